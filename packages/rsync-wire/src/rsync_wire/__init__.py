@@ -1,0 +1,5 @@
+"""rsync_wire: see this package's README.md."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
