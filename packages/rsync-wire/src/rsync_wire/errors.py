@@ -1,0 +1,98 @@
+"""Errors of the rsync protocol engine, with rsync's exit codes.
+
+Every error that can end a session carries the exit code rsync would use for it
+(``errcode.h``), so that ``main()`` functions can turn any of them into the same
+``rsync error: ... (code N)`` line and process exit status as rsync.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = [
+    "ConnectionLost",
+    "ExitCode",
+    "LocalProtocolError",
+    "ProtocolError",
+    "RemoteError",
+    "RemoteProtocolError",
+    "RsyncError",
+    "UnsupportedError",
+]
+
+
+class ExitCode(IntEnum):
+    """rsync's exit codes.
+
+    rsync: errcode.h (RERR_*).
+    """
+
+    OK = 0
+    SYNTAX = 1
+    PROTOCOL = 2
+    FILESELECT = 3
+    UNSUPPORTED = 4
+    STARTCLIENT = 5
+    SOCKETIO = 10
+    FILEIO = 11
+    STREAMIO = 12
+    MESSAGEIO = 13
+    IPC = 14
+    CRASHED = 15
+    TERMINATED = 16
+    SIGNAL1 = 19
+    SIGNAL = 20
+    WAITCHILD = 21
+    MALLOC = 22
+    PARTIAL = 23
+    VANISHED = 24
+    DEL_LIMIT = 25
+    TIMEOUT = 30
+    CONTIMEOUT = 35
+    CMD_FAILED = 124
+    CMD_KILLED = 125
+    CMD_RUN = 126
+    CMD_NOTFOUND = 127
+
+
+class RsyncError(Exception):
+    """Base of every error that ends a session; carries rsync's exit code."""
+
+    exit_code: ExitCode = ExitCode.PROTOCOL
+
+    def __init__(self, message: str, *, exit_code: ExitCode | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class ProtocolError(RsyncError):
+    """The byte stream broke the protocol's rules."""
+
+    exit_code = ExitCode.PROTOCOL
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to produce something the protocol cannot express (a bug or bad input)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent bytes that break the protocol (malformed, hostile or out of range)."""
+
+
+class RemoteError(RsyncError):
+    """The peer reported an error (``@ERROR`` line or ``MSG_ERROR``) and the session ends."""
+
+    exit_code = ExitCode.STARTCLIENT
+
+
+class UnsupportedError(RsyncError):
+    """An option, protocol version or feature that we refuse or do not implement."""
+
+    exit_code = ExitCode.UNSUPPORTED
+
+
+class ConnectionLost(RsyncError):  # noqa: N818 - the name says what happened, as in anyio
+    """The connection closed or broke in the middle of the protocol."""
+
+    exit_code = ExitCode.STREAMIO

@@ -1,0 +1,119 @@
+"""The transfer options both sides must agree on, as one record (no I/O).
+
+:class:`TransferOptions` is what :mod:`rsync_wire.proto.args` parses out of a
+``--server`` argument vector and what a client turns into one. Field names follow
+rsync's option variables (``preserve_links`` for ``-l`` and so on).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["TransferOptions"]
+
+
+class TransferOptions(msgspec.Struct, kw_only=True):
+    """Options that change what travels on the wire or how a role behaves.
+
+    rsync: options.c (the global option variables).
+    """
+
+    server: bool = False
+    sender: bool = False  # the *server* is the sender (a pull)
+    daemon: bool = False
+    verbose: int = 0
+    quiet: bool = False
+    dry_run: bool = False
+    # file selection
+    recursive: bool = False
+    dirs: bool = False  # -d
+    relative: bool = False  # -R
+    implied_dirs: bool = True
+    one_file_system: int = 0  # -x (twice: also skip mount-point directories)
+    cvs_exclude: bool = False  # -C
+    list_only: bool = False
+    files_from: str | None = None
+    from0: bool = False
+    ignore_missing_args: bool = False
+    delete_missing_args: bool = False
+    min_size: int | None = None
+    max_size: int | None = None
+    # what is preserved
+    preserve_links: bool = False  # -l
+    copy_links: bool = False  # -L
+    copy_dirlinks: bool = False  # -k
+    keep_dirlinks: bool = False  # -K
+    copy_unsafe_links: bool = False
+    safe_links: bool = False
+    preserve_hard_links: int = 0  # -H (twice: -HH)
+    preserve_perms: bool = False  # -p
+    preserve_executability: bool = False  # -E
+    preserve_uid: bool = False  # -o
+    preserve_gid: bool = False  # -g
+    preserve_devices: bool = False  # -D / --devices
+    preserve_specials: bool = False  # -D / --specials
+    preserve_times: bool = False  # -t
+    omit_dir_times: bool = False  # -O
+    omit_link_times: bool = False  # -J
+    preserve_atimes: int = 0  # -U
+    preserve_crtimes: bool = False  # -N
+    preserve_acls: bool = False  # -A
+    preserve_xattrs: int = 0  # -X
+    numeric_ids: bool = False
+    # quick check and transfer
+    always_checksum: bool = False  # -c
+    ignore_times: bool = False  # -I
+    size_only: bool = False
+    update_only: bool = False  # -u
+    ignore_existing: bool = False
+    existing_only: bool = False
+    whole_file: bool | None = None  # -W / --no-W; None = default
+    block_size: int = 0  # -B
+    sparse: bool = False  # -S
+    inplace: bool = False
+    append: int = 0  # 1 = --append, 2 = --append-verify
+    partial: bool = False
+    partial_dir: str | None = None
+    temp_dir: str | None = None
+    delay_updates: bool = False
+    fuzzy: int = 0  # -y
+    backup: bool = False  # -b
+    backup_dir: str | None = None
+    suffix: str | None = None
+    prune_empty_dirs: bool = False  # -m
+    remove_source_files: bool = False
+    modify_window: int = 0
+    # deletion
+    delete_mode: str | None = None  # "before", "during", "delay", "after" or "" (plain --delete)
+    delete_excluded: bool = False
+    force: bool = False
+    max_delete: int | None = None
+    ignore_errors: bool = False
+    # checksums and compression
+    compress: bool = False  # -z
+    compress_choice: str | None = None
+    compress_level: int | None = None
+    checksum_choice: str | None = None
+    checksum_seed: int = 0
+    # session
+    capabilities: str | None = None  # the value of -e (".iLsfxCIvu"); None: the client sent none
+    protect_args: bool = False  # -s
+    timeout: int = 0
+    bwlimit: str | None = None
+    iconv: str | None = None
+    stats: bool = False
+    info: list[str] = msgspec.field(default_factory=list)
+    debug: list[str] = msgspec.field(default_factory=list)
+    log_format: str | None = None
+    msgs2stderr: bool | None = None
+    qsort: bool = False
+    open_noatime: bool = False
+    max_alloc: str | None = None
+    skip_compress: str | None = None
+    # what the refused options were (filled by the parser of a server; empty means none)
+    refused: list[str] = msgspec.field(default_factory=list)
+
+    @property
+    def preserve_any_ids(self) -> bool:
+        """Whether uid or gid names travel (and so the id lists)."""
+        return self.preserve_uid or self.preserve_gid
