@@ -1,0 +1,485 @@
+"""Parse and build the ``--server`` argument vector (no I/O).
+
+A client turns its options into the argument vector of §4.1 of the protocol notes
+(the short-option cluster, ``-e.<capabilities>``, long options, ``.``, paths); a
+server parses that vector back into :class:`~rsync_wire.proto.options.TransferOptions`.
+Both directions live here so that they stay each other's inverse.
+
+rsync: options.c server_options() (building) and parse_arguments() (parsing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from rsync_wire.errors import ExitCode, RsyncError
+from rsync_wire.proto.options import TransferOptions
+
+__all__ = ["ArgumentError", "ServerArgs", "build_server_args", "parse_server_args"]
+
+
+class ArgumentError(RsyncError):
+    """An argument vector that does not parse (unknown option, missing value)."""
+
+    exit_code = ExitCode.SYNTAX
+
+
+class ServerArgs:
+    """The result of parsing a ``--server`` argument vector.
+
+    Attributes:
+        options: the parsed options.
+        paths: the arguments after the ``.`` placeholder.
+    """
+
+    __slots__ = ("options", "paths")
+
+    def __init__(self, options: TransferOptions, paths: list[bytes]) -> None:
+        self.options = options
+        self.paths = paths
+
+
+# Short letters without a value: letter -> (field, kind). kind "flag" sets True, "count"
+# increments.
+_SHORT: Final[dict[str, tuple[str, str]]] = {
+    "s": ("protect_args", "flag"),
+    "v": ("verbose", "count"),
+    "q": ("quiet", "flag"),
+    "b": ("backup", "flag"),
+    "u": ("update_only", "flag"),
+    "n": ("dry_run", "flag"),
+    "l": ("preserve_links", "flag"),
+    "d": ("dirs", "flag"),
+    "K": ("keep_dirlinks", "flag"),
+    "m": ("prune_empty_dirs", "flag"),
+    "O": ("omit_dir_times", "flag"),
+    "J": ("omit_link_times", "flag"),
+    "y": ("fuzzy", "count"),
+    "L": ("copy_links", "flag"),
+    "k": ("copy_dirlinks", "flag"),
+    "W": ("whole_file", "flag"),
+    "H": ("preserve_hard_links", "count"),
+    "o": ("preserve_uid", "flag"),
+    "g": ("preserve_gid", "flag"),
+    "D": ("preserve_devices", "devices"),
+    "t": ("preserve_times", "flag"),
+    "U": ("preserve_atimes", "count"),
+    "N": ("preserve_crtimes", "flag"),
+    "p": ("preserve_perms", "flag"),
+    "E": ("preserve_executability", "flag"),
+    "A": ("preserve_acls", "flag"),
+    "X": ("preserve_xattrs", "count"),
+    "r": ("recursive", "flag"),
+    "c": ("always_checksum", "flag"),
+    "C": ("cvs_exclude", "flag"),
+    "I": ("ignore_times", "flag"),
+    "R": ("relative", "flag"),
+    "x": ("one_file_system", "count"),
+    "S": ("sparse", "flag"),
+    "z": ("compress", "flag"),
+    "i": ("verbose", "ignore"),  # --itemize-changes is never sent, but be lenient
+    "P": ("partial", "flag"),
+    "F": ("verbose", "ignore"),  # -F becomes filter rules on the client side
+}
+
+# Long options: name -> (field, kind). Kinds: flag, noflag (sets False), int, str, list,
+# count, delete (sets delete_mode to the value in field), ignore, ignore_value.
+_LONG: Final[dict[str, tuple[str, str]]] = {
+    "server": ("server", "flag"),
+    "sender": ("sender", "flag"),
+    "daemon": ("daemon", "flag"),
+    "list-only": ("list_only", "flag"),
+    "no-r": ("recursive", "noflag"),
+    "no-recursive": ("recursive", "noflag"),
+    "no-W": ("whole_file", "false"),
+    "no-whole-file": ("whole_file", "false"),
+    "whole-file": ("whole_file", "flag"),
+    "compress-level": ("compress_level", "int"),
+    "specials": ("preserve_specials", "flag"),
+    "no-specials": ("preserve_specials", "noflag"),
+    "devices": ("preserve_devices", "flag"),
+    "no-devices": ("preserve_devices", "noflag"),
+    "log-format": ("log_format", "str"),
+    "out-format": ("log_format", "str"),
+    "msgs2stderr": ("msgs2stderr", "flag"),
+    "no-msgs2stderr": ("msgs2stderr", "false"),
+    "block-size": ("block_size", "int"),
+    "timeout": ("timeout", "int"),
+    "contimeout": ("timeout", "ignore_value"),
+    "bwlimit": ("bwlimit", "str"),
+    "backup-dir": ("backup_dir", "str"),
+    "suffix": ("suffix", "str"),
+    "checksum-choice": ("checksum_choice", "str"),
+    "cc": ("checksum_choice", "str"),
+    "new-compress": ("compress_choice", "const:zlibx"),
+    "old-compress": ("compress_choice", "const:zlib"),
+    "compress-choice": ("compress_choice", "str"),
+    "zc": ("compress_choice", "str"),
+    "max-delete": ("max_delete", "int"),
+    "min-size": ("min_size", "size"),
+    "max-size": ("max_size", "size"),
+    "delete": ("", "delete"),
+    "del": ("during", "delete"),
+    "delete-before": ("before", "delete"),
+    "delete-during": ("during", "delete"),
+    "delete-delay": ("delay", "delete"),
+    "delete-after": ("after", "delete"),
+    "delete-excluded": ("delete_excluded", "flag"),
+    "force": ("force", "flag"),
+    "super": ("verbose", "ignore"),
+    "size-only": ("size_only", "flag"),
+    "stats": ("stats", "flag"),
+    "partial-dir": ("partial_dir", "str"),
+    "delay-updates": ("delay_updates", "flag"),
+    "partial": ("partial", "flag"),
+    "ignore-existing": ("ignore_existing", "flag"),
+    "existing": ("existing_only", "flag"),
+    "ignore-non-existing": ("existing_only", "flag"),
+    "temp-dir": ("temp_dir", "str"),
+    "fsync": ("verbose", "ignore"),
+    "inplace": ("inplace", "flag"),
+    "append": ("append", "count"),
+    "append-verify": ("append", "const:2"),
+    "skip-compress": ("skip_compress", "str"),
+    "ignore-missing-args": ("ignore_missing_args", "flag"),
+    "delete-missing-args": ("delete_missing_args", "flag"),
+    "max-alloc": ("max_alloc", "str"),
+    "checksum-seed": ("checksum_seed", "int"),
+    "ignore-errors": ("ignore_errors", "flag"),
+    "copy-unsafe-links": ("copy_unsafe_links", "flag"),
+    "safe-links": ("safe_links", "flag"),
+    "numeric-ids": ("numeric_ids", "flag"),
+    "use-qsort": ("qsort", "flag"),
+    "info": ("info", "list"),
+    "debug": ("debug", "list"),
+    "files-from": ("files_from", "str"),
+    "from0": ("from0", "flag"),
+    "no-relative": ("relative", "noflag"),
+    "no-R": ("relative", "noflag"),
+    "relative": ("relative", "flag"),
+    "no-implied-dirs": ("implied_dirs", "noflag"),
+    "open-noatime": ("open_noatime", "flag"),
+    "modify-window": ("modify_window", "int"),
+    "iconv": ("iconv", "str"),
+    "protect-args": ("protect_args", "flag"),
+    "secluded-args": ("protect_args", "flag"),
+    "remove-source-files": ("remove_source_files", "flag"),
+    "remove-sent-files": ("remove_source_files", "flag"),
+    "copy-devices": ("verbose", "refuse"),
+    "write-devices": ("verbose", "refuse"),
+    "only-write-batch": ("verbose", "refuse"),
+    "compare-dest": ("verbose", "refuse_value"),
+    "copy-dest": ("verbose", "refuse_value"),
+    "link-dest": ("verbose", "refuse_value"),
+    "usermap": ("verbose", "refuse_value"),
+    "groupmap": ("verbose", "refuse_value"),
+    "preallocate": ("verbose", "ignore"),
+    "mkpath": ("verbose", "ignore"),
+    "no-inc-recursive": ("verbose", "ignore"),
+    "omit-dir-times": ("omit_dir_times", "flag"),
+    "omit-link-times": ("omit_link_times", "flag"),
+    "numeric-ids-only": ("numeric_ids", "flag"),
+}
+
+# Short letters that take a value: -B2048, -B 2048, -e.iLsfx, -T dir, -@N, -M opt, -f rule
+_SHORT_VALUE: Final = {"B": "block_size", "e": "capabilities", "T": "temp_dir", "@": "modify_window"}
+
+
+def _unescape(value: str) -> str:
+    """Remove the backslashes a client puts before shell and wildcard characters (3.5.0 rule)."""
+    if "\\" not in value:
+        return value
+    out = []
+    it = iter(value)
+    for ch in it:
+        if ch == "\\":
+            out.append(next(it, "\\"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _parse_size(text: str) -> int:
+    """Parse rsync's size suffixes (K, M, G, with optional B/iB and +1/-1 adjustment)."""
+    t = text.strip()
+    adjust = 0
+    if t.endswith(("+1", "-1")) and len(t) > 2:
+        adjust = int(t[-2:])
+        t = t[:-2]
+    mult = 1
+    units = {"k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+    lower = t.lower()
+    base = 1024
+    for suffix in ("ib", "b"):
+        if lower.endswith(suffix) and len(lower) > len(suffix) and lower[-len(suffix) - 1] in units:
+            base = 1024 if suffix == "ib" else 1000
+            lower = lower[: -len(suffix)]
+            break
+    if lower and lower[-1] in units:
+        mult = base ** units[lower[-1]]
+        lower = lower[:-1]
+    try:
+        number = float(lower)
+    except ValueError:
+        msg = f"invalid size: {text}"
+        raise ArgumentError(msg) from None
+    return int(number * mult) + adjust
+
+
+def _set(opts: TransferOptions, field: str, kind: str, value: str | None, name: str) -> None:
+    if kind == "flag":
+        setattr(opts, field, True)
+    elif kind == "noflag":
+        setattr(opts, field, False)
+    elif kind == "false":
+        setattr(opts, field, False)
+    elif kind == "count":
+        setattr(opts, field, getattr(opts, field) + 1)
+    elif kind == "devices":
+        opts.preserve_devices = True
+        opts.preserve_specials = True
+    elif kind == "ignore":
+        pass
+    elif kind == "ignore_value":
+        pass
+    elif kind in ("refuse", "refuse_value"):
+        opts.refused.append(name)
+    elif kind.startswith("const:"):
+        const = kind[6:]
+        setattr(opts, field, int(const) if const.isdigit() else const)
+    elif kind == "delete":
+        if field or opts.delete_mode is None:
+            opts.delete_mode = field
+    elif kind == "int":
+        assert value is not None  # noqa: S101 - guaranteed by the caller
+        try:
+            setattr(opts, field, int(value))
+        except ValueError:
+            msg = f"--{name}: invalid number {value!r}"
+            raise ArgumentError(msg) from None
+    elif kind == "size":
+        assert value is not None  # noqa: S101 - guaranteed by the caller
+        setattr(opts, field, _parse_size(value))
+    elif kind == "str":
+        setattr(opts, field, value)
+    elif kind == "list":
+        assert value is not None  # noqa: S101 - guaranteed by the caller
+        getattr(opts, field).extend(v for v in value.split(",") if v)
+    else:  # pragma: no cover - table error
+        msg = f"bad option table kind {kind}"
+        raise AssertionError(msg)
+
+
+_TAKES_VALUE: Final = frozenset({"int", "str", "list", "size", "ignore_value", "refuse_value"})
+
+
+def parse_server_args(argv: Sequence[str | bytes]) -> ServerArgs:
+    """Parse a ``--server`` argument vector (without the program name).
+
+    Everything before the lone ``.`` is an option; everything after it is a path. Option
+    values lose the backslash escapes clients add (rsync 3.5.0 behaviour). Options that we
+    recognise but do not implement are listed in ``options.refused`` for the caller to
+    refuse with a message naming them.
+
+    Raises:
+        ArgumentError: an unknown option or a missing value.
+    """
+    args = [a.decode("utf-8", "surrogateescape") if isinstance(a, bytes) else a for a in argv]
+    opts = TransferOptions()
+    paths: list[bytes] = []
+    i = 0
+    n = len(args)
+    while i < n:
+        arg = args[i]
+        i += 1
+        if arg == ".":
+            paths = [a.encode("utf-8", "surrogateescape") for a in args[i:]]
+            break
+        if arg.startswith("--"):
+            name, eq, value = arg[2:].partition("=")
+            spec = _LONG.get(name)
+            if spec is None:
+                msg = f"unknown option: --{name}"
+                raise ArgumentError(msg)
+            field, kind = spec
+            val: str | None = None
+            if kind in _TAKES_VALUE:
+                if eq:
+                    val = value
+                elif i < n:
+                    val = args[i]
+                    i += 1
+                else:
+                    msg = f"option --{name} requires an argument"
+                    raise ArgumentError(msg)
+                val = _unescape(val)
+            elif eq:
+                msg = f"option --{name} does not take an argument"
+                raise ArgumentError(msg)
+            _set(opts, field, kind, val, name)
+            continue
+        if arg.startswith("-") and len(arg) > 1:
+            j = 1
+            while j < len(arg):
+                letter = arg[j]
+                j += 1
+                if letter in _SHORT_VALUE:
+                    value = arg[j:]
+                    if not value and letter != "e":
+                        if i >= n:
+                            msg = f"option -{letter} requires an argument"
+                            raise ArgumentError(msg)
+                        value = args[i]
+                        i += 1
+                    field = _SHORT_VALUE[letter]
+                    if field in ("block_size", "modify_window"):
+                        try:
+                            setattr(opts, field, int(value))
+                        except ValueError:
+                            msg = f"-{letter}: invalid number {value!r}"
+                            raise ArgumentError(msg) from None
+                    else:
+                        setattr(opts, field, value)
+                    break
+                spec = _SHORT.get(letter)
+                if spec is None:
+                    msg = f"unknown option: -{letter}"
+                    raise ArgumentError(msg)
+                _set(opts, spec[0], spec[1], None, letter)
+            continue
+        # A bare word before "." : old clients may omit the placeholder; treat it as a path.
+        paths = [a.encode("utf-8", "surrogateescape") for a in args[i - 1 :]]
+        break
+    return ServerArgs(opts, paths)
+
+
+def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: int) -> list[str]:
+    """Build the argument vector a client sends for ``opts`` (without the program name).
+
+    rsync: options.c server_options().
+    """
+    args = ["--server"]
+    if opts.sender:
+        args.append("--sender")
+    letters = []
+    if opts.protect_args:
+        letters.append("s")
+    letters.append("v" * min(opts.verbose, 9))
+    if opts.quiet:
+        letters.append("q")
+    if opts.dry_run:
+        letters.append("n")
+    if opts.preserve_links:
+        letters.append("l")
+    if opts.dirs or (opts.list_only and not opts.recursive):
+        letters.append("d")
+    if opts.sender:
+        if opts.copy_links:
+            letters.append("L")
+        if opts.copy_dirlinks:
+            letters.append("k")
+    else:
+        if opts.keep_dirlinks:
+            letters.append("K")
+        if opts.prune_empty_dirs:
+            letters.append("m")
+        if opts.omit_dir_times:
+            letters.append("O")
+        if opts.omit_link_times:
+            letters.append("J")
+    if opts.whole_file:
+        letters.append("W")
+    letters.append("H" * min(opts.preserve_hard_links, 2))
+    if opts.preserve_uid:
+        letters.append("o")
+    if opts.preserve_gid:
+        letters.append("g")
+    if opts.preserve_devices:
+        letters.append("D")
+    if opts.preserve_times:
+        letters.append("t")
+    if opts.preserve_perms:
+        letters.append("p")
+    elif opts.preserve_executability and not opts.sender:
+        letters.append("E")
+    if opts.recursive:
+        letters.append("r")
+    if opts.always_checksum:
+        letters.append("c")
+    if opts.cvs_exclude:
+        letters.append("C")
+    if opts.ignore_times:
+        letters.append("I")
+    if opts.relative:
+        letters.append("R")
+    letters.append("x" * min(opts.one_file_system, 2))
+    if opts.sparse:
+        letters.append("S")
+    if opts.compress and opts.compress_choice in (None, "zlib"):
+        letters.append("z")
+    if protocol >= 30 and opts.capabilities is not None:
+        letters.append("e" + opts.capabilities)
+    cluster = "".join(letters)
+    if cluster:
+        args.append("-" + cluster)
+    if opts.list_only:
+        args.append("--list-only")
+    if opts.preserve_devices != opts.preserve_specials:
+        args.append("--specials" if opts.preserve_specials else "--no-specials")
+    if opts.compress_level is not None and opts.compress:
+        args.append(f"--compress-level={opts.compress_level}")
+    if opts.block_size:
+        args.append(f"-B{opts.block_size}")
+    if opts.timeout:
+        args.append(f"--timeout={opts.timeout}")
+    if opts.bwlimit:
+        args.append(f"--bwlimit={opts.bwlimit}")
+    if opts.checksum_choice:
+        args.append(f"--checksum-choice={opts.checksum_choice}")
+    if opts.compress and opts.compress_choice not in (None, "zlib"):
+        args.append(f"--compress-choice={opts.compress_choice}")
+    if not opts.sender:
+        if opts.delete_mode is not None:
+            args.append("--delete" + (f"-{opts.delete_mode}" if opts.delete_mode else ""))
+        if opts.delete_excluded:
+            args.append("--delete-excluded")
+        if opts.force:
+            args.append("--force")
+        if opts.max_delete is not None:
+            args.append(f"--max-delete={opts.max_delete}")
+        if opts.min_size is not None:
+            args.append(f"--min-size={opts.min_size}")
+        if opts.max_size is not None:
+            args.append(f"--max-size={opts.max_size}")
+        if opts.size_only:
+            args.append("--size-only")
+        if opts.partial:
+            args.append("--partial")
+        if opts.ignore_existing:
+            args.append("--ignore-existing")
+        if opts.existing_only:
+            args.append("--existing")
+    if opts.checksum_seed:
+        args.append(f"--checksum-seed={opts.checksum_seed}")
+    if opts.numeric_ids:
+        args.append("--numeric-ids")
+    if opts.ignore_errors:
+        args.append("--ignore-errors")
+    if opts.copy_unsafe_links:
+        args.append("--copy-unsafe-links")
+    if opts.safe_links:
+        args.append("--safe-links")
+    if opts.inplace:
+        args.append("--inplace")
+    if opts.append:
+        args.append("--append" if opts.append == 1 else "--append-verify")
+    if opts.files_from is not None:
+        args.append("--files-from=-" if opts.files_from == "-" else f"--files-from={opts.files_from}")
+        if opts.from0:
+            args.append("--from0")
+    if not opts.implied_dirs and opts.relative:
+        args.append("--no-implied-dirs")
+    args.append(".")
+    args.extend(paths)
+    return args

@@ -1,0 +1,147 @@
+"""Multiplexed I/O framing (no I/O).
+
+How this works: once multiplexing starts, every byte travels inside frames whose
+4-byte little-endian header is ``((MPLEX_BASE + code) << 24) | length``. Code 0
+(MSG_DATA) carries the protocol byte stream, split at arbitrary points; every
+other code is an out-of-band message (text for the user, I/O-error bits, ...)
+that may appear between any two data frames.
+
+:func:`encode_frames_into` cuts protocol data into frames; :class:`Demultiplexer`
+is fed raw bytes and splits them back into protocol bytes (appended to a caller's
+buffer, without per-frame objects) and messages.
+
+rsync: io.c (mplex_write, read_a_msg).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Final
+
+from rsync_wire.errors import RemoteProtocolError
+from rsync_wire.proto.constants import MAX_FRAME, MAX_MSG_TEXT, MPLEX_BASE, Msg
+
+__all__ = ["DATA_FRAME_SIZE", "Demultiplexer", "encode_frames_into", "encode_message"]
+
+_HDR: Final = struct.Struct("<I")
+DATA_FRAME_SIZE: Final = 0x10000  # rsync's own writers stay at about 64 KiB per frame
+
+# Codes a peer may send over the wire (5..10 are internal to rsync's processes).
+_WIRE_CODES: Final = frozenset(
+    {
+        Msg.DATA,
+        Msg.ERROR_XFER,
+        Msg.INFO,
+        Msg.ERROR,
+        Msg.WARNING,
+        Msg.IO_ERROR,
+        Msg.IO_TIMEOUT,
+        Msg.NOOP,
+        Msg.ERROR_EXIT,
+        Msg.SUCCESS,
+        Msg.DELETED,
+        Msg.NO_SEND,
+    }
+)
+
+
+def encode_frames_into(
+    out: bytearray, data: bytes | bytearray | memoryview, *, frame_size: int = DATA_FRAME_SIZE
+) -> None:
+    """Append ``data`` to ``out`` as MSG_DATA frames of at most ``frame_size`` bytes."""
+    view = memoryview(data)
+    n = len(view)
+    base = MPLEX_BASE << 24
+    for start in range(0, n, frame_size):
+        chunk = view[start : start + frame_size]
+        out += _HDR.pack(base | len(chunk))
+        out += chunk
+
+
+def encode_message(code: Msg, payload: bytes = b"") -> bytes:
+    """One non-data frame.
+
+    Raises:
+        ValueError: the payload is too long for a message that peers accept.
+    """
+    if len(payload) > MAX_MSG_TEXT:
+        msg = f"message of {len(payload)} bytes exceeds {MAX_MSG_TEXT}"
+        raise ValueError(msg)
+    return _HDR.pack(((MPLEX_BASE + code) << 24) | len(payload)) + payload
+
+
+class Demultiplexer:
+    """Splits a multiplexed byte stream into protocol data and messages.
+
+    Feed raw bytes with :meth:`receive_data`; :meth:`extract_into` appends every whole or
+    partial MSG_DATA payload available to a caller's buffer and returns the messages that
+    were complete, in order. Data that follows a message is only extracted after that
+    message has been returned, so callers see data and messages in wire order.
+
+    After a :class:`~rsync_wire.errors.RemoteProtocolError` the object must not be used again.
+    """
+
+    __slots__ = ("_data_left", "_raw", "_raw_pos")
+
+    def __init__(self) -> None:
+        self._raw = bytearray()
+        self._raw_pos = 0
+        self._data_left = 0  # bytes of the current MSG_DATA frame not yet extracted
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Add raw bytes read from the connection."""
+        if self._raw_pos and self._raw_pos == len(self._raw):
+            self._raw.clear()
+            self._raw_pos = 0
+        self._raw += data
+
+    @property
+    def pending(self) -> int:
+        """Raw bytes received but not yet extracted."""
+        return len(self._raw) - self._raw_pos
+
+    def extract_into(self, out: bytearray) -> list[tuple[int, bytes]]:
+        """Move available protocol data into ``out``; return the complete messages.
+
+        Stops after the first message so that the caller can act on it before reading data
+        that comes after it.
+
+        Raises:
+            RemoteProtocolError: an unknown or internal message code, or an oversized message.
+        """
+        raw = self._raw
+        pos = self._raw_pos
+        end = len(raw)
+        messages: list[tuple[int, bytes]] = []
+        while pos < end:
+            if self._data_left:
+                take = min(self._data_left, end - pos)
+                out += memoryview(raw)[pos : pos + take]
+                pos += take
+                self._data_left -= take
+                continue
+            if end - pos < 4:
+                break
+            header = _HDR.unpack_from(raw, pos)[0]
+            code = (header >> 24) - MPLEX_BASE
+            length = header & MAX_FRAME
+            if code == Msg.DATA:
+                pos += 4
+                self._data_left = length
+                continue
+            if code not in _WIRE_CODES:
+                msg = f"unexpected tag {code} in multiplexed stream"
+                raise RemoteProtocolError(msg)
+            if length > MAX_MSG_TEXT:
+                msg = f"multiplexing overflow {code}:{length}"
+                raise RemoteProtocolError(msg)
+            if end - pos - 4 < length:
+                break
+            messages.append((code, bytes(raw[pos + 4 : pos + 4 + length])))
+            pos += 4 + length
+            break
+        self._raw_pos = pos
+        if pos > 0x100000 and pos * 2 > end:
+            del raw[:pos]
+            self._raw_pos = 0
+        return messages

@@ -1,0 +1,352 @@
+"""WireStream: the only bridge between an anyio byte stream and the sans-IO codecs.
+
+Reads refill an internal buffer with one large ``receive()`` and then decode
+synchronously for as long as bytes remain; a role awaits only when the buffer runs
+dry, never once per integer. Writes are synchronous appends to an output buffer,
+framed (when multiplexing) and sent by :meth:`WireStream.flush`. Non-data messages
+that arrive while reading are handed to an ``on_message`` callback in wire order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+
+from rsync_wire.errors import ConnectionLost, ExitCode, RemoteProtocolError, RsyncError
+from rsync_wire.proto import codec
+from rsync_wire.proto.constants import Msg
+from rsync_wire.proto.mux import DATA_FRAME_SIZE, Demultiplexer, encode_frames_into, encode_message
+
+if TYPE_CHECKING:
+    from anyio.abc import ByteReceiveStream, ByteSendStream
+
+__all__ = ["MessageHandler", "TimeoutExpired", "WireStream"]
+
+T = TypeVar("T")
+MessageHandler = Callable[[int, bytes], None]
+
+_RECEIVE_SIZE = 256 * 1024
+_FLUSH_THRESHOLD = 256 * 1024
+
+
+class TimeoutExpired(RsyncError):  # noqa: N818 - rsync's own wording
+    """No data arrived within the I/O timeout."""
+
+    exit_code = ExitCode.TIMEOUT
+
+
+class WireStream:
+    """Buffered, optionally multiplexed reading and writing of protocol values.
+
+    Args:
+        receive: where bytes come from.
+        send: where bytes go.
+        on_message: called with ``(code, payload)`` for each non-data message read while
+            multiplexed input is on; it may raise to end the session.
+        timeout: seconds without any incoming byte before :class:`TimeoutExpired`
+            (``None`` or 0: wait forever).
+    """
+
+    def __init__(
+        self,
+        receive: ByteReceiveStream,
+        send: ByteSendStream,
+        *,
+        on_message: MessageHandler | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self._receive = receive
+        self._send = send
+        self.on_message = on_message
+        self.timeout = timeout or math.inf
+        self._buf = bytearray()
+        self._pos = 0
+        self._out = bytearray()
+        self._demux: Demultiplexer | None = None
+        self._mux_out = False
+        self.bytes_read = 0
+        self.bytes_written = 0
+        self._eof = False
+
+    # -- mode switches -------------------------------------------------------------------------
+
+    def start_mux_in(self) -> None:
+        """From now on, incoming bytes are multiplexed frames.
+
+        Bytes already buffered but not yet consumed are re-read as frames.
+        """
+        if self._demux is not None:
+            return
+        self._demux = Demultiplexer()
+        rest = bytes(self._buf[self._pos :])
+        self._buf.clear()
+        self._pos = 0
+        if rest:
+            self._demux.receive_data(rest)
+
+    def start_mux_out(self) -> None:
+        """From now on, outgoing bytes are framed as MSG_DATA (flush first what came before)."""
+        if self._out:
+            msg = "flush() before starting multiplexed output"
+            raise RuntimeError(msg)
+        self._mux_out = True
+
+    @property
+    def mux_out(self) -> bool:
+        """Whether output is multiplexed."""
+        return self._mux_out
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def buffered(self) -> int:
+        """Protocol bytes already read and not yet consumed."""
+        return len(self._buf) - self._pos
+
+    async def _fill(self) -> None:
+        """Read more bytes from the connection into the protocol buffer."""
+        if self._pos and self._pos == len(self._buf):
+            self._buf.clear()
+            self._pos = 0
+        elif self._pos > 0x100000:
+            del self._buf[: self._pos]
+            self._pos = 0
+        while True:
+            demux = self._demux
+            if demux is not None and demux.pending:
+                before = len(self._buf)
+                messages = demux.extract_into(self._buf)
+                for code, payload in messages:
+                    self._dispatch(code, payload)
+                if len(self._buf) > before:
+                    return
+                if messages:
+                    continue
+            data = await self._receive_raw()
+            if demux is None:
+                self._buf += data
+                return
+            demux.receive_data(data)
+
+    async def _receive_raw(self) -> bytes:
+        if self._eof:
+            raise ConnectionLost("connection unexpectedly closed")
+        try:
+            with anyio.fail_after(self.timeout):
+                data = await self._receive.receive(_RECEIVE_SIZE)
+        except TimeoutError:
+            msg = f"timeout after {self.timeout:g} seconds without data"
+            raise TimeoutExpired(msg) from None
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
+                ConnectionError) as exc:
+            self._eof = True
+            raise ConnectionLost("connection unexpectedly closed") from exc
+        self.bytes_read += len(data)
+        return data
+
+    def _dispatch(self, code: int, payload: bytes) -> None:
+        if self.on_message is None:
+            msg = f"unexpected message {code} ({payload[:80]!r})"
+            raise RemoteProtocolError(msg)
+        self.on_message(code, payload)
+
+    async def decode(self, fn: Callable[..., tuple[T, int]], *args: Any) -> T:
+        """Decode one value with a sans-IO ``fn(buf, pos, *args) -> (value, pos)``."""
+        while True:
+            try:
+                value, pos = fn(self._buf, self._pos, *args)
+            except codec.NeedMoreData:
+                await self._fill()
+                continue
+            self._pos = pos
+            return value
+
+    async def read_exact(self, n: int) -> bytes:
+        """Read exactly ``n`` protocol bytes."""
+        while len(self._buf) - self._pos < n:
+            await self._fill()
+        start = self._pos
+        self._pos = start + n
+        return bytes(self._buf[start : start + n])
+
+    async def read_byte(self) -> int:
+        """Read one byte."""
+        if self._pos >= len(self._buf):
+            await self._fill()
+        b = self._buf[self._pos]
+        self._pos += 1
+        return b
+
+    async def read_int32(self) -> int:
+        """Read a signed 32-bit little-endian integer."""
+        return await self.decode(codec.decode_int32)
+
+    async def read_int16(self) -> int:
+        """Read an unsigned 16-bit little-endian integer."""
+        return await self.decode(codec.decode_int16)
+
+    async def read_varint(self) -> int:
+        """Read a varint."""
+        return await self.decode(codec.decode_varint)
+
+    async def read_varlong(self, min_bytes: int) -> int:
+        """Read a varlong of minimum width ``min_bytes``."""
+        return await self.decode(codec.decode_varlong, min_bytes)
+
+    async def read_longint(self) -> int:
+        """Read an rsync longint."""
+        return await self.decode(codec.decode_longint)
+
+    async def read_vstring(self) -> bytes:
+        """Read a vstring."""
+        return await self.decode(codec.decode_vstring)
+
+    async def read_ndx(self, decoder: codec.NdxDecoder) -> int:
+        """Read a file-list index with the direction's decoder."""
+        return await self.decode(decoder.decode)
+
+    async def read_line(self, *, limit: int = 5120) -> bytes:
+        """Read one ``\\n``-terminated line (unmultiplexed), without the newline and ``\\r``.
+
+        Raises:
+            RemoteProtocolError: the line is longer than ``limit`` or contains a NUL.
+        """
+        while True:
+            nl = self._buf.find(b"\n", self._pos)
+            if nl >= 0:
+                line = bytes(self._buf[self._pos : nl])
+                self._pos = nl + 1
+                break
+            if len(self._buf) - self._pos > limit:
+                msg = f"line longer than {limit} bytes"
+                raise RemoteProtocolError(msg)
+            await self._fill()
+        if len(line) > limit or b"\0" in line:
+            msg = "invalid line (too long or contains NUL)"
+            raise RemoteProtocolError(msg)
+        return line.rstrip(b"\r")
+
+    async def read_until_nul(self, *, limit: int = 5120) -> bytes:
+        """Read bytes up to a NUL (consumed, not returned)."""
+        while True:
+            nul = self._buf.find(b"\0", self._pos)
+            if nul >= 0:
+                item = bytes(self._buf[self._pos : nul])
+                self._pos = nul + 1
+                return item
+            if len(self._buf) - self._pos > limit:
+                msg = f"argument longer than {limit} bytes"
+                raise RemoteProtocolError(msg)
+            await self._fill()
+
+    async def wait_eof(self, *, limit: float = 60.0) -> None:
+        """Read and discard input until the peer closes, for at most ``limit`` seconds."""
+        with anyio.move_on_after(limit):
+            try:
+                while True:
+                    await self._fill()
+                    self._pos = len(self._buf)
+            except (ConnectionLost, RsyncError):
+                return
+
+    # -- writing -------------------------------------------------------------------------------
+
+    @property
+    def out(self) -> bytearray:
+        """The output buffer, for encoders that append in place (``encode_*_into``)."""
+        return self._out
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append raw protocol bytes to the output buffer."""
+        self._out += data
+
+    def write_int32(self, value: int) -> None:
+        """Append a 32-bit integer."""
+        codec.encode_int32_into(self._out, value)
+
+    def write_int16(self, value: int) -> None:
+        """Append a 16-bit integer."""
+        codec.encode_int16_into(self._out, value)
+
+    def write_byte(self, value: int) -> None:
+        """Append one byte."""
+        self._out.append(value)
+
+    def write_varint(self, value: int) -> None:
+        """Append a varint."""
+        codec.encode_varint_into(self._out, value)
+
+    def write_varlong(self, value: int, min_bytes: int) -> None:
+        """Append a varlong."""
+        codec.encode_varlong_into(self._out, value, min_bytes)
+
+    def write_longint(self, value: int) -> None:
+        """Append a longint."""
+        codec.encode_longint_into(self._out, value)
+
+    def write_vstring(self, value: bytes) -> None:
+        """Append a vstring."""
+        codec.encode_vstring_into(self._out, value)
+
+    def write_ndx(self, encoder: codec.NdxEncoder, ndx: int) -> None:
+        """Append a file-list index with the direction's encoder."""
+        encoder.encode_into(self._out, ndx)
+
+    @property
+    def pending_output(self) -> int:
+        """Bytes written but not yet flushed."""
+        return len(self._out)
+
+    async def flush(self) -> None:
+        """Send everything written so far (as MSG_DATA frames when multiplexing)."""
+        if not self._out:
+            return
+        if self._mux_out:
+            framed = bytearray()
+            encode_frames_into(framed, self._out, frame_size=DATA_FRAME_SIZE)
+            self._out.clear()
+            await self._send_raw(framed)
+        else:
+            data = self._out
+            self._out = bytearray()
+            await self._send_raw(data)
+
+    async def maybe_flush(self) -> None:
+        """Flush when the output buffer has grown large; always a checkpoint."""
+        if len(self._out) >= _FLUSH_THRESHOLD:
+            await self.flush()
+        else:
+            await anyio.lowlevel.checkpoint()
+
+    async def write_message(self, code: Msg, payload: bytes = b"") -> None:
+        """Flush pending data, then send one out-of-band message (multiplexed output only).
+
+        Long text is cut into several messages below the size peers accept.
+        """
+        await self.flush()
+        if not self._mux_out:
+            msg = "messages need multiplexed output"
+            raise RuntimeError(msg)
+        if code in (Msg.INFO, Msg.ERROR, Msg.WARNING, Msg.ERROR_XFER) and len(payload) > 4096:
+            for start in range(0, len(payload), 4096):
+                await self._send_raw(encode_message(code, payload[start : start + 4096]))
+            return
+        await self._send_raw(encode_message(code, payload))
+
+    async def _send_raw(self, data: bytes | bytearray) -> None:
+        try:
+            await self._send.send(data)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError) as exc:
+            raise ConnectionLost("connection unexpectedly closed (write)") from exc
+        self.bytes_written += len(data)
+
+    async def aclose(self) -> None:
+        """Close the send side (and the receive side, if it is a different object)."""
+        try:
+            await self._send.aclose()
+        finally:
+            if self._receive is not self._send:
+                await self._receive.aclose()
