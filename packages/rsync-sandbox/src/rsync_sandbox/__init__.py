@@ -1,5 +1,45 @@
-"""rsync_sandbox: see this package's README.md."""
+"""rsync_sandbox: confinement for rsync servers and clients on Linux.
+
+One call does it: build a `SandboxPolicy` and pass it to `apply` in a single-threaded
+process, after every import, before any event loop. The steps (mount namespace with
+read-only binds and ``pivot_root``, privilege drop, ``no_new_privs``, Landlock, the
+writable-module refusal) also exist on their own in `rsync_sandbox.namespaces`,
+`rsync_sandbox.privileges`, `rsync_sandbox.landlock` and `rsync_sandbox.writeprobe`.
+See this package's README.md for the sequence and how to check it from outside.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from rsync_sandbox.errors import SandboxError, SandboxUnavailable, SandboxViolation
+from rsync_sandbox.landlock import LandlockStatus, abi_version
+from rsync_sandbox.policy import (
+    Mechanism,
+    Mode,
+    SandboxPolicy,
+    SandboxReport,
+    apply,
+    python_runtime_paths,
+)
+from rsync_sandbox.privileges import NOBODY, drop_privileges, verify_dropped
+from rsync_sandbox.writeprobe import WriteCheck, check_writable, find_writable, refuse_writable
+
+__all__ = [
+    "NOBODY",
+    "LandlockStatus",
+    "Mechanism",
+    "Mode",
+    "SandboxError",
+    "SandboxPolicy",
+    "SandboxReport",
+    "SandboxUnavailable",
+    "SandboxViolation",
+    "WriteCheck",
+    "abi_version",
+    "apply",
+    "check_writable",
+    "drop_privileges",
+    "find_writable",
+    "python_runtime_paths",
+    "refuse_writable",
+    "verify_dropped",
+]
