@@ -59,8 +59,6 @@ __all__ = [
 Mode = Literal["auto", "namespace", "landlock", "off"]
 _MODES: Final = frozenset(get_args(Mode))
 
-_EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
-
 
 class Mechanism(StrEnum):
     """A confinement mechanism that `apply` can put in force."""
@@ -116,8 +114,8 @@ class SandboxPolicy:
             name used twice, a relative path, or a uid/gid of 0 or given alone.
     """
 
-    read_only: Mapping[str, str] = field(default=_EMPTY, hash=False)
-    read_write: Mapping[str, str] = field(default=_EMPTY, hash=False)
+    read_only: Mapping[str, str] = field(default_factory=dict, hash=False)
+    read_write: Mapping[str, str] = field(default_factory=dict, hash=False)
     extra_read_only: tuple[str, ...] = ()
     uid: int | None = NOBODY
     gid: int | None = NOBODY

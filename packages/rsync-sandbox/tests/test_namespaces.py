@@ -1,0 +1,229 @@
+"""The mount-namespace sandbox as root: run in children, checked from inside and outside."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import RunChild
+
+pytestmark = [pytest.mark.privileged, pytest.mark.usefixtures("need_namespaces")]
+
+
+def _mount_count() -> int:
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        return len(f.read().splitlines())
+
+
+def _sandbox_roots() -> set[str]:
+    tmp = tempfile.gettempdir()
+    return {name for name in os.listdir(tmp) if name.startswith("rsync-sandbox-root-")}
+
+
+def test_namespace_mode_shows_only_read_only_modules_as_nobody(
+    run_child: RunChild, tree: dict[str, str]
+) -> None:
+    mounts_before = _mount_count()
+    roots_before = _sandbox_roots()
+    child = run_child(
+        """
+        policy = SandboxPolicy(
+            read_only={"alpha": ARGS["ro"], "beta": ARGS["outside"]}, mode="namespace"
+        )
+        report = apply(policy)
+        emit(
+            root=sorted(os.listdir("/")),
+            ids=[os.getresuid(), os.getresgid()],
+            groups=os.getgroups(),
+            nnp=privileges.no_new_privs(),
+            caps=[privileges.capabilities().effective, privileges.capabilities().permitted],
+            read=read("/alpha/data.txt"),
+            write_new=attempt(lambda: write_new("/alpha/new.txt")),
+            overwrite=attempt(lambda: open("/alpha/data.txt", "w")),
+            write_root=attempt(lambda: write_new("/new.txt")),
+            setuid0=attempt(lambda: os.setuid(0)),
+            proc=os.path.exists("/proc/self"),
+            mechanisms=sorted(report.mechanisms),
+            paths=dict(report.module_paths),
+            description=report.description,
+            warnings=list(report.warnings),
+        )
+        """,
+        ro=tree["ro"],
+        outside=tree["outside"],
+    )
+    assert child.returncode == 0, child.stderr
+    data = child.data
+    assert data["root"] == ["alpha", "beta"]
+    assert data["ids"] == [[65534] * 3, [65534] * 3]
+    assert data["groups"] == []
+    assert data["nnp"] is True
+    assert data["caps"] == [0, 0]
+    assert data["read"] == "ro content"
+    assert data["write_new"] == "EROFS"
+    assert data["overwrite"] == "EROFS"
+    assert data["write_root"] == "EROFS"
+    assert data["setuid0"] == "EPERM"
+    assert data["proc"] is False
+    assert data["mechanisms"] == ["mount namespace", "no_new_privs", "pivot_root", "privilege drop"]
+    assert data["paths"] == {"alpha": "/alpha", "beta": "/beta"}
+    assert "pivot_root" in data["description"]
+    assert "uid 65534" in data["description"]
+    assert data["warnings"] == []
+    # Nothing leaked to the host: no new mounts here, no temporary mount point left behind.
+    assert _mount_count() == mounts_before
+    assert _sandbox_roots() <= roots_before
+
+
+def test_read_write_module_is_writable_inside(run_child: RunChild, tree: dict[str, str]) -> None:
+    child = run_child(
+        """
+        report = apply(SandboxPolicy(
+            read_only={"ro": ARGS["ro"]}, read_write={"rw": ARGS["rw"]}, mode="namespace"
+        ))
+        emit(
+            write_rw=attempt(lambda: write_new("/rw/new.txt")),
+            write_ro=attempt(lambda: write_new("/ro/new.txt")),
+            exec_flag=bool(os.statvfs("/rw").f_flag & os.ST_NOEXEC),
+            nosuid=bool(os.statvfs("/rw").f_flag & os.ST_NOSUID),
+        )
+        """,
+        ro=tree["ro"],
+        rw=tree["rw"],
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.data == {"write_rw": "ok", "write_ro": "EROFS", "exec_flag": True, "nosuid": True}
+    assert os.path.exists(os.path.join(tree["rw"], "new.txt"))
+    assert not os.path.exists(os.path.join(tree["ro"], "new.txt"))
+
+
+def test_pid_namespace_makes_the_child_pid_1_and_propagates_its_exit_status(
+    run_child: RunChild, tree: dict[str, str]
+) -> None:
+    child = run_child(
+        """
+        apply(SandboxPolicy(read_only={"m": ARGS["ro"]}, mode="namespace", pid_namespace=True))
+        emit(pid=os.getpid(), uid=os.getuid())
+        sys.exit(7)
+        """,
+        ro=tree["ro"],
+    )
+    assert child.returncode == 7, child.stderr
+    assert child.data == {"pid": 1, "uid": 65534}
+
+
+def test_auto_as_root_adds_landlock_on_top(
+    run_child: RunChild, tree: dict[str, str], need_landlock: int
+) -> None:
+    child = run_child(
+        """
+        report = apply(SandboxPolicy(read_only={"ro": ARGS["ro"]}, read_write={"rw": ARGS["rw"]}))
+        emit(
+            mechanisms=sorted(report.mechanisms),
+            abi=report.landlock_abi,
+            list_root=attempt(lambda: os.listdir("/")),
+            list_module=sorted(os.listdir("/ro")),
+            read=read("/ro/data.txt"),
+            write_rw=attempt(lambda: write_new("/rw/new.txt")),
+            write_ro=attempt(lambda: write_new("/ro/new.txt")),
+            description=report.description,
+        )
+        """,
+        ro=tree["ro"],
+        rw=tree["rw"],
+    )
+    assert child.returncode == 0, child.stderr
+    data = child.data
+    assert data["mechanisms"] == [
+        "Landlock",
+        "mount namespace",
+        "no_new_privs",
+        "pivot_root",
+        "privilege drop",
+    ]
+    assert data["abi"] == need_landlock
+    assert data["list_root"] == "EACCES"  # Landlock: "/" of the new root is not an allowed tree
+    assert data["list_module"] == ["data.txt"]
+    assert data["read"] == "ro content"
+    assert data["write_rw"] == "ok"
+    assert data["write_ro"] == "EROFS"
+    assert f"Landlock ABI {need_landlock}" in data["description"]
+
+
+def test_extra_read_only_paths_keep_lazy_imports_working(
+    run_child: RunChild, tree: dict[str, str]
+) -> None:
+    child = run_child(
+        """
+        assert "colorsys" not in sys.modules
+        extras = rsync_sandbox.python_runtime_paths()
+        apply(SandboxPolicy(read_only={"m": ARGS["ro"]}, extra_read_only=extras, mode="namespace"))
+        import colorsys
+        emit(
+            imported=colorsys.__name__,
+            write_extra=attempt(lambda: write_new(os.path.join(sys.prefix, "new.txt"))),
+        )
+        """,
+        ro=tree["ro"],
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.data == {"imported": "colorsys", "write_extra": "EROFS"}
+
+
+def test_without_extra_paths_a_lazy_import_fails(run_child: RunChild, tree: dict[str, str]) -> None:
+    child = run_child(
+        """
+        apply(SandboxPolicy(read_only={"m": ARGS["ro"]}, mode="namespace"))
+        try:
+            import colorsys
+        except ImportError as exc:
+            emit(failed=type(exc).__name__)
+        """,
+        ro=tree["ro"],
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.data == {"failed": "ModuleNotFoundError"}
+
+
+def test_refuses_to_start_in_a_thread(run_child: RunChild, tree: dict[str, str]) -> None:
+    child = run_child(
+        """
+        stop = threading.Event()
+        threading.Thread(target=stop.wait).start()
+        try:
+            apply(SandboxPolicy(read_only={"m": ARGS["ro"]}, mode="namespace"))
+        except SandboxError as exc:
+            emit(error=str(exc), uid=os.getuid(), host_view=os.path.exists(ARGS["ro"]))
+        stop.set()
+        """,
+        ro=tree["ro"],
+    )
+    assert child.returncode == 0, child.stderr
+    assert "single-threaded" in child.data["error"]
+    assert child.data["uid"] == 0
+    assert child.data["host_view"] is True
+
+
+def test_read_only_module_inside_a_read_write_one_is_refused(
+    run_child: RunChild, tree: dict[str, str]
+) -> None:
+    child = run_child(
+        """
+        try:
+            apply(SandboxPolicy(
+                read_only={"inner": ARGS["inner"]}, read_write={"outer": ARGS["outer"]}
+            ))
+        except SandboxError as exc:
+            emit(error=str(exc), uid=os.getuid())
+        """,
+        inner=tree["rw"] + "/",
+        outer=os.path.dirname(tree["rw"]),
+    )
+    assert child.returncode == 0, child.stderr
+    assert "'inner'" in child.data["error"]
+    assert "'outer'" in child.data["error"]
+    assert child.data["uid"] == 0
