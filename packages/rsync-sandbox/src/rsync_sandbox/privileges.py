@@ -134,7 +134,7 @@ def drop_privileges(uid: int = NOBODY, gid: int = NOBODY) -> None:
 def _proc_status_caps() -> dict[str, int] | None:
     """Return ``CapEff``/``CapPrm``/... from ``/proc/self/status``, or None if unreadable."""
     try:
-        with open("/proc/self/status", encoding="ascii") as f:
+        with open("/proc/self/status", encoding="utf-8") as f:
             lines = f.read().splitlines()
     except OSError:
         return None
