@@ -157,21 +157,32 @@ def test_auto_as_root_adds_landlock_on_top(
 def test_extra_read_only_paths_keep_lazy_imports_working(
     run_child: RunChild, tree: dict[str, str]
 ) -> None:
+    # A symbolic link given as an extra path (like /etc/localtime) appears at its own path.
+    link = os.path.join(os.path.dirname(tree["ro"]), "link.txt")
+    os.symlink(os.path.join(tree["outside"], "data.txt"), link)
     child = run_child(
         """
         assert "colorsys" not in sys.modules
-        extras = rsync_sandbox.python_runtime_paths()
+        extras = (*rsync_sandbox.python_runtime_paths(), ARGS["link"])
         apply(SandboxPolicy(read_only={"m": ARGS["ro"]}, extra_read_only=extras, mode="namespace"))
         import colorsys
         emit(
             imported=colorsys.__name__,
             write_extra=attempt(lambda: write_new(os.path.join(sys.prefix, "new.txt"))),
+            link=read(ARGS["link"]),
+            link_is_file=os.path.isfile(ARGS["link"]) and not os.path.islink(ARGS["link"]),
         )
         """,
         ro=tree["ro"],
+        link=link,
     )
     assert child.returncode == 0, child.stderr
-    assert child.data == {"imported": "colorsys", "write_extra": "EROFS"}
+    assert child.data == {
+        "imported": "colorsys",
+        "write_extra": "EROFS",
+        "link": "outside content",
+        "link_is_file": True,
+    }
 
 
 def test_without_extra_paths_a_lazy_import_fails(run_child: RunChild, tree: dict[str, str]) -> None:
@@ -227,3 +238,44 @@ def test_read_only_module_inside_a_read_write_one_is_refused(
     assert "'inner'" in child.data["error"]
     assert "'outer'" in child.data["error"]
     assert child.data["uid"] == 0
+
+
+def test_chroot_fallback_when_pivot_root_is_impossible(
+    run_child: RunChild, tree: dict[str, str]
+) -> None:
+    roots_before = _sandbox_roots()
+    child = run_child(
+        """
+        def no_pivot(new_root, put_old):
+            raise OSError(errno.EINVAL, "pivot_root: Invalid argument (simulated)", new_root)
+
+        _libc.pivot_root = no_pivot
+        report = apply(SandboxPolicy(read_only={"m": ARGS["ro"]}, mode="namespace"))
+        emit(
+            mechanisms=sorted(report.mechanisms),
+            warnings=list(report.warnings),
+            root=sorted(os.listdir("/")),
+            parent=sorted(os.listdir("/..")),
+            read=read("/m/data.txt"),
+            write=attempt(lambda: write_new("/m/new.txt")),
+            chroot_back=attempt(lambda: os.chroot("/m")),
+        )
+        """,
+        ro=tree["ro"],
+    )
+    try:
+        assert child.returncode == 0, child.stderr
+        assert child.data == {
+            "mechanisms": ["chroot", "mount namespace", "no_new_privs", "privilege drop"],
+            "warnings": ["pivot_root impossible here (EINVAL): fell back to chroot"],
+            "root": ["m"],
+            "parent": ["m"],
+            "read": "ro content",
+            "write": "EROFS",
+            "chroot_back": "EPERM",
+        }
+    finally:
+        # The chroot fallback cannot remove its mount point: it is still mounted in the
+        # child's namespace. The namespace is gone now, so the empty directory can go.
+        for name in _sandbox_roots() - roots_before:
+            os.rmdir(os.path.join(tempfile.gettempdir(), name))

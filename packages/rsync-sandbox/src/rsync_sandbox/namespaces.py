@@ -94,7 +94,7 @@ class NamespaceResult:
 
     Attributes:
         module_paths: module name to its path inside the new root (``/<name>``).
-        extra_paths: the extra read-only paths bound at their own path (real paths).
+        extra_paths: the extra read-only paths bound at their own (normalized) path.
         pivoted: True after ``pivot_root``, False after the ``chroot`` fallback.
         pid_namespace: the process is PID 1 of a new PID namespace.
         warnings: things a start-up log should mention.
@@ -300,10 +300,15 @@ def _make_target(fd: int, target: str) -> None:
 
 
 def _minimal_extras(extra_read_only: Sequence[str]) -> list[str]:
-    """Real paths of the existing extras, without those inside another one, sorted."""
-    real = sorted({os.path.realpath(p) for p in extra_read_only if os.path.lexists(p)})
+    """The existing extras, normalized, without those inside another one, sorted.
+
+    The paths are kept as given (a symbolic link such as ``/etc/localtime`` appears at
+    its own path in the new root, as the file it points to); only the bind source
+    follows links.
+    """
+    given = sorted({os.path.normpath(p) for p in extra_read_only if os.path.exists(p)})
     kept: list[str] = []
-    for path in real:
+    for path in given:
         if not any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
             kept.append(path)
     return kept
@@ -374,7 +379,7 @@ def confine_filesystem(
     Args:
         read_only: module name to host path, bound read-only at ``/<name>``.
         read_write: module name to host path, bound read-write at ``/<name>``.
-        extra_read_only: host paths bound read-only at their own (real) path, for
+        extra_read_only: host paths bound read-only at their own path, for
             example the Python installation; missing ones are skipped.
         pid_namespace: also enter a new PID namespace (this forks; see the module
             docstring).
