@@ -8,6 +8,7 @@ import stat
 from typing import TYPE_CHECKING
 
 import pytest
+
 from harness.compare import allocated_bytes, assert_trees_equal, diff_trees, first_difference
 from harness.trees import (
     BLOCK_SIZES,

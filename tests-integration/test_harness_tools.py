@@ -6,6 +6,7 @@ import socket
 import time
 
 import pytest
+
 from harness.proc import CommandTimeoutError, free_port, port_accepts, run
 from harness.stats import parse_stats
 from harness.tools import find_tool, parse_rsync_version, require_tool, unavailable
@@ -83,7 +84,7 @@ class TestPolicy:
     @pytest.mark.parametrize("value", ["true", "1", "yes"])
     def test_fails_in_ci(self, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
         monkeypatch.setenv("CI", value)
-        with pytest.raises(pytest.fail.Exception, match="no such tool.*CI is set"):
+        with pytest.raises(pytest.fail.Exception, match=r"no such tool.*CI is set"):
             unavailable("no such tool")
 
     @pytest.mark.parametrize("value", ["", "0", "false"])
@@ -119,7 +120,7 @@ class TestRun:
     def test_timeout_kills_the_whole_group(self) -> None:
         start = time.monotonic()
         # The grandchild keeps stdout open: only killing the group ends communicate().
-        with pytest.raises(CommandTimeoutError, match="timed out after 0.5 s"):
+        with pytest.raises(CommandTimeoutError, match=r"timed out after 0\.5 s"):
             run(["sh", "-c", "echo started; sleep 60 & sleep 60"], timeout=0.5)
         assert time.monotonic() - start < 10
 
@@ -153,4 +154,3 @@ total size is 4,502,758  speedup is 36.58
         "Matched data": 1242025,
         "Total bytes sent": 8168,
     }
-

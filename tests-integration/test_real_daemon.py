@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
+
 from harness.compare import allocated_bytes, assert_trees_equal
 from harness.daemon import DaemonModule, list_modules, start_real_daemon
 from harness.proc import Service, port_accepts, run

@@ -217,8 +217,12 @@ class RealDaemon:
         return text + self.service.output()
 
     def stop(self) -> None:
-        """Stop the daemon and its per-connection children."""
-        self.service.stop()
+        """Stop the daemon and its per-connection children (SIGTERM, then SIGKILL).
+
+        rsync takes about half a second to act on SIGTERM, and has nothing to flush (it writes
+        its log line by line), so the grace period is short.
+        """
+        self.service.stop(grace=0.1)
 
 
 def start_real_daemon(
