@@ -227,6 +227,9 @@ def apply(policy: SandboxPolicy) -> SandboxReport:
     every module and opening every file needed later (see the module docstring). With
     ``pid_namespace`` the calling process forks and only the child returns.
 
+    rsync: the daemon's ``use chroot``, ``uid`` and ``gid`` handling in
+    clientserver.c:rsync_module() (``chroot``, ``setgid``, ``setuid``), extended.
+
     Args:
         policy: what to confine to.
 
