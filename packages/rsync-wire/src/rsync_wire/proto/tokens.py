@@ -122,6 +122,7 @@ _INSERT_PIECE: Final = 0xFFFF  # rsync inserts matched blocks in pieces of this 
 _ZSTD_SLICE: Final = 1024  # compressed bytes fed to zstd per call (bounds output)
 _LZ4_OUT: Final = max(CHUNK_SIZE + CHUNK_SIZE // 255 + 16, MAX_DATA_COUNT + 2)  # rsync's dbuf
 _SYNC_TRAILER: Final = b"\x00\x00\xff\xff"
+_PROBE: Final = b"\x00\x01\x00\xfe\xffX"  # a stored block holding b"X"
 
 _I32: Final = struct.Struct("<i")
 
@@ -783,7 +784,9 @@ class TokenDecoder:
         self._inflated = False
         inf = self._inf
         assert inf is not None  # noqa: S101 - zlib methods create it in begin_file
-        if inf.decompress(_SYNC_TRAILER) or inf.eof:
+        # Python's zlib has no inflateSyncPoint(): check instead that a copy of the
+        # inflater then reads a one-byte stored block as such.
+        if inf.decompress(_SYNC_TRAILER) or inf.eof or inf.copy().decompress(_PROBE) != b"X":
             msg = f"deflate stream not at a sync point before the flag at offset {pos}"
             raise RemoteProtocolError(msg)
 
