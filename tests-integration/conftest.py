@@ -40,6 +40,30 @@ if TYPE_CHECKING:
     from harness.trees import TreeFactory
 
 
+RSYNC_ENVIRONMENT = (
+    "RSYNC_RSH",
+    "RSYNC_CONNECT_PROG",
+    "RSYNC_PROXY",
+    "RSYNC_PASSWORD",
+    "RSYNC_PORT",
+    "RSYNC_ICONV",
+    "RSYNC_PROTECT_ARGS",
+    "RSYNC_OLD_ARGS",
+    "RSYNC_CHECKSUM_LIST",
+    "RSYNC_COMPRESS_LIST",
+    "RSYNC_MAX_ALLOC",
+)
+"""Variables that change how rsync behaves; tests start without them."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_rsync_environment() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        for name in RSYNC_ENVIRONMENT:
+            mp.delenv(name, raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def real_rsync() -> RealRsync:
     """The real rsync binary and its version and protocol (skip, or fail in CI, if absent)."""

@@ -15,6 +15,7 @@ from harness.proc import Service, port_accepts, run
 from harness.trees import HUGE_SPARSE, HUGE_SPARSE_SIZE, MiB
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     from harness.daemon import RealDaemonFactory
@@ -26,17 +27,20 @@ pytestmark = pytest.mark.interop
 ROOT = os.geteuid() == 0
 
 
-def assert_copied(src: os.PathLike[str], dest: os.PathLike[str], **kwargs: object) -> None:
+def assert_copied(
+    src: os.PathLike[str], dest: os.PathLike[str], *, exclude: Sequence[str] = ()
+) -> None:
     """Everything ``rsync -aH`` keeps: also owners when root, and directory times."""
     __tracebackhide__ = True
-    options: dict[str, object] = {
-        "owners": ROOT,
-        "hardlinks": True,
-        "symlink_times": True,
-        "dir_times": True,
-    }
-    options.update(kwargs)
-    assert_trees_equal(src, dest, **options)  # type: ignore[arg-type]
+    assert_trees_equal(
+        src,
+        dest,
+        owners=ROOT,
+        hardlinks=True,
+        symlink_times=True,
+        dir_times=True,
+        exclude=exclude,
+    )
 
 
 def test_real_rsync_version(real_rsync: RealRsync) -> None:

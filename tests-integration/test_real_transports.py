@@ -44,7 +44,12 @@ def test_pull_over_ssh(
 ) -> None:
     tree = tree_factory()
     dest = tmp_path / "dest"
-    run(real_rsync.argv("-aH", "-e", sshd.rsh, sshd.remote(tree.slash), dest), check=True)
+    run(
+        real_rsync.argv(
+            "-aH", "-e", sshd.rsh, f"--rsync-path={real_rsync.path}", sshd.remote(tree.slash), dest
+        ),
+        check=True,
+    )
     assert_copied(tree, dest)
 
 
@@ -53,7 +58,12 @@ def test_push_over_ssh(
 ) -> None:
     tree = tree_factory()
     dest = tmp_path / "dest"
-    run(real_rsync.argv("-aH", "-e", sshd.rsh, tree.slash, sshd.remote(dest)), check=True)
+    run(
+        real_rsync.argv(
+            "-aH", "-e", sshd.rsh, f"--rsync-path={real_rsync.path}", tree.slash, sshd.remote(dest)
+        ),
+        check=True,
+    )
     assert_copied(tree, dest)
 
 
@@ -62,10 +72,11 @@ def test_pull_through_shim(
 ) -> None:
     tree = tree_factory()
     dest = tmp_path / "dest"
-    run(real_rsync.argv("-aH", "-e", rsh_shim, f"someone@nowhere:{tree.slash}", dest), check=True)
+    source = f"someone@nowhere:{tree.slash}"
+    run(real_rsync.argv("-aH", "-e", rsh_shim, source, dest), check=True)
     assert_copied(tree, dest)
     (line,) = shim_log(rsh_shim).read_text().splitlines()
-    assert line.startswith("rsync --server --sender ")
+    assert line.startswith("rsync --server --sender ")  # the program on PATH
     assert line.endswith(f" . {tree.slash}")
 
 
@@ -100,16 +111,21 @@ def transport(request: pytest.FixtureRequest) -> str:
 
 
 def reach(transport: str, tree: Tree, request: pytest.FixtureRequest) -> Remote:
-    """Serve ``tree`` over ``transport`` (fixtures are fetched only for the one used)."""
+    """Serve ``tree`` over ``transport`` (fixtures are fetched only for the one used).
+
+    Over ssh and the shim, the remote side runs the same rsync binary as the client.
+    """
+    real_rsync: RealRsync = request.getfixturevalue("real_rsync")
+    rsync_path = f"--rsync-path={real_rsync.path}"
     if transport == "daemon":
         real_daemon: RealDaemonFactory = request.getfixturevalue("real_daemon")
         daemon = real_daemon({"src": tree.root})
         return Remote((), daemon.url("src"))
     if transport == "ssh":
         sshd: Sshd = request.getfixturevalue("sshd")
-        return Remote(("-e", sshd.rsh), sshd.remote(tree.slash))
+        return Remote(("-e", sshd.rsh, rsync_path), sshd.remote(tree.slash))
     shim: Path = request.getfixturevalue("rsh_shim")
-    return Remote(("-e", str(shim)), f"localhost:{tree.slash}")
+    return Remote(("-e", str(shim), rsync_path), f"localhost:{tree.slash}")
 
 
 def test_delta_resync(

@@ -169,7 +169,7 @@ def list_modules(host: str, port: int, *, timeout: float = 5.0) -> list[str]:
                 raise ConnectionError(msg)
             stream.write(b"@RSYNCD: 30.0\n\n")  # protocol 30 answers every 3.x; empty = list
             stream.flush()
-            listing = []
+            listing: list[str] = []
             while True:
                 line = stream.readline()
                 if not line:

@@ -10,6 +10,7 @@ Not here: anything specific to rsync or ssh (see ``daemon`` and ``sshd``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -332,7 +333,7 @@ def start_service(
         port = free_port(host)
         service = Service(make_argv(port), output=output, env=env)
         try:
-            service.wait_until(lambda s=service, p=port: ready(s, p), timeout=timeout)
+            service.wait_until(functools.partial(ready, service, port), timeout=timeout)
         except ServiceError as exc:
             exited_early = not service.alive()
             service.stop(grace=1.0)
