@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -37,6 +38,10 @@ class ServiceError(AssertionError):
     """A service did not come up (exited early or never became ready)."""
 
 
+def _ended(text: str) -> str:
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
 def _decode(data: bytes | None) -> str:
     return (data or b"").decode("utf-8", "backslashreplace")
 
@@ -60,8 +65,8 @@ class RunResult:
         return (
             f"$ {format_argv(self.args)}\n"
             f"exit code {self.returncode}\n"
-            f"--- stdout ---\n{self.stdout}"
-            f"--- stderr ---\n{self.stderr}"
+            f"--- stdout ---\n{_ended(self.stdout)}"
+            f"--- stderr ---\n{_ended(self.stderr)}"
         )
 
     def check(self, *expected: int) -> RunResult:
@@ -77,8 +82,6 @@ class RunResult:
 
 def format_argv(argv: Sequence[str]) -> str:
     """Return ``argv`` as a shell-like line, quoting only where needed (for messages)."""
-    import shlex
-
     return " ".join(shlex.quote(a) for a in argv)
 
 
@@ -168,9 +171,11 @@ def run(
         partial = RunResult(argv, proc.returncode, _decode(out), _decode(err))
         msg = f"timed out after {timeout:g} s and killed:\n{partial.describe()}"
         raise CommandTimeoutError(msg) from None
-    except BaseException:
+    except BaseException:  # pytest-timeout, Ctrl-C: leave nothing running behind
         kill_group(proc)
-        proc.communicate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.communicate(timeout=5)
+        proc.wait()
         raise
     result = RunResult(argv, proc.returncode, _decode(out), _decode(err))
     if check:
