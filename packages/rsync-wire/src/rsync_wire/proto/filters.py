@@ -591,7 +591,9 @@ def parse_rules(
         flags, pat, pos = tok
         if flags & _F.MERGE_FILE and not pat:
             pat = b".cvsignore"
-        if flags & (_F.CLEAR_LIST | _F.MERGE_FILE) and not flags & _F.PERDIR_MERGE:
+        if flags & _F.CLEAR_LIST:
+            out.append(FilterRule(flags=flags, pattern=b""))
+        elif flags & _F.MERGE_FILE and not flags & _F.PERDIR_MERGE:
             out.append(FilterRule(flags=flags, pattern=pat))
         else:
             out.append(_make_rule(pat, flags, xflags, b""))
