@@ -153,11 +153,11 @@ class WireStream:
             raise RemoteProtocolError(msg)
         self.on_message(code, payload)
 
-    async def decode(self, fn: Callable[..., tuple[T, int]], *args: Any) -> T:
-        """Decode one value with a sans-IO ``fn(buf, pos, *args) -> (value, pos)``."""
+    async def decode(self, fn: Callable[..., tuple[T, int]], *args: Any, **kwargs: Any) -> T:
+        """Decode one value with a sans-IO ``fn(buf, pos, *args, **kwargs) -> (value, pos)``."""
         while True:
             try:
-                value, pos = fn(self._buf, self._pos, *args)
+                value, pos = fn(self._buf, self._pos, *args, **kwargs)
             except codec.NeedMoreData:
                 await self._fill()
                 continue

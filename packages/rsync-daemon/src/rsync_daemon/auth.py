@@ -1,0 +1,71 @@
+"""Secrets files and the daemon's side of challenge-response authentication.
+
+rsync: authenticate.c auth_server(), check_secret().
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+
+__all__ = ["lookup_secret"]
+
+
+def _groups_of(user: str) -> set[str]:
+    names: set[str] = set()
+    try:
+        pw = pwd.getpwnam(user)
+        names.add(grp.getgrgid(pw.pw_gid).gr_name)
+    except KeyError:
+        pass
+    names.update(g.gr_name for g in grp.getgrall() if user in g.gr_mem)
+    return names
+
+
+def lookup_secret(secrets_file: str, user: str, auth_users: list[str]) -> bytes | None:
+    """The password for ``user`` when it is allowed by ``auth_users``, else ``None``.
+
+    ``auth_users`` entries are user names, ``@group`` names or wildcards, optionally followed
+    by ``:ro``/``:rw``/``:deny`` (``deny`` refuses). The secrets file holds ``user:password``
+    and ``@group:password`` lines. rsync refuses a secrets file that others can read when
+    strict modes are on; so do we.
+    """
+    import fnmatch  # noqa: PLC0415 - tiny, only on the auth path
+
+    allowed = False
+    groups: set[str] | None = None
+    for entry in auth_users:
+        name, _, access = entry.partition(":")
+        if name.startswith("@"):
+            if groups is None:
+                groups = _groups_of(user)
+            hit = any(fnmatch.fnmatchcase(g, name[1:]) for g in groups)
+        else:
+            hit = fnmatch.fnmatchcase(user, name)
+        if hit:
+            allowed = access.lower() != "deny"
+            break
+    if not allowed:
+        return None
+    try:
+        st = os.stat(secrets_file)
+        if st.st_mode & 0o004:
+            return None
+        with open(secrets_file, "rb") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    if groups is None:
+        groups = _groups_of(user)
+    for raw in lines:
+        line = raw.strip()
+        if not line or line.startswith(b"#"):
+            continue
+        key, sep, password = line.partition(b":")
+        if not sep:
+            continue
+        k = key.decode("utf-8", "replace")
+        if k == user or (k.startswith("@") and k[1:] in groups):
+            return password
+    return None

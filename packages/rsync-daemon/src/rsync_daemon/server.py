@@ -1,0 +1,186 @@
+"""The listener: accept connections and serve each one in its own process.
+
+How this works: the parent binds every listening socket, then loops on ``accept``
+(with ``selectors``, no event loop) and forks one child per connection, as rsync's
+daemon does. The child closes the listeners, runs the connection under
+``anyio.run`` and exits with the connection's rsync exit code. A crash, a hang or
+hostile input therefore only ever ends one process; connections run on every
+core; and a finished child returns all of its memory. The parent reaps children
+and enforces ``max connections``.
+
+rsync: socket.c start_accept_loop(), clientserver.c daemon_main().
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import selectors
+import signal
+import socket
+import sys
+from collections.abc import Callable
+
+import anyio
+import anyio.abc
+
+from rsync_daemon.config import DaemonConfig
+from rsync_daemon.connection import handle_connection
+
+__all__ = ["bind_listeners", "serve_forever", "serve_socket"]
+
+log = logging.getLogger("rsync_daemon")
+
+
+def bind_listeners(config: DaemonConfig) -> list[socket.socket]:
+    """Bind and listen on every configured address (port 0 picks a free port).
+
+    Raises:
+        OSError: an address cannot be bound (the message names it).
+    """
+    socks: list[socket.socket] = []
+    for host, port in config.listen:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, socktype, proto, _, addr = infos[0]
+        sock = socket.socket(family, socktype, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            sock.close()
+            msg = f"cannot listen on {host}:{port}: {exc.strerror}"
+            raise OSError(exc.errno, msg) from None
+        sock.listen(128)
+        sock.set_inheritable(False)
+        socks.append(sock)
+    return socks
+
+
+def _format_peer(addr: object) -> str:
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        host, port = addr[0], addr[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(addr)
+
+
+def serve_socket(conn: socket.socket, config: DaemonConfig, peer: str) -> int:
+    """Serve one accepted connection to its end in this process; returns the exit code."""
+
+    async def main() -> int:
+        stream = await anyio.abc.SocketStream.from_socket(conn)
+        return await handle_connection(stream, stream, config, peer=peer)
+
+    return anyio.run(main)
+
+
+def serve_forever(
+    config: DaemonConfig,
+    listeners: list[socket.socket],
+    *,
+    before_fork: Callable[[], None] | None = None,
+    fork: bool = True,
+) -> int:
+    """Accept connections forever, one child process each; returns on SIGTERM/SIGINT."""
+    sel = selectors.DefaultSelector()
+    for sock in listeners:
+        sock.setblocking(False)
+        sel.register(sock, selectors.EVENT_READ)
+    children: set[int] = set()
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    os.set_blocking(wake_r, False)
+    signal.set_wakeup_fd(wake_w)
+    sel.register(wake_r, selectors.EVENT_READ)
+    with contextlib.suppress(AttributeError):
+        signal.signal(signal.SIGCHLD, lambda s, f: None)
+    try:
+        while not stopping:
+            _reap(children)
+            for key, _ in sel.select(timeout=1.0):
+                if key.fileobj == wake_r:
+                    with contextlib.suppress(OSError):
+                        os.read(wake_r, 4096)
+                    continue
+                assert isinstance(key.fileobj, socket.socket)  # noqa: S101
+                try:
+                    conn, addr = key.fileobj.accept()
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EINTR):
+                        log.warning("accept failed: %s", exc.strerror)
+                    continue
+                peer = _format_peer(addr)
+                if config.max_connections and len(children) >= config.max_connections:
+                    _refuse_busy(conn, config.max_connections)
+                    log.warning("[%s] refused: max connections (%d) reached", peer,
+                                config.max_connections)
+                    continue
+                if not fork:
+                    serve_socket(conn, config, peer)
+                    continue
+                pid = os.fork()
+                if pid == 0:  # child
+                    code = 1
+                    try:
+                        signal.set_wakeup_fd(-1)
+                        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                        signal.signal(signal.SIGINT, signal.SIG_DFL)
+                        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                        for s in listeners:
+                            s.close()
+                        os.close(wake_r)
+                        os.close(wake_w)
+                        conn.setblocking(True)
+                        log.info("[%s] connect", peer)
+                        code = serve_socket(conn, config, peer)
+                    except BaseException:  # noqa: BLE001 - the child must never return
+                        log.exception("[%s] connection process failed", peer)
+                    finally:
+                        with contextlib.suppress(Exception):
+                            sys.stderr.flush()
+                        os._exit(code)
+                children.add(pid)
+                conn.close()
+    finally:
+        signal.set_wakeup_fd(-1)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for sock in listeners:
+            sock.close()
+    return 0
+
+
+def _reap(children: set[int]) -> None:
+    while children:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            children.clear()
+            return
+        if pid == 0:
+            return
+        children.discard(pid)
+
+
+def _refuse_busy(conn: socket.socket, limit: int) -> None:
+    with contextlib.suppress(OSError):
+        conn.setblocking(True)
+        conn.settimeout(2)
+        conn.sendall(
+            b"@RSYNCD: 32.0 sha512 sha256 sha1 md5 md4\n"
+            + f"@ERROR: max connections ({limit}) reached -- try again later\n".encode()
+        )
+    conn.close()

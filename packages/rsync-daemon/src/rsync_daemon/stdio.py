@@ -1,0 +1,69 @@
+"""``pyrsyncd --server ...``: serve one session over standard input and output.
+
+This is what an rsync client runs on the far side of a remote shell
+(``rsync -e ssh --rsync-path=pyrsyncd host:path``). With ``--daemon`` among the
+server arguments the session speaks the daemon protocol over the pipe (daemon
+over a remote shell), with modules from ``~/.config/pyrsyncd.toml``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import anyio
+from anyio.streams.file import FileReadStream, FileWriteStream
+
+from rsync_wire.errors import RsyncError
+from rsync_wire.proto.args import ArgumentError, parse_server_args
+from rsync_wire.roles.server import run_server
+from rsync_wire.stream import WireStream
+
+__all__ = ["main_server"]
+
+log = logging.getLogger("rsync_daemon")
+
+
+def main_server(argv: Sequence[str]) -> int:
+    """Run one ``--server`` session on stdin/stdout; returns the exit code."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="pyrsyncd[%(process)d]: %(message)s")
+    args = list(argv)
+    if "--daemon" in args:
+        return _daemon_over_stdio()
+    try:
+        parsed = parse_server_args(args)
+    except ArgumentError as exc:
+        print(f"pyrsyncd: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+
+    async def main() -> int:
+        stdin = FileReadStream(os.fdopen(os.dup(0), "rb", buffering=0))
+        stdout = FileWriteStream(os.fdopen(os.dup(1), "wb", buffering=0))
+        ws = WireStream(stdin, stdout)
+        try:
+            return await run_server(ws, parsed)
+        except RsyncError as exc:
+            print(f"pyrsyncd: {exc}", file=sys.stderr)
+            return int(exc.exit_code)
+
+    return anyio.run(main)
+
+
+def _daemon_over_stdio() -> int:
+    from rsync_daemon.config import DaemonConfig, load_config  # noqa: PLC0415
+    from rsync_daemon.connection import handle_connection  # noqa: PLC0415
+
+    path = os.path.join(os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"),
+                        "pyrsyncd.toml")
+    config = load_config(path) if os.path.exists(path) else DaemonConfig()
+
+    async def main() -> int:
+        stdin = FileReadStream(os.fdopen(os.dup(0), "rb", buffering=0))
+        stdout = FileWriteStream(os.fdopen(os.dup(1), "wb", buffering=0))
+        peer = os.environ.get("SSH_CLIENT", "stdio").split(" ")[0] + ":0"
+        return await handle_connection(stdin, stdout, config, peer=peer)
+
+    return anyio.run(main)

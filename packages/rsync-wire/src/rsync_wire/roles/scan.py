@@ -1,0 +1,324 @@
+"""Build the sender's file list from its path arguments, as rsync's sender does.
+
+The scan walks the tree through :class:`~rsync_wire.fs.Root`, so nothing outside
+the root is ever listed, followed or opened. It yields entries in rsync's
+transmission order: the arguments in command-line order, each directory's
+entries in ``readdir`` order, then its subdirectories one by one.
+
+rsync: flist.c send_file_list(), send_directory(), send_file_name(), make_file().
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from typing import Protocol
+
+import msgspec
+
+from rsync_wire.fs import Root, split_path
+from rsync_wire.proto.options import TransferOptions
+
+__all__ = ["ScanEntry", "ScanReport", "Selector", "scan"]
+
+
+class Selector(Protocol):
+    """The filter rules as the scan needs them."""
+
+    def start_arg(self, base: bytes) -> None:
+        """A new argument starts; its names are relative to ``base`` (relative to the root)."""
+
+    def excluded(self, name: bytes, path: bytes, *, is_dir: bool) -> bool:
+        """Whether the sender leaves out ``name`` (transfer-root relative) found at ``path``."""
+
+    def enter_dir(self, name: bytes) -> object:
+        """Load per-directory merge files of directory ``name``; returns a token for leave_dir."""
+
+    def leave_dir(self, token: object) -> None:
+        """Drop the rules that ``enter_dir`` added."""
+
+
+class ScanEntry(msgspec.Struct, kw_only=True, gc=False):
+    """One file found by the scan.
+
+    Attributes:
+        name: the name sent in the file list (relative to the transfer root).
+        path: where the file is, relative to the root given to the scan.
+        st: its ``lstat`` (or ``stat`` when a link was followed).
+        link_target: the symlink's target when the entry is a symlink.
+        top_dir: a directory named on the command line (XMIT_TOP_DIR).
+        no_content: a directory whose contents are not part of the transfer.
+    """
+
+    name: bytes
+    path: bytes
+    st: os.stat_result
+    link_target: bytes | None = None
+    top_dir: bool = False
+    no_content: bool = False
+
+
+class ScanReport(msgspec.Struct, kw_only=True):
+    """What went wrong during the scan, as rsync reports it.
+
+    Attributes:
+        io_error: the IOERR_* bits.
+        messages: ``(is_error, text)`` pairs for the client.
+    """
+
+    io_error: int = 0
+    messages: list[tuple[bool, str]] = msgspec.field(default_factory=list)
+
+
+def _show(path: bytes) -> str:
+    return path.decode("utf-8", "backslashreplace")
+
+
+def _is_unsafe_link(target: bytes, name: bytes) -> bool:
+    """rsync: util1.c unsafe_symlink() — does the link climb out of the transfer?"""
+    if not target or target.startswith(b"/"):
+        return True
+    depth = name.count(b"/")
+    for part in target.split(b"/"):
+        if part == b"..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part and part != b".":
+            depth += 1
+    return False
+
+
+def scan(
+    root: Root,
+    args: list[bytes],
+    opts: TransferOptions,
+    selector: Selector | None,
+    report: ScanReport,
+) -> Iterator[ScanEntry]:
+    """Yield the file list for ``args`` (paths relative to ``root``) in transmission order."""
+    if not args:
+        args = [b"."]
+    seen_dirs: set[tuple[int, int]] = set()
+    for arg in args:
+        yield from _scan_arg(root, arg, opts, selector, report, seen_dirs)
+
+
+def _split_arg(arg: bytes, opts: TransferOptions) -> tuple[bytes, bytes, bool]:
+    """Return ``(base, name, contents)`` for one argument.
+
+    ``base`` is the directory the names are relative to; ``name`` the first entry's name;
+    ``contents`` whether a trailing slash asked for the directory's contents.
+    """
+    contents = arg.endswith(b"/") or arg == b"." or arg.endswith(b"/.")
+    if opts.relative:
+        marker = arg.find(b"/./")
+        if marker >= 0:
+            base, rest = arg[:marker], arg[marker + 3 :]
+        else:
+            base, rest = b"", arg
+        parts = split_path(rest)
+        return base, b"/".join(parts) or b".", contents
+    parts = split_path(arg)
+    if contents:
+        return b"/".join(parts), b".", True
+    if not parts:
+        return b"", b".", True
+    return b"/".join(parts[:-1]), parts[-1], False
+
+
+def _join(base: bytes, name: bytes) -> bytes:
+    if name == b".":
+        return base or b"."
+    return base + b"/" + name if base else name
+
+
+def _scan_arg(
+    root: Root,
+    arg: bytes,
+    opts: TransferOptions,
+    selector: Selector | None,
+    report: ScanReport,
+    seen_dirs: set[tuple[int, int]],
+) -> Iterator[ScanEntry]:
+    base, name, contents = _split_arg(arg, opts)
+    path = _join(base, name)
+    if selector is not None:
+        selector.start_arg(base)
+    if b".." in split_path(name) and opts.relative:
+        report.io_error |= 1
+        report.messages.append((True, f"skipping unsafe path {_show(arg)}"))
+        return
+    try:
+        st = root.stat(path) if opts.copy_links else root.lstat(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT and opts.ignore_missing_args:
+            return
+        report.io_error |= 1
+        report.messages.append(
+            (True, f"link_stat \"{_show(arg)}\" failed: {exc.strerror} ({exc.errno})")
+        )
+        return
+    if opts.relative and opts.implied_dirs and name != b".":
+        parts = split_path(name)
+        for i in range(1, len(parts)):
+            implied = b"/".join(parts[:i])
+            try:
+                ist = root.stat(_join(base, implied))
+            except OSError:
+                continue
+            if stat.S_ISDIR(ist.st_mode):
+                yield ScanEntry(name=implied, path=_join(base, implied), st=ist,
+                                top_dir=True, no_content=True)
+    is_dir = stat.S_ISDIR(st.st_mode)
+    if selector is not None and name != b"." and selector.excluded(name, path, is_dir=is_dir):
+        return
+    if is_dir and not (opts.recursive or opts.dirs):
+        report.messages.append((False, f"skipping directory {_show(name)}"))
+        return
+    entry = _make_entry(root, name, path, st, opts, report)
+    if entry is None:
+        return
+    if is_dir:
+        entry.top_dir = True
+        if not opts.recursive and not contents:
+            entry.no_content = True
+    yield entry
+    if is_dir and (opts.recursive or contents):
+        yield from _scan_dir(root, name, path, st, opts, selector, report, seen_dirs,
+                             recurse=opts.recursive)
+
+
+def _make_entry(
+    root: Root,
+    name: bytes,
+    path: bytes,
+    st: os.stat_result,
+    opts: TransferOptions,
+    report: ScanReport,
+) -> ScanEntry | None:
+    mode = st.st_mode
+    if stat.S_ISLNK(mode):
+        try:
+            target = root.readlink(path)
+        except OSError as exc:
+            report.io_error |= 1
+            report.messages.append((True, f"readlink {_show(path)} failed: {exc.strerror}"))
+            return None
+        follow = opts.copy_links or (opts.copy_unsafe_links and _is_unsafe_link(target, name))
+        if follow:
+            try:
+                st = root.stat(path)
+            except OSError:
+                report.io_error |= 1
+                report.messages.append((True, f"symlink has no referent: \"{_show(name)}\""))
+                return None
+            if stat.S_ISDIR(st.st_mode) and not (opts.copy_links or opts.copy_dirlinks
+                                                 or opts.copy_unsafe_links):
+                return None
+            return ScanEntry(name=name, path=path, st=st)
+        if opts.copy_dirlinks:
+            try:
+                tst = root.stat(path)
+            except OSError:
+                tst = None
+            if tst is not None and stat.S_ISDIR(tst.st_mode):
+                return ScanEntry(name=name, path=path, st=tst)
+        if not opts.preserve_links:
+            if opts.list_only:
+                return ScanEntry(name=name, path=path, st=st, link_target=None)
+            report.messages.append((False, f"skipping non-regular file \"{_show(name)}\""))
+            return None
+        if opts.safe_links and _is_unsafe_link(target, name):
+            report.messages.append((False, f"ignoring unsafe symlink \"{_show(name)}\" -> "
+                                           f"\"{_show(target)}\""))
+            return None
+        if not target:
+            report.io_error |= 1
+            return None
+        return ScanEntry(name=name, path=path, st=st, link_target=target)
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return ScanEntry(name=name, path=path, st=st)
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        if opts.preserve_devices or opts.list_only:
+            return ScanEntry(name=name, path=path, st=st)
+    elif (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)) and (opts.preserve_specials
+                                                           or opts.list_only):
+        return ScanEntry(name=name, path=path, st=st)
+    report.messages.append((False, f"skipping non-regular file \"{_show(name)}\""))
+    return None
+
+
+def _scan_dir(
+    root: Root,
+    name: bytes,
+    path: bytes,
+    st: os.stat_result,
+    opts: TransferOptions,
+    selector: Selector | None,
+    report: ScanReport,
+    seen_dirs: set[tuple[int, int]],
+    *,
+    recurse: bool,
+) -> Iterator[ScanEntry]:
+    key = (st.st_dev, st.st_ino)
+    if key in seen_dirs and opts.copy_links:
+        return  # a directory loop through followed links
+    seen_dirs.add(key)
+    prefix = b"" if name == b"." else name + b"/"
+    token = None
+    if selector is not None:
+        token = selector.enter_dir(prefix.rstrip(b"/") or b".")
+    try:
+        try:
+            listing = root.list_dir(path)
+        except OSError as exc:
+            report.io_error |= 1
+            report.messages.append(
+                (True, f"opendir \"{_show(path)}\" failed: {exc.strerror} ({exc.errno})")
+            )
+            return
+        subdirs: list[ScanEntry] = []
+        for dname, lst in listing:
+            ename = prefix + dname
+            epath = _join(path, dname)
+            try:
+                if isinstance(lst, OSError):
+                    raise lst
+                est = root.stat(epath) if opts.copy_links else lst
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    report.io_error |= 2
+                    report.messages.append((True, f"file has vanished: \"{_show(ename)}\""))
+                else:
+                    report.io_error |= 1
+                    report.messages.append((True, f"stat \"{_show(ename)}\" failed: "
+                                                  f"{exc.strerror} ({exc.errno})"))
+                continue
+            is_dir = stat.S_ISDIR(est.st_mode)
+            if selector is not None and selector.excluded(ename, epath, is_dir=is_dir):
+                continue
+            if opts.one_file_system and is_dir and est.st_dev != st.st_dev:
+                if opts.one_file_system > 1:
+                    continue
+                entry = _make_entry(root, ename, epath, est, opts, report)
+                if entry is not None:
+                    entry.no_content = True
+                    yield entry
+                continue
+            entry = _make_entry(root, ename, epath, est, opts, report)
+            if entry is None:
+                continue
+            if not recurse and stat.S_ISDIR(entry.st.st_mode):
+                entry.no_content = True
+            yield entry
+            if recurse and stat.S_ISDIR(entry.st.st_mode):
+                subdirs.append(entry)
+        for sub in subdirs:
+            yield from _scan_dir(root, sub.name, sub.path, sub.st, opts, selector, report,
+                                 seen_dirs, recurse=True)
+    finally:
+        if selector is not None:
+            selector.leave_dir(token)

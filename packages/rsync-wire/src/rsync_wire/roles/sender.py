@@ -1,0 +1,522 @@
+"""The sender: file list out, then file data for every request of the generator.
+
+How this works: the sender scans its arguments into a file list and sends it
+(unsorted, in scan order; both sides sort it afterwards, and indexes refer to
+the sorted order). Then it answers the generator: each request names a file by
+index and carries the block checksums of the receiver's basis; the sender echoes
+the request, computes the delta of its file against those checksums, and sends
+it as tokens followed by the whole-file checksum. NDX_DONE marks the end of each
+phase; the sequence of DONEs, the statistics and the goodbye follow §10.9 of the
+protocol notes.
+
+rsync: sender.c send_files(), flist.c send_file_list(), main.c do_server_sender().
+"""
+
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import pwd
+import stat
+import time
+from typing import TYPE_CHECKING
+
+from rsync_delta import ChecksumRule, DeltaGenerator, Signature
+from rsync_delta.ops import BlockMatch
+from rsync_wire.errors import RemoteProtocolError
+from rsync_wire.proto import codec
+from rsync_wire.proto.constants import Item, Msg, Ndx
+from rsync_wire.proto.filters import FilterList, decode_filter_list
+from rsync_wire.proto.flist import FileEntry, FileListEncoder
+from rsync_wire.proto.flist_sort import sort_order
+from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
+from rsync_wire.proto.tokens import TokenEncoder
+from rsync_wire.roles.report import RoleReport, exit_code_for
+from rsync_wire.roles.scan import ScanEntry, ScanReport, scan
+
+if TYPE_CHECKING:
+    from rsync_wire.fs import Root
+    from rsync_wire.proto.negotiate import Session
+    from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.roles.server import ModuleContext
+    from rsync_wire.stream import WireStream
+
+__all__ = ["SenderRole"]
+
+log = logging.getLogger("rsync_wire.sender")
+
+_READ_SIZE = 256 * 1024
+
+
+def _decode_sums(buf: bytes | bytearray | memoryview, pos: int, head: SumHead) -> tuple[
+    tuple[object, bytes], int
+]:
+    weak, strong, end = decode_block_sums(buf, pos, head)
+    return (weak, strong), end
+
+
+class _Names:
+    """Local user and group names, looked up once per id."""
+
+    def __init__(self) -> None:
+        self.users: dict[int, bytes | None] = {}
+        self.groups: dict[int, bytes | None] = {}
+
+    def user(self, uid: int) -> bytes | None:
+        if uid not in self.users:
+            try:
+                self.users[uid] = pwd.getpwuid(uid).pw_name.encode()
+            except KeyError:
+                self.users[uid] = None
+        return self.users[uid]
+
+    def group(self, gid: int) -> bytes | None:
+        if gid not in self.groups:
+            try:
+                self.groups[gid] = grp.getgrgid(gid).gr_name.encode()
+            except KeyError:
+                self.groups[gid] = None
+        return self.groups[gid]
+
+
+class _Selection:
+    """The client's filter rules and the daemon module's, as the scan asks for them.
+
+    The client's rules see names relative to the transfer root; the module's see paths
+    relative to the module root (rsync: daemon_filter_list). Merge files are read through
+    the confined root.
+    """
+
+    def __init__(self, root: Root, client: FilterList, daemon: FilterList | None) -> None:
+        self.root = root
+        self.client = client
+        self.daemon = daemon
+        self.base = b""
+
+    def start_arg(self, base: bytes) -> None:
+        self.base = base
+        self.client.root = b"/" + base
+
+    def read_file(self, path: bytes) -> bytes | None:
+        rel = path[1:] if path.startswith(b"/") else (self.base + b"/" + path if self.base
+                                                       else path)
+        try:
+            fd = self.root.open(rel)
+        except OSError:
+            return None
+        try:
+            return os.read(fd, 1 << 20)
+        finally:
+            os.close(fd)
+
+    def excluded(self, name: bytes, path: bytes, *, is_dir: bool) -> bool:
+        if self.daemon is not None and self.daemon.excluded(path, is_dir=is_dir):
+            return True
+        return bool(self.client) and self.client.excluded(name, is_dir=is_dir)
+
+    def enter_dir(self, name: bytes) -> object:
+        return self.client.enter_dir(name, self.read_file)
+
+    def leave_dir(self, token: object) -> None:
+        self.client.leave_dir(token)  # type: ignore[arg-type]
+
+
+class SenderRole:
+    """The sending side of one session.
+
+    Args:
+        ws: the connection, already multiplexed as the protocol requires.
+        session: what was negotiated.
+        opts: the transfer options.
+        root: the tree the paths are inside.
+        paths: the source arguments, relative to ``root``.
+        module: the daemon module, whose own filter rules apply before the client's.
+        server: whether we are the server (servers send statistics).
+    """
+
+    def __init__(
+        self,
+        ws: WireStream,
+        session: Session,
+        opts: TransferOptions,
+        root: Root,
+        paths: list[bytes],
+        *,
+        module: ModuleContext | None = None,
+        server: bool = True,
+    ) -> None:
+        self.ws = ws
+        self.session = session
+        self.opts = opts
+        self.root = root
+        self.paths = paths
+        self.module = module
+        self.server = server
+        self.report = RoleReport()
+        self.rule = ChecksumRule.for_session(
+            protocol=session.protocol,
+            negotiated=session.checksum if session.checksum_negotiated else None,
+            seed=session.seed,
+            seed_fix=session.seed_fix,
+        )
+        self._names = _Names()
+        self.entries: list[FileEntry] = []
+        self.sources: list[bytes] = []  # parallel to entries: path relative to root
+        self.ndx_out = codec.NdxEncoder(protocol=session.protocol)
+        self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
+        self.tokens = TokenEncoder(
+            session.compression, protocol=session.protocol, level=session.compress_level
+        )
+
+    # -- file list -----------------------------------------------------------------------------
+
+    async def _read_filters(self) -> _Selection:
+        protocol = self.session.protocol
+        texts = await self.ws.decode(decode_filter_list)
+        client = FilterList(protocol=protocol)
+        client.add_received(texts, protocol=protocol)
+        if self.opts.cvs_exclude:
+            client.add_filter(b":C")
+            client.add_filter(b"-C")
+        daemon = None
+        m = self.module
+        if m is not None and (m.daemon_filter or m.daemon_include or m.daemon_exclude):
+            daemon = FilterList.from_daemon_config(
+                filter=m.daemon_filter or None,
+                include=m.daemon_include or None,
+                exclude=m.daemon_exclude or None,
+                protocol=protocol,
+            )
+        return _Selection(self.root, client, daemon)
+
+    async def _send_file_list(self, filters: _Selection) -> None:
+        start = time.monotonic()
+        scan_report = ScanReport()
+        encoder = FileListEncoder(self.session, self.opts)
+        out = self.ws.out
+        for item in scan(self.root, self.paths, self.opts, filters, scan_report):
+            entry = self._to_entry(item)
+            if entry is None:
+                continue
+            encoder.encode_into(out, entry)
+            self.entries.append(entry)
+            self.sources.append(item.path)
+            if len(out) >= 256 * 1024:
+                await self.ws.flush()
+        for is_error, text in scan_report.messages:
+            if is_error:
+                await self._error(text)
+        io_error = scan_report.io_error
+        carried = encoder.encode_end_into(out, io_error)
+        encoder.encode_id_lists_into(
+            out,
+            uid0_name=None if self.opts.numeric_ids else self._names.user(0),
+            gid0_name=None if self.opts.numeric_ids else self._names.group(0),
+        )
+        encoder.encode_io_error_into(out, io_error)
+        built = time.monotonic()
+        await self.ws.flush()
+        if not carried and self.session.protocol >= 30:
+            await self.ws.write_message(Msg.IO_ERROR, io_error.to_bytes(4, "little"))
+        self.report.io_error |= io_error
+        self.report.flist_buildtime_ms = max(1, int((built - start) * 1000))
+        self.report.flist_xfertime_ms = int((time.monotonic() - built) * 1000)
+        self.report.num_files = len(self.entries)
+        self.report.total_size = sum(
+            e.size for e in self.entries if stat.S_ISREG(e.mode) or stat.S_ISLNK(e.mode)
+        )
+        order = sort_order(self.entries, protocol=self.session.protocol)
+        self.sorted_entries = [self.entries[i] for i in order]
+        self.sorted_sources = [self.sources[i] for i in order]
+
+    def _to_entry(self, item: ScanEntry) -> FileEntry | None:
+        st = item.st
+        opts = self.opts
+        mode = st.st_mode
+        csum = None
+        if opts.always_checksum and stat.S_ISREG(mode):
+            csum = self._file_checksum(item.path)
+        is_dev = stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+            size = st.st_size
+        elif item.link_target is not None:
+            size = len(item.link_target)
+        else:
+            size = 0
+        hard = opts.preserve_hard_links and not stat.S_ISDIR(mode)
+        names = not opts.numeric_ids
+        return FileEntry(
+            name=item.name,
+            mode=mode,
+            size=size,
+            mtime=st.st_mtime_ns // 1_000_000_000,
+            mtime_nsec=st.st_mtime_ns % 1_000_000_000,
+            uid=st.st_uid if opts.preserve_uid else 0,
+            gid=st.st_gid if opts.preserve_gid else 0,
+            user_name=self._names.user(st.st_uid) if names and opts.preserve_uid else None,
+            group_name=self._names.group(st.st_gid) if names and opts.preserve_gid else None,
+            rdev_major=os.major(st.st_rdev) if is_dev else 0,
+            rdev_minor=os.minor(st.st_rdev) if is_dev else 0,
+            link_target=item.link_target,
+            checksum=csum,
+            hl_dev=st.st_dev if hard else None,
+            hl_ino=st.st_ino if hard else None,
+            nlink=st.st_nlink,
+            top_dir=item.top_dir and stat.S_ISDIR(mode),
+            no_content_dir=item.no_content and stat.S_ISDIR(mode),
+        )
+
+    def _file_checksum(self, path: bytes) -> bytes:
+        h = self.rule.checksum_hasher()
+        try:
+            fd = self.root.open(path)
+        except OSError:
+            return bytes(self.rule.digest_size)
+        try:
+            while chunk := os.read(fd, 1 << 20):
+                h.update(chunk)
+        finally:
+            os.close(fd)
+        return bytes(h.digest())
+
+    # -- messages ------------------------------------------------------------------------------
+
+    async def _error(self, text: str) -> None:
+        code = Msg.ERROR if self.session.extended_msgs else Msg.ERROR_XFER
+        line = f"rsync: {text}\n" if not text.startswith("rsync") else text + "\n"
+        await self.ws.write_message(code, line.encode("utf-8", "backslashreplace"))
+
+    # -- transfer ------------------------------------------------------------------------------
+
+    async def run(self) -> RoleReport:
+        """Send the file list and every requested file; returns the statistics."""
+        filters = await self._read_filters()
+        if self.opts.files_from == "-":
+            names = await self._read_files_from()
+            self.paths = names
+            self.opts.relative = True
+        await self._send_file_list(filters)
+        if not self.entries:
+            self.report.exit_code = int(exit_code_for(self.report.io_error))
+            await self.ws.flush()
+            return self.report
+        await self._send_files()
+        await self._finish()
+        self.report.exit_code = int(
+            exit_code_for(self.report.io_error, transfer_errors=self.report.transfer_errors)
+        )
+        return self.report
+
+    async def _read_files_from(self) -> list[bytes]:
+        names: list[bytes] = []
+        while True:
+            name = await self.ws.read_until_nul(limit=4096)
+            if not name:
+                return names
+            names.append(name)
+            if len(names) > 10_000_000:
+                msg = "too many --files-from names"
+                raise RemoteProtocolError(msg)
+
+    async def _send_files(self) -> None:
+        ws = self.ws
+        session = self.session
+        phase = 0
+        max_phase = 2 if session.has_iflags else 1
+        count = len(self.sorted_entries)
+        while True:
+            await ws.flush()
+            ndx = await ws.read_ndx(self.ndx_in)
+            if ndx == Ndx.DONE:
+                phase += 1
+                if phase > max_phase:
+                    break
+                ws.write_ndx(self.ndx_out, Ndx.DONE)
+                continue
+            iflags = Item.TRANSFER
+            fnamecmp_type = None
+            xname = None
+            if session.has_iflags:
+                iflags = Item(await ws.read_int16())
+                if iflags & Item.BASIS_TYPE_FOLLOWS:
+                    fnamecmp_type = await ws.read_byte()
+                if iflags & Item.XNAME_FOLLOWS:
+                    xname = await ws.read_vstring()
+            if ndx == count and session.protocol == 29 and iflags == Item.IS_NEW:
+                continue  # protocol 29 keep-alive
+            if not 0 <= ndx < count:
+                msg = f"Invalid file index: {ndx} (count={count})"
+                raise RemoteProtocolError(msg)
+            if session.has_iflags:
+                self._echo(ndx, iflags, fnamecmp_type, xname)
+            if not iflags & Item.TRANSFER:
+                continue
+            entry = self.sorted_entries[ndx]
+            if not stat.S_ISREG(entry.mode):
+                msg = f"received request to transfer non-regular file: {ndx}"
+                raise RemoteProtocolError(msg)
+            if self.opts.dry_run:
+                if not session.has_iflags:
+                    ws.write_ndx(self.ndx_out, ndx)
+                continue
+            head = await ws.decode(
+                decode_sum_head, protocol=session.protocol, digest_size=self.rule.digest_size
+            )
+            weak, strong = await ws.decode(_decode_sums, head)
+            await self._send_file(ndx, entry, head, weak, strong, iflags)
+        ws.write_ndx(self.ndx_out, Ndx.DONE)
+        await ws.flush()
+
+    def _echo(self, ndx: int, iflags: int, fnamecmp_type: int | None, xname: bytes | None) -> None:
+        ws = self.ws
+        ws.write_ndx(self.ndx_out, ndx)
+        ws.write_int16(iflags)
+        if fnamecmp_type is not None:
+            ws.write_byte(fnamecmp_type)
+        if xname is not None:
+            ws.write_vstring(xname)
+
+    async def _send_file(
+        self,
+        ndx: int,
+        entry: FileEntry,
+        head: SumHead,
+        weak: object,
+        strong: bytes,
+        iflags: int,
+    ) -> None:
+        ws = self.ws
+        session = self.session
+        path = self.sorted_sources[ndx]
+        try:
+            fd = self.root.open(path, os.O_RDONLY | getattr(os, "O_NOATIME", 0)
+                                if self.opts.open_noatime else os.O_RDONLY,
+                                follow=self.opts.copy_links)
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                os.close(fd)
+                raise IsADirectoryError(21, "not a regular file")
+        except OSError as exc:
+            vanished = isinstance(exc, FileNotFoundError)
+            self.report.io_error |= 2 if vanished else 1
+            name = entry.name.decode("utf-8", "backslashreplace")
+            if vanished:
+                await self._warn_vanished(name)
+            else:
+                await self._error(f"send_files failed to open \"{name}\": {exc.strerror} "
+                                  f"({exc.errno})")
+            if session.extended_msgs:
+                await ws.write_message(Msg.NO_SEND, ndx.to_bytes(4, "little"))
+            elif not session.has_iflags:
+                pass
+            return
+        try:
+            if not session.has_iflags:
+                ws.write_ndx(self.ndx_out, ndx)
+            head.encode_into(ws.out, protocol=session.protocol)
+            await self._send_data(fd, head, weak, strong)
+        finally:
+            os.close(fd)
+        self.report.num_transferred_files += 1
+        self.report.total_transferred_size += st.st_size
+
+    async def _warn_vanished(self, name: str) -> None:
+        code = Msg.WARNING if self.session.extended_msgs else Msg.INFO
+        await self.ws.write_message(code, f"file has vanished: \"{name}\"\n".encode())
+
+    async def _send_data(self, fd: int, head: SumHead, weak: object, strong: bytes) -> None:
+        ws = self.ws
+        out = ws.out
+        tokens = self.tokens
+        hasher = self.rule.file_hasher()
+        tokens.begin_file()
+        if head.count == 0:
+            while True:
+                chunk = os.read(fd, _READ_SIZE)
+                if not chunk:
+                    break
+                hasher.update(chunk)
+                tokens.literal_into(out, chunk)
+                self.report.literal_data += len(chunk)
+                if len(out) >= _READ_SIZE:
+                    await ws.flush()
+        else:
+            sig = Signature.from_sums(
+                block_length=head.block_length,
+                strong_length=head.strong_length,
+                remainder=head.remainder,
+                weak=weak,
+                strong=strong,
+            )
+            gen = DeltaGenerator(sig, self.rule)
+            pending = bytearray()  # new-file bytes not yet consumed by emitted ops
+            blen = head.block_length
+            last = head.count - 1
+            while True:
+                chunk = os.read(fd, _READ_SIZE)
+                hasher.update(chunk)
+                pending += chunk
+                ops = gen.feed(chunk) if chunk else gen.finish()
+                view = memoryview(pending)
+                pos = 0
+                for op in ops:
+                    if isinstance(op, BlockMatch):
+                        for k in range(op.index, op.index + op.count):
+                            size = head.remainder if (k == last and head.remainder) else blen
+                            tokens.block_into(out, k, view[pos : pos + size])
+                            pos += size
+                            self.report.matched_data += size
+                    else:
+                        n = len(op.data)
+                        tokens.literal_into(out, op.data)
+                        pos += n
+                        self.report.literal_data += n
+                view.release()
+                del pending[:pos]
+                if len(out) >= _READ_SIZE:
+                    await ws.flush()
+                if not chunk:
+                    break
+        tokens.end_into(out)
+        out += hasher.digest()
+        await ws.maybe_flush()
+
+    async def _finish(self) -> None:
+        """Statistics (server only) and the end-of-session NDX_DONE exchange (§10.9)."""
+        ws = self.ws
+        session = self.session
+        if self.server:
+            self._write_stats()
+        await ws.flush()
+        while True:
+            ndx = await ws.read_ndx(self.ndx_in)
+            if ndx == Ndx.DEL_STATS:
+                values = [await ws.read_varint() for _ in range(5)]
+                if self.server:
+                    ws.write_ndx(self.ndx_out, Ndx.DEL_STATS)
+                    for v in values:
+                        ws.write_varint(v)
+                continue
+            if ndx != Ndx.DONE:
+                msg = f"Invalid packet at end of run (ndx {ndx})"
+                raise RemoteProtocolError(msg)
+            if session.del_stats and not getattr(self, "_echoed_final", False):
+                self._echoed_final = True
+                ws.write_ndx(self.ndx_out, Ndx.DONE)
+                await ws.flush()
+                continue
+            break
+        await ws.flush()
+
+    def _write_stats(self) -> None:
+        ws = self.ws
+        r = self.report
+        values = [ws.bytes_read, ws.bytes_written + ws.pending_output, r.total_size]
+        if self.session.flist_times:
+            values += [r.flist_buildtime_ms, r.flist_xfertime_ms]
+        for v in values:
+            if self.session.uses_varint:
+                ws.write_varlong(v, 3)
+            else:
+                ws.write_longint(v)

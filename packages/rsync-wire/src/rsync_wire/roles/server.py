@@ -1,0 +1,311 @@
+"""The server side of a session after its preamble: negotiation, then the role.
+
+Both ``--server`` mode (a client started us over a remote shell) and the daemon
+(after module selection and the argument list) come here: we write the compat
+flags, exchange checksum and compression names, send the seed, switch on
+multiplexing, and run the role the arguments ask for.
+
+rsync: main.c start_server(), do_server_sender(); compat.c setup_protocol().
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import msgspec
+
+from rsync_wire.errors import ExitCode, RemoteError, RsyncError, UnsupportedError
+from rsync_wire.fs import Root, split_path
+from rsync_wire.proto.args import ServerArgs
+from rsync_wire.proto.constants import (
+    CF,
+    CHECKSUM_NAMES_SERVER,
+    COMPRESS_NAMES_SERVER,
+    PROTOCOL_VERSION,
+    Msg,
+)
+from rsync_wire.proto.negotiate import (
+    Session,
+    choose_name,
+    negotiate_protocol,
+    parse_name_list,
+    server_compat_flags,
+)
+from rsync_wire.stream import WireStream
+
+__all__ = ["ModuleContext", "refuse_session", "run_server", "unsupported_options"]
+
+log = logging.getLogger("rsync_wire.server")
+
+
+class ModuleContext(msgspec.Struct, kw_only=True):
+    """What a daemon module imposes on a session.
+
+    Attributes:
+        name: the module's name (the first component of every path argument).
+        path: the directory it serves.
+        read_only: refuse uploads.
+        timeout: I/O timeout in seconds (0: none), told to P >= 31 clients.
+        daemon_filter: the module's ``filter`` parameter (rules, whitespace-separated).
+        daemon_include: the module's ``include`` patterns.
+        daemon_exclude: the module's ``exclude`` patterns.
+        numeric_ids: never send user or group names.
+        refuse_options: option names the administrator refused.
+        log_prefix: prefix of this session's log lines.
+    """
+
+    name: str
+    path: str
+    read_only: bool = True
+    timeout: int = 0
+    daemon_filter: str = ""
+    daemon_include: str = ""
+    daemon_exclude: str = ""
+    numeric_ids: bool = False
+    refuse_options: list[str] = msgspec.field(default_factory=list)
+    log_prefix: str = ""
+
+
+def unsupported_options(parsed: ServerArgs, module: ModuleContext | None) -> list[str]:
+    """Names of the options in ``parsed`` that this server refuses (empty: none)."""
+    o = parsed.options
+    refused = list(o.refused)
+    if o.preserve_acls:
+        refused.append("acls (-A)")
+    if o.preserve_xattrs:
+        refused.append("xattrs (-X)")
+    if o.preserve_atimes:
+        refused.append("atimes (-U)")
+    if o.preserve_crtimes:
+        refused.append("crtimes (-N)")
+    if o.iconv:
+        refused.append("iconv")
+    if o.remove_source_files and module is not None and module.read_only:
+        refused.append("remove-source-files")
+    if module is not None:
+        names = {"delete": o.delete_mode is not None, "compress": o.compress,
+                 "checksum": o.always_checksum, "hard-links": bool(o.preserve_hard_links),
+                 "links": o.preserve_links, "copy-links": o.copy_links,
+                 "recursive": o.recursive, "devices": o.preserve_devices,
+                 "specials": o.preserve_specials, "perms": o.preserve_perms,
+                 "owner": o.preserve_uid, "group": o.preserve_gid, "times": o.preserve_times}
+        for pattern in module.refuse_options:
+            p = pattern.lstrip("-")
+            if names.get(p):
+                refused.append(p)
+    return refused
+
+
+def _make_seed(requested: int) -> int:
+    if requested:
+        return requested
+    seed = (int(time.time()) ^ (os.getpid() << 6)) & 0xFFFFFFFF
+    return seed - (1 << 32) if seed >= 1 << 31 else seed
+
+
+async def _setup_protocol(
+    ws: WireStream, parsed: ServerArgs, protocol: int
+) -> Session:
+    """Compat flags, name negotiation and seed, as the server writes them.
+
+    rsync: compat.c setup_protocol().
+    """
+    opts = parsed.options
+    caps = opts.capabilities or ""
+    flags = 0
+    if protocol >= 30:
+        flags = server_compat_flags(caps, inc_recurse=False)
+        if "V" in caps and "v" not in caps:
+            ws.write_byte(flags & 0xFF)
+        else:
+            ws.write_varint(flags)
+    checksum = "md4" if protocol < 30 else "md5"
+    negotiated = False
+    compression: str | None = None
+    if opts.compress or opts.compress_choice:
+        compression = opts.compress_choice or "zlib"
+    choice = (opts.checksum_choice or "").split(",")[0] or None
+    if choice in ("auto", ""):
+        choice = None
+    if flags & CF.VARINT_FLIST_FLAGS:
+        want_csum = choice is None
+        want_comp = opts.compress and opts.compress_choice is None
+        if want_csum:
+            ws.write_vstring(" ".join(CHECKSUM_NAMES_SERVER).encode())
+        if want_comp:
+            ws.write_vstring(" ".join(COMPRESS_NAMES_SERVER).encode())
+        await ws.flush()
+        if want_csum:
+            theirs = parse_name_list(await ws.read_vstring())
+            picked = choose_name(CHECKSUM_NAMES_SERVER, theirs, server=True)
+            if picked is None:
+                msg = "Failed to negotiate a checksum choice"
+                raise UnsupportedError(msg)
+            checksum, negotiated = picked, True
+        if want_comp:
+            theirs = parse_name_list(await ws.read_vstring())
+            picked = choose_name(COMPRESS_NAMES_SERVER, theirs, server=True)
+            if picked is None:
+                msg = "Failed to negotiate a compression choice"
+                raise UnsupportedError(msg)
+            compression = picked
+    if choice is not None:
+        if choice not in ("md4", "md5", "xxh64", "xxh3", "xxh128", "xxhash"):
+            msg = f"unknown checksum name: {choice}"
+            raise UnsupportedError(msg)
+        checksum, negotiated = ("xxh64" if choice == "xxhash" else choice), True
+    if compression == "none":
+        compression = None
+    if compression not in (None, "zlib", "zlibx", "zstd", "lz4"):
+        msg = f"unknown compress name: {compression}"
+        raise UnsupportedError(msg)
+    seed = _make_seed(opts.checksum_seed)
+    ws.write_int32(seed)
+    await ws.flush()
+    return Session(
+        protocol=protocol,
+        compat_flags=flags,
+        checksum=checksum,
+        compression=compression,
+        seed=seed,
+        compress_level=opts.compress_level,
+        checksum_negotiated=negotiated,
+    )
+
+
+def _start_mux(ws: WireStream, session: Session) -> None:
+    ws.start_mux_out()
+    if session.mux_from_client:
+        ws.start_mux_in()
+
+
+async def send_error(ws: WireStream, session: Session, text: str) -> None:
+    """Send an error line to the client (MSG_ERROR, or MSG_ERROR_XFER below protocol 30)."""
+    code = Msg.ERROR if session.extended_msgs else Msg.ERROR_XFER
+    if not text.endswith("\n"):
+        text += "\n"
+    await ws.write_message(code, text.encode("utf-8", "backslashreplace"))
+
+
+async def _fail(ws: WireStream, session: Session, text: str, code: ExitCode) -> int:
+    """Report a fatal error the way rsync's server does, then wait for the client to go."""
+    await send_error(ws, session, text)
+    if session.error_exit_msg:
+        await ws.write_message(Msg.ERROR_EXIT, int(code).to_bytes(4, "little", signed=True))
+    await ws.wait_eof(limit=10)
+    return int(code)
+
+
+async def refuse_session(
+    ws: WireStream, *, protocol: int, message: str, code: ExitCode
+) -> int:
+    """Refuse a session whose arguments did not parse: flags and seed, then the error.
+
+    rsync: clientserver.c rsync_module() (the option-refusal path).
+    """
+    if protocol >= 30:
+        ws.write_varint(0)
+    ws.write_int32(_make_seed(0))
+    await ws.flush()
+    session = Session(protocol=protocol)
+    _start_mux(ws, session)
+    return await _fail(ws, session, f"rsync: {message}", code)
+
+
+def _on_message_factory(session_holder: list[Session]) -> object:
+    def on_message(code: int, payload: bytes) -> None:
+        if code == Msg.ERROR_EXIT:
+            status = int.from_bytes(payload[:4], "little", signed=True) if payload else 0
+            err = RemoteError("peer ended the session", exit_code=ExitCode(status)
+                              if status in ExitCode._value2member_map_ else ExitCode.PARTIAL)
+            raise err
+        if code in (Msg.ERROR, Msg.ERROR_XFER, Msg.WARNING, Msg.INFO):
+            log.info("client says: %s", payload.decode("utf-8", "replace").rstrip())
+        # MSG_NOOP, empty keep-alives, MSG_IO_ERROR and others need no action from a sender.
+
+    return on_message
+
+
+async def run_server(
+    ws: WireStream,
+    parsed: ServerArgs,
+    *,
+    module: ModuleContext | None = None,
+    protocol: int | None = None,
+    root_path: str | None = None,
+) -> int:
+    """Run the server side of one session; returns rsync's exit code.
+
+    Args:
+        ws: the connection.
+        parsed: the parsed ``--server`` arguments.
+        module: the daemon module (``None`` in remote-shell mode).
+        protocol: the protocol agreed in the daemon greeting; ``None`` means a remote-shell
+            session whose version exchange happens here.
+        root_path: in remote-shell mode, the directory paths are relative to (default ``.``).
+    """
+    opts = parsed.options
+    if protocol is None:
+        ws.write_int32(PROTOCOL_VERSION)
+        await ws.flush()
+        protocol = negotiate_protocol(await ws.read_int32())
+    session = await _setup_protocol(ws, parsed, protocol)
+    ws.on_message = _on_message_factory([session])  # type: ignore[assignment]
+    _start_mux(ws, session)
+    if module is not None and module.timeout and session.error_exit_msg:
+        await ws.write_message(Msg.IO_TIMEOUT, module.timeout.to_bytes(4, "little"))
+    refused = unsupported_options(parsed, module)
+    if refused:
+        return await _fail(
+            ws, session, f"rsync: the server does not support: {', '.join(refused)}",
+            ExitCode.UNSUPPORTED,
+        )
+    if not opts.sender:
+        if module is not None and module.read_only:
+            return await _fail(ws, session, "ERROR: module is read only", ExitCode.SYNTAX)
+        return await _fail(ws, session, "ERROR: this server does not accept uploads yet",
+                           ExitCode.UNSUPPORTED)
+    paths = parsed.paths
+    if module is not None:
+        paths = [_strip_module(p, module.name) for p in paths]
+        if module.numeric_ids:
+            opts.numeric_ids = True
+        base = module.path
+    else:
+        base = root_path or "."
+    try:
+        root = Root(base)
+    except OSError as exc:
+        return await _fail(ws, session, f"rsync: chdir {base} failed: {exc.strerror}",
+                           ExitCode.FILESELECT)
+    from rsync_wire.roles.sender import SenderRole  # noqa: PLC0415 - keeps import order simple
+
+    try:
+        role = SenderRole(ws, session, opts, root, paths, module=module)
+        report = await role.run()
+    except RsyncError as exc:
+        if isinstance(exc, RemoteError):
+            return int(exc.exit_code)
+        log.warning("%s%s", module.log_prefix + " " if module else "", exc)
+        try:
+            return await _fail(ws, session, f"rsync: {exc}", exc.exit_code)
+        except RsyncError:
+            return int(exc.exit_code)
+    finally:
+        root.close()
+    return report.exit_code
+
+
+def _strip_module(path: bytes, name: str) -> bytes:
+    """Remove the leading ``module/`` (or the bare module name) from a path argument."""
+    prefix = name.encode()
+    if path == prefix:
+        return b"."
+    if path.startswith(prefix + b"/"):
+        rest = path[len(prefix) + 1 :]
+        return rest if rest else b"./"
+    if not split_path(path):
+        return b"./"
+    return path
