@@ -22,6 +22,7 @@ if str(_HERE) not in sys.path:
 
 from harness import proc  # noqa: E402
 from harness.daemon import RealDaemon, start_real_daemon  # noqa: E402
+from harness.ourd import OurDaemon, start_our_daemon  # noqa: E402
 from harness.shim import shim_log, write_rsh_shim  # noqa: E402
 from harness.sshd import Sshd, start_sshd  # noqa: E402
 from harness.tools import (  # noqa: E402
@@ -105,6 +106,25 @@ def real_daemon(
         return daemon
 
     yield start
+    for daemon in started:
+        daemon.stop()
+
+
+@pytest.fixture
+def our_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealDaemonFactory]:
+    """Factory like ``real_daemon``, starting pyrsyncd with the same rsyncd.conf."""
+    started: list[OurDaemon] = []
+
+    def start(
+        modules: Modules, /, *, global_options: Mapping[str, str] | None = None
+    ) -> OurDaemon:
+        daemon = start_our_daemon(
+            modules, workdir=tmp_path_factory.mktemp("pyrsyncd"), global_options=global_options
+        )
+        started.append(daemon)
+        return daemon
+
+    yield start  # type: ignore[misc]
     for daemon in started:
         daemon.stop()
 
