@@ -387,15 +387,6 @@ def _dev_minor(dev: int) -> int:
     return (dev & 0xFF) | ((dev >> 12) & 0xFFFFFF00)
 
 
-def _common_prefix(a: bytes, b: bytes) -> int:
-    """Length of the common prefix of two names, capped at 255 (rsync's l1)."""
-    n = min(len(a), len(b), 255)
-    if a[:n] == b[:n]:
-        return n
-    x = int.from_bytes(a[:n], "big") ^ int.from_bytes(b[:n], "big")
-    return n - (x.bit_length() + 7) // 8
-
-
 # -- encoder ----------------------------------------------------------------------------------
 
 
@@ -649,7 +640,15 @@ class FileListEncoder:
 
         name = entry.name
         lastname = self._name
-        l1 = _common_prefix(name, lastname) if lastname else 0
+        if lastname:
+            n = min(len(name), len(lastname), 255)
+            if name[:n] == lastname[:n]:
+                l1 = n
+            else:  # the first differing byte, from the XOR of the two prefixes
+                x = int.from_bytes(name[:n], "big") ^ int.from_bytes(lastname[:n], "big")
+                l1 = n - (x.bit_length() + 7) // 8
+        else:
+            l1 = 0
         l2 = len(name) - l1
         if l1:
             xflags |= _SAME_NAME
@@ -661,7 +660,13 @@ class FileListEncoder:
 
         # -- write
         if r.varint_flags:
-            encode_varint_into(buf, xflags or _EXTENDED_FLAGS)
+            if xflags < 0x80:
+                buf.append(xflags or _EXTENDED_FLAGS)
+            elif xflags < 0x4000:  # the common two-byte varint
+                buf.append(0x80 | xflags >> 8)
+                buf.append(xflags & 0xFF)
+            else:
+                encode_varint_into(buf, xflags)
         elif r.p28:
             if not xflags and not is_dir:
                 xflags = _TOP_DIR
@@ -706,11 +711,18 @@ class FileListEncoder:
             encode_longint_into(buf, size)
         if not xflags & _SAME_TIME:
             if p30:
-                encode_varlong_into(buf, mtime, 4)
+                if 0 <= mtime < 0x80000000:  # varlong(4): top byte first, then the low three
+                    buf += _U32.pack((mtime << 8 | mtime >> 24) & _U32_MASK)
+                else:
+                    encode_varlong_into(buf, mtime, 4)
             else:
                 buf += _U32.pack(mtime & _U32_MASK)
         if xflags & _MOD_NSEC:
-            encode_varint_into(buf, nsec)
+            if nsec >= 0x10000000:  # five-byte varint: lead 0xF0, then the value
+                buf.append(0xF0)
+                buf += _U32.pack(nsec)
+            else:
+                encode_varint_into(buf, nsec)
         if r.crtimes and not xflags & _CRTIME_EQ_MTIME:
             encode_varlong_into(buf, crtime, 4)
         if not xflags & _SAME_MODE:
@@ -719,14 +731,20 @@ class FileListEncoder:
             encode_varlong_into(buf, atime, 4)
         if not xflags & _SAME_UID:
             if p30:
-                encode_varint_into(buf, self._uid)
+                if self._uid < 0x80:
+                    buf.append(self._uid)
+                else:
+                    encode_varint_into(buf, self._uid)
                 if xflags & _USER_NAME_FOLLOWS:
                     _put_name(buf, user_name or b"")
             else:
                 buf += _U32.pack(self._uid & _U32_MASK)
         if not xflags & _SAME_GID:
             if p30:
-                encode_varint_into(buf, self._gid)
+                if self._gid < 0x80:
+                    buf.append(self._gid)
+                else:
+                    encode_varint_into(buf, self._gid)
                 if xflags & _GROUP_NAME_FOLLOWS:
                     _put_name(buf, group_name or b"")
             else:
@@ -1056,9 +1074,13 @@ class FileListDecoder:
 
         # -- flag word or end marker
         if r.varint_flags:
-            if pos < n and buf[pos] < 0x80:
-                xflags = buf[pos]
+            lead = buf[pos] if pos < n else 0xFF
+            if lead < 0x80:
+                xflags = lead
                 pos += 1
+            elif lead < 0xC0 and pos + 1 < n:  # the common two-byte varint
+                xflags = (lead & 0x3F) << 8 | buf[pos + 1]
+                pos += 2
             else:
                 xflags, pos = decode_varint(buf, pos)
             if xflags == 0:
@@ -1160,7 +1182,11 @@ class FileListDecoder:
 
         # -- length, times, mode
         if p30:
-            size, pos = decode_varlong(buf, pos, 3)
+            if pos + 3 <= n and buf[pos] < 0x80:  # varlong(3) without extra bytes
+                size = buf[pos] << 16 | buf[pos + 1] | buf[pos + 2] << 8
+                pos += 3
+            else:
+                size, pos = decode_varlong(buf, pos, 3)
         else:
             size, pos = decode_longint(buf, pos)
         if size < 0:
@@ -1169,7 +1195,12 @@ class FileListDecoder:
         if xflags & _SAME_TIME:
             mtime = self._mtime
         elif p30:
-            mtime, pos = decode_varlong(buf, pos, 4)
+            if pos + 4 <= n and buf[pos] < 0x80:  # varlong(4) without extra bytes
+                x = _U32.unpack_from(buf, pos)[0]
+                mtime = x >> 8 | (x & 0xFF) << 24
+                pos += 4
+            else:
+                mtime, pos = decode_varlong(buf, pos, 4)
         else:
             if pos + 4 > n:
                 raise NeedMoreData
@@ -1177,7 +1208,11 @@ class FileListDecoder:
             pos += 4
         nsec = 0
         if xflags & _MOD_NSEC:
-            nsec, pos = decode_varint(buf, pos)
+            if pos + 5 <= n and buf[pos] == 0xF0:  # the common five-byte varint
+                nsec = _U32.unpack_from(buf, pos + 1)[0]
+                pos += 5
+            else:
+                nsec, pos = decode_varint(buf, pos)
             if not 0 <= nsec <= _MAX_NSEC:
                 msg = f"mtime nanoseconds {nsec} out of range for {name!r}"
                 raise self._fail(msg)
