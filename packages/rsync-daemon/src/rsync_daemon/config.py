@@ -73,6 +73,7 @@ class DaemonConfig(msgspec.Struct, kw_only=True):
     max_connections: int = 0
     log_file: str | None = None
     pid_file: str | None = None
+    timeout: int = 0
     source: str | None = None
 
 
@@ -186,11 +187,11 @@ def load_toml(path: str | os.PathLike[str]) -> DaemonConfig:
                 msg = f"{where}: {key!r} expects a string"
                 raise ConfigError(msg)
             setattr(cfg, key, value)
-        elif key == "max_connections":
-            if not isinstance(value, int):
-                msg = f"{where}: 'max_connections' expects an integer"
+        elif key in ("max_connections", "timeout"):
+            if not isinstance(value, int) or isinstance(value, bool):
+                msg = f"{where}: {key!r} expects an integer"
                 raise ConfigError(msg)
-            cfg.max_connections = value
+            setattr(cfg, key, value)
         elif key == "modules":
             if not isinstance(value, dict):
                 msg = f"{where}: 'modules' expects tables like [modules.NAME]"
@@ -198,7 +199,8 @@ def load_toml(path: str | os.PathLike[str]) -> DaemonConfig:
             for name, table in value.items():
                 cfg.modules[name] = _toml_module(p, text, name, table)
         else:
-            msg = f"{where}: unknown key {key!r} (expected listen, motd_file, max_connections, modules)"
+            msg = (f"{where}: unknown key {key!r} (expected listen, motd_file, log_file, "
+                   "pid_file, max_connections, timeout, modules)")
             raise ConfigError(msg)
     return cfg
 
@@ -312,6 +314,8 @@ def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
             cfg.log_file = value
         elif key == "pid file":
             cfg.pid_file = value
+        elif key == "timeout":
+            cfg.timeout = _int(value, where, key)
         elif key in _IGNORED_PARAMS or _module_param(key) is not None:
             continue  # module defaults in the global section: applied below
         else:

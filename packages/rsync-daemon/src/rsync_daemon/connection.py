@@ -59,7 +59,8 @@ async def handle_connection(
     Returns:
         The exit code rsync's daemon process would have for this connection.
     """
-    ws = WireStream(receive, send, timeout=HANDSHAKE_TIMEOUT)
+    ws = WireStream(receive, send, timeout=min(config.timeout or HANDSHAKE_TIMEOUT,
+                                               HANDSHAKE_TIMEOUT))
     try:
         return await _serve(ws, config, peer=peer)
     except RsyncError as exc:

@@ -287,7 +287,12 @@ def _scan_dir(
             try:
                 if isinstance(lst, OSError):
                     raise lst
-                est = root.stat(epath) if opts.copy_links else lst
+                est = lst
+                if opts.copy_links and stat.S_ISLNK(lst.st_mode):
+                    try:
+                        est = root.stat(epath)
+                    except OSError:
+                        est = lst  # _make_entry reports the missing referent
             except OSError as exc:
                 if exc.errno == errno.ENOENT:
                     report.io_error |= 2
