@@ -281,18 +281,15 @@ class _Rules:
         "devices",
         "gid",
         "hard_links",
-        "hlink_index",
         "id0_names",
         "inc_recurse",
         "inline_names",
         "links",
-        "long_dev",
         "missing_args",
         "mod_nsec",
         "numeric_ids",
         "p28",
         "p30",
-        "protocol",
         "relative",
         "safe_flist",
         "specials",
@@ -312,7 +309,6 @@ class _Rules:
         if options.preserve_acls or options.preserve_xattrs:
             msg = "ACL and xattr data in the file list are not implemented (-A/-X)"
             raise UnsupportedError(msg)
-        self.protocol = p
         self.p28 = session.extended_flist_flags  # protocol_version >= 28
         self.p30 = session.uses_varint  # protocol_version >= 30
         self.varint_flags = session.varint_flist_flags  # xfer_flags_as_varint
@@ -320,8 +316,6 @@ class _Rules:
         self.safe_flist = session.safe_flist  # use_safe_inc_flist
         self.id0_names = session.id0_names  # xmit_id0_names
         self.mod_nsec = session.mtime_nsec  # protocol_version >= 31
-        self.hlink_index = self.p30  # hard-link followers carry an index (>= 30)
-        self.long_dev = True  # protocol_version >= 26: longint dev/ino (27 is our floor)
         self.zero_sums = not self.p28  # protocol_version < 28: -c sums for every entry
         self.uid = options.preserve_uid
         self.gid = options.preserve_gid
