@@ -32,7 +32,9 @@ not read files, compute checksums or parse the sum header (see :mod:`.sums`).
 # and writes it when something else arrives; literal bytes go into the compressor and
 # its output is framed in DEFLATED_DATA pieces of at most 16 383 bytes, full ones while
 # data keeps coming, the rest when a token or the end needs the literal run finished.
-# At any moment either a run or a literal run is pending, never both.
+# At any moment either a run or a literal run is pending, never both. The decoder rejects
+# the flag bytes 01-1f and 22-3f, which rsync would read as TOKEN_LONG variants but never
+# sends, and runs of zero additional blocks.
 #
 # zlib / zlibx: raw deflate (wbits -15, memLevel 8), a fresh stream per file. Finishing a
 # literal run is a Z_SYNC_FLUSH whose trailing empty stored block's ``00 00 ff ff`` is
@@ -47,8 +49,8 @@ not read files, compute checksums or parse the sum header (see :mod:`.sums`).
 #     (literal bytes plus inserts) as its preset dictionary. That emits nothing, the
 #     stream is at a block boundary anyway after the sync flush, and it costs a hash
 #     insert instead of compressing each block with a sync flush and discarding the
-#     output (what rsync does with a stock zlib); the wire need not match rsync's bytes,
-#     only decode to the same data.
+#     output (what rsync does with a stock zlib). The wire need only decode to the same
+#     data; with the same zlib library our bytes were even identical to rsync's.
 #   - the decoder feeds the inflater a synthetic stored block (``00``, u16 len,
 #     u16 ~len, data) and discards its output, as rsync's receiver does.
 # The receiver must call :meth:`TokenDecoder.see_block` with each matched block's bytes.
