@@ -1,0 +1,395 @@
+"""Writing inside a destination tree that a peer describes: the receiving side's filesystem.
+
+:class:`DestTree` opens the destination directory once and does every later
+operation relative to a directory descriptor inside it. Directories below the
+root are opened with ``openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`` (or, on
+kernels without ``openat2``, one component at a time with ``O_NOFOLLOW``), so a
+symlink in the destination, whether it was there before or the sender created
+it earlier in this very transfer, is never followed; the final operation is an
+``*at()`` call on a single name that holds no ``/``. Names come from the file
+list, which the decoder has already checked (no ``..``, no absolute names), and
+are checked again here.
+
+New file content goes to a temporary file ``.<name>.XXXXXX`` in the target
+directory, created with ``O_EXCL``, and reaches its final name only by
+``renameat``. Symlinks, device nodes and hard links that replace something are
+made under a temporary name and renamed over it too.
+
+What this module deliberately does not do: decide anything (that is the
+generator's job), talk to the network, or follow symlinks for the caller (there
+is no ``--keep-dirlinks``).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+from collections import OrderedDict
+from typing import Final
+
+from rsync_wire.fs import _have_openat2, _openat2
+
+__all__ = ["DestTree", "UnsafePathError", "temp_name_for"]
+
+_RESOLVE_NO_MAGICLINKS: Final = 0x02
+_RESOLVE_NO_SYMLINKS: Final = 0x04
+_RESOLVE_BENEATH: Final = 0x08
+_DIR_FLAGS: Final = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+_CACHE_SIZE: Final = 64
+_NAME_MAX: Final = 255
+_TMP_SUFFIX_LEN: Final = 7  # ".XXXXXX"
+_TMP_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+class UnsafePathError(OSError):
+    """A path that would leave the destination (``..``, absolute, empty component)."""
+
+
+def _check_rel(rel: bytes) -> None:
+    if not rel or rel == b".":
+        return
+    if rel.startswith(b"/") or b"\0" in rel:
+        msg = f"unsafe path {rel!r}"
+        raise UnsafePathError(errno.EINVAL, msg)
+    for part in rel.split(b"/"):
+        if part in (b"", b"..") or part == b".":
+            msg = f"unsafe path {rel!r}"
+            raise UnsafePathError(errno.EINVAL, msg)
+
+
+def _split(rel: bytes) -> tuple[bytes, bytes]:
+    """``b"a/b/c"`` -> ``(b"a/b", b"c")``; a top-level name has the directory ``b""``."""
+    cut = rel.rfind(b"/")
+    if cut < 0:
+        return b"", rel
+    return rel[:cut], rel[cut + 1 :]
+
+
+def temp_name_for(name: bytes) -> bytes:
+    """rsync's temporary name for ``name``: ``.<name>.XXXXXX`` within NAME_MAX.
+
+    rsync: receiver.c get_tmpname() (the basename is cut to fit, a leading dot dropped).
+    """
+    base = name[1:] if name.startswith(b".") else name
+    room = _NAME_MAX - 1 - _TMP_SUFFIX_LEN
+    if len(base) > room:
+        base = base[:room]
+        # do not cut a multi-byte character in half
+        while base and base[-1] & 0x80 and not base[-1] & 0x40:
+            base = base[:-1]
+        if base and base[-1] & 0xC0 == 0xC0:
+            base = base[:-1]
+    if base.endswith(b"."):
+        base = base[:-1]
+    suffix = bytes(secrets.choice(_TMP_ALPHABET) for _ in range(6))
+    return b"." + base + b"." + suffix
+
+
+class DestTree:
+    """A destination directory and every write the receiving side makes inside it.
+
+    Args:
+        path: the destination directory (it is resolved normally, as the user named it).
+
+    Raises:
+        OSError: the directory cannot be opened.
+    """
+
+    def __init__(self, path: str | bytes) -> None:
+        self.path = os.fsencode(path)
+        self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._dirs: OrderedDict[bytes, int] = OrderedDict()
+        self.is_root = os.geteuid() == 0
+
+    def close(self) -> None:
+        """Close every descriptor."""
+        self.forget(b"")
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> DestTree:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- directory descriptors ---------------------------------------------------------------
+
+    def dir_fd(self, reldir: bytes) -> int:
+        """A descriptor of the directory ``reldir`` (``b""``: the root), owned by the tree.
+
+        No component may be a symlink. The descriptor stays valid until :meth:`forget`
+        is called for it or a parent, or until the cache evicts it (so use it at once).
+
+        Raises:
+            OSError: ELOOP/ENOTDIR when a component is a symlink or not a directory,
+                ENOENT when it is missing.
+        """
+        if not reldir or reldir == b".":
+            return self.fd
+        fd = self._dirs.get(reldir)
+        if fd is not None:
+            self._dirs.move_to_end(reldir)
+            return fd
+        _check_rel(reldir)
+        fd = self._open_dir(reldir)
+        self._dirs[reldir] = fd
+        if len(self._dirs) > _CACHE_SIZE:
+            _, old = self._dirs.popitem(last=False)
+            os.close(old)
+        return fd
+
+    def _open_dir(self, reldir: bytes) -> int:
+        if _have_openat2():
+            return _openat2(
+                self.fd,
+                reldir,
+                _DIR_FLAGS | os.O_NOFOLLOW,
+                _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS,
+            )
+        parent, name = _split(reldir)
+        pfd = self.dir_fd(parent)
+        return os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=pfd)
+
+    def forget(self, rel: bytes) -> None:
+        """Drop cached descriptors of ``rel`` and everything below it (after a removal)."""
+        if not rel or rel == b".":
+            doomed = list(self._dirs)
+        else:
+            prefix = rel + b"/"
+            doomed = [k for k in self._dirs if k == rel or k.startswith(prefix)]
+        for key in doomed:
+            os.close(self._dirs.pop(key))
+
+    def parent(self, rel: bytes) -> tuple[int, bytes]:
+        """The directory descriptor holding ``rel`` and its last name."""
+        _check_rel(rel)
+        reldir, name = _split(rel)
+        if not name or name == b".":
+            msg = f"no parent for {rel!r}"
+            raise UnsafePathError(errno.EINVAL, msg)
+        return self.dir_fd(reldir), name
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def lstat(self, rel: bytes) -> os.stat_result:
+        """``lstat`` of ``rel`` (the root for ``b"."``)."""
+        if not rel or rel == b".":
+            return os.fstat(self.fd)
+        dfd, name = self.parent(rel)
+        return os.stat(name, dir_fd=dfd, follow_symlinks=False)
+
+    def lstat_or_none(self, rel: bytes) -> os.stat_result | None:
+        """``lstat`` of ``rel``, or ``None`` when it (or a parent) does not exist."""
+        try:
+            return self.lstat(rel)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def readlink(self, rel: bytes) -> bytes:
+        """The target of the symlink ``rel``."""
+        dfd, name = self.parent(rel)
+        return os.readlink(name, dir_fd=dfd)
+
+    def open_read(self, rel: bytes) -> int:
+        """Open the regular file ``rel`` for reading (never through a symlink).
+
+        Raises:
+            OSError: ELOOP for a symlink, EISDIR/EINVAL for anything but a regular file.
+        """
+        dfd, name = self.parent(rel)
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dfd)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(errno.EINVAL, "not a regular file", rel)
+        return fd
+
+    def list_dir(self, rel: bytes) -> list[tuple[bytes, os.stat_result]]:
+        """The entries of directory ``rel`` with their ``lstat`` (vanished ones left out)."""
+        dfd = self.dir_fd(rel) if rel not in (b"", b".") else self.fd
+        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dfd)
+        out: list[tuple[bytes, os.stat_result]] = []
+        with os.scandir(fd) as it:
+            for de in it:
+                try:
+                    out.append((os.fsencode(de.name), de.stat(follow_symlinks=False)))
+                except FileNotFoundError:
+                    continue
+        os.close(fd)
+        return out
+
+    # -- creation ----------------------------------------------------------------------------
+
+    def mkdir(self, rel: bytes, mode: int) -> None:
+        """Create directory ``rel``."""
+        dfd, name = self.parent(rel)
+        os.mkdir(name, mode, dir_fd=dfd)
+
+    def create_temp(self, rel: bytes) -> tuple[int, bytes]:
+        """Create an empty temporary file next to ``rel``; returns ``(fd, temp_name)``.
+
+        The file is opened read-write, mode 0600, with ``O_EXCL`` and ``O_NOFOLLOW``.
+        """
+        dfd, name = self.parent(rel)
+        for _ in range(100):
+            tmp = temp_name_for(name)
+            try:
+                fd = os.open(
+                    tmp,
+                    os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o600,
+                    dir_fd=dfd,
+                )
+            except FileExistsError:
+                continue
+            return fd, tmp
+        raise FileExistsError(errno.EEXIST, "no unique temporary name", rel)
+
+    def rename_into_place(self, rel: bytes, tmp_name: bytes) -> None:
+        """Rename the temporary ``tmp_name`` (in ``rel``'s directory) to ``rel``."""
+        dfd, name = self.parent(rel)
+        os.rename(tmp_name, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+
+    def rename_temp_to(self, rel: bytes, tmp_name: bytes, final: bytes) -> None:
+        """Rename ``tmp_name`` in ``rel``'s directory to ``final`` in the same directory."""
+        dfd, _ = self.parent(rel)
+        os.rename(tmp_name, final, src_dir_fd=dfd, dst_dir_fd=dfd)
+
+    def unlink_temp(self, rel: bytes, tmp_name: bytes) -> None:
+        """Remove the temporary ``tmp_name`` next to ``rel`` (missing is fine)."""
+        try:
+            dfd, _ = self.parent(rel)
+            os.unlink(tmp_name, dir_fd=dfd)
+        except FileNotFoundError:
+            pass
+
+    def symlink(self, target: bytes, rel: bytes, *, replace: bool) -> None:
+        """Make ``rel`` a symlink to ``target`` (atomically replacing a non-directory)."""
+        dfd, name = self.parent(rel)
+        if not replace:
+            os.symlink(target, name, dir_fd=dfd)
+            return
+        tmp = self._unique(dfd, name, lambda t: os.symlink(target, t, dir_fd=dfd))
+        self._rename_over(dfd, tmp, name)
+
+    def mknod(self, rel: bytes, mode: int, device: int, *, replace: bool) -> None:
+        """Create a device node, FIFO or socket ``rel`` (atomically replacing a non-directory)."""
+        dfd, name = self.parent(rel)
+        if stat.S_ISSOCK(mode):
+            make = self._socket_maker(dfd)
+        else:
+
+            def make(t: bytes) -> None:
+                os.mknod(t, mode, device, dir_fd=dfd)
+
+        if not replace:
+            make(name)
+            return
+        tmp = self._unique(dfd, name, make)
+        self._rename_over(dfd, tmp, name)
+
+    @staticmethod
+    def _socket_maker(dfd: int) -> object:
+        def make(t: bytes) -> None:
+            # mknod(S_IFSOCK) works on Linux for any user with write access.
+            os.mknod(t, stat.S_IFSOCK | 0o600, 0, dir_fd=dfd)
+
+        return make
+
+    def hardlink(self, existing: bytes, rel: bytes, *, replace: bool) -> None:
+        """Make ``rel`` a hard link to ``existing`` (both inside the tree; never via symlinks)."""
+        sdfd, sname = self.parent(existing)
+        dfd, name = self.parent(rel)
+        if not replace:
+            os.link(sname, name, src_dir_fd=sdfd, dst_dir_fd=dfd, follow_symlinks=False)
+            return
+        sdfd2 = os.dup(sdfd)  # the cache may evict sdfd while we look for a name
+        try:
+            tmp = self._unique(
+                dfd,
+                name,
+                lambda t: os.link(sname, t, src_dir_fd=sdfd2, dst_dir_fd=dfd,
+                                  follow_symlinks=False),
+            )
+        finally:
+            os.close(sdfd2)
+        self._rename_over(dfd, tmp, name)
+
+    @staticmethod
+    def _unique(dfd: int, name: bytes, make: object) -> bytes:
+        for _ in range(100):
+            tmp = temp_name_for(name)
+            try:
+                make(tmp)  # type: ignore[operator]
+            except FileExistsError:
+                continue
+            return tmp
+        raise FileExistsError(errno.EEXIST, "no unique temporary name", name)
+
+    @staticmethod
+    def _rename_over(dfd: int, tmp: bytes, name: bytes) -> None:
+        try:
+            os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except OSError:
+            try:
+                os.unlink(tmp, dir_fd=dfd)
+            except OSError:
+                pass
+            raise
+
+    # -- attributes --------------------------------------------------------------------------
+
+    def chmod(self, rel: bytes, mode: int) -> None:
+        """Set the permission bits of ``rel`` (not a symlink: Linux has no symlink modes)."""
+        if not rel or rel == b".":
+            os.fchmod(self.fd, mode)
+            return
+        dfd, name = self.parent(rel)
+        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        try:
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                return
+            try:
+                os.chmod(f"/proc/self/fd/{fd}", mode)
+            except FileNotFoundError:  # no /proc: the name was just checked not to be a link
+                os.chmod(name, mode, dir_fd=dfd)
+        finally:
+            os.close(fd)
+
+    def chown(self, rel: bytes, uid: int, gid: int) -> None:
+        """Set owner and group of ``rel`` (-1 leaves one unchanged); symlinks themselves."""
+        if not rel or rel == b".":
+            os.fchown(self.fd, uid, gid)
+            return
+        dfd, name = self.parent(rel)
+        os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
+
+    def set_mtime(self, rel: bytes, mtime_ns: int, *, atime_ns: int | None = None) -> None:
+        """Set the modification time of ``rel`` (symlinks themselves); atime defaults to now."""
+        times = (atime_ns if atime_ns is not None else _now_ns(), mtime_ns)
+        if not rel or rel == b".":
+            os.utime(self.fd, ns=times)
+            return
+        dfd, name = self.parent(rel)
+        os.utime(name, ns=times, dir_fd=dfd, follow_symlinks=False)
+
+    # -- removal -----------------------------------------------------------------------------
+
+    def remove(self, rel: bytes) -> None:
+        """Remove the non-directory ``rel`` (or the empty directory)."""
+        dfd, name = self.parent(rel)
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode):
+            self.forget(rel)
+            os.rmdir(name, dir_fd=dfd)
+        else:
+            os.unlink(name, dir_fd=dfd)
+
+
+def _now_ns() -> int:
+    import time  # noqa: PLC0415 - only needed when no atime is given
+
+    return time.time_ns()

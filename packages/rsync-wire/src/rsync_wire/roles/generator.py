@@ -1,0 +1,907 @@
+"""The generator: decides, for every file-list entry, what the receiving side needs.
+
+How this works: the generator walks the sorted file list once (phase 1). A
+directory is created (or its attributes fixed), a symlink, device, FIFO or
+socket is made locally, an up-to-date regular file only gets its attributes
+fixed; all of those may be reported to the sender as an itemize record (index
+and iflags, P >= 29) so that the receiver prints them when the sender echoes
+them, in list order. A regular file that differs becomes a transfer request:
+index, iflags, and the sum header with the block checksums of the existing
+destination file (its "basis"), or an empty header for a whole-file transfer.
+Deletions (``--delete-*``) happen before the walk, per directory during it, or
+after the transfer. Then come the NDX_DONE markers of §10.9: end of phase 1,
+the redo requests for files that failed their checksum, end of phase 2, and so
+on, each waiting for the receiver where the choreography requires it. At the
+very end directory permissions and times are fixed and the goodbye is sent.
+
+The generator only writes to the connection; it learns what the receiver saw
+from :data:`~rsync_wire.roles.receiving.ReceiverEvent` records.
+
+rsync: generator.c generate_files(), recv_generator(), delete_in_dir(),
+touch_up_dirs(); delete.c delete_item(); hlink.c finish_hard_link().
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+from typing import TYPE_CHECKING
+
+import anyio
+
+from rsync_delta import signature
+from rsync_wire.errors import LocalProtocolError, RemoteProtocolError
+from rsync_wire.proto import codec
+from rsync_wire.proto.constants import Item, Msg, Ndx
+from rsync_wire.proto.sums import SumHead, encode_block_sums_into
+from rsync_wire.roles.decide import (
+    CHMOD_BITS,
+    SIGNIFICANT_ITEM_FLAGS,
+    dest_mode,
+    itemize_flags,
+    quick_check_ok,
+)
+from rsync_wire.roles.receiving import Finished, Milestone, Redo
+
+if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectReceiveStream
+
+    from rsync_wire.fs_write import DestTree
+    from rsync_wire.proto.flist import FileEntry
+    from rsync_wire.roles.receiving import ReceiverEvent, Shared
+
+__all__ = ["GeneratorRole"]
+
+log = logging.getLogger("rsync_wire.generator")
+
+_FLUSH_AT = 64 * 1024
+_DEL_RECURSE = 1
+_DEL_MAKE_ROOM = 2
+
+
+def _kind_counter(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "dirs"
+    if stat.S_ISLNK(mode):
+        return "symlinks"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "devices"
+    if stat.S_ISREG(mode):
+        return "files"
+    return "specials"
+
+
+class GeneratorRole:
+    """The generator half of the receiving side.
+
+    Args:
+        shared: the state both halves read (file list, destination, options).
+        events: what the receiver reports (redo requests, end-of-phase milestones).
+    """
+
+    def __init__(self, shared: Shared, events: MemoryObjectReceiveStream[ReceiverEvent]) -> None:
+        self.sh = shared
+        self.events = events
+        self.ndx_out = codec.NdxEncoder(protocol=shared.session.protocol)
+        self.redo: list[int] = []
+        self.finished: set[int] = set()
+        self.milestones: set[str] = set()
+        opts = shared.opts
+        self.dry_run = opts.dry_run
+        self.do_xfers = not opts.dry_run
+        self.deleting = opts.delete_mode is not None
+        mode = opts.delete_mode
+        if mode == "":
+            mode = "during" if shared.session.protocol >= 30 else "before"
+        if mode == "delay":
+            mode = "after"
+        self.delete_when = mode if shared.config.local_name is None else None
+        self.del_recurse = self.deleting or opts.force
+        self.hl_leader: dict[int, int] = {}  # hard-link group -> leader index
+        self.hl_followers: list[int] = []
+        self.dry_missing: list[bytes] = []  # with -n: directories that do not exist
+        self.warned_io_error = False
+        self.phase = 0
+
+    @property
+    def _tree(self) -> DestTree:
+        tree = self.sh.tree
+        if tree is None:
+            msg = "no destination tree (list-only or a destination that does not exist)"
+            raise LocalProtocolError(msg)
+        return tree
+
+    # -- the run ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Phase 1, redo, the end-of-session markers, directory touch-up and goodbye."""
+        sh = self.sh
+        ws = sh.ws
+        session = sh.session
+        if sh.config.list_only:
+            for i, entry in enumerate(sh.entries):
+                if not sh.cleared[i]:
+                    sh.reporter.list_entry(entry, entry.name)
+        else:
+            if self.delete_when == "before":
+                self._delete_pass()
+            self._find_hard_link_leaders()
+            count = len(sh.entries)
+            for i in range(count):
+                if sh.cleared[i]:
+                    continue
+                self._recv_generator(i)
+                if ws.pending_output >= _FLUSH_AT:
+                    await ws.flush()
+                elif i & 63 == 63:
+                    await anyio.lowlevel.checkpoint()
+        self._write_ndx(Ndx.DONE)
+        await ws.flush()
+        self.phase = 1
+        await self._wait_for("phase1")
+        self._finish_hard_links(now=True)
+        for ndx in self.redo:
+            self._recv_generator(ndx, redo=True)
+            if ws.pending_output >= _FLUSH_AT:
+                await ws.flush()
+        self.phase = 2
+        self._write_ndx(Ndx.DONE)
+        if session.has_iflags:
+            self._write_ndx(Ndx.DONE)
+        if session.del_stats and self.delete_when != "after":
+            if self.deleting or sh.opts.force:
+                self._write_del_stats()
+            self._write_ndx(Ndx.DONE)
+        await ws.flush()
+        await self._wait_for("loop")
+        self._finish_hard_links(now=False)
+        if self.delete_when == "after":
+            self._delete_pass()
+        if session.del_stats:
+            if self.delete_when == "after":
+                if self.deleting or sh.opts.force:
+                    self._write_del_stats()
+                self._write_ndx(Ndx.DONE)
+                await ws.flush()
+            await self._wait_for("final")
+        if sh.stats.skipped_deletes:
+            self._warn(
+                f"Deletions stopped due to --max-delete limit ({sh.stats.skipped_deletes} skipped)"
+            )
+            sh.io_error |= 4
+            sh.stats.io_error |= 4
+        self._touch_up_dirs()
+        self._write_ndx(Ndx.DONE)  # goodbye
+        await ws.flush()
+
+    async def _wait_for(self, what: str) -> None:
+        while what not in self.milestones:
+            try:
+                event = await self.events.receive()
+            except anyio.EndOfStream:
+                msg = "the receiver stopped before the end of the session"
+                raise RemoteProtocolError(msg) from None
+            if isinstance(event, Redo):
+                self.redo.append(event.ndx)
+            elif isinstance(event, Finished):
+                self.finished.add(event.ndx)
+            elif isinstance(event, Milestone):
+                self.milestones.add(event.what)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _write_ndx(self, ndx: int) -> None:
+        self.sh.ws.write_ndx(self.ndx_out, ndx)
+
+    def _write_del_stats(self) -> None:
+        st = self.sh.stats
+        ws = self.sh.ws
+        self._write_ndx(Ndx.DEL_STATS)
+        total = (
+            st.deleted_files
+            - st.deleted_dirs
+            - st.deleted_symlinks
+            - st.deleted_devices
+            - st.deleted_specials
+        )
+        for value in (total, st.deleted_dirs, st.deleted_symlinks, st.deleted_devices,
+                      st.deleted_specials):
+            ws.write_varint(value)
+
+    def _itemize(
+        self,
+        ndx: int,
+        entry: FileEntry,
+        mode: int,
+        st: os.stat_result | None,
+        iflags: int,
+        *,
+        xname: bytes | None = None,
+    ) -> None:
+        """Send (P >= 29) or report (older) an itemize record when it says something.
+
+        rsync: generator.c itemize().
+        """
+        sh = self.sh
+        uid, gid, skip_group = self._ids(entry)
+        iflags = itemize_flags(
+            entry, mode, uid, gid, st, sh.opts, iflags,
+            am_root=sh.am_root, skip_group=skip_group, xname=xname,
+        )
+        if not (
+            iflags & SIGNIFICANT_ITEM_FLAGS
+            or sh.config.verbose >= 2
+            or sh.config.itemize > 1
+            or xname
+        ):
+            return
+        if sh.session.has_iflags:
+            ws = sh.ws
+            self._write_ndx(ndx)
+            if xname is not None:
+                iflags |= Item.XNAME_FOLLOWS
+            ws.write_int16(iflags)
+            if xname is not None:
+                ws.write_vstring(xname)
+        else:
+            sh.reporter.item(entry, sh.rels[ndx] or b".", iflags, xname)
+
+    def _warn(self, text: str, code: int = Msg.WARNING) -> None:
+        self.sh.reporter.message(code, (text + "\n").encode("utf-8", "surrogateescape"))
+
+    def _error(self, text: str) -> None:
+        self.sh.stats.transfer_errors += 1
+        self._warn(text, Msg.ERROR_XFER)
+
+    def _info(self, text: str) -> None:
+        self._warn(text, Msg.INFO)
+
+    # -- per-entry decisions ---------------------------------------------------------------
+
+    def _ids(self, entry: FileEntry) -> tuple[int, int, bool]:
+        sh = self.sh
+        uid = sh.ids.uid(entry.uid) if sh.opts.preserve_uid else -1
+        if sh.opts.preserve_gid:
+            gid, skip = sh.ids.gid(entry.gid)
+        else:
+            gid, skip = -1, True
+        return uid, gid, skip
+
+    def _below_missing(self, rel: bytes) -> bool:
+        for d in self.dry_missing:
+            if not d or rel.startswith(d + b"/"):
+                return True
+        return False
+
+    def _stat(self, rel: bytes) -> os.stat_result | None:
+        sh = self.sh
+        if sh.config.dest_missing or (self.dry_missing and self._below_missing(rel)):
+            return None
+        try:
+            return self._tree.lstat(rel)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return None  # a parent is a symlink: it will be replaced or refused
+            raise
+
+    def _mode_for(self, entry: FileEntry, st: os.stat_result | None) -> int:
+        """The mode the destination item gets (rsync's ``file->mode`` after dest_mode())."""
+        opts = self.sh.opts
+        if opts.preserve_perms:
+            return entry.mode
+        exists = st is not None and (stat.S_ISDIR(st.st_mode) == stat.S_ISDIR(entry.mode))
+        return dest_mode(
+            entry.mode,
+            st.st_mode if exists and st is not None else None,
+            self.sh.dflt_perms,
+            preserve_executability=opts.preserve_executability,
+        )
+
+    def _recv_generator(self, ndx: int, *, redo: bool = False) -> None:
+        """Decide about one entry.
+
+        rsync: generator.c recv_generator().
+        """
+        sh = self.sh
+        entry = sh.entries[ndx]
+        rel = sh.rels[ndx]
+        mode = entry.mode
+        try:
+            st = self._stat(rel)
+        except OSError as exc:
+            self._error(f"rsync: [generator] recv_generator: failed to stat "
+                        f"\"{_show(rel)}\": {exc.strerror} ({exc.errno})")
+            return
+        if stat.S_ISDIR(mode):
+            self._gen_dir(ndx, entry, rel, st)
+            return
+        if self.dry_missing and self._below_missing(rel):
+            st = None
+        if entry.hlink_group is not None and sh.opts.preserve_hard_links and not redo:
+            leader = self.hl_leader.get(entry.hlink_group)
+            if leader is not None and leader != ndx:
+                self.hl_followers.append(ndx)
+                return
+        if stat.S_ISLNK(mode):
+            if sh.opts.preserve_links:
+                self._gen_symlink(ndx, entry, rel, st)
+            elif sh.config.verbose:
+                self._info(f"skipping non-regular file \"{_show(rel)}\"")
+            return
+        is_dev = stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        is_special = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+        if (is_dev and sh.am_root and sh.opts.preserve_devices) or (
+            is_special and sh.opts.preserve_specials
+        ):
+            self._gen_special(ndx, entry, rel, st)
+            return
+        if not stat.S_ISREG(mode):
+            if sh.config.verbose:
+                self._info(f"skipping non-regular file \"{_show(rel)}\"")
+            return
+        self._gen_file(ndx, entry, rel, st, redo=redo)
+
+    def _gen_dir(self, ndx: int, entry: FileEntry, rel: bytes, st: os.stat_result | None) -> None:
+        sh = self.sh
+        if self.dry_missing and self._below_missing(rel):
+            st = None
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            if not self._delete_item(rel, st.st_mode, make_room=True, what="directory"):
+                self._skip_dir(ndx, rel)
+                return
+            st = None
+        if st is None and self.dry_run:
+            self.dry_missing.append(rel)
+            sh.missing_dirs.add(ndx)
+        real_st = st
+        if ndx == 0 and rel == b"" and sh.config.dest_created:
+            st = None
+        mode = self._mode_for(entry, st)
+        self._itemize(ndx, entry, mode, st, 0 if st is not None else Item.LOCAL_CHANGE)
+        added = 0 if sh.am_root else 0o700
+        if real_st is None and not self.dry_run:
+            try:
+                self._tree.mkdir(rel, (mode | added) & 0o7777)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                self._error(f"rsync: [generator] recv_generator: mkdir \"{_show(rel)}\" failed: "
+                            f"{exc.strerror} ({exc.errno})")
+                self._skip_dir(ndx, rel)
+                return
+            real_st = self._stat(rel)
+        if real_st is not None and not self.dry_run:
+            self._set_attrs(rel, entry, mode, real_st, times=False)
+            if not sh.am_root and (mode & 0o700) != 0o700:
+                try:
+                    self._tree.chmod(rel, (mode | 0o700) & CHMOD_BITS)
+                    sh.tweaked_dirs[ndx] = mode
+                except OSError as exc:
+                    self._error(f"rsync: failed to modify permissions on \"{_show(rel)}\": "
+                                f"{exc.strerror} ({exc.errno})")
+        if self.delete_when == "during" and ndx in sh.content_dirs and ndx not in sh.missing_dirs:
+            self._delete_in_dir(rel)
+
+    def _skip_dir(self, ndx: int, rel: bytes) -> None:
+        self._warn("*** Skipping any contents from this failed directory ***", Msg.ERROR)
+        self.sh.missing_dirs.add(ndx)
+        self.dry_missing.append(rel)
+
+    def _gen_symlink(
+        self, ndx: int, entry: FileEntry, rel: bytes, st: os.stat_result | None
+    ) -> None:
+        sh = self.sh
+        target = entry.link_target or b""
+        mode = entry.mode
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            try:
+                current = self._tree.readlink(rel)
+            except OSError:
+                current = None
+            if quick_check_ok(entry, st, sh.opts, link_target=current):
+                if not self.dry_run:
+                    self._set_attrs(rel, entry, mode, st, link=True)
+                self._itemize(ndx, entry, mode, st, 0)
+                self._hl_done(ndx)
+                return
+        replace = st is not None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            if not self._delete_item(rel, st.st_mode, make_room=True, what="symlink"):
+                return
+            replace = False
+        if not self.dry_run:
+            try:
+                self._tree.symlink(target, rel, replace=replace)
+            except OSError as exc:
+                self._error(f"rsync: [generator] symlink \"{_show(rel)}\" -> "
+                            f"\"{_show(target)}\" failed: {exc.strerror} ({exc.errno})")
+                return
+            new_st = self._stat(rel)
+            if new_st is not None:
+                self._set_attrs(rel, entry, mode, new_st, link=True)
+        old = st if st is not None and stat.S_ISLNK(st.st_mode) else None
+        self._itemize(ndx, entry, mode, old, Item.LOCAL_CHANGE | Item.REPORT_CHANGE)
+        self._hl_done(ndx)
+
+    def _gen_special(
+        self, ndx: int, entry: FileEntry, rel: bytes, st: os.stat_result | None
+    ) -> None:
+        sh = self.sh
+        mode = self._mode_for(entry, st)
+        is_dev = stat.S_ISCHR(entry.mode) or stat.S_ISBLK(entry.mode)
+        if st is not None:
+            if stat.S_IFMT(st.st_mode) == stat.S_IFMT(entry.mode) and quick_check_ok(
+                entry, st, sh.opts
+            ):
+                if not self.dry_run:
+                    self._set_attrs(rel, entry, mode, st)
+                self._itemize(ndx, entry, mode, st, 0)
+                self._hl_done(ndx)
+                return
+        replace = st is not None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            if not self._delete_item(rel, st.st_mode, make_room=True,
+                                     what="device file" if is_dev else "special file"):
+                return
+            replace = False
+        if not self.dry_run:
+            device = os.makedev(entry.rdev_major, entry.rdev_minor) if is_dev else 0
+            try:
+                self._tree.mknod(rel, stat.S_IFMT(entry.mode) | 0o600, device, replace=replace)
+            except OSError as exc:
+                self._error(f"rsync: [generator] mknod \"{_show(rel)}\" failed: "
+                            f"{exc.strerror} ({exc.errno})")
+                return
+            new_st = self._stat(rel)
+            if new_st is not None:
+                self._set_attrs(rel, entry, mode, new_st)
+        same_type = st is not None and stat.S_IFMT(st.st_mode) == stat.S_IFMT(entry.mode)
+        self._itemize(ndx, entry, mode, st if same_type else None,
+                      Item.LOCAL_CHANGE | Item.REPORT_CHANGE)
+        self._hl_done(ndx)
+
+    def _gen_file(
+        self, ndx: int, entry: FileEntry, rel: bytes, st: os.stat_result | None, *, redo: bool
+    ) -> None:
+        sh = self.sh
+        opts = sh.opts
+        size = entry.size
+        if not redo:
+            if opts.max_size is not None and size > opts.max_size:
+                if sh.config.verbose:
+                    self._info(f"{_show(rel)} is over max-size")
+                return
+            if opts.min_size is not None and size < opts.min_size:
+                if sh.config.verbose:
+                    self._info(f"{_show(rel)} is under min-size")
+                return
+            if opts.ignore_existing and st is not None:
+                if sh.config.verbose:
+                    self._info(f"{_show(rel)} exists")
+                return
+            if opts.existing_only and st is None:
+                if sh.config.verbose:
+                    self._info(f"not creating new file \"{_show(rel)}\"")
+                return
+            if (
+                opts.update_only
+                and st is not None
+                and stat.S_ISREG(st.st_mode)
+                and entry.mtime - st.st_mtime_ns // 1_000_000_000 < opts.modify_window
+            ):
+                if sh.config.verbose:
+                    self._info(f"{_show(rel)} is newer")
+                return
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            if not self._delete_item(rel, st.st_mode, make_room=True, what="regular file"):
+                return
+            st = None
+        mode = self._mode_for(entry, st)
+        if st is not None and not redo:
+            checksum = None
+            if opts.always_checksum and st.st_size == size:
+                checksum = self._file_checksum(rel)
+            if quick_check_ok(entry, st, opts, checksum=checksum):
+                if not self.dry_run:
+                    self._set_attrs(rel, entry, mode, st, accurate=opts.always_checksum)
+                self._itemize(ndx, entry, mode, st, 0)
+                self._hl_done(ndx)
+                return
+        # a transfer request
+        ws = sh.ws
+        self._write_ndx(ndx)
+        if sh.session.has_iflags:
+            iflags = Item.TRANSFER
+            if opts.always_checksum and not redo:
+                iflags |= Item.REPORT_CHANGE
+            uid, gid, skip_group = self._ids(entry)
+            iflags = itemize_flags(
+                entry, mode, uid, gid, st, opts, iflags,
+                am_root=sh.am_root, skip_group=skip_group,
+            )
+            ws.write_int16(iflags)
+        elif not self.do_xfers:
+            sh.reporter.item(entry, rel, Item.TRANSFER, None)
+        if not self.do_xfers:
+            return
+        if st is None or sh.config.whole_file or st.st_size <= 0:
+            SumHead.empty().encode_into(ws.out, protocol=sh.session.protocol)
+            return
+        self._send_sums(rel, st, redo=redo)
+
+    def _send_sums(self, rel: bytes, st: os.stat_result, *, redo: bool) -> None:
+        """The sum header and block checksums of the basis ``rel``.
+
+        rsync: generator.c generate_and_send_sums(), sum_sizes_sqroot().
+        """
+        sh = self.sh
+        ws = sh.ws
+        protocol = sh.session.protocol
+        try:
+            fd = self._tree.open_read(rel)
+        except OSError as exc:
+            self._warn(f"rsync: [generator] failed to open \"{_show(rel)}\", continuing: "
+                       f"{exc.strerror} ({exc.errno})", Msg.ERROR)
+            SumHead.empty().encode_into(ws.out, protocol=protocol)
+            return
+        from rsync_delta import block_length_for, strong_length_for  # noqa: PLC0415
+
+        with os.fdopen(fd, "rb", buffering=0) as f:
+            length = os.fstat(fd).st_size
+            blen = block_length_for(length, protocol=protocol, block_size=sh.opts.block_size or None)
+            slen = strong_length_for(
+                length, blen, protocol=protocol, digest_size=sh.rule.digest_size, redo=redo
+            )
+            sig = signature(f, rule=sh.rule, block_length=blen, strong_length=slen,
+                            protocol=protocol)
+        count = len(sig.weak)
+        head = SumHead(count, sig.block_length, sig.strong_length, sig.remainder)
+        head.encode_into(ws.out, protocol=protocol)
+        encode_block_sums_into(ws.out, head, sig.weak, sig.strong)
+
+    def _file_checksum(self, rel: bytes) -> bytes | None:
+        try:
+            fd = self._tree.open_read(rel)
+        except OSError:
+            return None
+        h = self.sh.rule.checksum_hasher()
+        try:
+            while chunk := os.read(fd, 1 << 20):
+                h.update(chunk)
+        finally:
+            os.close(fd)
+        return bytes(h.digest())
+
+    # -- attributes ------------------------------------------------------------------------
+
+    def _set_attrs(
+        self,
+        rel: bytes,
+        entry: FileEntry,
+        mode: int,
+        st: os.stat_result,
+        *,
+        link: bool = False,
+        times: bool = True,
+        accurate: bool = False,
+    ) -> bool:
+        """Owner, group, mtime and permissions of an existing item, where they differ.
+
+        ``times=False`` leaves the mtime for later (directories, touched up at the end).
+
+        rsync: rsync.c set_file_attrs().
+        """
+        sh = self.sh
+        opts = sh.opts
+        updated = False
+        uid, gid, skip_group = self._ids(entry)
+        change_uid = sh.am_root and opts.preserve_uid and st.st_uid != uid
+        change_gid = opts.preserve_gid and not skip_group and st.st_gid != gid
+        try:
+            if change_uid or change_gid:
+                self._tree.chown(rel, uid if change_uid else -1, gid if change_gid else -1)
+                updated = True
+                if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                    st = self._tree.lstat(rel)
+            skip_time = (
+                not opts.preserve_times
+                or (stat.S_ISDIR(entry.mode) and opts.omit_dir_times)
+                or (link and opts.omit_link_times)
+            )
+            if times and not skip_time:
+                sec, nsec = divmod(st.st_mtime_ns, 1_000_000_000)
+                same = sec == entry.mtime and (not accurate or nsec == entry.mtime_nsec)
+                if not same:
+                    self._tree.set_mtime(rel, entry.mtime * 1_000_000_000 + entry.mtime_nsec,
+                                   atime_ns=st.st_atime_ns)
+                    updated = True
+            if not link and (st.st_mode ^ mode) & CHMOD_BITS:
+                self._tree.chmod(rel, mode & CHMOD_BITS)
+                updated = True
+        except OSError as exc:
+            self._error(f"rsync: [generator] failed to set attributes on \"{_show(rel)}\": "
+                        f"{exc.strerror} ({exc.errno})")
+        return updated
+
+    def _touch_up_dirs(self) -> None:
+        """Directory times and the permissions loosened during the transfer.
+
+        rsync: generator.c touch_up_dirs().
+        """
+        sh = self.sh
+        if sh.config.list_only or self.dry_run or sh.config.local_name is not None:
+            return
+        opts = sh.opts
+        fix_times = opts.preserve_times and not opts.omit_dir_times
+        if not fix_times and not sh.tweaked_dirs:
+            return
+        for i in range(len(sh.entries) - 1, -1, -1):
+            entry = sh.entries[i]
+            if sh.cleared[i] or not entry.is_dir or i in sh.missing_dirs:
+                continue
+            rel = sh.rels[i]
+            try:
+                if i in sh.tweaked_dirs:
+                    self._tree.chmod(rel, sh.tweaked_dirs[i] & CHMOD_BITS)
+                if fix_times:
+                    st = self._tree.lstat(rel)
+                    if not stat.S_ISDIR(st.st_mode):
+                        continue
+                    if st.st_mtime_ns != entry.mtime * 1_000_000_000 + entry.mtime_nsec:
+                        self._tree.set_mtime(rel, entry.mtime * 1_000_000_000 + entry.mtime_nsec,
+                                       atime_ns=st.st_atime_ns)
+            except OSError as exc:
+                if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                    continue
+                self._error(f"rsync: failed to set times on \"{_show(rel)}\": "
+                            f"{exc.strerror} ({exc.errno})")
+
+    # -- hard links ------------------------------------------------------------------------
+
+    def _find_hard_link_leaders(self) -> None:
+        sh = self.sh
+        if not sh.opts.preserve_hard_links:
+            return
+        for i, entry in enumerate(sh.entries):
+            group = entry.hlink_group
+            if group is None or sh.cleared[i] or entry.is_dir:
+                continue
+            self.hl_leader.setdefault(group, i)
+
+    def _hl_done(self, ndx: int) -> None:
+        """A leader that needed no transfer is finished at once."""
+        if self.hl_leader:
+            self.finished.add(ndx)
+
+    def _finish_hard_links(self, *, now: bool) -> None:
+        """Link the followers of every finished leader (``now``: only those already done).
+
+        rsync: hlink.c finish_hard_link(), maybe_hard_link().
+        """
+        sh = self.sh
+        if not self.hl_followers:
+            return
+        pending: list[int] = []
+        for ndx in self.hl_followers:
+            entry = sh.entries[ndx]
+            leader = self.hl_leader[entry.hlink_group]  # type: ignore[index]
+            if now and (leader in self.redo):
+                pending.append(ndx)
+                continue
+            rel = sh.rels[ndx]
+            leader_rel = sh.rels[leader]
+            st = self._stat(rel)
+            mode = self._mode_for(entry, st)
+            lst = None if self.dry_run else self._stat(leader_rel)
+            if lst is None and not self.dry_run:
+                # the leader was not made (skipped or failed): handle this one on its own
+                self._recv_generator_alone(ndx)
+                continue
+            if st is not None and lst is not None and (st.st_dev, st.st_ino) == (
+                lst.st_dev, lst.st_ino
+            ):
+                self._itemize_or_report(ndx, entry, mode, st, Item.LOCAL_CHANGE
+                                        | Item.XNAME_FOLLOWS, b"", now=now)
+                continue
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                if not self._delete_item(rel, st.st_mode, make_room=True, what="regular file"):
+                    continue
+                st = None
+            if not self.dry_run:
+                try:
+                    self._tree.hardlink(leader_rel, rel, replace=st is not None)
+                except OSError as exc:
+                    self._error(f"rsync: [generator] link \"{_show(rel)}\" => "
+                                f"{_show(leader_rel)} failed: {exc.strerror} ({exc.errno})")
+                    continue
+            self._itemize_or_report(ndx, entry, mode, st, Item.LOCAL_CHANGE | Item.XNAME_FOLLOWS,
+                                    leader_rel, now=now)
+        self.hl_followers = pending
+
+    def _recv_generator_alone(self, ndx: int) -> None:
+        group = self.sh.entries[ndx].hlink_group
+        if group is not None:
+            self.hl_leader[group] = ndx
+        if self.phase == 1:
+            self._recv_generator(ndx)
+
+    def _itemize_or_report(
+        self,
+        ndx: int,
+        entry: FileEntry,
+        mode: int,
+        st: os.stat_result | None,
+        iflags: int,
+        xname: bytes,
+        *,
+        now: bool,
+    ) -> None:
+        sh = self.sh
+        if now:
+            self._itemize(ndx, entry, mode, st, iflags, xname=xname)
+            return
+        uid, gid, skip_group = self._ids(entry)
+        flags = itemize_flags(entry, mode, uid, gid, st, sh.opts, iflags,
+                              am_root=sh.am_root, skip_group=skip_group, xname=xname)
+        if flags & SIGNIFICANT_ITEM_FLAGS or xname:
+            sh.reporter.item(entry, sh.rels[ndx], flags, xname)
+
+    # -- deletion --------------------------------------------------------------------------
+
+    def _delete_pass(self) -> None:
+        """--delete-before / --delete-after: every content directory.
+
+        rsync: generator.c do_delete_pass().
+        """
+        sh = self.sh
+        if sh.config.dest_missing or sh.config.list_only:
+            return
+        for i in range(len(sh.entries)):
+            if sh.cleared[i] or i not in sh.content_dirs:
+                continue
+            rel = sh.rels[i]
+            st = self._stat(rel)
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                continue
+            self._delete_in_dir(rel)
+
+    def _delete_in_dir(self, rel: bytes) -> None:
+        """Delete what is in destination directory ``rel`` but not in the file list.
+
+        rsync: generator.c delete_in_dir().
+        """
+        sh = self.sh
+        if sh.io_error & 1 and not sh.opts.ignore_errors:
+            if not self.warned_io_error:
+                self._info("IO error encountered -- skipping file deletion")
+                self.warned_io_error = True
+            return
+        if self.dry_missing and (rel in self.dry_missing or self._below_missing(rel)):
+            return
+        try:
+            listing = self._tree.list_dir(rel)
+        except OSError:
+            return
+        keep = sh.children.get(rel, set())
+        for name, st in self._sorted_listing(rel, listing, reverse=True):
+            if name in keep:
+                continue
+            path = rel + b"/" + name if rel else name
+            if self._protected(path, st):
+                continue
+            self._delete_item(path, st.st_mode, make_room=False)
+
+    def _sorted_listing(
+        self, rel: bytes, listing: list[tuple[bytes, os.stat_result]], *, reverse: bool
+    ) -> list[tuple[bytes, os.stat_result]]:
+        from rsync_wire.proto.flist_sort import file_list_sort_key  # noqa: PLC0415
+
+        protocol = self.sh.session.protocol
+        return sorted(
+            listing,
+            key=lambda item: file_list_sort_key(
+                item[0], is_dir=stat.S_ISDIR(item[1].st_mode), protocol=protocol
+            ),
+            reverse=reverse,
+        )
+
+    def _protected(self, path: bytes, st: os.stat_result) -> bool:
+        filters = self.sh.config.filters
+        if filters is None or not filters:
+            return False
+        return filters.excluded(path, is_dir=stat.S_ISDIR(st.st_mode), for_sender=False)
+
+    def _delete_item(self, rel: bytes, mode: int, *, make_room: bool, what: str = "") -> bool:
+        """Delete ``rel`` (recursively when allowed); ``make_room``: for a new item's sake.
+
+        Returns whether it is gone.
+
+        rsync: delete.c delete_item(), delete_dir_contents().
+        """
+        sh = self.sh
+        recurse = self.del_recurse or not make_room
+        ok = True
+        if stat.S_ISDIR(mode):
+            ok = self._delete_contents(rel, recurse=recurse)
+        if ok:
+            if not make_room:
+                limit = sh.config.max_delete
+                if limit is not None and limit >= 0 and sh.stats.deleted_files >= limit:
+                    sh.stats.skipped_deletes += 1
+                    return False
+            try:
+                if not self.dry_run:
+                    self._tree.remove(rel)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                if stat.S_ISDIR(mode) and exc.errno == errno.ENOTEMPTY:
+                    self._info(f"cannot delete non-empty directory: {_show(rel)}")
+                else:
+                    self._error(f"rsync: [generator] delete_file: "
+                                f"{'rmdir' if stat.S_ISDIR(mode) else 'unlink'}"
+                                f"({_show(rel)}) failed: {exc.strerror} ({exc.errno})")
+                ok = False
+            else:
+                if not make_room:
+                    self._count_delete(rel, mode)
+        if not ok and make_room:
+            self._error(f"rsync: [generator] could not make way for new {what}: {_show(rel)}")
+        return ok
+
+    def _delete_contents(self, rel: bytes, *, recurse: bool) -> bool:
+        sh = self.sh
+        try:
+            listing = self._tree.list_dir(rel)
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            self._error(f"rsync: [generator] opendir \"{_show(rel)}\" failed: "
+                        f"{exc.strerror} ({exc.errno})")
+            return False
+        if not listing:
+            return True
+        if not recurse:
+            self._info(f"cannot delete non-empty directory: {_show(rel)}")
+            return False
+        ok = True
+        for name, st in self._sorted_listing(rel, listing, reverse=True):
+            path = rel + b"/" + name
+            if stat.S_ISDIR(st.st_mode) and not self._delete_contents(path, recurse=True):
+                ok = False
+                continue
+            try:
+                if not self.dry_run:
+                    self._tree.remove(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                self._error(f"rsync: [generator] delete_file: "
+                            f"{'rmdir' if stat.S_ISDIR(st.st_mode) else 'unlink'}"
+                            f"({_show(path)}) failed: {exc.strerror} ({exc.errno})")
+                ok = False
+                continue
+            self._count_delete(path, st.st_mode)
+        return ok
+
+    def _count_delete(self, rel: bytes, mode: int) -> None:
+        st = self.sh.stats
+        st.deleted_files += 1
+        kind = _kind_counter(mode)
+        if kind == "dirs":
+            st.deleted_dirs += 1
+        elif kind == "symlinks":
+            st.deleted_symlinks += 1
+        elif kind == "devices":
+            st.deleted_devices += 1
+        elif kind == "specials":
+            st.deleted_specials += 1
+        self.sh.reporter.deleted(rel, mode)
+
+
+def _show(name: bytes) -> str:
+    return name.decode("utf-8", "backslashreplace")

@@ -1,0 +1,447 @@
+"""The receiver: reads the sender's replies and writes the files.
+
+How this works: for every transfer reply (index, iflags, the echoed sum header,
+the token stream, the whole-file checksum) the receiver opens the existing
+destination file as the basis, creates a temporary file ``.<name>.XXXXXX`` next
+to it, and rebuilds the new content there: literal data is written as it comes,
+block references are copied from the basis (consecutive blocks in one read).
+Every byte written is also hashed; when the sender's whole-file checksum
+matches, the temporary file gets its permissions, owner and times and is
+renamed over the final name. When it does not match, the temporary file is
+dropped (or kept under the final name with ``--partial``) and, in phase 1, the
+generator is asked to request the file again with full-length block sums. A
+reply that is only an echo of an itemize record is handed to the reporter.
+
+The NDX_DONE markers the sender writes end the phases (§10.9); after the last
+one come the sender's statistics and, from protocol 31, the echo of the
+generator's deletion-phase marker. Each milestone is passed to the generator.
+
+An interrupted transfer (connection lost, cancellation) removes the temporary
+file, unless ``--partial`` asks to keep what arrived under the final name.
+
+rsync: receiver.c recv_files(), receive_data(); main.c handle_stats(),
+read_final_goodbye().
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+
+from rsync_wire.errors import RemoteProtocolError
+from rsync_wire.proto import codec
+from rsync_wire.proto.constants import Item, Msg, Ndx
+from rsync_wire.proto.sums import decode_sum_head
+from rsync_wire.proto.tokens import BlockRef, EndOfFile, Literal, TokenDecoder
+from rsync_wire.roles.decide import CHMOD_BITS, dest_mode
+from rsync_wire.roles.receiving import Milestone, Redo
+
+if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectSendStream
+
+    from rsync_wire.proto.flist import FileEntry
+    from rsync_wire.roles.receiving import ReceiverEvent, Shared
+
+__all__ = ["ReceiverRole"]
+
+log = logging.getLogger("rsync_wire.receiver")
+
+_WRITE_AT = 1 << 20  # bytes buffered before a write
+_COPY_CHUNK = 1 << 20  # basis bytes copied per read
+
+
+class ReceiverRole:
+    """The receiver half of the receiving side.
+
+    Args:
+        shared: the state both halves read.
+        events: where the generator learns about redo requests and milestones.
+        server_sender: the sender is a server (it sends statistics after the transfer).
+    """
+
+    def __init__(
+        self,
+        shared: Shared,
+        events: MemoryObjectSendStream[ReceiverEvent],
+        *,
+        server_sender: bool = True,
+    ) -> None:
+        self.sh = shared
+        self.events = events
+        self.server_sender = server_sender
+        session = shared.session
+        self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
+        self.tokens = TokenDecoder(session.compression, protocol=session.protocol)
+        self.digest_size = shared.rule.digest_size
+        self.phase = 0
+
+    async def run(self) -> None:
+        """Read replies until the end of the session."""
+        async with self.events:
+            await self._loop()
+            await self._read_stats()
+            await self.events.send(Milestone("loop"))
+            if self.sh.session.del_stats:
+                await self._read_final()
+                await self.events.send(Milestone("final"))
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        sh = self.sh
+        ws = sh.ws
+        session = sh.session
+        max_phase = 2 if session.has_iflags else 1
+        count = len(sh.entries)
+        while True:
+            ndx = await ws.read_ndx(self.ndx_in)
+            if ndx == Ndx.DONE:
+                self.phase += 1
+                if self.phase > max_phase:
+                    return
+                await self.events.send(Milestone(f"phase{self.phase}"))
+                continue
+            if ndx == Ndx.DEL_STATS:
+                for _ in range(5):
+                    await ws.read_varint()
+                continue
+            if ndx < 0:
+                msg = f"invalid file index {ndx} from the sender"
+                raise RemoteProtocolError(msg)
+            iflags = Item.TRANSFER
+            xname = None
+            if session.has_iflags:
+                iflags = await ws.read_int16()
+                if iflags & Item.BASIS_TYPE_FOLLOWS:
+                    basis = await ws.read_byte()
+                    if basis != 0x80:
+                        msg = f"unexpected basis type 0x{basis:02x} for index {ndx}"
+                        raise RemoteProtocolError(msg)
+                if iflags & Item.XNAME_FOLLOWS:
+                    xname = await ws.read_vstring()
+            if not 0 <= ndx < count:
+                if session.protocol == 29 and ndx == count and iflags == Item.IS_NEW:
+                    continue  # a protocol-29 keep-alive forwarded by an old sender
+                msg = f"invalid file index {ndx} from the sender (count {count})"
+                raise RemoteProtocolError(msg)
+            if sh.cleared[ndx]:
+                msg = f"refusing transfer of cleared file index {ndx}"
+                raise RemoteProtocolError(msg)
+            entry = sh.entries[ndx]
+            rel = sh.rels[ndx]
+            if not iflags & Item.TRANSFER:
+                self._echoed_item(entry, rel, iflags, xname)
+                continue
+            if self.phase >= 2:
+                msg = "got transfer request in phase 2"
+                raise RemoteProtocolError(msg)
+            if not stat.S_ISREG(entry.mode):
+                msg = f"received a transfer of non-regular file {rel!r}"
+                raise RemoteProtocolError(msg)
+            stats = sh.stats
+            stats.xferred_files += 1
+            stats.total_transferred_size += entry.size
+            if iflags & Item.IS_NEW and self.phase == 0:
+                stats.created_files += 1
+            if sh.opts.dry_run:
+                sh.reporter.item(entry, rel or b".", iflags, None)
+                continue
+            await self._receive_file(ndx, entry, rel, iflags)
+
+    def _echoed_item(self, entry: FileEntry, rel: bytes, iflags: int, xname: bytes | None) -> None:
+        sh = self.sh
+        stats = sh.stats
+        if iflags & Item.IS_NEW:
+            stats.created_files += 1
+            mode = entry.mode
+            if stat.S_ISDIR(mode):
+                stats.created_dirs += 1
+            elif stat.S_ISLNK(mode):
+                stats.created_symlinks += 1
+            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                stats.created_devices += 1
+            elif not stat.S_ISREG(mode):
+                stats.created_specials += 1
+        sh.reporter.item(entry, rel or b".", iflags, xname)
+
+    # -- one file --------------------------------------------------------------------------
+
+    async def _receive_file(self, ndx: int, entry: FileEntry, rel: bytes, iflags: int) -> None:
+        """Read one file's data into a temporary file and put it in place.
+
+        rsync: receiver.c recv_files() (one iteration), receive_data(), finish_transfer().
+        """
+        sh = self.sh
+        ws = sh.ws
+        tree = sh.tree
+        assert tree is not None  # noqa: S101 - not list-only
+        head = await ws.decode(
+            decode_sum_head, protocol=sh.session.protocol, digest_size=self.digest_size
+        )
+        basis_fd = -1
+        basis_st: os.stat_result | None = None
+        try:
+            basis_fd = tree.open_read(rel)
+            basis_st = os.fstat(basis_fd)
+        except OSError:
+            basis_fd = -1
+        fd = -1
+        tmp = b""
+        try:
+            try:
+                fd, tmp = tree.create_temp(rel)
+            except OSError as exc:
+                self._error(f"rsync: [receiver] mkstemp \"{_show(rel)}\" failed: "
+                            f"{exc.strerror} ({exc.errno})")
+            sh.reporter.item(entry, rel, iflags, None)
+            ok = await self._receive_data(fd, basis_fd, head, rel, entry)
+            if fd < 0:
+                return
+            keep = ok or sh.opts.partial
+            if keep:
+                self._finish(fd, tmp, rel, entry, basis_st)
+                os.close(fd)
+                fd = -1
+                tmp = b""
+            if not ok:
+                self._verification_failed(ndx, rel, kept=keep)
+                if self.phase == 0:
+                    await self.events.send(Redo(ndx))
+                return
+        except BaseException:
+            # interrupted (connection lost, protocol error, cancellation): never leave a
+            # half-written file under a temporary name, or under the final one unless
+            # --partial asks for it.
+            if fd >= 0:
+                if sh.opts.partial and tmp:
+                    try:
+                        tree.rename_into_place(rel, tmp)
+                        tmp = b""
+                    except OSError:
+                        pass
+                os.close(fd)
+                fd = -1
+            if tmp:
+                tree.unlink_temp(rel, tmp)
+            raise
+        finally:
+            if basis_fd >= 0:
+                os.close(basis_fd)
+            if fd >= 0:
+                os.close(fd)
+                if tmp:
+                    tree.unlink_temp(rel, tmp)
+
+    async def _receive_data(
+        self, fd: int, basis_fd: int, head: object, rel: bytes, entry: FileEntry
+    ) -> bool:
+        """The token stream and the whole-file checksum; returns whether they matched.
+
+        With ``fd == -1`` (no temporary file) the data is read and dropped.
+
+        rsync: receiver.c receive_data().
+        """
+        sh = self.sh
+        ws = sh.ws
+        stats = sh.stats
+        tokens = self.tokens
+        count = head.count  # type: ignore[attr-defined]
+        blen = head.block_length  # type: ignore[attr-defined]
+        remainder = head.remainder  # type: ignore[attr-defined]
+        tokens.begin_file(block_count=count)
+        hasher = sh.rule.file_hasher()
+        see_blocks = tokens.compression == "zlib"
+        out = bytearray()
+        written = 0
+        total = entry.size
+        progress = sh.config.progress
+        last_progress = 0.0
+        decode = tokens.decode
+        while True:
+            event = await ws.decode(decode)
+            if type(event) is Literal:
+                data = event.data
+                out += data
+                stats.literal_data += len(data)
+            elif type(event) is BlockRef:
+                first = event.index
+                n = event.count
+                last = first + n - 1
+                start = first * blen
+                length = n * blen
+                if last == count - 1 and remainder:
+                    length -= blen - remainder
+                stats.matched_data += length
+                if see_blocks:
+                    for k in range(first, last + 1):
+                        size = remainder if (k == count - 1 and remainder) else blen
+                        block = _pread(basis_fd, size, k * blen)
+                        tokens.see_block(block)
+                        out += block
+                else:
+                    while length > 0:
+                        piece = min(length, _COPY_CHUNK)
+                        out += _pread(basis_fd, piece, start)
+                        start += piece
+                        length -= piece
+                        if len(out) >= _WRITE_AT:
+                            written += self._flush(fd, out, hasher)
+            else:
+                assert type(event) is EndOfFile  # noqa: S101 - the decoder's three events
+                break
+            if len(out) >= _WRITE_AT:
+                written += self._flush(fd, out, hasher)
+                if progress:
+                    now = time.monotonic()
+                    if now - last_progress >= 0.5:
+                        last_progress = now
+                        sh.reporter.progress(rel, written, total, final=False)
+        written += self._flush(fd, out, hasher)
+        theirs = await ws.read_exact(self.digest_size)
+        if progress:
+            sh.reporter.progress(rel, written, total, final=True)
+        return bytes(hasher.digest()) == theirs
+
+    @staticmethod
+    def _flush(fd: int, out: bytearray, hasher: object) -> int:
+        n = len(out)
+        if not n:
+            return 0
+        hasher.update(out)  # type: ignore[attr-defined]
+        if fd >= 0:
+            view = memoryview(out)
+            pos = 0
+            while pos < n:
+                pos += os.write(fd, view[pos:])
+            view.release()
+        out.clear()
+        return n
+
+    def _final_mode(self, entry: FileEntry, basis_st: os.stat_result | None) -> int:
+        opts = self.sh.opts
+        if opts.preserve_perms:
+            return entry.mode & CHMOD_BITS
+        return dest_mode(
+            entry.mode,
+            basis_st.st_mode if basis_st is not None else None,
+            self.sh.dflt_perms,
+            preserve_executability=opts.preserve_executability,
+        ) & CHMOD_BITS
+
+    def _finish(
+        self, fd: int, tmp: bytes, rel: bytes, entry: FileEntry, basis_st: os.stat_result | None
+    ) -> None:
+        """Attributes on the temporary file, then the rename over the final name.
+
+        rsync: receiver.c finish_transfer(), rsync.c set_file_attrs().
+        """
+        sh = self.sh
+        opts = sh.opts
+        tree = sh.tree
+        assert tree is not None  # noqa: S101
+        try:
+            if sh.am_root and opts.preserve_uid or opts.preserve_gid:
+                uid = sh.ids.uid(entry.uid) if sh.am_root and opts.preserve_uid else -1
+                gid = -1
+                if opts.preserve_gid:
+                    gid, skip = sh.ids.gid(entry.gid)
+                    if skip:
+                        gid = -1
+                if uid != -1 or gid != -1:
+                    os.fchown(fd, uid, gid)
+            os.fchmod(fd, self._final_mode(entry, basis_st))
+            if opts.preserve_times:
+                ns = entry.mtime * 1_000_000_000 + entry.mtime_nsec
+                os.utime(fd, ns=(time.time_ns(), ns))
+        except OSError as exc:
+            self._error(f"rsync: [receiver] failed to set attributes on \"{_show(rel)}\": "
+                        f"{exc.strerror} ({exc.errno})")
+        try:
+            tree.rename_into_place(rel, tmp)
+        except OSError as exc:
+            self._error(f"rsync: [receiver] rename \"{_show(tmp)}\" -> \"{_show(rel)}\": "
+                        f"{exc.strerror} ({exc.errno})")
+            tree.unlink_temp(rel, tmp)
+
+    def _verification_failed(self, ndx: int, rel: bytes, *, kept: bool) -> None:
+        sh = self.sh
+        what = "retained" if kept else "discarded"
+        if self.phase == 0:
+            if sh.config.verbose or sh.config.itemize:
+                sh.reporter.message(
+                    Msg.WARNING,
+                    f"WARNING: {_show(rel)} failed verification -- update {what} "
+                    f"(will try again).\n".encode("utf-8", "surrogateescape"),
+                )
+        else:
+            self._error(f"ERROR: {_show(rel)} failed verification -- update {what}.")
+
+    def _error(self, text: str) -> None:
+        self.sh.stats.transfer_errors += 1
+        self.sh.reporter.message(Msg.ERROR_XFER, (text + "\n").encode("utf-8", "surrogateescape"))
+
+    # -- the end ---------------------------------------------------------------------------
+
+    async def _read_stats(self) -> None:
+        """The server sender's statistics (the first two swapped: its read is our sent).
+
+        rsync: main.c handle_stats().
+        """
+        if not self.server_sender:
+            return
+        sh = self.sh
+        ws = sh.ws
+        if sh.session.uses_varint:
+            values = [await ws.read_varlong(3) for _ in range(5 if sh.session.flist_times else 3)]
+        else:
+            values = [await ws.read_longint() for _ in range(5 if sh.session.flist_times else 3)]
+        stats = sh.stats
+        stats.total_written = values[0]
+        stats.total_read = values[1]
+        stats.total_size = values[2]
+        if len(values) == 5:
+            stats.flist_buildtime_ms = values[3]
+            stats.flist_xfertime_ms = values[4]
+        stats.got_stats = True
+
+    async def _read_final(self) -> None:
+        """Protocol 31+: deletion statistics (forwarded) and the echo of the last DONE.
+
+        rsync: main.c read_final_goodbye().
+        """
+        ws = self.sh.ws
+        while True:
+            ndx = await ws.read_ndx(self.ndx_in)
+            if ndx == Ndx.DEL_STATS:
+                for _ in range(5):
+                    await ws.read_varint()
+                continue
+            if ndx != Ndx.DONE:
+                msg = f"Invalid packet at end of run ({ndx})"
+                raise RemoteProtocolError(msg)
+            return
+
+
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    """Read ``size`` basis bytes at ``offset`` (short at the end of a changed basis)."""
+    if fd < 0 or size <= 0:
+        return b""
+    data = os.pread(fd, size, offset)
+    if len(data) < size:
+        more = data
+        while len(more) and len(data) < size:
+            more = os.pread(fd, size - len(data), offset + len(data))
+            data += more
+    return data
+
+
+def _show(name: bytes) -> str:
+    return name.decode("utf-8", "backslashreplace")
+
+
+_ = anyio

@@ -1,0 +1,749 @@
+"""The receiving side: file list in, then generator and receiver as two concurrent tasks.
+
+How this works: :class:`ReceiverSide` reads the file list (entries, id lists,
+I/O-error word), sorts it as the sender does, clears duplicates, and applies the
+receiver's checks (names the client's own rules exclude, names it never asked
+for). It then starts :class:`~rsync_wire.roles.generator.GeneratorRole` (which
+writes requests: an index, iflags and block sums for each file to fetch) and
+:class:`~rsync_wire.roles.receiver.ReceiverRole` (which reads the sender's
+replies and writes files) in one task group, as rsync runs them as two
+processes. They share one connection: the generator only writes, the receiver
+only reads. The receiver tells the generator what it learnt (redo requests, the
+sender's end-of-phase markers) through a memory object stream of
+:data:`ReceiverEvent` records (§10.11 of the protocol notes).
+
+Output for the user (``-v`` lines, itemized changes, deletions, messages) is not
+written here: every such event goes to a :class:`Reporter` the caller provides.
+
+rsync: main.c do_recv(), client_run(); flist.c recv_file_list().
+"""
+
+from __future__ import annotations
+
+import errno
+import grp
+import math
+import logging
+import os
+import pwd
+import stat
+import time
+from typing import TYPE_CHECKING, Protocol
+
+import anyio
+import msgspec
+
+from rsync_delta import ChecksumRule
+from rsync_wire.errors import (
+    ExitCode,
+    RemoteError,
+    RemoteProtocolError,
+    RsyncError,
+    UnsupportedError,
+)
+from rsync_wire.proto import codec
+from rsync_wire.proto.constants import Msg
+from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
+from rsync_wire.proto.flist_sort import dedupe, sort_order
+from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch, has_wildcards
+
+if TYPE_CHECKING:
+    from rsync_wire.fs_write import DestTree
+    from rsync_wire.proto.filters import FilterList
+    from rsync_wire.proto.negotiate import Session
+    from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.stream import WireStream
+
+__all__ = [
+    "IdMapper",
+    "Milestone",
+    "NullReporter",
+    "ReceiveConfig",
+    "ReceiveStats",
+    "ReceiverEvent",
+    "ReceiverSide",
+    "Redo",
+    "Reporter",
+]
+
+log = logging.getLogger("rsync_wire.receiving")
+
+_MAX_ENTRIES = 50_000_000  # far beyond any real list; a hostile count ends here
+
+
+class ReceiveStats(msgspec.Struct, kw_only=True):
+    """What the receiving side counted, as rsync's ``struct stats`` (client view).
+
+    ``total_read``/``total_written``/``total_size``/``flist_*time`` come from the
+    sender's statistics when it is a server (swapped as rsync's client does).
+    The ``num_*``, ``created_*`` and ``deleted_*`` counts are per type: regular
+    files are the total minus the other four.
+
+    rsync: rsync.h struct stats.
+    """
+
+    num_files: int = 0
+    num_dirs: int = 0
+    num_symlinks: int = 0
+    num_devices: int = 0
+    num_specials: int = 0
+    created_files: int = 0
+    created_dirs: int = 0
+    created_symlinks: int = 0
+    created_devices: int = 0
+    created_specials: int = 0
+    deleted_files: int = 0
+    deleted_dirs: int = 0
+    deleted_symlinks: int = 0
+    deleted_devices: int = 0
+    deleted_specials: int = 0
+    xferred_files: int = 0
+    total_size: int = 0
+    total_transferred_size: int = 0
+    literal_data: int = 0
+    matched_data: int = 0
+    flist_size: int = 0
+    flist_buildtime_ms: int = 0
+    flist_xfertime_ms: int = 0
+    total_read: int = 0
+    total_written: int = 0
+    io_error: int = 0
+    transfer_errors: int = 0
+    skipped_deletes: int = 0
+    elapsed: float = 0.0
+    got_stats: bool = False
+
+    def exit_code(self) -> ExitCode:
+        """rsync's exit code for a session that ended normally with these counts.
+
+        rsync: main.c / cleanup.c (io_error and got_xfer_error).
+        """
+        if self.io_error & 1 or self.transfer_errors:
+            return ExitCode.PARTIAL
+        if self.io_error & 2:
+            return ExitCode.VANISHED
+        if self.io_error & 4:
+            return ExitCode.DEL_LIMIT
+        return ExitCode.OK
+
+
+class ReceiveConfig(msgspec.Struct, kw_only=True):
+    """Client-side settings of the receiving side that do not travel on the wire.
+
+    Attributes:
+        filters: the client's own filter rules: they protect destination files from
+            deletion, and (unless a per-directory merge rule is present) every received
+            name must pass them.
+        requested: the source paths the client asked for (module prefix removed); names
+            outside them are refused. ``None`` skips this check.
+        local_name: the destination's own name when a single file is written under
+            another name (rsync's "mode 2").
+        dest_missing: the destination directory does not exist (``-n`` did not create it):
+            everything is new.
+        dest_created: the destination directory was just created (the top ``.`` is new).
+        itemize: the number of ``-i`` options.
+        verbose: the ``-v`` level.
+        list_only: print the list instead of transferring.
+        whole_file: send no block sums (``-W``; the default for local copies).
+        max_delete: ``--max-delete`` (``None``: no limit).
+        progress: report progress for each file.
+        umask: the process umask (new files' default permissions).
+    """
+
+    filters: FilterList | None = None
+    requested: list[bytes] | None = None
+    local_name: bytes | None = None
+    dest_missing: bool = False
+    dest_created: bool = False
+    itemize: int = 0
+    verbose: int = 0
+    list_only: bool = False
+    whole_file: bool = False
+    max_delete: int | None = None
+    progress: bool = False
+    umask: int = 0o022
+
+
+# -- events from the receiver to the generator --------------------------------------------------
+
+
+class Redo(msgspec.Struct, frozen=True, tag=True):
+    """A file failed its whole-file checksum in phase 1: request it again."""
+
+    ndx: int
+
+
+class Milestone(msgspec.Struct, frozen=True, tag=True):
+    """The receiver reached a point of the end choreography (§10.9).
+
+    ``what``: ``"phase1"`` (the sender's end-of-phase-1 echo), ``"phase2"``,
+    ``"loop"`` (the end-of-loop NDX_DONE and the statistics) or ``"final"`` (the
+    echo of the deletion-phase NDX_DONE, protocol 31 and later).
+    """
+
+    what: str
+
+
+class Finished(msgspec.Struct, frozen=True, tag=True):
+    """A transferred file reached its final name (or failed for good)."""
+
+    ndx: int
+    ok: bool
+
+
+ReceiverEvent = Redo | Milestone | Finished
+
+
+# -- reporting ----------------------------------------------------------------------------------
+
+
+class Reporter(Protocol):
+    """Where the receiving side sends what a user may want to see.
+
+    Every method must return quickly and never raise.
+    """
+
+    def file_list_started(self) -> None:
+        """The file list is about to be read."""
+
+    def file_list_done(self, count: int) -> None:
+        """The file list was read (``count`` entries)."""
+
+    def item(self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None) -> None:
+        """An itemized change: a transferred file (before its data) or a local change."""
+
+    def list_entry(self, entry: FileEntry, name: bytes) -> None:
+        """An entry of a ``--list-only`` listing."""
+
+    def deleted(self, name: bytes, mode: int) -> None:
+        """``name`` (relative to the destination) was deleted (or would be, with ``-n``)."""
+
+    def message(self, code: int, text: bytes) -> None:
+        """A message: MSG_INFO/ERROR/WARNING/ERROR_XFER text, from the peer or from us."""
+
+    def progress(self, name: bytes, done: int, total: int, *, final: bool) -> None:
+        """``done`` of ``total`` bytes of ``name`` were written."""
+
+
+class NullReporter:
+    """A :class:`Reporter` that drops everything."""
+
+    def file_list_started(self) -> None:  # noqa: D102
+        pass
+
+    def file_list_done(self, count: int) -> None:  # noqa: D102
+        pass
+
+    def item(  # noqa: D102
+        self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None
+    ) -> None:
+        pass
+
+    def list_entry(self, entry: FileEntry, name: bytes) -> None:  # noqa: D102
+        pass
+
+    def deleted(self, name: bytes, mode: int) -> None:  # noqa: D102
+        pass
+
+    def message(self, code: int, text: bytes) -> None:  # noqa: D102
+        pass
+
+    def progress(  # noqa: D102
+        self, name: bytes, done: int, total: int, *, final: bool
+    ) -> None:
+        pass
+
+
+# -- owners -------------------------------------------------------------------------------------
+
+
+class IdMapper:
+    """Maps the sender's uids and gids to local ones, by name unless ``--numeric-ids``.
+
+    As rsync: id 0 is never mapped by name; a name unknown here keeps the number; a
+    non-root receiver sets only groups it is a member of (others are skipped).
+
+    rsync: uidlist.c recv_add_id(), match_uid(), match_gid().
+    """
+
+    def __init__(
+        self,
+        uid_names: dict[int, bytes | None],
+        gid_names: dict[int, bytes | None],
+        *,
+        numeric: bool,
+        am_root: bool,
+    ) -> None:
+        self._uid_names = uid_names
+        self._gid_names = gid_names
+        self._numeric = numeric
+        self._am_root = am_root
+        self._uids: dict[int, int] = {}
+        self._gids: dict[int, tuple[int, bool]] = {}
+        self._groups = set(os.getgroups()) | {os.getegid()}
+
+    def uid(self, uid: int) -> int:
+        """The local uid for the sender's ``uid``."""
+        got = self._uids.get(uid)
+        if got is None:
+            got = uid
+            name = None if self._numeric or not uid else self._uid_names.get(uid)
+            if name:
+                try:
+                    got = pwd.getpwnam(name.decode("utf-8", "surrogateescape")).pw_uid
+                except (KeyError, UnicodeError):
+                    got = uid
+            self._uids[uid] = got
+        return got
+
+    def gid(self, gid: int) -> tuple[int, bool]:
+        """The local gid for the sender's ``gid``, and whether setting it must be skipped."""
+        got = self._gids.get(gid)
+        if got is None:
+            local = gid
+            name = None if self._numeric or not gid else self._gid_names.get(gid)
+            if name:
+                try:
+                    local = grp.getgrnam(name.decode("utf-8", "surrogateescape")).gr_gid
+                except (KeyError, UnicodeError):
+                    local = gid
+            got = (local, not self._am_root and local not in self._groups)
+            self._gids[gid] = got
+        return got
+
+
+# -- the shared state ----------------------------------------------------------------------------
+
+
+def _dirname(rel: bytes) -> bytes:
+    cut = rel.rfind(b"/")
+    return b"" if cut < 0 else rel[:cut]
+
+
+def _rel(name: bytes) -> bytes:
+    """The destination-relative path of a file-list name (``.`` is the root, ``b""``)."""
+    if name == b".":
+        return b""
+    if name.endswith(b"/."):
+        return name[:-2]
+    return name
+
+
+class Shared:
+    """What generator and receiver both read: the sorted list and the session's settings.
+
+    Attributes:
+        entries: the file list in sorted order (index = the protocol's file index).
+        rels: each entry's path relative to the destination (``b""`` for the top ``.``).
+        cleared: duplicates removed by the receiver (never requested).
+        children: names present in the list, per directory (for deletions).
+        content_dirs: indexes of directories whose contents are part of the transfer.
+    """
+
+    def __init__(
+        self,
+        ws: WireStream,
+        session: Session,
+        opts: TransferOptions,
+        config: ReceiveConfig,
+        tree: DestTree | None,
+        reporter: Reporter,
+        stats: ReceiveStats,
+    ) -> None:
+        self.ws = ws
+        self.session = session
+        self.opts = opts
+        self.config = config
+        self.tree = tree
+        self.reporter = reporter
+        self.stats = stats
+        self.am_root = os.geteuid() == 0
+        self.rule = ChecksumRule.for_session(
+            protocol=session.protocol,
+            negotiated=session.checksum if session.checksum_negotiated else None,
+            seed=session.seed,
+            seed_fix=session.seed_fix,
+        )
+        self.entries: list[FileEntry] = []
+        self.rels: list[bytes] = []
+        self.cleared: list[bool] = []
+        self.children: dict[bytes, set[bytes]] = {}
+        self.content_dirs: set[int] = set()
+        self.ids = IdMapper({}, {}, numeric=opts.numeric_ids, am_root=self.am_root)
+        self.dflt_perms = 0o777 & ~config.umask
+        self.io_error = 0
+        # the directories whose permissions the generator loosened to write into them
+        self.tweaked_dirs: dict[int, int] = {}
+        self.missing_dirs: set[int] = set()
+
+
+# -- the orchestrator ------------------------------------------------------------------------------
+
+
+class ReceiverSide:
+    """The receiving side of a session whose filter list has been sent.
+
+    Args:
+        ws: the connection (multiplexed as the protocol requires).
+        session: what was negotiated.
+        opts: the transfer options (as sent to the peer, ``sender`` set: the peer sends).
+        config: client-side settings.
+        dest: the destination path as the user gave it (``None`` for ``--list-only``); it
+            is opened (or created) once the file list is known, as rsync decides.
+        reporter: receives the user-visible events.
+        server_sender: the peer is a server sender, which sends statistics at the end.
+    """
+
+    def __init__(
+        self,
+        ws: WireStream,
+        session: Session,
+        opts: TransferOptions,
+        config: ReceiveConfig,
+        dest: bytes | None,
+        reporter: Reporter | None = None,
+        *,
+        server_sender: bool = True,
+    ) -> None:
+        self.stats = ReceiveStats()
+        self.shared = Shared(
+            ws, session, opts, config, None, reporter or NullReporter(), self.stats
+        )
+        self.dest = dest
+        self.server_sender = server_sender
+
+    # -- messages --------------------------------------------------------------------------
+
+    def on_message(self, code: int, payload: bytes) -> None:
+        """Handle an out-of-band message from the sender (installed as ``ws.on_message``)."""
+        sh = self.shared
+        if code in (Msg.INFO, Msg.ERROR, Msg.WARNING, Msg.ERROR_XFER):
+            if code == Msg.ERROR_XFER:
+                self.stats.transfer_errors += 1
+            sh.reporter.message(code, payload)
+        elif code == Msg.IO_ERROR:
+            bits = int.from_bytes(payload[:4], "little") & 7 if len(payload) >= 4 else 0
+            if not sh.opts.ignore_errors:
+                sh.io_error |= bits
+                self.stats.io_error |= bits
+        elif code == Msg.ERROR_EXIT:
+            status = int.from_bytes(payload[:4], "little", signed=True) if len(payload) >= 4 else 0
+            exit_code = (
+                ExitCode(status) if status in ExitCode._value2member_map_ else ExitCode.PARTIAL
+            )
+            err = RemoteError("the sender ended the session with an error", exit_code=exit_code)
+            err.remote_exit = True  # type: ignore[attr-defined]
+            raise err
+        elif code == Msg.IO_TIMEOUT:
+            if len(payload) >= 4:
+                secs = int.from_bytes(payload[:4], "little", signed=True)
+                if 0 < secs <= 86400 and (
+                    sh.ws.timeout == float("inf") or secs < sh.ws.timeout
+                ):
+                    sh.ws.timeout = float(secs)
+        elif code == Msg.NO_SEND:
+            pass  # the file will not come; the sender also flags an I/O error
+        # MSG_NOOP, MSG_SUCCESS, MSG_DELETED: nothing to do for a receiving client
+
+    # -- the file list ---------------------------------------------------------------------
+
+    async def read_file_list(self) -> None:
+        """Read, sort and check the file list, the id lists and the I/O-error word.
+
+        rsync: flist.c recv_file_list(), flist_sort_and_clean(); uidlist.c recv_id_list().
+        """
+        sh = self.shared
+        ws = sh.ws
+        opts = sh.opts
+        session = sh.session
+        sh.reporter.file_list_started()
+        start_read = ws.bytes_read
+        csum_len = None
+        if opts.always_checksum:
+            csum_len = flist_csum_len(sh.rule.name)
+        decoder = FileListDecoder(session, opts, csum_len=csum_len)
+        entries: list[FileEntry] = []
+        while True:
+            item = await ws.decode(decoder.decode)
+            if isinstance(item, EndOfList):
+                if not opts.ignore_errors:
+                    sh.io_error |= item.io_error
+                break
+            entries.append(item)
+            if len(entries) > _MAX_ENTRIES:
+                msg = f"file list longer than {_MAX_ENTRIES} entries"
+                raise RemoteProtocolError(msg)
+        ids = await ws.decode(decoder.decode_id_lists)
+        io_error = await ws.decode(decoder.decode_io_error)
+        if not opts.ignore_errors:
+            sh.io_error |= io_error
+        self.stats.io_error |= sh.io_error
+        self.stats.flist_size = ws.bytes_read - start_read
+        sh.ids = IdMapper(
+            dict(ids.uid_names) | decoder.uid_names,
+            dict(ids.gid_names) | decoder.gid_names,
+            numeric=opts.numeric_ids,
+            am_root=sh.am_root,
+        )
+        self._mark_content_dirs(entries)
+        order = sort_order(entries, protocol=session.protocol)
+        content_tx = sh.content_dirs
+        sh.entries = [entries[i] for i in order]
+        sh.content_dirs = {k for k, i in enumerate(order) if i in content_tx}
+        sh.cleared = dedupe(sh.entries, protocol=session.protocol)
+        self._check_names()
+        sh.reporter.file_list_done(len(sh.entries))
+
+    def _mark_content_dirs(self, entries: list[FileEntry]) -> None:
+        """Which directories are deletion scopes (in transmission order, as rsync marks them).
+
+        rsync: flist.c recv_file_entry() (FLAG_CONTENT_DIR).
+        """
+        sh = self.shared
+        content: set[int] = set()
+        if sh.session.protocol >= 30:
+            for i, e in enumerate(entries):
+                if e.is_dir and not e.no_content_dir:
+                    content.add(i)
+        else:
+            in_hier = False
+            for i, e in enumerate(entries):
+                if not e.is_dir:
+                    continue
+                if e.top_dir:
+                    in_hier = sh.opts.recursive
+                    content.add(i)
+                elif in_hier:
+                    content.add(i)
+        sh.content_dirs = content
+
+    def _check_names(self) -> None:
+        """The client receiver's checks of received names (§8.4, §9.19).
+
+        rsync: flist.c recv_file_entry() ("rejecting excluded/unrequested file-list name").
+        """
+        sh = self.shared
+        filters = sh.config.filters
+        implied = self._implied_rules()
+        check_excluded = filters is not None and bool(filters) and not filters.has_per_dir_merge
+        if not check_excluded and implied is None:
+            return
+        for i, e in enumerate(sh.entries):
+            if sh.cleared[i]:
+                continue
+            name = e.name
+            if name in (b".", b"/."):
+                continue
+            is_dir = e.is_dir
+            if check_excluded and filters is not None and filters.excluded(name, is_dir=is_dir):
+                msg = f"ERROR: rejecting excluded file-list name: {_show(name)}"
+                raise UnsupportedError(msg)
+            if implied is not None and not self._requested(implied, name):
+                msg = f"ERROR: rejecting unrequested file-list name: {_show(name)}"
+                raise UnsupportedError(msg)
+
+    def _implied_rules(self) -> list[WildPattern] | None:
+        """Patterns for the names the client asked for (rsync's implied include rules).
+
+        rsync: exclude.c add_implied_include().
+        """
+        sh = self.shared
+        requested = sh.config.requested
+        if requested is None:
+            return None
+        rules: list[WildPattern] = []
+        recurse = sh.opts.recursive
+        for arg in requested:
+            base = b"" if arg.endswith(b"/") else arg[arg.rfind(b"/") + 1 :]
+            if base == b".":
+                base = b""
+            pat = (base if has_wildcards(base) else _escape_wild(base)) if base else b""
+            if pat:
+                rules.append(compile_wildmatch(pat))
+            if recurse or sh.opts.dirs or sh.opts.list_only:
+                star = b"**" if recurse else b"*"
+                rules.append(compile_wildmatch(pat + b"/" + star if pat else star))
+        return rules
+
+    @staticmethod
+    def _requested(rules: list[WildPattern], name: bytes) -> bool:
+        return any(pattern.match(name) for pattern in rules)
+
+    def _index(self) -> None:
+        """Destination paths, per-directory name sets and type counts."""
+        sh = self.shared
+        local = sh.config.local_name
+        stats = self.stats
+        rels: list[bytes] = []
+        children: dict[bytes, set[bytes]] = {}
+        for i, e in enumerate(sh.entries):
+            rel = local if local is not None else _rel(e.name)
+            rels.append(rel)
+            if sh.cleared[i]:
+                continue
+            mode = e.mode
+            if stat.S_ISDIR(mode):
+                stats.num_dirs += 1
+            elif stat.S_ISLNK(mode):
+                stats.num_symlinks += 1
+                stats.total_size += e.size
+            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                stats.num_devices += 1
+            elif stat.S_ISREG(mode):
+                stats.total_size += e.size
+            elif mode:
+                stats.num_specials += 1
+            if rel:
+                children.setdefault(_dirname(rel), set()).add(rel[rel.rfind(b"/") + 1 :])
+        stats.num_files = len(sh.entries) - sum(sh.cleared)
+        sh.rels = rels
+        sh.children = children
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self) -> ReceiveStats:
+        """Read the file list and run generator and receiver; returns the statistics."""
+        from rsync_wire.roles.generator import GeneratorRole  # noqa: PLC0415
+        from rsync_wire.roles.receiver import ReceiverRole  # noqa: PLC0415
+
+        started = time.monotonic()
+        sh = self.shared
+        await self.read_file_list()
+        if sh.entries and self.dest is not None and not sh.config.list_only:
+            self._prepare_destination(self.dest)
+        self._index()
+        if not sh.entries:
+            # An empty list: the sender has already gone (§13.2).
+            self.stats.io_error |= sh.io_error
+            self.stats.elapsed = time.monotonic() - started
+            return self.stats
+        send, receive = anyio.create_memory_object_stream[ReceiverEvent](math.inf)
+        generator = GeneratorRole(sh, receive)
+        receiver = ReceiverRole(sh, send, server_sender=self.server_sender)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(receiver.run)
+                await generator.run()
+        except BaseExceptionGroup as group:
+            raise _collapse(group) from None
+        self.stats.io_error |= sh.io_error
+        self.stats.elapsed = time.monotonic() - started
+        return self.stats
+
+    def close(self) -> None:
+        """Close the destination's descriptors."""
+        if self.shared.tree is not None:
+            self.shared.tree.close()
+            self.shared.tree = None
+
+    def _prepare_destination(self, dest: bytes) -> None:
+        """Open, or create, the destination once the file list is known.
+
+        A directory receives the entries; a missing destination becomes a directory when
+        the list holds more than one entry or the path ends in ``/``; otherwise the single
+        entry is written under the destination's own name.
+
+        rsync: main.c get_local_name().
+        """
+        from rsync_wire.fs_write import DestTree  # noqa: PLC0415
+
+        sh = self.shared
+        config = sh.config
+        opts = sh.opts
+        if not dest:
+            dest = b"."
+        total = sum(1 for c in sh.cleared if not c)
+        trailing = dest.endswith(b"/")
+        shown = _show(dest.rstrip(b"/") or b"/")
+        try:
+            st: os.stat_result | None = os.stat(dest)
+        except FileNotFoundError:
+            st = None
+        except OSError as exc:
+            msg = f"ERROR: cannot stat destination \"{_show(dest)}\": {exc.strerror} ({exc.errno})"
+            raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
+        if st is not None:
+            if stat.S_ISDIR(st.st_mode):
+                sh.tree = DestTree(dest)
+                return
+            if total > 1:
+                msg = "ERROR: destination must be a directory when copying more than 1 file"
+                raise RsyncError(msg, exit_code=ExitCode.FILESELECT)
+            if total == 1 and sh.entries[0].is_dir:
+                msg = "ERROR: cannot overwrite non-directory with a directory"
+                raise RsyncError(msg, exit_code=ExitCode.FILESELECT)
+        if total > 1 or trailing:
+            if st is not None:
+                msg = "ERROR: destination path is not a directory"
+                raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
+            if not opts.dry_run:
+                try:
+                    os.mkdir(dest, 0o777)
+                except OSError as exc:
+                    msg = f"mkdir \"{shown}\" failed: {exc.strerror} ({exc.errno})"
+                    raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
+            if sh.entries and sh.entries[0].name == b".":
+                config.dest_created = True
+            if config.verbose or config.itemize:
+                sh.reporter.message(Msg.INFO, f"created directory {shown}\n".encode(
+                    "utf-8", "surrogateescape"))
+            if opts.dry_run:
+                config.dest_missing = True
+                return
+            sh.tree = DestTree(dest)
+            return
+        # a single non-directory under its own name
+        cut = dest.rfind(b"/")
+        parent = dest[:cut] if cut > 0 else (b"/" if cut == 0 else b".")
+        config.local_name = dest[cut + 1 :]
+        try:
+            sh.tree = DestTree(parent)
+        except OSError as exc:
+            if opts.dry_run and exc.errno == errno.ENOENT:
+                config.dest_missing = True
+                return
+            msg = f"change_dir#3 \"{_show(parent)}\" failed: {exc.strerror} ({exc.errno})"
+            raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
+
+
+def _collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The most meaningful member of a task group's exception group.
+
+    A protocol or remote error beats the cancellations and connection errors it caused.
+    """
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for sub in exc.exceptions:
+                walk(sub)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    from rsync_wire.errors import ConnectionLost, RsyncError  # noqa: PLC0415
+
+    for exc in leaves:
+        if isinstance(exc, RsyncError) and not isinstance(exc, ConnectionLost):
+            return exc
+    for exc in leaves:
+        if not isinstance(exc, anyio.get_cancelled_exc_class()):
+            return exc
+    return leaves[0]
+
+
+def _escape_wild(name: bytes) -> bytes:
+    out = bytearray()
+    for b in name:
+        if b in b"*?[\\":
+            out.append(0x5C)
+        out.append(b)
+    return bytes(out)
+
+
+def _show(name: bytes) -> str:
+    return name.decode("utf-8", "backslashreplace")
+
+
+__all__ += ["Finished", "Shared"]
+_ = codec  # the NDX codecs are used by the two roles
