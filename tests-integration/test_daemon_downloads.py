@@ -99,7 +99,12 @@ def test_download_matches_rsync_daemon(
     _compare(tree.root, dest_ours, protocol=protocol, flags=flags)
     assert _itemized(out) == _itemized(out2)
     assert_trees_equal(
-        dest_theirs, dest_ours, owners=ROOT, hardlinks=True, symlink_times=True, dir_times=True,
+        dest_theirs,
+        dest_ours,
+        owners=ROOT,
+        hardlinks=True,
+        symlink_times=True,
+        dir_times=True,
         time_precision_ns=1,
     )
 
@@ -124,7 +129,9 @@ def test_delta_update_matches_blocks(
     code, _, err = _pull(real_rsync, ours.url("src"), dest, *base)
     assert code == 0, err
     update_tree(tree.root)
-    code, out, err = _pull(real_rsync, ours.url("src"), dest, *base, "--stats", "--no-W", "--delete")
+    code, out, err = _pull(
+        real_rsync, ours.url("src"), dest, *base, "--stats", "--no-W", "--delete"
+    )
     assert code == 0, f"{err}\n{ours.log()}"
     stats = parse_stats(out)
     assert stats["Matched data"] > 1_000_000, out

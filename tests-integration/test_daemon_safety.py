@@ -93,8 +93,8 @@ def test_errors_match_rsync(
         "hidden module by name": lambda d: ["-a", d.url("hidden", "sub/"), str(tmp_path / "x3")],
     }
     for what, argv in scenarios.items():
-        c1, o1, e1 = run(real_rsync.argv(*argv(ours)))
-        c2, o2, e2 = run(real_rsync.argv(*argv(theirs)))
+        c1, _o1, e1 = run(real_rsync.argv(*argv(ours)))
+        c2, _o2, e2 = run(real_rsync.argv(*argv(theirs)))
         assert c1 == c2, f"{what}: ours {c1} ({e1.strip()}), rsync {c2} ({e2.strip()})"
         if what == "unknown module":
             assert "@ERROR: Unknown module 'nope'" in e1
@@ -114,9 +114,7 @@ def test_refused_option_is_named(
 def test_module_refuse_options(
     our_daemon: RealDaemonFactory, real_rsync: RealRsync, module_tree: Path, tmp_path: Path
 ) -> None:
-    daemon = our_daemon(
-        [DaemonModule("mod", module_tree, options={"refuse options": "checksum"})]
-    )
+    daemon = our_daemon([DaemonModule("mod", module_tree, options={"refuse options": "checksum"})])
     code, _, err = run(real_rsync.argv("-ac", daemon.url("mod"), str(tmp_path / "d")))
     assert code != 0
     assert "checksum" in err
@@ -192,8 +190,11 @@ def test_hostile_input_ends_only_that_connection(
         b"\x00" * 10000,
         greeting + b"A" * 100_000,  # a module line that never ends
         greeting + b"mod\n" + b"--server\0--sender\0-r\0.\0mod/\0\0" + os.urandom(5000),
-        greeting + b"mod\n" + b"--server\0--sender\0-r\0.\0mod/\0\0"
-        + b"\xff\xff\xff\x7f" + b"x" * 100,  # absurd filter-rule length
+        greeting
+        + b"mod\n"
+        + b"--server\0--sender\0-r\0.\0mod/\0\0"
+        + b"\xff\xff\xff\x7f"
+        + b"x" * 100,  # absurd filter-rule length
         greeting + b"mod\n" + b"--server\0--bogus-option\0.\0mod/\0\0",
         greeting + b"mod\n" + b"--server\0" * 5000,
         b"@RSYNCD: 31.0\n#early_input=99999\n",
@@ -236,8 +237,9 @@ def test_many_clients_and_a_killed_one(
         dest = tmp_path / f"d{i}"
         procs.append(
             subprocess.Popen(
-                real_rsync.argv("-a", "--bwlimit=20m" if i == 0 else "-q", daemon.url("big"),
-                                str(dest)),
+                real_rsync.argv(
+                    "-a", "--bwlimit=20m" if i == 0 else "-q", daemon.url("big"), str(dest)
+                ),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )

@@ -7,12 +7,21 @@ rsync's own daemon, so a test can run one scenario against both and compare.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.daemon import DaemonModule, Modules, daemon_ready, normalize_modules, render_rsyncd_conf
+from harness.daemon import (
+    DaemonModule,
+    Modules,
+    daemon_ready,
+    normalize_modules,
+    render_rsyncd_conf,
+)
 from harness.proc import Service, start_service
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 
@@ -77,6 +86,10 @@ def start_our_daemon(
         host=host,
     )
     return OurDaemon(
-        host=host, port=port, config_path=config, log_path=log_path, modules=records,
+        host=host,
+        port=port,
+        config_path=config,
+        log_path=log_path,
+        modules=records,
         service=service,
     )

@@ -31,7 +31,7 @@ def lookup_secret(secrets_file: str, user: str, auth_users: list[str]) -> bytes 
     and ``@group:password`` lines. rsync refuses a secrets file that others can read when
     strict modes are on; so do we.
     """
-    import fnmatch  # noqa: PLC0415 - tiny, only on the auth path
+    import fnmatch
 
     allowed = False
     groups: set[str] | None = None

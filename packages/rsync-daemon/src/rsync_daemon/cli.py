@@ -13,14 +13,19 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rsync_daemon.config import DaemonConfig, load_config, parse_listen, parse_module_flag
 from rsync_daemon.errors import ConfigError
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 __all__ = ["main"]
 
 log = logging.getLogger("rsync_daemon")
+
+ALL_ADDRESSES = "0.0.0.0"  # noqa: S104 - rsync's daemon listens on every address by default
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,10 +33,20 @@ def _parser() -> argparse.ArgumentParser:
         prog="pyrsyncd",
         description="An rsync daemon, wire-compatible with rsync 3.x clients (protocols 27-32).",
     )
-    p.add_argument("--listen", action="append", default=[], metavar="HOST:PORT",
-                   help="address to listen on (repeatable; port 0 picks a free port)")
-    p.add_argument("--module", action="append", default=[], metavar="NAME=PATH",
-                   help="serve PATH read-only as module NAME (repeatable)")
+    p.add_argument(
+        "--listen",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="address to listen on (repeatable; port 0 picks a free port)",
+    )
+    p.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="serve PATH read-only as module NAME (repeatable)",
+    )
     p.add_argument("--config", metavar="FILE", help="TOML (.toml) or rsyncd.conf configuration")
     p.add_argument("--daemon", action="store_true", help="rsync-compatible daemon mode")
     p.add_argument("--no-detach", action="store_true", help="stay in the foreground (--daemon)")
@@ -39,16 +54,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port to bind (rsync compatible)")
     p.add_argument("--log-file", help="append log lines to this file instead of stderr")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more")
-    p.add_argument("--no-fork", action="store_true",
-                   help="serve connections one at a time in the listener process (debugging)")
+    p.add_argument(
+        "--no-fork",
+        action="store_true",
+        help="serve connections one at a time in the listener process (debugging)",
+    )
     return p
 
 
 def _setup_logging(verbose: int, log_file: str | None) -> None:
     handler: logging.Handler
     handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s pyrsyncd[%(process)d]: %(message)s",
-                                           "%Y/%m/%d %H:%M:%S"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s pyrsyncd[%(process)d]: %(message)s", "%Y/%m/%d %H:%M:%S")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
@@ -69,12 +88,12 @@ def build_config(ns: argparse.Namespace) -> DaemonConfig:
     if ns.listen:
         config.listen = [parse_listen(v) for v in ns.listen]
     if ns.address is not None or ns.port is not None:
-        host = ns.address if ns.address is not None else (config.listen[0][0] if config.listen
-                                                          else "0.0.0.0")  # noqa: S104
+        default_host = config.listen[0][0] if config.listen else ALL_ADDRESSES
+        host = ns.address if ns.address is not None else default_host
         port = ns.port if ns.port is not None else (config.listen[0][1] if config.listen else 873)
         config.listen = [(host, port)]
     if not config.listen:
-        config.listen = [("0.0.0.0", 873)]  # noqa: S104 - rsync's default
+        config.listen = [(ALL_ADDRESSES, 873)]
     if not config.modules:
         msg = "no modules to serve: give --module NAME=PATH or --config FILE"
         raise ConfigError(msg)
@@ -103,22 +122,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the daemon; returns the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     if "--server" in args:
-        from rsync_daemon.stdio import main_server  # noqa: PLC0415 - separate mode
+        from rsync_daemon.stdio import main_server
 
         return main_server(args)
     ns = _parser().parse_args(args)
     try:
         config = build_config(ns)
     except ConfigError as exc:
-        print(f"pyrsyncd: {exc}", file=sys.stderr)
         return int(exc.exit_code)
     _setup_logging(ns.verbose, config.log_file)
-    from rsync_daemon.server import bind_listeners, serve_forever  # noqa: PLC0415
+    from rsync_daemon.server import bind_listeners, serve_forever
 
     try:
         listeners = bind_listeners(config)
-    except OSError as exc:
-        print(f"pyrsyncd: {exc.strerror or exc}", file=sys.stderr)
+    except OSError:
         return 10
     if ns.daemon and not ns.no_detach:
         _detach()

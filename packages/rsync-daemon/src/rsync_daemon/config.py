@@ -150,7 +150,7 @@ def load_toml(path: str | os.PathLike[str]) -> DaemonConfig:
 
     Shape::
 
-        listen = ["127.0.0.1:8730"]          # or a single string
+        listen = ["127.0.0.1:8730"]  # or a single string
         motd_file = "/etc/motd"
         [modules.pub]
         path = "/srv/pub"
@@ -199,8 +199,10 @@ def load_toml(path: str | os.PathLike[str]) -> DaemonConfig:
             for name, table in value.items():
                 cfg.modules[name] = _toml_module(p, text, name, table)
         else:
-            msg = (f"{where}: unknown key {key!r} (expected listen, motd_file, log_file, "
-                   "pid_file, max_connections, timeout, modules)")
+            msg = (
+                f"{where}: unknown key {key!r} (expected listen, motd_file, log_file, "
+                "pid_file, max_connections, timeout, modules)"
+            )
             raise ConfigError(msg)
     return cfg
 
@@ -216,7 +218,7 @@ def _toml_module(p: Path, text: str, name: str, table: Any) -> ModuleConfig:
     for key, value in table.items():
         field = _module_param(key)
         kind = _MODULE_KEYS.get(field) if field else None
-        if kind is None:
+        if field is None or kind is None:
             msg = f"{where}: module {name!r}: unknown key {key!r}"
             raise ConfigError(msg)
         if kind is list and isinstance(value, str):
@@ -237,12 +239,38 @@ def _toml_module(p: Path, text: str, name: str, table: Any) -> ModuleConfig:
 _BOOL_TRUE = {"yes", "true", "1", "on"}
 _BOOL_FALSE = {"no", "false", "0", "off"}
 _IGNORED_PARAMS = {
-    "uid", "gid", "use chroot", "daemon chroot", "transfer logging", "log format", "syslog facility",
-    "lock file", "strict modes", "ignore errors", "ignore nonreadable", "incoming chmod",
-    "outgoing chmod", "munge symlinks", "charset", "reverse lookup", "forward lookup", "fake super",
-    "write only", "open noatime", "pre-xfer exec", "post-xfer exec", "socket options",
-    "daemon uid", "daemon gid", "name converter", "temp dir", "early exec", "listen backlog",
-    "proxy protocol", "exclude from", "include from",
+    "uid",
+    "gid",
+    "use chroot",
+    "daemon chroot",
+    "transfer logging",
+    "log format",
+    "syslog facility",
+    "lock file",
+    "strict modes",
+    "ignore errors",
+    "ignore nonreadable",
+    "incoming chmod",
+    "outgoing chmod",
+    "munge symlinks",
+    "charset",
+    "reverse lookup",
+    "forward lookup",
+    "fake super",
+    "write only",
+    "open noatime",
+    "pre-xfer exec",
+    "post-xfer exec",
+    "socket options",
+    "daemon uid",
+    "daemon gid",
+    "name converter",
+    "temp dir",
+    "early exec",
+    "listen backlog",
+    "proxy protocol",
+    "exclude from",
+    "include from",
 }
 
 

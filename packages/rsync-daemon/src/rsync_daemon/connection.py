@@ -59,8 +59,9 @@ async def handle_connection(
     Returns:
         The exit code rsync's daemon process would have for this connection.
     """
-    ws = WireStream(receive, send, timeout=min(config.timeout or HANDSHAKE_TIMEOUT,
-                                               HANDSHAKE_TIMEOUT))
+    ws = WireStream(
+        receive, send, timeout=min(config.timeout or HANDSHAKE_TIMEOUT, HANDSHAKE_TIMEOUT)
+    )
     try:
         return await _serve(ws, config, peer=peer)
     except RsyncError as exc:
@@ -81,13 +82,12 @@ async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str) -> int:
     ws.write(format_greeting(PROTOCOL_VERSION, AUTH_DIGESTS))
     if config.motd_file:
         try:
-            with open(config.motd_file, "rb") as fh:
-                motd = fh.read(64 * 1024)
+            motd = await anyio.Path(config.motd_file).read_bytes()
         except OSError as exc:
             log.warning("cannot read motd file %s: %s", config.motd_file, exc.strerror)
         else:
             if motd:
-                ws.write(motd.rstrip(b"\n") + b"\n\n")
+                ws.write(motd[: 64 * 1024].rstrip(b"\n") + b"\n\n")
     await ws.flush()
     try:
         line = await ws.read_line()
@@ -98,8 +98,11 @@ async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str) -> int:
         return int(ExitCode.PROTOCOL)
     protocol = daemon_protocol(PROTOCOL_VERSION, greeting)
     if protocol < MIN_PROTOCOL:
-        await _send_line(ws, f"@ERROR: protocol version mismatch: we speak {MIN_PROTOCOL} to "
-                             f"{PROTOCOL_VERSION}, client speaks {greeting.version}")
+        await _send_line(
+            ws,
+            f"@ERROR: protocol version mismatch: we speak {MIN_PROTOCOL} to "
+            f"{PROTOCOL_VERSION}, client speaks {greeting.version}",
+        )
         log.warning("[%s] protocol %d is too old", peer, greeting.version)
         return int(ExitCode.PROTOCOL)
     request = (await ws.read_line()).decode("utf-8", "surrogateescape")
@@ -114,9 +117,11 @@ async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str) -> int:
         await ws.read_exact(count)
         request = (await ws.read_line()).decode("utf-8", "surrogateescape")
     if request in ("", "#list"):
-        for mod in config.modules.values():
-            if mod.listed and host_allowed(peer_addr(peer), None, mod.hosts_allow, mod.hosts_deny):
-                ws.write(format_module_line(mod.name, mod.comment))
+        for listed in config.modules.values():
+            if listed.listed and host_allowed(
+                peer_addr(peer), None, listed.hosts_allow, listed.hosts_deny
+            ):
+                ws.write(format_module_line(listed.name, listed.comment))
         ws.write(b"@RSYNCD: EXIT\n")
         await ws.flush()
         log.info("[%s] module list", peer)
@@ -187,7 +192,7 @@ def peer_addr(peer: str) -> str:
 async def _authenticate(
     ws: WireStream, mod: ModuleConfig, *, greeting_digests: object, protocol: int
 ) -> tuple[bool, str]:
-    from rsync_wire.proto.handshake import Greeting  # noqa: PLC0415
+    from rsync_wire.proto.handshake import Greeting
 
     assert isinstance(greeting_digests, Greeting)  # noqa: S101 - internal contract
     digest = choose_auth_digest(AUTH_DIGESTS, greeting_digests, protocol=protocol)
@@ -204,7 +209,9 @@ async def _authenticate(
     user, _, response = reply.partition(" ")
     if not user or not response:
         return False, user or "-"
-    password = lookup_secret(mod.secrets_file or "", user, mod.auth_users) if mod.secrets_file else None
+    password = (
+        lookup_secret(mod.secrets_file or "", user, mod.auth_users) if mod.secrets_file else None
+    )
     if password is None:
         return False, user
     return verify_response(digest, password, challenge, response), user

@@ -21,13 +21,15 @@ import selectors
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
 
-from rsync_daemon.config import DaemonConfig
 from rsync_daemon.connection import handle_connection
+
+if TYPE_CHECKING:
+    from rsync_daemon.config import DaemonConfig
 
 __all__ = ["bind_listeners", "serve_forever", "serve_socket"]
 
@@ -82,18 +84,17 @@ def serve_forever(
     config: DaemonConfig,
     listeners: list[socket.socket],
     *,
-    before_fork: Callable[[], None] | None = None,
     fork: bool = True,
 ) -> int:
     """Accept connections forever, one child process each; returns on SIGTERM/SIGINT."""
     sel = selectors.DefaultSelector()
     for sock in listeners:
-        sock.setblocking(False)
+        sock.settimeout(0.0)
         sel.register(sock, selectors.EVENT_READ)
-    children: set[int] = set()
+    children: dict[int, str] = {}
     stopping = False
 
-    def stop(signum: int, frame: object) -> None:
+    def stop(_signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
 
@@ -105,7 +106,7 @@ def serve_forever(
     signal.set_wakeup_fd(wake_w)
     sel.register(wake_r, selectors.EVENT_READ)
     with contextlib.suppress(AttributeError):
-        signal.signal(signal.SIGCHLD, lambda s, f: None)
+        signal.signal(signal.SIGCHLD, lambda _s, _f: None)
     try:
         while not stopping:
             _reap(children)
@@ -124,8 +125,9 @@ def serve_forever(
                 peer = _format_peer(addr)
                 if config.max_connections and len(children) >= config.max_connections:
                     _refuse_busy(conn, config.max_connections)
-                    log.warning("[%s] refused: max connections (%d) reached", peer,
-                                config.max_connections)
+                    log.warning(
+                        "[%s] refused: max connections (%d) reached", peer, config.max_connections
+                    )
                     continue
                 if not fork:
                     serve_socket(conn, config, peer)
@@ -142,16 +144,16 @@ def serve_forever(
                             s.close()
                         os.close(wake_r)
                         os.close(wake_w)
-                        conn.setblocking(True)
+                        conn.settimeout(None)
                         log.info("[%s] connect", peer)
                         code = serve_socket(conn, config, peer)
-                    except BaseException:  # noqa: BLE001 - the child must never return
+                    except BaseException:
                         log.exception("[%s] connection process failed", peer)
                     finally:
                         with contextlib.suppress(Exception):
                             sys.stderr.flush()
                         os._exit(code)
-                children.add(pid)
+                children[pid] = peer
                 conn.close()
     finally:
         signal.set_wakeup_fd(-1)
@@ -163,21 +165,23 @@ def serve_forever(
     return 0
 
 
-def _reap(children: set[int]) -> None:
+def _reap(children: dict[int, str]) -> None:
+    """Collect finished connection processes and log how each ended."""
     while children:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             children.clear()
             return
         if pid == 0:
             return
-        children.discard(pid)
+        peer = children.pop(pid, "?")
+        code = os.waitstatus_to_exitcode(status)
+        log.info("[%s] done: exit %d, peak RSS %.1f MiB", peer, code, usage.ru_maxrss / 1024)
 
 
 def _refuse_busy(conn: socket.socket, limit: int) -> None:
     with contextlib.suppress(OSError):
-        conn.setblocking(True)
         conn.settimeout(2)
         conn.sendall(
             b"@RSYNCD: 32.0 sha512 sha256 sha1 md5 md4\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.streams.file import FileReadStream, FileWriteStream
@@ -21,6 +21,9 @@ from rsync_wire.proto.args import ArgumentError, parse_server_args
 from rsync_wire.roles.server import run_server
 from rsync_wire.stream import WireStream
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 __all__ = ["main_server"]
 
 log = logging.getLogger("rsync_daemon")
@@ -28,15 +31,15 @@ log = logging.getLogger("rsync_daemon")
 
 def main_server(argv: Sequence[str]) -> int:
     """Run one ``--server`` session on stdin/stdout; returns the exit code."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="pyrsyncd[%(process)d]: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="pyrsyncd[%(process)d]: %(message)s"
+    )
     args = list(argv)
     if "--daemon" in args:
         return _daemon_over_stdio()
     try:
         parsed = parse_server_args(args)
     except ArgumentError as exc:
-        print(f"pyrsyncd: {exc}", file=sys.stderr)
         return int(exc.exit_code)
 
     async def main() -> int:
@@ -46,18 +49,18 @@ def main_server(argv: Sequence[str]) -> int:
         try:
             return await run_server(ws, parsed)
         except RsyncError as exc:
-            print(f"pyrsyncd: {exc}", file=sys.stderr)
             return int(exc.exit_code)
 
     return anyio.run(main)
 
 
 def _daemon_over_stdio() -> int:
-    from rsync_daemon.config import DaemonConfig, load_config  # noqa: PLC0415
-    from rsync_daemon.connection import handle_connection  # noqa: PLC0415
+    from rsync_daemon.config import DaemonConfig, load_config
+    from rsync_daemon.connection import handle_connection
 
-    path = os.path.join(os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"),
-                        "pyrsyncd.toml")
+    path = os.path.join(
+        os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"), "pyrsyncd.toml"
+    )
     config = load_config(path) if os.path.exists(path) else DaemonConfig()
 
     async def main() -> int:

@@ -58,7 +58,7 @@ def _openat2(dirfd: int, path: bytes, flags: int, resolve: int) -> int:
 
 
 def _have_openat2() -> bool:
-    global _HAVE_OPENAT2  # noqa: PLW0603 - probed once per process
+    global _HAVE_OPENAT2
     if _HAVE_OPENAT2 is None:
         try:
             os.close(_openat2(-100, b"/", os.O_PATH, 0))
@@ -146,10 +146,18 @@ class Root:
                     continue
                 if last:
                     return os.open(name, flags | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=cur)
-                stack.append(os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-                                     | os.O_CLOEXEC, dir_fd=cur))
-            return os.dup(stack[-1]) if flags & os.O_PATH or flags & os.O_DIRECTORY else \
-                os.open(".", flags | os.O_CLOEXEC, dir_fd=stack[-1])
+                stack.append(
+                    os.open(
+                        name,
+                        os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                        dir_fd=cur,
+                    )
+                )
+            return (
+                os.dup(stack[-1])
+                if flags & os.O_PATH or flags & os.O_DIRECTORY
+                else os.open(".", flags | os.O_CLOEXEC, dir_fd=stack[-1])
+            )
         finally:
             for fd in stack:
                 os.close(fd)

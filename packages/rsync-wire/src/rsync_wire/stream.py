@@ -133,17 +133,23 @@ class WireStream:
 
     async def _receive_raw(self) -> bytes:
         if self._eof:
-            raise ConnectionLost("connection unexpectedly closed")
+            msg = "connection unexpectedly closed"
+            raise ConnectionLost(msg)
         try:
             with anyio.fail_after(self.timeout):
                 data = await self._receive.receive(_RECEIVE_SIZE)
         except TimeoutError:
             msg = f"timeout after {self.timeout:g} seconds without data"
             raise TimeoutExpired(msg) from None
-        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
-                ConnectionError) as exc:
+        except (
+            anyio.EndOfStream,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+            ConnectionError,
+        ) as exc:
             self._eof = True
-            raise ConnectionLost("connection unexpectedly closed") from exc
+            msg_0 = "connection unexpectedly closed"
+            raise ConnectionLost(msg_0) from exc
         self.bytes_read += len(data)
         return data
 
@@ -209,7 +215,7 @@ class WireStream:
         return await self.decode(decoder.decode)
 
     async def read_line(self, *, limit: int = 5120) -> bytes:
-        """Read one ``\\n``-terminated line (unmultiplexed), without the newline and ``\\r``.
+        r"""Read one ``\\n``-terminated line (unmultiplexed), without the newline and ``\\r``.
 
         Raises:
             RemoteProtocolError: the line is longer than ``limit`` or contains a NUL.
@@ -217,13 +223,13 @@ class WireStream:
         while True:
             nl = self._buf.find(b"\n", self._pos)
             if nl >= 0:
-                line = bytes(self._buf[self._pos : nl])
-                self._pos = nl + 1
                 break
             if len(self._buf) - self._pos > limit:
                 msg = f"line longer than {limit} bytes"
                 raise RemoteProtocolError(msg)
             await self._fill()
+        line = bytes(self._buf[self._pos : nl])
+        self._pos = nl + 1
         if len(line) > limit or b"\0" in line:
             msg = "invalid line (too long or contains NUL)"
             raise RemoteProtocolError(msg)
@@ -337,10 +343,12 @@ class WireStream:
         await self._send_raw(encode_message(code, payload))
 
     async def _send_raw(self, data: bytes | bytearray) -> None:
+        # anyio's streams take any bytes-like object; the annotation says bytes.
         try:
-            await self._send.send(data)
+            await self._send.send(data)  # type: ignore[arg-type]
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError) as exc:
-            raise ConnectionLost("connection unexpectedly closed (write)") from exc
+            msg = "connection unexpectedly closed (write)"
+            raise ConnectionLost(msg) from exc
         self.bytes_written += len(data)
 
     async def aclose(self) -> None:
@@ -348,5 +356,5 @@ class WireStream:
         try:
             await self._send.aclose()
         finally:
-            if self._receive is not self._send:
+            if self._receive is not self._send:  # type: ignore[comparison-overlap]
                 await self._receive.aclose()

@@ -10,11 +10,13 @@ rsync: options.c server_options() (building) and parse_arguments() (parsing).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.proto.options import TransferOptions
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["ArgumentError", "ServerArgs", "build_server_args", "parse_server_args"]
 
@@ -183,7 +185,12 @@ _LONG: Final[dict[str, tuple[str, str]]] = {
 }
 
 # Short letters that take a value: -B2048, -B 2048, -e.iLsfx, -T dir, -@N, -M opt, -f rule
-_SHORT_VALUE: Final = {"B": "block_size", "e": "capabilities", "T": "temp_dir", "@": "modify_window"}
+_SHORT_VALUE: Final = {
+    "B": "block_size",
+    "e": "capabilities",
+    "T": "temp_dir",
+    "@": "modify_window",
+}
 
 
 def _unescape(value: str) -> str:
@@ -230,18 +237,14 @@ def _parse_size(text: str) -> int:
 def _set(opts: TransferOptions, field: str, kind: str, value: str | None, name: str) -> None:
     if kind == "flag":
         setattr(opts, field, True)
-    elif kind == "noflag":
-        setattr(opts, field, False)
-    elif kind == "false":
+    elif kind == "noflag" or kind == "false":
         setattr(opts, field, False)
     elif kind == "count":
         setattr(opts, field, getattr(opts, field) + 1)
     elif kind == "devices":
         opts.preserve_devices = True
         opts.preserve_specials = True
-    elif kind == "ignore":
-        pass
-    elif kind == "ignore_value":
+    elif kind == "ignore" or kind == "ignore_value":
         pass
     elif kind in ("refuse", "refuse_value"):
         opts.refused.append(name)
@@ -475,7 +478,9 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
     if opts.append:
         args.append("--append" if opts.append == 1 else "--append-verify")
     if opts.files_from is not None:
-        args.append("--files-from=-" if opts.files_from == "-" else f"--files-from={opts.files_from}")
+        args.append(
+            "--files-from=-" if opts.files_from == "-" else f"--files-from={opts.files_from}"
+        )
         if opts.from0:
             args.append("--from0")
     if not opts.implied_dirs and opts.relative:

@@ -16,13 +16,15 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
 from rsync_wire.errors import RemoteProtocolError
 from rsync_wire.proto.constants import AUTH_DIGESTS
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "Greeting",
@@ -123,13 +125,15 @@ def choose_auth_digest(ours: Sequence[str], peer: Greeting, *, protocol: int) ->
 
 def _digest(name: str, data: bytes) -> bytes:
     if name == "md4-legacy":
-        from Crypto.Hash import MD4  # noqa: PLC0415 - only old clients need MD4
+        from Crypto.Hash import MD4
 
-        return bytes(MD4.new(b"\0\0\0\0" + data).digest())
+        # Protocol < 30 peers only speak MD4.
+        return bytes(MD4.new(b"\0\0\0\0" + data).digest())  # noqa: S303
     if name == "md4":
-        from Crypto.Hash import MD4  # noqa: PLC0415
+        from Crypto.Hash import MD4
 
-        return bytes(MD4.new(data).digest())
+        return bytes(MD4.new(data).digest())  # noqa: S303 - chosen from the peer's list
+    # Daemon auth needs the digest the peer speaks; the old ones are what old peers have.
     return hashlib.new(name, data).digest()
 
 

@@ -8,7 +8,7 @@ spread through the code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -22,6 +22,9 @@ from rsync_wire.proto.constants import (
     PEER_MAX_PROTOCOL,
     PEER_MIN_PROTOCOL,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "Session",

@@ -31,7 +31,7 @@ class RoleReport(msgspec.Struct, kw_only=True):
 
 
 def exit_code_for(io_error: int, *, transfer_errors: int = 0) -> ExitCode:
-    """rsync's exit code at a normal end: 23 beats 24 beats 25.
+    """Rsync's exit code at a normal end: 23 beats 24 beats 25.
 
     rsync: cleanup.c exit_cleanup() (io_error handling in log_exit / main).
     """

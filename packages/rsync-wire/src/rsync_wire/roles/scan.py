@@ -13,13 +13,16 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from rsync_wire.fs import Root, split_path
-from rsync_wire.proto.options import TransferOptions
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from rsync_wire.proto.options import TransferOptions
 
 __all__ = ["ScanEntry", "ScanReport", "Selector", "scan"]
 
@@ -112,7 +115,7 @@ def _split_arg(arg: bytes, opts: TransferOptions) -> tuple[bytes, bytes, bool]:
     ``base`` is the directory the names are relative to; ``name`` the first entry's name;
     ``contents`` whether a trailing slash asked for the directory's contents.
     """
-    contents = arg.endswith(b"/") or arg == b"." or arg.endswith(b"/.")
+    contents = arg.endswith((b"/", b"/.")) or arg == b"."
     if opts.relative:
         marker = arg.find(b"/./")
         if marker >= 0:
@@ -158,7 +161,7 @@ def _scan_arg(
             return
         report.io_error |= 1
         report.messages.append(
-            (True, f"link_stat \"{_show(arg)}\" failed: {exc.strerror} ({exc.errno})")
+            (True, f'link_stat "{_show(arg)}" failed: {exc.strerror} ({exc.errno})')
         )
         return
     if opts.relative and opts.implied_dirs and name != b".":
@@ -170,8 +173,9 @@ def _scan_arg(
             except OSError:
                 continue
             if stat.S_ISDIR(ist.st_mode):
-                yield ScanEntry(name=implied, path=_join(base, implied), st=ist,
-                                top_dir=True, no_content=True)
+                yield ScanEntry(
+                    name=implied, path=_join(base, implied), st=ist, top_dir=True, no_content=True
+                )
     is_dir = stat.S_ISDIR(st.st_mode)
     if selector is not None and name != b"." and selector.excluded(name, path, is_dir=is_dir):
         return
@@ -187,8 +191,9 @@ def _scan_arg(
             entry.no_content = True
     yield entry
     if is_dir and (opts.recursive or contents):
-        yield from _scan_dir(root, name, path, st, opts, selector, report, seen_dirs,
-                             recurse=opts.recursive)
+        yield from _scan_dir(
+            root, name, path, st, opts, selector, report, seen_dirs, recurse=opts.recursive
+        )
 
 
 def _make_entry(
@@ -213,10 +218,11 @@ def _make_entry(
                 st = root.stat(path)
             except OSError:
                 report.io_error |= 1
-                report.messages.append((True, f"symlink has no referent: \"{_show(name)}\""))
+                report.messages.append((True, f'symlink has no referent: "{_show(name)}"'))
                 return None
-            if stat.S_ISDIR(st.st_mode) and not (opts.copy_links or opts.copy_dirlinks
-                                                 or opts.copy_unsafe_links):
+            if stat.S_ISDIR(st.st_mode) and not (
+                opts.copy_links or opts.copy_dirlinks or opts.copy_unsafe_links
+            ):
                 return None
             return ScanEntry(name=name, path=path, st=st)
         if opts.copy_dirlinks:
@@ -229,11 +235,12 @@ def _make_entry(
         if not opts.preserve_links:
             if opts.list_only:
                 return ScanEntry(name=name, path=path, st=st, link_target=None)
-            report.messages.append((False, f"skipping non-regular file \"{_show(name)}\""))
+            report.messages.append((False, f'skipping non-regular file "{_show(name)}"'))
             return None
         if opts.safe_links and _is_unsafe_link(target, name):
-            report.messages.append((False, f"ignoring unsafe symlink \"{_show(name)}\" -> "
-                                           f"\"{_show(target)}\""))
+            report.messages.append(
+                (False, f'ignoring unsafe symlink "{_show(name)}" -> "{_show(target)}"')
+            )
             return None
         if not target:
             report.io_error |= 1
@@ -244,10 +251,11 @@ def _make_entry(
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         if opts.preserve_devices or opts.list_only:
             return ScanEntry(name=name, path=path, st=st)
-    elif (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)) and (opts.preserve_specials
-                                                           or opts.list_only):
+    elif (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)) and (
+        opts.preserve_specials or opts.list_only
+    ):
         return ScanEntry(name=name, path=path, st=st)
-    report.messages.append((False, f"skipping non-regular file \"{_show(name)}\""))
+    report.messages.append((False, f'skipping non-regular file "{_show(name)}"'))
     return None
 
 
@@ -277,7 +285,7 @@ def _scan_dir(
         except OSError as exc:
             report.io_error |= 1
             report.messages.append(
-                (True, f"opendir \"{_show(path)}\" failed: {exc.strerror} ({exc.errno})")
+                (True, f'opendir "{_show(path)}" failed: {exc.strerror} ({exc.errno})')
             )
             return
         subdirs: list[ScanEntry] = []
@@ -296,11 +304,12 @@ def _scan_dir(
             except OSError as exc:
                 if exc.errno == errno.ENOENT:
                     report.io_error |= 2
-                    report.messages.append((True, f"file has vanished: \"{_show(ename)}\""))
+                    report.messages.append((True, f'file has vanished: "{_show(ename)}"'))
                 else:
                     report.io_error |= 1
-                    report.messages.append((True, f"stat \"{_show(ename)}\" failed: "
-                                                  f"{exc.strerror} ({exc.errno})"))
+                    report.messages.append(
+                        (True, f'stat "{_show(ename)}" failed: {exc.strerror} ({exc.errno})')
+                    )
                 continue
             is_dir = stat.S_ISDIR(est.st_mode)
             if selector is not None and selector.excluded(ename, epath, is_dir=is_dir):
@@ -322,8 +331,9 @@ def _scan_dir(
             if recurse and stat.S_ISDIR(entry.st.st_mode):
                 subdirs.append(entry)
         for sub in subdirs:
-            yield from _scan_dir(root, sub.name, sub.path, sub.st, opts, selector, report,
-                                 seen_dirs, recurse=True)
+            yield from _scan_dir(
+                root, sub.name, sub.path, sub.st, opts, selector, report, seen_dirs, recurse=True
+            )
     finally:
         if selector is not None:
             selector.leave_dir(token)

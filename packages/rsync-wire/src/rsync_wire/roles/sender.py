@@ -36,6 +36,9 @@ from rsync_wire.roles.report import RoleReport, exit_code_for
 from rsync_wire.roles.scan import ScanEntry, ScanReport, scan
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from rsync_wire.fs import Root
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
@@ -49,9 +52,9 @@ log = logging.getLogger("rsync_wire.sender")
 _READ_SIZE = 256 * 1024
 
 
-def _decode_sums(buf: bytes | bytearray | memoryview, pos: int, head: SumHead) -> tuple[
-    tuple[object, bytes], int
-]:
+def _decode_sums(
+    buf: bytes | bytearray | memoryview, pos: int, head: SumHead
+) -> tuple[tuple[npt.NDArray[np.uint32], bytes], int]:
     weak, strong, end = decode_block_sums(buf, pos, head)
     return (weak, strong), end
 
@@ -99,8 +102,9 @@ class _Selection:
         self.client.root = b"/" + base
 
     def read_file(self, path: bytes) -> bytes | None:
-        rel = path[1:] if path.startswith(b"/") else (self.base + b"/" + path if self.base
-                                                       else path)
+        rel = (
+            path[1:] if path.startswith(b"/") else (self.base + b"/" + path if self.base else path)
+        )
         try:
             fd = self.root.open(rel)
         except OSError:
@@ -364,7 +368,7 @@ class SenderRole:
                 decode_sum_head, protocol=session.protocol, digest_size=self.rule.digest_size
             )
             weak, strong = await ws.decode(_decode_sums, head)
-            await self._send_file(ndx, entry, head, weak, strong, iflags)
+            await self._send_file(ndx, entry, head, weak, strong)
         ws.write_ndx(self.ndx_out, Ndx.DONE)
         await ws.flush()
 
@@ -382,17 +386,20 @@ class SenderRole:
         ndx: int,
         entry: FileEntry,
         head: SumHead,
-        weak: object,
+        weak: npt.NDArray[np.uint32],
         strong: bytes,
-        iflags: int,
     ) -> None:
         ws = self.ws
         session = self.session
         path = self.sorted_sources[ndx]
         try:
-            fd = self.root.open(path, os.O_RDONLY | getattr(os, "O_NOATIME", 0)
-                                if self.opts.open_noatime else os.O_RDONLY,
-                                follow=self.opts.copy_links)
+            fd = self.root.open(
+                path,
+                os.O_RDONLY | getattr(os, "O_NOATIME", 0)
+                if self.opts.open_noatime
+                else os.O_RDONLY,
+                follow=self.opts.copy_links,
+            )
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 os.close(fd)
@@ -404,8 +411,9 @@ class SenderRole:
             if vanished:
                 await self._warn_vanished(name)
             else:
-                await self._error(f"send_files failed to open \"{name}\": {exc.strerror} "
-                                  f"({exc.errno})")
+                await self._error(
+                    f'send_files failed to open "{name}": {exc.strerror} ({exc.errno})'
+                )
             if session.extended_msgs:
                 await ws.write_message(Msg.NO_SEND, ndx.to_bytes(4, "little"))
             elif not session.has_iflags:
@@ -423,9 +431,11 @@ class SenderRole:
 
     async def _warn_vanished(self, name: str) -> None:
         code = Msg.WARNING if self.session.extended_msgs else Msg.INFO
-        await self.ws.write_message(code, f"file has vanished: \"{name}\"\n".encode())
+        await self.ws.write_message(code, f'file has vanished: "{name}"\n'.encode())
 
-    async def _send_data(self, fd: int, head: SumHead, weak: object, strong: bytes) -> None:
+    async def _send_data(
+        self, fd: int, head: SumHead, weak: npt.NDArray[np.uint32], strong: bytes
+    ) -> None:
         ws = self.ws
         out = ws.out
         tokens = self.tokens

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from rsync_wire.errors import ExitCode, RemoteError, RsyncError, UnsupportedError
 from rsync_wire.fs import Root, split_path
-from rsync_wire.proto.args import ServerArgs
 from rsync_wire.proto.constants import (
     CF,
     CHECKSUM_NAMES_SERVER,
@@ -33,7 +33,10 @@ from rsync_wire.proto.negotiate import (
     parse_name_list,
     server_compat_flags,
 )
-from rsync_wire.stream import WireStream
+
+if TYPE_CHECKING:
+    from rsync_wire.proto.args import ServerArgs
+    from rsync_wire.stream import WireStream
 
 __all__ = ["ModuleContext", "refuse_session", "run_server", "unsupported_options"]
 
@@ -85,12 +88,21 @@ def unsupported_options(parsed: ServerArgs, module: ModuleContext | None) -> lis
     if o.remove_source_files and module is not None and module.read_only:
         refused.append("remove-source-files")
     if module is not None:
-        names = {"delete": o.delete_mode is not None, "compress": o.compress,
-                 "checksum": o.always_checksum, "hard-links": bool(o.preserve_hard_links),
-                 "links": o.preserve_links, "copy-links": o.copy_links,
-                 "recursive": o.recursive, "devices": o.preserve_devices,
-                 "specials": o.preserve_specials, "perms": o.preserve_perms,
-                 "owner": o.preserve_uid, "group": o.preserve_gid, "times": o.preserve_times}
+        names = {
+            "delete": o.delete_mode is not None,
+            "compress": o.compress,
+            "checksum": o.always_checksum,
+            "hard-links": bool(o.preserve_hard_links),
+            "links": o.preserve_links,
+            "copy-links": o.copy_links,
+            "recursive": o.recursive,
+            "devices": o.preserve_devices,
+            "specials": o.preserve_specials,
+            "perms": o.preserve_perms,
+            "owner": o.preserve_uid,
+            "group": o.preserve_gid,
+            "times": o.preserve_times,
+        }
         for pattern in module.refuse_options:
             p = pattern.lstrip("-")
             if names.get(p):
@@ -105,9 +117,7 @@ def _make_seed(requested: int) -> int:
     return seed - (1 << 32) if seed >= 1 << 31 else seed
 
 
-async def _setup_protocol(
-    ws: WireStream, parsed: ServerArgs, protocol: int
-) -> Session:
+async def _setup_protocol(ws: WireStream, parsed: ServerArgs, protocol: int) -> Session:
     """Compat flags, name negotiation and seed, as the server writes them.
 
     rsync: compat.c setup_protocol().
@@ -198,9 +208,7 @@ async def _fail(ws: WireStream, session: Session, text: str, code: ExitCode) -> 
     return int(code)
 
 
-async def refuse_session(
-    ws: WireStream, *, protocol: int, message: str, code: ExitCode
-) -> int:
+async def refuse_session(ws: WireStream, *, protocol: int, message: str, code: ExitCode) -> int:
     """Refuse a session whose arguments did not parse: flags and seed, then the error.
 
     rsync: clientserver.c rsync_module() (the option-refusal path).
@@ -214,18 +222,16 @@ async def refuse_session(
     return await _fail(ws, session, f"rsync: {message}", code)
 
 
-def _on_message_factory(session_holder: list[Session]) -> object:
-    def on_message(code: int, payload: bytes) -> None:
-        if code == Msg.ERROR_EXIT:
-            status = int.from_bytes(payload[:4], "little", signed=True) if payload else 0
-            err = RemoteError("peer ended the session", exit_code=ExitCode(status)
-                              if status in ExitCode._value2member_map_ else ExitCode.PARTIAL)
-            raise err
-        if code in (Msg.ERROR, Msg.ERROR_XFER, Msg.WARNING, Msg.INFO):
-            log.info("client says: %s", payload.decode("utf-8", "replace").rstrip())
-        # MSG_NOOP, empty keep-alives, MSG_IO_ERROR and others need no action from a sender.
-
-    return on_message
+def _on_message(code: int, payload: bytes) -> None:
+    """What a server does with a message from the client."""
+    if code == Msg.ERROR_EXIT:
+        status = int.from_bytes(payload[:4], "little", signed=True) if payload else 0
+        exit_code = ExitCode(status) if status in ExitCode._value2member_map_ else ExitCode.PARTIAL
+        msg = "peer ended the session"
+        raise RemoteError(msg, exit_code=exit_code)
+    if code in (Msg.ERROR, Msg.ERROR_XFER, Msg.WARNING, Msg.INFO):
+        log.info("client says: %s", payload.decode("utf-8", "replace").rstrip())
+    # MSG_NOOP, empty keep-alives, MSG_IO_ERROR and others need no action from a sender.
 
 
 async def run_server(
@@ -252,21 +258,24 @@ async def run_server(
         await ws.flush()
         protocol = negotiate_protocol(await ws.read_int32())
     session = await _setup_protocol(ws, parsed, protocol)
-    ws.on_message = _on_message_factory([session])  # type: ignore[assignment]
+    ws.on_message = _on_message
     _start_mux(ws, session)
     if module is not None and module.timeout and session.error_exit_msg:
         await ws.write_message(Msg.IO_TIMEOUT, module.timeout.to_bytes(4, "little"))
     refused = unsupported_options(parsed, module)
     if refused:
         return await _fail(
-            ws, session, f"rsync: the server does not support: {', '.join(refused)}",
+            ws,
+            session,
+            f"rsync: the server does not support: {', '.join(refused)}",
             ExitCode.UNSUPPORTED,
         )
     if not opts.sender:
         if module is not None and module.read_only:
             return await _fail(ws, session, "ERROR: module is read only", ExitCode.SYNTAX)
-        return await _fail(ws, session, "ERROR: this server does not accept uploads yet",
-                           ExitCode.UNSUPPORTED)
+        return await _fail(
+            ws, session, "ERROR: this server does not accept uploads yet", ExitCode.UNSUPPORTED
+        )
     paths = parsed.paths
     if module is not None:
         paths = [_strip_module(p, module.name) for p in paths]
@@ -278,9 +287,10 @@ async def run_server(
     try:
         root = Root(base)
     except OSError as exc:
-        return await _fail(ws, session, f"rsync: chdir {base} failed: {exc.strerror}",
-                           ExitCode.FILESELECT)
-    from rsync_wire.roles.sender import SenderRole  # noqa: PLC0415 - keeps import order simple
+        return await _fail(
+            ws, session, f"rsync: chdir {base} failed: {exc.strerror}", ExitCode.FILESELECT
+        )
+    from rsync_wire.roles.sender import SenderRole
 
     try:
         role = SenderRole(ws, session, opts, root, paths, module=module)
