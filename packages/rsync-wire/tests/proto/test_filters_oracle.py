@@ -8,16 +8,27 @@ keep the same set of paths. Skipped when rsync is not installed, except under CI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from rsync_wire.proto.filters import FilterError, FilterList, cvs_exclude_rules
+from rsync_wire.errors import LocalProtocolError
+from rsync_wire.proto.codec import NeedMoreData
+from rsync_wire.proto.filters import (
+    F_OPTION_RULES,
+    FilterError,
+    FilterList,
+    cvs_exclude_rules,
+    decode_filter_list,
+    filter_rule_texts,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -481,3 +492,138 @@ def test_daemon_rules_like_rsync(
     walk(b"")
     assert sorted(ours - theirs) == []
     assert sorted(theirs - ours) == []
+
+
+# -- what a real rsync client puts on the wire ---------------------------------------------
+
+_TEE = """#!{python}
+import os, subprocess, sys, threading
+server = subprocess.Popen(sys.argv[2:], stdin=subprocess.PIPE)
+log = open({log!r}, "wb")
+def pump():
+    while True:
+        data = os.read(0, 65536)
+        if not data:
+            break
+        log.write(data)
+        log.flush()
+        try:
+            server.stdin.write(data)
+            server.stdin.flush()
+        except BrokenPipeError:
+            break
+threading.Thread(target=pump, daemon=True).start()
+sys.exit(server.wait())
+"""
+
+
+def _client_filter_texts(stream: bytes, protocol: int) -> list[bytes]:
+    """The filter list in a client's byte stream (after its version and checksum names)."""
+    pos = 4
+    if protocol < 30:
+        return decode_filter_list(stream, pos)[0]
+    n = stream[pos]
+    pos += 1
+    if n & 0x80:
+        n = (n & 0x7F) << 8 | stream[pos]
+        pos += 1
+    pos += n
+    payload = bytearray()
+    while pos + 4 <= len(stream):
+        header = int.from_bytes(stream[pos : pos + 4], "little")
+        length = header & 0xFFFFFF
+        if header >> 24 == 7:  # MPLEX_BASE + MSG_DATA
+            payload += stream[pos + 4 : pos + 4 + length]
+            with contextlib.suppress(NeedMoreData):
+                return decode_filter_list(payload, 0)[0]
+        pos += 4 + length
+    msg = "no filter list in the client's stream"
+    raise AssertionError(msg)
+
+
+WIRE_CASES: list[tuple[str, list[str]]] = [
+    ("plain", ["-f- *.o", "-f+ *.c", "-f- - x", "-f- + y", "-f- dir/", "--exclude=z"]),
+    ("sides", ["-fP keep", "-fH hid", "-fS shown", "-fR risk", "-f-sr both"]),
+    ("modifiers", ["-f-/ /abs", "-f-! neg", "-fexclude,/ x", "-f+ /y/**"]),
+    ("perishable", ["-f-p per"]),
+    ("xattr", ["-f-x user.*"]),
+    ("per-dir", ["-f: .rf", "-f:e .x", "-fdir-merge,n- .y"]),
+    ("F-option", ["-F", "-F"]),
+    ("cvs-option", ["-C", "-f- x"]),
+    ("cvs-rules", ["-f:C", "-f-C"]),
+    ("delete-excluded", ["--delete-excluded", "-f- *.o", "-fP keep", "-f:- .x", "-f: .y"]),
+    ("merge-file", ["-f. rules.txt"]),
+    ("old-style", ["--include=*/", "--include=+ x", "--exclude=- - y", "--exclude=*"]),
+]
+
+
+def _our_client_list(
+    opts: list[str], work: Path, protocol: int, *, push: bool, home: Path
+) -> list[bytes]:
+    _read, read_cwd = _reader(work, work)
+    delete_excluded = "--delete-excluded" in opts
+    flist = FilterList(
+        protocol=protocol,
+        delete_excluded=delete_excluded,
+        read_file=read_cwd,
+        home_cvsignore=(home / ".cvsignore").read_bytes(),
+    )
+    cvs = False
+    for opt in opts:
+        if opt.startswith("-f"):
+            flist.add_filter(opt[2:].encode())
+        elif opt.startswith("--exclude="):
+            flist.add_exclude(opt.split("=", 1)[1].encode())
+        elif opt.startswith("--include="):
+            flist.add_include(opt.split("=", 1)[1].encode())
+        elif opt == "-F":
+            n = sum(1 for r in flist.rules if r.pattern in (b".rsync-filter", b"/.rsync-filter"))
+            if n < len(F_OPTION_RULES):
+                flist.add_filter(F_OPTION_RULES[n])
+        elif opt == "-C":
+            cvs = True
+    if cvs:
+        before, _after = cvs_exclude_rules(protocol=protocol, am_sender=push, am_server=False)
+        for text in before:
+            flist.add_filter(text)
+    return filter_rule_texts(
+        flist, protocol=protocol, client_is_sender=push, delete_excluded=delete_excluded
+    )
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
+@pytest.mark.parametrize("protocol", [28, 29, 30, 31, 32])
+@pytest.mark.parametrize("opts", [c[1] for c in WIRE_CASES], ids=[c[0] for c in WIRE_CASES])
+def test_wire_list_like_rsync(
+    rsync: str, tree: Path, tmp_path: Path, opts: list[str], protocol: int, push: bool
+) -> None:
+    for name, text in AUX_FILES.items():
+        (tmp_path / name).write_text(text)
+    log = tmp_path / "c2s.bin"
+    shim = tmp_path / "tee.py"
+    shim.write_text(_TEE.format(python=sys.executable, log=str(log)))
+    shim.chmod(0o755)
+    (tmp_path / "dst").mkdir()
+    src = f"{tree / 'src'}/"
+    where = ["src/", f"localhost:{tmp_path / 'dst'}/"] if push else [f"localhost:{src}", "dst/"]
+    if push:
+        (tmp_path / "src").symlink_to(tree / "src")
+    args = [rsync, f"--protocol={protocol}", "-rn", "-e", str(shim)]
+    args += ["--delete"] if push else []
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LC_ALL": "C",
+        "HOME": str(tree / "home"),
+    }
+    proc = subprocess.run(
+        [*args, *opts, *where], cwd=tmp_path, env=env, capture_output=True, check=False, timeout=60
+    )
+    if proc.returncode != 0:
+        assert b"too modern" in proc.stderr, proc.stderr
+        assert proc.returncode == 2
+        with pytest.raises(LocalProtocolError) as info:
+            _our_client_list(opts, tmp_path, protocol, push=push, home=tree / "home")
+        assert int(info.value.exit_code) == 2
+        return
+    theirs = _client_filter_texts(log.read_bytes(), protocol)
+    assert _our_client_list(opts, tmp_path, protocol, push=push, home=tree / "home") == theirs
