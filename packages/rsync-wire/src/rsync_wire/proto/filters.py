@@ -42,6 +42,13 @@ anchored at the file's directory. Leaving the directory restores the sub-lists.
 A ``:`` rule whose file name contains a directory that is a parent of the
 transfer root (``-F`` is ``: /.rsync-filter``) first reads the file in each
 directory from there down to the root's parent.
+
+Deliberate differences from rsync, none visible with lists rsync itself builds:
+side modifiers are honoured when asking (``for_sender``) instead of through
+rsync's per-process "elide" marks and parse-time drops, so a server given an
+``s`` rule by a foreign client applies it only as a sender; a ``.`` merge rule
+received from a client is refused rather than read; "filter rules are too
+modern" is raised when encoding, not also when the list is not sent at all.
 """
 
 from __future__ import annotations
