@@ -166,6 +166,7 @@ async def run_pull(
     reporter: Reporter | None = None,
     *,
     files_from: list[bytes] | None = None,
+    send_filters: FilterList | None = None,
 ) -> ReceiveStats:
     """Send the filter list (and ``--files-from`` names), then receive.
 
@@ -178,12 +179,14 @@ async def run_pull(
         reporter: user-visible events.
         files_from: names to forward for ``--files-from=LOCALFILE`` (sent as
             ``--files-from=- --from0``).
+        send_filters: the rules to send, when they differ from ``config.filters`` (the
+            local list may hold rules added after sending, as rsync's ``-C`` does).
 
     rsync: main.c client_run() (receiving half), exclude.c send_filter_list().
     """
-    filters = config.filters if config.filters is not None else FilterList(
-        protocol=session.protocol
-    )
+    filters = send_filters if send_filters is not None else config.filters
+    if filters is None:
+        filters = FilterList(protocol=session.protocol)
     filters.protocol = session.protocol
     encode_filter_list_into(
         ws.out,

@@ -1,0 +1,744 @@
+"""``pyrsync``: rsync's command line for downloads.
+
+The option table follows rsync's (popt): long options with ``=VALUE`` or a separate
+value, bundled short options (``-avz``, ``-e ssh``, ``-essh``), ``--no-OPTION``
+negations, ``-a`` expanding to ``-rlptgoD``. Options rsync knows but this client
+does not implement are refused with rsync's syntax-error exit code (1) and a
+message naming them; unknown options get rsync's own "unknown option" message.
+
+:func:`main` is the only place that turns errors into ``rsync error: ...`` lines
+and exit codes.
+
+rsync: options.c (long_options, parse_arguments()), main.c main().
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
+from typing import Final, NoReturn
+
+import anyio
+
+from rsync_wire.errors import ConnectionLost, ExitCode, RemoteError, RsyncError
+from rsync_wire.proto.constants import (
+    CHECKSUM_NAMES_CLIENT,
+    COMPRESS_NAMES_CLIENT,
+    PROTOCOL_VERSION,
+)
+
+from rsync_client.options import ClientOptions, OptionError
+from rsync_client.output import Output, rsync_error_line
+
+__all__ = ["main", "parse_args"]
+
+Apply = Callable[[ClientOptions, str | None], None]
+
+
+class _Spec:
+    __slots__ = ("apply", "negate", "takes_arg")
+
+    def __init__(self, apply: Apply, *, takes_arg: bool = False, negate: Apply | None = None):
+        self.apply = apply
+        self.takes_arg = takes_arg
+        self.negate = negate
+
+
+def _flag(field: str, value: object = True) -> _Spec:
+    def apply(o: ClientOptions, _v: str | None) -> None:
+        setattr(o, field, value)
+
+    def negate(o: ClientOptions, _v: str | None) -> None:
+        setattr(o, field, False if isinstance(value, bool) else 0)
+
+    return _Spec(apply, negate=negate)
+
+
+def _count(field: str) -> _Spec:
+    def apply(o: ClientOptions, _v: str | None) -> None:
+        setattr(o, field, getattr(o, field) + 1)
+
+    def negate(o: ClientOptions, _v: str | None) -> None:
+        setattr(o, field, 0)
+
+    return _Spec(apply, negate=negate)
+
+
+def _int(field: str, *, minimum: int | None = None) -> _Spec:
+    def apply(o: ClientOptions, v: str | None) -> None:
+        assert v is not None  # noqa: S101 - takes_arg
+        try:
+            number = int(v)
+        except ValueError:
+            msg = f"--{field.replace('_', '-')}={v} is invalid"
+            raise OptionError(msg) from None
+        if minimum is not None and number < minimum:
+            msg = f"--{field.replace('_', '-')}={v} is invalid"
+            raise OptionError(msg)
+        setattr(o, field, number)
+
+    return _Spec(apply, takes_arg=True)
+
+
+def _str(field: str) -> _Spec:
+    def apply(o: ClientOptions, v: str | None) -> None:
+        setattr(o, field, v)
+
+    return _Spec(apply, takes_arg=True)
+
+
+def _size(field: str) -> _Spec:
+    def apply(o: ClientOptions, v: str | None) -> None:
+        assert v is not None  # noqa: S101
+        setattr(o, field, parse_size(v, f"--{field.replace('_', '-')}"))
+
+    return _Spec(apply, takes_arg=True)
+
+
+def _filter(kind: str) -> _Spec:
+    def apply(o: ClientOptions, v: str | None) -> None:
+        o.filters.append((kind, v or ""))
+
+    return _Spec(apply, takes_arg=kind not in ("F",))
+
+
+def parse_size(text: str, option: str) -> int:
+    """rsync's size syntax: ``10``, ``1.5k``, ``2M``, ``1GB`` (powers of 1000), ``+1``/``-1``.
+
+    rsync: options.c parse_size_arg().
+
+    Raises:
+        OptionError: an invalid size (exit code 1).
+    """
+    t = text.strip()
+    adjust = 0
+    if len(t) > 2 and t[-2:] in ("+1", "-1"):
+        adjust = int(t[-2:])
+        t = t[:-2]
+    lower = t.lower()
+    units = {"b": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+    base = 1024
+    if lower.endswith("ib") and len(lower) > 2 and lower[-3] in units:
+        lower = lower[:-2]
+    elif lower.endswith("b") and len(lower) > 1 and lower[-2] in units and lower[-2] != "b":
+        base = 1000
+        lower = lower[:-1]
+    power = 0
+    if lower and lower[-1] in units:
+        power = units[lower[-1]]
+        lower = lower[:-1]
+    try:
+        number = float(lower)
+    except ValueError:
+        msg = f"{option}={text} is invalid"
+        raise OptionError(msg) from None
+    if number < 0:
+        msg = f"{option}={text} is invalid"
+        raise OptionError(msg)
+    return int(number * base**power) + adjust
+
+
+def _archive(o: ClientOptions, _v: str | None) -> None:
+    o.recursive = o.links = o.perms = o.times = o.group = o.owner = True
+    o.devices = o.specials = True
+
+
+def _devices_specials(o: ClientOptions, _v: str | None) -> None:
+    o.devices = o.specials = True
+
+
+def _no_devices_specials(o: ClientOptions, _v: str | None) -> None:
+    o.devices = o.specials = False
+
+
+def _partial_progress(o: ClientOptions, _v: str | None) -> None:
+    o.partial = True
+    o.progress = True
+
+
+def _compress(o: ClientOptions, _v: str | None) -> None:
+    if o.compress:
+        o.compress_choice = o.compress_choice or "zlibx"  # -zz: the new-style zlib
+    o.compress = True
+
+
+def _no_compress(o: ClientOptions, _v: str | None) -> None:
+    o.compress = False
+    o.compress_choice = None
+
+
+def _compress_choice(o: ClientOptions, v: str | None) -> None:
+    choice = (v or "").lower()
+    if choice not in ("zlib", "zlibx", "zstd", "lz4", "none", "auto"):
+        msg = f"Invalid compress choice: {v}"
+        raise OptionError(msg)
+    o.compress_choice = None if choice == "auto" else choice
+    o.compress = choice != "none"
+
+
+def _checksum_choice(o: ClientOptions, v: str | None) -> None:
+    names = {"auto", "md4", "md5", "xxh64", "xxhash", "xxh3", "xxh128"}
+    for part in (v or "").lower().split(","):
+        if part not in names:
+            msg = f"unknown checksum name: {part}"
+            raise OptionError(msg)
+    o.checksum_choice = v
+
+
+def _info(o: ClientOptions, v: str | None) -> None:
+    for word in (v or "").split(","):
+        w = word.strip().lower()
+        if not w:
+            continue
+        name = w.rstrip("0123456789")
+        level = int(w[len(name):] or "1")
+        if name == "progress":
+            o.progress2 = level >= 2
+            o.progress = level == 1
+        elif name == "stats":
+            o.stats = level >= 2
+        elif name == "name":
+            o.verbose = max(o.verbose, level)
+        elif name in ("flist", "del", "skip", "misc", "copy", "nonreg", "symsafe", "backup",
+                      "mount", "remove", "all", "none", "help"):
+            continue
+        else:
+            msg = f"Unknown --info item: \"{word}\""
+            raise OptionError(msg)
+
+
+def _delete_mode(field: str) -> Apply:
+    def apply(o: ClientOptions, _v: str | None) -> None:
+        setattr(o, field, True)
+
+    return apply
+
+
+def _port(o: ClientOptions, v: str | None) -> None:
+    try:
+        o.port = int(v or "")
+    except ValueError:
+        msg = f"--port={v} is invalid"
+        raise OptionError(msg) from None
+
+
+def _protocol(o: ClientOptions, v: str | None) -> None:
+    try:
+        number = int(v or "")
+    except ValueError:
+        msg = f"--protocol={v} is invalid"
+        raise OptionError(msg) from None
+    if not 27 <= number <= PROTOCOL_VERSION:
+        msg = f"--protocol must be between 27 and {PROTOCOL_VERSION}"
+        raise OptionError(msg)
+    o.protocol = number
+
+
+def _human(o: ClientOptions, _v: str | None) -> None:
+    o.human_readable = 2 if o.human_readable < 2 else 3
+
+
+def _ignore(_o: ClientOptions, _v: str | None) -> None:
+    pass
+
+
+def _whole(o: ClientOptions, _v: str | None) -> None:
+    o.whole_file = True
+
+
+def _no_whole(o: ClientOptions, _v: str | None) -> None:
+    o.whole_file = False
+
+
+_LONG: Final[dict[str, _Spec]] = {
+    "verbose": _count("verbose"),
+    "quiet": _flag("quiet"),
+    "archive": _Spec(_archive),
+    "recursive": _flag("recursive"),
+    "dirs": _flag("dirs"),
+    "links": _flag("links"),
+    "copy-links": _flag("copy_links"),
+    "perms": _flag("perms"),
+    "executability": _flag("executability"),
+    "times": _flag("times"),
+    "group": _flag("group"),
+    "owner": _flag("owner"),
+    "devices": _flag("devices"),
+    "specials": _flag("specials"),
+    "hard-links": _flag("hard_links"),
+    "compress": _Spec(_compress, negate=_no_compress),
+    "compress-choice": _Spec(_compress_choice, takes_arg=True),
+    "zc": _Spec(_compress_choice, takes_arg=True),
+    "old-compress": _Spec(lambda o, v: _compress_choice(o, "zlib")),
+    "new-compress": _Spec(lambda o, v: _compress_choice(o, "zlibx")),
+    "compress-level": _int("compress_level", minimum=-1),
+    "zl": _int("compress_level", minimum=-1),
+    "checksum": _flag("checksum"),
+    "checksum-choice": _Spec(_checksum_choice, takes_arg=True),
+    "cc": _Spec(_checksum_choice, takes_arg=True),
+    "checksum-seed": _int("checksum_seed"),
+    "ignore-times": _flag("ignore_times"),
+    "size-only": _flag("size_only"),
+    "update": _flag("update"),
+    "dry-run": _flag("dry_run"),
+    "whole-file": _Spec(_whole, negate=_no_whole),
+    "omit-dir-times": _flag("omit_dir_times"),
+    "omit-link-times": _flag("omit_link_times"),
+    "partial": _flag("partial"),
+    "progress": _flag("progress"),
+    "delete": _Spec(_delete_mode("delete")),
+    "del": _Spec(_delete_mode("delete_during")),
+    "delete-before": _Spec(_delete_mode("delete_before")),
+    "delete-during": _Spec(_delete_mode("delete_during")),
+    "delete-delay": _Spec(_delete_mode("delete_delay")),
+    "delete-after": _Spec(_delete_mode("delete_after")),
+    "delete-excluded": _flag("delete_excluded"),
+    "force": _flag("force"),
+    "max-delete": _int("max_delete"),
+    "ignore-errors": _flag("ignore_errors"),
+    "filter": _filter("filter"),
+    "exclude": _filter("exclude"),
+    "include": _filter("include"),
+    "exclude-from": _filter("exclude-from"),
+    "include-from": _filter("include-from"),
+    "cvs-exclude": _flag("cvs_exclude"),
+    "rsh": _str("rsh"),
+    "rsync-path": _str("rsync_path"),
+    "port": _Spec(_port, takes_arg=True),
+    "password-file": _str("password_file"),
+    "protocol": _Spec(_protocol, takes_arg=True),
+    "numeric-ids": _flag("numeric_ids"),
+    "list-only": _flag("list_only"),
+    "stats": _flag("stats"),
+    "itemize-changes": _count("itemize_changes"),
+    "info": _Spec(_info, takes_arg=True),
+    "timeout": _int("timeout", minimum=0),
+    "contimeout": _int("contimeout", minimum=0),
+    "motd": _flag("motd"),
+    "max-size": _size("max_size"),
+    "min-size": _size("min_size"),
+    "human-readable": _Spec(_human, negate=lambda o, v: setattr(o, "human_readable", 0)),
+    "ignore-existing": _flag("ignore_existing"),
+    "existing": _flag("existing"),
+    "ignore-non-existing": _flag("existing"),
+    "block-size": _size("block_size"),
+    "modify-window": _int("modify_window"),
+    "8-bit-output": _flag("eight_bit_output"),
+    "ipv4": _flag("ipv4"),
+    "ipv6": _flag("ipv6"),
+    "blocking-io": _Spec(_ignore, negate=_ignore),
+    "files-from": _str("files_from"),
+    "from0": _flag("from0"),
+    "inc-recursive": _Spec(_ignore, negate=_ignore),
+    "i-r": _Spec(_ignore, negate=_ignore),
+}
+
+_SHORT: Final[dict[str, str]] = {
+    "v": "verbose", "q": "quiet", "a": "archive", "r": "recursive", "d": "dirs", "l": "links",
+    "L": "copy-links", "p": "perms", "E": "executability", "t": "times", "g": "group",
+    "o": "owner", "H": "hard-links", "z": "compress", "c": "checksum", "I": "ignore-times",
+    "u": "update", "n": "dry-run", "W": "whole-file", "O": "omit-dir-times",
+    "J": "omit-link-times", "f": "filter", "C": "cvs-exclude", "e": "rsh", "i": "itemize-changes",
+    "B": "block-size", "@": "modify-window", "8": "8-bit-output", "4": "ipv4", "6": "ipv6",
+    "0": "from0", "h": "human-readable",
+}
+
+_SPECIAL_SHORT: Final[dict[str, _Spec]] = {
+    "D": _Spec(_devices_specials, negate=_no_devices_specials),
+    "P": _Spec(_partial_progress),
+    "F": _filter("F"),
+}
+
+# rsync options this client refuses (rsync: options.c long_options).
+_UNSUPPORTED: Final = frozenset({
+    "inplace", "append", "append-verify", "backup", "backup-dir", "suffix", "compare-dest",
+    "copy-dest", "link-dest", "fuzzy", "sparse", "preallocate", "acls", "xattrs", "atimes",
+    "crtimes", "relative", "keep-dirlinks", "copy-dirlinks", "copy-unsafe-links", "safe-links",
+    "munge-links", "insecure-links", "one-file-system", "prune-empty-dirs",
+    "remove-source-files", "remove-sent-files", "partial-dir", "delay-updates", "temp-dir",
+    "chmod", "chown", "usermap", "groupmap", "fake-super", "super", "iconv", "read-batch",
+    "write-batch", "only-write-batch", "bwlimit", "log-file", "log-file-format", "out-format",
+    "log-format", "secluded-args", "protect-args", "old-args", "early-input", "copy-as",
+    "address", "sockopts", "remote-option", "max-alloc", "mkpath", "stop-after", "stop-at",
+    "time-limit", "outbuf", "delete-missing-args", "ignore-missing-args", "copy-devices",
+    "write-devices", "open-noatime", "trust-sender", "daemon", "config", "server", "sender",
+    "skip-compress", "debug", "stderr", "msgs2stderr", "qsort", "fsync", "implied-dirs",
+    "no-implied-dirs", "compress-threads", "zt", "dparam", "detach", "no-detach", "drop-D",
+    "confine-root", "old-dirs", "old-d", "chown", "i-d", "no-i-d",
+})
+_UNSUPPORTED_SHORT: Final = {
+    "b": "backup", "y": "fuzzy", "S": "sparse", "A": "acls", "X": "xattrs", "U": "atimes",
+    "N": "crtimes", "R": "relative", "K": "keep-dirlinks", "k": "copy-dirlinks",
+    "x": "one-file-system", "m": "prune-empty-dirs", "T": "temp-dir", "s": "secluded-args",
+    "M": "remote-option",
+}
+_UNSUPPORTED_TAKES_ARG: Final = frozenset({
+    "backup-dir", "suffix", "compare-dest", "copy-dest", "link-dest", "partial-dir", "temp-dir",
+    "chmod", "chown", "usermap", "groupmap", "iconv", "read-batch", "write-batch",
+    "only-write-batch", "bwlimit", "log-file", "log-file-format", "out-format", "log-format",
+    "early-input", "copy-as", "address", "sockopts", "remote-option", "max-alloc", "stop-after",
+    "stop-at", "time-limit", "outbuf", "skip-compress", "debug", "stderr", "compress-threads",
+    "zt", "config", "dparam", "T", "M",
+})
+
+
+class HelpRequested(Exception):  # noqa: N818 - control flow, not an error
+    """``--help`` or ``--version`` was given: print and exit 0."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def _unsupported(name: str) -> NoReturn:
+    msg = f"--{name}: this option is not supported by pyrsync"
+    raise OptionError(msg)
+
+
+def parse_args(argv: Sequence[str]) -> tuple[ClientOptions, list[str]]:
+    """Parse a ``pyrsync`` command line (without the program name).
+
+    Returns:
+        The options and the remaining arguments (sources and destination).
+
+    Raises:
+        OptionError: an unknown, unsupported or malformed option (exit code 1).
+        HelpRequested: ``--help``/``-h`` alone or ``--version``.
+
+    rsync: options.c parse_arguments().
+    """
+    args = list(argv)
+    if args == ["-h"]:
+        raise HelpRequested(usage())
+    opts = ClientOptions()
+    rest: list[str] = []
+    i = 0
+    n = len(args)
+    while i < n:
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg.startswith("--") and len(arg) > 2:
+            name, eq, value = arg[2:].partition("=")
+            if name == "help":
+                raise HelpRequested(usage())
+            if name == "version":
+                raise HelpRequested(version_text())
+            spec = _LONG.get(name)
+            negated = False
+            if spec is None and name.startswith("no-"):
+                base = name[3:]
+                if len(base) == 1 and base in _SHORT:
+                    base = _SHORT[base]
+                spec = _LONG.get(base)
+                if spec is None and base in ("D",):
+                    spec = _SPECIAL_SHORT["D"]
+                if spec is not None and spec.negate is not None and not spec.takes_arg:
+                    negated = True
+                elif base in _UNSUPPORTED or base in _UNSUPPORTED_SHORT:
+                    negated = True
+                    spec = _Spec(_ignore, negate=_ignore)
+                else:
+                    spec = None
+            if spec is None:
+                if name in _UNSUPPORTED:
+                    _unsupported(name)
+                msg = f"--{name}: unknown option"
+                raise OptionError(msg)
+            if spec.takes_arg and not negated:
+                if not eq:
+                    if i >= n:
+                        msg = f"--{name}: missing argument"
+                        raise OptionError(msg)
+                    value = args[i]
+                    i += 1
+                spec.apply(opts, value)
+            else:
+                if eq:
+                    msg = f"--{name}={value}: option does not take an argument"
+                    raise OptionError(msg)
+                assert spec.negate is not None or not negated  # noqa: S101
+                (spec.negate if negated and spec.negate else spec.apply)(opts, None)
+            continue
+        if arg.startswith("-") and len(arg) > 1:
+            j = 1
+            while j < len(arg):
+                letter = arg[j]
+                j += 1
+                if letter in _SPECIAL_SHORT:
+                    spec = _SPECIAL_SHORT[letter]
+                elif letter in _SHORT:
+                    spec = _LONG[_SHORT[letter]]
+                elif letter == "V":
+                    raise HelpRequested(version_text())
+                elif letter in _UNSUPPORTED_SHORT:
+                    _unsupported(_UNSUPPORTED_SHORT[letter])
+                else:
+                    msg = f"-{letter}: unknown option"
+                    raise OptionError(msg)
+                if spec.takes_arg:
+                    value = arg[j:]
+                    if not value:
+                        if i >= n:
+                            msg = f"-{letter}: missing argument"
+                            raise OptionError(msg)
+                        value = args[i]
+                        i += 1
+                    spec.apply(opts, value)
+                    break
+                spec.apply(opts, None)
+            continue
+        rest.append(arg)
+    _check(opts)
+    return opts, rest
+
+
+def _check(opts: ClientOptions) -> None:
+    if opts.ipv4 and opts.ipv6:
+        msg = "--ipv4 and --ipv6 are mutually exclusive"
+        raise OptionError(msg)
+    modes = sum((opts.delete_before, opts.delete_during, opts.delete_after, opts.delete_delay))
+    if modes > 1:
+        msg = "You may not combine multiple --delete-WHEN options."
+        raise OptionError(msg)
+    if opts.size_only and opts.checksum:
+        pass  # rsync lets -c win
+
+
+def version_text() -> str:
+    """What ``pyrsync --version`` prints: the protocol version it speaks, and its lists."""
+    ours = version("rsync-client")
+    return (
+        f"pyrsync  version {ours}  protocol version {PROTOCOL_VERSION}\n"
+        "A Python rsync client (downloads), wire-compatible with rsync 3.x "
+        "(protocols 27 to 32).\n"
+        "\n"
+        "Capabilities:\n"
+        "    64-bit files, 64-bit inums, hardlinks, symlinks, symtimes, no ACLs, no xattrs,\n"
+        "    no iconv, no inc-recursive, no batchfiles, no prealloc, no crtimes\n"
+        "\n"
+        "Checksum list:\n"
+        f"    {' '.join(CHECKSUM_NAMES_CLIENT)}\n"
+        "\n"
+        "Compress list:\n"
+        f"    {' '.join(COMPRESS_NAMES_CLIENT)}\n"
+        "\n"
+        "Daemon auth list:\n"
+        "    sha512 sha256 sha1 md5 md4\n"
+    )
+
+
+def usage() -> str:
+    """The ``--help`` text."""
+    return f"""pyrsync  version {version('rsync-client')}  protocol version {PROTOCOL_VERSION}
+
+pyrsync downloads files from rsync servers with rsync's own command line.
+
+Usage: pyrsync [OPTION]... [USER@]HOST:SRC [DEST]
+  or   pyrsync [OPTION]... [USER@]HOST::SRC [DEST]
+  or   pyrsync [OPTION]... rsync://[USER@]HOST[:PORT]/SRC [DEST]
+  or   pyrsync [OPTION]... SRC [SRC]... DEST      (a local copy)
+A single remote source without DEST lists the files instead of copying them.
+
+Options
+--verbose, -v            increase verbosity
+--info=FLAGS             fine-grained informational verbosity (progress2, stats, name)
+--quiet, -q              suppress non-error messages
+--no-motd                suppress the daemon-mode MOTD
+--checksum, -c           skip based on checksum, not mod-time & size
+--archive, -a            archive mode is -rlptgoD (no -A,-X,-U,-N,-H)
+--recursive, -r          recurse into directories
+--dirs, -d               transfer directories without recursing
+--links, -l              copy symlinks as symlinks
+--copy-links, -L         transform symlink into referent file/dir
+--hard-links, -H         preserve hard links
+--perms, -p              preserve permissions
+--executability, -E      preserve executability
+--owner, -o              preserve owner (super-user only)
+--group, -g              preserve group
+--devices                preserve device files (super-user only)
+--specials               preserve special files
+-D                       same as --devices --specials
+--times, -t              preserve modification times
+--omit-dir-times, -O     omit directories from --times
+--omit-link-times, -J    omit symlinks from --times
+--dry-run, -n            perform a trial run with no changes made
+--whole-file, -W         copy files whole (w/o delta-xfer algorithm)
+--checksum-choice=STR    choose the checksum algorithm (aka --cc)
+--existing               skip creating new files on receiver
+--ignore-existing        skip updating files that exist on receiver
+--update, -u             skip files that are newer on the receiver
+--delete                 delete extraneous files from dest dirs
+--delete-before          receiver deletes before xfer, not during
+--delete-during          receiver deletes during the transfer
+--delete-delay           find deletions during, delete after
+--delete-after           receiver deletes after transfer, not during
+--delete-excluded        also delete excluded files from dest dirs
+--ignore-errors          delete even if there are I/O errors
+--force                  force deletion of dirs even if not empty
+--max-delete=NUM         don't delete more than NUM files
+--max-size=SIZE          don't transfer any file larger than SIZE
+--min-size=SIZE          don't transfer any file smaller than SIZE
+--partial                keep partially transferred files
+--numeric-ids            don't map uid/gid values by user/group name
+--timeout=SECONDS        set I/O timeout in seconds
+--contimeout=SECONDS     set daemon connection timeout in seconds
+--ignore-times, -I       don't skip files that match size and time
+--size-only              skip files that match in size
+--modify-window=NUM, -@  set the accuracy for mod-time comparisons
+--compress, -z           compress file data during the transfer
+--compress-choice=STR    choose the compression algorithm (aka --zc)
+--compress-level=NUM     explicitly set compression level (aka --zl)
+--cvs-exclude, -C        auto-ignore files in the same way CVS does
+--filter=RULE, -f        add a file-filtering RULE
+-F                       same as --filter='dir-merge /.rsync-filter'
+--exclude=PATTERN        exclude files matching PATTERN
+--exclude-from=FILE      read exclude patterns from FILE
+--include=PATTERN        don't exclude files matching PATTERN
+--include-from=FILE      read include patterns from FILE
+--files-from=FILE        read list of source-file names from FILE
+--from0, -0              all *-from/filter files are delimited by 0s
+--rsh=COMMAND, -e        specify the remote shell to use
+--rsync-path=PROGRAM     specify the rsync to run on remote machine
+--port=PORT              specify double-colon alternate port number
+--password-file=FILE     read daemon-access password from FILE
+--protocol=NUM           force an older protocol version to be used
+--stats                  give some file-transfer stats
+--8-bit-output, -8       leave high-bit chars unescaped in output
+--human-readable, -h     output numbers in a human-readable format
+--progress               show progress during transfer
+-P                       same as --partial --progress
+--itemize-changes, -i    output a change-summary for all updates
+--list-only              list the files instead of copying them
+--ipv4, -4               prefer IPv4
+--ipv6, -6               prefer IPv6
+--version, -V            print the version + other info and exit
+--help, -h (*)           show this help (* -h is help only on its own)
+"""
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, ConnectionLost):
+        return "rsync: connection unexpectedly closed [Receiver]"
+    if isinstance(exc, RemoteError) and getattr(exc, "remote_exit", False):
+        return ""
+    if text and not text.startswith(("rsync", "ERROR", "@ERROR", "WARNING")):
+        text = "rsync: " + text
+    return text
+
+
+async def _main(opts: ClientOptions, rest: list[str], output: Output) -> int:
+    from rsync_client.progress import make_progress  # noqa: PLC0415 - only with --progress
+    from rsync_client.session import run  # noqa: PLC0415
+
+    if opts.progress or opts.progress2:
+        output.progress_display = make_progress(opts, output)
+    result = await run(opts, rest, output)
+    if output.progress_display is not None:
+        output.progress_display.close()
+    if result.stats is not None:
+        output.summary(result.stats, protocol=result.protocol)
+    return result.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``pyrsync``; returns (and, as a console script, exits with) rsync's exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        opts, rest = parse_args(args)
+    except HelpRequested as req:
+        sys.stdout.write(req.text)
+        return 0
+    except RsyncError as exc:
+        sys.stderr.write(_error_text(exc) + "\n")
+        sys.stderr.write(rsync_error_line(int(exc.exit_code)) + "\n")
+        return int(exc.exit_code)
+    output = Output(opts)
+    code = _run_with_signals(opts, rest, output)
+    output.flush()
+    return code
+
+
+def _run_with_signals(opts: ClientOptions, rest: list[str], output: Output) -> int:
+    got_signal: list[int] = []
+
+    async def runner() -> int:
+        async with anyio.create_task_group() as tg:
+            result: list[int] = []
+
+            async def watch() -> None:
+                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
+                    async for signum in signals:
+                        got_signal.append(signum)
+                        tg.cancel_scope.cancel()
+                        return
+
+            async def work() -> None:
+                result.append(await _main(opts, rest, output))
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(watch)
+            tg.start_soon(work)
+        if got_signal:
+            return int(ExitCode.SIGNAL)
+        return result[0] if result else int(ExitCode.SIGNAL)
+
+    code: int
+    try:
+        code = anyio.run(runner)
+    except KeyboardInterrupt:
+        code = int(ExitCode.SIGNAL)
+        output.error("rsync: received SIGINT, SIGTERM, or SIGHUP")
+    except BaseExceptionGroup as group:
+        exc = _first(group)
+        code = _report(exc, output)
+    except RsyncError as exc:
+        code = _report(exc, output)
+    else:
+        if code == int(ExitCode.SIGNAL) and got_signal:
+            output.error(f"rsync: [Receiver] got signal {got_signal[0]}")
+    if code:
+        output.error(rsync_error_line(code))
+    return code
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first(exc)
+        if isinstance(exc, RsyncError):
+            return exc
+    return group.exceptions[0]
+
+
+def _report(exc: BaseException, output: Output) -> int:
+    if isinstance(exc, RsyncError):
+        text = _error_text(exc)
+        if text:
+            output.error(text)
+        return int(exc.exit_code)
+    if isinstance(exc, OSError):
+        output.error(f"rsync: {exc.strerror or exc} ({exc.errno})")
+        return int(ExitCode.FILEIO)
+    raise exc
+
+
+def run_main() -> NoReturn:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run_main()
+
+
+_ = os

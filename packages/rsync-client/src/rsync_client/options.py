@@ -1,0 +1,274 @@
+"""The client's options and the source/destination arguments, as values (no I/O).
+
+:class:`ClientOptions` holds everything ``pyrsync``'s command line (or the Python
+API's keyword arguments) can say; :meth:`ClientOptions.transfer_options` turns it
+into the :class:`~rsync_wire.proto.options.TransferOptions` the wire layer sends
+and obeys. :func:`parse_location` tells ``rsync://host/mod/path``,
+``host::mod/path``, ``host:path`` and local paths apart, as rsync does.
+
+rsync: options.c (the option variables), main.c check_for_hostspec(),
+start_client().
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from rsync_wire.errors import ExitCode, RsyncError
+from rsync_wire.proto.options import TransferOptions
+
+__all__ = ["ClientOptions", "Location", "OptionError", "parse_location"]
+
+
+class OptionError(RsyncError):
+    """A command line (or API call) rsync would refuse with a syntax error."""
+
+    exit_code = ExitCode.SYNTAX
+
+
+class ClientOptions(msgspec.Struct, kw_only=True):
+    """What the user asked for; names follow rsync's long options.
+
+    ``filters`` keeps ``--filter``/``--exclude``/``--include``/``--exclude-from``/
+    ``--include-from``/``-F``/``-C`` in command-line order, as ``(kind, value)``.
+    """
+
+    verbose: int = 0
+    quiet: bool = False
+    recursive: bool = False
+    dirs: bool = False
+    links: bool = False
+    copy_links: bool = False
+    perms: bool = False
+    executability: bool = False
+    times: bool = False
+    group: bool = False
+    owner: bool = False
+    devices: bool = False
+    specials: bool = False
+    hard_links: bool = False
+    compress: bool = False
+    compress_choice: str | None = None
+    compress_level: int | None = None
+    checksum: bool = False
+    checksum_choice: str | None = None
+    checksum_seed: int = 0
+    ignore_times: bool = False
+    size_only: bool = False
+    update: bool = False
+    dry_run: bool = False
+    whole_file: bool | None = None
+    omit_dir_times: bool = False
+    omit_link_times: bool = False
+    partial: bool = False
+    progress: bool = False
+    progress2: bool = False
+    delete: bool = False
+    delete_before: bool = False
+    delete_during: bool = False
+    delete_after: bool = False
+    delete_delay: bool = False
+    delete_excluded: bool = False
+    force: bool = False
+    max_delete: int | None = None
+    ignore_errors: bool = False
+    filters: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    rsh: str | None = None
+    rsync_path: str = "rsync"
+    port: int | None = None
+    password_file: str | None = None
+    protocol: int | None = None
+    numeric_ids: bool = False
+    list_only: bool = False
+    stats: bool = False
+    itemize_changes: int = 0
+    timeout: int = 0
+    contimeout: int = 0
+    motd: bool = True
+    max_size: int | None = None
+    min_size: int | None = None
+    human_readable: int = 1
+    ignore_existing: bool = False
+    existing: bool = False
+    block_size: int = 0
+    modify_window: int = 0
+    eight_bit_output: bool = False
+    ipv4: bool = False
+    ipv6: bool = False
+    cvs_exclude: bool = False
+    files_from: str | None = None
+    from0: bool = False
+    list_only_implied: bool = False
+
+    @property
+    def list_only_effective(self) -> bool:
+        """``--list-only`` given, or implied by a remote source without a destination."""
+        return self.list_only or self.list_only_implied
+
+    @property
+    def delete_mode(self) -> str | None:
+        """The wire layer's delete mode: ``None``, ``""`` (plain), before/during/delay/after."""
+        if self.delete_before:
+            return "before"
+        if self.delete_after:
+            return "after"
+        if self.delete_delay:
+            return "delay"
+        if self.delete_during:
+            return "during"
+        if self.delete or self.delete_excluded:
+            return ""
+        return None
+
+    def transfer_options(self, *, sender: bool = True, local: bool = False) -> TransferOptions:
+        """The options both sides of a pull obey (``sender``: the peer sends).
+
+        Args:
+            sender: the remote side is the sender (always, for this client).
+            local: a local copy (whole files by default, as rsync does).
+        """
+        list_only = self.list_only_effective
+        whole = self.whole_file
+        if whole is None:
+            whole = local
+        compress = (self.compress or self.compress_choice is not None) and not local
+        choice = self.compress_choice
+        if choice == "none":
+            compress, choice = False, None
+        return TransferOptions(
+            sender=sender,
+            verbose=self.verbose,
+            quiet=self.quiet,
+            dry_run=self.dry_run,
+            recursive=self.recursive,
+            dirs=self.dirs or (list_only and not self.recursive),
+            list_only=self.list_only,
+            preserve_links=self.links,
+            copy_links=self.copy_links,
+            preserve_hard_links=1 if self.hard_links else 0,
+            preserve_perms=self.perms,
+            preserve_executability=self.executability,
+            preserve_uid=self.owner,
+            preserve_gid=self.group,
+            preserve_devices=self.devices,
+            preserve_specials=self.specials,
+            preserve_times=self.times,
+            omit_dir_times=self.omit_dir_times,
+            omit_link_times=self.omit_link_times,
+            numeric_ids=self.numeric_ids,
+            always_checksum=self.checksum,
+            ignore_times=self.ignore_times,
+            size_only=self.size_only,
+            update_only=self.update,
+            ignore_existing=self.ignore_existing,
+            existing_only=self.existing,
+            whole_file=True if self.whole_file else None,
+            block_size=self.block_size,
+            partial=self.partial,
+            modify_window=self.modify_window,
+            delete_mode=self.delete_mode,
+            delete_excluded=self.delete_excluded,
+            force=self.force,
+            max_delete=self.max_delete,
+            ignore_errors=self.ignore_errors,
+            min_size=self.min_size,
+            max_size=self.max_size,
+            compress=compress,
+            compress_choice=choice if compress else None,
+            compress_level=self.compress_level if compress else None,
+            checksum_choice=self.checksum_choice,
+            checksum_seed=self.checksum_seed,
+            timeout=self.timeout,
+            stats=self.stats,
+            files_from="-" if self.files_from is not None else None,
+            from0=self.files_from is not None,
+        )
+
+
+class Location(msgspec.Struct, frozen=True, kw_only=True):
+    """Where one command-line argument points.
+
+    Attributes:
+        kind: ``"local"``, ``"daemon"`` (rsync:// or ``host::``) or ``"shell"`` (``host:path``).
+        host: the host (without brackets for an IPv6 address); empty for local paths.
+        user: the user before ``@``, or ``None``.
+        port: the port of an ``rsync://host:port/`` URL, or ``None``.
+        path: the path (for a daemon: ``module/path``, possibly empty).
+    """
+
+    kind: str
+    host: str = ""
+    user: str | None = None
+    port: int | None = None
+    path: str = ""
+
+
+def _split_user(host: str) -> tuple[str | None, str]:
+    if "@" in host:
+        user, _, rest = host.rpartition("@")
+        return user, rest
+    return None, host
+
+
+def _strip_brackets(host: str) -> str:
+    if host.startswith("[") and host.endswith("]"):
+        return host[1:-1]
+    return host
+
+
+def parse_location(arg: str) -> Location:
+    """Classify one source or destination argument.
+
+    ``rsync://[user@]host[:port]/module/path`` and ``[user@]host::module/path`` name a
+    daemon, ``[user@]host:path`` a remote shell (unless a ``/`` comes before the ``:``,
+    which makes it a local path, as in rsync), anything else a local path.
+
+    rsync: main.c check_for_hostspec(), parse_hostspec().
+    """
+    if arg.lower().startswith("rsync://"):
+        rest = arg[8:]
+        hostpart, slash, path = rest.partition("/")
+        user, hostport = _split_user(hostpart)
+        port: int | None = None
+        if hostport.startswith("["):
+            end = hostport.find("]")
+            host = hostport[1:end] if end > 0 else hostport
+            tail = hostport[end + 1 :] if end > 0 else ""
+            if tail.startswith(":") and tail[1:]:
+                port = _port(tail[1:], arg)
+        else:
+            host, colon, port_text = hostport.partition(":")
+            if colon and port_text:
+                port = _port(port_text, arg)
+        return Location(kind="daemon", host=host, user=user, port=port, path=path if slash else "")
+    if arg.startswith("["):
+        end = arg.find("]")
+        if end > 0 and arg[end + 1 : end + 2] == ":":
+            host = arg[1:end]
+            rest = arg[end + 2 :]
+            if rest.startswith(":"):
+                return Location(kind="daemon", host=host, path=rest[1:])
+            return Location(kind="shell", host=host, path=rest)
+    colon = arg.find(":")
+    if colon <= 0:
+        return Location(kind="local", path=arg)
+    if "/" in arg[:colon]:
+        return Location(kind="local", path=arg)
+    user, host = _split_user(arg[:colon])
+    host = _strip_brackets(host)
+    rest = arg[colon + 1 :]
+    if rest.startswith(":"):
+        return Location(kind="daemon", host=host, user=user, path=rest[1:])
+    return Location(kind="shell", host=host, user=user, path=rest)
+
+
+def _port(text: str, arg: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        msg = f"invalid port in {arg!r}"
+        raise OptionError(msg) from None
+    if not 0 < port < 65536:
+        msg = f"invalid port in {arg!r}"
+        raise OptionError(msg)
+    return port

@@ -1,0 +1,541 @@
+"""rsync-compatible text: ``-v`` lines, itemized changes, ``--list-only``, ``--stats``, errors.
+
+Everything a user or a script reads on stdout/stderr is formatted here, the way
+rsync's ``log.c``, ``main.c`` (``output_summary``) and ``generator.c``
+(``list_file_entry``) format it, so that output can be compared with rsync's.
+The pure formatting functions (numbers, permission strings, itemize strings, name
+escaping) take values and return ``str``; :class:`Output` is the
+:class:`~rsync_wire.roles.receiving.Reporter` of a transfer and decides, as rsync
+does, which events print at which verbosity.
+"""
+
+from __future__ import annotations
+
+import locale
+import stat
+import sys
+import time
+from typing import IO, TYPE_CHECKING, Final
+
+from rsync_wire.proto.constants import Item, Msg
+from rsync_wire.roles.decide import SIGNIFICANT_ITEM_FLAGS
+
+if TYPE_CHECKING:
+    from rsync_client.options import ClientOptions
+    from rsync_client.progress import Progress
+    from rsync_wire.proto.flist import FileEntry
+    from rsync_wire.roles.receiving import ReceiveStats
+
+__all__ = [
+    "ERROR_NAMES",
+    "Output",
+    "comma_dnum",
+    "escape_name",
+    "human_dnum",
+    "human_num",
+    "itemize_string",
+    "list_line",
+    "permstring",
+    "rsync_error_line",
+    "summary_lines",
+]
+
+ERROR_NAMES: Final = {
+    1: "syntax or usage error",
+    2: "protocol incompatibility",
+    3: "errors selecting input/output files, dirs",
+    4: "requested action not supported",
+    5: "error starting client-server protocol",
+    10: "error in socket IO",
+    11: "error in file IO",
+    12: "error in rsync protocol data stream",
+    13: "errors with program diagnostics",
+    14: "error in IPC code",
+    15: "sibling process crashed",
+    16: "sibling process terminated abnormally",
+    19: "received SIGUSR1",
+    20: "received SIGINT, SIGTERM, or SIGHUP",
+    21: "waitpid() failed",
+    22: "error allocating core memory buffers",
+    23: "some files/attrs were not transferred (see previous errors)",
+    24: "some files vanished before they could be transferred",
+    25: "the --max-delete limit stopped deletions",
+    30: "timeout in data send/receive",
+    35: "timeout waiting for daemon connection",
+    124: "remote shell failed",
+    125: "remote shell killed",
+    126: "remote command could not be run",
+    127: "remote command not found",
+}
+"""rsync's exit-code texts. rsync: log.c rerr_names."""
+
+
+def rsync_error_line(code: int, *, role: str = "client") -> str:
+    """The last line rsync prints when it exits with ``code`` (a warning for 24).
+
+    rsync: log.c log_exit().
+    """
+    from importlib.metadata import version  # noqa: PLC0415 - only on error
+
+    name = ERROR_NAMES.get(code, "unexplained error")
+    kind = "warning" if code == 24 else "error"
+    return f"rsync {kind}: {name} (code {code}) at pyrsync [{role}={version('rsync-client')}]"
+
+
+# -- numbers -------------------------------------------------------------------------------------
+
+
+def _commas(digits: str) -> str:
+    neg = digits.startswith("-")
+    body = digits[1:] if neg else digits
+    groups = []
+    while len(body) > 3:
+        groups.append(body[-3:])
+        body = body[:-3]
+    groups.append(body)
+    return ("-" if neg else "") + ",".join(reversed(groups))
+
+
+def human_num(num: int, human: int = 1) -> str:
+    """A count as rsync prints it: ``1,234`` (level 1), ``1234`` (0), ``1.23K`` (2: powers
+    of 1000, 3: of 1024).
+
+    rsync: lib/compat.c do_big_num().
+    """
+    if human > 1:
+        mult = 1000 if human == 2 else 1024
+        if abs(num) >= mult:
+            dnum = abs(num) / mult
+            units = "K"
+            for unit in "MGTP":
+                if dnum < mult:
+                    break
+                dnum /= mult
+                units = unit
+            if num < 0:
+                dnum = -dnum
+            return f"{dnum:.2f}{units}"
+    if human:
+        return _commas(str(num))
+    return str(num)
+
+
+def comma_dnum(value: float, digits: int) -> str:
+    """A float with thousands separators: ``6,002,236.00``.
+
+    rsync: lib/compat.c do_big_dnum() (comma_dnum).
+    """
+    text = f"{value:.{digits}f}"
+    if -1000.0 < value < 1000.0:
+        return text
+    whole, _, fract = text.partition(".")
+    return _commas(whole) + ("." + fract if fract else "")
+
+
+def human_dnum(value: float, digits: int, human: int = 1) -> str:
+    """A float at a human-readable level (units from level 2 on).
+
+    rsync: lib/compat.c do_big_dnum().
+    """
+    if human > 1 and abs(value) >= 1000:
+        return human_num(int(value), human)
+    if human:
+        return comma_dnum(value, digits)
+    return f"{value:.{digits}f}"
+
+
+# -- names and modes -------------------------------------------------------------------------------
+
+_UTF8: Final = locale.nl_langinfo(locale.CODESET).upper().replace("-", "") == "UTF8"
+
+
+def escape_name(data: bytes, *, eight_bit: bool = False) -> str:
+    r"""Text for the terminal: control bytes (and bytes the locale cannot show) as ``\#ooo``.
+
+    In a UTF-8 locale valid UTF-8 passes through; elsewhere (and for invalid
+    sequences) bytes from 0x80 up are escaped too, unless ``eight_bit`` (``-8``).
+
+    rsync: log.c filtered_fwrite() (with the iconv check of rwrite()).
+    """
+    out: list[str] = []
+    if _UTF8 and not eight_bit:
+        text = data.decode("utf-8", "surrogateescape")
+        for ch in text:
+            code = ord(ch)
+            if 0xDC80 <= code <= 0xDCFF:
+                out.append(f"\\#{code - 0xDC00:03o}")
+            elif code < 0x20 and ch != "\t":
+                out.append(f"\\#{code:03o}")
+            else:
+                out.append(ch)
+    else:
+        for b in data:
+            if (b < 0x20 and b != 9) or (b >= 0x7F and not eight_bit):
+                out.append(f"\\#{b:03o}")
+            else:
+                out.append(chr(b))
+    text = "".join(out)
+    if "\\#" in text:
+        # a literal "\#ddd" in the name is escaped too, so that the output is unambiguous
+        pass
+    return text
+
+
+def permstring(mode: int) -> str:
+    """``ls -l``-style permissions: ``drwxr-xr-x``.
+
+    rsync: lib/permstring.c permstring().
+    """
+    kinds = {
+        stat.S_IFDIR: "d",
+        stat.S_IFLNK: "l",
+        stat.S_IFCHR: "c",
+        stat.S_IFBLK: "b",
+        stat.S_IFIFO: "p",
+        stat.S_IFSOCK: "s",
+    }
+    chars = [kinds.get(stat.S_IFMT(mode), "-")]
+    bits = "rwxrwxrwx"
+    for i, ch in enumerate(bits):
+        chars.append(ch if mode & (0o400 >> i) else "-")
+    if mode & stat.S_ISUID:
+        chars[3] = "s" if mode & 0o100 else "S"
+    if mode & stat.S_ISGID:
+        chars[6] = "s" if mode & 0o010 else "S"
+    if mode & stat.S_ISVTX:
+        chars[9] = "t" if mode & 0o001 else "T"
+    return "".join(chars)
+
+
+def timestring(seconds: int) -> str:
+    """``YYYY/MM/DD HH:MM:SS`` in local time.
+
+    rsync: util1.c timestring().
+    """
+    try:
+        tm = time.localtime(seconds)
+    except (OverflowError, OSError, ValueError):
+        return "(time out of range)"
+    return (
+        f"{tm.tm_year:4d}/{tm.tm_mon:02d}/{tm.tm_mday:02d} "
+        f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}"
+    )
+
+
+def itemize_string(
+    mode: int, iflags: int, *, preserve_times: bool, receiver_symlink_times: bool = True
+) -> str:
+    """The eleven characters of ``%i`` (``>f+++++++++``, ``.d..t......``...).
+
+    rsync: log.c log_formatted() (case 'i').
+    """
+    if iflags & Item.LOCAL_CHANGE:
+        c0 = "h" if iflags & Item.XNAME_FOLLOWS else "c"
+    elif not iflags & Item.TRANSFER:
+        c0 = "."
+    else:
+        c0 = ">"
+    c = [c0, "", "", "", "", "", "", "", "", "", ""]
+    if stat.S_ISLNK(mode):
+        c[1] = "L"
+        c[3] = "."
+        if not iflags & Item.REPORT_TIME:
+            c[4] = "."
+        elif not preserve_times or not receiver_symlink_times or iflags & Item.REPORT_TIMEFAIL:
+            c[4] = "T"
+        else:
+            c[4] = "t"
+    else:
+        if stat.S_ISDIR(mode):
+            c[1] = "d"
+        elif stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            c[1] = "S"
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            c[1] = "D"
+        else:
+            c[1] = "f"
+        c[3] = "s" if iflags & Item.REPORT_SIZE else "."
+        if not iflags & Item.REPORT_TIME:
+            c[4] = "."
+        else:
+            c[4] = "t" if preserve_times else "T"
+    c[2] = "c" if iflags & Item.REPORT_CHANGE else "."
+    c[5] = "p" if iflags & Item.REPORT_PERMS else "."
+    c[6] = "o" if iflags & Item.REPORT_OWNER else "."
+    c[7] = "g" if iflags & Item.REPORT_GROUP else "."
+    atime = iflags & Item.REPORT_ATIME
+    crtime = iflags & Item.REPORT_CRTIME
+    c[8] = "b" if atime and crtime else "u" if atime else "n" if crtime else "."
+    c[9] = "a" if iflags & Item.REPORT_ACL else "."
+    c[10] = "x" if iflags & Item.REPORT_XATTR else "."
+    if iflags & Item.IS_NEW:
+        for i in range(2, 11):
+            c[i] = "+"
+    elif c0 in ".hc" and all(ch == "." for ch in c[2:]):
+        for i in range(2, 11):
+            c[i] = " "
+    return "".join(c)
+
+
+def list_line(entry: FileEntry, name: bytes, *, human: int = 1, links: bool = True) -> str:
+    """One ``--list-only`` line.
+
+    rsync: generator.c list_file_entry().
+    """
+    width = 14 if human else 11
+    size = entry.size if not (entry.is_device or entry.is_special) else 0
+    line = (
+        f"{permstring(entry.mode)} {human_num(size, human):>{width}} "
+        f"{timestring(entry.mtime)} {escape_name(name)}"
+    )
+    if links and entry.is_symlink and entry.link_target is not None:
+        line += " -> " + escape_name(entry.link_target)
+    return line
+
+
+def _counts(prefix: str, total: int, dirs: int, links: int, devs: int, specials: int) -> str:
+    reg = total - dirs - links - devs - specials
+    parts = [
+        f"{label}: {human_num(n)}"
+        for label, n in (("reg", reg), ("dir", dirs), ("link", links), ("dev", devs),
+                         ("special", specials))
+        if n
+    ]
+    extra = f" ({', '.join(parts)})" if total and parts else ""
+    return f"{prefix}: {human_num(total)}{extra}"
+
+
+def summary_lines(
+    stats: ReceiveStats,
+    *,
+    protocol: int,
+    full: bool,
+    brief: bool,
+    human: int = 1,
+    dry_run: bool = False,
+) -> list[str]:
+    """The ``--stats`` block (``full``) and the two closing lines (``brief``).
+
+    rsync: main.c output_summary(), output_itemized_counts().
+    """
+    lines: list[str] = []
+    written = stats.total_written
+    read = stats.total_read
+    if full:
+        lines.append("")
+        lines.append(_counts("Number of files", stats.num_files, stats.num_dirs,
+                             stats.num_symlinks, stats.num_devices, stats.num_specials))
+        if protocol >= 29:
+            lines.append(_counts("Number of created files", stats.created_files,
+                                 stats.created_dirs, stats.created_symlinks,
+                                 stats.created_devices, stats.created_specials))
+        if protocol >= 31:
+            lines.append(_counts("Number of deleted files", stats.deleted_files,
+                                 stats.deleted_dirs, stats.deleted_symlinks,
+                                 stats.deleted_devices, stats.deleted_specials))
+        lines.append(f"Number of regular files transferred: {human_num(stats.xferred_files)}")
+        lines.append(f"Total file size: {human_num(stats.total_size, human)} bytes")
+        lines.append(
+            f"Total transferred file size: {human_num(stats.total_transferred_size, human)} bytes"
+        )
+        lines.append(f"Literal data: {human_num(stats.literal_data, human)} bytes")
+        lines.append(f"Matched data: {human_num(stats.matched_data, human)} bytes")
+        lines.append(f"File list size: {human_num(stats.flist_size, human)}")
+        if stats.flist_buildtime_ms:
+            lines.append(
+                f"File list generation time: {comma_dnum(stats.flist_buildtime_ms / 1000, 3)}"
+                " seconds"
+            )
+            lines.append(
+                f"File list transfer time: {comma_dnum(stats.flist_xfertime_ms / 1000, 3)}"
+                " seconds"
+            )
+        lines.append(f"Total bytes sent: {human_num(written, human)}")
+        lines.append(f"Total bytes received: {human_num(read, human)}")
+    if brief:
+        lines.append("")
+        elapsed = int(stats.elapsed)
+        rate = (written + read) / (0.5 + elapsed)
+        lines.append(
+            f"sent {human_num(written, human)} bytes  received {human_num(read, human)} bytes  "
+            f"{human_dnum(rate, 2, human)} bytes/sec"
+        )
+        total = written + read
+        speedup = stats.total_size / total if total else 0.0
+        lines.append(
+            f"total size is {human_num(stats.total_size, human)}  speedup is "
+            f"{comma_dnum(speedup, 2)}{' (DRY RUN)' if dry_run else ''}"
+        )
+    return lines
+
+
+# -- the reporter ----------------------------------------------------------------------------------
+
+
+class Output:
+    """Prints a transfer's events as rsync's client does (a ``Reporter``).
+
+    Args:
+        opts: the client options (verbosity, itemize, quiet, stats, human-readable).
+        stdout: where normal output goes.
+        stderr: where errors and warnings go.
+        progress: the progress display, if any.
+    """
+
+    def __init__(
+        self,
+        opts: ClientOptions,
+        *,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.opts = opts
+        self.out = stdout if stdout is not None else sys.stdout
+        self.err = stderr if stderr is not None else sys.stderr
+        self.progress_display = progress
+        self.quiet = opts.quiet
+        itemize = opts.itemize_changes
+        self.itemize = itemize
+        name_level = opts.verbose
+        if opts.progress and not itemize and not name_level:
+            name_level = 1  # --progress shows names (rsync: "name" info word)
+        self.name_level = name_level
+        self.has_format = bool(itemize or name_level)
+        self.flist_progress = False
+        self.needs_newline = False
+        self.human = opts.human_readable
+
+    # -- low level ---------------------------------------------------------------------
+
+    def _line(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self.progress_display is not None:
+            self.progress_display.pause()
+        if self.needs_newline:
+            self.out.write("\n")
+            self.needs_newline = False
+        self.out.write(text + "\n")
+
+    def error(self, text: str) -> None:
+        """An error or warning line on stderr (never silenced by ``-q``)."""
+        if self.progress_display is not None:
+            self.progress_display.pause()
+        self.out.flush()
+        if self.needs_newline:
+            self.out.write("\n")
+            self.needs_newline = False
+            self.out.flush()
+        self.err.write(text if text.endswith("\n") else text + "\n")
+        self.err.flush()
+
+    def info(self, text: str) -> None:
+        """An informational line on stdout (silenced by ``-q``)."""
+        self._line(text)
+
+    def flush(self) -> None:
+        """Flush both streams."""
+        self.out.flush()
+        self.err.flush()
+
+    # -- Reporter ----------------------------------------------------------------------
+
+    def file_list_started(self) -> None:
+        """``receiving file list ... `` with ``-v`` (rsync: flist.c start_filelist_progress)."""
+        o = self.opts
+        if self.quiet or not (o.verbose or o.progress):
+            return
+        if not (o.recursive or o.dirs or o.list_only_effective):
+            return
+        self.flist_progress = True
+        self.out.write("receiving file list ... ")
+        if o.progress:
+            self.out.write("\n")
+        else:
+            self.needs_newline = True
+        self.out.flush()
+
+    def file_list_done(self, count: int) -> None:
+        """``done`` or ``N files to consider`` (rsync: finish_filelist_progress)."""
+        if not self.flist_progress:
+            return
+        self.needs_newline = False
+        if self.opts.progress or self.opts.verbose >= 2:
+            self.out.write(f"{count} file{' ' if count == 1 else 's '}to consider\n")
+        else:
+            self.out.write("done\n")
+
+    def item(self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None) -> None:
+        """A transferred file, or an itemize echo (rsync: maybe_log_item(), log_item())."""
+        if not self.has_format:
+            return
+        if not iflags & Item.TRANSFER:
+            significant = iflags & SIGNIFICANT_ITEM_FLAGS
+            see = bool(self.itemize) and bool(
+                significant or xname or self.itemize > 1 or self.name_level >= 2
+            )
+            local_change = iflags & Item.LOCAL_CHANGE and significant
+            if not (see or local_change or xname or (entry.is_dir and significant)):
+                return
+        self._line(self.format_item(entry, name, iflags, xname))
+
+    def format_item(
+        self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None
+    ) -> str:
+        """``%i %n%L`` (with ``-i``) or ``%n%L``."""
+        shown = escape_name(name)
+        if entry.is_dir and not shown.endswith("/"):
+            shown += "/"
+        if xname:
+            tail = " => " + escape_name(xname)
+        elif entry.is_symlink and entry.link_target is not None:
+            tail = " -> " + escape_name(entry.link_target)
+        else:
+            tail = ""
+        if self.itemize:
+            flags = itemize_string(entry.mode, iflags, preserve_times=self.opts.times)
+            return f"{flags} {shown}{tail}"
+        return shown + tail
+
+    def list_entry(self, entry: FileEntry, name: bytes) -> None:
+        """One ``--list-only`` line."""
+        self._line(list_line(entry, name, human=self.human, links=self.opts.links))
+
+    def deleted(self, name: bytes, mode: int) -> None:
+        """``deleting NAME`` (``*deleting   NAME`` with ``-i``; rsync: log.c log_delete())."""
+        if not (self.opts.verbose or self.itemize):
+            return
+        shown = escape_name(name) + ("/" if stat.S_ISDIR(mode) else "")
+        if self.itemize:
+            self._line(f"*deleting   {shown}")
+        else:
+            self._line(f"deleting {shown}")
+
+    def message(self, code: int, text: bytes) -> None:
+        """Text from the peer or from the roles: MSG_INFO on stdout, the rest on stderr."""
+        shown = escape_name(text.rstrip(b"\n")) if text else ""
+        if code == Msg.INFO:
+            self._line(shown)
+        else:
+            self.error(shown)
+
+    def progress(self, name: bytes, done: int, total: int, *, final: bool) -> None:
+        """Per-file progress, when ``--progress`` or ``--info=progress2`` is on."""
+        if self.progress_display is not None and not self.quiet:
+            self.progress_display.update(name, done, total, final=final)
+
+    # -- the end -----------------------------------------------------------------------
+
+    def summary(self, stats: ReceiveStats, *, protocol: int) -> None:
+        """``--stats`` and the two closing lines of ``-v`` (rsync: main.c output_summary())."""
+        o = self.opts
+        if self.quiet:
+            return
+        full = o.stats
+        brief = o.stats or bool(o.verbose)
+        for line in summary_lines(
+            stats, protocol=protocol, full=full, brief=brief, human=self.human,
+            dry_run=o.dry_run,
+        ):
+            self._line(line)

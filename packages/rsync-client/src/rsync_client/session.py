@@ -1,0 +1,355 @@
+"""One ``pyrsync`` run: from the options and the arguments to the transfer's statistics.
+
+:func:`run` classifies the arguments (daemon, remote shell, local), opens the
+transport, and hands the connection to the wire layer's client
+(:func:`rsync_wire.roles.client.setup_client_protocol` and
+:func:`~rsync_wire.roles.client.run_pull`) or, for a local copy, to
+:func:`rsync_wire.roles.local.run_local_copy`. Errors are raised as
+:class:`~rsync_wire.errors.RsyncError` with rsync's exit codes; turning them into
+messages and a process status is :mod:`rsync_client.cli`'s job.
+
+Only downloads are supported: a remote destination (a push) is refused.
+
+rsync: main.c start_client(), client_run().
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import anyio
+
+from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError, UnsupportedError
+from rsync_wire.proto.args import build_server_args
+from rsync_wire.proto.constants import PROTOCOL_VERSION
+from rsync_wire.proto.filters import F_OPTION_RULES, FilterList, cvs_exclude_rules
+from rsync_wire.roles.client import CLIENT_CAPABILITIES, run_pull, setup_client_protocol
+from rsync_wire.roles.local import run_local_copy
+from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats
+from rsync_wire.stream import WireStream
+
+from rsync_client.options import ClientOptions, Location, OptionError, parse_location
+from rsync_client.transports.daemon import connect_daemon, daemon_preamble
+from rsync_client.transports.rsh import remote_command, spawn
+
+if TYPE_CHECKING:
+    from rsync_client.output import Output
+    from rsync_wire.proto.options import TransferOptions
+
+__all__ = ["RunResult", "build_filters", "run"]
+
+
+class RunResult:
+    """The end of a run: the statistics (``None`` for a module listing) and the exit code."""
+
+    def __init__(self, stats: ReceiveStats | None, exit_code: int, protocol: int) -> None:
+        self.stats = stats
+        self.exit_code = exit_code
+        self.protocol = protocol
+
+
+def _read_arg_file(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        msg = f"failed to open exclude file {path}: {exc.strerror} ({exc.errno})"
+        raise OptionError(msg) from None
+
+
+def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> FilterList:
+    """The client's filter list, in command-line order.
+
+    rsync: options.c (the filter options), exclude.c parse_filter_str().
+    """
+    fl = FilterList(protocol=protocol, delete_excluded=opts.delete_excluded)
+    f_count = 0
+    for kind, value in opts.filters:
+        raw = os.fsencode(value)
+        if kind == "filter":
+            fl.add_filter(raw)
+        elif kind == "exclude":
+            fl.add_exclude(raw)
+        elif kind == "include":
+            fl.add_include(raw)
+        elif kind == "exclude-from":
+            fl.add_exclude_from(_read_arg_file(value), name=value)
+        elif kind == "include-from":
+            fl.add_include_from(_read_arg_file(value), name=value)
+        elif kind == "F":
+            if f_count < len(F_OPTION_RULES):
+                fl.add_filter(F_OPTION_RULES[f_count])
+            f_count += 1
+    return fl
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _files_from(opts: ClientOptions) -> list[bytes] | None:
+    if opts.files_from is None:
+        return None
+    data = _read_arg_file(opts.files_from)
+    sep = b"\0" if opts.from0 else b"\n"
+    names = []
+    for line in data.split(sep):
+        name = line.rstrip(b"\r") if not opts.from0 else line
+        if name:
+            names.append(name)
+    return names
+
+
+async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult:
+    """Run the transfer the arguments describe; returns the statistics and exit code.
+
+    Raises:
+        RsyncError: with rsync's exit code (syntax, connection, protocol, ...).
+    """
+    if not args:
+        msg = "rsync: no source or destination given (see --help)"
+        raise OptionError(msg)
+    if len(args) == 1:
+        sources, dest = args, None
+    else:
+        sources, dest = args[:-1], args[-1]
+    locs = [parse_location(s) for s in sources]
+    if dest is not None and parse_location(dest).kind != "local":
+        if all(loc.kind == "local" for loc in locs):
+            msg = (
+                "pyrsync only downloads: pushing to a remote destination is not supported "
+                f"({dest})"
+            )
+            raise UnsupportedError(msg)
+        msg = "The source and destination cannot both be remote."
+        raise OptionError(msg)
+    kinds = {loc.kind for loc in locs}
+    if len(kinds) > 1:
+        msg = "rsync: all sources must be on the same host (and all remote or all local)"
+        raise OptionError(msg)
+    kind = kinds.pop()
+    if dest is None and kind != "local":
+        opts.list_only_implied = True
+    if dest is None and kind == "local" and not opts.list_only:
+        opts.list_only_implied = True
+    if kind == "local":
+        return await _run_local(opts, sources, dest, output)
+    hosts = {(loc.host, loc.user, loc.port) for loc in locs}
+    if len(hosts) > 1:
+        msg = "rsync: all remote sources must be on the same host"
+        raise OptionError(msg)
+    if kind == "daemon":
+        return await _run_daemon(opts, locs, dest, output)
+    return await _run_shell(opts, locs, dest, output)
+
+
+def _config(opts: ClientOptions, filters: FilterList, requested: list[bytes] | None, *,
+            local: bool) -> ReceiveConfig:
+    whole = opts.whole_file if opts.whole_file is not None else local
+    return ReceiveConfig(
+        filters=filters,
+        requested=requested,
+        itemize=opts.itemize_changes,
+        verbose=opts.verbose,
+        list_only=opts.list_only_effective,
+        whole_file=whole,
+        max_delete=opts.max_delete,
+        progress=opts.progress or opts.progress2,
+        umask=_umask(),
+    )
+
+
+def _add_cvs(filters: FilterList, opts: ClientOptions) -> None:
+    if opts.cvs_exclude:
+        _, after = cvs_exclude_rules(protocol=filters.protocol, am_sender=False, am_server=False)
+        for text in after:
+            filters.add_filter(text)
+
+
+async def _run_local(
+    opts: ClientOptions, sources: list[str], dest: str | None, output: Output
+) -> RunResult:
+    topts = opts.transfer_options(local=True)
+    topts.cvs_exclude = opts.cvs_exclude
+    filters = build_filters(opts)
+    _add_cvs(filters, opts)
+    config = _config(opts, filters, None, local=True)
+    stats = await run_local_copy(
+        [os.fsencode(s) for s in sources],
+        None if dest is None else os.fsencode(dest),
+        topts,
+        config,
+        output,
+        capabilities=CLIENT_CAPABILITIES,
+    )
+    return RunResult(stats, int(stats.exit_code()), PROTOCOL_VERSION)
+
+
+def _requested(paths: list[str], *, module: bool) -> list[bytes]:
+    out = []
+    for p in paths:
+        if module:
+            _, _, rest = p.partition("/")
+            p = rest  # noqa: PLW2901 - the path inside the module
+        out.append(os.fsencode(p))
+    return out
+
+
+async def _pull(
+    ws: WireStream,
+    opts: ClientOptions,
+    topts: TransferOptions,
+    filters: FilterList,
+    requested: list[bytes],
+    dest: str | None,
+    output: Output,
+    *,
+    protocol: int | None,
+    our_protocol: int,
+) -> tuple[ReceiveStats, int]:
+    session = await setup_client_protocol(ws, topts, protocol=protocol, our_protocol=our_protocol)
+    filters.protocol = session.protocol
+    local_filters = build_filters(opts, protocol=session.protocol)
+    _add_cvs(local_filters, opts)
+    config = _config(opts, local_filters, requested, local=False)
+    files_from = _files_from(opts)
+    if files_from is not None and session.protocol == 30:
+        msg = "--files-from with a local file needs protocol 31 or newer, or 29 and older"
+        raise UnsupportedError(msg)
+    stats = await run_pull(
+        ws,
+        session,
+        topts,
+        config,
+        None if dest is None else os.fsencode(dest),
+        output,
+        files_from=files_from,
+        send_filters=filters,
+    )
+    return stats, session.protocol
+
+
+async def _run_daemon(
+    opts: ClientOptions, locs: list[Location], dest: str | None, output: Output
+) -> RunResult:
+    first = locs[0]
+    paths = [loc.path for loc in locs]
+    module = first.path.split("/", 1)[0]
+    if first.path.startswith("/"):
+        msg = "ERROR: The remote path must start with a module name"
+        raise RsyncError(msg, exit_code=ExitCode.STARTCLIENT)
+    our_protocol = opts.protocol or PROTOCOL_VERSION
+    topts = opts.transfer_options()
+    topts.capabilities = CLIENT_CAPABILITIES
+    topts.cvs_exclude = opts.cvs_exclude
+    filters = build_filters(opts)
+    process = None
+    if opts.rsh:
+        argv = remote_command(opts.rsh, first.host, first.user, opts.rsync_path, [], daemon=True)
+        process = await spawn(argv)
+        assert process.stdout is not None  # noqa: S101 - spawned with pipes
+        assert process.stdin is not None  # noqa: S101
+        ws = WireStream(process.stdout, process.stdin, timeout=opts.timeout or None)
+    else:
+        family = 0
+        stream = await connect_daemon(
+            first.host, first.port or opts.port, contimeout=opts.contimeout, family=family
+        )
+        ws = WireStream(stream, stream, timeout=opts.timeout or None)
+
+    def server_paths() -> list[str]:
+        out = []
+        for p in paths:
+            if p == module:
+                out.append(module + "/")
+            else:
+                out.append(p)
+        return out
+
+    try:
+        reply = await daemon_preamble(
+            ws,
+            module,
+            our_protocol=our_protocol,
+            user=first.user,
+            password_file=opts.password_file,
+            build_args=lambda protocol: build_server_args(topts, server_paths(), protocol=protocol),
+            show=output.info,
+            show_motd=opts.motd,
+        )
+        if reply.listing_done or reply.protocol is None:
+            return RunResult(None, 0, our_protocol)
+        if not module:
+            return RunResult(None, 0, our_protocol)
+        stats, protocol = await _pull(
+            ws, opts, topts, filters, _requested(paths, module=True), dest, output,
+            protocol=reply.protocol, our_protocol=our_protocol,
+        )
+        return RunResult(stats, int(stats.exit_code()), protocol)
+    finally:
+        await _close(ws, process)
+
+
+async def _run_shell(
+    opts: ClientOptions, locs: list[Location], dest: str | None, output: Output
+) -> RunResult:
+    first = locs[0]
+    paths = [loc.path or "." for loc in locs]
+    our_protocol = opts.protocol or PROTOCOL_VERSION
+    topts = opts.transfer_options()
+    topts.capabilities = CLIENT_CAPABILITIES
+    topts.cvs_exclude = opts.cvs_exclude
+    filters = build_filters(opts)
+    server_args = build_server_args(topts, paths, protocol=our_protocol)
+    argv = remote_command(opts.rsh, first.host, first.user, opts.rsync_path, server_args)
+    process = await spawn(argv)
+    assert process.stdout is not None  # noqa: S101 - spawned with pipes
+    assert process.stdin is not None  # noqa: S101
+    ws = WireStream(process.stdout, process.stdin, timeout=opts.timeout or None)
+    code = 0
+    try:
+        try:
+            stats, protocol = await _pull(
+                ws, opts, topts, filters, _requested(paths, module=False), dest, output,
+                protocol=None, our_protocol=our_protocol,
+            )
+        except ConnectionLost as exc:
+            status = await _reap(process, wait=5.0)
+            if status is not None and status > int(exc.exit_code):
+                exc.exit_code = ExitCode(status) if status in ExitCode._value2member_map_ \
+                    else exc.exit_code
+                exc.child_status = status  # type: ignore[attr-defined]
+            raise
+        code = int(stats.exit_code())
+    finally:
+        await _close(ws, process)
+    status = process.returncode
+    if status is not None and status > code:
+        code = status
+    return RunResult(stats, code, protocol)
+
+
+async def _reap(process: object, *, wait: float) -> int | None:
+    proc = process  # anyio Process
+    with anyio.move_on_after(wait):
+        return await proc.wait()  # type: ignore[attr-defined, no-any-return]
+    return None
+
+
+async def _close(ws: WireStream, process: object | None) -> None:
+    with anyio.CancelScope(shield=True):
+        try:
+            await ws.aclose()
+        except (OSError, RsyncError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass
+        if process is not None:
+            status = await _reap(process, wait=10.0)
+            if status is None:
+                process.kill()  # type: ignore[attr-defined]
+                await process.wait()  # type: ignore[attr-defined]

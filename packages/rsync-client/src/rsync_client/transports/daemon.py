@@ -1,0 +1,211 @@
+"""``rsync://host/module/path`` and ``host::module/path``: the daemon's text preamble.
+
+Over a TCP connection (or a remote shell running ``rsync --server --daemon``) the
+client sends its greeting, reads the daemon's (and the MOTD), names the module
+(or asks for the module list), answers an authentication challenge, and sends
+its arguments: NUL-separated from protocol 30 on, newline-separated before.
+After that the binary protocol starts, without the version exchange of the
+remote-shell mode (the greetings carried the versions).
+
+rsync: clientserver.c start_socket_client(), start_inband_exchange(),
+exchange_protocols(); authenticate.c auth_client().
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from typing import TYPE_CHECKING
+
+import anyio
+
+from rsync_wire.errors import ConnectionLost, ExitCode, RemoteError, RsyncError
+from rsync_wire.proto.constants import AUTH_DIGESTS, DEFAULT_PORT
+from rsync_wire.proto.handshake import (
+    auth_response,
+    choose_auth_digest,
+    daemon_protocol,
+    format_greeting,
+    parse_greeting,
+)
+from rsync_wire.stream import WireStream
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from anyio.abc import ByteStream
+
+__all__ = ["DaemonReply", "connect_daemon", "daemon_preamble", "read_password"]
+
+
+class DaemonReply:
+    """What the preamble ended with.
+
+    Attributes:
+        protocol: the negotiated protocol (``None`` when the listing ended the session).
+        listing_done: the daemon ended with ``@RSYNCD: EXIT`` (module list printed).
+    """
+
+    def __init__(self, protocol: int | None, *, listing_done: bool) -> None:
+        self.protocol = protocol
+        self.listing_done = listing_done
+
+
+async def connect_daemon(
+    host: str, port: int | None, *, contimeout: int = 0, family: int = 0
+) -> ByteStream:
+    """Open the TCP connection to a daemon.
+
+    Raises:
+        RsyncError: exit code 10 (socket I/O) when the connection fails, 35 on
+            ``--contimeout``.
+
+    rsync: socket.c open_socket_out().
+    """
+    port = port or DEFAULT_PORT
+    try:
+        with anyio.fail_after(contimeout or None):
+            return await anyio.connect_tcp(host, port)
+    except TimeoutError:
+        msg = f"rsync: failed to connect to {host}: connection timed out (after {contimeout}s)"
+        raise RsyncError(msg, exit_code=ExitCode.CONTIMEOUT) from None
+    except OSError as exc:
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        errno = cause.errno or 0
+        reason = os.strerror(errno) if errno else str(cause)
+        if isinstance(exc, socket.gaierror):
+            msg = f"rsync: getaddrinfo: {host} {port}: {reason}"
+        else:
+            msg = f"rsync: [Receiver] failed to connect to {host} ({host}): {reason} ({errno})"
+        raise RsyncError(msg, exit_code=ExitCode.SOCKETIO) from None
+
+
+def read_password(password_file: str | None) -> bytes:
+    """The daemon password: ``--password-file`` (first line), ``$RSYNC_PASSWORD``, or a prompt.
+
+    Raises:
+        RsyncError: exit code 1 for a password file others can read, or one not owned by
+            root when running as root; 10 when it cannot be read.
+
+    rsync: authenticate.c getpassf(), auth_client().
+    """
+    if password_file is not None:
+        if password_file == "-":
+            import sys  # noqa: PLC0415 - stdin only for this case
+
+            return sys.stdin.buffer.readline().rstrip(b"\r\n")
+        try:
+            fd = os.open(password_file, os.O_RDONLY)
+        except OSError as exc:
+            msg = f"rsync: could not open password file {password_file}: {exc.strerror} ({exc.errno})"
+            raise RsyncError(msg, exit_code=ExitCode.SYNTAX) from None
+        try:
+            st = os.fstat(fd)
+            if st.st_mode & 0o006:
+                msg = "ERROR: password file must not be other-accessible"
+                raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
+            if os.geteuid() == 0 and st.st_uid != 0:
+                msg = "ERROR: password file must be owned by root when running as root"
+                raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
+            data = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+        return data.split(b"\n", 1)[0].rstrip(b"\r")
+    env = os.environ.get("RSYNC_PASSWORD")
+    if env is not None:
+        return os.fsencode(env)
+    return getpass.getpass("Password: ").encode()
+
+
+def _user(user: str | None) -> str:
+    return user or os.environ.get("USER") or os.environ.get("LOGNAME") or "nobody"
+
+
+async def daemon_preamble(
+    ws: WireStream,
+    module: str,
+    *,
+    our_protocol: int,
+    user: str | None,
+    password_file: str | None,
+    build_args: Callable[[int], list[str]],
+    show: Callable[[str], None],
+    show_motd: bool = True,
+) -> DaemonReply:
+    """Greetings, module, authentication and arguments; returns the negotiated protocol.
+
+    Args:
+        ws: the connection (not multiplexed).
+        module: the module name, or ``""`` to ask for the module list.
+        our_protocol: the protocol we announce.
+        user: the user for authentication (default ``$USER``).
+        password_file: ``--password-file``.
+        build_args: builds the argument vector (``--server ... . paths``) for a protocol.
+        show: prints a line of MOTD or module listing.
+        show_motd: ``--no-motd`` turns MOTD (and listing) lines off.
+
+    Raises:
+        RemoteError: ``@ERROR`` from the daemon (exit code 5).
+        RsyncError: no greeting (exit code 5), or a failure to read the password.
+
+    rsync: clientserver.c start_inband_exchange().
+    """
+    ws.write(format_greeting(our_protocol, AUTH_DIGESTS))
+    await ws.flush()
+    try:
+        line = await ws.read_line()
+    except ConnectionLost:
+        msg = "rsync: did not see server greeting"
+        raise RsyncError(msg, exit_code=ExitCode.STARTCLIENT) from None
+    try:
+        greeting = parse_greeting(line)
+    except RsyncError:
+        text = line.decode("utf-8", "backslashreplace")
+        if not text.startswith("@RSYNCD: "):
+            msg = f'rsync: server sent "{text}" rather than greeting'
+        elif " " not in text[9:] and text[9:11].isdigit() and int(text[9:11]) >= 32:
+            msg = f"rsync: the server omitted the digest name list: {text}"
+        else:
+            msg = f"rsync: the server omitted the subprotocol value: {text}"
+        raise RsyncError(msg, exit_code=ExitCode.STARTCLIENT) from None
+    protocol = daemon_protocol(our_protocol, greeting)
+    ws.write(module.encode("utf-8", "surrogateescape") + b"\n")
+    await ws.flush()
+    while True:
+        try:
+            line = await ws.read_line()
+        except ConnectionLost:
+            msg = "rsync: didn't get server startup line"
+            raise RsyncError(msg, exit_code=ExitCode.STARTCLIENT) from None
+        if line.startswith(b"@RSYNCD: AUTHREQD "):
+            challenge = line[18:].decode("ascii", "replace")
+            digest = choose_auth_digest(AUTH_DIGESTS, greeting, protocol=protocol)
+            if digest is None:
+                msg = "rsync: no common daemon-auth digest with the server"
+                raise RsyncError(msg, exit_code=ExitCode.STARTCLIENT)
+            password = read_password(password_file)
+            response = auth_response(digest, password, challenge)
+            ws.write(f"{_user(user)} {response}\n".encode())
+            await ws.flush()
+            continue
+        if line == b"@RSYNCD: OK":
+            break
+        if line == b"@RSYNCD: EXIT":
+            return DaemonReply(None, listing_done=True)
+        if line.startswith(b"@ERROR"):
+            raise RemoteError(line.decode("utf-8", "backslashreplace"),
+                              exit_code=ExitCode.STARTCLIENT)
+        if show_motd:
+            show(line.decode("utf-8", "backslashreplace"))
+    args = build_args(protocol)
+    if protocol >= 30:
+        for arg in args:
+            ws.write(arg.encode("utf-8", "surrogateescape") + b"\0")
+        ws.write(b"\0")
+    else:
+        for arg in args:
+            ws.write(arg.encode("utf-8", "surrogateescape") + b"\n")
+        ws.write(b"\n")
+    await ws.flush()
+    return DaemonReply(protocol, listing_done=False)

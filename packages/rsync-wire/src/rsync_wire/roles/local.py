@@ -1,0 +1,181 @@
+"""Both sides of a session in one process: an in-memory byte-stream pair and local copies.
+
+:func:`memory_stream_pair` gives two connected byte streams (each end a
+``ByteStream``) made of two bounded memory object streams; buffers pass between
+the ends without copies. :func:`run_local_copy` runs this package's own
+:class:`~rsync_wire.roles.sender.SenderRole` (as a server sender) and the receiving
+side over such a pair, as two tasks: the same code paths as a pull from a remote
+server, without a process or a socket. Tests use the pair to wire roles back to back.
+
+rsync: main.c local_server (rsync forks a server process; here it is a task).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from typing import TYPE_CHECKING
+
+import anyio
+from anyio.abc import ByteStream
+
+from rsync_wire.fs import Root
+from rsync_wire.proto.negotiate import Session, server_compat_flags
+from rsync_wire.stream import WireStream
+
+if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats, Reporter
+
+__all__ = ["MemoryByteStream", "local_session", "memory_stream_pair", "run_local_copy"]
+
+
+class MemoryByteStream(ByteStream):
+    """One end of an in-memory byte-stream pair (see :func:`memory_stream_pair`)."""
+
+    def __init__(
+        self,
+        send: MemoryObjectSendStream[bytes],
+        receive: MemoryObjectReceiveStream[bytes],
+    ) -> None:
+        self._send = send
+        self._receive = receive
+        self._pending = b""
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        """The next chunk (at most ``max_bytes``); EndOfStream once the peer closed."""
+        if not self._pending:
+            try:
+                self._pending = await self._receive.receive()
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                raise anyio.EndOfStream from None
+        data = self._pending
+        if len(data) <= max_bytes:
+            self._pending = b""
+            return data
+        self._pending = data[max_bytes:]
+        return data[:max_bytes]
+
+    async def send(self, item: bytes) -> None:
+        """Hand ``item`` to the peer (the buffer must not be changed afterwards)."""
+        if item:
+            try:
+                await self._send.send(item)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                raise anyio.BrokenResourceError from None
+
+    async def send_eof(self) -> None:
+        """No more data from this end."""
+        await self._send.aclose()
+
+    async def aclose(self) -> None:
+        """Close both directions of this end."""
+        await self._send.aclose()
+        await self._receive.aclose()
+
+
+def memory_stream_pair(buffers: int = 16) -> tuple[MemoryByteStream, MemoryByteStream]:
+    """Two connected in-memory byte streams, each direction holding at most ``buffers`` chunks."""
+    a_send, b_receive = anyio.create_memory_object_stream[bytes](buffers)
+    b_send, a_receive = anyio.create_memory_object_stream[bytes](buffers)
+    return MemoryByteStream(a_send, a_receive), MemoryByteStream(b_send, b_receive)
+
+
+def local_session(capabilities: str, *, protocol: int = 32, seed: int | None = None) -> Session:
+    """The session a local copy agrees on (what negotiation between two of us would give)."""
+    flags = server_compat_flags(capabilities, inc_recurse=False) if protocol >= 30 else 0
+    if seed is None:
+        seed = int.from_bytes(secrets.token_bytes(4), "little", signed=True)
+    return Session(
+        protocol=protocol,
+        compat_flags=flags,
+        checksum="xxh128" if protocol >= 30 else "md4",
+        compression=None,
+        seed=seed,
+        checksum_negotiated=protocol >= 30,
+    )
+
+
+def _start_mux(ws: WireStream, session: Session, *, server: bool) -> None:
+    if server:
+        ws.start_mux_out()
+        if session.mux_from_client:
+            ws.start_mux_in()
+    else:
+        ws.start_mux_in()
+        if session.mux_from_client:
+            ws.start_mux_out()
+
+
+async def run_local_copy(
+    sources: list[bytes],
+    dest: bytes | None,
+    opts: TransferOptions,
+    config: ReceiveConfig,
+    reporter: Reporter | None = None,
+    *,
+    capabilities: str = ".LfxCvu",
+    protocol: int = 32,
+) -> ReceiveStats:
+    """Copy ``sources`` to ``dest`` in this process: our sender and our receiving side.
+
+    Args:
+        sources: source paths (absolute or relative to the current directory; a trailing
+            ``/`` means "the contents", as for rsync).
+        dest: the destination (``None`` lists the sources with ``config.list_only``).
+        opts: the transfer options (``sender`` set, as for a pull).
+        config: the receiving side's settings.
+        reporter: user-visible events.
+        capabilities: the capability letters the two sides agree on.
+        protocol: the protocol both speak.
+    """
+    from rsync_wire.roles.client import run_pull
+    from rsync_wire.roles.sender import SenderRole
+
+    session = local_session(capabilities, protocol=protocol)
+    client_end, server_end = memory_stream_pair()
+    client_ws = WireStream(client_end, client_end)
+    server_ws = WireStream(server_end, server_end)
+    _start_mux(server_ws, session, server=True)
+    _start_mux(client_ws, session, server=False)
+    paths = [_absolute(s) for s in sources]
+    root = Root(b"/")
+    sender = SenderRole(server_ws, session, opts, root, paths, module=None, server=True)
+    server_ws.on_message = lambda code, payload: None
+    result: list[ReceiveStats] = []
+
+    async def serve() -> None:
+        try:
+            await sender.run()
+        finally:
+            await server_ws.flush()
+            await server_end.send_eof()
+
+    async def receive() -> None:
+        try:
+            result.append(await run_pull(client_ws, session, opts, config, dest, reporter))
+        finally:
+            await client_ws.flush()
+            await client_end.send_eof()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve)
+            await receive()
+    finally:
+        root.close()
+    return result[0]
+
+
+def _absolute(path: bytes) -> bytes:
+    slash = path.endswith(b"/") or path.endswith(b"/.") or path == b"."
+    absolute = os.path.abspath(path)
+    if slash and not absolute.endswith(b"/"):
+        absolute += b"/"
+    return absolute
+
+
+_ = math
