@@ -68,7 +68,7 @@ def _split(rel: bytes) -> tuple[bytes, bytes]:
 
 
 def temp_name_for(name: bytes) -> bytes:
-    """rsync's temporary name for ``name``: ``.<name>.XXXXXX`` within NAME_MAX.
+    """Rsync's temporary name for ``name``: ``.<name>.XXXXXX`` within NAME_MAX.
 
     rsync: receiver.c get_tmpname() (the basename is cut to fit, a leading dot dropped).
     """
@@ -311,8 +311,9 @@ class DestTree:
             tmp = self._unique(
                 dfd,
                 name,
-                lambda t: os.link(sname, t, src_dir_fd=sdfd2, dst_dir_fd=dfd,
-                                  follow_symlinks=False),
+                lambda t: os.link(
+                    sname, t, src_dir_fd=sdfd2, dst_dir_fd=dfd, follow_symlinks=False
+                ),
             )
         finally:
             os.close(sdfd2)
@@ -390,6 +391,6 @@ class DestTree:
 
 
 def _now_ns() -> int:
-    import time  # noqa: PLC0415 - only needed when no atime is given
+    import time
 
     return time.time_ns()

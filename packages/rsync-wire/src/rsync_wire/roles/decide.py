@@ -58,7 +58,7 @@ class StatLike(Protocol):
 
 
 def same_time(sec1: int, nsec1: int, sec2: int, nsec2: int, *, modify_window: int = 0) -> bool:
-    """rsync's time comparison: whole seconds (nanoseconds too for a negative window).
+    """Rsync's time comparison: whole seconds (nanoseconds too for a negative window).
 
     rsync: util1.c same_time().
     """
@@ -110,7 +110,7 @@ def quick_check_ok(
     checksum: bytes | None = None,
     link_target: bytes | None = None,
 ) -> bool:
-    """rsync's quick check: is the destination item already the entry's content?
+    """Rsync's quick check: is the destination item already the entry's content?
 
     Args:
         entry: the file-list entry.
@@ -146,7 +146,7 @@ def quick_check_ok(
 
 
 def _makedev(major: int, minor: int) -> int:
-    import os  # noqa: PLC0415 - os.makedev is pure arithmetic
+    import os
 
     return os.makedev(major, minor)
 
@@ -167,8 +167,10 @@ def unchanged_attrs(
     rsync: generator.c unchanged_attrs().
     """
     is_link = stat.S_ISLNK(entry.mode)
-    if opts.preserve_times and not (is_link and opts.omit_link_times) and mtime_differs(
-        st, entry, modify_window=opts.modify_window
+    if (
+        opts.preserve_times
+        and not (is_link and opts.omit_link_times)
+        and mtime_differs(st, entry, modify_window=opts.modify_window)
     ):
         return False
     if not is_link and perms_differ(mode, st, opts):

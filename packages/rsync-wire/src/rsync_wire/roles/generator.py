@@ -118,7 +118,7 @@ class GeneratorRole:
     async def run(self) -> None:
         """Phase 1, redo, the end-of-session markers, directory touch-up and goodbye."""
         sh = self.sh
-        ws = sh.ws
+        ws = sh.out_ws
         session = sh.session
         if sh.config.list_only:
             for i, entry in enumerate(sh.entries):
@@ -193,11 +193,11 @@ class GeneratorRole:
     # -- writing ---------------------------------------------------------------------------
 
     def _write_ndx(self, ndx: int) -> None:
-        self.sh.ws.write_ndx(self.ndx_out, ndx)
+        self.sh.out_ws.write_ndx(self.ndx_out, ndx)
 
     def _write_del_stats(self) -> None:
         st = self.sh.stats
-        ws = self.sh.ws
+        ws = self.sh.out_ws
         self._write_ndx(Ndx.DEL_STATS)
         total = (
             st.deleted_files
@@ -206,8 +206,13 @@ class GeneratorRole:
             - st.deleted_devices
             - st.deleted_specials
         )
-        for value in (total, st.deleted_dirs, st.deleted_symlinks, st.deleted_devices,
-                      st.deleted_specials):
+        for value in (
+            total,
+            st.deleted_dirs,
+            st.deleted_symlinks,
+            st.deleted_devices,
+            st.deleted_specials,
+        ):
             ws.write_varint(value)
 
     def _itemize(
@@ -227,8 +232,16 @@ class GeneratorRole:
         sh = self.sh
         uid, gid, skip_group = self._ids(entry)
         iflags = itemize_flags(
-            entry, mode, uid, gid, st, sh.opts, iflags,
-            am_root=sh.am_root, skip_group=skip_group, xname=xname,
+            entry,
+            mode,
+            uid,
+            gid,
+            st,
+            sh.opts,
+            iflags,
+            am_root=sh.am_root,
+            skip_group=skip_group,
+            xname=xname,
         )
         if not (
             iflags & SIGNIFICANT_ITEM_FLAGS
@@ -238,7 +251,7 @@ class GeneratorRole:
         ):
             return
         if sh.session.has_iflags:
-            ws = sh.ws
+            ws = sh.out_ws
             self._write_ndx(ndx)
             if xname is not None:
                 iflags |= Item.XNAME_FOLLOWS
@@ -313,8 +326,10 @@ class GeneratorRole:
         try:
             st = self._stat(rel)
         except OSError as exc:
-            self._error(f"rsync: [generator] recv_generator: failed to stat "
-                        f"\"{_show(rel)}\": {exc.strerror} ({exc.errno})")
+            self._error(
+                f"rsync: [generator] recv_generator: failed to stat "
+                f'"{_show(rel)}": {exc.strerror} ({exc.errno})'
+            )
             return
         if stat.S_ISDIR(mode):
             self._gen_dir(ndx, entry, rel, st)
@@ -330,7 +345,7 @@ class GeneratorRole:
             if sh.opts.preserve_links:
                 self._gen_symlink(ndx, entry, rel, st)
             elif sh.config.verbose:
-                self._info(f"skipping non-regular file \"{_show(rel)}\"")
+                self._info(f'skipping non-regular file "{_show(rel)}"')
             return
         is_dev = stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
         is_special = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
@@ -341,7 +356,7 @@ class GeneratorRole:
             return
         if not stat.S_ISREG(mode):
             if sh.config.verbose:
-                self._info(f"skipping non-regular file \"{_show(rel)}\"")
+                self._info(f'skipping non-regular file "{_show(rel)}"')
             return
         self._gen_file(ndx, entry, rel, st, redo=redo)
 
@@ -369,8 +384,10 @@ class GeneratorRole:
             except FileExistsError:
                 pass
             except OSError as exc:
-                self._error(f"rsync: [generator] recv_generator: mkdir \"{_show(rel)}\" failed: "
-                            f"{exc.strerror} ({exc.errno})")
+                self._error(
+                    f'rsync: [generator] recv_generator: mkdir "{_show(rel)}" failed: '
+                    f"{exc.strerror} ({exc.errno})"
+                )
                 self._skip_dir(ndx, rel)
                 return
             real_st = self._stat(rel)
@@ -381,8 +398,10 @@ class GeneratorRole:
                     self._tree.chmod(rel, (mode | 0o700) & CHMOD_BITS)
                     sh.tweaked_dirs[ndx] = mode
                 except OSError as exc:
-                    self._error(f"rsync: failed to modify permissions on \"{_show(rel)}\": "
-                                f"{exc.strerror} ({exc.errno})")
+                    self._error(
+                        f'rsync: failed to modify permissions on "{_show(rel)}": '
+                        f"{exc.strerror} ({exc.errno})"
+                    )
         if self.delete_when == "during" and ndx in sh.content_dirs and ndx not in sh.missing_dirs:
             self._delete_in_dir(rel)
 
@@ -417,8 +436,10 @@ class GeneratorRole:
             try:
                 self._tree.symlink(target, rel, replace=replace)
             except OSError as exc:
-                self._error(f"rsync: [generator] symlink \"{_show(rel)}\" -> "
-                            f"\"{_show(target)}\" failed: {exc.strerror} ({exc.errno})")
+                self._error(
+                    f'rsync: [generator] symlink "{_show(rel)}" -> '
+                    f'"{_show(target)}" failed: {exc.strerror} ({exc.errno})'
+                )
                 return
             new_st = self._stat(rel)
             if new_st is not None:
@@ -444,8 +465,9 @@ class GeneratorRole:
                 return
         replace = st is not None
         if st is not None and stat.S_ISDIR(st.st_mode):
-            if not self._delete_item(rel, st.st_mode, make_room=True,
-                                     what="device file" if is_dev else "special file"):
+            if not self._delete_item(
+                rel, st.st_mode, make_room=True, what="device file" if is_dev else "special file"
+            ):
                 return
             replace = False
         if not self.dry_run:
@@ -453,15 +475,17 @@ class GeneratorRole:
             try:
                 self._tree.mknod(rel, stat.S_IFMT(entry.mode) | 0o600, device, replace=replace)
             except OSError as exc:
-                self._error(f"rsync: [generator] mknod \"{_show(rel)}\" failed: "
-                            f"{exc.strerror} ({exc.errno})")
+                self._error(
+                    f'rsync: [generator] mknod "{_show(rel)}" failed: {exc.strerror} ({exc.errno})'
+                )
                 return
             new_st = self._stat(rel)
             if new_st is not None:
                 self._set_attrs(rel, entry, mode, new_st)
         same_type = st is not None and stat.S_IFMT(st.st_mode) == stat.S_IFMT(entry.mode)
-        self._itemize(ndx, entry, mode, st if same_type else None,
-                      Item.LOCAL_CHANGE | Item.REPORT_CHANGE)
+        self._itemize(
+            ndx, entry, mode, st if same_type else None, Item.LOCAL_CHANGE | Item.REPORT_CHANGE
+        )
         self._hl_done(ndx)
 
     def _gen_file(
@@ -485,7 +509,7 @@ class GeneratorRole:
                 return
             if opts.existing_only and st is None:
                 if sh.config.verbose:
-                    self._info(f"not creating new file \"{_show(rel)}\"")
+                    self._info(f'not creating new file "{_show(rel)}"')
                 return
             if (
                 opts.update_only
@@ -512,7 +536,7 @@ class GeneratorRole:
                 self._hl_done(ndx)
                 return
         # a transfer request
-        ws = sh.ws
+        ws = sh.out_ws
         self._write_ndx(ndx)
         if sh.session.has_iflags:
             iflags = Item.TRANSFER
@@ -520,8 +544,15 @@ class GeneratorRole:
                 iflags |= Item.REPORT_CHANGE
             uid, gid, skip_group = self._ids(entry)
             iflags = itemize_flags(
-                entry, mode, uid, gid, st, opts, iflags,
-                am_root=sh.am_root, skip_group=skip_group,
+                entry,
+                mode,
+                uid,
+                gid,
+                st,
+                opts,
+                iflags,
+                am_root=sh.am_root,
+                skip_group=skip_group,
             )
             ws.write_int16(iflags)
         elif not self.do_xfers:
@@ -539,25 +570,31 @@ class GeneratorRole:
         rsync: generator.c generate_and_send_sums(), sum_sizes_sqroot().
         """
         sh = self.sh
-        ws = sh.ws
+        ws = sh.out_ws
         protocol = sh.session.protocol
         try:
             fd = self._tree.open_read(rel)
         except OSError as exc:
-            self._warn(f"rsync: [generator] failed to open \"{_show(rel)}\", continuing: "
-                       f"{exc.strerror} ({exc.errno})", Msg.ERROR)
+            self._warn(
+                f'rsync: [generator] failed to open "{_show(rel)}", continuing: '
+                f"{exc.strerror} ({exc.errno})",
+                Msg.ERROR,
+            )
             SumHead.empty().encode_into(ws.out, protocol=protocol)
             return
-        from rsync_delta import block_length_for, strong_length_for  # noqa: PLC0415
+        from rsync_delta import block_length_for, strong_length_for
 
         with os.fdopen(fd, "rb", buffering=0) as f:
             length = os.fstat(fd).st_size
-            blen = block_length_for(length, protocol=protocol, block_size=sh.opts.block_size or None)
+            blen = block_length_for(
+                length, protocol=protocol, block_size=sh.opts.block_size or None
+            )
             slen = strong_length_for(
                 length, blen, protocol=protocol, digest_size=sh.rule.digest_size, redo=redo
             )
-            sig = signature(f, rule=sh.rule, block_length=blen, strong_length=slen,
-                            protocol=protocol)
+            sig = signature(
+                f, rule=sh.rule, block_length=blen, strong_length=slen, protocol=protocol
+            )
         count = len(sig.weak)
         head = SumHead(count, sig.block_length, sig.strong_length, sig.remainder)
         head.encode_into(ws.out, protocol=protocol)
@@ -616,15 +653,18 @@ class GeneratorRole:
                 sec, nsec = divmod(st.st_mtime_ns, 1_000_000_000)
                 same = sec == entry.mtime and (not accurate or nsec == entry.mtime_nsec)
                 if not same:
-                    self._tree.set_mtime(rel, entry.mtime * 1_000_000_000 + entry.mtime_nsec,
-                                   atime_ns=st.st_atime_ns)
+                    self._tree.set_mtime(
+                        rel, entry.mtime * 1_000_000_000 + entry.mtime_nsec, atime_ns=st.st_atime_ns
+                    )
                     updated = True
             if not link and (st.st_mode ^ mode) & CHMOD_BITS:
                 self._tree.chmod(rel, mode & CHMOD_BITS)
                 updated = True
         except OSError as exc:
-            self._error(f"rsync: [generator] failed to set attributes on \"{_show(rel)}\": "
-                        f"{exc.strerror} ({exc.errno})")
+            self._error(
+                f'rsync: [generator] failed to set attributes on "{_show(rel)}": '
+                f"{exc.strerror} ({exc.errno})"
+            )
         return updated
 
     def _touch_up_dirs(self) -> None:
@@ -652,13 +692,17 @@ class GeneratorRole:
                     if not stat.S_ISDIR(st.st_mode):
                         continue
                     if st.st_mtime_ns != entry.mtime * 1_000_000_000 + entry.mtime_nsec:
-                        self._tree.set_mtime(rel, entry.mtime * 1_000_000_000 + entry.mtime_nsec,
-                                       atime_ns=st.st_atime_ns)
+                        self._tree.set_mtime(
+                            rel,
+                            entry.mtime * 1_000_000_000 + entry.mtime_nsec,
+                            atime_ns=st.st_atime_ns,
+                        )
             except OSError as exc:
                 if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
                     continue
-                self._error(f"rsync: failed to set times on \"{_show(rel)}\": "
-                            f"{exc.strerror} ({exc.errno})")
+                self._error(
+                    f'rsync: failed to set times on "{_show(rel)}": {exc.strerror} ({exc.errno})'
+                )
 
     # -- hard links ------------------------------------------------------------------------
 
@@ -701,11 +745,14 @@ class GeneratorRole:
                 # the leader was not made (skipped or failed): handle this one on its own
                 self._recv_generator_alone(ndx)
                 continue
-            if st is not None and lst is not None and (st.st_dev, st.st_ino) == (
-                lst.st_dev, lst.st_ino
+            if (
+                st is not None
+                and lst is not None
+                and (st.st_dev, st.st_ino) == (lst.st_dev, lst.st_ino)
             ):
-                self._itemize_or_report(ndx, entry, mode, st, Item.LOCAL_CHANGE
-                                        | Item.XNAME_FOLLOWS, b"", now=now)
+                self._itemize_or_report(
+                    ndx, entry, mode, st, Item.LOCAL_CHANGE | Item.XNAME_FOLLOWS, b"", now=now
+                )
                 continue
             if st is not None and stat.S_ISDIR(st.st_mode):
                 if not self._delete_item(rel, st.st_mode, make_room=True, what="regular file"):
@@ -715,11 +762,14 @@ class GeneratorRole:
                 try:
                     self._tree.hardlink(leader_rel, rel, replace=st is not None)
                 except OSError as exc:
-                    self._error(f"rsync: [generator] link \"{_show(rel)}\" => "
-                                f"{_show(leader_rel)} failed: {exc.strerror} ({exc.errno})")
+                    self._error(
+                        f'rsync: [generator] link "{_show(rel)}" => '
+                        f"{_show(leader_rel)} failed: {exc.strerror} ({exc.errno})"
+                    )
                     continue
-            self._itemize_or_report(ndx, entry, mode, st, Item.LOCAL_CHANGE | Item.XNAME_FOLLOWS,
-                                    leader_rel, now=now)
+            self._itemize_or_report(
+                ndx, entry, mode, st, Item.LOCAL_CHANGE | Item.XNAME_FOLLOWS, leader_rel, now=now
+            )
         self.hl_followers = pending
 
     def _recv_generator_alone(self, ndx: int) -> None:
@@ -745,8 +795,18 @@ class GeneratorRole:
             self._itemize(ndx, entry, mode, st, iflags, xname=xname)
             return
         uid, gid, skip_group = self._ids(entry)
-        flags = itemize_flags(entry, mode, uid, gid, st, sh.opts, iflags,
-                              am_root=sh.am_root, skip_group=skip_group, xname=xname)
+        flags = itemize_flags(
+            entry,
+            mode,
+            uid,
+            gid,
+            st,
+            sh.opts,
+            iflags,
+            am_root=sh.am_root,
+            skip_group=skip_group,
+            xname=xname,
+        )
         if flags & SIGNIFICANT_ITEM_FLAGS or xname:
             sh.reporter.item(entry, sh.rels[ndx], flags, xname)
 
@@ -798,7 +858,7 @@ class GeneratorRole:
     def _sorted_listing(
         self, rel: bytes, listing: list[tuple[bytes, os.stat_result]], *, reverse: bool
     ) -> list[tuple[bytes, os.stat_result]]:
-        from rsync_wire.proto.flist_sort import file_list_sort_key  # noqa: PLC0415
+        from rsync_wire.proto.flist_sort import file_list_sort_key
 
         protocol = self.sh.session.protocol
         return sorted(
@@ -842,9 +902,11 @@ class GeneratorRole:
                 if stat.S_ISDIR(mode) and exc.errno == errno.ENOTEMPTY:
                     self._info(f"cannot delete non-empty directory: {_show(rel)}")
                 else:
-                    self._error(f"rsync: [generator] delete_file: "
-                                f"{'rmdir' if stat.S_ISDIR(mode) else 'unlink'}"
-                                f"({_show(rel)}) failed: {exc.strerror} ({exc.errno})")
+                    self._error(
+                        f"rsync: [generator] delete_file: "
+                        f"{'rmdir' if stat.S_ISDIR(mode) else 'unlink'}"
+                        f"({_show(rel)}) failed: {exc.strerror} ({exc.errno})"
+                    )
                 ok = False
             else:
                 if not make_room:
@@ -860,8 +922,9 @@ class GeneratorRole:
         except FileNotFoundError:
             return True
         except OSError as exc:
-            self._error(f"rsync: [generator] opendir \"{_show(rel)}\" failed: "
-                        f"{exc.strerror} ({exc.errno})")
+            self._error(
+                f'rsync: [generator] opendir "{_show(rel)}" failed: {exc.strerror} ({exc.errno})'
+            )
             return False
         if not listing:
             return True
@@ -880,9 +943,11 @@ class GeneratorRole:
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                self._error(f"rsync: [generator] delete_file: "
-                            f"{'rmdir' if stat.S_ISDIR(st.st_mode) else 'unlink'}"
-                            f"({_show(path)}) failed: {exc.strerror} ({exc.errno})")
+                self._error(
+                    f"rsync: [generator] delete_file: "
+                    f"{'rmdir' if stat.S_ISDIR(st.st_mode) else 'unlink'}"
+                    f"({_show(path)}) failed: {exc.strerror} ({exc.errno})"
+                )
                 ok = False
                 continue
             self._count_delete(path, st.st_mode)

@@ -196,8 +196,9 @@ class ReceiverRole:
             try:
                 fd, tmp = tree.create_temp(rel)
             except OSError as exc:
-                self._error(f"rsync: [receiver] mkstemp \"{_show(rel)}\" failed: "
-                            f"{exc.strerror} ({exc.errno})")
+                self._error(
+                    f'rsync: [receiver] mkstemp "{_show(rel)}" failed: {exc.strerror} ({exc.errno})'
+                )
             sh.reporter.item(entry, rel, iflags, None)
             ok = await self._receive_data(fd, basis_fd, head, rel, entry)
             if fd < 0:
@@ -326,12 +327,15 @@ class ReceiverRole:
         opts = self.sh.opts
         if opts.preserve_perms:
             return entry.mode & CHMOD_BITS
-        return dest_mode(
-            entry.mode,
-            basis_st.st_mode if basis_st is not None else None,
-            self.sh.dflt_perms,
-            preserve_executability=opts.preserve_executability,
-        ) & CHMOD_BITS
+        return (
+            dest_mode(
+                entry.mode,
+                basis_st.st_mode if basis_st is not None else None,
+                self.sh.dflt_perms,
+                preserve_executability=opts.preserve_executability,
+            )
+            & CHMOD_BITS
+        )
 
     def _finish(
         self, fd: int, tmp: bytes, rel: bytes, entry: FileEntry, basis_st: os.stat_result | None
@@ -345,7 +349,7 @@ class ReceiverRole:
         tree = sh.tree
         assert tree is not None  # noqa: S101
         try:
-            if sh.am_root and opts.preserve_uid or opts.preserve_gid:
+            if (sh.am_root and opts.preserve_uid) or opts.preserve_gid:
                 uid = sh.ids.uid(entry.uid) if sh.am_root and opts.preserve_uid else -1
                 gid = -1
                 if opts.preserve_gid:
@@ -359,13 +363,17 @@ class ReceiverRole:
                 ns = entry.mtime * 1_000_000_000 + entry.mtime_nsec
                 os.utime(fd, ns=(time.time_ns(), ns))
         except OSError as exc:
-            self._error(f"rsync: [receiver] failed to set attributes on \"{_show(rel)}\": "
-                        f"{exc.strerror} ({exc.errno})")
+            self._error(
+                f'rsync: [receiver] failed to set attributes on "{_show(rel)}": '
+                f"{exc.strerror} ({exc.errno})"
+            )
         try:
             tree.rename_into_place(rel, tmp)
         except OSError as exc:
-            self._error(f"rsync: [receiver] rename \"{_show(tmp)}\" -> \"{_show(rel)}\": "
-                        f"{exc.strerror} ({exc.errno})")
+            self._error(
+                f'rsync: [receiver] rename "{_show(tmp)}" -> "{_show(rel)}": '
+                f"{exc.strerror} ({exc.errno})"
+            )
             tree.unlink_temp(rel, tmp)
 
     def _verification_failed(self, ndx: int, rel: bytes, *, kept: bool) -> None:

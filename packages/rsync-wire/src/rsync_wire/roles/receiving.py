@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import errno
 import grp
-import math
 import logging
+import math
 import os
 import pwd
 import stat
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import msgspec
+from anyio.abc import ByteReceiveStream
 
 from rsync_delta import ChecksumRule
 from rsync_wire.errors import (
@@ -46,13 +47,13 @@ from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
 from rsync_wire.proto.flist_sort import dedupe, sort_order
 from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch, has_wildcards
+from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
     from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.filters import FilterList
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
-    from rsync_wire.stream import WireStream
 
 __all__ = [
     "IdMapper",
@@ -114,7 +115,7 @@ class ReceiveStats(msgspec.Struct, kw_only=True):
     got_stats: bool = False
 
     def exit_code(self) -> ExitCode:
-        """rsync's exit code for a session that ended normally with these counts.
+        """Rsync's exit code for a session that ended normally with these counts.
 
         rsync: main.c / cleanup.c (io_error and got_xfer_error).
         """
@@ -351,6 +352,7 @@ class Shared:
         stats: ReceiveStats,
     ) -> None:
         self.ws = ws
+        self.out_ws = ws  # the generator's writer; see ReceiverSide.run()
         self.session = session
         self.opts = opts
         self.config = config
@@ -437,9 +439,7 @@ class ReceiverSide:
         elif code == Msg.IO_TIMEOUT:
             if len(payload) >= 4:
                 secs = int.from_bytes(payload[:4], "little", signed=True)
-                if 0 < secs <= 86400 and (
-                    sh.ws.timeout == float("inf") or secs < sh.ws.timeout
-                ):
+                if 0 < secs <= 86400 and (sh.ws.timeout == float("inf") or secs < sh.ws.timeout):
                     sh.ws.timeout = float(secs)
         elif code == Msg.NO_SEND:
             pass  # the file will not come; the sender also flags an I/O error
@@ -603,8 +603,8 @@ class ReceiverSide:
 
     async def run(self) -> ReceiveStats:
         """Read the file list and run generator and receiver; returns the statistics."""
-        from rsync_wire.roles.generator import GeneratorRole  # noqa: PLC0415
-        from rsync_wire.roles.receiver import ReceiverRole  # noqa: PLC0415
+        from rsync_wire.roles.generator import GeneratorRole
+        from rsync_wire.roles.receiver import ReceiverRole
 
         started = time.monotonic()
         sh = self.shared
@@ -617,6 +617,13 @@ class ReceiverSide:
             self.stats.io_error |= sh.io_error
             self.stats.elapsed = time.monotonic() - started
             return self.stats
+        # The generator writes through its own WireStream over the same send stream, so
+        # that nothing the receiver does while it reads (a WireStream may flush its
+        # output before it waits for input) can interleave with the generator's writes.
+        await sh.ws.flush()
+        sh.out_ws = WireStream(_NoInput(), sh.ws._send)  # noqa: SLF001 - the same connection
+        if sh.ws.mux_out:
+            sh.out_ws.start_mux_out()
         send, receive = anyio.create_memory_object_stream[ReceiverEvent](math.inf)
         generator = GeneratorRole(sh, receive)
         receiver = ReceiverRole(sh, send, server_sender=self.server_sender)
@@ -645,7 +652,7 @@ class ReceiverSide:
 
         rsync: main.c get_local_name().
         """
-        from rsync_wire.fs_write import DestTree  # noqa: PLC0415
+        from rsync_wire.fs_write import DestTree
 
         sh = self.shared
         config = sh.config
@@ -660,7 +667,7 @@ class ReceiverSide:
         except FileNotFoundError:
             st = None
         except OSError as exc:
-            msg = f"ERROR: cannot stat destination \"{_show(dest)}\": {exc.strerror} ({exc.errno})"
+            msg = f'ERROR: cannot stat destination "{_show(dest)}": {exc.strerror} ({exc.errno})'
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
         if st is not None:
             if stat.S_ISDIR(st.st_mode):
@@ -680,13 +687,14 @@ class ReceiverSide:
                 try:
                     os.mkdir(dest, 0o777)
                 except OSError as exc:
-                    msg = f"mkdir \"{shown}\" failed: {exc.strerror} ({exc.errno})"
+                    msg = f'mkdir "{shown}" failed: {exc.strerror} ({exc.errno})'
                     raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
             if sh.entries and sh.entries[0].name == b".":
                 config.dest_created = True
             if config.verbose or config.itemize:
-                sh.reporter.message(Msg.INFO, f"created directory {shown}\n".encode(
-                    "utf-8", "surrogateescape"))
+                sh.reporter.message(
+                    Msg.INFO, f"created directory {shown}\n".encode("utf-8", "surrogateescape")
+                )
             if opts.dry_run:
                 config.dest_missing = True
                 return
@@ -702,8 +710,18 @@ class ReceiverSide:
             if opts.dry_run and exc.errno == errno.ENOENT:
                 config.dest_missing = True
                 return
-            msg = f"change_dir#3 \"{_show(parent)}\" failed: {exc.strerror} ({exc.errno})"
+            msg = f'change_dir#3 "{_show(parent)}" failed: {exc.strerror} ({exc.errno})'
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
+
+
+class _NoInput(ByteReceiveStream):
+    """The input side of the generator's write-only WireStream (it never reads)."""
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        raise anyio.EndOfStream
+
+    async def aclose(self) -> None:
+        pass
 
 
 def _collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -721,7 +739,7 @@ def _collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
             leaves.append(exc)
 
     walk(group)
-    from rsync_wire.errors import ConnectionLost, RsyncError  # noqa: PLC0415
+    from rsync_wire.errors import ConnectionLost, RsyncError
 
     for exc in leaves:
         if isinstance(exc, RsyncError) and not isinstance(exc, ConnectionLost):
