@@ -125,6 +125,8 @@ class WireStream:
                     return
                 if messages:
                     continue
+            if self._out:
+                await self.flush()  # never wait for the peer while holding its data back
             data = await self._receive_raw()
             if demux is None:
                 self._buf += data

@@ -16,14 +16,16 @@ two array copies rather than 100 000 Python iterations.
 from __future__ import annotations
 
 import struct
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
-import numpy as np
-import numpy.typing as npt
 
 from rsync_wire.errors import RemoteProtocolError, UnsupportedError
 from rsync_wire.proto.codec import NeedMoreData
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "MAX_BLOCK_SIZE",
@@ -159,6 +161,8 @@ def decode_sum_head(buf: Buf, pos: int, *, protocol: int, digest_size: int) -> t
 
 
 def _table_dtype(strong_length: int) -> np.dtype[np.void]:
+    import numpy as np
+
     return np.dtype([("sum1", "<u4"), ("sum2", f"V{strong_length}")])
 
 
@@ -182,6 +186,8 @@ def decode_block_sums(
 
     rsync: sender.c receive_sums().
     """
+    import numpy as np
+
     n = head.count
     end = pos + head.table_size
     if end > len(buf):
@@ -216,6 +222,8 @@ def encode_block_sums_into(
 
     rsync: generator.c generate_and_send_sums().
     """
+    import numpy as np
+
     n = head.count
     s2 = head.strong_length
     weak = np.asarray(sum1)

@@ -52,12 +52,14 @@ class ScanEntry(msgspec.Struct, kw_only=True, gc=False):
         st: its ``lstat`` (or ``stat`` when a link was followed).
         link_target: the symlink's target when the entry is a symlink.
         top_dir: a directory named on the command line (XMIT_TOP_DIR).
+        base: the directory ``name`` is relative to (``path`` is ``base/name``).
         no_content: a directory whose contents are not part of the transfer.
     """
 
     name: bytes
     path: bytes
     st: os.stat_result
+    base: bytes = b""
     link_target: bytes | None = None
     top_dir: bool = False
     no_content: bool = False
@@ -106,7 +108,10 @@ def scan(
         args = [b"."]
     seen_dirs: set[tuple[int, int]] = set()
     for arg in args:
-        yield from _scan_arg(root, arg, opts, selector, report, seen_dirs)
+        base = _split_arg(arg, opts)[0]
+        for entry in _scan_arg(root, arg, opts, selector, report, seen_dirs):
+            entry.base = base  # the entry's path is always base/name
+            yield entry
 
 
 def _split_arg(arg: bytes, opts: TransferOptions) -> tuple[bytes, bytes, bool]:

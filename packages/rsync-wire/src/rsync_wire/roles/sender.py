@@ -20,16 +20,17 @@ import os
 import pwd
 import stat
 import time
+from array import array
 from typing import TYPE_CHECKING
 
-from rsync_delta import ChecksumRule, DeltaGenerator, Signature
+from rsync_delta.hashes import ChecksumRule
 from rsync_delta.ops import BlockMatch
 from rsync_wire.errors import RemoteProtocolError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Item, Msg, Ndx
 from rsync_wire.proto.filters import FilterList, decode_filter_list
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
-from rsync_wire.proto.flist_sort import sort_order
+from rsync_wire.proto.flist_sort import file_list_sort_key
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
 from rsync_wire.roles.report import RoleReport, exit_code_for
@@ -165,8 +166,12 @@ class SenderRole:
             seed_fix=session.seed_fix,
         )
         self._names = _Names()
-        self.entries: list[FileEntry] = []
-        self.sources: list[bytes] = []  # parallel to entries: path relative to root
+        # The file list, kept lean (100,000 entries must fit in a few MiB): names, modes and
+        # the index of the argument base each name is relative to, in sorted order once sent.
+        self.names: list[bytes] = []
+        self.modes = array("I")
+        self.base_ids = array("H")
+        self.bases: list[bytes] = []
         self.ndx_out = codec.NdxEncoder(protocol=session.protocol)
         self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self.tokens = TokenEncoder(
@@ -199,13 +204,20 @@ class SenderRole:
         scan_report = ScanReport()
         encoder = FileListEncoder(self.session, self.opts)
         out = self.ws.out
+        total_size = 0
+        last_base: bytes | None = None
         for item in scan(self.root, self.paths, self.opts, filters, scan_report):
             entry = self._to_entry(item)
-            if entry is None:
-                continue
             encoder.encode_into(out, entry)
-            self.entries.append(entry)
-            self.sources.append(item.path)
+            if item.base is not last_base:
+                last_base = item.base
+                if not self.bases or self.bases[-1] != item.base:
+                    self.bases.append(item.base)
+            self.names.append(entry.name)
+            self.modes.append(entry.mode)
+            self.base_ids.append(len(self.bases) - 1)
+            if stat.S_ISREG(entry.mode) or stat.S_ISLNK(entry.mode):
+                total_size += entry.size
             if len(out) >= 256 * 1024:
                 await self.ws.flush()
         for is_error, text in scan_report.messages:
@@ -226,15 +238,29 @@ class SenderRole:
         self.report.io_error |= io_error
         self.report.flist_buildtime_ms = max(1, int((built - start) * 1000))
         self.report.flist_xfertime_ms = int((time.monotonic() - built) * 1000)
-        self.report.num_files = len(self.entries)
-        self.report.total_size = sum(
-            e.size for e in self.entries if stat.S_ISREG(e.mode) or stat.S_ISLNK(e.mode)
-        )
-        order = sort_order(self.entries, protocol=self.session.protocol)
-        self.sorted_entries = [self.entries[i] for i in order]
-        self.sorted_sources = [self.sources[i] for i in order]
+        self.report.num_files = len(self.names)
+        self.report.total_size = total_size
+        protocol = self.session.protocol
+        names, modes = self.names, self.modes
+        keys = [
+            file_list_sort_key(names[i], is_dir=stat.S_ISDIR(modes[i]), protocol=protocol)
+            for i in range(len(names))
+        ]
+        order = sorted(range(len(names)), key=keys.__getitem__)
+        del keys
+        self.names = [names[i] for i in order]
+        self.modes = array("I", (modes[i] for i in order))
+        self.base_ids = array("H", (self.base_ids[i] for i in order))
 
-    def _to_entry(self, item: ScanEntry) -> FileEntry | None:
+    def _source(self, ndx: int) -> bytes:
+        """Where sorted entry ``ndx`` is, relative to the root."""
+        base = self.bases[self.base_ids[ndx]]
+        name = self.names[ndx]
+        if name == b".":
+            return base or b"."
+        return base + b"/" + name if base else name
+
+    def _to_entry(self, item: ScanEntry) -> FileEntry:
         st = item.st
         opts = self.opts
         mode = st.st_mode
@@ -301,7 +327,7 @@ class SenderRole:
             self.paths = names
             self.opts.relative = True
         await self._send_file_list(filters)
-        if not self.entries:
+        if not self.names:
             self.report.exit_code = int(exit_code_for(self.report.io_error))
             await self.ws.flush()
             return self.report
@@ -328,9 +354,8 @@ class SenderRole:
         session = self.session
         phase = 0
         max_phase = 2 if session.has_iflags else 1
-        count = len(self.sorted_entries)
+        count = len(self.names)
         while True:
-            await ws.flush()
             ndx = await ws.read_ndx(self.ndx_in)
             if ndx == Ndx.DONE:
                 phase += 1
@@ -356,8 +381,7 @@ class SenderRole:
                 self._echo(ndx, iflags, fnamecmp_type, xname)
             if not iflags & Item.TRANSFER:
                 continue
-            entry = self.sorted_entries[ndx]
-            if not stat.S_ISREG(entry.mode):
+            if not stat.S_ISREG(self.modes[ndx]):
                 msg = f"received request to transfer non-regular file: {ndx}"
                 raise RemoteProtocolError(msg)
             if self.opts.dry_run:
@@ -367,8 +391,11 @@ class SenderRole:
             head = await ws.decode(
                 decode_sum_head, protocol=session.protocol, digest_size=self.rule.digest_size
             )
-            weak, strong = await ws.decode(_decode_sums, head)
-            await self._send_file(ndx, entry, head, weak, strong)
+            if head.count:
+                weak, strong = await ws.decode(_decode_sums, head)
+            else:
+                weak, strong = None, b""
+            await self._send_file(ndx, head, weak, strong)
         ws.write_ndx(self.ndx_out, Ndx.DONE)
         await ws.flush()
 
@@ -384,14 +411,13 @@ class SenderRole:
     async def _send_file(
         self,
         ndx: int,
-        entry: FileEntry,
         head: SumHead,
-        weak: npt.NDArray[np.uint32],
+        weak: npt.NDArray[np.uint32] | None,
         strong: bytes,
     ) -> None:
         ws = self.ws
         session = self.session
-        path = self.sorted_sources[ndx]
+        path = self._source(ndx)
         try:
             fd = self.root.open(
                 path,
@@ -407,7 +433,7 @@ class SenderRole:
         except OSError as exc:
             vanished = isinstance(exc, FileNotFoundError)
             self.report.io_error |= 2 if vanished else 1
-            name = entry.name.decode("utf-8", "backslashreplace")
+            name = self.names[ndx].decode("utf-8", "backslashreplace")
             if vanished:
                 await self._warn_vanished(name)
             else:
@@ -434,7 +460,7 @@ class SenderRole:
         await self.ws.write_message(code, f'file has vanished: "{name}"\n'.encode())
 
     async def _send_data(
-        self, fd: int, head: SumHead, weak: npt.NDArray[np.uint32], strong: bytes
+        self, fd: int, head: SumHead, weak: npt.NDArray[np.uint32] | None, strong: bytes
     ) -> None:
         ws = self.ws
         out = ws.out
@@ -452,6 +478,12 @@ class SenderRole:
                 if len(out) >= _READ_SIZE:
                     await ws.flush()
         else:
+            # numpy and the search load only when a delta is asked for: a daemon serving
+            # whole files stays small.
+            from rsync_delta.delta import DeltaGenerator
+            from rsync_delta.signature import Signature
+
+            assert weak is not None  # noqa: S101 - a table comes with every count > 0
             sig = Signature.from_sums(
                 block_length=head.block_length,
                 strong_length=head.strong_length,
