@@ -440,7 +440,9 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
         args.append(f"--bwlimit={opts.bwlimit}")
     if opts.checksum_choice:
         args.append(f"--checksum-choice={opts.checksum_choice}")
-    if opts.compress and opts.compress_choice not in (None, "zlib"):
+    if opts.compress and opts.compress_choice == "zlib":
+        args.append("--old-compress")  # an explicit zlib: the server must not negotiate
+    elif opts.compress and opts.compress_choice is not None:
         args.append(f"--compress-choice={opts.compress_choice}")
     if not opts.sender:
         if opts.delete_mode is not None:
