@@ -84,6 +84,13 @@ class _Names:
         return self.groups[gid]
 
 
+# The iflags bits the request loop tests, as plain ints (IntFlag arithmetic is slow).
+_TRANSFER = int(Item.TRANSFER)
+_BASIS_TYPE_FOLLOWS = int(Item.BASIS_TYPE_FOLLOWS)
+_XNAME_FOLLOWS = int(Item.XNAME_FOLLOWS)
+_IS_NEW = int(Item.IS_NEW)
+
+
 class _Selection:
     """The client's filter rules and the daemon module's, as the scan asks for them.
 
@@ -355,6 +362,7 @@ class SenderRole:
         phase = 0
         max_phase = 2 if session.has_iflags else 1
         count = len(self.names)
+        has_iflags = session.has_iflags
         while True:
             ndx = await ws.read_ndx(self.ndx_in)
             if ndx == Ndx.DONE:
@@ -363,23 +371,23 @@ class SenderRole:
                     break
                 ws.write_ndx(self.ndx_out, Ndx.DONE)
                 continue
-            iflags = Item.TRANSFER
+            iflags = _TRANSFER
             fnamecmp_type = None
             xname = None
-            if session.has_iflags:
-                iflags = Item(await ws.read_int16())
-                if iflags & Item.BASIS_TYPE_FOLLOWS:
+            if has_iflags:
+                iflags = await ws.read_int16()
+                if iflags & _BASIS_TYPE_FOLLOWS:
                     fnamecmp_type = await ws.read_byte()
-                if iflags & Item.XNAME_FOLLOWS:
+                if iflags & _XNAME_FOLLOWS:
                     xname = await ws.read_vstring()
-            if ndx == count and session.protocol == 29 and iflags == Item.IS_NEW:
+            if ndx == count and session.protocol == 29 and iflags == _IS_NEW:
                 continue  # protocol 29 keep-alive
             if not 0 <= ndx < count:
                 msg = f"Invalid file index: {ndx} (count={count})"
                 raise RemoteProtocolError(msg)
-            if session.has_iflags:
+            if has_iflags:
                 self._echo(ndx, iflags, fnamecmp_type, xname)
-            if not iflags & Item.TRANSFER:
+            if not iflags & _TRANSFER:
                 continue
             if not stat.S_ISREG(self.modes[ndx]):
                 msg = f"received request to transfer non-regular file: {ndx}"
@@ -449,7 +457,7 @@ class SenderRole:
             if not session.has_iflags:
                 ws.write_ndx(self.ndx_out, ndx)
             head.encode_into(ws.out, protocol=session.protocol)
-            await self._send_data(fd, head, weak, strong)
+            await self._send_data(fd, st.st_size, head, weak, strong)
         finally:
             os.close(fd)
         self.report.num_transferred_files += 1
@@ -460,7 +468,12 @@ class SenderRole:
         await self.ws.write_message(code, f'file has vanished: "{name}"\n'.encode())
 
     async def _send_data(
-        self, fd: int, head: SumHead, weak: npt.NDArray[np.uint32] | None, strong: bytes
+        self,
+        fd: int,
+        size: int,
+        head: SumHead,
+        weak: npt.NDArray[np.uint32] | None,
+        strong: bytes,
     ) -> None:
         ws = self.ws
         out = ws.out
@@ -468,10 +481,14 @@ class SenderRole:
         hasher = self.rule.file_hasher()
         tokens.begin_file()
         if head.count == 0:
-            while True:
-                chunk = os.read(fd, _READ_SIZE)
+            # The file as it is now, up to the size it had when opened (rsync maps that many
+            # bytes); one read for a small file.
+            left = size
+            while left > 0:
+                chunk = os.read(fd, min(left, _READ_SIZE))
                 if not chunk:
                     break
+                left -= len(chunk)
                 hasher.update(chunk)
                 tokens.literal_into(out, chunk)
                 self.report.literal_data += len(chunk)
