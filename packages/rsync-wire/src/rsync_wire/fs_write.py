@@ -41,6 +41,7 @@ _CACHE_SIZE: Final = 64
 _NAME_MAX: Final = 255
 _TMP_SUFFIX_LEN: Final = 7  # ".XXXXXX"
 _TMP_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_TMP_TABLE: Final = bytes(_TMP_ALPHABET[i % len(_TMP_ALPHABET)] for i in range(256))
 
 
 class UnsafePathError(OSError):
@@ -83,7 +84,7 @@ def temp_name_for(name: bytes) -> bytes:
             base = base[:-1]
     if base.endswith(b"."):
         base = base[:-1]
-    suffix = bytes(secrets.choice(_TMP_ALPHABET) for _ in range(6))
+    suffix = secrets.token_bytes(6).translate(_TMP_TABLE)
     return b"." + base + b"." + suffix
 
 
@@ -101,6 +102,8 @@ class DestTree:
         self.path = os.fsencode(path)
         self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._dirs: OrderedDict[bytes, int] = OrderedDict()
+        self._last_dir = b""
+        self._last_fd = self.fd
         self.is_root = os.geteuid() == 0
 
     def close(self) -> None:
@@ -139,6 +142,8 @@ class DestTree:
         self._dirs[reldir] = fd
         if len(self._dirs) > _CACHE_SIZE:
             _, old = self._dirs.popitem(last=False)
+            if old == self._last_fd:
+                self._last_fd = -1
             os.close(old)
         return fd
 
@@ -163,15 +168,32 @@ class DestTree:
             doomed = [k for k in self._dirs if k == rel or k.startswith(prefix)]
         for key in doomed:
             os.close(self._dirs.pop(key))
+        self._last_dir = b""
+        self._last_fd = self.fd
 
     def parent(self, rel: bytes) -> tuple[int, bytes]:
-        """The directory descriptor holding ``rel`` and its last name."""
-        _check_rel(rel)
-        reldir, name = _split(rel)
-        if not name or name == b".":
-            msg = f"no parent for {rel!r}"
+        """The directory descriptor holding ``rel`` and its last name.
+
+        The descriptor of the directory used last is kept at hand: the receiving side
+        works through the file list one directory after another.
+        """
+        if not rel or rel[0] == 0x2F:  # "/"
+            msg = f"unsafe path {rel!r}"
             raise UnsafePathError(errno.EINVAL, msg)
-        return self.dir_fd(reldir), name
+        cut = rel.rfind(b"/")
+        if cut < 0:
+            reldir, name = b"", rel
+        else:
+            reldir, name = rel[:cut], rel[cut + 1 :]
+        if name in (b"", b".", b"..") or 0 in name:
+            msg = f"unsafe path {rel!r}"
+            raise UnsafePathError(errno.EINVAL, msg)
+        if reldir == self._last_dir and self._last_fd >= 0:
+            return self._last_fd, name
+        fd = self.dir_fd(reldir)
+        self._last_dir = reldir
+        self._last_fd = fd
+        return fd, name
 
     # -- queries -----------------------------------------------------------------------------
 

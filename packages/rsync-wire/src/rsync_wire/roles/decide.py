@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHMOD_BITS",
+    "ITEM",
     "SIGNIFICANT_ITEM_FLAGS",
     "StatLike",
     "dest_mode",
@@ -35,8 +36,29 @@ __all__ = [
 ]
 
 CHMOD_BITS: Final = 0o7777  # CHMOD_BITS
+
+
+class ITEM:  # noqa: N801 - a namespace of constants, spelled like the IntFlag it mirrors
+    """The ITEM_* bits as plain ints: IntFlag arithmetic is slow in per-file loops."""
+
+    REPORT_ATIME: Final = int(Item.REPORT_ATIME)
+    REPORT_CHANGE: Final = int(Item.REPORT_CHANGE)
+    REPORT_SIZE: Final = int(Item.REPORT_SIZE)
+    REPORT_TIMEFAIL: Final = int(Item.REPORT_TIMEFAIL)
+    REPORT_TIME: Final = int(Item.REPORT_TIME)
+    REPORT_PERMS: Final = int(Item.REPORT_PERMS)
+    REPORT_OWNER: Final = int(Item.REPORT_OWNER)
+    REPORT_GROUP: Final = int(Item.REPORT_GROUP)
+    REPORT_ACL: Final = int(Item.REPORT_ACL)
+    REPORT_XATTR: Final = int(Item.REPORT_XATTR)
+    REPORT_CRTIME: Final = int(Item.REPORT_CRTIME)
+    BASIS_TYPE_FOLLOWS: Final = int(Item.BASIS_TYPE_FOLLOWS)
+    XNAME_FOLLOWS: Final = int(Item.XNAME_FOLLOWS)
+    IS_NEW: Final = int(Item.IS_NEW)
+    LOCAL_CHANGE: Final = int(Item.LOCAL_CHANGE)
+    TRANSFER: Final = int(Item.TRANSFER)
 SIGNIFICANT_ITEM_FLAGS: Final = 0xFFFF & ~(
-    Item.BASIS_TYPE_FOLLOWS | Item.XNAME_FOLLOWS | Item.LOCAL_CHANGE
+    ITEM.BASIS_TYPE_FOLLOWS | ITEM.XNAME_FOLLOWS | ITEM.LOCAL_CHANGE
 )  # SIGNIFICANT_ITEM_FLAGS
 
 
@@ -198,7 +220,7 @@ def itemize_flags(
     rsync: generator.c itemize() (the flag computation; sending is the caller's).
     """
     if st is None:
-        return (iflags | Item.IS_NEW) & 0xFFFF
+        return (iflags | ITEM.IS_NEW) & 0xFFFF
     emode = entry.mode
     if stat.S_ISDIR(emode):
         keep_time = opts.preserve_times and not opts.omit_dir_times
@@ -207,24 +229,24 @@ def itemize_flags(
     else:
         keep_time = opts.preserve_times
     if stat.S_ISREG(emode) and entry.size != st.st_size:
-        iflags |= Item.REPORT_SIZE
+        iflags |= ITEM.REPORT_SIZE
     if keep_time:
         if mtime_differs(st, entry, modify_window=opts.modify_window):
-            iflags |= Item.REPORT_TIME
-    elif iflags & (Item.TRANSFER | Item.LOCAL_CHANGE) and (
-        not iflags & Item.XNAME_FOLLOWS or xname
+            iflags |= ITEM.REPORT_TIME
+    elif iflags & (ITEM.TRANSFER | ITEM.LOCAL_CHANGE) and (
+        not iflags & ITEM.XNAME_FOLLOWS or xname
     ):
-        iflags |= Item.REPORT_TIME
+        iflags |= ITEM.REPORT_TIME
     if not stat.S_ISLNK(emode):
         if opts.preserve_perms:
             if (st.st_mode ^ mode) & CHMOD_BITS:
-                iflags |= Item.REPORT_PERMS
+                iflags |= ITEM.REPORT_PERMS
         elif opts.preserve_executability and bool(st.st_mode & 0o111) != bool(mode & 0o111):
-            iflags |= Item.REPORT_PERMS
+            iflags |= ITEM.REPORT_PERMS
     if opts.preserve_uid and am_root and uid != st.st_uid:
-        iflags |= Item.REPORT_OWNER
+        iflags |= ITEM.REPORT_OWNER
     if opts.preserve_gid and not skip_group and st.st_gid != gid:
-        iflags |= Item.REPORT_GROUP
+        iflags |= ITEM.REPORT_GROUP
     return iflags & 0xFFFF
 
 

@@ -34,10 +34,11 @@ import anyio
 from rsync_delta import signature
 from rsync_wire.errors import LocalProtocolError, RemoteProtocolError
 from rsync_wire.proto import codec
-from rsync_wire.proto.constants import Item, Msg, Ndx
+from rsync_wire.proto.constants import Msg, Ndx
 from rsync_wire.proto.sums import SumHead, encode_block_sums_into
 from rsync_wire.roles.decide import (
     CHMOD_BITS,
+    ITEM,
     SIGNIFICANT_ITEM_FLAGS,
     dest_mode,
     itemize_flags,
@@ -254,7 +255,7 @@ class GeneratorRole:
             ws = sh.out_ws
             self._write_ndx(ndx)
             if xname is not None:
-                iflags |= Item.XNAME_FOLLOWS
+                iflags |= ITEM.XNAME_FOLLOWS
             ws.write_int16(iflags)
             if xname is not None:
                 ws.write_vstring(xname)
@@ -376,7 +377,7 @@ class GeneratorRole:
         if ndx == 0 and rel == b"" and sh.config.dest_created:
             st = None
         mode = self._mode_for(entry, st)
-        self._itemize(ndx, entry, mode, st, 0 if st is not None else Item.LOCAL_CHANGE)
+        self._itemize(ndx, entry, mode, st, 0 if st is not None else ITEM.LOCAL_CHANGE)
         added = 0 if sh.am_root else 0o700
         if real_st is None and not self.dry_run:
             try:
@@ -445,7 +446,7 @@ class GeneratorRole:
             if new_st is not None:
                 self._set_attrs(rel, entry, mode, new_st, link=True)
         old = st if st is not None and stat.S_ISLNK(st.st_mode) else None
-        self._itemize(ndx, entry, mode, old, Item.LOCAL_CHANGE | Item.REPORT_CHANGE)
+        self._itemize(ndx, entry, mode, old, ITEM.LOCAL_CHANGE | ITEM.REPORT_CHANGE)
         self._hl_done(ndx)
 
     def _gen_special(
@@ -484,7 +485,7 @@ class GeneratorRole:
                 self._set_attrs(rel, entry, mode, new_st)
         same_type = st is not None and stat.S_IFMT(st.st_mode) == stat.S_IFMT(entry.mode)
         self._itemize(
-            ndx, entry, mode, st if same_type else None, Item.LOCAL_CHANGE | Item.REPORT_CHANGE
+            ndx, entry, mode, st if same_type else None, ITEM.LOCAL_CHANGE | ITEM.REPORT_CHANGE
         )
         self._hl_done(ndx)
 
@@ -530,6 +531,12 @@ class GeneratorRole:
             if opts.always_checksum and st.st_size == size:
                 checksum = self._file_checksum(rel)
             if quick_check_ok(entry, st, opts, checksum=checksum):
+                if self._attrs_match(entry, mode, st, accurate=opts.always_checksum):
+                    # the common case of a re-sync: nothing to change, nothing to report
+                    if sh.config.verbose >= 2 or sh.config.itemize > 1:
+                        self._itemize(ndx, entry, mode, st, 0)
+                    self._hl_done(ndx)
+                    return
                 if not self.dry_run:
                     self._set_attrs(rel, entry, mode, st, accurate=opts.always_checksum)
                 self._itemize(ndx, entry, mode, st, 0)
@@ -539,9 +546,9 @@ class GeneratorRole:
         ws = sh.out_ws
         self._write_ndx(ndx)
         if sh.session.has_iflags:
-            iflags = Item.TRANSFER
+            iflags = ITEM.TRANSFER
             if opts.always_checksum and not redo:
-                iflags |= Item.REPORT_CHANGE
+                iflags |= ITEM.REPORT_CHANGE
             uid, gid, skip_group = self._ids(entry)
             iflags = itemize_flags(
                 entry,
@@ -556,7 +563,7 @@ class GeneratorRole:
             )
             ws.write_int16(iflags)
         elif not self.do_xfers:
-            sh.reporter.item(entry, rel, Item.TRANSFER, None)
+            sh.reporter.item(entry, rel, ITEM.TRANSFER, None)
         if not self.do_xfers:
             return
         if st is None or sh.config.whole_file or st.st_size <= 0:
@@ -614,6 +621,30 @@ class GeneratorRole:
         return bytes(h.digest())
 
     # -- attributes ------------------------------------------------------------------------
+
+    def _attrs_match(
+        self, entry: FileEntry, mode: int, st: os.stat_result, *, accurate: bool
+    ) -> bool:
+        """Whether mtime, permissions and ownership of an existing file already match.
+
+        rsync: generator.c unchanged_attrs() (with set_file_attrs()'s time accuracy).
+        """
+        opts = self.sh.opts
+        if opts.preserve_times:
+            if accurate:
+                if st.st_mtime_ns != entry.mtime * 1_000_000_000 + entry.mtime_nsec:
+                    return False
+            elif st.st_mtime_ns // 1_000_000_000 != entry.mtime:
+                return False
+        if (st.st_mode ^ mode) & CHMOD_BITS:
+            return False
+        if opts.preserve_uid or opts.preserve_gid:
+            uid, gid, skip_group = self._ids(entry)
+            if self.sh.am_root and opts.preserve_uid and st.st_uid != uid:
+                return False
+            if opts.preserve_gid and not skip_group and st.st_gid != gid:
+                return False
+        return True
 
     def _set_attrs(
         self,
@@ -751,7 +782,7 @@ class GeneratorRole:
                 and (st.st_dev, st.st_ino) == (lst.st_dev, lst.st_ino)
             ):
                 self._itemize_or_report(
-                    ndx, entry, mode, st, Item.LOCAL_CHANGE | Item.XNAME_FOLLOWS, b"", now=now
+                    ndx, entry, mode, st, ITEM.LOCAL_CHANGE | ITEM.XNAME_FOLLOWS, b"", now=now
                 )
                 continue
             if st is not None and stat.S_ISDIR(st.st_mode):
@@ -768,7 +799,7 @@ class GeneratorRole:
                     )
                     continue
             self._itemize_or_report(
-                ndx, entry, mode, st, Item.LOCAL_CHANGE | Item.XNAME_FOLLOWS, leader_rel, now=now
+                ndx, entry, mode, st, ITEM.LOCAL_CHANGE | ITEM.XNAME_FOLLOWS, leader_rel, now=now
             )
         self.hl_followers = pending
 

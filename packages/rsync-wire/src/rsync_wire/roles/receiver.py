@@ -29,16 +29,16 @@ import logging
 import os
 import stat
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
 from rsync_wire.errors import RemoteProtocolError
 from rsync_wire.proto import codec
-from rsync_wire.proto.constants import Item, Msg, Ndx
-from rsync_wire.proto.sums import decode_sum_head
+from rsync_wire.proto.constants import Msg, Ndx
+from rsync_wire.proto.sums import SumHead, decode_sum_head
 from rsync_wire.proto.tokens import BlockRef, EndOfFile, Literal, TokenDecoder
-from rsync_wire.roles.decide import CHMOD_BITS, dest_mode
+from rsync_wire.roles.decide import CHMOD_BITS, ITEM, dest_mode
 from rsync_wire.roles.receiving import Milestone, Redo
 
 if TYPE_CHECKING:
@@ -49,10 +49,17 @@ if TYPE_CHECKING:
 
 __all__ = ["ReceiverRole"]
 
+
+class _Hasher(Protocol):
+    def update(self, data: bytes | bytearray | memoryview, /) -> None: ...
+
+    def digest(self) -> bytes: ...
+
 log = logging.getLogger("rsync_wire.receiver")
 
 _WRITE_AT = 1 << 20  # bytes buffered before a write
-_COPY_CHUNK = 1 << 20  # basis bytes copied per read
+_THREAD_AT = 16 << 20  # files this large are written by a worker thread
+_THREAD_BUFFERS = 4
 
 
 class ReceiverRole:
@@ -79,6 +86,8 @@ class ReceiverRole:
         self.tokens = TokenDecoder(session.compression, protocol=session.protocol)
         self.digest_size = shared.rule.digest_size
         self.phase = 0
+        self._buf = bytearray(_WRITE_AT)
+        self._view = memoryview(self._buf)
 
     async def run(self) -> None:
         """Read replies until the end of the session."""
@@ -113,19 +122,19 @@ class ReceiverRole:
             if ndx < 0:
                 msg = f"invalid file index {ndx} from the sender"
                 raise RemoteProtocolError(msg)
-            iflags = Item.TRANSFER
+            iflags = ITEM.TRANSFER
             xname = None
             if session.has_iflags:
                 iflags = await ws.read_int16()
-                if iflags & Item.BASIS_TYPE_FOLLOWS:
+                if iflags & ITEM.BASIS_TYPE_FOLLOWS:
                     basis = await ws.read_byte()
                     if basis != 0x80:
                         msg = f"unexpected basis type 0x{basis:02x} for index {ndx}"
                         raise RemoteProtocolError(msg)
-                if iflags & Item.XNAME_FOLLOWS:
+                if iflags & ITEM.XNAME_FOLLOWS:
                     xname = await ws.read_vstring()
             if not 0 <= ndx < count:
-                if session.protocol == 29 and ndx == count and iflags == Item.IS_NEW:
+                if session.protocol == 29 and ndx == count and iflags == ITEM.IS_NEW:
                     continue  # a protocol-29 keep-alive forwarded by an old sender
                 msg = f"invalid file index {ndx} from the sender (count {count})"
                 raise RemoteProtocolError(msg)
@@ -134,7 +143,7 @@ class ReceiverRole:
                 raise RemoteProtocolError(msg)
             entry = sh.entries[ndx]
             rel = sh.rels[ndx]
-            if not iflags & Item.TRANSFER:
+            if not iflags & ITEM.TRANSFER:
                 self._echoed_item(entry, rel, iflags, xname)
                 continue
             if self.phase >= 2:
@@ -146,7 +155,7 @@ class ReceiverRole:
             stats = sh.stats
             stats.xferred_files += 1
             stats.total_transferred_size += entry.size
-            if iflags & Item.IS_NEW and self.phase == 0:
+            if iflags & ITEM.IS_NEW and self.phase == 0:
                 stats.created_files += 1
             if sh.opts.dry_run:
                 sh.reporter.item(entry, rel or b".", iflags, None)
@@ -156,7 +165,7 @@ class ReceiverRole:
     def _echoed_item(self, entry: FileEntry, rel: bytes, iflags: int, xname: bytes | None) -> None:
         sh = self.sh
         stats = sh.stats
-        if iflags & Item.IS_NEW:
+        if iflags & ITEM.IS_NEW:
             stats.created_files += 1
             mode = entry.mode
             if stat.S_ISDIR(mode):
@@ -185,11 +194,20 @@ class ReceiverRole:
         )
         basis_fd = -1
         basis_st: os.stat_result | None = None
-        try:
-            basis_fd = tree.open_read(rel)
-            basis_st = os.fstat(basis_fd)
-        except OSError:
-            basis_fd = -1
+        if head.count > 0:
+            try:
+                basis_fd = tree.open_read(rel)
+                basis_st = os.fstat(basis_fd)
+            except OSError:
+                basis_fd = -1
+        elif not sh.opts.preserve_perms:
+            # no basis data is needed, only the mode an existing file keeps without -p
+            try:
+                basis_st = tree.lstat(rel)
+            except OSError:
+                basis_st = None
+            if basis_st is not None and not stat.S_ISREG(basis_st.st_mode):
+                basis_st = None
         fd = -1
         tmp = b""
         try:
@@ -239,89 +257,108 @@ class ReceiverRole:
                     tree.unlink_temp(rel, tmp)
 
     async def _receive_data(
-        self, fd: int, basis_fd: int, head: object, rel: bytes, entry: FileEntry
+        self, fd: int, basis_fd: int, head: SumHead, rel: bytes, entry: FileEntry
     ) -> bool:
         """The token stream and the whole-file checksum; returns whether they matched.
 
-        With ``fd == -1`` (no temporary file) the data is read and dropped.
+        New content is staged in a buffer: literal data is copied in, matched blocks are
+        read from the basis straight into it (``preadv``), and each full buffer is hashed
+        and written with one call. Large files are written by a worker thread while the
+        next buffer fills (:class:`_ThreadedSink`). With ``fd == -1`` (no temporary file)
+        the data is read and dropped.
 
         rsync: receiver.c receive_data().
         """
+        if fd >= 0 and entry.size >= _THREAD_AT:
+            async with _ThreadedSink(fd, self.sh.rule.file_hasher()) as sink:
+                ok = await self._receive_tokens(sink, basis_fd, head, rel, entry)
+        else:
+            sink = _Sink(fd, self.sh.rule.file_hasher(), self._view)
+            ok = await self._receive_tokens(sink, basis_fd, head, rel, entry)
+        theirs = await self.sh.ws.read_exact(self.digest_size)
+        if self.sh.config.progress:
+            self.sh.reporter.progress(rel, sink.written, entry.size, final=True)
+        return ok and bytes(sink.hasher.digest()) == theirs
+
+    async def _receive_tokens(
+        self, sink: _Sink, basis_fd: int, head: SumHead, rel: bytes, entry: FileEntry
+    ) -> bool:
         sh = self.sh
         ws = sh.ws
         stats = sh.stats
         tokens = self.tokens
-        count = head.count  # type: ignore[attr-defined]
-        blen = head.block_length  # type: ignore[attr-defined]
-        remainder = head.remainder  # type: ignore[attr-defined]
+        count = head.count
+        blen = head.block_length
+        remainder = head.remainder
+        last_block = count - 1
         tokens.begin_file(block_count=count)
-        hasher = sh.rule.file_hasher()
         see_blocks = tokens.compression == "zlib"
-        out = bytearray()
-        written = 0
+        view = sink.view
+        cap = len(view)
+        pos = 0
         total = entry.size
         progress = sh.config.progress
         last_progress = 0.0
         decode = tokens.decode
+        literal = 0
+        matched = 0
         while True:
             event = await ws.decode(decode)
-            if type(event) is Literal:
-                data = event.data
-                out += data
-                stats.literal_data += len(data)
-            elif type(event) is BlockRef:
-                first = event.index
-                n = event.count
-                last = first + n - 1
-                start = first * blen
-                length = n * blen
-                if last == count - 1 and remainder:
+            kind = type(event)
+            if kind is Literal:
+                data = event.data  # type: ignore[union-attr]
+                n = len(data)
+                literal += n
+                if pos + n > cap:
+                    view = await sink.flush(pos)
+                    pos = 0
+                    while n > cap:  # not with our decoder (events <= 256 KiB); for safety
+                        view[:cap] = data[:cap]
+                        view = await sink.flush(cap)
+                        data = data[cap:]
+                        n -= cap
+                view[pos : pos + n] = data
+                pos += n
+            elif kind is BlockRef:
+                first = event.index  # type: ignore[union-attr]
+                last = first + event.count - 1  # type: ignore[union-attr]
+                offset = first * blen
+                length = (last - first + 1) * blen
+                if last == last_block and remainder:
                     length -= blen - remainder
-                stats.matched_data += length
+                matched += length
                 if see_blocks:
                     for k in range(first, last + 1):
-                        size = remainder if (k == count - 1 and remainder) else blen
-                        block = _pread(basis_fd, size, k * blen)
-                        tokens.see_block(block)
-                        out += block
-                else:
-                    while length > 0:
-                        piece = min(length, _COPY_CHUNK)
-                        out += _pread(basis_fd, piece, start)
-                        start += piece
-                        length -= piece
-                        if len(out) >= _WRITE_AT:
-                            written += self._flush(fd, out, hasher)
+                        size = remainder if (k == last_block and remainder) else blen
+                        if pos + size > cap:
+                            view = await sink.flush(pos)
+                            pos = 0
+                        got = _pread_into(basis_fd, view[pos : pos + size], k * blen)
+                        tokens.see_block(view[pos : pos + got])
+                        pos += got
+                    continue
+                while length > 0:
+                    if pos == cap:
+                        view = await sink.flush(pos)
+                        pos = 0
+                    piece = min(length, cap - pos)
+                    got = _pread_into(basis_fd, view[pos : pos + piece], offset)
+                    pos += got
+                    if got < piece:
+                        break  # the basis is shorter than the sender thinks: a mismatch
+                    offset += piece
+                    length -= piece
             else:
-                assert type(event) is EndOfFile  # noqa: S101 - the decoder's three events
                 break
-            if len(out) >= _WRITE_AT:
-                written += self._flush(fd, out, hasher)
-                if progress:
-                    now = time.monotonic()
-                    if now - last_progress >= 0.5:
-                        last_progress = now
-                        sh.reporter.progress(rel, written, total, final=False)
-        written += self._flush(fd, out, hasher)
-        theirs = await ws.read_exact(self.digest_size)
-        if progress:
-            sh.reporter.progress(rel, written, total, final=True)
-        return bytes(hasher.digest()) == theirs
-
-    @staticmethod
-    def _flush(fd: int, out: bytearray, hasher: object) -> int:
-        n = len(out)
-        if not n:
-            return 0
-        hasher.update(out)  # type: ignore[attr-defined]
-        if fd >= 0:
-            view = memoryview(out)
-            pos = 0
-            while pos < n:
-                pos += os.write(fd, view[pos:])
-            view.release()
-        out.clear()
-        return n
+            if progress and pos >= cap // 2:
+                now = time.monotonic()
+                if now - last_progress >= 0.5:
+                    last_progress = now
+                    sh.reporter.progress(rel, sink.written + pos, total, final=False)
+        await sink.flush(pos)
+        stats.literal_data += literal
+        stats.matched_data += matched
+        return True
 
     def _final_mode(self, entry: FileEntry, basis_st: os.stat_result | None) -> int:
         opts = self.sh.opts
@@ -435,17 +472,99 @@ class ReceiverRole:
             return
 
 
-def _pread(fd: int, size: int, offset: int) -> bytes:
-    """Read ``size`` basis bytes at ``offset`` (short at the end of a changed basis)."""
-    if fd < 0 or size <= 0:
-        return b""
-    data = os.pread(fd, size, offset)
-    if len(data) < size:
-        more = data
-        while len(more) and len(data) < size:
-            more = os.pread(fd, size - len(data), offset + len(data))
-            data += more
-    return data
+def _write_all(fd: int, data: memoryview) -> None:
+    done = 0
+    n = len(data)
+    while done < n:
+        done += os.write(fd, data[done:])
+
+
+class _Sink:
+    """Where a file's new bytes go: hashed and written in the calling thread."""
+
+    def __init__(self, fd: int, hasher: _Hasher, view: memoryview) -> None:
+        self.fd = fd
+        self.hasher = hasher
+        self.view = view
+        self.written = 0
+
+    async def flush(self, n: int) -> memoryview:
+        """Hash and write the first ``n`` staged bytes; returns the buffer to fill next."""
+        if n:
+            data = self.view[:n]
+            self.hasher.update(data)
+            if self.fd >= 0:
+                _write_all(self.fd, data)
+            self.written += n
+        return self.view
+
+
+class _ThreadedSink(_Sink):
+    """Like :class:`_Sink`, but a worker thread writes one buffer while the next fills.
+
+    Buffers rotate through a small pool; the receiver waits only when every buffer is
+    still being written. Leaving the context waits for the last write.
+    """
+
+    def __init__(self, fd: int, hasher: _Hasher) -> None:
+        self._pool = [memoryview(bytearray(_WRITE_AT)) for _ in range(_THREAD_BUFFERS)]
+        super().__init__(fd, hasher, self._pool[0])
+        self._todo_send, self._todo = anyio.create_memory_object_stream[memoryview](
+            _THREAD_BUFFERS
+        )
+        self._free_send, self._free = anyio.create_memory_object_stream[memoryview](
+            _THREAD_BUFFERS
+        )
+        for view in self._pool[1:]:
+            self._free_send.send_nowait(view)
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    async def __aenter__(self) -> _ThreadedSink:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._writer)
+        return self
+
+    async def __aexit__(self, *exc: object) -> bool | None:
+        await self._todo_send.aclose()
+        assert self._tg is not None  # noqa: S101 - entered
+        return await self._tg.__aexit__(*exc)  # type: ignore[arg-type]
+
+    async def _writer(self) -> None:
+        async with self._todo, self._free_send:
+            async for data in self._todo:
+                await anyio.to_thread.run_sync(_write_all, self.fd, data)
+                full = data.obj  # the pool buffer behind the slice
+                await self._free_send.send(memoryview(full))  # type: ignore[arg-type]
+
+    async def flush(self, n: int) -> memoryview:
+        """Hash the staged bytes, hand them to the writer, and take a free buffer."""
+        if not n:
+            return self.view
+        data = self.view[:n]
+        self.hasher.update(data)
+        self.written += n
+        await self._todo_send.send(data)
+        self.view = await self._free.receive()
+        return self.view
+
+
+def _pread_into(fd: int, into: memoryview, offset: int) -> int:
+    """Fill ``into`` with basis bytes from ``offset``; returns how many there were.
+
+    Fewer than asked only at the end of a basis that is shorter than the sender assumed
+    (the whole-file checksum then fails and the file is redone).
+    """
+    if fd < 0:
+        return 0
+    want = len(into)
+    got = 0
+    while got < want:
+        n = os.preadv(fd, [into[got:]], offset + got)
+        if n <= 0:
+            break
+        got += n
+    return got
 
 
 def _show(name: bytes) -> str:

@@ -557,6 +557,8 @@ class ReceiverSide:
             base = b"" if arg.endswith(b"/") else arg[arg.rfind(b"/") + 1 :]
             if base == b".":
                 base = b""
+            if not base and recurse:
+                return None  # the contents of a directory, recursively: every name is fine
             pat = (base if has_wildcards(base) else _escape_wild(base)) if base else b""
             if pat:
                 rules.append(compile_wildmatch(pat))
@@ -576,6 +578,7 @@ class ReceiverSide:
         stats = self.stats
         rels: list[bytes] = []
         children: dict[bytes, set[bytes]] = {}
+        deleting = sh.opts.delete_mode is not None  # only deletions need the name sets
         for i, e in enumerate(sh.entries):
             rel = local if local is not None else _rel(e.name)
             rels.append(rel)
@@ -593,7 +596,7 @@ class ReceiverSide:
                 stats.total_size += e.size
             elif mode:
                 stats.num_specials += 1
-            if rel:
+            if rel and deleting:
                 children.setdefault(_dirname(rel), set()).add(rel[rel.rfind(b"/") + 1 :])
         stats.num_files = len(sh.entries) - sum(sh.cleared)
         sh.rels = rels
