@@ -20,7 +20,7 @@ The search takes two routes to that result:
   by one until one differs, then check the weak sums of that whole run with one
   vectorised call (`rolling.block_weak_sums`). No rolling at all.
 * **Rolling path.** Where the fast path fails, compute the weak sum at every offset of a
-  stretch with numpy (`rolling.weak_sums_at_every_offset`' kernel), keep the offsets
+  stretch with numpy (`rolling.WindowSums`), keep the offsets
   whose sum passes a bitmap filter of the signature's sums and then an exact sorted
   lookup, and verify those candidates' strong sums in offset order. The first verified
   offset ends the stretch; otherwise the whole stretch becomes literal. Stretches start
@@ -45,7 +45,7 @@ import numpy.typing as npt
 from rsync_delta._io import Source, iter_chunks
 from rsync_delta.errors import DeltaError
 from rsync_delta.ops import MAX_LITERAL, BlockMatch, LiteralData, Op
-from rsync_delta.rolling import _every_offset, block_weak_sums, weak_sum
+from rsync_delta.rolling import WindowSums, block_weak_sums, weak_sum
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -74,14 +74,25 @@ _HASH_MULT: Final = np.uint32(0x9E3779B1)
 class _WeakIndex:
     """The signature's weak sums, indexed for vectorised candidate search.
 
-    A bitmap over a multiplicative hash of each sum rejects most offsets with two table
-    reads; survivors are checked exactly against the sorted distinct sums. For each
+    A bitmap over a multiplicative hash of each sum rejects most offsets with one table
+    read; survivors are checked exactly against the sorted distinct sums. For each
     distinct sum the block indices are kept in rsync's hash-chain order (descending).
+    Scratch arrays are reused between calls (see `rolling.WindowSums`).
     """
 
-    __slots__ = ("_ends", "_order", "_shift", "_starts", "_table", "_uniq")
+    __slots__ = (
+        "_bits",
+        "_ends",
+        "_hash",
+        "_hit",
+        "_order",
+        "_shift",
+        "_starts",
+        "_table",
+        "_uniq",
+    )
 
-    def __init__(self, weak: npt.NDArray[np.uint32]) -> None:
+    def __init__(self, weak: npt.NDArray[np.uint32], max_keys: int) -> None:
         count = weak.size
         index = np.arange(count, dtype=np.int64)
         order = np.lexsort((-index, weak))
@@ -97,13 +108,22 @@ class _WeakIndex:
         table = np.zeros(1 << (bits - 3), dtype=np.uint8)
         np.bitwise_or.at(table, hashed >> 3, (np.uint8(1) << (hashed & 7).astype(np.uint8)))
         self._table = table
+        self._hash = np.empty(max_keys, dtype=np.uint32)
+        self._bits = np.empty(max_keys, dtype=np.uint32)
+        self._hit = np.empty(max_keys, dtype=np.uint8)
 
     def candidates(self, keys: npt.NDArray[np.uint32]) -> npt.NDArray[np.intp]:
         """Return the positions in `keys` holding a weak sum of some block, ascending."""
-        hashed = keys * _HASH_MULT
+        m = keys.size
+        hashed = self._hash[:m]
+        bit = self._bits[:m]
+        hit = self._hit[:m]
+        np.multiply(keys, _HASH_MULT, out=hashed)
         hashed >>= self._shift
-        hit = self._table[hashed >> 3]
-        hit >>= (hashed & 7).astype(np.uint8)
+        np.bitwise_and(hashed, 7, out=bit)
+        hashed >>= 3
+        np.take(self._table, hashed, out=hit)
+        np.right_shift(hit, bit, out=hit, casting="unsafe")
         hit &= 1
         pos = np.flatnonzero(hit.view(np.bool_))
         if pos.size:
@@ -160,6 +180,7 @@ class DeltaGenerator:
         self._strong = signature.strong
         self._block_fn = rule._block_fn  # (same package; one call less per block)
         self._index: _WeakIndex | None = None
+        self._sums: WindowSums | None = None
         self._buf = bytearray()
         self._base = 0  # file offset of _buf[0]
         self._pos = 0  # first offset not searched yet
@@ -277,12 +298,14 @@ class DeltaGenerator:
         pos = self._pos
         stop = min(end - blen, pos + self._roll_len - 1)
         index = self._index
-        if index is None:
-            index = self._index = _WeakIndex(self._weak)
+        sums = self._sums
+        if index is None or sums is None:
+            sums = self._sums = WindowSums(blen, _ROLL_MAX)
+            index = self._index = _WeakIndex(self._weak, _ROLL_MAX)
         off = pos - self._base
         with memoryview(self._buf) as view:
             x = np.frombuffer(view[off : stop - self._base + blen], dtype=np.int8)
-            keys = _every_offset(x, blen)
+            keys = sums.compute(x)
             for rel in index.candidates(keys).tolist():
                 block = self._verify(view, pos + rel, int(keys[rel]))
                 if block >= 0:

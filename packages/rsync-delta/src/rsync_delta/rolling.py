@@ -32,7 +32,13 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from rsync_delta._types import Buffer
 
-__all__ = ["RollingChecksum", "block_weak_sums", "weak_sum", "weak_sums_at_every_offset"]
+__all__ = [
+    "RollingChecksum",
+    "WindowSums",
+    "block_weak_sums",
+    "weak_sum",
+    "weak_sums_at_every_offset",
+]
 
 _M16: Final = 0xFFFF
 # Offsets handled per pass by the every-offset routine: large enough to amortise numpy's
@@ -137,23 +143,69 @@ def block_weak_sums(data: Buffer, block_length: int) -> npt.NDArray[np.uint32]:
     return out
 
 
-def _every_offset(x: npt.NDArray[np.int8], length: int) -> npt.NDArray[np.uint32]:
-    """Weak sums of the windows x[a:a+length] for a in 0..x.size-length (x.size >= length)."""
-    n = x.size
-    m = n - length + 1
-    c1 = np.empty(n + 1, dtype=np.int64)
-    c1[0] = 0
-    # Widening first and summing natively is about twice as fast as a casting cumsum.
-    np.cumsum(x.astype(np.int64), out=c1[1:])
-    c2 = np.cumsum(c1)
-    # Wrapping int64 arithmetic: only the low 16 bits of s1 and s2 are kept.
-    s2 = c2[length:] - c2[:m]
-    s2 -= c1[:m] * length
-    s2 <<= 16
-    s1 = c1[length:] - c1[:m]
-    s1 &= _M16
-    s2 |= s1
-    return s2.astype(np.uint32)
+class WindowSums:
+    """Computes the weak sum at every offset, reusing its scratch arrays between calls.
+
+    Fresh multi-megabyte temporaries on every call would cost more in page faults than
+    the arithmetic itself; one instance keeps them (about 50 bytes per offset of
+    `max_offsets` plus the window length) for its lifetime. Not thread-safe.
+
+    Args:
+        block_length: Window length, at least 1.
+        max_offsets: Most offsets one `compute` call handles.
+
+    rsync: match.c hash_search() (the rolling update of s1 and s2)
+    """
+
+    def __init__(self, block_length: int, max_offsets: int = _EVERY_OFFSET_STEP) -> None:
+        if block_length < 1 or max_offsets < 1:
+            msg = f"block_length and max_offsets must be >= 1, got {block_length}, {max_offsets}"
+            raise ValueError(msg)
+        self.block_length = block_length
+        self.max_offsets = max_offsets
+        n = max_offsets + block_length - 1
+        self._c1 = np.empty(n + 1, dtype=np.int64)
+        self._c2 = np.empty(n + 1, dtype=np.int64)
+        self._a = np.empty(max_offsets, dtype=np.int64)
+        self._b = np.empty(max_offsets, dtype=np.int64)
+        self._keys = np.empty(max_offsets, dtype=np.uint32)
+
+    def compute(self, x: npt.NDArray[np.int8]) -> npt.NDArray[np.uint32]:
+        """Return the weak sums of x[a : a + block_length] for every whole window.
+
+        The result is a view into scratch space, valid until the next call.
+        """
+        length = self.block_length
+        n = x.size
+        m = n - length + 1
+        if m <= 0:
+            return self._keys[:0]
+        if m > self.max_offsets:
+            msg = f"{m} offsets exceed this instance's maximum of {self.max_offsets}"
+            raise ValueError(msg)
+        c1 = self._c1[: n + 1]
+        c2 = self._c2[: n + 1]
+        s1 = self._a[:m]
+        s2 = self._b[:m]
+        # c1 = prefix sums of x, c2 = prefix sums of c1; the window at a then has
+        # s1 = c1[a+L] - c1[a] and s2 = c2[a+L] - c2[a] - L*c1[a]. Widening into c1 and
+        # summing natively beats a casting cumsum; int64 wraps, and only the low 16 bits
+        # of s1 and s2 are kept.
+        c1[0] = 0
+        tail = c1[1:]
+        np.copyto(tail, x)
+        np.cumsum(tail, out=tail)
+        np.cumsum(c1, out=c2)
+        np.subtract(c2[length:], c2[:m], out=s2)
+        np.multiply(c1[:m], length, out=s1)
+        s2 -= s1
+        s2 <<= 16
+        np.subtract(c1[length:], c1[:m], out=s1)
+        s1 &= _M16
+        s2 |= s1
+        keys = self._keys[:m]
+        np.copyto(keys, s2, casting="unsafe")
+        return keys
 
 
 def weak_sums_at_every_offset(data: Buffer, block_length: int) -> npt.NDArray[np.uint32]:
@@ -179,9 +231,10 @@ def weak_sums_at_every_offset(data: Buffer, block_length: int) -> npt.NDArray[np
     if m <= 0:
         return np.empty(0, dtype=np.uint32)
     out = np.empty(m, dtype=np.uint32)
-    for start in range(0, m, _EVERY_OFFSET_STEP):
-        stop = min(m, start + _EVERY_OFFSET_STEP)
-        out[start:stop] = _every_offset(x[start : stop + block_length - 1], block_length)
+    sums = WindowSums(block_length, min(m, _EVERY_OFFSET_STEP))
+    for start in range(0, m, sums.max_offsets):
+        stop = min(m, start + sums.max_offsets)
+        out[start:stop] = sums.compute(x[start : stop + block_length - 1])
     return out
 
 
