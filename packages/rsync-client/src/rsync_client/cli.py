@@ -14,6 +14,7 @@ rsync: options.c (long_options, parse_arguments()), main.c main().
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -625,10 +626,28 @@ Options
 # -- main -------------------------------------------------------------------------------------
 
 
+def _reset_errno(exc: BaseException) -> int | None:
+    """The errno of a connection reset or broken pipe behind ``exc``, if any."""
+    seen = 0
+    cause: BaseException | None = exc
+    while cause is not None and seen < 8:
+        if isinstance(cause, OSError) and cause.errno in (errno.ECONNRESET, errno.EPIPE):
+            return cause.errno
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return None
+
+
 def _error_text(exc: BaseException) -> str:
     text = str(exc)
     if isinstance(exc, ConnectionLost):
-        return "rsync: connection unexpectedly closed [Receiver]"
+        err = _reset_errno(exc)
+        if err == errno.ECONNRESET:
+            exc.exit_code = ExitCode.SOCKETIO
+            return f"rsync: [Receiver] read error: {os.strerror(err)} ({err})"
+        received = getattr(exc, "bytes_received", None)
+        so_far = f" ({received} bytes received so far)" if received is not None else ""
+        return f"rsync: connection unexpectedly closed{so_far} [Receiver]"
     if isinstance(exc, RemoteError) and getattr(exc, "remote_exit", False):
         return ""
     if text and not text.startswith(("rsync", "ERROR", "@ERROR", "WARNING")):
@@ -740,5 +759,3 @@ def run_main() -> NoReturn:
 if __name__ == "__main__":  # pragma: no cover
     run_main()
 
-
-_ = os

@@ -287,10 +287,14 @@ async def _run_daemon(
             return RunResult(None, 0, our_protocol)
         if not module:
             return RunResult(None, 0, our_protocol)
-        stats, protocol = await _pull(
-            ws, opts, topts, filters, _requested(paths, module=True), dest, output,
-            protocol=reply.protocol, our_protocol=our_protocol,
-        )
+        try:
+            stats, protocol = await _pull(
+                ws, opts, topts, filters, _requested(paths, module=True), dest, output,
+                protocol=reply.protocol, our_protocol=our_protocol,
+            )
+        except ConnectionLost as exc:
+            exc.bytes_received = ws.bytes_read  # type: ignore[attr-defined]
+            raise
         return RunResult(stats, int(stats.exit_code()), protocol)
     finally:
         await _close(ws, process)
@@ -320,6 +324,7 @@ async def _run_shell(
                 protocol=None, our_protocol=our_protocol,
             )
         except ConnectionLost as exc:
+            exc.bytes_received = ws.bytes_read  # type: ignore[attr-defined]
             status = await _reap(process, wait=5.0)
             if status is not None and status > int(exc.exit_code):
                 exc.exit_code = ExitCode(status) if status in ExitCode._value2member_map_ \
