@@ -167,6 +167,8 @@ async def run_local_copy(
             await receive()
     finally:
         root.close()
+        await client_end.aclose()
+        await server_end.aclose()
     return result[0]
 
 

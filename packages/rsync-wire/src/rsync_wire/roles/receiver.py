@@ -526,9 +526,14 @@ class _ThreadedSink(_Sink):
         return self
 
     async def __aexit__(self, *exc: object) -> bool | None:
-        await self._todo_send.aclose()
+        self._todo_send.close()
         assert self._tg is not None  # noqa: S101 - entered
-        return await self._tg.__aexit__(*exc)  # type: ignore[arg-type]
+        try:
+            return await self._tg.__aexit__(*exc)  # type: ignore[arg-type]
+        finally:
+            self._free.close()
+            self._free_send.close()
+            self._todo.close()
 
     async def _writer(self) -> None:
         async with self._todo, self._free_send:

@@ -631,11 +631,13 @@ class ReceiverSide:
         generator = GeneratorRole(sh, receive)
         receiver = ReceiverRole(sh, send, server_sender=self.server_sender)
         try:
-            async with anyio.create_task_group() as tg:
+            async with receive, anyio.create_task_group() as tg:
                 tg.start_soon(receiver.run)
                 await generator.run()
         except BaseExceptionGroup as group:
             raise _collapse(group) from None
+        finally:
+            send.close()
         self.stats.io_error |= sh.io_error
         self.stats.elapsed = time.monotonic() - started
         return self.stats
