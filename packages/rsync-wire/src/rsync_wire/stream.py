@@ -10,7 +10,7 @@ that arrive while reading are handed to an ``on_message`` callback in wire order
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -70,6 +70,7 @@ class WireStream:
         self.bytes_read = 0
         self.bytes_written = 0
         self._eof = False
+        self.idle_hook: Callable[[], Awaitable[None]] | None = None
 
     # -- mode switches -------------------------------------------------------------------------
 
@@ -125,6 +126,8 @@ class WireStream:
                     return
                 if messages:
                     continue
+            if self.idle_hook is not None:
+                await self.idle_hook()  # e.g. the sender's next file list (rsync: io.c)
             if self._out:
                 await self.flush()  # never wait for the peer while holding its data back
             data = await self._receive_raw()

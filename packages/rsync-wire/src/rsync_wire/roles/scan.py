@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from rsync_wire.proto.options import TransferOptions
 
-__all__ = ["ScanEntry", "ScanReport", "Selector", "scan"]
+__all__ = ["ScanEntry", "ScanReport", "Selector", "list_dir_entries", "scan"]
 
 
 class Selector(Protocol):
@@ -102,14 +102,26 @@ def scan(
     opts: TransferOptions,
     selector: Selector | None,
     report: ScanReport,
+    *,
+    descend: bool = True,
+    held: list[object] | None = None,
 ) -> Iterator[ScanEntry]:
-    """Yield the file list for ``args`` (paths relative to ``root``) in transmission order."""
+    """Yield the file list for ``args`` (paths relative to ``root``) in transmission order.
+
+    With ``descend`` false (incremental recursion) only the arguments and the immediate
+    contents of ``dir/`` arguments are listed; the caller sends deeper directories later,
+    one list each (see :func:`list_dir_entries`). The merge-file token of a ``dir/``
+    argument's directory is then appended to ``held`` for the caller to leave once its
+    last sub-list is sent.
+    """
     if not args:
         args = [b"."]
     seen_dirs: set[tuple[int, int]] = set()
     for arg in args:
         base = _split_arg(arg, opts)[0]
-        for entry in _scan_arg(root, arg, opts, selector, report, seen_dirs):
+        for entry in _scan_arg(
+            root, arg, opts, selector, report, seen_dirs, descend=descend, held=held
+        ):
             entry.base = base  # the entry's path is always base/name
             yield entry
 
@@ -150,6 +162,9 @@ def _scan_arg(
     selector: Selector | None,
     report: ScanReport,
     seen_dirs: set[tuple[int, int]],
+    *,
+    descend: bool,
+    held: list[object] | None,
 ) -> Iterator[ScanEntry]:
     base, name, contents = _split_arg(arg, opts)
     path = _join(base, name)
@@ -160,7 +175,9 @@ def _scan_arg(
         report.messages.append((True, f"skipping unsafe path {_show(arg)}"))
         return
     try:
-        st = root.stat(path) if opts.copy_links else root.lstat(path)
+        # A "dir/" argument names the directory even through a symlink (rsync: link_stat
+        # with follow for a DOTDIR_NAME); the link is still resolved inside the root.
+        st = root.stat(path) if opts.copy_links or contents else root.lstat(path)
     except OSError as exc:
         if exc.errno == errno.ENOENT and opts.ignore_missing_args:
             return
@@ -191,13 +208,24 @@ def _scan_arg(
     if entry is None:
         return
     if is_dir:
-        entry.top_dir = True
-        if not opts.recursive and not contents:
+        if opts.recursive or contents:
+            entry.top_dir = True
+        else:
             entry.no_content = True
     yield entry
-    if is_dir and (opts.recursive or contents):
+    if not (is_dir and (opts.recursive or contents)):
+        return
+    if descend:
         yield from _scan_dir(
             root, name, path, st, opts, selector, report, seen_dirs, recurse=opts.recursive
+        )
+    elif contents:
+        if selector is not None:
+            token = selector.enter_dir(name)
+            if held is not None:
+                held.append(token)
+        yield from list_dir_entries(
+            root, name, path, st.st_dev, opts, selector, report, recurse=opts.recursive
         )
 
 
@@ -264,6 +292,77 @@ def _make_entry(
     return None
 
 
+def list_dir_entries(
+    root: Root,
+    name: bytes,
+    path: bytes,
+    dir_dev: int,
+    opts: TransferOptions,
+    selector: Selector | None,
+    report: ScanReport,
+    *,
+    recurse: bool,
+) -> list[ScanEntry]:
+    """The entries of one directory (not below it), filtered, in ``readdir`` order.
+
+    Subdirectories whose contents will not be sent (no recursion, or another file system
+    with ``-x``) are marked ``no_content``. Per-directory merge files must already be loaded
+    (``selector.enter_dir``) by the caller.
+
+    rsync: flist.c send_directory().
+    """
+    prefix = b"" if name == b"." else name + b"/"
+    try:
+        listing = root.list_dir(path)
+    except OSError as exc:
+        report.io_error |= 1
+        report.messages.append(
+            (True, f'opendir "{_show(path)}" failed: {exc.strerror} ({exc.errno})')
+        )
+        return []
+    out: list[ScanEntry] = []
+    for dname, lst in listing:
+        ename = prefix + dname
+        epath = _join(path, dname)
+        try:
+            if isinstance(lst, OSError):
+                raise lst
+            est = lst
+            if opts.copy_links and stat.S_ISLNK(lst.st_mode):
+                try:
+                    est = root.stat(epath)
+                except OSError:
+                    est = lst  # _make_entry reports the missing referent
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                report.io_error |= 2
+                report.messages.append((True, f'file has vanished: "{_show(ename)}"'))
+            else:
+                report.io_error |= 1
+                report.messages.append(
+                    (True, f'stat "{_show(ename)}" failed: {exc.strerror} ({exc.errno})')
+                )
+            continue
+        is_dir = stat.S_ISDIR(est.st_mode)
+        if selector is not None and selector.excluded(ename, epath, is_dir=is_dir):
+            continue
+        if opts.one_file_system and is_dir and est.st_dev != dir_dev:
+            if opts.one_file_system > 1:
+                continue
+            entry = _make_entry(root, ename, epath, est, opts, report)
+            if entry is not None:
+                entry.no_content = True
+                out.append(entry)
+            continue
+        entry = _make_entry(root, ename, epath, est, opts, report)
+        if entry is None:
+            continue
+        if not recurse and stat.S_ISDIR(entry.st.st_mode):
+            entry.no_content = True
+        out.append(entry)
+    return out
+
+
 def _scan_dir(
     root: Root,
     name: bytes,
@@ -280,65 +379,28 @@ def _scan_dir(
     if key in seen_dirs and opts.copy_links:
         return  # a directory loop through followed links
     seen_dirs.add(key)
-    prefix = b"" if name == b"." else name + b"/"
     token = None
     if selector is not None:
-        token = selector.enter_dir(prefix.rstrip(b"/") or b".")
+        token = selector.enter_dir(name)
     try:
-        try:
-            listing = root.list_dir(path)
-        except OSError as exc:
-            report.io_error |= 1
-            report.messages.append(
-                (True, f'opendir "{_show(path)}" failed: {exc.strerror} ({exc.errno})')
-            )
-            return
-        subdirs: list[ScanEntry] = []
-        for dname, lst in listing:
-            ename = prefix + dname
-            epath = _join(path, dname)
-            try:
-                if isinstance(lst, OSError):
-                    raise lst
-                est = lst
-                if opts.copy_links and stat.S_ISLNK(lst.st_mode):
-                    try:
-                        est = root.stat(epath)
-                    except OSError:
-                        est = lst  # _make_entry reports the missing referent
-            except OSError as exc:
-                if exc.errno == errno.ENOENT:
-                    report.io_error |= 2
-                    report.messages.append((True, f'file has vanished: "{_show(ename)}"'))
-                else:
-                    report.io_error |= 1
-                    report.messages.append(
-                        (True, f'stat "{_show(ename)}" failed: {exc.strerror} ({exc.errno})')
+        entries = list_dir_entries(
+            root, name, path, st.st_dev, opts, selector, report, recurse=recurse
+        )
+        yield from entries
+        if recurse:
+            for sub in entries:
+                if stat.S_ISDIR(sub.st.st_mode) and not sub.no_content:
+                    yield from _scan_dir(
+                        root,
+                        sub.name,
+                        sub.path,
+                        sub.st,
+                        opts,
+                        selector,
+                        report,
+                        seen_dirs,
+                        recurse=True,
                     )
-                continue
-            is_dir = stat.S_ISDIR(est.st_mode)
-            if selector is not None and selector.excluded(ename, epath, is_dir=is_dir):
-                continue
-            if opts.one_file_system and is_dir and est.st_dev != st.st_dev:
-                if opts.one_file_system > 1:
-                    continue
-                entry = _make_entry(root, ename, epath, est, opts, report)
-                if entry is not None:
-                    entry.no_content = True
-                    yield entry
-                continue
-            entry = _make_entry(root, ename, epath, est, opts, report)
-            if entry is None:
-                continue
-            if not recurse and stat.S_ISDIR(entry.st.st_mode):
-                entry.no_content = True
-            yield entry
-            if recurse and stat.S_ISDIR(entry.st.st_mode):
-                subdirs.append(entry)
-        for sub in subdirs:
-            yield from _scan_dir(
-                root, sub.name, sub.path, sub.st, opts, selector, report, seen_dirs, recurse=True
-            )
     finally:
         if selector is not None:
             selector.leave_dir(token)

@@ -14,6 +14,7 @@ rsync: sender.c send_files(), flist.c send_file_list(), main.c do_server_sender(
 
 from __future__ import annotations
 
+import bisect
 import grp
 import logging
 import os
@@ -34,9 +35,11 @@ from rsync_wire.proto.flist_sort import file_list_sort_key
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
 from rsync_wire.roles.report import RoleReport, exit_code_for
-from rsync_wire.roles.scan import ScanEntry, ScanReport, scan
+from rsync_wire.roles.scan import ScanEntry, ScanReport, list_dir_entries, scan
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     import numpy as np
     import numpy.typing as npt
 
@@ -89,6 +92,35 @@ _TRANSFER = int(Item.TRANSFER)
 _BASIS_TYPE_FOLLOWS = int(Item.BASIS_TYPE_FOLLOWS)
 _XNAME_FOLLOWS = int(Item.XNAME_FOLLOWS)
 _IS_NEW = int(Item.IS_NEW)
+
+
+_LOOKAHEAD = 1000  # entries listed ahead of the generator (rsync: MIN_FILECNT_LOOKAHEAD)
+
+
+class _SentList:
+    """One file list as sent, in sorted order (what requests index into)."""
+
+    __slots__ = ("base_ids", "devs", "modes", "names", "start")
+
+    def __init__(
+        self,
+        start: int,
+        names: list[bytes],
+        modes: array[int],
+        base_ids: array[int],
+        devs: list[int],
+    ) -> None:
+        self.start = start
+        self.names = names
+        self.modes = modes
+        self.base_ids = base_ids
+        self.devs = devs  # directories whose contents follow in a sub-list: their st_dev
+
+
+def _join(base: bytes, name: bytes) -> bytes:
+    if name == b".":
+        return base or b"."
+    return base + b"/" + name if base else name
 
 
 class _Selection:
@@ -173,12 +205,22 @@ class SenderRole:
             seed_fix=session.seed_fix,
         )
         self._names = _Names()
-        # The file list, kept lean (100,000 entries must fit in a few MiB): names, modes and
-        # the index of the argument base each name is relative to, in sorted order once sent.
-        self.names: list[bytes] = []
-        self.modes = array("I")
-        self.base_ids = array("H")
+        self.inc = session.inc_recurse
+        self.encoder = FileListEncoder(session, opts)
+        # The file lists sent and not yet finished by the generator, kept lean (100,000
+        # entries must fit in a few MiB): sorted names, modes and argument-base indexes.
+        self.lists: list[_SentList | None] = []
+        self.starts: list[int] = []
+        self.first_live = 0
+        self.live_entries = 0
         self.bases: list[bytes] = []
+        self.flist_eof = False
+        self.selection: _Selection | None = None
+        # Incremental recursion: every directory listed so far (rsync's dir_flist) as
+        # (name, base index, device or -1 when its contents are not sent), and the
+        # depth-first queue of directories whose lists are still to be sent.
+        self._dirs: list[tuple[bytes, int, int]] = []
+        self._dfs: list[tuple[Iterator[int], object]] = []
         self.ndx_out = codec.NdxEncoder(protocol=session.protocol)
         self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self.tokens = TokenEncoder(
@@ -207,37 +249,29 @@ class SenderRole:
         return _Selection(self.root, client, daemon)
 
     async def _send_file_list(self, filters: _Selection) -> None:
+        """Send the first (or only) file list, with its trailer.
+
+        rsync: flist.c send_file_list().
+        """
         start = time.monotonic()
-        scan_report = ScanReport()
-        encoder = FileListEncoder(self.session, self.opts)
+        report = ScanReport()
+        held: list[object] = []
+        items = scan(
+            self.root, self.paths, self.opts, filters, report, descend=not self.inc, held=held
+        )
+        flist = await self._encode_list(items)
+        if held:
+            self._held_token = held[0]
+        await self._report_scan(report)
+        io_error = report.io_error
         out = self.ws.out
-        total_size = 0
-        last_base: bytes | None = None
-        for item in scan(self.root, self.paths, self.opts, filters, scan_report):
-            entry = self._to_entry(item)
-            encoder.encode_into(out, entry)
-            if item.base is not last_base:
-                last_base = item.base
-                if not self.bases or self.bases[-1] != item.base:
-                    self.bases.append(item.base)
-            self.names.append(entry.name)
-            self.modes.append(entry.mode)
-            self.base_ids.append(len(self.bases) - 1)
-            if stat.S_ISREG(entry.mode) or stat.S_ISLNK(entry.mode):
-                total_size += entry.size
-            if len(out) >= 256 * 1024:
-                await self.ws.flush()
-        for is_error, text in scan_report.messages:
-            if is_error:
-                await self._error(text)
-        io_error = scan_report.io_error
-        carried = encoder.encode_end_into(out, io_error)
-        encoder.encode_id_lists_into(
+        carried = self.encoder.encode_end_into(out, io_error)
+        self.encoder.encode_id_lists_into(
             out,
             uid0_name=None if self.opts.numeric_ids else self._names.user(0),
             gid0_name=None if self.opts.numeric_ids else self._names.group(0),
         )
-        encoder.encode_io_error_into(out, io_error)
+        self.encoder.encode_io_error_into(out, io_error)
         built = time.monotonic()
         await self.ws.flush()
         if not carried and self.session.protocol >= 30:
@@ -245,27 +279,153 @@ class SenderRole:
         self.report.io_error |= io_error
         self.report.flist_buildtime_ms = max(1, int((built - start) * 1000))
         self.report.flist_xfertime_ms = int((time.monotonic() - built) * 1000)
-        self.report.num_files = len(self.names)
-        self.report.total_size = total_size
+        self._add_list(flist)
+        if self.inc:
+            self._push_children(flist, token=getattr(self, "_held_token", None))
+            if not self._dfs:
+                self.ws.write_ndx(self.ndx_out, Ndx.FLIST_EOF)
+                self.flist_eof = True
+            elif len(flist.names) == 1:
+                await self._send_extra_list()  # the receiver checks for a one-file transfer
+        else:
+            self.flist_eof = True
+
+    async def _encode_list(self, items: Iterable[ScanEntry]) -> _SentList:
+        """Encode entries into the output as one list; returns the list in sorted order."""
+        encoder = self.encoder
+        out = self.ws.out
+        names: list[bytes] = []
+        modes = array("I")
+        base_ids = array("H")
+        devs: list[int] = []
+        bases = self.bases
+        for item in items:
+            entry = self._to_entry(item)
+            encoder.encode_into(out, entry)
+            if not bases or bases[-1] is not item.base:
+                if not bases or bases[-1] != item.base:
+                    bases.append(item.base)
+                else:
+                    bases[-1] = item.base
+            names.append(entry.name)
+            modes.append(entry.mode)
+            base_ids.append(len(bases) - 1)
+            devs.append(item.st.st_dev if stat.S_ISDIR(entry.mode) and not item.no_content else -1)
+            if stat.S_ISREG(entry.mode) or stat.S_ISLNK(entry.mode):
+                self.report.total_size += entry.size
+            if len(out) >= 256 * 1024:
+                await self.ws.flush()
+        start = encoder.list_start
         protocol = self.session.protocol
-        names, modes = self.names, self.modes
         keys = [
             file_list_sort_key(names[i], is_dir=stat.S_ISDIR(modes[i]), protocol=protocol)
             for i in range(len(names))
         ]
         order = sorted(range(len(names)), key=keys.__getitem__)
-        del keys
-        self.names = [names[i] for i in order]
-        self.modes = array("I", (modes[i] for i in order))
-        self.base_ids = array("H", (self.base_ids[i] for i in order))
+        self.report.num_files += len(names)
+        return _SentList(
+            start,
+            [names[i] for i in order],
+            array("I", (modes[i] for i in order)),
+            array("H", (base_ids[i] for i in order)),
+            [devs[i] for i in order],
+        )
 
-    def _source(self, ndx: int) -> bytes:
-        """Where sorted entry ``ndx`` is, relative to the root."""
-        base = self.bases[self.base_ids[ndx]]
-        name = self.names[ndx]
-        if name == b".":
-            return base or b"."
-        return base + b"/" + name if base else name
+    def _add_list(self, flist: _SentList) -> None:
+        self.lists.append(flist)
+        self.starts.append(flist.start)
+        self.live_entries += len(flist.names)
+
+    def _push_children(self, flist: _SentList, *, token: object) -> None:
+        """Number the list's directories (rsync's dir_flist) and queue their sub-lists."""
+        children: list[int] = []
+        for i, name in enumerate(flist.names):
+            if not stat.S_ISDIR(flist.modes[i]):
+                continue
+            number = len(self._dirs)
+            self._dirs.append((name, flist.base_ids[i], flist.devs[i]))
+            if name != b"." and not name.endswith(b"/."):
+                children.append(number)
+        self._dfs.append((iter(children), token))
+
+    def _next_dir(self) -> int | None:
+        """The next directory whose list is due, in rsync's depth-first order."""
+        while self._dfs:
+            it, token = self._dfs[-1]
+            number = next(it, None)
+            if number is not None:
+                return number
+            self._dfs.pop()
+            if token is not None and self.selection is not None:
+                self.selection.leave_dir(token)
+        return None
+
+    async def _send_extra_list(self) -> None:
+        """Send the next directory's list, or NDX_FLIST_EOF after the last one.
+
+        rsync: flist.c send_extra_file_list(), send1extra().
+        """
+        if self.flist_eof:
+            return
+        number = self._next_dir()
+        ws = self.ws
+        if number is None:
+            ws.write_ndx(self.ndx_out, Ndx.FLIST_EOF)
+            self.flist_eof = True
+            return
+        name, base_id, dev = self._dirs[number]
+        base = self.bases[base_id]
+        path = _join(base, name)
+        ws.write_ndx(self.ndx_out, Ndx.FLIST_OFFSET - number)
+        report = ScanReport()
+        token = None
+        items: list[ScanEntry] = []
+        if dev >= 0:  # a directory whose contents are part of the transfer
+            sel = self.selection
+            if sel is not None:
+                sel.start_arg(base)
+                token = sel.enter_dir(name)
+            items = list_dir_entries(
+                self.root, name, path, dev, self.opts, sel, report, recurse=True
+            )
+            for item in items:
+                item.base = base
+        flist = await self._encode_list(items)
+        await self._report_scan(report)
+        carried = self.encoder.encode_end_into(ws.out, report.io_error)
+        self.report.io_error |= report.io_error
+        if not carried and report.io_error:
+            await ws.write_message(Msg.IO_ERROR, report.io_error.to_bytes(4, "little"))
+        self._add_list(flist)
+        self._push_children(flist, token=token)
+
+    async def _send_lists_ahead(self, at_least: int) -> None:
+        """Keep ``at_least`` entries listed beyond those the generator has finished."""
+        while not self.flist_eof and self.live_entries < at_least:
+            await self._send_extra_list()
+
+    async def _report_scan(self, report: ScanReport) -> None:
+        for is_error, text in report.messages:
+            if is_error:
+                await self._error(text)
+        report.messages.clear()
+
+    def _locate(self, ndx: int) -> tuple[_SentList, int] | None:
+        """The live list holding index ``ndx`` and the position in it, or ``None``.
+
+        A list answers for ``start - 1`` (its parent directory) as rsync's flist_for_ndx()
+        does; the position is then -1.
+        """
+        k = bisect.bisect_right(self.starts, ndx + 1) - 1
+        if k < self.first_live:
+            return None
+        flist = self.lists[k]
+        if flist is None:
+            return None
+        pos = ndx - flist.start
+        if pos >= len(flist.names):
+            return None
+        return flist, pos
 
     def _to_entry(self, item: ScanEntry) -> FileEntry:
         st = item.st
@@ -333,8 +493,9 @@ class SenderRole:
             names = await self._read_files_from()
             self.paths = names
             self.opts.relative = True
+        self.selection = filters
         await self._send_file_list(filters)
-        if not self.names:
+        if self.report.num_files == 0 and self.flist_eof:
             self.report.exit_code = int(exit_code_for(self.report.io_error))
             await self.ws.flush()
             return self.report
@@ -361,11 +522,25 @@ class SenderRole:
         session = self.session
         phase = 0
         max_phase = 2 if session.has_iflags else 1
-        count = len(self.names)
         has_iflags = session.has_iflags
+        inc = self.inc
+        if inc:
+            ws.idle_hook = self._send_extra_list
         while True:
+            if inc and not self.flist_eof:
+                await self._send_lists_ahead(_LOOKAHEAD)
             ndx = await ws.read_ndx(self.ndx_in)
             if ndx == Ndx.DONE:
+                if inc and self.first_live < len(self.lists):
+                    # The generator finished the oldest list: forget it; unless it was the
+                    # last one, echo (rsync: sender.c send_files(), the first_flist case).
+                    done = self.lists[self.first_live]
+                    self.live_entries -= len(done.names) if done is not None else 0
+                    self.lists[self.first_live] = None
+                    self.first_live += 1
+                    if self.first_live < len(self.lists):
+                        ws.write_ndx(self.ndx_out, Ndx.DONE)
+                        continue
                 phase += 1
                 if phase > max_phase:
                     break
@@ -380,16 +555,18 @@ class SenderRole:
                     fnamecmp_type = await ws.read_byte()
                 if iflags & _XNAME_FOLLOWS:
                     xname = await ws.read_vstring()
-            if ndx == count and session.protocol == 29 and iflags == _IS_NEW:
-                continue  # protocol 29 keep-alive
-            if not 0 <= ndx < count:
-                msg = f"Invalid file index: {ndx} (count={count})"
+            found = self._locate(ndx) if ndx >= 0 else None
+            if found is None:
+                if session.protocol == 29 and iflags == _IS_NEW and ndx == self._count_all():
+                    continue  # protocol 29 keep-alive
+                msg = f"Invalid file index: {ndx}"
                 raise RemoteProtocolError(msg)
+            flist, pos = found
             if has_iflags:
                 self._echo(ndx, iflags, fnamecmp_type, xname)
             if not iflags & _TRANSFER:
                 continue
-            if not stat.S_ISREG(self.modes[ndx]):
+            if pos < 0 or not stat.S_ISREG(flist.modes[pos]):
                 msg = f"received request to transfer non-regular file: {ndx}"
                 raise RemoteProtocolError(msg)
             if self.opts.dry_run:
@@ -403,9 +580,14 @@ class SenderRole:
                 weak, strong = await ws.decode(_decode_sums, head)
             else:
                 weak, strong = None, b""
-            await self._send_file(ndx, head, weak, strong)
+            await self._send_file(ndx, flist, pos, head, weak, strong)
+        ws.idle_hook = None
         ws.write_ndx(self.ndx_out, Ndx.DONE)
         await ws.flush()
+
+    def _count_all(self) -> int:
+        last = self.lists[-1] if self.lists else None
+        return last.start + len(last.names) if last is not None else 0
 
     def _echo(self, ndx: int, iflags: int, fnamecmp_type: int | None, xname: bytes | None) -> None:
         ws = self.ws
@@ -419,13 +601,15 @@ class SenderRole:
     async def _send_file(
         self,
         ndx: int,
+        flist: _SentList,
+        pos: int,
         head: SumHead,
         weak: npt.NDArray[np.uint32] | None,
         strong: bytes,
     ) -> None:
         ws = self.ws
         session = self.session
-        path = self._source(ndx)
+        path = _join(self.bases[flist.base_ids[pos]], flist.names[pos])
         try:
             fd = self.root.open(
                 path,
@@ -441,7 +625,7 @@ class SenderRole:
         except OSError as exc:
             vanished = isinstance(exc, FileNotFoundError)
             self.report.io_error |= 2 if vanished else 1
-            name = self.names[ndx].decode("utf-8", "backslashreplace")
+            name = flist.names[pos].decode("utf-8", "backslashreplace")
             if vanished:
                 await self._warn_vanished(name)
             else:

@@ -110,6 +110,26 @@ def unsupported_options(parsed: ServerArgs, module: ModuleContext | None) -> lis
     return refused
 
 
+def _can_inc_recurse(parsed: ServerArgs) -> bool:
+    """Whether this server sends its file list incrementally for these arguments.
+
+    Only as the sender, recursive, with one source argument and without ``-R`` or
+    ``--files-from`` (their implied-directory bookkeeping is not implemented here); rsync
+    additionally refuses it with ``--qsort``.
+
+    rsync: compat.c set_allow_inc_recurse().
+    """
+    o = parsed.options
+    return (
+        o.sender
+        and o.recursive
+        and not o.relative
+        and o.files_from is None
+        and not o.qsort
+        and len(parsed.paths) == 1
+    )
+
+
 def _make_seed(requested: int) -> int:
     if requested:
         return requested
@@ -126,7 +146,7 @@ async def _setup_protocol(ws: WireStream, parsed: ServerArgs, protocol: int) -> 
     caps = opts.capabilities or ""
     flags = 0
     if protocol >= 30:
-        flags = server_compat_flags(caps, inc_recurse=False)
+        flags = server_compat_flags(caps, inc_recurse=_can_inc_recurse(parsed))
         if "V" in caps and "v" not in caps:
             ws.write_byte(flags & 0xFF)
         else:
