@@ -150,3 +150,46 @@ def test_huge_sparse_file(
     code, _, err = _pull(real_rsync, ours.url("src", "sparse/"), dest, "-aS")
     assert code == 0, err
     assert_trees_equal(tree.root / "sparse", dest)
+
+
+@pytest.mark.parametrize("protocol", [29, 31, 32])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["-aF"],
+        ["-a", "--filter=: .rsync-filter", "--exclude=*.tmp"],
+        ["-a", "-C"],
+        ["-r", "--exclude=deep/"],
+    ],
+    ids=["F", "dir-merge", "cvs", "exclude-dir"],
+)
+def test_deep_tree_with_merge_rules(
+    real_rsync: RealRsync,
+    our_daemon: RealDaemonFactory,
+    real_daemon: RealDaemonFactory,
+    tmp_path: Path,
+    protocol: int,
+    flags: list[str],
+) -> None:
+    """Per-directory merge files at several depths, many small directories (sub-lists)."""
+    src = tmp_path / "src"
+    for d in range(30):
+        sub = src / f"d{d:02}" / "mid" / ("deep" if d % 3 == 0 else "leaf")
+        sub.mkdir(parents=True)
+        for f in ("a.txt", "b.tmp", "core", "x.o", "keep.c"):
+            (sub / f).write_text(f"{d} {f}\n")
+        if d % 4 == 0:
+            (src / f"d{d:02}" / ".rsync-filter").write_text("- *.c\n")
+        if d % 5 == 0:
+            (sub / ".rsync-filter").write_text("- a.txt\n+ *.tmp\n")
+    (src / ".rsync-filter").write_text("- x.o\n")
+    (src / "top.tmp").write_text("top\n")
+    ours = our_daemon({"src": src})
+    theirs = real_daemon({"src": src})
+    args = [*flags, f"--protocol={protocol}", "-i"]
+    code, out, err = _pull(real_rsync, ours.url("src"), tmp_path / "ours", *args)
+    assert code == 0, f"{err}\n{ours.log()}"
+    code2, out2, err2 = _pull(real_rsync, theirs.url("src"), tmp_path / "theirs", *args)
+    assert code2 == 0, err2
+    assert _itemized(out) == _itemized(out2)
+    assert_trees_equal(tmp_path / "theirs", tmp_path / "ours", dir_times=True)
