@@ -44,7 +44,7 @@ from rsync_wire.roles.decide import (
     itemize_flags,
     quick_check_ok,
 )
-from rsync_wire.roles.receiving import Finished, Milestone, Redo
+from rsync_wire.roles.receiving import Finished, Milestone, ReceiverGone, Redo
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
@@ -183,7 +183,7 @@ class GeneratorRole:
                 event = await self.events.receive()
             except anyio.EndOfStream:
                 msg = "the receiver stopped before the end of the session"
-                raise RemoteProtocolError(msg) from None
+                raise ReceiverGone(msg) from None
             if isinstance(event, Redo):
                 self.redo.append(event.ndx)
             elif isinstance(event, Finished):

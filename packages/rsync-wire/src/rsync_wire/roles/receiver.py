@@ -88,6 +88,8 @@ class ReceiverRole:
         self.phase = 0
         self._buf = bytearray(_WRITE_AT)
         self._view = memoryview(self._buf)
+        self._sink: _Sink | None = None
+        self._pos = 0
 
     async def run(self) -> None:
         """Read replies until the end of the session."""
@@ -238,6 +240,10 @@ class ReceiverRole:
             # --partial asks for it.
             if fd >= 0:
                 if sh.opts.partial and tmp:
+                    sink = self._sink
+                    if sink is not None and not sink.threaded and sink.pending:
+                        # what arrived stays a prefix of the file: write the staged tail
+                        _write_all(fd, sink.view[: sink.pending])
                     try:
                         tree.rename_into_place(rel, tmp)
                         tmp = b""
@@ -271,9 +277,11 @@ class ReceiverRole:
         """
         if fd >= 0 and entry.size >= _THREAD_AT:
             async with _ThreadedSink(fd, self.sh.rule.file_hasher()) as sink:
+                self._sink = sink
                 ok = await self._receive_tokens(sink, basis_fd, head, rel, entry)
         else:
             sink = _Sink(fd, self.sh.rule.file_hasher(), self._view)
+            self._sink = sink
             ok = await self._receive_tokens(sink, basis_fd, head, rel, entry)
         theirs = await self.sh.ws.read_exact(self.digest_size)
         if self.sh.config.progress:
@@ -283,15 +291,38 @@ class ReceiverRole:
     async def _receive_tokens(
         self, sink: _Sink, basis_fd: int, head: SumHead, rel: bytes, entry: FileEntry
     ) -> bool:
+        stats = self.sh.stats
+        tokens = self.tokens
+        tokens.begin_file(block_count=head.count)
+        try:
+            pos, literal, matched = await self._token_loop(
+                sink, basis_fd, head, rel, entry, tokens.decode
+            )
+        except BaseException:
+            sink.pending = self._pos
+            raise
+        await sink.flush(pos)
+        stats.literal_data += literal
+        stats.matched_data += matched
+        return True
+
+    async def _token_loop(
+        self,
+        sink: _Sink,
+        basis_fd: int,
+        head: SumHead,
+        rel: bytes,
+        entry: FileEntry,
+        decode: object,
+    ) -> tuple[int, int, int]:
+        """The loop of :meth:`_receive_tokens`; returns (staged bytes, literal, matched)."""
         sh = self.sh
         ws = sh.ws
-        stats = sh.stats
         tokens = self.tokens
         count = head.count
         blen = head.block_length
         remainder = head.remainder
         last_block = count - 1
-        tokens.begin_file(block_count=count)
         see_blocks = tokens.compression == "zlib"
         view = sink.view
         cap = len(view)
@@ -299,11 +330,11 @@ class ReceiverRole:
         total = entry.size
         progress = sh.config.progress
         last_progress = 0.0
-        decode = tokens.decode
         literal = 0
         matched = 0
         while True:
-            event = await ws.decode(decode)
+            self._pos = pos
+            event = await ws.decode(decode)  # type: ignore[arg-type]
             kind = type(event)
             if kind is Literal:
                 data = event.data  # type: ignore[union-attr]
@@ -355,10 +386,7 @@ class ReceiverRole:
                 if now - last_progress >= 0.5:
                     last_progress = now
                     sh.reporter.progress(rel, sink.written + pos, total, final=False)
-        await sink.flush(pos)
-        stats.literal_data += literal
-        stats.matched_data += matched
-        return True
+        return pos, literal, matched
 
     def _final_mode(self, entry: FileEntry, basis_st: os.stat_result | None) -> int:
         opts = self.sh.opts
@@ -487,6 +515,8 @@ class _Sink:
         self.hasher = hasher
         self.view = view
         self.written = 0
+        self.pending = 0  # staged bytes not yet written when the stream broke
+        self.threaded = False
 
     async def flush(self, n: int) -> memoryview:
         """Hash and write the first ``n`` staged bytes; returns the buffer to fill next."""
@@ -509,6 +539,7 @@ class _ThreadedSink(_Sink):
     def __init__(self, fd: int, hasher: _Hasher) -> None:
         self._pool = [memoryview(bytearray(_WRITE_AT)) for _ in range(_THREAD_BUFFERS)]
         super().__init__(fd, hasher, self._pool[0])
+        self.threaded = True
         self._todo_send, self._todo = anyio.create_memory_object_stream[memoryview](
             _THREAD_BUFFERS
         )

@@ -168,6 +168,10 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
 # -- events from the receiver to the generator --------------------------------------------------
 
 
+class ReceiverGone(RemoteProtocolError):
+    """The receiver task ended early; its own error is the one to report."""
+
+
 class Redo(msgspec.Struct, frozen=True, tag=True):
     """A file failed its whole-file checksum in phase 1: request it again."""
 
@@ -523,6 +527,7 @@ class ReceiverSide:
         rsync: flist.c recv_file_entry() ("rejecting excluded/unrequested file-list name").
         """
         sh = self.shared
+        self._check_parents()
         filters = sh.config.filters
         implied = self._implied_rules()
         check_excluded = filters is not None and bool(filters) and not filters.has_per_dir_merge
@@ -541,6 +546,27 @@ class ReceiverSide:
             if implied is not None and not self._requested(implied, name):
                 msg = f"ERROR: rejecting unrequested file-list name: {_show(name)}"
                 raise UnsupportedError(msg)
+
+    def _check_parents(self) -> None:
+        """Every name's directory must itself be a directory of the list.
+
+        Without this a sender could list a symlink ``d`` and then ``d/file``; the writes
+        would never follow the link (the destination refuses symlinks in paths), but the
+        list is bad and rsync ends the session.
+
+        rsync: generator.c recv_generator() ("ABORTING due to invalid path from sender").
+        """
+        sh = self.shared
+        dirs = {_rel(e.name) for i, e in enumerate(sh.entries) if e.is_dir and not sh.cleared[i]}
+        for i, e in enumerate(sh.entries):
+            name = e.name
+            cut = name.rfind(b"/")
+            if cut <= 0 or sh.cleared[i] or (sh.opts.delete_missing_args and not e.mode):
+                continue
+            parent = name[:cut]
+            if parent not in dirs:
+                msg = f"ABORTING due to invalid path from sender: {_show(name)}"
+                raise RemoteProtocolError(msg)
 
     def _implied_rules(self) -> list[WildPattern] | None:
         """Patterns for the names the client asked for (rsync's implied include rules).
@@ -747,7 +773,10 @@ def _collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
     from rsync_wire.errors import ConnectionLost, RsyncError
 
     for exc in leaves:
-        if isinstance(exc, RsyncError) and not isinstance(exc, ConnectionLost):
+        if isinstance(exc, RsyncError) and not isinstance(exc, ConnectionLost | ReceiverGone):
+            return exc
+    for exc in leaves:
+        if isinstance(exc, ConnectionLost):
             return exc
     for exc in leaves:
         if not isinstance(exc, anyio.get_cancelled_exc_class()):
