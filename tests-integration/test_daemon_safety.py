@@ -255,3 +255,36 @@ def test_many_clients_and_a_killed_one(
     code, _, err = run(real_rsync.argv("-a", daemon.url("big"), str(dest)), timeout=120)
     assert code == 0, err
     assert_trees_equal(src, dest)
+
+
+@pytest.mark.parametrize("daemon_kind", DAEMONS)
+@pytest.mark.parametrize("protocol", [29, 32])
+def test_file_vanishing_during_transfer(
+    request: pytest.FixtureRequest,
+    real_rsync: RealRsync,
+    tmp_path: Path,
+    daemon_kind: str,
+    protocol: int,
+) -> None:
+    """A listed file deleted before its turn: a warning, exit 24, the rest complete."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a_big.bin").write_bytes(os.urandom(24 << 20))
+    (src / "b_gone.txt").write_text("soon gone\n")
+    (src / "c_kept.txt").write_text("kept\n")
+    daemon = request.getfixturevalue(daemon_kind)({"src": src})
+    dest = tmp_path / "dest"
+    proc = subprocess.Popen(
+        real_rsync.argv("-a", "--bwlimit=8m", f"--protocol={protocol}", daemon.url("src"),
+                        str(dest)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(0.7)  # the sender is now held back by the client's --bwlimit
+    (src / "b_gone.txt").unlink()
+    out, err = proc.communicate(timeout=60)
+    # Below protocol 30 the sender has no way to tell the client (rsync's own daemon neither).
+    assert proc.returncode == (24 if protocol >= 30 else 0), err.decode()
+    assert b"vanished" in out + err  # below protocol 30 a warning arrives as MSG_INFO
+    assert (dest / "c_kept.txt").read_text() == "kept\n"
+    assert first_difference(src / "a_big.bin", dest / "a_big.bin") is None

@@ -71,6 +71,9 @@ class WireStream:
         self.bytes_written = 0
         self._eof = False
         self.idle_hook: Callable[[], Awaitable[None]] | None = None
+        self._bw_rate = 0
+        self._bw_start = 0.0
+        self._bw_sent = 0
 
     # -- mode switches -------------------------------------------------------------------------
 
@@ -349,6 +352,19 @@ class WireStream:
             return
         await self._send_raw(encode_message(code, payload))
 
+    def set_bwlimit(self, bytes_per_second: int) -> None:
+        """Limit the average output rate (0: no limit), as rsync's ``--bwlimit`` does."""
+        self._bw_rate = bytes_per_second
+        self._bw_start = anyio.current_time() if bytes_per_second else 0.0
+        self._bw_sent = 0
+
+    async def _throttle(self, n: int) -> None:
+        """Sleep as long as the bytes sent so far are ahead of the allowed rate."""
+        self._bw_sent += n
+        ahead = self._bw_sent / self._bw_rate - (anyio.current_time() - self._bw_start)
+        if ahead > 0.001:
+            await anyio.sleep(ahead)
+
     async def _send_raw(self, data: bytes | bytearray) -> None:
         # anyio's streams take any bytes-like object; the annotation says bytes.
         try:
@@ -357,6 +373,8 @@ class WireStream:
             msg = "connection unexpectedly closed (write)"
             raise ConnectionLost(msg) from exc
         self.bytes_written += len(data)
+        if self._bw_rate:
+            await self._throttle(len(data))
 
     async def aclose(self) -> None:
         """Close the send side (and the receive side, if it is a different object)."""

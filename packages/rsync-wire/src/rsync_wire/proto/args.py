@@ -18,7 +18,13 @@ from rsync_wire.proto.options import TransferOptions
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["ArgumentError", "ServerArgs", "build_server_args", "parse_server_args"]
+__all__ = [
+    "ArgumentError",
+    "ServerArgs",
+    "build_server_args",
+    "parse_bwlimit",
+    "parse_server_args",
+]
 
 
 class ArgumentError(RsyncError):
@@ -232,6 +238,18 @@ def _parse_size(text: str) -> int:
         msg = f"invalid size: {text}"
         raise ArgumentError(msg) from None
     return int(number * mult) + adjust
+
+
+def parse_bwlimit(text: str) -> int:
+    """``--bwlimit`` in bytes per second: a plain number is KiB/s; K, M, G suffixes as rsync.
+
+    Raises:
+        ArgumentError: not a rate.
+    """
+    t = text.strip()
+    if t and t[-1].isdigit():
+        t += "K"
+    return max(0, _parse_size(t))
 
 
 def _set(opts: TransferOptions, field: str, kind: str, value: str | None, name: str) -> None:

@@ -94,7 +94,11 @@ _XNAME_FOLLOWS = int(Item.XNAME_FOLLOWS)
 _IS_NEW = int(Item.IS_NEW)
 
 
-_LOOKAHEAD = 1000  # entries listed ahead of the generator (rsync: MIN_FILECNT_LOOKAHEAD)
+# Entries listed ahead of what the generator has finished. rsync keeps 1000
+# (MIN_FILECNT_LOOKAHEAD) and tops up whenever its sender idles; a Python sender reacts
+# more slowly, so it keeps more in flight and tops up by a whole batch when it would wait.
+_LOOKAHEAD = 5000
+_IDLE_BATCH = 1000
 
 
 class _SentList:
@@ -404,6 +408,12 @@ class SenderRole:
         while not self.flist_eof and self.live_entries < at_least:
             await self._send_extra_list()
 
+    async def _send_idle_batch(self) -> None:
+        """About to wait for the generator: list about ``_IDLE_BATCH`` more entries."""
+        target = self.live_entries + _IDLE_BATCH
+        while not self.flist_eof and self.live_entries < target:
+            await self._send_extra_list()
+
     async def _report_scan(self, report: ScanReport) -> None:
         for is_error, text in report.messages:
             if is_error:
@@ -523,9 +533,10 @@ class SenderRole:
         phase = 0
         max_phase = 2 if session.has_iflags else 1
         has_iflags = session.has_iflags
+        io_error_before = self.report.io_error
         inc = self.inc
         if inc:
-            ws.idle_hook = self._send_extra_list
+            ws.idle_hook = self._send_idle_batch
         while True:
             if inc and not self.flist_eof:
                 await self._send_lists_ahead(_LOOKAHEAD)
@@ -562,15 +573,20 @@ class SenderRole:
                 msg = f"Invalid file index: {ndx}"
                 raise RemoteProtocolError(msg)
             flist, pos = found
-            if has_iflags:
-                self._echo(ndx, iflags, fnamecmp_type, xname)
+            # Read the whole request before writing anything of the reply: while a read
+            # waits, the idle hook may put a file list on the wire, and it must not land in
+            # the middle of a reply.
             if not iflags & _TRANSFER:
+                if has_iflags:
+                    self._echo(ndx, iflags, fnamecmp_type, xname)
                 continue
             if pos < 0 or not stat.S_ISREG(flist.modes[pos]):
                 msg = f"received request to transfer non-regular file: {ndx}"
                 raise RemoteProtocolError(msg)
             if self.opts.dry_run:
-                if not session.has_iflags:
+                if has_iflags:
+                    self._echo(ndx, iflags, fnamecmp_type, xname)
+                else:
                     ws.write_ndx(self.ndx_out, ndx)
                 continue
             head = await ws.decode(
@@ -580,8 +596,13 @@ class SenderRole:
                 weak, strong = await ws.decode(_decode_sums, head)
             else:
                 weak, strong = None, b""
-            await self._send_file(ndx, flist, pos, head, weak, strong)
+            await self._send_file(
+                ndx, flist, pos, head, weak, strong, (iflags, fnamecmp_type, xname)
+            )
         ws.idle_hook = None
+        if self.report.io_error != io_error_before and session.extended_msgs:
+            # rsync: sender.c send_files() tells the receiver about new I/O errors.
+            await ws.write_message(Msg.IO_ERROR, self.report.io_error.to_bytes(4, "little"))
         ws.write_ndx(self.ndx_out, Ndx.DONE)
         await ws.flush()
 
@@ -606,7 +627,14 @@ class SenderRole:
         head: SumHead,
         weak: npt.NDArray[np.uint32] | None,
         strong: bytes,
+        echo: tuple[int, int | None, bytes | None],
     ) -> None:
+        """Reply to one transfer request: echo, sum header, tokens, file checksum.
+
+        A file that cannot be opened gets no echo at all, only MSG_NO_SEND (P >= 30).
+
+        rsync: sender.c send_files().
+        """
         ws = self.ws
         session = self.session
         path = _join(self.bases[flist.base_ids[pos]], flist.names[pos])
@@ -634,11 +662,11 @@ class SenderRole:
                 )
             if session.extended_msgs:
                 await ws.write_message(Msg.NO_SEND, ndx.to_bytes(4, "little"))
-            elif not session.has_iflags:
-                pass
             return
         try:
-            if not session.has_iflags:
+            if session.has_iflags:
+                self._echo(ndx, *echo)
+            else:
                 ws.write_ndx(self.ndx_out, ndx)
             head.encode_into(ws.out, protocol=session.protocol)
             await self._send_data(fd, st.st_size, head, weak, strong)
@@ -648,7 +676,12 @@ class SenderRole:
         self.report.total_transferred_size += st.st_size
 
     async def _warn_vanished(self, name: str) -> None:
-        code = Msg.WARNING if self.session.extended_msgs else Msg.INFO
+        """rsync: a warning, except that a daemon below protocol 28 reports an error."""
+        protocol = self.session.protocol
+        if self.module is not None and protocol < 28:
+            code = Msg.ERROR_XFER
+        else:
+            code = Msg.WARNING if self.session.extended_msgs else Msg.INFO
         await self.ws.write_message(code, f'file has vanished: "{name}"\n'.encode())
 
     async def _send_data(

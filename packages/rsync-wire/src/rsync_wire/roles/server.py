@@ -19,6 +19,7 @@ import msgspec
 
 from rsync_wire.errors import ExitCode, RemoteError, RsyncError, UnsupportedError
 from rsync_wire.fs import Root, split_path
+from rsync_wire.proto.args import ArgumentError, parse_bwlimit
 from rsync_wire.proto.constants import (
     CF,
     CHECKSUM_NAMES_SERVER,
@@ -282,6 +283,11 @@ async def run_server(
     _start_mux(ws, session)
     if module is not None and module.timeout and session.error_exit_msg:
         await ws.write_message(Msg.IO_TIMEOUT, module.timeout.to_bytes(4, "little"))
+    if opts.bwlimit:
+        try:
+            ws.set_bwlimit(parse_bwlimit(opts.bwlimit))
+        except ArgumentError as exc:
+            return await _fail(ws, session, f"rsync: {exc}", ExitCode.SYNTAX)
     refused = unsupported_options(parsed, module)
     if refused:
         return await _fail(
