@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Source", "is_bytes_like", "iter_chunks", "regular_fileno", "remaining_length"]
 
-Source: TypeAlias = "IO[bytes] | Buffer"
+Source: TypeAlias = "IO[bytes] | io.RawIOBase | io.BufferedIOBase | Buffer"
+"""What the streaming functions read: bytes-like objects or binary file objects."""
 
 
 def is_bytes_like(src: object) -> bool:

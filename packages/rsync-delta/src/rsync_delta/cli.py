@@ -147,9 +147,6 @@ def _cmd_signature(args: argparse.Namespace) -> None:
 
     rule = ChecksumRule.plain(args.checksum)
     strong = rule.digest_size if args.strong_length is None else args.strong_length
-    if strong > rule.digest_size:
-        msg = f"--strong-length {strong} exceeds the {rule.digest_size}-byte {rule.name} digest"
-        raise _CliError(msg)
     with _input(args.basis) as basis:
         try:
             sig = signature(basis, rule=rule, block_length=args.block_size, strong_length=strong)
@@ -224,7 +221,15 @@ _COMMANDS: Final = {"signature": _cmd_signature, "delta": _cmd_delta, "patch": _
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0, 1 on errors, 2 on usage errors)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "signature" and args.strong_length is not None:
+        size = HASHES[args.checksum].digest_size
+        if args.strong_length > size:
+            parser.error(
+                f"--strong-length {args.strong_length} exceeds the {size}-byte "
+                f"{args.checksum} digest"
+            )
     try:
         _COMMANDS[args.command](args)
     except (_CliError, DeltaError) as exc:
