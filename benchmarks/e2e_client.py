@@ -86,8 +86,14 @@ def start_daemon(root: Path) -> tuple[subprocess.Popen[bytes], int]:
     )
     port = free_port()
     proc = subprocess.Popen(
-        ["rsync", "--daemon", "--no-detach", f"--config={conf}", f"--port={port}",
-         "--address=127.0.0.1"],
+        [
+            "rsync",
+            "--daemon",
+            "--no-detach",
+            f"--config={conf}",
+            f"--port={port}",
+            "--address=127.0.0.1",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -109,8 +115,11 @@ def timed(argv: list[str]) -> tuple[float, int]:
 
 
 CLIENTS = {
-    "pyrsync": [sys.executable, "-c", "import sys; from rsync_client.cli import main; "
-                "sys.exit(main())"],
+    "pyrsync": [
+        sys.executable,
+        "-c",
+        "import sys; from rsync_client.cli import main; sys.exit(main())",
+    ],
     "rsync": ["rsync"],
 }
 
@@ -154,8 +163,10 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         daemon.terminate()
         daemon.wait()
     table: dict[str, dict[str, float]] = {}
-    print(f"{'test':5} {'pyrsync s':>10} {'rsync s':>9} {'ratio':>7} {'pyrsync RSS MiB':>16} "
-          f"{'rsync RSS MiB':>14}")
+    print(
+        f"{'test':5} {'pyrsync s':>10} {'rsync s':>9} {'ratio':>7} {'pyrsync RSS MiB':>16} "
+        f"{'rsync RSS MiB':>14}"
+    )
     for test, by in results.items():
         ours = statistics.median(by["pyrsync"])
         theirs = statistics.median(by["rsync"])
@@ -167,12 +178,15 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
             "rsync_peak_mib": peaks[test]["rsync"] / 1024,
         }
         row = table[test]
-        print(f"{test:5} {ours:10.2f} {theirs:9.2f} {row['ratio']:7.2f} "
-              f"{row['pyrsync_peak_mib']:16.1f} {row['rsync_peak_mib']:14.1f}")
+        print(
+            f"{test:5} {ours:10.2f} {theirs:9.2f} {row['ratio']:7.2f} "
+            f"{row['pyrsync_peak_mib']:16.1f} {row['rsync_peak_mib']:14.1f}"
+        )
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / "e2e_client.json").write_text(json.dumps({"args": vars(args), "results": table},
-                                                    indent=2))
+    (out / "e2e_client.json").write_text(
+        json.dumps({"args": vars(args), "results": table}, indent=2)
+    )
     return table
 
 

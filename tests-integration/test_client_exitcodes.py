@@ -16,13 +16,14 @@ if TYPE_CHECKING:
 
     from harness.daemon import RealDaemonFactory
     from harness.proc import RunResult
-    from harness.shim import ShimFactory
     from harness.tools import RealRsync
 
 pytestmark = pytest.mark.interop
 
 
-def both(real_rsync: RealRsync, *args: object, cwd: Path | None = None) -> tuple[RunResult, RunResult]:
+def both(
+    real_rsync: RealRsync, *args: object, cwd: Path | None = None
+) -> tuple[RunResult, RunResult]:
     theirs = run(real_rsync.argv(*(str(a) for a in args)), cwd=cwd)
     ours = run(pyrsync_argv(*args), cwd=cwd)
     assert ours.returncode == theirs.returncode, (theirs.describe(), ours.describe())
@@ -43,8 +44,9 @@ def module_dir(tmp_path: Path) -> Path:
     return path
 
 
-def test_unknown_module(real_rsync: RealRsync, real_daemon: RealDaemonFactory,
-                        module_dir: Path, tmp_path: Path) -> None:
+def test_unknown_module(
+    real_rsync: RealRsync, real_daemon: RealDaemonFactory, module_dir: Path, tmp_path: Path
+) -> None:
     daemon = real_daemon({"mod": module_dir})
     theirs, ours = both(real_rsync, "-a", daemon.url("nosuch"), tmp_path / "d")
     assert ours.returncode == 5
@@ -52,8 +54,9 @@ def test_unknown_module(real_rsync: RealRsync, real_daemon: RealDaemonFactory,
     assert last_error(ours) == last_error(theirs)
 
 
-def test_missing_source(real_rsync: RealRsync, real_daemon: RealDaemonFactory,
-                        module_dir: Path, tmp_path: Path) -> None:
+def test_missing_source(
+    real_rsync: RealRsync, real_daemon: RealDaemonFactory, module_dir: Path, tmp_path: Path
+) -> None:
     daemon = real_daemon({"mod": module_dir})
     theirs, ours = both(real_rsync, "-a", daemon.url("mod", "missing"), tmp_path / "d")
     assert ours.returncode == 23
@@ -61,12 +64,13 @@ def test_missing_source(real_rsync: RealRsync, real_daemon: RealDaemonFactory,
     assert last_error(ours) == last_error(theirs)
 
 
-def test_refused_option(real_rsync: RealRsync, real_daemon: RealDaemonFactory,
-                        module_dir: Path, tmp_path: Path) -> None:
+def test_refused_option(
+    real_rsync: RealRsync, real_daemon: RealDaemonFactory, module_dir: Path, tmp_path: Path
+) -> None:
     daemon = real_daemon(
         [DaemonModule("mod", module_dir, options={"refuse options": "checksum compress"})]
     )
-    theirs, ours = both(real_rsync, "-ac", daemon.url("mod"), tmp_path / "d")
+    _theirs, ours = both(real_rsync, "-ac", daemon.url("mod"), tmp_path / "d")
     assert ours.returncode != 0
     assert "checksum" in ours.stderr
     both(real_rsync, "-az", daemon.url("mod"), tmp_path / "d2")
@@ -80,17 +84,26 @@ def test_connection_refused(real_rsync: RealRsync, tmp_path: Path) -> None:
     assert last_error(ours) == last_error(theirs)
 
 
-def test_auth_failed_and_ok(real_rsync: RealRsync, real_daemon: RealDaemonFactory,
-                            module_dir: Path, tmp_path: Path,
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auth_failed_and_ok(
+    real_rsync: RealRsync,
+    real_daemon: RealDaemonFactory,
+    module_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     secrets = tmp_path / "secrets"
     secrets.write_text("alice:s3cret\n")
     secrets.chmod(0o600)
-    daemon = real_daemon([DaemonModule(
-        "sec", module_dir, options={"auth users": "alice", "secrets file": str(secrets)})])
+    daemon = real_daemon(
+        [
+            DaemonModule(
+                "sec", module_dir, options={"auth users": "alice", "secrets file": str(secrets)}
+            )
+        ]
+    )
     url = f"rsync://alice@{daemon.host}:{daemon.port}/sec/"
     monkeypatch.setenv("RSYNC_PASSWORD", "wrong")
-    theirs, ours = both(real_rsync, "-a", url, tmp_path / "d")
+    _, ours = both(real_rsync, "-a", url, tmp_path / "d")
     assert ours.returncode == 5
     assert "@ERROR: auth failed on module sec" in ours.stderr
     monkeypatch.setenv("RSYNC_PASSWORD", "s3cret")
@@ -103,7 +116,7 @@ def test_auth_failed_and_ok(real_rsync: RealRsync, real_daemon: RealDaemonFactor
     both(real_rsync, "-a", f"--password-file={pwfile}", url, tmp_path / "d3")
     assert (tmp_path / "d3" / "file").exists()
     pwfile.chmod(0o644)
-    theirs, ours = both(real_rsync, "-a", f"--password-file={pwfile}", url, tmp_path / "d4")
+    _theirs, ours = both(real_rsync, "-a", f"--password-file={pwfile}", url, tmp_path / "d4")
     assert "other-accessible" in ours.stderr
 
 
@@ -127,16 +140,25 @@ def test_push_is_refused(tmp_path: Path) -> None:
     assert "only downloads" in result.stderr
 
 
-def test_remote_command_not_found(real_rsync: RealRsync, rsh_shim: Path, module_dir: Path,
-                                  tmp_path: Path) -> None:
-    theirs, ours = both(real_rsync, "-a", "-e", rsh_shim, "--rsync-path=/no/such/rsync",
-                        f"host:{module_dir}/", tmp_path / "d")
+def test_remote_command_not_found(
+    real_rsync: RealRsync, rsh_shim: Path, module_dir: Path, tmp_path: Path
+) -> None:
+    theirs, ours = both(
+        real_rsync,
+        "-a",
+        "-e",
+        rsh_shim,
+        "--rsync-path=/no/such/rsync",
+        f"host:{module_dir}/",
+        tmp_path / "d",
+    )
     assert ours.returncode == 127
     assert last_error(ours) == last_error(theirs)
 
 
-def test_remote_shell_fails_to_start(real_rsync: RealRsync, module_dir: Path,
-                                     tmp_path: Path) -> None:
+def test_remote_shell_fails_to_start(
+    real_rsync: RealRsync, module_dir: Path, tmp_path: Path
+) -> None:
     args = ["-a", "-e", tmp_path / "no-such-shell", f"host:{module_dir}/", tmp_path / "d"]
     theirs = run(real_rsync.argv(*args))
     ours = run(pyrsync_argv(*args))
@@ -147,10 +169,12 @@ def test_remote_shell_fails_to_start(real_rsync: RealRsync, module_dir: Path,
     assert "Failed to exec" in ours.stderr
 
 
-def test_missing_source_over_shell(real_rsync: RealRsync, rsh_shim: Path, module_dir: Path,
-                                   tmp_path: Path) -> None:
-    theirs, ours = both(real_rsync, "-a", "-e", rsh_shim, f"host:{module_dir}/nosuch/",
-                        tmp_path / "d")
+def test_missing_source_over_shell(
+    real_rsync: RealRsync, rsh_shim: Path, module_dir: Path, tmp_path: Path
+) -> None:
+    _theirs, ours = both(
+        real_rsync, "-a", "-e", rsh_shim, f"host:{module_dir}/nosuch/", tmp_path / "d"
+    )
     assert ours.returncode == 23
     assert re.search(r'change_dir ".*nosuch" failed', ours.stderr)
 
@@ -158,7 +182,7 @@ def test_missing_source_over_shell(real_rsync: RealRsync, rsh_shim: Path, module
 def test_destination_errors(real_rsync: RealRsync, module_dir: Path, tmp_path: Path) -> None:
     afile = tmp_path / "afile"
     afile.write_text("x")
-    theirs, ours = both(real_rsync, "-a", f"{module_dir}/", afile)
+    _theirs, ours = both(real_rsync, "-a", f"{module_dir}/", afile)
     assert ours.returncode == 3
     assert "destination must be a directory" in ours.stderr
     both(real_rsync, "-a", module_dir / "file", tmp_path / "single")

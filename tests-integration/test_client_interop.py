@@ -42,8 +42,15 @@ def assert_copied(
     __tracebackhide__ = True
     if protocol < 30:
         exclude = (*exclude, *OLD_PROTOCOL_TIMES)
-    assert_trees_equal(src, dest, owners=ROOT, hardlinks=hardlinks, symlink_times=True,
-                       dir_times=True, exclude=exclude)
+    assert_trees_equal(
+        src,
+        dest,
+        owners=ROOT,
+        hardlinks=hardlinks,
+        symlink_times=True,
+        dir_times=True,
+        exclude=exclude,
+    )
 
 
 @pytest.mark.parametrize("protocol", [27, 28, 29, 30, 31, 32])
@@ -58,8 +65,9 @@ def test_daemon_pull_then_delta(
     assert_copied(tree, dest, protocol=protocol)
 
     update_tree(tree)
-    result = run(pyrsync_argv("-aH", "--delete", "--stats", *proto, daemon.url("src"), dest),
-                 check=True)
+    result = run(
+        pyrsync_argv("-aH", "--delete", "--stats", *proto, daemon.url("src"), dest), check=True
+    )
     assert_copied(tree, dest, protocol=protocol)
     stats = parse_stats(result.stdout)
     assert stats["Matched data"] > 1_000_000, result.stdout
@@ -123,14 +131,17 @@ def test_pull_over_real_sshd(
     run(pyrsync_argv("-aH", *ssh, sshd.remote(tree.slash), dest), check=True)
     assert_copied(tree, dest)
     update_tree(tree)
-    result = run(pyrsync_argv("-aHz", "--delete", "--stats", *ssh, sshd.remote(tree.slash), dest),
-                 check=True)
+    result = run(
+        pyrsync_argv("-aHz", "--delete", "--stats", *ssh, sshd.remote(tree.slash), dest), check=True
+    )
     assert_copied(tree, dest)
     assert parse_stats(result.stdout)["Matched data"] > 1_000_000, result.stdout
 
 
 def test_pull_through_shim_at_protocol_27(
-    real_rsync: RealRsync, rsh_shim_factory: ShimFactory, tree_factory: TreeFactory,
+    real_rsync: RealRsync,
+    rsh_shim_factory: ShimFactory,
+    tree_factory: TreeFactory,
     tmp_path: Path,
 ) -> None:
     tree = tree_factory()
@@ -142,16 +153,23 @@ def test_pull_through_shim_at_protocol_27(
 
 
 def test_daemon_over_remote_shell(
-    real_rsync: RealRsync, real_daemon: RealDaemonFactory, rsh_shim_factory: ShimFactory,
-    tree_factory: TreeFactory, tmp_path: Path,
+    real_rsync: RealRsync,
+    real_daemon: RealDaemonFactory,
+    rsh_shim_factory: ShimFactory,
+    tree_factory: TreeFactory,
+    tmp_path: Path,
 ) -> None:
     tree = tree_factory(odd_names=False)
     daemon = real_daemon({"src": tree.root})  # only for its rsyncd.conf
     shim = rsh_shim_factory()
     dest = tmp_path / "dest"
     rsync_path = f"{real_rsync.path} --config={daemon.config_path}"
-    run(pyrsync_argv("-a", "-e", str(shim), f"--rsync-path={rsync_path}",
-                     "rsync://localhost/src/", dest), check=True)
+    run(
+        pyrsync_argv(
+            "-a", "-e", str(shim), f"--rsync-path={rsync_path}", "rsync://localhost/src/", dest
+        ),
+        check=True,
+    )
     assert_copied(tree, dest, hardlinks=False)
 
 
@@ -163,8 +181,7 @@ def test_local_copy_and_update(tree_factory: TreeFactory, tmp_path: Path) -> Non
     update_tree(tree)
     run(pyrsync_argv("-aH", "--delete", tree.slash, dest), check=True)
     assert_copied(tree, dest)
-    result = run(pyrsync_argv("-aH", "--delete", "--no-W", "--stats", tree.slash, dest),
-                 check=True)
+    result = run(pyrsync_argv("-aH", "--delete", "--no-W", "--stats", tree.slash, dest), check=True)
     assert parse_stats(result.stdout)["Number of regular files transferred"] == 0
 
 
@@ -209,8 +226,9 @@ def test_dry_run_changes_nothing(
     assert "*deleting   extra" in result.stdout
 
 
-def test_files_from(real_daemon: RealDaemonFactory, tree_factory: TreeFactory,
-                    tmp_path: Path) -> None:
+def test_files_from(
+    real_daemon: RealDaemonFactory, tree_factory: TreeFactory, tmp_path: Path
+) -> None:
     tree = tree_factory(odd_names=False)
     daemon = real_daemon({"src": tree.root})
     listing = tmp_path / "list"
@@ -222,8 +240,9 @@ def test_files_from(real_daemon: RealDaemonFactory, tree_factory: TreeFactory,
     assert not (dest / "text").exists()
 
 
-def test_python_api(real_daemon: RealDaemonFactory, tree_factory: TreeFactory,
-                    tmp_path: Path) -> None:
+def test_python_api(
+    real_daemon: RealDaemonFactory, tree_factory: TreeFactory, tmp_path: Path
+) -> None:
     from rsync_client import SyncError, sync
 
     tree = tree_factory()

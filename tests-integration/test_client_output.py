@@ -11,7 +11,6 @@ sender echoes a record): both sequences are compared, each in its own order.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,6 +20,7 @@ from harness.proc import run
 from harness.trees import update_tree
 
 if TYPE_CHECKING:
+    import os
     from pathlib import Path
 
     from harness.daemon import RealDaemonFactory
@@ -80,9 +80,7 @@ def pair(real_rsync: RealRsync, tmp_path: Path) -> Pair:
 
 
 @pytest.fixture
-def served(
-    tree_factory: TreeFactory, real_daemon: RealDaemonFactory
-) -> tuple[Tree, str]:
+def served(tree_factory: TreeFactory, real_daemon: RealDaemonFactory) -> tuple[Tree, str]:
     tree = tree_factory()
     daemon = real_daemon({"src": tree.root})
     return tree, daemon.url("src")
@@ -126,16 +124,19 @@ def test_list_only(pair: Pair, served: tuple[Tree, str]) -> None:
     pair.run("-l", url + "links/", dest=False)
 
 
-def test_module_listing(real_rsync: RealRsync, real_daemon: RealDaemonFactory, pair: Pair,
-                        tmp_path: Path) -> None:
+def test_module_listing(
+    real_rsync: RealRsync, real_daemon: RealDaemonFactory, pair: Pair, tmp_path: Path
+) -> None:
     from harness.daemon import DaemonModule
 
     (tmp_path / "m").mkdir()
-    daemon = real_daemon([
-        DaemonModule("pub", tmp_path / "m", comment="public module"),
-        DaemonModule("hidden", tmp_path / "m", options={"list": "no"}),
-        DaemonModule("other", tmp_path / "m"),
-    ])
+    daemon = real_daemon(
+        [
+            DaemonModule("pub", tmp_path / "m", comment="public module"),
+            DaemonModule("hidden", tmp_path / "m", options={"list": "no"}),
+            DaemonModule("other", tmp_path / "m"),
+        ]
+    )
     pair.run(f"rsync://{daemon.host}:{daemon.port}/", dest=False)
     pair.run(f"--port={daemon.port}", f"{daemon.host}::", dest=False)
 

@@ -17,8 +17,12 @@ __all__ = ["mask_error_location", "normalize_output", "pyrsync_argv"]
 
 def pyrsync_argv(*args: object) -> list[str]:
     """The command ``pyrsync ARGS...`` run with this interpreter."""
-    return [sys.executable, "-c", "import sys; from rsync_client.cli import main; sys.exit(main())",
-            *(str(a) for a in args)]
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from rsync_client.cli import main; sys.exit(main())",
+        *(str(a) for a in args),
+    ]
 
 
 _MASKS: Final = (

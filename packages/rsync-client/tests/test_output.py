@@ -27,9 +27,17 @@ from rsync_wire.roles.receiving import ReceiveStats
 
 @pytest.mark.parametrize(
     ("n", "level", "text"),
-    [(0, 1, "0"), (999, 1, "999"), (1000, 1, "1,000"), (1234567, 1, "1,234,567"),
-     (-1234, 1, "-1,234"), (1234567, 0, "1234567"), (1234567, 2, "1.23M"),
-     (1536, 3, "1.50K"), (999, 2, "999")],
+    [
+        (0, 1, "0"),
+        (999, 1, "999"),
+        (1000, 1, "1,000"),
+        (1234567, 1, "1,234,567"),
+        (-1234, 1, "-1,234"),
+        (1234567, 0, "1234567"),
+        (1234567, 2, "1.23M"),
+        (1536, 3, "1.50K"),
+        (999, 2, "999"),
+    ],
 )
 def test_human_num(n: int, level: int, text: str) -> None:
     assert human_num(n, level) == text
@@ -42,10 +50,16 @@ def test_decimal_numbers() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "text"),
-    [(stat.S_IFDIR | 0o755, "drwxr-xr-x"), (stat.S_IFREG | 0o4755, "-rwsr-xr-x"),
-     (stat.S_IFREG | 0o2644, "-rw-r-Sr--"), (stat.S_IFDIR | 0o1777, "drwxrwxrwt"),
-     (stat.S_IFLNK | 0o777, "lrwxrwxrwx"), (stat.S_IFIFO | 0o600, "prw-------"),
-     (stat.S_IFSOCK | 0o755, "srwxr-xr-x"), (stat.S_IFCHR | 0o640, "crw-r-----")],
+    [
+        (stat.S_IFDIR | 0o755, "drwxr-xr-x"),
+        (stat.S_IFREG | 0o4755, "-rwsr-xr-x"),
+        (stat.S_IFREG | 0o2644, "-rw-r-Sr--"),
+        (stat.S_IFDIR | 0o1777, "drwxrwxrwt"),
+        (stat.S_IFLNK | 0o777, "lrwxrwxrwx"),
+        (stat.S_IFIFO | 0o600, "prw-------"),
+        (stat.S_IFSOCK | 0o755, "srwxr-xr-x"),
+        (stat.S_IFCHR | 0o640, "crw-r-----"),
+    ],
 )
 def test_permstring(mode: int, text: str) -> None:
     assert permstring(mode) == text
@@ -59,8 +73,7 @@ REG = stat.S_IFREG | 0o644
     [
         (REG, Item.TRANSFER | Item.IS_NEW, ">f+++++++++"),
         (stat.S_IFDIR | 0o755, Item.LOCAL_CHANGE | Item.IS_NEW, "cd+++++++++"),
-        (stat.S_IFLNK | 0o777, Item.LOCAL_CHANGE | Item.IS_NEW | Item.REPORT_CHANGE,
-         "cL+++++++++"),
+        (stat.S_IFLNK | 0o777, Item.LOCAL_CHANGE | Item.IS_NEW | Item.REPORT_CHANGE, "cL+++++++++"),
         (stat.S_IFDIR | 0o755, Item.REPORT_TIME, ".d..t......"),
         (REG, Item.TRANSFER | Item.REPORT_TIME | Item.REPORT_SIZE, ">f.st......"),
         (REG, Item.REPORT_PERMS | Item.REPORT_OWNER | Item.REPORT_GROUP, ".f...pog..."),
@@ -75,8 +88,9 @@ def test_itemize_string(mode: int, iflags: int, text: str) -> None:
 
 
 def test_itemize_without_times_shows_capital_t() -> None:
-    assert itemize_string(REG, Item.TRANSFER | Item.REPORT_TIME, preserve_times=False) == \
-        ">f..T......"
+    assert (
+        itemize_string(REG, Item.TRANSFER | Item.REPORT_TIME, preserve_times=False) == ">f..T......"
+    )
 
 
 def test_escape_name() -> None:
@@ -96,10 +110,22 @@ def test_list_line() -> None:
 
 
 def test_summary_lines() -> None:
-    s = ReceiveStats(num_files=6, num_dirs=2, num_symlinks=1, created_files=6, created_dirs=2,
-                     created_symlinks=1, xferred_files=3, total_size=3000017,
-                     total_transferred_size=3000012, literal_data=3000012, flist_size=139,
-                     flist_buildtime_ms=1, total_written=90, total_read=3001028)
+    s = ReceiveStats(
+        num_files=6,
+        num_dirs=2,
+        num_symlinks=1,
+        created_files=6,
+        created_dirs=2,
+        created_symlinks=1,
+        xferred_files=3,
+        total_size=3000017,
+        total_transferred_size=3000012,
+        literal_data=3000012,
+        flist_size=139,
+        flist_buildtime_ms=1,
+        total_written=90,
+        total_read=3001028,
+    )
     lines = summary_lines(s, protocol=32, full=True, brief=True)
     assert lines[1] == "Number of files: 6 (reg: 3, dir: 2, link: 1)"
     assert "Number of deleted files: 0" in lines
@@ -107,7 +133,8 @@ def test_summary_lines() -> None:
     assert lines[-2].startswith("sent 90 bytes  received 3,001,028 bytes  ")
     assert lines[-1] == "total size is 3,000,017  speedup is 1.00"
     assert "Number of deleted files" not in "\n".join(
-        summary_lines(s, protocol=30, full=True, brief=False))
+        summary_lines(s, protocol=30, full=True, brief=False)
+    )
 
 
 def test_output_decides_what_prints() -> None:
@@ -131,7 +158,8 @@ def test_output_decides_what_prints() -> None:
 
 def test_error_line_and_progress_line() -> None:
     assert rsync_error_line(23).startswith(
-        "rsync error: some files/attrs were not transferred (see previous errors) (code 23)")
+        "rsync error: some files/attrs were not transferred (see previous errors) (code 23)"
+    )
     assert rsync_error_line(24).startswith("rsync warning:")
     line = progress_line(1048576, 1048576, 2048.0, 0.5, " (xfr#1, to-chk=0/1)")
     assert line == "      1,048,576 100%    2.00MB/s    0:00:00 (xfr#1, to-chk=0/1)"

@@ -4,26 +4,33 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from rsync_wire.fs_write import DestTree, UnsafePathError, temp_name_for
 
+_ANY = r"."  # ELOOP, ENOTDIR or EINVAL: any OS error text is fine
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
 
 def test_temp_names() -> None:
     name = temp_name_for(b"file.txt")
-    assert name.startswith(b".file.txt.") and len(name) == len(b".file.txt.") + 6
+    assert name.startswith(b".file.txt.")
+    assert len(name) == len(b".file.txt.") + 6
     assert temp_name_for(b".hidden").startswith(b".hidden.")
     long = temp_name_for("é".encode() * 200)
     assert len(long) <= 255
     long.decode()  # not cut inside a character
 
 
-@pytest.mark.parametrize("bad", [b"../x", b"a/../../x", b"/etc/passwd", b"a//b", b"a/./b",
-                                 b"x\0y", b"..", b"a/.."])
+@pytest.mark.parametrize(
+    "bad", [b"../x", b"a/../../x", b"/etc/passwd", b"a//b", b"a/./b", b"x\0y", b"..", b"a/.."]
+)
 def test_unsafe_paths_are_refused(tmp_path: Path, bad: bytes) -> None:
-    with DestTree(tmp_path) as tree, pytest.raises(OSError):
+    with DestTree(tmp_path) as tree, pytest.raises(OSError, match=_ANY):
         tree.create_temp(bad)
 
 
@@ -37,13 +44,13 @@ def test_symlinked_directories_are_never_followed(tmp_path: Path) -> None:
     os.symlink("../link", dest / "real" / "up")
     with DestTree(dest) as tree:
         for rel in (b"link/x", b"real/up/x"):
-            with pytest.raises(OSError):
+            with pytest.raises(OSError, match=_ANY):
                 tree.create_temp(rel)
-            with pytest.raises(OSError):
+            with pytest.raises(OSError, match=_ANY):
                 tree.mkdir(rel, 0o755)
-            with pytest.raises(OSError):
+            with pytest.raises(OSError, match=_ANY):
                 tree.symlink(b"t", rel, replace=False)
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match=_ANY):
             tree.open_read(b"link")  # a final symlink is not opened either
         tree.chmod(b"link", 0o700)  # acts on nothing: Linux symlinks have no mode
     assert list(outside.iterdir()) == []

@@ -11,16 +11,17 @@ which carries the code and the statistics.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from rsync_client.options import ClientOptions, OptionError
+from rsync_client.output import Output
 from rsync_wire.errors import RsyncError
 from rsync_wire.roles.receiving import ReceiveStats
 
-from rsync_client.options import ClientOptions, OptionError
-from rsync_client.output import Output
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["Stats", "SyncError", "async_sync", "sync"]
 
@@ -45,9 +46,10 @@ class SyncError(RsyncError):
         output: what the transfer printed (stdout and stderr, when not ``verbose``).
     """
 
-    def __init__(self, message: str, *, exit_code: int, stats: ReceiveStats | None,
-                 output: str = "") -> None:
-        from rsync_wire.errors import ExitCode  # noqa: PLC0415
+    def __init__(
+        self, message: str, *, exit_code: int, stats: ReceiveStats | None, output: str = ""
+    ) -> None:
+        from rsync_wire.errors import ExitCode
 
         code = ExitCode(exit_code) if exit_code in ExitCode._value2member_map_ else None
         super().__init__(message, exit_code=code)
@@ -109,28 +111,27 @@ async def async_sync(
         SyncError: the transfer ended with a non-zero exit code.
         OptionError: an unknown option.
     """
-    from rsync_client.session import run  # noqa: PLC0415
+    from rsync_client.session import run
 
     opts = make_options(**options)
     sources = [source] if isinstance(source, str) else list(source)
     args = sources + ([dest] if dest is not None else [])
     buffer = io.StringIO()
-    if print_output:
-        output = Output(opts)
-    else:
-        output = Output(opts, stdout=buffer, stderr=buffer)
+    output = Output(opts) if print_output else Output(opts, stdout=buffer, stderr=buffer)
     try:
         result = await run(opts, args, output)
     except RsyncError as exc:
-        raise SyncError(str(exc), exit_code=int(exc.exit_code), stats=None,
-                        output=buffer.getvalue()) from exc
+        raise SyncError(
+            str(exc), exit_code=int(exc.exit_code), stats=None, output=buffer.getvalue()
+        ) from exc
     if result.stats is not None and (print_output or opts.stats or opts.verbose):
         output.summary(result.stats, protocol=result.protocol)
     output.flush()
     if result.exit_code:
         msg = f"transfer ended with exit code {result.exit_code}"
-        raise SyncError(msg, exit_code=result.exit_code, stats=result.stats,
-                        output=buffer.getvalue())
+        raise SyncError(
+            msg, exit_code=result.exit_code, stats=result.stats, output=buffer.getvalue()
+        )
     return result.stats if result.stats is not None else ReceiveStats()
 
 

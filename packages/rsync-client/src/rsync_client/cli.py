@@ -24,15 +24,14 @@ from typing import Final, NoReturn
 
 import anyio
 
+from rsync_client.options import ClientOptions, OptionError
+from rsync_client.output import Output, rsync_error_line
 from rsync_wire.errors import ConnectionLost, ExitCode, RemoteError, RsyncError
 from rsync_wire.proto.constants import (
     CHECKSUM_NAMES_CLIENT,
     COMPRESS_NAMES_CLIENT,
     PROTOCOL_VERSION,
 )
-
-from rsync_client.options import ClientOptions, OptionError
-from rsync_client.output import Output, rsync_error_line
 
 __all__ = ["main", "parse_args"]
 
@@ -48,12 +47,12 @@ class _Spec:
         self.negate = negate
 
 
-def _flag(field: str, value: object = True) -> _Spec:
+def _flag(field: str) -> _Spec:
     def apply(o: ClientOptions, _v: str | None) -> None:
-        setattr(o, field, value)
+        setattr(o, field, True)
 
     def negate(o: ClientOptions, _v: str | None) -> None:
-        setattr(o, field, False if isinstance(value, bool) else 0)
+        setattr(o, field, False)
 
     return _Spec(apply, negate=negate)
 
@@ -107,7 +106,7 @@ def _filter(kind: str) -> _Spec:
 
 
 def parse_size(text: str, option: str) -> int:
-    """rsync's size syntax: ``10``, ``1.5k``, ``2M``, ``1GB`` (powers of 1000), ``+1``/``-1``.
+    """Rsync's size syntax: ``10``, ``1.5k``, ``2M``, ``1GB`` (powers of 1000), ``+1``/``-1``.
 
     rsync: options.c parse_size_arg().
 
@@ -195,7 +194,7 @@ def _info(o: ClientOptions, v: str | None) -> None:
         if not w:
             continue
         name = w.rstrip("0123456789")
-        level = int(w[len(name):] or "1")
+        level = int(w[len(name) :] or "1")
         if name == "progress":
             o.progress2 = level >= 2
             o.progress = level == 1
@@ -203,11 +202,24 @@ def _info(o: ClientOptions, v: str | None) -> None:
             o.stats = level >= 2
         elif name == "name":
             o.verbose = max(o.verbose, level)
-        elif name in ("flist", "del", "skip", "misc", "copy", "nonreg", "symsafe", "backup",
-                      "mount", "remove", "all", "none", "help"):
+        elif name in (
+            "flist",
+            "del",
+            "skip",
+            "misc",
+            "copy",
+            "nonreg",
+            "symsafe",
+            "backup",
+            "mount",
+            "remove",
+            "all",
+            "none",
+            "help",
+        ):
             continue
         else:
-            msg = f"Unknown --info item: \"{word}\""
+            msg = f'Unknown --info item: "{word}"'
             raise OptionError(msg)
 
 
@@ -273,8 +285,8 @@ _LONG: Final[dict[str, _Spec]] = {
     "compress": _Spec(_compress, negate=_no_compress),
     "compress-choice": _Spec(_compress_choice, takes_arg=True),
     "zc": _Spec(_compress_choice, takes_arg=True),
-    "old-compress": _Spec(lambda o, v: _compress_choice(o, "zlib")),
-    "new-compress": _Spec(lambda o, v: _compress_choice(o, "zlibx")),
+    "old-compress": _Spec(lambda o, _v: _compress_choice(o, "zlib")),
+    "new-compress": _Spec(lambda o, _v: _compress_choice(o, "zlibx")),
     "compress-level": _int("compress_level", minimum=-1),
     "zl": _int("compress_level", minimum=-1),
     "checksum": _flag("checksum"),
@@ -321,7 +333,7 @@ _LONG: Final[dict[str, _Spec]] = {
     "motd": _flag("motd"),
     "max-size": _size("max_size"),
     "min-size": _size("min_size"),
-    "human-readable": _Spec(_human, negate=lambda o, v: setattr(o, "human_readable", 0)),
+    "human-readable": _Spec(_human, negate=lambda o, _v: setattr(o, "human_readable", 0)),
     "ignore-existing": _flag("ignore_existing"),
     "existing": _flag("existing"),
     "ignore-non-existing": _flag("existing"),
@@ -338,13 +350,38 @@ _LONG: Final[dict[str, _Spec]] = {
 }
 
 _SHORT: Final[dict[str, str]] = {
-    "v": "verbose", "q": "quiet", "a": "archive", "r": "recursive", "d": "dirs", "l": "links",
-    "L": "copy-links", "p": "perms", "E": "executability", "t": "times", "g": "group",
-    "o": "owner", "H": "hard-links", "z": "compress", "c": "checksum", "I": "ignore-times",
-    "u": "update", "n": "dry-run", "W": "whole-file", "O": "omit-dir-times",
-    "J": "omit-link-times", "f": "filter", "C": "cvs-exclude", "e": "rsh", "i": "itemize-changes",
-    "B": "block-size", "@": "modify-window", "8": "8-bit-output", "4": "ipv4", "6": "ipv6",
-    "0": "from0", "h": "human-readable",
+    "v": "verbose",
+    "q": "quiet",
+    "a": "archive",
+    "r": "recursive",
+    "d": "dirs",
+    "l": "links",
+    "L": "copy-links",
+    "p": "perms",
+    "E": "executability",
+    "t": "times",
+    "g": "group",
+    "o": "owner",
+    "H": "hard-links",
+    "z": "compress",
+    "c": "checksum",
+    "I": "ignore-times",
+    "u": "update",
+    "n": "dry-run",
+    "W": "whole-file",
+    "O": "omit-dir-times",
+    "J": "omit-link-times",
+    "f": "filter",
+    "C": "cvs-exclude",
+    "e": "rsh",
+    "i": "itemize-changes",
+    "B": "block-size",
+    "@": "modify-window",
+    "8": "8-bit-output",
+    "4": "ipv4",
+    "6": "ipv6",
+    "0": "from0",
+    "h": "human-readable",
 }
 
 _SPECIAL_SHORT: Final[dict[str, _Spec]] = {
@@ -354,36 +391,158 @@ _SPECIAL_SHORT: Final[dict[str, _Spec]] = {
 }
 
 # rsync options this client refuses (rsync: options.c long_options).
-_UNSUPPORTED: Final = frozenset({
-    "inplace", "append", "append-verify", "backup", "backup-dir", "suffix", "compare-dest",
-    "copy-dest", "link-dest", "fuzzy", "sparse", "preallocate", "acls", "xattrs", "atimes",
-    "crtimes", "relative", "keep-dirlinks", "copy-dirlinks", "copy-unsafe-links", "safe-links",
-    "munge-links", "insecure-links", "one-file-system", "prune-empty-dirs",
-    "remove-source-files", "remove-sent-files", "partial-dir", "delay-updates", "temp-dir",
-    "chmod", "chown", "usermap", "groupmap", "fake-super", "super", "iconv", "read-batch",
-    "write-batch", "only-write-batch", "bwlimit", "log-file", "log-file-format", "out-format",
-    "log-format", "secluded-args", "protect-args", "old-args", "early-input", "copy-as",
-    "address", "sockopts", "remote-option", "max-alloc", "mkpath", "stop-after", "stop-at",
-    "time-limit", "outbuf", "delete-missing-args", "ignore-missing-args", "copy-devices",
-    "write-devices", "open-noatime", "trust-sender", "daemon", "config", "server", "sender",
-    "skip-compress", "debug", "stderr", "msgs2stderr", "qsort", "fsync", "implied-dirs",
-    "no-implied-dirs", "compress-threads", "zt", "dparam", "detach", "no-detach", "drop-D",
-    "confine-root", "old-dirs", "old-d", "chown", "i-d", "no-i-d",
-})
+_UNSUPPORTED: Final = frozenset(
+    {
+        "inplace",
+        "append",
+        "append-verify",
+        "backup",
+        "backup-dir",
+        "suffix",
+        "compare-dest",
+        "copy-dest",
+        "link-dest",
+        "fuzzy",
+        "sparse",
+        "preallocate",
+        "acls",
+        "xattrs",
+        "atimes",
+        "crtimes",
+        "relative",
+        "keep-dirlinks",
+        "copy-dirlinks",
+        "copy-unsafe-links",
+        "safe-links",
+        "munge-links",
+        "insecure-links",
+        "one-file-system",
+        "prune-empty-dirs",
+        "remove-source-files",
+        "remove-sent-files",
+        "partial-dir",
+        "delay-updates",
+        "temp-dir",
+        "chmod",
+        "chown",
+        "usermap",
+        "groupmap",
+        "fake-super",
+        "super",
+        "iconv",
+        "read-batch",
+        "write-batch",
+        "only-write-batch",
+        "bwlimit",
+        "log-file",
+        "log-file-format",
+        "out-format",
+        "log-format",
+        "secluded-args",
+        "protect-args",
+        "old-args",
+        "early-input",
+        "copy-as",
+        "address",
+        "sockopts",
+        "remote-option",
+        "max-alloc",
+        "mkpath",
+        "stop-after",
+        "stop-at",
+        "time-limit",
+        "outbuf",
+        "delete-missing-args",
+        "ignore-missing-args",
+        "copy-devices",
+        "write-devices",
+        "open-noatime",
+        "trust-sender",
+        "daemon",
+        "config",
+        "server",
+        "sender",
+        "skip-compress",
+        "debug",
+        "stderr",
+        "msgs2stderr",
+        "qsort",
+        "fsync",
+        "implied-dirs",
+        "no-implied-dirs",
+        "compress-threads",
+        "zt",
+        "dparam",
+        "detach",
+        "no-detach",
+        "drop-D",
+        "confine-root",
+        "old-dirs",
+        "old-d",
+        "i-d",
+        "no-i-d",
+    }
+)
 _UNSUPPORTED_SHORT: Final = {
-    "b": "backup", "y": "fuzzy", "S": "sparse", "A": "acls", "X": "xattrs", "U": "atimes",
-    "N": "crtimes", "R": "relative", "K": "keep-dirlinks", "k": "copy-dirlinks",
-    "x": "one-file-system", "m": "prune-empty-dirs", "T": "temp-dir", "s": "secluded-args",
+    "b": "backup",
+    "y": "fuzzy",
+    "S": "sparse",
+    "A": "acls",
+    "X": "xattrs",
+    "U": "atimes",
+    "N": "crtimes",
+    "R": "relative",
+    "K": "keep-dirlinks",
+    "k": "copy-dirlinks",
+    "x": "one-file-system",
+    "m": "prune-empty-dirs",
+    "T": "temp-dir",
+    "s": "secluded-args",
     "M": "remote-option",
 }
-_UNSUPPORTED_TAKES_ARG: Final = frozenset({
-    "backup-dir", "suffix", "compare-dest", "copy-dest", "link-dest", "partial-dir", "temp-dir",
-    "chmod", "chown", "usermap", "groupmap", "iconv", "read-batch", "write-batch",
-    "only-write-batch", "bwlimit", "log-file", "log-file-format", "out-format", "log-format",
-    "early-input", "copy-as", "address", "sockopts", "remote-option", "max-alloc", "stop-after",
-    "stop-at", "time-limit", "outbuf", "skip-compress", "debug", "stderr", "compress-threads",
-    "zt", "config", "dparam", "T", "M",
-})
+_UNSUPPORTED_TAKES_ARG: Final = frozenset(
+    {
+        "backup-dir",
+        "suffix",
+        "compare-dest",
+        "copy-dest",
+        "link-dest",
+        "partial-dir",
+        "temp-dir",
+        "chmod",
+        "chown",
+        "usermap",
+        "groupmap",
+        "iconv",
+        "read-batch",
+        "write-batch",
+        "only-write-batch",
+        "bwlimit",
+        "log-file",
+        "log-file-format",
+        "out-format",
+        "log-format",
+        "early-input",
+        "copy-as",
+        "address",
+        "sockopts",
+        "remote-option",
+        "max-alloc",
+        "stop-after",
+        "stop-at",
+        "time-limit",
+        "outbuf",
+        "skip-compress",
+        "debug",
+        "stderr",
+        "compress-threads",
+        "zt",
+        "config",
+        "dparam",
+        "T",
+        "M",
+    }
+)
 
 
 class HelpRequested(Exception):  # noqa: N818 - control flow, not an error
@@ -536,7 +695,7 @@ def version_text() -> str:
 
 def usage() -> str:
     """The ``--help`` text."""
-    return f"""pyrsync  version {version('rsync-client')}  protocol version {PROTOCOL_VERSION}
+    return f"""pyrsync  version {version("rsync-client")}  protocol version {PROTOCOL_VERSION}
 
 pyrsync downloads files from rsync servers with rsync's own command line.
 
@@ -656,8 +815,8 @@ def _error_text(exc: BaseException) -> str:
 
 
 async def _main(opts: ClientOptions, rest: list[str], output: Output) -> int:
-    from rsync_client.progress import make_progress  # noqa: PLC0415 - only with --progress
-    from rsync_client.session import run  # noqa: PLC0415
+    from rsync_client.progress import make_progress
+    from rsync_client.session import run
 
     if opts.progress or opts.progress2:
         output.progress_display = make_progress(opts, output)
@@ -758,4 +917,3 @@ def run_main() -> NoReturn:
 
 if __name__ == "__main__":  # pragma: no cover
     run_main()
-

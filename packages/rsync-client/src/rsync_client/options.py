@@ -249,14 +249,14 @@ def parse_location(arg: str) -> Location:
             if rest.startswith(":"):
                 return Location(kind="daemon", host=host, path=rest[1:])
             return Location(kind="shell", host=host, path=rest)
-    colon = arg.find(":")
-    if colon <= 0:
+    cut = arg.find(":")
+    if cut <= 0:
         return Location(kind="local", path=arg)
-    if "/" in arg[:colon]:
+    if "/" in arg[:cut]:
         return Location(kind="local", path=arg)
-    user, host = _split_user(arg[:colon])
+    user, host = _split_user(arg[:cut])
     host = _strip_brackets(host)
-    rest = arg[colon + 1 :]
+    rest = arg[cut + 1 :]
     if rest.startswith(":"):
         return Location(kind="daemon", host=host, user=user, path=rest[1:])
     return Location(kind="shell", host=host, user=user, path=rest)

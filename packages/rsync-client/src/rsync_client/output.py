@@ -75,7 +75,7 @@ def rsync_error_line(code: int, *, role: str = "client") -> str:
 
     rsync: log.c log_exit().
     """
-    from importlib.metadata import version  # noqa: PLC0415 - only on error
+    from importlib.metadata import version
 
     name = ERROR_NAMES.get(code, "unexplained error")
     kind = "warning" if code == 24 else "error"
@@ -97,8 +97,10 @@ def _commas(digits: str) -> str:
 
 
 def human_num(num: int, human: int = 1) -> str:
-    """A count as rsync prints it: ``1,234`` (level 1), ``1234`` (0), ``1.23K`` (2: powers
-    of 1000, 3: of 1024).
+    """A count as rsync prints it, at a ``--human-readable`` level.
+
+    ``1,234`` at level 1 (the default), ``1234`` at 0, ``1.23K`` at 2 (powers of 1000) and 3
+    (powers of 1024).
 
     rsync: lib/compat.c do_big_num().
     """
@@ -297,8 +299,13 @@ def _counts(prefix: str, total: int, dirs: int, links: int, devs: int, specials:
     reg = total - dirs - links - devs - specials
     parts = [
         f"{label}: {human_num(n)}"
-        for label, n in (("reg", reg), ("dir", dirs), ("link", links), ("dev", devs),
-                         ("special", specials))
+        for label, n in (
+            ("reg", reg),
+            ("dir", dirs),
+            ("link", links),
+            ("dev", devs),
+            ("special", specials),
+        )
         if n
     ]
     extra = f" ({', '.join(parts)})" if total and parts else ""
@@ -323,16 +330,38 @@ def summary_lines(
     read = stats.total_read
     if full:
         lines.append("")
-        lines.append(_counts("Number of files", stats.num_files, stats.num_dirs,
-                             stats.num_symlinks, stats.num_devices, stats.num_specials))
+        lines.append(
+            _counts(
+                "Number of files",
+                stats.num_files,
+                stats.num_dirs,
+                stats.num_symlinks,
+                stats.num_devices,
+                stats.num_specials,
+            )
+        )
         if protocol >= 29:
-            lines.append(_counts("Number of created files", stats.created_files,
-                                 stats.created_dirs, stats.created_symlinks,
-                                 stats.created_devices, stats.created_specials))
+            lines.append(
+                _counts(
+                    "Number of created files",
+                    stats.created_files,
+                    stats.created_dirs,
+                    stats.created_symlinks,
+                    stats.created_devices,
+                    stats.created_specials,
+                )
+            )
         if protocol >= 31:
-            lines.append(_counts("Number of deleted files", stats.deleted_files,
-                                 stats.deleted_dirs, stats.deleted_symlinks,
-                                 stats.deleted_devices, stats.deleted_specials))
+            lines.append(
+                _counts(
+                    "Number of deleted files",
+                    stats.deleted_files,
+                    stats.deleted_dirs,
+                    stats.deleted_symlinks,
+                    stats.deleted_devices,
+                    stats.deleted_specials,
+                )
+            )
         lines.append(f"Number of regular files transferred: {human_num(stats.xferred_files)}")
         lines.append(f"Total file size: {human_num(stats.total_size, human)} bytes")
         lines.append(
@@ -347,8 +376,7 @@ def summary_lines(
                 " seconds"
             )
             lines.append(
-                f"File list transfer time: {comma_dnum(stats.flist_xfertime_ms / 1000, 3)}"
-                " seconds"
+                f"File list transfer time: {comma_dnum(stats.flist_xfertime_ms / 1000, 3)} seconds"
             )
         lines.append(f"Total bytes sent: {human_num(written, human)}")
         lines.append(f"Total bytes received: {human_num(read, human)}")
@@ -480,9 +508,7 @@ class Output:
                 return
         self._line(self.format_item(entry, name, iflags, xname))
 
-    def format_item(
-        self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None
-    ) -> str:
+    def format_item(self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None) -> str:
         """``%i %n%L`` (with ``-i``) or ``%n%L``."""
         shown = escape_name(name)
         if entry.is_dir and not shown.endswith("/"):
@@ -535,7 +561,11 @@ class Output:
         full = o.stats
         brief = o.stats or bool(o.verbose)
         for line in summary_lines(
-            stats, protocol=protocol, full=full, brief=brief, human=self.human,
+            stats,
+            protocol=protocol,
+            full=full,
+            brief=brief,
+            human=self.human,
             dry_run=o.dry_run,
         ):
             self._line(line)

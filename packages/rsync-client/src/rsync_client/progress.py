@@ -1,4 +1,4 @@
-"""``--progress`` and ``--info=progress2``: a live display on a terminal, rsync's lines otherwise.
+r"""``--progress`` and ``--info=progress2``: a live display on a terminal, rsync's lines otherwise.
 
 On a terminal the display is a rich progress bar (per file, or for the whole
 transfer with ``progress2``); when standard output is not a terminal it writes
@@ -37,7 +37,7 @@ class Progress(Protocol):
 
 
 def progress_line(done: int, total: int, rate_kib: float, remain: float, tail: str) -> str:
-    """One rsync progress line (without the leading ``\\r``).
+    r"""One rsync progress line (without the leading ``\\r``).
 
     rsync: progress.c rprint_progress().
     """
@@ -82,12 +82,18 @@ class LinesProgress:
             rate = done / elapsed / 1024
             tail = f" (xfr#{self.xfr}, to-chk=?)"
             if self.whole:
-                out.write("\r" + progress_line(self.total_done, max(self.total_done, 1), rate,
-                                               elapsed, "  "))
+                out.write(
+                    "\r"
+                    + progress_line(self.total_done, max(self.total_done, 1), rate, elapsed, "  ")
+                )
                 self.output.needs_newline = True
             else:
-                out.write("\r" + progress_line(done, total, rate, elapsed, "") + tail.replace(
-                    "to-chk=?", "to-chk=0/0") + "\n")
+                out.write(
+                    "\r"
+                    + progress_line(done, total, rate, elapsed, "")
+                    + tail.replace("to-chk=?", "to-chk=0/0")
+                    + "\n"
+                )
                 self.output.needs_newline = False
             out.flush()
             self.current = None
@@ -115,15 +121,15 @@ class RichProgress:
     """A rich progress bar for terminals."""
 
     def __init__(self, output: Output, *, whole: bool) -> None:
-        from rich.console import Console  # noqa: PLC0415 - rich only on a terminal
-        from rich.progress import (  # noqa: PLC0415
+        from rich.console import Console
+        from rich.progress import (
             BarColumn,
             DownloadColumn,
             TextColumn,
             TimeRemainingColumn,
             TransferSpeedColumn,
         )
-        from rich.progress import Progress as Bar  # noqa: PLC0415
+        from rich.progress import Progress as Bar
 
         self.output = output
         self.whole = whole
@@ -147,11 +153,12 @@ class RichProgress:
             if final:
                 self.whole_done += done
             return
-        self.bar.update(self.task, description=escape_name(name)[-40:], completed=done,
-                        total=total or None)
+        self.bar.update(
+            self.task, description=escape_name(name)[-40:], completed=done, total=total or None
+        )
 
     def pause(self) -> None:
-        """rich keeps its bar below printed lines by itself."""
+        """Rich keeps its bar below printed lines by itself."""
 
     def close(self) -> None:
         """Remove the bar."""

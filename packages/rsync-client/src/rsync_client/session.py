@@ -15,12 +15,16 @@ rsync: main.c start_client(), client_run().
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import TYPE_CHECKING
 
 import anyio
 
+from rsync_client.options import ClientOptions, Location, OptionError, parse_location
+from rsync_client.transports.daemon import connect_daemon, daemon_preamble
+from rsync_client.transports.rsh import remote_command, spawn
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError, UnsupportedError
 from rsync_wire.proto.args import build_server_args
 from rsync_wire.proto.constants import PROTOCOL_VERSION
@@ -29,10 +33,6 @@ from rsync_wire.roles.client import CLIENT_CAPABILITIES, run_pull, setup_client_
 from rsync_wire.roles.local import run_local_copy
 from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats
 from rsync_wire.stream import WireStream
-
-from rsync_client.options import ClientOptions, Location, OptionError, parse_location
-from rsync_client.transports.daemon import connect_daemon, daemon_preamble
-from rsync_client.transports.rsh import remote_command, spawn
 
 if TYPE_CHECKING:
     from rsync_client.output import Output
@@ -123,8 +123,7 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
     if dest is not None and parse_location(dest).kind != "local":
         if all(loc.kind == "local" for loc in locs):
             msg = (
-                "pyrsync only downloads: pushing to a remote destination is not supported "
-                f"({dest})"
+                f"pyrsync only downloads: pushing to a remote destination is not supported ({dest})"
             )
             raise UnsupportedError(msg)
         msg = "The source and destination cannot both be remote."
@@ -149,8 +148,9 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
     return await _run_shell(opts, locs, dest, output)
 
 
-def _config(opts: ClientOptions, filters: FilterList, requested: list[bytes] | None, *,
-            local: bool) -> ReceiveConfig:
+def _config(
+    opts: ClientOptions, filters: FilterList, requested: list[bytes] | None, *, local: bool
+) -> ReceiveConfig:
     whole = opts.whole_file if opts.whole_file is not None else local
     return ReceiveConfig(
         filters=filters,
@@ -196,7 +196,7 @@ def _requested(paths: list[str], *, module: bool) -> list[bytes]:
     for p in paths:
         if module:
             _, _, rest = p.partition("/")
-            p = rest  # noqa: PLW2901 - the path inside the module
+            p = rest
         out.append(os.fsencode(p))
     return out
 
@@ -257,9 +257,8 @@ async def _run_daemon(
         assert process.stdin is not None  # noqa: S101
         ws = WireStream(process.stdout, process.stdin, timeout=opts.timeout or None)
     else:
-        family = 0
         stream = await connect_daemon(
-            first.host, first.port or opts.port, contimeout=opts.contimeout, family=family
+            first.host, first.port or opts.port, contimeout=opts.contimeout
         )
         ws = WireStream(stream, stream, timeout=opts.timeout or None)
 
@@ -289,8 +288,15 @@ async def _run_daemon(
             return RunResult(None, 0, our_protocol)
         try:
             stats, protocol = await _pull(
-                ws, opts, topts, filters, _requested(paths, module=True), dest, output,
-                protocol=reply.protocol, our_protocol=our_protocol,
+                ws,
+                opts,
+                topts,
+                filters,
+                _requested(paths, module=True),
+                dest,
+                output,
+                protocol=reply.protocol,
+                our_protocol=our_protocol,
             )
         except ConnectionLost as exc:
             exc.bytes_received = ws.bytes_read  # type: ignore[attr-defined]
@@ -320,15 +326,23 @@ async def _run_shell(
     try:
         try:
             stats, protocol = await _pull(
-                ws, opts, topts, filters, _requested(paths, module=False), dest, output,
-                protocol=None, our_protocol=our_protocol,
+                ws,
+                opts,
+                topts,
+                filters,
+                _requested(paths, module=False),
+                dest,
+                output,
+                protocol=None,
+                our_protocol=our_protocol,
             )
         except ConnectionLost as exc:
             exc.bytes_received = ws.bytes_read  # type: ignore[attr-defined]
             status = await _reap(process, wait=5.0)
             if status is not None and status > int(exc.exit_code):
-                exc.exit_code = ExitCode(status) if status in ExitCode._value2member_map_ \
-                    else exc.exit_code
+                exc.exit_code = (
+                    ExitCode(status) if status in ExitCode._value2member_map_ else exc.exit_code
+                )
                 exc.child_status = status  # type: ignore[attr-defined]
             raise
         code = int(stats.exit_code())
@@ -349,10 +363,10 @@ async def _reap(process: object, *, wait: float) -> int | None:
 
 async def _close(ws: WireStream, process: object | None) -> None:
     with anyio.CancelScope(shield=True):
-        try:
+        with contextlib.suppress(
+            OSError, RsyncError, anyio.BrokenResourceError, anyio.ClosedResourceError
+        ):
             await ws.aclose()
-        except (OSError, RsyncError, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass
         if process is not None:
             status = await _reap(process, wait=10.0)
             if status is None:

@@ -22,14 +22,18 @@ is no ``--keep-dirlinks``).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
 import stat
 from collections import OrderedDict
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from rsync_wire.fs import _have_openat2, _openat2
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["DestTree", "UnsafePathError", "temp_name_for"]
 
@@ -98,7 +102,7 @@ class DestTree:
         OSError: the directory cannot be opened.
     """
 
-    def __init__(self, path: str | bytes) -> None:
+    def __init__(self, path: str | bytes | os.PathLike[str]) -> None:
         self.path = os.fsencode(path)
         self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._dirs: OrderedDict[bytes, int] = OrderedDict()
@@ -294,32 +298,24 @@ class DestTree:
         if not replace:
             os.symlink(target, name, dir_fd=dfd)
             return
-        tmp = self._unique(dfd, name, lambda t: os.symlink(target, t, dir_fd=dfd))
+        tmp = self._unique(name, lambda t: os.symlink(target, t, dir_fd=dfd))
         self._rename_over(dfd, tmp, name)
 
     def mknod(self, rel: bytes, mode: int, device: int, *, replace: bool) -> None:
         """Create a device node, FIFO or socket ``rel`` (atomically replacing a non-directory)."""
         dfd, name = self.parent(rel)
         if stat.S_ISSOCK(mode):
-            make = self._socket_maker(dfd)
-        else:
+            mode = stat.S_IFSOCK | 0o600  # Linux makes socket nodes with mknod for anyone
+            device = 0
 
-            def make(t: bytes) -> None:
-                os.mknod(t, mode, device, dir_fd=dfd)
+        def make(t: bytes) -> None:
+            os.mknod(t, mode, device, dir_fd=dfd)
 
         if not replace:
             make(name)
             return
-        tmp = self._unique(dfd, name, make)
+        tmp = self._unique(name, make)
         self._rename_over(dfd, tmp, name)
-
-    @staticmethod
-    def _socket_maker(dfd: int) -> object:
-        def make(t: bytes) -> None:
-            # mknod(S_IFSOCK) works on Linux for any user with write access.
-            os.mknod(t, stat.S_IFSOCK | 0o600, 0, dir_fd=dfd)
-
-        return make
 
     def hardlink(self, existing: bytes, rel: bytes, *, replace: bool) -> None:
         """Make ``rel`` a hard link to ``existing`` (both inside the tree; never via symlinks)."""
@@ -331,7 +327,6 @@ class DestTree:
         sdfd2 = os.dup(sdfd)  # the cache may evict sdfd while we look for a name
         try:
             tmp = self._unique(
-                dfd,
                 name,
                 lambda t: os.link(
                     sname, t, src_dir_fd=sdfd2, dst_dir_fd=dfd, follow_symlinks=False
@@ -342,11 +337,11 @@ class DestTree:
         self._rename_over(dfd, tmp, name)
 
     @staticmethod
-    def _unique(dfd: int, name: bytes, make: object) -> bytes:
+    def _unique(name: bytes, make: Callable[[bytes], None]) -> bytes:
         for _ in range(100):
             tmp = temp_name_for(name)
             try:
-                make(tmp)  # type: ignore[operator]
+                make(tmp)
             except FileExistsError:
                 continue
             return tmp
@@ -357,10 +352,8 @@ class DestTree:
         try:
             os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         except OSError:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=dfd)
-            except OSError:
-                pass
             raise
 
     # -- attributes --------------------------------------------------------------------------

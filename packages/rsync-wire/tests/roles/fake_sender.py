@@ -19,7 +19,7 @@ from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Item, Ndx
 from rsync_wire.proto.filters import decode_filter_list
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
-from rsync_wire.proto.sums import decode_block_sums, decode_sum_head
+from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
 from rsync_wire.roles.client import run_pull
 from rsync_wire.roles.local import local_session, memory_stream_pair
@@ -97,10 +97,13 @@ class FakeSender:
                 ws.write_ndx(self.ndx_out, ndx)
                 ws.write_int16(iflags)
                 continue
-            head = await ws.decode(decode_sum_head, protocol=session.protocol,
-                                   digest_size=rule.digest_size)
+            head = await ws.decode(
+                decode_sum_head, protocol=session.protocol, digest_size=rule.digest_size
+            )
 
-            def sums(buf: bytes | bytearray | memoryview, pos: int) -> tuple[None, int]:
+            def sums(
+                buf: bytes | bytearray | memoryview, pos: int, head: SumHead = head
+            ) -> tuple[None, int]:
                 _, _, end = decode_block_sums(buf, pos, head)
                 return None, end
 
@@ -127,8 +130,9 @@ class FakeSender:
                     continue
                 break
 
-    def send_file(self, ndx: int, iflags: int, data: bytes, *, checksum: bytes | None = None
-                  ) -> None:
+    def send_file(
+        self, ndx: int, iflags: int, data: bytes, *, checksum: bytes | None = None
+    ) -> None:
         """Echo the request and send ``data`` as literal tokens with its checksum."""
         ws = self.ws
         assert ws is not None
@@ -168,7 +172,7 @@ async def run_against(
     async def serve() -> None:
         try:
             await sender.serve(sws)
-        except Exception:  # noqa: BLE001 - the client's failure is what the test looks at
+        except Exception:  # noqa: BLE001, S110 - the client's failure is what the test checks
             pass
         finally:
             # only our sending half: like a TCP peer that vanished, the client sees EOF

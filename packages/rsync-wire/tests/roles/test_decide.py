@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -25,13 +26,25 @@ REG = stat.S_IFREG | 0o644
 
 
 def st(**kw: int) -> SimpleNamespace:
-    base = dict(st_mode=REG, st_size=10, st_mtime_ns=1000 * 10**9 + 5, st_uid=0, st_gid=0,
-                st_rdev=0)
+    base = {
+        "st_mode": REG,
+        "st_size": 10,
+        "st_mtime_ns": 1000 * 10**9 + 5,
+        "st_uid": 0,
+        "st_gid": 0,
+        "st_rdev": 0,
+    }
     return SimpleNamespace(**{**base, **kw})
 
 
 def entry(**kw: object) -> FileEntry:
-    base: dict[str, object] = dict(name=b"f", mode=REG, size=10, mtime=1000, mtime_nsec=5)
+    base: dict[str, object] = {
+        "name": b"f",
+        "mode": REG,
+        "size": 10,
+        "mtime": 1000,
+        "mtime_nsec": 5,
+    }
     return FileEntry(**{**base, **kw})  # type: ignore[arg-type]
 
 
@@ -62,8 +75,9 @@ def test_same_time_windows() -> None:
         ({}, {"st_mtime_ns": 1000 * 10**9 + 999}, None, True),  # nanoseconds do not count
     ],
 )
-def test_quick_check(opts: dict[str, object], stat_kw: dict[str, int], checksum: bytes | None,
-                     expected: bool) -> None:
+def test_quick_check(
+    opts: dict[str, Any], stat_kw: dict[str, int], checksum: bytes | None, expected: bool
+) -> None:
     e = entry(checksum=b"sum")
     assert quick_check_ok(e, st(**stat_kw), TransferOptions(**opts), checksum=checksum) is expected
 
@@ -73,36 +87,50 @@ def test_quick_check_of_links_and_devices() -> None:
     assert quick_check_ok(link, st(), TransferOptions(), link_target=b"t")
     assert not quick_check_ok(link, st(), TransferOptions(), link_target=b"u")
     dev = entry(mode=stat.S_IFCHR | 0o600, rdev_major=1, rdev_minor=3)
-    assert quick_check_ok(dev, st(st_mode=stat.S_IFCHR | 0o600, st_rdev=os.makedev(1, 3)),
-                          TransferOptions())
-    assert not quick_check_ok(dev, st(st_mode=stat.S_IFBLK | 0o600, st_rdev=os.makedev(1, 3)),
-                              TransferOptions())
+    assert quick_check_ok(
+        dev, st(st_mode=stat.S_IFCHR | 0o600, st_rdev=os.makedev(1, 3)), TransferOptions()
+    )
+    assert not quick_check_ok(
+        dev, st(st_mode=stat.S_IFBLK | 0o600, st_rdev=os.makedev(1, 3)), TransferOptions()
+    )
 
 
 def test_itemize_flags() -> None:
-    a = TransferOptions(preserve_times=True, preserve_perms=True, preserve_uid=True,
-                        preserve_gid=True)
+    a = TransferOptions(
+        preserve_times=True, preserve_perms=True, preserve_uid=True, preserve_gid=True
+    )
     e = entry()
-    assert itemize_flags(e, REG, 0, 0, None, a, ITEM.TRANSFER, am_root=True,
-                         skip_group=False) == ITEM.TRANSFER | ITEM.IS_NEW
-    flags = itemize_flags(e, REG | 0o100, 5, 6, st(st_size=3, st_mtime_ns=0), a, ITEM.TRANSFER,
-                          am_root=True, skip_group=False)
+    assert (
+        itemize_flags(e, REG, 0, 0, None, a, ITEM.TRANSFER, am_root=True, skip_group=False)
+        == ITEM.TRANSFER | ITEM.IS_NEW
+    )
+    flags = itemize_flags(
+        e,
+        REG | 0o100,
+        5,
+        6,
+        st(st_size=3, st_mtime_ns=0),
+        a,
+        ITEM.TRANSFER,
+        am_root=True,
+        skip_group=False,
+    )
     for bit in ("REPORT_SIZE", "REPORT_TIME", "REPORT_PERMS", "REPORT_OWNER", "REPORT_GROUP"):
         assert flags & getattr(ITEM, bit), bit
     # not root: no owner report; skipped group: no group report
     flags = itemize_flags(e, REG, 5, 6, st(), a, 0, am_root=False, skip_group=True)
     assert flags == 0
     # without -t a transferred file reports "T" (time will be the transfer time)
-    flags = itemize_flags(e, REG, 0, 0, st(), TransferOptions(), ITEM.TRANSFER, am_root=False,
-                          skip_group=True)
+    flags = itemize_flags(
+        e, REG, 0, 0, st(), TransferOptions(), ITEM.TRANSFER, am_root=False, skip_group=True
+    )
     assert flags & ITEM.REPORT_TIME
 
 
 def test_unchanged_attrs() -> None:
     a = TransferOptions(preserve_times=True, preserve_perms=True)
     assert unchanged_attrs(entry(), REG, 0, 0, st(), a, am_root=False, skip_group=True)
-    assert not unchanged_attrs(entry(), REG | 0o1, 0, 0, st(), a, am_root=False,
-                               skip_group=True)
+    assert not unchanged_attrs(entry(), REG | 0o1, 0, 0, st(), a, am_root=False, skip_group=True)
 
 
 def test_dest_mode() -> None:

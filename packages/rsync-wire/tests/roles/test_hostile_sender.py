@@ -13,19 +13,28 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fake_sender import FakeSender, encode_list, run_against, session_for  # noqa: E402
+from typing import TYPE_CHECKING
 
-from rsync_wire.errors import ConnectionLost, ProtocolError, RsyncError  # noqa: E402
-from rsync_wire.proto.constants import Item  # noqa: E402
-from rsync_wire.proto.flist import FileEntry  # noqa: E402
-from rsync_wire.proto.options import TransferOptions  # noqa: E402
-from rsync_wire.roles.receiving import ReceiveConfig  # noqa: E402
+from fake_sender import FakeSender, encode_list, run_against, session_for
+
+from rsync_wire.errors import ConnectionLost, ProtocolError, RsyncError
+from rsync_wire.proto.constants import Item
+from rsync_wire.proto.flist import FileEntry
+from rsync_wire.proto.options import TransferOptions
+
+if TYPE_CHECKING:
+    from rsync_wire.roles.receiving import ReceiveConfig
 
 DIR = stat.S_IFDIR | 0o755
 REG = stat.S_IFREG | 0o644
 LNK = stat.S_IFLNK | 0o777
-OPTS = dict(sender=True, recursive=True, preserve_links=True, preserve_perms=True,
-            preserve_times=True)
+OPTS = {
+    "sender": True,
+    "recursive": True,
+    "preserve_links": True,
+    "preserve_perms": True,
+    "preserve_times": True,
+}
 
 
 def opts(**extra: object) -> TransferOptions:
@@ -57,29 +66,35 @@ def entry(name: bytes, mode: int, **kw: object) -> FileEntry:
     return FileEntry(name=name, mode=mode, mtime=1_600_000_000, **kw)  # type: ignore[arg-type]
 
 
-def pull(sender: FakeSender, dest: Path, o: TransferOptions | None = None,
-         config: ReceiveConfig | None = None) -> object:
+def pull(
+    sender: FakeSender,
+    dest: Path,
+    o: TransferOptions | None = None,
+    config: ReceiveConfig | None = None,
+) -> object:
     return anyio.run(run_against, sender, os.fsencode(dest), o or opts(), config)
 
 
-def assert_unharmed(tmp_path: Path, dest: Path, outside: Path,
-                    before: dict[str, tuple[int, int, bytes]]) -> None:
+def assert_unharmed(
+    tmp_path: Path, dest: Path, outside: Path, before: dict[str, tuple[int, int, bytes]]
+) -> None:
     assert snapshot(outside) == before
     assert (dest / "complete").read_bytes() == b"complete before\n"
     assert not [p for p in tmp_path.iterdir() if p.name not in ("dest", "outside")]
     assert not [p for p in dest.rglob(".*") if p.is_file()], "temporary files left behind"
 
 
-@pytest.mark.parametrize("bad", [b"../escape", b"sub/../../escape", b"/etc/escape",
-                                 b"sub//x", b"a/./b"])
-def test_names_that_leave_the_destination(scene: tuple[Path, Path], tmp_path: Path,
-                                          bad: bytes) -> None:
+@pytest.mark.parametrize(
+    "bad", [b"../escape", b"sub/../../escape", b"/etc/escape", b"sub//x", b"a/./b"]
+)
+def test_names_that_leave_the_destination(
+    scene: tuple[Path, Path], tmp_path: Path, bad: bytes
+) -> None:
     dest, outside = scene
     before = snapshot(outside)
     session = session_for()
     o = opts()
-    flist = encode_list(session, o, [entry(b".", DIR), entry(b"sub", DIR),
-                                     entry(bad, REG, size=3)])
+    flist = encode_list(session, o, [entry(b".", DIR), entry(b"sub", DIR), entry(bad, REG, size=3)])
     sender = FakeSender(session, o, flist, stop_after_flist=True)
     with pytest.raises(ProtocolError):
         pull(sender, dest)
@@ -91,11 +106,15 @@ def test_symlink_then_a_file_through_it(scene: tuple[Path, Path], tmp_path: Path
     before = snapshot(outside)
     session = session_for()
     o = opts()
-    flist = encode_list(session, o, [
-        entry(b".", DIR),
-        entry(b"link", LNK, size=len(bytes(outside)), link_target=os.fsencode(outside)),
-        entry(b"link/secret", REG, size=5),
-    ])
+    flist = encode_list(
+        session,
+        o,
+        [
+            entry(b".", DIR),
+            entry(b"link", LNK, size=len(bytes(outside)), link_target=os.fsencode(outside)),
+            entry(b"link/secret", REG, size=5),
+        ],
+    )
     sender = FakeSender(session, o, flist, stop_after_flist=True)
     with pytest.raises(ProtocolError, match="invalid path from sender"):
         pull(sender, dest)
@@ -111,12 +130,23 @@ def test_a_symlink_already_in_the_destination_is_replaced_not_followed(
     session = session_for()
     o = opts()
     names = [b".", b"complete", b"d", b"d/secret"]
-    flist = encode_list(session, o, [
-        entry(b".", DIR), entry(b"complete", REG, size=16), entry(b"d", DIR),
-        entry(b"d/secret", REG, size=7),
-    ])
-    sender = FakeSender(session, o, flist, sorted_names=names,
-                        content={b"d/secret": b"inside\n", b"complete": b"complete before\n"})
+    flist = encode_list(
+        session,
+        o,
+        [
+            entry(b".", DIR),
+            entry(b"complete", REG, size=16),
+            entry(b"d", DIR),
+            entry(b"d/secret", REG, size=7),
+        ],
+    )
+    sender = FakeSender(
+        session,
+        o,
+        flist,
+        sorted_names=names,
+        content={b"d/secret": b"inside\n", b"complete": b"complete before\n"},
+    )
     pull(sender, dest)
     assert not (dest / "d").is_symlink()
     assert (dest / "d" / "secret").read_bytes() == b"inside\n"
@@ -132,15 +162,18 @@ def test_a_symlink_created_earlier_is_never_followed_by_a_later_write(
     before = snapshot(outside)
     session = session_for()
     o = opts()
-    flist = encode_list(session, o, [
-        entry(b".", DIR),
-        entry(b"d", LNK, size=len(bytes(outside)), link_target=os.fsencode(outside)),
-        entry(b"d", DIR),
-        entry(b"d/secret", REG, size=7),
-    ])
+    flist = encode_list(
+        session,
+        o,
+        [
+            entry(b".", DIR),
+            entry(b"d", LNK, size=len(bytes(outside)), link_target=os.fsencode(outside)),
+            entry(b"d", DIR),
+            entry(b"d/secret", REG, size=7),
+        ],
+    )
     names = [b".", b"d", b"d", b"d/secret"]
-    sender = FakeSender(session, o, flist, sorted_names=names,
-                        content={b"d/secret": b"inside\n"})
+    sender = FakeSender(session, o, flist, sorted_names=names, content={b"d/secret": b"inside\n"})
     pull(sender, dest)
     assert (dest / "d").is_dir()
     assert not (dest / "d").is_symlink()
@@ -182,14 +215,17 @@ async def _reply_with(sender: FakeSender, ndx: int, iflags: int, raw: bytes) -> 
     ("what", "raw"),
     [
         ("negative block count", (-1).to_bytes(4, "little", signed=True) + bytes(12)),
-        ("huge block length", (1).to_bytes(4, "little") + (1 << 30).to_bytes(4, "little")
-         + bytes(8)),
+        (
+            "huge block length",
+            (1).to_bytes(4, "little") + (1 << 30).to_bytes(4, "little") + bytes(8),
+        ),
         ("literal of 2 GB", bytes(16) + (0x7FFFFFF0).to_bytes(4, "little")),
         ("block beyond the basis", bytes(16) + (-1).to_bytes(4, "little", signed=True)),
     ],
 )
-def test_absurd_token_streams(scene: tuple[Path, Path], tmp_path: Path, what: str,
-                              raw: bytes) -> None:
+def test_absurd_token_streams(
+    scene: tuple[Path, Path], tmp_path: Path, what: str, raw: bytes
+) -> None:
     dest, outside = scene
     before = snapshot(outside)
     session = session_for()
@@ -205,8 +241,9 @@ def test_absurd_token_streams(scene: tuple[Path, Path], tmp_path: Path, what: st
     assert_unharmed(tmp_path, dest, outside, before)
 
 
-def test_index_out_of_range_and_transfer_of_a_directory(scene: tuple[Path, Path],
-                                                        tmp_path: Path) -> None:
+def test_index_out_of_range_and_transfer_of_a_directory(
+    scene: tuple[Path, Path], tmp_path: Path
+) -> None:
     dest, outside = scene
     before = snapshot(outside)
     session = session_for()
@@ -243,17 +280,24 @@ def test_a_message_longer_than_rsync_allows(scene: tuple[Path, Path], tmp_path: 
     assert_unharmed(tmp_path, dest, outside, before)
 
 
-def test_checksum_failing_twice_keeps_the_old_file(scene: tuple[Path, Path],
-                                                    tmp_path: Path) -> None:
+def test_checksum_failing_twice_keeps_the_old_file(
+    scene: tuple[Path, Path], tmp_path: Path
+) -> None:
     dest, outside = scene
     before = snapshot(outside)
     session = session_for()
     o = opts()
-    flist = encode_list(session, o, [entry(b".", DIR), entry(b"complete", REG, size=8),
-                                     entry(b"new", REG, size=3)])
-    sender = FakeSender(session, o, flist, sorted_names=[b".", b"complete", b"new"],
-                        content={b"complete": b"changed!", b"new": b"new"},
-                        bad_checksum={b"complete", b"new"})
+    flist = encode_list(
+        session, o, [entry(b".", DIR), entry(b"complete", REG, size=8), entry(b"new", REG, size=3)]
+    )
+    sender = FakeSender(
+        session,
+        o,
+        flist,
+        sorted_names=[b".", b"complete", b"new"],
+        content={b"complete": b"changed!", b"new": b"new"},
+        bad_checksum={b"complete", b"new"},
+    )
     stats = pull(sender, dest)
     assert stats.transfer_errors == 2  # type: ignore[attr-defined]
     assert int(stats.exit_code()) == 23  # type: ignore[attr-defined]
@@ -262,8 +306,9 @@ def test_checksum_failing_twice_keeps_the_old_file(scene: tuple[Path, Path],
 
 
 @pytest.mark.parametrize("partial", [False, True])
-def test_connection_dropped_in_the_middle_of_a_file(scene: tuple[Path, Path], tmp_path: Path,
-                                                    partial: bool) -> None:
+def test_connection_dropped_in_the_middle_of_a_file(
+    scene: tuple[Path, Path], tmp_path: Path, partial: bool
+) -> None:
     dest, outside = scene
     before = snapshot(outside)
     session = session_for()
@@ -281,10 +326,12 @@ def test_connection_dropped_in_the_middle_of_a_file(scene: tuple[Path, Path], tm
         ws.write(bytes(16))
         ws.write((32768).to_bytes(4, "little") + b"p" * 32768)
         await ws.flush()
-        raise ConnectionError("dropped")
+        msg = "dropped"
+        raise ConnectionError(msg)
 
-    sender = FakeSender(session, o, flist, sorted_names=[b".", b"complete", b"fresh"],
-                        on_request=reply)
+    sender = FakeSender(
+        session, o, flist, sorted_names=[b".", b"complete", b"fresh"], on_request=reply
+    )
     with pytest.raises(ConnectionLost):
         pull(sender, dest, o)
     assert snapshot(outside) == before
@@ -299,7 +346,7 @@ def test_connection_dropped_in_the_middle_of_a_file(scene: tuple[Path, Path], tm
 
 
 def test_cancellation_leaves_no_temporary_file(scene: tuple[Path, Path], tmp_path: Path) -> None:
-    dest, outside = scene
+    dest, _outside = scene
     session = session_for()
     o = opts()
     flist = encode_list(session, o, [entry(b".", DIR), entry(b"big", REG, size=1 << 24)])

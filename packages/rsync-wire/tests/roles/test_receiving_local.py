@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -18,6 +18,9 @@ from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.options import TransferOptions
 from rsync_wire.roles.local import run_local_copy
 from rsync_wire.roles.receiving import NullReporter, ReceiveConfig, ReceiveStats
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 T0 = 1_600_000_000_123_456_789
 
@@ -58,8 +61,15 @@ def make_tree(root: Path) -> None:
         os.utime(path, ns=(T0, T0), follow_symlinks=False)
 
 
-def copy(src: Path, dest: Path, *, protocol: int = 32, config: ReceiveConfig | None = None,
-         reporter: Recorder | None = None, **opts: object) -> ReceiveStats:
+def copy(
+    src: Path,
+    dest: Path,
+    *,
+    protocol: int = 32,
+    config: ReceiveConfig | None = None,
+    reporter: Recorder | None = None,
+    **opts: object,
+) -> ReceiveStats:
     o = TransferOptions(sender=True, **opts)  # type: ignore[arg-type]
     return anyio.run(
         lambda: run_local_copy(
@@ -73,9 +83,16 @@ def copy(src: Path, dest: Path, *, protocol: int = 32, config: ReceiveConfig | N
     )
 
 
-ARCHIVE = dict(recursive=True, preserve_links=True, preserve_perms=True, preserve_times=True,
-               preserve_uid=True, preserve_gid=True, preserve_devices=True,
-               preserve_specials=True)
+ARCHIVE: dict[str, Any] = {
+    "recursive": True,
+    "preserve_links": True,
+    "preserve_perms": True,
+    "preserve_times": True,
+    "preserve_uid": True,
+    "preserve_gid": True,
+    "preserve_devices": True,
+    "preserve_specials": True,
+}
 
 
 def assert_same(a: Path, b: Path, *, nsec: bool = True) -> None:
@@ -112,8 +129,7 @@ def test_copy_update_and_delete_at_every_protocol(tmp_path: Path, protocol: int)
     for path in (src / "big.bin", src / "new.txt", src / "sub", src):
         os.utime(path, ns=(T0 + 10**10, T0 + 10**10))
     rec = Recorder()
-    stats = copy(src, dest, protocol=protocol, reporter=rec, delete_mode="",
-                 **ARCHIVE)
+    stats = copy(src, dest, protocol=protocol, reporter=rec, delete_mode="", **ARCHIVE)
     assert_same(src, dest, nsec=protocol >= 31)
     assert stats.matched_data > 900_000
     assert stats.literal_data < 10_000
@@ -135,7 +151,8 @@ def test_itemized_records_of_a_first_copy(tmp_path: Path) -> None:
     rec = Recorder()
     copy(src, dest, reporter=rec, config=ReceiveConfig(itemize=1), **ARCHIVE)
     flags = {name: iflags for name, iflags, _ in rec.items}
-    assert flags[b"a.txt"] & Item.TRANSFER and flags[b"a.txt"] & Item.IS_NEW
+    assert flags[b"a.txt"] & Item.TRANSFER
+    assert flags[b"a.txt"] & Item.IS_NEW
     assert flags[b"link"] & Item.LOCAL_CHANGE
     assert flags[b"sub"] == Item.LOCAL_CHANGE | Item.IS_NEW
     rec = Recorder()
@@ -171,8 +188,9 @@ def test_delete_modes_and_protection(tmp_path: Path, mode: str) -> None:
     filters = FilterList()
     filters.add_exclude(b"*.tmp")
     rec = Recorder()
-    stats = copy(src, dest, reporter=rec, delete_mode=mode,
-                 config=ReceiveConfig(filters=filters), **ARCHIVE)
+    stats = copy(
+        src, dest, reporter=rec, delete_mode=mode, config=ReceiveConfig(filters=filters), **ARCHIVE
+    )
     assert (dest / "keep.tmp").exists()
     assert not (dest / "gone").exists()
     assert rec.deletes == [b"gone/f", b"gone"]
@@ -257,8 +275,11 @@ def test_whole_file_and_list_only(tmp_path: Path) -> None:
     assert stats.literal_data >= 1_000_000
     rec = Recorder()
     o = TransferOptions(sender=True, recursive=True, list_only=True)
-    anyio.run(lambda: run_local_copy([os.fsencode(src) + b"/"], None, o,
-                                     ReceiveConfig(list_only=True), rec))
+    anyio.run(
+        lambda: run_local_copy(
+            [os.fsencode(src) + b"/"], None, o, ReceiveConfig(list_only=True), rec
+        )
+    )
     assert b"sub/deep/c.txt" in rec.listed
 
 
@@ -268,8 +289,11 @@ def test_single_file_under_another_name(tmp_path: Path) -> None:
     make_tree(src)
     target = tmp_path / "renamed.bin"
     o = TransferOptions(sender=True, preserve_times=True)
-    anyio.run(lambda: run_local_copy([os.fsencode(src / "big.bin")], os.fsencode(target), o,
-                                     ReceiveConfig()))
+    anyio.run(
+        lambda: run_local_copy(
+            [os.fsencode(src / "big.bin")], os.fsencode(target), o, ReceiveConfig()
+        )
+    )
     assert target.read_bytes() == (src / "big.bin").read_bytes()
 
 

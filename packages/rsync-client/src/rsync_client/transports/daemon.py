@@ -29,12 +29,13 @@ from rsync_wire.proto.handshake import (
     format_greeting,
     parse_greeting,
 )
-from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from anyio.abc import ByteStream
+
+    from rsync_wire.stream import WireStream
 
 __all__ = ["DaemonReply", "connect_daemon", "daemon_preamble", "read_password"]
 
@@ -52,9 +53,7 @@ class DaemonReply:
         self.listing_done = listing_done
 
 
-async def connect_daemon(
-    host: str, port: int | None, *, contimeout: int = 0, family: int = 0
-) -> ByteStream:
+async def connect_daemon(host: str, port: int | None, *, contimeout: int = 0) -> ByteStream:
     """Open the TCP connection to a daemon.
 
     Raises:
@@ -91,14 +90,16 @@ def read_password(password_file: str | None) -> bytes:
     rsync: authenticate.c getpassf(), auth_client().
     """
     if password_file is not None:
-        if password_file == "-":
-            import sys  # noqa: PLC0415 - stdin only for this case
+        if password_file == "-":  # noqa: S105 - "read it from stdin", not a password
+            import sys
 
             return sys.stdin.buffer.readline().rstrip(b"\r\n")
         try:
             fd = os.open(password_file, os.O_RDONLY)
         except OSError as exc:
-            msg = f"rsync: could not open password file {password_file}: {exc.strerror} ({exc.errno})"
+            msg = (
+                f"rsync: could not open password file {password_file}: {exc.strerror} ({exc.errno})"
+            )
             raise RsyncError(msg, exit_code=ExitCode.SYNTAX) from None
         try:
             st = os.fstat(fd)
@@ -194,8 +195,9 @@ async def daemon_preamble(
         if line == b"@RSYNCD: EXIT":
             return DaemonReply(None, listing_done=True)
         if line.startswith(b"@ERROR"):
-            raise RemoteError(line.decode("utf-8", "backslashreplace"),
-                              exit_code=ExitCode.STARTCLIENT)
+            raise RemoteError(
+                line.decode("utf-8", "backslashreplace"), exit_code=ExitCode.STARTCLIENT
+            )
         if show_motd:
             show(line.decode("utf-8", "backslashreplace"))
     args = build_args(protocol)

@@ -38,7 +38,7 @@ __all__ = [
 CHMOD_BITS: Final = 0o7777  # CHMOD_BITS
 
 
-class ITEM:  # noqa: N801 - a namespace of constants, spelled like the IntFlag it mirrors
+class ITEM:
     """The ITEM_* bits as plain ints: IntFlag arithmetic is slow in per-file loops."""
 
     REPORT_ATIME: Final = int(Item.REPORT_ATIME)
@@ -57,6 +57,8 @@ class ITEM:  # noqa: N801 - a namespace of constants, spelled like the IntFlag i
     IS_NEW: Final = int(Item.IS_NEW)
     LOCAL_CHANGE: Final = int(Item.LOCAL_CHANGE)
     TRANSFER: Final = int(Item.TRANSFER)
+
+
 SIGNIFICANT_ITEM_FLAGS: Final = 0xFFFF & ~(
     ITEM.BASIS_TYPE_FOLLOWS | ITEM.XNAME_FOLLOWS | ITEM.LOCAL_CHANGE
 )  # SIGNIFICANT_ITEM_FLAGS

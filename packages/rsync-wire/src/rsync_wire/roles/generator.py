@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from rsync_delta import signature
-from rsync_wire.errors import LocalProtocolError, RemoteProtocolError
+from rsync_wire.errors import LocalProtocolError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg, Ndx
 from rsync_wire.proto.sums import SumHead, encode_block_sums_into
@@ -284,10 +284,7 @@ class GeneratorRole:
         return uid, gid, skip
 
     def _below_missing(self, rel: bytes) -> bool:
-        for d in self.dry_missing:
-            if not d or rel.startswith(d + b"/"):
-                return True
-        return False
+        return any(not d or rel.startswith(d + b"/") for d in self.dry_missing)
 
     def _stat(self, rel: bytes) -> os.stat_result | None:
         sh = self.sh
@@ -455,15 +452,16 @@ class GeneratorRole:
         sh = self.sh
         mode = self._mode_for(entry, st)
         is_dev = stat.S_ISCHR(entry.mode) or stat.S_ISBLK(entry.mode)
-        if st is not None:
-            if stat.S_IFMT(st.st_mode) == stat.S_IFMT(entry.mode) and quick_check_ok(
-                entry, st, sh.opts
-            ):
-                if not self.dry_run:
-                    self._set_attrs(rel, entry, mode, st)
-                self._itemize(ndx, entry, mode, st, 0)
-                self._hl_done(ndx)
-                return
+        if (
+            st is not None
+            and stat.S_IFMT(st.st_mode) == stat.S_IFMT(entry.mode)
+            and quick_check_ok(entry, st, sh.opts)
+        ):
+            if not self.dry_run:
+                self._set_attrs(rel, entry, mode, st)
+            self._itemize(ndx, entry, mode, st, 0)
+            self._hl_done(ndx)
+            return
         replace = st is not None
         if st is not None and stat.S_ISDIR(st.st_mode):
             if not self._delete_item(
@@ -569,9 +567,9 @@ class GeneratorRole:
         if st is None or sh.config.whole_file or st.st_size <= 0:
             SumHead.empty().encode_into(ws.out, protocol=sh.session.protocol)
             return
-        self._send_sums(rel, st, redo=redo)
+        self._send_sums(rel, redo=redo)
 
-    def _send_sums(self, rel: bytes, st: os.stat_result, *, redo: bool) -> None:
+    def _send_sums(self, rel: bytes, *, redo: bool) -> None:
         """The sum header and block checksums of the basis ``rel``.
 
         rsync: generator.c generate_and_send_sums(), sum_sizes_sqroot().
@@ -878,7 +876,7 @@ class GeneratorRole:
         except OSError:
             return
         keep = sh.children.get(rel, set())
-        for name, st in self._sorted_listing(rel, listing, reverse=True):
+        for name, st in self._sorted_listing(listing, reverse=True):
             if name in keep:
                 continue
             path = rel + b"/" + name if rel else name
@@ -887,7 +885,7 @@ class GeneratorRole:
             self._delete_item(path, st.st_mode, make_room=False)
 
     def _sorted_listing(
-        self, rel: bytes, listing: list[tuple[bytes, os.stat_result]], *, reverse: bool
+        self, listing: list[tuple[bytes, os.stat_result]], *, reverse: bool
     ) -> list[tuple[bytes, os.stat_result]]:
         from rsync_wire.proto.flist_sort import file_list_sort_key
 
@@ -947,7 +945,6 @@ class GeneratorRole:
         return ok
 
     def _delete_contents(self, rel: bytes, *, recurse: bool) -> bool:
-        sh = self.sh
         try:
             listing = self._tree.list_dir(rel)
         except FileNotFoundError:
@@ -963,7 +960,7 @@ class GeneratorRole:
             self._info(f"cannot delete non-empty directory: {_show(rel)}")
             return False
         ok = True
-        for name, st in self._sorted_listing(rel, listing, reverse=True):
+        for name, st in self._sorted_listing(listing, reverse=True):
             path = rel + b"/" + name
             if stat.S_ISDIR(st.st_mode) and not self._delete_contents(path, recurse=True):
                 ok = False

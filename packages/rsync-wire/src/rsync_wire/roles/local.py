@@ -144,7 +144,7 @@ async def run_local_copy(
     paths = [_absolute(s) for s in sources]
     root = Root(b"/")
     sender = SenderRole(server_ws, session, opts, root, paths, module=None, server=True)
-    server_ws.on_message = lambda code, payload: None
+    server_ws.on_message = lambda _code, _payload: None
     result: list[ReceiveStats] = []
 
     async def serve() -> None:
@@ -173,7 +173,7 @@ async def run_local_copy(
 
 
 def _absolute(path: bytes) -> bytes:
-    slash = path.endswith(b"/") or path.endswith(b"/.") or path == b"."
+    slash = path.endswith((b"/", b"/.")) or path == b"."
     absolute = os.path.abspath(path)
     if slash and not absolute.endswith(b"/"):
         absolute += b"/"

@@ -37,11 +37,13 @@ from rsync_wire.errors import RemoteProtocolError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg, Ndx
 from rsync_wire.proto.sums import SumHead, decode_sum_head
-from rsync_wire.proto.tokens import BlockRef, EndOfFile, Literal, TokenDecoder
+from rsync_wire.proto.tokens import BlockRef, Literal, TokenDecoder, TokenEvent
 from rsync_wire.roles.decide import CHMOD_BITS, ITEM, dest_mode
 from rsync_wire.roles.receiving import Milestone, Redo
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from anyio.streams.memory import MemoryObjectSendStream
 
     from rsync_wire.proto.flist import FileEntry
@@ -54,6 +56,7 @@ class _Hasher(Protocol):
     def update(self, data: bytes | bytearray | memoryview, /) -> None: ...
 
     def digest(self) -> bytes: ...
+
 
 log = logging.getLogger("rsync_wire.receiver")
 
@@ -230,7 +233,7 @@ class ReceiverRole:
                 fd = -1
                 tmp = b""
             if not ok:
-                self._verification_failed(ndx, rel, kept=keep)
+                self._verification_failed(rel, kept=keep)
                 if self.phase == 0:
                     await self.events.send(Redo(ndx))
                 return
@@ -275,9 +278,10 @@ class ReceiverRole:
 
         rsync: receiver.c receive_data().
         """
+        sink: _Sink
         if fd >= 0 and entry.size >= _THREAD_AT:
-            async with _ThreadedSink(fd, self.sh.rule.file_hasher()) as sink:
-                self._sink = sink
+            async with _ThreadedSink(fd, self.sh.rule.file_hasher()) as threaded:
+                sink = self._sink = threaded
                 ok = await self._receive_tokens(sink, basis_fd, head, rel, entry)
         else:
             sink = _Sink(fd, self.sh.rule.file_hasher(), self._view)
@@ -313,7 +317,7 @@ class ReceiverRole:
         head: SumHead,
         rel: bytes,
         entry: FileEntry,
-        decode: object,
+        decode: Callable[[bytes | bytearray | memoryview, int], tuple[TokenEvent, int]],
     ) -> tuple[int, int, int]:
         """The loop of :meth:`_receive_tokens`; returns (staged bytes, literal, matched)."""
         sh = self.sh
@@ -334,7 +338,7 @@ class ReceiverRole:
         matched = 0
         while True:
             self._pos = pos
-            event = await ws.decode(decode)  # type: ignore[arg-type]
+            event: TokenEvent = await ws.decode(decode)
             kind = type(event)
             if kind is Literal:
                 data = event.data  # type: ignore[union-attr]
@@ -441,7 +445,7 @@ class ReceiverRole:
             )
             tree.unlink_temp(rel, tmp)
 
-    def _verification_failed(self, ndx: int, rel: bytes, *, kept: bool) -> None:
+    def _verification_failed(self, rel: bytes, *, kept: bool) -> None:
         sh = self.sh
         what = "retained" if kept else "discarded"
         if self.phase == 0:
@@ -540,12 +544,8 @@ class _ThreadedSink(_Sink):
         self._pool = [memoryview(bytearray(_WRITE_AT)) for _ in range(_THREAD_BUFFERS)]
         super().__init__(fd, hasher, self._pool[0])
         self.threaded = True
-        self._todo_send, self._todo = anyio.create_memory_object_stream[memoryview](
-            _THREAD_BUFFERS
-        )
-        self._free_send, self._free = anyio.create_memory_object_stream[memoryview](
-            _THREAD_BUFFERS
-        )
+        self._todo_send, self._todo = anyio.create_memory_object_stream[memoryview](_THREAD_BUFFERS)
+        self._free_send, self._free = anyio.create_memory_object_stream[memoryview](_THREAD_BUFFERS)
         for view in self._pool[1:]:
             self._free_send.send_nowait(view)
         self._tg: anyio.abc.TaskGroup | None = None
@@ -571,7 +571,7 @@ class _ThreadedSink(_Sink):
             async for data in self._todo:
                 await anyio.to_thread.run_sync(_write_all, self.fd, data)
                 full = data.obj  # the pool buffer behind the slice
-                await self._free_send.send(memoryview(full))  # type: ignore[arg-type]
+                await self._free_send.send(memoryview(full))
 
     async def flush(self, n: int) -> memoryview:
         """Hash the staged bytes, hand them to the writer, and take a free buffer."""

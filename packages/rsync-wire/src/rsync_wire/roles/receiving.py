@@ -44,6 +44,7 @@ from rsync_wire.errors import (
 )
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg
+from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
 from rsync_wire.proto.flist_sort import dedupe, sort_order
 from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch, has_wildcards
@@ -51,7 +52,6 @@ from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
     from rsync_wire.fs_write import DestTree
-    from rsync_wire.proto.filters import FilterList
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
 
@@ -168,7 +168,7 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
 # -- events from the receiver to the generator --------------------------------------------------
 
 
-class ReceiverGone(RemoteProtocolError):
+class ReceiverGone(RemoteProtocolError):  # noqa: N818 - a state, not a mistake
     """The receiver task ended early; its own error is the one to report."""
 
 
@@ -650,7 +650,7 @@ class ReceiverSide:
         # that nothing the receiver does while it reads (a WireStream may flush its
         # output before it waits for input) can interleave with the generator's writes.
         await sh.ws.flush()
-        sh.out_ws = WireStream(_NoInput(), sh.ws._send)  # noqa: SLF001 - the same connection
+        sh.out_ws = WireStream(_NoInput(), sh.ws._send)
         if sh.ws.mux_out:
             sh.out_ws.start_mux_out()
         send, receive = anyio.create_memory_object_stream[ReceiverEvent](math.inf)
@@ -748,7 +748,7 @@ class ReceiverSide:
 class _NoInput(ByteReceiveStream):
     """The input side of the generator's write-only WireStream (it never reads)."""
 
-    async def receive(self, max_bytes: int = 65536) -> bytes:
+    async def receive(self, max_bytes: int = 65536) -> bytes:  # noqa: ARG002 - the API
         raise anyio.EndOfStream
 
     async def aclose(self) -> None:
