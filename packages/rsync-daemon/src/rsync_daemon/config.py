@@ -8,11 +8,13 @@ rsync: loadparm.c (rsyncd.conf parameters and their defaults).
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -21,14 +23,19 @@ from rsync_daemon.errors import ConfigError
 __all__ = [
     "DaemonConfig",
     "ModuleConfig",
+    "SandboxMode",
     "load_config",
     "load_rsyncd_conf",
     "load_toml",
     "parse_listen",
     "parse_module_flag",
+    "resolve_group",
+    "resolve_user",
 ]
 
 DEFAULT_TIMEOUT = 600
+SandboxMode = Literal["auto", "namespace", "landlock", "off"]
+SANDBOX_MODES: tuple[str, ...] = get_args(SandboxMode)
 
 
 class ModuleConfig(msgspec.Struct, kw_only=True):
@@ -65,6 +72,16 @@ class DaemonConfig(msgspec.Struct, kw_only=True):
         motd_file: a file whose text greets every client.
         max_connections: connections served at once (0: no limit).
         source: the configuration file, for messages.
+        uid: the user to serve as when started as root (None: 65534, ``nobody``; 0: stay
+            root). rsyncd.conf ``uid``, TOML ``uid`` (a name or a number).
+        gid: the group to serve as when started as root (None: 65534). rsyncd.conf and
+            TOML ``gid``.
+        sandbox: confinement mode: ``auto`` (default), ``namespace``, ``landlock`` or
+            ``off`` (see rsync_daemon.supervisor). TOML ``sandbox``.
+        anonssh_listen: ``(host, port)`` pairs for the anonymous SSH listener.
+        anonssh_host_key: the SSH host key file (generated when missing).
+        anonssh_authorized_keys: an authorized_keys file; when set, only its keys may
+            connect to the SSH listener (else any client may, without a key).
     """
 
     listen: list[tuple[str, int]] = msgspec.field(default_factory=list)
@@ -75,6 +92,12 @@ class DaemonConfig(msgspec.Struct, kw_only=True):
     pid_file: str | None = None
     timeout: int = 0
     source: str | None = None
+    uid: int | None = None
+    gid: int | None = None
+    sandbox: SandboxMode = "auto"
+    anonssh_listen: list[tuple[str, int]] = msgspec.field(default_factory=list)
+    anonssh_host_key: str | None = None
+    anonssh_authorized_keys: str | None = None
 
 
 def parse_listen(text: str, *, default_port: int = 873) -> tuple[str, int]:
@@ -108,6 +131,46 @@ def parse_module_flag(text: str) -> ModuleConfig:
         raise ConfigError(msg)
     _check_module_name(name, where=f"--module {text!r}")
     return ModuleConfig(name=name, path=os.path.abspath(path))
+
+
+def resolve_user(value: str | int, *, where: str) -> int:
+    """Turn a ``uid`` parameter (a user name or a number) into a uid.
+
+    Looked up when the configuration is read, that is before confinement hides
+    ``/etc/passwd``.
+
+    Raises:
+        ConfigError: no such user, or a negative number.
+    """
+    return _resolve_id(value, where=where, kind="uid", lookup=lambda n: pwd.getpwnam(n).pw_uid)
+
+
+def resolve_group(value: str | int, *, where: str) -> int:
+    """Turn a ``gid`` parameter (a group name or a number) into a gid.
+
+    Raises:
+        ConfigError: no such group, or a negative number.
+    """
+    return _resolve_id(value, where=where, kind="gid", lookup=lambda n: grp.getgrnam(n).gr_gid)
+
+
+def _resolve_id(value: str | int, *, where: str, kind: str, lookup: Any) -> int:
+    if isinstance(value, bool):
+        msg = f"{where}: {kind!r} expects a name or a number, got {value!r}"
+        raise ConfigError(msg)
+    if isinstance(value, int) or value.strip().isdigit():
+        number = int(value)
+        if not 0 <= number < 2**32 - 1:
+            msg = f"{where}: {kind} {number} is out of range"
+            raise ConfigError(msg)
+        return number
+    try:
+        found: int = lookup(value.strip())
+    except KeyError:
+        what = "user" if kind == "uid" else "group"
+        msg = f"{where}: {kind} {value!r}: no such {what}"
+        raise ConfigError(msg) from None
+    return found
 
 
 def _check_module_name(name: str, *, where: str) -> None:
@@ -192,6 +255,28 @@ def load_toml(path: str | os.PathLike[str]) -> DaemonConfig:
                 msg = f"{where}: {key!r} expects an integer"
                 raise ConfigError(msg)
             setattr(cfg, key, value)
+        elif key in ("uid", "gid"):
+            if not isinstance(value, str | int):
+                msg = f"{where}: {key!r} expects a name or a number"
+                raise ConfigError(msg)
+            resolve = resolve_user if key == "uid" else resolve_group
+            setattr(cfg, key, resolve(value, where=where))
+        elif key == "sandbox":
+            if value not in SANDBOX_MODES:
+                msg = f"{where}: 'sandbox' expects one of {', '.join(SANDBOX_MODES)}"
+                raise ConfigError(msg)
+            cfg.sandbox = value
+        elif key == "anonssh_listen":
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+                msg = f"{where}: 'anonssh_listen' expects a string or a list of \"HOST:PORT\""
+                raise ConfigError(msg)
+            cfg.anonssh_listen = [parse_listen(v, default_port=22) for v in items]
+        elif key in ("anonssh_host_key", "anonssh_authorized_keys"):
+            if not isinstance(value, str):
+                msg = f"{where}: {key!r} expects a string"
+                raise ConfigError(msg)
+            setattr(cfg, key, os.path.abspath(os.path.join(p.parent, value)))
         elif key == "modules":
             if not isinstance(value, dict):
                 msg = f"{where}: 'modules' expects tables like [modules.NAME]"
@@ -201,7 +286,8 @@ def load_toml(path: str | os.PathLike[str]) -> DaemonConfig:
         else:
             msg = (
                 f"{where}: unknown key {key!r} (expected listen, motd_file, log_file, "
-                "pid_file, max_connections, timeout, modules)"
+                "pid_file, max_connections, timeout, uid, gid, sandbox, anonssh_listen, "
+                "anonssh_host_key, anonssh_authorized_keys, modules)"
             )
             raise ConfigError(msg)
     return cfg
@@ -239,8 +325,6 @@ def _toml_module(p: Path, text: str, name: str, table: Any) -> ModuleConfig:
 _BOOL_TRUE = {"yes", "true", "1", "on"}
 _BOOL_FALSE = {"no", "false", "0", "off"}
 _IGNORED_PARAMS = {
-    "uid",
-    "gid",
     "use chroot",
     "daemon chroot",
     "transfer logging",
@@ -344,6 +428,10 @@ def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
             cfg.pid_file = value
         elif key == "timeout":
             cfg.timeout = _int(value, where, key)
+        elif key == "uid":
+            cfg.uid = resolve_user(value, where=where)
+        elif key == "gid":
+            cfg.gid = resolve_group(value, where=where)
         elif key in _IGNORED_PARAMS or _module_param(key) is not None:
             continue  # module defaults in the global section: applied below
         else:
@@ -354,8 +442,13 @@ def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
     for name, params, number in sections:
         merged = {**defaults, **params}
         kwargs: dict[str, Any] = {}
+        for key, (value, where) in params.items():
+            if key in ("uid", "gid"):
+                _module_id(cfg, name, key, value, where)
         for key, (value, where) in merged.items():
             field = _module_param(key)
+            if key in ("uid", "gid"):
+                continue
             if field is None:
                 if key in _IGNORED_PARAMS:
                     continue
@@ -376,6 +469,24 @@ def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
         kwargs["path"] = os.path.abspath(os.path.join(p.parent, kwargs["path"]))
         cfg.modules[name] = ModuleConfig(name=name, **kwargs)
     return cfg
+
+
+def _module_id(cfg: DaemonConfig, name: str, key: str, value: str, where: str) -> None:
+    """A module's own ``uid``/``gid``: one value for the whole daemon.
+
+    rsync switches user per connection after the client picked a module; pyrsyncd
+    confines (and switches user) once, before reading any byte, so every module must be
+    served as the same user. A module may repeat the global value or set it for all.
+    """
+    number = resolve_user(value, where=where) if key == "uid" else resolve_group(value, where=where)
+    current = cfg.uid if key == "uid" else cfg.gid
+    if current is not None and current != number:
+        msg = (
+            f"{where}: module [{name}]: {key} {value!r} differs from the daemon's {key} "
+            f"{current}: pyrsyncd serves every module as one user (set {key} globally)"
+        )
+        raise ConfigError(msg)
+    setattr(cfg, key, number)
 
 
 def _module_param(key: str) -> str | None:
