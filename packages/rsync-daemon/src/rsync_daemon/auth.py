@@ -9,7 +9,32 @@ import grp
 import os
 import pwd
 
-__all__ = ["lookup_secret"]
+__all__ = ["lookup_secret", "preload_secrets"]
+
+# Secrets files read at start-up, before confinement hides them (path -> lines, or None
+# when the file was unusable). rsync reads them as root in the connection process before
+# it drops privileges; pyrsyncd confines itself before the first connection.
+_preloaded: dict[str, list[bytes] | None] = {}
+
+
+def _read_secrets(secrets_file: str) -> list[bytes] | None:
+    try:
+        st = os.stat(secrets_file)
+        if st.st_mode & 0o004:
+            return None
+        with open(secrets_file, "rb") as fh:
+            return fh.read().splitlines()
+    except OSError:
+        return None
+
+
+def preload_secrets(secrets_file: str) -> None:
+    """Read ``secrets_file`` now and answer later lookups from memory.
+
+    The daemon calls this for every module's secrets file before it confines itself,
+    since afterwards the file is out of reach (or unreadable by the serving user).
+    """
+    _preloaded[secrets_file] = _read_secrets(secrets_file)
 
 
 def _groups_of(user: str) -> set[str]:
@@ -48,13 +73,8 @@ def lookup_secret(secrets_file: str, user: str, auth_users: list[str]) -> bytes 
             break
     if not allowed:
         return None
-    try:
-        st = os.stat(secrets_file)
-        if st.st_mode & 0o004:
-            return None
-        with open(secrets_file, "rb") as fh:
-            lines = fh.read().splitlines()
-    except OSError:
+    lines = _preloaded[secrets_file] if secrets_file in _preloaded else _read_secrets(secrets_file)
+    if lines is None:
         return None
     if groups is None:
         groups = _groups_of(user)
