@@ -4,7 +4,14 @@ Forms:
   pyrsyncd --listen HOST:PORT --module NAME=PATH [--module ...]
   pyrsyncd --config FILE            (TOML when it ends in .toml, else rsyncd.conf)
   pyrsyncd --daemon [--no-detach] [--config=FILE] [--address=ADDR] [--port=PORT]
+  pyrsyncd --anonssh-listen HOST:PORT ...   (the daemon protocol over anonymous SSH)
+  pyrsyncd --inetd ...              (one client on standard input; also --daemon when
+                                     standard input is a socket, as rsync does)
   pyrsyncd --server [--sender] ...  (what a client runs over SSH)
+
+Sockets passed by systemd (LISTEN_FDS) replace --listen. The daemon confines itself
+before it reads a byte from a client (see rsync_daemon.supervisor); --no-sandbox turns
+that off.
 """
 
 from __future__ import annotations
@@ -15,11 +22,19 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from rsync_daemon.config import DaemonConfig, load_config, parse_listen, parse_module_flag
+from rsync_daemon.config import (
+    SANDBOX_MODES,
+    DaemonConfig,
+    load_config,
+    parse_listen,
+    parse_module_flag,
+)
 from rsync_daemon.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from rsync_daemon.anonssh import SshSettings
 
 __all__ = ["main"]
 
@@ -59,6 +74,38 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve connections one at a time in the listener process (debugging)",
     )
+    p.add_argument(
+        "--anonssh-listen",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="also serve the modules over SSH, to any client without an account (repeatable)",
+    )
+    p.add_argument(
+        "--anonssh-host-key",
+        metavar="FILE",
+        help="SSH host key, generated when missing (default: in the state directory)",
+    )
+    p.add_argument(
+        "--anonssh-authorized-keys",
+        metavar="FILE",
+        help="let only the keys in this authorized_keys file use the SSH listener",
+    )
+    p.add_argument(
+        "--inetd",
+        action="store_true",
+        help="serve the one client connected on standard input (inetd, systemd Accept=yes)",
+    )
+    p.add_argument(
+        "--sandbox",
+        choices=SANDBOX_MODES,
+        help="confinement: auto (default), namespace (root), landlock, or off",
+    )
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="do not confine the daemon (debugging; logged)",
+    )
     return p
 
 
@@ -71,6 +118,8 @@ def _setup_logging(verbose: int, log_file: str | None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    # asyncssh (the SSH listener) logs every channel event at INFO.
+    logging.getLogger("asyncssh").setLevel(logging.DEBUG if verbose > 2 else logging.WARNING)
 
 
 def build_config(ns: argparse.Namespace) -> DaemonConfig:
@@ -92,7 +141,17 @@ def build_config(ns: argparse.Namespace) -> DaemonConfig:
         host = ns.address if ns.address is not None else default_host
         port = ns.port if ns.port is not None else (config.listen[0][1] if config.listen else 873)
         config.listen = [(host, port)]
-    if not config.listen:
+    if ns.anonssh_listen:
+        config.anonssh_listen = [parse_listen(v, default_port=22) for v in ns.anonssh_listen]
+    if ns.anonssh_host_key:
+        config.anonssh_host_key = os.path.abspath(ns.anonssh_host_key)
+    if ns.anonssh_authorized_keys:
+        config.anonssh_authorized_keys = os.path.abspath(ns.anonssh_authorized_keys)
+    if ns.no_sandbox:
+        config.sandbox = "off"
+    elif ns.sandbox:
+        config.sandbox = ns.sandbox
+    if not config.listen and not config.anonssh_listen:
         config.listen = [(ALL_ADDRESSES, 873)]
     if not config.modules:
         msg = "no modules to serve: give --module NAME=PATH or --config FILE"
@@ -118,6 +177,24 @@ def _detach() -> None:
         os.dup2(devnull, fd)
 
 
+def _fail(message: str) -> None:
+    """A start-up error, before or after logging is set up (always on stderr)."""
+    if logging.getLogger().handlers and not any(
+        isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stderr
+        for h in logging.getLogger().handlers
+    ):
+        log.error("%s", message)
+    sys.stderr.write(f"pyrsyncd: {message}\n")
+    sys.stderr.flush()
+
+
+def _load_ssh(config: DaemonConfig) -> SshSettings | None:
+    """The SSH listener's keys, when it is configured (raises OSError/ValueError)."""
+    from rsync_daemon.anonssh import load_settings
+
+    return load_settings(config)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the daemon; returns the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -129,24 +206,74 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = build_config(ns)
     except ConfigError as exc:
+        _fail(str(exc))
         return int(exc.exit_code)
     _setup_logging(ns.verbose, config.log_file)
-    from rsync_daemon.server import bind_listeners, serve_forever
+    from rsync_daemon.server import bind_listeners, format_peer
+    from rsync_daemon.supervisor import run_daemon
+    from rsync_daemon.systemd import SSH_FD_NAME, listen_fds, stdin_socket
 
+    mode = config.sandbox
     try:
-        listeners = bind_listeners(config)
-    except OSError:
+        activated = listen_fds()
+    except (OSError, ValueError) as exc:
+        _fail(f"LISTEN_FDS: {exc}")
         return 10
-    if ns.daemon and not ns.no_detach:
+    connections = [a for a in activated if not a.listening]
+    if not activated and (ns.inetd or ns.daemon):
+        sock = stdin_socket()
+        if sock is not None:
+            from rsync_daemon.systemd import ActivatedSocket, is_listening
+
+            entry = ActivatedSocket(sock=sock, name="", listening=is_listening(sock))
+            activated = [entry]
+            connections = [] if entry.listening else [entry]
+        elif ns.inetd:
+            _fail("--inetd: standard input is not a socket")
+            return 1
+    ssh = None
+    ssh_wanted = bool(config.anonssh_listen) or any(a.name == SSH_FD_NAME for a in activated)
+    if ssh_wanted:
+        try:
+            ssh = _load_ssh(config)
+        except (OSError, ValueError) as exc:
+            _fail(f"SSH listener: {exc}")
+            return 1
+    if connections:
+        from rsync_daemon.inetd import serve_connection
+
+        conn = connections[0]
+        return serve_connection(
+            config, conn.sock, mode=mode, ssh=ssh if conn.name == SSH_FD_NAME else None
+        )
+    if activated:
+        listeners = [a.sock for a in activated if a.name != SSH_FD_NAME]
+        ssh_listeners = [a.sock for a in activated if a.name == SSH_FD_NAME]
+    else:
+        try:
+            listeners = bind_listeners(config)
+            ssh_listeners = bind_listeners(config, config.anonssh_listen)
+        except OSError as exc:
+            _fail(str(exc))
+            return 10
+    if ns.daemon and not ns.no_detach and not activated:
         _detach()
     if config.pid_file:
         with open(config.pid_file, "w") as fh:
             fh.write(f"{os.getpid()}\n")
-    for sock in listeners:
-        host, port = sock.getsockname()[:2]
-        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        log.info("listening on %s, modules: %s", shown, ", ".join(config.modules))
-    return serve_forever(config, listeners, fork=not ns.no_fork)
+    for sock in [*listeners, *ssh_listeners]:
+        shown = format_peer(sock.getsockname())
+        what = "ssh " if sock in ssh_listeners else ""
+        origin = " (from systemd)" if activated else ""
+        log.info("listening on %s%s%s, modules: %s", what, shown, origin, ", ".join(config.modules))
+    return run_daemon(
+        config,
+        listeners,
+        mode=mode,
+        fork=not ns.no_fork,
+        ssh_listeners=ssh_listeners,
+        ssh=ssh,
+    )
 
 
 if __name__ == "__main__":

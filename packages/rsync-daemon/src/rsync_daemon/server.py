@@ -29,21 +29,28 @@ import anyio.abc
 from rsync_daemon.connection import handle_connection
 
 if TYPE_CHECKING:
+    from rsync_daemon.anonssh import SshSettings
     from rsync_daemon.config import DaemonConfig
 
-__all__ = ["bind_listeners", "serve_forever", "serve_socket"]
+__all__ = ["bind_listeners", "format_peer", "serve_forever", "serve_socket"]
 
 log = logging.getLogger("rsync_daemon")
 
 
-def bind_listeners(config: DaemonConfig) -> list[socket.socket]:
+def bind_listeners(
+    config: DaemonConfig, addresses: list[tuple[str, int]] | None = None
+) -> list[socket.socket]:
     """Bind and listen on every configured address (port 0 picks a free port).
+
+    Args:
+        config: the configuration; its ``listen`` addresses are bound.
+        addresses: bind these instead (for example the SSH listener's).
 
     Raises:
         OSError: an address cannot be bound (the message names it).
     """
     socks: list[socket.socket] = []
-    for host, port in config.listen:
+    for host, port in config.listen if addresses is None else addresses:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, socktype, proto, _, addr = infos[0]
         sock = socket.socket(family, socktype, proto)
@@ -63,7 +70,8 @@ def bind_listeners(config: DaemonConfig) -> list[socket.socket]:
     return socks
 
 
-def _format_peer(addr: object) -> str:
+def format_peer(addr: object) -> str:
+    """``host:port``, or ``[v6]:port``, of a socket address."""
     if isinstance(addr, tuple) and len(addr) >= 2:
         host, port = addr[0], addr[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
@@ -80,17 +88,39 @@ def serve_socket(conn: socket.socket, config: DaemonConfig, peer: str) -> int:
     return anyio.run(main)
 
 
+def _serve_accepted(
+    conn: socket.socket, config: DaemonConfig, peer: str, ssh: SshSettings | None
+) -> int:
+    """Serve one accepted connection: the daemon protocol, or SSH carrying it."""
+    if ssh is None:
+        return serve_socket(conn, config, peer)
+    from rsync_daemon.anonssh import serve_ssh_socket
+
+    return serve_ssh_socket(conn, config, peer, ssh)
+
+
 def serve_forever(
     config: DaemonConfig,
     listeners: list[socket.socket],
     *,
     fork: bool = True,
+    ssh_listeners: list[socket.socket] | None = None,
+    ssh: SshSettings | None = None,
 ) -> int:
-    """Accept connections forever, one child process each; returns on SIGTERM/SIGINT."""
+    """Accept connections forever, one child process each; returns on SIGTERM/SIGINT.
+
+    Args:
+        config: the configuration.
+        listeners: listening sockets of the daemon protocol.
+        fork: serve each connection in its own process (off only for debugging).
+        ssh_listeners: listening sockets of the anonymous SSH listener (needs ``ssh``).
+        ssh: the SSH listener's keys.
+    """
     sel = selectors.DefaultSelector()
-    for sock in listeners:
+    ssh_socks = list(ssh_listeners or [])
+    for sock in [*listeners, *ssh_socks]:
         sock.settimeout(0.0)
-        sel.register(sock, selectors.EVENT_READ)
+        sel.register(sock, selectors.EVENT_READ, data=sock in ssh_socks)
     children: dict[int, str] = {}
     stopping = False
 
@@ -122,15 +152,19 @@ def serve_forever(
                     if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EINTR):
                         log.warning("accept failed: %s", exc.strerror)
                     continue
-                peer = _format_peer(addr)
+                peer = format_peer(addr)
+                conn_ssh = ssh if key.data else None
                 if config.max_connections and len(children) >= config.max_connections:
-                    _refuse_busy(conn, config.max_connections)
+                    if conn_ssh is not None:
+                        conn.close()
+                    else:
+                        _refuse_busy(conn, config.max_connections)
                     log.warning(
                         "[%s] refused: max connections (%d) reached", peer, config.max_connections
                     )
                     continue
                 if not fork:
-                    serve_socket(conn, config, peer)
+                    _serve_accepted(conn, config, peer, conn_ssh)
                     continue
                 pid = os.fork()
                 if pid == 0:  # child
@@ -140,13 +174,13 @@ def serve_forever(
                         signal.signal(signal.SIGTERM, signal.SIG_DFL)
                         signal.signal(signal.SIGINT, signal.SIG_DFL)
                         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                        for s in listeners:
+                        for s in [*listeners, *ssh_socks]:
                             s.close()
                         os.close(wake_r)
                         os.close(wake_w)
                         conn.settimeout(None)
-                        log.info("[%s] connect", peer)
-                        code = serve_socket(conn, config, peer)
+                        log.info("[%s] connect%s", peer, " (ssh)" if conn_ssh else "")
+                        code = _serve_accepted(conn, config, peer, conn_ssh)
                     except BaseException:
                         log.exception("[%s] connection process failed", peer)
                     finally:
@@ -160,7 +194,7 @@ def serve_forever(
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        for sock in listeners:
+        for sock in [*listeners, *ssh_socks]:
             sock.close()
     return 0
 

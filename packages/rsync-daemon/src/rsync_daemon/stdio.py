@@ -1,9 +1,17 @@
 """``pyrsyncd --server ...``: serve one session over standard input and output.
 
 This is what an rsync client runs on the far side of a remote shell
-(``rsync -e ssh --rsync-path=pyrsyncd host:path``). With ``--daemon`` among the
-server arguments the session speaks the daemon protocol over the pipe (daemon
-over a remote shell), with modules from ``~/.config/pyrsyncd.toml``.
+(``rsync -e ssh --rsync-path=pyrsyncd host:path``): the session runs as the user who
+logged in, on the paths the client named, like rsync's own server (no confinement
+beyond that user's rights: the account could run anything anyway).
+
+With ``--daemon`` among the server arguments the session speaks the daemon protocol
+over the pipe (daemon over a remote shell, ``rsync -e ssh --rsync-path=pyrsyncd
+rsync://host/module/``), with modules from ``$XDG_CONFIG_HOME/pyrsyncd.toml``
+(default ``~/.config/pyrsyncd.toml``), and confines itself to those modules as the
+listening daemon does (rsync_daemon.supervisor) before it reads the client's greeting.
+
+rsync: main.c start_server(); clientserver.c daemon_main() with ``am_server``.
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ from rsync_wire.stream import WireStream
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["main_server"]
+    from rsync_daemon.config import DaemonConfig
+
+__all__ = ["config_path", "main_server"]
 
 log = logging.getLogger("rsync_daemon")
 
@@ -54,14 +64,37 @@ def main_server(argv: Sequence[str]) -> int:
     return anyio.run(main)
 
 
+def config_path() -> str:
+    """The configuration of the daemon over a remote shell (``pyrsyncd.toml``)."""
+    return os.path.join(
+        os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"), "pyrsyncd.toml"
+    )
+
+
+def _check_module_paths(config: DaemonConfig, source: str) -> None:
+    from rsync_daemon.errors import ConfigError
+
+    for mod in config.modules.values():
+        if not os.path.isdir(mod.path):
+            msg = f"{source}: module {mod.name!r}: path {mod.path!r} is not a directory"
+            raise ConfigError(msg)
+
+
 def _daemon_over_stdio() -> int:
     from rsync_daemon.config import DaemonConfig, load_config
     from rsync_daemon.connection import handle_connection
+    from rsync_daemon.errors import ConfigError
+    from rsync_daemon.supervisor import confine
+    from rsync_sandbox import SandboxError
 
-    path = os.path.join(
-        os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"), "pyrsyncd.toml"
-    )
-    config = load_config(path) if os.path.exists(path) else DaemonConfig()
+    path = config_path()
+    try:
+        config = load_config(path) if os.path.exists(path) else DaemonConfig()
+        _check_module_paths(config, path)
+        confine(config, mode=config.sandbox)
+    except (ConfigError, SandboxError) as exc:
+        log.error("%s", exc)  # noqa: TRY400 - the message says it all
+        return int(ConfigError.exit_code)
 
     async def main() -> int:
         stdin = FileReadStream(os.fdopen(os.dup(0), "rb", buffering=0))

@@ -1,0 +1,354 @@
+"""Bind, then confine, then serve: the daemon's security sequence.
+
+How this works (STYLE.md §9; the order of gokrazy/rsync):
+
+1. The caller has read the configuration, opened the log file and bound every
+   listening socket (as root where the port needs it), or received them from systemd.
+2. `prepare` imports everything a connection process will need later (the sender, the
+   delta engine and numpy, the compressors, MD4, the event loop's backend, asyncssh for
+   the SSH listener), initialises the C library's user database and time zone, and
+   reads every secrets file into memory: after the next steps these files are out of
+   reach.
+3. As root with a serving user other than root, `check_modules_not_writable` forks a
+   probe that becomes that user and tries to write to each read-only module. A module
+   it can write to is a misconfiguration: start-up stops, naming the module and path.
+4. `confine` builds a `rsync_sandbox.SandboxPolicy` and applies it. As root: a mount
+   namespace and a PID namespace, every module bound read-only at ``/<name>`` of an
+   otherwise empty root (plus the Python installation, ``/etc/passwd``, ``/etc/group``
+   and ``/etc/localtime``, read-only), ``pivot_root``, the switch to uid/gid 65534 (or
+   the configured ``uid``/``gid``), ``no_new_privs``, the self-checks, and Landlock
+   on top. Without root: ``no_new_privs`` and Landlock (reading the modules and the
+   same extra paths only). The module paths in the configuration change to where the
+   modules are now.
+5. Only then does the accept loop (`rsync_daemon.server.serve_forever`) read from the
+   network; each connection process it forks inherits the confinement.
+
+This module does not bind sockets or parse the protocol; it decides what to confine
+to and reports what is in force, in one start-up log line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import importlib
+import logging
+import os
+import pwd
+import sys
+import sysconfig
+import time
+from typing import TYPE_CHECKING, Final
+
+from rsync_daemon.auth import preload_secrets
+from rsync_daemon.errors import ConfigError
+from rsync_sandbox import (
+    NOBODY,
+    SandboxError,
+    SandboxPolicy,
+    SandboxReport,
+    SandboxUnavailable,
+    SandboxViolation,
+    abi_version,
+    apply,
+    find_writable,
+    python_runtime_paths,
+    refuse_writable,
+)
+
+if TYPE_CHECKING:
+    import socket
+
+    from rsync_daemon.anonssh import SshSettings
+    from rsync_daemon.config import DaemonConfig
+    from rsync_sandbox import Mode
+
+__all__ = [
+    "SYSTEM_FILES",
+    "check_modules_not_writable",
+    "confine",
+    "extra_read_only_paths",
+    "prepare",
+    "run_daemon",
+    "serving_ids",
+]
+
+log = logging.getLogger("rsync_daemon")
+
+# Imported before confinement: a connection process must never need a file that is gone.
+# (The Python installation stays readable too, see `extra_read_only_paths`, so a lazy
+# import someone adds later still works; this list keeps the common paths fast and
+# independent of that.)
+_PRELOAD: Final = (
+    "anyio._backends._asyncio",
+    "anyio.streams.file",
+    "anyio.streams.memory",
+    "rsync_daemon.connection",
+    "rsync_wire.roles.server",
+    "rsync_wire.roles.sender",
+    "rsync_wire.roles.scan",
+    "rsync_wire.proto.tokens",
+    "rsync_delta.delta",
+    "rsync_delta.signature",
+    "numpy",
+    "Crypto.Hash.MD4",
+    "Crypto.Hash.MD5",
+    "fnmatch",
+    "encodings.ascii",
+    "encodings.latin_1",
+    "encodings.idna",
+)
+
+_BLAS_THREADS: Final = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+SYSTEM_FILES: Final = ("/etc/passwd", "/etc/group", "/etc/localtime")
+"""Host files a connection process reads after confinement: user and group names for the
+file list and for ``@group`` entries of ``auth users``, and the time zone of log lines."""
+
+
+def prepare(config: DaemonConfig, *, ssh: bool = False) -> None:
+    """Load now whatever the connection processes would otherwise load after confinement.
+
+    Args:
+        config: the configuration (its secrets files are read into memory).
+        ssh: also load asyncssh and its crypto back end (the SSH listener).
+    """
+    # numpy's BLAS starts worker threads when it loads, and the sandbox must be applied
+    # single-threaded (unshare and Landlock act on the calling thread). The daemon uses
+    # no BLAS routine, so one thread loses nothing.
+    for var in _BLAS_THREADS:
+        os.environ[var] = "1"
+    for name in _PRELOAD:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    if ssh:
+        importlib.import_module("rsync_daemon.anonssh")
+    # glibc reads nsswitch.conf and loads its NSS modules on the first lookup, and no
+    # longer reloads them once the root has changed; the time zone is read once.
+    time.localtime()
+    with contextlib.suppress(KeyError):
+        pwd.getpwuid(0)
+    with contextlib.suppress(KeyError):
+        grp.getgrgid(0)
+    for mod in config.modules.values():
+        if mod.secrets_file:
+            preload_secrets(mod.secrets_file)
+
+
+def extra_read_only_paths(config: DaemonConfig) -> tuple[str, ...]:
+    """Host paths the confined process may still read besides its modules.
+
+    These are the Python installation and the source trees on ``sys.path``
+    (`rsync_sandbox.python_runtime_paths`) *without* ``sys.path[0]`` and the working
+    directory: under ``python -m`` those are the directory the daemon was started from,
+    which may be anything up to ``/``. Then `SYSTEM_FILES` and the MOTD file.
+    """
+    dropped = {os.path.normpath(os.getcwd()), "/"}
+    if sys.path and sys.path[0]:
+        dropped.add(os.path.normpath(os.path.abspath(sys.path[0])))
+    needed = {
+        os.path.normpath(p)
+        for p in sysconfig.get_paths().values()
+        if os.path.isabs(p)  # the installation's own directories stay, whatever the cwd
+    }
+    paths = [p for p in python_runtime_paths() if p in needed or p not in dropped]
+    extra = [*paths, *SYSTEM_FILES]
+    if config.motd_file:
+        extra.append(os.path.abspath(config.motd_file))
+    return tuple(dict.fromkeys(extra))
+
+
+def serving_ids(config: DaemonConfig) -> tuple[int | None, int | None]:
+    """The uid and gid to serve as when running as root; ``(None, None)`` keeps root.
+
+    The default is 65534/65534 (``nobody``), as gokrazy/rsync and rsync's own daemon
+    (its ``uid``/``gid`` defaults) do. ``uid = root`` (0) keeps root: the namespace and
+    Landlock still apply, but a process that is root could undo the mounts.
+
+    Raises:
+        ConfigError: a non-root uid with gid 0 (the sandbox refuses group root).
+    """
+    uid = NOBODY if config.uid is None else config.uid
+    gid = NOBODY if config.gid is None else config.gid
+    if uid == 0:
+        return None, None
+    if gid == 0:
+        msg = f"gid 0 with uid {uid}: give a group other than root (or uid = root)"
+        raise ConfigError(msg)
+    return uid, gid
+
+
+def check_modules_not_writable(config: DaemonConfig, uid: int, gid: int) -> None:
+    """As root: refuse to start when the serving user could write to a read-only module.
+
+    A probe process becomes ``uid``/``gid`` (no supplementary groups) and runs
+    `rsync_sandbox.refuse_writable` on the host paths, before any mount hides a
+    misconfiguration that would matter the day the confinement fails.
+
+    rsync: none (gokrazy/rsync's canUnexpectedlyWriteTo(), done per module).
+
+    Raises:
+        SandboxViolation: a read-only module is writable by the serving user; the
+            message names every such module and its path.
+        SandboxError: the probe could not run.
+    """
+    modules = {name: mod.path for name, mod in config.modules.items() if mod.read_only}
+    if not modules:
+        return
+    read_fd, write_fd = os.pipe()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    pid = os.fork()
+    if pid == 0:  # the probe: become the serving user, look, report, exit
+        code = 3
+        try:
+            os.close(read_fd)
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            try:
+                refuse_writable(modules)
+                code = 0
+            except SandboxViolation as exc:
+                os.write(write_fd, str(exc).encode("utf-8", "surrogateescape"))
+                code = 2
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent below
+            with contextlib.suppress(OSError):
+                os.write(write_fd, f"{type(exc).__name__}: {exc}".encode())
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    chunks: list[bytes] = []
+    with os.fdopen(read_fd, "rb") as pipe:
+        chunks.append(pipe.read())
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    if code == 2:
+        msg = f"{text} (as uid {uid} gid {gid}, the user the daemon serves as)"
+        raise SandboxViolation(msg)
+    if code != 0:
+        msg = f"cannot check whether uid {uid} can write to the modules: {text or code}"
+        raise SandboxError(msg)
+
+
+def confine(
+    config: DaemonConfig,
+    *,
+    mode: Mode,
+    pid_namespace: bool = True,
+    ssh: bool = False,
+) -> SandboxReport:
+    """Confine this process to the modules (irreversible); see the module docstring.
+
+    Call it single-threaded, after binding and before reading any byte from a client.
+    The module paths in ``config`` are rewritten to where the modules are afterwards.
+
+    Args:
+        config: the daemon's configuration.
+        mode: ``auto``, ``namespace``, ``landlock`` or ``off`` (rsync_sandbox modes).
+        pid_namespace: as root, also enter a PID namespace (the caller then continues
+            as PID 1 in a child; the original process only waits).
+        ssh: the SSH listener is on (load asyncssh first).
+
+    Returns:
+        What is in force; already logged (one line, then any warnings).
+
+    Raises:
+        ConfigError: the uid/gid settings cannot be used.
+        SandboxError: confinement failed or a check refused (SandboxViolation names
+            the module and path); the caller must exit.
+    """
+    prepare(config, ssh=ssh)
+    is_root = os.geteuid() == 0
+    uid, gid = serving_ids(config) if is_root else (NOBODY, NOBODY)
+    read_only = {name: mod.path for name, mod in config.modules.items()}
+    # Every module is bound read-only, "read only = no" ones included: the server
+    # refuses uploads (rsync_wire.roles.server), so nothing needs to write yet.
+    check_writable = mode != "off"
+    warnings: list[str] = []
+    if mode == "off":
+        pass
+    elif is_root and uid is not None and gid is not None:
+        check_modules_not_writable(config, uid, gid)
+    elif is_root:
+        warnings.append("serving as root (uid = root in the configuration)")
+    elif mode == "auto" and not _landlock_available():
+        # Nothing could stop writes, and the modules of a user are usually theirs: say
+        # so rather than refuse to serve them at all.
+        check_writable = False
+        readonly = [name for name, mod in config.modules.items() if mod.read_only]
+        for name in readonly:
+            path = config.modules[name].path
+            if find_writable([path], probe=False):
+                warnings.append(
+                    f"module {name!r} at {path!r} is writable by this user (uid "
+                    f"{os.geteuid()}) and nothing stops the daemon from writing to it"
+                )
+    policy = SandboxPolicy(
+        read_only=read_only,
+        extra_read_only=extra_read_only_paths(config) if mode != "off" else (),
+        uid=uid,
+        gid=gid,
+        mode=mode,
+        pid_namespace=pid_namespace and is_root,
+        check_writable=check_writable,
+    )
+    report = apply(policy)
+    for name, path in report.module_paths.items():
+        config.modules[name].path = path
+    if mode == "off":
+        log.warning(
+            "sandbox: off (--no-sandbox): NOT confined, serving as uid %d gid %d",
+            report.uid,
+            report.gid,
+        )
+        return report
+    log.info("%s", report.description)
+    for warning in (*warnings, *report.warnings):
+        log.warning("sandbox: %s", warning)
+    return report
+
+
+def _landlock_available() -> bool:
+    try:
+        abi_version()
+    except SandboxUnavailable:
+        return False
+    return True
+
+
+def run_daemon(
+    config: DaemonConfig,
+    listeners: list[socket.socket],
+    *,
+    mode: Mode,
+    fork: bool = True,
+    ssh_listeners: list[socket.socket] | None = None,
+    ssh: SshSettings | None = None,
+) -> int:
+    """Confine, then accept connections until SIGTERM; returns the exit code.
+
+    Args:
+        config: the configuration (module paths are rewritten by `confine`).
+        listeners: bound, listening rsync daemon sockets.
+        mode: the sandbox mode.
+        fork: one process per connection (off only for debugging).
+        ssh_listeners: bound, listening sockets of the anonymous SSH listener.
+        ssh: the SSH listener's keys (loaded before confinement).
+    """
+    from rsync_daemon.server import serve_forever
+
+    try:
+        confine(config, mode=mode, ssh=bool(ssh_listeners))
+    except (SandboxError, ConfigError) as exc:
+        log.error("cannot start: %s", exc)  # noqa: TRY400 - the message says it all
+        return int(ConfigError.exit_code)
+    return serve_forever(
+        config,
+        listeners,
+        fork=fork,
+        ssh_listeners=ssh_listeners or [],
+        ssh=ssh,
+    )
