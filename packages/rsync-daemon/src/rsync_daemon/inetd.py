@@ -1,0 +1,77 @@
+"""One connection per process, handed over already accepted (inetd, systemd ``Accept=yes``).
+
+rsync runs this way when ``rsync --daemon`` finds a socket on standard input; so does
+pyrsyncd (``--daemon`` or ``--inetd``), and also when systemd passes a single
+accepted connection at descriptor 3 (``Accept=yes`` without ``StandardInput=socket``).
+The process confines itself exactly as the listening daemon does (rsync_daemon.supervisor)
+before it reads the client's first byte, then serves that one client and exits with the
+connection's rsync exit code.
+
+rsync: main.c start_daemon() via daemon_main() when ``is_a_socket(STDIN_FILENO)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from rsync_daemon.errors import ConfigError
+from rsync_daemon.server import format_peer, serve_socket
+from rsync_daemon.supervisor import confine
+from rsync_sandbox import SandboxError
+
+if TYPE_CHECKING:
+    import socket
+
+    from rsync_daemon.anonssh import SshSettings
+    from rsync_daemon.config import DaemonConfig
+    from rsync_sandbox import Mode
+
+__all__ = ["peer_of", "serve_connection"]
+
+log = logging.getLogger("rsync_daemon")
+
+
+def peer_of(sock: socket.socket) -> str:
+    """``host:port`` of the client, or ``0.0.0.0:0`` for a peer without an address.
+
+    rsync: clientname.c client_addr() (which reports 0.0.0.0 when it cannot tell).
+    """
+    try:
+        addr = sock.getpeername()
+    except OSError:
+        return "0.0.0.0:0"
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return format_peer(addr)
+    return "0.0.0.0:0"
+
+
+def serve_connection(
+    config: DaemonConfig,
+    sock: socket.socket,
+    *,
+    mode: Mode,
+    ssh: SshSettings | None = None,
+) -> int:
+    """Confine, then serve the one client on ``sock``; returns its exit code.
+
+    Args:
+        config: the configuration.
+        sock: the accepted connection.
+        mode: the sandbox mode.
+        ssh: serve SSH carrying the daemon protocol (anonymous SSH) instead.
+    """
+    peer = peer_of(sock)
+    try:
+        confine(config, mode=mode, ssh=ssh is not None)
+    except (SandboxError, ConfigError) as exc:
+        log.error("[%s] cannot start: %s", peer, exc)  # noqa: TRY400 - the message says it all
+        sock.close()
+        return int(ConfigError.exit_code)
+    sock.settimeout(None)
+    log.info("[%s] connect (inetd)", peer)
+    if ssh is not None:
+        from rsync_daemon.anonssh import serve_ssh_socket
+
+        return serve_ssh_socket(sock, config, peer, ssh)
+    return serve_socket(sock, config, peer)
