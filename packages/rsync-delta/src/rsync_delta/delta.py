@@ -22,11 +22,11 @@ The search takes two routes to that result:
 * **Rolling path.** Where the fast path fails, compute the weak sum at every offset of a
   stretch with numpy (`rolling.WindowSums`), keep the offsets
   whose sum passes a bitmap filter of the signature's sums and then an exact sorted
-  lookup, and verify those candidates' strong sums in offset order. The first verified
-  offset ends the stretch; otherwise the whole stretch becomes literal. Stretches start
-  at max(4 KiB, block length) offsets and double while nothing matches, up to 256 Ki
-  offsets (whose int64 temporaries still fit the CPU caches); after an early match the
-  next stretch is short.
+  lookup, and verify those candidates' strong sums in offset order; after a match the
+  verification continues past the matched block (the sums stay valid). What is not
+  matched becomes literal. Stretches start at max(4 KiB, block length) offsets and
+  double while nothing matches, up to 256 Ki offsets (whose int64 temporaries still
+  fit the CPU caches).
 
 Streaming: the generator keeps only the pending literal (< 32 KiB), the current window
 and the unscanned input, so memory is bounded for any file size. Literal runs are cut
@@ -62,7 +62,6 @@ MAX_CHAIN_LEN: Final = 1024
 rsync: match.c MAX_CHAIN_LEN
 """
 _ROLL_MIN: Final = 4 << 10
-_ROLL_FLOOR: Final = 256
 _ROLL_MAX: Final = 256 << 10
 _FAST_BATCH_BYTES: Final = 4 << 20
 _RUN_BYTES: Final = 16 << 20
@@ -293,7 +292,12 @@ class DeltaGenerator:
         return True
 
     def _roll(self, ops: list[Op], end: int) -> None:
-        """Search a stretch offset by offset; stop at the first match."""
+        """Search a stretch offset by offset, with the weak sums of all of it at once.
+
+        Offsets whose weak sum belongs to no block cannot match; the others are verified
+        in order. A match moves the search past the matched block, where the sums already
+        computed stay valid, so the stretch is finished before the fast path resumes.
+        """
         blen = self._blen
         pos = self._pos
         stop = min(end - blen, pos + self._roll_len - 1)
@@ -302,18 +306,21 @@ class DeltaGenerator:
         if index is None or sums is None:
             sums = self._sums = WindowSums(blen, _ROLL_MAX)
             index = self._index = _WeakIndex(self._weak, _ROLL_MAX)
+        matched = False
         off = pos - self._base
         with memoryview(self._buf) as view:
             x = np.frombuffer(view[off : stop - self._base + blen], dtype=np.int8)
             keys = sums.compute(x)
             for rel in index.candidates(keys).tolist():
-                block = self._verify(view, pos + rel, int(keys[rel]))
+                offset = pos + rel
+                if offset < self._pos:
+                    continue  # inside the block matched last
+                block = self._verify(view, offset, int(keys[rel]))
                 if block >= 0:
-                    self._roll_len = max(_ROLL_FLOOR, min(self._roll_min, 4 * (rel + 1)))
-                    self._match(ops, pos + rel, block, 1, blen)
-                    return
-        self._pos = stop + 1
-        self._roll_len = min(_ROLL_MAX, 2 * self._roll_len)
+                    self._match(ops, offset, block, 1, blen)
+                    matched = True
+        self._pos = max(self._pos, stop + 1)
+        self._roll_len = self._roll_min if matched else min(_ROLL_MAX, 2 * self._roll_len)
 
     def _verify(self, view: memoryview, offset: int, key: int) -> int:
         """Return the block matching the full window at `offset`, or -1.
