@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -258,3 +261,51 @@ def test_python_api(
     with pytest.raises(SyncError) as info:
         sync(daemon.url("nosuch"), str(dest), archive=True)
     assert info.value.code == 5
+
+
+@pytest.mark.parametrize(
+    ("signum", "partial"), [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGTERM, True)]
+)
+def test_interrupted_transfer(
+    real_rsync: RealRsync,
+    rsh_shim_factory: ShimFactory,
+    tmp_path: Path,
+    signum: int,
+    partial: bool,
+) -> None:
+    """Ctrl-C or SIGTERM mid-file: exit 20, no temporary file, no half file under its name
+    (unless --partial keeps what arrived)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big.bin").write_bytes(os.urandom(3 << 20))
+    (tmp_path / "dest").mkdir()
+    (tmp_path / "dest" / "big.bin").write_bytes(b"old complete version\n")
+    shim = rsh_shim_factory([real_rsync.path, "--bwlimit=1000"], name="slow-rsync")
+    argv = pyrsync_argv(
+        "-a",
+        *(["--partial"] if partial else []),
+        "-e",
+        str(shim),
+        f"host:{src}/",
+        tmp_path / "dest",
+    )
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        time.sleep(1.5)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 20, err
+    names = sorted(p.name for p in (tmp_path / "dest").iterdir())
+    assert names == ["big.bin"], names
+    kept = (tmp_path / "dest" / "big.bin").read_bytes()
+    if partial:
+        assert 0 < len(kept) < 3 << 20
+        assert kept == (src / "big.bin").read_bytes()[: len(kept)]
+    else:
+        assert kept == b"old complete version\n"

@@ -35,6 +35,8 @@ from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
+    from anyio.abc import Process
+
     from rsync_client.output import Output
     from rsync_wire.proto.options import TransferOptions
 
@@ -271,6 +273,7 @@ async def _run_daemon(
                 out.append(p)
         return out
 
+    done = False
     try:
         reply = await daemon_preamble(
             ws,
@@ -282,9 +285,8 @@ async def _run_daemon(
             show=output.info,
             show_motd=opts.motd,
         )
-        if reply.listing_done or reply.protocol is None:
-            return RunResult(None, 0, our_protocol)
-        if not module:
+        if reply.listing_done or reply.protocol is None or not module:
+            done = True
             return RunResult(None, 0, our_protocol)
         try:
             stats, protocol = await _pull(
@@ -301,9 +303,10 @@ async def _run_daemon(
         except ConnectionLost as exc:
             exc.bytes_received = ws.bytes_read  # type: ignore[attr-defined]
             raise
+        done = True
         return RunResult(stats, int(stats.exit_code()), protocol)
     finally:
-        await _close(ws, process)
+        await _close(ws, process, graceful=done)
 
 
 async def _run_shell(
@@ -323,6 +326,7 @@ async def _run_shell(
     assert process.stdin is not None  # noqa: S101
     ws = WireStream(process.stdout, process.stdin, timeout=opts.timeout or None)
     code = 0
+    done = False
     try:
         try:
             stats, protocol = await _pull(
@@ -346,29 +350,39 @@ async def _run_shell(
                 exc.child_status = status  # type: ignore[attr-defined]
             raise
         code = int(stats.exit_code())
+        done = True
     finally:
-        await _close(ws, process)
+        await _close(ws, process, graceful=done)
     status = process.returncode
     if status is not None and status > code:
         code = status
     return RunResult(stats, code, protocol)
 
 
-async def _reap(process: object, *, wait: float) -> int | None:
-    proc = process  # anyio Process
+async def _reap(process: Process, *, wait: float) -> int | None:
     with anyio.move_on_after(wait):
-        return await proc.wait()  # type: ignore[attr-defined, no-any-return]
+        return await process.wait()
     return None
 
 
-async def _close(ws: WireStream, process: object | None) -> None:
+async def _close(ws: WireStream, process: Process | None, *, graceful: bool) -> None:
+    """Close the connection and reap the remote shell.
+
+    After a normal end the remote side exits on its own (wait up to 10 s); after an error or
+    an interruption it is asked to stop at once, as rsync kills its child.
+    """
     with anyio.CancelScope(shield=True):
         with contextlib.suppress(
             OSError, RsyncError, anyio.BrokenResourceError, anyio.ClosedResourceError
         ):
             await ws.aclose()
-        if process is not None:
-            status = await _reap(process, wait=10.0)
-            if status is None:
-                process.kill()  # type: ignore[attr-defined]
-                await process.wait()  # type: ignore[attr-defined]
+        if process is None:
+            return
+        if not graceful and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+        status = await _reap(process, wait=10.0 if graceful else 2.0)
+        if status is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()

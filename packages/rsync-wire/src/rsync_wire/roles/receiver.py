@@ -248,6 +248,8 @@ class ReceiverRole:
                         # what arrived stays a prefix of the file: write the staged tail
                         _write_all(fd, sink.view[: sink.pending])
                     try:
+                        # the file's permissions, but not its mtime: it is not up to date
+                        os.fchmod(fd, self._final_mode(entry, basis_st))
                         tree.rename_into_place(rel, tmp)
                         tmp = b""
                     except OSError:
