@@ -478,10 +478,7 @@ class Output:
             return
         self.flist_progress = True
         self.out.write("receiving file list ... ")
-        if o.progress:
-            self.out.write("\n")
-        else:
-            self.needs_newline = True
+        self.needs_newline = True
         self.out.flush()
 
     def file_list_done(self, count: int) -> None:
@@ -546,10 +543,21 @@ class Output:
         else:
             self.error(shown)
 
-    def progress(self, name: bytes, done: int, total: int, *, final: bool) -> None:
+    def progress(
+        self,
+        name: bytes,
+        done: int,
+        total: int,
+        *,
+        final: bool,
+        to_check: int = 0,
+        count: int = 0,
+    ) -> None:
         """Per-file progress, when ``--progress`` or ``--info=progress2`` is on."""
         if self.progress_display is not None and not self.quiet:
-            self.progress_display.update(name, done, total, final=final)
+            self.progress_display.update(
+                name, done, total, final=final, to_check=to_check, count=count
+            )
 
     # -- the end -----------------------------------------------------------------------
 

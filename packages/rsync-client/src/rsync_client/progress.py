@@ -26,7 +26,9 @@ __all__ = ["LinesProgress", "Progress", "RichProgress", "make_progress", "progre
 class Progress(Protocol):
     """A progress display."""
 
-    def update(self, name: bytes, done: int, total: int, *, final: bool) -> None:
+    def update(
+        self, name: bytes, done: int, total: int, *, final: bool, to_check: int, count: int
+    ) -> None:
         """``done`` of ``total`` bytes of ``name``; ``final`` when the file is complete."""
 
     def pause(self) -> None:
@@ -68,7 +70,9 @@ class LinesProgress:
         self.total_done = 0
         self.current: bytes | None = None
 
-    def update(self, name: bytes, done: int, total: int, *, final: bool) -> None:
+    def update(
+        self, name: bytes, done: int, total: int, *, final: bool, to_check: int, count: int
+    ) -> None:
         """Write an update (at most one a second) or a file's final line."""
         now = time.monotonic()
         if name != self.current:
@@ -80,7 +84,7 @@ class LinesProgress:
             self.xfr += 1
             self.total_done += done
             rate = done / elapsed / 1024
-            tail = f" (xfr#{self.xfr}, to-chk=?)"
+            tail = f" (xfr#{self.xfr}, to-chk={to_check}/{count})"
             if self.whole:
                 out.write(
                     "\r"
@@ -88,12 +92,7 @@ class LinesProgress:
                 )
                 self.output.needs_newline = True
             else:
-                out.write(
-                    "\r"
-                    + progress_line(done, total, rate, elapsed, "")
-                    + tail.replace("to-chk=?", "to-chk=0/0")
-                    + "\n"
-                )
+                out.write("\r" + progress_line(done, total, rate, elapsed, tail) + "\n")
                 self.output.needs_newline = False
             out.flush()
             self.current = None
@@ -146,10 +145,16 @@ class RichProgress:
         self.task = self.bar.add_task("", total=None)
         self.whole_done = 0
 
-    def update(self, name: bytes, done: int, total: int, *, final: bool) -> None:
-        """Move the bar."""
+    def update(
+        self, name: bytes, done: int, total: int, *, final: bool, to_check: int, count: int
+    ) -> None:
+        """Move the bar (the description shows how many files remain to check)."""
         if self.whole:
-            self.bar.update(self.task, description="total", completed=self.whole_done + done)
+            self.bar.update(
+                self.task,
+                description=f"total, to-chk={to_check}/{count}",
+                completed=self.whole_done + done,
+            )
             if final:
                 self.whole_done += done
             return

@@ -93,6 +93,7 @@ class ReceiverRole:
         self._view = memoryview(self._buf)
         self._sink: _Sink | None = None
         self._pos = 0
+        self._ndx = 0
 
     async def run(self) -> None:
         """Read replies until the end of the session."""
@@ -194,6 +195,7 @@ class ReceiverRole:
         ws = sh.ws
         tree = sh.tree
         assert tree is not None  # noqa: S101 - not list-only
+        self._ndx = ndx
         head = await ws.decode(
             decode_sum_head, protocol=sh.session.protocol, digest_size=self.digest_size
         )
@@ -291,7 +293,15 @@ class ReceiverRole:
             ok = await self._receive_tokens(sink, basis_fd, head, rel, entry)
         theirs = await self.sh.ws.read_exact(self.digest_size)
         if self.sh.config.progress:
-            self.sh.reporter.progress(rel, sink.written, entry.size, final=True)
+            count = len(self.sh.entries)
+            self.sh.reporter.progress(
+                rel,
+                sink.written,
+                entry.size,
+                final=True,
+                to_check=count - self._ndx - 1,
+                count=count,
+            )
         return ok and bytes(sink.hasher.digest()) == theirs
 
     async def _receive_tokens(

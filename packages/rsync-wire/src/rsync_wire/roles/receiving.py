@@ -226,8 +226,20 @@ class Reporter(Protocol):
     def message(self, code: int, text: bytes) -> None:
         """A message: MSG_INFO/ERROR/WARNING/ERROR_XFER text, from the peer or from us."""
 
-    def progress(self, name: bytes, done: int, total: int, *, final: bool) -> None:
-        """``done`` of ``total`` bytes of ``name`` were written."""
+    def progress(
+        self,
+        name: bytes,
+        done: int,
+        total: int,
+        *,
+        final: bool,
+        to_check: int = 0,
+        count: int = 0,
+    ) -> None:
+        """``done`` of ``total`` bytes of ``name`` were written.
+
+        ``to_check`` files of ``count`` remain after this one (rsync's ``to-chk``).
+        """
 
 
 class NullReporter:
@@ -254,7 +266,14 @@ class NullReporter:
         pass
 
     def progress(  # noqa: D102
-        self, name: bytes, done: int, total: int, *, final: bool
+        self,
+        name: bytes,
+        done: int,
+        total: int,
+        *,
+        final: bool,
+        to_check: int = 0,
+        count: int = 0,
     ) -> None:
         pass
 
