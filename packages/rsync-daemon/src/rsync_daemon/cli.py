@@ -30,6 +30,7 @@ from rsync_daemon.config import (
     parse_module_flag,
 )
 from rsync_daemon.errors import ConfigError
+from rsync_sandbox import SandboxError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -178,14 +179,14 @@ def _detach() -> None:
 
 
 def _fail(message: str) -> None:
-    """A start-up error, before or after logging is set up (always on stderr)."""
-    if logging.getLogger().handlers and not any(
-        isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stderr
-        for h in logging.getLogger().handlers
-    ):
+    """Report a start-up error: in the log (when it is set up), and always on stderr."""
+    handlers = logging.getLogger().handlers
+    to_stderr = any(getattr(h, "stream", None) is sys.stderr for h in handlers)
+    if handlers:
         log.error("%s", message)
-    sys.stderr.write(f"pyrsyncd: {message}\n")
-    sys.stderr.flush()
+    if not to_stderr:
+        sys.stderr.write(f"pyrsyncd: {message}\n")
+        sys.stderr.flush()
 
 
 def _load_ssh(config: DaemonConfig) -> SshSettings | None:
@@ -243,9 +244,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from rsync_daemon.inetd import serve_connection
 
         conn = connections[0]
-        return serve_connection(
-            config, conn.sock, mode=mode, ssh=ssh if conn.name == SSH_FD_NAME else None
-        )
+        try:
+            return serve_connection(
+                config, conn.sock, mode=mode, ssh=ssh if conn.name == SSH_FD_NAME else None
+            )
+        except (ConfigError, SandboxError) as exc:
+            _fail(f"cannot start: {exc}")
+            return int(ConfigError.exit_code)
     if activated:
         listeners = [a.sock for a in activated if a.name != SSH_FD_NAME]
         ssh_listeners = [a.sock for a in activated if a.name == SSH_FD_NAME]
@@ -266,14 +271,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         what = "ssh " if sock in ssh_listeners else ""
         origin = " (from systemd)" if activated else ""
         log.info("listening on %s%s%s, modules: %s", what, shown, origin, ", ".join(config.modules))
-    return run_daemon(
-        config,
-        listeners,
-        mode=mode,
-        fork=not ns.no_fork,
-        ssh_listeners=ssh_listeners,
-        ssh=ssh,
-    )
+    try:
+        return run_daemon(
+            config,
+            listeners,
+            mode=mode,
+            fork=not ns.no_fork,
+            ssh_listeners=ssh_listeners,
+            ssh=ssh,
+        )
+    except (ConfigError, SandboxError) as exc:
+        _fail(f"cannot start: {exc}")
+        return int(ConfigError.exit_code)
 
 
 if __name__ == "__main__":

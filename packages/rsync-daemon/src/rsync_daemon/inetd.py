@@ -15,10 +15,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from rsync_daemon.errors import ConfigError
 from rsync_daemon.server import format_peer, serve_socket
 from rsync_daemon.supervisor import confine
-from rsync_sandbox import SandboxError
 
 if TYPE_CHECKING:
     import socket
@@ -60,14 +58,17 @@ def serve_connection(
         sock: the accepted connection.
         mode: the sandbox mode.
         ssh: serve SSH carrying the daemon protocol (anonymous SSH) instead.
+
+    Raises:
+        ConfigError: the uid/gid settings cannot be used.
+        SandboxError: confinement failed or refused to start (the socket is closed).
     """
     peer = peer_of(sock)
     try:
         confine(config, mode=mode, ssh=ssh is not None)
-    except (SandboxError, ConfigError) as exc:
-        log.error("[%s] cannot start: %s", peer, exc)  # noqa: TRY400 - the message says it all
-        sock.close()
-        return int(ConfigError.exit_code)
+    except BaseException:
+        sock.close()  # the client sees the connection end; the caller reports why
+        raise
     sock.settimeout(None)
     log.info("[%s] connect (inetd)", peer)
     if ssh is not None:

@@ -51,9 +51,9 @@ from rsync_sandbox import (
     SandboxViolation,
     abi_version,
     apply,
+    check_writable,
     find_writable,
     python_runtime_paths,
-    refuse_writable,
 )
 
 if TYPE_CHECKING:
@@ -181,9 +181,11 @@ def serving_ids(config: DaemonConfig) -> tuple[int | None, int | None]:
 def check_modules_not_writable(config: DaemonConfig, uid: int, gid: int) -> None:
     """As root: refuse to start when the serving user could write to a read-only module.
 
-    A probe process becomes ``uid``/``gid`` (no supplementary groups) and runs
-    `rsync_sandbox.refuse_writable` on the host paths, before any mount hides a
-    misconfiguration that would matter the day the confinement fails.
+    A probe process opens every module (as root: the directories above a module need
+    not be open to the serving user), becomes ``uid``/``gid`` without supplementary
+    groups, changes into each module in turn and runs `rsync_sandbox.check_writable`
+    there (mount flags, permissions and a real create-and-remove). This happens before
+    any mount hides a misconfiguration that would matter the day confinement fails.
 
     rsync: none (gokrazy/rsync's canUnexpectedlyWriteTo(), done per module).
 
@@ -204,33 +206,41 @@ def check_modules_not_writable(config: DaemonConfig, uid: int, gid: int) -> None
         code = 3
         try:
             os.close(read_fd)
+            fds = {
+                name: os.open(path, os.O_RDONLY | os.O_DIRECTORY) for name, path in modules.items()
+            }
             os.setgroups([])
             os.setresgid(gid, gid, gid)
             os.setresuid(uid, uid, uid)
-            try:
-                refuse_writable(modules)
-                code = 0
-            except SandboxViolation as exc:
-                os.write(write_fd, str(exc).encode("utf-8", "surrogateescape"))
-                code = 2
+            writable: list[str] = []
+            for name, fd in fds.items():
+                try:
+                    os.fchdir(fd)
+                except PermissionError:
+                    continue  # the serving user cannot even enter it
+                if check_writable(".").writable:
+                    writable.append(name)
+            os.write(write_fd, "\0".join(writable).encode("utf-8", "surrogateescape"))
+            code = 0
         except BaseException as exc:  # noqa: BLE001 - reported to the parent below
             with contextlib.suppress(OSError):
                 os.write(write_fd, f"{type(exc).__name__}: {exc}".encode())
         finally:
             os._exit(code)
     os.close(write_fd)
-    chunks: list[bytes] = []
     with os.fdopen(read_fd, "rb") as pipe:
-        chunks.append(pipe.read())
+        text = pipe.read().decode("utf-8", "surrogateescape")
     _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    text = b"".join(chunks).decode("utf-8", "replace")
-    if code == 2:
-        msg = f"{text} (as uid {uid} gid {gid}, the user the daemon serves as)"
-        raise SandboxViolation(msg)
-    if code != 0:
-        msg = f"cannot check whether uid {uid} can write to the modules: {text or code}"
+    if os.waitstatus_to_exitcode(status) != 0:
+        msg = f"cannot check whether uid {uid} can write to the modules: {text}"
         raise SandboxError(msg)
+    if text:
+        found = ", ".join(f"{name!r} at {modules[name]!r}" for name in text.split("\0"))
+        msg = (
+            f"read-only module {found} is writable by uid {uid} gid {gid}, the user the daemon"
+            " serves as: make it read-only for that user, or set another uid/gid"
+        )
+        raise SandboxViolation(msg)
 
 
 def confine(
@@ -263,29 +273,10 @@ def confine(
     prepare(config, ssh=ssh)
     is_root = os.geteuid() == 0
     uid, gid = serving_ids(config) if is_root else (NOBODY, NOBODY)
-    read_only = {name: mod.path for name, mod in config.modules.items()}
     # Every module is bound read-only, "read only = no" ones included: the server
     # refuses uploads (rsync_wire.roles.server), so nothing needs to write yet.
-    check_writable = mode != "off"
-    warnings: list[str] = []
-    if mode == "off":
-        pass
-    elif is_root and uid is not None and gid is not None:
-        check_modules_not_writable(config, uid, gid)
-    elif is_root:
-        warnings.append("serving as root (uid = root in the configuration)")
-    elif mode == "auto" and not _landlock_available():
-        # Nothing could stop writes, and the modules of a user are usually theirs: say
-        # so rather than refuse to serve them at all.
-        check_writable = False
-        readonly = [name for name, mod in config.modules.items() if mod.read_only]
-        for name in readonly:
-            path = config.modules[name].path
-            if find_writable([path], probe=False):
-                warnings.append(
-                    f"module {name!r} at {path!r} is writable by this user (uid "
-                    f"{os.geteuid()}) and nothing stops the daemon from writing to it"
-                )
+    read_only = {name: mod.path for name, mod in config.modules.items()}
+    check_writable, warnings = (False, []) if mode == "off" else _checks(config, mode, uid, gid)
     policy = SandboxPolicy(
         read_only=read_only,
         extra_read_only=extra_read_only_paths(config) if mode != "off" else (),
@@ -311,6 +302,32 @@ def confine(
     return report
 
 
+def _checks(
+    config: DaemonConfig, mode: Mode, uid: int | None, gid: int | None
+) -> tuple[bool, list[str]]:
+    """The checks before confinement; returns (check writable afterwards, warnings).
+
+    Raises:
+        SandboxViolation: as root, the serving user can write to a read-only module.
+    """
+    if os.geteuid() == 0:
+        if uid is None or gid is None:
+            return True, ["serving as root (uid = root in the configuration)"]
+        check_modules_not_writable(config, uid, gid)
+        return True, []
+    if mode != "auto" or _landlock_available():
+        return True, []
+    # Without root and without Landlock nothing could stop writes, and a user's modules
+    # are usually their own: say so rather than refuse to serve them at all.
+    warnings = [
+        f"module {name!r} at {mod.path!r} is writable by this user (uid {os.geteuid()}) and"
+        " nothing stops the daemon from writing to it"
+        for name, mod in config.modules.items()
+        if mod.read_only and find_writable([mod.path], probe=False)
+    ]
+    return False, warnings
+
+
 def _landlock_available() -> bool:
     try:
         abi_version()
@@ -330,6 +347,10 @@ def run_daemon(
 ) -> int:
     """Confine, then accept connections until SIGTERM; returns the exit code.
 
+    Raises:
+        ConfigError: the uid/gid settings cannot be used.
+        SandboxError: confinement failed or refused to start (nothing was served).
+
     Args:
         config: the configuration (module paths are rewritten by `confine`).
         listeners: bound, listening rsync daemon sockets.
@@ -340,11 +361,7 @@ def run_daemon(
     """
     from rsync_daemon.server import serve_forever
 
-    try:
-        confine(config, mode=mode, ssh=bool(ssh_listeners))
-    except (SandboxError, ConfigError) as exc:
-        log.error("cannot start: %s", exc)  # noqa: TRY400 - the message says it all
-        return int(ConfigError.exit_code)
+    confine(config, mode=mode, ssh=bool(ssh_listeners))
     return serve_forever(
         config,
         listeners,
