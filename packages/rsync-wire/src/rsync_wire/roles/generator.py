@@ -105,6 +105,22 @@ class GeneratorRole:
         self.dry_missing: list[bytes] = []  # with -n: directories that do not exist
         self.warned_io_error = False
         self.phase = 0
+        # the quick check needs nothing but lstat (no option changes what "up to date" means)
+        self._fast = not (
+            opts.max_size is not None
+            or opts.min_size is not None
+            or opts.ignore_existing
+            or opts.existing_only
+            or opts.update_only
+            or opts.always_checksum
+            or opts.size_only
+            or opts.ignore_times
+            or opts.modify_window
+            or opts.preserve_hard_links
+            or shared.config.verbose >= 2
+            or shared.config.itemize > 1
+            or shared.config.dest_missing
+        )
 
     @property
     def _tree(self) -> DestTree:
@@ -322,7 +338,12 @@ class GeneratorRole:
         rel = sh.rels[ndx]
         mode = entry.mode
         try:
-            st = self._stat(rel)
+            if self._fast and not redo and mode & 0o170000 == 0o100000:
+                st = self._stat(rel)
+                if st is not None and self._up_to_date(entry, st):
+                    return
+            else:
+                st = self._stat(rel)
         except OSError as exc:
             self._error(
                 f"rsync: [generator] recv_generator: failed to stat "
@@ -617,6 +638,20 @@ class GeneratorRole:
         finally:
             os.close(fd)
         return bytes(h.digest())
+
+    def _up_to_date(self, entry: FileEntry, st: os.stat_result) -> bool:
+        """Whether a regular file is up to date, in one ``lstat`` (the common re-sync case).
+
+        Size, mtime, permissions and ownership must match; anything else takes the full path.
+
+        rsync: generator.c recv_generator() (quick_check_ok() and unchanged_attrs()).
+        """
+        if st.st_mode & 0o170000 != 0o100000 or st.st_size != entry.size:
+            return False
+        if st.st_mtime_ns // 1_000_000_000 != entry.mtime:
+            return False
+        mode = self._mode_for(entry, st)
+        return self._attrs_match(entry, mode, st, accurate=False)
 
     # -- attributes ------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from rsync_wire.errors import (
     UnsupportedError,
 )
 from rsync_wire.proto import codec
+from rsync_wire.proto.codec import NeedMoreData
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
@@ -70,6 +71,8 @@ __all__ = [
 log = logging.getLogger("rsync_wire.receiving")
 
 _MAX_ENTRIES = 50_000_000  # far beyond any real list; a hostile count ends here
+
+Buf = bytes | bytearray | memoryview
 
 
 class ReceiveStats(msgspec.Struct, kw_only=True):
@@ -486,13 +489,31 @@ class ReceiverSide:
             csum_len = flist_csum_len(sh.rule.name)
         decoder = FileListDecoder(session, opts, csum_len=csum_len)
         entries: list[FileEntry] = []
-        while True:
-            item = await ws.decode(decoder.decode)
-            if isinstance(item, EndOfList):
-                if not opts.ignore_errors:
-                    sh.io_error |= item.io_error
-                break
-            entries.append(item)
+        decode_one = decoder.decode
+
+        def decode_many(buf: Buf, pos: int) -> tuple[list[FileEntry | EndOfList], int]:
+            """As many whole entries as the buffer holds (at least one, else NeedMoreData)."""
+            items: list[FileEntry | EndOfList] = []
+            try:
+                while True:
+                    item, pos = decode_one(buf, pos)
+                    items.append(item)
+                    if type(item) is EndOfList:
+                        break
+            except NeedMoreData:
+                if not items:
+                    raise
+            return items, pos
+
+        done = False
+        while not done:
+            for item in await ws.decode(decode_many):
+                if type(item) is EndOfList:
+                    if not opts.ignore_errors:
+                        sh.io_error |= item.io_error  # type: ignore[union-attr]
+                    done = True
+                    break
+                entries.append(item)  # type: ignore[arg-type]
             if len(entries) > _MAX_ENTRIES:
                 msg = f"file list longer than {_MAX_ENTRIES} entries"
                 raise RemoteProtocolError(msg)
