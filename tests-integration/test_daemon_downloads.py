@@ -92,21 +92,25 @@ def test_download_matches_rsync_daemon(
             (d / "stale/dir").mkdir(parents=True)
             (d / "stale/dir/file").write_text("old")
             (d / "extra.txt").write_text("old")
-    code, out, err = _pull(real_rsync, ours.url("src"), dest_ours, *flags)
-    assert code == 0, f"{err}\n{ours.log()}"
-    code2, out2, err2 = _pull(real_rsync, theirs.url("src"), dest_theirs, *flags)
-    assert code2 == 0, err2
-    _compare(tree.root, dest_ours, protocol=protocol, flags=flags)
-    assert _itemized(out) == _itemized(out2)
-    assert_trees_equal(
-        dest_theirs,
-        dest_ours,
-        owners=ROOT,
-        hardlinks=True,
-        symlink_times=True,
-        dir_times=True,
-        time_precision_ns=1,
-    )
+    for step in ("initial", "updated"):
+        if step == "updated":
+            update_tree(tree.root)  # then the same pull again: deltas, deletions, new files
+        code, out, err = _pull(real_rsync, ours.url("src"), dest_ours, *flags)
+        assert code == 0, f"{step}: {err}\n{ours.log()}"
+        code2, out2, err2 = _pull(real_rsync, theirs.url("src"), dest_theirs, *flags)
+        assert code2 == 0, f"{step}: {err2}"
+        if step == "initial" or "--delete" in flags:
+            _compare(tree.root, dest_ours, protocol=protocol, flags=flags)
+        assert _itemized(out) == _itemized(out2), step
+        assert_trees_equal(
+            dest_theirs,
+            dest_ours,
+            owners=ROOT,
+            hardlinks=True,
+            symlink_times=True,
+            dir_times=True,
+            time_precision_ns=1,
+        )
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
