@@ -508,12 +508,12 @@ class ReceiverSide:
         done = False
         while not done:
             for item in await ws.decode(decode_many):
-                if type(item) is EndOfList:
+                if isinstance(item, EndOfList):
                     if not opts.ignore_errors:
-                        sh.io_error |= item.io_error  # type: ignore[union-attr]
+                        sh.io_error |= item.io_error
                     done = True
                     break
-                entries.append(item)  # type: ignore[arg-type]
+                entries.append(item)
             if len(entries) > _MAX_ENTRIES:
                 msg = f"file list longer than {_MAX_ENTRIES} entries"
                 raise RemoteProtocolError(msg)
