@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import os
 import sys
-import tempfile
 from typing import IO, TYPE_CHECKING, Final
 
 from rsync_delta.errors import DeltaError, PatchError
@@ -72,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         prog=_PROG,
         description="rsync's signature, delta and patch as files (like rdiff).",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sig = sub.add_parser("signature", help="write the block sums of BASIS to SIG")
     sig.add_argument("--block-size", type=_block_size, help="block length (default: rsync's rule)")
@@ -100,13 +99,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked for (importlib.metadata is slow to load)."""
 
-    try:
-        return version("rsync-delta")
-    except PackageNotFoundError:
-        return "unknown"
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kwargs: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version  # slow: only here
+
+        try:
+            text = version("rsync-delta")
+        except PackageNotFoundError:
+            text = "unknown"
+        parser.exit(message=f"{parser.prog} {text}\n")
 
 
 @contextlib.contextmanager
@@ -126,7 +132,7 @@ def _output(path: str) -> Iterator[IO[bytes]]:
         sys.stdout.buffer.flush()
         return
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    fd, tmp = _create_temp(directory, os.path.basename(path))
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -138,6 +144,23 @@ def _output(path: str) -> Iterator[IO[bytes]]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _create_temp(directory: str, name: str) -> tuple[int, str]:
+    """Create a new file ``.NAME.XXXXXXXX.tmp`` in `directory` (mode 0600, never reused).
+
+    The same job as `tempfile.mkstemp`, without importing tempfile (and random, shutil)
+    into every run of the command.
+    """
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            continue
+        return fd, tmp
+    msg = f"cannot create a temporary file in {directory}"
+    raise FileExistsError(msg)
 
 
 def _cmd_signature(args: argparse.Namespace) -> None:
