@@ -25,7 +25,7 @@ import anyio
 from anyio.streams.file import FileReadStream, FileWriteStream
 
 from rsync_wire.errors import RsyncError
-from rsync_wire.proto.args import ArgumentError, parse_server_args
+from rsync_wire.proto.args import ArgumentError, ServerArgs, parse_server_args
 from rsync_wire.roles.server import run_server
 from rsync_wire.stream import WireStream
 
@@ -52,16 +52,35 @@ def main_server(argv: Sequence[str]) -> int:
     except ArgumentError as exc:
         return int(exc.exit_code)
 
+    root_path = _remote_shell_root(parsed)
+
     async def main() -> int:
         stdin = FileReadStream(os.fdopen(os.dup(0), "rb", buffering=0))
         stdout = FileWriteStream(os.fdopen(os.dup(1), "wb", buffering=0))
         ws = WireStream(stdin, stdout)
         try:
-            return await run_server(ws, parsed)
+            return await run_server(ws, parsed, root_path=root_path)
         except RsyncError as exc:
             return int(exc.exit_code)
 
     return anyio.run(main)
+
+
+def _remote_shell_root(parsed: ServerArgs) -> str:
+    """The directory the path arguments are resolved in, adjusting ``parsed.paths``.
+
+    rsync's server takes the paths as the logged-in user gives them: relative to the
+    login directory, or absolute. The sender resolves every path inside one root, so
+    with an absolute path among them the root is ``/`` and the relative ones are made
+    absolute (which changes the names ``-R`` sends for those only).
+
+    rsync: main.c do_server_sender() (paths are used as given after ``chdir``).
+    """
+    if not any(p.startswith(b"/") for p in parsed.paths):
+        return "."
+    cwd = os.fsencode(os.getcwd())
+    parsed.paths = [p if p.startswith(b"/") else os.path.join(cwd, p) for p in parsed.paths]
+    return "/"
 
 
 def config_path() -> str:
