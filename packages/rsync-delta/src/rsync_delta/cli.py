@@ -112,7 +112,8 @@ class _VersionAction(argparse.Action):
             text = version("rsync-delta")
         except PackageNotFoundError:
             text = "unknown"
-        parser.exit(message=f"{parser.prog} {text}\n")
+        print(f"{parser.prog} {text}")
+        parser.exit()
 
 
 @contextlib.contextmanager
