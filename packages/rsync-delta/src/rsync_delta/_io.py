@@ -68,11 +68,14 @@ def _readinto_full(f: IO[bytes], view: memoryview) -> int:
     return got
 
 
-def iter_chunks(src: Source, chunk_size: int) -> Iterator[memoryview]:
+def iter_chunks(
+    src: Source, chunk_size: int, *, size_hint: int | None = None
+) -> Iterator[memoryview]:
     """Yield `src` in chunks of exactly `chunk_size` bytes (the last may be shorter).
 
     Chunks of a file object share one buffer: each is valid until the next is requested.
-    Nothing is yielded for an empty source.
+    Nothing is yielded for an empty source. `size_hint` (the expected length) only keeps
+    the buffer small for small files; a file longer than the hint is still read whole.
     """
     if is_bytes_like(src):
         view = memoryview(src).cast("B")  # type: ignore[arg-type]  # checked just above
@@ -80,14 +83,22 @@ def iter_chunks(src: Source, chunk_size: int) -> Iterator[memoryview]:
             yield view[start : start + chunk_size]
         return
     f: IO[bytes] = src  # type: ignore[assignment]  # not bytes-like: a file object
-    buf = bytearray(chunk_size)
-    view = memoryview(buf)
+    size = chunk_size if size_hint is None else max(1, min(chunk_size, size_hint + 1))
+    buf = bytearray(size)
+    got = 0
     while True:
-        got = _readinto_full(f, view)
+        with memoryview(buf) as view:
+            got += _readinto_full(f, view[got:])
+        if got == len(buf) < chunk_size:
+            # Longer than hinted: grow to a whole chunk before yielding anything.
+            buf.extend(bytes(chunk_size - len(buf)))
+            continue
         if got:
-            yield view[:got]
+            with memoryview(buf) as view:
+                yield view[:got]
         if got < chunk_size:
             return
+        got = 0
 
 
 def regular_fileno(f: object) -> int | None:

@@ -20,13 +20,19 @@ The search takes two routes to that result:
   by one until one differs, then check the weak sums of that whole run with one
   vectorised call (`rolling.block_weak_sums`). No rolling at all.
 * **Rolling path.** Where the fast path fails, compute the weak sum at every offset of a
-  stretch with numpy (`rolling.WindowSums`), keep the offsets
-  whose sum passes a bitmap filter of the signature's sums and then an exact sorted
-  lookup, and verify those candidates' strong sums in offset order; after a match the
-  verification continues past the matched block (the sums stay valid). What is not
-  matched becomes literal. Stretches start at max(4 KiB, block length) offsets and
-  double while nothing matches, up to 256 Ki offsets (whose int64 temporaries still
-  fit the CPU caches).
+  stretch with numpy (`rolling.WindowSums`), keep the offsets whose sum passes a
+  bitmap filter of the signature's sums and then an exact sorted lookup, and verify
+  those candidates' strong sums in offset order; after a match the verification
+  continues past the matched block (the sums stay valid). What is not matched becomes
+  literal. Stretches start at max(4 KiB, block length) offsets and double while
+  nothing matches, up to 256 Ki offsets (whose int64 temporaries still fit the CPU
+  caches).
+
+One deliberate difference: rsync only prefers ``want`` among the matches its chain walk
+found, so where more than 1024 blocks share a weak sum it can give up before reaching
+``want``; the fast path checks ``want`` directly and matches it. Either is a valid delta.
+(Debian's rsync 3.5.0 build also skips ahead a block after some runs of false alarms, a
+change that is not in upstream's match.c and is not copied here.)
 
 Streaming: the generator keeps only the pending literal (< 32 KiB), the current window
 and the unscanned input, so memory is bounded for any file size. Literal runs are cut
@@ -42,7 +48,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import numpy.typing as npt
 
-from rsync_delta._io import Source, iter_chunks
+from rsync_delta._io import Source, iter_chunks, remaining_length
 from rsync_delta.errors import DeltaError
 from rsync_delta.ops import MAX_LITERAL, BlockMatch, LiteralData, Op
 from rsync_delta.rolling import WindowSums, block_weak_sums, weak_sum
@@ -65,7 +71,6 @@ _ROLL_MIN: Final = 4 << 10
 _ROLL_MAX: Final = 256 << 10
 _FAST_BATCH_BYTES: Final = 4 << 20
 _RUN_BYTES: Final = 16 << 20
-_TRIM_BYTES: Final = 1 << 20
 _READ_CHUNK: Final = 4 << 20
 _HASH_MULT: Final = np.uint32(0x9E3779B1)
 
@@ -428,6 +433,6 @@ def delta(signature: Signature, new: Source, rule: ChecksumRule) -> Iterator[Op]
     rsync: match.c match_sums()
     """
     gen = DeltaGenerator(signature, rule)
-    for chunk in iter_chunks(new, _READ_CHUNK):
+    for chunk in iter_chunks(new, _READ_CHUNK, size_hint=remaining_length(new)):
         yield from gen.feed(chunk)
     yield from gen.finish()

@@ -97,10 +97,10 @@ class Patcher:
             yield self._view[start:stop]
             return
         if self._buf is None:
-            self._buf = bytearray(_COPY_CHUNK)
+            self._buf = bytearray(max(1, min(_COPY_CHUNK, self._length)))
         with memoryview(self._buf) as buf:
             while start < stop:
-                want = min(stop - start, _COPY_CHUNK)
+                want = min(stop - start, buf.nbytes)
                 got = self._read_at(buf[:want], start)
                 if got < want:
                     msg = f"the basis ended at byte {start + got}, expected {stop} bytes"

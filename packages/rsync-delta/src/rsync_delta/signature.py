@@ -259,7 +259,7 @@ def signature(
     weak_parts: list[npt.NDArray[np.uint32]] = []
     strong_parts: list[bytes] = []
     total = 0
-    for chunk in iter_chunks(basis, per_chunk):
+    for chunk in iter_chunks(basis, per_chunk, size_hint=length):
         total += len(chunk)
         weak_parts.append(block_weak_sums(chunk, blen))
         strong_parts.append(
