@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -204,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return main_server(args)
     ns = _parser().parse_args(args)
+    # A launcher (some inetd, a shell) may have left SIGCHLD ignored, which makes the
+    # kernel reap our children before we can wait for them.
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
         config = build_config(ns)
     except ConfigError as exc:
