@@ -413,3 +413,42 @@ def test_no_sandbox_flag_says_so(flag_daemon: Callable[..., Service], tmp_path: 
     daemon = flag_daemon("--module", f"src={src}", "--no-sandbox")
     assert "sandbox: off (--no-sandbox): NOT confined" in daemon.output()
     assert "sandbox: confined" not in daemon.output()
+
+
+@pytest.mark.privileged
+def test_secrets_and_motd_outside_the_modules_still_work(
+    root_only: None, real_rsync: RealRsync, our_daemon: RealDaemonFactory, tmp_path: Path
+) -> None:
+    """The secrets file (root's, mode 0600) is read before the switch to 65534, the MOTD
+    file is bound read-only: both live outside the modules."""
+    src = _simple_tree(tmp_path / "src")
+    secrets = tmp_path / "secrets"
+    secrets.write_text("alice:s3cret\n")
+    secrets.chmod(0o600)
+    motd = tmp_path / "motd"
+    motd.write_text("Welcome to the confined daemon\n")
+    motd.chmod(0o644)
+    daemon = our_daemon(
+        [DaemonModule("sec", src, options={"auth users": "alice", "secrets file": str(secrets)})],
+        global_options={**AS_NOBODY, "motd file": str(motd)},
+    )
+    env = {**os.environ, "RSYNC_PASSWORD": "s3cret"}
+    good = run(
+        real_rsync.argv(
+            "-a", f"rsync://alice@{daemon.host}:{daemon.port}/sec/", str(tmp_path / "d")
+        ),
+        env=env,
+        timeout=60,
+    )
+    assert good.returncode == 0, f"{good.describe()}\n{daemon.log()}"  # type: ignore[attr-defined]
+    assert "Welcome to the confined daemon" in good.stdout
+    assert_trees_equal(src, tmp_path / "d", symlink_times=True)
+    bad = run(
+        real_rsync.argv(
+            "-a", f"rsync://alice@{daemon.host}:{daemon.port}/sec/", str(tmp_path / "e")
+        ),
+        env={**os.environ, "RSYNC_PASSWORD": "wrong"},
+        timeout=60,
+    )
+    assert bad.returncode == 5, bad.describe()
+    assert "auth failed on module sec" in bad.stderr
