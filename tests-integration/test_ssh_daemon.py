@@ -164,6 +164,25 @@ def test_anonymous_ssh_runs_nothing_else(
     assert "ssh: refused" in daemon.output()
 
 
+def test_anonymous_ssh_refuses_forwarding(
+    ssh_client: Path,
+    anon_daemon: Callable[..., tuple[Service, int]],
+    tmp_path: Path,
+) -> None:
+    src = _tree(tmp_path / "src")
+    daemon, port = anon_daemon(
+        "--module", f"mod={src}", "--anonssh-host-key", str(tmp_path / "key")
+    )
+    result = run(
+        [*_ssh_command(ssh_client, port, "-W", f"{LOOPBACK}:{port}"), LOOPBACK],
+        stdin=b"",
+        timeout=60,
+    )
+    assert result.returncode != 0, result.describe()
+    assert "SSH-" not in result.stdout  # nothing was relayed
+    assert f"ssh: refused forwarding to {LOOPBACK}:{port}" in daemon.output()
+
+
 def test_anonymous_ssh_keeps_its_host_key(
     real_rsync: RealRsync,
     ssh_client: Path,

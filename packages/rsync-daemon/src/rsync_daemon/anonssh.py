@@ -203,11 +203,38 @@ class _ChannelSend(anyio.abc.ByteSendStream):
 
 
 class _Server(asyncssh.SSHServer):
-    """Authentication: nobody needs a key unless an authorized_keys file is configured."""
+    """Authentication: nobody needs a key unless an authorized_keys file is configured.
+
+    Forwarding of any kind is refused (asyncssh's defaults, restated here on purpose).
+    """
 
     def __init__(self, settings: SshSettings, peer: str) -> None:
         self._settings = settings
         self._peer = peer
+
+    def _refuse(self, what: str) -> bool:
+        log.warning("[%s] ssh: refused %s", self._peer, what)
+        return False
+
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> bool:
+        return self._refuse(f"forwarding to {dest_host}:{dest_port} ({orig_host}:{orig_port})")
+
+    def server_requested(self, listen_host: str, listen_port: int) -> bool:
+        return self._refuse(f"remote forwarding from {listen_host}:{listen_port}")
+
+    def unix_connection_requested(self, dest_path: str) -> bool:
+        return self._refuse(f"forwarding to {dest_path}")
+
+    def unix_server_requested(self, listen_path: str) -> bool:
+        return self._refuse(f"remote forwarding from {listen_path}")
+
+    def tun_requested(self, unit: int | None) -> bool:
+        return self._refuse(f"tunnel (tun {unit})")
+
+    def tap_requested(self, unit: int | None) -> bool:
+        return self._refuse(f"tunnel (tap {unit})")
 
     def begin_auth(self, username: str) -> bool:
         if self._settings.authorized_keys is None:
