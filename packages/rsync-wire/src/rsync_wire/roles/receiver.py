@@ -42,8 +42,6 @@ from rsync_wire.roles.decide import CHMOD_BITS, ITEM, dest_mode
 from rsync_wire.roles.receiving import Milestone, Redo
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from anyio.streams.memory import MemoryObjectSendStream
 
     from rsync_wire.proto.flist import FileEntry
@@ -60,9 +58,10 @@ class _Hasher(Protocol):
 
 log = logging.getLogger("rsync_wire.receiver")
 
-_WRITE_AT = 1 << 20  # bytes buffered before a write
+_WRITE_AT = 1 << 20  # bytes collected before a write
+_MAX_CHUNKS = 512  # chunks per writev (IOV_MAX is 1024)
 _THREAD_AT = 16 << 20  # files this large are written by a worker thread
-_THREAD_BUFFERS = 4
+_THREAD_BATCHES = 4
 
 
 class ReceiverRole:
@@ -89,10 +88,7 @@ class ReceiverRole:
         self.tokens = TokenDecoder(session.compression, protocol=session.protocol)
         self.digest_size = shared.rule.digest_size
         self.phase = 0
-        self._buf = bytearray(_WRITE_AT)
-        self._view = memoryview(self._buf)
         self._sink: _Sink | None = None
-        self._pos = 0
         self._ndx = 0
 
     async def run(self) -> None:
@@ -225,6 +221,7 @@ class ReceiverRole:
                     f'rsync: [receiver] mkstemp "{_show(rel)}" failed: {exc.strerror} ({exc.errno})'
                 )
             sh.reporter.item(entry, rel, iflags, None)
+            self._sink = None
             ok = await self._receive_data(fd, basis_fd, head, rel, entry)
             if fd < 0:
                 return
@@ -245,10 +242,9 @@ class ReceiverRole:
             # --partial asks for it.
             if fd >= 0:
                 if sh.opts.partial and tmp:
-                    sink = self._sink
-                    if sink is not None and not sink.threaded and sink.pending:
-                        # what arrived stays a prefix of the file: write the staged tail
-                        _write_all(fd, sink.view[: sink.pending])
+                    if self._sink is not None:
+                        # what arrived stays a prefix of the file: write the collected tail
+                        self._sink.write_pending()
                     try:
                         # the file's permissions, but not its mtime: it is not up to date
                         os.fchmod(fd, self._final_mode(entry, basis_st))
@@ -274,11 +270,11 @@ class ReceiverRole:
     ) -> bool:
         """The token stream and the whole-file checksum; returns whether they matched.
 
-        New content is staged in a buffer: literal data is copied in, matched blocks are
-        read from the basis straight into it (``preadv``), and each full buffer is hashed
-        and written with one call. Large files are written by a worker thread while the
-        next buffer fills (:class:`_ThreadedSink`). With ``fd == -1`` (no temporary file)
-        the data is read and dropped.
+        New content is collected as a list of chunks (literal data as the decoder hands it
+        out, matched blocks as read from the basis), hashed chunk by chunk, and written with
+        one ``writev`` per megabyte: no byte is copied in Python. Large files are written by
+        a worker thread while the next chunks arrive (:class:`_ThreadedSink`). With
+        ``fd == -1`` (no temporary file) the data is read and dropped.
 
         rsync: receiver.c receive_data().
         """
@@ -286,11 +282,10 @@ class ReceiverRole:
         if fd >= 0 and entry.size >= _THREAD_AT:
             async with _ThreadedSink(fd, self.sh.rule.file_hasher()) as threaded:
                 sink = self._sink = threaded
-                ok = await self._receive_tokens(sink, basis_fd, head, rel, entry)
+                await self._receive_tokens(sink, basis_fd, head, rel, entry)
         else:
-            sink = _Sink(fd, self.sh.rule.file_hasher(), self._view)
-            self._sink = sink
-            ok = await self._receive_tokens(sink, basis_fd, head, rel, entry)
+            sink = self._sink = _Sink(fd, self.sh.rule.file_hasher())
+            await self._receive_tokens(sink, basis_fd, head, rel, entry)
         theirs = await self.sh.ws.read_exact(self.digest_size)
         if self.sh.config.progress:
             count = len(self.sh.entries)
@@ -302,107 +297,79 @@ class ReceiverRole:
                 to_check=count - self._ndx - 1,
                 count=count,
             )
-        return ok and bytes(sink.hasher.digest()) == theirs
+        return bytes(sink.hasher.digest()) == theirs
 
     async def _receive_tokens(
         self, sink: _Sink, basis_fd: int, head: SumHead, rel: bytes, entry: FileEntry
-    ) -> bool:
-        stats = self.sh.stats
-        tokens = self.tokens
-        tokens.begin_file(block_count=head.count)
-        try:
-            pos, literal, matched = await self._token_loop(
-                sink, basis_fd, head, rel, entry, tokens.decode
-            )
-        except BaseException:
-            sink.pending = self._pos
-            raise
-        await sink.flush(pos)
-        stats.literal_data += literal
-        stats.matched_data += matched
-        return True
+    ) -> None:
+        """Decode one file's tokens into ``sink``; counts literal and matched bytes.
 
-    async def _token_loop(
-        self,
-        sink: _Sink,
-        basis_fd: int,
-        head: SumHead,
-        rel: bytes,
-        entry: FileEntry,
-        decode: Callable[[bytes | bytearray | memoryview, int], tuple[TokenEvent, int]],
-    ) -> tuple[int, int, int]:
-        """The loop of :meth:`_receive_tokens`; returns (staged bytes, literal, matched)."""
+        rsync: receiver.c receive_data() (the token loop).
+        """
         sh = self.sh
         ws = sh.ws
+        stats = sh.stats
         tokens = self.tokens
         count = head.count
         blen = head.block_length
         remainder = head.remainder
         last_block = count - 1
+        tokens.begin_file(block_count=count)
         see_blocks = tokens.compression == "zlib"
-        view = sink.view
-        cap = len(view)
-        pos = 0
+        decode = tokens.decode
         total = entry.size
         progress = sh.config.progress
         last_progress = 0.0
         literal = 0
         matched = 0
-        while True:
-            self._pos = pos
-            event: TokenEvent = await ws.decode(decode)
-            kind = type(event)
-            if kind is Literal:
-                data = event.data  # type: ignore[union-attr]
-                n = len(data)
-                literal += n
-                if pos + n > cap:
-                    view = await sink.flush(pos)
-                    pos = 0
-                    while n > cap:  # not with our decoder (events <= 256 KiB); for safety
-                        view[:cap] = data[:cap]
-                        view = await sink.flush(cap)
-                        data = data[cap:]
-                        n -= cap
-                view[pos : pos + n] = data
-                pos += n
-            elif kind is BlockRef:
-                first = event.index  # type: ignore[union-attr]
-                last = first + event.count - 1  # type: ignore[union-attr]
-                offset = first * blen
-                length = (last - first + 1) * blen
-                if last == last_block and remainder:
-                    length -= blen - remainder
-                matched += length
-                if see_blocks:
-                    for k in range(first, last + 1):
-                        size = remainder if (k == last_block and remainder) else blen
-                        if pos + size > cap:
-                            view = await sink.flush(pos)
-                            pos = 0
-                        got = _pread_into(basis_fd, view[pos : pos + size], k * blen)
-                        tokens.see_block(view[pos : pos + got])
-                        pos += got
-                    continue
-                while length > 0:
-                    if pos == cap:
-                        view = await sink.flush(pos)
-                        pos = 0
-                    piece = min(length, cap - pos)
-                    got = _pread_into(basis_fd, view[pos : pos + piece], offset)
-                    pos += got
-                    if got < piece:
-                        break  # the basis is shorter than the sender thinks: a mismatch
-                    offset += piece
-                    length -= piece
-            else:
-                break
-            if progress and pos >= cap // 2:
-                now = time.monotonic()
-                if now - last_progress >= 0.5:
-                    last_progress = now
-                    sh.reporter.progress(rel, sink.written + pos, total, final=False)
-        return pos, literal, matched
+        add = sink.add
+        try:
+            while True:
+                event: TokenEvent = await ws.decode(decode)
+                kind = type(event)
+                if kind is Literal:
+                    data = event.data  # type: ignore[union-attr]
+                    literal += len(data)
+                    add(data)
+                elif kind is BlockRef:
+                    first = event.index  # type: ignore[union-attr]
+                    last = first + event.count - 1  # type: ignore[union-attr]
+                    offset = first * blen
+                    length = (last - first + 1) * blen
+                    if last == last_block and remainder:
+                        length -= blen - remainder
+                    matched += length
+                    if see_blocks:
+                        for k in range(first, last + 1):
+                            size = remainder if (k == last_block and remainder) else blen
+                            block = _pread(basis_fd, size, k * blen)
+                            tokens.see_block(block)
+                            add(block)
+                            if len(sink.chunks) >= _MAX_CHUNKS or sink.size >= _WRITE_AT:
+                                await sink.flush()
+                    else:
+                        while length > 0:
+                            piece = _pread(basis_fd, min(length, _WRITE_AT), offset)
+                            if not piece:
+                                break  # the basis is shorter than the sender thinks: a mismatch
+                            add(piece)
+                            offset += len(piece)
+                            length -= len(piece)
+                            if sink.size >= _WRITE_AT:
+                                await sink.flush()
+                else:
+                    break
+                if sink.size >= _WRITE_AT or len(sink.chunks) >= _MAX_CHUNKS:
+                    await sink.flush()
+                    if progress:
+                        now = time.monotonic()
+                        if now - last_progress >= 0.5:
+                            last_progress = now
+                            sh.reporter.progress(rel, sink.written, total, final=False)
+            await sink.flush()
+        finally:
+            stats.literal_data += literal
+            stats.matched_data += matched
 
     def _final_mode(self, entry: FileEntry, basis_st: os.stat_result | None) -> int:
         opts = self.sh.opts
@@ -516,50 +483,67 @@ class ReceiverRole:
             return
 
 
-def _write_all(fd: int, data: memoryview) -> None:
-    done = 0
-    n = len(data)
-    while done < n:
-        done += os.write(fd, data[done:])
+def _writev_all(fd: int, chunks: list[bytes]) -> None:
+    """Write ``chunks`` in order, whatever ``writev`` takes at a time."""
+    while len(chunks) > _MAX_CHUNKS:  # IOV_MAX: never more per call
+        _writev_all(fd, chunks[:_MAX_CHUNKS])
+        chunks = chunks[_MAX_CHUNKS:]
+    while chunks:
+        done = os.writev(fd, chunks)
+        while chunks and done >= len(chunks[0]):
+            done -= len(chunks[0])
+            chunks = chunks[1:] if len(chunks) > 1 else []
+        if done:
+            chunks[0] = chunks[0][done:]
 
 
 class _Sink:
-    """Where a file's new bytes go: hashed and written in the calling thread."""
+    """Where a file's new bytes go: hashed as they come, written with ``writev``."""
 
-    def __init__(self, fd: int, hasher: _Hasher, view: memoryview) -> None:
+    def __init__(self, fd: int, hasher: _Hasher) -> None:
         self.fd = fd
         self.hasher = hasher
-        self.view = view
+        self.chunks: list[bytes] = []
+        self.size = 0  # bytes in ``chunks``
         self.written = 0
-        self.pending = 0  # staged bytes not yet written when the stream broke
         self.threaded = False
 
-    async def flush(self, n: int) -> memoryview:
-        """Hash and write the first ``n`` staged bytes; returns the buffer to fill next."""
-        if n:
-            data = self.view[:n]
-            self.hasher.update(data)
+    def add(self, data: bytes) -> None:
+        """Append new file content (hashed now, written at the next flush)."""
+        self.hasher.update(data)
+        self.chunks.append(data)
+        self.size += len(data)
+
+    async def flush(self) -> None:
+        """Write what was added."""
+        if self.chunks:
             if self.fd >= 0:
-                _write_all(self.fd, data)
-            self.written += n
-        return self.view
+                _writev_all(self.fd, self.chunks)
+            self.written += self.size
+            self.chunks = []
+            self.size = 0
+
+    def write_pending(self) -> None:
+        """Write what was added but not flushed (an interrupted file kept with --partial)."""
+        if self.chunks and self.fd >= 0:
+            _writev_all(self.fd, self.chunks)
+        self.chunks = []
+        self.size = 0
 
 
 class _ThreadedSink(_Sink):
-    """Like :class:`_Sink`, but a worker thread writes one buffer while the next fills.
+    """Like :class:`_Sink`, but a worker thread writes while the next chunks arrive.
 
-    Buffers rotate through a small pool; the receiver waits only when every buffer is
-    still being written. Leaving the context waits for the last write.
+    At most ``_THREAD_BATCHES`` batches wait to be written; leaving the context waits for
+    the last write.
     """
 
     def __init__(self, fd: int, hasher: _Hasher) -> None:
-        self._pool = [memoryview(bytearray(_WRITE_AT)) for _ in range(_THREAD_BUFFERS)]
-        super().__init__(fd, hasher, self._pool[0])
+        super().__init__(fd, hasher)
         self.threaded = True
-        self._todo_send, self._todo = anyio.create_memory_object_stream[memoryview](_THREAD_BUFFERS)
-        self._free_send, self._free = anyio.create_memory_object_stream[memoryview](_THREAD_BUFFERS)
-        for view in self._pool[1:]:
-            self._free_send.send_nowait(view)
+        self._todo_send, self._todo = anyio.create_memory_object_stream[list[bytes]](
+            _THREAD_BATCHES
+        )
         self._tg: anyio.abc.TaskGroup | None = None
 
     async def __aenter__(self) -> _ThreadedSink:
@@ -574,45 +558,39 @@ class _ThreadedSink(_Sink):
         try:
             return await self._tg.__aexit__(*exc)  # type: ignore[arg-type]
         finally:
-            self._free.close()
-            self._free_send.close()
             self._todo.close()
 
     async def _writer(self) -> None:
-        async with self._todo, self._free_send:
-            async for data in self._todo:
-                await anyio.to_thread.run_sync(_write_all, self.fd, data)
-                full = data.obj  # the pool buffer behind the slice
-                await self._free_send.send(memoryview(full))
+        async with self._todo:
+            async for chunks in self._todo:
+                await anyio.to_thread.run_sync(_writev_all, self.fd, chunks)
 
-    async def flush(self, n: int) -> memoryview:
-        """Hash the staged bytes, hand them to the writer, and take a free buffer."""
-        if not n:
-            return self.view
-        data = self.view[:n]
-        self.hasher.update(data)
-        self.written += n
-        await self._todo_send.send(data)
-        self.view = await self._free.receive()
-        return self.view
+    async def flush(self) -> None:
+        """Hand what was added to the writer thread (waiting if it is far behind)."""
+        if self.chunks:
+            chunks = self.chunks
+            self.written += self.size
+            self.chunks = []
+            self.size = 0
+            await self._todo_send.send(chunks)
+
+    def write_pending(self) -> None:
+        """Earlier batches may still be queued: writing this one now would leave a hole."""
+        self.chunks = []
+        self.size = 0
 
 
-def _pread_into(fd: int, into: memoryview, offset: int) -> int:
-    """Fill ``into`` with basis bytes from ``offset``; returns how many there were.
-
-    Fewer than asked only at the end of a basis that is shorter than the sender assumed
-    (the whole-file checksum then fails and the file is redone).
-    """
-    if fd < 0:
-        return 0
-    want = len(into)
-    got = 0
-    while got < want:
-        n = os.preadv(fd, [into[got:]], offset + got)
-        if n <= 0:
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    """``size`` basis bytes at ``offset``; fewer only at the end of a shorter basis."""
+    if fd < 0 or size <= 0:
+        return b""
+    data = os.pread(fd, size, offset)
+    while 0 < len(data) < size:
+        more = os.pread(fd, size - len(data), offset + len(data))
+        if not more:
             break
-        got += n
-    return got
+        data += more
+    return data
 
 
 def _show(name: bytes) -> str:

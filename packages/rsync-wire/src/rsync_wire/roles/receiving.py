@@ -819,6 +819,9 @@ def _collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
         if isinstance(exc, ConnectionLost):
             return exc
     for exc in leaves:
+        if not isinstance(exc, anyio.get_cancelled_exc_class() | ReceiverGone):
+            return exc
+    for exc in leaves:
         if not isinstance(exc, anyio.get_cancelled_exc_class()):
             return exc
     return leaves[0]
