@@ -1,4 +1,4 @@
-"""Set every package's version, and every sibling pin, to the version given: bump_version.py X.Y.Z."""
+"""Set every package's version and every sibling pin: ``bump_version.py X.Y.Z``."""
 
 from __future__ import annotations
 

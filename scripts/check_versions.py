@@ -22,7 +22,9 @@ def main() -> int:
         for req in project.get("dependencies", []):
             m = re.fullmatch(r"(rsync-[a-z]+)\s*==\s*(\S+)", req)
             if m and versions.get(m.group(1)) != m.group(2):
-                problems.append(f"{path}: pins {req}, but {m.group(1)} is {versions.get(m.group(1))}")
+                problems.append(
+                    f"{path}: pins {req}, but {m.group(1)} is {versions.get(m.group(1))}"
+                )
             elif req.startswith("rsync-") and not m:
                 problems.append(f"{path}: sibling {req!r} must be an exact pin")
     for line in problems:

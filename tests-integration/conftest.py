@@ -115,9 +115,7 @@ def our_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealDaemonF
     """Factory like ``real_daemon``, starting pyrsyncd with the same rsyncd.conf."""
     started: list[OurDaemon] = []
 
-    def start(
-        modules: Modules, /, *, global_options: Mapping[str, str] | None = None
-    ) -> OurDaemon:
+    def start(modules: Modules, /, *, global_options: Mapping[str, str] | None = None) -> OurDaemon:
         daemon = start_our_daemon(
             modules, workdir=tmp_path_factory.mktemp("pyrsyncd"), global_options=global_options
         )

@@ -1,3 +1,3 @@
-"""The transfer roles (sender, generator, receiver) over a :class:`~rsync_wire.stream.WireStream`."""
+"""The transfer roles (sender, generator, receiver) over a ``WireStream``."""
 
 from __future__ import annotations
