@@ -84,3 +84,45 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="seekable"):
         Patcher(NoSeek(), block_length=1)
     assert list(Patcher(b"", block_length=1).expand(LiteralData(b""))) == []
+
+
+def basis_file(tmp_path: os.PathLike[str], data: bytes) -> str:
+    path = os.path.join(tmp_path, "basis")
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def test_file_to_file_overlaps_reads_and_writes(tmp_path: os.PathLike[str]) -> None:
+    basis = os.urandom((9 << 20) + 5)
+    ops: list[Op] = [BlockMatch(0, 3), LiteralData(b"x" * 1000), BlockMatch(5, 5), BlockMatch(1)]
+    blen = 1 << 20
+    expected = basis[: 3 * blen] + b"x" * 1000 + basis[5 * blen :] + basis[blen : 2 * blen]
+    out_path = os.path.join(tmp_path, "out")
+    hasher = ChecksumRule.plain("xxh128").file_hasher()
+    with open(basis_file(tmp_path, basis), "rb") as f, open(out_path, "wb") as out:
+        assert patch(f, ops, out, block_length=blen, hasher=hasher) == len(expected)
+    with open(out_path, "rb") as f:
+        assert f.read() == expected
+    check = ChecksumRule.plain("xxh128").file_hasher()
+    check.update(expected)
+    assert hasher.digest() == check.digest()
+
+
+def test_overlapped_errors_stop_the_writer(tmp_path: os.PathLike[str]) -> None:
+    path = basis_file(tmp_path, bytes(5 << 20))
+    out_path = os.path.join(tmp_path, "out")
+    ops: list[Op] = [BlockMatch(0, 4), BlockMatch(7)]
+    with (
+        open(path, "rb") as f,
+        open(out_path, "wb") as out,
+        pytest.raises(PatchError, match="out of range"),
+    ):
+        patch(f, ops, out, block_length=1 << 20)
+    ops = [BlockMatch(0, 5)] * 3
+    with (
+        open(path, "rb") as f,
+        open(out_path, "rb") as out,  # writes fail: read-only
+        pytest.raises(OSError, match="write"),
+    ):
+        patch(f, ops, out, block_length=1 << 20)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import io
 import os
+import queue
+import threading
 from typing import IO, TYPE_CHECKING, Final
 
 from rsync_delta._io import Source, is_bytes_like, regular_fileno
 from rsync_delta.errors import PatchError
-from rsync_delta.ops import LiteralData
+from rsync_delta.ops import BlockMatch, LiteralData
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["Patcher", "apply_patch", "patch"]
 
 _COPY_CHUNK: Final = 4 << 20
+_BUFFERS: Final = 3
 
 
 class Patcher:
@@ -85,14 +88,7 @@ class Patcher:
             if op.data:
                 yield op.data
             return
-        if op.index + op.count > self._count:
-            msg = (
-                f"block {op.index + op.count - 1} out of range: the basis has "
-                f"{self._count} blocks of {self._blen} bytes"
-            )
-            raise PatchError(msg)
-        start = op.index * self._blen
-        stop = min((op.index + op.count) * self._blen, self._length)
+        start, stop = self._byte_range(op)
         if self._view is not None:
             yield self._view[start:stop]
             return
@@ -100,13 +96,27 @@ class Patcher:
             self._buf = bytearray(max(1, min(_COPY_CHUNK, self._length)))
         with memoryview(self._buf) as buf:
             while start < stop:
-                want = min(stop - start, buf.nbytes)
-                got = self._read_at(buf[:want], start)
-                if got < want:
-                    msg = f"the basis ended at byte {start + got}, expected {stop} bytes"
-                    raise PatchError(msg)
+                got = self._read_exactly(buf[: min(stop - start, buf.nbytes)], start, stop)
                 yield buf[:got]
                 start += got
+
+    def _byte_range(self, op: BlockMatch) -> tuple[int, int]:
+        """Return the basis bytes [start, stop) a block match copies, after a range check."""
+        if op.index + op.count > self._count:
+            msg = (
+                f"block {op.index + op.count - 1} out of range: the basis has "
+                f"{self._count} blocks of {self._blen} bytes"
+            )
+            raise PatchError(msg)
+        start = op.index * self._blen
+        return start, min((op.index + op.count) * self._blen, self._length)
+
+    def _read_exactly(self, into: memoryview, offset: int, stop: int) -> int:
+        got = self._read_at(into, offset)
+        if got < into.nbytes:
+            msg = f"the basis ended at byte {offset + got}, expected {stop} bytes"
+            raise PatchError(msg)
+        return got
 
     def _read_at(self, into: memoryview, offset: int) -> int:
         got = 0
@@ -168,6 +178,8 @@ def patch(
     rsync: receiver.c receive_data()
     """
     patcher = Patcher(basis, block_length=block_length)
+    if patcher._view is None and regular_fileno(out) is not None:
+        return _patch_overlapped(patcher, ops, out, hasher)
     written = 0
     for op in ops:
         for piece in patcher.expand(op):
@@ -175,6 +187,74 @@ def patch(
                 hasher.update(piece)
             _write_all(out, piece)
             written += memoryview(piece).nbytes
+    return written
+
+
+_STOP: Final = None
+
+
+def _patch_overlapped(
+    patcher: Patcher, ops: Iterable[Op], out: IO[bytes], hasher: Hasher | None
+) -> int:
+    """`patch` from a basis file to an output file, reading while a thread writes.
+
+    Writing into a new file costs the kernel about four times what reading the basis
+    does (page allocation and copying); a writer thread takes the writes, so that the
+    reads and the hashing of the next pieces overlap with them. The threads hand over
+    a few large buffers in order through queues; the caller still sees one synchronous
+    call, and the writer's exception, if any, is raised here.
+    """
+    size = max(1, min(_COPY_CHUNK, patcher.basis_length))
+    free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+    for _ in range(_BUFFERS):
+        free.put(bytearray(size))
+    work: queue.SimpleQueue[tuple[Buffer, bytearray | None] | None] = queue.SimpleQueue()
+    failed: list[BaseException] = []
+    cancel = threading.Event()
+
+    def writer() -> None:
+        while (item := work.get()) is not _STOP:
+            data, buf = item
+            if not failed and not cancel.is_set():
+                try:
+                    _write_all(out, data)
+                except BaseException as exc:  # noqa: BLE001  (re-raised by the caller)
+                    failed.append(exc)
+            if buf is not None:
+                free.put(buf)
+
+    thread = threading.Thread(target=writer, name="rsync-delta-patch-writer", daemon=True)
+    thread.start()
+    written = 0
+    try:
+        for op in ops:
+            if failed:
+                break
+            if isinstance(op, LiteralData):
+                if op.data:
+                    if hasher is not None:
+                        hasher.update(op.data)
+                    work.put((op.data, None))
+                    written += len(op.data)
+                continue
+            start, stop = patcher._byte_range(op)
+            while start < stop and not failed:
+                buf = free.get()
+                view = memoryview(buf)[: min(stop - start, size)]
+                got = patcher._read_exactly(view, start, stop)
+                if hasher is not None:
+                    hasher.update(view)
+                work.put((view, buf))
+                written += got
+                start += got
+    except BaseException:
+        cancel.set()
+        raise
+    finally:
+        work.put(_STOP)
+        thread.join()
+    if failed:
+        raise failed[0]
     return written
 
 
