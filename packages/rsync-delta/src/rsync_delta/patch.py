@@ -4,7 +4,9 @@
 through their own I/O, like a protocol receiver); `patch()` (alias `apply_patch`) writes
 a whole op stream to a binary file object. The basis is bytes or a seekable binary file,
 read with ``pread`` when it has a file descriptor; block copies are read in pieces of at
-most 4 MiB, so memory stays bounded.
+most 4 MiB, so memory stays bounded. From a basis file to an output file, `patch()` hands
+its writes to a short-lived thread so that reading overlaps with writing; the call is
+still synchronous and leaves no thread behind.
 """
 
 from __future__ import annotations
