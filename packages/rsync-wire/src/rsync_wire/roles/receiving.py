@@ -534,7 +534,7 @@ class ReceiverSide:
         content_tx = sh.content_dirs
         sh.entries = [entries[i] for i in order]
         sh.content_dirs = {k for k, i in enumerate(order) if i in content_tx}
-        sh.cleared = dedupe(sh.entries, protocol=session.protocol)
+        sh.cleared = _dedupe(sh.entries, protocol=session.protocol)
         self._check_names()
         sh.reporter.file_list_done(len(sh.entries))
 
@@ -825,6 +825,32 @@ def _collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
         if not isinstance(exc, anyio.get_cancelled_exc_class()):
             return exc
     return leaves[0]
+
+
+def _dedupe(entries: list[FileEntry], *, protocol: int) -> list[bool]:
+    """The receiver's duplicate tombstones; cheap when there are no duplicates at all.
+
+    Duplicates are equal names next to each other in the sorted list, or a directory named
+    like a file elsewhere in it. When neither occurs (the normal case) every entry is kept
+    without building :func:`~rsync_wire.proto.flist_sort.dedupe`'s key tables.
+    """
+    n = len(entries)
+    prev = None
+    dirs: set[bytes] = set()
+    suspicious = False
+    for e in entries:
+        rel = _rel(e.name)
+        if rel == prev:
+            suspicious = True
+            break
+        prev = rel
+        if e.is_dir:
+            dirs.add(rel)
+    if not suspicious and dirs:
+        suspicious = any(not e.is_dir and e.name in dirs for e in entries)
+    if not suspicious:
+        return [False] * n
+    return dedupe(entries, protocol=protocol)
 
 
 def _escape_wild(name: bytes) -> bytes:
