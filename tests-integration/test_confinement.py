@@ -323,7 +323,7 @@ def test_downloads_pass_while_confined(
         ),
         timeout=120,
     )
-    assert code == 0, f"{err}\n{daemon.log()}"  # type: ignore[attr-defined]
+    assert code == 0, f"{err}\n{daemon.log()}"
     exclude = [HUGE_SPARSE]
     if protocol < 30:
         exclude += ["times/post-2106.txt", "times/pre-1970.txt"]
@@ -337,7 +337,7 @@ def test_downloads_pass_while_confined(
         time_precision_ns=1 if protocol >= 31 else 10**9,
         exclude=exclude,
     )
-    log = daemon.log()  # type: ignore[attr-defined]
+    log = daemon.log()
     if ROOT:
         assert "sandbox: confined: mount namespace + PID namespace (pivot_root" in log, log
     if LANDLOCK:
@@ -461,7 +461,7 @@ def test_secrets_and_motd_outside_the_modules_still_work(
         env=env,
         timeout=60,
     )
-    assert good.returncode == 0, f"{good.describe()}\n{daemon.log()}"  # type: ignore[attr-defined]
+    assert good.returncode == 0, f"{good.describe()}\n{daemon.log()}"
     assert "Welcome to the confined daemon" in good.stdout
     assert_trees_equal(src, tmp_path / "d", symlink_times=True)
     bad = run(
