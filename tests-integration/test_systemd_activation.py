@@ -141,6 +141,39 @@ def test_one_process_per_connection(
     assert "listening on" not in log
 
 
+def test_one_connection_process_ends_on_sigterm(
+    activated: Callable[..., tuple[Service, int]], tmp_path: Path
+) -> None:
+    """As root the serving process is PID 1 of its namespace, which ignores signals it has
+    no handler for: pyrsyncd installs one, so a stop request still ends the connection."""
+    import signal
+    import time
+
+    from harness.confinement import descendants, open_daemon_connection, wait_for
+    from harness.proc import port_accepts
+
+    src = _tree(tmp_path / "src")
+    service, port = activated(
+        "helper",
+        "inetd",
+        "--inetd",
+        "--module",
+        f"src={src}",
+        ready=lambda p: port_accepts(LOOPBACK, p),
+    )
+    before = set(descendants(service.pid))
+    with open_daemon_connection(LOOPBACK, port) as sock:
+        # the launcher's child that exec'd pyrsyncd (the waiter, as root)
+        daemon = wait_for(
+            lambda: next((p for p in descendants(service.pid) if p not in before), None)
+        )
+        os.kill(daemon, signal.SIGTERM)
+        sock.settimeout(10)
+        started = time.monotonic()
+        assert sock.recv(100) == b""  # the connection ends
+        assert time.monotonic() - started < 10
+
+
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_rsync_daemon_mode_with_a_socket_on_stdin(
     real_rsync: RealRsync,

@@ -35,6 +35,7 @@ import importlib
 import logging
 import os
 import pwd
+import signal
 import sys
 import sysconfig
 import time
@@ -44,6 +45,7 @@ from rsync_daemon.auth import preload_secrets
 from rsync_daemon.errors import ConfigError
 from rsync_sandbox import (
     NOBODY,
+    Mechanism,
     SandboxError,
     SandboxPolicy,
     SandboxReport,
@@ -55,6 +57,7 @@ from rsync_sandbox import (
     find_writable,
     python_runtime_paths,
 )
+from rsync_wire.errors import ExitCode
 
 if TYPE_CHECKING:
     import socket
@@ -287,6 +290,8 @@ def confine(
         check_writable=check_writable,
     )
     report = apply(policy)
+    if Mechanism.PID_NAMESPACE in report.mechanisms:
+        _exit_on_signals()
     for name, path in report.module_paths.items():
         config.modules[name].path = path
     if mode == "off":
@@ -326,6 +331,26 @@ def _checks(
         if mod.read_only and find_writable([mod.path], probe=False)
     ]
     return False, warnings
+
+
+def _exit_on_signals() -> None:
+    """Make this process end on SIGTERM, SIGINT and SIGHUP although it is PID 1.
+
+    The first process of a PID namespace ignores every signal it has no handler for;
+    the waiter outside forwards them here. The accept loop installs its own handlers for
+    SIGTERM and SIGINT afterwards; a lone connection (inetd, SSH) keeps these.
+
+    rsync: main.c sigterm_handler() (exit code RERR_SIGNAL).
+    """
+
+    def stop(_signum: int, _frame: object) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(int(ExitCode.SIGNAL))
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stop)
 
 
 def _landlock_available() -> bool:
