@@ -29,7 +29,6 @@ import pytest
 from harness.compare import assert_trees_equal
 from harness.confinement import (
     connection_process,
-    descendants,
     open_daemon_connection,
     proc_status,
     root_entries,
@@ -120,9 +119,8 @@ def test_connection_process_sees_only_its_modules(
         r"root\), uid 65534 gid 65534, no_new_privs" + (r", Landlock ABI \d+" if LANDLOCK else ""),
         daemon.log(),
     ), daemon.log()
-    before = set(descendants(daemon.service.pid))
-    with open_daemon_connection(daemon.host, daemon.port):
-        pid = connection_process(daemon.service.pid, known=before)
+    with open_daemon_connection(daemon.host, daemon.port) as client:
+        pid = connection_process(daemon.service.pid, client)
         status = proc_status(pid)
         assert status.uids == (NOBODY,) * 4
         assert status.gids == (NOBODY,) * 4
@@ -397,9 +395,8 @@ def test_unprivileged_daemon_is_confined_by_landlock(
     dest = tmp_path / "dest"
     run(real_rsync.argv("-a", f"rsync://{LOOPBACK}:{port}/src/", str(dest)), timeout=60).check()
     assert_trees_equal(src, dest, symlink_times=True)
-    before = set(descendants(daemon.pid))
-    with open_daemon_connection(LOOPBACK, port):
-        pid = connection_process(daemon.pid, known=before)
+    with open_daemon_connection(LOOPBACK, port) as client:
+        pid = connection_process(daemon.pid, client)
         status = proc_status(pid)
         assert status.uids == (uid,) * 4
         assert status.no_new_privs

@@ -149,7 +149,7 @@ def test_one_connection_process_ends_on_sigterm(
     import signal
     import time
 
-    from harness.confinement import descendants, open_daemon_connection, wait_for
+    from harness.confinement import connection_process, descendants, open_daemon_connection
     from harness.proc import port_accepts
 
     src = _tree(tmp_path / "src")
@@ -161,12 +161,10 @@ def test_one_connection_process_ends_on_sigterm(
         f"src={src}",
         ready=lambda p: port_accepts(LOOPBACK, p),
     )
-    before = set(descendants(service.pid))
     with open_daemon_connection(LOOPBACK, port) as sock:
-        # the launcher's child that exec'd pyrsyncd (the waiter, as root)
-        daemon = wait_for(
-            lambda: next((p for p in descendants(service.pid) if p not in before), None)
-        )
+        serving = connection_process(service.pid, sock)
+        # the process the launcher exec'd: as root the waiter, else the same process
+        daemon = next(p for p in descendants(service.pid) if serving in (p, *descendants(p)))
         os.kill(daemon, signal.SIGTERM)
         sock.settimeout(10)
         started = time.monotonic()

@@ -119,19 +119,52 @@ def open_daemon_connection(host: str, port: int) -> socket.socket:
     return sock
 
 
-def connection_process(service_pid: int, *, known: set[int] | None = None) -> int:
-    """The newest descendant of ``service_pid`` that is not in ``known`` (a connection process).
+def _socket_inodes_with_peer_port(port: int) -> set[str]:
+    """Inodes of the TCP sockets on this host whose remote port is ``port``."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as fh:
+                rows = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and int(fields[2].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def _holds_socket(pid: int, inodes: set[str]) -> bool:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
+def connection_process(service_pid: int, client: socket.socket) -> int:
+    """The descendant of ``service_pid`` serving ``client`` (the deepest one holding its
+    socket: below a PID namespace's waiter, the process inside).
 
     Raises:
-        AssertionError: none appeared within 10 seconds.
+        AssertionError: none within 10 seconds.
     """
-    seen = known or set()
+    port = client.getsockname()[1]
 
-    def newest() -> int | None:
-        fresh = [p for p in descendants(service_pid) if p not in seen]
-        return fresh[-1] if fresh else None
+    def serving() -> int | None:
+        inodes = _socket_inodes_with_peer_port(port)
+        holders = [p for p in descendants(service_pid) if _holds_socket(p, inodes)]
+        return holders[-1] if holders else None
 
-    return wait_for(newest)
+    return wait_for(serving)
 
 
 def root_entries(pid: int) -> set[str]:
