@@ -190,8 +190,8 @@ def _fail(message: str) -> None:
         sys.stderr.flush()
 
 
-def _load_ssh(config: DaemonConfig) -> SshSettings | None:
-    """The SSH listener's keys, when it is configured (raises OSError/ValueError)."""
+def _load_ssh(config: DaemonConfig) -> SshSettings:
+    """The SSH listener's keys (raises OSError, or ValueError for a key that does not parse)."""
     from rsync_daemon.anonssh import load_settings
 
     return load_settings(config)
@@ -236,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif ns.inetd:
             _fail("--inetd: standard input is not a socket")
             return 1
-    ssh = None
+    ssh: SshSettings | None = None
     ssh_wanted = bool(config.anonssh_listen) or any(a.name == SSH_FD_NAME for a in activated)
     if ssh_wanted:
         try:
