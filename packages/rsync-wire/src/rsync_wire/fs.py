@@ -20,6 +20,7 @@ import errno
 import os
 import platform
 import stat
+import sys
 from typing import Final
 
 __all__ = ["Root", "split_path"]
@@ -30,6 +31,7 @@ _RESOLVE_NO_SYMLINKS: Final = 0x04
 _RESOLVE_BENEATH: Final = 0x08
 _RESOLVE_IN_ROOT: Final = 0x10
 _MAX_LINKS: Final = 40
+_FS_ENCODING: Final = sys.getfilesystemencoding()
 
 
 class _OpenHow(ctypes.Structure):
@@ -210,13 +212,15 @@ class Root:
         fd = self.open_dir(path, follow=True)
         try:
             out: list[tuple[bytes, os.stat_result | OSError]] = []
+            append = out.append
             with os.scandir(fd) as it:
                 for de in it:
-                    name = os.fsencode(de.name)
+                    # scandir on a descriptor gives str names, decoded as os.fsdecode does
+                    name = de.name.encode(_FS_ENCODING, "surrogateescape")
                     try:
-                        out.append((name, de.stat(follow_symlinks=False)))
+                        append((name, de.stat(follow_symlinks=False)))
                     except OSError as exc:
-                        out.append((name, exc))
+                        append((name, exc))
             return out
         finally:
             os.close(fd)

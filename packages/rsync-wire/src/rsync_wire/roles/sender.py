@@ -233,7 +233,8 @@ class SenderRole:
 
     # -- file list -----------------------------------------------------------------------------
 
-    async def _read_filters(self) -> _Selection:
+    async def _read_filters(self) -> _Selection | None:
+        """The client's rules and the module's; ``None`` when there are none (the fast path)."""
         protocol = self.session.protocol
         texts = await self.ws.decode(decode_filter_list)
         client = FilterList(protocol=protocol)
@@ -250,9 +251,11 @@ class SenderRole:
                 exclude=m.daemon_exclude or None,
                 protocol=protocol,
             )
+        if not client and daemon is None:
+            return None
         return _Selection(self.root, client, daemon)
 
-    async def _send_file_list(self, filters: _Selection) -> None:
+    async def _send_file_list(self, filters: _Selection | None) -> None:
         """Send the first (or only) file list, with its trailer.
 
         rsync: flist.c send_file_list().
