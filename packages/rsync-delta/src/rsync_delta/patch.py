@@ -202,53 +202,74 @@ def _patch_overlapped(
 
     Writing into a new file costs the kernel about four times what reading the basis
     does (page allocation and copying); a writer thread takes the writes, so that the
-    reads and the hashing of the next pieces overlap with them. The threads hand over
-    a few large buffers in order through queues; the caller still sees one synchronous
-    call, and the writer's exception, if any, is raised here.
+    reads and the hashing of the next pieces overlap with them. The output is assembled
+    in a few 4 MiB buffers (block copies are read straight into them, literals copied
+    in), each handed to the writer once full: few large writes and few hand-overs, and
+    at most `_BUFFERS` buffers of memory. The caller still sees one synchronous call;
+    an exception on either side stops both and is raised here.
     """
-    size = max(1, min(_COPY_CHUNK, patcher.basis_length))
     free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
     for _ in range(_BUFFERS):
-        free.put(bytearray(size))
-    work: queue.SimpleQueue[tuple[Buffer, bytearray | None] | None] = queue.SimpleQueue()
+        free.put(bytearray(_COPY_CHUNK))
+    work: queue.SimpleQueue[tuple[memoryview, bytearray] | None] = queue.SimpleQueue()
     failed: list[BaseException] = []
     cancel = threading.Event()
 
     def writer() -> None:
         while (item := work.get()) is not _STOP:
-            data, buf = item
+            view, buf = item
             if not failed and not cancel.is_set():
                 try:
-                    _write_all(out, data)
+                    _write_all(out, view)
                 except BaseException as exc:  # noqa: BLE001  (re-raised by the caller)
                     failed.append(exc)
-            if buf is not None:
-                free.put(buf)
+            view.release()
+            free.put(buf)
 
     thread = threading.Thread(target=writer, name="rsync-delta-patch-writer", daemon=True)
     thread.start()
     written = 0
+    cur = free.get()
+    fill = 0
+
+    def ship(*, last: bool = False) -> None:
+        nonlocal cur, fill
+        view = memoryview(cur)[:fill]
+        if hasher is not None:
+            hasher.update(view)
+        work.put((view, cur))
+        if not last:
+            cur = free.get()
+            fill = 0
+
     try:
         for op in ops:
             if failed:
                 break
             if isinstance(op, LiteralData):
-                if op.data:
-                    if hasher is not None:
-                        hasher.update(op.data)
-                    work.put((op.data, None))
-                    written += len(op.data)
+                with memoryview(op.data) as data:
+                    pos = 0
+                    while pos < data.nbytes:
+                        n = min(data.nbytes - pos, _COPY_CHUNK - fill)
+                        cur[fill : fill + n] = data[pos : pos + n]
+                        fill += n
+                        pos += n
+                        if fill == _COPY_CHUNK:
+                            ship()
+                    written += data.nbytes
                 continue
             start, stop = patcher._byte_range(op)
-            while start < stop and not failed:
-                buf = free.get()
-                view = memoryview(buf)[: min(stop - start, size)]
-                got = patcher._read_exactly(view, start, stop)
-                if hasher is not None:
-                    hasher.update(view)
-                work.put((view, buf))
-                written += got
+            written += stop - start
+            while start < stop:
+                n = min(stop - start, _COPY_CHUNK - fill)
+                with memoryview(cur) as view:
+                    got = patcher._read_exactly(view[fill : fill + n], start, stop)
+                fill += got
                 start += got
+                if fill == _COPY_CHUNK:
+                    ship()
+        if fill and not failed:
+            ship(last=True)
     except BaseException:
         cancel.set()
         raise
