@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 GiB = 1 << 30
 MiB = 1 << 20
 RSS_LIMIT_MIB = 200
+UNRELATED_MIB = 256
 
 # Run one CLI command in a fresh interpreter and report its peak RSS. VmHWM belongs to
 # the process's own address space, so unlike wait4's ru_maxrss it does not include the
@@ -80,5 +81,15 @@ def test_large_file_bounded_memory(tmp_path: Path) -> None:
     }
     assert same_files(out, new)
     assert dlt.stat().st_size < 64 * 16_384 * 3
+    # A new file sharing nothing: rolling search everywhere, a delta of literals only.
+    unrelated = tmp_path / "unrelated"
+    rng = np.random.default_rng(7)
+    with unrelated.open("wb") as f:
+        for _ in range(UNRELATED_MIB // 16):
+            f.write(rng.integers(0, 256, 16 * MiB, dtype=np.uint8).tobytes())
+    out.unlink()
+    peaks["delta unrelated"] = run_measured("delta", sig, unrelated, dlt)
+    peaks["patch unrelated"] = run_measured("patch", basis, dlt, out)
+    assert same_files(out, unrelated)
     for step, peak in peaks.items():
         assert peak < RSS_LIMIT_MIB, f"{step} peaked at {peak} MiB"
