@@ -109,7 +109,7 @@ class _Package(types.ModuleType):
 sys.modules[__name__].__class__ = _Package
 
 
-def __getattr__(name: str) -> Any:  # (module attributes of any type)
+def __getattr__(name: str) -> Any:
     home = _HOME.get(name)
     if home is None:
         msg = f"module {__name__!r} has no attribute {name!r}"

@@ -121,7 +121,7 @@ def _input(path: str) -> Iterator[IO[bytes]]:
     if path == "-":
         yield sys.stdin.buffer
         return
-    with open(path, "rb", buffering=1 << 20) as f:  # (plain open of a user path)
+    with open(path, "rb", buffering=1 << 20) as f:
         yield f
 
 

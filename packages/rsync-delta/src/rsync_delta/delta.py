@@ -182,7 +182,7 @@ class DeltaGenerator:
         self._nfull = self._count - 1 if signature.remainder else self._count
         self._weak = signature.weak
         self._strong = signature.strong
-        self._block_fn = rule._block_fn  # (same package; one call less per block)
+        self._block_fn = rule._block_fn  # same package: one call less per block
         self._index: _WeakIndex | None = None
         self._sums: WindowSums | None = None
         self._buf = bytearray()

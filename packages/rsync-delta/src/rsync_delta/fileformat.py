@@ -167,9 +167,9 @@ def read_signature(f: IO[bytes]) -> tuple[Signature, ChecksumRule]:
         SignatureError: Wrong magic or version, unknown checksum, inconsistent header,
             truncation, trailing bytes or a failed integrity check.
     """
-    import numpy as np  # (keeps `rsync-delta patch` free of numpy's import)
+    import numpy as np  # lazy: `rsync-delta patch` never needs numpy
 
-    from rsync_delta.signature import Signature  # (same reason)
+    from rsync_delta.signature import Signature  # lazy, as above
 
     head = _read_exact(f, _SIG_HEAD.size, "signature header", SignatureError)
     magic, version, ident, reserved, blen, slen, flen = _SIG_HEAD.unpack(head)

@@ -58,12 +58,12 @@ def _new_md4() -> Hasher:
 
     The choice is made on first use, so that pycryptodome is only imported when needed.
     """
-    global _md4_new  # (a lazily resolved constructor)
+    global _md4_new  # resolved on first use
     if _md4_new is None:
         try:
             hashlib.new("md4")  # noqa: S324  (rsync protocols 27-29 need MD4)
         except ValueError:
-            from Crypto.Hash import MD4  # (only when OpenSSL lacks MD4)
+            from Crypto.Hash import MD4  # only when OpenSSL lacks MD4
 
             def crypto_md4() -> Hasher:
                 return cast("Hasher", MD4.new())  # noqa: S303  (protocols 27-29 need MD4)

@@ -254,7 +254,7 @@ def signature(
         msg = f"strong length {slen} out of range 0..{rule.digest_size} for {rule.name}"
         raise ValueError(msg)
 
-    block_fn = rule._block_fn  # (same package; saves a call per block)
+    block_fn = rule._block_fn  # same package: one call less per block
     per_chunk = max(1, _READ_CHUNK // blen) * blen
     weak_parts: list[npt.NDArray[np.uint32]] = []
     strong_parts: list[bytes] = []
