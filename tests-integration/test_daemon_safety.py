@@ -288,7 +288,13 @@ def test_file_vanishing_during_transfer(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(0.7)  # the sender is now held back by the client's --bwlimit
+    # Wait until the big file is being received (its temporary file exists): the list is
+    # sent, and the sender is held back by --bwlimit before it reaches the next file.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if dest.is_dir() and any(p.name.startswith(".a_big.bin.") for p in dest.iterdir()):
+            break
+        time.sleep(0.02)
     (src / "b_gone.txt").unlink()
     out, err = proc.communicate(timeout=60)
     # Below protocol 30 the sender has no way to tell the client (rsync's own daemon neither).
