@@ -145,15 +145,7 @@ class GeneratorRole:
             if self.delete_when == "before":
                 self._delete_pass()
             self._find_hard_link_leaders()
-            count = len(sh.entries)
-            for i in range(count):
-                if sh.cleared[i]:
-                    continue
-                self._recv_generator(i)
-                if ws.pending_output >= _FLUSH_AT:
-                    await ws.flush()
-                elif i & 63 == 63:
-                    await anyio.lowlevel.checkpoint()
+            await self._phase_one()
         self._write_ndx(Ndx.DONE)
         await ws.flush()
         self.phase = 1
@@ -192,6 +184,60 @@ class GeneratorRole:
         self._touch_up_dirs()
         self._write_ndx(Ndx.DONE)  # goodbye
         await ws.flush()
+
+    async def _phase_one(self) -> None:
+        """Every entry of the list, in order; up-to-date files are settled inline.
+
+        The loop checks the common case of a re-sync (a regular file whose size, mtime,
+        permissions and ownership match) without a method call per entry; everything else
+        goes through :meth:`_recv_generator`.
+
+        rsync: generator.c generate_files() (the phase-1 loop).
+        """
+        sh = self.sh
+        ws = sh.out_ws
+        entries = sh.entries
+        rels = sh.rels
+        cleared = sh.cleared
+        tree = sh.tree
+        opts = sh.opts
+        fast = self._fast and tree is not None and not opts.preserve_executability
+        parent = tree.parent if tree is not None else None
+        lstat = os.stat
+        perms = opts.preserve_perms
+        check_uid = sh.am_root and opts.preserve_uid
+        check_gid = opts.preserve_gid
+        ids = sh.ids
+        uid_of = ids.uid
+        gid_of = ids.gid
+        for i in range(len(entries)):
+            if cleared[i]:
+                continue
+            if fast and not self.dry_missing:
+                e = entries[i]
+                if e.mode & 0o170000 == 0o100000:
+                    try:
+                        dfd, name = parent(rels[i])  # type: ignore[misc]
+                        st = lstat(name, dir_fd=dfd, follow_symlinks=False)
+                    except OSError:
+                        st = None
+                    if (
+                        st is not None
+                        and st.st_mode & 0o170000 == 0o100000
+                        and st.st_size == e.size
+                        and st.st_mtime_ns // 1_000_000_000 == e.mtime  # the quick check
+                        and (not perms or not (st.st_mode ^ e.mode) & 0o7777)
+                        and (not check_uid or st.st_uid == uid_of(e.uid))
+                        and (not check_gid or _group_matches(st, gid_of(e.gid)))
+                    ):
+                        continue
+            self._recv_generator(i)
+            if ws.pending_output >= _FLUSH_AT:
+                await ws.flush()
+            elif i & 63 == 63:
+                await anyio.lowlevel.checkpoint()
+        # settled files need no checkpoint each; give the receiver a turn now
+        await anyio.lowlevel.checkpoint()
 
     async def _wait_for(self, what: str) -> None:
         while what not in self.milestones:
@@ -1029,6 +1075,11 @@ class GeneratorRole:
         elif kind == "specials":
             st.deleted_specials += 1
         self.sh.reporter.deleted(rel, mode)
+
+
+def _group_matches(st: os.stat_result, mapped: tuple[int, bool]) -> bool:
+    gid, skip = mapped
+    return skip or st.st_gid == gid
 
 
 def _show(name: bytes) -> str:
