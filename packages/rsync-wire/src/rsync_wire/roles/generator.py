@@ -219,6 +219,13 @@ class GeneratorRole:
                     try:
                         dfd, name = parent(rels[i])  # type: ignore[misc]
                         st = lstat(name, dir_fd=dfd, follow_symlinks=False)
+                    except FileNotFoundError:
+                        self._recv_generator(i, missing=True)  # a new file: no second lstat
+                        if ws.pending_output >= _FLUSH_AT:
+                            await ws.flush()
+                        elif i & 63 == 63:
+                            await anyio.lowlevel.checkpoint()
+                        continue
                     except OSError:
                         st = None
                     if (
@@ -374,7 +381,7 @@ class GeneratorRole:
             preserve_executability=opts.preserve_executability,
         )
 
-    def _recv_generator(self, ndx: int, *, redo: bool = False) -> None:
+    def _recv_generator(self, ndx: int, *, redo: bool = False, missing: bool = False) -> None:
         """Decide about one entry.
 
         rsync: generator.c recv_generator().
@@ -384,7 +391,9 @@ class GeneratorRole:
         rel = sh.rels[ndx]
         mode = entry.mode
         try:
-            if self._fast and not redo and mode & 0o170000 == 0o100000:
+            if missing:
+                st = None  # the caller's lstat just said so
+            elif self._fast and not redo and mode & 0o170000 == 0o100000:
                 st = self._stat(rel)
                 if st is not None and self._up_to_date(entry, st):
                     return

@@ -90,6 +90,15 @@ class ReceiverRole:
         self.phase = 0
         self._sink: _Sink | None = None
         self._ndx = 0
+        fresh = shared.rule.file_hasher()
+        # copying a fresh hasher is cheaper than building one per file
+        self._hasher_proto = fresh if hasattr(fresh, "copy") else None
+
+    def _new_hasher(self) -> _Hasher:
+        proto = self._hasher_proto
+        if proto is not None:
+            return proto.copy()  # type: ignore[no-any-return]
+        return self.sh.rule.file_hasher()
 
     async def run(self) -> None:
         """Read replies until the end of the session."""
@@ -280,11 +289,11 @@ class ReceiverRole:
         """
         sink: _Sink
         if fd >= 0 and entry.size >= _THREAD_AT:
-            async with _ThreadedSink(fd, self.sh.rule.file_hasher()) as threaded:
+            async with _ThreadedSink(fd, self._new_hasher()) as threaded:
                 sink = self._sink = threaded
                 await self._receive_tokens(sink, basis_fd, head, rel, entry)
         else:
-            sink = self._sink = _Sink(fd, self.sh.rule.file_hasher())
+            sink = self._sink = _Sink(fd, self._new_hasher())
             await self._receive_tokens(sink, basis_fd, head, rel, entry)
         theirs = await self.sh.ws.read_exact(self.digest_size)
         if self.sh.config.progress:
