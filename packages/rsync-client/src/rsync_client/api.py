@@ -64,7 +64,9 @@ def make_options(**options: Any) -> ClientOptions:
     Raises:
         OptionError: an unknown option name.
     """
-    opts = ClientOptions()
+    # In-process use must not confine the caller's whole process: Landlock cannot be
+    # undone. The command line confines itself; an API caller asks with sandbox=True.
+    opts = ClientOptions(sandbox=False)
     fields = set(ClientOptions.__struct_fields__)
     for name, value in options.items():
         if name == "archive":

@@ -331,6 +331,7 @@ _LONG: Final[dict[str, _Spec]] = {
     "timeout": _int("timeout", minimum=0),
     "contimeout": _int("contimeout", minimum=0),
     "motd": _flag("motd"),
+    "sandbox": _flag("sandbox"),
     "max-size": _size("max_size"),
     "min-size": _size("min_size"),
     "human-readable": _Spec(_human, negate=lambda o, _v: setattr(o, "human_readable", 0)),
@@ -710,6 +711,7 @@ Options
 --info=FLAGS             fine-grained informational verbosity (progress2, stats, name)
 --quiet, -q              suppress non-error messages
 --no-motd                suppress the daemon-mode MOTD
+--no-sandbox             do not confine pyrsync (Landlock) to the destination
 --checksum, -c           skip based on checksum, not mod-time & size
 --archive, -a            archive mode is -rlptgoD (no -A,-X,-U,-N,-H)
 --recursive, -r          recurse into directories

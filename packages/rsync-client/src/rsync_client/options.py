@@ -85,6 +85,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     timeout: int = 0
     contimeout: int = 0
     motd: bool = True
+    sandbox: bool = True  # Landlock once connected; --no-sandbox turns it off
     max_size: int | None = None
     min_size: int | None = None
     human_readable: int = 1

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from rsync_client.confine import confine_client
 from rsync_client.options import ClientOptions, Location, OptionError, parse_location
 from rsync_client.transports.daemon import connect_daemon, daemon_preamble
 from rsync_client.transports.rsh import remote_command, spawn
@@ -182,6 +183,8 @@ async def _run_local(
     filters = build_filters(opts)
     _add_cvs(filters, opts)
     config = _config(opts, filters, None, local=True)
+    if opts.sandbox:
+        _confined(opts, output, confine_client(dest, sources))
     stats = await run_local_copy(
         [os.fsencode(s) for s in sources],
         None if dest is None else os.fsencode(dest),
@@ -191,6 +194,12 @@ async def _run_local(
         capabilities=CLIENT_CAPABILITIES,
     )
     return RunResult(stats, int(stats.exit_code()), PROTOCOL_VERSION)
+
+
+def _confined(opts: ClientOptions, output: Output, note: str) -> None:
+    """Say what confinement is in force, at -vv (rsync has no such line)."""
+    if opts.verbose > 1:
+        output.info(f"pyrsync: {note}\n")
 
 
 def _requested(paths: list[str], *, module: bool) -> list[bytes]:
@@ -224,6 +233,8 @@ async def _pull(
     if files_from is not None and session.protocol == 30:
         msg = "--files-from with a local file needs protocol 31 or newer, or 29 and older"
         raise UnsupportedError(msg)
+    if opts.sandbox:
+        _confined(opts, output, confine_client(dest))
     stats = await run_pull(
         ws,
         session,

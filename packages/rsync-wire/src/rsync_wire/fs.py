@@ -84,7 +84,8 @@ class Root:
 
     def __init__(self, path: str | bytes) -> None:
         self.path = os.fsencode(path)
-        self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        # O_PATH: holding the root needs no read right on it (Landlock checks real opens)
+        self.fd = os.open(self.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def close(self) -> None:
         """Close the root's descriptor."""

@@ -1,0 +1,9 @@
+"""``python -m rsync_client`` runs ``pyrsync``."""
+
+from __future__ import annotations
+
+import sys
+
+from rsync_client.cli import main
+
+sys.exit(main())
