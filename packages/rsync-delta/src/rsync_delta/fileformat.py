@@ -80,6 +80,7 @@ _COPY: Final = struct.Struct("<BII")
 _END: Final = struct.Struct("<BQ")
 _U32: Final = struct.Struct("<I")
 _U64: Final = struct.Struct("<Q")
+_COPY_FIELDS: Final = struct.Struct("<II")
 _TAG_END: Final = 0
 _TAG_LITERAL: Final = 1
 _TAG_COPY: Final = 2
@@ -297,26 +298,40 @@ class DeltaReader:
         """
         f = self._f
         read = f.read
+        what = {_TAG_LITERAL: "literal length", _TAG_COPY: "copy op", _TAG_END: "end record"}
         while True:
-            tag = read(1)
-            if not tag:
-                msg = "truncated delta: no end record"
+            # Every op has at least 4 bytes after its tag: read both in one call.
+            head = read(5)
+            if len(head) < 5:
+                if not head:
+                    msg = "truncated delta: no end record"
+                    raise PatchError(msg)
+                if head[0] not in what:
+                    msg = f"unknown op tag {head[0]:#04x} in delta"
+                    raise PatchError(msg)
+                msg = f"truncated {what[head[0]]}: expected more than {len(head) - 1} bytes"
                 raise PatchError(msg)
-            kind = tag[0]
+            kind = head[0]
             if kind == _TAG_LITERAL:
-                (n,) = _U32.unpack(_read_exact(f, 4, "literal length", PatchError))
+                (n,) = _U32.unpack_from(head, 1)
                 if not 0 < n <= MAX_LITERAL:
                     msg = f"invalid literal length {n} (1..{MAX_LITERAL})"
                     raise PatchError(msg)
-                yield LiteralData(_read_exact(f, n, "literal data", PatchError))
+                data = read(n)
+                if len(data) != n:
+                    msg = f"truncated literal data: expected {n} bytes, got {len(data)}"
+                    raise PatchError(msg)
+                yield LiteralData(data)
             elif kind == _TAG_COPY:
-                index, count = struct.unpack("<II", _read_exact(f, 8, "copy op", PatchError))
+                rest = _read_exact(f, 4, "copy op", PatchError)
+                index, count = _COPY_FIELDS.unpack(head[1:] + rest)
                 if not count:
                     msg = f"copy of 0 blocks at block {index}"
                     raise PatchError(msg)
                 yield BlockMatch(index, count)
             elif kind == _TAG_END:
-                (self.new_length,) = _U64.unpack(_read_exact(f, 8, "end record", PatchError))
+                rest = _read_exact(f, 4, "end record", PatchError)
+                (self.new_length,) = _U64.unpack(head[1:] + rest)
                 size = HASHES[self.checksum].digest_size
                 self.digest = _read_exact(f, size, "whole-file sum", PatchError)
                 if read(1):

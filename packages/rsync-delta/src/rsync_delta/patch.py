@@ -247,16 +247,21 @@ def _patch_overlapped(
             if failed:
                 break
             if isinstance(op, LiteralData):
+                size = len(op.data)
+                written += size
+                if fill + size < _COPY_CHUNK:  # the usual case: it fits
+                    cur[fill : fill + size] = op.data
+                    fill += size
+                    continue
                 with memoryview(op.data) as data:
                     pos = 0
-                    while pos < data.nbytes:
-                        n = min(data.nbytes - pos, _COPY_CHUNK - fill)
+                    while pos < size:
+                        n = min(size - pos, _COPY_CHUNK - fill)
                         cur[fill : fill + n] = data[pos : pos + n]
                         fill += n
                         pos += n
                         if fill == _COPY_CHUNK:
                             ship()
-                    written += data.nbytes
                 continue
             start, stop = patcher._byte_range(op)
             written += stop - start
