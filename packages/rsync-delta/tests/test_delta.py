@@ -378,3 +378,17 @@ def test_delta_reads_file_objects() -> None:
     new = basis[:50_000] + b"new" + basis[50_000:]
     sig = signature(io.BytesIO(basis), rule=XXH)
     assert list(delta(sig, io.BytesIO(new), XXH)) == list(delta(sig, new, XXH))
+
+
+def test_remainder_equal_to_block_length_is_a_full_block() -> None:
+    # rsync accepts remainder == blength (io.c read_sum_head); the last block is then an
+    # ordinary full block, which may match anywhere.
+    basis = random_bytes(10, 1400)
+    sums = signature(basis, rule=XXH, block_length=700, strong_length=16)
+    sig = Signature.from_sums(
+        block_length=700, strong_length=16, remainder=700, weak=sums.weak, strong=sums.strong
+    )
+    assert sig.file_length == 1400
+    new = basis[700:] + b"x" + basis[:700]
+    ops = list(delta(sig, new, XXH))
+    assert tokens(ops) == reference_tokens(sig, XXH, new) == [("B", 1), ("L", b"x"), ("B", 0)]

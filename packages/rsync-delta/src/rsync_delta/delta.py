@@ -179,7 +179,9 @@ class DeltaGenerator:
         self._blen = signature.block_length
         self._slen = signature.strong_length
         self._count = signature.count
-        self._nfull = self._count - 1 if signature.remainder else self._count
+        # A remainder equal to the block length (rsync accepts it) is a full last block.
+        self._tail = signature.remainder if signature.remainder < self._blen else 0
+        self._nfull = self._count - 1 if self._tail else self._count
         self._weak = signature.weak
         self._strong = signature.strong
         self._block_fn = rule._block_fn  # same package: one call less per block
@@ -230,7 +232,7 @@ class DeltaGenerator:
         ops: list[Op] = []
         self._scan(ops)
         end = self._base + len(self._buf)
-        tail = self._sig.remainder
+        tail = self._tail
         if self._count and tail and self._pos <= end - tail:
             start = end - tail
             last = self._count - 1
