@@ -95,7 +95,7 @@ def reference_tokens(sig: Signature, rule: ChecksumRule, new: bytes) -> list[Tok
 def roundtrip(basis: bytes, new: bytes, sig: Signature, rule: ChecksumRule) -> list[Op]:
     ops = list(delta(sig, new, rule))
     out = io.BytesIO()
-    assert patch(basis, ops, out, block_length=sig.block_length or 1) == len(new)
+    assert patch(basis, ops, out, block_length=sig.block_length) == len(new)
     assert out.getvalue() == new
     for op in ops:
         if isinstance(op, LiteralData):
@@ -392,3 +392,11 @@ def test_remainder_equal_to_block_length_is_a_full_block() -> None:
     new = basis[700:] + b"x" + basis[:700]
     ops = list(delta(sig, new, XXH))
     assert tokens(ops) == reference_tokens(sig, XXH, new) == [("B", 1), ("L", b"x"), ("B", 0)]
+
+
+def test_no_basis_header_gives_literals() -> None:
+    # The all-zero sum header rsync's generator sends for a missing basis.
+    sig = Signature.from_sums(block_length=0, strong_length=0, remainder=0, weak=[], strong=b"")
+    new = random_bytes(11, 70_000)
+    ops = roundtrip(b"", new, sig, XXH)
+    assert [len(op.data) for op in ops if isinstance(op, LiteralData)] == [32768, 32768, 4464]

@@ -75,7 +75,11 @@ def test_basis_that_shrank(tmp_path: os.PathLike[str]) -> None:
 
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="block_length"):
-        Patcher(b"", block_length=0)
+        Patcher(b"", block_length=-1)
+    empty = Patcher(b"abc", block_length=0)  # rsync's "no basis" header: literals only
+    assert empty.block_count == 0
+    with pytest.raises(PatchError, match="out of range"):
+        list(empty.expand(BlockMatch(0)))
 
     class NoSeek(io.RawIOBase):
         def readable(self) -> bool:

@@ -39,18 +39,19 @@ class Patcher:
     Args:
         basis: Bytes, or a seekable binary file object (block k is at byte
             ``k * block_length`` from the start of the file).
-        block_length: The block length of the signature the delta was made from.
+        block_length: The block length of the signature the delta was made from (0 for
+            an empty signature: then only literal ops are valid).
 
     Raises:
-        ValueError: A block length below 1, or a basis that is neither bytes nor a
+        ValueError: A negative block length, or a basis that is neither bytes nor a
             seekable file.
 
     rsync: receiver.c receive_data()
     """
 
     def __init__(self, basis: Source, *, block_length: int) -> None:
-        if block_length < 1:
-            msg = f"block_length must be >= 1, got {block_length}"
+        if block_length < 0:
+            msg = f"block_length must be >= 0, got {block_length}"
             raise ValueError(msg)
         self._blen = block_length
         self._view: memoryview | None = None
@@ -67,7 +68,8 @@ class Patcher:
             self._file = f
             self._fd = regular_fileno(f)
             self._length = os.fstat(self._fd).st_size if self._fd is not None else _size(f)
-        self._count = -(-self._length // block_length)
+        # Block length 0 is rsync's "no basis" sum header: literal data only.
+        self._count = -(-self._length // block_length) if block_length else 0
         self._buf: bytearray | None = None
 
     @property
