@@ -15,6 +15,7 @@ rsync: options.c (long_options, parse_arguments()), main.c main().
 from __future__ import annotations
 
 import errno
+import importlib.util
 import os
 import signal
 import sys
@@ -833,6 +834,8 @@ async def _main(opts: ClientOptions, rest: list[str], output: Output) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``pyrsync``; returns (and, as a console script, exits with) rsync's exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] in ("--server", "--daemon"):
+        return _exec_daemon(args)
     try:
         opts, rest = parse_args(args)
     except HelpRequested as req:
@@ -846,6 +849,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = _run_with_signals(opts, rest, output)
     output.flush()
     return code
+
+
+def _exec_daemon(args: list[str]) -> int:  # noqa: RET503 - execv does not return
+    """``pyrsync --server ...`` / ``pyrsync --daemon ...``: become pyrsyncd, as rsync does.
+
+    Scripts and test suites written for rsync start ``rsync --server`` over a remote shell
+    and ``rsync --daemon``; with rsync-daemon installed the same command lines reach the
+    same code (the client never imports the daemon: it replaces itself with it).
+    """
+    if importlib.util.find_spec("rsync_daemon") is None:
+        sys.stderr.write(
+            f"pyrsync: {args[0]} needs the rsync-daemon package (pyrsyncd), "
+            "which is not installed\n"
+        )
+        return int(ExitCode.SYNTAX)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "rsync_daemon", *args])  # noqa: S606
 
 
 def _run_with_signals(opts: ClientOptions, rest: list[str], output: Output) -> int:

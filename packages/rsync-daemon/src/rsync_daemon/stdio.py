@@ -22,9 +22,9 @@ import sys
 from typing import TYPE_CHECKING
 
 import anyio
-from anyio.streams.file import FileReadStream, FileWriteStream
 
 from rsync_wire.errors import RsyncError
+from rsync_wire.pipes import FdReceiveStream, FdSendStream
 from rsync_wire.proto.args import ArgumentError, ServerArgs, parse_server_args
 from rsync_wire.roles.server import run_server
 from rsync_wire.stream import WireStream
@@ -55,8 +55,8 @@ def main_server(argv: Sequence[str]) -> int:
     root_path = _remote_shell_root(parsed)
 
     async def main() -> int:
-        stdin = FileReadStream(os.fdopen(os.dup(0), "rb", buffering=0))
-        stdout = FileWriteStream(os.fdopen(os.dup(1), "wb", buffering=0))
+        stdin = FdReceiveStream(os.dup(0))
+        stdout = FdSendStream(os.dup(1))
         ws = WireStream(stdin, stdout)
         try:
             return await run_server(ws, parsed, root_path=root_path)
@@ -116,8 +116,8 @@ def _daemon_over_stdio() -> int:
         return int(ConfigError.exit_code)
 
     async def main() -> int:
-        stdin = FileReadStream(os.fdopen(os.dup(0), "rb", buffering=0))
-        stdout = FileWriteStream(os.fdopen(os.dup(1), "wb", buffering=0))
+        stdin = FdReceiveStream(os.dup(0))
+        stdout = FdSendStream(os.dup(1))
         peer = os.environ.get("SSH_CLIENT", "stdio").split(" ")[0] + ":0"
         return await handle_connection(stdin, stdout, config, peer=peer)
 

@@ -1,0 +1,76 @@
+"""``pyrsync --server`` and ``pyrsync --daemon`` reach pyrsyncd, as rsync's own command lines do."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from harness.compare import assert_trees_equal
+from harness.daemon import daemon_ready, list_modules, normalize_modules, render_rsyncd_conf
+from harness.proc import run, start_service
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from harness.shim import ShimFactory
+    from harness.tools import RealRsync
+
+pytestmark = pytest.mark.interop
+
+PYRSYNC = [sys.executable, "-m", "rsync_client"]
+
+
+def _tree(root: Path) -> Path:
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "a.txt").write_text("hello\n")
+    (root / "b.bin").write_bytes(bytes(range(256)) * 1000)
+    return root
+
+
+@pytest.mark.parametrize("protocol", [29, 32])
+def test_real_rsync_pulls_through_pyrsync_server(
+    real_rsync: RealRsync, rsh_shim_factory: ShimFactory, tmp_path: Path, protocol: int
+) -> None:
+    src = _tree(tmp_path / "src")
+    shim = rsh_shim_factory(PYRSYNC)
+    dest = tmp_path / "dest"
+    run(
+        real_rsync.argv(
+            "-a", f"--protocol={protocol}", "-e", str(shim), f"localhost:{src}/", str(dest)
+        ),
+        timeout=60,
+    ).check()
+    assert_trees_equal(src, dest)
+
+
+def test_pyrsync_daemon_serves_rsync_clients(real_rsync: RealRsync, tmp_path: Path) -> None:
+    src = _tree(tmp_path / "src")
+    conf = tmp_path / "rsyncd.conf"
+    conf.write_text(
+        render_rsyncd_conf(
+            normalize_modules({"pub": src}),
+            log_file=tmp_path / "d.log",
+            lock_file=tmp_path / "d.lock",
+        )
+    )
+    service, port = start_service(
+        lambda port: [
+            *PYRSYNC,
+            "--daemon",
+            "--no-detach",
+            f"--config={conf}",
+            f"--port={port}",
+            "--address=127.0.0.1",
+        ],
+        output=tmp_path / "out.log",
+        ready=lambda _s, port: daemon_ready("127.0.0.1", port),
+    )
+    try:
+        assert [m.split("\t")[0].strip() for m in list_modules("127.0.0.1", port)] == ["pub"]
+        dest = tmp_path / "dest"
+        run(real_rsync.argv("-a", f"rsync://127.0.0.1:{port}/pub/", str(dest)), timeout=60).check()
+        assert_trees_equal(src, dest)
+    finally:
+        service.stop(grace=2.0)
