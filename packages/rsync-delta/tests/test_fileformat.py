@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import struct
+import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,6 +25,7 @@ from rsync_delta.signature import signature
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 DATA = np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes()
 
@@ -154,3 +156,47 @@ def test_zero_block_copy_is_rejected() -> None:
     raw = raw[:25] + b"\0\0\0\0" + raw[29:]
     with pytest.raises(PatchError, match="copy of 0 blocks"):
         list(DeltaReader(io.BytesIO(raw)).ops())
+
+
+@pytest.mark.parametrize("to_file", [False, True])
+@pytest.mark.parametrize("chunk", [1000, 4 << 20])
+def test_reader_patches_with_literals_read_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, to_file: bool, chunk: int
+) -> None:
+    # Small output buffers make literals and copies straddle buffer boundaries.
+    monkeypatch.setattr(sys.modules["rsync_delta.patch"], "_COPY_CHUNK", chunk)
+    rule = ChecksumRule.plain("xxh128")
+    basis = np.random.default_rng(3).integers(0, 256, 20_000, dtype=np.uint8).tobytes()
+    new = basis[:5000] + bytes(range(256)) * 30 + basis[9000:] + b"end"
+    sig = signature(basis, rule=rule, block_length=700, strong_length=16)
+    raw = io.BytesIO()
+    writer = DeltaWriter(raw, checksum="xxh128", block_length=700, basis_length=len(basis))
+    writer.write(delta(sig, new, rule))
+    whole = rule.file_hasher()
+    whole.update(new)
+    writer.finish(len(new), whole.digest())
+    basis_path = tmp_path / "basis"
+    basis_path.write_bytes(basis)
+    reader = DeltaReader(io.BytesIO(raw.getvalue()))
+    hasher = rule.file_hasher()
+    with basis_path.open("rb") as b:
+        if to_file:
+            with (tmp_path / "out").open("wb") as out:
+                written = reader.patch(b, out, hasher=hasher)
+            result = (tmp_path / "out").read_bytes()
+        else:
+            buf = io.BytesIO()
+            written = reader.patch(b, buf, hasher=hasher)
+            result = buf.getvalue()
+    assert result == new
+    assert written == reader.new_length == len(new)
+    assert hasher.digest() == reader.digest == whole.digest()
+
+
+def test_reader_patch_reports_truncated_literals(tmp_path: Path) -> None:
+    raw = delta_bytes([LiteralData(b"x" * 5000)])[:3000]
+    (tmp_path / "basis").write_bytes(b"")
+    with (tmp_path / "basis").open("rb") as b, (tmp_path / "out").open("wb") as out:
+        reader = DeltaReader(io.BytesIO(raw))
+        with pytest.raises(PatchError, match="truncated literal data"):
+            reader.patch(b, out)

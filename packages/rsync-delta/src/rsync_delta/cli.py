@@ -210,7 +210,6 @@ def _cmd_delta(args: argparse.Namespace) -> None:
 
 def _cmd_patch(args: argparse.Namespace) -> None:
     from rsync_delta.fileformat import DeltaReader
-    from rsync_delta.patch import patch
 
     if args.basis == "-":
         msg = "BASIS must be a seekable file, not standard input"
@@ -226,9 +225,7 @@ def _cmd_patch(args: argparse.Namespace) -> None:
             raise PatchError(msg)
         hasher = reader.rule.file_hasher()
         with _output(args.out) as out:
-            written = patch(
-                basis, reader.ops(), out, block_length=reader.block_length, hasher=hasher
-            )
+            written = reader.patch(basis, out, hasher=hasher)
             if written != reader.new_length:
                 msg = f"patched file has {written} bytes, the delta says {reader.new_length}"
                 raise PatchError(msg)

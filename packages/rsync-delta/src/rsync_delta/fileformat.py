@@ -48,10 +48,13 @@ import xxhash
 from rsync_delta.errors import PatchError, SignatureError
 from rsync_delta.hashes import HASHES, ChecksumRule
 from rsync_delta.ops import MAX_LITERAL, BlockMatch, LiteralData
+from rsync_delta.patch import patch_stream
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    from rsync_delta._io import Source
+    from rsync_delta._types import Hasher
     from rsync_delta.ops import Op
     from rsync_delta.signature import Signature
 
@@ -296,6 +299,24 @@ class DeltaReader:
             PatchError: An unknown tag, an invalid literal length or count, truncation,
                 or bytes after the end record.
         """
+        for item in self.items():
+            if isinstance(item, int):
+                data = bytearray(item)
+                with memoryview(data) as view:
+                    self.read_literal(view)
+                yield LiteralData(bytes(data))
+            else:
+                yield item
+
+    def items(self) -> Iterator[BlockMatch | int]:
+        """Yield copy ops, and the length of each literal whose bytes come next.
+
+        After an int n, the caller must take exactly n bytes with `read_literal` before
+        asking for the next item. Afterwards `new_length` and `digest` are set.
+
+        Raises:
+            PatchError: As `ops`.
+        """
         f = self._f
         read = f.read
         what = {_TAG_LITERAL: "literal length", _TAG_COPY: "copy op", _TAG_END: "end record"}
@@ -317,11 +338,7 @@ class DeltaReader:
                 if not 0 < n <= MAX_LITERAL:
                     msg = f"invalid literal length {n} (1..{MAX_LITERAL})"
                     raise PatchError(msg)
-                data = read(n)
-                if len(data) != n:
-                    msg = f"truncated literal data: expected {n} bytes, got {len(data)}"
-                    raise PatchError(msg)
-                yield LiteralData(data)
+                yield n
             elif kind == _TAG_COPY:
                 rest = _read_exact(f, 4, "copy op", PatchError)
                 index, count = _COPY_FIELDS.unpack(head[1:] + rest)
@@ -341,3 +358,47 @@ class DeltaReader:
             else:
                 msg = f"unknown op tag {kind:#04x} in delta"
                 raise PatchError(msg)
+
+    def read_literal(self, into: memoryview) -> None:
+        """Fill `into` with the next literal bytes (see `items`).
+
+        Raises:
+            PatchError: The delta ends first.
+        """
+        f = self._f
+        readinto = getattr(f, "readinto", None)
+        size = into.nbytes
+        got = 0
+        while got < size:
+            if readinto is not None:
+                n = readinto(into[got:])
+            else:
+                data = f.read(size - got)
+                n = len(data)
+                into[got : got + n] = data
+            if not n:
+                msg = f"truncated literal data: expected {size} bytes, got {got}"
+                raise PatchError(msg)
+            got += n
+
+    def patch(self, basis: Source, out: IO[bytes], *, hasher: Hasher | None = None) -> int:
+        """Apply this delta to `basis`, writing the new file to `out`.
+
+        Literal bytes go from the delta file straight into the output buffers. The
+        caller checks `new_length` and `digest` against what was written (and `hasher`).
+
+        Returns:
+            The number of bytes written.
+
+        Raises:
+            PatchError: A bad delta or a block out of range.
+            OSError: Reading or writing failed.
+        """
+        return patch_stream(
+            basis,
+            self.items(),
+            self.read_literal,
+            out,
+            block_length=self.block_length,
+            hasher=hasher,
+        )

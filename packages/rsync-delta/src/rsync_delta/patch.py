@@ -22,12 +22,12 @@ from rsync_delta.errors import PatchError
 from rsync_delta.ops import BlockMatch, LiteralData
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from rsync_delta._types import Buffer, Hasher
     from rsync_delta.ops import Op
 
-__all__ = ["Patcher", "apply_patch", "patch"]
+__all__ = ["Patcher", "apply_patch", "patch", "patch_stream"]
 
 _COPY_CHUNK: Final = 4 << 20
 _BUFFERS: Final = 3
@@ -182,7 +182,7 @@ def patch(
     rsync: receiver.c receive_data()
     """
     patcher = Patcher(basis, block_length=block_length)
-    if patcher._view is None and regular_fileno(out) is not None:
+    if patcher._view is None and _has_fileno(out):
         return _patch_overlapped(patcher, ops, out, hasher)
     written = 0
     for op in ops:
@@ -197,8 +197,74 @@ def patch(
 _STOP: Final = None
 
 
+def _has_fileno(f: object) -> bool:
+    """Whether `f` writes to an OS file (whose writes release the GIL)."""
+    try:
+        getattr(f, "fileno")()  # noqa: B009  (any object with a working fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
+def patch_stream(
+    basis: Source,
+    items: Iterable[BlockMatch | int],
+    read_literal: Callable[[memoryview], None],
+    out: IO[bytes],
+    *,
+    block_length: int,
+    hasher: Hasher | None = None,
+) -> int:
+    """`patch` for a delta still being parsed: literals are read straight into place.
+
+    Args:
+        basis: Bytes, or a seekable binary file object.
+        items: `BlockMatch` ops, and ints for literal runs of that many bytes that the
+            caller's stream holds next.
+        read_literal: Fills the given view with the next literal bytes of the stream,
+            exactly (raising `PatchError` when the stream ends early).
+        out: Binary file object to write to.
+        block_length: The block length of the signature the delta was made from.
+        hasher: Optional; every byte written is also fed to it.
+
+    Returns:
+        The number of bytes written.
+
+    Raises:
+        PatchError: A block index out of range, a basis that ended early, or whatever
+            `read_literal` raises.
+        OSError: Reading or writing failed.
+    """
+    patcher = Patcher(basis, block_length=block_length)
+    if patcher._view is None and _has_fileno(out):
+        return _patch_overlapped(patcher, items, out, hasher, read_literal)
+
+    def as_ops() -> Iterator[Op]:
+        for item in items:
+            if isinstance(item, int):
+                data = bytearray(item)
+                with memoryview(data) as view:
+                    read_literal(view)
+                yield LiteralData(bytes(data))
+            else:
+                yield item
+
+    written = 0
+    for op in as_ops():
+        for piece in patcher.expand(op):
+            if hasher is not None:
+                hasher.update(piece)
+            _write_all(out, piece)
+            written += memoryview(piece).nbytes
+    return written
+
+
 def _patch_overlapped(
-    patcher: Patcher, ops: Iterable[Op], out: IO[bytes], hasher: Hasher | None
+    patcher: Patcher,
+    ops: Iterable[Op | int],
+    out: IO[bytes],
+    hasher: Hasher | None,
+    read_literal: Callable[[memoryview], None] | None = None,
 ) -> int:
     """`patch` from a basis file to an output file, reading while a thread writes.
 
@@ -209,6 +275,9 @@ def _patch_overlapped(
     in), each handed to the writer once full: few large writes and few hand-overs, and
     at most `_BUFFERS` buffers of memory. The caller still sees one synchronous call;
     an exception on either side stops both and is raised here.
+
+    An int in `ops` is a literal of that many bytes still in the caller's stream:
+    `read_literal` fills a buffer slice with them (no intermediate bytes object).
     """
     free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
     for _ in range(_BUFFERS):
@@ -248,6 +317,19 @@ def _patch_overlapped(
         for op in ops:
             if failed:
                 break
+            if isinstance(op, int):
+                assert read_literal is not None  # noqa: S101  (ints only come with it)
+                written += op
+                left = op
+                while left:
+                    n = min(left, _COPY_CHUNK - fill)
+                    with memoryview(cur) as view:
+                        read_literal(view[fill : fill + n])
+                    fill += n
+                    left -= n
+                    if fill == _COPY_CHUNK:
+                        ship()
+                continue
             if isinstance(op, LiteralData):
                 size = len(op.data)
                 written += size
