@@ -16,7 +16,7 @@ import grp
 import os
 import pwd
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol, TypeAlias
@@ -196,7 +196,7 @@ def daemon_ready(host: str, port: int) -> bool:
 
 @dataclass
 class RealDaemon:
-    """A running ``rsync --daemon --no-detach`` (see ``start_real_daemon``)."""
+    """A running daemon under test (rsync's, or ours: see ``start_daemon``)."""
 
     host: str
     port: int
@@ -204,6 +204,8 @@ class RealDaemon:
     log_path: Path
     modules: tuple[DaemonModule, ...]
     service: Service
+    grace: float = 0.1
+    """Seconds between SIGTERM and SIGKILL when stopping."""
 
     def url(self, module: str, path: str = "") -> str:
         """Return ``rsync://host:port/module/path``; without ``path``, the module's contents."""
@@ -217,32 +219,31 @@ class RealDaemon:
         return text + self.service.output()
 
     def stop(self) -> None:
-        """Stop the daemon and its per-connection children (SIGTERM, then SIGKILL).
-
-        rsync takes about half a second to act on SIGTERM, and has nothing to flush (it writes
-        its log line by line), so the grace period is short.
-        """
-        self.service.stop(grace=0.1)
+        """Stop the daemon and its per-connection children (SIGTERM, then SIGKILL)."""
+        self.service.stop(grace=self.grace)
 
 
-def start_real_daemon(
-    rsync: RealRsync,
+def start_daemon(
+    program: Sequence[str],
     modules: Modules,
     *,
     workdir: Path,
     global_options: Mapping[str, str] | None = None,
     host: str = LOOPBACK,
+    grace: float = 0.1,
 ) -> RealDaemon:
-    """Start ``rsync --daemon`` serving ``modules`` on a free port of ``host``.
+    """Start ``PROGRAM --daemon --no-detach --config=... --port=... --address=...``.
 
-    Returns once it answers a module-list request.
+    The program reads the rsyncd.conf written here for ``modules``; returns once it answers
+    a module-list request.
 
     Args:
-        rsync: the binary.
+        program: the daemon's command (``[rsync]`` or pyrsyncd's).
         modules: ``{name: path}`` (read-only) or ``DaemonModule`` records.
         workdir: an empty directory for the config, log and lock files.
         global_options: further global rsyncd.conf parameters.
         host: the address to listen on.
+        grace: seconds between SIGTERM and SIGKILL at ``stop``.
 
     Raises:
         ServiceError: the daemon did not come up (its output is in the message).
@@ -259,9 +260,14 @@ def start_real_daemon(
         )
     )
     service, port = start_service(
-        lambda port: rsync.argv(
-            "--daemon", "--no-detach", f"--config={config}", f"--port={port}", f"--address={host}"
-        ),
+        lambda port: [
+            *program,
+            "--daemon",
+            "--no-detach",
+            f"--config={config}",
+            f"--port={port}",
+            f"--address={host}",
+        ],
         output=workdir / "rsyncd.out",
         ready=lambda _service, port: daemon_ready(host, port),
         host=host,
@@ -273,6 +279,25 @@ def start_real_daemon(
         log_path=log_path,
         modules=records,
         service=service,
+        grace=grace,
+    )
+
+
+def start_real_daemon(
+    rsync: RealRsync,
+    modules: Modules,
+    *,
+    workdir: Path,
+    global_options: Mapping[str, str] | None = None,
+    host: str = LOOPBACK,
+) -> RealDaemon:
+    """Start ``rsync --daemon`` serving ``modules`` (see ``start_daemon``).
+
+    rsync takes about half a second to act on SIGTERM and has nothing to flush (it writes
+    its log line by line), so the grace period is short.
+    """
+    return start_daemon(
+        rsync.argv(), modules, workdir=workdir, global_options=global_options, host=host
     )
 
 
