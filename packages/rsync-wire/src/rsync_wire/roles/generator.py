@@ -300,19 +300,7 @@ class GeneratorRole:
         rsync: generator.c itemize().
         """
         sh = self.sh
-        uid, gid, skip_group = self._ids(entry)
-        iflags = itemize_flags(
-            entry,
-            mode,
-            uid,
-            gid,
-            st,
-            sh.opts,
-            iflags,
-            am_root=sh.am_root,
-            skip_group=skip_group,
-            xname=xname,
-        )
+        iflags = self._item_flags(entry, mode, st, iflags, xname)
         if not (
             iflags & SIGNIFICANT_ITEM_FLAGS
             or sh.config.verbose >= 2
@@ -898,6 +886,30 @@ class GeneratorRole:
         if self.phase == 1:
             self._recv_generator(ndx)
 
+    def _item_flags(
+        self,
+        entry: FileEntry,
+        mode: int,
+        st: os.stat_result | None,
+        iflags: int,
+        xname: bytes | None,
+    ) -> int:
+        """The iflags of an entry against what is on disk (rsync: generator.c itemize())."""
+        sh = self.sh
+        uid, gid, skip_group = self._ids(entry)
+        return itemize_flags(
+            entry,
+            mode,
+            uid,
+            gid,
+            st,
+            sh.opts,
+            iflags,
+            am_root=sh.am_root,
+            skip_group=skip_group,
+            xname=xname,
+        )
+
     def _itemize_or_report(
         self,
         ndx: int,
@@ -913,19 +925,7 @@ class GeneratorRole:
         if now:
             self._itemize(ndx, entry, mode, st, iflags, xname=xname)
             return
-        uid, gid, skip_group = self._ids(entry)
-        flags = itemize_flags(
-            entry,
-            mode,
-            uid,
-            gid,
-            st,
-            sh.opts,
-            iflags,
-            am_root=sh.am_root,
-            skip_group=skip_group,
-            xname=xname,
-        )
+        flags = self._item_flags(entry, mode, st, iflags, xname)
         if flags & SIGNIFICANT_ITEM_FLAGS or xname:
             sh.reporter.item(entry, sh.rels[ndx], flags, xname)
 
