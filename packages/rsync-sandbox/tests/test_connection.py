@@ -365,3 +365,64 @@ def test_refuses_a_threaded_process(run_child: RunChild) -> None:
         """
     )
     assert "single-threaded" in child.data["error"]
+
+
+OLDER_KERNEL_BODY = """
+from rsync_sandbox import ConnectionPolicy, confine_connection, seccomp
+# What an older kernel answers: Landlock ABI ARGS["abi"]; with ARGS["no_seccomp"], a
+# machine whose system call numbers seccomp does not know, so no filter.
+landlock.abi_version = lambda: ARGS["abi"]
+if ARGS["no_seccomp"]:
+    del seccomp._NUMBERS[_libc.MACHINE]
+report = confine_connection(ConnectionPolicy())
+emit(
+    description=report.description,
+    warnings=list(report.warnings),
+    kill_parent=attempt(lambda: os.kill(os.getppid(), 0)),
+    bind=attempt(lambda: __import__("socket").socket().bind(("127.0.0.1", 0))),
+)
+"""
+
+
+@pytest.mark.parametrize(
+    ("abi", "no_seccomp", "description", "warning", "kill_parent", "bind"),
+    [
+        (
+            3,
+            False,
+            "seccomp (56 syscalls denied, 5 checked by argument)",
+            "Landlock ABI 3 has no network rules (ABI 4) nor scopes (ABI 6)",
+            "ok",
+            "EPERM",  # seccomp: no new socket
+        ),
+        (
+            5,
+            True,
+            "Landlock ABI 5 (no TCP bind/connect)",
+            "Landlock ABI 5 lacks signal and abstract-socket scopes (ABI 6): not in force",
+            "ok",
+            "EACCES",  # Landlock: the socket is created, binding it is denied
+        ),
+    ],
+    ids=["abi3", "abi5-no-seccomp"],
+)
+def test_older_kernels_fall_back_with_a_warning(
+    run_child: RunChild,
+    need_landlock: int,
+    abi: int,
+    no_seccomp: bool,
+    description: str,
+    warning: str,
+    kill_parent: str,
+    bind: str,
+) -> None:
+    if need_landlock < abi:
+        pytest.skip(f"the kernel's Landlock ABI is {need_landlock}")
+    child = run_child(OLDER_KERNEL_BODY, abi=abi, no_seccomp=no_seccomp)
+    assert child.returncode == 0, child.stderr
+    assert child.data["description"] == description
+    assert any(warning in w for w in child.data["warnings"]), child.data["warnings"]
+    if no_seccomp:
+        assert any("seccomp: no system call table" in w for w in child.data["warnings"])
+    assert child.data["kill_parent"] == kill_parent
+    assert child.data["bind"] == bind
