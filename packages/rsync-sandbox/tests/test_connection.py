@@ -426,3 +426,25 @@ def test_older_kernels_fall_back_with_a_warning(
         assert any("seccomp: no system call table" in w for w in child.data["warnings"])
     assert child.data["kill_parent"] == kill_parent
     assert child.data["bind"] == bind
+
+
+def test_filter_loads_where_seccomp_itself_is_denied(run_child: RunChild) -> None:
+    """As under systemd's ``SystemCallFilter=@system-service``, which leaves seccomp(2) out:
+    the filter is then loaded with prctl(PR_SET_SECCOMP), on top of the one in force."""
+    child = run_child(
+        """
+        from rsync_sandbox import ConnectionPolicy, confine_connection, seccomp
+        seccomp.install(seccomp.SyscallPolicy(denied=("seccomp",), socketpair=True))
+        report = confine_connection(ConnectionPolicy(landlock=False))
+        with open("/proc/self/status") as fh:
+            status = dict(line.rstrip("\\n").split(":\\t", 1) for line in fh if ":\\t" in line)
+        emit(
+            seccomp=report.seccomp is not None,
+            warnings=list(report.warnings),
+            filters=status["Seccomp_filters"],
+            socket=attempt(lambda: __import__("socket").socket()),
+        )
+        """
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.data == {"seccomp": True, "warnings": [], "filters": "2", "socket": "EPERM"}

@@ -26,8 +26,10 @@ How this works:
    glibc then falls back to ``clone``, which the filter can check.
 2. `install` sets ``no_new_privs`` (required without CAP_SYS_ADMIN) and loads the
    program with ``seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC)``, so
-   that every thread of the process gets it. The filter is irreversible and inherited
-   by children, across ``execve``.
+   that every thread of the process gets it; where ``seccomp(2)`` is missing or denied
+   (systemd's ``@system-service`` set leaves it out), with ``prctl(PR_SET_SECCOMP)`` in a
+   single-threaded process. The filter is irreversible and inherited by children,
+   across ``execve``.
 3. `verify` checks that the process is in filter mode and that a denied call (``setns``
    on a bad descriptor, which would otherwise fail with ``EBADF``) answers ``EPERM``.
 
@@ -49,6 +51,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from rsync_sandbox import _libc
+from rsync_sandbox._process import ensure_single_threaded
 from rsync_sandbox.errors import SandboxError, SandboxUnavailable, SandboxViolation
 from rsync_sandbox.privileges import set_no_new_privs
 
@@ -195,6 +198,7 @@ _NUMBERS: Final[dict[str, dict[str, int]]] = {
         "mount_setattr": 442,
         "quotactl_fd": 443,
         "open_tree_attr": 467,
+        "seccomp": 317,
     },
     "aarch64": {
         "lookup_dcookie": 18,
@@ -254,6 +258,7 @@ _NUMBERS: Final[dict[str, dict[str, int]]] = {
         "mount_setattr": 442,
         "quotactl_fd": 443,
         "open_tree_attr": 467,
+        "seccomp": 277,
     },
 }
 
@@ -498,20 +503,41 @@ def install(policy: SyscallPolicy) -> SeccompStatus:
             _libc.SECCOMP_SET_MODE_FILTER, _libc.SECCOMP_FILTER_FLAG_TSYNC, ctypes.byref(fprog)
         )
     except OSError as exc:
-        if exc.errno in (errno.ENOSYS, errno.EINVAL):
-            msg = f"seccomp filters unavailable: {exc}"
-            raise SandboxUnavailable(msg) from exc
-        msg = f"seccomp(SECCOMP_SET_MODE_FILTER) failed: {exc}"
-        raise SandboxError(msg) from exc
-    verify()
+        if exc.errno not in (errno.ENOSYS, errno.EPERM, errno.EACCES):
+            msg = f"seccomp(SECCOMP_SET_MODE_FILTER) failed: {exc}"
+            raise SandboxError(msg) from exc
+        _install_with_prctl(fprog, exc)
+    verify(probes=[name for name in ("setns",) if name in status.denied])
     return status
 
 
-def verify(probes: Iterable[str] = ("setns",)) -> None:
-    """Check that a seccomp filter is in force and denies ``setns``.
+def _install_with_prctl(fprog: _SockFprog, cause: OSError) -> None:
+    """Load the filter with ``prctl(PR_SET_SECCOMP)``: for this thread only.
 
-    ``setns(-1, 0)`` fails with ``EBADF`` when nothing stops it: the probe changes
-    nothing either way.
+    ``seccomp(2)`` itself may be missing (before Linux 3.17) or denied by a filter already
+    in force: systemd's ``SystemCallFilter=@system-service`` leaves it out, but allows
+    ``prctl``. Without ``TSYNC`` the process must have one thread.
+
+    Raises:
+        SandboxUnavailable: the kernel has no seccomp filters.
+        SandboxError: the process has threads, or the kernel refused the program.
+    """
+    ensure_single_threaded()
+    try:
+        _libc.prctl(_libc.PR_SET_SECCOMP, _libc.SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            msg = f"seccomp filters unavailable: {cause}; prctl(PR_SET_SECCOMP): {exc}"
+            raise SandboxUnavailable(msg) from exc
+        msg = f"seccomp: {cause}; prctl(PR_SET_SECCOMP) failed: {exc}"
+        raise SandboxError(msg) from exc
+
+
+def verify(probes: Iterable[str] = ("setns",)) -> None:
+    """Check that a seccomp filter is in force and denies each call in ``probes``.
+
+    Each probe is called with ``(-1, 0)``: ``setns(-1, 0)`` fails with ``EBADF`` when
+    nothing stops it, so the probe changes nothing either way.
 
     Raises:
         SandboxViolation: no filter, or the probe was not denied with ``EPERM``.
