@@ -58,6 +58,17 @@ class ModuleContext(msgspec.Struct, kw_only=True):
         numeric_ids: never send user or group names.
         refuse_options: option names the administrator refused.
         log_prefix: prefix of this session's log lines.
+        outgoing_chmod: the module's ``outgoing chmod`` (rsync's chmod syntax), applied to
+            the modes the daemon sends.
+        munge_symlinks: prefix the targets of symlinks sent with ``/rsyncd-munged/``.
+        ignore_nonreadable: leave out files the daemon cannot read, silently.
+        dont_compress: glob patterns of names sent without compression.
+        max_verbosity: the highest verbosity a client may ask for.
+        transfer_logging: log one line per file on ``rsync_wire.xferlog``.
+        log_format: the format of those lines (rsync's ``%`` escapes).
+        peer_host: the client's host name (``%h``), or its address when unknown.
+        peer_addr: the client's address (``%a``).
+        auth_user: the user the client authenticated as (``%u``), empty if none.
     """
 
     name: str
@@ -70,6 +81,16 @@ class ModuleContext(msgspec.Struct, kw_only=True):
     numeric_ids: bool = False
     refuse_options: list[str] = msgspec.field(default_factory=list)
     log_prefix: str = ""
+    outgoing_chmod: str = ""
+    munge_symlinks: bool = False
+    ignore_nonreadable: bool = False
+    dont_compress: list[str] = msgspec.field(default_factory=list)
+    max_verbosity: int = 1
+    transfer_logging: bool = False
+    log_format: str = ""
+    peer_host: str = ""
+    peer_addr: str = ""
+    auth_user: str = ""
 
 
 def unsupported_options(parsed: ServerArgs, module: ModuleContext | None) -> list[str]:
