@@ -34,8 +34,16 @@ from rsync_wire.proto.flist import FileEntry, FileListEncoder
 from rsync_wire.proto.flist_sort import file_list_sort_key
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
+from rsync_wire.roles.daemon_rules import DaemonRules
 from rsync_wire.roles.report import RoleReport, exit_code_for
-from rsync_wire.roles.scan import ScanEntry, ScanReport, list_dir_entries, scan
+from rsync_wire.roles.scan import (
+    ERROR,
+    WARNING,
+    ScanEntry,
+    ScanReport,
+    list_dir_entries,
+    scan,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -131,11 +139,12 @@ class _Selection:
     """The client's filter rules and the daemon module's, as the scan asks for them.
 
     The client's rules see names relative to the transfer root; the module's see paths
-    relative to the module root (rsync: daemon_filter_list). Merge files are read through
-    the confined root.
+    relative to the module root (rsync: daemon_filter_list) and are checked first, for
+    every name, whatever the client sent. Merge files are read through the confined root,
+    and one the module's rules hide reads as missing.
     """
 
-    def __init__(self, root: Root, client: FilterList, daemon: FilterList | None) -> None:
+    def __init__(self, root: Root, client: FilterList, daemon: DaemonRules | None) -> None:
         self.root = root
         self.client = client
         self.daemon = daemon
@@ -149,6 +158,11 @@ class _Selection:
         rel = (
             path[1:] if path.startswith(b"/") else (self.base + b"/" + path if self.base else path)
         )
+        if self.daemon is not None and (
+            self.daemon.hidden_dir(rel, include_last=False) is not None
+            or self.daemon.hides(rel, is_dir=False)
+        ):
+            return None  # rsync: exclude.c parse_filter_file() ("hidden by daemon filter")
         try:
             fd = self.root.open(rel)
         except OSError:
@@ -159,7 +173,7 @@ class _Selection:
             os.close(fd)
 
     def excluded(self, name: bytes, path: bytes, *, is_dir: bool) -> bool:
-        if self.daemon is not None and self.daemon.excluded(path, is_dir=is_dir):
+        if self.daemon is not None and self.daemon.hides(path, is_dir=is_dir):
             return True
         return bool(self.client) and self.client.excluded(name, is_dir=is_dir)
 
@@ -242,15 +256,7 @@ class SenderRole:
         if self.opts.cvs_exclude:
             client.add_filter(b":C")
             client.add_filter(b"-C")
-        daemon = None
-        m = self.module
-        if m is not None and (m.daemon_filter or m.daemon_include or m.daemon_exclude):
-            daemon = FilterList.from_daemon_config(
-                filter=m.daemon_filter or None,
-                include=m.daemon_include or None,
-                exclude=m.daemon_exclude or None,
-                protocol=protocol,
-            )
+        daemon = DaemonRules.for_module(self.module, protocol=protocol)
         if not client and daemon is None:
             return None
         return _Selection(self.root, client, daemon)
@@ -261,7 +267,7 @@ class SenderRole:
         rsync: flist.c send_file_list().
         """
         start = time.monotonic()
-        report = ScanReport()
+        report = self._scan_report()
         held: list[object] = []
         items = scan(
             self.root, self.paths, self.opts, filters, report, descend=not self.inc, held=held
@@ -384,7 +390,7 @@ class SenderRole:
         base = self.bases[base_id]
         path = _join(base, name)
         ws.write_ndx(self.ndx_out, Ndx.FLIST_OFFSET - number)
-        report = ScanReport()
+        report = self._scan_report(base)
         token = None
         items: list[ScanEntry] = []
         if dev >= 0:  # a directory whose contents are part of the transfer
@@ -417,10 +423,24 @@ class SenderRole:
         while not self.flist_eof and self.live_entries < target:
             await self._send_extra_list()
 
+    def _scan_report(self, cwd: bytes = b"") -> ScanReport:
+        """A scan report whose messages name files as rsync's do (see ScanReport.full).
+
+        ``cwd`` is the directory of the argument the names come from.
+        """
+        if self.module is not None:
+            return ScanReport(module=self.module.name, cwd=cwd)
+        return ScanReport(prefix=os.path.abspath(self.root.path), cwd=cwd)
+
     async def _report_scan(self, report: ScanReport) -> None:
-        for is_error, text in report.messages:
-            if is_error:
+        for kind, text in report.messages:
+            if kind == ERROR:
+                self.report.transfer_errors += 1
                 await self._error(text)
+            elif kind == WARNING:
+                await self._warning(text)
+            else:
+                await self._info(text)
         report.messages.clear()
 
     def _locate(self, ndx: int) -> tuple[_SentList, int] | None:
@@ -448,12 +468,9 @@ class SenderRole:
         if opts.always_checksum and stat.S_ISREG(mode):
             csum = self._file_checksum(item.path)
         is_dev = stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-            size = st.st_size
-        elif item.link_target is not None:
-            size = len(item.link_target)
-        else:
-            size = 0
+        # A symlink's size is its target's length, listed with -l or not.
+        sized = stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)
+        size = st.st_size if sized else 0
         hard = opts.preserve_hard_links and not stat.S_ISDIR(mode)
         names = not opts.numeric_ids
         return FileEntry(
@@ -493,9 +510,17 @@ class SenderRole:
     # -- messages ------------------------------------------------------------------------------
 
     async def _error(self, text: str) -> None:
-        code = Msg.ERROR if self.session.extended_msgs else Msg.ERROR_XFER
-        line = f"rsync: {text}\n" if not text.startswith("rsync") else text + "\n"
+        """An error line as rsync 3.x's sender writes it: ``rsync: [sender] ...``.
+
+        rsync: log.c rsyserr(), rwrite() (the ``[who_am_i()]`` prefix).
+        """
+        code = Msg.ERROR_XFER
+        line = f"rsync: [sender] {text}\n" if not text.startswith("rsync") else text + "\n"
         await self.ws.write_message(code, line.encode("utf-8", "backslashreplace"))
+
+    async def _info(self, text: str) -> None:
+        """An informational line for the client (rsync: rprintf(FINFO, ...))."""
+        await self.ws.write_message(Msg.INFO, (text + "\n").encode("utf-8", "backslashreplace"))
 
     # -- transfer ------------------------------------------------------------------------------
 
@@ -656,12 +681,13 @@ class SenderRole:
         except OSError as exc:
             vanished = isinstance(exc, FileNotFoundError)
             self.report.io_error |= 2 if vanished else 1
-            name = flist.names[pos].decode("utf-8", "backslashreplace")
+            shown = self._scan_report(self.bases[flist.base_ids[pos]]).full(path)
             if vanished:
-                await self._warn_vanished(name)
+                await self._warning(f"file has vanished: {shown}")
             else:
+                self.report.transfer_errors += 1
                 await self._error(
-                    f'send_files failed to open "{name}": {exc.strerror} ({exc.errno})'
+                    f"send_files failed to open {shown}: {exc.strerror} ({exc.errno})"
                 )
             if session.extended_msgs:
                 await ws.write_message(Msg.NO_SEND, ndx.to_bytes(4, "little"))
@@ -678,14 +704,14 @@ class SenderRole:
         self.report.num_transferred_files += 1
         self.report.total_transferred_size += st.st_size
 
-    async def _warn_vanished(self, name: str) -> None:
-        """rsync: a warning, except that a daemon below protocol 28 reports an error."""
+    async def _warning(self, text: str) -> None:
+        """A warning (rsync: FWARNING), which a daemon below protocol 28 makes an error."""
         protocol = self.session.protocol
         if self.module is not None and protocol < 28:
             code = Msg.ERROR_XFER
         else:
             code = Msg.WARNING if self.session.extended_msgs else Msg.INFO
-        await self.ws.write_message(code, f'file has vanished: "{name}"\n'.encode())
+        await self.ws.write_message(code, (text + "\n").encode("utf-8", "backslashreplace"))
 
     async def _send_data(
         self,

@@ -55,6 +55,8 @@ class ModuleContext(msgspec.Struct, kw_only=True):
         daemon_filter: the module's ``filter`` parameter (rules, whitespace-separated).
         daemon_include: the module's ``include`` patterns.
         daemon_exclude: the module's ``exclude`` patterns.
+        daemon_include_from: the contents of the module's ``include from`` file.
+        daemon_exclude_from: the contents of the module's ``exclude from`` file.
         numeric_ids: never send user or group names.
         refuse_options: option names the administrator refused.
         log_prefix: prefix of this session's log lines.
@@ -78,6 +80,8 @@ class ModuleContext(msgspec.Struct, kw_only=True):
     daemon_filter: str = ""
     daemon_include: str = ""
     daemon_exclude: str = ""
+    daemon_include_from: bytes = b""
+    daemon_exclude_from: bytes = b""
     numeric_ids: bool = False
     refuse_options: list[str] = msgspec.field(default_factory=list)
     log_prefix: str = ""
