@@ -28,7 +28,7 @@ from rsync_delta.hashes import ChecksumRule
 from rsync_delta.ops import BlockMatch
 from rsync_wire.errors import RemoteProtocolError
 from rsync_wire.proto import codec
-from rsync_wire.proto.constants import Item, Msg, Ndx
+from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
 from rsync_wire.proto.filters import FilterList, decode_filter_list
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
 from rsync_wire.proto.flist_sort import file_list_sort_key
@@ -112,7 +112,7 @@ _IDLE_BATCH = 1000
 class _SentList:
     """One file list as sent, in sorted order (what requests index into)."""
 
-    __slots__ = ("base_ids", "devs", "modes", "names", "start")
+    __slots__ = ("base_ids", "devs", "modes", "names", "sizes", "start")
 
     def __init__(
         self,
@@ -121,12 +121,14 @@ class _SentList:
         modes: array[int],
         base_ids: array[int],
         devs: list[int],
+        sizes: array[int],
     ) -> None:
         self.start = start
         self.names = names
         self.modes = modes
         self.base_ids = base_ids
         self.devs = devs  # directories whose contents follow in a sub-list: their st_dev
+        self.sizes = sizes  # the sizes listed (rsync: F_LENGTH)
 
 
 def _join(base: bytes, name: bytes) -> bytes:
@@ -234,6 +236,7 @@ class SenderRole:
         self.bases: list[bytes] = []
         self.flist_eof = False
         self.selection: _Selection | None = None
+        self._sent: set[int] = set()  # indexes sent once (rsync: FLAG_FILE_SENT)
         # Incremental recursion: every directory listed so far (rsync's dir_flist) as
         # (name, base index, device or -1 when its contents are not sent), and the
         # depth-first queue of directories whose lists are still to be sent.
@@ -309,6 +312,7 @@ class SenderRole:
         out = self.ws.out
         names: list[bytes] = []
         modes = array("I")
+        sizes = array("q")
         base_ids = array("H")
         devs: list[int] = []
         bases = self.bases
@@ -322,6 +326,7 @@ class SenderRole:
                     bases[-1] = item.base
             names.append(entry.name)
             modes.append(entry.mode)
+            sizes.append(entry.size)
             base_ids.append(len(bases) - 1)
             devs.append(item.st.st_dev if stat.S_ISDIR(entry.mode) and not item.no_content else -1)
             if stat.S_ISREG(entry.mode) or stat.S_ISLNK(entry.mode):
@@ -342,6 +347,7 @@ class SenderRole:
             array("I", (modes[i] for i in order)),
             array("H", (base_ids[i] for i in order)),
             [devs[i] for i in order],
+            array("q", (sizes[i] for i in order)),
         )
 
     def _add_list(self, flist: _SentList) -> None:
@@ -359,6 +365,13 @@ class SenderRole:
             self._dirs.append((name, flist.base_ids[i], flist.devs[i]))
             if name != b"." and not name.endswith(b"/."):
                 children.append(number)
+        if not children:
+            # Nothing below this list: its merge rules end here, and an empty queue lets the
+            # first list end with NDX_FLIST_EOF (rsync: flist.c send_file_list(), the
+            # send_dir_ndx < 0 case).
+            if token is not None and self.selection is not None:
+                self.selection.leave_dir(token)
+            return
         self._dfs.append((iter(children), token))
 
     def _next_dir(self) -> int | None:
@@ -534,7 +547,10 @@ class SenderRole:
         self.selection = filters
         await self._send_file_list(filters)
         if self.report.num_files == 0 and self.flist_eof:
-            self.report.exit_code = int(exit_code_for(self.report.io_error))
+            # rsync: main.c do_server_sender() ends at once after an empty list.
+            self.report.exit_code = int(
+                exit_code_for(self.report.io_error, transfer_errors=self.report.transfer_errors)
+            )
             await self.ws.flush()
             return self.report
         await self._send_files()
@@ -617,15 +633,27 @@ class SenderRole:
                 else:
                     ws.write_ndx(self.ndx_out, ndx)
                 continue
+            # --append applies to a file's first send only; a redo is a normal delta
+            # (rsync: sender.c send_files(), FLAG_FILE_SENT and append_mode's sign).
+            append = 0 if ndx in self._sent else self.opts.append
+            self._sent.add(ndx)
             head = await ws.decode(
                 decode_sum_head, protocol=session.protocol, digest_size=self.rule.digest_size
             )
-            if head.count:
+            if head.count and not append:
                 weak, strong = await ws.decode(_decode_sums, head)
             else:
-                weak, strong = None, b""
+                weak, strong = None, b""  # with --append the generator sends no block sums
             await self._send_file(
-                ndx, flist, pos, head, weak, strong, (iflags, fnamecmp_type, xname)
+                ndx,
+                flist,
+                pos,
+                head,
+                weak,
+                strong,
+                (iflags, fnamecmp_type, xname),
+                append=append,
+                updating=self._updating_basis(fnamecmp_type),
             )
         ws.idle_hook = None
         if self.report.io_error != io_error_before and session.extended_msgs:
@@ -633,6 +661,21 @@ class SenderRole:
             await ws.write_message(Msg.IO_ERROR, self.report.io_error.to_bytes(4, "little"))
         ws.write_ndx(self.ndx_out, Ndx.DONE)
         await ws.flush()
+
+    def _updating_basis(self, fnamecmp_type: int | None) -> bool:
+        """Whether the receiver writes into the very file the block sums describe.
+
+        rsync: sender.c send_files() (updating_basis_file).
+        """
+        opts = self.opts
+        kind = FnameCmp.FNAME if fnamecmp_type is None else fnamecmp_type
+        if opts.inplace and opts.partial_dir and kind == FnameCmp.PARTIAL_DIR:
+            return True
+        if not opts.inplace:
+            return False
+        if self.session.protocol >= 29:
+            return kind == FnameCmp.FNAME
+        return not opts.backup
 
     def _count_all(self) -> int:
         last = self.lists[-1] if self.lists else None
@@ -656,10 +699,16 @@ class SenderRole:
         weak: npt.NDArray[np.uint32] | None,
         strong: bytes,
         echo: tuple[int, int | None, bytes | None],
+        *,
+        append: int = 0,
+        updating: bool = False,
     ) -> None:
         """Reply to one transfer request: echo, sum header, tokens, file checksum.
 
-        A file that cannot be opened gets no echo at all, only MSG_NO_SEND (P >= 30).
+        A file that cannot be opened gets no echo at all, only MSG_NO_SEND (P >= 30); so
+        does a file shorter than listed under ``--append`` ("skipped diminished file").
+        The data sent is the file as it is when opened, up to the size it has then, however
+        it grows while it is read.
 
         rsync: sender.c send_files().
         """
@@ -693,16 +742,26 @@ class SenderRole:
                 await ws.write_message(Msg.NO_SEND, ndx.to_bytes(4, "little"))
             return
         try:
+            if append and st.st_size < flist.sizes[pos]:
+                await self._warning(
+                    "skipped diminished file: "
+                    + self._scan_report(self.bases[flist.base_ids[pos]]).full(path)
+                )
+                if session.extended_msgs:
+                    await ws.write_message(Msg.NO_SEND, ndx.to_bytes(4, "little"))
+                return
             if session.has_iflags:
                 self._echo(ndx, *echo)
             else:
                 ws.write_ndx(self.ndx_out, ndx)
             head.encode_into(ws.out, protocol=session.protocol)
-            await self._send_data(fd, st.st_size, head, weak, strong)
+            await self._send_data(
+                fd, st.st_size, head, weak, strong, append=append, updating=updating
+            )
         finally:
             os.close(fd)
         self.report.num_transferred_files += 1
-        self.report.total_transferred_size += st.st_size
+        self.report.total_transferred_size += flist.sizes[pos]
 
     async def _warning(self, text: str) -> None:
         """A warning (rsync: FWARNING), which a daemon below protocol 28 makes an error."""
@@ -720,16 +779,46 @@ class SenderRole:
         head: SumHead,
         weak: npt.NDArray[np.uint32] | None,
         strong: bytes,
+        *,
+        append: int = 0,
+        updating: bool = False,
     ) -> None:
+        """The file's tokens and whole-file checksum, reading at most ``size`` bytes.
+
+        rsync: match.c match_sums() (append_mode, updating_basis_file), sender.c
+        send_files() (the file is mapped at the size fstat gave when it was opened).
+        """
         ws = self.ws
         out = ws.out
         tokens = self.tokens
         hasher = self.rule.file_hasher()
         tokens.begin_file()
+        left = size
+        if append:
+            # The receiver keeps its first ``flength`` bytes; --append-verify also puts
+            # them in the checksum (rsync: match.c match_sums(), append_mode).
+            flength = head.count * head.block_length
+            if head.remainder:
+                flength -= head.block_length - head.remainder
+            flength = max(0, min(flength, size))
+            if append == 2:
+                todo = flength
+                while todo > 0:
+                    chunk = os.read(fd, min(todo, _READ_SIZE))
+                    if not chunk:
+                        break
+                    todo -= len(chunk)
+                    hasher.update(chunk)
+            else:
+                os.lseek(fd, flength, os.SEEK_SET)
+            left = size - flength
+            head = SumHead(
+                remainder=0,
+                count=0,
+                block_length=head.block_length,
+                strong_length=head.strong_length,
+            )
         if head.count == 0:
-            # The file as it is now, up to the size it had when opened (rsync maps that many
-            # bytes); one read for a small file.
-            left = size
             while left > 0:
                 chunk = os.read(fd, min(left, _READ_SIZE))
                 if not chunk:
@@ -758,8 +847,11 @@ class SenderRole:
             pending = bytearray()  # new-file bytes not yet consumed by emitted ops
             blen = head.block_length
             last = head.count - 1
+            at = 0  # offset in the new file of pending[0]
+            same_offset: set[int] = set()
             while True:
-                chunk = os.read(fd, _READ_SIZE)
+                chunk = os.read(fd, min(left, _READ_SIZE)) if left > 0 else b""
+                left -= len(chunk)
                 hasher.update(chunk)
                 pending += chunk
                 ops = gen.feed(chunk) if chunk else gen.finish()
@@ -768,10 +860,14 @@ class SenderRole:
                 for op in ops:
                     if isinstance(op, BlockMatch):
                         for k in range(op.index, op.index + op.count):
-                            size = head.remainder if (k == last and head.remainder) else blen
-                            tokens.block_into(out, k, view[pos : pos + size])
-                            pos += size
-                            self.report.matched_data += size
+                            n = head.remainder if (k == last and head.remainder) else blen
+                            if updating and not self._may_reuse(k * blen, at + pos, k, same_offset):
+                                tokens.literal_into(out, view[pos : pos + n])
+                                self.report.literal_data += n
+                            else:
+                                tokens.block_into(out, k, view[pos : pos + n])
+                                self.report.matched_data += n
+                            pos += n
                     else:
                         n = len(op.data)
                         tokens.literal_into(out, op.data)
@@ -779,6 +875,7 @@ class SenderRole:
                         self.report.literal_data += n
                 view.release()
                 del pending[:pos]
+                at += pos
                 if len(out) >= _READ_SIZE:
                     await ws.flush()
                 if not chunk:
@@ -786,6 +883,21 @@ class SenderRole:
         tokens.end_into(out)
         out += hasher.digest()
         await ws.maybe_flush()
+
+    @staticmethod
+    def _may_reuse(block_offset: int, offset: int, block: int, same_offset: set[int]) -> bool:
+        """Whether a basis block may be copied at ``offset`` of a file updated in place.
+
+        The receiver has already overwritten its file before ``offset``: a block from there
+        is usable only where the data written over it was its own (matched at its own
+        offset, rsync's SUMFLG_SAME_OFFSET). A block this refuses is sent as literal data.
+
+        rsync: match.c hash_search() (the updating_basis_file checks).
+        """
+        if block_offset == offset:
+            same_offset.add(block)
+            return True
+        return block_offset > offset or block in same_offset
 
     async def _finish(self) -> None:
         """Statistics (server only) and the end-of-session NDX_DONE exchange (§10.9)."""

@@ -305,6 +305,11 @@ async def run_server(
         protocol = negotiate_protocol(await ws.read_int32())
     session = await _setup_protocol(ws, parsed, protocol)
     ws.on_message = _on_message
+    # rsync counts only the bytes that pass its buffers, which start here: the daemon
+    # greeting, the arguments, the version and the negotiation are not in the statistics
+    # (rsync: io.c read_buf()/write_buf() before io_start_buffering_in(), multiplex_out()).
+    ws.bytes_read = ws.buffered
+    ws.bytes_written = 0
     _start_mux(ws, session)
     if module is not None and module.timeout and session.error_exit_msg:
         await ws.write_message(Msg.IO_TIMEOUT, module.timeout.to_bytes(4, "little"))
