@@ -60,6 +60,9 @@ class Selector(Protocol):
     def excluded(self, name: bytes, path: bytes, *, is_dir: bool) -> bool:
         """Whether the sender leaves out ``name`` (transfer-root relative) found at ``path``."""
 
+    def unreadable(self, path: bytes, st: os.stat_result) -> bool:
+        """Whether the module leaves out ``path`` because the daemon cannot read it."""
+
     def enter_dir(self, name: bytes) -> object:
         """Load per-directory merge files of directory ``name``; returns a token for leave_dir."""
 
@@ -288,7 +291,11 @@ def _scan_arg(
                     name=implied, path=_join(base, implied), st=ist, top_dir=True, no_content=True
                 )
     is_dir = stat.S_ISDIR(st.st_mode)
-    if selector is not None and name != b"." and selector.excluded(name, path, is_dir=is_dir):
+    if (
+        selector is not None
+        and name != b"."
+        and (selector.excluded(name, path, is_dir=is_dir) or selector.unreadable(path, st))
+    ):
         return
     if is_dir and not (opts.recursive or opts.dirs):
         report.messages.append((INFO, f"skipping directory {_show(name)}"))
@@ -429,7 +436,9 @@ def list_dir_entries(
                 )
             continue
         is_dir = stat.S_ISDIR(est.st_mode)
-        if selector is not None and selector.excluded(ename, epath, is_dir=is_dir):
+        if selector is not None and (
+            selector.excluded(ename, epath, is_dir=is_dir) or selector.unreadable(epath, est)
+        ):
             continue
         if opts.one_file_system and is_dir and est.st_dev != dir_dev:
             if opts.one_file_system > 1:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from rsync_delta.hashes import ChecksumRule
 from rsync_delta.ops import BlockMatch
 from rsync_wire.errors import RemoteProtocolError
+from rsync_wire.fs import split_path
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
 from rsync_wire.proto.filters import FilterList, decode_filter_list
@@ -34,6 +35,7 @@ from rsync_wire.proto.flist import FileEntry, FileListEncoder
 from rsync_wire.proto.flist_sort import file_list_sort_key
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
+from rsync_wire.roles.chmod import ChmodError, ChmodRule, parse_chmod, tweak_mode
 from rsync_wire.roles.daemon_rules import DaemonRules
 from rsync_wire.roles.report import RoleReport, exit_code_for
 from rsync_wire.roles.scan import (
@@ -44,6 +46,7 @@ from rsync_wire.roles.scan import (
     list_dir_entries,
     scan,
 )
+from rsync_wire.roles.xferlog import XferItem, log_item
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -93,6 +96,19 @@ class _Names:
             except KeyError:
                 self.groups[gid] = None
         return self.groups[gid]
+
+
+_MUNGE_PREFIX = b"/rsyncd-munged/"
+"""What a daemon with ``munge symlinks`` puts before the targets of symlinks it stores.
+
+rsync: rsync.h SYMLINK_PREFIX.
+"""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 # The iflags bits the request loop tests, as plain ints (IntFlag arithmetic is slow).
@@ -146,10 +162,18 @@ class _Selection:
     and one the module's rules hide reads as missing.
     """
 
-    def __init__(self, root: Root, client: FilterList, daemon: DaemonRules | None) -> None:
+    def __init__(
+        self,
+        root: Root,
+        client: FilterList,
+        daemon: DaemonRules | None,
+        *,
+        ignore_nonreadable: bool = False,
+    ) -> None:
         self.root = root
         self.client = client
         self.daemon = daemon
+        self.ignore_nonreadable = ignore_nonreadable
         self.base = b""
 
     def start_arg(self, base: bytes) -> None:
@@ -178,6 +202,19 @@ class _Selection:
         if self.daemon is not None and self.daemon.hides(path, is_dir=is_dir):
             return True
         return bool(self.client) and self.client.excluded(name, is_dir=is_dir)
+
+    def unreadable(self, path: bytes, st: os.stat_result) -> bool:
+        """The module's ``ignore nonreadable``: leave out what the daemon cannot read.
+
+        rsync: flist.c make_file() (lp_ignore_nonreadable(), not for symlinks).
+        """
+        if not self.ignore_nonreadable or stat.S_ISLNK(st.st_mode):
+            return False
+        rel = b"/".join(split_path(path)) or b"."
+        try:
+            return not os.access(rel, os.R_OK, dir_fd=self.root.fd, follow_symlinks=False)
+        except OSError:
+            return True
 
     def enter_dir(self, name: bytes) -> object:
         return self.client.enter_dir(name, self.read_file)
@@ -237,6 +274,18 @@ class SenderRole:
         self.flist_eof = False
         self.selection: _Selection | None = None
         self._sent: set[int] = set()  # indexes sent once (rsync: FLAG_FILE_SENT)
+        self._chmod: list[ChmodRule] = []
+        self._munge = module is not None and module.munge_symlinks
+        if module is not None and module.outgoing_chmod:
+            try:
+                self._chmod = parse_chmod(module.outgoing_chmod, umask=_umask())
+            except ChmodError:
+                # rsync logs the bad directive and serves without it
+                log.warning(
+                    '%s Invalid "outgoing chmod" directive: %s',
+                    module.log_prefix,
+                    module.outgoing_chmod,
+                )
         # Incremental recursion: every directory listed so far (rsync's dir_flist) as
         # (name, base index, device or -1 when its contents are not sent), and the
         # depth-first queue of directories whose lists are still to be sent.
@@ -260,9 +309,10 @@ class SenderRole:
             client.add_filter(b":C")
             client.add_filter(b"-C")
         daemon = DaemonRules.for_module(self.module, protocol=protocol)
-        if not client and daemon is None:
+        nonreadable = self.module is not None and self.module.ignore_nonreadable
+        if not client and daemon is None and not nonreadable:
             return None
-        return _Selection(self.root, client, daemon)
+        return _Selection(self.root, client, daemon, ignore_nonreadable=nonreadable)
 
     async def _send_file_list(self, filters: _Selection | None) -> None:
         """Send the first (or only) file list, with its trailer.
@@ -477,6 +527,16 @@ class SenderRole:
         st = item.st
         opts = self.opts
         mode = st.st_mode
+        if self._chmod and not stat.S_ISLNK(mode) and mode:
+            mode = tweak_mode(mode, self._chmod)  # rsync: flist.c make_file(), chmod_modes
+        target = item.link_target
+        if (
+            self._munge
+            and target is not None
+            and len(target) > len(_MUNGE_PREFIX)
+            and target.startswith(_MUNGE_PREFIX)
+        ):
+            target = target[len(_MUNGE_PREFIX) :]  # rsync: flist.c readlink_stat()
         csum = None
         if opts.always_checksum and stat.S_ISREG(mode):
             csum = self._file_checksum(item.path)
@@ -498,7 +558,7 @@ class SenderRole:
             group_name=self._names.group(st.st_gid) if names and opts.preserve_gid else None,
             rdev_major=os.major(st.st_rdev) if is_dev else 0,
             rdev_minor=os.minor(st.st_rdev) if is_dev else 0,
-            link_target=item.link_target,
+            link_target=target,
             checksum=csum,
             hl_dev=st.st_dev if hard else None,
             hl_ino=st.st_ino if hard else None,
@@ -755,13 +815,37 @@ class SenderRole:
             else:
                 ws.write_ndx(self.ndx_out, ndx)
             head.encode_into(ws.out, protocol=session.protocol)
-            await self._send_data(
+            before = ws.bytes_written + ws.pending_output
+            digest = await self._send_data(
                 fd, st.st_size, head, weak, strong, append=append, updating=updating
             )
         finally:
             os.close(fd)
         self.report.num_transferred_files += 1
         self.report.total_transferred_size += flist.sizes[pos]
+        m = self.module
+        if m is not None and m.transfer_logging:
+            log_item(
+                m.log_format,
+                XferItem(
+                    name=flist.names[pos],
+                    path=path,
+                    mode=flist.modes[pos],
+                    size=flist.sizes[pos],
+                    mtime=int(st.st_mtime),
+                    uid=st.st_uid if self.opts.preserve_uid else None,
+                    gid=st.st_gid if self.opts.preserve_gid else None,
+                    iflags=echo[0],
+                    sent=ws.bytes_written + ws.pending_output - before,
+                    received=head.table_size if not append else 0,
+                    checksum=digest,
+                ),
+                module=m.name,
+                module_path=m.path,
+                host=m.peer_host,
+                addr=m.peer_addr,
+                user=m.auth_user,
+            )
 
     async def _warning(self, text: str) -> None:
         """A warning (rsync: FWARNING), which a daemon below protocol 28 makes an error."""
@@ -782,8 +866,10 @@ class SenderRole:
         *,
         append: int = 0,
         updating: bool = False,
-    ) -> None:
+    ) -> bytes:
         """The file's tokens and whole-file checksum, reading at most ``size`` bytes.
+
+        Returns the checksum sent.
 
         rsync: match.c match_sums() (append_mode, updating_basis_file), sender.c
         send_files() (the file is mapped at the size fstat gave when it was opened).
@@ -881,8 +967,10 @@ class SenderRole:
                 if not chunk:
                     break
         tokens.end_into(out)
-        out += hasher.digest()
+        digest = bytes(hasher.digest())
+        out += digest
         await ws.maybe_flush()
+        return digest
 
     @staticmethod
     def _may_reuse(block_offset: int, offset: int, block: int, same_offset: set[int]) -> bool:

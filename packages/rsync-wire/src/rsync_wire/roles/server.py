@@ -34,9 +34,11 @@ from rsync_wire.proto.negotiate import (
     parse_name_list,
     server_compat_flags,
 )
+from rsync_wire.roles.server_options import refuse_message, refused_by_module, unimplemented
 
 if TYPE_CHECKING:
     from rsync_wire.proto.args import ServerArgs
+    from rsync_wire.proto.options import TransferOptions
     from rsync_wire.stream import WireStream
 
 __all__ = ["ModuleContext", "refuse_session", "run_server", "unsupported_options"]
@@ -98,42 +100,25 @@ class ModuleContext(msgspec.Struct, kw_only=True):
 
 
 def unsupported_options(parsed: ServerArgs, module: ModuleContext | None) -> list[str]:
-    """Names of the options in ``parsed`` that this server refuses (empty: none)."""
+    """Rsync's refusal lines for ``parsed`` (empty: nothing refused).
+
+    An option this server does not implement is refused by name, and so is one the
+    module's ``refuse options`` name; see :mod:`rsync_wire.roles.server_options`.
+
+    rsync: options.c create_refuse_error().
+    """
     o = parsed.options
-    refused = list(o.refused)
-    if o.preserve_acls:
-        refused.append("acls (-A)")
-    if o.preserve_xattrs:
-        refused.append("xattrs (-X)")
-    if o.preserve_atimes:
-        refused.append("atimes (-U)")
-    if o.preserve_crtimes:
-        refused.append("crtimes (-N)")
-    if o.iconv:
-        refused.append("iconv")
-    if o.remove_source_files and module is not None and module.read_only:
-        refused.append("remove-source-files")
+    daemon = module is not None
+    verb = "is configured to refuse" if daemon else "does not support"
+    lines = [f"The server {verb} --{name}" for name in o.refused]
+    option = unimplemented(o)
+    if option is not None:
+        lines.append(refuse_message(option, daemon=daemon))
     if module is not None:
-        names = {
-            "delete": o.delete_mode is not None,
-            "compress": o.compress,
-            "checksum": o.always_checksum,
-            "hard-links": bool(o.preserve_hard_links),
-            "links": o.preserve_links,
-            "copy-links": o.copy_links,
-            "recursive": o.recursive,
-            "devices": o.preserve_devices,
-            "specials": o.preserve_specials,
-            "perms": o.preserve_perms,
-            "owner": o.preserve_uid,
-            "group": o.preserve_gid,
-            "times": o.preserve_times,
-        }
-        for pattern in module.refuse_options:
-            p = pattern.lstrip("-")
-            if names.get(p):
-                refused.append(p)
-    return refused
+        option = refused_by_module(o, module.refuse_options)
+        if option is not None:
+            lines.append(refuse_message(option, daemon=True))
+    return lines[:1]
 
 
 def _can_inc_recurse(parsed: ServerArgs) -> bool:
@@ -320,12 +305,9 @@ async def run_server(
             return await _fail(ws, session, f"rsync: {exc}", ExitCode.SYNTAX)
     refused = unsupported_options(parsed, module)
     if refused:
-        return await _fail(
-            ws,
-            session,
-            f"rsync: the server does not support: {', '.join(refused)}",
-            ExitCode.UNSUPPORTED,
-        )
+        if module is not None:
+            log.warning("%s refused: %s", module.log_prefix, refused[0])
+        return await _fail(ws, session, f"rsync: {refused[0]}", ExitCode.UNSUPPORTED)
     if not opts.sender:
         if module is not None and module.read_only:
             return await _fail(ws, session, "ERROR: module is read only", ExitCode.SYNTAX)
@@ -337,6 +319,7 @@ async def run_server(
         paths = [_strip_module(p, module.name) for p in paths]
         if module.numeric_ids:
             opts.numeric_ids = True
+        _limit_verbosity(opts, module.max_verbosity)
         base = module.path
     else:
         base = root_path or "."
@@ -362,6 +345,28 @@ async def run_server(
     finally:
         root.close()
     return report.exit_code
+
+
+def _limit_verbosity(opts: TransferOptions, limit: int) -> None:
+    """Clamp the client's ``-v`` and ``--info``/``--debug`` levels to the module's limit.
+
+    rsync: clientserver.c rsync_module() -> options.c limit_output_verbosity().
+    """
+    limit = max(0, limit)
+    opts.verbose = min(opts.verbose, limit)
+
+    def clamp(words: list[str], most: int) -> list[str]:
+        kept = []
+        for word in words:
+            name = word.rstrip("0123456789")
+            digits = word[len(name) :]
+            level = int(digits) if digits else 1
+            if min(level, most) > 0:
+                kept.append(f"{name}{min(level, most)}")
+        return kept
+
+    opts.info = clamp(opts.info, limit)
+    opts.debug = clamp(opts.debug, max(0, limit - 1))
 
 
 def _strip_module(path: bytes, name: str) -> bytes:
