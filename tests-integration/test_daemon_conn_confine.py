@@ -34,7 +34,7 @@ from harness.confinement import connection_process, descendants, open_daemon_con
 from harness.daemon import DaemonModule, daemon_ready
 from harness.ourd import LOOPBACK, pyrsyncd_argv
 from harness.proc import port_accepts, run, start_service
-from harness.tools import require_tool
+from harness.tools import find_tool, require_tool, unavailable
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -356,19 +356,43 @@ def host_service() -> Iterator[int]:
         sock.close()
 
 
-def test_connection_process_view(need_scopes: None, tmp_path: Path, host_service: int) -> None:
+def _unprivileged_prefix() -> list[str]:
+    """Run as uid 65534 when the tests are root (nothing otherwise), as test_confinement does:
+    with CAP_DAC_READ_SEARCH where the interpreter lives out of nobody's reach (/root)."""
+    if not ROOT:
+        return []
+    setpriv = find_tool("setpriv")
+    if setpriv is None:
+        unavailable("setpriv (util-linux) is needed to run the daemon as uid 65534")
+    prefix = [str(setpriv), "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = run([*prefix, sys.executable, "-c", "import rsync_daemon.supervisor"], timeout=60)
+    if probe.returncode != 0:
+        prefix += ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+    return prefix
+
+
+@pytest.mark.parametrize("start", ["as-root", "unprivileged"])
+def test_connection_process_view(
+    need_scopes: None, tmp_path: Path, host_service: int, start: str
+) -> None:
+    """As root: namespaces, then uid 65534, then Landlock; unprivileged: Landlock only."""
+    if start == "as-root" and not ROOT:
+        unavailable("needs root (namespaces, privilege drop); CI runs as root")
+    namespaces = start == "as-root"
     src = _tree(tmp_path / "src")
     outside = tmp_path / "outside.txt"
     outside.write_text("SECRET\n")
     outside.chmod(0o644)
     args = [str(src), str(outside), str(host_service)]
+    prefix = [] if namespaces else _unprivileged_prefix()
     result = run(
         [
+            *prefix,
             sys.executable,
             "-c",
             textwrap.dedent(_CONNECTION_VIEW),
             *args,
-            *(["65534"] if ROOT else []),
+            *(["65534"] if namespaces else []),
         ],
         timeout=60,
     )
@@ -393,7 +417,7 @@ def test_connection_process_view(need_scopes: None, tmp_path: Path, host_service
         "read a sibling's memory": "EPERM",
         # The daemon's file rules still apply on top; serving still works.
         "read the module": "ok",
-        "read outside": "ENOENT" if ROOT else "EACCES",
+        "read outside": "ENOENT" if namespaces else "EACCES",
         "list the root": "EACCES",
         "socketpair": "x",
     }, result.stderr
