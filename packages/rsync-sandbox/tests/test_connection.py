@@ -107,6 +107,14 @@ def test_filter_checks_arguments(x86_64: None) -> None:
     assert call("unshare", 0x00000200) == ALLOW  # CLONE_FS
     assert call("unshare", 0x00000080) == EPERM  # CLONE_NEWTIME
     assert call("unshare", 0x00020000) == EPERM  # CLONE_NEWNS
+    assert call("prlimit64", 0, 7) == ALLOW  # its own RLIMIT_NOFILE
+    assert call("prlimit64", 1, 7) == EPERM  # PID 1's
+    assert call("setpriority", 0, 0, 10) == ALLOW  # nice(10)
+    assert call("setpriority", 0, 1234, 19) == EPERM  # another process
+    assert call("setpriority", 2, 0, 19) == EPERM  # PRIO_USER: every process of the uid
+    assert call("ioprio_set", 1, 0, 0) == ALLOW  # itself
+    assert call("ioprio_set", 1, 1234, 0) == EPERM
+    assert call("ioprio_set", 3, 0, 0) == EPERM  # IOPRIO_WHO_USER
     assert call("ioctl", 0, 0x5412) == EPERM  # TIOCSTI
     assert call("ioctl", 0, 0x5401) == ALLOW  # TCGETS
 
@@ -219,6 +227,10 @@ emit(
     setns=raw("setns", 0, 0),
     ptrace=raw("ptrace", 16, ARGS["sibling"], 0, 0),  # PTRACE_ATTACH
     process_vm_readv=raw("process_vm_readv", ARGS["sibling"], 0, 0, 0, 0, 0),
+    prlimit_sibling=raw("prlimit64", ARGS["sibling"], 7, 0, 0),
+    prlimit_self=raw("prlimit64", 0, 7, 0, 0),
+    renice_parent=attempt(lambda: os.setpriority(os.PRIO_PROCESS, os.getppid(), 19)),
+    renice_self=attempt(lambda: os.setpriority(os.PRIO_PROCESS, 0, 1)),
     bpf=raw("bpf", 0, 0, 0),
     mount=attempt(lambda: _libc.mount("none", "/", None, _libc.MS_REMOUNT, None)),
     chroot=attempt(lambda: _libc.chroot("/")),
@@ -312,6 +324,11 @@ def test_connection_process_is_confined_to_itself(
     # seccomp: namespaces, tracing, other processes' memory, the kernel.
     for key in ("unshare_user", "unshare_net", "setns", "ptrace", "process_vm_readv"):
         assert data[key] == "EPERM", key
+    # seccomp: limits and priority of itself only.
+    assert data["prlimit_sibling"] == "EPERM"
+    assert data["renice_parent"] == "EPERM"
+    assert data["prlimit_self"] == "ok"
+    assert data["renice_self"] == "ok"
     for key in ("bpf", "mount", "chroot", "kexec"):
         assert data[key] == "EPERM", key
     assert data["clone3"] == "ENOSYS"
@@ -390,7 +407,7 @@ emit(
         (
             3,
             False,
-            "seccomp (56 syscalls denied, 5 checked by argument)",
+            "seccomp (58 syscalls denied, 8 checked by argument)",
             "Landlock ABI 3 has no network rules (ABI 4) nor scopes (ABI 6)",
             "ok",
             "EPERM",  # seccomp: no new socket
