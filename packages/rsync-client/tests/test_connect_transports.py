@@ -9,8 +9,8 @@ tests-integration/test_client_connect_prog.py.
 from __future__ import annotations
 
 import base64
-import os
 import socket
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
@@ -29,6 +29,9 @@ from rsync_client.transports.proxy import (
     parse_proxy,
 )
 from rsync_wire.errors import ExitCode, RsyncError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 
@@ -93,10 +96,10 @@ def test_socketpair_tcp_is_a_loopback_tcp_pair() -> None:
         assert ours.recv(4) == b"ping"
 
 
-async def test_program_speaks_on_its_stdin_and_stdout(tmp_path: os.PathLike[str]) -> None:
+async def test_program_speaks_on_its_stdin_and_stdout() -> None:
     # The program reads what we send, answers on stdout, sees a TCP socket on stdin.
     script = (
-        "read line; echo \"got $line\"; "
+        'read line; echo "got $line"; '
         "python3 -c 'import socket,sys; s=socket.socket(fileno=0); "
         "print(s.getpeername()[0]); s.detach()'"
     )
@@ -111,14 +114,17 @@ async def test_program_speaks_on_its_stdin_and_stdout(tmp_path: os.PathLike[str]
     assert stream.process.returncode == 0
 
 
-async def test_program_uses_rsync_shell(
-    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    shell = os.path.join(tmp_path, "myshell")
-    with open(shell, "w") as f:
-        f.write('#!/bin/sh\necho "shell: $1 $2"\n')
-    os.chmod(shell, 0o755)
-    monkeypatch.setenv("RSYNC_SHELL", shell)
+@pytest.fixture
+def echo_shell(tmp_path: Path) -> Path:
+    """A "shell" that prints the arguments it got."""
+    shell = tmp_path / "myshell"
+    shell.write_text('#!/bin/sh\necho "shell: $1 $2"\n')
+    shell.chmod(0o700)
+    return shell
+
+
+async def test_program_uses_rsync_shell(echo_shell: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RSYNC_SHELL", str(echo_shell))
     stream = await open_connect_prog("the command")
     data = b""
     with anyio.fail_after(30):
@@ -200,29 +206,31 @@ async def _proxy_exchange(answer: bytes) -> tuple[bytes, bytes | RsyncError]:
     Returns the request the proxy read and what our side reads next, or the error.
     """
     ours, theirs = socket.socketpair()
-    async with await SocketStream.from_socket(ours) as client:
-        async with await SocketStream.from_socket(theirs) as proxy:
-            request = b""
-            result: bytes | RsyncError
+    request = b""
+    result: bytes | RsyncError
+    async with (
+        await SocketStream.from_socket(ours) as client,
+        await SocketStream.from_socket(theirs) as proxy,
+    ):
 
-            async def serve() -> None:
-                nonlocal request
-                while not request.endswith(b"\r\n\r\n"):
-                    request += await proxy.receive()
-                await proxy.send(answer + b"@RSYNCD: 32.0 sha512\n")
-                await proxy.send_eof()
+        async def serve() -> None:
+            nonlocal request
+            while not request.endswith(b"\r\n\r\n"):
+                request += await proxy.receive()
+            await proxy.send(answer + b"@RSYNCD: 32.0 sha512\n")
+            await proxy.send_eof()
 
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(serve)
-                try:
-                    await establish_proxy_connection(client, "daemon.example", 873, "u", "p")
-                except RsyncError as exc:
-                    result = exc
-                else:
-                    result = b""
-                    with anyio.fail_after(30):
-                        while not result.endswith(b"\n"):
-                            result += await client.receive()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve)
+            try:
+                await establish_proxy_connection(client, "daemon.example", 873, "u", "p")
+            except RsyncError as exc:
+                result = exc
+            else:
+                result = b""
+                with anyio.fail_after(30):
+                    while not result.endswith(b"\n"):
+                        result += await client.receive()
     return request, result
 
 
@@ -230,9 +238,8 @@ async def test_proxy_exchange_leaves_the_greeting_unread() -> None:
     answer = b"HTTP/1.1 200 Connection established\r\nProxy-Agent: t\r\nVia: x\r\n\r\n"
     request, after = await _proxy_exchange(answer)
     auth = base64.b64encode(b"u:p").decode()
-    assert request == (
-        f"CONNECT daemon.example:873 HTTP/1.0\r\nProxy-Authorization: Basic {auth}\r\n\r\n"
-    ).encode()
+    want = f"CONNECT daemon.example:873 HTTP/1.0\r\nProxy-Authorization: Basic {auth}\r\n\r\n"
+    assert request == want.encode()
     assert after == b"@RSYNCD: 32.0 sha512\n"
     # bare LF line ends are accepted too, as rsync accepts them
     _, after = await _proxy_exchange(b"HTTP/1.0 200 OK\nX: y\n\n")
