@@ -314,12 +314,13 @@ def html_page(result: MatrixResult) -> str:
     protocols = _protocols(result)
     index = {id(c): n for n, c in enumerate(result.cells)}
     counts = result.counts()
+    scenarios = sorted({c.spec.key.scenario for c in result.cells}, key=_scenario_index)
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         "<title>rsync interop matrix</title>",
         f"<style>{_CSS}{_status_css()}</style></head><body>",
-        "<h1>rsync interop matrix</h1>",
+        '<h1 id="top">rsync interop matrix</h1>',
         '<p class="summary">'
         + esc(
             ", ".join(f"{counts[s]} {s}" for s in COLOURS if counts[s])
@@ -331,7 +332,7 @@ def html_page(result: MatrixResult) -> str:
         + "".join(f'<span><i class="s-{s}"></i>{esc(s)}</span>' for s in COLOURS)
         + "</p>",
         "<p>Each square is one scenario ("
-        + esc(", ".join(BY_NAME))
+        + esc(", ".join(scenarios))
         + "), compared with the same run rsync &lt;-&gt; rsync. Click a square for its "
         "details.</p>",
         '<table class="grid"><thead><tr><th>transport</th><th>direction</th>'
@@ -395,7 +396,7 @@ def html_page(result: MatrixResult) -> str:
                 "<h4>output lines (- reference only, + this cell only)</h4>"
                 f'<pre class="output-diff">{esc(chr(10).join(cell.output_diff))}</pre>'
             )
-        out.append("</section>")
+        out.append('<p><a href="#top">back to the grid</a></p></section>')
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
