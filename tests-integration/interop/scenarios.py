@@ -118,8 +118,8 @@ QUICK_SCENARIOS: Final = ("initial", "delta", "hardlinks", "names", "compress")
 TREES: Final = ("full", "full-old", "full-new", "names", "sparse")
 """The trees built under ``WORK/sources`` (``full-old`` is only ever copied)."""
 
-LARGE_SIZE: Final = 24 * MiB + 13
-SPARSE_SIZE: Final = 96 * MiB + 1
+LARGE_SIZE: Final = 12 * MiB + 13
+SPARSE_SIZE: Final = 48 * MiB + 1
 HUGE_SIZE: Final = 4 * 1024 * MiB + 4096 * 3 + 7
 
 
@@ -161,7 +161,7 @@ def make_sparse_tree(root: Path, *, huge: bool) -> None:
         finally:
             os.close(fd)
 
-    sparse("holes.sparse", SPARSE_SIZE, {MiB: seed, 50 * MiB + 3: seed, SPARSE_SIZE - 5: b"tail!"})
+    sparse("holes.sparse", SPARSE_SIZE, {MiB: seed, 30 * MiB + 3: seed, SPARSE_SIZE - 5: b"tail!"})
     sparse("leading-hole.sparse", 8 * MiB, {8 * MiB - 4096: seed})
     sparse("all-hole.sparse", 5 * MiB + 1, {})
     if huge:
