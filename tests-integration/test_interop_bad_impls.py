@@ -142,6 +142,7 @@ def test_cli_usage_errors_exit_2_without_traceback(tmp_path: Path) -> None:
         ["--only", "nosuch"],
         ["--protocols", "26-40"],
         ["--transports", "carrier-pigeon"],
+        ["--work", "/proc/no-such-dir", "--quick"],
     ):
         result = run([sys.executable, str(INTEROP), *args, "--out", tmp_path / "r"], timeout=60)
         assert result.returncode == 2, result.describe()

@@ -737,16 +737,24 @@ def run_matrix(config: Config) -> MatrixResult:
     for cell in cells:
         groups.setdefault(cell.spec.key, []).append(cell)
     owned_work = config.work is None
-    if owned_work:
-        work = Path(tempfile.mkdtemp(prefix="interop-", dir=_fast_tmp()))
-    else:
-        work = Path(config.work or ".")
-    work.mkdir(parents=True, exist_ok=True)
+    try:
+        if owned_work:
+            work = Path(tempfile.mkdtemp(prefix="interop-", dir=_fast_tmp()))
+        else:
+            work = Path(config.work or ".")
+            work.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"cannot make the work directory: {exc}"
+        raise MatrixError(msg) from None
     runner = _Runner(config, work)
     logs: dict[str, str] = {}
     try:
         say(f"building the source trees in {work}")
-        runner.build_sources()
+        try:
+            runner.build_sources()
+        except (OSError, subprocess.CalledProcessError) as exc:
+            msg = f"cannot build the source trees in {work}: {exc}"
+            raise MatrixError(msg) from None
         runner.start_daemons(daemon_names)
         for daemon in runner.daemons.values():
             if daemon.error:
