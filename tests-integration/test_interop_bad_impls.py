@@ -8,7 +8,10 @@ leave no process behind.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -149,3 +152,56 @@ def test_cli_usage_errors_exit_2_without_traceback(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr, result.describe()
         assert result.stderr.strip(), result.describe()
     assert not os.path.exists(tmp_path / "r")
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if text.encode() in cmdline and _alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_stops_every_process(real_rsync: RealRsync, tmp_path: Path) -> None:
+    pids = tmp_path / "hang.pids"
+    hang = _script(tmp_path / "hang", f"echo $$ >> {pids}\nsleep 600 &\necho $! >> {pids}\nwait\n")
+    toml = _toml(tmp_path / "hang.toml", client=[str(hang)])
+    work = tmp_path / "work"
+    cli = subprocess.Popen(
+        [
+            sys.executable,
+            str(INTEROP),
+            *("--impl", f"hang={toml}", "--only", "rsync,hang", "--transports", "daemon,local"),
+            *("--directions", "pull", "--protocols", "32", "--scenarios", "initial"),
+            *("--timeout", "300", "--work", str(work), "--out", str(tmp_path / "r"), "-q"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (pids.exists() and len(pids.read_text().split()) >= 2):
+            assert cli.poll() is None, cli.communicate()
+            assert time.monotonic() < deadline, "the hanging client never started"
+            time.sleep(0.1)
+        assert _processes_mentioning(str(work))  # the daemon and the hanging client
+        cli.send_signal(signal.SIGTERM)
+        _out, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
+            cli.wait()
+    assert cli.returncode == 130, err
+    assert b"every process it started was stopped" in err
+    assert b"Traceback" not in err
+    started = [int(p) for p in pids.read_text().split()]
+    assert not [pid for pid in started if _alive(pid)]
+    assert not _processes_mentioning(str(work))
