@@ -174,10 +174,19 @@ def grid_summary(cells: list[Cell]) -> str:
         return f"limit ({', '.join(owners)})"
     parts = []
     for status in ("failed", "hung", "differs", "limit"):
-        names = [c.spec.key.scenario for c in cells if c.status == status]
+        names = [_named(c) for c in cells if c.status == status]
         if names:
             parts.append(f"{SYMBOL[status]}: {', '.join(names)}")
     return "; ".join(parts)
+
+
+def _named(cell: Cell) -> str:
+    """The scenario, and for ``differs`` what differs: ``(tree)``, ``(output)`` or both."""
+    name = cell.spec.key.scenario
+    if cell.status != "differs":
+        return name
+    what = [w for w, lines in (("tree", cell.tree_diff), ("output", cell.output_diff)) if lines]
+    return f"{name} ({'+'.join(what)})" if what else name
 
 
 def markdown(result: MatrixResult) -> str:
@@ -199,8 +208,8 @@ def markdown(result: MatrixResult) -> str:
         "",
         "Scenarios per grid cell: " + ", ".join(scenarios) + ".",
         "`ok`: every scenario identical to rsync <-> rsync; `limit (X)`: X refuses, as it does "
-        "with rsync in the other seat; `differs`, `FAILED`, `HUNG`: the scenarios named; "
-        "`-`: not claimed.",
+        "with rsync in the other seat; `differs`, `FAILED`, `HUNG`: the scenarios named "
+        "(for `differs`: in the tree, the output lines or both); `-`: not claimed.",
         "",
         "Cells: "
         + ", ".join(
