@@ -48,7 +48,7 @@ from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
 from rsync_wire.proto.flist_sort import dedupe, sort_order
-from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch, has_wildcards
+from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IdMapper",
+    "ImpliedRules",
     "Milestone",
     "NullReporter",
     "ReceiveConfig",
@@ -405,6 +406,146 @@ class Shared:
         self.missing_dirs: set[int] = set()
 
 
+# -- the names the client asked for -----------------------------------------------------------
+
+
+def _implied_pattern(arg: bytes, *, relative: bool) -> tuple[bytes, bool, int]:
+    """The anchored pattern one requested path gives: ``(pattern, wild, backslashes)``.
+
+    The pattern has no leading ``/`` (names are matched whole, from the transfer's top);
+    ``.`` components, doubled and trailing slashes are dropped as rsync drops them.
+
+    rsync: exclude.c add_implied_include() (the first half).
+    """
+    if relative:
+        cut = arg.find(b"/./")
+        if cut >= 0:
+            arg = arg[cut + 3 :]
+    else:
+        arg = arg[arg.rfind(b"/") + 1 :]
+    if arg == b".":
+        arg = b""
+    wild = any(c in arg for c in b"*[?")
+    out = bytearray(b"/")
+    backslashes = 0
+    i, n = 0, len(arg)
+    while i < n:
+        c = arg[i]
+        nxt = arg[i + 1] if i + 1 < n else -1
+        if c == 0x5C:  # "\"
+            if nxt == 0x5D:  # "]"
+                if not wild:
+                    i += 1
+            elif nxt < 0 or nxt not in b"*[?":
+                backslashes += 1
+                if wild:
+                    out.append(0x5C)
+            out.append(arg[i])
+            i += 1
+        elif c == 0x2F:  # "/"
+            if out[-1] == 0x2F:
+                i += 1
+                if i == n:
+                    out.pop()
+            elif nxt < 0:
+                i += 1
+            else:
+                out.append(c)
+                i += 1
+        elif c == 0x2E and out[-1] == 0x2F:  # "." after a slash
+            if nxt == 0x2F:
+                i += 2
+                if i >= n:
+                    out.pop()
+            elif nxt < 0:
+                i += 1
+                out.pop()
+            else:
+                out.append(c)
+                i += 1
+        else:
+            out.append(c)
+            i += 1
+    return bytes(out[1:]), wild, backslashes
+
+
+class ImpliedRules:
+    """The receiver's rules for names it asked for, and for the directories above them.
+
+    Each requested path allows its own name (a *leaf* rule), with ``-R`` each parent
+    directory of it (a *parent* rule: only as a directory, never as the contents of one),
+    and with ``-r``/``-d`` everything below it (``name/**`` or ``name/*``). A requested
+    path whose last element is empty (``dir/``, ``.``) asks for the contents of the
+    transfer's top directory.
+
+    Args:
+        requested: the source paths as the client sent them (a daemon's module removed).
+        relative: ``-R``.
+        recurse: ``-r``.
+        dirs: ``-d`` (or a listing).
+
+    rsync: exclude.c add_implied_include(), is_implied_parent_dir().
+    """
+
+    def __init__(
+        self, requested: list[bytes], *, relative: bool, recurse: bool, dirs: bool
+    ) -> None:
+        self.leaves: list[WildPattern] = []
+        self.parents: list[WildPattern] = []
+        self.below: list[WildPattern] = []
+        self.root_content = False
+        for arg in requested:
+            pat, wild, backslashes = _implied_pattern(arg, relative=relative)
+            literal = pat if wild else _escape_wild(pat)
+            if pat:
+                self.leaves.append(compile_wildmatch(literal))
+                if wild and b"[" in pat:
+                    # a "[" may be part of the name (rsync: maybe_add_literal_brackets_rule())
+                    self.leaves.append(compile_wildmatch(_escape_wild(pat)))
+                if relative:
+                    cut = pat.rfind(b"/")
+                    while cut > 0:
+                        parent = pat[:cut]
+                        self.parents.append(
+                            compile_wildmatch(parent if wild else _escape_wild(parent))
+                        )
+                        cut = parent.rfind(b"/")
+            if recurse or dirs:
+                star = b"**" if recurse else b"*"
+                if not pat:
+                    self.root_content = True
+                    self.below.append(compile_wildmatch(star))
+                else:
+                    base = literal if (wild or backslashes) else pat
+                    self.below.append(compile_wildmatch(base + b"/" + star))
+
+    @property
+    def everything(self) -> bool:
+        """Every name is allowed (the contents of the top directory, recursively)."""
+        return any(p.pattern == b"**" for p in self.below)
+
+    def allows(self, name: bytes, *, is_dir: bool) -> bool:
+        """Whether a file-list name is one the client asked for (or a parent of one)."""
+        if any(p.match(name) for p in self.leaves) or any(p.match(name) for p in self.below):
+            return True
+        return is_dir and any(p.match(name) for p in self.parents)
+
+    def is_parent_only(self, name: bytes) -> bool:
+        """The directory ``name`` is in the list only as a parent of a requested name.
+
+        Its contents are not part of the transfer: it must never be a deletion scope,
+        whatever the sender's flags say. The transfer's top ``.`` is parent-only unless
+        the contents of the top directory were asked for.
+
+        rsync: exclude.c is_implied_parent_dir().
+        """
+        if name in (b".", b"/."):
+            return not self.root_content
+        if any(p.match(name) for p in self.leaves) or any(p.match(name) for p in self.below):
+            return False
+        return any(p.match(name) for p in self.parents)
+
+
 # -- the orchestrator ------------------------------------------------------------------------------
 
 
@@ -541,13 +682,22 @@ class ReceiverSide:
     def _mark_content_dirs(self, entries: list[FileEntry]) -> None:
         """Which directories are deletion scopes (in transmission order, as rsync marks them).
 
-        rsync: flist.c recv_file_entry() (FLAG_CONTENT_DIR).
+        The sender's flags say which directories have their contents in the transfer; a
+        directory the client only knows as the parent of what it asked for (the top ``.``
+        of a single-file request, the parents of a ``-R`` path) is never one, whatever the
+        sender says: a hostile sender would otherwise widen ``--delete`` to the whole
+        destination.
+
+        rsync: flist.c recv_file_entry() (FLAG_CONTENT_DIR, the implied-parent downgrade).
         """
         sh = self.shared
+        implied = self._implied_rules()
         content: set[int] = set()
         if sh.session.protocol >= 30:
             for i, e in enumerate(entries):
                 if e.is_dir and not e.no_content_dir:
+                    if implied is not None and implied.is_parent_only(e.name):
+                        continue
                     content.add(i)
         else:
             in_hier = False
@@ -555,6 +705,8 @@ class ReceiverSide:
                 if not e.is_dir:
                     continue
                 if e.top_dir:
+                    if implied is not None and implied.is_parent_only(e.name):
+                        continue
                     in_hier = sh.opts.recursive
                     content.add(i)
                 elif in_hier:
@@ -564,13 +716,21 @@ class ReceiverSide:
     def _check_names(self) -> None:
         """The client receiver's checks of received names (§8.4, §9.19).
 
-        rsync: flist.c recv_file_entry() ("rejecting excluded/unrequested file-list name").
+        rsync: flist.c recv_file_entry() ("rejecting excluded/unrequested file-list name",
+        "rejecting non-directory transfer-root entry").
         """
         sh = self.shared
+        for i, e in enumerate(sh.entries):
+            if e.name in (b".", b"/.") and not e.is_dir and not sh.cleared[i]:
+                # "." is the transfer root: as a file, replacing it would empty the destination
+                msg = f"ERROR: rejecting non-directory transfer-root entry: {_show(e.name)}"
+                raise RemoteProtocolError(msg)
         self._check_parents()
         filters = sh.config.filters
         implied = self._implied_rules()
         check_excluded = filters is not None and bool(filters) and not filters.has_per_dir_merge
+        if implied is not None and implied.everything:
+            implied = None  # the contents of a directory, recursively: every name is fine
         if not check_excluded and implied is None:
             return
         for i, e in enumerate(sh.entries):
@@ -583,7 +743,7 @@ class ReceiverSide:
             if check_excluded and filters is not None and filters.excluded(name, is_dir=is_dir):
                 msg = f"ERROR: rejecting excluded file-list name: {_show(name)}"
                 raise UnsupportedError(msg)
-            if implied is not None and not self._requested(implied, name):
+            if implied is not None and not implied.allows(name, is_dir=is_dir):
                 msg = f"ERROR: rejecting unrequested file-list name: {_show(name)}"
                 raise UnsupportedError(msg)
 
@@ -608,34 +768,18 @@ class ReceiverSide:
                 msg = f"ABORTING due to invalid path from sender: {_show(name)}"
                 raise RemoteProtocolError(msg)
 
-    def _implied_rules(self) -> list[WildPattern] | None:
-        """Patterns for the names the client asked for (rsync's implied include rules).
-
-        rsync: exclude.c add_implied_include().
-        """
+    def _implied_rules(self) -> ImpliedRules | None:
+        """The names the client asked for (rsync's implied include rules); ``None``: no check."""
         sh = self.shared
-        requested = sh.config.requested
-        if requested is None:
+        if sh.config.requested is None:
             return None
-        rules: list[WildPattern] = []
-        recurse = sh.opts.recursive
-        for arg in requested:
-            base = b"" if arg.endswith(b"/") else arg[arg.rfind(b"/") + 1 :]
-            if base == b".":
-                base = b""
-            if not base and recurse:
-                return None  # the contents of a directory, recursively: every name is fine
-            pat = (base if has_wildcards(base) else _escape_wild(base)) if base else b""
-            if pat:
-                rules.append(compile_wildmatch(pat))
-            if recurse or sh.opts.dirs or sh.opts.list_only:
-                star = b"**" if recurse else b"*"
-                rules.append(compile_wildmatch(pat + b"/" + star if pat else star))
-        return rules
-
-    @staticmethod
-    def _requested(rules: list[WildPattern], name: bytes) -> bool:
-        return any(pattern.match(name) for pattern in rules)
+        opts = sh.opts
+        return ImpliedRules(
+            sh.config.requested,
+            relative=opts.relative,
+            recurse=opts.recursive,
+            dirs=opts.dirs or opts.list_only,
+        )
 
     def _index(self) -> None:
         """Destination paths, per-directory name sets and type counts."""
