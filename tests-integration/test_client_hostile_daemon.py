@@ -38,8 +38,6 @@ REG = stat.S_IFREG | 0o644
 FLAGS = int(CF.VARINT_FLIST_FLAGS | CF.SAFE_FLIST | CF.CHKSUM_SEED_FIX)
 SESSION = Session(protocol=32, compat_flags=FLAGS, checksum="md5", checksum_negotiated=True, seed=7)
 
-Script = "Callable[[WireStream, list[bytes]], Awaitable[None]]"
-
 
 def entry(name: bytes, mode: int, **kw: object) -> FileEntry:
     return FileEntry(name=name, mode=mode, mtime=1_600_000_000, **kw)  # type: ignore[arg-type]
@@ -53,8 +51,8 @@ class HostileDaemon:
         self.port = 0
         self.error: BaseException | None = None
         self._ready = threading.Event()
-        self._stop: anyio.Event | None = None
-        self._portal_loop: object = None
+        self._scope: anyio.CancelScope | None = None
+        self._token: object = None
         self._thread = threading.Thread(target=anyio.run, args=(self._main,), daemon=True)
 
     def __enter__(self) -> HostileDaemon:
@@ -65,19 +63,19 @@ class HostileDaemon:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._done = True
+        if self._scope is not None:
+            anyio.from_thread.run_sync(self._scope.cancel, token=self._token)  # type: ignore[arg-type]
         self._thread.join(15)
 
     async def _main(self) -> None:
-        self._done = False
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        self._ready.set()
-        async with listener, anyio.create_task_group() as tg:
-            tg.start_soon(listener.serve, self._handle)
-            while not self._done:
-                await anyio.sleep(0.05)
-            tg.cancel_scope.cancel()
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            self._token = anyio.lowlevel.current_token()
+            self._ready.set()
+            async with listener:
+                await listener.serve(self._handle)
 
     async def _handle(self, stream: SocketStream) -> None:
         try:
@@ -157,6 +155,5 @@ def test_forged_dot_content_dir_does_not_widen_delete(tmp_path: Path) -> None:
             ),
             timeout=60,
         )
-    print(result.describe())
     assert sentinel.exists(), result.describe()
     assert daemon.error is None or "EndOfStream" in repr(daemon.error), repr(daemon.error)
