@@ -97,14 +97,17 @@ class DestTree:
 
     Args:
         path: the destination directory (it is resolved normally, as the user named it).
+        fd: the directory, already opened by the caller (then ``path`` only names it).
 
     Raises:
         OSError: the directory cannot be opened.
     """
 
-    def __init__(self, path: str | bytes | os.PathLike[str]) -> None:
+    def __init__(self, path: str | bytes | os.PathLike[str], *, fd: int | None = None) -> None:
         self.path = os.fsencode(path)
-        self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        if fd is None:
+            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.fd = fd
         self._dirs: OrderedDict[bytes, int] = OrderedDict()
         self._last_dir = b""
         self._last_fd = self.fd

@@ -42,6 +42,7 @@ from rsync_wire.errors import (
     RsyncError,
     UnsupportedError,
 )
+from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError, open_trusted
 from rsync_wire.proto import codec
 from rsync_wire.proto.codec import NeedMoreData
 from rsync_wire.proto.constants import Msg
@@ -863,12 +864,12 @@ class ReceiverSide:
 
         A directory receives the entries; a missing destination becomes a directory when
         the list holds more than one entry or the path ends in ``/``; otherwise the single
-        entry is written under the destination's own name.
+        entry is written under the destination's own name. The path is resolved following
+        only symlinks owned by root or by us (:func:`~rsync_wire.fs.open_trusted`), so a
+        link another user planted in it cannot send the files elsewhere.
 
-        rsync: main.c get_local_name().
+        rsync: main.c get_local_name(); util1.c change_dir(); syscall.c ona_open().
         """
-        from rsync_wire.fs_write import DestTree
-
         sh = self.shared
         config = sh.config
         opts = sh.opts
@@ -878,6 +879,7 @@ class ReceiverSide:
         trailing = dest.endswith(b"/")
         shown = _show(dest.rstrip(b"/") or b"/")
         try:
+            # a plain stat decides, as rsync's do_stat(); entering the directory is checked
             st: os.stat_result | None = os.stat(dest)
         except FileNotFoundError:
             st = None
@@ -886,7 +888,7 @@ class ReceiverSide:
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
         if st is not None:
             if stat.S_ISDIR(st.st_mode):
-                sh.tree = DestTree(dest)
+                sh.tree = self._open_tree(dest, "change_dir#1")
                 return
             if total > 1:
                 msg = "ERROR: destination must be a directory when copying more than 1 file"
@@ -899,11 +901,7 @@ class ReceiverSide:
                 msg = "ERROR: destination path is not a directory"
                 raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
             if not opts.dry_run:
-                try:
-                    os.mkdir(dest, 0o777)
-                except OSError as exc:
-                    msg = f'mkdir "{shown}" failed: {exc.strerror} ({exc.errno})'
-                    raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
+                self._mkdir_dest(dest, shown)
             if sh.entries and sh.entries[0].name == b".":
                 config.dest_created = True
             if config.verbose or config.itemize:
@@ -913,20 +911,69 @@ class ReceiverSide:
             if opts.dry_run:
                 config.dest_missing = True
                 return
-            sh.tree = DestTree(dest)
+            sh.tree = self._open_tree(dest, "change_dir#1")
             return
         # a single non-directory under its own name
         cut = dest.rfind(b"/")
         parent = dest[:cut] if cut > 0 else (b"/" if cut == 0 else b".")
         config.local_name = dest[cut + 1 :]
         try:
-            sh.tree = DestTree(parent)
-        except OSError as exc:
-            if opts.dry_run and exc.errno == errno.ENOENT:
+            sh.tree = self._open_tree(parent, "change_dir#3")
+        except RsyncError as exc:
+            cause = exc.__cause__
+            if opts.dry_run and isinstance(cause, OSError) and cause.errno == errno.ENOENT:
                 config.dest_missing = True
                 return
-            msg = f'change_dir#3 "{_show(parent)}" failed: {exc.strerror} ({exc.errno})'
-            raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
+            raise
+
+    def _open_tree(self, path: bytes, what: str) -> DestTree:
+        """The destination directory ``path``, reached through trusted symlinks only."""
+        from rsync_wire.fs_write import DestTree
+
+        try:
+            fd = open_trusted(path, os.O_RDONLY | os.O_DIRECTORY)
+        except UntrustedSymlinkError as exc:
+            raise self._untrusted(exc, what, path) from None
+        except OSError as exc:
+            msg = f'{what} "{_show(_full(path))}" failed: {exc.strerror} ({exc.errno})'
+            raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from exc
+        return DestTree(path, fd=fd)
+
+    def _mkdir_dest(self, dest: bytes, shown: str) -> None:
+        """Create the missing destination directory (its parent reached as above)."""
+        cut = dest.rstrip(b"/").rfind(b"/")
+        parent = dest[:cut] if cut > 0 else (b"/" if cut == 0 else b".")
+        name = dest.rstrip(b"/")[cut + 1 :]
+        try:
+            pfd = open_trusted(parent, os.O_PATH | os.O_DIRECTORY)
+            try:
+                os.mkdir(name, 0o777, dir_fd=pfd)
+            finally:
+                os.close(pfd)
+        except UntrustedSymlinkError as exc:
+            raise self._untrusted(exc, "mkdir", dest) from None
+        except OSError as exc:
+            msg = f'mkdir "{shown}" failed: {exc.strerror} ({exc.errno})'
+            raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
+
+    def _untrusted(self, exc: OSError, what: str, path: bytes) -> RsyncError:
+        """Rsync 3.5's two lines for a destination behind another user's symlink; exit 3."""
+        self.shared.reporter.message(Msg.ERROR, (UNTRUSTED_SYMLINK + "\n").encode())
+        msg = (
+            f'rsync: [Receiver] {what} "{_show(_full(path))}" failed: {exc.strerror} ({exc.errno})'
+        )
+        return RsyncError(msg, exit_code=ExitCode.FILESELECT)
+
+
+def _full(path: bytes) -> bytes:
+    """``path`` as rsync shows it in a change_dir error: joined to the working directory."""
+    if path.startswith(b"/"):
+        return path
+    try:
+        cwd = os.getcwdb()
+    except OSError:
+        return path
+    return cwd.rstrip(b"/") + b"/" + (b"" if path == b"." else path)
 
 
 class _NoInput(ByteReceiveStream):
