@@ -31,6 +31,7 @@ _RESOLVE_NO_SYMLINKS: Final = 0x04
 _RESOLVE_BENEATH: Final = 0x08
 _RESOLVE_IN_ROOT: Final = 0x10
 _MAX_LINKS: Final = 40
+_EAGAIN_TRIES: Final = 64
 _FS_ENCODING: Final = sys.getfilesystemencoding()
 
 
@@ -45,18 +46,29 @@ _HAVE_OPENAT2: bool | None = None if platform.system() == "Linux" else False
 
 
 def _openat2(dirfd: int, path: bytes, flags: int, resolve: int) -> int:
+    """``openat2(2)``; EAGAIN (a rename raced a ``..`` walk) is retried, a bounded number of times.
+
+    With ``RESOLVE_IN_ROOT`` or ``RESOLVE_BENEATH`` the kernel answers EAGAIN when a rename
+    anywhere on the system may have moved a directory while it resolved ``..``: the
+    lookup is safe to repeat. After ``_EAGAIN_TRIES`` the EAGAIN is raised; callers fall
+    back to a component-wise walk.
+    """
     how = _OpenHow(flags | os.O_CLOEXEC, 0, resolve)
-    fd = _syscall(
-        ctypes.c_long(_SYS_OPENAT2),
-        ctypes.c_int(dirfd),
-        ctypes.c_char_p(path),
-        ctypes.byref(how),
-        ctypes.c_size_t(ctypes.sizeof(how)),
-    )
-    if fd < 0:
+    cpath = ctypes.c_char_p(path)
+    for _ in range(_EAGAIN_TRIES):
+        fd = _syscall(
+            ctypes.c_long(_SYS_OPENAT2),
+            ctypes.c_int(dirfd),
+            cpath,
+            ctypes.byref(how),
+            ctypes.c_size_t(ctypes.sizeof(how)),
+        )
+        if fd >= 0:
+            return int(fd)
         err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), path.decode("utf-8", "replace"))
-    return int(fd)
+        if err not in (errno.EAGAIN, errno.EINTR):
+            break
+    raise OSError(err, os.strerror(err), path.decode("utf-8", "replace"))
 
 
 def _have_openat2() -> bool:
@@ -209,7 +221,10 @@ class Root:
         if not follow:
             flags |= os.O_NOFOLLOW
         if _have_openat2():
-            return _openat2(self.fd, rel, flags, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
+            try:
+                return _openat2(self.fd, rel, flags, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
+            except BlockingIOError:
+                pass  # renames kept racing the kernel's walk: walk one component at a time
         return self._walk_open(rel, flags, follow=follow)
 
     def _walk_open(self, rel: bytes, flags: int, *, follow: bool) -> int:

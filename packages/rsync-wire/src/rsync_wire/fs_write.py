@@ -156,12 +156,15 @@ class DestTree:
 
     def _open_dir(self, reldir: bytes) -> int:
         if _have_openat2():
-            return _openat2(
-                self.fd,
-                reldir,
-                _DIR_FLAGS | os.O_NOFOLLOW,
-                _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS,
-            )
+            try:
+                return _openat2(
+                    self.fd,
+                    reldir,
+                    _DIR_FLAGS | os.O_NOFOLLOW,
+                    _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS,
+                )
+            except BlockingIOError:
+                pass  # EAGAIN after the retries: renames kept racing; go component-wise
         parent, name = _split(reldir)
         pfd = self.dir_fd(parent)
         return os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=pfd)
