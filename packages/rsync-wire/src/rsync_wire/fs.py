@@ -55,6 +55,7 @@ def _openat2(dirfd: int, path: bytes, flags: int, resolve: int) -> int:
     """
     how = _OpenHow(flags | os.O_CLOEXEC, 0, resolve)
     cpath = ctypes.c_char_p(path)
+    err = errno.EAGAIN
     for _ in range(_EAGAIN_TRIES):
         fd = _syscall(
             ctypes.c_long(_SYS_OPENAT2),

@@ -62,6 +62,6 @@ def test_root_open_through_dotdot_under_rename_load(tmp_path: Path) -> None:
     (tree / "z").mkdir()
     (tree / "z" / "f").write_bytes(b"data")
     os.symlink("../../z", tree / "x" / "y" / "up")
-    with Root(tree) as root:
+    with Root(os.fsencode(tree)) as root:
         for _ in range(TRIES):
             os.close(root.open(b"x/y/up/f"))
