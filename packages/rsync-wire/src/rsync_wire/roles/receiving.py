@@ -965,6 +965,18 @@ class ReceiverSide:
         return RsyncError(msg, exit_code=ExitCode.FILESELECT)
 
 
+def full_name(tree: DestTree | None, rel: bytes) -> bytes:
+    """A destination name as rsync shows it in errors: from the working directory on.
+
+    rsync: util1.c full_fname().
+    """
+    base = tree.path.rstrip(b"/") if tree is not None else b"."
+    if not base:
+        base = b"/"
+    base = _full(base).rstrip(b"/")
+    return base + b"/" + rel if rel else base or b"/"
+
+
 def _full(path: bytes) -> bytes:
     """``path`` as rsync shows it in a change_dir error: joined to the working directory."""
     if path.startswith(b"/"):
@@ -1057,5 +1069,5 @@ def _show(name: bytes) -> str:
     return name.decode("utf-8", "backslashreplace")
 
 
-__all__ += ["Finished", "Shared"]
+__all__ += ["Finished", "Shared", "full_name"]
 _ = codec  # the NDX codecs are used by the two roles
