@@ -224,6 +224,11 @@ class ReceiverRole:
                 basis_st = None
         fd = -1
         tmp = b""
+        if not sh.opts.partial:
+            # a run killed outright (SIGKILL, power loss) could not remove its temporary
+            # file; the next run of the same file does (with --partial it is kept)
+            for stale in tree.remove_stale_temps(rel):
+                log.debug("removed stale temporary file %r", stale)
         try:
             try:
                 fd, tmp = tree.create_temp(rel)
