@@ -27,6 +27,8 @@ from harness.client import pyrsync_argv
 from harness.proc import run
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from harness.daemon import RealDaemonFactory
 
 SIZE = 64 << 20
@@ -70,14 +72,14 @@ def _kill_at(argv: list[str], dest: Path, offset: int | None) -> int | None:
 
 
 @pytest.fixture
-def scene() -> tuple[Path, Path]:
+def scene() -> Iterator[tuple[Path, Path]]:
     if not SHM.is_dir() or not os.access(SHM, os.W_OK):
         pytest.skip("needs a writable /dev/shm (tmpfs)")
     base = SHM / f"pyrsync-kill-{os.getpid()}"
     src, dest = base / "src", base / "dest"
     src.mkdir(parents=True)
     dest.mkdir()
-    rng = random.Random(1234)
+    rng = random.Random(1234)  # noqa: S311 - test data, not secrets
     new = bytearray(rng.randbytes(SIZE))
     (src / "big").write_bytes(new)
     old = new
@@ -99,7 +101,7 @@ def test_kill_9_during_a_delta_update(
     daemon = real_daemon({"src": src})
     old_digest = _digest(dest / "big")
     argv = pyrsync_argv("-a", "--no-whole-file", daemon.url("src", "big"), f"{dest}/")
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - kill points, not secrets
     mid_file = 0
     for round_no in range(ROUNDS):
         offset = None if round_no % 5 == 0 else rng.randrange(1, SIZE)
