@@ -73,6 +73,7 @@ __all__ = [
 log = logging.getLogger("rsync_wire.receiving")
 
 _MAX_ENTRIES = 50_000_000  # far beyond any real list; a hostile count ends here
+_ENTRY_COST = 512  # bytes one entry costs the receiving side, all its tables included
 
 Buf = bytes | bytearray | memoryview
 
@@ -154,6 +155,9 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
         max_delete: ``--max-delete`` (``None``: no limit).
         progress: report progress for each file.
         umask: the process umask (new files' default permissions).
+        flist_memory_limit: the most memory the file list may take (estimated from its
+            entries and bytes); a sender that sends more ends the session, exit 22
+            (rsync bounds its allocations with ``--max-alloc``).
     """
 
     filters: FilterList | None = None
@@ -168,6 +172,7 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
     max_delete: int | None = None
     progress: bool = False
     umask: int = 0o022
+    flist_memory_limit: int = 8 << 30
 
 
 # -- events from the receiver to the generator --------------------------------------------------
@@ -648,6 +653,7 @@ class ReceiverSide:
             return items, pos
 
         done = False
+        limit = sh.config.flist_memory_limit
         while not done:
             for item in await ws.decode(decode_many):
                 if isinstance(item, EndOfList):
@@ -656,9 +662,17 @@ class ReceiverSide:
                     done = True
                     break
                 entries.append(item)
-            if len(entries) > _MAX_ENTRIES:
-                msg = f"file list longer than {_MAX_ENTRIES} entries"
-                raise RemoteProtocolError(msg)
+            count = len(entries)
+            # what the list will hold: each entry's record, and its names (at most twice
+            # the wire bytes, which compress names against the previous one)
+            estimate = count * _ENTRY_COST + 2 * (ws.bytes_read - start_read)
+            if count > _MAX_ENTRIES or estimate > limit:
+                entries.clear()
+                msg = (
+                    f"ERROR: the sender's file list is too large: {count} entries so far, "
+                    f"more than {limit >> 20} MiB of memory [Receiver]"
+                )
+                raise RsyncError(msg, exit_code=ExitCode.MALLOC)
         ids = await ws.decode(decoder.decode_id_lists)
         io_error = await ws.decode(decoder.decode_io_error)
         if not opts.ignore_errors:
