@@ -13,6 +13,7 @@ import stat
 import sys
 import tracemalloc
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
@@ -26,7 +27,9 @@ from rsync_wire.proto.filters import decode_filter_list
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
 from rsync_wire.proto.options import TransferOptions
 from rsync_wire.roles.receiving import ReceiveConfig
-from rsync_wire.stream import WireStream
+
+if TYPE_CHECKING:
+    from rsync_wire.stream import WireStream
 
 LIMIT = 8 << 20
 
