@@ -192,9 +192,11 @@ def _assert_unharmed(dest: Path, outside: Path) -> None:
     assert data == OLD or data == b"x" * 100  # unchanged, or a complete good transfer
 
 
-def _pull(tmp_path: Path, reply: Callable[..., Awaitable[None]]) -> BaseException | None:
+def _pull(
+    tmp_path: Path, reply: Callable[..., Awaitable[None]], protocol: int = 32
+) -> BaseException | None:
     dest, outside = _scene(tmp_path)
-    session = session_for()
+    session = session_for(protocol)
     o = TransferOptions(sender=True, recursive=True, preserve_times=True)
     flist = encode_list(
         session,
@@ -224,9 +226,10 @@ def _pull(tmp_path: Path, reply: Callable[..., Awaitable[None]]) -> BaseExceptio
     return error
 
 
+@pytest.mark.parametrize("protocol", [29, 32])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_hostile_reply(tmp_path: Path, name: str) -> None:
-    _pull(tmp_path, CASES[name])
+def test_hostile_reply(tmp_path: Path, name: str, protocol: int) -> None:
+    _pull(tmp_path, CASES[name], protocol)
 
 
 @settings(
@@ -234,9 +237,9 @@ def test_hostile_reply(tmp_path: Path, name: str) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(data=st.binary(max_size=200), echo=st.booleans())
+@given(data=st.binary(max_size=200), echo=st.booleans(), protocol=st.sampled_from([29, 30, 32]))
 def test_random_reply_bytes(
-    tmp_path_factory: pytest.TempPathFactory, data: bytes, echo: bool
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, echo: bool, protocol: int
 ) -> None:
     tmp_path = tmp_path_factory.mktemp("fuzz")
 
@@ -246,4 +249,4 @@ def test_random_reply_bytes(
         await _raw(ws, data)
         await ws.aclose()
 
-    _pull(tmp_path, reply)
+    _pull(tmp_path, reply, protocol)
