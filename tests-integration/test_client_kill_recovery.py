@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from harness.daemon import RealDaemonFactory
+    from harness.tools import RealRsync
 
 SIZE = 64 << 20
 ROUNDS = 20
@@ -116,3 +117,51 @@ def test_kill_9_during_a_delta_update(
     assert result.returncode == 0, result.describe()
     assert _temps(dest) == []
     assert _digest(dest / "big") == _digest(src / "big")
+
+
+def _term_at(argv: list[str], dest: Path, offset: int) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` and send SIGTERM to it once its temporary file holds ``offset`` bytes."""
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if any(t.stat().st_size >= offset for t in _temps(dest) if t.exists()):
+                os.killpg(proc.pid, signal.SIGTERM)
+                break
+            time.sleep(0.002)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize("partial", [False, True], ids=["no-partial", "partial"])
+@pytest.mark.parametrize("program", ["pyrsync", "rsync"])
+def test_sigterm_keeps_the_partial_file_only_with_partial(
+    scene: tuple[Path, Path],
+    real_daemon: RealDaemonFactory,
+    real_rsync: RealRsync,
+    partial: bool,
+    program: str,
+) -> None:
+    """rsync's --partial: an interrupted transfer's data becomes the destination file."""
+    src, dest = scene
+    daemon = real_daemon({"src": src})
+    new = (src / "big").read_bytes()
+    old_digest = _digest(dest / "big")
+    args = [*(["--partial"] if partial else []), "-r", daemon.url("src", "big"), f"{dest}/"]
+    argv = pyrsync_argv(*args) if program == "pyrsync" else [str(real_rsync.path), *args]
+    result = _term_at(argv, dest, 8 << 20)
+    assert result.returncode == 20, result.stderr
+    assert "Traceback" not in result.stderr
+    assert _temps(dest) == []
+    got = (dest / "big").read_bytes()
+    if partial:
+        assert len(got) >= 8 << 20
+        assert got == new[: len(got)]
+    else:
+        assert _digest(dest / "big") == old_digest
