@@ -68,3 +68,33 @@ def test_a_failed_write_is_fatal_and_typed(tmp_path: Path, size: int) -> None:
     )
     assert sorted(p.name for p in dest.iterdir()) == ["big"]
     assert (dest / "big").read_bytes() == b"old\n"
+
+
+def test_a_failed_rename_is_a_file_error_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """The final name became a non-empty directory after the generator looked: the rename
+    fails (EISDIR); as in rsync it is an error of that file (exit 23), and the temporary
+    file goes."""
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    session = session_for()
+    o = TransferOptions(sender=True, recursive=True)
+    flist = encode_list(
+        session,
+        o,
+        [
+            FileEntry(name=b".", mode=stat.S_IFDIR | 0o755, mtime=1),
+            FileEntry(name=b"f", mode=stat.S_IFREG | 0o644, mtime=1, size=3),
+        ],
+    )
+
+    async def on_request(sender: FakeSender, ndx: int, iflags: int) -> None:
+        (dest / "f").mkdir()  # someone else, meanwhile
+        (dest / "f" / "x").write_bytes(b"theirs")
+        sender.send_file(ndx, iflags, b"new")
+
+    sender = FakeSender(session, o, flist, sorted_names=[b".", b"f"], on_request=on_request)
+    stats = anyio.run(run_against, sender, os.fsencode(dest), o)
+    assert stats.transfer_errors == 1
+    assert stats.exit_code() == ExitCode.PARTIAL
+    assert (dest / "f" / "x").read_bytes() == b"theirs"
+    assert sorted(p.name for p in dest.iterdir()) == ["f"]

@@ -442,8 +442,9 @@ class ReceiverRole:
         try:
             tree.rename_into_place(rel, tmp)
         except OSError as exc:
+            full_tmp = self._full_name(rel[: rel.rfind(b"/") + 1] + tmp)
             self._error(
-                f'rsync: [receiver] rename "{_show(tmp)}" -> "{_show(rel)}": '
+                f'rsync: [receiver] rename "{_show(full_tmp)}" -> "{_show(rel)}": '
                 f"{exc.strerror} ({exc.errno})"
             )
             tree.unlink_temp(rel, tmp)
