@@ -157,3 +157,28 @@ def test_forged_dot_content_dir_does_not_widen_delete(tmp_path: Path) -> None:
         )
     assert sentinel.exists(), result.describe()
     assert daemon.error is None or "EndOfStream" in repr(daemon.error), repr(daemon.error)
+
+
+def test_dot_sent_as_a_file_is_refused(tmp_path: Path) -> None:
+    """malicious-dot-file-delete-scope: "." as a regular file must not replace the destination."""
+    dest = tmp_path / "dest"
+    (dest / "private").mkdir(parents=True)
+    sentinel = dest / "private" / "must-survive"
+    sentinel.write_text("receiver-owned\n")
+    opts = TransferOptions(sender=True, recursive=True)
+
+    async def script(ws: WireStream, args: list[bytes]) -> None:
+        ws.write(flist_bytes(opts, [entry(b".", REG, size=3)]))
+        await ws.flush()
+
+    with HostileDaemon(script) as daemon:
+        result = run(
+            pyrsync_argv(
+                "-r", "--force", f"rsync://127.0.0.1:{daemon.port}/mod/requested", f"{dest}/"
+            ),
+            timeout=60,
+        )
+    assert result.returncode == 2, result.describe()
+    assert "rejecting non-directory transfer-root entry" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sentinel.read_text() == "receiver-owned\n"
