@@ -49,6 +49,13 @@ def _temps(dest: Path) -> list[Path]:
     return [p for p in dest.iterdir() if p.name.startswith(".big.")]
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return -1
+
+
 def _kill_at(argv: list[str], dest: Path, offset: int | None) -> int | None:
     """Run ``argv``; SIGKILL its process group once the temporary file holds ``offset``
     bytes (``None``: as soon as it started). Returns its exit code if it finished first."""
@@ -58,9 +65,9 @@ def _kill_at(argv: list[str], dest: Path, offset: int | None) -> int | None:
     try:
         deadline = time.monotonic() + 120
         while offset is not None and proc.poll() is None and time.monotonic() < deadline:
-            if any(t.stat().st_size >= offset for t in _temps(dest) if t.exists()):
+            if any(_size(t) >= offset for t in _temps(dest)):
                 break
-            time.sleep(0.002)
+            time.sleep(0.001)
         if proc.poll() is not None:
             return proc.returncode
         os.killpg(proc.pid, signal.SIGKILL)
@@ -105,7 +112,7 @@ def test_kill_9_during_a_delta_update(
     rng = random.Random(seed)  # noqa: S311 - kill points, not secrets
     mid_file = 0
     for round_no in range(ROUNDS):
-        offset = None if round_no % 5 == 0 else rng.randrange(1, SIZE)
+        offset = None if round_no % 5 == 0 else rng.randrange(1, SIZE * 3 // 4)
         finished = _kill_at(argv, dest, offset)
         assert finished is None, f"round {round_no}: the run finished (exit {finished})"
         mid_file += bool(_temps(dest))
@@ -127,7 +134,7 @@ def _term_at(argv: list[str], dest: Path, offset: int) -> subprocess.CompletedPr
     try:
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
-            if any(t.stat().st_size >= offset for t in _temps(dest) if t.exists()):
+            if any(_size(t) >= offset for t in _temps(dest)):
                 os.killpg(proc.pid, signal.SIGTERM)
                 break
             time.sleep(0.002)
@@ -160,8 +167,13 @@ def test_sigterm_keeps_the_partial_file_only_with_partial(
     assert "Traceback" not in result.stderr
     assert _temps(dest) == []
     got = (dest / "big").read_bytes()
-    if partial:
+    if not partial:
+        assert _digest(dest / "big") == old_digest
+    elif program == "pyrsync":
+        # what arrived, in order (rsync's own partial file of a delta transfer is not always
+        # a prefix of the new file: only its exit code and the absence of temporary files
+        # are compared)
         assert len(got) >= 8 << 20
         assert got == new[: len(got)]
     else:
-        assert _digest(dest / "big") == old_digest
+        assert _digest(dest / "big") != old_digest
