@@ -14,7 +14,7 @@ rsync: options.c (long_options, parse_arguments()), main.c main().
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import importlib.util
 import os
 import signal
@@ -25,9 +25,10 @@ from typing import Final, NoReturn
 
 import anyio
 
+from rsync_client.errors import describe_failure, failure_traceback
 from rsync_client.options import ClientOptions, OptionError
 from rsync_client.output import Output, rsync_error_line
-from rsync_wire.errors import ConnectionLost, ExitCode, RemoteError, RsyncError
+from rsync_wire.errors import ExitCode
 from rsync_wire.proto.constants import (
     CHECKSUM_NAMES_CLIENT,
     COMPRESS_NAMES_CLIENT,
@@ -37,6 +38,8 @@ from rsync_wire.proto.constants import (
 __all__ = ["main", "parse_args"]
 
 Apply = Callable[[ClientOptions, str | None], None]
+
+_TRACEBACK_VERBOSITY: Final = 4  # -vvvv: rsync's debug levels; here, the traceback too
 
 
 class _Spec:
@@ -235,7 +238,7 @@ def _port(o: ClientOptions, v: str | None) -> None:
     try:
         o.port = int(v or "")
     except ValueError:
-        msg = f"--port={v} is invalid"
+        msg = f"--port={v}: invalid numeric value"
         raise OptionError(msg) from None
 
 
@@ -788,35 +791,6 @@ Options
 # -- main -------------------------------------------------------------------------------------
 
 
-def _reset_errno(exc: BaseException) -> int | None:
-    """The errno of a connection reset or broken pipe behind ``exc``, if any."""
-    seen = 0
-    cause: BaseException | None = exc
-    while cause is not None and seen < 8:
-        if isinstance(cause, OSError) and cause.errno in (errno.ECONNRESET, errno.EPIPE):
-            return cause.errno
-        cause = cause.__cause__ or cause.__context__
-        seen += 1
-    return None
-
-
-def _error_text(exc: BaseException) -> str:
-    text = str(exc)
-    if isinstance(exc, ConnectionLost):
-        err = _reset_errno(exc)
-        if err == errno.ECONNRESET:
-            exc.exit_code = ExitCode.SOCKETIO
-            return f"rsync: [Receiver] read error: {os.strerror(err)} ({err})"
-        received = getattr(exc, "bytes_received", None)
-        so_far = f" ({received} bytes received so far)" if received is not None else ""
-        return f"rsync: connection unexpectedly closed{so_far} [Receiver]"
-    if isinstance(exc, RemoteError) and getattr(exc, "remote_exit", False):
-        return ""
-    if text and not text.startswith(("rsync", "ERROR", "@ERROR", "WARNING")):
-        text = "rsync: " + text
-    return text
-
-
 async def _main(opts: ClientOptions, rest: list[str], output: Output) -> int:
     from rsync_client.progress import make_progress
     from rsync_client.session import run
@@ -832,22 +806,53 @@ async def _main(opts: ClientOptions, rest: list[str], output: Output) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``pyrsync``; returns (and, as a console script, exits with) rsync's exit code."""
+    """Run ``pyrsync``; returns (and, as a console script, exits with) rsync's exit code.
+
+    Every failure ends here as rsync ends: its message lines, ``rsync error: ... (code N)``
+    and a non-zero exit code; the traceback only with ``-vvvv`` (rsync's debug levels).
+    """
     args = sys.argv[1:] if argv is None else list(argv)
     if args and args[0] in ("--server", "--daemon"):
         return _exec_daemon(args)
+    verbose = 0
+    output: Output | None = None
     try:
-        opts, rest = parse_args(args)
-    except HelpRequested as req:
-        sys.stdout.write(req.text)
-        return 0
-    except RsyncError as exc:
-        sys.stderr.write(_error_text(exc) + "\n")
-        sys.stderr.write(rsync_error_line(int(exc.exit_code)) + "\n")
-        return int(exc.exit_code)
-    output = Output(opts)
-    code = _run_with_signals(opts, rest, output)
-    output.flush()
+        try:
+            opts, rest = parse_args(args)
+        except HelpRequested as req:
+            sys.stdout.write(req.text)
+            return 0
+        verbose = opts.verbose
+        output = Output(opts)
+        code = _run_with_signals(opts, rest, output)
+        output.flush()
+    except BaseException as exc:
+        if isinstance(exc, SystemExit):
+            raise
+        return _fail(exc, output, verbose=verbose)
+    return code
+
+
+def _fail(exc: BaseException, output: Output | None, *, verbose: int) -> int:
+    """Print rsync's lines for ``exc`` (the traceback too at ``-vvvv``); returns the code."""
+    try:
+        failure = describe_failure(exc)
+        lines = list(failure.lines)
+        code = failure.exit_code
+        if verbose >= _TRACEBACK_VERBOSITY:
+            lines.insert(0, failure_traceback(exc).rstrip("\n"))
+    except Exception:  # noqa: BLE001 - the guard of the guard: never a traceback
+        lines, code = [f"rsync: [Receiver] internal error: {type(exc).__name__}"], 15
+    lines.append(rsync_error_line(code))
+    if output is not None:
+        with contextlib.suppress(Exception):
+            for line in lines:
+                output.error(line)
+            output.flush()
+            return code
+    with contextlib.suppress(Exception):
+        sys.stderr.write("".join(line + "\n" for line in lines))
+        sys.stderr.flush()
     return code
 
 
@@ -896,41 +901,15 @@ def _run_with_signals(opts: ClientOptions, rest: list[str], output: Output) -> i
     code: int
     try:
         code = anyio.run(runner)
-    except KeyboardInterrupt:
-        code = int(ExitCode.SIGNAL)
-        output.error("rsync: received SIGINT, SIGTERM, or SIGHUP")
-    except BaseExceptionGroup as group:
-        exc = _first(group)
-        code = _report(exc, output)
-    except RsyncError as exc:
-        code = _report(exc, output)
-    else:
-        if code == int(ExitCode.SIGNAL) and got_signal:
-            output.error(f"rsync: [Receiver] got signal {got_signal[0]}")
+    except BaseException as exc:
+        if isinstance(exc, SystemExit):
+            raise
+        return _fail(exc, output, verbose=opts.verbose)
+    if code == int(ExitCode.SIGNAL) and got_signal:
+        output.error(f"rsync: [Receiver] got signal {got_signal[0]}")
     if code:
         output.error(rsync_error_line(code))
     return code
-
-
-def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            return _first(exc)
-        if isinstance(exc, RsyncError):
-            return exc
-    return group.exceptions[0]
-
-
-def _report(exc: BaseException, output: Output) -> int:
-    if isinstance(exc, RsyncError):
-        text = _error_text(exc)
-        if text:
-            output.error(text)
-        return int(exc.exit_code)
-    if isinstance(exc, OSError):
-        output.error(f"rsync: {exc.strerror or exc} ({exc.errno})")
-        return int(ExitCode.FILEIO)
-    raise exc
 
 
 def run_main() -> NoReturn:

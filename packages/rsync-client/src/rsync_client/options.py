@@ -227,21 +227,11 @@ def parse_location(arg: str) -> Location:
     rsync: main.c check_for_hostspec(), parse_hostspec().
     """
     if arg.lower().startswith("rsync://"):
-        rest = arg[8:]
-        hostpart, slash, path = rest.partition("/")
-        user, hostport = _split_user(hostpart)
-        port: int | None = None
-        if hostport.startswith("["):
-            end = hostport.find("]")
-            host = hostport[1:end] if end > 0 else hostport
-            tail = hostport[end + 1 :] if end > 0 else ""
-            if tail.startswith(":") and tail[1:]:
-                port = _port(tail[1:], arg)
-        else:
-            host, colon, port_text = hostport.partition(":")
-            if colon and port_text:
-                port = _port(port_text, arg)
-        return Location(kind="daemon", host=host, user=user, port=port, path=path if slash else "")
+        url = _parse_url(arg[8:])
+        if url is not None:
+            return url
+        # Not a URL after all (a port that is not a number): rsync reads it as a
+        # remote-shell "host:path", host "rsync" (rsync: options.c check_for_hostspec()).
     if arg.startswith("["):
         end = arg.find("]")
         if end > 0 and arg[end + 1 : end + 2] == ":":
@@ -263,13 +253,36 @@ def parse_location(arg: str) -> Location:
     return Location(kind="shell", host=host, user=user, path=rest)
 
 
-def _port(text: str, arg: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        msg = f"invalid port in {arg!r}"
-        raise OptionError(msg) from None
-    if not 0 < port < 65536:
-        msg = f"invalid port in {arg!r}"
-        raise OptionError(msg)
-    return port
+def _parse_url(rest: str) -> Location | None:
+    """``[user@]host[:port][/module/path]`` after ``rsync://``; None if it is not one.
+
+    The port is the digits after ``:`` (none or 0: the default); anything but ``/``
+    after them makes the argument no URL, as rsync's parser decides.
+
+    rsync: options.c parse_hostspec().
+    """
+    hostpart, slash, path = rest.partition("/")
+    user, hostport = _split_user(hostpart)
+    port_text: str | None = None
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end <= 1:
+            return None
+        host = hostport[1:end]
+        tail = hostport[end + 1 :]
+        if tail and not tail.startswith(":"):
+            return None
+        if tail:
+            port_text = tail[1:]
+    else:
+        host, colon, text = hostport.partition(":")
+        if colon:
+            port_text = text
+    port: int | None = None
+    if port_text is not None:
+        digits = len(port_text) - len(port_text.lstrip("0123456789"))
+        if digits < len(port_text):
+            return None
+        port = int(port_text) if digits else 0
+        port = port or None
+    return Location(kind="daemon", host=host, user=user, port=port, path=path if slash else "")
