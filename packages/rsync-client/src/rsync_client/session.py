@@ -24,6 +24,11 @@ import anyio
 
 from rsync_client.confine import confine_client
 from rsync_client.options import ClientOptions, Location, OptionError, parse_location
+from rsync_client.safeopen import (
+    UNTRUSTED_SYMLINK_MESSAGE,
+    UntrustedSymlinkError,
+    read_no_attacker_symlinks,
+)
 from rsync_client.transports.daemon import connect_daemon, daemon_preamble
 from rsync_client.transports.rsh import remote_command, spawn
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError, UnsupportedError
@@ -53,15 +58,53 @@ class RunResult:
         self.protocol = protocol
 
 
-def _read_arg_file(path: str) -> bytes:
+def _read_arg_file(path: str, kind: str) -> bytes:
+    """Read a file named on the command line (``-``: standard input), as rsync opens it.
+
+    Args:
+        path: the path as given.
+        kind: ``"exclude"``, ``"include"`` or ``"files-from"`` (for the messages).
+
+    Raises:
+        RsyncError: rsync's message; exit code 11 for a filter file, 1 for ``--files-from``.
+            A symlink owned by another user on the way is refused (rsync 3.5).
+
+    rsync: exclude.c parse_filter_file(), options.c (--files-from);
+    syscall.c open_no_attacker_symlinks().
+    """
     if path == "-":
         return sys.stdin.buffer.read()
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        return read_no_attacker_symlinks(path)
     except OSError as exc:
-        msg = f"failed to open exclude file {path}: {exc.strerror} ({exc.errno})"
-        raise OptionError(msg) from None
+        refusal = UNTRUSTED_SYMLINK_MESSAGE + "\n" if isinstance(exc, UntrustedSymlinkError) else ""
+        if kind == "files-from":
+            msg = f"{refusal}rsync: failed to open files-from file {path}: {exc.strerror}"
+            raise OptionError(msg) from None
+        reason = f"{exc.strerror} ({exc.errno})"
+        msg = f"{refusal}rsync: [client] failed to open {kind} file {path}: {reason}"
+        raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
+
+
+def _read_merge_file(path: bytes) -> bytes | None:
+    """A ``.`` merge file for the filter list: None when it cannot be read (rsync's message).
+
+    Raises:
+        RsyncError: a symlink owned by another user on the way (exit code 11).
+    """
+    name = os.fsdecode(path)
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return read_no_attacker_symlinks(name)
+    except UntrustedSymlinkError as exc:
+        msg = (
+            f"{UNTRUSTED_SYMLINK_MESSAGE}\nrsync: [client] failed to open exclude file {name}: "
+            f"{exc.strerror} ({exc.errno})"
+        )
+        raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
+    except OSError:
+        return None
 
 
 def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> FilterList:
@@ -69,7 +112,12 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
 
     rsync: options.c (the filter options), exclude.c parse_filter_str().
     """
-    fl = FilterList(protocol=protocol, delete_excluded=opts.delete_excluded)
+    fl = FilterList(
+        protocol=protocol,
+        delete_excluded=opts.delete_excluded,
+        read_file=_read_merge_file,
+        from0=opts.from0,
+    )
     f_count = 0
     for kind, value in opts.filters:
         raw = os.fsencode(value)
@@ -80,9 +128,9 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
         elif kind == "include":
             fl.add_include(raw)
         elif kind == "exclude-from":
-            fl.add_exclude_from(_read_arg_file(value), name=value)
+            fl.add_exclude_from(_read_arg_file(value, "exclude"), name=value)
         elif kind == "include-from":
-            fl.add_include_from(_read_arg_file(value), name=value)
+            fl.add_include_from(_read_arg_file(value, "include"), name=value)
         elif kind == "F":
             if f_count < len(F_OPTION_RULES):
                 fl.add_filter(F_OPTION_RULES[f_count])
@@ -99,7 +147,7 @@ def _umask() -> int:
 def _files_from(opts: ClientOptions) -> list[bytes] | None:
     if opts.files_from is None:
         return None
-    data = _read_arg_file(opts.files_from)
+    data = _read_arg_file(opts.files_from, "files-from")
     sep = b"\0" if opts.from0 else b"\n"
     names = []
     for line in data.split(sep):
@@ -183,6 +231,11 @@ async def _run_local(
     filters = build_filters(opts)
     _add_cvs(filters, opts)
     config = _config(opts, filters, None, local=True)
+    if _files_from(opts) is not None:
+        # The local sender would wait for the names on a stream nobody writes (a hang):
+        # refuse, after the file was checked and read as rsync does.
+        msg = "--files-from is not supported by pyrsync for a local copy"
+        raise UnsupportedError(msg)
     if opts.sandbox:
         _confined(opts, output, confine_client(dest, sources))
     stats = await run_local_copy(
