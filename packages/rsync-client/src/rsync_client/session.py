@@ -237,7 +237,7 @@ async def _run_local(
         msg = "--files-from is not supported by pyrsync for a local copy"
         raise UnsupportedError(msg)
     if opts.sandbox:
-        _confined(opts, output, confine_client(dest, sources))
+        _confined(opts, output, confine_client(opts, sources, dest))
     stats = await run_local_copy(
         [os.fsencode(s) for s in sources],
         None if dest is None else os.fsencode(dest),
@@ -287,7 +287,7 @@ async def _pull(
         msg = "--files-from with a local file needs protocol 31 or newer, or 29 and older"
         raise UnsupportedError(msg)
     if opts.sandbox:
-        _confined(opts, output, confine_client(dest))
+        _confined(opts, output, confine_client(opts, [], dest))
     stats = await run_pull(
         ws,
         session,
