@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from rsync_client.options import merge_file_names
 from rsync_sandbox import SandboxError, python_runtime_paths
 from rsync_sandbox.landlock import restrict
 
@@ -199,21 +200,6 @@ def _write_target(dest: str) -> str:
     return os.path.dirname(path.rstrip("/")) or "/"
 
 
-def _merge_files(filter_text: str) -> list[str]:
-    """The files a ``--filter`` rule merges now (``merge FILE``, ``. FILE``), if any."""
-    from rsync_wire.proto.filters import FilterError, RuleFlag, parse_rules
-
-    try:
-        rules = parse_rules(os.fsencode(filter_text))
-    except FilterError:
-        return []
-    return [
-        os.fsdecode(rule.pattern)
-        for rule in rules
-        if rule.flags & RuleFlag.MERGE_FILE and not rule.flags & RuleFlag.PERDIR_MERGE
-    ]
-
-
 def _option_values(opts: ClientOptions) -> list[tuple[str, str]]:
     """(option, path) for every path-naming option given, in :data:`PATH_OPTIONS` terms.
 
@@ -226,7 +212,7 @@ def _option_values(opts: ClientOptions) -> list[tuple[str, str]]:
         if kind in ("exclude-from", "include-from"):
             out.append((kind, value))
         elif kind == "filter":
-            out.extend(("filter", name) for name in _merge_files(value))
+            out.extend(("filter", name) for name in merge_file_names(value))
     for option in PATH_OPTIONS:
         if option in ("exclude-from", "include-from", "filter"):
             continue

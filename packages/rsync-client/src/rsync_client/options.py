@@ -12,12 +12,14 @@ start_client().
 
 from __future__ import annotations
 
+import os
+
 import msgspec
 
 from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.proto.options import TransferOptions
 
-__all__ = ["ClientOptions", "Location", "OptionError", "parse_location"]
+__all__ = ["ClientOptions", "Location", "OptionError", "merge_file_names", "parse_location"]
 
 
 class OptionError(RsyncError):
@@ -286,3 +288,22 @@ def _parse_url(rest: str) -> Location | None:
         port = int(port_text) if digits else 0
         port = port or None
     return Location(kind="daemon", host=host, user=user, port=port, path=path if slash else "")
+
+
+def merge_file_names(filter_text: str) -> list[str]:
+    """The files a ``--filter`` rule merges at once (``merge FILE``, ``. FILE``), if any.
+
+    Per-directory merges (``dir-merge``, ``:``) name no file to read now; a rule that does
+    not parse names none (the filter list reports the error).
+    """
+    from rsync_wire.proto.filters import FilterError, RuleFlag, parse_rules
+
+    try:
+        rules = parse_rules(os.fsencode(filter_text))
+    except FilterError:
+        return []
+    return [
+        os.fsdecode(rule.pattern)
+        for rule in rules
+        if rule.flags & RuleFlag.MERGE_FILE and not rule.flags & RuleFlag.PERDIR_MERGE
+    ]

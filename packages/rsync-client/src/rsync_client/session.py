@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING
 import anyio
 
 from rsync_client.confine import confine_client
-from rsync_client.options import ClientOptions, Location, OptionError, parse_location
+from rsync_client.options import (
+    ClientOptions,
+    Location,
+    OptionError,
+    merge_file_names,
+    parse_location,
+)
 from rsync_client.safeopen import (
     UNTRUSTED_SYMLINK_MESSAGE,
     UntrustedSymlinkError,
@@ -34,7 +40,7 @@ from rsync_client.transports.rsh import remote_command, spawn
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError, UnsupportedError
 from rsync_wire.proto.args import build_server_args
 from rsync_wire.proto.constants import PROTOCOL_VERSION
-from rsync_wire.proto.filters import F_OPTION_RULES, FilterList, cvs_exclude_rules
+from rsync_wire.proto.filters import F_OPTION_RULES, FilterList, ReadFile, cvs_exclude_rules
 from rsync_wire.roles.client import CLIENT_CAPABILITIES, run_pull, setup_client_protocol
 from rsync_wire.roles.local import run_local_copy
 from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats
@@ -86,25 +92,39 @@ def _read_arg_file(path: str, kind: str) -> bytes:
         raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
 
 
-def _read_merge_file(path: bytes) -> bytes | None:
-    """A ``.`` merge file for the filter list: None when it cannot be read (rsync's message).
+def _merge_reader(opts: ClientOptions) -> ReadFile:
+    """The filter list's reader of ``.`` merge files named on the command line.
 
-    Raises:
-        RsyncError: a symlink owned by another user on the way (exit code 11).
+    The list hands an absolute name over relative to its root, ``/``: such a name is
+    recognised among the command line's and opened as given.
     """
-    name = os.fsdecode(path)
-    if name == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return read_no_attacker_symlinks(name)
-    except UntrustedSymlinkError as exc:
-        msg = (
-            f"{UNTRUSTED_SYMLINK_MESSAGE}\nrsync: [client] failed to open exclude file {name}: "
-            f"{exc.strerror} ({exc.errno})"
-        )
-        raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
-    except OSError:
-        return None
+    absolute = {
+        os.fsencode(name)
+        for kind, value in opts.filters
+        if kind == "filter"
+        for name in merge_file_names(value)
+        if name.startswith("/")
+    }
+
+    def read(path: bytes) -> bytes | None:
+        if path == b"-":
+            return sys.stdin.buffer.read()
+        if not path.startswith(b"/") and b"/" + path in absolute:
+            path = b"/" + path
+        name = os.fsdecode(path)
+        try:
+            return read_no_attacker_symlinks(name)
+        except UntrustedSymlinkError as exc:
+            reason = f"{exc.strerror} ({exc.errno})"
+            msg = (
+                f"{UNTRUSTED_SYMLINK_MESSAGE}\n"
+                f"rsync: [client] failed to open exclude file {name}: {reason}"
+            )
+            raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
+        except OSError:
+            return None  # the list says "failed to open" (fatal for a command-line merge)
+
+    return read
 
 
 def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> FilterList:
@@ -115,7 +135,7 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
     fl = FilterList(
         protocol=protocol,
         delete_excluded=opts.delete_excluded,
-        read_file=_read_merge_file,
+        read_file=_merge_reader(opts),
         from0=opts.from0,
     )
     f_count = 0
