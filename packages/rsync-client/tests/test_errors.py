@@ -47,6 +47,27 @@ def test_full_disk_wins_over_the_broken_pipe_it_caused() -> None:
     assert describe_failure(group).exit_code == 11
 
 
+def test_full_disk_found_behind_a_collapsed_group() -> None:
+    # A task group's errors collapsed to one member, raised "from None" while the group
+    # was handled (rsync_wire's receiving side does this): the group is its context.
+    def tasks() -> None:
+        msg = "tasks"
+        raise ExceptionGroup(msg, [anyio.BrokenResourceError(), _enospc()])
+
+    collapsed: BaseException | None = None
+    try:
+        try:
+            tasks()
+        except ExceptionGroup:
+            raise anyio.BrokenResourceError from None
+    except anyio.BrokenResourceError as exc:
+        collapsed = exc
+    assert collapsed is not None
+    failure = describe_failure(collapsed)
+    assert failure.exit_code == 11
+    assert failure.lines == ["rsync: [Receiver] No space left on device (28)"]
+
+
 def test_a_write_error_with_its_file_name_is_rsyncs_write_failed_line() -> None:
     exc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "dest/big")
     failure = describe_failure(ExceptionGroup("tasks", [exc]))

@@ -470,3 +470,8 @@ async def _close(ws: WireStream, process: Process | None, *, graceful: bool) -> 
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+        # Close its pipes now: left to the garbage collector, which may run after the event
+        # loop has closed (an exception's traceback keeps the process alive), they print
+        # "Exception ignored ... Event loop is closed" after rsync's last line.
+        with contextlib.suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await process.aclose()
