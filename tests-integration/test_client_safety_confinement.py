@@ -165,3 +165,40 @@ def test_confined_pull_with_copy_links_and_exclude_from(
     assert (ours / "to-file").read_text() == "inner\n"
     assert_trees_equal(theirs, ours)
     assert os.path.isdir(ours / "to-dir")
+
+
+@pytest.mark.parametrize("option", ["-k", "--copy-dirlinks"])
+def test_copy_dirlinks_follows_a_directory_link_outside_the_source(
+    real_rsync: RealRsync, tmp_path: Path, option: str
+) -> None:
+    safe, _ = _layout(tmp_path)
+    theirs = tmp_path / "theirs"
+    ours = tmp_path / "ours"
+    code, _out, err = run(real_rsync.argv("-a", option, f"{safe}/", f"{theirs}/"))
+    assert code == 0, err
+    code, out, err = run(pyrsync_argv("-avv", option, f"{safe}/", f"{ours}/"))
+    assert code == 0, err
+    assert "confined with Landlock" in out
+    assert (ours / "to-dir" / "inner.txt").read_text() == "inner\n"
+    assert (ours / "to-file").is_symlink()  # only links to directories are followed
+    assert_trees_equal(theirs, ours)
+
+
+def test_copy_dirlinks_on_a_pull(
+    real_rsync: RealRsync, real_daemon: RealDaemonFactory, tmp_path: Path
+) -> None:
+    module = tmp_path / "module"
+    (module / "dir").mkdir(parents=True)
+    (module / "dir" / "inner.txt").write_text("inner\n")
+    (module / "to-dir").symlink_to("dir")
+    (module / "to-file").symlink_to("dir/inner.txt")
+    daemon = real_daemon({"mod": module})
+    theirs = tmp_path / "theirs"
+    ours = tmp_path / "ours"
+    code, _out, err = run(real_rsync.argv("-ak", daemon.url("mod"), f"{theirs}/"))
+    assert code == 0, err
+    code, _out, err = run(pyrsync_argv("-ak", daemon.url("mod"), f"{ours}/"))
+    assert code == 0, err
+    assert (ours / "to-dir").is_dir()
+    assert not (ours / "to-dir").is_symlink()
+    assert_trees_equal(theirs, ours)

@@ -278,6 +278,7 @@ _LONG: Final[dict[str, _Spec]] = {
     "dirs": _flag("dirs"),
     "links": _flag("links"),
     "copy-links": _flag("copy_links"),
+    "copy-dirlinks": _flag("copy_dirlinks"),
     "perms": _flag("perms"),
     "executability": _flag("executability"),
     "times": _flag("times"),
@@ -362,6 +363,7 @@ _SHORT: Final[dict[str, str]] = {
     "d": "dirs",
     "l": "links",
     "L": "copy-links",
+    "k": "copy-dirlinks",
     "p": "perms",
     "E": "executability",
     "t": "times",
@@ -416,7 +418,6 @@ _UNSUPPORTED: Final = frozenset(
         "crtimes",
         "relative",
         "keep-dirlinks",
-        "copy-dirlinks",
         "copy-unsafe-links",
         "safe-links",
         "munge-links",
@@ -498,7 +499,6 @@ _UNSUPPORTED_SHORT: Final = {
     "N": "crtimes",
     "R": "relative",
     "K": "keep-dirlinks",
-    "k": "copy-dirlinks",
     "x": "one-file-system",
     "m": "prune-empty-dirs",
     "T": "temp-dir",
@@ -722,6 +722,7 @@ Options
 --dirs, -d               transfer directories without recursing
 --links, -l              copy symlinks as symlinks
 --copy-links, -L         transform symlink into referent file/dir
+--copy-dirlinks, -k      transform symlink to a dir into referent dir
 --hard-links, -H         preserve hard links
 --perms, -p              preserve permissions
 --executability, -E      preserve executability
