@@ -813,11 +813,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     and a non-zero exit code; the traceback only with ``-vvvv`` (rsync's debug levels).
     """
     args = sys.argv[1:] if argv is None else list(argv)
-    if args and args[0] in ("--server", "--daemon"):
-        return _exec_daemon(args)
     verbose = 0
     output: Output | None = None
     try:
+        if args and args[0] in ("--server", "--daemon"):
+            return _exec_daemon(args)
         try:
             opts, rest = parse_args(args)
         except HelpRequested as req:
