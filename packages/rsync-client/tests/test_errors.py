@@ -113,6 +113,9 @@ def test_only_secondary_errors_and_bugs() -> None:
     assert failure.lines[0].startswith("rsync: [Receiver] internal error: EOFError")
     assert describe_failure(MemoryError()).exit_code == 22
     assert describe_failure(KeyboardInterrupt()).exit_code == 20
+    # Ctrl-C also reaches the remote shell, whose end of stream follows: still code 20.
+    lost = ConnectionLost("connection unexpectedly closed")
+    assert describe_failure(BaseExceptionGroup("t", [lost, KeyboardInterrupt()])).exit_code == 20
 
 
 def test_guard_prints_rsync_lines_and_the_traceback_only_at_vvvv(

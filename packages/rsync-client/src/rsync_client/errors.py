@@ -85,8 +85,9 @@ def _secondary(exc: BaseException) -> bool:
 def root_cause(exc: BaseException) -> BaseException:
     """The error that started the failure, among ``exc``'s groups and contexts.
 
-    In order of preference: one of rsync's errors other than a lost connection (a
-    protocol error, the peer's error, a typed file error), an operating-system error
+    In order of preference: an interrupt (Ctrl-C), one of rsync's errors other than a lost
+    connection (a protocol error, the peer's error, a typed file error) or running out of
+    memory, an operating-system error
     other than a broken pipe (a full disk), a lost connection, anything else that is not
     a secondary error, and only then a broken stream or a cancellation.
     """
@@ -97,14 +98,16 @@ def root_cause(exc: BaseException) -> BaseException:
 
 
 def _rank(exc: BaseException) -> int:
-    if isinstance(exc, RsyncError) and not isinstance(exc, ConnectionLost):
+    if isinstance(exc, KeyboardInterrupt):
+        return -1  # the user stopped it: what follows (a remote shell gone too) is its effect
+    if isinstance(exc, MemoryError) or (
+        isinstance(exc, RsyncError) and not isinstance(exc, ConnectionLost)
+    ):
         return 0
     if isinstance(exc, OSError) and not _secondary(exc):
         return 1
     if isinstance(exc, ConnectionLost):
         return 2
-    if isinstance(exc, KeyboardInterrupt | MemoryError):
-        return 3
     if not _secondary(exc):
         return 4
     return 5
