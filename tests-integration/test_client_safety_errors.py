@@ -7,6 +7,7 @@ reach its host, and the Python API's exception, which now carries rsync's lines.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import TYPE_CHECKING
 
@@ -180,3 +181,45 @@ def test_api_exception_carries_rsyncs_lines(
         last = got["output"].splitlines()[-1]
         assert mask_error_location(last) == _last_error(theirs), got
         assert last in got["message"]
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_signal_ends_with_rsyncs_single_line(
+    real_rsync: RealRsync, tmp_path: Path, signame: str
+) -> None:
+    """Ctrl-C (or a kill) while the remote shell is starting: code 20 and one line."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    results = {}
+    for name, argv in (("theirs", real_rsync.argv), ("ours", pyrsync_argv)):
+        started = tmp_path / f"{name}.started"
+        shell = tmp_path / f"{name}-slow-shell"
+        shell.write_text(f"#!/bin/sh\necho started > {started}\nexec sleep 60\n")
+        shell.chmod(0o755)
+        proc = subprocess.Popen(
+            argv("-a", "-e", str(shell), "host:/x/", str(tmp_path / name)),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            while not started.exists() and proc.poll() is None:
+                time.sleep(0.05)
+            time.sleep(0.5)  # the client now waits for the remote side's first bytes
+            os.kill(proc.pid, getattr(signal, signame))
+            _out, err = proc.communicate(timeout=30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the session we started: the shell too
+            proc.wait()
+        results[name] = (proc.returncode, err.decode())
+    assert results["ours"][0] == results["theirs"][0] == 20, results
+    ours_lines = results["ours"][1].splitlines()
+    theirs_lines = results["theirs"][1].splitlines()
+    assert [mask_error_location(ln) for ln in ours_lines] == [
+        mask_error_location(ln) for ln in theirs_lines
+    ], results

@@ -906,8 +906,6 @@ def _run_with_signals(opts: ClientOptions, rest: list[str], output: Output) -> i
         if isinstance(exc, SystemExit):
             raise
         return _fail(exc, output, verbose=opts.verbose)
-    if code == int(ExitCode.SIGNAL) and got_signal:
-        output.error(f"rsync: [Receiver] got signal {got_signal[0]}")
     if code:
         output.error(rsync_error_line(code))
     return code

@@ -179,7 +179,7 @@ def describe_failure(exc: BaseException) -> Failure:
     if isinstance(cause, RsyncError):
         text, code = _rsync_error(cause)
     elif isinstance(cause, KeyboardInterrupt):
-        text, code = "rsync: received SIGINT, SIGTERM, or SIGHUP", int(ExitCode.SIGNAL)
+        text, code = "", int(ExitCode.SIGNAL)  # rsync prints only its "rsync error:" line
     elif isinstance(cause, MemoryError):
         text, code = "ERROR: out of memory", int(ExitCode.MALLOC)
     elif isinstance(cause, OSError) and not _secondary(cause):
