@@ -223,3 +223,33 @@ def test_signal_ends_with_rsyncs_single_line(
     assert [mask_error_location(ln) for ln in ours_lines] == [
         mask_error_location(ln) for ln in theirs_lines
     ], results
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["", "DEST"],
+        ["-a", "SRC/", ""],
+        ["--max-size=1e999", "SRC/", "DEST"],
+        ["--max-size=nan", "SRC/", "DEST"],
+        ["--timeout=abc", "SRC/", "DEST"],
+        ["--modify-window=99999999999999999999", "SRC/", "DEST"],
+        ["--checksum-seed=99999999999999999999", "SRC/", "DEST"],
+        ["--port=99999999999", "127.0.0.1::m", "DEST"],
+        ["--max-delete=abc", "SRC/", "DEST"],
+        ["::m", "DEST"],
+    ],
+)
+def test_bad_input_is_refused_in_rsyncs_words(
+    real_rsync: RealRsync, module: Path, tmp_path: Path, args: list[str]
+) -> None:
+    def fill(name: str) -> list[str]:
+        dest = str(tmp_path / name)
+        return [a.replace("SRC", str(module)).replace("DEST", dest) for a in args]
+
+    theirs = run(real_rsync.argv(*fill("theirs")))
+    ours = run(pyrsync_argv(*fill("ours")))
+    assert ours.returncode == theirs.returncode != 0, (theirs.describe(), ours.describe())
+    _no_traceback(ours)
+    assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0]
+    assert _last_error(ours) == mask_error_location(theirs.stderr.splitlines()[-1])

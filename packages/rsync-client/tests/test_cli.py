@@ -149,7 +149,9 @@ def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
         ("./a:b", Location(kind="local", path="./a:b")),
         ("dir/a:b", Location(kind="local", path="dir/a:b")),
         ("plain", Location(kind="local", path="plain")),
-        (":x", Location(kind="local", path=":x")),
+        # as rsync's parse_hostspec(): an empty host is still a host (ssh then fails)
+        (":x", Location(kind="shell", host="", path="x")),
+        ("::x", Location(kind="daemon", host="", path="x")),
     ],
 )
 def test_locations(arg: str, expected: Location) -> None:

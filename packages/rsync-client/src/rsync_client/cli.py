@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import math
 import os
 import signal
 import sys
@@ -71,14 +72,37 @@ def _count(field: str) -> _Spec:
     return _Spec(apply, negate=negate)
 
 
+_INT_MIN: Final = -(2**31)
+_INT_MAX: Final = 2**31 - 1
+
+
+def popt_int(option: str, text: str | None) -> int:
+    """An integer option's value as popt reads it (``strtol`` base 0, a C ``int``).
+
+    Raises:
+        OptionError: rsync's "invalid numeric value" or "number too large or too small".
+
+    rsync: popt.c poptGetNextOpt() (POPT_ARG_INT).
+    """
+    t = (text or "").lstrip()
+    body = t.lstrip("+-")
+    try:
+        if len(body) > 1 and body.startswith("0") and body[1] not in "xX":
+            number = int(t, 8)  # strtol's octal: "010" is 8
+        else:
+            number = int(t, 0)
+    except ValueError:
+        msg = f"--{option}={text}: invalid numeric value"
+        raise OptionError(msg) from None
+    if not _INT_MIN <= number <= _INT_MAX:
+        msg = f"--{option}={text}: number too large or too small"
+        raise OptionError(msg)
+    return number
+
+
 def _int(field: str, *, minimum: int | None = None) -> _Spec:
     def apply(o: ClientOptions, v: str | None) -> None:
-        assert v is not None  # noqa: S101 - takes_arg
-        try:
-            number = int(v)
-        except ValueError:
-            msg = f"--{field.replace('_', '-')}={v} is invalid"
-            raise OptionError(msg) from None
+        number = popt_int(field.replace("_", "-"), v)
         if minimum is not None and number < minimum:
             msg = f"--{field.replace('_', '-')}={v} is invalid"
             raise OptionError(msg)
@@ -139,6 +163,9 @@ def parse_size(text: str, option: str) -> int:
     except ValueError:
         msg = f"{option}={text} is invalid"
         raise OptionError(msg) from None
+    if not math.isfinite(number) or number * base**power >= 2**63:
+        msg = f"{option}={text} is invalid"
+        raise OptionError(msg)
     if number < 0:
         msg = f"{option}={text} is invalid"
         raise OptionError(msg)
@@ -235,19 +262,11 @@ def _delete_mode(field: str) -> Apply:
 
 
 def _port(o: ClientOptions, v: str | None) -> None:
-    try:
-        o.port = int(v or "")
-    except ValueError:
-        msg = f"--port={v}: invalid numeric value"
-        raise OptionError(msg) from None
+    o.port = popt_int("port", v)
 
 
 def _protocol(o: ClientOptions, v: str | None) -> None:
-    try:
-        number = int(v or "")
-    except ValueError:
-        msg = f"--protocol={v} is invalid"
-        raise OptionError(msg) from None
+    number = popt_int("protocol", v)
     if not 27 <= number <= PROTOCOL_VERSION:
         msg = f"--protocol must be between 27 and {PROTOCOL_VERSION}"
         raise OptionError(msg)

@@ -152,7 +152,12 @@ def _rsync_error(exc: RsyncError) -> tuple[str, int]:
         return f"rsync: connection unexpectedly closed{so_far} [Receiver]", code
     if isinstance(exc, RemoteError) and getattr(exc, "remote_exit", False):
         return "", code
-    if text and not text.startswith(("rsync", "ERROR", "@ERROR", "WARNING", "refusing")):
+    bare = getattr(exc, "bare", False) is True
+    if (
+        text
+        and not bare
+        and not text.startswith(("rsync", "ERROR", "@ERROR", "WARNING", "refusing"))
+    ):
         text = "rsync: " + text
     return text, code
 

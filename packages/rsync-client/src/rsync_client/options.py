@@ -23,9 +23,15 @@ __all__ = ["ClientOptions", "Location", "OptionError", "merge_file_names", "pars
 
 
 class OptionError(RsyncError):
-    """A command line (or API call) rsync would refuse with a syntax error."""
+    """A command line (or API call) rsync would refuse with a syntax error.
+
+    Attributes:
+        bare: the message is printed as it is, without rsync's ``rsync: `` prefix (as
+            rsync prints "Empty source arg specified.").
+    """
 
     exit_code = ExitCode.SYNTAX
+    bare = False
 
 
 class ClientOptions(msgspec.Struct, kw_only=True):
@@ -245,7 +251,7 @@ def parse_location(arg: str) -> Location:
                 return Location(kind="daemon", host=host, path=rest[1:])
             return Location(kind="shell", host=host, path=rest)
     cut = arg.find(":")
-    if cut <= 0:
+    if cut < 0:
         return Location(kind="local", path=arg)
     if "/" in arg[:cut]:
         return Location(kind="local", path=arg)

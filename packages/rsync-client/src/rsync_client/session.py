@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import anyio
 
@@ -209,6 +209,10 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
     if dest is None and kind == "local" and not opts.list_only:
         opts.list_only_implied = True
     if kind == "local":
+        if any(not s for s in sources):
+            _bare("Empty source arg specified.")
+        if dest is not None and not dest:
+            _bare('Empty destination arg specified (use "." or see --old-args).')
         return await _run_local(opts, sources, dest, output)
     hosts = {(loc.host, loc.user, loc.port) for loc in locs}
     if len(hosts) > 1:
@@ -217,6 +221,13 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
     if kind == "daemon":
         return await _run_daemon(opts, locs, dest, output)
     return await _run_shell(opts, locs, dest, output)
+
+
+def _bare(message: str) -> NoReturn:
+    """Refuse the command line with a message rsync prints without its prefix (exit 1)."""
+    err = OptionError(message)
+    err.bare = True
+    raise err
 
 
 def _config(
