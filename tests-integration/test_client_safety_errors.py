@@ -253,3 +253,17 @@ def test_bad_input_is_refused_in_rsyncs_words(
     _no_traceback(ours)
     assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0]
     assert _last_error(ours) == mask_error_location(theirs.stderr.splitlines()[-1])
+
+
+def test_connect_failures_name_each_address_tried(real_rsync: RealRsync, tmp_path: Path) -> None:
+    port = free_port()
+    for args in (
+        [f"rsync://localhost:{port}/m/"],
+        ["-4", f"rsync://localhost:{port}/m/"],
+        ["-6", f"rsync://127.0.0.1:{port}/m/"],  # no IPv6 address for an IPv4 literal
+    ):
+        theirs = run(real_rsync.argv(*args, tmp_path / "d"))
+        ours = run(pyrsync_argv(*args, tmp_path / "d"))
+        assert ours.returncode == theirs.returncode == 10, (theirs.describe(), ours.describe())
+        assert ours.stderr.splitlines()[:-1] == theirs.stderr.splitlines()[:-1]
+        assert _last_error(ours) == _last_error(theirs)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
@@ -354,8 +355,9 @@ async def _run_daemon(
         assert process.stdin is not None  # noqa: S101
         ws = WireStream(process.stdout, process.stdin, timeout=opts.timeout or None)
     else:
+        family = socket.AF_INET if opts.ipv4 else socket.AF_INET6 if opts.ipv6 else 0
         stream = await connect_daemon(
-            first.host, first.port or opts.port, contimeout=opts.contimeout
+            first.host, first.port or opts.port, contimeout=opts.contimeout, family=family
         )
         ws = WireStream(stream, stream, timeout=opts.timeout or None)
 
