@@ -267,3 +267,23 @@ def test_connect_failures_name_each_address_tried(real_rsync: RealRsync, tmp_pat
         assert ours.returncode == theirs.returncode == 10, (theirs.describe(), ours.describe())
         assert ours.stderr.splitlines()[:-1] == theirs.stderr.splitlines()[:-1]
         assert _last_error(ours) == _last_error(theirs)
+
+
+@pytest.mark.parametrize("flag", ["-4", "-6"])
+def test_address_family_reaches_ssh_as_rsync_passes_it(
+    real_rsync: RealRsync, tmp_path: Path, flag: str
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "ssh.log"
+    fake_ssh = bin_dir / "ssh"  # rsync adds -4/-6 only when the shell is called ssh
+    fake_ssh.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexit 255\n')
+    fake_ssh.chmod(0o755)
+    args = [flag, "-e", f"{fake_ssh} -x", "user@host:/src/", tmp_path / "d"]
+    theirs = run(real_rsync.argv(*args))
+    ours = run(pyrsync_argv(*args))
+    assert theirs.returncode in (12, 255)
+    assert ours.returncode == 255, ours.describe()
+    calls = log.read_text().splitlines()
+    assert len(calls) == 2
+    assert calls[0].split(" rsync ")[0] == calls[1].split(" rsync ")[0] == f"-x -l user {flag} host"

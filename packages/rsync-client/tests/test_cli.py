@@ -230,3 +230,13 @@ def test_api_options() -> None:
     with pytest.raises(OptionError):
         make_options(no_such=True)
     assert isinstance(opts, ClientOptions)
+
+
+def test_ipv4_ipv6_reach_ssh_only() -> None:
+    argv = remote_command("ssh -p 22", "h", "u", "rsync", [".", "p"], family="-4")
+    assert argv[:6] == ["ssh", "-p", "22", "-l", "u", "-4"]
+    assert argv[6] == "h"
+    argv = remote_command("/usr/bin/ssh", "h", None, "rsync", [".", "p"], family="-6")
+    assert argv[:3] == ["/usr/bin/ssh", "-6", "h"]
+    argv = remote_command("rsh", "h", None, "rsync", [".", "p"], family="-6")
+    assert "-6" not in argv  # rsync adds it for ssh only

@@ -106,6 +106,16 @@ def test_lost_connection_reset_and_remote_exit() -> None:
     assert describe_failure(status).exit_code == 255  # ssh's status, as rsync takes it
 
 
+def test_a_pipe_lost_without_errno_is_secondary() -> None:
+    # asyncio's subprocess pipe: ConnectionResetError("Connection lost"), no errno
+    lost = ConnectionLost("connection unexpectedly closed")
+    lost.child_status = 255  # type: ignore[attr-defined]
+    group = ExceptionGroup("tasks", [ConnectionResetError("Connection lost"), lost])
+    failure = describe_failure(group)
+    assert failure.exit_code == 255
+    assert failure.lines == ["rsync: connection unexpectedly closed [Receiver]"]
+
+
 def test_only_secondary_errors_and_bugs() -> None:
     assert describe_failure(anyio.BrokenResourceError()).exit_code == 12
     failure = describe_failure(ExceptionGroup("tasks", [EOFError()]))

@@ -79,6 +79,10 @@ def _secondary(exc: BaseException) -> bool:
         return True
     if not isinstance(exc, Exception) and not isinstance(exc, KeyboardInterrupt | SystemExit):
         return True  # a cancellation (asyncio's CancelledError, trio's Cancelled), GeneratorExit
+    # A write to a pipe or socket whose reader is gone (asyncio raises ConnectionResetError
+    # "Connection lost" without an errno for a subprocess pipe).
+    if isinstance(exc, BrokenPipeError | ConnectionResetError | ConnectionAbortedError):
+        return True
     return isinstance(exc, OSError) and exc.errno in _PIPE_ERRNOS
 
 

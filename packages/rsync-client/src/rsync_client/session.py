@@ -224,6 +224,10 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
     return await _run_shell(opts, locs, dest, output)
 
 
+def _family_flag(opts: ClientOptions) -> str:
+    return "-4" if opts.ipv4 else "-6" if opts.ipv6 else ""
+
+
 def _bare(message: str) -> NoReturn:
     """Refuse the command line with a message rsync prints without its prefix (exit 1)."""
     err = OptionError(message)
@@ -349,7 +353,15 @@ async def _run_daemon(
     filters = build_filters(opts)
     process = None
     if opts.rsh:
-        argv = remote_command(opts.rsh, first.host, first.user, opts.rsync_path, [], daemon=True)
+        argv = remote_command(
+            opts.rsh,
+            first.host,
+            first.user,
+            opts.rsync_path,
+            [],
+            daemon=True,
+            family=_family_flag(opts),
+        )
         process = await spawn(argv)
         assert process.stdout is not None  # noqa: S101 - spawned with pipes
         assert process.stdin is not None  # noqa: S101
@@ -417,7 +429,9 @@ async def _run_shell(
     topts.cvs_exclude = opts.cvs_exclude
     filters = build_filters(opts)
     server_args = build_server_args(topts, paths, protocol=our_protocol)
-    argv = remote_command(opts.rsh, first.host, first.user, opts.rsync_path, server_args)
+    argv = remote_command(
+        opts.rsh, first.host, first.user, opts.rsync_path, server_args, family=_family_flag(opts)
+    )
     process = await spawn(argv)
     assert process.stdout is not None  # noqa: S101 - spawned with pipes
     assert process.stdin is not None  # noqa: S101
