@@ -287,3 +287,29 @@ def test_address_family_reaches_ssh_as_rsync_passes_it(
     calls = log.read_text().splitlines()
     assert len(calls) == 2
     assert calls[0].split(" rsync ")[0] == calls[1].split(" rsync ")[0] == f"-x -l user {flag} host"
+
+
+def test_output_reader_gone_does_not_stop_the_copy(real_rsync: RealRsync, tmp_path: Path) -> None:
+    """``pyrsync -v ... | head -1``: rsync finishes the copy, exit 0, and so does pyrsync."""
+    import subprocess
+
+    src = tmp_path / "many"
+    src.mkdir()
+    for i in range(3000):
+        (src / f"file_with_a_rather_long_name_{i:05}").write_text("x")
+    for name, argv in (("theirs", real_rsync.argv), ("ours", pyrsync_argv)):
+        dest = tmp_path / name
+        proc = subprocess.Popen(
+            argv("-rv", f"{src}/", f"{dest}/"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        proc.stdout.close()  # the reader goes away, as head -1 does
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, (name, err.decode())
+        assert "Traceback" not in err.decode()
+        assert "Exception ignored" not in err.decode()
+        assert len(list(dest.iterdir())) == 3000, name

@@ -849,7 +849,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException as exc:
         if isinstance(exc, SystemExit):
             raise
-        return _fail(exc, output, verbose=verbose)
+        code = _fail(exc, output, verbose=verbose)
+    if argv is None:
+        _settle_stdout()
     return code
 
 
@@ -865,11 +867,14 @@ def _fail(exc: BaseException, output: Output | None, *, verbose: int) -> int:
         lines, code = [f"rsync: [Receiver] internal error: {type(exc).__name__}"], 15
     lines.append(rsync_error_line(code))
     if output is not None:
+        printed = 0
         with contextlib.suppress(Exception):
             for line in lines:
                 output.error(line)
+                printed += 1
+        with contextlib.suppress(Exception):
             output.flush()
-            return code
+        lines = lines[printed:]
     with contextlib.suppress(Exception):
         sys.stderr.write("".join(line + "\n" for line in lines))
         sys.stderr.flush()
@@ -928,6 +933,21 @@ def _run_with_signals(opts: ClientOptions, rest: list[str], output: Output) -> i
     if code:
         output.error(rsync_error_line(code))
     return code
+
+
+def _settle_stdout() -> None:
+    """Flush standard output; if its reader is gone, silence it for the exit.
+
+    Otherwise Python's own flush at exit prints "Exception ignored ... BrokenPipeError"
+    after rsync's last line (``pyrsync -v ... | head``).
+    """
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
 
 
 def run_main() -> NoReturn:
