@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import stat
 
+import msgspec
 import pytest
 
 from rsync_wire.proto.options import TransferOptions
@@ -17,8 +18,9 @@ from rsync_wire.roles.xferlog import XferItem, format_line, log_item, permstring
 # -- module rules -----------------------------------------------------------------------------
 
 
-def _rules(**kw: str) -> DaemonRules:
-    rules = DaemonRules.for_module(ModuleContext(name="m", path="/x", **kw), protocol=31)
+def _rules(**kw: object) -> DaemonRules:
+    ctx = msgspec.structs.replace(ModuleContext(name="m", path="/x"), **kw)
+    rules = DaemonRules.for_module(ctx, protocol=31)
     assert rules is not None
     return rules
 
@@ -157,7 +159,7 @@ ITEM = XferItem(
 def test_format_line(fmt: str, line: str) -> None:
     item = ITEM
     if "%i" in fmt:
-        item = XferItem(**{**_fields(ITEM), "iflags": (1 << 15) | (1 << 13)})
+        item = msgspec.structs.replace(ITEM, iflags=(1 << 15) | (1 << 13))
     got = format_line(
         fmt,
         item,
@@ -169,10 +171,6 @@ def test_format_line(fmt: str, line: str) -> None:
         pid=42,
     )
     assert got == line
-
-
-def _fields(item: XferItem) -> dict[str, object]:
-    return {f: getattr(item, f) for f in item.__struct_fields__}
 
 
 def test_permstring() -> None:
