@@ -163,3 +163,12 @@ def test_inplace_never_copies_an_overwritten_block(tmp_path: Path) -> None:
         # was already written; with it the result is right
         assert (rebuilt == new) is updating
         assert _rebuild(events, basis, 700, in_place=False) == new
+
+
+def test_a_file_that_shrank_is_padded_and_its_checksum_spoiled(tmp_path: Path) -> None:
+    """rsync's map_ptr(): zeros where the file ended early, and a checksum that fails."""
+    data = os.urandom(5_000)
+    events, digest = _send(tmp_path, data, size=8_000)
+    assert _rebuild(events, b"", 1, in_place=False) == data + bytes(3_000)
+    assert digest != _md5(data + bytes(3_000))
+    assert digest == bytes(16)

@@ -15,6 +15,7 @@ rsync: sender.c send_files(), flist.c send_file_list(), main.c do_server_sender(
 from __future__ import annotations
 
 import bisect
+import errno
 import grp
 import logging
 import os
@@ -274,6 +275,7 @@ class SenderRole:
         self.flist_eof = False
         self.selection: _Selection | None = None
         self._sent: set[int] = set()  # indexes sent once (rsync: FLAG_FILE_SENT)
+        self._map_errno = 0  # the first read error of the file being sent
         self._chmod: list[ChmodRule] = []
         self._munge = module is not None and module.munge_symlinks
         if module is not None and module.outgoing_chmod:
@@ -816,11 +818,20 @@ class SenderRole:
                 ws.write_ndx(self.ndx_out, ndx)
             head.encode_into(ws.out, protocol=session.protocol)
             before = ws.bytes_written + ws.pending_output
+            self._map_errno = 0
             digest = await self._send_data(
                 fd, st.st_size, head, weak, strong, append=append, updating=updating
             )
         finally:
             os.close(fd)
+        if self._map_errno:
+            # rsync: sender.c send_files() ("read errors mapping", IOERR_GENERAL)
+            self.report.io_error |= 1
+            self.report.transfer_errors += 1
+            shown = self._scan_report(self.bases[flist.base_ids[pos]]).full(path)
+            await self._error(
+                f"read errors mapping {shown}: {os.strerror(self._map_errno)} ({self._map_errno})"
+            )
         self.report.num_transferred_files += 1
         self.report.total_transferred_size += flist.sizes[pos]
         m = self.module
@@ -890,9 +901,7 @@ class SenderRole:
             if append == 2:
                 todo = flength
                 while todo > 0:
-                    chunk = os.read(fd, min(todo, _READ_SIZE))
-                    if not chunk:
-                        break
+                    chunk = self._map_read(fd, min(todo, _READ_SIZE))
                     todo -= len(chunk)
                     hasher.update(chunk)
             else:
@@ -906,9 +915,7 @@ class SenderRole:
             )
         if head.count == 0:
             while left > 0:
-                chunk = os.read(fd, min(left, _READ_SIZE))
-                if not chunk:
-                    break
+                chunk = self._map_read(fd, min(left, _READ_SIZE))
                 left -= len(chunk)
                 hasher.update(chunk)
                 tokens.literal_into(out, chunk)
@@ -936,7 +943,7 @@ class SenderRole:
             at = 0  # offset in the new file of pending[0]
             same_offset: set[int] = set()
             while True:
-                chunk = os.read(fd, min(left, _READ_SIZE)) if left > 0 else b""
+                chunk = self._map_read(fd, min(left, _READ_SIZE)) if left > 0 else b""
                 left -= len(chunk)
                 hasher.update(chunk)
                 pending += chunk
@@ -968,9 +975,37 @@ class SenderRole:
                     break
         tokens.end_into(out)
         digest = bytes(hasher.digest())
+        if self._map_errno:
+            # A read error: send a checksum that cannot match, so that the receiver
+            # discards what it got and asks again (rsync: match.c match_sums()).
+            digest = bytes(len(digest)) if any(digest) else bytes(len(digest) - 1) + b"\x01"
         out += digest
         await ws.maybe_flush()
         return digest
+
+    def _map_read(self, fd: int, n: int) -> bytes:
+        """``n`` bytes of the file, zeros where it cannot be read (it shrank, or EIO).
+
+        The first failure is kept in ``_map_errno`` for the caller to report.
+
+        rsync: fileio.c map_ptr() (a short read fills with zeros and sets the status).
+        """
+        if self._map_errno:
+            return bytes(n)
+        try:
+            chunk = os.read(fd, n)
+        except OSError as exc:
+            self._map_errno = exc.errno or errno.EIO
+            return bytes(n)
+        if len(chunk) < n:
+            more = os.read(fd, n - len(chunk)) if chunk else b""
+            chunk += more
+            if len(chunk) < n:
+                if not more:
+                    self._map_errno = errno.ENODATA
+                    return chunk + bytes(n - len(chunk))
+                return chunk + self._map_read(fd, n - len(chunk))
+        return chunk
 
     @staticmethod
     def _may_reuse(block_offset: int, offset: int, block: int, same_offset: set[int]) -> bool:
