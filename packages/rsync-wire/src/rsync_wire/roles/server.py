@@ -70,7 +70,8 @@ class ModuleContext(msgspec.Struct, kw_only=True):
         max_verbosity: the highest verbosity a client may ask for.
         transfer_logging: log one line per file on ``rsync_wire.xferlog``.
         log_format: the format of those lines (rsync's ``%`` escapes).
-        peer_host: the client's host name (``%h``), or its address when unknown.
+        peer_host: the client's host name (``%h``); empty logs ``UNDETERMINED``, as rsync
+            does without ``reverse lookup``.
         peer_addr: the client's address (``%a``).
         auth_user: the user the client authenticated as (``%u``), empty if none.
     """
