@@ -342,7 +342,7 @@ class SenderRole:
         self.encoder.encode_io_error_into(out, io_error)
         built = time.monotonic()
         await self.ws.flush()
-        if not carried and self.session.protocol >= 30:
+        if not carried and io_error and self.session.protocol >= 30:
             await self.ws.write_message(Msg.IO_ERROR, io_error.to_bytes(4, "little"))
         self.report.io_error |= io_error
         self.report.flist_buildtime_ms = max(1, int((built - start) * 1000))
