@@ -120,7 +120,20 @@ def test_module_rules_hide_names(
 
 @pytest.mark.parametrize(
     "path",
-    ["secret", "secret/", "secret/a", "secret/in/b", "private/c", "private2", "a.key", "keep/x"],
+    [
+        "secret",
+        "secret/",
+        "secret/a",
+        "secret/in/b",
+        "private/c",
+        "private2",
+        "a.key",
+        "keep/x",
+        "pub/../secret/a",
+        "pub/../secret",
+        "./secret/",
+        "pub/../../secret/a",
+    ],
 )
 @pytest.mark.parametrize("relative", [False, True], ids=["plain", "R"])
 def test_hidden_argument_fails_like_a_missing_one(

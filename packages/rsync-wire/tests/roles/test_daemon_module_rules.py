@@ -11,7 +11,7 @@ import pytest
 from rsync_wire.proto.options import TransferOptions
 from rsync_wire.roles.chmod import ChmodError, parse_chmod, tweak_mode
 from rsync_wire.roles.daemon_rules import DaemonRules, module_path
-from rsync_wire.roles.server import ModuleContext
+from rsync_wire.roles.server import ModuleContext, sanitize_path
 from rsync_wire.roles.server_options import refused_by_module, unimplemented
 from rsync_wire.roles.xferlog import XferItem, format_line, log_item, permstring
 
@@ -183,3 +183,24 @@ def test_log_item_uses_the_xferlog_logger(caplog: pytest.LogCaptureFixture) -> N
         log_item("", ITEM, module="mod", host="h", addr="a", user="u")
     assert [r.getMessage() for r in caplog.records] == ["send h [a] mod (u) base/sub/f 1234567"]
     assert caplog.records[0].name == "rsync_wire.xferlog"
+
+
+@pytest.mark.parametrize(
+    ("path", "plain", "relative"),
+    [
+        (b"pub/..", b".", b"."),
+        (b"a/b/..", b"a/", b"a/"),
+        (b"a/./b", b"a/b", b"a/./b"),
+        (b"./a", b"a", b"./a"),
+        (b"../../x", b"x", b"x"),
+        (b"/etc/passwd", b"etc/passwd", b"etc/passwd"),
+        (b"a//b/", b"a/b/", b"a/b/"),
+        (b"pub/../secret/a", b"secret/a", b"secret/a"),
+        (b"a/.", b"a/", b"a/."),
+        (b"./", b".", b"./"),
+        (b"a/..b", b"a/..b", b"a/..b"),
+    ],
+)
+def test_sanitize_path_as_rsyncs_daemon(path: bytes, plain: bytes, relative: bytes) -> None:
+    assert sanitize_path(path) == plain
+    assert sanitize_path(path, keep_dot_dirs=True) == relative
