@@ -160,3 +160,28 @@ def test_hidden_argument_fails_like_a_missing_one(
         results[kind] = (code, lines)
     assert results["our_daemon"] == results["real_daemon"]
     assert results["our_daemon"][0] == 23
+
+
+@pytest.mark.parametrize("pattern", ["*", "*/c", "sec*/", "[ps]*", "pub/*", "*/in/*"])
+def test_wildcards_never_match_hidden_names(
+    request: pytest.FixtureRequest,
+    real_rsync: RealRsync,
+    module_tree: Path,
+    tmp_path: Path,
+    pattern: str,
+) -> None:
+    seen = {}
+    for kind in ("our_daemon", "real_daemon"):
+        d = _start(request, kind, module_tree)
+        dest = tmp_path / f"dest-{kind}"
+        code, _out, err = run(
+            real_rsync.argv("-rR", d.url("m", pattern), str(dest)),  # type: ignore[attr-defined]
+            timeout=60,
+        )
+        names = _tree(dest) if dest.exists() else []
+        assert not any(b"SECRET" in p.read_bytes() for p in dest.rglob("*") if p.is_file()), (
+            f"{kind} sent a hidden file"
+        )
+        lines = sorted(ln for ln in err.splitlines() if ln.startswith("rsync: [sender]"))
+        seen[kind] = (code, names, lines)
+    assert seen["our_daemon"] == seen["real_daemon"]

@@ -341,6 +341,13 @@ async def run_server(
     from rsync_wire.roles.sender import SenderRole
 
     try:
+        if module is not None:
+            # rsync: io.c read_args() -> util1.c glob_expand_module()
+            from rsync_wire.roles.daemon_glob import glob_expand
+            from rsync_wire.roles.daemon_rules import DaemonRules
+
+            rules = DaemonRules.for_module(module, protocol=protocol)
+            paths = [p for arg in paths for p in glob_expand(root, arg, rules)]
         role = SenderRole(ws, session, opts, root, paths, module=module)
         report = await role.run()
     except RsyncError as exc:
