@@ -235,9 +235,61 @@ def test_unimplemented_option_is_refused_by_name(
 ) -> None:
     daemon = our_daemon([DaemonModule("mod", tree)])
     code, _, err = run(
-        real_rsync.argv("-r", "--remove-source-files", daemon.url("mod", ""), str(tmp_path / "d")),
+        real_rsync.argv(
+            "-r", "--delete-missing-args", daemon.url("mod", "a.txt"), str(tmp_path / "d")
+        ),
         timeout=60,
     )
     assert code == 4
-    assert "rsync: The server is configured to refuse --remove-source-files\n" in err
+    assert "rsync: The server is configured to refuse --delete-missing-args\n" in err
+    assert not (tmp_path / "d").exists()
+
+
+def test_remove_source_files_refused_by_a_read_only_module(
+    request: pytest.FixtureRequest, real_rsync: RealRsync, tree: Path, tmp_path: Path
+) -> None:
+    seen = {}
+    for kind in ("our_daemon", "real_daemon"):
+        daemon = request.getfixturevalue(kind)([DaemonModule("mod", tree)])
+        code, _, err = run(
+            real_rsync.argv(
+                "-r", "--remove-source-files", daemon.url("mod", ""), str(tmp_path / kind)
+            ),
+            timeout=60,
+        )
+        seen[kind] = (code, [ln for ln in err.splitlines() if "ERROR" in ln])
+    assert seen["our_daemon"] == seen["real_daemon"]
+    assert seen["our_daemon"][1] == [
+        "ERROR: --remove-source-files cannot be used with a read-only module"
+    ]
     assert (tree / "a.txt").exists()
+
+
+def test_remove_source_files_as_rsyncs_sender(
+    real_rsync: RealRsync, rsh_shim: Path, tmp_path: Path
+) -> None:
+    """Over a remote shell (no daemon sandbox), the files sent are removed as rsync's are."""
+    results = []
+    for k, program in enumerate(("rsync", f"{sys.executable} -m rsync_daemon")):
+        src = tmp_path / f"src{k}"
+        (src / "sub").mkdir(parents=True)
+        (src / "a").write_text("a\n")
+        (src / "sub" / "b").write_text("b\n")
+        dest = tmp_path / f"dest{k}"
+        code, _, err = run(
+            real_rsync.argv(
+                "-r",
+                "--remove-source-files",
+                "-e",
+                str(rsh_shim),
+                f"--rsync-path={program}",
+                f"host:{src}/",
+                str(dest),
+            ),
+            timeout=60,
+        )
+        left = sorted(str(p.relative_to(src)) for p in src.rglob("*"))
+        got = sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
+        results.append((code, err, left, got))
+    assert results[0] == results[1]
+    assert results[1][2] == ["sub"]

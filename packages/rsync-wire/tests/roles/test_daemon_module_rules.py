@@ -121,9 +121,9 @@ def test_refused_by_module(
 
 def test_unimplemented() -> None:
     assert unimplemented(TransferOptions()) is None
-    option = unimplemented(TransferOptions(remove_source_files=True))
+    option = unimplemented(TransferOptions(delete_missing_args=True))
     assert option is not None
-    assert option.long == "remove-source-files"
+    assert option.long == "delete-missing-args"
     option = unimplemented(TransferOptions(files_from="list.txt"))
     assert option is not None
     assert option.long == "files-from"

@@ -129,7 +129,7 @@ _IDLE_BATCH = 1000
 class _SentList:
     """One file list as sent, in sorted order (what requests index into)."""
 
-    __slots__ = ("base_ids", "devs", "modes", "names", "sizes", "start")
+    __slots__ = ("base_ids", "devs", "modes", "mtimes", "names", "sizes", "start")
 
     def __init__(
         self,
@@ -139,6 +139,7 @@ class _SentList:
         base_ids: array[int],
         devs: list[int],
         sizes: array[int],
+        mtimes: array[int],
     ) -> None:
         self.start = start
         self.names = names
@@ -146,6 +147,7 @@ class _SentList:
         self.base_ids = base_ids
         self.devs = devs  # directories whose contents follow in a sub-list: their st_dev
         self.sizes = sizes  # the sizes listed (rsync: F_LENGTH)
+        self.mtimes = mtimes  # the modification times listed, in ns
 
 
 def _join(base: bytes, name: bytes) -> bytes:
@@ -276,6 +278,7 @@ class SenderRole:
         self.selection: _Selection | None = None
         self._sent: set[int] = set()  # indexes sent once (rsync: FLAG_FILE_SENT)
         self._map_errno = 0  # the first read error of the file being sent
+        self._succeeded: list[int] = []  # MSG_SUCCESS indexes not yet acted on
         self._chmod: list[ChmodRule] = []
         self._munge = module is not None and module.munge_symlinks
         if module is not None and module.outgoing_chmod:
@@ -365,6 +368,7 @@ class SenderRole:
         names: list[bytes] = []
         modes = array("I")
         sizes = array("q")
+        mtimes = array("q")
         base_ids = array("H")
         devs: list[int] = []
         bases = self.bases
@@ -379,6 +383,7 @@ class SenderRole:
             names.append(entry.name)
             modes.append(entry.mode)
             sizes.append(entry.size)
+            mtimes.append(item.st.st_mtime_ns)
             base_ids.append(len(bases) - 1)
             devs.append(item.st.st_dev if stat.S_ISDIR(entry.mode) and not item.no_content else -1)
             if stat.S_ISREG(entry.mode) or stat.S_ISLNK(entry.mode):
@@ -400,6 +405,7 @@ class SenderRole:
             array("H", (base_ids[i] for i in order)),
             [devs[i] for i in order],
             array("q", (sizes[i] for i in order)),
+            array("q", (mtimes[i] for i in order)),
         )
 
     def _add_list(self, flist: _SentList) -> None:
@@ -601,6 +607,8 @@ class SenderRole:
 
     async def run(self) -> RoleReport:
         """Send the file list and every requested file; returns the statistics."""
+        if self.opts.remove_source_files:
+            self._hook_success()
         filters = await self._read_filters()
         if self.opts.files_from == "-":
             names = await self._read_files_from()
@@ -647,6 +655,8 @@ class SenderRole:
             if inc and not self.flist_eof:
                 await self._send_lists_ahead(_LOOKAHEAD)
             ndx = await ws.read_ndx(self.ndx_in)
+            if self._succeeded:
+                await self._remove_sent()
             if ndx == Ndx.DONE:
                 if inc and self.first_live < len(self.lists):
                     # The generator finished the oldest list: forget it; unless it was the
@@ -723,6 +733,62 @@ class SenderRole:
             await ws.write_message(Msg.IO_ERROR, self.report.io_error.to_bytes(4, "little"))
         ws.write_ndx(self.ndx_out, Ndx.DONE)
         await ws.flush()
+
+    def _hook_success(self) -> None:
+        """Collect MSG_SUCCESS (a file the receiver finished) for ``--remove-source-files``."""
+        previous = self.ws.on_message
+
+        def on_message(code: int, payload: bytes) -> None:
+            if code == Msg.SUCCESS:
+                if len(payload) != 4:
+                    msg = f"invalid multi-message {code}:{len(payload)} [sender]"
+                    raise RemoteProtocolError(msg)
+                self._succeeded.append(int.from_bytes(payload, "little", signed=True))
+                return
+            if previous is not None:
+                previous(code, payload)
+
+        self.ws.on_message = on_message
+
+    async def _remove_sent(self) -> None:
+        """Remove the source files the receiver has finished, unless they changed.
+
+        rsync: sender.c successful_send().
+        """
+        while self._succeeded:
+            ndx = self._succeeded.pop(0)
+            found = self._locate(ndx)
+            if found is None or found[1] < 0:
+                msg = f"Invalid file index: {ndx} (successful_send)"
+                raise RemoteProtocolError(msg)
+            flist, pos = found
+            name = flist.names[pos]
+            shown = name.decode("utf-8", "backslashreplace")
+            path = _join(self.bases[flist.base_ids[pos]], name)
+            op = "re-lstat"
+            try:
+                st = self.root.stat(path) if self.opts.copy_links else self.root.lstat(path)
+                if st.st_size != flist.sizes[pos] or st.st_mtime_ns != flist.mtimes[pos]:
+                    self.report.transfer_errors += 1
+                    await self._error(f"ERROR: Skipping sender remove for changed file: {shown}")
+                    continue
+                op = "remove"
+                dfd, last = self.root.parent_and_name(path)
+                try:
+                    os.unlink(last, dir_fd=dfd)
+                finally:
+                    os.close(dfd)
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    await self._info(f"sender file already removed: {shown}")
+                else:
+                    self.report.transfer_errors += 1
+                    await self._error(
+                        f"sender failed to {op} {shown}: {exc.strerror} ({exc.errno})"
+                    )
+                continue
+            if any(w.startswith("remove") for w in self.opts.info):
+                await self._info(f"sender removed {shown}")
 
     def _updating_basis(self, fnamecmp_type: int | None) -> bool:
         """Whether the receiver writes into the very file the block sums describe.
@@ -1031,6 +1097,8 @@ class SenderRole:
         await ws.flush()
         while True:
             ndx = await ws.read_ndx(self.ndx_in)
+            if self._succeeded:
+                await self._remove_sent()
             if ndx == Ndx.DEL_STATS:
                 values = [await ws.read_varint() for _ in range(5)]
                 if self.server:

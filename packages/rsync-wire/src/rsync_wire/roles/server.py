@@ -315,6 +315,14 @@ async def run_server(
         if module is not None:
             log.warning("%s refused: %s", module.log_prefix, refused[0])
         return await _fail(ws, session, f"rsync: {refused[0]}", ExitCode.UNSUPPORTED)
+    if opts.sender and opts.remove_source_files and module is not None and module.read_only:
+        # rsync: main.c do_server_sender()
+        return await _fail(
+            ws,
+            session,
+            "ERROR: --remove-source-files cannot be used with a read-only module",
+            ExitCode.SYNTAX,
+        )
     if not opts.sender:
         if module is not None and module.read_only:
             return await _fail(ws, session, "ERROR: module is read only", ExitCode.SYNTAX)

@@ -112,7 +112,7 @@ SERVER_OPTIONS: Final[tuple[ServerOption, ...]] = (
     _O("block-size", "B", lambda o: bool(o.block_size)),
     _O("bwlimit", "", lambda o: o.bwlimit is not None),
     _O("timeout", "", lambda o: bool(o.timeout)),
-    _O("remove-source-files", "", lambda o: o.remove_source_files, implemented=False),
+    _O("remove-source-files", "", lambda o: o.remove_source_files, also=("remove-sent-files",)),
     _O("out-format", "", lambda o: o.log_format is not None, exact=True, also=("log-format",)),
     _O("iconv", "", lambda o: o.iconv is not None, implemented=False, exact=True),
     # deletion (a pull sends none of these to the server; a push is refused elsewhere)
