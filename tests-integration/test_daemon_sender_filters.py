@@ -10,6 +10,8 @@ the names the client sees must be the same.
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from harness.daemon import RealDaemonFactory
+    from harness.shim import ShimFactory
     from harness.tools import RealRsync
 
 pytestmark = pytest.mark.interop
@@ -185,3 +188,42 @@ def test_wildcards_never_match_hidden_names(
         lines = sorted(ln for ln in err.splitlines() if ln.startswith("rsync: [sender]"))
         seen[kind] = (code, names, lines)
     assert seen["our_daemon"] == seen["real_daemon"]
+
+
+@pytest.mark.parametrize("protocol", [27, 32])
+@pytest.mark.parametrize("inc", [True, False], ids=["inc", "no-inc"])
+def test_module_rules_over_a_remote_shell(
+    real_rsync: RealRsync,
+    rsh_shim_factory: ShimFactory,
+    module_tree: Path,
+    tmp_path: Path,
+    protocol: int,
+    inc: bool,
+) -> None:
+    """The daemon over a remote shell (``pyrsyncd --server --daemon``) hides the same names."""
+    config_home = tmp_path / "config"
+    config_home.mkdir()
+    (config_home / "pyrsyncd.toml").write_text(
+        f'[modules.m]\npath = "{module_tree}"\n'
+        'exclude = ["/secret/***", "/private/", "/private2", "*.key"]\n'
+        'filter = ["- /sec3/***", "+ /keep/", "- /keep/**"]\n'
+    )
+    wrapper = tmp_path / "pyrsyncd-wrapper"
+    command = shlex.join([sys.executable, "-m", "rsync_daemon"])
+    wrapper.write_text(
+        f'#!/bin/sh\nXDG_CONFIG_HOME={shlex.quote(str(config_home))} exec {command} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    shim = rsh_shim_factory()
+    args = ["-r", f"--protocol={protocol}", "-e", str(shim), f"--rsync-path={wrapper}"]
+    if not inc:
+        args.append("--no-inc-recursive")
+    dest = tmp_path / "dest"
+    code, _, err = run(real_rsync.argv(*args, "rsync://localhost/m/", str(dest)), timeout=60)
+    assert code == 0, err
+    names = _tree(dest)
+    _assert_hidden(names)
+    assert "pub/private/deep" in names
+    code, out, err = run(real_rsync.argv(*args, "rsync://localhost/m/"), timeout=60)
+    assert code == 0, err
+    assert _names(out) == sorted([".", *names])
