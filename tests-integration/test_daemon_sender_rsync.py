@@ -219,3 +219,21 @@ def test_byte_counts_leave_out_greeting_and_arguments(
         assert code == 0, err
         sent[kind] = re.findall(r"Total bytes sent: ([\d,]+)", out)
     assert sent["our_daemon"] == sent["real_daemon"]
+
+
+@pytest.mark.parametrize("daemon_kind", DAEMONS)
+def test_dangling_symlink_with_copy_links_reported_as_rsync(
+    request: pytest.FixtureRequest,
+    real_rsync: RealRsync,
+    tree: Path,
+    tmp_path: Path,
+    daemon_kind: str,
+) -> None:
+    (tree / "sub" / "dangling").symlink_to("nowhere")
+    d = _daemon(request, daemon_kind, tree)
+    code, _, err = run(
+        real_rsync.argv("-rL", d.url("mod", "sub"), str(tmp_path / "d")),  # type: ignore[attr-defined]
+        timeout=60,
+    )
+    assert code == 23
+    assert 'symlink has no referent: "sub/dangling" (in mod)' in err.splitlines()

@@ -41,6 +41,7 @@ from rsync_wire.roles.daemon_rules import DaemonRules
 from rsync_wire.roles.report import RoleReport, exit_code_for
 from rsync_wire.roles.scan import (
     ERROR,
+    ERROR_PLAIN,
     WARNING,
     ScanEntry,
     ScanReport,
@@ -505,9 +506,9 @@ class SenderRole:
 
     async def _report_scan(self, report: ScanReport) -> None:
         for kind, text in report.messages:
-            if kind == ERROR:
+            if kind in (ERROR, ERROR_PLAIN):
                 self.report.transfer_errors += 1
-                await self._error(text)
+                await self._error(text, plain=kind == ERROR_PLAIN)
             elif kind == WARNING:
                 await self._warning(text)
             else:
@@ -590,13 +591,16 @@ class SenderRole:
 
     # -- messages ------------------------------------------------------------------------------
 
-    async def _error(self, text: str) -> None:
+    async def _error(self, text: str, *, plain: bool = False) -> None:
         """An error line as rsync 3.x's sender writes it: ``rsync: [sender] ...``.
+
+        ``plain`` lines go without the prefix (rsync's rprintf(FERROR_XFER, ...)).
 
         rsync: log.c rsyserr(), rwrite() (the ``[who_am_i()]`` prefix).
         """
         code = Msg.ERROR_XFER
-        line = f"rsync: [sender] {text}\n" if not text.startswith("rsync") else text + "\n"
+        prefixed = plain or text.startswith("rsync")
+        line = text + "\n" if prefixed else f"rsync: [sender] {text}\n"
         await self.ws.write_message(code, line.encode("utf-8", "backslashreplace"))
 
     async def _info(self, text: str) -> None:
@@ -770,7 +774,9 @@ class SenderRole:
                 st = self.root.stat(path) if self.opts.copy_links else self.root.lstat(path)
                 if st.st_size != flist.sizes[pos] or st.st_mtime_ns != flist.mtimes[pos]:
                     self.report.transfer_errors += 1
-                    await self._error(f"ERROR: Skipping sender remove for changed file: {shown}")
+                    await self._error(
+                        f"ERROR: Skipping sender remove for changed file: {shown}", plain=True
+                    )
                     continue
                 op = "remove"
                 dfd, last = self.root.parent_and_name(path)
