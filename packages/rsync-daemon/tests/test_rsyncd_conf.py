@@ -193,7 +193,7 @@ def test_every_module_directive_is_stored(tmp_path: Path) -> None:
             "forward lookup = no\n"
             "strict modes = no\n"
             "auth digest = SHA256\n"
-            "temp dir = /var/tmp/up\n"
+            "temp dir = /srv/up-tmp\n"
             "exclude from = ex\n"
             "include from = in\n"
             "exclude = *.o\n"
@@ -227,7 +227,7 @@ def test_every_module_directive_is_stored(tmp_path: Path) -> None:
     )
     assert (m.syslog_facility, m.syslog_tag) == ("local3", "mine")
     assert (m.reverse_lookup, m.forward_lookup, m.strict_modes) == (False, False, False)
-    assert (m.auth_digest, m.temp_dir, m.timeout) == ("sha256", "/var/tmp/up", 30)
+    assert (m.auth_digest, m.temp_dir, m.timeout) == ("sha256", "/srv/up-tmp", 30)
     assert m.exclude == ["*.bak", "+ keep.bak", "*.o"]  # exclude from, then exclude
     assert m.include == ["wanted/", "*.c"]
     assert m.filter == ["- /secret/*** + x"]
