@@ -16,15 +16,21 @@ that off.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import logging
-import os
 import signal
-import sys
-from typing import TYPE_CHECKING
 
-from rsync_daemon.errors import ConfigError
+# This module is the program's entry point: a Ctrl-C while it loads ends it quietly, and
+# main() then installs handlers that exit with rsync's code 20 (no KeyboardInterrupt
+# traceback at any point of the start-up).
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+import argparse  # noqa: E402 - after the handler, on purpose
+import contextlib  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+from rsync_daemon.errors import ConfigError  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

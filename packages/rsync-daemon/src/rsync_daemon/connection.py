@@ -365,12 +365,31 @@ async def _refuse(ws: WireStream, protocol: int, lines: list[str], code: ExitCod
     kind = Msg.ERROR if session.extended_msgs else Msg.ERROR_XFER
     for text in lines:
         await ws.write_message(kind, (text + "\n").encode("utf-8", "backslashreplace"))
-    if session.error_exit_msg:
-        await ws.write_message(Msg.ERROR_EXIT, int(code).to_bytes(4, "little", signed=True))
+    if not session.error_exit_msg:
+        await ws.flush()
+        await anyio.sleep(0.4)  # rsync: msleep(400) before exit_cleanup()
+        return int(code)
+    await ws.write_message(Msg.ERROR_EXIT, int(code).to_bytes(4, "little", signed=True))
     await ws.flush()
-    with contextlib.suppress(RsyncError, OSError, anyio.BrokenResourceError):
-        await ws.wait_eof(limit=10)
+
+    def on_message(kind: int, _payload: bytes) -> None:
+        if kind == Msg.ERROR_EXIT:
+            raise _ClientExited
+
+    # The client answers MSG_ERROR_EXIT with its own before it exits; then we may close.
+    ws.on_message = on_message
+    ws.start_mux_in()
+    with (
+        anyio.move_on_after(10),
+        contextlib.suppress(_ClientExited, RsyncError, OSError, anyio.BrokenResourceError),
+    ):
+        while True:
+            await ws.read_exact(1)
     return int(code)
+
+
+class _ClientExited(Exception):  # noqa: N818 - a signal between two lines, not an error
+    """The client sent MSG_ERROR_EXIT."""
 
 
 def peer_addr(peer: str) -> str:
