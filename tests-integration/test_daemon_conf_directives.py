@@ -120,6 +120,10 @@ def _tree(tmp_path: Path, name: str = "src") -> Path:
     return src
 
 
+class _Refused(Exception):  # noqa: N818 - a refusal, not an error of the test
+    """The daemon answered @ERROR."""
+
+
 def _hold_module(port: int, module: str) -> socket.socket:
     """A client that got ``@RSYNCD: OK`` for ``module`` and then says nothing."""
     sock = socket.create_connection((LOOPBACK, port), timeout=30)
@@ -129,7 +133,8 @@ def _hold_module(port: int, module: str) -> socket.socket:
         line = stream.readline()
         assert line, "daemon closed before @RSYNCD: OK"
         if line.startswith(b"@ERROR"):
-            pytest.fail(line.decode())
+            sock.close()
+            raise _Refused(line.decode())
         if line == b"@RSYNCD: OK\n":
             return sock
 
@@ -178,8 +183,17 @@ def test_global_limit_answers_after_the_greeting(tmp_path: Path, real_rsync: Rea
         ready=lambda _s, port: daemon_ready(LOOPBACK, port),
     )
     try:
-        holder = socket.create_connection((LOOPBACK, port), timeout=30)
-        assert holder.makefile("rb").readline().startswith(b"@RSYNCD: ")  # its process runs
+        holders: list[socket.socket] = []
+
+        def hold() -> bool:  # the probe's process may not have ended yet: then retry
+            try:
+                holders.append(_hold_module(port, "m"))
+            except _Refused:
+                return False
+            return True
+
+        _until(hold, "one connection holds the only place")
+        holder = holders[0]
         try:
             url = f"rsync://{LOOPBACK}:{port}/m/"
             proc = _rsync(real_rsync, "-r", url, str(tmp_path / "dst"))

@@ -162,6 +162,8 @@ def serve_forever(
                 peer = format_peer(addr)
                 conn_ssh = ssh if key.data else None
                 if config.max_connections and len(children) >= config.max_connections:
+                    _reap(children)  # one may have ended since the loop last looked
+                if config.max_connections and len(children) >= config.max_connections:
                     if conn_ssh is not None or not busy.add(conn):
                         conn.close()
                     log.warning(
