@@ -89,6 +89,10 @@ class ModuleConfig(msgspec.Struct, kw_only=True):
     temp_dir: str = ""  # uploads only (the receiver)
     exclude_from: str = ""
     include_from: str = ""
+    exclude_from_rules: bytes = b""
+    """The ``exclude from`` file's contents, read at start-up (through trusted symlinks)."""
+    include_from_rules: bytes = b""
+    """The ``include from`` file's contents, read at start-up (through trusted symlinks)."""
     unavailable: str = ""
     """Why the module cannot be served (its path is missing or refused); clients get
     rsync's ``@ERROR: chdir failed`` and the daemon keeps serving the others."""
@@ -405,11 +409,9 @@ def _toml_module(p: Path, text: str, name: str, table: Any) -> ModuleConfig:
         if key in ("syslog_facility", "auth_digest", "incoming_chmod", "outgoing_chmod"):
             _check_value(key.replace("_", " "), value, where)
     if kwargs.get("exclude_from"):
-        rules = _from_file(p, kwargs["exclude_from"], where, "exclude from")
-        kwargs["exclude"] = [*rules, *kwargs.get("exclude", [])]
+        kwargs["exclude_from_rules"] = _from_file(p, kwargs["exclude_from"], where, "exclude from")
     if kwargs.get("include_from"):
-        rules = _from_file(p, kwargs["include_from"], where, "include from")
-        kwargs["include"] = [*rules, *kwargs.get("include", [])]
+        kwargs["include_from_rules"] = _from_file(p, kwargs["include_from"], where, "include from")
     return ModuleConfig(name=name, **kwargs)
 
 
@@ -817,10 +819,12 @@ def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) ->
     numeric = (numeric3 in _BOOL_TRUE) if numeric3 not in _UNSET else use_chroot
     exclude = get("exclude").split()
     include = get("include").split()
-    if get("exclude from"):
-        exclude = [*_from_file(p, *params["exclude from"], "exclude from"), *exclude]
-    if get("include from"):
-        include = [*_from_file(p, *params["include from"], "include from"), *include]
+    exclude_rules = (
+        _from_file(p, *params["exclude from"], "exclude from") if get("exclude from") else b""
+    )
+    include_rules = (
+        _from_file(p, *params["include from"], "include from") if get("include from") else b""
+    )
     log_file = _abs(p, get("log file")) if "log file" in params else None
     return ModuleConfig(
         name=name,
@@ -839,6 +843,8 @@ def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) ->
         filter=[get("filter")] if get("filter").strip() else [],
         exclude_from=_abs(p, get("exclude from")),
         include_from=_abs(p, get("include from")),
+        exclude_from_rules=exclude_rules,
+        include_from_rules=include_rules,
         refuse_options=_words(get("refuse options")),
         numeric_ids=numeric,
         max_connections=_int(*params["max connections"], "max connections")
@@ -870,34 +876,20 @@ def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) ->
     )
 
 
-def _from_file(p: Path, value: str, where: str, key: str) -> list[str]:
-    """The rules of an ``exclude from``/``include from`` file, one pattern per line.
+def _from_file(p: Path, value: str, where: str, key: str) -> bytes:
+    """The contents of an ``exclude from``/``include from`` file, read now.
 
-    Read at start-up, through trusted symlinks only. rsync: clientserver.c
-    rsync_module() (XFLG_FATAL_ERRORS: a file that cannot be read refuses the module).
+    Read at start-up, through trusted symlinks only, since the file is out of reach once
+    the daemon is confined; the session parses it as rsync does (one rule a line, ``#``
+    and ``;`` comments, ``+ ``/``- `` prefixes). rsync: clientserver.c rsync_module()
+    (XFLG_FATAL_ERRORS: a file that cannot be read refuses the module).
     """
     path = _abs(p, value)
     try:
-        data = read_trusted(path, limit=16 << 20)
+        return read_trusted(path, limit=16 << 20)
     except OSError as exc:
         msg = f"{where}: {key} {path!r}: {exc.strerror}"
         raise ConfigError(msg) from None
-    rules: list[str] = []
-    for number, raw in enumerate(data.decode("utf-8", "surrogateescape").splitlines(), 1):
-        line = raw.rstrip("\r")
-        if not line.strip() or line.lstrip()[0] in "#;":
-            continue
-        prefix, pattern = "", line
-        if len(line) > 2 and line[0] in "+-" and line[1] == " ":
-            prefix, pattern = line[:2], line[2:]
-        if any(c.isspace() for c in pattern.strip()) or pattern != pattern.strip():
-            msg = (
-                f"{path}:{number}: {key} pattern {pattern!r} has whitespace, which pyrsyncd's "
-                "module rules cannot hold"
-            )
-            raise ConfigError(msg)
-        rules.append(prefix + pattern)
-    return rules
 
 
 def _abs(p: Path, value: str) -> str:

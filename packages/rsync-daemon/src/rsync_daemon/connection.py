@@ -312,7 +312,7 @@ async def _module(
         host,
         addr,
     )
-    ctx = _module_context(mod, peer)
+    ctx = _module_context(mod, peer, host=host, addr=addr, user=user)
     try:
         return await run_server(ws, parsed, module=ctx, protocol=protocol)
     except ConnectionLost as exc:
@@ -325,7 +325,9 @@ def _has_munge_dir(path: str) -> bool:
     return os.path.isdir(os.path.join(path, "rsyncd-munged"))
 
 
-def _module_context(mod: ModuleConfig, peer: str) -> ModuleContext:
+def _module_context(
+    mod: ModuleConfig, peer: str, *, host: str, addr: str, user: str
+) -> ModuleContext:
     """The module as the session sees it (rsync_wire.roles.server.ModuleContext)."""
     fields: dict[str, Any] = {
         "name": mod.name,
@@ -345,6 +347,11 @@ def _module_context(mod: ModuleConfig, peer: str) -> ModuleContext:
         "max_verbosity": mod.max_verbosity,
         "transfer_logging": mod.transfer_logging,
         "log_format": mod.log_format,
+        "daemon_include_from": mod.include_from_rules,
+        "daemon_exclude_from": mod.exclude_from_rules,
+        "peer_host": host,
+        "peer_addr": addr,
+        "auth_user": user,
     }
     known = set(ModuleContext.__struct_fields__)
     return ModuleContext(**{k: v for k, v in fields.items() if k in known})
