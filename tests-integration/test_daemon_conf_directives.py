@@ -225,35 +225,44 @@ def test_failing_pre_xfer_exec_refuses_the_transfer(
     assert not (tmp_path / "dst" / "file").exists()
 
 
-def _post_env(
+def _hook_envs(
     start_conf: Callable[..., Running], real_rsync: RealRsync, tmp_path: Path, daemon: str
-) -> dict[str, str]:
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The RSYNC_* environment of ``pre-xfer exec`` and ``post-xfer exec`` for one pull."""
     src = tmp_path / f"src-{daemon}"
     src.mkdir()
     (src / "file").write_text("x\n")
-    out = tmp_path / f"post-{daemon}.env"
+    pre, post = tmp_path / f"pre-{daemon}.env", tmp_path / f"post-{daemon}.env"
     running = start_conf(
-        f"[m]\npath = {src}\npost-xfer exec = env > {out}.tmp; mv {out}.tmp {out}\n",
+        f"[m]\npath = {src}\n"
+        f"pre-xfer exec = env > {pre}\n"
+        f"post-xfer exec = env > {post}.tmp; mv {post}.tmp {post}\n",
         daemon=daemon,
     )
-    proc = _rsync(real_rsync, "-r", running.url("m"), str(tmp_path / f"dst-{daemon}"))
+    proc = _rsync(real_rsync, "-rt", running.url("m", "file"), str(tmp_path / f"dst-{daemon}"))
     assert proc.returncode == 0, proc.stderr
-    _until(out.exists, "post-xfer exec ran")
-    env = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
-    return {k: v.replace(str(src), "SRC") for k, v in env.items() if k.startswith("RSYNC_")}
+    _until(post.exists, "post-xfer exec ran")
+
+    def rsync_vars(path: Path) -> dict[str, str]:
+        env = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+        return {k: v.replace(str(src), "SRC") for k, v in env.items() if k.startswith("RSYNC_")}
+
+    return rsync_vars(pre), rsync_vars(post)
 
 
-def test_post_xfer_exec_gets_rsyncs_environment(
+def test_exec_hooks_get_rsyncs_environment(
     start_conf: Callable[..., Running], real_rsync: RealRsync, tmp_path: Path
 ) -> None:
-    ours = _post_env(start_conf, real_rsync, tmp_path, "ours")
-    theirs = _post_env(start_conf, real_rsync, tmp_path, "rsync")
-    assert ours["RSYNC_EXIT_STATUS"] == "0"
-    assert ours["RSYNC_MODULE_PATH"] == "SRC"
-    assert ours["RSYNC_HOST_ADDR"] == LOOPBACK
-    assert int(ours.pop("RSYNC_PID")) > 0
-    theirs.pop("RSYNC_PID")
-    assert ours == theirs
+    ours_pre, ours_post = _hook_envs(start_conf, real_rsync, tmp_path, "ours")
+    theirs_pre, theirs_post = _hook_envs(start_conf, real_rsync, tmp_path, "rsync")
+    assert ours_post["RSYNC_EXIT_STATUS"] == "0"
+    assert ours_post["RSYNC_MODULE_PATH"] == "SRC"
+    assert ours_post["RSYNC_HOST_ADDR"] == LOOPBACK
+    assert ours_pre["RSYNC_REQUEST"] == "m/file"
+    for env in (ours_pre, ours_post, theirs_pre, theirs_post):
+        assert int(env.pop("RSYNC_PID")) > 0
+    assert ours_post == theirs_post
+    assert ours_pre == theirs_pre
 
 
 # -- write only, max verbosity, sections and directives --------------------------------------
@@ -536,3 +545,51 @@ def test_ctrl_c_at_start_up_prints_no_traceback(tmp_path: Path, delay: float) ->
     err = "".join(seen) + rest
     assert "Traceback" not in err
     assert "KeyboardInterrupt" not in err
+
+
+# -- transfer logging, reverse lookup ----------------------------------------------------------
+
+
+def _transfer_log(
+    start_conf: Callable[..., Running], real_rsync: RealRsync, tmp_path: Path, daemon: str
+) -> list[str]:
+    src = tmp_path / f"src-{daemon}"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "file").write_text("12345\n")
+    running = start_conf(
+        f"[m]\npath = {src}\ntransfer logging = yes\n",  # rsync's default log format
+        daemon=daemon,
+    )
+    proc = _rsync(real_rsync, "-r", running.url("m"), str(tmp_path / f"dst-{daemon}"))
+    assert proc.returncode == 0, proc.stderr
+    log_path = running.workdir / "rsyncd.log"
+
+    def logged() -> bool:
+        return " send " in log_path.read_text()
+
+    _until(logged, "the transfer line is in the log file")
+    lines = [line.split("] ", 1) for line in log_path.read_text().splitlines()]
+    return [rest for _prefix, rest in lines if rest.startswith("send ")]
+
+
+def test_transfer_logging_writes_rsyncs_lines(
+    start_conf: Callable[..., Running], real_rsync: RealRsync, tmp_path: Path
+) -> None:
+    ours = _transfer_log(start_conf, real_rsync, tmp_path, "ours")
+    theirs = _transfer_log(start_conf, real_rsync, tmp_path, "rsync")
+    assert ours == ["send UNDETERMINED [127.0.0.1] m () sub/file 6"]
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("daemon", DAEMONS)
+def test_reverse_lookup_names_the_client(
+    start_conf: Callable[..., Running], real_rsync: RealRsync, tmp_path: Path, daemon: str
+) -> None:
+    src = _tree(tmp_path)
+    name = socket.getnameinfo((LOOPBACK, 0), socket.NI_NAMEREQD)[0]
+    running = start_conf(
+        f"reverse lookup = yes\n[m]\npath = {src}\nhosts deny = {LOOPBACK}\n", daemon=daemon
+    )
+    proc = _rsync(real_rsync, "-r", running.url("m"), str(tmp_path / "dst"))
+    assert proc.returncode == 5
+    assert f"@ERROR: access denied to m from {name} ({LOOPBACK})" in proc.stderr

@@ -291,8 +291,8 @@ async def _module(
     request = " ".join(p.decode("utf-8", "surrogateescape") for p in parsed.paths)[:1024]
     if mod.pre_xfer_exec:
         pre_env = {**env, "RSYNC_REQUEST": request or "(NONE)", "RSYNC_ARG0": "rsyncd"}
-        for i, arg in enumerate(argv, 1):
-            pre_env[f"RSYNC_ARG{i}"] = arg.decode("utf-8", "surrogateescape")
+        for i, arg in enumerate(_hook_args(argv, name), 1):
+            pre_env[f"RSYNC_ARG{i}"] = arg
         result = hooks.run_hook(name, "pre_xfer_exec", pre_env)
         if result.status != 0:
             output = result.output.decode("utf-8", "replace")
@@ -318,6 +318,23 @@ async def _module(
     except ConnectionLost as exc:
         log.warning("[%s] %s: %s", peer, name, exc)
         return int(exc.exit_code)
+
+
+def _hook_args(argv: list[bytes], module: str) -> list[str]:
+    """The arguments as rsync's pre-xfer exec sees them: paths without ``module/``.
+
+    rsync: io.c read_args() and util1.c glob_expand_module() (without glob expansion).
+    """
+    out: list[str] = []
+    paths = False
+    for raw in argv:
+        arg = raw.decode("utf-8", "surrogateescape")
+        if paths:
+            arg = arg.removeprefix(module).lstrip("/") or "."
+        elif arg == ".":
+            paths = True
+        out.append(arg)
+    return out
 
 
 def _has_munge_dir(path: str) -> bool:

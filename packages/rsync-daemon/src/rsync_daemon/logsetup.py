@@ -59,6 +59,20 @@ class RsyncFormatter(logging.Formatter):
         return self._style.format(record)
 
 
+class _FileHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that owns its file (closed with the handler)."""
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        try:
+            self.flush()
+            self.stream.close()
+        except (OSError, ValueError):
+            pass
+        finally:
+            super().close()
+
+
 def _file_handler(path: str) -> logging.Handler:
     """A handler appending to ``path``, opened through trusted symlinks (raises OSError)."""
     old = os.umask(0o022)
@@ -67,7 +81,7 @@ def _file_handler(path: str) -> logging.Handler:
     finally:
         os.umask(old)
     stream = os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace", buffering=1)
-    handler = logging.StreamHandler(stream)
+    handler = _FileHandler(stream)
     handler.setFormatter(RsyncFormatter("%(asctime)s [%(process)d] "))
     return handler
 
@@ -139,7 +153,8 @@ def use_module_log(mod: ModuleConfig) -> None:
     if handler is None or mod.log_file == _daemon_log[0]:
         return
     root = logging.getLogger()
-    for old in root.handlers:
-        with contextlib.suppress(Exception):
-            old.flush()
+    previous = root.handlers[:]
     root.handlers[:] = [handler]
+    for old in previous:
+        with contextlib.suppress(Exception):
+            old.close()
