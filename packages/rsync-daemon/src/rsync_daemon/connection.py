@@ -110,12 +110,6 @@ def _post_xfer(state: _Session, code: int) -> None:
         log.warning("post-xfer exec returned failure (%d)", result.status)
 
 
-async def _error_line(ws: WireStream, text: str) -> None:
-    """``@ERROR: text``; the client may already be gone (its exit is then its own)."""
-    with contextlib.suppress(ConnectionLost, OSError, anyio.BrokenResourceError):
-        await _send_line(ws, f"@ERROR: {text}")
-
-
 def _lookup_host(addr: str) -> str:
     """rsync: clientname.c client_name() through the helper (`rsync_daemon.hooks`)."""
     if not hooks.available():
@@ -126,7 +120,8 @@ def _lookup_host(addr: str) -> str:
 async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str, state: _Session) -> int:
     addr = peer_addr(peer)
     if config.proxy_protocol:
-        if not host_allowed(addr, None, config.proxy_protocol_hosts or ["-"], []):
+        trusted = config.proxy_protocol_hosts  # none listed: nobody (rsync 3.5)
+        if not trusted or not host_allowed(addr, None, trusted, []):
             log.warning("proxy protocol rejected from untrusted peer %s (%s)", UNDETERMINED, addr)
             return int(ExitCode.STARTCLIENT)
         try:
