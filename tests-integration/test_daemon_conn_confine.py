@@ -1,9 +1,9 @@
 """Each pyrsyncd connection process is confined to its own connection (issue 8 item 7).
 
 Seen from outside: a live connection process of the listening daemon, of an inetd-style
-daemon and of ``--server`` over a remote shell runs under a seccomp filter
-(``/proc/PID/status``: ``Seccomp: 2``) that the daemon itself does not have, and the
-start-up log says which layers the connection processes get.
+daemon, of the anonymous SSH listener and of ``--server`` over a remote shell runs under a
+seccomp filter (``/proc/PID/status``: ``Seccomp: 2``) that the daemon itself does not
+have, and the start-up log says which layers the connection processes get.
 
 Seen from inside: a script runs the daemon's own sequence (``supervisor.confine``, then in
 a forked child ``conn_sandbox.confine_connection_process``, exactly what the listener's
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from harness.confinement import connection_process, descendants, open_daemon_con
 from harness.daemon import DaemonModule, daemon_ready
 from harness.ourd import LOOPBACK, pyrsyncd_argv
 from harness.proc import port_accepts, run, start_service
+from harness.tools import find_tool, require_tool, unavailable
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -148,6 +150,66 @@ def test_inetd_connection_process_is_confined(
             assert _status(pid)["Seccomp"] == "2"
         log = service.output()
         assert START_UP_LINE.search(log), log
+    finally:
+        service.stop(grace=2.0)
+
+
+def test_anonymous_ssh_connection_process_is_confined(
+    need_scopes: None,
+    real_rsync: RealRsync,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+) -> None:
+    """The anonymous SSH listener: the process behind an SSH connection has its filter
+    before the SSH handshake, and real rsync over ``ssh`` still downloads."""
+    ssh = require_tool("ssh")
+    src = _tree(tmp_path / "src")
+    out = tmp_path_factory.mktemp("anonssh") / "out.log"
+    key = tmp_path / "host_key"
+    service, port = start_service(
+        lambda port: pyrsyncd_argv(
+            "--anonssh-listen",
+            f"{LOOPBACK}:{port}",
+            "--module",
+            f"mod={src}",
+            "--anonssh-host-key",
+            str(key),
+        ),
+        output=out,
+        ready=lambda _s, port: port_accepts(LOOPBACK, port),
+    )
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=30) as client:
+            banner = client.makefile("rb").readline()
+            assert banner.startswith(b"SSH-2.0-"), banner
+            pid = connection_process(service.pid, client)
+            assert _status(pid)["Seccomp"] == "2"
+        rsh = shlex.join(
+            [
+                str(ssh),
+                "-F",
+                "/dev/null",
+                "-p",
+                str(port),
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "IdentityAgent=none",
+            ]
+        )
+        dest = tmp_path / "dest"
+        result = run(
+            real_rsync.argv("-az", "-e", rsh, f"rsync://{LOOPBACK}/mod/", str(dest)), timeout=60
+        )
+        assert result.returncode == 0, f"{result.describe()}\n{service.output()}"
+        assert_trees_equal(src, dest, symlink_times=True)
+        assert START_UP_LINE.search(service.output()), service.output()
     finally:
         service.stop(grace=2.0)
 
@@ -294,19 +356,43 @@ def host_service() -> Iterator[int]:
         sock.close()
 
 
-def test_connection_process_view(need_scopes: None, tmp_path: Path, host_service: int) -> None:
+def _unprivileged_prefix() -> list[str]:
+    """Run as uid 65534 when the tests are root (nothing otherwise), as test_confinement does:
+    with CAP_DAC_READ_SEARCH where the interpreter lives out of nobody's reach (/root)."""
+    if not ROOT:
+        return []
+    setpriv = find_tool("setpriv")
+    if setpriv is None:
+        unavailable("setpriv (util-linux) is needed to run the daemon as uid 65534")
+    prefix = [str(setpriv), "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = run([*prefix, sys.executable, "-c", "import rsync_daemon.supervisor"], timeout=60)
+    if probe.returncode != 0:
+        prefix += ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+    return prefix
+
+
+@pytest.mark.parametrize("start", ["as-root", "unprivileged"])
+def test_connection_process_view(
+    need_scopes: None, tmp_path: Path, host_service: int, start: str
+) -> None:
+    """As root: namespaces, then uid 65534, then Landlock; unprivileged: Landlock only."""
+    if start == "as-root" and not ROOT:
+        unavailable("needs root (namespaces, privilege drop); CI runs as root")
+    namespaces = start == "as-root"
     src = _tree(tmp_path / "src")
     outside = tmp_path / "outside.txt"
     outside.write_text("SECRET\n")
     outside.chmod(0o644)
     args = [str(src), str(outside), str(host_service)]
+    prefix = [] if namespaces else _unprivileged_prefix()
     result = run(
         [
+            *prefix,
             sys.executable,
             "-c",
             textwrap.dedent(_CONNECTION_VIEW),
             *args,
-            *(["65534"] if ROOT else []),
+            *(["65534"] if namespaces else []),
         ],
         timeout=60,
     )
@@ -331,7 +417,7 @@ def test_connection_process_view(need_scopes: None, tmp_path: Path, host_service
         "read a sibling's memory": "EPERM",
         # The daemon's file rules still apply on top; serving still works.
         "read the module": "ok",
-        "read outside": "ENOENT" if ROOT else "EACCES",
+        "read outside": "ENOENT" if namespaces else "EACCES",
         "list the root": "EACCES",
         "socketpair": "x",
     }, result.stderr

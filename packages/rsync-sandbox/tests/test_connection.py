@@ -107,6 +107,14 @@ def test_filter_checks_arguments(x86_64: None) -> None:
     assert call("unshare", 0x00000200) == ALLOW  # CLONE_FS
     assert call("unshare", 0x00000080) == EPERM  # CLONE_NEWTIME
     assert call("unshare", 0x00020000) == EPERM  # CLONE_NEWNS
+    assert call("prlimit64", 0, 7) == ALLOW  # its own RLIMIT_NOFILE
+    assert call("prlimit64", 1, 7) == EPERM  # PID 1's
+    assert call("setpriority", 0, 0, 10) == ALLOW  # nice(10)
+    assert call("setpriority", 0, 1234, 19) == EPERM  # another process
+    assert call("setpriority", 2, 0, 19) == EPERM  # PRIO_USER: every process of the uid
+    assert call("ioprio_set", 1, 0, 0) == ALLOW  # itself
+    assert call("ioprio_set", 1, 1234, 0) == EPERM
+    assert call("ioprio_set", 3, 0, 0) == EPERM  # IOPRIO_WHO_USER
     assert call("ioctl", 0, 0x5412) == EPERM  # TIOCSTI
     assert call("ioctl", 0, 0x5401) == ALLOW  # TCGETS
 
@@ -219,6 +227,10 @@ emit(
     setns=raw("setns", 0, 0),
     ptrace=raw("ptrace", 16, ARGS["sibling"], 0, 0),  # PTRACE_ATTACH
     process_vm_readv=raw("process_vm_readv", ARGS["sibling"], 0, 0, 0, 0, 0),
+    prlimit_sibling=raw("prlimit64", ARGS["sibling"], 7, 0, 0),
+    prlimit_self=raw("prlimit64", 0, 7, 0, 0),
+    renice_parent=attempt(lambda: os.setpriority(os.PRIO_PROCESS, os.getppid(), 19)),
+    renice_self=attempt(lambda: os.setpriority(os.PRIO_PROCESS, 0, 1)),
     bpf=raw("bpf", 0, 0, 0),
     mount=attempt(lambda: _libc.mount("none", "/", None, _libc.MS_REMOUNT, None)),
     chroot=attempt(lambda: _libc.chroot("/")),
@@ -312,6 +324,11 @@ def test_connection_process_is_confined_to_itself(
     # seccomp: namespaces, tracing, other processes' memory, the kernel.
     for key in ("unshare_user", "unshare_net", "setns", "ptrace", "process_vm_readv"):
         assert data[key] == "EPERM", key
+    # seccomp: limits and priority of itself only.
+    assert data["prlimit_sibling"] == "EPERM"
+    assert data["renice_parent"] == "EPERM"
+    assert data["prlimit_self"] == "ok"
+    assert data["renice_self"] == "ok"
     for key in ("bpf", "mount", "chroot", "kexec"):
         assert data[key] == "EPERM", key
     assert data["clone3"] == "ENOSYS"
@@ -365,3 +382,86 @@ def test_refuses_a_threaded_process(run_child: RunChild) -> None:
         """
     )
     assert "single-threaded" in child.data["error"]
+
+
+OLDER_KERNEL_BODY = """
+from rsync_sandbox import ConnectionPolicy, confine_connection, seccomp
+# What an older kernel answers: Landlock ABI ARGS["abi"]; with ARGS["no_seccomp"], a
+# machine whose system call numbers seccomp does not know, so no filter.
+landlock.abi_version = lambda: ARGS["abi"]
+if ARGS["no_seccomp"]:
+    del seccomp._NUMBERS[_libc.MACHINE]
+report = confine_connection(ConnectionPolicy())
+emit(
+    description=report.description,
+    warnings=list(report.warnings),
+    kill_parent=attempt(lambda: os.kill(os.getppid(), 0)),
+    bind=attempt(lambda: __import__("socket").socket().bind(("127.0.0.1", 0))),
+)
+"""
+
+
+@pytest.mark.parametrize(
+    ("abi", "no_seccomp", "description", "warning", "kill_parent", "bind"),
+    [
+        (
+            3,
+            False,
+            "seccomp (58 syscalls denied, 8 checked by argument)",
+            "Landlock ABI 3 has no network rules (ABI 4) nor scopes (ABI 6)",
+            "ok",
+            "EPERM",  # seccomp: no new socket
+        ),
+        (
+            5,
+            True,
+            "Landlock ABI 5 (no TCP bind/connect)",
+            "Landlock ABI 5 lacks signal and abstract-socket scopes (ABI 6): not in force",
+            "ok",
+            "EACCES",  # Landlock: the socket is created, binding it is denied
+        ),
+    ],
+    ids=["abi3", "abi5-no-seccomp"],
+)
+def test_older_kernels_fall_back_with_a_warning(
+    run_child: RunChild,
+    need_landlock: int,
+    abi: int,
+    no_seccomp: bool,
+    description: str,
+    warning: str,
+    kill_parent: str,
+    bind: str,
+) -> None:
+    if need_landlock < abi:
+        pytest.skip(f"the kernel's Landlock ABI is {need_landlock}")
+    child = run_child(OLDER_KERNEL_BODY, abi=abi, no_seccomp=no_seccomp)
+    assert child.returncode == 0, child.stderr
+    assert child.data["description"] == description
+    assert any(warning in w for w in child.data["warnings"]), child.data["warnings"]
+    if no_seccomp:
+        assert any("seccomp: no system call table" in w for w in child.data["warnings"])
+    assert child.data["kill_parent"] == kill_parent
+    assert child.data["bind"] == bind
+
+
+def test_filter_loads_where_seccomp_itself_is_denied(run_child: RunChild) -> None:
+    """As under systemd's ``SystemCallFilter=@system-service``, which leaves seccomp(2) out:
+    the filter is then loaded with prctl(PR_SET_SECCOMP), on top of the one in force."""
+    child = run_child(
+        """
+        from rsync_sandbox import ConnectionPolicy, confine_connection, seccomp
+        seccomp.install(seccomp.SyscallPolicy(denied=("seccomp",), socketpair=True))
+        report = confine_connection(ConnectionPolicy(landlock=False))
+        with open("/proc/self/status") as fh:
+            status = dict(line.rstrip("\\n").split(":\\t", 1) for line in fh if ":\\t" in line)
+        emit(
+            seccomp=report.seccomp is not None,
+            warnings=list(report.warnings),
+            filters=status["Seccomp_filters"],
+            socket=attempt(lambda: __import__("socket").socket()),
+        )
+        """
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.data == {"seccomp": True, "warnings": [], "filters": "2", "socket": "EPERM"}

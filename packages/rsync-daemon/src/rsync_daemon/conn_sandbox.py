@@ -22,6 +22,13 @@ shell, plain or ``--daemon`` (rsync_daemon.stdio). Mode ``off`` applies nothing,
 lacks is logged once at start-up by `announce` (a probe process applies the policy and
 reports), and skipped quietly in each connection; a failed self-check refuses the
 connection.
+
+What the policy keeps out also binds what runs after it: a DNS lookup in the connection
+process (``reverse lookup``, host names in ``hosts allow``) needs ``socket(AF_INET*)``, and
+a hook command that talks to the network needs sockets and TCP ``connect``. Such a
+feature either does its lookups before `confine_connection_process` (the peer's address is
+known at ``accept``) or opens exactly what it needs in `connection_policy`
+(``ConnectionPolicy.socket_families``, ``tcp_connect``).
 """
 
 from __future__ import annotations

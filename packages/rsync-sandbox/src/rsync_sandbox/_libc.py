@@ -47,12 +47,14 @@ MNT_DETACH: Final = 2
 PR_CAPBSET_READ: Final = 23
 PR_CAPBSET_DROP: Final = 24
 PR_GET_SECCOMP: Final = 21
+PR_SET_SECCOMP: Final = 22
 PR_SET_NO_NEW_PRIVS: Final = 38
 PR_GET_NO_NEW_PRIVS: Final = 39
 
 # seccomp(2) operations and flags.
 SECCOMP_SET_MODE_FILTER: Final = 1
 SECCOMP_FILTER_FLAG_TSYNC: Final = 1
+SECCOMP_MODE_FILTER: Final = 2  # prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)
 
 # landlock_create_ruleset(2) flags and landlock_add_rule(2) rule types.
 LANDLOCK_CREATE_RULESET_VERSION: Final = 1 << 0

@@ -10,24 +10,29 @@ How this works:
      (numbers with bit 30 set);
    - each call of `DENIED_SYSCALLS` this machine has: namespaces (``setns``), tracing
      and other processes' memory (``ptrace``, ``process_vm_*``, ``kcmp``,
-     ``pidfd_getfd``), kernel and machine state (modules, ``kexec``, ``reboot``,
-     ``swapon``, clocks, host name, ``bpf``, ``perf_event_open``, the kernel log),
-     mounts (``mount``, the new mount API, ``pivot_root``, ``chroot``), keyrings,
-     ``userfaultfd``, file handles (``open_by_handle_at``), ``io_uring`` (whose
-     operations seccomp cannot see);
+     ``pidfd_getfd``, ``migrate_pages``, ``move_pages``), kernel and machine state
+     (modules, ``kexec``, ``reboot``, ``swapon``, clocks, host name, ``bpf``,
+     ``perf_event_open``, the kernel log), mounts (``mount``, the new mount API,
+     ``pivot_root``, ``chroot``), keyrings, ``userfaultfd``, file handles
+     (``open_by_handle_at``), ``io_uring`` (whose operations seccomp cannot see);
    - ``socket`` unless its family is one the policy allows (or it is a UNIX datagram
      socket and the policy allows those: syslog's ``/dev/log``), ``socketpair``
      unless it is ``AF_UNIX`` and the policy allows it (asyncio's self-pipe is one);
    - ``clone`` and ``unshare`` with any ``CLONE_NEW*`` flag (a plain ``fork``, a
      thread, ``posix_spawn`` stay allowed: hooks may run programs);
-   - ``ioctl`` ``TIOCSTI`` and ``TIOCLINUX`` (typing into a terminal).
+   - ``ioctl`` ``TIOCSTI`` and ``TIOCLINUX`` (typing into a terminal);
+   - ``prlimit64``, ``setpriority`` and ``ioprio_set`` on anything but the calling
+     process (pid 0): no changing the limits or priority of the daemon or a sibling of
+     the same uid (Landlock does not cover these).
 
    ``clone3`` answers ``ENOSYS``: its flags sit in memory a filter cannot read, and
    glibc then falls back to ``clone``, which the filter can check.
 2. `install` sets ``no_new_privs`` (required without CAP_SYS_ADMIN) and loads the
    program with ``seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC)``, so
-   that every thread of the process gets it. The filter is irreversible and inherited
-   by children, across ``execve``.
+   that every thread of the process gets it; where ``seccomp(2)`` is missing or denied
+   (systemd's ``@system-service`` set leaves it out), with ``prctl(PR_SET_SECCOMP)`` in a
+   single-threaded process. The filter is irreversible and inherited by children,
+   across ``execve``.
 3. `verify` checks that the process is in filter mode and that a denied call (``setns``
    on a bad descriptor, which would otherwise fail with ``EBADF``) answers ``EPERM``.
 
@@ -49,6 +54,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from rsync_sandbox import _libc
+from rsync_sandbox._process import ensure_single_threaded
 from rsync_sandbox.errors import SandboxError, SandboxUnavailable, SandboxViolation
 from rsync_sandbox.privileges import set_no_new_privs
 
@@ -75,6 +81,8 @@ DENIED_SYSCALLS: Final = (
     "process_madvise",
     "kcmp",
     "pidfd_getfd",
+    "migrate_pages",
+    "move_pages",
     # the kernel and the machine
     "kexec_load",
     "kexec_file_load",
@@ -195,6 +203,12 @@ _NUMBERS: Final[dict[str, dict[str, int]]] = {
         "mount_setattr": 442,
         "quotactl_fd": 443,
         "open_tree_attr": 467,
+        "seccomp": 317,
+        "setpriority": 141,
+        "ioprio_set": 251,
+        "migrate_pages": 256,
+        "move_pages": 279,
+        "prlimit64": 302,
     },
     "aarch64": {
         "lookup_dcookie": 18,
@@ -254,6 +268,12 @@ _NUMBERS: Final[dict[str, dict[str, int]]] = {
         "mount_setattr": 442,
         "quotactl_fd": 443,
         "open_tree_attr": 467,
+        "seccomp": 277,
+        "ioprio_set": 30,
+        "setpriority": 140,
+        "migrate_pages": 238,
+        "move_pages": 239,
+        "prlimit64": 261,
     },
 }
 
@@ -295,6 +315,8 @@ _CLONE_NEW_ALL: Final = _CLONE_NEW | 0x20000000 | 0x40000000
 # unshare also knows CLONE_NEWTIME (0x80, which clone reads as part of the exit signal).
 _UNSHARE_NEW: Final = _CLONE_NEW_ALL | 0x00000080
 
+_PRIO_PROCESS: Final = 0
+_IOPRIO_WHO_PROCESS: Final = 1
 _TIOCSTI: Final = 0x5412
 _TIOCLINUX: Final = 0x541C
 
@@ -417,7 +439,16 @@ def build_filter(policy: SyscallPolicy) -> tuple[bytes, SeccompStatus]:
     if arch == "x86_64":
         prog.jump(_JGE_K, _X32_SYSCALL_BIT, "deny")
     prog.jump(_JEQ_K, numbers["clone3"], "enosys")
-    restricted = ("socket", "socketpair", "clone", "unshare", "ioctl")
+    restricted = (
+        "socket",
+        "socketpair",
+        "clone",
+        "unshare",
+        "ioctl",
+        "prlimit64",
+        "setpriority",
+        "ioprio_set",
+    )
     for name in restricted:
         prog.jump(_JEQ_K, numbers[name], name)
     denied = tuple(name for name in dict.fromkeys(policy.denied) if name in numbers)
@@ -449,6 +480,24 @@ def build_filter(policy: SyscallPolicy) -> tuple[bytes, SeccompStatus]:
     prog.label("unshare")
     prog.load(_arg(0))
     prog.jump(_JSET_K, _UNSHARE_NEW, "deny", "allow")
+
+    # Limits and priorities of this process only (pid/who 0): not the daemon's, not a
+    # sibling's of the same uid, not every process of the uid (PRIO_USER).
+    prog.label("prlimit64")
+    prog.load(_arg(0))
+    prog.jump(_JEQ_K, 0, "allow", "deny")
+
+    prog.label("setpriority")
+    prog.load(_arg(0))
+    prog.jump(_JEQ_K, _PRIO_PROCESS, None, "deny")
+    prog.load(_arg(1))
+    prog.jump(_JEQ_K, 0, "allow", "deny")
+
+    prog.label("ioprio_set")
+    prog.load(_arg(0))
+    prog.jump(_JEQ_K, _IOPRIO_WHO_PROCESS, None, "deny")
+    prog.load(_arg(1))
+    prog.jump(_JEQ_K, 0, "allow", "deny")
 
     prog.label("ioctl")
     prog.load(_arg(1))
@@ -498,20 +547,41 @@ def install(policy: SyscallPolicy) -> SeccompStatus:
             _libc.SECCOMP_SET_MODE_FILTER, _libc.SECCOMP_FILTER_FLAG_TSYNC, ctypes.byref(fprog)
         )
     except OSError as exc:
-        if exc.errno in (errno.ENOSYS, errno.EINVAL):
-            msg = f"seccomp filters unavailable: {exc}"
-            raise SandboxUnavailable(msg) from exc
-        msg = f"seccomp(SECCOMP_SET_MODE_FILTER) failed: {exc}"
-        raise SandboxError(msg) from exc
-    verify()
+        if exc.errno not in (errno.ENOSYS, errno.EPERM, errno.EACCES):
+            msg = f"seccomp(SECCOMP_SET_MODE_FILTER) failed: {exc}"
+            raise SandboxError(msg) from exc
+        _install_with_prctl(fprog, exc)
+    verify(probes=[name for name in ("setns",) if name in status.denied])
     return status
 
 
-def verify(probes: Iterable[str] = ("setns",)) -> None:
-    """Check that a seccomp filter is in force and denies ``setns``.
+def _install_with_prctl(fprog: _SockFprog, cause: OSError) -> None:
+    """Load the filter with ``prctl(PR_SET_SECCOMP)``: for this thread only.
 
-    ``setns(-1, 0)`` fails with ``EBADF`` when nothing stops it: the probe changes
-    nothing either way.
+    ``seccomp(2)`` itself may be missing (before Linux 3.17) or denied by a filter already
+    in force: systemd's ``SystemCallFilter=@system-service`` leaves it out, but allows
+    ``prctl``. Without ``TSYNC`` the process must have one thread.
+
+    Raises:
+        SandboxUnavailable: the kernel has no seccomp filters.
+        SandboxError: the process has threads, or the kernel refused the program.
+    """
+    ensure_single_threaded()
+    try:
+        _libc.prctl(_libc.PR_SET_SECCOMP, _libc.SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            msg = f"seccomp filters unavailable: {cause}; prctl(PR_SET_SECCOMP): {exc}"
+            raise SandboxUnavailable(msg) from exc
+        msg = f"seccomp: {cause}; prctl(PR_SET_SECCOMP) failed: {exc}"
+        raise SandboxError(msg) from exc
+
+
+def verify(probes: Iterable[str] = ("setns",)) -> None:
+    """Check that a seccomp filter is in force and denies each call in ``probes``.
+
+    Each probe is called with ``(-1, 0)``: ``setns(-1, 0)`` fails with ``EBADF`` when
+    nothing stops it, so the probe changes nothing either way.
 
     Raises:
         SandboxViolation: no filter, or the probe was not denied with ``EPERM``.
