@@ -290,6 +290,7 @@ def test_rsync_testsuite_conf_with_max_verbosity_serves(
         f"pid file = {tmp_path / 'p.pid'}\nuse chroot = no\n"
         "hosts allow = localhost 127.0.0.0/8\n"
         f"log file = {tmp_path / 'l.log'}\nmax verbosity = 4\n{ids}\n"
+        "socket options = SO_KEEPALIVE, TCP_NODELAY\n"
         f"[test-from]\n\tpath = {src}\n\tread only = yes\n\tcomment = r/o\n",
         head=False,
     )

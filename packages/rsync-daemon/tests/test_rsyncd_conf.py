@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import socket
 from typing import TYPE_CHECKING
 
 import pytest
@@ -119,9 +120,6 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, expect: str) -> No
     ("param", "value", "reason"),
     [
         ("daemon chroot", "/srv", "confines itself"),
-        ("daemon uid", "nobody", "set 'uid'"),
-        ("daemon gid", "nogroup", "set 'gid'"),
-        ("socket options", "SO_KEEPALIVE", "socket options"),
         ("charset", "utf-8", "character sets"),
         ("name converter", "/bin/nc", "name converter"),
         ("fake super", "yes", "extended attributes"),
@@ -264,6 +262,29 @@ def test_global_section_parameters(tmp_path: Path) -> None:
     assert (cfg.listen_backlog, cfg.proxy_protocol) == (50, True)
     assert cfg.proxy_protocol_hosts == ["127.0.0.0/8", "::1"]
     assert (cfg.reverse_lookup, cfg.syslog_facility, cfg.syslog_tag) == (False, "local1", "t")
+
+
+def test_daemon_uid_and_gid(tmp_path: Path) -> None:
+    cfg = load_rsyncd_conf(_conf(tmp_path, "daemon uid = 65534\ndaemon gid = 65534\n"))
+    assert (cfg.uid, cfg.gid) == (65534, 65534)
+    cfg = load_rsyncd_conf(_conf(tmp_path, "daemon uid = 0\nuid = 65534\n"))
+    assert cfg.uid == 65534  # a root daemon can still become the modules' user
+    with pytest.raises(ConfigError, match=r"rsyncd\.conf:2: daemon uid '1' differs from uid"):
+        load_rsyncd_conf(_conf(tmp_path, "uid = 65534\ndaemon uid = 1\n"))
+
+
+def test_socket_options(tmp_path: Path) -> None:
+    cfg = load_rsyncd_conf(
+        _conf(tmp_path, "socket options = SO_KEEPALIVE, SO_SNDBUF=65536 IPTOS_LOWDELAY\n")
+    )
+    assert cfg.socket_options == [
+        (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+        (socket.SOL_SOCKET, socket.SO_SNDBUF, 65536),
+        (socket.IPPROTO_IP, socket.IP_TOS, 0x10),
+    ]
+    for bad in ("SO_FROB", "IPTOS_LOWDELAY=1", "SO_SNDBUF=big"):
+        with pytest.raises(ConfigError, match=r"rsyncd\.conf:1: 'socket options': "):
+            load_rsyncd_conf(_conf(tmp_path, f"socket options = {bad}\n"))
 
 
 def test_gid_star_only_when_staying_root(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import grp
 import os
 import pwd
 import re
+import socket
 import stat
 import tomllib
 from pathlib import Path
@@ -31,6 +32,7 @@ __all__ = [
     "load_toml",
     "parse_listen",
     "parse_module_flag",
+    "parse_socket_options",
     "resolve_group",
     "resolve_user",
     "settle_module_paths",
@@ -137,6 +139,7 @@ class DaemonConfig(msgspec.Struct, kw_only=True):
     proxy_protocol: bool = False
     proxy_protocol_hosts: list[str] = msgspec.field(default_factory=list)
     listen_backlog: int = 128
+    socket_options: list[tuple[int, int, int]] = msgspec.field(default_factory=list)
     reverse_lookup: bool = True
     syslog_facility: str = "daemon"
     syslog_tag: str = "rsyncd"
@@ -328,6 +331,15 @@ def load_toml(path: str | os.PathLike[str]) -> DaemonConfig:
             if key == "syslog_facility":
                 _check_value("syslog facility", value, where)
             setattr(cfg, key, value.lower() if key == "syslog_facility" else value)
+        elif key == "socket_options":
+            if not isinstance(value, str):
+                msg = f"{where}: 'socket_options' expects a string like \"SO_KEEPALIVE\""
+                raise ConfigError(msg)
+            try:
+                cfg.socket_options = parse_socket_options(value)
+            except ValueError as exc:
+                msg = f"{where}: 'socket_options': {exc}"
+                raise ConfigError(msg) from None
         elif key == "proxy_protocol_hosts":
             items = value.split() if isinstance(value, str) else value
             if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
@@ -372,8 +384,8 @@ def load_toml(path: str | os.PathLike[str]) -> DaemonConfig:
                 f"{where}: unknown key {key!r} (expected listen, motd_file, log_file, "
                 "pid_file, max_connections, timeout, uid, gid, sandbox, anonssh_listen, "
                 "anonssh_host_key, anonssh_authorized_keys, proxy_protocol, "
-                "proxy_protocol_hosts, listen_backlog, reverse_lookup, syslog_facility, "
-                "syslog_tag, modules)"
+                "proxy_protocol_hosts, listen_backlog, socket_options, reverse_lookup, "
+                "syslog_facility, syslog_tag, modules)"
             )
             raise ConfigError(msg)
     return cfg
@@ -505,11 +517,6 @@ _CANON = {"".join(k.split()): k for k in _PARAMS}
 _REFUSED: dict[str, str] = {
     "daemon chroot": "pyrsyncd confines itself to the modules (a mount namespace or "
     "Landlock, see rsync_sandbox); it cannot chroot the whole daemon elsewhere",
-    "daemon uid": "pyrsyncd switches user once, before it reads from the network: set 'uid' "
-    "(and 'gid') instead",
-    "daemon gid": "pyrsyncd switches user once, before it reads from the network: set 'gid' "
-    "(and 'uid') instead",
-    "socket options": "pyrsyncd does not set socket options from the configuration",
     "charset": "pyrsyncd does not convert character sets (--iconv is refused)",
     "name converter": "pyrsyncd has no name converter (use 'numeric ids = yes')",
     "name": "a module's name is its [section] title",
@@ -728,6 +735,8 @@ def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
         cfg.pid_file = _abs(p, g["pid file"][0]) or None
     if "log file" in g:
         cfg.log_file = _abs(p, g["log file"][0]) or None
+    if "socket options" in g:
+        cfg.socket_options = parse_socket_options(g["socket options"][0])
     if "listen backlog" in g:
         cfg.listen_backlog = max(1, _int(*g["listen backlog"], "listen backlog"))
     if "proxy protocol" in g:
@@ -754,6 +763,7 @@ def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
     for name, params in parser.sections.items():
         if "gid" in params and params["gid"] != g.get("gid"):
             _module_gid(cfg, name, *params["gid"])
+    _daemon_ids(cfg, g)
     for name, params in parser.sections.items():
         cfg.modules[name] = _rsyncd_module(p, name, params, parser.section_where[name])
     return cfg
@@ -775,6 +785,12 @@ def _check_value(key: str, value: str, where: str) -> None:
     elif kind == "facility" and value.lower() not in _FACILITIES:
         msg = f"{where}: 'syslog facility' {value!r} is not one of {', '.join(_FACILITIES)}"
         raise ConfigError(msg)
+    if key == "socket options":
+        try:
+            parse_socket_options(value)
+        except ValueError as exc:
+            msg = f"{where}: 'socket options': {exc}"
+            raise ConfigError(msg) from None
     if key == "auth digest" and value and value.lower() not in _AUTH_DIGESTS:
         msg = f"{where}: 'auth digest' {value!r} is not one of {', '.join(_AUTH_DIGESTS)}"
         raise ConfigError(msg)
@@ -790,6 +806,55 @@ def _check_value(key: str, value: str, where: str) -> None:
 
 
 _CHMOD_RE = re.compile(r"[DF]?([ugoa]*[-+=]([rwxXst]*|[ugo])|[0-7]{1,4})")
+
+
+# rsync: socket.c socket_options[] (name -> level, option, fixed value or None: takes =N).
+_SOCKET_OPTIONS: dict[str, tuple[int, int, int | None]] = {
+    "SO_KEEPALIVE": (socket.SOL_SOCKET, socket.SO_KEEPALIVE, None),
+    "SO_REUSEADDR": (socket.SOL_SOCKET, socket.SO_REUSEADDR, None),
+    "SO_BROADCAST": (socket.SOL_SOCKET, socket.SO_BROADCAST, None),
+    "TCP_NODELAY": (socket.IPPROTO_TCP, socket.TCP_NODELAY, None),
+    "IPTOS_LOWDELAY": (socket.IPPROTO_IP, socket.IP_TOS, 0x10),
+    "IPTOS_THROUGHPUT": (socket.IPPROTO_IP, socket.IP_TOS, 0x08),
+    "SO_SNDBUF": (socket.SOL_SOCKET, socket.SO_SNDBUF, None),
+    "SO_RCVBUF": (socket.SOL_SOCKET, socket.SO_RCVBUF, None),
+    "SO_SNDLOWAT": (socket.SOL_SOCKET, socket.SO_SNDLOWAT, None),
+    "SO_RCVLOWAT": (socket.SOL_SOCKET, socket.SO_RCVLOWAT, None),
+    "SO_SNDTIMEO": (socket.SOL_SOCKET, socket.SO_SNDTIMEO, None),
+    "SO_RCVTIMEO": (socket.SOL_SOCKET, socket.SO_RCVTIMEO, None),
+}
+
+
+def parse_socket_options(text: str) -> list[tuple[int, int, int]]:
+    """``socket options`` as ``(level, option, value)`` for ``setsockopt``.
+
+    rsync: socket.c set_socket_options() (``NAME`` or ``NAME=N``, separated by spaces or
+    commas; the IPTOS ones take no value). rsync reports an unknown name and goes on;
+    pyrsyncd refuses it at start-up.
+
+    Raises:
+        ValueError: an unknown option or a bad value.
+    """
+    out: list[tuple[int, int, int]] = []
+    for token in text.replace(",", " ").split():
+        name, eq, raw = token.partition("=")
+        if name not in _SOCKET_OPTIONS:
+            msg = f"unknown socket option {name} (known: {', '.join(_SOCKET_OPTIONS)})"
+            raise ValueError(msg)
+        level, option, fixed = _SOCKET_OPTIONS[name]
+        if fixed is not None:
+            if eq:
+                msg = f"syntax error -- {name} does not take a value"
+                raise ValueError(msg)
+            out.append((level, option, fixed))
+            continue
+        try:
+            value = int(raw) if eq else 1
+        except ValueError:
+            msg = f"{name} expects a number, got {raw!r}"
+            raise ValueError(msg) from None
+        out.append((level, option, value))
+    return out
 
 
 def _chmod_ok(text: str) -> bool:
@@ -898,6 +963,34 @@ def _abs(p: Path, value: str) -> str:
 
 def _words(value: str) -> list[str]:
     return value.replace(",", " ").split()
+
+
+def _daemon_ids(cfg: DaemonConfig, g: dict[str, _Value]) -> None:
+    """``daemon uid``/``daemon gid``: the user the whole daemon becomes after binding.
+
+    In rsync the connections then switch to the module's ``uid``/``gid``, which only works
+    while the daemon is root. pyrsyncd switches once for everything: root as the daemon
+    user changes nothing; another user becomes the daemon's ``uid``/``gid`` and must agree
+    with them.
+    """
+    for key, kind in (("daemon uid", "uid"), ("daemon gid", "gid")):
+        if key not in g:
+            continue
+        value, where = g[key]
+        if not value:
+            continue
+        resolve = resolve_user if kind == "uid" else resolve_group
+        number = resolve(value, where=where)
+        if number == 0:
+            continue
+        current = cfg.uid if kind == "uid" else cfg.gid
+        if current is not None and current != number:
+            msg = (
+                f"{where}: {key} {value!r} differs from {kind} {current}: a daemon that is not "
+                f"root cannot switch to the module's {kind} (pyrsyncd switches once)"
+            )
+            raise ConfigError(msg)
+        setattr(cfg, kind, number)
 
 
 def _module_id(cfg: DaemonConfig, name: str, key: str, value: str, where: str) -> None:

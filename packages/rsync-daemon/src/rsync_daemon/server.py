@@ -57,6 +57,9 @@ def bind_listeners(
         family, socktype, proto, _, addr = infos[0]
         sock = socket.socket(family, socktype, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for level, option, value in config.socket_options:  # inherited by accepted sockets
+            with contextlib.suppress(OSError):  # rsync reports and goes on; so do we
+                sock.setsockopt(level, option, value)
         if family == socket.AF_INET6:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
