@@ -1,13 +1,18 @@
-"""The PROXY header parsers and hosts allow/deny with names, as rsync 3.5 decides."""
+"""The PROXY header parsers, hosts allow/deny with names, and strict modes, as rsync 3.5."""
 
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING
 
 import pytest
 
 from rsync_daemon.acl import UNDETERMINED, host_allowed
+from rsync_daemon.auth import lookup_secret
 from rsync_daemon.proxy import V2_SIGNATURE, ProxyHeaderError, parse_v1, parse_v2
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _v2(cmd: int, fam: int, body: bytes) -> tuple[bytes, bytes]:
@@ -66,3 +71,23 @@ def test_host_names_and_fail_closed_deny() -> None:
     assert host_allowed("192.168.1.9", None, ["192.168.1.0/255.255.255.0"], [])
     assert host_allowed("::ffff:10.1.1.1", None, ["10.0.0.0/8"], [])
     assert host_allowed("10.1.1.1", None, ["10.0.0.0/8"], ["10.1.*"])  # allow wins
+
+
+@pytest.mark.parametrize(
+    ("mode", "strict", "accepted"),
+    [
+        (0o600, True, True),
+        (0o640, True, True),
+        (0o660, True, True),
+        (0o601, True, True),
+        (0o604, True, False),
+        (0o602, True, False),
+        (0o604, False, True),
+    ],
+)
+def test_strict_modes_as_rsync(tmp_path: Path, mode: int, strict: bool, accepted: bool) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.write_text("alice:pw\n")
+    secrets.chmod(mode)
+    found = lookup_secret(str(secrets), "alice", ["alice"], strict=strict)
+    assert (found == b"pw") is accepted

@@ -18,11 +18,13 @@ __all__ = ["lookup_secret", "preload_secrets"]
 # or None when the file was unusable). rsync reads them as root in the connection
 # process before it drops privileges; pyrsyncd confines itself before the first
 # connection.
-_preloaded: dict[str, tuple[list[bytes], int] | None] = {}
+_preloaded: dict[str, tuple[list[bytes], int, bool] | None] = {}
 
 
-def _read_secrets(secrets_file: str) -> tuple[list[bytes], int] | None:
-    """The lines and permission bits of a secrets file, opened through trusted symlinks.
+def _read_secrets(secrets_file: str) -> tuple[list[bytes], int, bool] | None:
+    """The lines, permission bits and whether root reads another's file, of a secrets file.
+
+    Opened through trusted symlinks only.
 
     rsync: authenticate.c get_secret() (open_no_attacker_symlinks()).
     """
@@ -35,7 +37,8 @@ def _read_secrets(secrets_file: str) -> tuple[list[bytes], int] | None:
         if not stat.S_ISREG(st.st_mode):
             return None
         with os.fdopen(os.dup(fd), "rb") as fh:
-            return fh.read(1 << 20).splitlines(), st.st_mode
+            foreign = os.geteuid() == 0 and st.st_uid != 0
+            return fh.read(1 << 20).splitlines(), st.st_mode, foreign
     except OSError:
         return None
     finally:
@@ -69,8 +72,9 @@ def lookup_secret(
 
     ``auth_users`` entries are user names, ``@group`` names or wildcards, optionally followed
     by ``:ro``/``:rw``/``:deny`` (``deny`` refuses). The secrets file holds ``user:password``
-    and ``@group:password`` lines. rsync refuses a secrets file that others can read when
-    ``strict modes`` is on (``strict``, the default); so do we.
+    and ``@group:password`` lines. With ``strict modes`` on (``strict``, the default) rsync
+    refuses a secrets file that others can read or write, or that a daemon running as root
+    does not own as root; so do we.
     """
     import fnmatch
 
@@ -92,8 +96,10 @@ def lookup_secret(
     found = _preloaded[secrets_file] if secrets_file in _preloaded else _read_secrets(secrets_file)
     if found is None:
         return None
-    lines, mode = found
-    if strict and mode & 0o004:
+    lines, mode, foreign = found
+    if strict and (mode & 0o006 or foreign):
+        # rsync: "secrets file must not be other-accessible" / "must be owned by root
+        # when running as root" (see strict modes)
         return None
     if groups is None:
         groups = _groups_of(user)

@@ -336,7 +336,7 @@ def load_toml(path: str | os.PathLike[str]) -> DaemonConfig:
                 msg = f"{where}: 'socket_options' expects a string like \"SO_KEEPALIVE\""
                 raise ConfigError(msg)
             try:
-                cfg.socket_options = parse_socket_options(value)
+                cfg.socket_options = parse_socket_options(value)  # TOML: unknown is an error
             except ValueError as exc:
                 msg = f"{where}: 'socket_options': {exc}"
                 raise ConfigError(msg) from None
@@ -736,7 +736,10 @@ def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
     if "log file" in g:
         cfg.log_file = _abs(p, g["log file"][0]) or None
     if "socket options" in g:
-        cfg.socket_options = parse_socket_options(g["socket options"][0])
+        found: list[str] = []
+        cfg.socket_options = parse_socket_options(g["socket options"][0], found)
+        where = g["socket options"][1]
+        cfg.warnings.extend(f"{where}: {problem}" for problem in found)  # logged, as rsync
     if "listen backlog" in g:
         cfg.listen_backlog = max(1, _int(*g["listen backlog"], "listen backlog"))
     if "proxy protocol" in g:
@@ -787,7 +790,7 @@ def _check_value(key: str, value: str, where: str) -> None:
         raise ConfigError(msg)
     if key == "socket options":
         try:
-            parse_socket_options(value)
+            parse_socket_options(value, [])
         except ValueError as exc:
             msg = f"{where}: 'socket options': {exc}"
             raise ConfigError(msg) from None
@@ -825,27 +828,32 @@ _SOCKET_OPTIONS: dict[str, tuple[int, int, int | None]] = {
 }
 
 
-def parse_socket_options(text: str) -> list[tuple[int, int, int]]:
+def parse_socket_options(
+    text: str, warnings: list[str] | None = None
+) -> list[tuple[int, int, int]]:
     """``socket options`` as ``(level, option, value)`` for ``setsockopt``.
 
     rsync: socket.c set_socket_options() (``NAME`` or ``NAME=N``, separated by spaces or
-    commas; the IPTOS ones take no value). rsync reports an unknown name and goes on;
-    pyrsyncd refuses it at start-up.
+    commas; the IPTOS ones take no value). Like rsync, an unknown name is reported (in
+    ``warnings``, which the daemon logs at start-up) and skipped.
 
     Raises:
-        ValueError: an unknown option or a bad value.
+        ValueError: a value that is not a number (rsync would use 0), or an unknown
+            name when no ``warnings`` list is given.
     """
     out: list[tuple[int, int, int]] = []
     for token in text.replace(",", " ").split():
         name, eq, raw = token.partition("=")
         if name not in _SOCKET_OPTIONS:
-            msg = f"unknown socket option {name} (known: {', '.join(_SOCKET_OPTIONS)})"
-            raise ValueError(msg)
+            if warnings is None:
+                msg = f"unknown socket option {name}"
+                raise ValueError(msg)
+            warnings.append(f"Unknown socket option {name}")
+            continue
         level, option, fixed = _SOCKET_OPTIONS[name]
         if fixed is not None:
-            if eq:
-                msg = f"syntax error -- {name} does not take a value"
-                raise ValueError(msg)
+            if eq and warnings is not None:
+                warnings.append(f"syntax error -- {name} does not take a value")
             out.append((level, option, fixed))
             continue
         try:
