@@ -171,14 +171,25 @@ def build_config(ns: argparse.Namespace) -> DaemonConfig:
 
 
 def _detach() -> None:
+    """Become a background daemon; standard input, output and error go to /dev/null.
+
+    The launcher's pipes must not stay open (a caller reading them would wait forever);
+    from here on the log (file or syslog) is where messages go.
+
+    rsync: socket.c become_daemon().
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
     if os.fork() > 0:
         os._exit(0)
     os.setsid()
     if os.fork() > 0:
         os._exit(0)
     devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1):
+    for fd in (0, 1, 2):
         os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _fail(message: str) -> None:
