@@ -170,6 +170,15 @@ def build_config(ns: argparse.Namespace) -> DaemonConfig:
     return config
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rsync-daemon")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _detach() -> None:
     """Become a background daemon; standard input, output and error go to /dev/null.
 
@@ -297,6 +306,17 @@ def _main(argv: Sequence[str] | None) -> int:
             return 10
     if ns.daemon and not ns.no_detach and not activated:
         _detach()
+    for sock in [*listeners, *ssh_listeners]:
+        shown = format_peer(sock.getsockname())
+        what = "ssh " if sock in ssh_listeners else ""
+        origin = " (from systemd)" if activated else ""
+        log.info("listening on %s%s%s, modules: %s", what, shown, origin, ", ".join(config.modules))
+        if not what and not activated:  # rsync's own start-up line, which scripts look for
+            log.info(
+                "pyrsyncd version %s starting, listening on port %d",
+                _version(),
+                sock.getsockname()[1],
+            )
     if config.pid_file:
         from rsync_daemon.safeopen import open_trusted
 
@@ -307,11 +327,6 @@ def _main(argv: Sequence[str] | None) -> int:
             return 1
         with os.fdopen(fd, "w") as fh:
             fh.write(f"{os.getpid()}\n")
-    for sock in [*listeners, *ssh_listeners]:
-        shown = format_peer(sock.getsockname())
-        what = "ssh " if sock in ssh_listeners else ""
-        origin = " (from systemd)" if activated else ""
-        log.info("listening on %s%s%s, modules: %s", what, shown, origin, ", ".join(config.modules))
     try:
         return run_daemon(
             config,
