@@ -104,7 +104,6 @@ def test_continuation_and_comments(tmp_path: Path) -> None:
         ("&frob x\n[m]\npath = m\n", r"rsyncd\.conf:1: unknown directive '&frob'"),
         ("&include nothere.conf\n", r"rsyncd\.conf:1: unable to stat config file"),
         ("[m]\npath = m\nsyslog facility = nope\n", r"rsyncd\.conf:3: 'syslog facility'"),
-        ("[m]\npath = m\nauth digest = crc32\n", r"rsyncd\.conf:3: 'auth digest' 'crc32'"),
         ("[m]\npath = m\noutgoing chmod = Q+z\n", r"rsyncd\.conf:3: Invalid 'outgoing chmod'"),
         ("[m]\npath = m/%RSYNC_USER_NAME%\n", r"rsyncd\.conf:2: 'path' with a %VARIABLE%"),
         ("[m]\npath = m\ngid = 0 1\n", r"rsyncd\.conf:3: module \[m\]: several gids"),
@@ -262,6 +261,18 @@ def test_global_section_parameters(tmp_path: Path) -> None:
     assert (cfg.listen_backlog, cfg.proxy_protocol) == (50, True)
     assert cfg.proxy_protocol_hosts == ["127.0.0.0/8", "::1"]
     assert (cfg.reverse_lookup, cfg.syslog_facility, cfg.syslog_tag) == (False, "local1", "t")
+
+
+def test_unknown_auth_digest_and_proxy_without_hosts_are_warned(tmp_path: Path) -> None:
+    cfg = load_rsyncd_conf(
+        _conf(tmp_path, "proxy protocol = yes\n[m]\npath = m\nauth digest = crc32\n")
+    )
+    assert cfg.modules["m"].auth_digest == "crc32"  # every login fails, as rsync
+    assert '"proxy protocol hosts" is unset' in cfg.warnings[0]
+    assert cfg.warnings[1].endswith(
+        "rsyncd.conf:4: 'auth digest = crc32' is not a supported "
+        "digest: every login to module [m] will fail"
+    )
 
 
 def test_daemon_uid_and_gid(tmp_path: Path) -> None:

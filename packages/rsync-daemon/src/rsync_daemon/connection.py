@@ -439,6 +439,16 @@ async def _authenticate(
     if mod.auth_digest:
         shown = "md4" if digest == "md4-legacy" else digest
         rank = AUTH_RANK.index(shown) if shown in AUTH_RANK else len(AUTH_RANK)
+        if mod.auth_digest not in AUTH_RANK:
+            log.warning(
+                "auth failed on module %s from %s (%s): the configured 'auth digest = %s' "
+                "is not a supported digest on this build",
+                mod.name,
+                host,
+                addr,
+                mod.auth_digest,
+            )
+            return False, ""
         if rank > AUTH_RANK.index(mod.auth_digest):
             log.warning(
                 "auth failed on module %s from %s (%s): negotiated auth digest %s is weaker "
