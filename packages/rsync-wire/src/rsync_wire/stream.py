@@ -229,7 +229,9 @@ class WireStream:
             RemoteProtocolError: the line is longer than ``limit`` or contains a NUL.
         """
         while True:
-            nl = self._buf.find(b"\n", self._pos)
+            # Search only the first limit + 1 bytes: the length is checked as it is read,
+            # whether the line came in one receive() or in many.
+            nl = self._buf.find(b"\n", self._pos, self._pos + limit + 1)
             if nl >= 0:
                 break
             if len(self._buf) - self._pos > limit:
@@ -238,15 +240,20 @@ class WireStream:
             await self._fill()
         line = bytes(self._buf[self._pos : nl])
         self._pos = nl + 1
-        if len(line) > limit or b"\0" in line:
-            msg = "invalid line (too long or contains NUL)"
+        if b"\0" in line:
+            msg = "invalid line (contains NUL)"
             raise RemoteProtocolError(msg)
         return line.rstrip(b"\r")
 
     async def read_until_nul(self, *, limit: int = 5120) -> bytes:
-        """Read bytes up to a NUL (consumed, not returned)."""
+        """Read bytes up to a NUL (consumed, not returned).
+
+        Raises:
+            RemoteProtocolError: more than ``limit`` bytes come before the NUL (checked
+                however the bytes arrived: in one read or in many).
+        """
         while True:
-            nul = self._buf.find(b"\0", self._pos)
+            nul = self._buf.find(b"\0", self._pos, self._pos + limit + 1)
             if nul >= 0:
                 item = bytes(self._buf[self._pos : nul])
                 self._pos = nul + 1
