@@ -168,11 +168,21 @@ class WireStream:
         self.on_message(code, payload)
 
     async def decode(self, fn: Callable[..., tuple[T, int]], *args: Any, **kwargs: Any) -> T:
-        """Decode one value with a sans-IO ``fn(buf, pos, *args, **kwargs) -> (value, pos)``."""
+        """Decode one value with a sans-IO ``fn(buf, pos, *args, **kwargs) -> (value, pos)``.
+
+        When ``fn`` raises :class:`~rsync_wire.proto.codec.NeedMoreData` with a ``resume``
+        state, the next call gets it back as ``resume=`` (the start position stays the
+        same value, even when the buffer is compacted in between).
+        """
+        resume = None
         while True:
             try:
-                value, pos = fn(self._buf, self._pos, *args, **kwargs)
-            except codec.NeedMoreData:
+                if resume is None:
+                    value, pos = fn(self._buf, self._pos, *args, **kwargs)
+                else:
+                    value, pos = fn(self._buf, self._pos, *args, resume=resume, **kwargs)
+            except codec.NeedMoreData as exc:
+                resume = exc.resume
                 await self._fill()
                 continue
             self._pos = pos
@@ -185,6 +195,15 @@ class WireStream:
         start = self._pos
         self._pos = start + n
         return bytes(self._buf[start : start + n])
+
+    async def skip(self, n: int) -> None:
+        """Read and discard ``n`` protocol bytes without holding more than one buffer of them."""
+        while n > 0:
+            if self._pos >= len(self._buf):
+                await self._fill()
+            take = min(n, len(self._buf) - self._pos)
+            self._pos += take
+            n -= take
 
     async def read_byte(self) -> int:
         """Read one byte."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from rsync_wire.errors import ExitCode, RsyncError, clip_text
 from rsync_wire.proto.constants import MIN_PROTOCOL, PROTOCOL_VERSION
-from rsync_wire.proto.options import TransferOptions
+from rsync_wire.proto.options import DEFAULT_MAX_ALLOC, TransferOptions
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -230,7 +230,6 @@ _STRTOD: Final = re.compile(
     re.IGNORECASE,
 )
 _POPT_INT: Final = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
-DEFAULT_MAX_ALLOC: Final = 1 << 30  # DEFAULT_MAX_ALLOC: what --max-alloc is when not given
 MAX_DAEMON_ARGS: Final = 16000  # MAX_DAEMON_ARGS (argv[0] included): more is refused
 
 
@@ -441,7 +440,7 @@ def _set(
         parse_bwlimit(value)  # rsync refuses a bad rate while parsing; keep the text
         opts.bwlimit = value
     elif kind == "alloc":
-        parse_max_alloc(value)
+        opts.alloc_limit = parse_max_alloc(value)
         opts.max_alloc = value
     elif kind == "protocol":
         _check_protocol_option(_popt_int(shown, value))

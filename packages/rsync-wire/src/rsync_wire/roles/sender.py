@@ -593,10 +593,21 @@ class SenderRole:
                     ws.write_ndx(self.ndx_out, ndx)
                 continue
             head = await ws.decode(
-                decode_sum_head, protocol=session.protocol, digest_size=self.rule.digest_size
+                decode_sum_head,
+                protocol=session.protocol,
+                digest_size=self.rule.digest_size,
+                max_alloc=self.opts.alloc_limit,
             )
             if head.count:
+                # Keep no more of the table than the file can use (issue 8: bounded cost).
+                try:
+                    path = _join(self.bases[flist.base_ids[pos]], flist.names[pos])
+                    size = self.root.stat(path).st_size
+                except OSError:
+                    size = 0
+                head, extra = head.within(size)
                 weak, strong = await ws.decode(_decode_sums, head)
+                await ws.skip(extra)
             else:
                 weak, strong = None, b""
             await self._send_file(
