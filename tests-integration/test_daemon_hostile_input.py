@@ -6,6 +6,7 @@ Raw sockets play the hostile client; real rsync plays the well-behaved one after
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from typing import TYPE_CHECKING
@@ -28,10 +29,9 @@ GREETING = b"@RSYNCD: 32.0 sha512 sha256 sha1 md5 md4\n"
 def _exchange(host: str, port: int, payload: bytes, *, read_for: float = 10.0) -> bytes:
     """Send ``payload``, then read until the daemon closes (or ``read_for`` passes)."""
     with socket.create_connection((host, port), timeout=read_for) as sock:
-        try:
+        # The daemon may stop reading once it has refused.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             sock.sendall(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the daemon may stop reading once it has refused
         chunks = []
         deadline = time.monotonic() + read_for
         while time.monotonic() < deadline:

@@ -47,8 +47,13 @@ def test_the_decoder_stays_failed() -> None:
     dec = FileListDecoder(session, TransferOptions(alloc_limit=1 << 20))
     data = _entries(6000)
     pos = 0
-    with pytest.raises(AllocationLimitError):
+
+    def decode_all() -> None:
+        nonlocal pos
         while True:
             _, pos = dec.decode(data, pos)
+
+    with pytest.raises(AllocationLimitError):
+        decode_all()
     with pytest.raises(LocalProtocolError):
         dec.decode(data, pos)
