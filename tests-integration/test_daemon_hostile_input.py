@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import time
 from typing import TYPE_CHECKING
 
@@ -147,3 +148,97 @@ def test_a_long_rule_list_is_honoured(
     )
     assert code == 0, err
     assert sorted(p.name for p in dest.iterdir()) == ["keep.txt"]
+
+
+def _pull_until_sum_head(host: str, port: int, sock: socket.socket) -> tuple[int, bytearray]:
+    """Play a protocol-29 client up to the first transfer request; return (ndx, input).
+
+    Returns the index of ``keep.txt`` and the demultiplexed bytes left over.
+    """
+    from rsync_wire.proto.flist import EndOfList, FileListDecoder
+    from rsync_wire.proto.mux import Demultiplexer
+    from rsync_wire.proto.negotiate import Session
+    from rsync_wire.proto.options import TransferOptions
+
+    sock.sendall(b"@RSYNCD: 29.0\nmod\n")
+    raw = b""
+    while raw.count(b"\n") < 2:
+        raw += sock.recv(4096)
+    assert b"@RSYNCD: OK\n" in raw, raw
+    sock.sendall(b"--server\n--sender\n-r\n.\nmod/\n\n")
+    sock.sendall(b"\0\0\0\0")  # an empty filter list
+    rest = raw.split(b"@RSYNCD: OK\n", 1)[1]
+    while len(rest) < 4:
+        rest += sock.recv(4096)
+    demux = Demultiplexer()
+    demux.receive_data(rest[4:])  # after the seed, the server's output is multiplexed
+    data = bytearray()
+    dec = FileListDecoder(Session(protocol=29, compat_flags=0), TransferOptions(recursive=True))
+    pos = 0
+    names: list[bytes] = []
+    while True:
+        demux.extract_into(data)
+        try:
+            item, pos = dec.decode(data, pos)
+        except Exception:  # noqa: BLE001 - NeedMoreData: read more
+            demux.receive_data(sock.recv(65536))
+            continue
+        if isinstance(item, EndOfList):
+            break
+        names.append(item.name)
+    return names.index(b"keep.txt"), data[pos:]
+
+
+def _peak_rss_mib(log: str) -> float:
+    peaks = [
+        float(line.rsplit("peak RSS", 1)[1].split()[0])
+        for line in log.splitlines()
+        if "peak RSS" in line
+    ]
+    return max(peaks)
+
+
+@pytest.mark.timeout(120)
+def test_a_checksum_count_of_2_31_is_refused_at_once(
+    our_daemon: RealDaemonFactory, real_rsync: RealRsync, module: Path, tmp_path: Path
+) -> None:
+    daemon = our_daemon({"mod": module})
+    with socket.create_connection((daemon.host, daemon.port), timeout=30) as sock:
+        ndx, _ = _pull_until_sum_head(daemon.host, daemon.port, sock)
+        request = struct.pack("<iHiiii", ndx, 0x8000, 2**31 - 1, 700, 16, 0)
+        sock.sendall(request)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert b"exceeded --max-alloc=1073741824 setting" in reply, reply[-300:]
+    _still_serves(daemon, real_rsync, tmp_path / "d")
+    assert "exceeded --max-alloc" in daemon.log()
+
+
+@pytest.mark.timeout(120)
+def test_a_table_larger_than_its_file_costs_no_memory(
+    our_daemon: RealDaemonFactory, real_rsync: RealRsync, module: Path, tmp_path: Path
+) -> None:
+    """2,000,000 block sums (40 MB) for a 5-byte file: the sender keeps what it can use."""
+    from rsync_wire.proto.mux import Demultiplexer
+
+    daemon = our_daemon({"mod": module})
+    count = 2_000_000
+    with socket.create_connection((daemon.host, daemon.port), timeout=30) as sock:
+        ndx, _ = _pull_until_sum_head(daemon.host, daemon.port, sock)
+        sock.sendall(struct.pack("<iHiiii", ndx, 0x8000, count, 700, 16, 0))
+        row = struct.pack("<i", 12345) + b"s" * 16
+        for _ in range(count // 100_000):
+            sock.sendall(row * 100_000)
+        demux = Demultiplexer()
+        data = bytearray()
+        while b"kept\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, "the daemon closed before sending the file"
+            demux.receive_data(chunk)
+            demux.extract_into(data)
+    deadline = time.monotonic() + 20
+    while "peak RSS" not in daemon.log().split("module mod", 1)[-1] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _peak_rss_mib(daemon.log()) < 64
+    _still_serves(daemon, real_rsync, tmp_path / "d")
