@@ -4,7 +4,14 @@ import importlib.metadata
 
 import rsync_sandbox
 
+SIBLINGS = ("rsync-delta", "rsync-wire", "rsync-sandbox", "rsync-daemon", "rsync-client")
 
-def test_package_is_installed_with_its_version() -> None:
-    assert importlib.metadata.version("rsync-sandbox") == "0.1.0"
-    assert isinstance(rsync_sandbox.__all__, list)
+
+def test_installed_version_moves_in_lockstep_with_its_siblings() -> None:
+    versions = {name: importlib.metadata.version(name) for name in SIBLINGS}
+    assert len(set(versions.values())) == 1, versions
+
+
+def test_every_public_name_resolves() -> None:
+    missing = [name for name in rsync_sandbox.__all__ if not hasattr(rsync_sandbox, name)]
+    assert missing == []

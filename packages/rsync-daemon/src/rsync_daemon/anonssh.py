@@ -10,7 +10,9 @@ this process, never a shell or another program.
 
 How this works: the supervisor accepts the TCP connection and forks, as for a plain
 daemon connection, so a crash or a hostile client ends only its own process, which is
-already confined. The connection process runs asyncssh on the accepted socket under
+already confined, and which confines itself to its own connection before the SSH
+handshake (rsync_daemon.conn_sandbox: asyncssh needs no new socket, only asyncio's
+``socketpair``). The connection process runs asyncssh on the accepted socket under
 anyio's asyncio backend (asyncssh is built on asyncio), and bridges the channel's
 stdin/stdout to anyio byte streams. The host key is generated on first start (Ed25519)
 and kept; keys are loaded before confinement.

@@ -3,9 +3,10 @@
 rsync runs this way when ``rsync --daemon`` finds a socket on standard input; so does
 pyrsyncd (``--daemon`` or ``--inetd``), and also when systemd passes a single
 accepted connection at descriptor 3 (``Accept=yes`` without ``StandardInput=socket``).
-The process confines itself exactly as the listening daemon does (rsync_daemon.supervisor)
-before it reads the client's first byte, then serves that one client and exits with the
-connection's rsync exit code.
+The process confines itself exactly as the listening daemon does (rsync_daemon.supervisor),
+then to its own connection as each of the listener's connection processes does
+(rsync_daemon.conn_sandbox), before it reads the client's first byte; then it serves that
+one client and exits with the connection's rsync exit code.
 
 rsync: main.c start_daemon() via daemon_main() when ``is_a_socket(STDIN_FILENO)``.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from rsync_daemon.conn_sandbox import confine_connection_process
 from rsync_daemon.server import format_peer, serve_socket
 from rsync_daemon.supervisor import confine
 
@@ -71,6 +73,10 @@ def serve_connection(
         raise
     sock.settimeout(None)
     log.info("[%s] connect (inetd)", peer)
+    refused = confine_connection_process(config, peer, announce_here=True)
+    if refused is not None:
+        sock.close()
+        return refused
     if ssh is not None:
         from rsync_daemon.anonssh import serve_ssh_socket
 

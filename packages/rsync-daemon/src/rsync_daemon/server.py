@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
+from rsync_daemon.conn_sandbox import announce, confine_connection_process
 from rsync_daemon.connection import handle_connection
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ def serve_forever(
         ssh_listeners: listening sockets of the anonymous SSH listener (needs ``ssh``).
         ssh: the SSH listener's keys.
     """
+    announce(config, fork=fork)
     sel = selectors.DefaultSelector()
     ssh_socks = list(ssh_listeners or [])
     for sock in [*listeners, *ssh_socks]:
@@ -180,7 +182,11 @@ def serve_forever(
                         os.close(wake_w)
                         conn.settimeout(None)
                         log.info("[%s] connect%s", peer, " (ssh)" if conn_ssh else "")
-                        code = _serve_accepted(conn, config, peer, conn_ssh)
+                        refused = confine_connection_process(config, peer)
+                        if refused is None:
+                            code = _serve_accepted(conn, config, peer, conn_ssh)
+                        else:
+                            code = refused
                     except BaseException:
                         log.exception("[%s] connection process failed", peer)
                     finally:

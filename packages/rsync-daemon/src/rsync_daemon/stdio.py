@@ -2,14 +2,17 @@
 
 This is what an rsync client runs on the far side of a remote shell
 (``rsync -e ssh --rsync-path=pyrsyncd host:path``): the session runs as the user who
-logged in, on the paths the client named, like rsync's own server (no confinement
-beyond that user's rights: the account could run anything anyway).
+logged in, on the paths the client named, like rsync's own server: no file confinement
+beyond that user's rights (the account could run anything anyway), but the process
+confines itself to its own connection (rsync_daemon.conn_sandbox: no TCP bind or
+connect, no signals outside itself, a seccomp filter) before it reads the first byte.
 
 With ``--daemon`` among the server arguments the session speaks the daemon protocol
 over the pipe (daemon over a remote shell, ``rsync -e ssh --rsync-path=pyrsyncd
 rsync://host/module/``), with modules from ``$XDG_CONFIG_HOME/pyrsyncd.toml``
 (default ``~/.config/pyrsyncd.toml``), and confines itself to those modules as the
-listening daemon does (rsync_daemon.supervisor) before it reads the client's greeting.
+listening daemon does (rsync_daemon.supervisor), then to its own connection, before it
+reads the client's greeting.
 
 rsync: main.c start_server(); clientserver.c daemon_main() with ``am_server``.
 """
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from rsync_daemon.conn_sandbox import confine_connection_process
 from rsync_wire.errors import RsyncError
 from rsync_wire.pipes import FdReceiveStream, FdSendStream
 from rsync_wire.proto.args import ArgumentError, ServerArgs, parse_server_args
@@ -53,6 +57,9 @@ def main_server(argv: Sequence[str]) -> int:
         return int(exc.exit_code)
 
     root_path = _remote_shell_root(parsed)
+    refused = confine_connection_process(None, "stdio", announce_here=False)
+    if refused is not None:
+        return refused
 
     async def main() -> int:
         stdin = FdReceiveStream(os.dup(0))
@@ -114,6 +121,9 @@ def _daemon_over_stdio() -> int:
     except (ConfigError, SandboxError) as exc:
         log.error("%s", exc)  # noqa: TRY400 - the message says it all
         return int(ConfigError.exit_code)
+    refused = confine_connection_process(config, "stdio", announce_here=True)
+    if refused is not None:
+        return refused
 
     async def main() -> int:
         stdin = FdReceiveStream(os.dup(0))

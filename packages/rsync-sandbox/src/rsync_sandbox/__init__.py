@@ -5,11 +5,16 @@ process, after every import, before any event loop. The steps (mount namespace w
 read-only binds and ``pivot_root``, privilege drop, ``no_new_privs``, Landlock, the
 writable-module refusal) also exist on their own in `rsync_sandbox.namespaces`,
 `rsync_sandbox.privileges`, `rsync_sandbox.landlock` and `rsync_sandbox.writeprobe`.
-See this package's README.md for the sequence and how to check it from outside.
+A daemon's connection process adds a layer of its own with `confine_connection`
+(`rsync_sandbox.connection`: a Landlock domain per process that denies TCP bind and
+connect and scopes signals and abstract sockets, and a seccomp filter from
+`rsync_sandbox.seccomp`). See this package's README.md for the sequence and how to check
+it from outside.
 """
 
 from __future__ import annotations
 
+from rsync_sandbox.connection import ConnectionPolicy, ConnectionReport, confine_connection
 from rsync_sandbox.errors import SandboxError, SandboxUnavailable, SandboxViolation
 from rsync_sandbox.landlock import LandlockStatus, abi_version
 from rsync_sandbox.policy import (
@@ -25,6 +30,8 @@ from rsync_sandbox.writeprobe import WriteCheck, check_writable, find_writable, 
 
 __all__ = [
     "NOBODY",
+    "ConnectionPolicy",
+    "ConnectionReport",
     "LandlockStatus",
     "Mechanism",
     "Mode",
@@ -37,6 +44,7 @@ __all__ = [
     "abi_version",
     "apply",
     "check_writable",
+    "confine_connection",
     "drop_privileges",
     "find_writable",
     "python_runtime_paths",

@@ -4,8 +4,8 @@ Thin and typed: each function makes one call, turns a ``-1`` return into an `OSE
 carrying the C ``errno`` (so callers catch `PermissionError`, `FileNotFoundError`, ...
 as usual), and otherwise returns the call's result. No policy lives here.
 
-Calls that glibc does not wrap everywhere (``pivot_root``, ``capget``, the three
-``landlock_*`` calls) go through ``syscall(2)`` with per-architecture numbers; only
+Calls that glibc does not wrap everywhere (``pivot_root``, ``capget``, ``seccomp``, the
+three ``landlock_*`` calls) go through ``syscall(2)`` with per-architecture numbers; only
 x86_64 and aarch64 are known, other machines get `SandboxUnavailable` from those calls.
 Linux only: importing this module elsewhere works, but the calls raise `SandboxUnavailable`
 where the C library lacks them.
@@ -46,8 +46,15 @@ MNT_DETACH: Final = 2
 # prctl(2) options.
 PR_CAPBSET_READ: Final = 23
 PR_CAPBSET_DROP: Final = 24
+PR_GET_SECCOMP: Final = 21
+PR_SET_SECCOMP: Final = 22
 PR_SET_NO_NEW_PRIVS: Final = 38
 PR_GET_NO_NEW_PRIVS: Final = 39
+
+# seccomp(2) operations and flags.
+SECCOMP_SET_MODE_FILTER: Final = 1
+SECCOMP_FILTER_FLAG_TSYNC: Final = 1
+SECCOMP_MODE_FILTER: Final = 2  # prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)
 
 # landlock_create_ruleset(2) flags and landlock_add_rule(2) rule types.
 LANDLOCK_CREATE_RULESET_VERSION: Final = 1 << 0
@@ -62,6 +69,7 @@ _SYSCALLS: Final[dict[str, dict[str, int]]] = {
     "x86_64": {
         "pivot_root": 155,
         "capget": 125,
+        "seccomp": 317,
         "landlock_create_ruleset": 444,
         "landlock_add_rule": 445,
         "landlock_restrict_self": 446,
@@ -69,6 +77,7 @@ _SYSCALLS: Final[dict[str, dict[str, int]]] = {
     "aarch64": {
         "pivot_root": 41,
         "capget": 90,
+        "seccomp": 277,
         "landlock_create_ruleset": 444,
         "landlock_add_rule": 445,
         "landlock_restrict_self": 446,
@@ -282,3 +291,26 @@ def landlock_restrict_self(ruleset_fd: int, flags: int = 0) -> None:
     """Enforce a Landlock ruleset on this thread and its future children."""
     result = _syscall("landlock_restrict_self", ctypes.c_int(ruleset_fd), ctypes.c_uint32(flags))
     _check(result, "landlock_restrict_self")
+
+
+def seccomp(operation: int, flags: int, args: Any) -> int:
+    """Install a seccomp filter or query seccomp (``seccomp`` 2, through ``syscall``).
+
+    Args:
+        operation: ``SECCOMP_SET_MODE_FILTER`` and the like.
+        flags: ``SECCOMP_FILTER_FLAG_*``.
+        args: a ctypes pointer to the operation's argument (a ``struct sock_fprog``).
+    """
+    result = _syscall("seccomp", ctypes.c_uint(operation), ctypes.c_uint(flags), args)
+    return _check(result, "seccomp")
+
+
+def raw_syscall(number: int, *args: int) -> int:
+    """Make system call ``number`` with integer arguments; return its result or ``-errno``.
+
+    For probes whose failure is the expected outcome (a self-check that a call is denied).
+    """
+    result: int = _need(_syscall_fn, "syscall")(
+        ctypes.c_long(number), *(ctypes.c_long(a) for a in args)
+    )
+    return -ctypes.get_errno() if result == -1 else result

@@ -25,6 +25,12 @@ How this works:
    ``EACCES``, no read-only path may be writable (a real create probe), and every
    read-only path must still be readable. A failure raises `SandboxViolation`.
 
+`isolate` is the other use: a domain of its own for one process (a daemon's connection
+process), handling no file right (the enclosing domain keeps deciding those), only TCP
+``bind``/``connect`` (denied on every port, ABI 4) and the two scopes (ABI 6). Domains
+stack: a process in such a nested domain cannot signal its parent or its siblings, each
+in a nested domain of its own, while the parent can still signal it.
+
 ``landlock_restrict_self`` confines the calling thread only (before ABI 8's thread
 sync): call this in a single-threaded process, before any thread or event loop starts.
 """
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import stat
 from dataclasses import dataclass
 from enum import IntFlag
@@ -49,13 +56,17 @@ if TYPE_CHECKING:
 __all__ = [
     "READ_ONLY_ACCESS",
     "AccessFs",
+    "AccessNet",
     "LandlockStatus",
     "Scope",
     "abi_version",
     "handled_access_fs",
+    "handled_access_net",
     "handled_scopes",
+    "isolate",
     "restrict",
     "verify",
+    "verify_isolated",
 ]
 
 
@@ -78,6 +89,16 @@ class AccessFs(IntFlag):
     REFER = 1 << 13  # LANDLOCK_ACCESS_FS_REFER (ABI 2)
     TRUNCATE = 1 << 14  # LANDLOCK_ACCESS_FS_TRUNCATE (ABI 3)
     IOCTL_DEV = 1 << 15  # LANDLOCK_ACCESS_FS_IOCTL_DEV (ABI 5)
+
+
+class AccessNet(IntFlag):
+    """Network rights (``LANDLOCK_ACCESS_NET_*``, ABI 4)."""
+
+    BIND_TCP = 1 << 0  # LANDLOCK_ACCESS_NET_BIND_TCP
+    CONNECT_TCP = 1 << 1  # LANDLOCK_ACCESS_NET_CONNECT_TCP
+
+
+_NO_NET: Final = AccessNet(0)
 
 
 class Scope(IntFlag):
@@ -133,6 +154,8 @@ class LandlockStatus:
         skipped: optional paths that did not exist and got no rule.
         verified_outside: the path whose reading was checked to fail, or None when
             every candidate lay inside an allowed tree (the check could not run).
+        handled_access_net: the network rights the ruleset handles (denied on every
+            port: no rule ever grants one).
     """
 
     abi: int
@@ -142,6 +165,7 @@ class LandlockStatus:
     read_write: tuple[str, ...]
     skipped: tuple[str, ...]
     verified_outside: str | None
+    handled_access_net: AccessNet = _NO_NET
 
 
 def abi_version() -> int:
@@ -189,6 +213,17 @@ def handled_scopes(abi: int) -> Scope:
     if abi >= 6:
         return Scope.ABSTRACT_UNIX_SOCKET | Scope.SIGNAL
     return Scope(0)
+
+
+def handled_access_net(abi: int) -> AccessNet:
+    """Return every network right that Landlock ABI ``abi`` knows (none before ABI 4).
+
+    Args:
+        abi: a Landlock ABI version (1 or more).
+    """
+    if abi >= 4:
+        return AccessNet.BIND_TCP | AccessNet.CONNECT_TCP
+    return AccessNet(0)
 
 
 def _ruleset_attr_size(abi: int) -> int:
@@ -353,3 +388,116 @@ def verify(*, outside: str | None, read_only: Iterable[str]) -> None:
         if not _readable(path):
             msg = f"read-only path {path!r} is no longer readable after confinement"
             raise SandboxError(msg)
+
+
+def isolate(*, deny_net: AccessNet, scopes: Scope) -> LandlockStatus:
+    """Put this process in a Landlock domain of its own that handles no file right.
+
+    File access stays as the enclosing domains (if any) decide; what the new domain adds
+    is that TCP ``bind``/``connect`` are denied on every port (the rights in
+    ``deny_net`` the kernel knows: ABI 4) and, for the ``scopes`` it knows (ABI 6),
+    that signals and abstract UNIX sockets stop at the domain's edge: the process can
+    signal itself and its own children, not its parent, its siblings (each in a domain
+    of its own), nor anything else outside. Irreversible; children inherit it. Call it
+    single-threaded. Sets ``no_new_privs``.
+
+    Then it verifies the effect with `verify_isolated`.
+
+    Args:
+        deny_net: the network rights to deny.
+        scopes: the IPC scopes to put in force.
+
+    Returns:
+        What is in force (``handled_access_fs`` empty).
+
+    Raises:
+        SandboxUnavailable: the kernel lacks Landlock, or knows none of the asked rights
+            and scopes (before ABI 4); nothing was changed.
+        SandboxError: a call failed.
+        SandboxViolation: the self-check failed after the restriction.
+    """
+    abi = abi_version()
+    net = deny_net & handled_access_net(abi)
+    scoped = scopes & handled_scopes(abi)
+    if not net and not scoped:
+        msg = (
+            f"Landlock ABI {abi} has no network rules (ABI 4) nor scopes (ABI 6):"
+            " no domain of its own"
+        )
+        raise SandboxUnavailable(msg)
+    attr = _libc.LandlockRulesetAttr(0, int(net), int(scoped))
+    try:
+        ruleset_fd = _libc.landlock_create_ruleset(attr, _ruleset_attr_size(abi), 0)
+    except OSError as exc:
+        msg = f"landlock_create_ruleset failed: {exc}"
+        raise SandboxError(msg) from exc
+    try:
+        set_no_new_privs()
+        _libc.landlock_restrict_self(ruleset_fd)
+    except OSError as exc:
+        msg = f"landlock_restrict_self failed: {exc}"
+        raise SandboxError(msg) from exc
+    finally:
+        os.close(ruleset_fd)
+    verify_isolated(net=net, scoped=scoped)
+    return LandlockStatus(
+        abi=abi,
+        handled_access_fs=AccessFs(0),
+        scoped=scoped,
+        read_only=(),
+        read_write=(),
+        skipped=(),
+        verified_outside=None,
+        handled_access_net=net,
+    )
+
+
+def verify_isolated(*, net: AccessNet, scoped: Scope) -> None:
+    """Check what `isolate` promises, with probes that change nothing.
+
+    With ``Scope.SIGNAL``: signal 0 to the parent must fail with ``EPERM`` (skipped when
+    the parent lies outside the PID namespace). With ``AccessNet.BIND_TCP``: binding a
+    new IPv4 socket to ``127.0.0.1`` port 0 must fail with ``EACCES``; with
+    ``CONNECT_TCP``: connecting one to ``127.0.0.1`` port 1 too. The TCP probes need a
+    new socket: they are skipped when the process cannot create one (already denied by
+    another layer, or no IPv4).
+
+    Raises:
+        SandboxViolation: a probe was not denied as expected.
+    """
+    if Scope.SIGNAL in scoped:
+        parent = os.getppid()
+        if parent > 0:
+            try:
+                os.kill(parent, 0)
+            except PermissionError:
+                pass
+            except ProcessLookupError:
+                pass  # gone: nothing to check
+            else:
+                msg = f"Landlock scope ineffective: the parent (pid {parent}) can be signalled"
+                raise SandboxViolation(msg)
+    for right, what, port in (
+        (AccessNet.BIND_TCP, "bind", 0),
+        (AccessNet.CONNECT_TCP, "connect", 1),
+    ):
+        if right not in net:
+            continue
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except OSError:
+            continue
+        with sock:
+            sock.setblocking(False)  # noqa: FBT003 - the socket API
+            try:
+                if right == AccessNet.BIND_TCP:
+                    sock.bind(("127.0.0.1", port))
+                else:
+                    sock.connect(("127.0.0.1", port))
+            except PermissionError:
+                continue
+            except OSError as exc:
+                msg = f"Landlock: TCP {what} on 127.0.0.1 was not denied ({exc})"
+                raise SandboxViolation(msg) from exc
+            msg = f"Landlock: TCP {what} on 127.0.0.1 was allowed"
+            raise SandboxViolation(msg)

@@ -7,6 +7,8 @@ from typing import assert_type
 
 import rsync_sandbox
 from rsync_sandbox import (
+    ConnectionPolicy,
+    ConnectionReport,
     LandlockStatus,
     Mechanism,
     SandboxPolicy,
@@ -15,13 +17,15 @@ from rsync_sandbox import (
     abi_version,
     apply,
     check_writable,
+    confine_connection,
     find_writable,
     python_runtime_paths,
     refuse_writable,
     verify_dropped,
 )
-from rsync_sandbox.landlock import AccessFs, handled_access_fs, restrict
+from rsync_sandbox.landlock import AccessFs, AccessNet, Scope, handled_access_fs, isolate, restrict
 from rsync_sandbox.namespaces import NamespaceResult, confine_filesystem
+from rsync_sandbox.seccomp import SeccompStatus, SyscallPolicy, build_filter, install
 
 
 def _exercise_policy() -> None:
@@ -56,3 +60,18 @@ def _exercise_parts() -> None:
     result = confine_filesystem(read_only={"docs": "/srv/docs"}, pid_namespace=False)
     assert_type(result, NamespaceResult)
     assert_type(rsync_sandbox.__all__, list[str])
+
+
+def _exercise_connection() -> None:
+    report = confine_connection(ConnectionPolicy(socket_families=frozenset({2})))
+    assert_type(report, ConnectionReport)
+    assert_type(report.landlock, LandlockStatus | None)
+    assert_type(report.seccomp, SeccompStatus | None)
+    assert_type(report.description, str)
+    assert_type(report.confined, bool)
+    status = isolate(deny_net=AccessNet.BIND_TCP, scopes=Scope.SIGNAL)
+    assert_type(status.handled_access_net, AccessNet)
+    program, filt = build_filter(SyscallPolicy(unix_datagram=True))
+    assert_type(program, bytes)
+    assert_type(install(SyscallPolicy()).denied, tuple[str, ...])
+    assert_type(filt.restricted, tuple[str, ...])

@@ -23,18 +23,45 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.roles.daemon_rules import DaemonRules
 
-__all__ = ["ScanEntry", "ScanReport", "Selector", "list_dir_entries", "scan"]
+__all__ = [
+    "ERROR",
+    "INFO",
+    "WARNING",
+    "ScanEntry",
+    "ScanReport",
+    "Selector",
+    "list_dir_entries",
+    "scan",
+]
+
+ERROR = "error"
+"""A message rsync's sender writes as FERROR_XFER."""
+WARNING = "warning"
+"""A message rsync's sender writes as FWARNING."""
+INFO = "info"
+"""A message rsync's sender writes as FINFO."""
 
 
 class Selector(Protocol):
-    """The filter rules as the scan needs them."""
+    """The filter rules as the scan needs them.
+
+    Attributes:
+        daemon: the daemon module's own rules (``None`` outside a daemon or without rules);
+            :meth:`excluded` applies them too, the scan also checks arguments with them.
+    """
+
+    daemon: DaemonRules | None
 
     def start_arg(self, base: bytes) -> None:
         """A new argument starts; its names are relative to ``base`` (relative to the root)."""
 
     def excluded(self, name: bytes, path: bytes, *, is_dir: bool) -> bool:
         """Whether the sender leaves out ``name`` (transfer-root relative) found at ``path``."""
+
+    def unreadable(self, path: bytes, st: os.stat_result) -> bool:
+        """Whether the module leaves out ``path`` because the daemon cannot read it."""
 
     def enter_dir(self, name: bytes) -> object:
         """Load per-directory merge files of directory ``name``; returns a token for leave_dir."""
@@ -70,11 +97,37 @@ class ScanReport(msgspec.Struct, kw_only=True):
 
     Attributes:
         io_error: the IOERR_* bits.
-        messages: ``(is_error, text)`` pairs for the client.
+        messages: ``(kind, text)`` pairs for the client; kind is ERROR, WARNING or INFO.
+        module: the daemon module's name (names in messages say ``(in module)``).
+        prefix: outside a daemon, the root's absolute path (names in messages start there).
+        cwd: the directory of the argument being scanned (rsync's working directory).
     """
 
     io_error: int = 0
-    messages: list[tuple[bool, str]] = msgspec.field(default_factory=list)
+    messages: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    module: str = ""
+    prefix: bytes = b""
+    cwd: bytes = b""
+
+    def full(self, path: bytes) -> str:
+        """A name as rsync's messages show it.
+
+        In a daemon ``"dir/name" (in module)``, else ``"/abs/dir/name"``.
+
+        rsync: util1.c full_fname().
+        """
+        rel = b"/".join(split_path(path))
+        if self.module:
+            # rsync prints the working directory relative to the module with its leading
+            # slash: names below an argument's directory show as "/dir/name".
+            shown = b"/" + rel if self.cwd and rel else rel or b"."
+            return f'"{_show(shown)}" (in {self.module})'
+        shown = self.prefix.rstrip(b"/") + b"/" + rel if self.prefix else rel or b"."
+        return f'"{_show(shown)}"'
+
+    def fork(self) -> ScanReport:
+        """An empty report showing names as this one does."""
+        return ScanReport(module=self.module, prefix=self.prefix, cwd=self.cwd)
 
 
 def _show(path: bytes) -> str:
@@ -155,6 +208,31 @@ def _join(base: bytes, name: bytes) -> bytes:
     return base + b"/" + name if base else name
 
 
+def _hidden() -> OSError:
+    """What a name hidden by the module's rules looks like: a name that does not exist."""
+    return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
+
+
+def _enter_base(root: Root, base: bytes, rules: DaemonRules | None, report: ScanReport) -> bool:
+    """Check the directory an argument's names are relative to, as rsync enters it.
+
+    rsync: flist.c change_pathname() (its path_is_daemon_excluded() check and chdir).
+    """
+    try:
+        if rules is not None and rules.hidden_dir(base) is not None:
+            raise _hidden()
+        st = root.stat(base)
+        if not stat.S_ISDIR(st.st_mode):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+    except OSError as exc:
+        report.io_error |= 1
+        report.messages.append(
+            (ERROR, f"change_dir {report.full(base)} failed: {exc.strerror} ({exc.errno})")
+        )
+        return False
+    return True
+
+
 def _scan_arg(
     root: Root,
     arg: bytes,
@@ -172,18 +250,32 @@ def _scan_arg(
         selector.start_arg(base)
     if b".." in split_path(name) and opts.relative:
         report.io_error |= 1
-        report.messages.append((True, f"skipping unsafe path {_show(arg)}"))
+        report.messages.append((ERROR, f"skipping unsafe path {_show(arg)}"))
         return
+    rules = selector.daemon if selector is not None else None
+    report.cwd = b""
+    if base and not _enter_base(root, base, rules, report):
+        return
+    report.cwd = base
     try:
+        if rules is not None and opts.relative and rules.hidden_dir(path, include_last=False):
+            raise _hidden()  # rsync: path_is_daemon_excluded(fbuf, 1)
         # A "dir/" argument names the directory even through a symlink (rsync: link_stat
         # with follow for a DOTDIR_NAME); the link is still resolved inside the root.
         st = root.stat(path) if opts.copy_links or contents else root.lstat(path)
+        if (
+            rules is not None
+            and name != b"."
+            and rules.hides(path, is_dir=stat.S_ISDIR(st.st_mode))
+        ):
+            raise _hidden()  # rsync: is_excluded(fbuf, ..., SERVER_FILTERS)
     except OSError as exc:
         if exc.errno == errno.ENOENT and opts.ignore_missing_args:
             return
-        report.io_error |= 1
+        if exc.errno != errno.ENOENT:
+            report.io_error |= 1  # rsync inhibits deletions only for a file that may exist
         report.messages.append(
-            (True, f'link_stat "{_show(arg)}" failed: {exc.strerror} ({exc.errno})')
+            (ERROR, f"link_stat {report.full(path)} failed: {exc.strerror} ({exc.errno})")
         )
         return
     if opts.relative and opts.implied_dirs and name != b".":
@@ -199,10 +291,14 @@ def _scan_arg(
                     name=implied, path=_join(base, implied), st=ist, top_dir=True, no_content=True
                 )
     is_dir = stat.S_ISDIR(st.st_mode)
-    if selector is not None and name != b"." and selector.excluded(name, path, is_dir=is_dir):
+    if (
+        selector is not None
+        and name != b"."
+        and (selector.excluded(name, path, is_dir=is_dir) or selector.unreadable(path, st))
+    ):
         return
     if is_dir and not (opts.recursive or opts.dirs):
-        report.messages.append((False, f"skipping directory {_show(name)}"))
+        report.messages.append((INFO, f"skipping directory {_show(name)}"))
         return
     entry = _make_entry(root, name, path, st, opts, report)
     if entry is None:
@@ -243,7 +339,9 @@ def _make_entry(
             target = root.readlink(path)
         except OSError as exc:
             report.io_error |= 1
-            report.messages.append((True, f"readlink {_show(path)} failed: {exc.strerror}"))
+            report.messages.append(
+                (ERROR, f"readlink_stat({report.full(path)}) failed: {exc.strerror} ({exc.errno})")
+            )
             return None
         follow = opts.copy_links or (opts.copy_unsafe_links and _is_unsafe_link(target, name))
         if follow:
@@ -251,7 +349,7 @@ def _make_entry(
                 st = root.stat(path)
             except OSError:
                 report.io_error |= 1
-                report.messages.append((True, f'symlink has no referent: "{_show(name)}"'))
+                report.messages.append((ERROR, f"symlink has no referent: {report.full(path)}"))
                 return None
             if stat.S_ISDIR(st.st_mode) and not (
                 opts.copy_links or opts.copy_dirlinks or opts.copy_unsafe_links
@@ -266,30 +364,21 @@ def _make_entry(
             if tst is not None and stat.S_ISDIR(tst.st_mode):
                 return ScanEntry(name=name, path=path, st=tst)
         if not opts.preserve_links:
-            if opts.list_only:
-                return ScanEntry(name=name, path=path, st=st, link_target=None)
-            report.messages.append((False, f'skipping non-regular file "{_show(name)}"'))
-            return None
+            # Listed without its target: the receiving side skips it ("skipping
+            # non-regular file") and counts its size (rsync: flist.c make_file()).
+            return ScanEntry(name=name, path=path, st=st, link_target=None)
         if opts.safe_links and _is_unsafe_link(target, name):
             report.messages.append(
-                (False, f'ignoring unsafe symlink "{_show(name)}" -> "{_show(target)}"')
+                (INFO, f'ignoring unsafe symlink "{_show(name)}" -> "{_show(target)}"')
             )
             return None
         if not target:
             report.io_error |= 1
             return None
         return ScanEntry(name=name, path=path, st=st, link_target=target)
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-        return ScanEntry(name=name, path=path, st=st)
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        if opts.preserve_devices or opts.list_only:
-            return ScanEntry(name=name, path=path, st=st)
-    elif (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)) and (
-        opts.preserve_specials or opts.list_only
-    ):
-        return ScanEntry(name=name, path=path, st=st)
-    report.messages.append((False, f'skipping non-regular file "{_show(name)}"'))
-    return None
+    # Files, directories, devices and specials are all listed, with or without -D: the
+    # receiving side decides what it skips (rsync: flist.c make_file()).
+    return ScanEntry(name=name, path=path, st=st)
 
 
 def list_dir_entries(
@@ -317,7 +406,7 @@ def list_dir_entries(
     except OSError as exc:
         report.io_error |= 1
         report.messages.append(
-            (True, f'opendir "{_show(path)}" failed: {exc.strerror} ({exc.errno})')
+            (ERROR, f"opendir {report.full(path)} failed: {exc.strerror} ({exc.errno})")
         )
         return []
     out: list[ScanEntry] = []
@@ -336,15 +425,20 @@ def list_dir_entries(
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 report.io_error |= 2
-                report.messages.append((True, f'file has vanished: "{_show(ename)}"'))
+                report.messages.append((WARNING, f"file has vanished: {report.full(epath)}"))
             else:
                 report.io_error |= 1
                 report.messages.append(
-                    (True, f'stat "{_show(ename)}" failed: {exc.strerror} ({exc.errno})')
+                    (
+                        ERROR,
+                        f"readlink_stat({report.full(epath)}) failed: {exc.strerror} ({exc.errno})",
+                    )
                 )
             continue
         is_dir = stat.S_ISDIR(est.st_mode)
-        if selector is not None and selector.excluded(ename, epath, is_dir=is_dir):
+        if selector is not None and (
+            selector.excluded(ename, epath, is_dir=is_dir) or selector.unreadable(epath, est)
+        ):
             continue
         if opts.one_file_system and is_dir and est.st_dev != dir_dev:
             if opts.one_file_system > 1:

@@ -27,15 +27,26 @@ from typing import TYPE_CHECKING
 from rsync_delta.hashes import ChecksumRule
 from rsync_delta.ops import BlockMatch
 from rsync_wire.errors import RemoteProtocolError
+from rsync_wire.fs import split_path
 from rsync_wire.proto import codec
-from rsync_wire.proto.constants import Item, Msg, Ndx
+from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
 from rsync_wire.proto.filters import FilterList, decode_filter_list
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
 from rsync_wire.proto.flist_sort import file_list_sort_key
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
+from rsync_wire.roles.chmod import ChmodError, ChmodRule, parse_chmod, tweak_mode
+from rsync_wire.roles.daemon_rules import DaemonRules
 from rsync_wire.roles.report import RoleReport, exit_code_for
-from rsync_wire.roles.scan import ScanEntry, ScanReport, list_dir_entries, scan
+from rsync_wire.roles.scan import (
+    ERROR,
+    WARNING,
+    ScanEntry,
+    ScanReport,
+    list_dir_entries,
+    scan,
+)
+from rsync_wire.roles.xferlog import XferItem, log_item
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -87,6 +98,19 @@ class _Names:
         return self.groups[gid]
 
 
+_MUNGE_PREFIX = b"/rsyncd-munged/"
+"""What a daemon with ``munge symlinks`` puts before the targets of symlinks it stores.
+
+rsync: rsync.h SYMLINK_PREFIX.
+"""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 # The iflags bits the request loop tests, as plain ints (IntFlag arithmetic is slow).
 _TRANSFER = int(Item.TRANSFER)
 _BASIS_TYPE_FOLLOWS = int(Item.BASIS_TYPE_FOLLOWS)
@@ -104,7 +128,7 @@ _IDLE_BATCH = 1000
 class _SentList:
     """One file list as sent, in sorted order (what requests index into)."""
 
-    __slots__ = ("base_ids", "devs", "modes", "names", "start")
+    __slots__ = ("base_ids", "devs", "modes", "names", "sizes", "start")
 
     def __init__(
         self,
@@ -113,12 +137,14 @@ class _SentList:
         modes: array[int],
         base_ids: array[int],
         devs: list[int],
+        sizes: array[int],
     ) -> None:
         self.start = start
         self.names = names
         self.modes = modes
         self.base_ids = base_ids
         self.devs = devs  # directories whose contents follow in a sub-list: their st_dev
+        self.sizes = sizes  # the sizes listed (rsync: F_LENGTH)
 
 
 def _join(base: bytes, name: bytes) -> bytes:
@@ -131,14 +157,23 @@ class _Selection:
     """The client's filter rules and the daemon module's, as the scan asks for them.
 
     The client's rules see names relative to the transfer root; the module's see paths
-    relative to the module root (rsync: daemon_filter_list). Merge files are read through
-    the confined root.
+    relative to the module root (rsync: daemon_filter_list) and are checked first, for
+    every name, whatever the client sent. Merge files are read through the confined root,
+    and one the module's rules hide reads as missing.
     """
 
-    def __init__(self, root: Root, client: FilterList, daemon: FilterList | None) -> None:
+    def __init__(
+        self,
+        root: Root,
+        client: FilterList,
+        daemon: DaemonRules | None,
+        *,
+        ignore_nonreadable: bool = False,
+    ) -> None:
         self.root = root
         self.client = client
         self.daemon = daemon
+        self.ignore_nonreadable = ignore_nonreadable
         self.base = b""
 
     def start_arg(self, base: bytes) -> None:
@@ -149,6 +184,11 @@ class _Selection:
         rel = (
             path[1:] if path.startswith(b"/") else (self.base + b"/" + path if self.base else path)
         )
+        if self.daemon is not None and (
+            self.daemon.hidden_dir(rel, include_last=False) is not None
+            or self.daemon.hides(rel, is_dir=False)
+        ):
+            return None  # rsync: exclude.c parse_filter_file() ("hidden by daemon filter")
         try:
             fd = self.root.open(rel)
         except OSError:
@@ -159,9 +199,22 @@ class _Selection:
             os.close(fd)
 
     def excluded(self, name: bytes, path: bytes, *, is_dir: bool) -> bool:
-        if self.daemon is not None and self.daemon.excluded(path, is_dir=is_dir):
+        if self.daemon is not None and self.daemon.hides(path, is_dir=is_dir):
             return True
         return bool(self.client) and self.client.excluded(name, is_dir=is_dir)
+
+    def unreadable(self, path: bytes, st: os.stat_result) -> bool:
+        """The module's ``ignore nonreadable``: leave out what the daemon cannot read.
+
+        rsync: flist.c make_file() (lp_ignore_nonreadable(), not for symlinks).
+        """
+        if not self.ignore_nonreadable or stat.S_ISLNK(st.st_mode):
+            return False
+        rel = b"/".join(split_path(path)) or b"."
+        try:
+            return not os.access(rel, os.R_OK, dir_fd=self.root.fd, follow_symlinks=False)
+        except OSError:
+            return True
 
     def enter_dir(self, name: bytes) -> object:
         return self.client.enter_dir(name, self.read_file)
@@ -220,6 +273,19 @@ class SenderRole:
         self.bases: list[bytes] = []
         self.flist_eof = False
         self.selection: _Selection | None = None
+        self._sent: set[int] = set()  # indexes sent once (rsync: FLAG_FILE_SENT)
+        self._chmod: list[ChmodRule] = []
+        self._munge = module is not None and module.munge_symlinks
+        if module is not None and module.outgoing_chmod:
+            try:
+                self._chmod = parse_chmod(module.outgoing_chmod, umask=_umask())
+            except ChmodError:
+                # rsync logs the bad directive and serves without it
+                log.warning(
+                    '%s Invalid "outgoing chmod" directive: %s',
+                    module.log_prefix,
+                    module.outgoing_chmod,
+                )
         # Incremental recursion: every directory listed so far (rsync's dir_flist) as
         # (name, base index, device or -1 when its contents are not sent), and the
         # depth-first queue of directories whose lists are still to be sent.
@@ -242,18 +308,11 @@ class SenderRole:
         if self.opts.cvs_exclude:
             client.add_filter(b":C")
             client.add_filter(b"-C")
-        daemon = None
-        m = self.module
-        if m is not None and (m.daemon_filter or m.daemon_include or m.daemon_exclude):
-            daemon = FilterList.from_daemon_config(
-                filter=m.daemon_filter or None,
-                include=m.daemon_include or None,
-                exclude=m.daemon_exclude or None,
-                protocol=protocol,
-            )
-        if not client and daemon is None:
+        daemon = DaemonRules.for_module(self.module, protocol=protocol)
+        nonreadable = self.module is not None and self.module.ignore_nonreadable
+        if not client and daemon is None and not nonreadable:
             return None
-        return _Selection(self.root, client, daemon)
+        return _Selection(self.root, client, daemon, ignore_nonreadable=nonreadable)
 
     async def _send_file_list(self, filters: _Selection | None) -> None:
         """Send the first (or only) file list, with its trailer.
@@ -261,7 +320,7 @@ class SenderRole:
         rsync: flist.c send_file_list().
         """
         start = time.monotonic()
-        report = ScanReport()
+        report = self._scan_report()
         held: list[object] = []
         items = scan(
             self.root, self.paths, self.opts, filters, report, descend=not self.inc, held=held
@@ -303,6 +362,7 @@ class SenderRole:
         out = self.ws.out
         names: list[bytes] = []
         modes = array("I")
+        sizes = array("q")
         base_ids = array("H")
         devs: list[int] = []
         bases = self.bases
@@ -316,6 +376,7 @@ class SenderRole:
                     bases[-1] = item.base
             names.append(entry.name)
             modes.append(entry.mode)
+            sizes.append(entry.size)
             base_ids.append(len(bases) - 1)
             devs.append(item.st.st_dev if stat.S_ISDIR(entry.mode) and not item.no_content else -1)
             if stat.S_ISREG(entry.mode) or stat.S_ISLNK(entry.mode):
@@ -336,6 +397,7 @@ class SenderRole:
             array("I", (modes[i] for i in order)),
             array("H", (base_ids[i] for i in order)),
             [devs[i] for i in order],
+            array("q", (sizes[i] for i in order)),
         )
 
     def _add_list(self, flist: _SentList) -> None:
@@ -353,6 +415,13 @@ class SenderRole:
             self._dirs.append((name, flist.base_ids[i], flist.devs[i]))
             if name != b"." and not name.endswith(b"/."):
                 children.append(number)
+        if not children:
+            # Nothing below this list: its merge rules end here, and an empty queue lets the
+            # first list end with NDX_FLIST_EOF (rsync: flist.c send_file_list(), the
+            # send_dir_ndx < 0 case).
+            if token is not None and self.selection is not None:
+                self.selection.leave_dir(token)
+            return
         self._dfs.append((iter(children), token))
 
     def _next_dir(self) -> int | None:
@@ -384,7 +453,7 @@ class SenderRole:
         base = self.bases[base_id]
         path = _join(base, name)
         ws.write_ndx(self.ndx_out, Ndx.FLIST_OFFSET - number)
-        report = ScanReport()
+        report = self._scan_report(base)
         token = None
         items: list[ScanEntry] = []
         if dev >= 0:  # a directory whose contents are part of the transfer
@@ -417,10 +486,24 @@ class SenderRole:
         while not self.flist_eof and self.live_entries < target:
             await self._send_extra_list()
 
+    def _scan_report(self, cwd: bytes = b"") -> ScanReport:
+        """A scan report whose messages name files as rsync's do (see ScanReport.full).
+
+        ``cwd`` is the directory of the argument the names come from.
+        """
+        if self.module is not None:
+            return ScanReport(module=self.module.name, cwd=cwd)
+        return ScanReport(prefix=os.path.abspath(self.root.path), cwd=cwd)
+
     async def _report_scan(self, report: ScanReport) -> None:
-        for is_error, text in report.messages:
-            if is_error:
+        for kind, text in report.messages:
+            if kind == ERROR:
+                self.report.transfer_errors += 1
                 await self._error(text)
+            elif kind == WARNING:
+                await self._warning(text)
+            else:
+                await self._info(text)
         report.messages.clear()
 
     def _locate(self, ndx: int) -> tuple[_SentList, int] | None:
@@ -444,16 +527,23 @@ class SenderRole:
         st = item.st
         opts = self.opts
         mode = st.st_mode
+        if self._chmod and not stat.S_ISLNK(mode) and mode:
+            mode = tweak_mode(mode, self._chmod)  # rsync: flist.c make_file(), chmod_modes
+        target = item.link_target
+        if (
+            self._munge
+            and target is not None
+            and len(target) > len(_MUNGE_PREFIX)
+            and target.startswith(_MUNGE_PREFIX)
+        ):
+            target = target[len(_MUNGE_PREFIX) :]  # rsync: flist.c readlink_stat()
         csum = None
         if opts.always_checksum and stat.S_ISREG(mode):
             csum = self._file_checksum(item.path)
         is_dev = stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-            size = st.st_size
-        elif item.link_target is not None:
-            size = len(item.link_target)
-        else:
-            size = 0
+        # A symlink's size is its target's length, listed with -l or not.
+        sized = stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)
+        size = st.st_size if sized else 0
         hard = opts.preserve_hard_links and not stat.S_ISDIR(mode)
         names = not opts.numeric_ids
         return FileEntry(
@@ -468,7 +558,7 @@ class SenderRole:
             group_name=self._names.group(st.st_gid) if names and opts.preserve_gid else None,
             rdev_major=os.major(st.st_rdev) if is_dev else 0,
             rdev_minor=os.minor(st.st_rdev) if is_dev else 0,
-            link_target=item.link_target,
+            link_target=target,
             checksum=csum,
             hl_dev=st.st_dev if hard else None,
             hl_ino=st.st_ino if hard else None,
@@ -493,9 +583,17 @@ class SenderRole:
     # -- messages ------------------------------------------------------------------------------
 
     async def _error(self, text: str) -> None:
-        code = Msg.ERROR if self.session.extended_msgs else Msg.ERROR_XFER
-        line = f"rsync: {text}\n" if not text.startswith("rsync") else text + "\n"
+        """An error line as rsync 3.x's sender writes it: ``rsync: [sender] ...``.
+
+        rsync: log.c rsyserr(), rwrite() (the ``[who_am_i()]`` prefix).
+        """
+        code = Msg.ERROR_XFER
+        line = f"rsync: [sender] {text}\n" if not text.startswith("rsync") else text + "\n"
         await self.ws.write_message(code, line.encode("utf-8", "backslashreplace"))
+
+    async def _info(self, text: str) -> None:
+        """An informational line for the client (rsync: rprintf(FINFO, ...))."""
+        await self.ws.write_message(Msg.INFO, (text + "\n").encode("utf-8", "backslashreplace"))
 
     # -- transfer ------------------------------------------------------------------------------
 
@@ -509,7 +607,10 @@ class SenderRole:
         self.selection = filters
         await self._send_file_list(filters)
         if self.report.num_files == 0 and self.flist_eof:
-            self.report.exit_code = int(exit_code_for(self.report.io_error))
+            # rsync: main.c do_server_sender() ends at once after an empty list.
+            self.report.exit_code = int(
+                exit_code_for(self.report.io_error, transfer_errors=self.report.transfer_errors)
+            )
             await self.ws.flush()
             return self.report
         await self._send_files()
@@ -592,26 +693,33 @@ class SenderRole:
                 else:
                     ws.write_ndx(self.ndx_out, ndx)
                 continue
+            # --append applies to a file's first send only; a redo is a normal delta
+            # (rsync: sender.c send_files(), FLAG_FILE_SENT and append_mode's sign).
+            append = 0 if ndx in self._sent else self.opts.append
+            self._sent.add(ndx)
             head = await ws.decode(
                 decode_sum_head,
                 protocol=session.protocol,
                 digest_size=self.rule.digest_size,
-                max_alloc=self.opts.alloc_limit,
+                max_alloc=None if append else self.opts.alloc_limit,  # rsync: no table then
             )
-            if head.count:
-                # Keep no more of the table than the file can use (issue 8: bounded cost).
-                try:
-                    path = _join(self.bases[flist.base_ids[pos]], flist.names[pos])
-                    size = self.root.stat(path).st_size
-                except OSError:
-                    size = 0
-                head, extra = head.within(size)
+            if head.count and not append:
+                # Keep no more of the table than the listed file can use (issue 8).
+                head, extra = head.within(flist.sizes[pos])
                 weak, strong = await ws.decode(_decode_sums, head)
                 await ws.skip(extra)
             else:
-                weak, strong = None, b""
+                weak, strong = None, b""  # with --append the generator sends no block sums
             await self._send_file(
-                ndx, flist, pos, head, weak, strong, (iflags, fnamecmp_type, xname)
+                ndx,
+                flist,
+                pos,
+                head,
+                weak,
+                strong,
+                (iflags, fnamecmp_type, xname),
+                append=append,
+                updating=self._updating_basis(fnamecmp_type),
             )
         ws.idle_hook = None
         if self.report.io_error != io_error_before and session.extended_msgs:
@@ -619,6 +727,21 @@ class SenderRole:
             await ws.write_message(Msg.IO_ERROR, self.report.io_error.to_bytes(4, "little"))
         ws.write_ndx(self.ndx_out, Ndx.DONE)
         await ws.flush()
+
+    def _updating_basis(self, fnamecmp_type: int | None) -> bool:
+        """Whether the receiver writes into the very file the block sums describe.
+
+        rsync: sender.c send_files() (updating_basis_file).
+        """
+        opts = self.opts
+        kind = FnameCmp.FNAME if fnamecmp_type is None else fnamecmp_type
+        if opts.inplace and opts.partial_dir and kind == FnameCmp.PARTIAL_DIR:
+            return True
+        if not opts.inplace:
+            return False
+        if self.session.protocol >= 29:
+            return kind == FnameCmp.FNAME
+        return not opts.backup
 
     def _count_all(self) -> int:
         last = self.lists[-1] if self.lists else None
@@ -642,10 +765,16 @@ class SenderRole:
         weak: npt.NDArray[np.uint32] | None,
         strong: bytes,
         echo: tuple[int, int | None, bytes | None],
+        *,
+        append: int = 0,
+        updating: bool = False,
     ) -> None:
         """Reply to one transfer request: echo, sum header, tokens, file checksum.
 
-        A file that cannot be opened gets no echo at all, only MSG_NO_SEND (P >= 30).
+        A file that cannot be opened gets no echo at all, only MSG_NO_SEND (P >= 30); so
+        does a file shorter than listed under ``--append`` ("skipped diminished file").
+        The data sent is the file as it is when opened, up to the size it has then, however
+        it grows while it is read.
 
         rsync: sender.c send_files().
         """
@@ -667,36 +796,71 @@ class SenderRole:
         except OSError as exc:
             vanished = isinstance(exc, FileNotFoundError)
             self.report.io_error |= 2 if vanished else 1
-            name = flist.names[pos].decode("utf-8", "backslashreplace")
+            shown = self._scan_report(self.bases[flist.base_ids[pos]]).full(path)
             if vanished:
-                await self._warn_vanished(name)
+                await self._warning(f"file has vanished: {shown}")
             else:
+                self.report.transfer_errors += 1
                 await self._error(
-                    f'send_files failed to open "{name}": {exc.strerror} ({exc.errno})'
+                    f"send_files failed to open {shown}: {exc.strerror} ({exc.errno})"
                 )
             if session.extended_msgs:
                 await ws.write_message(Msg.NO_SEND, ndx.to_bytes(4, "little"))
             return
         try:
+            if append and st.st_size < flist.sizes[pos]:
+                await self._warning(
+                    "skipped diminished file: "
+                    + self._scan_report(self.bases[flist.base_ids[pos]]).full(path)
+                )
+                if session.extended_msgs:
+                    await ws.write_message(Msg.NO_SEND, ndx.to_bytes(4, "little"))
+                return
             if session.has_iflags:
                 self._echo(ndx, *echo)
             else:
                 ws.write_ndx(self.ndx_out, ndx)
             head.encode_into(ws.out, protocol=session.protocol)
-            await self._send_data(fd, st.st_size, head, weak, strong)
+            before = ws.bytes_written + ws.pending_output
+            digest = await self._send_data(
+                fd, st.st_size, head, weak, strong, append=append, updating=updating
+            )
         finally:
             os.close(fd)
         self.report.num_transferred_files += 1
-        self.report.total_transferred_size += st.st_size
+        self.report.total_transferred_size += flist.sizes[pos]
+        m = self.module
+        if m is not None and m.transfer_logging:
+            log_item(
+                m.log_format,
+                XferItem(
+                    name=flist.names[pos],
+                    path=path,
+                    mode=flist.modes[pos],
+                    size=flist.sizes[pos],
+                    mtime=int(st.st_mtime),
+                    uid=st.st_uid if self.opts.preserve_uid else None,
+                    gid=st.st_gid if self.opts.preserve_gid else None,
+                    iflags=echo[0],
+                    sent=ws.bytes_written + ws.pending_output - before,
+                    received=head.table_size if not append else 0,
+                    checksum=digest,
+                ),
+                module=m.name,
+                module_path=m.path,
+                host=m.peer_host,
+                addr=m.peer_addr,
+                user=m.auth_user,
+            )
 
-    async def _warn_vanished(self, name: str) -> None:
-        """rsync: a warning, except that a daemon below protocol 28 reports an error."""
+    async def _warning(self, text: str) -> None:
+        """A warning (rsync: FWARNING), which a daemon below protocol 28 makes an error."""
         protocol = self.session.protocol
         if self.module is not None and protocol < 28:
             code = Msg.ERROR_XFER
         else:
             code = Msg.WARNING if self.session.extended_msgs else Msg.INFO
-        await self.ws.write_message(code, f'file has vanished: "{name}"\n'.encode())
+        await self.ws.write_message(code, (text + "\n").encode("utf-8", "backslashreplace"))
 
     async def _send_data(
         self,
@@ -705,16 +869,48 @@ class SenderRole:
         head: SumHead,
         weak: npt.NDArray[np.uint32] | None,
         strong: bytes,
-    ) -> None:
+        *,
+        append: int = 0,
+        updating: bool = False,
+    ) -> bytes:
+        """The file's tokens and whole-file checksum, reading at most ``size`` bytes.
+
+        Returns the checksum sent.
+
+        rsync: match.c match_sums() (append_mode, updating_basis_file), sender.c
+        send_files() (the file is mapped at the size fstat gave when it was opened).
+        """
         ws = self.ws
         out = ws.out
         tokens = self.tokens
         hasher = self.rule.file_hasher()
         tokens.begin_file()
+        left = size
+        if append:
+            # The receiver keeps its first ``flength`` bytes; --append-verify also puts
+            # them in the checksum (rsync: match.c match_sums(), append_mode).
+            flength = head.count * head.block_length
+            if head.remainder:
+                flength -= head.block_length - head.remainder
+            flength = max(0, min(flength, size))
+            if append == 2:
+                todo = flength
+                while todo > 0:
+                    chunk = os.read(fd, min(todo, _READ_SIZE))
+                    if not chunk:
+                        break
+                    todo -= len(chunk)
+                    hasher.update(chunk)
+            else:
+                os.lseek(fd, flength, os.SEEK_SET)
+            left = size - flength
+            head = SumHead(
+                remainder=0,
+                count=0,
+                block_length=head.block_length,
+                strong_length=head.strong_length,
+            )
         if head.count == 0:
-            # The file as it is now, up to the size it had when opened (rsync maps that many
-            # bytes); one read for a small file.
-            left = size
             while left > 0:
                 chunk = os.read(fd, min(left, _READ_SIZE))
                 if not chunk:
@@ -743,8 +939,11 @@ class SenderRole:
             pending = bytearray()  # new-file bytes not yet consumed by emitted ops
             blen = head.block_length
             last = head.count - 1
+            at = 0  # offset in the new file of pending[0]
+            same_offset: set[int] = set()
             while True:
-                chunk = os.read(fd, _READ_SIZE)
+                chunk = os.read(fd, min(left, _READ_SIZE)) if left > 0 else b""
+                left -= len(chunk)
                 hasher.update(chunk)
                 pending += chunk
                 ops = gen.feed(chunk) if chunk else gen.finish()
@@ -753,10 +952,14 @@ class SenderRole:
                 for op in ops:
                     if isinstance(op, BlockMatch):
                         for k in range(op.index, op.index + op.count):
-                            size = head.remainder if (k == last and head.remainder) else blen
-                            tokens.block_into(out, k, view[pos : pos + size])
-                            pos += size
-                            self.report.matched_data += size
+                            n = head.remainder if (k == last and head.remainder) else blen
+                            if updating and not self._may_reuse(k * blen, at + pos, k, same_offset):
+                                tokens.literal_into(out, view[pos : pos + n])
+                                self.report.literal_data += n
+                            else:
+                                tokens.block_into(out, k, view[pos : pos + n])
+                                self.report.matched_data += n
+                            pos += n
                     else:
                         n = len(op.data)
                         tokens.literal_into(out, op.data)
@@ -764,13 +967,31 @@ class SenderRole:
                         self.report.literal_data += n
                 view.release()
                 del pending[:pos]
+                at += pos
                 if len(out) >= _READ_SIZE:
                     await ws.flush()
                 if not chunk:
                     break
         tokens.end_into(out)
-        out += hasher.digest()
+        digest = bytes(hasher.digest())
+        out += digest
         await ws.maybe_flush()
+        return digest
+
+    @staticmethod
+    def _may_reuse(block_offset: int, offset: int, block: int, same_offset: set[int]) -> bool:
+        """Whether a basis block may be copied at ``offset`` of a file updated in place.
+
+        The receiver has already overwritten its file before ``offset``: a block from there
+        is usable only where the data written over it was its own (matched at its own
+        offset, rsync's SUMFLG_SAME_OFFSET). A block this refuses is sent as literal data.
+
+        rsync: match.c hash_search() (the updating_basis_file checks).
+        """
+        if block_offset == offset:
+            same_offset.add(block)
+            return True
+        return block_offset > offset or block in same_offset
 
     async def _finish(self) -> None:
         """Statistics (server only) and the end-of-session NDX_DONE exchange (§10.9)."""

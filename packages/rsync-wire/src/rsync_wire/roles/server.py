@@ -34,9 +34,11 @@ from rsync_wire.proto.negotiate import (
     parse_name_list,
     server_compat_flags,
 )
+from rsync_wire.roles.server_options import refuse_message, refused_by_module, unimplemented
 
 if TYPE_CHECKING:
     from rsync_wire.proto.args import ServerArgs
+    from rsync_wire.proto.options import TransferOptions
     from rsync_wire.stream import WireStream
 
 __all__ = ["ModuleContext", "refuse_session", "run_server", "unsupported_options"]
@@ -55,9 +57,22 @@ class ModuleContext(msgspec.Struct, kw_only=True):
         daemon_filter: the module's ``filter`` parameter (rules, whitespace-separated).
         daemon_include: the module's ``include`` patterns.
         daemon_exclude: the module's ``exclude`` patterns.
+        daemon_include_from: the contents of the module's ``include from`` file.
+        daemon_exclude_from: the contents of the module's ``exclude from`` file.
         numeric_ids: never send user or group names.
         refuse_options: option names the administrator refused.
         log_prefix: prefix of this session's log lines.
+        outgoing_chmod: the module's ``outgoing chmod`` (rsync's chmod syntax), applied to
+            the modes the daemon sends.
+        munge_symlinks: prefix the targets of symlinks sent with ``/rsyncd-munged/``.
+        ignore_nonreadable: leave out files the daemon cannot read, silently.
+        dont_compress: glob patterns of names sent without compression.
+        max_verbosity: the highest verbosity a client may ask for.
+        transfer_logging: log one line per file on ``rsync_wire.xferlog``.
+        log_format: the format of those lines (rsync's ``%`` escapes).
+        peer_host: the client's host name (``%h``), or its address when unknown.
+        peer_addr: the client's address (``%a``).
+        auth_user: the user the client authenticated as (``%u``), empty if none.
     """
 
     name: str
@@ -67,48 +82,43 @@ class ModuleContext(msgspec.Struct, kw_only=True):
     daemon_filter: str = ""
     daemon_include: str = ""
     daemon_exclude: str = ""
+    daemon_include_from: bytes = b""
+    daemon_exclude_from: bytes = b""
     numeric_ids: bool = False
     refuse_options: list[str] = msgspec.field(default_factory=list)
     log_prefix: str = ""
+    outgoing_chmod: str = ""
+    munge_symlinks: bool = False
+    ignore_nonreadable: bool = False
+    dont_compress: list[str] = msgspec.field(default_factory=list)
+    max_verbosity: int = 1
+    transfer_logging: bool = False
+    log_format: str = ""
+    peer_host: str = ""
+    peer_addr: str = ""
+    auth_user: str = ""
 
 
 def unsupported_options(parsed: ServerArgs, module: ModuleContext | None) -> list[str]:
-    """Names of the options in ``parsed`` that this server refuses (empty: none)."""
+    """Rsync's refusal lines for ``parsed`` (empty: nothing refused).
+
+    An option this server does not implement is refused by name, and so is one the
+    module's ``refuse options`` name; see :mod:`rsync_wire.roles.server_options`.
+
+    rsync: options.c create_refuse_error().
+    """
     o = parsed.options
-    refused = list(o.refused)
-    if o.preserve_acls:
-        refused.append("acls (-A)")
-    if o.preserve_xattrs:
-        refused.append("xattrs (-X)")
-    if o.preserve_atimes:
-        refused.append("atimes (-U)")
-    if o.preserve_crtimes:
-        refused.append("crtimes (-N)")
-    if o.iconv:
-        refused.append("iconv")
-    if o.remove_source_files and module is not None and module.read_only:
-        refused.append("remove-source-files")
+    daemon = module is not None
+    verb = "is configured to refuse" if daemon else "does not support"
+    lines = [f"The server {verb} --{name}" for name in o.refused]
+    option = unimplemented(o)
+    if option is not None:
+        lines.append(refuse_message(option, daemon=daemon))
     if module is not None:
-        names = {
-            "delete": o.delete_mode is not None,
-            "compress": o.compress,
-            "checksum": o.always_checksum,
-            "hard-links": bool(o.preserve_hard_links),
-            "links": o.preserve_links,
-            "copy-links": o.copy_links,
-            "recursive": o.recursive,
-            "devices": o.preserve_devices,
-            "specials": o.preserve_specials,
-            "perms": o.preserve_perms,
-            "owner": o.preserve_uid,
-            "group": o.preserve_gid,
-            "times": o.preserve_times,
-        }
-        for pattern in module.refuse_options:
-            p = pattern.lstrip("-")
-            if names.get(p):
-                refused.append(p)
-    return refused
+        option = refused_by_module(o, module.refuse_options)
+        if option is not None:
+            lines.append(refuse_message(option, daemon=True))
+    return lines[:1]
 
 
 def _can_inc_recurse(parsed: ServerArgs) -> bool:
@@ -280,6 +290,11 @@ async def run_server(
         protocol = negotiate_protocol(await ws.read_int32())
     session = await _setup_protocol(ws, parsed, protocol)
     ws.on_message = _on_message
+    # rsync counts only the bytes that pass its buffers, which start here: the daemon
+    # greeting, the arguments, the version and the negotiation are not in the statistics
+    # (rsync: io.c read_buf()/write_buf() before io_start_buffering_in(), multiplex_out()).
+    ws.bytes_read = ws.buffered
+    ws.bytes_written = 0
     _start_mux(ws, session)
     if module is not None and module.timeout and session.error_exit_msg:
         await ws.write_message(Msg.IO_TIMEOUT, module.timeout.to_bytes(4, "little"))
@@ -290,12 +305,9 @@ async def run_server(
             return await _fail(ws, session, f"rsync: {exc}", ExitCode.SYNTAX)
     refused = unsupported_options(parsed, module)
     if refused:
-        return await _fail(
-            ws,
-            session,
-            f"rsync: the server does not support: {', '.join(refused)}",
-            ExitCode.UNSUPPORTED,
-        )
+        if module is not None:
+            log.warning("%s refused: %s", module.log_prefix, refused[0])
+        return await _fail(ws, session, f"rsync: {refused[0]}", ExitCode.UNSUPPORTED)
     if not opts.sender:
         if module is not None and module.read_only:
             return await _fail(ws, session, "ERROR: module is read only", ExitCode.SYNTAX)
@@ -307,6 +319,7 @@ async def run_server(
         paths = [_strip_module(p, module.name) for p in paths]
         if module.numeric_ids:
             opts.numeric_ids = True
+        _limit_verbosity(opts, module.max_verbosity)
         base = module.path
     else:
         base = root_path or "."
@@ -332,6 +345,28 @@ async def run_server(
     finally:
         root.close()
     return report.exit_code
+
+
+def _limit_verbosity(opts: TransferOptions, limit: int) -> None:
+    """Clamp the client's ``-v`` and ``--info``/``--debug`` levels to the module's limit.
+
+    rsync: clientserver.c rsync_module() -> options.c limit_output_verbosity().
+    """
+    limit = max(0, limit)
+    opts.verbose = min(opts.verbose, limit)
+
+    def clamp(words: list[str], most: int) -> list[str]:
+        kept = []
+        for word in words:
+            name = word.rstrip("0123456789")
+            digits = word[len(name) :]
+            level = int(digits) if digits else 1
+            if min(level, most) > 0:
+                kept.append(f"{name}{min(level, most)}")
+        return kept
+
+    opts.info = clamp(opts.info, limit)
+    opts.debug = clamp(opts.debug, max(0, limit - 1))
 
 
 def _strip_module(path: bytes, name: str) -> bytes:

@@ -1,0 +1,187 @@
+"""The one table of what this server does with each option a client can send it.
+
+Every option that changes what a server does appears here once, with rsync's long and
+short names, how to tell from the parsed options that the client used it, and whether this
+server implements it. From the table come both refusals:
+
+* an option the server does not implement is refused by name, in rsync's words ("The
+  server does not support --acls (-A)"; a daemon says "The server is configured to
+  refuse", as rsync's does for what it was built without);
+* a module's ``refuse options`` are matched against the names with rsync's rules
+  (wildcards, ``!`` exceptions, ``a``/``archive`` for its parts, ``delete`` for every
+  ``--delete-*``, exact-only names), and the first refused option used is named.
+
+Options that only change the client's side of a pull (``--backup``, ``--partial``...)
+need no entry: a sending server never acts on them. This module only decides; no I/O.
+
+rsync: options.c set_refuse_options(), parse_one_refuse_match(), create_refuse_error().
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, NamedTuple
+
+from rsync_wire.proto.wildmatch import wildmatch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from rsync_wire.proto.options import TransferOptions
+
+__all__ = ["SERVER_OPTIONS", "ServerOption", "refused_by_module", "unimplemented"]
+
+
+class ServerOption(NamedTuple):
+    """One option as the server sees it.
+
+    Attributes:
+        long: rsync's long name (without ``--``).
+        short: its short letter, or ``""``.
+        used: whether the parsed options show the client used it.
+        implemented: whether this server, as a sender, does what it asks.
+        exact: matched by a ``refuse options`` pattern only by its exact name, never by a
+            wildcard (rsync's ``a=`` options).
+        also: further names that refer to the same setting (rsync's same_refuse_action).
+    """
+
+    long: str
+    short: str
+    used: Callable[[TransferOptions], bool]
+    implemented: bool = True
+    exact: bool = False
+    also: tuple[str, ...] = ()
+
+
+def _delete(mode: str) -> Callable[[TransferOptions], bool]:
+    return lambda o: o.delete_mode == mode
+
+
+_O = ServerOption
+SERVER_OPTIONS: Final[tuple[ServerOption, ...]] = (
+    # what is listed and how
+    _O("recursive", "r", lambda o: o.recursive),
+    _O("dirs", "d", lambda o: o.dirs),
+    _O("links", "l", lambda o: o.preserve_links),
+    _O("perms", "p", lambda o: o.preserve_perms),
+    _O("times", "t", lambda o: o.preserve_times),
+    _O("group", "g", lambda o: o.preserve_gid),
+    _O("owner", "o", lambda o: o.preserve_uid),
+    _O("devices", "", lambda o: o.preserve_devices, also=("D",)),
+    _O("specials", "", lambda o: o.preserve_specials, also=("D",)),
+    _O("hard-links", "H", lambda o: bool(o.preserve_hard_links)),
+    _O("relative", "R", lambda o: o.relative),
+    _O("no-implied-dirs", "", lambda o: not o.implied_dirs),
+    _O("one-file-system", "x", lambda o: bool(o.one_file_system)),
+    _O("copy-links", "L", lambda o: o.copy_links),
+    _O("copy-dirlinks", "k", lambda o: o.copy_dirlinks),
+    _O("copy-unsafe-links", "", lambda o: o.copy_unsafe_links),
+    _O("safe-links", "", lambda o: o.safe_links),
+    _O("numeric-ids", "", lambda o: o.numeric_ids),
+    _O("cvs-exclude", "C", lambda o: o.cvs_exclude),
+    _O("list-only", "", lambda o: o.list_only),
+    # --files-from=- (names from the client) is implemented, a server-side file is not
+    _O("files-from", "", lambda o: o.files_from == "-"),
+    _O(
+        "files-from",
+        "",
+        lambda o: o.files_from is not None and o.files_from != "-",
+        implemented=False,
+    ),
+    _O("ignore-missing-args", "", lambda o: o.ignore_missing_args),
+    _O("delete-missing-args", "", lambda o: o.delete_missing_args, implemented=False),
+    _O("use-qsort", "", lambda o: o.qsort),
+    _O("open-noatime", "", lambda o: o.open_noatime),
+    # what is sent and how
+    _O("checksum", "c", lambda o: o.always_checksum),
+    _O("checksum-choice", "", lambda o: o.checksum_choice is not None, also=("cc",)),
+    _O("checksum-seed", "", lambda o: bool(o.checksum_seed), exact=True),
+    _O("compress", "z", lambda o: o.compress),
+    _O("compress-choice", "", lambda o: o.compress_choice is not None, also=("zc",)),
+    _O("compress-level", "", lambda o: o.compress_level is not None),
+    _O("skip-compress", "", lambda o: o.skip_compress is not None),
+    _O("inplace", "", lambda o: o.inplace),
+    _O("append", "", lambda o: o.append == 1),
+    _O("append-verify", "", lambda o: o.append == 2),
+    _O("whole-file", "W", lambda o: o.whole_file is True),
+    _O("block-size", "B", lambda o: bool(o.block_size)),
+    _O("bwlimit", "", lambda o: o.bwlimit is not None),
+    _O("timeout", "", lambda o: bool(o.timeout)),
+    _O("dry-run", "n", lambda o: o.dry_run, exact=True),
+    _O("remove-source-files", "", lambda o: o.remove_source_files, implemented=False),
+    _O("out-format", "", lambda o: o.log_format is not None, exact=True, also=("log-format",)),
+    # deletion (a pull sends none of these to the server; a push is refused elsewhere)
+    _O("delete", "", lambda o: o.delete_mode is not None),
+    _O("delete-before", "", _delete("before")),
+    _O("delete-during", "", _delete("during"), also=("del",)),
+    _O("delete-delay", "", _delete("delay")),
+    _O("delete-after", "", _delete("after")),
+    _O("delete-excluded", "", lambda o: o.delete_excluded),
+    # attributes this server does not send
+    _O("acls", "A", lambda o: o.preserve_acls, implemented=False),
+    _O("xattrs", "X", lambda o: bool(o.preserve_xattrs), implemented=False),
+    _O("atimes", "U", lambda o: bool(o.preserve_atimes), implemented=False),
+    _O("crtimes", "N", lambda o: o.preserve_crtimes, implemented=False),
+    _O("iconv", "", lambda o: o.iconv is not None, implemented=False, exact=True),
+)
+"""Every option the server acts on (see the module docstring)."""
+
+
+def refuse_message(option: ServerOption, *, daemon: bool) -> str:
+    """Rsync's words for a refused option (without the ``rsync: `` prefix).
+
+    rsync: options.c create_refuse_error().
+    """
+    text = "The server is configured to refuse" if daemon else "The server does not support"
+    text += f" --{option.long}"
+    if option.short:
+        text += f" (-{option.short})"
+    return text
+
+
+def unimplemented(opts: TransferOptions) -> ServerOption | None:
+    """The first option the client used that this server does not implement."""
+    for option in SERVER_OPTIONS:
+        if not option.implemented and option.used(opts):
+            return option
+    return None
+
+
+def _matches(pattern: str, option: ServerOption) -> bool:
+    names = (option.long, *option.also)
+    if option.short:
+        names += (option.short,)
+    return any(wildmatch(pattern.encode(), name.encode()) for name in names)
+
+
+def refused_by_module(opts: TransferOptions, patterns: Iterable[str]) -> ServerOption | None:
+    """The first option the client used that the module's ``refuse options`` refuse.
+
+    Patterns apply in order, a later one overriding an earlier one: a plain pattern
+    refuses, ``!pattern`` accepts again. Wildcards (``*?[``) never touch exact-only
+    options. ``a`` or ``archive`` stands for ``[ardlptgoD]``, and ``delete`` refuses every
+    deletion mode.
+
+    rsync: options.c set_refuse_options(), parse_one_refuse_match().
+    """
+    words = [w for p in patterns for w in p.split()]
+    refused: dict[int, bool] = {}
+    for word in words:
+        negated = word.startswith("!") and len(word) > 1
+        ref = word[1:] if negated else word
+        wild = any(c in ref for c in "*?[")
+        if ref in ("a", "archive"):
+            ref, wild = "[ardlptgoD]", True
+        for k, option in enumerate(SERVER_OPTIONS):
+            if option.exact and wild:
+                continue
+            if _matches(ref, option):
+                refused[k] = not negated
+    delete_refused = any(refused.get(k) for k, o in enumerate(SERVER_OPTIONS) if o.long == "delete")
+    for k, option in enumerate(SERVER_OPTIONS):
+        if not option.used(opts):
+            continue
+        if refused.get(k):
+            return option
+    if delete_refused and opts.delete_mode is not None:
+        return next(o for o in SERVER_OPTIONS if o.long == "delete")
+    return None
