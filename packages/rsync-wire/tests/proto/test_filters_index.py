@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rsync_wire.errors import AllocationLimitError
 from rsync_wire.proto.codec import NeedMoreData
 from rsync_wire.proto.filters import FilterList, decode_filter_list
 
@@ -119,3 +121,12 @@ def test_a_list_that_arrives_in_pieces_is_decoded_once() -> None:
         msg = "never complete"
         raise AssertionError(msg)
     assert calls == (len(wire) + 99) // 100
+
+
+def test_a_rule_list_past_max_alloc_is_refused() -> None:
+    texts = [b"- file%d" % i for i in range(5000)]
+    wire = b"".join(struct.pack("<i", len(t)) + t for t in texts) + b"\0\0\0\0"
+    with pytest.raises(AllocationLimitError, match=r"exceeded --max-alloc=1048576"):
+        decode_filter_list(wire, 0, max_alloc=1 << 20)
+    got, _ = decode_filter_list(wire, 0, max_alloc=4 << 20)
+    assert got == texts

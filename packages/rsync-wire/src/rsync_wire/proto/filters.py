@@ -62,8 +62,15 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 import msgspec
 
-from rsync_wire.errors import ExitCode, LocalProtocolError, RemoteProtocolError, RsyncError
+from rsync_wire.errors import (
+    AllocationLimitError,
+    ExitCode,
+    LocalProtocolError,
+    RemoteProtocolError,
+    RsyncError,
+)
 from rsync_wire.proto.codec import NeedMoreData, decode_int32, encode_int32_into
+from rsync_wire.proto.options import DEFAULT_MAX_ALLOC
 from rsync_wire.proto.wildmatch import compile_wildmatch, has_wildcards
 
 if TYPE_CHECKING:
@@ -75,6 +82,7 @@ __all__ = [
     "DEFAULT_CVSIGNORE",
     "F_OPTION_RULES",
     "MAX_RULE_TEXT",
+    "RULE_COST",
     "DirToken",
     "FilterAction",
     "FilterError",
@@ -95,6 +103,10 @@ _log = logging.getLogger(__name__)
 
 ReadFile: TypeAlias = Callable[[bytes], bytes | None]
 """The callback that loads a merge file: path in, contents out, None if missing."""
+
+RULE_COST: Final = 400
+"""Bytes a received rule holds once parsed (its text, FilterRule, matcher entry and index
+slot; measured with tracemalloc over a million rules): what ``--max-alloc`` is charged."""
 
 MAX_RULE_TEXT: Final = 5119
 """Longest rule text accepted from the wire (rsync: BIGPATHBUFLEN - 1 on Linux)."""
@@ -865,6 +877,7 @@ def decode_filter_list(
     pos: int,
     *,
     resume: object = None,
+    max_alloc: int = DEFAULT_MAX_ALLOC,
 ) -> tuple[list[bytes], int]:
     """Decode a whole filter list (rule texts up to the i32 0 terminator).
 
@@ -878,10 +891,18 @@ def decode_filter_list(
         The rule texts and the position after the terminator. Parse them with
         :meth:`FilterList.add_received`.
 
+    Args:
+        buf: the input buffer.
+        pos: where the list starts.
+        resume: the ``resume`` of the last :class:`NeedMoreData` raised for this list.
+        max_alloc: ``--max-alloc``: a list whose rules would hold more (each is charged
+            :data:`RULE_COST` bytes plus its text) is refused.
+
     Raises:
         NeedMoreData: the list is not complete yet.
         RemoteProtocolError: a negative length, or a rule longer than
             :data:`MAX_RULE_TEXT` bytes.
+        AllocationLimitError: the list outgrows ``max_alloc``.
 
     rsync: exclude.c:recv_filter_list().
     """
@@ -908,6 +929,9 @@ def decode_filter_list(
             raise NeedMoreData(_ListProgress(start - first, out))
         out.append(bytes(buf[pos : pos + length]).split(b"\0", 1)[0])
         pos += length
+        if (pos - first) + len(out) * RULE_COST > max_alloc:
+            msg = f"[sender] exceeded --max-alloc={max_alloc} setting (file=exclude.c)"
+            raise AllocationLimitError(msg)
 
 
 class _ListProgress:
