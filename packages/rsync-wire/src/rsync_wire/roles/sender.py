@@ -714,10 +714,16 @@ class SenderRole:
             append = 0 if ndx in self._sent else self.opts.append
             self._sent.add(ndx)
             head = await ws.decode(
-                decode_sum_head, protocol=session.protocol, digest_size=self.rule.digest_size
+                decode_sum_head,
+                protocol=session.protocol,
+                digest_size=self.rule.digest_size,
+                max_alloc=None if append else self.opts.alloc_limit,  # rsync: no table then
             )
             if head.count and not append:
+                # Keep no more of the table than the listed file can use (issue 8).
+                head, extra = head.within(flist.sizes[pos])
                 weak, strong = await ws.decode(_decode_sums, head)
+                await ws.skip(extra)
             else:
                 weak, strong = None, b""  # with --append the generator sends no block sums
             await self._send_file(
