@@ -988,11 +988,18 @@ class GeneratorRole:
             reverse=reverse,
         )
 
-    def _protected(self, path: bytes, st: os.stat_result) -> bool:
+    def _protected(
+        self, path: bytes, st: os.stat_result, *, ignore_perishable: bool = False
+    ) -> bool:
         filters = self.sh.config.filters
         if filters is None or not filters:
             return False
-        return filters.excluded(path, is_dir=stat.S_ISDIR(st.st_mode), for_sender=False)
+        return filters.excluded(
+            path,
+            is_dir=stat.S_ISDIR(st.st_mode),
+            for_sender=False,
+            ignore_perishable=ignore_perishable,
+        )
 
     def _delete_item(self, rel: bytes, mode: int, *, make_room: bool, what: str = "") -> bool:
         """Delete ``rel`` (recursively when allowed); ``make_room``: for a new item's sake.
@@ -1044,32 +1051,50 @@ class GeneratorRole:
                 f'rsync: [generator] opendir "{_show(rel)}" failed: {exc.strerror} ({exc.errno})'
             )
             return False
-        if not listing:
-            return True
-        if not recurse:
+        # What the receiver's rules exclude is protected inside a deleted directory too
+        # (perishable rules aside); it keeps the directory, as a non-perishable entry.
+        doomed = [
+            (name, st)
+            for name, st in listing
+            if not self._protected(rel + b"/" + name, st, ignore_perishable=True)
+        ]
+        ok = len(doomed) == len(listing)
+        if doomed and not recurse:
+            ok = False
+        elif doomed:
+            for name, st in self._sorted_listing(doomed, reverse=True):
+                path = rel + b"/" + name
+                is_dir = stat.S_ISDIR(st.st_mode)
+                if is_dir and not self._delete_contents(path, recurse=True):
+                    ok = False
+                if not self._remove_emptied(path, st.st_mode):
+                    ok = False
+        if not ok:
             self._info(f"cannot delete non-empty directory: {_show(rel)}")
-            return False
-        ok = True
-        for name, st in self._sorted_listing(listing, reverse=True):
-            path = rel + b"/" + name
-            if stat.S_ISDIR(st.st_mode) and not self._delete_contents(path, recurse=True):
-                ok = False
-                continue
-            try:
-                if not self.dry_run:
-                    self._tree.remove(path)
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
+        return ok
+
+    def _remove_emptied(self, path: bytes, mode: int) -> bool:
+        """Remove one entry whose contents (if a directory) were already deleted.
+
+        rsync: delete.c delete_item() with DEL_DIR_IS_EMPTY.
+        """
+        try:
+            if not self.dry_run:
+                self._tree.remove(path)
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            if stat.S_ISDIR(mode) and exc.errno == errno.ENOTEMPTY:
+                self._info(f"cannot delete non-empty directory: {_show(path)}")
+            else:
                 self._error(
                     f"rsync: [generator] delete_file: "
-                    f"{'rmdir' if stat.S_ISDIR(st.st_mode) else 'unlink'}"
+                    f"{'rmdir' if stat.S_ISDIR(mode) else 'unlink'}"
                     f"({_show(path)}) failed: {exc.strerror} ({exc.errno})"
                 )
-                ok = False
-                continue
-            self._count_delete(path, st.st_mode)
-        return ok
+            return False
+        self._count_delete(path, mode)
+        return True
 
     def _count_delete(self, rel: bytes, mode: int) -> None:
         st = self.sh.stats
