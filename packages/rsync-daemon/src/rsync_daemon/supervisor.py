@@ -1,6 +1,6 @@
 """Bind, then confine, then serve: the daemon's security sequence.
 
-How this works (STYLE.md §9; the order of gokrazy/rsync):
+How this works (bind before confining, confine before the event loop; gokrazy/rsync's order):
 
 1. The caller has read the configuration, opened the log file and bound every
    listening socket (as root where the port needs it), or received them from systemd.

@@ -3,7 +3,7 @@
 It speaks just enough of the protocol to reach the part a test wants to abuse: it reads
 the client's filter list, writes whatever file-list bytes the test gives it, then answers
 the generator's requests with content (or garbage) the test chooses, and follows the
-NDX_DONE choreography of §10.9 at the end.
+NDX_DONE choreography of docs/protocol.md §10.9 at the end.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Parse and build the ``--server`` argument vector (no I/O).
 
-A client turns its options into the argument vector of §4.1 of the protocol notes
+A client turns its options into the argument vector of docs/protocol.md §4.1
 (the short-option cluster, ``-e.<capabilities>``, long options, ``.``, paths); a
 server parses that vector back into :class:`~rsync_wire.proto.options.TransferOptions`.
 Both directions live here so that they stay each other's inverse.

@@ -5,7 +5,7 @@
 from caller buffers; neither touches the filesystem, the clock or a socket. Sorting, duplicate
 removal and index mapping live in :mod:`rsync_wire.proto.flist_sort`.
 
-Not here: ACL and xattr data (§15; both classes refuse ``-A``/``-X``), ``--iconv`` name
+Not here: ACLs, xattrs (docs/protocol.md §15; both classes refuse ``-A``/``-X``), ``--iconv`` name
 conversion, uid/gid mapping to local accounts, the sub-list announcements (NDX values, see
 :class:`~rsync_wire.proto.codec.NdxEncoder`), and the check that an incremental sub-list's
 names lie in the announced directory (the receiving role knows the directory).
@@ -1062,7 +1062,7 @@ class FileListDecoder:
 
         Raises:
             NeedMoreData: the buffer ends inside the entry; nothing was committed.
-            RemoteProtocolError: the bytes break the format or a receiver check (§9.19).
+            RemoteProtocolError: bytes that break the format or fail docs/protocol.md §9.19.
 
         rsync: flist.c recv_file_list() (flag word), recv_file_entry().
         """

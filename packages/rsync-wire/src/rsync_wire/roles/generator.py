@@ -9,7 +9,7 @@ them, in list order. A regular file that differs becomes a transfer request:
 index, iflags, and the sum header with the block checksums of the existing
 destination file (its "basis"), or an empty header for a whole-file transfer.
 Deletions (``--delete-*``) happen before the walk, per directory during it, or
-after the transfer. Then come the NDX_DONE markers of §10.9: end of phase 1,
+after the transfer. Then come the NDX_DONE markers of docs/protocol.md §10.9: end of phase 1,
 the redo requests for files that failed their checksum, end of phase 2, and so
 on, each waiting for the receiver where the choreography requires it. At the
 very end directory permissions and times are fixed and the goodbye is sent.

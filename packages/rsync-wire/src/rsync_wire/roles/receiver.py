@@ -12,7 +12,7 @@ dropped (or kept under the final name with ``--partial``) and, in phase 1, the
 generator is asked to request the file again with full-length block sums. A
 reply that is only an echo of an itemize record is handed to the reporter.
 
-The NDX_DONE markers the sender writes end the phases (§10.9); after the last
+The NDX_DONE markers the sender writes end the phases (docs/protocol.md §10.9); after the last
 one come the sender's statistics and, from protocol 31, the echo of the
 generator's deletion-phase marker. Each milestone is passed to the generator.
 

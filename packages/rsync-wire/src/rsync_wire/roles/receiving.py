@@ -10,7 +10,7 @@ replies and writes files) in one task group, as rsync runs them as two
 processes. They share one connection: the generator only writes, the receiver
 only reads. The receiver tells the generator what it learnt (redo requests, the
 sender's end-of-phase markers) through a memory object stream of
-:data:`ReceiverEvent` records (§10.11 of the protocol notes).
+:data:`ReceiverEvent` records (docs/protocol.md §10.11).
 
 Output for the user (``-v`` lines, itemized changes, deletions, messages) is not
 written here: every such event goes to a :class:`Reporter` the caller provides.
@@ -189,7 +189,7 @@ class Redo(msgspec.Struct, frozen=True, tag=True):
 
 
 class Milestone(msgspec.Struct, frozen=True, tag=True):
-    """The receiver reached a point of the end choreography (§10.9).
+    """The receiver reached a point of the end choreography (docs/protocol.md §10.9).
 
     ``what``: ``"phase1"`` (the sender's end-of-phase-1 echo), ``"phase2"``,
     ``"loop"`` (the end-of-loop NDX_DONE and the statistics) or ``"final"`` (the
@@ -729,7 +729,7 @@ class ReceiverSide:
         sh.content_dirs = content
 
     def _check_names(self) -> None:
-        """The client receiver's checks of received names (§8.4, §9.19).
+        """The client receiver's checks of received names (docs/protocol.md §8.4, §9.19).
 
         rsync: flist.c recv_file_entry() ("rejecting excluded/unrequested file-list name",
         "rejecting non-directory transfer-root entry").
@@ -841,7 +841,7 @@ class ReceiverSide:
             self._prepare_destination(self.dest)
         self._index()
         if not sh.entries:
-            # An empty list: the sender has already gone (§13.2).
+            # An empty list: the sender has already gone (docs/protocol.md §13.2).
             self.stats.io_error |= sh.io_error
             self.stats.elapsed = time.monotonic() - started
             return self.stats

@@ -6,8 +6,8 @@ the sorted order). Then it answers the generator: each request names a file by
 index and carries the block checksums of the receiver's basis; the sender echoes
 the request, computes the delta of its file against those checksums, and sends
 it as tokens followed by the whole-file checksum. NDX_DONE marks the end of each
-phase; the sequence of DONEs, the statistics and the goodbye follow §10.9 of the
-protocol notes.
+phase; the sequence of DONEs, the statistics and the goodbye follow docs/protocol.md
+§10.9.
 
 rsync: sender.c send_files(), flist.c send_file_list(), main.c do_server_sender().
 """
@@ -1101,7 +1101,7 @@ class SenderRole:
         return block_offset > offset or block in same_offset
 
     async def _finish(self) -> None:
-        """Statistics (server only) and the end-of-session NDX_DONE exchange (§10.9)."""
+        """A server's statistics, then the final NDX_DONE exchange (docs/protocol.md §10.9)."""
         ws = self.ws
         session = self.session
         if self.server:
