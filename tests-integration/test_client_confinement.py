@@ -57,8 +57,9 @@ def unprivileged() -> list[str]:
 _PROBE = r"""
 import json, os, sys
 from rsync_client.confine import confine_client
+from rsync_client.options import ClientOptions
 dest, src, outside_dir, secret = sys.argv[1:5]
-note = confine_client(dest, [src])
+note = confine_client(ClientOptions(), [src], dest)
 result = {"note": note}
 def attempt(name, fn):
     try:

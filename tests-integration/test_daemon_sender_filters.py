@@ -10,6 +10,8 @@ the names the client sees must be the same.
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from harness.daemon import RealDaemonFactory
+    from harness.shim import ShimFactory
     from harness.tools import RealRsync
 
 pytestmark = pytest.mark.interop
@@ -120,7 +123,20 @@ def test_module_rules_hide_names(
 
 @pytest.mark.parametrize(
     "path",
-    ["secret", "secret/", "secret/a", "secret/in/b", "private/c", "private2", "a.key", "keep/x"],
+    [
+        "secret",
+        "secret/",
+        "secret/a",
+        "secret/in/b",
+        "private/c",
+        "private2",
+        "a.key",
+        "keep/x",
+        "pub/../secret/a",
+        "pub/../secret",
+        "./secret/",
+        "pub/../../secret/a",
+    ],
 )
 @pytest.mark.parametrize("relative", [False, True], ids=["plain", "R"])
 def test_hidden_argument_fails_like_a_missing_one(
@@ -147,3 +163,67 @@ def test_hidden_argument_fails_like_a_missing_one(
         results[kind] = (code, lines)
     assert results["our_daemon"] == results["real_daemon"]
     assert results["our_daemon"][0] == 23
+
+
+@pytest.mark.parametrize("pattern", ["*", "*/c", "sec*/", "[ps]*", "pub/*", "*/in/*"])
+def test_wildcards_never_match_hidden_names(
+    request: pytest.FixtureRequest,
+    real_rsync: RealRsync,
+    module_tree: Path,
+    tmp_path: Path,
+    pattern: str,
+) -> None:
+    seen = {}
+    for kind in ("our_daemon", "real_daemon"):
+        d = _start(request, kind, module_tree)
+        dest = tmp_path / f"dest-{kind}"
+        code, _out, err = run(
+            real_rsync.argv("-rR", d.url("m", pattern), str(dest)),  # type: ignore[attr-defined]
+            timeout=60,
+        )
+        names = _tree(dest) if dest.exists() else []
+        assert not any(b"SECRET" in p.read_bytes() for p in dest.rglob("*") if p.is_file()), (
+            f"{kind} sent a hidden file"
+        )
+        lines = sorted(ln for ln in err.splitlines() if ln.startswith("rsync: [sender]"))
+        seen[kind] = (code, names, lines)
+    assert seen["our_daemon"] == seen["real_daemon"]
+
+
+@pytest.mark.parametrize("protocol", [27, 32])
+@pytest.mark.parametrize("inc", [True, False], ids=["inc", "no-inc"])
+def test_module_rules_over_a_remote_shell(
+    real_rsync: RealRsync,
+    rsh_shim_factory: ShimFactory,
+    module_tree: Path,
+    tmp_path: Path,
+    protocol: int,
+    inc: bool,
+) -> None:
+    """The daemon over a remote shell (``pyrsyncd --server --daemon``) hides the same names."""
+    config_home = tmp_path / "config"
+    config_home.mkdir()
+    (config_home / "pyrsyncd.toml").write_text(
+        f'[modules.m]\npath = "{module_tree}"\n'
+        'exclude = ["/secret/***", "/private/", "/private2", "*.key"]\n'
+        'filter = ["- /sec3/***", "+ /keep/", "- /keep/**"]\n'
+    )
+    wrapper = tmp_path / "pyrsyncd-wrapper"
+    command = shlex.join([sys.executable, "-m", "rsync_daemon"])
+    wrapper.write_text(
+        f'#!/bin/sh\nXDG_CONFIG_HOME={shlex.quote(str(config_home))} exec {command} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    shim = rsh_shim_factory()
+    args = ["-r", f"--protocol={protocol}", "-e", str(shim), f"--rsync-path={wrapper}"]
+    if not inc:
+        args.append("--no-inc-recursive")
+    dest = tmp_path / "dest"
+    code, _, err = run(real_rsync.argv(*args, "rsync://localhost/m/", str(dest)), timeout=60)
+    assert code == 0, err
+    names = _tree(dest)
+    _assert_hidden(names)
+    assert "pub/private/deep" in names
+    code, out, err = run(real_rsync.argv(*args, "rsync://localhost/m/"), timeout=60)
+    assert code == 0, err
+    assert _names(out) == sorted([".", *names])

@@ -149,7 +149,9 @@ def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
         ("./a:b", Location(kind="local", path="./a:b")),
         ("dir/a:b", Location(kind="local", path="dir/a:b")),
         ("plain", Location(kind="local", path="plain")),
-        (":x", Location(kind="local", path=":x")),
+        # as rsync's parse_hostspec(): an empty host is still a host (ssh then fails)
+        (":x", Location(kind="shell", host="", path="x")),
+        ("::x", Location(kind="daemon", host="", path="x")),
     ],
 )
 def test_locations(arg: str, expected: Location) -> None:
@@ -228,3 +230,13 @@ def test_api_options() -> None:
     with pytest.raises(OptionError):
         make_options(no_such=True)
     assert isinstance(opts, ClientOptions)
+
+
+def test_ipv4_ipv6_reach_ssh_only() -> None:
+    argv = remote_command("ssh -p 22", "h", "u", "rsync", [".", "p"], family="-4")
+    assert argv[:6] == ["ssh", "-p", "22", "-l", "u", "-4"]
+    assert argv[6] == "h"
+    argv = remote_command("/usr/bin/ssh", "h", None, "rsync", [".", "p"], family="-6")
+    assert argv[:3] == ["/usr/bin/ssh", "-6", "h"]
+    argv = remote_command("rsh", "h", None, "rsync", [".", "p"], family="-6")
+    assert "-6" not in argv  # rsync adds it for ssh only

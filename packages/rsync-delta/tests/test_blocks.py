@@ -37,7 +37,7 @@ def bitwise_block_length(length: int, protocol: int) -> int:
     return max(blength, BLOCK_SIZE)
 
 
-# Examples from the protocol notes, sections 11.2 and 11.3.
+# Examples from docs/protocol.md §11.2 and §11.3.
 @pytest.mark.parametrize(
     ("length", "blength", "s2length"),
     [

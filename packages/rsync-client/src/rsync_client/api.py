@@ -4,8 +4,8 @@
 same options as the command line, spelled as keyword arguments (``archive=True``,
 ``delete=True``, ``exclude=["*.tmp"]``, ``compress=True``, ``rsh="ssh -p 2222"``),
 run the transfer and return its :class:`~rsync_wire.roles.receiving.ReceiveStats`.
-A transfer that ends with a non-zero rsync exit code raises :class:`SyncError`,
-which carries the code and the statistics.
+A transfer that ends with a non-zero rsync exit code, or fails in any other way, raises
+:class:`SyncError`, which carries the code, the statistics and rsync's error lines.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from rsync_client.errors import describe_failure
 from rsync_client.options import ClientOptions, OptionError
-from rsync_client.output import Output
+from rsync_client.output import Output, rsync_error_line
 from rsync_wire.errors import RsyncError
 from rsync_wire.roles.receiving import ReceiveStats
 
@@ -43,7 +44,9 @@ class SyncError(RsyncError):
     Attributes:
         exit_code: rsync's exit code.
         stats: the statistics, when the transfer got that far.
-        output: what the transfer printed (stdout and stderr, when not ``verbose``).
+        output: what the transfer printed, ending with rsync's error lines (``rsync: ...``
+            and ``rsync error: ... (code N)``); empty with ``print_output``, where they
+            went to the terminal. ``str(exc)`` holds the error lines in any case.
     """
 
     def __init__(
@@ -110,7 +113,7 @@ async def async_sync(
         The transfer statistics.
 
     Raises:
-        SyncError: the transfer ended with a non-zero exit code.
+        SyncError: the transfer failed or ended with a non-zero exit code.
         OptionError: an unknown option.
     """
     from rsync_client.session import run
@@ -122,19 +125,32 @@ async def async_sync(
     output = Output(opts) if print_output else Output(opts, stdout=buffer, stderr=buffer)
     try:
         result = await run(opts, args, output)
-    except RsyncError as exc:
-        raise SyncError(
-            str(exc), exit_code=int(exc.exit_code), stats=None, output=buffer.getvalue()
-        ) from exc
+    except Exception as exc:
+        # (a cancellation or KeyboardInterrupt is the caller's and propagates)
+        failure = describe_failure(exc)
+        raise _sync_error(failure.lines, failure.exit_code, None, output, buffer) from exc
     if result.stats is not None and (print_output or opts.stats or opts.verbose):
         output.summary(result.stats, protocol=result.protocol)
     output.flush()
     if result.exit_code:
-        msg = f"transfer ended with exit code {result.exit_code}"
-        raise SyncError(
-            msg, exit_code=result.exit_code, stats=result.stats, output=buffer.getvalue()
-        )
+        raise _sync_error([], result.exit_code, result.stats, output, buffer)
     return result.stats if result.stats is not None else ReceiveStats()
+
+
+def _sync_error(
+    lines: list[str],
+    exit_code: int,
+    stats: ReceiveStats | None,
+    output: Output,
+    buffer: io.StringIO,
+) -> SyncError:
+    """The exception for a failed transfer, with rsync's lines, as ``pyrsync`` prints them."""
+    lines = [*lines, rsync_error_line(exit_code)]
+    for line in lines:
+        output.error(line)
+    output.flush()
+    message = "\n".join(lines)
+    return SyncError(message, exit_code=exit_code, stats=stats, output=buffer.getvalue())
 
 
 def sync(

@@ -14,8 +14,9 @@ rsync: options.c (long_options, parse_arguments()), main.c main().
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import importlib.util
+import math
 import os
 import signal
 import sys
@@ -25,14 +26,17 @@ from typing import Final, NoReturn
 
 import anyio
 
+from rsync_client.errors import describe_failure, failure_traceback
 from rsync_client.options import ClientOptions, OptionError
 from rsync_client.output import Output, rsync_error_line
-from rsync_wire.errors import ConnectionLost, ExitCode, RemoteError, RsyncError
+from rsync_wire.errors import ExitCode
 from rsync_wire.proto.constants import PROTOCOL_VERSION
 
 __all__ = ["main", "parse_args"]
 
 Apply = Callable[[ClientOptions, str | None], None]
+
+_TRACEBACK_VERBOSITY: Final = 4  # -vvvv: rsync's debug levels; here, the traceback too
 
 
 class _Spec:
@@ -64,14 +68,37 @@ def _count(field: str) -> _Spec:
     return _Spec(apply, negate=negate)
 
 
+_INT_MIN: Final = -(2**31)
+_INT_MAX: Final = 2**31 - 1
+
+
+def popt_int(option: str, text: str | None) -> int:
+    """An integer option's value as popt reads it (``strtol`` base 0, a C ``int``).
+
+    Raises:
+        OptionError: rsync's "invalid numeric value" or "number too large or too small".
+
+    rsync: popt.c poptGetNextOpt() (POPT_ARG_INT).
+    """
+    t = (text or "").lstrip()
+    body = t.lstrip("+-")
+    try:
+        if len(body) > 1 and body.startswith("0") and body[1] not in "xX":
+            number = int(t, 8)  # strtol's octal: "010" is 8
+        else:
+            number = int(t, 0)
+    except ValueError:
+        msg = f"--{option}={text}: invalid numeric value"
+        raise OptionError(msg) from None
+    if not _INT_MIN <= number <= _INT_MAX:
+        msg = f"--{option}={text}: number too large or too small"
+        raise OptionError(msg)
+    return number
+
+
 def _int(field: str, *, minimum: int | None = None) -> _Spec:
     def apply(o: ClientOptions, v: str | None) -> None:
-        assert v is not None  # noqa: S101 - takes_arg
-        try:
-            number = int(v)
-        except ValueError:
-            msg = f"--{field.replace('_', '-')}={v} is invalid"
-            raise OptionError(msg) from None
+        number = popt_int(field.replace("_", "-"), v)
         if minimum is not None and number < minimum:
             msg = f"--{field.replace('_', '-')}={v} is invalid"
             raise OptionError(msg)
@@ -132,6 +159,9 @@ def parse_size(text: str, option: str) -> int:
     except ValueError:
         msg = f"{option}={text} is invalid"
         raise OptionError(msg) from None
+    if not math.isfinite(number) or number * base**power >= 2**63:
+        msg = f"{option}={text} is invalid"
+        raise OptionError(msg)
     if number < 0:
         msg = f"{option}={text} is invalid"
         raise OptionError(msg)
@@ -228,19 +258,11 @@ def _delete_mode(field: str) -> Apply:
 
 
 def _port(o: ClientOptions, v: str | None) -> None:
-    try:
-        o.port = int(v or "")
-    except ValueError:
-        msg = f"--port={v} is invalid"
-        raise OptionError(msg) from None
+    o.port = popt_int("port", v)
 
 
 def _protocol(o: ClientOptions, v: str | None) -> None:
-    try:
-        number = int(v or "")
-    except ValueError:
-        msg = f"--protocol={v} is invalid"
-        raise OptionError(msg) from None
+    number = popt_int("protocol", v)
     if not 27 <= number <= PROTOCOL_VERSION:
         msg = f"--protocol must be between 27 and {PROTOCOL_VERSION}"
         raise OptionError(msg)
@@ -271,6 +293,7 @@ _LONG: Final[dict[str, _Spec]] = {
     "dirs": _flag("dirs"),
     "links": _flag("links"),
     "copy-links": _flag("copy_links"),
+    "copy-dirlinks": _flag("copy_dirlinks"),
     "perms": _flag("perms"),
     "executability": _flag("executability"),
     "times": _flag("times"),
@@ -355,6 +378,7 @@ _SHORT: Final[dict[str, str]] = {
     "d": "dirs",
     "l": "links",
     "L": "copy-links",
+    "k": "copy-dirlinks",
     "p": "perms",
     "E": "executability",
     "t": "times",
@@ -409,7 +433,6 @@ _UNSUPPORTED: Final = frozenset(
         "crtimes",
         "relative",
         "keep-dirlinks",
-        "copy-dirlinks",
         "copy-unsafe-links",
         "safe-links",
         "munge-links",
@@ -491,7 +514,6 @@ _UNSUPPORTED_SHORT: Final = {
     "N": "crtimes",
     "R": "relative",
     "K": "keep-dirlinks",
-    "k": "copy-dirlinks",
     "x": "one-file-system",
     "m": "prune-empty-dirs",
     "T": "temp-dir",
@@ -713,6 +735,7 @@ Options
 --dirs, -d               transfer directories without recursing
 --links, -l              copy symlinks as symlinks
 --copy-links, -L         transform symlink into referent file/dir
+--copy-dirlinks, -k      transform symlink to a dir into referent dir
 --hard-links, -H         preserve hard links
 --perms, -p              preserve permissions
 --executability, -E      preserve executability
@@ -782,35 +805,6 @@ Options
 # -- main -------------------------------------------------------------------------------------
 
 
-def _reset_errno(exc: BaseException) -> int | None:
-    """The errno of a connection reset or broken pipe behind ``exc``, if any."""
-    seen = 0
-    cause: BaseException | None = exc
-    while cause is not None and seen < 8:
-        if isinstance(cause, OSError) and cause.errno in (errno.ECONNRESET, errno.EPIPE):
-            return cause.errno
-        cause = cause.__cause__ or cause.__context__
-        seen += 1
-    return None
-
-
-def _error_text(exc: BaseException) -> str:
-    text = str(exc)
-    if isinstance(exc, ConnectionLost):
-        err = _reset_errno(exc)
-        if err == errno.ECONNRESET:
-            exc.exit_code = ExitCode.SOCKETIO
-            return f"rsync: [Receiver] read error: {os.strerror(err)} ({err})"
-        received = getattr(exc, "bytes_received", None)
-        so_far = f" ({received} bytes received so far)" if received is not None else ""
-        return f"rsync: connection unexpectedly closed{so_far} [Receiver]"
-    if isinstance(exc, RemoteError) and getattr(exc, "remote_exit", False):
-        return ""
-    if text and not text.startswith(("rsync", "ERROR", "@ERROR", "WARNING")):
-        text = "rsync: " + text
-    return text
-
-
 async def _main(opts: ClientOptions, rest: list[str], output: Output) -> int:
     from rsync_client.progress import make_progress
     from rsync_client.session import run
@@ -826,22 +820,58 @@ async def _main(opts: ClientOptions, rest: list[str], output: Output) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``pyrsync``; returns (and, as a console script, exits with) rsync's exit code."""
+    """Run ``pyrsync``; returns (and, as a console script, exits with) rsync's exit code.
+
+    Every failure ends here as rsync ends: its message lines, ``rsync error: ... (code N)``
+    and a non-zero exit code; the traceback only with ``-vvvv`` (rsync's debug levels).
+    """
     args = sys.argv[1:] if argv is None else list(argv)
-    if args and args[0] in ("--server", "--daemon"):
-        return _exec_daemon(args)
+    verbose = 0
+    output: Output | None = None
     try:
-        opts, rest = parse_args(args)
-    except HelpRequested as req:
-        sys.stdout.write(req.text)
-        return 0
-    except RsyncError as exc:
-        sys.stderr.write(_error_text(exc) + "\n")
-        sys.stderr.write(rsync_error_line(int(exc.exit_code)) + "\n")
-        return int(exc.exit_code)
-    output = Output(opts)
-    code = _run_with_signals(opts, rest, output)
-    output.flush()
+        if args and args[0] in ("--server", "--daemon"):
+            return _exec_daemon(args)
+        try:
+            opts, rest = parse_args(args)
+        except HelpRequested as req:
+            sys.stdout.write(req.text)
+            return 0
+        verbose = opts.verbose
+        output = Output(opts)
+        code = _run_with_signals(opts, rest, output)
+        output.flush()
+    except BaseException as exc:
+        if isinstance(exc, SystemExit):
+            raise
+        code = _fail(exc, output, verbose=verbose)
+    if argv is None:
+        _settle_stdout()
+    return code
+
+
+def _fail(exc: BaseException, output: Output | None, *, verbose: int) -> int:
+    """Print rsync's lines for ``exc`` (the traceback too at ``-vvvv``); returns the code."""
+    try:
+        failure = describe_failure(exc)
+        lines = list(failure.lines)
+        code = failure.exit_code
+        if verbose >= _TRACEBACK_VERBOSITY:
+            lines.insert(0, failure_traceback(exc).rstrip("\n"))
+    except Exception:  # noqa: BLE001 - the guard of the guard: never a traceback
+        lines, code = [f"rsync: [Receiver] internal error: {type(exc).__name__}"], 15
+    lines.append(rsync_error_line(code))
+    if output is not None:
+        printed = 0
+        with contextlib.suppress(Exception):
+            for line in lines:
+                output.error(line)
+                printed += 1
+        with contextlib.suppress(Exception):
+            output.flush()
+        lines = lines[printed:]
+    with contextlib.suppress(Exception):
+        sys.stderr.write("".join(line + "\n" for line in lines))
+        sys.stderr.flush()
     return code
 
 
@@ -890,41 +920,28 @@ def _run_with_signals(opts: ClientOptions, rest: list[str], output: Output) -> i
     code: int
     try:
         code = anyio.run(runner)
-    except KeyboardInterrupt:
-        code = int(ExitCode.SIGNAL)
-        output.error("rsync: received SIGINT, SIGTERM, or SIGHUP")
-    except BaseExceptionGroup as group:
-        exc = _first(group)
-        code = _report(exc, output)
-    except RsyncError as exc:
-        code = _report(exc, output)
-    else:
-        if code == int(ExitCode.SIGNAL) and got_signal:
-            output.error(f"rsync: [Receiver] got signal {got_signal[0]}")
+    except BaseException as exc:
+        if isinstance(exc, SystemExit):
+            raise
+        return _fail(exc, output, verbose=opts.verbose)
     if code:
         output.error(rsync_error_line(code))
     return code
 
 
-def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            return _first(exc)
-        if isinstance(exc, RsyncError):
-            return exc
-    return group.exceptions[0]
+def _settle_stdout() -> None:
+    """Flush standard output; if its reader is gone, silence it for the exit.
 
-
-def _report(exc: BaseException, output: Output) -> int:
-    if isinstance(exc, RsyncError):
-        text = _error_text(exc)
-        if text:
-            output.error(text)
-        return int(exc.exit_code)
-    if isinstance(exc, OSError):
-        output.error(f"rsync: {exc.strerror or exc} ({exc.errno})")
-        return int(ExitCode.FILEIO)
-    raise exc
+    Otherwise Python's own flush at exit prints "Exception ignored ... BrokenPipeError"
+    after rsync's last line (``pyrsync -v ... | head``).
+    """
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
 
 
 def run_main() -> NoReturn:

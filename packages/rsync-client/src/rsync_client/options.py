@@ -12,18 +12,26 @@ start_client().
 
 from __future__ import annotations
 
+import os
+
 import msgspec
 
 from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.proto.options import TransferOptions
 
-__all__ = ["ClientOptions", "Location", "OptionError", "parse_location"]
+__all__ = ["ClientOptions", "Location", "OptionError", "merge_file_names", "parse_location"]
 
 
 class OptionError(RsyncError):
-    """A command line (or API call) rsync would refuse with a syntax error."""
+    """A command line (or API call) rsync would refuse with a syntax error.
+
+    Attributes:
+        bare: the message is printed as it is, without rsync's ``rsync: `` prefix (as
+            rsync prints "Empty source arg specified.").
+    """
 
     exit_code = ExitCode.SYNTAX
+    bare = False
 
 
 class ClientOptions(msgspec.Struct, kw_only=True):
@@ -39,6 +47,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     dirs: bool = False
     links: bool = False
     copy_links: bool = False
+    copy_dirlinks: bool = False
     perms: bool = False
     executability: bool = False
     times: bool = False
@@ -146,6 +155,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             list_only=self.list_only,
             preserve_links=self.links,
             copy_links=self.copy_links,
+            copy_dirlinks=self.copy_dirlinks,
             preserve_hard_links=1 if self.hard_links else 0,
             preserve_perms=self.perms,
             preserve_executability=self.executability,
@@ -227,21 +237,11 @@ def parse_location(arg: str) -> Location:
     rsync: main.c check_for_hostspec(), parse_hostspec().
     """
     if arg.lower().startswith("rsync://"):
-        rest = arg[8:]
-        hostpart, slash, path = rest.partition("/")
-        user, hostport = _split_user(hostpart)
-        port: int | None = None
-        if hostport.startswith("["):
-            end = hostport.find("]")
-            host = hostport[1:end] if end > 0 else hostport
-            tail = hostport[end + 1 :] if end > 0 else ""
-            if tail.startswith(":") and tail[1:]:
-                port = _port(tail[1:], arg)
-        else:
-            host, colon, port_text = hostport.partition(":")
-            if colon and port_text:
-                port = _port(port_text, arg)
-        return Location(kind="daemon", host=host, user=user, port=port, path=path if slash else "")
+        url = _parse_url(arg[8:])
+        if url is not None:
+            return url
+        # Not a URL after all (a port that is not a number): rsync reads it as a
+        # remote-shell "host:path", host "rsync" (rsync: options.c check_for_hostspec()).
     if arg.startswith("["):
         end = arg.find("]")
         if end > 0 and arg[end + 1 : end + 2] == ":":
@@ -251,7 +251,7 @@ def parse_location(arg: str) -> Location:
                 return Location(kind="daemon", host=host, path=rest[1:])
             return Location(kind="shell", host=host, path=rest)
     cut = arg.find(":")
-    if cut <= 0:
+    if cut < 0:
         return Location(kind="local", path=arg)
     if "/" in arg[:cut]:
         return Location(kind="local", path=arg)
@@ -263,13 +263,55 @@ def parse_location(arg: str) -> Location:
     return Location(kind="shell", host=host, user=user, path=rest)
 
 
-def _port(text: str, arg: str) -> int:
+def _parse_url(rest: str) -> Location | None:
+    """``[user@]host[:port][/module/path]`` after ``rsync://``; None if it is not one.
+
+    The port is the digits after ``:`` (none or 0: the default); anything but ``/``
+    after them makes the argument no URL, as rsync's parser decides.
+
+    rsync: options.c parse_hostspec().
+    """
+    hostpart, slash, path = rest.partition("/")
+    user, hostport = _split_user(hostpart)
+    port_text: str | None = None
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end <= 1:
+            return None
+        host = hostport[1:end]
+        tail = hostport[end + 1 :]
+        if tail and not tail.startswith(":"):
+            return None
+        if tail:
+            port_text = tail[1:]
+    else:
+        host, colon, text = hostport.partition(":")
+        if colon:
+            port_text = text
+    port: int | None = None
+    if port_text is not None:
+        digits = len(port_text) - len(port_text.lstrip("0123456789"))
+        if digits < len(port_text):
+            return None
+        port = int(port_text) if digits else 0
+        port = port or None
+    return Location(kind="daemon", host=host, user=user, port=port, path=path if slash else "")
+
+
+def merge_file_names(filter_text: str) -> list[str]:
+    """The files a ``--filter`` rule merges at once (``merge FILE``, ``. FILE``), if any.
+
+    Per-directory merges (``dir-merge``, ``:``) name no file to read now; a rule that does
+    not parse names none (the filter list reports the error).
+    """
+    from rsync_wire.proto.filters import FilterError, RuleFlag, parse_rules
+
     try:
-        port = int(text)
-    except ValueError:
-        msg = f"invalid port in {arg!r}"
-        raise OptionError(msg) from None
-    if not 0 < port < 65536:
-        msg = f"invalid port in {arg!r}"
-        raise OptionError(msg)
-    return port
+        rules = parse_rules(os.fsencode(filter_text))
+    except FilterError:
+        return []
+    return [
+        os.fsdecode(rule.pattern)
+        for rule in rules
+        if rule.flags & RuleFlag.MERGE_FILE and not rule.flags & RuleFlag.PERDIR_MERGE
+    ]

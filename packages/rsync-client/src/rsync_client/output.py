@@ -11,6 +11,7 @@ does, which events print at which verbosity.
 
 from __future__ import annotations
 
+import io
 import locale
 import stat
 import sys
@@ -400,6 +401,44 @@ def summary_lines(
 # -- the reporter ----------------------------------------------------------------------------------
 
 
+class _ClosableStdout(io.TextIOBase):
+    """Standard output that goes quiet once its reader is gone (``pyrsync -v ... | head``).
+
+    rsync carries on with the transfer when nobody reads its output any more; a broken
+    pipe on standard output must not abort the copy.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__()
+        self.stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                self.stream.write(text)
+            except (BrokenPipeError, ValueError):  # ValueError: already closed
+                self.gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except (BrokenPipeError, ValueError):
+                self.gone = True
+
+    def isatty(self) -> bool:
+        return not self.gone and self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self.stream, "encoding", "utf-8"))
+
+
 class Output:
     """Prints a transfer's events as rsync's client does (a ``Reporter``).
 
@@ -419,7 +458,8 @@ class Output:
         progress: Progress | None = None,
     ) -> None:
         self.opts = opts
-        self.out = stdout if stdout is not None else sys.stdout
+        self.to_stdout = stdout is None
+        self.out: IO[str] = stdout if stdout is not None else _ClosableStdout(sys.stdout)  # type: ignore[assignment]
         self.err = stderr if stderr is not None else sys.stderr
         self.progress_display = progress
         self.quiet = opts.quiet

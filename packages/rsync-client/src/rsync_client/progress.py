@@ -173,6 +173,6 @@ class RichProgress:
 def make_progress(opts: ClientOptions, output: Output) -> Progress:
     """The display for this run: rich on a terminal, rsync's lines otherwise."""
     whole = opts.progress2
-    if output.out is sys.stdout and sys.stdout.isatty():
+    if output.to_stdout and sys.stdout.isatty():
         return RichProgress(output, whole=whole)
     return LinesProgress(output, whole=whole)

@@ -17,19 +17,31 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import anyio
 
 from rsync_client.confine import confine_client
-from rsync_client.options import ClientOptions, Location, OptionError, parse_location
+from rsync_client.options import (
+    ClientOptions,
+    Location,
+    OptionError,
+    merge_file_names,
+    parse_location,
+)
+from rsync_client.safeopen import (
+    UNTRUSTED_SYMLINK_MESSAGE,
+    UntrustedSymlinkError,
+    read_no_attacker_symlinks,
+)
 from rsync_client.transports.daemon import connect_daemon, daemon_preamble
 from rsync_client.transports.rsh import remote_command, spawn
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError, UnsupportedError
 from rsync_wire.proto.args import build_server_args
 from rsync_wire.proto.constants import PROTOCOL_VERSION
-from rsync_wire.proto.filters import F_OPTION_RULES, FilterList, cvs_exclude_rules
+from rsync_wire.proto.filters import F_OPTION_RULES, FilterList, ReadFile, cvs_exclude_rules
 from rsync_wire.roles.client import CLIENT_CAPABILITIES, run_pull, setup_client_protocol
 from rsync_wire.roles.local import run_local_copy
 from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats
@@ -53,15 +65,67 @@ class RunResult:
         self.protocol = protocol
 
 
-def _read_arg_file(path: str) -> bytes:
+def _read_arg_file(path: str, kind: str) -> bytes:
+    """Read a file named on the command line (``-``: standard input), as rsync opens it.
+
+    Args:
+        path: the path as given.
+        kind: ``"exclude"``, ``"include"`` or ``"files-from"`` (for the messages).
+
+    Raises:
+        RsyncError: rsync's message; exit code 11 for a filter file, 1 for ``--files-from``.
+            A symlink owned by another user on the way is refused (rsync 3.5).
+
+    rsync: exclude.c parse_filter_file(), options.c (--files-from);
+    syscall.c open_no_attacker_symlinks().
+    """
     if path == "-":
         return sys.stdin.buffer.read()
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        return read_no_attacker_symlinks(path)
     except OSError as exc:
-        msg = f"failed to open exclude file {path}: {exc.strerror} ({exc.errno})"
-        raise OptionError(msg) from None
+        refusal = UNTRUSTED_SYMLINK_MESSAGE + "\n" if isinstance(exc, UntrustedSymlinkError) else ""
+        if kind == "files-from":
+            msg = f"{refusal}rsync: failed to open files-from file {path}: {exc.strerror}"
+            raise OptionError(msg) from None
+        reason = f"{exc.strerror} ({exc.errno})"
+        msg = f"{refusal}rsync: [client] failed to open {kind} file {path}: {reason}"
+        raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
+
+
+def _merge_reader(opts: ClientOptions) -> ReadFile:
+    """The filter list's reader of ``.`` merge files named on the command line.
+
+    The list hands an absolute name over relative to its root, ``/``: such a name is
+    recognised among the command line's and opened as given.
+    """
+    absolute = {
+        os.fsencode(name)
+        for kind, value in opts.filters
+        if kind == "filter"
+        for name in merge_file_names(value)
+        if name.startswith("/")
+    }
+
+    def read(path: bytes) -> bytes | None:
+        if path == b"-":
+            return sys.stdin.buffer.read()
+        if not path.startswith(b"/") and b"/" + path in absolute:
+            path = b"/" + path
+        name = os.fsdecode(path)
+        try:
+            return read_no_attacker_symlinks(name)
+        except UntrustedSymlinkError as exc:
+            reason = f"{exc.strerror} ({exc.errno})"
+            msg = (
+                f"{UNTRUSTED_SYMLINK_MESSAGE}\n"
+                f"rsync: [client] failed to open exclude file {name}: {reason}"
+            )
+            raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
+        except OSError:
+            return None  # the list says "failed to open" (fatal for a command-line merge)
+
+    return read
 
 
 def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> FilterList:
@@ -69,7 +133,12 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
 
     rsync: options.c (the filter options), exclude.c parse_filter_str().
     """
-    fl = FilterList(protocol=protocol, delete_excluded=opts.delete_excluded)
+    fl = FilterList(
+        protocol=protocol,
+        delete_excluded=opts.delete_excluded,
+        read_file=_merge_reader(opts),
+        from0=opts.from0,
+    )
     f_count = 0
     for kind, value in opts.filters:
         raw = os.fsencode(value)
@@ -80,9 +149,9 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
         elif kind == "include":
             fl.add_include(raw)
         elif kind == "exclude-from":
-            fl.add_exclude_from(_read_arg_file(value), name=value)
+            fl.add_exclude_from(_read_arg_file(value, "exclude"), name=value)
         elif kind == "include-from":
-            fl.add_include_from(_read_arg_file(value), name=value)
+            fl.add_include_from(_read_arg_file(value, "include"), name=value)
         elif kind == "F":
             if f_count < len(F_OPTION_RULES):
                 fl.add_filter(F_OPTION_RULES[f_count])
@@ -99,7 +168,7 @@ def _umask() -> int:
 def _files_from(opts: ClientOptions) -> list[bytes] | None:
     if opts.files_from is None:
         return None
-    data = _read_arg_file(opts.files_from)
+    data = _read_arg_file(opts.files_from, "files-from")
     sep = b"\0" if opts.from0 else b"\n"
     names = []
     for line in data.split(sep):
@@ -141,6 +210,10 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
     if dest is None and kind == "local" and not opts.list_only:
         opts.list_only_implied = True
     if kind == "local":
+        if any(not s for s in sources):
+            _bare("Empty source arg specified.")
+        if dest is not None and not dest:
+            _bare('Empty destination arg specified (use "." or see --old-args).')
         return await _run_local(opts, sources, dest, output)
     hosts = {(loc.host, loc.user, loc.port) for loc in locs}
     if len(hosts) > 1:
@@ -149,6 +222,17 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
     if kind == "daemon":
         return await _run_daemon(opts, locs, dest, output)
     return await _run_shell(opts, locs, dest, output)
+
+
+def _family_flag(opts: ClientOptions) -> str:
+    return "-4" if opts.ipv4 else "-6" if opts.ipv6 else ""
+
+
+def _bare(message: str) -> NoReturn:
+    """Refuse the command line with a message rsync prints without its prefix (exit 1)."""
+    err = OptionError(message)
+    err.bare = True
+    raise err
 
 
 def _config(
@@ -183,8 +267,13 @@ async def _run_local(
     filters = build_filters(opts)
     _add_cvs(filters, opts)
     config = _config(opts, filters, None, local=True)
+    if _files_from(opts) is not None:
+        # The local sender would wait for the names on a stream nobody writes (a hang):
+        # refuse, after the file was checked and read as rsync does.
+        msg = "--files-from is not supported by pyrsync for a local copy"
+        raise UnsupportedError(msg)
     if opts.sandbox:
-        _confined(opts, output, confine_client(dest, sources))
+        _confined(opts, output, confine_client(opts, sources, dest))
     stats = await run_local_copy(
         [os.fsencode(s) for s in sources],
         None if dest is None else os.fsencode(dest),
@@ -234,7 +323,7 @@ async def _pull(
         msg = "--files-from with a local file needs protocol 31 or newer, or 29 and older"
         raise UnsupportedError(msg)
     if opts.sandbox:
-        _confined(opts, output, confine_client(dest))
+        _confined(opts, output, confine_client(opts, [], dest))
     stats = await run_pull(
         ws,
         session,
@@ -264,14 +353,23 @@ async def _run_daemon(
     filters = build_filters(opts)
     process = None
     if opts.rsh:
-        argv = remote_command(opts.rsh, first.host, first.user, opts.rsync_path, [], daemon=True)
+        argv = remote_command(
+            opts.rsh,
+            first.host,
+            first.user,
+            opts.rsync_path,
+            [],
+            daemon=True,
+            family=_family_flag(opts),
+        )
         process = await spawn(argv)
         assert process.stdout is not None  # noqa: S101 - spawned with pipes
         assert process.stdin is not None  # noqa: S101
         ws = WireStream(process.stdout, process.stdin, timeout=opts.timeout or None)
     else:
+        family = socket.AF_INET if opts.ipv4 else socket.AF_INET6 if opts.ipv6 else 0
         stream = await connect_daemon(
-            first.host, first.port or opts.port, contimeout=opts.contimeout
+            first.host, first.port or opts.port, contimeout=opts.contimeout, family=family
         )
         ws = WireStream(stream, stream, timeout=opts.timeout or None)
 
@@ -331,7 +429,9 @@ async def _run_shell(
     topts.cvs_exclude = opts.cvs_exclude
     filters = build_filters(opts)
     server_args = build_server_args(topts, paths, protocol=our_protocol)
-    argv = remote_command(opts.rsh, first.host, first.user, opts.rsync_path, server_args)
+    argv = remote_command(
+        opts.rsh, first.host, first.user, opts.rsync_path, server_args, family=_family_flag(opts)
+    )
     process = await spawn(argv)
     assert process.stdout is not None  # noqa: S101 - spawned with pipes
     assert process.stdin is not None  # noqa: S101
@@ -397,3 +497,8 @@ async def _close(ws: WireStream, process: Process | None, *, graceful: bool) -> 
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+        # Close its pipes now: left to the garbage collector, which may run after the event
+        # loop has closed (an exception's traceback keeps the process alive), they print
+        # "Exception ignored ... Event loop is closed" after rsync's last line.
+        with contextlib.suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await process.aclose()

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import sys
+import signal
 
-from rsync_daemon.cli import main
+# Ctrl-C while the program loads ends it quietly (rsync_daemon.cli.main then installs
+# handlers that exit with rsync's code 20): no KeyboardInterrupt traceback.
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+import sys  # noqa: E402 - after the handler, on purpose
+
+from rsync_daemon.cli import main  # noqa: E402 - after the handler, on purpose
 
 sys.exit(main())

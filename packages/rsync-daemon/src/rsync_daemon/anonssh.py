@@ -2,7 +2,7 @@
 
 ``rsync -e 'ssh -p PORT' rsync://host/module/`` logs in over SSH, runs
 ``rsync --server --daemon .`` there, and speaks the daemon protocol over the channel
-(daemon over a remote shell, §5.7 of the protocol notes). This listener gives that
+(daemon over a remote shell, docs/protocol.md §5.7). This listener gives that
 encryption to clients without giving anyone an account: any client is let in (with an
 ``authorized_keys`` file configured, only the keys listed there), the only request
 honoured is an exec of exactly that command, and what runs is `handle_connection`, in

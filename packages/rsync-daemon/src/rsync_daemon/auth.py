@@ -8,24 +8,41 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import stat
+
+from rsync_daemon.safeopen import open_trusted
 
 __all__ = ["lookup_secret", "preload_secrets"]
 
-# Secrets files read at start-up, before confinement hides them (path -> lines, or None
-# when the file was unusable). rsync reads them as root in the connection process before
-# it drops privileges; pyrsyncd confines itself before the first connection.
-_preloaded: dict[str, list[bytes] | None] = {}
+# Secrets files read at start-up, before confinement hides them (path -> (lines, mode),
+# or None when the file was unusable). rsync reads them as root in the connection
+# process before it drops privileges; pyrsyncd confines itself before the first
+# connection.
+_preloaded: dict[str, tuple[list[bytes], int, bool] | None] = {}
 
 
-def _read_secrets(secrets_file: str) -> list[bytes] | None:
+def _read_secrets(secrets_file: str) -> tuple[list[bytes], int, bool] | None:
+    """The lines, permission bits and whether root reads another's file, of a secrets file.
+
+    Opened through trusted symlinks only.
+
+    rsync: authenticate.c get_secret() (open_no_attacker_symlinks()).
+    """
     try:
-        st = os.stat(secrets_file)
-        if st.st_mode & 0o004:
-            return None
-        with open(secrets_file, "rb") as fh:
-            return fh.read().splitlines()
+        fd = open_trusted(secrets_file, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            foreign = os.geteuid() == 0 and st.st_uid != 0
+            return fh.read(1 << 20).splitlines(), st.st_mode, foreign
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def preload_secrets(secrets_file: str) -> None:
@@ -48,13 +65,16 @@ def _groups_of(user: str) -> set[str]:
     return names
 
 
-def lookup_secret(secrets_file: str, user: str, auth_users: list[str]) -> bytes | None:
+def lookup_secret(
+    secrets_file: str, user: str, auth_users: list[str], *, strict: bool = True
+) -> bytes | None:
     """The password for ``user`` when it is allowed by ``auth_users``, else ``None``.
 
     ``auth_users`` entries are user names, ``@group`` names or wildcards, optionally followed
     by ``:ro``/``:rw``/``:deny`` (``deny`` refuses). The secrets file holds ``user:password``
-    and ``@group:password`` lines. rsync refuses a secrets file that others can read when
-    strict modes are on; so do we.
+    and ``@group:password`` lines. With ``strict modes`` on (``strict``, the default) rsync
+    refuses a secrets file that others can read or write, or that a daemon running as root
+    does not own as root; so do we.
     """
     import fnmatch
 
@@ -73,8 +93,13 @@ def lookup_secret(secrets_file: str, user: str, auth_users: list[str]) -> bytes 
             break
     if not allowed:
         return None
-    lines = _preloaded[secrets_file] if secrets_file in _preloaded else _read_secrets(secrets_file)
-    if lines is None:
+    found = _preloaded[secrets_file] if secrets_file in _preloaded else _read_secrets(secrets_file)
+    if found is None:
+        return None
+    lines, mode, foreign = found
+    if strict and (mode & 0o006 or foreign):
+        # rsync: "secrets file must not be other-accessible" / "must be owned by root
+        # when running as root" (see strict modes)
         return None
     if groups is None:
         groups = _groups_of(user)

@@ -16,33 +16,43 @@ that off.
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
 import signal
-import sys
-from typing import TYPE_CHECKING
 
-from rsync_daemon.config import (
-    SANDBOX_MODES,
-    DaemonConfig,
-    load_config,
-    parse_listen,
-    parse_module_flag,
-)
-from rsync_daemon.errors import ConfigError
-from rsync_sandbox import SandboxError
+# This module is the program's entry point: a Ctrl-C while it loads ends it quietly, and
+# main() then installs handlers that exit with rsync's code 20 (no KeyboardInterrupt
+# traceback at any point of the start-up).
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+import argparse  # noqa: E402 - after the handler, on purpose
+import contextlib  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+from rsync_daemon.errors import ConfigError  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from rsync_daemon.anonssh import SshSettings
+    from rsync_daemon.config import DaemonConfig
 
 __all__ = ["main"]
 
 log = logging.getLogger("rsync_daemon")
 
 ALL_ADDRESSES = "0.0.0.0"  # noqa: S104 - rsync's daemon listens on every address by default
+SANDBOX_MODES = ("auto", "namespace", "landlock", "off")  # rsync_daemon.config.SANDBOX_MODES
+SIGNAL_EXIT = 20  # rsync: errcode.h RERR_SIGNAL
+
+
+def _interrupted(_signum: int, _frame: object) -> None:
+    """Ctrl-C or SIGTERM before the daemon serves: end quietly, as rsync does (code 20)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(SIGNAL_EXIT)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -111,25 +121,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _setup_logging(verbose: int, log_file: str | None) -> None:
-    handler: logging.Handler
-    handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s pyrsyncd[%(process)d]: %(message)s", "%Y/%m/%d %H:%M:%S")
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
-    # asyncssh (the SSH listener) logs every channel event at INFO.
-    logging.getLogger("asyncssh").setLevel(logging.DEBUG if verbose > 2 else logging.WARNING)
-
-
 def build_config(ns: argparse.Namespace) -> DaemonConfig:
     """Merge the configuration file and the flags into one configuration.
 
     Raises:
         ConfigError: bad values, or nothing to serve.
     """
+    from rsync_daemon.config import (
+        DaemonConfig,
+        load_config,
+        parse_listen,
+        parse_module_flag,
+        settle_module_paths,
+    )
+
     config = load_config(ns.config) if ns.config else DaemonConfig()
     if ns.daemon and not ns.config and not ns.module and os.path.exists("/etc/rsyncd.conf"):
         config = load_config("/etc/rsyncd.conf")
@@ -158,25 +163,42 @@ def build_config(ns: argparse.Namespace) -> DaemonConfig:
     if not config.modules:
         msg = "no modules to serve: give --module NAME=PATH or --config FILE"
         raise ConfigError(msg)
-    for mod in config.modules.values():
-        if not os.path.isdir(mod.path):
-            where = f"{config.source}: " if config.source else ""
-            msg = f"{where}module {mod.name!r}: path {mod.path!r} is not a directory"
-            raise ConfigError(msg)
+    flagged = {parse_module_flag(text).name for text in ns.module}
+    config.warnings.extend(settle_module_paths(config, required=flagged))
     if ns.log_file:
         config.log_file = ns.log_file
     return config
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rsync-daemon")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _detach() -> None:
+    """Become a background daemon; standard input, output and error go to /dev/null.
+
+    The launcher's pipes must not stay open (a caller reading them would wait forever);
+    from here on the log (file or syslog) is where messages go.
+
+    rsync: socket.c become_daemon().
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
     if os.fork() > 0:
         os._exit(0)
     os.setsid()
     if os.fork() > 0:
         os._exit(0)
     devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1):
+    for fd in (0, 1, 2):
         os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _fail(message: str) -> None:
@@ -199,6 +221,17 @@ def _load_ssh(config: DaemonConfig) -> SshSettings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the daemon; returns the process exit code."""
+    signal.signal(signal.SIGINT, _interrupted)
+    signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return SIGNAL_EXIT
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from rsync_sandbox import SandboxError
+
     args = list(sys.argv[1:] if argv is None else argv)
     if "--server" in args:
         from rsync_daemon.stdio import main_server
@@ -213,7 +246,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _fail(str(exc))
         return int(exc.exit_code)
-    _setup_logging(ns.verbose, config.log_file)
+    from rsync_daemon.logsetup import setup_logging
+
+    for problem in setup_logging(ns.verbose, config):
+        sys.stderr.write(f"pyrsyncd: {problem}\n")
+        log.warning("%s", problem)
+    for warning in config.warnings:
+        log.warning("%s", warning)
     from rsync_daemon.server import bind_listeners, format_peer
     from rsync_daemon.supervisor import run_daemon
     from rsync_daemon.systemd import SSH_FD_NAME, listen_fds, stdin_socket
@@ -267,14 +306,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 10
     if ns.daemon and not ns.no_detach and not activated:
         _detach()
-    if config.pid_file:
-        with open(config.pid_file, "w") as fh:
-            fh.write(f"{os.getpid()}\n")
     for sock in [*listeners, *ssh_listeners]:
         shown = format_peer(sock.getsockname())
         what = "ssh " if sock in ssh_listeners else ""
         origin = " (from systemd)" if activated else ""
         log.info("listening on %s%s%s, modules: %s", what, shown, origin, ", ".join(config.modules))
+        if not what and not activated:  # rsync's own start-up line, which scripts look for
+            log.info(
+                "pyrsyncd version %s starting, listening on port %d",
+                _version(),
+                sock.getsockname()[1],
+            )
+    if config.pid_file:
+        from rsync_daemon.safeopen import open_trusted
+
+        try:
+            fd = open_trusted(config.pid_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError as exc:
+            _fail(f"failed to create pid file {config.pid_file}: {exc.strerror}")
+            return 1
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
     try:
         return run_daemon(
             config,

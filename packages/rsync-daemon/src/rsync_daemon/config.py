@@ -12,6 +12,8 @@ import grp
 import os
 import pwd
 import re
+import socket
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -19,6 +21,7 @@ from typing import Any, Literal, get_args
 import msgspec
 
 from rsync_daemon.errors import ConfigError
+from rsync_daemon.safeopen import open_trusted, read_trusted, resolve_trusted_dir
 
 __all__ = [
     "DaemonConfig",
@@ -29,11 +32,15 @@ __all__ = [
     "load_toml",
     "parse_listen",
     "parse_module_flag",
+    "parse_socket_options",
     "resolve_group",
     "resolve_user",
+    "settle_module_paths",
 ]
 
 DEFAULT_TIMEOUT = 600
+DEFAULT_LOCK_FILE = "/var/run/rsyncd.lock"  # rsync: rsync.h DEFAULT_LOCK_FILE
+DEFAULT_LOG_FORMAT = "%o %h [%a] %m (%u) %f %l"  # rsync: daemon-parm.txt log_format
 SandboxMode = Literal["auto", "namespace", "landlock", "off"]
 SANDBOX_MODES: tuple[str, ...] = get_args(SandboxMode)
 
@@ -61,6 +68,36 @@ class ModuleConfig(msgspec.Struct, kw_only=True):
     numeric_ids: bool = False
     max_connections: int = 0
     dont_compress: list[str] = msgspec.field(default_factory=list)
+    lock_file: str = DEFAULT_LOCK_FILE
+    max_verbosity: int = 1
+    write_only: bool = False
+    ignore_nonreadable: bool = False
+    ignore_errors: bool = False  # uploads only (the receiver)
+    early_exec: str = ""
+    pre_xfer_exec: str = ""
+    post_xfer_exec: str = ""
+    incoming_chmod: str = ""  # uploads only (the receiver)
+    outgoing_chmod: str = ""
+    munge_symlinks: bool = False
+    transfer_logging: bool = False
+    log_format: str = DEFAULT_LOG_FORMAT
+    log_file: str | None = None
+    syslog_facility: str = "daemon"
+    syslog_tag: str = "rsyncd"
+    reverse_lookup: bool = True
+    forward_lookup: bool = True
+    strict_modes: bool = True
+    auth_digest: str = ""
+    temp_dir: str = ""  # uploads only (the receiver)
+    exclude_from: str = ""
+    include_from: str = ""
+    exclude_from_rules: bytes = b""
+    """The ``exclude from`` file's contents, read at start-up (through trusted symlinks)."""
+    include_from_rules: bytes = b""
+    """The ``include from`` file's contents, read at start-up (through trusted symlinks)."""
+    unavailable: str = ""
+    """Why the module cannot be served (its path is missing or refused); clients get
+    rsync's ``@ERROR: chdir failed`` and the daemon keeps serving the others."""
 
 
 class DaemonConfig(msgspec.Struct, kw_only=True):
@@ -87,6 +124,7 @@ class DaemonConfig(msgspec.Struct, kw_only=True):
     listen: list[tuple[str, int]] = msgspec.field(default_factory=list)
     modules: dict[str, ModuleConfig] = msgspec.field(default_factory=dict)
     motd_file: str | None = None
+    motd_text: bytes = b""
     max_connections: int = 0
     log_file: str | None = None
     pid_file: str | None = None
@@ -98,6 +136,14 @@ class DaemonConfig(msgspec.Struct, kw_only=True):
     anonssh_listen: list[tuple[str, int]] = msgspec.field(default_factory=list)
     anonssh_host_key: str | None = None
     anonssh_authorized_keys: str | None = None
+    proxy_protocol: bool = False
+    proxy_protocol_hosts: list[str] = msgspec.field(default_factory=list)
+    listen_backlog: int = 128
+    socket_options: list[tuple[int, int, int]] = msgspec.field(default_factory=list)
+    reverse_lookup: bool = True
+    syslog_facility: str = "daemon"
+    syslog_tag: str = "rsyncd"
+    warnings: list[str] = msgspec.field(default_factory=list)
 
 
 def parse_listen(text: str, *, default_port: int = 873) -> tuple[str, int]:
@@ -198,6 +244,29 @@ _MODULE_KEYS = {
     "numeric_ids": bool,
     "max_connections": int,
     "dont_compress": list,
+    "lock_file": str,
+    "max_verbosity": int,
+    "write_only": bool,
+    "ignore_nonreadable": bool,
+    "ignore_errors": bool,
+    "early_exec": str,
+    "pre_xfer_exec": str,
+    "post_xfer_exec": str,
+    "incoming_chmod": str,
+    "outgoing_chmod": str,
+    "munge_symlinks": bool,
+    "transfer_logging": bool,
+    "log_format": str,
+    "log_file": str,
+    "syslog_facility": str,
+    "syslog_tag": str,
+    "reverse_lookup": bool,
+    "forward_lookup": bool,
+    "strict_modes": bool,
+    "auth_digest": str,
+    "temp_dir": str,
+    "exclude_from": str,
+    "include_from": str,
 }
 
 
@@ -250,7 +319,34 @@ def load_toml(path: str | os.PathLike[str]) -> DaemonConfig:
                 msg = f"{where}: {key!r} expects a string"
                 raise ConfigError(msg)
             setattr(cfg, key, value)
-        elif key in ("max_connections", "timeout"):
+        elif key in ("proxy_protocol", "reverse_lookup"):
+            if not isinstance(value, bool):
+                msg = f"{where}: {key!r} expects true or false"
+                raise ConfigError(msg)
+            setattr(cfg, key, value)
+        elif key in ("syslog_facility", "syslog_tag"):
+            if not isinstance(value, str):
+                msg = f"{where}: {key!r} expects a string"
+                raise ConfigError(msg)
+            if key == "syslog_facility":
+                _check_value("syslog facility", value, where)
+            setattr(cfg, key, value.lower() if key == "syslog_facility" else value)
+        elif key == "socket_options":
+            if not isinstance(value, str):
+                msg = f"{where}: 'socket_options' expects a string like \"SO_KEEPALIVE\""
+                raise ConfigError(msg)
+            try:
+                cfg.socket_options = parse_socket_options(value)  # TOML: unknown is an error
+            except ValueError as exc:
+                msg = f"{where}: 'socket_options': {exc}"
+                raise ConfigError(msg) from None
+        elif key == "proxy_protocol_hosts":
+            items = value.split() if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+                msg = f"{where}: {key!r} expects a list of addresses"
+                raise ConfigError(msg)
+            cfg.proxy_protocol_hosts = items
+        elif key in ("max_connections", "timeout", "listen_backlog"):
             if not isinstance(value, int) or isinstance(value, bool):
                 msg = f"{where}: {key!r} expects an integer"
                 raise ConfigError(msg)
@@ -287,7 +383,9 @@ def load_toml(path: str | os.PathLike[str]) -> DaemonConfig:
             msg = (
                 f"{where}: unknown key {key!r} (expected listen, motd_file, log_file, "
                 "pid_file, max_connections, timeout, uid, gid, sandbox, anonssh_listen, "
-                "anonssh_host_key, anonssh_authorized_keys, modules)"
+                "anonssh_host_key, anonssh_authorized_keys, proxy_protocol, "
+                "proxy_protocol_hosts, listen_backlog, socket_options, reverse_lookup, "
+                "syslog_facility, syslog_tag, modules)"
             )
             raise ConfigError(msg)
     return cfg
@@ -316,184 +414,655 @@ def _toml_module(p: Path, text: str, name: str, table: Any) -> ModuleConfig:
     if "path" not in kwargs:
         msg = f"{where}: module {name!r} has no 'path'"
         raise ConfigError(msg)
-    kwargs["path"] = os.path.abspath(os.path.join(p.parent, kwargs["path"]))
+    for key in ("path", "lock_file", "log_file", "secrets_file", "exclude_from", "include_from"):
+        if kwargs.get(key):
+            kwargs[key] = os.path.abspath(os.path.join(p.parent, kwargs[key]))
+    for key, value in kwargs.items():
+        if key in ("syslog_facility", "incoming_chmod", "outgoing_chmod"):
+            _check_value(key.replace("_", " "), value, where)
+    if kwargs.get("exclude_from"):
+        kwargs["exclude_from_rules"] = _from_file(p, kwargs["exclude_from"], where, "exclude from")
+    if kwargs.get("include_from"):
+        kwargs["include_from_rules"] = _from_file(p, kwargs["include_from"], where, "include from")
     return ModuleConfig(name=name, **kwargs)
 
 
 # -- rsyncd.conf ---------------------------------------------------------------------------
+#
+# rsync's grammar (rsync: params.c, loadparm.c): one item a line; "#" or ";" first on a
+# line starts a comment; a trailing backslash continues the line; "[name]" opens a
+# module ("[global]" returns to the global section); "name = value" sets a parameter
+# (names are compared without case and whitespace); "&include PATH" and "&merge PATH"
+# read another file, or the *.conf / *.inc files of a directory in name order. Global
+# parameters set module defaults for the modules that *follow* them. An &include'd file
+# starts from the current defaults and cannot change them for the rest of the parent;
+# an &merge'd file is read as if it stood in place of the directive.
+#
+# Every parameter of rsync 3.5's manual is in _PARAMS: stored and used, or refused at
+# start-up with FILE:LINE and the reason (see _REFUSED and _check_value). Nothing is
+# accepted and then ignored.
 
-_BOOL_TRUE = {"yes", "true", "1", "on"}
-_BOOL_FALSE = {"no", "false", "0", "off"}
-_IGNORED_PARAMS = {
-    "use chroot",
-    "daemon chroot",
-    "transfer logging",
-    "log format",
-    "syslog facility",
-    "lock file",
-    "strict modes",
-    "ignore errors",
-    "ignore nonreadable",
-    "incoming chmod",
-    "outgoing chmod",
-    "munge symlinks",
-    "charset",
-    "reverse lookup",
-    "forward lookup",
-    "fake super",
-    "write only",
-    "open noatime",
-    "pre-xfer exec",
-    "post-xfer exec",
-    "socket options",
-    "daemon uid",
-    "daemon gid",
-    "name converter",
-    "temp dir",
-    "early exec",
-    "listen backlog",
-    "proxy protocol",
-    "exclude from",
-    "include from",
+_BOOL_TRUE = {"yes", "true", "1"}
+_BOOL_FALSE = {"no", "false", "0"}
+_UNSET = {"unset", "-1"}
+
+# name -> (scope, kind). scope "g": global section only; "m": module (or default).
+# Kinds: str, path, int, bool, bool3 (yes/no/unset), list (words), facility.
+_PARAMS: dict[str, tuple[str, str]] = {
+    "address": ("g", "str"),
+    "bind address": ("g", "str"),
+    "daemon chroot": ("g", "str"),
+    "daemon gid": ("g", "str"),
+    "daemon uid": ("g", "str"),
+    "motd file": ("g", "str"),
+    "pid file": ("g", "str"),
+    "proxy protocol hosts": ("g", "list"),
+    "socket options": ("g", "str"),
+    "listen backlog": ("g", "int"),
+    "port": ("g", "int"),
+    "rsync port": ("g", "int"),
+    "proxy protocol": ("g", "bool"),
+    "auth digest": ("m", "str"),
+    "auth users": ("m", "list"),
+    "charset": ("m", "str"),
+    "comment": ("m", "str"),
+    "dont compress": ("m", "list"),
+    "early exec": ("m", "str"),
+    "exclude": ("m", "str"),
+    "exclude from": ("m", "str"),
+    "filter": ("m", "str"),
+    "gid": ("m", "str"),
+    "hosts allow": ("m", "list"),
+    "hosts deny": ("m", "list"),
+    "include": ("m", "str"),
+    "include from": ("m", "str"),
+    "incoming chmod": ("m", "str"),
+    "lock file": ("m", "str"),
+    "log file": ("m", "str"),
+    "log format": ("m", "str"),
+    "name": ("m", "str"),
+    "name converter": ("m", "str"),
+    "outgoing chmod": ("m", "str"),
+    "post-xfer exec": ("m", "str"),
+    "pre-xfer exec": ("m", "str"),
+    "refuse options": ("m", "list"),
+    "secrets file": ("m", "str"),
+    "syslog tag": ("m", "str"),
+    "uid": ("m", "str"),
+    "path": ("m", "path"),
+    "temp dir": ("m", "path"),
+    "max connections": ("m", "int"),
+    "max verbosity": ("m", "int"),
+    "timeout": ("m", "int"),
+    "syslog facility": ("m", "facility"),
+    "fake super": ("m", "bool"),
+    "forward lookup": ("m", "bool"),
+    "ignore errors": ("m", "bool"),
+    "ignore nonreadable": ("m", "bool"),
+    "insecure links": ("m", "bool"),
+    "list": ("m", "bool"),
+    "read only": ("m", "bool"),
+    "reverse lookup": ("m", "bool"),
+    "strict modes": ("m", "bool"),
+    "transfer logging": ("m", "bool"),
+    "write only": ("m", "bool"),
+    "munge symlinks": ("m", "bool3"),
+    "numeric ids": ("m", "bool3"),
+    "open noatime": ("m", "bool3"),
+    "use chroot": ("m", "bool3"),
+}
+_CANON = {"".join(k.split()): k for k in _PARAMS}
+
+# Refused whenever set to a value that would change what rsync does (why, for the message).
+_REFUSED: dict[str, str] = {
+    "daemon chroot": "pyrsyncd confines itself to the modules (a mount namespace or "
+    "Landlock, see rsync_sandbox); it cannot chroot the whole daemon elsewhere",
+    "charset": "pyrsyncd does not convert character sets (--iconv is refused)",
+    "name converter": "pyrsyncd has no name converter (use 'numeric ids = yes')",
+    "name": "a module's name is its [section] title",
+    "fake super": "pyrsyncd does not read or store extended attributes",
+    "insecure links": "pyrsyncd never follows symlinks out of a module",
+    "open noatime": "pyrsyncd does not open files with O_NOATIME",
+}
+# The value that matches what pyrsyncd does anyway (accepted, since it changes nothing).
+_HARMLESS: dict[str, set[str]] = {
+    "insecure links": _BOOL_FALSE,
+    "open noatime": _BOOL_FALSE | _UNSET,
+    "fake super": _BOOL_FALSE,
 }
 
+_FACILITIES = [
+    "auth",
+    "authpriv",
+    "cron",
+    "daemon",
+    "ftp",
+    "kern",
+    "lpr",
+    "mail",
+    "news",
+    "security",
+    "syslog",
+    "user",
+    "uucp",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+]
+_AUTH_DIGESTS = ("sha512", "sha256", "sha1", "md5", "md4")
 
-def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
-    """Load an rsyncd.conf (rsync's INI-like syntax with ``[module]`` sections).
+_Value = tuple[str, str]  # (value, "FILE:LINE")
 
-    Global parameters understood: ``port``, ``address``, ``motd file``, ``max connections``,
-    ``log file``, ``pid file``; module parameters: those of :class:`ModuleConfig`. Parameters
-    that rsync knows but that do not change what we serve are accepted and ignored.
 
-    Raises:
-        ConfigError: a syntax error or an unknown parameter, with file and line.
-    """
-    p = Path(path)
-    try:
-        lines = p.read_text().splitlines()
-    except OSError as exc:
-        msg = f"{p}: cannot read: {exc.strerror}"
-        raise ConfigError(msg) from None
-    cfg = DaemonConfig(source=str(p))
-    address = ""
-    port = 873
-    current: dict[str, Any] | None = None
-    current_name = ""
-    sections: list[tuple[str, dict[str, Any], int]] = []
-    globals_: dict[str, Any] = {}
-    joined: list[tuple[int, str]] = []
-    pending = ""
-    start_line = 0
-    for number, raw in enumerate(lines, 1):
-        text = raw.strip()
-        if not pending:
-            start_line = number
-        if text.endswith("\\"):
-            pending += text[:-1]
-            continue
-        joined.append((start_line, pending + text))
-        pending = ""
-    for number, text in joined:
-        if not text or text[0] in "#;":
-            continue
-        where = f"{p}:{number}"
-        if text.startswith("["):
-            if not text.endswith("]"):
+class _Parser:
+    """rsync's loadparm state: the current defaults and the modules, in order."""
+
+    def __init__(self) -> None:
+        self.vars: dict[str, _Value] = {}
+        self.sections: dict[str, dict[str, _Value]] = {}
+        self.section_where: dict[str, str] = {}
+        self.current: str | None = None
+        self.depth = 0
+
+    def parse_file(self, path: str, where: str) -> None:
+        if self.depth > 16:
+            msg = f"{where}: &include/&merge nested too deeply at {path}"
+            raise ConfigError(msg)
+        try:
+            data = read_trusted(path, limit=16 << 20)
+        except OSError as exc:
+            msg = f"{where}: unable to open config file {path!r}: {exc.strerror}"
+            raise ConfigError(msg) from None
+        text = data.decode("utf-8", "surrogateescape")
+        self.depth += 1
+        try:
+            for number, line in _logical_lines(text):
+                self._line(path, number, line)
+        finally:
+            self.depth -= 1
+
+    def _line(self, path: str, number: int, line: str) -> None:
+        where = f"{path}:{number}"
+        if not line or line[0] in "#;":
+            return
+        if line[0] == "[":
+            end = line.find("]")
+            if end < 0:
                 msg = f"{where}: expected [module] on this line"
                 raise ConfigError(msg)
-            current_name = text[1:-1].strip()
-            _check_module_name(current_name, where=where)
-            current = {}
-            sections.append((current_name, current, number))
-            continue
-        key, eq, value = text.partition("=")
+            self._section(" ".join(line[1:end].split()), where)
+            return
+        if line[0] == "&":
+            name, _, value = line.partition(" ")
+            if "\t" in name:
+                name, _, rest = name.partition("\t")
+                value = rest + " " + value
+            name = name.split("=")[0]
+            value = value.strip()
+            value = value.removeprefix("=").strip()
+            self._directive(name.lower(), value, path, where)
+            return
+        key, eq, value = line.partition("=")
         if not eq:
             msg = f"{where}: expected 'parameter = value'"
             raise ConfigError(msg)
-        key = " ".join(key.lower().split())
-        value = value.strip()
-        (current if current is not None else globals_)[key] = (value, where)
-    for key, (value, where) in globals_.items():
-        if key == "port":
-            port = _int(value, where, key)
-        elif key == "address":
-            address = value
-        elif key == "motd file":
-            cfg.motd_file = value
-        elif key == "max connections":
-            cfg.max_connections = _int(value, where, key)
-        elif key == "log file":
-            cfg.log_file = value
-        elif key == "pid file":
-            cfg.pid_file = value
-        elif key == "timeout":
-            cfg.timeout = _int(value, where, key)
-        elif key == "uid":
-            cfg.uid = resolve_user(value, where=where)
-        elif key == "gid":
-            cfg.gid = resolve_group(value, where=where)
-        elif key in _IGNORED_PARAMS or _module_param(key) is not None:
-            continue  # module defaults in the global section: applied below
+        self._parameter(key, value.strip(), where)
+
+    def _section(self, name: str, where: str) -> None:
+        if not name:
+            msg = f"{where}: empty section name"
+            raise ConfigError(msg)
+        if "".join(name.split()).lower() == "global":
+            self.current = None
+            return
+        _check_module_name(name, where=where)
+        for existing in self.sections:
+            if "".join(existing.split()).lower() == "".join(name.split()).lower():
+                self.current = existing
+                return
+        self.sections[name] = {k: v for k, v in self.vars.items() if _PARAMS[k][0] == "m"}
+        self.section_where[name] = where
+        self.current = name
+
+    def _parameter(self, raw_key: str, value: str, where: str) -> None:
+        key = _CANON.get("".join(raw_key.split()).lower())
+        if key is None:
+            shown = " ".join(raw_key.split())
+            msg = f"{where}: unknown parameter {shown!r}"
+            raise ConfigError(msg)
+        if self.current is None:
+            self.vars[key] = (value, where)
+            return
+        if _PARAMS[key][0] == "g":
+            msg = (
+                f"{where}: {key!r} is a global parameter: set it before the first module or "
+                "in a [global] section"
+            )
+            raise ConfigError(msg)
+        self.sections[self.current][key] = (value, where)
+
+    def _directive(self, name: str, value: str, path: str, where: str) -> None:
+        if name not in ("&include", "&merge"):
+            msg = f"{where}: unknown directive {name!r} (expected &include or &merge)"
+            raise ConfigError(msg)
+        if not value:
+            msg = f"{where}: {name} expects a file or a directory"
+            raise ConfigError(msg)
+        target = os.path.join(os.path.dirname(path), value)
+        manage_globals = name == "&include"
+        try:
+            fd = open_trusted(target, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            msg = f"{where}: unable to stat config file {target!r}: {exc.strerror}"
+            raise ConfigError(msg) from None
+        try:
+            is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
+            names = sorted(os.listdir(fd)) if is_dir else []
+        finally:
+            os.close(fd)
+        if not is_dir:
+            files = [target]
         else:
-            msg = f"{where}: unknown parameter {key!r}"
-            raise ConfigError(msg)
-    cfg.listen = [(address or "0.0.0.0", port)]  # noqa: S104 - rsync's default
-    defaults = {k: v for k, v in globals_.items() if _module_param(k) is not None}
-    for name, params, number in sections:
-        merged = {**defaults, **params}
-        kwargs: dict[str, Any] = {}
-        for key, (value, where) in params.items():
-            if key in ("uid", "gid"):
-                _module_id(cfg, name, key, value, where)
-        for key, (value, where) in merged.items():
-            field = _module_param(key)
-            if key in ("uid", "gid"):
+            suffix = ".conf" if manage_globals else ".inc"
+            files = [os.path.join(target, n) for n in names if n.endswith(suffix)]
+        if not manage_globals:
+            for file in files:
+                self.parse_file(file, where)
+            return
+        saved = dict(self.vars)
+        for file in files:
+            self.vars = dict(saved)
+            self.current = None
+            self.parse_file(file, where)
+        self.vars = saved
+        self.current = None
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """Lines with continuations joined, stripped, each with the number it started on."""
+    out: list[tuple[int, str]] = []
+    pending = ""
+    start = 0
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = raw.replace("\r", "").strip()
+        if not pending:
+            start = number
+            if line[:1] in ("#", ";"):
                 continue
-            if field is None:
-                if key in _IGNORED_PARAMS:
-                    continue
-                msg = f"{where}: unknown parameter {key!r} in module [{name}]"
-                raise ConfigError(msg)
-            kind = _MODULE_KEYS[field]
-            if kind is bool:
-                kwargs[field] = _bool(value, where, key)
-            elif kind is int:
-                kwargs[field] = _int(value, where, key)
-            elif kind is list:
-                kwargs[field] = value.replace(",", " ").split()
-            else:
-                kwargs[field] = value
-        if "path" not in kwargs:
-            msg = f"{p}:{number}: module [{name}] has no 'path'"
-            raise ConfigError(msg)
-        kwargs["path"] = os.path.abspath(os.path.join(p.parent, kwargs["path"]))
-        cfg.modules[name] = ModuleConfig(name=name, **kwargs)
+        if line.endswith("\\"):
+            pending += line[:-1].rstrip() + " "
+            continue
+        out.append((start, (pending + line).strip()))
+        pending = ""
+    if pending:
+        out.append((start, pending.strip()))
+    return out
+
+
+def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
+    """Load an rsyncd.conf (rsync's syntax with ``[module]`` sections and directives).
+
+    Every parameter of rsync 3.5's manual is either used or refused here; see the
+    comment above `_PARAMS`. The file and every file it includes are opened without
+    following symlinks that someone other than root or this user owns
+    (`rsync_daemon.safeopen`).
+
+    Raises:
+        ConfigError: a syntax error, an unknown or refused parameter or a bad value,
+            with file and line.
+    """
+    p = Path(path)
+    parser = _Parser()
+    parser.parse_file(str(p), str(p))
+    cfg = DaemonConfig(source=str(p))
+    g = parser.vars
+    for key, (value, where) in g.items():
+        _check_value(key, value, where)
+    address = g.get("address", g.get("bind address", ("", "")))[0]
+    port_value = g.get("port", g.get("rsync port"))
+    port = _int(*port_value, "port") if port_value else 873
+    if port == 0:
+        port = 873
+    cfg.listen = [(address or "0.0.0.0", port)]  # noqa: S104 - rsync's default
+    if "motd file" in g:
+        cfg.motd_file = _abs(p, g["motd file"][0]) or None
+    if "pid file" in g:
+        cfg.pid_file = _abs(p, g["pid file"][0]) or None
+    if "log file" in g:
+        cfg.log_file = _abs(p, g["log file"][0]) or None
+    if "socket options" in g:
+        found: list[str] = []
+        cfg.socket_options = parse_socket_options(g["socket options"][0], found)
+        where = g["socket options"][1]
+        cfg.warnings.extend(f"{where}: {problem}" for problem in found)  # logged, as rsync
+    if "listen backlog" in g:
+        cfg.listen_backlog = max(1, _int(*g["listen backlog"], "listen backlog"))
+    if "proxy protocol" in g:
+        cfg.proxy_protocol = _bool(*g["proxy protocol"], "proxy protocol")
+    if "proxy protocol hosts" in g:
+        cfg.proxy_protocol_hosts = _words(g["proxy protocol hosts"][0])
+    if cfg.proxy_protocol and not cfg.proxy_protocol_hosts:
+        cfg.warnings.append(  # rsync: clientserver.c daemon_main()
+            '"proxy protocol = true" but "proxy protocol hosts" is unset: all connections '
+            'will be rejected as untrusted proxy peers.  Set "proxy protocol hosts" to your '
+            "trusted proxy's address."
+        )
+    if "reverse lookup" in g:
+        cfg.reverse_lookup = _bool(*g["reverse lookup"], "reverse lookup")
+    if "syslog facility" in g:
+        cfg.syslog_facility = g["syslog facility"][0].lower()
+    if "syslog tag" in g:
+        cfg.syslog_tag = g["syslog tag"][0]
+    if "uid" in g:
+        cfg.uid = resolve_user(g["uid"][0], where=g["uid"][1])
+    if "timeout" in g:
+        cfg.timeout = _int(*g["timeout"], "timeout")
+    for name, params in parser.sections.items():
+        for key, (value, where) in params.items():
+            _check_value(key, value, where)
+        if "uid" in params and params["uid"] != g.get("uid"):
+            _module_id(cfg, name, "uid", *params["uid"])
+    if "gid" in g:
+        _module_gid(cfg, "global", *g["gid"])
+    for name, params in parser.sections.items():
+        if "gid" in params and params["gid"] != g.get("gid"):
+            _module_gid(cfg, name, *params["gid"])
+    _daemon_ids(cfg, g)
+    for name, params in parser.sections.items():
+        cfg.modules[name] = _rsyncd_module(p, name, params, parser.section_where[name])
+        digest = cfg.modules[name].auth_digest
+        if digest and digest not in _AUTH_DIGESTS:
+            where = params["auth digest"][1]
+            cfg.warnings.append(  # rsync accepts it and refuses every login: fail closed
+                f"{where}: 'auth digest = {digest}' is not a supported digest: every login "
+                f"to module [{name}] will fail"
+            )
     return cfg
 
 
+def _check_value(key: str, value: str, where: str) -> None:
+    """Refuse a parameter pyrsyncd cannot honour, or a value rsync would not accept."""
+    if key in _REFUSED and value.lower() not in _HARMLESS.get(key, set()):
+        msg = f"{where}: {key!r} is not supported: {_REFUSED[key]}"
+        raise ConfigError(msg)
+    kind = _PARAMS[key][1]
+    if kind in ("bool", "bool3"):
+        v = value.lower()
+        if v not in _BOOL_TRUE | _BOOL_FALSE and not (kind == "bool3" and v in _UNSET):
+            msg = f"{where}: {key!r} expects yes or no, got {value!r}"
+            raise ConfigError(msg)
+    elif kind == "int":
+        _int(value, where, key)
+    elif kind == "facility" and value.lower() not in _FACILITIES:
+        msg = f"{where}: 'syslog facility' {value!r} is not one of {', '.join(_FACILITIES)}"
+        raise ConfigError(msg)
+    if key == "socket options":
+        try:
+            parse_socket_options(value, [])
+        except ValueError as exc:
+            msg = f"{where}: 'socket options': {exc}"
+            raise ConfigError(msg) from None
+    if key in ("path", "exclude from", "include from") and re.search(r"%[^%\s]+%", value):
+        msg = (
+            f"{where}: {key!r} with a %VARIABLE%: pyrsyncd opens module paths and files at "
+            "start-up, before any client is known"
+        )
+        raise ConfigError(msg)
+    if key in ("incoming chmod", "outgoing chmod") and value and not _chmod_ok(value):
+        msg = f"{where}: Invalid {key!r} directive: {value}"
+        raise ConfigError(msg)
+
+
+_CHMOD_RE = re.compile(r"[DF]?([ugoa]*[-+=]([rwxXst]*|[ugo])|[0-7]{1,4})")
+
+
+# rsync: socket.c socket_options[] (name -> level, option, fixed value or None: takes =N).
+_SOCKET_OPTIONS: dict[str, tuple[int, int, int | None]] = {
+    "SO_KEEPALIVE": (socket.SOL_SOCKET, socket.SO_KEEPALIVE, None),
+    "SO_REUSEADDR": (socket.SOL_SOCKET, socket.SO_REUSEADDR, None),
+    "SO_BROADCAST": (socket.SOL_SOCKET, socket.SO_BROADCAST, None),
+    "TCP_NODELAY": (socket.IPPROTO_TCP, socket.TCP_NODELAY, None),
+    "IPTOS_LOWDELAY": (socket.IPPROTO_IP, socket.IP_TOS, 0x10),
+    "IPTOS_THROUGHPUT": (socket.IPPROTO_IP, socket.IP_TOS, 0x08),
+    "SO_SNDBUF": (socket.SOL_SOCKET, socket.SO_SNDBUF, None),
+    "SO_RCVBUF": (socket.SOL_SOCKET, socket.SO_RCVBUF, None),
+    "SO_SNDLOWAT": (socket.SOL_SOCKET, socket.SO_SNDLOWAT, None),
+    "SO_RCVLOWAT": (socket.SOL_SOCKET, socket.SO_RCVLOWAT, None),
+    "SO_SNDTIMEO": (socket.SOL_SOCKET, socket.SO_SNDTIMEO, None),
+    "SO_RCVTIMEO": (socket.SOL_SOCKET, socket.SO_RCVTIMEO, None),
+}
+
+
+def parse_socket_options(
+    text: str, warnings: list[str] | None = None
+) -> list[tuple[int, int, int]]:
+    """``socket options`` as ``(level, option, value)`` for ``setsockopt``.
+
+    rsync: socket.c set_socket_options() (``NAME`` or ``NAME=N``, separated by spaces or
+    commas; the IPTOS ones take no value). Like rsync, an unknown name is reported (in
+    ``warnings``, which the daemon logs at start-up) and skipped.
+
+    Raises:
+        ValueError: a value that is not a number (rsync would use 0), or an unknown
+            name when no ``warnings`` list is given.
+    """
+    out: list[tuple[int, int, int]] = []
+    for token in text.replace(",", " ").split():
+        name, eq, raw = token.partition("=")
+        if name not in _SOCKET_OPTIONS:
+            if warnings is None:
+                msg = f"unknown socket option {name}"
+                raise ValueError(msg)
+            warnings.append(f"Unknown socket option {name}")
+            continue
+        level, option, fixed = _SOCKET_OPTIONS[name]
+        if fixed is not None:
+            if eq and warnings is not None:
+                warnings.append(f"syntax error -- {name} does not take a value")
+            out.append((level, option, fixed))
+            continue
+        try:
+            value = int(raw) if eq else 1
+        except ValueError:
+            msg = f"{name} expects a number, got {raw!r}"
+            raise ValueError(msg) from None
+        out.append((level, option, value))
+    return out
+
+
+def _chmod_ok(text: str) -> bool:
+    """Whether ``text`` is a chmod string rsync's parse_chmod() accepts."""
+    return all(_CHMOD_RE.fullmatch(part) for part in text.split(","))
+
+
+def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) -> ModuleConfig:
+    def get(key: str, default: str = "") -> str:
+        return params[key][0] if key in params else default
+
+    def flag(key: str, *, default: bool) -> bool:
+        return _bool(*params[key], key) if key in params else default
+
+    if not get("path"):
+        msg = f"{where}: module [{name}] has no 'path'"
+        raise ConfigError(msg)
+    raw_path = get("path")
+    chroot3 = get("use chroot", "unset").lower()
+    use_chroot = chroot3 in _BOOL_TRUE or (
+        chroot3 in _UNSET and ("/./" in raw_path or os.geteuid() == 0)
+    )
+    inner = "/./" in raw_path
+    munge3 = get("munge symlinks", "unset").lower()
+    munge = (munge3 in _BOOL_TRUE) if munge3 not in _UNSET else (not use_chroot or inner)
+    numeric3 = get("numeric ids", "unset").lower()
+    numeric = (numeric3 in _BOOL_TRUE) if numeric3 not in _UNSET else use_chroot
+    exclude = get("exclude").split()
+    include = get("include").split()
+    exclude_rules = (
+        _from_file(p, *params["exclude from"], "exclude from") if get("exclude from") else b""
+    )
+    include_rules = (
+        _from_file(p, *params["include from"], "include from") if get("include from") else b""
+    )
+    log_file = _abs(p, get("log file")) if "log file" in params else None
+    return ModuleConfig(
+        name=name,
+        path=os.path.normpath(os.path.join(p.parent, raw_path)),
+        comment=get("comment"),
+        listed=flag("list", default=True),
+        read_only=flag("read only", default=True),
+        write_only=flag("write only", default=False),
+        timeout=_int(*params["timeout"], "timeout") if "timeout" in params else DEFAULT_TIMEOUT,
+        auth_users=_words(get("auth users")),
+        secrets_file=_abs(p, get("secrets file")) or None,
+        hosts_allow=_words(get("hosts allow")),
+        hosts_deny=_words(get("hosts deny")),
+        exclude=exclude,
+        include=include,
+        filter=[get("filter")] if get("filter").strip() else [],
+        exclude_from=_abs(p, get("exclude from")),
+        include_from=_abs(p, get("include from")),
+        exclude_from_rules=exclude_rules,
+        include_from_rules=include_rules,
+        refuse_options=_words(get("refuse options")),
+        numeric_ids=numeric,
+        max_connections=_int(*params["max connections"], "max connections")
+        if "max connections" in params
+        else 0,
+        lock_file=_abs(p, get("lock file")) or DEFAULT_LOCK_FILE,
+        max_verbosity=_int(*params["max verbosity"], "max verbosity")
+        if "max verbosity" in params
+        else 1,
+        dont_compress=_words(get("dont compress")),
+        ignore_nonreadable=flag("ignore nonreadable", default=False),
+        ignore_errors=flag("ignore errors", default=False),
+        early_exec=get("early exec"),
+        pre_xfer_exec=get("pre-xfer exec"),
+        post_xfer_exec=get("post-xfer exec"),
+        incoming_chmod=get("incoming chmod"),
+        outgoing_chmod=get("outgoing chmod"),
+        munge_symlinks=munge,
+        transfer_logging=flag("transfer logging", default=False),
+        log_format=get("log format", DEFAULT_LOG_FORMAT),
+        log_file=log_file,
+        syslog_facility=get("syslog facility", "daemon").lower(),
+        syslog_tag=get("syslog tag", "rsyncd"),
+        reverse_lookup=flag("reverse lookup", default=True),
+        forward_lookup=flag("forward lookup", default=True),
+        strict_modes=flag("strict modes", default=True),
+        auth_digest=get("auth digest").lower(),
+        temp_dir=get("temp dir"),
+    )
+
+
+def _from_file(p: Path, value: str, where: str, key: str) -> bytes:
+    """The contents of an ``exclude from``/``include from`` file, read now.
+
+    Read at start-up, through trusted symlinks only, since the file is out of reach once
+    the daemon is confined; the session parses it as rsync does (one rule a line, ``#``
+    and ``;`` comments, ``+ ``/``- `` prefixes). rsync: clientserver.c rsync_module()
+    (XFLG_FATAL_ERRORS: a file that cannot be read refuses the module).
+    """
+    path = _abs(p, value)
+    try:
+        return read_trusted(path, limit=16 << 20)
+    except OSError as exc:
+        msg = f"{where}: {key} {path!r}: {exc.strerror}"
+        raise ConfigError(msg) from None
+
+
+def _abs(p: Path, value: str) -> str:
+    return os.path.normpath(os.path.join(p.parent, value)) if value else ""
+
+
+def _words(value: str) -> list[str]:
+    return value.replace(",", " ").split()
+
+
+def _daemon_ids(cfg: DaemonConfig, g: dict[str, _Value]) -> None:
+    """``daemon uid``/``daemon gid``: the user the whole daemon becomes after binding.
+
+    In rsync the connections then switch to the module's ``uid``/``gid``, which only works
+    while the daemon is root. pyrsyncd switches once for everything: root as the daemon
+    user changes nothing; another user becomes the daemon's ``uid``/``gid`` and must agree
+    with them.
+    """
+    for key, kind in (("daemon uid", "uid"), ("daemon gid", "gid")):
+        if key not in g:
+            continue
+        value, where = g[key]
+        if not value:
+            continue
+        resolve = resolve_user if kind == "uid" else resolve_group
+        number = resolve(value, where=where)
+        if number == 0:
+            continue
+        current = cfg.uid if kind == "uid" else cfg.gid
+        if current is not None and current != number:
+            msg = (
+                f"{where}: {key} {value!r} differs from {kind} {current}: a daemon that is not "
+                f"root cannot switch to the module's {kind} (pyrsyncd switches once)"
+            )
+            raise ConfigError(msg)
+        setattr(cfg, kind, number)
+
+
 def _module_id(cfg: DaemonConfig, name: str, key: str, value: str, where: str) -> None:
-    """A module's own ``uid``/``gid``: one value for the whole daemon.
+    """A module's own ``uid``: one value for the whole daemon.
 
     rsync switches user per connection after the client picked a module; pyrsyncd
     confines (and switches user) once, before reading any byte, so every module must be
     served as the same user. A module may repeat the global value or set it for all.
     """
-    number = resolve_user(value, where=where) if key == "uid" else resolve_group(value, where=where)
-    current = cfg.uid if key == "uid" else cfg.gid
+    number = resolve_user(value, where=where)
+    current = cfg.uid
     if current is not None and current != number:
         msg = (
             f"{where}: module [{name}]: {key} {value!r} differs from the daemon's {key} "
             f"{current}: pyrsyncd serves every module as one user (set {key} globally)"
         )
         raise ConfigError(msg)
-    setattr(cfg, key, number)
+    cfg.uid = number
 
 
-def _module_param(key: str) -> str | None:
-    field = key.replace(" ", "_").replace("-", "_")
-    if field == "list":
-        field = "listed"
-    return field if field in _MODULE_KEYS else None
+def _module_gid(cfg: DaemonConfig, name: str, value: str, where: str) -> None:
+    """A ``gid`` setting (global or a module's): one group for the whole daemon.
+
+    rsync's ``gid`` is a list: the first is the group, the rest supplementary groups,
+    and ``*`` first means every group of the ``uid`` user. pyrsyncd drops to one uid
+    and one gid without supplementary groups before any connection, so it honours one
+    group; ``*`` when the daemon stays root (``uid = root``: root keeps its groups).
+    """
+    words = _words(value)
+    if not words:
+        return
+    if words == ["*"] or words[0] == "*":
+        if cfg.uid == 0 and len(words) == 1:
+            cfg.gid = 0
+            return
+        msg = (
+            f"{where}: module [{name}]: 'gid = *' is only supported with 'uid = root': "
+            "pyrsyncd serves as one uid and one gid, without supplementary groups"
+        )
+        raise ConfigError(msg)
+    if len(words) > 1:
+        msg = (
+            f"{where}: module [{name}]: several gids ({value}): pyrsyncd serves as one "
+            "gid, without supplementary groups"
+        )
+        raise ConfigError(msg)
+    number = resolve_group(words[0], where=where)
+    if cfg.gid is not None and cfg.gid != number:
+        msg = (
+            f"{where}: module [{name}]: gid {value!r} differs from the daemon's gid "
+            f"{cfg.gid}: pyrsyncd serves every module as one group (set gid globally)"
+        )
+        raise ConfigError(msg)
+    cfg.gid = number
 
 
 def _int(value: str, where: str, key: str) -> int:
@@ -519,3 +1088,50 @@ def load_config(path: str | os.PathLike[str]) -> DaemonConfig:
     if str(path).endswith(".toml"):
         return load_toml(path)
     return load_rsyncd_conf(path)
+
+
+def _module_param(key: str) -> str | None:
+    """The `ModuleConfig` field of a TOML module key (``list`` is ``listed``)."""
+    field = key.replace(" ", "_").replace("-", "_")
+    if field == "list":
+        field = "listed"
+    return field if field in _MODULE_KEYS else None
+
+
+def settle_module_paths(
+    config: DaemonConfig, *, required: set[str] | frozenset[str] = frozenset()
+) -> list[str]:
+    """Resolve every module's path through trusted symlinks only; mark the others unusable.
+
+    A module whose path is missing, not a directory, or reached through a symlink that
+    neither root nor this user owns is kept but marked `ModuleConfig.unavailable`: its
+    clients get rsync's ``@ERROR: chdir failed`` and the daemon serves the other modules.
+    A usable path is replaced by its real path, so that confinement binds exactly the
+    directory checked here.
+
+    rsync: clientserver.c rsync_module() (change_dir() of the module path, and
+    path_failure()); syscall.c open_no_attacker_symlinks().
+
+    Args:
+        config: the configuration (changed in place).
+        required: modules whose path must be usable (``--module`` flags): raise instead.
+
+    Returns:
+        One warning line per unusable module.
+
+    Raises:
+        ConfigError: a module in ``required`` is unusable.
+    """
+    warnings: list[str] = []
+    for mod in config.modules.values():
+        try:
+            mod.path = resolve_trusted_dir(mod.path)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            if mod.name in required:
+                where = f"{config.source}: " if config.source else ""
+                msg = f"{where}module {mod.name!r}: path {mod.path!r} is not a directory ({reason})"
+                raise ConfigError(msg) from None
+            mod.unavailable = f"chdir {mod.path} failed: {reason}"
+            warnings.append(f"module {mod.name!r}: {mod.unavailable} (clients get: chdir failed)")
+    return warnings

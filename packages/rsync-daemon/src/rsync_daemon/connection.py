@@ -5,20 +5,28 @@ rsync: clientserver.c start_daemon() and rsync_module().
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
+import msgspec
 
-from rsync_daemon.acl import host_allowed
+from rsync_daemon import hooks
+from rsync_daemon.acl import UNDETERMINED, host_allowed
 from rsync_daemon.auth import lookup_secret
+from rsync_daemon.config import DaemonConfig, ModuleConfig
+from rsync_daemon.locks import claim_connection, lock_error
+from rsync_daemon.logsetup import use_module_log
+from rsync_daemon.proxy import ProxyHeaderError, read_proxy_header
 from rsync_wire.errors import ConnectionLost, ExitCode, ProtocolError, RsyncError
 from rsync_wire.proto.args import ArgumentError, parse_server_args
-from rsync_wire.proto.constants import AUTH_DIGESTS, MIN_PROTOCOL, PROTOCOL_VERSION
+from rsync_wire.proto.constants import AUTH_DIGESTS, MIN_PROTOCOL, PROTOCOL_VERSION, Msg
 from rsync_wire.proto.handshake import (
+    Greeting,
     choose_auth_digest,
     daemon_protocol,
     format_greeting,
@@ -27,24 +35,32 @@ from rsync_wire.proto.handshake import (
     parse_greeting,
     verify_response,
 )
+from rsync_wire.proto.negotiate import Session
 from rsync_wire.roles.server import ModuleContext, refuse_session, run_server
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
     from anyio.abc import ByteReceiveStream, ByteSendStream
 
-    from rsync_daemon.config import DaemonConfig, ModuleConfig
 
 __all__ = ["HANDSHAKE_TIMEOUT", "handle_connection"]
 
 log = logging.getLogger("rsync_daemon")
 
 HANDSHAKE_TIMEOUT = 60.0
+AUTH_RANK: Final = ("sha512", "sha256", "sha1", "md5", "md4")  # strongest first
 
 
 async def _send_line(ws: WireStream, text: str) -> None:
     ws.write(text.encode("utf-8", "surrogateescape") + b"\n")
     await ws.flush()
+
+
+class _Session(msgspec.Struct, kw_only=True):
+    """What a connection learned on its way, for the post-xfer command and the log."""
+
+    module: ModuleConfig | None = None
+    env: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 async def handle_connection(
@@ -62,32 +78,65 @@ async def handle_connection(
     ws = WireStream(
         receive, send, timeout=min(config.timeout or HANDSHAKE_TIMEOUT, HANDSHAKE_TIMEOUT)
     )
+    state = _Session()
     try:
-        return await _serve(ws, config, peer=peer)
+        code = await _serve(ws, config, peer=peer, state=state)
     except RsyncError as exc:
         log.warning("[%s] %s (code %d)", peer, exc, exc.exit_code)
-        return int(exc.exit_code)
+        code = int(exc.exit_code)
     except Exception:
         log.exception("[%s] internal error", peer)
-        return int(ExitCode.CRASHED)
+        code = int(ExitCode.CRASHED)
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(5):
             try:
                 await ws.aclose()
             except Exception:  # noqa: BLE001 - closing a broken connection is best effort
                 log.debug("[%s] close failed", peer)
+    if state.module is not None and state.module.post_xfer_exec:
+        _post_xfer(state, code)
+    return code
 
 
-async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str) -> int:
-    ws.write(format_greeting(PROTOCOL_VERSION, AUTH_DIGESTS))
-    if config.motd_file:
+def _post_xfer(state: _Session, code: int) -> None:
+    """Run the module's ``post-xfer exec`` once the client is gone.
+
+    rsync: clientserver.c rsync_module() (RSYNC_EXIT_STATUS, RSYNC_RAW_STATUS).
+    """
+    assert state.module is not None  # noqa: S101 - checked by the caller
+    env = {**state.env, "RSYNC_EXIT_STATUS": str(code), "RSYNC_RAW_STATUS": str(code << 8)}
+    result = hooks.run_hook(state.module.name, "post_xfer_exec", env)
+    if result.status != 0:
+        log.warning("post-xfer exec returned failure (%d)", result.status)
+
+
+def _lookup_host(addr: str) -> str:
+    """rsync: clientname.c client_name() through the helper (`rsync_daemon.hooks`)."""
+    if not hooks.available():
+        return UNDETERMINED
+    return hooks.reverse_lookup(addr)
+
+
+async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str, state: _Session) -> int:
+    addr = peer_addr(peer)
+    if config.proxy_protocol:
+        trusted = config.proxy_protocol_hosts  # none listed: nobody (rsync 3.5)
+        if not trusted or not host_allowed(addr, None, trusted, []):
+            log.warning("proxy protocol rejected from untrusted peer %s (%s)", UNDETERMINED, addr)
+            return int(ExitCode.STARTCLIENT)
         try:
-            motd = await anyio.Path(config.motd_file).read_bytes()
-        except OSError as exc:
-            log.warning("cannot read motd file %s: %s", config.motd_file, exc.strerror)
-        else:
-            if motd:
-                ws.write(motd[: 64 * 1024].rstrip(b"\n") + b"\n\n")
+            real = await read_proxy_header(ws)
+        except (ProxyHeaderError, ConnectionLost) as exc:
+            log.warning("[%s] bad PROXY header: %s", peer, exc)
+            return int(ExitCode.PROTOCOL)
+        if real is not None:
+            addr = real
+            peer = f"[{addr}]:0" if ":" in addr else f"{addr}:0"
+    host = _lookup_host(addr) if config.reverse_lookup else UNDETERMINED
+    log.info("connect from %s (%s)", host, addr)
+    ws.write(format_greeting(PROTOCOL_VERSION, AUTH_DIGESTS))
+    if config.motd_text:
+        ws.write(config.motd_text[: 64 * 1024].rstrip(b"\n") + b"\n\n")
     await ws.flush()
     try:
         line = await ws.read_line()
@@ -106,6 +155,7 @@ async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str) -> int:
         log.warning("[%s] protocol %d is too old", peer, greeting.version)
         return int(ExitCode.PROTOCOL)
     request = (await ws.read_line()).decode("utf-8", "surrogateescape")
+    early_input = b""
     if request.startswith("#early_input="):
         try:
             count = int(request.split("=", 1)[1])
@@ -114,17 +164,15 @@ async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str) -> int:
         if not 0 < count <= 5120:
             await _send_line(ws, "@ERROR: invalid early_input length")
             return int(ExitCode.PROTOCOL)
-        await ws.read_exact(count)
+        early_input = await ws.read_exact(count)
         request = (await ws.read_line()).decode("utf-8", "surrogateescape")
     if request in ("", "#list"):
+        log.info("module-list request from %s (%s)", host, addr)
         for listed in config.modules.values():
-            if listed.listed and host_allowed(
-                peer_addr(peer), None, listed.hosts_allow, listed.hosts_deny
-            ):
+            if listed.listed and _module_allowed(listed, addr, host):
                 ws.write(format_module_line(listed.name, listed.comment))
         ws.write(b"@RSYNCD: EXIT\n")
         await ws.flush()
-        log.info("[%s] module list", peer)
         return 0
     if request.startswith("#"):
         await _send_line(ws, f"@ERROR: Unknown command '{request}'")
@@ -133,53 +181,234 @@ async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str) -> int:
     mod = config.modules.get(name)
     if mod is None:
         await _send_line(ws, f"@ERROR: Unknown module '{name}'")
-        log.warning("[%s] unknown module '%s'", peer, name)
+        log.warning("unknown module '%s' tried from %s (%s)", name, host, addr)
         return int(ExitCode.STARTCLIENT)
-    addr = peer_addr(peer)
-    if not host_allowed(addr, None, mod.hosts_allow, mod.hosts_deny):
-        await _send_line(ws, f"@ERROR: access denied to {name} from {addr} ({addr})")
-        log.warning("[%s] access denied to module %s", peer, name)
+    return await _module(
+        ws,
+        mod,
+        peer=peer,
+        addr=addr,
+        host=host,
+        greeting=greeting,
+        protocol=protocol,
+        early_input=early_input,
+        state=state,
+    )
+
+
+def _module_allowed(mod: ModuleConfig, addr: str, host: str) -> bool:
+    return host_allowed(
+        addr,
+        host,
+        mod.hosts_allow,
+        mod.hosts_deny,
+        resolve=hooks.forward_lookup if hooks.available() else None,
+        forward=mod.forward_lookup,
+    )
+
+
+async def _module(
+    ws: WireStream,
+    mod: ModuleConfig,
+    *,
+    peer: str,
+    addr: str,
+    host: str,
+    greeting: Greeting,
+    protocol: int,
+    early_input: bytes,
+    state: _Session,
+) -> int:
+    """rsync: clientserver.c rsync_module(), step by step."""
+    name = mod.name
+    use_module_log(mod)
+    env = {"RSYNC_MODULE_NAME": name}
+    if host == UNDETERMINED and mod.reverse_lookup:
+        host = _lookup_host(addr)
+    env["RSYNC_HOST_NAME"] = host
+    env["RSYNC_HOST_ADDR"] = addr
+    if not _module_allowed(mod, addr, host):
+        log.warning("rsync denied on module %s from %s (%s)", name, host, addr)
+        if mod.listed:
+            await _send_line(ws, f"@ERROR: access denied to {name} from {host} ({addr})")
+        else:
+            await _send_line(ws, f"@ERROR: Unknown module '{name}'")
         return int(ExitCode.STARTCLIENT)
-    user = "-"
+    log.info("rsync allowed access on module %s from %s (%s)", name, host, addr)
+    refusal = claim_connection(mod)
+    if refusal is not None:
+        if refusal.startswith("failed"):
+            log.warning("failed to open lock file %s: %s", mod.lock_file, lock_error(mod))
+        else:
+            log.warning("max connections (%d) reached", mod.max_connections)
+        await _send_line(ws, f"@ERROR: {refusal}")
+        return int(ExitCode.STARTCLIENT)
+    user = ""
     if mod.auth_users:
-        ok, user = await _authenticate(ws, mod, greeting_digests=greeting, protocol=protocol)
+        ok, user = await _authenticate(
+            ws, mod, greeting_digests=greeting, protocol=protocol, host=host, addr=addr
+        )
         if not ok:
             await _send_line(ws, f"@ERROR: auth failed on module {name}")
-            log.warning("[%s] auth failed on module %s as %s", peer, name, user)
+            log.warning("[%s] auth failed on module %s as %s", peer, name, user or "-")
             return int(ExitCode.STARTCLIENT)
+    env["RSYNC_USER_NAME"] = user
+    if mod.unavailable:
+        log.warning("%s", mod.unavailable)
+        await _send_line(ws, "@ERROR: chdir failed")
+        return int(ExitCode.STARTCLIENT)
+    env["RSYNC_PID"] = str(os.getpid())
+    if mod.post_xfer_exec:
+        state.module = mod
+        state.env = dict(env)
+    if mod.early_exec:
+        result = hooks.run_hook(name, "early_exec", {**env, "RSYNC_REQUEST": "(NONE)"}, early_input)
+        if result.status != 0:
+            log.warning("early exec failed: returned failure (%d)", result.status)
+            await _send_line(ws, "@ERROR: early exec failed")
+            return int(ExitCode.STARTCLIENT)
+    if mod.munge_symlinks and _has_munge_dir(mod.path):
+        log.warning("Symlink munging is unsafe when a /rsyncd-munged directory exists.")
+        await _send_line(ws, "@ERROR: daemon security issue -- contact admin")
+        return int(ExitCode.UNSUPPORTED)
     await _send_line(ws, "@RSYNCD: OK")
-    argv = await _read_args(ws, protocol=protocol)
+    try:
+        argv = await _read_args(ws, protocol=protocol)
+    except ProtocolError as exc:
+        log.warning("[%s] %s: %s", peer, name, exc)
+        return await _refuse(ws, protocol, [str(exc)], ExitCode.PROTOCOL)
     ws.timeout = mod.timeout or math.inf
-    ctx = ModuleContext(
-        name=mod.name,
-        path=mod.path,
-        read_only=mod.read_only,
-        timeout=mod.timeout,
-        daemon_filter=" ".join(mod.filter),
-        daemon_include=" ".join(mod.include),
-        daemon_exclude=" ".join(mod.exclude),
-        numeric_ids=mod.numeric_ids,
-        refuse_options=mod.refuse_options,
-        log_prefix=f"[{peer} {mod.name}]",
-    )
     try:
         parsed = parse_server_args(argv)
     except ArgumentError as exc:
         log.warning("[%s] %s: refused arguments: %s", peer, name, exc)
         return await refuse_session(ws, protocol=protocol, message=f"{exc}", code=ExitCode.SYNTAX)
+    request = " ".join(p.decode("utf-8", "surrogateescape") for p in parsed.paths)[:1024]
+    if mod.pre_xfer_exec:
+        pre_env = {**env, "RSYNC_REQUEST": request or "(NONE)", "RSYNC_ARG0": "rsyncd"}
+        for i, arg in enumerate(_hook_args(argv, name), 1):
+            pre_env[f"RSYNC_ARG{i}"] = arg
+        result = hooks.run_hook(name, "pre_xfer_exec", pre_env)
+        if result.status != 0:
+            output = result.output.decode("utf-8", "replace")
+            message = f"pre-xfer exec returned failure ({result.status}){':' if output else ''}"
+            log.warning("%s", message)
+            return await _refuse(
+                ws, protocol, [message, *output.splitlines()], ExitCode.UNSUPPORTED
+            )
+    sender = parsed.options.sender
+    if sender and mod.write_only:
+        return await _refuse(ws, protocol, ["ERROR: module is write only"], ExitCode.SYNTAX)
     log.info(
-        "[%s] module %s user %s: %s %s",
-        peer,
-        name,
-        user,
-        "send" if parsed.options.sender else "receive",
-        b" ".join(parsed.paths).decode("utf-8", "replace"),
+        "rsync %s %s from %s%s (%s)",
+        "on" if sender else "to",
+        request,
+        f"{user}@" if user else "",
+        host,
+        addr,
     )
+    ctx = _module_context(mod, peer, host=host, addr=addr, user=user)
     try:
         return await run_server(ws, parsed, module=ctx, protocol=protocol)
     except ConnectionLost as exc:
         log.warning("[%s] %s: %s", peer, name, exc)
         return int(exc.exit_code)
+
+
+def _hook_args(argv: list[bytes], module: str) -> list[str]:
+    """The arguments as rsync's pre-xfer exec sees them: paths without ``module/``.
+
+    rsync: io.c read_args() and util1.c glob_expand_module() (without glob expansion).
+    """
+    out: list[str] = []
+    paths = False
+    for raw in argv:
+        arg = raw.decode("utf-8", "surrogateescape")
+        if paths:
+            arg = arg.removeprefix(module).lstrip("/") or "."
+        elif arg == ".":
+            paths = True
+        out.append(arg)
+    return out
+
+
+def _has_munge_dir(path: str) -> bool:
+    """Rsync refuses to munge symlinks when ``/rsyncd-munged`` is a directory in the module."""
+    return os.path.isdir(os.path.join(path, "rsyncd-munged"))
+
+
+def _module_context(
+    mod: ModuleConfig, peer: str, *, host: str, addr: str, user: str
+) -> ModuleContext:
+    """The module as the session sees it (rsync_wire.roles.server.ModuleContext)."""
+    fields: dict[str, Any] = {
+        "name": mod.name,
+        "path": mod.path,
+        "read_only": mod.read_only,
+        "timeout": mod.timeout,
+        "daemon_filter": " ".join(mod.filter),
+        "daemon_include": " ".join(mod.include),
+        "daemon_exclude": " ".join(mod.exclude),
+        "numeric_ids": mod.numeric_ids,
+        "refuse_options": mod.refuse_options,
+        "log_prefix": f"[{peer} {mod.name}]",
+        "outgoing_chmod": mod.outgoing_chmod,
+        "munge_symlinks": mod.munge_symlinks,
+        "ignore_nonreadable": mod.ignore_nonreadable,
+        "dont_compress": mod.dont_compress,
+        "max_verbosity": mod.max_verbosity,
+        "transfer_logging": mod.transfer_logging,
+        "log_format": mod.log_format,
+        "daemon_include_from": mod.include_from_rules,
+        "daemon_exclude_from": mod.exclude_from_rules,
+        "peer_host": host,
+        "peer_addr": addr,
+        "auth_user": user,
+    }
+    known = set(ModuleContext.__struct_fields__)
+    return ModuleContext(**{k: v for k, v in fields.items() if k in known})
+
+
+async def _refuse(ws: WireStream, protocol: int, lines: list[str], code: ExitCode) -> int:
+    """Refuse after ``@RSYNCD: OK``: the protocol's set-up, then the error lines, as rsync.
+
+    rsync: clientserver.c rsync_module() (setup_protocol(), io_start_multiplex_out(),
+    the err_msg lines, exit_cleanup()).
+    """
+    if protocol >= 30:
+        ws.write_varint(0)
+    ws.write_int32(0)
+    await ws.flush()
+    session = Session(protocol=protocol)
+    ws.start_mux_out()
+    kind = Msg.ERROR if session.extended_msgs else Msg.ERROR_XFER
+    for text in lines:
+        await ws.write_message(kind, (text + "\n").encode("utf-8", "backslashreplace"))
+    if not session.error_exit_msg:
+        await ws.flush()
+        await anyio.sleep(0.4)  # rsync: msleep(400) before exit_cleanup()
+        return int(code)
+    await ws.write_message(Msg.ERROR_EXIT, int(code).to_bytes(4, "little", signed=True))
+    await ws.flush()
+
+    def on_message(kind: int, _payload: bytes) -> None:
+        if kind == Msg.ERROR_EXIT:
+            raise _ClientExited
+
+    # The client answers MSG_ERROR_EXIT with its own before it exits; then we may close.
+    ws.on_message = on_message
+    ws.start_mux_in()
+    with (
+        anyio.move_on_after(10),
+        contextlib.suppress(_ClientExited, RsyncError, OSError, anyio.BrokenResourceError),
+    ):
+        while True:
+            await ws.read_exact(1)
+    return int(code)
+
+
+class _ClientExited(Exception):  # noqa: N818 - a signal between two lines, not an error
+    """The client sent MSG_ERROR_EXIT."""
 
 
 def peer_addr(peer: str) -> str:
@@ -190,11 +419,15 @@ def peer_addr(peer: str) -> str:
 
 
 async def _authenticate(
-    ws: WireStream, mod: ModuleConfig, *, greeting_digests: object, protocol: int
+    ws: WireStream,
+    mod: ModuleConfig,
+    *,
+    greeting_digests: Greeting,
+    protocol: int,
+    host: str,
+    addr: str,
 ) -> tuple[bool, str]:
-    from rsync_wire.proto.handshake import Greeting
-
-    assert isinstance(greeting_digests, Greeting)  # noqa: S101 - internal contract
+    """rsync: authenticate.c auth_server() (with the ``auth digest`` floor)."""
     digest = choose_auth_digest(AUTH_DIGESTS, greeting_digests, protocol=protocol)
     if digest is None:
         await _send_line(
@@ -202,31 +435,65 @@ async def _authenticate(
             "@ERROR: your client does not support one of our daemon-auth checksums: "
             + " ".join(AUTH_DIGESTS),
         )
-        return False, "-"
+        return False, ""
+    if mod.auth_digest:
+        shown = "md4" if digest == "md4-legacy" else digest
+        rank = AUTH_RANK.index(shown) if shown in AUTH_RANK else len(AUTH_RANK)
+        if mod.auth_digest not in AUTH_RANK:
+            log.warning(
+                "auth failed on module %s from %s (%s): the configured 'auth digest = %s' "
+                "is not a supported digest on this build",
+                mod.name,
+                host,
+                addr,
+                mod.auth_digest,
+            )
+            return False, ""
+        if rank > AUTH_RANK.index(mod.auth_digest):
+            log.warning(
+                "auth failed on module %s from %s (%s): negotiated auth digest %s is weaker "
+                "than the required 'auth digest = %s'",
+                mod.name,
+                host,
+                addr,
+                shown,
+                mod.auth_digest,
+            )
+            return False, ""
     challenge = make_challenge(digest, secrets.token_bytes(32) + os.urandom(8))
     await _send_line(ws, f"@RSYNCD: AUTHREQD {challenge}")
     reply = (await ws.read_line()).decode("utf-8", "surrogateescape")
     user, _, response = reply.partition(" ")
     if not user or not response:
-        return False, user or "-"
+        return False, user
     password = (
-        lookup_secret(mod.secrets_file or "", user, mod.auth_users) if mod.secrets_file else None
+        lookup_secret(mod.secrets_file or "", user, mod.auth_users, strict=mod.strict_modes)
+        if mod.secrets_file
+        else None
     )
     if password is None:
         return False, user
     return verify_response(digest, password, challenge, response), user
 
 
+MAX_DAEMON_ARGS = 16000  # rsync: io.c MAX_DAEMON_ARGS
+MAX_ARG_LENGTH = 8192
+
+
 async def _read_args(ws: WireStream, *, protocol: int) -> list[bytes]:
+    """The client's argument list, each checked as it is read.
+
+    rsync: io.c read_args() ("too many daemon arguments").
+    """
     args: list[bytes] = []
     while True:
         if protocol >= 30:
-            arg = await ws.read_until_nul(limit=8192)
+            arg = await ws.read_until_nul(limit=MAX_ARG_LENGTH)
         else:
-            arg = await ws.read_line(limit=8192)
+            arg = await ws.read_line(limit=MAX_ARG_LENGTH)
         if not arg:
             return args
-        if len(args) >= 1024:
-            msg = "too many arguments"
+        if len(args) >= MAX_DAEMON_ARGS - 2:
+            msg = "too many daemon arguments"
             raise ProtocolError(msg)
         args.append(arg)

@@ -21,6 +21,7 @@ import selectors
 import signal
 import socket
 import sys
+import time
 from typing import TYPE_CHECKING
 
 import anyio
@@ -56,6 +57,9 @@ def bind_listeners(
         family, socktype, proto, _, addr = infos[0]
         sock = socket.socket(family, socktype, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for level, option, value in config.socket_options:  # inherited by accepted sockets
+            with contextlib.suppress(OSError):  # rsync reports and goes on; so do we
+                sock.setsockopt(level, option, value)
         if family == socket.AF_INET6:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
@@ -65,7 +69,7 @@ def bind_listeners(
             sock.close()
             msg = f"cannot listen on {host}:{port}: {exc.strerror}"
             raise OSError(exc.errno, msg) from None
-        sock.listen(128)
+        sock.listen(config.listen_backlog)
         sock.set_inheritable(False)
         socks.append(sock)
     return socks
@@ -139,13 +143,19 @@ def serve_forever(
     sel.register(wake_r, selectors.EVENT_READ)
     with contextlib.suppress(AttributeError):
         signal.signal(signal.SIGCHLD, lambda _s, _f: None)
+    busy = _BusyRefusals(sel, config.max_connections)
     try:
         while not stopping:
             _reap(children)
+            busy.expire()
             for key, _ in sel.select(timeout=1.0):
                 if key.fileobj == wake_r:
                     with contextlib.suppress(OSError):
                         os.read(wake_r, 4096)
+                    continue
+                if key.data == _BUSY:
+                    assert isinstance(key.fileobj, socket.socket)  # noqa: S101
+                    busy.readable(key.fileobj)
                     continue
                 assert isinstance(key.fileobj, socket.socket)  # noqa: S101
                 try:
@@ -157,10 +167,10 @@ def serve_forever(
                 peer = format_peer(addr)
                 conn_ssh = ssh if key.data else None
                 if config.max_connections and len(children) >= config.max_connections:
-                    if conn_ssh is not None:
+                    _reap(children)  # one may have ended since the loop last looked
+                if config.max_connections and len(children) >= config.max_connections:
+                    if conn_ssh is not None or not busy.add(conn):
                         conn.close()
-                    else:
-                        _refuse_busy(conn, config.max_connections)
                     log.warning(
                         "[%s] refused: max connections (%d) reached", peer, config.max_connections
                     )
@@ -196,6 +206,7 @@ def serve_forever(
                 children[pid] = peer
                 conn.close()
     finally:
+        busy.close_all()
         signal.set_wakeup_fd(-1)
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
@@ -220,11 +231,93 @@ def _reap(children: dict[int, str]) -> None:
         log.info("[%s] done: exit %d, peak RSS %.1f MiB", peer, code, usage.ru_maxrss / 1024)
 
 
-def _refuse_busy(conn: socket.socket, limit: int) -> None:
-    with contextlib.suppress(OSError):
-        conn.settimeout(2)
-        conn.sendall(
-            b"@RSYNCD: 32.0 sha512 sha256 sha1 md5 md4\n"
-            + f"@ERROR: max connections ({limit}) reached -- try again later\n".encode()
-        )
-    conn.close()
+_BUSY = "busy"
+_busy_sockets: set[socket.socket] = set()
+
+
+def _close_busy_in_child() -> None:
+    """A connection process must not keep the parent's refused connections open."""
+    for conn in _busy_sockets:
+        with contextlib.suppress(OSError):
+            conn.close()
+    _busy_sockets.clear()
+
+
+os.register_at_fork(after_in_child=_close_busy_in_child)
+
+
+class _BusyRefusals:
+    """Connections over the global limit, refused the way rsync's client understands.
+
+    A client that gets no greeting reports "Broken pipe" (exit 12). So the accept loop
+    sends the greeting, reads the client's greeting line (at most `LIMIT` bytes, for
+    at most `TIMEOUT` seconds, without blocking the loop), then answers
+    ``@ERROR: max connections (N) reached -- try again later`` and closes: the client
+    prints it and exits 5. At most `PENDING` refusals wait at once; beyond that a
+    connection is closed at once.
+
+    rsync: clientserver.c rsync_module() (the claim_connection() refusal).
+    """
+
+    LIMIT = 1024
+    TIMEOUT = 10.0
+    PENDING = 64
+
+    def __init__(self, sel: selectors.BaseSelector, limit: int) -> None:
+        self._sel = sel
+        self._limit = limit
+        self._pending: dict[socket.socket, tuple[float, bytearray]] = {}
+
+    def add(self, conn: socket.socket) -> bool:
+        """Start refusing ``conn``; False when too many refusals are pending already."""
+        if len(self._pending) >= self.PENDING:
+            return False
+        from rsync_wire.proto.constants import AUTH_DIGESTS, PROTOCOL_VERSION
+        from rsync_wire.proto.handshake import format_greeting
+
+        try:
+            conn.settimeout(0.0)
+            conn.send(format_greeting(PROTOCOL_VERSION, AUTH_DIGESTS))
+        except OSError:
+            return False
+        self._pending[conn] = (time.monotonic() + self.TIMEOUT, bytearray())
+        _busy_sockets.add(conn)
+        self._sel.register(conn, selectors.EVENT_READ, data=_BUSY)
+        return True
+
+    def readable(self, conn: socket.socket) -> None:
+        """Read what the client sent; answer once its greeting line is complete."""
+        entry = self._pending.get(conn)
+        if entry is None:
+            return
+        try:
+            data = conn.recv(self.LIMIT)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        entry[1].extend(data)
+        if not data or b"\n" in entry[1] or len(entry[1]) >= self.LIMIT:
+            self._finish(conn, answer=bool(data))
+
+    def expire(self) -> None:
+        """Answer the refusals whose client never finished its greeting."""
+        now = time.monotonic()
+        for conn, (deadline, _) in list(self._pending.items()):
+            if now >= deadline:
+                self._finish(conn, answer=True)
+
+    def close_all(self) -> None:
+        for conn in list(self._pending):
+            self._finish(conn, answer=False)
+
+    def _finish(self, conn: socket.socket, *, answer: bool) -> None:
+        self._pending.pop(conn, None)
+        _busy_sockets.discard(conn)
+        with contextlib.suppress(KeyError, ValueError):
+            self._sel.unregister(conn)
+        if answer:
+            message = f"@ERROR: max connections ({self._limit}) reached -- try again later\n"
+            with contextlib.suppress(OSError):
+                conn.send(message.encode())
+        conn.close()

@@ -98,12 +98,11 @@ def config_path() -> str:
 
 
 def _check_module_paths(config: DaemonConfig, source: str) -> None:
-    from rsync_daemon.errors import ConfigError
+    from rsync_daemon.config import settle_module_paths
 
-    for mod in config.modules.values():
-        if not os.path.isdir(mod.path):
-            msg = f"{source}: module {mod.name!r}: path {mod.path!r} is not a directory"
-            raise ConfigError(msg)
+    del source  # named by config.source
+    for warning in settle_module_paths(config):
+        log.warning("%s", warning)
 
 
 def _daemon_over_stdio() -> int:

@@ -1,6 +1,6 @@
 """Bind, then confine, then serve: the daemon's security sequence.
 
-How this works (STYLE.md §9; the order of gokrazy/rsync):
+How this works (bind before confining, confine before the event loop; gokrazy/rsync's order):
 
 1. The caller has read the configuration, opened the log file and bound every
    listening socket (as root where the port needs it), or received them from systemd.
@@ -71,6 +71,7 @@ __all__ = [
     "check_modules_not_writable",
     "confine",
     "extra_read_only_paths",
+    "open_daemon_files",
     "prepare",
     "run_daemon",
     "serving_ids",
@@ -138,13 +139,36 @@ def prepare(config: DaemonConfig, *, ssh: bool = False) -> None:
             preload_secrets(mod.secrets_file)
 
 
-def extra_read_only_paths(config: DaemonConfig) -> tuple[str, ...]:
+def open_daemon_files(config: DaemonConfig) -> None:
+    """Open what connections need from the host before confinement hides it.
+
+    The motd is read now (through trusted symlinks only: rsync 3.5 refuses a planted
+    one, and so do we, with a warning in the log); each module's lock file is opened
+    (`rsync_daemon.locks`); and the helper that runs the operator's ``early exec``,
+    ``pre-xfer exec`` and ``post-xfer exec`` commands and resolves host names is
+    started (`rsync_daemon.hooks`). Safe to call more than once.
+    """
+    from rsync_daemon import hooks, locks
+    from rsync_daemon.safeopen import read_trusted
+
+    if config.motd_file and not config.motd_text:
+        try:
+            config.motd_text = read_trusted(config.motd_file, limit=64 * 1024)
+        except OSError as exc:
+            log.warning("cannot read motd file %s: %s", config.motd_file, exc.strerror)
+    for problem in locks.open_lock_files(config):
+        log.warning("%s", problem)
+    hooks.start_helper(config)
+
+
+def extra_read_only_paths(config: DaemonConfig) -> tuple[str, ...]:  # noqa: ARG001 - API
     """Host paths the confined process may still read besides its modules.
 
     These are the Python installation and the source trees on ``sys.path``
     (`rsync_sandbox.python_runtime_paths`) *without* ``sys.path[0]`` and the working
     directory: under ``python -m`` those are the directory the daemon was started from,
-    which may be anything up to ``/``. Then `SYSTEM_FILES` and the MOTD file.
+    which may be anything up to ``/``. Then `SYSTEM_FILES`. (The motd is read before
+    confinement, see `open_daemon_files`.)
     """
     dropped = {os.path.normpath(os.getcwd()), "/"}
     if sys.path and sys.path[0]:
@@ -156,8 +180,6 @@ def extra_read_only_paths(config: DaemonConfig) -> tuple[str, ...]:
     }
     paths = [p for p in python_runtime_paths() if p in needed or p not in dropped]
     extra = [*paths, *SYSTEM_FILES]
-    if config.motd_file:
-        extra.append(os.path.abspath(config.motd_file))
     return tuple(dict.fromkeys(extra))
 
 
@@ -197,7 +219,11 @@ def check_modules_not_writable(config: DaemonConfig, uid: int, gid: int) -> None
             message names every such module and its path.
         SandboxError: the probe could not run.
     """
-    modules = {name: mod.path for name, mod in config.modules.items() if mod.read_only}
+    modules = {
+        name: mod.path
+        for name, mod in config.modules.items()
+        if mod.read_only and not mod.unavailable
+    }
     if not modules:
         return
     read_fd, write_fd = os.pipe()
@@ -273,12 +299,13 @@ def confine(
         SandboxError: confinement failed or a check refused (SandboxViolation names
             the module and path); the caller must exit.
     """
+    open_daemon_files(config)
     prepare(config, ssh=ssh)
     is_root = os.geteuid() == 0
     uid, gid = serving_ids(config) if is_root else (NOBODY, NOBODY)
     # Every module is bound read-only, "read only = no" ones included: the server
     # refuses uploads (rsync_wire.roles.server), so nothing needs to write yet.
-    read_only = {name: mod.path for name, mod in config.modules.items()}
+    read_only = {name: mod.path for name, mod in config.modules.items() if not mod.unavailable}
     check_writable, warnings = (False, []) if mode == "off" else _checks(config, mode, uid, gid)
     policy = SandboxPolicy(
         read_only=read_only,
@@ -328,7 +355,7 @@ def _checks(
         f"module {name!r} at {mod.path!r} is writable by this user (uid {os.geteuid()}) and"
         " nothing stops the daemon from writing to it"
         for name, mod in config.modules.items()
-        if mod.read_only and find_writable([mod.path], probe=False)
+        if mod.read_only and not mod.unavailable and find_writable([mod.path], probe=False)
     ]
     return False, warnings
 

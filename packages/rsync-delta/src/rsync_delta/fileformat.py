@@ -92,7 +92,18 @@ _WRITE_BATCH: Final = 1 << 20
 
 
 def _read_exact(f: IO[bytes], n: int, what: str, error: type[Exception]) -> bytes:
-    data = f.read(n)
+    if n <= _WRITE_BATCH:
+        data = f.read(n)
+    else:
+        # A header may claim gigabytes: read what is there, in pieces, instead of asking
+        # read() for a buffer of the claimed size (a MemoryError before any check).
+        parts = bytearray()
+        while len(parts) < n:
+            piece = f.read(min(_WRITE_BATCH, n - len(parts)))
+            if not piece:
+                break
+            parts += piece
+        data = bytes(parts)
     if len(data) != n:
         msg = f"truncated {what}: expected {n} bytes, got {len(data)}"
         raise error(msg)

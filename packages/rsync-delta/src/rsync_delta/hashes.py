@@ -3,7 +3,7 @@
 The registry `HASHES` maps the wire names (``md4``, ``md5``, ``sha1``, ``xxh64``,
 ``xxh3``, ``xxh128``) to their digest sizes and constructors. `ChecksumRule` encodes
 which hash a session uses and how the checksum seed enters each of the three sums
-rsync computes (protocol notes §11.4):
+rsync computes (docs/protocol.md §11.4):
 
 ==========================  =======================  ==================  ==============
 protocol / choice           block sum                whole-file sum      ``-c`` sum
@@ -228,7 +228,7 @@ def _block_function(name: str, seed: int, placement: BlockSeed) -> Callable[[Buf
 
 @dataclass(frozen=True, slots=True)
 class ChecksumRule:
-    """Which strong hash a session uses and where its seed goes (protocol notes §11.4).
+    """Which strong hash a session uses and where its seed goes (docs/protocol.md §11.4).
 
     Build it with `for_session` (or `plain` for standalone use); the constructor is for
     tests and for callers that know exactly what they want.

@@ -1,7 +1,7 @@
 """The operations a delta is made of: copy blocks of the basis, or insert literal bytes.
 
 A delta is an iterable of `Op`, in the order of the new file. rsync's token stream
-(protocol notes §10.6) has one token per block; `BlockMatch` carries a run count so that
+(docs/protocol.md §10.6) has one token per block; `BlockMatch` carries a run count so that
 a long unchanged stretch is one object, and a wire encoder expands it into `count`
 tokens. No I/O here.
 """

@@ -23,9 +23,9 @@ class SandboxError(Exception):
     """The sandbox could not be set up as asked."""
 
 
-class SandboxUnavailable(SandboxError):  # noqa: N818 (name fixed by STYLE.md §7)
+class SandboxUnavailable(SandboxError):  # noqa: N818 (public name, kept without the Error suffix)
     """The kernel or environment lacks a sandboxing feature (Landlock, namespaces)."""
 
 
-class SandboxViolation(SandboxError):  # noqa: N818 (name fixed by STYLE.md §7)
+class SandboxViolation(SandboxError):  # noqa: N818 (public name, kept without the Error suffix)
     """A self-check failed: the confined process still has access it must not have."""

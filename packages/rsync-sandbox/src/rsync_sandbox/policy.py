@@ -1,7 +1,7 @@
 """The sandbox policy and `apply`, the one call that puts it in force.
 
 How this works: `apply` runs the steps below in this order (the gokrazy/rsync order,
-STYLE.md §9), each one skipped where the mode says so:
+bind, confine, then run), each one skipped where the mode says so:
 
 1. mode ``"off"``: nothing is confined; only the writable-module check runs.
 2. Mount namespace (mode ``"namespace"``, or ``"auto"`` as root): an empty read-only

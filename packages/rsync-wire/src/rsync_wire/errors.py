@@ -8,8 +8,11 @@ Every error that can end a session carries the exit code rsync would use for it
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Final
 
 __all__ = [
+    "LOG_TEXT_LIMIT",
+    "AllocationLimitError",
     "ConnectionLost",
     "ExitCode",
     "LocalProtocolError",
@@ -18,7 +21,11 @@ __all__ = [
     "RemoteProtocolError",
     "RsyncError",
     "UnsupportedError",
+    "clip_text",
 ]
+
+LOG_TEXT_LIMIT: Final = 1024
+"""Characters of peer-supplied text kept in one error message or log line."""
 
 
 class ExitCode(IntEnum):
@@ -55,13 +62,28 @@ class ExitCode(IntEnum):
     CMD_NOTFOUND = 127
 
 
+def clip_text(text: str, limit: int = LOG_TEXT_LIMIT) -> str:
+    """``text`` cut to at most about ``limit`` characters, saying how much was cut.
+
+    For log lines and error messages that quote what a peer sent: one hostile argument
+    must not become one 18 MB log line.
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit} more characters]"
+
+
 class RsyncError(Exception):
-    """Base of every error that ends a session; carries rsync's exit code."""
+    """Base of every error that ends a session; carries rsync's exit code.
+
+    The message is cut to :data:`LOG_TEXT_LIMIT` characters (plus a note of how much was
+    cut): messages often quote peer bytes, and they end up in log lines.
+    """
 
     exit_code: ExitCode = ExitCode.PROTOCOL
 
     def __init__(self, message: str, *, exit_code: ExitCode | None = None) -> None:
-        super().__init__(message)
+        super().__init__(clip_text(message, 4 * LOG_TEXT_LIMIT))
         if exit_code is not None:
             self.exit_code = exit_code
 
@@ -78,6 +100,15 @@ class LocalProtocolError(ProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """The peer sent bytes that break the protocol (malformed, hostile or out of range)."""
+
+
+class AllocationLimitError(RemoteProtocolError):
+    """The peer asked for more memory than ``--max-alloc`` allows (rsync's my_alloc check).
+
+    rsync: util2.c my_alloc() ("exceeded --max-alloc=N setting"), exit code RERR_MALLOC.
+    """
+
+    exit_code = ExitCode.MALLOC
 
 
 class RemoteError(RsyncError):

@@ -23,7 +23,7 @@ import stat
 import sys
 from typing import Final
 
-__all__ = ["Root", "split_path"]
+__all__ = ["UNTRUSTED_SYMLINK", "Root", "UntrustedSymlinkError", "open_trusted", "split_path"]
 
 _SYS_OPENAT2: Final = 437  # the same number on x86_64 and aarch64 (generic table)
 _RESOLVE_NO_MAGICLINKS: Final = 0x02
@@ -31,6 +31,7 @@ _RESOLVE_NO_SYMLINKS: Final = 0x04
 _RESOLVE_BENEATH: Final = 0x08
 _RESOLVE_IN_ROOT: Final = 0x10
 _MAX_LINKS: Final = 40
+_EAGAIN_TRIES: Final = 64
 _FS_ENCODING: Final = sys.getfilesystemencoding()
 
 
@@ -45,18 +46,30 @@ _HAVE_OPENAT2: bool | None = None if platform.system() == "Linux" else False
 
 
 def _openat2(dirfd: int, path: bytes, flags: int, resolve: int) -> int:
+    """``openat2(2)``; EAGAIN (a rename raced a ``..`` walk) is retried, a bounded number of times.
+
+    With ``RESOLVE_IN_ROOT`` or ``RESOLVE_BENEATH`` the kernel answers EAGAIN when a rename
+    anywhere on the system may have moved a directory while it resolved ``..``: the
+    lookup is safe to repeat. After ``_EAGAIN_TRIES`` the EAGAIN is raised; callers fall
+    back to a component-wise walk.
+    """
     how = _OpenHow(flags | os.O_CLOEXEC, 0, resolve)
-    fd = _syscall(
-        ctypes.c_long(_SYS_OPENAT2),
-        ctypes.c_int(dirfd),
-        ctypes.c_char_p(path),
-        ctypes.byref(how),
-        ctypes.c_size_t(ctypes.sizeof(how)),
-    )
-    if fd < 0:
+    cpath = ctypes.c_char_p(path)
+    err = errno.EAGAIN
+    for _ in range(_EAGAIN_TRIES):
+        fd = _syscall(
+            ctypes.c_long(_SYS_OPENAT2),
+            ctypes.c_int(dirfd),
+            cpath,
+            ctypes.byref(how),
+            ctypes.c_size_t(ctypes.sizeof(how)),
+        )
+        if fd >= 0:
+            return int(fd)
         err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), path.decode("utf-8", "replace"))
-    return int(fd)
+        if err not in (errno.EAGAIN, errno.EINTR):
+            break
+    raise OSError(err, os.strerror(err), path.decode("utf-8", "replace"))
 
 
 def _have_openat2() -> bool:
@@ -68,6 +81,101 @@ def _have_openat2() -> bool:
         except OSError as exc:
             _HAVE_OPENAT2 = exc.errno not in (errno.ENOSYS, errno.EPERM)
     return _HAVE_OPENAT2
+
+
+UNTRUSTED_SYMLINK: Final = (
+    "refusing to follow a symlink owned by an untrusted user; use --insecure-links locally or "
+    '"insecure links = yes" in a daemon module ONLY if every path component is trusted'
+)
+"""rsync 3.5's words when a path the user named passes through someone else's symlink."""
+
+
+class UntrustedSymlinkError(OSError):
+    """A path the user named runs through a symlink owned by neither root nor us (ELOOP)."""
+
+
+def open_trusted(path: bytes, flags: int, mode: int = 0o777) -> int:
+    """Open a path the user named, following only symlinks owned by root or by us.
+
+    Each component is looked at with ``lstat`` and opened with ``O_NOFOLLOW``; a symlink
+    (a parent or the last component) is followed by splicing its target into the rest of
+    the path, but only when root or the effective uid owns it: another user could
+    otherwise point the destination (or a file the command line names) anywhere after
+    we looked. The operator's own ``/backup -> /mnt/disk`` link still works.
+
+    Args:
+        path: the path, relative to the working directory or absolute.
+        flags: ``open(2)`` flags for the last component (``O_NOFOLLOW`` is added).
+        mode: the mode for ``O_CREAT``.
+
+    Returns:
+        A descriptor the caller closes.
+
+    Raises:
+        UntrustedSymlinkError: a component is a symlink owned by another user.
+        OSError: as ``open(2)`` (ELOOP after 40 links).
+
+    rsync: syscall.c ona_open() (open_no_attacker_symlinks()).
+    """
+    if not path:
+        raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+    trusted = os.geteuid()
+    walk_flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+    remaining = path
+    if remaining.startswith(b"/"):
+        dfd = os.open(b"/", walk_flags)
+        remaining = remaining.lstrip(b"/")
+    else:
+        dfd = os.open(b".", walk_flags)
+    links = _MAX_LINKS
+    try:
+        if not remaining:  # "/" itself
+            return os.open(b"/", flags | os.O_CLOEXEC, mode)
+        while remaining:
+            comp, _, rest = remaining.partition(b"/")
+            rest = rest.lstrip(b"/")
+            last = not rest
+            if not comp or comp == b".":
+                if last:
+                    return os.open(b".", flags | os.O_CLOEXEC, mode, dir_fd=dfd)
+                remaining = rest
+                continue
+            try:
+                st = os.stat(comp, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                if last and flags & os.O_CREAT:
+                    return os.open(comp, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dfd)
+                raise
+            if stat.S_ISLNK(st.st_mode):
+                if st.st_uid not in (0, trusted):
+                    raise UntrustedSymlinkError(
+                        errno.ELOOP, os.strerror(errno.ELOOP), path.decode("utf-8", "replace")
+                    )
+                links -= 1
+                if links < 0:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+                target = os.readlink(comp, dir_fd=dfd)
+                if target.startswith(b"/"):
+                    os.close(dfd)
+                    dfd = -1
+                    dfd = os.open(b"/", walk_flags)
+                    target = target.lstrip(b"/")
+                remaining = target + (b"/" + rest if rest else b"")
+                if not remaining:
+                    remaining = b"."
+                continue
+            if last:
+                return os.open(comp, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dfd)
+            if not stat.S_ISDIR(st.st_mode):
+                raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+            nxt = os.open(comp, walk_flags | os.O_NOFOLLOW, dir_fd=dfd)
+            os.close(dfd)
+            dfd = nxt
+            remaining = rest
+        return os.open(b".", flags | os.O_CLOEXEC, mode, dir_fd=dfd)
+    finally:
+        if dfd >= 0:
+            os.close(dfd)
 
 
 def split_path(path: bytes) -> list[bytes]:
@@ -114,7 +222,10 @@ class Root:
         if not follow:
             flags |= os.O_NOFOLLOW
         if _have_openat2():
-            return _openat2(self.fd, rel, flags, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
+            try:
+                return _openat2(self.fd, rel, flags, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
+            except BlockingIOError:
+                pass  # renames kept racing the kernel's walk: walk one component at a time
         return self._walk_open(rel, flags, follow=follow)
 
     def _walk_open(self, rel: bytes, flags: int, *, follow: bool) -> int:

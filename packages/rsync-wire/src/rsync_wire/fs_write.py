@@ -35,7 +35,7 @@ from rsync_wire.fs import _have_openat2, _openat2
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["DestTree", "UnsafePathError", "temp_name_for"]
+__all__ = ["DestTree", "UnsafePathError", "is_temp_name_of", "temp_name_for"]
 
 _RESOLVE_NO_MAGICLINKS: Final = 0x02
 _RESOLVE_NO_SYMLINKS: Final = 0x04
@@ -77,6 +77,23 @@ def temp_name_for(name: bytes) -> bytes:
 
     rsync: receiver.c get_tmpname() (the basename is cut to fit, a leading dot dropped).
     """
+    suffix = secrets.token_bytes(6).translate(_TMP_TABLE)
+    return _temp_prefix(name) + suffix
+
+
+def is_temp_name_of(candidate: bytes, name: bytes) -> bool:
+    """Whether ``candidate`` is a temporary name :func:`temp_name_for` could give ``name``."""
+    prefix = _temp_prefix(name)
+    tail = candidate[len(prefix) :]
+    return (
+        len(candidate) == len(prefix) + 6
+        and candidate.startswith(prefix)
+        and all(c in _TMP_ALPHABET for c in tail)
+    )
+
+
+def _temp_prefix(name: bytes) -> bytes:
+    """``.<name>.`` (cut to leave room for the six random characters)."""
     base = name[1:] if name.startswith(b".") else name
     room = _NAME_MAX - 1 - _TMP_SUFFIX_LEN
     if len(base) > room:
@@ -88,8 +105,7 @@ def temp_name_for(name: bytes) -> bytes:
             base = base[:-1]
     if base.endswith(b"."):
         base = base[:-1]
-    suffix = secrets.token_bytes(6).translate(_TMP_TABLE)
-    return b"." + base + b"." + suffix
+    return b"." + base + b"."
 
 
 class DestTree:
@@ -97,17 +113,21 @@ class DestTree:
 
     Args:
         path: the destination directory (it is resolved normally, as the user named it).
+        fd: the directory, already opened by the caller (then ``path`` only names it).
 
     Raises:
         OSError: the directory cannot be opened.
     """
 
-    def __init__(self, path: str | bytes | os.PathLike[str]) -> None:
+    def __init__(self, path: str | bytes | os.PathLike[str], *, fd: int | None = None) -> None:
         self.path = os.fsencode(path)
-        self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        if fd is None:
+            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.fd = fd
         self._dirs: OrderedDict[bytes, int] = OrderedDict()
         self._last_dir = b""
         self._last_fd = self.fd
+        self._stale: dict[bytes, dict[bytes, list[bytes]]] = {}
         self.is_root = os.geteuid() == 0
 
     def close(self) -> None:
@@ -153,12 +173,15 @@ class DestTree:
 
     def _open_dir(self, reldir: bytes) -> int:
         if _have_openat2():
-            return _openat2(
-                self.fd,
-                reldir,
-                _DIR_FLAGS | os.O_NOFOLLOW,
-                _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS,
-            )
+            try:
+                return _openat2(
+                    self.fd,
+                    reldir,
+                    _DIR_FLAGS | os.O_NOFOLLOW,
+                    _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS,
+                )
+            except BlockingIOError:
+                pass  # EAGAIN after the retries: renames kept racing; go component-wise
         parent, name = _split(reldir)
         pfd = self.dir_fd(parent)
         return os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=pfd)
@@ -273,6 +296,57 @@ class DestTree:
                 continue
             return fd, tmp
         raise FileExistsError(errno.EEXIST, "no unique temporary name", rel)
+
+    def remove_stale_temps(self, rel: bytes) -> list[bytes]:
+        """Remove temporary files an earlier, killed run left for ``rel``; returns their names.
+
+        Only regular files named as :func:`temp_name_for` names ``rel``'s temporary files,
+        in ``rel``'s own directory, are removed. Each directory is listed once per tree
+        (the first time one of its files is written), so this costs one ``readdir`` per
+        directory, not one per file.
+        """
+        reldir, name = _split(rel)
+        stale = self._stale.get(reldir)
+        if stale is None:
+            stale = self._stale[reldir] = self._temp_like_names(reldir)
+        if not stale:
+            return []
+        prefix = _temp_prefix(name)
+        found = [t for t in stale.get(prefix, ()) if is_temp_name_of(t, name)]
+        if not found:
+            return []
+        stale[prefix] = [t for t in stale[prefix] if t not in found]
+        dfd, _ = self.parent(rel)
+        removed = []
+        for tmp in found:
+            try:
+                st = os.stat(tmp, dir_fd=dfd, follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode):
+                    os.unlink(tmp, dir_fd=dfd)
+                    removed.append(tmp)
+            except OSError:
+                continue
+        return removed
+
+    def _temp_like_names(self, reldir: bytes) -> dict[bytes, list[bytes]]:
+        """Names in ``reldir`` shaped like ``.<x>.XXXXXX``, by their ``.<x>.`` prefix."""
+        out: dict[bytes, list[bytes]] = {}
+        try:
+            dfd = self.dir_fd(reldir)
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dfd)
+        except OSError:
+            return out
+        try:
+            with os.scandir(fd) as it:
+                for de in it:
+                    n = os.fsencode(de.name)
+                    if len(n) >= 9 and n[0] == 0x2E and n[-7] == 0x2E:  # "."
+                        out.setdefault(n[:-6], []).append(n)
+        except OSError:
+            return out
+        finally:
+            os.close(fd)
+        return out
 
     def rename_into_place(self, rel: bytes, tmp_name: bytes) -> None:
         """Rename the temporary ``tmp_name`` (in ``rel``'s directory) to ``rel``."""

@@ -168,11 +168,21 @@ class WireStream:
         self.on_message(code, payload)
 
     async def decode(self, fn: Callable[..., tuple[T, int]], *args: Any, **kwargs: Any) -> T:
-        """Decode one value with a sans-IO ``fn(buf, pos, *args, **kwargs) -> (value, pos)``."""
+        """Decode one value with a sans-IO ``fn(buf, pos, *args, **kwargs) -> (value, pos)``.
+
+        When ``fn`` raises :class:`~rsync_wire.proto.codec.NeedMoreData` with a ``resume``
+        state, the next call gets it back as ``resume=`` (the start position stays the
+        same value, even when the buffer is compacted in between).
+        """
+        resume = None
         while True:
             try:
-                value, pos = fn(self._buf, self._pos, *args, **kwargs)
-            except codec.NeedMoreData:
+                if resume is None:
+                    value, pos = fn(self._buf, self._pos, *args, **kwargs)
+                else:
+                    value, pos = fn(self._buf, self._pos, *args, resume=resume, **kwargs)
+            except codec.NeedMoreData as exc:
+                resume = exc.resume
                 await self._fill()
                 continue
             self._pos = pos
@@ -185,6 +195,15 @@ class WireStream:
         start = self._pos
         self._pos = start + n
         return bytes(self._buf[start : start + n])
+
+    async def skip(self, n: int) -> None:
+        """Read and discard ``n`` protocol bytes without holding more than one buffer of them."""
+        while n > 0:
+            if self._pos >= len(self._buf):
+                await self._fill()
+            take = min(n, len(self._buf) - self._pos)
+            self._pos += take
+            n -= take
 
     async def read_byte(self) -> int:
         """Read one byte."""
@@ -229,7 +248,9 @@ class WireStream:
             RemoteProtocolError: the line is longer than ``limit`` or contains a NUL.
         """
         while True:
-            nl = self._buf.find(b"\n", self._pos)
+            # Search only the first limit + 1 bytes: the length is checked as it is read,
+            # whether the line came in one receive() or in many.
+            nl = self._buf.find(b"\n", self._pos, self._pos + limit + 1)
             if nl >= 0:
                 break
             if len(self._buf) - self._pos > limit:
@@ -238,15 +259,20 @@ class WireStream:
             await self._fill()
         line = bytes(self._buf[self._pos : nl])
         self._pos = nl + 1
-        if len(line) > limit or b"\0" in line:
-            msg = "invalid line (too long or contains NUL)"
+        if b"\0" in line:
+            msg = "invalid line (contains NUL)"
             raise RemoteProtocolError(msg)
         return line.rstrip(b"\r")
 
     async def read_until_nul(self, *, limit: int = 5120) -> bytes:
-        """Read bytes up to a NUL (consumed, not returned)."""
+        """Read bytes up to a NUL (consumed, not returned).
+
+        Raises:
+            RemoteProtocolError: more than ``limit`` bytes come before the NUL (checked
+                however the bytes arrived: in one read or in many).
+        """
         while True:
-            nul = self._buf.find(b"\0", self._pos)
+            nul = self._buf.find(b"\0", self._pos, self._pos + limit + 1)
             if nul >= 0:
                 item = bytes(self._buf[self._pos : nul])
                 self._pos = nul + 1

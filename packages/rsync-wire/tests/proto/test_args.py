@@ -1,4 +1,4 @@
-"""The --server argument vector: what rsync 3.5.0 clients send (protocol notes §4.1)."""
+"""The --server argument vector: what rsync 3.5.0 clients send (docs/protocol.md §4.1)."""
 
 from __future__ import annotations
 

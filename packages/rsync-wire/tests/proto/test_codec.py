@@ -1,4 +1,4 @@
-"""Byte vectors for the primitive codecs (protocol notes §3, §9.17), plus Hypothesis round trips."""
+"""Byte vectors of the primitive codecs (docs/protocol.md §3, §9.17); Hypothesis round trips."""
 
 from __future__ import annotations
 

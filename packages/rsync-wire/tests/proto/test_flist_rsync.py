@@ -226,7 +226,7 @@ def _parse_batch(path: Path, *, numeric_ids: bool) -> Parsed:
     lists = [first]
     announcements: list[int] = []
     if session.inc_recurse:
-        # Directory numbering: per list, its directories in sorted order (§9.18).
+        # Directory numbering: per list, its directories in sorted order (docs/protocol.md §9.18).
         dirs = [e for e in sort_file_list(first, protocol=protocol) if e.is_dir]
         ndx = NdxDecoder(protocol=protocol)
         while True:

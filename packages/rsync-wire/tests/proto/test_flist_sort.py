@@ -1,4 +1,4 @@
-"""File-list sort order and duplicate removal (§9.15, §9.16), also against rsync's own lists."""
+"""File-list order and duplicate removal (docs/protocol.md §9.15, §9.16), also against rsync."""
 
 from __future__ import annotations
 

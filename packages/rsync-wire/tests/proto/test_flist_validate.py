@@ -1,4 +1,4 @@
-"""Receiver checks on hostile file lists (§9.19): every refusal is a RemoteProtocolError."""
+"""Checks of hostile file lists (docs/protocol.md §9.19): every refusal is a RemoteProtocolError."""
 
 from __future__ import annotations
 

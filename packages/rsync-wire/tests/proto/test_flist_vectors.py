@@ -1,4 +1,4 @@
-"""File-list byte vectors from the protocol notes (§9.6, §9.10, §9.13, §9.14, §9.20)."""
+"""File-list byte vectors from docs/protocol.md (§9.6, §9.10, §9.13, §9.14, §9.20)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Daemon greetings and authentication (protocol notes §5.1, §5.4)."""
+"""Daemon greetings and authentication (docs/protocol.md §5.1, §5.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Multiplexed framing (protocol notes §7)."""
+"""Multiplexed framing (docs/protocol.md §7)."""
 
 from __future__ import annotations
 

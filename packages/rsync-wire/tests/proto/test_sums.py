@@ -22,7 +22,7 @@ from rsync_wire.proto.sums import (
 if TYPE_CHECKING:
     import random
 
-# (head, protocol, hex) — §10.4 and the §10.12 capture (600 000-byte basis, xxh128).
+# (head, protocol, hex) — docs/protocol.md §10.4 and §10.12 (600 000-byte basis, xxh128).
 HEAD_VECTORS = [
     (SumHead(0, 0, 0, 0), 32, "00000000" * 4),
     (SumHead(782, 768, 2, 192), 32, "0e0300000003000002000000c0000000"),

@@ -88,7 +88,7 @@ def normalized(events: list[TokenEvent]) -> list[tuple[str, object]]:
     return out
 
 
-# -- plain stream vectors (§10.6) --------------------------------------------------------------
+# -- plain stream vectors (docs/protocol.md §10.6) -------------------------------------------------
 
 
 def test_plain_hello_capture() -> None:

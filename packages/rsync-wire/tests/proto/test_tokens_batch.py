@@ -76,7 +76,7 @@ def text(n: int, seed: int) -> bytes:
 
 
 def block_length(size: int) -> int:
-    """rsync's default block size (§11.2) for the sizes used here."""
+    """rsync's default block size (docs/protocol.md §11.2) for the sizes used here."""
     return 700 if size <= 490_000 else max(700, math.isqrt(size) // 8 * 8)
 
 

@@ -3,7 +3,7 @@
 It speaks just enough of the protocol to reach the part a test wants to abuse: it reads
 the client's filter list, writes whatever file-list bytes the test gives it, then answers
 the generator's requests with content (or garbage) the test chooses, and follows the
-NDX_DONE choreography of §10.9 at the end.
+NDX_DONE choreography of docs/protocol.md §10.9 at the end.
 """
 
 from __future__ import annotations
@@ -114,7 +114,10 @@ class FakeSender:
             self.send_file(ndx, iflags, self.content.get(self.sorted_names[ndx], b""))
         ws.write_ndx(self.ndx_out, Ndx.DONE)
         for value in (1, 1, 1, 1, 0):  # statistics: read, written, size, build, xfer times
-            ws.write_varlong(value, 3)
+            if session.protocol >= 30:
+                ws.write_varlong(value, 3)
+            else:
+                ws.write_longint(value)
         await ws.flush()
         while True:
             ndx = await ws.read_ndx(ndx_in)
@@ -123,6 +126,8 @@ class FakeSender:
                     await ws.read_varint()
                 continue
             if ndx == Ndx.DONE:
+                if session.protocol < 31:
+                    break  # the client's goodbye: no echo before protocol 31
                 if not getattr(self, "_final", False):
                     self._final = True
                     ws.write_ndx(self.ndx_out, Ndx.DONE)

@@ -57,23 +57,36 @@ class DaemonReply:
         self.listing_done = listing_done
 
 
-async def connect_daemon(host: str, port: int | None, *, contimeout: int = 0) -> ByteStream:
+async def connect_daemon(
+    host: str, port: int | None, *, contimeout: int = 0, family: int = 0
+) -> ByteStream:
     """Open the connection to a daemon: TCP, or ``$RSYNC_CONNECT_PROG``, or ``$RSYNC_PROXY``.
 
+    Over TCP each address of the host is tried in turn, as rsync does.
+
+    Args:
+        host: the daemon's host name or address.
+        port: the port (``None``, zero or negative: the default, 873).
+        contimeout: ``--contimeout`` in seconds (0: none).
+        family: ``socket.AF_INET`` for ``-4``, ``AF_INET6`` for ``-6``, 0 for either.
+
     Raises:
-        RsyncError: exit code 10 (socket I/O) when the connection fails, 35 on
-            ``--contimeout``.
+        RsyncError: exit code 10 (socket I/O) when the name does not resolve or no address
+            accepts, with rsync's line for each address tried; 35 on ``--contimeout``.
 
     rsync: socket.c open_socket_out_wrapped(), open_socket_out().
     """
-    port = port or DEFAULT_PORT
+    if port is None or port <= 0:
+        port = DEFAULT_PORT  # rsync: a zero or negative --port means the default
     prog = os.environ.get("RSYNC_CONNECT_PROG")
     if prog:
         return await open_connect_prog(expand_connect_prog(prog, host))
     proxy = os.environ.get("RSYNC_PROXY")
     if proxy:
         spec = parse_proxy(proxy)
-        stream = await _connect_tcp(spec.host, spec.port, contimeout)
+        stream = await _connect_tcp(
+            spec.host, _service_port(spec.host, spec.port), contimeout, family
+        )
         try:
             await establish_proxy_connection(stream, host, port, spec.user, spec.password)
         except BaseException:
@@ -81,27 +94,45 @@ async def connect_daemon(host: str, port: int | None, *, contimeout: int = 0) ->
                 await stream.aclose()
             raise
         return stream
-    return await _connect_tcp(host, port, contimeout)
+    return await _connect_tcp(host, port, contimeout, family)
 
 
-async def _connect_tcp(host: str, port: int | str, contimeout: int) -> ByteStream:
-    if isinstance(port, str):
-        port = _service_port(host, port)
+async def _connect_tcp(host: str, port: int, contimeout: int, family: int) -> ByteStream:
+    """TCP to ``host``: each address in turn, rsync's line for each that fails.
+
+    rsync: socket.c open_socket_out().
+    """
+    # rsync hands the port to getaddrinfo() as a decimal string, whose C library keeps
+    # its low 16 bits: "rsync://host:99999/" connects to port 34463, as rsync does.
+    wire_port = port & 0xFFFF
+    failures: list[str] = []
     try:
         with anyio.fail_after(contimeout or None):
-            return await anyio.connect_tcp(host, port)
+            try:
+                infos = await anyio.getaddrinfo(
+                    host, wire_port, family=family, type=socket.SOCK_STREAM
+                )
+            except socket.gaierror as exc:
+                # gai_strerror()'s text ("Name or service not known"), not strerror(-2)
+                msg = f"rsync: getaddrinfo: {host} {port}: {exc.strerror or exc}"
+                raise RsyncError(msg, exit_code=ExitCode.SOCKETIO) from None
+            for _family, _type, _proto, _name, sockaddr in infos:
+                address = str(sockaddr[0])
+                try:
+                    return await anyio.connect_tcp(address, wire_port)
+                except OSError as exc:
+                    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+                    err = cause.errno or 0
+                    reason = os.strerror(err) if err else str(cause)
+                    failures.append(
+                        f"rsync: [Receiver] failed to connect to {host} ({address}): "
+                        f"{reason} ({err})"
+                    )
     except TimeoutError:
         msg = f"rsync: failed to connect to {host}: connection timed out (after {contimeout}s)"
         raise RsyncError(msg, exit_code=ExitCode.CONTIMEOUT) from None
-    except OSError as exc:
-        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
-        errno = cause.errno or 0
-        reason = os.strerror(errno) if errno else str(cause)
-        if isinstance(exc, socket.gaierror):
-            msg = f"rsync: getaddrinfo: {host} {port}: {reason}"
-        else:
-            msg = f"rsync: [Receiver] failed to connect to {host} ({host}): {reason} ({errno})"
-        raise RsyncError(msg, exit_code=ExitCode.SOCKETIO) from None
+    msg = "\n".join(failures) or f"rsync: getaddrinfo: {host} {port}: no address"
+    raise RsyncError(msg, exit_code=ExitCode.SOCKETIO)
 
 
 def _service_port(host: str, service: str) -> int:
@@ -151,7 +182,38 @@ def read_password(password_file: str | None) -> bytes:
     env = os.environ.get("RSYNC_PASSWORD")
     if env is not None:
         return os.fsencode(env)
-    return getpass.getpass("Password: ").encode()
+    return _prompt_password()
+
+
+def _prompt_password() -> bytes:
+    """Ask for the password as the C library's getpass() does.
+
+    On the controlling terminal, without echo; with no terminal (a cron job, a pipe,
+    ``setsid``), the prompt goes to standard error and the password is the first line of
+    standard input, empty at its end: the daemon then refuses it ("auth failed"), which
+    is what rsync's users see, never a traceback.
+
+    rsync: authenticate.c auth_client() (getpass()).
+    """
+    import sys
+
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        tty = -1
+    if tty >= 0:
+        os.close(tty)
+        try:
+            return getpass.getpass("Password: ").encode()
+        except EOFError:
+            return b""
+    sys.stderr.write("Password: ")
+    sys.stderr.flush()
+    try:
+        line = sys.stdin.buffer.readline()
+    except (OSError, ValueError, AttributeError):  # closed or missing standard input
+        line = b""
+    return line.rstrip(b"\r\n")
 
 
 def _user(user: str | None) -> str:

@@ -101,11 +101,13 @@ def remote_command(
     server_args: Sequence[str],
     *,
     daemon: bool = False,
+    family: str = "",
 ) -> list[str]:
     """The argv of the remote-shell process.
 
     ``server_args`` is what :func:`~rsync_wire.proto.args.build_server_args` returns
-    (``--server ... . paths``); its options and paths are escaped here.
+    (``--server ... . paths``); its options and paths are escaped here. ``family`` is
+    ``-4`` or ``-6`` (the client's option), passed on when the remote shell is ssh.
 
     rsync: main.c do_cmd().
     """
@@ -117,6 +119,8 @@ def remote_command(
     dash_l = any(argv[i] == "-l" and not argv[i + 1].startswith("-") for i in range(len(argv) - 1))
     if user and not (daemon and dash_l):
         argv += ["-l", user]
+    if family in ("-4", "-6") and os.path.basename(argv[0]) == "ssh":
+        argv.append(family)  # -4/-6 reach ssh, the one remote shell known to take them
     argv.append(host)
     argv.append(rsync_path)
     if daemon:

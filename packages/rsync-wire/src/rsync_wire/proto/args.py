@@ -1,6 +1,6 @@
 """Parse and build the ``--server`` argument vector (no I/O).
 
-A client turns its options into the argument vector of §4.1 of the protocol notes
+A client turns its options into the argument vector of docs/protocol.md §4.1
 (the short-option cluster, ``-e.<capabilities>``, long options, ``.``, paths); a
 server parses that vector back into :class:`~rsync_wire.proto.options.TransferOptions`.
 Both directions live here so that they stay each other's inverse.
@@ -10,20 +10,27 @@ rsync: options.c server_options() (building) and parse_arguments() (parsing).
 
 from __future__ import annotations
 
+import math
+import re
 from typing import TYPE_CHECKING, Final
 
-from rsync_wire.errors import ExitCode, RsyncError
-from rsync_wire.proto.options import TransferOptions
+from rsync_wire.errors import ExitCode, RsyncError, clip_text
+from rsync_wire.proto.constants import MIN_PROTOCOL, PROTOCOL_VERSION
+from rsync_wire.proto.options import DEFAULT_MAX_ALLOC, TransferOptions
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = [
+    "DEFAULT_MAX_ALLOC",
+    "MAX_DAEMON_ARGS",
     "ArgumentError",
     "ServerArgs",
     "build_server_args",
     "parse_bwlimit",
+    "parse_max_alloc",
     "parse_server_args",
+    "parse_size_arg",
 ]
 
 
@@ -112,10 +119,10 @@ _LONG: Final[dict[str, tuple[str, str]]] = {
     "out-format": ("log_format", "str"),
     "msgs2stderr": ("msgs2stderr", "flag"),
     "no-msgs2stderr": ("msgs2stderr", "false"),
-    "block-size": ("block_size", "int"),
+    "block-size": ("block_size", "blocksize"),
     "timeout": ("timeout", "int"),
     "contimeout": ("timeout", "ignore_value"),
-    "bwlimit": ("bwlimit", "str"),
+    "bwlimit": ("bwlimit", "bwlimit"),
     "backup-dir": ("backup_dir", "str"),
     "suffix": ("suffix", "str"),
     "checksum-choice": ("checksum_choice", "str"),
@@ -152,8 +159,9 @@ _LONG: Final[dict[str, tuple[str, str]]] = {
     "skip-compress": ("skip_compress", "str"),
     "ignore-missing-args": ("ignore_missing_args", "flag"),
     "delete-missing-args": ("delete_missing_args", "flag"),
-    "max-alloc": ("max_alloc", "str"),
+    "max-alloc": ("max_alloc", "alloc"),
     "checksum-seed": ("checksum_seed", "int"),
+    "protocol": ("protocol", "protocol"),
     "ignore-errors": ("ignore_errors", "flag"),
     "copy-unsafe-links": ("copy_unsafe_links", "flag"),
     "safe-links": ("safe_links", "flag"),
@@ -213,46 +221,193 @@ def _unescape(value: str) -> str:
     return "".join(out)
 
 
-def _parse_size(text: str) -> int:
-    """Parse rsync's size suffixes (K, M, G, with optional B/iB and +1/-1 adjustment)."""
-    t = text.strip()
-    adjust = 0
-    if t.endswith(("+1", "-1")) and len(t) > 2:
-        adjust = int(t[-2:])
-        t = t[:-2]
-    mult = 1
-    units = {"k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
-    lower = t.lower()
-    base = 1024
-    for suffix in ("ib", "b"):
-        if lower.endswith(suffix) and len(lower) > len(suffix) and lower[-len(suffix) - 1] in units:
-            base = 1024 if suffix == "ib" else 1000
-            lower = lower[: -len(suffix)]
+_SIZE_MAX_HALF: Final = (1 << 63) - 1  # SIZE_MAX / 2 on a 64-bit host
+_INT_MAX: Final = 0x7FFFFFFF
+_UNIT_REPS: Final = {"b": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+_NUMBER_PREFIX: Final = re.compile(r"[0-9]*(?:\.[0-9]*)?")
+_STRTOD: Final = re.compile(
+    r"[ \t\n\v\f\r]*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan)",
+    re.IGNORECASE,
+)
+_POPT_INT: Final = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
+MAX_DAEMON_ARGS: Final = 16000  # MAX_DAEMON_ARGS (argv[0] included): more is refused
+
+
+def _big_num_human(num: int) -> str:
+    """Rsync's do_big_num(num, 3, NULL): 1024-based units with two decimals."""
+    if -1024 < num < 1024:
+        return str(num)
+    value = abs(num) / 1024
+    unit = "K"
+    for next_unit in "MGTP":
+        if value < 1024:
             break
-    if lower and lower[-1] in units:
-        mult = base ** units[lower[-1]]
-        lower = lower[:-1]
-    try:
-        number = float(lower)
-    except ValueError:
-        msg = f"invalid size: {text}"
-        raise ArgumentError(msg) from None
-    return int(number * mult) + adjust
+        value /= 1024
+        unit = next_unit
+    return f"{'-' if num < 0 else ''}{value:.2f}{unit}"
+
+
+def _strtod(text: str) -> float:
+    """C's ``strtod(text, NULL)``: the longest leading number, 0.0 when there is none."""
+    m = _STRTOD.match(text)
+    return float(m.group()) if m is not None else 0.0
+
+
+def parse_size_arg(
+    text: str,
+    default_suffix: str,
+    name: str,
+    *,
+    min_value: int,
+    max_value: int = -1,
+    unlimited_0: bool = False,
+) -> int:
+    """Parse a size the way rsync 3.5 does (``--max-size``, ``--bwlimit``, ``-B``, ...).
+
+    A number (with an optional fraction) and an optional unit ``B K M G T P`` (1024-based,
+    ``KB`` 1000-based, ``KiB`` 1024-based), then an optional ``+1``/``-1``. Nothing else:
+    ``nan``, ``inf``, ``1e400`` or a sign in front are invalid; a value that overflows is
+    too large.
+
+    Args:
+        text: the option's value.
+        default_suffix: the unit of a bare number (``"b"`` for sizes, ``"K"`` for
+            ``--bwlimit``).
+        name: the option name, for messages.
+        min_value: the smallest accepted value.
+        max_value: the largest accepted value (-1: ``SIZE_MAX / 2``).
+        unlimited_0: 0 is accepted below ``min_value`` (it means "no limit").
+
+    Returns:
+        The size in bytes.
+
+    Raises:
+        ArgumentError: with rsync's message (``--max-size=nan is invalid``).
+
+    rsync: options.c parse_size_arg().
+    """
+    size_max = max_value if max_value >= 0 else _SIZE_MAX_HALF
+    number = _NUMBER_PREFIX.match(text)
+    pos = number.end() if number is not None else 0
+    min_max = ""
+    limit = -1
+    err = "invalid"
+
+    def failure() -> ArgumentError:
+        msg = f"--{name}={clip_text(text, 64)} is {err}"
+        if min_max and limit >= 0:
+            unlimited = " or 0 for unlimited" if unlimited_0 and min_max == "min" else ""
+            msg += f" ({min_max}: {_big_num_human(limit)}{unlimited})"
+        return ArgumentError(msg)
+
+    rest = text[pos:]
+    if rest and rest[0] not in "+-":
+        suffix, rest = rest[0], rest[1:]
+    else:
+        suffix = default_suffix
+    reps = _UNIT_REPS.get(suffix.lower())
+    if reps is None:
+        raise failure()
+    if rest[:1] in ("b", "B"):
+        mult, rest = 1000, rest[1:]
+    elif not rest or rest[0] in "+-":
+        mult = 1024
+    elif rest[:2].lower() == "ib":
+        mult, rest = 1024, rest[2:]
+    else:
+        raise failure()
+    size = 1
+    for _ in range(reps):
+        if size > size_max // mult:
+            err, min_max, limit = "too large", "max", max_value
+            raise failure()
+        size *= mult
+    dsize = _strtod(text)
+    if math.isnan(dsize):  # only "+nan"/"-nan" get here; rsync ends with "invalid" too
+        raise failure()
+    if (
+        dsize < 0
+        or math.isinf(dsize)
+        or dsize > size_max / size
+        or (max_value < 0 and dsize >= size_max / size)
+    ):
+        err, min_max, limit = "too large", "max", max_value
+        raise failure()
+    size = int(dsize * size)
+    if rest[:2] in ("+1", "-1") and pos > 0:
+        if rest[0] == "+":
+            if size == size_max:
+                err, min_max, limit = "too large", "max", max_value
+                raise failure()
+            size += 1
+        else:
+            size -= 1
+        rest = rest[2:]
+    if rest:
+        raise failure()
+    if size < 0 or (max_value >= 0 and size > max_value):
+        err, min_max, limit = "too large", "max", max_value
+        raise failure()
+    if size < min_value and (not unlimited_0 or size != 0):
+        err, min_max, limit = "too small", "min", min_value
+        raise failure()
+    return size
 
 
 def parse_bwlimit(text: str) -> int:
     """``--bwlimit`` in bytes per second: a plain number is KiB/s; K, M, G suffixes as rsync.
 
+    Returns 0 for "no limit".
+
     Raises:
-        ArgumentError: not a rate.
+        ArgumentError: not a rate, or below 512 bytes per second (rsync's message).
+
+    rsync: options.c (OPT_BWLIMIT).
     """
-    t = text.strip()
-    if t and t[-1].isdigit():
-        t += "K"
-    return max(0, _parse_size(t))
+    return parse_size_arg(text, "K", "bwlimit", min_value=512, unlimited_0=True)
 
 
-def _set(opts: TransferOptions, field: str, kind: str, value: str | None, name: str) -> None:
+def parse_max_alloc(text: str | None) -> int:
+    """``--max-alloc`` in bytes (``None``: rsync's 1 GiB default; 0: no limit).
+
+    Raises:
+        ArgumentError: not a size, or below 1 MiB (rsync's message).
+
+    rsync: options.c (max_alloc_arg).
+    """
+    if text is None:
+        return DEFAULT_MAX_ALLOC
+    size = parse_size_arg(text, "B", "max-alloc", min_value=1 << 20, unlimited_0=True)
+    return size or _SIZE_MAX_HALF
+
+
+def _popt_int(shown: str, value: str) -> int:
+    """An ``int`` option as popt parses it (``strtol``, then the ``int`` range).
+
+    Raises:
+        ArgumentError: with popt's words ("invalid numeric value", "number too large or
+            too small"), prefixed as rsync's server does.
+    """
+    if _POPT_INT.fullmatch(value) is None:
+        msg = f"on remote machine: {shown}: invalid numeric value"
+        raise ArgumentError(msg)
+    digits = value.strip().lstrip("+-").lstrip("0")
+    if len(digits) > 10 or not -_INT_MAX - 1 <= int(value) <= _INT_MAX:
+        msg = f"on remote machine: {shown}: number too large or too small"
+        raise ArgumentError(msg)
+    return int(value)
+
+
+def _set(
+    opts: TransferOptions,
+    field: str,
+    kind: str,
+    value: str | None,
+    name: str,
+    *,
+    shown: str,
+    max_blength: int,
+) -> None:
     if kind == "flag":
         setattr(opts, field, True)
     elif kind == "noflag" or kind == "false":
@@ -272,40 +427,81 @@ def _set(opts: TransferOptions, field: str, kind: str, value: str | None, name: 
     elif kind == "delete":
         if field or opts.delete_mode is None:
             opts.delete_mode = field
+    elif value is None:  # pragma: no cover - the caller gives every valued kind a value
+        msg = f"option {shown} requires an argument"
+        raise ArgumentError(msg)
     elif kind == "int":
-        assert value is not None  # noqa: S101 - guaranteed by the caller
-        try:
-            setattr(opts, field, int(value))
-        except ValueError:
-            msg = f"--{name}: invalid number {value!r}"
-            raise ArgumentError(msg) from None
+        setattr(opts, field, _popt_int(shown, value))
     elif kind == "size":
-        assert value is not None  # noqa: S101 - guaranteed by the caller
-        setattr(opts, field, _parse_size(value))
+        setattr(opts, field, parse_size_arg(value, "b", name, min_value=0))
+    elif kind == "blocksize":
+        opts.block_size = parse_size_arg(value, "b", name, min_value=0, max_value=max_blength)
+    elif kind == "bwlimit":
+        parse_bwlimit(value)  # rsync refuses a bad rate while parsing; keep the text
+        opts.bwlimit = value
+    elif kind == "alloc":
+        opts.alloc_limit = parse_max_alloc(value)
+        opts.max_alloc = value
+    elif kind == "protocol":
+        _check_protocol_option(_popt_int(shown, value))
+        opts.refused.append(name)  # a server does not switch protocols on request
     elif kind == "str":
         setattr(opts, field, value)
     elif kind == "list":
-        assert value is not None  # noqa: S101 - guaranteed by the caller
         getattr(opts, field).extend(v for v in value.split(",") if v)
     else:  # pragma: no cover - table error
         msg = f"bad option table kind {kind}"
         raise AssertionError(msg)
 
 
-_TAKES_VALUE: Final = frozenset({"int", "str", "list", "size", "ignore_value", "refuse_value"})
+def _check_protocol_option(protocol: int) -> None:
+    """rsync: compat.c setup_protocol() (the checks of a ``--protocol`` value)."""
+    if protocol < MIN_PROTOCOL:
+        msg = f"--protocol must be at least {MIN_PROTOCOL} on the Server."
+        raise ArgumentError(msg, exit_code=ExitCode.PROTOCOL)
+    if protocol > PROTOCOL_VERSION:
+        msg = f"--protocol must be no more than {PROTOCOL_VERSION} on the Server."
+        raise ArgumentError(msg, exit_code=ExitCode.PROTOCOL)
 
 
-def parse_server_args(argv: Sequence[str | bytes]) -> ServerArgs:
+_TAKES_VALUE: Final = frozenset(
+    {
+        "int",
+        "str",
+        "list",
+        "size",
+        "blocksize",
+        "bwlimit",
+        "alloc",
+        "protocol",
+        "ignore_value",
+        "refuse_value",
+    }
+)
+
+
+def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = None) -> ServerArgs:
     """Parse a ``--server`` argument vector (without the program name).
 
     Everything before the lone ``.`` is an option; everything after it is a path. Option
     values lose the backslash escapes clients add (rsync 3.5.0 behaviour). Options that we
     recognise but do not implement are listed in ``options.refused`` for the caller to
-    refuse with a message naming them.
+    refuse with a message naming them. Every value is checked here, with rsync's messages
+    (``--max-size=nan is invalid``, ``--timeout=x: invalid numeric value``), so that what
+    parses is in range.
+
+    Args:
+        argv: the arguments.
+        protocol: the protocol agreed in a daemon greeting (it sets the largest block
+            size); ``None`` (remote shell: not known yet) means ours, as rsync's parser.
 
     Raises:
-        ArgumentError: an unknown option or a missing value.
+        ArgumentError: an unknown option, a missing value or a value out of range.
     """
+    if len(argv) > MAX_DAEMON_ARGS - 2:  # rsync: io.c read_args()
+        msg = "too many daemon arguments"
+        raise ArgumentError(msg, exit_code=ExitCode.PROTOCOL)
+    max_blength = (1 << 29) if (protocol or PROTOCOL_VERSION) < 30 else (1 << 17)
     args = [a.decode("utf-8", "surrogateescape") if isinstance(a, bytes) else a for a in argv]
     opts = TransferOptions()
     paths: list[bytes] = []
@@ -338,7 +534,8 @@ def parse_server_args(argv: Sequence[str | bytes]) -> ServerArgs:
             elif eq:
                 msg = f"option --{name} does not take an argument"
                 raise ArgumentError(msg)
-            _set(opts, field, kind, val, name)
+            shown = f"--{name}={value}" if eq else f"--{name}"
+            _set(opts, field, kind, val, name, shown=shown, max_blength=max_blength)
             continue
         if arg.startswith("-") and len(arg) > 1:
             j = 1
@@ -354,12 +551,12 @@ def parse_server_args(argv: Sequence[str | bytes]) -> ServerArgs:
                         value = args[i]
                         i += 1
                     field = _SHORT_VALUE[letter]
-                    if field in ("block_size", "modify_window"):
-                        try:
-                            setattr(opts, field, int(value))
-                        except ValueError:
-                            msg = f"-{letter}: invalid number {value!r}"
-                            raise ArgumentError(msg) from None
+                    if field == "block_size":
+                        opts.block_size = parse_size_arg(
+                            value, "b", "block-size", min_value=0, max_value=max_blength
+                        )
+                    elif field == "modify_window":
+                        opts.modify_window = _popt_int(f"-{letter}", value)
                     else:
                         setattr(opts, field, value)
                     break
@@ -367,7 +564,15 @@ def parse_server_args(argv: Sequence[str | bytes]) -> ServerArgs:
                 if spec is None:
                     msg = f"unknown option: -{letter}"
                     raise ArgumentError(msg)
-                _set(opts, spec[0], spec[1], None, letter)
+                _set(
+                    opts,
+                    spec[0],
+                    spec[1],
+                    None,
+                    letter,
+                    shown=f"-{letter}",
+                    max_blength=max_blength,
+                )
             continue
         # A bare word before "." : old clients may omit the placeholder; treat it as a path.
         paths = [a.encode("utf-8", "surrogateescape") for a in args[i - 1 :]]

@@ -72,7 +72,17 @@ _EXTRA: Final = bytes(
 
 
 class NeedMoreData(Exception):  # noqa: N818 - a signal, not a failure
-    """The buffer ended before the value: read more bytes and decode again."""
+    """The buffer ended before the value: read more bytes and decode again.
+
+    A decoder of a long value may hand back ``resume``: what it decoded so far, relative
+    to the start position. The caller passes it back as ``resume=`` on the next call with
+    the same start (``WireStream.decode`` does), so a value that arrives in many reads is
+    decoded once, not once per read.
+    """
+
+    def __init__(self, resume: object = None) -> None:
+        super().__init__()
+        self.resume = resume
 
 
 def _need(buf: Buf, end: int) -> None:

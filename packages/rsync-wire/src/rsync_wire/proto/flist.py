@@ -5,7 +5,7 @@
 from caller buffers; neither touches the filesystem, the clock or a socket. Sorting, duplicate
 removal and index mapping live in :mod:`rsync_wire.proto.flist_sort`.
 
-Not here: ACL and xattr data (§15; both classes refuse ``-A``/``-X``), ``--iconv`` name
+Not here: ACLs, xattrs (docs/protocol.md §15; both classes refuse ``-A``/``-X``), ``--iconv`` name
 conversion, uid/gid mapping to local accounts, the sub-list announcements (NDX values, see
 :class:`~rsync_wire.proto.codec.NdxEncoder`), and the check that an incremental sub-list's
 names lie in the announced directory (the receiving role knows the directory).
@@ -40,7 +40,12 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
-from rsync_wire.errors import LocalProtocolError, RemoteProtocolError, UnsupportedError
+from rsync_wire.errors import (
+    AllocationLimitError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    UnsupportedError,
+)
 from rsync_wire.proto.codec import (
     NeedMoreData,
     decode_longint,
@@ -920,6 +925,18 @@ def _check_name(name: bytes, *, relative: bool) -> str | None:
     return None
 
 
+_ENTRY_COST: Final = 240
+"""Bytes a decoded entry holds besides its name, link target and checksum (measured: a
+FileEntry, its list slot and its name object); what ``--max-alloc`` is charged."""
+_ID_COST: Final = 400  # an id-list entry: dict slot, int key, name object
+
+
+def _alloc_error(limit: int, count: int) -> AllocationLimitError:
+    """rsync: util2.c my_alloc() (what a receiver says when a list outgrows --max-alloc)."""
+    msg = f"[receiver] exceeded --max-alloc={limit} setting (file=flist.c, {count} entries)"
+    return AllocationLimitError(msg)
+
+
 class FileListDecoder:
     """Reads file-list entries for one session, as rsync's receiver does.
 
@@ -935,8 +952,10 @@ class FileListDecoder:
     """
 
     __slots__ = (
+        "_alloc_limit",
         "_allowed",
         "_atime",
+        "_charged",
         "_count",
         "_cur",
         "_dev",
@@ -995,6 +1014,8 @@ class FileListDecoder:
         self._list_start = 0
         self._next_start = 1 if self._r.inc_recurse else 0
         self._count = 0
+        self._alloc_limit = options.alloc_limit
+        self._charged = 0  # estimated bytes held for the list being read
 
     @property
     def list_start(self) -> int:
@@ -1041,7 +1062,7 @@ class FileListDecoder:
 
         Raises:
             NeedMoreData: the buffer ends inside the entry; nothing was committed.
-            RemoteProtocolError: the bytes break the format or a receiver check (§9.19).
+            RemoteProtocolError: bytes that break the format or fail docs/protocol.md §9.19.
 
         rsync: flist.c recv_file_list() (flag word), recv_file_entry().
         """
@@ -1424,6 +1445,9 @@ class FileListDecoder:
         self._dev = dev
         self._cur.append(entry)
         self._count += 1
+        self._charged += _ENTRY_COST + len(name) + len(target or b"") + len(checksum or b"")
+        if self._charged > self._alloc_limit:
+            raise _alloc_error(self._alloc_limit, self._count)
         return entry, pos
 
     def _abbreviated(self, name: bytes, first_ndx: int, list_start: int) -> FileEntry:
@@ -1464,6 +1488,7 @@ class FileListDecoder:
         self._list_open = True
         self._list_start = list_start
         self._count = 0
+        self._charged = 0
         self._cur = []
 
     def _end(self, list_start: int, io_error: int) -> EndOfList:
@@ -1534,6 +1559,8 @@ class FileListDecoder:
                 break
             name, pos = self._get_name(buf, pos)
             out[ident] = name or None
+            if len(out) * _ID_COST > self._alloc_limit:
+                raise _alloc_error(self._alloc_limit, len(out))
         if self._r.id0_names:
             name, pos = self._get_name(buf, pos)
             out[0] = name or None

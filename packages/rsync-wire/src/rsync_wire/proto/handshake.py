@@ -77,14 +77,14 @@ def parse_greeting(line: bytes) -> Greeting:
     if m is None:
         msg = "protocol startup error"
         raise RemoteProtocolError(msg)
-    version = int(m.group(1))
+    version = _int32(m.group(1))
     if m.group(2) is None:
         if version >= 30:
             msg = f"your client omitted the subprotocol value: {line.decode('ascii', 'replace')}"
             raise RemoteProtocolError(msg)
         sub = 0
     else:
-        sub = int(m.group(2))
+        sub = _int32(m.group(2))
     rest = m.group(3)
     digests: tuple[str, ...] | None
     if rest is None:
@@ -95,6 +95,20 @@ def parse_greeting(line: bytes) -> Greeting:
     else:
         digests = tuple(rest.decode("ascii", "replace").lower().split())
     return Greeting(version, sub, digests)
+
+
+def _int32(digits: bytes) -> int:
+    """A greeting number; one that does not fit an ``int`` (rsync's sscanf ``%d``) is refused.
+
+    Checked on the digits, before ``int()``: Python refuses to convert more than 4,300
+    digits, and a hostile greeting can carry 5,000.
+    """
+    stripped = digits.lstrip(b"0") or b"0"
+    if len(stripped) > 10 or int(stripped) > 0x7FFFFFFF:
+        shown = digits[:20].decode("ascii") + ("..." if len(digits) > 20 else "")
+        msg = f"protocol startup error: version number {shown} is out of range"
+        raise RemoteProtocolError(msg)
+    return int(stripped)
 
 
 def daemon_protocol(ours: int, peer: Greeting) -> int:

@@ -142,7 +142,7 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def done_count_extra(self) -> int:
-        """NDX_DONEs after phase 1 from the generator beyond the list count (§10.9)."""
+        """Generator NDX_DONEs after phase 1 beyond the list count (docs/protocol.md §10.9)."""
         return 2 if self.protocol < 29 else 3 if self.protocol < 31 else 4
 
 

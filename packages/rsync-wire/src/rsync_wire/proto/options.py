@@ -7,9 +7,13 @@ rsync's option variables (``preserve_links`` for ``-l`` and so on).
 
 from __future__ import annotations
 
+from typing import Final
+
 import msgspec
 
-__all__ = ["TransferOptions"]
+__all__ = ["DEFAULT_MAX_ALLOC", "TransferOptions"]
+
+DEFAULT_MAX_ALLOC: Final = 1 << 30  # DEFAULT_MAX_ALLOC: the --max-alloc of rsync 3.5
 
 
 class TransferOptions(msgspec.Struct, kw_only=True):
@@ -109,6 +113,7 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     qsort: bool = False
     open_noatime: bool = False
     max_alloc: str | None = None
+    alloc_limit: int = DEFAULT_MAX_ALLOC  # --max-alloc in bytes (parsed; no limit: 2**63-1)
     skip_compress: str | None = None
     # what the refused options were (filled by the parser of a server; empty means none)
     refused: list[str] = msgspec.field(default_factory=list)

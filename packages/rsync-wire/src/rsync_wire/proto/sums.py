@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
-from rsync_wire.errors import RemoteProtocolError, UnsupportedError
+from rsync_wire.errors import AllocationLimitError, RemoteProtocolError, UnsupportedError
 from rsync_wire.proto.codec import NeedMoreData
 
 if TYPE_CHECKING:
@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_BLOCK_SIZE",
     "OLD_MAX_BLOCK_SIZE",
+    "SUM_BUF_SIZE",
     "SumHead",
+    "check_sum_alloc",
     "decode_block_sums",
     "decode_sum_head",
     "encode_block_sums_into",
@@ -41,6 +43,7 @@ Buf = bytes | bytearray | memoryview
 MAX_BLOCK_SIZE: Final = 1 << 17  # MAX_BLOCK_SIZE, protocol >= 30
 OLD_MAX_BLOCK_SIZE: Final = 1 << 29  # OLD_MAX_BLOCK_SIZE, protocol < 30
 
+SUM_BUF_SIZE: Final = 24  # sizeof(struct sum_buf) on a 64-bit host: rsync's --max-alloc unit
 _HEAD: Final = struct.Struct("<iiii")
 _I32: Final = struct.Struct("<i")
 
@@ -81,6 +84,27 @@ class SumHead(msgspec.Struct, frozen=True):
             return self.remainder
         return self.block_length
 
+    def within(self, size: int) -> tuple[SumHead, int]:
+        """The part of this table that can serve a file of ``size`` bytes, and the rest.
+
+        A table never needs to describe more than the file it is matched against plus one
+        block: matches are found in the new file, so blocks past ``size + block_length``
+        of basis data add nothing a bounded receiver could not do without. Keeping them
+        would let a peer size our memory with ``count`` alone.
+
+        Returns:
+            ``(head, skipped)``: the header of the first blocks (all full-length when cut,
+            so the remainder becomes 0), and how many table bytes follow them that the
+            caller must read and discard. ``(self, 0)`` when the table fits.
+        """
+        if self.count == 0 or self.block_length == 0:
+            return self, 0
+        keep = size // self.block_length + 1
+        if self.count <= keep:
+            return self, 0
+        head = SumHead(keep, self.block_length, self.strong_length, 0)
+        return head, (self.count - keep) * (4 + self.strong_length)
+
     def encode_into(self, buf: bytearray, *, protocol: int) -> None:
         """Append the header (four ``i32``).
 
@@ -103,7 +127,32 @@ def _check_protocol(protocol: int) -> None:
         raise UnsupportedError(msg)
 
 
-def decode_sum_head(buf: Buf, pos: int, *, protocol: int, digest_size: int) -> tuple[SumHead, int]:
+def check_sum_alloc(count: int, *, digest_size: int, max_alloc: int, who: str = "sender") -> None:
+    """Refuse a block table larger than ``--max-alloc``, as rsync's allocator does.
+
+    rsync allocates ``count`` ``struct sum_buf`` (24 bytes) and ``count * digest_size``
+    bytes of strong sums for a table; either reaching ``--max-alloc`` (1 GiB by default)
+    ends the session.
+
+    Raises:
+        AllocationLimitError: with rsync's message
+            (``[sender] exceeded --max-alloc=1073741824 setting (file=sender.c)``).
+
+    rsync: sender.c receive_sums() and util2.c my_alloc().
+    """
+    if count >= max_alloc // SUM_BUF_SIZE or count * max(digest_size, 1) >= max_alloc:
+        msg = f"[{who}] exceeded --max-alloc={max_alloc} setting (file=sender.c)"
+        raise AllocationLimitError(msg)
+
+
+def decode_sum_head(
+    buf: Buf,
+    pos: int,
+    *,
+    protocol: int,
+    digest_size: int,
+    max_alloc: int | None = None,
+) -> tuple[SumHead, int]:
     """Decode and validate a sum header.
 
     Validation follows rsync 3.5.0: ``count >= 0``; ``0 <= block_length <= 2**29``
@@ -116,6 +165,8 @@ def decode_sum_head(buf: Buf, pos: int, *, protocol: int, digest_size: int) -> t
         protocol: the negotiated protocol.
         digest_size: the length of the transfer checksum's digest (16 for md4, md5 and
             xxh128, 8 for xxh64 and xxh3, 20 for sha1): the cap on ``strong_length``.
+        max_alloc: when given (a sender, which will store the table), a ``count`` whose
+            table would exceed it is refused as soon as the count is read.
 
     Returns:
         The header and the position after it.
@@ -124,6 +175,7 @@ def decode_sum_head(buf: Buf, pos: int, *, protocol: int, digest_size: int) -> t
         NeedMoreData: fewer than 16 bytes are available (a field that is already
             complete and invalid is reported first).
         RemoteProtocolError: a field is out of range.
+        AllocationLimitError: the table would exceed ``max_alloc``.
         UnsupportedError: ``protocol`` is below 27.
 
     rsync: io.c read_sum_head().
@@ -142,6 +194,8 @@ def decode_sum_head(buf: Buf, pos: int, *, protocol: int, digest_size: int) -> t
     if count < 0:
         msg = f"invalid checksum count {count} {where}"
         raise RemoteProtocolError(msg)
+    if max_alloc is not None and avail >= 4:
+        check_sum_alloc(count, digest_size=digest_size, max_alloc=max_alloc)
     if avail >= 8:
         if blength < 0 or blength > max_blength:
             msg = f"invalid block length {blength} (expected 0..{max_blength}) {where}"

@@ -2,7 +2,7 @@
 
 The transport (a daemon connection after ``@RSYNCD: OK`` and the arguments, or a
 remote shell running ``rsync --server --sender``) hands over a :class:`WireStream`.
-Here the client reads what a server writes (§4.4-4.5, §6 of the protocol notes):
+Here the client reads what a server writes (docs/protocol.md §4.4-4.5, §6):
 over a remote shell the binary version exchange first; then the compat flags
 (P >= 30), the checksum and compression name lists (when negotiation is on, both
 sides write before they read), the checksum seed; multiplexing starts. Then a
@@ -44,7 +44,7 @@ __all__ = [
 log = logging.getLogger("rsync_wire.client")
 
 CLIENT_CAPABILITIES = ".LfxCvu"
-"""The ``-e`` capability letters of this client (§4.2): symlink times, safe file list,
+"""The ``-e`` letters of this client (docs/protocol.md §4.2): symlink times, safe file list,
 no xattr optimisation, seed fix, varint flags with name negotiation, id-0 names. Never
 ``i``: this receiving side does not do incremental recursion."""
 

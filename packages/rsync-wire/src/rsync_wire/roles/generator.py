@@ -9,7 +9,7 @@ them, in list order. A regular file that differs becomes a transfer request:
 index, iflags, and the sum header with the block checksums of the existing
 destination file (its "basis"), or an empty header for a whole-file transfer.
 Deletions (``--delete-*``) happen before the walk, per directory during it, or
-after the transfer. Then come the NDX_DONE markers of §10.9: end of phase 1,
+after the transfer. Then come the NDX_DONE markers of docs/protocol.md §10.9: end of phase 1,
 the redo requests for files that failed their checksum, end of phase 2, and so
 on, each waiting for the receiver where the choreography requires it. At the
 very end directory permissions and times are fixed and the goodbye is sent.
@@ -44,7 +44,7 @@ from rsync_wire.roles.decide import (
     itemize_flags,
     quick_check_ok,
 )
-from rsync_wire.roles.receiving import Finished, Milestone, ReceiverGone, Redo
+from rsync_wire.roles.receiving import Finished, Milestone, ReceiverGone, Redo, full_name
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
@@ -378,6 +378,8 @@ class GeneratorRole:
         entry = sh.entries[ndx]
         rel = sh.rels[ndx]
         mode = entry.mode
+        if not self.dry_run and self.dry_missing and self._below_missing(rel):
+            return  # below a directory that could not be made: skipped, as rsync does
         try:
             if missing:
                 st = None  # the caller's lstat just said so
@@ -447,8 +449,8 @@ class GeneratorRole:
                 pass
             except OSError as exc:
                 self._error(
-                    f'rsync: [generator] recv_generator: mkdir "{_show(rel)}" failed: '
-                    f"{exc.strerror} ({exc.errno})"
+                    f"rsync: [generator] recv_generator: mkdir "
+                    f'"{_show(full_name(sh.tree, rel))}" failed: {exc.strerror} ({exc.errno})'
                 )
                 self._skip_dir(ndx, rel)
                 return

@@ -12,7 +12,7 @@ dropped (or kept under the final name with ``--partial``) and, in phase 1, the
 generator is asked to request the file again with full-length block sums. A
 reply that is only an echo of an itemize record is handed to the reporter.
 
-The NDX_DONE markers the sender writes end the phases (§10.9); after the last
+The NDX_DONE markers the sender writes end the phases (docs/protocol.md §10.9); after the last
 one come the sender's statistics and, from protocol 31, the echo of the
 generator's deletion-phase marker. Each milestone is passed to the generator.
 
@@ -25,6 +25,7 @@ read_final_goodbye().
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -33,13 +34,14 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
-from rsync_wire.errors import RemoteProtocolError
+from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
+from rsync_wire.fs_write import temp_name_for
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg, Ndx
 from rsync_wire.proto.sums import SumHead, decode_sum_head
 from rsync_wire.proto.tokens import BlockRef, Literal, TokenDecoder, TokenEvent
 from rsync_wire.roles.decide import CHMOD_BITS, ITEM, dest_mode
-from rsync_wire.roles.receiving import Milestone, Redo
+from rsync_wire.roles.receiving import Milestone, Redo, full_name
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
@@ -222,12 +224,20 @@ class ReceiverRole:
                 basis_st = None
         fd = -1
         tmp = b""
+        if not sh.opts.partial:
+            # a run killed outright (SIGKILL, power loss) could not remove its temporary
+            # file; the next run of the same file does (with --partial it is kept)
+            for stale in tree.remove_stale_temps(rel):
+                log.debug("removed stale temporary file %r", stale)
         try:
             try:
                 fd, tmp = tree.create_temp(rel)
             except OSError as exc:
+                cut = rel.rfind(b"/")
+                shown = self._full_name(rel[: cut + 1] + temp_name_for(rel[cut + 1 :]))
                 self._error(
-                    f'rsync: [receiver] mkstemp "{_show(rel)}" failed: {exc.strerror} ({exc.errno})'
+                    f'rsync: [receiver] mkstemp "{_show(shown)}" failed: '
+                    f"{exc.strerror} ({exc.errno})"
                 )
             sh.reporter.item(entry, rel, iflags, None)
             self._sink = None
@@ -253,7 +263,8 @@ class ReceiverRole:
                 if sh.opts.partial and tmp:
                     if self._sink is not None:
                         # what arrived stays a prefix of the file: write the collected tail
-                        self._sink.write_pending()
+                        with contextlib.suppress(OSError, RsyncError):
+                            self._sink.write_pending()
                     try:
                         # the file's permissions, but not its mtime: it is not up to date
                         os.fchmod(fd, self._final_mode(entry, basis_st))
@@ -288,12 +299,13 @@ class ReceiverRole:
         rsync: receiver.c receive_data().
         """
         sink: _Sink
+        where = self._full_name(rel)
         if fd >= 0 and entry.size >= _THREAD_AT:
-            async with _ThreadedSink(fd, self._new_hasher()) as threaded:
+            async with _ThreadedSink(fd, self._new_hasher(), where) as threaded:
                 sink = self._sink = threaded
                 await self._receive_tokens(sink, basis_fd, head, rel, entry)
         else:
-            sink = self._sink = _Sink(fd, self._new_hasher())
+            sink = self._sink = _Sink(fd, self._new_hasher(), where)
             await self._receive_tokens(sink, basis_fd, head, rel, entry)
         theirs = await self.sh.ws.read_exact(self.digest_size)
         if self.sh.config.progress:
@@ -380,6 +392,9 @@ class ReceiverRole:
             stats.literal_data += literal
             stats.matched_data += matched
 
+    def _full_name(self, rel: bytes) -> bytes:
+        return full_name(self.sh.tree, rel)
+
     def _final_mode(self, entry: FileEntry, basis_st: os.stat_result | None) -> int:
         opts = self.sh.opts
         if opts.preserve_perms:
@@ -427,8 +442,9 @@ class ReceiverRole:
         try:
             tree.rename_into_place(rel, tmp)
         except OSError as exc:
+            full_tmp = self._full_name(rel[: rel.rfind(b"/") + 1] + tmp)
             self._error(
-                f'rsync: [receiver] rename "{_show(tmp)}" -> "{_show(rel)}": '
+                f'rsync: [receiver] rename "{_show(full_tmp)}" -> "{_show(rel)}": '
                 f"{exc.strerror} ({exc.errno})"
             )
             tree.unlink_temp(rel, tmp)
@@ -506,11 +522,33 @@ def _writev_all(fd: int, chunks: list[bytes]) -> None:
             chunks[0] = chunks[0][done:]
 
 
+def write_failed(where: bytes, exc: OSError) -> RsyncError:
+    """Rsync's fatal error for a failed write into a destination file (exit 11).
+
+    A full disk, a quota or an I/O error ends the transfer: every later file would fail
+    the same way. The temporary file is removed by the caller (kept with ``--partial``).
+
+    rsync: receiver.c receive_data() (``write failed on``), fileio.c write_file().
+    """
+    msg = f'rsync: [receiver] write failed on "{_show(where)}": {exc.strerror or exc} ({exc.errno})'
+    err = RsyncError(msg, exit_code=ExitCode.FILEIO)
+    err.__cause__ = exc
+    return err
+
+
+def _write_chunks(fd: int, chunks: list[bytes], where: bytes) -> None:
+    try:
+        _writev_all(fd, chunks)
+    except OSError as exc:
+        raise write_failed(where, exc) from exc
+
+
 class _Sink:
     """Where a file's new bytes go: hashed as they come, written with ``writev``."""
 
-    def __init__(self, fd: int, hasher: _Hasher) -> None:
+    def __init__(self, fd: int, hasher: _Hasher, where: bytes = b"") -> None:
         self.fd = fd
+        self.where = where
         self.hasher = hasher
         self.chunks: list[bytes] = []
         self.size = 0  # bytes in ``chunks``
@@ -527,7 +565,7 @@ class _Sink:
         """Write what was added."""
         if self.chunks:
             if self.fd >= 0:
-                _writev_all(self.fd, self.chunks)
+                _write_chunks(self.fd, self.chunks, self.where)
             self.written += self.size
             self.chunks = []
             self.size = 0
@@ -535,7 +573,7 @@ class _Sink:
     def write_pending(self) -> None:
         """Write what was added but not flushed (an interrupted file kept with --partial)."""
         if self.chunks and self.fd >= 0:
-            _writev_all(self.fd, self.chunks)
+            _write_chunks(self.fd, self.chunks, self.where)
         self.chunks = []
         self.size = 0
 
@@ -547,8 +585,8 @@ class _ThreadedSink(_Sink):
     the last write.
     """
 
-    def __init__(self, fd: int, hasher: _Hasher) -> None:
-        super().__init__(fd, hasher)
+    def __init__(self, fd: int, hasher: _Hasher, where: bytes = b"") -> None:
+        super().__init__(fd, hasher, where)
         self.threaded = True
         self._todo_send, self._todo = anyio.create_memory_object_stream[list[bytes]](
             _THREAD_BATCHES
@@ -572,7 +610,7 @@ class _ThreadedSink(_Sink):
     async def _writer(self) -> None:
         async with self._todo:
             async for chunks in self._todo:
-                await anyio.to_thread.run_sync(_writev_all, self.fd, chunks)
+                await anyio.to_thread.run_sync(_write_chunks, self.fd, chunks, self.where)
 
     async def flush(self) -> None:
         """Hand what was added to the writer thread (waiting if it is far behind)."""

@@ -10,7 +10,7 @@ replies and writes files) in one task group, as rsync runs them as two
 processes. They share one connection: the generator only writes, the receiver
 only reads. The receiver tells the generator what it learnt (redo requests, the
 sender's end-of-phase markers) through a memory object stream of
-:data:`ReceiverEvent` records (§10.11 of the protocol notes).
+:data:`ReceiverEvent` records (docs/protocol.md §10.11).
 
 Output for the user (``-v`` lines, itemized changes, deletions, messages) is not
 written here: every such event goes to a :class:`Reporter` the caller provides.
@@ -42,13 +42,14 @@ from rsync_wire.errors import (
     RsyncError,
     UnsupportedError,
 )
+from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError, open_trusted
 from rsync_wire.proto import codec
 from rsync_wire.proto.codec import NeedMoreData
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
 from rsync_wire.proto.flist_sort import dedupe, sort_order
-from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch, has_wildcards
+from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IdMapper",
+    "ImpliedRules",
     "Milestone",
     "NullReporter",
     "ReceiveConfig",
@@ -71,6 +73,7 @@ __all__ = [
 log = logging.getLogger("rsync_wire.receiving")
 
 _MAX_ENTRIES = 50_000_000  # far beyond any real list; a hostile count ends here
+_ENTRY_COST = 512  # bytes one entry costs the receiving side, all its tables included
 
 Buf = bytes | bytearray | memoryview
 
@@ -152,6 +155,9 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
         max_delete: ``--max-delete`` (``None``: no limit).
         progress: report progress for each file.
         umask: the process umask (new files' default permissions).
+        flist_memory_limit: the most memory the file list may take (estimated from its
+            entries and bytes); a sender that sends more ends the session, exit 22
+            (rsync bounds its allocations with ``--max-alloc``).
     """
 
     filters: FilterList | None = None
@@ -166,6 +172,7 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
     max_delete: int | None = None
     progress: bool = False
     umask: int = 0o022
+    flist_memory_limit: int = 8 << 30
 
 
 # -- events from the receiver to the generator --------------------------------------------------
@@ -182,7 +189,7 @@ class Redo(msgspec.Struct, frozen=True, tag=True):
 
 
 class Milestone(msgspec.Struct, frozen=True, tag=True):
-    """The receiver reached a point of the end choreography (§10.9).
+    """The receiver reached a point of the end choreography (docs/protocol.md §10.9).
 
     ``what``: ``"phase1"`` (the sender's end-of-phase-1 echo), ``"phase2"``,
     ``"loop"`` (the end-of-loop NDX_DONE and the statistics) or ``"final"`` (the
@@ -405,6 +412,146 @@ class Shared:
         self.missing_dirs: set[int] = set()
 
 
+# -- the names the client asked for -----------------------------------------------------------
+
+
+def _implied_pattern(arg: bytes, *, relative: bool) -> tuple[bytes, bool, int]:
+    """The anchored pattern one requested path gives: ``(pattern, wild, backslashes)``.
+
+    The pattern has no leading ``/`` (names are matched whole, from the transfer's top);
+    ``.`` components, doubled and trailing slashes are dropped as rsync drops them.
+
+    rsync: exclude.c add_implied_include() (the first half).
+    """
+    if relative:
+        cut = arg.find(b"/./")
+        if cut >= 0:
+            arg = arg[cut + 3 :]
+    else:
+        arg = arg[arg.rfind(b"/") + 1 :]
+    if arg == b".":
+        arg = b""
+    wild = any(c in arg for c in b"*[?")
+    out = bytearray(b"/")
+    backslashes = 0
+    i, n = 0, len(arg)
+    while i < n:
+        c = arg[i]
+        nxt = arg[i + 1] if i + 1 < n else -1
+        if c == 0x5C:  # "\"
+            if nxt == 0x5D:  # "]"
+                if not wild:
+                    i += 1
+            elif nxt < 0 or nxt not in b"*[?":
+                backslashes += 1
+                if wild:
+                    out.append(0x5C)
+            out.append(arg[i])
+            i += 1
+        elif c == 0x2F:  # "/"
+            if out[-1] == 0x2F:
+                i += 1
+                if i == n:
+                    out.pop()
+            elif nxt < 0:
+                i += 1
+            else:
+                out.append(c)
+                i += 1
+        elif c == 0x2E and out[-1] == 0x2F:  # "." after a slash
+            if nxt == 0x2F:
+                i += 2
+                if i >= n:
+                    out.pop()
+            elif nxt < 0:
+                i += 1
+                out.pop()
+            else:
+                out.append(c)
+                i += 1
+        else:
+            out.append(c)
+            i += 1
+    return bytes(out[1:]), wild, backslashes
+
+
+class ImpliedRules:
+    """The receiver's rules for names it asked for, and for the directories above them.
+
+    Each requested path allows its own name (a *leaf* rule), with ``-R`` each parent
+    directory of it (a *parent* rule: only as a directory, never as the contents of one),
+    and with ``-r``/``-d`` everything below it (``name/**`` or ``name/*``). A requested
+    path whose last element is empty (``dir/``, ``.``) asks for the contents of the
+    transfer's top directory.
+
+    Args:
+        requested: the source paths as the client sent them (a daemon's module removed).
+        relative: ``-R``.
+        recurse: ``-r``.
+        dirs: ``-d`` (or a listing).
+
+    rsync: exclude.c add_implied_include(), is_implied_parent_dir().
+    """
+
+    def __init__(
+        self, requested: list[bytes], *, relative: bool, recurse: bool, dirs: bool
+    ) -> None:
+        self.leaves: list[WildPattern] = []
+        self.parents: list[WildPattern] = []
+        self.below: list[WildPattern] = []
+        self.root_content = False
+        for arg in requested:
+            pat, wild, backslashes = _implied_pattern(arg, relative=relative)
+            literal = pat if wild else _escape_wild(pat)
+            if pat:
+                self.leaves.append(compile_wildmatch(literal))
+                if wild and b"[" in pat:
+                    # a "[" may be part of the name (rsync: maybe_add_literal_brackets_rule())
+                    self.leaves.append(compile_wildmatch(_escape_wild(pat)))
+                if relative:
+                    cut = pat.rfind(b"/")
+                    while cut > 0:
+                        parent = pat[:cut]
+                        self.parents.append(
+                            compile_wildmatch(parent if wild else _escape_wild(parent))
+                        )
+                        cut = parent.rfind(b"/")
+            if recurse or dirs:
+                star = b"**" if recurse else b"*"
+                if not pat:
+                    self.root_content = True
+                    self.below.append(compile_wildmatch(star))
+                else:
+                    base = literal if (wild or backslashes) else pat
+                    self.below.append(compile_wildmatch(base + b"/" + star))
+
+    @property
+    def everything(self) -> bool:
+        """Every name is allowed (the contents of the top directory, recursively)."""
+        return any(p.pattern == b"**" for p in self.below)
+
+    def allows(self, name: bytes, *, is_dir: bool) -> bool:
+        """Whether a file-list name is one the client asked for (or a parent of one)."""
+        if any(p.match(name) for p in self.leaves) or any(p.match(name) for p in self.below):
+            return True
+        return is_dir and any(p.match(name) for p in self.parents)
+
+    def is_parent_only(self, name: bytes) -> bool:
+        """The directory ``name`` is in the list only as a parent of a requested name.
+
+        Its contents are not part of the transfer: it must never be a deletion scope,
+        whatever the sender's flags say. The transfer's top ``.`` is parent-only unless
+        the contents of the top directory were asked for.
+
+        rsync: exclude.c is_implied_parent_dir().
+        """
+        if name in (b".", b"/."):
+            return not self.root_content
+        if any(p.match(name) for p in self.leaves) or any(p.match(name) for p in self.below):
+            return False
+        return any(p.match(name) for p in self.parents)
+
+
 # -- the orchestrator ------------------------------------------------------------------------------
 
 
@@ -506,6 +653,7 @@ class ReceiverSide:
             return items, pos
 
         done = False
+        limit = sh.config.flist_memory_limit
         while not done:
             for item in await ws.decode(decode_many):
                 if isinstance(item, EndOfList):
@@ -514,9 +662,17 @@ class ReceiverSide:
                     done = True
                     break
                 entries.append(item)
-            if len(entries) > _MAX_ENTRIES:
-                msg = f"file list longer than {_MAX_ENTRIES} entries"
-                raise RemoteProtocolError(msg)
+            count = len(entries)
+            # what the list will hold: each entry's record, and its names (at most twice
+            # the wire bytes, which compress names against the previous one)
+            estimate = count * _ENTRY_COST + 2 * (ws.bytes_read - start_read)
+            if count > _MAX_ENTRIES or estimate > limit:
+                entries.clear()
+                msg = (
+                    f"ERROR: the sender's file list is too large: {count} entries so far, "
+                    f"more than {limit >> 20} MiB of memory [Receiver]"
+                )
+                raise RsyncError(msg, exit_code=ExitCode.MALLOC)
         ids = await ws.decode(decoder.decode_id_lists)
         io_error = await ws.decode(decoder.decode_io_error)
         if not opts.ignore_errors:
@@ -541,13 +697,22 @@ class ReceiverSide:
     def _mark_content_dirs(self, entries: list[FileEntry]) -> None:
         """Which directories are deletion scopes (in transmission order, as rsync marks them).
 
-        rsync: flist.c recv_file_entry() (FLAG_CONTENT_DIR).
+        The sender's flags say which directories have their contents in the transfer; a
+        directory the client only knows as the parent of what it asked for (the top ``.``
+        of a single-file request, the parents of a ``-R`` path) is never one, whatever the
+        sender says: a hostile sender would otherwise widen ``--delete`` to the whole
+        destination.
+
+        rsync: flist.c recv_file_entry() (FLAG_CONTENT_DIR, the implied-parent downgrade).
         """
         sh = self.shared
+        implied = self._implied_rules()
         content: set[int] = set()
         if sh.session.protocol >= 30:
             for i, e in enumerate(entries):
                 if e.is_dir and not e.no_content_dir:
+                    if implied is not None and implied.is_parent_only(e.name):
+                        continue
                     content.add(i)
         else:
             in_hier = False
@@ -555,6 +720,8 @@ class ReceiverSide:
                 if not e.is_dir:
                     continue
                 if e.top_dir:
+                    if implied is not None and implied.is_parent_only(e.name):
+                        continue
                     in_hier = sh.opts.recursive
                     content.add(i)
                 elif in_hier:
@@ -562,15 +729,23 @@ class ReceiverSide:
         sh.content_dirs = content
 
     def _check_names(self) -> None:
-        """The client receiver's checks of received names (§8.4, §9.19).
+        """The client receiver's checks of received names (docs/protocol.md §8.4, §9.19).
 
-        rsync: flist.c recv_file_entry() ("rejecting excluded/unrequested file-list name").
+        rsync: flist.c recv_file_entry() ("rejecting excluded/unrequested file-list name",
+        "rejecting non-directory transfer-root entry").
         """
         sh = self.shared
+        for i, e in enumerate(sh.entries):
+            if e.name in (b".", b"/.") and not e.is_dir and not sh.cleared[i]:
+                # "." is the transfer root: as a file, replacing it would empty the destination
+                msg = f"ERROR: rejecting non-directory transfer-root entry: {_show(e.name)}"
+                raise RemoteProtocolError(msg)
         self._check_parents()
         filters = sh.config.filters
         implied = self._implied_rules()
         check_excluded = filters is not None and bool(filters) and not filters.has_per_dir_merge
+        if implied is not None and implied.everything:
+            implied = None  # the contents of a directory, recursively: every name is fine
         if not check_excluded and implied is None:
             return
         for i, e in enumerate(sh.entries):
@@ -583,7 +758,7 @@ class ReceiverSide:
             if check_excluded and filters is not None and filters.excluded(name, is_dir=is_dir):
                 msg = f"ERROR: rejecting excluded file-list name: {_show(name)}"
                 raise UnsupportedError(msg)
-            if implied is not None and not self._requested(implied, name):
+            if implied is not None and not implied.allows(name, is_dir=is_dir):
                 msg = f"ERROR: rejecting unrequested file-list name: {_show(name)}"
                 raise UnsupportedError(msg)
 
@@ -608,34 +783,18 @@ class ReceiverSide:
                 msg = f"ABORTING due to invalid path from sender: {_show(name)}"
                 raise RemoteProtocolError(msg)
 
-    def _implied_rules(self) -> list[WildPattern] | None:
-        """Patterns for the names the client asked for (rsync's implied include rules).
-
-        rsync: exclude.c add_implied_include().
-        """
+    def _implied_rules(self) -> ImpliedRules | None:
+        """The names the client asked for (rsync's implied include rules); ``None``: no check."""
         sh = self.shared
-        requested = sh.config.requested
-        if requested is None:
+        if sh.config.requested is None:
             return None
-        rules: list[WildPattern] = []
-        recurse = sh.opts.recursive
-        for arg in requested:
-            base = b"" if arg.endswith(b"/") else arg[arg.rfind(b"/") + 1 :]
-            if base == b".":
-                base = b""
-            if not base and recurse:
-                return None  # the contents of a directory, recursively: every name is fine
-            pat = (base if has_wildcards(base) else _escape_wild(base)) if base else b""
-            if pat:
-                rules.append(compile_wildmatch(pat))
-            if recurse or sh.opts.dirs or sh.opts.list_only:
-                star = b"**" if recurse else b"*"
-                rules.append(compile_wildmatch(pat + b"/" + star if pat else star))
-        return rules
-
-    @staticmethod
-    def _requested(rules: list[WildPattern], name: bytes) -> bool:
-        return any(pattern.match(name) for pattern in rules)
+        opts = sh.opts
+        return ImpliedRules(
+            sh.config.requested,
+            relative=opts.relative,
+            recurse=opts.recursive,
+            dirs=opts.dirs or opts.list_only,
+        )
 
     def _index(self) -> None:
         """Destination paths, per-directory name sets and type counts."""
@@ -682,7 +841,7 @@ class ReceiverSide:
             self._prepare_destination(self.dest)
         self._index()
         if not sh.entries:
-            # An empty list: the sender has already gone (§13.2).
+            # An empty list: the sender has already gone (docs/protocol.md §13.2).
             self.stats.io_error |= sh.io_error
             self.stats.elapsed = time.monotonic() - started
             return self.stats
@@ -719,12 +878,12 @@ class ReceiverSide:
 
         A directory receives the entries; a missing destination becomes a directory when
         the list holds more than one entry or the path ends in ``/``; otherwise the single
-        entry is written under the destination's own name.
+        entry is written under the destination's own name. The path is resolved following
+        only symlinks owned by root or by us (:func:`~rsync_wire.fs.open_trusted`), so a
+        link another user planted in it cannot send the files elsewhere.
 
-        rsync: main.c get_local_name().
+        rsync: main.c get_local_name(); util1.c change_dir(); syscall.c ona_open().
         """
-        from rsync_wire.fs_write import DestTree
-
         sh = self.shared
         config = sh.config
         opts = sh.opts
@@ -734,6 +893,7 @@ class ReceiverSide:
         trailing = dest.endswith(b"/")
         shown = _show(dest.rstrip(b"/") or b"/")
         try:
+            # a plain stat decides, as rsync's do_stat(); entering the directory is checked
             st: os.stat_result | None = os.stat(dest)
         except FileNotFoundError:
             st = None
@@ -742,7 +902,7 @@ class ReceiverSide:
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
         if st is not None:
             if stat.S_ISDIR(st.st_mode):
-                sh.tree = DestTree(dest)
+                sh.tree = self._open_tree(dest, "change_dir#1")
                 return
             if total > 1:
                 msg = "ERROR: destination must be a directory when copying more than 1 file"
@@ -755,11 +915,7 @@ class ReceiverSide:
                 msg = "ERROR: destination path is not a directory"
                 raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
             if not opts.dry_run:
-                try:
-                    os.mkdir(dest, 0o777)
-                except OSError as exc:
-                    msg = f'mkdir "{shown}" failed: {exc.strerror} ({exc.errno})'
-                    raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
+                self._mkdir_dest(dest, shown)
             if sh.entries and sh.entries[0].name == b".":
                 config.dest_created = True
             if config.verbose or config.itemize:
@@ -769,20 +925,81 @@ class ReceiverSide:
             if opts.dry_run:
                 config.dest_missing = True
                 return
-            sh.tree = DestTree(dest)
+            sh.tree = self._open_tree(dest, "change_dir#1")
             return
         # a single non-directory under its own name
         cut = dest.rfind(b"/")
         parent = dest[:cut] if cut > 0 else (b"/" if cut == 0 else b".")
         config.local_name = dest[cut + 1 :]
         try:
-            sh.tree = DestTree(parent)
-        except OSError as exc:
-            if opts.dry_run and exc.errno == errno.ENOENT:
+            sh.tree = self._open_tree(parent, "change_dir#3")
+        except RsyncError as exc:
+            cause = exc.__cause__
+            if opts.dry_run and isinstance(cause, OSError) and cause.errno == errno.ENOENT:
                 config.dest_missing = True
                 return
-            msg = f'change_dir#3 "{_show(parent)}" failed: {exc.strerror} ({exc.errno})'
-            raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
+            raise
+
+    def _open_tree(self, path: bytes, what: str) -> DestTree:
+        """The destination directory ``path``, reached through trusted symlinks only."""
+        from rsync_wire.fs_write import DestTree
+
+        try:
+            fd = open_trusted(path, os.O_RDONLY | os.O_DIRECTORY)
+        except UntrustedSymlinkError as exc:
+            raise self._untrusted(exc, what, path) from None
+        except OSError as exc:
+            msg = f'{what} "{_show(_full(path))}" failed: {exc.strerror} ({exc.errno})'
+            raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from exc
+        return DestTree(path, fd=fd)
+
+    def _mkdir_dest(self, dest: bytes, shown: str) -> None:
+        """Create the missing destination directory (its parent reached as above)."""
+        cut = dest.rstrip(b"/").rfind(b"/")
+        parent = dest[:cut] if cut > 0 else (b"/" if cut == 0 else b".")
+        name = dest.rstrip(b"/")[cut + 1 :]
+        try:
+            pfd = open_trusted(parent, os.O_PATH | os.O_DIRECTORY)
+            try:
+                os.mkdir(name, 0o777, dir_fd=pfd)
+            finally:
+                os.close(pfd)
+        except UntrustedSymlinkError as exc:
+            raise self._untrusted(exc, "mkdir", dest) from None
+        except OSError as exc:
+            msg = f'mkdir "{shown}" failed: {exc.strerror} ({exc.errno})'
+            raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
+
+    def _untrusted(self, exc: OSError, what: str, path: bytes) -> RsyncError:
+        """Rsync 3.5's two lines for a destination behind another user's symlink; exit 3."""
+        self.shared.reporter.message(Msg.ERROR, (UNTRUSTED_SYMLINK + "\n").encode())
+        msg = (
+            f'rsync: [Receiver] {what} "{_show(_full(path))}" failed: {exc.strerror} ({exc.errno})'
+        )
+        return RsyncError(msg, exit_code=ExitCode.FILESELECT)
+
+
+def full_name(tree: DestTree | None, rel: bytes) -> bytes:
+    """A destination name as rsync shows it in errors: from the working directory on.
+
+    rsync: util1.c full_fname().
+    """
+    base = tree.path.rstrip(b"/") if tree is not None else b"."
+    if not base:
+        base = b"/"
+    base = _full(base).rstrip(b"/")
+    return base + b"/" + rel if rel else base or b"/"
+
+
+def _full(path: bytes) -> bytes:
+    """``path`` as rsync shows it in a change_dir error: joined to the working directory."""
+    if path.startswith(b"/"):
+        return path
+    try:
+        cwd = os.getcwdb()
+    except OSError:
+        return path
+    return cwd.rstrip(b"/") + b"/" + (b"" if path == b"." else path)
 
 
 class _NoInput(ByteReceiveStream):
@@ -866,5 +1083,5 @@ def _show(name: bytes) -> str:
     return name.decode("utf-8", "backslashreplace")
 
 
-__all__ += ["Finished", "Shared"]
+__all__ += ["Finished", "Shared", "full_name"]
 _ = codec  # the NDX codecs are used by the two roles

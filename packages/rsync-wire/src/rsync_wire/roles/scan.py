@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ERROR",
+    "ERROR_PLAIN",
     "INFO",
     "WARNING",
     "ScanEntry",
@@ -37,7 +38,9 @@ __all__ = [
 ]
 
 ERROR = "error"
-"""A message rsync's sender writes as FERROR_XFER."""
+"""A message rsync's sender writes as FERROR_XFER with rsyserr() (``rsync: [sender] ...``)."""
+ERROR_PLAIN = "error-plain"
+"""A message rsync's sender writes as FERROR_XFER with rprintf() (no prefix)."""
 WARNING = "warning"
 """A message rsync's sender writes as FWARNING."""
 INFO = "info"
@@ -349,7 +352,9 @@ def _make_entry(
                 st = root.stat(path)
             except OSError:
                 report.io_error |= 1
-                report.messages.append((ERROR, f"symlink has no referent: {report.full(path)}"))
+                report.messages.append(
+                    (ERROR_PLAIN, f"symlink has no referent: {report.full(path)}")
+                )
                 return None
             if stat.S_ISDIR(st.st_mode) and not (
                 opts.copy_links or opts.copy_dirlinks or opts.copy_unsafe_links

@@ -6,8 +6,8 @@ the sorted order). Then it answers the generator: each request names a file by
 index and carries the block checksums of the receiver's basis; the sender echoes
 the request, computes the delta of its file against those checksums, and sends
 it as tokens followed by the whole-file checksum. NDX_DONE marks the end of each
-phase; the sequence of DONEs, the statistics and the goodbye follow §10.9 of the
-protocol notes.
+phase; the sequence of DONEs, the statistics and the goodbye follow docs/protocol.md
+§10.9.
 
 rsync: sender.c send_files(), flist.c send_file_list(), main.c do_server_sender().
 """
@@ -15,6 +15,7 @@ rsync: sender.c send_files(), flist.c send_file_list(), main.c do_server_sender(
 from __future__ import annotations
 
 import bisect
+import errno
 import grp
 import logging
 import os
@@ -40,6 +41,7 @@ from rsync_wire.roles.daemon_rules import DaemonRules
 from rsync_wire.roles.report import RoleReport, exit_code_for
 from rsync_wire.roles.scan import (
     ERROR,
+    ERROR_PLAIN,
     WARNING,
     ScanEntry,
     ScanReport,
@@ -128,7 +130,7 @@ _IDLE_BATCH = 1000
 class _SentList:
     """One file list as sent, in sorted order (what requests index into)."""
 
-    __slots__ = ("base_ids", "devs", "modes", "names", "sizes", "start")
+    __slots__ = ("base_ids", "devs", "modes", "mtimes", "names", "sizes", "start")
 
     def __init__(
         self,
@@ -138,6 +140,7 @@ class _SentList:
         base_ids: array[int],
         devs: list[int],
         sizes: array[int],
+        mtimes: array[int],
     ) -> None:
         self.start = start
         self.names = names
@@ -145,6 +148,7 @@ class _SentList:
         self.base_ids = base_ids
         self.devs = devs  # directories whose contents follow in a sub-list: their st_dev
         self.sizes = sizes  # the sizes listed (rsync: F_LENGTH)
+        self.mtimes = mtimes  # the modification times listed, in ns
 
 
 def _join(base: bytes, name: bytes) -> bytes:
@@ -274,6 +278,8 @@ class SenderRole:
         self.flist_eof = False
         self.selection: _Selection | None = None
         self._sent: set[int] = set()  # indexes sent once (rsync: FLAG_FILE_SENT)
+        self._map_errno = 0  # the first read error of the file being sent
+        self._succeeded: list[int] = []  # MSG_SUCCESS indexes not yet acted on
         self._chmod: list[ChmodRule] = []
         self._munge = module is not None and module.munge_symlinks
         if module is not None and module.outgoing_chmod:
@@ -340,7 +346,7 @@ class SenderRole:
         self.encoder.encode_io_error_into(out, io_error)
         built = time.monotonic()
         await self.ws.flush()
-        if not carried and self.session.protocol >= 30:
+        if not carried and io_error and self.session.protocol >= 30:
             await self.ws.write_message(Msg.IO_ERROR, io_error.to_bytes(4, "little"))
         self.report.io_error |= io_error
         self.report.flist_buildtime_ms = max(1, int((built - start) * 1000))
@@ -363,6 +369,7 @@ class SenderRole:
         names: list[bytes] = []
         modes = array("I")
         sizes = array("q")
+        mtimes = array("q")
         base_ids = array("H")
         devs: list[int] = []
         bases = self.bases
@@ -377,6 +384,7 @@ class SenderRole:
             names.append(entry.name)
             modes.append(entry.mode)
             sizes.append(entry.size)
+            mtimes.append(item.st.st_mtime_ns)
             base_ids.append(len(bases) - 1)
             devs.append(item.st.st_dev if stat.S_ISDIR(entry.mode) and not item.no_content else -1)
             if stat.S_ISREG(entry.mode) or stat.S_ISLNK(entry.mode):
@@ -398,6 +406,7 @@ class SenderRole:
             array("H", (base_ids[i] for i in order)),
             [devs[i] for i in order],
             array("q", (sizes[i] for i in order)),
+            array("q", (mtimes[i] for i in order)),
         )
 
     def _add_list(self, flist: _SentList) -> None:
@@ -497,9 +506,9 @@ class SenderRole:
 
     async def _report_scan(self, report: ScanReport) -> None:
         for kind, text in report.messages:
-            if kind == ERROR:
+            if kind in (ERROR, ERROR_PLAIN):
                 self.report.transfer_errors += 1
-                await self._error(text)
+                await self._error(text, plain=kind == ERROR_PLAIN)
             elif kind == WARNING:
                 await self._warning(text)
             else:
@@ -582,13 +591,16 @@ class SenderRole:
 
     # -- messages ------------------------------------------------------------------------------
 
-    async def _error(self, text: str) -> None:
+    async def _error(self, text: str, *, plain: bool = False) -> None:
         """An error line as rsync 3.x's sender writes it: ``rsync: [sender] ...``.
+
+        ``plain`` lines go without the prefix (rsync's rprintf(FERROR_XFER, ...)).
 
         rsync: log.c rsyserr(), rwrite() (the ``[who_am_i()]`` prefix).
         """
         code = Msg.ERROR_XFER
-        line = f"rsync: [sender] {text}\n" if not text.startswith("rsync") else text + "\n"
+        prefixed = plain or text.startswith("rsync")
+        line = text + "\n" if prefixed else f"rsync: [sender] {text}\n"
         await self.ws.write_message(code, line.encode("utf-8", "backslashreplace"))
 
     async def _info(self, text: str) -> None:
@@ -599,6 +611,8 @@ class SenderRole:
 
     async def run(self) -> RoleReport:
         """Send the file list and every requested file; returns the statistics."""
+        if self.opts.remove_source_files:
+            self._hook_success()
         filters = await self._read_filters()
         if self.opts.files_from == "-":
             names = await self._read_files_from()
@@ -645,6 +659,8 @@ class SenderRole:
             if inc and not self.flist_eof:
                 await self._send_lists_ahead(_LOOKAHEAD)
             ndx = await ws.read_ndx(self.ndx_in)
+            if self._succeeded:
+                await self._remove_sent()
             if ndx == Ndx.DONE:
                 if inc and self.first_live < len(self.lists):
                     # The generator finished the oldest list: forget it; unless it was the
@@ -698,10 +714,16 @@ class SenderRole:
             append = 0 if ndx in self._sent else self.opts.append
             self._sent.add(ndx)
             head = await ws.decode(
-                decode_sum_head, protocol=session.protocol, digest_size=self.rule.digest_size
+                decode_sum_head,
+                protocol=session.protocol,
+                digest_size=self.rule.digest_size,
+                max_alloc=None if append else self.opts.alloc_limit,  # rsync: no table then
             )
             if head.count and not append:
+                # Keep no more of the table than the listed file can use (issue 8).
+                head, extra = head.within(flist.sizes[pos])
                 weak, strong = await ws.decode(_decode_sums, head)
+                await ws.skip(extra)
             else:
                 weak, strong = None, b""  # with --append the generator sends no block sums
             await self._send_file(
@@ -721,6 +743,64 @@ class SenderRole:
             await ws.write_message(Msg.IO_ERROR, self.report.io_error.to_bytes(4, "little"))
         ws.write_ndx(self.ndx_out, Ndx.DONE)
         await ws.flush()
+
+    def _hook_success(self) -> None:
+        """Collect MSG_SUCCESS (a file the receiver finished) for ``--remove-source-files``."""
+        previous = self.ws.on_message
+
+        def on_message(code: int, payload: bytes) -> None:
+            if code == Msg.SUCCESS:
+                if len(payload) != 4:
+                    msg = f"invalid multi-message {code}:{len(payload)} [sender]"
+                    raise RemoteProtocolError(msg)
+                self._succeeded.append(int.from_bytes(payload, "little", signed=True))
+                return
+            if previous is not None:
+                previous(code, payload)
+
+        self.ws.on_message = on_message
+
+    async def _remove_sent(self) -> None:
+        """Remove the source files the receiver has finished, unless they changed.
+
+        rsync: sender.c successful_send().
+        """
+        while self._succeeded:
+            ndx = self._succeeded.pop(0)
+            found = self._locate(ndx)
+            if found is None or found[1] < 0:
+                msg = f"Invalid file index: {ndx} (successful_send)"
+                raise RemoteProtocolError(msg)
+            flist, pos = found
+            name = flist.names[pos]
+            shown = name.decode("utf-8", "backslashreplace")
+            path = _join(self.bases[flist.base_ids[pos]], name)
+            op = "re-lstat"
+            try:
+                st = self.root.stat(path) if self.opts.copy_links else self.root.lstat(path)
+                if st.st_size != flist.sizes[pos] or st.st_mtime_ns != flist.mtimes[pos]:
+                    self.report.transfer_errors += 1
+                    await self._error(
+                        f"ERROR: Skipping sender remove for changed file: {shown}", plain=True
+                    )
+                    continue
+                op = "remove"
+                dfd, last = self.root.parent_and_name(path)
+                try:
+                    os.unlink(last, dir_fd=dfd)
+                finally:
+                    os.close(dfd)
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    await self._info(f"sender file already removed: {shown}")
+                else:
+                    self.report.transfer_errors += 1
+                    await self._error(
+                        f"sender failed to {op} {shown}: {exc.strerror} ({exc.errno})"
+                    )
+                continue
+            if any(w.startswith("remove") for w in self.opts.info):
+                await self._info(f"sender removed {shown}")
 
     def _updating_basis(self, fnamecmp_type: int | None) -> bool:
         """Whether the receiver writes into the very file the block sums describe.
@@ -816,11 +896,20 @@ class SenderRole:
                 ws.write_ndx(self.ndx_out, ndx)
             head.encode_into(ws.out, protocol=session.protocol)
             before = ws.bytes_written + ws.pending_output
+            self._map_errno = 0
             digest = await self._send_data(
                 fd, st.st_size, head, weak, strong, append=append, updating=updating
             )
         finally:
             os.close(fd)
+        if self._map_errno:
+            # rsync: sender.c send_files() ("read errors mapping", IOERR_GENERAL)
+            self.report.io_error |= 1
+            self.report.transfer_errors += 1
+            shown = self._scan_report(self.bases[flist.base_ids[pos]]).full(path)
+            await self._error(
+                f"read errors mapping {shown}: {os.strerror(self._map_errno)} ({self._map_errno})"
+            )
         self.report.num_transferred_files += 1
         self.report.total_transferred_size += flist.sizes[pos]
         m = self.module
@@ -890,9 +979,7 @@ class SenderRole:
             if append == 2:
                 todo = flength
                 while todo > 0:
-                    chunk = os.read(fd, min(todo, _READ_SIZE))
-                    if not chunk:
-                        break
+                    chunk = self._map_read(fd, min(todo, _READ_SIZE))
                     todo -= len(chunk)
                     hasher.update(chunk)
             else:
@@ -906,9 +993,7 @@ class SenderRole:
             )
         if head.count == 0:
             while left > 0:
-                chunk = os.read(fd, min(left, _READ_SIZE))
-                if not chunk:
-                    break
+                chunk = self._map_read(fd, min(left, _READ_SIZE))
                 left -= len(chunk)
                 hasher.update(chunk)
                 tokens.literal_into(out, chunk)
@@ -936,7 +1021,7 @@ class SenderRole:
             at = 0  # offset in the new file of pending[0]
             same_offset: set[int] = set()
             while True:
-                chunk = os.read(fd, min(left, _READ_SIZE)) if left > 0 else b""
+                chunk = self._map_read(fd, min(left, _READ_SIZE)) if left > 0 else b""
                 left -= len(chunk)
                 hasher.update(chunk)
                 pending += chunk
@@ -968,9 +1053,37 @@ class SenderRole:
                     break
         tokens.end_into(out)
         digest = bytes(hasher.digest())
+        if self._map_errno:
+            # A read error: send a checksum that cannot match, so that the receiver
+            # discards what it got and asks again (rsync: match.c match_sums()).
+            digest = bytes(len(digest)) if any(digest) else bytes(len(digest) - 1) + b"\x01"
         out += digest
         await ws.maybe_flush()
         return digest
+
+    def _map_read(self, fd: int, n: int) -> bytes:
+        """``n`` bytes of the file, zeros where it cannot be read (it shrank, or EIO).
+
+        The first failure is kept in ``_map_errno`` for the caller to report.
+
+        rsync: fileio.c map_ptr() (a short read fills with zeros and sets the status).
+        """
+        if self._map_errno:
+            return bytes(n)
+        try:
+            chunk = os.read(fd, n)
+        except OSError as exc:
+            self._map_errno = exc.errno or errno.EIO
+            return bytes(n)
+        if len(chunk) < n:
+            more = os.read(fd, n - len(chunk)) if chunk else b""
+            chunk += more
+            if len(chunk) < n:
+                if not more:
+                    self._map_errno = errno.ENODATA
+                    return chunk + bytes(n - len(chunk))
+                return chunk + self._map_read(fd, n - len(chunk))
+        return chunk
 
     @staticmethod
     def _may_reuse(block_offset: int, offset: int, block: int, same_offset: set[int]) -> bool:
@@ -988,7 +1101,7 @@ class SenderRole:
         return block_offset > offset or block in same_offset
 
     async def _finish(self) -> None:
-        """Statistics (server only) and the end-of-session NDX_DONE exchange (§10.9)."""
+        """A server's statistics, then the final NDX_DONE exchange (docs/protocol.md §10.9)."""
         ws = self.ws
         session = self.session
         if self.server:
@@ -996,6 +1109,8 @@ class SenderRole:
         await ws.flush()
         while True:
             ndx = await ws.read_ndx(self.ndx_in)
+            if self._succeeded:
+                await self._remove_sent()
             if ndx == Ndx.DEL_STATS:
                 values = [await ws.read_varint() for _ in range(5)]
                 if self.server:

@@ -41,7 +41,13 @@ if TYPE_CHECKING:
     from rsync_wire.proto.options import TransferOptions
     from rsync_wire.stream import WireStream
 
-__all__ = ["ModuleContext", "refuse_session", "run_server", "unsupported_options"]
+__all__ = [
+    "ModuleContext",
+    "refuse_session",
+    "run_server",
+    "sanitize_path",
+    "unsupported_options",
+]
 
 log = logging.getLogger("rsync_wire.server")
 
@@ -70,7 +76,8 @@ class ModuleContext(msgspec.Struct, kw_only=True):
         max_verbosity: the highest verbosity a client may ask for.
         transfer_logging: log one line per file on ``rsync_wire.xferlog``.
         log_format: the format of those lines (rsync's ``%`` escapes).
-        peer_host: the client's host name (``%h``), or its address when unknown.
+        peer_host: the client's host name (``%h``); empty logs ``UNDETERMINED``, as rsync
+            does without ``reverse lookup``.
         peer_addr: the client's address (``%a``).
         auth_user: the user the client authenticated as (``%u``), empty if none.
     """
@@ -308,6 +315,14 @@ async def run_server(
         if module is not None:
             log.warning("%s refused: %s", module.log_prefix, refused[0])
         return await _fail(ws, session, f"rsync: {refused[0]}", ExitCode.UNSUPPORTED)
+    if opts.sender and opts.remove_source_files and module is not None and module.read_only:
+        # rsync: main.c do_server_sender()
+        return await _fail(
+            ws,
+            session,
+            "ERROR: --remove-source-files cannot be used with a read-only module",
+            ExitCode.SYNTAX,
+        )
     if not opts.sender:
         if module is not None and module.read_only:
             return await _fail(ws, session, "ERROR: module is read only", ExitCode.SYNTAX)
@@ -316,7 +331,9 @@ async def run_server(
         )
     paths = parsed.paths
     if module is not None:
-        paths = [_strip_module(p, module.name) for p in paths]
+        paths = [
+            sanitize_path(_strip_module(p, module.name), keep_dot_dirs=opts.relative) for p in paths
+        ]
         if module.numeric_ids:
             opts.numeric_ids = True
         _limit_verbosity(opts, module.max_verbosity)
@@ -332,6 +349,13 @@ async def run_server(
     from rsync_wire.roles.sender import SenderRole
 
     try:
+        if module is not None:
+            # rsync: io.c read_args() -> util1.c glob_expand_module()
+            from rsync_wire.roles.daemon_glob import glob_expand
+            from rsync_wire.roles.daemon_rules import DaemonRules
+
+            rules = DaemonRules.for_module(module, protocol=protocol)
+            paths = [p for arg in paths for p in glob_expand(root, arg, rules)]
         role = SenderRole(ws, session, opts, root, paths, module=module)
         report = await role.run()
     except RsyncError as exc:
@@ -367,6 +391,45 @@ def _limit_verbosity(opts: TransferOptions, limit: int) -> None:
 
     opts.info = clamp(opts.info, limit)
     opts.debug = clamp(opts.debug, max(0, limit - 1))
+
+
+def sanitize_path(path: bytes, *, keep_dot_dirs: bool = False) -> bytes:
+    """A daemon path argument made to stay inside the module, as rsync's daemon does.
+
+    A leading ``/`` is dropped, ``//`` collapses, ``.`` components go (unless
+    ``keep_dot_dirs``: ``-R`` keeps its ``/./`` marker), ``..`` removes the component
+    before it and never climbs above the module; a trailing slash stays, and an empty
+    result is ``.``.
+
+    rsync: util1.c sanitize_path() (rootdir "", depth 0), as glob_expand() applies it.
+    """
+    out = bytearray()
+    i, n = 0, len(path)
+    drop = not keep_dot_dirs
+    if drop:
+        while path[i : i + 2] == b"./":
+            i += 2
+    while i < n:
+        if path[i] == 0x2F:  # "/"
+            i += 1
+            continue
+        rest = path[i : i + 3]
+        if drop and (rest[:2] == b"./" or path[i:] == b"."):
+            i += 1
+            continue
+        if rest == b"../" or path[i:] == b"..":
+            i += 2
+            if out:
+                del out[-1]  # the slash after the previous component
+                while out and out[-1] != 0x2F:
+                    del out[-1]
+            continue
+        while i < n:
+            out.append(path[i])
+            i += 1
+            if out[-1] == 0x2F:
+                break
+    return bytes(out) or b"."
 
 
 def _strip_module(path: bytes, name: str) -> bytes:

@@ -182,7 +182,7 @@ def format_line(
         left, width, code = m.group(2), m.group(3), m.group(5)
         n: str | None
         if code == "h":
-            n = host or addr
+            n = host or "UNDETERMINED"  # rsync: without reverse lookup, undetermined_hostname
         elif code == "a":
             n = addr
         elif code == "l":

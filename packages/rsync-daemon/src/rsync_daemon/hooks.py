@@ -1,0 +1,290 @@
+"""The operator's commands and name lookups, run outside the confinement.
+
+A connection process is confined before it reads the first network byte: it sees only
+its modules, cannot run ``/bin/sh`` and cannot reach DNS. rsync runs ``early exec``,
+``pre-xfer exec`` and ``post-xfer exec`` from the connection process before it drops
+privileges, and resolves names there. pyrsyncd keeps one *helper* process for this,
+forked before confinement (it keeps the daemon's user, as rsync's hooks run as the
+daemon's user). A connection process asks it over an inherited UNIX socket:
+
+- ``exec``: run the named hook *of the named module*, as configured (the helper has its
+  own copy of the configuration; a request carries only the module name, which hook,
+  and the ``RSYNC_*`` values that rsync puts in the environment) with ``/bin/sh -c``,
+  the given bytes on standard input; answer the wait status and what the command
+  wrote on standard output.
+- ``reverse``: the host name of an address (reverse lookup confirmed by a forward
+  lookup, else ``UNKNOWN``), as rsync's client_name().
+- ``forward``: the addresses of a host name (``hosts allow``/``hosts deny`` tokens).
+
+Each request travels with two pipes of its own (passed as SCM_RIGHTS), so that
+concurrent connections never read each other's answers; the helper forks a worker
+per request.
+
+rsync: clientserver.c start_pre_exec(), write_pre_exec_args(), finish_pre_exec(), the
+post-xfer fork in rsync_module(); clientname.c client_name(); access.c match_hostname().
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Final
+
+import msgspec
+
+if TYPE_CHECKING:
+    from rsync_daemon.config import DaemonConfig
+
+__all__ = [
+    "HookResult",
+    "available",
+    "forward_lookup",
+    "reverse_lookup",
+    "run_hook",
+    "start_helper",
+]
+
+log = logging.getLogger("rsync_daemon")
+
+_MAX_REQUEST: Final = 16 << 20
+_MAX_OUTPUT: Final = 4096  # rsync: BIGPATHBUFLEN bytes of a pre-xfer command's output
+_ENV_PREFIX: Final = "RSYNC_"
+_HOOKS: Final = ("early_exec", "pre_xfer_exec", "post_xfer_exec")
+
+
+class _Request(msgspec.Struct, kw_only=True):
+    kind: str
+    module: str = ""
+    hook: str = ""
+    env: dict[str, str] = msgspec.field(default_factory=dict)
+    stdin: bytes = b""
+    name: str = ""
+
+
+class HookResult(msgspec.Struct, kw_only=True):
+    """What a request answered: ``status`` is a wait status (-1: could not run)."""
+
+    status: int = -1
+    output: bytes = b""
+    names: list[str] = msgspec.field(default_factory=list)
+
+
+_socket: list[socket.socket | None] = [None]
+
+
+def available() -> bool:
+    """Whether this process can ask the helper (it was started before confinement)."""
+    return _socket[0] is not None
+
+
+def start_helper(config: DaemonConfig) -> None:
+    """Fork the helper (once, before confinement); this process keeps its socket.
+
+    The helper ends when every process holding the other end has gone.
+    """
+    if _socket[0] is not None:
+        return
+    parent_end, helper_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    hooks = {
+        name: {hook: getattr(mod, hook) for hook in _HOOKS if getattr(mod, hook)}
+        for name, mod in config.modules.items()
+    }
+    paths = {name: mod.path for name, mod in config.modules.items()}
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            parent_end.close()
+            _helper_main(helper_end, hooks, paths)
+        except BaseException:  # noqa: BLE001 - the helper must never unwind into the daemon
+            code = 1
+        finally:
+            os._exit(code)
+    helper_end.close()
+    parent_end.set_inheritable(False)
+    _socket[0] = parent_end
+
+
+def _helper_main(
+    sock: socket.socket, hooks: dict[str, dict[str, str]], paths: dict[str, str]
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
+    with contextlib.suppress(OSError):
+        os.setsid()  # out of the daemon's process group: a Ctrl-C is the daemon's
+    while True:
+        fds = array.array("i")
+        try:
+            _msg, ancdata, _flags, _addr = sock.recvmsg(16, socket.CMSG_SPACE(2 * fds.itemsize))
+        except InterruptedError:
+            continue
+        if not ancdata and not _msg:
+            return  # every connection process and the daemon are gone
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            continue
+        req_r, rep_w = fds[0], fds[1]
+        if os.fork() == 0:
+            code = 0
+            try:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                sock.close()
+                _serve_request(req_r, rep_w, hooks, paths)
+            except BaseException:  # noqa: BLE001 - a worker only ever ends itself
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(req_r)
+        os.close(rep_w)
+
+
+def _read_all(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while total <= limit:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+def _serve_request(
+    req_r: int, rep_w: int, hooks: dict[str, dict[str, str]], paths: dict[str, str]
+) -> None:
+    data = _read_all(req_r, _MAX_REQUEST)
+    os.close(req_r)
+    result = HookResult()
+    try:
+        req = msgspec.msgpack.decode(data, type=_Request)
+    except msgspec.DecodeError:
+        req = None
+    if req is not None and req.kind == "exec":
+        command = hooks.get(req.module, {}).get(req.hook)
+        if command:
+            result = _run_command(command, req, paths.get(req.module, ""))
+    elif req is not None and req.kind == "reverse":
+        result = HookResult(status=0, names=[_client_name(req.name)])
+    elif req is not None and req.kind == "forward":
+        result = HookResult(status=0, names=_addresses(req.name))
+    payload = msgspec.msgpack.encode(result)
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(rep_w, view) :]
+    os.close(rep_w)
+
+
+def _run_command(command: str, req: _Request, module_path: str) -> HookResult:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_ENV_PREFIX)}
+    env.update({k: v for k, v in req.env.items() if k.startswith(_ENV_PREFIX) and "\0" not in v})
+    env["RSYNC_MODULE_NAME"] = req.module
+    env["RSYNC_MODULE_PATH"] = module_path
+    capture = req.hook == "pre_xfer_exec"
+    try:
+        proc = subprocess.run(  # noqa: S602 - the operator's command, run by the shell as rsync does
+            command,
+            shell=True,
+            input=req.stdin,
+            stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+            stderr=None,
+            env=env,
+            cwd="/",
+            check=False,
+        )
+    except OSError:
+        return HookResult(status=-1)
+    code = proc.returncode
+    status = (-code & 0x7F) if code < 0 else (code & 0xFF) << 8  # a wait status, as rsync's
+    output = (proc.stdout or b"")[:_MAX_OUTPUT] if capture else b""
+    return HookResult(status=status, output=output.replace(b"\r\n", b"\n"))
+
+
+def _client_name(addr: str) -> str:
+    """rsync: clientname.c client_name() (reverse, confirmed by forward, else UNKNOWN)."""
+    try:
+        name = socket.getnameinfo((addr, 0), socket.NI_NAMEREQD)[0]
+    except (OSError, UnicodeError):
+        return "UNKNOWN"
+    if addr in _addresses(name):
+        return name
+    return "UNKNOWN"
+
+
+def _addresses(name: str) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def _ask(req: _Request) -> HookResult | None:
+    sock = _socket[0]
+    if sock is None:
+        return None
+    req_r, req_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    try:
+        sock.sendmsg(
+            [b"r"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [req_r, rep_w]))]
+        )
+    except OSError:
+        for fd in (req_r, req_w, rep_r, rep_w):
+            os.close(fd)
+        return None
+    os.close(req_r)
+    os.close(rep_w)
+    try:
+        payload = msgspec.msgpack.encode(req)
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(req_w, view) :]
+    except OSError:
+        pass
+    finally:
+        os.close(req_w)
+    try:
+        data = _read_all(rep_r, _MAX_REQUEST)
+    finally:
+        os.close(rep_r)
+    try:
+        return msgspec.msgpack.decode(data, type=HookResult)
+    except msgspec.DecodeError:
+        return None
+
+
+def run_hook(module: str, hook: str, env: dict[str, str], stdin: bytes = b"") -> HookResult:
+    """Run a module's ``early_exec``, ``pre_xfer_exec`` or ``post_xfer_exec`` (blocking).
+
+    Returns:
+        The result; ``status`` -1 when the helper could not run it.
+    """
+    result = _ask(_Request(kind="exec", module=module, hook=hook, env=env, stdin=stdin))
+    return result if result is not None else HookResult(status=-1)
+
+
+def reverse_lookup(addr: str) -> str:
+    """The confirmed host name of ``addr``, or ``UNKNOWN`` (blocking)."""
+    result = _ask(_Request(kind="reverse", name=addr))
+    return result.names[0] if result is not None and result.names else "UNKNOWN"
+
+
+def forward_lookup(name: str) -> list[str] | None:
+    """The addresses of host ``name`` (empty: it does not resolve; None: cannot ask)."""
+    result = _ask(_Request(kind="forward", name=name))
+    return None if result is None else result.names

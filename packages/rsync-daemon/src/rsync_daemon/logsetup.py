@@ -1,0 +1,160 @@
+r"""Where the daemon's log lines go: the ``log file``, or syslog, as rsync's daemon does.
+
+- ``log file`` set: lines are appended to it with rsync's prefix
+  (``YYYY/MM/DD HH:MM:SS [PID] message``). The file is opened through trusted
+  symlinks only (`rsync_daemon.safeopen`), before confinement. If it cannot be
+  opened the daemon still starts: it says why on standard error and logs to syslog,
+  as rsync does ("failed to open log-file ...", "Ignoring "log file" setting.").
+- No ``log file`` in a configuration file: syslog, with the ``syslog facility`` and
+  ``syslog tag`` of the configuration (``daemon``, ``rsyncd``). Without a syslog socket
+  (``/dev/log``, as in many containers) lines go to standard error instead.
+- Flags only (``--listen``/``--module``): standard error.
+
+A module's own ``log file`` is opened at start-up too; the connection process switches
+to it once the client picked that module (`use_module_log`). Control characters in a
+line are written as ``\\#ooo`` and a line is cut at `MAX_LINE` characters, so a client
+cannot forge log lines or flood the log.
+
+rsync: log.c log_init(), logfile_open(), syslog_init(), filtered_fwrite().
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import logging.handlers
+import os
+import re
+import sys
+from typing import TYPE_CHECKING, Final
+
+from rsync_daemon.safeopen import open_trusted
+
+if TYPE_CHECKING:
+    from rsync_daemon.config import DaemonConfig, ModuleConfig
+
+__all__ = ["MAX_LINE", "RsyncFormatter", "setup_logging", "use_module_log"]
+
+MAX_LINE: Final = 16 * 1024
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]|\\#(?=\d{3})")
+_SYSLOG_SOCKET = "/dev/log"
+_module_handlers: dict[str, logging.Handler] = {}
+_daemon_log: list[str | None] = [None]
+
+
+class RsyncFormatter(logging.Formatter):
+    """rsync's log line: a prefix, then the message with control characters escaped."""
+
+    def __init__(self, prefix: str, datefmt: str | None = "%Y/%m/%d %H:%M:%S") -> None:
+        super().__init__(prefix + "%(message)s", datefmt)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        """The message, escaped and cut, in the prefix."""
+        text = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if len(text) > MAX_LINE:
+            text = text[:MAX_LINE] + f"... [{len(text) - MAX_LINE} more characters]"
+        record.message = _CONTROL.sub(lambda m: f"\\#{ord(m.group()[0]):03o}", text)
+        return self._style.format(record)
+
+
+class _FileHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that owns its file (closed with the handler)."""
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        try:
+            self.flush()
+            self.stream.close()
+        except (OSError, ValueError):
+            pass
+        finally:
+            super().close()
+
+
+def _file_handler(path: str) -> logging.Handler:
+    """A handler appending to ``path``, opened through trusted symlinks (raises OSError)."""
+    old = os.umask(0o022)
+    try:
+        fd = open_trusted(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    finally:
+        os.umask(old)
+    stream = os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace", buffering=1)
+    handler = _FileHandler(stream)
+    handler.setFormatter(RsyncFormatter("%(asctime)s [%(process)d] "))
+    return handler
+
+
+def _syslog_handler(facility: str, tag: str) -> logging.Handler | None:
+    if not os.path.exists(_SYSLOG_SOCKET):
+        return None
+    try:
+        handler = logging.handlers.SysLogHandler(
+            address=_SYSLOG_SOCKET,
+            facility=logging.handlers.SysLogHandler.facility_names.get(facility, 3 << 3),
+        )
+    except OSError:
+        return None
+    handler.setFormatter(RsyncFormatter(f"{tag}[%(process)d]: ", None))
+    return handler
+
+
+def _stderr_handler() -> logging.Handler:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RsyncFormatter("%(asctime)s pyrsyncd[%(process)d]: "))
+    return handler
+
+
+def setup_logging(verbose: int, config: DaemonConfig) -> list[str]:
+    """Send the log where the configuration says; returns problems to report.
+
+    Also opens every module's own ``log file`` (they are out of reach after
+    confinement).
+    """
+    problems: list[str] = []
+    handler: logging.Handler | None = None
+    if config.log_file:
+        try:
+            handler = _file_handler(config.log_file)
+            _daemon_log[0] = config.log_file
+        except OSError as exc:
+            problems.append(
+                f"failed to open log-file {config.log_file}: {exc.strerror}; "
+                'Ignoring "log file" setting.'
+            )
+            config.log_file = None
+    if handler is None and config.source:
+        handler = _syslog_handler(config.syslog_facility, config.syslog_tag)
+    if handler is None:
+        handler = _stderr_handler()
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    # asyncssh (the SSH listener) logs every channel event at INFO.
+    logging.getLogger("asyncssh").setLevel(logging.DEBUG if verbose > 2 else logging.WARNING)
+    for mod in config.modules.values():
+        path = mod.log_file
+        if not path or path == config.log_file or path in _module_handlers:
+            continue
+        try:
+            _module_handlers[path] = _file_handler(path)
+        except OSError as exc:
+            problems.append(
+                f"module {mod.name!r}: failed to open log-file {path}: {exc.strerror}; "
+                "its lines go to the daemon's log"
+            )
+    return problems
+
+
+def use_module_log(mod: ModuleConfig) -> None:
+    """In a connection process: log to the module's own ``log file`` from now on."""
+    handler = _module_handlers.get(mod.log_file or "")
+    if handler is None or mod.log_file == _daemon_log[0]:
+        return
+    root = logging.getLogger()
+    previous = root.handlers[:]
+    root.handlers[:] = [handler]
+    for old in previous:
+        with contextlib.suppress(Exception):
+            old.close()

@@ -1,0 +1,80 @@
+"""Where log lines go: the log file with rsync's prefix, syslog, and the fallbacks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING
+
+import pytest
+
+from rsync_daemon import logsetup
+from rsync_daemon.config import DaemonConfig, ModuleConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for handler in [*root.handlers, *logsetup._module_handlers.values()]:
+        if handler not in handlers:
+            handler.close()
+    logsetup._module_handlers.clear()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_log_file_lines_have_rsyncs_prefix_and_escapes(tmp_path: Path) -> None:
+    log_path = tmp_path / "d.log"
+    config = DaemonConfig(log_file=str(log_path), source="rsyncd.conf")
+    assert logsetup.setup_logging(0, config) == []
+    logging.getLogger("rsync_daemon").info("hello\x1b[31m\nforged line %s", "x" * 20000)
+    text = log_path.read_text()
+    assert text.count("\n") == 1
+    prefix, _, message = text.partition("] ")
+    assert prefix.endswith(f"[{os.getpid()}")
+    assert message.startswith("hello\\#033[31m\\#012forged line xxx")
+    assert "more characters]" in message
+    assert len(message) < logsetup.MAX_LINE + 100
+
+
+def test_unopenable_log_file_falls_back_and_says_why(tmp_path: Path) -> None:
+    config = DaemonConfig(log_file=str(tmp_path / "no" / "dir" / "x.log"), source="c")
+    problems = logsetup.setup_logging(0, config)
+    assert problems
+    assert problems[0].startswith(f"failed to open log-file {tmp_path}/no/dir/x.log:")
+    assert 'Ignoring "log file" setting.' in problems[0]
+    assert config.log_file is None
+
+
+def test_syslog_with_facility_and_tag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = str(tmp_path / "log.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    monkeypatch.setattr(logsetup, "_SYSLOG_SOCKET", path)
+    config = DaemonConfig(source="rsyncd.conf", syslog_facility="local3", syslog_tag="mytag")
+    with server:
+        assert logsetup.setup_logging(0, config) == []
+        logging.getLogger("rsync_daemon").info("to syslog")
+        data = server.recv(4096).decode()
+    priority = (19 << 3) | 6  # local3, info
+    assert data.startswith(f"<{priority}>mytag[{os.getpid()}]: to syslog")
+
+
+def test_module_log_file(tmp_path: Path) -> None:
+    daemon_log, module_log = tmp_path / "d.log", tmp_path / "m.log"
+    mod = ModuleConfig(name="m", path=str(tmp_path), log_file=str(module_log))
+    config = DaemonConfig(log_file=str(daemon_log), source="c", modules={"m": mod})
+    assert logsetup.setup_logging(0, config) == []
+    logging.getLogger("rsync_daemon").info("before")
+    logsetup.use_module_log(mod)
+    logging.getLogger("rsync_daemon").info("after")
+    assert "before" in daemon_log.read_text()
+    assert "after" not in daemon_log.read_text()
+    assert "after" in module_log.read_text()
