@@ -122,9 +122,6 @@ def test_full_disk_local_copy(real_rsync: RealRsync, big_source: Path, full: Pat
     _compare(real_rsync, full, "-a", f"{big_source}/")
 
 
-@pytest.mark.xfail(
-    reason="the receiver's write error does not carry the file name yet (rsync-wire receiver)"
-)
 def test_full_disk_names_the_file(
     real_rsync: RealRsync, real_daemon: RealDaemonFactory, big_source: Path, full: Path
 ) -> None:
