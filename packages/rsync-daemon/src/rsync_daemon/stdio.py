@@ -9,10 +9,11 @@ connect, no signals outside itself, a seccomp filter) before it reads the first 
 
 With ``--daemon`` among the server arguments the session speaks the daemon protocol
 over the pipe (daemon over a remote shell, ``rsync -e ssh --rsync-path=pyrsyncd
-rsync://host/module/``), with modules from ``$XDG_CONFIG_HOME/pyrsyncd.toml``
-(default ``~/.config/pyrsyncd.toml``), and confines itself to those modules as the
-listening daemon does (rsync_daemon.supervisor), then to its own connection, before it
-reads the client's greeting.
+rsync://host/module/``), with modules from the ``--config FILE`` among the arguments
+(rsyncd.conf, or TOML when it ends in ``.toml``), else from
+``$XDG_CONFIG_HOME/pyrsyncd.toml`` (default ``~/.config/pyrsyncd.toml``), and confines
+itself to those modules as the listening daemon does (rsync_daemon.supervisor), then to
+its own connection, before it reads the client's greeting.
 
 rsync: main.c start_server(); clientserver.c daemon_main() with ``am_server``.
 """
@@ -50,7 +51,12 @@ def main_server(argv: Sequence[str]) -> int:
     )
     args = list(argv)
     if "--daemon" in args:
-        return _daemon_over_stdio()
+        try:
+            given = _config_option(args)
+        except ValueError as exc:
+            log.error("%s", exc)  # noqa: TRY400 - the message says it all
+            return 1
+        return _daemon_over_stdio(given)
     try:
         parsed = parse_server_args(args)
     except ArgumentError as exc:
@@ -97,6 +103,31 @@ def config_path() -> str:
     )
 
 
+def _config_option(args: Sequence[str]) -> str | None:
+    """The ``--config FILE`` (or ``--config=FILE``) among the daemon's arguments, if any.
+
+    ``rsync -e ssh --rsync-path='pyrsyncd --config=FILE' host::module`` runs
+    ``pyrsyncd --config=FILE --server --daemon .``; rsync's own test suite does the same.
+    The last one given wins, as with rsync's option parser.
+
+    Raises:
+        ValueError: ``--config`` without a file name.
+    """
+    found: str | None = None
+    for i, arg in enumerate(args):
+        if arg.startswith("--config="):
+            found = arg.removeprefix("--config=")
+        elif arg == "--config":
+            if i + 1 >= len(args):
+                msg = "--config: missing argument"
+                raise ValueError(msg)
+            found = args[i + 1]
+    if found == "":
+        msg = "--config: empty file name"
+        raise ValueError(msg)
+    return found
+
+
 def _check_module_paths(config: DaemonConfig, source: str) -> None:
     from rsync_daemon.config import settle_module_paths
 
@@ -105,16 +136,19 @@ def _check_module_paths(config: DaemonConfig, source: str) -> None:
         log.warning("%s", warning)
 
 
-def _daemon_over_stdio() -> int:
+def _daemon_over_stdio(given: str | None) -> int:
     from rsync_daemon.config import DaemonConfig, load_config
     from rsync_daemon.connection import handle_connection
     from rsync_daemon.errors import ConfigError
     from rsync_daemon.supervisor import confine
     from rsync_sandbox import SandboxError
 
-    path = config_path()
+    path = given or config_path()
     try:
-        config = load_config(path) if os.path.exists(path) else DaemonConfig()
+        if given is not None:
+            config = load_config(given)
+        else:
+            config = load_config(path) if os.path.exists(path) else DaemonConfig()
         _check_module_paths(config, path)
         confine(config, mode=config.sandbox)
     except (ConfigError, SandboxError) as exc:

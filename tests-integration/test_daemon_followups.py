@@ -1,0 +1,117 @@
+"""pyrsyncd details found after issue 8 landed, each checked with the real rsync client.
+
+- The daemon over a remote shell honours ``--config FILE`` (``pyrsyncd --config=FILE
+  --server --daemon .`` and ``pyrsync --server --daemon --config=FILE .``), as rsync does.
+- ``--daemon`` on a socket handed over on standard input (inetd, RSYNC_CONNECT_PROG) with
+  no ``log file`` keeps its log lines off standard error (the client's), as rsync's syslog.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from harness.proc import run
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from harness.shim import ShimFactory
+    from harness.tools import RealRsync
+
+pytestmark = pytest.mark.interop
+
+
+def _module(tmp_path: Path, name: str) -> Path:
+    root = tmp_path / name
+    root.mkdir()
+    (root / "hello.txt").write_text(f"hello from {name}\n")
+    os.chmod(root, 0o755)  # noqa: S103 - readable by the serving user on purpose
+    os.chmod(root / "hello.txt", 0o644)
+    return root
+
+
+def _conf(tmp_path: Path, module: Path, *, log_file: Path | None = None) -> Path:
+    conf = tmp_path / "rsyncd.conf"
+    lines = ["use chroot = no", "uid = 0", "gid = 0"] if os.geteuid() == 0 else []
+    if log_file is not None:
+        lines.append(f"log file = {log_file}")
+    lines += ["[given]", f"path = {module}", "comment = from --config", "read only = yes"]
+    conf.write_text("\n".join(lines) + "\n")
+    return conf
+
+
+@pytest.fixture
+def other_home(tmp_path: Path) -> Path:
+    """An ``$XDG_CONFIG_HOME`` whose pyrsyncd.toml serves another module (must be ignored)."""
+    home = tmp_path / "xdg"
+    home.mkdir()
+    other = _module(tmp_path, "other")
+    (home / "pyrsyncd.toml").write_text(f'[modules.default]\npath = "{other}"\n')
+    return home
+
+
+def _wrapper(tmp_path: Path, name: str, xdg: Path, command: list[str]) -> Path:
+    """A ``--rsync-path`` script running ``command`` with ``$XDG_CONFIG_HOME`` set."""
+    path = tmp_path / name
+    path.write_text(
+        f"#!/bin/sh\nXDG_CONFIG_HOME={shlex.quote(str(xdg))} exec {shlex.join(command)}\n"
+    )
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.parametrize("protocol", [29, 32])
+@pytest.mark.parametrize("how", ["pyrsyncd", "pyrsync", "real-rsync"])
+def test_daemon_over_remote_shell_reads_config(
+    real_rsync: RealRsync,
+    rsh_shim_factory: ShimFactory,
+    other_home: Path,
+    tmp_path: Path,
+    protocol: int,
+    how: str,
+) -> None:
+    """``--config FILE`` names the modules served over a remote shell, as rsync's daemon."""
+    conf = _conf(tmp_path, _module(tmp_path, "given"))
+    if how == "pyrsyncd":
+        # what rsync runs for --rsync-path='pyrsyncd --config=FILE': the option comes first
+        command = [sys.executable, "-m", "rsync_daemon", f"--config={conf}"]
+        rsync_path = shlex.join(command)
+    elif how == "pyrsync":
+        # the client re-executes itself as pyrsyncd, arguments as given (--config after)
+        argv = [sys.executable, "-m", "rsync_client", "--server", "--daemon", "--config", str(conf)]
+        rsync_path = str(_wrapper(tmp_path, "pyrsync-wrapper", other_home, [*argv, "."]))
+        rsync_path += " #"  # the wrapper gives the arguments; drop rsync's '--server --daemon .'
+    else:
+        rsync_path = shlex.join([str(real_rsync.path), f"--config={conf}"])
+    shim = rsh_shim_factory()
+    env = {**os.environ, "XDG_CONFIG_HOME": str(other_home)}
+    args = [f"--protocol={protocol}", "-e", str(shim), f"--rsync-path={rsync_path}"]
+    code, out, err = run(real_rsync.argv(*args, "localhost::"), env=env, timeout=60)
+    assert code == 0, err
+    assert out.split() == ["given", "from", "--config"]
+    dest = tmp_path / "dest"
+    code, _, err = run(
+        real_rsync.argv("-a", *args, "localhost::given/", str(dest)), env=env, timeout=60
+    )
+    assert code == 0, err
+    assert (dest / "hello.txt").read_text() == "hello from given\n"
+
+
+def test_daemon_over_remote_shell_missing_config(
+    real_rsync: RealRsync, rsh_shim_factory: ShimFactory, tmp_path: Path
+) -> None:
+    """A ``--config`` that cannot be read is an error the client sees, not an empty list."""
+    missing = tmp_path / "missing.conf"
+    rsync_path = shlex.join([sys.executable, "-m", "rsync_daemon", f"--config={missing}"])
+    shim = rsh_shim_factory()
+    args = ["-e", str(shim), f"--rsync-path={rsync_path}", "localhost::"]
+    code, out, err = run(real_rsync.argv(*args), timeout=60)
+    assert code != 0
+    assert str(missing) in err
+    assert "Traceback" not in err
+    assert out == ""
