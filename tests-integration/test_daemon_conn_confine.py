@@ -131,8 +131,10 @@ def test_inetd_connection_process_is_confined(
 ) -> None:
     """``--inetd``: one process per connection, started with the socket on stdin."""
     src = _tree(tmp_path / "src")
-    command = pyrsyncd_argv("--inetd", "--module", f"src={src}")
     out = tmp_path_factory.mktemp("inetd") / "out.log"
+    # a client on standard input may share the daemon's stderr: its log goes to a file
+    log_file = out.with_name("pyrsyncd.log")
+    command = pyrsyncd_argv("--inetd", "--module", f"src={src}", f"--log-file={log_file}")
     service, port = start_service(
         lambda port: [sys.executable, str(ACTIVATE), "inetd", f"{LOOPBACK}:{port}", "--", *command],
         output=out,
@@ -148,7 +150,7 @@ def test_inetd_connection_process_is_confined(
         with open_daemon_connection(LOOPBACK, port) as client:
             pid = connection_process(service.pid, client)
             assert _status(pid)["Seccomp"] == "2"
-        log = service.output()
+        log = log_file.read_text()
         assert START_UP_LINE.search(log), log
     finally:
         service.stop(grace=2.0)

@@ -115,3 +115,31 @@ def test_daemon_over_remote_shell_missing_config(
     assert str(missing) in err
     assert "Traceback" not in err
     assert out == ""
+
+
+@pytest.mark.parametrize("daemon", ["pyrsyncd", "real-rsync"])
+@pytest.mark.parametrize("log_file", [False, True], ids=["no-log-file", "log-file"])
+def test_connect_prog_daemon_keeps_log_off_stderr(
+    real_rsync: RealRsync, tmp_path: Path, daemon: str, log_file: bool
+) -> None:
+    """``RSYNC_CONNECT_PROG='... --config=CONF --daemon'``: the client's stderr stays clean.
+
+    The daemon's standard error is the client's. Without a ``log file`` rsync logs to
+    syslog (nothing when there is none); with one, the lines go there.
+    """
+    log = tmp_path / "daemon.log"
+    conf = _conf(tmp_path, _module(tmp_path, "given"), log_file=log if log_file else None)
+    if daemon == "pyrsyncd":
+        prog = shlex.join([sys.executable, "-m", "rsync_daemon", f"--config={conf}", "--daemon"])
+    else:
+        prog = shlex.join([str(real_rsync.path), f"--config={conf}", "--daemon"])
+    env = {**os.environ, "RSYNC_CONNECT_PROG": prog}
+    dest = tmp_path / "dest"
+    code, out, err = run(
+        real_rsync.argv("-a", "rsync://localhost/given/", str(dest)), env=env, timeout=60
+    )
+    assert (code, err) == (0, "")
+    assert out == ""
+    assert (dest / "hello.txt").read_text() == "hello from given\n"
+    if log_file:
+        assert "rsync on given/ from" in log.read_text()

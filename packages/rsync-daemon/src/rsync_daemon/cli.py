@@ -246,13 +246,6 @@ def _main(argv: Sequence[str] | None) -> int:
     except ConfigError as exc:
         _fail(str(exc))
         return int(exc.exit_code)
-    from rsync_daemon.logsetup import setup_logging
-
-    for problem in setup_logging(ns.verbose, config):
-        sys.stderr.write(f"pyrsyncd: {problem}\n")
-        log.warning("%s", problem)
-    for warning in config.warnings:
-        log.warning("%s", warning)
     from rsync_daemon.server import bind_listeners, format_peer
     from rsync_daemon.supervisor import run_daemon
     from rsync_daemon.systemd import SSH_FD_NAME, listen_fds, stdin_socket
@@ -264,6 +257,7 @@ def _main(argv: Sequence[str] | None) -> int:
         _fail(f"LISTEN_FDS: {exc}")
         return 10
     connections = [a for a in activated if not a.listening]
+    on_stdin = False
     if not activated and (ns.inetd or ns.daemon):
         sock = stdin_socket()
         if sock is not None:
@@ -272,9 +266,20 @@ def _main(argv: Sequence[str] | None) -> int:
             entry = ActivatedSocket(sock=sock, name="", listening=is_listening(sock))
             activated = [entry]
             connections = [] if entry.listening else [entry]
+            on_stdin = not entry.listening
         elif ns.inetd:
             _fail("--inetd: standard input is not a socket")
             return 1
+    # A client on standard input (inetd, RSYNC_CONNECT_PROG) may share our standard
+    # error: the log never goes there, as rsync's syslog (rsync: log.c log_init()).
+    from rsync_daemon.logsetup import setup_logging
+
+    for problem in setup_logging(ns.verbose, config, stderr=not on_stdin):
+        if not on_stdin:
+            sys.stderr.write(f"pyrsyncd: {problem}\n")
+        log.warning("%s", problem)
+    for warning in config.warnings:
+        log.warning("%s", warning)
     ssh: SshSettings | None = None
     ssh_wanted = bool(config.anonssh_listen) or any(a.name == SSH_FD_NAME for a in activated)
     if ssh_wanted:

@@ -7,7 +7,9 @@ r"""Where the daemon's log lines go: the ``log file``, or syslog, as rsync's dae
   as rsync does ("failed to open log-file ...", "Ignoring "log file" setting.").
 - No ``log file`` in a configuration file: syslog, with the ``syslog facility`` and
   ``syslog tag`` of the configuration (``daemon``, ``rsyncd``). Without a syslog socket
-  (``/dev/log``, as in many containers) lines go to standard error instead.
+  (``/dev/log``, as in many containers) lines go to standard error instead, except for
+  a client on standard input (inetd, RSYNC_CONNECT_PROG: standard error may be the
+  client's), when they are dropped as rsync's syslog() drops them.
 - Flags only (``--listen``/``--module``): standard error.
 
 A module's own ``log file`` is opened at start-up too; the connection process switches
@@ -106,8 +108,12 @@ def _stderr_handler() -> logging.Handler:
     return handler
 
 
-def setup_logging(verbose: int, config: DaemonConfig) -> list[str]:
+def setup_logging(verbose: int, config: DaemonConfig, *, stderr: bool = True) -> list[str]:
     """Send the log where the configuration says; returns problems to report.
+
+    With ``stderr`` false (a client on standard input, which may share our standard
+    error: inetd, RSYNC_CONNECT_PROG) a daemon without a ``log file`` logs to syslog
+    only, and without a syslog socket not at all, as rsync's syslog() does.
 
     Also opens every module's own ``log file`` (they are out of reach after
     confinement).
@@ -124,10 +130,10 @@ def setup_logging(verbose: int, config: DaemonConfig) -> list[str]:
                 'Ignoring "log file" setting.'
             )
             config.log_file = None
-    if handler is None and config.source:
+    if handler is None and (config.source or not stderr):
         handler = _syslog_handler(config.syslog_facility, config.syslog_tag)
     if handler is None:
-        handler = _stderr_handler()
+        handler = _stderr_handler() if stderr else logging.NullHandler()
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
