@@ -143,3 +143,29 @@ def test_connect_prog_daemon_keeps_log_off_stderr(
     assert (dest / "hello.txt").read_text() == "hello from given\n"
     if log_file:
         assert "rsync on given/ from" in log.read_text()
+
+
+@pytest.mark.parametrize("daemon", ["our_daemon", "real_daemon"])
+@pytest.mark.parametrize("protocol", [27, 29])
+def test_block_size_limit_follows_the_protocol(
+    real_rsync: RealRsync,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    daemon: str,
+    protocol: int,
+) -> None:
+    """``-B 256K`` below protocol 30 (where the limit is 512M, not 128K), as rsync's daemon.
+
+    (From protocol 30 the real client refuses it itself, before it connects.)
+    """
+    src = _module(tmp_path, "src")
+    (src / "big.bin").write_bytes(os.urandom(600_000))
+    os.chmod(src / "big.bin", 0o644)
+    started = request.getfixturevalue(daemon)({"src": src})
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "big.bin").write_bytes(b"x" * 600_000)  # an old version: the delta uses -B
+    args = [f"--protocol={protocol}", "-r", "--no-whole-file", "-B262144", "-I"]
+    got, _, err = run(real_rsync.argv(*args, started.url("src", ""), str(dest)), timeout=60)
+    assert (got, err) == (0, "")
+    assert (dest / "big.bin").read_bytes() == (src / "big.bin").read_bytes()

@@ -279,7 +279,7 @@ async def _module(
         return await _refuse(ws, protocol, [str(exc)], ExitCode.PROTOCOL)
     ws.timeout = mod.timeout or math.inf
     try:
-        parsed = parse_server_args(argv)
+        parsed = parse_server_args(argv, protocol=protocol)
     except ArgumentError as exc:
         log.warning("[%s] %s: refused arguments: %s", peer, name, exc)
         return await refuse_session(ws, protocol=protocol, message=f"{exc}", code=ExitCode.SYNTAX)
