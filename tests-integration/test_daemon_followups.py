@@ -169,3 +169,29 @@ def test_block_size_limit_follows_the_protocol(
     got, _, err = run(real_rsync.argv(*args, started.url("src", ""), str(dest)), timeout=60)
     assert (got, err) == (0, "")
     assert (dest / "big.bin").read_bytes() == (src / "big.bin").read_bytes()
+
+
+@pytest.mark.parametrize("daemon", ["our_daemon", "real_daemon"])
+def test_many_daemon_arguments(
+    real_rsync: RealRsync, request: pytest.FixtureRequest, tmp_path: Path, daemon: str
+) -> None:
+    """As many path arguments as the real client sends (it stops under 1,000), and a
+    wildcard the daemon expands to 1,500 names, are served.
+
+    (Past rsync's 16,000 lines, "too many daemon arguments": test_daemon_conf_directives,
+    from a raw client, since rsync's own client cannot send that many.)
+    """
+    src = _module(tmp_path, "src")
+    for i in range(1500):
+        (src / f"f{i}").write_text(str(i))
+        os.chmod(src / f"f{i}", 0o644)
+    started = request.getfixturevalue(daemon)({"src": src})
+    dest = tmp_path / "dest"
+    urls = [started.url("src", f"f{i}") for i in range(990)]
+    code, _, err = run(real_rsync.argv("-a", *urls, f"{dest}/"), timeout=120)
+    assert (code, err) == (0, "")
+    assert len(os.listdir(dest)) == 990
+    globbed = tmp_path / "globbed"
+    code, _, err = run(real_rsync.argv("-a", started.url("src", "f*"), f"{globbed}/"), timeout=120)
+    assert (code, err) == (0, "")
+    assert len(os.listdir(globbed)) == 1500
