@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from harness.daemon import DaemonModule
 from harness.proc import run
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from harness.daemon import RealDaemonFactory
     from harness.shim import ShimFactory
     from harness.tools import RealRsync
 
@@ -195,3 +197,68 @@ def test_many_daemon_arguments(
     code, _, err = run(real_rsync.argv("-a", started.url("src", "f*"), f"{globbed}/"), timeout=120)
     assert (code, err) == (0, "")
     assert len(os.listdir(globbed)) == 1500
+
+
+SCENARIOS = {
+    "read-only": ("ro", [], True),
+    "refused-option": ("nodel", ["--delete"], True),
+    "write-only": ("wo", [], False),
+}
+
+
+def _refusal(text: str, *, upload: bool) -> list[str]:
+    """The client's lines, without the exit line rsync's daemon adds naming its source file.
+
+    (pyrsyncd does not send that line: it would name rsync's sources.)
+    """
+    daemon_role = "[Receiver=" if upload else "[sender="
+    return [
+        line
+        for line in text.splitlines()
+        if not (line.startswith("rsync error: ") and daemon_role in line)
+    ]
+
+
+@pytest.mark.parametrize("protocol", [27, 29, 30, 31, 32])
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_refusal_after_ok_reaches_the_client_as_rsync(
+    real_rsync: RealRsync,
+    real_daemon: RealDaemonFactory,
+    our_daemon: RealDaemonFactory,
+    tmp_path: Path,
+    protocol: int,
+    scenario: str,
+) -> None:
+    """A refusal after ``@RSYNCD: OK``: the same lines and exit code as from rsync's daemon.
+
+    Below protocol 31 the client learns of the end from the connection (rsync's daemon
+    closes at once: the client reports the reset, exit 10, or for a download the closed
+    connection); from 31 it gets MSG_ERROR_EXIT with the daemon's code.
+    """
+    name, options, upload = SCENARIOS[scenario]
+    mod = _module(tmp_path, "mod")
+    modules = [
+        DaemonModule("ro", mod),
+        DaemonModule("nodel", mod, read_only=False, options={"refuse options": "delete"}),
+        DaemonModule("wo", mod, read_only=False, options={"write only": "yes"}),
+    ]
+    up = _module(tmp_path, "up")
+    results = {}
+    for label, factory in (("real", real_daemon), ("ours", our_daemon)):
+        started = factory(modules)
+        url = started.url(name, "")
+        where = [f"{up}/", url] if upload else [url, f"{tmp_path / label}/"]
+        code, out, err = run(
+            real_rsync.argv(f"--protocol={protocol}", "-r", *options, *where), timeout=60
+        )
+        results[label] = (code, out, _refusal(err, upload=upload))
+    assert results["ours"][0] != 0
+    if scenario == "write-only" and protocol < 31:
+        # rsync's daemon loses its own message here (the client reports 0 bytes received);
+        # pyrsyncd's reaches the client, before the same closed connection and code.
+        ours, real = results["ours"], results["real"]
+        assert ours[0] == real[0] == 12
+        assert ours[2][0] == "ERROR: module is write only"
+        assert "connection unexpectedly closed" in ours[2][1]
+        return
+    assert results["ours"] == results["real"]

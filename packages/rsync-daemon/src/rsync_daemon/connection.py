@@ -25,6 +25,7 @@ from rsync_daemon.proxy import ProxyHeaderError, read_proxy_header
 from rsync_wire.errors import ConnectionLost, ExitCode, ProtocolError, RsyncError
 from rsync_wire.proto.args import ArgumentError, parse_server_args
 from rsync_wire.proto.constants import AUTH_DIGESTS, MIN_PROTOCOL, PROTOCOL_VERSION, Msg
+from rsync_wire.proto.filters import decode_filter_list
 from rsync_wire.proto.handshake import (
     Greeting,
     choose_auth_digest,
@@ -298,7 +299,9 @@ async def _module(
             )
     sender = parsed.options.sender
     if sender and mod.write_only:
-        return await _refuse(ws, protocol, ["ERROR: module is write only"], ExitCode.SYNTAX)
+        return await _refuse(
+            ws, protocol, ["ERROR: module is write only"], ExitCode.SYNTAX, read_filters=True
+        )
     log.info(
         "rsync %s %s from %s%s (%s)",
         "on" if sender else "to",
@@ -369,11 +372,18 @@ def _module_context(
     return ModuleContext(**{k: v for k, v in fields.items() if k in known})
 
 
-async def _refuse(ws: WireStream, protocol: int, lines: list[str], code: ExitCode) -> int:
+async def _refuse(
+    ws: WireStream, protocol: int, lines: list[str], code: ExitCode, *, read_filters: bool = False
+) -> int:
     """Refuse after ``@RSYNCD: OK``: the protocol's set-up, then the error lines, as rsync.
 
+    With ``read_filters`` the client's filter list is read first, as rsync's sender does
+    before it refuses a download from a write-only module: below protocol 31 the client
+    then sees the connection close rather than reset, as with rsync.
+
     rsync: clientserver.c rsync_module() (setup_protocol(), io_start_multiplex_out(),
-    the err_msg lines, exit_cleanup()).
+    the err_msg lines, exit_cleanup()); main.c start_server() (recv_filter_list() before
+    do_server_sender()'s write-only check).
     """
     if protocol >= 30:
         ws.write_varint(0)
@@ -381,6 +391,11 @@ async def _refuse(ws: WireStream, protocol: int, lines: list[str], code: ExitCod
     await ws.flush()
     session = Session(protocol=protocol)
     ws.start_mux_out()
+    if read_filters:
+        if session.mux_from_client:
+            ws.start_mux_in()
+        with anyio.move_on_after(10), contextlib.suppress(RsyncError, OSError):
+            await ws.decode(decode_filter_list)
     kind = Msg.ERROR if session.extended_msgs else Msg.ERROR_XFER
     for text in lines:
         await ws.write_message(kind, (text + "\n").encode("utf-8", "backslashreplace"))

@@ -15,6 +15,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+import anyio
 import msgspec
 
 from rsync_wire.errors import ExitCode, RemoteError, RsyncError, UnsupportedError
@@ -237,12 +238,29 @@ async def send_error(ws: WireStream, session: Session, text: str) -> None:
     await ws.write_message(code, text.encode("utf-8", "backslashreplace"))
 
 
-async def _fail(ws: WireStream, session: Session, text: str, code: ExitCode) -> int:
-    """Report a fatal error the way rsync's server does, then wait for the client to go."""
+async def _fail(
+    ws: WireStream, session: Session, text: str, code: ExitCode, *, early: bool = False
+) -> int:
+    """Report a fatal error the way rsync's server does, then end the session.
+
+    From protocol 31 MSG_ERROR_EXIT carries the code; once the server reads the client's
+    input (``early`` false: after the filter list) it waits for the client's answer and
+    the client's close. A refusal before that (``early``), and every error before
+    protocol 31, flushes, pauses briefly and closes at once: the client, still sending,
+    sees the connection end (rsync's daemon leaves those bytes unread, and the client
+    reports the reset, exit 10, below 31).
+
+    rsync: cleanup.c _exit_cleanup() (MSG_ERROR_EXIT and noop_io_until_death(), which
+    returns at once before input buffering starts; msleep(100) for a server).
+    """
     await send_error(ws, session, text)
     if session.error_exit_msg:
         await ws.write_message(Msg.ERROR_EXIT, int(code).to_bytes(4, "little", signed=True))
-    await ws.wait_eof(limit=10)
+    await ws.flush()
+    if session.error_exit_msg and not early:
+        await ws.wait_eof(limit=10)
+    else:
+        await anyio.sleep(0.1)
     return int(code)
 
 
@@ -257,7 +275,7 @@ async def refuse_session(ws: WireStream, *, protocol: int, message: str, code: E
     await ws.flush()
     session = Session(protocol=protocol)
     _start_mux(ws, session)
-    return await _fail(ws, session, f"rsync: {message}", code)
+    return await _fail(ws, session, f"rsync: {message}", code, early=True)
 
 
 def _on_message(code: int, payload: bytes) -> None:
@@ -309,12 +327,12 @@ async def run_server(
         try:
             ws.set_bwlimit(parse_bwlimit(opts.bwlimit))
         except ArgumentError as exc:
-            return await _fail(ws, session, f"rsync: {exc}", ExitCode.SYNTAX)
+            return await _fail(ws, session, f"rsync: {exc}", ExitCode.SYNTAX, early=True)
     refused = unsupported_options(parsed, module)
     if refused:
         if module is not None:
             log.warning("%s refused: %s", module.log_prefix, refused[0])
-        return await _fail(ws, session, f"rsync: {refused[0]}", ExitCode.UNSUPPORTED)
+        return await _fail(ws, session, f"rsync: {refused[0]}", ExitCode.UNSUPPORTED, early=True)
     if opts.sender and opts.remove_source_files and module is not None and module.read_only:
         # rsync: main.c do_server_sender()
         return await _fail(
@@ -325,9 +343,16 @@ async def run_server(
         )
     if not opts.sender:
         if module is not None and module.read_only:
-            return await _fail(ws, session, "ERROR: module is read only", ExitCode.SYNTAX)
+            # rsync: main.c do_server_recv(), before it reads anything
+            return await _fail(
+                ws, session, "ERROR: module is read only", ExitCode.SYNTAX, early=True
+            )
         return await _fail(
-            ws, session, "ERROR: this server does not accept uploads yet", ExitCode.UNSUPPORTED
+            ws,
+            session,
+            "ERROR: this server does not accept uploads yet",
+            ExitCode.UNSUPPORTED,
+            early=True,
         )
     paths = parsed.paths
     if module is not None:
