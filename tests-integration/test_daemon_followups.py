@@ -262,3 +262,18 @@ def test_refusal_after_ok_reaches_the_client_as_rsync(
         assert "connection unexpectedly closed" in ours[2][1]
         return
     assert results["ours"] == results["real"]
+
+
+def test_daemon_over_remote_shell_logs_to_its_log_file(
+    real_rsync: RealRsync, rsh_shim_factory: ShimFactory, tmp_path: Path
+) -> None:
+    """Over a remote shell the daemon logs where its configuration says, as rsync's."""
+    log = tmp_path / "daemon.log"
+    conf = _conf(tmp_path, _module(tmp_path, "given"), log_file=log)
+    rsync_path = shlex.join([sys.executable, "-m", "rsync_daemon", f"--config={conf}"])
+    shim = rsh_shim_factory()
+    dest = tmp_path / "dest"
+    args = ["-a", "-e", str(shim), f"--rsync-path={rsync_path}", "localhost::given/", str(dest)]
+    code, _, err = run(real_rsync.argv(*args), timeout=60)
+    assert (code, err) == (0, "")
+    assert "rsync on given/ from" in log.read_text()

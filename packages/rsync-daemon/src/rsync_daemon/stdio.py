@@ -136,6 +136,20 @@ def _check_module_paths(config: DaemonConfig, source: str) -> None:
         log.warning("%s", warning)
 
 
+def _log_as_configured(config: DaemonConfig) -> None:
+    """Log to the configuration's ``log file``, else syslog (or nowhere), as rsync does.
+
+    rsync's daemon over a remote shell logs as the listening one; its standard error
+    reaches the user through the remote shell, so the log stays off it.
+
+    rsync: clientserver.c start_daemon() -> log.c log_init().
+    """
+    from rsync_daemon.logsetup import setup_logging
+
+    for problem in setup_logging(0, config, stderr=False):
+        log.warning("%s", problem)
+
+
 def _daemon_over_stdio(given: str | None) -> int:
     from rsync_daemon.config import DaemonConfig, load_config
     from rsync_daemon.connection import handle_connection
@@ -149,6 +163,8 @@ def _daemon_over_stdio(given: str | None) -> int:
             config = load_config(given)
         else:
             config = load_config(path) if os.path.exists(path) else DaemonConfig()
+        if config.source:
+            _log_as_configured(config)
         _check_module_paths(config, path)
         confine(config, mode=config.sandbox)
     except (ConfigError, SandboxError) as exc:
