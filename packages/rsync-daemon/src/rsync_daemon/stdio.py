@@ -158,6 +158,7 @@ def _daemon_over_stdio(given: str | None) -> int:
     from rsync_sandbox import SandboxError
 
     path = given or config_path()
+    config_logged = False
     try:
         if given is not None:
             config = load_config(given)
@@ -165,10 +166,13 @@ def _daemon_over_stdio(given: str | None) -> int:
             config = load_config(path) if os.path.exists(path) else DaemonConfig()
         if config.source:
             _log_as_configured(config)
+            config_logged = True
         _check_module_paths(config, path)
         confine(config, mode=config.sandbox)
     except (ConfigError, SandboxError) as exc:
         log.error("%s", exc)  # noqa: TRY400 - the message says it all
+        if config_logged:
+            sys.stderr.write(f"pyrsyncd: {exc}\n")  # the user must see why, as with rsync
         return int(ConfigError.exit_code)
     refused = confine_connection_process(config, "stdio", announce_here=True)
     if refused is not None:
