@@ -30,11 +30,7 @@ from rsync_client.errors import describe_failure, failure_traceback
 from rsync_client.options import ClientOptions, OptionError
 from rsync_client.output import Output, rsync_error_line
 from rsync_wire.errors import ExitCode
-from rsync_wire.proto.constants import (
-    CHECKSUM_NAMES_CLIENT,
-    COMPRESS_NAMES_CLIENT,
-    PROTOCOL_VERSION,
-)
+from rsync_wire.proto.constants import PROTOCOL_VERSION
 
 __all__ = ["main", "parse_args"]
 
@@ -578,7 +574,9 @@ class HelpRequested(Exception):  # noqa: N818 - control flow, not an error
 
 
 def _unsupported(name: str) -> NoReturn:
-    msg = f"--{name}: this option is not supported by pyrsync"
+    # "unknown option" is what scripts (and rsync's test suite) look for to tell that an
+    # rsync program lacks an option; the rest says it is rsync's, not a typo.
+    msg = f"--{name}: unknown option (an rsync option pyrsync does not implement)"
     raise OptionError(msg)
 
 
@@ -599,6 +597,7 @@ def parse_args(argv: Sequence[str]) -> tuple[ClientOptions, list[str]]:
         raise HelpRequested(usage())
     opts = ClientOptions()
     rest: list[str] = []
+    versions = 0  # -V: text; -VV: rsync's JSON report (after all options parsed, as rsync)
     i = 0
     n = len(args)
     while i < n:
@@ -612,7 +611,8 @@ def parse_args(argv: Sequence[str]) -> tuple[ClientOptions, list[str]]:
             if name == "help":
                 raise HelpRequested(usage())
             if name == "version":
-                raise HelpRequested(version_text())
+                versions += 1
+                continue
             spec = _LONG.get(name)
             negated = False
             if spec is None and name.startswith("no-"):
@@ -659,7 +659,8 @@ def parse_args(argv: Sequence[str]) -> tuple[ClientOptions, list[str]]:
                 elif letter in _SHORT:
                     spec = _LONG[_SHORT[letter]]
                 elif letter == "V":
-                    raise HelpRequested(version_text())
+                    versions += 1
+                    continue
                 elif letter in _UNSUPPORTED_SHORT:
                     _unsupported(_UNSUPPORTED_SHORT[letter])
                 else:
@@ -678,6 +679,8 @@ def parse_args(argv: Sequence[str]) -> tuple[ClientOptions, list[str]]:
                 spec.apply(opts, None)
             continue
         rest.append(arg)
+    if versions:
+        raise HelpRequested(version_text() if versions == 1 else version_json())
     _check(opts)
     return opts, rest
 
@@ -696,25 +699,16 @@ def _check(opts: ClientOptions) -> None:
 
 def version_text() -> str:
     """What ``pyrsync --version`` prints: the protocol version it speaks, and its lists."""
-    ours = version("rsync-client")
-    return (
-        f"pyrsync  version {ours}  protocol version {PROTOCOL_VERSION}\n"
-        "A Python rsync client (downloads), wire-compatible with rsync 3.x "
-        "(protocols 27 to 32).\n"
-        "\n"
-        "Capabilities:\n"
-        "    64-bit files, 64-bit inums, hardlinks, symlinks, symtimes, no ACLs, no xattrs,\n"
-        "    no iconv, no inc-recursive, no batchfiles, no prealloc, no crtimes\n"
-        "\n"
-        "Checksum list:\n"
-        f"    {' '.join(CHECKSUM_NAMES_CLIENT)}\n"
-        "\n"
-        "Compress list:\n"
-        f"    {' '.join(COMPRESS_NAMES_CLIENT)}\n"
-        "\n"
-        "Daemon auth list:\n"
-        "    sha512 sha256 sha1 md5 md4\n"
-    )
+    from rsync_client.capabilities import version_text as text
+
+    return text()
+
+
+def version_json() -> str:
+    """What ``pyrsync -VV`` prints: rsync's JSON capability report (see capabilities.py)."""
+    from rsync_client.capabilities import version_json as report
+
+    return report()
 
 
 def usage() -> str:

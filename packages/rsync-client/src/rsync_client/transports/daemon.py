@@ -1,9 +1,11 @@
 """``rsync://host/module/path`` and ``host::module/path``: the daemon's text preamble.
 
-Over a TCP connection (or a remote shell running ``rsync --server --daemon``) the
-client sends its greeting, reads the daemon's (and the MOTD), names the module
-(or asks for the module list), answers an authentication challenge, and sends
-its arguments: NUL-separated from protocol 30 on, newline-separated before.
+Over a TCP connection (direct, tunnelled through ``$RSYNC_PROXY``, or the socket pair of
+a ``$RSYNC_CONNECT_PROG`` program: see :func:`connect_daemon`), or a remote shell running
+``rsync --server --daemon``, the client sends its greeting, reads the daemon's (and the
+MOTD), names the module (or asks for the module list), answers an authentication
+challenge, and sends its arguments: NUL-separated from protocol 30 on, newline-separated
+before.
 After that the binary protocol starts, without the version exchange of the
 remote-shell mode (the greetings carried the versions).
 
@@ -20,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from rsync_client.transports.connect_prog import expand_connect_prog, open_connect_prog
+from rsync_client.transports.proxy import establish_proxy_connection, parse_proxy
 from rsync_wire.errors import ConnectionLost, ExitCode, RemoteError, RsyncError
 from rsync_wire.proto.constants import AUTH_DIGESTS, DEFAULT_PORT
 from rsync_wire.proto.handshake import (
@@ -56,7 +60,9 @@ class DaemonReply:
 async def connect_daemon(
     host: str, port: int | None, *, contimeout: int = 0, family: int = 0
 ) -> ByteStream:
-    """Open the TCP connection to a daemon, trying each address in turn as rsync does.
+    """Open the connection to a daemon: TCP, or ``$RSYNC_CONNECT_PROG``, or ``$RSYNC_PROXY``.
+
+    Over TCP each address of the host is tried in turn, as rsync does.
 
     Args:
         host: the daemon's host name or address.
@@ -68,10 +74,34 @@ async def connect_daemon(
         RsyncError: exit code 10 (socket I/O) when the name does not resolve or no address
             accepts, with rsync's line for each address tried; 35 on ``--contimeout``.
 
-    rsync: socket.c open_socket_out().
+    rsync: socket.c open_socket_out_wrapped(), open_socket_out().
     """
     if port is None or port <= 0:
         port = DEFAULT_PORT  # rsync: a zero or negative --port means the default
+    prog = os.environ.get("RSYNC_CONNECT_PROG")
+    if prog:
+        return await open_connect_prog(expand_connect_prog(prog, host))
+    proxy = os.environ.get("RSYNC_PROXY")
+    if proxy:
+        spec = parse_proxy(proxy)
+        stream = await _connect_tcp(
+            spec.host, _service_port(spec.host, spec.port), contimeout, family
+        )
+        try:
+            await establish_proxy_connection(stream, host, port, spec.user, spec.password)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+            raise
+        return stream
+    return await _connect_tcp(host, port, contimeout, family)
+
+
+async def _connect_tcp(host: str, port: int, contimeout: int, family: int) -> ByteStream:
+    """TCP to ``host``: each address in turn, rsync's line for each that fails.
+
+    rsync: socket.c open_socket_out().
+    """
     # rsync hands the port to getaddrinfo() as a decimal string, whose C library keeps
     # its low 16 bits: "rsync://host:99999/" connects to port 34463, as rsync does.
     wire_port = port & 0xFFFF
@@ -103,6 +133,17 @@ async def connect_daemon(
         raise RsyncError(msg, exit_code=ExitCode.CONTIMEOUT) from None
     msg = "\n".join(failures) or f"rsync: getaddrinfo: {host} {port}: no address"
     raise RsyncError(msg, exit_code=ExitCode.SOCKETIO)
+
+
+def _service_port(host: str, service: str) -> int:
+    """A port given as text (``RSYNC_PROXY``'s): a number or a service name."""
+    if service.isdigit():
+        return int(service)
+    try:
+        return socket.getservbyname(service, "tcp")
+    except OSError:
+        msg = f"rsync: getaddrinfo: {host} {service}: Servname not supported for ai_socktype"
+        raise RsyncError(msg, exit_code=ExitCode.SOCKETIO) from None
 
 
 def read_password(password_file: str | None) -> bytes:
