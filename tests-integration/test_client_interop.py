@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -263,6 +264,16 @@ def test_python_api(
     assert info.value.code == 5
 
 
+def _temp_has_data(directory: Path, prefix: str) -> bool:
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name.startswith(prefix):
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat().st_size > 0:
+                        return True
+    return False
+
+
 @pytest.mark.parametrize(
     ("signum", "partial"), [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGTERM, True)]
 )
@@ -293,7 +304,12 @@ def test_interrupted_transfer(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
     try:
-        time.sleep(1.5)
+        # Signal once data has arrived (a non-empty temporary file), however slow the start.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            if _temp_has_data(tmp_path / "dest", ".big.bin."):
+                break
+            time.sleep(0.05)
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=30)
     finally:

@@ -90,6 +90,7 @@ def _check(theirs: RunResult, ours: RunResult) -> None:
     assert "Traceback" not in ours.stderr, ours.describe()
     assert "BrokenResource" not in ours.stderr, ours.describe()
     assert "No space left on device (28)" in ours.stderr, ours.describe()
+    assert 'write failed on "' in ours.stderr, ours.describe()  # rsync names the file
     assert _last_error(ours) == _last_error(theirs)
 
 
@@ -128,5 +129,7 @@ def test_full_disk_names_the_file(
     daemon = real_daemon({"src": big_source})
     ours = _compare(real_rsync, full, "-a", daemon.url("src"))
     for result in ours:
-        assert 'write failed on "' in result.stderr, result.describe()
-        assert ': No space left on device (28)"' not in result.stderr
+        lines = [ln for ln in result.stderr.splitlines() if "write failed on" in ln]
+        assert lines, result.describe()
+        assert lines[0].startswith(f'rsync: [receiver] write failed on "{full}/'), lines
+        assert lines[0].endswith('": No space left on device (28)'), lines

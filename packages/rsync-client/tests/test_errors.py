@@ -14,6 +14,7 @@ from rsync_client.errors import describe_failure, root_cause
 from rsync_client.options import OptionError, parse_location
 from rsync_client.safeopen import UntrustedSymlinkError, open_no_attacker_symlinks
 from rsync_wire.errors import ConnectionLost, ProtocolError, RemoteError
+from rsync_wire.roles.receiving import ReceiverGone
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -187,3 +188,14 @@ def test_untrusted_symlinks_refused_trusted_followed(tmp_path: Path) -> None:
         open_no_attacker_symlinks(str(tmp_path / "missing"))
     with pytest.raises(NotADirectoryError):
         open_no_attacker_symlinks(str(target / "rules" / "x"))
+
+
+def test_the_generator_seeing_its_receiver_gone_is_a_closed_connection() -> None:
+    # The far side died after sending the data: the receiver task ended, the generator
+    # waiting for the end of the session noticed. rsync says the connection closed (12).
+    alone = describe_failure(ReceiverGone("the receiver stopped before the end of the session"))
+    assert alone.exit_code == 12
+    assert alone.lines == ["rsync: connection unexpectedly closed [Receiver]"]
+    lost = ConnectionLost("connection unexpectedly closed (9 bytes received so far) [Receiver]")
+    group = BaseExceptionGroup("tasks", [ReceiverGone("gone"), lost])
+    assert root_cause(group) is lost

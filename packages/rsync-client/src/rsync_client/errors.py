@@ -23,6 +23,7 @@ from typing import Final
 import anyio
 
 from rsync_wire.errors import ConnectionLost, ExitCode, RemoteError, RsyncError
+from rsync_wire.roles.receiving import ReceiverGone
 
 __all__ = ["Failure", "describe_failure", "failure_traceback", "root_cause"]
 
@@ -77,6 +78,8 @@ def _secondary(exc: BaseException) -> bool:
     """An error that only follows another: a closed or broken stream, a cancellation."""
     if isinstance(exc, anyio.BrokenResourceError | anyio.ClosedResourceError | anyio.EndOfStream):
         return True
+    if isinstance(exc, ReceiverGone):
+        return True  # the generator saw the receiver task end: the receiver's error counts
     if not isinstance(exc, Exception) and not isinstance(exc, KeyboardInterrupt | SystemExit):
         return True  # a cancellation (asyncio's CancelledError, trio's Cancelled), GeneratorExit
     # A write to a pipe or socket whose reader is gone (asyncio raises ConnectionResetError
@@ -105,7 +108,7 @@ def _rank(exc: BaseException) -> int:
     if isinstance(exc, KeyboardInterrupt):
         return -1  # the user stopped it: what follows (a remote shell gone too) is its effect
     if isinstance(exc, MemoryError) or (
-        isinstance(exc, RsyncError) and not isinstance(exc, ConnectionLost)
+        isinstance(exc, RsyncError) and not isinstance(exc, ConnectionLost | ReceiverGone)
     ):
         return 0
     if isinstance(exc, OSError) and not _secondary(exc):
@@ -185,7 +188,7 @@ def describe_failure(exc: BaseException) -> Failure:
         cause = root_cause(exc)
     except Exception:  # noqa: BLE001 - a broken exception chain still ends in rsync's line
         cause = exc
-    if isinstance(cause, RsyncError):
+    if isinstance(cause, RsyncError) and not isinstance(cause, ReceiverGone):
         text, code = _rsync_error(cause)
     elif isinstance(cause, KeyboardInterrupt):
         text, code = "", int(ExitCode.SIGNAL)  # rsync prints only its "rsync error:" line
