@@ -240,3 +240,13 @@ def test_ipv4_ipv6_reach_ssh_only() -> None:
     assert argv[:3] == ["/usr/bin/ssh", "-6", "h"]
     argv = remote_command("rsh", "h", None, "rsync", [".", "p"], family="-6")
     assert "-6" not in argv  # rsync adds it for ssh only
+
+
+@pytest.mark.parametrize("option", ["--no-implied-dirs", "--no-i-d", "--no-detach"])
+def test_negations_that_change_behaviour_are_refused_not_ignored(option: str) -> None:
+    with pytest.raises(OptionError, match="unknown option"):
+        parse_args([option, "src/", "dst/"])
+
+
+def test_negating_a_refused_option_that_is_off_by_default_changes_nothing() -> None:
+    assert parse_args(["--no-backup", "src/", "dst/"]) == parse_args(["src/", "dst/"])

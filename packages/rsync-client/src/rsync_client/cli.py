@@ -615,6 +615,8 @@ def parse_args(argv: Sequence[str]) -> tuple[ClientOptions, list[str]]:
                 continue
             spec = _LONG.get(name)
             negated = False
+            if spec is None and name in _UNSUPPORTED:
+                _unsupported(name)  # e.g. --no-implied-dirs: a negation that changes behaviour
             if spec is None and name.startswith("no-"):
                 base = name[3:]
                 if len(base) == 1 and base in _SHORT:
