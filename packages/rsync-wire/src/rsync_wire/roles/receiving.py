@@ -55,6 +55,8 @@ from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDe
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
@@ -585,6 +587,8 @@ class ReceiverSide:
         destination: how ``dest`` is resolved (a client's path, or a daemon module's).
         daemon_rules: a daemon module's rules: a name they hide is neither written nor
             deleted (rsync's daemon_filter_list on a receiving daemon).
+        adjust: applied to each entry as it is read (a receiving daemon's ``incoming
+            chmod`` and symlink-target sanitizing).
     """
 
     def __init__(
@@ -599,6 +603,7 @@ class ReceiverSide:
         server_sender: bool = True,
         destination: Destination | None = None,
         daemon_rules: DaemonRules | None = None,
+        adjust: Callable[[FileEntry], FileEntry] | None = None,
     ) -> None:
         self.stats = ReceiveStats()
         self.shared = Shared(
@@ -608,6 +613,7 @@ class ReceiverSide:
         self.server_sender = server_sender
         self.destination: Destination = destination or LocalDestination()
         self.shared.daemon_rules = daemon_rules
+        self.adjust = adjust
 
     # -- messages --------------------------------------------------------------------------
 
@@ -695,6 +701,8 @@ class ReceiverSide:
                     f"more than {limit >> 20} MiB of memory [Receiver]"
                 )
                 raise RsyncError(msg, exit_code=ExitCode.MALLOC)
+        if self.adjust is not None:
+            entries = [self.adjust(e) for e in entries]
         ids = await ws.decode(decoder.decode_id_lists)
         io_error = await ws.decode(decoder.decode_io_error)
         if not opts.ignore_errors:
