@@ -44,14 +44,14 @@ from rsync_wire.roles.decide import (
     itemize_flags,
     quick_check_ok,
 )
-from rsync_wire.roles.receiving import Finished, Milestone, ReceiverGone, Redo, full_name
+from rsync_wire.roles.receive_state import Finished, Milestone, ReceiverGone, Redo, full_name
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
 
     from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.flist import FileEntry
-    from rsync_wire.roles.receiving import ReceiverEvent, Shared
+    from rsync_wire.roles.receive_state import ReceiverEvent, Shared
 
 __all__ = ["GeneratorRole"]
 

@@ -41,13 +41,13 @@ from rsync_wire.proto.constants import Msg, Ndx
 from rsync_wire.proto.sums import SumHead, decode_sum_head
 from rsync_wire.proto.tokens import BlockRef, Literal, TokenDecoder, TokenEvent
 from rsync_wire.roles.decide import CHMOD_BITS, ITEM, dest_mode
-from rsync_wire.roles.receiving import Milestone, Redo, full_name
+from rsync_wire.roles.receive_state import Milestone, Redo, full_name
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
 
     from rsync_wire.proto.flist import FileEntry
-    from rsync_wire.roles.receiving import ReceiverEvent, Shared
+    from rsync_wire.roles.receive_state import ReceiverEvent, Shared
 
 __all__ = ["ReceiverRole"]
 

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from rsync_wire.fs import Root
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
-    from rsync_wire.roles.server import ModuleContext
+    from rsync_wire.roles.module import ModuleContext
     from rsync_wire.stream import WireStream
 
 __all__ = ["SenderRole"]

@@ -33,7 +33,8 @@ from rsync_wire.proto.filters import FilterList, cvs_exclude_rules, decode_filte
 from rsync_wire.roles.chmod import parse_chmod, tweak_mode
 from rsync_wire.roles.daemon_rules import DaemonRules
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
-from rsync_wire.roles.receiving import ReceiveConfig, ReceiverSide, Shared
+from rsync_wire.roles.receive_state import ReceiveConfig, Shared
+from rsync_wire.roles.receiving import ReceiverSide
 from rsync_wire.roles.xferlog import XferItem, format_line, log_item
 
 if TYPE_CHECKING:
@@ -43,8 +44,8 @@ if TYPE_CHECKING:
     from rsync_wire.proto.flist import FileEntry
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
-    from rsync_wire.roles.receiving import ReceiveStats
-    from rsync_wire.roles.server import ModuleContext
+    from rsync_wire.roles.module import ModuleContext
+    from rsync_wire.roles.receive_state import ReceiveStats
     from rsync_wire.stream import WireStream
 
 __all__ = [
