@@ -11,6 +11,7 @@ does, which events print at which verbosity.
 
 from __future__ import annotations
 
+import codecs
 import io
 import locale
 import stat
@@ -19,6 +20,7 @@ import time
 from typing import IO, TYPE_CHECKING, Final
 
 from rsync_wire.proto.constants import Item, Msg
+from rsync_wire.proto.escape import escape_text
 from rsync_wire.roles.decide import SIGNIFICANT_ITEM_FLAGS
 
 if TYPE_CHECKING:
@@ -149,39 +151,31 @@ def human_dnum(value: float, digits: int, human: int = 1) -> str:
 
 # -- names and modes -------------------------------------------------------------------------------
 
-_UTF8: Final = locale.nl_langinfo(locale.CODESET).upper().replace("-", "") == "UTF8"
+
+def locale_charset() -> str:
+    """The charset of the locale, as Python names it (``ascii`` when it has none Python knows).
+
+    rsync: rsync.c setup_iconv() (the locale's ``nl_langinfo(CODESET)``).
+    """
+    try:
+        return codecs.lookup(locale.nl_langinfo(locale.CODESET) or "ascii").name
+    except LookupError:
+        return "ascii"
+
+
+_CHARSET: Final = locale_charset()
 
 
 def escape_name(data: bytes, *, eight_bit: bool = False) -> str:
     r"""Text for the terminal: control bytes (and bytes the locale cannot show) as ``\#ooo``.
 
-    In a UTF-8 locale valid UTF-8 passes through; elsewhere (and for invalid
-    sequences) bytes from 0x80 up are escaped too, unless ``eight_bit`` (``-8``).
+    A byte that is not valid in the locale's charset is escaped unless ``eight_bit``
+    (``-8``); so is the backslash of a literal ``\#ddd``.
+    See :func:`rsync_wire.proto.escape.escape_text`.
 
-    rsync: log.c filtered_fwrite() (with the iconv check of rwrite()).
+    rsync: log.c rwrite(), filtered_fwrite().
     """
-    out: list[str] = []
-    if _UTF8 and not eight_bit:
-        text = data.decode("utf-8", "surrogateescape")
-        for ch in text:
-            code = ord(ch)
-            if 0xDC80 <= code <= 0xDCFF:
-                out.append(f"\\#{code - 0xDC00:03o}")
-            elif code < 0x20 and ch != "\t":
-                out.append(f"\\#{code:03o}")
-            else:
-                out.append(ch)
-    else:
-        for b in data:
-            if (b < 0x20 and b != 9) or (b >= 0x7F and not eight_bit):
-                out.append(f"\\#{b:03o}")
-            else:
-                out.append(chr(b))
-    text = "".join(out)
-    if "\\#" in text:
-        # a literal "\#ddd" in the name is escaped too, so that the output is unambiguous
-        pass
-    return text
+    return escape_text(data, charset=None if eight_bit else _CHARSET)
 
 
 def permstring(mode: int) -> str:
