@@ -25,7 +25,7 @@ from rsync_wire.roles.decide import SIGNIFICANT_ITEM_FLAGS
 
 if TYPE_CHECKING:
     from rsync_client.options import ClientOptions
-    from rsync_client.progress import Progress
+    from rsync_client.progress import ProgressDisplay
     from rsync_wire.proto.flist import FileEntry
     from rsync_wire.roles.receiving import ReceiveStats
 
@@ -449,7 +449,7 @@ class Output:
         *,
         stdout: IO[str] | None = None,
         stderr: IO[str] | None = None,
-        progress: Progress | None = None,
+        progress: ProgressDisplay | None = None,
     ) -> None:
         self.opts = opts
         self.to_stdout = stdout is None
@@ -473,8 +473,6 @@ class Output:
     def _line(self, text: str) -> None:
         if self.quiet:
             return
-        if self.progress_display is not None:
-            self.progress_display.pause()
         if self.needs_newline:
             self.out.write("\n")
             self.needs_newline = False
@@ -482,13 +480,10 @@ class Output:
 
     def error(self, text: str) -> None:
         """An error or warning line on stderr (never silenced by ``-q``)."""
-        if self.progress_display is not None:
-            self.progress_display.pause()
         self.out.flush()
-        if self.needs_newline:
-            self.out.write("\n")
+        if self.needs_newline:  # rsync: log.c rwrite() ends the open line on stderr
+            self.err.write("\n")
             self.needs_newline = False
-            self.out.flush()
         self.err.write(text if text.endswith("\n") else text + "\n")
         self.err.flush()
 
@@ -586,11 +581,45 @@ class Output:
         final: bool,
         to_check: int = 0,
         count: int = 0,
+        xferred: int = 0,
+        transferred_size: int = 0,
+        total_size: int = 0,
+        flist_eof: bool = True,
     ) -> None:
         """Per-file progress, when ``--progress`` or ``--info=progress2`` is on."""
         if self.progress_display is not None and not self.quiet:
             self.progress_display.update(
-                name, done, total, final=final, to_check=to_check, count=count
+                name,
+                done,
+                total,
+                final=final,
+                to_check=to_check,
+                count=count,
+                xferred=xferred,
+                transferred_size=transferred_size,
+                total_size=total_size,
+                flist_eof=flist_eof,
+            )
+
+    def progress_phase_done(
+        self,
+        *,
+        to_check: int,
+        count: int,
+        xferred: int,
+        transferred_size: int,
+        total_size: int,
+        flist_eof: bool = True,
+    ) -> None:
+        """The end of a transfer phase (``--info=progress2`` shows its line again)."""
+        if self.progress_display is not None and not self.quiet:
+            self.progress_display.phase_done(
+                to_check=to_check,
+                count=count,
+                xferred=xferred,
+                transferred_size=transferred_size,
+                total_size=total_size,
+                flist_eof=flist_eof,
             )
 
     # -- the end -----------------------------------------------------------------------

@@ -247,7 +247,7 @@ def _config(
         list_only=opts.list_only_effective,
         whole_file=whole,
         max_delete=opts.max_delete,
-        progress=opts.progress or opts.progress2,
+        progress=opts.progress_level > 0,
         umask=_umask(),
     )
 

@@ -123,6 +123,15 @@ class ReceiverRole:
         while True:
             ndx = await ws.read_ndx(self.ndx_in)
             if ndx == Ndx.DONE:
+                if sh.config.progress:
+                    st = sh.stats
+                    sh.reporter.progress_phase_done(
+                        to_check=0,
+                        count=count,
+                        xferred=st.xferred_files,
+                        transferred_size=st.total_transferred_size,
+                        total_size=st.total_size,
+                    )
                 self.phase += 1
                 if self.phase > max_phase:
                     return
@@ -309,16 +318,25 @@ class ReceiverRole:
             await self._receive_tokens(sink, basis_fd, head, rel, entry)
         theirs = await self.sh.ws.read_exact(self.digest_size)
         if self.sh.config.progress:
-            count = len(self.sh.entries)
-            self.sh.reporter.progress(
-                rel,
-                sink.written,
-                entry.size,
-                final=True,
-                to_check=count - self._ndx - 1,
-                count=count,
-            )
+            self._progress(rel, sink.written, entry.size, final=True)
         return bytes(sink.hasher.digest()) == theirs
+
+    def _progress(self, rel: bytes, done: int, total: int, *, final: bool) -> None:
+        """Tell the reporter how far this file is (rsync: progress.c show_progress())."""
+        sh = self.sh
+        st = sh.stats
+        count = len(sh.entries)
+        sh.reporter.progress(
+            rel,
+            done,
+            total,
+            final=final,
+            to_check=count - self._ndx - 1,
+            count=count,
+            xferred=st.xferred_files,
+            transferred_size=st.total_transferred_size,
+            total_size=st.total_size,
+        )
 
     async def _receive_tokens(
         self, sink: _Sink, basis_fd: int, head: SumHead, rel: bytes, entry: FileEntry
@@ -340,6 +358,7 @@ class ReceiverRole:
         decode = tokens.decode
         total = entry.size
         progress = sh.config.progress
+        starting = progress  # rsync shows a line at the first token (rsync: receive_data())
         last_progress = 0.0
         literal = 0
         matched = 0
@@ -348,6 +367,11 @@ class ReceiverRole:
             while True:
                 event: TokenEvent = await ws.decode(decode)
                 kind = type(event)
+                if starting:
+                    starting = False
+                    if kind is Literal or kind is BlockRef:
+                        last_progress = time.monotonic()
+                        self._progress(rel, 0, total, final=False)
                 if kind is Literal:
                     data = event.data  # type: ignore[union-attr]
                     literal += len(data)
@@ -386,7 +410,7 @@ class ReceiverRole:
                         now = time.monotonic()
                         if now - last_progress >= 0.5:
                             last_progress = now
-                            sh.reporter.progress(rel, sink.written, total, final=False)
+                            self._progress(rel, sink.written, total, final=False)
             await sink.flush()
         finally:
             stats.literal_data += literal

@@ -245,10 +245,35 @@ class Reporter(Protocol):
         final: bool,
         to_check: int = 0,
         count: int = 0,
+        xferred: int = 0,
+        transferred_size: int = 0,
+        total_size: int = 0,
+        flist_eof: bool = True,
     ) -> None:
-        """``done`` of ``total`` bytes of ``name`` were written.
+        """``done`` of ``total`` bytes of ``name`` were written (``final``: all of them).
 
-        ``to_check`` files of ``count`` remain after this one (rsync's ``to-chk``).
+        ``to_check`` files of ``count`` remain after this one (rsync's ``to-chk``, or
+        ``ir-chk`` while ``flist_eof`` is false: more file lists are to come). The
+        transfer's totals so far, as rsync's ``stats`` holds them: ``xferred`` files
+        started, their sizes ``transferred_size``, and the size of all the files listed,
+        ``total_size`` (``--info=progress2`` shows the whole transfer with them).
+
+        rsync: progress.c show_progress(), end_progress().
+        """
+
+    def progress_phase_done(
+        self,
+        *,
+        to_check: int,
+        count: int,
+        xferred: int,
+        transferred_size: int,
+        total_size: int,
+        flist_eof: bool = True,
+    ) -> None:
+        """A transfer phase ended (an NDX_DONE); the totals as for :meth:`progress`.
+
+        rsync: receiver.c recv_files() (end_progress(0) with ``--info=progress2``).
         """
 
 
@@ -284,6 +309,22 @@ class NullReporter:
         final: bool,
         to_check: int = 0,
         count: int = 0,
+        xferred: int = 0,
+        transferred_size: int = 0,
+        total_size: int = 0,
+        flist_eof: bool = True,
+    ) -> None:
+        pass
+
+    def progress_phase_done(  # noqa: D102
+        self,
+        *,
+        to_check: int,
+        count: int,
+        xferred: int,
+        transferred_size: int,
+        total_size: int,
+        flist_eof: bool = True,
     ) -> None:
         pass
 
