@@ -136,6 +136,10 @@ def clients(real_rsync: RealRsync, tmp_path: Path) -> Clients:
 @pytest.fixture
 def served(tree_factory: TreeFactory, real_daemon: RealDaemonFactory) -> tuple[Tree, str]:
     tree = tree_factory()
+    many = tree.root / "many"  # over 200 entries: --progress counts them by the hundred
+    many.mkdir()
+    for i in range(150):
+        (many / f"f{i:03d}").write_text(f"{i}\n")
     daemon = real_daemon({"src": tree.root})
     return tree, daemon.url("src")
 

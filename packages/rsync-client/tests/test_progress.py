@@ -172,3 +172,20 @@ def test_progress_options_combine_as_rsyncs() -> None:
     assert levels("--info=progress2", "-P") == (True, 2)
     assert levels("--progress", "--info=progress0") == (True, 0)
     assert levels("--progress", "--no-progress") == (False, 0)
+
+
+def test_file_list_counted_by_the_hundred_with_progress_only() -> None:
+    for opts, expected in (
+        (
+            ClientOptions(progress=True, recursive=True),
+            "receiving file list ... \n 100 files...\r 200 files...\r250 files to consider\n",
+        ),
+        (ClientOptions(verbose=2, recursive=True), "receiving file list ... done\n"),
+    ):
+        out = io.StringIO()
+        output = Output(opts, stdout=out, stderr=io.StringIO())
+        output.file_list_started()
+        output.file_list_progress(100)
+        output.file_list_progress(200)
+        output.file_list_done(250)
+        assert out.getvalue() == expected

@@ -465,6 +465,7 @@ class Output:
         self.name_level = name_level
         self.has_format = bool(itemize or name_level)
         self.flist_progress = False
+        self.flist_counting = False
         self.needs_newline = False
         self.human = opts.human_readable
 
@@ -510,12 +511,23 @@ class Output:
         self.needs_newline = True
         self.out.flush()
 
+    def file_list_progress(self, count: int) -> None:
+        """`` 100 files...`` with ``--progress`` (rsync: flist.c emit_filelist_progress())."""
+        if not self.flist_progress or not self.opts.progress:  # rsync's FLIST2
+            return
+        if not self.flist_counting:  # the first ends "receiving file list ... " (rsync: rwrite())
+            self.out.write("\n")
+            self.flist_counting = True
+        self.out.write(f" {count} files...\r")
+        self.needs_newline = True
+        self.out.flush()
+
     def file_list_done(self, count: int) -> None:
         """``done`` or ``N files to consider`` (rsync: finish_filelist_progress)."""
         if not self.flist_progress:
             return
         self.needs_newline = False
-        if self.opts.progress or self.opts.verbose >= 2:
+        if self.opts.progress:  # rsync's FLIST2: --progress (-vv does not give it)
             self.out.write(f"{count} file{' ' if count == 1 else 's '}to consider\n")
         else:
             self.out.write("done\n")

@@ -221,6 +221,12 @@ class Reporter(Protocol):
     def file_list_started(self) -> None:
         """The file list is about to be read."""
 
+    def file_list_progress(self, count: int) -> None:
+        """``count`` entries of the file list were read (called at each hundred).
+
+        rsync: flist.c maybe_emit_filelist_progress().
+        """
+
     def file_list_done(self, count: int) -> None:
         """The file list was read (``count`` entries)."""
 
@@ -281,6 +287,9 @@ class NullReporter:
     """A :class:`Reporter` that drops everything."""
 
     def file_list_started(self) -> None:  # noqa: D102
+        pass
+
+    def file_list_progress(self, count: int) -> None:  # noqa: D102
         pass
 
     def file_list_done(self, count: int) -> None:  # noqa: D102
@@ -695,6 +704,7 @@ class ReceiverSide:
 
         done = False
         limit = sh.config.flist_memory_limit
+        hundreds = 0
         while not done:
             for item in await ws.decode(decode_many):
                 if isinstance(item, EndOfList):
@@ -704,6 +714,9 @@ class ReceiverSide:
                     break
                 entries.append(item)
             count = len(entries)
+            while hundreds + 100 <= count:
+                hundreds += 100
+                sh.reporter.file_list_progress(hundreds)
             # what the list will hold: each entry's record, and its names (at most twice
             # the wire bytes, which compress names against the previous one)
             estimate = count * _ENTRY_COST + 2 * (ws.bytes_read - start_read)
