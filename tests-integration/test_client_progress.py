@@ -7,8 +7,7 @@ updates a second brings depend on the machine, so each output is compared as a t
 leaves it (per line, the text after the last ``\r``), plus the parts that do not depend on
 timing: the first update of a line (rsync prints one at a file's first data, ``0 0%``)
 and every line that ends a file or a phase; rates and times are masked. Real rsync runs
-with ``--no-i-r`` (pyrsync never uses incremental recursion), into an existing
-destination.
+with ``--no-i-r`` (pyrsync never uses incremental recursion).
 """
 
 from __future__ import annotations
@@ -93,13 +92,13 @@ def run_in_pty(argv: list[str], cwd: Path) -> tuple[int, bytes]:
 
 
 class Clients:
-    """Runs one pull with both clients, each into ``<tmp>/<client>/dest`` (created)."""
+    """Runs one pull with both clients, each into ``<tmp>/<client>/dest`` (the first creates it)."""
 
     def __init__(self, real_rsync: RealRsync, tmp_path: Path) -> None:
         self.real_rsync = real_rsync
         self.tmp_path = tmp_path
         for client in ("rsync", "pyrsync"):
-            (tmp_path / client / "dest").mkdir(parents=True)
+            (tmp_path / client).mkdir()
 
     def argv(self, client: str, *args: str) -> list[str]:
         if client == "rsync":

@@ -248,6 +248,7 @@ def _config(
         whole_file=whole,
         max_delete=opts.max_delete,
         progress=opts.progress_level > 0,
+        names=opts.progress,
         umask=_umask(),
     )
 

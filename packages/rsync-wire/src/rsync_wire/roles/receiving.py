@@ -159,6 +159,8 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
         whole_file: send no block sums (``-W``; the default for local copies).
         max_delete: ``--max-delete`` (``None``: no limit).
         progress: report progress for each file.
+        names: names are shown without ``-v`` (``--progress`` does that: rsync's
+            ``--info=name``), so "created directory" is too.
         umask: the process umask (new files' default permissions).
         flist_memory_limit: the most memory the file list may take (estimated from its
             entries and bytes); a sender that sends more ends the session, exit 22
@@ -176,6 +178,7 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
     whole_file: bool = False
     max_delete: int | None = None
     progress: bool = False
+    names: bool = False
     umask: int = 0o022
     flist_memory_limit: int = 8 << 30
 
@@ -1004,7 +1007,7 @@ class ReceiverSide:
                 self._mkdir_dest(dest, shown)
             if sh.entries and sh.entries[0].name == b".":
                 config.dest_created = True
-            if config.verbose or config.itemize:
+            if config.verbose or config.itemize or config.names:  # rsync: main.c get_local_name()
                 sh.reporter.message(
                     Msg.INFO, f"created directory {shown}\n".encode("utf-8", "surrogateescape")
                 )
