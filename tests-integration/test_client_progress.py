@@ -171,6 +171,20 @@ def test_progress_through_a_pipe_is_rsyncs(
     assert ours == theirs
 
 
+@pytest.mark.parametrize("options", [["--progress"], ["-P", "--info=progress2"]])
+def test_local_copy_progress_is_rsyncs(
+    clients: Clients, tree_factory: TreeFactory, options: list[str]
+) -> None:
+    # rsync's client is the sender here: "building file list", and a file's first update
+    # after its first chunk was sent
+    tree = tree_factory()
+    theirs, ours, _ = clients.pipe("-a", *options, f"{tree.root}/")
+    assert ours == theirs
+    assert any(line.startswith("building file list ... ") for line in ours) == (
+        "--progress" in options or "-P" in options
+    )
+
+
 def test_first_update_and_last_line_of_a_file(clients: Clients, served: tuple[Tree, str]) -> None:
     _, url = served
     _, _, raw = clients.pipe("-a", "--progress", url)

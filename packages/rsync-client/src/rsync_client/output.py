@@ -466,6 +466,7 @@ class Output:
         self.has_format = bool(itemize or name_level)
         self.flist_progress = False
         self.flist_counting = False
+        self.am_sender = False  # this side builds the file list (a local copy, a push)
         self.needs_newline = False
         self.human = opts.human_readable
 
@@ -507,9 +508,11 @@ class Output:
         if not (o.recursive or o.dirs or o.list_only_effective):
             return
         self.flist_progress = True
-        self.out.write("receiving file list ... ")
+        self.out.write(f"{'building' if self.am_sender else 'receiving'} file list ... ")
         self.needs_newline = True
         self.out.flush()
+        if self.am_sender:  # the sender counts before each entry: from 0 (rsync: flist.c)
+            self.file_list_progress(0)
 
     def file_list_progress(self, count: int) -> None:
         """`` 100 files...`` with ``--progress`` (rsync: flist.c emit_filelist_progress())."""

@@ -364,7 +364,11 @@ class ReceiverRole:
         decode = tokens.decode
         total = entry.size
         progress = sh.config.progress
-        starting = progress  # rsync shows a line at the first token (rsync: receive_data())
+        # rsync shows a line at a file's first data: its receiver before counting it, its
+        # sender (the side showing progress in a local copy) after sending the first chunk
+        # (rsync: receiver.c receive_data(), match.c matched())
+        starting = progress
+        before = not sh.config.sender_progress
         last_progress = 0.0
         literal = 0
         matched = 0
@@ -373,7 +377,7 @@ class ReceiverRole:
             while True:
                 event: TokenEvent = await ws.decode(decode)
                 kind = type(event)
-                if starting:
+                if starting and before:
                     starting = False
                     if kind is Literal or kind is BlockRef:
                         last_progress = time.monotonic()
@@ -410,6 +414,10 @@ class ReceiverRole:
                                 await sink.flush()
                 else:
                     break
+                if starting:
+                    starting = False
+                    last_progress = time.monotonic()
+                    self._progress(rel, literal + matched, total, final=False)
                 if sink.size >= _WRITE_AT or len(sink.chunks) >= _MAX_CHUNKS:
                     await sink.flush()
                     if progress:

@@ -161,6 +161,8 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
         progress: report progress for each file.
         names: names are shown without ``-v`` (``--progress`` does that: rsync's
             ``--info=name``), so "created directory" is too.
+        sender_progress: progress is shown as rsync's sender shows it (a local copy, where
+            rsync's client is the sender): a file's first line after its first chunk.
         umask: the process umask (new files' default permissions).
         flist_memory_limit: the most memory the file list may take (estimated from its
             entries and bytes); a sender that sends more ends the session, exit 22
@@ -179,6 +181,7 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
     max_delete: int | None = None
     progress: bool = False
     names: bool = False
+    sender_progress: bool = False
     umask: int = 0o022
     flist_memory_limit: int = 8 << 30
 
