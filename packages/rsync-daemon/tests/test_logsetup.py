@@ -89,3 +89,10 @@ def test_log_file_keeps_bytes_as_rsync_writes_them(tmp_path: Path) -> None:
     logging.getLogger("rsync_wire.xferlog").info("send %s", name)
     line = log_path.read_bytes()
     assert line.endswith(b"] send lat\xe9 c1\xc2\\#205 del\x7f lit\\#134#123 tab\t\n"), line
+
+
+def test_syslog_and_stderr_lines_are_valid_text_without_controls() -> None:
+    name = b"lat\xe9 c1\xc2\x85 del\x7f nl\n".decode("utf-8", "surrogateescape")
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "send %s", (name,), None)
+    line = logsetup.RsyncFormatter("").format(record)
+    assert line == "send lat\\#351 c1\\#205 del\\#177 nl\\#012"

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import logging.handlers
 import os
+import re
 import sys
 from typing import TYPE_CHECKING, Final
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_LINE", "RsyncFormatter", "setup_logging", "use_module_log"]
 
 MAX_LINE: Final = 16 * 1024
+_DEL_C1 = re.compile(r"[\x7f-\x9f]")
 _SYSLOG_SOCKET = "/dev/log"
 _module_handlers: dict[str, logging.Handler] = {}
 _daemon_log: list[str | None] = [None]
@@ -49,7 +51,8 @@ class RsyncFormatter(logging.Formatter):
     ``raw`` (a log file): as rsync's logit(), control bytes and the bytes 0x80-0x9f become
     ``\#ooo`` and other bytes stay as they came (names that are not UTF-8 too: the file
     is written with ``surrogateescape``). Otherwise (syslog, standard error) bytes that are
-    not UTF-8 are escaped as well, so that the line is valid text.
+    not UTF-8, DEL and the C1 characters are escaped as well, so that the line is valid
+    text that a terminal shows as it is.
     """
 
     def __init__(
@@ -69,7 +72,9 @@ class RsyncFormatter(logging.Formatter):
         if self.raw:
             record.message = escape_text(data, charset=None, c1=True)
         else:
-            record.message = escape_text(data, charset="utf-8")
+            # valid text for syslog and a terminal, without DEL and C1 controls either
+            text = escape_text(data, charset="utf-8")
+            record.message = _DEL_C1.sub(lambda m: f"\\#{ord(m.group()):03o}", text)
         return self._style.format(record)
 
 
