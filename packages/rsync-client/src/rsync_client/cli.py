@@ -222,9 +222,9 @@ def _info(o: ClientOptions, v: str | None) -> None:
             continue
         name = w.rstrip("0123456789")
         level = int(w[len(name) :] or "1")
-        if name == "progress":
+        if name == "progress":  # not --progress: that one also shows names
             o.progress2 = level >= 2
-            o.progress = level == 1
+            o.info_progress = level
         elif name == "stats":
             o.stats = level >= 2
         elif name == "name":
@@ -811,7 +811,7 @@ async def _main(opts: ClientOptions, rest: list[str], output: Output) -> int:
     from rsync_client.progress import make_progress
     from rsync_client.session import run
 
-    if opts.progress or opts.progress2:
+    if opts.progress_level:
         output.progress_display = make_progress(opts, output)
     result = await run(opts, rest, output)
     if output.progress_display is not None:

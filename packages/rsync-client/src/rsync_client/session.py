@@ -214,6 +214,7 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
             _bare("Empty source arg specified.")
         if dest is not None and not dest:
             _bare('Empty destination arg specified (use "." or see --old-args).')
+        output.am_sender = True  # rsync's client sends a local copy (its receiver is a child)
         return await _run_local(opts, sources, dest, output)
     hosts = {(loc.host, loc.user, loc.port) for loc in locs}
     if len(hosts) > 1:
@@ -247,7 +248,9 @@ def _config(
         list_only=opts.list_only_effective,
         whole_file=whole,
         max_delete=opts.max_delete,
-        progress=opts.progress or opts.progress2,
+        progress=opts.progress_level > 0,
+        names=opts.progress,
+        sender_progress=local,  # rsync's client sends a local copy
         umask=_umask(),
     )
 

@@ -139,9 +139,16 @@ async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str, state: _Ses
     ws.write(format_greeting(PROTOCOL_VERSION, AUTH_DIGESTS))
     if config.motd_text:
         ws.write(config.motd_text[: 64 * 1024].rstrip(b"\n") + b"\n\n")
-    await ws.flush()
     try:
+        await ws.flush()
         line = await ws.read_line()
+    except ConnectionLost:
+        if ws.bytes_read:
+            raise
+        # connected and closed without a byte: a load balancer's or a monitor's probe
+        log.debug("[%s] closed before the greeting (a health check?)", peer)
+        return int(ExitCode.STREAMIO)
+    try:
         greeting = parse_greeting(line)
     except ProtocolError as exc:
         await _send_line(ws, f"@ERROR: {exc}")

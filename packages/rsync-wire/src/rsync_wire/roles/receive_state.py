@@ -125,6 +125,10 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
         whole_file: send no block sums (``-W``; the default for local copies).
         max_delete: ``--max-delete`` (``None``: no limit).
         progress: report progress for each file.
+        names: names are shown without ``-v`` (``--progress`` does that: rsync's
+            ``--info=name``), so "created directory" is too.
+        sender_progress: progress is shown as rsync's sender shows it (a local copy, where
+            rsync's client is the sender): a file's first line after its first chunk.
         umask: the process umask (new files' default permissions).
         flist_memory_limit: the most memory the file list may take (estimated from its
             entries and bytes); a sender that sends more ends the session, exit 22
@@ -142,6 +146,8 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
     whole_file: bool = False
     max_delete: int | None = None
     progress: bool = False
+    names: bool = False
+    sender_progress: bool = False
     umask: int = 0o022
     flist_memory_limit: int = 8 << 30
 
@@ -192,6 +198,12 @@ class Reporter(Protocol):
     def file_list_started(self) -> None:
         """The file list is about to be read."""
 
+    def file_list_progress(self, count: int) -> None:
+        """``count`` entries of the file list were read (called at each hundred).
+
+        rsync: flist.c maybe_emit_filelist_progress().
+        """
+
     def file_list_done(self, count: int) -> None:
         """The file list was read (``count`` entries)."""
 
@@ -216,10 +228,35 @@ class Reporter(Protocol):
         final: bool,
         to_check: int = 0,
         count: int = 0,
+        xferred: int = 0,
+        transferred_size: int = 0,
+        total_size: int = 0,
+        flist_eof: bool = True,
     ) -> None:
-        """``done`` of ``total`` bytes of ``name`` were written.
+        """``done`` of ``total`` bytes of ``name`` were written (``final``: all of them).
 
-        ``to_check`` files of ``count`` remain after this one (rsync's ``to-chk``).
+        ``to_check`` files of ``count`` remain after this one (rsync's ``to-chk``, or
+        ``ir-chk`` while ``flist_eof`` is false: more file lists are to come). The
+        transfer's totals so far, as rsync's ``stats`` holds them: ``xferred`` files
+        started, their sizes ``transferred_size``, and the size of all the files listed,
+        ``total_size`` (``--info=progress2`` shows the whole transfer with them).
+
+        rsync: progress.c show_progress(), end_progress().
+        """
+
+    def progress_phase_done(
+        self,
+        *,
+        to_check: int,
+        count: int,
+        xferred: int,
+        transferred_size: int,
+        total_size: int,
+        flist_eof: bool = True,
+    ) -> None:
+        """A transfer phase ended (an NDX_DONE); the totals as for :meth:`progress`.
+
+        rsync: receiver.c recv_files() (end_progress(0) with ``--info=progress2``).
         """
 
 
@@ -227,6 +264,9 @@ class NullReporter:
     """A :class:`Reporter` that drops everything."""
 
     def file_list_started(self) -> None:  # noqa: D102
+        pass
+
+    def file_list_progress(self, count: int) -> None:  # noqa: D102
         pass
 
     def file_list_done(self, count: int) -> None:  # noqa: D102
@@ -255,6 +295,22 @@ class NullReporter:
         final: bool,
         to_check: int = 0,
         count: int = 0,
+        xferred: int = 0,
+        transferred_size: int = 0,
+        total_size: int = 0,
+        flist_eof: bool = True,
+    ) -> None:
+        pass
+
+    def progress_phase_done(  # noqa: D102
+        self,
+        *,
+        to_check: int,
+        count: int,
+        xferred: int,
+        transferred_size: int,
+        total_size: int,
+        flist_eof: bool = True,
     ) -> None:
         pass
 

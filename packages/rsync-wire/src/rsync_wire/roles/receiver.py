@@ -123,6 +123,15 @@ class ReceiverRole:
         while True:
             ndx = await ws.read_ndx(self.ndx_in)
             if ndx == Ndx.DONE:
+                if sh.config.progress:
+                    st = sh.stats
+                    sh.reporter.progress_phase_done(
+                        to_check=0,
+                        count=count,
+                        xferred=st.xferred_files,
+                        transferred_size=st.total_transferred_size,
+                        total_size=st.total_size,
+                    )
                 self.phase += 1
                 if self.phase > max_phase:
                     return
@@ -315,16 +324,25 @@ class ReceiverRole:
             await self._receive_tokens(sink, basis_fd, head, rel, entry)
         theirs = await self.sh.ws.read_exact(self.digest_size)
         if self.sh.config.progress:
-            count = len(self.sh.entries)
-            self.sh.reporter.progress(
-                rel,
-                sink.written,
-                entry.size,
-                final=True,
-                to_check=count - self._ndx - 1,
-                count=count,
-            )
+            self._progress(rel, sink.written, entry.size, final=True)
         return bytes(sink.hasher.digest()) == theirs
+
+    def _progress(self, rel: bytes, done: int, total: int, *, final: bool) -> None:
+        """Tell the reporter how far this file is (rsync: progress.c show_progress())."""
+        sh = self.sh
+        st = sh.stats
+        count = len(sh.entries)
+        sh.reporter.progress(
+            rel,
+            done,
+            total,
+            final=final,
+            to_check=count - self._ndx - 1,
+            count=count,
+            xferred=st.xferred_files,
+            transferred_size=st.total_transferred_size,
+            total_size=st.total_size,
+        )
 
     async def _receive_tokens(
         self, sink: _Sink, basis_fd: int, head: SumHead, rel: bytes, entry: FileEntry
@@ -346,6 +364,11 @@ class ReceiverRole:
         decode = tokens.decode
         total = entry.size
         progress = sh.config.progress
+        # rsync shows a line at a file's first data: its receiver before counting it, its
+        # sender (the side showing progress in a local copy) after sending the first chunk
+        # (rsync: receiver.c receive_data(), match.c matched())
+        starting = progress
+        before = not sh.config.sender_progress
         last_progress = 0.0
         literal = 0
         matched = 0
@@ -354,6 +377,11 @@ class ReceiverRole:
             while True:
                 event: TokenEvent = await ws.decode(decode)
                 kind = type(event)
+                if starting and before:
+                    starting = False
+                    if kind is Literal or kind is BlockRef:
+                        last_progress = time.monotonic()
+                        self._progress(rel, 0, total, final=False)
                 if kind is Literal:
                     data = event.data  # type: ignore[union-attr]
                     literal += len(data)
@@ -386,13 +414,17 @@ class ReceiverRole:
                                 await sink.flush()
                 else:
                     break
+                if starting:
+                    starting = False
+                    last_progress = time.monotonic()
+                    self._progress(rel, literal + matched, total, final=False)
                 if sink.size >= _WRITE_AT or len(sink.chunks) >= _MAX_CHUNKS:
                     await sink.flush()
                     if progress:
                         now = time.monotonic()
                         if now - last_progress >= 0.5:
                             last_progress = now
-                            sh.reporter.progress(rel, sink.written, total, final=False)
+                            self._progress(rel, sink.written, total, final=False)
             await sink.flush()
         finally:
             stats.literal_data += literal

@@ -366,6 +366,7 @@ class ReceiverSide:
 
         done = False
         limit = sh.config.flist_memory_limit
+        hundreds = 0
         while not done:
             for item in await ws.decode(decode_many):
                 if isinstance(item, EndOfList):
@@ -375,6 +376,9 @@ class ReceiverSide:
                     break
                 entries.append(item)
             count = len(entries)
+            while hundreds + 100 <= count:
+                hundreds += 100
+                sh.reporter.file_list_progress(hundreds)
             # what the list will hold: each entry's record, and its names (at most twice
             # the wire bytes, which compress names against the previous one)
             estimate = count * _ENTRY_COST + 2 * (ws.bytes_read - start_read)
@@ -631,7 +635,7 @@ class ReceiverSide:
                 self._mkdir_dest(dest, shown)
             if sh.entries and sh.entries[0].name == b".":
                 config.dest_created = True
-            if config.verbose or config.itemize:
+            if config.verbose or config.itemize or config.names:  # rsync: main.c get_local_name()
                 sh.reporter.message(
                     Msg.INFO, f"created directory {shown}\n".encode("utf-8", "surrogateescape")
                 )

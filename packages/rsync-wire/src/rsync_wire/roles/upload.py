@@ -96,13 +96,16 @@ class PeerReporter:
     def file_list_started(self) -> None:  # noqa: D102 - see Reporter
         pass
 
+    def file_list_progress(self, count: int) -> None:  # noqa: D102
+        pass
+
     def file_list_done(self, count: int) -> None:  # noqa: D102
         pass
 
     def list_entry(self, entry: FileEntry, name: bytes) -> None:  # noqa: D102
         pass
 
-    def progress(  # noqa: D102
+    def progress(  # noqa: D102 - a server shows no progress (rsync: progress.c, am_server)
         self,
         name: bytes,
         done: int,
@@ -111,6 +114,22 @@ class PeerReporter:
         final: bool,
         to_check: int = 0,
         count: int = 0,
+        xferred: int = 0,
+        transferred_size: int = 0,
+        total_size: int = 0,
+        flist_eof: bool = True,
+    ) -> None:
+        pass
+
+    def progress_phase_done(  # noqa: D102
+        self,
+        *,
+        to_check: int,
+        count: int,
+        xferred: int,
+        transferred_size: int,
+        total_size: int,
+        flist_eof: bool = True,
     ) -> None:
         pass
 
