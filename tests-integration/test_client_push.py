@@ -1,0 +1,344 @@
+"""pyrsync pushing (the client as sender) against the real rsync, compared with rsync's own push.
+
+Each case runs the same command twice, once with rsync and once with pyrsync, into two
+destinations side by side on the same receiver (rsync's daemon, a writable module; or
+``rsync --server`` over the ``-e`` shim), first on the all-kinds tree and then on its updated
+version. The two destinations must be equal, and so must the itemized output (``-i``) and
+the exit codes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from harness.client import pyrsync_argv
+from harness.compare import assert_trees_equal
+from harness.daemon import DaemonModule
+from harness.proc import RunResult, run
+from harness.stats import parse_stats
+from harness.trees import update_tree
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from harness.daemon import RealDaemonFactory
+    from harness.tools import RealRsync
+    from harness.trees import TreeFactory
+
+pytestmark = pytest.mark.interop
+
+ROOT = os.geteuid() == 0
+
+PROTOCOLS = (27, 29, 30, 32)
+
+FLAG_SETS = {
+    "a": ["-a"],
+    "aH": ["-aH"],
+    "az": ["-az"],
+    "ac": ["-ac"],
+    "delete": ["-a", "--delete", "--exclude=lorem.txt", "--exclude=/sizes/0000700.bin"],
+}
+
+# "created directory NAME" names the destination, which differs between the two runs.
+_CREATED = re.compile(r"^created directory .*$", re.M)
+
+
+def _normalize(text: str, name: str) -> str:
+    return _CREATED.sub("created directory DEST", text).replace(name, "DEST")
+
+
+def _push_both(
+    real_rsync: RealRsync,
+    flags: list[str],
+    src: Path,
+    dest_of: dict[str, str],
+    *,
+    rsh: list[str] = (),  # type: ignore[assignment]
+) -> tuple[RunResult, RunResult]:
+    """Run rsync's push and ours with the same flags; return (rsync's, ours)."""
+    real = run(real_rsync.argv(*rsh, *flags, f"{src}/", dest_of["real"]), timeout=120)
+    ours = run(pyrsync_argv(*rsh, *flags, f"{src}/", dest_of["ours"]), timeout=120)
+    return real, ours
+
+
+def _assert_same_run(real: RunResult, ours: RunResult) -> None:
+    __tracebackhide__ = True
+    assert ours.returncode == real.returncode, (real.stderr, ours.stderr)
+    real_out = _normalize(real.stdout, "d-real")
+    ours_out = _normalize(ours.stdout, "d-ours")
+    assert ours_out.splitlines() == real_out.splitlines(), ours.stderr
+
+
+def _assert_same_trees(a: Path, b: Path, flags: list[str]) -> None:
+    __tracebackhide__ = True
+    assert_trees_equal(
+        a,
+        b,
+        owners=ROOT,
+        hardlinks="-aH" in flags,
+        symlink_times=True,
+        dir_times=True,
+    )
+
+
+def _check_push(
+    real_rsync: RealRsync,
+    flags: list[str],
+    tree_root: Path,
+    where: Path,
+    dest_of: dict[str, str],
+    *,
+    rsh: list[str] = (),  # type: ignore[assignment]
+) -> None:
+    real, ours = _push_both(real_rsync, flags, tree_root, dest_of, rsh=rsh)
+    _assert_same_run(real, ours)
+    assert real.returncode == 0, real.stderr
+    _assert_same_trees(where / "d-real", where / "d-ours", flags)
+    update_tree(tree_root)
+    real, ours = _push_both(real_rsync, flags, tree_root, dest_of, rsh=rsh)
+    _assert_same_run(real, ours)
+    _assert_same_trees(where / "d-real", where / "d-ours", flags)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("name", sorted(FLAG_SETS))
+def test_push_to_rsync_daemon(
+    name: str,
+    protocol: int,
+    real_rsync: RealRsync,
+    real_daemon: RealDaemonFactory,
+    tree_factory: TreeFactory,
+    tmp_path: Path,
+) -> None:
+    tree = tree_factory()
+    up = tmp_path / "up"
+    up.mkdir()
+    daemon = real_daemon([DaemonModule("up", up, read_only=False)])
+    flags = [*FLAG_SETS[name], "-i", f"--protocol={protocol}"]
+    dest_of = {k: daemon.url("up", f"d-{k}") for k in ("real", "ours")}
+    _check_push(real_rsync, flags, tree.root, up, dest_of)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("name", sorted(FLAG_SETS))
+def test_push_over_remote_shell(
+    name: str,
+    protocol: int,
+    real_rsync: RealRsync,
+    rsh_shim: Path,
+    tree_factory: TreeFactory,
+    tmp_path: Path,
+) -> None:
+    tree = tree_factory()
+    up = tmp_path / "up"
+    up.mkdir()
+    flags = [*FLAG_SETS[name], "-i", f"--protocol={protocol}"]
+    dest_of = {k: f"localhost:{up}/d-{k}" for k in ("real", "ours")}
+    _check_push(real_rsync, flags, tree.root, up, dest_of, rsh=["-e", str(rsh_shim)])
+
+
+def test_push_daemon_module_root_and_stats(
+    real_daemon: RealDaemonFactory, tree_factory: TreeFactory, tmp_path: Path
+) -> None:
+    """``host::module`` alone is the module's root; --stats counts what the sender sent."""
+    tree = tree_factory(odd_names=False)
+    up = tmp_path / "up"
+    up.mkdir()
+    daemon = real_daemon([DaemonModule("up", up, read_only=False)])
+    target = "127.0.0.1::up"
+    env = {**os.environ, "RSYNC_PORT": str(daemon.port)}
+    result = run(pyrsync_argv("-aH", f"--port={daemon.port}", f"{tree.root}/", target), env=env)
+    assert result.returncode == 0, result.stderr
+    assert_trees_equal(tree.root, up, owners=ROOT, hardlinks=True, symlink_times=True)
+    update_tree(tree)
+    result = run(
+        pyrsync_argv("-aH", "--delete", "--stats", f"--port={daemon.port}", f"{tree.root}/", target)
+    )
+    assert result.returncode == 0, result.stderr
+    assert_trees_equal(tree.root, up, owners=ROOT, hardlinks=True, symlink_times=True)
+    stats = parse_stats(result.stdout)
+    assert stats["Matched data"] > 1_000_000, result.stdout
+    assert stats["Literal data"] < 200_000, result.stdout
+    assert stats["Number of deleted files"] >= 3, result.stdout
+
+
+def test_push_itemized_deletions_and_verbose_lines_equal_rsyncs(
+    real_rsync: RealRsync,
+    real_daemon: RealDaemonFactory,
+    tree_factory: TreeFactory,
+    tmp_path: Path,
+) -> None:
+    """``-v`` and ``-ii`` lines, ``deleting`` lines (MSG_DELETED from the receiver)."""
+    tree = tree_factory()
+    up = tmp_path / "up"
+    up.mkdir()
+    daemon = real_daemon([DaemonModule("up", up, read_only=False)])
+    dest_of = {k: daemon.url("up", f"d-{k}") for k in ("real", "ours")}
+    for flags in (["-av"], ["-aii"]):
+        real, ours = _push_both(real_rsync, flags, tree.root, dest_of)
+        _assert_same_run(_masked(real), _masked(ours))
+    update_tree(tree)
+    for flags in (["-av", "--delete"], ["-avii", "--delete"]):
+        real, ours = _push_both(real_rsync, flags, tree.root, dest_of)
+        _assert_same_run(_masked(real), _masked(ours))
+    _assert_same_trees(up / "d-real", up / "d-ours", ["-a"])
+
+
+def _masked(result: RunResult) -> RunResult:
+    text = re.sub(r"^sent .* bytes/sec$", "sent N", result.stdout, flags=re.M)
+    text = re.sub(r"speedup is [\d.,]+", "speedup is N", text)
+    return RunResult(result.returncode, text, result.stderr)
+
+
+_RELAY = """#!{python}
+# An -e program: runs the remote command (as the rsh shim does) and relays its output; the
+# first time it relays output after TRIGGER exists it removes VICTIM. The receiver creates
+# its destination only once it has the whole first file list and before it asks for any
+# file, so VICTIM is listed and then gone when its data is requested: no timing involved.
+import os, subprocess, sys, threading
+args = sys.argv[1:]
+while args and args[0].startswith("-"):
+    args = args[2:] if args[0] == "-l" else args[1:]
+proc = subprocess.Popen(["/bin/sh", "-c", " ".join(args[1:])], stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE)
+def pump():
+    while data := os.read(0, 65536):
+        proc.stdin.write(data)
+        proc.stdin.flush()
+    proc.stdin.close()
+threading.Thread(target=pump, daemon=True).start()
+trigger, victim = os.environ["RELAY_TRIGGER"], os.environ["RELAY_VICTIM"]
+done = False
+while data := os.read(proc.stdout.fileno(), 65536):
+    if not done and os.path.exists(trigger):
+        os.unlink(victim)
+        done = True
+    os.write(1, data)
+sys.exit(proc.wait())
+"""
+
+
+@pytest.mark.parametrize("protocol", [29, 32])
+def test_push_file_vanishing_mid_run_exits_24_as_rsync(
+    protocol: int, real_rsync: RealRsync, tmp_path: Path
+) -> None:
+    """A file listed and then removed before its data is sent: rsync's warning and exit 24."""
+    relay = tmp_path / "relay"
+    relay.write_text(_RELAY.format(python=sys.executable))
+    relay.chmod(0o755)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "keep.txt").write_text("kept\n")
+    up = tmp_path / "up"
+    up.mkdir()
+    results = {}
+    for who in ("real", "ours"):
+        victim = src / "gone.txt"
+        victim.write_text("going\n")
+        env = {**os.environ, "RELAY_TRIGGER": str(up / who), "RELAY_VICTIM": str(victim)}
+        flags = ["-r", f"--protocol={protocol}", "-e", str(relay), f"{src}/", f"h:{up}/{who}"]
+        argv = real_rsync.argv(*flags) if who == "real" else pyrsync_argv(*flags)
+        results[who] = run(argv, env=env, timeout=120)
+    real, ours = results["real"], results["ours"]
+    assert real.returncode == 24, real.stderr
+    assert ours.returncode == real.returncode, ours.stderr
+    line = f'file has vanished: "{src}/gone.txt"'
+    assert line in real.stderr
+    assert line in ours.stderr
+    assert "some files vanished before they could be transferred (code 24)" in ours.stderr
+    assert (up / "ours" / "keep.txt").read_text() == "kept\n"
+    assert not (up / "ours" / "gone.txt").exists()
+
+
+def test_push_refused_by_read_only_module_exits_as_rsync(
+    real_rsync: RealRsync, real_daemon: RealDaemonFactory, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x\n")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    daemon = real_daemon({"ro": ro})
+    real = run(real_rsync.argv("-a", f"{src}/", daemon.url("ro", "d")))
+    ours = run(pyrsync_argv("-a", f"{src}/", daemon.url("ro", "d")))
+    assert real.returncode != 0
+    assert ours.returncode == real.returncode, (real.stderr, ours.stderr)
+    assert "ERROR: module is read only" in ours.stderr
+    assert list(ro.iterdir()) == []
+
+
+def test_push_to_missing_source_is_rsyncs_error(
+    real_rsync: RealRsync, real_daemon: RealDaemonFactory, tmp_path: Path
+) -> None:
+    up = tmp_path / "up"
+    up.mkdir()
+    daemon = real_daemon([DaemonModule("up", up, read_only=False)])
+    missing = tmp_path / "missing"
+    real = run(real_rsync.argv("-a", missing, daemon.url("up", "r")))
+    ours = run(pyrsync_argv("-a", missing, daemon.url("up", "o")))
+    assert ours.returncode == real.returncode == 23, (real.stderr, ours.stderr)
+    assert f'change_dir "{tmp_path}" failed' not in ours.stderr
+    assert f'link_stat "{missing}" failed: No such file or directory (2)' in ours.stderr
+
+
+def test_push_files_from_local_file(
+    real_rsync: RealRsync, real_daemon: RealDaemonFactory, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    for name in ("one", "two", "d/three", "skip"):
+        (src / name).write_text(name + "\n")
+    listing = tmp_path / "list"
+    listing.write_text("one\nd/three\n")
+    up = tmp_path / "up"
+    up.mkdir()
+    daemon = real_daemon([DaemonModule("up", up, read_only=False)])
+    real = run(
+        real_rsync.argv("-ai", f"--files-from={listing}", f"{src}/", daemon.url("up", "d-real"))
+    )
+    ours = run(
+        pyrsync_argv("-ai", f"--files-from={listing}", f"{src}/", daemon.url("up", "d-ours"))
+    )
+    _assert_same_run(real, ours)
+    _assert_same_trees(up / "d-real", up / "d-ours", ["-a"])
+    assert sorted(p.name for p in (up / "d-ours").iterdir()) == ["d", "one"]
+
+
+def test_push_cvs_exclude(real_rsync: RealRsync, rsh_shim: Path, tmp_path: Path) -> None:
+    """-C: the sender adds ``:C`` and ``-C`` itself (and sends them with --delete)."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    for name in ("keep.c", "core", "x.o", "sub/keep.h", "sub/y.o", "sub/.cvsignore"):
+        (src / name).write_text(name)
+    (src / "sub" / ".cvsignore").write_text("keep.h\n")
+    up = tmp_path / "up"
+    up.mkdir()
+    for extra in ([], ["--delete"]):
+        dest_of = {k: f"localhost:{up}/d-{k}" for k in ("real", "ours")}
+        real, ours = _push_both(
+            real_rsync, ["-aiC", *extra], src, dest_of, rsh=["-e", str(rsh_shim)]
+        )
+        _assert_same_run(real, ours)
+    _assert_same_trees(up / "d-real", up / "d-ours", ["-a"])
+    assert not (up / "d-ours" / "sub" / "keep.h").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
+def test_push_unknown_module_and_bad_remote_path(
+    real_rsync: RealRsync, real_daemon: RealDaemonFactory, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x\n")
+    up = tmp_path / "up"
+    up.mkdir()
+    daemon = real_daemon([DaemonModule("up", up, read_only=False)])
+    for url in (daemon.url("nope", "x"), f"rsync://127.0.0.1:{daemon.port}//abs"):
+        real = run(real_rsync.argv("-a", f"{src}/", url))
+        ours = run(pyrsync_argv("-a", f"{src}/", url))
+        assert ours.returncode == real.returncode, (url, real.stderr, ours.stderr)
