@@ -225,6 +225,10 @@ def timestring(seconds: int) -> str:
     )
 
 
+_ITEM_MISSING_DATA: Final = 1 << 16
+"""rsync.h ITEM_MISSING_DATA: a sender below protocol 29 has no iflags (``?????????``)."""
+
+
 def itemize_string(
     mode: int,
     iflags: int,
@@ -278,9 +282,10 @@ def itemize_string(
     c[8] = "b" if atime and crtime else "u" if atime else "n" if crtime else "."
     c[9] = "a" if iflags & Item.REPORT_ACL else "."
     c[10] = "x" if iflags & Item.REPORT_XATTR else "."
-    if iflags & Item.IS_NEW:
+    if iflags & (Item.IS_NEW | _ITEM_MISSING_DATA):
+        fill = "+" if iflags & Item.IS_NEW else "?"
         for i in range(2, 11):
-            c[i] = "+"
+            c[i] = fill
     elif c0 in ".hc" and all(ch == "." for ch in c[2:]):
         for i in range(2, 11):
             c[i] = " "

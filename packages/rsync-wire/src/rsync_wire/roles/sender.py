@@ -119,6 +119,7 @@ _TRANSFER = int(Item.TRANSFER)
 _BASIS_TYPE_FOLLOWS = int(Item.BASIS_TYPE_FOLLOWS)
 _XNAME_FOLLOWS = int(Item.XNAME_FOLLOWS)
 _IS_NEW = int(Item.IS_NEW)
+_MISSING_DATA = 1 << 16  # rsync.h ITEM_MISSING_DATA: no iflags below protocol 29 (log only)
 
 
 # Entries listed ahead of what the generator has finished. rsync keeps 1000
@@ -752,7 +753,8 @@ class SenderRole:
                 raise RemoteProtocolError(msg)
             if self.opts.dry_run:
                 if items:
-                    self._item(flist, pos, iflags, xname, first_send=ndx not in self._sent)
+                    flags = iflags if has_iflags else _TRANSFER | _MISSING_DATA
+                    self._item(flist, pos, flags, xname, first_send=ndx not in self._sent)
                     self._sent.add(ndx)
                 if has_iflags:
                     self._echo(ndx, iflags, fnamecmp_type, xname)
@@ -805,14 +807,14 @@ class SenderRole:
         """
         if pos < 0:
             # A list's directory, named by the index before the list's first entry (rsync:
-            # sender.c send_files(), dir_flist->files[cur_flist->parent_ndx]); the first
-            # list's is the first directory listed, the top of the transfer.
-            number = flist.parent
-            if number < 0:
-                if flist is not self.lists[0] or not self._dirs:
-                    return
-                number = 0
-            name = self._dirs[number][0]
+            # sender.c send_files(), dir_flist->files[cur_flist->parent_ndx]); for the
+            # first list that is its top "." when it sorts first (docs/protocol.md §9.17).
+            if flist.parent >= 0:
+                name = self._dirs[flist.parent][0]
+            elif flist.names and flist.names[0] == b".":
+                name = b"."
+            else:
+                return
             self.port.item(name, stat.S_IFDIR, None, iflags, xname, first_send=first_send)
             return
         name = flist.names[pos]
@@ -979,7 +981,9 @@ class SenderRole:
                 ws.write_ndx(self.ndx_out, ndx)
             head.encode_into(ws.out, protocol=session.protocol)
             if not self.server:
-                self._item(flist, pos, echo[0], echo[2], first_send=first_send)
+                # rsync: rsync.c read_ndx_and_attrs() (below 29: TRANSFER|MISSING_DATA)
+                flags = echo[0] if session.has_iflags else _TRANSFER | _MISSING_DATA
+                self._item(flist, pos, flags, echo[2], first_send=first_send)
             before = ws.bytes_written + ws.pending_output
             self._map_errno = 0
             digest = await self._send_data(
