@@ -537,16 +537,43 @@ def _source_path(source: str) -> bytes:
     return absolute
 
 
-def _push_topts(opts: ClientOptions, sources: int) -> TransferOptions:
+def _remote_files_from(opts: ClientOptions, target: Location) -> str | None:
+    """The remote file of ``--files-from=HOST:FILE`` (or ``:FILE``), or ``None`` if local.
+
+    Raises:
+        OptionError: rsync's message when the host is not the destination's (exit 1).
+
+    rsync: options.c (check_for_hostspec on --files-from), main.c start_client().
+    """
+    value = opts.files_from
+    if value is None or value == "-":
+        return None
+    if value.startswith(":"):
+        path = value[1:]
+    else:
+        loc = parse_location(value)
+        if loc.kind == "local":
+            return None
+        if loc.host != target.host:
+            _bare("--files-from hostname is not the same as the transfer hostname")
+        path = loc.path
+    if not path or path == "-":
+        _bare("Invalid --files-from remote filename")
+    return path
+
+
+def _push_topts(opts: ClientOptions, sources: int, remote_list: str | None) -> TransferOptions:
     """The options of a push: the server receives.
+
+    A local ``--files-from`` is read here, by the sender: the receiver gets only ``-R``
+    (implied); a remote one is named to the server, which sends us its names.
 
     rsync: options.c server_options() (the am_sender branches).
     """
     topts = opts.transfer_options(sender=False)
     topts.cvs_exclude = opts.cvs_exclude
-    # --files-from is read here, by the sender; the receiver gets -R (implied) only.
-    topts.files_from = None
-    topts.from0 = False
+    topts.files_from = remote_list
+    topts.from0 = opts.from0 and remote_list is not None
     if opts.files_from is not None:
         topts.relative = True
     if opts.itemize_changes:
@@ -567,10 +594,11 @@ async def _run_push(
     if opts.list_only_effective:
         msg = "--list-only is not supported by pyrsync for a remote destination"
         raise UnsupportedError(msg)
-    topts = _push_topts(opts, len(sources))
+    remote_list = _remote_files_from(opts, target)
+    topts = _push_topts(opts, len(sources), remote_list)
     output.sending = True
     filters = build_filters(opts)
-    names = _files_from(opts)
+    names = _files_from(opts) if remote_list is None else []
     if names is not None:
         if len(sources) != 1:
             _bare("rsync: --files-from needs exactly one source directory")
@@ -592,6 +620,9 @@ async def _run_push(
         session = await setup_client_protocol(
             ws, topts, protocol=protocol, our_protocol=our_protocol
         )
+        if remote_list is not None and session.protocol < 31:
+            msg = "--files-from from the remote host needs protocol 31 or newer with pyrsync"
+            raise UnsupportedError(msg)
         # rsync: compat.c setup_protocol() (a sender's receiver_symlink_times)
         output.receiver_symlink_times = bool(session.compat_flags & CF.SYMLINK_TIMES)
         if opts.sandbox:
@@ -606,6 +637,7 @@ async def _run_push(
             output,
             itemize=opts.itemize_changes,
             verbose=opts.verbose,
+            names_from_peer=remote_list is not None,
         )
         return stats, session.protocol
 

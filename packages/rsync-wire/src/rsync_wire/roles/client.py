@@ -266,6 +266,7 @@ async def run_push(
     *,
     itemize: int = 0,
     verbose: int = 0,
+    names_from_peer: bool = False,
 ) -> ReceiveStats:
     """Send the filter list when the receiver wants it, then run the sender as the client.
 
@@ -281,6 +282,8 @@ async def run_push(
         reporter: the client's output (item lines, messages, deletions, progress).
         itemize: the number of ``-i`` (rsync's ``stdout_format_has_i``).
         verbose: the ``-v`` level.
+        names_from_peer: ``--files-from=HOST:FILE``: the server reads the file and sends
+            the names (P >= 31, where the client's input is multiplexed from the start).
 
     Returns:
         The sender's statistics in the shape ``--stats`` prints (rsync's client sender
@@ -318,7 +321,14 @@ async def run_push(
     if opts.cvs_exclude:
         for text in after:
             filters.add_filter(text)
-    port = ClientSenderPort(filters, reporter, itemize=itemize, verbose=verbose, ws=ws)
+    port = ClientSenderPort(
+        filters,
+        reporter,
+        itemize=itemize,
+        verbose=verbose,
+        ws=ws,
+        names_from_peer=names_from_peer,
+    )
     ws.on_message = port.on_message
     role = SenderRole(ws, session, opts, root, paths, port=port)
     started = time.monotonic()

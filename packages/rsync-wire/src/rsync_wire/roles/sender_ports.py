@@ -122,6 +122,18 @@ class SenderReporter(Protocol):
         """``done`` of ``total`` bytes of ``name`` were sent."""
 
 
+async def _read_names(ws: WireStream) -> list[bytes]:
+    names: list[bytes] = []
+    while True:
+        name = await ws.read_until_nul(limit=4096)
+        if not name:
+            return names
+        names.append(name)
+        if len(names) > _MAX_FILES_FROM:
+            msg = "too many --files-from names"
+            raise RemoteProtocolError(msg)
+
+
 class ServerSenderPort:
     """A server's sender: rules and names from the client, messages as MSG frames.
 
@@ -152,15 +164,7 @@ class ServerSenderPort:
         """With ``--files-from=-`` the client sends the names, each ended by a NUL."""
         if opts.files_from != "-":
             return None
-        names: list[bytes] = []
-        while True:
-            name = await ws.read_until_nul(limit=4096)
-            if not name:
-                return names
-            names.append(name)
-            if len(names) > _MAX_FILES_FROM:
-                msg = "too many --files-from names"
-                raise RemoteProtocolError(msg)
+        return await _read_names(ws)
 
     async def message(self, ws: WireStream, session: Session, code: Msg, text: str) -> None:
         """Send the line to the client (rsync: log.c rwrite(), the am_server branch)."""
@@ -209,6 +213,8 @@ class ClientSenderPort:
         itemize: rsync's ``stdout_format_has_i`` (the number of ``-i``).
         verbose: the ``-v`` level.
         ws: the connection, whose timeout MSG_IO_TIMEOUT may shorten.
+        names_from_peer: ``--files-from=HOST:FILE``: the receiving server reads the file
+            and sends the names, as a client sends a server its local list.
     """
 
     server = False
@@ -221,8 +227,10 @@ class ClientSenderPort:
         itemize: int = 0,
         verbose: int = 0,
         ws: WireStream | None = None,
+        names_from_peer: bool = False,
     ) -> None:
         self.ws = ws
+        self.names_from_peer = names_from_peer
         self.filters = filters
         self.reporter = reporter
         self.itemize = itemize
@@ -244,12 +252,19 @@ class ClientSenderPort:
         self.filters.protocol = session.protocol
         return self.filters
 
-    async def source_names(  # noqa: D102 - the caller gave the names as paths
+    async def source_names(
         self,
-        ws: WireStream,  # noqa: ARG002 - the port's shape
-        opts: TransferOptions,  # noqa: ARG002
+        ws: WireStream,
+        opts: TransferOptions,  # noqa: ARG002 - the port's shape
     ) -> list[bytes] | None:
-        return None
+        """The peer's ``--files-from`` names, or ``None`` (the caller gave the paths).
+
+        rsync: io.c forward_filesfrom_data() (names end with a NUL, the list with an
+        empty name).
+        """
+        if not self.names_from_peer:
+            return None
+        return await _read_names(ws)
 
     async def message(  # noqa: D102
         self,
