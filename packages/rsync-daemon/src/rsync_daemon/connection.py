@@ -367,6 +367,9 @@ def _module_context(
         "peer_host": host,
         "peer_addr": addr,
         "auth_user": user,
+        "incoming_chmod": mod.incoming_chmod,
+        "sanitize_paths": not mod.use_chroot,
+        "ignore_errors": mod.ignore_errors,
     }
     known = set(ModuleContext.__struct_fields__)
     return ModuleContext(**{k: v for k, v in fields.items() if k in known})

@@ -391,9 +391,10 @@ def verify(*, outside: str | None, read_only: Iterable[str]) -> None:
 
 
 def isolate(*, deny_net: AccessNet, scopes: Scope) -> LandlockStatus:
-    """Put this process in a Landlock domain of its own that handles no file right.
+    """Put this process in a Landlock domain of its own that takes no file right away.
 
-    File access stays as the enclosing domains (if any) decide; what the new domain adds
+    File access stays as the enclosing domains (if any) decide (the domain grants
+    ``REFER``, which every domain otherwise denies, on the whole tree); what the new domain adds
     is that TCP ``bind``/``connect`` are denied on every port (the rights in
     ``deny_net`` the kernel knows: ABI 4) and, for the ``scopes`` it knows (ABI 6),
     that signals and abstract UNIX sockets stop at the domain's edge: the process can
@@ -425,13 +426,20 @@ def isolate(*, deny_net: AccessNet, scopes: Scope) -> LandlockStatus:
             " no domain of its own"
         )
         raise SandboxUnavailable(msg)
-    attr = _libc.LandlockRulesetAttr(0, int(net), int(scoped))
+    # REFER (linking or renaming into another directory) is the one right every layer
+    # denies unless a rule grants it, handled or not: this layer grants it on the whole
+    # tree, so that it takes no file right away (a writable module keeps its renames).
+    refer = AccessFs.REFER if abi >= 2 else AccessFs(0)
+    attr = _libc.LandlockRulesetAttr(int(refer), int(net), int(scoped))
     try:
         ruleset_fd = _libc.landlock_create_ruleset(attr, _ruleset_attr_size(abi), 0)
     except OSError as exc:
         msg = f"landlock_create_ruleset failed: {exc}"
         raise SandboxError(msg) from exc
     try:
+        if refer and not _add_rule(ruleset_fd, "/", refer):
+            msg = "cannot grant REFER on / to a connection's Landlock domain"
+            raise SandboxError(msg)
         set_no_new_privs()
         _libc.landlock_restrict_self(ruleset_fd)
     except OSError as exc:

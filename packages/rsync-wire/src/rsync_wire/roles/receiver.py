@@ -156,6 +156,12 @@ class ReceiverRole:
                 raise RemoteProtocolError(msg)
             entry = sh.entries[ndx]
             rel = sh.rels[ndx]
+            if sh.daemon_rules is not None and sh.daemon_hides(rel, is_dir=entry.is_dir):
+                # rsync: receiver.c recv_files() (daemon_filter_list)
+                msg = (
+                    f"ERROR: rejecting file transfer request for daemon excluded file: {_show(rel)}"
+                )
+                raise RemoteProtocolError(msg)
             if not iflags & ITEM.TRANSFER:
                 self._echoed_item(entry, rel, iflags, xname)
                 continue

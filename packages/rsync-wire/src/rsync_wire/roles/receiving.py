@@ -42,7 +42,7 @@ from rsync_wire.errors import (
     RsyncError,
     UnsupportedError,
 )
-from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError, open_trusted
+from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError
 from rsync_wire.proto import codec
 from rsync_wire.proto.codec import NeedMoreData
 from rsync_wire.proto.constants import Msg
@@ -50,12 +50,17 @@ from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
 from rsync_wire.proto.flist_sort import dedupe, sort_order
 from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch
+from rsync_wire.roles.daemon_rules import module_path
+from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.roles.daemon_rules import DaemonRules
 
 __all__ = [
     "IdMapper",
@@ -410,6 +415,18 @@ class Shared:
         # the directories whose permissions the generator loosened to write into them
         self.tweaked_dirs: dict[int, int] = {}
         self.missing_dirs: set[int] = set()
+        # a receiving daemon's module rules, and the destination's path in the module
+        # (what the rules see is ``dest_in_module/rel``)
+        self.daemon_rules: DaemonRules | None = None
+        self.dest_in_module = b""
+
+    def daemon_hides(self, rel: bytes, *, is_dir: bool) -> bool:
+        """Whether the module's rules hide the destination name ``rel`` (never ``.``)."""
+        rules = self.daemon_rules
+        if rules is None or not rel or rel == b".":
+            return False
+        path = self.dest_in_module + b"/" + rel if self.dest_in_module else rel
+        return rules.hides(path, is_dir=is_dir)
 
 
 # -- the names the client asked for -----------------------------------------------------------
@@ -567,6 +584,11 @@ class ReceiverSide:
             is opened (or created) once the file list is known, as rsync decides.
         reporter: receives the user-visible events.
         server_sender: the peer is a server sender, which sends statistics at the end.
+        destination: how ``dest`` is resolved (a client's path, or a daemon module's).
+        daemon_rules: a daemon module's rules: a name they hide is neither written nor
+            deleted (rsync's daemon_filter_list on a receiving daemon).
+        adjust: applied to each entry as it is read (a receiving daemon's ``incoming
+            chmod`` and symlink-target sanitizing).
     """
 
     def __init__(
@@ -579,6 +601,9 @@ class ReceiverSide:
         reporter: Reporter | None = None,
         *,
         server_sender: bool = True,
+        destination: Destination | None = None,
+        daemon_rules: DaemonRules | None = None,
+        adjust: Callable[[FileEntry], FileEntry] | None = None,
     ) -> None:
         self.stats = ReceiveStats()
         self.shared = Shared(
@@ -586,6 +611,9 @@ class ReceiverSide:
         )
         self.dest = dest
         self.server_sender = server_sender
+        self.destination: Destination = destination or LocalDestination()
+        self.shared.daemon_rules = daemon_rules
+        self.adjust = adjust
 
     # -- messages --------------------------------------------------------------------------
 
@@ -673,6 +701,8 @@ class ReceiverSide:
                     f"more than {limit >> 20} MiB of memory [Receiver]"
                 )
                 raise RsyncError(msg, exit_code=ExitCode.MALLOC)
+        if self.adjust is not None:
+            entries = [self.adjust(e) for e in entries]
         ids = await ws.decode(decoder.decode_id_lists)
         io_error = await ws.decode(decoder.decode_io_error)
         if not opts.ignore_errors:
@@ -878,25 +908,27 @@ class ReceiverSide:
 
         A directory receives the entries; a missing destination becomes a directory when
         the list holds more than one entry or the path ends in ``/``; otherwise the single
-        entry is written under the destination's own name. The path is resolved following
-        only symlinks owned by root or by us (:func:`~rsync_wire.fs.open_trusted`), so a
-        link another user planted in it cannot send the files elsewhere.
+        entry is written under the destination's own name. The path is resolved by the
+        destination port (:mod:`rsync_wire.roles.destination`): a client follows only
+        symlinks owned by root or by us, so a link another user planted in it cannot send
+        the files elsewhere; a daemon never leaves the module.
 
         rsync: main.c get_local_name(); util1.c change_dir(); syscall.c ona_open().
         """
         sh = self.shared
         config = sh.config
         opts = sh.opts
+        place = self.destination
         if not dest:
             dest = b"."
+        if isinstance(place, ModuleDestination):
+            self._check_daemon_dest(dest)
         total = sum(1 for c in sh.cleared if not c)
         trailing = dest.endswith(b"/")
         shown = _show(dest.rstrip(b"/") or b"/")
         try:
             # a plain stat decides, as rsync's do_stat(); entering the directory is checked
-            st: os.stat_result | None = os.stat(dest)
-        except FileNotFoundError:
-            st = None
+            st = place.stat(dest)
         except OSError as exc:
             msg = f'ERROR: cannot stat destination "{_show(dest)}": {exc.strerror} ({exc.errno})'
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
@@ -939,31 +971,44 @@ class ReceiverSide:
                 config.dest_missing = True
                 return
             raise
+        if isinstance(place, ModuleDestination):
+            sh.dest_in_module = module_path(parent)
+
+    def _check_daemon_dest(self, dest: bytes) -> None:
+        """A receiving daemon refuses a destination its module's rules hide.
+
+        rsync: main.c get_local_name() ("daemon has excluded destination").
+        """
+        sh = self.shared
+        rules = sh.daemon_rules
+        cleaned = module_path(dest)
+        if (
+            rules is not None
+            and cleaned
+            and (rules.hides(cleaned, is_dir=False) or rules.hides(cleaned, is_dir=True))
+        ):
+            msg = f'ERROR: daemon has excluded destination "{_show(dest)}"'
+            raise RsyncError(msg, exit_code=ExitCode.FILESELECT)
+        sh.dest_in_module = cleaned
 
     def _open_tree(self, path: bytes, what: str) -> DestTree:
-        """The destination directory ``path``, reached through trusted symlinks only."""
+        """The destination directory ``path``, reached as the destination port allows."""
         from rsync_wire.fs_write import DestTree
 
         try:
-            fd = open_trusted(path, os.O_RDONLY | os.O_DIRECTORY)
+            fd = self.destination.open_dir(path)
         except UntrustedSymlinkError as exc:
             raise self._untrusted(exc, what, path) from None
         except OSError as exc:
-            msg = f'{what} "{_show(_full(path))}" failed: {exc.strerror} ({exc.errno})'
+            shown = _show(self.destination.shown(path))
+            msg = f'{what} "{shown}" failed: {exc.strerror} ({exc.errno})'
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from exc
         return DestTree(path, fd=fd)
 
     def _mkdir_dest(self, dest: bytes, shown: str) -> None:
         """Create the missing destination directory (its parent reached as above)."""
-        cut = dest.rstrip(b"/").rfind(b"/")
-        parent = dest[:cut] if cut > 0 else (b"/" if cut == 0 else b".")
-        name = dest.rstrip(b"/")[cut + 1 :]
         try:
-            pfd = open_trusted(parent, os.O_PATH | os.O_DIRECTORY)
-            try:
-                os.mkdir(name, 0o777, dir_fd=pfd)
-            finally:
-                os.close(pfd)
+            self.destination.mkdir(dest)
         except UntrustedSymlinkError as exc:
             raise self._untrusted(exc, "mkdir", dest) from None
         except OSError as exc:
@@ -973,9 +1018,8 @@ class ReceiverSide:
     def _untrusted(self, exc: OSError, what: str, path: bytes) -> RsyncError:
         """Rsync 3.5's two lines for a destination behind another user's symlink; exit 3."""
         self.shared.reporter.message(Msg.ERROR, (UNTRUSTED_SYMLINK + "\n").encode())
-        msg = (
-            f'rsync: [Receiver] {what} "{_show(_full(path))}" failed: {exc.strerror} ({exc.errno})'
-        )
+        shown = _show(self.destination.shown(path))
+        msg = f'rsync: [Receiver] {what} "{shown}" failed: {exc.strerror} ({exc.errno})'
         return RsyncError(msg, exit_code=ExitCode.FILESELECT)
 
 

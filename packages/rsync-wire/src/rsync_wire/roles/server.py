@@ -81,6 +81,10 @@ class ModuleContext(msgspec.Struct, kw_only=True):
             does without ``reverse lookup``.
         peer_addr: the client's address (``%a``).
         auth_user: the user the client authenticated as (``%u``), empty if none.
+        incoming_chmod: the module's ``incoming chmod``, applied to the modes of uploads.
+        sanitize_paths: the module is served without chroot (rsync's ``sanitize_paths``):
+            uploaded symlink targets lose a leading ``/`` and excess ``..``.
+        ignore_errors: the module's ``ignore errors``: uploads delete despite I/O errors.
     """
 
     name: str
@@ -105,6 +109,9 @@ class ModuleContext(msgspec.Struct, kw_only=True):
     peer_host: str = ""
     peer_addr: str = ""
     auth_user: str = ""
+    incoming_chmod: str = ""
+    sanitize_paths: bool = False
+    ignore_errors: bool = False
 
 
 def unsupported_options(parsed: ServerArgs, module: ModuleContext | None) -> list[str]:
@@ -119,7 +126,7 @@ def unsupported_options(parsed: ServerArgs, module: ModuleContext | None) -> lis
     daemon = module is not None
     verb = "is configured to refuse" if daemon else "does not support"
     lines = [f"The server {verb} --{name}" for name in o.refused]
-    option = unimplemented(o)
+    option = unimplemented(o, receiving=not o.sender)
     if option is not None:
         lines.append(refuse_message(option, daemon=daemon))
     if module is not None:
@@ -347,13 +354,7 @@ async def run_server(
             return await _fail(
                 ws, session, "ERROR: module is read only", ExitCode.SYNTAX, early=True
             )
-        return await _fail(
-            ws,
-            session,
-            "ERROR: this server does not accept uploads yet",
-            ExitCode.UNSUPPORTED,
-            early=True,
-        )
+        return await _serve_upload(ws, session, parsed, module=module, root_path=root_path)
     paths = parsed.paths
     if module is not None:
         paths = [
@@ -394,6 +395,57 @@ async def run_server(
     finally:
         root.close()
     return report.exit_code
+
+
+async def _serve_upload(
+    ws: WireStream,
+    session: Session,
+    parsed: ServerArgs,
+    *,
+    module: ModuleContext | None,
+    root_path: str | None,
+) -> int:
+    """Receive what the client pushes (see :mod:`rsync_wire.roles.upload`).
+
+    rsync: main.c do_server_recv().
+    """
+    from rsync_wire.roles.upload import receive_upload
+
+    opts = parsed.options
+    paths = parsed.paths
+    dest = paths[0] if paths else b"."
+    root: Root | None = None
+    if module is not None:
+        dest = sanitize_path(_strip_module(dest, module.name))
+        if module.numeric_ids:
+            opts.numeric_ids = True
+        _limit_verbosity(opts, module.max_verbosity)
+        try:
+            root = Root(module.path)
+        except OSError as exc:
+            return await _fail(
+                ws,
+                session,
+                f"rsync: chdir {module.path} failed: {exc.strerror}",
+                ExitCode.FILESELECT,
+            )
+    elif root_path and not dest.startswith(b"/"):
+        dest = os.fsencode(root_path).rstrip(b"/") + b"/" + dest
+    try:
+        stats = await receive_upload(ws, session, opts, dest, module=module, root=root)
+    except RsyncError as exc:
+        if isinstance(exc, RemoteError):
+            return int(exc.exit_code)
+        log.warning("%s%s", module.log_prefix + " " if module else "", exc)
+        text = str(exc) if str(exc).startswith(("rsync", "ERROR")) else f"rsync: {exc}"
+        try:
+            return await _fail(ws, session, text, exc.exit_code)
+        except RsyncError:
+            return int(exc.exit_code)
+    finally:
+        if root is not None:
+            root.close()
+    return int(stats.exit_code())
 
 
 def _limit_verbosity(opts: TransferOptions, limit: int) -> None:

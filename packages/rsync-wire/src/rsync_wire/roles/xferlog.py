@@ -241,6 +241,7 @@ def log_item(
     fmt: str,
     item: XferItem,
     *,
+    op: str = "send",
     module: str = "",
     module_path: str = "",
     host: str = "",
@@ -251,6 +252,7 @@ def log_item(
     line = format_line(
         fmt or DEFAULT_LOG_FORMAT,
         item,
+        op=op,
         module=module,
         module_path=module_path,
         host=host,
