@@ -353,7 +353,7 @@ class SenderRole:
         start = time.monotonic()
         report = self._scan_report()
         held: list[object] = []
-        written = self.ws.bytes_written + self.ws.pending_output
+        written = self.ws.bytes_written
         self.port.file_list_started(incremental=self.inc)
         items = scan(
             self.root, self.paths, self.opts, filters, report, descend=not self.inc, held=held
@@ -372,7 +372,7 @@ class SenderRole:
         )
         self.encoder.encode_io_error_into(out, io_error)
         built = time.monotonic()
-        self.flist_size += self.ws.bytes_written + self.ws.pending_output - written
+        self.flist_size += self.ws.bytes_written - written
         await self.ws.flush()
         self.port.file_list_done(len(flist.names))
         if not carried and io_error and self.session.protocol >= 30:
@@ -515,7 +515,7 @@ class SenderRole:
         name, base_id, dev = self._dirs[number]
         base = self.bases[base_id]
         path = _join(base, name)
-        written = ws.bytes_written + ws.pending_output
+        written = ws.bytes_written
         ws.write_ndx(self.ndx_out, Ndx.FLIST_OFFSET - number)
         report = self._scan_report(base)
         token = None
@@ -534,7 +534,7 @@ class SenderRole:
         flist.parent = number
         await self._report_scan(report)
         carried = self.encoder.encode_end_into(ws.out, report.io_error)
-        self.flist_size += ws.bytes_written + ws.pending_output - written
+        self.flist_size += ws.bytes_written - written
         self.report.io_error |= report.io_error
         if not carried and report.io_error:
             await ws.write_message(Msg.IO_ERROR, report.io_error.to_bytes(4, "little"))
@@ -1193,6 +1193,9 @@ class SenderRole:
         if self.server:
             self._write_stats()
         await ws.flush()
+        # rsync's totals are taken here, before the goodbye (rsync: main.c handle_stats())
+        self.report.total_read = ws.bytes_read - ws.buffered
+        self.report.total_written = ws.bytes_written
         while True:
             ndx = await ws.read_ndx(self.ndx_in)
             if self._succeeded:
