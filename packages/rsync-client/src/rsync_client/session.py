@@ -636,7 +636,8 @@ async def _run_push(
             paths,
             output,
             itemize=opts.itemize_changes,
-            verbose=opts.verbose,
+            # --progress shows the names too (rsync: options.c, the "name" info word)
+            verbose=opts.verbose or int(opts.progress),
             names_from_peer=remote_list is not None,
         )
         return stats, session.protocol

@@ -1002,7 +1002,13 @@ class SenderRole:
         self.report.num_transferred_files += 1
         self.report.total_transferred_size += flist.sizes[pos]
         if not self.server:
-            self.port.sent(flist.names[pos], st.st_size)
+            # rsync: progress.c (to-chk: the files listed after this one)
+            k = bisect.bisect_right(self.starts, flist.start) - 1
+            index = ndx - (k + 1 if self.inc else 0)
+            count = self.report.num_files
+            self.port.sent(
+                flist.names[pos], st.st_size, to_check=max(0, count - index - 1), count=count
+            )
         m = self.module
         if m is not None and m.transfer_logging:
             log_item(

@@ -81,8 +81,8 @@ class SenderPort(Protocol):
     ) -> None:
         """An item the remote generator itemized (transferred or not)."""
 
-    def sent(self, name: bytes, size: int) -> None:
-        """A file's data was sent in full (for progress)."""
+    def sent(self, name: bytes, size: int, *, to_check: int, count: int) -> None:
+        """A file's data was sent in full (for progress; ``to_check`` of ``count`` remain)."""
 
     def deletion_stats(self, values: list[int]) -> bool:
         """NDX_DEL_STATS arrived (five counts); returns whether to echo them to the peer."""
@@ -187,7 +187,7 @@ class ServerSenderPort:
     ) -> None:
         pass
 
-    def sent(self, name: bytes, size: int) -> None:  # noqa: D102
+    def sent(self, name: bytes, size: int, *, to_check: int, count: int) -> None:  # noqa: D102
         pass
 
     def file_list_started(self, *, incremental: bool) -> None:  # noqa: D102
@@ -305,9 +305,9 @@ class ClientSenderPort:
         entry = FileEntry(name=name, mode=mode, link_target=link_target)
         self.reporter.item(entry, name, iflags, xname)
 
-    def sent(self, name: bytes, size: int) -> None:
+    def sent(self, name: bytes, size: int, *, to_check: int, count: int) -> None:
         """Report the file as done (``--progress``)."""
-        self.reporter.progress(name, size, size, final=True)
+        self.reporter.progress(name, size, size, final=True, to_check=to_check, count=count)
 
     def file_list_started(self, *, incremental: bool) -> None:
         """``building file list ... `` or ``sending incremental file list`` (with ``-v``).
