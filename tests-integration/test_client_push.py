@@ -405,8 +405,9 @@ def test_push_through_rsync_connect_prog(
     _assert_same_trees(up / "d-real", up / "d-ours", ["-aH"])
 
 
+@pytest.mark.parametrize("protocol", [29, 30, 32])
 def test_push_files_from_the_remote_host(
-    real_rsync: RealRsync, rsh_shim: Path, tmp_path: Path
+    protocol: int, real_rsync: RealRsync, rsh_shim: Path, tmp_path: Path
 ) -> None:
     """``--files-from=:FILE``: the receiving server reads the list and sends the names."""
     src = tmp_path / "src"
@@ -419,7 +420,11 @@ def test_push_files_from_the_remote_host(
     up.mkdir()
     dest_of = {k: f"localhost:{up}/d-{k}" for k in ("real", "ours")}
     real, ours = _push_both(
-        real_rsync, ["-ai", f"--files-from=:{listing}"], src, dest_of, rsh=["-e", str(rsh_shim)]
+        real_rsync,
+        ["-ai", f"--protocol={protocol}", f"--files-from=:{listing}"],
+        src,
+        dest_of,
+        rsh=["-e", str(rsh_shim)],
     )
     _assert_same_run(real, ours)
     assert real.returncode == 0, real.stderr

@@ -618,11 +618,12 @@ async def _run_push(
         ws: WireStream, protocol: int | None, our_protocol: int
     ) -> tuple[ReceiveStats, int]:
         session = await setup_client_protocol(
-            ws, topts, protocol=protocol, our_protocol=our_protocol
+            ws,
+            topts,
+            protocol=protocol,
+            our_protocol=our_protocol,
+            names_from_peer=remote_list is not None,
         )
-        if remote_list is not None and session.protocol < 31:
-            msg = "--files-from from the remote host needs protocol 31 or newer with pyrsync"
-            raise UnsupportedError(msg)
         # rsync: compat.c setup_protocol() (a sender's receiver_symlink_times)
         output.receiver_symlink_times = bool(session.compat_flags & CF.SYMLINK_TIMES)
         if opts.sandbox:

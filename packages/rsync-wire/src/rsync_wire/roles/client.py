@@ -127,6 +127,7 @@ async def setup_client_protocol(
     *,
     protocol: int | None = None,
     our_protocol: int = PROTOCOL_VERSION,
+    names_from_peer: bool = False,
 ) -> Session:
     """Negotiate as the client; returns the session, with multiplexing started.
 
@@ -136,6 +137,9 @@ async def setup_client_protocol(
         protocol: the protocol agreed in a daemon greeting; ``None`` over a remote shell,
             where the binary version exchange happens here.
         our_protocol: the highest protocol we offer (``--protocol``).
+        names_from_peer: a push whose ``--files-from`` the server reads: below protocol 31
+            the names come unmultiplexed, so multiplexed input starts only after the file
+            list (:func:`run_push` starts it).
 
     Raises:
         RemoteProtocolError: the peer's version is not a version (text on the stream?).
@@ -198,7 +202,8 @@ async def setup_client_protocol(
         compress_level=opts.compress_level,
         checksum_negotiated=negotiated,
     )
-    ws.start_mux_in()
+    if not (names_from_peer and protocol < 31):
+        ws.start_mux_in()  # rsync: main.c client_run()
     if session.mux_from_client:
         ws.start_mux_out()
     return session
@@ -283,7 +288,7 @@ async def run_push(
         itemize: the number of ``-i`` (rsync's ``stdout_format_has_i``).
         verbose: the ``-v`` level.
         names_from_peer: ``--files-from=HOST:FILE``: the server reads the file and sends
-            the names (P >= 31, where the client's input is multiplexed from the start).
+            the names (below P 31 unmultiplexed: see :func:`setup_client_protocol`).
 
     Returns:
         The sender's statistics in the shape ``--stats`` prints (rsync's client sender

@@ -264,7 +264,10 @@ class ClientSenderPort:
         """
         if not self.names_from_peer:
             return None
-        return await _read_names(ws)
+        names = await _read_names(ws)
+        # rsync: main.c client_run() (below 31 the input is multiplexed after the names)
+        ws.start_mux_in()
+        return names
 
     async def message(  # noqa: D102
         self,
