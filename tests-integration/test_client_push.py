@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.client import pyrsync_argv
+from harness.client import normalize_output, pyrsync_argv
 from harness.compare import assert_trees_equal
 from harness.daemon import DaemonModule, normalize_modules, render_rsyncd_conf
 from harness.proc import RunResult, run
@@ -465,3 +465,25 @@ def test_push_to_pyrsyncd_equals_rsync_to_rsyncd(
         _assert_same_run(real, mine, unordered=(*_DELETIONS, "hf"))
         assert real.returncode == 0, real.stderr
         _assert_same_trees(theirs_dir / "d", ours_dir / "d", flags)
+
+
+@pytest.mark.parametrize("protocol", [29, 32])
+def test_push_dry_run_and_stats_equal_rsyncs(
+    protocol: int,
+    real_rsync: RealRsync,
+    real_daemon: RealDaemonFactory,
+    tree_factory: TreeFactory,
+    tmp_path: Path,
+) -> None:
+    """``-n --stats``: the sender's counts (what it would send), nothing written."""
+    tree = tree_factory(odd_names=False)
+    up = tmp_path / "up"
+    up.mkdir()
+    daemon = real_daemon([DaemonModule("up", up, read_only=False)])
+    dest_of = {k: daemon.url("up", f"d-{k}") for k in ("real", "ours")}
+    flags = ["-ain", "--stats", f"--protocol={protocol}"]
+    real, ours = _push_both(real_rsync, flags, tree.root, dest_of)
+    real_text, ours_text = normalize_output(real.stdout), normalize_output(ours.stdout)
+    assert ours.returncode == real.returncode == 0, ours.stderr
+    assert _normalize(ours_text, "d-ours") == _normalize(real_text, "d-real")
+    assert list(up.iterdir()) == []

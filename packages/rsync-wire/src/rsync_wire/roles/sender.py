@@ -756,6 +756,9 @@ class SenderRole:
                     flags = iflags if has_iflags else _TRANSFER | _MISSING_DATA
                     self._item(flist, pos, flags, xname, first_send=ndx not in self._sent)
                     self._sent.add(ndx)
+                    # rsync: sender.c send_files() counts before its !do_xfers check
+                    self.report.num_transferred_files += 1
+                    self.report.total_transferred_size += flist.sizes[pos]
                 if has_iflags:
                     self._echo(ndx, iflags, fnamecmp_type, xname)
                 else:
