@@ -487,3 +487,38 @@ def test_push_dry_run_and_stats_equal_rsyncs(
     assert ours.returncode == real.returncode == 0, ours.stderr
     assert _normalize(ours_text, "d-ours") == _normalize(real_text, "d-real")
     assert list(up.iterdir()) == []
+
+
+@pytest.mark.parametrize("protocol", [29, 30, 32])
+@pytest.mark.parametrize("transport", ["daemon", "rsh"])
+def test_push_several_sources(
+    transport: str,
+    protocol: int,
+    real_rsync: RealRsync,
+    real_daemon: RealDaemonFactory,
+    rsh_shim: Path,
+    tree_factory: TreeFactory,
+    tmp_path: Path,
+) -> None:
+    """Several source arguments (with and without a slash), incrementally from 30 on."""
+    tree = tree_factory()
+    up = tmp_path / "up"
+    up.mkdir()
+    if transport == "daemon":
+        daemon = real_daemon([DaemonModule("up", up, read_only=False)])
+        dest_of = {k: daemon.url("up", f"d-{k}") for k in ("real", "ours")}
+        rsh: list[str] = []
+    else:
+        dest_of = {k: f"localhost:{up}/d-{k}" for k in ("real", "ours")}
+        rsh = ["-e", str(rsh_shim)]
+    root = tree.root
+    sources = [root / "hard", root / "nested", f"{root / 'sizes'}/", root / "links"]
+    flags = ["-aHi", "--delete", f"--protocol={protocol}"]
+    for step in ("initial", "updated"):
+        if step == "updated":
+            update_tree(tree)
+        real = run(real_rsync.argv(*rsh, *flags, *sources, dest_of["real"]), timeout=120)
+        ours = run(pyrsync_argv(*rsh, *flags, *sources, dest_of["ours"]), timeout=120)
+        _assert_same_run(real, ours)
+        assert real.returncode == 0, real.stderr
+        _assert_same_trees(up / "d-real", up / "d-ours", ["-aH"])

@@ -562,7 +562,7 @@ def _remote_files_from(opts: ClientOptions, target: Location) -> str | None:
     return path
 
 
-def _push_topts(opts: ClientOptions, sources: int, remote_list: str | None) -> TransferOptions:
+def _push_topts(opts: ClientOptions, remote_list: str | None) -> TransferOptions:
     """The options of a push: the server receives.
 
     A local ``--files-from`` is read here, by the sender: the receiver gets only ``-R``
@@ -580,7 +580,7 @@ def _push_topts(opts: ClientOptions, sources: int, remote_list: str | None) -> T
         # The receiving generator itemizes unchanged entries only when it knows the
         # client's format has %i (rsync: options.c server_options(), --log-format).
         topts.log_format = "%i%I" if opts.itemize_changes > 1 else "%i"
-    topts.capabilities = push_capabilities(topts, sources=sources, allow=opts.inc_recursive)
+    topts.capabilities = push_capabilities(topts, allow=opts.inc_recursive)
     return topts
 
 
@@ -595,7 +595,7 @@ async def _run_push(
         msg = "--list-only is not supported by pyrsync for a remote destination"
         raise UnsupportedError(msg)
     remote_list = _remote_files_from(opts, target)
-    topts = _push_topts(opts, len(sources), remote_list)
+    topts = _push_topts(opts, remote_list)
     output.sending = True
     filters = build_filters(opts)
     names = _files_from(opts) if remote_list is None else []

@@ -67,11 +67,12 @@ def test_pull_args_send_no_receiver_options() -> None:
 
 
 def test_push_capabilities_offer_incremental_recursion_only_when_the_sender_can() -> None:
-    assert push_capabilities(_push_opts(), sources=1) == ".iLfxCvu"
-    assert push_capabilities(_push_opts(), sources=1, allow=False) == ".LfxCvu"
-    assert push_capabilities(_push_opts(), sources=2) == ".LfxCvu"
-    assert push_capabilities(_push_opts(relative=True), sources=1) == ".LfxCvu"
-    assert push_capabilities(TransferOptions(sender=False), sources=1) == ".LfxCvu"
+    assert push_capabilities(_push_opts()) == ".iLfxCvu"
+    assert push_capabilities(_push_opts(), allow=False) == ".LfxCvu"
+    assert push_capabilities(_push_opts(relative=True)) == ".LfxCvu"
+    assert push_capabilities(_push_opts(files_from="-")) == ".LfxCvu"
+    assert push_capabilities(_push_opts(qsort=True)) == ".LfxCvu"
+    assert push_capabilities(TransferOptions(sender=False)) == ".LfxCvu"
 
 
 class _Recorder:

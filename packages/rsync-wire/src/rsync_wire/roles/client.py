@@ -68,18 +68,17 @@ no xattr optimisation, seed fix, varint flags with name negotiation, id-0 names.
 see :func:`push_capabilities`)."""
 
 
-def push_capabilities(opts: TransferOptions, *, sources: int, allow: bool = True) -> str:
+def push_capabilities(opts: TransferOptions, *, allow: bool = True) -> str:
     """The ``-e`` letters of a pushing client: ``i`` when its sender may recurse incrementally.
 
     rsync offers ``i`` whenever it recurses without ``--qsort`` (the receiving server then
     decides, and refuses it for ``--delete-before``/``--delete-after``/``-m``...). This
-    sender lists incrementally only one source argument without ``-R`` or ``--files-from``
-    (the implied-directory bookkeeping of the others is not implemented), so it offers
-    ``i`` only then; the server never turns it on unasked.
+    sender lists incrementally any number of source arguments, but not with ``-R`` or
+    ``--files-from`` (their implied-directory bookkeeping is not implemented), so it does
+    not offer ``i`` then; the server never turns it on unasked.
 
     Args:
         opts: the transfer options.
-        sources: how many source arguments there are.
         allow: ``--no-inc-recursive`` makes this false.
 
     rsync: compat.c set_allow_inc_recurse(), options.c maybe_add_e_option().
@@ -90,7 +89,6 @@ def push_capabilities(opts: TransferOptions, *, sources: int, allow: bool = True
         and not opts.qsort
         and not opts.relative
         and opts.files_from is None
-        and sources == 1
     )
     return "." + ("i" if inc else "") + CLIENT_CAPABILITIES[1:]
 
