@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from harness.daemon import RealDaemonFactory
+    from harness.sshd import Sshd
     from harness.tools import RealRsync
     from harness.trees import TreeFactory
 
@@ -519,6 +520,24 @@ def test_push_several_sources(
             update_tree(tree)
         real = run(real_rsync.argv(*rsh, *flags, *sources, dest_of["real"]), timeout=120)
         ours = run(pyrsync_argv(*rsh, *flags, *sources, dest_of["ours"]), timeout=120)
+        _assert_same_run(real, ours)
+        assert real.returncode == 0, real.stderr
+        _assert_same_trees(up / "d-real", up / "d-ours", ["-aH"])
+
+
+def test_push_over_real_sshd(
+    real_rsync: RealRsync, sshd: Sshd, tree_factory: TreeFactory, tmp_path: Path
+) -> None:
+    """``pyrsync -e ssh src/ user@host:dest``: rsync --server started by a real sshd."""
+    tree = tree_factory()
+    up = tmp_path / "up"
+    up.mkdir()
+    ssh = ["-e", sshd.rsh, f"--rsync-path={real_rsync.path}"]
+    dest_of = {k: sshd.remote(up / f"d-{k}") for k in ("real", "ours")}
+    for flags in (["-aHi"], ["-aHzi", "--delete"]):
+        if "--delete" in flags:
+            update_tree(tree)
+        real, ours = _push_both(real_rsync, flags, tree.root, dest_of, rsh=ssh)
         _assert_same_run(real, ours)
         assert real.returncode == 0, real.stderr
         _assert_same_trees(up / "d-real", up / "d-ours", ["-aH"])
