@@ -128,8 +128,10 @@ def test_client_port_handles_what_a_receiver_sends() -> None:
     with pytest.raises(RemoteError) as info:
         port.on_message(Msg.ERROR_EXIT, (11).to_bytes(4, "little"))
     assert info.value.exit_code == ExitCode.FILEIO
-    with pytest.raises(RemoteProtocolError):
+    with pytest.raises(RemoteProtocolError) as bad:
         port.on_message(Msg.REDO, (1).to_bytes(4, "little"))
+    assert bad.value.exit_code == ExitCode.STREAMIO
+    assert str(bad.value) == "invalid multi-message 9:4 [sender]"
     with pytest.raises(RemoteProtocolError):
         port.on_message(Msg.IO_ERROR, b"\x01")
 

@@ -333,7 +333,7 @@ class ClientSenderPort:
 
         Raises:
             RemoteError: MSG_ERROR_EXIT (the receiver gave up; its code is the exit code).
-            RemoteProtocolError: a message a receiver never sends to a sender.
+            RemoteProtocolError: a message a receiver never sends to a sender (exit 12).
         """
         if code in (Msg.INFO, Msg.ERROR, Msg.WARNING, Msg.ERROR_XFER):
             if code == Msg.ERROR_XFER:
@@ -347,7 +347,7 @@ class ClientSenderPort:
         elif code == Msg.IO_ERROR:
             if len(payload) != 4:
                 msg = f"invalid multi-message {code}:{len(payload)} [sender]"
-                raise RemoteProtocolError(msg)
+                raise RemoteProtocolError(msg, exit_code=ExitCode.STREAMIO)
             self.io_error |= int.from_bytes(payload, "little") & 7
         elif code == Msg.ERROR_EXIT:
             status = int.from_bytes(payload[:4], "little", signed=True) if len(payload) >= 4 else 0
@@ -367,5 +367,6 @@ class ClientSenderPort:
         elif code in (Msg.NOOP, Msg.SUCCESS, Msg.NO_SEND):
             pass  # keep-alive; MSG_SUCCESS is taken by --remove-source-files when on
         else:
-            msg = f"unexpected tag {code} [sender]"
-            raise RemoteProtocolError(msg)
+            # rsync: io.c read_a_msg() (MSG_REDO/MSG_STATS are the generator's alone)
+            msg = f"invalid multi-message {code}:{len(payload)} [sender]"
+            raise RemoteProtocolError(msg, exit_code=ExitCode.STREAMIO)
