@@ -243,3 +243,30 @@ def test_upload_over_remote_shell(
         assert sorted(got_lines) == sorted(want_lines)
         assert_trees_equal(ours, theirs, owners=IS_ROOT, dir_times=True)
     shutil.rmtree(ours)
+
+
+@pytest.mark.parametrize("munge", ["yes", "no"])
+def test_uploaded_symlinks_munged_or_sanitized_as_rsyncs(
+    our_daemon: RealDaemonFactory,
+    real_daemon: RealDaemonFactory,
+    real_rsync: RealRsync,
+    tmp_path: Path,
+    munge: str,
+) -> None:
+    """``munge symlinks`` stores ``/rsyncd-munged/TARGET``; without it (and without chroot)
+    a target loses its leading ``/`` and the ``..`` that would climb out of the module."""
+    ours, theirs, ours_dir, theirs_dir = _both(
+        our_daemon, real_daemon, tmp_path, **{"munge symlinks": munge}
+    )
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "abs").symlink_to("/etc/passwd")
+    (src / "d" / "up").symlink_to("../../../outside")
+    (src / "d" / "fine").symlink_to("../abs")
+    for d in (ours, theirs):
+        code, _, err = _push(real_rsync, ["-rl"], src, d.url("up") + "/")
+        assert code == 0, err
+    for rel in ("abs", "d/up", "d/fine"):
+        assert os.readlink(ours_dir / rel) == os.readlink(theirs_dir / rel), rel
+    if munge == "yes":
+        assert os.readlink(ours_dir / "abs") == "/rsyncd-munged//etc/passwd"

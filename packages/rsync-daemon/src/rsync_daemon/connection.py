@@ -19,6 +19,7 @@ from rsync_daemon import hooks
 from rsync_daemon.acl import UNDETERMINED, host_allowed
 from rsync_daemon.auth import lookup_secret
 from rsync_daemon.config import DaemonConfig, ModuleConfig
+from rsync_daemon.conn_sandbox import confine_module_writes
 from rsync_daemon.locks import claim_connection, lock_error
 from rsync_daemon.logsetup import use_module_log
 from rsync_daemon.proxy import ProxyHeaderError, read_proxy_header
@@ -194,6 +195,7 @@ async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str, state: _Ses
         protocol=protocol,
         early_input=early_input,
         state=state,
+        config=config,
     )
 
 
@@ -219,6 +221,7 @@ async def _module(
     protocol: int,
     early_input: bytes,
     state: _Session,
+    config: DaemonConfig | None = None,
 ) -> int:
     """rsync: clientserver.c rsync_module(), step by step."""
     name = mod.name
@@ -311,6 +314,14 @@ async def _module(
         addr,
     )
     ctx = _module_context(mod, peer, host=host, addr=addr, user=user)
+    # from here on nothing outside this module can change, and nothing at all for a pull
+    # (but --remove-source-files, which a writable module allows)
+    writes = not mod.read_only and (not sender or parsed.options.remove_source_files)
+    refused = confine_module_writes(config, peer, mod.path if writes else None)
+    if refused is not None:
+        return await _refuse(
+            ws, protocol, ["ERROR: cannot confine the transfer"], ExitCode(refused)
+        )
     try:
         return await run_server(ws, parsed, module=ctx, protocol=protocol)
     except ConnectionLost as exc:

@@ -57,6 +57,9 @@ __all__ = [
 
 log = logging.getLogger("rsync_wire.upload")
 
+MUNGE_PREFIX = b"/rsyncd-munged/"
+"""What a ``munge symlinks`` module puts before the target of every symlink it stores."""
+
 _DELETED = 1 << 17  # ITEM_DELETED (local; rsync.h): the %i of a deletion
 
 
@@ -197,20 +200,26 @@ def sanitize_link_target(target: bytes, depth: int) -> bytes:
 def entry_adjuster(module: ModuleContext) -> Callable[[FileEntry], FileEntry] | None:
     """What a receiving daemon changes in each entry it reads: modes, symlink targets.
 
-    ``incoming chmod`` applies to everything but symlinks; without chroot (and without
-    ``munge symlinks``) symlink targets are sanitized.
+    ``incoming chmod`` applies to everything but symlinks; with ``munge symlinks`` every
+    symlink target gets ``/rsyncd-munged/`` in front, otherwise, without chroot, targets
+    are sanitized.
 
     rsync: flist.c recv_file_entry() (daemon_chmod_modes, sanitize_paths).
     """
     rules = parse_chmod(module.incoming_chmod, umask=_umask()) if module.incoming_chmod else []
-    sanitize = module.sanitize_paths and not module.munge_symlinks
-    if not rules and not sanitize:
+    munge = module.munge_symlinks
+    sanitize = module.sanitize_paths and not munge
+    if not rules and not sanitize and not munge:
         return None
 
     def adjust(entry: FileEntry) -> FileEntry:
         mode = entry.mode
         if stat.S_ISLNK(mode):
             target = entry.link_target
+            if munge and target is not None:
+                # stored as /rsyncd-munged/TARGET: never followed inside the module
+                # (rsync: syscall.c do_symlink(), SYMLINK_PREFIX)
+                return msgspec.structs.replace(entry, link_target=MUNGE_PREFIX + target)
             if sanitize and target:
                 depth = entry.name.count(b"/")
                 fixed = sanitize_link_target(target, depth)
