@@ -366,8 +366,8 @@ _LONG: Final[dict[str, _Spec]] = {
     "blocking-io": _Spec(_ignore, negate=_ignore),
     "files-from": _str("files_from"),
     "from0": _flag("from0"),
-    "inc-recursive": _Spec(_ignore, negate=_ignore),
-    "i-r": _Spec(_ignore, negate=_ignore),
+    "inc-recursive": _flag("inc_recursive"),
+    "i-r": _flag("inc_recursive"),
 }
 
 _SHORT: Final[dict[str, str]] = {

@@ -110,6 +110,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     files_from: str | None = None
     from0: bool = False
     list_only_implied: bool = False
+    inc_recursive: bool = True  # --no-inc-recursive: a pushing client offers no ``i``
 
     @property
     def progress_level(self) -> int:
@@ -145,7 +146,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
         """The options both sides of a pull obey (``sender``: the peer sends).
 
         Args:
-            sender: the remote side is the sender (always, for this client).
+            sender: the remote side is the sender (false for a push).
             local: a local copy (whole files by default, as rsync does).
         """
         list_only = self.list_only_effective

@@ -219,10 +219,21 @@ def timestring(seconds: int) -> str:
     )
 
 
+_ITEM_MISSING_DATA: Final = 1 << 16
+"""rsync.h ITEM_MISSING_DATA: a sender below protocol 29 has no iflags (``?????????``)."""
+
+
 def itemize_string(
-    mode: int, iflags: int, *, preserve_times: bool, receiver_symlink_times: bool = True
+    mode: int,
+    iflags: int,
+    *,
+    preserve_times: bool,
+    receiver_symlink_times: bool = True,
+    sending: bool = False,
 ) -> str:
     """The eleven characters of ``%i`` (``>f+++++++++``, ``.d..t......``...).
+
+    ``sending``: the line is a sender's (a push), whose transfers show ``<``.
 
     rsync: log.c log_formatted() (case 'i').
     """
@@ -231,7 +242,7 @@ def itemize_string(
     elif not iflags & Item.TRANSFER:
         c0 = "."
     else:
-        c0 = ">"
+        c0 = "<" if sending else ">"
     c = [c0, "", "", "", "", "", "", "", "", "", ""]
     if stat.S_ISLNK(mode):
         c[1] = "L"
@@ -265,9 +276,10 @@ def itemize_string(
     c[8] = "b" if atime and crtime else "u" if atime else "n" if crtime else "."
     c[9] = "a" if iflags & Item.REPORT_ACL else "."
     c[10] = "x" if iflags & Item.REPORT_XATTR else "."
-    if iflags & Item.IS_NEW:
+    if iflags & (Item.IS_NEW | _ITEM_MISSING_DATA):
+        fill = "+" if iflags & Item.IS_NEW else "?"
         for i in range(2, 11):
-            c[i] = "+"
+            c[i] = fill
     elif c0 in ".hc" and all(ch == "." for ch in c[2:]):
         for i in range(2, 11):
             c[i] = " "
@@ -469,6 +481,8 @@ class Output:
         self.am_sender = False  # this side builds the file list (a local copy, a push)
         self.needs_newline = False
         self.human = opts.human_readable
+        self.sending = False  # a push: this client is the sender (items show "<")
+        self.receiver_symlink_times = True  # a push: whether the receiver sets symlink times
 
     # -- low level ---------------------------------------------------------------------
 
@@ -525,6 +539,25 @@ class Output:
         self.needs_newline = True
         self.out.flush()
 
+    def sender_file_list_started(self, *, incremental: bool) -> None:
+        """A pushing client's ``building file list ... `` or ``sending incremental file list``.
+
+        rsync: flist.c send_file_list() (show_filelist_progress needs ``-v``, ``-r`` or
+        ``-d``, and no incremental recursion).
+        """
+        o = self.opts
+        if self.quiet or not (o.verbose or o.progress):
+            return
+        if incremental:
+            self._line("sending incremental file list")
+            return
+        if not (o.recursive or o.dirs):
+            return
+        self.flist_progress = True
+        self.out.write("building file list ... ")
+        self.needs_newline = True
+        self.out.flush()
+
     def file_list_done(self, count: int) -> None:
         """``done`` or ``N files to consider`` (rsync: finish_filelist_progress)."""
         if not self.flist_progress:
@@ -561,7 +594,13 @@ class Output:
         else:
             tail = ""
         if self.itemize:
-            flags = itemize_string(entry.mode, iflags, preserve_times=self.opts.times)
+            flags = itemize_string(
+                entry.mode,
+                iflags,
+                preserve_times=self.opts.times,
+                receiver_symlink_times=self.receiver_symlink_times,
+                sending=self.sending,
+            )
             return f"{flags} {shown}{tail}"
         return shown + tail
 

@@ -370,8 +370,10 @@ class WireStream:
             self._out.clear()
             await self._send_raw(framed)
         else:
-            data = self._out
-            self._out = bytearray()
+            # Copy and clear rather than swap buffers: callers keep ``out`` (the buffer
+            # object) across flushes, and a swapped-out buffer would swallow later writes.
+            data = bytes(self._out)
+            self._out.clear()
             await self._send_raw(data)
 
     async def maybe_flush(self) -> None:
