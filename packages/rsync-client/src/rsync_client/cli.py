@@ -113,6 +113,22 @@ def _backup_dir(o: ClientOptions, v: str | None) -> None:
     o.backup = True
 
 
+def _alt_dest(kind: str) -> _Spec:
+    """``--compare-dest``/``--copy-dest``/``--link-dest=DIR`` (one kind, at most 20 dirs)."""
+
+    def apply(o: ClientOptions, v: str | None) -> None:
+        if o.alt_dest is not None and o.alt_dest != kind:
+            msg = f"ERROR: the --{kind} option conflicts with the --{o.alt_dest} option"
+            raise OptionError(msg)
+        if len(o.basis_dirs) >= 20:
+            msg = f"ERROR: at most 20 --{kind} args may be specified"
+            raise OptionError(msg)
+        o.alt_dest = kind
+        o.basis_dirs.append(v or "")
+
+    return _Spec(apply, takes_arg=True)
+
+
 def _str(field: str) -> _Spec:
     def apply(o: ClientOptions, v: str | None) -> None:
         setattr(o, field, v)
@@ -324,6 +340,9 @@ _LONG: Final[dict[str, _Spec]] = {
     "update": _flag("update"),
     "backup": _flag("backup"),
     "backup-dir": _Spec(_backup_dir, takes_arg=True),
+    "compare-dest": _alt_dest("compare-dest"),
+    "copy-dest": _alt_dest("copy-dest"),
+    "link-dest": _alt_dest("link-dest"),
     "suffix": _str("suffix"),
     "dry-run": _flag("dry_run"),
     "whole-file": _Spec(_whole, negate=_no_whole),
@@ -428,9 +447,6 @@ _UNSUPPORTED: Final = frozenset(
         "inplace",
         "append",
         "append-verify",
-        "compare-dest",
-        "copy-dest",
-        "link-dest",
         "fuzzy",
         "sparse",
         "preallocate",
@@ -528,9 +544,6 @@ _UNSUPPORTED_SHORT: Final = {
 }
 _UNSUPPORTED_TAKES_ARG: Final = frozenset(
     {
-        "compare-dest",
-        "copy-dest",
-        "link-dest",
         "partial-dir",
         "temp-dir",
         "chmod",

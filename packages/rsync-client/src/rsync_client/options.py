@@ -68,6 +68,8 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     backup: bool = False
     backup_dir: str | None = None
     suffix: str | None = None
+    alt_dest: str | None = None
+    basis_dirs: list[str] = msgspec.field(default_factory=list)
     dry_run: bool = False
     whole_file: bool | None = None
     omit_dir_times: bool = False
@@ -199,6 +201,8 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             backup=self.backup,
             backup_dir=self.backup_dir,
             suffix=self.suffix,
+            alt_dest=self.alt_dest,
+            basis_dirs=list(self.basis_dirs),
             ignore_errors=self.ignore_errors,
             min_size=self.min_size,
             max_size=self.max_size,
