@@ -339,6 +339,7 @@ _LONG: Final[dict[str, _Spec]] = {
     "size-only": _flag("size_only"),
     "update": _flag("update"),
     "backup": _flag("backup"),
+    "inplace": _flag("inplace"),
     "backup-dir": _Spec(_backup_dir, takes_arg=True),
     "compare-dest": _alt_dest("compare-dest"),
     "copy-dest": _alt_dest("copy-dest"),
@@ -444,7 +445,6 @@ _SPECIAL_SHORT: Final[dict[str, _Spec]] = {
 # rsync options this client refuses (rsync: options.c long_options).
 _UNSUPPORTED: Final = frozenset(
     {
-        "inplace",
         "append",
         "append-verify",
         "fuzzy",
