@@ -21,7 +21,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from importlib.metadata import version
 from typing import Final, NoReturn
 
 import anyio
@@ -715,6 +714,8 @@ def version_json() -> str:
 
 def usage() -> str:
     """The ``--help`` text."""
+    from importlib.metadata import version  # slow to import: only here
+
     return f"""pyrsync  version {version("rsync-client")}  protocol version {PROTOCOL_VERSION}
 
 pyrsync downloads files from rsync servers with rsync's own command line.
