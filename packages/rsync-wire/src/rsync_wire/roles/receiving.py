@@ -44,7 +44,6 @@ from rsync_wire.errors import (
 )
 from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError, open_trusted
 from rsync_wire.proto import codec
-from rsync_wire.proto.codec import NeedMoreData
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
@@ -636,26 +635,10 @@ class ReceiverSide:
             csum_len = flist_csum_len(sh.rule.name)
         decoder = FileListDecoder(session, opts, csum_len=csum_len)
         entries: list[FileEntry] = []
-        decode_one = decoder.decode
-
-        def decode_many(buf: Buf, pos: int) -> tuple[list[FileEntry | EndOfList], int]:
-            """As many whole entries as the buffer holds (at least one, else NeedMoreData)."""
-            items: list[FileEntry | EndOfList] = []
-            try:
-                while True:
-                    item, pos = decode_one(buf, pos)
-                    items.append(item)
-                    if type(item) is EndOfList:
-                        break
-            except NeedMoreData:
-                if not items:
-                    raise
-            return items, pos
-
         done = False
         limit = sh.config.flist_memory_limit
         while not done:
-            for item in await ws.decode(decode_many):
+            for item in await ws.decode(decoder.decode_batch):
                 if isinstance(item, EndOfList):
                     if not opts.ignore_errors:
                         sh.io_error |= item.io_error
