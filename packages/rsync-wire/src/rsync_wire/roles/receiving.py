@@ -787,25 +787,41 @@ class ReceiverSide:
         rels: list[bytes] = []
         children: dict[bytes, set[bytes]] = {}
         deleting = sh.opts.delete_mode is not None  # only deletions need the name sets
+        cleared = sh.cleared
+        add_rel = rels.append
+        dirs = links = devices = specials = size = 0  # counted in locals: one pass, 100k+
         for i, e in enumerate(sh.entries):
-            rel = local if local is not None else _rel(e.name)
-            rels.append(rel)
-            if sh.cleared[i]:
+            if local is not None:
+                rel = local
+            else:  # _rel(), inline
+                rel = e.name
+                if rel == b".":
+                    rel = b""
+                elif rel.endswith(b"/."):
+                    rel = rel[:-2]
+            add_rel(rel)
+            if cleared[i]:
                 continue
             mode = e.mode
-            if stat.S_ISDIR(mode):
-                stats.num_dirs += 1
-            elif stat.S_ISLNK(mode):
-                stats.num_symlinks += 1
-                stats.total_size += e.size
-            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                stats.num_devices += 1
-            elif stat.S_ISREG(mode):
-                stats.total_size += e.size
+            kind = mode & 0o170000
+            if kind == stat.S_IFREG:
+                size += e.size
+            elif kind == stat.S_IFDIR:
+                dirs += 1
+            elif kind == stat.S_IFLNK:
+                links += 1
+                size += e.size
+            elif kind in (stat.S_IFCHR, stat.S_IFBLK):
+                devices += 1
             elif mode:
-                stats.num_specials += 1
+                specials += 1
             if rel and deleting:
                 children.setdefault(_dirname(rel), set()).add(rel[rel.rfind(b"/") + 1 :])
+        stats.num_dirs += dirs
+        stats.num_symlinks += links
+        stats.num_devices += devices
+        stats.num_specials += specials
+        stats.total_size += size
         stats.num_files = len(sh.entries) - sum(sh.cleared)
         sh.rels = rels
         sh.children = children
