@@ -23,8 +23,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Final, NoReturn
 
-import anyio
-
 from rsync_client.errors import describe_failure, failure_traceback
 from rsync_client.options import ClientOptions, OptionError
 from rsync_client.output import Output, rsync_error_line
@@ -897,6 +895,8 @@ def _exec_daemon(args: list[str]) -> int:  # noqa: RET503 - execv does not retur
 
 
 def _run_with_signals(opts: ClientOptions, rest: list[str], output: Output) -> int:
+    import anyio  # here: --version and --help do without it
+
     got_signal: list[int] = []
 
     async def runner() -> int:

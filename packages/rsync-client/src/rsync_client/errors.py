@@ -21,8 +21,6 @@ import sys
 import traceback
 from typing import Final
 
-import anyio
-
 from rsync_wire.errors import ConnectionLost, ExitCode, RemoteError, RsyncError
 
 __all__ = ["Failure", "describe_failure", "failure_traceback", "root_cause"]
@@ -82,6 +80,8 @@ def _receiver_gone(exc: BaseException) -> bool:
 
 def _secondary(exc: BaseException) -> bool:
     """An error that only follows another: a closed or broken stream, a cancellation."""
+    import anyio  # here: ``pyrsync --version`` does without it
+
     if isinstance(exc, anyio.BrokenResourceError | anyio.ClosedResourceError | anyio.EndOfStream):
         return True
     if _receiver_gone(exc):
