@@ -723,7 +723,10 @@ class TokenDecoder:
                 raise NeedMoreData
             self._residue = residue - k
             return Literal(_take(buf, pos, pos + k)), pos + k
-        value, p = decode_int32(buf, pos)
+        p = pos + 4
+        if p > len(buf):
+            raise NeedMoreData
+        value = _I32.unpack_from(buf, pos)[0]  # decode_int32(), inline: once per token
         if value > 0:
             if value > self._max_literal:
                 msg = (
