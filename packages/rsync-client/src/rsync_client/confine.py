@@ -297,14 +297,20 @@ _BESIDE_DEST: Final = (PathUse.READ_DEST_TREE, PathUse.LINK_DEST_TREE, PathUse.W
 def _may_have_basis(opts: ClientOptions, dest: str | None) -> bool:
     """Whether a received file can have a basis.
 
-    Not when the destination does not exist yet and no option names a tree beside it
-    (``--link-dest``, ``--partial-dir``, ...).
+    Not when the destination does not exist yet or is an empty directory, and no option
+    names a tree beside it (``--link-dest``, ``--partial-dir``, ...): every file is new.
     """
     if dest is None:
         return False  # a listing receives nothing
     if any(PATH_OPTIONS[option] in _BESIDE_DEST for option, _ in _option_values(opts)):
         return True
-    return os.path.lexists(dest)
+    try:
+        with os.scandir(dest) as entries:
+            return any(True for _ in entries)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # a file (the basis of a single-file pull), or unreadable: load it
 
 
 def confine_client(opts: ClientOptions, sources: Sequence[str], dest: str | None) -> str:
