@@ -104,6 +104,12 @@ def _int(field: str, *, minimum: int | None = None) -> _Spec:
     return _Spec(apply, takes_arg=True)
 
 
+def _backup_dir(o: ClientOptions, v: str | None) -> None:
+    """``--backup-dir=DIR`` implies ``--backup`` (rsync: options.c)."""
+    o.backup_dir = v
+    o.backup = True
+
+
 def _str(field: str) -> _Spec:
     def apply(o: ClientOptions, v: str | None) -> None:
         setattr(o, field, v)
@@ -219,9 +225,9 @@ def _info(o: ClientOptions, v: str | None) -> None:
             continue
         name = w.rstrip("0123456789")
         level = int(w[len(name) :] or "1")
-        if name == "progress":
+        if name == "progress":  # not --progress: that one also shows names
             o.progress2 = level >= 2
-            o.progress = level == 1
+            o.info_progress = level
         elif name == "stats":
             o.stats = level >= 2
         elif name == "name":
@@ -313,6 +319,9 @@ _LONG: Final[dict[str, _Spec]] = {
     "ignore-times": _flag("ignore_times"),
     "size-only": _flag("size_only"),
     "update": _flag("update"),
+    "backup": _flag("backup"),
+    "backup-dir": _Spec(_backup_dir, takes_arg=True),
+    "suffix": _str("suffix"),
     "dry-run": _flag("dry_run"),
     "whole-file": _Spec(_whole, negate=_no_whole),
     "omit-dir-times": _flag("omit_dir_times"),
@@ -363,8 +372,8 @@ _LONG: Final[dict[str, _Spec]] = {
     "blocking-io": _Spec(_ignore, negate=_ignore),
     "files-from": _str("files_from"),
     "from0": _flag("from0"),
-    "inc-recursive": _Spec(_ignore, negate=_ignore),
-    "i-r": _Spec(_ignore, negate=_ignore),
+    "inc-recursive": _flag("inc_recursive"),
+    "i-r": _flag("inc_recursive"),
 }
 
 _SHORT: Final[dict[str, str]] = {
@@ -386,6 +395,7 @@ _SHORT: Final[dict[str, str]] = {
     "c": "checksum",
     "I": "ignore-times",
     "u": "update",
+    "b": "backup",
     "n": "dry-run",
     "W": "whole-file",
     "O": "omit-dir-times",
@@ -415,9 +425,6 @@ _UNSUPPORTED: Final = frozenset(
         "inplace",
         "append",
         "append-verify",
-        "backup",
-        "backup-dir",
-        "suffix",
         "compare-dest",
         "copy-dest",
         "link-dest",
@@ -502,7 +509,6 @@ _UNSUPPORTED: Final = frozenset(
     }
 )
 _UNSUPPORTED_SHORT: Final = {
-    "b": "backup",
     "y": "fuzzy",
     "S": "sparse",
     "A": "acls",
@@ -519,8 +525,6 @@ _UNSUPPORTED_SHORT: Final = {
 }
 _UNSUPPORTED_TAKES_ARG: Final = frozenset(
     {
-        "backup-dir",
-        "suffix",
         "compare-dest",
         "copy-dest",
         "link-dest",
@@ -810,7 +814,7 @@ async def _main(opts: ClientOptions, rest: list[str], output: Output) -> int:
     from rsync_client.progress import make_progress
     from rsync_client.session import run
 
-    if opts.progress or opts.progress2:
+    if opts.progress_level:
         output.progress_display = make_progress(opts, output)
     result = await run(opts, rest, output)
     if output.progress_display is not None:

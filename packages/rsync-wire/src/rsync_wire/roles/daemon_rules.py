@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from rsync_wire.proto.filters import FilterList
 
 if TYPE_CHECKING:
-    from rsync_wire.roles.server import ModuleContext
+    from rsync_wire.roles.module import ModuleContext
 
 __all__ = ["DaemonRules", "module_path"]
 
