@@ -21,10 +21,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from importlib.metadata import version
 from typing import Final, NoReturn
-
-import anyio
 
 from rsync_client.errors import describe_failure, failure_traceback
 from rsync_client.options import ClientOptions, OptionError
@@ -732,6 +729,8 @@ def version_json() -> str:
 
 def usage() -> str:
     """The ``--help`` text."""
+    from importlib.metadata import version  # slow to import: only here
+
     return f"""pyrsync  version {version("rsync-client")}  protocol version {PROTOCOL_VERSION}
 
 pyrsync downloads files from rsync servers with rsync's own command line.
@@ -913,6 +912,8 @@ def _exec_daemon(args: list[str]) -> int:  # noqa: RET503 - execv does not retur
 
 
 def _run_with_signals(opts: ClientOptions, rest: list[str], output: Output) -> int:
+    import anyio  # here: --version and --help do without it
+
     got_signal: list[int] = []
 
     async def runner() -> int:

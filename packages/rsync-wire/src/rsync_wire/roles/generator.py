@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from rsync_delta import signature
 from rsync_wire.errors import LocalProtocolError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg, Ndx
@@ -794,7 +793,7 @@ class GeneratorRole:
             )
             SumHead.empty().encode_into(ws.out, protocol=protocol)
             return
-        from rsync_delta import block_length_for, strong_length_for
+        from rsync_delta import block_length_for, signature, strong_length_for
 
         with os.fdopen(fd, "rb", buffering=0) as f:
             length = os.fstat(fd).st_size

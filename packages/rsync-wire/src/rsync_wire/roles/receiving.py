@@ -42,7 +42,6 @@ from rsync_wire.errors import (
 )
 from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError
 from rsync_wire.proto import codec
-from rsync_wire.proto.codec import NeedMoreData
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
 from rsync_wire.proto.flist_sort import dedupe, sort_order
@@ -351,27 +350,11 @@ class ReceiverSide:
             csum_len = flist_csum_len(sh.rule.name)
         decoder = FileListDecoder(session, opts, csum_len=csum_len)
         entries: list[FileEntry] = []
-        decode_one = decoder.decode
-
-        def decode_many(buf: Buf, pos: int) -> tuple[list[FileEntry | EndOfList], int]:
-            """As many whole entries as the buffer holds (at least one, else NeedMoreData)."""
-            items: list[FileEntry | EndOfList] = []
-            try:
-                while True:
-                    item, pos = decode_one(buf, pos)
-                    items.append(item)
-                    if type(item) is EndOfList:
-                        break
-            except NeedMoreData:
-                if not items:
-                    raise
-            return items, pos
-
         done = False
         limit = sh.config.flist_memory_limit
         hundreds = 0
         while not done:
-            for item in await ws.decode(decode_many):
+            for item in await ws.decode(decoder.decode_batch):
                 if isinstance(item, EndOfList):
                     if not opts.ignore_errors:
                         sh.io_error |= item.io_error
@@ -525,25 +508,41 @@ class ReceiverSide:
         rels: list[bytes] = []
         children: dict[bytes, set[bytes]] = {}
         deleting = sh.opts.delete_mode is not None  # only deletions need the name sets
+        cleared = sh.cleared
+        add_rel = rels.append
+        dirs = links = devices = specials = size = 0  # counted in locals: one pass, 100k+
         for i, e in enumerate(sh.entries):
-            rel = local if local is not None else _rel(e.name)
-            rels.append(rel)
-            if sh.cleared[i]:
+            if local is not None:
+                rel = local
+            else:  # _rel(), inline
+                rel = e.name
+                if rel == b".":
+                    rel = b""
+                elif rel.endswith(b"/."):
+                    rel = rel[:-2]
+            add_rel(rel)
+            if cleared[i]:
                 continue
             mode = e.mode
-            if stat.S_ISDIR(mode):
-                stats.num_dirs += 1
-            elif stat.S_ISLNK(mode):
-                stats.num_symlinks += 1
-                stats.total_size += e.size
-            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                stats.num_devices += 1
-            elif stat.S_ISREG(mode):
-                stats.total_size += e.size
+            kind = mode & 0o170000
+            if kind == stat.S_IFREG:
+                size += e.size
+            elif kind == stat.S_IFDIR:
+                dirs += 1
+            elif kind == stat.S_IFLNK:
+                links += 1
+                size += e.size
+            elif kind in (stat.S_IFCHR, stat.S_IFBLK):
+                devices += 1
             elif mode:
-                stats.num_specials += 1
+                specials += 1
             if rel and deleting:
                 children.setdefault(_dirname(rel), set()).add(rel[rel.rfind(b"/") + 1 :])
+        stats.num_dirs += dirs
+        stats.num_symlinks += links
+        stats.num_devices += devices
+        stats.num_specials += specials
+        stats.total_size += size
         stats.num_files = len(sh.entries) - sum(sh.cleared)
         sh.rels = rels
         sh.children = children
