@@ -110,6 +110,15 @@ def _backup_dir(o: ClientOptions, v: str | None) -> None:
     o.backup = True
 
 
+def _partial_dir(o: ClientOptions, v: str | None) -> None:
+    """``--partial-dir=DIR`` (implies ``--partial``); a relative one lies in each file's dir."""
+    if v and v.startswith("/"):
+        msg = "pyrsync does not support an absolute --partial-dir (a relative one works)"
+        raise OptionError(msg)
+    o.partial_dir = v or None
+    o.partial = True
+
+
 def _alt_dest(kind: str) -> _Spec:
     """``--compare-dest``/``--copy-dest``/``--link-dest=DIR`` (one kind, at most 20 dirs)."""
 
@@ -337,6 +346,7 @@ _LONG: Final[dict[str, _Spec]] = {
     "update": _flag("update"),
     "backup": _flag("backup"),
     "inplace": _flag("inplace"),
+    "partial-dir": _Spec(_partial_dir, takes_arg=True),
     "backup-dir": _Spec(_backup_dir, takes_arg=True),
     "compare-dest": _alt_dest("compare-dest"),
     "copy-dest": _alt_dest("copy-dest"),
@@ -461,7 +471,6 @@ _UNSUPPORTED: Final = frozenset(
         "prune-empty-dirs",
         "remove-source-files",
         "remove-sent-files",
-        "partial-dir",
         "delay-updates",
         "temp-dir",
         "chmod",
@@ -541,7 +550,6 @@ _UNSUPPORTED_SHORT: Final = {
 }
 _UNSUPPORTED_TAKES_ARG: Final = frozenset(
     {
-        "partial-dir",
         "temp-dir",
         "chmod",
         "chown",

@@ -711,7 +711,9 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
             args.append("--size-only")
         if opts.stats:
             args.append("--stats")
-        if opts.partial:
+        if opts.partial_dir:
+            args += ["--partial-dir", opts.partial_dir]  # it implies --partial
+        elif opts.partial:
             args.append("--partial")
         if opts.ignore_existing:
             args.append("--ignore-existing")

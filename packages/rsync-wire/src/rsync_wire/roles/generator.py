@@ -34,7 +34,7 @@ import anyio
 
 from rsync_wire.errors import LocalProtocolError
 from rsync_wire.proto import codec
-from rsync_wire.proto.constants import Msg, Ndx
+from rsync_wire.proto.constants import FnameCmp, Msg, Ndx
 from rsync_wire.proto.sums import SumHead, encode_block_sums_into
 from rsync_wire.roles.decide import (
     CHMOD_BITS,
@@ -623,7 +623,14 @@ class GeneratorRole:
                 self._itemize(ndx, entry, mode, st, 0)
                 self._hl_done(ndx)
                 return
-        # a transfer request
+        # a transfer request; an earlier run's partial file is the basis when there is one
+        # (protocol 29 and later, where the basis type travels: rsync's FNAMECMP_PARTIAL_DIR)
+        partial_st = None
+        partial_rel = sh.partial_rel(rel) if sh.session.has_iflags and not redo else None
+        if partial_rel is not None:
+            partial_st = self._tree.lstat_or_none(partial_rel)
+            if partial_st is None or not stat.S_ISREG(partial_st.st_mode):
+                partial_st = None
         ws = sh.out_ws
         self._write_ndx(ndx)
         if sh.session.has_iflags:
@@ -642,10 +649,20 @@ class GeneratorRole:
                 am_root=sh.am_root,
                 skip_group=skip_group,
             )
+            if partial_st is not None:
+                iflags |= ITEM.BASIS_TYPE_FOLLOWS
             ws.write_int16(iflags)
+            if partial_st is not None:
+                ws.write_byte(FnameCmp.PARTIAL_DIR)
         elif not self.do_xfers:
             sh.reporter.item(entry, rel, ITEM.TRANSFER, None)
         if not self.do_xfers:
+            return
+        if partial_st is not None and partial_rel is not None:
+            if sh.config.whole_file or partial_st.st_size <= 0:
+                SumHead.empty().encode_into(ws.out, protocol=sh.session.protocol)
+            else:
+                self._send_sums(partial_rel, redo=redo)
             return
         if st is None or sh.config.whole_file or st.st_size <= 0:
             SumHead.empty().encode_into(ws.out, protocol=sh.session.protocol)
@@ -1160,11 +1177,15 @@ class GeneratorRole:
         sh = self.sh
         if sh.daemon_rules is not None and sh.daemon_hides(path, is_dir=stat.S_ISDIR(st.st_mode)):
             return True  # rsync: exclude.c name_is_excluded() (daemon_filter_list)
+        pdir = sh.partial_dir
         if (
-            sh.backups is not None
-            and sh.backups.is_backup(path)
-            and sh.config.requested is not None
+            pdir is not None
+            and not ignore_perishable
+            and stat.S_ISDIR(st.st_mode)
+            and path.rsplit(b"/", 1)[-1] == pdir
         ):
+            return True  # rsync's implied perishable rule for a relative --partial-dir
+        if sh.backups is not None and sh.config.protect_backups and sh.backups.is_backup(path):
             return True  # a client's implied "P *~" (--backup without --backup-dir)
         filters = sh.config.filters
         if filters is None or not filters:

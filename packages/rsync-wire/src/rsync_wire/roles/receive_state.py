@@ -436,6 +436,26 @@ class Shared:
         self.daemon_rules: DaemonRules | None = None
         self.dest_in_module = b""
 
+    @property
+    def partial_dir(self) -> bytes | None:
+        """``--partial-dir`` (relative: in each file's own directory), or ``None``."""
+        text = self.opts.partial_dir
+        if not text:
+            return None
+        return os.fsencode(text).strip(b"/") or None
+
+    def partial_rel(self, rel: bytes) -> bytes | None:
+        """Where ``rel``'s partial file lives (``DIR/--partial-dir/NAME``), or ``None``.
+
+        rsync: util1.c partial_dir_fname().
+        """
+        pdir = self.partial_dir
+        if pdir is None:
+            return None
+        cut = rel.rfind(b"/")
+        head = rel[: cut + 1]
+        return head + pdir + b"/" + rel[cut + 1 :]
+
     def daemon_hides(self, rel: bytes, *, is_dir: bool) -> bool:
         """Whether the module's rules hide the destination name ``rel`` (never ``.``)."""
         rules = self.daemon_rules

@@ -146,13 +146,16 @@ class ReceiverRole:
                 raise RemoteProtocolError(msg)
             iflags = ITEM.TRANSFER
             xname = None
+            basis_type = 0x80
             if session.has_iflags:
                 iflags = await ws.read_int16()
                 if iflags & ITEM.BASIS_TYPE_FOLLOWS:
                     basis = await ws.read_byte()
-                    if basis != 0x80:
+                    # the destination file, or (--partial-dir) the generator's partial file
+                    if basis != 0x80 and not (basis == 0x81 and sh.partial_dir is not None):
                         msg = f"unexpected basis type 0x{basis:02x} for index {ndx}"
                         raise RemoteProtocolError(msg)
+                    basis_type = basis
                 if iflags & ITEM.XNAME_FOLLOWS:
                     xname = await ws.read_vstring()
             if not 0 <= ndx < count:
@@ -188,7 +191,7 @@ class ReceiverRole:
             if sh.opts.dry_run:
                 sh.reporter.item(entry, rel or b".", iflags, None)
                 continue
-            await self._receive_file(ndx, entry, rel, iflags)
+            await self._receive_file(ndx, entry, rel, iflags, partial=basis_type == 0x81)
 
     def _echoed_item(self, entry: FileEntry, rel: bytes, iflags: int, xname: bytes | None) -> None:
         sh = self.sh
@@ -208,7 +211,9 @@ class ReceiverRole:
 
     # -- one file --------------------------------------------------------------------------
 
-    async def _receive_file(self, ndx: int, entry: FileEntry, rel: bytes, iflags: int) -> None:
+    async def _receive_file(
+        self, ndx: int, entry: FileEntry, rel: bytes, iflags: int, *, partial: bool = False
+    ) -> None:
         """Read one file's data into a temporary file and put it in place.
 
         rsync: receiver.c recv_files() (one iteration), receive_data(), finish_transfer().
@@ -223,9 +228,10 @@ class ReceiverRole:
         )
         basis_fd = -1
         basis_st: os.stat_result | None = None
+        partial_rel = sh.partial_rel(rel)
         if head.count > 0:
             try:
-                basis_fd = tree.open_read(rel)
+                basis_fd = tree.open_read(partial_rel if partial and partial_rel else rel)
                 basis_st = os.fstat(basis_fd)
             except OSError:
                 basis_fd = -1
@@ -264,11 +270,17 @@ class ReceiverRole:
             ok = await self._receive_data(fd, basis_fd, head, rel, entry)
             if fd < 0:
                 return
-            keep = ok or sh.opts.partial
+            keep = ok or (sh.opts.partial and partial_rel is None)
             if keep:
                 self._finish(fd, tmp, rel, entry, basis_st)
                 os.close(fd)
                 fd = -1
+                tmp = b""
+                if partial_rel is not None:
+                    self._drop_partial(partial_rel)
+            elif partial_rel is not None and tmp:
+                # --partial-dir: what arrived waits there for the next run
+                self._keep_partial(fd, tmp, rel, partial_rel, entry, basis_st)
                 tmp = b""
             if not ok:
                 self._verification_failed(rel, kept=keep)
@@ -279,6 +291,12 @@ class ReceiverRole:
             # interrupted (connection lost, protocol error, cancellation): never leave a
             # half-written file under a temporary name, or under the final one unless
             # --partial asks for it.
+            if fd >= 0 and partial_rel is not None and tmp:
+                if self._sink is not None:
+                    with contextlib.suppress(OSError, RsyncError):
+                        self._sink.write_pending()
+                self._keep_partial(fd, tmp, rel, partial_rel, entry, basis_st)
+                tmp = b""
             if fd >= 0:
                 if sh.opts.partial and tmp:
                     if self._sink is not None:
@@ -357,6 +375,41 @@ class ReceiverRole:
                 os.close(basis_fd)
             if fd >= 0:
                 os.close(fd)
+
+    def _keep_partial(
+        self,
+        fd: int,
+        tmp: bytes,
+        rel: bytes,
+        partial_rel: bytes,
+        entry: FileEntry,
+        basis_st: os.stat_result | None,
+    ) -> None:
+        """Move an unfinished temporary file into ``--partial-dir`` (made as needed).
+
+        rsync: receiver.c handle_partial_dir(), cleanup.c (the partial file on an error).
+        """
+        tree = self.sh.tree
+        assert tree is not None  # noqa: S101
+        pdir = partial_rel[: partial_rel.rfind(b"/")]
+        try:
+            os.fchmod(fd, self._final_mode(entry, basis_st) & 0o7777)
+            if tree.lstat_or_none(pdir) is None:
+                tree.mkdir(pdir, 0o700)
+            dfd, _ = tree.parent(rel)
+            pfd, pname = tree.parent(partial_rel)
+            os.rename(tmp, pname, src_dir_fd=dfd, dst_dir_fd=pfd)
+        except OSError as exc:
+            log.debug("could not keep the partial file of %r: %s", rel, exc)
+            tree.unlink_temp(rel, tmp)
+
+    def _drop_partial(self, partial_rel: bytes) -> None:
+        """The file is complete: its partial file goes, and the partial dir when empty."""
+        tree = self.sh.tree
+        assert tree is not None  # noqa: S101
+        with contextlib.suppress(OSError):
+            tree.remove(partial_rel)
+            tree.remove(partial_rel[: partial_rel.rfind(b"/")])
 
     def _written(self, default: int) -> int:
         """How many bytes the last file's sink wrote (``default`` if it had none)."""

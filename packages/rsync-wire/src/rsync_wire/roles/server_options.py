@@ -149,7 +149,7 @@ SERVER_OPTIONS: Final[tuple[ServerOption, ...]] = (
     _O("force", "", lambda o: o.force),
     _O("ignore-errors", "", lambda o: o.ignore_errors),
     _O("partial", "", lambda o: o.partial),
-    _O("partial-dir", "", lambda o: o.partial_dir is not None, receives=False),
+    _O("partial-dir", "", lambda o: o.partial_dir is not None),
     _O("delay-updates", "", lambda o: o.delay_updates, receives=False),
     _O("temp-dir", "T", lambda o: o.temp_dir is not None, receives=False),
     _O("sparse", "S", lambda o: o.sparse, receives=False),
