@@ -18,8 +18,9 @@ T4: T3 again, nothing changed (-a).
 
 Directions (one function each, ``DIRECTIONS``): ``pull-client`` is pyrsync against rsync as
 the client, both downloading from ``rsync --daemon``; ``pull-daemon`` is pyrsyncd against
-``rsync --daemon``, rsync's client downloading from each. Push and upload directions (the
-client sending to a daemon) go into ``DIRECTIONS`` the same way once both programs have them.
+``rsync --daemon``, rsync's client downloading from each; ``push-client`` is pyrsync
+against rsync as the client, both uploading to ``rsync --daemon``; ``push-daemon`` is
+pyrsyncd receiving against ``rsync --daemon`` receiving, rsync's client uploading to each.
 """
 
 from __future__ import annotations
@@ -80,9 +81,17 @@ class Daemon:
 
 def start_daemon(name: str, argv: list[str], root: Path) -> Daemon:
     conf = root / "rsyncd.conf"
+    ids = "uid = root\ngid = root\n" if os.geteuid() == 0 else ""
     conf.write_text(
         "use chroot = no\nreverse lookup = no\n"
+        + ids
         + "".join(f"[{m}]\npath = {root / m}\n" for m in ("t1", "t2", "t3"))
+        # where uploads go (pyrsyncd binds module paths at start-up: they must exist then,
+        # and are emptied between runs, never replaced)
+        + "".join(
+            f"[{m}]\npath = {root / d}\nread only = no\n"
+            for m, d in (("up", "dest"), ("up4", "dest-t4"))
+        )
     )
     port = free_port()
     proc = subprocess.Popen(
@@ -217,10 +226,42 @@ def pull_daemon(b: Bench, test: str, dest: Path) -> tuple[Run, Run]:
     return run(b.pyrsyncd), run(b.rsyncd)
 
 
+def _upload_module(test: str) -> str:
+    return "up4" if test == "T4" else "up"
+
+
+def push_client(b: Bench, test: str, dest: Path) -> tuple[Run, Run]:  # noqa: ARG001 - the API
+    """pyrsync → rsyncd beside rsync → rsyncd (the client sends)."""
+    tail = [*FLAGS[test], f"{b.root / MODULE[test]}/", b.rsyncd.url(_upload_module(test))]
+    return Run([*b.pyrsync, *tail], b.rsyncd), Run([*b.rsync, *tail], b.rsyncd)
+
+
+def push_daemon(b: Bench, test: str, dest: Path) -> tuple[Run, Run]:  # noqa: ARG001 - the API
+    """rsync → pyrsyncd beside rsync → rsyncd (the daemon receives an upload)."""
+
+    def run(d: Daemon) -> Run:
+        src = f"{b.root / MODULE[test]}/"
+        return Run([*b.rsync, *FLAGS[test], src, d.url(_upload_module(test))], d)
+
+    return run(b.pyrsyncd), run(b.rsyncd)
+
+
 DIRECTIONS: dict[str, Direction] = {
     "pull-client": pull_client,
     "pull-daemon": pull_daemon,
+    "push-client": push_client,
+    "push-daemon": push_daemon,
 }
+
+
+def _empty(directory: Path) -> None:
+    """Remove what ``directory`` holds, keeping the directory (a daemon module's root)."""
+    directory.mkdir(exist_ok=True)
+    for child in directory.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def prepare(b: Bench, test: str) -> Path:
@@ -230,7 +271,7 @@ def prepare(b: Bench, test: str) -> Path:
         dest = b.root / "dest-t4"
         marker = dest / ".complete"
         if not marker.exists():
-            shutil.rmtree(dest, ignore_errors=True)
+            _empty(dest)
             subprocess.run(
                 [*b.rsync, "-a", b.rsyncd.url("t3"), f"{dest}/"],
                 check=True,
@@ -238,8 +279,7 @@ def prepare(b: Bench, test: str) -> Path:
             )
             marker.write_text("")
         return dest
-    shutil.rmtree(b.dest, ignore_errors=True)
-    b.dest.mkdir()
+    _empty(b.dest)
     if test == "T2":
         shutil.copy2(b.root / "t1" / "big.bin", b.dest / "big.bin")
     return b.dest
@@ -304,6 +344,8 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
     compile_bytecode()
     tests = [t for t in TESTS if t in args.tests.split(",")]
     directions = [d for d in DIRECTIONS if d in args.directions.split(",")]
+    for d in ("dest", "dest-t4"):
+        (root / d).mkdir(exist_ok=True)
     rsyncd = start_daemon("rsyncd", [args.rsync], root)
     pyrsyncd = start_daemon("pyrsyncd", _our_program("pyrsyncd", "rsync_daemon"), root)
     b = Bench(

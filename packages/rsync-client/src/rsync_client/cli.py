@@ -110,6 +110,22 @@ def _backup_dir(o: ClientOptions, v: str | None) -> None:
     o.backup = True
 
 
+def _alt_dest(kind: str) -> _Spec:
+    """``--compare-dest``/``--copy-dest``/``--link-dest=DIR`` (one kind, at most 20 dirs)."""
+
+    def apply(o: ClientOptions, v: str | None) -> None:
+        if o.alt_dest is not None and o.alt_dest != kind:
+            msg = f"ERROR: the --{kind} option conflicts with the --{o.alt_dest} option"
+            raise OptionError(msg)
+        if len(o.basis_dirs) >= 20:
+            msg = f"ERROR: at most 20 --{kind} args may be specified"
+            raise OptionError(msg)
+        o.alt_dest = kind
+        o.basis_dirs.append(v or "")
+
+    return _Spec(apply, takes_arg=True)
+
+
 def _str(field: str) -> _Spec:
     def apply(o: ClientOptions, v: str | None) -> None:
         setattr(o, field, v)
@@ -320,7 +336,11 @@ _LONG: Final[dict[str, _Spec]] = {
     "size-only": _flag("size_only"),
     "update": _flag("update"),
     "backup": _flag("backup"),
+    "inplace": _flag("inplace"),
     "backup-dir": _Spec(_backup_dir, takes_arg=True),
+    "compare-dest": _alt_dest("compare-dest"),
+    "copy-dest": _alt_dest("copy-dest"),
+    "link-dest": _alt_dest("link-dest"),
     "suffix": _str("suffix"),
     "dry-run": _flag("dry_run"),
     "whole-file": _Spec(_whole, negate=_no_whole),
@@ -422,12 +442,8 @@ _SPECIAL_SHORT: Final[dict[str, _Spec]] = {
 # rsync options this client refuses (rsync: options.c long_options).
 _UNSUPPORTED: Final = frozenset(
     {
-        "inplace",
         "append",
         "append-verify",
-        "compare-dest",
-        "copy-dest",
-        "link-dest",
         "fuzzy",
         "sparse",
         "preallocate",
@@ -525,9 +541,6 @@ _UNSUPPORTED_SHORT: Final = {
 }
 _UNSUPPORTED_TAKES_ARG: Final = frozenset(
     {
-        "compare-dest",
-        "copy-dest",
-        "link-dest",
         "partial-dir",
         "temp-dir",
         "chmod",

@@ -213,6 +213,8 @@ def _option_values(opts: ClientOptions) -> list[tuple[str, str]]:
             out.append((kind, value))
         elif kind == "filter":
             out.extend(("filter", name) for name in merge_file_names(value))
+    if opts.alt_dest is not None:
+        out.extend((opts.alt_dest, path) for path in opts.basis_dirs)
     for option in PATH_OPTIONS:
         if option in ("exclude-from", "include-from", "filter"):
             continue

@@ -46,6 +46,7 @@ from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
 from rsync_wire.proto.flist_sort import dedupe, sort_order
 from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch
+from rsync_wire.roles.altdest import BasisDirs
 from rsync_wire.roles.backup import Backups
 from rsync_wire.roles.daemon_rules import module_path
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
@@ -557,6 +558,8 @@ class ReceiverSide:
             self._prepare_destination(self.dest)
             if sh.opts.backup and sh.tree is not None and not sh.opts.dry_run:
                 sh.backups = self._backups(sh.tree)
+            if sh.opts.alt_dest and sh.opts.basis_dirs and sh.tree is not None:
+                sh.basis = self._basis_dirs(sh.tree)
         self._index()
         if not sh.entries:
             # An empty list: the sender has already gone (docs/protocol.md §13.2).
@@ -590,6 +593,8 @@ class ReceiverSide:
         backups = self.shared.backups
         if backups is not None and backups.backup_tree is not None:
             backups.backup_tree.close()
+        if self.shared.basis is not None:
+            self.shared.basis.close()
         if self.shared.tree is not None:
             self.shared.tree.close()
             self.shared.tree = None
@@ -699,6 +704,47 @@ class ReceiverSide:
             return DestTree(path, fd=place.open_dir(path))
 
         return Backups(tree, suffix=suffix, backup_dir=open_backup_dir)
+
+    def _basis_dirs(self, tree: DestTree) -> BasisDirs:
+        """``--link-dest``/``--copy-dest``/``--compare-dest``: each directory opened once.
+
+        A relative one is relative to the destination directory (in a daemon module, as
+        the backup directory: never outside the module). One that is missing or not a
+        directory gets rsync's warning and is skipped.
+
+        rsync: main.c check_alt_basis_dirs().
+        """
+        from rsync_wire.fs_write import DestTree
+
+        sh = self.shared
+        opts = sh.opts
+        place = self.destination
+        trees: list[DestTree | None] = []
+        for text in opts.basis_dirs:
+            bdir = os.fsencode(text)
+            if isinstance(place, ModuleDestination):
+                base = sh.dest_in_module if not bdir.startswith(b"/") else b""
+                path = module_path(base + b"/" + bdir) or b"."
+            else:
+                path = bdir if bdir.startswith(b"/") else tree.path.rstrip(b"/") + b"/" + bdir
+            shown = _show(path if not isinstance(place, ModuleDestination) else bdir)
+            try:
+                st = place.stat(path)
+            except OSError:
+                st = None
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                what = "does not exist" if st is None else "is not a dir"
+                sh.reporter.message(
+                    Msg.WARNING,
+                    f"--{opts.alt_dest} arg {what}: {shown}\n".encode("utf-8", "surrogateescape"),
+                )
+                trees.append(None)
+                continue
+            try:
+                trees.append(DestTree(path, fd=place.open_dir(path)))
+            except OSError:
+                trees.append(None)
+        return BasisDirs(opts.alt_dest or "", trees)
 
     def _check_daemon_dest(self, dest: bytes) -> None:
         """A receiving daemon refuses a destination its module's rules hide.
