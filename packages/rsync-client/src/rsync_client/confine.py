@@ -296,12 +296,16 @@ def _dedupe(paths: Iterable[str]) -> list[str]:
 _BESIDE_DEST: Final = (PathUse.READ_DEST_TREE, PathUse.LINK_DEST_TREE, PathUse.WRITE_DEST_TREE)
 
 
-def _may_have_basis(opts: ClientOptions, dest: str | None) -> bool:
-    """Whether a received file can have a basis.
+def _may_have_basis(opts: ClientOptions, sources: Sequence[str], dest: str | None) -> bool:
+    """Whether the delta engine may be needed: a file can have a basis.
 
-    Not when the destination does not exist yet or is an empty directory, and no option
-    names a tree beside it (``--link-dest``, ``--partial-dir``, ...): every file is new.
+    Always when this process sends (a push, a local copy: the receiver decides). For a
+    pull, not when the destination does not exist yet or is an empty directory, and no
+    option names a tree beside it (``--link-dest``, ``--partial-dir``, ...): every file is
+    new.
     """
+    if sources:
+        return True
     if dest is None:
         return False  # a listing receives nothing
     if any(PATH_OPTIONS[option] in _BESIDE_DEST for option, _ in _option_values(opts)):
@@ -333,7 +337,7 @@ def confine_client(opts: ClientOptions, sources: Sequence[str], dest: str | None
     pwd.getpwuid(os.getuid())
     grp.getgrgid(os.getgid())
     time.localtime()
-    if _may_have_basis(opts, dest):
+    if _may_have_basis(opts, sources, dest):
         import rsync_delta.delta
         import rsync_delta.signature  # noqa: F401
 

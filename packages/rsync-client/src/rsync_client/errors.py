@@ -74,8 +74,8 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 def _receiver_gone(exc: BaseException) -> bool:
     """``exc`` is the receiving side's ReceiverGone (its module is loaded only for a transfer)."""
-    receiving = sys.modules.get("rsync_wire.roles.receiving")
-    return receiving is not None and isinstance(exc, receiving.ReceiverGone)
+    state = sys.modules.get("rsync_wire.roles.receive_state")
+    return state is not None and isinstance(exc, state.ReceiverGone)
 
 
 def _secondary(exc: BaseException) -> bool:
