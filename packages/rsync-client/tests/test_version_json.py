@@ -212,6 +212,7 @@ def _works_inplace(tmp_path: Path) -> None:
     (tmp_path / "src" / "f").write_bytes(b"x" * 10000)
     (tmp_path / "dst").mkdir()
     (tmp_path / "dst" / "f").write_bytes(b"y" * 10000)
+    os.utime(tmp_path / "dst" / "f", (1_600_000_000, 1_600_000_000))  # not up to date
     inode = os.stat(tmp_path / "dst" / "f").st_ino
     result = pyrsync("-r", "--inplace", f"{tmp_path}/src/", tmp_path / "dst")
     assert result.returncode == 0, result.stderr
