@@ -107,6 +107,12 @@ def _int(field: str, *, minimum: int | None = None) -> _Spec:
     return _Spec(apply, takes_arg=True)
 
 
+def _backup_dir(o: ClientOptions, v: str | None) -> None:
+    """``--backup-dir=DIR`` implies ``--backup`` (rsync: options.c)."""
+    o.backup_dir = v
+    o.backup = True
+
+
 def _str(field: str) -> _Spec:
     def apply(o: ClientOptions, v: str | None) -> None:
         setattr(o, field, v)
@@ -316,6 +322,9 @@ _LONG: Final[dict[str, _Spec]] = {
     "ignore-times": _flag("ignore_times"),
     "size-only": _flag("size_only"),
     "update": _flag("update"),
+    "backup": _flag("backup"),
+    "backup-dir": _Spec(_backup_dir, takes_arg=True),
+    "suffix": _str("suffix"),
     "dry-run": _flag("dry_run"),
     "whole-file": _Spec(_whole, negate=_no_whole),
     "omit-dir-times": _flag("omit_dir_times"),
@@ -389,6 +398,7 @@ _SHORT: Final[dict[str, str]] = {
     "c": "checksum",
     "I": "ignore-times",
     "u": "update",
+    "b": "backup",
     "n": "dry-run",
     "W": "whole-file",
     "O": "omit-dir-times",
@@ -418,9 +428,6 @@ _UNSUPPORTED: Final = frozenset(
         "inplace",
         "append",
         "append-verify",
-        "backup",
-        "backup-dir",
-        "suffix",
         "compare-dest",
         "copy-dest",
         "link-dest",
@@ -505,7 +512,6 @@ _UNSUPPORTED: Final = frozenset(
     }
 )
 _UNSUPPORTED_SHORT: Final = {
-    "b": "backup",
     "y": "fuzzy",
     "S": "sparse",
     "A": "acls",
@@ -522,8 +528,6 @@ _UNSUPPORTED_SHORT: Final = {
 }
 _UNSUPPORTED_TAKES_ARG: Final = frozenset(
     {
-        "backup-dir",
-        "suffix",
         "compare-dest",
         "copy-dest",
         "link-dest",

@@ -594,6 +594,8 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
     letters.append("v" * min(opts.verbose, 9))
     if opts.quiet:
         letters.append("q")
+    if opts.backup:
+        letters.append("b")
     if opts.dry_run:
         letters.append("n")
     if opts.preserve_links:
@@ -665,6 +667,10 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
         args.append(f"--timeout={opts.timeout}")
     if opts.bwlimit:
         args.append(f"--bwlimit={opts.bwlimit}")
+    if opts.backup_dir:
+        args += ["--backup-dir", opts.backup_dir]
+    if opts.suffix is not None and opts.suffix != ("" if opts.backup_dir else "~"):
+        args.append(f"--suffix={opts.suffix}")  # only a value other than the default
     if opts.checksum_choice:
         args.append(f"--checksum-choice={opts.checksum_choice}")
     if opts.compress and opts.compress_choice == "zlib":

@@ -1028,6 +1028,12 @@ class GeneratorRole:
         sh = self.sh
         if sh.daemon_rules is not None and sh.daemon_hides(path, is_dir=stat.S_ISDIR(st.st_mode)):
             return True  # rsync: exclude.c name_is_excluded() (daemon_filter_list)
+        if (
+            sh.backups is not None
+            and sh.backups.is_backup(path)
+            and sh.config.requested is not None
+        ):
+            return True  # a client's implied "P *~" (--backup without --backup-dir)
         filters = sh.config.filters
         if filters is None or not filters:
             return False
@@ -1058,7 +1064,15 @@ class GeneratorRole:
                     return False
             try:
                 if not self.dry_run:
-                    self._tree.remove(rel)
+                    if (
+                        sh.backups is not None
+                        and not stat.S_ISDIR(mode)
+                        and not sh.backups.is_backup(rel)  # a backup is not backed up
+                    ):
+                        # rsync: delete.c delete_item() (make_backup instead of unlink)
+                        self._backed_up(rel, sh.backups.keep(rel))
+                    else:
+                        self._tree.remove(rel)
             except FileNotFoundError:
                 pass
             except OSError as exc:
@@ -1077,6 +1091,11 @@ class GeneratorRole:
         if not ok and make_room:
             self._error(f"rsync: [generator] could not make way for new {what}: {_show(rel)}")
         return ok
+
+    def _backed_up(self, rel: bytes, bname: bytes | None) -> None:
+        """Say where a backup went, at ``-vv`` (rsync: backup.c, INFO_GTE(BACKUP, 1))."""
+        if bname is not None and self.sh.config.verbose >= 2:
+            self._info(f"backed up {_show(rel)} to {_show(bname)}")
 
     def _delete_contents(self, rel: bytes, *, recurse: bool) -> bool:
         try:

@@ -477,6 +477,24 @@ class ReceiverRole:
                 f'rsync: [receiver] failed to set attributes on "{_show(rel)}": '
                 f"{exc.strerror} ({exc.errno})"
             )
+        if sh.backups is not None:
+            try:
+                bname = sh.backups.keep(rel)
+            except OSError as exc:
+                # rsync: backup.c make_backup() fails: the new file is not put in place
+                self._error(
+                    f'rsync: [receiver] make_backup "{_show(rel)}" failed: '
+                    f"{exc.strerror} ({exc.errno})"
+                )
+                tree.unlink_temp(rel, tmp)
+                return
+            if bname is not None and sh.config.verbose >= 2:
+                sh.reporter.message(
+                    Msg.INFO,
+                    f"backed up {_show(rel)} to {_show(bname)}\n".encode(
+                        "utf-8", "surrogateescape"
+                    ),
+                )
         try:
             tree.rename_into_place(rel, tmp)
         except OSError as exc:

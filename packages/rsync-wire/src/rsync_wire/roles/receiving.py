@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno
 import logging
 import math
+import os
 import stat
 import time
 from typing import TYPE_CHECKING
@@ -46,6 +47,7 @@ from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
 from rsync_wire.proto.flist_sort import dedupe, sort_order
 from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch
+from rsync_wire.roles.backup import Backups
 from rsync_wire.roles.daemon_rules import module_path
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.generator import GeneratorRole
@@ -554,6 +556,8 @@ class ReceiverSide:
         await self.read_file_list()
         if sh.entries and self.dest is not None and not sh.config.list_only:
             self._prepare_destination(self.dest)
+            if sh.opts.backup and sh.tree is not None and not sh.opts.dry_run:
+                sh.backups = self._backups(sh.tree)
         self._index()
         if not sh.entries:
             # An empty list: the sender has already gone (docs/protocol.md §13.2).
@@ -584,6 +588,9 @@ class ReceiverSide:
 
     def close(self) -> None:
         """Close the destination's descriptors."""
+        backups = self.shared.backups
+        if backups is not None and backups.backup_tree is not None:
+            backups.backup_tree.close()
         if self.shared.tree is not None:
             self.shared.tree.close()
             self.shared.tree = None
@@ -658,6 +665,41 @@ class ReceiverSide:
             raise
         if isinstance(place, ModuleDestination):
             sh.dest_in_module = module_path(parent)
+
+    def _backups(self, tree: DestTree) -> Backups:
+        """``--backup``: backups beside each file, or in ``--backup-dir`` (made as needed).
+
+        A relative backup directory is relative to the destination directory; in a daemon
+        module an absolute one is relative to the module root, as rsync's sanitized paths.
+
+        rsync: backup.c, main.c do_recv() ("(new) backup_dir is ...").
+        """
+        from rsync_wire.fs_write import DestTree
+
+        opts = self.shared.opts
+        suffix = os.fsencode(opts.suffix) if opts.suffix is not None else None
+        if not opts.backup_dir:
+            # rsync: options.c (omit_dir_times = -1: implied, never sent to the sender)
+            opts.omit_dir_times = True
+            return Backups(tree, suffix=suffix, backup_dir=None)
+        place = self.destination
+        bdir = os.fsencode(opts.backup_dir)
+        if isinstance(place, ModuleDestination):
+            base = self.shared.dest_in_module if not bdir.startswith(b"/") else b""
+            path = module_path(base + b"/" + bdir) or b"."
+            prefixes = [b"/".join(path.split(b"/")[:k]) for k in range(1, path.count(b"/") + 2)]
+        else:
+            path = bdir if bdir.startswith(b"/") else tree.path.rstrip(b"/") + b"/" + bdir
+            parts = path.split(b"/")
+            prefixes = [b"/".join(parts[:k]) for k in range(2, len(parts) + 1) if parts[k - 1]]
+
+        def open_backup_dir() -> DestTree:
+            for prefix in prefixes:
+                if prefix and prefix != b"." and place.stat(prefix) is None:
+                    place.mkdir(prefix)
+            return DestTree(path, fd=place.open_dir(path))
+
+        return Backups(tree, suffix=suffix, backup_dir=open_backup_dir)
 
     def _check_daemon_dest(self, dest: bytes) -> None:
         """A receiving daemon refuses a destination its module's rules hide.

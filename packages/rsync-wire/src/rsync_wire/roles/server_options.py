@@ -134,9 +134,9 @@ SERVER_OPTIONS: Final[tuple[ServerOption, ...]] = (
     _O("delete-after", "", _delete("after")),
     _O("delete-excluded", "", lambda o: o.delete_excluded),
     # what only a receiver acts on (a sending server has nothing to do for them, as rsync's)
-    _O("backup", "b", lambda o: o.backup, receives=False),
-    _O("backup-dir", "", lambda o: o.backup_dir is not None, receives=False),
-    _O("suffix", "", lambda o: o.suffix is not None, receives=False),
+    _O("backup", "b", lambda o: o.backup),
+    _O("backup-dir", "", lambda o: o.backup_dir is not None),
+    _O("suffix", "", lambda o: o.suffix is not None),
     _O("update", "u", lambda o: o.update_only),
     _O("existing", "", lambda o: o.existing_only, also=("ignore-non-existing",)),
     _O("ignore-existing", "", lambda o: o.ignore_existing),
