@@ -185,9 +185,9 @@ _LONG: Final[dict[str, tuple[str, str]]] = {
     "copy-devices": ("verbose", "refuse"),
     "write-devices": ("verbose", "refuse"),
     "only-write-batch": ("verbose", "refuse"),
-    "compare-dest": ("verbose", "refuse_value"),
-    "copy-dest": ("verbose", "refuse_value"),
-    "link-dest": ("verbose", "refuse_value"),
+    "compare-dest": ("basis_dirs", "altdest"),
+    "copy-dest": ("basis_dirs", "altdest"),
+    "link-dest": ("basis_dirs", "altdest"),
     "usermap": ("verbose", "refuse_value"),
     "groupmap": ("verbose", "refuse_value"),
     "preallocate": ("verbose", "ignore"),
@@ -419,6 +419,16 @@ def _set(
         opts.preserve_specials = True
     elif kind == "ignore" or kind == "ignore_value":
         pass
+    elif kind == "altdest":
+        # rsync: options.c (OPT_LINK_DEST & co; a sender has no use for them)
+        if opts.alt_dest is not None and opts.alt_dest != name:
+            msg = f"ERROR: the --{name} option conflicts with the --{opts.alt_dest} option"
+            raise ArgumentError(msg)
+        if len(opts.basis_dirs) >= 20:
+            msg = f"ERROR: at most 20 --{name} args may be specified"
+            raise ArgumentError(msg)
+        opts.alt_dest = name
+        opts.basis_dirs.append(value or "")
     elif kind in ("refuse", "refuse_value"):
         opts.refused.append(name)
     elif kind.startswith("const:"):
@@ -476,6 +486,7 @@ _TAKES_VALUE: Final = frozenset(
         "protocol",
         "ignore_value",
         "refuse_value",
+        "altdest",
     }
 )
 
@@ -669,6 +680,9 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
         args.append(f"--bwlimit={opts.bwlimit}")
     if opts.backup_dir:
         args += ["--backup-dir", opts.backup_dir]
+    if not opts.sender and opts.alt_dest:
+        for path in opts.basis_dirs:  # only a receiving server needs them
+            args += [f"--{opts.alt_dest}", path]
     if opts.suffix is not None and opts.suffix != ("" if opts.backup_dir else "~"):
         args.append(f"--suffix={opts.suffix}")  # only a value other than the default
     if opts.checksum_choice:

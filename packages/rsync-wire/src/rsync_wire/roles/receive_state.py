@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from rsync_wire.proto.flist import FileEntry
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.roles.altdest import BasisDirs
     from rsync_wire.roles.backup import Backups
     from rsync_wire.roles.daemon_rules import DaemonRules
     from rsync_wire.stream import WireStream
@@ -431,6 +432,7 @@ class Shared:
         # a receiving daemon's module rules, and the destination's path in the module
         # (what the rules see is ``dest_in_module/rel``)
         self.backups: Backups | None = None  # --backup (rsync_wire.roles.backup)
+        self.basis: BasisDirs | None = None  # --link-dest & co (rsync_wire.roles.altdest)
         self.daemon_rules: DaemonRules | None = None
         self.dest_in_module = b""
 

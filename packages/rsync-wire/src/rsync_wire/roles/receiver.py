@@ -239,6 +239,11 @@ class ReceiverRole:
                 basis_st = None
         fd = -1
         tmp = b""
+        # --inplace writes the file itself (not with --backup: the old file is kept by
+        # renaming it, so the new one is written beside it as without --inplace)
+        if sh.opts.inplace and sh.backups is None:
+            await self._receive_inplace(ndx, entry, rel, iflags, head, basis_fd, basis_st)
+            return
         if not sh.opts.partial:
             # a run killed outright (SIGKILL, power loss) could not remove its temporary
             # file; the next run of the same file does (with --partial it is kept)
@@ -299,6 +304,63 @@ class ReceiverRole:
                 os.close(fd)
                 if tmp:
                     tree.unlink_temp(rel, tmp)
+
+    async def _receive_inplace(
+        self,
+        ndx: int,
+        entry: FileEntry,
+        rel: bytes,
+        iflags: int,
+        head: SumHead,
+        basis_fd: int,
+        basis_st: os.stat_result | None,
+    ) -> None:
+        """``--inplace``: the new content is written over the file itself, then truncated.
+
+        The sender never matches a block behind the write offset, so every block read from
+        the basis (the same file) is still as it was. An interrupted transfer leaves the
+        file as far as it got, as rsync's does.
+
+        rsync: receiver.c recv_files() and receive_data() (inplace), finish_transfer().
+        """
+        sh = self.sh
+        tree = sh.tree
+        assert tree is not None  # noqa: S101
+        try:
+            fd = tree.open_inplace(rel)
+        except OSError as exc:
+            self._error(
+                f'rsync: [receiver] open "{_show(self._full_name(rel))}" failed: '
+                f"{exc.strerror} ({exc.errno})"
+            )
+            fd = -1
+        try:
+            sh.reporter.item(entry, rel, iflags, None)
+            self._sink = None
+            ok = await self._receive_data(fd, basis_fd, head, rel, entry)
+            if fd < 0:
+                return
+            try:
+                os.ftruncate(fd, self._written(entry.size))
+            except OSError as exc:
+                self._error(
+                    f'rsync: [receiver] ftruncate "{_show(self._full_name(rel))}" failed: '
+                    f"{exc.strerror} ({exc.errno})"
+                )
+            self._set_final_attrs(fd, rel, entry, basis_st)
+            if not ok:
+                self._verification_failed(rel, kept=True)
+                if self.phase == 0:
+                    await self.events.send(Redo(ndx))
+        finally:
+            if basis_fd >= 0:
+                os.close(basis_fd)
+            if fd >= 0:
+                os.close(fd)
+
+    def _written(self, default: int) -> int:
+        """How many bytes the last file's sink wrote (``default`` if it had none)."""
+        return self._sink.written if self._sink is not None else default
 
     async def _receive_data(
         self, fd: int, basis_fd: int, head: SumHead, rel: bytes, entry: FileEntry
@@ -447,17 +509,12 @@ class ReceiverRole:
             & CHMOD_BITS
         )
 
-    def _finish(
-        self, fd: int, tmp: bytes, rel: bytes, entry: FileEntry, basis_st: os.stat_result | None
+    def _set_final_attrs(
+        self, fd: int, rel: bytes, entry: FileEntry, basis_st: os.stat_result | None
     ) -> None:
-        """Attributes on the temporary file, then the rename over the final name.
-
-        rsync: receiver.c finish_transfer(), rsync.c set_file_attrs().
-        """
+        """Owner, mode and mtime on the open file (rsync: rsync.c set_file_attrs())."""
         sh = self.sh
         opts = sh.opts
-        tree = sh.tree
-        assert tree is not None  # noqa: S101
         try:
             if (sh.am_root and opts.preserve_uid) or opts.preserve_gid:
                 uid = sh.ids.uid(entry.uid) if sh.am_root and opts.preserve_uid else -1
@@ -477,6 +534,18 @@ class ReceiverRole:
                 f'rsync: [receiver] failed to set attributes on "{_show(rel)}": '
                 f"{exc.strerror} ({exc.errno})"
             )
+
+    def _finish(
+        self, fd: int, tmp: bytes, rel: bytes, entry: FileEntry, basis_st: os.stat_result | None
+    ) -> None:
+        """Attributes on the temporary file, then the rename over the final name.
+
+        rsync: receiver.c finish_transfer(), rsync.c set_file_attrs().
+        """
+        sh = self.sh
+        tree = sh.tree
+        assert tree is not None  # noqa: S101
+        self._set_final_attrs(fd, rel, entry, basis_st)
         if sh.backups is not None:
             try:
                 bname = sh.backups.keep(rel)

@@ -159,6 +159,9 @@ SERVER_OPTIONS: Final[tuple[ServerOption, ...]] = (
     _O("omit-dir-times", "O", lambda o: o.omit_dir_times),
     _O("omit-link-times", "J", lambda o: o.omit_link_times),
     _O("executability", "E", lambda o: o.preserve_executability),
+    _O("compare-dest", "", lambda o: o.alt_dest == "compare-dest"),
+    _O("copy-dest", "", lambda o: o.alt_dest == "copy-dest"),
+    _O("link-dest", "", lambda o: o.alt_dest == "link-dest"),
 )
 """Every option the server acts on (see the module docstring)."""
 
