@@ -541,3 +541,29 @@ def test_push_over_real_sshd(
         _assert_same_run(real, ours)
         assert real.returncode == 0, real.stderr
         _assert_same_trees(up / "d-real", up / "d-ours", ["-aH"])
+
+
+@pytest.mark.parametrize("backup", [["-b", "--suffix=.bak"], ["-b", "--backup-dir=old"]])
+def test_push_with_backups(
+    backup: list[str],
+    real_rsync: RealRsync,
+    rsh_shim: Path,
+    tree_factory: TreeFactory,
+    tmp_path: Path,
+) -> None:
+    """``-b`` travels to the receiving server, which keeps the replaced files as rsync's."""
+    tree = tree_factory(odd_names=False)
+    up = tmp_path / "up"
+    up.mkdir()
+    dest_of = {k: f"localhost:{up}/d-{k}" for k in ("real", "ours")}
+    rsh = ["-e", str(rsh_shim)]
+    for step in ("initial", "updated"):
+        if step == "updated":
+            update_tree(tree)
+        flags = ["-ai", "--delete", *backup]
+        real, ours = _push_both(real_rsync, flags, tree.root, dest_of, rsh=rsh)
+        _assert_same_run(real, ours)
+        assert real.returncode == 0, real.stderr
+        # -b without --backup-dir implies --omit-dir-times (rsync: options.c), and a backup
+        # directory's own directories are made when the run needs them: each run's time
+        _assert_same_trees(up / "d-real", up / "d-ours", ["-a"], dir_times=False)

@@ -103,8 +103,24 @@ class _Recorder:
         final: bool,
         to_check: int = 0,
         count: int = 0,
+        xferred: int = 0,
+        transferred_size: int = 0,
+        total_size: int = 0,
+        flist_eof: bool = True,
     ) -> None:
         self.lines.append(("progress", (name, done)))
+
+    def progress_phase_done(
+        self,
+        *,
+        to_check: int,
+        count: int,
+        xferred: int,
+        transferred_size: int,
+        total_size: int,
+        flist_eof: bool = True,
+    ) -> None:
+        self.lines.append(("phase", to_check))
 
 
 def test_client_port_handles_what_a_receiver_sends() -> None:

@@ -289,6 +289,7 @@ class SenderRole:
         self._keep_links = port.wants_items
         self.kinds = [0, 0, 0, 0]  # dirs, symlinks, devices, specials listed
         self.flist_size = 0
+        self._sending: tuple[bytes, int] | None = None  # a client's file in progress
         self.rule = ChecksumRule.for_session(
             protocol=session.protocol,
             negotiated=session.checksum if session.checksum_negotiated else None,
@@ -708,6 +709,8 @@ class SenderRole:
             if self._succeeded:
                 await self._remove_sent()
             if ndx == Ndx.DONE:
+                if items:
+                    self._phase_progress()
                 if inc and self.first_live < len(self.lists):
                     # The generator finished the oldest list: forget it; unless it was the
                     # last one, echo (rsync: sender.c send_files(), the first_flist case).
@@ -989,11 +992,17 @@ class SenderRole:
                 self._item(flist, pos, flags, echo[2], first_send=first_send)
             before = ws.bytes_written + ws.pending_output
             self._map_errno = 0
+            if not self.server:
+                self._sending = (
+                    flist.names[pos],
+                    self.report.total_transferred_size + flist.sizes[pos],
+                )
             digest = await self._send_data(
                 fd, st.st_size, head, weak, strong, append=append, updating=updating
             )
         finally:
             os.close(fd)
+            self._sending = None
         if self._map_errno:
             # rsync: sender.c send_files() ("read errors mapping", IOERR_GENERAL)
             self.report.io_error |= 1
@@ -1005,12 +1014,19 @@ class SenderRole:
         self.report.num_transferred_files += 1
         self.report.total_transferred_size += flist.sizes[pos]
         if not self.server:
-            # rsync: progress.c (to-chk: the files listed after this one)
+            # rsync: progress.c end_progress() (to-chk: the files listed after this one)
             k = bisect.bisect_right(self.starts, flist.start) - 1
             index = ndx - (k + 1 if self.inc else 0)
-            count = self.report.num_files
+            r = self.report
             self.port.sent(
-                flist.names[pos], st.st_size, to_check=max(0, count - index - 1), count=count
+                flist.names[pos],
+                st.st_size,
+                to_check=max(0, r.num_files - index - 1),
+                count=r.num_files,
+                xferred=r.num_transferred_files,
+                transferred_size=r.total_transferred_size,
+                total_size=r.total_size,
+                flist_eof=self.flist_eof,
             )
         m = self.module
         if m is not None and m.transfer_logging:
@@ -1090,6 +1106,8 @@ class SenderRole:
             while left > 0:
                 chunk = self._map_read(fd, min(left, _READ_SIZE))
                 left -= len(chunk)
+                if self._sending is not None:
+                    self._show_progress(size - left, size)
                 hasher.update(chunk)
                 tokens.literal_into(out, chunk)
                 self.report.literal_data += len(chunk)
@@ -1118,6 +1136,8 @@ class SenderRole:
             while True:
                 chunk = self._map_read(fd, min(left, _READ_SIZE)) if left > 0 else b""
                 left -= len(chunk)
+                if self._sending is not None:
+                    self._show_progress(size - left, size)
                 hasher.update(chunk)
                 pending += chunk
                 ops = gen.feed(chunk) if chunk else gen.finish()
@@ -1155,6 +1175,34 @@ class SenderRole:
         out += digest
         await ws.maybe_flush()
         return digest
+
+    def _phase_progress(self) -> None:
+        """``--info=progress2`` shows its line again at each NDX_DONE.
+
+        rsync: sender.c send_files() (set_current_file_index(NULL, 0), end_progress(0)).
+        """
+        k = min(self.first_live, len(self.lists) - 1)
+        flist = self.lists[k] if k >= 0 else None
+        r = self.report
+        last = r.num_files - 1
+        if flist is not None:
+            last = flist.start + len(flist.names) - 1 - (k + 1 if self.inc else 0)
+        self.port.phase_done(
+            to_check=max(0, r.num_files - last - 1),
+            count=r.num_files,
+            xferred=r.num_transferred_files,
+            transferred_size=r.total_transferred_size,
+            total_size=r.total_size,
+            flist_eof=self.flist_eof,
+        )
+
+    def _show_progress(self, done: int, size: int) -> None:
+        """A client sender's progress while it reads the file (rsync: match.c show_progress)."""
+        assert self._sending is not None  # noqa: S101 - set for the file being sent
+        name, transferred = self._sending
+        self.port.sending(
+            name, done, size, transferred_size=transferred, total_size=self.report.total_size
+        )
 
     def _map_read(self, fd: int, n: int) -> bytes:
         """``n`` bytes of the file, zeros where it cannot be read (it shrank, or EIO).

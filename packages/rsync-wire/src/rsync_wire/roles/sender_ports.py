@@ -81,8 +81,36 @@ class SenderPort(Protocol):
     ) -> None:
         """An item the remote generator itemized (transferred or not)."""
 
-    def sent(self, name: bytes, size: int, *, to_check: int, count: int) -> None:
-        """A file's data was sent in full (for progress; ``to_check`` of ``count`` remain)."""
+    def sending(
+        self, name: bytes, done: int, total: int, *, transferred_size: int, total_size: int
+    ) -> None:
+        """``done`` of the ``total`` bytes of ``name`` were read and sent (progress)."""
+
+    def sent(
+        self,
+        name: bytes,
+        size: int,
+        *,
+        to_check: int,
+        count: int,
+        xferred: int,
+        transferred_size: int,
+        total_size: int,
+        flist_eof: bool,
+    ) -> None:
+        """A file's data was sent in full (progress: ``to_check`` of ``count`` remain)."""
+
+    def phase_done(
+        self,
+        *,
+        to_check: int,
+        count: int,
+        xferred: int,
+        transferred_size: int,
+        total_size: int,
+        flist_eof: bool,
+    ) -> None:
+        """An NDX_DONE from the generator (``--info=progress2`` shows its line again)."""
 
     def deletion_stats(self, values: list[int]) -> bool:
         """NDX_DEL_STATS arrived (five counts); returns whether to echo them to the peer."""
@@ -118,8 +146,24 @@ class SenderReporter(Protocol):
         final: bool,
         to_check: int = 0,
         count: int = 0,
+        xferred: int = 0,
+        transferred_size: int = 0,
+        total_size: int = 0,
+        flist_eof: bool = True,
     ) -> None:
         """``done`` of ``total`` bytes of ``name`` were sent."""
+
+    def progress_phase_done(
+        self,
+        *,
+        to_check: int,
+        count: int,
+        xferred: int,
+        transferred_size: int,
+        total_size: int,
+        flist_eof: bool = True,
+    ) -> None:
+        """The generator ended a phase or a list (``--info=progress2`` repeats its line)."""
 
 
 async def _read_names(ws: WireStream) -> list[bytes]:
@@ -187,7 +231,35 @@ class ServerSenderPort:
     ) -> None:
         pass
 
-    def sent(self, name: bytes, size: int, *, to_check: int, count: int) -> None:  # noqa: D102
+    def sending(  # noqa: D102
+        self, name: bytes, done: int, total: int, *, transferred_size: int, total_size: int
+    ) -> None:
+        pass
+
+    def sent(  # noqa: D102
+        self,
+        name: bytes,
+        size: int,
+        *,
+        to_check: int,
+        count: int,
+        xferred: int,
+        transferred_size: int,
+        total_size: int,
+        flist_eof: bool,
+    ) -> None:
+        pass
+
+    def phase_done(  # noqa: D102
+        self,
+        *,
+        to_check: int,
+        count: int,
+        xferred: int,
+        transferred_size: int,
+        total_size: int,
+        flist_eof: bool,
+    ) -> None:
         pass
 
     def file_list_started(self, *, incremental: bool) -> None:  # noqa: D102
@@ -308,9 +380,64 @@ class ClientSenderPort:
         entry = FileEntry(name=name, mode=mode, link_target=link_target)
         self.reporter.item(entry, name, iflags, xname)
 
-    def sent(self, name: bytes, size: int, *, to_check: int, count: int) -> None:
-        """Report the file as done (``--progress``)."""
-        self.reporter.progress(name, size, size, final=True, to_check=to_check, count=count)
+    def sending(
+        self, name: bytes, done: int, total: int, *, transferred_size: int, total_size: int
+    ) -> None:
+        """Progress within a file (rsync: match.c, show_progress() as it reads)."""
+        self.reporter.progress(
+            name,
+            done,
+            total,
+            final=False,
+            transferred_size=transferred_size,
+            total_size=total_size,
+        )
+
+    def sent(
+        self,
+        name: bytes,
+        size: int,
+        *,
+        to_check: int,
+        count: int,
+        xferred: int,
+        transferred_size: int,
+        total_size: int,
+        flist_eof: bool,
+    ) -> None:
+        """Report the file as done (rsync: progress.c end_progress())."""
+        self.reporter.progress(
+            name,
+            size,
+            size,
+            final=True,
+            to_check=to_check,
+            count=count,
+            xferred=xferred,
+            transferred_size=transferred_size,
+            total_size=total_size,
+            flist_eof=flist_eof,
+        )
+
+    def phase_done(
+        self,
+        *,
+        to_check: int,
+        count: int,
+        xferred: int,
+        transferred_size: int,
+        total_size: int,
+        flist_eof: bool,
+    ) -> None:
+        """rsync: sender.c send_files() (end_progress(0) at each NDX_DONE)."""
+        self.reporter.progress_phase_done(
+            to_check=to_check,
+            count=count,
+            xferred=xferred,
+            transferred_size=transferred_size,
+            total_size=total_size,
+            flist_eof=flist_eof,
+        )
 
     def file_list_started(self, *, incremental: bool) -> None:
         """``building file list ... `` or ``sending incremental file list`` (with ``-v``).
