@@ -131,9 +131,9 @@ def test_unknown_and_unsupported_options(real_rsync: RealRsync, tmp_path: Path) 
     theirs, ours = both(real_rsync, "--no-such-option", "a", "b")
     assert ours.returncode == 1
     assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0]
-    result = run(pyrsync_argv("--inplace", "a", "b"))
+    result = run(pyrsync_argv("--fuzzy", "a", "b"))
     assert result.returncode == 1
-    assert "--inplace" in result.stderr
+    assert "--fuzzy" in result.stderr
     result = run(pyrsync_argv("-aS", "a", "b"))
     assert result.returncode == 1
     assert "sparse" in result.stderr
