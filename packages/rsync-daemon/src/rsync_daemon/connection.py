@@ -25,7 +25,7 @@ from rsync_daemon.proxy import ProxyHeaderError, read_proxy_header
 from rsync_wire.errors import ConnectionLost, ExitCode, ProtocolError, RsyncError
 from rsync_wire.proto.args import ArgumentError, parse_server_args
 from rsync_wire.proto.constants import AUTH_DIGESTS, MIN_PROTOCOL, PROTOCOL_VERSION, Msg
-from rsync_wire.proto.filters import decode_filter_list
+from rsync_wire.proto.filters import FilterListReader
 from rsync_wire.proto.handshake import (
     Greeting,
     choose_auth_digest,
@@ -395,7 +395,9 @@ async def _refuse(
         if session.mux_from_client:
             ws.start_mux_in()
         with anyio.move_on_after(10), contextlib.suppress(RsyncError, OSError):
-            await ws.decode(decode_filter_list)
+            reader = FilterListReader(None)
+            while not await ws.decode(reader.decode_some):
+                pass
     kind = Msg.ERROR if session.extended_msgs else Msg.ERROR_XFER
     for text in lines:
         await ws.write_message(kind, (text + "\n").encode("utf-8", "backslashreplace"))

@@ -31,7 +31,7 @@ from rsync_wire.errors import RemoteProtocolError
 from rsync_wire.fs import split_path
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
-from rsync_wire.proto.filters import FilterList, decode_filter_list
+from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
 from rsync_wire.proto.flist_sort import file_list_sort_key
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
@@ -308,9 +308,10 @@ class SenderRole:
     async def _read_filters(self) -> _Selection | None:
         """The client's rules and the module's; ``None`` when there are none (the fast path)."""
         protocol = self.session.protocol
-        texts = await self.ws.decode(decode_filter_list)
         client = FilterList(protocol=protocol)
-        client.add_received(texts, protocol=protocol)
+        reader = client.wire_reader(protocol=protocol, max_alloc=self.opts.alloc_limit)
+        while not await self.ws.decode(reader.decode_some):
+            pass
         if self.opts.cvs_exclude:
             client.add_filter(b":C")
             client.add_filter(b"-C")
