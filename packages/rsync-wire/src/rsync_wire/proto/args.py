@@ -198,12 +198,57 @@ _LONG: Final[dict[str, tuple[str, str]]] = {
     "numeric-ids-only": ("numeric_ids", "flag"),
 }
 
+# The long names of the short flags above (a client sends the short form; -M passes on
+# whatever the user typed, and rsync's server parser knows both).
+_LONG_OF_SHORT: Final[dict[str, str]] = {
+    "verbose": "v",
+    "quiet": "q",
+    "backup": "b",
+    "update": "u",
+    "dry-run": "n",
+    "links": "l",
+    "dirs": "d",
+    "keep-dirlinks": "K",
+    "prune-empty-dirs": "m",
+    "fuzzy": "y",
+    "copy-links": "L",
+    "copy-dirlinks": "k",
+    "hard-links": "H",
+    "owner": "o",
+    "group": "g",
+    "times": "t",
+    "atimes": "U",
+    "crtimes": "N",
+    "perms": "p",
+    "executability": "E",
+    "acls": "A",
+    "xattrs": "X",
+    "recursive": "r",
+    "checksum": "c",
+    "cvs-exclude": "C",
+    "ignore-times": "I",
+    "one-file-system": "x",
+    "sparse": "S",
+    "compress": "z",
+    "itemize-changes": "i",
+}
+
+# Filter options a server applies as its own rules, before the client's list (rsync:
+# options.c parse_arguments(), OPT_FILTER/OPT_EXCLUDE/OPT_INCLUDE): kept in order as
+# (option name, value) in TransferOptions.server_rules.
+_RULE_OPTIONS: Final = frozenset({"filter", "exclude", "include"})
+
+# Basis directories mean nothing to a sender: rsync's client never sends them to one,
+# and rsync's sender ignores them (options.c server_options(): only "if (am_sender)").
+_RECEIVER_ONLY: Final = frozenset({"compare-dest", "copy-dest", "link-dest"})
+
 # Short letters that take a value: -B2048, -B 2048, -e.iLsfx, -T dir, -@N, -M opt, -f rule
 _SHORT_VALUE: Final = {
     "B": "block_size",
     "e": "capabilities",
     "T": "temp_dir",
     "@": "modify_window",
+    "f": "server_rules",
 }
 
 
@@ -447,6 +492,8 @@ def _set(
         opts.refused.append(name)  # a server does not switch protocols on request
     elif kind == "str":
         setattr(opts, field, value)
+    elif kind == "rule":
+        opts.server_rules.append((name, value))
     elif kind == "list":
         getattr(opts, field).extend(v for v in value.split(",") if v)
     else:  # pragma: no cover - table error
@@ -476,6 +523,7 @@ _TAKES_VALUE: Final = frozenset(
         "protocol",
         "ignore_value",
         "refuse_value",
+        "rule",
     }
 )
 
@@ -516,6 +564,10 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
         if arg.startswith("--"):
             name, eq, value = arg[2:].partition("=")
             spec = _LONG.get(name)
+            if spec is None and name in _LONG_OF_SHORT:
+                spec = _SHORT[_LONG_OF_SHORT[name]]
+            if spec is None and name in _RULE_OPTIONS:
+                spec = ("server_rules", "rule")
             if spec is None:
                 msg = f"unknown option: --{name}"
                 raise ArgumentError(msg)
@@ -557,6 +609,8 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
                         )
                     elif field == "modify_window":
                         opts.modify_window = _popt_int(f"-{letter}", value)
+                    elif field == "server_rules":
+                        opts.server_rules.append(("filter", _unescape(value)))
                     else:
                         setattr(opts, field, value)
                     break
@@ -577,6 +631,8 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
         # A bare word before "." : old clients may omit the placeholder; treat it as a path.
         paths = [a.encode("utf-8", "surrogateescape") for a in args[i - 1 :]]
         break
+    if opts.sender:
+        opts.refused = [name for name in opts.refused if name not in _RECEIVER_ONLY]
     return ServerArgs(opts, paths)
 
 

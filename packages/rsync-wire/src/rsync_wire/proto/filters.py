@@ -1615,6 +1615,15 @@ class FilterList:
         self._root = root
         self._root_rel = root[1:]  # rsync: curr_dir + module_dirlen + 1
 
+    @property
+    def reader(self) -> ReadFile | None:
+        """The callback that reads ``.`` merge files named while building the list."""
+        return self._reader
+
+    @reader.setter
+    def reader(self, value: ReadFile | None) -> None:
+        self._reader = value
+
     # -- building --------------------------------------------------------------------------
 
     def add_filter(self, text: bytes) -> None:

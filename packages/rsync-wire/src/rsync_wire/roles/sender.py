@@ -37,7 +37,7 @@ from rsync_wire.proto.flist_sort import file_list_sort_key
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
 from rsync_wire.roles.chmod import ChmodError, ChmodRule, parse_chmod, tweak_mode
-from rsync_wire.roles.daemon_rules import DaemonRules
+from rsync_wire.roles.daemon_rules import DaemonRules, add_server_rules
 from rsync_wire.roles.report import RoleReport, exit_code_for
 from rsync_wire.roles.scan import (
     ERROR,
@@ -309,13 +309,16 @@ class SenderRole:
         """The client's rules and the module's; ``None`` when there are none (the fast path)."""
         protocol = self.session.protocol
         client = FilterList(protocol=protocol)
+        daemon = DaemonRules.for_module(self.module, protocol=protocol)
+        if self.opts.server_rules:
+            read = _Selection(self.root, client, daemon).read_file
+            add_server_rules(client, self.opts.server_rules, read_file=read, daemon=daemon)
         reader = client.wire_reader(protocol=protocol, max_alloc=self.opts.alloc_limit)
         while not await self.ws.decode(reader.decode_some):
             pass
         if self.opts.cvs_exclude:
             client.add_filter(b":C")
             client.add_filter(b"-C")
-        daemon = DaemonRules.for_module(self.module, protocol=protocol)
         nonreadable = self.module is not None and self.module.ignore_nonreadable
         if not client and daemon is None and not nonreadable:
             return None
