@@ -87,6 +87,20 @@ def test_merge_reads_in_place(tmp_path: Path) -> None:
     assert cfg.modules["n"].comment == ""
 
 
+def test_path_expands_variables_as_rsync_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rsync expands %VAR% in path: the module's name, and the daemon's environment."""
+    monkeypatch.setenv("PYRSYNC_TEST_BASE", str(tmp_path / "base"))
+    cfg = load_rsyncd_conf(
+        _conf(
+            tmp_path,
+            "[served]\npath = %PYRSYNC_TEST_BASE%/%RSYNC_MODULE_NAME%/%UNSET_X%/%lower%\n",
+        )
+    )
+    assert cfg.modules["served"].path == str(tmp_path / "base/served/%UNSET_X%/%lower%")
+
+
 def test_continuation_and_comments(tmp_path: Path) -> None:
     cfg = load_rsyncd_conf(
         _conf(tmp_path, "# c\n; c\n[m]\n  path = m\n  comment = a \\\n   b # kept\n")
@@ -105,7 +119,8 @@ def test_continuation_and_comments(tmp_path: Path) -> None:
         ("&include nothere.conf\n", r"rsyncd\.conf:1: unable to stat config file"),
         ("[m]\npath = m\nsyslog facility = nope\n", r"rsyncd\.conf:3: 'syslog facility'"),
         ("[m]\npath = m\noutgoing chmod = Q+z\n", r"rsyncd\.conf:3: Invalid 'outgoing chmod'"),
-        ("[m]\npath = m/%RSYNC_USER_NAME%\n", r"rsyncd\.conf:2: 'path' with a %VARIABLE%"),
+        ("[m]\npath = m/%RSYNC_USER_NAME%\n", r"rsyncd\.conf:2: 'path' uses %RSYNC_USER_NAME%"),
+        ("[m]\npath = m\nexclude from = %RSYNC_HOST_ADDR%\n", r"conf:3: 'exclude from' uses"),
         ("[m]\npath = m\ngid = 0 1\n", r"rsyncd\.conf:3: module \[m\]: several gids"),
         ("[]\n", r"rsyncd\.conf:1: empty section name"),
     ],

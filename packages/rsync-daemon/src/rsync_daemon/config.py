@@ -807,12 +807,15 @@ def _check_value(key: str, value: str, where: str) -> None:
         except ValueError as exc:
             msg = f"{where}: 'socket options': {exc}"
             raise ConfigError(msg) from None
-    if key in ("path", "exclude from", "include from") and re.search(r"%[^%\s]+%", value):
-        msg = (
-            f"{where}: {key!r} with a %VARIABLE%: pyrsyncd opens module paths and files at "
-            "start-up, before any client is known"
-        )
-        raise ConfigError(msg)
+    if key in ("path", "exclude from", "include from"):
+        per_connection = _PER_CONNECTION_VAR.search(value)
+        if per_connection is not None:
+            msg = (
+                f"{where}: {key!r} uses %{per_connection.group(1)}%, which depends on the "
+                "client: pyrsyncd opens module paths and files at start-up, before any client "
+                "is known"
+            )
+            raise ConfigError(msg)
     if key in ("incoming chmod", "outgoing chmod") and value and not _chmod_ok(value):
         msg = f"{where}: Invalid {key!r} directive: {value}"
         raise ConfigError(msg)
@@ -880,7 +883,48 @@ def _chmod_ok(text: str) -> bool:
     return all(_CHMOD_RE.fullmatch(part) for part in text.split(","))
 
 
+_PER_CONNECTION_VAR = re.compile(
+    r"%(RSYNC_(?:HOST_ADDR|HOST_NAME|USER_NAME|PID|REQUEST|ARG\d+|EXIT_STATUS|RAW_STATUS"
+    r"|MODULE_PATH))%"
+)
+"""The %VARIABLES% rsync sets per connection, which a start-up value cannot hold."""
+
+
+def expand_vars(value: str, module: str) -> str:
+    """``%VAR%`` replaced by the environment variable, as rsync expands a string parameter.
+
+    ``%RSYNC_MODULE_NAME%`` is the module's name (rsync sets it before it reads the
+    module's path); a name that starts with an upper-case letter and is not set stays
+    as written.
+
+    rsync: loadparm.c expand_vars() (without shell escaping: not for a hook).
+    """
+    if "%" not in value:
+        return value
+    env = {**os.environ, "RSYNC_MODULE_NAME": module}
+    out: list[str] = []
+    i = 0
+    while i < len(value):
+        c = value[i]
+        if c == "%" and i + 1 < len(value) and "A" <= value[i + 1] <= "Z":
+            end = value.find("%", i + 1)
+            if end > 0 and value[i + 1 : end] in env:
+                out.append(env[value[i + 1 : end]])
+                i = end + 1
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) -> ModuleConfig:
+    params = {
+        key: (expand_vars(value[0], name), value[1])
+        if key in ("path", "exclude from", "include from")
+        else value
+        for key, value in params.items()
+    }
+
     def get(key: str, default: str = "") -> str:
         return params[key][0] if key in params else default
 

@@ -107,8 +107,15 @@ def _post_xfer(state: _Session, code: int) -> None:
     assert state.module is not None  # noqa: S101 - checked by the caller
     env = {**state.env, "RSYNC_EXIT_STATUS": str(code), "RSYNC_RAW_STATUS": str(code << 8)}
     result = hooks.run_hook(state.module.name, "post_xfer_exec", env)
-    if result.status != 0:
+    if result.refused:
+        _log_unsafe_hook(result.refused)
+    elif result.status != 0:
         log.warning("post-xfer exec returned failure (%d)", result.status)
+
+
+def _log_unsafe_hook(name: str) -> None:
+    """rsync: loadparm.c expand_vars() (logged, then exit_cleanup(RERR_UNSUPPORTED))."""
+    log.error("refusing to run shell hook: %%%s%% holds a shell metacharacter", name)
 
 
 def _lookup_host(addr: str) -> str:
@@ -264,6 +271,9 @@ async def _module(
         state.env = dict(env)
     if mod.early_exec:
         result = hooks.run_hook(name, "early_exec", {**env, "RSYNC_REQUEST": "(NONE)"}, early_input)
+        if result.refused:
+            _log_unsafe_hook(result.refused)
+            return int(ExitCode.UNSUPPORTED)
         if result.status != 0:
             log.warning("early exec failed: returned failure (%d)", result.status)
             await _send_line(ws, "@ERROR: early exec failed")
@@ -290,6 +300,9 @@ async def _module(
         for i, arg in enumerate(_hook_args(argv, name), 1):
             pre_env[f"RSYNC_ARG{i}"] = arg
         result = hooks.run_hook(name, "pre_xfer_exec", pre_env)
+        if result.refused:
+            _log_unsafe_hook(result.refused)
+            return int(ExitCode.UNSUPPORTED)
         if result.status != 0:
             output = result.output.decode("utf-8", "replace")
             message = f"pre-xfer exec returned failure ({result.status}){':' if output else ''}"

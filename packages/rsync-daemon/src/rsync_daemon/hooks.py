@@ -73,6 +73,8 @@ class HookResult(msgspec.Struct, kw_only=True):
     status: int = -1
     output: bytes = b""
     names: list[str] = msgspec.field(default_factory=list)
+    refused: str = ""
+    """The %RSYNC_*% variable whose value made the command unsafe to run (not run)."""
 
 
 _socket: list[socket.socket | None] = [None]
@@ -189,11 +191,94 @@ def _serve_request(
     os.close(rep_w)
 
 
+class UnsafeHookValue(Exception):  # noqa: N818 - a refusal, named as rsync's message
+    """A %RSYNC_*% value holds a character a shell (or a nested one) would act on."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+_SHELL_UNSAFE: Final = frozenset("'\"`$\\;&|<>()*?[]# !~{}")
+
+
+def _shell_unsafe(value: str) -> bool:
+    """rsync: loadparm.c shell_unsafe_value()."""
+    return any(c in _SHELL_UNSAFE or ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+
+
+def _shell_escape(value: str, context: str) -> str:
+    """rsync: loadparm.c expand_vars_shell_escape() (context: "", "'" or '"')."""
+    out = []
+    for c in value:
+        if context == '"' and c in '\\"`$':
+            out.append("\\" + c)
+        elif c == "'":
+            out.append("'\\''")
+        else:
+            out.append(c)
+    text = "".join(out)
+    return text if context == "'" else f"'{text}'"
+
+
+def expand_hook_vars(command: str, env: dict[str, str]) -> str:
+    """``%VAR%`` in a hook command replaced as rsync does before it runs the shell.
+
+    A variable that is set is replaced; an ``RSYNC_*`` one (its value comes from the
+    client) is quoted for where it stands in the command, and refused when it holds a
+    shell metacharacter, since a hook may pass it on to a second shell. Anything else
+    stays as written.
+
+    Raises:
+        UnsafeHookValue: an ``RSYNC_*`` value with a metacharacter (rsync: exit 4).
+
+    rsync: loadparm.c expand_vars() with shell_escape.
+    """
+    out: list[str] = []
+    context = ""  # "", "'" or '"'
+    escaped = False
+    i = 0
+    n = len(command)
+    while i < n:
+        c = command[i]
+        if c == "%" and i + 1 < n and "A" <= command[i + 1] <= "Z":
+            end = command.find("%", i + 1)
+            name = command[i + 1 : end] if end > 0 else ""
+            if name in env:
+                value = env[name]
+                if name.startswith(_ENV_PREFIX):
+                    if _shell_unsafe(value):
+                        raise UnsafeHookValue(name)
+                    value = _shell_escape(value, context)
+                out.append(value)
+                i = end + 1
+                continue
+        if context == "'":
+            if c == "'":
+                context = ""
+        elif escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif context == '"':
+            if c == '"':
+                context = ""
+        elif c in "'\"":
+            context = c
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 def _run_command(command: str, req: _Request, module_path: str) -> HookResult:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_ENV_PREFIX)}
     env.update({k: v for k, v in req.env.items() if k.startswith(_ENV_PREFIX) and "\0" not in v})
     env["RSYNC_MODULE_NAME"] = req.module
     env["RSYNC_MODULE_PATH"] = module_path
+    try:
+        command = expand_hook_vars(command, env)
+    except UnsafeHookValue as exc:
+        return HookResult(status=-1, refused=exc.name)
     capture = req.hook == "pre_xfer_exec"
     try:
         proc = subprocess.run(  # noqa: S602 - the operator's command, run by the shell as rsync does

@@ -14,7 +14,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Final
 
-from rsync_wire.errors import ExitCode, RsyncError, clip_text
+from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.proto.constants import MIN_PROTOCOL, PROTOCOL_VERSION
 from rsync_wire.proto.options import DEFAULT_MAX_ALLOC, TransferOptions
 
@@ -339,11 +339,12 @@ def parse_size_arg(
     err = "invalid"
 
     def failure() -> ArgumentError:
-        msg = f"--{name}={clip_text(text, 64)} is {err}"
+        msg = f"--{name}={text} is {err}"
         if min_max and limit >= 0:
             unlimited = " or 0 for unlimited" if unlimited_0 and min_max == "min" else ""
             msg += f" ({min_max}: {_big_num_human(limit)}{unlimited})"
-        return ArgumentError(msg)
+        # rsync: snprintf() into its 200-byte err_buf, the newline included.
+        return ArgumentError(msg[:198])
 
     rest = text[pos:]
     if rest and rest[0] not in "+-":
