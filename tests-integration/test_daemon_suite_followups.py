@@ -123,3 +123,45 @@ def test_options_passed_with_dash_m_act_as_on_rsyncs_daemon(
             code = 0 if code in (11, 12) else code
         results.append((code, _tree(dest)))
     assert results[0] == results[1], (remote_options, err)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("phase", ["greeting", "arguments"])
+def test_a_trickling_client_meets_the_handshake_deadline(
+    our_daemon: RealDaemonFactory, filtered_module: Path, phase: str
+) -> None:
+    """A byte every half second never trips an idle timeout; rsync's absolute one ends it."""
+    import socket
+    import time
+
+    from harness.daemon import DaemonModule
+
+    daemon = our_daemon(
+        [DaemonModule("m", filtered_module, options={"timeout": "2"})],
+        global_options={"timeout": "2"},
+    )
+    with socket.create_connection((daemon.host, daemon.port), timeout=60) as sock:
+        sock.recv(4096)
+        if phase == "arguments":
+            sock.sendall(b"@RSYNCD: 31.0\nm\n")
+            got = b""
+            while b"@RSYNCD: OK" not in got:
+                got += sock.recv(4096)
+        sock.settimeout(0.5)
+        closed = False
+        for _ in range(60):  # far past the 2 s deadline: 30 s of trickling
+            try:
+                sock.sendall(b"x")
+                if sock.recv(4096) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                closed = True
+                break
+    assert closed, "the daemon kept a trickling client past its handshake deadline"
+    deadline = time.monotonic() + 10
+    while "daemon handshake timeout" not in daemon.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "daemon handshake timeout -- exiting (code 30)" in daemon.log()

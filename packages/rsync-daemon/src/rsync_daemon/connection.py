@@ -41,6 +41,8 @@ from rsync_wire.roles.server import ModuleContext, refuse_session, run_server
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from anyio.abc import ByteReceiveStream, ByteSendStream
 
 
@@ -125,7 +127,63 @@ def _lookup_host(addr: str) -> str:
     return hooks.reverse_lookup(addr)
 
 
+def handshake_seconds(timeout: int) -> float:
+    """The absolute bound on one peer-driven handshake phase for a ``timeout`` setting.
+
+    rsync: clientserver.c daemon_handshake_timeout() (60 s unless a positive ``timeout``
+    is shorter).
+    """
+    return float(timeout) if 0 < timeout < HANDSHAKE_TIMEOUT else HANDSHAKE_TIMEOUT
+
+
+class HandshakeTimeoutError(RsyncError):
+    """A client took longer than the handshake deadline (rsync: exit 30)."""
+
+    exit_code = ExitCode.TIMEOUT
+
+
+@contextlib.contextmanager
+def _handshake_phase(seconds: float) -> Iterator[None]:
+    """Bound the reads of one handshake phase by an absolute deadline, not per read.
+
+    A client trickling one byte at a time never trips an idle timeout; rsync 3.5 ends
+    the connection when the phase's deadline passes, whatever arrives.
+
+    rsync: io.c set_daemon_handshake_timeout(), handshake_poll_timeout_ms().
+    """
+    with anyio.CancelScope(deadline=anyio.current_time() + seconds) as scope:
+        yield
+    if scope.cancelled_caught:
+        msg = "daemon handshake timeout -- exiting"
+        raise HandshakeTimeoutError(msg)
+
+
 async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str, state: _Session) -> int:
+    with _handshake_phase(handshake_seconds(config.timeout)):
+        chosen = await _greet(ws, config, peer=peer)
+    if isinstance(chosen, int):
+        return chosen
+    mod, peer, addr, host, greeting, protocol, early_input = chosen
+    return await _module(
+        ws,
+        mod,
+        peer=peer,
+        addr=addr,
+        host=host,
+        greeting=greeting,
+        protocol=protocol,
+        early_input=early_input,
+        state=state,
+    )
+
+
+async def _greet(
+    ws: WireStream, config: DaemonConfig, *, peer: str
+) -> int | tuple[ModuleConfig, str, str, str, Greeting, int, bytes]:
+    """From the first byte to the module's name: an exit code, or what was learnt.
+
+    rsync: clientserver.c start_daemon() (up to rsync_module()).
+    """
     addr = peer_addr(peer)
     if config.proxy_protocol:
         trusted = config.proxy_protocol_hosts  # none listed: nobody (rsync 3.5)
@@ -191,17 +249,7 @@ async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str, state: _Ses
         await _send_line(ws, f"@ERROR: Unknown module '{name}'")
         log.warning("unknown module '%s' tried from %s (%s)", name, host, addr)
         return int(ExitCode.STARTCLIENT)
-    return await _module(
-        ws,
-        mod,
-        peer=peer,
-        addr=addr,
-        host=host,
-        greeting=greeting,
-        protocol=protocol,
-        early_input=early_input,
-        state=state,
-    )
+    return mod, peer, addr, host, greeting, protocol, early_input
 
 
 def _module_allowed(mod: ModuleConfig, addr: str, host: str) -> bool:
@@ -253,9 +301,10 @@ async def _module(
         return int(ExitCode.STARTCLIENT)
     user = ""
     if mod.auth_users:
-        ok, user = await _authenticate(
-            ws, mod, greeting_digests=greeting, protocol=protocol, host=host, addr=addr
-        )
+        with _handshake_phase(handshake_seconds(mod.timeout)):
+            ok, user = await _authenticate(
+                ws, mod, greeting_digests=greeting, protocol=protocol, host=host, addr=addr
+            )
         if not ok:
             await _send_line(ws, f"@ERROR: auth failed on module {name}")
             log.warning("[%s] auth failed on module %s as %s", peer, name, user or "-")
@@ -284,7 +333,8 @@ async def _module(
         return int(ExitCode.UNSUPPORTED)
     await _send_line(ws, "@RSYNCD: OK")
     try:
-        argv = await _read_args(ws, protocol=protocol)
+        with _handshake_phase(handshake_seconds(mod.timeout)):
+            argv = await _read_args(ws, protocol=protocol)
     except ProtocolError as exc:
         log.warning("[%s] %s: %s", peer, name, exc)
         return await _refuse(ws, protocol, [str(exc)], ExitCode.PROTOCOL)
