@@ -270,13 +270,33 @@ def expand_hook_vars(command: str, env: dict[str, str]) -> str:
     return "".join(out)
 
 
+_SET_BEFORE_HOOKS: Final = ("RSYNC_HOST_NAME", "RSYNC_HOST_ADDR", "RSYNC_USER_NAME")
+
+
+def _expansion_env(req: _Request, module_path: str) -> dict[str, str]:
+    """The variables a hook command's %VAR% sees: those rsync has set when it expands it.
+
+    rsync expands every hook command once, before it forks the first one: the module's
+    name and path, the client's host and (after authentication) user name are set; the
+    request, arguments, pid and exit status are not yet, so %RSYNC_REQUEST% and the like
+    come from the daemon's own environment, or stay as written.
+
+    rsync: clientserver.c rsync_module() (lp_prexfer_exec() before set_env_num("RSYNC_PID")).
+    """
+    env = dict(os.environ)
+    env.update({k: req.env[k] for k in _SET_BEFORE_HOOKS if req.env.get(k)})
+    env["RSYNC_MODULE_NAME"] = req.module
+    env["RSYNC_MODULE_PATH"] = module_path
+    return env
+
+
 def _run_command(command: str, req: _Request, module_path: str) -> HookResult:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_ENV_PREFIX)}
     env.update({k: v for k, v in req.env.items() if k.startswith(_ENV_PREFIX) and "\0" not in v})
     env["RSYNC_MODULE_NAME"] = req.module
     env["RSYNC_MODULE_PATH"] = module_path
     try:
-        command = expand_hook_vars(command, env)
+        command = expand_hook_vars(command, _expansion_env(req, module_path))
     except UnsafeHookValue as exc:
         return HookResult(status=-1, refused=exc.name)
     capture = req.hook == "pre_xfer_exec"
