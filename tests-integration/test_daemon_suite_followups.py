@@ -165,3 +165,30 @@ def test_a_trickling_client_meets_the_handshake_deadline(
     while "daemon handshake timeout" not in daemon.log() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "daemon handshake timeout -- exiting (code 30)" in daemon.log()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("protocol", [27, 29, 30, 32])
+@pytest.mark.parametrize("source", ["", "public.txt"])
+def test_secluded_args_pull_as_from_rsyncs_daemon(
+    our_daemon: RealDaemonFactory,
+    real_daemon: RealDaemonFactory,
+    real_rsync: RealRsync,
+    filtered_module: Path,
+    tmp_path: Path,
+    protocol: int,
+    source: str,
+) -> None:
+    """-s sends a second, NUL-separated argument list (below 30, after "(null)" and the paths)."""
+    results = []
+    for name, factory in (("rsync", real_daemon), ("ours", our_daemon)):
+        daemon = factory({"m": filtered_module})
+        dest = tmp_path / f"dest-{name}"
+        code, _, err = run(
+            real_rsync.argv(
+                "-r", "-s", f"--protocol={protocol}", daemon.url("m") + "/" + source, f"{dest}/"
+            )
+        )
+        results.append((code, _tree(dest)))
+    assert results[0] == results[1], err
+    assert results[1][0] == 0

@@ -335,6 +335,14 @@ async def _module(
     try:
         with _handshake_phase(handshake_seconds(mod.timeout)):
             argv = await _read_args(ws, protocol=protocol)
+            if _asks_secluded_args(argv, protocol):
+                # rsync: clientserver.c rsync_module() (a second read_args(), NUL
+                # separated, arg0 "rsync", parsed on top of the first's options); the
+                # same deadline covers both reads. Below protocol 30 rsync's client
+                # also writes "(null)" and the paths into the first list.
+                second = await _read_args(ws, protocol=max(protocol, 30))
+                cut = next((i for i, a in enumerate(argv) if a in (b".", b"(null)")), len(argv))
+                argv = argv[:cut] + second[1:]
     except ProtocolError as exc:
         log.warning("[%s] %s: %s", peer, name, exc)
         return await _refuse(ws, protocol, [str(exc)], ExitCode.PROTOCOL)
@@ -558,6 +566,14 @@ async def _authenticate(
 
 MAX_DAEMON_ARGS = 16000  # rsync: io.c MAX_DAEMON_ARGS
 MAX_ARG_LENGTH = 8192
+
+
+def _asks_secluded_args(argv: list[bytes], protocol: int) -> bool:
+    """Whether the first argument list asks for a second (``-s``, ``--secluded-args``)."""
+    try:
+        return parse_server_args(argv, protocol=protocol).options.protect_args
+    except ArgumentError:
+        return False
 
 
 async def _read_args(ws: WireStream, *, protocol: int) -> list[bytes]:
