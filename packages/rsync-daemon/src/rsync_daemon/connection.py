@@ -20,7 +20,7 @@ from rsync_daemon.acl import UNDETERMINED, host_allowed
 from rsync_daemon.auth import lookup_secret
 from rsync_daemon.config import DaemonConfig, ModuleConfig
 from rsync_daemon.locks import claim_connection, lock_error
-from rsync_daemon.logsetup import use_module_log
+from rsync_daemon.logsetup import adopt_host_pid, use_module_log
 from rsync_daemon.proxy import ProxyHeaderError, read_proxy_header
 from rsync_wire.errors import ConnectionLost, ExitCode, ProtocolError, RsyncError
 from rsync_wire.proto.args import ArgumentError, parse_server_args
@@ -78,6 +78,7 @@ async def handle_connection(
     Returns:
         The exit code rsync's daemon process would have for this connection.
     """
+    adopt_host_pid()
     ws = WireStream(
         receive, send, timeout=min(config.timeout or HANDSHAKE_TIMEOUT, HANDSHAKE_TIMEOUT)
     )

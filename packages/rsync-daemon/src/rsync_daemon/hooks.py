@@ -32,6 +32,7 @@ import logging
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 from typing import TYPE_CHECKING, Final
@@ -52,6 +53,7 @@ __all__ = [
 
 log = logging.getLogger("rsync_daemon")
 
+_UCRED: Final = struct.Struct("3i")  # struct ucred: pid, uid, gid
 _MAX_REQUEST: Final = 16 << 20
 _MAX_OUTPUT: Final = 4096  # rsync: BIGPATHBUFLEN bytes of a pre-xfer command's output
 _ENV_PREFIX: Final = "RSYNC_"
@@ -124,17 +126,29 @@ def _helper_main(
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
     with contextlib.suppress(OSError):
         os.setsid()  # out of the daemon's process group: a Ctrl-C is the daemon's
+    # The kernel then adds the sender's pid to every request, as this process sees it:
+    # outside the daemon's PID namespace, the pid rsync would log.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    space = socket.CMSG_SPACE(2 * array.array("i").itemsize) + socket.CMSG_SPACE(_UCRED.size)
     while True:
         fds = array.array("i")
         try:
-            _msg, ancdata, _flags, _addr = sock.recvmsg(16, socket.CMSG_SPACE(2 * fds.itemsize))
+            msg, ancdata, _flags, _addr = sock.recvmsg(16, space)
         except InterruptedError:
             continue
-        if not ancdata and not _msg:
+        if not ancdata and not msg:
             return  # every connection process and the daemon are gone
+        sender = 0
         for level, kind, data in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+            elif level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                sender = _UCRED.unpack(data[: _UCRED.size])[0]
+        if msg == b"p" and len(fds) == 1:
+            with contextlib.suppress(OSError):
+                os.write(fds[0], str(sender).encode())
+            os.close(fds[0])
+            continue
         if len(fds) != 2:
             for fd in fds:
                 os.close(fd)
@@ -371,6 +385,31 @@ def _ask(req: _Request) -> HookResult | None:
         return msgspec.msgpack.decode(data, type=HookResult)
     except msgspec.DecodeError:
         return None
+
+
+def host_pid() -> int | None:
+    """This process's pid outside the daemon's PID namespace (None: not known).
+
+    Inside the namespace ``getpid()`` is a small number that names nothing to an
+    operator (or to ``kill``); the helper, started before the namespace, is told the
+    caller's pid by the kernel.
+    """
+    sock = _socket[0]
+    if sock is None:
+        return None
+    rep_r, rep_w = os.pipe()
+    try:
+        sock.sendmsg([b"p"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [rep_w]))])
+    except OSError:
+        os.close(rep_r)
+        return None
+    finally:
+        os.close(rep_w)
+    try:
+        data = _read_all(rep_r, 32)
+    finally:
+        os.close(rep_r)
+    return int(data) if data.isdigit() and int(data) > 0 else None
 
 
 def run_hook(module: str, hook: str, env: dict[str, str], stdin: bytes = b"") -> HookResult:

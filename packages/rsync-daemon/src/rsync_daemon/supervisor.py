@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Final
 
 from rsync_daemon.auth import preload_secrets
 from rsync_daemon.errors import ConfigError
+from rsync_daemon.logsetup import adopt_host_pid
 from rsync_sandbox import (
     NOBODY,
     Mechanism,
@@ -319,6 +320,7 @@ def confine(
     report = apply(policy)
     if Mechanism.PID_NAMESPACE in report.mechanisms:
         _exit_on_signals()
+        adopt_host_pid()
     for name, path in report.module_paths.items():
         config.modules[name].path = path
     if mode == "off":
