@@ -222,3 +222,26 @@ def test_log_lines_carry_the_pid_the_host_sees(
         with open(f"/proc/{pid}/cmdline", "rb") as f:  # the connection, still waiting
             cmdline = f.read()
         assert b"pyrsyncd" in cmdline or b"rsync_daemon" in cmdline, (pid, cmdline)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(os.geteuid() != 0, reason="the PID namespace is for a daemon run as root")
+def test_kill_9_of_the_daemon_leaves_no_listener_behind(
+    our_daemon: RealDaemonFactory, filtered_module: Path
+) -> None:
+    """The process outside the PID namespace is the daemon; killed, the listener goes too."""
+    import signal
+    import socket
+    import time
+
+    daemon = our_daemon({"m": filtered_module})
+    os.kill(daemon.service.proc.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    listening = True
+    while listening and time.monotonic() < deadline:
+        try:
+            socket.create_connection((daemon.host, daemon.port), timeout=2).close()
+            time.sleep(0.2)
+        except OSError:
+            listening = False
+    assert not listening, "an orphaned listener still accepts connections"

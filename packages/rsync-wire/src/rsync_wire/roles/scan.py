@@ -397,6 +397,25 @@ def _make_entry(
     return ScanEntry(name=name, path=path, st=st)
 
 
+def cvsignore_sources(*, daemon: bool) -> tuple[bytes | None, bytes | None]:
+    """What a ``-C`` rule adds besides rsync's list: ``$HOME/.cvsignore``, ``$CVSIGNORE``.
+
+    A daemon's connection cannot read its user's home (it is confined to its modules).
+
+    rsync: exclude.c get_cvs_excludes().
+    """
+    home = os.environ.get("HOME")
+    data = None
+    if home and not daemon:
+        try:
+            with open(os.path.join(home, ".cvsignore"), "rb") as f:
+                data = f.read(1 << 20)
+        except OSError:
+            data = None
+    env = os.environ.get("CVSIGNORE")
+    return data, env.encode("utf-8", "surrogateescape") if env else None
+
+
 def _leaves_root(root: Root, path: bytes) -> bool:
     """Whether following the symlink at ``path`` leads out of the root.
 

@@ -45,6 +45,7 @@ from rsync_wire.roles.scan import (
     WARNING,
     ScanEntry,
     ScanReport,
+    cvsignore_sources,
     list_dir_entries,
     scan,
 )
@@ -308,7 +309,8 @@ class SenderRole:
     async def _read_filters(self) -> _Selection | None:
         """The client's rules and the module's; ``None`` when there are none (the fast path)."""
         protocol = self.session.protocol
-        client = FilterList(protocol=protocol)
+        home, env = cvsignore_sources(daemon=self.module is not None)
+        client = FilterList(protocol=protocol, home_cvsignore=home, cvsignore_env=env)
         daemon = DaemonRules.for_module(self.module, protocol=protocol)
         if self.opts.server_rules:
             read = _Selection(self.root, client, daemon).read_file
