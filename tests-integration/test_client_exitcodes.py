@@ -141,10 +141,11 @@ def test_unknown_and_unsupported_options(real_rsync: RealRsync, tmp_path: Path) 
     assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0]
 
 
-def test_push_is_refused(tmp_path: Path) -> None:
-    result = run(pyrsync_argv("-a", str(tmp_path), "rsync://127.0.0.1:9/mod/"))
-    assert result.returncode == 4
-    assert "only downloads" in result.stderr
+def test_push_to_a_closed_port_fails_as_rsync(real_rsync: RealRsync, tmp_path: Path) -> None:
+    """A push is no longer refused: it fails where rsync fails (no daemon listening)."""
+    theirs, ours = both(real_rsync, "-a", str(tmp_path), "rsync://127.0.0.1:9/mod/")
+    assert theirs.returncode == 10
+    assert ours.returncode == theirs.returncode, ours.stderr
 
 
 def test_remote_command_not_found(

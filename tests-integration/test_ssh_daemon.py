@@ -290,20 +290,27 @@ def test_sshd_remote_shell_pull(
     assert_trees_equal(src, dest, symlink_times=True)
 
 
-def test_sshd_remote_shell_push_is_refused(
-    real_rsync: RealRsync, sshd: Sshd, tmp_path: Path
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_sshd_remote_shell_push(
+    real_rsync: RealRsync, sshd: Sshd, tmp_path: Path, protocol: int | None
 ) -> None:
+    """``rsync -e ssh --rsync-path=pyrsyncd SRC host:DEST`` uploads through real sshd."""
     src = _tree(tmp_path / "src")
     target = tmp_path / "target"
     result = run(
         real_rsync.argv(
-            "-a", "-e", sshd.rsh, f"--rsync-path={_pyrsyncd()}", f"{src}/", sshd.remote(target)
+            "-a",
+            "-e",
+            sshd.rsh,
+            f"--rsync-path={_pyrsyncd()}",
+            *_protocol_args(protocol),
+            f"{src}/",
+            sshd.remote(target),
         ),
         timeout=60,
     )
-    assert result.returncode != 0, result.describe()
-    assert "does not accept uploads" in result.stderr, result.describe()
-    assert not target.exists()
+    assert result.returncode == 0, f"{result.describe()}\n{sshd.log()}"
+    assert_trees_equal(src, target, symlink_times=True)
 
 
 def _write_wrapper(path: Path, config_home: Path, program: Sequence[str | Path]) -> Path:

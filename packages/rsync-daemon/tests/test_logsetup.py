@@ -78,3 +78,21 @@ def test_module_log_file(tmp_path: Path) -> None:
     assert "before" in daemon_log.read_text()
     assert "after" not in daemon_log.read_text()
     assert "after" in module_log.read_text()
+
+
+def test_log_file_keeps_bytes_as_rsync_writes_them(tmp_path: Path) -> None:
+    """rsync's logit(): control bytes, C1 bytes and a literal ``\\#ddd`` escaped, others raw."""
+    log_path = tmp_path / "d.log"
+    config = DaemonConfig(log_file=str(log_path), source="rsyncd.conf")
+    assert logsetup.setup_logging(0, config) == []
+    name = b"lat\xe9 c1\xc2\x85 del\x7f lit\\#123 tab\t".decode("utf-8", "surrogateescape")
+    logging.getLogger("rsync_wire.xferlog").info("send %s", name)
+    line = log_path.read_bytes()
+    assert line.endswith(b"] send lat\xe9 c1\xc2\\#205 del\x7f lit\\#134#123 tab\t\n"), line
+
+
+def test_syslog_and_stderr_lines_are_valid_text_without_controls() -> None:
+    name = b"lat\xe9 c1\xc2\x85 del\x7f nl\n".decode("utf-8", "surrogateescape")
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "send %s", (name,), None)
+    line = logsetup.RsyncFormatter("").format(record)
+    assert line == "send lat\\#351 c1\\#205 del\\#177 nl\\#012"

@@ -139,6 +139,7 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, expect: str) -> No
         ("fake super", "yes", "extended attributes"),
         ("insecure links", "yes", "never follows"),
         ("open noatime", "yes", "O_NOATIME"),
+        ("temp dir", "/srv/up-tmp", "temporary copy beside it"),
     ],
 )
 def test_refused_parameters_say_why(tmp_path: Path, param: str, value: str, reason: str) -> None:
@@ -205,7 +206,6 @@ def test_every_module_directive_is_stored(tmp_path: Path) -> None:
             "forward lookup = no\n"
             "strict modes = no\n"
             "auth digest = SHA256\n"
-            "temp dir = /srv/up-tmp\n"
             "exclude from = ex\n"
             "include from = in\n"
             "exclude = *.o\n"
@@ -239,7 +239,7 @@ def test_every_module_directive_is_stored(tmp_path: Path) -> None:
     )
     assert (m.syslog_facility, m.syslog_tag) == ("local3", "mine")
     assert (m.reverse_lookup, m.forward_lookup, m.strict_modes) == (False, False, False)
-    assert (m.auth_digest, m.temp_dir, m.timeout) == ("sha256", "/srv/up-tmp", 30)
+    assert (m.auth_digest, m.temp_dir, m.timeout) == ("sha256", "", 30)
     assert (m.exclude, m.exclude_from_rules) == (["*.o"], b"# comment\n*.bak\n+ keep.bak\n")
     assert (m.include, m.include_from_rules) == (["*.c"], b"wanted/\n")
     assert m.filter == ["- /secret/*** + x"]

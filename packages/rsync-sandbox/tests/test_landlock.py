@@ -183,3 +183,38 @@ def test_missing_required_path_is_an_error_and_changes_nothing(
     assert child.returncode == 0, child.stderr
     assert "does not exist" in child.data["error"]
     assert child.data["outside"] == "outside content"
+
+
+WRITES_BODY = """
+landlock.restrict(read_only=[ARGS["ro"]], read_write=[ARGS["rw"], ARGS["outside"]])
+landlock.isolate(deny_net=landlock.AccessNet.BIND_TCP, scopes=landlock.Scope(0))
+os.mkdir(ARGS["rw"] + "/a")
+os.mkdir(ARGS["rw"] + "/b")
+write_new(ARGS["rw"] + "/a/f")
+landlock.restrict_writes(ARGS["rw"])
+emit(
+    link_across=attempt(lambda: os.link(ARGS["rw"] + "/a/f", ARGS["rw"] + "/b/g")),
+    rename_across=attempt(lambda: os.rename(ARGS["rw"] + "/b/g", ARGS["rw"] + "/a/h")),
+    write_module=attempt(lambda: write_new(ARGS["rw"] + "/b/new.txt")),
+    write_other=attempt(lambda: write_new(ARGS["outside"] + "/new.txt")),
+    remove_other=attempt(lambda: os.unlink(ARGS["outside"] + "/data.txt")),
+    read_other=read(ARGS["outside"] + "/data.txt"),
+)
+"""
+
+
+def test_writes_stay_in_the_chosen_module(
+    run_child: RunChild, tree: dict[str, str], need_landlock: int
+) -> None:
+    """After restrict_writes(module), a second writable tree is read-only; renames and links
+    across directories inside the module still work under the connection's own layer."""
+    child = run_child(WRITES_BODY, become_nobody=False, **tree)
+    assert child.returncode == 0, child.stderr
+    data = child.data
+    assert data["link_across"] == "ok"
+    assert data["rename_across"] == "ok"
+    assert data["write_module"] == "ok"
+    assert data["write_other"] == "EACCES"
+    assert data["remove_other"] == "EACCES"
+    assert data["read_other"] == "outside content"
+    assert os.path.exists(os.path.join(tree["outside"], "data.txt"))

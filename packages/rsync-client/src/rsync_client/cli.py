@@ -222,9 +222,9 @@ def _info(o: ClientOptions, v: str | None) -> None:
             continue
         name = w.rstrip("0123456789")
         level = int(w[len(name) :] or "1")
-        if name == "progress":
+        if name == "progress":  # not --progress: that one also shows names
             o.progress2 = level >= 2
-            o.progress = level == 1
+            o.info_progress = level
         elif name == "stats":
             o.stats = level >= 2
         elif name == "name":
@@ -366,8 +366,8 @@ _LONG: Final[dict[str, _Spec]] = {
     "blocking-io": _Spec(_ignore, negate=_ignore),
     "files-from": _str("files_from"),
     "from0": _flag("from0"),
-    "inc-recursive": _Spec(_ignore, negate=_ignore),
-    "i-r": _Spec(_ignore, negate=_ignore),
+    "inc-recursive": _flag("inc_recursive"),
+    "i-r": _flag("inc_recursive"),
 }
 
 _SHORT: Final[dict[str, str]] = {
@@ -811,7 +811,7 @@ async def _main(opts: ClientOptions, rest: list[str], output: Output) -> int:
     from rsync_client.progress import make_progress
     from rsync_client.session import run
 
-    if opts.progress or opts.progress2:
+    if opts.progress_level:
         output.progress_display = make_progress(opts, output)
     result = await run(opts, rest, output)
     if output.progress_display is not None:

@@ -70,8 +70,9 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     omit_dir_times: bool = False
     omit_link_times: bool = False
     partial: bool = False
-    progress: bool = False
+    progress: bool = False  # --progress/-P: names, file-list counts, progress level 1
     progress2: bool = False
+    info_progress: int | None = None  # --info=progressN as given (it beats --progress)
     delete: bool = False
     delete_before: bool = False
     delete_during: bool = False
@@ -109,6 +110,17 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     files_from: str | None = None
     from0: bool = False
     list_only_implied: bool = False
+    inc_recursive: bool = True  # --no-inc-recursive: a pushing client offers no ``i``
+
+    @property
+    def progress_level(self) -> int:
+        """Rsync's ``--info=progress`` level: as given, else 1 with ``--progress``.
+
+        rsync: options.c (``--progress`` adds ``PROGRESS`` at the default priority).
+        """
+        if self.info_progress is not None:
+            return self.info_progress
+        return 1 if self.progress else 0
 
     @property
     def list_only_effective(self) -> bool:
@@ -134,7 +146,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
         """The options both sides of a pull obey (``sender``: the peer sends).
 
         Args:
-            sender: the remote side is the sender (always, for this client).
+            sender: the remote side is the sender (false for a push).
             local: a local copy (whole files by default, as rsync does).
         """
         list_only = self.list_only_effective

@@ -11,6 +11,7 @@ does, which events print at which verbosity.
 
 from __future__ import annotations
 
+import codecs
 import io
 import locale
 import stat
@@ -19,11 +20,12 @@ import time
 from typing import IO, TYPE_CHECKING, Final
 
 from rsync_wire.proto.constants import Item, Msg
+from rsync_wire.proto.escape import escape_text
 from rsync_wire.roles.decide import SIGNIFICANT_ITEM_FLAGS
 
 if TYPE_CHECKING:
     from rsync_client.options import ClientOptions
-    from rsync_client.progress import Progress
+    from rsync_client.progress import ProgressDisplay
     from rsync_wire.proto.flist import FileEntry
     from rsync_wire.roles.receiving import ReceiveStats
 
@@ -149,39 +151,31 @@ def human_dnum(value: float, digits: int, human: int = 1) -> str:
 
 # -- names and modes -------------------------------------------------------------------------------
 
-_UTF8: Final = locale.nl_langinfo(locale.CODESET).upper().replace("-", "") == "UTF8"
+
+def locale_charset() -> str:
+    """The charset of the locale, as Python names it (``ascii`` when it has none Python knows).
+
+    rsync: rsync.c setup_iconv() (the locale's ``nl_langinfo(CODESET)``).
+    """
+    try:
+        return codecs.lookup(locale.nl_langinfo(locale.CODESET) or "ascii").name
+    except LookupError:
+        return "ascii"
+
+
+_CHARSET: Final = locale_charset()
 
 
 def escape_name(data: bytes, *, eight_bit: bool = False) -> str:
     r"""Text for the terminal: control bytes (and bytes the locale cannot show) as ``\#ooo``.
 
-    In a UTF-8 locale valid UTF-8 passes through; elsewhere (and for invalid
-    sequences) bytes from 0x80 up are escaped too, unless ``eight_bit`` (``-8``).
+    A byte that is not valid in the locale's charset is escaped unless ``eight_bit``
+    (``-8``); so is the backslash of a literal ``\#ddd``.
+    See :func:`rsync_wire.proto.escape.escape_text`.
 
-    rsync: log.c filtered_fwrite() (with the iconv check of rwrite()).
+    rsync: log.c rwrite(), filtered_fwrite().
     """
-    out: list[str] = []
-    if _UTF8 and not eight_bit:
-        text = data.decode("utf-8", "surrogateescape")
-        for ch in text:
-            code = ord(ch)
-            if 0xDC80 <= code <= 0xDCFF:
-                out.append(f"\\#{code - 0xDC00:03o}")
-            elif code < 0x20 and ch != "\t":
-                out.append(f"\\#{code:03o}")
-            else:
-                out.append(ch)
-    else:
-        for b in data:
-            if (b < 0x20 and b != 9) or (b >= 0x7F and not eight_bit):
-                out.append(f"\\#{b:03o}")
-            else:
-                out.append(chr(b))
-    text = "".join(out)
-    if "\\#" in text:
-        # a literal "\#ddd" in the name is escaped too, so that the output is unambiguous
-        pass
-    return text
+    return escape_text(data, charset=None if eight_bit else _CHARSET)
 
 
 def permstring(mode: int) -> str:
@@ -225,10 +219,21 @@ def timestring(seconds: int) -> str:
     )
 
 
+_ITEM_MISSING_DATA: Final = 1 << 16
+"""rsync.h ITEM_MISSING_DATA: a sender below protocol 29 has no iflags (``?????????``)."""
+
+
 def itemize_string(
-    mode: int, iflags: int, *, preserve_times: bool, receiver_symlink_times: bool = True
+    mode: int,
+    iflags: int,
+    *,
+    preserve_times: bool,
+    receiver_symlink_times: bool = True,
+    sending: bool = False,
 ) -> str:
     """The eleven characters of ``%i`` (``>f+++++++++``, ``.d..t......``...).
+
+    ``sending``: the line is a sender's (a push), whose transfers show ``<``.
 
     rsync: log.c log_formatted() (case 'i').
     """
@@ -237,7 +242,7 @@ def itemize_string(
     elif not iflags & Item.TRANSFER:
         c0 = "."
     else:
-        c0 = ">"
+        c0 = "<" if sending else ">"
     c = [c0, "", "", "", "", "", "", "", "", "", ""]
     if stat.S_ISLNK(mode):
         c[1] = "L"
@@ -271,9 +276,10 @@ def itemize_string(
     c[8] = "b" if atime and crtime else "u" if atime else "n" if crtime else "."
     c[9] = "a" if iflags & Item.REPORT_ACL else "."
     c[10] = "x" if iflags & Item.REPORT_XATTR else "."
-    if iflags & Item.IS_NEW:
+    if iflags & (Item.IS_NEW | _ITEM_MISSING_DATA):
+        fill = "+" if iflags & Item.IS_NEW else "?"
         for i in range(2, 11):
-            c[i] = "+"
+            c[i] = fill
     elif c0 in ".hc" and all(ch == "." for ch in c[2:]):
         for i in range(2, 11):
             c[i] = " "
@@ -455,7 +461,7 @@ class Output:
         *,
         stdout: IO[str] | None = None,
         stderr: IO[str] | None = None,
-        progress: Progress | None = None,
+        progress: ProgressDisplay | None = None,
     ) -> None:
         self.opts = opts
         self.to_stdout = stdout is None
@@ -471,16 +477,18 @@ class Output:
         self.name_level = name_level
         self.has_format = bool(itemize or name_level)
         self.flist_progress = False
+        self.flist_counting = False
+        self.am_sender = False  # this side builds the file list (a local copy, a push)
         self.needs_newline = False
         self.human = opts.human_readable
+        self.sending = False  # a push: this client is the sender (items show "<")
+        self.receiver_symlink_times = True  # a push: whether the receiver sets symlink times
 
     # -- low level ---------------------------------------------------------------------
 
     def _line(self, text: str) -> None:
         if self.quiet:
             return
-        if self.progress_display is not None:
-            self.progress_display.pause()
         if self.needs_newline:
             self.out.write("\n")
             self.needs_newline = False
@@ -488,13 +496,10 @@ class Output:
 
     def error(self, text: str) -> None:
         """An error or warning line on stderr (never silenced by ``-q``)."""
-        if self.progress_display is not None:
-            self.progress_display.pause()
         self.out.flush()
-        if self.needs_newline:
-            self.out.write("\n")
+        if self.needs_newline:  # rsync: log.c rwrite() ends the open line on stderr
+            self.err.write("\n")
             self.needs_newline = False
-            self.out.flush()
         self.err.write(text if text.endswith("\n") else text + "\n")
         self.err.flush()
 
@@ -517,7 +522,39 @@ class Output:
         if not (o.recursive or o.dirs or o.list_only_effective):
             return
         self.flist_progress = True
-        self.out.write("receiving file list ... ")
+        self.out.write(f"{'building' if self.am_sender else 'receiving'} file list ... ")
+        self.needs_newline = True
+        self.out.flush()
+        if self.am_sender:  # the sender counts before each entry: from 0 (rsync: flist.c)
+            self.file_list_progress(0)
+
+    def file_list_progress(self, count: int) -> None:
+        """`` 100 files...`` with ``--progress`` (rsync: flist.c emit_filelist_progress())."""
+        if not self.flist_progress or not self.opts.progress:  # rsync's FLIST2
+            return
+        if not self.flist_counting:  # the first ends "receiving file list ... " (rsync: rwrite())
+            self.out.write("\n")
+            self.flist_counting = True
+        self.out.write(f" {count} files...\r")
+        self.needs_newline = True
+        self.out.flush()
+
+    def sender_file_list_started(self, *, incremental: bool) -> None:
+        """A pushing client's ``building file list ... `` or ``sending incremental file list``.
+
+        rsync: flist.c send_file_list() (show_filelist_progress needs ``-v``, ``-r`` or
+        ``-d``, and no incremental recursion).
+        """
+        o = self.opts
+        if self.quiet or not (o.verbose or o.progress):
+            return
+        if incremental:
+            self._line("sending incremental file list")
+            return
+        if not (o.recursive or o.dirs):
+            return
+        self.flist_progress = True
+        self.out.write("building file list ... ")
         self.needs_newline = True
         self.out.flush()
 
@@ -526,7 +563,7 @@ class Output:
         if not self.flist_progress:
             return
         self.needs_newline = False
-        if self.opts.progress or self.opts.verbose >= 2:
+        if self.opts.progress:  # rsync's FLIST2: --progress (-vv does not give it)
             self.out.write(f"{count} file{' ' if count == 1 else 's '}to consider\n")
         else:
             self.out.write("done\n")
@@ -557,7 +594,13 @@ class Output:
         else:
             tail = ""
         if self.itemize:
-            flags = itemize_string(entry.mode, iflags, preserve_times=self.opts.times)
+            flags = itemize_string(
+                entry.mode,
+                iflags,
+                preserve_times=self.opts.times,
+                receiver_symlink_times=self.receiver_symlink_times,
+                sending=self.sending,
+            )
             return f"{flags} {shown}{tail}"
         return shown + tail
 
@@ -592,11 +635,45 @@ class Output:
         final: bool,
         to_check: int = 0,
         count: int = 0,
+        xferred: int = 0,
+        transferred_size: int = 0,
+        total_size: int = 0,
+        flist_eof: bool = True,
     ) -> None:
         """Per-file progress, when ``--progress`` or ``--info=progress2`` is on."""
         if self.progress_display is not None and not self.quiet:
             self.progress_display.update(
-                name, done, total, final=final, to_check=to_check, count=count
+                name,
+                done,
+                total,
+                final=final,
+                to_check=to_check,
+                count=count,
+                xferred=xferred,
+                transferred_size=transferred_size,
+                total_size=total_size,
+                flist_eof=flist_eof,
+            )
+
+    def progress_phase_done(
+        self,
+        *,
+        to_check: int,
+        count: int,
+        xferred: int,
+        transferred_size: int,
+        total_size: int,
+        flist_eof: bool = True,
+    ) -> None:
+        """The end of a transfer phase (``--info=progress2`` shows its line again)."""
+        if self.progress_display is not None and not self.quiet:
+            self.progress_display.phase_done(
+                to_check=to_check,
+                count=count,
+                xferred=xferred,
+                transferred_size=transferred_size,
+                total_size=total_size,
+                flist_eof=flist_eof,
             )
 
     # -- the end -----------------------------------------------------------------------

@@ -2,13 +2,12 @@
 
 :func:`run` classifies the arguments (daemon, remote shell, local), opens the
 transport, and hands the connection to the wire layer's client
-(:func:`rsync_wire.roles.client.setup_client_protocol` and
-:func:`~rsync_wire.roles.client.run_pull`) or, for a local copy, to
-:func:`rsync_wire.roles.local.run_local_copy`. Errors are raised as
+(:func:`rsync_wire.roles.client.setup_client_protocol`, then
+:func:`~rsync_wire.roles.client.run_pull` for a remote source or
+:func:`~rsync_wire.roles.client.run_push` for a remote destination) or, for a local
+copy, to :func:`rsync_wire.roles.local.run_local_copy`. Errors are raised as
 :class:`~rsync_wire.errors.RsyncError` with rsync's exit codes; turning them into
 messages and a process status is :mod:`rsync_client.cli`'s job.
-
-Only downloads are supported: a remote destination (a push) is refused.
 
 rsync: main.c start_client(), client_run().
 """
@@ -19,6 +18,7 @@ import contextlib
 import os
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, NoReturn
 
 import anyio
@@ -39,10 +39,17 @@ from rsync_client.safeopen import (
 from rsync_client.transports.daemon import connect_daemon, daemon_preamble
 from rsync_client.transports.rsh import remote_command, spawn
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError, UnsupportedError
+from rsync_wire.fs import Root
 from rsync_wire.proto.args import build_server_args
-from rsync_wire.proto.constants import PROTOCOL_VERSION
+from rsync_wire.proto.constants import CF, PROTOCOL_VERSION
 from rsync_wire.proto.filters import F_OPTION_RULES, FilterList, ReadFile, cvs_exclude_rules
-from rsync_wire.roles.client import CLIENT_CAPABILITIES, run_pull, setup_client_protocol
+from rsync_wire.roles.client import (
+    CLIENT_CAPABILITIES,
+    push_capabilities,
+    run_pull,
+    run_push,
+    setup_client_protocol,
+)
 from rsync_wire.roles.local import run_local_copy
 from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats
 from rsync_wire.stream import WireStream
@@ -192,12 +199,11 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
     else:
         sources, dest = args[:-1], args[-1]
     locs = [parse_location(s) for s in sources]
-    if dest is not None and parse_location(dest).kind != "local":
+    if dest is not None and (target := parse_location(dest)).kind != "local":
         if all(loc.kind == "local" for loc in locs):
-            msg = (
-                f"pyrsync only downloads: pushing to a remote destination is not supported ({dest})"
-            )
-            raise UnsupportedError(msg)
+            if any(not s for s in sources):
+                _bare("Empty source arg specified.")
+            return await _run_push(opts, sources, target, output)
         msg = "The source and destination cannot both be remote."
         raise OptionError(msg)
     kinds = {loc.kind for loc in locs}
@@ -214,6 +220,7 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
             _bare("Empty source arg specified.")
         if dest is not None and not dest:
             _bare('Empty destination arg specified (use "." or see --old-args).')
+        output.am_sender = True  # rsync's client sends a local copy (its receiver is a child)
         return await _run_local(opts, sources, dest, output)
     hosts = {(loc.host, loc.user, loc.port) for loc in locs}
     if len(hosts) > 1:
@@ -247,7 +254,9 @@ def _config(
         list_only=opts.list_only_effective,
         whole_file=whole,
         max_delete=opts.max_delete,
-        progress=opts.progress or opts.progress2,
+        progress=opts.progress_level > 0,
+        names=opts.progress,
+        sender_progress=local,  # rsync's client sends a local copy
         umask=_umask(),
     )
 
@@ -337,9 +346,54 @@ async def _pull(
     return stats, session.protocol
 
 
+Transfer = Callable[[WireStream, "int | None", int], Awaitable[tuple[ReceiveStats, int]]]
+"""The session after the transport: ``(ws, agreed protocol or None, our protocol)`` to
+``(statistics, protocol)`` (a pull or a push)."""
+
+
+def _pull_topts(opts: ClientOptions) -> TransferOptions:
+    topts = opts.transfer_options()
+    topts.capabilities = CLIENT_CAPABILITIES
+    topts.cvs_exclude = opts.cvs_exclude
+    return topts
+
+
 async def _run_daemon(
     opts: ClientOptions, locs: list[Location], dest: str | None, output: Output
 ) -> RunResult:
+    topts = _pull_topts(opts)
+    filters = build_filters(opts)
+    paths = [loc.path for loc in locs]
+
+    async def pull(
+        ws: WireStream, protocol: int | None, our_protocol: int
+    ) -> tuple[ReceiveStats, int]:
+        return await _pull(
+            ws,
+            opts,
+            topts,
+            filters,
+            _requested(paths, module=True),
+            dest,
+            output,
+            protocol=protocol,
+            our_protocol=our_protocol,
+        )
+
+    return await _daemon_session(opts, locs, topts, pull, output)
+
+
+async def _daemon_session(
+    opts: ClientOptions,
+    locs: list[Location],
+    topts: TransferOptions,
+    transfer: Transfer,
+    output: Output,
+) -> RunResult:
+    """Reach the daemon (TCP, a proxy, a connect program, or ``-e``), then transfer.
+
+    ``locs`` are the remote arguments: the sources of a pull, the destination of a push.
+    """
     first = locs[0]
     paths = [loc.path for loc in locs]
     module = first.path.split("/", 1)[0]
@@ -347,10 +401,6 @@ async def _run_daemon(
         msg = "ERROR: The remote path must start with a module name"
         raise RsyncError(msg, exit_code=ExitCode.STARTCLIENT)
     our_protocol = opts.protocol or PROTOCOL_VERSION
-    topts = opts.transfer_options()
-    topts.capabilities = CLIENT_CAPABILITIES
-    topts.cvs_exclude = opts.cvs_exclude
-    filters = build_filters(opts)
     process = None
     if opts.rsh:
         argv = remote_command(
@@ -398,17 +448,7 @@ async def _run_daemon(
             done = True
             return RunResult(None, 0, our_protocol)
         try:
-            stats, protocol = await _pull(
-                ws,
-                opts,
-                topts,
-                filters,
-                _requested(paths, module=True),
-                dest,
-                output,
-                protocol=reply.protocol,
-                our_protocol=our_protocol,
-            )
+            stats, protocol = await transfer(ws, reply.protocol, our_protocol)
         except ConnectionLost as exc:
             exc.bytes_received = ws.bytes_read  # type: ignore[attr-defined]
             raise
@@ -421,13 +461,40 @@ async def _run_daemon(
 async def _run_shell(
     opts: ClientOptions, locs: list[Location], dest: str | None, output: Output
 ) -> RunResult:
+    topts = _pull_topts(opts)
+    filters = build_filters(opts)
+    paths = [loc.path or "." for loc in locs]
+
+    async def pull(
+        ws: WireStream, protocol: int | None, our_protocol: int
+    ) -> tuple[ReceiveStats, int]:
+        return await _pull(
+            ws,
+            opts,
+            topts,
+            filters,
+            _requested(paths, module=False),
+            dest,
+            output,
+            protocol=protocol,
+            our_protocol=our_protocol,
+        )
+
+    return await _shell_session(opts, locs, topts, pull)
+
+
+async def _shell_session(
+    opts: ClientOptions, locs: list[Location], topts: TransferOptions, transfer: Transfer
+) -> RunResult:
+    """Start ``rsync --server`` over the remote shell, then transfer.
+
+    The exit code is the larger of ours and the remote program's.
+
+    rsync: main.c client_run(), wait_process().
+    """
     first = locs[0]
     paths = [loc.path or "." for loc in locs]
     our_protocol = opts.protocol or PROTOCOL_VERSION
-    topts = opts.transfer_options()
-    topts.capabilities = CLIENT_CAPABILITIES
-    topts.cvs_exclude = opts.cvs_exclude
-    filters = build_filters(opts)
     server_args = build_server_args(topts, paths, protocol=our_protocol)
     argv = remote_command(
         opts.rsh, first.host, first.user, opts.rsync_path, server_args, family=_family_flag(opts)
@@ -440,17 +507,7 @@ async def _run_shell(
     done = False
     try:
         try:
-            stats, protocol = await _pull(
-                ws,
-                opts,
-                topts,
-                filters,
-                _requested(paths, module=False),
-                dest,
-                output,
-                protocol=None,
-                our_protocol=our_protocol,
-            )
+            stats, protocol = await transfer(ws, None, our_protocol)
         except ConnectionLost as exc:
             exc.bytes_received = ws.bytes_read  # type: ignore[attr-defined]
             status = await _reap(process, wait=5.0)
@@ -468,6 +525,133 @@ async def _run_shell(
     if status is not None and status > code:
         code = status
     return RunResult(stats, code, protocol)
+
+
+# -- push ---------------------------------------------------------------------------------------
+
+
+def _source_path(source: str) -> bytes:
+    """A source argument as the sender's root (``/``) sees it: absolute, its slash kept."""
+    raw = os.fsencode(source)
+    slash = raw.endswith((b"/", b"/.")) or raw == b"."
+    absolute = os.path.abspath(raw)
+    if slash and not absolute.endswith(b"/"):
+        absolute += b"/"
+    return absolute
+
+
+def _remote_files_from(opts: ClientOptions, target: Location) -> str | None:
+    """The remote file of ``--files-from=HOST:FILE`` (or ``:FILE``), or ``None`` if local.
+
+    Raises:
+        OptionError: rsync's message when the host is not the destination's (exit 1).
+
+    rsync: options.c (check_for_hostspec on --files-from), main.c start_client().
+    """
+    value = opts.files_from
+    if value is None or value == "-":
+        return None
+    if value.startswith(":"):
+        path = value[1:]
+    else:
+        loc = parse_location(value)
+        if loc.kind == "local":
+            return None
+        if loc.host != target.host:
+            _bare("--files-from hostname is not the same as the transfer hostname")
+        path = loc.path
+    if not path or path == "-":
+        _bare("Invalid --files-from remote filename")
+    return path
+
+
+def _push_topts(opts: ClientOptions, remote_list: str | None) -> TransferOptions:
+    """The options of a push: the server receives.
+
+    A local ``--files-from`` is read here, by the sender: the receiver gets only ``-R``
+    (implied); a remote one is named to the server, which sends us its names.
+
+    rsync: options.c server_options() (the am_sender branches).
+    """
+    topts = opts.transfer_options(sender=False)
+    topts.cvs_exclude = opts.cvs_exclude
+    topts.files_from = remote_list
+    topts.from0 = opts.from0 and remote_list is not None
+    if opts.files_from is not None:
+        topts.relative = True
+    if opts.itemize_changes:
+        # The receiving generator itemizes unchanged entries only when it knows the
+        # client's format has %i (rsync: options.c server_options(), --log-format).
+        topts.log_format = "%i%I" if opts.itemize_changes > 1 else "%i"
+    topts.capabilities = push_capabilities(topts, allow=opts.inc_recursive)
+    return topts
+
+
+async def _run_push(
+    opts: ClientOptions, sources: list[str], target: Location, output: Output
+) -> RunResult:
+    """Send local ``sources`` to a remote destination (a daemon module or a remote shell).
+
+    rsync: main.c client_run() (am_sender).
+    """
+    if opts.list_only_effective:
+        msg = "--list-only is not supported by pyrsync for a remote destination"
+        raise UnsupportedError(msg)
+    remote_list = _remote_files_from(opts, target)
+    topts = _push_topts(opts, remote_list)
+    output.sending = True
+    filters = build_filters(opts)
+    names = _files_from(opts) if remote_list is None else []
+    if names is not None:
+        if len(sources) != 1:
+            _bare("rsync: --files-from needs exactly one source directory")
+        root_path = _source_path(sources[0])
+        paths = names
+    else:
+        root_path = b"/"
+        paths = [_source_path(s) for s in sources]
+    try:
+        root = Root(root_path)
+    except OSError as exc:
+        shown = os.fsdecode(root_path)
+        msg = f'rsync: [sender] change_dir "{shown}" failed: {exc.strerror} ({exc.errno})'
+        raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
+
+    async def push(
+        ws: WireStream, protocol: int | None, our_protocol: int
+    ) -> tuple[ReceiveStats, int]:
+        session = await setup_client_protocol(
+            ws,
+            topts,
+            protocol=protocol,
+            our_protocol=our_protocol,
+            names_from_peer=remote_list is not None,
+        )
+        # rsync: compat.c setup_protocol() (a sender's receiver_symlink_times)
+        output.receiver_symlink_times = bool(session.compat_flags & CF.SYMLINK_TIMES)
+        if opts.sandbox:
+            _confined(opts, output, confine_client(opts, sources, None))
+        stats = await run_push(
+            ws,
+            session,
+            topts,
+            filters,
+            root,
+            paths,
+            output,
+            itemize=opts.itemize_changes,
+            # --progress shows the names too (rsync: options.c, the "name" info word)
+            verbose=opts.verbose or int(opts.progress),
+            names_from_peer=remote_list is not None,
+        )
+        return stats, session.protocol
+
+    try:
+        if target.kind == "daemon":
+            return await _daemon_session(opts, [target], topts, push, output)
+        return await _shell_session(opts, [target], topts, push)
+    finally:
+        root.close()
 
 
 async def _reap(process: Process, *, wait: float) -> int | None:

@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--log-file", help="append log lines to this file instead of stderr")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more")
     p.add_argument(
+        "-V", "--version", action="store_true", help="print the version and what it speaks, exit"
+    )
+    p.add_argument(
         "--no-fork",
         action="store_true",
         help="serve connections one at a time in the listener process (debugging)",
@@ -190,6 +193,34 @@ def _version() -> str:
         return "unknown"
 
 
+def version_text() -> str:
+    """What ``pyrsyncd --version`` prints: rsync's first line, then what the daemon speaks.
+
+    rsync: usage.c print_rsync_version() (its first line and its algorithm lists).
+    """
+    from rsync_wire.proto.constants import (
+        AUTH_DIGESTS,
+        CHECKSUM_NAMES_SERVER,
+        COMPRESS_NAMES_SERVER,
+        MIN_PROTOCOL,
+        PROTOCOL_VERSION,
+    )
+
+    lists = (
+        ("Checksum list", CHECKSUM_NAMES_SERVER),
+        ("Compress list", COMPRESS_NAMES_SERVER),
+        ("Daemon auth list", AUTH_DIGESTS),
+    )
+    lines = [
+        f"pyrsyncd  version {_version()}  protocol version {PROTOCOL_VERSION}",
+        f"An rsync daemon in Python, wire-compatible with rsync 3.x clients (protocols "
+        f"{MIN_PROTOCOL} to {PROTOCOL_VERSION}).",
+    ]
+    for title, names in lists:
+        lines += [f"{title}:", "    " + " ".join(names)]
+    return "\n".join(lines) + "\n"
+
+
 def _detach() -> None:
     """Become a background daemon; standard input, output and error go to /dev/null.
 
@@ -249,6 +280,9 @@ def _main(argv: Sequence[str] | None) -> int:
 
         return main_server(args)
     ns = _parser().parse_args(args)
+    if ns.version:
+        sys.stdout.write(version_text())
+        return 0
     # A launcher (some inetd, a shell) may have left SIGCHLD ignored, which makes the
     # kernel reap our children before we can wait for them.
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)

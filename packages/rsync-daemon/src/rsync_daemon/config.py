@@ -79,6 +79,9 @@ class ModuleConfig(msgspec.Struct, kw_only=True):
     incoming_chmod: str = ""  # uploads only (the receiver)
     outgoing_chmod: str = ""
     munge_symlinks: bool = False
+    use_chroot: bool = False
+    """rsync's ``use chroot`` as it resolves it (pyrsyncd confines itself either way; without
+    chroot, uploaded symlink targets are sanitized as rsync's daemon does)."""
     transfer_logging: bool = False
     log_format: str = DEFAULT_LOG_FORMAT
     log_file: str | None = None
@@ -523,12 +526,14 @@ _REFUSED: dict[str, str] = {
     "fake super": "pyrsyncd does not read or store extended attributes",
     "insecure links": "pyrsyncd never follows symlinks out of a module",
     "open noatime": "pyrsyncd does not open files with O_NOATIME",
+    "temp dir": "pyrsyncd writes each received file's temporary copy beside it",
 }
 # The value that matches what pyrsyncd does anyway (accepted, since it changes nothing).
 _HARMLESS: dict[str, set[str]] = {
     "insecure links": _BOOL_FALSE,
     "open noatime": _BOOL_FALSE | _UNSET,
     "fake super": _BOOL_FALSE,
+    "temp dir": {""},
 }
 
 _FACILITIES = [
@@ -990,6 +995,7 @@ def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) ->
         incoming_chmod=get("incoming chmod"),
         outgoing_chmod=get("outgoing chmod"),
         munge_symlinks=munge,
+        use_chroot=use_chroot and not inner,
         transfer_logging=flag("transfer logging", default=False),
         log_format=get("log format", DEFAULT_LOG_FORMAT),
         log_file=log_file,

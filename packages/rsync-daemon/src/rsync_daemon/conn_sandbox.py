@@ -38,9 +38,10 @@ import json
 import logging
 import os
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
-from rsync_sandbox import ConnectionPolicy, SandboxError, confine_connection
+from rsync_sandbox import ConnectionPolicy, SandboxError, confine_connection, confine_writes
 from rsync_wire.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -112,6 +113,33 @@ def confine_connection_process(
         _log_lines(report.description, report.warnings)
     else:
         log.debug("[%s] %s: %s", peer, _PREFIX, report.description)
+    return None
+
+
+def confine_module_writes(
+    config: DaemonConfig | None, peer: str, writable: str | None
+) -> int | None:
+    """Once the module is known: writes only inside it (uploads), or nowhere; None to serve.
+
+    Returns:
+        None when in force (or the sandbox is off, or the kernel has no Landlock);
+        otherwise the exit code to end the connection with (the reason is logged).
+    """
+    policy = connection_policy(config.sandbox if config is not None else "auto")
+    if policy is None or not policy.landlock:
+        return None
+    if threading.active_count() > 1:
+        # An anonymous SSH connection runs asyncssh's threads; a Landlock layer added now
+        # would bind this thread only. The layers from before the first byte still hold.
+        log.warning(
+            "[%s] %s: writes not confined to the module (the process has threads)", peer, _PREFIX
+        )
+        return None
+    try:
+        confine_writes(writable)
+    except SandboxError as exc:
+        log.error("[%s] %s: cannot confine writes to the module, refused: %s", peer, _PREFIX, exc)  # noqa: TRY400
+        return int(ExitCode.STARTCLIENT)
     return None
 
 

@@ -19,6 +19,7 @@ from rsync_daemon import hooks
 from rsync_daemon.acl import UNDETERMINED, host_allowed
 from rsync_daemon.auth import lookup_secret
 from rsync_daemon.config import DaemonConfig, ModuleConfig
+from rsync_daemon.conn_sandbox import confine_module_writes
 from rsync_daemon.locks import claim_connection, lock_error
 from rsync_daemon.logsetup import adopt_host_pid, use_module_log
 from rsync_daemon.proxy import ProxyHeaderError, read_proxy_header
@@ -175,6 +176,7 @@ async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str, state: _Ses
         protocol=protocol,
         early_input=early_input,
         state=state,
+        config=config,
     )
 
 
@@ -204,9 +206,16 @@ async def _greet(
     ws.write(format_greeting(PROTOCOL_VERSION, AUTH_DIGESTS))
     if config.motd_text:
         ws.write(config.motd_text[: 64 * 1024].rstrip(b"\n") + b"\n\n")
-    await ws.flush()
     try:
+        await ws.flush()
         line = await ws.read_line()
+    except ConnectionLost:
+        if ws.bytes_read:
+            raise
+        # connected and closed without a byte: a load balancer's or a monitor's probe
+        log.debug("[%s] closed before the greeting (a health check?)", peer)
+        return int(ExitCode.STREAMIO)
+    try:
         greeting = parse_greeting(line)
     except ProtocolError as exc:
         await _send_line(ws, f"@ERROR: {exc}")
@@ -275,6 +284,7 @@ async def _module(
     protocol: int,
     early_input: bytes,
     state: _Session,
+    config: DaemonConfig | None = None,
 ) -> int:
     """rsync: clientserver.c rsync_module(), step by step."""
     name = mod.name
@@ -383,6 +393,14 @@ async def _module(
         addr,
     )
     ctx = _module_context(mod, peer, host=host, addr=addr, user=user)
+    # from here on nothing outside this module can change, and nothing at all for a pull
+    # (but --remove-source-files, which a writable module allows)
+    writes = not mod.read_only and (not sender or parsed.options.remove_source_files)
+    refused = confine_module_writes(config, peer, mod.path if writes else None)
+    if refused is not None:
+        return await _refuse(
+            ws, protocol, ["ERROR: cannot confine the transfer"], ExitCode(refused)
+        )
     try:
         return await run_server(ws, parsed, module=ctx, protocol=protocol)
     except ConnectionLost as exc:
@@ -439,6 +457,9 @@ def _module_context(
         "peer_host": host,
         "peer_addr": addr,
         "auth_user": user,
+        "incoming_chmod": mod.incoming_chmod,
+        "sanitize_paths": not mod.use_chroot,
+        "ignore_errors": mod.ignore_errors,
     }
     known = set(ModuleContext.__struct_fields__)
     return ModuleContext(**{k: v for k, v in fields.items() if k in known})

@@ -31,6 +31,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Final
 
 from rsync_daemon.safeopen import open_trusted
+from rsync_wire.proto.escape import escape_text
 
 if TYPE_CHECKING:
     from rsync_daemon.config import DaemonConfig, ModuleConfig
@@ -38,17 +39,27 @@ if TYPE_CHECKING:
 __all__ = ["MAX_LINE", "RsyncFormatter", "setup_logging", "use_module_log"]
 
 MAX_LINE: Final = 16 * 1024
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]|\\#(?=\d{3})")
+_DEL_C1 = re.compile(r"[\x7f-\x9f]")
 _SYSLOG_SOCKET = "/dev/log"
 _module_handlers: dict[str, logging.Handler] = {}
 _daemon_log: list[str | None] = [None]
 
 
 class RsyncFormatter(logging.Formatter):
-    """rsync's log line: a prefix, then the message with control characters escaped."""
+    r"""rsync's log line: a prefix, then the message with control characters escaped.
 
-    def __init__(self, prefix: str, datefmt: str | None = "%Y/%m/%d %H:%M:%S") -> None:
+    ``raw`` (a log file): as rsync's logit(), control bytes and the bytes 0x80-0x9f become
+    ``\#ooo`` and other bytes stay as they came (names that are not UTF-8 too: the file
+    is written with ``surrogateescape``). Otherwise (syslog, standard error) bytes that are
+    not UTF-8, DEL and the C1 characters are escaped as well, so that the line is valid
+    text that a terminal shows as it is.
+    """
+
+    def __init__(
+        self, prefix: str, datefmt: str | None = "%Y/%m/%d %H:%M:%S", *, raw: bool = False
+    ) -> None:
         super().__init__(prefix + "%(message)s", datefmt)
+        self.raw = raw
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
         """The message, escaped and cut, in the prefix."""
@@ -57,7 +68,13 @@ class RsyncFormatter(logging.Formatter):
             record.exc_text = self.formatException(record.exc_info)
         if len(text) > MAX_LINE:
             text = text[:MAX_LINE] + f"... [{len(text) - MAX_LINE} more characters]"
-        record.message = _CONTROL.sub(lambda m: f"\\#{ord(m.group()[0]):03o}", text)
+        data = text.encode("utf-8", "surrogateescape")
+        if self.raw:
+            record.message = escape_text(data, charset=None, c1=True)
+        else:
+            # valid text for syslog and a terminal, without DEL and C1 controls either
+            text = escape_text(data, charset="utf-8")
+            record.message = _DEL_C1.sub(lambda m: f"\\#{ord(m.group()):03o}", text)
         return self._style.format(record)
 
 
@@ -82,9 +99,9 @@ def _file_handler(path: str) -> logging.Handler:
         fd = open_trusted(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     finally:
         os.umask(old)
-    stream = os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace", buffering=1)
+    stream = os.fdopen(fd, "a", encoding="utf-8", errors="surrogateescape", buffering=1)
     handler = _FileHandler(stream)
-    handler.setFormatter(RsyncFormatter("%(asctime)s [%(process)d] "))
+    handler.setFormatter(RsyncFormatter("%(asctime)s [%(process)d] ", raw=True))
     return handler
 
 

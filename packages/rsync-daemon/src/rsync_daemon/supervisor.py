@@ -13,13 +13,14 @@ How this works (bind before confining, confine before the event loop; gokrazy/rs
    probe that becomes that user and tries to write to each read-only module. A module
    it can write to is a misconfiguration: start-up stops, naming the module and path.
 4. `confine` builds a `rsync_sandbox.SandboxPolicy` and applies it. As root: a mount
-   namespace and a PID namespace, every module bound read-only at ``/<name>`` of an
-   otherwise empty root (plus the Python installation, ``/etc/passwd``, ``/etc/group``
-   and ``/etc/localtime``, read-only), ``pivot_root``, the switch to uid/gid 65534 (or
+   namespace and a PID namespace, every module bound at ``/<name>`` of an otherwise
+   empty root (read-only, or read-write for a ``read only = no`` module; plus the
+   Python installation, ``/etc/passwd``, ``/etc/group`` and ``/etc/localtime``,
+   read-only), ``pivot_root``, the switch to uid/gid 65534 (or
    the configured ``uid``/``gid``), ``no_new_privs``, the self-checks, and Landlock
    on top. Without root: ``no_new_privs`` and Landlock (reading the modules and the
-   same extra paths only). The module paths in the configuration change to where the
-   modules are now.
+   same extra paths, writing only inside ``read only = no`` modules). The module
+   paths in the configuration change to where the modules are now.
 5. Only then does the accept loop (`rsync_daemon.server.serve_forever`) read from the
    network; each connection process it forks inherits the confinement.
 
@@ -305,12 +306,15 @@ def confine(
     prepare(config, ssh=ssh)
     is_root = os.geteuid() == 0
     uid, gid = serving_ids(config) if is_root else (NOBODY, NOBODY)
-    # Every module is bound read-only, "read only = no" ones included: the server
-    # refuses uploads (rsync_wire.roles.server), so nothing needs to write yet.
-    read_only = {name: mod.path for name, mod in config.modules.items() if not mod.unavailable}
+    # A module is writable only when it says "read only = no" (it receives uploads);
+    # every other one is bound read-only, and nothing else on the host is writable.
+    served = {name: mod for name, mod in config.modules.items() if not mod.unavailable}
+    read_only = {name: mod.path for name, mod in served.items() if mod.read_only}
+    read_write = {name: mod.path for name, mod in served.items() if not mod.read_only}
     check_writable, warnings = (False, []) if mode == "off" else _checks(config, mode, uid, gid)
     policy = SandboxPolicy(
         read_only=read_only,
+        read_write=read_write,
         extra_read_only=extra_read_only_paths(config) if mode != "off" else (),
         uid=uid,
         gid=gid,

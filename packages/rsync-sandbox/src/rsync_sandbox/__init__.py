@@ -14,7 +14,12 @@ it from outside.
 
 from __future__ import annotations
 
-from rsync_sandbox.connection import ConnectionPolicy, ConnectionReport, confine_connection
+from rsync_sandbox.connection import (
+    ConnectionPolicy,
+    ConnectionReport,
+    confine_connection,
+    confine_writes,
+)
 from rsync_sandbox.errors import SandboxError, SandboxUnavailable, SandboxViolation
 from rsync_sandbox.landlock import LandlockStatus, abi_version
 from rsync_sandbox.policy import (
@@ -45,6 +50,7 @@ __all__ = [
     "apply",
     "check_writable",
     "confine_connection",
+    "confine_writes",
     "drop_privileges",
     "find_writable",
     "python_runtime_paths",

@@ -32,7 +32,7 @@ from rsync_sandbox.landlock import AccessNet, LandlockStatus, Scope
 from rsync_sandbox.privileges import set_no_new_privs
 from rsync_sandbox.seccomp import SeccompStatus, SyscallPolicy
 
-__all__ = ["ConnectionPolicy", "ConnectionReport", "confine_connection"]
+__all__ = ["ConnectionPolicy", "ConnectionReport", "confine_connection", "confine_writes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,3 +182,20 @@ def _missing(status: LandlockStatus, deny_net: AccessNet, scopes: Scope) -> str:
     if scopes & ~status.scoped:
         missing.append("signal and abstract-socket scopes (ABI 6)")
     return " and ".join(missing)
+
+
+def confine_writes(writable: str | None) -> bool:
+    """Leave writes possible only below ``writable`` (a module's path), or nowhere.
+
+    A connection process calls it once its client has chosen a module, on top of
+    `confine_connection`: an upload can change only that module, whatever else the daemon
+    serves writable. Irreversible.
+
+    Returns:
+        Whether a Landlock layer was added (False: the kernel has no Landlock).
+
+    Raises:
+        SandboxError: the layer could not be added.
+    """
+    ensure_single_threaded()
+    return bool(landlock.restrict_writes(writable))

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "READ_ONLY_ACCESS",
+    "WRITE_ACCESS",
     "AccessFs",
     "AccessNet",
     "LandlockStatus",
@@ -65,6 +66,7 @@ __all__ = [
     "handled_scopes",
     "isolate",
     "restrict",
+    "restrict_writes",
     "verify",
     "verify_isolated",
 ]
@@ -391,9 +393,10 @@ def verify(*, outside: str | None, read_only: Iterable[str]) -> None:
 
 
 def isolate(*, deny_net: AccessNet, scopes: Scope) -> LandlockStatus:
-    """Put this process in a Landlock domain of its own that handles no file right.
+    """Put this process in a Landlock domain of its own that takes no file right away.
 
-    File access stays as the enclosing domains (if any) decide; what the new domain adds
+    File access stays as the enclosing domains (if any) decide (the domain grants
+    ``REFER``, which every domain otherwise denies, on the whole tree); what the new domain adds
     is that TCP ``bind``/``connect`` are denied on every port (the rights in
     ``deny_net`` the kernel knows: ABI 4) and, for the ``scopes`` it knows (ABI 6),
     that signals and abstract UNIX sockets stop at the domain's edge: the process can
@@ -425,13 +428,20 @@ def isolate(*, deny_net: AccessNet, scopes: Scope) -> LandlockStatus:
             " no domain of its own"
         )
         raise SandboxUnavailable(msg)
-    attr = _libc.LandlockRulesetAttr(0, int(net), int(scoped))
+    # REFER (linking or renaming into another directory) is the one right every layer
+    # denies unless a rule grants it, handled or not: this layer grants it on the whole
+    # tree, so that it takes no file right away (a writable module keeps its renames).
+    refer = AccessFs.REFER if abi >= 2 else AccessFs(0)
+    attr = _libc.LandlockRulesetAttr(int(refer), int(net), int(scoped))
     try:
         ruleset_fd = _libc.landlock_create_ruleset(attr, _ruleset_attr_size(abi), 0)
     except OSError as exc:
         msg = f"landlock_create_ruleset failed: {exc}"
         raise SandboxError(msg) from exc
     try:
+        if refer and not _add_rule(ruleset_fd, "/", refer):
+            msg = "cannot grant REFER on / to a connection's Landlock domain"
+            raise SandboxError(msg)
         set_no_new_privs()
         _libc.landlock_restrict_self(ruleset_fd)
     except OSError as exc:
@@ -450,6 +460,64 @@ def isolate(*, deny_net: AccessNet, scopes: Scope) -> LandlockStatus:
         verified_outside=None,
         handled_access_net=net,
     )
+
+
+WRITE_ACCESS: Final = AccessFs(
+    AccessFs.WRITE_FILE
+    | AccessFs.REMOVE_DIR
+    | AccessFs.REMOVE_FILE
+    | AccessFs.MAKE_CHAR
+    | AccessFs.MAKE_DIR
+    | AccessFs.MAKE_REG
+    | AccessFs.MAKE_SOCK
+    | AccessFs.MAKE_FIFO
+    | AccessFs.MAKE_BLOCK
+    | AccessFs.MAKE_SYM
+    | AccessFs.REFER
+    | AccessFs.TRUNCATE
+)
+"""Every right that changes the file system (what `restrict_writes` handles)."""
+
+
+def restrict_writes(writable: str | None) -> AccessFs:
+    """Add a Landlock layer that leaves writes possible only below ``writable`` (or nowhere).
+
+    Reading is not handled by this layer (the enclosing ones decide). A connection process
+    calls it once it knows its module: an upload can then change only that module, even
+    when the daemon serves other writable modules. Irreversible; call it single-threaded.
+
+    Args:
+        writable: the one tree that stays writable, or ``None`` for none.
+
+    Returns:
+        The rights this layer handles (empty when the kernel has no Landlock).
+
+    Raises:
+        SandboxError: a call failed, or ``writable`` does not exist.
+    """
+    try:
+        abi = abi_version()
+    except SandboxUnavailable:
+        return AccessFs(0)
+    handled = WRITE_ACCESS & handled_access_fs(abi)
+    attr = _libc.LandlockRulesetAttr(int(handled), 0, 0)
+    try:
+        ruleset_fd = _libc.landlock_create_ruleset(attr, _ruleset_attr_size(abi), 0)
+    except OSError as exc:
+        msg = f"landlock_create_ruleset failed: {exc}"
+        raise SandboxError(msg) from exc
+    try:
+        if writable is not None and not _add_rule(ruleset_fd, writable, handled):
+            msg = f"cannot confine writes to {writable!r}: it does not exist"
+            raise SandboxError(msg)
+        set_no_new_privs()
+        _libc.landlock_restrict_self(ruleset_fd)
+    except OSError as exc:
+        msg = f"landlock_restrict_self failed: {exc}"
+        raise SandboxError(msg) from exc
+    finally:
+        os.close(ruleset_fd)
+    return handled
 
 
 def verify_isolated(*, net: AccessNet, scoped: Scope) -> None:

@@ -178,22 +178,6 @@ class SandboxReport:
         return bool({Mechanism.MOUNT_NAMESPACE, Mechanism.LANDLOCK} & self.mechanisms)
 
 
-def _beneath(path: str, base: str) -> bool:
-    return path == base or path.startswith(base.rstrip("/") + "/")
-
-
-def _check_overlaps(policy: SandboxPolicy) -> None:
-    """A read-only module inside a read-write one would be writable through it."""
-    for ro_name, ro_path in policy.read_only.items():
-        for rw_name, rw_path in policy.read_write.items():
-            if _beneath(os.path.realpath(ro_path), os.path.realpath(rw_path)):
-                msg = (
-                    f"read-only module {ro_name!r} at {ro_path!r} lies inside read-write"
-                    f" module {rw_name!r} at {rw_path!r}: it would be writable"
-                )
-                raise SandboxError(msg)
-
-
 def _describe(
     mechanisms: frozenset[Mechanism],
     module_paths: Mapping[str, str],
@@ -252,7 +236,6 @@ def apply(policy: SandboxPolicy) -> SandboxReport:
         warnings.append("sandbox off: the process is not confined")
     else:
         ensure_single_threaded()
-        _check_overlaps(policy)
         is_root = os.geteuid() == 0
         extras: tuple[str, ...] = policy.extra_read_only
         if policy.mode == "namespace" or (policy.mode == "auto" and is_root):

@@ -65,6 +65,7 @@ class WireStream:
         self._buf = bytearray()
         self._pos = 0
         self._out = bytearray()
+        self._framed = bytearray()  # whole frames (data and queued messages) ahead of _out
         self._demux: Demultiplexer | None = None
         self._mux_out = False
         self.bytes_read = 0
@@ -338,20 +339,41 @@ class WireStream:
     @property
     def pending_output(self) -> int:
         """Bytes written but not yet flushed."""
-        return len(self._out)
+        return len(self._out) + len(self._framed)
+
+    def queue_message(self, code: Msg, payload: bytes = b"") -> None:
+        """Queue one out-of-band message after everything written so far (multiplexed only).
+
+        Unlike :meth:`write_message` this does not wait: the message leaves with the next
+        :meth:`flush`, in order with the data around it. Long text is cut as there.
+        """
+        if not self._mux_out:
+            msg = "messages need multiplexed output"
+            raise RuntimeError(msg)
+        if self._out:
+            encode_frames_into(self._framed, self._out, frame_size=DATA_FRAME_SIZE)
+            self._out.clear()
+        if code in (Msg.INFO, Msg.ERROR, Msg.WARNING, Msg.ERROR_XFER) and len(payload) > 4096:
+            for start in range(0, len(payload), 4096):
+                self._framed += encode_message(code, payload[start : start + 4096])
+            return
+        self._framed += encode_message(code, payload)
 
     async def flush(self) -> None:
         """Send everything written so far (as MSG_DATA frames when multiplexing)."""
-        if not self._out:
+        if not self._out and not self._framed:
             return
         if self._mux_out:
-            framed = bytearray()
+            framed = self._framed
+            self._framed = bytearray()
             encode_frames_into(framed, self._out, frame_size=DATA_FRAME_SIZE)
             self._out.clear()
             await self._send_raw(framed)
         else:
-            data = self._out
-            self._out = bytearray()
+            # Copy and clear rather than swap buffers: callers keep ``out`` (the buffer
+            # object) across flushes, and a swapped-out buffer would swallow later writes.
+            data = bytes(self._out)
+            self._out.clear()
             await self._send_raw(data)
 
     async def maybe_flush(self) -> None:

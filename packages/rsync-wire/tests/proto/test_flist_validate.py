@@ -97,7 +97,7 @@ def _accepted(
     [b"..", b"../x", b"a/..", b"a/../b", b"/etc/passwd", b"a//b", b"a/", b"./a", b"a/./b", b"//"],
 )
 def test_unsafe_names(name: bytes) -> None:
-    _refused(_entry32(0, name), match="unsafe file-list name")
+    _refused(_entry32(0, name), match="unsafe pathname from sender")
 
 
 @pytest.mark.parametrize("name", [b"...", b"..a", b"a..", b".hidden", b"a/.b/..c", b"\xff\xfe"])

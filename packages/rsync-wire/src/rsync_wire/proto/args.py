@@ -712,6 +712,10 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
         args.append("--specials" if opts.preserve_specials else "--no-specials")
     if opts.compress_level is not None and opts.compress:
         args.append(f"--compress-level={opts.compress_level}")
+    if not opts.sender and opts.log_format is not None:
+        # The receiving server must know that the client itemizes (its generator then
+        # reports unchanged entries too); only "%i", "%i%I", "%o" or "X" are ever sent.
+        args.append(f"--log-format={opts.log_format}")
     if opts.block_size:
         args.append(f"-B{opts.block_size}")
     if opts.timeout:
@@ -725,26 +729,33 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
     elif opts.compress and opts.compress_choice is not None:
         args.append(f"--compress-choice={opts.compress_choice}")
     if not opts.sender:
-        if opts.delete_mode is not None:
-            args.append("--delete" + (f"-{opts.delete_mode}" if opts.delete_mode else ""))
-        if opts.delete_excluded:
-            args.append("--delete-excluded")
-        if opts.force:
-            args.append("--force")
         if opts.max_delete is not None:
-            args.append(f"--max-delete={opts.max_delete}")
+            # rsync sends "no deletions at all" as -1 (a 0 would read as "no limit")
+            args.append(f"--max-delete={opts.max_delete if opts.max_delete > 0 else -1}")
         if opts.min_size is not None:
             args.append(f"--min-size={opts.min_size}")
         if opts.max_size is not None:
             args.append(f"--max-size={opts.max_size}")
+        if opts.delete_mode:
+            args.append(f"--delete-{opts.delete_mode}")
+        elif opts.delete_mode is not None and not opts.delete_excluded:
+            args.append("--delete")
+        if opts.delete_excluded:
+            args.append("--delete-excluded")
+        if opts.force:
+            args.append("--force")
         if opts.size_only:
             args.append("--size-only")
+        if opts.stats:
+            args.append("--stats")
         if opts.partial:
             args.append("--partial")
         if opts.ignore_existing:
             args.append("--ignore-existing")
         if opts.existing_only:
             args.append("--existing")
+    if not opts.sender and opts.modify_window:
+        args.append(f"--modify-window={opts.modify_window}")
     if opts.checksum_seed:
         args.append(f"--checksum-seed={opts.checksum_seed}")
     if opts.numeric_ids:

@@ -1166,7 +1166,9 @@ class FileListDecoder:
             raise self._fail(msg)
         why = _check_name(name, relative=r.relative)
         if why is not None:
-            msg = f"unsafe file-list name from sender {name!r}: {why}"
+            # rsync: flist.c recv_file_entry() (clean_fname() refused a '..' or a '/')
+            shown = name.decode("utf-8", "backslashreplace")
+            msg = f"ABORTING due to unsafe pathname from sender: {shown} ({why})"
             raise self._fail(msg)
 
         # -- hard-link follower (P >= 30)

@@ -1,43 +1,61 @@
-"""The client side of a session after its transport preamble: negotiation, then the pull.
+"""The client side of a session after its transport preamble: negotiation, then the transfer.
 
 The transport (a daemon connection after ``@RSYNCD: OK`` and the arguments, or a
-remote shell running ``rsync --server --sender``) hands over a :class:`WireStream`.
+remote shell running ``rsync --server [--sender]``) hands over a :class:`WireStream`.
 Here the client reads what a server writes (docs/protocol.md §4.4-4.5, §6):
 over a remote shell the binary version exchange first; then the compat flags
 (P >= 30), the checksum and compression name lists (when negotiation is on, both
 sides write before they read), the checksum seed; multiplexing starts. Then a
-receiving client sends its filter list (always) and, with ``--files-from``, the
-names, and runs the receiving side.
+receiving client (a pull, :func:`run_pull`) sends its filter list (always) and, with
+``--files-from``, the names, and runs the receiving side; a sending client (a push,
+:func:`run_push`) sends its filter list only when the receiver wants it, and runs the
+sender with a client port (its lines print locally).
 
 rsync: compat.c setup_protocol() (client half), main.c client_run().
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING
 
-from rsync_wire.errors import UnsupportedError
+import anyio
+
+from rsync_wire.errors import ConnectionLost, RemoteError, UnsupportedError
 from rsync_wire.proto.constants import (
     CF,
     CHECKSUM_NAMES_CLIENT,
     COMPRESS_NAMES_CLIENT,
     PROTOCOL_VERSION,
+    Msg,
 )
-from rsync_wire.proto.filters import FilterList, encode_filter_list_into
+from rsync_wire.proto.filters import (
+    FilterList,
+    cvs_exclude_rules,
+    encode_filter_list_into,
+    filter_list_is_sent,
+)
 from rsync_wire.proto.negotiate import Session, choose_name, negotiate_protocol, parse_name_list
-from rsync_wire.roles.receiving import ReceiverSide
+from rsync_wire.roles.receiving import ReceiverSide, ReceiveStats
+from rsync_wire.roles.sender import SenderRole
+from rsync_wire.roles.sender_ports import ClientSenderPort
 
 if TYPE_CHECKING:
+    from rsync_wire.fs import Root
     from rsync_wire.proto.options import TransferOptions
-    from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats, Reporter
+    from rsync_wire.roles.receiving import ReceiveConfig, Reporter
+    from rsync_wire.roles.sender_ports import SenderReporter
     from rsync_wire.stream import WireStream
 
 __all__ = [
     "CLIENT_CAPABILITIES",
     "client_checksum_names",
     "client_compress_names",
+    "push_capabilities",
     "run_pull",
+    "run_push",
     "setup_client_protocol",
 ]
 
@@ -46,7 +64,34 @@ log = logging.getLogger("rsync_wire.client")
 CLIENT_CAPABILITIES = ".LfxCvu"
 """The ``-e`` letters of this client (docs/protocol.md §4.2): symlink times, safe file list,
 no xattr optimisation, seed fix, varint flags with name negotiation, id-0 names. Never
-``i``: this receiving side does not do incremental recursion."""
+``i`` for a pull: this receiving side does not do incremental recursion (a push may offer it,
+see :func:`push_capabilities`)."""
+
+
+def push_capabilities(opts: TransferOptions, *, allow: bool = True) -> str:
+    """The ``-e`` letters of a pushing client: ``i`` when its sender may recurse incrementally.
+
+    rsync offers ``i`` whenever it recurses without ``--qsort`` (the receiving server then
+    decides, and refuses it for ``--delete-before``/``--delete-after``/``-m``...). This
+    sender lists incrementally any number of source arguments, but not with ``-R`` or
+    ``--files-from`` (their implied-directory bookkeeping is not implemented), so it does
+    not offer ``i`` then; the server never turns it on unasked.
+
+    Args:
+        opts: the transfer options.
+        allow: ``--no-inc-recursive`` makes this false.
+
+    rsync: compat.c set_allow_inc_recurse(), options.c maybe_add_e_option().
+    """
+    inc = (
+        allow
+        and opts.recursive
+        and not opts.qsort
+        and not opts.relative
+        and opts.files_from is None
+    )
+    return "." + ("i" if inc else "") + CLIENT_CAPABILITIES[1:]
+
 
 _CHECKSUMS = {"md4", "md5", "xxh64", "xxh3", "xxh128"}
 _COMPRESSIONS = {"zlib", "zlibx", "zstd", "lz4"}
@@ -80,6 +125,7 @@ async def setup_client_protocol(
     *,
     protocol: int | None = None,
     our_protocol: int = PROTOCOL_VERSION,
+    names_from_peer: bool = False,
 ) -> Session:
     """Negotiate as the client; returns the session, with multiplexing started.
 
@@ -89,6 +135,9 @@ async def setup_client_protocol(
         protocol: the protocol agreed in a daemon greeting; ``None`` over a remote shell,
             where the binary version exchange happens here.
         our_protocol: the highest protocol we offer (``--protocol``).
+        names_from_peer: a push whose ``--files-from`` the server reads: below protocol 31
+            the names come unmultiplexed, so multiplexed input starts only after the file
+            list (:func:`run_push` starts it).
 
     Raises:
         RemoteProtocolError: the peer's version is not a version (text on the stream?).
@@ -151,7 +200,8 @@ async def setup_client_protocol(
         compress_level=opts.compress_level,
         checksum_negotiated=negotiated,
     )
-    ws.start_mux_in()
+    if not (names_from_peer and protocol < 31):
+        ws.start_mux_in()  # rsync: main.c client_run()
     if session.mux_from_client:
         ws.start_mux_out()
     return session
@@ -206,3 +256,124 @@ async def run_pull(
         return await side.run()
     finally:
         side.close()
+
+
+async def run_push(
+    ws: WireStream,
+    session: Session,
+    opts: TransferOptions,
+    filters: FilterList,
+    root: Root,
+    paths: list[bytes],
+    reporter: SenderReporter,
+    *,
+    itemize: int = 0,
+    verbose: int = 0,
+    names_from_peer: bool = False,
+) -> ReceiveStats:
+    """Send the filter list when the receiver wants it, then run the sender as the client.
+
+    Args:
+        ws: the negotiated connection.
+        session: from :func:`setup_client_protocol`.
+        opts: the transfer options sent to the server (``sender`` unset: the server
+            receives); with ``--files-from`` the names are already in ``paths`` and
+            ``opts.relative`` is set.
+        filters: the command line's rules (``-C``'s are added here, as rsync adds them).
+        root: the tree ``paths`` are relative to.
+        paths: the source arguments.
+        reporter: the client's output (item lines, messages, deletions, progress).
+        itemize: the number of ``-i`` (rsync's ``stdout_format_has_i``).
+        verbose: the ``-v`` level.
+        names_from_peer: ``--files-from=HOST:FILE``: the server reads the file and sends
+            the names (below P 31 unmultiplexed: see :func:`setup_client_protocol`).
+
+    Returns:
+        The sender's statistics in the shape ``--stats`` prints (rsync's client sender
+        reads no statistics from the receiver, only the deletion counts at P >= 31).
+
+    Raises:
+        RemoteError: the receiver ended the session (MSG_ERROR_EXIT; its code).
+
+    rsync: main.c client_run() (am_sender), exclude.c send_filter_list().
+    """
+    protocol = session.protocol
+    # rsync counts only what passes its buffers, which start after the negotiation.
+    ws.bytes_read = ws.buffered
+    ws.bytes_written = 0
+    filters.protocol = protocol
+    before, after = cvs_exclude_rules(protocol=protocol, am_sender=True, am_server=False)
+    if opts.cvs_exclude:
+        for text in before:
+            filters.add_filter(text)
+    if filter_list_is_sent(
+        client_is_sender=True,
+        local=False,
+        delete_mode=opts.delete_mode is not None,
+        delete_excluded=opts.delete_excluded,
+        prune_empty_dirs=opts.prune_empty_dirs,
+        protocol=protocol,
+    ):
+        encode_filter_list_into(
+            ws.out,
+            filters,
+            protocol=protocol,
+            client_is_sender=True,
+            delete_excluded=opts.delete_excluded,
+        )
+    if opts.cvs_exclude:
+        for text in after:
+            filters.add_filter(text)
+    port = ClientSenderPort(
+        filters,
+        reporter,
+        itemize=itemize,
+        verbose=verbose,
+        ws=ws,
+        names_from_peer=names_from_peer,
+    )
+    ws.on_message = port.on_message
+    role = SenderRole(ws, session, opts, root, paths, port=port)
+    started = time.monotonic()
+    try:
+        report = await role.run()
+    except RemoteError as exc:
+        if getattr(exc, "remote_exit", False) and session.error_exit_msg:
+            # rsync: io.c read_a_msg() (a sender answers MSG_ERROR_EXIT with an empty one)
+            with anyio.move_on_after(2, shield=True), contextlib.suppress(ConnectionLost):
+                await ws.write_message(Msg.ERROR_EXIT, b"")
+        raise
+    kinds = role.kinds
+    deleted = port.deleted or [0, 0, 0, 0, 0]
+    created = port.created
+    return ReceiveStats(
+        num_files=report.num_files,
+        num_dirs=kinds[0],
+        num_symlinks=kinds[1],
+        num_devices=kinds[2],
+        num_specials=kinds[3],
+        created_files=sum(created),
+        created_dirs=created[1],
+        created_symlinks=created[2],
+        created_devices=created[3],
+        created_specials=created[4],
+        deleted_files=sum(deleted),
+        deleted_dirs=deleted[1],
+        deleted_symlinks=deleted[2],
+        deleted_devices=deleted[3],
+        deleted_specials=deleted[4],
+        xferred_files=report.num_transferred_files,
+        total_size=report.total_size,
+        total_transferred_size=report.total_transferred_size,
+        literal_data=report.literal_data,
+        matched_data=report.matched_data,
+        flist_size=role.flist_size,
+        flist_buildtime_ms=report.flist_buildtime_ms,
+        flist_xfertime_ms=report.flist_xfertime_ms,
+        total_read=report.total_read or ws.bytes_read,
+        total_written=report.total_written or ws.bytes_written + ws.pending_output,
+        io_error=report.io_error | port.io_error,
+        transfer_errors=report.transfer_errors + port.transfer_errors,
+        elapsed=time.monotonic() - started,
+        got_stats=True,
+    )

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from rsync_wire.proto.filters import ReadFile
-    from rsync_wire.roles.server import ModuleContext
+    from rsync_wire.roles.module import ModuleContext
 
 __all__ = ["DaemonRules", "add_server_rules", "module_path"]
 

@@ -44,14 +44,14 @@ from rsync_wire.roles.decide import (
     itemize_flags,
     quick_check_ok,
 )
-from rsync_wire.roles.receiving import Finished, Milestone, ReceiverGone, Redo, full_name
+from rsync_wire.roles.receive_state import Finished, Milestone, ReceiverGone, Redo, full_name
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
 
     from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.flist import FileEntry
-    from rsync_wire.roles.receiving import ReceiverEvent, Shared
+    from rsync_wire.roles.receive_state import ReceiverEvent, Shared
 
 __all__ = ["GeneratorRole"]
 
@@ -107,7 +107,8 @@ class GeneratorRole:
         self.phase = 0
         # the quick check needs nothing but lstat (no option changes what "up to date" means)
         self._fast = not (
-            opts.max_size is not None
+            shared.daemon_rules is not None  # every name passes the module's rules first
+            or opts.max_size is not None
             or opts.min_size is not None
             or opts.ignore_existing
             or opts.existing_only
@@ -380,6 +381,13 @@ class GeneratorRole:
         mode = entry.mode
         if not self.dry_run and self.dry_missing and self._below_missing(rel):
             return  # below a directory that could not be made: skipped, as rsync does
+        if sh.daemon_rules is not None and sh.daemon_hides(rel, is_dir=stat.S_ISDIR(mode)):
+            # rsync: generator.c recv_generator() (daemon_filter_list)
+            kind = "directory" if stat.S_ISDIR(mode) else "file"
+            self._error(f'ERROR: daemon refused to receive {kind} "{_show(rel)}"')
+            if stat.S_ISDIR(mode):
+                self._skip_dir(ndx, rel)
+            return
         try:
             if missing:
                 st = None  # the caller's lstat just said so
@@ -816,14 +824,38 @@ class GeneratorRole:
     # -- hard links ------------------------------------------------------------------------
 
     def _find_hard_link_leaders(self) -> None:
+        """The member of each hard-link group that is transferred: the last in list order.
+
+        The others wait for it and are linked to it (rsync: hlink.c match_gnums(),
+        hard_link_check(): every member but FLAG_HLINK_LAST waits).
+        """
         sh = self.sh
         if not sh.opts.preserve_hard_links:
             return
+        members: dict[int, list[int]] = {}
         for i, entry in enumerate(sh.entries):
             group = entry.hlink_group
             if group is None or sh.cleared[i] or entry.is_dir:
                 continue
-            self.hl_leader.setdefault(group, i)
+            self.hl_leader[group] = i
+            members.setdefault(group, []).append(i)
+        # A member already up to date at the destination needs no transfer: the others
+        # are linked to it (rsync: hlink.c hard_link_check() finds such an earlier one).
+        for group, ndxs in members.items():
+            if len(ndxs) < 2 or sh.config.dest_missing:
+                continue
+            for i in ndxs[:-1]:
+                try:
+                    st = self._stat(sh.rels[i])
+                except OSError:
+                    continue
+                if (
+                    st is not None
+                    and stat.S_ISREG(st.st_mode)
+                    and self._up_to_date(sh.entries[i], st)
+                ):
+                    self.hl_leader[group] = i
+                    break
 
     def _hl_done(self, ndx: int) -> None:
         """A leader that needed no transfer is finished at once."""
@@ -993,7 +1025,10 @@ class GeneratorRole:
     def _protected(
         self, path: bytes, st: os.stat_result, *, ignore_perishable: bool = False
     ) -> bool:
-        filters = self.sh.config.filters
+        sh = self.sh
+        if sh.daemon_rules is not None and sh.daemon_hides(path, is_dir=stat.S_ISDIR(st.st_mode)):
+            return True  # rsync: exclude.c name_is_excluded() (daemon_filter_list)
+        filters = sh.config.filters
         if filters is None or not filters:
             return False
         return filters.excluded(

@@ -41,13 +41,13 @@ from rsync_wire.proto.constants import Msg, Ndx
 from rsync_wire.proto.sums import SumHead, decode_sum_head
 from rsync_wire.proto.tokens import BlockRef, Literal, TokenDecoder, TokenEvent
 from rsync_wire.roles.decide import CHMOD_BITS, ITEM, dest_mode
-from rsync_wire.roles.receiving import Milestone, Redo, full_name
+from rsync_wire.roles.receive_state import Milestone, Redo, full_name
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
 
     from rsync_wire.proto.flist import FileEntry
-    from rsync_wire.roles.receiving import ReceiverEvent, Shared
+    from rsync_wire.roles.receive_state import ReceiverEvent, Shared
 
 __all__ = ["ReceiverRole"]
 
@@ -123,6 +123,15 @@ class ReceiverRole:
         while True:
             ndx = await ws.read_ndx(self.ndx_in)
             if ndx == Ndx.DONE:
+                if sh.config.progress:
+                    st = sh.stats
+                    sh.reporter.progress_phase_done(
+                        to_check=0,
+                        count=count,
+                        xferred=st.xferred_files,
+                        transferred_size=st.total_transferred_size,
+                        total_size=st.total_size,
+                    )
                 self.phase += 1
                 if self.phase > max_phase:
                     return
@@ -156,6 +165,12 @@ class ReceiverRole:
                 raise RemoteProtocolError(msg)
             entry = sh.entries[ndx]
             rel = sh.rels[ndx]
+            if sh.daemon_rules is not None and sh.daemon_hides(rel, is_dir=entry.is_dir):
+                # rsync: receiver.c recv_files() (daemon_filter_list)
+                msg = (
+                    f"ERROR: rejecting file transfer request for daemon excluded file: {_show(rel)}"
+                )
+                raise RemoteProtocolError(msg)
             if not iflags & ITEM.TRANSFER:
                 self._echoed_item(entry, rel, iflags, xname)
                 continue
@@ -309,16 +324,25 @@ class ReceiverRole:
             await self._receive_tokens(sink, basis_fd, head, rel, entry)
         theirs = await self.sh.ws.read_exact(self.digest_size)
         if self.sh.config.progress:
-            count = len(self.sh.entries)
-            self.sh.reporter.progress(
-                rel,
-                sink.written,
-                entry.size,
-                final=True,
-                to_check=count - self._ndx - 1,
-                count=count,
-            )
+            self._progress(rel, sink.written, entry.size, final=True)
         return bytes(sink.hasher.digest()) == theirs
+
+    def _progress(self, rel: bytes, done: int, total: int, *, final: bool) -> None:
+        """Tell the reporter how far this file is (rsync: progress.c show_progress())."""
+        sh = self.sh
+        st = sh.stats
+        count = len(sh.entries)
+        sh.reporter.progress(
+            rel,
+            done,
+            total,
+            final=final,
+            to_check=count - self._ndx - 1,
+            count=count,
+            xferred=st.xferred_files,
+            transferred_size=st.total_transferred_size,
+            total_size=st.total_size,
+        )
 
     async def _receive_tokens(
         self, sink: _Sink, basis_fd: int, head: SumHead, rel: bytes, entry: FileEntry
@@ -340,6 +364,11 @@ class ReceiverRole:
         decode = tokens.decode
         total = entry.size
         progress = sh.config.progress
+        # rsync shows a line at a file's first data: its receiver before counting it, its
+        # sender (the side showing progress in a local copy) after sending the first chunk
+        # (rsync: receiver.c receive_data(), match.c matched())
+        starting = progress
+        before = not sh.config.sender_progress
         last_progress = 0.0
         literal = 0
         matched = 0
@@ -348,6 +377,11 @@ class ReceiverRole:
             while True:
                 event: TokenEvent = await ws.decode(decode)
                 kind = type(event)
+                if starting and before:
+                    starting = False
+                    if kind is Literal or kind is BlockRef:
+                        last_progress = time.monotonic()
+                        self._progress(rel, 0, total, final=False)
                 if kind is Literal:
                     data = event.data  # type: ignore[union-attr]
                     literal += len(data)
@@ -380,13 +414,17 @@ class ReceiverRole:
                                 await sink.flush()
                 else:
                     break
+                if starting:
+                    starting = False
+                    last_progress = time.monotonic()
+                    self._progress(rel, literal + matched, total, final=False)
                 if sink.size >= _WRITE_AT or len(sink.chunks) >= _MAX_CHUNKS:
                     await sink.flush()
                     if progress:
                         now = time.monotonic()
                         if now - last_progress >= 0.5:
                             last_progress = now
-                            sh.reporter.progress(rel, sink.written, total, final=False)
+                            self._progress(rel, sink.written, total, final=False)
             await sink.flush()
         finally:
             stats.literal_data += literal

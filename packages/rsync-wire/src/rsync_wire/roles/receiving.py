@@ -13,7 +13,9 @@ sender's end-of-phase markers) through a memory object stream of
 :data:`ReceiverEvent` records (docs/protocol.md §10.11).
 
 Output for the user (``-v`` lines, itemized changes, deletions, messages) is not
-written here: every such event goes to a :class:`Reporter` the caller provides.
+written here: every such event goes to a :class:`Reporter` the caller provides. What
+the three share (settings, statistics, events, the reporting port) is in
+:mod:`rsync_wire.roles.receive_state`, below them all (and re-exported here).
 
 rsync: main.c do_recv(), client_run(); flist.c recv_file_list().
 """
@@ -21,20 +23,15 @@ rsync: main.c do_recv(), client_run(); flist.c recv_file_list().
 from __future__ import annotations
 
 import errno
-import grp
 import logging
 import math
-import os
-import pwd
 import stat
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import anyio
-import msgspec
 from anyio.abc import ByteReceiveStream
 
-from rsync_delta import ChecksumRule
 from rsync_wire.errors import (
     ExitCode,
     RemoteError,
@@ -42,22 +39,43 @@ from rsync_wire.errors import (
     RsyncError,
     UnsupportedError,
 )
-from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError, open_trusted
+from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError
 from rsync_wire.proto import codec
 from rsync_wire.proto.codec import NeedMoreData
 from rsync_wire.proto.constants import Msg
-from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
 from rsync_wire.proto.flist_sort import dedupe, sort_order
 from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch
+from rsync_wire.roles.daemon_rules import module_path
+from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
+from rsync_wire.roles.generator import GeneratorRole
+from rsync_wire.roles.receive_state import (
+    Finished,
+    IdMapper,
+    Milestone,
+    NullReporter,
+    ReceiveConfig,
+    ReceiverEvent,
+    ReceiverGone,
+    ReceiveStats,
+    Redo,
+    Reporter,
+    Shared,
+    full_name,
+)
+from rsync_wire.roles.receiver import ReceiverRole
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.roles.daemon_rules import DaemonRules
 
 __all__ = [
+    "Finished",
     "IdMapper",
     "ImpliedRules",
     "Milestone",
@@ -65,9 +83,12 @@ __all__ = [
     "ReceiveConfig",
     "ReceiveStats",
     "ReceiverEvent",
+    "ReceiverGone",
     "ReceiverSide",
     "Redo",
     "Reporter",
+    "Shared",
+    "full_name",
 ]
 
 log = logging.getLogger("rsync_wire.receiving")
@@ -76,277 +97,6 @@ _MAX_ENTRIES = 50_000_000  # far beyond any real list; a hostile count ends here
 _ENTRY_COST = 512  # bytes one entry costs the receiving side, all its tables included
 
 Buf = bytes | bytearray | memoryview
-
-
-class ReceiveStats(msgspec.Struct, kw_only=True):
-    """What the receiving side counted, as rsync's ``struct stats`` (client view).
-
-    ``total_read``/``total_written``/``total_size``/``flist_*time`` come from the
-    sender's statistics when it is a server (swapped as rsync's client does).
-    The ``num_*``, ``created_*`` and ``deleted_*`` counts are per type: regular
-    files are the total minus the other four.
-
-    rsync: rsync.h struct stats.
-    """
-
-    num_files: int = 0
-    num_dirs: int = 0
-    num_symlinks: int = 0
-    num_devices: int = 0
-    num_specials: int = 0
-    created_files: int = 0
-    created_dirs: int = 0
-    created_symlinks: int = 0
-    created_devices: int = 0
-    created_specials: int = 0
-    deleted_files: int = 0
-    deleted_dirs: int = 0
-    deleted_symlinks: int = 0
-    deleted_devices: int = 0
-    deleted_specials: int = 0
-    xferred_files: int = 0
-    total_size: int = 0
-    total_transferred_size: int = 0
-    literal_data: int = 0
-    matched_data: int = 0
-    flist_size: int = 0
-    flist_buildtime_ms: int = 0
-    flist_xfertime_ms: int = 0
-    total_read: int = 0
-    total_written: int = 0
-    io_error: int = 0
-    transfer_errors: int = 0
-    skipped_deletes: int = 0
-    elapsed: float = 0.0
-    got_stats: bool = False
-
-    def exit_code(self) -> ExitCode:
-        """Rsync's exit code for a session that ended normally with these counts.
-
-        rsync: main.c / cleanup.c (io_error and got_xfer_error).
-        """
-        if self.io_error & 1 or self.transfer_errors:
-            return ExitCode.PARTIAL
-        if self.io_error & 2:
-            return ExitCode.VANISHED
-        if self.io_error & 4:
-            return ExitCode.DEL_LIMIT
-        return ExitCode.OK
-
-
-class ReceiveConfig(msgspec.Struct, kw_only=True):
-    """Client-side settings of the receiving side that do not travel on the wire.
-
-    Attributes:
-        filters: the client's own filter rules: they protect destination files from
-            deletion, and (unless a per-directory merge rule is present) every received
-            name must pass them.
-        requested: the source paths the client asked for (module prefix removed); names
-            outside them are refused. ``None`` skips this check.
-        local_name: the destination's own name when a single file is written under
-            another name (rsync's "mode 2").
-        dest_missing: the destination directory does not exist (``-n`` did not create it):
-            everything is new.
-        dest_created: the destination directory was just created (the top ``.`` is new).
-        itemize: the number of ``-i`` options.
-        verbose: the ``-v`` level.
-        list_only: print the list instead of transferring.
-        whole_file: send no block sums (``-W``; the default for local copies).
-        max_delete: ``--max-delete`` (``None``: no limit).
-        progress: report progress for each file.
-        umask: the process umask (new files' default permissions).
-        flist_memory_limit: the most memory the file list may take (estimated from its
-            entries and bytes); a sender that sends more ends the session, exit 22
-            (rsync bounds its allocations with ``--max-alloc``).
-    """
-
-    filters: FilterList | None = None
-    requested: list[bytes] | None = None
-    local_name: bytes | None = None
-    dest_missing: bool = False
-    dest_created: bool = False
-    itemize: int = 0
-    verbose: int = 0
-    list_only: bool = False
-    whole_file: bool = False
-    max_delete: int | None = None
-    progress: bool = False
-    umask: int = 0o022
-    flist_memory_limit: int = 8 << 30
-
-
-# -- events from the receiver to the generator --------------------------------------------------
-
-
-class ReceiverGone(RemoteProtocolError):  # noqa: N818 - a state, not a mistake
-    """The receiver task ended early; its own error is the one to report."""
-
-
-class Redo(msgspec.Struct, frozen=True, tag=True):
-    """A file failed its whole-file checksum in phase 1: request it again."""
-
-    ndx: int
-
-
-class Milestone(msgspec.Struct, frozen=True, tag=True):
-    """The receiver reached a point of the end choreography (docs/protocol.md §10.9).
-
-    ``what``: ``"phase1"`` (the sender's end-of-phase-1 echo), ``"phase2"``,
-    ``"loop"`` (the end-of-loop NDX_DONE and the statistics) or ``"final"`` (the
-    echo of the deletion-phase NDX_DONE, protocol 31 and later).
-    """
-
-    what: str
-
-
-class Finished(msgspec.Struct, frozen=True, tag=True):
-    """A transferred file reached its final name (or failed for good)."""
-
-    ndx: int
-    ok: bool
-
-
-ReceiverEvent = Redo | Milestone | Finished
-
-
-# -- reporting ----------------------------------------------------------------------------------
-
-
-class Reporter(Protocol):
-    """Where the receiving side sends what a user may want to see.
-
-    Every method must return quickly and never raise.
-    """
-
-    def file_list_started(self) -> None:
-        """The file list is about to be read."""
-
-    def file_list_done(self, count: int) -> None:
-        """The file list was read (``count`` entries)."""
-
-    def item(self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None) -> None:
-        """An itemized change: a transferred file (before its data) or a local change."""
-
-    def list_entry(self, entry: FileEntry, name: bytes) -> None:
-        """An entry of a ``--list-only`` listing."""
-
-    def deleted(self, name: bytes, mode: int) -> None:
-        """``name`` (relative to the destination) was deleted (or would be, with ``-n``)."""
-
-    def message(self, code: int, text: bytes) -> None:
-        """A message: MSG_INFO/ERROR/WARNING/ERROR_XFER text, from the peer or from us."""
-
-    def progress(
-        self,
-        name: bytes,
-        done: int,
-        total: int,
-        *,
-        final: bool,
-        to_check: int = 0,
-        count: int = 0,
-    ) -> None:
-        """``done`` of ``total`` bytes of ``name`` were written.
-
-        ``to_check`` files of ``count`` remain after this one (rsync's ``to-chk``).
-        """
-
-
-class NullReporter:
-    """A :class:`Reporter` that drops everything."""
-
-    def file_list_started(self) -> None:  # noqa: D102
-        pass
-
-    def file_list_done(self, count: int) -> None:  # noqa: D102
-        pass
-
-    def item(  # noqa: D102
-        self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None
-    ) -> None:
-        pass
-
-    def list_entry(self, entry: FileEntry, name: bytes) -> None:  # noqa: D102
-        pass
-
-    def deleted(self, name: bytes, mode: int) -> None:  # noqa: D102
-        pass
-
-    def message(self, code: int, text: bytes) -> None:  # noqa: D102
-        pass
-
-    def progress(  # noqa: D102
-        self,
-        name: bytes,
-        done: int,
-        total: int,
-        *,
-        final: bool,
-        to_check: int = 0,
-        count: int = 0,
-    ) -> None:
-        pass
-
-
-# -- owners -------------------------------------------------------------------------------------
-
-
-class IdMapper:
-    """Maps the sender's uids and gids to local ones, by name unless ``--numeric-ids``.
-
-    As rsync: id 0 is never mapped by name; a name unknown here keeps the number; a
-    non-root receiver sets only groups it is a member of (others are skipped).
-
-    rsync: uidlist.c recv_add_id(), match_uid(), match_gid().
-    """
-
-    def __init__(
-        self,
-        uid_names: dict[int, bytes | None],
-        gid_names: dict[int, bytes | None],
-        *,
-        numeric: bool,
-        am_root: bool,
-    ) -> None:
-        self._uid_names = uid_names
-        self._gid_names = gid_names
-        self._numeric = numeric
-        self._am_root = am_root
-        self._uids: dict[int, int] = {}
-        self._gids: dict[int, tuple[int, bool]] = {}
-        self._groups = set(os.getgroups()) | {os.getegid()}
-
-    def uid(self, uid: int) -> int:
-        """The local uid for the sender's ``uid``."""
-        got = self._uids.get(uid)
-        if got is None:
-            got = uid
-            name = None if self._numeric or not uid else self._uid_names.get(uid)
-            if name:
-                try:
-                    got = pwd.getpwnam(name.decode("utf-8", "surrogateescape")).pw_uid
-                except (KeyError, UnicodeError):
-                    got = uid
-            self._uids[uid] = got
-        return got
-
-    def gid(self, gid: int) -> tuple[int, bool]:
-        """The local gid for the sender's ``gid``, and whether setting it must be skipped."""
-        got = self._gids.get(gid)
-        if got is None:
-            local = gid
-            name = None if self._numeric or not gid else self._gid_names.get(gid)
-            if name:
-                try:
-                    local = grp.getgrnam(name.decode("utf-8", "surrogateescape")).gr_gid
-                except (KeyError, UnicodeError):
-                    local = gid
-            got = (local, not self._am_root and local not in self._groups)
-            self._gids[gid] = got
-        return got
-
-
-# -- the shared state ----------------------------------------------------------------------------
 
 
 def _dirname(rel: bytes) -> bytes:
@@ -361,55 +111,6 @@ def _rel(name: bytes) -> bytes:
     if name.endswith(b"/."):
         return name[:-2]
     return name
-
-
-class Shared:
-    """What generator and receiver both read: the sorted list and the session's settings.
-
-    Attributes:
-        entries: the file list in sorted order (index = the protocol's file index).
-        rels: each entry's path relative to the destination (``b""`` for the top ``.``).
-        cleared: duplicates removed by the receiver (never requested).
-        children: names present in the list, per directory (for deletions).
-        content_dirs: indexes of directories whose contents are part of the transfer.
-    """
-
-    def __init__(
-        self,
-        ws: WireStream,
-        session: Session,
-        opts: TransferOptions,
-        config: ReceiveConfig,
-        tree: DestTree | None,
-        reporter: Reporter,
-        stats: ReceiveStats,
-    ) -> None:
-        self.ws = ws
-        self.out_ws = ws  # the generator's writer; see ReceiverSide.run()
-        self.session = session
-        self.opts = opts
-        self.config = config
-        self.tree = tree
-        self.reporter = reporter
-        self.stats = stats
-        self.am_root = os.geteuid() == 0
-        self.rule = ChecksumRule.for_session(
-            protocol=session.protocol,
-            negotiated=session.checksum if session.checksum_negotiated else None,
-            seed=session.seed,
-            seed_fix=session.seed_fix,
-        )
-        self.entries: list[FileEntry] = []
-        self.rels: list[bytes] = []
-        self.cleared: list[bool] = []
-        self.children: dict[bytes, set[bytes]] = {}
-        self.content_dirs: set[int] = set()
-        self.ids = IdMapper({}, {}, numeric=opts.numeric_ids, am_root=self.am_root)
-        self.dflt_perms = 0o777 & ~config.umask
-        self.io_error = 0
-        # the directories whose permissions the generator loosened to write into them
-        self.tweaked_dirs: dict[int, int] = {}
-        self.missing_dirs: set[int] = set()
 
 
 # -- the names the client asked for -----------------------------------------------------------
@@ -567,6 +268,11 @@ class ReceiverSide:
             is opened (or created) once the file list is known, as rsync decides.
         reporter: receives the user-visible events.
         server_sender: the peer is a server sender, which sends statistics at the end.
+        destination: how ``dest`` is resolved (a client's path, or a daemon module's).
+        daemon_rules: a daemon module's rules: a name they hide is neither written nor
+            deleted (rsync's daemon_filter_list on a receiving daemon).
+        adjust: applied to each entry as it is read (a receiving daemon's ``incoming
+            chmod`` and symlink-target sanitizing).
     """
 
     def __init__(
@@ -579,6 +285,9 @@ class ReceiverSide:
         reporter: Reporter | None = None,
         *,
         server_sender: bool = True,
+        destination: Destination | None = None,
+        daemon_rules: DaemonRules | None = None,
+        adjust: Callable[[FileEntry], FileEntry] | None = None,
     ) -> None:
         self.stats = ReceiveStats()
         self.shared = Shared(
@@ -586,6 +295,9 @@ class ReceiverSide:
         )
         self.dest = dest
         self.server_sender = server_sender
+        self.destination: Destination = destination or LocalDestination()
+        self.shared.daemon_rules = daemon_rules
+        self.adjust = adjust
 
     # -- messages --------------------------------------------------------------------------
 
@@ -654,6 +366,7 @@ class ReceiverSide:
 
         done = False
         limit = sh.config.flist_memory_limit
+        hundreds = 0
         while not done:
             for item in await ws.decode(decode_many):
                 if isinstance(item, EndOfList):
@@ -663,6 +376,9 @@ class ReceiverSide:
                     break
                 entries.append(item)
             count = len(entries)
+            while hundreds + 100 <= count:
+                hundreds += 100
+                sh.reporter.file_list_progress(hundreds)
             # what the list will hold: each entry's record, and its names (at most twice
             # the wire bytes, which compress names against the previous one)
             estimate = count * _ENTRY_COST + 2 * (ws.bytes_read - start_read)
@@ -673,6 +389,8 @@ class ReceiverSide:
                     f"more than {limit >> 20} MiB of memory [Receiver]"
                 )
                 raise RsyncError(msg, exit_code=ExitCode.MALLOC)
+        if self.adjust is not None:
+            entries = [self.adjust(e) for e in entries]
         ids = await ws.decode(decoder.decode_id_lists)
         io_error = await ws.decode(decoder.decode_io_error)
         if not opts.ignore_errors:
@@ -831,9 +549,6 @@ class ReceiverSide:
 
     async def run(self) -> ReceiveStats:
         """Read the file list and run generator and receiver; returns the statistics."""
-        from rsync_wire.roles.generator import GeneratorRole
-        from rsync_wire.roles.receiver import ReceiverRole
-
         started = time.monotonic()
         sh = self.shared
         await self.read_file_list()
@@ -878,25 +593,27 @@ class ReceiverSide:
 
         A directory receives the entries; a missing destination becomes a directory when
         the list holds more than one entry or the path ends in ``/``; otherwise the single
-        entry is written under the destination's own name. The path is resolved following
-        only symlinks owned by root or by us (:func:`~rsync_wire.fs.open_trusted`), so a
-        link another user planted in it cannot send the files elsewhere.
+        entry is written under the destination's own name. The path is resolved by the
+        destination port (:mod:`rsync_wire.roles.destination`): a client follows only
+        symlinks owned by root or by us, so a link another user planted in it cannot send
+        the files elsewhere; a daemon never leaves the module.
 
         rsync: main.c get_local_name(); util1.c change_dir(); syscall.c ona_open().
         """
         sh = self.shared
         config = sh.config
         opts = sh.opts
+        place = self.destination
         if not dest:
             dest = b"."
+        if isinstance(place, ModuleDestination):
+            self._check_daemon_dest(dest)
         total = sum(1 for c in sh.cleared if not c)
         trailing = dest.endswith(b"/")
         shown = _show(dest.rstrip(b"/") or b"/")
         try:
             # a plain stat decides, as rsync's do_stat(); entering the directory is checked
-            st: os.stat_result | None = os.stat(dest)
-        except FileNotFoundError:
-            st = None
+            st = place.stat(dest)
         except OSError as exc:
             msg = f'ERROR: cannot stat destination "{_show(dest)}": {exc.strerror} ({exc.errno})'
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
@@ -918,7 +635,7 @@ class ReceiverSide:
                 self._mkdir_dest(dest, shown)
             if sh.entries and sh.entries[0].name == b".":
                 config.dest_created = True
-            if config.verbose or config.itemize:
+            if config.verbose or config.itemize or config.names:  # rsync: main.c get_local_name()
                 sh.reporter.message(
                     Msg.INFO, f"created directory {shown}\n".encode("utf-8", "surrogateescape")
                 )
@@ -939,31 +656,44 @@ class ReceiverSide:
                 config.dest_missing = True
                 return
             raise
+        if isinstance(place, ModuleDestination):
+            sh.dest_in_module = module_path(parent)
+
+    def _check_daemon_dest(self, dest: bytes) -> None:
+        """A receiving daemon refuses a destination its module's rules hide.
+
+        rsync: main.c get_local_name() ("daemon has excluded destination").
+        """
+        sh = self.shared
+        rules = sh.daemon_rules
+        cleaned = module_path(dest)
+        if (
+            rules is not None
+            and cleaned
+            and (rules.hides(cleaned, is_dir=False) or rules.hides(cleaned, is_dir=True))
+        ):
+            msg = f'ERROR: daemon has excluded destination "{_show(dest)}"'
+            raise RsyncError(msg, exit_code=ExitCode.FILESELECT)
+        sh.dest_in_module = cleaned
 
     def _open_tree(self, path: bytes, what: str) -> DestTree:
-        """The destination directory ``path``, reached through trusted symlinks only."""
+        """The destination directory ``path``, reached as the destination port allows."""
         from rsync_wire.fs_write import DestTree
 
         try:
-            fd = open_trusted(path, os.O_RDONLY | os.O_DIRECTORY)
+            fd = self.destination.open_dir(path)
         except UntrustedSymlinkError as exc:
             raise self._untrusted(exc, what, path) from None
         except OSError as exc:
-            msg = f'{what} "{_show(_full(path))}" failed: {exc.strerror} ({exc.errno})'
+            shown = _show(self.destination.shown(path))
+            msg = f'{what} "{shown}" failed: {exc.strerror} ({exc.errno})'
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from exc
         return DestTree(path, fd=fd)
 
     def _mkdir_dest(self, dest: bytes, shown: str) -> None:
         """Create the missing destination directory (its parent reached as above)."""
-        cut = dest.rstrip(b"/").rfind(b"/")
-        parent = dest[:cut] if cut > 0 else (b"/" if cut == 0 else b".")
-        name = dest.rstrip(b"/")[cut + 1 :]
         try:
-            pfd = open_trusted(parent, os.O_PATH | os.O_DIRECTORY)
-            try:
-                os.mkdir(name, 0o777, dir_fd=pfd)
-            finally:
-                os.close(pfd)
+            self.destination.mkdir(dest)
         except UntrustedSymlinkError as exc:
             raise self._untrusted(exc, "mkdir", dest) from None
         except OSError as exc:
@@ -973,33 +703,9 @@ class ReceiverSide:
     def _untrusted(self, exc: OSError, what: str, path: bytes) -> RsyncError:
         """Rsync 3.5's two lines for a destination behind another user's symlink; exit 3."""
         self.shared.reporter.message(Msg.ERROR, (UNTRUSTED_SYMLINK + "\n").encode())
-        msg = (
-            f'rsync: [Receiver] {what} "{_show(_full(path))}" failed: {exc.strerror} ({exc.errno})'
-        )
+        shown = _show(self.destination.shown(path))
+        msg = f'rsync: [Receiver] {what} "{shown}" failed: {exc.strerror} ({exc.errno})'
         return RsyncError(msg, exit_code=ExitCode.FILESELECT)
-
-
-def full_name(tree: DestTree | None, rel: bytes) -> bytes:
-    """A destination name as rsync shows it in errors: from the working directory on.
-
-    rsync: util1.c full_fname().
-    """
-    base = tree.path.rstrip(b"/") if tree is not None else b"."
-    if not base:
-        base = b"/"
-    base = _full(base).rstrip(b"/")
-    return base + b"/" + rel if rel else base or b"/"
-
-
-def _full(path: bytes) -> bytes:
-    """``path`` as rsync shows it in a change_dir error: joined to the working directory."""
-    if path.startswith(b"/"):
-        return path
-    try:
-        cwd = os.getcwdb()
-    except OSError:
-        return path
-    return cwd.rstrip(b"/") + b"/" + (b"" if path == b"." else path)
 
 
 class _NoInput(ByteReceiveStream):
@@ -1083,5 +789,4 @@ def _show(name: bytes) -> str:
     return name.decode("utf-8", "backslashreplace")
 
 
-__all__ += ["Finished", "Shared", "full_name"]
 _ = codec  # the NDX codecs are used by the two roles

@@ -45,10 +45,10 @@ from rsync_wire.roles.scan import (
     WARNING,
     ScanEntry,
     ScanReport,
-    cvsignore_sources,
     list_dir_entries,
     scan,
 )
+from rsync_wire.roles.sender_ports import SenderPort, ServerSenderPort
 from rsync_wire.roles.xferlog import XferItem, log_item
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from rsync_wire.fs import Root
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
-    from rsync_wire.roles.server import ModuleContext
+    from rsync_wire.roles.module import ModuleContext
     from rsync_wire.stream import WireStream
 
 __all__ = ["SenderRole"]
@@ -119,6 +119,7 @@ _TRANSFER = int(Item.TRANSFER)
 _BASIS_TYPE_FOLLOWS = int(Item.BASIS_TYPE_FOLLOWS)
 _XNAME_FOLLOWS = int(Item.XNAME_FOLLOWS)
 _IS_NEW = int(Item.IS_NEW)
+_MISSING_DATA = 1 << 16  # rsync.h ITEM_MISSING_DATA: no iflags below protocol 29 (log only)
 
 
 # Entries listed ahead of what the generator has finished. rsync keeps 1000
@@ -131,7 +132,17 @@ _IDLE_BATCH = 1000
 class _SentList:
     """One file list as sent, in sorted order (what requests index into)."""
 
-    __slots__ = ("base_ids", "devs", "modes", "mtimes", "names", "sizes", "start")
+    __slots__ = (
+        "base_ids",
+        "devs",
+        "links",
+        "modes",
+        "mtimes",
+        "names",
+        "parent",
+        "sizes",
+        "start",
+    )
 
     def __init__(
         self,
@@ -142,6 +153,7 @@ class _SentList:
         devs: list[int],
         sizes: array[int],
         mtimes: array[int],
+        links: dict[bytes, bytes] | None = None,
     ) -> None:
         self.start = start
         self.names = names
@@ -150,6 +162,8 @@ class _SentList:
         self.devs = devs  # directories whose contents follow in a sub-list: their st_dev
         self.sizes = sizes  # the sizes listed (rsync: F_LENGTH)
         self.mtimes = mtimes  # the modification times listed, in ns
+        self.links = links  # symlink targets by name, kept only for a client's item lines
+        self.parent = -1  # a sub-list's directory number (rsync: parent_ndx), else -1
 
 
 def _join(base: bytes, name: bytes) -> bytes:
@@ -238,7 +252,10 @@ class SenderRole:
         root: the tree the paths are inside.
         paths: the source arguments, relative to ``root``.
         module: the daemon module, whose own filter rules apply before the client's.
-        server: whether we are the server (servers send statistics).
+        server: whether we are the server; only read when ``port`` is not given (a server
+            port is made).
+        port: what differs between a server sender and a client sender (where rules,
+            names and messages come and go; see :mod:`rsync_wire.roles.sender_ports`).
     """
 
     def __init__(
@@ -251,15 +268,27 @@ class SenderRole:
         *,
         module: ModuleContext | None = None,
         server: bool = True,
+        port: SenderPort | None = None,
     ) -> None:
+        if port is None:
+            if not server:
+                msg = "a client sender needs its port"
+                raise ValueError(msg)
+            port = ServerSenderPort(module)
+        self.port = port
         self.ws = ws
         self.session = session
         self.opts = opts
         self.root = root
         self.paths = paths
         self.module = module
-        self.server = server
+        self.server = port.server
         self.report = RoleReport()
+        # A client sender prints item lines (symlinks show their targets) and counts the
+        # listed entries by type for its --stats; a server does neither.
+        self._keep_links = port.wants_items
+        self.kinds = [0, 0, 0, 0]  # dirs, symlinks, devices, specials listed
+        self.flist_size = 0
         self.rule = ChecksumRule.for_session(
             protocol=session.protocol,
             negotiated=session.checksum if session.checksum_negotiated else None,
@@ -309,18 +338,17 @@ class SenderRole:
     async def _read_filters(self) -> _Selection | None:
         """The client's rules and the module's; ``None`` when there are none (the fast path)."""
         protocol = self.session.protocol
-        home, env = cvsignore_sources(daemon=self.module is not None)
-        client = FilterList(protocol=protocol, home_cvsignore=home, cvsignore_env=env)
+        if self.opts.server_rules and isinstance(self.port, ServerSenderPort):
+            # -M --filter/--exclude/--include: before the client's list, their '.' merge
+            # files read inside the module (rsync: options.c parse_arguments()).
+            daemon = DaemonRules.for_module(self.module, protocol=protocol)
+            read = _Selection(self.root, FilterList(), daemon).read_file
+            rules = self.opts.server_rules
+            self.port.prepare = lambda fl: add_server_rules(
+                fl, rules, read_file=read, daemon=daemon
+            )
+        client = await self.port.filter_rules(self.ws, self.session, self.opts)
         daemon = DaemonRules.for_module(self.module, protocol=protocol)
-        if self.opts.server_rules:
-            read = _Selection(self.root, client, daemon).read_file
-            add_server_rules(client, self.opts.server_rules, read_file=read, daemon=daemon)
-        reader = client.wire_reader(protocol=protocol, max_alloc=self.opts.alloc_limit)
-        while not await self.ws.decode(reader.decode_some):
-            pass
-        if self.opts.cvs_exclude:
-            client.add_filter(b":C")
-            client.add_filter(b"-C")
         nonreadable = self.module is not None and self.module.ignore_nonreadable
         if not client and daemon is None and not nonreadable:
             return None
@@ -334,6 +362,8 @@ class SenderRole:
         start = time.monotonic()
         report = self._scan_report()
         held: list[object] = []
+        written = self.ws.bytes_written
+        self.port.file_list_started(incremental=self.inc)
         items = scan(
             self.root, self.paths, self.opts, filters, report, descend=not self.inc, held=held
         )
@@ -351,7 +381,9 @@ class SenderRole:
         )
         self.encoder.encode_io_error_into(out, io_error)
         built = time.monotonic()
+        self.flist_size += self.ws.bytes_written - written
         await self.ws.flush()
+        self.port.file_list_done(len(flist.names))
         if not carried and io_error and self.session.protocol >= 30:
             await self.ws.write_message(Msg.IO_ERROR, io_error.to_bytes(4, "little"))
         self.report.io_error |= io_error
@@ -379,6 +411,7 @@ class SenderRole:
         base_ids = array("H")
         devs: list[int] = []
         bases = self.bases
+        links: dict[bytes, bytes] | None = {} if self._keep_links else None
         for item in items:
             entry = self._to_entry(item)
             encoder.encode_into(out, entry)
@@ -395,6 +428,8 @@ class SenderRole:
             devs.append(item.st.st_dev if stat.S_ISDIR(entry.mode) and not item.no_content else -1)
             if stat.S_ISREG(entry.mode) or stat.S_ISLNK(entry.mode):
                 self.report.total_size += entry.size
+            if links is not None and entry.link_target is not None:
+                links[entry.name] = entry.link_target
             if len(out) >= 256 * 1024:
                 await self.ws.flush()
         start = encoder.list_start
@@ -405,6 +440,8 @@ class SenderRole:
         ]
         order = sorted(range(len(names)), key=keys.__getitem__)
         self.report.num_files += len(names)
+        if not self.server:
+            self._count_kinds(modes)
         return _SentList(
             start,
             [names[i] for i in order],
@@ -413,7 +450,27 @@ class SenderRole:
             [devs[i] for i in order],
             array("q", (sizes[i] for i in order)),
             array("q", (mtimes[i] for i in order)),
+            links,
         )
+
+    def _count_kinds(self, modes: Iterable[int]) -> None:
+        """Count listed entries by type, as rsync's sender does for ``--stats``.
+
+        rsync: flist.c send_file_entry() (stats.num_dirs, num_symlinks, ...).
+        """
+        kinds = self.kinds
+        for mode in modes:
+            fmt = stat.S_IFMT(mode)
+            if fmt == stat.S_IFREG:
+                continue
+            if fmt == stat.S_IFDIR:
+                kinds[0] += 1
+            elif fmt == stat.S_IFLNK:
+                kinds[1] += 1
+            elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
+                kinds[2] += 1
+            else:
+                kinds[3] += 1
 
     def _add_list(self, flist: _SentList) -> None:
         self.lists.append(flist)
@@ -467,6 +524,7 @@ class SenderRole:
         name, base_id, dev = self._dirs[number]
         base = self.bases[base_id]
         path = _join(base, name)
+        written = ws.bytes_written
         ws.write_ndx(self.ndx_out, Ndx.FLIST_OFFSET - number)
         report = self._scan_report(base)
         token = None
@@ -482,8 +540,10 @@ class SenderRole:
             for item in items:
                 item.base = base
         flist = await self._encode_list(items)
+        flist.parent = number
         await self._report_scan(report)
         carried = self.encoder.encode_end_into(ws.out, report.io_error)
+        self.flist_size += ws.bytes_written - written
         self.report.io_error |= report.io_error
         if not carried and report.io_error:
             await ws.write_message(Msg.IO_ERROR, report.io_error.to_bytes(4, "little"))
@@ -604,14 +664,13 @@ class SenderRole:
 
         rsync: log.c rsyserr(), rwrite() (the ``[who_am_i()]`` prefix).
         """
-        code = Msg.ERROR_XFER
         prefixed = plain or text.startswith("rsync")
-        line = text + "\n" if prefixed else f"rsync: [sender] {text}\n"
-        await self.ws.write_message(code, line.encode("utf-8", "backslashreplace"))
+        line = text if prefixed else f"rsync: [sender] {text}"
+        await self.port.message(self.ws, self.session, Msg.ERROR_XFER, line)
 
     async def _info(self, text: str) -> None:
         """An informational line for the client (rsync: rprintf(FINFO, ...))."""
-        await self.ws.write_message(Msg.INFO, (text + "\n").encode("utf-8", "backslashreplace"))
+        await self.port.message(self.ws, self.session, Msg.INFO, text)
 
     # -- transfer ------------------------------------------------------------------------------
 
@@ -620,8 +679,8 @@ class SenderRole:
         if self.opts.remove_source_files:
             self._hook_success()
         filters = await self._read_filters()
-        if self.opts.files_from == "-":
-            names = await self._read_files_from()
+        names = await self.port.source_names(self.ws, self.opts)
+        if names is not None:
             self.paths = names
             self.opts.relative = True
         self.selection = filters
@@ -640,17 +699,6 @@ class SenderRole:
         )
         return self.report
 
-    async def _read_files_from(self) -> list[bytes]:
-        names: list[bytes] = []
-        while True:
-            name = await self.ws.read_until_nul(limit=4096)
-            if not name:
-                return names
-            names.append(name)
-            if len(names) > 10_000_000:
-                msg = "too many --files-from names"
-                raise RemoteProtocolError(msg)
-
     async def _send_files(self) -> None:
         ws = self.ws
         session = self.session
@@ -659,6 +707,7 @@ class SenderRole:
         has_iflags = session.has_iflags
         io_error_before = self.report.io_error
         inc = self.inc
+        items = not self.server
         if inc:
             ws.idle_hook = self._send_idle_batch
         while True:
@@ -703,6 +752,8 @@ class SenderRole:
             # waits, the idle hook may put a file list on the wire, and it must not land in
             # the middle of a reply.
             if not iflags & _TRANSFER:
+                if items:
+                    self._item(flist, pos, iflags, xname, first_send=True)
                 if has_iflags:
                     self._echo(ndx, iflags, fnamecmp_type, xname)
                 continue
@@ -710,6 +761,13 @@ class SenderRole:
                 msg = f"received request to transfer non-regular file: {ndx}"
                 raise RemoteProtocolError(msg)
             if self.opts.dry_run:
+                if items:
+                    flags = iflags if has_iflags else _TRANSFER | _MISSING_DATA
+                    self._item(flist, pos, flags, xname, first_send=ndx not in self._sent)
+                    self._sent.add(ndx)
+                    # rsync: sender.c send_files() counts before its !do_xfers check
+                    self.report.num_transferred_files += 1
+                    self.report.total_transferred_size += flist.sizes[pos]
                 if has_iflags:
                     self._echo(ndx, iflags, fnamecmp_type, xname)
                 else:
@@ -717,7 +775,8 @@ class SenderRole:
                 continue
             # --append applies to a file's first send only; a redo is a normal delta
             # (rsync: sender.c send_files(), FLAG_FILE_SENT and append_mode's sign).
-            append = 0 if ndx in self._sent else self.opts.append
+            first_send = ndx not in self._sent
+            append = self.opts.append if first_send else 0
             self._sent.add(ndx)
             head = await ws.decode(
                 decode_sum_head,
@@ -742,6 +801,7 @@ class SenderRole:
                 (iflags, fnamecmp_type, xname),
                 append=append,
                 updating=self._updating_basis(fnamecmp_type),
+                first_send=first_send,
             )
         ws.idle_hook = None
         if self.report.io_error != io_error_before and session.extended_msgs:
@@ -749,6 +809,36 @@ class SenderRole:
             await ws.write_message(Msg.IO_ERROR, self.report.io_error.to_bytes(4, "little"))
         ws.write_ndx(self.ndx_out, Ndx.DONE)
         await ws.flush()
+
+    def _item(
+        self, flist: _SentList, pos: int, iflags: int, xname: bytes | None, *, first_send: bool
+    ) -> None:
+        """Hand an itemized entry to the port (a client sender prints it).
+
+        rsync: sender.c send_files() (maybe_log_item(), log_item() before the data).
+        """
+        if pos < 0:
+            # A list's directory, named by the index before the list's first entry (rsync:
+            # sender.c send_files(), dir_flist->files[cur_flist->parent_ndx]); for the
+            # first list that is its top "." when it sorts first (docs/protocol.md §9.17).
+            if flist.parent >= 0:
+                name = self._dirs[flist.parent][0]
+            elif flist.names and flist.names[0] == b".":
+                name = b"."
+            else:
+                return
+            self.port.item(name, stat.S_IFDIR, None, iflags, xname, first_send=first_send)
+            return
+        name = flist.names[pos]
+        links = flist.links
+        self.port.item(
+            name,
+            flist.modes[pos],
+            links.get(name) if links is not None else None,
+            iflags,
+            xname,
+            first_send=first_send,
+        )
 
     def _hook_success(self) -> None:
         """Collect MSG_SUCCESS (a file the receiver finished) for ``--remove-source-files``."""
@@ -848,6 +938,7 @@ class SenderRole:
         *,
         append: int = 0,
         updating: bool = False,
+        first_send: bool = True,
     ) -> None:
         """Reply to one transfer request: echo, sum header, tokens, file checksum.
 
@@ -901,6 +992,10 @@ class SenderRole:
             else:
                 ws.write_ndx(self.ndx_out, ndx)
             head.encode_into(ws.out, protocol=session.protocol)
+            if not self.server:
+                # rsync: rsync.c read_ndx_and_attrs() (below 29: TRANSFER|MISSING_DATA)
+                flags = echo[0] if session.has_iflags else _TRANSFER | _MISSING_DATA
+                self._item(flist, pos, flags, echo[2], first_send=first_send)
             before = ws.bytes_written + ws.pending_output
             self._map_errno = 0
             digest = await self._send_data(
@@ -918,6 +1013,14 @@ class SenderRole:
             )
         self.report.num_transferred_files += 1
         self.report.total_transferred_size += flist.sizes[pos]
+        if not self.server:
+            # rsync: progress.c (to-chk: the files listed after this one)
+            k = bisect.bisect_right(self.starts, flist.start) - 1
+            index = ndx - (k + 1 if self.inc else 0)
+            count = self.report.num_files
+            self.port.sent(
+                flist.names[pos], st.st_size, to_check=max(0, count - index - 1), count=count
+            )
         m = self.module
         if m is not None and m.transfer_logging:
             log_item(
@@ -944,12 +1047,7 @@ class SenderRole:
 
     async def _warning(self, text: str) -> None:
         """A warning (rsync: FWARNING), which a daemon below protocol 28 makes an error."""
-        protocol = self.session.protocol
-        if self.module is not None and protocol < 28:
-            code = Msg.ERROR_XFER
-        else:
-            code = Msg.WARNING if self.session.extended_msgs else Msg.INFO
-        await self.ws.write_message(code, (text + "\n").encode("utf-8", "backslashreplace"))
+        await self.port.message(self.ws, self.session, Msg.WARNING, text)
 
     async def _send_data(
         self,
@@ -1113,13 +1211,16 @@ class SenderRole:
         if self.server:
             self._write_stats()
         await ws.flush()
+        # rsync's totals are taken here, before the goodbye (rsync: main.c handle_stats())
+        self.report.total_read = ws.bytes_read - ws.buffered
+        self.report.total_written = ws.bytes_written
         while True:
             ndx = await ws.read_ndx(self.ndx_in)
             if self._succeeded:
                 await self._remove_sent()
             if ndx == Ndx.DEL_STATS:
                 values = [await ws.read_varint() for _ in range(5)]
-                if self.server:
+                if self.port.deletion_stats(values):
                     ws.write_ndx(self.ndx_out, Ndx.DEL_STATS)
                     for v in values:
                         ws.write_varint(v)

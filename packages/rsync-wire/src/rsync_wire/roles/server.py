@@ -16,7 +16,6 @@ import time
 from typing import TYPE_CHECKING
 
 import anyio
-import msgspec
 
 from rsync_wire.errors import ExitCode, RemoteError, RsyncError, UnsupportedError
 from rsync_wire.fs import Root, split_path
@@ -35,6 +34,7 @@ from rsync_wire.proto.negotiate import (
     parse_name_list,
     server_compat_flags,
 )
+from rsync_wire.roles.module import ModuleContext
 from rsync_wire.roles.server_options import refuse_message, refused_by_module, unimplemented
 
 if TYPE_CHECKING:
@@ -53,60 +53,6 @@ __all__ = [
 log = logging.getLogger("rsync_wire.server")
 
 
-class ModuleContext(msgspec.Struct, kw_only=True):
-    """What a daemon module imposes on a session.
-
-    Attributes:
-        name: the module's name (the first component of every path argument).
-        path: the directory it serves.
-        read_only: refuse uploads.
-        timeout: I/O timeout in seconds (0: none), told to P >= 31 clients.
-        daemon_filter: the module's ``filter`` parameter (rules, whitespace-separated).
-        daemon_include: the module's ``include`` patterns.
-        daemon_exclude: the module's ``exclude`` patterns.
-        daemon_include_from: the contents of the module's ``include from`` file.
-        daemon_exclude_from: the contents of the module's ``exclude from`` file.
-        numeric_ids: never send user or group names.
-        refuse_options: option names the administrator refused.
-        log_prefix: prefix of this session's log lines.
-        outgoing_chmod: the module's ``outgoing chmod`` (rsync's chmod syntax), applied to
-            the modes the daemon sends.
-        munge_symlinks: prefix the targets of symlinks sent with ``/rsyncd-munged/``.
-        ignore_nonreadable: leave out files the daemon cannot read, silently.
-        dont_compress: glob patterns of names sent without compression.
-        max_verbosity: the highest verbosity a client may ask for.
-        transfer_logging: log one line per file on ``rsync_wire.xferlog``.
-        log_format: the format of those lines (rsync's ``%`` escapes).
-        peer_host: the client's host name (``%h``); empty logs ``UNDETERMINED``, as rsync
-            does without ``reverse lookup``.
-        peer_addr: the client's address (``%a``).
-        auth_user: the user the client authenticated as (``%u``), empty if none.
-    """
-
-    name: str
-    path: str
-    read_only: bool = True
-    timeout: int = 0
-    daemon_filter: str = ""
-    daemon_include: str = ""
-    daemon_exclude: str = ""
-    daemon_include_from: bytes = b""
-    daemon_exclude_from: bytes = b""
-    numeric_ids: bool = False
-    refuse_options: list[str] = msgspec.field(default_factory=list)
-    log_prefix: str = ""
-    outgoing_chmod: str = ""
-    munge_symlinks: bool = False
-    ignore_nonreadable: bool = False
-    dont_compress: list[str] = msgspec.field(default_factory=list)
-    max_verbosity: int = 1
-    transfer_logging: bool = False
-    log_format: str = ""
-    peer_host: str = ""
-    peer_addr: str = ""
-    auth_user: str = ""
-
-
 def unsupported_options(parsed: ServerArgs, module: ModuleContext | None) -> list[str]:
     """Rsync's refusal lines for ``parsed`` (empty: nothing refused).
 
@@ -119,7 +65,7 @@ def unsupported_options(parsed: ServerArgs, module: ModuleContext | None) -> lis
     daemon = module is not None
     verb = "is configured to refuse" if daemon else "does not support"
     lines = [f"The server {verb} --{name}" for name in o.refused]
-    option = unimplemented(o)
+    option = unimplemented(o, receiving=not o.sender)
     if option is not None:
         lines.append(refuse_message(option, daemon=daemon))
     if module is not None:
@@ -347,13 +293,7 @@ async def run_server(
             return await _fail(
                 ws, session, "ERROR: module is read only", ExitCode.SYNTAX, early=True
             )
-        return await _fail(
-            ws,
-            session,
-            "ERROR: this server does not accept uploads yet",
-            ExitCode.UNSUPPORTED,
-            early=True,
-        )
+        return await _serve_upload(ws, session, parsed, module=module, root_path=root_path)
     paths = parsed.paths
     if module is not None:
         paths = [
@@ -394,6 +334,57 @@ async def run_server(
     finally:
         root.close()
     return report.exit_code
+
+
+async def _serve_upload(
+    ws: WireStream,
+    session: Session,
+    parsed: ServerArgs,
+    *,
+    module: ModuleContext | None,
+    root_path: str | None,
+) -> int:
+    """Receive what the client pushes (see :mod:`rsync_wire.roles.upload`).
+
+    rsync: main.c do_server_recv().
+    """
+    from rsync_wire.roles.upload import receive_upload
+
+    opts = parsed.options
+    paths = parsed.paths
+    dest = paths[0] if paths else b"."
+    root: Root | None = None
+    if module is not None:
+        dest = sanitize_path(_strip_module(dest, module.name))
+        if module.numeric_ids:
+            opts.numeric_ids = True
+        _limit_verbosity(opts, module.max_verbosity)
+        try:
+            root = Root(module.path)
+        except OSError as exc:
+            return await _fail(
+                ws,
+                session,
+                f"rsync: chdir {module.path} failed: {exc.strerror}",
+                ExitCode.FILESELECT,
+            )
+    elif root_path and not dest.startswith(b"/"):
+        dest = os.fsencode(root_path).rstrip(b"/") + b"/" + dest
+    try:
+        stats = await receive_upload(ws, session, opts, dest, module=module, root=root)
+    except RsyncError as exc:
+        if isinstance(exc, RemoteError):
+            return int(exc.exit_code)
+        log.warning("%s%s", module.log_prefix + " " if module else "", exc)
+        text = str(exc) if str(exc).startswith(("rsync", "ERROR")) else f"rsync: {exc}"
+        try:
+            return await _fail(ws, session, text, exc.exit_code)
+        except RsyncError:
+            return int(exc.exit_code)
+    finally:
+        if root is not None:
+            root.close()
+    return int(stats.exit_code())
 
 
 def _limit_verbosity(opts: TransferOptions, limit: int) -> None:

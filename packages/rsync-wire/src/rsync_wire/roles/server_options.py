@@ -11,8 +11,9 @@ server implements it. From the table come both refusals:
   (wildcards, ``!`` exceptions, ``a``/``archive`` for its parts, ``delete`` for every
   ``--delete-*``, exact-only names), and the first refused option used is named.
 
-Options that only change the client's side of a pull (``--backup``, ``--partial``...)
-need no entry: a sending server never acts on them. This module only decides; no I/O.
+Options that only a receiver acts on (``--backup``, ``--partial``...) are listed too,
+with what the server does with them when it receives an upload; a sending server has
+nothing to do for them, as rsync's has not. This module only decides; no I/O.
 
 rsync: options.c set_refuse_options(), parse_one_refuse_match(), create_refuse_error().
 """
@@ -38,10 +39,13 @@ class ServerOption(NamedTuple):
         long: rsync's long name (without ``--``).
         short: its short letter, or ``""``.
         used: whether the parsed options show the client used it.
-        implemented: whether this server, as a sender, does what it asks.
+        implemented: whether this server, as a sender, does what it asks (or has nothing
+            to do for it).
         exact: matched by a ``refuse options`` pattern only by its exact name, never by a
             wildcard (rsync's ``a=`` options).
         also: further names that refer to the same setting (rsync's same_refuse_action).
+        receives: whether this server, as a receiver (an upload), does what it asks;
+            ``None``: as ``implemented``.
     """
 
     long: str
@@ -50,6 +54,13 @@ class ServerOption(NamedTuple):
     implemented: bool = True
     exact: bool = False
     also: tuple[str, ...] = ()
+    receives: bool | None = None
+
+    def works(self, *, receiving: bool) -> bool:
+        """Whether this server does what the option asks, in the role it plays."""
+        if receiving and self.receives is not None:
+            return self.receives
+        return self.implemented
 
 
 def _delete(mode: str) -> Callable[[TransferOptions], bool]:
@@ -115,13 +126,39 @@ SERVER_OPTIONS: Final[tuple[ServerOption, ...]] = (
     _O("remove-source-files", "", lambda o: o.remove_source_files, also=("remove-sent-files",)),
     _O("out-format", "", lambda o: o.log_format is not None, exact=True, also=("log-format",)),
     _O("iconv", "", lambda o: o.iconv is not None, implemented=False, exact=True),
-    # deletion (a pull sends none of these to the server; a push is refused elsewhere)
+    # deletion (a pull sends none of these to the server)
     _O("delete", "", lambda o: o.delete_mode is not None),
     _O("delete-before", "", _delete("before")),
     _O("delete-during", "", _delete("during"), also=("del",)),
     _O("delete-delay", "", _delete("delay")),
     _O("delete-after", "", _delete("after")),
     _O("delete-excluded", "", lambda o: o.delete_excluded),
+    # what only a receiver acts on (a sending server has nothing to do for them, as rsync's)
+    _O("backup", "b", lambda o: o.backup, receives=False),
+    _O("backup-dir", "", lambda o: o.backup_dir is not None, receives=False),
+    _O("suffix", "", lambda o: o.suffix is not None, receives=False),
+    _O("update", "u", lambda o: o.update_only),
+    _O("existing", "", lambda o: o.existing_only, also=("ignore-non-existing",)),
+    _O("ignore-existing", "", lambda o: o.ignore_existing),
+    _O("ignore-times", "I", lambda o: o.ignore_times),
+    _O("size-only", "", lambda o: o.size_only),
+    _O("modify-window", "@", lambda o: bool(o.modify_window)),
+    _O("max-delete", "", lambda o: o.max_delete is not None),
+    _O("max-size", "", lambda o: o.max_size is not None),
+    _O("min-size", "", lambda o: o.min_size is not None),
+    _O("force", "", lambda o: o.force),
+    _O("ignore-errors", "", lambda o: o.ignore_errors),
+    _O("partial", "", lambda o: o.partial),
+    _O("partial-dir", "", lambda o: o.partial_dir is not None, receives=False),
+    _O("delay-updates", "", lambda o: o.delay_updates, receives=False),
+    _O("temp-dir", "T", lambda o: o.temp_dir is not None, receives=False),
+    _O("sparse", "S", lambda o: o.sparse, receives=False),
+    _O("fuzzy", "y", lambda o: bool(o.fuzzy), receives=False),
+    _O("prune-empty-dirs", "m", lambda o: o.prune_empty_dirs, receives=False),
+    _O("keep-dirlinks", "K", lambda o: o.keep_dirlinks, receives=False),
+    _O("omit-dir-times", "O", lambda o: o.omit_dir_times),
+    _O("omit-link-times", "J", lambda o: o.omit_link_times),
+    _O("executability", "E", lambda o: o.preserve_executability),
 )
 """Every option the server acts on (see the module docstring)."""
 
@@ -138,10 +175,10 @@ def refuse_message(option: ServerOption, *, daemon: bool) -> str:
     return text
 
 
-def unimplemented(opts: TransferOptions) -> ServerOption | None:
-    """The first option the client used that this server does not implement."""
+def unimplemented(opts: TransferOptions, *, receiving: bool = False) -> ServerOption | None:
+    """The first option the client used that this server does not implement in its role."""
     for option in SERVER_OPTIONS:
-        if not option.implemented and option.used(opts):
+        if not option.works(receiving=receiving) and option.used(opts):
             return option
     return None
 

@@ -3,7 +3,9 @@
 The line is built from rsync's ``%`` escapes (with their ``-`` and width modifiers and
 ``'`` for digit grouping) and logged at INFO on the ``rsync_wire.xferlog`` logger; the
 daemon decides where that logger writes (its log file, or syslog). Pure formatting plus
-one ``logging`` call: no other I/O.
+one ``logging`` call: no other I/O. Names go into the line raw (bytes that are not UTF-8
+as ``surrogateescape`` characters): as in rsync, the writer of the log escapes the whole
+line (:func:`rsync_wire.proto.escape.escape_text`), so nothing is escaped twice.
 
 rsync: log.c log_formatted(), log_item(); loadparm.c (the default ``log format``).
 """
@@ -175,7 +177,9 @@ def format_line(
     """
 
     def show(b: bytes) -> str:
-        return b.decode("utf-8", "backslashreplace")
+        # Raw, as rsync's log_formatted() puts names in the line: the log writer escapes
+        # the whole line (rsync_wire.proto.escape, rsync: log.c logit()).
+        return b.decode("utf-8", "surrogateescape")
 
     def repl(m: re.Match[str]) -> str:
         humanize = len(m.group(1)) + len(m.group(4))
@@ -241,6 +245,7 @@ def log_item(
     fmt: str,
     item: XferItem,
     *,
+    op: str = "send",
     module: str = "",
     module_path: str = "",
     host: str = "",
@@ -251,6 +256,7 @@ def log_item(
     line = format_line(
         fmt or DEFAULT_LOG_FORMAT,
         item,
+        op=op,
         module=module,
         module_path=module_path,
         host=host,
