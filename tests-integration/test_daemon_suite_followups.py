@@ -245,3 +245,28 @@ def test_kill_9_of_the_daemon_leaves_no_listener_behind(
         except OSError:
             listening = False
     assert not listening, "an orphaned listener still accepts connections"
+
+
+@pytest.mark.timeout(120)
+def test_the_module_list_names_modules_whatever_their_hosts_allow(
+    our_daemon: RealDaemonFactory,
+    real_daemon: RealDaemonFactory,
+    real_rsync: RealRsync,
+    filtered_module: Path,
+) -> None:
+    """'list' decides whether a module is named; 'hosts allow' only who may use it."""
+    from harness.daemon import DaemonModule
+
+    modules = [
+        DaemonModule("open", filtered_module),
+        DaemonModule("denied", filtered_module, options={"hosts allow": "10.9.9.9"}),
+        DaemonModule("hidden", filtered_module, options={"list": "no"}),
+    ]
+    outputs = []
+    for factory in (real_daemon, our_daemon):
+        daemon = factory(modules)
+        code, out, err = run(real_rsync.argv(f"rsync://{daemon.host}:{daemon.port}/"))
+        assert code == 0, err
+        outputs.append(out)
+    assert outputs[0] == outputs[1]
+    assert [line.split()[0] for line in outputs[1].splitlines()] == ["open", "denied"]

@@ -244,8 +244,11 @@ async def _greet(
         request = (await ws.read_line()).decode("utf-8", "surrogateescape")
     if request in ("", "#list"):
         log.info("module-list request from %s (%s)", host, addr)
+        # rsync lists every "list = yes" module, whatever its hosts allow/deny: those
+        # decide who may use a module, "list" whether it is named (clientserver.c
+        # send_listing()).
         for listed in config.modules.values():
-            if listed.listed and _module_allowed(listed, addr, host):
+            if listed.listed:
                 ws.write(format_module_line(listed.name, listed.comment))
         ws.write(b"@RSYNCD: EXIT\n")
         await ws.flush()
