@@ -12,6 +12,7 @@ import pytest
 from rsync_daemon.config import (
     _PARAMS,
     DEFAULT_LOCK_FILE,
+    conf_words,
     load_rsyncd_conf,
     load_toml,
     settle_module_paths,
@@ -396,3 +397,28 @@ def test_planted_symlinks_are_refused(tmp_path: Path) -> None:
     os.lchown(tmp_path / "inc-plant", nobody, nobody)
     with pytest.raises(ConfigError, match=r"rsyncd\.conf:1: unable to stat config file"):
         load_rsyncd_conf(_conf(tmp_path, "&include inc-plant\n"))
+
+
+@pytest.mark.parametrize(
+    ("value", "entries"),
+    [
+        ("alice, bob:ro  @staff", ["alice", "bob:ro", "@staff"]),
+        (" ,@Group Name:deny, alice:rw ,", ["@Group Name:deny", "alice:rw"]),
+    ],
+)
+def test_auth_users_split_as_rsync_splits_them(
+    tmp_path: Path, value: str, entries: list[str]
+) -> None:
+    """A leading comma makes the list comma-separated only (rsync: util1.c conf_strtok())."""
+    cfg = load_rsyncd_conf(_conf(tmp_path, f"[m]\npath = m\nauth users = {value}\n"))
+    assert cfg.modules["m"].auth_users == entries
+
+
+def test_auth_rules_give_rsyncs_reasons() -> None:
+    """The log says why a user was refused (rsync: authenticate.c auth_server())."""
+    from rsync_daemon.auth import auth_rule_error
+
+    rules = conf_words(",@[! []*:deny, alice:rw, bob")
+    assert auth_rule_error("root", rules) == "denied by rule"  # root's group "root"
+    assert auth_rule_error("nobody-here", ["alice", "bob:ro"]) == "no matching rule"
+    assert auth_rule_error("bob", ["alice", "bob:ro"]) is None

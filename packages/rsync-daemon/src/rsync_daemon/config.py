@@ -966,7 +966,7 @@ def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) ->
         read_only=flag("read only", default=True),
         write_only=flag("write only", default=False),
         timeout=_int(*params["timeout"], "timeout") if "timeout" in params else DEFAULT_TIMEOUT,
-        auth_users=_words(get("auth users")),
+        auth_users=conf_words(get("auth users")),
         secrets_file=_abs(p, get("secrets file")) or None,
         hosts_allow=_words(get("hosts allow")),
         hosts_deny=_words(get("hosts deny")),
@@ -1031,6 +1031,20 @@ def _abs(p: Path, value: str) -> str:
 
 def _words(value: str) -> list[str]:
     return value.replace(",", " ").split()
+
+
+def conf_words(value: str) -> list[str]:
+    """A list parameter split as rsync splits it.
+
+    On spaces and commas, or, when the value starts with a comma, on commas only (so
+    ``@Group Name:deny`` is one entry).
+
+    rsync: util1.c conf_strtok().
+    """
+    text = value.lstrip()
+    if text.startswith(","):
+        return [tok.strip() for tok in text[1:].split(",") if tok.strip()]
+    return _words(text)
 
 
 def _daemon_ids(cfg: DaemonConfig, g: dict[str, _Value]) -> None:

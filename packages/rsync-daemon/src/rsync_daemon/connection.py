@@ -17,7 +17,7 @@ import msgspec
 
 from rsync_daemon import hooks
 from rsync_daemon.acl import UNDETERMINED, host_allowed
-from rsync_daemon.auth import lookup_secret
+from rsync_daemon.auth import auth_rule_error, lookup_secret
 from rsync_daemon.config import DaemonConfig, ModuleConfig
 from rsync_daemon.conn_sandbox import confine_module_writes
 from rsync_daemon.locks import claim_connection, lock_error
@@ -321,7 +321,6 @@ async def _module(
             )
         if not ok:
             await _send_line(ws, f"@ERROR: auth failed on module {name}")
-            log.warning("[%s] auth failed on module %s as %s", peer, name, user or "-")
             return int(ExitCode.STARTCLIENT)
     env["RSYNC_USER_NAME"] = user
     if mod.unavailable:
@@ -579,14 +578,20 @@ async def _authenticate(
     user, _, response = reply.partition(" ")
     if not user or not response:
         return False, user
+    refused = auth_rule_error(user, mod.auth_users)
     password = (
         lookup_secret(mod.secrets_file or "", user, mod.auth_users, strict=mod.strict_modes)
-        if mod.secrets_file
+        if mod.secrets_file and refused is None
         else None
     )
-    if password is None:
-        return False, user
-    return verify_response(digest, password, challenge, response), user
+    ok = password is not None and verify_response(digest, password, challenge, response)
+    if not ok:
+        # rsync: authenticate.c auth_server() (the reason reaches only the log)
+        reason = refused or ("secret not found" if password is None else "password mismatch")
+        log.warning(
+            "auth failed on module %s from %s (%s) for %s: %s", mod.name, host, addr, user, reason
+        )
+    return ok, user
 
 
 MAX_DAEMON_ARGS = 16000  # rsync: io.c MAX_DAEMON_ARGS

@@ -111,6 +111,8 @@ _LONG: Final[dict[str, tuple[str, str]]] = {
     "no-whole-file": ("whole_file", "false"),
     "whole-file": ("whole_file", "flag"),
     "compress-level": ("compress_level", "int"),
+    "compress-threads": ("compress_threads", "int"),
+    "zt": ("compress_threads", "int"),
     "specials": ("preserve_specials", "flag"),
     "no-specials": ("preserve_specials", "noflag"),
     "devices": ("preserve_devices", "flag"),
