@@ -95,7 +95,7 @@ def test_sizes() -> None:
 
 @pytest.mark.parametrize(
     "option",
-    ["--inplace", "--link-dest=/x", "-S", "-A", "-X", "-R", "--bwlimit=10", "--backup", "-b"],
+    ["--delay-updates", "--fuzzy", "-S", "-A", "-X", "-R", "--bwlimit=10", "--temp-dir=t"],
 )
 def test_unsupported_options_are_refused(option: str) -> None:
     with pytest.raises(OptionError) as info:

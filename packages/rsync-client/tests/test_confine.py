@@ -82,6 +82,14 @@ def test_accepted_path_options_are_covered_refused_ones_are_refused(
     named.write_text("- x\n")
     use = PATH_OPTIONS[option]
     value = f". {named}" if option == "filter" else str(named)
+    if option == "partial-dir":
+        # only a relative one is taken: it lies in each destination directory
+        with pytest.raises(OptionError):
+            cli.parse_args([f"--{option}={value}", f"{src}/", str(dest)])
+        opts, _ = cli.parse_args([f"--{option}=.part", f"{src}/", str(dest)])
+        rules = landlock_rules(opts, [f"{src}/"], str(dest))
+        assert _writable(rules, str(dest / ".part"))
+        return
     if option not in accepted:
         # Refused today: nothing reaches the transfer, so nothing needs a rule.
         with pytest.raises(OptionError):
@@ -94,6 +102,15 @@ def test_accepted_path_options_are_covered_refused_ones_are_refused(
         assert not _writable(rules, str(named))
     elif use in (PathUse.BEFORE, PathUse.PROGRAM, PathUse.REMOTE):
         assert not _readable(rules, str(named)), rules  # the password file above all
+    elif use is PathUse.READ_DEST_TREE:
+        assert _readable(rules, str(named))
+        assert not _writable(rules, str(named))
+    elif use in (PathUse.LINK_DEST_TREE, PathUse.WRITE_DEST_TREE):
+        # a backup directory is written; linking out of a tree needs Landlock's REFER,
+        # which only a read-write rule grants
+        assert _writable(rules, str(named))
+        assert _writable(rules, str(dest))
+        return
     else:  # pragma: no cover - no accepted option writes elsewhere yet
         pytest.fail(f"a test for --{option} ({use}) is missing")
     assert rules.read_write == (str(dest),)

@@ -11,7 +11,25 @@ See README.md.
 
 from __future__ import annotations
 
-from rsync_client.api import Stats, SyncError, async_sync, sync
-from rsync_client.options import ClientOptions
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rsync_client.api import Stats, SyncError, async_sync, sync
+    from rsync_client.options import ClientOptions
 
 __all__ = ["ClientOptions", "Stats", "SyncError", "async_sync", "sync"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: ``pyrsync`` imports this package too, and the API pulls in the
+    # whole transfer machinery, which ``pyrsync --version`` does not need.
+    if name == "ClientOptions":
+        from rsync_client.options import ClientOptions
+
+        return ClientOptions
+    if name in __all__:
+        from rsync_client import api
+
+        return getattr(api, name)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

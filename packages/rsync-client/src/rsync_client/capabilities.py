@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import socket
-from importlib.metadata import version
+import sys
 from typing import Final, TypeAlias
 
 from rsync_wire.proto.constants import (
@@ -208,13 +208,42 @@ def render_json(
     return "".join(parts)
 
 
+def _version(dist: str) -> str:
+    """The installed version of ``dist``, as ``importlib.metadata.version`` finds it.
+
+    Read straight from the first ``<name>-<version>.dist-info`` on ``sys.path`` (what
+    importlib.metadata finds first too), so that ``--version`` does not load
+    importlib.metadata (about 40 ms); importlib.metadata answers when there is none.
+    """
+    prefix = dist.replace("-", "_") + "-"
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(prefix) and name.endswith(".dist-info"):
+                try:
+                    with open(os.path.join(entry, name, "METADATA"), encoding="utf-8") as fh:
+                        for line in fh:
+                            if line.startswith("Version:"):
+                                return line.split(":", 1)[1].strip()
+                            if not line.strip():
+                                break  # the end of the headers
+                except OSError:
+                    pass
+    from importlib.metadata import version
+
+    return version(dist)
+
+
 def _sections() -> list[tuple[str, list[str]]]:
     return [("Capabilities", capability_words()), ("Optimizations", optimization_words())]
 
 
 def version_text() -> str:
     """What ``pyrsync -V`` / ``--version`` prints."""
-    ours = version("rsync-client")
+    ours = _version("rsync-client")
     return render_text(
         f"pyrsync  version {ours}  protocol version {PROTOCOL_VERSION}",
         [
@@ -230,7 +259,7 @@ def version_json() -> str:
     """What ``pyrsync -VV`` prints: rsync's JSON report, with pyrsync's own values."""
     head = [
         ("program", "pyrsync"),
-        ("version", version("rsync-client")),
+        ("version", _version("rsync-client")),
         ("protocol", f"{PROTOCOL_VERSION}.{SUBPROTOCOL_VERSION}"),
     ]
     return render_json(head, _sections(), algorithm_lists())

@@ -21,10 +21,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from importlib.metadata import version
 from typing import Final, NoReturn
-
-import anyio
 
 from rsync_client.errors import describe_failure, failure_traceback
 from rsync_client.options import ClientOptions, OptionError
@@ -103,6 +100,37 @@ def _int(field: str, *, minimum: int | None = None) -> _Spec:
             msg = f"--{field.replace('_', '-')}={v} is invalid"
             raise OptionError(msg)
         setattr(o, field, number)
+
+    return _Spec(apply, takes_arg=True)
+
+
+def _backup_dir(o: ClientOptions, v: str | None) -> None:
+    """``--backup-dir=DIR`` implies ``--backup`` (rsync: options.c)."""
+    o.backup_dir = v
+    o.backup = True
+
+
+def _partial_dir(o: ClientOptions, v: str | None) -> None:
+    """``--partial-dir=DIR`` (implies ``--partial``); a relative one lies in each file's dir."""
+    if v and v.startswith("/"):
+        msg = "pyrsync does not support an absolute --partial-dir (a relative one works)"
+        raise OptionError(msg)
+    o.partial_dir = v or None
+    o.partial = True
+
+
+def _alt_dest(kind: str) -> _Spec:
+    """``--compare-dest``/``--copy-dest``/``--link-dest=DIR`` (one kind, at most 20 dirs)."""
+
+    def apply(o: ClientOptions, v: str | None) -> None:
+        if o.alt_dest is not None and o.alt_dest != kind:
+            msg = f"ERROR: the --{kind} option conflicts with the --{o.alt_dest} option"
+            raise OptionError(msg)
+        if len(o.basis_dirs) >= 20:
+            msg = f"ERROR: at most 20 --{kind} args may be specified"
+            raise OptionError(msg)
+        o.alt_dest = kind
+        o.basis_dirs.append(v or "")
 
     return _Spec(apply, takes_arg=True)
 
@@ -316,6 +344,14 @@ _LONG: Final[dict[str, _Spec]] = {
     "ignore-times": _flag("ignore_times"),
     "size-only": _flag("size_only"),
     "update": _flag("update"),
+    "backup": _flag("backup"),
+    "inplace": _flag("inplace"),
+    "partial-dir": _Spec(_partial_dir, takes_arg=True),
+    "backup-dir": _Spec(_backup_dir, takes_arg=True),
+    "compare-dest": _alt_dest("compare-dest"),
+    "copy-dest": _alt_dest("copy-dest"),
+    "link-dest": _alt_dest("link-dest"),
+    "suffix": _str("suffix"),
     "dry-run": _flag("dry_run"),
     "whole-file": _Spec(_whole, negate=_no_whole),
     "omit-dir-times": _flag("omit_dir_times"),
@@ -389,6 +425,7 @@ _SHORT: Final[dict[str, str]] = {
     "c": "checksum",
     "I": "ignore-times",
     "u": "update",
+    "b": "backup",
     "n": "dry-run",
     "W": "whole-file",
     "O": "omit-dir-times",
@@ -415,15 +452,8 @@ _SPECIAL_SHORT: Final[dict[str, _Spec]] = {
 # rsync options this client refuses (rsync: options.c long_options).
 _UNSUPPORTED: Final = frozenset(
     {
-        "inplace",
         "append",
         "append-verify",
-        "backup",
-        "backup-dir",
-        "suffix",
-        "compare-dest",
-        "copy-dest",
-        "link-dest",
         "fuzzy",
         "sparse",
         "preallocate",
@@ -441,7 +471,6 @@ _UNSUPPORTED: Final = frozenset(
         "prune-empty-dirs",
         "remove-source-files",
         "remove-sent-files",
-        "partial-dir",
         "delay-updates",
         "temp-dir",
         "chmod",
@@ -505,7 +534,6 @@ _UNSUPPORTED: Final = frozenset(
     }
 )
 _UNSUPPORTED_SHORT: Final = {
-    "b": "backup",
     "y": "fuzzy",
     "S": "sparse",
     "A": "acls",
@@ -522,12 +550,6 @@ _UNSUPPORTED_SHORT: Final = {
 }
 _UNSUPPORTED_TAKES_ARG: Final = frozenset(
     {
-        "backup-dir",
-        "suffix",
-        "compare-dest",
-        "copy-dest",
-        "link-dest",
-        "partial-dir",
         "temp-dir",
         "chmod",
         "chown",
@@ -715,6 +737,8 @@ def version_json() -> str:
 
 def usage() -> str:
     """The ``--help`` text."""
+    from importlib.metadata import version  # slow to import: only here
+
     return f"""pyrsync  version {version("rsync-client")}  protocol version {PROTOCOL_VERSION}
 
 pyrsync downloads files from rsync servers with rsync's own command line.
@@ -897,6 +921,8 @@ def _exec_daemon(args: list[str]) -> int:  # noqa: RET503 - execv does not retur
 
 
 def _run_with_signals(opts: ClientOptions, rest: list[str], output: Output) -> int:
+    import anyio  # here: --version and --help do without it
+
     got_signal: list[int] = []
 
     async def runner() -> int:

@@ -213,6 +213,8 @@ def _option_values(opts: ClientOptions) -> list[tuple[str, str]]:
             out.append((kind, value))
         elif kind == "filter":
             out.extend(("filter", name) for name in merge_file_names(value))
+    if opts.alt_dest is not None:
+        out.extend((opts.alt_dest, path) for path in opts.basis_dirs)
     for option in PATH_OPTIONS:
         if option in ("exclude-from", "include-from", "filter"):
             continue
@@ -291,6 +293,28 @@ def _dedupe(paths: Iterable[str]) -> list[str]:
     return out
 
 
+_BESIDE_DEST: Final = (PathUse.READ_DEST_TREE, PathUse.LINK_DEST_TREE, PathUse.WRITE_DEST_TREE)
+
+
+def _may_have_basis(opts: ClientOptions, dest: str | None) -> bool:
+    """Whether a received file can have a basis.
+
+    Not when the destination does not exist yet or is an empty directory, and no option
+    names a tree beside it (``--link-dest``, ``--partial-dir``, ...): every file is new.
+    """
+    if dest is None:
+        return False  # a listing receives nothing
+    if any(PATH_OPTIONS[option] in _BESIDE_DEST for option, _ in _option_values(opts)):
+        return True
+    try:
+        with os.scandir(dest) as entries:
+            return any(True for _ in entries)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # a file (the basis of a single-file pull), or unreadable: load it
+
+
 def confine_client(opts: ClientOptions, sources: Sequence[str], dest: str | None) -> str:
     """Restrict this process to what the command line asks for; returns a note for ``-vv``.
 
@@ -303,12 +327,15 @@ def confine_client(opts: ClientOptions, sources: Sequence[str], dest: str | None
         A one-line description, or why nothing was confined.
     """
     # Load what later code needs while everything is still readable: the NSS modules
-    # behind user and group names, the time zone, the lazily imported delta engine.
+    # behind user and group names, the time zone, the lazily imported delta engine (numpy
+    # loads system libraries from outside the Python installation) when a file can have a
+    # basis to sign.
     pwd.getpwuid(os.getuid())
     grp.getgrgid(os.getgid())
     time.localtime()
-    import rsync_delta.delta
-    import rsync_delta.signature  # noqa: F401
+    if _may_have_basis(opts, dest):
+        import rsync_delta.delta
+        import rsync_delta.signature  # noqa: F401
 
     rules = landlock_rules(opts, sources, dest)
     try:

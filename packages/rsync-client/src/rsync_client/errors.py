@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 import traceback
 from typing import Final
 
-import anyio
-
 from rsync_wire.errors import ConnectionLost, ExitCode, RemoteError, RsyncError
-from rsync_wire.roles.receiving import ReceiverGone
 
 __all__ = ["Failure", "describe_failure", "failure_traceback", "root_cause"]
 
@@ -74,11 +72,19 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return out
 
 
+def _receiver_gone(exc: BaseException) -> bool:
+    """``exc`` is the receiving side's ReceiverGone (its module is loaded only for a transfer)."""
+    receiving = sys.modules.get("rsync_wire.roles.receiving")
+    return receiving is not None and isinstance(exc, receiving.ReceiverGone)
+
+
 def _secondary(exc: BaseException) -> bool:
     """An error that only follows another: a closed or broken stream, a cancellation."""
+    import anyio  # here: ``pyrsync --version`` does without it
+
     if isinstance(exc, anyio.BrokenResourceError | anyio.ClosedResourceError | anyio.EndOfStream):
         return True
-    if isinstance(exc, ReceiverGone):
+    if _receiver_gone(exc):
         return True  # the generator saw the receiver task end: the receiver's error counts
     if not isinstance(exc, Exception) and not isinstance(exc, KeyboardInterrupt | SystemExit):
         return True  # a cancellation (asyncio's CancelledError, trio's Cancelled), GeneratorExit
@@ -108,7 +114,9 @@ def _rank(exc: BaseException) -> int:
     if isinstance(exc, KeyboardInterrupt):
         return -1  # the user stopped it: what follows (a remote shell gone too) is its effect
     if isinstance(exc, MemoryError) or (
-        isinstance(exc, RsyncError) and not isinstance(exc, ConnectionLost | ReceiverGone)
+        isinstance(exc, RsyncError)
+        and not isinstance(exc, ConnectionLost)
+        and not _receiver_gone(exc)
     ):
         return 0
     if isinstance(exc, OSError) and not _secondary(exc):
@@ -188,7 +196,7 @@ def describe_failure(exc: BaseException) -> Failure:
         cause = root_cause(exc)
     except Exception:  # noqa: BLE001 - a broken exception chain still ends in rsync's line
         cause = exc
-    if isinstance(cause, RsyncError) and not isinstance(cause, ReceiverGone):
+    if isinstance(cause, RsyncError) and not _receiver_gone(cause):
         text, code = _rsync_error(cause)
     elif isinstance(cause, KeyboardInterrupt):
         text, code = "", int(ExitCode.SIGNAL)  # rsync prints only its "rsync error:" line

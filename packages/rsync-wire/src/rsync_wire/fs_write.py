@@ -348,6 +348,17 @@ class DestTree:
             os.close(fd)
         return out
 
+    def open_inplace(self, rel: bytes) -> int:
+        """Open ``rel`` itself for writing (``--inplace``), created 0600 if missing.
+
+        The last component is never followed (a symlink there is ELOOP); the file is
+        not truncated (the receiver truncates it to the new length at the end).
+        """
+        dfd, name = self.parent(rel)
+        return os.open(
+            name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd
+        )
+
     def rename_into_place(self, rel: bytes, tmp_name: bytes) -> None:
         """Rename the temporary ``tmp_name`` (in ``rel``'s directory) to ``rel``."""
         dfd, name = self.parent(rel)

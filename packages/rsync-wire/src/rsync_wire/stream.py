@@ -175,8 +175,14 @@ class WireStream:
         state, the next call gets it back as ``resume=`` (the start position stays the
         same value, even when the buffer is compacted in between).
         """
-        resume = None
+        try:
+            value, self._pos = fn(self._buf, self._pos, *args, **kwargs)
+        except codec.NeedMoreData as exc:
+            resume = exc.resume
+        else:
+            return value  # the usual case: the value was buffered
         while True:
+            await self._fill()
             try:
                 if resume is None:
                     value, pos = fn(self._buf, self._pos, *args, **kwargs)
@@ -184,7 +190,6 @@ class WireStream:
                     value, pos = fn(self._buf, self._pos, *args, resume=resume, **kwargs)
             except codec.NeedMoreData as exc:
                 resume = exc.resume
-                await self._fill()
                 continue
             self._pos = pos
             return value

@@ -292,7 +292,13 @@ class _Feeder:
 
 
 def _decode(
-    session: Session, options: TransferOptions, data: bytes, nlists: int, cuts: list[int]
+    session: Session,
+    options: TransferOptions,
+    data: bytes,
+    nlists: int,
+    cuts: list[int],
+    *,
+    batch: bool = False,
 ) -> tuple[list[list[FileEntry]], IdLists, int, int]:
     dec = FileListDecoder(session, options)
     feed = _Feeder(data, cuts)
@@ -302,10 +308,18 @@ def _decode(
     for k in range(nlists):
         lst: list[FileEntry] = []
         while True:
-            item = feed.call(dec.decode)
+            if batch:
+                items = feed.call(dec.decode_batch)
+                assert items
+                assert all(isinstance(i, FileEntry) for i in items[:-1])
+                item = items[-1]
+                lst.extend(i for i in items if isinstance(i, FileEntry))
+            else:
+                item = feed.call(dec.decode)
             if isinstance(item, EndOfList):
                 break
-            lst.append(item)
+            if not batch:
+                lst.append(item)
         lists.append(lst)
         if k == 0:
             seen = item.io_error
@@ -379,6 +393,57 @@ def test_split_feeding(
     if len(data) < 3000:
         byte_by_byte = _decode(session, options, data, len(lists), list(range(len(data))))
         assert byte_by_byte == whole
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.lists(st.integers(0, 4000), max_size=40))
+def test_batches_decode_as_single_entries(
+    scenario: tuple[Session, TransferOptions, list[list[FileEntry]], int], cuts: list[int]
+) -> None:
+    session, options, lists, io_error = scenario
+    data, _ = _encode(session, options, lists, io_error)
+    whole = _decode(session, options, data, len(lists), [])
+    assert _decode(session, options, data, len(lists), [], batch=True) == whole
+    assert _decode(session, options, data, len(lists), cuts, batch=True) == whole
+
+
+def _outcome(
+    session: Session, options: TransferOptions, data: bytes, *, batch: bool
+) -> tuple[list[FileEntry | EndOfList], str]:
+    """What a decoder reads from ``data`` (one list), and the error it stops with."""
+    dec = FileListDecoder(session, options)
+    got: list[FileEntry | EndOfList] = []
+    pos = 0
+    try:
+        while not got or not isinstance(got[-1], EndOfList):
+            if batch:
+                items, pos = dec.decode_batch(data, pos)
+                got.extend(items)
+            else:
+                item, pos = dec.decode(data, pos)
+                got.append(item)
+    except (NeedMoreData, RemoteProtocolError) as exc:
+        return got, f"{type(exc).__name__}: {exc}"
+    return got, ""
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.data())
+def test_batches_fail_as_single_entries(
+    scenario: tuple[Session, TransferOptions, list[list[FileEntry]], int], data: st.DataObject
+) -> None:
+    session, options, lists, io_error = scenario
+    encoded, _ = _encode(session, options, lists, io_error)
+    mutated = bytearray(encoded)
+    for _ in range(data.draw(st.integers(0, 4))):
+        mutated[data.draw(st.integers(0, len(mutated) - 1))] = data.draw(st.integers(0, 255))
+    single, single_error = _outcome(session, options, bytes(mutated), batch=False)
+    batched, batch_error = _outcome(session, options, bytes(mutated), batch=True)
+    assert batch_error == single_error
+    if not batch_error:
+        assert batched == single
+    elif "RemoteProtocolError" not in batch_error:
+        assert batched == single  # out of data: every whole entry was returned
 
 
 def _drain(dec: FileListDecoder, data: bytes) -> None:

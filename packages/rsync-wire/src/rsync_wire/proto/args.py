@@ -187,9 +187,9 @@ _LONG: Final[dict[str, tuple[str, str]]] = {
     "copy-devices": ("verbose", "refuse"),
     "write-devices": ("verbose", "refuse"),
     "only-write-batch": ("verbose", "refuse"),
-    "compare-dest": ("verbose", "refuse_value"),
-    "copy-dest": ("verbose", "refuse_value"),
-    "link-dest": ("verbose", "refuse_value"),
+    "compare-dest": ("basis_dirs", "altdest"),
+    "copy-dest": ("basis_dirs", "altdest"),
+    "link-dest": ("basis_dirs", "altdest"),
     "usermap": ("verbose", "refuse_value"),
     "groupmap": ("verbose", "refuse_value"),
     "preallocate": ("verbose", "ignore"),
@@ -239,10 +239,6 @@ _LONG_OF_SHORT: Final[dict[str, str]] = {
 # options.c parse_arguments(), OPT_FILTER/OPT_EXCLUDE/OPT_INCLUDE): kept in order as
 # (option name, value) in TransferOptions.server_rules.
 _RULE_OPTIONS: Final = frozenset({"filter", "exclude", "include"})
-
-# Basis directories mean nothing to a sender: rsync's client never sends them to one,
-# and rsync's sender ignores them (options.c server_options(): only "if (am_sender)").
-_RECEIVER_ONLY: Final = frozenset({"compare-dest", "copy-dest", "link-dest"})
 
 # Short letters that take a value: -B2048, -B 2048, -e.iLsfx, -T dir, -@N, -M opt, -f rule
 _SHORT_VALUE: Final = {
@@ -467,6 +463,16 @@ def _set(
         opts.preserve_specials = True
     elif kind == "ignore" or kind == "ignore_value":
         pass
+    elif kind == "altdest":
+        # rsync: options.c (OPT_LINK_DEST & co; a sender has no use for them)
+        if opts.alt_dest is not None and opts.alt_dest != name:
+            msg = f"ERROR: the --{name} option conflicts with the --{opts.alt_dest} option"
+            raise ArgumentError(msg)
+        if len(opts.basis_dirs) >= 20:
+            msg = f"ERROR: at most 20 --{name} args may be specified"
+            raise ArgumentError(msg)
+        opts.alt_dest = name
+        opts.basis_dirs.append(value or "")
     elif kind in ("refuse", "refuse_value"):
         opts.refused.append(name)
     elif kind.startswith("const:"):
@@ -527,6 +533,7 @@ _TAKES_VALUE: Final = frozenset(
         "ignore_value",
         "refuse_value",
         "rule",
+        "altdest",
     }
 )
 
@@ -634,8 +641,6 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
         # A bare word before "." : old clients may omit the placeholder; treat it as a path.
         paths = [a.encode("utf-8", "surrogateescape") for a in args[i - 1 :]]
         break
-    if opts.sender:
-        opts.refused = [name for name in opts.refused if name not in _RECEIVER_ONLY]
     return ServerArgs(opts, paths)
 
 
@@ -653,6 +658,8 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
     letters.append("v" * min(opts.verbose, 9))
     if opts.quiet:
         letters.append("q")
+    if opts.backup:
+        letters.append("b")
     if opts.dry_run:
         letters.append("n")
     if opts.preserve_links:
@@ -724,6 +731,13 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
         args.append(f"--timeout={opts.timeout}")
     if opts.bwlimit:
         args.append(f"--bwlimit={opts.bwlimit}")
+    if opts.backup_dir:
+        args += ["--backup-dir", opts.backup_dir]
+    if not opts.sender and opts.alt_dest:
+        for path in opts.basis_dirs:  # only a receiving server needs them
+            args += [f"--{opts.alt_dest}", path]
+    if opts.suffix is not None and opts.suffix != ("" if opts.backup_dir else "~"):
+        args.append(f"--suffix={opts.suffix}")  # only a value other than the default
     if opts.checksum_choice:
         args.append(f"--checksum-choice={opts.checksum_choice}")
     if opts.compress and opts.compress_choice == "zlib":
@@ -750,7 +764,9 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
             args.append("--size-only")
         if opts.stats:
             args.append("--stats")
-        if opts.partial:
+        if opts.partial_dir:
+            args += ["--partial-dir", opts.partial_dir]  # it implies --partial
+        elif opts.partial:
             args.append("--partial")
         if opts.ignore_existing:
             args.append("--ignore-existing")

@@ -113,6 +113,8 @@ _SAME_ATIME: Final = 0x4000  # XMIT_SAME_ATIME
 _CRTIME_EQ_MTIME: Final = 0x20000  # XMIT_CRTIME_EQ_MTIME (varint mode)
 
 _MAX_NSEC: Final = 999_999_999  # MAX_WIRE_NSEC
+# flags that take an entry off decode_batch()'s short path
+_SLOW_FLAGS: Final = _LONG_NAME | _HLINKED | _HLINK_FIRST | _USER_NAME_FOLLOWS | _GROUP_NAME_FOLLOWS
 _IOERR_VALID_MASK: Final = 0x7  # IOERR_GENERAL | IOERR_VANISHED | IOERR_DEL_LIMIT
 _U32_MASK: Final = 0xFFFFFFFF
 _U64_MASK: Final = 0xFFFFFFFFFFFFFFFF
@@ -960,6 +962,7 @@ class FileListDecoder:
         "_cur",
         "_dev",
         "_failed",
+        "_fast",
         "_gid",
         "_gid_names",
         "_hl_firsts",
@@ -995,6 +998,9 @@ class FileListDecoder:
         """
         self._r = _Rules(session, options, csum_len, local=False)
         self._allowed = self._r.allowed_flags()
+        r = self._r
+        # decode_batch()'s short path applies (to regular files) in this session
+        self._fast = r.varint_flags and not (r.atimes or r.crtimes or r.checksum)
         self._failed = False
         self._name = b""
         self._mode = 0
@@ -1072,6 +1078,192 @@ class FileListDecoder:
         except RemoteProtocolError:
             self._failed = True
             raise
+
+    def decode_batch(self, buf: Buf, pos: int) -> tuple[list[FileEntry | EndOfList], int]:
+        """Decode as many whole entries as ``buf`` holds, up to and including an end marker.
+
+        The same entries, state and errors as calling :meth:`decode` until the buffer runs
+        out or a list ends; plain regular files (the bulk of a list) take a short path.
+
+        Returns:
+            ``(items, new_pos)``: at least one item.
+
+        Raises:
+            NeedMoreData: not even one whole entry is in the buffer; nothing was committed.
+            RemoteProtocolError: as :meth:`decode` (the entries before the bad one are lost).
+        """
+        self._check_usable()
+        items: list[FileEntry | EndOfList] = []
+        try:
+            while True:
+                if self._fast and self._list_open:
+                    pos = self._decode_plain_files(buf, pos, items)
+                item, pos = self._decode(buf, pos, None)
+                items.append(item)
+                if type(item) is EndOfList:
+                    break
+        except NeedMoreData:
+            if not items:
+                raise
+        except RemoteProtocolError:
+            self._failed = True
+            raise
+        return items, pos
+
+    def _decode_plain_files(self, buf: Buf, pos: int, items: list[FileEntry | EndOfList]) -> int:
+        """Decode regular files whose fields all take the common encoding.
+
+        Returns where the first other entry (or the end of the buffer) starts, for
+        :meth:`_decode`. Does what :meth:`_decode` does for such an entry, with the state in
+        local variables; anything else (a directory, a link, a hard link, a name that needs a
+        closer look, a long or truncated field, an error) stops the run before that entry.
+        """
+        r = self._r
+        n = len(buf)
+        want_uid = r.uid
+        want_gid = r.gid
+        refused = ~self._allowed | _SLOW_FLAGS
+        uid_names = self._uid_names
+        gid_names = self._gid_names
+        last = self._name
+        mode_0 = self._mode
+        mtime_0 = self._mtime
+        uid_0 = self._uid
+        gid_0 = self._gid
+        count = self._count
+        charged = self._charged
+        limit = self._alloc_limit
+        add = self._cur.append
+        out = items.append
+        start = pos
+        while True:
+            start = pos
+            if pos + 3 > n:
+                break
+            lead = buf[pos]
+            if lead < 0x80:
+                xflags = lead
+                pos += 1
+            elif lead < 0xC0:
+                xflags = (lead & 0x3F) << 8 | buf[pos + 1]
+                pos += 2
+            else:
+                break
+            if not xflags or xflags & refused:
+                break  # an end marker, or flags _decode() deals with
+            if pos + 2 > n:
+                break
+            l1 = 0
+            if xflags & _SAME_NAME:
+                l1 = buf[pos]
+                pos += 1
+            l2 = buf[pos]
+            pos += 1
+            end = pos + l2
+            if l1 > len(last) or l2 >= MAXPATHLEN - l1 or end > n:
+                break
+            name = last[:l1] + bytes(buf[pos:end]) if l1 else bytes(buf[pos:end])
+            pos = end
+            if (
+                not name
+                or name[0] == 0x2F  # "/"
+                or name[0] == 0x2E  # "."
+                or name[-1] == 0x2F
+                or 0 in name
+                or b"//" in name
+                or b"/." in name
+            ):
+                break  # _check_name() decides
+            if pos + 3 > n or buf[pos] >= 0x80:  # varlong(3) without extra bytes
+                break
+            size = buf[pos] << 16 | buf[pos + 1] | buf[pos + 2] << 8
+            pos += 3
+            if xflags & _SAME_TIME:
+                mtime = mtime_0
+            else:
+                if pos + 4 > n or buf[pos] >= 0x80:  # varlong(4) without extra bytes
+                    break
+                x = _U32.unpack_from(buf, pos)[0]
+                mtime = x >> 8 | (x & 0xFF) << 24
+                pos += 4
+            nsec = 0
+            if xflags & _MOD_NSEC:
+                if pos + 5 > n:
+                    break
+                lead = buf[pos]
+                if lead == 0xF0:  # the common five-byte varint
+                    nsec = _U32.unpack_from(buf, pos + 1)[0]
+                    pos += 5
+                elif lead & 0xF0 == 0xE0:  # four bytes: below 2**28
+                    nsec = (lead & 0x0F) << 24 | _U32.unpack_from(buf, pos)[0] >> 8
+                    pos += 4
+                elif lead < 0x80:
+                    nsec = lead
+                    pos += 1
+                else:
+                    break
+                if nsec > _MAX_NSEC:
+                    break
+            if xflags & _SAME_MODE:
+                mode = mode_0
+            else:
+                if pos + 4 > n:
+                    break
+                mode = _U32.unpack_from(buf, pos)[0]
+                pos += 4
+            if mode & S_IFMT != S_IFREG or mode > 0xFFFF:
+                break
+            uid = uid_0
+            if want_uid and not xflags & _SAME_UID:
+                if pos + 2 > n or buf[pos] >= 0xC0:
+                    break
+                uid = buf[pos]
+                if uid < 0x80:
+                    pos += 1
+                else:  # two-byte varint
+                    uid = (uid & 0x3F) << 8 | buf[pos + 1]
+                    pos += 2
+            gid = gid_0
+            if want_gid and not xflags & _SAME_GID:
+                if pos + 2 > n or buf[pos] >= 0xC0:
+                    break
+                gid = buf[pos]
+                if gid < 0x80:
+                    pos += 1
+                else:
+                    gid = (gid & 0x3F) << 8 | buf[pos + 1]
+                    pos += 2
+            cost = charged + _ENTRY_COST + len(name)
+            if cost > limit:
+                break  # _decode() raises the allocation error
+            entry = FileEntry(
+                name=name,
+                mode=mode,
+                size=size,
+                mtime=mtime,
+                mtime_nsec=nsec,
+                uid=uid if want_uid else 0,
+                gid=gid if want_gid else 0,
+                user_name=uid_names.get(uid) if want_uid else None,
+                group_name=gid_names.get(gid) if want_gid else None,
+            )
+            add(entry)
+            out(entry)
+            last = name
+            mode_0 = mode
+            mtime_0 = mtime
+            uid_0 = uid
+            gid_0 = gid
+            count += 1
+            charged = cost
+        self._name = last
+        self._mode = mode_0
+        self._mtime = mtime_0
+        self._uid = uid_0
+        self._gid = gid_0
+        self._count = count
+        self._charged = charged
+        return start
 
     def _decode(
         self, buf: Buf, pos: int, ndx_start: int | None
@@ -1406,30 +1598,52 @@ class FileListDecoder:
             self._uid_names[uid] = new_uid_name or None
         if r.gid and new_gid_name is not None:
             self._gid_names[gid] = new_gid_name or None
-        entry = FileEntry(
-            name=name,
-            mode=mode,
-            size=size,
-            mtime=mtime,
-            mtime_nsec=nsec,
-            uid=uid if r.uid else 0,
-            gid=gid if r.gid else 0,
-            user_name=self._uid_names.get(uid) if r.uid else None,
-            group_name=self._gid_names.get(gid) if r.gid else None,
-            rdev_major=major,
-            rdev_minor=minor,
-            link_target=target,
-            checksum=checksum,
-            atime=entry_atime,
-            crtime=crtime,
-            hl_dev=hl_dev,
-            hl_ino=hl_ino,
-            nlink=nlink,
-            hlink_group=group,
-            hlink_first=hlink_first,
-            top_dir=bool(xflags & _TOP_DIR) if is_dir else False,
-            no_content_dir=bool(xflags & _NO_CONTENT_DIR) if is_dir and p30 else False,
-        )
+        if (
+            is_dir
+            or major
+            or minor
+            or target is not None
+            or checksum is not None
+            or entry_atime is not None
+            or crtime is not None
+            or hl_dev is not None
+            or group is not None
+        ):
+            entry = self._entry(
+                name,
+                mode,
+                size,
+                mtime,
+                nsec,
+                uid,
+                gid,
+                major,
+                minor,
+                target,
+                checksum,
+                entry_atime,
+                crtime,
+                hl_dev,
+                hl_ino,
+                nlink,
+                group,
+                hlink_first,
+                xflags,
+            )
+        else:
+            # The common entry: every other field keeps its default. (msgspec's keyword
+            # matching grows much slower than linearly with the number of keywords given.)
+            entry = FileEntry(
+                name=name,
+                mode=mode,
+                size=size,
+                mtime=mtime,
+                mtime_nsec=nsec,
+                uid=uid if r.uid else 0,
+                gid=gid if r.gid else 0,
+                user_name=self._uid_names.get(uid) if r.uid else None,
+                group_name=self._gid_names.get(gid) if r.gid else None,
+            )
         if not self._list_open:
             self._open(list_start)
         if hlink_first:
@@ -1451,6 +1665,56 @@ class FileListDecoder:
         if self._charged > self._alloc_limit:
             raise _alloc_error(self._alloc_limit, self._count)
         return entry, pos
+
+    def _entry(
+        self,
+        name: bytes,
+        mode: int,
+        size: int,
+        mtime: int,
+        nsec: int,
+        uid: int,
+        gid: int,
+        major: int,
+        minor: int,
+        target: bytes | None,
+        checksum: bytes | None,
+        entry_atime: int | None,
+        crtime: int | None,
+        hl_dev: int | None,
+        hl_ino: int | None,
+        nlink: int,
+        group: int | None,
+        hlink_first: bool,  # noqa: FBT001
+        xflags: int,
+    ) -> FileEntry:
+        """A decoded entry with every field given (directories, links, devices, -H, -c...)."""
+        r = self._r
+        is_dir = mode & S_IFMT == S_IFDIR
+        return FileEntry(
+            name=name,
+            mode=mode,
+            size=size,
+            mtime=mtime,
+            mtime_nsec=nsec,
+            uid=uid if r.uid else 0,
+            gid=gid if r.gid else 0,
+            user_name=self._uid_names.get(uid) if r.uid else None,
+            group_name=self._gid_names.get(gid) if r.gid else None,
+            rdev_major=major,
+            rdev_minor=minor,
+            link_target=target,
+            checksum=checksum,
+            atime=entry_atime,
+            crtime=crtime,
+            hl_dev=hl_dev,
+            hl_ino=hl_ino,
+            nlink=nlink,
+            hlink_group=group,
+            hlink_first=hlink_first,
+            top_dir=bool(xflags & _TOP_DIR) if is_dir else False,
+            no_content_dir=bool(xflags & _NO_CONTENT_DIR) if is_dir and r.p30 else False,
+        )
 
     def _abbreviated(self, name: bytes, first_ndx: int, list_start: int) -> FileEntry:
         """An abbreviated hard-link follower: everything but the name comes from the first."""

@@ -81,7 +81,18 @@ def sort_order(entries: Sequence[FileEntry], *, protocol: int) -> list[int]:
 
     rsync: flist.c flist_sort_and_clean() (fsort).
     """
-    keys = [_key(e, protocol) for e in entries]
+    if protocol < _NEW_SORT_PROTOCOL:
+        keys = [(e.name, b"") for e in entries]
+    else:
+        keys = []
+        add = keys.append
+        for e in entries:  # file_list_sort_key(), inline for the common non-directory
+            name = e.name
+            if e.mode & S_IFMT == S_IFDIR:
+                add(file_list_sort_key(name, is_dir=True, protocol=protocol))
+            else:
+                cut = name.rfind(b"/") + 1
+                add((name[:cut], name[cut:]))
     return sorted(range(len(entries)), key=keys.__getitem__)
 
 

@@ -84,16 +84,23 @@ class Demultiplexer:
     __slots__ = ("_data_left", "_raw", "_raw_pos")
 
     def __init__(self) -> None:
-        self._raw = bytearray()
+        # what was received and not yet extracted starts at _raw_pos: a bytes object as the
+        # connection gave it (kept without a copy), or a bytearray once pieces are joined
+        self._raw: bytes | bytearray = b""
         self._raw_pos = 0
         self._data_left = 0  # bytes of the current MSG_DATA frame not yet extracted
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Add raw bytes read from the connection."""
-        if self._raw_pos and self._raw_pos == len(self._raw):
-            self._raw.clear()
+        """Add raw bytes read from the connection (bytes are kept, not copied)."""
+        raw = self._raw
+        if self._raw_pos == len(raw):  # all extracted: start over from ``data``
+            self._raw = data if type(data) is bytes else bytearray(data)
             self._raw_pos = 0
-        self._raw += data
+            return
+        if type(raw) is bytes:
+            raw = self._raw = bytearray(memoryview(raw)[self._raw_pos :])
+            self._raw_pos = 0
+        raw += data
 
     @property
     def pending(self) -> int:
@@ -141,7 +148,7 @@ class Demultiplexer:
             pos += 4 + length
             break
         self._raw_pos = pos
-        if pos > 0x100000 and pos * 2 > end:
+        if pos > 0x100000 and pos * 2 > end and type(raw) is bytearray:
             del raw[:pos]
             self._raw_pos = 0
         return messages

@@ -83,6 +83,8 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     fuzzy: int = 0  # -y
     backup: bool = False  # -b
     backup_dir: str | None = None
+    alt_dest: str | None = None  # "compare-dest", "copy-dest" or "link-dest" (one kind)
+    basis_dirs: list[str] = msgspec.field(default_factory=list)  # its directories, at most 20
     suffix: str | None = None
     prune_empty_dirs: bool = False  # -m
     remove_source_files: bool = False

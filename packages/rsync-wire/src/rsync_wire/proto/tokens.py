@@ -70,15 +70,16 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Final, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias
 
-import lz4.block  # type: ignore[import-untyped]  # lz4 ships no type information
 import msgspec
-import zstandard
 
 from rsync_wire.errors import LocalProtocolError, RemoteProtocolError, UnsupportedError
 from rsync_wire.proto.codec import NeedMoreData, decode_int32
 from rsync_wire.proto.constants import CHUNK_SIZE, MAX_DATA_COUNT
+
+if TYPE_CHECKING:
+    import zstandard
 
 __all__ = [
     "COMPRESSIONS",
@@ -203,7 +204,20 @@ def _frame_into(buf: bytearray, data: Buf) -> None:
             buf += mv[i : i + k]
 
 
+# zstandard and lz4 are imported where a session has negotiated them (start-up cost).
+
+
+def _codec_errors() -> tuple[type[Exception], ...]:
+    """What the compression libraries raise for corrupt input."""
+    import lz4.block  # type: ignore[import-untyped]  # lz4 ships no type information
+    import zstandard
+
+    return (zlib.error, zstandard.ZstdError, lz4.block.LZ4BlockError)
+
+
 def _lz4_compress(data: Buf) -> bytes:
+    import lz4.block
+
     out: bytes = lz4.block.compress(data, mode="default", store_size=False)
     return out
 
@@ -267,6 +281,8 @@ class TokenEncoder:
             self._level = ZLIB_LEVEL if level is None or level < 0 else min(level, 9)
         elif self._method == "zstd":
             self._level = ZSTD_LEVEL if not level else min(level, 22)
+            import zstandard
+
             self._zs = zstandard.ZstdCompressor(level=self._level).compressobj()
         else:
             self._level = 0
@@ -503,6 +519,8 @@ class TokenEncoder:
         zout = self._zout
         if method == "zstd":
             assert self._zs is not None  # noqa: S101 - set in __init__
+            import zstandard
+
             zout += self._zs.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
         else:
             assert self._zc is not None  # noqa: S101 - the pending literal created it
@@ -596,11 +614,11 @@ class TokenDecoder:
         self._out_pos = 0
         self._zin = b""  # zstd: compressed bytes not yet fed
         self._zin_pos = 0
-        self._zstd = (
-            zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
-            if self._method == "zstd"
-            else None
-        )
+        self._zstd: zstandard.ZstdDecompressionObj | None = None
+        if self._method == "zstd":
+            import zstandard
+
+            self._zstd = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
 
     @property
     def compression(self) -> str:
@@ -690,7 +708,7 @@ class TokenDecoder:
         except RemoteProtocolError:
             self._error = True
             raise
-        except (zlib.error, zstandard.ZstdError, lz4.block.LZ4BlockError) as exc:
+        except _codec_errors() as exc:
             self._error = True
             msg = f"corrupt {self._method} data in token stream near offset {pos}: {exc}"
             raise RemoteProtocolError(msg) from exc
@@ -705,7 +723,10 @@ class TokenDecoder:
                 raise NeedMoreData
             self._residue = residue - k
             return Literal(_take(buf, pos, pos + k)), pos + k
-        value, p = decode_int32(buf, pos)
+        p = pos + 4
+        if p > len(buf):
+            raise NeedMoreData
+        value = _I32.unpack_from(buf, pos)[0]  # decode_int32(), inline: once per token
         if value > 0:
             if value > self._max_literal:
                 msg = (
@@ -803,6 +824,8 @@ class TokenDecoder:
             msg = f"empty DEFLATED_DATA at offset {pos}"
             raise RemoteProtocolError(msg)
         if method == "lz4":
+            import lz4.block
+
             out: bytes = lz4.block.decompress(data, uncompressed_size=_LZ4_OUT)
             return out
         inf = self._inf

@@ -27,14 +27,14 @@ import errno
 import logging
 import os
 import stat
+import time
 from typing import TYPE_CHECKING
 
 import anyio
 
-from rsync_delta import signature
 from rsync_wire.errors import LocalProtocolError
 from rsync_wire.proto import codec
-from rsync_wire.proto.constants import Msg, Ndx
+from rsync_wire.proto.constants import FnameCmp, Msg, Ndx
 from rsync_wire.proto.sums import SumHead, encode_block_sums_into
 from rsync_wire.roles.decide import (
     CHMOD_BITS,
@@ -448,7 +448,11 @@ class GeneratorRole:
         if ndx == 0 and rel == b"" and sh.config.dest_created:
             st = None
         mode = self._mode_for(entry, st)
-        self._itemize(ndx, entry, mode, st, 0 if st is not None else ITEM.LOCAL_CHANGE)
+        cmp_st = st
+        if st is None and sh.basis is not None:
+            # a new directory is itemized against a basis dir's (rsync: try_dests_non())
+            cmp_st = self._basis_dir_stat(rel)
+        self._itemize(ndx, entry, mode, cmp_st, 0 if st is not None else ITEM.LOCAL_CHANGE)
         added = 0 if sh.am_root else 0o700
         if real_st is None and not self.dry_run:
             try:
@@ -597,6 +601,11 @@ class GeneratorRole:
             if not self._delete_item(rel, st.st_mode, make_room=True, what="regular file"):
                 return
             st = None
+        cmp_st = st  # what the item is compared with: the file, or a basis dir's file
+        if st is None and sh.basis is not None and not redo:
+            settled, cmp_st = self._from_basis(ndx, entry, rel)
+            if settled:
+                return
         mode = self._mode_for(entry, st)
         if st is not None and not redo:
             checksum = None
@@ -614,7 +623,14 @@ class GeneratorRole:
                 self._itemize(ndx, entry, mode, st, 0)
                 self._hl_done(ndx)
                 return
-        # a transfer request
+        # a transfer request; an earlier run's partial file is the basis when there is one
+        # (protocol 29 and later, where the basis type travels: rsync's FNAMECMP_PARTIAL_DIR)
+        partial_st = None
+        partial_rel = sh.partial_rel(rel) if sh.session.has_iflags and not redo else None
+        if partial_rel is not None:
+            partial_st = self._tree.lstat_or_none(partial_rel)
+            if partial_st is None or not stat.S_ISREG(partial_st.st_mode):
+                partial_st = None
         ws = sh.out_ws
         self._write_ndx(ndx)
         if sh.session.has_iflags:
@@ -627,21 +643,154 @@ class GeneratorRole:
                 mode,
                 uid,
                 gid,
-                st,
+                cmp_st,
                 opts,
                 iflags,
                 am_root=sh.am_root,
                 skip_group=skip_group,
             )
+            if partial_st is not None:
+                iflags |= ITEM.BASIS_TYPE_FOLLOWS
             ws.write_int16(iflags)
+            if partial_st is not None:
+                ws.write_byte(FnameCmp.PARTIAL_DIR)
         elif not self.do_xfers:
             sh.reporter.item(entry, rel, ITEM.TRANSFER, None)
         if not self.do_xfers:
+            return
+        if partial_st is not None and partial_rel is not None:
+            if sh.config.whole_file or partial_st.st_size <= 0:
+                SumHead.empty().encode_into(ws.out, protocol=sh.session.protocol)
+            else:
+                self._send_sums(partial_rel, redo=redo)
             return
         if st is None or sh.config.whole_file or st.st_size <= 0:
             SumHead.empty().encode_into(ws.out, protocol=sh.session.protocol)
             return
         self._send_sums(rel, redo=redo)
+
+    def _from_basis(
+        self, ndx: int, entry: FileEntry, rel: bytes
+    ) -> tuple[bool, os.stat_result | None]:
+        """A file missing here, looked for in the basis directories.
+
+        Returns whether it is settled (linked, copied or left out), and otherwise the
+        basis file found (the transfer is itemized against it), if any.
+
+        rsync: generator.c try_dests_reg() (match levels 1 to 3, then what each kind does).
+        """
+        sh = self.sh
+        basis = sh.basis
+        assert basis is not None  # noqa: S101 - the caller checked
+        opts = sh.opts
+        mode = self._mode_for(entry, None)
+        best: tuple[int, os.stat_result] | None = None
+        level = 0
+        for j, tree in enumerate(basis.trees):
+            if tree is None:
+                continue
+            try:
+                bst = tree.lstat(rel)
+            except OSError:
+                continue
+            if not stat.S_ISREG(bst.st_mode):
+                continue
+            if level == 0:
+                best, level = (j, bst), 1
+            checksum = None
+            if opts.always_checksum and bst.st_size == entry.size:
+                checksum = self._basis_checksum(tree, rel)
+            if not quick_check_ok(entry, bst, opts, checksum=checksum):
+                continue
+            if level == 1:
+                best, level = (j, bst), 2
+            if self._attrs_match(entry, mode, bst, accurate=opts.always_checksum):
+                best, level = (j, bst), 3
+                break
+        if best is None:
+            return False, None
+        j, bst = best
+        if level < 2:
+            return False, bst  # rsync deltas against it; this receiver sends it whole
+        tree = basis.trees[j]
+        assert tree is not None  # noqa: S101
+        kind = basis.kind
+        if level == 3 and kind != "copy-dest" and self._link_or_leave(tree, rel, kind):
+            if kind == "link-dest":
+                if sh.config.verbose >= 2 or sh.config.itemize > 1:
+                    self._itemize(ndx, entry, mode, bst, ITEM.LOCAL_CHANGE, xname=b"")
+            elif sh.config.itemize:
+                self._itemize(ndx, entry, mode, bst, 0)
+            self._hl_done(ndx)
+            return True, None
+        # the same contents: a local copy, whatever the kind (rsync: try_a_copy)
+        if not self.dry_run:
+            from rsync_wire.roles.altdest import copy_into
+
+            try:
+                fd, tmp = copy_into(tree, rel, self._tree)
+            except OSError as exc:
+                self._error(
+                    f'rsync: [generator] copy "{_show(rel)}" from --{kind} failed: '
+                    f"{exc.strerror} ({exc.errno})"
+                )
+                return False, bst
+            try:
+                os.fchmod(fd, mode & CHMOD_BITS)
+                if opts.preserve_times:
+                    ns = entry.mtime * 1_000_000_000 + entry.mtime_nsec
+                    os.utime(fd, ns=(time.time_ns(), ns))
+            finally:
+                os.close(fd)
+            self._tree.rename_into_place(rel, tmp)
+            new_st = self._stat(rel)
+            if new_st is not None:
+                self._set_attrs(rel, entry, mode, new_st, accurate=opts.always_checksum)
+        self._itemize(ndx, entry, mode, bst, ITEM.LOCAL_CHANGE)
+        self._hl_done(ndx)
+        return True, None
+
+    def _link_or_leave(self, tree: DestTree, rel: bytes, kind: str) -> bool:
+        """An exact match: hard-link it (``--link-dest``) or leave the file out.
+
+        False when the link fails (then it is copied, as rsync does).
+        """
+        if kind != "link-dest" or self.dry_run:
+            return True
+        try:
+            sdfd, sname = tree.parent(rel)
+            ddfd, dname = self._tree.parent(rel)
+            os.link(sname, dname, src_dir_fd=sdfd, dst_dir_fd=ddfd, follow_symlinks=False)
+        except OSError:
+            return False
+        return True
+
+    def _basis_dir_stat(self, rel: bytes) -> os.stat_result | None:
+        """The first basis directory's own directory ``rel``, if it has one."""
+        assert self.sh.basis is not None  # noqa: S101 - the caller checked
+        for tree in self.sh.basis.trees:
+            if tree is None:
+                continue
+            try:
+                bst = tree.lstat(rel or b".")
+            except OSError:
+                continue
+            if stat.S_ISDIR(bst.st_mode):
+                return bst
+        return None
+
+    def _basis_checksum(self, tree: DestTree, rel: bytes) -> bytes | None:
+        try:
+            fd = tree.open_read(rel)
+        except OSError:
+            return None
+        h = self.sh.rule.checksum_hasher()
+        try:
+            while chunk := os.read(fd, 1 << 20):
+                h.update(chunk)
+        finally:
+            os.close(fd)
+        return h.digest()
 
     def _send_sums(self, rel: bytes, *, redo: bool) -> None:
         """The sum header and block checksums of the basis ``rel``.
@@ -661,7 +810,7 @@ class GeneratorRole:
             )
             SumHead.empty().encode_into(ws.out, protocol=protocol)
             return
-        from rsync_delta import block_length_for, strong_length_for
+        from rsync_delta import block_length_for, signature, strong_length_for
 
         with os.fdopen(fd, "rb", buffering=0) as f:
             length = os.fstat(fd).st_size
@@ -1028,6 +1177,16 @@ class GeneratorRole:
         sh = self.sh
         if sh.daemon_rules is not None and sh.daemon_hides(path, is_dir=stat.S_ISDIR(st.st_mode)):
             return True  # rsync: exclude.c name_is_excluded() (daemon_filter_list)
+        pdir = sh.partial_dir
+        if (
+            pdir is not None
+            and not ignore_perishable
+            and stat.S_ISDIR(st.st_mode)
+            and path.rsplit(b"/", 1)[-1] == pdir
+        ):
+            return True  # rsync's implied perishable rule for a relative --partial-dir
+        if sh.backups is not None and sh.config.protect_backups and sh.backups.is_backup(path):
+            return True  # a client's implied "P *~" (--backup without --backup-dir)
         filters = sh.config.filters
         if filters is None or not filters:
             return False
@@ -1058,7 +1217,15 @@ class GeneratorRole:
                     return False
             try:
                 if not self.dry_run:
-                    self._tree.remove(rel)
+                    if (
+                        sh.backups is not None
+                        and not stat.S_ISDIR(mode)
+                        and not sh.backups.is_backup(rel)  # a backup is not backed up
+                    ):
+                        # rsync: delete.c delete_item() (make_backup instead of unlink)
+                        self._backed_up(rel, sh.backups.keep(rel))
+                    else:
+                        self._tree.remove(rel)
             except FileNotFoundError:
                 pass
             except OSError as exc:
@@ -1077,6 +1244,11 @@ class GeneratorRole:
         if not ok and make_room:
             self._error(f"rsync: [generator] could not make way for new {what}: {_show(rel)}")
         return ok
+
+    def _backed_up(self, rel: bytes, bname: bytes | None) -> None:
+        """Say where a backup went, at ``-vv`` (rsync: backup.c, INFO_GTE(BACKUP, 1))."""
+        if bname is not None and self.sh.config.verbose >= 2:
+            self._info(f"backed up {_show(rel)} to {_show(bname)}")
 
     def _delete_contents(self, rel: bytes, *, recurse: bool) -> bool:
         try:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from rsync_wire.proto.flist import FileEntry
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.roles.altdest import BasisDirs
+    from rsync_wire.roles.backup import Backups
     from rsync_wire.roles.daemon_rules import DaemonRules
     from rsync_wire.stream import WireStream
 
@@ -130,6 +132,9 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
         sender_progress: progress is shown as rsync's sender shows it (a local copy, where
             rsync's client is the sender): a file's first line after its first chunk.
         umask: the process umask (new files' default permissions).
+        protect_backups: with ``--backup`` and no backup directory, names ending in the
+            suffix are never deleted (the ``P *~`` rule rsync's client adds; a server
+            gets it with the client's rules instead).
         flist_memory_limit: the most memory the file list may take (estimated from its
             entries and bytes); a sender that sends more ends the session, exit 22
             (rsync bounds its allocations with ``--max-alloc``).
@@ -149,6 +154,7 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
     names: bool = False
     sender_progress: bool = False
     umask: int = 0o022
+    protect_backups: bool = True
     flist_memory_limit: int = 8 << 30
 
 
@@ -425,8 +431,30 @@ class Shared:
         self.missing_dirs: set[int] = set()
         # a receiving daemon's module rules, and the destination's path in the module
         # (what the rules see is ``dest_in_module/rel``)
+        self.backups: Backups | None = None  # --backup (rsync_wire.roles.backup)
+        self.basis: BasisDirs | None = None  # --link-dest & co (rsync_wire.roles.altdest)
         self.daemon_rules: DaemonRules | None = None
         self.dest_in_module = b""
+
+    @property
+    def partial_dir(self) -> bytes | None:
+        """``--partial-dir`` (relative: in each file's own directory), or ``None``."""
+        text = self.opts.partial_dir
+        if not text:
+            return None
+        return os.fsencode(text).strip(b"/") or None
+
+    def partial_rel(self, rel: bytes) -> bytes | None:
+        """Where ``rel``'s partial file lives (``DIR/--partial-dir/NAME``), or ``None``.
+
+        rsync: util1.c partial_dir_fname().
+        """
+        pdir = self.partial_dir
+        if pdir is None:
+            return None
+        cut = rel.rfind(b"/")
+        head = rel[: cut + 1]
+        return head + pdir + b"/" + rel[cut + 1 :]
 
     def daemon_hides(self, rel: bytes, *, is_dir: bool) -> bool:
         """Whether the module's rules hide the destination name ``rel`` (never ``.``)."""

@@ -146,13 +146,16 @@ class ReceiverRole:
                 raise RemoteProtocolError(msg)
             iflags = ITEM.TRANSFER
             xname = None
+            basis_type = 0x80
             if session.has_iflags:
                 iflags = await ws.read_int16()
                 if iflags & ITEM.BASIS_TYPE_FOLLOWS:
                     basis = await ws.read_byte()
-                    if basis != 0x80:
+                    # the destination file, or (--partial-dir) the generator's partial file
+                    if basis != 0x80 and not (basis == 0x81 and sh.partial_dir is not None):
                         msg = f"unexpected basis type 0x{basis:02x} for index {ndx}"
                         raise RemoteProtocolError(msg)
+                    basis_type = basis
                 if iflags & ITEM.XNAME_FOLLOWS:
                     xname = await ws.read_vstring()
             if not 0 <= ndx < count:
@@ -188,7 +191,7 @@ class ReceiverRole:
             if sh.opts.dry_run:
                 sh.reporter.item(entry, rel or b".", iflags, None)
                 continue
-            await self._receive_file(ndx, entry, rel, iflags)
+            await self._receive_file(ndx, entry, rel, iflags, partial=basis_type == 0x81)
 
     def _echoed_item(self, entry: FileEntry, rel: bytes, iflags: int, xname: bytes | None) -> None:
         sh = self.sh
@@ -208,7 +211,9 @@ class ReceiverRole:
 
     # -- one file --------------------------------------------------------------------------
 
-    async def _receive_file(self, ndx: int, entry: FileEntry, rel: bytes, iflags: int) -> None:
+    async def _receive_file(
+        self, ndx: int, entry: FileEntry, rel: bytes, iflags: int, *, partial: bool = False
+    ) -> None:
         """Read one file's data into a temporary file and put it in place.
 
         rsync: receiver.c recv_files() (one iteration), receive_data(), finish_transfer().
@@ -223,9 +228,10 @@ class ReceiverRole:
         )
         basis_fd = -1
         basis_st: os.stat_result | None = None
+        partial_rel = sh.partial_rel(rel)
         if head.count > 0:
             try:
-                basis_fd = tree.open_read(rel)
+                basis_fd = tree.open_read(partial_rel if partial and partial_rel else rel)
                 basis_st = os.fstat(basis_fd)
             except OSError:
                 basis_fd = -1
@@ -239,6 +245,11 @@ class ReceiverRole:
                 basis_st = None
         fd = -1
         tmp = b""
+        # --inplace writes the file itself (not with --backup: the old file is kept by
+        # renaming it, so the new one is written beside it as without --inplace)
+        if sh.opts.inplace and sh.backups is None:
+            await self._receive_inplace(ndx, entry, rel, iflags, head, basis_fd, basis_st)
+            return
         if not sh.opts.partial:
             # a run killed outright (SIGKILL, power loss) could not remove its temporary
             # file; the next run of the same file does (with --partial it is kept)
@@ -259,11 +270,17 @@ class ReceiverRole:
             ok = await self._receive_data(fd, basis_fd, head, rel, entry)
             if fd < 0:
                 return
-            keep = ok or sh.opts.partial
+            keep = ok or (sh.opts.partial and partial_rel is None)
             if keep:
                 self._finish(fd, tmp, rel, entry, basis_st)
                 os.close(fd)
                 fd = -1
+                tmp = b""
+                if partial_rel is not None:
+                    self._drop_partial(partial_rel)
+            elif partial_rel is not None and tmp:
+                # --partial-dir: what arrived waits there for the next run
+                self._keep_partial(fd, tmp, rel, partial_rel, entry, basis_st)
                 tmp = b""
             if not ok:
                 self._verification_failed(rel, kept=keep)
@@ -274,6 +291,12 @@ class ReceiverRole:
             # interrupted (connection lost, protocol error, cancellation): never leave a
             # half-written file under a temporary name, or under the final one unless
             # --partial asks for it.
+            if fd >= 0 and partial_rel is not None and tmp:
+                if self._sink is not None:
+                    with contextlib.suppress(OSError, RsyncError):
+                        self._sink.write_pending()
+                self._keep_partial(fd, tmp, rel, partial_rel, entry, basis_st)
+                tmp = b""
             if fd >= 0:
                 if sh.opts.partial and tmp:
                     if self._sink is not None:
@@ -299,6 +322,98 @@ class ReceiverRole:
                 os.close(fd)
                 if tmp:
                     tree.unlink_temp(rel, tmp)
+
+    async def _receive_inplace(
+        self,
+        ndx: int,
+        entry: FileEntry,
+        rel: bytes,
+        iflags: int,
+        head: SumHead,
+        basis_fd: int,
+        basis_st: os.stat_result | None,
+    ) -> None:
+        """``--inplace``: the new content is written over the file itself, then truncated.
+
+        The sender never matches a block behind the write offset, so every block read from
+        the basis (the same file) is still as it was. An interrupted transfer leaves the
+        file as far as it got, as rsync's does.
+
+        rsync: receiver.c recv_files() and receive_data() (inplace), finish_transfer().
+        """
+        sh = self.sh
+        tree = sh.tree
+        assert tree is not None  # noqa: S101
+        try:
+            fd = tree.open_inplace(rel)
+        except OSError as exc:
+            self._error(
+                f'rsync: [receiver] open "{_show(self._full_name(rel))}" failed: '
+                f"{exc.strerror} ({exc.errno})"
+            )
+            fd = -1
+        try:
+            sh.reporter.item(entry, rel, iflags, None)
+            self._sink = None
+            ok = await self._receive_data(fd, basis_fd, head, rel, entry)
+            if fd < 0:
+                return
+            try:
+                os.ftruncate(fd, self._written(entry.size))
+            except OSError as exc:
+                self._error(
+                    f'rsync: [receiver] ftruncate "{_show(self._full_name(rel))}" failed: '
+                    f"{exc.strerror} ({exc.errno})"
+                )
+            self._set_final_attrs(fd, rel, entry, basis_st)
+            if not ok:
+                self._verification_failed(rel, kept=True)
+                if self.phase == 0:
+                    await self.events.send(Redo(ndx))
+        finally:
+            if basis_fd >= 0:
+                os.close(basis_fd)
+            if fd >= 0:
+                os.close(fd)
+
+    def _keep_partial(
+        self,
+        fd: int,
+        tmp: bytes,
+        rel: bytes,
+        partial_rel: bytes,
+        entry: FileEntry,
+        basis_st: os.stat_result | None,
+    ) -> None:
+        """Move an unfinished temporary file into ``--partial-dir`` (made as needed).
+
+        rsync: receiver.c handle_partial_dir(), cleanup.c (the partial file on an error).
+        """
+        tree = self.sh.tree
+        assert tree is not None  # noqa: S101
+        pdir = partial_rel[: partial_rel.rfind(b"/")]
+        try:
+            os.fchmod(fd, self._final_mode(entry, basis_st) & 0o7777)
+            if tree.lstat_or_none(pdir) is None:
+                tree.mkdir(pdir, 0o700)
+            dfd, _ = tree.parent(rel)
+            pfd, pname = tree.parent(partial_rel)
+            os.rename(tmp, pname, src_dir_fd=dfd, dst_dir_fd=pfd)
+        except OSError as exc:
+            log.debug("could not keep the partial file of %r: %s", rel, exc)
+            tree.unlink_temp(rel, tmp)
+
+    def _drop_partial(self, partial_rel: bytes) -> None:
+        """The file is complete: its partial file goes, and the partial dir when empty."""
+        tree = self.sh.tree
+        assert tree is not None  # noqa: S101
+        with contextlib.suppress(OSError):
+            tree.remove(partial_rel)
+            tree.remove(partial_rel[: partial_rel.rfind(b"/")])
+
+    def _written(self, default: int) -> int:
+        """How many bytes the last file's sink wrote (``default`` if it had none)."""
+        return self._sink.written if self._sink is not None else default
 
     async def _receive_data(
         self, fd: int, basis_fd: int, head: SumHead, rel: bytes, entry: FileEntry
@@ -447,17 +562,12 @@ class ReceiverRole:
             & CHMOD_BITS
         )
 
-    def _finish(
-        self, fd: int, tmp: bytes, rel: bytes, entry: FileEntry, basis_st: os.stat_result | None
+    def _set_final_attrs(
+        self, fd: int, rel: bytes, entry: FileEntry, basis_st: os.stat_result | None
     ) -> None:
-        """Attributes on the temporary file, then the rename over the final name.
-
-        rsync: receiver.c finish_transfer(), rsync.c set_file_attrs().
-        """
+        """Owner, mode and mtime on the open file (rsync: rsync.c set_file_attrs())."""
         sh = self.sh
         opts = sh.opts
-        tree = sh.tree
-        assert tree is not None  # noqa: S101
         try:
             if (sh.am_root and opts.preserve_uid) or opts.preserve_gid:
                 uid = sh.ids.uid(entry.uid) if sh.am_root and opts.preserve_uid else -1
@@ -477,6 +587,36 @@ class ReceiverRole:
                 f'rsync: [receiver] failed to set attributes on "{_show(rel)}": '
                 f"{exc.strerror} ({exc.errno})"
             )
+
+    def _finish(
+        self, fd: int, tmp: bytes, rel: bytes, entry: FileEntry, basis_st: os.stat_result | None
+    ) -> None:
+        """Attributes on the temporary file, then the rename over the final name.
+
+        rsync: receiver.c finish_transfer(), rsync.c set_file_attrs().
+        """
+        sh = self.sh
+        tree = sh.tree
+        assert tree is not None  # noqa: S101
+        self._set_final_attrs(fd, rel, entry, basis_st)
+        if sh.backups is not None:
+            try:
+                bname = sh.backups.keep(rel)
+            except OSError as exc:
+                # rsync: backup.c make_backup() fails: the new file is not put in place
+                self._error(
+                    f'rsync: [receiver] make_backup "{_show(rel)}" failed: '
+                    f"{exc.strerror} ({exc.errno})"
+                )
+                tree.unlink_temp(rel, tmp)
+                return
+            if bname is not None and sh.config.verbose >= 2:
+                sh.reporter.message(
+                    Msg.INFO,
+                    f"backed up {_show(rel)} to {_show(bname)}\n".encode(
+                        "utf-8", "surrogateescape"
+                    ),
+                )
         try:
             tree.rename_into_place(rel, tmp)
         except OSError as exc:

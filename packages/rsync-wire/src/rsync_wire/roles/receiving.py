@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno
 import logging
 import math
+import os
 import stat
 import time
 from typing import TYPE_CHECKING
@@ -41,11 +42,12 @@ from rsync_wire.errors import (
 )
 from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError
 from rsync_wire.proto import codec
-from rsync_wire.proto.codec import NeedMoreData
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
 from rsync_wire.proto.flist_sort import dedupe, sort_order
 from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch
+from rsync_wire.roles.altdest import BasisDirs
+from rsync_wire.roles.backup import Backups
 from rsync_wire.roles.daemon_rules import module_path
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.generator import GeneratorRole
@@ -348,27 +350,11 @@ class ReceiverSide:
             csum_len = flist_csum_len(sh.rule.name)
         decoder = FileListDecoder(session, opts, csum_len=csum_len)
         entries: list[FileEntry] = []
-        decode_one = decoder.decode
-
-        def decode_many(buf: Buf, pos: int) -> tuple[list[FileEntry | EndOfList], int]:
-            """As many whole entries as the buffer holds (at least one, else NeedMoreData)."""
-            items: list[FileEntry | EndOfList] = []
-            try:
-                while True:
-                    item, pos = decode_one(buf, pos)
-                    items.append(item)
-                    if type(item) is EndOfList:
-                        break
-            except NeedMoreData:
-                if not items:
-                    raise
-            return items, pos
-
         done = False
         limit = sh.config.flist_memory_limit
         hundreds = 0
         while not done:
-            for item in await ws.decode(decode_many):
+            for item in await ws.decode(decoder.decode_batch):
                 if isinstance(item, EndOfList):
                     if not opts.ignore_errors:
                         sh.io_error |= item.io_error
@@ -522,25 +508,41 @@ class ReceiverSide:
         rels: list[bytes] = []
         children: dict[bytes, set[bytes]] = {}
         deleting = sh.opts.delete_mode is not None  # only deletions need the name sets
+        cleared = sh.cleared
+        add_rel = rels.append
+        dirs = links = devices = specials = size = 0  # counted in locals: one pass, 100k+
         for i, e in enumerate(sh.entries):
-            rel = local if local is not None else _rel(e.name)
-            rels.append(rel)
-            if sh.cleared[i]:
+            if local is not None:
+                rel = local
+            else:  # _rel(), inline
+                rel = e.name
+                if rel == b".":
+                    rel = b""
+                elif rel.endswith(b"/."):
+                    rel = rel[:-2]
+            add_rel(rel)
+            if cleared[i]:
                 continue
             mode = e.mode
-            if stat.S_ISDIR(mode):
-                stats.num_dirs += 1
-            elif stat.S_ISLNK(mode):
-                stats.num_symlinks += 1
-                stats.total_size += e.size
-            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                stats.num_devices += 1
-            elif stat.S_ISREG(mode):
-                stats.total_size += e.size
+            kind = mode & 0o170000
+            if kind == stat.S_IFREG:
+                size += e.size
+            elif kind == stat.S_IFDIR:
+                dirs += 1
+            elif kind == stat.S_IFLNK:
+                links += 1
+                size += e.size
+            elif kind in (stat.S_IFCHR, stat.S_IFBLK):
+                devices += 1
             elif mode:
-                stats.num_specials += 1
+                specials += 1
             if rel and deleting:
                 children.setdefault(_dirname(rel), set()).add(rel[rel.rfind(b"/") + 1 :])
+        stats.num_dirs += dirs
+        stats.num_symlinks += links
+        stats.num_devices += devices
+        stats.num_specials += specials
+        stats.total_size += size
         stats.num_files = len(sh.entries) - sum(sh.cleared)
         sh.rels = rels
         sh.children = children
@@ -554,6 +556,10 @@ class ReceiverSide:
         await self.read_file_list()
         if sh.entries and self.dest is not None and not sh.config.list_only:
             self._prepare_destination(self.dest)
+            if sh.opts.backup and sh.tree is not None and not sh.opts.dry_run:
+                sh.backups = self._backups(sh.tree)
+            if sh.opts.alt_dest and sh.opts.basis_dirs and sh.tree is not None:
+                sh.basis = self._basis_dirs(sh.tree)
         self._index()
         if not sh.entries:
             # An empty list: the sender has already gone (docs/protocol.md §13.2).
@@ -584,6 +590,11 @@ class ReceiverSide:
 
     def close(self) -> None:
         """Close the destination's descriptors."""
+        backups = self.shared.backups
+        if backups is not None and backups.backup_tree is not None:
+            backups.backup_tree.close()
+        if self.shared.basis is not None:
+            self.shared.basis.close()
         if self.shared.tree is not None:
             self.shared.tree.close()
             self.shared.tree = None
@@ -658,6 +669,82 @@ class ReceiverSide:
             raise
         if isinstance(place, ModuleDestination):
             sh.dest_in_module = module_path(parent)
+
+    def _backups(self, tree: DestTree) -> Backups:
+        """``--backup``: backups beside each file, or in ``--backup-dir`` (made as needed).
+
+        A relative backup directory is relative to the destination directory; in a daemon
+        module an absolute one is relative to the module root, as rsync's sanitized paths.
+
+        rsync: backup.c, main.c do_recv() ("(new) backup_dir is ...").
+        """
+        from rsync_wire.fs_write import DestTree
+
+        opts = self.shared.opts
+        suffix = os.fsencode(opts.suffix) if opts.suffix is not None else None
+        if not opts.backup_dir:
+            # rsync: options.c (omit_dir_times = -1: implied, never sent to the sender)
+            opts.omit_dir_times = True
+            return Backups(tree, suffix=suffix, backup_dir=None)
+        place = self.destination
+        bdir = os.fsencode(opts.backup_dir)
+        if isinstance(place, ModuleDestination):
+            base = self.shared.dest_in_module if not bdir.startswith(b"/") else b""
+            path = module_path(base + b"/" + bdir) or b"."
+            prefixes = [b"/".join(path.split(b"/")[:k]) for k in range(1, path.count(b"/") + 2)]
+        else:
+            path = bdir if bdir.startswith(b"/") else tree.path.rstrip(b"/") + b"/" + bdir
+            parts = path.split(b"/")
+            prefixes = [b"/".join(parts[:k]) for k in range(2, len(parts) + 1) if parts[k - 1]]
+
+        def open_backup_dir() -> DestTree:
+            for prefix in prefixes:
+                if prefix and prefix != b"." and place.stat(prefix) is None:
+                    place.mkdir(prefix)
+            return DestTree(path, fd=place.open_dir(path))
+
+        return Backups(tree, suffix=suffix, backup_dir=open_backup_dir)
+
+    def _basis_dirs(self, tree: DestTree) -> BasisDirs:
+        """``--link-dest``/``--copy-dest``/``--compare-dest``: each directory opened once.
+
+        A relative one is relative to the destination directory (in a daemon module, as
+        the backup directory: never outside the module). One that is missing or not a
+        directory gets rsync's warning and is skipped.
+
+        rsync: main.c check_alt_basis_dirs().
+        """
+        from rsync_wire.fs_write import DestTree
+
+        sh = self.shared
+        opts = sh.opts
+        place = self.destination
+        trees: list[DestTree | None] = []
+        for text in opts.basis_dirs:
+            bdir = os.fsencode(text)
+            if isinstance(place, ModuleDestination):
+                base = sh.dest_in_module if not bdir.startswith(b"/") else b""
+                path = module_path(base + b"/" + bdir) or b"."
+            else:
+                path = bdir if bdir.startswith(b"/") else tree.path.rstrip(b"/") + b"/" + bdir
+            shown = _show(path if not isinstance(place, ModuleDestination) else bdir)
+            try:
+                st = place.stat(path)
+            except OSError:
+                st = None
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                what = "does not exist" if st is None else "is not a dir"
+                sh.reporter.message(
+                    Msg.WARNING,
+                    f"--{opts.alt_dest} arg {what}: {shown}\n".encode("utf-8", "surrogateescape"),
+                )
+                trees.append(None)
+                continue
+            try:
+                trees.append(DestTree(path, fd=place.open_dir(path)))
+            except OSError:
+                trees.append(None)
+        return BasisDirs(opts.alt_dest or "", trees)
 
     def _check_daemon_dest(self, dest: bytes) -> None:
         """A receiving daemon refuses a destination its module's rules hide.

@@ -137,9 +137,9 @@ SERVER_OPTIONS: Final[tuple[ServerOption, ...]] = (
     _O("delete-after", "", _delete("after")),
     _O("delete-excluded", "", lambda o: o.delete_excluded),
     # what only a receiver acts on (a sending server has nothing to do for them, as rsync's)
-    _O("backup", "b", lambda o: o.backup, receives=False),
-    _O("backup-dir", "", lambda o: o.backup_dir is not None, receives=False),
-    _O("suffix", "", lambda o: o.suffix is not None, receives=False),
+    _O("backup", "b", lambda o: o.backup),
+    _O("backup-dir", "", lambda o: o.backup_dir is not None),
+    _O("suffix", "", lambda o: o.suffix is not None),
     _O("update", "u", lambda o: o.update_only),
     _O("existing", "", lambda o: o.existing_only, also=("ignore-non-existing",)),
     _O("ignore-existing", "", lambda o: o.ignore_existing),
@@ -152,7 +152,7 @@ SERVER_OPTIONS: Final[tuple[ServerOption, ...]] = (
     _O("force", "", lambda o: o.force),
     _O("ignore-errors", "", lambda o: o.ignore_errors),
     _O("partial", "", lambda o: o.partial),
-    _O("partial-dir", "", lambda o: o.partial_dir is not None, receives=False),
+    _O("partial-dir", "", lambda o: o.partial_dir is not None),
     _O("delay-updates", "", lambda o: o.delay_updates, receives=False),
     _O("temp-dir", "T", lambda o: o.temp_dir is not None, receives=False),
     _O("sparse", "S", lambda o: o.sparse, receives=False),
@@ -162,6 +162,9 @@ SERVER_OPTIONS: Final[tuple[ServerOption, ...]] = (
     _O("omit-dir-times", "O", lambda o: o.omit_dir_times),
     _O("omit-link-times", "J", lambda o: o.omit_link_times),
     _O("executability", "E", lambda o: o.preserve_executability),
+    _O("compare-dest", "", lambda o: o.alt_dest == "compare-dest"),
+    _O("copy-dest", "", lambda o: o.alt_dest == "copy-dest"),
+    _O("link-dest", "", lambda o: o.alt_dest == "link-dest"),
 )
 """Every option the server acts on (see the module docstring)."""
 

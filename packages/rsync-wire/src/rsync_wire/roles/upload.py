@@ -311,6 +311,7 @@ async def receive_upload(
         whole_file=opts.whole_file is True,
         max_delete=opts.max_delete,
         umask=_umask(),
+        protect_backups=False,  # the client sends its "P *~" rule when it deletes
         flist_memory_limit=opts.alloc_limit,
     )
     reporter = PeerReporter(protocol=protocol, verbose=opts.verbose, module=module)

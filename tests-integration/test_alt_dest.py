@@ -1,0 +1,119 @@
+"""``--link-dest``, ``--copy-dest`` and ``--compare-dest`` give rsync's tree and output.
+
+A "previous snapshot" directory holds some files unchanged, one with other permissions
+and one with other contents; the transfer of the current tree with each option must give
+the destination (and hard links into the snapshot) that rsync gives, with the same
+itemized lines:
+
+* pull: pyrsync (the receiver) from rsync's daemon, beside rsync pulling the same;
+* upload: real rsync pushing into a pyrsyncd module, beside rsync's daemon.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from harness.client import pyrsync_argv
+from harness.compare import assert_trees_equal
+from harness.daemon import DaemonModule
+from harness.proc import run
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from harness.daemon import RealDaemonFactory
+    from harness.tools import RealRsync
+
+pytestmark = pytest.mark.interop
+
+T = 1_700_000_000
+
+
+def _source(base: Path) -> Path:
+    src = base / "src"
+    (src / "d").mkdir(parents=True)
+    for rel, text in (("same", "same\n"), ("d/same2", "same 2\n"), ("perm", "perm\n"),
+                      ("changed", "new contents\n"), ("new", "brand new\n")):  # fmt: skip
+        (src / rel).write_text(text)
+        os.utime(src / rel, (T, T))
+    os.chmod(src / "perm", 0o600)
+    for d in (src / "d", src):
+        os.utime(d, (T, T))
+    return src
+
+
+def _snapshot(base: Path) -> None:
+    prev = base / "prev"
+    (prev / "d").mkdir(parents=True)
+    for rel, text in (("same", "same\n"), ("d/same2", "same 2\n"), ("perm", "perm\n"),
+                      ("changed", "old contents!\n")):  # fmt: skip
+        (prev / rel).write_text(text)
+        os.utime(prev / rel, (T, T))
+    os.chmod(prev / "perm", 0o644)
+    for d in (prev / "d", prev):
+        os.utime(d, (T - 100, T - 100))
+
+
+def _links(dest: Path, prev: Path) -> set[str]:
+    out = set()
+    for p in dest.rglob("*"):
+        q = prev / p.relative_to(dest)
+        if p.is_file() and q.exists() and os.path.samefile(p, q):
+            out.add(str(p.relative_to(dest)))
+    return out
+
+
+def _lines(out: str) -> list[str]:
+    return sorted(ln for ln in out.splitlines() if ln and not ln.startswith(("sent ", "total ")))
+
+
+KINDS = ["link-dest", "copy-dest", "compare-dest"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pull_with_a_basis_dir_equals_rsyncs(
+    real_daemon: RealDaemonFactory, real_rsync: RealRsync, tmp_path: Path, kind: str
+) -> None:
+    src = _source(tmp_path)
+    d = real_daemon([DaemonModule("src", src)])
+    results = []
+    for who, argv in (("ours", pyrsync_argv()), ("theirs", real_rsync.argv())):
+        base = tmp_path / who
+        _snapshot(base)
+        dest = base / "new"
+        code, out, err = run(
+            [*argv, "-ai", f"--{kind}=../prev", d.url("src") + "/", str(dest) + "/"], timeout=60
+        )
+        assert code == 0, (who, err)
+        results.append((_lines(out.replace(str(base), "BASE")), _links(dest, base / "prev")))
+    assert_trees_equal(tmp_path / "ours", tmp_path / "theirs")
+    assert results[0] == results[1]
+    if kind == "link-dest":
+        assert results[0][1] == {"same", "d/same2"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_upload_with_a_basis_dir_equals_rsyncs(
+    our_daemon: RealDaemonFactory,
+    real_daemon: RealDaemonFactory,
+    real_rsync: RealRsync,
+    tmp_path: Path,
+    kind: str,
+) -> None:
+    src = _source(tmp_path)
+    results = []
+    for who, factory in (("ours", our_daemon), ("theirs", real_daemon)):
+        base = tmp_path / who
+        _snapshot(base)
+        d = factory([DaemonModule("up", base, read_only=False)])
+        code, out, err = run(
+            real_rsync.argv("-ai", f"--{kind}=../prev", str(src) + "/", d.url("up", "new") + "/"),
+            timeout=60,
+        )
+        assert code == 0, (who, err)
+        results.append((_lines(out), _links(base / "new", base / "prev")))
+    assert_trees_equal(tmp_path / "ours", tmp_path / "theirs")
+    assert results[0] == results[1]
