@@ -1242,7 +1242,7 @@ class _Entry:
 _INDEX_MIN: Final = 32
 """Lists shorter than this are checked rule by rule; longer ones get an :class:`_Index`."""
 
-_CACHE_MAX: Final = 4096
+_CACHE_MAX: Final = 1024
 """How many prepared :class:`_Entry` objects a :class:`_Packed` list keeps (its first ones)."""
 
 _WILD_BYTES: Final = frozenset(b"*?[\\")
@@ -1329,6 +1329,11 @@ class _Packed:
             e = _Entry(self.rule(off), slot)
             if len(self.cache) < _CACHE_MAX or slot is not None:
                 self.cache[off] = e
+            elif e.wp is None:
+                # Past the cache, a pattern is compiled for this use only: through
+                # compile_wildmatch's own LRU cache, a long list of distinct wildcards
+                # would keep 4,096 compiled patterns alive (a few MiB).
+                e.wp = compile_wildmatch.__wrapped__(e.lit)
         return e
 
     def offsets(self) -> Iterator[int]:
