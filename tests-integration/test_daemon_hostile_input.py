@@ -150,6 +150,54 @@ def test_a_long_rule_list_is_honoured(
     assert sorted(p.name for p in dest.iterdir()) == ["keep.txt"]
 
 
+@pytest.mark.timeout(600)
+def test_a_million_rules_fit_in_64_mib(
+    our_daemon: RealDaemonFactory, real_rsync: RealRsync, module: Path, tmp_path: Path
+) -> None:
+    """1,000,000 rules from a hostile client: the connection process stays under 64 MiB.
+
+    rsync's daemon holds the same list in about 84 MB. The rules are honoured: the list
+    ends with one that hides drop.o.
+    """
+    from rsync_wire.proto.mux import Demultiplexer
+
+    daemon = our_daemon({"mod": module})
+    shapes = (b"- file%d.dat", b"- *.x%d", b"- dir%d/", b"- /top/a%d/b")
+    with socket.create_connection((daemon.host, daemon.port), timeout=300) as sock:
+        sock.sendall(b"@RSYNCD: 29.0\nmod\n")
+        raw = b""
+        while raw.count(b"\n") < 2:
+            raw += sock.recv(4096)
+        assert b"@RSYNCD: OK\n" in raw, raw
+        sock.sendall(b"--server\n--sender\n-r\n.\nmod/\n\n")
+        batch = bytearray()
+        for i in range(1_000_000):
+            rule = shapes[i % 4] % i
+            batch += struct.pack("<i", len(rule)) + rule
+            if len(batch) > 1 << 20:
+                sock.sendall(batch)
+                batch.clear()
+        batch += struct.pack("<i", 5) + b"- *.o" + b"\0\0\0\0"
+        sock.sendall(batch)
+        rest = raw.split(b"@RSYNCD: OK\n", 1)[1]
+        while len(rest) < 4:
+            rest += sock.recv(4096)
+        demux = Demultiplexer()
+        demux.receive_data(rest[4:])
+        data = bytearray()
+        while b"keep.txt" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, "the daemon closed before sending the file list"
+            demux.receive_data(chunk)
+            demux.extract_into(data)
+        assert b"drop.o" not in data
+    deadline = time.monotonic() + 60
+    while "peak RSS" not in daemon.log().split("module mod", 1)[-1] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _peak_rss_mib(daemon.log()) < 64
+    _still_serves(daemon, real_rsync, tmp_path / "d")
+
+
 def _pull_until_sum_head(host: str, port: int, sock: socket.socket) -> tuple[int, bytearray]:
     """Play a protocol-29 client up to the first transfer request; return (ndx, input).
 

@@ -74,3 +74,34 @@ def test_pyrsync_daemon_serves_rsync_clients(real_rsync: RealRsync, tmp_path: Pa
         assert_trees_equal(src, dest)
     finally:
         service.stop(grace=2.0)
+
+
+def test_a_sending_server_adds_home_cvsignore_and_cvsignore_to_a_c_rule(
+    real_rsync: RealRsync,
+    rsh_shim_factory: ShimFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``-f-C`` sent by the client: the server expands it with its own $HOME and $CVSIGNORE.
+
+    rsync: exclude.c get_cvs_excludes() (rsync's test exclude-lsh).
+    """
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("keep.txt", "a.o", "b.junk", "home-listed"):
+        (src / name).write_text(name)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".cvsignore").write_text("home-listed\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("CVSIGNORE", "*.junk")
+    trees = []
+    for server in (real_rsync.argv(), PYRSYNC):
+        shim = rsh_shim_factory(server)
+        dest = tmp_path / f"dest-{len(trees)}"
+        run(
+            real_rsync.argv("-r", "-f-C", "-e", str(shim), f"localhost:{src}/", str(dest)),
+            timeout=60,
+        ).check()
+        trees.append(sorted(p.name for p in dest.iterdir()))
+    assert trees[0] == trees[1] == ["keep.txt"]

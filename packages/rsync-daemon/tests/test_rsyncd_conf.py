@@ -12,6 +12,7 @@ import pytest
 from rsync_daemon.config import (
     _PARAMS,
     DEFAULT_LOCK_FILE,
+    conf_words,
     load_rsyncd_conf,
     load_toml,
     settle_module_paths,
@@ -87,6 +88,20 @@ def test_merge_reads_in_place(tmp_path: Path) -> None:
     assert cfg.modules["n"].comment == ""
 
 
+def test_path_expands_variables_as_rsync_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rsync expands %VAR% in path: the module's name, and the daemon's environment."""
+    monkeypatch.setenv("PYRSYNC_TEST_BASE", str(tmp_path / "base"))
+    cfg = load_rsyncd_conf(
+        _conf(
+            tmp_path,
+            "[served]\npath = %PYRSYNC_TEST_BASE%/%RSYNC_MODULE_NAME%/%UNSET_X%/%lower%\n",
+        )
+    )
+    assert cfg.modules["served"].path == str(tmp_path / "base/served/%UNSET_X%/%lower%")
+
+
 def test_continuation_and_comments(tmp_path: Path) -> None:
     cfg = load_rsyncd_conf(
         _conf(tmp_path, "# c\n; c\n[m]\n  path = m\n  comment = a \\\n   b # kept\n")
@@ -105,7 +120,8 @@ def test_continuation_and_comments(tmp_path: Path) -> None:
         ("&include nothere.conf\n", r"rsyncd\.conf:1: unable to stat config file"),
         ("[m]\npath = m\nsyslog facility = nope\n", r"rsyncd\.conf:3: 'syslog facility'"),
         ("[m]\npath = m\noutgoing chmod = Q+z\n", r"rsyncd\.conf:3: Invalid 'outgoing chmod'"),
-        ("[m]\npath = m/%RSYNC_USER_NAME%\n", r"rsyncd\.conf:2: 'path' with a %VARIABLE%"),
+        ("[m]\npath = m/%RSYNC_USER_NAME%\n", r"rsyncd\.conf:2: 'path' uses %RSYNC_USER_NAME%"),
+        ("[m]\npath = m\nexclude from = %RSYNC_HOST_ADDR%\n", r"conf:3: 'exclude from' uses"),
         ("[m]\npath = m\ngid = 0 1\n", r"rsyncd\.conf:3: module \[m\]: several gids"),
         ("[]\n", r"rsyncd\.conf:1: empty section name"),
     ],
@@ -381,3 +397,28 @@ def test_planted_symlinks_are_refused(tmp_path: Path) -> None:
     os.lchown(tmp_path / "inc-plant", nobody, nobody)
     with pytest.raises(ConfigError, match=r"rsyncd\.conf:1: unable to stat config file"):
         load_rsyncd_conf(_conf(tmp_path, "&include inc-plant\n"))
+
+
+@pytest.mark.parametrize(
+    ("value", "entries"),
+    [
+        ("alice, bob:ro  @staff", ["alice", "bob:ro", "@staff"]),
+        (" ,@Group Name:deny, alice:rw ,", ["@Group Name:deny", "alice:rw"]),
+    ],
+)
+def test_auth_users_split_as_rsync_splits_them(
+    tmp_path: Path, value: str, entries: list[str]
+) -> None:
+    """A leading comma makes the list comma-separated only (rsync: util1.c conf_strtok())."""
+    cfg = load_rsyncd_conf(_conf(tmp_path, f"[m]\npath = m\nauth users = {value}\n"))
+    assert cfg.modules["m"].auth_users == entries
+
+
+def test_auth_rules_give_rsyncs_reasons() -> None:
+    """The log says why a user was refused (rsync: authenticate.c auth_server())."""
+    from rsync_daemon.auth import auth_rule_error
+
+    rules = conf_words(",@[! []*:deny, alice:rw, bob")
+    assert auth_rule_error("root", rules) == "denied by rule"  # root's group "root"
+    assert auth_rule_error("nobody-here", ["alice", "bob:ro"]) == "no matching rule"
+    assert auth_rule_error("bob", ["alice", "bob:ro"]) is None

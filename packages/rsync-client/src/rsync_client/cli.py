@@ -855,7 +855,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = 0
     output: Output | None = None
     try:
-        if args and args[0] in ("--server", "--daemon"):
+        options = args[: args.index("--")] if "--" in args else args
+        if "--server" in options or "--daemon" in options:  # anywhere, as rsync's popt sees it
             return _exec_daemon(args)
         try:
             opts, rest = parse_args(args)

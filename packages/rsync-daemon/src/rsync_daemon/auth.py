@@ -12,7 +12,7 @@ import stat
 
 from rsync_daemon.safeopen import open_trusted
 
-__all__ = ["lookup_secret", "preload_secrets"]
+__all__ = ["auth_rule_error", "lookup_secret", "preload_secrets"]
 
 # Secrets files read at start-up, before confinement hides them (path -> (lines, mode),
 # or None when the file was unusable). rsync reads them as root in the connection
@@ -63,6 +63,27 @@ def _groups_of(user: str) -> set[str]:
         pass
     names.update(g.gr_name for g in grp.getgrall() if user in g.gr_mem)
     return names
+
+
+def auth_rule_error(user: str, auth_users: list[str]) -> str | None:
+    """Why ``auth users`` refuses ``user`` (rsync's log words), or None when a rule admits it.
+
+    rsync: authenticate.c auth_server() ("no matching rule", "denied by rule").
+    """
+    import fnmatch
+
+    groups: set[str] | None = None
+    for entry in auth_users:
+        name, _, access = entry.partition(":")
+        if name.startswith("@"):
+            if groups is None:
+                groups = _groups_of(user)
+            hit = any(fnmatch.fnmatchcase(g, name[1:]) for g in groups)
+        else:
+            hit = fnmatch.fnmatchcase(user, name)
+        if hit:
+            return "denied by rule" if access.lower() == "deny" else None
+    return "no matching rule"
 
 
 def lookup_secret(

@@ -58,7 +58,18 @@ def _interrupted(_signum: int, _frame: object) -> None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pyrsyncd",
-        description="An rsync daemon, wire-compatible with rsync 3.x clients (protocols 27-32).",
+        usage=(
+            "%(prog)s --daemon [OPTION]...\n"
+            "       %(prog)s --listen HOST:PORT --module NAME=PATH [OPTION]..."
+        ),
+        description=(
+            f"pyrsyncd {_version()}: an rsync daemon, wire-compatible with rsync 3.x clients\n"
+            "(protocols 27-32). It reads rsyncd.conf(5), and takes the options of\n"
+            "rsync --daemon listed below (--daemon, --config, --no-detach, --address,\n"
+            "--port, --log-file, -v) and its own."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="See also the rsyncd.conf(5) manpage, and docs/ in the pyrsync sources.",
     )
     p.add_argument(
         "--listen",

@@ -812,12 +812,15 @@ def _check_value(key: str, value: str, where: str) -> None:
         except ValueError as exc:
             msg = f"{where}: 'socket options': {exc}"
             raise ConfigError(msg) from None
-    if key in ("path", "exclude from", "include from") and re.search(r"%[^%\s]+%", value):
-        msg = (
-            f"{where}: {key!r} with a %VARIABLE%: pyrsyncd opens module paths and files at "
-            "start-up, before any client is known"
-        )
-        raise ConfigError(msg)
+    if key in ("path", "exclude from", "include from"):
+        per_connection = _PER_CONNECTION_VAR.search(value)
+        if per_connection is not None:
+            msg = (
+                f"{where}: {key!r} uses %{per_connection.group(1)}%, which depends on the "
+                "client: pyrsyncd opens module paths and files at start-up, before any client "
+                "is known"
+            )
+            raise ConfigError(msg)
     if key in ("incoming chmod", "outgoing chmod") and value and not _chmod_ok(value):
         msg = f"{where}: Invalid {key!r} directive: {value}"
         raise ConfigError(msg)
@@ -885,7 +888,48 @@ def _chmod_ok(text: str) -> bool:
     return all(_CHMOD_RE.fullmatch(part) for part in text.split(","))
 
 
+_PER_CONNECTION_VAR = re.compile(
+    r"%(RSYNC_(?:HOST_ADDR|HOST_NAME|USER_NAME|PID|REQUEST|ARG\d+|EXIT_STATUS|RAW_STATUS"
+    r"|MODULE_PATH))%"
+)
+"""The %VARIABLES% rsync sets per connection, which a start-up value cannot hold."""
+
+
+def expand_vars(value: str, module: str) -> str:
+    """``%VAR%`` replaced by the environment variable, as rsync expands a string parameter.
+
+    ``%RSYNC_MODULE_NAME%`` is the module's name (rsync sets it before it reads the
+    module's path); a name that starts with an upper-case letter and is not set stays
+    as written.
+
+    rsync: loadparm.c expand_vars() (without shell escaping: not for a hook).
+    """
+    if "%" not in value:
+        return value
+    env = {**os.environ, "RSYNC_MODULE_NAME": module}
+    out: list[str] = []
+    i = 0
+    while i < len(value):
+        c = value[i]
+        if c == "%" and i + 1 < len(value) and "A" <= value[i + 1] <= "Z":
+            end = value.find("%", i + 1)
+            if end > 0 and value[i + 1 : end] in env:
+                out.append(env[value[i + 1 : end]])
+                i = end + 1
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) -> ModuleConfig:
+    params = {
+        key: (expand_vars(value[0], name), value[1])
+        if key in ("path", "exclude from", "include from")
+        else value
+        for key, value in params.items()
+    }
+
     def get(key: str, default: str = "") -> str:
         return params[key][0] if key in params else default
 
@@ -922,7 +966,7 @@ def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) ->
         read_only=flag("read only", default=True),
         write_only=flag("write only", default=False),
         timeout=_int(*params["timeout"], "timeout") if "timeout" in params else DEFAULT_TIMEOUT,
-        auth_users=_words(get("auth users")),
+        auth_users=conf_words(get("auth users")),
         secrets_file=_abs(p, get("secrets file")) or None,
         hosts_allow=_words(get("hosts allow")),
         hosts_deny=_words(get("hosts deny")),
@@ -987,6 +1031,20 @@ def _abs(p: Path, value: str) -> str:
 
 def _words(value: str) -> list[str]:
     return value.replace(",", " ").split()
+
+
+def conf_words(value: str) -> list[str]:
+    """A list parameter split as rsync splits it.
+
+    On spaces and commas, or, when the value starts with a comma, on commas only (so
+    ``@Group Name:deny`` is one entry).
+
+    rsync: util1.c conf_strtok().
+    """
+    text = value.lstrip()
+    if text.startswith(","):
+        return [tok.strip() for tok in text[1:].split(",") if tok.strip()]
+    return _words(text)
 
 
 def _daemon_ids(cfg: DaemonConfig, g: dict[str, _Value]) -> None:

@@ -17,16 +17,16 @@ import msgspec
 
 from rsync_daemon import hooks
 from rsync_daemon.acl import UNDETERMINED, host_allowed
-from rsync_daemon.auth import lookup_secret
+from rsync_daemon.auth import auth_rule_error, lookup_secret
 from rsync_daemon.config import DaemonConfig, ModuleConfig
 from rsync_daemon.conn_sandbox import confine_module_writes
 from rsync_daemon.locks import claim_connection, lock_error
-from rsync_daemon.logsetup import use_module_log
+from rsync_daemon.logsetup import adopt_host_pid, use_module_log
 from rsync_daemon.proxy import ProxyHeaderError, read_proxy_header
 from rsync_wire.errors import ConnectionLost, ExitCode, ProtocolError, RsyncError
 from rsync_wire.proto.args import ArgumentError, parse_server_args
 from rsync_wire.proto.constants import AUTH_DIGESTS, MIN_PROTOCOL, PROTOCOL_VERSION, Msg
-from rsync_wire.proto.filters import decode_filter_list
+from rsync_wire.proto.filters import FilterListReader
 from rsync_wire.proto.handshake import (
     Greeting,
     choose_auth_digest,
@@ -42,6 +42,8 @@ from rsync_wire.roles.server import ModuleContext, refuse_session, run_server
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from anyio.abc import ByteReceiveStream, ByteSendStream
 
 
@@ -77,6 +79,7 @@ async def handle_connection(
     Returns:
         The exit code rsync's daemon process would have for this connection.
     """
+    adopt_host_pid()
     ws = WireStream(
         receive, send, timeout=min(config.timeout or HANDSHAKE_TIMEOUT, HANDSHAKE_TIMEOUT)
     )
@@ -108,8 +111,15 @@ def _post_xfer(state: _Session, code: int) -> None:
     assert state.module is not None  # noqa: S101 - checked by the caller
     env = {**state.env, "RSYNC_EXIT_STATUS": str(code), "RSYNC_RAW_STATUS": str(code << 8)}
     result = hooks.run_hook(state.module.name, "post_xfer_exec", env)
-    if result.status != 0:
+    if result.refused:
+        _log_unsafe_hook(result.refused)
+    elif result.status != 0:
         log.warning("post-xfer exec returned failure (%d)", result.status)
+
+
+def _log_unsafe_hook(name: str) -> None:
+    """rsync: loadparm.c expand_vars() (logged, then exit_cleanup(RERR_UNSUPPORTED))."""
+    log.error("refusing to run shell hook: %%%s%% holds a shell metacharacter", name)
 
 
 def _lookup_host(addr: str) -> str:
@@ -119,7 +129,64 @@ def _lookup_host(addr: str) -> str:
     return hooks.reverse_lookup(addr)
 
 
+def handshake_seconds(timeout: int) -> float:
+    """The absolute bound on one peer-driven handshake phase for a ``timeout`` setting.
+
+    rsync: clientserver.c daemon_handshake_timeout() (60 s unless a positive ``timeout``
+    is shorter).
+    """
+    return float(timeout) if 0 < timeout < HANDSHAKE_TIMEOUT else HANDSHAKE_TIMEOUT
+
+
+class HandshakeTimeoutError(RsyncError):
+    """A client took longer than the handshake deadline (rsync: exit 30)."""
+
+    exit_code = ExitCode.TIMEOUT
+
+
+@contextlib.contextmanager
+def _handshake_phase(seconds: float) -> Iterator[None]:
+    """Bound the reads of one handshake phase by an absolute deadline, not per read.
+
+    A client trickling one byte at a time never trips an idle timeout; rsync 3.5 ends
+    the connection when the phase's deadline passes, whatever arrives.
+
+    rsync: io.c set_daemon_handshake_timeout(), handshake_poll_timeout_ms().
+    """
+    with anyio.CancelScope(deadline=anyio.current_time() + seconds) as scope:
+        yield
+    if scope.cancelled_caught:
+        msg = "daemon handshake timeout -- exiting"
+        raise HandshakeTimeoutError(msg)
+
+
 async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str, state: _Session) -> int:
+    with _handshake_phase(handshake_seconds(config.timeout)):
+        chosen = await _greet(ws, config, peer=peer)
+    if isinstance(chosen, int):
+        return chosen
+    mod, peer, addr, host, greeting, protocol, early_input = chosen
+    return await _module(
+        ws,
+        mod,
+        peer=peer,
+        addr=addr,
+        host=host,
+        greeting=greeting,
+        protocol=protocol,
+        early_input=early_input,
+        state=state,
+        config=config,
+    )
+
+
+async def _greet(
+    ws: WireStream, config: DaemonConfig, *, peer: str
+) -> int | tuple[ModuleConfig, str, str, str, Greeting, int, bytes]:
+    """From the first byte to the module's name: an exit code, or what was learnt.
+
+    rsync: clientserver.c start_daemon() (up to rsync_module()).
+    """
     addr = peer_addr(peer)
     if config.proxy_protocol:
         trusted = config.proxy_protocol_hosts  # none listed: nobody (rsync 3.5)
@@ -177,8 +244,11 @@ async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str, state: _Ses
         request = (await ws.read_line()).decode("utf-8", "surrogateescape")
     if request in ("", "#list"):
         log.info("module-list request from %s (%s)", host, addr)
+        # rsync lists every "list = yes" module, whatever its hosts allow/deny: those
+        # decide who may use a module, "list" whether it is named (clientserver.c
+        # send_listing()).
         for listed in config.modules.values():
-            if listed.listed and _module_allowed(listed, addr, host):
+            if listed.listed:
                 ws.write(format_module_line(listed.name, listed.comment))
         ws.write(b"@RSYNCD: EXIT\n")
         await ws.flush()
@@ -192,18 +262,7 @@ async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str, state: _Ses
         await _send_line(ws, f"@ERROR: Unknown module '{name}'")
         log.warning("unknown module '%s' tried from %s (%s)", name, host, addr)
         return int(ExitCode.STARTCLIENT)
-    return await _module(
-        ws,
-        mod,
-        peer=peer,
-        addr=addr,
-        host=host,
-        greeting=greeting,
-        protocol=protocol,
-        early_input=early_input,
-        state=state,
-        config=config,
-    )
+    return mod, peer, addr, host, greeting, protocol, early_input
 
 
 def _module_allowed(mod: ModuleConfig, addr: str, host: str) -> bool:
@@ -256,12 +315,12 @@ async def _module(
         return int(ExitCode.STARTCLIENT)
     user = ""
     if mod.auth_users:
-        ok, user = await _authenticate(
-            ws, mod, greeting_digests=greeting, protocol=protocol, host=host, addr=addr
-        )
+        with _handshake_phase(handshake_seconds(mod.timeout)):
+            ok, user = await _authenticate(
+                ws, mod, greeting_digests=greeting, protocol=protocol, host=host, addr=addr
+            )
         if not ok:
             await _send_line(ws, f"@ERROR: auth failed on module {name}")
-            log.warning("[%s] auth failed on module %s as %s", peer, name, user or "-")
             return int(ExitCode.STARTCLIENT)
     env["RSYNC_USER_NAME"] = user
     if mod.unavailable:
@@ -274,6 +333,9 @@ async def _module(
         state.env = dict(env)
     if mod.early_exec:
         result = hooks.run_hook(name, "early_exec", {**env, "RSYNC_REQUEST": "(NONE)"}, early_input)
+        if result.refused:
+            _log_unsafe_hook(result.refused)
+            return int(ExitCode.UNSUPPORTED)
         if result.status != 0:
             log.warning("early exec failed: returned failure (%d)", result.status)
             await _send_line(ws, "@ERROR: early exec failed")
@@ -284,7 +346,16 @@ async def _module(
         return int(ExitCode.UNSUPPORTED)
     await _send_line(ws, "@RSYNCD: OK")
     try:
-        argv = await _read_args(ws, protocol=protocol)
+        with _handshake_phase(handshake_seconds(mod.timeout)):
+            argv = await _read_args(ws, protocol=protocol)
+            if _asks_secluded_args(argv, protocol):
+                # rsync: clientserver.c rsync_module() (a second read_args(), NUL
+                # separated, arg0 "rsync", parsed on top of the first's options); the
+                # same deadline covers both reads. Below protocol 30 rsync's client
+                # also writes "(null)" and the paths into the first list.
+                second = await _read_args(ws, protocol=max(protocol, 30))
+                cut = next((i for i, a in enumerate(argv) if a in (b".", b"(null)")), len(argv))
+                argv = argv[:cut] + second[1:]
     except ProtocolError as exc:
         log.warning("[%s] %s: %s", peer, name, exc)
         return await _refuse(ws, protocol, [str(exc)], ExitCode.PROTOCOL)
@@ -300,6 +371,9 @@ async def _module(
         for i, arg in enumerate(_hook_args(argv, name), 1):
             pre_env[f"RSYNC_ARG{i}"] = arg
         result = hooks.run_hook(name, "pre_xfer_exec", pre_env)
+        if result.refused:
+            _log_unsafe_hook(result.refused)
+            return int(ExitCode.UNSUPPORTED)
         if result.status != 0:
             output = result.output.decode("utf-8", "replace")
             message = f"pre-xfer exec returned failure ({result.status}){':' if output else ''}"
@@ -416,7 +490,9 @@ async def _refuse(
         if session.mux_from_client:
             ws.start_mux_in()
         with anyio.move_on_after(10), contextlib.suppress(RsyncError, OSError):
-            await ws.decode(decode_filter_list)
+            reader = FilterListReader(None)
+            while not await ws.decode(reader.decode_some):
+                pass
     kind = Msg.ERROR if session.extended_msgs else Msg.ERROR_XFER
     for text in lines:
         await ws.write_message(kind, (text + "\n").encode("utf-8", "backslashreplace"))
@@ -502,18 +578,32 @@ async def _authenticate(
     user, _, response = reply.partition(" ")
     if not user or not response:
         return False, user
+    refused = auth_rule_error(user, mod.auth_users)
     password = (
         lookup_secret(mod.secrets_file or "", user, mod.auth_users, strict=mod.strict_modes)
-        if mod.secrets_file
+        if mod.secrets_file and refused is None
         else None
     )
-    if password is None:
-        return False, user
-    return verify_response(digest, password, challenge, response), user
+    ok = password is not None and verify_response(digest, password, challenge, response)
+    if not ok:
+        # rsync: authenticate.c auth_server() (the reason reaches only the log)
+        reason = refused or ("secret not found" if password is None else "password mismatch")
+        log.warning(
+            "auth failed on module %s from %s (%s) for %s: %s", mod.name, host, addr, user, reason
+        )
+    return ok, user
 
 
 MAX_DAEMON_ARGS = 16000  # rsync: io.c MAX_DAEMON_ARGS
 MAX_ARG_LENGTH = 8192
+
+
+def _asks_secluded_args(argv: list[bytes], protocol: int) -> bool:
+    """Whether the first argument list asks for a second (``-s``, ``--secluded-args``)."""
+    try:
+        return parse_server_args(argv, protocol=protocol).options.protect_args
+    except ArgumentError:
+        return False
 
 
 async def _read_args(ws: WireStream, *, protocol: int) -> list[bytes]:

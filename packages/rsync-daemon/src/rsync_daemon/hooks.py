@@ -32,6 +32,7 @@ import logging
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 from typing import TYPE_CHECKING, Final
@@ -52,6 +53,7 @@ __all__ = [
 
 log = logging.getLogger("rsync_daemon")
 
+_UCRED: Final = struct.Struct("3i")  # struct ucred: pid, uid, gid
 _MAX_REQUEST: Final = 16 << 20
 _MAX_OUTPUT: Final = 4096  # rsync: BIGPATHBUFLEN bytes of a pre-xfer command's output
 _ENV_PREFIX: Final = "RSYNC_"
@@ -73,6 +75,8 @@ class HookResult(msgspec.Struct, kw_only=True):
     status: int = -1
     output: bytes = b""
     names: list[str] = msgspec.field(default_factory=list)
+    refused: str = ""
+    """The %RSYNC_*% variable whose value made the command unsafe to run (not run)."""
 
 
 _socket: list[socket.socket | None] = [None]
@@ -122,17 +126,29 @@ def _helper_main(
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
     with contextlib.suppress(OSError):
         os.setsid()  # out of the daemon's process group: a Ctrl-C is the daemon's
+    # The kernel then adds the sender's pid to every request, as this process sees it:
+    # outside the daemon's PID namespace, the pid rsync would log.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    space = socket.CMSG_SPACE(2 * array.array("i").itemsize) + socket.CMSG_SPACE(_UCRED.size)
     while True:
         fds = array.array("i")
         try:
-            _msg, ancdata, _flags, _addr = sock.recvmsg(16, socket.CMSG_SPACE(2 * fds.itemsize))
+            msg, ancdata, _flags, _addr = sock.recvmsg(16, space)
         except InterruptedError:
             continue
-        if not ancdata and not _msg:
+        if not ancdata and not msg:
             return  # every connection process and the daemon are gone
+        sender = 0
         for level, kind, data in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+            elif level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                sender = _UCRED.unpack(data[: _UCRED.size])[0]
+        if msg == b"p" and len(fds) == 1:
+            with contextlib.suppress(OSError):
+                os.write(fds[0], str(sender).encode())
+            os.close(fds[0])
+            continue
         if len(fds) != 2:
             for fd in fds:
                 os.close(fd)
@@ -189,11 +205,114 @@ def _serve_request(
     os.close(rep_w)
 
 
+class UnsafeHookValue(Exception):  # noqa: N818 - a refusal, named as rsync's message
+    """A %RSYNC_*% value holds a character a shell (or a nested one) would act on."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+_SHELL_UNSAFE: Final = frozenset("'\"`$\\;&|<>()*?[]# !~{}")
+
+
+def _shell_unsafe(value: str) -> bool:
+    """rsync: loadparm.c shell_unsafe_value()."""
+    return any(c in _SHELL_UNSAFE or ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+
+
+def _shell_escape(value: str, context: str) -> str:
+    """rsync: loadparm.c expand_vars_shell_escape() (context: "", "'" or '"')."""
+    out = []
+    for c in value:
+        if context == '"' and c in '\\"`$':
+            out.append("\\" + c)
+        elif c == "'":
+            out.append("'\\''")
+        else:
+            out.append(c)
+    text = "".join(out)
+    return text if context == "'" else f"'{text}'"
+
+
+def expand_hook_vars(command: str, env: dict[str, str]) -> str:
+    """``%VAR%`` in a hook command replaced as rsync does before it runs the shell.
+
+    A variable that is set is replaced; an ``RSYNC_*`` one (its value comes from the
+    client) is quoted for where it stands in the command, and refused when it holds a
+    shell metacharacter, since a hook may pass it on to a second shell. Anything else
+    stays as written.
+
+    Raises:
+        UnsafeHookValue: an ``RSYNC_*`` value with a metacharacter (rsync: exit 4).
+
+    rsync: loadparm.c expand_vars() with shell_escape.
+    """
+    out: list[str] = []
+    context = ""  # "", "'" or '"'
+    escaped = False
+    i = 0
+    n = len(command)
+    while i < n:
+        c = command[i]
+        if c == "%" and i + 1 < n and "A" <= command[i + 1] <= "Z":
+            end = command.find("%", i + 1)
+            name = command[i + 1 : end] if end > 0 else ""
+            if name in env:
+                value = env[name]
+                if name.startswith(_ENV_PREFIX):
+                    if _shell_unsafe(value):
+                        raise UnsafeHookValue(name)
+                    value = _shell_escape(value, context)
+                out.append(value)
+                i = end + 1
+                continue
+        if context == "'":
+            if c == "'":
+                context = ""
+        elif escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif context == '"':
+            if c == '"':
+                context = ""
+        elif c in "'\"":
+            context = c
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+_SET_BEFORE_HOOKS: Final = ("RSYNC_HOST_NAME", "RSYNC_HOST_ADDR", "RSYNC_USER_NAME")
+
+
+def _expansion_env(req: _Request, module_path: str) -> dict[str, str]:
+    """The variables a hook command's %VAR% sees: those rsync has set when it expands it.
+
+    rsync expands every hook command once, before it forks the first one: the module's
+    name and path, the client's host and (after authentication) user name are set; the
+    request, arguments, pid and exit status are not yet, so %RSYNC_REQUEST% and the like
+    come from the daemon's own environment, or stay as written.
+
+    rsync: clientserver.c rsync_module() (lp_prexfer_exec() before set_env_num("RSYNC_PID")).
+    """
+    env = dict(os.environ)
+    env.update({k: req.env[k] for k in _SET_BEFORE_HOOKS if req.env.get(k)})
+    env["RSYNC_MODULE_NAME"] = req.module
+    env["RSYNC_MODULE_PATH"] = module_path
+    return env
+
+
 def _run_command(command: str, req: _Request, module_path: str) -> HookResult:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_ENV_PREFIX)}
     env.update({k: v for k, v in req.env.items() if k.startswith(_ENV_PREFIX) and "\0" not in v})
     env["RSYNC_MODULE_NAME"] = req.module
     env["RSYNC_MODULE_PATH"] = module_path
+    try:
+        command = expand_hook_vars(command, _expansion_env(req, module_path))
+    except UnsafeHookValue as exc:
+        return HookResult(status=-1, refused=exc.name)
     capture = req.hook == "pre_xfer_exec"
     try:
         proc = subprocess.run(  # noqa: S602 - the operator's command, run by the shell as rsync does
@@ -266,6 +385,31 @@ def _ask(req: _Request) -> HookResult | None:
         return msgspec.msgpack.decode(data, type=HookResult)
     except msgspec.DecodeError:
         return None
+
+
+def host_pid() -> int | None:
+    """This process's pid outside the daemon's PID namespace (None: not known).
+
+    Inside the namespace ``getpid()`` is a small number that names nothing to an
+    operator (or to ``kill``); the helper, started before the namespace, is told the
+    caller's pid by the kernel.
+    """
+    sock = _socket[0]
+    if sock is None:
+        return None
+    rep_r, rep_w = os.pipe()
+    try:
+        sock.sendmsg([b"p"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [rep_w]))])
+    except OSError:
+        os.close(rep_r)
+        return None
+    finally:
+        os.close(rep_w)
+    try:
+        data = _read_all(rep_r, 32)
+    finally:
+        os.close(rep_r)
+    return int(data) if data.isdigit() and int(data) > 0 else None
 
 
 def run_hook(module: str, hook: str, env: dict[str, str], stdin: bytes = b"") -> HookResult:

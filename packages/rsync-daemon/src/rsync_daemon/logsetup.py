@@ -28,7 +28,7 @@ import logging.handlers
 import os
 import re
 import sys
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from rsync_daemon.safeopen import open_trusted
 from rsync_wire.proto.escape import escape_text
@@ -181,3 +181,32 @@ def use_module_log(mod: ModuleConfig) -> None:
     for old in previous:
         with contextlib.suppress(Exception):
             old.close()
+
+
+_adopted_by: list[int] = [0]
+
+
+def adopt_host_pid() -> None:
+    """Log the pid the host sees, as rsync's lines show it (once per process).
+
+    In the daemon's PID namespace a process's own pid is a small number; the pid in a
+    log line is what an operator greps for and kills.
+    """
+    me = os.getpid()
+    if _adopted_by[0] == me:
+        return
+    _adopted_by[0] = me
+    from rsync_daemon import hooks
+
+    pid = hooks.host_pid()
+    if pid is None or pid == me:
+        return
+    make = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        if os.getpid() == me:  # not in a child forked since, until it adopts its own
+            record.process = pid
+        return record
+
+    logging.setLogRecordFactory(factory)

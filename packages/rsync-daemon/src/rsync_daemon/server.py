@@ -29,6 +29,7 @@ import anyio.abc
 
 from rsync_daemon.conn_sandbox import announce, confine_connection_process
 from rsync_daemon.connection import handle_connection
+from rsync_daemon.logsetup import adopt_host_pid
 
 if TYPE_CHECKING:
     from rsync_daemon.anonssh import SshSettings
@@ -191,6 +192,7 @@ def serve_forever(
                         os.close(wake_r)
                         os.close(wake_w)
                         conn.settimeout(None)
+                        adopt_host_pid()
                         log.info("[%s] connect%s", peer, " (ssh)" if conn_ssh else "")
                         refused = confine_connection_process(config, peer)
                         if refused is None:

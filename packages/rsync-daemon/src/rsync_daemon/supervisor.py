@@ -31,6 +31,7 @@ to and reports what is in force, in one start-up log line.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import grp
 import importlib
 import logging
@@ -44,6 +45,7 @@ from typing import TYPE_CHECKING, Final
 
 from rsync_daemon.auth import preload_secrets
 from rsync_daemon.errors import ConfigError
+from rsync_daemon.logsetup import adopt_host_pid
 from rsync_sandbox import (
     NOBODY,
     Mechanism,
@@ -323,6 +325,7 @@ def confine(
     report = apply(policy)
     if Mechanism.PID_NAMESPACE in report.mechanisms:
         _exit_on_signals()
+        adopt_host_pid()
     for name, path in report.module_paths.items():
         config.modules[name].path = path
     if mode == "off":
@@ -364,6 +367,9 @@ def _checks(
     return False, warnings
 
 
+_PR_SET_PDEATHSIG: Final = 1
+
+
 def _exit_on_signals() -> None:
     """Make this process end on SIGTERM, SIGINT and SIGHUP although it is PID 1.
 
@@ -382,6 +388,11 @@ def _exit_on_signals() -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, stop)
+    # The waiter outside the namespace is the daemon to the world (its pid file, its
+    # init system). SIGKILL cannot be forwarded: without this, `kill -9` of the daemon
+    # left this process serving, and holding the port, as an orphan.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
 
 
 def _landlock_available() -> bool:

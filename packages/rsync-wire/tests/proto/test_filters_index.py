@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rsync_wire.errors import AllocationLimitError
+from rsync_wire.errors import AllocationLimitError, RemoteProtocolError
 from rsync_wire.proto.codec import NeedMoreData
-from rsync_wire.proto.filters import FilterList, decode_filter_list
+from rsync_wire.proto.filters import FilterList, FilterListReader, decode_filter_list
 
 _WORDS = [b"a", b"b", b"ab", b"x.c", b"y.o", b"dir", b"sub", b"a.tmp", b"core", b"b.c"]
 
@@ -124,9 +124,126 @@ def test_a_list_that_arrives_in_pieces_is_decoded_once() -> None:
 
 
 def test_a_rule_list_past_max_alloc_is_refused() -> None:
-    texts = [b"- file%d" % i for i in range(5000)]
+    texts = [b"- file%d" % i for i in range(50_000)]
     wire = b"".join(struct.pack("<i", len(t)) + t for t in texts) + b"\0\0\0\0"
     with pytest.raises(AllocationLimitError, match=r"exceeded --max-alloc=1048576"):
         decode_filter_list(wire, 0, max_alloc=1 << 20)
     got, _ = decode_filter_list(wire, 0, max_alloc=4 << 20)
     assert got == texts
+
+
+def _wire(texts: list[bytes]) -> bytes:
+    return b"".join(struct.pack("<i", len(t)) + t for t in texts) + b"\0\0\0\0"
+
+
+def _read_in_pieces(flist: FilterList | None, wire: bytes, cuts: list[int], **kw: int) -> int:
+    """Feed ``wire`` to a reader as a stream cut at ``cuts``; return the bytes it consumed."""
+    reader = FilterListReader(flist, **kw)
+    buf = bytearray()
+    consumed = 0
+    for start, stop in zip([0, *cuts], [*cuts, len(wire)], strict=True):
+        buf += wire[start:stop]
+        while True:
+            try:
+                done, pos = reader.decode_some(buf, 0)
+            except NeedMoreData:
+                break
+            consumed += pos
+            del buf[:pos]  # what the stream drops: the reader never looks back
+            if done:
+                return consumed
+    msg = "never complete"
+    raise AssertionError(msg)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rules=_rules, data=st.data(), protocol=st.sampled_from([28, 31]))
+def test_the_streaming_reader_builds_the_list_add_received_builds(
+    rules: list[bytes], data: st.DataObject, protocol: int
+) -> None:
+    wire = _wire(rules)
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(wire) - 1), max_size=8)))
+    streamed = FilterList(protocol=protocol)
+    assert _read_in_pieces(streamed, wire, cuts, protocol=protocol) == len(wire)
+    whole = FilterList(protocol=protocol)
+    whole.add_received(rules, protocol=protocol)
+    assert streamed.rules == whole.rules
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rules=_rules,
+    names=_names,
+    for_sender=st.booleans(),
+    perishable=st.booleans(),
+)
+def test_rules_past_the_entry_cache_match_as_the_plain_loop(
+    rules: list[bytes], names: list[bytes], for_sender: bool, perishable: bool
+) -> None:
+    """Past the first _CACHE_MAX rules, entries are made afresh for every match."""
+    import rsync_wire.proto.filters as filters_mod
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(filters_mod, "_CACHE_MAX", 3)
+        fl = FilterList(protocol=31)
+        fl.add_received(rules)
+        plain = fl._main.entries()
+        want = (1 << 16) if for_sender else (1 << 17)
+        for name in names:
+            for is_dir in (False, True):
+                got = fl.match(
+                    name, is_dir=is_dir, for_sender=for_sender, ignore_perishable=perishable
+                )
+                expected = fl._check(
+                    plain,
+                    name,
+                    is_dir=is_dir,
+                    want=want,
+                    ignore_perishable=perishable,
+                    xattr=False,
+                    root_rel=b"",
+                )
+                assert got == expected, (name, is_dir)
+
+
+def test_the_streaming_reader_refuses_what_decode_filter_list_refuses() -> None:
+    with pytest.raises(RemoteProtocolError, match="out of range"):
+        FilterListReader(FilterList()).decode_some(struct.pack("<i", -1) + b"x" * 8, 0)
+    with pytest.raises(RemoteProtocolError, match="out of range"):
+        FilterListReader(FilterList()).decode_some(struct.pack("<i", 5120) + b"x" * 5120, 0)
+    with pytest.raises(RemoteProtocolError, match="merge-file rule"):
+        FilterListReader(FilterList()).decode_some(_wire([b". /etc/passwd"]), 0)
+    with pytest.raises(NeedMoreData):
+        FilterListReader(FilterList()).decode_some(b"\x05\0\0\0- a", 0)
+    texts = [b"- file%d" % i for i in range(50_000)]
+    with pytest.raises(AllocationLimitError, match=r"exceeded --max-alloc=1048576"):
+        _read_in_pieces(FilterList(), _wire(texts), [], max_alloc=1 << 20)
+    # Dropping the rules (a refused transfer) still checks them and ends where the list does.
+    wire = _wire([b"- a", b"+ b/"]) + b"next"
+    assert _read_in_pieces(None, wire, [3, 9]) == len(wire) - 4
+
+
+def test_a_long_list_costs_bytes_not_objects() -> None:
+    """100,000 received rules hold about their text, not ~700 bytes of objects each."""
+    import tracemalloc
+
+    texts = [
+        (b"- file%d.dat", b"- *.x%d", b"- dir%d/", b"- /top/a%d/b")[i % 4] % i
+        for i in range(100_000)
+    ]
+    wire = _wire(texts)
+    tracemalloc.start()
+    try:
+        fl = FilterList(protocol=31)
+        _read_in_pieces(fl, wire, list(range(65536, len(wire), 65536)))
+        assert fl.excluded(b"sub/file76.dat", is_dir=False)
+        assert fl.excluded(b"dir42", is_dir=True)
+        assert not fl.excluded(b"dir42", is_dir=False)
+        assert fl.excluded(b"a/b.x1", is_dir=False)
+        assert fl.excluded(b"top/a3/b", is_dir=False)
+        assert not fl.excluded(b"x/top/a3/b", is_dir=False)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    text_bytes = sum(len(t) for t in texts)
+    assert held < text_bytes + 12 * len(texts), (held, text_bytes)

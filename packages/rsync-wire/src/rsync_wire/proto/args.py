@@ -14,7 +14,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Final
 
-from rsync_wire.errors import ExitCode, RsyncError, clip_text
+from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.proto.constants import MIN_PROTOCOL, PROTOCOL_VERSION
 from rsync_wire.proto.options import DEFAULT_MAX_ALLOC, TransferOptions
 
@@ -111,6 +111,8 @@ _LONG: Final[dict[str, tuple[str, str]]] = {
     "no-whole-file": ("whole_file", "false"),
     "whole-file": ("whole_file", "flag"),
     "compress-level": ("compress_level", "int"),
+    "compress-threads": ("compress_threads", "int"),
+    "zt": ("compress_threads", "int"),
     "specials": ("preserve_specials", "flag"),
     "no-specials": ("preserve_specials", "noflag"),
     "devices": ("preserve_devices", "flag"),
@@ -198,12 +200,53 @@ _LONG: Final[dict[str, tuple[str, str]]] = {
     "numeric-ids-only": ("numeric_ids", "flag"),
 }
 
+# The long names of the short flags above (a client sends the short form; -M passes on
+# whatever the user typed, and rsync's server parser knows both).
+_LONG_OF_SHORT: Final[dict[str, str]] = {
+    "verbose": "v",
+    "quiet": "q",
+    "backup": "b",
+    "update": "u",
+    "dry-run": "n",
+    "links": "l",
+    "dirs": "d",
+    "keep-dirlinks": "K",
+    "prune-empty-dirs": "m",
+    "fuzzy": "y",
+    "copy-links": "L",
+    "copy-dirlinks": "k",
+    "hard-links": "H",
+    "owner": "o",
+    "group": "g",
+    "times": "t",
+    "atimes": "U",
+    "crtimes": "N",
+    "perms": "p",
+    "executability": "E",
+    "acls": "A",
+    "xattrs": "X",
+    "recursive": "r",
+    "checksum": "c",
+    "cvs-exclude": "C",
+    "ignore-times": "I",
+    "one-file-system": "x",
+    "sparse": "S",
+    "compress": "z",
+    "itemize-changes": "i",
+}
+
+# Filter options a server applies as its own rules, before the client's list (rsync:
+# options.c parse_arguments(), OPT_FILTER/OPT_EXCLUDE/OPT_INCLUDE): kept in order as
+# (option name, value) in TransferOptions.server_rules.
+_RULE_OPTIONS: Final = frozenset({"filter", "exclude", "include"})
+
 # Short letters that take a value: -B2048, -B 2048, -e.iLsfx, -T dir, -@N, -M opt, -f rule
 _SHORT_VALUE: Final = {
     "B": "block_size",
     "e": "capabilities",
     "T": "temp_dir",
     "@": "modify_window",
+    "f": "server_rules",
 }
 
 
@@ -294,11 +337,12 @@ def parse_size_arg(
     err = "invalid"
 
     def failure() -> ArgumentError:
-        msg = f"--{name}={clip_text(text, 64)} is {err}"
+        msg = f"--{name}={text} is {err}"
         if min_max and limit >= 0:
             unlimited = " or 0 for unlimited" if unlimited_0 and min_max == "min" else ""
             msg += f" ({min_max}: {_big_num_human(limit)}{unlimited})"
-        return ArgumentError(msg)
+        # rsync: snprintf() into its 200-byte err_buf, the newline included.
+        return ArgumentError(msg[:198])
 
     rest = text[pos:]
     if rest and rest[0] not in "+-":
@@ -457,6 +501,8 @@ def _set(
         opts.refused.append(name)  # a server does not switch protocols on request
     elif kind == "str":
         setattr(opts, field, value)
+    elif kind == "rule":
+        opts.server_rules.append((name, value))
     elif kind == "list":
         getattr(opts, field).extend(v for v in value.split(",") if v)
     else:  # pragma: no cover - table error
@@ -486,6 +532,7 @@ _TAKES_VALUE: Final = frozenset(
         "protocol",
         "ignore_value",
         "refuse_value",
+        "rule",
         "altdest",
     }
 )
@@ -527,6 +574,10 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
         if arg.startswith("--"):
             name, eq, value = arg[2:].partition("=")
             spec = _LONG.get(name)
+            if spec is None and name in _LONG_OF_SHORT:
+                spec = _SHORT[_LONG_OF_SHORT[name]]
+            if spec is None and name in _RULE_OPTIONS:
+                spec = ("server_rules", "rule")
             if spec is None:
                 msg = f"unknown option: --{name}"
                 raise ArgumentError(msg)
@@ -568,6 +619,8 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
                         )
                     elif field == "modify_window":
                         opts.modify_window = _popt_int(f"-{letter}", value)
+                    elif field == "server_rules":
+                        opts.server_rules.append(("filter", _unescape(value)))
                     else:
                         setattr(opts, field, value)
                     break

@@ -56,6 +56,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from array import array
 from collections.abc import Callable
 from enum import IntFlag, StrEnum
 from typing import TYPE_CHECKING, Final, TypeAlias
@@ -87,6 +88,7 @@ __all__ = [
     "FilterAction",
     "FilterError",
     "FilterList",
+    "FilterListReader",
     "FilterRule",
     "ReadFile",
     "RuleFlag",
@@ -104,9 +106,10 @@ _log = logging.getLogger(__name__)
 ReadFile: TypeAlias = Callable[[bytes], bytes | None]
 """The callback that loads a merge file: path in, contents out, None if missing."""
 
-RULE_COST: Final = 400
-"""Bytes a received rule holds once parsed (its text, FilterRule, matcher entry and index
-slot; measured with tracemalloc over a million rules): what ``--max-alloc`` is charged."""
+RULE_COST: Final = 16
+"""Bytes a received rule holds once parsed, besides its text (its end offset, flag number
+and hash-table slot; see :class:`_Packed` and :class:`_Index`): what ``--max-alloc`` is
+charged with the rule's wire bytes."""
 
 MAX_RULE_TEXT: Final = 5119
 """Longest rule text accepted from the wire (rsync: BIGPATHBUFLEN - 1 on Linux)."""
@@ -541,8 +544,8 @@ def _parse_tok(
     return flags, s[i:end], end
 
 
-def _make_rule(pat: bytes, flags: int, xflags: int, dirprefix: bytes) -> FilterRule:
-    """Finish a rule as rsync's add_rule() does (trailing slash, anchoring, wildcard flags).
+def _make_raw(pat: bytes, flags: int, xflags: int, dirprefix: bytes) -> tuple[int, bytes, int]:
+    """Finish a rule as rsync's add_rule() does: (flags, pattern, slash count).
 
     rsync: exclude.c:add_rule().
     """
@@ -563,7 +566,7 @@ def _make_rule(pat: bytes, flags: int, xflags: int, dirprefix: bytes) -> FilterR
     if xflags & _XFLG_DIR2WILD3 and fl & _I.DIRECTORY and not fl & _I.INCLUDE:
         fl &= ~_I.DIRECTORY
         suffix = b"/***"
-    pattern = prefix + pat + suffix
+    pattern = prefix + pat + suffix if prefix or suffix else pat
     slash_cnt += prefix.count(b"/") + (1 if suffix else 0)
     if has_wildcards(pattern):
         fl |= _I.WILD
@@ -576,10 +579,20 @@ def _make_rule(pat: bytes, flags: int, xflags: int, dirprefix: bytes) -> FilterR
                 fl |= _I.WILD3_SUFFIX
     if fl & _I.PERDIR_MERGE:
         slash_cnt = 0
+    return fl, pattern, slash_cnt
+
+
+def _rule_flag(fl: int) -> RuleFlag:
     flag = _FLAGS.get(fl)
     if flag is None:
         flag = _FLAGS[fl] = RuleFlag(fl)
-    return FilterRule(flags=flag, pattern=pattern, slash_cnt=slash_cnt)
+    return flag
+
+
+def _make_rule(pat: bytes, flags: int, xflags: int, dirprefix: bytes) -> FilterRule:
+    """:func:`_make_raw` as a :class:`FilterRule`."""
+    fl, pattern, slash_cnt = _make_raw(pat, flags, xflags, dirprefix)
+    return FilterRule(flags=_rule_flag(fl), pattern=pattern, slash_cnt=slash_cnt)
 
 
 _FLAGS: dict[int, RuleFlag] = {}
@@ -944,6 +957,71 @@ class _ListProgress:
         self.texts = texts
 
 
+class FilterListReader:
+    """Reads the client's filter list into a :class:`FilterList` as its bytes arrive.
+
+    Sans-IO: call :meth:`decode_some` with the input buffer and the position to read
+    from; it adds every complete rule there and returns ``(done, position)``, or raises
+    :class:`~rsync_wire.proto.codec.NeedMoreData` when not even one rule is complete.
+    Call it until ``done`` (``WireStream.decode`` does the reading); the caller's buffer
+    never holds more than one read of the list. The checks are those of
+    :func:`decode_filter_list`. With ``flist=None`` the rules are checked and dropped
+    (a server that refuses the transfer still reads the list, as rsync does).
+
+    rsync: exclude.c:recv_filter_list().
+    """
+
+    __slots__ = ("charged", "flist", "max_alloc", "protocol")
+
+    def __init__(
+        self,
+        flist: FilterList | None,
+        *,
+        protocol: int = _NEWEST_PROTOCOL,
+        max_alloc: int = DEFAULT_MAX_ALLOC,
+    ) -> None:
+        self.flist = flist
+        self.protocol = protocol
+        self.max_alloc = max_alloc
+        self.charged = 0
+
+    def decode_some(self, buf: bytes | bytearray | memoryview, pos: int) -> tuple[bool, int]:
+        """Add the complete rules at ``buf[pos:]``: (whether the list ended, new position).
+
+        Raises:
+            NeedMoreData: not one complete rule (or terminator) at ``pos``.
+            RemoteProtocolError: a negative length, or a rule longer than
+                :data:`MAX_RULE_TEXT` bytes; a ``.`` merge rule.
+            FilterError: a rule that does not parse.
+            AllocationLimitError: the list outgrows ``max_alloc``.
+        """
+        progressed = False
+        end = len(buf)
+        while True:
+            if end - pos < 4:
+                break
+            length = int.from_bytes(buf[pos : pos + 4], "little", signed=True)
+            if length == 0:
+                return True, pos + 4
+            if length < 0 or length > MAX_RULE_TEXT:
+                msg = f"filter rule length {length} is out of range (expected 1..{MAX_RULE_TEXT})"
+                raise RemoteProtocolError(msg)
+            if pos + 4 + length > end:
+                break
+            text = bytes(buf[pos + 4 : pos + 4 + length])
+            pos += 4 + length
+            self.charged += 4 + length + RULE_COST
+            if self.charged > self.max_alloc:
+                msg = f"[sender] exceeded --max-alloc={self.max_alloc} setting (file=exclude.c)"
+                raise AllocationLimitError(msg)
+            if self.flist is not None:
+                self.flist._add_received_one(text, self.protocol)
+            progressed = True
+        if not progressed:
+            raise NeedMoreData(None)
+        return False, pos
+
+
 def filter_list_is_sent(
     *,
     client_is_sender: bool,
@@ -1164,22 +1242,137 @@ class _Entry:
 _INDEX_MIN: Final = 32
 """Lists shorter than this are checked rule by rule; longer ones get an :class:`_Index`."""
 
+_CACHE_MAX: Final = 1024
+"""How many prepared :class:`_Entry` objects a :class:`_Packed` list keeps (its first ones)."""
+
 _WILD_BYTES: Final = frozenset(b"*?[\\")
 
+_CLASS_BITS: Final = _I.DIRECTORY | _I.PERISHABLE | _I_SIDES
+"""The flags that decide whether a rule applies to a query at all (not what it matches)."""
 
-def _index_key(e: _Entry) -> tuple[int, bytes] | None:
-    """Which table of :class:`_Index` can find ``e`` by lookup (None: checked in order)."""
-    if e.kind != _PLAIN or e.slot is not None or e.negate or e.xattr:
+
+class _Packed:
+    """The rules of one list, packed into one byte string.
+
+    A rule held as Python objects (text, :class:`FilterRule`, :class:`_Entry`, compiled
+    matcher) costs about 700 bytes; a hostile client may send a million rules, and a
+    connection process must stay under 64 MiB. Here a rule is a record in :attr:`blob`:
+    a byte numbering its flags (in :attr:`fvals`; 255 and 3 bytes of flags after it
+    once 255 different flag sets were seen), the pattern, and a NUL (a pattern never
+    holds one: rsync cuts rule texts at the first). A rule is named by the offset of its
+    record, so offsets sort in list order. :class:`_Entry` objects are made when a rule
+    is matched, and kept only for the first :data:`_CACHE_MAX` rules made (all of them
+    in a list as long as people write) and for per-directory merge rules.
+    """
+
+    __slots__ = ("blob", "cache", "count", "fmap", "fvals", "slots")
+
+    def __init__(self) -> None:
+        self.blob = bytearray()
+        self.count = 0
+        self.fvals: list[int] = []
+        self.fmap: dict[int, int] = {}
+        self.slots: dict[int, _MergeSlot] = {}
+        self.cache: dict[int, _Entry] = {}
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, flags: int, pattern: bytes, slot: _MergeSlot | None = None) -> None:
+        blob = self.blob
+        if len(blob) + len(pattern) + 5 > _MAX_BLOB:
+            msg = "filter rules outgrow 4 GiB"
+            raise AllocationLimitError(msg)
+        if slot is not None:
+            self.slots[len(blob)] = slot
+        k = self.fmap.get(flags)
+        if k is None and len(self.fvals) < 255:
+            k = self.fmap[flags] = len(self.fvals)
+            self.fvals.append(flags)
+        if k is None:
+            blob.append(255)
+            blob += flags.to_bytes(3, "little")
+        else:
+            blob.append(k)
+        blob += pattern
+        blob.append(0)
+        self.count += 1
+
+    def _head(self, off: int) -> tuple[int, int]:
+        """(flags, start of the pattern) of the record at ``off``."""
+        k = self.blob[off]
+        if k == 255:
+            return int.from_bytes(self.blob[off + 1 : off + 4], "little"), off + 4
+        return self.fvals[k], off + 1
+
+    def flags(self, off: int) -> int:
+        return self._head(off)[0]
+
+    def flags_pattern(self, off: int) -> tuple[int, bytes]:
+        fl, start = self._head(off)
+        return fl, bytes(self.blob[start : self.blob.index(0, start)])
+
+    def pattern(self, off: int) -> bytes:
+        start = self._head(off)[1]
+        return bytes(self.blob[start : self.blob.index(0, start)])
+
+    def rule(self, off: int) -> FilterRule:
+        fl, start = self._head(off)
+        pattern = bytes(self.blob[start : self.blob.index(0, start)])
+        slash = 0 if fl & _I.PERDIR_MERGE else pattern.count(b"/")
+        return FilterRule(flags=_rule_flag(fl), pattern=pattern, slash_cnt=slash)
+
+    def entry(self, off: int) -> _Entry:
+        e = self.cache.get(off)
+        if e is None:
+            slot = self.slots.get(off)
+            e = _Entry(self.rule(off), slot)
+            if len(self.cache) < _CACHE_MAX or slot is not None:
+                self.cache[off] = e
+            elif e.wp is None:
+                # Past the cache, a pattern is compiled for this use only: through
+                # compile_wildmatch's own LRU cache, a long list of distinct wildcards
+                # would keep 4,096 compiled patterns alive (a few MiB).
+                e.wp = compile_wildmatch.__wrapped__(e.lit)
+        return e
+
+    def offsets(self) -> Iterator[int]:
+        """The offset of every rule, in order."""
+        blob = self.blob
+        off = 0
+        end = len(blob)
+        while off < end:
+            yield off
+            start = off + (4 if blob[off] == 255 else 1)
+            off = blob.index(0, start) + 1
+
+    def __iter__(self) -> Iterator[_Entry]:
+        for off in self.offsets():
+            yield self.entry(off)
+
+
+_MAX_BLOB: Final = (1 << 32) - 1
+"""Offsets are kept in 32-bit arrays (a list this long is past any sane ``--max-alloc``)."""
+
+
+def _index_key(flags: int, pattern: bytes) -> tuple[int, bytes] | None:
+    """Which table of :class:`_Index` can find a rule by lookup (None: checked in order).
+
+    Mirrors :class:`_Entry` (its mode) and :meth:`_Entry.matches`.
+    """
+    if flags & (_I.PERDIR_MERGE | _I.CVS_IGNORE | _I.NEGATE | _I.XATTR):
         return None
-    mode = e.mode
-    lit = e.lit
-    if mode == _MODE_LIT_SUFFIX:
-        if e.basename:
+    wild2 = flags & _I.WILD2
+    anchored = pattern.startswith(b"/")
+    lit = pattern[1:] if anchored else pattern
+    basename = not wild2 and b"/" not in pattern
+    if not flags & _I.WILD:
+        if anchored:
+            return None if flags & _I.ABS_PATH else (_TBL_EQ, lit)
+        if basename:
             return _TBL_BASE, lit
-        return (_TBL_TAIL, lit) if not e.abs_prefix and lit else None
-    if mode == _MODE_LIT_EQ:
-        return None if e.abs_prefix else (_TBL_EQ, lit)
-    if mode == _MODE_WILD and e.basename and len(lit) > 1:
+        return (_TBL_TAIL, lit) if not flags & _I.ABS_PATH and lit else None
+    if basename and len(lit) > 1 and not anchored:
         # '*' matches any run without '/', and a last component has none.
         if lit[0] == 0x2A and not _WILD_BYTES.intersection(lit[1:]):
             return _TBL_SUFFIX, lit[1:]
@@ -1195,46 +1388,86 @@ _TBL_SUFFIX: Final = 3  # "*lit" on the last component: base.endswith(lit)
 _TBL_PREFIX: Final = 4  # "lit*" on the last component: base.startswith(lit)
 
 
+def _slot_hash(tbl: int, cls: int, key: bytes) -> int:
+    return hash(key) ^ (tbl * 0x9E3779B97F4A7C15 + cls * 0xC2B2AE3D27D4EB4F)
+
+
 class _Index:
     """The first matching rule of a long list, found without trying every rule.
 
     rsync tries the rules one by one (exclude.c:check_filter()); at about a microsecond
     a rule in Python, 100,000 rules against 1,000 names took 86 s. Most rules of long
-    lists are literal names, anchored paths or ``*.ext``: those go in dictionaries keyed
-    by what they compare (the last component, the path, its last ``k`` bytes, ...),
-    each key giving the positions of its rules in list order. A query looks the name up
-    in each table (once per distinct key length for suffix tables), keeps the earliest
-    position whose rule applies (side, perishable, directory-only), then tries in order
-    only the other rules placed before it. The answer is the one the plain loop gives.
+    lists are literal names, anchored paths or ``*.ext``: each of those has a key (what
+    it compares: the last component, the path, its last ``k`` bytes, ...), and an
+    open-addressing hash table (two flat arrays, 5 bytes a slot; no Python object per
+    rule) maps (table, class, key) to the first rule with that key (its offset in
+    :class:`_Packed`, which sorts in list order), where the class
+    is what decides whether a rule applies to a query at all (directory-only,
+    perishable, side). A query looks the name up for each class that applies (once
+    per distinct key length for the suffix tables), keeps the earliest position, then
+    tries in order only the other rules placed before it. The answer is the one the
+    plain loop gives.
     """
 
-    __slots__ = ("base", "entries", "eq", "generic", "length", "prefix", "suffix", "tail")
+    __slots__ = ("classes", "fps", "generic", "length", "lengths", "packed", "size", "table")
 
-    def __init__(self, entries: list[_Entry]) -> None:
-        self.entries = entries
-        self.length = len(entries)
-        # A key maps to its first position, or to a list when several rules share it
-        # (one int per rule rather than a list: a million rules, 60 MiB less).
-        tables: tuple[dict[bytes, int | list[int]], ...] = ({}, {}, {}, {}, {})
-        self.generic: list[int] = []
-        for i, e in enumerate(entries):
-            key = _index_key(e)
+    def __init__(self, packed: _Packed) -> None:
+        self.packed = packed
+        n = len(packed)
+        self.length = len(packed.blob)  # past every offset: "no rule"
+        self.generic = array("I")
+        self.classes: set[int] = set()
+        lengths: list[set[int]] = [set(), set(), set(), set(), set()]
+        self.size = size = n + n // 4 + 1
+        self.table = table = array("I", [0]) * size  # (from bytes: twice the memory)
+        self.fps = fps = bytearray(size)
+        for off in packed.offsets():
+            fl, pattern = packed.flags_pattern(off)
+            key = _index_key(fl, pattern)
             if key is None:
-                self.generic.append(i)
+                self.generic.append(off)
                 continue
-            table = tables[key[0]]
-            had = table.get(key[1])
-            if had is None:
-                table[key[1]] = i
-            elif isinstance(had, int):
-                table[key[1]] = [had, i]
-            else:
-                had.append(i)
-        self.base = tables[_TBL_BASE]
-        self.eq = tables[_TBL_EQ]
-        self.tail = _by_length(tables[_TBL_TAIL])
-        self.suffix = _by_length(tables[_TBL_SUFFIX])
-        self.prefix = _by_length(tables[_TBL_PREFIX])
+            tbl, k = key
+            cls = fl & _CLASS_BITS
+            h = _slot_hash(tbl, cls, k)
+            fp = (h >> 40) & 0xFF
+            j = h % size
+            while True:
+                p = table[j]
+                if not p:
+                    table[j] = off + 1
+                    fps[j] = fp
+                    self.classes.add(cls)
+                    lengths[tbl].add(len(k))
+                    break
+                if fps[j] == fp and self._key_at(p - 1) == (tbl, cls, k):
+                    break  # an earlier rule has this key: it always wins
+                j += 1
+                if j == size:
+                    j = 0
+        self.lengths = [sorted(x) for x in lengths]
+
+    def _key_at(self, off: int) -> tuple[int, int, bytes] | None:
+        fl, pattern = self.packed.flags_pattern(off)
+        key = _index_key(fl, pattern)
+        return None if key is None else (key[0], fl & _CLASS_BITS, key[1])
+
+    def _lookup(self, tbl: int, cls: int, key: bytes) -> int:
+        h = _slot_hash(tbl, cls, key)
+        fp = (h >> 40) & 0xFF
+        size = self.size
+        table = self.table
+        fps = self.fps
+        j = h % size
+        while True:
+            p = table[j]
+            if not p:
+                return self.length
+            if fps[j] == fp and self._key_at(p - 1) == (tbl, cls, key):
+                return p - 1
+            j += 1
+            if j == size:
+                j = 0
 
     def first_indexed(
         self,
@@ -1250,44 +1483,33 @@ class _Index:
         if not name:
             return best
         base = name[name.rfind(b"/") + 1 :]
-        found = [self.base.get(base), self.eq.get(name)]
         n = len(name)
-        for length, table in self.tail:
-            if length == n or (length < n and name[n - length - 1] == 0x2F):
-                found.append(table.get(name[n - length :]))
         nb = len(base)
-        for length, table in self.suffix:
-            if length <= nb:
-                found.append(table.get(base[nb - length :]))
-        for length, table in self.prefix:
-            if length <= nb:
-                found.append(table.get(base[:length]))
-        entries = self.entries
-        for positions in found:
-            if positions is None:
+        queries: list[tuple[int, bytes]] = [(_TBL_BASE, base), (_TBL_EQ, name)]
+        queries.extend(
+            (_TBL_TAIL, name[n - length :])
+            for length in self.lengths[_TBL_TAIL]
+            if length == n or (length < n and name[n - length - 1] == 0x2F)
+        )
+        queries.extend(
+            (_TBL_SUFFIX, base[nb - length :])
+            for length in self.lengths[_TBL_SUFFIX]
+            if length <= nb
+        )
+        queries.extend(
+            (_TBL_PREFIX, base[:length]) for length in self.lengths[_TBL_PREFIX] if length <= nb
+        )
+        for cls in self.classes:
+            if (
+                (ignore_perishable and cls & _I.PERISHABLE)
+                or (want is not None and cls & _I_SIDES and not cls & want)
+                or (cls & _I.DIRECTORY and not is_dir)
+            ):
                 continue
-            for i in (positions,) if isinstance(positions, int) else positions:
-                if i >= best:
-                    break
-                e = entries[i]
-                if (
-                    (ignore_perishable and e.perishable)
-                    or (want is not None and e.sides and not e.sides & want)
-                    or (e.dir_only and not is_dir)
-                ):
-                    continue
-                best = i
-                break
+            for tbl, key in queries:
+                if tbl >= _TBL_TAIL or self.lengths[tbl]:
+                    best = min(best, self._lookup(tbl, cls, key))
         return best
-
-
-def _by_length(
-    table: dict[bytes, int | list[int]],
-) -> list[tuple[int, dict[bytes, int | list[int]]]]:
-    groups: dict[int, dict[bytes, int | list[int]]] = {}
-    for key, positions in table.items():
-        groups.setdefault(len(key), {})[key] = positions
-    return sorted(groups.items())
 
 
 class _Target:
@@ -1295,12 +1517,12 @@ class _Target:
 
     __slots__ = ("inherited", "local")
 
-    def __init__(self, local: list[_Entry], inherited: list[_Entry]) -> None:
+    def __init__(self, local: _Packed, inherited: list[_Entry]) -> None:
         self.local = local
         self.inherited = inherited
 
     def entries(self) -> list[_Entry]:
-        return self.local + self.inherited if self.inherited else self.local
+        return [*self.local, *self.inherited]
 
 
 class _DirState:
@@ -1377,7 +1599,7 @@ class FilterList:
         self._home_cvsignore = home_cvsignore
         self._cvsignore_env = cvsignore_env
         self._reader = read_file
-        self._main = _Target([], [])
+        self._main = _Target(_Packed(), [])
         self._active: list[_MergeSlot | None] = []
         self._cvs: _Target | None = None
         self._dirbuf = b""  # rsync's dirbuf: "" until the walk starts
@@ -1397,6 +1619,15 @@ class FilterList:
         root = _clean_fname(value if value.startswith(b"/") else b"/" + value)
         self._root = root
         self._root_rel = root[1:]  # rsync: curr_dir + module_dirlen + 1
+
+    @property
+    def reader(self) -> ReadFile | None:
+        """The callback that reads ``.`` merge files named while building the list."""
+        return self._reader
+
+    @reader.setter
+    def reader(self, value: ReadFile | None) -> None:
+        self._reader = value
 
     # -- building --------------------------------------------------------------------------
 
@@ -1447,32 +1678,45 @@ class FilterList:
         rsync: exclude.c:recv_filter_list().
         """
         proto = self.protocol if protocol is None else protocol
-        xflags = _XFLG_OLD_PREFIXES if proto < 29 else 0
-        no_flags = _F(0)
-        side = _I.SENDER_SIDE if self.delete_excluded else 0
-        main = self._main
         for text in texts:
-            cut = text.split(b"\0", 1)[0]
-            if len(cut) > 2 and cut[1] == 0x20 and cut[0] in (0x2B, 0x2D):
-                # "- pat" / "+ pat", what rsync clients send almost always: the same
-                # result as _parse_tok() (either prefix style), without its general case.
-                self._add_parsed(main, (_I.INCLUDE if cut[0] == 0x2B else 0) | side, cut[2:], 0)
-                continue
-            tok = _parse_tok(
-                cut,
-                0,
-                no_flags,
-                old_prefixes=bool(xflags),
-                delete_excluded=self.delete_excluded,
-                origin=None,
-            )
-            if tok is None:
-                continue
-            flags, pat, _ = tok
-            if flags & _I.MERGE_FILE and not flags & _I.PERDIR_MERGE:
-                msg = "refusing a merge-file rule received from the client"
-                raise RemoteProtocolError(msg)
-            self._add_parsed(self._main, flags, pat, xflags)
+            self._add_received_one(text, proto)
+
+    def _add_received_one(self, text: bytes, protocol: int) -> None:
+        cut = text.split(b"\0", 1)[0]
+        if len(cut) > 2 and cut[1] == 0x20 and cut[0] in (0x2B, 0x2D):
+            # "- pat" / "+ pat", what rsync clients send almost always: the same
+            # result as _parse_tok() (either prefix style), without its general case.
+            side = _I.SENDER_SIDE if self.delete_excluded else 0
+            self._add_parsed(self._main, (_I.INCLUDE if cut[0] == 0x2B else 0) | side, cut[2:], 0)
+            return
+        xflags = _XFLG_OLD_PREFIXES if protocol < 29 else 0
+        tok = _parse_tok(
+            cut,
+            0,
+            _F(0),
+            old_prefixes=bool(xflags),
+            delete_excluded=self.delete_excluded,
+            origin=None,
+        )
+        if tok is None:
+            return
+        flags, pat, _ = tok
+        if flags & _I.MERGE_FILE and not flags & _I.PERDIR_MERGE:
+            msg = "refusing a merge-file rule received from the client"
+            raise RemoteProtocolError(msg)
+        self._add_parsed(self._main, flags, pat, xflags)
+
+    def wire_reader(
+        self, *, protocol: int | None = None, max_alloc: int = DEFAULT_MAX_ALLOC
+    ) -> FilterListReader:
+        """A reader that adds the client's filter list to this list as it arrives.
+
+        :meth:`add_received` over :func:`decode_filter_list`, without holding the list's
+        texts or its wire bytes: a million-rule list costs what its rules cost.
+        """
+        return FilterListReader(
+            self, protocol=self.protocol if protocol is None else protocol, max_alloc=max_alloc
+        )
 
     @classmethod
     def from_daemon_config(
@@ -1553,7 +1797,7 @@ class FilterList:
         return self._per_dir
 
     def __bool__(self) -> bool:
-        return bool(self._main.local or self._main.inherited)
+        return bool(len(self._main.local) or self._main.inherited)
 
     def __repr__(self) -> str:
         texts = [r.to_text().decode("utf-8", "backslashreplace") for r in self.rules]
@@ -1599,7 +1843,7 @@ class FilterList:
                 root_rel=self._root_rel,
             )
         return self._check(
-            main.entries(),
+            main.entries() if main.inherited else main.local,
             path,
             is_dir=is_dir,
             want=want if self.honor_sides else None,
@@ -1643,7 +1887,7 @@ class FilterList:
         """:meth:`_check` over the main list, through its :class:`_Index`."""
         entries = self._main.local
         index = self._index
-        if index is None or index.entries is not entries or index.length != len(entries):
+        if index is None or index.packed is not entries or index.length != len(entries.blob):
             index = self._index = _Index(entries)
         best = (
             index.length
@@ -1655,7 +1899,7 @@ class FilterList:
         for i in index.generic:
             if i >= best:
                 break
-            e = entries[i]
+            e = entries.entry(i)
             if e.kind == _PLAIN and e.slot is None:
                 if ignore_perishable and e.perishable:
                     continue
@@ -1675,11 +1919,11 @@ class FilterList:
             )
             if found is not None:
                 return found
-        return entries[best].rule if best < index.length else None
+        return entries.entry(best).rule if best < index.length else None
 
     def _check(
         self,
-        entries: list[_Entry],
+        entries: Iterable[_Entry],
         path: bytes,
         *,
         is_dir: bool,
@@ -1755,7 +1999,7 @@ class FilterList:
                 if slot is None:
                     continue
                 inherited = [] if slot.rule.flags & _F.NO_INHERIT else slot.entries
-                target = _Target([], inherited)
+                target = _Target(_Packed(), inherited)
                 if slot.needs_setup:
                     slot.needs_setup = False
                     if self._setup_merge(slot, target, read_file):
@@ -1883,30 +2127,29 @@ class FilterList:
             and flags & _I_SIDES == self._drop_sides
         ):
             return
-        rule = _make_rule(pat, flags, xflags, self._dirprefix())
+        fl, pattern, _ = _make_raw(pat, flags, xflags, self._dirprefix())
         slot = None
-        if flags & _I.PERDIR_MERGE:  # _make_rule keeps this bit
-            base = rule.pattern[rule.pattern.rfind(b"/") + 1 :]
+        if fl & _I.PERDIR_MERGE:  # _make_raw keeps this bit
+            base = pattern[pattern.rfind(b"/") + 1 :]
             for other in self._active:
                 if other is not None and other.name[other.name.rfind(b"/") + 1 :] == base:
                     return
-            slot = _MergeSlot(rule)
+            slot = _MergeSlot(FilterRule(flags=_rule_flag(fl), pattern=pattern))
             self._active.append(slot)
-        target.local.append(_Entry(rule, slot))
+        target.local.append(fl, pattern, slot)
 
-    def _deactivate(self, entries: list[_Entry]) -> None:
-        for e in entries:
-            if e.slot is not None:
-                for k, other in enumerate(self._active):
-                    if other is e.slot:
-                        self._active[k] = None
+    def _deactivate(self, slots: Iterable[_MergeSlot]) -> None:
+        for slot in slots:
+            for k, other in enumerate(self._active):
+                if other is slot:
+                    self._active[k] = None
         while self._active and self._active[-1] is None:
             self._active.pop()
 
     def _clear(self, target: _Target) -> None:
         """rsync: exclude.c:pop_filter_list() followed by head = NULL."""
-        self._deactivate(target.local)
-        target.local = []
+        self._deactivate(target.local.slots.values())
+        target.local = _Packed()
         target.inherited = []
 
     def _read_merge(self, target: _Target, name: bytes, tmpl: RuleFlag) -> None:
@@ -1938,7 +2181,7 @@ class FilterList:
         """rsync: exclude.c:get_cvs_excludes() (once per list)."""
         if self._cvs is not None:
             return
-        self._cvs = cvs = _Target([], [])
+        self._cvs = cvs = _Target(_Packed(), [])
         perishable = _F.PERISHABLE if self.protocol >= 30 else _F(0)
         self._add_text(cvs, DEFAULT_CVSIGNORE, flags | perishable, 0, origin=None)
         if self._home_cvsignore is not None:
@@ -1978,12 +2221,12 @@ class FilterList:
                         path.decode("utf-8", "backslashreplace"),
                     )
                 if slot.rule.flags & _F.NO_INHERIT:
-                    self._deactivate(target.local)
-                    target.local = []
+                    self._deactivate(target.local.slots.values())
+                    target.local = _Packed()
                     target.inherited = []
                 else:
                     target.inherited = target.entries()
-                    target.local = []
+                    target.local = _Packed()
                 cur = cur + comp + b"/"
         finally:
             self._parent_dirscan = False

@@ -117,6 +117,9 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     max_alloc: str | None = None
     alloc_limit: int = DEFAULT_MAX_ALLOC  # --max-alloc in bytes (parsed; no limit: 2**63-1)
     skip_compress: str | None = None
+    compress_threads: int | None = None  # --compress-threads/--zt (zstd workers)
+    # --filter/-f, --exclude, --include a server got in its arguments (-M), in order
+    server_rules: list[tuple[str, str]] = msgspec.field(default_factory=list)
     # what the refused options were (filled by the parser of a server; empty means none)
     refused: list[str] = msgspec.field(default_factory=list)
 

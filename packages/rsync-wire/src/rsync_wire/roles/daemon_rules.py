@@ -20,9 +20,12 @@ from typing import TYPE_CHECKING
 from rsync_wire.proto.filters import FilterList
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from rsync_wire.proto.filters import ReadFile
     from rsync_wire.roles.module import ModuleContext
 
-__all__ = ["DaemonRules", "module_path"]
+__all__ = ["DaemonRules", "add_server_rules", "module_path"]
 
 
 def module_path(path: bytes) -> bytes:
@@ -114,3 +117,42 @@ class DaemonRules:
             if self.rules.excluded(prefix, is_dir=True):
                 return prefix
         return None
+
+
+def add_server_rules(
+    flist: FilterList,
+    rules: Iterable[tuple[str, str]],
+    *,
+    read_file: ReadFile,
+    daemon: DaemonRules | None,
+) -> None:
+    """Add the ``--filter``/``--exclude``/``--include`` options a server got (``-M``).
+
+    They come before the client's list, as rsync parses them with its options. A ``.``
+    merge file they name is read with ``read_file`` (relative to the module root; an
+    absolute name is taken inside the module); one the module's rules hide reads as an
+    empty file, neither an error nor an answer to "does it exist".
+
+    Raises:
+        FilterError: a rule that does not parse, or a merge file that does not exist.
+
+    rsync: options.c parse_arguments() (OPT_FILTER, OPT_EXCLUDE, OPT_INCLUDE);
+    exclude.c parse_filter_file() ("hidden by daemon filter").
+    """
+
+    def read(path: bytes) -> bytes | None:
+        if daemon is not None and (
+            daemon.hidden_dir(path, include_last=False) is not None
+            or daemon.hides(path, is_dir=False)
+        ):
+            return b""
+        return read_file(path)
+
+    add = {"filter": flist.add_filter, "exclude": flist.add_exclude, "include": flist.add_include}
+    outer = flist.reader
+    flist.reader = read
+    try:
+        for name, value in rules:
+            add[name](value.encode("utf-8", "surrogateescape"))
+    finally:
+        flist.reader = outer

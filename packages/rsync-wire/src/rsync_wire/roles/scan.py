@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
-from rsync_wire.fs import Root, split_path
+from rsync_wire.fs import (
+    _RESOLVE_BENEATH,
+    _RESOLVE_NO_MAGICLINKS,
+    Root,
+    _have_openat2,
+    _openat2,
+    split_path,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -348,6 +355,8 @@ def _make_entry(
             return None
         follow = opts.copy_links or (opts.copy_unsafe_links and _is_unsafe_link(target, name))
         if follow:
+            if _leaves_root(root, path):
+                return _escaped_dir(name, path, st, report)
             try:
                 st = root.stat(path)
             except OSError:
@@ -362,6 +371,8 @@ def _make_entry(
                 return None
             return ScanEntry(name=name, path=path, st=st)
         if opts.copy_dirlinks:
+            if _leaves_root(root, path):
+                return _escaped_dir(name, path, st, report)
             try:
                 tst = root.stat(path)
             except OSError:
@@ -384,6 +395,68 @@ def _make_entry(
     # Files, directories, devices and specials are all listed, with or without -D: the
     # receiving side decides what it skips (rsync: flist.c make_file()).
     return ScanEntry(name=name, path=path, st=st)
+
+
+def cvsignore_sources(*, daemon: bool) -> tuple[bytes | None, bytes | None]:
+    """What a ``-C`` rule adds besides rsync's list: ``$HOME/.cvsignore``, ``$CVSIGNORE``.
+
+    A daemon's connection cannot read its user's home (it is confined to its modules).
+
+    rsync: exclude.c get_cvs_excludes().
+    """
+    home = os.environ.get("HOME")
+    data = None
+    if home and not daemon:
+        try:
+            with open(os.path.join(home, ".cvsignore"), "rb") as f:
+                data = f.read(1 << 20)
+        except OSError:
+            data = None
+    env = os.environ.get("CVSIGNORE")
+    return data, env.encode("utf-8", "surrogateescape") if env else None
+
+
+def _leaves_root(root: Root, path: bytes) -> bool:
+    """Whether following the symlink at ``path`` leads out of the root.
+
+    The root's own lookups resolve such a link inside the root, as a chroot would; rsync
+    3.5 opens beneath its module instead, and a link out of it fails with ELOOP.
+    """
+    if not _have_openat2():
+        return False
+    try:
+        fd = _openat2(root.fd, path, os.O_PATH, _RESOLVE_BENEATH | _RESOLVE_NO_MAGICLINKS)
+    except OSError as exc:
+        return exc.errno in (errno.EXDEV, errno.ELOOP)
+    os.close(fd)
+    return False
+
+
+def _escaped_dir(name: bytes, path: bytes, lst: os.stat_result, report: ScanReport) -> ScanEntry:
+    """A followed link out of the root: an empty directory and rsync's error.
+
+    rsync's sender stats the link's target (with ``-k``, a directory), lists it, and its
+    confined ``opendir`` then fails with ELOOP (exit 23). The target cannot be looked at
+    from inside the root, so the directory has the link's own times and mode 0755; with
+    ``-L`` and a link to a file out of the module, rsync lists a file and fails to open
+    it, where this lists the empty directory (the client gets no data either way).
+
+    rsync: flist.c make_file() (copy_dirlinks), send_directory() (the opendir error).
+    """
+    report.io_error |= 1
+    report.messages.append(
+        (
+            ERROR,
+            f"opendir {report.full(path)} failed: {os.strerror(errno.ELOOP)} ({errno.ELOOP})",
+        )
+    )
+    fields = list(lst[: os.stat_result.n_sequence_fields])
+    fields[0] = stat.S_IFDIR | 0o755
+    extra = {
+        key: getattr(lst, key)
+        for key in ("st_atime", "st_mtime", "st_ctime", "st_atime_ns", "st_mtime_ns", "st_ctime_ns")
+    }
+    return ScanEntry(name=name, path=path, st=os.stat_result(fields, extra), no_content=True)
 
 
 def list_dir_entries(
@@ -422,7 +495,7 @@ def list_dir_entries(
             if isinstance(lst, OSError):
                 raise lst
             est = lst
-            if opts.copy_links and stat.S_ISLNK(lst.st_mode):
+            if opts.copy_links and stat.S_ISLNK(lst.st_mode) and not _leaves_root(root, epath):
                 try:
                     est = root.stat(epath)
                 except OSError:

@@ -31,12 +31,13 @@ from rsync_wire.errors import RemoteProtocolError
 from rsync_wire.fs import split_path
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
+from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
 from rsync_wire.proto.flist_sort import file_list_sort_key
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
 from rsync_wire.roles.chmod import ChmodError, ChmodRule, parse_chmod, tweak_mode
-from rsync_wire.roles.daemon_rules import DaemonRules
+from rsync_wire.roles.daemon_rules import DaemonRules, add_server_rules
 from rsync_wire.roles.report import RoleReport, exit_code_for
 from rsync_wire.roles.scan import (
     ERROR,
@@ -57,7 +58,6 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from rsync_wire.fs import Root
-    from rsync_wire.proto.filters import FilterList
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
     from rsync_wire.roles.module import ModuleContext
@@ -339,6 +339,15 @@ class SenderRole:
     async def _read_filters(self) -> _Selection | None:
         """The client's rules and the module's; ``None`` when there are none (the fast path)."""
         protocol = self.session.protocol
+        if self.opts.server_rules and isinstance(self.port, ServerSenderPort):
+            # -M --filter/--exclude/--include: before the client's list, their '.' merge
+            # files read inside the module (rsync: options.c parse_arguments()).
+            daemon = DaemonRules.for_module(self.module, protocol=protocol)
+            read = _Selection(self.root, FilterList(), daemon).read_file
+            rules = self.opts.server_rules
+            self.port.prepare = lambda fl: add_server_rules(
+                fl, rules, read_file=read, daemon=daemon
+            )
         client = await self.port.filter_rules(self.ws, self.session, self.opts)
         daemon = DaemonRules.for_module(self.module, protocol=protocol)
         nonreadable = self.module is not None and self.module.ignore_nonreadable

@@ -27,10 +27,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from rsync_wire.errors import ExitCode, RemoteError, RemoteProtocolError
 from rsync_wire.proto.constants import Item, Msg
-from rsync_wire.proto.filters import FilterList, decode_filter_list
+from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import FileEntry
+from rsync_wire.roles.scan import cvsignore_sources
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
     from rsync_wire.roles.module import ModuleContext
@@ -190,15 +193,24 @@ class ServerSenderPort:
 
     def __init__(self, module: ModuleContext | None = None) -> None:
         self.module = module
+        self.prepare: Callable[[FilterList], None] | None = None
+        """Adds the rules that come before the client's (the server's own arguments)."""
 
     async def filter_rules(
         self, ws: WireStream, session: Session, opts: TransferOptions
     ) -> FilterList:
-        """The client's list, then ``-C``'s rules (rsync: exclude.c recv_filter_list())."""
+        """The client's list, then ``-C``'s rules (rsync: exclude.c recv_filter_list()).
+
+        The list is read as it arrives (a million rules must not be held twice).
+        """
         protocol = session.protocol
-        texts = await ws.decode(decode_filter_list)
-        client = FilterList(protocol=protocol)
-        client.add_received(texts, protocol=protocol)
+        home, env = cvsignore_sources(daemon=self.module is not None)
+        client = FilterList(protocol=protocol, home_cvsignore=home, cvsignore_env=env)
+        if self.prepare is not None:
+            self.prepare(client)
+        reader = client.wire_reader(protocol=protocol, max_alloc=opts.alloc_limit)
+        while not await ws.decode(reader.decode_some):
+            pass
         if opts.cvs_exclude:
             client.add_filter(b":C")
             client.add_filter(b"-C")

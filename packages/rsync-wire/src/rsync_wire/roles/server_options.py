@@ -116,6 +116,9 @@ SERVER_OPTIONS: Final[tuple[ServerOption, ...]] = (
     _O("checksum-seed", "", lambda o: bool(o.checksum_seed), exact=True),
     _O("compress-choice", "", lambda o: o.compress_choice is not None, also=("zc",)),
     _O("compress-level", "", lambda o: o.compress_level is not None),
+    # zstd's worker threads: this sender compresses in one thread, and the stream is the
+    # same zstd format whatever the count (rsync: token.c, ZSTD_c_nbWorkers)
+    _O("compress-threads", "", lambda o: o.compress_threads is not None, also=("zt",)),
     _O("skip-compress", "", lambda o: o.skip_compress is not None),
     _O("inplace", "", lambda o: o.inplace),
     _O("append", "", lambda o: o.append == 1),
