@@ -41,7 +41,7 @@ def _tree(root: Path) -> list[str]:
 
 def _lines(out: str) -> list[str]:
     """The per-item lines of -v output (headers and totals differ between pull and push)."""
-    skip = ("sending ", "receiving ", "sent <N>", "total size is")
+    skip = ("sending ", "receiving ", "building ", "sent <N>", "total size is")
     return [ln for ln in normalize_output(out).splitlines() if ln and not ln.startswith(skip)]
 
 
