@@ -355,7 +355,7 @@ def _make_entry(
             return None
         follow = opts.copy_links or (opts.copy_unsafe_links and _is_unsafe_link(target, name))
         if follow:
-            if _leaves_root(root, path):
+            if report.module and _leaves_root(root, path):
                 return _escaped_dir(name, path, st, report)
             try:
                 st = root.stat(path)
@@ -371,7 +371,7 @@ def _make_entry(
                 return None
             return ScanEntry(name=name, path=path, st=st)
         if opts.copy_dirlinks:
-            if _leaves_root(root, path):
+            if report.module and _leaves_root(root, path):
                 return _escaped_dir(name, path, st, report)
             try:
                 tst = root.stat(path)
@@ -417,10 +417,11 @@ def cvsignore_sources(*, daemon: bool) -> tuple[bytes | None, bytes | None]:
 
 
 def _leaves_root(root: Root, path: bytes) -> bool:
-    """Whether following the symlink at ``path`` leads out of the root.
+    """Whether following the symlink at ``path`` leads out of the root (a daemon module).
 
     The root's own lookups resolve such a link inside the root, as a chroot would; rsync
-    3.5 opens beneath its module instead, and a link out of it fails with ELOOP.
+    3.5 opens beneath its module instead, and a link out of it fails with ELOOP. Outside
+    a daemon (a local copy, ``--server`` over a remote shell) links are followed anywhere.
     """
     if not _have_openat2():
         return False
