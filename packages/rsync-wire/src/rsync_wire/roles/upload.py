@@ -33,7 +33,7 @@ from rsync_wire.proto.filters import FilterList, cvs_exclude_rules, decode_filte
 from rsync_wire.roles.chmod import parse_chmod, tweak_mode
 from rsync_wire.roles.daemon_rules import DaemonRules
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
-from rsync_wire.roles.receive_state import ReceiveConfig, Shared
+from rsync_wire.roles.receive_state import NullReporter, ReceiveConfig, Shared
 from rsync_wire.roles.receiving import ReceiverSide
 from rsync_wire.roles.xferlog import XferItem, format_line, log_item
 
@@ -74,8 +74,11 @@ def receiver_wants_filters(opts: TransferOptions, protocol: int) -> bool:
     )
 
 
-class PeerReporter:
+class PeerReporter(NullReporter):
     """What a receiving server shows: sent to the client, or written to the daemon's log.
+
+    File-list and progress events show nothing on a server (rsync: progress.c, am_server):
+    those stay :class:`NullReporter`'s.
 
     Args:
         protocol: the session's protocol (deletions are MSG_DELETED from 29 on).
@@ -92,46 +95,6 @@ class PeerReporter:
     def _send(self, code: Msg, payload: bytes) -> None:
         if self.shared is not None:
             self.shared.out_ws.queue_message(code, payload)
-
-    def file_list_started(self) -> None:  # noqa: D102 - see Reporter
-        pass
-
-    def file_list_progress(self, count: int) -> None:  # noqa: D102
-        pass
-
-    def file_list_done(self, count: int) -> None:  # noqa: D102
-        pass
-
-    def list_entry(self, entry: FileEntry, name: bytes) -> None:  # noqa: D102
-        pass
-
-    def progress(  # noqa: D102 - a server shows no progress (rsync: progress.c, am_server)
-        self,
-        name: bytes,
-        done: int,
-        total: int,
-        *,
-        final: bool,
-        to_check: int = 0,
-        count: int = 0,
-        xferred: int = 0,
-        transferred_size: int = 0,
-        total_size: int = 0,
-        flist_eof: bool = True,
-    ) -> None:
-        pass
-
-    def progress_phase_done(  # noqa: D102
-        self,
-        *,
-        to_check: int,
-        count: int,
-        xferred: int,
-        transferred_size: int,
-        total_size: int,
-        flist_eof: bool = True,
-    ) -> None:
-        pass
 
     def message(self, code: int, text: bytes) -> None:
         """A line a client receiver would print: the client prints it instead."""
