@@ -94,13 +94,18 @@ def real_daemon(
     started: list[RealDaemon] = []
 
     def start(
-        modules: Modules, /, *, global_options: Mapping[str, str] | None = None
+        modules: Modules,
+        /,
+        *,
+        global_options: Mapping[str, str] | None = None,
+        daemon_args: Sequence[str] = (),
     ) -> RealDaemon:
         daemon = start_real_daemon(
             real_rsync,
             modules,
             workdir=tmp_path_factory.mktemp("rsyncd"),
             global_options=global_options,
+            daemon_args=daemon_args,
         )
         started.append(daemon)
         return daemon

@@ -161,7 +161,9 @@ def test_the_sender_is_killed(
     (src / "big").write_bytes(new)
     (dest / "big").write_bytes(old)
     os.utime(dest / "big", (1_600_000_000, 1_600_000_000))
-    daemon = real_daemon({"src": src})
+    # the daemon's --bwlimit paces the file (about 2 s) so that no kill point can be outrun
+    # by a transfer that finishes between two looks at the temporary file
+    daemon = real_daemon({"src": src}, daemon_args=["--bwlimit=32768"])
 
     def fault() -> None:
         for pid in _connection_children(daemon):

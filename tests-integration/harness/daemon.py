@@ -231,6 +231,7 @@ def start_daemon(
     global_options: Mapping[str, str] | None = None,
     host: str = LOOPBACK,
     grace: float = 0.1,
+    daemon_args: Sequence[str] = (),
 ) -> RealDaemon:
     """Start ``PROGRAM --daemon --no-detach --config=... --port=... --address=...``.
 
@@ -244,6 +245,7 @@ def start_daemon(
         global_options: further global rsyncd.conf parameters.
         host: the address to listen on.
         grace: seconds between SIGTERM and SIGKILL at ``stop``.
+        daemon_args: further daemon command-line options (``--bwlimit=…``).
 
     Raises:
         ServiceError: the daemon did not come up (its output is in the message).
@@ -267,6 +269,7 @@ def start_daemon(
             f"--config={config}",
             f"--port={port}",
             f"--address={host}",
+            *daemon_args,
         ],
         output=workdir / "rsyncd.out",
         ready=lambda _service, port: daemon_ready(host, port),
@@ -290,6 +293,7 @@ def start_real_daemon(
     workdir: Path,
     global_options: Mapping[str, str] | None = None,
     host: str = LOOPBACK,
+    daemon_args: Sequence[str] = (),
 ) -> RealDaemon:
     """Start ``rsync --daemon`` serving ``modules`` (see ``start_daemon``).
 
@@ -297,7 +301,12 @@ def start_real_daemon(
     its log line by line), so the grace period is short.
     """
     return start_daemon(
-        rsync.argv(), modules, workdir=workdir, global_options=global_options, host=host
+        rsync.argv(),
+        modules,
+        workdir=workdir,
+        global_options=global_options,
+        host=host,
+        daemon_args=daemon_args,
     )
 
 
@@ -305,7 +314,12 @@ class RealDaemonFactory(Protocol):
     """The ``real_daemon`` fixture: starts a daemon, stopped when the test ends."""
 
     def __call__(
-        self, modules: Modules, /, *, global_options: Mapping[str, str] | None = None
+        self,
+        modules: Modules,
+        /,
+        *,
+        global_options: Mapping[str, str] | None = None,
+        daemon_args: Sequence[str] = (),
     ) -> RealDaemon:
         """Start ``rsync --daemon`` serving ``modules``; see ``start_real_daemon``."""
         ...
