@@ -3,7 +3,9 @@
 A client turns its options into the argument vector of docs/protocol.md §4.1
 (the short-option cluster, ``-e.<capabilities>``, long options, ``.``, paths); a
 server parses that vector back into :class:`~rsync_wire.proto.options.TransferOptions`.
-Both directions live here so that they stay each other's inverse.
+Both directions live here so that they stay each other's inverse, and both are derived
+from the one option table (:mod:`rsync_wire.proto.optable`): which names a server knows,
+what each sets, and what a client writes, in which form and direction.
 
 rsync: options.c server_options() (building) and parse_arguments() (parsing).
 """
@@ -12,10 +14,11 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.proto.constants import MIN_PROTOCOL, PROTOCOL_VERSION
+from rsync_wire.proto.optable import OPTIONS, Arg, Option, Send
 from rsync_wire.proto.options import DEFAULT_MAX_ALLOC, TransferOptions
 
 if TYPE_CHECKING:
@@ -55,199 +58,46 @@ class ServerArgs:
         self.paths = paths
 
 
-# Short letters without a value: letter -> (field, kind). kind "flag" sets True, "count"
-# increments.
-_SHORT: Final[dict[str, tuple[str, str]]] = {
-    "s": ("protect_args", "flag"),
-    "v": ("verbose", "count"),
-    "q": ("quiet", "flag"),
-    "b": ("backup", "flag"),
-    "u": ("update_only", "flag"),
-    "n": ("dry_run", "flag"),
-    "l": ("preserve_links", "flag"),
-    "d": ("dirs", "flag"),
-    "K": ("keep_dirlinks", "flag"),
-    "m": ("prune_empty_dirs", "flag"),
-    "O": ("omit_dir_times", "flag"),
-    "J": ("omit_link_times", "flag"),
-    "y": ("fuzzy", "count"),
-    "L": ("copy_links", "flag"),
-    "k": ("copy_dirlinks", "flag"),
-    "W": ("whole_file", "flag"),
-    "H": ("preserve_hard_links", "count"),
-    "o": ("preserve_uid", "flag"),
-    "g": ("preserve_gid", "flag"),
-    "D": ("preserve_devices", "devices"),
-    "t": ("preserve_times", "flag"),
-    "U": ("preserve_atimes", "count"),
-    "N": ("preserve_crtimes", "flag"),
-    "p": ("preserve_perms", "flag"),
-    "E": ("preserve_executability", "flag"),
-    "A": ("preserve_acls", "flag"),
-    "X": ("preserve_xattrs", "count"),
-    "r": ("recursive", "flag"),
-    "c": ("always_checksum", "flag"),
-    "C": ("cvs_exclude", "flag"),
-    "I": ("ignore_times", "flag"),
-    "R": ("relative", "flag"),
-    "x": ("one_file_system", "count"),
-    "S": ("sparse", "flag"),
-    "z": ("compress", "flag"),
-    "i": ("verbose", "ignore"),  # --itemize-changes is never sent, but be lenient
-    "P": ("partial", "flag"),
-    "F": ("verbose", "ignore"),  # -F becomes filter rules on the client side
-}
+class _Kind(NamedTuple):
+    """How a server sets one option: the field, the kind of setting, and its name."""
 
-# Long options: name -> (field, kind). Kinds: flag, noflag (sets False), int, str, list,
-# count, delete (sets delete_mode to the value in field), ignore, ignore_value.
-_LONG: Final[dict[str, tuple[str, str]]] = {
-    "server": ("server", "flag"),
-    "sender": ("sender", "flag"),
-    "daemon": ("daemon", "flag"),
-    "list-only": ("list_only", "flag"),
-    "no-r": ("recursive", "noflag"),
-    "no-recursive": ("recursive", "noflag"),
-    "no-W": ("whole_file", "false"),
-    "no-whole-file": ("whole_file", "false"),
-    "whole-file": ("whole_file", "flag"),
-    "compress-level": ("compress_level", "int"),
-    "compress-threads": ("compress_threads", "int"),
-    "zt": ("compress_threads", "int"),
-    "specials": ("preserve_specials", "flag"),
-    "no-specials": ("preserve_specials", "noflag"),
-    "devices": ("preserve_devices", "flag"),
-    "no-devices": ("preserve_devices", "noflag"),
-    "log-format": ("log_format", "str"),
-    "out-format": ("log_format", "str"),
-    "msgs2stderr": ("msgs2stderr", "flag"),
-    "no-msgs2stderr": ("msgs2stderr", "false"),
-    "block-size": ("block_size", "blocksize"),
-    "timeout": ("timeout", "int"),
-    "contimeout": ("timeout", "ignore_value"),
-    "bwlimit": ("bwlimit", "bwlimit"),
-    "backup-dir": ("backup_dir", "str"),
-    "suffix": ("suffix", "str"),
-    "checksum-choice": ("checksum_choice", "str"),
-    "cc": ("checksum_choice", "str"),
-    "new-compress": ("compress_choice", "const:zlibx"),
-    "old-compress": ("compress_choice", "const:zlib"),
-    "compress-choice": ("compress_choice", "str"),
-    "zc": ("compress_choice", "str"),
-    "max-delete": ("max_delete", "int"),
-    "min-size": ("min_size", "size"),
-    "max-size": ("max_size", "size"),
-    "delete": ("", "delete"),
-    "del": ("during", "delete"),
-    "delete-before": ("before", "delete"),
-    "delete-during": ("during", "delete"),
-    "delete-delay": ("delay", "delete"),
-    "delete-after": ("after", "delete"),
-    "delete-excluded": ("delete_excluded", "flag"),
-    "force": ("force", "flag"),
-    "super": ("verbose", "ignore"),
-    "size-only": ("size_only", "flag"),
-    "stats": ("stats", "flag"),
-    "partial-dir": ("partial_dir", "str"),
-    "delay-updates": ("delay_updates", "flag"),
-    "partial": ("partial", "flag"),
-    "ignore-existing": ("ignore_existing", "flag"),
-    "existing": ("existing_only", "flag"),
-    "ignore-non-existing": ("existing_only", "flag"),
-    "temp-dir": ("temp_dir", "str"),
-    "fsync": ("verbose", "ignore"),
-    "inplace": ("inplace", "flag"),
-    "append": ("append", "count"),
-    "append-verify": ("append", "const:2"),
-    "skip-compress": ("skip_compress", "str"),
-    "ignore-missing-args": ("ignore_missing_args", "flag"),
-    "delete-missing-args": ("delete_missing_args", "flag"),
-    "max-alloc": ("max_alloc", "alloc"),
-    "checksum-seed": ("checksum_seed", "int"),
-    "protocol": ("protocol", "protocol"),
-    "ignore-errors": ("ignore_errors", "flag"),
-    "copy-unsafe-links": ("copy_unsafe_links", "flag"),
-    "safe-links": ("safe_links", "flag"),
-    "numeric-ids": ("numeric_ids", "flag"),
-    "use-qsort": ("qsort", "flag"),
-    "info": ("info", "list"),
-    "debug": ("debug", "list"),
-    "files-from": ("files_from", "str"),
-    "from0": ("from0", "flag"),
-    "no-relative": ("relative", "noflag"),
-    "no-R": ("relative", "noflag"),
-    "relative": ("relative", "flag"),
-    "no-implied-dirs": ("implied_dirs", "noflag"),
-    "open-noatime": ("open_noatime", "flag"),
-    "modify-window": ("modify_window", "int"),
-    "iconv": ("iconv", "str"),
-    "protect-args": ("protect_args", "flag"),
-    "secluded-args": ("protect_args", "flag"),
-    "remove-source-files": ("remove_source_files", "flag"),
-    "remove-sent-files": ("remove_source_files", "flag"),
-    "copy-devices": ("verbose", "refuse"),
-    "write-devices": ("verbose", "refuse"),
-    "only-write-batch": ("verbose", "refuse"),
-    "compare-dest": ("basis_dirs", "altdest"),
-    "copy-dest": ("basis_dirs", "altdest"),
-    "link-dest": ("basis_dirs", "altdest"),
-    "usermap": ("verbose", "refuse_value"),
-    "groupmap": ("verbose", "refuse_value"),
-    "preallocate": ("verbose", "ignore"),
-    "mkpath": ("verbose", "ignore"),
-    "no-inc-recursive": ("verbose", "ignore"),
-    "omit-dir-times": ("omit_dir_times", "flag"),
-    "omit-link-times": ("omit_link_times", "flag"),
-    "numeric-ids-only": ("numeric_ids", "flag"),
-}
+    field: str
+    kind: str
+    name: str  # the name refusals and messages use
+    takes_value: bool = False
 
-# The long names of the short flags above (a client sends the short form; -M passes on
-# whatever the user typed, and rsync's server parser knows both).
-_LONG_OF_SHORT: Final[dict[str, str]] = {
-    "verbose": "v",
-    "quiet": "q",
-    "backup": "b",
-    "update": "u",
-    "dry-run": "n",
-    "links": "l",
-    "dirs": "d",
-    "keep-dirlinks": "K",
-    "prune-empty-dirs": "m",
-    "fuzzy": "y",
-    "copy-links": "L",
-    "copy-dirlinks": "k",
-    "hard-links": "H",
-    "owner": "o",
-    "group": "g",
-    "times": "t",
-    "atimes": "U",
-    "crtimes": "N",
-    "perms": "p",
-    "executability": "E",
-    "acls": "A",
-    "xattrs": "X",
-    "recursive": "r",
-    "checksum": "c",
-    "cvs-exclude": "C",
-    "ignore-times": "I",
-    "one-file-system": "x",
-    "sparse": "S",
-    "compress": "z",
-    "itemize-changes": "i",
-}
 
-# Filter options a server applies as its own rules, before the client's list (rsync:
-# options.c parse_arguments(), OPT_FILTER/OPT_EXCLUDE/OPT_INCLUDE): kept in order as
-# (option name, value) in TransferOptions.server_rules.
-_RULE_OPTIONS: Final = frozenset({"filter", "exclude", "include"})
+def _server_kinds() -> tuple[dict[str, _Kind], dict[str, _Kind], dict[str, _Kind]]:
+    """The server's view of the option table: letters, long names, letters with a value.
 
-# Short letters that take a value: -B2048, -B 2048, -e.iLsfx, -T dir, -@N, -M opt, -f rule
-_SHORT_VALUE: Final = {
-    "B": "block_size",
-    "e": "capabilities",
-    "T": "temp_dir",
-    "@": "modify_window",
-    "f": "server_rules",
-}
+    Every option a server parses comes from :data:`~rsync_wire.proto.optable.OPTIONS`:
+    its long name, aliases and the name clients write map to ``(field, kind)``; rsync's
+    ``--no-`` names map to ``(field, "negate")``; its letter (in a cluster) likewise.
+    ``delete:MODE`` becomes ``(MODE, "delete")``.
+    """
+    short: dict[str, _Kind] = {}
+    long: dict[str, _Kind] = {}
+    short_value: dict[str, _Kind] = {}
+    for option in OPTIONS:
+        if not option.server:
+            continue
+        field, kind = option.sets, option.server
+        if kind.startswith("delete"):
+            field, kind = kind.partition(":")[2], "delete"
+        takes = option.arg is not Arg.NONE
+        for name in dict.fromkeys((option.long, option.wire_name, *option.aliases)):
+            if name:
+                long[name] = _Kind(field, kind, name, takes)
+        for name in option.negations:
+            off = "nodevices" if option.short == "D" else "negate"
+            long[name] = _Kind(option.sets, off, name)
+        if option.short:
+            table = short_value if takes else short
+            table[option.short] = _Kind(field, kind, option.name, takes)
+    return short, long, short_value
+
+
+_SHORT, _LONG, _SHORT_VALUE = _server_kinds()
 
 
 def _unescape(value: str) -> str:
@@ -454,15 +304,16 @@ def _set(
 ) -> None:
     if kind == "flag":
         setattr(opts, field, True)
-    elif kind == "noflag" or kind == "false":
-        setattr(opts, field, False)
+    elif kind == "negate":
+        setattr(opts, field, _off(field))
     elif kind == "count":
         setattr(opts, field, getattr(opts, field) + 1)
     elif kind == "devices":
         opts.preserve_devices = True
         opts.preserve_specials = True
-    elif kind == "ignore" or kind == "ignore_value":
-        pass
+    elif kind == "nodevices":
+        opts.preserve_devices = False
+        opts.preserve_specials = False
     elif kind == "altdest":
         # rsync: options.c (OPT_LINK_DEST & co; a sender has no use for them)
         if opts.alt_dest is not None and opts.alt_dest != name:
@@ -520,22 +371,17 @@ def _check_protocol_option(protocol: int) -> None:
         raise ArgumentError(msg, exit_code=ExitCode.PROTOCOL)
 
 
-_TAKES_VALUE: Final = frozenset(
-    {
-        "int",
-        "str",
-        "list",
-        "size",
-        "blocksize",
-        "bwlimit",
-        "alloc",
-        "protocol",
-        "ignore_value",
-        "refuse_value",
-        "rule",
-        "altdest",
-    }
-)
+_DEFAULTS: Final = TransferOptions()
+
+
+def _off(field: str) -> object:
+    """What rsync's ``--no-`` form sets: off for a switch, the default for a value.
+
+    A switch whose default is "not said" (``whole_file``, ``msgs2stderr``) or on
+    (``implied_dirs``) turns off.
+    """
+    default = getattr(_DEFAULTS, field)
+    return False if default is None or isinstance(default, bool) else default
 
 
 def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = None) -> ServerArgs:
@@ -574,16 +420,12 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
         if arg.startswith("--"):
             name, eq, value = arg[2:].partition("=")
             spec = _LONG.get(name)
-            if spec is None and name in _LONG_OF_SHORT:
-                spec = _SHORT[_LONG_OF_SHORT[name]]
-            if spec is None and name in _RULE_OPTIONS:
-                spec = ("server_rules", "rule")
             if spec is None:
                 msg = f"unknown option: --{name}"
                 raise ArgumentError(msg)
-            field, kind = spec
+            field, kind = spec.field, spec.kind
             val: str | None = None
-            if kind in _TAKES_VALUE:
+            if spec.takes_value:
                 if eq:
                     val = value
                 elif i < n:
@@ -604,25 +446,27 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
             while j < len(arg):
                 letter = arg[j]
                 j += 1
+                if letter == "e":  # -e.iLsfxCIvu: the client's capabilities (protocol 30+)
+                    opts.capabilities = arg[j:]
+                    break
                 if letter in _SHORT_VALUE:
                     value = arg[j:]
-                    if not value and letter != "e":
+                    if not value:
                         if i >= n:
                             msg = f"option -{letter} requires an argument"
                             raise ArgumentError(msg)
                         value = args[i]
                         i += 1
-                    field = _SHORT_VALUE[letter]
-                    if field == "block_size":
-                        opts.block_size = parse_size_arg(
-                            value, "b", "block-size", min_value=0, max_value=max_blength
-                        )
-                    elif field == "modify_window":
-                        opts.modify_window = _popt_int(f"-{letter}", value)
-                    elif field == "server_rules":
-                        opts.server_rules.append(("filter", _unescape(value)))
-                    else:
-                        setattr(opts, field, value)
+                    spec = _SHORT_VALUE[letter]
+                    _set(
+                        opts,
+                        spec.field,
+                        spec.kind,
+                        _unescape(value),
+                        spec.name,
+                        shown=f"-{letter}",
+                        max_blength=max_blength,
+                    )
                     break
                 spec = _SHORT.get(letter)
                 if spec is None:
@@ -630,10 +474,10 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
                     raise ArgumentError(msg)
                 _set(
                     opts,
-                    spec[0],
-                    spec[1],
+                    spec.field,
+                    spec.kind,
                     None,
-                    letter,
+                    spec.name,
                     shown=f"-{letter}",
                     max_blength=max_blength,
                 )
@@ -644,158 +488,64 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
     return ServerArgs(opts, paths)
 
 
+def _forward_value(option: Option, opts: TransferOptions) -> object:
+    """The value a client forwards for ``option``, or ``None`` when it writes nothing.
+
+    By default an option travels when its field differs from the default and is set
+    (a ``--no-W`` stays home: old servers do not know it); ``Option.forward_if`` decides
+    otherwise.
+    """
+    value = getattr(opts, option.sets)
+    if option.forward_if is not None:
+        return value if option.forward_if(opts) else None
+    if value == getattr(_DEFAULTS, option.sets) or value is False:
+        return None
+    return value
+
+
 def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: int) -> list[str]:
     """Build the argument vector a client sends for ``opts`` (without the program name).
+
+    What is written, in which form, in which direction and in which order comes from
+    :data:`~rsync_wire.proto.optable.OPTIONS`: the packed cluster of letters first, then
+    ``-e`` with the capabilities (protocol 30 and later), then the long options.
+    ``opts.sender`` says that the *server* sends (a pull).
 
     rsync: options.c server_options().
     """
     args = ["--server"]
     if opts.sender:
         args.append("--sender")
+    client_sends = not opts.sender
     letters = []
-    if opts.protect_args:
-        letters.append("s")
-    letters.append("v" * min(opts.verbose, 9))
-    if opts.quiet:
-        letters.append("q")
-    if opts.backup:
-        letters.append("b")
-    if opts.dry_run:
-        letters.append("n")
-    if opts.preserve_links:
-        letters.append("l")
-    if opts.dirs or (opts.list_only and not opts.recursive):
-        letters.append("d")
-    if opts.sender:
-        if opts.copy_links:
-            letters.append("L")
-        if opts.copy_dirlinks:
-            letters.append("k")
-    else:
-        if opts.keep_dirlinks:
-            letters.append("K")
-        if opts.prune_empty_dirs:
-            letters.append("m")
-        if opts.omit_dir_times:
-            letters.append("O")
-        if opts.omit_link_times:
-            letters.append("J")
-    if opts.whole_file:
-        letters.append("W")
-    letters.append("H" * min(opts.preserve_hard_links, 2))
-    if opts.preserve_uid:
-        letters.append("o")
-    if opts.preserve_gid:
-        letters.append("g")
-    if opts.preserve_devices:
-        letters.append("D")
-    if opts.preserve_times:
-        letters.append("t")
-    if opts.preserve_perms:
-        letters.append("p")
-    elif opts.preserve_executability and not opts.sender:
-        letters.append("E")
-    if opts.recursive:
-        letters.append("r")
-    if opts.always_checksum:
-        letters.append("c")
-    if opts.cvs_exclude:
-        letters.append("C")
-    if opts.ignore_times:
-        letters.append("I")
-    if opts.relative:
-        letters.append("R")
-    letters.append("x" * min(opts.one_file_system, 2))
-    if opts.sparse:
-        letters.append("S")
-    if opts.compress and opts.compress_choice in (None, "zlib"):
-        letters.append("z")
+    words: list[str] = []
+    for option in OPTIONS:
+        if not option.forwarded(client_sends=client_sends) or option.send is Send.VIA:
+            continue
+        if option.send is Send.CUSTOM:
+            assert option.emit is not None  # noqa: S101 - the table gives every one a rule
+            words += option.emit(opts)
+            continue
+        value = _forward_value(option, opts)
+        if value is None:
+            continue
+        if option.send is Send.SHORT:
+            count = value if type(value) is int else 1  # a counting letter repeats
+            letters.append(option.short * min(count, option.repeat))
+        elif option.send is Send.SHORT_ARG:
+            words.append(f"-{option.short}{value}")
+        elif option.send is Send.LONG:
+            words.append(f"--{option.wire_name}")
+        elif option.send is Send.EQUALS:
+            words.append(f"--{option.wire_name}={value}")
+        else:  # Send.SPLIT
+            words += [f"--{option.wire_name}", str(value)]
     if protocol >= 30 and opts.capabilities is not None:
         letters.append("e" + opts.capabilities)
     cluster = "".join(letters)
     if cluster:
         args.append("-" + cluster)
-    if opts.list_only:
-        args.append("--list-only")
-    if opts.preserve_devices != opts.preserve_specials:
-        args.append("--specials" if opts.preserve_specials else "--no-specials")
-    if opts.compress_level is not None and opts.compress:
-        args.append(f"--compress-level={opts.compress_level}")
-    if not opts.sender and opts.log_format is not None:
-        # The receiving server must know that the client itemizes (its generator then
-        # reports unchanged entries too); only "%i", "%i%I", "%o" or "X" are ever sent.
-        args.append(f"--log-format={opts.log_format}")
-    if opts.block_size:
-        args.append(f"-B{opts.block_size}")
-    if opts.timeout:
-        args.append(f"--timeout={opts.timeout}")
-    if opts.bwlimit:
-        args.append(f"--bwlimit={opts.bwlimit}")
-    if opts.backup_dir:
-        args += ["--backup-dir", opts.backup_dir]
-    if not opts.sender and opts.alt_dest:
-        for path in opts.basis_dirs:  # only a receiving server needs them
-            args += [f"--{opts.alt_dest}", path]
-    if opts.suffix is not None and opts.suffix != ("" if opts.backup_dir else "~"):
-        args.append(f"--suffix={opts.suffix}")  # only a value other than the default
-    if opts.checksum_choice:
-        args.append(f"--checksum-choice={opts.checksum_choice}")
-    if opts.compress and opts.compress_choice == "zlib":
-        args.append("--old-compress")  # an explicit zlib: the server must not negotiate
-    elif opts.compress and opts.compress_choice is not None:
-        args.append(f"--compress-choice={opts.compress_choice}")
-    if not opts.sender:
-        if opts.max_delete is not None:
-            # rsync sends "no deletions at all" as -1 (a 0 would read as "no limit")
-            args.append(f"--max-delete={opts.max_delete if opts.max_delete > 0 else -1}")
-        if opts.min_size is not None:
-            args.append(f"--min-size={opts.min_size}")
-        if opts.max_size is not None:
-            args.append(f"--max-size={opts.max_size}")
-        if opts.delete_mode:
-            args.append(f"--delete-{opts.delete_mode}")
-        elif opts.delete_mode is not None and not opts.delete_excluded:
-            args.append("--delete")
-        if opts.delete_excluded:
-            args.append("--delete-excluded")
-        if opts.force:
-            args.append("--force")
-        if opts.size_only:
-            args.append("--size-only")
-        if opts.stats:
-            args.append("--stats")
-        if opts.partial_dir:
-            args += ["--partial-dir", opts.partial_dir]  # it implies --partial
-        elif opts.partial:
-            args.append("--partial")
-        if opts.ignore_existing:
-            args.append("--ignore-existing")
-        if opts.existing_only:
-            args.append("--existing")
-    if not opts.sender and opts.modify_window:
-        args.append(f"--modify-window={opts.modify_window}")
-    if opts.checksum_seed:
-        args.append(f"--checksum-seed={opts.checksum_seed}")
-    if opts.numeric_ids:
-        args.append("--numeric-ids")
-    if opts.ignore_errors:
-        args.append("--ignore-errors")
-    if opts.copy_unsafe_links:
-        args.append("--copy-unsafe-links")
-    if opts.safe_links:
-        args.append("--safe-links")
-    if opts.inplace:
-        args.append("--inplace")
-    if opts.append:
-        args.append("--append" if opts.append == 1 else "--append-verify")
-    if opts.files_from is not None:
-        args.append(
-            "--files-from=-" if opts.files_from == "-" else f"--files-from={opts.files_from}"
-        )
-        if opts.from0:
-            args.append("--from0")
-    if not opts.implied_dirs and opts.relative:
-        args.append("--no-implied-dirs")
+    args += words
     args.append(".")
     args.extend(paths)
     return args

@@ -2,7 +2,8 @@
 
 :class:`TransferOptions` is what :mod:`rsync_wire.proto.args` parses out of a
 ``--server`` argument vector and what a client turns into one. Field names follow
-rsync's option variables (``preserve_links`` for ``-l`` and so on).
+rsync's option variables (``preserve_links`` for ``-l`` and so on); which option sets
+which field is said once, in :mod:`rsync_wire.proto.optable`.
 """
 
 from __future__ import annotations
@@ -118,6 +119,11 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     alloc_limit: int = DEFAULT_MAX_ALLOC  # --max-alloc in bytes (parsed; no limit: 2**63-1)
     skip_compress: str | None = None
     compress_threads: int | None = None  # --compress-threads/--zt (zstd workers)
+    # what only a receiver acts on, parsed so that a receiving server can refuse them
+    super_user: bool = False  # --super
+    fsync: bool = False
+    preallocate: bool = False
+    mkpath: bool = False
     # --filter/-f, --exclude, --include a server got in its arguments (-M), in order
     server_rules: list[tuple[str, str]] = msgspec.field(default_factory=list)
     # what the refused options were (filled by the parser of a server; empty means none)

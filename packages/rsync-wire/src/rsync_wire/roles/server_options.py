@@ -1,8 +1,10 @@
-"""The one table of what this server does with each option a client can send it.
+"""What this server does with each option a client can send it, and its refusals.
 
-Every option that changes what a server does appears here once, with rsync's long and
-short names, how to tell from the parsed options that the client used it, and whether this
-server implements it. From the table come both refusals:
+:data:`SERVER_OPTIONS` is the server's view of the one option table
+(:mod:`rsync_wire.proto.optable`): every option a server parses into a field, with
+rsync's long and short names, how to tell from the parsed options that the client used
+it, and whether this server implements it as a sender and as a receiver (the table's
+roles). From it come both refusals:
 
 * an option the server does not implement is refused by name, in rsync's words ("The
   server does not support --acls (-A)"; a daemon says "The server is configured to
@@ -22,12 +24,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, NamedTuple
 
+from rsync_wire.proto.optable import OPTIONS, Option, Role
+from rsync_wire.proto.options import TransferOptions
 from rsync_wire.proto.wildmatch import wildmatch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-
-    from rsync_wire.proto.options import TransferOptions
 
 __all__ = ["SERVER_OPTIONS", "ServerOption", "refused_by_module", "unimplemented"]
 
@@ -55,6 +57,7 @@ class ServerOption(NamedTuple):
     exact: bool = False
     also: tuple[str, ...] = ()
     receives: bool | None = None
+    unsupported_use: Callable[[TransferOptions], bool] | None = None
 
     def works(self, *, receiving: bool) -> bool:
         """Whether this server does what the option asks, in the role it plays."""
@@ -62,110 +65,63 @@ class ServerOption(NamedTuple):
             return self.receives
         return self.implemented
 
+    def refused(self, opts: TransferOptions, *, receiving: bool) -> bool:
+        """Whether the client used it in a way this server does not implement."""
+        if self.unsupported_use is not None and self.unsupported_use(opts):
+            return True
+        return not self.works(receiving=receiving) and self.used(opts)
 
-def _delete(mode: str) -> Callable[[TransferOptions], bool]:
-    return lambda o: o.delete_mode == mode
+
+def _used(option: Option) -> Callable[[TransferOptions], bool]:
+    """Whether a server's parsed options show the client used ``option``."""
+    if option.used is not None:
+        return option.used
+    if option.server == "rule":
+        return lambda o: any(name == option.long for name, _ in o.server_rules)
+    field = option.sets
+    default = getattr(_DEFAULTS, field)
+    return lambda o: getattr(o, field) != default
 
 
-_O = ServerOption
-SERVER_OPTIONS: Final[tuple[ServerOption, ...]] = (
-    # The short options first, in the order rsync's client writes them (options.c
-    # server_options()), so that the first refused one named is the one rsync names.
-    _O("dry-run", "n", lambda o: o.dry_run, exact=True),
-    _O("links", "l", lambda o: o.preserve_links),
-    _O("dirs", "d", lambda o: o.dirs),
-    _O("copy-links", "L", lambda o: o.copy_links),
-    _O("copy-dirlinks", "k", lambda o: o.copy_dirlinks),
-    _O("whole-file", "W", lambda o: o.whole_file is True),
-    _O("hard-links", "H", lambda o: bool(o.preserve_hard_links)),
-    _O("owner", "o", lambda o: o.preserve_uid),
-    _O("group", "g", lambda o: o.preserve_gid),
-    _O("devices", "", lambda o: o.preserve_devices, also=("D",)),
-    _O("specials", "", lambda o: o.preserve_specials, also=("D",)),
-    _O("times", "t", lambda o: o.preserve_times),
-    _O("atimes", "U", lambda o: bool(o.preserve_atimes), implemented=False),
-    _O("crtimes", "N", lambda o: o.preserve_crtimes, implemented=False),
-    _O("perms", "p", lambda o: o.preserve_perms),
-    _O("acls", "A", lambda o: o.preserve_acls, implemented=False),
-    _O("xattrs", "X", lambda o: bool(o.preserve_xattrs), implemented=False),
-    _O("recursive", "r", lambda o: o.recursive),
-    _O("checksum", "c", lambda o: o.always_checksum),
-    _O("cvs-exclude", "C", lambda o: o.cvs_exclude),
-    _O("relative", "R", lambda o: o.relative),
-    _O("one-file-system", "x", lambda o: bool(o.one_file_system)),
-    _O("compress", "z", lambda o: o.compress),
-    # long options
-    _O("no-implied-dirs", "", lambda o: not o.implied_dirs),
-    _O("copy-unsafe-links", "", lambda o: o.copy_unsafe_links),
-    _O("safe-links", "", lambda o: o.safe_links),
-    _O("numeric-ids", "", lambda o: o.numeric_ids),
-    _O("list-only", "", lambda o: o.list_only),
-    # --files-from=- (names from the client) is implemented, a server-side file is not
-    _O("files-from", "", lambda o: o.files_from == "-"),
-    _O(
-        "files-from",
-        "",
-        lambda o: o.files_from is not None and o.files_from != "-",
-        implemented=False,
-    ),
-    _O("ignore-missing-args", "", lambda o: o.ignore_missing_args),
-    _O("delete-missing-args", "", lambda o: o.delete_missing_args, implemented=False),
-    _O("use-qsort", "", lambda o: o.qsort),
-    _O("open-noatime", "", lambda o: o.open_noatime),
-    _O("checksum-choice", "", lambda o: o.checksum_choice is not None, also=("cc",)),
-    _O("checksum-seed", "", lambda o: bool(o.checksum_seed), exact=True),
-    _O("compress-choice", "", lambda o: o.compress_choice is not None, also=("zc",)),
-    _O("compress-level", "", lambda o: o.compress_level is not None),
-    # zstd's worker threads: this sender compresses in one thread, and the stream is the
-    # same zstd format whatever the count (rsync: token.c, ZSTD_c_nbWorkers)
-    _O("compress-threads", "", lambda o: o.compress_threads is not None, also=("zt",)),
-    _O("skip-compress", "", lambda o: o.skip_compress is not None),
-    _O("inplace", "", lambda o: o.inplace),
-    _O("append", "", lambda o: o.append == 1),
-    _O("append-verify", "", lambda o: o.append == 2),
-    _O("block-size", "B", lambda o: bool(o.block_size)),
-    _O("bwlimit", "", lambda o: o.bwlimit is not None),
-    _O("timeout", "", lambda o: bool(o.timeout)),
-    _O("remove-source-files", "", lambda o: o.remove_source_files, also=("remove-sent-files",)),
-    _O("out-format", "", lambda o: o.log_format is not None, exact=True, also=("log-format",)),
-    _O("iconv", "", lambda o: o.iconv is not None, implemented=False, exact=True),
-    # deletion (a pull sends none of these to the server)
-    _O("delete", "", lambda o: o.delete_mode is not None),
-    _O("delete-before", "", _delete("before")),
-    _O("delete-during", "", _delete("during"), also=("del",)),
-    _O("delete-delay", "", _delete("delay")),
-    _O("delete-after", "", _delete("after")),
-    _O("delete-excluded", "", lambda o: o.delete_excluded),
-    # what only a receiver acts on (a sending server has nothing to do for them, as rsync's)
-    _O("backup", "b", lambda o: o.backup),
-    _O("backup-dir", "", lambda o: o.backup_dir is not None),
-    _O("suffix", "", lambda o: o.suffix is not None),
-    _O("update", "u", lambda o: o.update_only),
-    _O("existing", "", lambda o: o.existing_only, also=("ignore-non-existing",)),
-    _O("ignore-existing", "", lambda o: o.ignore_existing),
-    _O("ignore-times", "I", lambda o: o.ignore_times),
-    _O("size-only", "", lambda o: o.size_only),
-    _O("modify-window", "@", lambda o: bool(o.modify_window)),
-    _O("max-delete", "", lambda o: o.max_delete is not None),
-    _O("max-size", "", lambda o: o.max_size is not None),
-    _O("min-size", "", lambda o: o.min_size is not None),
-    _O("force", "", lambda o: o.force),
-    _O("ignore-errors", "", lambda o: o.ignore_errors),
-    _O("partial", "", lambda o: o.partial),
-    _O("partial-dir", "", lambda o: o.partial_dir is not None),
-    _O("delay-updates", "", lambda o: o.delay_updates, receives=False),
-    _O("temp-dir", "T", lambda o: o.temp_dir is not None, receives=False),
-    _O("sparse", "S", lambda o: o.sparse, receives=False),
-    _O("fuzzy", "y", lambda o: bool(o.fuzzy), receives=False),
-    _O("prune-empty-dirs", "m", lambda o: o.prune_empty_dirs, receives=False),
-    _O("keep-dirlinks", "K", lambda o: o.keep_dirlinks, receives=False),
-    _O("omit-dir-times", "O", lambda o: o.omit_dir_times),
-    _O("omit-link-times", "J", lambda o: o.omit_link_times),
-    _O("executability", "E", lambda o: o.preserve_executability),
-    _O("compare-dest", "", lambda o: o.alt_dest == "compare-dest"),
-    _O("copy-dest", "", lambda o: o.alt_dest == "copy-dest"),
-    _O("link-dest", "", lambda o: o.alt_dest == "link-dest"),
-)
+def _in_use(option: Option) -> Callable[[TransferOptions], bool]:
+    used = _used(option)
+    other = option.unsupported_use
+    if other is None:
+        return used
+    return lambda o: used(o) or other(o)
+
+
+def _server_options() -> tuple[ServerOption, ...]:
+    """The server's view of :data:`~rsync_wire.proto.optable.OPTIONS`.
+
+    Every option a server parses into a field, in the order clients write them; what
+    it implements as a sender and as a receiver comes from the table's roles.
+    """
+    rows = []
+    for option in OPTIONS:
+        if not option.long or option.server in ("", *_PARSER_REFUSES):
+            continue  # -D, -P: by --devices/--specials, --partial; refusals: by the parser
+        names = (option.long, *option.aliases)
+        if option.default_on:  # what a client uses is the negation (--no-implied-dirs)
+            names = option.negations
+        rows.append(
+            ServerOption(
+                names[0],
+                option.short,
+                _in_use(option),
+                implemented=bool(option.roles & Role.SERVER_SENDER),
+                exact=option.exact,
+                also=names[1:] + option.refuse_also,
+                receives=bool(option.roles & Role.SERVER_RECEIVER),
+                unsupported_use=option.unsupported_use,
+            )
+        )
+    return tuple(rows)
+
+
+_DEFAULTS: Final = TransferOptions()
+_PARSER_REFUSES: Final = ("refuse", "refuse_value", "protocol")  # listed in options.refused
+SERVER_OPTIONS: Final[tuple[ServerOption, ...]] = _server_options()
 """Every option the server acts on (see the module docstring)."""
 
 
@@ -184,7 +140,7 @@ def refuse_message(option: ServerOption, *, daemon: bool) -> str:
 def unimplemented(opts: TransferOptions, *, receiving: bool = False) -> ServerOption | None:
     """The first option the client used that this server does not implement in its role."""
     for option in SERVER_OPTIONS:
-        if not option.works(receiving=receiving) and option.used(opts):
+        if option.refused(opts, receiving=receiving):
             return option
     return None
 
