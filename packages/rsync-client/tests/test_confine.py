@@ -17,6 +17,7 @@ from rsync_client.confine import (
     landlock_rules,
 )
 from rsync_client.options import ClientOptions, OptionError
+from rsync_wire.proto.optable import OPTIONS, Arg
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,8 +42,9 @@ class _Later(ClientOptions, kw_only=True):
 
 def _table() -> tuple[set[str], set[str]]:
     """(accepted options with an argument, refused long options with an argument)."""
-    accepted = {name for name, spec in cli._LONG.items() if spec.takes_arg}
-    refused = {name for name in cli._UNSUPPORTED_TAKES_ARG if len(name) > 1}
+    with_arg = [o for o in OPTIONS if o.arg is not Arg.NONE]
+    accepted = {n for o in with_arg if o.client for n in (o.long, *o.aliases) if n}
+    refused = {n for o in with_arg if not o.client for n in (o.long, *o.aliases) if n}
     return accepted, refused
 
 

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from rsync_client.capabilities import algorithm_lists, render_json, render_text
-from rsync_client.cli import _UNSUPPORTED, _UNSUPPORTED_TAKES_ARG, main
+from rsync_client.cli import main
+from rsync_wire.proto.optable import OPTIONS, Arg
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -108,10 +109,10 @@ def test_missing_option_is_unknown(capsys: pytest.CaptureFixture[str]) -> None:
     # (--server and --daemon first on the line are pyrsyncd's; main() hands them over.)
     refused = sorted(
         f"--{name}"
-        for name in _UNSUPPORTED
-        if name not in _UNSUPPORTED_TAKES_ARG
-        and name not in ("server", "daemon")
-        and not name.startswith("no-")  # parsed as the negation of a refused option
+        for option in OPTIONS
+        if not option.client and option.arg is Arg.NONE
+        for name in (option.long, *option.aliases)
+        if name and name not in ("server", "daemon")
     )
     for option in ["--frobnicate", "-Q", *refused]:
         assert main([option, "--version"]) == 1, option

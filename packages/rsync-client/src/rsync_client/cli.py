@@ -1,10 +1,13 @@
 """``pyrsync``: rsync's command line for downloads.
 
-The option table follows rsync's (popt): long options with ``=VALUE`` or a separate
-value, bundled short options (``-avz``, ``-e ssh``, ``-essh``), ``--no-OPTION``
-negations, ``-a`` expanding to ``-rlptgoD``. Options rsync knows but this client
-does not implement are refused with rsync's syntax-error exit code (1) and a
-message naming them; unknown options get rsync's own "unknown option" message.
+The syntax follows rsync's (popt): long options with ``=VALUE`` or a separate value,
+bundled short options (``-avz``, ``-e ssh``, ``-essh``), rsync's ``--no-OPTION``
+negations, ``-a`` expanding to ``-rlptgoD``. Which options exist, their letters,
+aliases, negations and arguments, and which this client implements, come from the one
+option table (:mod:`rsync_wire.proto.optable`); this module only says what each does to
+:class:`~rsync_client.options.ClientOptions`. Options rsync knows but this client does
+not implement are refused with rsync's syntax-error exit code (1) and a message naming
+them; unknown options get rsync's own "unknown option" message.
 
 :func:`main` is the only place that turns errors into ``rsync error: ...`` lines
 and exit codes.
@@ -28,11 +31,14 @@ from rsync_client.options import ClientOptions, OptionError
 from rsync_client.output import Output, rsync_error_line
 from rsync_wire.errors import ExitCode
 from rsync_wire.proto.constants import PROTOCOL_VERSION
+from rsync_wire.proto.optable import OPTIONS, Arg, by_long, by_short, negations
 
 __all__ = ["main", "parse_args"]
 
 Apply = Callable[[ClientOptions, str | None], None]
 
+_NEGATIONS: Final = negations()
+_DEFAULTS: Final = ClientOptions()
 _TRACEBACK_VERBOSITY: Final = 4  # -vvvv: rsync's debug levels; here, the traceback too
 
 
@@ -101,7 +107,10 @@ def _int(field: str, *, minimum: int | None = None) -> _Spec:
             raise OptionError(msg)
         setattr(o, field, number)
 
-    return _Spec(apply, takes_arg=True)
+    def negate(o: ClientOptions, _v: str | None) -> None:
+        setattr(o, field, getattr(_DEFAULTS, field))  # --no-timeout: back to the default
+
+    return _Spec(apply, takes_arg=True, negate=negate)
 
 
 def _backup_dir(o: ClientOptions, v: str | None) -> None:
@@ -313,7 +322,11 @@ def _no_whole(o: ClientOptions, _v: str | None) -> None:
     o.whole_file = False
 
 
-_LONG: Final[dict[str, _Spec]] = {
+# What each option the client implements does to ClientOptions, by its name in the option
+# table (rsync_wire.proto.optable: the long name, else the letter). Which names, letters,
+# aliases and negations exist, which take a value, and which are refused all come from
+# the table; _check_table() keeps the two in step.
+_APPLY: Final[dict[str, _Spec]] = {
     "verbose": _count("verbose"),
     "quiet": _flag("quiet"),
     "archive": _Spec(_archive),
@@ -332,14 +345,11 @@ _LONG: Final[dict[str, _Spec]] = {
     "hard-links": _flag("hard_links"),
     "compress": _Spec(_compress, negate=_no_compress),
     "compress-choice": _Spec(_compress_choice, takes_arg=True),
-    "zc": _Spec(_compress_choice, takes_arg=True),
     "old-compress": _Spec(lambda o, _v: _compress_choice(o, "zlib")),
     "new-compress": _Spec(lambda o, _v: _compress_choice(o, "zlibx")),
     "compress-level": _int("compress_level", minimum=-1),
-    "zl": _int("compress_level", minimum=-1),
     "checksum": _flag("checksum"),
     "checksum-choice": _Spec(_checksum_choice, takes_arg=True),
-    "cc": _Spec(_checksum_choice, takes_arg=True),
     "checksum-seed": _int("checksum_seed"),
     "ignore-times": _flag("ignore_times"),
     "size-only": _flag("size_only"),
@@ -359,7 +369,6 @@ _LONG: Final[dict[str, _Spec]] = {
     "partial": _flag("partial"),
     "progress": _flag("progress"),
     "delete": _Spec(_delete_mode("delete")),
-    "del": _Spec(_delete_mode("delete_during")),
     "delete-before": _Spec(_delete_mode("delete_before")),
     "delete-during": _Spec(_delete_mode("delete_during")),
     "delete-delay": _Spec(_delete_mode("delete_delay")),
@@ -393,7 +402,6 @@ _LONG: Final[dict[str, _Spec]] = {
     "human-readable": _Spec(_human, negate=lambda o, _v: setattr(o, "human_readable", 0)),
     "ignore-existing": _flag("ignore_existing"),
     "existing": _flag("existing"),
-    "ignore-non-existing": _flag("existing"),
     "block-size": _size("block_size"),
     "modify-window": _int("modify_window"),
     "8-bit-output": _flag("eight_bit_output"),
@@ -403,188 +411,31 @@ _LONG: Final[dict[str, _Spec]] = {
     "files-from": _str("files_from"),
     "from0": _flag("from0"),
     "inc-recursive": _flag("inc_recursive"),
-    "i-r": _flag("inc_recursive"),
-}
-
-_SHORT: Final[dict[str, str]] = {
-    "v": "verbose",
-    "q": "quiet",
-    "a": "archive",
-    "r": "recursive",
-    "d": "dirs",
-    "l": "links",
-    "L": "copy-links",
-    "k": "copy-dirlinks",
-    "p": "perms",
-    "E": "executability",
-    "t": "times",
-    "g": "group",
-    "o": "owner",
-    "H": "hard-links",
-    "z": "compress",
-    "c": "checksum",
-    "I": "ignore-times",
-    "u": "update",
-    "b": "backup",
-    "n": "dry-run",
-    "W": "whole-file",
-    "O": "omit-dir-times",
-    "J": "omit-link-times",
-    "f": "filter",
-    "C": "cvs-exclude",
-    "e": "rsh",
-    "i": "itemize-changes",
-    "B": "block-size",
-    "@": "modify-window",
-    "8": "8-bit-output",
-    "4": "ipv4",
-    "6": "ipv6",
-    "0": "from0",
-    "h": "human-readable",
-}
-
-_SPECIAL_SHORT: Final[dict[str, _Spec]] = {
     "D": _Spec(_devices_specials, negate=_no_devices_specials),
     "P": _Spec(_partial_progress),
     "F": _filter("F"),
 }
 
-# rsync options this client refuses (rsync: options.c long_options).
-_UNSUPPORTED: Final = frozenset(
-    {
-        "append",
-        "append-verify",
-        "fuzzy",
-        "sparse",
-        "preallocate",
-        "acls",
-        "xattrs",
-        "atimes",
-        "crtimes",
-        "relative",
-        "keep-dirlinks",
-        "copy-unsafe-links",
-        "safe-links",
-        "munge-links",
-        "insecure-links",
-        "one-file-system",
-        "prune-empty-dirs",
-        "remove-source-files",
-        "remove-sent-files",
-        "delay-updates",
-        "temp-dir",
-        "chmod",
-        "chown",
-        "usermap",
-        "groupmap",
-        "fake-super",
-        "super",
-        "iconv",
-        "read-batch",
-        "write-batch",
-        "only-write-batch",
-        "bwlimit",
-        "log-file",
-        "log-file-format",
-        "out-format",
-        "log-format",
-        "secluded-args",
-        "protect-args",
-        "old-args",
-        "early-input",
-        "copy-as",
-        "address",
-        "sockopts",
-        "remote-option",
-        "max-alloc",
-        "mkpath",
-        "stop-after",
-        "stop-at",
-        "time-limit",
-        "outbuf",
-        "delete-missing-args",
-        "ignore-missing-args",
-        "copy-devices",
-        "write-devices",
-        "open-noatime",
-        "trust-sender",
-        "daemon",
-        "config",
-        "server",
-        "sender",
-        "skip-compress",
-        "debug",
-        "stderr",
-        "msgs2stderr",
-        "qsort",
-        "fsync",
-        "implied-dirs",
-        "no-implied-dirs",
-        "compress-threads",
-        "zt",
-        "dparam",
-        "detach",
-        "no-detach",
-        "drop-D",
-        "confine-root",
-        "old-dirs",
-        "old-d",
-        "i-d",
-        "no-i-d",
-    }
-)
-_UNSUPPORTED_SHORT: Final = {
-    "y": "fuzzy",
-    "S": "sparse",
-    "A": "acls",
-    "X": "xattrs",
-    "U": "atimes",
-    "N": "crtimes",
-    "R": "relative",
-    "K": "keep-dirlinks",
-    "x": "one-file-system",
-    "m": "prune-empty-dirs",
-    "T": "temp-dir",
-    "s": "secluded-args",
-    "M": "remote-option",
-}
-_UNSUPPORTED_TAKES_ARG: Final = frozenset(
-    {
-        "temp-dir",
-        "chmod",
-        "chown",
-        "usermap",
-        "groupmap",
-        "iconv",
-        "read-batch",
-        "write-batch",
-        "only-write-batch",
-        "bwlimit",
-        "log-file",
-        "log-file-format",
-        "out-format",
-        "log-format",
-        "early-input",
-        "copy-as",
-        "address",
-        "sockopts",
-        "remote-option",
-        "max-alloc",
-        "stop-after",
-        "stop-at",
-        "time-limit",
-        "outbuf",
-        "skip-compress",
-        "debug",
-        "stderr",
-        "compress-threads",
-        "zt",
-        "config",
-        "dparam",
-        "T",
-        "M",
-    }
-)
+
+def _check_table() -> None:
+    """The client's rules and the option table name the same options (a program error)."""
+    implemented = {o.name for o in OPTIONS if o.client} - {"help", "version"}
+    if implemented != set(_APPLY):
+        msg = f"option table and client parser differ: {implemented ^ set(_APPLY)}"
+        raise AssertionError(msg)
+    for option in OPTIONS:
+        spec = _APPLY.get(option.name)
+        if spec is None:
+            continue
+        if spec.takes_arg != (option.arg is not Arg.NONE):
+            msg = f"option table and client parser differ on the argument of {option.name}"
+            raise AssertionError(msg)
+        if option.negations and spec.negate is None:
+            msg = f"the client cannot negate {option.name}"
+            raise AssertionError(msg)
+
+
+_check_table()
 
 
 class HelpRequested(Exception):  # noqa: N818 - control flow, not an error
@@ -635,62 +486,50 @@ def parse_args(argv: Sequence[str]) -> tuple[ClientOptions, list[str]]:
             if name == "version":
                 versions += 1
                 continue
-            spec = _LONG.get(name)
-            negated = False
-            if spec is None and name in _UNSUPPORTED:
-                _unsupported(name)  # e.g. --no-implied-dirs: a negation that changes behaviour
-            if spec is None and name.startswith("no-"):
-                base = name[3:]
-                if len(base) == 1 and base in _SHORT:
-                    base = _SHORT[base]
-                spec = _LONG.get(base)
-                if spec is None and base in ("D",):
-                    spec = _SPECIAL_SHORT["D"]
-                if spec is not None and spec.negate is not None and not spec.takes_arg:
-                    negated = True
-                elif base in _UNSUPPORTED or base in _UNSUPPORTED_SHORT:
-                    negated = True
-                    spec = _Spec(_ignore, negate=_ignore)
-                else:
-                    spec = None
-            if spec is None:
-                if name in _UNSUPPORTED:
-                    _unsupported(name)
+            option = by_long(name)
+            negated = option is None and name in _NEGATIONS
+            if negated:
+                option = _NEGATIONS[name]
+            if option is None:
                 msg = f"--{name}: unknown option"
                 raise OptionError(msg)
-            if spec.takes_arg and not negated:
-                if not eq:
-                    if i >= n:
-                        msg = f"--{name}: missing argument"
-                        raise OptionError(msg)
-                    value = args[i]
-                    i += 1
-                spec.apply(opts, value)
-            else:
+            if not option.client and not (negated and not option.default_on):
+                _unsupported(name)  # e.g. --no-implied-dirs: a negation that changes behaviour
+            if negated or option.arg is Arg.NONE:
                 if eq:
                     msg = f"--{name}={value}: option does not take an argument"
                     raise OptionError(msg)
-                assert spec.negate is not None or not negated  # noqa: S101
-                (spec.negate if negated and spec.negate else spec.apply)(opts, None)
+            elif not eq:
+                if i >= n:
+                    msg = f"--{name}: missing argument"
+                    raise OptionError(msg)
+                value = args[i]
+                i += 1
+            if not option.client:
+                continue  # turning off what pyrsync never turns on changes nothing
+            spec = _APPLY[option.name]
+            if negated:
+                assert spec.negate is not None  # noqa: S101 - _check_table() made sure
+                spec.negate(opts, None)
+            else:
+                spec.apply(opts, value if option.arg is not Arg.NONE else None)
             continue
         if arg.startswith("-") and len(arg) > 1:
             j = 1
             while j < len(arg):
                 letter = arg[j]
                 j += 1
-                if letter in _SPECIAL_SHORT:
-                    spec = _SPECIAL_SHORT[letter]
-                elif letter in _SHORT:
-                    spec = _LONG[_SHORT[letter]]
-                elif letter == "V":
+                if letter == "V":
                     versions += 1
                     continue
-                elif letter in _UNSUPPORTED_SHORT:
-                    _unsupported(_UNSUPPORTED_SHORT[letter])
-                else:
+                option = by_short(letter)
+                if option is None:
                     msg = f"-{letter}: unknown option"
                     raise OptionError(msg)
-                if spec.takes_arg:
+                if not option.client:
+                    _unsupported(option.name)
+                spec = _APPLY[option.name]
+                if option.arg is not Arg.NONE:
                     value = arg[j:]
                     if not value:
                         if i >= n:

@@ -107,6 +107,7 @@ NON_PATH_OPTIONS: Final = frozenset(
         "compress-choice",
         "compress-level",
         "compress-threads",
+        "confine-root",  # a bound on where paths may resolve, not a path used (refused)
         "contimeout",
         "copy-as",
         "debug",

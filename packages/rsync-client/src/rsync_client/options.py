@@ -16,10 +16,19 @@ import os
 
 import msgspec
 
-from rsync_wire.errors import ExitCode, RsyncError
+from rsync_wire.errors import ExitCode, RsyncError, UnsupportedError
+from rsync_wire.proto.optable import OPTIONS, Role, client_roles_text
 from rsync_wire.proto.options import TransferOptions
 
-__all__ = ["ClientOptions", "Location", "OptionError", "merge_file_names", "parse_location"]
+__all__ = [
+    "ClientOptions",
+    "Location",
+    "OptionError",
+    "check_role",
+    "merge_file_names",
+    "parse_location",
+    "role_refusal",
+]
 
 
 class OptionError(RsyncError):
@@ -219,7 +228,53 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             stats=self.stats,
             files_from="-" if self.files_from is not None else None,
             from0=self.files_from is not None,
+            cvs_exclude=self.cvs_exclude,
+            # The receiving generator itemizes unchanged entries only when it knows the
+            # client's format has %i (rsync: options.c server_options(), --log-format).
+            log_format=_itemize_format(self.itemize_changes) if not sender else None,
         )
+
+
+def _itemize_format(itemize: int) -> str | None:
+    if not itemize:
+        return None
+    return "%i%I" if itemize > 1 else "%i"
+
+
+_DEFAULTS = ClientOptions()
+
+
+def role_refusal(opts: ClientOptions, role: Role) -> str | None:
+    """Why pyrsync cannot do what ``opts`` ask in ``role`` (``None``: it can).
+
+    Every option pyrsync's command line accepts is implemented by some client role; the
+    option table (:mod:`rsync_wire.proto.optable`) says which. One used in a role that
+    does not implement it is refused by name: "--list-only is not supported by pyrsync
+    for a remote destination".
+
+    Args:
+        opts: the parsed command line.
+        role: ``Role.CLIENT_SENDER`` (a push), ``Role.CLIENT_RECEIVER`` (a pull) or
+            ``Role.LOCAL`` (a local copy).
+    """
+    for option in OPTIONS:
+        if not option.client or role in option.roles:
+            continue
+        field = option.long.replace("-", "_")
+        if getattr(opts, field, None) != getattr(_DEFAULTS, field, None):
+            return f"--{option.long} is not supported by pyrsync for {client_roles_text(role)}"
+    return None
+
+
+def check_role(opts: ClientOptions, role: Role) -> None:
+    """Refuse ``opts`` if pyrsync does not implement one of them in ``role``.
+
+    Raises:
+        UnsupportedError: naming the option (see :func:`role_refusal`).
+    """
+    msg = role_refusal(opts, role)
+    if msg is not None:
+        raise UnsupportedError(msg)
 
 
 class Location(msgspec.Struct, frozen=True, kw_only=True):

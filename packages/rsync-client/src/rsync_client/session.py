@@ -28,6 +28,7 @@ from rsync_client.options import (
     ClientOptions,
     Location,
     OptionError,
+    check_role,
     merge_file_names,
     parse_location,
 )
@@ -43,6 +44,7 @@ from rsync_wire.fs import Root
 from rsync_wire.proto.args import build_server_args
 from rsync_wire.proto.constants import CF, PROTOCOL_VERSION
 from rsync_wire.proto.filters import F_OPTION_RULES, FilterList, ReadFile, cvs_exclude_rules
+from rsync_wire.proto.optable import Role
 from rsync_wire.roles.client import (
     CLIENT_CAPABILITIES,
     push_capabilities,
@@ -226,6 +228,7 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
     if len(hosts) > 1:
         msg = "rsync: all remote sources must be on the same host"
         raise OptionError(msg)
+    check_role(opts, Role.CLIENT_RECEIVER)
     if kind == "daemon":
         return await _run_daemon(opts, locs, dest, output)
     return await _run_shell(opts, locs, dest, output)
@@ -276,11 +279,8 @@ async def _run_local(
     filters = build_filters(opts)
     _add_cvs(filters, opts)
     config = _config(opts, filters, None, local=True)
-    if _files_from(opts) is not None:
-        # The local sender would wait for the names on a stream nobody writes (a hang):
-        # refuse, after the file was checked and read as rsync does.
-        msg = "--files-from is not supported by pyrsync for a local copy"
-        raise UnsupportedError(msg)
+    _files_from(opts)  # checked and read first, as rsync does
+    check_role(opts, Role.LOCAL)  # e.g. --files-from (the local sender would hang)
     if opts.sandbox:
         _confined(opts, output, confine_client(opts, sources, dest))
     stats = await run_local_copy(
@@ -594,9 +594,7 @@ async def _run_push(
 
     rsync: main.c client_run() (am_sender).
     """
-    if opts.list_only_effective:
-        msg = "--list-only is not supported by pyrsync for a remote destination"
-        raise UnsupportedError(msg)
+    check_role(opts, Role.CLIENT_SENDER)  # e.g. --list-only
     remote_list = _remote_files_from(opts, target)
     topts = _push_topts(opts, remote_list)
     output.sending = True

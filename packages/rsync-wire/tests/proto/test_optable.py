@@ -192,3 +192,23 @@ def test_a_files_from_file_on_the_server_is_refused(*, sender: bool) -> None:
 def test_capabilities_ride_on_e() -> None:
     parsed = parse_server_args(_server_argv(["-e.iLsfxCIvu"], sender=True))
     assert parsed.options.capabilities == ".iLsfxCIvu"
+
+
+# What a receiving server implements that a pushing client still does not send, and why.
+_PUSH_KEEPS = {
+    "copy-links": "the sending client follows the links itself",
+    "copy-dirlinks": "the sending client follows the links itself",
+    "info": "the client's own output",
+    "filter": "rules travel in the filter list",
+    "exclude": "rules travel in the filter list",
+    "include": "rules travel in the filter list",
+    "P": "it travels as --partial",
+}
+
+
+def test_a_push_forwards_what_the_receiving_server_acts_on() -> None:
+    """The bug class of -u: implemented by both ends of a push, yet never sent."""
+    for option in OPTIONS:
+        both = Role.CLIENT_SENDER | Role.SERVER_RECEIVER
+        if option.roles & both == both and option.name not in _PUSH_KEEPS:
+            assert option.forwarded(client_sends=True), option.name
