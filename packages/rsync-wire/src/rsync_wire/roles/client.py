@@ -53,6 +53,7 @@ __all__ = [
     "CLIENT_CAPABILITIES",
     "client_checksum_names",
     "client_compress_names",
+    "pull_capabilities",
     "push_capabilities",
     "run_pull",
     "run_push",
@@ -63,9 +64,37 @@ log = logging.getLogger("rsync_wire.client")
 
 CLIENT_CAPABILITIES = ".LfxCvu"
 """The ``-e`` letters of this client (docs/protocol.md §4.2): symlink times, safe file list,
-no xattr optimisation, seed fix, varint flags with name negotiation, id-0 names. Never
-``i`` for a pull: this receiving side does not do incremental recursion (a push may offer it,
-see :func:`push_capabilities`)."""
+no xattr optimisation, seed fix, varint flags with name negotiation, id-0 names; ``i``
+(incremental recursion) is added per transfer, see :func:`pull_capabilities` and
+:func:`push_capabilities`."""
+
+
+def pull_capabilities(opts: TransferOptions, *, allow: bool = True) -> str:
+    """The ``-e`` letters of a pulling client: ``i`` when it may recurse incrementally.
+
+    rsync's receiver offers ``i`` whenever it recurses without ``--qsort``,
+    ``--delete-before``/``--delete-after``, ``--delay-updates`` or ``-m``. This receiving
+    side also keeps one list for ``--delete-delay``, ``-H`` (hard-link groups across lists),
+    ``-R`` and ``--files-from`` (names with directories in the first list).
+
+    Args:
+        opts: the transfer options.
+        allow: ``--no-inc-recursive`` makes this false.
+
+    rsync: compat.c set_allow_inc_recurse().
+    """
+    inc = (
+        allow
+        and opts.recursive
+        and not opts.qsort
+        and opts.delete_mode not in ("before", "after", "delay")
+        and not opts.delay_updates
+        and not opts.prune_empty_dirs
+        and not opts.preserve_hard_links
+        and not opts.relative
+        and opts.files_from is None
+    )
+    return "." + ("i" if inc else "") + CLIENT_CAPABILITIES[1:]
 
 
 def push_capabilities(opts: TransferOptions, *, allow: bool = True) -> str:
