@@ -38,6 +38,7 @@ from rsync_wire.proto.filters import (
     filter_list_is_sent,
 )
 from rsync_wire.proto.negotiate import Session, choose_name, negotiate_protocol, parse_name_list
+from rsync_wire.roles.flists import receiver_can_inc_recurse
 from rsync_wire.roles.receiving import ReceiverSide, ReceiveStats
 from rsync_wire.roles.sender import SenderRole
 from rsync_wire.roles.sender_ports import ClientSenderPort
@@ -72,28 +73,13 @@ no xattr optimisation, seed fix, varint flags with name negotiation, id-0 names;
 def pull_capabilities(opts: TransferOptions, *, allow: bool = True) -> str:
     """The ``-e`` letters of a pulling client: ``i`` when it may recurse incrementally.
 
-    rsync's receiver offers ``i`` whenever it recurses without ``--qsort``,
-    ``--delete-before``/``--delete-after``, ``--delay-updates`` or ``-m``. This receiving
-    side also keeps one list for ``--delete-delay``, ``-H`` (hard-link groups across lists),
-    ``-R`` and ``--files-from`` (names with directories in the first list).
-
     Args:
-        opts: the transfer options.
+        opts: the transfer options (see :func:`~rsync_wire.roles.flists.receiver_can_inc_recurse`).
         allow: ``--no-inc-recursive`` makes this false.
 
-    rsync: compat.c set_allow_inc_recurse().
+    rsync: compat.c set_allow_inc_recurse(), options.c maybe_add_e_option().
     """
-    inc = (
-        allow
-        and opts.recursive
-        and not opts.qsort
-        and opts.delete_mode not in ("before", "after", "delay")
-        and not opts.delay_updates
-        and not opts.prune_empty_dirs
-        and not opts.preserve_hard_links
-        and not opts.relative
-        and opts.files_from is None
-    )
+    inc = allow and receiver_can_inc_recurse(opts)
     return "." + ("i" if inc else "") + CLIENT_CAPABILITIES[1:]
 
 

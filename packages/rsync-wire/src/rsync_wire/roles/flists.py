@@ -31,10 +31,34 @@ from rsync_wire.proto.flist import FileEntry
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["FREED", "FileLists", "SubList"]
+    from rsync_wire.proto.options import TransferOptions
+
+__all__ = ["FREED", "FileLists", "SubList", "receiver_can_inc_recurse"]
 
 FREED = FileEntry(name=b"", mode=0, size=0, mtime=0)
 """What a freed list's slots hold (cleared: the sender may not name them again)."""
+
+
+def receiver_can_inc_recurse(opts: TransferOptions) -> bool:
+    """Whether this receiving side takes its lists incrementally for these options.
+
+    rsync's receiver does whenever it recurses without ``--qsort``,
+    ``--delete-before``/``--delete-after``, ``--delay-updates`` or ``-m``. This one also
+    keeps one list for ``--delete-delay``, ``-H`` (hard-link groups across lists), ``-R``
+    and ``--files-from`` (names with directories in the first list).
+
+    rsync: compat.c set_allow_inc_recurse().
+    """
+    return (
+        opts.recursive
+        and not opts.qsort
+        and opts.delete_mode not in ("before", "after", "delay")
+        and not opts.delay_updates
+        and not opts.prune_empty_dirs
+        and not opts.preserve_hard_links
+        and not opts.relative
+        and opts.files_from is None
+    )
 
 
 class SubList:

@@ -513,6 +513,8 @@ class ReceiverSide:
         if lists.inc:
             ndxs = [start + k for k, e in enumerate(ordered) if e.is_dir]
             lists.add_dirs(ndxs, [n in content and not sh.cleared[n] for n in ndxs])
+            if parent == 0 and len(lists.lists) == 1:
+                lists.dir_got_list[0] = True  # the top "." was this list's directory
             self._dir_entries.extend(sh.entries[n] for n in ndxs)
             self._dir_rels.extend(sh.rels[n] for n in ndxs)
 
