@@ -24,8 +24,11 @@ import msgspec
 from rsync_delta import ChecksumRule
 from rsync_wire.errors import ExitCode, RemoteProtocolError
 from rsync_wire.proto.filters import FilterList
+from rsync_wire.roles.flists import FileLists
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.flist import FileEntry
     from rsync_wire.proto.negotiate import Session
@@ -201,8 +204,8 @@ class Reporter(Protocol):
     Every method must return quickly and never raise.
     """
 
-    def file_list_started(self) -> None:
-        """The file list is about to be read."""
+    def file_list_started(self, *, incremental: bool = False) -> None:
+        """The file list is about to be read (``incremental``: with incremental recursion)."""
 
     def file_list_progress(self, count: int) -> None:
         """``count`` entries of the file list were read (called at each hundred).
@@ -269,7 +272,7 @@ class Reporter(Protocol):
 class NullReporter:
     """A :class:`Reporter` that drops everything."""
 
-    def file_list_started(self) -> None:  # noqa: D102
+    def file_list_started(self, *, incremental: bool = False) -> None:  # noqa: D102
         pass
 
     def file_list_progress(self, count: int) -> None:  # noqa: D102
@@ -386,7 +389,10 @@ class Shared:
     """What generator and receiver both read: the sorted list and the session's settings.
 
     Attributes:
-        entries: the file list in sorted order (index = the protocol's file index).
+        entries: the file lists in sorted order (index = the protocol's file index; with
+            incremental recursion, the lists one after the other, see
+            :mod:`rsync_wire.roles.flists`).
+        lists: which list each index belongs to, and the directory table.
         rels: each entry's path relative to the destination (``b""`` for the top ``.``).
         cleared: duplicates removed by the receiver (never requested).
         children: names present in the list, per directory (for deletions).
@@ -421,6 +427,9 @@ class Shared:
         self.entries: list[FileEntry] = []
         self.rels: list[bytes] = []
         self.cleared: list[bool] = []
+        self.lists = FileLists(inc=False)
+        # reads the list of a directory (incremental recursion); set by ReceiverSide
+        self.read_sub_list: Callable[[int], Awaitable[None]] | None = None
         self.children: dict[bytes, set[bytes]] = {}
         self.content_dirs: set[int] = set()
         self.ids = IdMapper({}, {}, numeric=opts.numeric_ids, am_root=self.am_root)
