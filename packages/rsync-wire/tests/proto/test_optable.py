@@ -180,6 +180,7 @@ def test_protocol_floors_follow_rsync() -> None:
         "fuzzy": 29,
         "acls": 30,
         "xattrs": 30,
+        "inc-recursive": 30,
     }
 
 

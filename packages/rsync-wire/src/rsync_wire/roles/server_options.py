@@ -101,7 +101,7 @@ def _server_options() -> tuple[ServerOption, ...]:
     for option in OPTIONS:
         if not option.long or option.server in ("", *_PARSER_REFUSES):
             continue  # -D, -P: by --devices/--specials, --partial; refusals: by the parser
-        names = (option.long, *option.aliases)
+        names = tuple(dict.fromkeys((option.long, *option.aliases, option.wire_name)))
         if option.default_on:  # what a client uses is the negation (--no-implied-dirs)
             names = option.negations
         rows.append(
