@@ -36,13 +36,14 @@ import enum
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from rsync_wire.proto.options import TransferOptions
 
 __all__ = [
     "ALL_ROLES",
     "CLIENT_ROLES",
+    "NO_ROLE",
     "OPTIONS",
     "SERVER_ROLES",
     "Arg",
@@ -577,8 +578,3 @@ def by_short(letter: str) -> Option | None:
 def negations() -> dict[str, Option]:
     """Rsync's ``--no-`` names (without ``--``) and the option each negates."""
     return dict(_NEGATIONS)
-
-
-def forwarded_options() -> Iterator[Option]:
-    """The options a client may forward, in the order it writes them."""
-    return (o for o in OPTIONS if o.send is not Send.NEVER)
