@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from harness.client import pyrsync_argv
 from harness.daemon import DaemonModule
 from harness.proc import run
+from rsync_wire.proto.optable import OPTIONS, by_long, by_short, negations
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -71,3 +73,31 @@ def test_an_upload_refuses_what_our_receiver_does_not_do(
     assert result.returncode != 0
     assert f"The server is configured to refuse {option}" in result.stderr
     assert not (up / "d").exists()
+
+
+_HELP_LINE = re.compile(r"^(--[^ ,=]+|-[^-\s])(?:[ =][^,]*)?(?:, (-[^\s,=]+|--[^\s,=]+))?")
+
+
+def test_the_table_knows_every_option_of_rsyncs_help(real_rsync: RealRsync) -> None:
+    """One record per option of rsync's manual (its --help lists them all)."""
+    result = run(real_rsync.argv("--help"))
+    longs: set[str] = set()
+    shorts: set[str] = set()
+    for line in result.stdout.splitlines():
+        m = _HELP_LINE.match(line)
+        for name in m.groups() if m else ():
+            if name and name.startswith("--"):
+                longs.add(name[2:])
+            elif name:
+                shorts.add(name[1:])
+    assert len(longs) > 100
+    longs.discard("no-OPTION")  # the manual's way of saying "negations"
+    assert sorted(n for n in longs if by_long(n) is None and n not in negations()) == []
+    assert sorted(s for s in shorts if by_short(s) is None) == []
+    # and the table has nothing rsync lacks, but the daemon's, hidden and pyrsync's own
+    extra = {o.long for o in OPTIONS if o.long} - longs
+    assert extra == {
+        "config", "daemon", "detach", "dparam", "server", "sender",  # rsync's daemon
+        "implied-dirs", "motd", "msgs2stderr", "new-compress", "old-compress", "qsort",
+        "sandbox",  # pyrsync's Landlock confinement of the client
+    }  # fmt: skip
