@@ -526,6 +526,9 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
             assert option.emit is not None  # noqa: S101 - the table gives every one a rule
             words += option.emit(opts)
             continue
+        if option.send is Send.SHORT and option.emit is not None:
+            letters += option.emit(opts)  # letters with a rule of their own (-yy)
+            continue
         value = _forward_value(option, opts)
         if value is None:
             continue

@@ -136,7 +136,8 @@ class Option(NamedTuple):
         wire: the long name a client writes, when not ``long`` (``log-format``).
         repeat: how many times a counting letter is repeated at most in the cluster.
         forward_if: when the client writes it (default: when ``sets`` is set).
-        emit: the words of a ``Send.CUSTOM`` option.
+        emit: the words of a ``Send.CUSTOM`` option (the letters of a ``Send.SHORT`` one
+            with a rule of its own).
         via: the record whose ``emit`` writes this option (``Send.VIA``).
         used: whether a server's parsed options show the client used it (default:
             ``sets`` differs from its default).
@@ -235,9 +236,26 @@ def _suffix_emit(o: TransferOptions) -> list[str]:
 
 
 def _partial_emit(o: TransferOptions) -> list[str]:
-    if o.partial_dir:
-        return ["--partial-dir", o.partial_dir]  # it implies --partial
+    # --delay-updates implies a partial dir (rsync: options.c server_options())
+    if o.partial_dir or o.delay_updates:
+        words = ["--partial-dir", o.partial_dir] if o.partial_dir else []  # implies --partial
+        return words + (["--delay-updates"] if o.delay_updates else [])
     return ["--partial"] if o.partial else []
+
+
+def _fuzzy_letters(o: TransferOptions) -> list[str]:
+    # -yy means more than -y only with basis dirs (rsync: fuzzy_basis = basis_dir_cnt + 1)
+    if not o.fuzzy:
+        return []
+    return ["yy" if o.fuzzy > 1 and o.basis_dirs else "y"]
+
+
+def _inplace_emit(o: TransferOptions) -> list[str]:
+    if not o.inplace:
+        return []
+    # rsync's workaround for old receivers of --sparse --inplace (options.c server_options())
+    old_receiver_fix = o.sparse and o.whole_file is False and not o.sender
+    return ["--inplace", "--no-W"] if old_receiver_fix else ["--inplace"]
 
 
 def _alt_dest_emit(o: TransferOptions) -> list[str]:
@@ -314,7 +332,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("omit-link-times", "J", sets="omit_link_times", server="flag", send=Send.SHORT,
        when=_SEND, roles=_ALL, negations=_no("omit-link-times", "J")),
     _O("fuzzy", "y", sets="fuzzy", server="count", send=Send.SHORT, when=_SEND, repeat=2,
-       protocol=29, roles=_SS, negations=_no("fuzzy", "y")),
+       protocol=29, roles=_SS, negations=_no("fuzzy", "y"), emit=_fuzzy_letters),
     _O("whole-file", "W", sets="whole_file", server="flag", send=Send.SHORT, roles=_ALL,
        negations=_no("whole-file", "W"), used=lambda o: o.whole_file is True),
     _O("hard-links", "H", sets="preserve_hard_links", server="count", send=Send.SHORT,
@@ -417,10 +435,14 @@ OPTIONS: Final[tuple[Option, ...]] = (
        negations=_no("partial"), emit=_partial_emit),
     _O("partial-dir", arg=Arg.STR, sets="partial_dir", server="str", send=Send.VIA,
        via="partial", when=_SEND, roles=_ALL),
+    _O("delay-updates", sets="delay_updates", server="flag", send=Send.VIA, via="partial",
+       when=_SEND, roles=_SS, negations=_no("delay-updates")),
     _O("ignore-existing", sets="ignore_existing", server="flag", send=Send.LONG, when=_SEND,
        roles=_ALL),
     _O("existing", sets="existing_only", server="flag", send=Send.LONG, when=_SEND,
        roles=_ALL, aliases=("ignore-non-existing",)),
+    _O("temp-dir", "T", arg=Arg.STR, sets="temp_dir", server="str", send=Send.SPLIT,
+       when=_SEND, roles=_SS),
     _O("modify-window", "@", arg=Arg.INT, sets="modify_window", server="int",
        send=Send.EQUALS, when=_SEND, roles=_ALL),
     _O("checksum-seed", arg=Arg.INT, sets="checksum_seed", server="int", send=Send.EQUALS,
@@ -432,8 +454,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("copy-unsafe-links", sets="copy_unsafe_links", server="flag", send=Send.LONG,
        roles=_SRV),
     _O("safe-links", sets="safe_links", server="flag", send=Send.LONG, roles=_SRV),
-    _O("inplace", sets="inplace", server="flag", send=Send.LONG, roles=_ALL,
-       negations=_no("inplace")),
+    _O("inplace", sets="inplace", server="flag", send=Send.CUSTOM, roles=_ALL,
+       negations=_no("inplace"), emit=_inplace_emit),
     _O("append", sets="append", server="count", send=Send.CUSTOM, roles=_SRV,
        negations=_no("append"), emit=_append_emit, used=lambda o: o.append == 1),
     _O("append-verify", sets="append", server="const:2", send=Send.VIA, via="append",
@@ -489,8 +511,6 @@ OPTIONS: Final[tuple[Option, ...]] = (
        aliases=("zt",)),
     _O("", "P", sets="partial", server="flag", roles=_ALL),
     _O("progress", roles=_CLI, negations=_no("progress")),
-    _O("delay-updates", sets="delay_updates", server="flag", roles=_SS,
-       negations=_no("delay-updates")),
     _O("log-file", arg=Arg.STR),
     _O("log-file-format", arg=Arg.STR),
     _O("itemize-changes", "i", server="refuse", roles=_CLI,
@@ -510,7 +530,6 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("stop-at", arg=Arg.STR),
     _O("rsh", "e", arg=Arg.STR, roles=_CLI),
     _O("rsync-path", arg=Arg.STR, roles=_CLI),
-    _O("temp-dir", "T", arg=Arg.STR, sets="temp_dir", server="str", roles=_SS),
     _O("iconv", arg=Arg.STR, sets="iconv", server="str", exact=True, negations=_no("iconv")),
     _O("ipv4", "4", roles=_CLI),
     _O("ipv6", "6", roles=_CLI),
