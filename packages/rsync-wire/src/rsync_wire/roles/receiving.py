@@ -22,6 +22,7 @@ rsync: main.c do_recv(), client_run(); flist.c recv_file_list().
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import math
@@ -72,6 +73,8 @@ from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from anyio.streams.memory import MemoryObjectSendStream
 
     from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.negotiate import Session
@@ -303,6 +306,7 @@ class ReceiverSide:
         self.shared.daemon_rules = daemon_rules
         self.adjust = adjust
         self.shared.read_sub_list = self.read_sub_list
+        self._events: MemoryObjectSendStream[ReceiverEvent] | None = None
         self._decoder: FileListDecoder | None = None
         self._ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self._implied: ImpliedRules | None = None
@@ -338,7 +342,13 @@ class ReceiverSide:
                 if 0 < secs <= 86400 and (sh.ws.timeout == float("inf") or secs < sh.ws.timeout):
                     sh.ws.timeout = float(secs)
         elif code == Msg.NO_SEND:
-            pass  # the file will not come; the sender also flags an I/O error
+            # the file will not come (the sender also flags an I/O error); with incremental
+            # recursion its list no longer waits for it (rsync: io.c, MSG_NO_SEND)
+            events = self._events
+            if sh.lists.inc and events is not None and len(payload) >= 4:
+                ndx = int.from_bytes(payload[:4], "little", signed=True)
+                with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    events.send_nowait(Finished(ndx, ok=False))
         # MSG_NOOP, MSG_SUCCESS, MSG_DELETED: nothing to do for a receiving client
 
     # -- the file list ---------------------------------------------------------------------
@@ -724,6 +734,7 @@ class ReceiverSide:
         if sh.ws.mux_out:
             sh.out_ws.start_mux_out()
         send, receive = anyio.create_memory_object_stream[ReceiverEvent](math.inf)
+        self._events = send
         generator = GeneratorRole(sh, receive)
         receiver = ReceiverRole(sh, send, server_sender=self.server_sender)
         try:
