@@ -45,7 +45,7 @@ from rsync_wire.roles.decide import (
     itemize_flags,
     quick_check_ok,
 )
-from rsync_wire.roles.receive_state import Finished, Milestone, ReceiverGone, Redo, full_name
+from rsync_wire.roles.receive_state import Finished, Milestone, ReceiverGone, Redo
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
@@ -635,7 +635,7 @@ class GeneratorRole:
             except OSError as exc:
                 self._error(
                     f"rsync: [generator] recv_generator: mkdir "
-                    f'"{_show(full_name(sh.tree, rel))}" failed: {exc.strerror} ({exc.errno})'
+                    f"{_show(sh.shown(rel))} failed: {exc.strerror} ({exc.errno})"
                 )
                 self._skip_dir(ndx, rel)
                 return

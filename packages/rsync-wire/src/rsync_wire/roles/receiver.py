@@ -42,7 +42,7 @@ from rsync_wire.proto.phases import ReceiverPhases
 from rsync_wire.proto.sums import SumHead, decode_sum_head
 from rsync_wire.proto.tokens import BlockRef, Literal, TokenDecoder, TokenEvent
 from rsync_wire.roles.decide import CHMOD_BITS, ITEM, dest_mode
-from rsync_wire.roles.receive_state import Finished, Milestone, Redo, full_name
+from rsync_wire.roles.receive_state import Finished, Milestone, Redo
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
@@ -305,8 +305,7 @@ class ReceiverRole:
                 cut = rel.rfind(b"/")
                 shown = self._full_name(rel[: cut + 1] + temp_name_for(rel[cut + 1 :]))
                 self._error(
-                    f'rsync: [receiver] mkstemp "{_show(shown)}" failed: '
-                    f"{exc.strerror} ({exc.errno})"
+                    f"rsync: [receiver] mkstemp {_show(shown)} failed: {exc.strerror} ({exc.errno})"
                 )
             sh.reporter.item(entry, rel, iflags, None)
             self._sink = None
@@ -390,7 +389,7 @@ class ReceiverRole:
             fd = tree.open_inplace(rel)
         except OSError as exc:
             self._error(
-                f'rsync: [receiver] open "{_show(self._full_name(rel))}" failed: '
+                f"rsync: [receiver] open {_show(self._full_name(rel))} failed: "
                 f"{exc.strerror} ({exc.errno})"
             )
             fd = -1
@@ -404,7 +403,7 @@ class ReceiverRole:
                 os.ftruncate(fd, self._written(entry.size))
             except OSError as exc:
                 self._error(
-                    f'rsync: [receiver] ftruncate "{_show(self._full_name(rel))}" failed: '
+                    f"rsync: [receiver] ftruncate {_show(self._full_name(rel))} failed: "
                     f"{exc.strerror} ({exc.errno})"
                 )
             self._set_final_attrs(fd, rel, entry, basis_st)
@@ -593,7 +592,7 @@ class ReceiverRole:
             stats.matched_data += matched
 
     def _full_name(self, rel: bytes) -> bytes:
-        return full_name(self.sh.tree, rel)
+        return self.sh.shown(rel)
 
     def _final_mode(self, entry: FileEntry, basis_st: os.stat_result | None) -> int:
         opts = self.sh.opts
@@ -669,7 +668,7 @@ class ReceiverRole:
         except OSError as exc:
             full_tmp = self._full_name(rel[: rel.rfind(b"/") + 1] + tmp)
             self._error(
-                f'rsync: [receiver] rename "{_show(full_tmp)}" -> "{_show(rel)}": '
+                f'rsync: [receiver] rename {_show(full_tmp)} -> "{_show(rel)}": '
                 f"{exc.strerror} ({exc.errno})"
             )
             tree.unlink_temp(rel, tmp)
@@ -755,7 +754,7 @@ def write_failed(where: bytes, exc: OSError) -> RsyncError:
 
     rsync: receiver.c receive_data() (``write failed on``), fileio.c write_file().
     """
-    msg = f'rsync: [receiver] write failed on "{_show(where)}": {exc.strerror or exc} ({exc.errno})'
+    msg = f"rsync: [receiver] write failed on {_show(where)}: {exc.strerror or exc} ({exc.errno})"
     err = RsyncError(msg, exit_code=ExitCode.FILEIO)
     err.__cause__ = exc
     return err

@@ -304,6 +304,8 @@ class ReceiverSide:
         self.server_sender = server_sender
         self.destination: Destination = destination or LocalDestination()
         self.shared.daemon_rules = daemon_rules
+        if isinstance(self.destination, ModuleDestination):
+            self.shared.module_shown = self.destination.shown
         self.adjust = adjust
         self.shared.read_sub_list = self.read_sub_list
         self._events: MemoryObjectSendStream[ReceiverEvent] | None = None
@@ -935,7 +937,7 @@ class ReceiverSide:
             raise self._untrusted(exc, what, path) from None
         except OSError as exc:
             shown = _show(self.destination.shown(path))
-            msg = f'{what} "{shown}" failed: {exc.strerror} ({exc.errno})'
+            msg = f"{what} {shown} failed: {exc.strerror} ({exc.errno})"
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from exc
         return DestTree(path, fd=fd)
 
@@ -953,7 +955,7 @@ class ReceiverSide:
         """Rsync 3.5's two lines for a destination behind another user's symlink; exit 3."""
         self.shared.reporter.message(Msg.ERROR, (UNTRUSTED_SYMLINK + "\n").encode())
         shown = _show(self.destination.shown(path))
-        msg = f'rsync: [Receiver] {what} "{shown}" failed: {exc.strerror} ({exc.errno})'
+        msg = f"rsync: [Receiver] {what} {shown} failed: {exc.strerror} ({exc.errno})"
         return RsyncError(msg, exit_code=ExitCode.FILESELECT)
 
 
