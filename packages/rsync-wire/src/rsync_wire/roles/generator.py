@@ -35,6 +35,7 @@ import anyio
 from rsync_wire.errors import LocalProtocolError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import FnameCmp, Msg, Ndx
+from rsync_wire.proto.phases import DEL_STATS, GeneratorPhases
 from rsync_wire.proto.sums import SumHead, encode_block_sums_into
 from rsync_wire.roles.decide import (
     CHMOD_BITS,
@@ -44,7 +45,7 @@ from rsync_wire.roles.decide import (
     itemize_flags,
     quick_check_ok,
 )
-from rsync_wire.roles.receive_state import Finished, Milestone, ReceiverGone, Redo, full_name
+from rsync_wire.roles.receive_state import Finished, Milestone, ReceiverGone, Redo
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
@@ -145,21 +146,26 @@ class GeneratorRole:
         ws = sh.out_ws
         session = sh.session
         inc = sh.lists.inc
+        phases = GeneratorPhases(
+            protocol=session.protocol,
+            inc=inc,
+            delete_late=self.delete_when == "after",
+            del_stats=self.deleting or sh.opts.force,
+        )
         if inc:
             if self.delete_when == "before":
                 self._delete_pass()
-            await self._phase_one_inc()  # its last list's NDX_DONE ends phase 1
+            await self._phase_one_inc()  # each list ends with its own NDX_DONE
+        elif sh.config.list_only:
+            for i, entry in enumerate(sh.entries):
+                if not sh.cleared[i]:
+                    sh.reporter.list_entry(entry, entry.name)
         else:
-            if sh.config.list_only:
-                for i, entry in enumerate(sh.entries):
-                    if not sh.cleared[i]:
-                        sh.reporter.list_entry(entry, entry.name)
-            else:
-                if self.delete_when == "before":
-                    self._delete_pass()
-                self._find_hard_link_leaders()
-                await self._phase_one(0, len(sh.entries))
-            self._write_ndx(Ndx.DONE)
+            if self.delete_when == "before":
+                self._delete_pass()
+            self._find_hard_link_leaders()
+            await self._phase_one(0, len(sh.entries))
+        self._write_markers(phases.transfer_end())
         await ws.flush()
         self.phase = 1
         await self._wait_for("phase1")
@@ -169,24 +175,15 @@ class GeneratorRole:
             if ws.pending_output >= _FLUSH_AT:
                 await ws.flush()
         self.phase = 2
-        self._write_ndx(Ndx.DONE)
-        if session.has_iflags:
-            self._write_ndx(Ndx.DONE)
-        if session.del_stats and self.delete_when != "after":
-            if self.deleting or sh.opts.force:
-                self._write_del_stats()
-            self._write_ndx(Ndx.DONE)
+        self._write_markers(phases.after_redo())
         await ws.flush()
         await self._wait_for("loop")
         self._finish_hard_links(now=False)
         if self.delete_when == "after":
             self._delete_pass()
-        if session.del_stats:
-            if self.delete_when == "after":
-                if self.deleting or sh.opts.force:
-                    self._write_del_stats()
-                self._write_ndx(Ndx.DONE)
-                await ws.flush()
+        self._write_markers(phases.after_loop())
+        await ws.flush()
+        if phases.waits_for_final:
             await self._wait_for("final")
         if sh.stats.skipped_deletes:
             self._warn(
@@ -196,8 +193,16 @@ class GeneratorRole:
             sh.stats.io_error |= 4
         if not inc:  # with incremental recursion each directory was done with its list
             self._touch_up_dirs()
-        self._write_ndx(Ndx.DONE)  # goodbye
+        self._write_markers(phases.goodbye())
         await ws.flush()
+
+    def _write_markers(self, markers: tuple[str, ...]) -> None:
+        """Write NDX_DONE markers and the deletion statistics, as the phase machine says."""
+        for marker in markers:
+            if marker == DEL_STATS:
+                self._write_del_stats()
+            else:
+                self._write_ndx(Ndx.DONE)
 
     async def _phase_one_inc(self) -> None:
         """Phase 1 with incremental recursion: each list as it comes, freed when done.
@@ -630,7 +635,7 @@ class GeneratorRole:
             except OSError as exc:
                 self._error(
                     f"rsync: [generator] recv_generator: mkdir "
-                    f'"{_show(full_name(sh.tree, rel))}" failed: {exc.strerror} ({exc.errno})'
+                    f"{_show(sh.shown(rel))} failed: {exc.strerror} ({exc.errno})"
                 )
                 self._skip_dir(ndx, rel)
                 return

@@ -444,6 +444,8 @@ class Shared:
         self.basis: BasisDirs | None = None  # --link-dest & co (rsync_wire.roles.altdest)
         self.daemon_rules: DaemonRules | None = None
         self.dest_in_module = b""
+        # a daemon module's way of showing a name in messages (``"NAME" (in MODULE)``)
+        self.module_shown: Callable[[bytes], bytes] | None = None
 
     @property
     def partial_dir(self) -> bytes | None:
@@ -464,6 +466,18 @@ class Shared:
         cut = rel.rfind(b"/")
         head = rel[: cut + 1]
         return head + pdir + b"/" + rel[cut + 1 :]
+
+    def shown(self, rel: bytes) -> bytes:
+        """A destination name as rsync shows it in errors, quotes included.
+
+        From the working directory on, or ``"NAME" (in MODULE)`` in a daemon.
+
+        rsync: util1.c full_fname().
+        """
+        if self.module_shown is not None:
+            path = self.dest_in_module + b"/" + rel if self.dest_in_module else rel
+            return self.module_shown(path or b".")
+        return b'"' + full_name(self.tree, rel) + b'"'
 
     def daemon_hides(self, rel: bytes, *, is_dir: bool) -> bool:
         """Whether the module's rules hide the destination name ``rel`` (never ``.``)."""

@@ -38,10 +38,11 @@ from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
 from rsync_wire.fs_write import temp_name_for
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg, Ndx
+from rsync_wire.proto.phases import ReceiverPhases
 from rsync_wire.proto.sums import SumHead, decode_sum_head
 from rsync_wire.proto.tokens import BlockRef, Literal, TokenDecoder, TokenEvent
 from rsync_wire.roles.decide import CHMOD_BITS, ITEM, dest_mode
-from rsync_wire.roles.receive_state import Finished, Milestone, Redo, full_name
+from rsync_wire.roles.receive_state import Finished, Milestone, Redo
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
@@ -90,7 +91,7 @@ class ReceiverRole:
         self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self.tokens = TokenDecoder(session.compression, protocol=session.protocol)
         self.digest_size = shared.rule.digest_size
-        self.phase = 0
+        self.phases = ReceiverPhases(protocol=session.protocol, inc=shared.lists.inc)
         self._sink: _Sink | None = None
         self._ndx = 0
         self._redo = False  # the file being received was asked for again
@@ -125,8 +126,7 @@ class ReceiverRole:
         session = sh.session
         lists = sh.lists
         inc = lists.inc
-        max_phase = 2 if session.has_iflags else 1
-        lists_done = 0
+        phases = self.phases
         while True:
             ndx = await ws.read_ndx(self.ndx_in)
             if ndx == Ndx.DONE:
@@ -146,20 +146,16 @@ class ReceiverRole:
                         total_size=st.total_size,
                         flist_eof=lists.eof,
                     )
-                if inc and self.phase == 0:
-                    # one NDX_DONE per list the generator finished; the one for the last
-                    # list also ends phase 1 (rsync: receiver.c recv_files())
-                    lists_done += 1
-                    freed = lists.lists[lists.first_live] if lists.live else None
+                step = phases.on_done(lists_left=lists.live, eof=lists.eof)
+                if step.free:
+                    freed = lists.lists[lists.first_live]
                     lists.free_first(sh.entries, sh.rels, sh.cleared)
                     if cur is freed:  # rsync: flist.c flist_free() moves cur_flist on
                         self._cur_list = lists.lists[lists.first_live] if lists.live else None
-                    if lists_done < len(lists.lists) or not lists.eof:
-                        continue
-                self.phase += 1
-                if self.phase > max_phase:
+                if step.end:
                     return
-                await self.events.send(Milestone(f"phase{self.phase}"))
+                if step.milestone is not None:
+                    await self.events.send(Milestone(step.milestone))
                 continue
             if ndx == Ndx.DEL_STATS:
                 for _ in range(5):
@@ -212,7 +208,7 @@ class ReceiverRole:
             if not iflags & ITEM.TRANSFER:
                 self._echoed_item(entry, rel, iflags, xname)
                 continue
-            if self.phase >= 2:
+            if self.phases.phase >= 2:
                 msg = "got transfer request in phase 2"
                 raise RemoteProtocolError(msg)
             if not stat.S_ISREG(entry.mode):
@@ -221,7 +217,7 @@ class ReceiverRole:
             stats = sh.stats
             stats.xferred_files += 1
             stats.total_transferred_size += entry.size
-            if iflags & ITEM.IS_NEW and self.phase == 0:
+            if iflags & ITEM.IS_NEW and self.phases.phase == 0:
                 stats.created_files += 1
             if sh.opts.dry_run:
                 sh.reporter.item(entry, rel or b".", iflags, None)
@@ -235,7 +231,7 @@ class ReceiverRole:
 
     async def _ask_redo(self, ndx: int) -> None:
         """A file failed its checksum: ask for it again, once (rsync: MSG_REDO)."""
-        if self.phase == 0 and ndx not in self._redone:
+        if self.phases.phase == 0 and ndx not in self._redone:
             self._redone.add(ndx)
             self._redo = True
             await self.events.send(Redo(ndx))
@@ -309,8 +305,7 @@ class ReceiverRole:
                 cut = rel.rfind(b"/")
                 shown = self._full_name(rel[: cut + 1] + temp_name_for(rel[cut + 1 :]))
                 self._error(
-                    f'rsync: [receiver] mkstemp "{_show(shown)}" failed: '
-                    f"{exc.strerror} ({exc.errno})"
+                    f"rsync: [receiver] mkstemp {_show(shown)} failed: {exc.strerror} ({exc.errno})"
                 )
             sh.reporter.item(entry, rel, iflags, None)
             self._sink = None
@@ -394,7 +389,7 @@ class ReceiverRole:
             fd = tree.open_inplace(rel)
         except OSError as exc:
             self._error(
-                f'rsync: [receiver] open "{_show(self._full_name(rel))}" failed: '
+                f"rsync: [receiver] open {_show(self._full_name(rel))} failed: "
                 f"{exc.strerror} ({exc.errno})"
             )
             fd = -1
@@ -408,7 +403,7 @@ class ReceiverRole:
                 os.ftruncate(fd, self._written(entry.size))
             except OSError as exc:
                 self._error(
-                    f'rsync: [receiver] ftruncate "{_show(self._full_name(rel))}" failed: '
+                    f"rsync: [receiver] ftruncate {_show(self._full_name(rel))} failed: "
                     f"{exc.strerror} ({exc.errno})"
                 )
             self._set_final_attrs(fd, rel, entry, basis_st)
@@ -597,7 +592,7 @@ class ReceiverRole:
             stats.matched_data += matched
 
     def _full_name(self, rel: bytes) -> bytes:
-        return full_name(self.sh.tree, rel)
+        return self.sh.shown(rel)
 
     def _final_mode(self, entry: FileEntry, basis_st: os.stat_result | None) -> int:
         opts = self.sh.opts
@@ -673,7 +668,7 @@ class ReceiverRole:
         except OSError as exc:
             full_tmp = self._full_name(rel[: rel.rfind(b"/") + 1] + tmp)
             self._error(
-                f'rsync: [receiver] rename "{_show(full_tmp)}" -> "{_show(rel)}": '
+                f'rsync: [receiver] rename {_show(full_tmp)} -> "{_show(rel)}": '
                 f"{exc.strerror} ({exc.errno})"
             )
             tree.unlink_temp(rel, tmp)
@@ -681,7 +676,7 @@ class ReceiverRole:
     def _verification_failed(self, rel: bytes, *, kept: bool) -> None:
         sh = self.sh
         what = "retained" if kept else "discarded"
-        if self.phase == 0:
+        if self.phases.phase == 0:
             if sh.config.verbose or sh.config.itemize:
                 sh.reporter.message(
                     Msg.WARNING,
@@ -759,7 +754,7 @@ def write_failed(where: bytes, exc: OSError) -> RsyncError:
 
     rsync: receiver.c receive_data() (``write failed on``), fileio.c write_file().
     """
-    msg = f'rsync: [receiver] write failed on "{_show(where)}": {exc.strerror or exc} ({exc.errno})'
+    msg = f"rsync: [receiver] write failed on {_show(where)}: {exc.strerror or exc} ({exc.errno})"
     err = RsyncError(msg, exit_code=ExitCode.FILEIO)
     err.__cause__ = exc
     return err

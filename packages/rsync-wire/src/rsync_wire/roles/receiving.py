@@ -22,6 +22,7 @@ rsync: main.c do_recv(), client_run(); flist.c recv_file_list().
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import math
@@ -72,6 +73,8 @@ from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from anyio.streams.memory import MemoryObjectSendStream
 
     from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.negotiate import Session
@@ -301,8 +304,11 @@ class ReceiverSide:
         self.server_sender = server_sender
         self.destination: Destination = destination or LocalDestination()
         self.shared.daemon_rules = daemon_rules
+        if isinstance(self.destination, ModuleDestination):
+            self.shared.module_shown = self.destination.shown
         self.adjust = adjust
         self.shared.read_sub_list = self.read_sub_list
+        self._events: MemoryObjectSendStream[ReceiverEvent] | None = None
         self._decoder: FileListDecoder | None = None
         self._ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self._implied: ImpliedRules | None = None
@@ -338,7 +344,13 @@ class ReceiverSide:
                 if 0 < secs <= 86400 and (sh.ws.timeout == float("inf") or secs < sh.ws.timeout):
                     sh.ws.timeout = float(secs)
         elif code == Msg.NO_SEND:
-            pass  # the file will not come; the sender also flags an I/O error
+            # the file will not come (the sender also flags an I/O error); with incremental
+            # recursion its list no longer waits for it (rsync: io.c, MSG_NO_SEND)
+            events = self._events
+            if sh.lists.inc and events is not None and len(payload) >= 4:
+                ndx = int.from_bytes(payload[:4], "little", signed=True)
+                with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    events.send_nowait(Finished(ndx, ok=False))
         # MSG_NOOP, MSG_SUCCESS, MSG_DELETED: nothing to do for a receiving client
 
     # -- the file list ---------------------------------------------------------------------
@@ -724,6 +736,7 @@ class ReceiverSide:
         if sh.ws.mux_out:
             sh.out_ws.start_mux_out()
         send, receive = anyio.create_memory_object_stream[ReceiverEvent](math.inf)
+        self._events = send
         generator = GeneratorRole(sh, receive)
         receiver = ReceiverRole(sh, send, server_sender=self.server_sender)
         try:
@@ -924,7 +937,7 @@ class ReceiverSide:
             raise self._untrusted(exc, what, path) from None
         except OSError as exc:
             shown = _show(self.destination.shown(path))
-            msg = f'{what} "{shown}" failed: {exc.strerror} ({exc.errno})'
+            msg = f"{what} {shown} failed: {exc.strerror} ({exc.errno})"
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from exc
         return DestTree(path, fd=fd)
 
@@ -942,7 +955,7 @@ class ReceiverSide:
         """Rsync 3.5's two lines for a destination behind another user's symlink; exit 3."""
         self.shared.reporter.message(Msg.ERROR, (UNTRUSTED_SYMLINK + "\n").encode())
         shown = _show(self.destination.shown(path))
-        msg = f'rsync: [Receiver] {what} "{shown}" failed: {exc.strerror} ({exc.errno})'
+        msg = f"rsync: [Receiver] {what} {shown} failed: {exc.strerror} ({exc.errno})"
         return RsyncError(msg, exit_code=ExitCode.FILESELECT)
 
 
