@@ -25,6 +25,11 @@ The records of forwarded options come first, in the order a client writes them (
 options.c server_options()); that order is also the order in which a server names the
 first refused option.
 
+To implement an option in a role: add the role to its record (and, for the client, its
+rule in ``rsync_client.cli._APPLY``); the walk tests (rsync-wire's test_optable.py,
+rsync-client's test_optable_client.py) then check that it parses, travels and is no
+longer refused there.
+
 Pure data and lookups; no I/O.
 
 rsync: options.c long_options[], server_options(), parse_arguments().
