@@ -49,6 +49,7 @@ __all__ = [
     "Reporter",
     "Shared",
     "full_name",
+    "receiver_allows_inc_recurse",
 ]
 
 
@@ -469,6 +470,24 @@ class Shared:
             return False
         path = self.dest_in_module + b"/" + rel if self.dest_in_module else rel
         return rules.hides(path, is_dir=is_dir)
+
+
+def receiver_allows_inc_recurse(opts: TransferOptions) -> bool:
+    """Whether a receiving side may take the file list incrementally with these options.
+
+    Not with ``--delete-before``/``--delete-after`` (they need the whole list first),
+    ``--delay-updates`` (every file is renamed at the very end) or ``-m`` (a directory is
+    only known to be empty at the end), nor without recursion or with ``--qsort``.
+
+    rsync: compat.c set_allow_inc_recurse() (``!am_sender``).
+    """
+    return (
+        opts.recursive
+        and not opts.qsort
+        and opts.delete_mode not in ("before", "after")
+        and not opts.delay_updates
+        and not opts.prune_empty_dirs
+    )
 
 
 def full_name(tree: DestTree | None, rel: bytes) -> bytes:
