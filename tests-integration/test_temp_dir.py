@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import tempfile
 from typing import TYPE_CHECKING
@@ -170,3 +171,51 @@ def test_bad_temp_dir_as_rsync(real_rsync: RealRsync, tmp_path: Path, tdir: str)
         assert list((tmp_path / "tmpd").iterdir()) == []
     assert results[0] == results[1]
     assert results[0][0] in (1, 23)
+
+
+def test_module_temp_dir_equals_rsyncs(
+    our_daemon: RealDaemonFactory,
+    real_daemon: RealDaemonFactory,
+    real_rsync: RealRsync,
+    tmp_path: Path,
+) -> None:
+    """A module's ``temp dir`` (absolute: from the module's root) serves every upload."""
+    src = _source(tmp_path)
+    outs = []
+    for who, factory in (("ours", our_daemon), ("theirs", real_daemon)):
+        mod = tmp_path / who
+        (mod / ".tmp").mkdir(parents=True)
+        dest = mod / "dest"
+        _old_dest(dest, src)
+        d = factory([DaemonModule("up", mod, read_only=False, options={"temp dir": "/.tmp"})])
+        code, out, err = run(
+            real_rsync.argv("-ai", "--no-whole-file", str(src) + "/", d.url("up") + "/dest/"),
+            timeout=60,
+        )
+        assert code == 0, (who, err)
+        assert list((mod / ".tmp").iterdir()) == [], who
+        outs.append(_lines(out))
+    assert_trees_equal(tmp_path / "ours", tmp_path / "theirs")
+    assert outs[0] == outs[1]
+
+
+def test_module_temp_dir_missing_as_rsync(
+    our_daemon: RealDaemonFactory,
+    real_daemon: RealDaemonFactory,
+    real_rsync: RealRsync,
+    tmp_path: Path,
+) -> None:
+    src = _source(tmp_path)
+    results = []
+    for who, factory in (("ours", our_daemon), ("theirs", real_daemon)):
+        mod = tmp_path / who
+        mod.mkdir()
+        d = factory([DaemonModule("up", mod, read_only=False, options={"temp dir": "/nope"})])
+        result = run(real_rsync.argv("-a", str(src) + "/", d.url("up") + "/"), timeout=60)
+        lines = [ln for ln in result.stderr.splitlines() if "temp-dir" in ln]
+        # the module's path as the daemon sees it (pyrsyncd's is its mount in the sandbox)
+        results.append(
+            (result.returncode, [re.sub(r": /.*/nope$", ": MOD/nope", ln) for ln in lines])
+        )
+        assert list(mod.iterdir()) == [], who
+    assert results[0] == results[1] == (1, ["The temp-dir does not exist: MOD/nope"])

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Final
 from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.fs import UntrustedSymlinkError
 from rsync_wire.fs_write import temp_name_for
+from rsync_wire.roles.destination import ModuleDestination
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -221,18 +222,15 @@ def _copy_data(src: int, dst: int) -> None:
 
 
 def open_temp_dir(
-    text: str,
-    tree: DestTree,
-    destination: Destination,
-    *,
-    module: bool,
-    dest_in_module: bytes = b"",
+    text: str, tree: DestTree, destination: Destination, *, dest_in_module: bytes = b""
 ) -> Output:
     """The :class:`Output` of ``tree`` with ``--temp-dir=text``.
 
-    A relative DIR is relative to the destination directory. In a daemon module (``module``)
-    the path is cleaned as rsync's ``sanitize_path()`` cleans it: ``..`` never climbs
-    above its start, and an absolute DIR starts at the module's root.
+    A relative DIR is relative to the destination directory. In a daemon module (a
+    :class:`~rsync_wire.roles.destination.ModuleDestination`) the path is cleaned as
+    rsync's ``sanitize_path()`` cleans it: ``..`` never climbs above its start, and an
+    absolute DIR starts at the module's root (and is shown so, as by a daemon without
+    chroot).
 
     Raises:
         RsyncError: rsync's "The temp-dir does not exist" / "is not a directory" (exit 1)
@@ -242,7 +240,8 @@ def open_temp_dir(
     secure_mkstemp().
     """
     raw = os.fsencode(text)
-    if module:
+    module = isinstance(destination, ModuleDestination)
+    if isinstance(destination, ModuleDestination):
         parts: list[bytes] = []
         for part in raw.split(b"/"):
             if part in (b"", b"."):
@@ -256,9 +255,12 @@ def open_temp_dir(
         base = dest_in_module if not raw.startswith(b"/") else b""
         path = (base + b"/" + clean).strip(b"/") or b"."
         shown = clean or b"."
+        if raw.startswith(b"/"):
+            shown = destination.root.path.rstrip(b"/") + b"/" + clean
+        text = os.fsdecode(shown)
     else:
         path = raw if raw.startswith(b"/") else tree.path.rstrip(b"/") + b"/" + raw
-        shown = path
+        shown = raw
     try:
         st = destination.stat(path)
     except OSError as exc:
@@ -283,7 +285,7 @@ def open_temp_dir(
         return Output(tree, temp_shown=raw, temp_error=exc)
     except OSError as exc:
         return Output(tree, temp_shown=raw, temp_error=exc)
-    return Output(tree, temp_tree=DestTree(path, fd=fd), temp_shown=shown if module else raw)
+    return Output(tree, temp_tree=DestTree(path, fd=fd), temp_shown=shown)
 
 
 def _bare(msg: str, code: ExitCode) -> RsyncError:

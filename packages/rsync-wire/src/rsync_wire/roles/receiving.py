@@ -562,11 +562,9 @@ class ReceiverSide:
             if sh.opts.alt_dest and sh.opts.basis_dirs and sh.tree is not None:
                 sh.basis = self._basis_dirs(sh.tree)
             if sh.opts.temp_dir and sh.tree is not None:  # rsync: main.c do_recv()
-                module = isinstance(self.destination, ModuleDestination)
                 sh.output = open_temp_dir(
-                    sh.opts.temp_dir, sh.tree, self.destination, module=module,
-                    dest_in_module=sh.dest_in_module,
-                )  # fmt: skip
+                    sh.opts.temp_dir, sh.tree, self.destination, dest_in_module=sh.dest_in_module
+                )
         self._index()
         if not sh.entries:
             # An empty list: the sender has already gone (docs/protocol.md §13.2).

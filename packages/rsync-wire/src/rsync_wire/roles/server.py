@@ -376,7 +376,8 @@ async def _serve_upload(
         if isinstance(exc, RemoteError):
             return int(exc.exit_code)
         log.warning("%s%s", module.log_prefix + " " if module else "", exc)
-        text = str(exc) if str(exc).startswith(("rsync", "ERROR")) else f"rsync: {exc}"
+        bare = getattr(exc, "bare", False) is True or str(exc).startswith(("rsync", "ERROR"))
+        text = str(exc) if bare else f"rsync: {exc}"
         try:
             return await _fail(ws, session, text, exc.exit_code)
         except RsyncError:
