@@ -183,3 +183,22 @@ def test_fuzzy_needs_protocol_29(
         results.append((result.returncode, lines[:1]))
     assert results[0] == results[1]
     assert results[0] == (2, ["--fuzzy requires protocol 29 or higher (negotiated 28)."])
+
+
+def test_push_fuzzy_equals_rsyncs(
+    real_daemon: RealDaemonFactory, real_rsync: RealRsync, tmp_path: Path
+) -> None:
+    """pyrsync pushing with ``-y`` shows and sends what rsync does (no ``=> name`` line)."""
+    src, old = _trees(tmp_path)
+    outs = []
+    for who, argv in (("ours", pyrsync_argv()), ("theirs", real_rsync.argv())):
+        dest = tmp_path / who
+        _fill(dest, old)
+        d = real_daemon([DaemonModule("up", dest, read_only=False)])
+        code, out, err = run(
+            [*argv, "-ai", "-y", "--stats", f"{src}/", d.url("up") + "/"], timeout=60
+        )
+        assert code == 0, (who, err)
+        outs.append(_lines(out))
+    assert_trees_equal(tmp_path / "ours", tmp_path / "theirs", dir_times=True)
+    assert outs[0] == outs[1]
