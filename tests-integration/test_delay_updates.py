@@ -151,3 +151,31 @@ def test_inplace_with_delay_updates_is_refused(real_rsync: RealRsync, tmp_path: 
         result = run([*argv, "-a", "--inplace", "--delay-updates", f"{src}/", f"{tmp_path}/x/"])
         results.append((result.returncode, result.stderr.splitlines()[0]))
     assert results[0] == results[1] == (1, "rsync: --inplace cannot be used with --delay-updates")
+
+
+def test_pull_delay_updates_hard_links_equal_rsyncs(
+    real_daemon: RealDaemonFactory, real_rsync: RealRsync, tmp_path: Path
+) -> None:
+    """Followers of a hard-link group are linked to the leader once it is in place."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("new content\n")
+    os.link(src / "a", src / "b")
+    os.link(src / "a", src / "c")
+    os.utime(src / "a", (OLD + 100, OLD + 100))
+    os.utime(src, (OLD + 50, OLD + 50))
+    d = real_daemon([DaemonModule("src", src)])
+    outs = []
+    for who, argv in (("ours", pyrsync_argv()), ("theirs", real_rsync.argv())):
+        dest = tmp_path / who
+        dest.mkdir()
+        os.utime(dest, (OLD, OLD))
+        code, out, err = run(
+            [*argv, "-aiH", "--delay-updates", d.url("src") + "/", str(dest) + "/"], timeout=60
+        )
+        assert code == 0, (who, err)
+        assert (dest / "b").read_text() == "new content\n", who
+        assert not (dest / ".~tmp~").exists(), who
+        outs.append(_lines(out))
+    assert_trees_equal(tmp_path / "ours", tmp_path / "theirs", hardlinks=True, dir_times=True)
+    assert outs[0] == outs[1]

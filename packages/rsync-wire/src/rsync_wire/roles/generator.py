@@ -1025,7 +1025,8 @@ class GeneratorRole:
         for ndx in self.hl_followers:
             entry = sh.entries[ndx]
             leader = self.hl_leader[entry.hlink_group]  # type: ignore[index]
-            if now and (leader in self.redo):
+            # with --delay-updates the leader takes its place only at the end
+            if now and (leader in self.redo or sh.opts.delay_updates):
                 pending.append(ndx)
                 continue
             rel = sh.rels[ndx]
