@@ -119,3 +119,22 @@ def test_local_sparse_equals_rsyncs(real_rsync: RealRsync, tmp_path: Path) -> No
         blocks.append(_blocks(dest))
     assert_trees_equal(tmp_path / "ours", tmp_path / "theirs")
     assert blocks[0] == blocks[1]
+
+
+def test_push_sparse_equals_rsyncs(
+    real_daemon: RealDaemonFactory, real_rsync: RealRsync, tmp_path: Path
+) -> None:
+    """pyrsync pushing ``-S --inplace --no-W`` to rsync's daemon, beside rsync pushing it."""
+    src = _source(tmp_path)
+    blocks = []
+    for who, argv in (("ours", pyrsync_argv()), ("theirs", real_rsync.argv())):
+        dest = tmp_path / who
+        _old_dense(dest, src)
+        d = real_daemon([DaemonModule("up", dest, read_only=False)])
+        code, _, err = run(
+            [*argv, "-aS", "--inplace", "--no-W", f"{src}/", d.url("up") + "/"], timeout=120
+        )
+        assert code == 0, (who, err)
+        blocks.append(_blocks(dest))
+    assert_trees_equal(tmp_path / "ours", tmp_path / "theirs")
+    assert blocks[0] == blocks[1]

@@ -129,6 +129,16 @@ def test_push_sends_the_output_options_as_rsync(extra: dict[str, str], expected:
     assert (back.fuzzy, back.sparse, back.temp_dir, back.delay_updates) == (1, True, "tt", True)
 
 
+def test_push_inplace_sparse_sends_no_w_as_rsync() -> None:
+    """``rsync -a --inplace -S --no-W SRC host:DEST`` adds ``--no-W`` after ``--inplace``."""
+    opts = TransferOptions(
+        sender=False, recursive=True, inplace=True, sparse=True, whole_file=False,
+        capabilities=".iLsfxCIvu",
+    )  # fmt: skip
+    argv = build_server_args(opts, ["/x/"], protocol=32)
+    assert argv[argv.index("--inplace") :] == ["--inplace", "--no-W", ".", "/x/"]
+
+
 def test_bwlimit_units() -> None:
     assert parse_bwlimit("100") == 100 * 1024
     assert parse_bwlimit("8m") == 8 << 20

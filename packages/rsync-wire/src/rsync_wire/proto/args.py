@@ -793,6 +793,8 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
         args.append("--safe-links")
     if opts.inplace:
         args.append("--inplace")
+        if opts.sparse and opts.whole_file is False and not opts.sender:
+            args.append("--no-W")  # rsync's workaround for old receivers of -S --inplace
     if opts.append:
         args.append("--append" if opts.append == 1 else "--append-verify")
     if opts.files_from is not None:
