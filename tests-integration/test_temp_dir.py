@@ -156,11 +156,18 @@ def test_local_temp_dir_on_another_filesystem(tmp_path: Path, shm_dir: Path) -> 
     assert list(shm_dir.iterdir()) == []
 
 
-@pytest.mark.parametrize("tdir", ["missing", "../notadir", "../tmpd", "../tmpd/"])
+@pytest.mark.parametrize("tdir", ["missing", "../notadir", "../tmpd", "../tmpd/", "LINK"])
 def test_bad_temp_dir_as_rsync(real_rsync: RealRsync, tmp_path: Path, tdir: str) -> None:
     src = _source(tmp_path)
     (tmp_path / "notadir").write_text("x\n")
     (tmp_path / "tmpd").mkdir()
+    if tdir == "LINK":
+        # a symlink another user owns on the way to the temp dir is not followed
+        if os.geteuid() != 0:
+            pytest.skip("giving a symlink to another user needs root")
+        os.symlink("tmpd", tmp_path / "link")
+        os.chown(tmp_path / "link", 65534, 65534, follow_symlinks=False)
+        tdir = str(tmp_path / "link")
     results = []
     for who, argv in (("ours", pyrsync_argv()), ("theirs", real_rsync.argv())):
         dest = tmp_path / who

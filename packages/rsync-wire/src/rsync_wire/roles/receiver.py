@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 
 from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
+from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError
 from rsync_wire.fs_write import temp_name_for
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg, Ndx
@@ -283,6 +284,8 @@ class ReceiverRole:
                 fd, tmp = output.create_temp(rel)
             except OSError as exc:
                 cut = rel.rfind(b"/")
+                if isinstance(exc, UntrustedSymlinkError):  # on the way to the temp dir
+                    sh.reporter.message(Msg.ERROR, (UNTRUSTED_SYMLINK + "\n").encode())
                 if output.in_temp_dir:
                     shown = self._full_temp(rel, None)
                 else:
