@@ -130,8 +130,7 @@ def test_output_failing_temp_dir() -> None:
 
 def test_delay_updates_keeps_the_receiver_from_incremental_recursion() -> None:
     from rsync_wire.proto.options import TransferOptions
-    from rsync_wire.roles.receive_state import receiver_allows_inc_recurse
+    from rsync_wire.roles.flists import receiver_can_inc_recurse
 
-    assert receiver_allows_inc_recurse(TransferOptions(recursive=True))
-    assert not receiver_allows_inc_recurse(TransferOptions(recursive=True, delay_updates=True))
-    assert not receiver_allows_inc_recurse(TransferOptions(recursive=True, delete_mode="after"))
+    assert receiver_can_inc_recurse(TransferOptions(recursive=True))
+    assert not receiver_can_inc_recurse(TransferOptions(recursive=True, delay_updates=True))

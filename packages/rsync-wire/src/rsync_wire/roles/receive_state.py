@@ -24,8 +24,11 @@ import msgspec
 from rsync_delta import ChecksumRule
 from rsync_wire.errors import ExitCode, RemoteProtocolError
 from rsync_wire.proto.filters import FilterList
+from rsync_wire.roles.flists import FileLists
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.flist import FileEntry
     from rsync_wire.proto.negotiate import Session
@@ -49,7 +52,6 @@ __all__ = [
     "Reporter",
     "Shared",
     "full_name",
-    "receiver_allows_inc_recurse",
 ]
 
 
@@ -203,8 +205,8 @@ class Reporter(Protocol):
     Every method must return quickly and never raise.
     """
 
-    def file_list_started(self) -> None:
-        """The file list is about to be read."""
+    def file_list_started(self, *, incremental: bool = False) -> None:
+        """The file list is about to be read (``incremental``: with incremental recursion)."""
 
     def file_list_progress(self, count: int) -> None:
         """``count`` entries of the file list were read (called at each hundred).
@@ -271,7 +273,7 @@ class Reporter(Protocol):
 class NullReporter:
     """A :class:`Reporter` that drops everything."""
 
-    def file_list_started(self) -> None:  # noqa: D102
+    def file_list_started(self, *, incremental: bool = False) -> None:  # noqa: D102
         pass
 
     def file_list_progress(self, count: int) -> None:  # noqa: D102
@@ -388,7 +390,10 @@ class Shared:
     """What generator and receiver both read: the sorted list and the session's settings.
 
     Attributes:
-        entries: the file list in sorted order (index = the protocol's file index).
+        entries: the file lists in sorted order (index = the protocol's file index; with
+            incremental recursion, the lists one after the other, see
+            :mod:`rsync_wire.roles.flists`).
+        lists: which list each index belongs to, and the directory table.
         rels: each entry's path relative to the destination (``b""`` for the top ``.``).
         cleared: duplicates removed by the receiver (never requested).
         children: names present in the list, per directory (for deletions).
@@ -423,6 +428,9 @@ class Shared:
         self.entries: list[FileEntry] = []
         self.rels: list[bytes] = []
         self.cleared: list[bool] = []
+        self.lists = FileLists(inc=False)
+        # reads the list of a directory (incremental recursion); set by ReceiverSide
+        self.read_sub_list: Callable[[int], Awaitable[None]] | None = None
         self.children: dict[bytes, set[bytes]] = {}
         self.content_dirs: set[int] = set()
         self.ids = IdMapper({}, {}, numeric=opts.numeric_ids, am_root=self.am_root)
@@ -439,6 +447,8 @@ class Shared:
         self.output: Output | None = None
         self.daemon_rules: DaemonRules | None = None
         self.dest_in_module = b""
+        # a daemon module's way of showing a name in messages (``"NAME" (in MODULE)``)
+        self.module_shown: Callable[[bytes], bytes] | None = None
 
     @property
     def partial_dir(self) -> bytes | None:
@@ -463,6 +473,18 @@ class Shared:
         head = rel[: cut + 1]
         return head + pdir + b"/" + rel[cut + 1 :]
 
+    def shown(self, rel: bytes) -> bytes:
+        """A destination name as rsync shows it in errors, quotes included.
+
+        From the working directory on, or ``"NAME" (in MODULE)`` in a daemon.
+
+        rsync: util1.c full_fname().
+        """
+        if self.module_shown is not None:
+            path = self.dest_in_module + b"/" + rel if self.dest_in_module else rel
+            return self.module_shown(path or b".")
+        return b'"' + full_name(self.tree, rel) + b'"'
+
     def daemon_hides(self, rel: bytes, *, is_dir: bool) -> bool:
         """Whether the module's rules hide the destination name ``rel`` (never ``.``)."""
         rules = self.daemon_rules
@@ -470,24 +492,6 @@ class Shared:
             return False
         path = self.dest_in_module + b"/" + rel if self.dest_in_module else rel
         return rules.hides(path, is_dir=is_dir)
-
-
-def receiver_allows_inc_recurse(opts: TransferOptions) -> bool:
-    """Whether a receiving side may take the file list incrementally with these options.
-
-    Not with ``--delete-before``/``--delete-after`` (they need the whole list first),
-    ``--delay-updates`` (every file is renamed at the very end) or ``-m`` (a directory is
-    only known to be empty at the end), nor without recursion or with ``--qsort``.
-
-    rsync: compat.c set_allow_inc_recurse() (``!am_sender``).
-    """
-    return (
-        opts.recursive
-        and not opts.qsort
-        and opts.delete_mode not in ("before", "after")
-        and not opts.delay_updates
-        and not opts.prune_empty_dirs
-    )
 
 
 def full_name(tree: DestTree | None, rel: bytes) -> bytes:

@@ -39,18 +39,20 @@ from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError
 from rsync_wire.fs_write import temp_name_for
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg, Ndx
+from rsync_wire.proto.phases import ReceiverPhases
 from rsync_wire.proto.sums import SumHead, decode_sum_head
 from rsync_wire.proto.tokens import BlockRef, Literal, TokenDecoder, TokenEvent
 from rsync_wire.roles.basis import BasisError, basis_of
 from rsync_wire.roles.decide import CHMOD_BITS, ITEM, dest_mode
 from rsync_wire.roles.output import Output, SparseWriter
-from rsync_wire.roles.receive_state import Milestone, Redo, full_name
+from rsync_wire.roles.receive_state import Finished, Milestone, Redo
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
 
     from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.flist import FileEntry
+    from rsync_wire.roles.flists import SubList
     from rsync_wire.roles.receive_state import ReceiverEvent, Shared
 
 __all__ = ["ReceiverRole"]
@@ -93,10 +95,14 @@ class ReceiverRole:
         self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self.tokens = TokenDecoder(session.compression, protocol=session.protocol)
         self.digest_size = shared.rule.digest_size
-        self.phase = 0
+        self.phases = ReceiverPhases(protocol=session.protocol, inc=shared.lists.inc)
         self._sink: _Sink | None = None
         self._sparse: SparseWriter | None = None
         self._ndx = 0
+        self._redo = False  # the file being received was asked for again
+        # incremental recursion: the list of the last index read (rsync's cur_flist)
+        self._cur_list: SubList | None = shared.lists.lists[0] if shared.lists.inc else None
+        self._redone: set[int] = set()  # files asked for again (never twice)
         fresh = shared.rule.file_hasher()
         # copying a fresh hasher is cheaper than building one per file
         self._hasher_proto = fresh if hasattr(fresh, "copy") else None
@@ -132,30 +138,52 @@ class ReceiverRole:
         sh = self.sh
         ws = sh.ws
         session = sh.session
-        max_phase = 2 if session.has_iflags else 1
-        count = len(sh.entries)
+        lists = sh.lists
+        inc = lists.inc
+        phases = self.phases
         while True:
             ndx = await ws.read_ndx(self.ndx_in)
             if ndx == Ndx.DONE:
-                if sh.config.progress:
+                # rsync shows the line while it has a list (all are freed at the end of
+                # phase 1 with incremental recursion)
+                cur = self._cur_list
+                if sh.config.progress and (not inc or cur is not None):
                     st = sh.stats
+                    to_check = 0
+                    if cur is not None:  # rsync: progress.c set_current_file_index(NULL, 0)
+                        to_check = lists.total - (cur.start + cur.count - cur.number - 2) - 1
                     sh.reporter.progress_phase_done(
-                        to_check=0,
-                        count=count,
+                        to_check=to_check,
+                        count=lists.total,
                         xferred=st.xferred_files,
                         transferred_size=st.total_transferred_size,
                         total_size=st.total_size,
+                        flist_eof=lists.eof,
                     )
-                self.phase += 1
-                if self.phase == 2 and sh.opts.delay_updates and not sh.opts.dry_run:
+                step = phases.on_done(lists_left=lists.live, eof=lists.eof)
+                if step.free:
+                    freed = lists.lists[lists.first_live]
+                    lists.free_first(sh.entries, sh.rels, sh.cleared)
+                    if cur is freed:  # rsync: flist.c flist_free() moves cur_flist on
+                        self._cur_list = lists.lists[lists.first_live] if lists.live else None
+                if phases.phase == 2 and sh.opts.delay_updates and not sh.opts.dry_run:
                     self._finish_delayed()  # rsync: receiver.c recv_files() (phase 2)
-                if self.phase > max_phase:
+                if step.end:
                     return
-                await self.events.send(Milestone(f"phase{self.phase}"))
+                if step.milestone is not None:
+                    await self.events.send(Milestone(step.milestone))
                 continue
             if ndx == Ndx.DEL_STATS:
                 for _ in range(5):
                     await ws.read_varint()
+                continue
+            if inc and ndx == Ndx.FLIST_EOF and not lists.eof:
+                lists.eof = True
+                await self.events.send(Milestone("lists"))
+                continue
+            if inc and ndx <= Ndx.FLIST_OFFSET and sh.read_sub_list is not None:
+                await sh.read_sub_list(Ndx.FLIST_OFFSET - ndx)
+                await self.events.send(Milestone("lists"))
                 continue
             if ndx < 0:
                 msg = f"invalid file index {ndx} from the sender"
@@ -169,6 +197,9 @@ class ReceiverRole:
                     basis_type = await ws.read_byte()
                 if iflags & ITEM.XNAME_FOLLOWS:
                     xname = await ws.read_vstring()
+            if inc:
+                self._cur_list = lists.locate(ndx)
+            count = len(sh.entries)
             if not 0 <= ndx < count:
                 if session.protocol == 29 and ndx == count and iflags == ITEM.IS_NEW:
                     continue  # a protocol-29 keep-alive forwarded by an old sender
@@ -188,7 +219,7 @@ class ReceiverRole:
             if not iflags & ITEM.TRANSFER:
                 self._echoed_item(entry, rel, iflags, xname)
                 continue
-            if self.phase >= 2:
+            if self.phases.phase >= 2:
                 msg = "got transfer request in phase 2"
                 raise RemoteProtocolError(msg)
             if not stat.S_ISREG(entry.mode):
@@ -197,17 +228,29 @@ class ReceiverRole:
             stats = sh.stats
             stats.xferred_files += 1
             stats.total_transferred_size += entry.size
-            if iflags & ITEM.IS_NEW and self.phase == 0:
+            if iflags & ITEM.IS_NEW and self.phases.phase == 0:
                 stats.created_files += 1
             if sh.opts.dry_run:
                 sh.reporter.item(entry, rel or b".", iflags, None)
+                if inc:
+                    await self.events.send(Finished(ndx, ok=True))
                 continue
             try:
                 # the generator's basis: the file, its partial file, a fuzzy match
                 basis = basis_of(sh, rel, basis_type, xname)
             except BasisError as exc:
                 raise RemoteProtocolError(str(exc)) from None
+            self._redo = False
             await self._receive_file(ndx, entry, rel, iflags, basis=basis)
+            if inc and not self._redo:
+                await self.events.send(Finished(ndx, ok=True))
+
+    async def _ask_redo(self, ndx: int) -> None:
+        """A file failed its checksum: ask for it again, once (rsync: MSG_REDO)."""
+        if self.phases.phase == 0 and ndx not in self._redone:
+            self._redone.add(ndx)
+            self._redo = True
+            await self.events.send(Redo(ndx))
 
     def _echoed_item(self, entry: FileEntry, rel: bytes, iflags: int, xname: bytes | None) -> None:
         sh = self.sh
@@ -291,8 +334,7 @@ class ReceiverRole:
                 else:
                     shown = self._full_name(rel[: cut + 1] + temp_name_for(rel[cut + 1 :]))
                 self._error(
-                    f'rsync: [receiver] mkstemp "{_show(shown)}" failed: '
-                    f"{exc.strerror} ({exc.errno})"
+                    f"rsync: [receiver] mkstemp {_show(shown)} failed: {exc.strerror} ({exc.errno})"
                 )
             sh.reporter.item(entry, rel, iflags, None)
             self._sink = None
@@ -318,8 +360,7 @@ class ReceiverRole:
                 tmp = b""
             if not ok:
                 self._verification_failed(rel, kept=keep)
-                if self.phase == 0:
-                    await self.events.send(Redo(ndx))
+                await self._ask_redo(ndx)
                 return
         except BaseException:
             # interrupted (connection lost, protocol error, cancellation): never leave a
@@ -382,7 +423,7 @@ class ReceiverRole:
             fd = tree.open_inplace(rel)
         except OSError as exc:
             self._error(
-                f'rsync: [receiver] open "{_show(self._full_name(rel))}" failed: '
+                f"rsync: [receiver] open {_show(self._full_name(rel))} failed: "
                 f"{exc.strerror} ({exc.errno})"
             )
             fd = -1
@@ -403,14 +444,13 @@ class ReceiverRole:
                 os.ftruncate(fd, self._written(entry.size))
             except OSError as exc:
                 self._error(
-                    f'rsync: [receiver] ftruncate "{_show(self._full_name(rel))}" failed: '
+                    f"rsync: [receiver] ftruncate {_show(self._full_name(rel))} failed: "
                     f"{exc.strerror} ({exc.errno})"
                 )
             self._set_final_attrs(fd, rel, entry, basis_st)
             if not ok:
                 self._verification_failed(rel, kept=True)
-                if self.phase == 0:
-                    await self.events.send(Redo(ndx))
+                await self._ask_redo(ndx)
         finally:
             if basis_fd >= 0:
                 os.close(basis_fd)
@@ -463,7 +503,7 @@ class ReceiverRole:
         except OSError as exc:
             if done:
                 self._error(
-                    f'rsync: [receiver] rename "{_show(self._full_temp(rel, tmp))}" -> '
+                    f"rsync: [receiver] rename {_show(self._full_temp(rel, tmp))} -> "
                     f'"{_show(partial_rel)}": {exc.strerror} ({exc.errno})'
                 )
             else:
@@ -494,7 +534,7 @@ class ReceiverRole:
                     os.close(pfd)
             except OSError as exc:
                 self._error(
-                    f'rsync: [receiver] rename failed for "{_show(self._full_name(rel))}" '
+                    f"rsync: [receiver] rename failed for {_show(self._full_name(rel))} "
                     f"(from {_show(partial_rel)}): {exc.strerror} ({exc.errno})"
                 )
                 continue
@@ -502,9 +542,9 @@ class ReceiverRole:
                 tree.remove(partial_rel[: partial_rel.rfind(b"/")])  # when empty
 
     def _full_temp(self, rel: bytes, tmp: bytes | None) -> bytes:
-        """A temporary file as rsync names it in errors (from the working directory on)."""
+        """A temporary file as rsync names it in errors, quoted (from the working directory on)."""
         shown = self.output.shown_temp(rel, tmp)
-        return shown if shown.startswith(b"/") else self._full_name(shown)
+        return b'"' + shown + b'"' if shown.startswith(b"/") else self._full_name(shown)
 
     def _drop_partial(self, partial_rel: bytes) -> None:
         """The file is complete: its partial file goes, and the partial dir when empty."""
@@ -568,13 +608,19 @@ class ReceiverRole:
         """Tell the reporter how far this file is (rsync: progress.c show_progress())."""
         sh = self.sh
         st = sh.stats
-        count = len(sh.entries)
+        lists = sh.lists
+        count = lists.total
+        index = self._ndx
+        if lists.inc:  # rsync: progress.c set_current_file_index() (less the lists' slots)
+            sub = lists.locate(index)
+            index -= sub.number + 1 if sub is not None else 0
         sh.reporter.progress(
             rel,
             done,
             total,
             final=final,
-            to_check=count - self._ndx - 1,
+            flist_eof=lists.eof,
+            to_check=count - index - 1,
             count=count,
             xferred=st.xferred_files,
             transferred_size=st.total_transferred_size,
@@ -668,7 +714,7 @@ class ReceiverRole:
             stats.matched_data += matched
 
     def _full_name(self, rel: bytes) -> bytes:
-        return full_name(self.sh.tree, rel)
+        return self.sh.shown(rel)
 
     def _final_mode(self, entry: FileEntry, basis_st: os.stat_result | None) -> int:
         opts = self.sh.opts
@@ -729,7 +775,7 @@ class ReceiverRole:
             output.rename_temp(rel, tmp)
         except OSError as exc:
             self._error(
-                f'rsync: [receiver] rename "{_show(self._full_temp(rel, tmp))}" -> '
+                f"rsync: [receiver] rename {_show(self._full_temp(rel, tmp))} -> "
                 f'"{_show(rel)}": {exc.strerror} ({exc.errno})'
             )
             output.unlink_temp(rel, tmp)
@@ -758,7 +804,7 @@ class ReceiverRole:
     def _verification_failed(self, rel: bytes, *, kept: bool) -> None:
         sh = self.sh
         what = "retained" if kept else "discarded"
-        if self.phase == 0:
+        if self.phases.phase == 0:
             if sh.config.verbose or sh.config.itemize:
                 sh.reporter.message(
                     Msg.WARNING,
@@ -836,7 +882,7 @@ def write_failed(where: bytes, exc: OSError) -> RsyncError:
 
     rsync: receiver.c receive_data() (``write failed on``), fileio.c write_file().
     """
-    msg = f'rsync: [receiver] write failed on "{_show(where)}": {exc.strerror or exc} ({exc.errno})'
+    msg = f"rsync: [receiver] write failed on {_show(where)}: {exc.strerror or exc} ({exc.errno})"
     err = RsyncError(msg, exit_code=ExitCode.FILEIO)
     err.__cause__ = exc
     return err
