@@ -226,3 +226,25 @@ def test_module_temp_dir_missing_as_rsync(
         )
         assert list(mod.iterdir()) == [], who
     assert results[0] == results[1] == (1, ["The temp-dir does not exist: MOD/nope"])
+
+
+@pytest.mark.parametrize("option", ["--temp-dir=tmpx", "--backup-dir=tmpx", "-T/tmpx/../tmpx"])
+def test_dir_hidden_by_the_module_is_rejected_as_by_rsync(
+    our_daemon: RealDaemonFactory,
+    real_daemon: RealDaemonFactory,
+    real_rsync: RealRsync,
+    tmp_path: Path,
+    option: str,
+) -> None:
+    src = _source(tmp_path)
+    results = []
+    for who, factory in (("ours", our_daemon), ("theirs", real_daemon)):
+        mod = tmp_path / who
+        (mod / "tmpx").mkdir(parents=True)
+        d = factory([DaemonModule("up", mod, read_only=False, options={"exclude": "tmpx/"})])
+        result = run(real_rsync.argv("-a", option, f"{src}/", d.url("up") + "/"), timeout=60)
+        results.append((result.returncode, result.stderr.splitlines()[:1]))
+        assert sorted(p.name for p in mod.iterdir()) == ["tmpx"], who
+    assert (
+        results[0] == results[1] == (4, ["rsync: Your options have been rejected by the server."])
+    )

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from rsync_wire.fs_write import DestTree
+    from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.roles.daemon_rules import DaemonRules
     from rsync_wire.roles.destination import Destination
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "Output",
     "SparseWriter",
     "open_temp_dir",
+    "rejected_by_module",
 ]
 
 DELAY_DIR: Final = b".~tmp~"
@@ -221,6 +224,42 @@ def _copy_data(src: int, dst: int) -> None:
 # -- the temp dir -----------------------------------------------------------------------------
 
 
+def _clean(raw: bytes) -> bytes:
+    """``raw`` as rsync's ``sanitize_path()`` leaves it: no ``.``, no ``..`` above its start."""
+    parts: list[bytes] = []
+    for part in raw.split(b"/"):
+        if part in (b"", b"."):
+            continue
+        if part == b"..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return b"/".join(parts)
+
+
+def rejected_by_module(opts: TransferOptions, rules: DaemonRules | None) -> bool:
+    """Whether a receiving daemon's rules reject the ``--temp-dir`` or ``--backup-dir`` given.
+
+    An empty one, or one the module's rules hide, makes rsync's daemon answer "Your options
+    have been rejected by the server." (exit 4) before anything is transferred.
+
+    rsync: options.c parse_arguments() (``daemon_filter_list`` and ``options_rejected``).
+    """
+    if rules is None:
+        return False
+    for text in (opts.temp_dir, opts.backup_dir):
+        if text is None:
+            continue
+        raw = os.fsencode(text)
+        if not raw:
+            return True
+        clean = _clean(raw)
+        if clean and rules.hides((b"/" if raw.startswith(b"/") else b"") + clean, is_dir=True):
+            return True
+    return False
+
+
 def open_temp_dir(
     text: str, tree: DestTree, destination: Destination, *, dest_in_module: bytes = b""
 ) -> Output:
@@ -242,16 +281,7 @@ def open_temp_dir(
     raw = os.fsencode(text)
     module = isinstance(destination, ModuleDestination)
     if isinstance(destination, ModuleDestination):
-        parts: list[bytes] = []
-        for part in raw.split(b"/"):
-            if part in (b"", b"."):
-                continue
-            if part == b"..":
-                if parts:
-                    parts.pop()
-                continue
-            parts.append(part)
-        clean = b"/".join(parts)
+        clean = _clean(raw)
         base = dest_in_module if not raw.startswith(b"/") else b""
         path = (base + b"/" + clean).strip(b"/") or b"."
         shown = clean or b"."
