@@ -179,3 +179,27 @@ def test_pull_delay_updates_hard_links_equal_rsyncs(
         outs.append(_lines(out))
     assert_trees_equal(tmp_path / "ours", tmp_path / "theirs", hardlinks=True, dir_times=True)
     assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("option", ["--delay-updates", "--partial-dir=.part"])
+def test_partial_dir_in_the_source_is_not_sent_as_by_rsync(
+    real_daemon: RealDaemonFactory, real_rsync: RealRsync, tmp_path: Path, option: str
+) -> None:
+    """The client's implied ``-p DIR/`` rule: a source's own partial dirs stay behind."""
+    src, _ = _source(tmp_path)
+    pdir = ".part" if "partial-dir" in option else ".~tmp~"
+    (src / pdir).mkdir()
+    (src / pdir / "left").write_text("an interrupted run's\n")
+    (src / "d" / pdir).mkdir()
+    for p in (src / "d", src):
+        os.utime(p, (OLD + 50, OLD + 50))
+    d = real_daemon([DaemonModule("src", src)])
+    outs = []
+    for who, argv in (("ours", pyrsync_argv()), ("theirs", real_rsync.argv())):
+        dest = tmp_path / who
+        code, out, err = run([*argv, "-ai", option, d.url("src") + "/", f"{dest}/"], timeout=60)
+        assert code == 0, (who, err)
+        assert not (dest / pdir).exists(), who
+        outs.append(_lines(out))
+    assert_trees_equal(tmp_path / "ours", tmp_path / "theirs", dir_times=True)
+    assert outs[0] == outs[1]
