@@ -1,16 +1,19 @@
 """The receiver: reads the sender's replies and writes the files.
 
 How this works: for every transfer reply (index, iflags, the echoed sum header,
-the token stream, the whole-file checksum) the receiver opens the existing
-destination file as the basis, creates a temporary file ``.<name>.XXXXXX`` next
-to it, and rebuilds the new content there: literal data is written as it comes,
-block references are copied from the basis (consecutive blocks in one read).
-Every byte written is also hashed; when the sender's whole-file checksum
-matches, the temporary file gets its permissions, owner and times and is
-renamed over the final name. When it does not match, the temporary file is
-dropped (or kept under the final name with ``--partial``) and, in phase 1, the
-generator is asked to request the file again with full-length block sums. A
-reply that is only an echo of an itemize record is handed to the reporter.
+the token stream, the whole-file checksum) the receiver opens the basis the
+generator chose (:mod:`rsync_wire.roles.basis`: the file, its partial file, a
+fuzzy match), creates a temporary file (:mod:`rsync_wire.roles.output`:
+``.<name>.XXXXXX`` next to it, or in ``--temp-dir``), and rebuilds the new content
+there (``-S``: with holes): literal data is written as it comes, block references
+are copied from the basis (consecutive blocks in one read). Every byte written is
+also hashed; when the sender's whole-file checksum matches, the temporary file gets
+its permissions, owner and times and is renamed over the final name (with
+``--delay-updates``: into the partial dir, and over the final name at the end).
+When it does not match, the temporary file is dropped (or kept under the final
+name with ``--partial``) and, in phase 1, the generator is asked to request the
+file again with full-length block sums. A reply that is only an echo of an itemize
+record is handed to the reporter.
 
 The NDX_DONE markers the sender writes end the phases (docs/protocol.md §10.9); after the last
 one come the sender's statistics and, from protocol 31, the echo of the
@@ -97,7 +100,6 @@ class ReceiverRole:
         self.digest_size = shared.rule.digest_size
         self.phases = ReceiverPhases(protocol=session.protocol, inc=shared.lists.inc)
         self._sink: _Sink | None = None
-        self._sparse: SparseWriter | None = None
         self._ndx = 0
         self._redo = False  # the file being received was asked for again
         # incremental recursion: the list of the last index read (rsync's cur_flist)
@@ -764,8 +766,6 @@ class ReceiverRole:
         rsync: receiver.c finish_transfer(), rsync.c set_file_attrs().
         """
         sh = self.sh
-        tree = sh.tree
-        assert tree is not None  # noqa: S101
         self._set_final_attrs(fd, rel, entry, basis_st)
         output = self.output
         if sh.backups is not None and not self._backup(rel):
