@@ -160,8 +160,15 @@ class Output:
             target = rel
         tdfd, tname = self.tree.parent(target)
         if self.temp_tree is None:
-            sdfd, _ = self.tree.parent(rel)
-            os.rename(tmp, tname, src_dir_fd=sdfd, dst_dir_fd=tdfd)
+            if target[: target.rfind(b"/") + 1] == rel[: rel.rfind(b"/") + 1]:
+                os.rename(tmp, tname, src_dir_fd=tdfd, dst_dir_fd=tdfd)  # the common case
+                return
+            tdfd = os.dup(tdfd)  # the next lookup may evict it from the tree's cache
+            try:
+                sdfd, _ = self.tree.parent(rel)
+                os.rename(tmp, tname, src_dir_fd=sdfd, dst_dir_fd=tdfd)
+            finally:
+                os.close(tdfd)
             return
         try:
             os.rename(tmp, tname, src_dir_fd=self.temp_tree.fd, dst_dir_fd=tdfd)
