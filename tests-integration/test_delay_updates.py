@@ -80,6 +80,8 @@ VARIANTS = {
     "partial-dir": ["--delay-updates", "--partial-dir=.part"],
     "backup": ["--delay-updates", "--backup", "--suffix=.bak"],
     "delete": ["--delay-updates", "--delete-after"],
+    "delete-delay": ["--delay-updates", "--delete-delay"],
+    "temp-dir": ["--delay-updates", "-T", ".tt"],
 }
 
 
@@ -94,6 +96,9 @@ def test_pull_delay_updates_equals_rsyncs(
     for who, argv in (("ours", pyrsync_argv()), ("theirs", real_rsync.argv())):
         dest = tmp_path / who
         _old_dest(dest, data, pdir)
+        if variant == "temp-dir":
+            (dest / ".tt").mkdir()
+            os.utime(dest, (OLD, OLD))
         code, out, err = run(
             [*argv, "-ai", "--no-whole-file", "--stats", *VARIANTS[variant],
              d.url("src") + "/", str(dest) + "/"],
