@@ -126,6 +126,12 @@ def test_inplace_conflicts_as_rsync(args: list[str], other: str) -> None:
         parse_args(["--inplace", *args, "a", "b"])
 
 
+def test_a_temp_dir_too_long_as_rsync() -> None:
+    with pytest.raises(OptionError, match=r"^the --temp-dir path is WAY too long\.$"):
+        parse_args(["-T", "x" * 4086, "a", "b"])
+    assert parse_args(["-T", "x" * 4085, "a", "b"])[0].temp_dir == "x" * 4085
+
+
 def test_unknown_options() -> None:
     with pytest.raises(OptionError, match="--frobnicate: unknown option"):
         parse_args(["--frobnicate"])

@@ -717,6 +717,9 @@ def _check(opts: ClientOptions) -> None:
         raise OptionError(msg)
     if opts.size_only and opts.checksum:
         pass  # rsync lets -c win
+    if opts.temp_dir is not None and len(os.fsencode(opts.temp_dir)) >= 4096 - 10:
+        msg = "the --temp-dir path is WAY too long."  # rsync: options.c (MAXPATHLEN - 10)
+        raise OptionError(msg)
     if opts.inplace and (opts.partial_dir or opts.delay_updates):
         # rsync: options.c (--delay-updates implies a partial dir)
         other = "delay-updates" if opts.delay_updates else "partial-dir"
