@@ -356,6 +356,10 @@ _APPLY: Final[dict[str, _Spec]] = {
     "update": _flag("update"),
     "backup": _flag("backup"),
     "inplace": _flag("inplace"),
+    "temp-dir": _str("temp_dir"),
+    "delay-updates": _flag("delay_updates"),
+    "sparse": _flag("sparse"),
+    "fuzzy": _count("fuzzy"),
     "partial-dir": _Spec(_partial_dir, takes_arg=True),
     "backup-dir": _Spec(_backup_dir, takes_arg=True),
     "compare-dest": _alt_dest("compare-dest"),
@@ -558,6 +562,14 @@ def _check(opts: ClientOptions) -> None:
         raise OptionError(msg)
     if opts.size_only and opts.checksum:
         pass  # rsync lets -c win
+    if opts.temp_dir is not None and len(os.fsencode(opts.temp_dir)) >= 4096 - 10:
+        msg = "the --temp-dir path is WAY too long."  # rsync: options.c (MAXPATHLEN - 10)
+        raise OptionError(msg)
+    if opts.inplace and (opts.partial_dir or opts.delay_updates):
+        # rsync: options.c (--delay-updates implies a partial dir)
+        other = "delay-updates" if opts.delay_updates else "partial-dir"
+        msg = f"--inplace cannot be used with --{other}"
+        raise OptionError(msg)
 
 
 def version_text() -> str:
