@@ -122,7 +122,8 @@ def test_continuation_and_comments(tmp_path: Path) -> None:
         ("[m]\npath = m\noutgoing chmod = Q+z\n", r"rsyncd\.conf:3: Invalid 'outgoing chmod'"),
         ("[m]\npath = m/%RSYNC_USER_NAME%\n", r"rsyncd\.conf:2: 'path' uses %RSYNC_USER_NAME%"),
         ("[m]\npath = m\nexclude from = %RSYNC_HOST_ADDR%\n", r"conf:3: 'exclude from' uses"),
-        ("[m]\npath = m\ngid = 0 1\n", r"rsyncd\.conf:3: module \[m\]: several gids"),
+        ("[m]\npath = m\ngid = 0 *\n", r"rsyncd\.conf:3: 'gid': '\*' must be the first"),
+        ("[m]\npath = m\ngid = 0 nosuchgroup-x\n", r"rsyncd\.conf:3: gid 'nosuchgroup-x'"),
         ("[]\n", r"rsyncd\.conf:1: empty section name"),
     ],
 )
@@ -319,20 +320,23 @@ def test_socket_options(tmp_path: Path) -> None:
         load_rsyncd_conf(_conf(tmp_path, "socket options = SO_SNDBUF=big\n"))
 
 
-def test_gid_star_only_when_staying_root(tmp_path: Path) -> None:
+def test_gid_star_is_every_group_of_the_uid_user(tmp_path: Path) -> None:
     cfg = load_rsyncd_conf(_conf(tmp_path, "uid = 0\ngid = *\n[m]\npath = m\n"))
-    assert (cfg.uid, cfg.gid) == (0, 0)
-    with pytest.raises(ConfigError, match=r"rsyncd\.conf:2: .*'gid = \*' is only supported"):
-        load_rsyncd_conf(_conf(tmp_path, "uid = 65534\ngid = *\n[m]\npath = m\n"))
+    root = pwd.getpwuid(0)
+    assert (cfg.uid, cfg.gid) == (0, root.pw_gid)
+    m = cfg.modules["m"]
+    assert m.gid == root.pw_gid
+    assert m.groups[0] == root.pw_gid
+    assert set(m.groups) == set(os.getgrouplist(root.pw_name, root.pw_gid))
 
 
-def test_module_uid_and_gid_agreeing_with_the_daemon(tmp_path: Path) -> None:
+def test_module_gid_list_is_the_module_s(tmp_path: Path) -> None:
     cfg = load_rsyncd_conf(
-        _conf(tmp_path, "[m]\npath = m\nuid = 65534\ngid = 65534\n[n]\npath = m\ngid = 65534\n")
+        _conf(tmp_path, "gid = 65534\n[m]\npath = m\n[n]\npath = m\ngid = 1, 2 0\n")
     )
-    assert (cfg.uid, cfg.gid) == (65534, 65534)
-    with pytest.raises(ConfigError, match=r"rsyncd\.conf:6: module \[n\]: gid '1' differs"):
-        load_rsyncd_conf(_conf(tmp_path, "gid = 65534\n[m]\npath = m\n[n]\npath = m\ngid = 1\n"))
+    assert cfg.gid == 65534
+    assert (cfg.modules["m"].gid, cfg.modules["m"].groups) == (65534, [65534])
+    assert (cfg.modules["n"].gid, cfg.modules["n"].groups) == (1, [1, 2, 0])
 
 
 def test_exclude_from_missing(tmp_path: Path) -> None:

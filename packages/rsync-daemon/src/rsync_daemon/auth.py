@@ -12,7 +12,13 @@ import stat
 
 from rsync_daemon.safeopen import open_trusted
 
-__all__ = ["auth_rule_error", "lookup_secret", "preload_secrets"]
+__all__ = [
+    "auth_rule",
+    "auth_rule_error",
+    "lookup_secret",
+    "preload_secrets",
+    "rule_access",
+]
 
 # Secrets files read at start-up, before confinement hides them (path -> (lines, mode),
 # or None when the file was unusable). rsync reads them as root in the connection
@@ -65,8 +71,26 @@ def _groups_of(user: str) -> set[str]:
     return names
 
 
-def auth_rule_error(user: str, auth_users: list[str]) -> str | None:
-    """Why ``auth users`` refuses ``user`` (rsync's log words), or None when a rule admits it.
+def rule_access(option: str) -> str:
+    """The access a rule's ``:OPTION`` grants: ``"deny"``, ``"ro"``, ``"rw"`` or ``""``.
+
+    rsync reads only the first letters, without case: ``d...`` denies, ``ro...`` and
+    ``rw...`` set the module read-only or writable for that user, anything else is
+    ignored. rsync: authenticate.c auth_server().
+    """
+    low = option.lower()
+    if low.startswith("d"):
+        return "deny"
+    if low.startswith(("ro", "rw")):
+        return low[:2]
+    return ""
+
+
+def auth_rule(user: str, auth_users: list[str]) -> tuple[str | None, str]:
+    """The first ``auth users`` rule that matches ``user``: (refusal or None, access).
+
+    The access is `rule_access` of the matching rule (``"ro"``/``"rw"`` change the
+    module's ``read only`` for this connection, as in rsync).
 
     rsync: authenticate.c auth_server() ("no matching rule", "denied by rule").
     """
@@ -74,7 +98,7 @@ def auth_rule_error(user: str, auth_users: list[str]) -> str | None:
 
     groups: set[str] | None = None
     for entry in auth_users:
-        name, _, access = entry.partition(":")
+        name, _, option = entry.partition(":")
         if name.startswith("@"):
             if groups is None:
                 groups = _groups_of(user)
@@ -82,8 +106,17 @@ def auth_rule_error(user: str, auth_users: list[str]) -> str | None:
         else:
             hit = fnmatch.fnmatchcase(user, name)
         if hit:
-            return "denied by rule" if access.lower() == "deny" else None
-    return "no matching rule"
+            access = rule_access(option)
+            return ("denied by rule", access) if access == "deny" else (None, access)
+    return "no matching rule", ""
+
+
+def auth_rule_error(user: str, auth_users: list[str]) -> str | None:
+    """Why ``auth users`` refuses ``user`` (rsync's log words), or None when a rule admits it.
+
+    rsync: authenticate.c auth_server() ("no matching rule", "denied by rule").
+    """
+    return auth_rule(user, auth_users)[0]
 
 
 def lookup_secret(

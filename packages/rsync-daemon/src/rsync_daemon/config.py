@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 600
+NOBODY_ID = 65534  # the uid and gid of nobody/nogroup: rsync's default when run as root
 DEFAULT_LOCK_FILE = "/var/run/rsyncd.lock"  # rsync: rsync.h DEFAULT_LOCK_FILE
 DEFAULT_LOG_FORMAT = "%o %h [%a] %m (%u) %f %l"  # rsync: daemon-parm.txt log_format
 SandboxMode = Literal["auto", "namespace", "landlock", "off"]
@@ -98,6 +99,14 @@ class ModuleConfig(msgspec.Struct, kw_only=True):
     """The ``exclude from`` file's contents, read at start-up (through trusted symlinks)."""
     include_from_rules: bytes = b""
     """The ``include from`` file's contents, read at start-up (through trusted symlinks)."""
+    uid: int | None = None
+    """The module's own ``uid`` (rsync switches to it once the client chose the module);
+    None: the daemon's (`DaemonConfig.uid`)."""
+    gid: int | None = None
+    """The module's own group (the first of rsync's ``gid`` list); None: the daemon's."""
+    groups: list[int] = msgspec.field(default_factory=list)
+    """Every group of the module's ``gid`` list, the first included (rsync's
+    ``setgroups``); ``gid = *`` is the ``uid`` user's groups, read at start-up."""
     unavailable: str = ""
     """Why the module cannot be served (its path is missing or refused); clients get
     rsync's ``@ERROR: chdir failed`` and the daemon keeps serving the others."""
@@ -767,19 +776,20 @@ def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
         cfg.uid = resolve_user(g["uid"][0], where=g["uid"][1])
     if "timeout" in g:
         cfg.timeout = _int(*g["timeout"], "timeout")
-    for name, params in parser.sections.items():
+    for params in parser.sections.values():
         for key, (value, where) in params.items():
             _check_value(key, value, where)
-        if "uid" in params and params["uid"] != g.get("uid"):
-            _module_id(cfg, name, "uid", *params["uid"])
     if "gid" in g:
-        _module_gid(cfg, "global", *g["gid"])
-    for name, params in parser.sections.items():
-        if "gid" in params and params["gid"] != g.get("gid"):
-            _module_gid(cfg, name, *params["gid"])
+        _, gid, _ = _gid_list(cfg.uid, *g["gid"])
+        cfg.gid = gid
     _daemon_ids(cfg, g)
     for name, params in parser.sections.items():
-        cfg.modules[name] = _rsyncd_module(p, name, params, parser.section_where[name])
+        mod = _rsyncd_module(p, name, params, parser.section_where[name])
+        if "uid" in params:
+            mod.uid = resolve_user(params["uid"][0], where=params["uid"][1])
+        if "gid" in params:
+            mod.gid, mod.groups = _module_gids(mod.uid, cfg.uid, *params["gid"])
+        cfg.modules[name] = mod
         digest = cfg.modules[name].auth_digest
         if digest and digest not in _AUTH_DIGESTS:
             where = params["auth digest"][1]
@@ -1075,58 +1085,51 @@ def _daemon_ids(cfg: DaemonConfig, g: dict[str, _Value]) -> None:
         setattr(cfg, kind, number)
 
 
-def _module_id(cfg: DaemonConfig, name: str, key: str, value: str, where: str) -> None:
-    """A module's own ``uid``: one value for the whole daemon.
+def _module_gids(
+    uid: int | None, daemon_uid: int | None, value: str, where: str
+) -> tuple[int | None, list[int]]:
+    """A module's ``gid`` list: its first group and every group (the first included).
 
-    rsync switches user per connection after the client picked a module; pyrsyncd
-    confines (and switches user) once, before reading any byte, so every module must be
-    served as the same user. A module may repeat the global value or set it for all.
+    rsync: clientserver.c rsync_module() (add_a_group(), want_all_groups()).
     """
-    number = resolve_user(value, where=where)
-    current = cfg.uid
-    if current is not None and current != number:
-        msg = (
-            f"{where}: module [{name}]: {key} {value!r} differs from the daemon's {key} "
-            f"{current}: pyrsyncd serves every module as one user (set {key} globally)"
-        )
-        raise ConfigError(msg)
-    cfg.uid = number
+    if uid is None:
+        uid = daemon_uid
+    if uid is None:
+        uid = NOBODY_ID if os.geteuid() == 0 else os.geteuid()
+    groups, gid, _ = _gid_list(uid, value, where)
+    return gid, groups
 
 
-def _module_gid(cfg: DaemonConfig, name: str, value: str, where: str) -> None:
-    """A ``gid`` setting (global or a module's): one group for the whole daemon.
+def _gid_list(uid: int | None, value: str, where: str) -> tuple[list[int], int | None, bool]:
+    """Parse a ``gid`` list; returns (groups, first group or None, ``*`` used).
 
-    rsync's ``gid`` is a list: the first is the group, the rest supplementary groups,
-    and ``*`` first means every group of the ``uid`` user. pyrsyncd drops to one uid
-    and one gid without supplementary groups before any connection, so it honours one
-    group; ``*`` when the daemon stays root (``uid = root``: root keeps its groups).
+    ``*`` (first only) stands for every group of the ``uid`` user (rsync: uidlist.c
+    getallgroups(), the user's own group first); the other words are group names or
+    numbers. Read at start-up, before confinement hides ``/etc/group``.
+
+    Raises:
+        ConfigError: an unknown group, ``*`` not first, or ``*`` for an unknown user.
     """
-    words = _words(value)
-    if not words:
-        return
-    if words == ["*"] or words[0] == "*":
-        if cfg.uid == 0 and len(words) == 1:
-            cfg.gid = 0
-            return
-        msg = (
-            f"{where}: module [{name}]: 'gid = *' is only supported with 'uid = root': "
-            "pyrsyncd serves as one uid and one gid, without supplementary groups"
-        )
-        raise ConfigError(msg)
-    if len(words) > 1:
-        msg = (
-            f"{where}: module [{name}]: several gids ({value}): pyrsyncd serves as one "
-            "gid, without supplementary groups"
-        )
-        raise ConfigError(msg)
-    number = resolve_group(words[0], where=where)
-    if cfg.gid is not None and cfg.gid != number:
-        msg = (
-            f"{where}: module [{name}]: gid {value!r} differs from the daemon's gid "
-            f"{cfg.gid}: pyrsyncd serves every module as one group (set gid globally)"
-        )
-        raise ConfigError(msg)
-    cfg.gid = number
+    words = conf_words(value)
+    groups: list[int] = []
+    star = bool(words) and words[0] == "*"
+    if star:
+        if uid is None:
+            return [], None, True  # the daemon's default: resolved per module
+        try:
+            pw = pwd.getpwuid(uid)
+        except KeyError:
+            msg = f"{where}: 'gid = *' needs a user name for uid {uid}: getpwuid failed"
+            raise ConfigError(msg) from None
+        found = os.getgrouplist(pw.pw_name, pw.pw_gid)
+        groups = [pw.pw_gid, *(g for g in found if g != pw.pw_gid)]
+        words = words[1:]
+    for word in words:
+        if word == "*":
+            msg = f"{where}: 'gid': '*' must be the first item in the list"
+            raise ConfigError(msg)
+        groups.append(resolve_group(word, where=where))
+    return groups, (groups[0] if groups else None), star
 
 
 def _int(value: str, where: str, key: str) -> int:

@@ -17,12 +17,13 @@ import msgspec
 
 from rsync_daemon import hooks
 from rsync_daemon.acl import UNDETERMINED, host_allowed
-from rsync_daemon.auth import auth_rule_error, lookup_secret
+from rsync_daemon.auth import auth_rule, auth_rule_error, lookup_secret
 from rsync_daemon.config import DaemonConfig, ModuleConfig
 from rsync_daemon.conn_sandbox import confine_module_writes
 from rsync_daemon.locks import claim_connection, lock_error
 from rsync_daemon.logsetup import adopt_host_pid, use_module_log
 from rsync_daemon.proxy import ProxyHeaderError, read_proxy_header
+from rsync_sandbox import SandboxError, SwitchError, switch_user
 from rsync_wire.errors import ConnectionLost, ExitCode, ProtocolError, RsyncError
 from rsync_wire.proto.args import ArgumentError, parse_server_args
 from rsync_wire.proto.constants import AUTH_DIGESTS, MIN_PROTOCOL, PROTOCOL_VERSION, Msg
@@ -322,6 +323,10 @@ async def _module(
         if not ok:
             await _send_line(ws, f"@ERROR: auth failed on module {name}")
             return int(ExitCode.STARTCLIENT)
+        # rsync: authenticate.c auth_server() (a rule's ":ro"/":rw" for this user)
+        access = auth_rule(user, mod.auth_users)[1]
+        if access in ("ro", "rw"):
+            mod = msgspec.structs.replace(mod, read_only=access == "ro")
     env["RSYNC_USER_NAME"] = user
     if mod.unavailable:
         log.warning("%s", mod.unavailable)
@@ -340,6 +345,10 @@ async def _module(
             log.warning("early exec failed: returned failure (%d)", result.status)
             await _send_line(ws, "@ERROR: early exec failed")
             return int(ExitCode.STARTCLIENT)
+    switched = _become_module_user(mod)
+    if switched is not None:
+        await _send_line(ws, f"@ERROR: {switched}")
+        return int(ExitCode.STARTCLIENT)
     if mod.munge_symlinks and _has_munge_dir(mod.path):
         log.warning("Symlink munging is unsafe when a /rsyncd-munged directory exists.")
         await _send_line(ws, "@ERROR: daemon security issue -- contact admin")
@@ -408,6 +417,32 @@ async def _module(
     except ConnectionLost as exc:
         log.warning("[%s] %s: %s", peer, name, exc)
         return int(exc.exit_code)
+
+
+def _become_module_user(mod: ModuleConfig) -> str | None:
+    """Switch to the module's ``uid``/``gid``; None, or the ``@ERROR`` text (logged).
+
+    A daemon started as root whose modules are served as different users keeps root
+    until here (rsync_daemon.supervisor.serving_ids); elsewhere the process already is
+    the module's user and nothing changes. The connection process is confined to its
+    connection (Landlock, seccomp) since before its first byte was read.
+
+    rsync: clientserver.c rsync_module() ("setgid %ld failed", "@ERROR: setgid failed",
+    and the same for setgroups and setuid).
+    """
+    if mod.uid is None and mod.gid is None:
+        return None
+    try:
+        switch_user(mod.uid, mod.gid, mod.groups)
+    except SwitchError as exc:
+        number = {"setuid": mod.uid, "setgid": mod.gid}.get(exc.step)
+        what = exc.step if number is None else f"{exc.step} {number}"
+        log.error("%s failed: %s", what, os.strerror(exc.errno) if exc.errno else exc)  # noqa: TRY400
+        return f"{exc.step} failed"
+    except SandboxError as exc:
+        log.error("switch to uid %s gid %s refused: %s", mod.uid, mod.gid, exc)  # noqa: TRY400
+        return "setuid failed"
+    return None
 
 
 def _hook_args(argv: list[bytes], module: str) -> list[str]:

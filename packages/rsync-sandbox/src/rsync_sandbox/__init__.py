@@ -30,7 +30,13 @@ from rsync_sandbox.policy import (
     apply,
     python_runtime_paths,
 )
-from rsync_sandbox.privileges import NOBODY, drop_privileges, verify_dropped
+from rsync_sandbox.privileges import (
+    NOBODY,
+    SwitchError,
+    drop_privileges,
+    switch_user,
+    verify_dropped,
+)
 from rsync_sandbox.writeprobe import WriteCheck, check_writable, find_writable, refuse_writable
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "SandboxReport",
     "SandboxUnavailable",
     "SandboxViolation",
+    "SwitchError",
     "WriteCheck",
     "abi_version",
     "apply",
@@ -55,5 +62,6 @@ __all__ = [
     "find_writable",
     "python_runtime_paths",
     "refuse_writable",
+    "switch_user",
     "verify_dropped",
 ]
