@@ -329,9 +329,13 @@ async def _module(
             mod = msgspec.structs.replace(mod, read_only=access == "ro")
     env["RSYNC_USER_NAME"] = user
     if mod.unavailable:
-        log.warning("%s", mod.unavailable)
-        await _send_line(ws, "@ERROR: chdir failed")
-        return int(ExitCode.STARTCLIENT)
+        path, why = hooks.attach_module(name)  # blocking, as the other hooks (no thread)
+        if path is None:
+            log.warning("%s (%s)", mod.unavailable, why)
+            await _send_line(ws, "@ERROR: chdir failed")
+            return int(ExitCode.STARTCLIENT)
+        log.info("module %s: its path exists now, served from here on", name)
+        mod = msgspec.structs.replace(mod, path=path, unavailable="")
     env["RSYNC_PID"] = str(os.getpid())
     if mod.post_xfer_exec:
         state.module = mod

@@ -15,6 +15,12 @@ daemon's user). A connection process asks it over an inherited UNIX socket:
 - ``reverse``: the host name of an address (reverse lookup confirmed by a forward
   lookup, else ``UNKNOWN``), as rsync's client_name().
 - ``forward``: the addresses of a host name (``hosts allow``/``hosts deny`` tokens).
+- ``attach``: a module whose path did not exist when the daemon confined itself has an
+  empty mount point in the daemon's mount namespace; once the path exists (checked
+  through trusted symbolic links only, as at start-up), bind it there, in the
+  namespace of the process asking (`rsync_sandbox.attach_module`), so that this and
+  later connections serve it. rsync reads its configuration for each connection, so
+  a module path created after it started is served at once.
 
 Each request travels with two pipes of its own (passed as SCM_RIGHTS), so that
 concurrent connections never read each other's answers; the helper forks a worker
@@ -44,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HookResult",
+    "attach_module",
     "available",
     "forward_lookup",
     "reverse_lookup",
@@ -99,7 +106,11 @@ def start_helper(config: DaemonConfig) -> None:
         name: {hook: getattr(mod, hook) for hook in _HOOKS if getattr(mod, hook)}
         for name, mod in config.modules.items()
     }
+    from rsync_daemon.supervisor import may_write
+
     paths = {name: mod.path for name, mod in config.modules.items()}
+    writable = {name for name, mod in config.modules.items() if may_write(mod)}
+    pending = {name for name, mod in config.modules.items() if mod.unavailable}
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
@@ -108,7 +119,7 @@ def start_helper(config: DaemonConfig) -> None:
         code = 0
         try:
             parent_end.close()
-            _helper_main(helper_end, hooks, paths)
+            _helper_main(helper_end, hooks, paths, _Attachable(pending, writable))
         except BaseException:  # noqa: BLE001 - the helper must never unwind into the daemon
             code = 1
         finally:
@@ -118,8 +129,18 @@ def start_helper(config: DaemonConfig) -> None:
     _socket[0] = parent_end
 
 
+class _Attachable(msgspec.Struct):
+    """Which modules may be attached later (missing at start-up), and which are writable."""
+
+    pending: set[str]
+    writable: set[str]
+
+
 def _helper_main(
-    sock: socket.socket, hooks: dict[str, dict[str, str]], paths: dict[str, str]
+    sock: socket.socket,
+    hooks: dict[str, dict[str, str]],
+    paths: dict[str, str],
+    attachable: _Attachable,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -159,7 +180,7 @@ def _helper_main(
             try:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 sock.close()
-                _serve_request(req_r, rep_w, hooks, paths)
+                _serve_request(req_r, rep_w, hooks, paths, attachable, sender)
             except BaseException:  # noqa: BLE001 - a worker only ever ends itself
                 code = 1
             finally:
@@ -181,7 +202,12 @@ def _read_all(fd: int, limit: int) -> bytes:
 
 
 def _serve_request(
-    req_r: int, rep_w: int, hooks: dict[str, dict[str, str]], paths: dict[str, str]
+    req_r: int,
+    rep_w: int,
+    hooks: dict[str, dict[str, str]],
+    paths: dict[str, str],
+    attachable: _Attachable,
+    sender: int,
 ) -> None:
     data = _read_all(req_r, _MAX_REQUEST)
     os.close(req_r)
@@ -198,6 +224,8 @@ def _serve_request(
         result = HookResult(status=0, names=[_client_name(req.name)])
     elif req is not None and req.kind == "forward":
         result = HookResult(status=0, names=_addresses(req.name))
+    elif req is not None and req.kind == "attach" and req.module in attachable.pending:
+        result = _attach(req.module, paths[req.module], attachable, sender)
     payload = msgspec.msgpack.encode(result)
     view = memoryview(payload)
     while view:
@@ -331,6 +359,41 @@ def _run_command(command: str, req: _Request, module_path: str) -> HookResult:
     status = (-code & 0x7F) if code < 0 else (code & 0xFF) << 8  # a wait status, as rsync's
     output = (proc.stdout or b"")[:_MAX_OUTPUT] if capture else b""
     return HookResult(status=status, output=output.replace(b"\r\n", b"\n"))
+
+
+def _attach(module: str, path: str, attachable: _Attachable, pid: int) -> HookResult:
+    """Bind a module that was missing at start-up into ``pid``'s mount namespace.
+
+    rsync: clientserver.c rsync_module() (the module path, looked up per connection).
+    """
+    from rsync_daemon.safeopen import resolve_trusted_dir
+    from rsync_sandbox import SandboxError, attach_module
+
+    if pid <= 0 or os.geteuid() != 0:
+        return HookResult(status=-1, output=b"the daemon is not root: restart it")
+    try:
+        real = resolve_trusted_dir(path)
+    except OSError as exc:
+        return HookResult(status=-1, output=(exc.strerror or str(exc)).encode())
+    try:
+        target = attach_module(real, module, pid=pid, read_only=module not in attachable.writable)
+    except SandboxError as exc:
+        return HookResult(status=-1, output=str(exc).encode("utf-8", "replace"))
+    return HookResult(status=0, names=[target])
+
+
+def attach_module(module: str) -> tuple[str | None, str]:
+    """Ask the helper to serve a module whose path was missing at start-up (blocking).
+
+    Returns:
+        (its path in this process's view, "") once attached; else (None, the reason).
+    """
+    result = _ask(_Request(kind="attach", module=module))
+    if result is None:
+        return None, "the daemon's helper is gone"
+    if result.status != 0 or not result.names:
+        return None, result.output.decode("utf-8", "replace") or "not attached"
+    return result.names[0], ""
 
 
 def _client_name(addr: str) -> str:

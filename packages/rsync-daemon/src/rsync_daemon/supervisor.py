@@ -358,9 +358,14 @@ def confine(
     read_only = {name: mod.path for name, mod in served.items() if not may_write(mod)}
     read_write = {name: mod.path for name, mod in served.items() if may_write(mod)}
     check_writable, warnings = (False, []) if mode == "off" else _checks(config, mode, uid, gid)
+    # a module whose path is missing gets an empty mount point, filled by the helper
+    # once the path exists (rsync_daemon.hooks, "attach")
+    pending = {name: mod for name, mod in config.modules.items() if mod.unavailable}
     policy = SandboxPolicy(
         read_only=read_only,
         read_write=read_write,
+        pending_read_only=tuple(n for n, mod in pending.items() if not may_write(mod)),
+        pending_read_write=tuple(n for n, mod in pending.items() if may_write(mod)),
         extra_read_only=extra_read_only_paths(config) if mode != "off" else (),
         uid=uid,
         gid=gid,

@@ -22,6 +22,7 @@ from rsync_sandbox.connection import (
 )
 from rsync_sandbox.errors import SandboxError, SandboxUnavailable, SandboxViolation
 from rsync_sandbox.landlock import LandlockStatus, abi_version
+from rsync_sandbox.namespaces import attach_module
 from rsync_sandbox.policy import (
     Mechanism,
     Mode,
@@ -55,6 +56,7 @@ __all__ = [
     "WriteCheck",
     "abi_version",
     "apply",
+    "attach_module",
     "check_writable",
     "confine_connection",
     "confine_writes",

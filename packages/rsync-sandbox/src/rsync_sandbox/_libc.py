@@ -42,6 +42,11 @@ MS_RELATIME: Final = 1 << 21
 
 # umount2(2) flags.
 MNT_DETACH: Final = 2
+AT_FDCWD: Final = -100
+AT_EMPTY_PATH: Final = 0x1000
+OPEN_TREE_CLONE: Final = 1
+OPEN_TREE_CLOEXEC: Final = 0o2000000  # O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH: Final = 0x4
 
 # prctl(2) options.
 PR_CAPBSET_READ: Final = 23
@@ -73,6 +78,8 @@ _SYSCALLS: Final[dict[str, dict[str, int]]] = {
         "landlock_create_ruleset": 444,
         "landlock_add_rule": 445,
         "landlock_restrict_self": 446,
+        "open_tree": 428,
+        "move_mount": 429,
     },
     "aarch64": {
         "pivot_root": 41,
@@ -81,6 +88,8 @@ _SYSCALLS: Final[dict[str, dict[str, int]]] = {
         "landlock_create_ruleset": 444,
         "landlock_add_rule": 445,
         "landlock_restrict_self": 446,
+        "open_tree": 428,
+        "move_mount": 429,
     },
 }
 _MACHINE_ALIASES: Final = {"amd64": "x86_64", "arm64": "aarch64"}
@@ -102,6 +111,7 @@ def _bind(name: str, argtypes: tuple[Any, ...] | None, restype: Any = ctypes.c_i
 
 # syscall(2) and prctl(2) are variadic: their arguments are passed as explicit ctypes values.
 _syscall_fn = _bind("syscall", None, ctypes.c_long)
+_setns_fn = _bind("setns", (ctypes.c_int, ctypes.c_int))
 _prctl_fn = _bind("prctl", None)
 _unshare_fn = _bind("unshare", (ctypes.c_int,))
 _mount_fn = _bind(
@@ -303,6 +313,32 @@ def seccomp(operation: int, flags: int, args: Any) -> int:
     """
     result = _syscall("seccomp", ctypes.c_uint(operation), ctypes.c_uint(flags), args)
     return _check(result, "seccomp")
+
+
+def setns(fd: int, nstype: int) -> None:
+    """Enter the namespace behind ``fd`` (``setns`` 2)."""
+    _check(_need(_setns_fn, "setns")(fd, nstype), "setns")
+
+
+def open_tree(dirfd: int, path: str, flags: int) -> int:
+    """A detached copy of the mount at ``path`` with ``OPEN_TREE_CLONE`` (``open_tree`` 2)."""
+    result = _syscall(
+        "open_tree", ctypes.c_long(dirfd), _path(path), ctypes.c_long(flags & 0xFFFFFFFF)
+    )
+    return _check(int(result), "open_tree", path)
+
+
+def move_mount(from_fd: int, from_path: str, to_fd: int, to_path: str, flags: int) -> None:
+    """Attach a mount, for example a detached one from `open_tree` (``move_mount`` 2)."""
+    result = _syscall(
+        "move_mount",
+        ctypes.c_long(from_fd),
+        _path(from_path),
+        ctypes.c_long(to_fd),
+        _path(to_path),
+        ctypes.c_long(flags),
+    )
+    _check(int(result), "move_mount", to_path)
 
 
 def raw_syscall(number: int, *args: int) -> int:
