@@ -137,7 +137,6 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, expect: str) -> No
     [
         ("daemon chroot", "/srv", "confines itself"),
         ("charset", "utf-8", "character sets"),
-        ("name converter", "/bin/nc", "name converter"),
         ("fake super", "yes", "extended attributes"),
         ("insecure links", "yes", "never follows"),
         ("open noatime", "yes", "O_NOATIME"),

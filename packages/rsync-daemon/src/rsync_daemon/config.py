@@ -77,6 +77,8 @@ class ModuleConfig(msgspec.Struct, kw_only=True):
     early_exec: str = ""
     pre_xfer_exec: str = ""
     post_xfer_exec: str = ""
+    name_converter: str = ""
+    """A program asked for user and group names and ids (rsync's ``name converter``)."""
     incoming_chmod: str = ""  # uploads only (the receiver)
     outgoing_chmod: str = ""
     munge_symlinks: bool = False
@@ -530,7 +532,6 @@ _REFUSED: dict[str, str] = {
     "daemon chroot": "pyrsyncd confines itself to the modules (a mount namespace or "
     "Landlock, see rsync_sandbox); it cannot chroot the whole daemon elsewhere",
     "charset": "pyrsyncd does not convert character sets (--iconv is refused)",
-    "name converter": "pyrsyncd has no name converter (use 'numeric ids = yes')",
     "name": "a module's name is its [section] title",
     "fake super": "pyrsyncd does not read or store extended attributes",
     "insecure links": "pyrsyncd never follows symlinks out of a module",
@@ -958,7 +959,12 @@ def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) ->
     munge3 = get("munge symlinks", "unset").lower()
     munge = (munge3 in _BOOL_TRUE) if munge3 not in _UNSET else (not use_chroot or inner)
     numeric3 = get("numeric ids", "unset").lower()
-    numeric = (numeric3 in _BOOL_TRUE) if numeric3 not in _UNSET else use_chroot
+    # rsync: clientserver.c rsync_module() (a name converter keeps names under chroot)
+    numeric = (
+        numeric3 not in _BOOL_FALSE and not get("name converter")
+        if use_chroot
+        else numeric3 in _BOOL_TRUE
+    )
     exclude = get("exclude").split()
     include = get("include").split()
     exclude_rules = (
@@ -1002,6 +1008,7 @@ def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) ->
         early_exec=get("early exec"),
         pre_xfer_exec=get("pre-xfer exec"),
         post_xfer_exec=get("post-xfer exec"),
+        name_converter=get("name converter"),
         incoming_chmod=get("incoming chmod"),
         outgoing_chmod=get("outgoing chmod"),
         munge_symlinks=munge,

@@ -39,6 +39,7 @@ from rsync_wire.proto.handshake import (
     verify_response,
 )
 from rsync_wire.proto.negotiate import Session
+from rsync_wire.roles import idnames
 from rsync_wire.roles.server import ModuleContext, refuse_session, run_server
 from rsync_wire.stream import WireStream
 
@@ -349,6 +350,14 @@ async def _module(
             log.warning("early exec failed: returned failure (%d)", result.status)
             await _send_line(ws, "@ERROR: early exec failed")
             return int(ExitCode.STARTCLIENT)
+    if mod.name_converter:
+        # rsync: clientserver.c rsync_module() (start_pre_exec() of the name converter)
+        converter = hooks.start_name_converter(name, env)
+        if converter is None:
+            log.error("name-converter exec preparation failed")
+            await _send_line(ws, "@ERROR: name-converter exec preparation failed")
+            return int(ExitCode.STARTCLIENT)
+        idnames.set_name_converter(converter)
     switched = _become_module_user(mod)
     if switched is not None:
         await _send_line(ws, f"@ERROR: {switched}")
