@@ -135,7 +135,6 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, expect: str) -> No
 @pytest.mark.parametrize(
     ("param", "value", "reason"),
     [
-        ("daemon chroot", "/srv", "confines itself"),
         ("charset", "utf-8", "character sets"),
         ("fake super", "yes", "extended attributes"),
         ("insecure links", "yes", "never follows"),
@@ -425,3 +424,26 @@ def test_auth_rules_give_rsyncs_reasons() -> None:
     assert auth_rule_error("root", rules) == "denied by rule"  # root's group "root"
     assert auth_rule_error("nobody-here", ["alice", "bob:ro"]) == "no matching rule"
     assert auth_rule_error("bob", ["alice", "bob:ro"]) is None
+
+
+def test_daemon_chroot_places_module_files_inside_it(tmp_path: Path) -> None:
+    jail = tmp_path / "jail"
+    (jail / "etc").mkdir(parents=True)
+    (jail / "etc" / "ex").write_text("*.o\n")
+    text = (
+        f"daemon chroot = {jail}\nmotd file = motd\nlog file = /host.log\n"
+        "[m]\npath = /../../m\nsecrets file = /etc/s\nexclude from = etc/ex\nlock file = l\n"
+    )
+    cfg = load_rsyncd_conf(_conf(tmp_path, text))
+    m = cfg.modules["m"]
+    assert m.path == str(jail / "m")
+    assert (m.secrets_file, m.exclude_from) == (str(jail / "etc/s"), str(jail / "etc/ex"))
+    assert m.exclude_from_rules == b"*.o\n"
+    assert m.lock_file == str(jail / "l")
+    assert cfg.motd_file == str(jail / "motd")
+    assert cfg.log_file == "/host.log"  # opened before rsync chroots
+
+
+def test_daemon_chroot_must_be_absolute(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"rsyncd\.conf:1: 'daemon chroot' must be an abs"):
+        load_rsyncd_conf(_conf(tmp_path, "daemon chroot = jail\n[m]\npath = m\n"))

@@ -529,8 +529,6 @@ _CANON = {"".join(k.split()): k for k in _PARAMS}
 
 # Refused whenever set to a value that would change what rsync does (why, for the message).
 _REFUSED: dict[str, str] = {
-    "daemon chroot": "pyrsyncd confines itself to the modules (a mount namespace or "
-    "Landlock, see rsync_sandbox); it cannot chroot the whole daemon elsewhere",
     "charset": "pyrsyncd does not convert character sets (--iconv is refused)",
     "name": "a module's name is its [section] title",
     "fake super": "pyrsyncd does not read or store extended attributes",
@@ -744,8 +742,12 @@ def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
     if port == 0:
         port = 873
     cfg.listen = [(address or "0.0.0.0", port)]  # noqa: S104 - rsync's default
+    inside = g["daemon chroot"][0] if g.get("daemon chroot", ("", ""))[0] else ""
+    if inside and not os.path.isabs(inside):
+        msg = f"{g['daemon chroot'][1]}: 'daemon chroot' must be an absolute path"
+        raise ConfigError(msg)
     if "motd file" in g:
-        cfg.motd_file = _abs(p, g["motd file"][0]) or None
+        cfg.motd_file = _abs(p, g["motd file"][0], inside) or None
     if "pid file" in g:
         cfg.pid_file = _abs(p, g["pid file"][0]) or None
     if "log file" in g:
@@ -785,7 +787,7 @@ def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
         cfg.gid = gid
     _daemon_ids(cfg, g)
     for name, params in parser.sections.items():
-        mod = _rsyncd_module(p, name, params, parser.section_where[name])
+        mod = _rsyncd_module(p, name, params, parser.section_where[name], inside=inside)
         if "uid" in params:
             mod.uid = resolve_user(params["uid"][0], where=params["uid"][1])
         if "gid" in params:
@@ -933,7 +935,10 @@ def expand_vars(value: str, module: str) -> str:
     return "".join(out)
 
 
-def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) -> ModuleConfig:
+def _rsyncd_module(
+    p: Path, name: str, params: dict[str, _Value], where: str, *, inside: str = ""
+) -> ModuleConfig:
+    """One module's section; ``inside``: the ``daemon chroot`` its paths are inside of."""
     params = {
         key: (expand_vars(value[0], name), value[1])
         if key in ("path", "exclude from", "include from")
@@ -968,29 +973,33 @@ def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) ->
     exclude = get("exclude").split()
     include = get("include").split()
     exclude_rules = (
-        _from_file(p, *params["exclude from"], "exclude from") if get("exclude from") else b""
+        _from_file(p, *params["exclude from"], "exclude from", inside)
+        if get("exclude from")
+        else b""
     )
     include_rules = (
-        _from_file(p, *params["include from"], "include from") if get("include from") else b""
+        _from_file(p, *params["include from"], "include from", inside)
+        if get("include from")
+        else b""
     )
     log_file = _abs(p, get("log file")) if "log file" in params else None
     return ModuleConfig(
         name=name,
-        path=os.path.normpath(os.path.join(p.parent, raw_path)),
+        path=_abs(p, raw_path, inside),
         comment=get("comment"),
         listed=flag("list", default=True),
         read_only=flag("read only", default=True),
         write_only=flag("write only", default=False),
         timeout=_int(*params["timeout"], "timeout") if "timeout" in params else DEFAULT_TIMEOUT,
         auth_users=conf_words(get("auth users")),
-        secrets_file=_abs(p, get("secrets file")) or None,
+        secrets_file=_abs(p, get("secrets file"), inside) or None,
         hosts_allow=_words(get("hosts allow")),
         hosts_deny=_words(get("hosts deny")),
         exclude=exclude,
         include=include,
         filter=[get("filter")] if get("filter").strip() else [],
-        exclude_from=_abs(p, get("exclude from")),
-        include_from=_abs(p, get("include from")),
+        exclude_from=_abs(p, get("exclude from"), inside),
+        include_from=_abs(p, get("include from"), inside),
         exclude_from_rules=exclude_rules,
         include_from_rules=include_rules,
         refuse_options=_words(get("refuse options")),
@@ -998,7 +1007,7 @@ def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) ->
         max_connections=_int(*params["max connections"], "max connections")
         if "max connections" in params
         else 0,
-        lock_file=_abs(p, get("lock file")) or DEFAULT_LOCK_FILE,
+        lock_file=_abs(p, get("lock file"), inside) or _abs(p, DEFAULT_LOCK_FILE, inside),
         max_verbosity=_int(*params["max verbosity"], "max verbosity")
         if "max verbosity" in params
         else 1,
@@ -1026,7 +1035,7 @@ def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) ->
     )
 
 
-def _from_file(p: Path, value: str, where: str, key: str) -> bytes:
+def _from_file(p: Path, value: str, where: str, key: str, inside: str = "") -> bytes:
     """The contents of an ``exclude from``/``include from`` file, read now.
 
     Read at start-up, through trusted symlinks only, since the file is out of reach once
@@ -1034,7 +1043,7 @@ def _from_file(p: Path, value: str, where: str, key: str) -> bytes:
     and ``;`` comments, ``+ ``/``- `` prefixes). rsync: clientserver.c rsync_module()
     (XFLG_FATAL_ERRORS: a file that cannot be read refuses the module).
     """
-    path = _abs(p, value)
+    path = _abs(p, value, inside)
     try:
         return read_trusted(path, limit=16 << 20)
     except OSError as exc:
@@ -1042,8 +1051,21 @@ def _from_file(p: Path, value: str, where: str, key: str) -> bytes:
         raise ConfigError(msg) from None
 
 
-def _abs(p: Path, value: str) -> str:
-    return os.path.normpath(os.path.join(p.parent, value)) if value else ""
+def _abs(p: Path, value: str, inside: str = "") -> str:
+    """A path of the configuration: relative to its directory, or inside ``daemon chroot``.
+
+    rsync chroots each connection process to ``daemon chroot`` before it reads the
+    module's path, motd, secrets, lock and ``exclude from`` files, so these name paths
+    inside it (``..`` stops at its top, as at a root). pyrsyncd opens them on the host,
+    below that directory (symbolic links in them are followed on the host, through
+    trusted links only: `rsync_daemon.safeopen`).
+    """
+    if not value:
+        return ""
+    if inside:
+        inner = os.path.normpath("/" + value)
+        return os.path.normpath(inside + inner) if inner != "/" else os.path.normpath(inside)
+    return os.path.normpath(os.path.join(p.parent, value))
 
 
 def _words(value: str) -> list[str]:
