@@ -25,7 +25,7 @@ from rsync_daemon.logsetup import adopt_host_pid, use_module_log
 from rsync_daemon.proxy import ProxyHeaderError, read_proxy_header
 from rsync_sandbox import SandboxError, SwitchError, switch_user
 from rsync_wire.errors import ConnectionLost, ExitCode, ProtocolError, RsyncError
-from rsync_wire.proto.args import ArgumentError, parse_server_args
+from rsync_wire.proto.args import ArgumentError, ServerArgs, parse_server_args
 from rsync_wire.proto.constants import AUTH_DIGESTS, MIN_PROTOCOL, PROTOCOL_VERSION, Msg
 from rsync_wire.proto.filters import FilterListReader
 from rsync_wire.proto.handshake import (
@@ -40,6 +40,7 @@ from rsync_wire.proto.handshake import (
 )
 from rsync_wire.proto.negotiate import Session
 from rsync_wire.roles import idnames
+from rsync_wire.roles.daemon_rules import DaemonRules, module_path
 from rsync_wire.roles.server import ModuleContext, refuse_session, run_server
 from rsync_wire.stream import WireStream
 
@@ -417,6 +418,16 @@ async def _module(
         addr,
     )
     ctx = _module_context(mod, peer, host=host, addr=addr, user=user)
+    if not sender and _dirs_hidden_by_module(parsed, ctx, protocol=protocol):
+        log.warning(
+            "[%s] %s: --backup-dir or --temp-dir is hidden by the module's rules", peer, name
+        )
+        return await refuse_session(
+            ws,
+            protocol=protocol,
+            message="Your options have been rejected by the server.",
+            code=ExitCode.UNSUPPORTED,
+        )
     # from here on nothing outside this module can change, and nothing at all for a pull
     # (but --remove-source-files, which a writable module allows)
     writes = not mod.read_only and (not sender or parsed.options.remove_source_files)
@@ -430,6 +441,30 @@ async def _module(
     except ConnectionLost as exc:
         log.warning("[%s] %s: %s", peer, name, exc)
         return int(exc.exit_code)
+
+
+def _dirs_hidden_by_module(parsed: ServerArgs, ctx: ModuleContext, *, protocol: int) -> bool:
+    """Whether an upload's ``--backup-dir`` or ``--temp-dir`` lies in what the module hides.
+
+    Checked as rsync does once the options are parsed, with ``..`` collapsed (never above
+    the module root): the directory as a module path, and a relative one also below the
+    destination; every directory on the way counts.
+
+    rsync: options.c parse_arguments() (daemon_filter_list check of backup_dir and
+    tmpdir, "Your options have been rejected by the server.").
+    """
+    opts = parsed.options
+    wanted = [d for d in (opts.backup_dir, opts.temp_dir) if d]
+    rules = DaemonRules.for_module(ctx, protocol=protocol) if wanted else None
+    if rules is None:
+        return False
+    dest = parsed.paths[-1].split(b"/", 1)[1] if parsed.paths and b"/" in parsed.paths[-1] else b""
+    for text in wanted:
+        raw = os.fsencode(text)
+        candidates = [raw] if raw.startswith(b"/") else [raw, dest + b"/" + raw]
+        if any(rules.hidden_dir(module_path(c)) is not None for c in candidates):
+            return True
+    return False
 
 
 def _become_module_user(mod: ModuleConfig) -> str | None:
