@@ -238,7 +238,7 @@ _LONG_OF_SHORT: Final[dict[str, str]] = {
 # Filter options a server applies as its own rules, before the client's list (rsync:
 # options.c parse_arguments(), OPT_FILTER/OPT_EXCLUDE/OPT_INCLUDE): kept in order as
 # (option name, value) in TransferOptions.server_rules.
-_RULE_OPTIONS: Final = frozenset({"filter", "exclude", "include"})
+_RULE_OPTIONS: Final = frozenset({"filter", "exclude", "include", "exclude-from", "include-from"})
 
 # Short letters that take a value: -B2048, -B 2048, -e.iLsfx, -T dir, -@N, -M opt, -f rule
 _SHORT_VALUE: Final = {
