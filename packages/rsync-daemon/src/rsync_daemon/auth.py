@@ -17,6 +17,7 @@ __all__ = [
     "auth_rule_error",
     "lookup_secret",
     "preload_secrets",
+    "read_secrets",
     "rule_access",
 ]
 
@@ -27,7 +28,7 @@ __all__ = [
 _preloaded: dict[str, tuple[list[bytes], int, bool] | None] = {}
 
 
-def _read_secrets(secrets_file: str) -> tuple[list[bytes], int, bool] | None:
+def read_secrets(secrets_file: str) -> tuple[list[bytes], int, bool] | None:
     """The lines, permission bits and whether root reads another's file, of a secrets file.
 
     Opened through trusted symlinks only.
@@ -57,7 +58,7 @@ def preload_secrets(secrets_file: str) -> None:
     The daemon calls this for every module's secrets file before it confines itself,
     since afterwards the file is out of reach (or unreadable by the serving user).
     """
-    _preloaded[secrets_file] = _read_secrets(secrets_file)
+    _preloaded[secrets_file] = read_secrets(secrets_file)
 
 
 def _groups_of(user: str) -> set[str]:
@@ -120,7 +121,12 @@ def auth_rule_error(user: str, auth_users: list[str]) -> str | None:
 
 
 def lookup_secret(
-    secrets_file: str, user: str, auth_users: list[str], *, strict: bool = True
+    secrets_file: str,
+    user: str,
+    auth_users: list[str],
+    *,
+    strict: bool = True,
+    current: tuple[list[bytes], int, bool] | bool | None = False,
 ) -> bytes | None:
     """The password for ``user`` when it is allowed by ``auth_users``, else ``None``.
 
@@ -128,7 +134,9 @@ def lookup_secret(
     by ``:ro``/``:rw``/``:deny`` (``deny`` refuses). The secrets file holds ``user:password``
     and ``@group:password`` lines. With ``strict modes`` on (``strict``, the default) rsync
     refuses a secrets file that others can read or write, or that a daemon running as root
-    does not own as root; so do we.
+    does not own as root; so do we. ``current`` is the file as it is now (the daemon's
+    helper reads it for each login, as rsync does; None when unusable now), or False to
+    use the copy read at start-up.
     """
     import fnmatch
 
@@ -147,7 +155,13 @@ def lookup_secret(
             break
     if not allowed:
         return None
-    found = _preloaded[secrets_file] if secrets_file in _preloaded else _read_secrets(secrets_file)
+    found: tuple[list[bytes], int, bool] | None
+    if not isinstance(current, bool):
+        found = current
+    elif secrets_file in _preloaded:
+        found = _preloaded[secrets_file]
+    else:
+        found = read_secrets(secrets_file)
     if found is None:
         return None
     lines, mode, foreign = found

@@ -663,7 +663,14 @@ async def _authenticate(
         return False, user
     refused = auth_rule_error(user, mod.auth_users)
     password = (
-        lookup_secret(mod.secrets_file or "", user, mod.auth_users, strict=mod.strict_modes)
+        lookup_secret(
+            mod.secrets_file or "",
+            user,
+            mod.auth_users,
+            strict=mod.strict_modes,
+            # rsync reads the file for each login: as it is now, through the helper
+            current=hooks.read_secrets(mod.name) if hooks.available() else False,
+        )
         if mod.secrets_file and refused is None
         else None
     )

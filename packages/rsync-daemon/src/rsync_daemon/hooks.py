@@ -18,6 +18,9 @@ daemon's user). A connection process asks it over an inherited UNIX socket:
 - ``n`` (a session of its own, not a request): the module's ``name converter``, started
   once for the connection and asked one line at a time (``uid N``, ``gid N``, ``usr
   NAME``, ``grp NAME``), each answer relayed back, until the connection closes its pipe.
+- ``secrets``: the module's secrets file as it is now (lines, mode, whether root reads
+  another user's file), since rsync reads it for each login; the connection falls back
+  to the copy read at start-up when the helper cannot answer.
 - ``attach``: a module whose path did not exist when the daemon confined itself has an
   empty mount point in the daemon's mount namespace; once the path exists (checked
   through trusted symbolic links only, as at start-up), bind it there, in the
@@ -57,6 +60,7 @@ __all__ = [
     "attach_module",
     "available",
     "forward_lookup",
+    "read_secrets",
     "reverse_lookup",
     "run_hook",
     "start_helper",
@@ -116,6 +120,7 @@ def start_helper(config: DaemonConfig) -> None:
     from rsync_daemon.supervisor import may_write
 
     paths = {name: mod.path for name, mod in config.modules.items()}
+    secrets = {name: mod.secrets_file for name, mod in config.modules.items() if mod.secrets_file}
     writable = {name for name, mod in config.modules.items() if may_write(mod)}
     pending = {name for name, mod in config.modules.items() if mod.unavailable}
     for stream in (sys.stdout, sys.stderr):
@@ -126,7 +131,7 @@ def start_helper(config: DaemonConfig) -> None:
         code = 0
         try:
             parent_end.close()
-            _helper_main(helper_end, hooks, paths, _Attachable(pending, writable))
+            _helper_main(helper_end, hooks, paths, _Attachable(pending, writable, secrets))
         except BaseException:  # noqa: BLE001 - the helper must never unwind into the daemon
             code = 1
         finally:
@@ -137,10 +142,11 @@ def start_helper(config: DaemonConfig) -> None:
 
 
 class _Attachable(msgspec.Struct):
-    """Which modules may be attached later (missing at start-up), and which are writable."""
+    """Modules attachable later (missing at start-up), the writable ones, secrets files."""
 
     pending: set[str]
     writable: set[str]
+    secrets: dict[str, str]
 
 
 def _helper_main(
@@ -241,6 +247,15 @@ def _serve_request(
         result = HookResult(status=0, names=[_client_name(req.name)])
     elif req is not None and req.kind == "forward":
         result = HookResult(status=0, names=_addresses(req.name))
+    elif req is not None and req.kind == "secrets" and req.module in attachable.secrets:
+        from rsync_daemon.auth import read_secrets
+
+        found = read_secrets(attachable.secrets[req.module])
+        if found is not None:
+            lines, mode, foreign = found
+            result = HookResult(
+                status=0, output=b"\n".join(lines), names=[str(mode), "1" if foreign else ""]
+            )
     elif req is not None and req.kind == "attach" and req.module in attachable.pending:
         result = _attach(req.module, paths[req.module], attachable, sender)
     payload = msgspec.msgpack.encode(result)
@@ -505,6 +520,21 @@ def _attach(module: str, path: str, attachable: _Attachable, pid: int) -> HookRe
     except SandboxError as exc:
         return HookResult(status=-1, output=str(exc).encode("utf-8", "replace"))
     return HookResult(status=0, names=[target])
+
+
+def read_secrets(module: str) -> tuple[list[bytes], int, bool] | bool | None:
+    """The module's secrets file as it is now: (lines, mode, root reads another's file).
+
+    Returns:
+        None when the file is unusable now; False when the helper cannot answer (use
+        the copy read at start-up).
+    """
+    result = _ask(_Request(kind="secrets", module=module))
+    if result is None:
+        return False
+    if result.status != 0 or len(result.names) != 2 or not result.names[0].isdigit():
+        return None
+    return result.output.split(b"\n"), int(result.names[0]), bool(result.names[1])
 
 
 def attach_module(module: str) -> tuple[str | None, str]:
