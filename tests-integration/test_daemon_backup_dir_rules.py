@@ -7,15 +7,13 @@ server.", exit 4, nothing written. Against the real rsync client, beside rsync's
 
 from __future__ import annotations
 
-import os
 import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.daemon import LOOPBACK, daemon_ready
-from harness.ourd import pyrsyncd_argv
-from harness.proc import Service, start_service
+from harness.confd import ConfDaemons
+from harness.daemon import LOOPBACK
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -30,35 +28,10 @@ pytestmark = pytest.mark.interop
 def start_module_daemon(
     real_rsync: RealRsync, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[[str, str], int]]:
-    """``start_module_daemon(daemon, modules)`` starts a daemon on loopback; its port."""
-    started: list[Service] = []
-
-    def start(daemon: str, body: str) -> int:
-        workdir = tmp_path_factory.mktemp(f"bdir-{daemon}")
-        conf = workdir / "rsyncd.conf"
-        head = f"use chroot = no\nreverse lookup = no\nlog file = {workdir / 'log'}\n"
-        if os.geteuid() == 0:
-            head += "uid = root\ngid = root\n"
-        conf.write_text(head + body)
-        program = pyrsyncd_argv() if daemon == "ours" else real_rsync.argv()
-        service, port = start_service(
-            lambda port: [
-                *program,
-                "--daemon",
-                "--no-detach",
-                f"--config={conf}",
-                f"--port={port}",
-                f"--address={LOOPBACK}",
-            ],
-            output=workdir / "out",
-            ready=lambda _s, port: daemon_ready(LOOPBACK, port),
-        )
-        started.append(service)
-        return port
-
-    yield start
-    for service in started:
-        service.stop(grace=2.0)
+    """``start_module_daemon(daemon, body)`` starts a daemon on loopback; returns its port."""
+    daemons = ConfDaemons(real_rsync, tmp_path_factory.mktemp("bdir"))
+    yield lambda daemon, body: daemons.start(daemon, body, head=True)
+    daemons.stop_all()
 
 
 @pytest.mark.parametrize("daemon", ["ours", "rsync"])

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.daemon import LOOPBACK, daemon_ready
-from harness.ourd import pyrsyncd_argv
-from harness.proc import Service, start_service
+from harness.confd import ConfDaemons
+from harness.daemon import LOOPBACK
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -34,31 +32,10 @@ pytestmark = [
 def start_conf(
     real_rsync: RealRsync, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[[str, str], int]]:
-    started: list[Service] = []
-
-    def start(body: str, daemon: str) -> int:
-        workdir = tmp_path_factory.mktemp(f"dchroot-{daemon}")
-        conf = workdir / "rsyncd.conf"
-        conf.write_text(textwrap.dedent(body))
-        program = pyrsyncd_argv() if daemon == "ours" else real_rsync.argv()
-        service, port = start_service(
-            lambda port: [
-                *program,
-                "--daemon",
-                "--no-detach",
-                f"--config={conf}",
-                f"--port={port}",
-                f"--address={LOOPBACK}",
-            ],
-            output=workdir / "out",
-            ready=lambda _s, port: daemon_ready(LOOPBACK, port),
-        )
-        started.append(service)
-        return port
-
-    yield start
-    for service in started:
-        service.stop(grace=2.0)
+    """``start_conf(...)`` starts a daemon on an rsyncd.conf on loopback; returns its port."""
+    daemons = ConfDaemons(real_rsync, tmp_path_factory.mktemp("dchroot"))
+    yield lambda body, daemon: daemons.start(daemon, body, head=False)
+    daemons.stop_all()
 
 
 @pytest.mark.parametrize("daemon", ["ours", "rsync"])

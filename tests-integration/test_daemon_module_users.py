@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.daemon import LOOPBACK, daemon_ready
-from harness.ourd import pyrsyncd_argv
-from harness.proc import Service, start_service
+from harness.confd import ConfDaemons
+from harness.daemon import LOOPBACK
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -39,37 +37,10 @@ NOBODY = 65534
 def start_conf(
     real_rsync: RealRsync, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[[str, str], int]]:
-    """``start_conf(body, daemon)`` starts ``daemon`` on an rsyncd.conf; returns its port."""
-    started: list[Service] = []
-
-    def start(body: str, daemon: str) -> int:
-        workdir = tmp_path_factory.mktemp(f"users-{daemon}")
-        os.chmod(workdir, 0o755)  # noqa: S103 - the served user must reach it
-        conf = workdir / "rsyncd.conf"
-        head = (
-            "use chroot = no\nreverse lookup = no\nuid = root\ngid = root\n"
-            f"log file = {workdir / 'rsyncd.log'}\nlock file = {workdir / 'rsyncd.lock'}\n"
-        )
-        conf.write_text(head + textwrap.dedent(body))
-        program = pyrsyncd_argv() if daemon == "ours" else real_rsync.argv()
-        service, port = start_service(
-            lambda port: [
-                *program,
-                "--daemon",
-                "--no-detach",
-                f"--config={conf}",
-                f"--port={port}",
-                f"--address={LOOPBACK}",
-            ],
-            output=workdir / "out",
-            ready=lambda _s, port: daemon_ready(LOOPBACK, port),
-        )
-        started.append(service)
-        return port
-
-    yield start
-    for service in started:
-        service.stop(grace=2.0)
+    """``start_conf(...)`` starts a daemon on an rsyncd.conf on loopback; returns its port."""
+    daemons = ConfDaemons(real_rsync, tmp_path_factory.mktemp("users"))
+    yield lambda body, daemon: daemons.start(daemon, body, head=True)
+    daemons.stop_all()
 
 
 def _rsync(

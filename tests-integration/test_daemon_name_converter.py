@@ -12,14 +12,12 @@ import grp
 import os
 import pwd
 import subprocess
-import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.daemon import LOOPBACK, daemon_ready
-from harness.ourd import pyrsyncd_argv
-from harness.proc import Service, start_service
+from harness.confd import ConfDaemons
+from harness.daemon import LOOPBACK
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -41,35 +39,10 @@ MAPPED_UID, MAPPED_GID = 4242, 4343
 def start_conf(
     real_rsync: RealRsync, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[[str, str], int]]:
-    started: list[Service] = []
-
-    def start(body: str, daemon: str) -> int:
-        workdir = tmp_path_factory.mktemp(f"namecvt-{daemon}")
-        conf = workdir / "rsyncd.conf"
-        head = (
-            "use chroot = no\nreverse lookup = no\nuid = root\ngid = root\n"
-            f"log file = {workdir / 'rsyncd.log'}\nlock file = {workdir / 'rsyncd.lock'}\n"
-        )
-        conf.write_text(head + textwrap.dedent(body))
-        program = pyrsyncd_argv() if daemon == "ours" else real_rsync.argv()
-        service, port = start_service(
-            lambda port: [
-                *program,
-                "--daemon",
-                "--no-detach",
-                f"--config={conf}",
-                f"--port={port}",
-                f"--address={LOOPBACK}",
-            ],
-            output=workdir / "out",
-            ready=lambda _s, port: daemon_ready(LOOPBACK, port),
-        )
-        started.append(service)
-        return port
-
-    yield start
-    for service in started:
-        service.stop(grace=2.0)
+    """``start_conf(...)`` starts a daemon on an rsyncd.conf on loopback; returns its port."""
+    daemons = ConfDaemons(real_rsync, tmp_path_factory.mktemp("namecvt"))
+    yield lambda body, daemon: daemons.start(daemon, body, head=True)
+    daemons.stop_all()
 
 
 def _converter(tmp_path: Path) -> tuple[Path, Path]:

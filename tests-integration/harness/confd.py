@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from typing import TYPE_CHECKING
 
 from harness.daemon import LOOPBACK, daemon_ready
@@ -34,13 +35,13 @@ class ConfDaemons:
         workdir = self._workdir / f"{daemon}-{len(self._started)}"
         workdir.mkdir()
         conf = workdir / "rsyncd.conf"
-        text = body
+        text = textwrap.dedent(body)
         if head:
             text = (
                 "use chroot = no\nreverse lookup = no\n"
                 f"log file = {workdir / 'rsyncd.log'}\nlock file = {workdir / 'rsyncd.lock'}\n"
                 + ("uid = 0\ngid = 0\n" if os.geteuid() == 0 else "")
-                + body
+                + text
             )
         conf.write_text(text)
         program = pyrsyncd_argv() if daemon == "ours" else self._real.argv()
