@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import grp
 import importlib
 import logging
@@ -57,6 +58,7 @@ from rsync_sandbox import (
     apply,
     check_writable,
     find_writable,
+    keep_capabilities,
     python_runtime_paths,
 )
 from rsync_wire.errors import ExitCode
@@ -374,6 +376,18 @@ def confine(
         check_writable=check_writable,
     )
     report = apply(policy)
+    # root only to become each module's user: nothing but setuid/setgid/setpcap, unless
+    # a module is served as root itself
+    if (
+        is_root
+        and mode != "off"
+        and per_module_users(config)
+        and all(module_ids(config, mod)[0] != 0 for mod in config.modules.values())
+    ):
+        keep_capabilities()
+        warnings.append("capabilities limited to setuid, setgid and setpcap until then")
+        # without CAP_SYS_ADMIN the mounts cannot be undone: apply()'s warning is moot
+        report = _without_root_warning(report)
     if Mechanism.PID_NAMESPACE in report.mechanisms:
         _exit_on_signals()
         adopt_host_pid()
@@ -390,6 +404,12 @@ def confine(
     for warning in (*warnings, *report.warnings):
         log.warning("sandbox: %s", warning)
     return report
+
+
+def _without_root_warning(report: SandboxReport) -> SandboxReport:
+    """``report`` without the warning that a root process could undo the mounts."""
+    kept = tuple(w for w in report.warnings if not w.startswith("still running as root"))
+    return dataclasses.replace(report, warnings=kept)
 
 
 def _checks(

@@ -35,6 +35,7 @@ from rsync_sandbox.privileges import (
     NOBODY,
     SwitchError,
     drop_privileges,
+    keep_capabilities,
     switch_user,
     verify_dropped,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "confine_writes",
     "drop_privileges",
     "find_writable",
+    "keep_capabilities",
     "python_runtime_paths",
     "refuse_writable",
     "switch_user",

@@ -74,6 +74,7 @@ _SYSCALLS: Final[dict[str, dict[str, int]]] = {
     "x86_64": {
         "pivot_root": 155,
         "capget": 125,
+        "capset": 126,
         "seccomp": 317,
         "landlock_create_ruleset": 444,
         "landlock_add_rule": 445,
@@ -84,6 +85,7 @@ _SYSCALLS: Final[dict[str, dict[str, int]]] = {
     "aarch64": {
         "pivot_root": 41,
         "capget": 90,
+        "capset": 91,
         "seccomp": 277,
         "landlock_create_ruleset": 444,
         "landlock_add_rule": 445,
@@ -274,6 +276,17 @@ def capget() -> tuple[int, int, int]:
     permitted = data[0].permitted | data[1].permitted << 32
     inheritable = data[0].inheritable | data[1].inheritable << 32
     return effective, permitted, inheritable
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set the calling thread's capability sets (``capset`` 2; 64-bit masks)."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i, shift in enumerate((0, 32)):
+        data[i].effective = (effective >> shift) & 0xFFFFFFFF
+        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
+        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    _check(_syscall("capset", ctypes.byref(header), ctypes.byref(data)), "capset")
 
 
 def landlock_create_ruleset(attr: LandlockRulesetAttr | None, size: int, flags: int) -> int:

@@ -38,6 +38,7 @@ __all__ = [
     "SwitchError",
     "capabilities",
     "drop_privileges",
+    "keep_capabilities",
     "no_new_privs",
     "set_no_new_privs",
     "switch_user",
@@ -48,6 +49,11 @@ NOBODY: Final = 65534
 """The conventional uid and gid of ``nobody``/``nogroup``, the default target."""
 
 _CAP_LAST_MAX: Final = 63  # capability sets are 64-bit
+CAP_SETGID: Final = 6
+CAP_SETUID: Final = 7
+CAP_SETPCAP: Final = 8
+SWITCH_CAPABILITIES: Final = (1 << CAP_SETGID) | (1 << CAP_SETUID) | (1 << CAP_SETPCAP)
+"""What `switch_user` needs of root: change ids and groups, empty the bounding set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +95,11 @@ def no_new_privs() -> bool:
     return _libc.prctl(_libc.PR_GET_NO_NEW_PRIVS) == 1
 
 
-def _drop_bounding_set() -> None:
-    """Empty the capability bounding set (needs CAP_SETPCAP, which root has)."""
+def _drop_bounding_set(keep: int = 0) -> None:
+    """Empty the capability bounding set but ``keep`` (needs CAP_SETPCAP, which root has)."""
     for cap in range(_CAP_LAST_MAX + 1):
+        if keep & (1 << cap):
+            continue
         try:
             present = _libc.prctl(_libc.PR_CAPBSET_READ, cap) == 1
         except OSError as exc:
@@ -131,6 +139,34 @@ def drop_privileges(uid: int = NOBODY, gid: int = NOBODY) -> None:
         msg = f"cannot change to uid {uid} gid {gid}: {exc}"
         raise SandboxError(msg) from exc
     set_no_new_privs()
+
+
+def keep_capabilities(keep: int = SWITCH_CAPABILITIES) -> None:
+    """Keep only the capabilities in ``keep`` (a mask), for good; the uid stays.
+
+    For a process that stays root only to become another user later (`switch_user`):
+    the bounding set, the effective and permitted sets lose everything else (no
+    ``CAP_DAC_OVERRIDE``, ``CAP_SYS_ADMIN``, ``CAP_CHOWN``, ...), the inheritable set
+    everything.
+
+    Raises:
+        SandboxError: a call failed.
+        SandboxViolation: a capability outside ``keep`` is still effective or permitted.
+    """
+    try:
+        _drop_bounding_set(keep)
+        effective, permitted, _ = _libc.capget()
+        _libc.capset(effective & keep, permitted & keep, 0)
+    except OSError as exc:
+        msg = f"cannot limit the capabilities to {keep:#x}: {exc}"
+        raise SandboxError(msg) from exc
+    caps = capabilities()
+    if (caps.effective | caps.permitted) & ~keep:
+        msg = (
+            f"capabilities beyond {keep:#x} remain: effective {caps.effective:#x}"
+            f" permitted {caps.permitted:#x}"
+        )
+        raise SandboxViolation(msg)
 
 
 class SwitchError(SandboxError):
