@@ -2,8 +2,9 @@
 
 Both clients pull from the same server into destinations of the same name (in different
 parent directories), so every line can be compared; timings, rates and byte counts are
-masked (``harness.client.normalize_output``). Real rsync runs with ``--no-i-r``: pyrsync
-never uses incremental recursion, and with it rsync prints its lists in another order.
+masked (``harness.client.normalize_output``). Both recurse incrementally, except where
+pyrsync keeps one list (``-H``...): real rsync then runs with ``--no-i-r``, as it prints its
+lists in another order otherwise (``harness.client.one_list_args``).
 rsync's generator and receiver are two processes printing at once, so deletion lines
 (printed by the generator) may interleave differently with the others (printed when the
 sender echoes a record): both sequences are compared, each in its own order.
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.client import normalize_output, pyrsync_argv
+from harness.client import normalize_output, one_list_args, pyrsync_argv
 from harness.proc import run
 from harness.trees import update_tree
 
@@ -56,7 +57,7 @@ class Pair:
             self.dest(client)
             tail = [*args, "dest"] if dest else list(args)  # relative: the same text for both
             if client == "rsync":
-                argv = self.real_rsync.argv("--no-i-r", *tail)
+                argv = self.real_rsync.argv(*one_list_args(tail), *tail)
             else:
                 argv = pyrsync_argv(*tail)
             result = run(argv, cwd=self.dest(client).parent)
@@ -156,7 +157,7 @@ def test_motd_and_no_motd(real_daemon: RealDaemonFactory, pair: Pair, tmp_path: 
 def test_progress_lines_when_not_a_terminal(served: tuple[Tree, str], tmp_path: Path) -> None:
     _, url = served
     result = run(pyrsync_argv("-a", "--progress", url, tmp_path / "dest"), check=True)
-    assert "receiving file list ... " in result.stdout
+    assert "receiving incremental file list\n" in result.stdout
     assert "100%" in result.stdout
     assert "xfr#" in result.stdout
 

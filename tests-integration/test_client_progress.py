@@ -6,8 +6,9 @@ file a last line ending at 100% with ``(xfr#N, to-chk=M/T)``. Rates, times and h
 updates a second brings depend on the machine, so each output is compared as a terminal
 leaves it (per line, the text after the last ``\r``), plus the parts that do not depend on
 timing: the first update of a line (rsync prints one at a file's first data, ``0 0%``)
-and every line that ends a file or a phase; rates and times are masked. Real rsync runs
-with ``--no-i-r`` (pyrsync never uses incremental recursion).
+and every line that ends a file or a phase; rates and times are masked. Both recurse
+incrementally (``ir-chk``), except where pyrsync keeps one list (``-H``...): real rsync then
+runs with ``--no-i-r`` (``harness.client.one_list_args``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Final
 
 import pytest
 
-from harness.client import normalize_output, pyrsync_argv
+from harness.client import normalize_output, one_list_args, pyrsync_argv
 from harness.proc import run
 from harness.trees import update_tree
 
@@ -102,7 +103,7 @@ class Clients:
 
     def argv(self, client: str, *args: str) -> list[str]:
         if client == "rsync":
-            return [str(a) for a in self.real_rsync.argv("--no-i-r", *args, "dest")]
+            return [str(a) for a in self.real_rsync.argv(*one_list_args(args), *args, "dest")]
         return pyrsync_argv(*args, "dest")
 
     def pipe(self, *args: str) -> tuple[list[str], list[str], bytes]:
@@ -175,12 +176,12 @@ def test_progress_through_a_pipe_is_rsyncs(
 def test_local_copy_progress_is_rsyncs(
     clients: Clients, tree_factory: TreeFactory, options: list[str]
 ) -> None:
-    # rsync's client is the sender here: "building file list", and a file's first update
-    # after its first chunk was sent
+    # rsync's client is the sender here: "sending incremental file list", and a file's
+    # first update after its first chunk was sent
     tree = tree_factory()
     theirs, ours, _ = clients.pipe("-a", *options, f"{tree.root}/")
     assert ours == theirs
-    assert any(line.startswith("building file list ... ") for line in ours) == (
+    assert any(line.startswith("sending incremental file list") for line in ours) == (
         "--progress" in options or "-P" in options
     )
 
@@ -219,7 +220,8 @@ def test_error_after_a_partial_line_goes_to_stderr_after_a_newline(
     outputs = []
     for client in ("rsync", "pyrsync"):
         result = run(
-            clients.argv(client, "-r", "--progress", url + "does-not-exist"),
+            # one list, so that "receiving file list ... " is a partial line
+            clients.argv(client, "-r", "--no-i-r", "--progress", url + "does-not-exist"),
             cwd=clients.tmp_path / client,
         )
         assert result.returncode == 23, result.describe()

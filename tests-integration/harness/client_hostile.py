@@ -16,6 +16,9 @@ import sys
 from typing import Final
 
 ATTACKS: Final = ("dotdot", "absolute", "symlink-then-file", "huge-name")
+INC_ATTACKS: Final = ("inc-outside-dir", "inc-no-such-dir", "inc-twice", "inc-top-again")
+"""With incremental recursion: a directory's list naming files elsewhere, a list for a
+directory never listed, a second list for one directory, a list for the top ``.``."""
 OUTSIDE_TARGET: Final = "/tmp/pyrsync-hostile-outside"
 
 
@@ -25,8 +28,9 @@ def main(argv: list[str]) -> int:  # pragma: no cover - runs as the remote progr
     import anyio
     from anyio.streams.file import FileReadStream, FileWriteStream
 
+    from rsync_wire.proto import codec
     from rsync_wire.proto.args import parse_server_args
-    from rsync_wire.proto.constants import CF
+    from rsync_wire.proto.constants import CF, Ndx
     from rsync_wire.proto.filters import decode_filter_list
     from rsync_wire.proto.flist import FileEntry, FileListEncoder
     from rsync_wire.proto.negotiate import Session
@@ -46,6 +50,8 @@ def main(argv: list[str]) -> int:  # pragma: no cover - runs as the remote progr
         await ws.flush()
         await ws.read_int32()
         flags = CF.VARINT_FLIST_FLAGS | CF.SAFE_FLIST | CF.CHKSUM_SEED_FIX
+        if attack.startswith("inc-"):
+            flags |= CF.INC_RECURSE
         ws.write_varint(int(flags))
         ws.write_vstring(b"md5")
         await ws.flush()
@@ -78,11 +84,29 @@ def main(argv: list[str]) -> int:  # pragma: no cover - runs as the remote progr
                 entry(b"link", stat.S_IFLNK | 0o777, size=len(target), link_target=target),
                 entry(b"link/escaped", reg, size=4),
             ]
+        elif attack.startswith("inc-"):
+            entries = [top, entry(b"d", stat.S_IFDIR | 0o755)]
         else:
             entries = []
         for e in entries:
             enc.encode_into(ws.out, e)
-        if attack == "huge-name":
+        if attack.startswith("inc-"):
+            enc.encode_end_into(ws.out, 0)
+            ndx_out = codec.NdxEncoder(protocol=32)
+            # directory 0 is the top ".", 1 is "d"
+            lists = {
+                "inc-outside-dir": [(1, [entry(b"elsewhere/escaped", reg, size=4)])],
+                "inc-no-such-dir": [(7, [entry(b"x", reg, size=4)])],
+                "inc-twice": [(1, [entry(b"d/a", reg, size=4)]), (1, [entry(b"d/b", reg)])],
+                "inc-top-again": [(0, [entry(b"x", reg, size=4)])],
+            }[attack]
+            for number, sub in lists:
+                ws.write_ndx(ndx_out, Ndx.FLIST_OFFSET - number)
+                for e in sub:
+                    enc.encode_into(ws.out, e)
+                enc.encode_end_into(ws.out, 0)
+            ws.write_ndx(ndx_out, Ndx.FLIST_EOF)
+        elif attack == "huge-name":
             ws.write(bytes([0x40, 0x80 | (5000 >> 8), 5000 & 0xFF]) + b"x" * 5000)
         else:
             enc.encode_end_into(ws.out, 0)

@@ -514,10 +514,16 @@ class Output:
 
     # -- Reporter ----------------------------------------------------------------------
 
-    def file_list_started(self) -> None:
-        """``receiving file list ... `` with ``-v`` (rsync: flist.c start_filelist_progress)."""
+    def file_list_started(self, *, incremental: bool = False) -> None:
+        """``receiving file list ... `` with ``-v``, or ``receiving incremental file list``.
+
+        rsync: flist.c recv_file_list(), start_filelist_progress().
+        """
         o = self.opts
         if self.quiet or not (o.verbose or o.progress):
+            return
+        if incremental:  # a local copy's client is its sender, as rsync's
+            self._line(f"{'sending' if self.am_sender else 'receiving'} incremental file list")
             return
         if not (o.recursive or o.dirs or o.list_only_effective):
             return

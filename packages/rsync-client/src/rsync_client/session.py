@@ -44,7 +44,7 @@ from rsync_wire.proto.args import build_server_args
 from rsync_wire.proto.constants import CF, PROTOCOL_VERSION
 from rsync_wire.proto.filters import F_OPTION_RULES, FilterList, ReadFile, cvs_exclude_rules
 from rsync_wire.roles.client import (
-    CLIENT_CAPABILITIES,
+    pull_capabilities,
     push_capabilities,
     run_pull,
     run_push,
@@ -273,6 +273,7 @@ async def _run_local(
 ) -> RunResult:
     topts = opts.transfer_options(local=True)
     topts.cvs_exclude = opts.cvs_exclude
+    topts.capabilities = pull_capabilities(topts, allow=opts.inc_recursive)
     filters = build_filters(opts)
     _add_cvs(filters, opts)
     config = _config(opts, filters, None, local=True)
@@ -289,7 +290,7 @@ async def _run_local(
         topts,
         config,
         output,
-        capabilities=CLIENT_CAPABILITIES,
+        capabilities=topts.capabilities,
     )
     return RunResult(stats, int(stats.exit_code()), PROTOCOL_VERSION)
 
@@ -353,7 +354,7 @@ Transfer = Callable[[WireStream, "int | None", int], Awaitable[tuple[ReceiveStat
 
 def _pull_topts(opts: ClientOptions) -> TransferOptions:
     topts = opts.transfer_options()
-    topts.capabilities = CLIENT_CAPABILITIES
+    topts.capabilities = pull_capabilities(topts, allow=opts.inc_recursive)
     topts.cvs_exclude = opts.cvs_exclude
     return topts
 

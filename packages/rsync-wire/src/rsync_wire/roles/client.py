@@ -38,6 +38,7 @@ from rsync_wire.proto.filters import (
     filter_list_is_sent,
 )
 from rsync_wire.proto.negotiate import Session, choose_name, negotiate_protocol, parse_name_list
+from rsync_wire.roles.flists import receiver_can_inc_recurse
 from rsync_wire.roles.receiving import ReceiverSide, ReceiveStats
 from rsync_wire.roles.sender import SenderRole
 from rsync_wire.roles.sender_ports import ClientSenderPort
@@ -53,6 +54,7 @@ __all__ = [
     "CLIENT_CAPABILITIES",
     "client_checksum_names",
     "client_compress_names",
+    "pull_capabilities",
     "push_capabilities",
     "run_pull",
     "run_push",
@@ -63,9 +65,22 @@ log = logging.getLogger("rsync_wire.client")
 
 CLIENT_CAPABILITIES = ".LfxCvu"
 """The ``-e`` letters of this client (docs/protocol.md §4.2): symlink times, safe file list,
-no xattr optimisation, seed fix, varint flags with name negotiation, id-0 names. Never
-``i`` for a pull: this receiving side does not do incremental recursion (a push may offer it,
-see :func:`push_capabilities`)."""
+no xattr optimisation, seed fix, varint flags with name negotiation, id-0 names; ``i``
+(incremental recursion) is added per transfer, see :func:`pull_capabilities` and
+:func:`push_capabilities`."""
+
+
+def pull_capabilities(opts: TransferOptions, *, allow: bool = True) -> str:
+    """The ``-e`` letters of a pulling client: ``i`` when it may recurse incrementally.
+
+    Args:
+        opts: the transfer options (see :func:`~rsync_wire.roles.flists.receiver_can_inc_recurse`).
+        allow: ``--no-inc-recursive`` makes this false.
+
+    rsync: compat.c set_allow_inc_recurse(), options.c maybe_add_e_option().
+    """
+    inc = allow and receiver_can_inc_recurse(opts)
+    return "." + ("i" if inc else "") + CLIENT_CAPABILITIES[1:]
 
 
 def push_capabilities(opts: TransferOptions, *, allow: bool = True) -> str:

@@ -50,7 +50,7 @@ class Destination(Protocol):
         ...
 
     def shown(self, path: bytes) -> bytes:
-        """``path`` as error messages name it."""
+        """``path`` as error messages name it, quotes included (rsync: util1.c full_fname())."""
         ...
 
 
@@ -78,12 +78,12 @@ class LocalDestination:
 
     def shown(self, path: bytes) -> bytes:  # noqa: D102
         if path.startswith(b"/"):
-            return path
+            return b'"' + path + b'"'
         try:
             cwd = os.getcwdb()
         except OSError:
-            return path
-        return cwd.rstrip(b"/") + b"/" + (b"" if path == b"." else path)
+            return b'"' + path + b'"'
+        return b'"' + cwd.rstrip(b"/") + b"/" + (b"" if path == b"." else path) + b'"'
 
 
 class ModuleDestination:
@@ -118,4 +118,4 @@ class ModuleDestination:
 
     def shown(self, path: bytes) -> bytes:  # noqa: D102
         rel = b"/".join(split_path(path)) or b"."
-        return rel + b" (in " + self.module.encode("utf-8", "surrogateescape") + b")"
+        return b'"' + rel + b'" (in ' + self.module.encode("utf-8", "surrogateescape") + b")"

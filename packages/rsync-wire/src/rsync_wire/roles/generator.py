@@ -35,6 +35,7 @@ import anyio
 from rsync_wire.errors import LocalProtocolError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import FnameCmp, Msg, Ndx
+from rsync_wire.proto.phases import DEL_STATS, GeneratorPhases
 from rsync_wire.proto.sums import SumHead, encode_block_sums_into
 from rsync_wire.roles.decide import (
     CHMOD_BITS,
@@ -44,7 +45,7 @@ from rsync_wire.roles.decide import (
     itemize_flags,
     quick_check_ok,
 )
-from rsync_wire.roles.receive_state import Finished, Milestone, ReceiverGone, Redo, full_name
+from rsync_wire.roles.receive_state import Finished, Milestone, ReceiverGone, Redo
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
@@ -105,6 +106,12 @@ class GeneratorRole:
         self.dry_missing: list[bytes] = []  # with -n: directories that do not exist
         self.warned_io_error = False
         self.phase = 0
+        # incremental recursion: the list being generated, the index standing for its
+        # directory, and directories created early (when met in their parent's list)
+        self._cur_list = 0
+        self._acked = 0  # lists acknowledged with an NDX_DONE
+        self._dir_slot = -1
+        self.created_dirs: set[bytes] = set()
         # the quick check needs nothing but lstat (no option changes what "up to date" means)
         self._fast = not (
             shared.daemon_rules is not None  # every name passes the module's rules first
@@ -138,7 +145,18 @@ class GeneratorRole:
         sh = self.sh
         ws = sh.out_ws
         session = sh.session
-        if sh.config.list_only:
+        inc = sh.lists.inc
+        phases = GeneratorPhases(
+            protocol=session.protocol,
+            inc=inc,
+            delete_late=self.delete_when == "after",
+            del_stats=self.deleting or sh.opts.force,
+        )
+        if inc:
+            if self.delete_when == "before":
+                self._delete_pass()
+            await self._phase_one_inc()  # each list ends with its own NDX_DONE
+        elif sh.config.list_only:
             for i, entry in enumerate(sh.entries):
                 if not sh.cleared[i]:
                     sh.reporter.list_entry(entry, entry.name)
@@ -146,8 +164,8 @@ class GeneratorRole:
             if self.delete_when == "before":
                 self._delete_pass()
             self._find_hard_link_leaders()
-            await self._phase_one()
-        self._write_ndx(Ndx.DONE)
+            await self._phase_one(0, len(sh.entries))
+        self._write_markers(phases.transfer_end())
         await ws.flush()
         self.phase = 1
         await self._wait_for("phase1")
@@ -157,24 +175,15 @@ class GeneratorRole:
             if ws.pending_output >= _FLUSH_AT:
                 await ws.flush()
         self.phase = 2
-        self._write_ndx(Ndx.DONE)
-        if session.has_iflags:
-            self._write_ndx(Ndx.DONE)
-        if session.del_stats and self.delete_when != "after":
-            if self.deleting or sh.opts.force:
-                self._write_del_stats()
-            self._write_ndx(Ndx.DONE)
+        self._write_markers(phases.after_redo())
         await ws.flush()
         await self._wait_for("loop")
         self._finish_hard_links(now=False)
         if self.delete_when == "after":
             self._delete_pass()
-        if session.del_stats:
-            if self.delete_when == "after":
-                if self.deleting or sh.opts.force:
-                    self._write_del_stats()
-                self._write_ndx(Ndx.DONE)
-                await ws.flush()
+        self._write_markers(phases.after_loop())
+        await ws.flush()
+        if phases.waits_for_final:
             await self._wait_for("final")
         if sh.stats.skipped_deletes:
             self._warn(
@@ -182,12 +191,145 @@ class GeneratorRole:
             )
             sh.io_error |= 4
             sh.stats.io_error |= 4
-        self._touch_up_dirs()
-        self._write_ndx(Ndx.DONE)  # goodbye
+        if not inc:  # with incremental recursion each directory was done with its list
+            self._touch_up_dirs()
+        self._write_markers(phases.goodbye())
         await ws.flush()
 
-    async def _phase_one(self) -> None:
-        """Every entry of the list, in order; up-to-date files are settled inline.
+    def _write_markers(self, markers: tuple[str, ...]) -> None:
+        """Write NDX_DONE markers and the deletion statistics, as the phase machine says."""
+        for marker in markers:
+            if marker == DEL_STATS:
+                self._write_del_stats()
+            else:
+                self._write_ndx(Ndx.DONE)
+
+    async def _phase_one_inc(self) -> None:
+        """Phase 1 with incremental recursion: each list as it comes, freed when done.
+
+        A list's directory is handled in full just before its contents (at the index
+        before the list's first entry), with its deletions; a directory met in its parent's
+        list is only created, so that the parent's time can be set when the parent's list
+        is done. Each finished list is acknowledged with an NDX_DONE; the last one ends
+        phase 1.
+
+        rsync: generator.c generate_files(), check_for_finished_files().
+        """
+        sh = self.sh
+        lists = sh.lists
+        list_only = sh.config.list_only
+        k = 0
+        while True:
+            while k >= len(lists.lists) and not lists.eof:
+                await self._next_event()
+            if k >= len(lists.lists):
+                break
+            sub = lists.lists[k]
+            self._cur_list = k
+            lo, hi = sub.start, sub.start + sub.count
+            if sub.parent >= 0:
+                slot = lo - 1
+                self._dir_slot = slot
+                rel = sh.rels[slot]
+                if list_only:
+                    sh.reporter.list_entry(sh.entries[slot], sh.entries[slot].name)
+                else:
+                    self._recv_generator(slot)
+                    if (
+                        self.delete_when == "during"
+                        and lists.dir_content[sub.parent]
+                        and slot not in sh.missing_dirs
+                    ):
+                        self._delete_in_dir(rel)
+                sh.children.pop(rel, None)
+            else:
+                self._dir_slot = -1
+            if list_only:
+                for i in range(lo, hi):
+                    entry = sh.entries[i]
+                    if not sh.cleared[i] and not entry.is_dir:
+                        sh.reporter.list_entry(entry, entry.name)
+            else:
+                await self._phase_one(lo, hi)
+            self._drain_events()
+            self._finish_lists(all_done=False)
+            k += 1
+        self._cur_list = len(lists.lists)
+        while True:
+            self._drain_events()
+            self._finish_lists(all_done=True)
+            if self._acked >= len(lists.lists):
+                break
+            await self._next_event()
+
+    def _finish_lists(self, *, all_done: bool) -> None:
+        """Redo what failed, then acknowledge every finished list before the current one.
+
+        The receiver frees a list when the sender echoes the acknowledgement (the echoes of
+        what was sent before it come first).
+
+        rsync: generator.c check_for_finished_files().
+        """
+        lists = self.sh.lists
+        while self.redo:
+            self._recv_generator(self.redo.pop(0), redo=True)
+        while self._acked < len(lists.lists):
+            sub = lists.lists[self._acked]
+            if sub.pending or (not all_done and sub.number >= self._cur_list):
+                return
+            self._write_ndx(Ndx.DONE)
+            if sub.parent >= 0:
+                self._touch_up_dir(sub.start - 1)
+            self._acked += 1
+
+    def _count_request(self, ndx: int) -> None:
+        """A transfer was requested: its list waits for it (rsync's ``in_progress``)."""
+        sub = self.sh.lists.locate(ndx)
+        if sub is not None:
+            sub.pending += 1
+
+    def _event(self, event: ReceiverEvent) -> None:
+        if isinstance(event, Redo):
+            self.redo.append(event.ndx)
+            self._settled(event.ndx)
+        elif isinstance(event, Finished):
+            if self.sh.lists.inc:
+                self._settled(event.ndx)
+            else:
+                self.finished.add(event.ndx)
+        elif isinstance(event, Milestone):
+            self.milestones.add(event.what)
+
+    def _settled(self, ndx: int) -> None:
+        lists = self.sh.lists
+        if lists.inc:
+            sub = lists.locate(ndx)
+            if sub is not None and sub.pending:
+                sub.pending -= 1
+
+    def _drain_events(self) -> None:
+        while True:
+            try:
+                event = self.events.receive_nowait()
+            except anyio.WouldBlock:
+                return
+            except anyio.EndOfStream:
+                msg = "the receiver stopped before the end of the session"
+                raise ReceiverGone(msg) from None
+            self._event(event)
+
+    async def _next_event(self) -> None:
+        """Send what is written, then wait for the receiver's next event."""
+        await self.sh.out_ws.flush()
+        try:
+            event = await self.events.receive()
+        except anyio.EndOfStream:
+            msg = "the receiver stopped before the end of the session"
+            raise ReceiverGone(msg) from None
+        self._event(event)
+
+    async def _phase_one(self, lo: int, hi: int) -> None:
+        """The entries ``lo`` to ``hi`` of the list, in order; up-to-date files settled inline.
 
         The loop checks the common case of a re-sync (a regular file whose size, mtime,
         permissions and ownership match) without a method call per entry; everything else
@@ -211,7 +353,7 @@ class GeneratorRole:
         ids = sh.ids
         uid_of = ids.uid
         gid_of = ids.gid
-        for i in range(len(entries)):
+        for i in range(lo, hi):
             if cleared[i]:
                 continue
             if fast and not self.dry_missing:
@@ -254,12 +396,7 @@ class GeneratorRole:
             except anyio.EndOfStream:
                 msg = "the receiver stopped before the end of the session"
                 raise ReceiverGone(msg) from None
-            if isinstance(event, Redo):
-                self.redo.append(event.ndx)
-            elif isinstance(event, Finished):
-                self.finished.add(event.ndx)
-            elif isinstance(event, Milestone):
-                self.milestones.add(event.what)
+            self._event(event)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -379,8 +516,14 @@ class GeneratorRole:
         entry = sh.entries[ndx]
         rel = sh.rels[ndx]
         mode = entry.mode
+        # with incremental recursion a directory met in its parent's list is only made
+        # early; it is handled when its own list comes (rsync's is_dir < 0)
+        early = sh.lists.inc and ndx != self._dir_slot and stat.S_ISDIR(mode)
         if not self.dry_run and self.dry_missing and self._below_missing(rel):
             return  # below a directory that could not be made: skipped, as rsync does
+        if early:
+            self._make_dir_early(entry, rel)
+            return
         if sh.daemon_rules is not None and sh.daemon_hides(rel, is_dir=stat.S_ISDIR(mode)):
             # rsync: generator.c recv_generator() (daemon_filter_list)
             kind = "directory" if stat.S_ISDIR(mode) else "file"
@@ -432,6 +575,33 @@ class GeneratorRole:
             return
         self._gen_file(ndx, entry, rel, st, redo=redo)
 
+    def _make_dir_early(self, entry: FileEntry, rel: bytes) -> None:
+        """A missing directory made while its parent's list is generated (only with times).
+
+        rsync: generator.c recv_generator() (``is_dir < 0``).
+        """
+        sh = self.sh
+        opts = sh.opts
+        if not opts.preserve_times or opts.omit_dir_times or self.dry_run:
+            return
+        if sh.daemon_rules is not None and sh.daemon_hides(rel, is_dir=True):
+            return
+        try:
+            st = self._stat(rel)
+        except OSError:
+            return  # reported when the directory's own list comes
+        if st is not None:
+            if stat.S_ISDIR(st.st_mode):
+                return
+            if not self._delete_item(rel, st.st_mode, make_room=True, what="directory"):
+                return
+        added = 0 if sh.am_root else 0o700
+        try:
+            self._tree.mkdir(rel, (entry.mode | added) & 0o700)
+        except OSError:
+            return  # reported when the directory's own list comes
+        self.created_dirs.add(rel)
+
     def _gen_dir(self, ndx: int, entry: FileEntry, rel: bytes, st: os.stat_result | None) -> None:
         sh = self.sh
         if self.dry_missing and self._below_missing(rel):
@@ -447,6 +617,9 @@ class GeneratorRole:
         real_st = st
         if ndx == 0 and rel == b"" and sh.config.dest_created:
             st = None
+        if self.created_dirs and rel in self.created_dirs:
+            self.created_dirs.discard(rel)
+            st = None  # made early: new all the same
         mode = self._mode_for(entry, st)
         cmp_st = st
         if st is None and sh.basis is not None:
@@ -462,7 +635,7 @@ class GeneratorRole:
             except OSError as exc:
                 self._error(
                     f"rsync: [generator] recv_generator: mkdir "
-                    f'"{_show(full_name(sh.tree, rel))}" failed: {exc.strerror} ({exc.errno})'
+                    f"{_show(sh.shown(rel))} failed: {exc.strerror} ({exc.errno})"
                 )
                 self._skip_dir(ndx, rel)
                 return
@@ -478,7 +651,12 @@ class GeneratorRole:
                         f'rsync: failed to modify permissions on "{_show(rel)}": '
                         f"{exc.strerror} ({exc.errno})"
                     )
-        if self.delete_when == "during" and ndx in sh.content_dirs and ndx not in sh.missing_dirs:
+        if (
+            self.delete_when == "during"
+            and not sh.lists.inc  # then with the directory's own list
+            and ndx in sh.content_dirs
+            and ndx not in sh.missing_dirs
+        ):
             self._delete_in_dir(rel)
 
     def _skip_dir(self, ndx: int, rel: bytes) -> None:
@@ -633,6 +811,8 @@ class GeneratorRole:
                 partial_st = None
         ws = sh.out_ws
         self._write_ndx(ndx)
+        if sh.lists.inc:
+            self._count_request(ndx)
         if sh.session.has_iflags:
             iflags = ITEM.TRANSFER
             if opts.always_checksum and not redo:
@@ -946,29 +1126,41 @@ class GeneratorRole:
         if not fix_times and not sh.tweaked_dirs:
             return
         for i in range(len(sh.entries) - 1, -1, -1):
-            entry = sh.entries[i]
-            if sh.cleared[i] or not entry.is_dir or i in sh.missing_dirs:
-                continue
-            rel = sh.rels[i]
-            try:
-                if i in sh.tweaked_dirs:
-                    self._tree.chmod(rel, sh.tweaked_dirs[i] & CHMOD_BITS)
-                if fix_times:
-                    st = self._tree.lstat(rel)
-                    if not stat.S_ISDIR(st.st_mode):
-                        continue
-                    if st.st_mtime_ns != entry.mtime * 1_000_000_000 + entry.mtime_nsec:
-                        self._tree.set_mtime(
-                            rel,
-                            entry.mtime * 1_000_000_000 + entry.mtime_nsec,
-                            atime_ns=st.st_atime_ns,
-                        )
-            except OSError as exc:
-                if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
-                    continue
-                self._error(
-                    f'rsync: failed to set times on "{_show(rel)}": {exc.strerror} ({exc.errno})'
-                )
+            self._touch_up_one(i, fix_times=fix_times)
+
+    def _touch_up_dir(self, ndx: int) -> None:
+        """One directory's time and permissions, once its list is done (incremental)."""
+        sh = self.sh
+        if sh.config.list_only or self.dry_run or sh.config.local_name is not None:
+            return
+        opts = sh.opts
+        self._touch_up_one(ndx, fix_times=opts.preserve_times and not opts.omit_dir_times)
+
+    def _touch_up_one(self, i: int, *, fix_times: bool) -> None:
+        sh = self.sh
+        entry = sh.entries[i]
+        if sh.cleared[i] or not entry.is_dir or i in sh.missing_dirs:
+            return
+        rel = sh.rels[i]
+        try:
+            if i in sh.tweaked_dirs:
+                self._tree.chmod(rel, sh.tweaked_dirs[i] & CHMOD_BITS)
+            if fix_times:
+                st = self._tree.lstat(rel)
+                if not stat.S_ISDIR(st.st_mode):
+                    return
+                if st.st_mtime_ns != entry.mtime * 1_000_000_000 + entry.mtime_nsec:
+                    self._tree.set_mtime(
+                        rel,
+                        entry.mtime * 1_000_000_000 + entry.mtime_nsec,
+                        atime_ns=st.st_atime_ns,
+                    )
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                return
+            self._error(
+                f'rsync: failed to set times on "{_show(rel)}": {exc.strerror} ({exc.errno})'
+            )
 
     # -- hard links ------------------------------------------------------------------------
 

@@ -85,8 +85,11 @@ def memory_stream_pair(buffers: int = 16) -> tuple[MemoryByteStream, MemoryByteS
 
 
 def local_session(capabilities: str, *, protocol: int = 32, seed: int | None = None) -> Session:
-    """The session a local copy agrees on (what negotiation between two of us would give)."""
-    flags = server_compat_flags(capabilities, inc_recurse=False) if protocol >= 30 else 0
+    """The session a local copy agrees on (what negotiation between two of us would give).
+
+    Incremental recursion is on when ``capabilities`` offers it (``i``).
+    """
+    flags = server_compat_flags(capabilities, inc_recurse=True) if protocol >= 30 else 0
     if seed is None:
         seed = int.from_bytes(secrets.token_bytes(4), "little", signed=True)
     return Session(

@@ -23,8 +23,11 @@ from rsync_delta import ChecksumRule
 from rsync_wire.errors import ExitCode, RemoteProtocolError
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.roles import idnames
+from rsync_wire.roles.flists import FileLists
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.flist import FileEntry
     from rsync_wire.proto.negotiate import Session
@@ -200,8 +203,8 @@ class Reporter(Protocol):
     Every method must return quickly and never raise.
     """
 
-    def file_list_started(self) -> None:
-        """The file list is about to be read."""
+    def file_list_started(self, *, incremental: bool = False) -> None:
+        """The file list is about to be read (``incremental``: with incremental recursion)."""
 
     def file_list_progress(self, count: int) -> None:
         """``count`` entries of the file list were read (called at each hundred).
@@ -268,7 +271,7 @@ class Reporter(Protocol):
 class NullReporter:
     """A :class:`Reporter` that drops everything."""
 
-    def file_list_started(self) -> None:  # noqa: D102
+    def file_list_started(self, *, incremental: bool = False) -> None:  # noqa: D102
         pass
 
     def file_list_progress(self, count: int) -> None:  # noqa: D102
@@ -381,7 +384,10 @@ class Shared:
     """What generator and receiver both read: the sorted list and the session's settings.
 
     Attributes:
-        entries: the file list in sorted order (index = the protocol's file index).
+        entries: the file lists in sorted order (index = the protocol's file index; with
+            incremental recursion, the lists one after the other, see
+            :mod:`rsync_wire.roles.flists`).
+        lists: which list each index belongs to, and the directory table.
         rels: each entry's path relative to the destination (``b""`` for the top ``.``).
         cleared: duplicates removed by the receiver (never requested).
         children: names present in the list, per directory (for deletions).
@@ -416,6 +422,9 @@ class Shared:
         self.entries: list[FileEntry] = []
         self.rels: list[bytes] = []
         self.cleared: list[bool] = []
+        self.lists = FileLists(inc=False)
+        # reads the list of a directory (incremental recursion); set by ReceiverSide
+        self.read_sub_list: Callable[[int], Awaitable[None]] | None = None
         self.children: dict[bytes, set[bytes]] = {}
         self.content_dirs: set[int] = set()
         self.ids = IdMapper({}, {}, numeric=opts.numeric_ids, am_root=self.am_root)
@@ -430,6 +439,8 @@ class Shared:
         self.basis: BasisDirs | None = None  # --link-dest & co (rsync_wire.roles.altdest)
         self.daemon_rules: DaemonRules | None = None
         self.dest_in_module = b""
+        # a daemon module's way of showing a name in messages (``"NAME" (in MODULE)``)
+        self.module_shown: Callable[[bytes], bytes] | None = None
 
     @property
     def partial_dir(self) -> bytes | None:
@@ -450,6 +461,18 @@ class Shared:
         cut = rel.rfind(b"/")
         head = rel[: cut + 1]
         return head + pdir + b"/" + rel[cut + 1 :]
+
+    def shown(self, rel: bytes) -> bytes:
+        """A destination name as rsync shows it in errors, quotes included.
+
+        From the working directory on, or ``"NAME" (in MODULE)`` in a daemon.
+
+        rsync: util1.c full_fname().
+        """
+        if self.module_shown is not None:
+            path = self.dest_in_module + b"/" + rel if self.dest_in_module else rel
+            return self.module_shown(path or b".")
+        return b'"' + full_name(self.tree, rel) + b'"'
 
     def daemon_hides(self, rel: bytes, *, is_dir: bool) -> bool:
         """Whether the module's rules hide the destination name ``rel`` (never ``.``)."""

@@ -38,15 +38,17 @@ from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
 from rsync_wire.fs_write import temp_name_for
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg, Ndx
+from rsync_wire.proto.phases import ReceiverPhases
 from rsync_wire.proto.sums import SumHead, decode_sum_head
 from rsync_wire.proto.tokens import BlockRef, Literal, TokenDecoder, TokenEvent
 from rsync_wire.roles.decide import CHMOD_BITS, ITEM, dest_mode
-from rsync_wire.roles.receive_state import Milestone, Redo, full_name
+from rsync_wire.roles.receive_state import Finished, Milestone, Redo
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
 
     from rsync_wire.proto.flist import FileEntry
+    from rsync_wire.roles.flists import SubList
     from rsync_wire.roles.receive_state import ReceiverEvent, Shared
 
 __all__ = ["ReceiverRole"]
@@ -89,9 +91,13 @@ class ReceiverRole:
         self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self.tokens = TokenDecoder(session.compression, protocol=session.protocol)
         self.digest_size = shared.rule.digest_size
-        self.phase = 0
+        self.phases = ReceiverPhases(protocol=session.protocol, inc=shared.lists.inc)
         self._sink: _Sink | None = None
         self._ndx = 0
+        self._redo = False  # the file being received was asked for again
+        # incremental recursion: the list of the last index read (rsync's cur_flist)
+        self._cur_list: SubList | None = shared.lists.lists[0] if shared.lists.inc else None
+        self._redone: set[int] = set()  # files asked for again (never twice)
         fresh = shared.rule.file_hasher()
         # copying a fresh hasher is cheaper than building one per file
         self._hasher_proto = fresh if hasattr(fresh, "copy") else None
@@ -118,28 +124,50 @@ class ReceiverRole:
         sh = self.sh
         ws = sh.ws
         session = sh.session
-        max_phase = 2 if session.has_iflags else 1
-        count = len(sh.entries)
+        lists = sh.lists
+        inc = lists.inc
+        phases = self.phases
         while True:
             ndx = await ws.read_ndx(self.ndx_in)
             if ndx == Ndx.DONE:
-                if sh.config.progress:
+                # rsync shows the line while it has a list (all are freed at the end of
+                # phase 1 with incremental recursion)
+                cur = self._cur_list
+                if sh.config.progress and (not inc or cur is not None):
                     st = sh.stats
+                    to_check = 0
+                    if cur is not None:  # rsync: progress.c set_current_file_index(NULL, 0)
+                        to_check = lists.total - (cur.start + cur.count - cur.number - 2) - 1
                     sh.reporter.progress_phase_done(
-                        to_check=0,
-                        count=count,
+                        to_check=to_check,
+                        count=lists.total,
                         xferred=st.xferred_files,
                         transferred_size=st.total_transferred_size,
                         total_size=st.total_size,
+                        flist_eof=lists.eof,
                     )
-                self.phase += 1
-                if self.phase > max_phase:
+                step = phases.on_done(lists_left=lists.live, eof=lists.eof)
+                if step.free:
+                    freed = lists.lists[lists.first_live]
+                    lists.free_first(sh.entries, sh.rels, sh.cleared)
+                    if cur is freed:  # rsync: flist.c flist_free() moves cur_flist on
+                        self._cur_list = lists.lists[lists.first_live] if lists.live else None
+                if step.end:
                     return
-                await self.events.send(Milestone(f"phase{self.phase}"))
+                if step.milestone is not None:
+                    await self.events.send(Milestone(step.milestone))
                 continue
             if ndx == Ndx.DEL_STATS:
                 for _ in range(5):
                     await ws.read_varint()
+                continue
+            if inc and ndx == Ndx.FLIST_EOF and not lists.eof:
+                lists.eof = True
+                await self.events.send(Milestone("lists"))
+                continue
+            if inc and ndx <= Ndx.FLIST_OFFSET and sh.read_sub_list is not None:
+                await sh.read_sub_list(Ndx.FLIST_OFFSET - ndx)
+                await self.events.send(Milestone("lists"))
                 continue
             if ndx < 0:
                 msg = f"invalid file index {ndx} from the sender"
@@ -158,6 +186,9 @@ class ReceiverRole:
                     basis_type = basis
                 if iflags & ITEM.XNAME_FOLLOWS:
                     xname = await ws.read_vstring()
+            if inc:
+                self._cur_list = lists.locate(ndx)
+            count = len(sh.entries)
             if not 0 <= ndx < count:
                 if session.protocol == 29 and ndx == count and iflags == ITEM.IS_NEW:
                     continue  # a protocol-29 keep-alive forwarded by an old sender
@@ -177,7 +208,7 @@ class ReceiverRole:
             if not iflags & ITEM.TRANSFER:
                 self._echoed_item(entry, rel, iflags, xname)
                 continue
-            if self.phase >= 2:
+            if self.phases.phase >= 2:
                 msg = "got transfer request in phase 2"
                 raise RemoteProtocolError(msg)
             if not stat.S_ISREG(entry.mode):
@@ -186,12 +217,24 @@ class ReceiverRole:
             stats = sh.stats
             stats.xferred_files += 1
             stats.total_transferred_size += entry.size
-            if iflags & ITEM.IS_NEW and self.phase == 0:
+            if iflags & ITEM.IS_NEW and self.phases.phase == 0:
                 stats.created_files += 1
             if sh.opts.dry_run:
                 sh.reporter.item(entry, rel or b".", iflags, None)
+                if inc:
+                    await self.events.send(Finished(ndx, ok=True))
                 continue
+            self._redo = False
             await self._receive_file(ndx, entry, rel, iflags, partial=basis_type == 0x81)
+            if inc and not self._redo:
+                await self.events.send(Finished(ndx, ok=True))
+
+    async def _ask_redo(self, ndx: int) -> None:
+        """A file failed its checksum: ask for it again, once (rsync: MSG_REDO)."""
+        if self.phases.phase == 0 and ndx not in self._redone:
+            self._redone.add(ndx)
+            self._redo = True
+            await self.events.send(Redo(ndx))
 
     def _echoed_item(self, entry: FileEntry, rel: bytes, iflags: int, xname: bytes | None) -> None:
         sh = self.sh
@@ -262,8 +305,7 @@ class ReceiverRole:
                 cut = rel.rfind(b"/")
                 shown = self._full_name(rel[: cut + 1] + temp_name_for(rel[cut + 1 :]))
                 self._error(
-                    f'rsync: [receiver] mkstemp "{_show(shown)}" failed: '
-                    f"{exc.strerror} ({exc.errno})"
+                    f"rsync: [receiver] mkstemp {_show(shown)} failed: {exc.strerror} ({exc.errno})"
                 )
             sh.reporter.item(entry, rel, iflags, None)
             self._sink = None
@@ -284,8 +326,7 @@ class ReceiverRole:
                 tmp = b""
             if not ok:
                 self._verification_failed(rel, kept=keep)
-                if self.phase == 0:
-                    await self.events.send(Redo(ndx))
+                await self._ask_redo(ndx)
                 return
         except BaseException:
             # interrupted (connection lost, protocol error, cancellation): never leave a
@@ -348,7 +389,7 @@ class ReceiverRole:
             fd = tree.open_inplace(rel)
         except OSError as exc:
             self._error(
-                f'rsync: [receiver] open "{_show(self._full_name(rel))}" failed: '
+                f"rsync: [receiver] open {_show(self._full_name(rel))} failed: "
                 f"{exc.strerror} ({exc.errno})"
             )
             fd = -1
@@ -362,14 +403,13 @@ class ReceiverRole:
                 os.ftruncate(fd, self._written(entry.size))
             except OSError as exc:
                 self._error(
-                    f'rsync: [receiver] ftruncate "{_show(self._full_name(rel))}" failed: '
+                    f"rsync: [receiver] ftruncate {_show(self._full_name(rel))} failed: "
                     f"{exc.strerror} ({exc.errno})"
                 )
             self._set_final_attrs(fd, rel, entry, basis_st)
             if not ok:
                 self._verification_failed(rel, kept=True)
-                if self.phase == 0:
-                    await self.events.send(Redo(ndx))
+                await self._ask_redo(ndx)
         finally:
             if basis_fd >= 0:
                 os.close(basis_fd)
@@ -446,13 +486,19 @@ class ReceiverRole:
         """Tell the reporter how far this file is (rsync: progress.c show_progress())."""
         sh = self.sh
         st = sh.stats
-        count = len(sh.entries)
+        lists = sh.lists
+        count = lists.total
+        index = self._ndx
+        if lists.inc:  # rsync: progress.c set_current_file_index() (less the lists' slots)
+            sub = lists.locate(index)
+            index -= sub.number + 1 if sub is not None else 0
         sh.reporter.progress(
             rel,
             done,
             total,
             final=final,
-            to_check=count - self._ndx - 1,
+            flist_eof=lists.eof,
+            to_check=count - index - 1,
             count=count,
             xferred=st.xferred_files,
             transferred_size=st.total_transferred_size,
@@ -546,7 +592,7 @@ class ReceiverRole:
             stats.matched_data += matched
 
     def _full_name(self, rel: bytes) -> bytes:
-        return full_name(self.sh.tree, rel)
+        return self.sh.shown(rel)
 
     def _final_mode(self, entry: FileEntry, basis_st: os.stat_result | None) -> int:
         opts = self.sh.opts
@@ -622,7 +668,7 @@ class ReceiverRole:
         except OSError as exc:
             full_tmp = self._full_name(rel[: rel.rfind(b"/") + 1] + tmp)
             self._error(
-                f'rsync: [receiver] rename "{_show(full_tmp)}" -> "{_show(rel)}": '
+                f'rsync: [receiver] rename {_show(full_tmp)} -> "{_show(rel)}": '
                 f"{exc.strerror} ({exc.errno})"
             )
             tree.unlink_temp(rel, tmp)
@@ -630,7 +676,7 @@ class ReceiverRole:
     def _verification_failed(self, rel: bytes, *, kept: bool) -> None:
         sh = self.sh
         what = "retained" if kept else "discarded"
-        if self.phase == 0:
+        if self.phases.phase == 0:
             if sh.config.verbose or sh.config.itemize:
                 sh.reporter.message(
                     Msg.WARNING,
@@ -708,7 +754,7 @@ def write_failed(where: bytes, exc: OSError) -> RsyncError:
 
     rsync: receiver.c receive_data() (``write failed on``), fileio.c write_file().
     """
-    msg = f'rsync: [receiver] write failed on "{_show(where)}": {exc.strerror or exc} ({exc.errno})'
+    msg = f"rsync: [receiver] write failed on {_show(where)}: {exc.strerror or exc} ({exc.errno})"
     err = RsyncError(msg, exit_code=ExitCode.FILEIO)
     err.__cause__ = exc
     return err

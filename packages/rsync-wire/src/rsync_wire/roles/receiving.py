@@ -22,6 +22,7 @@ rsync: main.c do_recv(), client_run(); flist.c recv_file_list().
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import math
@@ -35,6 +36,7 @@ from anyio.abc import ByteReceiveStream
 
 from rsync_wire.errors import (
     ExitCode,
+    LocalProtocolError,
     RemoteError,
     RemoteProtocolError,
     RsyncError,
@@ -42,7 +44,7 @@ from rsync_wire.errors import (
 )
 from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError
 from rsync_wire.proto import codec
-from rsync_wire.proto.constants import Msg
+from rsync_wire.proto.constants import Msg, Ndx
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
 from rsync_wire.proto.flist_sort import dedupe, sort_order
 from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch
@@ -50,6 +52,7 @@ from rsync_wire.roles.altdest import BasisDirs
 from rsync_wire.roles.backup import Backups
 from rsync_wire.roles.daemon_rules import module_path
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
+from rsync_wire.roles.flists import FREED, FileLists
 from rsync_wire.roles.generator import GeneratorRole
 from rsync_wire.roles.receive_state import (
     Finished,
@@ -70,6 +73,8 @@ from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from anyio.streams.memory import MemoryObjectSendStream
 
     from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.negotiate import Session
@@ -299,7 +304,17 @@ class ReceiverSide:
         self.server_sender = server_sender
         self.destination: Destination = destination or LocalDestination()
         self.shared.daemon_rules = daemon_rules
+        if isinstance(self.destination, ModuleDestination):
+            self.shared.module_shown = self.destination.shown
         self.adjust = adjust
+        self.shared.read_sub_list = self.read_sub_list
+        self._events: MemoryObjectSendStream[ReceiverEvent] | None = None
+        self._decoder: FileListDecoder | None = None
+        self._ndx_in = codec.NdxDecoder(protocol=session.protocol)
+        self._implied: ImpliedRules | None = None
+        # incremental recursion: each directory's entry and path, by directory number
+        self._dir_entries: list[FileEntry] = []
+        self._dir_rels: list[bytes] = []
 
     # -- messages --------------------------------------------------------------------------
 
@@ -329,76 +344,209 @@ class ReceiverSide:
                 if 0 < secs <= 86400 and (sh.ws.timeout == float("inf") or secs < sh.ws.timeout):
                     sh.ws.timeout = float(secs)
         elif code == Msg.NO_SEND:
-            pass  # the file will not come; the sender also flags an I/O error
+            # the file will not come (the sender also flags an I/O error); with incremental
+            # recursion its list no longer waits for it (rsync: io.c, MSG_NO_SEND)
+            events = self._events
+            if sh.lists.inc and events is not None and len(payload) >= 4:
+                ndx = int.from_bytes(payload[:4], "little", signed=True)
+                with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    events.send_nowait(Finished(ndx, ok=False))
         # MSG_NOOP, MSG_SUCCESS, MSG_DELETED: nothing to do for a receiving client
 
     # -- the file list ---------------------------------------------------------------------
 
     async def read_file_list(self) -> None:
-        """Read, sort and check the file list, the id lists and the I/O-error word.
+        """Read, sort and check the (first) file list, the id lists and the I/O-error word.
 
-        rsync: flist.c recv_file_list(), flist_sort_and_clean(); uidlist.c recv_id_list().
+        With incremental recursion only the first list comes now (the others come in the
+        transfer stream, see :meth:`read_sub_list`); when it holds one entry, the next
+        list (or the end-of-lists marker) is read too, as rsync does before it decides what
+        the destination is.
+
+        rsync: flist.c recv_file_list(), flist_sort_and_clean(), recv_additional_file_list();
+        uidlist.c recv_id_list(); main.c do_recv().
         """
         sh = self.shared
         ws = sh.ws
         opts = sh.opts
         session = sh.session
-        sh.reporter.file_list_started()
+        inc = session.inc_recurse
+        sh.lists = FileLists(inc=inc)
+        sh.reporter.file_list_started(incremental=inc)
         start_read = ws.bytes_read
         csum_len = None
         if opts.always_checksum:
             csum_len = flist_csum_len(sh.rule.name)
         decoder = FileListDecoder(session, opts, csum_len=csum_len)
+        self._decoder = decoder
+        entries = await self._read_entries(count_progress=True)
+        if inc:
+            sh.ids = IdMapper(
+                decoder.uid_names,
+                decoder.gid_names,
+                numeric=opts.numeric_ids,
+                am_root=sh.am_root,
+            )
+        else:
+            ids = await ws.decode(decoder.decode_id_lists)
+            io_error = await ws.decode(decoder.decode_io_error)
+            if not opts.ignore_errors:
+                sh.io_error |= io_error
+            sh.ids = IdMapper(
+                dict(ids.uid_names) | decoder.uid_names,
+                dict(ids.gid_names) | decoder.gid_names,
+                numeric=opts.numeric_ids,
+                am_root=sh.am_root,
+            )
+        self.stats.io_error |= sh.io_error
+        self.stats.flist_size += ws.bytes_read - start_read
+        self._register(entries, -1)
+        if inc and len(entries) == 1:
+            ndx = await ws.read_ndx(self._ndx_in)
+            if ndx == Ndx.FLIST_EOF:
+                sh.lists.eof = True
+            elif ndx <= Ndx.FLIST_OFFSET:
+                await self.read_sub_list(Ndx.FLIST_OFFSET - ndx)
+            else:
+                msg = f"invalid file index {ndx} after a one-entry file list"
+                raise RemoteProtocolError(msg)
+        sh.reporter.file_list_done(self.stats.num_files)
+
+    async def read_sub_list(self, number: int) -> None:
+        """Read the list of directory ``number`` (incremental recursion) and register it.
+
+        rsync: flist.c recv_file_list() (the dir_ndx checks).
+        """
+        sh = self.shared
+        lists = sh.lists
+        if not lists.inc or lists.eof:
+            msg = "unexpected file list from the sender"
+            raise RemoteProtocolError(msg)
+        if not 0 <= number < len(lists.dir_ndx):
+            msg = f"invalid directory index {number} for a file list from the sender"
+            raise RemoteProtocolError(msg)
+        if lists.dir_got_list[number]:
+            msg = f"refusing a second file list for directory {number}"
+            raise RemoteProtocolError(msg)
+        if sh.cleared[lists.dir_ndx[number]] and sh.entries[lists.dir_ndx[number]] is not FREED:
+            msg = f"refusing a file list for cleared directory {number}"
+            raise RemoteProtocolError(msg)
+        lists.dir_got_list[number] = True
+        start_read = sh.ws.bytes_read
+        entries = await self._read_entries(count_progress=False)
+        self.stats.io_error |= sh.io_error
+        self.stats.flist_size += sh.ws.bytes_read - start_read
+        self._register(entries, number)
+
+    async def _read_entries(self, *, count_progress: bool) -> list[FileEntry]:
+        """One list's entries, up to its end marker, within the memory the list may take."""
+        sh = self.shared
+        ws = sh.ws
+        decoder = self._decoder
+        if decoder is None:
+            msg = "a sub-list before the first file list"
+            raise LocalProtocolError(msg)
+        start_read = ws.bytes_read
         entries: list[FileEntry] = []
-        done = False
         limit = sh.config.flist_memory_limit
         hundreds = 0
-        while not done:
+        while True:
+            done = False
             for item in await ws.decode(decoder.decode_batch):
                 if isinstance(item, EndOfList):
-                    if not opts.ignore_errors:
+                    if not sh.opts.ignore_errors:
                         sh.io_error |= item.io_error
                     done = True
                     break
                 entries.append(item)
             count = len(entries)
-            while hundreds + 100 <= count:
-                hundreds += 100
-                sh.reporter.file_list_progress(hundreds)
+            if count_progress:
+                while hundreds + 100 <= count:
+                    hundreds += 100
+                    sh.reporter.file_list_progress(hundreds)
             # what the list will hold: each entry's record, and its names (at most twice
             # the wire bytes, which compress names against the previous one)
-            estimate = count * _ENTRY_COST + 2 * (ws.bytes_read - start_read)
+            live = self._live_entries + count
+            estimate = live * _ENTRY_COST + 2 * (ws.bytes_read - start_read)
             if count > _MAX_ENTRIES or estimate > limit:
                 entries.clear()
                 msg = (
-                    f"ERROR: the sender's file list is too large: {count} entries so far, "
+                    f"ERROR: the sender's file list is too large: {live} entries so far, "
                     f"more than {limit >> 20} MiB of memory [Receiver]"
                 )
                 raise RsyncError(msg, exit_code=ExitCode.MALLOC)
+            if done:
+                return entries
+
+    @property
+    def _live_entries(self) -> int:
+        """Entries held in lists the generator has not freed."""
+        lists = self.shared.lists
+        return sum(sub.count for sub in lists.lists[lists.first_live :])
+
+    def _register(self, entries: list[FileEntry], parent: int) -> None:
+        """Sort, check and index one received list, then append it to the shared tables.
+
+        ``parent``: the number of the directory whose contents it holds (``-1``: the first
+        list).
+        """
+        sh = self.shared
+        lists = sh.lists
+        protocol = sh.session.protocol
         if self.adjust is not None:
             entries = [self.adjust(e) for e in entries]
-        ids = await ws.decode(decoder.decode_id_lists)
-        io_error = await ws.decode(decoder.decode_io_error)
-        if not opts.ignore_errors:
-            sh.io_error |= io_error
-        self.stats.io_error |= sh.io_error
-        self.stats.flist_size = ws.bytes_read - start_read
-        sh.ids = IdMapper(
-            dict(ids.uid_names) | decoder.uid_names,
-            dict(ids.gid_names) | decoder.gid_names,
-            numeric=opts.numeric_ids,
-            am_root=sh.am_root,
-        )
-        self._mark_content_dirs(entries)
-        order = sort_order(entries, protocol=session.protocol)
-        content_tx = sh.content_dirs
-        sh.entries = [entries[i] for i in order]
-        sh.content_dirs = {k for k, i in enumerate(order) if i in content_tx}
-        sh.cleared = _dedupe(sh.entries, protocol=session.protocol)
-        self._check_names()
-        sh.reporter.file_list_done(len(sh.entries))
+        content_tx = self._mark_content_dirs(entries)
+        order = sort_order(entries, protocol=protocol)
+        ordered = [entries[i] for i in order]
+        del entries
+        cleared = _dedupe(ordered, protocol=protocol)
+        start = lists.next_start
+        if lists.inc:
+            self._check_dirnames(ordered, parent)
+            # the slot before the list stands for the directory it fills (the top "." for
+            # the first list, when it has one)
+            if parent >= 0:
+                slot, slot_rel, gone = self._dir_entries[parent], self._dir_rels[parent], False
+            elif ordered and ordered[0].name == b"." and ordered[0].is_dir and not cleared[0]:
+                parent = 0  # dir number 0, once this list's directories are numbered
+                slot, slot_rel, gone = ordered[0], b"", False
+            else:
+                slot, slot_rel, gone = FREED, b"", True
+            sh.entries.append(slot)
+            sh.rels.append(slot_rel)
+            sh.cleared.append(gone)
+        sh.entries.extend(ordered)
+        sh.cleared.extend(cleared)
+        content = {start + k for k, i in enumerate(order) if i in content_tx}
+        sh.content_dirs |= content
+        lists.add(start, len(ordered), parent)
+        self._check_names(start, start + len(ordered), check_parents=not lists.inc)
+        self._index(start, start + len(ordered))
+        if lists.inc:
+            ndxs = [start + k for k, e in enumerate(ordered) if e.is_dir]
+            lists.add_dirs(ndxs, [n in content and not sh.cleared[n] for n in ndxs])
+            if parent == 0 and len(lists.lists) == 1:
+                lists.dir_got_list[0] = True  # the top "." was this list's directory
+            self._dir_entries.extend(sh.entries[n] for n in ndxs)
+            self._dir_rels.extend(sh.rels[n] for n in ndxs)
 
-    def _mark_content_dirs(self, entries: list[FileEntry]) -> None:
+    def _check_dirnames(self, ordered: list[FileEntry], parent: int) -> None:
+        """With incremental recursion every name of a list is in its own directory.
+
+        rsync: flist.c recv_file_list() ("ABORTING due to invalid path from sender").
+        """
+        want = b"" if parent < 0 else self._dir_rels[parent]
+        for e in ordered:
+            name = e.name
+            if self.shared.opts.relative and name.startswith(b"/"):
+                name = name[1:]
+            cut = name.rfind(b"/")
+            got = b"" if cut < 0 else name[:cut]
+            if got != want and not (parent < 0 and name == b"."):
+                msg = f"ABORTING due to invalid path from sender: {_show(e.name)}"
+                raise UnsupportedError(msg)
+
+    def _mark_content_dirs(self, entries: list[FileEntry]) -> set[int]:
         """Which directories are deletion scopes (in transmission order, as rsync marks them).
 
         The sender's flags say which directories have their contents in the transfer; a
@@ -430,21 +578,25 @@ class ReceiverSide:
                     content.add(i)
                 elif in_hier:
                     content.add(i)
-        sh.content_dirs = content
+        return content
 
-    def _check_names(self) -> None:
+    def _check_names(self, lo: int, hi: int, *, check_parents: bool) -> None:
         """The client receiver's checks of received names (docs/protocol.md §8.4, §9.19).
 
         rsync: flist.c recv_file_entry() ("rejecting excluded/unrequested file-list name",
         "rejecting non-directory transfer-root entry").
         """
         sh = self.shared
-        for i, e in enumerate(sh.entries):
-            if e.name in (b".", b"/.") and not e.is_dir and not sh.cleared[i]:
+        entries = sh.entries
+        cleared = sh.cleared
+        for i in range(lo, hi):
+            e = entries[i]
+            if e.name in (b".", b"/.") and not e.is_dir and not cleared[i]:
                 # "." is the transfer root: as a file, replacing it would empty the destination
                 msg = f"ERROR: rejecting non-directory transfer-root entry: {_show(e.name)}"
                 raise RemoteProtocolError(msg)
-        self._check_parents()
+        if check_parents:
+            self._check_parents(lo, hi)
         filters = sh.config.filters
         implied = self._implied_rules()
         check_excluded = filters is not None and bool(filters) and not filters.has_per_dir_merge
@@ -452,9 +604,10 @@ class ReceiverSide:
             implied = None  # the contents of a directory, recursively: every name is fine
         if not check_excluded and implied is None:
             return
-        for i, e in enumerate(sh.entries):
-            if sh.cleared[i]:
+        for i in range(lo, hi):
+            if cleared[i]:
                 continue
+            e = entries[i]
             name = e.name
             if name in (b".", b"/."):
                 continue
@@ -466,7 +619,7 @@ class ReceiverSide:
                 msg = f"ERROR: rejecting unrequested file-list name: {_show(name)}"
                 raise UnsupportedError(msg)
 
-    def _check_parents(self) -> None:
+    def _check_parents(self, lo: int, hi: int) -> None:
         """Every name's directory must itself be a directory of the list.
 
         Without this a sender could list a symlink ``d`` and then ``d/file``; the writes
@@ -476,11 +629,15 @@ class ReceiverSide:
         rsync: generator.c recv_generator() ("ABORTING due to invalid path from sender").
         """
         sh = self.shared
-        dirs = {_rel(e.name) for i, e in enumerate(sh.entries) if e.is_dir and not sh.cleared[i]}
-        for i, e in enumerate(sh.entries):
-            name = e.name
+        entries = sh.entries
+        cleared = sh.cleared
+        dirs = {
+            _rel(entries[i].name) for i in range(lo, hi) if entries[i].is_dir and not cleared[i]
+        }
+        for i in range(lo, hi):
+            name = entries[i].name
             cut = name.rfind(b"/")
-            if cut <= 0 or sh.cleared[i] or (sh.opts.delete_missing_args and not e.mode):
+            if cut <= 0 or cleared[i] or (sh.opts.delete_missing_args and not entries[i].mode):
                 continue
             parent = name[:cut]
             if parent not in dirs:
@@ -492,26 +649,30 @@ class ReceiverSide:
         sh = self.shared
         if sh.config.requested is None:
             return None
-        opts = sh.opts
-        return ImpliedRules(
-            sh.config.requested,
-            relative=opts.relative,
-            recurse=opts.recursive,
-            dirs=opts.dirs or opts.list_only,
-        )
+        if self._implied is None:
+            opts = sh.opts
+            self._implied = ImpliedRules(
+                sh.config.requested,
+                relative=opts.relative,
+                recurse=opts.recursive,
+                dirs=opts.dirs or opts.list_only,
+            )
+        return self._implied
 
-    def _index(self) -> None:
-        """Destination paths, per-directory name sets and type counts."""
+    def _index(self, lo: int, hi: int) -> None:
+        """Destination paths, per-directory name sets and type counts of entries lo..hi."""
         sh = self.shared
         local = sh.config.local_name
         stats = self.stats
-        rels: list[bytes] = []
-        children: dict[bytes, set[bytes]] = {}
+        rels = sh.rels
+        children = sh.children
         deleting = sh.opts.delete_mode is not None  # only deletions need the name sets
         cleared = sh.cleared
+        entries = sh.entries
         add_rel = rels.append
-        dirs = links = devices = specials = size = 0  # counted in locals: one pass, 100k+
-        for i, e in enumerate(sh.entries):
+        dirs = links = devices = specials = size = files = 0  # in locals: one pass, 100k+
+        for i in range(lo, hi):
+            e = entries[i]
             if local is not None:
                 rel = local
             else:  # _rel(), inline
@@ -523,6 +684,7 @@ class ReceiverSide:
             add_rel(rel)
             if cleared[i]:
                 continue
+            files += 1
             mode = e.mode
             kind = mode & 0o170000
             if kind == stat.S_IFREG:
@@ -543,9 +705,7 @@ class ReceiverSide:
         stats.num_devices += devices
         stats.num_specials += specials
         stats.total_size += size
-        stats.num_files = len(sh.entries) - sum(sh.cleared)
-        sh.rels = rels
-        sh.children = children
+        stats.num_files += files
 
     # -- running ---------------------------------------------------------------------------
 
@@ -554,14 +714,16 @@ class ReceiverSide:
         started = time.monotonic()
         sh = self.shared
         await self.read_file_list()
-        if sh.entries and self.dest is not None and not sh.config.list_only:
+        empty = sh.lists.lists[0].count == 0
+        if not empty and self.dest is not None and not sh.config.list_only:
             self._prepare_destination(self.dest)
+            if sh.config.local_name is not None:  # one file, under the destination's name
+                sh.rels[:] = [sh.config.local_name] * len(sh.rels)
             if sh.opts.backup and sh.tree is not None and not sh.opts.dry_run:
                 sh.backups = self._backups(sh.tree)
             if sh.opts.alt_dest and sh.opts.basis_dirs and sh.tree is not None:
                 sh.basis = self._basis_dirs(sh.tree)
-        self._index()
-        if not sh.entries:
+        if empty:
             # An empty list: the sender has already gone (docs/protocol.md §13.2).
             self.stats.io_error |= sh.io_error
             self.stats.elapsed = time.monotonic() - started
@@ -574,6 +736,7 @@ class ReceiverSide:
         if sh.ws.mux_out:
             sh.out_ws.start_mux_out()
         send, receive = anyio.create_memory_object_stream[ReceiverEvent](math.inf)
+        self._events = send
         generator = GeneratorRole(sh, receive)
         receiver = ReceiverRole(sh, send, server_sender=self.server_sender)
         try:
@@ -619,7 +782,8 @@ class ReceiverSide:
             dest = b"."
         if isinstance(place, ModuleDestination):
             self._check_daemon_dest(dest)
-        total = sum(1 for c in sh.cleared if not c)
+        total = self.stats.num_files
+        first = sh.entries[sh.lists.lists[0].start]
         trailing = dest.endswith(b"/")
         shown = _show(dest.rstrip(b"/") or b"/")
         try:
@@ -635,7 +799,7 @@ class ReceiverSide:
             if total > 1:
                 msg = "ERROR: destination must be a directory when copying more than 1 file"
                 raise RsyncError(msg, exit_code=ExitCode.FILESELECT)
-            if total == 1 and sh.entries[0].is_dir:
+            if total == 1 and first.is_dir:
                 msg = "ERROR: cannot overwrite non-directory with a directory"
                 raise RsyncError(msg, exit_code=ExitCode.FILESELECT)
         if total > 1 or trailing:
@@ -644,7 +808,7 @@ class ReceiverSide:
                 raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
             if not opts.dry_run:
                 self._mkdir_dest(dest, shown)
-            if sh.entries and sh.entries[0].name == b".":
+            if first.name == b".":
                 config.dest_created = True
             if config.verbose or config.itemize or config.names:  # rsync: main.c get_local_name()
                 sh.reporter.message(
@@ -773,7 +937,7 @@ class ReceiverSide:
             raise self._untrusted(exc, what, path) from None
         except OSError as exc:
             shown = _show(self.destination.shown(path))
-            msg = f'{what} "{shown}" failed: {exc.strerror} ({exc.errno})'
+            msg = f"{what} {shown} failed: {exc.strerror} ({exc.errno})"
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from exc
         return DestTree(path, fd=fd)
 
@@ -791,7 +955,7 @@ class ReceiverSide:
         """Rsync 3.5's two lines for a destination behind another user's symlink; exit 3."""
         self.shared.reporter.message(Msg.ERROR, (UNTRUSTED_SYMLINK + "\n").encode())
         shown = _show(self.destination.shown(path))
-        msg = f'rsync: [Receiver] {what} "{shown}" failed: {exc.strerror} ({exc.errno})'
+        msg = f"rsync: [Receiver] {what} {shown} failed: {exc.strerror} ({exc.errno})"
         return RsyncError(msg, exit_code=ExitCode.FILESELECT)
 
 

@@ -32,6 +32,7 @@ from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
 from rsync_wire.proto.flist_sort import file_list_sort_key
+from rsync_wire.proto.phases import SenderFinish, SenderPhases
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
 from rsync_wire.roles import idnames
@@ -696,8 +697,8 @@ class SenderRole:
     async def _send_files(self) -> None:
         ws = self.ws
         session = self.session
-        phase = 0
-        max_phase = 2 if session.has_iflags else 1
+        phases = SenderPhases(protocol=session.protocol, inc=self.inc)
+        self._phases = phases
         has_iflags = session.has_iflags
         io_error_before = self.report.io_error
         inc = self.inc
@@ -713,20 +714,17 @@ class SenderRole:
             if ndx == Ndx.DONE:
                 if items:
                     self._phase_progress()
-                if inc and self.first_live < len(self.lists):
-                    # The generator finished the oldest list: forget it; unless it was the
-                    # last one, echo (rsync: sender.c send_files(), the first_flist case).
+                step = phases.on_done(lists_left=len(self.lists) - self.first_live)
+                if step.free:
+                    # the generator finished the oldest list: forget it
                     done = self.lists[self.first_live]
                     self.live_entries -= len(done.names) if done is not None else 0
                     self.lists[self.first_live] = None
                     self.first_live += 1
-                    if self.first_live < len(self.lists):
-                        ws.write_ndx(self.ndx_out, Ndx.DONE)
-                        continue
-                phase += 1
-                if phase > max_phase:
+                if step.end:
                     break
-                ws.write_ndx(self.ndx_out, Ndx.DONE)
+                if step.echo:
+                    ws.write_ndx(self.ndx_out, Ndx.DONE)
                 continue
             iflags = _TRANSFER
             fnamecmp_type = None
@@ -803,7 +801,8 @@ class SenderRole:
         if self.report.io_error != io_error_before and session.extended_msgs:
             # rsync: sender.c send_files() tells the receiver about new I/O errors.
             await ws.write_message(Msg.IO_ERROR, self.report.io_error.to_bytes(4, "little"))
-        ws.write_ndx(self.ndx_out, Ndx.DONE)
+        for _marker in SenderFinish.after_loop():
+            ws.write_ndx(self.ndx_out, Ndx.DONE)
         await ws.flush()
 
     def _item(
@@ -1248,7 +1247,7 @@ class SenderRole:
     async def _finish(self) -> None:
         """A server's statistics, then the final NDX_DONE exchange (docs/protocol.md §10.9)."""
         ws = self.ws
-        session = self.session
+        finish = SenderFinish(protocol=self.session.protocol)
         if self.server:
             self._write_stats()
         await ws.flush()
@@ -1269,8 +1268,7 @@ class SenderRole:
             if ndx != Ndx.DONE:
                 msg = f"Invalid packet at end of run (ndx {ndx})"
                 raise RemoteProtocolError(msg)
-            if session.del_stats and not getattr(self, "_echoed_final", False):
-                self._echoed_final = True
+            if finish.on_done():  # the deletion phase's marker: echoed
                 ws.write_ndx(self.ndx_out, Ndx.DONE)
                 await ws.flush()
                 continue

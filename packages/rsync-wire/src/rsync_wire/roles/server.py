@@ -34,6 +34,7 @@ from rsync_wire.proto.negotiate import (
     parse_name_list,
     server_compat_flags,
 )
+from rsync_wire.roles.flists import receiver_can_inc_recurse
 from rsync_wire.roles.module import ModuleContext
 from rsync_wire.roles.server_options import refuse_message, refused_by_module, unimplemented
 
@@ -76,18 +77,20 @@ def unsupported_options(parsed: ServerArgs, module: ModuleContext | None) -> lis
 
 
 def _can_inc_recurse(parsed: ServerArgs) -> bool:
-    """Whether this server sends its file list incrementally for these arguments.
+    """Whether this server's file lists go incrementally for these arguments.
 
-    Only as the sender, recursive, with one source argument and without ``-R`` or
+    As the sender: recursive, with one source argument and without ``-R`` or
     ``--files-from`` (their implied-directory bookkeeping is not implemented here); rsync
-    additionally refuses it with ``--qsort``.
+    additionally refuses it with ``--qsort``. As the receiver: see
+    :func:`~rsync_wire.roles.flists.receiver_can_inc_recurse`.
 
     rsync: compat.c set_allow_inc_recurse().
     """
     o = parsed.options
+    if not o.sender:
+        return receiver_can_inc_recurse(o)
     return (
-        o.sender
-        and o.recursive
+        o.recursive
         and not o.relative
         and o.files_from is None
         and not o.qsort
