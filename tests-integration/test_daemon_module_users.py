@@ -163,3 +163,28 @@ def test_auth_users_ro_and_rw_change_read_only_for_that_user(
     refused = _rsync(real_rsync, "-r", f"{src}/", f"rsync://reader@{url}/ro/", env=reader)
     assert refused.returncode != 0
     assert "ERROR: module is read only" in refused.stderr
+
+
+@pytest.mark.parametrize("daemon", DAEMONS)
+def test_an_unknown_group_fails_that_module_only(
+    start_conf: Callable[[str, str], int], real_rsync: RealRsync, tmp_path: Path, daemon: str
+) -> None:
+    module = tmp_path / "mod"
+    module.mkdir()
+    (module / "f").write_text("f\n")
+    port = start_conf(
+        f"[good]\npath = {module}\n"
+        f"[bad]\npath = {module}\nuid = {NOBODY}\ngid = nosuchgroup-d8\n"
+        f"[badu]\npath = {module}\nuid = nosuchuser-d8\n",
+        daemon,
+    )
+    url = f"rsync://{LOOPBACK}:{port}"
+    bad = _rsync(real_rsync, "-r", f"{url}/bad/", f"{tmp_path / 'dst-bad'}/")
+    assert bad.returncode == 5
+    assert "@ERROR: invalid gid nosuchgroup-d8" in bad.stderr
+    badu = _rsync(real_rsync, "-r", f"{url}/badu/", f"{tmp_path / 'dst-badu'}/")
+    assert badu.returncode == 5
+    assert "@ERROR: invalid uid nosuchuser-d8" in badu.stderr
+    good = _rsync(real_rsync, "-r", f"{url}/good/", f"{tmp_path / 'dst'}/")
+    assert good.returncode == 0, good.stderr
+    assert (tmp_path / "dst" / "f").read_text() == "f\n"

@@ -123,7 +123,6 @@ def test_continuation_and_comments(tmp_path: Path) -> None:
         ("[m]\npath = m/%RSYNC_USER_NAME%\n", r"rsyncd\.conf:2: 'path' uses %RSYNC_USER_NAME%"),
         ("[m]\npath = m\nexclude from = %RSYNC_HOST_ADDR%\n", r"conf:3: 'exclude from' uses"),
         ("[m]\npath = m\ngid = 0 *\n", r"rsyncd\.conf:3: 'gid': '\*' must be the first"),
-        ("[m]\npath = m\ngid = 0 nosuchgroup-x\n", r"rsyncd\.conf:3: gid 'nosuchgroup-x'"),
         ("[]\n", r"rsyncd\.conf:1: empty section name"),
     ],
 )
@@ -326,6 +325,16 @@ def test_gid_star_is_every_group_of_the_uid_user(tmp_path: Path) -> None:
     assert m.gid == root.pw_gid
     assert m.groups[0] == root.pw_gid
     assert set(m.groups) == set(os.getgrouplist(root.pw_name, root.pw_gid))
+
+
+def test_an_unknown_group_is_the_module_s_error(tmp_path: Path) -> None:
+    cfg = load_rsyncd_conf(_conf(tmp_path, "[m]\npath = m\ngid = 0 nosuchgroup-x\n"))
+    assert cfg.modules["m"].id_error == "invalid gid nosuchgroup-x"
+    (warning,) = cfg.warnings
+    assert warning.startswith("module [m]: ")
+    assert warning.endswith(
+        "rsyncd.conf:3: gid 'nosuchgroup-x': no such group (clients get: invalid gid nosuchgroup-x)"
+    )
 
 
 def test_module_gid_list_is_the_module_s(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ rsync: loadparm.c (rsyncd.conf parameters and their defaults).
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
@@ -106,6 +107,9 @@ class ModuleConfig(msgspec.Struct, kw_only=True):
     None: the daemon's (`DaemonConfig.uid`)."""
     gid: int | None = None
     """The module's own group (the first of rsync's ``gid`` list); None: the daemon's."""
+    id_error: str = ""
+    """rsync's answer to this module's clients when its ``uid``/``gid`` does not resolve
+    (``invalid uid NAME``, ``invalid gid NAME``); the daemon serves the other modules."""
     groups: list[int] = msgspec.field(default_factory=list)
     """Every group of the module's ``gid`` list, the first included (rsync's
     ``setgroups``); ``gid = *`` is the ``uid`` user's groups, read at start-up."""
@@ -776,22 +780,35 @@ def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
     if "syslog tag" in g:
         cfg.syslog_tag = g["syslog tag"][0]
     if "uid" in g:
-        cfg.uid = resolve_user(g["uid"][0], where=g["uid"][1])
+        # an unknown user or group is the error of each connection to the modules that
+        # use it, as in rsync (below); the daemon starts
+        with contextlib.suppress(ConfigError):
+            cfg.uid = resolve_user(g["uid"][0], where=g["uid"][1])
     if "timeout" in g:
         cfg.timeout = _int(*g["timeout"], "timeout")
     for params in parser.sections.values():
         for key, (value, where) in params.items():
             _check_value(key, value, where)
     if "gid" in g:
-        _, gid, _ = _gid_list(cfg.uid, *g["gid"])
-        cfg.gid = gid
+        with contextlib.suppress(ConfigError):
+            cfg.gid = _gid_list(cfg.uid, *g["gid"])[1]
     _daemon_ids(cfg, g)
     for name, params in parser.sections.items():
         mod = _rsyncd_module(p, name, params, parser.section_where[name], inside=inside)
-        if "uid" in params:
-            mod.uid = resolve_user(params["uid"][0], where=params["uid"][1])
-        if "gid" in params:
-            mod.gid, mod.groups = _module_gids(mod.uid, cfg.uid, *params["gid"])
+        try:
+            if "uid" in params:
+                try:
+                    mod.uid = resolve_user(params["uid"][0], where=params["uid"][1])
+                except ConfigError as exc:
+                    answer = f"invalid uid {params['uid'][0]}"
+                    raise _BadIdError(answer, str(exc)) from None
+            if "gid" in params:
+                mod.gid, mod.groups = _module_gids(mod.uid, cfg.uid, *params["gid"])
+        except _BadIdError as exc:
+            # rsync: clientserver.c rsync_module() ("Invalid gid %s" in the log, the
+            # client gets "@ERROR: invalid gid %s"), after the module's access checks
+            mod.id_error = exc.answer
+            cfg.warnings.append(f"module [{name}]: {exc.reason} (clients get: {exc.answer})")
         cfg.modules[name] = mod
         digest = cfg.modules[name].auth_digest
         if digest and digest not in _AUTH_DIGESTS:
@@ -1114,6 +1131,15 @@ def _daemon_ids(cfg: DaemonConfig, g: dict[str, _Value]) -> None:
         setattr(cfg, kind, number)
 
 
+class _BadIdError(ConfigError):
+    """A module's ``uid`` or ``gid`` that does not resolve: rsync's answer and why."""
+
+    def __init__(self, answer: str, reason: str) -> None:
+        super().__init__(reason)
+        self.answer = answer
+        self.reason = reason
+
+
 def _module_gids(
     uid: int | None, daemon_uid: int | None, value: str, where: str
 ) -> tuple[int | None, list[int]]:
@@ -1149,7 +1175,8 @@ def _gid_list(uid: int | None, value: str, where: str) -> tuple[list[int], int |
             pw = pwd.getpwuid(uid)
         except KeyError:
             msg = f"{where}: 'gid = *' needs a user name for uid {uid}: getpwuid failed"
-            raise ConfigError(msg) from None
+            answer = "getpwuid failed"
+            raise _BadIdError(answer, msg) from None
         found = os.getgrouplist(pw.pw_name, pw.pw_gid)
         groups = [pw.pw_gid, *(g for g in found if g != pw.pw_gid)]
         words = words[1:]
@@ -1157,7 +1184,11 @@ def _gid_list(uid: int | None, value: str, where: str) -> tuple[list[int], int |
         if word == "*":
             msg = f"{where}: 'gid': '*' must be the first item in the list"
             raise ConfigError(msg)
-        groups.append(resolve_group(word, where=where))
+        try:
+            groups.append(resolve_group(word, where=where))
+        except ConfigError as exc:
+            answer = f"invalid gid {word}"
+            raise _BadIdError(answer, str(exc)) from None
     return groups, (groups[0] if groups else None), star
 
 

@@ -330,6 +330,10 @@ async def _module(
         if access in ("ro", "rw"):
             mod = msgspec.structs.replace(mod, read_only=access == "ro")
     env["RSYNC_USER_NAME"] = user
+    if mod.id_error:
+        log.error("%s", mod.id_error[0].upper() + mod.id_error[1:])
+        await _send_line(ws, f"@ERROR: {mod.id_error}")
+        return int(ExitCode.STARTCLIENT)
     if mod.unavailable:
         path, why = hooks.attach_module(name)  # blocking, as the other hooks (no thread)
         if path is None:

@@ -225,7 +225,7 @@ def serving_ids(config: DaemonConfig) -> tuple[int | None, int | None]:
     process then becomes its module's user once the client has named the module
     (`rsync_daemon.connection`, rsync_sandbox.switch_user), as rsync's daemon does.
     """
-    ids = {module_ids(config, mod) for mod in config.modules.values()}
+    ids = {module_ids(config, mod) for mod in config.modules.values() if not mod.id_error}
     if not ids:
         uid = NOBODY if config.uid is None else config.uid
         gid = NOBODY if config.gid is None else config.gid
@@ -240,7 +240,7 @@ def serving_ids(config: DaemonConfig) -> tuple[int | None, int | None]:
 
 def per_module_users(config: DaemonConfig) -> bool:
     """Whether, as root, connection processes become their module's user (`serving_ids`)."""
-    ids = {module_ids(config, mod) for mod in config.modules.values()}
+    ids = {module_ids(config, mod) for mod in config.modules.values() if not mod.id_error}
     if not ids or serving_ids(config) != (None, None):
         return False
     return len(ids) > 1 or next(iter(ids))[0] != 0
