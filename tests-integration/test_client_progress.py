@@ -172,7 +172,10 @@ def test_progress_through_a_pipe_is_rsyncs(
     assert ours == theirs
 
 
-@pytest.mark.parametrize("options", [["--progress"], ["-P", "--info=progress2"]])
+# With incremental recursion rsync's own whole-transfer line interleaves with the names
+# differently from run to run in a local copy (its sender lists while it sends): that case is
+# compared with one list.
+@pytest.mark.parametrize("options", [["--progress"], ["-P", "--info=progress2", "--no-i-r"]])
 def test_local_copy_progress_is_rsyncs(
     clients: Clients, tree_factory: TreeFactory, options: list[str]
 ) -> None:
@@ -181,9 +184,8 @@ def test_local_copy_progress_is_rsyncs(
     tree = tree_factory()
     theirs, ours, _ = clients.pipe("-a", *options, f"{tree.root}/")
     assert ours == theirs
-    assert any(line.startswith("sending incremental file list") for line in ours) == (
-        "--progress" in options or "-P" in options
-    )
+    first = "building file list ... " if "--no-i-r" in options else "sending incremental file list"
+    assert any(line.startswith(first) for line in ours)
 
 
 def test_first_update_and_last_line_of_a_file(clients: Clients, served: tuple[Tree, str]) -> None:

@@ -25,15 +25,15 @@ def pyrsync_argv(*args: object) -> list[str]:
     ]
 
 
-_ONE_LIST_LONG: Final = ("--hard-links", "--delete-delay", "--relative", "--files-from")
+_ONE_LIST_LONG: Final = ("--hard-links", "--relative", "--files-from")
 
 
 def one_list_args(args: tuple[object, ...] | list[object]) -> list[str]:
     """``["--no-i-r"]`` when pyrsync pulls ``args`` with one file list and rsync would not.
 
     pyrsync's receiving side recurses incrementally as rsync's does, except with ``-H``,
-    ``--delete-delay``, ``-R`` and ``--files-from``; there real rsync is asked for one
-    list too, so that both print in the same order.
+    ``-R`` and ``--files-from``; there real rsync is asked for one list too, so that both
+    print in the same order.
     """
     for arg in map(str, args):
         if arg.startswith(_ONE_LIST_LONG):

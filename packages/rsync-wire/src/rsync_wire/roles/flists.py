@@ -44,15 +44,15 @@ def receiver_can_inc_recurse(opts: TransferOptions) -> bool:
 
     rsync's receiver does whenever it recurses without ``--qsort``,
     ``--delete-before``/``--delete-after``, ``--delay-updates`` or ``-m``. This one also
-    keeps one list for ``--delete-delay``, ``-H`` (hard-link groups across lists), ``-R``
-    and ``--files-from`` (names with directories in the first list).
+    keeps one list for ``-H`` (hard-link groups across lists), ``-R`` and ``--files-from``
+    (names with directories in the first list).
 
     rsync: compat.c set_allow_inc_recurse().
     """
     return (
         opts.recursive
         and not opts.qsort
-        and opts.delete_mode not in ("before", "after", "delay")
+        and opts.delete_mode not in ("before", "after")
         and not opts.delay_updates
         and not opts.prune_empty_dirs
         and not opts.preserve_hard_links
@@ -96,6 +96,10 @@ class FileLists:
         dir_ndx: for each directory number, the global index of its entry.
         dir_content: for each directory number, whether its contents are in the transfer.
         dir_got_list: for each directory number, whether its list has come.
+        dir_entries: for each directory number, its entry (kept after its list is freed).
+        dir_rels: for each directory number, its destination path.
+        dir_slot: for each directory number, the index standing for it before its own
+            list (``-1`` until that list came).
         first_live: the number of the first list not freed.
         total: how many entries the lists have had (rsync's ``file_total``).
     """
@@ -108,6 +112,9 @@ class FileLists:
         self.dir_ndx: list[int] = []
         self.dir_content: list[bool] = []
         self.dir_got_list: list[bool] = []
+        self.dir_entries: list[FileEntry] = []
+        self.dir_rels: list[bytes] = []
+        self.dir_slot: list[int] = []
         self.first_live = 0
         self.total = 0
 
@@ -132,11 +139,20 @@ class FileLists:
         self._starts.append(start)
         return sub
 
-    def add_dirs(self, ndxs: Sequence[int], content: Sequence[bool]) -> None:
+    def add_dirs(
+        self,
+        ndxs: Sequence[int],
+        content: Sequence[bool],
+        entries: Sequence[FileEntry],
+        rels: Sequence[bytes],
+    ) -> None:
         """Number a list's directories (in its sorted order, as the sender numbers them)."""
         self.dir_ndx.extend(ndxs)
         self.dir_content.extend(content)
         self.dir_got_list.extend([False] * len(ndxs))
+        self.dir_entries.extend(entries)
+        self.dir_rels.extend(rels)
+        self.dir_slot.extend([-1] * len(ndxs))
 
     def free_first(self, entries: list[FileEntry], rels: list[bytes], cleared: list[bool]) -> None:
         """Free the first live list: the sender echoed its NDX_DONE.

@@ -97,8 +97,11 @@ class GeneratorRole:
         mode = opts.delete_mode
         if mode == "":
             mode = "during" if shared.session.protocol >= 30 else "before"
+        # --delete-delay: found during the walk, deleted after the transfer
+        self.delay_deletes = mode == "delay"
+        self.delayed: list[tuple[bytes, int]] = []
         if mode == "delay":
-            mode = "after"
+            mode = "during"
         self.delete_when = mode if shared.config.local_name is None else None
         self.del_recurse = self.deleting or opts.force
         self.hl_leader: dict[int, int] = {}  # hard-link group -> leader index
@@ -149,7 +152,7 @@ class GeneratorRole:
         phases = GeneratorPhases(
             protocol=session.protocol,
             inc=inc,
-            delete_late=self.delete_when == "after",
+            delete_late=self.delete_when == "after" or self.delay_deletes,
             del_stats=self.deleting or sh.opts.force,
         )
         if inc:
@@ -179,6 +182,8 @@ class GeneratorRole:
         await ws.flush()
         await self._wait_for("loop")
         self._finish_hard_links(now=False)
+        if self.delay_deletes:
+            self._delayed_deletions()
         if self.delete_when == "after":
             self._delete_pass()
         self._write_markers(phases.after_loop())
@@ -191,8 +196,10 @@ class GeneratorRole:
             )
             sh.io_error |= 4
             sh.stats.io_error |= 4
-        if not inc:  # with incremental recursion each directory was done with its list
+        if not inc:
             self._touch_up_dirs()
+        elif self.delay_deletes:  # deletions came after the lists: every directory now
+            self._touch_up_all_dirs()
         self._write_markers(phases.goodbye())
         await ws.flush()
 
@@ -278,7 +285,7 @@ class GeneratorRole:
             if sub.pending or (not all_done and sub.number >= self._cur_list):
                 return
             self._write_ndx(Ndx.DONE)
-            if sub.parent >= 0:
+            if sub.parent >= 0 and not self.delay_deletes:
                 self._touch_up_dir(sub.start - 1)
             self._acked += 1
 
@@ -1138,10 +1145,35 @@ class GeneratorRole:
 
     def _touch_up_one(self, i: int, *, fix_times: bool) -> None:
         sh = self.sh
-        entry = sh.entries[i]
-        if sh.cleared[i] or not entry.is_dir or i in sh.missing_dirs:
+        if sh.cleared[i]:
             return
-        rel = sh.rels[i]
+        self._touch_up(sh.entries[i], sh.rels[i], i, fix_times=fix_times)
+
+    def _touch_up_all_dirs(self) -> None:
+        """Every directory of every list, from the directory table.
+
+        With incremental recursion and delayed deletions, as rsync's
+        touch_up_dirs(dir_flist, -1).
+        """
+        sh = self.sh
+        if sh.config.list_only or self.dry_run or sh.config.local_name is not None:
+            return
+        opts = sh.opts
+        fix_times = opts.preserve_times and not opts.omit_dir_times
+        lists = sh.lists
+        for d in range(len(lists.dir_slot) - 1, -1, -1):
+            slot = lists.dir_slot[d]
+            if slot >= 0:
+                self._touch_up(lists.dir_entries[d], lists.dir_rels[d], slot, fix_times=fix_times)
+
+    def _touch_up(self, entry: FileEntry, rel: bytes, i: int, *, fix_times: bool) -> None:
+        """One directory's loosened permissions and time.
+
+        ``i`` is its index, the key of the generator's records about it.
+        """
+        sh = self.sh
+        if not entry.is_dir or i in sh.missing_dirs:
+            return
         try:
             if i in sh.tweaked_dirs:
                 self._tree.chmod(rel, sh.tweaked_dirs[i] & CHMOD_BITS)
@@ -1161,6 +1193,15 @@ class GeneratorRole:
             self._error(
                 f'rsync: failed to set times on "{_show(rel)}": {exc.strerror} ({exc.errno})'
             )
+
+    def _delayed_deletions(self) -> None:
+        """--delete-delay: what the walk found, deleted now.
+
+        rsync: generator.c do_delayed_deletions().
+        """
+        delayed, self.delayed = self.delayed, []
+        for path, mode in delayed:
+            self._delete_item(path, mode, make_room=False)
 
     # -- hard links ------------------------------------------------------------------------
 
@@ -1346,6 +1387,9 @@ class GeneratorRole:
                 continue
             path = rel + b"/" + name if rel else name
             if self._protected(path, st):
+                continue
+            if self.delay_deletes:
+                self.delayed.append((path, st.st_mode))
                 continue
             self._delete_item(path, st.st_mode, make_room=False)
 

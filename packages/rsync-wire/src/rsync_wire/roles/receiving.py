@@ -312,9 +312,6 @@ class ReceiverSide:
         self._decoder: FileListDecoder | None = None
         self._ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self._implied: ImpliedRules | None = None
-        # incremental recursion: each directory's entry and path, by directory number
-        self._dir_entries: list[FileEntry] = []
-        self._dir_rels: list[bytes] = []
 
     # -- messages --------------------------------------------------------------------------
 
@@ -506,7 +503,7 @@ class ReceiverSide:
             # the slot before the list stands for the directory it fills (the top "." for
             # the first list, when it has one)
             if parent >= 0:
-                slot, slot_rel, gone = self._dir_entries[parent], self._dir_rels[parent], False
+                slot, slot_rel, gone = lists.dir_entries[parent], lists.dir_rels[parent], False
             elif ordered and ordered[0].name == b"." and ordered[0].is_dir and not cleared[0]:
                 parent = 0  # dir number 0, once this list's directories are numbered
                 slot, slot_rel, gone = ordered[0], b"", False
@@ -524,18 +521,23 @@ class ReceiverSide:
         self._index(start, start + len(ordered))
         if lists.inc:
             ndxs = [start + k for k, e in enumerate(ordered) if e.is_dir]
-            lists.add_dirs(ndxs, [n in content and not sh.cleared[n] for n in ndxs])
+            lists.add_dirs(
+                ndxs,
+                [n in content and not sh.cleared[n] for n in ndxs],
+                [sh.entries[n] for n in ndxs],
+                [sh.rels[n] for n in ndxs],
+            )
             if parent == 0 and len(lists.lists) == 1:
                 lists.dir_got_list[0] = True  # the top "." was this list's directory
-            self._dir_entries.extend(sh.entries[n] for n in ndxs)
-            self._dir_rels.extend(sh.rels[n] for n in ndxs)
+            if parent >= 0:
+                lists.dir_slot[parent] = start - 1
 
     def _check_dirnames(self, ordered: list[FileEntry], parent: int) -> None:
         """With incremental recursion every name of a list is in its own directory.
 
         rsync: flist.c recv_file_list() ("ABORTING due to invalid path from sender").
         """
-        want = b"" if parent < 0 else self._dir_rels[parent]
+        want = b"" if parent < 0 else self.shared.lists.dir_rels[parent]
         for e in ordered:
             name = e.name
             if self.shared.opts.relative and name.startswith(b"/"):
