@@ -122,7 +122,9 @@ def start_helper(config: DaemonConfig) -> None:
     paths = {name: mod.path for name, mod in config.modules.items()}
     secrets = {name: mod.secrets_file for name, mod in config.modules.items() if mod.secrets_file}
     writable = {name for name, mod in config.modules.items() if may_write(mod)}
-    pending = {name for name, mod in config.modules.items() if mod.unavailable}
+    # any module may turn out missing at confinement (its path removed meanwhile); one
+    # that was bound has no empty mount point, and attach_module refuses it
+    pending = set(config.modules)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()

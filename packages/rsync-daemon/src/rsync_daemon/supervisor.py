@@ -356,6 +356,12 @@ def confine(
             mod.groups = list(groups)
     # A module is writable only when it says "read only = no" (it receives uploads);
     # every other one is bound read-only, and nothing else on the host is writable.
+    # A module path removed since start-up (the port already answers) is served later,
+    # like one that was missing (rsync_daemon.hooks "attach"), not a failed start.
+    for mod in config.modules.values():
+        if not mod.unavailable and not os.path.isdir(mod.path):
+            mod.unavailable = f"chdir {mod.path} failed: No such file or directory"
+            log.warning("module %r: %s (clients get: chdir failed)", mod.name, mod.unavailable)
     served = {name: mod for name, mod in config.modules.items() if not mod.unavailable}
     read_only = {name: mod.path for name, mod in served.items() if not may_write(mod)}
     read_write = {name: mod.path for name, mod in served.items() if may_write(mod)}
