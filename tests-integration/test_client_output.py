@@ -124,6 +124,21 @@ def test_deletions_at_each_time_equal_rsyncs(
     assert theirs.strip() == ""
 
 
+@pytest.mark.parametrize("dry", [[], ["-n"]])
+def test_existing_creates_no_directory(
+    pair: Pair, served: tuple[Tree, str], dry: list[str]
+) -> None:
+    # only the top files exist: --existing updates them and creates nothing below
+    _, url = served
+    for client in ("rsync", "pyrsync"):
+        dest = pair.dest(client)
+        dest.mkdir()
+        (dest / "empty-file").write_text("old\n")
+    pair.run("-ai", "--existing", *dry, url)
+    for client in ("rsync", "pyrsync"):
+        assert sorted(p.name for p in pair.dest(client).iterdir()) == ["empty-file"]
+
+
 def test_dry_run_itemize(pair: Pair, served: tuple[Tree, str]) -> None:
     tree, url = served
     pair.run("-a", url)

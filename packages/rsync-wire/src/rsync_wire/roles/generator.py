@@ -115,6 +115,7 @@ class GeneratorRole:
         self._acked = 0  # lists acknowledged with an NDX_DONE
         self._dir_slot = -1
         self.created_dirs: set[bytes] = set()
+        self.skipped: list[bytes] = []  # directories --existing did not create
         # the quick check needs nothing but lstat (no option changes what "up to date" means)
         self._fast = not (
             shared.daemon_rules is not None  # every name passes the module's rules first
@@ -528,6 +529,8 @@ class GeneratorRole:
         early = sh.lists.inc and ndx != self._dir_slot and stat.S_ISDIR(mode)
         if not self.dry_run and self.dry_missing and self._below_missing(rel):
             return  # below a directory that could not be made: skipped, as rsync does
+        if self.skipped and any(not d or rel.startswith(d + b"/") for d in self.skipped):
+            return  # below a directory --existing did not create (rsync's skip_dir)
         if early:
             self._make_dir_early(entry, rel)
             return
@@ -589,7 +592,7 @@ class GeneratorRole:
         """
         sh = self.sh
         opts = sh.opts
-        if not opts.preserve_times or opts.omit_dir_times or self.dry_run:
+        if not opts.preserve_times or opts.omit_dir_times or self.dry_run or opts.existing_only:
             return
         if sh.daemon_rules is not None and sh.daemon_hides(rel, is_dir=True):
             return
@@ -613,6 +616,13 @@ class GeneratorRole:
         sh = self.sh
         if self.dry_missing and self._below_missing(rel):
             st = None
+        if sh.opts.existing_only and st is None and rel:
+            # rsync: generator.c recv_generator() (ignore_non_existing, skip_dir)
+            if sh.config.verbose >= 2:  # rsync's --info=skip
+                self._info(f'not creating new directory "{_show(rel)}"')
+            sh.missing_dirs.add(ndx)
+            self.skipped.append(rel)
+            return
         if st is not None and not stat.S_ISDIR(st.st_mode):
             if not self._delete_item(rel, st.st_mode, make_room=True, what="directory"):
                 self._skip_dir(ndx, rel)
@@ -758,19 +768,19 @@ class GeneratorRole:
         size = entry.size
         if not redo:
             if opts.max_size is not None and size > opts.max_size:
-                if sh.config.verbose:
+                if sh.config.verbose >= 2:  # rsync's --info=skip
                     self._info(f"{_show(rel)} is over max-size")
                 return
             if opts.min_size is not None and size < opts.min_size:
-                if sh.config.verbose:
+                if sh.config.verbose >= 2:  # rsync's --info=skip
                     self._info(f"{_show(rel)} is under min-size")
                 return
             if opts.ignore_existing and st is not None:
-                if sh.config.verbose:
+                if sh.config.verbose >= 2:  # rsync's --info=skip
                     self._info(f"{_show(rel)} exists")
                 return
             if opts.existing_only and st is None:
-                if sh.config.verbose:
+                if sh.config.verbose >= 2:  # rsync's --info=skip
                     self._info(f'not creating new file "{_show(rel)}"')
                 return
             if (
@@ -779,7 +789,7 @@ class GeneratorRole:
                 and stat.S_ISREG(st.st_mode)
                 and entry.mtime - st.st_mtime_ns // 1_000_000_000 < opts.modify_window
             ):
-                if sh.config.verbose:
+                if sh.config.verbose >= 2:  # rsync's --info=skip
                     self._info(f"{_show(rel)} is newer")
                 return
         if st is not None and not stat.S_ISREG(st.st_mode):

@@ -321,6 +321,7 @@ class SenderRole:
         # (name, base index, device or -1 when its contents are not sent), and the
         # depth-first queue of directories whose lists are still to be sent.
         self._dirs: list[tuple[bytes, int, int]] = []
+        self._dups: dict[int, list[int]] = {}  # a directory's later namesakes (see above)
         self._dfs: list[tuple[Iterator[int], object]] = []
         self.ndx_out = codec.NdxEncoder(protocol=session.protocol)
         self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
@@ -473,15 +474,30 @@ class SenderRole:
         self.live_entries += len(flist.names)
 
     def _push_children(self, flist: _SentList, *, token: object) -> None:
-        """Number the list's directories (rsync's dir_flist) and queue their sub-lists."""
+        """Number the list's directories (rsync's dir_flist) and queue their sub-lists.
+
+        Directories of the same name (one per source argument) share one sub-list, sent
+        under the first one's number with the contents of all: the receiver keeps only the
+        first of equal names (rsync: flist.c send_extra_file_list(), FLAG_DUPLICATE).
+        """
         children: list[int] = []
+        first_of_name = -1
+        prev_dir: bytes | None = None
         for i, name in enumerate(flist.names):
             if not stat.S_ISDIR(flist.modes[i]):
+                prev_dir = None
                 continue
             number = len(self._dirs)
             self._dirs.append((name, flist.base_ids[i], flist.devs[i]))
-            if name != b"." and not name.endswith(b"/."):
-                children.append(number)
+            if name == b"." or name.endswith(b"/."):
+                prev_dir = None
+                continue
+            if name == prev_dir:
+                self._dups.setdefault(first_of_name, []).append(number)
+                continue
+            prev_dir = name
+            first_of_name = number
+            children.append(number)
         if not children:
             # Nothing below this list: its merge rules end here, and an empty queue lets the
             # first list end with NDX_FLIST_EOF (rsync: flist.c send_file_list(), the
@@ -516,24 +532,35 @@ class SenderRole:
             ws.write_ndx(self.ndx_out, Ndx.FLIST_EOF)
             self.flist_eof = True
             return
-        name, base_id, dev = self._dirs[number]
-        base = self.bases[base_id]
-        path = _join(base, name)
         written = ws.bytes_written
         ws.write_ndx(self.ndx_out, Ndx.FLIST_OFFSET - number)
-        report = self._scan_report(base)
         token = None
         items: list[ScanEntry] = []
-        if dev >= 0:  # a directory whose contents are part of the transfer
+        # the same name from later arguments first, each with its own rules; the first
+        # one's rules stay in force for what lies below
+        members = [*self._dups.pop(number, []), number]
+        report = self._scan_report(self.bases[self._dirs[number][1]])
+        for member in members:
+            name, base_id, dev = self._dirs[member]
+            base = self.bases[base_id]
+            if dev < 0:  # a directory whose contents are not part of the transfer
+                continue
+            report.cwd = base
             sel = self.selection
+            member_token = None
             if sel is not None:
                 sel.start_arg(base)
-                token = sel.enter_dir(name)
-            items = list_dir_entries(
-                self.root, name, path, dev, self.opts, sel, report, recurse=True
+                member_token = sel.enter_dir(name)
+            listed = list_dir_entries(
+                self.root, name, _join(base, name), dev, self.opts, sel, report, recurse=True
             )
-            for item in items:
+            for item in listed:
                 item.base = base
+            items += listed
+            if member == number:
+                token = member_token
+            elif member_token is not None and sel is not None:
+                sel.leave_dir(member_token)
         flist = await self._encode_list(items)
         flist.parent = number
         await self._report_scan(report)
