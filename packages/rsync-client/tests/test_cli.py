@@ -93,16 +93,43 @@ def test_sizes() -> None:
         parse_size("lots", "--max-size")
 
 
-@pytest.mark.parametrize(
-    "option",
-    ["--delay-updates", "--fuzzy", "-S", "-A", "-X", "-R", "--bwlimit=10", "--temp-dir=t"],
-)
+@pytest.mark.parametrize("option", ["-A", "-X", "-R", "--bwlimit=10"])
 def test_unsupported_options_are_refused(option: str) -> None:
     with pytest.raises(OptionError) as info:
         parse_args([option, "a", "b"])
     assert int(info.value.exit_code) == 1
     name = option.lstrip("-").split("=")[0]
     assert name in str(info.value) or len(name) == 1
+
+
+def test_output_and_fuzzy_options() -> None:
+    opts, rest = parse_args(["-SyyT", "tmp", "--delay-updates", "a", "b"])
+    assert rest == ["a", "b"]
+    assert (opts.sparse, opts.fuzzy, opts.temp_dir, opts.delay_updates) == (True, 2, "tmp", True)
+    topts = opts.transfer_options(sender=False)
+    assert (topts.sparse, topts.fuzzy, topts.temp_dir, topts.delay_updates) == (
+        True,
+        2,
+        "tmp",
+        True,
+    )
+    opts, _ = parse_args(["--temp-dir=/x", "--no-sparse", "--no-fuzzy", "a", "b"])
+    assert (opts.temp_dir, opts.sparse, opts.fuzzy) == ("/x", False, 0)
+
+
+@pytest.mark.parametrize(
+    ("args", "other"),
+    [(["--delay-updates"], "delay-updates"), (["--partial-dir=p"], "partial-dir")],
+)
+def test_inplace_conflicts_as_rsync(args: list[str], other: str) -> None:
+    with pytest.raises(OptionError, match=f"^--inplace cannot be used with --{other}$"):
+        parse_args(["--inplace", *args, "a", "b"])
+
+
+def test_a_temp_dir_too_long_as_rsync() -> None:
+    with pytest.raises(OptionError, match=r"^the --temp-dir path is WAY too long\.$"):
+        parse_args(["-T", "x" * 4086, "a", "b"])
+    assert parse_args(["-T", "x" * 4085, "a", "b"])[0].temp_dir == "x" * 4085
 
 
 def test_unknown_options() -> None:

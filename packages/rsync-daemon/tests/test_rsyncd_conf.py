@@ -138,7 +138,6 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, expect: str) -> No
         ("fake super", "yes", "extended attributes"),
         ("insecure links", "yes", "never follows"),
         ("open noatime", "yes", "O_NOATIME"),
-        ("temp dir", "/srv/up-tmp", "temporary copy beside it"),
     ],
 )
 def test_refused_parameters_say_why(tmp_path: Path, param: str, value: str, reason: str) -> None:

@@ -346,6 +346,10 @@ _LONG: Final[dict[str, _Spec]] = {
     "update": _flag("update"),
     "backup": _flag("backup"),
     "inplace": _flag("inplace"),
+    "temp-dir": _str("temp_dir"),
+    "delay-updates": _flag("delay_updates"),
+    "sparse": _flag("sparse"),
+    "fuzzy": _count("fuzzy"),
     "partial-dir": _Spec(_partial_dir, takes_arg=True),
     "backup-dir": _Spec(_backup_dir, takes_arg=True),
     "compare-dest": _alt_dest("compare-dest"),
@@ -441,6 +445,9 @@ _SHORT: Final[dict[str, str]] = {
     "6": "ipv6",
     "0": "from0",
     "h": "human-readable",
+    "T": "temp-dir",
+    "S": "sparse",
+    "y": "fuzzy",
 }
 
 _SPECIAL_SHORT: Final[dict[str, _Spec]] = {
@@ -454,8 +461,6 @@ _UNSUPPORTED: Final = frozenset(
     {
         "append",
         "append-verify",
-        "fuzzy",
-        "sparse",
         "preallocate",
         "acls",
         "xattrs",
@@ -471,8 +476,6 @@ _UNSUPPORTED: Final = frozenset(
         "prune-empty-dirs",
         "remove-source-files",
         "remove-sent-files",
-        "delay-updates",
-        "temp-dir",
         "chmod",
         "chown",
         "usermap",
@@ -534,8 +537,6 @@ _UNSUPPORTED: Final = frozenset(
     }
 )
 _UNSUPPORTED_SHORT: Final = {
-    "y": "fuzzy",
-    "S": "sparse",
     "A": "acls",
     "X": "xattrs",
     "U": "atimes",
@@ -544,13 +545,11 @@ _UNSUPPORTED_SHORT: Final = {
     "K": "keep-dirlinks",
     "x": "one-file-system",
     "m": "prune-empty-dirs",
-    "T": "temp-dir",
     "s": "secluded-args",
     "M": "remote-option",
 }
 _UNSUPPORTED_TAKES_ARG: Final = frozenset(
     {
-        "temp-dir",
         "chmod",
         "chown",
         "usermap",
@@ -581,7 +580,6 @@ _UNSUPPORTED_TAKES_ARG: Final = frozenset(
         "zt",
         "config",
         "dparam",
-        "T",
         "M",
     }
 )
@@ -719,6 +717,14 @@ def _check(opts: ClientOptions) -> None:
         raise OptionError(msg)
     if opts.size_only and opts.checksum:
         pass  # rsync lets -c win
+    if opts.temp_dir is not None and len(os.fsencode(opts.temp_dir)) >= 4096 - 10:
+        msg = "the --temp-dir path is WAY too long."  # rsync: options.c (MAXPATHLEN - 10)
+        raise OptionError(msg)
+    if opts.inplace and (opts.partial_dir or opts.delay_updates):
+        # rsync: options.c (--delay-updates implies a partial dir)
+        other = "delay-updates" if opts.delay_updates else "partial-dir"
+        msg = f"--inplace cannot be used with --{other}"
+        raise OptionError(msg)
 
 
 def version_text() -> str:

@@ -163,6 +163,11 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
             if f_count < len(F_OPTION_RULES):
                 fl.add_filter(F_OPTION_RULES[f_count])
             f_count += 1
+    # a relative partial dir (--delay-updates: .~tmp~) is never transferred itself, and
+    # survives --delete only while its directory does (rsync: compat.c setup_protocol())
+    pdir = opts.partial_dir or (".~tmp~" if opts.delay_updates and not opts.inplace else None)
+    if pdir and not pdir.startswith("/"):
+        fl.add_filter(b"-p " + os.fsencode(pdir).rstrip(b"/") + b"/")
     return fl
 
 

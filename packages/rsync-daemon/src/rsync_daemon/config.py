@@ -538,14 +538,12 @@ _REFUSED: dict[str, str] = {
     "fake super": "pyrsyncd does not read or store extended attributes",
     "insecure links": "pyrsyncd never follows symlinks out of a module",
     "open noatime": "pyrsyncd does not open files with O_NOATIME",
-    "temp dir": "pyrsyncd writes each received file's temporary copy beside it",
 }
 # The value that matches what pyrsyncd does anyway (accepted, since it changes nothing).
 _HARMLESS: dict[str, set[str]] = {
     "insecure links": _BOOL_FALSE,
     "open noatime": _BOOL_FALSE | _UNSET,
     "fake super": _BOOL_FALSE,
-    "temp dir": {""},
 }
 
 _FACILITIES = [

@@ -549,6 +549,7 @@ def _module_context(
         "incoming_chmod": mod.incoming_chmod,
         "sanitize_paths": not mod.use_chroot,
         "ignore_errors": mod.ignore_errors,
+        "temp_dir": mod.temp_dir,
     }
     known = set(ModuleContext.__struct_fields__)
     return ModuleContext(**{k: v for k, v in fields.items() if k in known})

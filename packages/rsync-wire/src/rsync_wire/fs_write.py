@@ -72,13 +72,17 @@ def _split(rel: bytes) -> tuple[bytes, bytes]:
     return rel[:cut], rel[cut + 1 :]
 
 
-def temp_name_for(name: bytes) -> bytes:
+def temp_name_for(name: bytes, *, dot: bool = True) -> bytes:
     """Rsync's temporary name for ``name``: ``.<name>.XXXXXX`` within NAME_MAX.
+
+    ``dot=False`` gives the name in a ``--temp-dir``: ``<name>.XXXXXX``, without the dot
+    (and a leading dot of ``name`` kept).
 
     rsync: receiver.c get_tmpname() (the basename is cut to fit, a leading dot dropped).
     """
     suffix = secrets.token_bytes(6).translate(_TMP_TABLE)
-    return _temp_prefix(name) + suffix
+    prefix = _temp_prefix(name) if dot else _temp_prefix(b"x" + name)[2:]
+    return prefix + suffix
 
 
 def is_temp_name_of(candidate: bytes, name: bytes) -> bool:
@@ -277,14 +281,15 @@ class DestTree:
         dfd, name = self.parent(rel)
         os.mkdir(name, mode, dir_fd=dfd)
 
-    def create_temp(self, rel: bytes) -> tuple[int, bytes]:
+    def create_temp(self, rel: bytes, *, dot: bool = True) -> tuple[int, bytes]:
         """Create an empty temporary file next to ``rel``; returns ``(fd, temp_name)``.
 
         The file is opened read-write, mode 0600, with ``O_EXCL`` and ``O_NOFOLLOW``.
+        ``dot=False``: named as in a ``--temp-dir`` (see :func:`temp_name_for`).
         """
         dfd, name = self.parent(rel)
         for _ in range(100):
-            tmp = temp_name_for(name)
+            tmp = temp_name_for(name, dot=dot)
             try:
                 fd = os.open(
                     tmp,

@@ -94,6 +94,51 @@ def test_build_then_parse_is_the_identity_on_what_matters() -> None:
         assert getattr(back, field) == getattr(opts, field), field
 
 
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, ["--server", "-lyogDtprSe.iLsfxCIvu", "--delay-updates", "--temp-dir", "tt"]),
+        (
+            {"partial_dir": "pp"},
+            ["--server", "-lyogDtprSe.iLsfxCIvu", "--partial-dir", "pp", "--delay-updates",
+             "--temp-dir", "tt"],
+        ),
+    ],
+)  # fmt: skip
+def test_push_sends_the_output_options_as_rsync(extra: dict[str, str], expected: list[str]) -> None:
+    """What rsync 3.5 sends for ``-ayy -S -T tt --delay-updates [--partial-dir=pp]``."""
+    opts = TransferOptions(
+        sender=False,
+        recursive=True,
+        preserve_links=True,
+        preserve_perms=True,
+        preserve_times=True,
+        preserve_uid=True,
+        preserve_gid=True,
+        preserve_devices=True,
+        preserve_specials=True,
+        fuzzy=2,
+        sparse=True,
+        temp_dir="tt",
+        delay_updates=True,
+        capabilities=".iLsfxCIvu",
+        **extra,  # type: ignore[arg-type]
+    )
+    assert build_server_args(opts, ["/x/"], protocol=32) == [*expected, ".", "/x/"]
+    back = parse_server_args(expected).options
+    assert (back.fuzzy, back.sparse, back.temp_dir, back.delay_updates) == (1, True, "tt", True)
+
+
+def test_push_inplace_sparse_sends_no_w_as_rsync() -> None:
+    """``rsync -a --inplace -S --no-W SRC host:DEST`` adds ``--no-W`` after ``--inplace``."""
+    opts = TransferOptions(
+        sender=False, recursive=True, inplace=True, sparse=True, whole_file=False,
+        capabilities=".iLsfxCIvu",
+    )  # fmt: skip
+    argv = build_server_args(opts, ["/x/"], protocol=32)
+    assert argv[argv.index("--inplace") :] == ["--inplace", "--no-W", ".", "/x/"]
+
+
 def test_bwlimit_units() -> None:
     assert parse_bwlimit("100") == 100 * 1024
     assert parse_bwlimit("8m") == 8 << 20

@@ -680,6 +680,8 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
             letters.append("O")
         if opts.omit_link_times:
             letters.append("J")
+        if opts.fuzzy:  # -yy means more only with basis dirs (options.c: basis_dir_cnt + 1)
+            letters.append("yy" if opts.fuzzy > 1 and opts.basis_dirs else "y")
     if opts.whole_file:
         letters.append("W")
     letters.append("H" * min(opts.preserve_hard_links, 2))
@@ -764,14 +766,19 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
             args.append("--size-only")
         if opts.stats:
             args.append("--stats")
-        if opts.partial_dir:
-            args += ["--partial-dir", opts.partial_dir]  # it implies --partial
+        if opts.partial_dir or opts.delay_updates:
+            if opts.partial_dir:
+                args += ["--partial-dir", opts.partial_dir]  # it implies --partial
+            if opts.delay_updates:
+                args.append("--delay-updates")
         elif opts.partial:
             args.append("--partial")
         if opts.ignore_existing:
             args.append("--ignore-existing")
         if opts.existing_only:
             args.append("--existing")
+        if opts.temp_dir:
+            args += ["--temp-dir", opts.temp_dir]
     if not opts.sender and opts.modify_window:
         args.append(f"--modify-window={opts.modify_window}")
     if opts.checksum_seed:
@@ -786,6 +793,8 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
         args.append("--safe-links")
     if opts.inplace:
         args.append("--inplace")
+        if opts.sparse and opts.whole_file is False and not opts.sender:
+            args.append("--no-W")  # rsync's workaround for old receivers of -S --inplace
     if opts.append:
         args.append("--append" if opts.append == 1 else "--append-verify")
     if opts.files_from is not None:

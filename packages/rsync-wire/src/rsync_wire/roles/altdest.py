@@ -10,9 +10,8 @@ attributes match too), decides:
   copies it;
 * contents match (the quick check), attributes not: ``--copy-dest`` copies it and sets
   the attributes;
-* otherwise the file is transferred (rsync would also use the found file as the basis of
-  the delta; this receiver sends no block sums for it: the result is the same, the
-  transfer larger).
+* otherwise the file is transferred with the found file as the basis of the delta
+  (:func:`rsync_wire.roles.basis.choose_basis`).
 
 Each basis directory is a tree of its own, resolved once as the destination port
 resolves paths (inside the module for a daemon); names below it are reached without

@@ -34,9 +34,10 @@ import anyio
 
 from rsync_wire.errors import LocalProtocolError
 from rsync_wire.proto import codec
-from rsync_wire.proto.constants import FnameCmp, Msg, Ndx
+from rsync_wire.proto.constants import Msg, Ndx
 from rsync_wire.proto.phases import DEL_STATS, GeneratorPhases
 from rsync_wire.proto.sums import SumHead, encode_block_sums_into
+from rsync_wire.roles.basis import choose_basis, fuzzy_finder
 from rsync_wire.roles.decide import (
     CHMOD_BITS,
     ITEM,
@@ -109,6 +110,7 @@ class GeneratorRole:
         self.dry_missing: list[bytes] = []  # with -n: directories that do not exist
         self.warned_io_error = False
         self.phase = 0
+        self._fuzzy = fuzzy_finder(shared)  # -y (rsync_wire.roles.fuzzy)
         # incremental recursion: the list being generated, the index standing for its
         # directory, and directories created early (when met in their parent's list)
         self._cur_list = 0
@@ -818,14 +820,10 @@ class GeneratorRole:
                 self._itemize(ndx, entry, mode, st, 0)
                 self._hl_done(ndx)
                 return
-        # a transfer request; an earlier run's partial file is the basis when there is one
-        # (protocol 29 and later, where the basis type travels: rsync's FNAMECMP_PARTIAL_DIR)
-        partial_st = None
-        partial_rel = sh.partial_rel(rel) if sh.session.has_iflags and not redo else None
-        if partial_rel is not None:
-            partial_st = self._tree.lstat_or_none(partial_rel)
-            if partial_st is None or not stat.S_ISREG(partial_st.st_mode):
-                partial_st = None
+        # a transfer request, and its basis: an earlier run's partial file, a similar file
+        # (--fuzzy) or the file itself (rsync_wire.roles.basis)
+        fuzzy = self._fuzzy if cmp_st is None or st is not None else None
+        basis = choose_basis(sh, rel, entry, st, redo=redo, fuzzy=fuzzy, alt_st=cmp_st)
         ws = sh.out_ws
         self._write_ndx(ndx)
         if sh.lists.inc:
@@ -846,20 +844,24 @@ class GeneratorRole:
                 am_root=sh.am_root,
                 skip_group=skip_group,
             )
-            if partial_st is not None:
+            if basis is not None:
                 iflags |= ITEM.BASIS_TYPE_FOLLOWS
+                if basis.xname is not None:
+                    iflags |= ITEM.XNAME_FOLLOWS
             ws.write_int16(iflags)
-            if partial_st is not None:
-                ws.write_byte(FnameCmp.PARTIAL_DIR)
+            if basis is not None:
+                ws.write_byte(basis.kind)
+                if basis.xname is not None:
+                    ws.write_vstring(basis.xname)
         elif not self.do_xfers:
             sh.reporter.item(entry, rel, ITEM.TRANSFER, None)
         if not self.do_xfers:
             return
-        if partial_st is not None and partial_rel is not None:
-            if sh.config.whole_file or partial_st.st_size <= 0:
+        if basis is not None:
+            if sh.config.whole_file or basis.size <= 0:
                 SumHead.empty().encode_into(ws.out, protocol=sh.session.protocol)
             else:
-                self._send_sums(partial_rel, redo=redo)
+                self._send_sums(basis.rel, redo=redo, tree=basis.tree)
             return
         if st is None or sh.config.whole_file or st.st_size <= 0:
             SumHead.empty().encode_into(ws.out, protocol=sh.session.protocol)
@@ -908,7 +910,7 @@ class GeneratorRole:
             return False, None
         j, bst = best
         if level < 2:
-            return False, bst  # rsync deltas against it; this receiver sends it whole
+            return False, bst  # the basis of the delta (rsync_wire.roles.basis)
         tree = basis.trees[j]
         assert tree is not None  # noqa: S101
         kind = basis.kind
@@ -989,8 +991,8 @@ class GeneratorRole:
             os.close(fd)
         return h.digest()
 
-    def _send_sums(self, rel: bytes, *, redo: bool) -> None:
-        """The sum header and block checksums of the basis ``rel``.
+    def _send_sums(self, rel: bytes, *, redo: bool, tree: DestTree | None = None) -> None:
+        """The sum header and block checksums of the basis ``rel`` (in ``tree``).
 
         rsync: generator.c generate_and_send_sums(), sum_sizes_sqroot().
         """
@@ -998,7 +1000,7 @@ class GeneratorRole:
         ws = sh.out_ws
         protocol = sh.session.protocol
         try:
-            fd = self._tree.open_read(rel)
+            fd = (tree or self._tree).open_read(rel)
         except OSError as exc:
             self._warn(
                 f'rsync: [generator] failed to open "{_show(rel)}", continuing: '
@@ -1266,7 +1268,8 @@ class GeneratorRole:
         for ndx in self.hl_followers:
             entry = sh.entries[ndx]
             leader = self.hl_leader[entry.hlink_group]  # type: ignore[index]
-            if now and (leader in self.redo):
+            # with --delay-updates the leader takes its place only at the end
+            if now and (leader in self.redo or sh.opts.delay_updates):
                 pending.append(ndx)
                 continue
             rel = sh.rels[ndx]

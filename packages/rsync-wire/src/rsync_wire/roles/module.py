@@ -46,6 +46,7 @@ class ModuleContext(msgspec.Struct, kw_only=True):
         sanitize_paths: the module is served without chroot (rsync's ``sanitize_paths``):
             uploaded symlink targets lose a leading ``/`` and excess ``..``.
         ignore_errors: the module's ``ignore errors``: uploads delete despite I/O errors.
+        temp_dir: the module's ``temp dir``: the ``--temp-dir`` of uploads that give none.
     """
 
     name: str
@@ -73,3 +74,4 @@ class ModuleContext(msgspec.Struct, kw_only=True):
     incoming_chmod: str = ""
     sanitize_paths: bool = False
     ignore_errors: bool = False
+    temp_dir: str = ""

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from rsync_wire.roles.altdest import BasisDirs
     from rsync_wire.roles.backup import Backups
     from rsync_wire.roles.daemon_rules import DaemonRules
+    from rsync_wire.roles.output import Output
     from rsync_wire.stream import WireStream
 
 __all__ = [
@@ -437,6 +438,8 @@ class Shared:
         # (what the rules see is ``dest_in_module/rel``)
         self.backups: Backups | None = None  # --backup (rsync_wire.roles.backup)
         self.basis: BasisDirs | None = None  # --link-dest & co (rsync_wire.roles.altdest)
+        # --temp-dir (rsync_wire.roles.output); None: temporary files beside their files
+        self.output: Output | None = None
         self.daemon_rules: DaemonRules | None = None
         self.dest_in_module = b""
         # a daemon module's way of showing a name in messages (``"NAME" (in MODULE)``)
@@ -444,10 +447,13 @@ class Shared:
 
     @property
     def partial_dir(self) -> bytes | None:
-        """``--partial-dir`` (relative: in each file's own directory), or ``None``."""
+        """``--partial-dir`` (relative: in each file's own directory), or ``None``.
+
+        ``--delay-updates`` without ``--partial-dir`` uses ``.~tmp~`` (rsync: options.c).
+        """
         text = self.opts.partial_dir
         if not text:
-            return None
+            return b".~tmp~" if self.opts.delay_updates else None
         return os.fsencode(text).strip(b"/") or None
 
     def partial_rel(self, rel: bytes) -> bytes | None:

@@ -1,16 +1,19 @@
 """The receiver: reads the sender's replies and writes the files.
 
 How this works: for every transfer reply (index, iflags, the echoed sum header,
-the token stream, the whole-file checksum) the receiver opens the existing
-destination file as the basis, creates a temporary file ``.<name>.XXXXXX`` next
-to it, and rebuilds the new content there: literal data is written as it comes,
-block references are copied from the basis (consecutive blocks in one read).
-Every byte written is also hashed; when the sender's whole-file checksum
-matches, the temporary file gets its permissions, owner and times and is
-renamed over the final name. When it does not match, the temporary file is
-dropped (or kept under the final name with ``--partial``) and, in phase 1, the
-generator is asked to request the file again with full-length block sums. A
-reply that is only an echo of an itemize record is handed to the reporter.
+the token stream, the whole-file checksum) the receiver opens the basis the
+generator chose (:mod:`rsync_wire.roles.basis`: the file, its partial file, a
+fuzzy match), creates a temporary file (:mod:`rsync_wire.roles.output`:
+``.<name>.XXXXXX`` next to it, or in ``--temp-dir``), and rebuilds the new content
+there (``-S``: with holes): literal data is written as it comes, block references
+are copied from the basis (consecutive blocks in one read). Every byte written is
+also hashed; when the sender's whole-file checksum matches, the temporary file gets
+its permissions, owner and times and is renamed over the final name (with
+``--delay-updates``: into the partial dir, and over the final name at the end).
+When it does not match, the temporary file is dropped (or kept under the final
+name with ``--partial``) and, in phase 1, the generator is asked to request the
+file again with full-length block sums. A reply that is only an echo of an itemize
+record is handed to the reporter.
 
 The NDX_DONE markers the sender writes end the phases (docs/protocol.md §10.9); after the last
 one come the sender's statistics and, from protocol 31, the echo of the
@@ -35,18 +38,22 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 
 from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
+from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError
 from rsync_wire.fs_write import temp_name_for
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg, Ndx
 from rsync_wire.proto.phases import ReceiverPhases
 from rsync_wire.proto.sums import SumHead, decode_sum_head
 from rsync_wire.proto.tokens import BlockRef, Literal, TokenDecoder, TokenEvent
+from rsync_wire.roles.basis import BasisError, basis_of
 from rsync_wire.roles.decide import CHMOD_BITS, ITEM, dest_mode
+from rsync_wire.roles.output import Output, SparseWriter
 from rsync_wire.roles.receive_state import Finished, Milestone, Redo
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
 
+    from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.flist import FileEntry
     from rsync_wire.roles.flists import SubList
     from rsync_wire.roles.receive_state import ReceiverEvent, Shared
@@ -108,6 +115,15 @@ class ReceiverRole:
             return proto.copy()  # type: ignore[no-any-return]
         return self.sh.rule.file_hasher()
 
+    @property
+    def output(self) -> Output:
+        """Where temporary files go (rsync_wire.roles.output), made at first use."""
+        sh = self.sh
+        if sh.output is None:
+            assert sh.tree is not None  # noqa: S101 - only when files are written
+            sh.output = Output(sh.tree)
+        return sh.output
+
     async def run(self) -> None:
         """Read replies until the end of the session."""
         async with self.events:
@@ -152,6 +168,8 @@ class ReceiverRole:
                     lists.free_first(sh.entries, sh.rels, sh.cleared)
                     if cur is freed:  # rsync: flist.c flist_free() moves cur_flist on
                         self._cur_list = lists.lists[lists.first_live] if lists.live else None
+                if phases.phase == 2 and sh.opts.delay_updates and not sh.opts.dry_run:
+                    self._finish_delayed()  # rsync: receiver.c recv_files() (phase 2)
                 if step.end:
                     return
                 if step.milestone is not None:
@@ -178,12 +196,7 @@ class ReceiverRole:
             if session.has_iflags:
                 iflags = await ws.read_int16()
                 if iflags & ITEM.BASIS_TYPE_FOLLOWS:
-                    basis = await ws.read_byte()
-                    # the destination file, or (--partial-dir) the generator's partial file
-                    if basis != 0x80 and not (basis == 0x81 and sh.partial_dir is not None):
-                        msg = f"unexpected basis type 0x{basis:02x} for index {ndx}"
-                        raise RemoteProtocolError(msg)
-                    basis_type = basis
+                    basis_type = await ws.read_byte()
                 if iflags & ITEM.XNAME_FOLLOWS:
                     xname = await ws.read_vstring()
             if inc:
@@ -224,8 +237,13 @@ class ReceiverRole:
                 if inc:
                     await self.events.send(Finished(ndx, ok=True))
                 continue
+            try:
+                # the generator's basis: the file, its partial file, a fuzzy match
+                basis = basis_of(sh, rel, basis_type, xname)
+            except BasisError as exc:
+                raise RemoteProtocolError(str(exc)) from None
             self._redo = False
-            await self._receive_file(ndx, entry, rel, iflags, partial=basis_type == 0x81)
+            await self._receive_file(ndx, entry, rel, iflags, basis=basis)
             if inc and not self._redo:
                 await self.events.send(Finished(ndx, ok=True))
 
@@ -255,7 +273,13 @@ class ReceiverRole:
     # -- one file --------------------------------------------------------------------------
 
     async def _receive_file(
-        self, ndx: int, entry: FileEntry, rel: bytes, iflags: int, *, partial: bool = False
+        self,
+        ndx: int,
+        entry: FileEntry,
+        rel: bytes,
+        iflags: int,
+        *,
+        basis: tuple[DestTree, bytes] | None = None,
     ) -> None:
         """Read one file's data into a temporary file and put it in place.
 
@@ -273,8 +297,9 @@ class ReceiverRole:
         basis_st: os.stat_result | None = None
         partial_rel = sh.partial_rel(rel)
         if head.count > 0:
+            btree, brel = basis if basis is not None else (tree, rel)
             try:
-                basis_fd = tree.open_read(partial_rel if partial and partial_rel else rel)
+                basis_fd = btree.open_read(brel)
                 basis_st = os.fstat(basis_fd)
             except OSError:
                 basis_fd = -1
@@ -293,17 +318,23 @@ class ReceiverRole:
         if sh.opts.inplace and sh.backups is None:
             await self._receive_inplace(ndx, entry, rel, iflags, head, basis_fd, basis_st)
             return
-        if not sh.opts.partial:
+        output = self.output
+        if not sh.opts.partial and not output.in_temp_dir:
             # a run killed outright (SIGKILL, power loss) could not remove its temporary
             # file; the next run of the same file does (with --partial it is kept)
             for stale in tree.remove_stale_temps(rel):
                 log.debug("removed stale temporary file %r", stale)
         try:
             try:
-                fd, tmp = tree.create_temp(rel)
+                fd, tmp = output.create_temp(rel)
             except OSError as exc:
                 cut = rel.rfind(b"/")
-                shown = self._full_name(rel[: cut + 1] + temp_name_for(rel[cut + 1 :]))
+                if isinstance(exc, UntrustedSymlinkError):  # on the way to the temp dir
+                    sh.reporter.message(Msg.ERROR, (UNTRUSTED_SYMLINK + "\n").encode())
+                if output.in_temp_dir:
+                    shown = self._full_temp(rel, None)
+                else:
+                    shown = self._full_name(rel[: cut + 1] + temp_name_for(rel[cut + 1 :]))
                 self._error(
                     f"rsync: [receiver] mkstemp {_show(shown)} failed: {exc.strerror} ({exc.errno})"
                 )
@@ -313,7 +344,12 @@ class ReceiverRole:
             if fd < 0:
                 return
             keep = ok or (sh.opts.partial and partial_rel is None)
-            if keep:
+            if ok and sh.opts.delay_updates and partial_rel is not None:
+                # --delay-updates: complete, it waits in the partial dir for the end
+                if self._to_partial_dir(fd, tmp, rel, partial_rel, entry, basis_st, done=True):
+                    output.delay(ndx, rel, partial_rel)
+                tmp = b""
+            elif keep:
                 self._finish(fd, tmp, rel, entry, basis_st)
                 os.close(fd)
                 fd = -1
@@ -322,7 +358,7 @@ class ReceiverRole:
                     self._drop_partial(partial_rel)
             elif partial_rel is not None and tmp:
                 # --partial-dir: what arrived waits there for the next run
-                self._keep_partial(fd, tmp, rel, partial_rel, entry, basis_st)
+                self._to_partial_dir(fd, tmp, rel, partial_rel, entry, basis_st, done=False)
                 tmp = b""
             if not ok:
                 self._verification_failed(rel, kept=keep)
@@ -336,7 +372,7 @@ class ReceiverRole:
                 if self._sink is not None:
                     with contextlib.suppress(OSError, RsyncError):
                         self._sink.write_pending()
-                self._keep_partial(fd, tmp, rel, partial_rel, entry, basis_st)
+                self._to_partial_dir(fd, tmp, rel, partial_rel, entry, basis_st, done=False)
                 tmp = b""
             if fd >= 0:
                 if sh.opts.partial and tmp:
@@ -347,14 +383,14 @@ class ReceiverRole:
                     try:
                         # the file's permissions, but not its mtime: it is not up to date
                         os.fchmod(fd, self._final_mode(entry, basis_st))
-                        tree.rename_into_place(rel, tmp)
+                        output.rename_temp(rel, tmp)
                         tmp = b""
                     except OSError:
                         pass
                 os.close(fd)
                 fd = -1
             if tmp:
-                tree.unlink_temp(rel, tmp)
+                output.unlink_temp(rel, tmp)
             raise
         finally:
             if basis_fd >= 0:
@@ -362,7 +398,7 @@ class ReceiverRole:
             if fd >= 0:
                 os.close(fd)
                 if tmp:
-                    tree.unlink_temp(rel, tmp)
+                    output.unlink_temp(rel, tmp)
 
     async def _receive_inplace(
         self,
@@ -396,7 +432,14 @@ class ReceiverRole:
         try:
             sh.reporter.item(entry, rel, iflags, None)
             self._sink = None
-            ok = await self._receive_data(fd, basis_fd, head, rel, entry)
+            old_size = 0
+            if fd >= 0 and sh.opts.sparse:
+                # -S: a whole file starts from nothing (no data to punch holes in)
+                if head.count == 0:
+                    os.ftruncate(fd, 0)
+                else:
+                    old_size = os.fstat(fd).st_size
+            ok = await self._receive_data(fd, basis_fd, head, rel, entry, old_size=old_size)
             if fd < 0:
                 return
             try:
@@ -416,7 +459,7 @@ class ReceiverRole:
             if fd >= 0:
                 os.close(fd)
 
-    def _keep_partial(
+    def _to_partial_dir(
         self,
         fd: int,
         tmp: bytes,
@@ -424,24 +467,86 @@ class ReceiverRole:
         partial_rel: bytes,
         entry: FileEntry,
         basis_st: os.stat_result | None,
-    ) -> None:
-        """Move an unfinished temporary file into ``--partial-dir`` (made as needed).
+        *,
+        done: bool,
+    ) -> bool:
+        """Move the temporary file into the partial dir (made as needed); whether it went.
 
-        rsync: receiver.c handle_partial_dir(), cleanup.c (the partial file on an error).
+        ``done``: the file is complete (``--delay-updates``) and gets all its attributes;
+        otherwise it is what an unfinished transfer kept, with only its permissions.
+
+        rsync: receiver.c recv_files() (keep_partial), util1.c handle_partial_dir(),
+        rsync.c finish_transfer().
         """
         tree = self.sh.tree
         assert tree is not None  # noqa: S101
         pdir = partial_rel[: partial_rel.rfind(b"/")]
+        if done:
+            self._set_final_attrs(fd, rel, entry, basis_st)
+        else:
+            with contextlib.suppress(OSError):
+                os.fchmod(fd, self._final_mode(entry, basis_st) & 0o7777)
         try:
-            os.fchmod(fd, self._final_mode(entry, basis_st) & 0o7777)
-            if tree.lstat_or_none(pdir) is None:
+            pst = tree.lstat_or_none(pdir)
+            if pst is not None and not stat.S_ISDIR(pst.st_mode):
+                tree.remove(pdir)
+                pst = None
+            if pst is None:
                 tree.mkdir(pdir, 0o700)
-            dfd, _ = tree.parent(rel)
-            pfd, pname = tree.parent(partial_rel)
-            os.rename(tmp, pname, src_dir_fd=dfd, dst_dir_fd=pfd)
         except OSError as exc:
-            log.debug("could not keep the partial file of %r: %s", rel, exc)
-            tree.unlink_temp(rel, tmp)
+            log.debug("could not make the partial dir of %r: %s", rel, exc)
+            what = "completed" if done else "partial"
+            text = f"Unable to create partial-dir for {_show(rel)} -- discarding {what} file.\n"
+            self.sh.reporter.message(Msg.ERROR, text.encode("utf-8", "surrogateescape"))
+            self.output.unlink_temp(rel, tmp)
+            return False
+        try:
+            self.output.rename_temp(rel, tmp, partial_rel)
+        except OSError as exc:
+            if done:
+                self._error(
+                    f"rsync: [receiver] rename {_show(self._full_temp(rel, tmp))} -> "
+                    f'"{_show(partial_rel)}": {exc.strerror} ({exc.errno})'
+                )
+            else:
+                log.debug("could not keep the partial file of %r: %s", rel, exc)
+            self.output.unlink_temp(rel, tmp)
+            return False
+        return True
+
+    def _finish_delayed(self) -> None:
+        """``--delay-updates``: every file waiting in its partial dir takes its place.
+
+        rsync: receiver.c handle_delayed_updates().
+        """
+        sh = self.sh
+        tree = sh.tree
+        if tree is None or sh.output is None:
+            return
+        for _ndx, rel, partial_rel in sh.output.take_delayed():
+            if sh.backups is not None and not self._backup(rel):
+                continue
+            try:
+                pfd, pname = tree.parent(partial_rel)
+                pfd = os.dup(pfd)  # the next lookup may evict it from the tree's cache
+                try:
+                    dfd, name = tree.parent(rel)
+                    os.rename(pname, name, src_dir_fd=pfd, dst_dir_fd=dfd)
+                finally:
+                    os.close(pfd)
+            except OSError as exc:
+                self._error(
+                    f"rsync: [receiver] rename failed for {_show(self._full_name(rel))} "
+                    f"(from {_show(partial_rel)}): {exc.strerror} ({exc.errno})"
+                )
+                continue
+            with contextlib.suppress(OSError):
+                tree.remove(partial_rel[: partial_rel.rfind(b"/")])  # when empty
+
+    def _full_temp(self, rel: bytes, tmp: bytes | None) -> bytes:
+        """A temporary file as rsync names it in errors, quoted (from the working directory on)."""
+        shown = self.output.shown_temp(rel, tmp)
+        return b'"' + shown + b'"' if shown.startswith(b"/") else self._full_name(shown)
 
     def _drop_partial(self, partial_rel: bytes) -> None:
         """The file is complete: its partial file goes, and the partial dir when empty."""
@@ -456,7 +561,14 @@ class ReceiverRole:
         return self._sink.written if self._sink is not None else default
 
     async def _receive_data(
-        self, fd: int, basis_fd: int, head: SumHead, rel: bytes, entry: FileEntry
+        self,
+        fd: int,
+        basis_fd: int,
+        head: SumHead,
+        rel: bytes,
+        entry: FileEntry,
+        *,
+        old_size: int = 0,
     ) -> bool:
         """The token stream and the whole-file checksum; returns whether they matched.
 
@@ -466,17 +578,29 @@ class ReceiverRole:
         a worker thread while the next chunks arrive (:class:`_ThreadedSink`). With
         ``fd == -1`` (no temporary file) the data is read and dropped.
 
+        With ``-S`` the content is written by a :class:`SparseWriter` (holes for runs of
+        zeros); ``old_size`` is how much data a file rewritten in place already holds
+        (its holes are punched out there).
+
         rsync: receiver.c receive_data().
         """
         sink: _Sink
         where = self._full_name(rel)
+        sparse = None
+        if fd >= 0 and self.sh.opts.sparse:
+            sparse = SparseWriter(fd, punch_below=old_size)
         if fd >= 0 and entry.size >= _THREAD_AT:
-            async with _ThreadedSink(fd, self._new_hasher(), where) as threaded:
+            async with _ThreadedSink(fd, self._new_hasher(), where, sparse) as threaded:
                 sink = self._sink = threaded
                 await self._receive_tokens(sink, basis_fd, head, rel, entry)
         else:
-            sink = self._sink = _Sink(fd, self._new_hasher(), where)
+            sink = self._sink = _Sink(fd, self._new_hasher(), where, sparse)
             await self._receive_tokens(sink, basis_fd, head, rel, entry)
+        if sparse is not None:
+            try:
+                sparse.finish()  # rsync: fileio.c sparse_end()
+            except OSError as exc:
+                raise write_failed(where, exc) from exc
         theirs = await self.sh.ws.read_exact(self.digest_size)
         if self.sh.config.progress:
             self._progress(rel, sink.written, entry.size, final=True)
@@ -642,36 +766,40 @@ class ReceiverRole:
         rsync: receiver.c finish_transfer(), rsync.c set_file_attrs().
         """
         sh = self.sh
-        tree = sh.tree
-        assert tree is not None  # noqa: S101
         self._set_final_attrs(fd, rel, entry, basis_st)
-        if sh.backups is not None:
-            try:
-                bname = sh.backups.keep(rel)
-            except OSError as exc:
-                # rsync: backup.c make_backup() fails: the new file is not put in place
-                self._error(
-                    f'rsync: [receiver] make_backup "{_show(rel)}" failed: '
-                    f"{exc.strerror} ({exc.errno})"
-                )
-                tree.unlink_temp(rel, tmp)
-                return
-            if bname is not None and sh.config.verbose >= 2:
-                sh.reporter.message(
-                    Msg.INFO,
-                    f"backed up {_show(rel)} to {_show(bname)}\n".encode(
-                        "utf-8", "surrogateescape"
-                    ),
-                )
+        output = self.output
+        if sh.backups is not None and not self._backup(rel):
+            output.unlink_temp(rel, tmp)  # the new file is not put in place
+            return
         try:
-            tree.rename_into_place(rel, tmp)
+            output.rename_temp(rel, tmp)
         except OSError as exc:
-            full_tmp = self._full_name(rel[: rel.rfind(b"/") + 1] + tmp)
             self._error(
-                f'rsync: [receiver] rename {_show(full_tmp)} -> "{_show(rel)}": '
-                f"{exc.strerror} ({exc.errno})"
+                f"rsync: [receiver] rename {_show(self._full_temp(rel, tmp))} -> "
+                f'"{_show(rel)}": {exc.strerror} ({exc.errno})'
             )
-            tree.unlink_temp(rel, tmp)
+            output.unlink_temp(rel, tmp)
+
+    def _backup(self, rel: bytes) -> bool:
+        """``--backup``: keep the file about to be replaced; whether that worked.
+
+        rsync: backup.c make_backup().
+        """
+        sh = self.sh
+        assert sh.backups is not None  # noqa: S101 - only with --backup
+        try:
+            bname = sh.backups.keep(rel)
+        except OSError as exc:
+            self._error(
+                f'rsync: [receiver] make_backup "{_show(rel)}" failed: {exc.strerror} ({exc.errno})'
+            )
+            return False
+        if bname is not None and sh.config.verbose >= 2:
+            sh.reporter.message(
+                Msg.INFO,
+                f"backed up {_show(rel)} to {_show(bname)}\n".encode("utf-8", "surrogateescape"),
+            )
+        return True
 
     def _verification_failed(self, rel: bytes, *, kept: bool) -> None:
         sh = self.sh
@@ -760,9 +888,14 @@ def write_failed(where: bytes, exc: OSError) -> RsyncError:
     return err
 
 
-def _write_chunks(fd: int, chunks: list[bytes], where: bytes) -> None:
+def _write_chunks(
+    fd: int, chunks: list[bytes], where: bytes, sparse: SparseWriter | None = None
+) -> None:
     try:
-        _writev_all(fd, chunks)
+        if sparse is not None:
+            sparse.write(chunks)
+        else:
+            _writev_all(fd, chunks)
     except OSError as exc:
         raise write_failed(where, exc) from exc
 
@@ -770,9 +903,12 @@ def _write_chunks(fd: int, chunks: list[bytes], where: bytes) -> None:
 class _Sink:
     """Where a file's new bytes go: hashed as they come, written with ``writev``."""
 
-    def __init__(self, fd: int, hasher: _Hasher, where: bytes = b"") -> None:
+    def __init__(
+        self, fd: int, hasher: _Hasher, where: bytes = b"", sparse: SparseWriter | None = None
+    ) -> None:
         self.fd = fd
         self.where = where
+        self.sparse = sparse  # -S: written with holes (rsync_wire.roles.output)
         self.hasher = hasher
         self.chunks: list[bytes] = []
         self.size = 0  # bytes in ``chunks``
@@ -789,7 +925,7 @@ class _Sink:
         """Write what was added."""
         if self.chunks:
             if self.fd >= 0:
-                _write_chunks(self.fd, self.chunks, self.where)
+                _write_chunks(self.fd, self.chunks, self.where, self.sparse)
             self.written += self.size
             self.chunks = []
             self.size = 0
@@ -797,7 +933,7 @@ class _Sink:
     def write_pending(self) -> None:
         """Write what was added but not flushed (an interrupted file kept with --partial)."""
         if self.chunks and self.fd >= 0:
-            _write_chunks(self.fd, self.chunks, self.where)
+            _write_chunks(self.fd, self.chunks, self.where, self.sparse)
         self.chunks = []
         self.size = 0
 
@@ -809,8 +945,10 @@ class _ThreadedSink(_Sink):
     the last write.
     """
 
-    def __init__(self, fd: int, hasher: _Hasher, where: bytes = b"") -> None:
-        super().__init__(fd, hasher, where)
+    def __init__(
+        self, fd: int, hasher: _Hasher, where: bytes = b"", sparse: SparseWriter | None = None
+    ) -> None:
+        super().__init__(fd, hasher, where, sparse)
         self.threaded = True
         self._todo_send, self._todo = anyio.create_memory_object_stream[list[bytes]](
             _THREAD_BATCHES
@@ -834,7 +972,9 @@ class _ThreadedSink(_Sink):
     async def _writer(self) -> None:
         async with self._todo:
             async for chunks in self._todo:
-                await anyio.to_thread.run_sync(_write_chunks, self.fd, chunks, self.where)
+                await anyio.to_thread.run_sync(
+                    _write_chunks, self.fd, chunks, self.where, self.sparse
+                )
 
     async def flush(self) -> None:
         """Hand what was added to the writer thread (waiting if it is far behind)."""

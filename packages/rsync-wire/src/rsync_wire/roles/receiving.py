@@ -54,6 +54,7 @@ from rsync_wire.roles.daemon_rules import module_path
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.flists import FREED, FileLists
 from rsync_wire.roles.generator import GeneratorRole
+from rsync_wire.roles.output import open_temp_dir
 from rsync_wire.roles.receive_state import (
     Finished,
     IdMapper,
@@ -725,6 +726,10 @@ class ReceiverSide:
                 sh.backups = self._backups(sh.tree)
             if sh.opts.alt_dest and sh.opts.basis_dirs and sh.tree is not None:
                 sh.basis = self._basis_dirs(sh.tree)
+            if sh.opts.temp_dir and sh.tree is not None:  # rsync: main.c do_recv()
+                sh.output = open_temp_dir(
+                    sh.opts.temp_dir, sh.tree, self.destination, dest_in_module=sh.dest_in_module
+                )
         if empty:
             # An empty list: the sender has already gone (docs/protocol.md §13.2).
             self.stats.io_error |= sh.io_error
@@ -760,6 +765,8 @@ class ReceiverSide:
             backups.backup_tree.close()
         if self.shared.basis is not None:
             self.shared.basis.close()
+        if self.shared.output is not None:
+            self.shared.output.close()
         if self.shared.tree is not None:
             self.shared.tree.close()
             self.shared.tree = None

@@ -784,7 +784,7 @@ class SenderRole:
             if self.opts.dry_run:
                 if items:
                     flags = iflags if has_iflags else _TRANSFER | _MISSING_DATA
-                    self._item(flist, pos, flags, xname, first_send=ndx not in self._sent)
+                    self._item(flist, pos, flags, None, first_send=ndx not in self._sent)
                     self._sent.add(ndx)
                     # rsync: sender.c send_files() counts before its !do_xfers check
                     self.report.num_transferred_files += 1
@@ -1017,7 +1017,8 @@ class SenderRole:
             if not self.server:
                 # rsync: rsync.c read_ndx_and_attrs() (below 29: TRANSFER|MISSING_DATA)
                 flags = echo[0] if session.has_iflags else _TRANSFER | _MISSING_DATA
-                self._item(flist, pos, flags, echo[2], first_send=first_send)
+                # a transfer's xname (a fuzzy basis) is not shown: rsync: log_item(.., NULL)
+                self._item(flist, pos, flags, None, first_send=first_send)
             before = ws.bytes_written + ws.pending_output
             self._map_errno = 0
             if not self.server:

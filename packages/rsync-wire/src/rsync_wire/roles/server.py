@@ -282,6 +282,14 @@ async def run_server(
         if module is not None:
             log.warning("%s refused: %s", module.log_prefix, refused[0])
         return await _fail(ws, session, f"rsync: {refused[0]}", ExitCode.UNSUPPORTED, early=True)
+    if not opts.sender and module is not None:
+        from rsync_wire.roles.daemon_rules import DaemonRules
+        from rsync_wire.roles.output import rejected_by_module
+
+        if rejected_by_module(opts, DaemonRules.for_module(module, protocol=protocol)):
+            # rsync: options.c parse_arguments() (a hidden --temp-dir or --backup-dir)
+            text = "rsync: Your options have been rejected by the server."
+            return await _fail(ws, session, text, ExitCode.UNSUPPORTED, early=True)
     if opts.sender and opts.remove_source_files and module is not None and module.read_only:
         # rsync: main.c do_server_sender()
         return await _fail(
@@ -379,7 +387,8 @@ async def _serve_upload(
         if isinstance(exc, RemoteError):
             return int(exc.exit_code)
         log.warning("%s%s", module.log_prefix + " " if module else "", exc)
-        text = str(exc) if str(exc).startswith(("rsync", "ERROR")) else f"rsync: {exc}"
+        bare = getattr(exc, "bare", False) is True or str(exc).startswith(("rsync", "ERROR"))
+        text = str(exc) if bare else f"rsync: {exc}"
         try:
             return await _fail(ws, session, text, exc.exit_code)
         except RsyncError:

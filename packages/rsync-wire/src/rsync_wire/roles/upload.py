@@ -280,6 +280,8 @@ async def receive_upload(
     reporter = PeerReporter(protocol=protocol, verbose=opts.verbose, module=module)
     if module is not None and module.ignore_errors:
         opts.ignore_errors = True
+    if module is not None and module.temp_dir and opts.temp_dir is None:
+        opts.temp_dir = module.temp_dir  # rsync: clientserver.c rsync_module()
     side = ReceiverSide(
         ws,
         session,
