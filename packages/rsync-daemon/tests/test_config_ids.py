@@ -51,22 +51,26 @@ def test_rsyncd_conf_defaults_to_none(tmp_path: Path) -> None:
     assert (cfg.uid, cfg.gid) == (None, None)
 
 
-def test_rsyncd_conf_module_uid_applies_to_the_daemon(tmp_path: Path) -> None:
-    cfg = load_rsyncd_conf(
-        _conf(tmp_path, "[m]\npath = m\nuid = 65534\n[n]\npath = m\nuid = 65534\n")
-    )
+def test_rsyncd_conf_module_uid_is_the_module_s(tmp_path: Path) -> None:
+    cfg = load_rsyncd_conf(_conf(tmp_path, "uid = 65534\n[m]\npath = m\n[n]\npath = m\nuid = 0\n"))
     assert cfg.uid == 65534
+    assert (cfg.modules["m"].uid, cfg.modules["n"].uid) == (65534, 0)
 
 
-def test_rsyncd_conf_module_uids_must_agree(tmp_path: Path) -> None:
-    text = "uid = 65534\n[m]\npath = m\n[n]\npath = m\nuid = 0\n"
-    with pytest.raises(ConfigError, match=r"rsyncd.conf:6: module \[n\]: uid '0' differs"):
-        load_rsyncd_conf(_conf(tmp_path, text))
+def test_rsyncd_conf_module_without_uid_has_none(tmp_path: Path) -> None:
+    cfg = load_rsyncd_conf(_conf(tmp_path, "[m]\npath = m\n[n]\npath = m\nuid = 1\n"))
+    assert cfg.uid is None
+    assert (cfg.modules["m"].uid, cfg.modules["n"].uid) == (None, 1)
 
 
-def test_rsyncd_conf_unknown_user(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"rsyncd.conf:1: uid 'nosuchuser-x': no such user"):
-        load_rsyncd_conf(_conf(tmp_path, "uid = nosuchuser-x\n[m]\npath = m\n"))
+def test_rsyncd_conf_unknown_user_fails_its_modules_only(tmp_path: Path) -> None:
+    cfg = load_rsyncd_conf(
+        _conf(tmp_path, "uid = nosuchuser-x\n[m]\npath = m\n[n]\npath = m\nuid = 0\n")
+    )
+    assert cfg.uid is None
+    assert cfg.modules["m"].id_error == "invalid uid nosuchuser-x"
+    assert cfg.modules["n"].id_error == ""
+    assert any("rsyncd.conf:1: uid 'nosuchuser-x': no such user" in w for w in cfg.warnings)
 
 
 def test_toml_keys(tmp_path: Path) -> None:

@@ -122,7 +122,7 @@ def test_continuation_and_comments(tmp_path: Path) -> None:
         ("[m]\npath = m\noutgoing chmod = Q+z\n", r"rsyncd\.conf:3: Invalid 'outgoing chmod'"),
         ("[m]\npath = m/%RSYNC_USER_NAME%\n", r"rsyncd\.conf:2: 'path' uses %RSYNC_USER_NAME%"),
         ("[m]\npath = m\nexclude from = %RSYNC_HOST_ADDR%\n", r"conf:3: 'exclude from' uses"),
-        ("[m]\npath = m\ngid = 0 1\n", r"rsyncd\.conf:3: module \[m\]: several gids"),
+        ("[m]\npath = m\ngid = 0 *\n", r"rsyncd\.conf:3: 'gid': '\*' must be the first"),
         ("[]\n", r"rsyncd\.conf:1: empty section name"),
     ],
 )
@@ -134,9 +134,7 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, expect: str) -> No
 @pytest.mark.parametrize(
     ("param", "value", "reason"),
     [
-        ("daemon chroot", "/srv", "confines itself"),
         ("charset", "utf-8", "character sets"),
-        ("name converter", "/bin/nc", "name converter"),
         ("fake super", "yes", "extended attributes"),
         ("insecure links", "yes", "never follows"),
         ("open noatime", "yes", "O_NOATIME"),
@@ -318,20 +316,33 @@ def test_socket_options(tmp_path: Path) -> None:
         load_rsyncd_conf(_conf(tmp_path, "socket options = SO_SNDBUF=big\n"))
 
 
-def test_gid_star_only_when_staying_root(tmp_path: Path) -> None:
+def test_gid_star_is_every_group_of_the_uid_user(tmp_path: Path) -> None:
     cfg = load_rsyncd_conf(_conf(tmp_path, "uid = 0\ngid = *\n[m]\npath = m\n"))
-    assert (cfg.uid, cfg.gid) == (0, 0)
-    with pytest.raises(ConfigError, match=r"rsyncd\.conf:2: .*'gid = \*' is only supported"):
-        load_rsyncd_conf(_conf(tmp_path, "uid = 65534\ngid = *\n[m]\npath = m\n"))
+    root = pwd.getpwuid(0)
+    assert (cfg.uid, cfg.gid) == (0, root.pw_gid)
+    m = cfg.modules["m"]
+    assert m.gid == root.pw_gid
+    assert m.groups[0] == root.pw_gid
+    assert set(m.groups) == set(os.getgrouplist(root.pw_name, root.pw_gid))
 
 
-def test_module_uid_and_gid_agreeing_with_the_daemon(tmp_path: Path) -> None:
-    cfg = load_rsyncd_conf(
-        _conf(tmp_path, "[m]\npath = m\nuid = 65534\ngid = 65534\n[n]\npath = m\ngid = 65534\n")
+def test_an_unknown_group_is_the_module_s_error(tmp_path: Path) -> None:
+    cfg = load_rsyncd_conf(_conf(tmp_path, "[m]\npath = m\ngid = 0 nosuchgroup-x\n"))
+    assert cfg.modules["m"].id_error == "invalid gid nosuchgroup-x"
+    (warning,) = cfg.warnings
+    assert warning.startswith("module [m]: ")
+    assert warning.endswith(
+        "rsyncd.conf:3: gid 'nosuchgroup-x': no such group (clients get: invalid gid nosuchgroup-x)"
     )
-    assert (cfg.uid, cfg.gid) == (65534, 65534)
-    with pytest.raises(ConfigError, match=r"rsyncd\.conf:6: module \[n\]: gid '1' differs"):
-        load_rsyncd_conf(_conf(tmp_path, "gid = 65534\n[m]\npath = m\n[n]\npath = m\ngid = 1\n"))
+
+
+def test_module_gid_list_is_the_module_s(tmp_path: Path) -> None:
+    cfg = load_rsyncd_conf(
+        _conf(tmp_path, "gid = 65534\n[m]\npath = m\n[n]\npath = m\ngid = 1, 2 0\n")
+    )
+    assert cfg.gid == 65534
+    assert (cfg.modules["m"].gid, cfg.modules["m"].groups) == (65534, [65534])
+    assert (cfg.modules["n"].gid, cfg.modules["n"].groups) == (1, [1, 2, 0])
 
 
 def test_exclude_from_missing(tmp_path: Path) -> None:
@@ -421,3 +432,26 @@ def test_auth_rules_give_rsyncs_reasons() -> None:
     assert auth_rule_error("root", rules) == "denied by rule"  # root's group "root"
     assert auth_rule_error("nobody-here", ["alice", "bob:ro"]) == "no matching rule"
     assert auth_rule_error("bob", ["alice", "bob:ro"]) is None
+
+
+def test_daemon_chroot_places_module_files_inside_it(tmp_path: Path) -> None:
+    jail = tmp_path / "jail"
+    (jail / "etc").mkdir(parents=True)
+    (jail / "etc" / "ex").write_text("*.o\n")
+    text = (
+        f"daemon chroot = {jail}\nmotd file = motd\nlog file = /host.log\n"
+        "[m]\npath = /../../m\nsecrets file = /etc/s\nexclude from = etc/ex\nlock file = l\n"
+    )
+    cfg = load_rsyncd_conf(_conf(tmp_path, text))
+    m = cfg.modules["m"]
+    assert m.path == str(jail / "m")
+    assert (m.secrets_file, m.exclude_from) == (str(jail / "etc/s"), str(jail / "etc/ex"))
+    assert m.exclude_from_rules == b"*.o\n"
+    assert m.lock_file == str(jail / "l")
+    assert cfg.motd_file == str(jail / "motd")
+    assert cfg.log_file == "/host.log"  # opened before rsync chroots
+
+
+def test_daemon_chroot_must_be_absolute(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"rsyncd\.conf:1: 'daemon chroot' must be an abs"):
+        load_rsyncd_conf(_conf(tmp_path, "daemon chroot = jail\n[m]\npath = m\n"))

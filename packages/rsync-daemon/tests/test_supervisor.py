@@ -7,8 +7,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from rsync_daemon.config import DaemonConfig, ModuleConfig
-from rsync_daemon.errors import ConfigError
-from rsync_daemon.supervisor import SYSTEM_FILES, extra_read_only_paths, serving_ids
+from rsync_daemon.supervisor import (
+    SYSTEM_FILES,
+    extra_read_only_paths,
+    module_ids,
+    per_module_users,
+    serving_ids,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,9 +33,37 @@ def test_serving_ids(uid: int | None, gid: int | None, expected: tuple[int, int]
     assert serving_ids(DaemonConfig(uid=uid, gid=gid)) == expected
 
 
-def test_serving_ids_refuses_group_root_for_another_user() -> None:
-    with pytest.raises(ConfigError, match="gid 0 with uid 1000"):
-        serving_ids(DaemonConfig(uid=1000, gid=0))
+def test_group_root_for_another_user_is_switched_to_per_connection() -> None:
+    cfg = DaemonConfig(uid=1000, gid=0, modules={"m": ModuleConfig(name="m", path="/m")})
+    assert serving_ids(cfg) == (None, None)
+    assert per_module_users(cfg)
+
+
+def test_one_user_for_every_module_is_the_daemon_s() -> None:
+    mods = {n: ModuleConfig(name=n, path="/m", uid=7, gid=8, groups=[8]) for n in "ab"}
+    cfg = DaemonConfig(uid=0, gid=0, modules=mods)
+    assert serving_ids(cfg) == (7, 8)
+    assert not per_module_users(cfg)
+
+
+def test_modules_with_their_own_users_keep_root_until_a_module_is_named() -> None:
+    mods = {
+        "a": ModuleConfig(name="a", path="/a", uid=7),
+        "b": ModuleConfig(name="b", path="/b"),
+        "c": ModuleConfig(name="c", path="/c", uid=0, gid=5, groups=[5, 6]),
+    }
+    cfg = DaemonConfig(gid=9, modules=mods)
+    assert serving_ids(cfg) == (None, None)
+    assert per_module_users(cfg)
+    assert module_ids(cfg, mods["a"]) == (7, 9, (9,))
+    assert module_ids(cfg, mods["b"]) == (65534, 9, (9,))
+    assert module_ids(cfg, mods["c"]) == (0, 5, (5, 6))
+
+
+def test_root_everywhere_is_not_a_switch() -> None:
+    cfg = DaemonConfig(uid=0, gid=0, modules={"m": ModuleConfig(name="m", path="/m")})
+    assert serving_ids(cfg) == (None, None)
+    assert not per_module_users(cfg)
 
 
 def test_extra_paths_leave_out_the_working_directory(

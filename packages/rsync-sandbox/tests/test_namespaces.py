@@ -284,3 +284,54 @@ def test_chroot_fallback_when_pivot_root_is_impossible(
         # child's namespace. The namespace is gone now, so the empty directory can go.
         for name in _sandbox_roots() - roots_before:
             os.rmdir(os.path.join(tempfile.gettempdir(), name))
+
+
+def test_a_pending_module_is_attached_later_read_only_and_readable_under_landlock(
+    run_child: RunChild, tree: dict[str, str], need_landlock: int
+) -> None:
+    late = os.path.join(os.path.dirname(tree["ro"]), "late-module")
+    os.mkdir(late)
+    os.chmod(late, 0o755)  # noqa: S103 - the confined user reads it
+    with open(os.path.join(late, "f"), "w") as f:
+        f.write("late content")
+    child = run_child(
+        """
+        go_r, go_w = os.pipe()
+        confined = os.getpid()
+        attacher = os.fork()
+        if attacher == 0:  # stays root in the host's namespaces, as the daemon's helper
+            os.close(go_w)
+            os.read(go_r, 1)
+            try:
+                target = namespaces.attach_module(ARGS["late"], "late", pid=confined,
+                                                  read_only=True)
+            except BaseException as exc:
+                print(repr(exc), file=sys.stderr, flush=True)
+                os._exit(1)
+            os._exit(0 if target == "/late/module" else 2)
+        os.close(go_r)
+        report = apply(SandboxPolicy(read_only={"alpha": ARGS["ro"]},
+                                     pending_read_only=("late",), mode="auto"))
+        before = attempt(lambda: read("/late/module/f"))
+        os.write(go_w, b"g")
+        _, status = os.waitpid(attacher, 0)
+        emit(
+            paths=dict(report.module_paths),
+            before=before,
+            attached=os.waitstatus_to_exitcode(status),
+            read=read("/late/module/f"),
+            write=attempt(lambda: write_new("/late/module/new")),
+            beside=attempt(lambda: write_new("/late/new")),
+        )
+        """,
+        ro=tree["ro"],
+        late=late,
+    )
+    assert child.returncode == 0, child.stderr
+    data = child.data
+    assert data["paths"] == {"alpha": "/alpha", "late": "/late"}
+    assert data["before"] == "ENOENT"
+    assert data["attached"] == 0
+    assert data["read"] == "late content"
+    assert data["write"] in ("EROFS", "EACCES")
+    assert data["beside"] in ("EROFS", "EACCES")

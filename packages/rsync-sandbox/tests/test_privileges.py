@@ -104,3 +104,57 @@ def test_verify_fails_when_only_the_effective_uid_changed(run_child: RunChild) -
     assert child.returncode == 0, child.stderr
     assert "(65534, 65534, 65534)" not in child.data["error"]
     assert child.data["back"] == "ok"
+
+
+@pytest.mark.privileged
+def test_keep_capabilities_then_switch_to_a_module_user(run_child: RunChild) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    child = run_child(
+        """
+        import tempfile
+        fd, path = tempfile.mkstemp()
+        os.close(fd)
+        privileges.keep_capabilities()
+        kept = privileges.capabilities()
+        chown = attempt(lambda: os.chown(path, 1, 1))
+        os.unlink(path)
+        privileges.switch_user(65534, 65534, [65534, 4])
+        emit(
+            kept=[kept.effective, kept.permitted],
+            chown=chown,
+            ids=[os.getresuid(), os.getresgid()],
+            groups=sorted(os.getgroups()),
+            caps=[privileges.capabilities().effective, privileges.capabilities().permitted],
+            setuid0=attempt(lambda: os.setuid(0)),
+            nnp=privileges.no_new_privs(),
+        )
+        """
+    )
+    assert child.returncode == 0, child.stderr
+    data = child.data
+    assert data["kept"] == [0x1C0, 0x1C0]  # setgid, setuid, setpcap
+    assert data["chown"] == "EPERM"  # root, but without CAP_CHOWN
+    assert data["ids"] == [[65534] * 3, [65534] * 3]
+    assert data["groups"] == [4, 65534]
+    assert data["caps"] == [0, 0]
+    assert data["setuid0"] == "EPERM"
+    assert data["nnp"] is True
+
+
+@pytest.mark.privileged
+def test_switch_user_reports_the_failed_step_without_root(run_child: RunChild) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    child = run_child(
+        """
+        privileges.drop_privileges(65534, 65534)
+        try:
+            privileges.switch_user(1, 1, [1])
+        except privileges.SwitchError as exc:
+            emit(step=exc.step, errno=exc.errno)
+        privileges.switch_user(65534, 65534, [65534])  # already so: nothing to change
+        """
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.data == {"step": "setgid", "errno": 1}

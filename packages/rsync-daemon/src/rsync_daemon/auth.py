@@ -12,7 +12,14 @@ import stat
 
 from rsync_daemon.safeopen import open_trusted
 
-__all__ = ["auth_rule_error", "lookup_secret", "preload_secrets"]
+__all__ = [
+    "auth_rule",
+    "auth_rule_error",
+    "lookup_secret",
+    "preload_secrets",
+    "read_secrets",
+    "rule_access",
+]
 
 # Secrets files read at start-up, before confinement hides them (path -> (lines, mode),
 # or None when the file was unusable). rsync reads them as root in the connection
@@ -21,7 +28,7 @@ __all__ = ["auth_rule_error", "lookup_secret", "preload_secrets"]
 _preloaded: dict[str, tuple[list[bytes], int, bool] | None] = {}
 
 
-def _read_secrets(secrets_file: str) -> tuple[list[bytes], int, bool] | None:
+def read_secrets(secrets_file: str) -> tuple[list[bytes], int, bool] | None:
     """The lines, permission bits and whether root reads another's file, of a secrets file.
 
     Opened through trusted symlinks only.
@@ -51,7 +58,7 @@ def preload_secrets(secrets_file: str) -> None:
     The daemon calls this for every module's secrets file before it confines itself,
     since afterwards the file is out of reach (or unreadable by the serving user).
     """
-    _preloaded[secrets_file] = _read_secrets(secrets_file)
+    _preloaded[secrets_file] = read_secrets(secrets_file)
 
 
 def _groups_of(user: str) -> set[str]:
@@ -65,8 +72,26 @@ def _groups_of(user: str) -> set[str]:
     return names
 
 
-def auth_rule_error(user: str, auth_users: list[str]) -> str | None:
-    """Why ``auth users`` refuses ``user`` (rsync's log words), or None when a rule admits it.
+def rule_access(option: str) -> str:
+    """The access a rule's ``:OPTION`` grants: ``"deny"``, ``"ro"``, ``"rw"`` or ``""``.
+
+    rsync reads only the first letters, without case: ``d...`` denies, ``ro...`` and
+    ``rw...`` set the module read-only or writable for that user, anything else is
+    ignored. rsync: authenticate.c auth_server().
+    """
+    low = option.lower()
+    if low.startswith("d"):
+        return "deny"
+    if low.startswith(("ro", "rw")):
+        return low[:2]
+    return ""
+
+
+def auth_rule(user: str, auth_users: list[str]) -> tuple[str | None, str]:
+    """The first ``auth users`` rule that matches ``user``: (refusal or None, access).
+
+    The access is `rule_access` of the matching rule (``"ro"``/``"rw"`` change the
+    module's ``read only`` for this connection, as in rsync).
 
     rsync: authenticate.c auth_server() ("no matching rule", "denied by rule").
     """
@@ -74,7 +99,7 @@ def auth_rule_error(user: str, auth_users: list[str]) -> str | None:
 
     groups: set[str] | None = None
     for entry in auth_users:
-        name, _, access = entry.partition(":")
+        name, _, option = entry.partition(":")
         if name.startswith("@"):
             if groups is None:
                 groups = _groups_of(user)
@@ -82,12 +107,26 @@ def auth_rule_error(user: str, auth_users: list[str]) -> str | None:
         else:
             hit = fnmatch.fnmatchcase(user, name)
         if hit:
-            return "denied by rule" if access.lower() == "deny" else None
-    return "no matching rule"
+            access = rule_access(option)
+            return ("denied by rule", access) if access == "deny" else (None, access)
+    return "no matching rule", ""
+
+
+def auth_rule_error(user: str, auth_users: list[str]) -> str | None:
+    """Why ``auth users`` refuses ``user`` (rsync's log words), or None when a rule admits it.
+
+    rsync: authenticate.c auth_server() ("no matching rule", "denied by rule").
+    """
+    return auth_rule(user, auth_users)[0]
 
 
 def lookup_secret(
-    secrets_file: str, user: str, auth_users: list[str], *, strict: bool = True
+    secrets_file: str,
+    user: str,
+    auth_users: list[str],
+    *,
+    strict: bool = True,
+    current: tuple[list[bytes], int, bool] | bool | None = False,
 ) -> bytes | None:
     """The password for ``user`` when it is allowed by ``auth_users``, else ``None``.
 
@@ -95,7 +134,9 @@ def lookup_secret(
     by ``:ro``/``:rw``/``:deny`` (``deny`` refuses). The secrets file holds ``user:password``
     and ``@group:password`` lines. With ``strict modes`` on (``strict``, the default) rsync
     refuses a secrets file that others can read or write, or that a daemon running as root
-    does not own as root; so do we.
+    does not own as root; so do we. ``current`` is the file as it is now (the daemon's
+    helper reads it for each login, as rsync does; None when unusable now), or False to
+    use the copy read at start-up.
     """
     import fnmatch
 
@@ -114,7 +155,13 @@ def lookup_secret(
             break
     if not allowed:
         return None
-    found = _preloaded[secrets_file] if secrets_file in _preloaded else _read_secrets(secrets_file)
+    found: tuple[list[bytes], int, bool] | None
+    if not isinstance(current, bool):
+        found = current
+    elif secrets_file in _preloaded:
+        found = _preloaded[secrets_file]
+    else:
+        found = read_secrets(secrets_file)
     if found is None:
         return None
     lines, mode, foreign = found

@@ -8,6 +8,7 @@ rsync: loadparm.c (rsyncd.conf parameters and their defaults).
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 600
+NOBODY_ID = 65534  # the uid and gid of nobody/nogroup: rsync's default when run as root
 DEFAULT_LOCK_FILE = "/var/run/rsyncd.lock"  # rsync: rsync.h DEFAULT_LOCK_FILE
 DEFAULT_LOG_FORMAT = "%o %h [%a] %m (%u) %f %l"  # rsync: daemon-parm.txt log_format
 SandboxMode = Literal["auto", "namespace", "landlock", "off"]
@@ -76,6 +78,8 @@ class ModuleConfig(msgspec.Struct, kw_only=True):
     early_exec: str = ""
     pre_xfer_exec: str = ""
     post_xfer_exec: str = ""
+    name_converter: str = ""
+    """A program asked for user and group names and ids (rsync's ``name converter``)."""
     incoming_chmod: str = ""  # uploads only (the receiver)
     outgoing_chmod: str = ""
     munge_symlinks: bool = False
@@ -98,6 +102,17 @@ class ModuleConfig(msgspec.Struct, kw_only=True):
     """The ``exclude from`` file's contents, read at start-up (through trusted symlinks)."""
     include_from_rules: bytes = b""
     """The ``include from`` file's contents, read at start-up (through trusted symlinks)."""
+    uid: int | None = None
+    """The module's own ``uid`` (rsync switches to it once the client chose the module);
+    None: the daemon's (`DaemonConfig.uid`)."""
+    gid: int | None = None
+    """The module's own group (the first of rsync's ``gid`` list); None: the daemon's."""
+    id_error: str = ""
+    """rsync's answer to this module's clients when its ``uid``/``gid`` does not resolve
+    (``invalid uid NAME``, ``invalid gid NAME``); the daemon serves the other modules."""
+    groups: list[int] = msgspec.field(default_factory=list)
+    """Every group of the module's ``gid`` list, the first included (rsync's
+    ``setgroups``); ``gid = *`` is the ``uid`` user's groups, read at start-up."""
     unavailable: str = ""
     """Why the module cannot be served (its path is missing or refused); clients get
     rsync's ``@ERROR: chdir failed`` and the daemon keeps serving the others."""
@@ -518,10 +533,7 @@ _CANON = {"".join(k.split()): k for k in _PARAMS}
 
 # Refused whenever set to a value that would change what rsync does (why, for the message).
 _REFUSED: dict[str, str] = {
-    "daemon chroot": "pyrsyncd confines itself to the modules (a mount namespace or "
-    "Landlock, see rsync_sandbox); it cannot chroot the whole daemon elsewhere",
     "charset": "pyrsyncd does not convert character sets (--iconv is refused)",
-    "name converter": "pyrsyncd has no name converter (use 'numeric ids = yes')",
     "name": "a module's name is its [section] title",
     "fake super": "pyrsyncd does not read or store extended attributes",
     "insecure links": "pyrsyncd never follows symlinks out of a module",
@@ -732,8 +744,12 @@ def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
     if port == 0:
         port = 873
     cfg.listen = [(address or "0.0.0.0", port)]  # noqa: S104 - rsync's default
+    inside = g["daemon chroot"][0] if g.get("daemon chroot", ("", ""))[0] else ""
+    if inside and not os.path.isabs(inside):
+        msg = f"{g['daemon chroot'][1]}: 'daemon chroot' must be an absolute path"
+        raise ConfigError(msg)
     if "motd file" in g:
-        cfg.motd_file = _abs(p, g["motd file"][0]) or None
+        cfg.motd_file = _abs(p, g["motd file"][0], inside) or None
     if "pid file" in g:
         cfg.pid_file = _abs(p, g["pid file"][0]) or None
     if "log file" in g:
@@ -762,22 +778,36 @@ def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
     if "syslog tag" in g:
         cfg.syslog_tag = g["syslog tag"][0]
     if "uid" in g:
-        cfg.uid = resolve_user(g["uid"][0], where=g["uid"][1])
+        # an unknown user or group is the error of each connection to the modules that
+        # use it, as in rsync (below); the daemon starts
+        with contextlib.suppress(ConfigError):
+            cfg.uid = resolve_user(g["uid"][0], where=g["uid"][1])
     if "timeout" in g:
         cfg.timeout = _int(*g["timeout"], "timeout")
-    for name, params in parser.sections.items():
+    for params in parser.sections.values():
         for key, (value, where) in params.items():
             _check_value(key, value, where)
-        if "uid" in params and params["uid"] != g.get("uid"):
-            _module_id(cfg, name, "uid", *params["uid"])
     if "gid" in g:
-        _module_gid(cfg, "global", *g["gid"])
-    for name, params in parser.sections.items():
-        if "gid" in params and params["gid"] != g.get("gid"):
-            _module_gid(cfg, name, *params["gid"])
+        with contextlib.suppress(ConfigError):
+            cfg.gid = _gid_list(cfg.uid, *g["gid"])[1]
     _daemon_ids(cfg, g)
     for name, params in parser.sections.items():
-        cfg.modules[name] = _rsyncd_module(p, name, params, parser.section_where[name])
+        mod = _rsyncd_module(p, name, params, parser.section_where[name], inside=inside)
+        try:
+            if "uid" in params:
+                try:
+                    mod.uid = resolve_user(params["uid"][0], where=params["uid"][1])
+                except ConfigError as exc:
+                    answer = f"invalid uid {params['uid'][0]}"
+                    raise _BadIdError(answer, str(exc)) from None
+            if "gid" in params:
+                mod.gid, mod.groups = _module_gids(mod.uid, cfg.uid, *params["gid"])
+        except _BadIdError as exc:
+            # rsync: clientserver.c rsync_module() ("Invalid gid %s" in the log, the
+            # client gets "@ERROR: invalid gid %s"), after the module's access checks
+            mod.id_error = exc.answer
+            cfg.warnings.append(f"module [{name}]: {exc.reason} (clients get: {exc.answer})")
+        cfg.modules[name] = mod
         digest = cfg.modules[name].auth_digest
         if digest and digest not in _AUTH_DIGESTS:
             where = params["auth digest"][1]
@@ -920,7 +950,10 @@ def expand_vars(value: str, module: str) -> str:
     return "".join(out)
 
 
-def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) -> ModuleConfig:
+def _rsyncd_module(
+    p: Path, name: str, params: dict[str, _Value], where: str, *, inside: str = ""
+) -> ModuleConfig:
+    """One module's section; ``inside``: the ``daemon chroot`` its paths are inside of."""
     params = {
         key: (expand_vars(value[0], name), value[1])
         if key in ("path", "exclude from", "include from")
@@ -946,33 +979,42 @@ def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) ->
     munge3 = get("munge symlinks", "unset").lower()
     munge = (munge3 in _BOOL_TRUE) if munge3 not in _UNSET else (not use_chroot or inner)
     numeric3 = get("numeric ids", "unset").lower()
-    numeric = (numeric3 in _BOOL_TRUE) if numeric3 not in _UNSET else use_chroot
+    # rsync: clientserver.c rsync_module() (a name converter keeps names under chroot)
+    numeric = (
+        numeric3 not in _BOOL_FALSE and not get("name converter")
+        if use_chroot
+        else numeric3 in _BOOL_TRUE
+    )
     exclude = get("exclude").split()
     include = get("include").split()
     exclude_rules = (
-        _from_file(p, *params["exclude from"], "exclude from") if get("exclude from") else b""
+        _from_file(p, *params["exclude from"], "exclude from", inside)
+        if get("exclude from")
+        else b""
     )
     include_rules = (
-        _from_file(p, *params["include from"], "include from") if get("include from") else b""
+        _from_file(p, *params["include from"], "include from", inside)
+        if get("include from")
+        else b""
     )
     log_file = _abs(p, get("log file")) if "log file" in params else None
     return ModuleConfig(
         name=name,
-        path=os.path.normpath(os.path.join(p.parent, raw_path)),
+        path=_abs(p, raw_path, inside),
         comment=get("comment"),
         listed=flag("list", default=True),
         read_only=flag("read only", default=True),
         write_only=flag("write only", default=False),
         timeout=_int(*params["timeout"], "timeout") if "timeout" in params else DEFAULT_TIMEOUT,
         auth_users=conf_words(get("auth users")),
-        secrets_file=_abs(p, get("secrets file")) or None,
+        secrets_file=_abs(p, get("secrets file"), inside) or None,
         hosts_allow=_words(get("hosts allow")),
         hosts_deny=_words(get("hosts deny")),
         exclude=exclude,
         include=include,
         filter=[get("filter")] if get("filter").strip() else [],
-        exclude_from=_abs(p, get("exclude from")),
-        include_from=_abs(p, get("include from")),
+        exclude_from=_abs(p, get("exclude from"), inside),
+        include_from=_abs(p, get("include from"), inside),
         exclude_from_rules=exclude_rules,
         include_from_rules=include_rules,
         refuse_options=_words(get("refuse options")),
@@ -980,7 +1022,7 @@ def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) ->
         max_connections=_int(*params["max connections"], "max connections")
         if "max connections" in params
         else 0,
-        lock_file=_abs(p, get("lock file")) or DEFAULT_LOCK_FILE,
+        lock_file=_abs(p, get("lock file"), inside) or _abs(p, DEFAULT_LOCK_FILE, inside),
         max_verbosity=_int(*params["max verbosity"], "max verbosity")
         if "max verbosity" in params
         else 1,
@@ -990,6 +1032,7 @@ def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) ->
         early_exec=get("early exec"),
         pre_xfer_exec=get("pre-xfer exec"),
         post_xfer_exec=get("post-xfer exec"),
+        name_converter=get("name converter"),
         incoming_chmod=get("incoming chmod"),
         outgoing_chmod=get("outgoing chmod"),
         munge_symlinks=munge,
@@ -1007,7 +1050,7 @@ def _rsyncd_module(p: Path, name: str, params: dict[str, _Value], where: str) ->
     )
 
 
-def _from_file(p: Path, value: str, where: str, key: str) -> bytes:
+def _from_file(p: Path, value: str, where: str, key: str, inside: str = "") -> bytes:
     """The contents of an ``exclude from``/``include from`` file, read now.
 
     Read at start-up, through trusted symlinks only, since the file is out of reach once
@@ -1015,7 +1058,7 @@ def _from_file(p: Path, value: str, where: str, key: str) -> bytes:
     and ``;`` comments, ``+ ``/``- `` prefixes). rsync: clientserver.c rsync_module()
     (XFLG_FATAL_ERRORS: a file that cannot be read refuses the module).
     """
-    path = _abs(p, value)
+    path = _abs(p, value, inside)
     try:
         return read_trusted(path, limit=16 << 20)
     except OSError as exc:
@@ -1023,8 +1066,21 @@ def _from_file(p: Path, value: str, where: str, key: str) -> bytes:
         raise ConfigError(msg) from None
 
 
-def _abs(p: Path, value: str) -> str:
-    return os.path.normpath(os.path.join(p.parent, value)) if value else ""
+def _abs(p: Path, value: str, inside: str = "") -> str:
+    """A path of the configuration: relative to its directory, or inside ``daemon chroot``.
+
+    rsync chroots each connection process to ``daemon chroot`` before it reads the
+    module's path, motd, secrets, lock and ``exclude from`` files, so these name paths
+    inside it (``..`` stops at its top, as at a root). pyrsyncd opens them on the host,
+    below that directory (symbolic links in them are followed on the host, through
+    trusted links only: `rsync_daemon.safeopen`).
+    """
+    if not value:
+        return ""
+    if inside:
+        inner = os.path.normpath("/" + value)
+        return os.path.normpath(inside + inner) if inner != "/" else os.path.normpath(inside)
+    return os.path.normpath(os.path.join(p.parent, value))
 
 
 def _words(value: str) -> list[str]:
@@ -1073,58 +1129,65 @@ def _daemon_ids(cfg: DaemonConfig, g: dict[str, _Value]) -> None:
         setattr(cfg, kind, number)
 
 
-def _module_id(cfg: DaemonConfig, name: str, key: str, value: str, where: str) -> None:
-    """A module's own ``uid``: one value for the whole daemon.
+class _BadIdError(ConfigError):
+    """A module's ``uid`` or ``gid`` that does not resolve: rsync's answer and why."""
 
-    rsync switches user per connection after the client picked a module; pyrsyncd
-    confines (and switches user) once, before reading any byte, so every module must be
-    served as the same user. A module may repeat the global value or set it for all.
+    def __init__(self, answer: str, reason: str) -> None:
+        super().__init__(reason)
+        self.answer = answer
+        self.reason = reason
+
+
+def _module_gids(
+    uid: int | None, daemon_uid: int | None, value: str, where: str
+) -> tuple[int | None, list[int]]:
+    """A module's ``gid`` list: its first group and every group (the first included).
+
+    rsync: clientserver.c rsync_module() (add_a_group(), want_all_groups()).
     """
-    number = resolve_user(value, where=where)
-    current = cfg.uid
-    if current is not None and current != number:
-        msg = (
-            f"{where}: module [{name}]: {key} {value!r} differs from the daemon's {key} "
-            f"{current}: pyrsyncd serves every module as one user (set {key} globally)"
-        )
-        raise ConfigError(msg)
-    cfg.uid = number
+    if uid is None:
+        uid = daemon_uid
+    if uid is None:
+        uid = NOBODY_ID if os.geteuid() == 0 else os.geteuid()
+    groups, gid, _ = _gid_list(uid, value, where)
+    return gid, groups
 
 
-def _module_gid(cfg: DaemonConfig, name: str, value: str, where: str) -> None:
-    """A ``gid`` setting (global or a module's): one group for the whole daemon.
+def _gid_list(uid: int | None, value: str, where: str) -> tuple[list[int], int | None, bool]:
+    """Parse a ``gid`` list; returns (groups, first group or None, ``*`` used).
 
-    rsync's ``gid`` is a list: the first is the group, the rest supplementary groups,
-    and ``*`` first means every group of the ``uid`` user. pyrsyncd drops to one uid
-    and one gid without supplementary groups before any connection, so it honours one
-    group; ``*`` when the daemon stays root (``uid = root``: root keeps its groups).
+    ``*`` (first only) stands for every group of the ``uid`` user (rsync: uidlist.c
+    getallgroups(), the user's own group first); the other words are group names or
+    numbers. Read at start-up, before confinement hides ``/etc/group``.
+
+    Raises:
+        ConfigError: an unknown group, ``*`` not first, or ``*`` for an unknown user.
     """
-    words = _words(value)
-    if not words:
-        return
-    if words == ["*"] or words[0] == "*":
-        if cfg.uid == 0 and len(words) == 1:
-            cfg.gid = 0
-            return
-        msg = (
-            f"{where}: module [{name}]: 'gid = *' is only supported with 'uid = root': "
-            "pyrsyncd serves as one uid and one gid, without supplementary groups"
-        )
-        raise ConfigError(msg)
-    if len(words) > 1:
-        msg = (
-            f"{where}: module [{name}]: several gids ({value}): pyrsyncd serves as one "
-            "gid, without supplementary groups"
-        )
-        raise ConfigError(msg)
-    number = resolve_group(words[0], where=where)
-    if cfg.gid is not None and cfg.gid != number:
-        msg = (
-            f"{where}: module [{name}]: gid {value!r} differs from the daemon's gid "
-            f"{cfg.gid}: pyrsyncd serves every module as one group (set gid globally)"
-        )
-        raise ConfigError(msg)
-    cfg.gid = number
+    words = conf_words(value)
+    groups: list[int] = []
+    star = bool(words) and words[0] == "*"
+    if star:
+        if uid is None:
+            return [], None, True  # the daemon's default: resolved per module
+        try:
+            pw = pwd.getpwuid(uid)
+        except KeyError:
+            msg = f"{where}: 'gid = *' needs a user name for uid {uid}: getpwuid failed"
+            answer = "getpwuid failed"
+            raise _BadIdError(answer, msg) from None
+        found = os.getgrouplist(pw.pw_name, pw.pw_gid)
+        groups = [pw.pw_gid, *(g for g in found if g != pw.pw_gid)]
+        words = words[1:]
+    for word in words:
+        if word == "*":
+            msg = f"{where}: 'gid': '*' must be the first item in the list"
+            raise ConfigError(msg)
+        try:
+            groups.append(resolve_group(word, where=where))
+        except ConfigError as exc:
+            answer = f"invalid gid {word}"
+            raise _BadIdError(answer, str(exc)) from None
+    return groups, (groups[0] if groups else None), star
 
 
 def _int(value: str, where: str, key: str) -> int:

@@ -17,14 +17,15 @@ import msgspec
 
 from rsync_daemon import hooks
 from rsync_daemon.acl import UNDETERMINED, host_allowed
-from rsync_daemon.auth import auth_rule_error, lookup_secret
+from rsync_daemon.auth import auth_rule, auth_rule_error, lookup_secret
 from rsync_daemon.config import DaemonConfig, ModuleConfig
 from rsync_daemon.conn_sandbox import confine_module_writes
 from rsync_daemon.locks import claim_connection, lock_error
 from rsync_daemon.logsetup import adopt_host_pid, use_module_log
 from rsync_daemon.proxy import ProxyHeaderError, read_proxy_header
+from rsync_sandbox import SandboxError, SwitchError, switch_user
 from rsync_wire.errors import ConnectionLost, ExitCode, ProtocolError, RsyncError
-from rsync_wire.proto.args import ArgumentError, parse_server_args
+from rsync_wire.proto.args import ArgumentError, ServerArgs, parse_server_args
 from rsync_wire.proto.constants import AUTH_DIGESTS, MIN_PROTOCOL, PROTOCOL_VERSION, Msg
 from rsync_wire.proto.filters import FilterListReader
 from rsync_wire.proto.handshake import (
@@ -38,6 +39,8 @@ from rsync_wire.proto.handshake import (
     verify_response,
 )
 from rsync_wire.proto.negotiate import Session
+from rsync_wire.roles import idnames
+from rsync_wire.roles.daemon_rules import DaemonRules, module_path
 from rsync_wire.roles.server import ModuleContext, refuse_session, run_server
 from rsync_wire.stream import WireStream
 
@@ -322,11 +325,23 @@ async def _module(
         if not ok:
             await _send_line(ws, f"@ERROR: auth failed on module {name}")
             return int(ExitCode.STARTCLIENT)
+        # rsync: authenticate.c auth_server() (a rule's ":ro"/":rw" for this user)
+        access = auth_rule(user, mod.auth_users)[1]
+        if access in ("ro", "rw"):
+            mod = msgspec.structs.replace(mod, read_only=access == "ro")
     env["RSYNC_USER_NAME"] = user
-    if mod.unavailable:
-        log.warning("%s", mod.unavailable)
-        await _send_line(ws, "@ERROR: chdir failed")
+    if mod.id_error:
+        log.error("%s", mod.id_error[0].upper() + mod.id_error[1:])
+        await _send_line(ws, f"@ERROR: {mod.id_error}")
         return int(ExitCode.STARTCLIENT)
+    if mod.unavailable:
+        path, why = hooks.attach_module(name)  # blocking, as the other hooks (no thread)
+        if path is None:
+            log.warning("%s (%s)", mod.unavailable, why)
+            await _send_line(ws, "@ERROR: chdir failed")
+            return int(ExitCode.STARTCLIENT)
+        log.info("module %s: its path exists now, served from here on", name)
+        mod = msgspec.structs.replace(mod, path=path, unavailable="")
     env["RSYNC_PID"] = str(os.getpid())
     if mod.post_xfer_exec:
         state.module = mod
@@ -340,6 +355,18 @@ async def _module(
             log.warning("early exec failed: returned failure (%d)", result.status)
             await _send_line(ws, "@ERROR: early exec failed")
             return int(ExitCode.STARTCLIENT)
+    if mod.name_converter:
+        # rsync: clientserver.c rsync_module() (start_pre_exec() of the name converter)
+        converter = hooks.start_name_converter(name, env)
+        if converter is None:
+            log.error("name-converter exec preparation failed")
+            await _send_line(ws, "@ERROR: name-converter exec preparation failed")
+            return int(ExitCode.STARTCLIENT)
+        idnames.set_name_converter(converter)
+    switched = _become_module_user(mod)
+    if switched is not None:
+        await _send_line(ws, f"@ERROR: {switched}")
+        return int(ExitCode.STARTCLIENT)
     if mod.munge_symlinks and _has_munge_dir(mod.path):
         log.warning("Symlink munging is unsafe when a /rsyncd-munged directory exists.")
         await _send_line(ws, "@ERROR: daemon security issue -- contact admin")
@@ -395,6 +422,16 @@ async def _module(
         addr,
     )
     ctx = _module_context(mod, peer, host=host, addr=addr, user=user)
+    if not sender and _dirs_hidden_by_module(parsed, ctx, protocol=protocol):
+        log.warning(
+            "[%s] %s: --backup-dir or --temp-dir is hidden by the module's rules", peer, name
+        )
+        return await refuse_session(
+            ws,
+            protocol=protocol,
+            message="Your options have been rejected by the server.",
+            code=ExitCode.UNSUPPORTED,
+        )
     # from here on nothing outside this module can change, and nothing at all for a pull
     # (but --remove-source-files, which a writable module allows)
     writes = not mod.read_only and (not sender or parsed.options.remove_source_files)
@@ -408,6 +445,56 @@ async def _module(
     except ConnectionLost as exc:
         log.warning("[%s] %s: %s", peer, name, exc)
         return int(exc.exit_code)
+
+
+def _dirs_hidden_by_module(parsed: ServerArgs, ctx: ModuleContext, *, protocol: int) -> bool:
+    """Whether an upload's ``--backup-dir`` or ``--temp-dir`` lies in what the module hides.
+
+    Checked as rsync does once the options are parsed, with ``..`` collapsed (never above
+    the module root): the directory as a module path, and a relative one also below the
+    destination; every directory on the way counts.
+
+    rsync: options.c parse_arguments() (daemon_filter_list check of backup_dir and
+    tmpdir, "Your options have been rejected by the server.").
+    """
+    opts = parsed.options
+    wanted = [d for d in (opts.backup_dir, opts.temp_dir) if d]
+    rules = DaemonRules.for_module(ctx, protocol=protocol) if wanted else None
+    if rules is None:
+        return False
+    dest = parsed.paths[-1].split(b"/", 1)[1] if parsed.paths and b"/" in parsed.paths[-1] else b""
+    for text in wanted:
+        raw = os.fsencode(text)
+        candidates = [raw] if raw.startswith(b"/") else [raw, dest + b"/" + raw]
+        if any(rules.hidden_dir(module_path(c)) is not None for c in candidates):
+            return True
+    return False
+
+
+def _become_module_user(mod: ModuleConfig) -> str | None:
+    """Switch to the module's ``uid``/``gid``; None, or the ``@ERROR`` text (logged).
+
+    A daemon started as root whose modules are served as different users keeps root
+    until here (rsync_daemon.supervisor.serving_ids); elsewhere the process already is
+    the module's user and nothing changes. The connection process is confined to its
+    connection (Landlock, seccomp) since before its first byte was read.
+
+    rsync: clientserver.c rsync_module() ("setgid %ld failed", "@ERROR: setgid failed",
+    and the same for setgroups and setuid).
+    """
+    if mod.uid is None and mod.gid is None:
+        return None
+    try:
+        switch_user(mod.uid, mod.gid, mod.groups)
+    except SwitchError as exc:
+        number = {"setuid": mod.uid, "setgid": mod.gid}.get(exc.step)
+        what = exc.step if number is None else f"{exc.step} {number}"
+        log.error("%s failed: %s", what, os.strerror(exc.errno) if exc.errno else exc)  # noqa: TRY400
+        return f"{exc.step} failed"
+    except SandboxError as exc:
+        log.error("switch to uid %s gid %s refused: %s", mod.uid, mod.gid, exc)  # noqa: TRY400
+        return "setuid failed"
+    return None
 
 
 def _hook_args(argv: list[bytes], module: str) -> list[str]:
@@ -581,7 +668,14 @@ async def _authenticate(
         return False, user
     refused = auth_rule_error(user, mod.auth_users)
     password = (
-        lookup_secret(mod.secrets_file or "", user, mod.auth_users, strict=mod.strict_modes)
+        lookup_secret(
+            mod.secrets_file or "",
+            user,
+            mod.auth_users,
+            strict=mod.strict_modes,
+            # rsync reads the file for each login: as it is now, through the helper
+            current=hooks.read_secrets(mod.name) if hooks.available() else False,
+        )
         if mod.secrets_file and refused is None
         else None
     )

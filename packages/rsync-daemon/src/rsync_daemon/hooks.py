@@ -15,6 +15,18 @@ daemon's user). A connection process asks it over an inherited UNIX socket:
 - ``reverse``: the host name of an address (reverse lookup confirmed by a forward
   lookup, else ``UNKNOWN``), as rsync's client_name().
 - ``forward``: the addresses of a host name (``hosts allow``/``hosts deny`` tokens).
+- ``n`` (a session of its own, not a request): the module's ``name converter``, started
+  once for the connection and asked one line at a time (``uid N``, ``gid N``, ``usr
+  NAME``, ``grp NAME``), each answer relayed back, until the connection closes its pipe.
+- ``secrets``: the module's secrets file as it is now (lines, mode, whether root reads
+  another user's file), since rsync reads it for each login; the connection falls back
+  to the copy read at start-up when the helper cannot answer.
+- ``attach``: a module whose path did not exist when the daemon confined itself has an
+  empty mount point in the daemon's mount namespace; once the path exists (checked
+  through trusted symbolic links only, as at start-up), bind it there, in the
+  namespace of the process asking (`rsync_sandbox.attach_module`), so that this and
+  later connections serve it. rsync reads its configuration for each connection, so
+  a module path created after it started is served at once.
 
 Each request travels with two pipes of its own (passed as SCM_RIGHTS), so that
 concurrent connections never read each other's answers; the helper forks a worker
@@ -44,11 +56,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HookResult",
+    "NameConverterSession",
+    "attach_module",
     "available",
     "forward_lookup",
+    "read_secrets",
     "reverse_lookup",
     "run_hook",
     "start_helper",
+    "start_name_converter",
 ]
 
 log = logging.getLogger("rsync_daemon")
@@ -58,6 +74,8 @@ _MAX_REQUEST: Final = 16 << 20
 _MAX_OUTPUT: Final = 4096  # rsync: BIGPATHBUFLEN bytes of a pre-xfer command's output
 _ENV_PREFIX: Final = "RSYNC_"
 _HOOKS: Final = ("early_exec", "pre_xfer_exec", "post_xfer_exec")
+_NAMECVT: Final = "name_converter"
+_MAX_NAMECVT_LINE: Final = 1024  # rsync: namecvt_call()'s buffer
 
 
 class _Request(msgspec.Struct, kw_only=True):
@@ -96,10 +114,17 @@ def start_helper(config: DaemonConfig) -> None:
         return
     parent_end, helper_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     hooks = {
-        name: {hook: getattr(mod, hook) for hook in _HOOKS if getattr(mod, hook)}
+        name: {hook: getattr(mod, hook) for hook in (*_HOOKS, _NAMECVT) if getattr(mod, hook)}
         for name, mod in config.modules.items()
     }
+    from rsync_daemon.supervisor import may_write
+
     paths = {name: mod.path for name, mod in config.modules.items()}
+    secrets = {name: mod.secrets_file for name, mod in config.modules.items() if mod.secrets_file}
+    writable = {name for name, mod in config.modules.items() if may_write(mod)}
+    # any module may turn out missing at confinement (its path removed meanwhile); one
+    # that was bound has no empty mount point, and attach_module refuses it
+    pending = set(config.modules)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
@@ -108,7 +133,7 @@ def start_helper(config: DaemonConfig) -> None:
         code = 0
         try:
             parent_end.close()
-            _helper_main(helper_end, hooks, paths)
+            _helper_main(helper_end, hooks, paths, _Attachable(pending, writable, secrets))
         except BaseException:  # noqa: BLE001 - the helper must never unwind into the daemon
             code = 1
         finally:
@@ -118,8 +143,19 @@ def start_helper(config: DaemonConfig) -> None:
     _socket[0] = parent_end
 
 
+class _Attachable(msgspec.Struct):
+    """Modules attachable later (missing at start-up), the writable ones, secrets files."""
+
+    pending: set[str]
+    writable: set[str]
+    secrets: dict[str, str]
+
+
 def _helper_main(
-    sock: socket.socket, hooks: dict[str, dict[str, str]], paths: dict[str, str]
+    sock: socket.socket,
+    hooks: dict[str, dict[str, str]],
+    paths: dict[str, str],
+    attachable: _Attachable,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -154,12 +190,22 @@ def _helper_main(
                 os.close(fd)
             continue
         req_r, rep_w = fds[0], fds[1]
-        if os.fork() == 0:
+        if msg == b"n" and os.fork() == 0:
             code = 0
             try:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 sock.close()
-                _serve_request(req_r, rep_w, hooks, paths)
+                _serve_name_converter(req_r, rep_w, hooks, paths)
+            except BaseException:  # noqa: BLE001 - a worker only ever ends itself
+                code = 1
+            finally:
+                os._exit(code)
+        elif msg != b"n" and os.fork() == 0:
+            code = 0
+            try:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                sock.close()
+                _serve_request(req_r, rep_w, hooks, paths, attachable, sender)
             except BaseException:  # noqa: BLE001 - a worker only ever ends itself
                 code = 1
             finally:
@@ -181,7 +227,12 @@ def _read_all(fd: int, limit: int) -> bytes:
 
 
 def _serve_request(
-    req_r: int, rep_w: int, hooks: dict[str, dict[str, str]], paths: dict[str, str]
+    req_r: int,
+    rep_w: int,
+    hooks: dict[str, dict[str, str]],
+    paths: dict[str, str],
+    attachable: _Attachable,
+    sender: int,
 ) -> None:
     data = _read_all(req_r, _MAX_REQUEST)
     os.close(req_r)
@@ -190,7 +241,7 @@ def _serve_request(
         req = msgspec.msgpack.decode(data, type=_Request)
     except msgspec.DecodeError:
         req = None
-    if req is not None and req.kind == "exec":
+    if req is not None and req.kind == "exec" and req.hook in _HOOKS:
         command = hooks.get(req.module, {}).get(req.hook)
         if command:
             result = _run_command(command, req, paths.get(req.module, ""))
@@ -198,6 +249,17 @@ def _serve_request(
         result = HookResult(status=0, names=[_client_name(req.name)])
     elif req is not None and req.kind == "forward":
         result = HookResult(status=0, names=_addresses(req.name))
+    elif req is not None and req.kind == "secrets" and req.module in attachable.secrets:
+        from rsync_daemon.auth import read_secrets
+
+        found = read_secrets(attachable.secrets[req.module])
+        if found is not None:
+            lines, mode, foreign = found
+            result = HookResult(
+                status=0, output=b"\n".join(lines), names=[str(mode), "1" if foreign else ""]
+            )
+    elif req is not None and req.kind == "attach" and req.module in attachable.pending:
+        result = _attach(req.module, paths[req.module], attachable, sender)
     payload = msgspec.msgpack.encode(result)
     view = memoryview(payload)
     while view:
@@ -331,6 +393,164 @@ def _run_command(command: str, req: _Request, module_path: str) -> HookResult:
     status = (-code & 0x7F) if code < 0 else (code & 0xFF) << 8  # a wait status, as rsync's
     output = (proc.stdout or b"")[:_MAX_OUTPUT] if capture else b""
     return HookResult(status=status, output=output.replace(b"\r\n", b"\n"))
+
+
+def _serve_name_converter(
+    req_r: int, rep_w: int, hooks: dict[str, dict[str, str]], paths: dict[str, str]
+) -> None:
+    """Run a module's name converter for one connection and relay its lines.
+
+    The first line names the module, then the environment (``NAME=VALUE`` lines up to
+    an empty one, ``RSYNC_*`` only); every later line is a request, answered by one
+    line of the program's (an empty line when it says nothing more).
+
+    rsync: clientserver.c start_pre_exec() (for the name converter), namecvt_call().
+    """
+    requests = os.fdopen(req_r, "rb")
+    module = requests.readline(_MAX_NAMECVT_LINE).rstrip(b"\n").decode("utf-8", "replace")
+    command = hooks.get(module, {}).get(_NAMECVT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_ENV_PREFIX)}
+    while True:
+        line = requests.readline(_MAX_NAMECVT_LINE).rstrip(b"\n")
+        if not line:
+            break
+        key, _, value = line.decode("utf-8", "surrogateescape").partition("=")
+        if key.startswith(_ENV_PREFIX):
+            env[key] = value
+    env["RSYNC_MODULE_NAME"] = module
+    env["RSYNC_MODULE_PATH"] = paths.get(module, "")
+    if not command:
+        return
+    proc = subprocess.Popen(  # noqa: S602 - the operator's command, run by the shell as rsync does
+        command,
+        shell=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd="/",
+    )
+    assert proc.stdin is not None  # noqa: S101 - PIPE above
+    assert proc.stdout is not None  # noqa: S101 - PIPE above
+    try:
+        while True:
+            request = requests.readline(_MAX_NAMECVT_LINE)
+            if not request.endswith(b"\n"):
+                break
+            proc.stdin.write(request)
+            proc.stdin.flush()
+            answer = proc.stdout.readline(_MAX_NAMECVT_LINE)
+            if not answer.endswith(b"\n"):
+                break  # the program ended or answered too much: no more answers
+            os.write(rep_w, answer)
+    except OSError:
+        pass
+    finally:
+        os.close(rep_w)
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+        proc.wait()
+
+
+class NameConverterSession:
+    """A connection's line to its module's name converter (run by the helper).
+
+    rsync: clientserver.c namecvt_call().
+    """
+
+    def __init__(self, req_w: int, rep_r: int) -> None:
+        self._req_w = req_w
+        self._answers = os.fdopen(rep_r, "rb")
+
+    def __call__(self, request: str, argument: str) -> str | None:
+        """Ask ``request argument``; the answer line without its newline (None: none)."""
+        line = f"{request} {argument}\n".encode("utf-8", "surrogateescape")
+        if len(line) >= _MAX_NAMECVT_LINE:
+            return None
+        try:
+            os.write(self._req_w, line)
+            answer = self._answers.readline(_MAX_NAMECVT_LINE)
+        except OSError:
+            return None
+        if not answer.endswith(b"\n"):
+            return None
+        return answer[:-1].decode("utf-8", "surrogateescape")
+
+
+def start_name_converter(module: str, env: dict[str, str]) -> NameConverterSession | None:
+    """Start ``module``'s name converter for this connection (None: the helper is gone)."""
+    sock = _socket[0]
+    if sock is None:
+        return None
+    req_r, req_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    try:
+        sock.sendmsg(
+            [b"n"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [req_r, rep_w]))]
+        )
+    except OSError:
+        for fd in (req_r, req_w, rep_r, rep_w):
+            os.close(fd)
+        return None
+    os.close(req_r)
+    os.close(rep_w)
+    head = [module, *(f"{k}={v}" for k, v in env.items() if "\n" not in k + v), ""]
+    try:
+        os.write(req_w, ("\n".join(head) + "\n").encode("utf-8", "surrogateescape"))
+    except OSError:
+        os.close(req_w)
+        os.close(rep_r)
+        return None
+    return NameConverterSession(req_w, rep_r)
+
+
+def _attach(module: str, path: str, attachable: _Attachable, pid: int) -> HookResult:
+    """Bind a module that was missing at start-up into ``pid``'s mount namespace.
+
+    rsync: clientserver.c rsync_module() (the module path, looked up per connection).
+    """
+    from rsync_daemon.safeopen import resolve_trusted_dir
+    from rsync_sandbox import SandboxError, attach_module
+
+    if pid <= 0 or os.geteuid() != 0:
+        return HookResult(status=-1, output=b"the daemon is not root: restart it")
+    try:
+        real = resolve_trusted_dir(path)
+    except OSError as exc:
+        return HookResult(status=-1, output=(exc.strerror or str(exc)).encode())
+    try:
+        target = attach_module(real, module, pid=pid, read_only=module not in attachable.writable)
+    except SandboxError as exc:
+        return HookResult(status=-1, output=str(exc).encode("utf-8", "replace"))
+    return HookResult(status=0, names=[target])
+
+
+def read_secrets(module: str) -> tuple[list[bytes], int, bool] | bool | None:
+    """The module's secrets file as it is now: (lines, mode, root reads another's file).
+
+    Returns:
+        None when the file is unusable now; False when the helper cannot answer (use
+        the copy read at start-up).
+    """
+    result = _ask(_Request(kind="secrets", module=module))
+    if result is None:
+        return False
+    if result.status != 0 or len(result.names) != 2 or not result.names[0].isdigit():
+        return None
+    return result.output.split(b"\n"), int(result.names[0]), bool(result.names[1])
+
+
+def attach_module(module: str) -> tuple[str | None, str]:
+    """Ask the helper to serve a module whose path was missing at start-up (blocking).
+
+    Returns:
+        (its path in this process's view, "") once attached; else (None, the reason).
+    """
+    result = _ask(_Request(kind="attach", module=module))
+    if result is None:
+        return None, "the daemon's helper is gone"
+    if result.status != 0 or not result.names:
+        return None, result.output.decode("utf-8", "replace") or "not attached"
+    return result.names[0], ""
 
 
 def _client_name(addr: str) -> str:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import grp
 import importlib
 import logging
@@ -43,8 +44,7 @@ import sysconfig
 import time
 from typing import TYPE_CHECKING, Final
 
-from rsync_daemon.auth import preload_secrets
-from rsync_daemon.errors import ConfigError
+from rsync_daemon.auth import preload_secrets, rule_access
 from rsync_daemon.logsetup import adopt_host_pid
 from rsync_sandbox import (
     NOBODY,
@@ -58,6 +58,7 @@ from rsync_sandbox import (
     apply,
     check_writable,
     find_writable,
+    keep_capabilities,
     python_runtime_paths,
 )
 from rsync_wire.errors import ExitCode
@@ -66,7 +67,7 @@ if TYPE_CHECKING:
     import socket
 
     from rsync_daemon.anonssh import SshSettings
-    from rsync_daemon.config import DaemonConfig
+    from rsync_daemon.config import DaemonConfig, ModuleConfig
     from rsync_sandbox import Mode
 
 __all__ = [
@@ -74,7 +75,10 @@ __all__ = [
     "check_modules_not_writable",
     "confine",
     "extra_read_only_paths",
+    "may_write",
+    "module_ids",
     "open_daemon_files",
+    "per_module_users",
     "prepare",
     "run_daemon",
     "serving_ids",
@@ -186,6 +190,29 @@ def extra_read_only_paths(config: DaemonConfig) -> tuple[str, ...]:  # noqa: ARG
     return tuple(dict.fromkeys(extra))
 
 
+def may_write(mod: ModuleConfig) -> bool:
+    """Whether a connection may write to the module.
+
+    That is ``read only = no``, or an ``auth users`` rule that makes the module writable
+    for its user (``:rw``).
+    """
+    if not mod.read_only:
+        return True
+    return any(rule_access(entry.partition(":")[2]) == "rw" for entry in mod.auth_users)
+
+
+def module_ids(config: DaemonConfig, mod: ModuleConfig) -> tuple[int, int, tuple[int, ...]]:
+    """The uid, gid and groups a module is served as by a daemon started as root.
+
+    The module's own ``uid``/``gid``, else the daemon's, else 65534 (``nobody``), as
+    rsync's daemon run as root (clientserver.c rsync_module(): NOBODY_USER,
+    NOBODY_GROUP); the groups are rsync's whole ``gid`` list (``[gid]`` by default).
+    """
+    uid = mod.uid if mod.uid is not None else config.uid if config.uid is not None else NOBODY
+    gid = mod.gid if mod.gid is not None else config.gid if config.gid is not None else NOBODY
+    return uid, gid, tuple(mod.groups) or (gid,)
+
+
 def serving_ids(config: DaemonConfig) -> tuple[int | None, int | None]:
     """The uid and gid to serve as when running as root; ``(None, None)`` keeps root.
 
@@ -193,20 +220,35 @@ def serving_ids(config: DaemonConfig) -> tuple[int | None, int | None]:
     (its ``uid``/``gid`` defaults) do. ``uid = root`` (0) keeps root: the namespace and
     Landlock still apply, but a process that is root could undo the mounts.
 
-    Raises:
-        ConfigError: a non-root uid with gid 0 (the sandbox refuses group root).
+    Modules served as different users (their own ``uid``/``gid``, several groups, or
+    ``gid = *``), or as a user whose group is root, also keep root: each connection
+    process then becomes its module's user once the client has named the module
+    (`rsync_daemon.connection`, rsync_sandbox.switch_user), as rsync's daemon does.
     """
-    uid = NOBODY if config.uid is None else config.uid
-    gid = NOBODY if config.gid is None else config.gid
-    if uid == 0:
+    ids = {module_ids(config, mod) for mod in config.modules.values() if not mod.id_error}
+    if not ids:
+        uid = NOBODY if config.uid is None else config.uid
+        gid = NOBODY if config.gid is None else config.gid
+        ids = {(uid, gid, (gid,))}
+    if len(ids) > 1:
         return None, None
-    if gid == 0:
-        msg = f"gid 0 with uid {uid}: give a group other than root (or uid = root)"
-        raise ConfigError(msg)
+    ((uid, gid, groups),) = ids
+    if uid == 0 or gid == 0 or groups != (gid,):
+        return None, None
     return uid, gid
 
 
-def check_modules_not_writable(config: DaemonConfig, uid: int, gid: int) -> None:
+def per_module_users(config: DaemonConfig) -> bool:
+    """Whether, as root, connection processes become their module's user (`serving_ids`)."""
+    ids = {module_ids(config, mod) for mod in config.modules.values() if not mod.id_error}
+    if not ids or serving_ids(config) != (None, None):
+        return False
+    return len(ids) > 1 or next(iter(ids))[0] != 0
+
+
+def check_modules_not_writable(
+    config: DaemonConfig, uid: int, gid: int, *, only: set[str] | None = None
+) -> None:
     """As root: refuse to start when the serving user could write to a read-only module.
 
     A probe process opens every module (as root: the directories above a module need
@@ -225,7 +267,7 @@ def check_modules_not_writable(config: DaemonConfig, uid: int, gid: int) -> None
     modules = {
         name: mod.path
         for name, mod in config.modules.items()
-        if mod.read_only and not mod.unavailable
+        if not may_write(mod) and not mod.unavailable and (only is None or name in only)
     }
     if not modules:
         return
@@ -306,15 +348,32 @@ def confine(
     prepare(config, ssh=ssh)
     is_root = os.geteuid() == 0
     uid, gid = serving_ids(config) if is_root else (NOBODY, NOBODY)
+    if is_root:
+        # each connection process switches to these once its client named the module
+        # (a no-op where the whole daemon already serves as that user)
+        for mod in config.modules.values():
+            mod.uid, mod.gid, groups = module_ids(config, mod)
+            mod.groups = list(groups)
     # A module is writable only when it says "read only = no" (it receives uploads);
     # every other one is bound read-only, and nothing else on the host is writable.
+    # A module path removed since start-up (the port already answers) is served later,
+    # like one that was missing (rsync_daemon.hooks "attach"), not a failed start.
+    for mod in config.modules.values():
+        if not mod.unavailable and not os.path.isdir(mod.path):
+            mod.unavailable = f"chdir {mod.path} failed: No such file or directory"
+            log.warning("module %r: %s (clients get: chdir failed)", mod.name, mod.unavailable)
     served = {name: mod for name, mod in config.modules.items() if not mod.unavailable}
-    read_only = {name: mod.path for name, mod in served.items() if mod.read_only}
-    read_write = {name: mod.path for name, mod in served.items() if not mod.read_only}
+    read_only = {name: mod.path for name, mod in served.items() if not may_write(mod)}
+    read_write = {name: mod.path for name, mod in served.items() if may_write(mod)}
     check_writable, warnings = (False, []) if mode == "off" else _checks(config, mode, uid, gid)
+    # a module whose path is missing gets an empty mount point, filled by the helper
+    # once the path exists (rsync_daemon.hooks, "attach")
+    pending = {name: mod for name, mod in config.modules.items() if mod.unavailable}
     policy = SandboxPolicy(
         read_only=read_only,
         read_write=read_write,
+        pending_read_only=tuple(n for n, mod in pending.items() if not may_write(mod)),
+        pending_read_write=tuple(n for n, mod in pending.items() if may_write(mod)),
         extra_read_only=extra_read_only_paths(config) if mode != "off" else (),
         uid=uid,
         gid=gid,
@@ -323,6 +382,18 @@ def confine(
         check_writable=check_writable,
     )
     report = apply(policy)
+    # root only to become each module's user: nothing but setuid/setgid/setpcap, unless
+    # a module is served as root itself
+    if (
+        is_root
+        and mode != "off"
+        and per_module_users(config)
+        and all(module_ids(config, mod)[0] != 0 for mod in config.modules.values())
+    ):
+        keep_capabilities()
+        warnings.append("capabilities limited to setuid, setgid and setpcap until then")
+        # without CAP_SYS_ADMIN the mounts cannot be undone: apply()'s warning is moot
+        report = _without_root_warning(report)
     if Mechanism.PID_NAMESPACE in report.mechanisms:
         _exit_on_signals()
         adopt_host_pid()
@@ -341,6 +412,12 @@ def confine(
     return report
 
 
+def _without_root_warning(report: SandboxReport) -> SandboxReport:
+    """``report`` without the warning that a root process could undo the mounts."""
+    kept = tuple(w for w in report.warnings if not w.startswith("still running as root"))
+    return dataclasses.replace(report, warnings=kept)
+
+
 def _checks(
     config: DaemonConfig, mode: Mode, uid: int | None, gid: int | None
 ) -> tuple[bool, list[str]]:
@@ -350,6 +427,18 @@ def _checks(
         SandboxViolation: as root, the serving user can write to a read-only module.
     """
     if os.geteuid() == 0:
+        if per_module_users(config):
+            by_user: dict[tuple[int, int], set[str]] = {}
+            for name, mod in config.modules.items():
+                m_uid, m_gid, _ = module_ids(config, mod)
+                if m_uid != 0:
+                    by_user.setdefault((m_uid, m_gid), set()).add(name)
+            for (m_uid, m_gid), names in by_user.items():
+                check_modules_not_writable(config, m_uid, m_gid, only=names)
+            return True, [
+                "serving as root until a connection has named its module, then as that"
+                " module's uid/gid (modules with their own users)"
+            ]
         if uid is None or gid is None:
             return True, ["serving as root (uid = root in the configuration)"]
         check_modules_not_writable(config, uid, gid)

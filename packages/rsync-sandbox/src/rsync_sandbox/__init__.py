@@ -22,6 +22,7 @@ from rsync_sandbox.connection import (
 )
 from rsync_sandbox.errors import SandboxError, SandboxUnavailable, SandboxViolation
 from rsync_sandbox.landlock import LandlockStatus, abi_version
+from rsync_sandbox.namespaces import attach_module
 from rsync_sandbox.policy import (
     Mechanism,
     Mode,
@@ -30,7 +31,14 @@ from rsync_sandbox.policy import (
     apply,
     python_runtime_paths,
 )
-from rsync_sandbox.privileges import NOBODY, drop_privileges, verify_dropped
+from rsync_sandbox.privileges import (
+    NOBODY,
+    SwitchError,
+    drop_privileges,
+    keep_capabilities,
+    switch_user,
+    verify_dropped,
+)
 from rsync_sandbox.writeprobe import WriteCheck, check_writable, find_writable, refuse_writable
 
 __all__ = [
@@ -45,15 +53,19 @@ __all__ = [
     "SandboxReport",
     "SandboxUnavailable",
     "SandboxViolation",
+    "SwitchError",
     "WriteCheck",
     "abi_version",
     "apply",
+    "attach_module",
     "check_writable",
     "confine_connection",
     "confine_writes",
     "drop_privileges",
     "find_writable",
+    "keep_capabilities",
     "python_runtime_paths",
     "refuse_writable",
+    "switch_user",
     "verify_dropped",
 ]

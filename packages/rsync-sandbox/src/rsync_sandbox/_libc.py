@@ -42,6 +42,11 @@ MS_RELATIME: Final = 1 << 21
 
 # umount2(2) flags.
 MNT_DETACH: Final = 2
+AT_FDCWD: Final = -100
+AT_EMPTY_PATH: Final = 0x1000
+OPEN_TREE_CLONE: Final = 1
+OPEN_TREE_CLOEXEC: Final = 0o2000000  # O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH: Final = 0x4
 
 # prctl(2) options.
 PR_CAPBSET_READ: Final = 23
@@ -69,18 +74,24 @@ _SYSCALLS: Final[dict[str, dict[str, int]]] = {
     "x86_64": {
         "pivot_root": 155,
         "capget": 125,
+        "capset": 126,
         "seccomp": 317,
         "landlock_create_ruleset": 444,
         "landlock_add_rule": 445,
         "landlock_restrict_self": 446,
+        "open_tree": 428,
+        "move_mount": 429,
     },
     "aarch64": {
         "pivot_root": 41,
         "capget": 90,
+        "capset": 91,
         "seccomp": 277,
         "landlock_create_ruleset": 444,
         "landlock_add_rule": 445,
         "landlock_restrict_self": 446,
+        "open_tree": 428,
+        "move_mount": 429,
     },
 }
 _MACHINE_ALIASES: Final = {"amd64": "x86_64", "arm64": "aarch64"}
@@ -102,6 +113,7 @@ def _bind(name: str, argtypes: tuple[Any, ...] | None, restype: Any = ctypes.c_i
 
 # syscall(2) and prctl(2) are variadic: their arguments are passed as explicit ctypes values.
 _syscall_fn = _bind("syscall", None, ctypes.c_long)
+_setns_fn = _bind("setns", (ctypes.c_int, ctypes.c_int))
 _prctl_fn = _bind("prctl", None)
 _unshare_fn = _bind("unshare", (ctypes.c_int,))
 _mount_fn = _bind(
@@ -266,6 +278,17 @@ def capget() -> tuple[int, int, int]:
     return effective, permitted, inheritable
 
 
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set the calling thread's capability sets (``capset`` 2; 64-bit masks)."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i, shift in enumerate((0, 32)):
+        data[i].effective = (effective >> shift) & 0xFFFFFFFF
+        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
+        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    _check(_syscall("capset", ctypes.byref(header), ctypes.byref(data)), "capset")
+
+
 def landlock_create_ruleset(attr: LandlockRulesetAttr | None, size: int, flags: int) -> int:
     """Create a Landlock ruleset fd, or return the ABI version with the VERSION flag."""
     pointer = ctypes.byref(attr) if attr is not None else ctypes.c_void_p(None)
@@ -303,6 +326,32 @@ def seccomp(operation: int, flags: int, args: Any) -> int:
     """
     result = _syscall("seccomp", ctypes.c_uint(operation), ctypes.c_uint(flags), args)
     return _check(result, "seccomp")
+
+
+def setns(fd: int, nstype: int) -> None:
+    """Enter the namespace behind ``fd`` (``setns`` 2)."""
+    _check(_need(_setns_fn, "setns")(fd, nstype), "setns")
+
+
+def open_tree(dirfd: int, path: str, flags: int) -> int:
+    """A detached copy of the mount at ``path`` with ``OPEN_TREE_CLONE`` (``open_tree`` 2)."""
+    result = _syscall(
+        "open_tree", ctypes.c_long(dirfd), _path(path), ctypes.c_long(flags & 0xFFFFFFFF)
+    )
+    return _check(int(result), "open_tree", path)
+
+
+def move_mount(from_fd: int, from_path: str, to_fd: int, to_path: str, flags: int) -> None:
+    """Attach a mount, for example a detached one from `open_tree` (``move_mount`` 2)."""
+    result = _syscall(
+        "move_mount",
+        ctypes.c_long(from_fd),
+        _path(from_path),
+        ctypes.c_long(to_fd),
+        _path(to_path),
+        ctypes.c_long(flags),
+    )
+    _check(int(result), "move_mount", to_path)
 
 
 def raw_syscall(number: int, *args: int) -> int:

@@ -58,7 +58,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
 __all__ = [
+    "LATE_MOUNT_POINT",
     "NamespaceResult",
+    "attach_module",
     "bind_mount",
     "confine_filesystem",
     "enter_mount_namespace",
@@ -69,6 +71,9 @@ __all__ = [
 ]
 
 _OLD_ROOT: Final = ".old-root"
+LATE_MOUNT_POINT: Final = "module"
+"""Where `attach_module` binds a late module: ``/<name>/module``. Landlock skips a mount
+point's own rules (it is hidden by the mount), so the rules go on ``/<name>`` above it."""
 _FORWARDED_SIGNALS: Final = (
     signal.SIGTERM,
     signal.SIGINT,
@@ -166,19 +171,90 @@ def bind_mount(source: str, target: str, *, read_only: bool, noexec: bool = True
     """
     try:
         _libc.mount(source, target, None, _libc.MS_BIND, None)
-        current = os.statvfs(target).f_flag
-        flags = _libc.MS_BIND | _libc.MS_REMOUNT | _libc.MS_NOSUID | _libc.MS_NODEV
-        if read_only:
-            flags |= _libc.MS_RDONLY
-        if noexec:
-            flags |= _libc.MS_NOEXEC
-        for st_flag, ms_flag in _KEPT_FLAGS:
-            if current & st_flag:
-                flags |= ms_flag
-        _libc.mount(None, target, None, flags, None)
+        _restrict(target, read_only=read_only, noexec=noexec)
     except OSError as exc:
         msg = f"cannot bind {source!r} on {target!r}: {exc}"
         raise SandboxError(msg) from exc
+
+
+def _restrict(target: str, *, read_only: bool, noexec: bool) -> None:
+    """Remount the bind mount at ``target`` with `bind_mount`'s flags (raises OSError)."""
+    current = os.statvfs(target).f_flag
+    flags = _libc.MS_BIND | _libc.MS_REMOUNT | _libc.MS_NOSUID | _libc.MS_NODEV
+    if read_only:
+        flags |= _libc.MS_RDONLY
+    if noexec:
+        flags |= _libc.MS_NOEXEC
+    for st_flag, ms_flag in _KEPT_FLAGS:
+        if current & st_flag:
+            flags |= ms_flag
+    _libc.mount(None, target, None, flags, None)
+
+
+def attach_module(source: str, name: str, *, pid: int, read_only: bool) -> str:
+    """Bind ``source`` on the empty mount point ``/<name>/module`` in ``pid``'s namespace.
+
+    For a module whose path did not exist when the daemon confined itself: its mount
+    point was left empty (`confine_filesystem`'s ``pending``), and every process of
+    the namespace may already read (or write) below ``/<name>`` (`LATE_MOUNT_POINT`
+    says why one level down); this puts the module there,
+    non-recursively and restricted as `bind_mount` does. A mount point that already
+    holds a mount is left as it is.
+
+    Call it as root in a throwaway single-threaded process: it moves the caller into
+    that mount namespace for good. ``source`` must be a real path (no symbolic link in
+    it; the caller checks whose links it followed), and it is opened before anything
+    else, so that nothing swapped in afterwards is bound.
+
+    Args:
+        source: the module's path on the host.
+        name: the module's name (its mount point at the namespace's root).
+        pid: a process in the namespace, as this process sees it.
+        read_only: bind read-only.
+
+    Returns:
+        The module's path in the namespace (``/<name>/module``).
+
+    Raises:
+        SandboxError: anything failed (nothing is attached then).
+    """
+    validate_module_name(name)
+    ensure_single_threaded()
+    target = f"/{name}/{LATE_MOUNT_POINT}"
+    try:
+        fd = os.open(source, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") != os.path.normpath(source):
+                msg = f"{source!r} changed while it was opened"
+                raise SandboxError(msg)
+            tree = _libc.open_tree(
+                fd, "", _libc.OPEN_TREE_CLONE | _libc.OPEN_TREE_CLOEXEC | _libc.AT_EMPTY_PATH
+            )
+        finally:
+            os.close(fd)
+        ns = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _libc.setns(ns, _libc.CLONE_NEWNS)
+        finally:
+            os.close(ns)
+        point = os.stat(target, follow_symlinks=False)
+        if point.st_dev != os.stat(f"/{name}").st_dev:
+            os.close(tree)
+            return target  # attached by an earlier connection
+        if not stat.S_ISDIR(point.st_mode) or os.listdir(target):
+            os.close(tree)
+            msg = f"{target!r} is not an empty mount point"
+            raise SandboxError(msg)
+        _libc.move_mount(tree, "", _libc.AT_FDCWD, target, _libc.MOVE_MOUNT_F_EMPTY_PATH)
+        os.close(tree)
+        _restrict(target, read_only=read_only, noexec=True)
+    except OSError as exc:
+        msg = f"cannot attach {source!r} at {target!r}: {exc}"
+        raise SandboxError(msg) from exc
+    if read_only and not os.statvfs(target).f_flag & os.ST_RDONLY:
+        msg = f"module {name!r} at {target!r} is not on a read-only mount"
+        raise SandboxViolation(msg)
+    return target
 
 
 def fork_into_pid_namespace() -> None:
@@ -320,6 +396,7 @@ def _build_root(
     read_write: Mapping[str, str],
     module_fds: Mapping[str, int],
     extra_fds: Mapping[str, int],
+    pending: Sequence[str] = (),
 ) -> dict[str, str]:
     """Mount the tmpfs on ``root`` and bind everything into it (step 4)."""
     try:
@@ -339,6 +416,9 @@ def _build_root(
         target = os.path.join(root, name)
         _make_target(fd, target)
         bind_mount(f"/proc/self/fd/{fd}", target, read_only=name not in read_write)
+        module_paths[name] = "/" + name
+    for name in pending:  # an empty mount point below /<name>, for `attach_module`
+        os.makedirs(os.path.join(root, name, LATE_MOUNT_POINT), 0o755)
         module_paths[name] = "/" + name
     for path, fd in extra_fds.items():
         target = root + path
@@ -371,6 +451,7 @@ def confine_filesystem(
     read_write: Mapping[str, str] | None = None,
     extra_read_only: Sequence[str] = (),
     pid_namespace: bool = False,
+    pending: Sequence[str] = (),
 ) -> NamespaceResult:
     """Replace the file system view with a read-only root holding only the modules.
 
@@ -383,9 +464,12 @@ def confine_filesystem(
             example the Python installation; missing ones are skipped.
         pid_namespace: also enter a new PID namespace (this forks; see the module
             docstring).
+        pending: names of modules whose path does not exist yet: each gets an empty
+            mount point at ``/<name>/module`` (on the read-only root) for
+            `attach_module`; its module path here is ``/<name>``, for Landlock.
 
     Returns:
-        Where each module ended up, and how.
+        Where each module ended up (pending ones included), and how.
 
     Raises:
         SandboxUnavailable: namespaces cannot be created here (nothing was changed).
@@ -395,13 +479,16 @@ def confine_filesystem(
     """
     rw = dict(read_write or {})
     modules = {**read_only, **rw}
+    if set(pending) & set(modules) or len(set(pending)) != len(pending):
+        msg = f"pending modules {sorted(pending)} repeat a name"
+        raise SandboxError(msg)
     if len(modules) != len(read_only) + len(rw):
         msg = f"module names {sorted(set(read_only) & set(rw))} are both read-only and read-write"
         raise SandboxError(msg)
-    for name in modules:
+    for name in (*modules, *pending):
         validate_module_name(name)
     extras = _minimal_extras(extra_read_only)
-    clashes = sorted({e.split("/")[1] for e in extras if e != "/"} & set(modules))
+    clashes = sorted({e.split("/")[1] for e in extras if e != "/"} & {*modules, *pending})
     if "/" in extras or clashes:
         msg = f"extra read-only paths {extras} clash with module names {clashes} at the new root"
         raise SandboxError(msg)
@@ -420,7 +507,7 @@ def confine_filesystem(
     ):
         tmp = tempfile.mkdtemp(prefix="rsync-sandbox-root-")
         try:
-            module_paths = _build_root(tmp, modules, rw, module_fds, extra_fds)
+            module_paths = _build_root(tmp, modules, rw, module_fds, extra_fds, pending)
         except BaseException:
             with contextlib.suppress(OSError):
                 _libc.umount2(tmp, _libc.MNT_DETACH)

@@ -108,6 +108,11 @@ class SandboxPolicy:
         pid_namespace: with a mount namespace, also enter a new PID namespace (forks).
         check_writable: refuse to start when a read-only module is writable by the
             serving user once confined (in every mode, ``"off"`` included).
+        pending_read_only: names of read-only modules whose path does not exist yet:
+            with a mount namespace each gets an empty mount point that Landlock lets
+            the process read below, for `rsync_sandbox.attach_module` to fill later
+            (without one they are left out).
+        pending_read_write: the same for read-write modules.
 
     Raises:
         SandboxError: on construction, for an unknown mode, an unusable module name, a
@@ -122,6 +127,8 @@ class SandboxPolicy:
     mode: Mode = "auto"
     pid_namespace: bool = False
     check_writable: bool = True
+    pending_read_only: tuple[str, ...] = ()
+    pending_read_write: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in _MODES:
@@ -228,6 +235,7 @@ def apply(policy: SandboxPolicy) -> SandboxReport:
             missing paths, a failed call). The process may be half-confined: exit.
     """
     read_only_names = list(policy.read_only)
+    read_write_names = list(policy.read_write)
     module_paths: dict[str, str] = {**policy.read_only, **policy.read_write}
     mechanisms: set[Mechanism] = set()
     warnings: list[str] = []
@@ -245,6 +253,7 @@ def apply(policy: SandboxPolicy) -> SandboxReport:
                     read_write=policy.read_write,
                     extra_read_only=policy.extra_read_only,
                     pid_namespace=policy.pid_namespace,
+                    pending=(*policy.pending_read_only, *policy.pending_read_write),
                 )
             except SandboxUnavailable as exc:
                 if policy.mode == "namespace":
@@ -256,6 +265,8 @@ def apply(policy: SandboxPolicy) -> SandboxReport:
                 if result.pid_namespace:
                     mechanisms.add(Mechanism.PID_NAMESPACE)
                 module_paths = dict(result.module_paths)
+                read_only_names += [n for n in policy.pending_read_only if n in module_paths]
+                read_write_names += [n for n in policy.pending_read_write if n in module_paths]
                 extras = result.extra_paths
                 warnings.extend(result.warnings)
         if is_root and policy.uid is not None and policy.gid is not None:
@@ -270,7 +281,7 @@ def apply(policy: SandboxPolicy) -> SandboxReport:
             try:
                 status = landlock.restrict(
                     read_only=[module_paths[name] for name in read_only_names],
-                    read_write=[module_paths[name] for name in policy.read_write],
+                    read_write=[module_paths[name] for name in read_write_names],
                     optional_read_only=extras,
                 )
             except SandboxUnavailable as exc:

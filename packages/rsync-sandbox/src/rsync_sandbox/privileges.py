@@ -24,21 +24,24 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 from rsync_sandbox import _libc
 from rsync_sandbox.errors import SandboxError, SandboxViolation
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 __all__ = [
     "NOBODY",
     "Capabilities",
+    "SwitchError",
     "capabilities",
     "drop_privileges",
+    "keep_capabilities",
     "no_new_privs",
     "set_no_new_privs",
+    "switch_user",
     "verify_dropped",
 ]
 
@@ -46,6 +49,11 @@ NOBODY: Final = 65534
 """The conventional uid and gid of ``nobody``/``nogroup``, the default target."""
 
 _CAP_LAST_MAX: Final = 63  # capability sets are 64-bit
+CAP_SETGID: Final = 6
+CAP_SETUID: Final = 7
+CAP_SETPCAP: Final = 8
+SWITCH_CAPABILITIES: Final = (1 << CAP_SETGID) | (1 << CAP_SETUID) | (1 << CAP_SETPCAP)
+"""What `switch_user` needs of root: change ids and groups, empty the bounding set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +95,11 @@ def no_new_privs() -> bool:
     return _libc.prctl(_libc.PR_GET_NO_NEW_PRIVS) == 1
 
 
-def _drop_bounding_set() -> None:
-    """Empty the capability bounding set (needs CAP_SETPCAP, which root has)."""
+def _drop_bounding_set(keep: int = 0) -> None:
+    """Empty the capability bounding set but ``keep`` (needs CAP_SETPCAP, which root has)."""
     for cap in range(_CAP_LAST_MAX + 1):
+        if keep & (1 << cap):
+            continue
         try:
             present = _libc.prctl(_libc.PR_CAPBSET_READ, cap) == 1
         except OSError as exc:
@@ -129,6 +139,105 @@ def drop_privileges(uid: int = NOBODY, gid: int = NOBODY) -> None:
         msg = f"cannot change to uid {uid} gid {gid}: {exc}"
         raise SandboxError(msg) from exc
     set_no_new_privs()
+
+
+def keep_capabilities(keep: int = SWITCH_CAPABILITIES) -> None:
+    """Keep only the capabilities in ``keep`` (a mask), for good; the uid stays.
+
+    For a process that stays root only to become another user later (`switch_user`):
+    the bounding set, the effective and permitted sets lose everything else (no
+    ``CAP_DAC_OVERRIDE``, ``CAP_SYS_ADMIN``, ``CAP_CHOWN``, ...), the inheritable set
+    everything.
+
+    Raises:
+        SandboxError: a call failed.
+        SandboxViolation: a capability outside ``keep`` is still effective or permitted.
+    """
+    try:
+        _drop_bounding_set(keep)
+        effective, permitted, _ = _libc.capget()
+        _libc.capset(effective & keep, permitted & keep, 0)
+    except OSError as exc:
+        msg = f"cannot limit the capabilities to {keep:#x}: {exc}"
+        raise SandboxError(msg) from exc
+    caps = capabilities()
+    if (caps.effective | caps.permitted) & ~keep:
+        msg = (
+            f"capabilities beyond {keep:#x} remain: effective {caps.effective:#x}"
+            f" permitted {caps.permitted:#x}"
+        )
+        raise SandboxViolation(msg)
+
+
+class SwitchError(SandboxError):
+    """`switch_user` could not make one of its calls; ``step`` names it (rsync's word).
+
+    Attributes:
+        step: ``"setgid"``, ``"setgroups"`` or ``"setuid"``.
+        errno: the call's error number.
+    """
+
+    def __init__(self, step: Literal["setgid", "setgroups", "setuid"], exc: OSError) -> None:
+        super().__init__(f"{step} failed: {exc.strerror or exc}")
+        self.step = step
+        self.errno = exc.errno or 0
+
+
+def _step(name: Literal["setgid", "setgroups", "setuid"], call: Callable[[], None]) -> None:
+    """Run one call of `switch_user`; its failure becomes a `SwitchError` named ``name``."""
+    try:
+        call()
+    except OSError as exc:
+        raise SwitchError(name, exc) from exc
+
+
+def switch_user(uid: int | None, gid: int | None, groups: Sequence[int] = ()) -> None:
+    """Become ``uid``/``gid`` with supplementary ``groups``, as rsync's daemon does per module.
+
+    A daemon that serves modules as different users stays root until a connection has
+    chosen its module; then that connection process calls this. Each id that is None,
+    or already the process's, is left as it is (so a process that already serves as
+    the module's user, or a daemon that is not root, changes nothing it need not).
+    Becoming a user other than root is for good: the bounding set is emptied first,
+    the kernel clears the capability sets when the three uids leave 0, and
+    `verify_dropped`'s checks then run (with the module's groups allowed).
+
+    rsync: clientserver.c rsync_module() (setgid(), setgroups(), setuid()).
+
+    Args:
+        uid: the user to become (real, effective and saved), or None.
+        gid: the group to become (real, effective and saved), or None.
+        groups: the supplementary groups (rsync's whole ``gid`` list); empty: ``[gid]``.
+
+    Raises:
+        SwitchError: a call failed (for example without root); ``step`` says which.
+        SandboxViolation: the switch away from root did not hold.
+    """
+    # the process's own gid counts as one of its groups (no supplementary groups and
+    # the single group [gid] are the same thing to the kernel's permission checks)
+    change_gid = gid is not None and (
+        os.getresgid() != (gid, gid, gid) or {*os.getgroups(), gid} != {*groups, gid}
+    )
+    change_uid = uid is not None and os.getresuid() != (uid, uid, uid)
+    if uid not in (None, 0) and os.geteuid() == 0 and (change_uid or change_gid):
+        _drop_bounding_set()
+    if change_gid:
+        assert gid is not None  # noqa: S101 - change_gid implies it
+        _step("setgid", lambda: _libc.setresgid(gid, gid, gid))
+        _step("setgroups", lambda: _libc.setgroups(list(groups) or [gid]))
+    if change_uid:
+        assert uid is not None  # noqa: S101 - change_uid implies it
+        _step("setuid", lambda: _libc.setresuid(uid, uid, uid))
+    set_no_new_privs()
+    if change_uid and uid != 0:
+        _must_fail("setuid(0)", lambda: os.setuid(0))
+        caps = capabilities()
+        if caps.effective or caps.permitted:
+            msg = (
+                f"expected no capabilities as uid {uid}, got effective {caps.effective:#x}"
+                f" permitted {caps.permitted:#x}"
+            )
+            raise SandboxViolation(msg)
 
 
 def _proc_status_caps() -> dict[str, int] | None:

@@ -203,6 +203,8 @@ _PUSH_KEEPS = {
     "filter": "rules travel in the filter list",
     "exclude": "rules travel in the filter list",
     "include": "rules travel in the filter list",
+    "exclude-from": "the client reads the file; its rules travel in the filter list",
+    "include-from": "the client reads the file; its rules travel in the filter list",
     "P": "it travels as --partial",
 }
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from rsync_wire.proto.filters import FilterList
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from rsync_wire.proto.filters import ReadFile
     from rsync_wire.roles.module import ModuleContext
@@ -126,7 +126,7 @@ def add_server_rules(
     read_file: ReadFile,
     daemon: DaemonRules | None,
 ) -> None:
-    """Add the ``--filter``/``--exclude``/``--include`` options a server got (``-M``).
+    """Add the ``--filter``/``--exclude``/``--include`` (``-from``) options a server got (``-M``).
 
     They come before the client's list, as rsync parses them with its options. A ``.``
     merge file they name is read with ``read_file`` (relative to the module root; an
@@ -148,7 +148,20 @@ def add_server_rules(
             return b""
         return read_file(path)
 
-    add = {"filter": flist.add_filter, "exclude": flist.add_exclude, "include": flist.add_include}
+    def exclude_from(value: bytes) -> None:
+        # rsync: options.c OPT_EXCLUDE_FROM (a file of bare patterns, read inside the module)
+        flist.add_filter(b"merge,- " + value)
+
+    def include_from(value: bytes) -> None:
+        flist.add_filter(b"merge,+ " + value)
+
+    add: dict[str, Callable[[bytes], object]] = {
+        "filter": flist.add_filter,
+        "exclude": flist.add_exclude,
+        "include": flist.add_include,
+        "exclude-from": exclude_from,
+        "include-from": include_from,
+    }
     outer = flist.reader
     flist.reader = read
     try:

@@ -14,9 +14,7 @@ rsync: main.c do_recv() (the state its two processes share by fork).
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 from typing import TYPE_CHECKING, Protocol
 
 import msgspec
@@ -24,6 +22,7 @@ import msgspec
 from rsync_delta import ChecksumRule
 from rsync_wire.errors import ExitCode, RemoteProtocolError
 from rsync_wire.proto.filters import FilterList
+from rsync_wire.roles import idnames
 from rsync_wire.roles.flists import FileLists
 
 if TYPE_CHECKING:
@@ -360,10 +359,8 @@ class IdMapper:
             got = uid
             name = None if self._numeric or not uid else self._uid_names.get(uid)
             if name:
-                try:
-                    got = pwd.getpwnam(name.decode("utf-8", "surrogateescape")).pw_uid
-                except (KeyError, UnicodeError):
-                    got = uid
+                found = idnames.uid_of(name)
+                got = uid if found is None else found
             self._uids[uid] = got
         return got
 
@@ -374,10 +371,8 @@ class IdMapper:
             local = gid
             name = None if self._numeric or not gid else self._gid_names.get(gid)
             if name:
-                try:
-                    local = grp.getgrnam(name.decode("utf-8", "surrogateescape")).gr_gid
-                except (KeyError, UnicodeError):
-                    local = gid
+                found = idnames.gid_of(name)
+                local = gid if found is None else found
             got = (local, not self._am_root and local not in self._groups)
             self._gids[gid] = got
         return got

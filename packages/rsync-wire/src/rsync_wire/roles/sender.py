@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import bisect
 import errno
-import grp
 import logging
 import os
-import pwd
 import stat
 import time
 from array import array
@@ -37,6 +35,7 @@ from rsync_wire.proto.flist_sort import file_list_sort_key
 from rsync_wire.proto.phases import SenderFinish, SenderPhases
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
+from rsync_wire.roles import idnames
 from rsync_wire.roles.chmod import ChmodError, ChmodRule, parse_chmod, tweak_mode
 from rsync_wire.roles.daemon_rules import DaemonRules, add_server_rules
 from rsync_wire.roles.report import RoleReport, exit_code_for
@@ -87,18 +86,12 @@ class _Names:
 
     def user(self, uid: int) -> bytes | None:
         if uid not in self.users:
-            try:
-                self.users[uid] = pwd.getpwuid(uid).pw_name.encode()
-            except KeyError:
-                self.users[uid] = None
+            self.users[uid] = idnames.user_of(uid)
         return self.users[uid]
 
     def group(self, gid: int) -> bytes | None:
         if gid not in self.groups:
-            try:
-                self.groups[gid] = grp.getgrgid(gid).gr_name.encode()
-            except KeyError:
-                self.groups[gid] = None
+            self.groups[gid] = idnames.group_of(gid)
         return self.groups[gid]
 
 
