@@ -118,7 +118,11 @@ def test_every_option_is_implemented_or_refused_by_each_server_role(
         assert any(f"--{name}" in refusals[0] for name in names), refusals
 
 
-@pytest.mark.parametrize("option", [o for o in OPTIONS if o.send is not Send.NEVER], ids=str)
+@pytest.mark.parametrize(
+    "option",
+    [o for o in OPTIONS if o.send is not Send.NEVER],
+    ids=lambda o: o.long or o.short,  # stable across processes (pytest-xdist)
+)
 @pytest.mark.parametrize("client_sends", [True, False], ids=["push", "pull"])
 def test_what_a_client_forwards_the_server_parses_back(
     option: Option, *, client_sends: bool
