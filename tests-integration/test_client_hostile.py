@@ -18,63 +18,64 @@ from harness.client_hostile import ATTACKS, INC_ATTACKS, OUTSIDE_TARGET
 from harness.proc import run
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from harness.proc import RunResult
     from harness.shim import ShimFactory
 
 HOSTILE = Path(__file__).parent / "harness" / "client_hostile.py"
 
 
+def _attack(attack: str, rsh_shim_factory: ShimFactory, tmp_path: Path) -> tuple[RunResult, Path]:
+    """Pull with ``-a`` from the hostile sender into ``dest`` (holding one file)."""
+    shim = rsh_shim_factory([sys.executable, str(HOSTILE), attack], name=f"hostile-{attack}")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "complete").write_text("complete before\n")
+    result = run(pyrsync_argv("-a", "-e", str(shim), "host:/src/", dest))
+    assert result.returncode in (2, 4), result.describe()
+    assert "rsync error:" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (dest / "complete").read_text() == "complete before\n"
+    return result, dest
+
+
+@pytest.fixture
+def outside() -> Iterator[Path]:
+    """The directory a hostile sender aims at; it must stay empty."""
+    path = Path(OUTSIDE_TARGET)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir()
+    yield path
+    assert list(path.iterdir()) == []
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_hostile_sender_over_a_remote_shell(
-    attack: str, rsh_shim_factory: ShimFactory, tmp_path: Path
+    attack: str, rsh_shim_factory: ShimFactory, tmp_path: Path, outside: Path
 ) -> None:
-    outside = Path(OUTSIDE_TARGET)
-    shutil.rmtree(outside, ignore_errors=True)
-    outside.mkdir()
-    try:
-        shim = rsh_shim_factory([sys.executable, str(HOSTILE), attack], name=f"hostile-{attack}")
-        dest = tmp_path / "dest"
-        dest.mkdir()
-        (dest / "complete").write_text("complete before\n")
-        result = run(pyrsync_argv("-a", "-e", str(shim), "host:/src/", dest))
-        assert result.returncode in (2, 4), result.describe()
-        assert "rsync error:" in result.stderr
-        assert any(word in result.stderr for word in ("unsafe", "invalid path", "4096", "name"))
-        assert list(outside.iterdir()) == []
-        assert sorted(p.name for p in dest.iterdir()) == ["complete"]
-        assert (dest / "complete").read_text() == "complete before\n"
-        assert not (tmp_path / "escaped").exists()
-        assert not Path("/tmp/escaped").exists()
-    finally:
-        shutil.rmtree(outside, ignore_errors=True)
+    result, dest = _attack(attack, rsh_shim_factory, tmp_path)
+    assert any(word in result.stderr for word in ("unsafe", "invalid path", "4096", "name"))
+    assert sorted(p.name for p in dest.iterdir()) == ["complete"]
+    assert not (tmp_path / "escaped").exists()
+    assert not Path("/tmp/escaped").exists()
+    assert list(outside.iterdir()) == []
 
 
 @pytest.mark.parametrize("attack", INC_ATTACKS)
 def test_hostile_incremental_lists(
-    attack: str, rsh_shim_factory: ShimFactory, tmp_path: Path
+    attack: str, rsh_shim_factory: ShimFactory, tmp_path: Path, outside: Path
 ) -> None:
     # the first list is honest (".", "d"); a later one is not: the session ends with a
     # protocol error before any file is written, and nothing outside the destination changes
-    outside = Path(OUTSIDE_TARGET)
-    shutil.rmtree(outside, ignore_errors=True)
-    outside.mkdir()
-    try:
-        shim = rsh_shim_factory([sys.executable, str(HOSTILE), attack], name=f"hostile-{attack}")
-        dest = tmp_path / "dest"
-        dest.mkdir()
-        (dest / "complete").write_text("complete before\n")
-        result = run(pyrsync_argv("-a", "-e", str(shim), "host:/src/", dest))
-        assert result.returncode in (2, 4), result.describe()
-        assert "rsync error:" in result.stderr
-        assert "Traceback" not in result.stderr
-        assert any(
-            word in result.stderr for word in ("invalid path", "invalid directory", "refusing")
-        ), result.stderr
-        assert list(outside.iterdir()) == []
-        # at most the honest directory was made; no file arrived
-        assert sorted(p.name for p in dest.iterdir()) in (["complete"], ["complete", "d"])
-        assert not (dest / "d").exists() or list((dest / "d").iterdir()) == []
-        assert (dest / "complete").read_text() == "complete before\n"
-        assert not (dest / "x").exists()
-        assert not (tmp_path / "elsewhere").exists()
-    finally:
-        shutil.rmtree(outside, ignore_errors=True)
+    result, dest = _attack(attack, rsh_shim_factory, tmp_path)
+    assert any(
+        word in result.stderr for word in ("invalid path", "invalid directory", "refusing")
+    ), result.stderr
+    # at most the honest directory was made; no file arrived
+    assert sorted(p.name for p in dest.iterdir()) in (["complete"], ["complete", "d"])
+    assert not (dest / "d").exists() or list((dest / "d").iterdir()) == []
+    assert not (dest / "x").exists()
+    assert not (tmp_path / "elsewhere").exists()
+    assert list(outside.iterdir()) == []

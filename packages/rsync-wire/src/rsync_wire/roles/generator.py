@@ -489,7 +489,7 @@ class GeneratorRole:
         return uid, gid, skip
 
     def _below_missing(self, rel: bytes) -> bool:
-        return any(not d or rel.startswith(d + b"/") for d in self.dry_missing)
+        return _below(rel, self.dry_missing)
 
     def _stat(self, rel: bytes) -> os.stat_result | None:
         sh = self.sh
@@ -531,7 +531,7 @@ class GeneratorRole:
         early = sh.lists.inc and ndx != self._dir_slot and stat.S_ISDIR(mode)
         if not self.dry_run and self.dry_missing and self._below_missing(rel):
             return  # below a directory that could not be made: skipped, as rsync does
-        if self.skipped and any(not d or rel.startswith(d + b"/") for d in self.skipped):
+        if self.skipped and _below(rel, self.skipped):
             return  # below a directory --existing did not create (rsync's skip_dir)
         if early:
             self._make_dir_early(entry, rel)
@@ -1567,6 +1567,11 @@ class GeneratorRole:
         elif kind == "specials":
             st.deleted_specials += 1
         self.sh.reporter.deleted(rel, mode)
+
+
+def _below(rel: bytes, dirs: list[bytes]) -> bool:
+    """Whether ``rel`` lies below one of ``dirs`` (``b""``: the top, everything is below)."""
+    return any(not d or rel.startswith(d + b"/") for d in dirs)
 
 
 def _group_matches(st: os.stat_result, mapped: tuple[int, bool]) -> bool:
