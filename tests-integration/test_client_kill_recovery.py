@@ -169,7 +169,9 @@ def test_sigterm_keeps_the_partial_file_only_with_partial(
 ) -> None:
     """rsync's --partial: an interrupted transfer's data becomes the destination file."""
     src, dest = scene
-    daemon = real_daemon({"src": src})
+    # paced, so that the client is still receiving when the signal comes on a fast machine
+    # (rsync's daemon takes --bwlimit in KiB per second)
+    daemon = real_daemon({"src": src}, daemon_args=["--bwlimit=32768"])
     new = (src / "big").read_bytes()
     old_digest = _digest(dest / "big")
     args = [*(["--partial"] if partial else []), "-r", daemon.url("src", "big"), f"{dest}/"]
