@@ -7,7 +7,7 @@ import pytest
 from rsync_wire.errors import RemoteProtocolError, UnsupportedError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import CF
-from rsync_wire.proto.negotiate import Negotiation, Offer, Session
+from rsync_wire.proto.negotiate import Negotiation, Offer, Session, agree
 
 # what rsync 3.x clients send with -e. (rsync: compat.c)
 CAPS = "iLsfxCIvu"
@@ -118,7 +118,7 @@ def test_compression_is_negotiated_by_name_with_z() -> None:
 
 def test_a_client_without_v_gets_the_flags_as_one_byte() -> None:
     client, server = _pair(protocol=30, client=Offer(), server=Offer(capabilities="LsfxCI"))
-    c, s, _up, down = _run(client, server)
+    c, s, _up, _down = _run(client, server)
     assert c.compat_flags == s.compat_flags
     assert not c.varint_flist_flags
     assert c.checksum == "md5"
@@ -154,3 +154,16 @@ def test_checksum_choice_below_30_is_refused_by_the_client() -> None:
     client, server = _pair(protocol=29, client=Offer(checksum_choice="md5"), server=Offer())
     with pytest.raises(UnsupportedError, match="needs protocol 30"):
         _run(client, server)
+
+
+def test_agree_runs_the_two_machines_in_memory() -> None:
+    session = agree(
+        Negotiation(server=False, offer=Offer(compress=True), protocol=None, ours=31),
+        Negotiation(server=True, offer=Offer(compress=True, capabilities=CAPS, seed=5)),
+    )
+    assert (session.protocol, session.checksum, session.compression, session.seed) == (
+        31,
+        "xxh128",
+        "zstd",
+        5,
+    )

@@ -36,6 +36,7 @@ __all__ = [
     "Negotiation",
     "Offer",
     "Session",
+    "agree",
     "choose_name",
     "negotiate_protocol",
     "parse_name_list",
@@ -440,3 +441,46 @@ class Negotiation:
             compress_level=self.offer.compress_level,
             checksum_negotiated=negotiated,
         )
+
+
+def _step(machine: Negotiation, buf: codec.Buf, pos: int) -> int | None:
+    """Feed ``machine`` one value from ``buf`` at ``pos``; the new position, or ``None``."""
+    decoder = machine.expecting
+    if decoder is None:
+        return None
+    try:
+        value, pos = decoder(buf, pos)
+    except codec.NeedMoreData:
+        return None
+    machine.receive(value)
+    return pos
+
+
+def agree(client: Negotiation, server: Negotiation) -> Session:
+    """Run two machines against each other in memory; the session both agreed on.
+
+    What a local copy uses (both ends are ours), and what tests run the machines with.
+
+    Raises:
+        RuntimeError: the machines stopped before both were done, or disagreed.
+    """
+    up, down = bytearray(), bytearray()
+    up_pos = down_pos = 0
+    while True:
+        up += client.data_to_send()
+        down += server.data_to_send()
+        pos = _step(server, up, up_pos)
+        if pos is not None:
+            up_pos = pos
+            continue
+        pos = _step(client, down, down_pos)
+        if pos is None:
+            break
+        down_pos = pos
+    if client.session is None or server.session is None or client.session != server.session:
+        msg = f"negotiation did not agree: {client.session} / {server.session}"
+        raise RuntimeError(msg)
+    if up_pos != len(up) or down_pos != len(down):
+        msg = "negotiation left bytes unread"
+        raise RuntimeError(msg)
+    return client.session
