@@ -465,7 +465,7 @@ class GeneratorRole:
             if xname is not None:
                 ws.write_vstring(xname)
         else:
-            sh.reporter.item(entry, sh.rels[ndx] or b".", iflags, xname)
+            sh.reporter.item(entry, sh.logged(entry, sh.rels[ndx]), iflags, xname)
 
     def _warn(self, text: str, code: int = Msg.WARNING) -> None:
         self.sh.reporter.message(code, (text + "\n").encode("utf-8", "surrogateescape"))
@@ -741,6 +741,11 @@ class GeneratorRole:
         sh = self.sh
         mode = self._mode_for(entry, st)
         is_dev = stat.S_ISCHR(entry.mode) or stat.S_ISBLK(entry.mode)
+        cmp_st, quiet = None, False
+        if st is None and sh.basis is not None:
+            settled, cmp_st, quiet = self._special_from_basis(ndx, entry, rel)
+            if settled:
+                return
         if (
             st is not None
             and stat.S_IFMT(st.st_mode) == stat.S_IFMT(entry.mode)
@@ -770,11 +775,75 @@ class GeneratorRole:
             new_st = self._stat(rel)
             if new_st is not None:
                 self._set_attrs(rel, entry, mode, new_st)
+        if cmp_st is not None:
+            st = cmp_st  # itemized against the basis directory's item
         same_type = st is not None and stat.S_IFMT(st.st_mode) == stat.S_IFMT(entry.mode)
-        self._itemize(
-            ndx, entry, mode, st if same_type else None, ITEM.LOCAL_CHANGE | ITEM.REPORT_CHANGE
-        )
+        if not quiet:
+            self._itemize(
+                ndx, entry, mode, st if same_type else None, ITEM.LOCAL_CHANGE | ITEM.REPORT_CHANGE
+            )
         self._hl_done(ndx)
+
+    def _special_from_basis(
+        self, ndx: int, entry: FileEntry, rel: bytes
+    ) -> tuple[bool, os.stat_result | None, bool]:
+        """A device or special file missing here, looked for in the basis directories.
+
+        Returns whether it is settled (linked with ``--link-dest``, or left out with
+        ``--compare-dest``), the basis item to itemize against otherwise, and whether it
+        is made without a line (an exact match with ``--copy-dest``).
+
+        rsync: generator.c try_dests_non() and its caller in recv_generator().
+        """
+        sh = self.sh
+        basis = sh.basis
+        if basis is None:
+            return False, None, False
+        mode = self._mode_for(entry, None)
+        best: tuple[int, os.stat_result] | None = None
+        level = 0
+        for j, tree in enumerate(basis.trees):
+            if tree is None:
+                continue
+            try:
+                bst = tree.lstat(rel)
+            except OSError:
+                continue
+            if stat.S_IFMT(bst.st_mode) != stat.S_IFMT(entry.mode):
+                continue
+            if level < 1:
+                best, level = (j, bst), 1
+            if not quick_check_ok(entry, bst, sh.opts):
+                continue
+            if level < 2:
+                best, level = (j, bst), 2
+            if self._attrs_match(entry, mode, bst, accurate=False):
+                best, level = (j, bst), 3
+                break
+        if best is None:
+            return False, None, False
+        j, bst = best
+        if level < 3:
+            return False, bst, False
+        tree = basis.trees[j]
+        kind = basis.kind
+        linked = False
+        if kind == "link-dest" and tree is not None:
+            if not self._link_or_leave(tree, rel, kind):
+                return False, None, False  # made here instead, as a new item
+            linked = True
+        config = sh.config
+        if config.itemize and (config.verbose >= 2 or config.itemize > 1):
+            change = 0 if kind == "compare-dest" else ITEM.LOCAL_CHANGE
+            if linked:
+                self._itemize(ndx, entry, mode, bst, change | ITEM.XNAME_FOLLOWS, xname=b"")
+            else:
+                self._itemize(ndx, entry, mode, bst, change)
+        self._attrs_report(rel, updated=False)
+        if kind == "copy-dest":
+            return False, None, True
+        self._hl_done(ndx)
+        return True, None, False
 
     def _gen_file(
         self, ndx: int, entry: FileEntry, rel: bytes, st: os.stat_result | None, *, redo: bool
@@ -871,7 +940,7 @@ class GeneratorRole:
                 if basis.xname is not None:
                     ws.write_vstring(basis.xname)
         elif not self.do_xfers:
-            sh.reporter.item(entry, rel, ITEM.TRANSFER, None)
+            sh.reporter.item(entry, sh.logged(entry, rel), ITEM.TRANSFER, None)
         if not self.do_xfers:
             return
         if basis is not None:
@@ -1241,7 +1310,8 @@ class GeneratorRole:
         is handled at once (checked, or updated from its old data) and the later ones
         wait for it and link to it; one whose destination is missing waits, unless it is
         the last. So the leader is the first member found at the destination, or the last
-        member when none is (rsync: generator.c recv_generator() ``F_HLINK_NOT_LAST``,
+        member when none is; a group of devices, specials or symlinks is made at once, led
+        by its first member (rsync: generator.c recv_generator() ``F_HLINK_NOT_LAST``,
         hlink.c hard_link_check(), finish_hard_link()).
         """
         sh = self.sh
@@ -1256,6 +1326,10 @@ class GeneratorRole:
             members.setdefault(group, []).append(i)
         for group, ndxs in members.items():
             if len(ndxs) < 2 or sh.config.dest_missing:
+                continue
+            if not stat.S_ISREG(sh.entries[ndxs[0]].mode):
+                # a device, special or symlink is made at once: the first one leads
+                self.hl_leader[group] = ndxs[0]
                 continue
             for i in ndxs[:-1]:
                 if self._found_for_hard_link(sh.rels[i]):
@@ -1405,7 +1479,7 @@ class GeneratorRole:
             return
         flags = self._item_flags(entry, mode, st, iflags, xname)
         if flags & SIGNIFICANT_ITEM_FLAGS or xname:
-            sh.reporter.item(entry, sh.rels[ndx], flags, xname)
+            sh.reporter.item(entry, sh.logged(entry, sh.rels[ndx]), flags, xname)
 
     # -- deletion --------------------------------------------------------------------------
 
