@@ -1557,16 +1557,20 @@ class GeneratorRole:
             and path.rsplit(b"/", 1)[-1] == pdir
         ):
             return True  # rsync's implied perishable rule for a relative --partial-dir
-        if sh.backups is not None and sh.config.protect_backups and sh.backups.is_backup(path):
-            return True  # a client's implied "P *~" (--backup without --backup-dir)
         filters = sh.config.filters
-        if filters is None or not filters:
-            return False
-        return filters.excluded(
-            path,
-            is_dir=stat.S_ISDIR(st.st_mode),
-            for_sender=False,
-            ignore_perishable=ignore_perishable,
+        if filters:
+            rule = filters.match(
+                path,
+                is_dir=stat.S_ISDIR(st.st_mode),
+                for_sender=False,
+                ignore_perishable=ignore_perishable,
+            )
+            if rule is not None:
+                return not rule.include
+        # --backup without --backup-dir: rsync appends "P *~" after the user's rules, so
+        # a rule of theirs ("R *~") decides first (rsync: options.c parse_arguments())
+        return bool(
+            sh.backups is not None and sh.config.protect_backups and sh.backups.is_backup(path)
         )
 
     def _delete_item(self, rel: bytes, mode: int, *, make_room: bool, what: str = "") -> bool:
