@@ -617,7 +617,7 @@ class GeneratorRole:
         if stat.S_ISLNK(mode):
             if sh.opts.preserve_links:
                 self._gen_symlink(ndx, entry, rel, st)
-            elif sh.config.verbose:
+            elif not sh.config.quiet:
                 self._info(f'skipping non-regular file "{_show(rel)}"')
             return
         is_dev = stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
@@ -628,7 +628,7 @@ class GeneratorRole:
             self._gen_special(ndx, entry, rel, st)
             return
         if not stat.S_ISREG(mode):
-            if sh.config.verbose:
+            if not sh.config.quiet:  # rsync's --info=nonreg is on by default
                 self._info(f'skipping non-regular file "{_show(rel)}"')
             return
         self._gen_file(ndx, entry, rel, st, redo=redo)
@@ -687,10 +687,21 @@ class GeneratorRole:
             st = None  # made early: new all the same
         mode = self._mode_for(entry, st)
         cmp_st = st
+        shown = True
         if st is None and sh.basis is not None:
             # a new directory is itemized against a basis dir's (rsync: try_dests_non())
             cmp_st = self._basis_dir_stat(rel)
-        self._itemize(ndx, entry, mode, cmp_st, 0 if st is not None else ITEM.LOCAL_CHANGE)
+            if cmp_st is not None and self._attrs_match(entry, mode, cmp_st, accurate=False):
+                shown = False  # the same there: a line only with -ii or -vv
+                config = sh.config
+                if config.itemize and (config.verbose >= 2 or config.itemize > 1):
+                    # a local change even with --compare-dest: the directory is made
+                    change = ITEM.LOCAL_CHANGE | ITEM.MATCHED
+                    self._itemize(ndx, entry, mode, cmp_st, change)
+                elif config.verbose >= 2 and not config.itemize:
+                    self._info(f"{_show(rel or b'.')}/ is uptodate")
+        if shown:
+            self._itemize(ndx, entry, mode, cmp_st, 0 if st is not None else ITEM.LOCAL_CHANGE)
         added = 0 if sh.am_root else 0o700
         if real_st is None and not self.dry_run:
             try:
@@ -735,6 +746,11 @@ class GeneratorRole:
         sh = self.sh
         target = entry.link_target or b""
         mode = entry.mode
+        cmp_st, quiet = None, False
+        if st is None and sh.basis is not None:
+            settled, cmp_st, quiet = self._special_from_basis(ndx, entry, rel)
+            if settled:
+                return
         if st is not None and stat.S_ISLNK(st.st_mode):
             try:
                 current = self._tree.readlink(rel)
@@ -765,8 +781,9 @@ class GeneratorRole:
             new_st = self._stat(rel)
             if new_st is not None:
                 self._set_attrs(rel, entry, mode, new_st, link=True)
-        old = st if st is not None and stat.S_ISLNK(st.st_mode) else None
-        self._itemize(ndx, entry, mode, old, ITEM.LOCAL_CHANGE | ITEM.REPORT_CHANGE)
+        old = st if st is not None and stat.S_ISLNK(st.st_mode) else cmp_st
+        if not quiet:
+            self._itemize(ndx, entry, mode, old, ITEM.LOCAL_CHANGE | ITEM.REPORT_CHANGE)
         self._hl_done(ndx)
 
     def _gen_special(
@@ -821,7 +838,7 @@ class GeneratorRole:
     def _special_from_basis(
         self, ndx: int, entry: FileEntry, rel: bytes
     ) -> tuple[bool, os.stat_result | None, bool]:
-        """A device or special file missing here, looked for in the basis directories.
+        """A device, special file or symlink missing here, looked for in the basis directories.
 
         Returns whether it is settled (linked with ``--link-dest``, or left out with
         ``--compare-dest``), the basis item to itemize against otherwise, and whether it
@@ -847,7 +864,13 @@ class GeneratorRole:
                 continue
             if level < 1:
                 best, level = (j, bst), 1
-            if not quick_check_ok(entry, bst, sh.opts):
+            target = None
+            if stat.S_ISLNK(bst.st_mode):
+                try:
+                    target = tree.readlink(rel)
+                except OSError:
+                    continue
+            if not quick_check_ok(entry, bst, sh.opts, link_target=target):
                 continue
             if level < 2:
                 best, level = (j, bst), 2
@@ -869,6 +892,7 @@ class GeneratorRole:
         config = sh.config
         if config.itemize and (config.verbose >= 2 or config.itemize > 1):
             change = 0 if kind == "compare-dest" else ITEM.LOCAL_CHANGE
+            change |= ITEM.MATCHED
             if linked:
                 self._itemize(ndx, entry, mode, bst, change | ITEM.XNAME_FOLLOWS, xname=b"")
             else:
@@ -1040,6 +1064,7 @@ class GeneratorRole:
                     self._itemize(ndx, entry, mode, bst, ITEM.LOCAL_CHANGE, xname=b"")
             elif sh.config.itemize:
                 self._itemize(ndx, entry, mode, bst, 0)
+            self._attrs_report(rel, updated=False)
             self._hl_done(ndx)
             return True, None
         # the same contents: a local copy, whatever the kind (rsync: try_a_copy)
@@ -1066,6 +1091,13 @@ class GeneratorRole:
             if new_st is not None:
                 self._set_attrs(rel, entry, mode, new_st, accurate=opts.always_checksum)
         self._itemize(ndx, entry, mode, bst, ITEM.LOCAL_CHANGE)
+        config = sh.config
+        if not config.itemize:
+            # rsync: generator.c try_dests_reg() (after copy_altdest_file())
+            if level == 3 and config.verbose >= 2:
+                self._info(f"{_show(rel)} is uptodate")
+            elif level == 2 and config.verbose >= 1:
+                self._info(_show(rel))
         self._hl_done(ndx)
         return True, None
 
@@ -1546,9 +1578,59 @@ class GeneratorRole:
                     f"{_show(leader_rel)} failed: {exc.strerror} ({exc.errno})"
                 )
                 return
-        self._itemize_or_report(
-            ndx, entry, mode, st, ITEM.LOCAL_CHANGE | ITEM.XNAME_FOLLOWS, leader_rel, now=now
-        )
+        shown_st, shown = st, True
+        if st is None and self.sh.basis is not None:
+            shown_st, shown = self._follower_basis(entry, rel, lst)
+        if shown:
+            self._itemize_or_report(
+                ndx,
+                entry,
+                mode,
+                shown_st,
+                ITEM.LOCAL_CHANGE | ITEM.XNAME_FOLLOWS,
+                leader_rel,
+                now=now,
+            )
+
+    def _follower_basis(
+        self, entry: FileEntry, rel: bytes, leader_st: os.stat_result | None
+    ) -> tuple[os.stat_result | None, bool]:
+        """What a new follower is itemized against when a basis directory has it.
+
+        With ``--link-dest`` its item there must be the leader's own inode (and the line
+        shows only with ``-ii`` or ``-vv``); otherwise a regular file that passes the quick
+        check. Returns that item (``None``: none) and whether to show the line.
+
+        rsync: hlink.c hard_link_check() (``statret < 0 && basis_dir[0]``).
+        """
+        sh = self.sh
+        basis = sh.basis
+        if basis is None:
+            return None, True
+        mode = self._mode_for(entry, None)
+        found: os.stat_result | None = None
+        config = sh.config
+        for tree in basis.trees:
+            if tree is None:
+                continue
+            try:
+                bst = tree.lstat(rel)
+            except OSError:
+                continue
+            if basis.kind == "link-dest":
+                if leader_st is None or (bst.st_dev, bst.st_ino) != (
+                    leader_st.st_dev,
+                    leader_st.st_ino,
+                ):
+                    continue
+                shown = config.itemize > 1 or (config.itemize > 0 and config.verbose >= 2)
+                return bst, shown
+            if not stat.S_ISREG(entry.mode) or not quick_check_ok(entry, bst, sh.opts):
+                continue
+            found = bst
+            if self._attrs_match(entry, mode, bst, accurate=False):
+                break
+        return found, True
 
     def _recv_generator_alone(self, ndx: int) -> None:
         group = self.sh.entries[ndx].hlink_group

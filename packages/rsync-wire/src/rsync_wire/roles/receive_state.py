@@ -126,6 +126,8 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
         dest_created: the destination directory was just created (the top ``.`` is new).
         itemize: the number of ``-i`` options.
         verbose: the ``-v`` level.
+        quiet: ``-q``: not even "skipping non-regular file" (rsync's ``--info=nonreg``,
+            on by default).
         list_only: print the list instead of transferring.
         whole_file: send no block sums (``-W``; the default for local copies).
         max_delete: ``--max-delete`` (``None``: no limit).
@@ -150,6 +152,7 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
     dest_created: bool = False
     itemize: int = 0
     verbose: int = 0
+    quiet: bool = False
     list_only: bool = False
     whole_file: bool = False
     max_delete: int | None = None
