@@ -329,7 +329,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("copy-dirlinks", "k", sets="copy_dirlinks", server="flag", send=Send.SHORT, when=_RECV,
        roles=_ALL),
     _O("keep-dirlinks", "K", sets="keep_dirlinks", server="flag", send=Send.SHORT, when=_SEND,
-       roles=_SS),
+       roles=_SS | _SR),
     _O("prune-empty-dirs", "m", sets="prune_empty_dirs", server="flag", send=Send.SHORT,
        when=_SEND, protocol=29, roles=_SS, negations=_no("prune-empty-dirs", "m")),
     _O("omit-dir-times", "O", sets="omit_dir_times", server="flag", send=Send.SHORT, when=_SEND,

@@ -500,7 +500,7 @@ class GeneratorRole:
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
+            if exc.errno == errno.ELOOP and not self._tree.follow_dirlinks:
                 return None  # a parent is a symlink: it will be replaced or refused
             raise
 
@@ -559,6 +559,9 @@ class GeneratorRole:
             )
             return
         if stat.S_ISDIR(mode):
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                # --keep-dirlinks: a symlink to a directory is that directory
+                st = self._tree.dir_stat(rel) or st
             self._gen_dir(ndx, entry, rel, st)
             return
         if self.dry_missing and self._below_missing(rel):
@@ -602,6 +605,8 @@ class GeneratorRole:
             st = self._stat(rel)
         except OSError:
             return  # reported when the directory's own list comes
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            st = self._tree.dir_stat(rel) or st  # --keep-dirlinks
         if st is not None:
             if stat.S_ISDIR(st.st_mode):
                 return

@@ -948,7 +948,9 @@ class ReceiverSide:
             shown = _show(self.destination.shown(path))
             msg = f"{what} {shown} failed: {exc.strerror} ({exc.errno})"
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from exc
-        return DestTree(path, fd=fd)
+        tree = DestTree(path, fd=fd)
+        tree.follow_dirlinks = self.shared.opts.keep_dirlinks
+        return tree
 
     def _mkdir_dest(self, dest: bytes, shown: str) -> None:
         """Create the missing destination directory (its parent reached as above)."""
