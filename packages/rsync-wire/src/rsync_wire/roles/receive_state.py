@@ -14,6 +14,7 @@ rsync: main.c do_recv() (the state its two processes share by fork).
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import TYPE_CHECKING, Protocol
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from rsync_wire.roles.backup import Backups
     from rsync_wire.roles.daemon_rules import DaemonRules
     from rsync_wire.roles.output import Output
+    from rsync_wire.roles.partialdir import AbsolutePartialDir
     from rsync_wire.stream import WireStream
 
 __all__ = [
@@ -441,6 +443,8 @@ class Shared:
         # --temp-dir (rsync_wire.roles.output); None: temporary files beside their files
         self.output: Output | None = None
         self.daemon_rules: DaemonRules | None = None
+        # an absolute --partial-dir (rsync_wire.roles.partialdir); None: relative or none
+        self.partial_abs: AbsolutePartialDir | None = None
         self.dest_in_module = b""
         # a daemon module's way of showing a name in messages (``"NAME" (in MODULE)``)
         self.module_shown: Callable[[bytes], bytes] | None = None
@@ -454,10 +458,16 @@ class Shared:
         text = self.opts.partial_dir
         if not text:
             return b".~tmp~" if self.opts.delay_updates else None
+        if self.partial_abs is not None:
+            return os.fsencode(text)  # one directory: see partial_tree()
         return os.fsencode(text).strip(b"/") or None
 
     def partial_rel(self, rel: bytes) -> bytes | None:
-        """Where ``rel``'s partial file lives (``DIR/--partial-dir/NAME``), or ``None``.
+        """Where ``rel``'s partial file lives, or ``None`` (no partial dir, or hidden).
+
+        ``DIR/--partial-dir/NAME`` in :meth:`partial_tree`, or only ``NAME`` with an
+        absolute ``--partial-dir``. A daemon module's rules may hide the partial dir or
+        the partial file: then the file has none.
 
         rsync: util1.c partial_dir_fname().
         """
@@ -465,8 +475,38 @@ class Shared:
         if pdir is None:
             return None
         cut = rel.rfind(b"/")
-        head = rel[: cut + 1]
-        return head + pdir + b"/" + rel[cut + 1 :]
+        name = rel[cut + 1 :]
+        if self.partial_abs is not None:
+            partial = name
+            in_module = self.partial_abs.in_module(name)
+        else:
+            partial = rel[: cut + 1] + pdir + b"/" + name
+            in_module = self.dest_in_module + b"/" + partial if self.dest_in_module else partial
+        rules = self.daemon_rules
+        if rules is not None:
+            cut = in_module.rfind(b"/")
+            if (cut > 0 and rules.hides(in_module[:cut], is_dir=True)) or rules.hides(
+                in_module, is_dir=False
+            ):
+                return None
+        return partial
+
+    def partial_tree(self, *, create: bool = False) -> DestTree | None:
+        """The tree that holds the names :meth:`partial_rel` gives (``None``: unusable).
+
+        The destination, or an absolute ``--partial-dir``'s own directory (made first with
+        ``create``).
+        """
+        if self.partial_abs is not None:
+            return self.partial_abs.tree(create=create)
+        return self.tree
+
+    def reach_partial_tree(self, *, create: bool = False) -> DestTree:
+        """:meth:`partial_tree`, or ``OSError`` (ENOENT) when it is unusable."""
+        tree = self.partial_tree(create=create)
+        if tree is None:
+            raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), self.opts.partial_dir)
+        return tree
 
     def shown(self, rel: bytes) -> bytes:
         """A destination name as rsync shows it in errors, quotes included.

@@ -726,6 +726,11 @@ class ReceiverSide:
                 sh.backups = self._backups(sh.tree)
             if sh.opts.alt_dest and sh.opts.basis_dirs and sh.tree is not None:
                 sh.basis = self._basis_dirs(sh.tree)
+            pdir = sh.opts.partial_dir
+            if pdir and pdir.startswith("/") and sh.tree is not None:
+                from rsync_wire.roles.partialdir import AbsolutePartialDir
+
+                sh.partial_abs = AbsolutePartialDir(os.fsencode(pdir), self.destination)
             if sh.opts.temp_dir and sh.tree is not None:  # rsync: main.c do_recv()
                 sh.output = open_temp_dir(
                     sh.opts.temp_dir, sh.tree, self.destination, dest_in_module=sh.dest_in_module
@@ -767,6 +772,8 @@ class ReceiverSide:
             self.shared.basis.close()
         if self.shared.output is not None:
             self.shared.output.close()
+        if self.shared.partial_abs is not None:
+            self.shared.partial_abs.close()
         if self.shared.tree is not None:
             self.shared.tree.close()
             self.shared.tree = None
