@@ -427,7 +427,7 @@ class ReceiverSide:
             msg = f"refusing a second file list for directory {number}"
             raise RemoteProtocolError(msg)
         if sh.cleared[lists.dir_ndx[number]] and sh.entries[lists.dir_ndx[number]] is not FREED:
-            msg = f"refusing a file list for cleared directory {number}"
+            msg = f"refusing flist for cleared dir_ndx {number}"  # rsync 3.5's words
             raise RemoteProtocolError(msg)
         lists.dir_got_list[number] = True
         start_read = sh.ws.bytes_read
