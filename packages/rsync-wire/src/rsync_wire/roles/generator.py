@@ -710,6 +710,8 @@ class GeneratorRole:
             if not self._delete_item(rel, st.st_mode, make_room=True, what="symlink"):
                 return
             replace = False
+        elif replace and not self._backup_before_replace(rel):
+            return
         if not self.dry_run:
             try:
                 self._tree.symlink(target, rel, replace=replace)
@@ -749,6 +751,8 @@ class GeneratorRole:
             ):
                 return
             replace = False
+        elif replace and not self._backup_before_replace(rel):
+            return
         if not self.dry_run:
             device = os.makedev(entry.rdev_major, entry.rdev_minor) if is_dev else 0
             try:
@@ -1498,6 +1502,24 @@ class GeneratorRole:
         if not ok and make_room:
             self._error(f"rsync: [generator] could not make way for new {what}: {_show(rel)}")
         return ok
+
+    def _backup_before_replace(self, rel: bytes) -> bool:
+        """``--backup``: keep the symlink or special file a new one replaces; whether it went.
+
+        rsync: generator.c atomic_create() (make_backup() before the new item).
+        """
+        sh = self.sh
+        if sh.backups is None or self.dry_run or sh.backups.is_backup(rel):
+            return True
+        try:
+            self._backed_up(rel, sh.backups.keep(rel))
+        except OSError as exc:
+            self._error(
+                f'rsync: [generator] make_backup "{_show(rel)}" failed: '
+                f"{exc.strerror} ({exc.errno})"
+            )
+            return False
+        return True
 
     def _backed_up(self, rel: bytes, bname: bytes | None) -> None:
         """Say where a backup went, at ``-vv`` (rsync: backup.c, INFO_GTE(BACKUP, 1))."""
