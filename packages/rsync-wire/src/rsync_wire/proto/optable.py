@@ -501,7 +501,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("chmod", arg=Arg.STR),
     _O("max-alloc", arg=Arg.SIZE, sets="max_alloc", server="alloc", roles=_SRV),
     _O("preallocate", sets="preallocate", server="flag", roles=_SS),
-    _O("delete-missing-args", sets="delete_missing_args", server="flag"),
+    _O("delete-missing-args", sets="delete_missing_args", server="flag", roles=_SR),
     _O("ignore-missing-args", sets="ignore_missing_args", server="flag", roles=_SRV),
     _O("remove-source-files", sets="remove_source_files", server="flag", roles=_SRV,
        aliases=("remove-sent-files",)),

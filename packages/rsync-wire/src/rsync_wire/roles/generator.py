@@ -543,6 +543,9 @@ class GeneratorRole:
             if stat.S_ISDIR(mode):
                 self._skip_dir(ndx, rel)
             return
+        if mode == 0 and sh.opts.delete_missing_args:
+            self._delete_missing_arg(rel)
+            return
         try:
             if missing:
                 st = None  # the caller's lstat just said so
@@ -589,6 +592,21 @@ class GeneratorRole:
                 self._info(f'skipping non-regular file "{_show(rel)}"')
             return
         self._gen_file(ndx, entry, rel, st, redo=redo)
+
+    def _delete_missing_arg(self, rel: bytes) -> None:
+        """``--delete-missing-args``: an argument the sender lacks goes here too.
+
+        rsync: generator.c recv_generator() (``missing_args == 2 && file->mode == 0``).
+        """
+        filters = self.sh.config.filters
+        if filters and filters.excluded(rel, is_dir=False, for_sender=False):
+            return
+        try:
+            st = self._stat(rel)
+        except OSError:
+            st = None
+        if st is not None:
+            self._delete_item(rel, st.st_mode, make_room=False)
 
     def _make_dir_early(self, entry: FileEntry, rel: bytes) -> None:
         """A missing directory made while its parent's list is generated (only with times).
