@@ -351,7 +351,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("times", "t", sets="preserve_times", server="flag", send=Send.SHORT, roles=_ALL,
        negations=_no("times", "t")),
     _O("atimes", "U", sets="preserve_atimes", server="count", send=Send.SHORT, repeat=2,
-       negations=_no("atimes", "U")),
+       roles=_SS, negations=_no("atimes", "U")),
     _O("crtimes", "N", sets="preserve_crtimes", server="flag", send=Send.SHORT,
        negations=_no("crtimes", "N")),
     _O("perms", "p", sets="preserve_perms", server="flag", send=Send.SHORT, roles=_ALL,
