@@ -25,6 +25,7 @@ from rsync_wire.errors import ExitCode, RemoteProtocolError
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.roles import idnames
 from rsync_wire.roles.flists import FileLists
+from rsync_wire.roles.idmap import MapItem, match_map
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -345,11 +346,15 @@ class IdMapper:
         *,
         numeric: bool,
         am_root: bool,
+        uid_map: tuple[MapItem, ...] = (),
+        gid_map: tuple[MapItem, ...] = (),
     ) -> None:
         self._uid_names = uid_names
         self._gid_names = gid_names
         self._numeric = numeric
         self._am_root = am_root
+        self._uid_map = uid_map  # --usermap (rsync_wire.roles.idmap)
+        self._gid_map = gid_map  # --groupmap
         self._uids: dict[int, int] = {}
         self._gids: dict[int, tuple[int, bool]] = {}
         self._groups = set(os.getgroups()) | {os.getegid()}
@@ -357,6 +362,10 @@ class IdMapper:
     def uid(self, uid: int) -> int:
         """The local uid for the sender's ``uid``."""
         got = self._uids.get(uid)
+        if got is None and self._uid_map:
+            got = match_map(self._uid_map, uid, self._map_name(self._uid_names, uid))
+            if got is not None:
+                self._uids[uid] = got
         if got is None:
             got = uid
             name = None if self._numeric or not uid else self._uid_names.get(uid)
@@ -372,12 +381,24 @@ class IdMapper:
         if got is None:
             local = gid
             name = None if self._numeric or not gid else self._gid_names.get(gid)
-            if name:
+            mapped = None
+            if self._gid_map:
+                mapped = match_map(self._gid_map, gid, self._map_name(self._gid_names, gid))
+            if mapped is not None:
+                local = mapped
+            elif name:
                 found = idnames.gid_of(name)
                 local = gid if found is None else found
             got = (local, not self._am_root and local not in self._groups)
             self._gids[gid] = got
         return got
+
+    def _map_name(self, names: dict[int, bytes | None], ident: int) -> bytes | None:
+        """The sender's name of ``ident`` as a map sees it (id 0 untold: ``root``)."""
+        name = names.get(ident)
+        if name is None and ident == 0 and not self._numeric:
+            return b"root"
+        return name
 
 
 # -- the shared state ----------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from rsync_wire.roles.daemon_rules import module_path
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.flists import FREED, FileLists
 from rsync_wire.roles.generator import GeneratorRole
+from rsync_wire.roles.idmap import MapItem, parse_name_map
 from rsync_wire.roles.output import open_temp_dir
 from rsync_wire.roles.receive_state import (
     Finished,
@@ -377,6 +378,7 @@ class ReceiverSide:
             csum_len = flist_csum_len(sh.rule.name)
         decoder = FileListDecoder(session, opts, csum_len=csum_len)
         self._decoder = decoder
+        uid_map, gid_map = self._id_maps()
         entries = await self._read_entries(count_progress=True)
         if inc:
             sh.ids = IdMapper(
@@ -384,6 +386,8 @@ class ReceiverSide:
                 decoder.gid_names,
                 numeric=opts.numeric_ids,
                 am_root=sh.am_root,
+                uid_map=uid_map,
+                gid_map=gid_map,
             )
         else:
             ids = await ws.decode(decoder.decode_id_lists)
@@ -395,6 +399,8 @@ class ReceiverSide:
                 dict(ids.gid_names) | decoder.gid_names,
                 numeric=opts.numeric_ids,
                 am_root=sh.am_root,
+                uid_map=uid_map,
+                gid_map=gid_map,
             )
         self.stats.io_error |= sh.io_error
         self.stats.flist_size += ws.bytes_read - start_read
@@ -409,6 +415,21 @@ class ReceiverSide:
                 msg = f"invalid file index {ndx} after a one-entry file list"
                 raise RemoteProtocolError(msg)
         sh.reporter.file_list_done(self.stats.num_files)
+
+    def _id_maps(self) -> tuple[tuple[MapItem, ...], tuple[MapItem, ...]]:
+        """``--usermap`` and ``--groupmap``, parsed before the list is read.
+
+        rsync: flist.c recv_file_list() (parse_name_map()).
+        """
+        opts = self.shared.opts
+
+        def warn(text: str) -> None:
+            line = (text + "\n").encode("utf-8", "surrogateescape")
+            self.shared.reporter.message(Msg.ERROR, line)
+
+        users = parse_name_map(opts.usermap, users=True, warn=warn) if opts.usermap else ()
+        groups = parse_name_map(opts.groupmap, users=False, warn=warn) if opts.groupmap else ()
+        return users, groups
 
     async def read_sub_list(self, number: int) -> None:
         """Read the list of directory ``number`` (incremental recursion) and register it.
