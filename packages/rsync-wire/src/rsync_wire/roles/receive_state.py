@@ -529,6 +529,13 @@ class Shared:
             raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), self.opts.partial_dir)
         return tree
 
+    def logged(self, entry: FileEntry, rel: bytes) -> bytes:
+        """The name an item is logged under: its list name when one file takes another name.
+
+        rsync: log.c log_item() (``%n`` is the file-list name, never the local name).
+        """
+        return entry.name if self.config.local_name is not None else rel or b"."
+
     def shown(self, rel: bytes) -> bytes:
         """A destination name as rsync shows it in errors, quotes included.
 
