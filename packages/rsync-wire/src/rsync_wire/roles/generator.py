@@ -540,7 +540,7 @@ class GeneratorRole:
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
+            if exc.errno == errno.ELOOP and not self._tree.follow_dirlinks:
                 return None  # a parent is a symlink: it will be replaced or refused
             raise
 
@@ -583,6 +583,9 @@ class GeneratorRole:
             if stat.S_ISDIR(mode):
                 self._skip_dir(ndx, rel)
             return
+        if mode == 0 and sh.opts.delete_missing_args:
+            self._delete_missing_arg(rel)
+            return
         try:
             if missing:
                 st = None  # the caller's lstat just said so
@@ -599,6 +602,9 @@ class GeneratorRole:
             )
             return
         if stat.S_ISDIR(mode):
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                # --keep-dirlinks: a symlink to a directory is that directory
+                st = self._tree.dir_stat(rel) or st
             self._gen_dir(ndx, entry, rel, st)
             return
         if self.dry_missing and self._below_missing(rel):
@@ -633,6 +639,21 @@ class GeneratorRole:
             return
         self._gen_file(ndx, entry, rel, st, redo=redo)
 
+    def _delete_missing_arg(self, rel: bytes) -> None:
+        """``--delete-missing-args``: an argument the sender lacks goes here too.
+
+        rsync: generator.c recv_generator() (``missing_args == 2 && file->mode == 0``).
+        """
+        filters = self.sh.config.filters
+        if filters and filters.excluded(rel, is_dir=False, for_sender=False):
+            return
+        try:
+            st = self._stat(rel)
+        except OSError:
+            st = None
+        if st is not None:
+            self._delete_item(rel, st.st_mode, make_room=False)
+
     def _make_dir_early(self, entry: FileEntry, rel: bytes) -> None:
         """A missing directory made while its parent's list is generated (only with times).
 
@@ -648,6 +669,8 @@ class GeneratorRole:
             st = self._stat(rel)
         except OSError:
             return  # reported when the directory's own list comes
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            st = self._tree.dir_stat(rel) or st  # --keep-dirlinks
         if st is not None:
             if stat.S_ISDIR(st.st_mode):
                 return
@@ -769,6 +792,8 @@ class GeneratorRole:
             if not self._delete_item(rel, st.st_mode, make_room=True, what="symlink"):
                 return
             replace = False
+        elif replace and not self._backup_before_replace(rel):
+            return
         if not self.dry_run:
             try:
                 self._tree.symlink(target, rel, replace=replace)
@@ -814,6 +839,8 @@ class GeneratorRole:
             ):
                 return
             replace = False
+        elif replace and not self._backup_before_replace(rel):
+            return
         if not self.dry_run:
             device = os.makedev(entry.rdev_major, entry.rdev_minor) if is_dev else 0
             try:
@@ -1822,6 +1849,24 @@ class GeneratorRole:
         if not ok and make_room:
             self._error(f"rsync: [generator] could not make way for new {what}: {_show(rel)}")
         return ok
+
+    def _backup_before_replace(self, rel: bytes) -> bool:
+        """``--backup``: keep the symlink or special file a new one replaces; whether it went.
+
+        rsync: generator.c atomic_create() (make_backup() before the new item).
+        """
+        sh = self.sh
+        if sh.backups is None or self.dry_run or sh.backups.is_backup(rel):
+            return True
+        try:
+            self._backed_up(rel, sh.backups.keep(rel))
+        except OSError as exc:
+            self._error(
+                f'rsync: [generator] make_backup "{_show(rel)}" failed: '
+                f"{exc.strerror} ({exc.errno})"
+            )
+            return False
+        return True
 
     def _backed_up(self, rel: bytes, bname: bytes | None) -> None:
         """Say where a backup went, at ``-vv`` (rsync: backup.c, INFO_GTE(BACKUP, 1))."""
