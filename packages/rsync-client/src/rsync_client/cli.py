@@ -287,6 +287,20 @@ def _info(o: ClientOptions, v: str | None) -> None:
             raise OptionError(msg)
 
 
+def _bwlimit(o: ClientOptions, v: str | None) -> None:
+    """``--bwlimit=RATE``: KiB per second by default, rounded to whole KiB as rsync does.
+
+    rsync: options.c (OPT_BWLIMIT).
+    """
+    from rsync_wire.proto.args import ArgumentError, parse_bwlimit
+
+    try:
+        size = parse_bwlimit(v or "")
+    except ArgumentError as exc:
+        raise OptionError(str(exc)) from None
+    o.bwlimit = (size + 512) // 1024
+
+
 def _delete_mode(field: str) -> Apply:
     def apply(o: ClientOptions, _v: str | None) -> None:
         setattr(o, field, True)
@@ -398,6 +412,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "itemize-changes": _count("itemize_changes"),
     "info": _Spec(_info, takes_arg=True),
     "timeout": _int("timeout", minimum=0),
+    "bwlimit": _Spec(_bwlimit, takes_arg=True, negate=lambda o, _v: setattr(o, "bwlimit", 0)),
     "contimeout": _int("contimeout", minimum=0),
     "motd": _flag("motd"),
     "sandbox": _flag("sandbox"),

@@ -239,6 +239,13 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
     return await _run_shell(opts, locs, dest, output)
 
 
+def _paced(ws: WireStream, opts: ClientOptions) -> WireStream:
+    """``--bwlimit``: the client paces what it writes (rsync: io.c sleep_for_bwlimit())."""
+    if opts.bwlimit:
+        ws.set_bwlimit(opts.bwlimit * 1024)
+    return ws
+
+
 def _family_flag(opts: ClientOptions) -> str:
     return "-4" if opts.ipv4 else "-6" if opts.ipv6 else ""
 
@@ -421,13 +428,13 @@ async def _daemon_session(
         process = await spawn(argv)
         assert process.stdout is not None  # noqa: S101 - spawned with pipes
         assert process.stdin is not None  # noqa: S101
-        ws = WireStream(process.stdout, process.stdin, timeout=opts.timeout or None)
+        ws = _paced(WireStream(process.stdout, process.stdin, timeout=opts.timeout or None), opts)
     else:
         family = socket.AF_INET if opts.ipv4 else socket.AF_INET6 if opts.ipv6 else 0
         stream = await connect_daemon(
             first.host, first.port or opts.port, contimeout=opts.contimeout, family=family
         )
-        ws = WireStream(stream, stream, timeout=opts.timeout or None)
+        ws = _paced(WireStream(stream, stream, timeout=opts.timeout or None), opts)
 
     def server_paths() -> list[str]:
         out = []
@@ -508,7 +515,7 @@ async def _shell_session(
     process = await spawn(argv)
     assert process.stdout is not None  # noqa: S101 - spawned with pipes
     assert process.stdin is not None  # noqa: S101
-    ws = WireStream(process.stdout, process.stdin, timeout=opts.timeout or None)
+    ws = _paced(WireStream(process.stdout, process.stdin, timeout=opts.timeout or None), opts)
     code = 0
     done = False
     try:

@@ -395,7 +395,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("timeout", arg=Arg.INT, sets="timeout", server="int", send=Send.EQUALS, roles=_ALL,
        negations=_no("timeout")),
     _O("bwlimit", arg=Arg.SIZE, sets="bwlimit", server="bwlimit", send=Send.EQUALS,
-       roles=_SRV, negations=_no("bwlimit")),
+       roles=_ALL, negations=_no("bwlimit")),
     _O("backup-dir", arg=Arg.STR, sets="backup_dir", server="str", send=Send.SPLIT,
        roles=_ALL),
     _O("compare-dest", arg=Arg.STR, sets="basis_dirs", server="altdest", send=Send.CUSTOM,

@@ -21,6 +21,7 @@ import anyio
 from anyio.abc import ByteStream
 
 from rsync_wire.fs import Root
+from rsync_wire.proto.args import parse_bwlimit
 from rsync_wire.proto.negotiate import Session, server_compat_flags
 from rsync_wire.stream import WireStream
 
@@ -144,6 +145,10 @@ async def run_local_copy(
     server_ws = WireStream(server_end, server_end)
     _start_mux(server_ws, session, server=True)
     _start_mux(client_ws, session, server=False)
+    if opts.bwlimit:  # rsync paces its sender and its generator (io.c sleep_for_bwlimit())
+        rate = parse_bwlimit(opts.bwlimit)
+        server_ws.set_bwlimit(rate)
+        client_ws.set_bwlimit(rate)
     paths = [_absolute(s) for s in sources]
     root = Root(b"/")
     sender = SenderRole(server_ws, session, opts, root, paths, module=None, server=True)
