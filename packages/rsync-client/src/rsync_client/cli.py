@@ -301,6 +301,14 @@ def _bwlimit(o: ClientOptions, v: str | None) -> None:
     o.bwlimit = (size + 512) // 1024
 
 
+def _remote_option(o: ClientOptions, v: str | None) -> None:
+    """``-M OPTION``: a word for the server's command line (rsync: options.c, case 'M')."""
+    if not (v or "").startswith("-"):
+        msg = f"Remote option must start with a dash: {v}"
+        raise OptionError(msg)
+    o.remote_option.append(v or "")
+
+
 def _delete_mode(field: str) -> Apply:
     def apply(o: ClientOptions, _v: str | None) -> None:
         setattr(o, field, True)
@@ -412,6 +420,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "itemize-changes": _count("itemize_changes"),
     "info": _Spec(_info, takes_arg=True),
     "timeout": _int("timeout", minimum=0),
+    "remote-option": _Spec(_remote_option, takes_arg=True),
     "bwlimit": _Spec(_bwlimit, takes_arg=True, negate=lambda o, _v: setattr(o, "bwlimit", 0)),
     "contimeout": _int("contimeout", minimum=0),
     "motd": _flag("motd"),

@@ -549,6 +549,7 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
     if cluster:
         args.append("-" + cluster)
     args += words
+    args += opts.remote_options  # -M: last, as given (rsync: server_options())
     args.append(".")
     args.extend(paths)
     return args

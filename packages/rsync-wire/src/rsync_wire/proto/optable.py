@@ -549,7 +549,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("early-input", arg=Arg.STR),
     _O("blocking-io", roles=_CLI, negations=_no("blocking-io")),
     _O("outbuf", arg=Arg.STR),
-    _O("remote-option", "M", arg=Arg.STR),
+    # written by the builder after every other option (rsync: server_options())
+    _O("remote-option", "M", arg=Arg.STR, roles=_CLI),
     _O("protocol", arg=Arg.INT, server="protocol", roles=_CLI),
     _O("server", sets="server", server="flag", roles=_SRV, exact=True),
     _O("sender", sets="sender", server="flag", roles=_SRV, exact=True),
