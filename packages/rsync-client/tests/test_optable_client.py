@@ -25,6 +25,7 @@ _VALUES = {
     "partial-dir": ".part",
     "suffix": ".bak",
     "remote-option": "--x",
+    "chmod": "g+w",
 }
 _BY_KIND = {Arg.INT: "3", Arg.SIZE: "4k", Arg.STR: "x"}
 # What else an option needs on the command line to have an effect.

@@ -301,6 +301,17 @@ def _bwlimit(o: ClientOptions, v: str | None) -> None:
     o.bwlimit = (size + 512) // 1024
 
 
+def _chmod(o: ClientOptions, v: str | None) -> None:
+    """``--chmod=RULES``: checked now, applied by the client's sender or receiver."""
+    from rsync_wire.roles.chmod import ChmodError, option_rules
+
+    try:
+        option_rules([v or ""], umask=0)
+    except ChmodError as exc:
+        raise OptionError(str(exc)) from None
+    o.chmod.append(v or "")
+
+
 def _remote_option(o: ClientOptions, v: str | None) -> None:
     """``-M OPTION``: a word for the server's command line (rsync: options.c, case 'M')."""
     if not (v or "").startswith("-"):
@@ -420,6 +431,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "itemize-changes": _count("itemize_changes"),
     "info": _Spec(_info, takes_arg=True),
     "timeout": _int("timeout", minimum=0),
+    "chmod": _Spec(_chmod, takes_arg=True),
     "remote-option": _Spec(_remote_option, takes_arg=True),
     "bwlimit": _Spec(_bwlimit, takes_arg=True, negate=lambda o, _v: setattr(o, "bwlimit", 0)),
     "contimeout": _int("contimeout", minimum=0),

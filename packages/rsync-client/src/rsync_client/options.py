@@ -113,6 +113,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     stats: bool = False
     itemize_changes: int = 0
     timeout: int = 0
+    chmod: list[str] = msgspec.field(default_factory=list)  # --chmod values, in order
     remote_option: list[str] = msgspec.field(default_factory=list)  # -M, in order
     bwlimit: int = 0  # KiB per second, as rsync rounds it (0: no limit)
     contimeout: int = 0
@@ -237,6 +238,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             timeout=self.timeout,
             bwlimit=str(self.bwlimit) if self.bwlimit else None,
             remote_options=list(self.remote_option),
+            chmod=list(self.chmod),
             stats=self.stats,
             files_from="-" if self.files_from is not None else None,
             from0=self.files_from is not None,

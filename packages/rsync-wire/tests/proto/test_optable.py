@@ -32,6 +32,7 @@ from rsync_wire.roles.server import unsupported_options
 _VALUES = {
     "bwlimit": "1m",
     "max-alloc": "2g",
+    "chmod": "g+w",
     "compress-choice": "zstd",
     "checksum-choice": "md5",
     "info": "name",
@@ -210,6 +211,7 @@ _PUSH_KEEPS = {
     "exclude-from": "the client reads the file; its rules travel in the filter list",
     "include-from": "the client reads the file; its rules travel in the filter list",
     "P": "it travels as --partial",
+    "chmod": "the sending client applies it to the modes it sends",
 }
 
 

@@ -498,7 +498,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("confine-root", arg=Arg.STR),
     _O("insecure-links", negations=_no("insecure-links")),
     _O("munge-links", negations=_no("munge-links")),
-    _O("chmod", arg=Arg.STR),
+    _O("chmod", arg=Arg.STR, sets="chmod", server="list", roles=_ALL),
     _O("max-alloc", arg=Arg.SIZE, sets="max_alloc", server="alloc", roles=_SRV),
     _O("preallocate", sets="preallocate", server="flag", roles=_SS),
     _O("delete-missing-args", sets="delete_missing_args", server="flag"),

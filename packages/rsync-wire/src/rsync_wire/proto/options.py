@@ -126,6 +126,8 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     mkpath: bool = False
     # --filter/-f, --exclude, --include a server got in its arguments (-M), in order
     server_rules: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    # --chmod rules in order (each value may hold several, comma-separated)
+    chmod: list[str] = msgspec.field(default_factory=list)
     # -M/--remote-option words a client appends to the server's arguments, as given
     remote_options: list[str] = msgspec.field(default_factory=list)
     # what the refused options were (filled by the parser of a server; empty means none)

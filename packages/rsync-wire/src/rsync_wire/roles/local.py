@@ -18,6 +18,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 import anyio
+import msgspec
 from anyio.abc import ByteStream
 
 from rsync_wire.fs import Root
@@ -162,9 +163,12 @@ async def run_local_copy(
             await server_ws.flush()
             await server_end.send_eof()
 
+    # the sending side alone applies --chmod (rsync: pipe.c local_child())
+    recv_opts = msgspec.structs.replace(opts, chmod=[]) if opts.chmod else opts
+
     async def receive() -> None:
         try:
-            result.append(await run_pull(client_ws, session, opts, config, dest, reporter))
+            result.append(await run_pull(client_ws, session, recv_opts, config, dest, reporter))
         finally:
             await client_ws.flush()
             await client_end.send_eof()

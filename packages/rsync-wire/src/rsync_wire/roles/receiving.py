@@ -32,6 +32,7 @@ import time
 from typing import TYPE_CHECKING
 
 import anyio
+import msgspec
 from anyio.abc import ByteReceiveStream
 
 from rsync_wire.errors import (
@@ -50,6 +51,7 @@ from rsync_wire.proto.flist_sort import dedupe, sort_order
 from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch
 from rsync_wire.roles.altdest import BasisDirs
 from rsync_wire.roles.backup import Backups
+from rsync_wire.roles.chmod import ChmodError, option_rules, tweak_mode
 from rsync_wire.roles.daemon_rules import module_path
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.flists import FREED, FileLists
@@ -184,6 +186,34 @@ def _implied_pattern(arg: bytes, *, relative: bool) -> tuple[bytes, bool, int]:
     return bytes(out[1:]), wild, backslashes
 
 
+def _with_chmod(
+    opts: TransferOptions, config: ReceiveConfig, adjust: Callable[[FileEntry], FileEntry] | None
+) -> Callable[[FileEntry], FileEntry] | None:
+    """``adjust`` after ``--chmod``: a receiver tweaks the modes it reads, but symlinks'.
+
+    Raises:
+        RsyncError: a rule rsync rejects (exit code 1).
+
+    rsync: flist.c recv_file_entry() (chmod_modes).
+    """
+    if not opts.chmod:
+        return adjust
+    try:
+        rules = option_rules(opts.chmod, umask=config.umask)
+    except ChmodError as exc:
+        raise RsyncError(str(exc), exit_code=ExitCode.SYNTAX) from None
+
+    def chmod(entry: FileEntry) -> FileEntry:
+        mode = entry.mode
+        if mode and not stat.S_ISLNK(mode):
+            new = tweak_mode(mode, rules)
+            if new != mode:
+                entry = msgspec.structs.replace(entry, mode=new)
+        return entry if adjust is None else adjust(entry)
+
+    return chmod
+
+
 class ImpliedRules:
     """The receiver's rules for names it asked for, and for the directories above them.
 
@@ -307,7 +337,7 @@ class ReceiverSide:
         self.shared.daemon_rules = daemon_rules
         if isinstance(self.destination, ModuleDestination):
             self.shared.module_shown = self.destination.shown
-        self.adjust = adjust
+        self.adjust = _with_chmod(opts, config, adjust)
         self.shared.read_sub_list = self.read_sub_list
         self._events: MemoryObjectSendStream[ReceiverEvent] | None = None
         self._decoder: FileListDecoder | None = None

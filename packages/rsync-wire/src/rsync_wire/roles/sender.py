@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from rsync_delta.hashes import ChecksumRule
 from rsync_delta.ops import BlockMatch
-from rsync_wire.errors import RemoteProtocolError
+from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
 from rsync_wire.fs import split_path
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
@@ -36,7 +36,7 @@ from rsync_wire.proto.phases import SenderFinish, SenderPhases
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
 from rsync_wire.roles import idnames
-from rsync_wire.roles.chmod import ChmodError, ChmodRule, parse_chmod, tweak_mode
+from rsync_wire.roles.chmod import ChmodError, ChmodRule, option_rules, parse_chmod, tweak_mode
 from rsync_wire.roles.daemon_rules import DaemonRules, add_server_rules
 from rsync_wire.roles.report import RoleReport, exit_code_for
 from rsync_wire.roles.scan import (
@@ -317,6 +317,11 @@ class SenderRole:
                     module.log_prefix,
                     module.outgoing_chmod,
                 )
+        if opts.chmod:  # after the module's, as rsync appends them (rsync: options.c)
+            try:
+                self._chmod += option_rules(opts.chmod, umask=_umask())
+            except ChmodError as exc:
+                raise RsyncError(str(exc), exit_code=ExitCode.SYNTAX) from None
         # Incremental recursion: every directory listed so far (rsync's dir_flist) as
         # (name, base index, device or -1 when its contents are not sent), and the
         # depth-first queue of directories whose lists are still to be sent.
