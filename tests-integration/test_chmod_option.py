@@ -53,7 +53,7 @@ def _source(base: Path) -> Path:
         os.chmod(src / name, mode)
     os.symlink("name1", src / "link")
     os.chmod(src / "dir1", 0o700)
-    os.chmod(src / "dir2", 0o2770)
+    os.chmod(src / "dir2", 0o2770)  # noqa: S103 - a test tree
     return src
 
 
