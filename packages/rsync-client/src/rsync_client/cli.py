@@ -301,6 +301,44 @@ def _bwlimit(o: ClientOptions, v: str | None) -> None:
     o.bwlimit = (size + 512) // 1024
 
 
+def _map(kind: str) -> Apply:
+    """``--usermap``/``--groupmap``: once, not after a ``--chown`` (rsync: options.c)."""
+
+    def apply(o: ClientOptions, v: str | None) -> None:
+        which = 0 if kind == "user" else 1
+        if getattr(o, f"{kind}map") is not None:
+            if o.chown_maps[which]:
+                msg = f"--{kind}map conflicts with prior --chown."
+            else:
+                msg = f"You can only specify --{kind}map once."
+            raise OptionError(msg)
+        setattr(o, f"{kind}map", v or "")
+        setattr(o, "owner" if kind == "user" else "group", True)
+
+    return apply
+
+
+def _chown(o: ClientOptions, v: str | None) -> None:
+    """``--chown=USER:GROUP``: ``--usermap=*:USER``, ``--groupmap=*:GROUP`` (rsync: options.c)."""
+    text = v or ""
+    user, colon, group = text.partition(":")
+    made = list(o.chown_maps)
+    for which, kind, value in ((0, "user", user), (1, "group", group if colon else "")):
+        if not value:
+            continue
+        if getattr(o, f"{kind}map") is not None:
+            if not o.chown_maps[which]:
+                msg = f"--chown conflicts with prior --{kind}map."
+            else:
+                msg = f"You can only specify a {kind}-affecting --chown once."
+            raise OptionError(msg)
+        setattr(o, f"{kind}map", f"*:{value}")
+        setattr(o, "owner" if kind == "user" else "group", True)
+        made[which] = True
+    o.chown_maps = (made[0], made[1])
+    o.chown = text
+
+
 def _chmod(o: ClientOptions, v: str | None) -> None:
     """``--chmod=RULES``: checked now, applied by the client's sender or receiver."""
     from rsync_wire.roles.chmod import ChmodError, option_rules
@@ -432,6 +470,12 @@ _APPLY: Final[dict[str, _Spec]] = {
     "info": _Spec(_info, takes_arg=True),
     "timeout": _int("timeout", minimum=0),
     "chmod": _Spec(_chmod, takes_arg=True),
+    "chown": _Spec(_chown, takes_arg=True),
+    "usermap": _Spec(_map("user"), takes_arg=True),
+    "groupmap": _Spec(_map("group"), takes_arg=True),
+    "super": _Spec(
+        lambda o, _v: setattr(o, "super", True), negate=lambda o, _v: setattr(o, "super", False)
+    ),
     "remote-option": _Spec(_remote_option, takes_arg=True),
     "bwlimit": _Spec(_bwlimit, takes_arg=True, negate=lambda o, _v: setattr(o, "bwlimit", 0)),
     "contimeout": _int("contimeout", minimum=0),

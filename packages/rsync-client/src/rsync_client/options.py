@@ -113,6 +113,11 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     stats: bool = False
     itemize_changes: int = 0
     timeout: int = 0
+    super: bool | None = None  # --super / --no-super
+    usermap: str | None = None
+    groupmap: str | None = None
+    chown: str | None = None  # as given; it sets usermap/groupmap
+    chown_maps: tuple[bool, bool] = (False, False)  # which maps --chown made
     chmod: list[str] = msgspec.field(default_factory=list)  # --chmod values, in order
     remote_option: list[str] = msgspec.field(default_factory=list)  # -M, in order
     bwlimit: int = 0  # KiB per second, as rsync rounds it (0: no limit)
@@ -239,6 +244,9 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             bwlimit=str(self.bwlimit) if self.bwlimit else None,
             remote_options=list(self.remote_option),
             chmod=list(self.chmod),
+            super_user=self.super,
+            usermap=self.usermap,
+            groupmap=self.groupmap,
             stats=self.stats,
             files_from="-" if self.files_from is not None else None,
             from0=self.files_from is not None,

@@ -65,6 +65,8 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     preserve_acls: bool = False  # -A
     preserve_xattrs: int = 0  # -X
     numeric_ids: bool = False
+    usermap: str | None = None  # --usermap (--chown's user part)
+    groupmap: str | None = None  # --groupmap (--chown's group part)
     # quick check and transfer
     always_checksum: bool = False  # -c
     ignore_times: bool = False  # -I
@@ -120,7 +122,7 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     skip_compress: str | None = None
     compress_threads: int | None = None  # --compress-threads/--zt (zstd workers)
     # what only a receiver acts on, parsed so that a receiving server can refuse them
-    super_user: bool = False  # --super
+    super_user: bool | None = None  # --super (True) / --no-super (False): as root or not
     fsync: bool = False
     preallocate: bool = False
     mkpath: bool = False

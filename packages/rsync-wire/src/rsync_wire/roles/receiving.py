@@ -414,6 +414,7 @@ class ReceiverSide:
                 decoder.gid_names,
                 numeric=opts.numeric_ids,
                 am_root=sh.am_root,
+                maps=sh.id_maps,
             )
         else:
             ids = await ws.decode(decoder.decode_id_lists)
@@ -425,6 +426,7 @@ class ReceiverSide:
                 dict(ids.gid_names) | decoder.gid_names,
                 numeric=opts.numeric_ids,
                 am_root=sh.am_root,
+                maps=sh.id_maps,
             )
         self.stats.io_error |= sh.io_error
         self.stats.flist_size += ws.bytes_read - start_read
