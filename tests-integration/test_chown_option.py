@@ -1,4 +1,4 @@
-"""``--chown``, ``--usermap``, ``--groupmap``, ``--super``/``--no-super``: owners as rsync sets them.
+"""--chown, --usermap, --groupmap, --super/--no-super: owners as rsync sets them.
 
 The receiver maps the sender's ids (by number, range, name or name pattern; the first
 rule wins), whether it is our client (a pull, a local copy) or our server (a push from
