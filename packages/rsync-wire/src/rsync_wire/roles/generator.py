@@ -636,9 +636,11 @@ class GeneratorRole:
         real_st = st
         if ndx == 0 and rel == b"" and sh.config.dest_created:
             st = None
+        created = False  # rsync's FLAG_DIR_CREATED
         if self.created_dirs and rel in self.created_dirs:
             self.created_dirs.discard(rel)
             st = None  # made early: new all the same
+            created = True
         mode = self._mode_for(entry, st)
         cmp_st = st
         if st is None and sh.basis is not None:
@@ -659,6 +661,11 @@ class GeneratorRole:
                 self._skip_dir(ndx, rel)
                 return
             real_st = self._stat(rel)
+            created = True
+        if created and real_st is not None and not sh.opts.preserve_perms:
+            # a new directory keeps the setgid bit its parent gave it (rsync: rsync.c
+            # set_file_attrs(), inherit)
+            mode |= real_st.st_mode & stat.S_ISGID
         if real_st is not None and not self.dry_run:
             self._set_attrs(rel, entry, mode, real_st, times=False)
             if not sh.am_root and (mode & 0o700) != 0o700:
