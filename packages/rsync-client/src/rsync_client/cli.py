@@ -471,6 +471,9 @@ _APPLY: Final[dict[str, _Spec]] = {
     "timeout": _int("timeout", minimum=0),
     "chmod": _Spec(_chmod, takes_arg=True),
     "chown": _Spec(_chown, takes_arg=True),
+    "safe-links": _flag("safe_links"),
+    "copy-unsafe-links": _flag("copy_unsafe_links"),
+    "munge-links": _flag("munge_links"),
     "usermap": _Spec(_map("user"), takes_arg=True),
     "groupmap": _Spec(_map("group"), takes_arg=True),
     "super": _Spec(

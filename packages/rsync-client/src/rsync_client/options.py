@@ -119,6 +119,9 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     chown: str | None = None  # as given; it sets usermap/groupmap
     chown_maps: tuple[bool, bool] = (False, False)  # which maps --chown made
     chmod: list[str] = msgspec.field(default_factory=list)  # --chmod values, in order
+    safe_links: bool = False
+    copy_unsafe_links: bool = False
+    munge_links: bool = False
     remote_option: list[str] = msgspec.field(default_factory=list)  # -M, in order
     bwlimit: int = 0  # KiB per second, as rsync rounds it (0: no limit)
     contimeout: int = 0
@@ -245,6 +248,9 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             remote_options=list(self.remote_option),
             chmod=list(self.chmod),
             super_user=self.super,
+            safe_links=self.safe_links,
+            copy_unsafe_links=self.copy_unsafe_links,
+            munge_links=self.munge_links,
             usermap=self.usermap,
             groupmap=self.groupmap,
             stats=self.stats,

@@ -212,6 +212,7 @@ _PUSH_KEEPS = {
     "include-from": "the client reads the file; its rules travel in the filter list",
     "P": "it travels as --partial",
     "chmod": "the sending client applies it to the modes it sends",
+    "munge-links": "each side has its own (rsync: pipe.c local_child())",
 }
 
 

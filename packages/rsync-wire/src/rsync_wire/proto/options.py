@@ -50,6 +50,7 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     keep_dirlinks: bool = False  # -K
     copy_unsafe_links: bool = False
     safe_links: bool = False
+    munge_links: bool = False  # each side its own: never forwarded
     preserve_hard_links: int = 0  # -H (twice: -HH)
     preserve_perms: bool = False  # -p
     preserve_executability: bool = False  # -E

@@ -46,6 +46,7 @@ from rsync_wire.roles.decide import (
     itemize_flags,
     quick_check_ok,
 )
+from rsync_wire.roles.links import MUNGE_PREFIX, unsafe_symlink
 from rsync_wire.roles.receive_state import Finished, Milestone, ReceiverGone, Redo
 
 if TYPE_CHECKING:
@@ -696,11 +697,18 @@ class GeneratorRole:
         sh = self.sh
         target = entry.link_target or b""
         mode = entry.mode
+        if sh.opts.safe_links and unsafe_symlink(target, rel):
+            if sh.config.verbose:  # rsync's --info=name
+                self._info(f'ignoring unsafe symlink "{_show(rel)}" -> "{_show(target)}"')
+            return
+        munge = sh.opts.munge_links
         if st is not None and stat.S_ISLNK(st.st_mode):
             try:
                 current = self._tree.readlink(rel)
             except OSError:
                 current = None
+            if munge and current is not None and current.startswith(MUNGE_PREFIX):
+                current = current[len(MUNGE_PREFIX) :]  # rsync: syscall.c do_readlink()
             if quick_check_ok(entry, st, sh.opts, link_target=current):
                 if not self.dry_run:
                     self._set_attrs(rel, entry, mode, st, link=True)
@@ -714,7 +722,9 @@ class GeneratorRole:
             replace = False
         if not self.dry_run:
             try:
-                self._tree.symlink(target, rel, replace=replace)
+                # --munge-links: stored as /rsyncd-munged/TARGET (rsync: syscall.c do_symlink())
+                made = MUNGE_PREFIX + target if munge else target
+                self._tree.symlink(made, rel, replace=replace)
             except OSError as exc:
                 self._error(
                     f'rsync: [generator] symlink "{_show(rel)}" -> '

@@ -163,8 +163,8 @@ async def run_local_copy(
             await server_ws.flush()
             await server_end.send_eof()
 
-    # the sending side alone applies --chmod (rsync: pipe.c local_child())
-    recv_opts = msgspec.structs.replace(opts, chmod=[]) if opts.chmod else opts
+    # the sending side alone applies --chmod and --munge-links (rsync: pipe.c local_child())
+    recv_opts = msgspec.structs.replace(opts, chmod=[], munge_links=False)
 
     async def receive() -> None:
         try:

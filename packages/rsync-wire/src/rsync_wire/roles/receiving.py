@@ -890,7 +890,7 @@ class ReceiverSide:
         if not opts.backup_dir:
             # rsync: options.c (omit_dir_times = -1: implied, never sent to the sender)
             opts.omit_dir_times = True
-            return Backups(tree, suffix=suffix, backup_dir=None)
+            return Backups(tree, suffix=suffix, backup_dir=None, safe_links=opts.safe_links)
         place = self.destination
         bdir = os.fsencode(opts.backup_dir)
         if isinstance(place, ModuleDestination):
@@ -908,7 +908,7 @@ class ReceiverSide:
                     place.mkdir(prefix)
             return DestTree(path, fd=place.open_dir(path))
 
-        return Backups(tree, suffix=suffix, backup_dir=open_backup_dir)
+        return Backups(tree, suffix=suffix, backup_dir=open_backup_dir, safe_links=opts.safe_links)
 
     def _basis_dirs(self, tree: DestTree) -> BasisDirs:
         """``--link-dest``/``--copy-dest``/``--compare-dest``: each directory opened once.

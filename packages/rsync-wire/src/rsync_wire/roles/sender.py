@@ -306,7 +306,7 @@ class SenderRole:
         self._map_errno = 0  # the first read error of the file being sent
         self._succeeded: list[int] = []  # MSG_SUCCESS indexes not yet acted on
         self._chmod: list[ChmodRule] = []
-        self._munge = module is not None and module.munge_symlinks
+        self._munge = (module is not None and module.munge_symlinks) or opts.munge_links
         if module is not None and module.outgoing_chmod:
             try:
                 self._chmod = parse_chmod(module.outgoing_chmod, umask=_umask())
@@ -985,7 +985,8 @@ class SenderRole:
                 os.O_RDONLY | getattr(os, "O_NOATIME", 0)
                 if self.opts.open_noatime
                 else os.O_RDONLY,
-                follow=self.opts.copy_links,
+                # a link --copy-unsafe-links followed in the list is a file here too
+                follow=self.opts.copy_links or self.opts.copy_unsafe_links,
             )
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
