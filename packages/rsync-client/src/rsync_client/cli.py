@@ -472,6 +472,10 @@ _APPLY: Final[dict[str, _Spec]] = {
     "chmod": _Spec(_chmod, takes_arg=True),
     "chown": _Spec(_chown, takes_arg=True),
     "safe-links": _flag("safe_links"),
+    "append": _Spec(
+        lambda o, _v: setattr(o, "append", 1), negate=lambda o, _v: setattr(o, "append", 0)
+    ),
+    "append-verify": _Spec(lambda o, _v: setattr(o, "append", 2)),
     "copy-unsafe-links": _flag("copy_unsafe_links"),
     "munge-links": _flag("munge_links"),
     "usermap": _Spec(_map("user"), takes_arg=True),
@@ -648,10 +652,13 @@ def _check(opts: ClientOptions) -> None:
     if opts.temp_dir is not None and len(os.fsencode(opts.temp_dir)) >= 4096 - 10:
         msg = "the --temp-dir path is WAY too long."  # rsync: options.c (MAXPATHLEN - 10)
         raise OptionError(msg)
-    if opts.inplace and (opts.partial_dir or opts.delay_updates):
+    if opts.append and opts.whole_file:
+        msg = "--append cannot be used with --whole-file"  # rsync: options.c
+        raise OptionError(msg)
+    if (opts.inplace or opts.append) and (opts.partial_dir or opts.delay_updates):
         # rsync: options.c (--delay-updates implies a partial dir)
         other = "delay-updates" if opts.delay_updates else "partial-dir"
-        msg = f"--inplace cannot be used with --{other}"
+        msg = f"--{'append' if opts.append else 'inplace'} cannot be used with --{other}"
         raise OptionError(msg)
 
 

@@ -119,6 +119,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     chown: str | None = None  # as given; it sets usermap/groupmap
     chown_maps: tuple[bool, bool] = (False, False)  # which maps --chown made
     chmod: list[str] = msgspec.field(default_factory=list)  # --chmod values, in order
+    append: int = 0  # --append 1, --append-verify 2
     safe_links: bool = False
     copy_unsafe_links: bool = False
     munge_links: bool = False
@@ -225,7 +226,8 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             force=self.force,
             max_delete=self.max_delete,
             backup=self.backup,
-            inplace=self.inplace,
+            inplace=self.inplace or bool(self.append),  # rsync: --append implies it
+            append=self.append,
             partial_dir=self.partial_dir,
             temp_dir=self.temp_dir,
             delay_updates=self.delay_updates,

@@ -256,8 +256,8 @@ def _fuzzy_letters(o: TransferOptions) -> list[str]:
 
 
 def _inplace_emit(o: TransferOptions) -> list[str]:
-    if not o.inplace:
-        return []
+    if not o.inplace or o.append:
+        return []  # --append says it (rsync: options.c server_options())
     # rsync's workaround for old receivers of --sparse --inplace (options.c server_options())
     old_receiver_fix = o.sparse and o.whole_file is False and not o.sender
     return ["--inplace", "--no-W"] if old_receiver_fix else ["--inplace"]
@@ -467,10 +467,10 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("safe-links", sets="safe_links", server="flag", send=Send.LONG, roles=_ALL),
     _O("inplace", sets="inplace", server="flag", send=Send.CUSTOM, roles=_ALL,
        negations=_no("inplace"), emit=_inplace_emit),
-    _O("append", sets="append", server="count", send=Send.CUSTOM, roles=_SRV,
+    _O("append", sets="append", server="count", send=Send.CUSTOM, roles=_ALL,
        negations=_no("append"), emit=_append_emit, used=lambda o: o.append == 1),
     _O("append-verify", sets="append", server="const:2", send=Send.VIA, via="append",
-       roles=_SRV, used=lambda o: o.append == 2),
+       roles=_ALL, used=lambda o: o.append == 2),
     _O("files-from", arg=Arg.STR, sets="files_from", server="str", send=Send.CUSTOM,
        roles=_CS | _CR | _SRV, emit=_files_from_emit,
        unsupported_use=lambda o: o.files_from is not None and o.files_from != "-"),

@@ -837,6 +837,10 @@ class GeneratorRole:
                 self._itemize(ndx, entry, mode, st, 0)
                 self._hl_done(ndx)
                 return
+        if opts.append and not redo and st is not None and st.st_size >= size:
+            # --append: what is at least as long is left alone (rsync: generator.c)
+            self._hl_done(ndx)
+            return
         # a transfer request, and its basis: an earlier run's partial file, a similar file
         # (--fuzzy) or the file itself (rsync_wire.roles.basis)
         fuzzy = self._fuzzy if cmp_st is None or st is not None else None
@@ -874,13 +878,15 @@ class GeneratorRole:
             sh.reporter.item(entry, rel, ITEM.TRANSFER, None)
         if not self.do_xfers:
             return
+        # --append always sends sums (rsync: generator.c generate_files(), whole_file = 0)
+        whole = sh.config.whole_file and not opts.append
         if basis is not None:
-            if sh.config.whole_file or basis.size <= 0:
+            if whole or basis.size <= 0:
                 SumHead.empty().encode_into(ws.out, protocol=sh.session.protocol)
             else:
                 self._send_sums(basis.rel, redo=redo, tree=basis.tree)
             return
-        if st is None or sh.config.whole_file or st.st_size <= 0:
+        if st is None or whole or st.st_size <= 0:
             SumHead.empty().encode_into(ws.out, protocol=sh.session.protocol)
             return
         self._send_sums(rel, redo=redo)
@@ -1042,6 +1048,8 @@ class GeneratorRole:
         count = len(sig.weak)
         head = SumHead(count, sig.block_length, sig.strong_length, sig.remainder)
         head.encode_into(ws.out, protocol=protocol)
+        if sh.opts.append and not redo:
+            return  # --append: the head says how long the file is; no sums (rsync)
         encode_block_sums_into(ws.out, head, sig.weak, sig.strong)
 
     def _file_checksum(self, rel: bytes) -> bytes | None:
