@@ -472,6 +472,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "chmod": _Spec(_chmod, takes_arg=True),
     "chown": _Spec(_chown, takes_arg=True),
     "safe-links": _flag("safe_links"),
+    "out-format": _str("out_format"),
     "append": _Spec(
         lambda o, _v: setattr(o, "append", 1), negate=lambda o, _v: setattr(o, "append", 0)
     ),
@@ -652,6 +653,14 @@ def _check(opts: ClientOptions) -> None:
     if opts.temp_dir is not None and len(os.fsencode(opts.temp_dir)) >= 4096 - 10:
         msg = "the --temp-dir path is WAY too long."  # rsync: options.c (MAXPATHLEN - 10)
         raise OptionError(msg)
+    if opts.out_format is not None:
+        from rsync_client.output import log_format_has
+
+        if any(log_format_has(opts.out_format, c) for c in "bc") or (
+            log_format_has(opts.out_format, "C") and not opts.checksum
+        ):
+            msg = "pyrsync does not support %b, %c, or %C without -c, in --out-format"
+            raise OptionError(msg)
     if opts.append and opts.whole_file:
         msg = "--append cannot be used with --whole-file"  # rsync: options.c
         raise OptionError(msg)

@@ -120,6 +120,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     chown_maps: tuple[bool, bool] = (False, False)  # which maps --chown made
     chmod: list[str] = msgspec.field(default_factory=list)  # --chmod values, in order
     append: int = 0  # --append 1, --append-verify 2
+    out_format: str | None = None  # --out-format (--log-format)
     safe_links: bool = False
     copy_unsafe_links: bool = False
     munge_links: bool = False
@@ -261,14 +262,39 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             cvs_exclude=self.cvs_exclude,
             # The receiving generator itemizes unchanged entries only when it knows the
             # client's format has %i (rsync: options.c server_options(), --log-format).
-            log_format=_itemize_format(self.itemize_changes) if not sender else None,
+            log_format=server_log_format(self) if not sender else None,
         )
 
 
-def _itemize_format(itemize: int) -> str | None:
-    if not itemize:
-        return None
-    return "%i%I" if itemize > 1 else "%i"
+def itemizing(opts: ClientOptions) -> int:
+    """Rsync's ``stdout_format_has_i``: ``-i`` (twice: 2), or a ``--out-format`` with ``%i``."""
+    from rsync_client.output import log_format_has
+
+    if opts.out_format is not None:
+        return (opts.itemize_changes | 1) if log_format_has(opts.out_format, "i") else 0
+    return opts.itemize_changes
+
+
+def server_log_format(opts: ClientOptions) -> str | None:
+    """What a sending client tells the receiving server of its output format.
+
+    rsync: options.c server_options() ("--log-format=%i%I", "%i", "%o" or "X").
+    """
+    from rsync_client.output import log_format_has
+
+    fmt = opts.out_format
+    if fmt is None:
+        if not opts.itemize_changes:
+            return None
+        return "%i%I" if opts.itemize_changes > 1 else "%i"
+    has_i = itemizing(opts)
+    if has_i > 1:
+        return "%i%I"
+    if has_i:
+        return "%i"
+    if log_format_has(fmt, "o"):
+        return "%o"
+    return None if opts.verbose else "X"
 
 
 _DEFAULTS = ClientOptions()

@@ -389,7 +389,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
        roles=_ALL, aliases=("zl",), forward_if=lambda o: o.compress_level is not None
        and o.compress),
     _O("out-format", arg=Arg.STR, sets="log_format", server="str", send=Send.EQUALS,
-       when=_SEND, roles=_SRV, aliases=("log-format",), exact=True, wire="log-format"),
+       when=_SEND, roles=_ALL, aliases=("log-format",), exact=True, wire="log-format"),
     _O("block-size", "B", arg=Arg.SIZE, sets="block_size", server="blocksize",
        send=Send.SHORT_ARG, roles=_ALL),
     _O("timeout", arg=Arg.INT, sets="timeout", server="int", send=Send.EQUALS, roles=_ALL,
