@@ -26,6 +26,7 @@ _VALUES = {
     "suffix": ".bak",
     "remote-option": "--x",
     "chmod": "g+w",
+    "debug": "all0",
 }
 _BY_KIND = {Arg.INT: "3", Arg.SIZE: "4k", Arg.STR: "x"}
 # What else an option needs on the command line to have an effect.

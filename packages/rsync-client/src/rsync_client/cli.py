@@ -252,13 +252,119 @@ def _checksum_choice(o: ClientOptions, v: str | None) -> None:
     o.checksum_choice = v
 
 
-def _info(o: ClientOptions, v: str | None) -> None:
-    for word in (v or "").split(","):
-        w = word.strip().lower()
-        if not w:
+_INFO_ITEMS: Final = (
+    ("BACKUP", "Mention files backed up"),
+    ("COPY", "Mention files copied locally on the receiving side"),
+    ("DEL", "Mention deletions on the receiving side"),
+    ("FLIST", "Mention file-list receiving/sending (levels 1-2)"),
+    ("MISC", "Mention miscellaneous information (levels 1-2)"),
+    ("MOUNT", "Mention mounts that were found or skipped"),
+    ("NAME", "Mention 1) updated file/dir names, 2) unchanged names"),
+    ("NONREG", "Mention skipped non-regular files (default 1, 0 disables)"),
+    ("PROGRESS", "Mention 1) per-file progress or 2) total transfer progress"),
+    ("REMOVE", "Mention files removed on the sending side"),
+    ("SKIP", "Mention files skipped due to transfer overrides (levels 1-2)"),
+    ("STATS", "Mention statistics at end of run (levels 1-3)"),
+    ("SYMSAFE", "Mention symlinks that are unsafe"),
+)
+_INFO_LEVELS: Final = (
+    "0) NONREG",
+    "1) COPY,DEL,FLIST,MISC,NAME,STATS,SYMSAFE",
+    "2) BACKUP,MISC2,MOUNT,NAME2,REMOVE,SKIP",
+)
+_DEBUG_ITEMS: Final = (
+    ("ACL", "Debug extra ACL info"),
+    ("BACKUP", "Debug backup actions (levels 1-2)"),
+    ("BIND", "Debug socket bind actions"),
+    ("CHDIR", "Debug when the current directory changes"),
+    ("CONNECT", "Debug connection events (levels 1-2)"),
+    ("CMD", "Debug commands+options that are issued (levels 1-2)"),
+    ("DEL", "Debug delete actions (levels 1-3)"),
+    ("DELTASUM", "Debug delta-transfer checksumming (levels 1-4)"),
+    ("DUP", "Debug weeding of duplicate names"),
+    ("EXIT", "Debug exit events (levels 1-3)"),
+    ("FILTER", "Debug filter actions (levels 1-3)"),
+    ("FLIST", "Debug file-list operations (levels 1-4)"),
+    ("FUZZY", "Debug fuzzy scoring (levels 1-2)"),
+    ("GENR", "Debug generator functions"),
+    ("HASH", "Debug hashtable code"),
+    ("HLINK", "Debug hard-link actions (levels 1-3)"),
+    ("ICONV", "Debug iconv character conversions (levels 1-2)"),
+    ("IO", "Debug I/O routines (levels 1-4)"),
+    ("NSTR", "Debug negotiation strings"),
+    ("OWN", "Debug ownership changes in users & groups (levels 1-2)"),
+    ("PROTO", "Debug protocol information"),
+    ("RECV", "Debug receiver functions"),
+    ("SEND", "Debug sender functions"),
+    ("TIME", "Debug setting of modified times (levels 1-2)"),
+)
+_DEBUG_LEVELS: Final = (
+    "2) BIND,CONNECT,CMD,DEL,DELTASUM,DUP,FILTER,FLIST,ICONV",
+    "3) ACL,BACKUP,CONNECT2,DEL2,DELTASUM2,EXIT,FILTER2,FLIST2,FUZZY,GENR,OWN,RECV,SEND,TIME",
+    "4) CMD2,DEL3,DELTASUM3,EXIT2,FLIST3,ICONV2,OWN2,PROTO,TIME2",
+    "5) CHDIR,DELTASUM4,FLIST4,FUZZY2,HASH,HLINK",
+)
+_MAX_OUT_LEVEL: Final = 4  # rsync: MAX_OUT_LEVEL
+
+
+def _output_help(kind: str) -> str:
+    """Rsync's ``--info=help``/``--debug=help`` text (rsync: options.c output_item_help())."""
+    items, levels = (_INFO_ITEMS, _INFO_LEVELS) if kind == "info" else (_DEBUG_ITEMS, _DEBUG_LEVELS)
+    lines = ["Use OPT or OPT1 for level 1 output, OPT2 for level 2, etc.; OPT0 silences.", ""]
+    lines += [f"{name:<10} {text}" for name, text in items]
+    lines += [
+        "",
+        f"{'ALL':<10} Set all --{kind} options (e.g. all4)",
+        f"{'NONE':<10} Silence all --{kind} options (same as all0)",
+        f"{'HELP':<10} Output this help message",
+        "",
+        "Options added at each level of verbosity:",
+        *levels,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _output_words(kind: str, text: str) -> list[tuple[str, int]]:
+    """The words of ``--info``/``--debug``: ``(name, level)``, lower-case; ``all``/``none``.
+
+    Raises:
+        HelpRequested: a ``help`` word (its text, then exit 0).
+        OptionError: rsync's "Unknown --info item" (exit 1).
+
+    rsync: options.c parse_output_words().
+    """
+    names = {n.lower() for n, _ in (_INFO_ITEMS if kind == "info" else _DEBUG_ITEMS)}
+    words = []
+    for word in text.split(","):
+        if not word:
             continue
-        name = w.rstrip("0123456789")
-        level = int(w[len(name) :] or "1")
+        name = word if word[:1].isdigit() else word.rstrip("0123456789")
+        digits = word[len(name) :]
+        level = min(int(digits), _MAX_OUT_LEVEL) if digits.isdigit() else 1
+        lower = name.lower()
+        if lower == "help":
+            raise HelpRequested(_output_help(kind))
+        if lower == "none":
+            lower, level = "all", 0
+        if lower != "all" and lower not in names:
+            err = OptionError(f'Unknown --{kind} item: "{name}"')
+            err.bare = True
+            raise err
+        words.append((lower, level))
+    return words
+
+
+def _debug(o: ClientOptions, v: str | None) -> None:
+    """``--debug=FLAGS``: pyrsync writes no debug output, so only level 0 is taken."""
+    for name, level in _output_words("debug", v or ""):
+        if level:
+            msg = f"pyrsync does not write --debug output (--debug={name}{level})"
+            raise OptionError(msg)
+    o.debug.append(v or "")
+
+
+def _info(o: ClientOptions, v: str | None) -> None:
+    for name, level in _output_words("info", v or ""):
         if name == "progress":  # not --progress: that one also shows names
             o.progress2 = level >= 2
             o.info_progress = level
@@ -266,25 +372,7 @@ def _info(o: ClientOptions, v: str | None) -> None:
             o.stats = level >= 2
         elif name == "name":
             o.verbose = max(o.verbose, level)
-        elif name in (
-            "flist",
-            "del",
-            "skip",
-            "misc",
-            "copy",
-            "nonreg",
-            "symsafe",
-            "backup",
-            "mount",
-            "remove",
-            "all",
-            "none",
-            "help",
-        ):
-            continue
-        else:
-            msg = f'Unknown --info item: "{word}"'
-            raise OptionError(msg)
+        # the other words change what rsync says, not what it does
 
 
 def _bwlimit(o: ClientOptions, v: str | None) -> None:
@@ -468,6 +556,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "stats": _flag("stats"),
     "itemize-changes": _count("itemize_changes"),
     "info": _Spec(_info, takes_arg=True),
+    "debug": _Spec(_debug, takes_arg=True),
     "timeout": _int("timeout", minimum=0),
     "chmod": _Spec(_chmod, takes_arg=True),
     "chown": _Spec(_chown, takes_arg=True),

@@ -121,6 +121,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     chmod: list[str] = msgspec.field(default_factory=list)  # --chmod values, in order
     append: int = 0  # --append 1, --append-verify 2
     out_format: str | None = None  # --out-format (--log-format)
+    debug: list[str] = msgspec.field(default_factory=list)  # --debug values (level 0 only)
     safe_links: bool = False
     copy_unsafe_links: bool = False
     munge_links: bool = False

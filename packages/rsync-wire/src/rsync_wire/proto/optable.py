@@ -484,7 +484,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("help", roles=_CLI),
     _O("version", "V", roles=_CLI),
     _O("info", arg=Arg.STR, sets="info", server="list", roles=_ALL),
-    _O("debug", arg=Arg.STR, sets="debug", server="list", roles=_SRV),
+    _O("debug", arg=Arg.STR, sets="debug", server="list", roles=_ALL),
     _O("stderr", arg=Arg.STR),
     _O("msgs2stderr", sets="msgs2stderr", server="flag", roles=_SRV,
        negations=_no("msgs2stderr"), used=lambda o: o.msgs2stderr is not None),
