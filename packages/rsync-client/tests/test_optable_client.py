@@ -27,6 +27,7 @@ _VALUES = {
     "remote-option": "--x",
     "chmod": "g+w",
     "debug": "all0",
+    "max-alloc": "2g",
 }
 _BY_KIND = {Arg.INT: "3", Arg.SIZE: "4k", Arg.STR: "x"}
 # What else an option needs on the command line to have an effect.

@@ -438,6 +438,21 @@ def _chmod(o: ClientOptions, v: str | None) -> None:
     o.chmod.append(v or "")
 
 
+def _max_alloc(o: ClientOptions, v: str | None) -> None:
+    """``--max-alloc=SIZE``: at least 1 MiB, 0 refused (rsync: options.c max_alloc_arg)."""
+    from rsync_wire.proto.args import ArgumentError, parse_size_arg
+
+    try:
+        size = parse_size_arg(v or "", "B", "max-alloc", min_value=1 << 20, unlimited_0=True)
+    except ArgumentError as exc:
+        raise OptionError(str(exc)) from None
+    if not size:
+        msg = "max-alloc must be greater than zero"
+        raise OptionError(msg)
+    o.max_alloc = v
+    o.alloc_limit = size
+
+
 def _remote_option(o: ClientOptions, v: str | None) -> None:
     """``-M OPTION``: a word for the server's command line (rsync: options.c, case 'M')."""
     if not (v or "").startswith("-"):
@@ -573,6 +588,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "super": _Spec(
         lambda o, _v: setattr(o, "super", True), negate=lambda o, _v: setattr(o, "super", False)
     ),
+    "max-alloc": _Spec(_max_alloc, takes_arg=True),
     "remote-option": _Spec(_remote_option, takes_arg=True),
     "bwlimit": _Spec(_bwlimit, takes_arg=True, negate=lambda o, _v: setattr(o, "bwlimit", 0)),
     "contimeout": _int("contimeout", minimum=0),
@@ -730,6 +746,9 @@ def parse_args(argv: Sequence[str]) -> tuple[ClientOptions, list[str]]:
 
 
 def _check(opts: ClientOptions) -> None:
+    env_alloc = os.environ.get("RSYNC_MAX_ALLOC")
+    if opts.max_alloc is None and env_alloc:
+        _max_alloc(opts, env_alloc)  # rsync: options.c (RSYNC_MAX_ALLOC)
     if opts.ipv4 and opts.ipv6:
         msg = "--ipv4 and --ipv6 are mutually exclusive"
         raise OptionError(msg)

@@ -121,6 +121,8 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     chmod: list[str] = msgspec.field(default_factory=list)  # --chmod values, in order
     append: int = 0  # --append 1, --append-verify 2
     out_format: str | None = None  # --out-format (--log-format)
+    max_alloc: str | None = None  # --max-alloc (or RSYNC_MAX_ALLOC) as given
+    alloc_limit: int = 1 << 30  # its value in bytes (rsync: DEFAULT_MAX_ALLOC)
     debug: list[str] = msgspec.field(default_factory=list)  # --debug values (level 0 only)
     safe_links: bool = False
     copy_unsafe_links: bool = False
@@ -250,6 +252,8 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             timeout=self.timeout,
             bwlimit=str(self.bwlimit) if self.bwlimit else None,
             remote_options=list(self.remote_option),
+            max_alloc=self.max_alloc,
+            alloc_limit=self.alloc_limit,
             chmod=list(self.chmod),
             super_user=self.super,
             safe_links=self.safe_links,

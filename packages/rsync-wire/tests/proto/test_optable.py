@@ -205,6 +205,7 @@ _PUSH_KEEPS = {
     "copy-links": "the sending client follows the links itself",
     "copy-dirlinks": "the sending client follows the links itself",
     "info": "the client's own output",
+    "debug": "the client's own output (level 0 only: pyrsync writes no debug output)",
     "filter": "rules travel in the filter list",
     "exclude": "rules travel in the filter list",
     "include": "rules travel in the filter list",

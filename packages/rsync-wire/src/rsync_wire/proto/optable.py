@@ -480,6 +480,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
        aliases=("i-d",), negations=_no("implied-dirs", "i-d"), default_on=True,
        emit=lambda o: ["--no-implied-dirs"] if not o.implied_dirs and o.relative else [],
        used=lambda o: not o.implied_dirs),
+    # only a limit other than the default (rsync: server_options())
+    _O("max-alloc", arg=Arg.SIZE, sets="max_alloc", server="alloc", send=Send.EQUALS,
+       roles=_ALL, forward_if=lambda o: o.max_alloc is not None and o.alloc_limit != 1 << 30),
     # -- what a client does not forward (or forwards only through -M) --
     _O("help", roles=_CLI),
     _O("version", "V", roles=_CLI),
@@ -505,7 +508,6 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("munge-links", sets="munge_links", server="flag", roles=_ALL,
        negations=_no("munge-links")),
     _O("chmod", arg=Arg.STR, sets="chmod", server="list", roles=_ALL),
-    _O("max-alloc", arg=Arg.SIZE, sets="max_alloc", server="alloc", roles=_SRV),
     _O("preallocate", sets="preallocate", server="flag", roles=_SS),
     _O("delete-missing-args", sets="delete_missing_args", server="flag"),
     _O("ignore-missing-args", sets="ignore_missing_args", server="flag", roles=_SRV),
