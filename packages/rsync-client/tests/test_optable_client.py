@@ -24,6 +24,10 @@ _VALUES = {
     "protocol": "30",
     "partial-dir": ".part",
     "suffix": ".bak",
+    "remote-option": "--x",
+    "chmod": "g+w",
+    "debug": "all0",
+    "max-alloc": "2g",
 }
 _BY_KIND = {Arg.INT: "3", Arg.SIZE: "4k", Arg.STR: "x"}
 # What else an option needs on the command line to have an effect.
@@ -111,3 +115,13 @@ def test_role_refusals_say_the_role() -> None:
 def test_every_client_option_names_a_client_role_or_none() -> None:
     for option in OPTIONS:
         assert not option.roles & CLIENT_ROLES or option.client
+
+
+def test_remote_options_end_the_server_arguments_as_given() -> None:
+    """-M words follow every other option, before ``.`` (rsync: server_options())."""
+    opts, _ = parse_args(["-a", "-M--foo", "-M", "--bar=1 2", "--stats", "src/", "dst/"])
+    for sender in (True, False):
+        args = build_server_args(opts.transfer_options(sender=sender), ["p"], protocol=32)
+        assert args[-4:] == ["--foo", "--bar=1 2", ".", "p"]
+    with pytest.raises(OptionError, match="Remote option must start with a dash: foo"):
+        parse_args(["-M", "foo", "src/", "dst/"])

@@ -252,13 +252,119 @@ def _checksum_choice(o: ClientOptions, v: str | None) -> None:
     o.checksum_choice = v
 
 
-def _info(o: ClientOptions, v: str | None) -> None:
-    for word in (v or "").split(","):
-        w = word.strip().lower()
-        if not w:
+_INFO_ITEMS: Final = (
+    ("BACKUP", "Mention files backed up"),
+    ("COPY", "Mention files copied locally on the receiving side"),
+    ("DEL", "Mention deletions on the receiving side"),
+    ("FLIST", "Mention file-list receiving/sending (levels 1-2)"),
+    ("MISC", "Mention miscellaneous information (levels 1-2)"),
+    ("MOUNT", "Mention mounts that were found or skipped"),
+    ("NAME", "Mention 1) updated file/dir names, 2) unchanged names"),
+    ("NONREG", "Mention skipped non-regular files (default 1, 0 disables)"),
+    ("PROGRESS", "Mention 1) per-file progress or 2) total transfer progress"),
+    ("REMOVE", "Mention files removed on the sending side"),
+    ("SKIP", "Mention files skipped due to transfer overrides (levels 1-2)"),
+    ("STATS", "Mention statistics at end of run (levels 1-3)"),
+    ("SYMSAFE", "Mention symlinks that are unsafe"),
+)
+_INFO_LEVELS: Final = (
+    "0) NONREG",
+    "1) COPY,DEL,FLIST,MISC,NAME,STATS,SYMSAFE",
+    "2) BACKUP,MISC2,MOUNT,NAME2,REMOVE,SKIP",
+)
+_DEBUG_ITEMS: Final = (
+    ("ACL", "Debug extra ACL info"),
+    ("BACKUP", "Debug backup actions (levels 1-2)"),
+    ("BIND", "Debug socket bind actions"),
+    ("CHDIR", "Debug when the current directory changes"),
+    ("CONNECT", "Debug connection events (levels 1-2)"),
+    ("CMD", "Debug commands+options that are issued (levels 1-2)"),
+    ("DEL", "Debug delete actions (levels 1-3)"),
+    ("DELTASUM", "Debug delta-transfer checksumming (levels 1-4)"),
+    ("DUP", "Debug weeding of duplicate names"),
+    ("EXIT", "Debug exit events (levels 1-3)"),
+    ("FILTER", "Debug filter actions (levels 1-3)"),
+    ("FLIST", "Debug file-list operations (levels 1-4)"),
+    ("FUZZY", "Debug fuzzy scoring (levels 1-2)"),
+    ("GENR", "Debug generator functions"),
+    ("HASH", "Debug hashtable code"),
+    ("HLINK", "Debug hard-link actions (levels 1-3)"),
+    ("ICONV", "Debug iconv character conversions (levels 1-2)"),
+    ("IO", "Debug I/O routines (levels 1-4)"),
+    ("NSTR", "Debug negotiation strings"),
+    ("OWN", "Debug ownership changes in users & groups (levels 1-2)"),
+    ("PROTO", "Debug protocol information"),
+    ("RECV", "Debug receiver functions"),
+    ("SEND", "Debug sender functions"),
+    ("TIME", "Debug setting of modified times (levels 1-2)"),
+)
+_DEBUG_LEVELS: Final = (
+    "2) BIND,CONNECT,CMD,DEL,DELTASUM,DUP,FILTER,FLIST,ICONV",
+    "3) ACL,BACKUP,CONNECT2,DEL2,DELTASUM2,EXIT,FILTER2,FLIST2,FUZZY,GENR,OWN,RECV,SEND,TIME",
+    "4) CMD2,DEL3,DELTASUM3,EXIT2,FLIST3,ICONV2,OWN2,PROTO,TIME2",
+    "5) CHDIR,DELTASUM4,FLIST4,FUZZY2,HASH,HLINK",
+)
+_MAX_OUT_LEVEL: Final = 4  # rsync: MAX_OUT_LEVEL
+
+
+def _output_help(kind: str) -> str:
+    """Rsync's ``--info=help``/``--debug=help`` text (rsync: options.c output_item_help())."""
+    items, levels = (_INFO_ITEMS, _INFO_LEVELS) if kind == "info" else (_DEBUG_ITEMS, _DEBUG_LEVELS)
+    lines = ["Use OPT or OPT1 for level 1 output, OPT2 for level 2, etc.; OPT0 silences.", ""]
+    lines += [f"{name:<10} {text}" for name, text in items]
+    lines += [
+        "",
+        f"{'ALL':<10} Set all --{kind} options (e.g. all4)",
+        f"{'NONE':<10} Silence all --{kind} options (same as all0)",
+        f"{'HELP':<10} Output this help message",
+        "",
+        "Options added at each level of verbosity:",
+        *levels,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _output_words(kind: str, text: str) -> list[tuple[str, int]]:
+    """The words of ``--info``/``--debug``: ``(name, level)``, lower-case; ``all``/``none``.
+
+    Raises:
+        HelpRequested: a ``help`` word (its text, then exit 0).
+        OptionError: rsync's "Unknown --info item" (exit 1).
+
+    rsync: options.c parse_output_words().
+    """
+    names = {n.lower() for n, _ in (_INFO_ITEMS if kind == "info" else _DEBUG_ITEMS)}
+    words = []
+    for word in text.split(","):
+        if not word:
             continue
-        name = w.rstrip("0123456789")
-        level = int(w[len(name) :] or "1")
+        name = word if word[:1].isdigit() else word.rstrip("0123456789")
+        digits = word[len(name) :]
+        level = min(int(digits), _MAX_OUT_LEVEL) if digits.isdigit() else 1
+        lower = name.lower()
+        if lower == "help":
+            raise HelpRequested(_output_help(kind))
+        if lower == "none":
+            lower, level = "all", 0
+        if lower != "all" and lower not in names:
+            err = OptionError(f'Unknown --{kind} item: "{name}"')
+            err.bare = True
+            raise err
+        words.append((lower, level))
+    return words
+
+
+def _debug(o: ClientOptions, v: str | None) -> None:
+    """``--debug=FLAGS``: pyrsync writes no debug output, so only level 0 is taken."""
+    for name, level in _output_words("debug", v or ""):
+        if level:
+            msg = f"pyrsync does not write --debug output (--debug={name}{level})"
+            raise OptionError(msg)
+    o.debug.append(v or "")
+
+
+def _info(o: ClientOptions, v: str | None) -> None:
+    for name, level in _output_words("info", v or ""):
         if name == "progress":  # not --progress: that one also shows names
             o.progress2 = level >= 2
             o.info_progress = level
@@ -266,25 +372,93 @@ def _info(o: ClientOptions, v: str | None) -> None:
             o.stats = level >= 2
         elif name == "name":
             o.verbose = max(o.verbose, level)
-        elif name in (
-            "flist",
-            "del",
-            "skip",
-            "misc",
-            "copy",
-            "nonreg",
-            "symsafe",
-            "backup",
-            "mount",
-            "remove",
-            "all",
-            "none",
-            "help",
-        ):
-            continue
-        else:
-            msg = f'Unknown --info item: "{word}"'
+        # the other words change what rsync says, not what it does
+
+
+def _bwlimit(o: ClientOptions, v: str | None) -> None:
+    """``--bwlimit=RATE``: KiB per second by default, rounded to whole KiB as rsync does.
+
+    rsync: options.c (OPT_BWLIMIT).
+    """
+    from rsync_wire.proto.args import ArgumentError, parse_bwlimit
+
+    try:
+        size = parse_bwlimit(v or "")
+    except ArgumentError as exc:
+        raise OptionError(str(exc)) from None
+    o.bwlimit = (size + 512) // 1024
+
+
+def _map(kind: str) -> Apply:
+    """``--usermap``/``--groupmap``: once, not after a ``--chown`` (rsync: options.c)."""
+
+    def apply(o: ClientOptions, v: str | None) -> None:
+        which = 0 if kind == "user" else 1
+        if getattr(o, f"{kind}map") is not None:
+            if o.chown_maps[which]:
+                msg = f"--{kind}map conflicts with prior --chown."
+            else:
+                msg = f"You can only specify --{kind}map once."
             raise OptionError(msg)
+        setattr(o, f"{kind}map", v or "")
+        setattr(o, "owner" if kind == "user" else "group", True)
+
+    return apply
+
+
+def _chown(o: ClientOptions, v: str | None) -> None:
+    """``--chown=USER:GROUP``: ``--usermap=*:USER``, ``--groupmap=*:GROUP`` (rsync: options.c)."""
+    text = v or ""
+    user, colon, group = text.partition(":")
+    made = list(o.chown_maps)
+    for which, kind, value in ((0, "user", user), (1, "group", group if colon else "")):
+        if not value:
+            continue
+        if getattr(o, f"{kind}map") is not None:
+            if not o.chown_maps[which]:
+                msg = f"--chown conflicts with prior --{kind}map."
+            else:
+                msg = f"You can only specify a {kind}-affecting --chown once."
+            raise OptionError(msg)
+        setattr(o, f"{kind}map", f"*:{value}")
+        setattr(o, "owner" if kind == "user" else "group", True)
+        made[which] = True
+    o.chown_maps = (made[0], made[1])
+    o.chown = text
+
+
+def _chmod(o: ClientOptions, v: str | None) -> None:
+    """``--chmod=RULES``: checked now, applied by the client's sender or receiver."""
+    from rsync_wire.roles.chmod import ChmodError, option_rules
+
+    try:
+        option_rules([v or ""], umask=0)
+    except ChmodError as exc:
+        raise OptionError(str(exc)) from None
+    o.chmod.append(v or "")
+
+
+def _max_alloc(o: ClientOptions, v: str | None) -> None:
+    """``--max-alloc=SIZE``: at least 1 MiB, 0 refused (rsync: options.c max_alloc_arg)."""
+    from rsync_wire.proto.args import ArgumentError, parse_size_arg
+
+    try:
+        size = parse_size_arg(v or "", "B", "max-alloc", min_value=1 << 20, unlimited_0=True)
+    except ArgumentError as exc:
+        raise OptionError(str(exc)) from None
+    if not size:
+        msg = "max-alloc must be greater than zero"
+        raise OptionError(msg)
+    o.max_alloc = v
+    o.alloc_limit = size
+
+
+def _remote_option(o: ClientOptions, v: str | None) -> None:
+    """``-M OPTION``: a word for the server's command line (rsync: options.c, case 'M')."""
+    if not (v or "").startswith("-"):
+        msg = f"Remote option must start with a dash: {v}"
+        raise OptionError(msg)
+    o.remote_option.append(v or "")
 
 
 def _delete_mode(field: str) -> Apply:
@@ -397,7 +571,26 @@ _APPLY: Final[dict[str, _Spec]] = {
     "stats": _flag("stats"),
     "itemize-changes": _count("itemize_changes"),
     "info": _Spec(_info, takes_arg=True),
+    "debug": _Spec(_debug, takes_arg=True),
     "timeout": _int("timeout", minimum=0),
+    "chmod": _Spec(_chmod, takes_arg=True),
+    "chown": _Spec(_chown, takes_arg=True),
+    "safe-links": _flag("safe_links"),
+    "out-format": _str("out_format"),
+    "append": _Spec(
+        lambda o, _v: setattr(o, "append", 1), negate=lambda o, _v: setattr(o, "append", 0)
+    ),
+    "append-verify": _Spec(lambda o, _v: setattr(o, "append", 2)),
+    "copy-unsafe-links": _flag("copy_unsafe_links"),
+    "munge-links": _flag("munge_links"),
+    "usermap": _Spec(_map("user"), takes_arg=True),
+    "groupmap": _Spec(_map("group"), takes_arg=True),
+    "super": _Spec(
+        lambda o, _v: setattr(o, "super", True), negate=lambda o, _v: setattr(o, "super", False)
+    ),
+    "max-alloc": _Spec(_max_alloc, takes_arg=True),
+    "remote-option": _Spec(_remote_option, takes_arg=True),
+    "bwlimit": _Spec(_bwlimit, takes_arg=True, negate=lambda o, _v: setattr(o, "bwlimit", 0)),
     "contimeout": _int("contimeout", minimum=0),
     "motd": _flag("motd"),
     "sandbox": _flag("sandbox"),
@@ -553,6 +746,9 @@ def parse_args(argv: Sequence[str]) -> tuple[ClientOptions, list[str]]:
 
 
 def _check(opts: ClientOptions) -> None:
+    env_alloc = os.environ.get("RSYNC_MAX_ALLOC")
+    if opts.max_alloc is None and env_alloc:
+        _max_alloc(opts, env_alloc)  # rsync: options.c (RSYNC_MAX_ALLOC)
     if opts.ipv4 and opts.ipv6:
         msg = "--ipv4 and --ipv6 are mutually exclusive"
         raise OptionError(msg)
@@ -565,10 +761,21 @@ def _check(opts: ClientOptions) -> None:
     if opts.temp_dir is not None and len(os.fsencode(opts.temp_dir)) >= 4096 - 10:
         msg = "the --temp-dir path is WAY too long."  # rsync: options.c (MAXPATHLEN - 10)
         raise OptionError(msg)
-    if opts.inplace and (opts.partial_dir or opts.delay_updates):
+    if opts.out_format is not None:
+        from rsync_client.output import log_format_has
+
+        if any(log_format_has(opts.out_format, c) for c in "bc") or (
+            log_format_has(opts.out_format, "C") and not opts.checksum
+        ):
+            msg = "pyrsync does not support %b, %c, or %C without -c, in --out-format"
+            raise OptionError(msg)
+    if opts.append and opts.whole_file:
+        msg = "--append cannot be used with --whole-file"  # rsync: options.c
+        raise OptionError(msg)
+    if (opts.inplace or opts.append) and (opts.partial_dir or opts.delay_updates):
         # rsync: options.c (--delay-updates implies a partial dir)
         other = "delay-updates" if opts.delay_updates else "partial-dir"
-        msg = f"--inplace cannot be used with --{other}"
+        msg = f"--{'append' if opts.append else 'inplace'} cannot be used with --{other}"
         raise OptionError(msg)
 
 

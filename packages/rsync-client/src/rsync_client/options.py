@@ -113,6 +113,22 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     stats: bool = False
     itemize_changes: int = 0
     timeout: int = 0
+    super: bool | None = None  # --super / --no-super
+    usermap: str | None = None
+    groupmap: str | None = None
+    chown: str | None = None  # as given; it sets usermap/groupmap
+    chown_maps: tuple[bool, bool] = (False, False)  # which maps --chown made
+    chmod: list[str] = msgspec.field(default_factory=list)  # --chmod values, in order
+    append: int = 0  # --append 1, --append-verify 2
+    out_format: str | None = None  # --out-format (--log-format)
+    max_alloc: str | None = None  # --max-alloc (or RSYNC_MAX_ALLOC) as given
+    alloc_limit: int = 1 << 30  # its value in bytes (rsync: DEFAULT_MAX_ALLOC)
+    debug: list[str] = msgspec.field(default_factory=list)  # --debug values (level 0 only)
+    safe_links: bool = False
+    copy_unsafe_links: bool = False
+    munge_links: bool = False
+    remote_option: list[str] = msgspec.field(default_factory=list)  # -M, in order
+    bwlimit: int = 0  # KiB per second, as rsync rounds it (0: no limit)
     contimeout: int = 0
     motd: bool = True
     sandbox: bool = True  # Landlock once connected; --no-sandbox turns it off
@@ -214,7 +230,8 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             force=self.force,
             max_delete=self.max_delete,
             backup=self.backup,
-            inplace=self.inplace,
+            inplace=self.inplace or bool(self.append),  # rsync: --append implies it
+            append=self.append,
             partial_dir=self.partial_dir,
             temp_dir=self.temp_dir,
             delay_updates=self.delay_updates,
@@ -233,20 +250,56 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             checksum_choice=self.checksum_choice,
             checksum_seed=self.checksum_seed,
             timeout=self.timeout,
+            bwlimit=str(self.bwlimit) if self.bwlimit else None,
+            remote_options=list(self.remote_option),
+            max_alloc=self.max_alloc,
+            alloc_limit=self.alloc_limit,
+            chmod=list(self.chmod),
+            super_user=self.super,
+            safe_links=self.safe_links,
+            copy_unsafe_links=self.copy_unsafe_links,
+            munge_links=self.munge_links,
+            usermap=self.usermap,
+            groupmap=self.groupmap,
             stats=self.stats,
             files_from="-" if self.files_from is not None else None,
             from0=self.files_from is not None,
             cvs_exclude=self.cvs_exclude,
             # The receiving generator itemizes unchanged entries only when it knows the
             # client's format has %i (rsync: options.c server_options(), --log-format).
-            log_format=_itemize_format(self.itemize_changes) if not sender else None,
+            log_format=server_log_format(self) if not sender else None,
         )
 
 
-def _itemize_format(itemize: int) -> str | None:
-    if not itemize:
-        return None
-    return "%i%I" if itemize > 1 else "%i"
+def itemizing(opts: ClientOptions) -> int:
+    """Rsync's ``stdout_format_has_i``: ``-i`` (twice: 2), or a ``--out-format`` with ``%i``."""
+    from rsync_client.output import log_format_has
+
+    if opts.out_format is not None:
+        return (opts.itemize_changes | 1) if log_format_has(opts.out_format, "i") else 0
+    return opts.itemize_changes
+
+
+def server_log_format(opts: ClientOptions) -> str | None:
+    """What a sending client tells the receiving server of its output format.
+
+    rsync: options.c server_options() ("--log-format=%i%I", "%i", "%o" or "X").
+    """
+    from rsync_client.output import log_format_has
+
+    fmt = opts.out_format
+    if fmt is None:
+        if not opts.itemize_changes:
+            return None
+        return "%i%I" if opts.itemize_changes > 1 else "%i"
+    has_i = itemizing(opts)
+    if has_i > 1:
+        return "%i%I"
+    if has_i:
+        return "%i"
+    if log_format_has(fmt, "o"):
+        return "%o"
+    return None if opts.verbose else "X"
 
 
 _DEFAULTS = ClientOptions()

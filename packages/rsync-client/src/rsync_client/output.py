@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import io
 import locale
+import os
 import stat
 import sys
 import time
@@ -404,6 +405,149 @@ def summary_lines(
     return lines
 
 
+# -- --out-format ----------------------------------------------------------------------------------
+
+_FMT_WIDTH_MAX: Final = 23  # rsync's fmt buffer (LOG_FMT_SIZE 32, less room for the rest)
+
+
+def log_format_has(fmt: str | None, letter: str) -> bool:
+    """Whether ``fmt`` has the escape ``%letter`` (``%%`` is a literal, not an escape).
+
+    rsync: log.c log_format_has() (it stops at the same width as log_formatted()).
+    """
+    if not fmt:
+        return False
+    i = 0
+    n = len(fmt)
+    while True:
+        i = fmt.find("%", i)
+        if i < 0:
+            return False
+        i += 1
+        while i < n and fmt[i] == "'":
+            i += 1
+        if i < n and fmt[i] == "-":
+            i += 1
+        digits = 0
+        while i < n and fmt[i].isdigit() and digits < _FMT_WIDTH_MAX:
+            i += 1
+            digits += 1
+        while i < n and fmt[i] == "'":
+            i += 1
+        if i >= n:
+            return False
+        if fmt[i] == letter:
+            return True
+        if fmt[i] == "%":
+            i += 1
+
+
+def _timestring(t: int) -> str:
+    return time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(t))
+
+
+def format_line(
+    fmt: str,
+    entry: FileEntry,
+    name: str,
+    *,
+    op: str,
+    flags: str,
+    path: str,
+    link: str,
+    owners: tuple[bool, bool],
+    uid: int,
+    gid: int,
+    checksum: str = "xxh128",
+) -> str:
+    """A client's ``--out-format`` line: rsync's escapes, widths, ``-`` and ``'``.
+
+    ``name`` is ``%n`` (escaped for the terminal, ``/`` after a directory), ``path``
+    ``%f``, ``link`` the ``%L`` text (`` -> TARGET``, `` => NAME`` or empty), ``flags``
+    ``%i``. Escapes only a daemon fills (``%h``, ``%a``, ``%P``, ``%u``) and unknown ones
+    stay as written; ``%m`` is empty. ``checksum`` names the file-list checksum (``%C``:
+    xxh digests are shown most significant byte first, md4 before protocol 30 as spaces).
+
+    rsync: log.c log_formatted().
+    """
+    out: list[str] = []
+    i = 0
+    n = len(fmt)
+    while i < n:
+        j = fmt.find("%", i)
+        if j < 0:
+            out.append(fmt[i:])
+            break
+        out.append(fmt[i:j])
+        k = j + 1
+        humanize = 0
+        while k < n and fmt[k] == "'":
+            humanize += 1
+            k += 1
+        left = k < n and fmt[k] == "-"
+        if left:
+            k += 1
+        w0 = k
+        while k < n and fmt[k].isdigit() and k - w0 < _FMT_WIDTH_MAX:
+            k += 1
+        width = fmt[w0:k]
+        while k < n and fmt[k] == "'":
+            humanize += 1
+            k += 1
+        if k >= n:
+            out.append(fmt[j:])
+            break
+        code = fmt[k]
+        value: str | None
+        if code == "l":
+            value = human_num(entry.size, humanize) if humanize else str(entry.size)
+        elif code == "U":
+            value = str(uid if owners[0] else 0)
+        elif code == "G":
+            value = str(gid) if owners[1] else "DEFAULT"
+        elif code == "p":
+            value = str(os.getpid())
+        elif code == "M":
+            value = _timestring(entry.mtime).replace(" ", "-")
+        elif code == "B":
+            value = permstring(entry.mode)[1:]
+        elif code == "o":
+            value = op
+        elif code == "f":
+            value = path.lstrip("/")
+        elif code == "n":
+            value = name
+        elif code == "L":
+            value = link
+            if not value and width:
+                value = ""
+        elif code == "m":
+            value = ""
+        elif code == "t":
+            value = _timestring(int(time.time()))
+        elif code == "C":
+            canonical = checksum not in ("md4-old", "none")
+            if entry.checksum and stat.S_ISREG(entry.mode) and canonical:
+                digest = entry.checksum
+                value = (digest[::-1] if checksum.startswith("xxh") else digest).hex()
+            else:  # rsync: spaces as wide as a digest (the 16 bytes of md4/md5/xxh128)
+                value = " " * 2 * (len(entry.checksum) if entry.checksum else 16)
+        elif code == "i":
+            value = flags
+        elif code == "%":
+            value = "%"
+        else:
+            value = None
+        if value is None:
+            out.append(fmt[j : k + 1])  # left as written (rsync: n == NULL)
+        else:
+            if width:
+                value = value.ljust(int(width)) if left else value.rjust(int(width))
+            out.append(value)
+        i = k + 1
+    return "".join(out)
+
+
 # -- the reporter ----------------------------------------------------------------------------------
 
 
@@ -475,7 +619,20 @@ class Output:
         if opts.progress and not itemize and not name_level:
             name_level = 1  # --progress shows names (rsync: "name" info word)
         self.name_level = name_level
-        self.has_format = bool(itemize or name_level)
+        # the line of each item: --out-format, else "%i %n%L" with -i, else "%n%L" at -v
+        # (rsync: options.c, stdout_format)
+        fmt = opts.out_format
+        if fmt is None and itemize:
+            fmt = "%i %n%L"
+        elif fmt is None and name_level:
+            fmt = "%n%L"
+        self.format = fmt
+        if opts.out_format is not None:
+            itemize = (itemize | 1) if log_format_has(opts.out_format, "i") else 0
+        self.itemize = itemize
+        self.has_format = fmt is not None
+        self.source_dir = ""  # a sender's %f: the directory its names are in
+        self.checksum = "xxh128"  # the file-list checksum's name (%C; set by the session)
         self.flist_progress = False
         self.flist_counting = False
         self.am_sender = False  # this side builds the file list (a local copy, a push)
@@ -590,15 +747,18 @@ class Output:
 
     def format_item(self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None) -> str:
         """``%i %n%L`` (with ``-i``) or ``%n%L``."""
-        shown = escape_name(name)
+        eight = self.opts.eight_bit_output  # -8: high-bit bytes as they are
+        shown = escape_name(name, eight_bit=eight)
         if entry.is_dir and not shown.endswith("/"):
             shown += "/"
         if xname:
-            tail = " => " + escape_name(xname)
+            tail = " => " + escape_name(xname, eight_bit=eight)
         elif entry.is_symlink and entry.link_target is not None:
-            tail = " -> " + escape_name(entry.link_target)
+            tail = " -> " + escape_name(entry.link_target, eight_bit=eight)
         else:
             tail = ""
+        if self.opts.out_format is not None:
+            return self._formatted(entry, name, iflags, shown, tail)
         if self.itemize:
             flags = itemize_string(
                 entry.mode,
@@ -609,6 +769,35 @@ class Output:
             )
             return f"{flags} {shown}{tail}"
         return shown + tail
+
+    def _formatted(self, entry: FileEntry, name: bytes, iflags: int, shown: str, tail: str) -> str:
+        """The ``--out-format`` line of an item (rsync: log.c log_formatted())."""
+        fmt = self.opts.out_format or ""
+        flags = ""
+        if log_format_has(fmt, "i"):
+            flags = itemize_string(
+                entry.mode,
+                iflags,
+                preserve_times=self.opts.times,
+                receiver_symlink_times=self.receiver_symlink_times,
+                sending=self.sending,
+            )
+        path = escape_name(name, eight_bit=self.opts.eight_bit_output)
+        if (self.am_sender or self.sending) and self.source_dir:
+            path = os.path.join(self.source_dir, path)  # rsync: F_PATHNAME joined
+        return format_line(
+            fmt,
+            entry,
+            shown,
+            op="send" if self.am_sender or self.sending else "recv",
+            flags=flags,
+            path=path,
+            link=tail,
+            owners=(self.opts.owner, self.opts.group),
+            uid=entry.uid,
+            gid=entry.gid,
+            checksum=self.checksum,
+        )
 
     def list_entry(self, entry: FileEntry, name: bytes) -> None:
         """One ``--list-only`` line."""

@@ -29,8 +29,10 @@ from rsync_client.options import (
     Location,
     OptionError,
     check_role,
+    itemizing,
     merge_file_names,
     parse_location,
+    server_log_format,
 )
 from rsync_client.safeopen import (
     UNTRUSTED_SYMLINK_MESSAGE,
@@ -228,6 +230,7 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
         if dest is not None and not dest:
             _bare('Empty destination arg specified (use "." or see --old-args).')
         output.am_sender = True  # rsync's client sends a local copy (its receiver is a child)
+        output.source_dir = _source_dir(sources)
         return await _run_local(opts, sources, dest, output)
     hosts = {(loc.host, loc.user, loc.port) for loc in locs}
     if len(hosts) > 1:
@@ -237,6 +240,26 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
     if kind == "daemon":
         return await _run_daemon(opts, locs, dest, output)
     return await _run_shell(opts, locs, dest, output)
+
+
+def _paced(ws: WireStream, opts: ClientOptions) -> WireStream:
+    """``--bwlimit``: the client paces what it writes (rsync: io.c sleep_for_bwlimit())."""
+    if opts.bwlimit:
+        ws.set_bwlimit(opts.bwlimit * 1024)
+    return ws
+
+
+def _source_dir(sources: list[str]) -> str:
+    """The directory a sender's names are in, for ``%f`` (one source only; else none).
+
+    rsync: flist.c send_file_list() (F_PATHNAME: the argument, or its directory).
+    """
+    if len(sources) != 1:
+        return ""
+    arg = sources[0]
+    if arg.endswith(("/", "/.")) or arg == ".":
+        return arg.rstrip(".").rstrip("/") or ("/" if arg.startswith("/") else "")
+    return os.path.dirname(arg)
 
 
 def _family_flag(opts: ClientOptions) -> str:
@@ -257,7 +280,7 @@ def _config(
     return ReceiveConfig(
         filters=filters,
         requested=requested,
-        itemize=opts.itemize_changes,
+        itemize=itemizing(opts),
         verbose=opts.verbose,
         quiet=opts.quiet,
         list_only=opts.list_only_effective,
@@ -331,6 +354,7 @@ async def _pull(
     our_protocol: int,
 ) -> tuple[ReceiveStats, int]:
     session = await setup_client_protocol(ws, topts, protocol=protocol, our_protocol=our_protocol)
+    output.checksum = session.checksum if session.protocol >= 30 else "md4-old"
     filters.protocol = session.protocol
     local_filters = build_filters(opts, protocol=session.protocol)
     _add_cvs(local_filters, opts)
@@ -423,13 +447,13 @@ async def _daemon_session(
         process = await spawn(argv)
         assert process.stdout is not None  # noqa: S101 - spawned with pipes
         assert process.stdin is not None  # noqa: S101
-        ws = WireStream(process.stdout, process.stdin, timeout=opts.timeout or None)
+        ws = _paced(WireStream(process.stdout, process.stdin, timeout=opts.timeout or None), opts)
     else:
         family = socket.AF_INET if opts.ipv4 else socket.AF_INET6 if opts.ipv6 else 0
         stream = await connect_daemon(
             first.host, first.port or opts.port, contimeout=opts.contimeout, family=family
         )
-        ws = WireStream(stream, stream, timeout=opts.timeout or None)
+        ws = _paced(WireStream(stream, stream, timeout=opts.timeout or None), opts)
 
     def server_paths() -> list[str]:
         out = []
@@ -510,7 +534,7 @@ async def _shell_session(
     process = await spawn(argv)
     assert process.stdout is not None  # noqa: S101 - spawned with pipes
     assert process.stdin is not None  # noqa: S101
-    ws = WireStream(process.stdout, process.stdin, timeout=opts.timeout or None)
+    ws = _paced(WireStream(process.stdout, process.stdin, timeout=opts.timeout or None), opts)
     code = 0
     done = False
     try:
@@ -587,10 +611,9 @@ def _push_topts(opts: ClientOptions, remote_list: str | None) -> TransferOptions
     topts.from0 = opts.from0 and remote_list is not None
     if opts.files_from is not None:
         topts.relative = True
-    if opts.itemize_changes:
-        # The receiving generator itemizes unchanged entries only when it knows the
-        # client's format has %i (rsync: options.c server_options(), --log-format).
-        topts.log_format = "%i%I" if opts.itemize_changes > 1 else "%i"
+    # The receiving generator itemizes unchanged entries only when it knows the client's
+    # format has %i (rsync: options.c server_options(), --log-format).
+    topts.log_format = server_log_format(opts)
     topts.capabilities = push_capabilities(topts, allow=opts.inc_recursive)
     return topts
 
@@ -606,6 +629,7 @@ async def _run_push(
     remote_list = _remote_files_from(opts, target)
     topts = _push_topts(opts, remote_list)
     output.sending = True
+    output.source_dir = _source_dir(sources)
     filters = build_filters(opts)
     names = _files_from(opts) if remote_list is None else []
     if names is not None:
@@ -651,9 +675,9 @@ async def _run_push(
             root,
             paths,
             output,
-            itemize=opts.itemize_changes,
+            itemize=itemizing(opts),
             # --progress shows the names too (rsync: options.c, the "name" info word)
-            verbose=opts.verbose or int(opts.progress),
+            verbose=opts.verbose or int(opts.progress or opts.out_format is not None),
             names_from_peer=remote_list is not None,
         )
         return stats, session.protocol

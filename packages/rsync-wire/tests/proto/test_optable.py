@@ -32,6 +32,7 @@ from rsync_wire.roles.server import unsupported_options
 _VALUES = {
     "bwlimit": "1m",
     "max-alloc": "2g",
+    "chmod": "g+w",
     "compress-choice": "zstd",
     "checksum-choice": "md5",
     "info": "name",
@@ -204,12 +205,15 @@ _PUSH_KEEPS = {
     "copy-links": "the sending client follows the links itself",
     "copy-dirlinks": "the sending client follows the links itself",
     "info": "the client's own output",
+    "debug": "the client's own output (level 0 only: pyrsync writes no debug output)",
     "filter": "rules travel in the filter list",
     "exclude": "rules travel in the filter list",
     "include": "rules travel in the filter list",
     "exclude-from": "the client reads the file; its rules travel in the filter list",
     "include-from": "the client reads the file; its rules travel in the filter list",
     "P": "it travels as --partial",
+    "chmod": "the sending client applies it to the modes it sends",
+    "munge-links": "each side has its own (rsync: pipe.c local_child())",
 }
 
 

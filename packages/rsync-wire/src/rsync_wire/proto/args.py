@@ -485,6 +485,8 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
         # A bare word before "." : old clients may omit the placeholder; treat it as a path.
         paths = [a.encode("utf-8", "surrogateescape") for a in args[i - 1 :]]
         break
+    if opts.append:
+        opts.inplace = True  # rsync: options.c (append_mode implies inplace)
     return ServerArgs(opts, paths)
 
 
@@ -549,6 +551,7 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
     if cluster:
         args.append("-" + cluster)
     args += words
+    args += opts.remote_options  # -M: last, as given (rsync: server_options())
     args.append(".")
     args.extend(paths)
     return args

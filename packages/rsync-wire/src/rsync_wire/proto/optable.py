@@ -256,8 +256,8 @@ def _fuzzy_letters(o: TransferOptions) -> list[str]:
 
 
 def _inplace_emit(o: TransferOptions) -> list[str]:
-    if not o.inplace:
-        return []
+    if not o.inplace or o.append:
+        return []  # --append says it (rsync: options.c server_options())
     # rsync's workaround for old receivers of --sparse --inplace (options.c server_options())
     old_receiver_fix = o.sparse and o.whole_file is False and not o.sender
     return ["--inplace", "--no-W"] if old_receiver_fix else ["--inplace"]
@@ -389,13 +389,13 @@ OPTIONS: Final[tuple[Option, ...]] = (
        roles=_ALL, aliases=("zl",), forward_if=lambda o: o.compress_level is not None
        and o.compress),
     _O("out-format", arg=Arg.STR, sets="log_format", server="str", send=Send.EQUALS,
-       when=_SEND, roles=_SRV, aliases=("log-format",), exact=True, wire="log-format"),
+       when=_SEND, roles=_ALL, aliases=("log-format",), exact=True, wire="log-format"),
     _O("block-size", "B", arg=Arg.SIZE, sets="block_size", server="blocksize",
        send=Send.SHORT_ARG, roles=_ALL),
     _O("timeout", arg=Arg.INT, sets="timeout", server="int", send=Send.EQUALS, roles=_ALL,
        negations=_no("timeout")),
     _O("bwlimit", arg=Arg.SIZE, sets="bwlimit", server="bwlimit", send=Send.EQUALS,
-       roles=_SRV, negations=_no("bwlimit")),
+       roles=_ALL, negations=_no("bwlimit")),
     _O("backup-dir", arg=Arg.STR, sets="backup_dir", server="str", send=Send.SPLIT,
        roles=_ALL),
     _O("compare-dest", arg=Arg.STR, sets="basis_dirs", server="altdest", send=Send.CUSTOM,
@@ -434,6 +434,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
        when=_SEND, roles=_ALL),
     _O("force", sets="force", server="flag", send=Send.LONG, when=_SEND, roles=_ALL,
        negations=_no("force")),
+    _O("super", sets="super_user", server="flag", send=Send.LONG, when=_SEND, roles=_ALL,
+       negations=_no("super"), forward_if=lambda o: bool(o.super_user)),
     _O("size-only", sets="size_only", server="flag", send=Send.LONG, when=_SEND, roles=_ALL),
     _O("stats", sets="stats", server="flag", send=Send.LONG, when=_SEND, roles=_ALL),
     _O("partial", sets="partial", server="flag", send=Send.CUSTOM, when=_SEND, roles=_ALL,
@@ -442,6 +444,10 @@ OPTIONS: Final[tuple[Option, ...]] = (
        via="partial", when=_SEND, roles=_ALL),
     _O("delay-updates", sets="delay_updates", server="flag", send=Send.VIA, via="partial",
        when=_SEND, roles=_ALL, negations=_no("delay-updates")),
+    _O("usermap", arg=Arg.STR, sets="usermap", server="str", send=Send.EQUALS, when=_SEND,
+       roles=_ALL),
+    _O("groupmap", arg=Arg.STR, sets="groupmap", server="str", send=Send.EQUALS, when=_SEND,
+       roles=_ALL),
     _O("ignore-existing", sets="ignore_existing", server="flag", send=Send.LONG, when=_SEND,
        roles=_ALL),
     _O("existing", sets="existing_only", server="flag", send=Send.LONG, when=_SEND,
@@ -457,14 +463,14 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("ignore-errors", sets="ignore_errors", server="flag", send=Send.LONG, roles=_ALL,
        negations=_no("ignore-errors")),
     _O("copy-unsafe-links", sets="copy_unsafe_links", server="flag", send=Send.LONG,
-       roles=_SRV),
-    _O("safe-links", sets="safe_links", server="flag", send=Send.LONG, roles=_SRV),
+       roles=_ALL),
+    _O("safe-links", sets="safe_links", server="flag", send=Send.LONG, roles=_ALL),
     _O("inplace", sets="inplace", server="flag", send=Send.CUSTOM, roles=_ALL,
        negations=_no("inplace"), emit=_inplace_emit),
-    _O("append", sets="append", server="count", send=Send.CUSTOM, roles=_SRV,
+    _O("append", sets="append", server="count", send=Send.CUSTOM, roles=_ALL,
        negations=_no("append"), emit=_append_emit, used=lambda o: o.append == 1),
     _O("append-verify", sets="append", server="const:2", send=Send.VIA, via="append",
-       roles=_SRV, used=lambda o: o.append == 2),
+       roles=_ALL, used=lambda o: o.append == 2),
     _O("files-from", arg=Arg.STR, sets="files_from", server="str", send=Send.CUSTOM,
        roles=_CS | _CR | _SRV, emit=_files_from_emit,
        unsupported_use=lambda o: o.files_from is not None and o.files_from != "-"),
@@ -474,11 +480,14 @@ OPTIONS: Final[tuple[Option, ...]] = (
        aliases=("i-d",), negations=_no("implied-dirs", "i-d"), default_on=True,
        emit=lambda o: ["--no-implied-dirs"] if not o.implied_dirs and o.relative else [],
        used=lambda o: not o.implied_dirs),
+    # only a limit other than the default (rsync: server_options())
+    _O("max-alloc", arg=Arg.SIZE, sets="max_alloc", server="alloc", send=Send.EQUALS,
+       roles=_ALL, forward_if=lambda o: o.max_alloc is not None and o.alloc_limit != 1 << 30),
     # -- what a client does not forward (or forwards only through -M) --
     _O("help", roles=_CLI),
     _O("version", "V", roles=_CLI),
     _O("info", arg=Arg.STR, sets="info", server="list", roles=_ALL),
-    _O("debug", arg=Arg.STR, sets="debug", server="list", roles=_SRV),
+    _O("debug", arg=Arg.STR, sets="debug", server="list", roles=_ALL),
     _O("stderr", arg=Arg.STR),
     _O("msgs2stderr", sets="msgs2stderr", server="flag", roles=_SRV,
        negations=_no("msgs2stderr"), used=lambda o: o.msgs2stderr is not None),
@@ -490,16 +499,15 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("old-dirs", aliases=("old-d",)),
     _O("open-noatime", sets="open_noatime", server="flag", roles=_SRV,
        negations=_no("open-noatime")),
-    _O("super", sets="super_user", server="flag", roles=_SS, negations=_no("super")),
     _O("fake-super"),
     _O("copy-devices", server="refuse"),
     _O("write-devices", server="refuse", negations=_no("write-devices")),
     _O("drop-D", negations=_no("drop-D")),
     _O("confine-root", arg=Arg.STR),
     _O("insecure-links", negations=_no("insecure-links")),
-    _O("munge-links", negations=_no("munge-links")),
-    _O("chmod", arg=Arg.STR),
-    _O("max-alloc", arg=Arg.SIZE, sets="max_alloc", server="alloc", roles=_SRV),
+    _O("munge-links", sets="munge_links", server="flag", roles=_ALL,
+       negations=_no("munge-links")),
+    _O("chmod", arg=Arg.STR, sets="chmod", server="list", roles=_ALL),
     _O("preallocate", sets="preallocate", server="flag", roles=_SS),
     _O("delete-missing-args", sets="delete_missing_args", server="flag", roles=_SR),
     _O("ignore-missing-args", sets="ignore_missing_args", server="flag", roles=_SRV),
@@ -525,9 +533,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("only-write-batch", arg=Arg.STR, server="refuse_value"),
     _O("old-args", negations=_no("old-args")),
     _O("trust-sender"),
-    _O("usermap", arg=Arg.STR, sets="usermap", server="str", roles=_SR),
-    _O("groupmap", arg=Arg.STR, sets="groupmap", server="str", roles=_SR),
-    _O("chown", arg=Arg.STR),
+    _O("chown", arg=Arg.STR, roles=_CLI),  # the client makes it --usermap/--groupmap
     _O("contimeout", arg=Arg.INT, server="refuse_value", roles=_CLI,
        negations=_no("contimeout")),
     _O("fsync", sets="fsync", server="flag", roles=_SS),
@@ -549,7 +555,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("early-input", arg=Arg.STR),
     _O("blocking-io", roles=_CLI, negations=_no("blocking-io")),
     _O("outbuf", arg=Arg.STR),
-    _O("remote-option", "M", arg=Arg.STR),
+    # written by the builder after every other option (rsync: server_options())
+    _O("remote-option", "M", arg=Arg.STR, roles=_CLI),
     _O("protocol", arg=Arg.INT, server="protocol", roles=_CLI),
     _O("server", sets="server", server="flag", roles=_SRV, exact=True),
     _O("sender", sets="sender", server="flag", roles=_SRV, exact=True),

@@ -50,6 +50,7 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     keep_dirlinks: bool = False  # -K
     copy_unsafe_links: bool = False
     safe_links: bool = False
+    munge_links: bool = False  # each side its own: never forwarded
     preserve_hard_links: int = 0  # -H (twice: -HH)
     preserve_perms: bool = False  # -p
     preserve_executability: bool = False  # -E
@@ -65,8 +66,8 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     preserve_acls: bool = False  # -A
     preserve_xattrs: int = 0  # -X
     numeric_ids: bool = False
-    usermap: str | None = None  # --usermap (a receiver's; rsync_wire.roles.idmap)
-    groupmap: str | None = None  # --groupmap
+    usermap: str | None = None  # --usermap (--chown's user part)
+    groupmap: str | None = None  # --groupmap (--chown's group part)
     # quick check and transfer
     always_checksum: bool = False  # -c
     ignore_times: bool = False  # -I
@@ -122,12 +123,16 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     skip_compress: str | None = None
     compress_threads: int | None = None  # --compress-threads/--zt (zstd workers)
     # what only a receiver acts on, parsed so that a receiving server can refuse them
-    super_user: bool = False  # --super
+    super_user: bool | None = None  # --super (True) / --no-super (False): as root or not
     fsync: bool = False
     preallocate: bool = False
     mkpath: bool = False
     # --filter/-f, --exclude, --include a server got in its arguments (-M), in order
     server_rules: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    # --chmod rules in order (each value may hold several, comma-separated)
+    chmod: list[str] = msgspec.field(default_factory=list)
+    # -M/--remote-option words a client appends to the server's arguments, as given
+    remote_options: list[str] = msgspec.field(default_factory=list)
     # what the refused options were (filled by the parser of a server; empty means none)
     refused: list[str] = msgspec.field(default_factory=list)
 

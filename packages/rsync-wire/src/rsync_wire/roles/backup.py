@@ -24,6 +24,8 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
+from rsync_wire.roles.links import unsafe_symlink
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -43,6 +45,8 @@ class Backups:
             and nothing with one).
         backup_dir: opens (making it as needed) the backup directory's tree, at the first
             backup; ``None`` for backups beside the file.
+        safe_links: ``--safe-links``: a symlink whose target is unsafe (or unreadable) is
+            not kept (rsync: backup.c make_backup()).
     """
 
     def __init__(
@@ -51,8 +55,10 @@ class Backups:
         *,
         suffix: bytes | None,
         backup_dir: Callable[[], DestTree] | None,
+        safe_links: bool = False,
     ) -> None:
         self.tree = tree
+        self.safe_links = safe_links
         self._open_backup_dir = backup_dir
         self.backup_tree: DestTree | None = None
         if suffix is None:
@@ -87,6 +93,13 @@ class Backups:
             return None
         if stat.S_ISDIR(st.st_mode):
             return None
+        if self.safe_links and stat.S_ISLNK(st.st_mode):
+            try:
+                link: bytes | None = tree.readlink(rel)
+            except OSError:
+                link = None
+            if unsafe_symlink(link, rel):
+                return None  # not kept: the caller replaces it all the same
         bname = self.name_for(rel)
         if self._open_backup_dir is not None and self.backup_tree is None:
             # made when the first backup is (a --delete pass before it must not see it)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import stat
 from typing import Final, NamedTuple
 
-__all__ = ["ChmodError", "ChmodRule", "parse_chmod", "tweak_mode"]
+__all__ = ["ChmodError", "ChmodRule", "option_rules", "parse_chmod", "tweak_mode"]
 
 _CHMOD_BITS: Final = 0o7777
 _X_KEEP: Final = 1
@@ -114,6 +114,24 @@ def parse_chmod(text: str, *, umask: int = 0o022) -> list[ChmodRule]:
                 continue
         msg = f"invalid chmod rule {part!r} in {text!r}"
         raise ChmodError(msg)
+    return rules
+
+
+def option_rules(values: list[str], *, umask: int) -> list[ChmodRule]:
+    """The rules of ``--chmod`` options, in order (each value parsed on its own).
+
+    Raises:
+        ChmodError: with rsync's message, "Invalid argument passed to --chmod (VALUE)".
+
+    rsync: options.c (OPT_CHMOD).
+    """
+    rules: list[ChmodRule] = []
+    for value in values:
+        try:
+            rules += parse_chmod(value, umask=umask)
+        except ChmodError:
+            msg = f"Invalid argument passed to --chmod ({value})"
+            raise ChmodError(msg) from None
     return rules
 
 

@@ -47,6 +47,7 @@ from rsync_wire.roles.decide import (
     itemize_flags,
     quick_check_ok,
 )
+from rsync_wire.roles.links import MUNGE_PREFIX, unsafe_symlink
 from rsync_wire.roles.receive_state import Finished, Milestone, ReceiverGone, Redo
 
 if TYPE_CHECKING:
@@ -705,9 +706,11 @@ class GeneratorRole:
         real_st = st
         if ndx == 0 and rel == b"" and sh.config.dest_created:
             st = None
+        created = False  # rsync's FLAG_DIR_CREATED
         if self.created_dirs and rel in self.created_dirs:
             self.created_dirs.discard(rel)
             st = None  # made early: new all the same
+            created = True
         mode = self._mode_for(entry, st)
         cmp_st = st
         shown = True
@@ -739,6 +742,11 @@ class GeneratorRole:
                 self._skip_dir(ndx, rel)
                 return
             real_st = self._stat(rel)
+            created = True
+        if created and real_st is not None and not sh.opts.preserve_perms:
+            # a new directory keeps the setgid bit its parent gave it (rsync: rsync.c
+            # set_file_attrs(), inherit)
+            mode |= real_st.st_mode & stat.S_ISGID
         if real_st is not None and not self.dry_run:
             self._set_attrs(rel, entry, mode, real_st, times=False)
             if not sh.am_root and (mode & 0o700) != 0o700:
@@ -769,6 +777,11 @@ class GeneratorRole:
         sh = self.sh
         target = entry.link_target or b""
         mode = entry.mode
+        if sh.opts.safe_links and unsafe_symlink(target, rel):
+            if sh.config.verbose:  # rsync's --info=name
+                self._info(f'ignoring unsafe symlink "{_show(rel)}" -> "{_show(target)}"')
+            return
+        munge = sh.opts.munge_links
         cmp_st, quiet = None, False
         if st is None and sh.basis is not None:
             settled, cmp_st, quiet = self._special_from_basis(ndx, entry, rel)
@@ -779,6 +792,8 @@ class GeneratorRole:
                 current = self._tree.readlink(rel)
             except OSError:
                 current = None
+            if munge and current is not None and current.startswith(MUNGE_PREFIX):
+                current = current[len(MUNGE_PREFIX) :]  # rsync: syscall.c do_readlink()
             if quick_check_ok(entry, st, sh.opts, link_target=current):
                 updated = False
                 if not self.dry_run:
@@ -796,7 +811,9 @@ class GeneratorRole:
             return
         if not self.dry_run:
             try:
-                self._tree.symlink(target, rel, replace=replace)
+                # --munge-links: stored as /rsyncd-munged/TARGET (rsync: syscall.c do_symlink())
+                made = MUNGE_PREFIX + target if munge else target
+                self._tree.symlink(made, rel, replace=replace)
             except OSError as exc:
                 self._error(
                     f'rsync: [generator] symlink "{_show(rel)}" -> '
@@ -991,6 +1008,10 @@ class GeneratorRole:
                 self._attrs_report(rel, updated=updated)
                 self._hl_done(ndx)
                 return
+        if opts.append and not redo and st is not None and st.st_size >= size:
+            # --append: what is at least as long is left alone (rsync: generator.c)
+            self._hl_done(ndx)
+            return
         # a transfer request, and its basis: an earlier run's partial file, a similar file
         # (--fuzzy) or the file itself (rsync_wire.roles.basis)
         fuzzy = self._fuzzy if cmp_st is None or st is not None else None
@@ -1028,13 +1049,15 @@ class GeneratorRole:
             sh.reporter.item(entry, sh.logged(entry, rel), ITEM.TRANSFER, None)
         if not self.do_xfers:
             return
+        # --append always sends sums (rsync: generator.c generate_files(), whole_file = 0)
+        whole = sh.config.whole_file and not opts.append
         if basis is not None:
-            if sh.config.whole_file or basis.size <= 0:
+            if whole or basis.size <= 0:
                 SumHead.empty().encode_into(ws.out, protocol=sh.session.protocol)
             else:
                 self._send_sums(basis.rel, redo=redo, tree=basis.tree)
             return
-        if st is None or sh.config.whole_file or st.st_size <= 0:
+        if st is None or whole or st.st_size <= 0:
             SumHead.empty().encode_into(ws.out, protocol=sh.session.protocol)
             return
         self._send_sums(rel, redo=redo)
@@ -1204,6 +1227,8 @@ class GeneratorRole:
         count = len(sig.weak)
         head = SumHead(count, sig.block_length, sig.strong_length, sig.remainder)
         head.encode_into(ws.out, protocol=protocol)
+        if sh.opts.append and not redo:
+            return  # --append: the head says how long the file is; no sums (rsync)
         encode_block_sums_into(ws.out, head, sig.weak, sig.strong)
 
     def _file_checksum(self, rel: bytes) -> bytes | None:

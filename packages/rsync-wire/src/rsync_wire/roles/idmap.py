@@ -1,13 +1,12 @@
-"""``--usermap`` and ``--groupmap`` on the receiving side: which local id each sender id gets.
+"""``--usermap``/``--groupmap`` (and ``--chown``, which becomes them): a receiver's id rules.
 
-A map is a comma-separated list of ``FROM:TO`` items, tried in order, the first match
-deciding: ``FROM`` is a number, a range ``LOW-HIGH``, a name, or a wildcard pattern
-(``*``, ``?``, ``[...]``) matched against the sender's name (``""`` when it sent none,
-so ``*`` matches every id); ``TO`` is a local name or number. A ``TO`` name unknown
-here gets rsync's error and the item is dropped. An id no item matches is mapped as
-without a map (by name, unless ``--numeric-ids``).
+A map is a comma-separated list of ``FROM:TO`` rules. ``FROM`` is a number, a range of
+numbers (``100-199``), a name, or a wildcard pattern of names (``*``, ``web?``, ``[ab]*``);
+``TO`` is a local name or number. The first rule that matches a sender's id (by its number
+or by the name the sender gave for it; an id without a name matches patterns as ``""``)
+gives the local id. A ``TO`` unknown here drops its rule with rsync's message.
 
-rsync: uidlist.c parse_name_map(), recv_add_id().
+rsync: uidlist.c parse_name_map(), recv_add_id(), id_parse().
 """
 
 from __future__ import annotations
@@ -21,74 +20,107 @@ from rsync_wire.roles import idnames
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["MapItem", "match_map", "parse_name_map"]
+__all__ = ["IdMapError", "IdRule", "map_id", "parse_name_map"]
+
+_WILD = 1
+_NAME = 2
+_ID_MAX = 2**32 - 1
 
 
-class MapItem(NamedTuple):
-    """One ``FROM:TO`` item."""
+class IdMapError(RsyncError):
+    """A map rsync rejects; its message is printed as it is (no ``rsync:`` prefix)."""
 
-    low: int  # the first id (numeric items)
-    high: int  # the last id (equal to ``low`` for one number)
-    name: bytes | None  # a name or pattern (name items), else None
-    wild: bool
+    exit_code = ExitCode.SYNTAX
+    bare = True
+
+
+class IdRule(NamedTuple):
+    """One ``FROM:TO`` rule: ``kind`` 0 (ids ``low``..``high``), _WILD or _NAME (``name``)."""
+
+    kind: int
+    name: bytes
+    low: int
+    high: int
     target: int
 
 
+def _id_parse(text: str) -> int:
+    """rsync: uidlist.c id_parse() (digits only, no overflow)."""
+    if not text.isdigit() or not text.isascii() or int(text) > _ID_MAX:
+        msg = f"Invalid ID number: {text}"
+        raise IdMapError(msg)
+    return int(text)
+
+
 def _local_id(text: str, *, users: bool) -> int | None:
-    if text.isdigit():
-        return int(text)
-    raw = text.encode("utf-8", "surrogateescape")
-    return idnames.uid_of(raw) if users else idnames.gid_of(raw)
+    if text.isascii() and text.isdigit():
+        return _id_parse(text)
+    name = text.encode("utf-8", "surrogateescape")
+    return idnames.uid_of(name) if users else idnames.gid_of(name)
 
 
-def parse_name_map(text: str, *, users: bool, warn: Callable[[str], None]) -> tuple[MapItem, ...]:
-    """The items of a ``--usermap`` (``users``) or ``--groupmap``.
+def parse_name_map(
+    text: str, *, users: bool, warn: Callable[[str], None] | None = None
+) -> list[IdRule]:
+    """The rules of a ``--usermap`` (``users``) or ``--groupmap`` value, in order.
 
-    ``warn`` gets rsync's line for a ``TO`` name unknown here (the item is dropped).
+    Args:
+        text: the map.
+        users: a user map (else a group map), for the messages and the name lookups.
+        warn: receives rsync's message for a rule whose ``TO`` is unknown here (the rule
+            is dropped, the transfer goes on).
 
     Raises:
-        RsyncError: rsync's syntax errors (exit 1).
+        IdMapError: rsync's message for a rule without a colon, without a name after it,
+            or with a bad number (exit code 1).
     """
-    opt = "user" if users else "group"
-    items = []
-    for item in text.split(","):
-        frm, colon, to = item.partition(":")
+    kind_name = "user" if users else "group"
+    rules: list[IdRule] = []
+    for part in reversed(text.split(",")):  # rsync parses from the end: same messages first
+        source, colon, target = part.partition(":")
         if not colon:
-            msg = f"No colon found in --{opt}map: {item}"
-            raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
-        if not to:
-            msg = f"No name found after colon --{opt}map: {item}"
-            raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
-        if frm[:1].isdigit():
-            low_text, dash, high_text = frm.partition("-")
-            if not low_text.isdigit() or (dash and not high_text.isdigit()):
-                msg = f"Invalid number in --{opt}map: {frm}"
-                raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
-            low = int(low_text)
-            high = int(high_text) if dash else low
-            name, wild = None, False
+            msg = f"No colon found in --{kind_name}map: {part}"
+            raise IdMapError(msg)
+        if not target:
+            msg = f"No name found after colon --{kind_name}map: {part}"
+            raise IdMapError(msg)
+        if source[:1].isdigit():
+            first, dash, last = source.partition("-")
+            if source.strip("0123456789-") or (dash and (not last or "-" in last)):
+                msg = f"Invalid number in --{kind_name}map: {source}"
+                raise IdMapError(msg)
+            low = _id_parse(first)
+            rule = IdRule(0, b"", low, _id_parse(last) if dash else low, 0)
         else:
-            low = high = 0
-            name = frm.encode("utf-8", "surrogateescape")
-            wild = any(c in frm for c in "*?[")
-        target = _local_id(to, users=users)
-        if target is None:
-            warn(f"Unknown --{opt}map name on receiver: {to}")
+            kind = _WILD if any(c in source for c in "*[?") else _NAME
+            rule = IdRule(kind, source.encode("utf-8", "surrogateescape"), 0, 0, 0)
+        local = _local_id(target, users=users)
+        if local is None:
+            if warn is not None:
+                warn(f"Unknown --{kind_name}map name on receiver: {target}")
             continue
-        items.append(MapItem(low, high, name, wild, target))
-    return tuple(items)
+        rules.append(rule._replace(target=local))
+    rules.reverse()
+    return rules
 
 
-def match_map(items: tuple[MapItem, ...], ident: int, name: bytes | None) -> int | None:
-    """The local id the first matching item gives the sender's ``ident``, or ``None``."""
+def map_id(rules: list[IdRule], ident: int, name: bytes | None) -> int | None:
+    """The local id the first matching rule gives the sender's ``ident`` (None: no rule).
+
+    rsync: uidlist.c recv_add_id() (a range's ``max_id`` of 0 is a single id).
+    """
     shown = name or b""
-    for item in items:
-        if item.name is None:
-            if item.low <= ident <= item.high:
-                return item.target
-        elif item.wild:
-            if wildmatch(item.name, shown):
-                return item.target
-        elif item.name == shown:
-            return item.target
+    for rule in rules:
+        if rule.kind == _WILD:
+            if not wildmatch(rule.name, shown):
+                continue
+        elif rule.kind == _NAME:
+            if rule.name != shown:
+                continue
+        elif rule.high and rule.high != rule.low:
+            if not rule.low <= ident <= rule.high:
+                continue
+        elif ident != rule.low:
+            continue
+        return rule.target
     return None

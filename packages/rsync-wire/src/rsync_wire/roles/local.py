@@ -18,9 +18,11 @@ import secrets
 from typing import TYPE_CHECKING
 
 import anyio
+import msgspec
 from anyio.abc import ByteStream
 
 from rsync_wire.fs import Root
+from rsync_wire.proto.args import parse_bwlimit
 from rsync_wire.proto.negotiate import Negotiation, Offer, Session, agree
 from rsync_wire.stream import WireStream
 
@@ -143,6 +145,10 @@ async def run_local_copy(
     server_ws = WireStream(server_end, server_end)
     _start_mux(server_ws, session, server=True)
     _start_mux(client_ws, session, server=False)
+    if opts.bwlimit:  # rsync paces its sender and its generator (io.c sleep_for_bwlimit())
+        rate = parse_bwlimit(opts.bwlimit)
+        server_ws.set_bwlimit(rate)
+        client_ws.set_bwlimit(rate)
     paths = [_absolute(s) for s in sources]
     root = Root(b"/")
     sender = SenderRole(server_ws, session, opts, root, paths, module=None, server=True)
@@ -156,9 +162,12 @@ async def run_local_copy(
             await server_ws.flush()
             await server_end.send_eof()
 
+    # the sending side alone applies --chmod and --munge-links (rsync: pipe.c local_child())
+    recv_opts = msgspec.structs.replace(opts, chmod=[], munge_links=False)
+
     async def receive() -> None:
         try:
-            result.append(await run_pull(client_ws, session, opts, config, dest, reporter))
+            result.append(await run_pull(client_ws, session, recv_opts, config, dest, reporter))
         finally:
             await client_ws.flush()
             await client_end.send_eof()

@@ -22,10 +22,11 @@ import msgspec
 
 from rsync_delta import ChecksumRule
 from rsync_wire.errors import ExitCode, RemoteProtocolError
+from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.roles import idnames
 from rsync_wire.roles.flists import FileLists
-from rsync_wire.roles.idmap import MapItem, match_map
+from rsync_wire.roles.idmap import IdRule, map_id, parse_name_map
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -337,7 +338,8 @@ class IdMapper:
     """Maps the sender's uids and gids to local ones, by name unless ``--numeric-ids``.
 
     As rsync: id 0 is never mapped by name; a name unknown here keeps the number; a
-    non-root receiver sets only groups it is a member of (others are skipped).
+    non-root receiver sets only groups it is a member of (others are skipped). The rules
+    of ``--usermap``/``--groupmap`` (``maps``) come first, with ``--numeric-ids`` too.
 
     rsync: uidlist.c recv_add_id(), match_uid(), match_gid().
     """
@@ -349,15 +351,13 @@ class IdMapper:
         *,
         numeric: bool,
         am_root: bool,
-        uid_map: tuple[MapItem, ...] = (),
-        gid_map: tuple[MapItem, ...] = (),
+        maps: tuple[list[IdRule], list[IdRule]] = ([], []),
     ) -> None:
+        self._maps = maps
         self._uid_names = uid_names
         self._gid_names = gid_names
         self._numeric = numeric
         self._am_root = am_root
-        self._uid_map = uid_map  # --usermap (rsync_wire.roles.idmap)
-        self._gid_map = gid_map  # --groupmap
         self._uids: dict[int, int] = {}
         self._gids: dict[int, tuple[int, bool]] = {}
         self._groups = set(os.getgroups()) | {os.getegid()}
@@ -365,14 +365,13 @@ class IdMapper:
     def uid(self, uid: int) -> int:
         """The local uid for the sender's ``uid``."""
         got = self._uids.get(uid)
-        if got is None and self._uid_map:
-            got = match_map(self._uid_map, uid, self._map_name(self._uid_names, uid))
-            if got is not None:
-                self._uids[uid] = got
         if got is None:
             got = uid
             name = None if self._numeric or not uid else self._uid_names.get(uid)
-            if name:
+            mapped = self._mapped(0, uid, self._uid_names)
+            if mapped is not None:
+                got = mapped
+            elif name:
                 found = idnames.uid_of(name)
                 got = uid if found is None else found
             self._uids[uid] = got
@@ -384,9 +383,7 @@ class IdMapper:
         if got is None:
             local = gid
             name = None if self._numeric or not gid else self._gid_names.get(gid)
-            mapped = None
-            if self._gid_map:
-                mapped = match_map(self._gid_map, gid, self._map_name(self._gid_names, gid))
+            mapped = self._mapped(1, gid, self._gid_names)
             if mapped is not None:
                 local = mapped
             elif name:
@@ -396,12 +393,34 @@ class IdMapper:
             self._gids[gid] = got
         return got
 
-    def _map_name(self, names: dict[int, bytes | None], ident: int) -> bytes | None:
-        """The sender's name of ``ident`` as a map sees it (id 0 untold: ``root``)."""
-        name = names.get(ident)
-        if name is None and ident == 0 and not self._numeric:
-            return b"root"
-        return name
+    def _mapped(self, which: int, ident: int, names: dict[int, bytes | None]) -> int | None:
+        """What the user or group map (``which``) says for ``ident`` (None: no rule).
+
+        Id 0 without a name from the sender is taken to be ``root`` (rsync:
+        uidlist.c parse_name_map()); with ``--numeric-ids`` ids have no names.
+        """
+        rules = self._maps[which]
+        if not rules:
+            return None
+        name = None if self._numeric else names.get(ident)
+        if ident == 0 and name is None and not self._numeric:
+            name = b"root"
+        return map_id(rules, ident, name)
+
+
+def _id_maps(opts: TransferOptions, reporter: Reporter) -> tuple[list[IdRule], list[IdRule]]:
+    """The rules of ``--usermap`` and ``--groupmap`` (rsync: flist.c recv_file_list()).
+
+    Raises:
+        RsyncError: a map rsync rejects (exit code 1).
+    """
+
+    def warn(text: str) -> None:
+        reporter.message(Msg.ERROR, f"{text}\n".encode("utf-8", "surrogateescape"))
+
+    users = parse_name_map(opts.usermap, users=True, warn=warn) if opts.usermap else []
+    groups = parse_name_map(opts.groupmap, users=False, warn=warn) if opts.groupmap else []
+    return users, groups
 
 
 # -- the shared state ----------------------------------------------------------------------------
@@ -439,7 +458,9 @@ class Shared:
         self.tree = tree
         self.reporter = reporter
         self.stats = stats
-        self.am_root = os.geteuid() == 0
+        # --super/--no-super override what the effective uid says (rsync: options.c am_root)
+        self.am_root = os.geteuid() == 0 if opts.super_user is None else opts.super_user
+        self.id_maps = _id_maps(opts, reporter)
         self.rule = ChecksumRule.for_session(
             protocol=session.protocol,
             negotiated=session.checksum if session.checksum_negotiated else None,
@@ -454,7 +475,9 @@ class Shared:
         self.read_sub_list: Callable[[int], Awaitable[None]] | None = None
         self.children: dict[bytes, set[bytes]] = {}
         self.content_dirs: set[int] = set()
-        self.ids = IdMapper({}, {}, numeric=opts.numeric_ids, am_root=self.am_root)
+        self.ids = IdMapper(
+            {}, {}, numeric=opts.numeric_ids, am_root=self.am_root, maps=self.id_maps
+        )
         self.dflt_perms = 0o777 & ~config.umask
         self.io_error = 0
         # the directories whose permissions the generator loosened to write into them

@@ -315,7 +315,7 @@ class ReceiverRole:
         tmp = b""
         # --inplace writes the file itself (not with --backup: the old file is kept by
         # renaming it, so the new one is written beside it as without --inplace)
-        if sh.opts.inplace and sh.backups is None:
+        if (sh.opts.inplace or sh.opts.append) and sh.backups is None:
             await self._receive_inplace(ndx, entry, rel, iflags, head, basis_fd, basis_st)
             return
         output = self.output
@@ -439,11 +439,20 @@ class ReceiverRole:
                     os.ftruncate(fd, 0)
                 else:
                     old_size = os.fstat(fd).st_size
-            ok = await self._receive_data(fd, basis_fd, head, rel, entry, old_size=old_size)
+            start = 0
+            if sh.opts.append and ndx not in self._redone and head.count:
+                # --append: the new data goes after what the file has (rsync: receiver.c
+                # receive_data(), append_mode; phase 2 redoes a file whole)
+                start = head.count * head.block_length
+                if head.remainder:
+                    start -= head.block_length - head.remainder
+            ok = await self._receive_data(
+                fd, basis_fd, head, rel, entry, old_size=old_size, append_from=start
+            )
             if fd < 0:
                 return
             try:
-                os.ftruncate(fd, self._written(entry.size))
+                os.ftruncate(fd, start + self._written(entry.size - start))
             except OSError as exc:
                 self._error(
                     f"rsync: [receiver] ftruncate {_show(self._full_name(rel))} failed: "
@@ -581,6 +590,7 @@ class ReceiverRole:
         entry: FileEntry,
         *,
         old_size: int = 0,
+        append_from: int = 0,
     ) -> bool:
         """The token stream and the whole-file checksum; returns whether they matched.
 
@@ -592,7 +602,8 @@ class ReceiverRole:
 
         With ``-S`` the content is written by a :class:`SparseWriter` (holes for runs of
         zeros); ``old_size`` is how much data a file rewritten in place already holds
-        (its holes are punched out there).
+        (its holes are punched out there). With ``--append`` the data is written from
+        ``append_from`` on; ``--append-verify`` hashes the bytes before it too.
 
         rsync: receiver.c receive_data().
         """
@@ -601,10 +612,14 @@ class ReceiverRole:
         sparse = None
         if fd >= 0 and self.sh.opts.sparse:
             sparse = SparseWriter(fd, punch_below=old_size)
-        if fd >= 0 and entry.size >= _THREAD_AT:
+        if fd >= 0 and entry.size >= _THREAD_AT and not append_from:
             async with _ThreadedSink(fd, self._new_hasher(), where, sparse) as threaded:
                 sink = self._sink = threaded
                 await self._receive_tokens(sink, basis_fd, head, rel, entry)
+        elif append_from:
+            sink = self._sink = _Sink(fd, self._new_hasher(), where, sparse)
+            self._append_start(sink, fd, basis_fd, append_from)
+            await self._receive_tokens(sink, basis_fd, head, rel, entry)
         else:
             sink = self._sink = _Sink(fd, self._new_hasher(), where, sparse)
             await self._receive_tokens(sink, basis_fd, head, rel, entry)
@@ -617,6 +632,23 @@ class ReceiverRole:
         if self.sh.config.progress:
             self._progress(rel, sink.written, entry.size, final=True)
         return bytes(sink.hasher.digest()) == theirs
+
+    def _append_start(self, sink: _Sink, fd: int, basis_fd: int, start: int) -> None:
+        """Position ``fd`` at ``start``; ``--append-verify`` hashes the bytes before it.
+
+        They are read from ``basis_fd``, the same file opened for reading.
+        """
+        if fd < 0:
+            return
+        if self.sh.opts.append > 1 and basis_fd >= 0:
+            offset = 0
+            while offset < start:
+                piece = _pread(basis_fd, min(start - offset, _WRITE_AT), offset)
+                if not piece:
+                    break
+                sink.hasher.update(piece)
+                offset += len(piece)
+        os.lseek(fd, start, os.SEEK_SET)
 
     def _progress(self, rel: bytes, done: int, total: int, *, final: bool) -> None:
         """Tell the reporter how far this file is (rsync: progress.c show_progress())."""

@@ -32,6 +32,7 @@ import time
 from typing import TYPE_CHECKING
 
 import anyio
+import msgspec
 from anyio.abc import ByteReceiveStream
 
 from rsync_wire.errors import (
@@ -50,11 +51,11 @@ from rsync_wire.proto.flist_sort import dedupe, sort_order
 from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch
 from rsync_wire.roles.altdest import BasisDirs
 from rsync_wire.roles.backup import Backups
+from rsync_wire.roles.chmod import ChmodError, option_rules, tweak_mode
 from rsync_wire.roles.daemon_rules import module_path
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.flists import FREED, FileLists
 from rsync_wire.roles.generator import GeneratorRole
-from rsync_wire.roles.idmap import MapItem, parse_name_map
 from rsync_wire.roles.output import open_temp_dir
 from rsync_wire.roles.receive_state import (
     Finished,
@@ -185,6 +186,34 @@ def _implied_pattern(arg: bytes, *, relative: bool) -> tuple[bytes, bool, int]:
     return bytes(out[1:]), wild, backslashes
 
 
+def _with_chmod(
+    opts: TransferOptions, config: ReceiveConfig, adjust: Callable[[FileEntry], FileEntry] | None
+) -> Callable[[FileEntry], FileEntry] | None:
+    """``adjust`` after ``--chmod``: a receiver tweaks the modes it reads, but symlinks'.
+
+    Raises:
+        RsyncError: a rule rsync rejects (exit code 1).
+
+    rsync: flist.c recv_file_entry() (chmod_modes).
+    """
+    if not opts.chmod:
+        return adjust
+    try:
+        rules = option_rules(opts.chmod, umask=config.umask)
+    except ChmodError as exc:
+        raise RsyncError(str(exc), exit_code=ExitCode.SYNTAX) from None
+
+    def chmod(entry: FileEntry) -> FileEntry:
+        mode = entry.mode
+        if mode and not stat.S_ISLNK(mode):
+            new = tweak_mode(mode, rules)
+            if new != mode:
+                entry = msgspec.structs.replace(entry, mode=new)
+        return entry if adjust is None else adjust(entry)
+
+    return chmod
+
+
 class ImpliedRules:
     """The receiver's rules for names it asked for, and for the directories above them.
 
@@ -308,7 +337,7 @@ class ReceiverSide:
         self.shared.daemon_rules = daemon_rules
         if isinstance(self.destination, ModuleDestination):
             self.shared.module_shown = self.destination.shown
-        self.adjust = adjust
+        self.adjust = _with_chmod(opts, config, adjust)
         self.shared.read_sub_list = self.read_sub_list
         self._events: MemoryObjectSendStream[ReceiverEvent] | None = None
         self._decoder: FileListDecoder | None = None
@@ -378,7 +407,6 @@ class ReceiverSide:
             csum_len = flist_csum_len(sh.rule.name)
         decoder = FileListDecoder(session, opts, csum_len=csum_len)
         self._decoder = decoder
-        uid_map, gid_map = self._id_maps()
         entries = await self._read_entries(count_progress=True)
         if inc:
             sh.ids = IdMapper(
@@ -386,8 +414,7 @@ class ReceiverSide:
                 decoder.gid_names,
                 numeric=opts.numeric_ids,
                 am_root=sh.am_root,
-                uid_map=uid_map,
-                gid_map=gid_map,
+                maps=sh.id_maps,
             )
         else:
             ids = await ws.decode(decoder.decode_id_lists)
@@ -399,8 +426,7 @@ class ReceiverSide:
                 dict(ids.gid_names) | decoder.gid_names,
                 numeric=opts.numeric_ids,
                 am_root=sh.am_root,
-                uid_map=uid_map,
-                gid_map=gid_map,
+                maps=sh.id_maps,
             )
         self.stats.io_error |= sh.io_error
         self.stats.flist_size += ws.bytes_read - start_read
@@ -415,21 +441,6 @@ class ReceiverSide:
                 msg = f"invalid file index {ndx} after a one-entry file list"
                 raise RemoteProtocolError(msg)
         sh.reporter.file_list_done(self.stats.num_files)
-
-    def _id_maps(self) -> tuple[tuple[MapItem, ...], tuple[MapItem, ...]]:
-        """``--usermap`` and ``--groupmap``, parsed before the list is read.
-
-        rsync: flist.c recv_file_list() (parse_name_map()).
-        """
-        opts = self.shared.opts
-
-        def warn(text: str) -> None:
-            line = (text + "\n").encode("utf-8", "surrogateescape")
-            self.shared.reporter.message(Msg.ERROR, line)
-
-        users = parse_name_map(opts.usermap, users=True, warn=warn) if opts.usermap else ()
-        groups = parse_name_map(opts.groupmap, users=False, warn=warn) if opts.groupmap else ()
-        return users, groups
 
     async def read_sub_list(self, number: int) -> None:
         """Read the list of directory ``number`` (incremental recursion) and register it.
@@ -886,7 +897,7 @@ class ReceiverSide:
         if not opts.backup_dir:
             # rsync: options.c (omit_dir_times = -1: implied, never sent to the sender)
             opts.omit_dir_times = True
-            return Backups(tree, suffix=suffix, backup_dir=None)
+            return Backups(tree, suffix=suffix, backup_dir=None, safe_links=opts.safe_links)
         place = self.destination
         bdir = os.fsencode(opts.backup_dir)
         if isinstance(place, ModuleDestination):
@@ -904,7 +915,7 @@ class ReceiverSide:
                     place.mkdir(prefix)
             return DestTree(path, fd=place.open_dir(path))
 
-        return Backups(tree, suffix=suffix, backup_dir=open_backup_dir)
+        return Backups(tree, suffix=suffix, backup_dir=open_backup_dir, safe_links=opts.safe_links)
 
     def _basis_dirs(self, tree: DestTree) -> BasisDirs:
         """``--link-dest``/``--copy-dest``/``--compare-dest``: each directory opened once.

@@ -25,6 +25,7 @@ from rsync_wire.fs import (
     _openat2,
     split_path,
 )
+from rsync_wire.roles.links import unsafe_symlink
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -146,17 +147,7 @@ def _show(path: bytes) -> str:
 
 def _is_unsafe_link(target: bytes, name: bytes) -> bool:
     """rsync: util1.c unsafe_symlink() — does the link climb out of the transfer?"""
-    if not target or target.startswith(b"/"):
-        return True
-    depth = name.count(b"/")
-    for part in target.split(b"/"):
-        if part == b"..":
-            depth -= 1
-            if depth < 0:
-                return True
-        elif part and part != b".":
-            depth += 1
-    return False
+    return unsafe_symlink(target, name)
 
 
 def scan(
@@ -353,8 +344,12 @@ def _make_entry(
                 (ERROR, f"readlink_stat({report.full(path)}) failed: {exc.strerror} ({exc.errno})")
             )
             return None
-        follow = opts.copy_links or (opts.copy_unsafe_links and _is_unsafe_link(target, name))
-        if follow:
+        unsafe = not opts.copy_links and opts.copy_unsafe_links and _is_unsafe_link(target, name)
+        if unsafe and opts.verbose:  # rsync's --info=symsafe
+            report.messages.append(
+                (INFO, f'copying unsafe symlink "{_show(name)}" -> "{_show(target)}"')
+            )
+        if opts.copy_links or unsafe:
             if report.module and _leaves_root(root, path):
                 return _escaped_dir(name, path, st, report)
             try:
@@ -383,11 +378,7 @@ def _make_entry(
             # Listed without its target: the receiving side skips it ("skipping
             # non-regular file") and counts its size (rsync: flist.c make_file()).
             return ScanEntry(name=name, path=path, st=st, link_target=None)
-        if opts.safe_links and _is_unsafe_link(target, name):
-            report.messages.append(
-                (INFO, f'ignoring unsafe symlink "{_show(name)}" -> "{_show(target)}"')
-            )
-            return None
+        # --safe-links: the receiving generator ignores unsafe links (rsync: generator.c)
         if not target:
             report.io_error |= 1
             return None

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from rsync_delta.hashes import ChecksumRule
 from rsync_delta.ops import BlockMatch
-from rsync_wire.errors import RemoteProtocolError
+from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
 from rsync_wire.fs import split_path
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
@@ -36,7 +36,7 @@ from rsync_wire.proto.phases import SenderFinish, SenderPhases
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
 from rsync_wire.roles import idnames
-from rsync_wire.roles.chmod import ChmodError, ChmodRule, parse_chmod, tweak_mode
+from rsync_wire.roles.chmod import ChmodError, ChmodRule, option_rules, parse_chmod, tweak_mode
 from rsync_wire.roles.daemon_rules import DaemonRules, add_server_rules
 from rsync_wire.roles.report import RoleReport, exit_code_for
 from rsync_wire.roles.scan import (
@@ -306,7 +306,7 @@ class SenderRole:
         self._map_errno = 0  # the first read error of the file being sent
         self._succeeded: list[int] = []  # MSG_SUCCESS indexes not yet acted on
         self._chmod: list[ChmodRule] = []
-        self._munge = module is not None and module.munge_symlinks
+        self._munge = (module is not None and module.munge_symlinks) or opts.munge_links
         if module is not None and module.outgoing_chmod:
             try:
                 self._chmod = parse_chmod(module.outgoing_chmod, umask=_umask())
@@ -317,6 +317,11 @@ class SenderRole:
                     module.log_prefix,
                     module.outgoing_chmod,
                 )
+        if opts.chmod:  # after the module's, as rsync appends them (rsync: options.c)
+            try:
+                self._chmod += option_rules(opts.chmod, umask=_umask())
+            except ChmodError as exc:
+                raise RsyncError(str(exc), exit_code=ExitCode.SYNTAX) from None
         # Incremental recursion: every directory listed so far (rsync's dir_flist) as
         # (name, base index, device or -1 when its contents are not sent), and the
         # depth-first queue of directories whose lists are still to be sent.
@@ -984,7 +989,8 @@ class SenderRole:
                 os.O_RDONLY | getattr(os, "O_NOATIME", 0)
                 if self.opts.open_noatime
                 else os.O_RDONLY,
-                follow=self.opts.copy_links,
+                # a link --copy-unsafe-links followed in the list is a file here too
+                follow=self.opts.copy_links or self.opts.copy_unsafe_links,
             )
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
