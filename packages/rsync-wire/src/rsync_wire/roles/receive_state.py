@@ -22,6 +22,7 @@ import msgspec
 
 from rsync_delta import ChecksumRule
 from rsync_wire.errors import ExitCode, RemoteProtocolError
+from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.roles import idnames
@@ -473,6 +474,9 @@ class Shared:
         self.lists = FileLists(inc=False)
         # reads the list of a directory (incremental recursion); set by ReceiverSide
         self.read_sub_list: Callable[[int], Awaitable[None]] | None = None
+        # the one decoder of the indexes the sender writes: they are delta-coded, so the
+        # file-list reader and the receiver must share its state (rsync: io.c read_ndx())
+        self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self.children: dict[bytes, set[bytes]] = {}
         self.content_dirs: set[int] = set()
         self.ids = IdMapper(

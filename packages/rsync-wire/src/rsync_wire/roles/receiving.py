@@ -341,7 +341,6 @@ class ReceiverSide:
         self.shared.read_sub_list = self.read_sub_list
         self._events: MemoryObjectSendStream[ReceiverEvent] | None = None
         self._decoder: FileListDecoder | None = None
-        self._ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self._implied: ImpliedRules | None = None
 
     # -- messages --------------------------------------------------------------------------
@@ -432,7 +431,7 @@ class ReceiverSide:
         self.stats.flist_size += ws.bytes_read - start_read
         self._register(entries, -1)
         if inc and len(entries) == 1:
-            ndx = await ws.read_ndx(self._ndx_in)
+            ndx = await ws.read_ndx(sh.ndx_in)
             if ndx == Ndx.FLIST_EOF:
                 sh.lists.eof = True
             elif ndx <= Ndx.FLIST_OFFSET:
