@@ -129,6 +129,11 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     cvs_exclude: bool = False
     files_from: str | None = None
     from0: bool = False
+    write_batch: str | None = None  # --write-batch=FILE
+    only_write_batch: str | None = None  # --only-write-batch=FILE
+    read_batch: str | None = None  # --read-batch=FILE
+    raw_argv: list[str] = msgspec.field(default_factory=list)  # for FILE.sh
+    cooked_args: list[str] = msgspec.field(default_factory=list)
     list_only_implied: bool = False
     inc_recursive: bool = True  # --no-inc-recursive: a pushing client offers no ``i``
 

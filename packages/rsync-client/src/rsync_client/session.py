@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 
     from rsync_client.output import Output
     from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.roles.batch import BatchWriter
 
 __all__ = ["RunResult", "build_filters", "run"]
 
@@ -198,9 +199,24 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
     Raises:
         RsyncError: with rsync's exit code (syntax, connection, protocol, ...).
     """
+    if opts.read_batch is not None:
+        from rsync_client.batchrun import run_read_batch
+
+        return await run_read_batch(opts, args, output)
     if not args:
         msg = "rsync: no source or destination given (see --help)"
         raise OptionError(msg)
+    if opts.write_batch is not None or opts.only_write_batch is not None:
+        from rsync_client.batchrun import with_batch
+
+        return await with_batch(opts, args, output, _run)
+    return await _run(opts, args, output, None)
+
+
+async def _run(
+    opts: ClientOptions, args: list[str], output: Output, batch: BatchWriter | None
+) -> RunResult:
+    """:func:`run` once the batch file (if any) is open."""
     if len(args) == 1:
         sources, dest = args, None
     else:
@@ -210,7 +226,7 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
         if all(loc.kind == "local" for loc in locs):
             if any(not s for s in sources):
                 _bare("Empty source arg specified.")
-            return await _run_push(opts, sources, target, output)
+            return await _run_push(opts, sources, target, output, batch)
         msg = "The source and destination cannot both be remote."
         raise OptionError(msg)
     kinds = {loc.kind for loc in locs}
@@ -228,15 +244,15 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
         if dest is not None and not dest:
             _bare('Empty destination arg specified (use "." or see --old-args).')
         output.am_sender = True  # rsync's client sends a local copy (its receiver is a child)
-        return await _run_local(opts, sources, dest, output)
+        return await _run_local(opts, sources, dest, output, batch)
     hosts = {(loc.host, loc.user, loc.port) for loc in locs}
     if len(hosts) > 1:
         msg = "rsync: all remote sources must be on the same host"
         raise OptionError(msg)
     check_role(opts, Role.CLIENT_RECEIVER)
     if kind == "daemon":
-        return await _run_daemon(opts, locs, dest, output)
-    return await _run_shell(opts, locs, dest, output)
+        return await _run_daemon(opts, locs, dest, output, batch)
+    return await _run_shell(opts, locs, dest, output, batch)
 
 
 def _family_flag(opts: ClientOptions) -> str:
@@ -277,7 +293,11 @@ def _add_cvs(filters: FilterList, opts: ClientOptions) -> None:
 
 
 async def _run_local(
-    opts: ClientOptions, sources: list[str], dest: str | None, output: Output
+    opts: ClientOptions,
+    sources: list[str],
+    dest: str | None,
+    output: Output,
+    batch: BatchWriter | None = None,
 ) -> RunResult:
     topts = opts.transfer_options(local=True)
     topts.cvs_exclude = opts.cvs_exclude
@@ -285,6 +305,10 @@ async def _run_local(
     filters = build_filters(opts)
     _add_cvs(filters, opts)
     config = _config(opts, filters, None, local=True)
+    if batch is not None:
+        # rsync forces whole files on a local copy, but not when writing a batch (main.c)
+        config.whole_file = opts.whole_file is True
+        config.batch_only = opts.only_write_batch is not None
     _files_from(opts)  # checked and read first, as rsync does
     check_role(opts, Role.LOCAL)  # e.g. --files-from (the local sender would hang)
     if opts.sandbox:
@@ -296,6 +320,7 @@ async def _run_local(
         config,
         output,
         capabilities=topts.capabilities,
+        batch=batch,
     )
     return RunResult(stats, int(stats.exit_code()), PROTOCOL_VERSION)
 
@@ -327,12 +352,16 @@ async def _pull(
     *,
     protocol: int | None,
     our_protocol: int,
+    batch: BatchWriter | None = None,
 ) -> tuple[ReceiveStats, int]:
-    session = await setup_client_protocol(ws, topts, protocol=protocol, our_protocol=our_protocol)
+    session = await setup_client_protocol(
+        ws, topts, protocol=protocol, our_protocol=our_protocol, batch=batch is not None
+    )
     filters.protocol = session.protocol
     local_filters = build_filters(opts, protocol=session.protocol)
     _add_cvs(local_filters, opts)
     config = _config(opts, local_filters, requested, local=False)
+    config.batch_only = opts.only_write_batch is not None
     files_from = _files_from(opts)
     if files_from is not None and session.protocol == 30:
         msg = "--files-from with a local file needs protocol 31 or newer, or 29 and older"
@@ -348,6 +377,7 @@ async def _pull(
         output,
         files_from=files_from,
         send_filters=filters,
+        batch=batch,
     )
     return stats, session.protocol
 
@@ -365,7 +395,11 @@ def _pull_topts(opts: ClientOptions) -> TransferOptions:
 
 
 async def _run_daemon(
-    opts: ClientOptions, locs: list[Location], dest: str | None, output: Output
+    opts: ClientOptions,
+    locs: list[Location],
+    dest: str | None,
+    output: Output,
+    batch: BatchWriter | None = None,
 ) -> RunResult:
     topts = _pull_topts(opts)
     filters = build_filters(opts)
@@ -384,6 +418,7 @@ async def _run_daemon(
             output,
             protocol=protocol,
             our_protocol=our_protocol,
+            batch=batch,
         )
 
     return await _daemon_session(opts, locs, topts, pull, output)
@@ -465,7 +500,11 @@ async def _daemon_session(
 
 
 async def _run_shell(
-    opts: ClientOptions, locs: list[Location], dest: str | None, output: Output
+    opts: ClientOptions,
+    locs: list[Location],
+    dest: str | None,
+    output: Output,
+    batch: BatchWriter | None = None,
 ) -> RunResult:
     topts = _pull_topts(opts)
     filters = build_filters(opts)
@@ -484,6 +523,7 @@ async def _run_shell(
             output,
             protocol=protocol,
             our_protocol=our_protocol,
+            batch=batch,
         )
 
     return await _shell_session(opts, locs, topts, pull)
@@ -594,7 +634,11 @@ def _push_topts(opts: ClientOptions, remote_list: str | None) -> TransferOptions
 
 
 async def _run_push(
-    opts: ClientOptions, sources: list[str], target: Location, output: Output
+    opts: ClientOptions,
+    sources: list[str],
+    target: Location,
+    output: Output,
+    batch: BatchWriter | None = None,
 ) -> RunResult:
     """Send local ``sources`` to a remote destination (a daemon module or a remote shell).
 
@@ -630,6 +674,7 @@ async def _run_push(
             protocol=protocol,
             our_protocol=our_protocol,
             names_from_peer=remote_list is not None,
+            batch=batch is not None,
         )
         # rsync: compat.c setup_protocol() (a sender's receiver_symlink_times)
         output.receiver_symlink_times = bool(session.compat_flags & CF.SYMLINK_TIMES)
@@ -653,6 +698,7 @@ async def _run_push(
             # --progress shows the names too (rsync: options.c, the "name" info word)
             verbose=opts.verbose or int(opts.progress),
             names_from_peer=remote_list is not None,
+            batch=batch,
         )
         return stats, session.protocol
 

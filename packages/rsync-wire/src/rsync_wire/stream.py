@@ -75,6 +75,38 @@ class WireStream:
         self._bw_rate = 0
         self._bw_start = 0.0
         self._bw_sent = 0
+        self._tee_in: Callable[[bytes], None] | None = None
+        self._tee_pos = 0
+        self._tee_out: Callable[[bytes], None] | None = None
+        self._tee_skip = 0
+
+    # -- batch files (rsync: io.c write_batch_monitor_in/out) ---------------------------------
+
+    def tee_input(self, sink: Callable[[bytes], None] | None) -> None:
+        """Hand every protocol byte consumed from now on to ``sink`` (``None``: stop).
+
+        Stopping hands over what was consumed since the last refill first.
+        """
+        self._tee_flush_in()
+        self._tee_in = sink
+        self._tee_pos = self._pos
+
+    def tee_output(self, sink: Callable[[bytes], None] | None) -> None:
+        """Hand every protocol byte written from now on to ``sink`` (``None``: stop)."""
+        if self._tee_out is not None and self._out[self._tee_skip :]:
+            self._tee_out(bytes(self._out[self._tee_skip :]))
+        self._tee_out = sink
+        self._tee_skip = len(self._out)
+
+    def _tee_flush_in(self) -> None:
+        if self._tee_in is not None and self._pos > self._tee_pos:
+            self._tee_in(bytes(self._buf[self._tee_pos : self._pos]))
+        self._tee_pos = self._pos
+
+    def _tee_flush_out(self) -> None:
+        if self._tee_out is not None and len(self._out) > self._tee_skip:
+            self._tee_out(bytes(self._out[self._tee_skip :]))
+        self._tee_skip = 0
 
     # -- mode switches -------------------------------------------------------------------------
 
@@ -113,12 +145,15 @@ class WireStream:
 
     async def _fill(self) -> None:
         """Read more bytes from the connection into the protocol buffer."""
+        if self._tee_in is not None:
+            self._tee_flush_in()
         if self._pos and self._pos == len(self._buf):
             self._buf.clear()
             self._pos = 0
         elif self._pos > 0x100000:
             del self._buf[: self._pos]
             self._pos = 0
+        self._tee_pos = self._pos
         while True:
             demux = self._demux
             if demux is not None and demux.pending:
@@ -356,6 +391,7 @@ class WireStream:
             msg = "messages need multiplexed output"
             raise RuntimeError(msg)
         if self._out:
+            self._tee_flush_out()
             encode_frames_into(self._framed, self._out, frame_size=DATA_FRAME_SIZE)
             self._out.clear()
         if code in (Msg.INFO, Msg.ERROR, Msg.WARNING, Msg.ERROR_XFER) and len(payload) > 4096:
@@ -368,6 +404,7 @@ class WireStream:
         """Send everything written so far (as MSG_DATA frames when multiplexing)."""
         if not self._out and not self._framed:
             return
+        self._tee_flush_out()
         if self._mux_out:
             framed = self._framed
             self._framed = bytearray()

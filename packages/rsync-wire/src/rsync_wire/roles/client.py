@@ -46,6 +46,7 @@ from rsync_wire.roles.sender_ports import ClientSenderPort
 if TYPE_CHECKING:
     from rsync_wire.fs import Root
     from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.roles.batch import BatchWriter
     from rsync_wire.roles.receiving import ReceiveConfig, Reporter
     from rsync_wire.roles.sender_ports import SenderReporter
     from rsync_wire.stream import WireStream
@@ -141,6 +142,7 @@ async def setup_client_protocol(
     protocol: int | None = None,
     our_protocol: int = PROTOCOL_VERSION,
     names_from_peer: bool = False,
+    batch: bool = False,
 ) -> Session:
     """Negotiate as the client; returns the session, with multiplexing started.
 
@@ -153,6 +155,8 @@ async def setup_client_protocol(
         names_from_peer: a push whose ``--files-from`` the server reads: below protocol 31
             the names come unmultiplexed, so multiplexed input starts only after the file
             list (:func:`run_push` starts it).
+        batch: a batch file is written: only the names a batch can record are offered
+            (md5, or md4 below protocol 30; zlib), as rsync does.
 
     Raises:
         RemoteProtocolError: the peer's version is not a version (text on the stream?).
@@ -173,24 +177,29 @@ async def setup_client_protocol(
     choice = _checksum_choice(opts)
     if opts.compress:
         compression = opts.compress_choice or "zlib"
+    csum_names = client_checksum_names()
+    comp_names = client_compress_names()
+    if batch:  # rsync: compat.c getenv_nstr() (write_batch)
+        csum_names = ("md5",) if protocol >= 30 else ("md4",)
+        comp_names = ("zlib",)
     if flags & CF.VARINT_FLIST_FLAGS:
         want_csum = choice is None
         want_comp = opts.compress and opts.compress_choice is None
         if want_csum:
-            ws.write_vstring(" ".join(client_checksum_names()).encode())
+            ws.write_vstring(" ".join(csum_names).encode())
         if want_comp:
-            ws.write_vstring(" ".join(client_compress_names()).encode())
+            ws.write_vstring(" ".join(comp_names).encode())
         await ws.flush()
         if want_csum:
             theirs = parse_name_list(await ws.read_vstring())
-            picked = choose_name(client_checksum_names(), theirs, server=False)
+            picked = choose_name(csum_names, theirs, server=False)
             if picked is None:
                 msg = "Failed to negotiate a checksum choice"
                 raise UnsupportedError(msg)
             checksum, negotiated = picked, True
         if want_comp:
             theirs = parse_name_list(await ws.read_vstring())
-            picked = choose_name(client_compress_names(), theirs, server=False)
+            picked = choose_name(comp_names, theirs, server=False)
             if picked is None:
                 msg = "Failed to negotiate a compression choice"
                 raise UnsupportedError(msg)
@@ -232,6 +241,7 @@ async def run_pull(
     *,
     files_from: list[bytes] | None = None,
     send_filters: FilterList | None = None,
+    batch: BatchWriter | None = None,
 ) -> ReceiveStats:
     """Send the filter list (and ``--files-from`` names), then receive.
 
@@ -246,6 +256,7 @@ async def run_pull(
             ``--files-from=- --from0``).
         send_filters: the rules to send, when they differ from ``config.filters`` (the
             local list may hold rules added after sending, as rsync's ``-C`` does).
+        batch: ``--write-batch``: what the sender sends from here on is recorded.
 
     rsync: main.c client_run() (receiving half), exclude.c send_filter_list().
     """
@@ -267,9 +278,14 @@ async def run_pull(
     await ws.flush()
     side = ReceiverSide(ws, session, opts, config, dest, reporter)
     ws.on_message = side.on_message
+    if batch is not None:  # rsync: main.c client_run() -> io.c start_write_batch(f_in)
+        batch.start(session)
+        batch.record_input(ws)
     try:
         return await side.run()
     finally:
+        if batch is not None:
+            batch.stop(ws)
         side.close()
 
 
@@ -285,6 +301,7 @@ async def run_push(
     itemize: int = 0,
     verbose: int = 0,
     names_from_peer: bool = False,
+    batch: BatchWriter | None = None,
 ) -> ReceiveStats:
     """Send the filter list when the receiver wants it, then run the sender as the client.
 
@@ -302,6 +319,8 @@ async def run_push(
         verbose: the ``-v`` level.
         names_from_peer: ``--files-from=HOST:FILE``: the server reads the file and sends
             the names (below P 31 unmultiplexed: see :func:`setup_client_protocol`).
+        batch: ``--write-batch``: what the sender writes from here on is recorded, and its
+            statistics.
 
     Returns:
         The sender's statistics in the shape ``--stats`` prints (rsync's client sender
@@ -350,6 +369,9 @@ async def run_push(
     ws.on_message = port.on_message
     role = SenderRole(ws, session, opts, root, paths, port=port)
     started = time.monotonic()
+    if batch is not None:  # rsync: main.c client_run() -> io.c start_write_batch(f_out)
+        batch.start(session)
+        batch.record_output(ws)
     try:
         report = await role.run()
     except RemoteError as exc:
@@ -358,6 +380,14 @@ async def run_push(
             with anyio.move_on_after(2, shield=True), contextlib.suppress(ConnectionLost):
                 await ws.write_message(Msg.ERROR_EXIT, b"")
         raise
+    finally:
+        if batch is not None:
+            batch.stop(ws)
+    if batch is not None:
+        values = [report.total_read, report.total_written, report.total_size]
+        if session.flist_times:
+            values += [report.flist_buildtime_ms, report.flist_xfertime_ms]
+        batch.push_stats(values, protocol=protocol)
     kinds = role.kinds
     deleted = port.deleted or [0, 0, 0, 0, 0]
     created = port.created

@@ -93,7 +93,7 @@ class GeneratorRole:
         self.milestones: set[str] = set()
         opts = shared.opts
         self.dry_run = opts.dry_run
-        self.do_xfers = not opts.dry_run
+        self.do_xfers = not opts.dry_run or shared.config.batch_only
         self.deleting = opts.delete_mode is not None
         mode = opts.delete_mode
         if mode == "":
@@ -411,6 +411,8 @@ class GeneratorRole:
     # -- writing ---------------------------------------------------------------------------
 
     def _write_ndx(self, ndx: int) -> None:
+        if ndx == Ndx.DONE and self.sh.batch is not None:
+            self.sh.batch.done()  # reading a batch: the receiver's gen_wants_ndx() sees it
         self.sh.out_ws.write_ndx(self.ndx_out, ndx)
 
     def _write_del_stats(self) -> None:
@@ -826,6 +828,8 @@ class GeneratorRole:
         basis = choose_basis(sh, rel, entry, st, redo=redo, fuzzy=fuzzy, alt_st=cmp_st)
         ws = sh.out_ws
         self._write_ndx(ndx)
+        if sh.batch is not None:
+            sh.batch.requested(ndx)
         if sh.lists.inc:
             self._count_request(ndx)
         if sh.session.has_iflags:

@@ -18,6 +18,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 import anyio
+import msgspec
 from anyio.abc import ByteStream
 
 from rsync_wire.fs import Root
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.roles.batch import BatchWriter
     from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats, Reporter
 
 __all__ = ["MemoryByteStream", "local_session", "memory_stream_pair", "run_local_copy"]
@@ -122,6 +124,7 @@ async def run_local_copy(
     *,
     capabilities: str = ".LfxCvu",
     protocol: int = 32,
+    batch: BatchWriter | None = None,
 ) -> ReceiveStats:
     """Copy ``sources`` to ``dest`` in this process: our sender and our receiving side.
 
@@ -134,11 +137,17 @@ async def run_local_copy(
         reporter: user-visible events.
         capabilities: the capability letters the two sides agree on.
         protocol: the protocol both speak.
+        batch: ``--write-batch``: the transfer is recorded (the checksum is then md5, or
+            md4 below protocol 30: what a batch reader assumes).
     """
     from rsync_wire.roles.client import run_pull
     from rsync_wire.roles.sender import SenderRole
 
     session = local_session(capabilities, protocol=protocol)
+    if batch is not None:  # rsync: compat.c getenv_nstr() (write_batch)
+        session = msgspec.structs.replace(
+            session, checksum="md5" if protocol >= 30 else "md4", checksum_negotiated=False
+        )
     client_end, server_end = memory_stream_pair()
     client_ws = WireStream(client_end, client_end)
     server_ws = WireStream(server_end, server_end)
@@ -159,7 +168,9 @@ async def run_local_copy(
 
     async def receive() -> None:
         try:
-            result.append(await run_pull(client_ws, session, opts, config, dest, reporter))
+            result.append(
+                await run_pull(client_ws, session, opts, config, dest, reporter, batch=batch)
+            )
         finally:
             await client_ws.flush()
             await client_end.send_eof()
