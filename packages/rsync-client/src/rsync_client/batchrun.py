@@ -50,11 +50,11 @@ def _check(opts: ClientOptions, name: str) -> None:
     if opts.read_batch is not None and (
         opts.write_batch is not None or opts.only_write_batch is not None
     ):
-        msg = "--write-batch and --read-batch can not be used together"
-        raise _bare(msg)
+        msg = "rsync: --write-batch and --read-batch can not be used together"
+        raise OptionError(msg)
     if opts.read_batch is not None and opts.files_from is not None:
-        msg = "--read-batch cannot be used with --files-from"
-        raise _bare(msg)
+        msg = "rsync: --read-batch cannot be used with --files-from"
+        raise OptionError(msg)
     if len(os.fsencode(name)) > MAX_BATCH_NAME_LEN:
         msg = f"the batch-file name must be {MAX_BATCH_NAME_LEN} characters or less."
         raise _bare(msg)
@@ -128,14 +128,14 @@ async def run_read_batch(opts: ClientOptions, args: list[str], output: Output) -
         msg = "rsync: no destination given for --read-batch (see --help)"
         raise _bare(msg)
     dest = args[-1]
-    if parse_location(dest).kind != "local":
-        msg = "remote destination is not allowed with --read-batch"
-        raise _bare(msg)
     check_role(opts, Role.LOCAL)
-    reader = BatchReader(name)
+    reader = BatchReader(name)  # opened first, as rsync's main() opens it
     try:
         topts = opts.transfer_options(local=True)
         flags = reader.stream_flags()
+        if parse_location(dest).kind != "local":
+            msg = "remote destination is not allowed with --read-batch"
+            raise _bare(msg)
         session = reader.session(topts, ours=opts.protocol or PROTOCOL_VERSION)
         for line in apply_stream_flags(flags, topts, protocol=session.protocol):
             if opts.verbose:

@@ -720,7 +720,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbose = opts.verbose
         if opts.write_batch is not None or opts.only_write_batch is not None:
             # the replay script repeats the command line (rsync: batch.c raw_argv)
-            opts.raw_argv = [sys.argv[0] if sys.argv and sys.argv[0] else "rsync", *args]
+            program = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c") else "pyrsync"
+            opts.raw_argv = [program, *args]
             opts.cooked_args = list(rest)
         output = Output(opts)
         code = _run_with_signals(opts, rest, output)

@@ -156,19 +156,23 @@ def apply_stream_flags(flags: int, opts: TransferOptions, *, protocol: int) -> l
 # -- writing ----------------------------------------------------------------------------------
 
 
-def _open_write(path: str, mode: int) -> int:
+def _open_write(path: str, mode: int, *, code: ExitCode = ExitCode.FILEIO) -> int:
     try:
         return open_trusted(
             os.fsencode(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode
         )
     except OSError as exc:
-        raise _open_error(path, exc) from None
+        err = _open_error(path, exc)
+        err.exit_code = code
+        raise err from None
 
 
 def _open_error(path: str, exc: OSError) -> BatchError:
     refusal = UNTRUSTED_SYMLINK + "\n" if isinstance(exc, UntrustedSymlinkError) else ""
     shown = path if path.startswith("/") else os.path.join(_cwd(), path)
-    msg = f'{refusal}rsync: Batch file "{shown}" open error: {exc.strerror} ({exc.errno})'
+    msg = (
+        f'{refusal}rsync: [Receiver] Batch file "{shown}" open error: {exc.strerror} ({exc.errno})'
+    )
     return BatchError(msg)
 
 
@@ -191,7 +195,7 @@ class BatchWriter:
 
     def __init__(self, name: str, opts: TransferOptions) -> None:
         self.name = name
-        self._sh_fd = _open_write(name + ".sh", 0o700)
+        self._sh_fd = _open_write(name + ".sh", 0o700, code=ExitCode.FILESELECT)
         try:
             self._fd = _open_write(name, 0o600)
         except BaseException:
@@ -419,7 +423,7 @@ class BatchReader:
             if not stat.S_ISREG(st.st_mode):
                 os.close(self._fd)
                 shown = name if name.startswith("/") else os.path.join(_cwd(), name)
-                msg = f'rsync: Batch file "{shown}" is not a regular file'
+                msg = f'rsync: [Receiver] Batch file "{shown}" is not a regular file'
                 raise BatchError(msg)
         self._head = bytearray()
 
