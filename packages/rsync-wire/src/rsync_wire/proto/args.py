@@ -417,6 +417,11 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
         if arg == ".":
             paths = [a.encode("utf-8", "surrogateescape") for a in args[i:]]
             break
+        if arg == "--":
+            # the end of the options (popt's); the first word after it stands for the
+            # lone "." (rrsync writes "--", ".", PATHS...)
+            paths = [a.encode("utf-8", "surrogateescape") for a in args[i + 1 :]]
+            break
         if arg.startswith("--"):
             name, eq, value = arg[2:].partition("=")
             spec = _LONG.get(name)

@@ -578,8 +578,10 @@ class GeneratorRole:
             return
         is_dev = stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
         is_special = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
-        if (is_dev and sh.am_root and sh.opts.preserve_devices) or (
-            is_special and sh.opts.preserve_specials
+        # --drop-D refuses to create them, leaving the list's format alone (rsync 3.5)
+        if not sh.opts.drop_devices and (
+            (is_dev and sh.am_root and sh.opts.preserve_devices)
+            or (is_special and sh.opts.preserve_specials)
         ):
             self._gen_special(ndx, entry, rel, st)
             return
