@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from rsync_client.output import Output
     from rsync_client.session import RunResult
 
-__all__ = ["run_read_batch", "with_batch"]
+__all__ = ["confined_sources", "run_read_batch", "with_batch"]
 
 
 def _bare(message: str) -> OptionError:
@@ -150,3 +150,25 @@ async def run_read_batch(opts: ClientOptions, args: list[str], output: Output) -
     finally:
         reader.close()
     return RunResult(stats, int(stats.exit_code()), session.protocol)
+
+
+def confined_sources(root: str, sources: list[str]) -> tuple[str, list[str]]:
+    """``--confine-root`` in a local copy: the root checked, the sources made relative to it.
+
+    Raises:
+        OptionError: the root is not absolute (rsync's message, exit code 1).
+        RsyncError: a source lies outside the root (exit code 3).
+    """
+    from rsync_wire.roles.confine_root import OutsideRootError, confine_paths
+
+    if not root.startswith("/"):
+        msg = "rsync: --confine-root must be an absolute path"
+        raise OptionError(msg)
+    root = os.path.normpath(root)
+    try:
+        rel = confine_paths(root, [os.fsencode(s) for s in sources])
+    except OutsideRootError as exc:
+        shown = os.fsdecode(exc.filename) if exc.filename else "?"
+        msg = f'rsync: [sender] "{shown}" is outside the --confine-root directory: {exc.strerror}'
+        raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
+    return root, [os.fsdecode(p) for p in rel]

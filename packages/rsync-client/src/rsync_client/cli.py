@@ -416,6 +416,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "write-batch": _str("write_batch"),
     "only-write-batch": _str("only_write_batch"),
     "read-batch": _str("read_batch"),
+    "confine-root": _str("confine_root"),
     "from0": _flag("from0"),
     "inc-recursive": _flag("inc_recursive"),
     "D": _Spec(_devices_specials, negate=_no_devices_specials),

@@ -132,6 +132,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     write_batch: str | None = None  # --write-batch=FILE
     only_write_batch: str | None = None  # --only-write-batch=FILE
     read_batch: str | None = None  # --read-batch=FILE
+    confine_root: str | None = None  # --confine-root=DIR (a local copy's sender stays in it)
     raw_argv: list[str] = msgspec.field(default_factory=list)  # for FILE.sh
     cooked_args: list[str] = msgspec.field(default_factory=list)
     list_only_implied: bool = False

@@ -313,6 +313,12 @@ async def _run_local(
     check_role(opts, Role.LOCAL)  # e.g. --files-from (the local sender would hang)
     if opts.sandbox:
         _confined(opts, output, confine_client(opts, sources, dest))
+    sender_root = None
+    if opts.confine_root is not None:
+        # the sender's arguments and merge files stay inside DIR (rsync: syscall.c)
+        from rsync_client.batchrun import confined_sources
+
+        sender_root, sources = confined_sources(opts.confine_root, sources)
     stats = await run_local_copy(
         [os.fsencode(s) for s in sources],
         None if dest is None else os.fsencode(dest),
@@ -321,6 +327,7 @@ async def _run_local(
         output,
         capabilities=topts.capabilities,
         batch=batch,
+        sender_root=sender_root,
     )
     return RunResult(stats, int(stats.exit_code()), PROTOCOL_VERSION)
 

@@ -495,7 +495,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("copy-devices", server="refuse"),
     _O("write-devices", server="refuse", negations=_no("write-devices")),
     _O("drop-D", sets="drop_devices", server="flag", roles=_SRV, negations=_no("drop-D")),
-    _O("confine-root", arg=Arg.STR, sets="confine_root", server="str", roles=_SRV),
+    _O("confine-root", arg=Arg.STR, sets="confine_root", server="str", roles=_SRV | _LC),
     _O("insecure-links", negations=_no("insecure-links")),
     _O("munge-links", negations=_no("munge-links")),
     _O("chmod", arg=Arg.STR),

@@ -125,6 +125,7 @@ async def run_local_copy(
     capabilities: str = ".LfxCvu",
     protocol: int = 32,
     batch: BatchWriter | None = None,
+    sender_root: str | None = None,
 ) -> ReceiveStats:
     """Copy ``sources`` to ``dest`` in this process: our sender and our receiving side.
 
@@ -137,6 +138,8 @@ async def run_local_copy(
         reporter: user-visible events.
         capabilities: the capability letters the two sides agree on.
         protocol: the protocol both speak.
+        sender_root: ``--confine-root``: the sender's tree (``sources`` are relative to
+            it), where its arguments and merge files are resolved.
         batch: ``--write-batch``: the transfer is recorded (the checksum is then md5, or
             md4 below protocol 30: what a batch reader assumes).
     """
@@ -153,8 +156,12 @@ async def run_local_copy(
     server_ws = WireStream(server_end, server_end)
     _start_mux(server_ws, session, server=True)
     _start_mux(client_ws, session, server=False)
-    paths = [_absolute(s) for s in sources]
-    root = Root(b"/")
+    if sender_root is not None:
+        paths = list(sources)
+        root = Root(sender_root)
+    else:
+        paths = [_absolute(s) for s in sources]
+        root = Root(b"/")
     sender = SenderRole(server_ws, session, opts, root, paths, module=None, server=True)
     server_ws.on_message = lambda _code, _payload: None
     result: list[ReceiveStats] = []
