@@ -309,6 +309,7 @@ async def _run_local(
         # rsync forces whole files on a local copy, but not when writing a batch (main.c)
         config.whole_file = opts.whole_file is True
         config.batch_only = opts.only_write_batch is not None
+        topts.compress = opts.compress or opts.compress_choice not in (None, "none")
     _files_from(opts)  # checked and read first, as rsync does
     check_role(opts, Role.LOCAL)  # e.g. --files-from (the local sender would hang)
     if opts.sandbox:

@@ -149,7 +149,11 @@ async def run_local_copy(
     session = local_session(capabilities, protocol=protocol)
     if batch is not None:  # rsync: compat.c getenv_nstr() (write_batch)
         session = msgspec.structs.replace(
-            session, checksum="md5" if protocol >= 30 else "md4", checksum_negotiated=False
+            session,
+            checksum="md5" if protocol >= 30 else "md4",
+            checksum_negotiated=False,
+            # rsync compresses a local copy's batch with -z (zlib: what a batch records)
+            compression="zlib" if opts.compress else None,
         )
     client_end, server_end = memory_stream_pair()
     client_ws = WireStream(client_end, client_end)
