@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -24,11 +25,13 @@ from harness.proc import run
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from harness.shim import ShimFactory
     from harness.tools import RealRsync
 
 pytestmark = pytest.mark.interop
 
 T = 1_700_000_000
+PYRSYNC = [sys.executable, "-m", "rsync_client"]
 
 
 def _source(base: Path) -> Path:
@@ -146,15 +149,24 @@ def test_reapplied_batch_skips_and_changes_nothing(
 ) -> None:
     src = _source(tmp_path)
     batch = tmp_path / "BATCH"
+    _old_copy(src, tmp_path / "a")
     code, _, err = run(
-        [*_argv(writer, real_rsync), "-a", f"--write-batch={batch}", f"{src}/", f"{tmp_path}/a/"],
+        [
+            *_argv(writer, real_rsync),
+            "-a",
+            "--no-whole-file",
+            f"--write-batch={batch}",
+            f"{src}/",
+            f"{tmp_path}/a/",
+        ],
         timeout=120,
     )
     assert code == 0, err
     outs = []
     for who in ("ours", "theirs"):
         dest = tmp_path / who
-        shutil.copytree(src, dest, symlinks=True)
+        _old_copy(src, dest)  # the batch holds deltas against this...
+        run([*real_rsync.argv(), "-a", f"{src}/", f"{dest}/"], timeout=60).check()  # ...now new
         code, out, err = run(
             [*_argv(who, real_rsync), "-a", f"--read-batch={batch}", f"{dest}/"], timeout=120
         )
@@ -163,6 +175,66 @@ def test_reapplied_batch_skips_and_changes_nothing(
         outs.append(sorted(ln for ln in out.splitlines() if ln.startswith("(Skipping")))
     assert outs[0] == outs[1]
     assert '(Skipping batched update for "big")' in outs[0]
+
+
+def _snapshot(root: Path) -> dict[str, bytes | None]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() if p.is_file() and not p.is_symlink() else None
+        for p in root.rglob("*")
+    }
+
+
+@pytest.mark.parametrize("server", ["rsync", "pyrsync"])
+@pytest.mark.parametrize("direction", ["pull", "push"])
+@pytest.mark.parametrize("writer", ["ours", "theirs"])
+def test_only_write_batch_over_a_remote_shell(
+    writer: str,
+    direction: str,
+    server: str,
+    real_rsync: RealRsync,
+    rsh_shim_factory: ShimFactory,
+    tmp_path: Path,
+) -> None:
+    """The destination keeps its old files; the batch (deltas against them) applies elsewhere.
+
+    In a push the data goes to the batch only (the receiving server is told
+    ``--only-write-batch=X``); in a pull the server sends it and the client drops it.
+    """
+    if writer == "theirs" and server == "rsync":
+        pytest.skip("rsync on both ends: nothing of ours runs")
+    src = _source(tmp_path)
+    _old_copy(src, tmp_path / "first")
+    _old_copy(src, tmp_path / "second")
+    before = _snapshot(tmp_path / "first")
+    shim = rsh_shim_factory(None if server == "rsync" else PYRSYNC, name=f"to-{server}")
+    ends = (
+        [f"host:{src}/", f"{tmp_path / 'first'}/"]
+        if direction == "pull"
+        else [f"{src}/", f"host:{tmp_path / 'first'}/"]
+    )
+    batch = tmp_path / "BATCH"
+    code, _, err = run(
+        [
+            *_argv(writer, real_rsync),
+            "-a",
+            "--no-whole-file",
+            "-e",
+            str(shim),
+            f"--only-write-batch={batch}",
+            *ends,
+        ],
+        timeout=120,
+    )
+    assert code == 0, err
+    assert _snapshot(tmp_path / "first") == before
+    for reader in ("ours", "theirs"):
+        dest = tmp_path / f"applied-{reader}"
+        shutil.copytree(tmp_path / "second", dest, symlinks=True)
+        code, out, err = run(
+            [*_argv(reader, real_rsync), "-a", f"--read-batch={batch}", f"{dest}/"], timeout=120
+        )
+        assert code == 0, (reader, out, err)
+        assert_trees_equal(src, dest)
 
 
 def test_only_write_batch_leaves_the_destination(real_rsync: RealRsync, tmp_path: Path) -> None:

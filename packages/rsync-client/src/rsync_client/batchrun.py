@@ -79,10 +79,6 @@ async def with_batch(
     _check(opts, name)
     if opts.dry_run:
         return await transfer(opts, args, output, None)
-    if only and len(args) > 1 and parse_location(args[-1]).kind != "local":
-        msg = "--only-write-batch is not supported by pyrsync for a remote destination"
-        text = f"rsync: {msg}"
-        raise RsyncError(text, exit_code=ExitCode.UNSUPPORTED)
     from rsync_client.session import build_filters
 
     topts = opts.transfer_options()

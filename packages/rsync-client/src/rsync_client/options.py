@@ -240,6 +240,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             checksum_seed=self.checksum_seed,
             timeout=self.timeout,
             stats=self.stats,
+            only_write_batch=self.only_write_batch,
             files_from="-" if self.files_from is not None else None,
             from0=self.files_from is not None,
             cvs_exclude=self.cvs_exclude,

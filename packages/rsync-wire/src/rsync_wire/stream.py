@@ -79,6 +79,8 @@ class WireStream:
         self._tee_pos = 0
         self._tee_out: Callable[[bytes], None] | None = None
         self._tee_skip = 0
+        self._divert: Callable[[bytes], None] | None = None
+        self._stash = bytearray()
 
     # -- batch files (rsync: io.c write_batch_monitor_in/out) ---------------------------------
 
@@ -98,12 +100,41 @@ class WireStream:
         self._tee_out = sink
         self._tee_skip = len(self._out)
 
+    def divert_output(self, sink: Callable[[bytes], None] | None) -> None:
+        """Send what is written from now on to ``sink`` instead of the peer (``None``: stop).
+
+        What was written before stays queued for the peer (and is handed to the output tee
+        now, so that the tee sees the bytes in the order they were written).
+        rsync: sender.c send_files() (``f_xfer``: ``--only-write-batch`` data goes to the
+        batch file only).
+        """
+        if sink is not None:
+            if self._tee_out is not None and len(self._out) > self._tee_skip:
+                self._tee_out(bytes(self._out[self._tee_skip :]))
+            self._stash = self._out
+            self._out = bytearray()
+            self._tee_skip = 0
+            self._divert = sink
+            return
+        if self._divert is not None:
+            if self._out:
+                self._divert(bytes(self._out))
+            self._divert = None
+            self._out = self._stash
+            self._stash = bytearray()
+            self._tee_skip = len(self._out)
+
     def _tee_flush_in(self) -> None:
         if self._tee_in is not None and self._pos > self._tee_pos:
             self._tee_in(bytes(self._buf[self._tee_pos : self._pos]))
         self._tee_pos = self._pos
 
     def _tee_flush_out(self) -> None:
+        if self._divert is not None:
+            if self._out:
+                self._divert(bytes(self._out))
+                self._out.clear()
+            return
         if self._tee_out is not None and len(self._out) > self._tee_skip:
             self._tee_out(bytes(self._out[self._tee_skip :]))
         self._tee_skip = 0
@@ -405,6 +436,8 @@ class WireStream:
         if not self._out and not self._framed:
             return
         self._tee_flush_out()
+        if not self._out and not self._framed:
+            return  # all of it diverted (divert_output)
         if self._mux_out:
             framed = self._framed
             self._framed = bytearray()

@@ -352,6 +352,10 @@ def _set(
         opts.refused.append(name)  # a server does not switch protocols on request
     elif kind == "str":
         setattr(opts, field, value)
+    elif kind == "batch":
+        # --only-write-batch: a server only learns that the data goes elsewhere; the
+        # client writes the name as "X" (rsync: options.c server_options())
+        setattr(opts, field, "X")
     elif kind == "rule":
         opts.server_rules.append((name, value))
     elif kind == "list":

@@ -277,6 +277,11 @@ def _append_emit(o: TransferOptions) -> list[str]:
     return ["--append" if o.append == 1 else "--append-verify"]
 
 
+def _only_write_batch_emit(o: TransferOptions) -> list[str]:
+    # the receiver only needs to know: the data goes to the batch (rsync: server_options())
+    return ["--only-write-batch=X"] if o.only_write_batch is not None else []
+
+
 def _files_from_emit(o: TransferOptions) -> list[str]:
     if o.files_from is None:
         return []
@@ -522,7 +527,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
        negations=_no("itemize-changes", "i")),
     _O("read-batch", arg=Arg.STR, roles=_LC),
     _O("write-batch", arg=Arg.STR, roles=_CLI),
-    _O("only-write-batch", arg=Arg.STR, server="refuse_value", roles=_LC | _CR),
+    _O("only-write-batch", arg=Arg.STR, sets="only_write_batch", server="batch",
+       send=Send.CUSTOM, when=_SEND, emit=_only_write_batch_emit, roles=_CLI | _SR),
     _O("old-args", negations=_no("old-args")),
     _O("trust-sender"),
     _O("usermap", arg=Arg.STR, server="refuse_value"),

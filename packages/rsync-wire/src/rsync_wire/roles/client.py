@@ -372,6 +372,8 @@ async def run_push(
     if batch is not None:  # rsync: main.c client_run() -> io.c start_write_batch(f_out)
         batch.start(session)
         batch.record_output(ws)
+        if opts.only_write_batch is not None:
+            role.batch_only = batch.write
     try:
         report = await role.run()
     except RemoteError as exc:

@@ -239,8 +239,10 @@ class ReceiverRole:
                 continue
             if sh.opts.dry_run:
                 sh.reporter.item(entry, rel or b".", iflags, None)
-                if sh.batch is not None or sh.config.batch_only:
-                    await self._discard_data()  # a batch carries the data all the same
+                if sh.batch is not None or (sh.config.batch_only and self.server_sender):
+                    # a batch carries the data all the same; a server sender sends it with
+                    # --only-write-batch (a client sender writes it to its batch only)
+                    await self._discard_data()
                 if inc:
                     await self.events.send(Finished(ndx, ok=True))
                 continue
@@ -291,10 +293,10 @@ class ReceiverRole:
         rsync: receiver.c discard_receive_data().
         """
         ws = self.sh.ws
-        await ws.decode(
+        head = await ws.decode(
             decode_sum_head, protocol=self.sh.session.protocol, digest_size=self.digest_size
         )
-        self.tokens.begin_file(block_count=0)
+        self.tokens.begin_file(block_count=head.count)
         decode = self.tokens.decode
         while True:
             event: TokenEvent = await ws.decode(decode)

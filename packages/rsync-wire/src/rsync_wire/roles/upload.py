@@ -280,6 +280,8 @@ async def receive_upload(
         umask=_umask(),
         protect_backups=False,  # the client sends its "P *~" rule when it deletes
         flist_memory_limit=opts.alloc_limit,
+        # --only-write-batch: the client records the transfer; nothing changes here
+        batch_only=opts.only_write_batch is not None,
     )
     reporter = PeerReporter(protocol=protocol, verbose=opts.verbose, module=module)
     if module is not None and module.ignore_errors:
