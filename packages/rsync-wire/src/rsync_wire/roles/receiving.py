@@ -750,6 +750,9 @@ class ReceiverSide:
         self._events = send
         generator = GeneratorRole(sh, receive)
         receiver = ReceiverRole(sh, send, server_sender=self.server_sender)
+        # one decoder per direction: a negative index read after a one-entry first list
+        # (read_file_list) is the base of the next one (rsync: io.c read_ndx() statics)
+        receiver.ndx_in = self._ndx_in
         try:
             async with receive, anyio.create_task_group() as tg:
                 tg.start_soon(receiver.run)
