@@ -142,6 +142,13 @@ async def run_read_batch(opts: ClientOptions, args: list[str], output: Output) -
         config = _config(opts, filters, None, local=True)
         config.whole_file = True  # the generator sends no sums (rsync: generator.c)
         config.umask = _umask()
+        if opts.sandbox:
+            # the batch file is open already: only the destination needs a rule
+            from rsync_client.confine import confine_client
+
+            note = confine_client(opts, [], dest)
+            if opts.verbose > 1:
+                output.info(f"pyrsync: {note}\n")
         stats = await reader.run(session, topts, config, os.fsencode(dest), output)
     finally:
         reader.close()
