@@ -286,6 +286,12 @@ def test_read_batch_refusals(tmp_path: Path) -> None:
     assert code == 11, err
     assert "Batch file" in err
     assert "open error: No such file or directory" in err
+    os.mkfifo(tmp_path / "fifo")  # refused, never waited on
+    code, _, err = run(
+        [*pyrsync_argv(), f"--read-batch={tmp_path}/fifo", f"{tmp_path}/d/"], timeout=30
+    )
+    assert code == 11, err
+    assert "is not a regular file" in err
     (tmp_path / "x").write_bytes(b"\x9f\0\0\0 \0\0\0")
     code, _, err = run([*pyrsync_argv(), f"--read-batch={tmp_path}/x", "host:dest/"])
     assert code == 1, err

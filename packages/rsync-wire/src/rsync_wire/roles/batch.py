@@ -416,10 +416,14 @@ class BatchReader:
             self._fd = os.dup(0)
         else:
             try:
-                self._fd = open_trusted(os.fsencode(name), os.O_RDONLY | os.O_CLOEXEC)
+                # O_NONBLOCK: a FIFO planted at the path is refused below, not waited on
+                self._fd = open_trusted(
+                    os.fsencode(name), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+                )
             except OSError as exc:
                 raise _open_error(name, exc) from None
             st = os.fstat(self._fd)
+            os.set_blocking(self._fd, True)
             if not stat.S_ISREG(st.st_mode):
                 os.close(self._fd)
                 shown = name if name.startswith("/") else os.path.join(_cwd(), name)
