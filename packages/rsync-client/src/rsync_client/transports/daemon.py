@@ -22,6 +22,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from rsync_client.safeopen import (
+    UNTRUSTED_SYMLINK_MESSAGE,
+    UntrustedSymlinkError,
+    open_no_attacker_symlinks,
+)
 from rsync_client.transports.connect_prog import expand_connect_prog, open_connect_prog
 from rsync_client.transports.proxy import establish_proxy_connection, parse_proxy
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError
@@ -161,10 +166,16 @@ def read_password(password_file: str | None) -> bytes:
 
             return sys.stdin.buffer.readline().rstrip(b"\r\n")
         try:
-            fd = os.open(password_file, os.O_RDONLY)
+            # a symlink on the way that another user planted would send that user's
+            # choice of file as the password (rsync 3.5 refuses it)
+            fd = open_no_attacker_symlinks(password_file, os.O_RDONLY)
         except OSError as exc:
+            refusal = (
+                UNTRUSTED_SYMLINK_MESSAGE + "\n" if isinstance(exc, UntrustedSymlinkError) else ""
+            )
             msg = (
-                f"rsync: could not open password file {password_file}: {exc.strerror} ({exc.errno})"
+                f"{refusal}rsync: could not open password file {password_file}: "
+                f"{exc.strerror} ({exc.errno})"
             )
             raise RsyncError(msg, exit_code=ExitCode.SYNTAX) from None
         try:
