@@ -113,6 +113,12 @@ def test_accepted_path_options_are_covered_refused_ones_are_refused(
         assert _writable(rules, str(named))
         assert _writable(rules, str(dest))
         return
+    elif use is PathUse.WRITE_FILES_BESIDE:
+        # a batch file and its FILE.sh are created in the named file's directory
+        assert _writable(rules, str(named) + ".sh")
+        assert _writable(rules, str(dest))
+        assert not _writable(rules, str(src))
+        return
     else:  # pragma: no cover - no accepted option writes elsewhere yet
         pytest.fail(f"a test for --{option} ({use}) is missing")
     assert rules.read_write == (str(dest),)

@@ -606,6 +606,10 @@ _APPLY: Final[dict[str, _Spec]] = {
     "ipv6": _flag("ipv6"),
     "blocking-io": _Spec(_ignore, negate=_ignore),
     "files-from": _str("files_from"),
+    "write-batch": _str("write_batch"),
+    "only-write-batch": _str("only_write_batch"),
+    "read-batch": _str("read_batch"),
+    "confine-root": _str("confine_root"),
     "from0": _flag("from0"),
     "inc-recursive": _flag("inc_recursive"),
     "D": _Spec(_devices_specials, negate=_no_devices_specials),
@@ -922,6 +926,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(req.text)
             return 0
         verbose = opts.verbose
+        if opts.write_batch is not None or opts.only_write_batch is not None:
+            # the replay script repeats the command line (rsync: batch.c raw_argv)
+            program = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c") else "pyrsync"
+            opts.raw_argv = [program, *args]
+            opts.cooked_args = list(rest)
         output = Output(opts)
         code = _run_with_signals(opts, rest, output)
         output.flush()

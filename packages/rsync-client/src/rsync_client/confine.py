@@ -107,7 +107,7 @@ NON_PATH_OPTIONS: Final = frozenset(
         "compress-choice",
         "compress-level",
         "compress-threads",
-        "confine-root",  # a bound on where paths may resolve, not a path used (refused)
+        "confine-root",  # a bound on where paths may resolve, not a path used
         "contimeout",
         "copy-as",
         "debug",

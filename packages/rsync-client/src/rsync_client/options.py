@@ -145,6 +145,12 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     cvs_exclude: bool = False
     files_from: str | None = None
     from0: bool = False
+    write_batch: str | None = None  # --write-batch=FILE
+    only_write_batch: str | None = None  # --only-write-batch=FILE
+    read_batch: str | None = None  # --read-batch=FILE
+    confine_root: str | None = None  # --confine-root=DIR (a local copy's sender stays in it)
+    raw_argv: list[str] = msgspec.field(default_factory=list)  # for FILE.sh
+    cooked_args: list[str] = msgspec.field(default_factory=list)
     list_only_implied: bool = False
     inc_recursive: bool = True  # --no-inc-recursive: a pushing client offers no ``i``
 
@@ -262,6 +268,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             usermap=self.usermap,
             groupmap=self.groupmap,
             stats=self.stats,
+            only_write_batch=self.only_write_batch,
             files_from="-" if self.files_from is not None else None,
             from0=self.files_from is not None,
             cvs_exclude=self.cvs_exclude,

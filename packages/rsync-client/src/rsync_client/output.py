@@ -328,8 +328,11 @@ def summary_lines(
     brief: bool,
     human: int = 1,
     dry_run: bool = False,
+    batch_only: bool = False,
 ) -> list[str]:
     """The ``--stats`` block (``full``) and the two closing lines (``brief``).
+
+    ``batch_only`` (``--only-write-batch``) marks the last line as rsync does.
 
     rsync: main.c output_summary(), output_itemized_counts().
     """
@@ -400,7 +403,8 @@ def summary_lines(
         speedup = stats.total_size / total if total else 0.0
         lines.append(
             f"total size is {human_num(stats.total_size, human)}  speedup is "
-            f"{comma_dnum(speedup, 2)}{' (DRY RUN)' if dry_run else ''}"
+            f"{comma_dnum(speedup, 2)}"
+            f"{' (BATCH ONLY)' if batch_only else ' (DRY RUN)' if dry_run else ''}"
         )
     return lines
 
@@ -887,5 +891,6 @@ class Output:
             brief=brief,
             human=self.human,
             dry_run=o.dry_run,
+            batch_only=o.only_write_batch is not None and not o.dry_run,
         ):
             self._line(line)

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 
     from rsync_client.output import Output
     from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.roles.batch import BatchWriter
 
 __all__ = ["RunResult", "build_filters", "run"]
 
@@ -200,9 +201,24 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
     Raises:
         RsyncError: with rsync's exit code (syntax, connection, protocol, ...).
     """
+    if opts.read_batch is not None:
+        from rsync_client.batchrun import run_read_batch
+
+        return await run_read_batch(opts, args, output)
     if not args:
         msg = "rsync: no source or destination given (see --help)"
         raise OptionError(msg)
+    if opts.write_batch is not None or opts.only_write_batch is not None:
+        from rsync_client.batchrun import with_batch
+
+        return await with_batch(opts, args, output, _run)
+    return await _run(opts, args, output, None)
+
+
+async def _run(
+    opts: ClientOptions, args: list[str], output: Output, batch: BatchWriter | None
+) -> RunResult:
+    """:func:`run` once the batch file (if any) is open."""
     if len(args) == 1:
         sources, dest = args, None
     else:
@@ -212,7 +228,7 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
         if all(loc.kind == "local" for loc in locs):
             if any(not s for s in sources):
                 _bare("Empty source arg specified.")
-            return await _run_push(opts, sources, target, output)
+            return await _run_push(opts, sources, target, output, batch)
         msg = "The source and destination cannot both be remote."
         raise OptionError(msg)
     kinds = {loc.kind for loc in locs}
@@ -231,15 +247,15 @@ async def run(opts: ClientOptions, args: list[str], output: Output) -> RunResult
             _bare('Empty destination arg specified (use "." or see --old-args).')
         output.am_sender = True  # rsync's client sends a local copy (its receiver is a child)
         output.source_dir = _source_dir(sources)
-        return await _run_local(opts, sources, dest, output)
+        return await _run_local(opts, sources, dest, output, batch)
     hosts = {(loc.host, loc.user, loc.port) for loc in locs}
     if len(hosts) > 1:
         msg = "rsync: all remote sources must be on the same host"
         raise OptionError(msg)
     check_role(opts, Role.CLIENT_RECEIVER)
     if kind == "daemon":
-        return await _run_daemon(opts, locs, dest, output)
-    return await _run_shell(opts, locs, dest, output)
+        return await _run_daemon(opts, locs, dest, output, batch)
+    return await _run_shell(opts, locs, dest, output, batch)
 
 
 def _paced(ws: WireStream, opts: ClientOptions) -> WireStream:
@@ -301,7 +317,11 @@ def _add_cvs(filters: FilterList, opts: ClientOptions) -> None:
 
 
 async def _run_local(
-    opts: ClientOptions, sources: list[str], dest: str | None, output: Output
+    opts: ClientOptions,
+    sources: list[str],
+    dest: str | None,
+    output: Output,
+    batch: BatchWriter | None = None,
 ) -> RunResult:
     topts = opts.transfer_options(local=True)
     topts.cvs_exclude = opts.cvs_exclude
@@ -309,10 +329,21 @@ async def _run_local(
     filters = build_filters(opts)
     _add_cvs(filters, opts)
     config = _config(opts, filters, None, local=True)
+    if batch is not None:
+        # rsync forces whole files on a local copy, but not when writing a batch (main.c)
+        config.whole_file = opts.whole_file is True
+        config.batch_only = opts.only_write_batch is not None
+        topts.compress = opts.compress or opts.compress_choice not in (None, "none")
     _files_from(opts)  # checked and read first, as rsync does
     check_role(opts, Role.LOCAL)  # e.g. --files-from (the local sender would hang)
     if opts.sandbox:
         _confined(opts, output, confine_client(opts, sources, dest))
+    sender_root = None
+    if opts.confine_root is not None:
+        # the sender's arguments and merge files stay inside DIR (rsync: syscall.c)
+        from rsync_client.batchrun import confined_sources
+
+        sender_root, sources = confined_sources(opts.confine_root, sources)
     stats = await run_local_copy(
         [os.fsencode(s) for s in sources],
         None if dest is None else os.fsencode(dest),
@@ -320,6 +351,8 @@ async def _run_local(
         config,
         output,
         capabilities=topts.capabilities,
+        batch=batch,
+        sender_root=sender_root,
     )
     return RunResult(stats, int(stats.exit_code()), PROTOCOL_VERSION)
 
@@ -352,13 +385,17 @@ async def _pull(
     *,
     protocol: int | None,
     our_protocol: int,
+    batch: BatchWriter | None = None,
 ) -> tuple[ReceiveStats, int]:
-    session = await setup_client_protocol(ws, topts, protocol=protocol, our_protocol=our_protocol)
+    session = await setup_client_protocol(
+        ws, topts, protocol=protocol, our_protocol=our_protocol, batch=batch is not None
+    )
     output.checksum = session.checksum if session.protocol >= 30 else "md4-old"
     filters.protocol = session.protocol
     local_filters = build_filters(opts, protocol=session.protocol)
     _add_cvs(local_filters, opts)
     config = _config(opts, local_filters, requested, local=False)
+    config.batch_only = opts.only_write_batch is not None
     files_from = _files_from(opts)
     if files_from is not None and session.protocol == 30:
         msg = "--files-from with a local file needs protocol 31 or newer, or 29 and older"
@@ -374,6 +411,7 @@ async def _pull(
         output,
         files_from=files_from,
         send_filters=filters,
+        batch=batch,
     )
     return stats, session.protocol
 
@@ -391,7 +429,11 @@ def _pull_topts(opts: ClientOptions) -> TransferOptions:
 
 
 async def _run_daemon(
-    opts: ClientOptions, locs: list[Location], dest: str | None, output: Output
+    opts: ClientOptions,
+    locs: list[Location],
+    dest: str | None,
+    output: Output,
+    batch: BatchWriter | None = None,
 ) -> RunResult:
     topts = _pull_topts(opts)
     filters = build_filters(opts)
@@ -410,6 +452,7 @@ async def _run_daemon(
             output,
             protocol=protocol,
             our_protocol=our_protocol,
+            batch=batch,
         )
 
     return await _daemon_session(opts, locs, topts, pull, output)
@@ -491,7 +534,11 @@ async def _daemon_session(
 
 
 async def _run_shell(
-    opts: ClientOptions, locs: list[Location], dest: str | None, output: Output
+    opts: ClientOptions,
+    locs: list[Location],
+    dest: str | None,
+    output: Output,
+    batch: BatchWriter | None = None,
 ) -> RunResult:
     topts = _pull_topts(opts)
     filters = build_filters(opts)
@@ -510,6 +557,7 @@ async def _run_shell(
             output,
             protocol=protocol,
             our_protocol=our_protocol,
+            batch=batch,
         )
 
     return await _shell_session(opts, locs, topts, pull)
@@ -619,7 +667,11 @@ def _push_topts(opts: ClientOptions, remote_list: str | None) -> TransferOptions
 
 
 async def _run_push(
-    opts: ClientOptions, sources: list[str], target: Location, output: Output
+    opts: ClientOptions,
+    sources: list[str],
+    target: Location,
+    output: Output,
+    batch: BatchWriter | None = None,
 ) -> RunResult:
     """Send local ``sources`` to a remote destination (a daemon module or a remote shell).
 
@@ -656,6 +708,7 @@ async def _run_push(
             protocol=protocol,
             our_protocol=our_protocol,
             names_from_peer=remote_list is not None,
+            batch=batch is not None,
         )
         # rsync: compat.c setup_protocol() (a sender's receiver_symlink_times)
         output.receiver_symlink_times = bool(session.compat_flags & CF.SYMLINK_TIMES)
@@ -679,6 +732,7 @@ async def _run_push(
             # --progress shows the names too (rsync: options.c, the "name" info word)
             verbose=opts.verbose or int(opts.progress or opts.out_format is not None),
             names_from_peer=remote_list is not None,
+            batch=batch,
         )
         return stats, session.protocol
 

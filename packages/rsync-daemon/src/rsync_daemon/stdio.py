@@ -31,6 +31,7 @@ from rsync_daemon.conn_sandbox import confine_connection_process
 from rsync_wire.errors import RsyncError
 from rsync_wire.pipes import FdReceiveStream, FdSendStream
 from rsync_wire.proto.args import ArgumentError, ServerArgs, parse_server_args
+from rsync_wire.roles.confine_root import check_confine_root, confine_paths, resolve_option_paths
 from rsync_wire.roles.server import run_server
 from rsync_wire.stream import WireStream
 
@@ -62,7 +63,12 @@ def main_server(argv: Sequence[str]) -> int:
     except ArgumentError as exc:
         return int(exc.exit_code)
 
-    root_path = _remote_shell_root(parsed)
+    try:
+        root_path = _remote_shell_root(parsed)
+    except (RsyncError, OSError) as exc:
+        text = str(exc) if isinstance(exc, RsyncError) else f"{exc.filename!r}: {exc.strerror}"
+        sys.stderr.write(f"rsync: {text}\n")
+        return int(exc.exit_code) if isinstance(exc, RsyncError) else 3
     refused = confine_connection_process(None, "stdio", announce_here=False)
     if refused is not None:
         return refused
@@ -87,8 +93,22 @@ def _remote_shell_root(parsed: ServerArgs) -> str:
     with an absolute path among them the root is ``/`` and the relative ones are made
     absolute (which changes the names ``-R`` sends for those only).
 
+    With ``--confine-root`` the root is that directory and the paths are made relative
+    to it (a wrapper's descriptor pins read now, before the process confines itself):
+    see :mod:`rsync_wire.roles.confine_root`.
+
     rsync: main.c do_server_sender() (paths are used as given after ``chdir``).
+
+    Raises:
+        RsyncError: ``--confine-root`` is not an absolute path.
+        OSError: a path lies outside the confinement root.
     """
+    opts = parsed.options
+    check_confine_root(opts, daemon=False)
+    if opts.confine_root is not None:
+        parsed.paths = confine_paths(opts.confine_root, parsed.paths)
+        resolve_option_paths(opts)
+        return opts.confine_root
     if not any(p.startswith(b"/") for p in parsed.paths):
         return "."
     cwd = os.fsencode(os.getcwd())

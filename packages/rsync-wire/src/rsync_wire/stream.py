@@ -75,6 +75,69 @@ class WireStream:
         self._bw_rate = 0
         self._bw_start = 0.0
         self._bw_sent = 0
+        self._tee_in: Callable[[bytes], None] | None = None
+        self._tee_pos = 0
+        self._tee_out: Callable[[bytes], None] | None = None
+        self._tee_skip = 0
+        self._divert: Callable[[bytes], None] | None = None
+        self._stash = bytearray()
+
+    # -- batch files (rsync: io.c write_batch_monitor_in/out) ---------------------------------
+
+    def tee_input(self, sink: Callable[[bytes], None] | None) -> None:
+        """Hand every protocol byte consumed from now on to ``sink`` (``None``: stop).
+
+        Stopping hands over what was consumed since the last refill first.
+        """
+        self._tee_flush_in()
+        self._tee_in = sink
+        self._tee_pos = self._pos
+
+    def tee_output(self, sink: Callable[[bytes], None] | None) -> None:
+        """Hand every protocol byte written from now on to ``sink`` (``None``: stop)."""
+        if self._tee_out is not None and self._out[self._tee_skip :]:
+            self._tee_out(bytes(self._out[self._tee_skip :]))
+        self._tee_out = sink
+        self._tee_skip = len(self._out)
+
+    def divert_output(self, sink: Callable[[bytes], None] | None) -> None:
+        """Send what is written from now on to ``sink`` instead of the peer (``None``: stop).
+
+        What was written before stays queued for the peer (and is handed to the output tee
+        now, so that the tee sees the bytes in the order they were written).
+        rsync: sender.c send_files() (``f_xfer``: ``--only-write-batch`` data goes to the
+        batch file only).
+        """
+        if sink is not None:
+            if self._tee_out is not None and len(self._out) > self._tee_skip:
+                self._tee_out(bytes(self._out[self._tee_skip :]))
+            self._stash = self._out
+            self._out = bytearray()
+            self._tee_skip = 0
+            self._divert = sink
+            return
+        if self._divert is not None:
+            if self._out:
+                self._divert(bytes(self._out))
+            self._divert = None
+            self._out = self._stash
+            self._stash = bytearray()
+            self._tee_skip = len(self._out)
+
+    def _tee_flush_in(self) -> None:
+        if self._tee_in is not None and self._pos > self._tee_pos:
+            self._tee_in(bytes(self._buf[self._tee_pos : self._pos]))
+        self._tee_pos = self._pos
+
+    def _tee_flush_out(self) -> None:
+        if self._divert is not None:
+            if self._out:
+                self._divert(bytes(self._out))
+                self._out.clear()
+            return
+        if self._tee_out is not None and len(self._out) > self._tee_skip:
+            self._tee_out(bytes(self._out[self._tee_skip :]))
+        self._tee_skip = 0
 
     # -- mode switches -------------------------------------------------------------------------
 
@@ -113,12 +176,15 @@ class WireStream:
 
     async def _fill(self) -> None:
         """Read more bytes from the connection into the protocol buffer."""
+        if self._tee_in is not None:
+            self._tee_flush_in()
         if self._pos and self._pos == len(self._buf):
             self._buf.clear()
             self._pos = 0
         elif self._pos > 0x100000:
             del self._buf[: self._pos]
             self._pos = 0
+        self._tee_pos = self._pos
         while True:
             demux = self._demux
             if demux is not None and demux.pending:
@@ -356,6 +422,7 @@ class WireStream:
             msg = "messages need multiplexed output"
             raise RuntimeError(msg)
         if self._out:
+            self._tee_flush_out()
             encode_frames_into(self._framed, self._out, frame_size=DATA_FRAME_SIZE)
             self._out.clear()
         if code in (Msg.INFO, Msg.ERROR, Msg.WARNING, Msg.ERROR_XFER) and len(payload) > 4096:
@@ -368,6 +435,9 @@ class WireStream:
         """Send everything written so far (as MSG_DATA frames when multiplexing)."""
         if not self._out and not self._framed:
             return
+        self._tee_flush_out()
+        if not self._out and not self._framed:
+            return  # all of it diverted (divert_output)
         if self._mux_out:
             framed = self._framed
             self._framed = bytearray()

@@ -352,6 +352,10 @@ def _set(
         opts.refused.append(name)  # a server does not switch protocols on request
     elif kind == "str":
         setattr(opts, field, value)
+    elif kind == "batch":
+        # --only-write-batch: a server only learns that the data goes elsewhere; the
+        # client writes the name as "X" (rsync: options.c server_options())
+        setattr(opts, field, "X")
     elif kind == "rule":
         opts.server_rules.append((name, value))
     elif kind == "list":
@@ -416,6 +420,11 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
         i += 1
         if arg == ".":
             paths = [a.encode("utf-8", "surrogateescape") for a in args[i:]]
+            break
+        if arg == "--":
+            # the end of the options (popt's); the first word after it stands for the
+            # lone "." (rrsync writes "--", ".", PATHS...)
+            paths = [a.encode("utf-8", "surrogateescape") for a in args[i + 1 :]]
             break
         if arg.startswith("--"):
             name, eq, value = arg[2:].partition("=")

@@ -246,6 +246,8 @@ class Offer(msgspec.Struct, frozen=True, kw_only=True):
         inc_recurse: whether the server may grant incremental recursion (server only).
         seed: the checksum seed the server sends (server only; ``--checksum-seed`` or a
             fresh one).
+        batch: a client writing a batch file offers only what a batch can record: md5
+            and zlib (rsync: compat.c getenv_nstr(), ``write_batch``).
     """
 
     checksum_choice: str | None = None
@@ -255,6 +257,7 @@ class Offer(msgspec.Struct, frozen=True, kw_only=True):
     capabilities: str = ""
     inc_recurse: bool = False
     seed: int = 0
+    batch: bool = False
 
 
 def _chosen_checksum(choice: str | None) -> str | None:
@@ -381,8 +384,7 @@ class Negotiation:
     def _after_flags(self) -> None:
         offer = self.offer
         if self.flags & CF.VARINT_FLIST_FLAGS:
-            checksums = CHECKSUM_NAMES_SERVER if self.server else CHECKSUM_NAMES_CLIENT
-            compressions = COMPRESS_NAMES_SERVER if self.server else COMPRESS_NAMES_CLIENT
+            checksums, compressions = self._name_lists()
             if self._choice is None:
                 codec.encode_vstring_into(self._out, " ".join(checksums).encode())
                 self._steps.append((codec.decode_vstring, self._got_checksums))
@@ -399,8 +401,16 @@ class Negotiation:
         if self._ready and not self._steps and self.session is None:
             self._finish(None)
 
+    def _name_lists(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The checksum and compression names this side offers, best first."""
+        if self.offer.batch and not self.server:
+            return ("md5",), ("zlib",)  # names come at protocol 30+ only: md5, not md4
+        if self.server:
+            return CHECKSUM_NAMES_SERVER, COMPRESS_NAMES_SERVER
+        return CHECKSUM_NAMES_CLIENT, COMPRESS_NAMES_CLIENT
+
     def _got_checksums(self, data: bytes) -> None:
-        ours = CHECKSUM_NAMES_SERVER if self.server else CHECKSUM_NAMES_CLIENT
+        ours = self._name_lists()[0]
         picked = choose_name(ours, parse_name_list(data), server=self.server)
         if picked is None:
             msg = "Failed to negotiate a checksum choice"
@@ -408,7 +418,7 @@ class Negotiation:
         self._checksum, self._negotiated = picked, True
 
     def _got_compressions(self, data: bytes) -> None:
-        ours = COMPRESS_NAMES_SERVER if self.server else COMPRESS_NAMES_CLIENT
+        ours = self._name_lists()[1]
         picked = choose_name(ours, parse_name_list(data), server=self.server)
         if picked is None:
             msg = "Failed to negotiate a compression choice"

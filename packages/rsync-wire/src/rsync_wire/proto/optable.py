@@ -277,6 +277,11 @@ def _append_emit(o: TransferOptions) -> list[str]:
     return ["--append" if o.append == 1 else "--append-verify"]
 
 
+def _only_write_batch_emit(o: TransferOptions) -> list[str]:
+    # the receiver only needs to know: the data goes to the batch (rsync: server_options())
+    return ["--only-write-batch=X"] if o.only_write_batch is not None else []
+
+
 def _files_from_emit(o: TransferOptions) -> list[str]:
     if o.files_from is None:
         return []
@@ -502,8 +507,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("fake-super"),
     _O("copy-devices", server="refuse"),
     _O("write-devices", server="refuse", negations=_no("write-devices")),
-    _O("drop-D", negations=_no("drop-D")),
-    _O("confine-root", arg=Arg.STR),
+    _O("drop-D", sets="drop_devices", server="flag", roles=_SRV, negations=_no("drop-D")),
+    _O("confine-root", arg=Arg.STR, sets="confine_root", server="str", roles=_SRV | _LC),
     _O("insecure-links", negations=_no("insecure-links")),
     _O("munge-links", sets="munge_links", server="flag", roles=_ALL,
        negations=_no("munge-links")),
@@ -528,9 +533,10 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("log-file-format", arg=Arg.STR),
     _O("itemize-changes", "i", server="refuse", roles=_CLI,
        negations=_no("itemize-changes", "i")),
-    _O("read-batch", arg=Arg.STR),
-    _O("write-batch", arg=Arg.STR),
-    _O("only-write-batch", arg=Arg.STR, server="refuse_value"),
+    _O("read-batch", arg=Arg.STR, roles=_LC),
+    _O("write-batch", arg=Arg.STR, roles=_CLI),
+    _O("only-write-batch", arg=Arg.STR, sets="only_write_batch", server="batch",
+       send=Send.CUSTOM, when=_SEND, emit=_only_write_batch_emit, roles=_CLI | _SR),
     _O("old-args", negations=_no("old-args")),
     _O("trust-sender"),
     _O("chown", arg=Arg.STR, roles=_CLI),  # the client makes it --usermap/--groupmap

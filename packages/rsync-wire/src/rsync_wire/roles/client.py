@@ -44,6 +44,7 @@ from rsync_wire.roles.sender_ports import ClientSenderPort
 if TYPE_CHECKING:
     from rsync_wire.fs import Root
     from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.roles.batch import BatchWriter
     from rsync_wire.roles.receiving import ReceiveConfig, Reporter
     from rsync_wire.roles.sender_ports import SenderReporter
     from rsync_wire.stream import WireStream
@@ -111,6 +112,7 @@ async def setup_client_protocol(
     protocol: int | None = None,
     our_protocol: int = PROTOCOL_VERSION,
     names_from_peer: bool = False,
+    batch: bool = False,
 ) -> Session:
     """Negotiate as the client; returns the session, with multiplexing started.
 
@@ -123,6 +125,8 @@ async def setup_client_protocol(
         names_from_peer: a push whose ``--files-from`` the server reads: below protocol 31
             the names come unmultiplexed, so multiplexed input starts only after the file
             list (:func:`run_push` starts it).
+        batch: a batch file is written: only the names a batch can record are offered
+            (md5, or md4 below protocol 30; zlib), as rsync does.
 
     Raises:
         RemoteProtocolError: the peer's version is not a version (text on the stream?).
@@ -139,6 +143,7 @@ async def setup_client_protocol(
             compress=opts.compress,
             compress_choice=opts.compress_choice,
             compress_level=opts.compress_level,
+            batch=batch,
         ),
     )
     session = await negotiate(ws, machine)
@@ -159,6 +164,7 @@ async def run_pull(
     *,
     files_from: list[bytes] | None = None,
     send_filters: FilterList | None = None,
+    batch: BatchWriter | None = None,
 ) -> ReceiveStats:
     """Send the filter list (and ``--files-from`` names), then receive.
 
@@ -173,6 +179,7 @@ async def run_pull(
             ``--files-from=- --from0``).
         send_filters: the rules to send, when they differ from ``config.filters`` (the
             local list may hold rules added after sending, as rsync's ``-C`` does).
+        batch: ``--write-batch``: what the sender sends from here on is recorded.
 
     rsync: main.c client_run() (receiving half), exclude.c send_filter_list().
     """
@@ -194,9 +201,14 @@ async def run_pull(
     await ws.flush()
     side = ReceiverSide(ws, session, opts, config, dest, reporter)
     ws.on_message = side.on_message
+    if batch is not None:  # rsync: main.c client_run() -> io.c start_write_batch(f_in)
+        batch.start(session)
+        batch.record_input(ws)
     try:
         return await side.run()
     finally:
+        if batch is not None:
+            batch.stop(ws)
         side.close()
 
 
@@ -212,6 +224,7 @@ async def run_push(
     itemize: int = 0,
     verbose: int = 0,
     names_from_peer: bool = False,
+    batch: BatchWriter | None = None,
 ) -> ReceiveStats:
     """Send the filter list when the receiver wants it, then run the sender as the client.
 
@@ -229,6 +242,8 @@ async def run_push(
         verbose: the ``-v`` level.
         names_from_peer: ``--files-from=HOST:FILE``: the server reads the file and sends
             the names (below P 31 unmultiplexed: see :func:`setup_client_protocol`).
+        batch: ``--write-batch``: what the sender writes from here on is recorded, and its
+            statistics.
 
     Returns:
         The sender's statistics in the shape ``--stats`` prints (rsync's client sender
@@ -277,6 +292,11 @@ async def run_push(
     ws.on_message = port.on_message
     role = SenderRole(ws, session, opts, root, paths, port=port)
     started = time.monotonic()
+    if batch is not None:  # rsync: main.c client_run() -> io.c start_write_batch(f_out)
+        batch.start(session)
+        batch.record_output(ws)
+        if opts.only_write_batch is not None:
+            role.batch_only = batch.write
     try:
         report = await role.run()
     except RemoteError as exc:
@@ -285,6 +305,14 @@ async def run_push(
             with anyio.move_on_after(2, shield=True), contextlib.suppress(ConnectionLost):
                 await ws.write_message(Msg.ERROR_EXIT, b"")
         raise
+    finally:
+        if batch is not None:
+            batch.stop(ws)
+    if batch is not None:
+        values = [report.total_read, report.total_written, report.total_size]
+        if session.flist_times:
+            values += [report.flist_buildtime_ms, report.flist_xfertime_ms]
+        batch.push_stats(values, protocol=protocol)
     kinds = role.kinds
     deleted = port.deleted or [0, 0, 0, 0, 0]
     created = port.created

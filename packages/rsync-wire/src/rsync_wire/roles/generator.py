@@ -95,7 +95,7 @@ class GeneratorRole:
         self.milestones: set[str] = set()
         opts = shared.opts
         self.dry_run = opts.dry_run
-        self.do_xfers = not opts.dry_run
+        self.do_xfers = not opts.dry_run or shared.config.batch_only
         self.deleting = opts.delete_mode is not None
         mode = opts.delete_mode
         if mode == "":
@@ -443,6 +443,8 @@ class GeneratorRole:
     # -- writing ---------------------------------------------------------------------------
 
     def _write_ndx(self, ndx: int) -> None:
+        if ndx == Ndx.DONE and self.sh.batch is not None:
+            self.sh.batch.done()  # reading a batch: the receiver's gen_wants_ndx() sees it
         self.sh.out_ws.write_ndx(self.ndx_out, ndx)
 
     def _write_del_stats(self) -> None:
@@ -629,8 +631,10 @@ class GeneratorRole:
             return
         is_dev = stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
         is_special = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
-        if (is_dev and sh.am_root and sh.opts.preserve_devices) or (
-            is_special and sh.opts.preserve_specials
+        # --drop-D refuses to create them, leaving the list's format alone (rsync 3.5)
+        if not sh.opts.drop_devices and (
+            (is_dev and sh.am_root and sh.opts.preserve_devices)
+            or (is_special and sh.opts.preserve_specials)
         ):
             self._gen_special(ndx, entry, rel, st)
             return
@@ -1018,6 +1022,8 @@ class GeneratorRole:
         basis = choose_basis(sh, rel, entry, st, redo=redo, fuzzy=fuzzy, alt_st=cmp_st)
         ws = sh.out_ws
         self._write_ndx(ndx)
+        if sh.batch is not None:
+            sh.batch.requested(ndx)
         if sh.lists.inc:
             self._count_request(ndx)
         if sh.session.has_iflags:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.roles.batch import BatchWriter
     from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats, Reporter
 
 __all__ = ["MemoryByteStream", "local_session", "memory_stream_pair", "run_local_copy"]
@@ -123,6 +124,8 @@ async def run_local_copy(
     *,
     capabilities: str = ".LfxCvu",
     protocol: int = 32,
+    batch: BatchWriter | None = None,
+    sender_root: str | None = None,
 ) -> ReceiveStats:
     """Copy ``sources`` to ``dest`` in this process: our sender and our receiving side.
 
@@ -135,11 +138,23 @@ async def run_local_copy(
         reporter: user-visible events.
         capabilities: the capability letters the two sides agree on.
         protocol: the protocol both speak.
+        sender_root: ``--confine-root``: the sender's tree (``sources`` are relative to
+            it), where its arguments and merge files are resolved.
+        batch: ``--write-batch``: the transfer is recorded (the checksum is then md5, or
+            md4 below protocol 30: what a batch reader assumes).
     """
     from rsync_wire.roles.client import run_pull
     from rsync_wire.roles.sender import SenderRole
 
     session = local_session(capabilities, protocol=protocol)
+    if batch is not None:  # rsync: compat.c getenv_nstr() (write_batch)
+        session = msgspec.structs.replace(
+            session,
+            checksum="md5" if protocol >= 30 else "md4",
+            checksum_negotiated=False,
+            # rsync compresses a local copy's batch with -z (zlib: what a batch records)
+            compression="zlib" if opts.compress else None,
+        )
     client_end, server_end = memory_stream_pair()
     client_ws = WireStream(client_end, client_end)
     server_ws = WireStream(server_end, server_end)
@@ -149,8 +164,12 @@ async def run_local_copy(
         rate = parse_bwlimit(opts.bwlimit)
         server_ws.set_bwlimit(rate)
         client_ws.set_bwlimit(rate)
-    paths = [_absolute(s) for s in sources]
-    root = Root(b"/")
+    if sender_root is not None:
+        paths = list(sources)
+        root = Root(sender_root)
+    else:
+        paths = [_absolute(s) for s in sources]
+        root = Root(b"/")
     sender = SenderRole(server_ws, session, opts, root, paths, module=None, server=True)
     server_ws.on_message = lambda _code, _payload: None
     result: list[ReceiveStats] = []
@@ -167,7 +186,9 @@ async def run_local_copy(
 
     async def receive() -> None:
         try:
-            result.append(await run_pull(client_ws, session, recv_opts, config, dest, reporter))
+            result.append(
+                await run_pull(client_ws, session, recv_opts, config, dest, reporter, batch=batch)
+            )
         finally:
             await client_ws.flush()
             await client_end.send_eof()

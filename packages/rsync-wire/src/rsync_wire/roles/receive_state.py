@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from rsync_wire.proto.options import TransferOptions
     from rsync_wire.roles.altdest import BasisDirs
     from rsync_wire.roles.backup import Backups
+    from rsync_wire.roles.batch_wants import BatchWants
     from rsync_wire.roles.daemon_rules import DaemonRules
     from rsync_wire.roles.output import Output
     from rsync_wire.roles.partialdir import AbsolutePartialDir
@@ -145,6 +146,8 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
         protect_backups: with ``--backup`` and no backup directory, names ending in the
             suffix are never deleted (the ``P *~`` rule rsync's client adds; a server
             gets it with the client's rules instead).
+        batch_only: ``--only-write-batch``: act as ``-n`` here, but have the sender send
+            the data (it goes to the batch file).
         flist_memory_limit: the most memory the file list may take (estimated from its
             entries and bytes); a sender that sends more ends the session, exit 22
             (rsync bounds its allocations with ``--max-alloc``).
@@ -167,6 +170,7 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
     umask: int = 0o022
     protect_backups: bool = True
     flist_memory_limit: int = 8 << 30
+    batch_only: bool = False  # --only-write-batch: the data goes to the batch file only
 
 
 # -- events from the receiver to the generator --------------------------------------------------
@@ -453,6 +457,7 @@ class Shared:
     ) -> None:
         self.ws = ws
         self.out_ws = ws  # the generator's writer; see ReceiverSide.run()
+        self.batch: BatchWants | None = None  # reading a batch (rsync_wire.roles.batch)
         self.session = session
         self.opts = opts
         self.config = config

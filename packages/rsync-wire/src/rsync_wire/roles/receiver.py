@@ -161,6 +161,8 @@ class ReceiverRole:
                         total_size=st.total_size,
                         flist_eof=lists.eof,
                     )
+                if sh.batch is not None and phases.phase == 0:
+                    await self._batch_list_done()
                 step = phases.on_done(lists_left=lists.live, eof=lists.eof)
                 if step.free:
                     freed = lists.lists[lists.first_live]
@@ -231,8 +233,15 @@ class ReceiverRole:
             stats.total_transferred_size += entry.size
             if iflags & ITEM.IS_NEW and self.phases.phase == 0:
                 stats.created_files += 1
+            if sh.batch is not None and not await self._batch_wanted(ndx, rel):
+                await self._discard_data()
+                continue
             if sh.opts.dry_run:
                 sh.reporter.item(entry, sh.logged(entry, rel), iflags, None)
+                if sh.batch is not None or (sh.config.batch_only and self.server_sender):
+                    # a batch carries the data all the same; a server sender sends it with
+                    # --only-write-batch (a client sender writes it to its batch only)
+                    await self._discard_data()
                 if inc:
                     await self.events.send(Finished(ndx, ok=True))
                 continue
@@ -246,8 +255,63 @@ class ReceiverRole:
             if inc and not self._redo:
                 await self.events.send(Finished(ndx, ok=True))
 
+    async def _batch_wanted(self, ndx: int, rel: bytes) -> bool:
+        """Reading a batch: whether the generator wants the file the batch carries next.
+
+        rsync: receiver.c recv_files() (``read_batch``), gen_wants_ndx(), we_want_redo().
+        """
+        batch = self.sh.batch
+        assert batch is not None  # noqa: S101 - only called when reading a batch
+        redoing = self.phases.phase > 0
+        if redoing:
+            wanted = batch.redo_wanted(ndx)
+        else:
+            cur = self._cur_list
+            wanted = await batch.wants(ndx, cur.number if cur is not None else 0)
+        if not wanted:
+            extra = " resend of" if redoing else ""
+            text = f'(Skipping batched update for{extra} "{_show(rel or b".")}")\n'
+            self.sh.reporter.message(Msg.INFO, text.encode("utf-8", "surrogateescape"))
+        return wanted
+
+    async def _batch_list_done(self) -> None:
+        """A list ended: what the generator wanted from it and the batch lacked is reported."""
+        sh = self.sh
+        batch = sh.batch
+        assert batch is not None  # noqa: S101
+        lists = sh.lists
+        if lists.inc and lists.live:
+            first = lists.lists[lists.first_live]
+            await batch.wants(first.start + first.count, first.number)
+        elif not lists.inc:
+            await batch.wants(len(sh.entries), 0)
+
+    async def _discard_data(self) -> None:
+        """Read one file's sum header, tokens and checksum, and drop them.
+
+        rsync: receiver.c discard_receive_data().
+        """
+        ws = self.sh.ws
+        head = await ws.decode(
+            decode_sum_head, protocol=self.sh.session.protocol, digest_size=self.digest_size
+        )
+        self.tokens.begin_file(block_count=head.count)
+        decode = self.tokens.decode
+        while True:
+            event: TokenEvent = await ws.decode(decode)
+            if type(event) is not Literal and type(event) is not BlockRef:
+                break
+        await ws.read_exact(self.digest_size)
+
     async def _ask_redo(self, ndx: int) -> None:
         """A file failed its checksum: ask for it again, once (rsync: MSG_REDO)."""
+        if self.sh.batch is not None:
+            # reading a batch: its redo phase may carry the file again (rsync: batch_redo_list)
+            if self.phases.phase == 0 and ndx not in self._redone:
+                self._redone.add(ndx)
+                self._redo = True
+                self.sh.batch.redo.append(ndx)
+            return
         if self.phases.phase == 0 and ndx not in self._redone:
             self._redone.add(ndx)
             self._redo = True

@@ -328,6 +328,9 @@ class ReceiverSide:
         adjust: Callable[[FileEntry], FileEntry] | None = None,
     ) -> None:
         self.stats = ReceiveStats()
+        if config.batch_only and not opts.dry_run:
+            # --only-write-batch: nothing changes here (rsync: main.c, write_batch < 0)
+            opts = msgspec.structs.replace(opts, dry_run=True)
         self.shared = Shared(
             ws, session, opts, config, None, reporter or NullReporter(), self.stats
         )

@@ -52,7 +52,7 @@ from rsync_wire.roles.sender_ports import SenderPort, ServerSenderPort
 from rsync_wire.roles.xferlog import XferItem, log_item
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     import numpy as np
     import numpy.typing as npt
@@ -305,6 +305,8 @@ class SenderRole:
         self._sent: set[int] = set()  # indexes sent once (rsync: FLAG_FILE_SENT)
         self._map_errno = 0  # the first read error of the file being sent
         self._succeeded: list[int] = []  # MSG_SUCCESS indexes not yet acted on
+        # --only-write-batch in a push: where file data goes instead of the receiver
+        self.batch_only: Callable[[bytes], None] | None = None
         self._chmod: list[ChmodRule] = []
         self._munge = (module is not None and module.munge_symlinks) or opts.munge_links
         if module is not None and module.outgoing_chmod:
@@ -1023,6 +1025,9 @@ class SenderRole:
                 self._echo(ndx, *echo)
             else:
                 ws.write_ndx(self.ndx_out, ndx)
+            if self.batch_only is not None:
+                # --only-write-batch: the data goes to the batch file only (rsync: f_xfer)
+                ws.divert_output(self.batch_only)
             head.encode_into(ws.out, protocol=session.protocol)
             if not self.server:
                 # rsync: rsync.c read_ndx_and_attrs() (below 29: TRANSFER|MISSING_DATA)
@@ -1040,6 +1045,8 @@ class SenderRole:
                 fd, st.st_size, head, weak, strong, append=append, updating=updating
             )
         finally:
+            if self.batch_only is not None:
+                ws.divert_output(None)
             os.close(fd)
             self._sending = None
         if self._map_errno:

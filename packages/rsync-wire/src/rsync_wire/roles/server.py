@@ -204,6 +204,8 @@ async def run_server(
         root_path: in remote-shell mode, the directory paths are relative to (default ``.``).
     """
     opts = parsed.options
+    if module is not None:
+        opts.confine_root = None  # a daemon's module is the boundary (rsync: options.c)
     session = await negotiate(ws, _negotiation(parsed, protocol))
     protocol = session.protocol
     ws.on_message = _on_message
@@ -323,6 +325,8 @@ async def _serve_upload(
                 f"rsync: chdir {module.path} failed: {exc.strerror}",
                 ExitCode.FILESELECT,
             )
+    elif opts.confine_root is not None:
+        root = Root(opts.confine_root)  # dest is relative to it (rsync_daemon.stdio)
     elif root_path and not dest.startswith(b"/"):
         dest = os.fsencode(root_path).rstrip(b"/") + b"/" + dest
     try:

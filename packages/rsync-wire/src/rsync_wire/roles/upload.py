@@ -31,6 +31,7 @@ import msgspec
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList, cvs_exclude_rules, decode_filter_list
 from rsync_wire.roles.chmod import parse_chmod, tweak_mode
+from rsync_wire.roles.confine_root import ConfinedDestination
 from rsync_wire.roles.daemon_rules import DaemonRules
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.receive_state import NullReporter, ReceiveConfig, Shared
@@ -242,7 +243,8 @@ async def receive_upload(
         dest: the destination argument: inside the module (already stripped of its name)
             or, without a module, relative to the working directory.
         module: the daemon module, or ``None`` over a remote shell.
-        root: the module's root (``None`` without a module).
+        root: the module's root, or the ``--confine-root`` of a remote-shell server
+            (``None`` without either).
 
     Raises:
         RsyncError: with rsync's exit code (a refused destination, a protocol error...).
@@ -260,6 +262,8 @@ async def receive_upload(
     destination: Destination
     if module is not None and root is not None:
         destination = ModuleDestination(root, module.name)
+    elif root is not None:  # --confine-root (rsync_wire.roles.confine_root)
+        destination = ConfinedDestination(root)
     else:
         destination = LocalDestination()
     # the client tells a receiving server about its own -i through --log-format (%i, or
@@ -276,6 +280,8 @@ async def receive_upload(
         umask=_umask(),
         protect_backups=False,  # the client sends its "P *~" rule when it deletes
         flist_memory_limit=opts.alloc_limit,
+        # --only-write-batch: the client records the transfer; nothing changes here
+        batch_only=opts.only_write_batch is not None,
     )
     reporter = PeerReporter(protocol=protocol, verbose=opts.verbose, module=module)
     if module is not None and module.ignore_errors:

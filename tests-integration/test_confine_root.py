@@ -1,0 +1,144 @@
+"""``--confine-root`` and ``--drop-D``: real rsync's client, ``pyrsync --server`` behind the shim.
+
+A wrapper that restricts an ssh account to one directory (rsync's ``support/rrsync``)
+starts the server with ``--confine-root=DIR``. Paths only the server sees must then stay
+inside DIR: a per-directory merge file named ``../outside-secret`` is not read (so the
+client cannot learn what it holds from which files arrive), and a ``--backup-dir``
+reached through a symlink planted in the tree does not put files outside. Each case has
+its control without the option, so that it shows the option at work. A path pinned to a
+descriptor (``/proc/self/fd/N``, as rrsync writes them) is read through the pin.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from harness.proc import run
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from harness.shim import ShimFactory
+    from harness.tools import RealRsync
+
+pytestmark = pytest.mark.interop
+
+PYRSYNC = [sys.executable, "-m", "rsync_client"]
+
+
+def _shim(factory: ShimFactory, root: Path | None, *extra: str) -> str:
+    options = [f"--confine-root={root}"] if root is not None else []
+    name = "confined" if root is not None else "plain"
+    return str(factory([*PYRSYNC, *options, *extra], name=f"{name}{len(extra)}"))
+
+
+@pytest.mark.parametrize("confined", [True, False])
+def test_merge_file_outside_the_root_is_not_read(
+    confined: bool, real_rsync: RealRsync, rsh_shim_factory: ShimFactory, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "outside-secret").write_text("secretword\n")
+    (root / "secretword").write_text("X")
+    (root / "keep").write_text("X")
+    shim = _shim(rsh_shim_factory, root if confined else None)
+    dest = tmp_path / "dest"
+    code, _, err = run(
+        real_rsync.argv(
+            "-r", "--filter=:-s ../outside-secret", "-e", shim, f"host:{root}/", f"{dest}/"
+        ),
+        timeout=60,
+    )
+    assert code == 0, err
+    assert (dest / "keep").exists()
+    # confined: the merge file outside was not read, so "secretword" was not excluded;
+    # the control shows that the same command reads it without the option
+    assert (dest / "secretword").exists() is confined
+    assert "secretword" not in err
+
+
+@pytest.mark.parametrize("confined", [True, False])
+def test_backup_dir_through_a_planted_symlink_stays_inside(
+    confined: bool, real_rsync: RealRsync, rsh_shim_factory: ShimFactory, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "keys").write_text("ADMIN\n")
+    (root / "keys").write_text("OLD\n")
+    os.symlink("../outside", root / "pivot")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "keys").write_text("NEW\n")
+    shim = _shim(rsh_shim_factory, root if confined else None)
+    code, _, err = run(
+        real_rsync.argv("-rbI", "--backup-dir=pivot", "-e", shim, f"{src}/keys", f"host:{root}/"),
+        timeout=60,
+    )
+    if confined:
+        # refused, as rsync refuses it: the file outside is untouched, the failure said
+        assert (outside / "keys").read_text() == "ADMIN\n", err
+        assert code == 23, err
+        assert "make_backup" in err
+    else:
+        assert code == 0, err
+        assert (outside / "keys").read_text() == "OLD\n"  # the control: it went outside
+
+
+def test_relative_confine_root_is_refused(
+    real_rsync: RealRsync, rsh_shim_factory: ShimFactory, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("f\n")
+    shim = str(rsh_shim_factory([*PYRSYNC, "--confine-root=relative/dir"], name="rel"))
+    code, _, err = run(real_rsync.argv("-a", "-e", shim, f"host:{src}/", f"{tmp_path}/d/"))
+    assert code != 0
+    assert "--confine-root must be an absolute path" in err
+    assert not (tmp_path / "d" / "f").exists()
+
+
+def test_descriptor_pin_is_read_through(
+    real_rsync: RealRsync, rsh_shim_factory: ShimFactory, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "f").write_text("pinned\n")
+    shim = _shim(rsh_shim_factory, root)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        proc = subprocess.run(
+            real_rsync.argv("-a", "-e", shim, f"host:/proc/self/fd/{fd}/sub", f"{tmp_path}/dest/"),
+            pass_fds=(fd,),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(fd)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "dest" / "sub" / "f").read_text() == "pinned\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="FIFOs in a push with -a need no root; devices do")
+def test_drop_devices_creates_no_specials(
+    real_rsync: RealRsync, rsh_shim_factory: ShimFactory, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "plain").write_text("plain\n")
+    os.mkfifo(src / "fifo")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    shim = str(rsh_shim_factory([*PYRSYNC, "--drop-D"], name="dropd"))
+    code, _, err = run(real_rsync.argv("-a", "-e", shim, f"{src}/", f"host:{dest}/"), timeout=60)
+    assert code == 0, err
+    assert (dest / "plain").read_text() == "plain\n"
+    assert not (dest / "fifo").exists()
