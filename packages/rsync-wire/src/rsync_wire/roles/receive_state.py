@@ -21,6 +21,7 @@ import msgspec
 
 from rsync_delta import ChecksumRule
 from rsync_wire.errors import ExitCode, RemoteProtocolError
+from rsync_wire.proto import codec
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.roles import idnames
 from rsync_wire.roles.flists import FileLists
@@ -426,6 +427,9 @@ class Shared:
         self.lists = FileLists(inc=False)
         # reads the list of a directory (incremental recursion); set by ReceiverSide
         self.read_sub_list: Callable[[int], Awaitable[None]] | None = None
+        # the sender's NDX stream, read by the list reader (after a one-entry first list)
+        # and then by the receiver: one decoder, whose state carries over between them
+        self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self.children: dict[bytes, set[bytes]] = {}
         self.content_dirs: set[int] = set()
         self.ids = IdMapper({}, {}, numeric=opts.numeric_ids, am_root=self.am_root)

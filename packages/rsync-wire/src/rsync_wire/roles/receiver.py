@@ -40,7 +40,6 @@ import anyio
 from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
 from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError
 from rsync_wire.fs_write import temp_name_for
-from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg, Ndx
 from rsync_wire.proto.phases import ReceiverPhases
 from rsync_wire.proto.sums import SumHead, decode_sum_head
@@ -95,7 +94,7 @@ class ReceiverRole:
         self.events = events
         self.server_sender = server_sender
         session = shared.session
-        self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
+        self.ndx_in = shared.ndx_in  # shared with the list reader (receive_state.Shared)
         self.tokens = TokenDecoder(session.compression, protocol=session.protocol)
         self.digest_size = shared.rule.digest_size
         self.phases = ReceiverPhases(protocol=session.protocol, inc=shared.lists.inc)

@@ -311,7 +311,7 @@ class ReceiverSide:
         self.shared.read_sub_list = self.read_sub_list
         self._events: MemoryObjectSendStream[ReceiverEvent] | None = None
         self._decoder: FileListDecoder | None = None
-        self._ndx_in = codec.NdxDecoder(protocol=session.protocol)
+        self._ndx_in = self.shared.ndx_in
         self._implied: ImpliedRules | None = None
 
     # -- messages --------------------------------------------------------------------------
