@@ -27,7 +27,7 @@ _VALUES = {
 }
 _BY_KIND = {Arg.INT: "3", Arg.SIZE: "4k", Arg.STR: "x"}
 # What else an option needs on the command line to have an effect.
-_WITH = {"compress-level": ["-z"], "compress-choice": ["-z"]}
+_WITH = {"compress-level": ["-z"], "compress-choice": ["-z"], "implied-dirs": ["-R"]}
 # Accepted and without effect, by nature: rsync's blocking mode of the remote shell's
 # pipes, which anyio's transports do not have (both settings behave the same).
 _INERT = {"blocking-io"}

@@ -52,7 +52,7 @@ from rsync_wire.roles.client import (
     run_push,
     setup_client_protocol,
 )
-from rsync_wire.roles.local import run_local_copy
+from rsync_wire.roles.local import run_local_copy, source_arg
 from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats
 from rsync_wire.stream import WireStream
 
@@ -536,14 +536,9 @@ async def _shell_session(
 # -- push ---------------------------------------------------------------------------------------
 
 
-def _source_path(source: str) -> bytes:
-    """A source argument as the sender's root (``/``) sees it: absolute, its slash kept."""
-    raw = os.fsencode(source)
-    slash = raw.endswith((b"/", b"/.")) or raw == b"."
-    absolute = os.path.abspath(raw)
-    if slash and not absolute.endswith(b"/"):
-        absolute += b"/"
-    return absolute
+def _source_path(source: str, *, relative: bool = False) -> bytes:
+    """A source argument as the sender's root (``/``) sees it (see ``source_arg``)."""
+    return source_arg(os.fsencode(source), relative=relative)
 
 
 def _remote_files_from(opts: ClientOptions, target: Location) -> str | None:
@@ -613,7 +608,7 @@ async def _run_push(
         paths = names
     else:
         root_path = b"/"
-        paths = [_source_path(s) for s in sources]
+        paths = [_source_path(s, relative=opts.relative) for s in sources]
     try:
         root = Root(root_path)
     except OSError as exc:

@@ -16,8 +16,9 @@ directory, created with ``O_EXCL``, and reaches its final name only by
 made under a temporary name and renamed over it too.
 
 What this module deliberately does not do: decide anything (that is the
-generator's job), talk to the network, or follow symlinks for the caller (there
-is no ``--keep-dirlinks``).
+generator's job) or talk to the network. It follows a symlink in a path only when
+the caller asks (:attr:`DestTree.follow_dirlinks`, for ``--keep-dirlinks`` and
+``-R --no-implied-dirs``), and then only to a directory inside the tree.
 """
 
 from __future__ import annotations
@@ -133,6 +134,8 @@ class DestTree:
         self._last_fd = self.fd
         self._stale: dict[bytes, dict[bytes, list[bytes]]] = {}
         self.is_root = os.geteuid() == 0
+        self.follow_dirlinks = False
+        """Follow symlinks to directories inside the tree in paths (rsync's ``-K``)."""
 
     def close(self) -> None:
         """Close every descriptor."""
@@ -177,6 +180,11 @@ class DestTree:
 
     def _open_dir(self, reldir: bytes) -> int:
         if _have_openat2():
+            if self.follow_dirlinks:
+                # a symlink may stand for a directory, as long as it stays in the tree
+                return _openat2(
+                    self.fd, reldir, _DIR_FLAGS, _RESOLVE_BENEATH | _RESOLVE_NO_MAGICLINKS
+                )
             try:
                 return _openat2(
                     self.fd,
@@ -234,6 +242,18 @@ class DestTree:
             return os.fstat(self.fd)
         dfd, name = self.parent(rel)
         return os.stat(name, dir_fd=dfd, follow_symlinks=False)
+
+    def dir_stat(self, rel: bytes) -> os.stat_result | None:
+        """What a symlink ``rel`` to a directory in the tree leads to, else ``None``.
+
+        Only with :attr:`follow_dirlinks` (else always ``None``).
+        """
+        if not self.follow_dirlinks:
+            return None
+        try:
+            return os.fstat(self.dir_fd(rel))
+        except OSError:
+            return None
 
     def lstat_or_none(self, rel: bytes) -> os.stat_result | None:
         """``lstat`` of ``rel``, or ``None`` when it (or a parent) does not exist."""

@@ -536,12 +536,22 @@ class GeneratorRole:
         if early:
             self._make_dir_early(entry, rel)
             return
+        if self._skipped_implied(entry):
+            return  # rsync: recv_generator() (!implied_dirs && FLAG_IMPLIED_DIR)
         if sh.daemon_rules is not None and sh.daemon_hides(rel, is_dir=stat.S_ISDIR(mode)):
             # rsync: generator.c recv_generator() (daemon_filter_list)
             kind = "directory" if stat.S_ISDIR(mode) else "file"
             self._error(f'ERROR: daemon refused to receive {kind} "{_show(rel)}"')
             if stat.S_ISDIR(mode):
                 self._skip_dir(ndx, rel)
+            return
+        if (
+            sh.opts.relative
+            and not sh.opts.implied_dirs
+            and mode
+            and b"/" in rel
+            and not self._make_parents(rel)
+        ):
             return
         try:
             if missing:
@@ -559,6 +569,8 @@ class GeneratorRole:
             )
             return
         if stat.S_ISDIR(mode):
+            if st is not None and stat.S_ISLNK(st.st_mode) and sh.opts.keep_dirlinks:
+                st = self._tree.dir_stat(rel) or st  # rsync: link_stat(keep_dirlinks && is_dir)
             self._gen_dir(ndx, entry, rel, st)
             return
         if self.dry_missing and self._below_missing(rel):
@@ -587,6 +599,50 @@ class GeneratorRole:
             return
         self._gen_file(ndx, entry, rel, st, redo=redo)
 
+    def _skipped_implied(self, entry: FileEntry) -> bool:
+        """A directory sent only as implied by a ``-R`` path: ignored with ``--no-implied-dirs``.
+
+        rsync: generator.c recv_generator(), touch_up_dirs() (FLAG_IMPLIED_DIR).
+        """
+        opts = self.sh.opts
+        return (
+            opts.relative
+            and not opts.implied_dirs
+            and entry.top_dir
+            and entry.no_content_dir
+            and entry.is_dir
+            and self.sh.session.protocol >= 30
+        )
+
+    def _make_parents(self, rel: bytes) -> bool:
+        """``--no-implied-dirs``: the missing directories above ``rel``, default mode.
+
+        Returns false (after rsync's error) when they cannot be made. An existing
+        directory, or a symlink to one inside the destination, is used as it is.
+
+        rsync: generator.c recv_generator() (make_path(MKP_DROP_NAME | MKP_SKIP_SLASH)).
+        """
+        parent = rel[: rel.rfind(b"/")]
+        tree = self._tree
+        if self.dry_run or _opens(tree, parent):
+            return True
+        parts = parent.split(b"/")
+        for i in range(1, len(parts) + 1):
+            sub = b"/".join(parts[:i])
+            if _opens(tree, sub):
+                continue
+            try:
+                tree.mkdir(sub, 0o777)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                self._error(
+                    f"rsync: [generator] recv_generator: mkdir "
+                    f"{_show(self.sh.shown(sub))} failed: {exc.strerror} ({exc.errno})"
+                )
+                return False
+        return True
+
     def _make_dir_early(self, entry: FileEntry, rel: bytes) -> None:
         """A missing directory made while its parent's list is generated (only with times).
 
@@ -604,6 +660,8 @@ class GeneratorRole:
             return  # reported when the directory's own list comes
         if st is not None:
             if stat.S_ISDIR(st.st_mode):
+                return
+            if stat.S_ISLNK(st.st_mode) and opts.keep_dirlinks and self._tree.dir_stat(rel):
                 return
             if not self._delete_item(rel, st.st_mode, make_room=True, what="directory"):
                 return
@@ -1184,7 +1242,7 @@ class GeneratorRole:
         ``i`` is its index, the key of the generator's records about it.
         """
         sh = self.sh
-        if not entry.is_dir or i in sh.missing_dirs:
+        if not entry.is_dir or i in sh.missing_dirs or self._skipped_implied(entry):
             return
         try:
             if i in sh.tweaked_dirs:
@@ -1581,3 +1639,12 @@ def _group_matches(st: os.stat_result, mapped: tuple[int, bool]) -> bool:
 
 def _show(name: bytes) -> str:
     return name.decode("utf-8", "backslashreplace")
+
+
+def _opens(tree: DestTree, reldir: bytes) -> bool:
+    """Whether ``reldir`` is a directory the tree can reach."""
+    try:
+        tree.dir_fd(reldir)
+    except OSError:
+        return False
+    return True

@@ -30,7 +30,13 @@ if TYPE_CHECKING:
     from rsync_wire.proto.options import TransferOptions
     from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats, Reporter
 
-__all__ = ["MemoryByteStream", "local_session", "memory_stream_pair", "run_local_copy"]
+__all__ = [
+    "MemoryByteStream",
+    "local_session",
+    "memory_stream_pair",
+    "run_local_copy",
+    "source_arg",
+]
 
 
 class MemoryByteStream(ByteStream):
@@ -144,7 +150,7 @@ async def run_local_copy(
     server_ws = WireStream(server_end, server_end)
     _start_mux(server_ws, session, server=True)
     _start_mux(client_ws, session, server=False)
-    paths = [_absolute(s) for s in sources]
+    paths = [source_arg(s, relative=opts.relative) for s in sources]
     root = Root(b"/")
     sender = SenderRole(server_ws, session, opts, root, paths, module=None, server=True)
     server_ws.on_message = lambda _code, _payload: None
@@ -175,7 +181,22 @@ async def run_local_copy(
     return result[0]
 
 
-def _absolute(path: bytes) -> bytes:
+def source_arg(path: bytes, *, relative: bool = False) -> bytes:
+    """A source argument as a sender rooted at ``/`` sees it: absolute, its slash kept.
+
+    With ``-R`` the part of the path that names the files stays as typed: a relative path
+    is relative to the current directory (``CWD/./path``), the part before a ``/./`` is made
+    absolute and the rest kept, and an absolute path names the files from ``/``.
+
+    rsync: flist.c send_file_list() (the sender works in the client's directory).
+    """
+    if relative:
+        marker = path.find(b"/./")
+        if marker >= 0:
+            return os.path.abspath(path[:marker] or b"/") + b"/./" + path[marker + 3 :]
+        if path.startswith(b"/"):
+            return path
+        return os.getcwdb() + b"/./" + path
     slash = path.endswith((b"/", b"/.")) or path == b"."
     absolute = os.path.abspath(path)
     if slash and not absolute.endswith(b"/"):

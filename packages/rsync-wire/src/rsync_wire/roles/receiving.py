@@ -114,6 +114,8 @@ def _dirname(rel: bytes) -> bytes:
 
 def _rel(name: bytes) -> bytes:
     """The destination-relative path of a file-list name (``.`` is the root, ``b""``)."""
+    if name[:1] == b"/":  # -R with an absolute path (rsync: flist_sort_and_clean(strip_root))
+        name = name.lstrip(b"/") or b"."
     if name == b".":
         return b""
     if name.endswith(b"/."):
@@ -638,7 +640,7 @@ class ReceiverSide:
             _rel(entries[i].name) for i in range(lo, hi) if entries[i].is_dir and not cleared[i]
         }
         for i in range(lo, hi):
-            name = entries[i].name
+            name = _rel(entries[i].name)
             cut = name.rfind(b"/")
             if cut <= 0 or cleared[i] or (sh.opts.delete_missing_args and not entries[i].mode):
                 continue
@@ -680,7 +682,9 @@ class ReceiverSide:
                 rel = local
             else:  # _rel(), inline
                 rel = e.name
-                if rel == b".":
+                if rel[:1] == b"/":
+                    rel = _rel(rel)
+                elif rel == b".":
                     rel = b""
                 elif rel.endswith(b"/."):
                     rel = rel[:-2]
@@ -948,7 +952,11 @@ class ReceiverSide:
             shown = _show(self.destination.shown(path))
             msg = f"{what} {shown} failed: {exc.strerror} ({exc.errno})"
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from exc
-        return DestTree(path, fd=fd)
+        tree = DestTree(path, fd=fd)
+        opts = self.shared.opts
+        # rsync: -K, and -R --no-implied-dirs, use the destination's path as it is
+        tree.follow_dirlinks = opts.keep_dirlinks or (opts.relative and not opts.implied_dirs)
+        return tree
 
     def _mkdir_dest(self, dest: bytes, shown: str) -> None:
         """Create the missing destination directory (its parent reached as above)."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
+from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.fs import (
     _RESOLVE_BENEATH,
     _RESOLVE_NO_MAGICLINKS,
@@ -168,8 +169,14 @@ def scan(
     *,
     descend: bool = True,
     held: list[object] | None = None,
+    protocol: int = 32,
 ) -> Iterator[ScanEntry]:
     """Yield the file list for ``args`` (paths relative to ``root``) in transmission order.
+
+    With ``-R`` the directories a path implies are listed before it, flagged as implied;
+    at protocol 30 and later always (the receiver skips them with ``--no-implied-dirs``),
+    before only without ``--no-implied-dirs``. A path starting ``./`` also lists the
+    directory it is relative to, as an implied ``.``.
 
     With ``descend`` false (incremental recursion) only the arguments and the immediate
     contents of ``dir/`` arguments are listed; the caller sends deeper directories later,
@@ -180,13 +187,45 @@ def scan(
     if not args:
         args = [b"."]
     seen_dirs: set[tuple[int, int]] = set()
+    implied = opts.relative and (opts.implied_dirs or protocol >= 30)
+    dot_sent = False
     for arg in args:
         base = _split_arg(arg, opts)[0]
+        if opts.relative and not dot_sent and _dot_prefixed(arg):
+            dot_sent = True  # rsync: send_file_list() (implied_dot_dir)
+            dot = _implied_dot(root, base)
+            if dot is not None:
+                yield dot
         for entry in _scan_arg(
-            root, arg, opts, selector, report, seen_dirs, descend=descend, held=held
+            root,
+            arg,
+            opts,
+            selector,
+            report,
+            seen_dirs,
+            descend=descend,
+            held=held,
+            send_implied=implied,
         ):
             entry.base = base  # the entry's path is always base/name
             yield entry
+
+
+def _dot_prefixed(arg: bytes) -> bool:
+    """Whether a ``-R`` path's named part starts ``./`` (it then sends the ``.`` too)."""
+    marker = arg.find(b"/./")
+    rest = arg[marker + 3 :] if marker >= 0 else arg
+    return rest.startswith(b"./") and bool(rest[2:].strip(b"/"))
+
+
+def _implied_dot(root: Root, base: bytes) -> ScanEntry | None:
+    try:
+        st = root.stat(base or b".")
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return None
+    return ScanEntry(name=b".", path=base or b".", st=st, base=base, top_dir=True, no_content=True)
 
 
 def _split_arg(arg: bytes, opts: TransferOptions) -> tuple[bytes, bytes, bool]:
@@ -203,7 +242,8 @@ def _split_arg(arg: bytes, opts: TransferOptions) -> tuple[bytes, bytes, bool]:
         else:
             base, rest = b"", arg
         parts = split_path(rest)
-        return base, b"/".join(parts) or b".", contents
+        lead = b"/" if rest.startswith(b"/") and parts else b""  # rsync keeps it in the name
+        return base, lead + b"/".join(parts) or b".", contents
     parts = split_path(arg)
     if contents:
         return b"/".join(parts), b".", True
@@ -253,15 +293,16 @@ def _scan_arg(
     *,
     descend: bool,
     held: list[object] | None,
+    send_implied: bool,
 ) -> Iterator[ScanEntry]:
     base, name, contents = _split_arg(arg, opts)
     path = _join(base, name)
     if selector is not None:
         selector.start_arg(base)
     if b".." in split_path(name) and opts.relative:
-        report.io_error |= 1
-        report.messages.append((ERROR, f"skipping unsafe path {_show(arg)}"))
-        return
+        # rsync: flist.c send_file_list() ("Reject a '..' dir in the active part")
+        msg = f'found ".." dir in relative path: {_show(name)}'
+        raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
     rules = selector.daemon if selector is not None else None
     report.cwd = b""
     if base and not _enter_base(root, base, rules, report):
@@ -288,10 +329,11 @@ def _scan_arg(
             (ERROR, f"link_stat {report.full(path)} failed: {exc.strerror} ({exc.errno})")
         )
         return
-    if opts.relative and opts.implied_dirs and name != b".":
+    if send_implied and name != b".":
         parts = split_path(name)
+        lead = b"/" if name.startswith(b"/") else b""
         for i in range(1, len(parts)):
-            implied = b"/".join(parts[:i])
+            implied = lead + b"/".join(parts[:i])
             try:
                 ist = root.stat(_join(base, implied))
             except OSError:

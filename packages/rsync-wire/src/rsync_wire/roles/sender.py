@@ -361,7 +361,14 @@ class SenderRole:
         written = self.ws.bytes_written
         self.port.file_list_started(incremental=self.inc)
         items = scan(
-            self.root, self.paths, self.opts, filters, report, descend=not self.inc, held=held
+            self.root,
+            self.paths,
+            self.opts,
+            filters,
+            report,
+            descend=not self.inc,
+            held=held,
+            protocol=self.session.protocol,
         )
         flist = await self._encode_list(items)
         if held:
