@@ -210,6 +210,14 @@ def _archive(o: ClientOptions, _v: str | None) -> None:
     o.devices = o.specials = True
 
 
+def _recursive(o: ClientOptions, _v: str | None) -> None:
+    o.recursive = o.explicit_recursive = True  # rsync: recurse = 2 (-a alone gives 1)
+
+
+def _no_recursive(o: ClientOptions, _v: str | None) -> None:
+    o.recursive = o.explicit_recursive = False
+
+
 def _devices_specials(o: ClientOptions, _v: str | None) -> None:
     o.devices = o.specials = True
 
@@ -330,7 +338,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "verbose": _count("verbose"),
     "quiet": _flag("quiet"),
     "archive": _Spec(_archive),
-    "recursive": _flag("recursive"),
+    "recursive": _Spec(_recursive, negate=_no_recursive),
     "dirs": _flag("dirs"),
     "links": _flag("links"),
     "copy-links": _flag("copy_links"),

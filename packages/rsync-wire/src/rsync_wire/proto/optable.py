@@ -146,8 +146,8 @@ class Option(NamedTuple):
         via: the record whose ``emit`` writes this option (``Send.VIA``).
         used: whether a server's parsed options show the client used it (default:
             ``sets`` differs from its default).
-        unsupported_use: a use of it that no role implements (``--files-from`` naming a
-            file on the server), refused as the option itself.
+        unsupported_use: a use of it that no role implements, refused as the option
+            itself.
         refuse_also: further names a module's ``refuse options`` matches it by (``D``
             for ``--devices`` and ``--specials``; rsync: same_refuse_action()).
     """
@@ -466,8 +466,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("append-verify", sets="append", server="const:2", send=Send.VIA, via="append",
        roles=_SRV, used=lambda o: o.append == 2),
     _O("files-from", arg=Arg.STR, sets="files_from", server="str", send=Send.CUSTOM,
-       roles=_CS | _CR | _SRV, emit=_files_from_emit,
-       unsupported_use=lambda o: o.files_from is not None and o.files_from != "-"),
+       roles=_ALL, emit=_files_from_emit),
     _O("from0", "0", sets="from0", server="flag", send=Send.VIA, via="files-from",
        roles=_ALL, exact=True, negations=_no("from0")),
     _O("implied-dirs", sets="implied_dirs", server="flag", send=Send.CUSTOM, roles=_ALL,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.abc import ByteStream
 
+from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.fs import Root
 from rsync_wire.proto.negotiate import Session, server_compat_flags
 from rsync_wire.stream import WireStream
@@ -128,6 +129,7 @@ async def run_local_copy(
     *,
     capabilities: str = ".LfxCvu",
     protocol: int = 32,
+    files_from: list[bytes] | None = None,
 ) -> ReceiveStats:
     """Copy ``sources`` to ``dest`` in this process: our sender and our receiving side.
 
@@ -140,6 +142,11 @@ async def run_local_copy(
         reporter: user-visible events.
         capabilities: the capability letters the two sides agree on.
         protocol: the protocol both speak.
+        files_from: the names of ``--files-from``, relative to the one source directory
+            (``opts.files_from`` is ``-``: they reach the sender as a pull's do).
+
+    Raises:
+        RsyncError: the ``--files-from`` source directory cannot be entered (exit 3).
     """
     from rsync_wire.roles.client import run_pull
     from rsync_wire.roles.sender import SenderRole
@@ -150,8 +157,19 @@ async def run_local_copy(
     server_ws = WireStream(server_end, server_end)
     _start_mux(server_ws, session, server=True)
     _start_mux(client_ws, session, server=False)
-    paths = [source_arg(s, relative=opts.relative) for s in sources]
-    root = Root(b"/")
+    if files_from is not None:
+        paths: list[bytes] = []
+        top = _abspath(sources[0])
+        try:
+            root = Root(top)
+        except OSError as exc:
+            # rsync: flist.c send_file_list() (change_dir of argv[0])
+            shown = os.fsdecode(top)
+            msg = f'rsync: [sender] change_dir "{shown}" failed: {exc.strerror} ({exc.errno})'
+            raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
+    else:
+        paths = [source_arg(s, relative=opts.relative) for s in sources]
+        root = Root(b"/")
     sender = SenderRole(server_ws, session, opts, root, paths, module=None, server=True)
     server_ws.on_message = lambda _code, _payload: None
     result: list[ReceiveStats] = []
@@ -165,7 +183,11 @@ async def run_local_copy(
 
     async def receive() -> None:
         try:
-            result.append(await run_pull(client_ws, session, opts, config, dest, reporter))
+            result.append(
+                await run_pull(
+                    client_ws, session, opts, config, dest, reporter, files_from=files_from
+                )
+            )
         finally:
             await client_ws.flush()
             await client_end.send_eof()
@@ -179,6 +201,10 @@ async def run_local_copy(
         await client_end.aclose()
         await server_end.aclose()
     return result[0]
+
+
+def _abspath(path: bytes) -> bytes:
+    return os.path.abspath(path)
 
 
 def source_arg(path: bytes, *, relative: bool = False) -> bytes:

@@ -42,6 +42,7 @@ __all__ = [
     "ScanReport",
     "Selector",
     "list_dir_entries",
+    "sanitize_path",
     "scan",
 ]
 
@@ -170,13 +171,15 @@ def scan(
     descend: bool = True,
     held: list[object] | None = None,
     protocol: int = 32,
+    top: bytes = b"",
 ) -> Iterator[ScanEntry]:
     """Yield the file list for ``args`` (paths relative to ``root``) in transmission order.
 
     With ``-R`` the directories a path implies are listed before it, flagged as implied;
     at protocol 30 and later always (the receiver skips them with ``--no-implied-dirs``),
     before only without ``--no-implied-dirs``. A path starting ``./`` also lists the
-    directory it is relative to, as an implied ``.``.
+    directory it is relative to, as an implied ``.``. ``top`` (``--files-from``) is the
+    directory every argument is relative to.
 
     With ``descend`` false (incremental recursion) only the arguments and the immediate
     contents of ``dir/`` arguments are listed; the caller sends deeper directories later,
@@ -190,7 +193,7 @@ def scan(
     implied = opts.relative and (opts.implied_dirs or protocol >= 30)
     dot_sent = False
     for arg in args:
-        base = _split_arg(arg, opts)[0]
+        base = _split_arg(arg, opts, top)[0]
         if opts.relative and not dot_sent and _dot_prefixed(arg):
             dot_sent = True  # rsync: send_file_list() (implied_dot_dir)
             dot = _implied_dot(root, base)
@@ -206,6 +209,7 @@ def scan(
             descend=descend,
             held=held,
             send_implied=implied,
+            top=top,
         ):
             entry.base = base  # the entry's path is always base/name
             yield entry
@@ -228,12 +232,15 @@ def _implied_dot(root: Root, base: bytes) -> ScanEntry | None:
     return ScanEntry(name=b".", path=base or b".", st=st, base=base, top_dir=True, no_content=True)
 
 
-def _split_arg(arg: bytes, opts: TransferOptions) -> tuple[bytes, bytes, bool]:
+def _split_arg(arg: bytes, opts: TransferOptions, top: bytes = b"") -> tuple[bytes, bytes, bool]:
     """Return ``(base, name, contents)`` for one argument.
 
-    ``base`` is the directory the names are relative to; ``name`` the first entry's name;
-    ``contents`` whether a trailing slash asked for the directory's contents.
+    ``base`` is the directory the names are relative to (below ``top``); ``name`` the first
+    entry's name; ``contents`` whether a trailing slash asked for the directory's contents.
     """
+    if top:
+        base, name, contents = _split_arg(arg, opts)
+        return _join(top, base) if base else top, name.lstrip(b"/") or b".", contents
     contents = arg.endswith((b"/", b"/.")) or arg == b"."
     if opts.relative:
         marker = arg.find(b"/./")
@@ -294,8 +301,9 @@ def _scan_arg(
     descend: bool,
     held: list[object] | None,
     send_implied: bool,
+    top: bytes,
 ) -> Iterator[ScanEntry]:
-    base, name, contents = _split_arg(arg, opts)
+    base, name, contents = _split_arg(arg, opts, top)
     path = _join(base, name)
     if selector is not None:
         selector.start_arg(base)
@@ -619,3 +627,42 @@ def _scan_dir(
     finally:
         if selector is not None:
             selector.leave_dir(token)
+
+
+def sanitize_path(path: bytes, *, keep_dot_dirs: bool = False) -> bytes:
+    """A daemon path argument made to stay inside the module, as rsync's daemon does.
+
+    A leading ``/`` is dropped, ``//`` collapses, ``.`` components go (unless
+    ``keep_dot_dirs``: ``-R`` keeps its ``/./`` marker), ``..`` removes the component
+    before it and never climbs above the module; a trailing slash stays, and an empty
+    result is ``.``.
+
+    rsync: util1.c sanitize_path() (rootdir "", depth 0), as glob_expand() applies it.
+    """
+    out = bytearray()
+    i, n = 0, len(path)
+    drop = not keep_dot_dirs
+    if drop:
+        while path[i : i + 2] == b"./":
+            i += 2
+    while i < n:
+        if path[i] == 0x2F:  # "/"
+            i += 1
+            continue
+        rest = path[i : i + 3]
+        if drop and (rest[:2] == b"./" or path[i:] == b"."):
+            i += 1
+            continue
+        if rest == b"../" or path[i:] == b"..":
+            i += 2
+            if out:
+                del out[-1]  # the slash after the previous component
+                while out and out[-1] != 0x2F:
+                    del out[-1]
+            continue
+        while i < n:
+            out.append(path[i])
+            i += 1
+            if out[-1] == 0x2F:
+                break
+    return bytes(out) or b"."
