@@ -133,6 +133,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     relative: bool = False  # -R (implied by --files-from)
     implied_dirs: bool = True  # --no-implied-dirs turns it off
     keep_dirlinks: bool = False  # -K
+    mkpath: bool = False
     list_only_implied: bool = False
     inc_recursive: bool = True  # --no-inc-recursive: a pushing client offers no ``i``
 
@@ -242,6 +243,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             relative=self.relative or self.files_from is not None,
             implied_dirs=self.implied_dirs,
             keep_dirlinks=self.keep_dirlinks,
+            mkpath=self.mkpath,
             files_from="-" if self.files_from is not None else None,
             from0=self.files_from is not None,
             cvs_exclude=self.cvs_exclude,

@@ -805,6 +805,8 @@ class ReceiverSide:
         except OSError as exc:
             msg = f'ERROR: cannot stat destination "{_show(dest)}": {exc.strerror} ({exc.errno})'
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
+        if opts.mkpath and st is None and (b"/" in dest.rstrip(b"/") or total > 1):
+            st = self._make_dest_path(dest, drop_name=total == 1 and not trailing)
         if st is not None:
             if stat.S_ISDIR(st.st_mode):
                 sh.tree = self._open_tree(dest, "change_dir#1")
@@ -846,6 +848,50 @@ class ReceiverSide:
             raise
         if isinstance(place, ModuleDestination):
             sh.dest_in_module = module_path(parent)
+
+    def _make_dest_path(self, dest: bytes, *, drop_name: bool) -> os.stat_result | None:
+        """``--mkpath``: the missing directories of the destination path; its new stat.
+
+        The last name is left out when it is the name a single file gets (a path ending in
+        ``/`` is made whole). With ``-n`` nothing is made, but the count is said all the
+        same.
+
+        rsync: main.c get_local_name(); util1.c make_path().
+        """
+        sh = self.shared
+        place = self.destination
+        path = dest.rstrip(b"/")
+        if drop_name:
+            cut = path.rfind(b"/")
+            path = path[:cut] if cut > 0 else b""
+        parts = [p for p in path.split(b"/") if p not in (b"", b".")]
+        lead = b"/" if dest.startswith(b"/") else b""
+        made = 0
+        for i in range(1, len(parts) + 1):
+            sub = lead + b"/".join(parts[:i])
+            if not made:
+                try:
+                    st = place.stat(sub)
+                except OSError:
+                    st = None
+                if st is not None:
+                    continue
+            made += 1
+            if not sh.opts.dry_run:
+                self._mkdir_dest(sub, _show(sub))
+        config = sh.config
+        if made and (config.verbose or config.itemize or config.names):
+            shown = _show(path)
+            what = "directory" if made == 1 else "directories"
+            sh.reporter.message(
+                Msg.INFO, f"created {made} {what} for {shown}\n".encode("utf-8", "surrogateescape")
+            )
+        if not made or sh.opts.dry_run:
+            return None
+        try:
+            return place.stat(dest)
+        except OSError:
+            return None
 
     def _backups(self, tree: DestTree) -> Backups:
         """``--backup``: backups beside each file, or in ``--backup-dir`` (made as needed).
