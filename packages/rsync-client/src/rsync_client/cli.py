@@ -425,6 +425,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "implied-dirs": _flag("implied_dirs"),
     "keep-dirlinks": _flag("keep_dirlinks"),
     "mkpath": _flag("mkpath"),
+    "remove-source-files": _flag("remove_source_files"),
     "from0": _flag("from0"),
     "inc-recursive": _flag("inc_recursive"),
     "D": _Spec(_devices_specials, negate=_no_devices_specials),

@@ -134,6 +134,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     implied_dirs: bool = True  # --no-implied-dirs turns it off
     keep_dirlinks: bool = False  # -K
     mkpath: bool = False
+    remove_source_files: bool = False
     list_only_implied: bool = False
     inc_recursive: bool = True  # --no-inc-recursive: a pushing client offers no ``i``
 
@@ -244,6 +245,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             implied_dirs=self.implied_dirs,
             keep_dirlinks=self.keep_dirlinks,
             mkpath=self.mkpath,
+            remove_source_files=self.remove_source_files,
             files_from="-" if self.files_from is not None else None,
             from0=self.files_from is not None,
             cvs_exclude=self.cvs_exclude,

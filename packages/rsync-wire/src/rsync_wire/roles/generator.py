@@ -131,6 +131,7 @@ class GeneratorRole:
             or opts.ignore_times
             or opts.modify_window
             or opts.preserve_hard_links
+            or opts.remove_source_files  # an unchanged file is reported to the sender too
             or shared.config.verbose >= 2
             or shared.config.itemize > 1
             or shared.config.dest_missing
@@ -303,12 +304,24 @@ class GeneratorRole:
             self.redo.append(event.ndx)
             self._settled(event.ndx)
         elif isinstance(event, Finished):
+            if event.ok:
+                self._success(event.ndx)
             if self.sh.lists.inc:
                 self._settled(event.ndx)
             else:
                 self.finished.add(event.ndx)
         elif isinstance(event, Milestone):
             self.milestones.add(event.what)
+
+    def _success(self, ndx: int) -> None:
+        """``--remove-source-files``: tell the sender this file is safely here.
+
+        rsync: generator.c recv_generator() (return_with_success), got_flist_entry_status()
+        (FES_SUCCESS); io.c send_msg_success().
+        """
+        sh = self.sh
+        if sh.opts.remove_source_files and not self.dry_run and sh.out_ws.mux_out:
+            sh.out_ws.queue_message(Msg.SUCCESS, ndx.to_bytes(4, "little", signed=True))
 
     def _settled(self, ndx: int) -> None:
         lists = self.sh.lists
@@ -559,6 +572,7 @@ class GeneratorRole:
             elif self._fast and not redo and mode & 0o170000 == 0o100000:
                 st = self._stat(rel)
                 if st is not None and self._up_to_date(entry, st):
+                    self._success(ndx)
                     return
             else:
                 st = self._stat(rel)
@@ -583,6 +597,7 @@ class GeneratorRole:
         if stat.S_ISLNK(mode):
             if sh.opts.preserve_links:
                 self._gen_symlink(ndx, entry, rel, st)
+                self._success(ndx)  # rsync: recv_generator() (return_with_success)
             elif sh.config.verbose:
                 self._info(f'skipping non-regular file "{_show(rel)}"')
             return
@@ -592,6 +607,7 @@ class GeneratorRole:
             is_special and sh.opts.preserve_specials
         ):
             self._gen_special(ndx, entry, rel, st)
+            self._success(ndx)
             return
         if not stat.S_ISREG(mode):
             if sh.config.verbose:
@@ -872,11 +888,13 @@ class GeneratorRole:
                     if sh.config.verbose >= 2 or sh.config.itemize > 1:
                         self._itemize(ndx, entry, mode, st, 0)
                     self._hl_done(ndx)
+                    self._success(ndx)
                     return
                 if not self.dry_run:
                     self._set_attrs(rel, entry, mode, st, accurate=opts.always_checksum)
                 self._itemize(ndx, entry, mode, st, 0)
                 self._hl_done(ndx)
+                self._success(ndx)
                 return
         # a transfer request, and its basis: an earlier run's partial file, a similar file
         # (--fuzzy) or the file itself (rsync_wire.roles.basis)
