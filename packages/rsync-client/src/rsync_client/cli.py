@@ -426,6 +426,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "keep-dirlinks": _flag("keep_dirlinks"),
     "mkpath": _flag("mkpath"),
     "remove-source-files": _flag("remove_source_files"),
+    "prune-empty-dirs": _flag("prune_empty_dirs"),
     "from0": _flag("from0"),
     "inc-recursive": _flag("inc_recursive"),
     "D": _Spec(_devices_specials, negate=_no_devices_specials),

@@ -135,6 +135,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     keep_dirlinks: bool = False  # -K
     mkpath: bool = False
     remove_source_files: bool = False
+    prune_empty_dirs: bool = False  # -m
     list_only_implied: bool = False
     inc_recursive: bool = True  # --no-inc-recursive: a pushing client offers no ``i``
 
@@ -246,6 +247,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             keep_dirlinks=self.keep_dirlinks,
             mkpath=self.mkpath,
             remove_source_files=self.remove_source_files,
+            prune_empty_dirs=self.prune_empty_dirs,
             files_from="-" if self.files_from is not None else None,
             from0=self.files_from is not None,
             cvs_exclude=self.cvs_exclude,

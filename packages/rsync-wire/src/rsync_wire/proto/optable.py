@@ -331,7 +331,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("keep-dirlinks", "K", sets="keep_dirlinks", server="flag", send=Send.SHORT, when=_SEND,
        roles=_ALL),
     _O("prune-empty-dirs", "m", sets="prune_empty_dirs", server="flag", send=Send.SHORT,
-       when=_SEND, protocol=29, roles=_SS, negations=_no("prune-empty-dirs", "m")),
+       when=_SEND, protocol=29, roles=_ALL, negations=_no("prune-empty-dirs", "m")),
     _O("omit-dir-times", "O", sets="omit_dir_times", server="flag", send=Send.SHORT, when=_SEND,
        roles=_ALL, negations=_no("omit-dir-times", "O")),
     _O("omit-link-times", "J", sets="omit_link_times", server="flag", send=Send.SHORT,

@@ -112,6 +112,40 @@ def _dirname(rel: bytes) -> bytes:
     return b"" if cut < 0 else rel[:cut]
 
 
+def _prune_empty_dirs(
+    ordered: list[FileEntry], cleared: list[bool], filters: FilterList | None
+) -> None:
+    """``-m``: leave out the directories that hold no file, however deep.
+
+    A directory stays when something other than a directory lies below it, or when it
+    (or one below it) matches the receiver's rules as excluded (a protect rule keeps it);
+    the top ``.`` always stays.
+
+    rsync: flist.c flist_sort_and_clean() (prune_empty_dirs && !am_sender).
+    """
+    keep: set[bytes] = set()
+    for i, e in enumerate(ordered):
+        if cleared[i]:
+            continue
+        rel = _rel(e.name)
+        if e.is_dir:
+            if not (
+                filters is not None and filters.excluded(e.name, is_dir=True, for_sender=False)
+            ):
+                continue
+            keep.add(rel)
+        while b"/" in rel:
+            rel = rel[: rel.rfind(b"/")]
+            if rel in keep:
+                break
+            keep.add(rel)
+    for i, e in enumerate(ordered):
+        if e.is_dir and not cleared[i]:
+            rel = _rel(e.name)
+            if rel and rel not in keep:
+                cleared[i] = True
+
+
 def _rel(name: bytes) -> bytes:
     """The destination-relative path of a file-list name (``.`` is the root, ``b""``)."""
     if name[:1] == b"/":  # -R with an absolute path (rsync: flist_sort_and_clean(strip_root))
@@ -500,6 +534,8 @@ class ReceiverSide:
         ordered = [entries[i] for i in order]
         del entries
         cleared = _dedupe(ordered, protocol=protocol)
+        if sh.opts.prune_empty_dirs and not lists.inc:
+            _prune_empty_dirs(ordered, cleared, sh.config.filters)
         start = lists.next_start
         if lists.inc:
             self._check_dirnames(ordered, parent)
