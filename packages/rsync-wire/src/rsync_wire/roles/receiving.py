@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
 
     from rsync_wire.fs_write import DestTree
+    from rsync_wire.proto.filters import FilterList
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
     from rsync_wire.roles.daemon_rules import DaemonRules
