@@ -427,6 +427,8 @@ _APPLY: Final[dict[str, _Spec]] = {
     "mkpath": _flag("mkpath"),
     "remove-source-files": _flag("remove_source_files"),
     "prune-empty-dirs": _flag("prune_empty_dirs"),
+    "delete-missing-args": _flag("delete_missing_args"),
+    "ignore-missing-args": _flag("ignore_missing_args"),
     "from0": _flag("from0"),
     "inc-recursive": _flag("inc_recursive"),
     "D": _Spec(_devices_specials, negate=_no_devices_specials),

@@ -136,6 +136,8 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     mkpath: bool = False
     remove_source_files: bool = False
     prune_empty_dirs: bool = False  # -m
+    delete_missing_args: bool = False
+    ignore_missing_args: bool = False
     list_only_implied: bool = False
     inc_recursive: bool = True  # --no-inc-recursive: a pushing client offers no ``i``
 
@@ -248,6 +250,8 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             mkpath=self.mkpath,
             remove_source_files=self.remove_source_files,
             prune_empty_dirs=self.prune_empty_dirs,
+            delete_missing_args=self.delete_missing_args,
+            ignore_missing_args=self.ignore_missing_args,
             files_from="-" if self.files_from is not None else None,
             from0=self.files_from is not None,
             cvs_exclude=self.cvs_exclude,

@@ -211,6 +211,7 @@ _PUSH_KEEPS = {
     "exclude-from": "the client reads the file; its rules travel in the filter list",
     "include-from": "the client reads the file; its rules travel in the filter list",
     "P": "it travels as --partial",
+    "ignore-missing-args": "the sending client skips the missing names itself",
 }
 
 

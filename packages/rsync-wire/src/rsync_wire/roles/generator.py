@@ -582,6 +582,15 @@ class GeneratorRole:
                 f'"{_show(rel)}": {exc.strerror} ({exc.errno})'
             )
             return
+        if not mode and sh.opts.delete_missing_args:
+            # a source argument that does not exist: delete it here (rsync: recv_generator())
+            filters = sh.config.filters
+            if st is not None and not (
+                filters is not None and filters.excluded(entry.name, is_dir=False, for_sender=False)
+            ):
+                # rsync: del_opts (DEL_RECURSE only with --delete or --force)
+                self._delete_item(rel, st.st_mode, make_room=False, recurse=self.del_recurse)
+            return
         if stat.S_ISDIR(mode):
             if st is not None and stat.S_ISLNK(st.st_mode) and sh.opts.keep_dirlinks:
                 st = self._tree.dir_stat(rel) or st  # rsync: link_stat(keep_dirlinks && is_dir)
@@ -1522,15 +1531,24 @@ class GeneratorRole:
             ignore_perishable=ignore_perishable,
         )
 
-    def _delete_item(self, rel: bytes, mode: int, *, make_room: bool, what: str = "") -> bool:
+    def _delete_item(
+        self,
+        rel: bytes,
+        mode: int,
+        *,
+        make_room: bool,
+        what: str = "",
+        recurse: bool | None = None,
+    ) -> bool:
         """Delete ``rel`` (recursively when allowed); ``make_room``: for a new item's sake.
 
-        Returns whether it is gone.
+        ``recurse`` overrides when a directory's contents go too. Returns whether it is gone.
 
         rsync: delete.c delete_item(), delete_dir_contents().
         """
         sh = self.sh
-        recurse = self.del_recurse or not make_room
+        if recurse is None:
+            recurse = self.del_recurse or not make_room
         ok = True
         if stat.S_ISDIR(mode):
             ok = self._delete_contents(rel, recurse=recurse)

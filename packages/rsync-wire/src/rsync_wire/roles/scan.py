@@ -329,14 +329,18 @@ def _scan_arg(
         ):
             raise _hidden()  # rsync: is_excluded(fbuf, ..., SERVER_FILTERS)
     except OSError as exc:
-        if exc.errno == errno.ENOENT and opts.ignore_missing_args:
+        if exc.errno == errno.ENOENT and opts.delete_missing_args:
+            # listed with mode 0: the receiver deletes it (rsync: missing_args == 2)
+            st = os.stat_result((0,) * 10, {"st_mtime_ns": 0, "st_atime_ns": 0})
+        elif exc.errno == errno.ENOENT and opts.ignore_missing_args:
             return
-        if exc.errno != errno.ENOENT:
-            report.io_error |= 1  # rsync inhibits deletions only for a file that may exist
-        report.messages.append(
-            (ERROR, f"link_stat {report.full(path)} failed: {exc.strerror} ({exc.errno})")
-        )
-        return
+        else:
+            if exc.errno != errno.ENOENT:
+                report.io_error |= 1  # rsync inhibits deletions only for a file that may exist
+            report.messages.append(
+                (ERROR, f"link_stat {report.full(path)} failed: {exc.strerror} ({exc.errno})")
+            )
+            return
     if send_implied and name != b".":
         parts = split_path(name)
         lead = b"/" if name.startswith(b"/") else b""
@@ -351,6 +355,9 @@ def _scan_arg(
                     name=implied, path=_join(base, implied), st=ist, top_dir=True, no_content=True
                 )
     is_dir = stat.S_ISDIR(st.st_mode)
+    if not st.st_mode:
+        yield ScanEntry(name=name, path=path, st=st)
+        return
     if (
         selector is not None
         and name != b"."
