@@ -24,6 +24,8 @@ _VALUES = {
     "protocol": "30",
     "partial-dir": ".part",
     "suffix": ".bak",
+    "stop-at": "2999-12-31T23:59",
+    "stop-after": "5",
 }
 _BY_KIND = {Arg.INT: "3", Arg.SIZE: "4k", Arg.STR: "x"}
 # What else an option needs on the command line to have an effect.

@@ -23,6 +23,7 @@ import math
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Final, NoReturn
 
@@ -208,6 +209,29 @@ def parse_size(text: str, option: str) -> int:
 def _archive(o: ClientOptions, _v: str | None) -> None:
     o.recursive = o.links = o.perms = o.times = o.group = o.owner = True
     o.devices = o.specials = True
+
+
+def _stop_at(o: ClientOptions, v: str | None) -> None:
+    from rsync_client.stoptime import parse_time
+
+    when = parse_time(v or "")
+    if when is None:
+        msg = f"invalid --stop-at format: {v}"
+        raise OptionError(msg)
+    if when <= time.time():
+        msg = f"--stop-at time is not in the future: {v}"
+        raise OptionError(msg)
+    o.stop_at = when
+
+
+def _stop_after(o: ClientOptions, v: str | None) -> None:
+    from rsync_client.stoptime import parse_stop_after
+
+    when = parse_stop_after(v or "")
+    if when is None:
+        msg = f"invalid --stop-after value: {v}"
+        raise OptionError(msg)
+    o.stop_at = when
 
 
 def _recursive(o: ClientOptions, _v: str | None) -> None:
@@ -428,6 +452,8 @@ _APPLY: Final[dict[str, _Spec]] = {
     "remove-source-files": _flag("remove_source_files"),
     "prune-empty-dirs": _flag("prune_empty_dirs"),
     "delete-missing-args": _flag("delete_missing_args"),
+    "stop-at": _Spec(_stop_at, takes_arg=True),
+    "stop-after": _Spec(_stop_after, takes_arg=True),
     "ignore-missing-args": _flag("ignore_missing_args"),
     "from0": _flag("from0"),
     "inc-recursive": _flag("inc_recursive"),
@@ -804,7 +830,16 @@ def _run_with_signals(opts: ClientOptions, rest: list[str], output: Output) -> i
                         return
 
             async def work() -> None:
-                result.append(await _main(opts, rest, output))
+                if opts.stop_at is None:
+                    result.append(await _main(opts, rest, output))
+                else:
+                    # rsync: io.c perform_io() ("stopping at requested limit", exit 30)
+                    deadline = anyio.current_time() + (opts.stop_at - time.time())
+                    with anyio.move_on_at(deadline):
+                        result.append(await _main(opts, rest, output))
+                    if not result:
+                        output.error("stopping at requested limit")
+                        result.append(int(ExitCode.TIMEOUT))
                 tg.cancel_scope.cancel()
 
             tg.start_soon(watch)

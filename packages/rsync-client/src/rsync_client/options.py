@@ -137,6 +137,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     remove_source_files: bool = False
     prune_empty_dirs: bool = False  # -m
     delete_missing_args: bool = False
+    stop_at: float | None = None  # --stop-at/--stop-after: when to give up (epoch seconds)
     ignore_missing_args: bool = False
     list_only_implied: bool = False
     inc_recursive: bool = True  # --no-inc-recursive: a pushing client offers no ``i``
