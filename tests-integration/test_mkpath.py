@@ -32,7 +32,13 @@ OLD = 1_600_000_000
 
 
 def _created(out: str) -> list[str]:
-    return [line for line in out.splitlines() if line.startswith("created ")]
+    """rsync's "created" lines and the item lines (a single file under a new name is
+    shown by its own name, as rsync's log_item() shows f_name())."""
+    return [
+        line
+        for line in out.splitlines()
+        if line.startswith(("created ", ">f", "cd", ".d")) or line in ("text", "new")
+    ]
 
 
 @pytest.mark.parametrize(

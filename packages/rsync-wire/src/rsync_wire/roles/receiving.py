@@ -29,7 +29,7 @@ import math
 import os
 import stat
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import anyio
 from anyio.abc import ByteReceiveStream
@@ -111,6 +111,24 @@ Buf = bytes | bytearray | memoryview
 def _dirname(rel: bytes) -> bytes:
     cut = rel.rfind(b"/")
     return b"" if cut < 0 else rel[:cut]
+
+
+class _ListedNames:
+    """A reporter that names items as the file list does, not by the destination's name.
+
+    rsync's item and ``-v`` lines show ``f_name(file)``: a single file written under
+    another name is still shown by its own (rsync: log.c log_item()).
+    """
+
+    def __init__(self, inner: Reporter) -> None:
+        self._inner = inner
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(self._inner, attr)
+
+    def item(self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None) -> None:
+        del name
+        self._inner.item(entry, _rel(entry.name) or b".", iflags, xname)
 
 
 def _prune_empty_dirs(
@@ -763,6 +781,7 @@ class ReceiverSide:
             self._prepare_destination(self.dest)
             if sh.config.local_name is not None:  # one file, under the destination's name
                 sh.rels[:] = [sh.config.local_name] * len(sh.rels)
+                sh.reporter = cast("Reporter", _ListedNames(sh.reporter))
             if sh.opts.backup and sh.tree is not None and not sh.opts.dry_run:
                 sh.backups = self._backups(sh.tree)
             if sh.opts.alt_dest and sh.opts.basis_dirs and sh.tree is not None:
