@@ -65,7 +65,13 @@ def test_local_mkpath(
         (top / "from" / "sub" / "f").write_text("f\n")
         (top / "to").mkdir()
         (top / "to" / "blocked").write_text("a file in the way\n")
-        for p in (top / "from" / "sub", top / "from"):
+        for p in (
+            top / "from" / "text",
+            top / "from" / "sub" / "f",
+            top / "from" / "sub",
+            top / "from",
+            top / "to" / "blocked",
+        ):
             os.utime(p, (OLD, OLD))
         args = [*flags, "--mkpath", src, dest]
         argv = real_rsync.argv(*args) if who == "real" else pyrsync_argv(*args)
