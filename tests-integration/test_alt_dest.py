@@ -117,3 +117,38 @@ def test_upload_with_a_basis_dir_equals_rsyncs(
         results.append((_lines(out), _links(base / "new", base / "prev")))
     assert_trees_equal(tmp_path / "ours", tmp_path / "theirs")
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("option", ["--link-dest", "--copy-dest", "--compare-dest"])
+def test_specials_and_devices_from_a_basis_dir_as_rsync(
+    tmp_path: Path, real_rsync: RealRsync, option: str
+) -> None:
+    """Fifos (and devices, as root) found in the basis directory: linked, copied or left out.
+
+    rsync: generator.c try_dests_non().
+    """
+    src, prev = tmp_path / "src", tmp_path / "prev"
+    for d in (src, prev):
+        d.mkdir()
+        os.mkfifo(d / "fifo")
+        os.mkfifo(d / "fifo-perm", 0o600)
+        if os.geteuid() == 0:
+            os.mknod(d / "char", 0o600 | 0o020000, os.makedev(1, 3))
+    os.chmod(prev / "fifo-perm", 0o644)  # the same type, other permissions
+    os.mkfifo(src / "fifo-new")
+    for d in (src, prev):
+        for entry in d.iterdir():
+            os.utime(entry, (T, T), follow_symlinks=False)
+    outputs = []
+    for program in ("rsync", "pyrsync"):
+        (tmp_path / program).mkdir()
+        args = ["-aii", f"{option}={prev}", f"{src}/", "dest/"]
+        argv = real_rsync.argv(*args) if program == "rsync" else pyrsync_argv(*args)
+        result = run(argv, cwd=tmp_path / program)
+        assert result.returncode == 0, result.describe()
+        outputs.append(result.stdout.splitlines())
+    assert outputs[1] == outputs[0]
+    assert_trees_equal(tmp_path / "rsync" / "dest", tmp_path / "pyrsync" / "dest")
+    if option == "--link-dest":
+        linked = os.stat(tmp_path / "pyrsync" / "dest" / "fifo")
+        assert linked.st_ino == os.stat(prev / "fifo").st_ino

@@ -53,6 +53,8 @@ def _old_dest(dest: Path) -> None:
 
 VARIANTS = {
     "suffix": ["--backup"],
+    # the user's rule comes before rsync's implied "P *~": old backups are deleted
+    "suffix-risked": ["--backup", "--filter=R *~"],
     "own-suffix": ["--backup", "--suffix=.bak"],
     "backup-dir": ["--backup-dir=bk"],
     "backup-dir-suffix": ["--backup-dir=bk/deeper", "--suffix=.old"],
@@ -78,6 +80,8 @@ def test_pull_backups_equal_rsyncs(
     assert_trees_equal(dests[0], dests[1])
     if variant == "suffix":
         assert (dests[0] / "kept~").exists()  # the implied "P *~" protects earlier backups
+    if variant == "suffix-risked":
+        assert not (dests[0] / "kept~").exists()
 
 
 def test_pull_backup_dir_outside_the_destination(

@@ -138,13 +138,13 @@ def test_unprivileged_confined_pull_still_works(
     dest = work / "dest"
     pyrsync = [sys.executable, "-m", "rsync_client"]
     code, out, err = run(
-        [*unprivileged, *pyrsync, "-rltvv", daemon.url("src"), str(dest)], timeout=120
+        [*unprivileged, *pyrsync, "-rltvvv", daemon.url("src"), str(dest)], timeout=120
     )
     assert code == 0, err
     assert "confined with Landlock ABI" in out
     assert_trees_equal(src, dest, perms=False, symlink_times=True)
     code, out, err = run(
-        [*unprivileged, *pyrsync, "-rltvv", "--no-sandbox", daemon.url("src"), str(dest)],
+        [*unprivileged, *pyrsync, "-rltvvv", "--no-sandbox", daemon.url("src"), str(dest)],
         timeout=120,
     )
     assert code == 0, err

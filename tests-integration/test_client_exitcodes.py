@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING
 
@@ -125,6 +126,21 @@ def test_auth_failed_and_ok(
     pwfile.chmod(0o644)
     _theirs, ours = both(real_rsync, "-a", f"--password-file={pwfile}", url, tmp_path / "d4")
     assert "other-accessible" in ours.stderr
+    if os.geteuid() != 0:
+        return
+    # A symlink another user planted is not followed (it would send the file it names
+    # as the password); one of ours is (rsync: authenticate.c getpassf()).
+    pwfile.chmod(0o600)
+    planted = tmp_path / "planted"
+    planted.symlink_to(pwfile)
+    os.lchown(planted, 65534, 65534)
+    _theirs, ours = both(real_rsync, "-a", f"--password-file={planted}", url, tmp_path / "d5")
+    assert ours.returncode == 1
+    assert "refusing to follow a symlink owned by an untrusted user" in ours.stderr
+    assert not (tmp_path / "d5").exists()
+    os.lchown(planted, 0, 0)
+    both(real_rsync, "-a", f"--password-file={planted}", url, tmp_path / "d6")
+    assert (tmp_path / "d6" / "file").exists()
 
 
 def test_unknown_and_unsupported_options(real_rsync: RealRsync, tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def test_copy_links_reads_link_targets_outside_the_source(
         d.mkdir()
     code, _out, err = run(real_rsync.argv("-a", "--copy-links", f"{safe}/", f"{theirs}/"))
     assert code == 0, err
-    code, out, err = run(pyrsync_argv("-avv", "--copy-links", f"{safe}/", f"{ours}/"))
+    code, out, err = run(pyrsync_argv("-avvv", "--copy-links", f"{safe}/", f"{ours}/"))
     assert code == 0, err
     assert "confined with Landlock" in out
     assert "Permission denied" not in err
@@ -87,7 +87,7 @@ def test_copy_links_replaces_a_symlink_left_by_an_earlier_run(
         assert (dest / "to-file").is_symlink()
     code, _out, err = run(real_rsync.argv("-a", "-L", f"{safe}/", f"{theirs}/"))
     assert code == 0, err
-    code, out, err = run(pyrsync_argv("-avv", "-L", f"{safe}/", f"{ours}/"))
+    code, out, err = run(pyrsync_argv("-avvv", "-L", f"{safe}/", f"{ours}/"))
     assert code == 0, err
     assert "confined with Landlock" in out
     assert not (ours / "to-file").is_symlink()
@@ -158,7 +158,7 @@ def test_confined_pull_with_copy_links_and_exclude_from(
     ours = tmp_path / "ours"
     args = ["-a", "-L", f"--exclude-from={rules}", daemon.url("mod")]
     expected = run(real_rsync.argv(*args, f"{theirs}/"))
-    code, out, err = run(pyrsync_argv("-vv", *args, f"{ours}/"))
+    code, out, err = run(pyrsync_argv("-vvv", *args, f"{ours}/"))
     assert code == expected.returncode, (expected.describe(), err)
     assert "confined with Landlock" in out
     assert not (ours / "plain.txt").exists()
@@ -176,7 +176,7 @@ def test_copy_dirlinks_follows_a_directory_link_outside_the_source(
     ours = tmp_path / "ours"
     code, _out, err = run(real_rsync.argv("-a", option, f"{safe}/", f"{theirs}/"))
     assert code == 0, err
-    code, out, err = run(pyrsync_argv("-avv", option, f"{safe}/", f"{ours}/"))
+    code, out, err = run(pyrsync_argv("-avvv", option, f"{safe}/", f"{ours}/"))
     assert code == 0, err
     assert "confined with Landlock" in out
     assert (ours / "to-dir" / "inner.txt").read_text() == "inner\n"

@@ -26,16 +26,18 @@ from rsync_daemon.proxy import ProxyHeaderError, read_proxy_header
 from rsync_sandbox import SandboxError, SwitchError, switch_user
 from rsync_wire.errors import ConnectionLost, ExitCode, ProtocolError, RsyncError
 from rsync_wire.proto.args import ArgumentError, ServerArgs, parse_server_args
-from rsync_wire.proto.constants import AUTH_DIGESTS, MIN_PROTOCOL, PROTOCOL_VERSION, Msg
+from rsync_wire.proto.constants import AUTH_DIGESTS, PROTOCOL_VERSION, Msg
 from rsync_wire.proto.filters import FilterListReader
 from rsync_wire.proto.handshake import (
-    Greeting,
+    MAX_ARG_LENGTH,
+    Arguments,
+    AuthResponse,
+    DaemonServer,
+    EarlyInput,
+    HandshakeError,
+    ListRequested,
+    ModuleRequested,
     choose_auth_digest,
-    daemon_protocol,
-    format_greeting,
-    format_module_line,
-    make_challenge,
-    parse_greeting,
     verify_response,
 )
 from rsync_wire.proto.negotiate import Session
@@ -58,9 +60,25 @@ HANDSHAKE_TIMEOUT = 60.0
 AUTH_RANK: Final = ("sha512", "sha256", "sha1", "md5", "md4")  # strongest first
 
 
-async def _send_line(ws: WireStream, text: str) -> None:
-    ws.write(text.encode("utf-8", "surrogateescape") + b"\n")
+async def _flush(ws: WireStream, hs: DaemonServer) -> None:
+    ws.write(hs.data_to_send())
     await ws.flush()
+
+
+async def _error(ws: WireStream, hs: DaemonServer, message: str) -> None:
+    """``@ERROR: message`` to the client; the handshake ends."""
+    hs.refuse(message)
+    await _flush(ws, hs)
+
+
+class _Client(msgspec.Struct, kw_only=True):
+    """Who asked for which module, after the greetings."""
+
+    mod: ModuleConfig
+    hs: DaemonServer
+    peer: str
+    addr: str
+    host: str
 
 
 class _Session(msgspec.Struct, kw_only=True):
@@ -168,24 +186,19 @@ async def _serve(ws: WireStream, config: DaemonConfig, *, peer: str, state: _Ses
         chosen = await _greet(ws, config, peer=peer)
     if isinstance(chosen, int):
         return chosen
-    mod, peer, addr, host, greeting, protocol, early_input = chosen
     return await _module(
         ws,
-        mod,
-        peer=peer,
-        addr=addr,
-        host=host,
-        greeting=greeting,
-        protocol=protocol,
-        early_input=early_input,
+        chosen.mod,
+        hs=chosen.hs,
+        peer=chosen.peer,
+        addr=chosen.addr,
+        host=chosen.host,
         state=state,
         config=config,
     )
 
 
-async def _greet(
-    ws: WireStream, config: DaemonConfig, *, peer: str
-) -> int | tuple[ModuleConfig, str, str, str, Greeting, int, bytes]:
+async def _greet(ws: WireStream, config: DaemonConfig, *, peer: str) -> int | _Client:
     """From the first byte to the module's name: an exit code, or what was learnt.
 
     rsync: clientserver.c start_daemon() (up to rsync_module()).
@@ -206,9 +219,8 @@ async def _greet(
             peer = f"[{addr}]:0" if ":" in addr else f"{addr}:0"
     host = _lookup_host(addr) if config.reverse_lookup else UNDETERMINED
     log.info("connect from %s (%s)", host, addr)
-    ws.write(format_greeting(PROTOCOL_VERSION, AUTH_DIGESTS))
-    if config.motd_text:
-        ws.write(config.motd_text[: 64 * 1024].rstrip(b"\n") + b"\n\n")
+    hs = DaemonServer(ours=PROTOCOL_VERSION, motd=config.motd_text, digests=AUTH_DIGESTS)
+    ws.write(hs.data_to_send())
     try:
         await ws.flush()
         line = await ws.read_line()
@@ -219,53 +231,36 @@ async def _greet(
         log.debug("[%s] closed before the greeting (a health check?)", peer)
         return int(ExitCode.STREAMIO)
     try:
-        greeting = parse_greeting(line)
-    except ProtocolError as exc:
-        await _send_line(ws, f"@ERROR: {exc}")
-        log.warning("[%s] bad greeting: %s", peer, exc)
-        return int(ExitCode.PROTOCOL)
-    protocol = daemon_protocol(PROTOCOL_VERSION, greeting)
-    if protocol < MIN_PROTOCOL:
-        await _send_line(
-            ws,
-            f"@ERROR: protocol version mismatch: we speak {MIN_PROTOCOL} to "
-            f"{PROTOCOL_VERSION}, client speaks {greeting.version}",
-        )
-        log.warning("[%s] protocol %d is too old", peer, greeting.version)
-        return int(ExitCode.PROTOCOL)
-    request = (await ws.read_line()).decode("utf-8", "surrogateescape")
-    early_input = b""
-    if request.startswith("#early_input="):
-        try:
-            count = int(request.split("=", 1)[1])
-        except ValueError:
-            count = -1
-        if not 0 < count <= 5120:
-            await _send_line(ws, "@ERROR: invalid early_input length")
-            return int(ExitCode.PROTOCOL)
-        early_input = await ws.read_exact(count)
-        request = (await ws.read_line()).decode("utf-8", "surrogateescape")
-    if request in ("", "#list"):
+        greeting = hs.receive_line(line)
+        event = hs.receive_line(await ws.read_line())
+        if isinstance(event, EarlyInput):
+            hs.receive_early_input(await ws.read_exact(event.count))
+            event = hs.receive_line(await ws.read_line())
+    except HandshakeError as exc:
+        await _flush(ws, hs)
+        if hs.greeting is None:
+            log.warning("[%s] bad greeting: %s", peer, exc)
+        else:
+            log.warning("[%s] %s", peer, exc)
+        return int(exc.exit_code)
+    if isinstance(event, ListRequested):
         log.info("module-list request from %s (%s)", host, addr)
         # rsync lists every "list = yes" module, whatever its hosts allow/deny: those
         # decide who may use a module, "list" whether it is named (clientserver.c
         # send_listing()).
-        for listed in config.modules.values():
-            if listed.listed:
-                ws.write(format_module_line(listed.name, listed.comment))
-        ws.write(b"@RSYNCD: EXIT\n")
-        await ws.flush()
+        hs.list_modules([(m.name, m.comment) for m in config.modules.values() if m.listed])
+        await _flush(ws, hs)
         return 0
-    if request.startswith("#"):
-        await _send_line(ws, f"@ERROR: Unknown command '{request}'")
-        return int(ExitCode.STARTCLIENT)
-    name = request.split("/", 1)[0]
+    if not isinstance(event, ModuleRequested):  # pragma: no cover - the machine's order
+        raise TypeError(event)
+    name = event.name
     mod = config.modules.get(name)
     if mod is None:
-        await _send_line(ws, f"@ERROR: Unknown module '{name}'")
+        await _error(ws, hs, f"Unknown module '{name}'")
         log.warning("unknown module '%s' tried from %s (%s)", name, host, addr)
         return int(ExitCode.STARTCLIENT)
-    return mod, peer, addr, host, greeting, protocol, early_input
+    del greeting
+    return _Client(mod=mod, hs=hs, peer=peer, addr=addr, host=host)
 
 
 def _module_allowed(mod: ModuleConfig, addr: str, host: str) -> bool:
@@ -283,16 +278,15 @@ async def _module(
     ws: WireStream,
     mod: ModuleConfig,
     *,
+    hs: DaemonServer,
     peer: str,
     addr: str,
     host: str,
-    greeting: Greeting,
-    protocol: int,
-    early_input: bytes,
     state: _Session,
     config: DaemonConfig | None = None,
 ) -> int:
     """rsync: clientserver.c rsync_module(), step by step."""
+    protocol, early_input = hs.protocol, hs.early_input
     name = mod.name
     use_module_log(mod)
     env = {"RSYNC_MODULE_NAME": name}
@@ -303,9 +297,9 @@ async def _module(
     if not _module_allowed(mod, addr, host):
         log.warning("rsync denied on module %s from %s (%s)", name, host, addr)
         if mod.listed:
-            await _send_line(ws, f"@ERROR: access denied to {name} from {host} ({addr})")
+            await _error(ws, hs, f"access denied to {name} from {host} ({addr})")
         else:
-            await _send_line(ws, f"@ERROR: Unknown module '{name}'")
+            await _error(ws, hs, f"Unknown module '{name}'")
         return int(ExitCode.STARTCLIENT)
     log.info("rsync allowed access on module %s from %s (%s)", name, host, addr)
     refusal = claim_connection(mod)
@@ -314,16 +308,14 @@ async def _module(
             log.warning("failed to open lock file %s: %s", mod.lock_file, lock_error(mod))
         else:
             log.warning("max connections (%d) reached", mod.max_connections)
-        await _send_line(ws, f"@ERROR: {refusal}")
+        await _error(ws, hs, f"{refusal}")
         return int(ExitCode.STARTCLIENT)
     user = ""
     if mod.auth_users:
         with _handshake_phase(handshake_seconds(mod.timeout)):
-            ok, user = await _authenticate(
-                ws, mod, greeting_digests=greeting, protocol=protocol, host=host, addr=addr
-            )
+            ok, user = await _authenticate(ws, mod, hs=hs, host=host, addr=addr)
         if not ok:
-            await _send_line(ws, f"@ERROR: auth failed on module {name}")
+            await _error(ws, hs, f"auth failed on module {name}")
             return int(ExitCode.STARTCLIENT)
         # rsync: authenticate.c auth_server() (a rule's ":ro"/":rw" for this user)
         access = auth_rule(user, mod.auth_users)[1]
@@ -332,13 +324,13 @@ async def _module(
     env["RSYNC_USER_NAME"] = user
     if mod.id_error:
         log.error("%s", mod.id_error[0].upper() + mod.id_error[1:])
-        await _send_line(ws, f"@ERROR: {mod.id_error}")
+        await _error(ws, hs, f"{mod.id_error}")
         return int(ExitCode.STARTCLIENT)
     if mod.unavailable:
         path, why = hooks.attach_module(name)  # blocking, as the other hooks (no thread)
         if path is None:
             log.warning("%s (%s)", mod.unavailable, why)
-            await _send_line(ws, "@ERROR: chdir failed")
+            await _error(ws, hs, "chdir failed")
             return int(ExitCode.STARTCLIENT)
         log.info("module %s: its path exists now, served from here on", name)
         mod = msgspec.structs.replace(mod, path=path, unavailable="")
@@ -353,36 +345,36 @@ async def _module(
             return int(ExitCode.UNSUPPORTED)
         if result.status != 0:
             log.warning("early exec failed: returned failure (%d)", result.status)
-            await _send_line(ws, "@ERROR: early exec failed")
+            await _error(ws, hs, "early exec failed")
             return int(ExitCode.STARTCLIENT)
     if mod.name_converter:
         # rsync: clientserver.c rsync_module() (start_pre_exec() of the name converter)
         converter = hooks.start_name_converter(name, env)
         if converter is None:
             log.error("name-converter exec preparation failed")
-            await _send_line(ws, "@ERROR: name-converter exec preparation failed")
+            await _error(ws, hs, "name-converter exec preparation failed")
             return int(ExitCode.STARTCLIENT)
         idnames.set_name_converter(converter)
     switched = _become_module_user(mod)
     if switched is not None:
-        await _send_line(ws, f"@ERROR: {switched}")
+        await _error(ws, hs, f"{switched}")
         return int(ExitCode.STARTCLIENT)
     if mod.munge_symlinks and _has_munge_dir(mod.path):
         log.warning("Symlink munging is unsafe when a /rsyncd-munged directory exists.")
-        await _send_line(ws, "@ERROR: daemon security issue -- contact admin")
+        await _error(ws, hs, "daemon security issue -- contact admin")
         return int(ExitCode.UNSUPPORTED)
-    await _send_line(ws, "@RSYNCD: OK")
+    hs.accept()
+    await _flush(ws, hs)
     try:
         with _handshake_phase(handshake_seconds(mod.timeout)):
-            argv = await _read_args(ws, protocol=protocol)
+            first = await _read_args(ws, hs)
+            argv = first.argv
             if _asks_secluded_args(argv, protocol):
                 # rsync: clientserver.c rsync_module() (a second read_args(), NUL
                 # separated, arg0 "rsync", parsed on top of the first's options); the
-                # same deadline covers both reads. Below protocol 30 rsync's client
-                # also writes "(null)" and the paths into the first list.
-                second = await _read_args(ws, protocol=max(protocol, 30))
-                cut = next((i for i, a in enumerate(argv) if a in (b".", b"(null)")), len(argv))
-                argv = argv[:cut] + second[1:]
+                # same deadline covers both reads.
+                hs.expect_secluded_args(first)
+                argv = (await _read_args(ws, hs)).argv
     except ProtocolError as exc:
         log.warning("[%s] %s: %s", peer, name, exc)
         return await _refuse(ws, protocol, [str(exc)], ExitCode.PROTOCOL)
@@ -622,17 +614,19 @@ async def _authenticate(
     ws: WireStream,
     mod: ModuleConfig,
     *,
-    greeting_digests: Greeting,
-    protocol: int,
+    hs: DaemonServer,
     host: str,
     addr: str,
 ) -> tuple[bool, str]:
     """rsync: authenticate.c auth_server() (with the ``auth digest`` floor)."""
-    digest = choose_auth_digest(AUTH_DIGESTS, greeting_digests, protocol=protocol)
+    if hs.greeting is None:  # pragma: no cover - a module is named after the greeting
+        raise RuntimeError(hs)
+    digest = choose_auth_digest(AUTH_DIGESTS, hs.greeting, protocol=hs.protocol)
     if digest is None:
-        await _send_line(
+        await _error(
             ws,
-            "@ERROR: your client does not support one of our daemon-auth checksums: "
+            hs,
+            "your client does not support one of our daemon-auth checksums: "
             + " ".join(AUTH_DIGESTS),
         )
         return False, ""
@@ -660,10 +654,12 @@ async def _authenticate(
                 mod.auth_digest,
             )
             return False, ""
-    challenge = make_challenge(digest, secrets.token_bytes(32) + os.urandom(8))
-    await _send_line(ws, f"@RSYNCD: AUTHREQD {challenge}")
-    reply = (await ws.read_line()).decode("utf-8", "surrogateescape")
-    user, _, response = reply.partition(" ")
+    challenge = hs.challenge(digest, secrets.token_bytes(32) + os.urandom(8))
+    await _flush(ws, hs)
+    reply = hs.receive_line(await ws.read_line())
+    if not isinstance(reply, AuthResponse):  # pragma: no cover - the machine's order
+        raise TypeError(reply)
+    user, response = reply.user, reply.response
     if not user or not response:
         return False, user
     refused = auth_rule_error(user, mod.auth_users)
@@ -689,10 +685,6 @@ async def _authenticate(
     return ok, user
 
 
-MAX_DAEMON_ARGS = 16000  # rsync: io.c MAX_DAEMON_ARGS
-MAX_ARG_LENGTH = 8192
-
-
 def _asks_secluded_args(argv: list[bytes], protocol: int) -> bool:
     """Whether the first argument list asks for a second (``-s``, ``--secluded-args``)."""
     try:
@@ -701,20 +693,16 @@ def _asks_secluded_args(argv: list[bytes], protocol: int) -> bool:
         return False
 
 
-async def _read_args(ws: WireStream, *, protocol: int) -> list[bytes]:
+async def _read_args(ws: WireStream, hs: DaemonServer) -> Arguments:
     """The client's argument list, each checked as it is read.
 
     rsync: io.c read_args() ("too many daemon arguments").
     """
-    args: list[bytes] = []
     while True:
-        if protocol >= 30:
+        if hs.arg_end == b"\0":
             arg = await ws.read_until_nul(limit=MAX_ARG_LENGTH)
         else:
             arg = await ws.read_line(limit=MAX_ARG_LENGTH)
-        if not arg:
-            return args
-        if len(args) >= MAX_DAEMON_ARGS - 2:
-            msg = "too many daemon arguments"
-            raise ProtocolError(msg)
-        args.append(arg)
+        done = hs.receive_arg(arg)
+        if done is not None:
+            return done

@@ -22,16 +22,21 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from rsync_client.safeopen import (
+    UNTRUSTED_SYMLINK_MESSAGE,
+    UntrustedSymlinkError,
+    open_no_attacker_symlinks,
+)
 from rsync_client.transports.connect_prog import expand_connect_prog, open_connect_prog
 from rsync_client.transports.proxy import establish_proxy_connection, parse_proxy
-from rsync_wire.errors import ConnectionLost, ExitCode, RemoteError, RsyncError
+from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError
 from rsync_wire.proto.constants import AUTH_DIGESTS, DEFAULT_PORT
 from rsync_wire.proto.handshake import (
-    auth_response,
-    choose_auth_digest,
-    daemon_protocol,
-    format_greeting,
-    parse_greeting,
+    Accepted,
+    AuthRequested,
+    DaemonClient,
+    ListingDone,
+    Motd,
 )
 
 if TYPE_CHECKING:
@@ -161,10 +166,16 @@ def read_password(password_file: str | None) -> bytes:
 
             return sys.stdin.buffer.readline().rstrip(b"\r\n")
         try:
-            fd = os.open(password_file, os.O_RDONLY)
+            # a symlink on the way that another user planted would send that user's
+            # choice of file as the password (rsync 3.5 refuses it)
+            fd = open_no_attacker_symlinks(password_file, os.O_RDONLY)
         except OSError as exc:
+            refusal = (
+                UNTRUSTED_SYMLINK_MESSAGE + "\n" if isinstance(exc, UntrustedSymlinkError) else ""
+            )
             msg = (
-                f"rsync: could not open password file {password_file}: {exc.strerror} ({exc.errno})"
+                f"{refusal}rsync: could not open password file {password_file}: "
+                f"{exc.strerror} ({exc.errno})"
             )
             raise RsyncError(msg, exit_code=ExitCode.SYNTAX) from None
         try:
@@ -249,62 +260,29 @@ async def daemon_preamble(
 
     rsync: clientserver.c start_inband_exchange().
     """
-    ws.write(format_greeting(our_protocol, AUTH_DIGESTS))
-    await ws.flush()
-    try:
-        line = await ws.read_line()
-    except ConnectionLost:
-        msg = "rsync: did not see server greeting"
-        raise RsyncError(msg, exit_code=ExitCode.STARTCLIENT) from None
-    try:
-        greeting = parse_greeting(line)
-    except RsyncError:
-        text = line.decode("utf-8", "backslashreplace")
-        if not text.startswith("@RSYNCD: "):
-            msg = f'rsync: server sent "{text}" rather than greeting'
-        elif " " not in text[9:] and text[9:11].isdigit() and int(text[9:11]) >= 32:
-            msg = f"rsync: the server omitted the digest name list: {text}"
-        else:
-            msg = f"rsync: the server omitted the subprotocol value: {text}"
-        raise RsyncError(msg, exit_code=ExitCode.STARTCLIENT) from None
-    protocol = daemon_protocol(our_protocol, greeting)
-    ws.write(module.encode("utf-8", "surrogateescape") + b"\n")
-    await ws.flush()
-    while True:
+    machine = DaemonClient(module, ours=our_protocol, digests=AUTH_DIGESTS)
+    event: Motd | AuthRequested | Accepted | ListingDone | None = None
+    while not isinstance(event, Accepted):
+        ws.write(machine.data_to_send())
+        await ws.flush()
         try:
             line = await ws.read_line()
         except ConnectionLost:
-            msg = "rsync: didn't get server startup line"
+            if machine.protocol is None:
+                msg = "rsync: did not see server greeting"
+            else:
+                msg = "rsync: didn't get server startup line"
             raise RsyncError(msg, exit_code=ExitCode.STARTCLIENT) from None
-        if line.startswith(b"@RSYNCD: AUTHREQD "):
-            challenge = line[18:].decode("ascii", "replace")
-            digest = choose_auth_digest(AUTH_DIGESTS, greeting, protocol=protocol)
-            if digest is None:
-                msg = "rsync: no common daemon-auth digest with the server"
-                raise RsyncError(msg, exit_code=ExitCode.STARTCLIENT)
+        event = machine.receive_line(line)
+        if isinstance(event, AuthRequested):
             password = read_password(password_file)
-            response = auth_response(digest, password, challenge)
-            ws.write(f"{_user(user)} {response}\n".encode())
-            await ws.flush()
-            continue
-        if line == b"@RSYNCD: OK":
-            break
-        if line == b"@RSYNCD: EXIT":
+            machine.authenticate(_user(user), event.digest, password, event.challenge)
+        elif isinstance(event, ListingDone):
             return DaemonReply(None, listing_done=True)
-        if line.startswith(b"@ERROR"):
-            raise RemoteError(
-                line.decode("utf-8", "backslashreplace"), exit_code=ExitCode.STARTCLIENT
-            )
-        if show_motd:
-            show(line.decode("utf-8", "backslashreplace"))
-    args = build_args(protocol)
-    if protocol >= 30:
-        for arg in args:
-            ws.write(arg.encode("utf-8", "surrogateescape") + b"\0")
-        ws.write(b"\0")
-    else:
-        for arg in args:
-            ws.write(arg.encode("utf-8", "surrogateescape") + b"\n")
-        ws.write(b"\n")
+        elif isinstance(event, Motd) and show_motd:
+            show(event.text)
+    protocol = event.protocol
+    machine.send_args(build_args(protocol))
+    ws.write(machine.data_to_send())
     await ws.flush()
     return DaemonReply(protocol, listing_done=False)

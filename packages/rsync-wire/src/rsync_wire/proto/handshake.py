@@ -2,9 +2,11 @@
 
 Both peers send ``@RSYNCD: <version>.<sub>[ <digest>...]`` at once; the client then
 names a module (or asks for the listing), the server may challenge it, and answers
-``@RSYNCD: OK`` or ``@ERROR: ...``. These functions format and parse those lines
-and compute authentication responses; reading and writing them is the caller's job.
-Randomness for challenges is a parameter.
+``@RSYNCD: OK`` or ``@ERROR: ...``; after OK the client sends its arguments.
+:class:`DaemonClient` and :class:`DaemonServer` are the two sides as sans-IO machines:
+lines in, events out, bytes to send; the functions below format and parse single lines
+and compute authentication responses. Reading, writing and every policy decision (which
+module, who may log in) are the caller's. Randomness for challenges is a parameter.
 
 rsync: clientserver.c (exchange_protocols, start_inband_exchange, rsync_module),
 authenticate.c.
@@ -20,14 +22,27 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
-from rsync_wire.errors import RemoteProtocolError
-from rsync_wire.proto.constants import AUTH_DIGESTS
+from rsync_wire.errors import ExitCode, RemoteError, RemoteProtocolError, RsyncError
+from rsync_wire.proto.args import MAX_DAEMON_ARGS
+from rsync_wire.proto.constants import AUTH_DIGESTS, MIN_PROTOCOL, PROTOCOL_VERSION
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = [
+    "Accepted",
+    "Arguments",
+    "AuthRequested",
+    "AuthResponse",
+    "DaemonClient",
+    "DaemonServer",
+    "EarlyInput",
     "Greeting",
+    "HandshakeError",
+    "ListRequested",
+    "ListingDone",
+    "ModuleRequested",
+    "Motd",
     "auth_response",
     "choose_auth_digest",
     "daemon_protocol",
@@ -176,3 +191,354 @@ def verify_response(digest: str, password: bytes, challenge: str, response: str)
 def format_module_line(name: str, comment: str) -> bytes:
     """One line of the module listing: the name padded to 15 columns, a TAB, the comment."""
     return f"{name:<15}\t{comment}\n".encode()
+
+
+# -- the two sides as machines ---------------------------------------------------------------
+
+MAX_EARLY_INPUT: Final = 5120  # rsync: clientserver.c BIGPATHBUFLEN
+MAX_ARG_LENGTH: Final = 8192  # one argument of the daemon's list (rsync: io.c read_args())
+
+
+class Motd(msgspec.Struct, frozen=True):
+    """A line of the daemon's message of the day (or of the module listing)."""
+
+    text: str
+
+
+class AuthRequested(msgspec.Struct, frozen=True):
+    """The module wants a login: answer with :meth:`DaemonClient.authenticate`."""
+
+    challenge: str
+    digest: str
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    """``@RSYNCD: OK``: send the arguments with :meth:`DaemonClient.send_args`."""
+
+    protocol: int
+
+
+class ListingDone(msgspec.Struct, frozen=True):
+    """``@RSYNCD: EXIT``: the module listing is complete."""
+
+
+class EarlyInput(msgspec.Struct, frozen=True):
+    """The client announced ``count`` bytes of ``--early-input``: read them raw."""
+
+    count: int
+
+
+class ListRequested(msgspec.Struct, frozen=True):
+    """The client asked for the module listing (an empty line or ``#list``)."""
+
+
+class ModuleRequested(msgspec.Struct, frozen=True):
+    """The client named a module (``request`` is the whole line, ``name`` its first part)."""
+
+    name: str
+    request: str
+
+
+class AuthResponse(msgspec.Struct, frozen=True):
+    """The client's login line: a user and its response (either may be empty)."""
+
+    user: str
+    response: str
+
+
+class Arguments(msgspec.Struct, frozen=True):
+    """The client's complete argument list."""
+
+    argv: list[bytes]
+
+
+class HandshakeError(RemoteProtocolError):
+    """The server refused the client; the ``@ERROR`` line is queued for it.
+
+    Raised by :class:`DaemonServer` on input that breaks the handshake's rules; the
+    caller sends what :meth:`DaemonServer.data_to_send` holds and ends the connection
+    with :attr:`exit_code`.
+    """
+
+
+def _text(line: bytes) -> str:
+    return line.decode("utf-8", "backslashreplace")
+
+
+class DaemonClient:
+    """The client's side of the daemon handshake.
+
+    Write :meth:`data_to_send`, hand each line read to :meth:`receive_line`, act on its
+    event: :class:`Motd` (show it), :class:`AuthRequested` (:meth:`authenticate`),
+    :class:`Accepted` (:meth:`send_args`) or :class:`ListingDone`. An ``@ERROR`` line
+    raises :class:`~rsync_wire.errors.RemoteError`; a line that is not a greeting raises
+    :class:`~rsync_wire.errors.RsyncError`, both with rsync's exit code 5.
+
+    rsync: clientserver.c start_inband_exchange(), authenticate.c auth_client().
+    """
+
+    def __init__(
+        self,
+        module: str,
+        *,
+        ours: int = PROTOCOL_VERSION,
+        digests: Sequence[str] = AUTH_DIGESTS,
+        early_input: bytes = b"",
+    ) -> None:
+        self.module = module
+        self.ours = ours
+        self.digests = tuple(digests)
+        self.protocol: int | None = None
+        self.greeting: Greeting | None = None
+        self._early_input = early_input
+        self._out = bytearray(format_greeting(ours, digests))
+        self._state = "greeting"
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write now (then flush)."""
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the machine waits for a line from the server."""
+        return self._state in ("greeting", "reply")
+
+    def receive_line(self, line: bytes) -> Motd | AuthRequested | Accepted | ListingDone | None:
+        """Hand over one line from the server (without its newline); the event it makes."""
+        if self._state == "greeting":
+            self._greeting(line)
+            return None
+        if self._state != "reply":
+            msg = f"no line expected from the server now ({self._state})"
+            raise RuntimeError(msg)
+        if line.startswith(b"@RSYNCD: AUTHREQD "):
+            greeting, protocol = self.greeting, self.protocol
+            if greeting is None or protocol is None:  # pragma: no cover - set by _greeting
+                raise RuntimeError(self._state)
+            digest = choose_auth_digest(self.digests, greeting, protocol=protocol)
+            if digest is None:
+                msg = "rsync: no common daemon-auth digest with the server"
+                raise RsyncError(msg, exit_code=ExitCode.STARTCLIENT)
+            self._state = "auth"
+            return AuthRequested(line[18:].decode("ascii", "replace"), digest)
+        if line == b"@RSYNCD: OK":
+            self._state = "args"
+            return Accepted(self.protocol or 0)
+        if line == b"@RSYNCD: EXIT":
+            self._state = "done"
+            return ListingDone()
+        if line.startswith(b"@ERROR"):
+            self._state = "done"
+            raise RemoteError(_text(line), exit_code=ExitCode.STARTCLIENT)
+        return Motd(_text(line))
+
+    def authenticate(self, user: str, digest: str, password: bytes, challenge: str) -> None:
+        """Answer an :class:`AuthRequested`."""
+        self._expect("auth")
+        response = auth_response(digest, password, challenge)
+        self._out += f"{user} {response}\n".encode()
+        self._state = "reply"
+
+    def send_args(self, args: Sequence[str]) -> None:
+        """Send the argument list after :class:`Accepted`.
+
+        NUL-terminated from protocol 30, newline-terminated before; an empty one ends it.
+        """
+        self._expect("args")
+        end = b"\0" if (self.protocol or 0) >= 30 else b"\n"
+        for arg in args:
+            self._out += arg.encode("utf-8", "surrogateescape") + end
+        self._out += end
+        self._state = "done"
+
+    def _expect(self, state: str) -> None:
+        if self._state != state:
+            msg = f"the handshake is at {self._state!r}, not {state!r}"
+            raise RuntimeError(msg)
+
+    def _greeting(self, line: bytes) -> None:
+        try:
+            greeting = parse_greeting(line)
+        except RsyncError:
+            text = _text(line)
+            if not text.startswith("@RSYNCD: "):
+                msg = f'rsync: server sent "{text}" rather than greeting'
+            elif " " not in text[9:] and text[9:11].isdigit() and int(text[9:11]) >= 32:
+                msg = f"rsync: the server omitted the digest name list: {text}"
+            else:
+                msg = f"rsync: the server omitted the subprotocol value: {text}"
+            raise RsyncError(msg, exit_code=ExitCode.STARTCLIENT) from None
+        self.greeting = greeting
+        self.protocol = daemon_protocol(self.ours, greeting)
+        if self._early_input:
+            self._out += b"#early_input=%d\n" % len(self._early_input) + self._early_input
+        self._out += self.module.encode("utf-8", "surrogateescape") + b"\n"
+        self._state = "reply"
+
+
+class DaemonServer:
+    """The daemon's side of the handshake, up to the client's arguments.
+
+    Write :meth:`data_to_send`; hand each line to :meth:`receive_line` and act on its
+    event: the client's :class:`Greeting`, :class:`EarlyInput` (read the bytes, then
+    :meth:`receive_early_input`), :class:`ListRequested` (:meth:`list_modules`),
+    :class:`ModuleRequested` (decide, then :meth:`refuse`, :meth:`challenge` or
+    :meth:`accept`), :class:`AuthResponse`. After :meth:`accept`, read arguments up to
+    :attr:`arg_end` each and hand them to :meth:`receive_arg` until it returns
+    :class:`Arguments`. Input that breaks the rules queues rsync's ``@ERROR`` line and
+    raises :class:`HandshakeError`.
+
+    rsync: clientserver.c start_daemon(), rsync_module(), io.c read_args().
+    """
+
+    def __init__(
+        self,
+        *,
+        ours: int = PROTOCOL_VERSION,
+        motd: bytes = b"",
+        digests: Sequence[str] = AUTH_DIGESTS,
+    ) -> None:
+        self.ours = ours
+        self.protocol = ours
+        self.greeting: Greeting | None = None
+        self._out = bytearray(format_greeting(ours, digests))
+        if motd:
+            self._out += motd[: 64 * 1024].rstrip(b"\n") + b"\n\n"
+        self._state = "greeting"
+        self.early_input = b""
+        self._argv: list[bytes] = []
+        self._first: list[bytes] | None = None
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write now (then flush)."""
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    def _expect(self, *states: str) -> None:
+        if self._state not in states:
+            msg = f"the handshake is at {self._state!r}, not {' or '.join(states)}"
+            raise RuntimeError(msg)
+
+    def _refuse(self, message: str, code: ExitCode) -> HandshakeError:
+        self.refuse(message)
+        return HandshakeError(message, exit_code=code)
+
+    def receive_line(
+        self, line: bytes
+    ) -> Greeting | EarlyInput | ListRequested | ModuleRequested | AuthResponse:
+        """Hand over one line from the client (without its newline); the event it makes."""
+        self._expect("greeting", "request", "auth")
+        if self._state == "greeting":
+            try:
+                greeting = parse_greeting(line)
+            except RemoteProtocolError as exc:
+                raise self._refuse(str(exc), ExitCode.PROTOCOL) from None
+            protocol = daemon_protocol(self.ours, greeting)
+            if protocol < MIN_PROTOCOL:
+                message = (
+                    f"protocol version mismatch: we speak {MIN_PROTOCOL} to {self.ours}, "
+                    f"client speaks {greeting.version}"
+                )
+                raise self._refuse(message, ExitCode.PROTOCOL)
+            self.greeting, self.protocol = greeting, protocol
+            self._state = "request"
+            return greeting
+        text = line.decode("utf-8", "surrogateescape")
+        if self._state == "auth":
+            user, _, response = text.partition(" ")
+            self._state = "decide"
+            return AuthResponse(user, response)
+        if text.startswith("#early_input="):
+            try:
+                count = int(text.split("=", 1)[1])
+            except ValueError:
+                count = -1
+            if not 0 < count <= MAX_EARLY_INPUT:
+                message = "invalid early_input length"
+                raise self._refuse(message, ExitCode.PROTOCOL)
+            self._state = "early"
+            return EarlyInput(count)
+        if text in ("", "#list"):
+            self._state = "listing"
+            return ListRequested()
+        if text.startswith("#"):
+            message = f"Unknown command '{text}'"
+            raise self._refuse(message, ExitCode.STARTCLIENT)
+        self._state = "decide"
+        return ModuleRequested(text.split("/", 1)[0], text)
+
+    def receive_early_input(self, data: bytes) -> None:
+        """The bytes an :class:`EarlyInput` announced; the module line follows."""
+        self._expect("early")
+        self.early_input = data
+        self._state = "request"
+
+    def list_modules(self, modules: Sequence[tuple[str, str]]) -> None:
+        """Answer a :class:`ListRequested` with ``(name, comment)`` pairs; the end."""
+        self._expect("listing")
+        for name, comment in modules:
+            self._out += format_module_line(name, comment)
+        self._out += b"@RSYNCD: EXIT\n"
+        self._state = "done"
+
+    def refuse(self, message: str) -> None:
+        """Send ``@ERROR: message``; the handshake ends.
+
+        rsync sends a second ``@ERROR`` line in one case (a login refused before its
+        challenge, then "auth failed on module"), so a refusal may follow a refusal.
+        """
+        self._expect("greeting", "request", "early", "listing", "decide", "auth", "refused")
+        self._out += f"@ERROR: {message}\n".encode("utf-8", "backslashreplace")
+        self._state = "refused"
+
+    def challenge(self, digest: str, random_bytes: bytes) -> str:
+        """Ask for a login with a fresh challenge; the client's :class:`AuthResponse` follows."""
+        self._expect("decide")
+        text = make_challenge(digest, random_bytes)
+        self._out += f"@RSYNCD: AUTHREQD {text}\n".encode("ascii")
+        self._state = "auth"
+        return text
+
+    def accept(self) -> None:
+        """``@RSYNCD: OK``: the client's arguments follow."""
+        self._expect("decide")
+        self._out += b"@RSYNCD: OK\n"
+        self._state = "args"
+
+    @property
+    def arg_end(self) -> bytes:
+        """What ends each argument now: NUL from protocol 30 (and for secluded args)."""
+        return b"\0" if self.protocol >= 30 or self._first is not None else b"\n"
+
+    def receive_arg(self, arg: bytes) -> Arguments | None:
+        """One argument (without its terminator); the whole list once an empty one ends it.
+
+        Raises:
+            HandshakeError: too many arguments (rsync: io.c read_args()).
+        """
+        self._expect("args")
+        if arg:
+            if len(self._argv) >= MAX_DAEMON_ARGS - 2:
+                self._state = "done"
+                msg = "too many daemon arguments"
+                raise HandshakeError(msg, exit_code=ExitCode.PROTOCOL)
+            self._argv.append(arg)
+            return None
+        argv, self._argv = self._argv, []
+        if self._first is not None:
+            # rsync: clientserver.c rsync_module() (the secluded list replaces what follows
+            # "." -- or "(null)" below protocol 30 -- in the first, without its arg0)
+            first = self._first
+            cut = next((i for i, a in enumerate(first) if a in (b".", b"(null)")), len(first))
+            argv = first[:cut] + argv[1:]
+        self._state = "done"
+        return Arguments(argv)
+
+    def expect_secluded_args(self, first: Arguments) -> None:
+        """The first list asked for ``-s`` (``--secluded-args``): a NUL-separated one follows."""
+        self._expect("done")
+        self._first = first.argv
+        self._state = "args"

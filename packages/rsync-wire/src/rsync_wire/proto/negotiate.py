@@ -1,21 +1,27 @@
 """Protocol version, compat flags, checksum and compression choice (no I/O).
 
-The :class:`Session` records what two peers agreed on. Every protocol-version
-difference that codecs and roles care about is a named predicate here, each
+:class:`Negotiation` is rsync's ``setup_protocol()`` as a sans-IO machine that a client
+and a server drive alike: the binary version exchange (over a remote shell), the compat
+flags, the checksum and compression name lists and the checksum seed. It produces the
+:class:`Session`, which records what the two peers agreed on. Every protocol-version
+difference that codecs and roles care about is a named predicate there, each
 documenting the C condition it replaces, so that ``protocol >= 30`` tests do not
 spread through the code.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
 from rsync_wire.errors import RemoteProtocolError, UnsupportedError
+from rsync_wire.proto import codec
 from rsync_wire.proto.constants import (
     CF,
+    CHECKSUM_NAMES_CLIENT,
     CHECKSUM_NAMES_SERVER,
+    COMPRESS_NAMES_CLIENT,
     COMPRESS_NAMES_SERVER,
     MAX_PROTOCOL,
     MIN_PROTOCOL,
@@ -24,10 +30,13 @@ from rsync_wire.proto.constants import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__ = [
+    "Negotiation",
+    "Offer",
     "Session",
+    "agree",
     "choose_name",
     "negotiate_protocol",
     "parse_name_list",
@@ -218,3 +227,260 @@ def choose_name(ours: Sequence[str], theirs: Sequence[str], *, server: bool) -> 
 
 SERVER_CHECKSUMS = CHECKSUM_NAMES_SERVER
 SERVER_COMPRESSIONS = COMPRESS_NAMES_SERVER
+
+
+CHECKSUMS: Final = frozenset({"md4", "md5", "xxh64", "xxh3", "xxh128"})
+COMPRESSIONS: Final = frozenset({"zlib", "zlibx", "zstd", "lz4"})
+
+
+class Offer(msgspec.Struct, frozen=True, kw_only=True):
+    """What one side brings to the negotiation, from its options.
+
+    Attributes:
+        checksum_choice: ``--checksum-choice`` (its first name), or ``None``/``"auto"`` to
+            negotiate by name lists.
+        compress: ``-z``.
+        compress_choice: ``--compress-choice``, or ``None`` to negotiate (with ``-z``).
+        compress_level: ``--compress-level``.
+        capabilities: the client's ``-e.`` letters as the server read them (server only).
+        inc_recurse: whether the server may grant incremental recursion (server only).
+        seed: the checksum seed the server sends (server only; ``--checksum-seed`` or a
+            fresh one).
+    """
+
+    checksum_choice: str | None = None
+    compress: bool = False
+    compress_choice: str | None = None
+    compress_level: int | None = None
+    capabilities: str = ""
+    inc_recurse: bool = False
+    seed: int = 0
+
+
+def _chosen_checksum(choice: str | None) -> str | None:
+    name = (choice or "").split(",")[0].lower() or None
+    if name in (None, "auto"):
+        return None
+    if name == "xxhash":
+        return "xxh64"
+    if name not in CHECKSUMS:
+        msg = f"unknown checksum name: {name}"
+        raise UnsupportedError(msg)
+    return name
+
+
+class Negotiation:
+    """One side of rsync's ``setup_protocol()``, without I/O.
+
+    The caller writes :meth:`data_to_send` to the peer, then reads the value that
+    :attr:`expecting` decodes (a sans-IO codec function) and hands it to :meth:`receive`,
+    until :attr:`session` is set. Both sides follow the same steps in the same order:
+
+    1. over a remote shell (``protocol=None``), each side writes its version as an int32
+       and reads the other's;
+    2. from protocol 30, the server writes the compat flags (a varint, or a byte for an
+       old client that announced ``V`` without ``v``);
+    3. with ``CF_VARINT_FLIST_FLAGS``, each side writes its checksum list (unless
+       ``--checksum-choice`` fixed it) and its compression list (with ``-z`` and no
+       ``--compress-choice``), then reads the other's;
+    4. the server writes the checksum seed.
+
+    Raises (from the constructor and :meth:`receive`):
+        RemoteProtocolError: the peer's version is not a version.
+        UnsupportedError: an old protocol, an unknown name, no common checksum or
+            compression.
+
+    rsync: compat.c setup_protocol(), negotiate_the_strings().
+    """
+
+    def __init__(
+        self,
+        *,
+        server: bool,
+        offer: Offer,
+        protocol: int | None = None,
+        ours: int = MAX_PROTOCOL,
+    ) -> None:
+        self.server = server
+        self.offer = offer
+        self.ours = ours
+        self.protocol = protocol
+        self.flags = 0
+        self.session: Session | None = None
+        self._out = bytearray()
+        self._choice = _chosen_checksum(offer.checksum_choice)
+        self._checksum = "md5"
+        self._negotiated = False
+        compression: str | None = None
+        if offer.compress or (server and offer.compress_choice):
+            compression = offer.compress_choice or "zlib"
+        self._compression = compression
+        self._ready = False  # a server that has written all but the seed
+        self._steps: list[tuple[Callable[[codec.Buf, int], tuple[Any, int]], Callable[[Any], None]]]
+        self._steps = []
+        if protocol is None:
+            codec.encode_int32_into(self._out, ours)
+            self._steps.append((codec.decode_int32, self._got_version))
+        else:
+            self._after_version()
+
+    # -- the caller's side -------------------------------------------------------------------
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the peer now (then flush)."""
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    @property
+    def expecting(self) -> Callable[[codec.Buf, int], tuple[Any, int]] | None:
+        """The codec function that decodes the next value from the peer; ``None`` when done."""
+        return self._steps[0][0] if self._steps else None
+
+    def receive(self, value: Any) -> None:
+        """Hand over the value that :attr:`expecting` decoded."""
+        if not self._steps:
+            msg = "negotiation already finished"
+            raise RuntimeError(msg)
+        _decoder, handler = self._steps.pop(0)
+        handler(value)
+        self._maybe_finish()
+
+    # -- the steps ----------------------------------------------------------------------------
+
+    def _agreed(self) -> int:
+        if self.protocol is None:
+            msg = "the protocol is not agreed yet"
+            raise RuntimeError(msg)
+        return self.protocol
+
+    def _got_version(self, theirs: int) -> None:
+        self.protocol = negotiate_protocol(theirs, ours=self.ours)
+        self._after_version()
+
+    def _after_version(self) -> None:
+        protocol = self._agreed()
+        self._checksum = "md4" if protocol < 30 else "md5"
+        if protocol < 30:
+            self._after_flags()
+        elif self.server:
+            offer = self.offer
+            self.flags = server_compat_flags(offer.capabilities, inc_recurse=offer.inc_recurse)
+            if "V" in offer.capabilities and "v" not in offer.capabilities:
+                self._out.append(self.flags & 0xFF)
+            else:
+                codec.encode_varint_into(self._out, self.flags)
+            self._after_flags()
+        else:
+            self._steps.append((codec.decode_varint, self._got_flags))
+
+    def _got_flags(self, flags: int) -> None:
+        self.flags = flags
+        self._after_flags()
+
+    def _after_flags(self) -> None:
+        offer = self.offer
+        if self.flags & CF.VARINT_FLIST_FLAGS:
+            checksums = CHECKSUM_NAMES_SERVER if self.server else CHECKSUM_NAMES_CLIENT
+            compressions = COMPRESS_NAMES_SERVER if self.server else COMPRESS_NAMES_CLIENT
+            if self._choice is None:
+                codec.encode_vstring_into(self._out, " ".join(checksums).encode())
+                self._steps.append((codec.decode_vstring, self._got_checksums))
+            if offer.compress and offer.compress_choice is None:
+                codec.encode_vstring_into(self._out, " ".join(compressions).encode())
+                self._steps.append((codec.decode_vstring, self._got_compressions))
+        if self.server:
+            self._ready = True
+            self._maybe_finish()
+        else:
+            self._steps.append((codec.decode_int32, self._finish))
+
+    def _maybe_finish(self) -> None:
+        if self._ready and not self._steps and self.session is None:
+            self._finish(None)
+
+    def _got_checksums(self, data: bytes) -> None:
+        ours = CHECKSUM_NAMES_SERVER if self.server else CHECKSUM_NAMES_CLIENT
+        picked = choose_name(ours, parse_name_list(data), server=self.server)
+        if picked is None:
+            msg = "Failed to negotiate a checksum choice"
+            raise UnsupportedError(msg)
+        self._checksum, self._negotiated = picked, True
+
+    def _got_compressions(self, data: bytes) -> None:
+        ours = COMPRESS_NAMES_SERVER if self.server else COMPRESS_NAMES_CLIENT
+        picked = choose_name(ours, parse_name_list(data), server=self.server)
+        if picked is None:
+            msg = "Failed to negotiate a compression choice"
+            raise UnsupportedError(msg)
+        self._compression = picked
+
+    def _finish(self, seed: int | None) -> None:
+        protocol = self._agreed()
+        checksum, negotiated = self._checksum, self._negotiated
+        if self._choice is not None:
+            if protocol < 30 and not self.server:
+                msg = f"--checksum-choice={self._choice} needs protocol 30 or newer"
+                raise UnsupportedError(msg)
+            checksum, negotiated = self._choice, True
+        compression = self._compression
+        if compression == "none":
+            compression = None
+        if compression is not None and compression not in COMPRESSIONS:
+            msg = f"unknown compress name: {compression}"
+            raise UnsupportedError(msg)
+        if seed is None:
+            seed = self.offer.seed
+            codec.encode_int32_into(self._out, seed)
+        self.session = Session(
+            protocol=protocol,
+            compat_flags=self.flags,
+            checksum=checksum,
+            compression=compression,
+            seed=seed,
+            compress_level=self.offer.compress_level,
+            checksum_negotiated=negotiated,
+        )
+
+
+def _step(machine: Negotiation, buf: codec.Buf, pos: int) -> int | None:
+    """Feed ``machine`` one value from ``buf`` at ``pos``; the new position, or ``None``."""
+    decoder = machine.expecting
+    if decoder is None:
+        return None
+    try:
+        value, pos = decoder(buf, pos)
+    except codec.NeedMoreData:
+        return None
+    machine.receive(value)
+    return pos
+
+
+def agree(client: Negotiation, server: Negotiation) -> Session:
+    """Run two machines against each other in memory; the session both agreed on.
+
+    What a local copy uses (both ends are ours), and what tests run the machines with.
+
+    Raises:
+        RuntimeError: the machines stopped before both were done, or disagreed.
+    """
+    up, down = bytearray(), bytearray()
+    up_pos = down_pos = 0
+    while True:
+        up += client.data_to_send()
+        down += server.data_to_send()
+        pos = _step(server, up, up_pos)
+        if pos is not None:
+            up_pos = pos
+            continue
+        pos = _step(client, down, down_pos)
+        if pos is None:
+            break
+        down_pos = pos
+    if client.session is None or server.session is None or client.session != server.session:
+        msg = f"negotiation did not agree: {client.session} / {server.session}"
+        raise RuntimeError(msg)
+    if up_pos != len(up) or down_pos != len(down):
+        msg = "negotiation left bytes unread"
+        raise RuntimeError(msg)
+    return client.session

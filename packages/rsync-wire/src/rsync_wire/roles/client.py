@@ -23,11 +23,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from rsync_wire.errors import ConnectionLost, RemoteError, UnsupportedError
+from rsync_wire.errors import ConnectionLost, RemoteError
 from rsync_wire.proto.constants import (
-    CF,
-    CHECKSUM_NAMES_CLIENT,
-    COMPRESS_NAMES_CLIENT,
     PROTOCOL_VERSION,
     Msg,
 )
@@ -37,8 +34,9 @@ from rsync_wire.proto.filters import (
     encode_filter_list_into,
     filter_list_is_sent,
 )
-from rsync_wire.proto.negotiate import Session, choose_name, negotiate_protocol, parse_name_list
+from rsync_wire.proto.negotiate import Negotiation, Offer, Session
 from rsync_wire.roles.flists import receiver_can_inc_recurse
+from rsync_wire.roles.negotiation import negotiate
 from rsync_wire.roles.receiving import ReceiverSide, ReceiveStats
 from rsync_wire.roles.sender import SenderRole
 from rsync_wire.roles.sender_ports import ClientSenderPort
@@ -52,8 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLIENT_CAPABILITIES",
-    "client_checksum_names",
-    "client_compress_names",
     "pull_capabilities",
     "push_capabilities",
     "run_pull",
@@ -108,32 +104,6 @@ def push_capabilities(opts: TransferOptions, *, allow: bool = True) -> str:
     return "." + ("i" if inc else "") + CLIENT_CAPABILITIES[1:]
 
 
-_CHECKSUMS = {"md4", "md5", "xxh64", "xxh3", "xxh128"}
-_COMPRESSIONS = {"zlib", "zlibx", "zstd", "lz4"}
-
-
-def client_checksum_names() -> tuple[str, ...]:
-    """The checksum names the client offers, strongest first."""
-    return CHECKSUM_NAMES_CLIENT
-
-
-def client_compress_names() -> tuple[str, ...]:
-    """The compression names the client offers, best first (never ``none``)."""
-    return COMPRESS_NAMES_CLIENT
-
-
-def _checksum_choice(opts: TransferOptions) -> str | None:
-    choice = (opts.checksum_choice or "").split(",")[0].lower() or None
-    if choice in (None, "auto"):
-        return None
-    if choice == "xxhash":
-        return "xxh64"
-    if choice not in _CHECKSUMS:
-        msg = f"unknown checksum name: {choice}"
-        raise UnsupportedError(msg)
-    return choice
-
-
 async def setup_client_protocol(
     ws: WireStream,
     opts: TransferOptions,
@@ -160,62 +130,19 @@ async def setup_client_protocol(
 
     rsync: compat.c setup_protocol().
     """
-    if protocol is None:
-        ws.write_int32(our_protocol)
-        await ws.flush()
-        protocol = negotiate_protocol(await ws.read_int32(), ours=our_protocol)
-    flags = 0
-    if protocol >= 30:
-        flags = await ws.read_varint()
-    checksum = "md4" if protocol < 30 else "md5"
-    negotiated = False
-    compression: str | None = None
-    choice = _checksum_choice(opts)
-    if opts.compress:
-        compression = opts.compress_choice or "zlib"
-    if flags & CF.VARINT_FLIST_FLAGS:
-        want_csum = choice is None
-        want_comp = opts.compress and opts.compress_choice is None
-        if want_csum:
-            ws.write_vstring(" ".join(client_checksum_names()).encode())
-        if want_comp:
-            ws.write_vstring(" ".join(client_compress_names()).encode())
-        await ws.flush()
-        if want_csum:
-            theirs = parse_name_list(await ws.read_vstring())
-            picked = choose_name(client_checksum_names(), theirs, server=False)
-            if picked is None:
-                msg = "Failed to negotiate a checksum choice"
-                raise UnsupportedError(msg)
-            checksum, negotiated = picked, True
-        if want_comp:
-            theirs = parse_name_list(await ws.read_vstring())
-            picked = choose_name(client_compress_names(), theirs, server=False)
-            if picked is None:
-                msg = "Failed to negotiate a compression choice"
-                raise UnsupportedError(msg)
-            compression = picked
-    if choice is not None:
-        checksum, negotiated = choice, True
-        if protocol < 30:
-            msg = f"--checksum-choice={choice} needs protocol 30 or newer"
-            raise UnsupportedError(msg)
-    if compression == "none":
-        compression = None
-    if compression is not None and compression not in _COMPRESSIONS:
-        msg = f"unknown compress name: {compression}"
-        raise UnsupportedError(msg)
-    seed = await ws.read_int32()
-    session = Session(
+    machine = Negotiation(
+        server=False,
         protocol=protocol,
-        compat_flags=flags,
-        checksum=checksum,
-        compression=compression,
-        seed=seed,
-        compress_level=opts.compress_level,
-        checksum_negotiated=negotiated,
+        ours=our_protocol,
+        offer=Offer(
+            checksum_choice=opts.checksum_choice,
+            compress=opts.compress,
+            compress_choice=opts.compress_choice,
+            compress_level=opts.compress_level,
+        ),
     )
-    if not (names_from_peer and protocol < 31):
+    session = await negotiate(ws, machine)
+    if not (names_from_peer and session.protocol < 31):
         ws.start_mux_in()  # rsync: main.c client_run()
     if session.mux_from_client:
         ws.start_mux_out()

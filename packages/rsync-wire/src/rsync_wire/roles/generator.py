@@ -478,7 +478,7 @@ class GeneratorRole:
             if xname is not None:
                 ws.write_vstring(xname)
         else:
-            sh.reporter.item(entry, sh.rels[ndx] or b".", iflags, xname)
+            sh.reporter.item(entry, sh.logged(entry, sh.rels[ndx]), iflags, xname)
 
     def _warn(self, text: str, code: int = Msg.WARNING) -> None:
         self.sh.reporter.message(code, (text + "\n").encode("utf-8", "surrogateescape"))
@@ -489,6 +489,15 @@ class GeneratorRole:
 
     def _info(self, text: str) -> None:
         self._warn(text, Msg.INFO)
+
+    def _attrs_report(self, rel: bytes, *, updated: bool) -> None:
+        """At ``-vv`` without itemizing, an existing item's name, or that it is up to date.
+
+        rsync: rsync.c set_file_attrs() (``ATTRS_REPORT``), hlink.c maybe_hard_link().
+        """
+        config = self.sh.config
+        if config.verbose >= 2 and not config.itemize:
+            self._info(_show(rel) if updated else f"{_show(rel)} is uptodate")
 
     # -- per-entry decisions ---------------------------------------------------------------
 
@@ -601,7 +610,10 @@ class GeneratorRole:
         if entry.hlink_group is not None and sh.opts.preserve_hard_links and not redo:
             leader = self.hl_leader.get(entry.hlink_group)
             if leader is not None and leader != ndx:
-                self.hl_followers.append(ndx)
+                if leader in self.finished and not sh.opts.delay_updates:
+                    self._link_follower(ndx, leader, now=True)  # rsync: hard_link_check()
+                else:
+                    self.hl_followers.append(ndx)
                 return
         if stat.S_ISLNK(mode):
             if sh.opts.preserve_links:
@@ -778,9 +790,11 @@ class GeneratorRole:
             except OSError:
                 current = None
             if quick_check_ok(entry, st, sh.opts, link_target=current):
+                updated = False
                 if not self.dry_run:
-                    self._set_attrs(rel, entry, mode, st, link=True)
+                    updated = self._set_attrs(rel, entry, mode, st, link=True)
                 self._itemize(ndx, entry, mode, st, 0)
+                self._attrs_report(rel, updated=updated)
                 self._hl_done(ndx)
                 return
         replace = st is not None
@@ -810,6 +824,11 @@ class GeneratorRole:
         sh = self.sh
         mode = self._mode_for(entry, st)
         is_dev = stat.S_ISCHR(entry.mode) or stat.S_ISBLK(entry.mode)
+        cmp_st, quiet = None, False
+        if st is None and sh.basis is not None:
+            settled, cmp_st, quiet = self._special_from_basis(ndx, entry, rel)
+            if settled:
+                return
         if (
             st is not None
             and stat.S_IFMT(st.st_mode) == stat.S_IFMT(entry.mode)
@@ -839,11 +858,75 @@ class GeneratorRole:
             new_st = self._stat(rel)
             if new_st is not None:
                 self._set_attrs(rel, entry, mode, new_st)
+        if cmp_st is not None:
+            st = cmp_st  # itemized against the basis directory's item
         same_type = st is not None and stat.S_IFMT(st.st_mode) == stat.S_IFMT(entry.mode)
-        self._itemize(
-            ndx, entry, mode, st if same_type else None, ITEM.LOCAL_CHANGE | ITEM.REPORT_CHANGE
-        )
+        if not quiet:
+            self._itemize(
+                ndx, entry, mode, st if same_type else None, ITEM.LOCAL_CHANGE | ITEM.REPORT_CHANGE
+            )
         self._hl_done(ndx)
+
+    def _special_from_basis(
+        self, ndx: int, entry: FileEntry, rel: bytes
+    ) -> tuple[bool, os.stat_result | None, bool]:
+        """A device or special file missing here, looked for in the basis directories.
+
+        Returns whether it is settled (linked with ``--link-dest``, or left out with
+        ``--compare-dest``), the basis item to itemize against otherwise, and whether it
+        is made without a line (an exact match with ``--copy-dest``).
+
+        rsync: generator.c try_dests_non() and its caller in recv_generator().
+        """
+        sh = self.sh
+        basis = sh.basis
+        if basis is None:
+            return False, None, False
+        mode = self._mode_for(entry, None)
+        best: tuple[int, os.stat_result] | None = None
+        level = 0
+        for j, tree in enumerate(basis.trees):
+            if tree is None:
+                continue
+            try:
+                bst = tree.lstat(rel)
+            except OSError:
+                continue
+            if stat.S_IFMT(bst.st_mode) != stat.S_IFMT(entry.mode):
+                continue
+            if level < 1:
+                best, level = (j, bst), 1
+            if not quick_check_ok(entry, bst, sh.opts):
+                continue
+            if level < 2:
+                best, level = (j, bst), 2
+            if self._attrs_match(entry, mode, bst, accurate=False):
+                best, level = (j, bst), 3
+                break
+        if best is None:
+            return False, None, False
+        j, bst = best
+        if level < 3:
+            return False, bst, False
+        tree = basis.trees[j]
+        kind = basis.kind
+        linked = False
+        if kind == "link-dest" and tree is not None:
+            if not self._link_or_leave(tree, rel, kind):
+                return False, None, False  # made here instead, as a new item
+            linked = True
+        config = sh.config
+        if config.itemize and (config.verbose >= 2 or config.itemize > 1):
+            change = 0 if kind == "compare-dest" else ITEM.LOCAL_CHANGE
+            if linked:
+                self._itemize(ndx, entry, mode, bst, change | ITEM.XNAME_FOLLOWS, xname=b"")
+            else:
+                self._itemize(ndx, entry, mode, bst, change)
+        self._attrs_report(rel, updated=False)
+        if kind == "copy-dest":
+            return False, None, True
+        self._hl_done(ndx)
+        return True, None, False
 
     def _gen_file(
         self, ndx: int, entry: FileEntry, rel: bytes, st: os.stat_result | None, *, redo: bool
@@ -896,12 +979,15 @@ class GeneratorRole:
                     # the common case of a re-sync: nothing to change, nothing to report
                     if sh.config.verbose >= 2 or sh.config.itemize > 1:
                         self._itemize(ndx, entry, mode, st, 0)
+                        self._attrs_report(rel, updated=False)
                     self._hl_done(ndx)
                     self._success(ndx)
                     return
+                updated = True
                 if not self.dry_run:
-                    self._set_attrs(rel, entry, mode, st, accurate=opts.always_checksum)
+                    updated = self._set_attrs(rel, entry, mode, st, accurate=opts.always_checksum)
                 self._itemize(ndx, entry, mode, st, 0)
+                self._attrs_report(rel, updated=updated)
                 self._hl_done(ndx)
                 self._success(ndx)
                 return
@@ -939,7 +1025,7 @@ class GeneratorRole:
                 if basis.xname is not None:
                     ws.write_vstring(basis.xname)
         elif not self.do_xfers:
-            sh.reporter.item(entry, rel, ITEM.TRANSFER, None)
+            sh.reporter.item(entry, sh.logged(entry, rel), ITEM.TRANSFER, None)
         if not self.do_xfers:
             return
         if basis is not None:
@@ -1303,10 +1389,15 @@ class GeneratorRole:
     # -- hard links ------------------------------------------------------------------------
 
     def _find_hard_link_leaders(self) -> None:
-        """The member of each hard-link group that is transferred: the last in list order.
+        """The member of each hard-link group that is transferred; the others link to it.
 
-        The others wait for it and are linked to it (rsync: hlink.c match_gnums(),
-        hard_link_check(): every member but FLAG_HLINK_LAST waits).
+        rsync's generator takes the members in list order: one whose destination exists
+        is handled at once (checked, or updated from its old data) and the later ones
+        wait for it and link to it; one whose destination is missing waits, unless it is
+        the last. So the leader is the first member found at the destination, or the last
+        member when none is; a group of devices, specials or symlinks is made at once, led
+        by its first member (rsync: generator.c recv_generator() ``F_HLINK_NOT_LAST``,
+        hlink.c hard_link_check(), finish_hard_link()).
         """
         sh = self.sh
         if not sh.opts.preserve_hard_links:
@@ -1318,31 +1409,52 @@ class GeneratorRole:
                 continue
             self.hl_leader[group] = i
             members.setdefault(group, []).append(i)
-        # A member already up to date at the destination needs no transfer: the others
-        # are linked to it (rsync: hlink.c hard_link_check() finds such an earlier one).
         for group, ndxs in members.items():
             if len(ndxs) < 2 or sh.config.dest_missing:
                 continue
+            if not stat.S_ISREG(sh.entries[ndxs[0]].mode):
+                # a device, special or symlink is made at once: the first one leads
+                self.hl_leader[group] = ndxs[0]
+                continue
             for i in ndxs[:-1]:
-                try:
-                    st = self._stat(sh.rels[i])
-                except OSError:
-                    continue
-                if (
-                    st is not None
-                    and stat.S_ISREG(st.st_mode)
-                    and self._up_to_date(sh.entries[i], st)
-                ):
+                if self._found_for_hard_link(sh.rels[i]):
                     self.hl_leader[group] = i
                     break
 
+    def _found_for_hard_link(self, rel: bytes) -> bool:
+        """Whether a member is at the destination, or as a file in a basis directory."""
+        try:
+            st = self._stat(rel)
+        except OSError:
+            return False
+        if st is not None:
+            return not stat.S_ISDIR(st.st_mode)
+        basis = self.sh.basis
+        for tree in basis.trees if basis is not None else ():
+            if tree is None:
+                continue
+            try:
+                if stat.S_ISREG(tree.lstat(rel).st_mode):
+                    return True
+            except OSError:
+                continue
+        return False
+
     def _hl_done(self, ndx: int) -> None:
-        """A leader that needed no transfer is finished at once."""
+        """A leader that needed no transfer is finished at once: link who waits for it.
+
+        rsync: generator.c recv_generator() (finish_hard_link() after the quick check).
+        """
         if self.hl_leader:
             self.finished.add(ndx)
+            if self.hl_followers:
+                self._finish_hard_links(now=True, leader=ndx)
 
-    def _finish_hard_links(self, *, now: bool) -> None:
+    def _finish_hard_links(self, *, now: bool, leader: int | None = None) -> None:
         """Link the followers of every finished leader (``now``: only those already done).
+
+        Grouped by leader, in the order of rsync's chain from the leader: those after it in
+        list order, then those before it, latest first (``leader``: only that one's).
 
         rsync: hlink.c finish_hard_link(), maybe_hard_link().
         """
@@ -1350,48 +1462,59 @@ class GeneratorRole:
         if not self.hl_followers:
             return
         pending: list[int] = []
+        todo: list[tuple[int, int]] = []
         for ndx in self.hl_followers:
-            entry = sh.entries[ndx]
-            leader = self.hl_leader[entry.hlink_group]  # type: ignore[index]
+            first = self.hl_leader[sh.entries[ndx].hlink_group]  # type: ignore[index]
             # with --delay-updates the leader takes its place only at the end
-            if now and (leader in self.redo or sh.opts.delay_updates):
-                pending.append(ndx)
-                continue
-            rel = sh.rels[ndx]
-            leader_rel = sh.rels[leader]
-            st = self._stat(rel)
-            mode = self._mode_for(entry, st)
-            lst = None if self.dry_run else self._stat(leader_rel)
-            if lst is None and not self.dry_run:
-                # the leader was not made (skipped or failed): handle this one on its own
-                self._recv_generator_alone(ndx)
-                continue
-            if (
-                st is not None
-                and lst is not None
-                and (st.st_dev, st.st_ino) == (lst.st_dev, lst.st_ino)
+            if (leader is not None and first != leader) or (
+                now and (first in self.redo or sh.opts.delay_updates)
             ):
-                self._itemize_or_report(
-                    ndx, entry, mode, st, ITEM.LOCAL_CHANGE | ITEM.XNAME_FOLLOWS, b"", now=now
-                )
-                continue
-            if st is not None and stat.S_ISDIR(st.st_mode):
-                if not self._delete_item(rel, st.st_mode, make_room=True, what="regular file"):
-                    continue
-                st = None
-            if not self.dry_run:
-                try:
-                    self._tree.hardlink(leader_rel, rel, replace=st is not None)
-                except OSError as exc:
-                    self._error(
-                        f'rsync: [generator] link "{_show(rel)}" => '
-                        f"{_show(leader_rel)} failed: {exc.strerror} ({exc.errno})"
-                    )
-                    continue
-            self._itemize_or_report(
-                ndx, entry, mode, st, ITEM.LOCAL_CHANGE | ITEM.XNAME_FOLLOWS, leader_rel, now=now
-            )
+                pending.append(ndx)
+            else:
+                todo.append((first, ndx))
         self.hl_followers = pending
+        for first, ndx in sorted(todo, key=lambda t: (t[0], t[1] < t[0], abs(t[1] - t[0]))):
+            self._link_follower(ndx, first, now=now)
+
+    def _link_follower(self, ndx: int, leader: int, *, now: bool) -> None:
+        """Link one member of a hard-link group to its finished leader."""
+        sh = self.sh
+        entry = sh.entries[ndx]
+        rel = sh.rels[ndx]
+        leader_rel = sh.rels[leader]
+        st = self._stat(rel)
+        mode = self._mode_for(entry, st)
+        lst = None if self.dry_run else self._stat(leader_rel)
+        if lst is None and not self.dry_run:
+            # the leader was not made (skipped or failed): handle this one on its own
+            self._recv_generator_alone(ndx)
+            return
+        if (
+            st is not None
+            and lst is not None
+            and (st.st_dev, st.st_ino) == (lst.st_dev, lst.st_ino)
+        ):
+            self._itemize_or_report(
+                ndx, entry, mode, st, ITEM.LOCAL_CHANGE | ITEM.XNAME_FOLLOWS, b"", now=now
+            )
+            self._attrs_report(rel, updated=False)
+            return
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            if not self._delete_item(rel, st.st_mode, make_room=True, what="regular file"):
+                return
+            st = None
+        if not self.dry_run:
+            try:
+                self._tree.hardlink(leader_rel, rel, replace=st is not None)
+            except OSError as exc:
+                self._error(
+                    f'rsync: [generator] link "{_show(rel)}" => '
+                    f"{_show(leader_rel)} failed: {exc.strerror} ({exc.errno})"
+                )
+                return
+        self._itemize_or_report(
+            ndx, entry, mode, st, ITEM.LOCAL_CHANGE | ITEM.XNAME_FOLLOWS, leader_rel, now=now
+        )
 
     def _recv_generator_alone(self, ndx: int) -> None:
         group = self.sh.entries[ndx].hlink_group
@@ -1441,7 +1564,7 @@ class GeneratorRole:
             return
         flags = self._item_flags(entry, mode, st, iflags, xname)
         if flags & SIGNIFICANT_ITEM_FLAGS or xname:
-            sh.reporter.item(entry, sh.rels[ndx], flags, xname)
+            sh.reporter.item(entry, sh.logged(entry, sh.rels[ndx]), flags, xname)
 
     # -- deletion --------------------------------------------------------------------------
 
@@ -1519,16 +1642,20 @@ class GeneratorRole:
             and path.rsplit(b"/", 1)[-1] == pdir
         ):
             return True  # rsync's implied perishable rule for a relative --partial-dir
-        if sh.backups is not None and sh.config.protect_backups and sh.backups.is_backup(path):
-            return True  # a client's implied "P *~" (--backup without --backup-dir)
         filters = sh.config.filters
-        if filters is None or not filters:
-            return False
-        return filters.excluded(
-            path,
-            is_dir=stat.S_ISDIR(st.st_mode),
-            for_sender=False,
-            ignore_perishable=ignore_perishable,
+        if filters:
+            rule = filters.match(
+                path,
+                is_dir=stat.S_ISDIR(st.st_mode),
+                for_sender=False,
+                ignore_perishable=ignore_perishable,
+            )
+            if rule is not None:
+                return not rule.include
+        # --backup without --backup-dir: rsync appends "P *~" after the user's rules, so
+        # a rule of theirs ("R *~") decides first (rsync: options.c parse_arguments())
+        return bool(
+            sh.backups is not None and sh.config.protect_backups and sh.backups.is_backup(path)
         )
 
     def _delete_item(

@@ -22,7 +22,7 @@ from anyio.abc import ByteStream
 
 from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.fs import Root
-from rsync_wire.proto.negotiate import Session, server_compat_flags
+from rsync_wire.proto.negotiate import Negotiation, Offer, Session, agree
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
@@ -92,20 +92,19 @@ def memory_stream_pair(buffers: int = 16) -> tuple[MemoryByteStream, MemoryByteS
 
 
 def local_session(capabilities: str, *, protocol: int = 32, seed: int | None = None) -> Session:
-    """The session a local copy agrees on (what negotiation between two of us would give).
+    """The session a local copy agrees on: our two sides negotiate in memory.
 
     Incremental recursion is on when ``capabilities`` offers it (``i``).
     """
-    flags = server_compat_flags(capabilities, inc_recurse=True) if protocol >= 30 else 0
     if seed is None:
         seed = int.from_bytes(secrets.token_bytes(4), "little", signed=True)
-    return Session(
-        protocol=protocol,
-        compat_flags=flags,
-        checksum="xxh128" if protocol >= 30 else "md4",
-        compression=None,
-        seed=seed,
-        checksum_negotiated=protocol >= 30,
+    return agree(
+        Negotiation(server=False, offer=Offer(), protocol=protocol, ours=protocol),
+        Negotiation(
+            server=True,
+            offer=Offer(capabilities=capabilities, inc_recurse=True, seed=seed),
+            protocol=protocol,
+        ),
     )
 
 

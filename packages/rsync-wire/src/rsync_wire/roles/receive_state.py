@@ -472,6 +472,13 @@ class Shared:
         head = rel[: cut + 1]
         return head + pdir + b"/" + rel[cut + 1 :]
 
+    def logged(self, entry: FileEntry, rel: bytes) -> bytes:
+        """The name an item is logged under: its list name when one file takes another name.
+
+        rsync: log.c log_item() (``%n`` is the file-list name, never the local name).
+        """
+        return entry.name if self.config.local_name is not None else rel or b"."
+
     def shown(self, rel: bytes) -> bytes:
         """A destination name as rsync shows it in errors, quotes included.
 

@@ -232,7 +232,7 @@ class ReceiverRole:
             if iflags & ITEM.IS_NEW and self.phases.phase == 0:
                 stats.created_files += 1
             if sh.opts.dry_run:
-                sh.reporter.item(entry, rel or b".", iflags, None)
+                sh.reporter.item(entry, sh.logged(entry, rel), iflags, None)
                 if inc:
                     await self.events.send(Finished(ndx, ok=True))
                 continue
@@ -269,7 +269,7 @@ class ReceiverRole:
                 stats.created_devices += 1
             elif not stat.S_ISREG(mode):
                 stats.created_specials += 1
-        sh.reporter.item(entry, rel or b".", iflags, xname)
+        sh.reporter.item(entry, sh.logged(entry, rel), iflags, xname)
 
     # -- one file --------------------------------------------------------------------------
 
@@ -339,7 +339,7 @@ class ReceiverRole:
                 self._error(
                     f"rsync: [receiver] mkstemp {_show(shown)} failed: {exc.strerror} ({exc.errno})"
                 )
-            sh.reporter.item(entry, rel, iflags, None)
+            sh.reporter.item(entry, sh.logged(entry, rel), iflags, None)
             self._sink = None
             ok = await self._receive_data(fd, basis_fd, head, rel, entry)
             if fd < 0:
@@ -431,7 +431,7 @@ class ReceiverRole:
             )
             fd = -1
         try:
-            sh.reporter.item(entry, rel, iflags, None)
+            sh.reporter.item(entry, sh.logged(entry, rel), iflags, None)
             self._sink = None
             old_size = 0
             if fd >= 0 and sh.opts.sparse:

@@ -17,25 +17,17 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from rsync_wire.errors import ExitCode, RemoteError, RsyncError, UnsupportedError
+from rsync_wire.errors import ExitCode, RemoteError, RsyncError
 from rsync_wire.fs import Root, split_path
 from rsync_wire.proto.args import ArgumentError, parse_bwlimit
 from rsync_wire.proto.constants import (
-    CF,
-    CHECKSUM_NAMES_SERVER,
-    COMPRESS_NAMES_SERVER,
     PROTOCOL_VERSION,
     Msg,
 )
-from rsync_wire.proto.negotiate import (
-    Session,
-    choose_name,
-    negotiate_protocol,
-    parse_name_list,
-    server_compat_flags,
-)
+from rsync_wire.proto.negotiate import Negotiation, Offer, Session
 from rsync_wire.roles.flists import receiver_can_inc_recurse
 from rsync_wire.roles.module import ModuleContext
+from rsync_wire.roles.negotiation import negotiate
 from rsync_wire.roles.scan import sanitize_path
 from rsync_wire.roles.server_options import refuse_message, refused_by_module, unimplemented
 
@@ -106,71 +98,25 @@ def _make_seed(requested: int) -> int:
     return seed - (1 << 32) if seed >= 1 << 31 else seed
 
 
-async def _setup_protocol(ws: WireStream, parsed: ServerArgs, protocol: int) -> Session:
-    """Compat flags, name negotiation and seed, as the server writes them.
+def _negotiation(parsed: ServerArgs, protocol: int | None) -> Negotiation:
+    """The server's side of the negotiation, from its arguments.
 
     rsync: compat.c setup_protocol().
     """
     opts = parsed.options
-    caps = opts.capabilities or ""
-    flags = 0
-    if protocol >= 30:
-        flags = server_compat_flags(caps, inc_recurse=_can_inc_recurse(parsed))
-        if "V" in caps and "v" not in caps:
-            ws.write_byte(flags & 0xFF)
-        else:
-            ws.write_varint(flags)
-    checksum = "md4" if protocol < 30 else "md5"
-    negotiated = False
-    compression: str | None = None
-    if opts.compress or opts.compress_choice:
-        compression = opts.compress_choice or "zlib"
-    choice = (opts.checksum_choice or "").split(",")[0] or None
-    if choice in ("auto", ""):
-        choice = None
-    if flags & CF.VARINT_FLIST_FLAGS:
-        want_csum = choice is None
-        want_comp = opts.compress and opts.compress_choice is None
-        if want_csum:
-            ws.write_vstring(" ".join(CHECKSUM_NAMES_SERVER).encode())
-        if want_comp:
-            ws.write_vstring(" ".join(COMPRESS_NAMES_SERVER).encode())
-        await ws.flush()
-        if want_csum:
-            theirs = parse_name_list(await ws.read_vstring())
-            picked = choose_name(CHECKSUM_NAMES_SERVER, theirs, server=True)
-            if picked is None:
-                msg = "Failed to negotiate a checksum choice"
-                raise UnsupportedError(msg)
-            checksum, negotiated = picked, True
-        if want_comp:
-            theirs = parse_name_list(await ws.read_vstring())
-            picked = choose_name(COMPRESS_NAMES_SERVER, theirs, server=True)
-            if picked is None:
-                msg = "Failed to negotiate a compression choice"
-                raise UnsupportedError(msg)
-            compression = picked
-    if choice is not None:
-        if choice not in ("md4", "md5", "xxh64", "xxh3", "xxh128", "xxhash"):
-            msg = f"unknown checksum name: {choice}"
-            raise UnsupportedError(msg)
-        checksum, negotiated = ("xxh64" if choice == "xxhash" else choice), True
-    if compression == "none":
-        compression = None
-    if compression not in (None, "zlib", "zlibx", "zstd", "lz4"):
-        msg = f"unknown compress name: {compression}"
-        raise UnsupportedError(msg)
-    seed = _make_seed(opts.checksum_seed)
-    ws.write_int32(seed)
-    await ws.flush()
-    return Session(
+    return Negotiation(
+        server=True,
         protocol=protocol,
-        compat_flags=flags,
-        checksum=checksum,
-        compression=compression,
-        seed=seed,
-        compress_level=opts.compress_level,
-        checksum_negotiated=negotiated,
+        ours=PROTOCOL_VERSION,
+        offer=Offer(
+            checksum_choice=opts.checksum_choice,
+            compress=opts.compress,
+            compress_choice=opts.compress_choice,
+            compress_level=opts.compress_level,
+            capabilities=opts.capabilities or "",
+            inc_recurse=_can_inc_recurse(parsed),
+            seed=_make_seed(opts.checksum_seed),
+        ),
     )
 
 
@@ -259,11 +205,8 @@ async def run_server(
         root_path: in remote-shell mode, the directory paths are relative to (default ``.``).
     """
     opts = parsed.options
-    if protocol is None:
-        ws.write_int32(PROTOCOL_VERSION)
-        await ws.flush()
-        protocol = negotiate_protocol(await ws.read_int32())
-    session = await _setup_protocol(ws, parsed, protocol)
+    session = await negotiate(ws, _negotiation(parsed, protocol))
+    protocol = session.protocol
     ws.on_message = _on_message
     # rsync counts only the bytes that pass its buffers, which start here: the daemon
     # greeting, the arguments, the version and the negotiation are not in the statistics
