@@ -123,7 +123,7 @@ def test_upload_with_a_basis_dir_equals_rsyncs(
 def test_specials_and_devices_from_a_basis_dir_as_rsync(
     tmp_path: Path, real_rsync: RealRsync, option: str
 ) -> None:
-    """Fifos (and devices, as root) found in the basis directory: linked, copied or left out.
+    """Fifos, symlinks, hard links (and devices, as root) found in the basis directory.
 
     rsync: generator.c try_dests_non().
     """
@@ -134,6 +134,9 @@ def test_specials_and_devices_from_a_basis_dir_as_rsync(
         os.mkfifo(d / "fifo-perm", 0o600)
         if os.geteuid() == 0:
             os.mknod(d / "char", 0o600 | 0o020000, os.makedev(1, 3))
+        os.symlink("target", d / "link")
+        (d / "file").write_text("same\n")
+        os.link(d / "file", d / "file-link")
     os.chmod(prev / "fifo-perm", 0o644)  # the same type, other permissions
     os.mkfifo(src / "fifo-new")
     for d in (src, prev):
@@ -142,7 +145,7 @@ def test_specials_and_devices_from_a_basis_dir_as_rsync(
     outputs = []
     for program in ("rsync", "pyrsync"):
         (tmp_path / program).mkdir()
-        args = ["-aii", f"{option}={prev}", f"{src}/", "dest/"]
+        args = ["-aiiH", f"{option}={prev}", f"{src}/", "dest/"]
         argv = real_rsync.argv(*args) if program == "rsync" else pyrsync_argv(*args)
         result = run(argv, cwd=tmp_path / program)
         assert result.returncode == 0, result.describe()

@@ -267,6 +267,7 @@ def _config(
         requested=requested,
         itemize=opts.itemize_changes,
         verbose=opts.verbose,
+        quiet=opts.quiet,
         list_only=opts.list_only_effective,
         whole_file=whole,
         max_delete=opts.max_delete,

@@ -16,9 +16,11 @@ directory, created with ``O_EXCL``, and reaches its final name only by
 made under a temporary name and renamed over it too.
 
 What this module deliberately does not do: decide anything (that is the
-generator's job) or talk to the network. It follows a symlink in a path only when
-the caller asks (:attr:`DestTree.follow_dirlinks`, for ``--keep-dirlinks`` and
-``-R --no-implied-dirs``), and then only to a directory inside the tree.
+generator's job), talk to the network, or follow symlinks for the caller, with one
+exception: with ``--keep-dirlinks`` or ``-R --no-implied-dirs``
+(:attr:`DestTree.follow_dirlinks`) a directory on
+the way to a name may be a symlink, followed only while it stays beneath the root
+(``RESOLVE_BENEATH``); the last component is still never followed.
 """
 
 from __future__ import annotations
@@ -134,8 +136,8 @@ class DestTree:
         self._last_fd = self.fd
         self._stale: dict[bytes, dict[bytes, list[bytes]]] = {}
         self.is_root = os.geteuid() == 0
+        # --keep-dirlinks: directories on the way may be symlinks that stay beneath the root
         self.follow_dirlinks = False
-        """Follow symlinks to directories inside the tree in paths (rsync's ``-K``)."""
 
     def close(self) -> None:
         """Close every descriptor."""
@@ -155,7 +157,8 @@ class DestTree:
     def dir_fd(self, reldir: bytes) -> int:
         """A descriptor of the directory ``reldir`` (``b""``: the root), owned by the tree.
 
-        No component may be a symlink. The descriptor stays valid until :meth:`forget`
+        No component may be a symlink (with :attr:`follow_dirlinks`: none that leads
+        outside the root). The descriptor stays valid until :meth:`forget`
         is called for it or a parent, or until the cache evicts it (so use it at once).
 
         Raises:
@@ -181,19 +184,18 @@ class DestTree:
     def _open_dir(self, reldir: bytes) -> int:
         if _have_openat2():
             if self.follow_dirlinks:
-                # a symlink may stand for a directory, as long as it stays in the tree
-                return _openat2(
-                    self.fd, reldir, _DIR_FLAGS, _RESOLVE_BENEATH | _RESOLVE_NO_MAGICLINKS
-                )
+                flags, resolve = _DIR_FLAGS, _RESOLVE_BENEATH | _RESOLVE_NO_MAGICLINKS
+            else:
+                flags = _DIR_FLAGS | os.O_NOFOLLOW
+                resolve = _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS
             try:
-                return _openat2(
-                    self.fd,
-                    reldir,
-                    _DIR_FLAGS | os.O_NOFOLLOW,
-                    _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS,
-                )
-            except BlockingIOError:
-                pass  # EAGAIN after the retries: renames kept racing; go component-wise
+                return _openat2(self.fd, reldir, flags, resolve)
+            except OSError as exc:
+                if exc.errno == errno.EXDEV:  # a link out of the tree: as rsync 3.5 says it
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), reldir) from None
+                if not isinstance(exc, BlockingIOError):
+                    raise
+                # EAGAIN after the retries: renames kept racing; go component-wise
         parent, name = _split(reldir)
         pfd = self.dir_fd(parent)
         return os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=pfd)
@@ -244,16 +246,21 @@ class DestTree:
         return os.stat(name, dir_fd=dfd, follow_symlinks=False)
 
     def dir_stat(self, rel: bytes) -> os.stat_result | None:
-        """What a symlink ``rel`` to a directory in the tree leads to, else ``None``.
+        """``--keep-dirlinks``: ``stat`` of ``rel`` followed when it is a directory, or ``None``.
 
-        Only with :attr:`follow_dirlinks` (else always ``None``).
+        Only with :attr:`follow_dirlinks`. A link that leads out of the tree is a directory
+        here too (as rsync's stat says), but nothing is ever reached through it (ELOOP).
+
+        rsync: generator.c recv_generator() (link_stat() with keep_dirlinks).
         """
         if not self.follow_dirlinks:
             return None
         try:
-            return os.fstat(self.dir_fd(rel))
+            dfd, name = self.parent(rel)
+            st = os.stat(name, dir_fd=dfd)
         except OSError:
             return None
+        return st if stat.S_ISDIR(st.st_mode) else None
 
     def lstat_or_none(self, rel: bytes) -> os.stat_result | None:
         """``lstat`` of ``rel``, or ``None`` when it (or a parent) does not exist."""
@@ -477,6 +484,8 @@ class DestTree:
         fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
         try:
             if stat.S_ISLNK(os.fstat(fd).st_mode):
+                if self.follow_dirlinks:  # a kept dirlink: rsync 3.5 refuses it too
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), rel)
                 return
             try:
                 os.chmod(f"/proc/self/fd/{fd}", mode)

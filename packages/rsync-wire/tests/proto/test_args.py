@@ -47,7 +47,7 @@ def test_long_options_with_values_and_escapes() -> None:
     o = parsed.options
     assert (o.block_size, o.timeout, o.bwlimit) == (2048, 30, "100")
     assert (o.compress_choice, o.inplace, o.preserve_acls) == ("zstd", True, True)
-    assert o.refused == ["usermap"]
+    assert (o.usermap, o.refused) == ("*:nobody", [])  # the escape undone
 
 
 def test_protocol_29_client_without_capabilities() -> None:

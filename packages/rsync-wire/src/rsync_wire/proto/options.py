@@ -65,6 +65,8 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     preserve_acls: bool = False  # -A
     preserve_xattrs: int = 0  # -X
     numeric_ids: bool = False
+    usermap: str | None = None  # --usermap (a receiver's; rsync_wire.roles.idmap)
+    groupmap: str | None = None  # --groupmap
     # quick check and transfer
     always_checksum: bool = False  # -c
     ignore_times: bool = False  # -I

@@ -104,10 +104,11 @@ def choose_basis(
     alt = _in_basis_dir(sh, rel, alt_st) if st is None and sh.session.has_iflags else None
     if sh.session.has_iflags and not redo:
         partial = sh.partial_rel(rel)
-        if partial is not None:
-            pst = tree.lstat_or_none(partial)
+        ptree = sh.partial_tree() if partial is not None else None
+        if partial is not None and ptree is not None:
+            pst = ptree.lstat_or_none(partial)
             if pst is not None and stat.S_ISREG(pst.st_mode):
-                return Basis(FnameCmp.PARTIAL_DIR, tree, partial, pst.st_size)
+                return Basis(FnameCmp.PARTIAL_DIR, ptree, partial, pst.st_size)
     if alt is not None:
         return alt
     if fuzzy is None:
@@ -168,7 +169,8 @@ def basis_of(
         return btree, rel
     if basis_type == FnameCmp.PARTIAL_DIR and sh.partial_dir is not None and tree is not None:
         partial = sh.partial_rel(rel)
-        return (tree, partial) if partial is not None else None
+        ptree = sh.partial_tree()
+        return (ptree, partial) if partial is not None and ptree is not None else None
     if basis_type >= FnameCmp.FUZZY and tree is not None:
         if not sh.opts.fuzzy:
             shown = (xname or b"").decode("utf-8", "backslashreplace")

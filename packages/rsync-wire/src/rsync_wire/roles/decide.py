@@ -57,6 +57,7 @@ class ITEM:
     IS_NEW: Final = int(Item.IS_NEW)
     LOCAL_CHANGE: Final = int(Item.LOCAL_CHANGE)
     TRANSFER: Final = int(Item.TRANSFER)
+    MATCHED: Final = 1 << 18  # ITEM_MATCHED: found in a basis directory; itemize() only, never sent
 
 
 SIGNIFICANT_ITEM_FLAGS: Final = 0xFFFF & ~(
@@ -235,8 +236,10 @@ def itemize_flags(
     if keep_time:
         if mtime_differs(st, entry, modify_window=opts.modify_window):
             iflags |= ITEM.REPORT_TIME
-    elif iflags & (ITEM.TRANSFER | ITEM.LOCAL_CHANGE) and (
-        not iflags & ITEM.XNAME_FOLLOWS or xname
+    elif (
+        iflags & (ITEM.TRANSFER | ITEM.LOCAL_CHANGE)
+        and not iflags & ITEM.MATCHED
+        and (not iflags & ITEM.XNAME_FOLLOWS or xname)
     ):
         iflags |= ITEM.REPORT_TIME
     if not stat.S_ISLNK(emode):

@@ -31,6 +31,7 @@ import time
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 
 from rsync_wire.errors import LocalProtocolError
 from rsync_wire.proto import codec
@@ -107,6 +108,13 @@ class GeneratorRole:
         self.del_recurse = self.deleting or opts.force
         self.hl_leader: dict[int, int] = {}  # hard-link group -> leader index
         self.hl_followers: list[int] = []
+        # with incremental recursion: the leader's name (its list may be freed before a
+        # later member links to it), the members that wait for a leader, the last member
+        # of each group received so far, and how many lists have been looked at for that
+        self.hl_leader_rel: dict[int, bytes] = {}
+        self.hl_waiting: dict[int, list[int]] = {}
+        self.hl_last_seen: dict[int, int] = {}
+        self._hl_scanned = 0
         self.dry_missing: list[bytes] = []  # with -n: directories that do not exist
         self.warned_io_error = False
         self.phase = 0
@@ -235,6 +243,8 @@ class GeneratorRole:
                 await self._next_event()
             if k >= len(lists.lists):
                 break
+            if sh.opts.preserve_hard_links and not lists.eof:
+                await self._read_ahead()
             sub = lists.lists[k]
             self._cur_list = k
             lo, hi = sub.start, sub.start + sub.count
@@ -266,6 +276,8 @@ class GeneratorRole:
             self._finish_lists(all_done=False)
             k += 1
         self._cur_list = len(lists.lists)
+        if self.hl_waiting:
+            self._hl_lead_the_rest()
         while True:
             self._drain_events()
             self._finish_lists(all_done=True)
@@ -307,6 +319,8 @@ class GeneratorRole:
             if event.ok:
                 self._success(event.ndx)
             if self.sh.lists.inc:
+                if self.hl_waiting or self.hl_leader:
+                    self._hl_finished(event.ndx)
                 self._settled(event.ndx)
             else:
                 self.finished.add(event.ndx)
@@ -340,6 +354,23 @@ class GeneratorRole:
                 msg = "the receiver stopped before the end of the session"
                 raise ReceiverGone(msg) from None
             self._event(event)
+
+    async def _read_ahead(self) -> None:
+        """Let the receiving side take in the lists that have already arrived.
+
+        rsync reads the file lists whenever it does I/O, so a hard-link group's later
+        members are usually known when its first member is generated (who leads depends
+        on it: :meth:`_hl_waits`). Bounded: a stream of lists does not hold this up.
+        """
+        lists = self.sh.lists
+        quiet = 0
+        for _ in range(64):
+            seen = len(lists.lists)
+            await anyio.lowlevel.checkpoint()
+            self._drain_events()
+            quiet = quiet + 1 if len(lists.lists) == seen else 0
+            if quiet >= 3 or lists.eof:
+                return
 
     async def _next_event(self) -> None:
         """Send what is written, then wait for the receiver's next event."""
@@ -522,7 +553,7 @@ class GeneratorRole:
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
+            if exc.errno == errno.ELOOP and not self._tree.follow_dirlinks:
                 return None  # a parent is a symlink: it will be replaced or refused
             raise
 
@@ -575,6 +606,9 @@ class GeneratorRole:
             and not self._make_parents(rel)
         ):
             return
+        if mode == 0 and sh.opts.delete_missing_args:
+            self._delete_missing_arg(rel)
+            return
         try:
             if missing:
                 st = None  # the caller's lstat just said so
@@ -591,15 +625,6 @@ class GeneratorRole:
                 f'"{_show(rel)}": {exc.strerror} ({exc.errno})'
             )
             return
-        if not mode and sh.opts.delete_missing_args:
-            # a source argument that does not exist: delete it here (rsync: recv_generator())
-            filters = sh.config.filters
-            if st is not None and not (
-                filters is not None and filters.excluded(entry.name, is_dir=False, for_sender=False)
-            ):
-                # rsync: del_opts (DEL_RECURSE only with --delete or --force)
-                self._delete_item(rel, st.st_mode, make_room=False, recurse=self.del_recurse)
-            return
         if stat.S_ISDIR(mode):
             if st is not None and stat.S_ISLNK(st.st_mode) and sh.opts.keep_dirlinks:
                 st = self._tree.dir_stat(rel) or st  # rsync: link_stat(keep_dirlinks && is_dir)
@@ -607,7 +632,10 @@ class GeneratorRole:
             return
         if self.dry_missing and self._below_missing(rel):
             st = None
-        if entry.hlink_group is not None and sh.opts.preserve_hard_links and not redo:
+        if entry.hlink_group is not None and sh.opts.preserve_hard_links and sh.lists.inc:
+            if not redo and self._hl_waits(ndx, entry, rel, st):
+                return
+        elif entry.hlink_group is not None and sh.opts.preserve_hard_links and not redo:
             leader = self.hl_leader.get(entry.hlink_group)
             if leader is not None and leader != ndx:
                 if leader in self.finished and not sh.opts.delay_updates:
@@ -619,7 +647,7 @@ class GeneratorRole:
             if sh.opts.preserve_links:
                 self._gen_symlink(ndx, entry, rel, st)
                 self._success(ndx)  # rsync: recv_generator() (return_with_success)
-            elif sh.config.verbose:
+            elif not sh.config.quiet:
                 self._info(f'skipping non-regular file "{_show(rel)}"')
             return
         is_dev = stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
@@ -631,7 +659,7 @@ class GeneratorRole:
             self._success(ndx)
             return
         if not stat.S_ISREG(mode):
-            if sh.config.verbose:
+            if not sh.config.quiet:  # rsync's --info=nonreg is on by default
                 self._info(f'skipping non-regular file "{_show(rel)}"')
             return
         self._gen_file(ndx, entry, rel, st, redo=redo)
@@ -680,6 +708,22 @@ class GeneratorRole:
                 return False
         return True
 
+    def _delete_missing_arg(self, rel: bytes) -> None:
+        """``--delete-missing-args``: an argument the sender lacks goes here too.
+
+        rsync: generator.c recv_generator() (``missing_args == 2 && file->mode == 0``).
+        """
+        filters = self.sh.config.filters
+        if filters and filters.excluded(rel, is_dir=False, for_sender=False):
+            return
+        try:
+            st = self._stat(rel)
+        except OSError:
+            st = None
+        if st is not None:
+            # rsync: del_opts (DEL_RECURSE only with --delete or --force)
+            self._delete_item(rel, st.st_mode, make_room=False, recurse=self.del_recurse)
+
     def _make_dir_early(self, entry: FileEntry, rel: bytes) -> None:
         """A missing directory made while its parent's list is generated (only with times).
 
@@ -695,10 +739,10 @@ class GeneratorRole:
             st = self._stat(rel)
         except OSError:
             return  # reported when the directory's own list comes
+        if st is not None and stat.S_ISLNK(st.st_mode) and opts.keep_dirlinks:
+            st = self._tree.dir_stat(rel) or st  # --keep-dirlinks
         if st is not None:
             if stat.S_ISDIR(st.st_mode):
-                return
-            if stat.S_ISLNK(st.st_mode) and opts.keep_dirlinks and self._tree.dir_stat(rel):
                 return
             if not self._delete_item(rel, st.st_mode, make_room=True, what="directory"):
                 return
@@ -736,10 +780,21 @@ class GeneratorRole:
             st = None  # made early: new all the same
         mode = self._mode_for(entry, st)
         cmp_st = st
+        shown = True
         if st is None and sh.basis is not None:
             # a new directory is itemized against a basis dir's (rsync: try_dests_non())
             cmp_st = self._basis_dir_stat(rel)
-        self._itemize(ndx, entry, mode, cmp_st, 0 if st is not None else ITEM.LOCAL_CHANGE)
+            if cmp_st is not None and self._attrs_match(entry, mode, cmp_st, accurate=False):
+                shown = False  # the same there: a line only with -ii or -vv
+                config = sh.config
+                if config.itemize and (config.verbose >= 2 or config.itemize > 1):
+                    # a local change even with --compare-dest: the directory is made
+                    change = ITEM.LOCAL_CHANGE | ITEM.MATCHED
+                    self._itemize(ndx, entry, mode, cmp_st, change)
+                elif config.verbose >= 2 and not config.itemize:
+                    self._info(f"{_show(rel or b'.')}/ is uptodate")
+        if shown:
+            self._itemize(ndx, entry, mode, cmp_st, 0 if st is not None else ITEM.LOCAL_CHANGE)
         added = 0 if sh.am_root else 0o700
         if real_st is None and not self.dry_run:
             try:
@@ -784,6 +839,11 @@ class GeneratorRole:
         sh = self.sh
         target = entry.link_target or b""
         mode = entry.mode
+        cmp_st, quiet = None, False
+        if st is None and sh.basis is not None:
+            settled, cmp_st, quiet = self._special_from_basis(ndx, entry, rel)
+            if settled:
+                return
         if st is not None and stat.S_ISLNK(st.st_mode):
             try:
                 current = self._tree.readlink(rel)
@@ -802,6 +862,8 @@ class GeneratorRole:
             if not self._delete_item(rel, st.st_mode, make_room=True, what="symlink"):
                 return
             replace = False
+        elif replace and not self._backup_before_replace(rel):
+            return
         if not self.dry_run:
             try:
                 self._tree.symlink(target, rel, replace=replace)
@@ -814,8 +876,9 @@ class GeneratorRole:
             new_st = self._stat(rel)
             if new_st is not None:
                 self._set_attrs(rel, entry, mode, new_st, link=True)
-        old = st if st is not None and stat.S_ISLNK(st.st_mode) else None
-        self._itemize(ndx, entry, mode, old, ITEM.LOCAL_CHANGE | ITEM.REPORT_CHANGE)
+        old = st if st is not None and stat.S_ISLNK(st.st_mode) else cmp_st
+        if not quiet:
+            self._itemize(ndx, entry, mode, old, ITEM.LOCAL_CHANGE | ITEM.REPORT_CHANGE)
         self._hl_done(ndx)
 
     def _gen_special(
@@ -846,6 +909,8 @@ class GeneratorRole:
             ):
                 return
             replace = False
+        elif replace and not self._backup_before_replace(rel):
+            return
         if not self.dry_run:
             device = os.makedev(entry.rdev_major, entry.rdev_minor) if is_dev else 0
             try:
@@ -870,7 +935,7 @@ class GeneratorRole:
     def _special_from_basis(
         self, ndx: int, entry: FileEntry, rel: bytes
     ) -> tuple[bool, os.stat_result | None, bool]:
-        """A device or special file missing here, looked for in the basis directories.
+        """A device, special file or symlink missing here, looked for in the basis directories.
 
         Returns whether it is settled (linked with ``--link-dest``, or left out with
         ``--compare-dest``), the basis item to itemize against otherwise, and whether it
@@ -896,7 +961,13 @@ class GeneratorRole:
                 continue
             if level < 1:
                 best, level = (j, bst), 1
-            if not quick_check_ok(entry, bst, sh.opts):
+            target = None
+            if stat.S_ISLNK(bst.st_mode):
+                try:
+                    target = tree.readlink(rel)
+                except OSError:
+                    continue
+            if not quick_check_ok(entry, bst, sh.opts, link_target=target):
                 continue
             if level < 2:
                 best, level = (j, bst), 2
@@ -918,6 +989,7 @@ class GeneratorRole:
         config = sh.config
         if config.itemize and (config.verbose >= 2 or config.itemize > 1):
             change = 0 if kind == "compare-dest" else ITEM.LOCAL_CHANGE
+            change |= ITEM.MATCHED
             if linked:
                 self._itemize(ndx, entry, mode, bst, change | ITEM.XNAME_FOLLOWS, xname=b"")
             else:
@@ -1091,6 +1163,7 @@ class GeneratorRole:
                     self._itemize(ndx, entry, mode, bst, ITEM.LOCAL_CHANGE, xname=b"")
             elif sh.config.itemize:
                 self._itemize(ndx, entry, mode, bst, 0)
+            self._attrs_report(rel, updated=False)
             self._hl_done(ndx)
             return True, None
         # the same contents: a local copy, whatever the kind (rsync: try_a_copy)
@@ -1117,6 +1190,13 @@ class GeneratorRole:
             if new_st is not None:
                 self._set_attrs(rel, entry, mode, new_st, accurate=opts.always_checksum)
         self._itemize(ndx, entry, mode, bst, ITEM.LOCAL_CHANGE)
+        config = sh.config
+        if not config.itemize:
+            # rsync: generator.c try_dests_reg() (after copy_altdest_file())
+            if level == 3 and config.verbose >= 2:
+                self._info(f"{_show(rel)} is uptodate")
+            elif level == 2 and config.verbose >= 1:
+                self._info(_show(rel))
         self._hl_done(ndx)
         return True, None
 
@@ -1446,9 +1526,94 @@ class GeneratorRole:
         rsync: generator.c recv_generator() (finish_hard_link() after the quick check).
         """
         if self.hl_leader:
+            if self.sh.lists.inc:
+                self._hl_finished(ndx)
+                return
             self.finished.add(ndx)
             if self.hl_followers:
                 self._finish_hard_links(now=True, leader=ndx)
+
+    # -- hard links with incremental recursion ---------------------------------------------
+
+    def _hl_scan(self) -> None:
+        """Note the last member of each hard-link group in the lists received so far."""
+        sh = self.sh
+        lists = sh.lists.lists
+        last = self.hl_last_seen
+        while self._hl_scanned < len(lists):
+            sub = lists[self._hl_scanned]
+            self._hl_scanned += 1
+            for i in range(sub.start, sub.start + sub.count):
+                group = sh.entries[i].hlink_group
+                if group is not None and not sh.cleared[i]:
+                    last[group] = i
+
+    def _hl_waits(self, ndx: int, entry: FileEntry, rel: bytes, st: os.stat_result | None) -> bool:
+        """Whether a member waits (or was linked at once) rather than being handled now.
+
+        As rsync's generator with incremental recursion: the first member found at the
+        destination (or in a basis directory) leads, as does a device, special or symlink
+        met first; a missing one waits while a later member of its group has been
+        received, else it leads. A member after its leader links to it at once when the
+        leader is finished, or waits for it.
+
+        rsync: hlink.c match_gnums() (per list, with ``prior_hlinks``), hard_link_check(),
+        generator.c recv_generator() (``F_HLINK_NOT_LAST``).
+        """
+        group = entry.hlink_group
+        assert group is not None  # noqa: S101 - the caller checked
+        leader = self.hl_leader.get(group)
+        if leader is None:
+            self._hl_scan()
+            leads = (
+                not stat.S_ISREG(entry.mode)
+                or self.sh.config.dest_missing
+                or (st is not None and not stat.S_ISDIR(st.st_mode))
+                or (st is None and self._found_for_hard_link(rel))
+                or self.hl_last_seen.get(group, ndx) <= ndx
+            )
+            if leads:
+                self.hl_leader[group] = ndx
+                self.hl_leader_rel[group] = rel
+                return False
+        elif leader == ndx:
+            return False
+        elif leader in self.finished and not self.sh.opts.delay_updates:
+            self._link_follower(ndx, leader, now=True)
+            return True
+        self.hl_waiting.setdefault(group, []).append(ndx)
+        self._count_request(ndx)  # its list waits for the link
+        return True
+
+    def _hl_finished(self, ndx: int) -> None:
+        """A leader is done: link the members that wait for it, in rsync's chain order.
+
+        rsync: hlink.c finish_hard_link().
+        """
+        sh = self.sh
+        group = sh.entries[ndx].hlink_group
+        if group is None or self.hl_leader.get(group) != ndx:
+            return
+        self.finished.add(ndx)
+        waiting = self.hl_waiting.pop(group, [])
+        for member in sorted(waiting, key=lambda m: (m < ndx, abs(m - ndx))):
+            self._link_follower(member, ndx, now=True)
+            self._settled(member)
+
+    def _hl_lead_the_rest(self) -> None:
+        """Groups whose members all waited for one that never came: the last one leads."""
+        for group in list(self.hl_waiting):
+            if group in self.hl_leader:
+                continue
+            waiting = self.hl_waiting[group]
+            last = max(waiting)
+            waiting.remove(last)
+            if not waiting:
+                del self.hl_waiting[group]
+            self.hl_leader[group] = last
+            self.hl_leader_rel[group] = self.sh.rels[last]
+            self._settled(last)
+            self._recv_generator(last)
 
     def _finish_hard_links(self, *, now: bool, leader: int | None = None) -> None:
         """Link the followers of every finished leader (``now``: only those already done).
@@ -1481,7 +1646,7 @@ class GeneratorRole:
         sh = self.sh
         entry = sh.entries[ndx]
         rel = sh.rels[ndx]
-        leader_rel = sh.rels[leader]
+        leader_rel = self.hl_leader_rel.get(entry.hlink_group, b"") or sh.rels[leader]  # type: ignore[arg-type]
         st = self._stat(rel)
         mode = self._mode_for(entry, st)
         lst = None if self.dry_run else self._stat(leader_rel)
@@ -1512,15 +1677,66 @@ class GeneratorRole:
                     f"{_show(leader_rel)} failed: {exc.strerror} ({exc.errno})"
                 )
                 return
-        self._itemize_or_report(
-            ndx, entry, mode, st, ITEM.LOCAL_CHANGE | ITEM.XNAME_FOLLOWS, leader_rel, now=now
-        )
+        shown_st, shown = st, True
+        if st is None and self.sh.basis is not None:
+            shown_st, shown = self._follower_basis(entry, rel, lst)
+        if shown:
+            self._itemize_or_report(
+                ndx,
+                entry,
+                mode,
+                shown_st,
+                ITEM.LOCAL_CHANGE | ITEM.XNAME_FOLLOWS,
+                leader_rel,
+                now=now,
+            )
+
+    def _follower_basis(
+        self, entry: FileEntry, rel: bytes, leader_st: os.stat_result | None
+    ) -> tuple[os.stat_result | None, bool]:
+        """What a new follower is itemized against when a basis directory has it.
+
+        With ``--link-dest`` its item there must be the leader's own inode (and the line
+        shows only with ``-ii`` or ``-vv``); otherwise a regular file that passes the quick
+        check. Returns that item (``None``: none) and whether to show the line.
+
+        rsync: hlink.c hard_link_check() (``statret < 0 && basis_dir[0]``).
+        """
+        sh = self.sh
+        basis = sh.basis
+        if basis is None:
+            return None, True
+        mode = self._mode_for(entry, None)
+        found: os.stat_result | None = None
+        config = sh.config
+        for tree in basis.trees:
+            if tree is None:
+                continue
+            try:
+                bst = tree.lstat(rel)
+            except OSError:
+                continue
+            if basis.kind == "link-dest":
+                if leader_st is None or (bst.st_dev, bst.st_ino) != (
+                    leader_st.st_dev,
+                    leader_st.st_ino,
+                ):
+                    continue
+                shown = config.itemize > 1 or (config.itemize > 0 and config.verbose >= 2)
+                return bst, shown
+            if not stat.S_ISREG(entry.mode) or not quick_check_ok(entry, bst, sh.opts):
+                continue
+            found = bst
+            if self._attrs_match(entry, mode, bst, accurate=False):
+                break
+        return found, True
 
     def _recv_generator_alone(self, ndx: int) -> None:
         group = self.sh.entries[ndx].hlink_group
         if group is not None:
             self.hl_leader[group] = ndx
-        if self.phase == 1:
+            self.hl_leader_rel[group] = self.sh.rels[ndx]
+        if self.phase == 1 or self.sh.lists.inc:
             self._recv_generator(ndx)
 
     def _item_flags(
@@ -1714,6 +1930,24 @@ class GeneratorRole:
         if not ok and make_room:
             self._error(f"rsync: [generator] could not make way for new {what}: {_show(rel)}")
         return ok
+
+    def _backup_before_replace(self, rel: bytes) -> bool:
+        """``--backup``: keep the symlink or special file a new one replaces; whether it went.
+
+        rsync: generator.c atomic_create() (make_backup() before the new item).
+        """
+        sh = self.sh
+        if sh.backups is None or self.dry_run or sh.backups.is_backup(rel):
+            return True
+        try:
+            self._backed_up(rel, sh.backups.keep(rel))
+        except OSError as exc:
+            self._error(
+                f'rsync: [generator] make_backup "{_show(rel)}" failed: '
+                f"{exc.strerror} ({exc.errno})"
+            )
+            return False
+        return True
 
     def _backed_up(self, rel: bytes, bname: bytes | None) -> None:
         """Say where a backup went, at ``-vv`` (rsync: backup.c, INFO_GTE(BACKUP, 1))."""

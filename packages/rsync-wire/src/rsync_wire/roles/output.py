@@ -144,10 +144,13 @@ class Output:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp, dir_fd=self.temp_tree.fd)
 
-    def rename_temp(self, rel: bytes, tmp: bytes, target: bytes | None = None) -> None:
+    def rename_temp(
+        self, rel: bytes, tmp: bytes, target: bytes | None = None, *, tree: DestTree | None = None
+    ) -> None:
         """Give the temporary file ``tmp`` of ``rel`` the name ``target`` (default ``rel``).
 
-        ``target`` is a destination name: the file itself, or its partial file. A
+        ``target`` is a destination name: the file itself, or its partial file (in
+        ``tree`` for an absolute ``--partial-dir``; default: the destination). A
         temporary file on another filesystem (``--temp-dir``) is copied with its mode,
         owner and times, then removed.
 
@@ -158,9 +161,11 @@ class Output:
         """
         if target is None:
             target = rel
-        tdfd, tname = self.tree.parent(target)
+        ttree = self.tree if tree is None else tree
+        tdfd, tname = ttree.parent(target)
         if self.temp_tree is None:
-            if target[: target.rfind(b"/") + 1] == rel[: rel.rfind(b"/") + 1]:
+            same_dir = target[: target.rfind(b"/") + 1] == rel[: rel.rfind(b"/") + 1]
+            if same_dir and ttree is self.tree:
                 os.rename(tmp, tname, src_dir_fd=tdfd, dst_dir_fd=tdfd)  # the common case
                 return
             tdfd = os.dup(tdfd)  # the next lookup may evict it from the tree's cache
@@ -175,16 +180,16 @@ class Output:
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            self._copy_into_place(tmp, target)
+            self._copy_into_place(tmp, target, ttree)
             self.unlink_temp(rel, tmp)
 
-    def _copy_into_place(self, tmp: bytes, target: bytes) -> None:
+    def _copy_into_place(self, tmp: bytes, target: bytes, tree: DestTree) -> None:
         """Copy ``tmp`` (in the temp dir) over ``target``, attributes included."""
         assert self.temp_tree is not None  # noqa: S101 - only with a temp dir
         src = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.temp_tree.fd)
         try:
             st = os.fstat(src)
-            fd, copy = self.tree.create_temp(target)
+            fd, copy = tree.create_temp(target)
             try:
                 try:
                     _copy_data(src, fd)
@@ -194,9 +199,9 @@ class Output:
                     os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
                 finally:
                     os.close(fd)
-                self.tree.rename_into_place(target, copy)
+                tree.rename_into_place(target, copy)
             except BaseException:
-                self.tree.unlink_temp(target, copy)
+                tree.unlink_temp(target, copy)
                 raise
         finally:
             os.close(src)
@@ -246,8 +251,9 @@ def _clean(raw: bytes) -> bytes:
 
 
 def rejected_by_module(opts: TransferOptions, rules: DaemonRules | None) -> bool:
-    """Whether a receiving daemon's rules reject the ``--temp-dir`` or ``--backup-dir`` given.
+    """Whether a receiving daemon's rules reject the temp, backup or partial directory given.
 
+    The ``--temp-dir``, the ``--backup-dir``, and an absolute ``--partial-dir``.
     An empty one, or one the module's rules hide, makes rsync's daemon answer "Your options
     have been rejected by the server." (exit 4) before anything is transferred.
 
@@ -263,6 +269,11 @@ def rejected_by_module(opts: TransferOptions, rules: DaemonRules | None) -> bool
             return True
         clean = _clean(raw)
         if clean and rules.hides((b"/" if raw.startswith(b"/") else b"") + clean, is_dir=True):
+            return True
+    pdir = os.fsencode(opts.partial_dir or "")
+    if pdir.startswith(b"/"):  # rsync: main.c do_server_recv() (an absolute --partial-dir)
+        clean = _clean(pdir)
+        if clean and rules.hides(b"/" + clean, is_dir=True):
             return True
     return False
 

@@ -14,6 +14,7 @@ rsync: main.c do_recv() (the state its two processes share by fork).
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,6 +26,7 @@ from rsync_wire.proto import codec
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.roles import idnames
 from rsync_wire.roles.flists import FileLists
+from rsync_wire.roles.idmap import MapItem, match_map
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from rsync_wire.roles.backup import Backups
     from rsync_wire.roles.daemon_rules import DaemonRules
     from rsync_wire.roles.output import Output
+    from rsync_wire.roles.partialdir import AbsolutePartialDir
     from rsync_wire.stream import WireStream
 
 __all__ = [
@@ -127,6 +130,8 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
         dest_created: the destination directory was just created (the top ``.`` is new).
         itemize: the number of ``-i`` options.
         verbose: the ``-v`` level.
+        quiet: ``-q``: not even "skipping non-regular file" (rsync's ``--info=nonreg``,
+            on by default).
         list_only: print the list instead of transferring.
         whole_file: send no block sums (``-W``; the default for local copies).
         max_delete: ``--max-delete`` (``None``: no limit).
@@ -151,6 +156,7 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
     dest_created: bool = False
     itemize: int = 0
     verbose: int = 0
+    quiet: bool = False
     list_only: bool = False
     whole_file: bool = False
     max_delete: int | None = None
@@ -344,11 +350,15 @@ class IdMapper:
         *,
         numeric: bool,
         am_root: bool,
+        uid_map: tuple[MapItem, ...] = (),
+        gid_map: tuple[MapItem, ...] = (),
     ) -> None:
         self._uid_names = uid_names
         self._gid_names = gid_names
         self._numeric = numeric
         self._am_root = am_root
+        self._uid_map = uid_map  # --usermap (rsync_wire.roles.idmap)
+        self._gid_map = gid_map  # --groupmap
         self._uids: dict[int, int] = {}
         self._gids: dict[int, tuple[int, bool]] = {}
         self._groups = set(os.getgroups()) | {os.getegid()}
@@ -356,6 +366,10 @@ class IdMapper:
     def uid(self, uid: int) -> int:
         """The local uid for the sender's ``uid``."""
         got = self._uids.get(uid)
+        if got is None and self._uid_map:
+            got = match_map(self._uid_map, uid, self._map_name(self._uid_names, uid))
+            if got is not None:
+                self._uids[uid] = got
         if got is None:
             got = uid
             name = None if self._numeric or not uid else self._uid_names.get(uid)
@@ -371,12 +385,24 @@ class IdMapper:
         if got is None:
             local = gid
             name = None if self._numeric or not gid else self._gid_names.get(gid)
-            if name:
+            mapped = None
+            if self._gid_map:
+                mapped = match_map(self._gid_map, gid, self._map_name(self._gid_names, gid))
+            if mapped is not None:
+                local = mapped
+            elif name:
                 found = idnames.gid_of(name)
                 local = gid if found is None else found
             got = (local, not self._am_root and local not in self._groups)
             self._gids[gid] = got
         return got
+
+    def _map_name(self, names: dict[int, bytes | None], ident: int) -> bytes | None:
+        """The sender's name of ``ident`` as a map sees it (id 0 untold: ``root``)."""
+        name = names.get(ident)
+        if name is None and ident == 0 and not self._numeric:
+            return b"root"
+        return name
 
 
 # -- the shared state ----------------------------------------------------------------------------
@@ -445,6 +471,8 @@ class Shared:
         # --temp-dir (rsync_wire.roles.output); None: temporary files beside their files
         self.output: Output | None = None
         self.daemon_rules: DaemonRules | None = None
+        # an absolute --partial-dir (rsync_wire.roles.partialdir); None: relative or none
+        self.partial_abs: AbsolutePartialDir | None = None
         self.dest_in_module = b""
         # a daemon module's way of showing a name in messages (``"NAME" (in MODULE)``)
         self.module_shown: Callable[[bytes], bytes] | None = None
@@ -458,10 +486,16 @@ class Shared:
         text = self.opts.partial_dir
         if not text:
             return b".~tmp~" if self.opts.delay_updates else None
+        if self.partial_abs is not None:
+            return os.fsencode(text)  # one directory: see partial_tree()
         return os.fsencode(text).strip(b"/") or None
 
     def partial_rel(self, rel: bytes) -> bytes | None:
-        """Where ``rel``'s partial file lives (``DIR/--partial-dir/NAME``), or ``None``.
+        """Where ``rel``'s partial file lives, or ``None`` (no partial dir, or hidden).
+
+        ``DIR/--partial-dir/NAME`` in :meth:`partial_tree`, or only ``NAME`` with an
+        absolute ``--partial-dir``. A daemon module's rules may hide the partial dir or
+        the partial file: then the file has none.
 
         rsync: util1.c partial_dir_fname().
         """
@@ -469,8 +503,38 @@ class Shared:
         if pdir is None:
             return None
         cut = rel.rfind(b"/")
-        head = rel[: cut + 1]
-        return head + pdir + b"/" + rel[cut + 1 :]
+        name = rel[cut + 1 :]
+        if self.partial_abs is not None:
+            partial = name
+            in_module = self.partial_abs.in_module(name)
+        else:
+            partial = rel[: cut + 1] + pdir + b"/" + name
+            in_module = self.dest_in_module + b"/" + partial if self.dest_in_module else partial
+        rules = self.daemon_rules
+        if rules is not None:
+            cut = in_module.rfind(b"/")
+            if (cut > 0 and rules.hides(in_module[:cut], is_dir=True)) or rules.hides(
+                in_module, is_dir=False
+            ):
+                return None
+        return partial
+
+    def partial_tree(self, *, create: bool = False) -> DestTree | None:
+        """The tree that holds the names :meth:`partial_rel` gives (``None``: unusable).
+
+        The destination, or an absolute ``--partial-dir``'s own directory (made first with
+        ``create``).
+        """
+        if self.partial_abs is not None:
+            return self.partial_abs.tree(create=create)
+        return self.tree
+
+    def reach_partial_tree(self, *, create: bool = False) -> DestTree:
+        """:meth:`partial_tree`, or ``OSError`` (ENOENT) when it is unusable."""
+        tree = self.partial_tree(create=create)
+        if tree is None:
+            raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), self.opts.partial_dir)
+        return tree
 
     def logged(self, entry: FileEntry, rel: bytes) -> bytes:
         """The name an item is logged under: its list name when one file takes another name.

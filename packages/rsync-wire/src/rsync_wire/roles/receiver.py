@@ -479,8 +479,7 @@ class ReceiverRole:
         rsync: receiver.c recv_files() (keep_partial), util1.c handle_partial_dir(),
         rsync.c finish_transfer().
         """
-        tree = self.sh.tree
-        assert tree is not None  # noqa: S101
+        tree: DestTree | None = None
         pdir = partial_rel[: partial_rel.rfind(b"/")]
         if done:
             self._set_final_attrs(fd, rel, entry, basis_st)
@@ -488,21 +487,31 @@ class ReceiverRole:
             with contextlib.suppress(OSError):
                 os.fchmod(fd, self._final_mode(entry, basis_st) & 0o7777)
         try:
-            pst = tree.lstat_or_none(pdir)
-            if pst is not None and not stat.S_ISDIR(pst.st_mode):
-                tree.remove(pdir)
-                pst = None
-            if pst is None:
-                tree.mkdir(pdir, 0o700)
+            # an absolute --partial-dir that cannot be made or reached: ENOENT
+            tree = self.sh.reach_partial_tree(create=True)
+            if self.sh.partial_abs is None:
+                pst = tree.lstat_or_none(pdir)
+                if pst is not None and not stat.S_ISDIR(pst.st_mode):
+                    tree.remove(pdir)
+                    pst = None
+                if pst is None:
+                    tree.mkdir(pdir, 0o700)
         except OSError as exc:
             log.debug("could not make the partial dir of %r: %s", rel, exc)
             what = "completed" if done else "partial"
-            text = f"Unable to create partial-dir for {_show(rel)} -- discarding {what} file.\n"
-            self.sh.reporter.message(Msg.ERROR, text.encode("utf-8", "surrogateescape"))
+            text = f"Unable to create partial-dir for {_show(rel)} -- discarding {what} file."
+            if tree is None:
+                # an absolute --partial-dir out of reach: the file failed (exit 23), where
+                # rsync's daemon refuses the partial basis it found there (exit 2)
+                self._error(text)
+            else:
+                self.sh.reporter.message(
+                    Msg.ERROR, (text + "\n").encode("utf-8", "surrogateescape")
+                )
             self.output.unlink_temp(rel, tmp)
             return False
         try:
-            self.output.rename_temp(rel, tmp, partial_rel)
+            self.output.rename_temp(rel, tmp, partial_rel, tree=tree)
         except OSError as exc:
             if done:
                 self._error(
@@ -528,7 +537,7 @@ class ReceiverRole:
             if sh.backups is not None and not self._backup(rel):
                 continue
             try:
-                pfd, pname = tree.parent(partial_rel)
+                pfd, pname = sh.reach_partial_tree().parent(partial_rel)
                 pfd = os.dup(pfd)  # the next lookup may evict it from the tree's cache
                 try:
                     dfd, name = tree.parent(rel)
@@ -541,8 +550,9 @@ class ReceiverRole:
                     f"(from {_show(partial_rel)}): {exc.strerror} ({exc.errno})"
                 )
                 continue
-            with contextlib.suppress(OSError):
-                tree.remove(partial_rel[: partial_rel.rfind(b"/")])  # when empty
+            if sh.partial_abs is None:  # an absolute --partial-dir stays
+                with contextlib.suppress(OSError):
+                    tree.remove(partial_rel[: partial_rel.rfind(b"/")])  # when empty
 
     def _full_temp(self, rel: bytes, tmp: bytes | None) -> bytes:
         """A temporary file as rsync names it in errors, quoted (from the working directory on)."""
@@ -551,11 +561,13 @@ class ReceiverRole:
 
     def _drop_partial(self, partial_rel: bytes) -> None:
         """The file is complete: its partial file goes, and the partial dir when empty."""
-        tree = self.sh.tree
-        assert tree is not None  # noqa: S101
+        tree = self.sh.partial_tree()
+        if tree is None:
+            return
         with contextlib.suppress(OSError):
             tree.remove(partial_rel)
-            tree.remove(partial_rel[: partial_rel.rfind(b"/")])
+            if self.sh.partial_abs is None:  # an absolute --partial-dir stays
+                tree.remove(partial_rel[: partial_rel.rfind(b"/")])
 
     def _written(self, default: int) -> int:
         """How many bytes the last file's sink wrote (``default`` if it had none)."""

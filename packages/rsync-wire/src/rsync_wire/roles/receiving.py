@@ -54,6 +54,7 @@ from rsync_wire.roles.daemon_rules import module_path
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.flists import FREED, FileLists
 from rsync_wire.roles.generator import GeneratorRole
+from rsync_wire.roles.idmap import MapItem, parse_name_map
 from rsync_wire.roles.output import open_temp_dir
 from rsync_wire.roles.receive_state import (
     Finished,
@@ -432,6 +433,7 @@ class ReceiverSide:
             csum_len = flist_csum_len(sh.rule.name)
         decoder = FileListDecoder(session, opts, csum_len=csum_len)
         self._decoder = decoder
+        uid_map, gid_map = self._id_maps()
         entries = await self._read_entries(count_progress=True)
         if inc:
             sh.ids = IdMapper(
@@ -439,6 +441,8 @@ class ReceiverSide:
                 decoder.gid_names,
                 numeric=opts.numeric_ids,
                 am_root=sh.am_root,
+                uid_map=uid_map,
+                gid_map=gid_map,
             )
         else:
             ids = await ws.decode(decoder.decode_id_lists)
@@ -450,6 +454,8 @@ class ReceiverSide:
                 dict(ids.gid_names) | decoder.gid_names,
                 numeric=opts.numeric_ids,
                 am_root=sh.am_root,
+                uid_map=uid_map,
+                gid_map=gid_map,
             )
         self.stats.io_error |= sh.io_error
         self.stats.flist_size += ws.bytes_read - start_read
@@ -464,6 +470,21 @@ class ReceiverSide:
                 msg = f"invalid file index {ndx} after a one-entry file list"
                 raise RemoteProtocolError(msg)
         sh.reporter.file_list_done(self.stats.num_files)
+
+    def _id_maps(self) -> tuple[tuple[MapItem, ...], tuple[MapItem, ...]]:
+        """``--usermap`` and ``--groupmap``, parsed before the list is read.
+
+        rsync: flist.c recv_file_list() (parse_name_map()).
+        """
+        opts = self.shared.opts
+
+        def warn(text: str) -> None:
+            line = (text + "\n").encode("utf-8", "surrogateescape")
+            self.shared.reporter.message(Msg.ERROR, line)
+
+        users = parse_name_map(opts.usermap, users=True, warn=warn) if opts.usermap else ()
+        groups = parse_name_map(opts.groupmap, users=False, warn=warn) if opts.groupmap else ()
+        return users, groups
 
     async def read_sub_list(self, number: int) -> None:
         """Read the list of directory ``number`` (incremental recursion) and register it.
@@ -482,7 +503,7 @@ class ReceiverSide:
             msg = f"refusing a second file list for directory {number}"
             raise RemoteProtocolError(msg)
         if sh.cleared[lists.dir_ndx[number]] and sh.entries[lists.dir_ndx[number]] is not FREED:
-            msg = f"refusing a file list for cleared directory {number}"
+            msg = f"refusing flist for cleared dir_ndx {number}"  # rsync 3.5's words
             raise RemoteProtocolError(msg)
         lists.dir_got_list[number] = True
         start_read = sh.ws.bytes_read
@@ -786,6 +807,11 @@ class ReceiverSide:
                 sh.backups = self._backups(sh.tree)
             if sh.opts.alt_dest and sh.opts.basis_dirs and sh.tree is not None:
                 sh.basis = self._basis_dirs(sh.tree)
+            pdir = sh.opts.partial_dir
+            if pdir and pdir.startswith("/") and sh.tree is not None:
+                from rsync_wire.roles.partialdir import AbsolutePartialDir
+
+                sh.partial_abs = AbsolutePartialDir(os.fsencode(pdir), self.destination)
             if sh.opts.temp_dir and sh.tree is not None:  # rsync: main.c do_recv()
                 sh.output = open_temp_dir(
                     sh.opts.temp_dir, sh.tree, self.destination, dest_in_module=sh.dest_in_module
@@ -827,6 +853,8 @@ class ReceiverSide:
             self.shared.basis.close()
         if self.shared.output is not None:
             self.shared.output.close()
+        if self.shared.partial_abs is not None:
+            self.shared.partial_abs.close()
         if self.shared.tree is not None:
             self.shared.tree.close()
             self.shared.tree = None

@@ -660,6 +660,10 @@ class SenderRole:
             size=size,
             mtime=st.st_mtime_ns // 1_000_000_000,
             mtime_nsec=st.st_mtime_ns % 1_000_000_000,
+            # --atimes: non-directories carry their access time (rsync: flist.c make_file())
+            atime=st.st_atime_ns // 1_000_000_000
+            if opts.preserve_atimes and not stat.S_ISDIR(mode)
+            else None,
             uid=st.st_uid if opts.preserve_uid else 0,
             gid=st.st_gid if opts.preserve_gid else 0,
             user_name=self._names.user(st.st_uid) if names and opts.preserve_uid else None,

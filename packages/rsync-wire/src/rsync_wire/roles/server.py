@@ -276,6 +276,7 @@ async def run_server(
 
             rules = DaemonRules.for_module(module, protocol=protocol)
             paths = [p for arg in paths for p in glob_expand(root, arg, rules)]
+            log.info("%s building file list", module.log_prefix)  # rsync: flist.c (FLOG)
         role = SenderRole(ws, session, opts, root, paths, module=module)
         report = await role.run()
     except RsyncError as exc:

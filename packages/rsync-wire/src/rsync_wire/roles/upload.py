@@ -305,6 +305,9 @@ async def receive_upload(
         side.on_message(code, payload)
 
     ws.on_message = on_message
+    if module is not None:
+        # rsync: flist.c recv_file_list() (FLOG, the daemon's log only)
+        log.info("%s receiving file list", module.log_prefix)
     try:
         return await side.run()
     finally:
