@@ -23,6 +23,7 @@ import math
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Final, NoReturn
 
@@ -208,6 +209,37 @@ def parse_size(text: str, option: str) -> int:
 def _archive(o: ClientOptions, _v: str | None) -> None:
     o.recursive = o.links = o.perms = o.times = o.group = o.owner = True
     o.devices = o.specials = True
+
+
+def _stop_at(o: ClientOptions, v: str | None) -> None:
+    from rsync_client.stoptime import parse_time
+
+    when = parse_time(v or "")
+    if when is None:
+        msg = f"invalid --stop-at format: {v}"
+        raise OptionError(msg)
+    if when <= time.time():
+        msg = f"--stop-at time is not in the future: {v}"
+        raise OptionError(msg)
+    o.stop_at = when
+
+
+def _stop_after(o: ClientOptions, v: str | None) -> None:
+    from rsync_client.stoptime import parse_stop_after
+
+    when = parse_stop_after(v or "")
+    if when is None:
+        msg = f"invalid --stop-after value: {v}"
+        raise OptionError(msg)
+    o.stop_at = when
+
+
+def _recursive(o: ClientOptions, _v: str | None) -> None:
+    o.recursive = o.explicit_recursive = True  # rsync: recurse = 2 (-a alone gives 1)
+
+
+def _no_recursive(o: ClientOptions, _v: str | None) -> None:
+    o.recursive = o.explicit_recursive = False
 
 
 def _devices_specials(o: ClientOptions, _v: str | None) -> None:
@@ -504,7 +536,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "verbose": _count("verbose"),
     "quiet": _flag("quiet"),
     "archive": _Spec(_archive),
-    "recursive": _flag("recursive"),
+    "recursive": _Spec(_recursive, negate=_no_recursive),
     "dirs": _flag("dirs"),
     "links": _flag("links"),
     "copy-links": _flag("copy_links"),
@@ -610,6 +642,16 @@ _APPLY: Final[dict[str, _Spec]] = {
     "only-write-batch": _str("only_write_batch"),
     "read-batch": _str("read_batch"),
     "confine-root": _str("confine_root"),
+    "relative": _flag("relative"),
+    "implied-dirs": _flag("implied_dirs"),
+    "keep-dirlinks": _flag("keep_dirlinks"),
+    "mkpath": _flag("mkpath"),
+    "remove-source-files": _flag("remove_source_files"),
+    "prune-empty-dirs": _flag("prune_empty_dirs"),
+    "delete-missing-args": _flag("delete_missing_args"),
+    "stop-at": _Spec(_stop_at, takes_arg=True),
+    "stop-after": _Spec(_stop_after, takes_arg=True),
+    "ignore-missing-args": _flag("ignore_missing_args"),
     "from0": _flag("from0"),
     "inc-recursive": _flag("inc_recursive"),
     "D": _Spec(_devices_specials, negate=_no_devices_specials),
@@ -1004,7 +1046,16 @@ def _run_with_signals(opts: ClientOptions, rest: list[str], output: Output) -> i
                         return
 
             async def work() -> None:
-                result.append(await _main(opts, rest, output))
+                if opts.stop_at is None:
+                    result.append(await _main(opts, rest, output))
+                else:
+                    # rsync: io.c perform_io() ("stopping at requested limit", exit 30)
+                    deadline = anyio.current_time() + (opts.stop_at - time.time())
+                    with anyio.move_on_at(deadline):
+                        result.append(await _main(opts, rest, output))
+                    if not result:
+                        output.error("stopping at requested limit")
+                        result.append(int(ExitCode.TIMEOUT))
                 tg.cancel_scope.cancel()
 
             tg.start_soon(watch)

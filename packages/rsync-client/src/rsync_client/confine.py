@@ -249,6 +249,8 @@ def landlock_rules(opts: ClientOptions, sources: Sequence[str], dest: str | None
     read.extend(local_sources)
     if dest is not None:
         write.append(_write_target(dest))
+    if opts.remove_source_files:  # the sender removes what it sent
+        write.extend(s if os.path.isdir(s) else os.path.dirname(s) for s in local_sources)
     dest_dir = _dest_dir(dest) if dest is not None else os.getcwd()
     for option, value in _option_values(opts):
         use = PATH_OPTIONS[option]

@@ -53,6 +53,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     verbose: int = 0
     quiet: bool = False
     recursive: bool = False
+    explicit_recursive: bool = False  # -r itself, not only -a (--files-from keeps only -r)
     dirs: bool = False
     links: bool = False
     copy_links: bool = False
@@ -151,6 +152,15 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     confine_root: str | None = None  # --confine-root=DIR (a local copy's sender stays in it)
     raw_argv: list[str] = msgspec.field(default_factory=list)  # for FILE.sh
     cooked_args: list[str] = msgspec.field(default_factory=list)
+    relative: bool = False  # -R (implied by --files-from)
+    implied_dirs: bool = True  # --no-implied-dirs turns it off
+    keep_dirlinks: bool = False  # -K
+    mkpath: bool = False
+    remove_source_files: bool = False
+    prune_empty_dirs: bool = False  # -m
+    delete_missing_args: bool = False
+    stop_at: float | None = None  # --stop-at/--stop-after: when to give up (epoch seconds)
+    ignore_missing_args: bool = False
     list_only_implied: bool = False
     inc_recursive: bool = True  # --no-inc-recursive: a pushing client offers no ``i``
 
@@ -204,8 +214,9 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             verbose=self.verbose,
             quiet=self.quiet,
             dry_run=self.dry_run,
-            recursive=self.recursive,
-            dirs=self.dirs or (list_only and not self.recursive),
+            # rsync: options.c (--files-from turns -a's recursion off and -d on)
+            recursive=self.recursive and (self.files_from is None or self.explicit_recursive),
+            dirs=self.dirs or (list_only and not self.recursive) or self.files_from is not None,
             list_only=self.list_only,
             preserve_links=self.links,
             copy_links=self.copy_links,
@@ -269,6 +280,14 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             groupmap=self.groupmap,
             stats=self.stats,
             only_write_batch=self.only_write_batch,
+            relative=self.relative or self.files_from is not None,
+            implied_dirs=self.implied_dirs,
+            keep_dirlinks=self.keep_dirlinks,
+            mkpath=self.mkpath,
+            remove_source_files=self.remove_source_files,
+            prune_empty_dirs=self.prune_empty_dirs,
+            delete_missing_args=self.delete_missing_args,
+            ignore_missing_args=self.ignore_missing_args,
             files_from="-" if self.files_from is not None else None,
             from0=self.files_from is not None,
             cvs_exclude=self.cvs_exclude,

@@ -54,8 +54,9 @@ from rsync_wire.roles.client import (
     run_push,
     setup_client_protocol,
 )
-from rsync_wire.roles.local import run_local_copy
+from rsync_wire.roles.local import run_local_copy, source_arg
 from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats
+from rsync_wire.roles.scan import sanitize_path
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
@@ -182,7 +183,13 @@ def _umask() -> int:
     return mask
 
 
-def _files_from(opts: ClientOptions) -> list[bytes] | None:
+def _files_from(opts: ClientOptions, *, forward: bool = False) -> list[bytes] | None:
+    """The names of a local ``--files-from`` list (``None`` without one).
+
+    A list this side reads for its own sender loses its comment lines; one forwarded to a
+    server sender goes as it is (rsync: io.c read_line(RL_DUMP_COMMENTS) in
+    send_file_list(), forward_filesfrom_data()).
+    """
     if opts.files_from is None:
         return None
     data = _read_arg_file(opts.files_from, "files-from")
@@ -190,7 +197,8 @@ def _files_from(opts: ClientOptions) -> list[bytes] | None:
     names = []
     for line in data.split(sep):
         name = line.rstrip(b"\r") if not opts.from0 else line
-        if name:
+        # a local list may hold comments (rsync: io.c read_line(RL_DUMP_COMMENTS))
+        if name and (forward or name[:1] not in (b"#", b";")):
             names.append(name)
     return names
 
@@ -334,8 +342,11 @@ async def _run_local(
         config.whole_file = opts.whole_file is True
         config.batch_only = opts.only_write_batch is not None
         topts.compress = opts.compress or opts.compress_choice not in (None, "none")
-    _files_from(opts)  # checked and read first, as rsync does
-    check_role(opts, Role.LOCAL)  # e.g. --files-from (the local sender would hang)
+    names = _files_from(opts)  # checked and read first, as rsync does
+    if names is not None and (dest is None or len(sources) != 1):
+        # rsync: options.c (files_from with argc != 2: usage)
+        _bare("rsync: --files-from needs exactly one source directory and a destination")
+    check_role(opts, Role.LOCAL)
     if opts.sandbox:
         _confined(opts, output, confine_client(opts, sources, dest))
     sender_root = None
@@ -353,6 +364,7 @@ async def _run_local(
         capabilities=topts.capabilities,
         batch=batch,
         sender_root=sender_root,
+        files_from=names,
     )
     return RunResult(stats, int(stats.exit_code()), PROTOCOL_VERSION)
 
@@ -379,7 +391,7 @@ async def _pull(
     opts: ClientOptions,
     topts: TransferOptions,
     filters: FilterList,
-    requested: list[bytes],
+    requested: list[bytes] | None,
     dest: str | None,
     output: Output,
     *,
@@ -394,9 +406,18 @@ async def _pull(
     filters.protocol = session.protocol
     local_filters = build_filters(opts, protocol=session.protocol)
     _add_cvs(local_filters, opts)
+    files_from = None if topts.files_from not in (None, "-") else _files_from(opts, forward=True)
+    if opts.files_from is not None:
+        # forwarded names are what was asked for (rsync: io.c forward_filesfrom_data(),
+        # add_implied_include); a list the server reads makes its names trusted
+        # (options.c: trust_sender_args with filesfrom_host)
+        requested = (
+            [sanitize_path(n, keep_dot_dirs=True) for n in files_from]
+            if files_from is not None
+            else None
+        )
     config = _config(opts, local_filters, requested, local=False)
     config.batch_only = opts.only_write_batch is not None
-    files_from = _files_from(opts)
     if files_from is not None and session.protocol == 30:
         msg = "--files-from with a local file needs protocol 31 or newer, or 29 and older"
         raise UnsupportedError(msg)
@@ -421,8 +442,12 @@ Transfer = Callable[[WireStream, "int | None", int], Awaitable[tuple[ReceiveStat
 ``(statistics, protocol)`` (a pull or a push)."""
 
 
-def _pull_topts(opts: ClientOptions) -> TransferOptions:
+def _pull_topts(opts: ClientOptions, source: Location) -> TransferOptions:
     topts = opts.transfer_options()
+    remote_list = _remote_files_from(opts, source)
+    if remote_list is not None:  # the server reads it (rsync: options.c server_options())
+        topts.files_from = remote_list
+        topts.from0 = opts.from0
     topts.capabilities = pull_capabilities(topts, allow=opts.inc_recursive)
     topts.cvs_exclude = opts.cvs_exclude
     return topts
@@ -435,7 +460,7 @@ async def _run_daemon(
     output: Output,
     batch: BatchWriter | None = None,
 ) -> RunResult:
-    topts = _pull_topts(opts)
+    topts = _pull_topts(opts, locs[0])
     filters = build_filters(opts)
     paths = [loc.path for loc in locs]
 
@@ -540,7 +565,7 @@ async def _run_shell(
     output: Output,
     batch: BatchWriter | None = None,
 ) -> RunResult:
-    topts = _pull_topts(opts)
+    topts = _pull_topts(opts, locs[0])
     filters = build_filters(opts)
     paths = [loc.path or "." for loc in locs]
 
@@ -610,14 +635,9 @@ async def _shell_session(
 # -- push ---------------------------------------------------------------------------------------
 
 
-def _source_path(source: str) -> bytes:
-    """A source argument as the sender's root (``/``) sees it: absolute, its slash kept."""
-    raw = os.fsencode(source)
-    slash = raw.endswith((b"/", b"/.")) or raw == b"."
-    absolute = os.path.abspath(raw)
-    if slash and not absolute.endswith(b"/"):
-        absolute += b"/"
-    return absolute
+def _source_path(source: str, *, relative: bool = False) -> bytes:
+    """A source argument as the sender's root (``/``) sees it (see ``source_arg``)."""
+    return source_arg(os.fsencode(source), relative=relative)
 
 
 def _remote_files_from(opts: ClientOptions, target: Location) -> str | None:
@@ -688,10 +708,11 @@ async def _run_push(
         if len(sources) != 1:
             _bare("rsync: --files-from needs exactly one source directory")
         root_path = _source_path(sources[0])
-        paths = names
+        # rsync: flist.c send_file_list() (sanitize_path(SP_KEEP_DOT_DIRS) on each line)
+        paths = [sanitize_path(name, keep_dot_dirs=True) for name in names]
     else:
         root_path = b"/"
-        paths = [_source_path(s) for s in sources]
+        paths = [_source_path(s, relative=opts.relative) for s in sources]
     try:
         root = Root(root_path)
     except OSError as exc:

@@ -17,7 +17,8 @@ made under a temporary name and renamed over it too.
 
 What this module deliberately does not do: decide anything (that is the
 generator's job), talk to the network, or follow symlinks for the caller, with one
-exception: with ``--keep-dirlinks`` (:attr:`DestTree.follow_dirlinks`) a directory on
+exception: with ``--keep-dirlinks`` or ``-R --no-implied-dirs``
+(:attr:`DestTree.follow_dirlinks`) a directory on
 the way to a name may be a symlink, followed only while it stays beneath the root
 (``RESOLVE_BENEATH``); the last component is still never followed.
 """

@@ -190,9 +190,10 @@ def test_protocol_floors_follow_rsync() -> None:
 
 
 @pytest.mark.parametrize("sender", [True, False])
-def test_a_files_from_file_on_the_server_is_refused(*, sender: bool) -> None:
+def test_a_files_from_file_on_the_server_is_read_there(*, sender: bool) -> None:
     parsed = parse_server_args(_server_argv(["--files-from=list.txt"], sender=sender))
-    assert unsupported_options(parsed, None) == ["The server does not support --files-from"]
+    assert unsupported_options(parsed, None) == []
+    assert parsed.options.files_from == "list.txt"
 
 
 def test_capabilities_ride_on_e() -> None:
@@ -214,6 +215,7 @@ _PUSH_KEEPS = {
     "P": "it travels as --partial",
     "chmod": "the sending client applies it to the modes it sends",
     "munge-links": "each side has its own (rsync: pipe.c local_child())",
+    "ignore-missing-args": "the sending client skips the missing names itself",
 }
 
 

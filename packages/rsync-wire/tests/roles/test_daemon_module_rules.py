@@ -121,12 +121,11 @@ def test_refused_by_module(
 
 def test_unimplemented() -> None:
     assert unimplemented(TransferOptions()) is None
-    option = unimplemented(TransferOptions(delete_missing_args=True))
+    option = unimplemented(TransferOptions(preserve_acls=True))
     assert option is not None
-    assert option.long == "delete-missing-args"
-    option = unimplemented(TransferOptions(files_from="list.txt"))
-    assert option is not None
-    assert option.long == "files-from"
+    assert option.long == "acls"
+    assert unimplemented(TransferOptions(delete_missing_args=True)) is None
+    assert unimplemented(TransferOptions(files_from="list.txt")) is None
     assert unimplemented(TransferOptions(files_from="-")) is None
 
 

@@ -146,8 +146,8 @@ class Option(NamedTuple):
         via: the record whose ``emit`` writes this option (``Send.VIA``).
         used: whether a server's parsed options show the client used it (default:
             ``sets`` differs from its default).
-        unsupported_use: a use of it that no role implements (``--files-from`` naming a
-            file on the server), refused as the option itself.
+        unsupported_use: a use of it that no role implements, refused as the option
+            itself.
         refuse_also: further names a module's ``refuse options`` matches it by (``D``
             for ``--devices`` and ``--specials``; rsync: same_refuse_action()).
     """
@@ -334,9 +334,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("copy-dirlinks", "k", sets="copy_dirlinks", server="flag", send=Send.SHORT, when=_RECV,
        roles=_ALL),
     _O("keep-dirlinks", "K", sets="keep_dirlinks", server="flag", send=Send.SHORT, when=_SEND,
-       roles=_SS | _SR),
+       roles=_ALL),
     _O("prune-empty-dirs", "m", sets="prune_empty_dirs", server="flag", send=Send.SHORT,
-       when=_SEND, protocol=29, roles=_SS, negations=_no("prune-empty-dirs", "m")),
+       when=_SEND, protocol=29, roles=_ALL, negations=_no("prune-empty-dirs", "m")),
     _O("omit-dir-times", "O", sets="omit_dir_times", server="flag", send=Send.SHORT, when=_SEND,
        roles=_ALL, negations=_no("omit-dir-times", "O")),
     _O("omit-link-times", "J", sets="omit_link_times", server="flag", send=Send.SHORT,
@@ -374,7 +374,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
        negations=_no("checksum", "c")),
     _O("cvs-exclude", "C", sets="cvs_exclude", server="flag", send=Send.SHORT, roles=_ALL),
     _O("ignore-times", "I", sets="ignore_times", server="flag", send=Send.SHORT, roles=_ALL),
-    _O("relative", "R", sets="relative", server="flag", send=Send.SHORT, roles=_SRV,
+    _O("relative", "R", sets="relative", server="flag", send=Send.SHORT, roles=_ALL,
        negations=_no("relative", "R")),
     _O("one-file-system", "x", sets="one_file_system", server="count", send=Send.SHORT,
        repeat=2, roles=_SRV, negations=_no("one-file-system", "x")),
@@ -477,11 +477,10 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("append-verify", sets="append", server="const:2", send=Send.VIA, via="append",
        roles=_ALL, used=lambda o: o.append == 2),
     _O("files-from", arg=Arg.STR, sets="files_from", server="str", send=Send.CUSTOM,
-       roles=_CS | _CR | _SRV, emit=_files_from_emit,
-       unsupported_use=lambda o: o.files_from is not None and o.files_from != "-"),
+       roles=_ALL, emit=_files_from_emit),
     _O("from0", "0", sets="from0", server="flag", send=Send.VIA, via="files-from",
        roles=_ALL, exact=True, negations=_no("from0")),
-    _O("implied-dirs", sets="implied_dirs", server="flag", send=Send.CUSTOM, roles=_SRV,
+    _O("implied-dirs", sets="implied_dirs", server="flag", send=Send.CUSTOM, roles=_ALL,
        aliases=("i-d",), negations=_no("implied-dirs", "i-d"), default_on=True,
        emit=lambda o: ["--no-implied-dirs"] if not o.implied_dirs and o.relative else [],
        used=lambda o: not o.implied_dirs),
@@ -514,10 +513,13 @@ OPTIONS: Final[tuple[Option, ...]] = (
        negations=_no("munge-links")),
     _O("chmod", arg=Arg.STR, sets="chmod", server="list", roles=_ALL),
     _O("preallocate", sets="preallocate", server="flag", roles=_SS),
-    _O("delete-missing-args", sets="delete_missing_args", server="flag", roles=_SR),
-    _O("ignore-missing-args", sets="ignore_missing_args", server="flag", roles=_SRV),
-    _O("remove-source-files", sets="remove_source_files", server="flag", roles=_SRV,
-       aliases=("remove-sent-files",)),
+    _O("delete-missing-args", sets="delete_missing_args", server="flag", send=Send.LONG,
+       roles=_ALL),
+    _O("ignore-missing-args", sets="ignore_missing_args", server="flag", send=Send.LONG,
+       when=_RECV, roles=_ALL,
+       forward_if=lambda o: o.ignore_missing_args and not o.delete_missing_args),
+    _O("remove-source-files", sets="remove_source_files", server="flag", send=Send.LONG,
+       roles=_ALL, aliases=("remove-sent-files",)),
     _O("filter", "f", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
     _O("", "F", roles=_CLI),
     _O("exclude", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
@@ -543,15 +545,16 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("contimeout", arg=Arg.INT, server="refuse_value", roles=_CLI,
        negations=_no("contimeout")),
     _O("fsync", sets="fsync", server="flag", roles=_SS),
-    _O("stop-after", arg=Arg.STR, aliases=("time-limit",)),
-    _O("stop-at", arg=Arg.STR),
+    _O("stop-after", arg=Arg.STR, aliases=("time-limit",), roles=_CLI),
+    _O("stop-at", arg=Arg.STR, roles=_CLI),
     _O("rsh", "e", arg=Arg.STR, roles=_CLI),
     _O("rsync-path", arg=Arg.STR, roles=_CLI),
     _O("iconv", arg=Arg.STR, sets="iconv", server="str", exact=True, negations=_no("iconv")),
     _O("ipv4", "4", roles=_CLI),
     _O("ipv6", "6", roles=_CLI),
     _O("8-bit-output", "8", roles=_CLI, negations=_no("8-bit-output", "8")),
-    _O("mkpath", sets="mkpath", server="flag", roles=_SS, negations=_no("mkpath")),
+    _O("mkpath", sets="mkpath", server="flag", send=Send.LONG, when=_SEND, roles=_ALL,
+       negations=_no("mkpath")),
     _O("qsort", sets="qsort", server="flag", roles=_SRV, wire="use-qsort"),
     _O("copy-as", arg=Arg.STR),
     _O("address", arg=Arg.STR),

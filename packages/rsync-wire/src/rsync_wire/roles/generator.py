@@ -140,6 +140,7 @@ class GeneratorRole:
             or opts.ignore_times
             or opts.modify_window
             or opts.preserve_hard_links
+            or opts.remove_source_files  # an unchanged file is reported to the sender too
             or shared.config.verbose >= 2
             or shared.config.itemize > 1
             or shared.config.dest_missing
@@ -316,6 +317,8 @@ class GeneratorRole:
             self.redo.append(event.ndx)
             self._settled(event.ndx)
         elif isinstance(event, Finished):
+            if event.ok:
+                self._success(event.ndx)
             if self.sh.lists.inc:
                 if self.hl_waiting or self.hl_leader:
                     self._hl_finished(event.ndx)
@@ -324,6 +327,16 @@ class GeneratorRole:
                 self.finished.add(event.ndx)
         elif isinstance(event, Milestone):
             self.milestones.add(event.what)
+
+    def _success(self, ndx: int) -> None:
+        """``--remove-source-files``: tell the sender this file is safely here.
+
+        rsync: generator.c recv_generator() (return_with_success), got_flist_entry_status()
+        (FES_SUCCESS); io.c send_msg_success().
+        """
+        sh = self.sh
+        if sh.opts.remove_source_files and not self.dry_run and sh.out_ws.mux_out:
+            sh.out_ws.queue_message(Msg.SUCCESS, ndx.to_bytes(4, "little", signed=True))
 
     def _settled(self, ndx: int) -> None:
         lists = self.sh.lists
@@ -579,12 +592,22 @@ class GeneratorRole:
         if early:
             self._make_dir_early(entry, rel)
             return
+        if self._skipped_implied(entry):
+            return  # rsync: recv_generator() (!implied_dirs && FLAG_IMPLIED_DIR)
         if sh.daemon_rules is not None and sh.daemon_hides(rel, is_dir=stat.S_ISDIR(mode)):
             # rsync: generator.c recv_generator() (daemon_filter_list)
             kind = "directory" if stat.S_ISDIR(mode) else "file"
             self._error(f'ERROR: daemon refused to receive {kind} "{_show(rel)}"')
             if stat.S_ISDIR(mode):
                 self._skip_dir(ndx, rel)
+            return
+        if (
+            sh.opts.relative
+            and not sh.opts.implied_dirs
+            and mode
+            and b"/" in rel
+            and not self._make_parents(rel)
+        ):
             return
         if mode == 0 and sh.opts.delete_missing_args:
             self._delete_missing_arg(rel)
@@ -595,6 +618,7 @@ class GeneratorRole:
             elif self._fast and not redo and mode & 0o170000 == 0o100000:
                 st = self._stat(rel)
                 if st is not None and self._up_to_date(entry, st):
+                    self._success(ndx)
                     return
             else:
                 st = self._stat(rel)
@@ -605,9 +629,8 @@ class GeneratorRole:
             )
             return
         if stat.S_ISDIR(mode):
-            if st is not None and stat.S_ISLNK(st.st_mode):
-                # --keep-dirlinks: a symlink to a directory is that directory
-                st = self._tree.dir_stat(rel) or st
+            if st is not None and stat.S_ISLNK(st.st_mode) and sh.opts.keep_dirlinks:
+                st = self._tree.dir_stat(rel) or st  # rsync: link_stat(keep_dirlinks && is_dir)
             self._gen_dir(ndx, entry, rel, st)
             return
         if self.dry_missing and self._below_missing(rel):
@@ -626,6 +649,7 @@ class GeneratorRole:
         if stat.S_ISLNK(mode):
             if sh.opts.preserve_links:
                 self._gen_symlink(ndx, entry, rel, st)
+                self._success(ndx)  # rsync: recv_generator() (return_with_success)
             elif not sh.config.quiet:
                 self._info(f'skipping non-regular file "{_show(rel)}"')
             return
@@ -637,12 +661,57 @@ class GeneratorRole:
             or (is_special and sh.opts.preserve_specials)
         ):
             self._gen_special(ndx, entry, rel, st)
+            self._success(ndx)
             return
         if not stat.S_ISREG(mode):
             if not sh.config.quiet:  # rsync's --info=nonreg is on by default
                 self._info(f'skipping non-regular file "{_show(rel)}"')
             return
         self._gen_file(ndx, entry, rel, st, redo=redo)
+
+    def _skipped_implied(self, entry: FileEntry) -> bool:
+        """A directory sent only as implied by a ``-R`` path: ignored with ``--no-implied-dirs``.
+
+        rsync: generator.c recv_generator(), touch_up_dirs() (FLAG_IMPLIED_DIR).
+        """
+        opts = self.sh.opts
+        return (
+            opts.relative
+            and not opts.implied_dirs
+            and entry.top_dir
+            and entry.no_content_dir
+            and entry.is_dir
+            and self.sh.session.protocol >= 30
+        )
+
+    def _make_parents(self, rel: bytes) -> bool:
+        """``--no-implied-dirs``: the missing directories above ``rel``, default mode.
+
+        Returns false (after rsync's error) when they cannot be made. An existing
+        directory, or a symlink to one inside the destination, is used as it is.
+
+        rsync: generator.c recv_generator() (make_path(MKP_DROP_NAME | MKP_SKIP_SLASH)).
+        """
+        parent = rel[: rel.rfind(b"/")]
+        tree = self._tree
+        if self.dry_run or _opens(tree, parent):
+            return True
+        parts = parent.split(b"/")
+        for i in range(1, len(parts) + 1):
+            sub = b"/".join(parts[:i])
+            if _opens(tree, sub):
+                continue
+            try:
+                tree.mkdir(sub, 0o777)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                self._error(
+                    f"rsync: [generator] recv_generator: mkdir "
+                    f"{_show(self.sh.shown(sub))} failed: {exc.strerror} ({exc.errno})"
+                )
+                return False
+        return True
 
     def _delete_missing_arg(self, rel: bytes) -> None:
         """``--delete-missing-args``: an argument the sender lacks goes here too.
@@ -657,7 +726,8 @@ class GeneratorRole:
         except OSError:
             st = None
         if st is not None:
-            self._delete_item(rel, st.st_mode, make_room=False)
+            # rsync: del_opts (DEL_RECURSE only with --delete or --force)
+            self._delete_item(rel, st.st_mode, make_room=False, recurse=self.del_recurse)
 
     def _make_dir_early(self, entry: FileEntry, rel: bytes) -> None:
         """A missing directory made while its parent's list is generated (only with times).
@@ -674,7 +744,7 @@ class GeneratorRole:
             st = self._stat(rel)
         except OSError:
             return  # reported when the directory's own list comes
-        if st is not None and stat.S_ISLNK(st.st_mode):
+        if st is not None and stat.S_ISLNK(st.st_mode) and opts.keep_dirlinks:
             st = self._tree.dir_stat(rel) or st  # --keep-dirlinks
         if st is not None:
             if stat.S_ISDIR(st.st_mode):
@@ -1004,6 +1074,7 @@ class GeneratorRole:
                         self._itemize(ndx, entry, mode, st, 0)
                         self._attrs_report(rel, updated=False)
                     self._hl_done(ndx)
+                    self._success(ndx)
                     return
                 updated = True
                 if not self.dry_run:
@@ -1011,6 +1082,7 @@ class GeneratorRole:
                 self._itemize(ndx, entry, mode, st, 0)
                 self._attrs_report(rel, updated=updated)
                 self._hl_done(ndx)
+                self._success(ndx)
                 return
         if opts.append and not redo and st is not None and st.st_size >= size:
             # --append: what is at least as long is left alone (rsync: generator.c)
@@ -1394,7 +1466,7 @@ class GeneratorRole:
         ``i`` is its index, the key of the generator's records about it.
         """
         sh = self.sh
-        if not entry.is_dir or i in sh.missing_dirs:
+        if not entry.is_dir or i in sh.missing_dirs or self._skipped_implied(entry):
             return
         try:
             if i in sh.tweaked_dirs:
@@ -1833,15 +1905,24 @@ class GeneratorRole:
             sh.backups is not None and sh.config.protect_backups and sh.backups.is_backup(path)
         )
 
-    def _delete_item(self, rel: bytes, mode: int, *, make_room: bool, what: str = "") -> bool:
+    def _delete_item(
+        self,
+        rel: bytes,
+        mode: int,
+        *,
+        make_room: bool,
+        what: str = "",
+        recurse: bool | None = None,
+    ) -> bool:
         """Delete ``rel`` (recursively when allowed); ``make_room``: for a new item's sake.
 
-        Returns whether it is gone.
+        ``recurse`` overrides when a directory's contents go too. Returns whether it is gone.
 
         rsync: delete.c delete_item(), delete_dir_contents().
         """
         sh = self.sh
-        recurse = self.del_recurse or not make_room
+        if recurse is None:
+            recurse = self.del_recurse or not make_room
         ok = True
         if stat.S_ISDIR(mode):
             ok = self._delete_contents(rel, recurse=recurse)
@@ -1986,3 +2067,12 @@ def _group_matches(st: os.stat_result, mapped: tuple[int, bool]) -> bool:
 
 def _show(name: bytes) -> str:
     return name.decode("utf-8", "backslashreplace")
+
+
+def _opens(tree: DestTree, reldir: bytes) -> bool:
+    """Whether ``reldir`` is a directory the tree can reach."""
+    try:
+        tree.dir_fd(reldir)
+    except OSError:
+        return False
+    return True

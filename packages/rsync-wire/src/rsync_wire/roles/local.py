@@ -21,6 +21,7 @@ import anyio
 import msgspec
 from anyio.abc import ByteStream
 
+from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.fs import Root
 from rsync_wire.proto.args import parse_bwlimit
 from rsync_wire.proto.negotiate import Negotiation, Offer, Session, agree
@@ -33,7 +34,13 @@ if TYPE_CHECKING:
     from rsync_wire.roles.batch import BatchWriter
     from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats, Reporter
 
-__all__ = ["MemoryByteStream", "local_session", "memory_stream_pair", "run_local_copy"]
+__all__ = [
+    "MemoryByteStream",
+    "local_session",
+    "memory_stream_pair",
+    "run_local_copy",
+    "source_arg",
+]
 
 
 class MemoryByteStream(ByteStream):
@@ -126,6 +133,7 @@ async def run_local_copy(
     protocol: int = 32,
     batch: BatchWriter | None = None,
     sender_root: str | None = None,
+    files_from: list[bytes] | None = None,
 ) -> ReceiveStats:
     """Copy ``sources`` to ``dest`` in this process: our sender and our receiving side.
 
@@ -142,6 +150,11 @@ async def run_local_copy(
             it), where its arguments and merge files are resolved.
         batch: ``--write-batch``: the transfer is recorded (the checksum is then md5, or
             md4 below protocol 30: what a batch reader assumes).
+        files_from: the names of ``--files-from``, relative to the one source directory
+            (``opts.files_from`` is ``-``: they reach the sender as a pull's do).
+
+    Raises:
+        RsyncError: the ``--files-from`` source directory cannot be entered (exit 3).
     """
     from rsync_wire.roles.client import run_pull
     from rsync_wire.roles.sender import SenderRole
@@ -164,11 +177,22 @@ async def run_local_copy(
         rate = parse_bwlimit(opts.bwlimit)
         server_ws.set_bwlimit(rate)
         client_ws.set_bwlimit(rate)
+    paths: list[bytes]
     if sender_root is not None:
         paths = list(sources)
         root = Root(sender_root)
+    elif files_from is not None:
+        paths = []
+        top = _abspath(sources[0])
+        try:
+            root = Root(top)
+        except OSError as exc:
+            # rsync: flist.c send_file_list() (change_dir of argv[0])
+            shown = os.fsdecode(top)
+            msg = f'rsync: [sender] change_dir "{shown}" failed: {exc.strerror} ({exc.errno})'
+            raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
     else:
-        paths = [_absolute(s) for s in sources]
+        paths = [source_arg(s, relative=opts.relative) for s in sources]
         root = Root(b"/")
     sender = SenderRole(server_ws, session, opts, root, paths, module=None, server=True)
     server_ws.on_message = lambda _code, _payload: None
@@ -187,7 +211,16 @@ async def run_local_copy(
     async def receive() -> None:
         try:
             result.append(
-                await run_pull(client_ws, session, recv_opts, config, dest, reporter, batch=batch)
+                await run_pull(
+                    client_ws,
+                    session,
+                    recv_opts,
+                    config,
+                    dest,
+                    reporter,
+                    batch=batch,
+                    files_from=files_from,
+                )
             )
         finally:
             await client_ws.flush()
@@ -204,7 +237,26 @@ async def run_local_copy(
     return result[0]
 
 
-def _absolute(path: bytes) -> bytes:
+def _abspath(path: bytes) -> bytes:
+    return os.path.abspath(path)
+
+
+def source_arg(path: bytes, *, relative: bool = False) -> bytes:
+    """A source argument as a sender rooted at ``/`` sees it: absolute, its slash kept.
+
+    With ``-R`` the part of the path that names the files stays as typed: a relative path
+    is relative to the current directory (``CWD/./path``), the part before a ``/./`` is made
+    absolute and the rest kept, and an absolute path names the files from ``/``.
+
+    rsync: flist.c send_file_list() (the sender works in the client's directory).
+    """
+    if relative:
+        marker = path.find(b"/./")
+        if marker >= 0:
+            return os.path.abspath(path[:marker] or b"/") + b"/./" + path[marker + 3 :]
+        if path.startswith(b"/"):
+            return path
+        return os.getcwdb() + b"/./" + path
     slash = path.endswith((b"/", b"/.")) or path == b"."
     absolute = os.path.abspath(path)
     if slash and not absolute.endswith(b"/"):

@@ -251,9 +251,11 @@ class ReceiverRole:
             except BasisError as exc:
                 raise RemoteProtocolError(str(exc)) from None
             self._redo = False
+            errors = sh.stats.transfer_errors
             await self._receive_file(ndx, entry, rel, iflags, basis=basis)
-            if inc and not self._redo:
-                await self.events.send(Finished(ndx, ok=True))
+            if not self._redo and (inc or sh.opts.remove_source_files):
+                # rsync: receiver.c recv_files() (send_msg_success when recv_ok)
+                await self.events.send(Finished(ndx, ok=sh.stats.transfer_errors == errors))
 
     async def _batch_wanted(self, ndx: int, rel: bytes) -> bool:
         """Reading a batch: whether the generator wants the file the batch carries next.

@@ -29,7 +29,7 @@ import math
 import os
 import stat
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import anyio
 import msgspec
@@ -80,6 +80,7 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
 
     from rsync_wire.fs_write import DestTree
+    from rsync_wire.proto.filters import FilterList
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
     from rsync_wire.roles.daemon_rules import DaemonRules
@@ -114,8 +115,62 @@ def _dirname(rel: bytes) -> bytes:
     return b"" if cut < 0 else rel[:cut]
 
 
+class _ListedNames:
+    """A reporter that names items as the file list does, not by the destination's name.
+
+    rsync's item and ``-v`` lines show ``f_name(file)``: a single file written under
+    another name is still shown by its own (rsync: log.c log_item()).
+    """
+
+    def __init__(self, inner: Reporter) -> None:
+        self._inner = inner
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(self._inner, attr)
+
+    def item(self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None) -> None:
+        del name
+        self._inner.item(entry, _rel(entry.name) or b".", iflags, xname)
+
+
+def _prune_empty_dirs(
+    ordered: list[FileEntry], cleared: list[bool], filters: FilterList | None
+) -> None:
+    """``-m``: leave out the directories that hold no file, however deep.
+
+    A directory stays when something other than a directory lies below it, or when it
+    (or one below it) matches the receiver's rules as excluded (a protect rule keeps it);
+    the top ``.`` always stays.
+
+    rsync: flist.c flist_sort_and_clean() (prune_empty_dirs && !am_sender).
+    """
+    keep: set[bytes] = set()
+    for i, e in enumerate(ordered):
+        if cleared[i]:
+            continue
+        rel = _rel(e.name)
+        if e.is_dir:
+            if not (
+                filters is not None and filters.excluded(e.name, is_dir=True, for_sender=False)
+            ):
+                continue
+            keep.add(rel)
+        while b"/" in rel:
+            rel = rel[: rel.rfind(b"/")]
+            if rel in keep:
+                break
+            keep.add(rel)
+    for i, e in enumerate(ordered):
+        if e.is_dir and not cleared[i]:
+            rel = _rel(e.name)
+            if rel and rel not in keep:
+                cleared[i] = True
+
+
 def _rel(name: bytes) -> bytes:
     """The destination-relative path of a file-list name (``.`` is the root, ``b""``)."""
+    if name[:1] == b"/":  # -R with an absolute path (rsync: flist_sort_and_clean(strip_root))
+        name = name.lstrip(b"/") or b"."
     if name == b".":
         return b""
     if name.endswith(b"/."):
@@ -532,6 +587,8 @@ class ReceiverSide:
         ordered = [entries[i] for i in order]
         del entries
         cleared = _dedupe(ordered, protocol=protocol)
+        if sh.opts.prune_empty_dirs and not lists.inc:
+            _prune_empty_dirs(ordered, cleared, sh.config.filters)
         start = lists.next_start
         if lists.inc:
             self._check_dirnames(ordered, parent)
@@ -672,7 +729,7 @@ class ReceiverSide:
             _rel(entries[i].name) for i in range(lo, hi) if entries[i].is_dir and not cleared[i]
         }
         for i in range(lo, hi):
-            name = entries[i].name
+            name = _rel(entries[i].name)
             cut = name.rfind(b"/")
             if cut <= 0 or cleared[i] or (sh.opts.delete_missing_args and not entries[i].mode):
                 continue
@@ -714,7 +771,9 @@ class ReceiverSide:
                 rel = local
             else:  # _rel(), inline
                 rel = e.name
-                if rel == b".":
+                if rel[:1] == b"/":
+                    rel = _rel(rel)
+                elif rel == b".":
                     rel = b""
                 elif rel.endswith(b"/."):
                     rel = rel[:-2]
@@ -756,6 +815,7 @@ class ReceiverSide:
             self._prepare_destination(self.dest)
             if sh.config.local_name is not None:  # one file, under the destination's name
                 sh.rels[:] = [sh.config.local_name] * len(sh.rels)
+                sh.reporter = cast("Reporter", _ListedNames(sh.reporter))
             if sh.opts.backup and sh.tree is not None and not sh.opts.dry_run:
                 sh.backups = self._backups(sh.tree)
             if sh.opts.alt_dest and sh.opts.basis_dirs and sh.tree is not None:
@@ -842,6 +902,8 @@ class ReceiverSide:
         except OSError as exc:
             msg = f'ERROR: cannot stat destination "{_show(dest)}": {exc.strerror} ({exc.errno})'
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None
+        if opts.mkpath and st is None and (b"/" in dest.rstrip(b"/") or total > 1):
+            st = self._make_dest_path(dest, drop_name=total == 1 and not trailing)
         if st is not None:
             if stat.S_ISDIR(st.st_mode):
                 sh.tree = self._open_tree(dest, "change_dir#1")
@@ -883,6 +945,50 @@ class ReceiverSide:
             raise
         if isinstance(place, ModuleDestination):
             sh.dest_in_module = module_path(parent)
+
+    def _make_dest_path(self, dest: bytes, *, drop_name: bool) -> os.stat_result | None:
+        """``--mkpath``: the missing directories of the destination path; its new stat.
+
+        The last name is left out when it is the name a single file gets (a path ending in
+        ``/`` is made whole). With ``-n`` nothing is made, but the count is said all the
+        same.
+
+        rsync: main.c get_local_name(); util1.c make_path().
+        """
+        sh = self.shared
+        place = self.destination
+        path = dest.rstrip(b"/")
+        if drop_name:
+            cut = path.rfind(b"/")
+            path = path[:cut] if cut > 0 else b""
+        parts = [p for p in path.split(b"/") if p not in (b"", b".")]
+        lead = b"/" if dest.startswith(b"/") else b""
+        made = 0
+        for i in range(1, len(parts) + 1):
+            sub = lead + b"/".join(parts[:i])
+            if not made:
+                try:
+                    st = place.stat(sub)
+                except OSError:
+                    st = None
+                if st is not None:
+                    continue
+            made += 1
+            if not sh.opts.dry_run:
+                self._mkdir_dest(sub, _show(sub))
+        config = sh.config
+        if made and (config.verbose or config.itemize or config.names):
+            shown = _show(path)
+            what = "directory" if made == 1 else "directories"
+            sh.reporter.message(
+                Msg.INFO, f"created {made} {what} for {shown}\n".encode("utf-8", "surrogateescape")
+            )
+        if not made or sh.opts.dry_run:
+            return None
+        try:
+            return place.stat(dest)
+        except OSError:
+            return None
 
     def _backups(self, tree: DestTree) -> Backups:
         """``--backup``: backups beside each file, or in ``--backup-dir`` (made as needed).
@@ -990,7 +1096,9 @@ class ReceiverSide:
             msg = f"{what} {shown} failed: {exc.strerror} ({exc.errno})"
             raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from exc
         tree = DestTree(path, fd=fd)
-        tree.follow_dirlinks = self.shared.opts.keep_dirlinks
+        opts = self.shared.opts
+        # rsync: -K, and -R --no-implied-dirs, use the destination's path as it is
+        tree.follow_dirlinks = opts.keep_dirlinks or (opts.relative and not opts.implied_dirs)
         return tree
 
     def _mkdir_dest(self, dest: bytes, shown: str) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
+from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.fs import (
     _RESOLVE_BENEATH,
     _RESOLVE_NO_MAGICLINKS,
@@ -42,6 +43,7 @@ __all__ = [
     "ScanReport",
     "Selector",
     "list_dir_entries",
+    "sanitize_path",
     "scan",
 ]
 
@@ -159,8 +161,16 @@ def scan(
     *,
     descend: bool = True,
     held: list[object] | None = None,
+    protocol: int = 32,
+    top: bytes = b"",
 ) -> Iterator[ScanEntry]:
     """Yield the file list for ``args`` (paths relative to ``root``) in transmission order.
+
+    With ``-R`` the directories a path implies are listed before it, flagged as implied;
+    at protocol 30 and later always (the receiver skips them with ``--no-implied-dirs``),
+    before only without ``--no-implied-dirs``. A path starting ``./`` also lists the
+    directory it is relative to, as an implied ``.``. ``top`` (``--files-from``) is the
+    directory every argument is relative to.
 
     With ``descend`` false (incremental recursion) only the arguments and the immediate
     contents of ``dir/`` arguments are listed; the caller sends deeper directories later,
@@ -171,21 +181,57 @@ def scan(
     if not args:
         args = [b"."]
     seen_dirs: set[tuple[int, int]] = set()
+    implied = opts.relative and (opts.implied_dirs or protocol >= 30)
+    dot_sent = False
     for arg in args:
-        base = _split_arg(arg, opts)[0]
+        base = _split_arg(arg, opts, top)[0]
+        if opts.relative and not dot_sent and _dot_prefixed(arg):
+            dot_sent = True  # rsync: send_file_list() (implied_dot_dir)
+            dot = _implied_dot(root, base)
+            if dot is not None:
+                yield dot
         for entry in _scan_arg(
-            root, arg, opts, selector, report, seen_dirs, descend=descend, held=held
+            root,
+            arg,
+            opts,
+            selector,
+            report,
+            seen_dirs,
+            descend=descend,
+            held=held,
+            send_implied=implied,
+            top=top,
         ):
             entry.base = base  # the entry's path is always base/name
             yield entry
 
 
-def _split_arg(arg: bytes, opts: TransferOptions) -> tuple[bytes, bytes, bool]:
+def _dot_prefixed(arg: bytes) -> bool:
+    """Whether a ``-R`` path's named part starts ``./`` (it then sends the ``.`` too)."""
+    marker = arg.find(b"/./")
+    rest = arg[marker + 3 :] if marker >= 0 else arg
+    return rest.startswith(b"./") and bool(rest[2:].strip(b"/"))
+
+
+def _implied_dot(root: Root, base: bytes) -> ScanEntry | None:
+    try:
+        st = root.stat(base or b".")
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return None
+    return ScanEntry(name=b".", path=base or b".", st=st, base=base, top_dir=True, no_content=True)
+
+
+def _split_arg(arg: bytes, opts: TransferOptions, top: bytes = b"") -> tuple[bytes, bytes, bool]:
     """Return ``(base, name, contents)`` for one argument.
 
-    ``base`` is the directory the names are relative to; ``name`` the first entry's name;
-    ``contents`` whether a trailing slash asked for the directory's contents.
+    ``base`` is the directory the names are relative to (below ``top``); ``name`` the first
+    entry's name; ``contents`` whether a trailing slash asked for the directory's contents.
     """
+    if top:
+        base, name, contents = _split_arg(arg, opts)
+        return _join(top, base) if base else top, name.lstrip(b"/") or b".", contents
     contents = arg.endswith((b"/", b"/.")) or arg == b"."
     if opts.relative:
         marker = arg.find(b"/./")
@@ -194,7 +240,8 @@ def _split_arg(arg: bytes, opts: TransferOptions) -> tuple[bytes, bytes, bool]:
         else:
             base, rest = b"", arg
         parts = split_path(rest)
-        return base, b"/".join(parts) or b".", contents
+        lead = b"/" if rest.startswith(b"/") and parts else b""  # rsync keeps it in the name
+        return base, lead + b"/".join(parts) or b".", contents
     parts = split_path(arg)
     if contents:
         return b"/".join(parts), b".", True
@@ -244,15 +291,17 @@ def _scan_arg(
     *,
     descend: bool,
     held: list[object] | None,
+    send_implied: bool,
+    top: bytes,
 ) -> Iterator[ScanEntry]:
-    base, name, contents = _split_arg(arg, opts)
+    base, name, contents = _split_arg(arg, opts, top)
     path = _join(base, name)
     if selector is not None:
         selector.start_arg(base)
     if b".." in split_path(name) and opts.relative:
-        report.io_error |= 1
-        report.messages.append((ERROR, f"skipping unsafe path {_show(arg)}"))
-        return
+        # rsync: flist.c send_file_list() ("Reject a '..' dir in the active part")
+        msg = f'found ".." dir in relative path: {_show(name)}'
+        raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
     rules = selector.daemon if selector is not None else None
     report.cwd = b""
     if base and not _enter_base(root, base, rules, report):
@@ -271,18 +320,23 @@ def _scan_arg(
         ):
             raise _hidden()  # rsync: is_excluded(fbuf, ..., SERVER_FILTERS)
     except OSError as exc:
-        if exc.errno == errno.ENOENT and opts.ignore_missing_args:
+        if exc.errno == errno.ENOENT and opts.delete_missing_args:
+            # listed with mode 0: the receiver deletes it (rsync: missing_args == 2)
+            st = os.stat_result((0,) * 10, {"st_mtime_ns": 0, "st_atime_ns": 0})
+        elif exc.errno == errno.ENOENT and opts.ignore_missing_args:
             return
-        if exc.errno != errno.ENOENT:
-            report.io_error |= 1  # rsync inhibits deletions only for a file that may exist
-        report.messages.append(
-            (ERROR, f"link_stat {report.full(path)} failed: {exc.strerror} ({exc.errno})")
-        )
-        return
-    if opts.relative and opts.implied_dirs and name != b".":
+        else:
+            if exc.errno != errno.ENOENT:
+                report.io_error |= 1  # rsync inhibits deletions only for a file that may exist
+            report.messages.append(
+                (ERROR, f"link_stat {report.full(path)} failed: {exc.strerror} ({exc.errno})")
+            )
+            return
+    if send_implied and name != b".":
         parts = split_path(name)
+        lead = b"/" if name.startswith(b"/") else b""
         for i in range(1, len(parts)):
-            implied = b"/".join(parts[:i])
+            implied = lead + b"/".join(parts[:i])
             try:
                 ist = root.stat(_join(base, implied))
             except OSError:
@@ -292,6 +346,9 @@ def _scan_arg(
                     name=implied, path=_join(base, implied), st=ist, top_dir=True, no_content=True
                 )
     is_dir = stat.S_ISDIR(st.st_mode)
+    if not st.st_mode:
+        yield ScanEntry(name=name, path=path, st=st)
+        return
     if (
         selector is not None
         and name != b"."
@@ -568,3 +625,42 @@ def _scan_dir(
     finally:
         if selector is not None:
             selector.leave_dir(token)
+
+
+def sanitize_path(path: bytes, *, keep_dot_dirs: bool = False) -> bytes:
+    """A daemon path argument made to stay inside the module, as rsync's daemon does.
+
+    A leading ``/`` is dropped, ``//`` collapses, ``.`` components go (unless
+    ``keep_dot_dirs``: ``-R`` keeps its ``/./`` marker), ``..`` removes the component
+    before it and never climbs above the module; a trailing slash stays, and an empty
+    result is ``.``.
+
+    rsync: util1.c sanitize_path() (rootdir "", depth 0), as glob_expand() applies it.
+    """
+    out = bytearray()
+    i, n = 0, len(path)
+    drop = not keep_dot_dirs
+    if drop:
+        while path[i : i + 2] == b"./":
+            i += 2
+    while i < n:
+        if path[i] == 0x2F:  # "/"
+            i += 1
+            continue
+        rest = path[i : i + 3]
+        if drop and (rest[:2] == b"./" or path[i:] == b"."):
+            i += 1
+            continue
+        if rest == b"../" or path[i:] == b"..":
+            i += 2
+            if out:
+                del out[-1]  # the slash after the previous component
+                while out and out[-1] != 0x2F:
+                    del out[-1]
+            continue
+        while i < n:
+            out.append(path[i])
+            i += 1
+            if out[-1] == 0x2F:
+                break
+    return bytes(out) or b"."

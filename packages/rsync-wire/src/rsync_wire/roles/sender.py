@@ -38,6 +38,7 @@ from rsync_wire.proto.tokens import TokenEncoder
 from rsync_wire.roles import idnames
 from rsync_wire.roles.chmod import ChmodError, ChmodRule, option_rules, parse_chmod, tweak_mode
 from rsync_wire.roles.daemon_rules import DaemonRules, add_server_rules
+from rsync_wire.roles.files_from import read_names_file
 from rsync_wire.roles.report import RoleReport, exit_code_for
 from rsync_wire.roles.scan import (
     ERROR,
@@ -46,6 +47,7 @@ from rsync_wire.roles.scan import (
     ScanEntry,
     ScanReport,
     list_dir_entries,
+    sanitize_path,
     scan,
 )
 from rsync_wire.roles.sender_ports import SenderPort, ServerSenderPort
@@ -275,6 +277,7 @@ class SenderRole:
         self.opts = opts
         self.root = root
         self.paths = paths
+        self.top = b""  # --files-from: the directory the names are relative to
         self.module = module
         self.server = port.server
         self.report = RoleReport()
@@ -368,7 +371,15 @@ class SenderRole:
         written = self.ws.bytes_written
         self.port.file_list_started(incremental=self.inc)
         items = scan(
-            self.root, self.paths, self.opts, filters, report, descend=not self.inc, held=held
+            self.root,
+            self.paths,
+            self.opts,
+            filters,
+            report,
+            descend=not self.inc,
+            held=held,
+            protocol=self.session.protocol,
+            top=self.top,
         )
         flist = await self._encode_list(items)
         if held:
@@ -713,8 +724,18 @@ class SenderRole:
             self._hook_success()
         filters = await self._read_filters()
         names = await self.port.source_names(self.ws, self.opts)
+        if names is None and self.server and self.opts.files_from not in (None, "-"):
+            names = read_names_file(
+                self.opts.files_from or "",
+                root=self.root if self.module is not None else None,
+                from0=self.opts.from0,
+                comments=True,
+            )
         if names is not None:
-            self.paths = names
+            # rsync: flist.c send_file_list() (sanitize_path(SP_KEEP_DOT_DIRS) on each line)
+            # the names are relative to the one source argument (rsync: change_dir(argv[0]))
+            self.top = self.paths[0] if self.paths else b""
+            self.paths = [sanitize_path(name, keep_dot_dirs=True) for name in names]
             self.opts.relative = True
         self.selection = filters
         await self._send_file_list(filters)

@@ -28,6 +28,7 @@ from rsync_wire.proto.negotiate import Negotiation, Offer, Session
 from rsync_wire.roles.flists import receiver_can_inc_recurse
 from rsync_wire.roles.module import ModuleContext
 from rsync_wire.roles.negotiation import negotiate
+from rsync_wire.roles.scan import sanitize_path
 from rsync_wire.roles.server_options import refuse_message, refused_by_module, unimplemented
 
 if TYPE_CHECKING:
@@ -367,45 +368,6 @@ def _limit_verbosity(opts: TransferOptions, limit: int) -> None:
 
     opts.info = clamp(opts.info, limit)
     opts.debug = clamp(opts.debug, max(0, limit - 1))
-
-
-def sanitize_path(path: bytes, *, keep_dot_dirs: bool = False) -> bytes:
-    """A daemon path argument made to stay inside the module, as rsync's daemon does.
-
-    A leading ``/`` is dropped, ``//`` collapses, ``.`` components go (unless
-    ``keep_dot_dirs``: ``-R`` keeps its ``/./`` marker), ``..`` removes the component
-    before it and never climbs above the module; a trailing slash stays, and an empty
-    result is ``.``.
-
-    rsync: util1.c sanitize_path() (rootdir "", depth 0), as glob_expand() applies it.
-    """
-    out = bytearray()
-    i, n = 0, len(path)
-    drop = not keep_dot_dirs
-    if drop:
-        while path[i : i + 2] == b"./":
-            i += 2
-    while i < n:
-        if path[i] == 0x2F:  # "/"
-            i += 1
-            continue
-        rest = path[i : i + 3]
-        if drop and (rest[:2] == b"./" or path[i:] == b"."):
-            i += 1
-            continue
-        if rest == b"../" or path[i:] == b"..":
-            i += 2
-            if out:
-                del out[-1]  # the slash after the previous component
-                while out and out[-1] != 0x2F:
-                    del out[-1]
-            continue
-        while i < n:
-            out.append(path[i])
-            i += 1
-            if out[-1] == 0x2F:
-                break
-    return bytes(out) or b"."
 
 
 def _strip_module(path: bytes, name: str) -> bytes:

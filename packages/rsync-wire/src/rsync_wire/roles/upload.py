@@ -34,6 +34,7 @@ from rsync_wire.roles.chmod import parse_chmod, tweak_mode
 from rsync_wire.roles.confine_root import ConfinedDestination
 from rsync_wire.roles.daemon_rules import DaemonRules
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
+from rsync_wire.roles.files_from import forward_names
 from rsync_wire.roles.receive_state import NullReporter, ReceiveConfig, Shared
 from rsync_wire.roles.receiving import ReceiverSide
 from rsync_wire.roles.xferlog import XferItem, format_line, log_item
@@ -254,6 +255,7 @@ async def receive_upload(
     if receiver_wants_filters(opts, protocol):
         texts = await ws.decode(decode_filter_list, max_alloc=opts.alloc_limit)
         filters.add_received(texts, protocol=protocol)
+    await forward_names(ws, opts, protocol, root=root if module is not None else None)
     if opts.cvs_exclude:
         before, after = cvs_exclude_rules(protocol=protocol, am_sender=False, am_server=True)
         for text in (*before, *after):
