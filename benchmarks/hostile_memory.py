@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import os
 import re
+import shutil
 import socket
 import struct
 import subprocess
@@ -359,12 +360,11 @@ def run(args: argparse.Namespace) -> None:
         (root / "mod" / "keep.txt").write_text("kept\n")
         # as root, both daemons read the module as "nobody"
         os.chmod(root, 0o755)  # noqa: S103 - a directory of one public file
-        daemons = [
-            start_daemon("rsyncd", [args.rsync], root),
-            start_daemon("pyrsyncd", _our_program("pyrsyncd", "rsync_daemon"), root),
-        ]
+        daemons: list[Daemon] = []
         rows: list[tuple[str, list[tuple[float, str]]]] = []
         try:
+            daemons.append(start_daemon("rsyncd", [args.rsync], root))
+            daemons.append(start_daemon("pyrsyncd", _our_program("pyrsyncd", "rsync_daemon"), root))
             for which in inputs:
                 got = []
                 for d in daemons:
@@ -392,7 +392,11 @@ def main() -> None:
     p.add_argument("--sums-mib", type=int, default=64, help="block sums to stream after the header")
     p.add_argument("--rules", type=int, default=1_000_000, help="filter rules to send")
     p.add_argument("--rsync", default="rsync", help="the rsync whose daemon to compare with")
-    run(p.parse_args())
+    args = p.parse_args()
+    if not shutil.which(args.rsync):
+        msg = f"no rsync at {args.rsync}"
+        raise SystemExit(msg)
+    run(args)
 
 
 if __name__ == "__main__":
