@@ -16,9 +16,16 @@ import sys
 from typing import Final
 
 ATTACKS: Final = ("dotdot", "absolute", "symlink-then-file", "huge-name")
-INC_ATTACKS: Final = ("inc-outside-dir", "inc-no-such-dir", "inc-twice", "inc-top-again")
+INC_ATTACKS: Final = (
+    "inc-outside-dir",
+    "inc-no-such-dir",
+    "inc-twice",
+    "inc-top-again",
+    "inc-after-freed",
+)
 """With incremental recursion: a directory's list naming files elsewhere, a list for a
-directory never listed, a second list for one directory, a list for the top ``.``."""
+directory never listed, a second list for one directory, a list for the top ``.``, a list
+after the sender's NDX_DONE freed the only one."""
 OUTSIDE_TARGET: Final = "/tmp/pyrsync-hostile-outside"
 
 
@@ -99,7 +106,10 @@ def main(argv: list[str]) -> int:  # pragma: no cover - runs as the remote progr
                 "inc-no-such-dir": [(7, [entry(b"x", reg, size=4)])],
                 "inc-twice": [(1, [entry(b"d/a", reg, size=4)]), (1, [entry(b"d/b", reg)])],
                 "inc-top-again": [(0, [entry(b"x", reg, size=4)])],
+                "inc-after-freed": [(1, [entry(b"d/x", reg, size=4)])],
             }[attack]
+            if attack == "inc-after-freed":
+                ws.write_ndx(ndx_out, Ndx.DONE)  # frees the first (only) list
             for number, sub in lists:
                 ws.write_ndx(ndx_out, Ndx.FLIST_OFFSET - number)
                 for e in sub:

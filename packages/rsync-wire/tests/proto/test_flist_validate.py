@@ -348,3 +348,22 @@ def test_unsupported_options() -> None:
         FileListEncoder(Session(protocol=27), TransferOptions(preserve_atimes=1))
     with pytest.raises(UnsupportedError):
         FileListEncoder(Session(protocol=26), NONE)
+
+
+def test_hard_link_back_reference_never_declared_first() -> None:
+    """A follower naming an earlier list's index that was never a group's first member.
+
+    rsync: hlink.c match_gnums() ("hard-link gnum %d precedes flist start %d").
+    """
+    session = Session(protocol=32, compat_flags=VARINT | int(CF.INC_RECURSE))
+    dec = FileListDecoder(session, TransferOptions(preserve_hard_links=True))
+    follower = bytearray()
+    encode_varint_into(follower, 1)  # the reference: index 1, an ordinary file
+    data = _entry32(0x0200, b"d/h", tail=b"")  # XMIT_HLINKED without XMIT_HLINK_FIRST
+    # the reference comes right after the flags and the name, before the size
+    flags = bytearray()
+    encode_varint_into(flags, 0x0200)
+    name_end = len(flags) + 1 + len(b"d/h")
+    data = data[:name_end] + bytes(follower) + data[name_end:]
+    with pytest.raises(RemoteProtocolError, match="hard-link gnum 1 precedes flist start 5"):
+        dec.decode(data, 0, ndx_start=5)

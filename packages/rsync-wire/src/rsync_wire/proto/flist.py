@@ -1378,10 +1378,15 @@ class FileListDecoder:
                     )
                     raise self._fail(msg)
                 if first_hlink not in self._hl_firsts:
-                    msg = (
-                        f"hard-link reference {first_hlink} for {name!r} does not point at "
-                        "the first member of a hard-link group"
-                    )
+                    if first_hlink < list_start:
+                        # an earlier list's member never declared first (rsync: hlink.c
+                        # match_gnums(), in its words)
+                        msg = f"hard-link gnum {first_hlink} precedes flist start {list_start}"
+                    else:
+                        msg = (
+                            f"hard-link reference {first_hlink} for {name!r} does not point "
+                            "at the first member of a hard-link group"
+                        )
                     raise self._fail(msg)
                 if first_hlink >= list_start:
                     return self._abbreviated(name, first_hlink, list_start), pos

@@ -509,6 +509,9 @@ class ReceiverSide:
         if not lists.inc or lists.eof:
             msg = "unexpected file list from the sender"
             raise RemoteProtocolError(msg)
+        if lists.lists and not lists.live:
+            msg = "refusing sub-flist after final flist was freed"  # rsync 3.5's words
+            raise RemoteProtocolError(msg)
         if not 0 <= number < len(lists.dir_ndx):
             msg = f"invalid directory index {number} for a file list from the sender"
             raise RemoteProtocolError(msg)
