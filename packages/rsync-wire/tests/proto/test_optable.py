@@ -215,6 +215,7 @@ _PUSH_KEEPS = {
     "P": "it travels as --partial",
     "chmod": "the sending client applies it to the modes it sends",
     "munge-links": "each side has its own (rsync: pipe.c local_child())",
+    "inc-recursive": "the client leaves the 'i' out of -e instead (rsync: options.c)",
     "ignore-missing-args": "the sending client skips the missing names itself",
 }
 

@@ -498,8 +498,11 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("motd", roles=_CLI, negations=_no("motd"), default_on=True),
     _O("human-readable", "h", roles=_CLI, negations=_no("human-readable", "h")),
     _O("archive", "a", roles=_CLI),
-    _O("inc-recursive", roles=_CLI, protocol=30, aliases=("i-r",),
-       negations=_no("inc-recursive", "i-r"), default_on=True),
+    # the client drops the "i" of -e instead of forwarding it; a server told
+    # --no-inc-recursive (rsync's clients never do, raw ones may) recurses in one list
+    _O("inc-recursive", sets="inc_recursive", server="flag", roles=_ALL, protocol=30,
+       aliases=("i-r",), negations=_no("inc-recursive", "i-r"), default_on=True,
+       used=lambda o: not o.inc_recursive),
     _O("old-dirs", aliases=("old-d",)),
     _O("open-noatime", sets="open_noatime", server="flag", roles=_SRV,
        negations=_no("open-noatime")),

@@ -34,6 +34,7 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     dirs: bool = False  # -d
     relative: bool = False  # -R
     implied_dirs: bool = True
+    inc_recursive: bool = True  # --no-inc-recursive (a server: one list)
     one_file_system: int = 0  # -x (twice: also skip mount-point directories)
     cvs_exclude: bool = False  # -C
     list_only: bool = False

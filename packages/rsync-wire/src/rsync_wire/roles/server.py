@@ -80,6 +80,8 @@ def _can_inc_recurse(parsed: ServerArgs) -> bool:
     rsync: compat.c set_allow_inc_recurse().
     """
     o = parsed.options
+    if not o.inc_recursive:
+        return False
     if not o.sender:
         return receiver_can_inc_recurse(o)
     return (
