@@ -236,12 +236,12 @@ def test_unimplemented_option_is_refused_by_name(
     daemon = our_daemon([DaemonModule("mod", tree)])
     code, _, err = run(
         real_rsync.argv(
-            "-r", "--delete-missing-args", daemon.url("mod", "a.txt"), str(tmp_path / "d")
+            "-r", "--copy-devices", daemon.url("mod", "a.txt"), str(tmp_path / "d")
         ),
         timeout=60,
     )
     assert code == 4
-    assert "rsync: The server is configured to refuse --delete-missing-args\n" in err
+    assert "rsync: The server is configured to refuse --copy-devices\n" in err
     assert not (tmp_path / "d").exists()
 
 

@@ -529,7 +529,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("include", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
     _O("exclude-from", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
     _O("include-from", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
-    _O("skip-compress", arg=Arg.STR, sets="skip_compress", server="str", roles=_SRV),
+    # no role: a sender cannot lower the level of one file inside the session's zlib
+    # stream with Python's zlib (no deflateParams), so it is refused, not ignored
+    _O("skip-compress", arg=Arg.STR, sets="skip_compress", server="str"),
     _O("compress-threads", arg=Arg.INT, sets="compress_threads", server="int", roles=_SRV,
        aliases=("zt",)),
     _O("", "P", sets="partial", server="flag", roles=_ALL),
