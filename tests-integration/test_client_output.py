@@ -3,7 +3,7 @@
 Both clients pull from the same server into destinations of the same name (in different
 parent directories), so every line can be compared; timings, rates and byte counts are
 masked (``harness.client.normalize_output``). Both recurse incrementally, except where
-pyrsync keeps one list (``-R``...): real rsync then runs with ``--no-i-r``, as it prints its
+pyrsync keeps one list (``-H``...): real rsync then runs with ``--no-i-r``, as it prints its
 lists in another order otherwise (``harness.client.one_list_args``).
 rsync's generator and receiver are two processes printing at once, so deletion lines
 (printed by the generator) may interleave differently with the others (printed when the

@@ -235,9 +235,7 @@ def test_unimplemented_option_is_refused_by_name(
 ) -> None:
     daemon = our_daemon([DaemonModule("mod", tree)])
     code, _, err = run(
-        real_rsync.argv(
-            "-r", "--copy-devices", daemon.url("mod", "a.txt"), str(tmp_path / "d")
-        ),
+        real_rsync.argv("-r", "--copy-devices", daemon.url("mod", "a.txt"), str(tmp_path / "d")),
         timeout=60,
     )
     assert code == 4

@@ -31,7 +31,6 @@ import time
 from typing import TYPE_CHECKING
 
 import anyio
-import anyio.lowlevel
 
 from rsync_wire.errors import LocalProtocolError
 from rsync_wire.proto import codec
@@ -109,13 +108,6 @@ class GeneratorRole:
         self.del_recurse = self.deleting or opts.force
         self.hl_leader: dict[int, int] = {}  # hard-link group -> leader index
         self.hl_followers: list[int] = []
-        # with incremental recursion: the leader's name (its list may be freed before a
-        # later member links to it), the members that wait for a leader, the last member
-        # of each group received so far, and how many lists have been looked at for that
-        self.hl_leader_rel: dict[int, bytes] = {}
-        self.hl_waiting: dict[int, list[int]] = {}
-        self.hl_last_seen: dict[int, int] = {}
-        self._hl_scanned = 0
         self.dry_missing: list[bytes] = []  # with -n: directories that do not exist
         self.warned_io_error = False
         self.phase = 0
@@ -244,8 +236,6 @@ class GeneratorRole:
                 await self._next_event()
             if k >= len(lists.lists):
                 break
-            if sh.opts.preserve_hard_links and not lists.eof:
-                await self._read_ahead()
             sub = lists.lists[k]
             self._cur_list = k
             lo, hi = sub.start, sub.start + sub.count
@@ -277,8 +267,6 @@ class GeneratorRole:
             self._finish_lists(all_done=False)
             k += 1
         self._cur_list = len(lists.lists)
-        if self.hl_waiting:
-            self._hl_lead_the_rest()
         while True:
             self._drain_events()
             self._finish_lists(all_done=True)
@@ -320,8 +308,6 @@ class GeneratorRole:
             if event.ok:
                 self._success(event.ndx)
             if self.sh.lists.inc:
-                if self.hl_waiting or self.hl_leader:
-                    self._hl_finished(event.ndx)
                 self._settled(event.ndx)
             else:
                 self.finished.add(event.ndx)
@@ -355,23 +341,6 @@ class GeneratorRole:
                 msg = "the receiver stopped before the end of the session"
                 raise ReceiverGone(msg) from None
             self._event(event)
-
-    async def _read_ahead(self) -> None:
-        """Let the receiving side take in the lists that have already arrived.
-
-        rsync reads the file lists whenever it does I/O, so a hard-link group's later
-        members are usually known when its first member is generated (who leads depends
-        on it: :meth:`_hl_waits`). Bounded: a stream of lists does not hold this up.
-        """
-        lists = self.sh.lists
-        quiet = 0
-        for _ in range(64):
-            seen = len(lists.lists)
-            await anyio.lowlevel.checkpoint()
-            self._drain_events()
-            quiet = quiet + 1 if len(lists.lists) == seen else 0
-            if quiet >= 3 or lists.eof:
-                return
 
     async def _next_event(self) -> None:
         """Send what is written, then wait for the receiver's next event."""
@@ -635,10 +604,7 @@ class GeneratorRole:
             return
         if self.dry_missing and self._below_missing(rel):
             st = None
-        if entry.hlink_group is not None and sh.opts.preserve_hard_links and sh.lists.inc:
-            if not redo and self._hl_waits(ndx, entry, rel, st):
-                return
-        elif entry.hlink_group is not None and sh.opts.preserve_hard_links and not redo:
+        if entry.hlink_group is not None and sh.opts.preserve_hard_links and not redo:
             leader = self.hl_leader.get(entry.hlink_group)
             if leader is not None and leader != ndx:
                 if leader in self.finished and not sh.opts.delay_updates:
@@ -1557,94 +1523,9 @@ class GeneratorRole:
         rsync: generator.c recv_generator() (finish_hard_link() after the quick check).
         """
         if self.hl_leader:
-            if self.sh.lists.inc:
-                self._hl_finished(ndx)
-                return
             self.finished.add(ndx)
             if self.hl_followers:
                 self._finish_hard_links(now=True, leader=ndx)
-
-    # -- hard links with incremental recursion ---------------------------------------------
-
-    def _hl_scan(self) -> None:
-        """Note the last member of each hard-link group in the lists received so far."""
-        sh = self.sh
-        lists = sh.lists.lists
-        last = self.hl_last_seen
-        while self._hl_scanned < len(lists):
-            sub = lists[self._hl_scanned]
-            self._hl_scanned += 1
-            for i in range(sub.start, sub.start + sub.count):
-                group = sh.entries[i].hlink_group
-                if group is not None and not sh.cleared[i]:
-                    last[group] = i
-
-    def _hl_waits(self, ndx: int, entry: FileEntry, rel: bytes, st: os.stat_result | None) -> bool:
-        """Whether a member waits (or was linked at once) rather than being handled now.
-
-        As rsync's generator with incremental recursion: the first member found at the
-        destination (or in a basis directory) leads, as does a device, special or symlink
-        met first; a missing one waits while a later member of its group has been
-        received, else it leads. A member after its leader links to it at once when the
-        leader is finished, or waits for it.
-
-        rsync: hlink.c match_gnums() (per list, with ``prior_hlinks``), hard_link_check(),
-        generator.c recv_generator() (``F_HLINK_NOT_LAST``).
-        """
-        group = entry.hlink_group
-        assert group is not None  # noqa: S101 - the caller checked
-        leader = self.hl_leader.get(group)
-        if leader is None:
-            self._hl_scan()
-            leads = (
-                not stat.S_ISREG(entry.mode)
-                or self.sh.config.dest_missing
-                or (st is not None and not stat.S_ISDIR(st.st_mode))
-                or (st is None and self._found_for_hard_link(rel))
-                or self.hl_last_seen.get(group, ndx) <= ndx
-            )
-            if leads:
-                self.hl_leader[group] = ndx
-                self.hl_leader_rel[group] = rel
-                return False
-        elif leader == ndx:
-            return False
-        elif leader in self.finished and not self.sh.opts.delay_updates:
-            self._link_follower(ndx, leader, now=True)
-            return True
-        self.hl_waiting.setdefault(group, []).append(ndx)
-        self._count_request(ndx)  # its list waits for the link
-        return True
-
-    def _hl_finished(self, ndx: int) -> None:
-        """A leader is done: link the members that wait for it, in rsync's chain order.
-
-        rsync: hlink.c finish_hard_link().
-        """
-        sh = self.sh
-        group = sh.entries[ndx].hlink_group
-        if group is None or self.hl_leader.get(group) != ndx:
-            return
-        self.finished.add(ndx)
-        waiting = self.hl_waiting.pop(group, [])
-        for member in sorted(waiting, key=lambda m: (m < ndx, abs(m - ndx))):
-            self._link_follower(member, ndx, now=True)
-            self._settled(member)
-
-    def _hl_lead_the_rest(self) -> None:
-        """Groups whose members all waited for one that never came: the last one leads."""
-        for group in list(self.hl_waiting):
-            if group in self.hl_leader:
-                continue
-            waiting = self.hl_waiting[group]
-            last = max(waiting)
-            waiting.remove(last)
-            if not waiting:
-                del self.hl_waiting[group]
-            self.hl_leader[group] = last
-            self.hl_leader_rel[group] = self.sh.rels[last]
-            self._settled(last)
-            self._recv_generator(last)
 
     def _finish_hard_links(self, *, now: bool, leader: int | None = None) -> None:
         """Link the followers of every finished leader (``now``: only those already done).
@@ -1677,7 +1558,7 @@ class GeneratorRole:
         sh = self.sh
         entry = sh.entries[ndx]
         rel = sh.rels[ndx]
-        leader_rel = self.hl_leader_rel.get(entry.hlink_group, b"") or sh.rels[leader]  # type: ignore[arg-type]
+        leader_rel = sh.rels[leader]
         st = self._stat(rel)
         mode = self._mode_for(entry, st)
         lst = None if self.dry_run else self._stat(leader_rel)
@@ -1766,8 +1647,9 @@ class GeneratorRole:
         group = self.sh.entries[ndx].hlink_group
         if group is not None:
             self.hl_leader[group] = ndx
-            self.hl_leader_rel[group] = self.sh.rels[ndx]
-        if self.phase == 1 or self.sh.lists.inc:
+        # in phase 1 (a leader settled while the list is generated) or at its end, not
+        # after the transfers
+        if self.phase <= 1:
             self._recv_generator(ndx)
 
     def _item_flags(
