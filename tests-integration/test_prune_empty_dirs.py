@@ -58,6 +58,8 @@ def test_local_prune(real_rsync: RealRsync, tmp_path: Path, extra: list[str]) ->
     for who in ("real", "ours"):
         dest = tmp_path / who
         (dest / "g" / "old").mkdir(parents=True)  # an empty dir already there
+        for d in (dest / "g" / "old", dest / "g"):  # the same times on both sides
+            os.utime(d, (1_600_000_000, 1_600_000_000))
         args = ["-ai", "-m", *extra, f"{src}/", f"{dest}/"]
         argv = real_rsync.argv(*args) if who == "real" else pyrsync_argv(*args)
         r = run(argv)
