@@ -71,6 +71,14 @@ def _same_root_time(real: Path, ours: Path) -> None:
         os.utime(dest, (OLD, OLD))
 
 
+def _fixed_times(dest: Path) -> None:
+    """What ``prepare`` made gets one old time on both sides (mkdir times differ by run)."""
+    for root, dirs, files in os.walk(dest):
+        for name in dirs + files:
+            os.utime(os.path.join(root, name), (OLD, OLD), follow_symlinks=False)
+    os.utime(dest, (OLD, OLD))
+
+
 def _both(
     real_rsync: RealRsync,
     tmp_path: Path,
@@ -88,6 +96,7 @@ def _both(
             shutil.rmtree(dest)
         if callable(prepare):
             prepare(dest)
+            _fixed_times(dest)
         argv = (
             real_rsync.argv(*args, f"{dest}/") if who == "real" else pyrsync_argv(*args, f"{dest}/")
         )

@@ -1439,8 +1439,10 @@ class GeneratorRole:
                 self._tree.chmod(rel, sh.tweaked_dirs[i] & CHMOD_BITS)
             if fix_times:
                 st = self._tree.lstat(rel)
-                if not stat.S_ISDIR(st.st_mode):
-                    return
+                if not stat.S_ISDIR(st.st_mode) and not (
+                    stat.S_ISLNK(st.st_mode) and self._tree.follow_dirlinks
+                ):
+                    return  # a kept dirlink gets the time itself, as rsync's lstat + NOFOLLOW
                 if st.st_mtime_ns != entry.mtime * 1_000_000_000 + entry.mtime_nsec:
                     self._tree.set_mtime(
                         rel,
