@@ -17,10 +17,6 @@ from rsync_wire.errors import (
     ExitCode,
     RemoteProtocolError,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
-
 from rsync_wire.proto.filters.matching import (
     _CVS,
     _INDEX_MIN,
@@ -51,6 +47,10 @@ from rsync_wire.proto.filters.rules import (
     ReadFile,
     RuleFlag,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
 
 _log = logging.getLogger(__name__)
 

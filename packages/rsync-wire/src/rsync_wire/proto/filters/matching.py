@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING, Final
 from rsync_wire.errors import (
     AllocationLimitError,
 )
+from rsync_wire.proto.filters.parse import _rule_flag
+from rsync_wire.proto.filters.rules import _I, _I_SIDES, FilterRule
 from rsync_wire.proto.wildmatch import compile_wildmatch
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from rsync_wire.proto.wildmatch import WildPattern
-from rsync_wire.proto.filters.parse import _rule_flag
-from rsync_wire.proto.filters.rules import _I, _I_SIDES, FilterRule
+
 
 # -- the list ------------------------------------------------------------------------------
 

@@ -15,11 +15,6 @@ from rsync_wire.errors import (
     RemoteProtocolError,
 )
 from rsync_wire.proto.codec import NeedMoreData, decode_int32, encode_int32_into
-from rsync_wire.proto.options import DEFAULT_MAX_ALLOC
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
-
 from rsync_wire.proto.filters.chain import FilterList
 from rsync_wire.proto.filters.parse import _make_rule
 from rsync_wire.proto.filters.rules import (
@@ -33,6 +28,10 @@ from rsync_wire.proto.filters.rules import (
     FilterRule,
     _rule_prefix,
 )
+from rsync_wire.proto.options import DEFAULT_MAX_ALLOC
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 
 def _default_cvs_rules(protocol: int) -> list[FilterRule]:
