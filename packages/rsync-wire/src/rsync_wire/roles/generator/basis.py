@@ -21,6 +21,8 @@ from rsync_wire.roles.generator.hardlinks import _HardLinks
 from rsync_wire.roles.generator.state import _show
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.flist import FileEntry
 
@@ -44,35 +46,27 @@ class _Basis(_HardLinks):
         if basis is None:
             return False, None, False
         mode = self._mode_for(entry, None)
-        best: tuple[int, os.stat_result] | None = None
-        level = 0
-        for j, tree in enumerate(basis.trees):
-            if tree is None:
-                continue
-            try:
-                bst = tree.lstat(rel)
-            except OSError:
-                continue
-            if stat.S_IFMT(bst.st_mode) != stat.S_IFMT(entry.mode):
-                continue
-            if level < 1:
-                best, level = (j, bst), 1
+
+        def quick(tree: DestTree, bst: os.stat_result) -> bool:
             target = None
             if stat.S_ISLNK(bst.st_mode):
                 try:
                     target = tree.readlink(rel)
                 except OSError:
-                    continue
-            if not quick_check_ok(entry, bst, sh.opts, link_target=target):
-                continue
-            if level < 2:
-                best, level = (j, bst), 2
-            if self._attrs_match(entry, mode, bst, accurate=False):
-                best, level = (j, bst), 3
-                break
+                    return False
+            return quick_check_ok(entry, bst, sh.opts, link_target=target)
+
+        best = self._basis_match(
+            entry,
+            rel,
+            mode,
+            same_kind=lambda bst: stat.S_IFMT(bst.st_mode) == stat.S_IFMT(entry.mode),
+            quick=quick,
+            accurate=False,
+        )
         if best is None:
             return False, None, False
-        j, bst = best
+        level, j, bst = best
         if level < 3:
             return False, bst, False
         tree = basis.trees[j]
@@ -111,32 +105,24 @@ class _Basis(_HardLinks):
         assert basis is not None  # noqa: S101 - the caller checked
         opts = sh.opts
         mode = self._mode_for(entry, None)
-        best: tuple[int, os.stat_result] | None = None
-        level = 0
-        for j, tree in enumerate(basis.trees):
-            if tree is None:
-                continue
-            try:
-                bst = tree.lstat(rel)
-            except OSError:
-                continue
-            if not stat.S_ISREG(bst.st_mode):
-                continue
-            if level == 0:
-                best, level = (j, bst), 1
+
+        def quick(tree: DestTree, bst: os.stat_result) -> bool:
             checksum = None
             if opts.always_checksum and bst.st_size == entry.size:
                 checksum = self._basis_checksum(tree, rel)
-            if not quick_check_ok(entry, bst, opts, checksum=checksum):
-                continue
-            if level == 1:
-                best, level = (j, bst), 2
-            if self._attrs_match(entry, mode, bst, accurate=opts.always_checksum):
-                best, level = (j, bst), 3
-                break
+            return quick_check_ok(entry, bst, opts, checksum=checksum)
+
+        best = self._basis_match(
+            entry,
+            rel,
+            mode,
+            same_kind=lambda bst: stat.S_ISREG(bst.st_mode),
+            quick=quick,
+            accurate=opts.always_checksum,
+        )
         if best is None:
             return False, None
-        j, bst = best
+        level, j, bst = best
         if level < 2:
             return False, bst  # the basis of the delta (rsync_wire.roles.basis)
         tree = basis.trees[j]
@@ -202,17 +188,42 @@ class _Basis(_HardLinks):
 
     def _basis_dir_stat(self, rel: bytes) -> os.stat_result | None:
         """The first basis directory's own directory ``rel``, if it has one."""
-        assert self.sh.basis is not None  # noqa: S101 - the caller checked
-        for tree in self.sh.basis.trees:
-            if tree is None:
-                continue
-            try:
-                bst = tree.lstat(rel or b".")
-            except OSError:
-                continue
+        for _, _, bst in self._in_basis_dirs(rel):
             if stat.S_ISDIR(bst.st_mode):
                 return bst
         return None
+
+    def _basis_match(
+        self,
+        entry: FileEntry,
+        rel: bytes,
+        mode: int,
+        *,
+        same_kind: Callable[[os.stat_result], bool],
+        quick: Callable[[DestTree, os.stat_result], bool],
+        accurate: bool,
+    ) -> tuple[int, int, os.stat_result] | None:
+        """The best match for ``rel`` in the basis directories: (level, number, lstat).
+
+        rsync's levels: 1 the same kind of file, 2 it passes the quick check too, 3 its
+        attributes match as well (the search stops at the first). ``None``: no item of
+        the kind anywhere.
+
+        rsync: generator.c try_dests_reg(), try_dests_non() (``match_level``).
+        """
+        best: tuple[int, int, os.stat_result] | None = None
+        for j, tree, bst in self._in_basis_dirs(rel):
+            if not same_kind(bst):
+                continue
+            if best is None:
+                best = (1, j, bst)
+            if not quick(tree, bst):
+                continue
+            if best[0] < 2:
+                best = (2, j, bst)
+            if self._attrs_match(entry, mode, bst, accurate=accurate):
+                return (3, j, bst)
+        return best
 
     def _basis_checksum(self, tree: DestTree, rel: bytes) -> bytes | None:
         try:

@@ -66,16 +66,7 @@ class _HardLinks(_Deletion):
             return False
         if st is not None:
             return not stat.S_ISDIR(st.st_mode)
-        basis = self.sh.basis
-        for tree in basis.trees if basis is not None else ():
-            if tree is None:
-                continue
-            try:
-                if stat.S_ISREG(tree.lstat(rel).st_mode):
-                    return True
-            except OSError:
-                continue
-        return False
+        return any(stat.S_ISREG(bst.st_mode) for _, _, bst in self._in_basis_dirs(rel))
 
     def _hl_done(self, ndx: int) -> None:
         """A leader that needed no transfer is finished at once: link who waits for it.
@@ -181,13 +172,7 @@ class _HardLinks(_Deletion):
         mode = self._mode_for(entry, None)
         found: os.stat_result | None = None
         config = sh.config
-        for tree in basis.trees:
-            if tree is None:
-                continue
-            try:
-                bst = tree.lstat(rel)
-            except OSError:
-                continue
+        for _, _, bst in self._in_basis_dirs(rel):
             if basis.kind == "link-dest":
                 if leader_st is None or (bst.st_dev, bst.st_ino) != (
                     leader_st.st_dev,

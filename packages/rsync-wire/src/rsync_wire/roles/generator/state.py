@@ -20,6 +20,7 @@ from rsync_wire.roles.decide import (
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Iterator
 
     from anyio.streams.memory import MemoryObjectReceiveStream
 
@@ -258,6 +259,23 @@ class _GeneratorState:
             if exc.errno == errno.ELOOP and not self._tree.follow_dirlinks:
                 return None  # a parent is a symlink: it will be replaced or refused
             raise
+
+    def _in_basis_dirs(self, rel: bytes) -> Iterator[tuple[int, DestTree, os.stat_result]]:
+        """Each basis directory (``--compare/--copy/--link-dest``) that has ``rel``, in order.
+
+        Yields its number, its tree and the ``lstat`` of ``rel`` there (``b""``: the
+        directory itself).
+        """
+        basis = self.sh.basis
+        if basis is None:
+            return
+        for j, tree in enumerate(basis.trees):
+            if tree is None:
+                continue
+            try:
+                yield j, tree, tree.lstat(rel or b".")
+            except OSError:
+                continue
 
     def _mode_for(self, entry: FileEntry, st: os.stat_result | None) -> int:
         """The mode the destination item gets (rsync's ``file->mode`` after dest_mode())."""
