@@ -303,11 +303,11 @@ class GeneratorRole(_Entries):
             return  # below a directory that could not be made: skipped, as rsync does
         if self.skipped and _below(rel, self.skipped):
             return  # below a directory --existing did not create (rsync's skip_dir)
+        if self._skipped_implied(entry):
+            return  # rsync: recv_generator() (!implied_dirs && FLAG_IMPLIED_DIR)
         if early:
             self._make_dir_early(entry, rel)
             return
-        if self._skipped_implied(entry):
-            return  # rsync: recv_generator() (!implied_dirs && FLAG_IMPLIED_DIR)
         if sh.daemon_rules is not None and sh.daemon_hides(rel, is_dir=stat.S_ISDIR(mode)):
             # rsync: generator.c recv_generator() (daemon_filter_list)
             kind = "directory" if stat.S_ISDIR(mode) else "file"
