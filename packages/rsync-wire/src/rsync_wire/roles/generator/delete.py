@@ -6,6 +6,7 @@ rsync: generator.c delete_in_dir(), do_delayed_deletions(); delete.c delete_item
 from __future__ import annotations
 
 import errno
+import os
 import stat
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ from rsync_wire.roles.generator.attrs import _Attributes
 from rsync_wire.roles.generator.state import _kind_counter, _show
 
 if TYPE_CHECKING:
-    import os
+    from rsync_wire.proto.filters import DirToken
 
 
 class _Deletion(_Attributes):
@@ -63,16 +64,53 @@ class _Deletion(_Attributes):
         except OSError:
             return
         keep = sh.children.get(rel, set())
-        for name, st in self._sorted_listing(listing, reverse=True):
-            if name in keep:
-                continue
-            path = rel + b"/" + name if rel else name
-            if self._protected(path, st):
-                continue
-            if self.delay_deletes:
-                self.delayed.append((path, st.st_mode))
-                continue
-            self._delete_item(path, st.st_mode, make_room=False)
+        tokens = self._enter_merge_dirs(rel)
+        try:
+            for name, st in self._sorted_listing(listing, reverse=True):
+                if name in keep:
+                    continue
+                path = rel + b"/" + name if rel else name
+                if self._protected(path, st):
+                    continue
+                if self.delay_deletes:
+                    self.delayed.append((path, st.st_mode))
+                    continue
+                self._delete_item(path, st.st_mode, make_room=False)
+        finally:
+            filters = sh.config.filters
+            for token in reversed(tokens):
+                if filters is not None:
+                    filters.leave_dir(token)
+
+    def _enter_merge_dirs(self, rel: bytes) -> list[DirToken]:
+        """Load the destination's per-directory merge files from the top down to ``rel``.
+
+        The receiving side asks its rules about what it deletes with the merge files it
+        finds in the destination, as rsync's generator does before it deletes in a
+        directory. Returns the tokens to leave, innermost last.
+
+        rsync: generator.c delete_in_dir() (change_local_filter_dir()).
+        """
+        filters = self.sh.config.filters
+        if filters is None or not filters.has_per_dir_merge:
+            return []
+        parts = rel.split(b"/") if rel else []
+        read = self._read_merge_file
+        return [filters.enter_dir(b"/".join(parts[:d]), read) for d in range(len(parts) + 1)]
+
+    def _read_merge_file(self, path: bytes) -> bytes | None:
+        """A merge file of the destination (never through a symlink, never outside it)."""
+        rel = path.lstrip(b"/")
+        if not rel or b".." in rel.split(b"/"):
+            return None
+        try:
+            fd = self._tree.open_read(rel)
+        except OSError:
+            return None
+        try:
+            return os.read(fd, 1 << 20)
+        finally:
+            os.close(fd)
 
     def _sorted_listing(
         self, listing: list[tuple[bytes, os.stat_result]], *, reverse: bool
