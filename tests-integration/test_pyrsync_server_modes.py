@@ -128,10 +128,7 @@ def test_secluded_args_from_real_rsync(
     module = "rsync_client" if program == "pyrsync" else "rsync_daemon"
     shim = rsh_shim_factory([sys.executable, "-m", module], name=program)
     dest = tmp_path / "dest dir"
-    if direction == "pull":
-        tail = [f"lh:{src}/", f"{dest}/"]
-    else:
-        tail = [f"{src}/", f"lh:{dest}/"]
+    tail = [f"lh:{src}/", f"{dest}/"] if direction == "pull" else [f"{src}/", f"lh:{dest}/"]
     r = run(real_rsync.argv("-as", "--exclude=skip me", "-e", str(shim), *tail))
     assert r.returncode == 0, r.stderr
     expected = tmp_path / "expected"
