@@ -253,7 +253,7 @@ def test_python_api(
     daemon = real_daemon({"src": tree.root})
     dest = tmp_path / "dest"
     stats = sync(daemon.url("src"), str(dest), archive=True, hard_links=True)
-    assert stats.xferred_files > 10
+    assert stats.transferred_files > 10
     assert_copied(tree, dest)
     update_tree(tree)
     stats = sync(daemon.url("src"), str(dest), archive=True, hard_links=True, delete=True)
