@@ -13,6 +13,7 @@ import pytest
 
 from rsync_daemon import (
     ConfigError,
+    DaemonConfig,
     ModuleConfig,
     RunningDaemon,
     ServeError,
@@ -23,6 +24,8 @@ from rsync_daemon import (
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from rsync_daemon.config import SandboxMode
 
 
 def _rsync() -> str:
@@ -52,6 +55,14 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "?"
+
+
 def _status(pid: int, field: str) -> str:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -72,7 +83,14 @@ def module(tmp_path: Path) -> Path:
 
 
 def test_start_serves_a_module_confined_and_stops(module: Path, tmp_path: Path) -> None:
-    with start({"pub": module}, motd="hello from code") as daemon:
+    secret = tmp_path / "caller-secret"
+    secret.write_bytes(b"the caller's own file")
+    with secret.open("rb") as held, start({"pub": module}, motd="hello from code") as daemon:
+        # none of the caller's open files reaches the daemon (they would escape Landlock)
+        fds = os.listdir(f"/proc/{daemon.pid}/fd")
+        targets = {os.readlink(f"/proc/{daemon.pid}/fd/{fd}") for fd in fds}
+        assert str(secret) not in targets
+        assert held.fileno() >= 0
         assert isinstance(daemon, RunningDaemon)
         assert daemon.addresses[0][0] == "127.0.0.1"
         assert daemon.port > 0
@@ -83,7 +101,9 @@ def test_start_serves_a_module_confined_and_stops(module: Path, tmp_path: Path) 
         assert (tmp_path / "copy" / "sub" / "file").read_bytes() == b"data" * 1000
         # confined as pyrsyncd confines itself: no_new_privs in the serving process, and
         # as root a mount namespace of its own (the caller is left as it was)
-        serving = [daemon.pid, *_descendants(daemon.pid)]
+        serving = [
+            p for p in (daemon.pid, *_descendants(daemon.pid)) if _cmdline(p) not in ("", "?")
+        ]
         assert any(_status(pid, "NoNewPrivs") == "1" for pid in serving)
         assert _status(os.getpid(), "NoNewPrivs") == "0"
         if os.geteuid() == 0:
@@ -94,6 +114,23 @@ def test_start_serves_a_module_confined_and_stops(module: Path, tmp_path: Path) 
     assert daemon.returncode == 0
     with socket.socket() as probe:  # the port is closed with the daemon
         assert probe.connect_ex(("127.0.0.1", daemon.port)) != 0
+
+
+@pytest.mark.parametrize("mode", ["landlock", "off"])
+def test_other_sandbox_modes_serve(module: Path, tmp_path: Path, mode: SandboxMode) -> None:
+    # as root without namespaces the daemon would serve as nobody, who cannot reach pytest's
+    # private temporary directory: keep root (the modules stay read-only under Landlock)
+    base = DaemonConfig(uid=0, gid=0) if os.geteuid() == 0 else None
+    with start({"pub": module}, sandbox=mode, config=base) as daemon:
+        result = _pull(daemon.url("pub"), tmp_path / "copy")
+        assert result.returncode == 0, result.stderr
+        serving = [daemon.pid, *_descendants(daemon.pid)]
+        # the live processes (a connection process that just ended lingers as a zombie)
+        flags = {pid: (_status(pid, "NoNewPrivs"), _cmdline(pid)) for pid in serving}
+        flags = {pid: flag for pid, flag in flags.items() if flag[1] not in ("", "?")}
+        confined = any(flag == "1" for flag, _ in flags.values())
+        assert confined == (mode != "off"), flags
+    assert (tmp_path / "copy" / "top").read_bytes() == b"top"
 
 
 def test_uploads_to_a_module_config(module: Path, tmp_path: Path) -> None:

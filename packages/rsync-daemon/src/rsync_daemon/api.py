@@ -277,6 +277,9 @@ def start(
 ) -> RunningDaemon:
     """Start a daemon serving ``modules``; returns once it is confined and accepting.
 
+    The daemon is a child process confined as ``pyrsyncd`` confines itself; this process
+    is not confined (the module docstring says what differs from the command line).
+
     Args:
         modules: ``{name: path}`` (read-only, as ``--module NAME=PATH``) or
             ``{name: ModuleConfig(...)}``; added to those of ``config``.
