@@ -17,7 +17,6 @@ from harness.client_hostile import ATTACKS, INC_ATTACKS
 from harness.proc import run
 
 if TYPE_CHECKING:
-
     from harness.proc import RunResult
     from harness.shim import ShimFactory
 
