@@ -121,3 +121,53 @@ def test_memory_streams_carry_bytes_both_ways_and_end() -> None:
         await b.aclose()
 
     anyio.run(main)
+
+
+@pytest.mark.parametrize(("protocol", "incremental"), SETUPS)
+def test_sender_role_and_receiving_side_over_a_peer_pair(
+    tmp_path: Path, protocol: int, incremental: bool
+) -> None:
+    """The two roles wired by hand over ``peer_pair``: a server sending a module's subtree
+    with a filter of its own, and a client pulling it."""
+    from rsync_wire.fs import Root
+    from rsync_wire.proto.filters import FilterList, parse_rules
+    from rsync_wire.roles.client import run_pull
+    from rsync_wire.roles.receive_state import ReceiveConfig
+    from rsync_wire.roles.sender import SenderRole
+
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    _tree(src)
+    (src / "dir" / "deeper" / "tool.sh").write_bytes(b"#!/bin/sh\n")
+    rules = FilterList(protocol=protocol)
+    for rule in parse_rules(b"- *.sh", protocol=protocol):
+        rules.add_rule(rule)
+    config = ReceiveConfig(filters=rules)
+
+    async def main() -> int:
+        async with peer_pair(protocol=protocol, incremental=incremental) as pair:
+            root = Root(src)
+            paths = [b"dir/", b"small", b"run.sh"]
+            sender = SenderRole(pair.server, pair.session, ARCHIVE, root, paths)
+            sent: list[int] = []
+
+            async def serve() -> None:
+                report = await sender.run()
+                sent.append(report.exit_code)
+                await pair.server.flush()
+
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(serve)
+                    stats = await run_pull(pair.client, pair.session, ARCHIVE, config, bytes(dest))
+                    await pair.client.flush()
+            finally:
+                root.close()
+            assert sent == [0]
+            return stats.xferred_files
+
+    assert anyio.run(main) == 3
+    assert (dest / "big").read_bytes() == (src / "dir" / "big").read_bytes()
+    assert (dest / "deeper" / "leaf").read_bytes() == b"leaf" * 100
+    assert (dest / "small").read_bytes() == b"small\n"
+    assert not (dest / "run.sh").exists()  # the client's rules apply
+    assert not (dest / "deeper" / "tool.sh").exists()
