@@ -145,7 +145,7 @@ def test_sender_role_and_receiving_side_over_a_peer_pair(
 
     async def main() -> int:
         async with peer_pair(protocol=protocol, incremental=incremental) as pair:
-            root = Root(src)
+            root = Root(str(src))
             paths = [b"dir/", b"small", b"run.sh"]
             sender = SenderRole(pair.server, pair.session, ARCHIVE, root, paths)
             sent: list[int] = []
