@@ -18,7 +18,9 @@ own sequence (:func:`rsync_daemon.supervisor.confine`, then
 drop as root, Landlock, the per-connection sandbox), the same checks, the same fork per
 connection. The calling process is never confined, and the child inherits none of its
 open files. Unlike the command line there is no pid file, no detaching, no SSH listener
-and no systemd or inetd sockets. The child does not outlive a normal exit of the calling
+and no systemd or inetd sockets. The child is this interpreter (``sys.executable -P``) with
+the caller's environment: ``rsync_daemon`` must be importable there without the current
+directory (installed, or on ``PYTHONPATH``). The child does not outlive a normal exit of the calling
 interpreter (it is stopped at exit), but a caller killed with SIGKILL leaves it serving.
 
 rsync: clientserver.c daemon_main() (what ``rsync --daemon`` does at start-up).
@@ -227,7 +229,7 @@ def _spawn(config: DaemonConfig, verbose: int) -> tuple[RunningDaemon, socket.so
             verbose=verbose,
         )
         process = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed program
-            [sys.executable, "-c", _CHILD],
+            [sys.executable, "-P", "-c", _CHILD],  # -P: nothing imported from the cwd
             stdin=subprocess.PIPE,
             pass_fds=(*request.listeners, request.status),
         )
