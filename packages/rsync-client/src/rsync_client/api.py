@@ -60,8 +60,9 @@ class SyncError(RsyncError):
     """A transfer that failed, or ended with a non-zero exit code.
 
     Attributes:
-        code: rsync's exit code (an int; ``exit_code`` is the same as an
-            :class:`~rsync_wire.errors.ExitCode` where rsync names it).
+        code: rsync's exit code, as the process would exit with it (``exit_code`` is
+            the same as an :class:`~rsync_wire.errors.ExitCode` where rsync names the
+            code; a remote shell's own code, such as 255, is only in ``code``).
         message: rsync's error lines (``rsync: ...`` and ``rsync error: ... (code N)``),
             also ``str(exc)``.
         stats: the statistics, when the transfer got that far (else ``None``).
