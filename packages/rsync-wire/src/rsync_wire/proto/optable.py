@@ -529,9 +529,10 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("include", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
     _O("exclude-from", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
     _O("include-from", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
-    # no role: a sender cannot lower the level of one file inside the session's zlib
-    # stream with Python's zlib (no deflateParams), so it is refused, not ignored
-    _O("skip-compress", arg=Arg.STR, sets="skip_compress", server="str"),
+    # the sender sends matching files at zlib level 0 (rsync_wire.proto.skipcompress);
+    # a client forwards it when the server sends (rsync: options.c server_options())
+    _O("skip-compress", arg=Arg.STR, sets="skip_compress", server="str", send=Send.EQUALS,
+       when=_RECV, roles=_ALL),
     _O("compress-threads", arg=Arg.INT, sets="compress_threads", server="int", roles=_SRV,
        aliases=("zt",)),
     _O("", "P", sets="partial", server="flag", roles=_ALL),

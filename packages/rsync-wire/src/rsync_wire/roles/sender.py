@@ -33,6 +33,7 @@ from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
 from rsync_wire.proto.flist_sort import file_list_sort_key
 from rsync_wire.proto.phases import SenderFinish, SenderPhases
+from rsync_wire.proto.skipcompress import SkipCompress
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
 from rsync_wire.roles import idnames
@@ -337,6 +338,16 @@ class SenderRole:
         self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self.tokens = TokenEncoder(
             session.compression, protocol=session.protocol, level=session.compress_level
+        )
+        # files sent at level 0 (dont compress, --skip-compress): zlib and zlibx only
+        self._skip = (
+            SkipCompress(
+                opts.skip_compress,
+                module.dont_compress if module is not None else None,
+                daemon=module is not None,
+            )
+            if self.tokens.compression in ("zlib", "zlibx")
+            else None
         )
 
     # -- file list -----------------------------------------------------------------------------
@@ -1063,7 +1074,14 @@ class SenderRole:
                     self.report.total_transferred_size + flist.sizes[pos],
                 )
             digest = await self._send_data(
-                fd, st.st_size, head, weak, strong, append=append, updating=updating
+                fd,
+                st.st_size,
+                head,
+                weak,
+                strong,
+                append=append,
+                updating=updating,
+                level=None if self._skip is None else self._skip.level(flist.names[pos]),
             )
         finally:
             if self.batch_only is not None:
@@ -1133,8 +1151,11 @@ class SenderRole:
         *,
         append: int = 0,
         updating: bool = False,
+        level: int | None = None,
     ) -> bytes:
         """The file's tokens and whole-file checksum, reading at most ``size`` bytes.
+
+        ``level`` is the file's own compression level (`SkipCompress`), None the session's.
 
         Returns the checksum sent.
 
@@ -1145,7 +1166,7 @@ class SenderRole:
         out = ws.out
         tokens = self.tokens
         hasher = self.rule.file_hasher()
-        tokens.begin_file()
+        tokens.begin_file(level)
         left = size
         if append:
             # The receiver keeps its first ``flength`` bytes; --append-verify also puts
