@@ -217,7 +217,6 @@ _PUSH_KEEPS = {
     "munge-links": "each side has its own (rsync: pipe.c local_child())",
     "inc-recursive": "the client leaves the 'i' out of -e instead (rsync: options.c)",
     "ignore-missing-args": "the sending client skips the missing names itself",
-    "skip-compress": "the sender acts on it; rsync forwards it only when the server sends",
 }
 
 

@@ -529,10 +529,11 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("include", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
     _O("exclude-from", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
     _O("include-from", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
-    # the sender sends matching files at zlib level 0 (rsync_wire.proto.skipcompress);
-    # a client forwards it when the server sends (rsync: options.c server_options())
+    # a sending server sends matching files at zlib level 0 (rsync_wire.proto.
+    # skipcompress); rsync's client forwards it when the server sends. pyrsync's client
+    # does not take it yet (its parser and ClientOptions have no field for it)
     _O("skip-compress", arg=Arg.STR, sets="skip_compress", server="str", send=Send.EQUALS,
-       when=_RECV, roles=_ALL),
+       when=_RECV, roles=_SRV),
     _O("compress-threads", arg=Arg.INT, sets="compress_threads", server="int", roles=_SRV,
        aliases=("zt",)),
     _O("", "P", sets="partial", server="flag", roles=_ALL),
