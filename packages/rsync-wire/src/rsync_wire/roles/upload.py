@@ -35,6 +35,7 @@ from rsync_wire.roles.confine_root import ConfinedDestination
 from rsync_wire.roles.daemon_rules import DaemonRules
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.files_from import forward_names
+from rsync_wire.roles.outlevels import OutputLevels
 from rsync_wire.roles.receive_state import NullReporter, ReceiveConfig, Shared
 from rsync_wire.roles.receiving import ReceiverSide
 from rsync_wire.roles.xferlog import XferItem, format_line, log_item
@@ -284,6 +285,7 @@ async def receive_upload(
         flist_memory_limit=opts.alloc_limit,
         # --only-write-batch: the client records the transfer; nothing changes here
         batch_only=opts.only_write_batch is not None,
+        out=OutputLevels.build(verbose=opts.verbose, info=opts.info, debug=opts.debug),
     )
     reporter = PeerReporter(protocol=protocol, verbose=opts.verbose, module=module)
     if module is not None and module.ignore_errors:
