@@ -1026,7 +1026,18 @@ class ReceiverSide:
                     place.mkdir(prefix)
             return DestTree(path, fd=place.open_dir(path))
 
-        return Backups(tree, suffix=suffix, backup_dir=open_backup_dir, safe_links=opts.safe_links)
+        shown = bdir.rstrip(b"/") or b"/"
+        if self.shared.config.levels.info_gte("BACKUP"):  # rsync: main.c do_recv()
+            new = "" if place.stat(path) is not None else "(new) "
+            text = f"{new}backup_dir is {shown.decode('utf-8', 'surrogateescape')}\n"
+            self.shared.reporter.message(Msg.INFO, text.encode("utf-8", "surrogateescape"))
+        return Backups(
+            tree,
+            suffix=suffix,
+            backup_dir=open_backup_dir,
+            safe_links=opts.safe_links,
+            shown_dir=shown if shown.endswith(b"/") else shown + b"/",
+        )
 
     def _basis_dirs(self, tree: DestTree) -> BasisDirs:
         """``--link-dest``/``--copy-dest``/``--compare-dest``: each directory opened once.
