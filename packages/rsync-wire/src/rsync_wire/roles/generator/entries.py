@@ -369,6 +369,8 @@ class _Entries(_Basis):
         # (--fuzzy) or the file itself (rsync_wire.roles.basis)
         fuzzy = self._fuzzy if cmp_st is None or st is not None else None
         basis = choose_basis(sh, rel, entry, st, redo=redo, fuzzy=fuzzy, alt_st=cmp_st)
+        if basis is not None and basis.xname is not None and sh.config.levels.debug_gte("FUZZY"):
+            self._info(f"fuzzy basis selected for {_show(rel)}: {_show(basis.rel)}")
         ws = sh.out_ws
         self._write_ndx(ndx)
         if sh.batch is not None:
