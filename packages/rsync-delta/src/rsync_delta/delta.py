@@ -201,6 +201,11 @@ class DeltaGenerator:
         self._done = False
         self.matched_bytes = 0
         self.literal_bytes = 0
+        # rsync's match.c counters (what --debug=deltasum reports): offsets whose weak sum
+        # is some block's, strong sums compared in vain, and blocks matched
+        self.hash_hits = 0
+        self.false_alarms = 0
+        self.matches = 0
 
     # -- public -----------------------------------------------------------------------
 
@@ -295,6 +300,7 @@ class DeltaGenerator:
             matched = int(np.argmin(same))
             if not matched:
                 return False
+        self.hash_hits += matched
         self._match(ops, self._pos, want, matched, matched * blen)
         return True
 
@@ -339,6 +345,7 @@ class DeltaGenerator:
         slen = self._slen
         strong = self._strong
         digest: bytes | None = None
+        self.hash_hits += 1
         for seen, block in enumerate(self._index.chain(key)):
             if seen >= MAX_CHAIN_LEN:
                 break
@@ -348,6 +355,7 @@ class DeltaGenerator:
                 o = offset - self._base
                 digest = self._block_fn(view[o : o + blen])[:slen]
             if digest != strong[block * slen : block * slen + slen]:
+                self.false_alarms += 1
                 continue
             want = self._want
             if (
@@ -381,6 +389,7 @@ class DeltaGenerator:
             block += take
             count -= take
         self.matched_bytes += nbytes
+        self.matches += count
         self._pos = self._lit = offset + nbytes
         self._want = block
 
