@@ -33,7 +33,7 @@ from rsync_client.output import Output, rsync_error_line
 from rsync_wire.errors import ExitCode
 from rsync_wire.proto.constants import PROTOCOL_VERSION
 from rsync_wire.proto.optable import OPTIONS, Arg, by_long, by_short, negations
-from rsync_wire.roles.outlevels import (
+from rsync_wire.proto.outlevels import (
     DEBUG_ITEMS,
     IMPLEMENTED_DEBUG,
     INFO_ITEMS,
@@ -370,7 +370,7 @@ def _debug(o: ClientOptions, v: str | None) -> None:
 
 
 def _info(o: ClientOptions, v: str | None) -> None:
-    """``--info=FLAGS``: kept in order for the output levels (rsync_wire.roles.outlevels)."""
+    """``--info=FLAGS``: kept in order for the output levels (rsync_wire.proto.outlevels)."""
     for name, level in _output_words("info", v or ""):
         if name == "progress":  # not --progress: that one also shows names
             o.progress2 = level >= 2

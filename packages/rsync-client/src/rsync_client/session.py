@@ -47,6 +47,7 @@ from rsync_wire.proto.args import build_server_args
 from rsync_wire.proto.constants import CF, PROTOCOL_VERSION
 from rsync_wire.proto.filters import F_OPTION_RULES, FilterList, ReadFile, cvs_exclude_rules
 from rsync_wire.proto.optable import Role
+from rsync_wire.proto.outlevels import OutputLevels, nstr_lines
 from rsync_wire.roles.client import (
     pull_capabilities,
     push_capabilities,
@@ -55,7 +56,6 @@ from rsync_wire.roles.client import (
     setup_client_protocol,
 )
 from rsync_wire.roles.local import run_local_copy, source_arg
-from rsync_wire.roles.outlevels import OutputLevels, nstr_lines
 from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats
 from rsync_wire.roles.scan import cvsignore_sources, sanitize_path
 from rsync_wire.stream import WireStream

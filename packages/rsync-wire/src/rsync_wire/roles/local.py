@@ -190,7 +190,7 @@ async def run_local_copy(
             compression="zlib" if opts.compress else None,
         )
     if reporter is not None and config.levels.debug_gte("NSTR"):
-        from rsync_wire.roles.outlevels import nstr_lines
+        from rsync_wire.proto.outlevels import nstr_lines
 
         for line in nstr_lines(
             session, checksum_choice=opts.checksum_choice, compress_choice=opts.compress_choice

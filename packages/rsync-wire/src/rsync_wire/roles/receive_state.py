@@ -25,10 +25,10 @@ from rsync_wire.errors import ExitCode, RemoteProtocolError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList
+from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.roles import idnames
 from rsync_wire.roles.flists import FileLists
 from rsync_wire.roles.idmap import IdRule, map_id, parse_name_map
-from rsync_wire.roles.outlevels import OutputLevels
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -176,7 +176,7 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
 
     @property
     def levels(self) -> OutputLevels:
-        """The output levels (rsync_wire.roles.outlevels): ``out``, else from ``verbose``."""
+        """The output levels (rsync_wire.proto.outlevels): ``out``, else from ``verbose``."""
         if self.out is None:
             self.out = OutputLevels.build(verbose=self.verbose)
         return self.out

@@ -32,6 +32,7 @@ from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
 from rsync_wire.proto.flist_sort import file_list_sort_key
+from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.proto.phases import SenderFinish, SenderPhases
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
@@ -39,7 +40,6 @@ from rsync_wire.roles import idnames
 from rsync_wire.roles.chmod import ChmodError, ChmodRule, option_rules, parse_chmod, tweak_mode
 from rsync_wire.roles.daemon_rules import DaemonRules, add_server_rules
 from rsync_wire.roles.files_from import read_names_file
-from rsync_wire.roles.outlevels import OutputLevels
 from rsync_wire.roles.report import RoleReport, exit_code_for
 from rsync_wire.roles.scan import (
     ERROR,

@@ -30,12 +30,12 @@ import msgspec
 
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList, cvs_exclude_rules, decode_filter_list
+from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.roles.chmod import parse_chmod, tweak_mode
 from rsync_wire.roles.confine_root import ConfinedDestination
 from rsync_wire.roles.daemon_rules import DaemonRules
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.files_from import forward_names
-from rsync_wire.roles.outlevels import OutputLevels
 from rsync_wire.roles.receive_state import NullReporter, ReceiveConfig, Shared
 from rsync_wire.roles.receiving import ReceiverSide
 from rsync_wire.roles.xferlog import XferItem, format_line, log_item
