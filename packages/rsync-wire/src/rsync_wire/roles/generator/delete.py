@@ -314,8 +314,15 @@ class _Deletion(_Attributes):
         """
         if self.sh.config.levels.debug_gte("DEL", 2):
             self._info(f"delete_item({_show(path)}) mode={mode:o} flags={_DEL_DIR_IS_EMPTY}")
+        backups = self.sh.backups
         try:
-            if not self.dry_run:
+            if self.dry_run:
+                pass
+            elif backups is not None and not stat.S_ISDIR(mode) and not backups.is_backup(path):
+                # a file inside a deleted directory is backed up too (rsync: delete.c
+                # delete_item() calls make_backup() for every non-directory it deletes)
+                self._backed_up(path, backups.keep(path))
+            else:
                 self._tree.remove(path)
         except FileNotFoundError:
             return True
