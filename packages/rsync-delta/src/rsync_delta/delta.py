@@ -243,10 +243,12 @@ class DeltaGenerator:
             last = self._count - 1
             with memoryview(self._buf) as view:
                 window = view[start - self._base :]
-                if weak_sum(window) == int(self._weak[last]) and self._block_fn(window)[
-                    : self._slen
-                ] == self._sig.block_strong(last):
-                    self._match(ops, start, last, 1, tail)
+                if weak_sum(window) == int(self._weak[last]):
+                    self.hash_hits += 1
+                    if self._block_fn(window)[: self._slen] == self._sig.block_strong(last):
+                        self._match(ops, start, last, 1, tail)
+                    else:
+                        self.false_alarms += 1
         self._literal(ops, end)
         self._flush_run(ops)
         self._buf = bytearray()
@@ -373,6 +375,7 @@ class DeltaGenerator:
     def _match(self, ops: list[Op], offset: int, block: int, count: int, nbytes: int) -> None:
         """Record `count` blocks from `block` matched at `offset` (`nbytes` in all)."""
         self._literal(ops, offset)
+        self.matches += count
         cap = self._run_cap
         while count:
             if self._run_count and block == self._run_start + self._run_count:
@@ -389,7 +392,6 @@ class DeltaGenerator:
             block += take
             count -= take
         self.matched_bytes += nbytes
-        self.matches += count
         self._pos = self._lit = offset + nbytes
         self._want = block
 
