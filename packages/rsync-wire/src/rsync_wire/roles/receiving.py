@@ -925,7 +925,7 @@ class ReceiverSide:
                 self._mkdir_dest(dest, shown)
             if first.name == b".":
                 config.dest_created = True
-            if config.verbose or config.itemize or config.names:  # rsync: main.c get_local_name()
+            if config.levels.info_gte("NAME") or config.itemize or config.names:  # rsync: main.c
                 sh.reporter.message(
                     Msg.INFO, f"created directory {shown}\n".encode("utf-8", "surrogateescape")
                 )
@@ -980,7 +980,7 @@ class ReceiverSide:
             if not sh.opts.dry_run:
                 self._mkdir_dest(sub, _show(sub))
         config = sh.config
-        if made and (config.verbose or config.itemize or config.names):
+        if made and (config.levels.info_gte("NAME") or config.itemize or config.names):
             shown = _show(path)
             what = "directory" if made == 1 else "directories"
             sh.reporter.message(
