@@ -311,3 +311,35 @@ def test_debug_deltasum_total_of_a_server_sender(
         lines[who] = _lines(stdout.splitlines(), "total: ")
     assert lines["ours"] == lines["theirs"]
     assert lines["ours"] == ["total: matches=0  hash_hits=0  false_alarms=0 data=1410000"]
+
+
+@pytest.mark.parametrize(
+    ("args", "push"),
+    [
+        (["--info=name2"], False),
+        (["--info=name2", "-v"], False),
+        (["-v", "--info=backup2,name,progress,flist0", "-b"], True),
+        (["--info=all2,stats1"], False),
+        (["--info=all0", "--debug=fuzzy,del2"], True),
+    ],
+)
+def test_what_the_server_is_told(
+    real_rsync: RealRsync,
+    tmp_path: Path,
+    rsh_shim_factory: ShimFactory,
+    args: list[str],
+    *,
+    push: bool,
+) -> None:
+    """The -v count and the --info items reach the server as rsync sends them; --debug not."""
+    src, dest = _tree(tmp_path / "tree")
+    told = {}
+    for who, argv in (("ours", pyrsync_argv()), ("theirs", real_rsync.argv())):
+        shim = rsh_shim_factory([real_rsync.path], name=who)
+        ends = [f"{src}/", f"localhost:{dest}/"] if push else [f"localhost:{src}/", f"{dest}/"]
+        code, _out, err = run([*argv, "-a", *args, "-e", str(shim), *ends])
+        assert code == 0, (who, err)
+        line = shim.with_name(shim.name + ".log").read_text().splitlines()[0]
+        # the capability letters and --log-format=X differ between the clients, not here
+        told[who] = re.sub(r"e\.\w+| --log-format=X", "", line.split(" ", 1)[1])
+    assert told["ours"] == told["theirs"]

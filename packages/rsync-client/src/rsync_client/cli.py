@@ -377,8 +377,10 @@ def _info(o: ClientOptions, v: str | None) -> None:
             o.info_progress = level
         elif name == "stats":
             o.stats = level >= 2
-        elif name == "name":
-            o.verbose = max(o.verbose, level)
+        elif name == "name" and level > o.verbose:
+            # names are shown as -v shows them; the -v count itself stays what was typed
+            o.verbose_from_info += level - o.verbose
+            o.verbose = level
     o.info.append(v or "")
 
 

@@ -126,6 +126,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     alloc_limit: int = 1 << 30  # its value in bytes (rsync: DEFAULT_MAX_ALLOC)
     debug: list[str] = msgspec.field(default_factory=list)  # --debug values, in order
     info: list[str] = msgspec.field(default_factory=list)  # --info values, in order
+    verbose_from_info: int = 0  # how much --info=nameN raised verbose (not a -v: not sent)
     safe_links: bool = False
     copy_unsafe_links: bool = False
     munge_links: bool = False
@@ -212,7 +213,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             compress, choice = False, None
         return TransferOptions(
             sender=sender,
-            verbose=self.verbose,
+            verbose=self.verbose - self.verbose_from_info,  # the -v count alone, as rsync
             quiet=self.quiet,
             dry_run=self.dry_run,
             # rsync: options.c (--files-from turns -a's recursion off and -d on)

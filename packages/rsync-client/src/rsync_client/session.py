@@ -320,7 +320,10 @@ def _config(
         sender_progress=local,  # rsync's client sends a local copy
         umask=_umask(),
         out=OutputLevels.build(
-            verbose=opts.verbose, info=opts.info, debug=opts.debug, stats=opts.stats
+            verbose=opts.verbose - opts.verbose_from_info,
+            info=opts.info,
+            debug=opts.debug,
+            stats=opts.stats,
         ),
     )
 
