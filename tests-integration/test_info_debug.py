@@ -60,7 +60,7 @@ def test_debug_level_zero_copies(real_rsync: RealRsync, tmp_path: Path) -> None:
     code, _out, err = run([*pyrsync_argv(), "--debug=flist2", f"{src}/", f"{tmp_path}/x/"])
     assert code == 1
     assert "does not write --debug output for flist (--debug=flist2)" in err
-    code, _out, err = run([*pyrsync_argv(), "--debug=fuzzy2", f"{src}/", f"{tmp_path}/x/"])
+    code, _out, err = run([*pyrsync_argv(), "--debug=deltasum2", f"{src}/", f"{tmp_path}/x/"])
     assert code == 1
-    assert "for fuzzy beyond level 1 (--debug=fuzzy2)" in err
+    assert "for deltasum beyond level 1 (--debug=deltasum2)" in err
     assert not (tmp_path / "x").exists()

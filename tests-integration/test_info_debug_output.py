@@ -167,7 +167,12 @@ def test_debug_del_lines_are_rsyncs(
     assert_trees_equal(tmp_path / "ours" / "dest", tmp_path / "theirs" / "dest")
 
 
-def test_debug_fuzzy_names_the_basis(real_rsync: RealRsync, tmp_path: Path) -> None:
+@pytest.mark.parametrize("level", ["FUZZY", "fuzzy2"])
+@pytest.mark.parametrize("same_size_and_time", [False, True])
+def test_debug_fuzzy_names_the_basis(
+    real_rsync: RealRsync, tmp_path: Path, level: str, *, same_size_and_time: bool
+) -> None:
+    """Level 1 names the basis chosen; level 2 each candidate's score (or the quick match)."""
     for who in ("ours", "theirs"):
         src, dest = tmp_path / who / "src", tmp_path / who / "dest"
         (src / "d").mkdir(parents=True)
@@ -175,12 +180,24 @@ def test_debug_fuzzy_names_the_basis(real_rsync: RealRsync, tmp_path: Path) -> N
         body = b"".join(b"line %d of the archive\n" % i for i in range(20000))
         (src / "d" / "archive-v2.tar").write_bytes(body)
         (dest / "d" / "archive-v1.tar").write_bytes(body[:300000] + b"older tail")
-        (dest / "d" / "other.dat").write_bytes(b"unrelated" * 100)
+        (dest / "d" / "archive-old.tar").write_bytes(body[:200000])
+        other = dest / "d" / "other.dat"
+        other.write_bytes(b"unrelated" * (len(body) // 9 if same_size_and_time else 100))
+        if same_size_and_time:
+            other.write_bytes(other.read_bytes().ljust(len(body), b"u"))
+            os.utime(src / "d" / "archive-v2.tar", (OLD, OLD))
+            os.utime(other, (OLD, OLD))
     result = _both(
-        real_rsync, tmp_path, ["-a", "--fuzzy", "--no-whole-file", "--debug=FUZZY"], prepare=False
+        real_rsync,
+        tmp_path,
+        ["-a", "--fuzzy", "--no-whole-file", f"--debug={level}"],
+        prepare=False,
     )
     ours, theirs = (_lines(result[w][1], "fuzzy ") for w in ("ours", "theirs"))
-    assert ours == theirs == ["fuzzy basis selected for d/archive-v2.tar: d/archive-v1.tar"]
+    assert ours == theirs
+    chosen = "d/other.dat" if same_size_and_time else "d/archive-v1.tar"
+    assert ours[-1] == f"fuzzy basis selected for d/archive-v2.tar: {chosen}"
+    assert len(ours) == (1 if level == "FUZZY" else 2 if same_size_and_time else 4)
 
 
 @pytest.mark.parametrize(

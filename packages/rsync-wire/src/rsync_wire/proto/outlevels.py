@@ -138,7 +138,7 @@ IMPLEMENTED_DEBUG: Final = {
     "BACKUP": 1,  # make_backup: RENAME/COPY/SYMLINK/DEVICE (rsync: backup.c)
     "DEL": 3,  # deleting in, delete_in_dir, delete_item, delete_dir_contents (delete.c)
     "DELTASUM": 1,  # the sender's "total: matches=..." (match.c match_report())
-    "FUZZY": 1,  # "fuzzy basis selected for" (generator.c recv_generator())
+    "FUZZY": 2,  # "fuzzy basis selected for", 2: each candidate's distance (generator.c)
     "NSTR": 1,  # the negotiated checksum and compressor (compat.c, checksum.c)
 }
 """The ``--debug`` items pyrsync writes, with the highest level it writes of each.
