@@ -100,6 +100,7 @@ class SyncOptions(TypedDict, total=False):
     ignore_errors: bool  # --ignore-errors
     copy_unsafe_links: bool  # --copy-unsafe-links
     safe_links: bool  # --safe-links
+    info: StrArgs  # --info (repeatable)
     inplace: bool  # --inplace
     append: bool  # --append
     append_verify: bool  # --append-verify
@@ -107,7 +108,6 @@ class SyncOptions(TypedDict, total=False):
     from0: bool  # --from0, -0
     implied_dirs: bool  # --implied-dirs
     max_alloc: int | str  # --max-alloc
-    info: StrArgs  # --info (repeatable)
     debug: StrArgs  # --debug (repeatable)
     motd: bool  # --motd
     human_readable: bool | int  # --human-readable, -h
