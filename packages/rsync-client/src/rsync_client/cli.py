@@ -609,6 +609,8 @@ _APPLY: Final[dict[str, _Spec]] = {
     "chown": _Spec(_chown, takes_arg=True),
     "safe-links": _flag("safe_links"),
     "out-format": _str("out_format"),
+    "log-file": _str("log_file"),
+    "log-file-format": _str("log_file_format"),
     "append": _Spec(
         lambda o, _v: setattr(o, "append", 1), negate=lambda o, _v: setattr(o, "append", 0)
     ),
@@ -807,13 +809,15 @@ def _check(opts: ClientOptions) -> None:
     if opts.temp_dir is not None and len(os.fsencode(opts.temp_dir)) >= 4096 - 10:
         msg = "the --temp-dir path is WAY too long."  # rsync: options.c (MAXPATHLEN - 10)
         raise OptionError(msg)
-    if opts.out_format is not None:
+    for option, fmt in (("out-format", opts.out_format), ("log-file-format", opts.log_file_format)):
+        if fmt is None:
+            continue
         from rsync_client.output import log_format_has
 
-        if any(log_format_has(opts.out_format, c) for c in "bc") or (
-            log_format_has(opts.out_format, "C") and not opts.checksum
+        if any(log_format_has(fmt, c) for c in "bc") or (
+            log_format_has(fmt, "C") and not opts.checksum
         ):
-            msg = "pyrsync does not support %b, %c, or %C without -c, in --out-format"
+            msg = f"pyrsync does not support %b, %c, or %C without -c, in --{option}"
             raise OptionError(msg)
     if opts.append and opts.whole_file:
         msg = "--append cannot be used with --whole-file"  # rsync: options.c
@@ -945,7 +949,7 @@ async def _main(opts: ClientOptions, rest: list[str], output: Output) -> int:
     if output.progress_display is not None:
         output.progress_display.close()
     if result.stats is not None:
-        output.summary(result.stats, protocol=result.protocol)
+        output.summary(result.stats, protocol=result.protocol, exit_code=result.exit_code)
     return result.exit_code
 
 
@@ -974,6 +978,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             opts.raw_argv = [program, *args]
             opts.cooked_args = list(rest)
         output = Output(opts)
+        if opts.log_file is not None:
+            _open_log(opts, output)
         code = _run_with_signals(opts, rest, output)
         output.flush()
     except BaseException as exc:
@@ -983,6 +989,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         _settle_stdout()
     return code
+
+
+def _open_log(opts: ClientOptions, output: Output) -> None:
+    """Open ``--log-file`` (a failure is reported and the run goes on without it)."""
+    from rsync_client.logfile import open_log_file
+
+    assert opts.log_file is not None  # noqa: S101 - the caller checked
+    log, lines = open_log_file(opts.log_file, opts.log_file_format)
+    if log is None:
+        *errors, note = lines
+        for line in errors:
+            output.error(line)
+        output.info(note)
+    output.log = log
 
 
 def _fail(exc: BaseException, output: Output | None, *, verbose: int) -> int:

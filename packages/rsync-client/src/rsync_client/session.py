@@ -355,6 +355,7 @@ async def _run_local(
         from rsync_client.batchrun import confined_sources
 
         sender_root, sources = confined_sources(opts.confine_root, sources)
+    output.log_only("building file list")  # rsync: flist.c send_file_list() (FLOG)
     stats = await run_local_copy(
         [os.fsencode(s) for s in sources],
         None if dest is None else os.fsencode(dest),
@@ -423,6 +424,7 @@ async def _pull(
         raise UnsupportedError(msg)
     if opts.sandbox:
         _confined(opts, output, confine_client(opts, [], dest))
+    output.log_only("receiving file list")  # rsync: flist.c recv_file_list() (FLOG)
     stats = await run_pull(
         ws,
         session,
@@ -741,6 +743,7 @@ async def _run_push(
                 import rsync_delta.delta
                 import rsync_delta.signature  # noqa: F401
             _confined(opts, output, confine_client(opts, sources, None))
+        output.log_only("building file list")  # rsync: flist.c send_file_list() (FLOG)
         stats = await run_push(
             ws,
             session,
@@ -754,6 +757,7 @@ async def _run_push(
             verbose=opts.verbose or int(opts.progress or opts.out_format is not None),
             names_from_peer=remote_list is not None,
             batch=batch,
+            log_items=output.log is not None,
         )
         return stats, session.protocol
 

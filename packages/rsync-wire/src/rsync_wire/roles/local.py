@@ -234,7 +234,11 @@ async def run_local_copy(
         root.close()
         await client_end.aclose()
         await server_end.aclose()
-    return result[0]
+    stats = result[0]
+    # rsync's client is the sender of a local copy: its totals are the sender's own (the
+    # receiving side read them swapped; rsync: main.c report(), output_summary())
+    stats.total_written, stats.total_read = stats.total_read, stats.total_written
+    return stats
 
 
 def _abspath(path: bytes) -> bytes:

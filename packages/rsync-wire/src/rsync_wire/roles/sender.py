@@ -892,6 +892,8 @@ class SenderRole:
             iflags,
             xname,
             first_send=first_send,
+            size=flist.sizes[pos],
+            mtime=flist.mtimes[pos] // 1_000_000_000,
         )
 
     def _hook_success(self) -> None:

@@ -81,8 +81,13 @@ class SenderPort(Protocol):
         xname: bytes | None,
         *,
         first_send: bool,
+        size: int = 0,
+        mtime: int = 0,
     ) -> None:
-        """An item the remote generator itemized (transferred or not)."""
+        """An item the remote generator itemized (transferred or not).
+
+        ``size`` and ``mtime`` (seconds) are what the file list says (``%l``, ``%M``).
+        """
 
     def sending(
         self, name: bytes, done: int, total: int, *, transferred_size: int, total_size: int
@@ -240,6 +245,8 @@ class ServerSenderPort:
         xname: bytes | None,
         *,
         first_send: bool,
+        size: int = 0,
+        mtime: int = 0,
     ) -> None:
         pass
 
@@ -299,6 +306,7 @@ class ClientSenderPort:
         ws: the connection, whose timeout MSG_IO_TIMEOUT may shorten.
         names_from_peer: ``--files-from=HOST:FILE``: the receiving server reads the file
             and sends the names, as a client sends a server its local list.
+        log_items: the client keeps a ``--log-file``, which logs items ``-v`` would not show.
     """
 
     server = False
@@ -312,6 +320,7 @@ class ClientSenderPort:
         verbose: int = 0,
         ws: WireStream | None = None,
         names_from_peer: bool = False,
+        log_items: bool = False,
     ) -> None:
         self.ws = ws
         self.names_from_peer = names_from_peer
@@ -319,7 +328,7 @@ class ClientSenderPort:
         self.reporter = reporter
         self.itemize = itemize
         self.verbose = verbose
-        self.wants_items = bool(itemize or verbose)
+        self.wants_items = bool(itemize or verbose or log_items)
         self.created = [0, 0, 0, 0, 0]  # files, dirs, symlinks, devices, specials
         self.deleted: list[int] | None = None
         self.io_error = 0
@@ -371,6 +380,8 @@ class ClientSenderPort:
         xname: bytes | None,
         *,
         first_send: bool,
+        size: int = 0,
+        mtime: int = 0,
     ) -> None:
         """Count a new item and print its line as rsync's client sender does.
 
@@ -389,7 +400,7 @@ class ClientSenderPort:
                 self.created[4] += 1
         if not self.wants_items:
             return
-        entry = FileEntry(name=name, mode=mode, link_target=link_target)
+        entry = FileEntry(name=name, mode=mode, link_target=link_target, size=size, mtime=mtime)
         self.reporter.item(entry, name, iflags, xname)
 
     def sending(
