@@ -611,6 +611,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "out-format": _str("out_format"),
     "log-file": _str("log_file"),
     "log-file-format": _str("log_file_format"),
+    "early-input": _str("early_input"),
     "append": _Spec(
         lambda o, _v: setattr(o, "append", 1), negate=lambda o, _v: setattr(o, "append", 0)
     ),

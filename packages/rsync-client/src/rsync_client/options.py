@@ -124,6 +124,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     out_format: str | None = None  # --out-format (--log-format)
     log_file: str | None = None  # --log-file=FILE (the client's own log)
     log_file_format: str | None = None  # --log-file-format (None: "%i %n%L")
+    early_input: str | None = None  # --early-input=FILE (to a daemon's early exec)
     max_alloc: str | None = None  # --max-alloc (or RSYNC_MAX_ALLOC) as given
     alloc_limit: int = 1 << 30  # its value in bytes (rsync: DEFAULT_MAX_ALLOC)
     debug: list[str] = msgspec.field(default_factory=list)  # --debug values (level 0 only)

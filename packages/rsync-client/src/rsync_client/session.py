@@ -39,7 +39,7 @@ from rsync_client.safeopen import (
     UntrustedSymlinkError,
     read_no_attacker_symlinks,
 )
-from rsync_client.transports.daemon import connect_daemon, daemon_preamble
+from rsync_client.transports.daemon import connect_daemon, daemon_preamble, read_early_input
 from rsync_client.transports.rsh import remote_command, spawn
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError, UnsupportedError
 from rsync_wire.fs import Root
@@ -504,6 +504,11 @@ async def _daemon_session(
         raise RsyncError(msg, exit_code=ExitCode.STARTCLIENT)
     our_protocol = opts.protocol or PROTOCOL_VERSION
     process = None
+    early_input = b""
+    if opts.early_input is not None:
+        early_input = read_early_input(
+            opts.early_input, who="sender" if output.sending else "Receiver"
+        )
     if opts.rsh:
         argv = remote_command(
             opts.rsh,
@@ -545,6 +550,7 @@ async def _daemon_session(
             build_args=lambda protocol: build_server_args(topts, server_paths(), protocol=protocol),
             show=output.info,
             show_motd=opts.motd,
+            early_input=early_input,
         )
         if reply.listing_done or reply.protocol is None or not module:
             done = True

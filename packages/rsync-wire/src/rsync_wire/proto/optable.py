@@ -566,7 +566,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("port", arg=Arg.INT, roles=_CLI),
     _O("sockopts", arg=Arg.STR),
     _O("password-file", arg=Arg.STR, roles=_CLI),
-    _O("early-input", arg=Arg.STR),
+    _O("early-input", arg=Arg.STR, roles=_CLI),
     _O("blocking-io", roles=_CLI, negations=_no("blocking-io")),
     _O("outbuf", arg=Arg.STR),
     # written by the builder after every other option (rsync: server_options())
