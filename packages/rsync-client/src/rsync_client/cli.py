@@ -612,6 +612,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "log-file": _str("log_file"),
     "log-file-format": _str("log_file_format"),
     "early-input": _str("early_input"),
+    "secluded-args": _flag("protect_args"),
     "append": _Spec(
         lambda o, _v: setattr(o, "append", 1), negate=lambda o, _v: setattr(o, "append", 0)
     ),
@@ -795,6 +796,10 @@ def parse_args(argv: Sequence[str]) -> tuple[ClientOptions, list[str]]:
 
 
 def _check(opts: ClientOptions) -> None:
+    if opts.protect_args is None:
+        # rsync: options.c (protect_args < 0: RSYNC_PROTECT_ARGS, else off)
+        env = os.environ.get("RSYNC_PROTECT_ARGS")
+        opts.protect_args = _atoi(env) != 0 if env else False
     env_alloc = os.environ.get("RSYNC_MAX_ALLOC")
     if opts.max_alloc is None and env_alloc:
         _max_alloc(opts, env_alloc)  # rsync: options.c (RSYNC_MAX_ALLOC)
@@ -828,6 +833,15 @@ def _check(opts: ClientOptions) -> None:
         other = "delay-updates" if opts.delay_updates else "partial-dir"
         msg = f"--{'append' if opts.append else 'inplace'} cannot be used with --{other}"
         raise OptionError(msg)
+
+
+def _atoi(text: str) -> int:
+    """C's ``atoi``: the leading integer of ``text``, 0 when there is none."""
+    t = text.lstrip()
+    sign = -1 if t.startswith("-") else 1
+    t = t.lstrip("+-")
+    digits = len(t) - len(t.lstrip("0123456789"))
+    return sign * int(t[:digits]) if digits else 0
 
 
 def version_text() -> str:

@@ -125,6 +125,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     log_file: str | None = None  # --log-file=FILE (the client's own log)
     log_file_format: str | None = None  # --log-file-format (None: "%i %n%L")
     early_input: str | None = None  # --early-input=FILE (to a daemon's early exec)
+    protect_args: bool | None = None  # -s/--secluded-args (None: $RSYNC_PROTECT_ARGS decides)
     max_alloc: str | None = None  # --max-alloc (or RSYNC_MAX_ALLOC) as given
     alloc_limit: int = 1 << 30  # its value in bytes (rsync: DEFAULT_MAX_ALLOC)
     debug: list[str] = msgspec.field(default_factory=list)  # --debug values (level 0 only)
@@ -279,6 +280,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             safe_links=self.safe_links,
             copy_unsafe_links=self.copy_unsafe_links,
             munge_links=self.munge_links,
+            protect_args=bool(self.protect_args),
             usermap=self.usermap,
             groupmap=self.groupmap,
             stats=self.stats,

@@ -46,6 +46,7 @@ from rsync_wire.fs import Root
 from rsync_wire.proto.args import build_server_args
 from rsync_wire.proto.constants import CF, PROTOCOL_VERSION
 from rsync_wire.proto.filters import F_OPTION_RULES, FilterList, ReadFile, cvs_exclude_rules
+from rsync_wire.proto.handshake import encode_secluded_args
 from rsync_wire.proto.optable import Role
 from rsync_wire.roles.client import (
     pull_capabilities,
@@ -284,6 +285,23 @@ def _source_dir(sources: list[str]) -> str:
     if arg.endswith(("/", "/.")) or arg == ".":
         return arg.rstrip(".").rstrip("/") or ("/" if arg.startswith("/") else "")
     return os.path.dirname(arg)
+
+
+def secluded_split(args: list[str]) -> tuple[list[str], list[str]]:
+    """``-s``: what the command line (or a daemon's first list) keeps, and the rest.
+
+    The command line keeps ``--server``, ``--sender`` and the option letters; the rest
+    (long options, ``.``, the paths) is sent apart.
+
+    rsync: options.c server_options() (the NULL after the letters: "unprotected args
+    stop here").
+    """
+    cut = 1
+    if cut < len(args) and args[cut] == "--sender":
+        cut += 1
+    if cut < len(args) and args[cut].startswith("-") and not args[cut].startswith("--"):
+        cut += 1
+    return args[:cut], args[cut:]
 
 
 def _family_flag(opts: ClientOptions) -> str:
@@ -548,6 +566,7 @@ async def _daemon_session(
             user=first.user,
             password_file=opts.password_file,
             build_args=lambda protocol: build_server_args(topts, server_paths(), protocol=protocol),
+            secluded=topts.protect_args,
             show=output.info,
             show_motd=opts.motd,
             early_input=early_input,
@@ -609,6 +628,9 @@ async def _shell_session(
     paths = [loc.path or "." for loc in locs]
     our_protocol = opts.protocol or PROTOCOL_VERSION
     server_args = build_server_args(topts, paths, protocol=our_protocol)
+    secluded = None
+    if topts.protect_args:
+        server_args, secluded = secluded_split(server_args)
     argv = remote_command(
         opts.rsh, first.host, first.user, opts.rsync_path, server_args, family=_family_flag(opts)
     )
@@ -616,6 +638,10 @@ async def _shell_session(
     assert process.stdout is not None  # noqa: S101 - spawned with pipes
     assert process.stdin is not None  # noqa: S101
     ws = _paced(WireStream(process.stdout, process.stdin, timeout=opts.timeout or None), opts)
+    if secluded is not None:
+        # the rest of the arguments, before the version exchange; they never meet a shell
+        # (rsync: main.c do_cmd() -> rsync.c send_protected_args())
+        ws.write(encode_secluded_args(secluded))
     code = 0
     done = False
     try:

@@ -60,8 +60,13 @@ def main_server(argv: Sequence[str]) -> int:
         return _daemon_over_stdio(given)
     try:
         parsed = parse_server_args(args)
+        if parsed.options.protect_args:
+            # -s: the rest of the arguments come on standard input, before the protocol
+            # (rsync: main.c main() -> io.c read_args(); the list replaces what follows ".")
+            cut = args.index(".") if "." in args else len(args)
+            parsed = parse_server_args(args[:cut] + _read_secluded_args()[1:])
     except ArgumentError as exc:
-        return int(exc.exit_code)
+        return _usage_error(exc)
 
     try:
         root_path = _remote_shell_root(parsed)
@@ -83,6 +88,47 @@ def main_server(argv: Sequence[str]) -> int:
             return int(exc.exit_code)
 
     return anyio.run(main)
+
+
+_SECLUDED_MAX = 1 << 20  # bytes of a secluded argument list (rsync bounds its args too)
+
+
+def _read_secluded_args() -> list[str]:
+    """The NUL-separated list a ``-s`` client sends first, read byte by byte.
+
+    What follows on standard input is the protocol, which must stay unread.
+
+    Raises:
+        ArgumentError: the list ended early or is too long.
+    """
+    data = bytearray()
+    while not data.endswith(b"\0\0"):  # an empty argument goes as ".": only the end is empty
+        byte = os.read(0, 1)
+        if not byte or len(data) > _SECLUDED_MAX:
+            msg = "on remote machine: the secluded argument list ended early or is too long"
+            raise ArgumentError(msg)
+        data += byte
+    return [a.decode("utf-8", "surrogateescape") for a in bytes(data[:-2]).split(b"\0")]
+
+
+def _usage_error(exc: ArgumentError) -> int:
+    """Say why the arguments did not parse, on stderr as rsync's server does; the exit code.
+
+    rsync: options.c parse_arguments() ("on remote machine: "), log.c log_exit().
+    """
+    from importlib.metadata import version
+
+    code = int(exc.exit_code)
+    names = {1: "syntax or usage error", 2: "protocol incompatibility"}
+    text = str(exc)
+    if not text.startswith(("rsync", "ERROR")):
+        text = f"rsync: {text}"
+    sys.stderr.write(
+        f"{text}\nrsync error: {names.get(code, 'unexplained error')} (code {code}) "
+        f"at pyrsyncd [server={version('rsync-daemon')}]\n"
+    )
+    sys.stderr.flush()
+    return code
 
 
 def _remote_shell_root(parsed: ServerArgs) -> str:

@@ -273,6 +273,7 @@ async def daemon_preamble(
     show: Callable[[str], None],
     show_motd: bool = True,
     early_input: bytes = b"",
+    secluded: bool = False,
 ) -> DaemonReply:
     """Greetings, module, authentication and arguments; returns the negotiated protocol.
 
@@ -287,6 +288,7 @@ async def daemon_preamble(
         show_motd: ``--no-motd`` turns MOTD (and listing) lines off.
         early_input: ``--early-input``: sent after the greeting, before the module name
             (see :func:`read_early_input`).
+        secluded: ``-s``: the arguments after the option letters go as a second list.
 
     Raises:
         RemoteError: ``@ERROR`` from the daemon (exit code 5).
@@ -316,7 +318,14 @@ async def daemon_preamble(
         elif isinstance(event, Motd) and show_motd:
             show(event.text)
     protocol = event.protocol
-    machine.send_args(build_args(protocol))
+    args = build_args(protocol)
+    if secluded:
+        from rsync_client.session import secluded_split
+
+        head, rest = secluded_split(args)
+        machine.send_args(head, secluded=rest)
+    else:
+        machine.send_args(args)
     ws.write(machine.data_to_send())
     await ws.flush()
     return DaemonReply(protocol, listing_done=False)

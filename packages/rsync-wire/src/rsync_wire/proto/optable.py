@@ -313,7 +313,7 @@ _O = Option
 # fmt: off
 OPTIONS: Final[tuple[Option, ...]] = (
     # -- the packed cluster, in the order a client writes it (rsync: server_options()) --
-    _O("secluded-args", "s", sets="protect_args", server="flag", send=Send.SHORT, roles=_SRV,
+    _O("secluded-args", "s", sets="protect_args", server="flag", send=Send.SHORT, roles=_ALL,
        aliases=("protect-args",), exact=True,
        negations=(*_no("secluded-args", "protect-args"), "no-s")),
     _O("verbose", "v", sets="verbose", server="count", send=Send.SHORT, repeat=9, roles=_ALL,
