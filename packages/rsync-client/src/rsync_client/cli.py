@@ -613,6 +613,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "log-file-format": _str("log_file_format"),
     "early-input": _str("early_input"),
     "secluded-args": _flag("protect_args"),
+    "insecure-links": _flag("insecure_links"),
     "append": _Spec(
         lambda o, _v: setattr(o, "append", 1), negate=lambda o, _v: setattr(o, "append", 0)
     ),
@@ -800,6 +801,9 @@ def _check(opts: ClientOptions) -> None:
         # rsync: options.c (protect_args < 0: RSYNC_PROTECT_ARGS, else off)
         env = os.environ.get("RSYNC_PROTECT_ARGS")
         opts.protect_args = _atoi(env) != 0 if env else False
+    if opts.insecure_links and opts.confine_root is not None:
+        msg = "--insecure-links cannot be combined with --confine-root"  # rsync: options.c
+        raise OptionError(msg)
     env_alloc = os.environ.get("RSYNC_MAX_ALLOC")
     if opts.max_alloc is None and env_alloc:
         _max_alloc(opts, env_alloc)  # rsync: options.c (RSYNC_MAX_ALLOC)
@@ -993,6 +997,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             opts.raw_argv = [program, *args]
             opts.cooked_args = list(rest)
         output = Output(opts)
+        if opts.insecure_links:
+            _insecure_links()
         if opts.log_file is not None:
             _open_log(opts, output)
         code = _run_with_signals(opts, rest, output)
@@ -1004,6 +1010,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         _settle_stdout()
     return code
+
+
+def _insecure_links() -> None:
+    """``--insecure-links``: the paths the user named follow any symlink (local only)."""
+    from rsync_client.safeopen import set_insecure_links
+    from rsync_wire.fs import set_insecure_links as set_wire_insecure_links
+
+    set_insecure_links(on=True)
+    set_wire_insecure_links(on=True)
 
 
 def _open_log(opts: ClientOptions, output: Output) -> None:
