@@ -614,6 +614,10 @@ _APPLY: Final[dict[str, _Spec]] = {
     "early-input": _str("early_input"),
     "secluded-args": _flag("protect_args"),
     "insecure-links": _flag("insecure_links"),
+    "old-args": _Spec(
+        lambda o, _v: setattr(o, "old_args", (o.old_args or 0) + 1),
+        negate=lambda o, _v: setattr(o, "old_args", 0),
+    ),
     "append": _Spec(
         lambda o, _v: setattr(o, "append", 1), negate=lambda o, _v: setattr(o, "append", 0)
     ),
@@ -797,6 +801,19 @@ def parse_args(argv: Sequence[str]) -> tuple[ClientOptions, list[str]]:
 
 
 def _check(opts: ClientOptions) -> None:
+    # rsync: options.c (old_style_args < 0: RSYNC_OLD_ARGS unless -s was given)
+    if opts.old_args is None:
+        env = os.environ.get("RSYNC_OLD_ARGS")
+        if not opts.protect_args and env:
+            opts.protect_args = False
+            opts.old_args = _atoi(env)
+        else:
+            opts.old_args = 0
+    elif opts.old_args:
+        if opts.protect_args:
+            msg = "--secluded-args conflicts with --old-args."
+            raise OptionError(msg)
+        opts.protect_args = False
     if opts.protect_args is None:
         # rsync: options.c (protect_args < 0: RSYNC_PROTECT_ARGS, else off)
         env = os.environ.get("RSYNC_PROTECT_ARGS")

@@ -127,6 +127,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     early_input: str | None = None  # --early-input=FILE (to a daemon's early exec)
     protect_args: bool | None = None  # -s/--secluded-args (None: $RSYNC_PROTECT_ARGS decides)
     insecure_links: bool = False  # --insecure-links: named paths follow any symlink (local)
+    old_args: int | None = None  # --old-args, counted (None: $RSYNC_OLD_ARGS decides)
     max_alloc: str | None = None  # --max-alloc (or RSYNC_MAX_ALLOC) as given
     alloc_limit: int = 1 << 30  # its value in bytes (rsync: DEFAULT_MAX_ALLOC)
     debug: list[str] = msgspec.field(default_factory=list)  # --debug values (level 0 only)

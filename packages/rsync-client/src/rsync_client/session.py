@@ -604,7 +604,9 @@ async def _run_shell(
             opts,
             topts,
             filters,
-            _requested(paths, module=False),
+            # --old-args: the remote shell splits the names again, so the names that come
+            # back are trusted (rsync: options.c trust_sender_args)
+            None if opts.old_args else _requested(paths, module=False),
             dest,
             output,
             protocol=protocol,
@@ -632,7 +634,13 @@ async def _shell_session(
     if topts.protect_args:
         server_args, secluded = secluded_split(server_args)
     argv = remote_command(
-        opts.rsh, first.host, first.user, opts.rsync_path, server_args, family=_family_flag(opts)
+        opts.rsh,
+        first.host,
+        first.user,
+        opts.rsync_path,
+        server_args,
+        family=_family_flag(opts),
+        old_args=opts.old_args or 0,
     )
     process = await spawn(argv)
     assert process.stdout is not None  # noqa: S101 - spawned with pipes

@@ -545,7 +545,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("write-batch", arg=Arg.STR, roles=_CLI),
     _O("only-write-batch", arg=Arg.STR, sets="only_write_batch", server="batch",
        send=Send.CUSTOM, when=_SEND, emit=_only_write_batch_emit, roles=_CLI | _SR),
-    _O("old-args", negations=_no("old-args")),
+    _O("old-args", roles=_CLI, negations=_no("old-args")),
     _O("trust-sender"),
     _O("chown", arg=Arg.STR, roles=_CLI),  # the client makes it --usermap/--groupmap
     _O("contimeout", arg=Arg.INT, server="refuse_value", roles=_CLI,
