@@ -537,8 +537,10 @@ OPTIONS: Final[tuple[Option, ...]] = (
        aliases=("zt",)),
     _O("", "P", sets="partial", server="flag", roles=_ALL),
     _O("progress", roles=_CLI, negations=_no("progress")),
-    _O("log-file", arg=Arg.STR, roles=_CLI),
-    _O("log-file-format", arg=Arg.STR, roles=_CLI),
+    # a server takes them with -M (a remote-shell server; a daemon refuses them)
+    _O("log-file", arg=Arg.STR, sets="log_file", server="str", roles=_CLI | _SRV),
+    _O("log-file-format", arg=Arg.STR, sets="log_file_format", server="str",
+       roles=_CLI | _SRV),
     _O("itemize-changes", "i", server="refuse", roles=_CLI,
        negations=_no("itemize-changes", "i")),
     _O("read-batch", arg=Arg.STR, roles=_LC),

@@ -29,7 +29,9 @@ from rsync_wire.errors import ExitCode, RemoteError, RemoteProtocolError
 from rsync_wire.proto.constants import Item, Msg
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import FileEntry
+from rsync_wire.roles.decide import SIGNIFICANT_ITEM_FLAGS
 from rsync_wire.roles.scan import cvsignore_sources
+from rsync_wire.roles.xferlog import XferItem, server_log
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -194,7 +196,11 @@ class ServerSenderPort:
     """
 
     server = True
-    wants_items = False
+
+    @property
+    def wants_items(self) -> bool:
+        """Only a remote-shell server's ``--log-file`` logs items (see :meth:`item`)."""
+        return self.module is None and server_log() is not None
 
     def __init__(self, module: ModuleContext | None = None) -> None:
         self.module = module
@@ -236,7 +242,7 @@ class ServerSenderPort:
                 code = Msg.INFO
         await ws.write_message(code, (text + "\n").encode("utf-8", "backslashreplace"))
 
-    def item(  # noqa: D102 - a server prints nothing
+    def item(
         self,
         name: bytes,
         mode: int,
@@ -248,7 +254,25 @@ class ServerSenderPort:
         size: int = 0,
         mtime: int = 0,
     ) -> None:
-        pass
+        """A server prints nothing; a remote-shell server's ``--log-file`` logs the item.
+
+        rsync: sender.c send_files() (maybe_log_item(), log_item() on a server).
+        """
+        del first_send  # a client's count of created entries; a server keeps none
+        log = server_log()
+        if log is None or self.module is not None:
+            return
+        item = XferItem(
+            name=name,
+            path=name,
+            mode=mode,
+            size=size,
+            mtime=mtime,
+            link_target=link_target,
+            iflags=iflags,
+        )
+        significant = bool(iflags & SIGNIFICANT_ITEM_FLAGS) or xname is not None
+        log.item(item, op="send", significant=significant)
 
     def sending(  # noqa: D102
         self, name: bytes, done: int, total: int, *, transferred_size: int, total_size: int
