@@ -45,7 +45,13 @@ from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError, UnsupportedE
 from rsync_wire.fs import Root
 from rsync_wire.proto.args import build_server_args
 from rsync_wire.proto.constants import CF, PROTOCOL_VERSION
-from rsync_wire.proto.filters import F_OPTION_RULES, FilterList, ReadFile, cvs_exclude_rules
+from rsync_wire.proto.filters import (
+    F_OPTION_RULES,
+    FilterError,
+    FilterList,
+    ReadFile,
+    cvs_exclude_rules,
+)
 from rsync_wire.proto.handshake import encode_secluded_args
 from rsync_wire.proto.optable import Role
 from rsync_wire.roles.client import (
@@ -107,7 +113,7 @@ def _read_arg_file(path: str, kind: str) -> bytes:
         raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
 
 
-def _merge_reader(opts: ClientOptions) -> ReadFile:
+def _merge_reader(opts: ClientOptions, failures: dict[str, OSError] | None = None) -> ReadFile:
     """The filter list's reader of ``.`` merge files named on the command line.
 
     The list hands an absolute name over relative to its root, ``/``: such a name is
@@ -136,7 +142,9 @@ def _merge_reader(opts: ClientOptions) -> ReadFile:
                 f"rsync: [client] failed to open exclude file {name}: {reason}"
             )
             raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
-        except OSError:
+        except OSError as exc:
+            if failures is not None:
+                failures[name] = exc  # for the message (see build_filters)
             return None  # the list says "failed to open" (fatal for a command-line merge)
 
     return read
@@ -147,17 +155,21 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
 
     rsync: options.c (the filter options), exclude.c parse_filter_str().
     """
+    failures: dict[str, OSError] = {}
     fl = FilterList(
         protocol=protocol,
         delete_excluded=opts.delete_excluded,
-        read_file=_merge_reader(opts),
+        read_file=_merge_reader(opts, failures),
         from0=opts.from0,
     )
     f_count = 0
     for kind, value in opts.filters:
         raw = os.fsencode(value)
         if kind == "filter":
-            fl.add_filter(raw)
+            try:
+                fl.add_filter(raw)
+            except FilterError as exc:
+                raise _open_failure(exc, failures) from None
         elif kind == "exclude":
             fl.add_exclude(raw)
         elif kind == "include":
@@ -176,6 +188,20 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
     if pdir and not pdir.startswith("/"):
         fl.add_filter(b"-p " + os.fsencode(pdir).rstrip(b"/") + b"/")
     return fl
+
+
+def _open_failure(exc: FilterError, failures: dict[str, OSError]) -> RsyncError:
+    """A merge file named on the command line that did not open, in rsync's words.
+
+    rsync: exclude.c parse_filter_file() (rsyserr(FERROR, "failed to open %s file %s")).
+    """
+    text = str(exc)
+    prefix, _, name = text.partition(" file ")
+    cause = failures.get(name)
+    if not prefix.startswith("failed to open") or cause is None:
+        return exc
+    msg = f"rsync: [client] {text}: {cause.strerror} ({cause.errno})"
+    return RsyncError(msg, exit_code=ExitCode.FILEIO)
 
 
 def _umask() -> int:
