@@ -63,7 +63,7 @@ from rsync_wire.roles.client import (
 )
 from rsync_wire.roles.local import run_local_copy, source_arg
 from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats
-from rsync_wire.roles.scan import sanitize_path
+from rsync_wire.roles.scan import cvsignore_sources, sanitize_path
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
@@ -156,11 +156,14 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
     rsync: options.c (the filter options), exclude.c parse_filter_str().
     """
     failures: dict[str, OSError] = {}
+    home_cvsignore, cvsignore_env = cvsignore_sources(daemon=False)
     fl = FilterList(
         protocol=protocol,
         delete_excluded=opts.delete_excluded,
         read_file=_merge_reader(opts, failures),
         from0=opts.from0,
+        home_cvsignore=home_cvsignore,
+        cvsignore_env=cvsignore_env,
     )
     f_count = 0
     for kind, value in opts.filters:

@@ -235,9 +235,9 @@ async def run_local_copy(
         await client_end.aclose()
         await server_end.aclose()
     stats = result[0]
-    # rsync's client is the sender of a local copy: its totals are the sender's own (the
-    # receiving side read them swapped; rsync: main.c report(), output_summary())
-    stats.total_written, stats.total_read = stats.total_read, stats.total_written
+    # rsync's local copy reports what its sending side counted (the client process is the
+    # sender, the receiver its forked server: pipe.c local_child()), not a puller's swap
+    stats.total_read, stats.total_written = stats.total_written, stats.total_read
     return stats
 
 
