@@ -34,6 +34,7 @@ def _trees(base: Path) -> None:
     (src / "foo" / "config").write_text("config\n")
     (src / "changed").write_text("new text\n")
     (src / "same").write_text("same\n")
+    os.link(src / "foo" / "config", src / "foo" / "extra")  # a hard-link group (-H)
     os.symlink("same", src / "link")
     for path in (src / "foo" / "config", src / "changed", src / "same", src / "foo", src):
         os.utime(path, (T, T))
@@ -43,6 +44,7 @@ def _trees(base: Path) -> None:
     (basis / "foo" / "config").write_text("config\n")
     (basis / "changed").write_text("old\n")
     (basis / "same").write_text("same\n")
+    os.link(basis / "foo" / "config", basis / "foo" / "extra")
     for path in (basis / "foo" / "config", basis / "same", basis / "foo", basis):
         os.utime(path, (T, T))
 
@@ -69,3 +71,23 @@ def test_dry_run_into_a_missing_destination(
         assert not (base / "to2").exists()
     assert results[0] == results[1]
     assert results[0][0] == 0
+
+
+@pytest.mark.parametrize("kind", ["link-dest", "compare-dest", "copy-dest"])
+@pytest.mark.parametrize("verbosity", [["-vv"], ["-vvi"], ["-ii"]])
+def test_hard_link_followers_from_a_basis_dir(
+    real_rsync: RealRsync, tmp_path: Path, kind: str, verbosity: list[str]
+) -> None:
+    """A real run: a follower found linked in the basis says "is uptodate" at -vv."""
+    results = []
+    for who, argv in (("ours", pyrsync_argv()), ("theirs", real_rsync.argv())):
+        base = tmp_path / who
+        _trees(base)
+        code, out, err = run(
+            [*argv, "-plrtH", "--no-i-r", *verbosity, f"--{kind}={base / 'to'}", "from/", "to2/"],
+            cwd=base,
+        )
+        lines = [ln for ln in out.splitlines() if not ln.startswith(("sent ", "total size"))]
+        lines = [ln for ln in lines if not ln.startswith(("delta-transmission", "total: "))]
+        results.append((code, lines, err.replace(str(base), "BASE")))
+    assert results[0] == results[1]
