@@ -32,6 +32,7 @@ from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
 from rsync_wire.proto.flist_sort import file_list_sort_key
+from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.proto.phases import SenderFinish, SenderPhases
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
@@ -272,6 +273,8 @@ class SenderRole:
                 raise ValueError(msg)
             port = ServerSenderPort(module)
         self.port = port
+        self.deltasum = [0, 0, 0]  # blocks matched, hash hits, false alarms (all files)
+        self.local_info: Callable[[str], None] | None = None
         self.ws = ws
         self.session = session
         self.opts = opts
@@ -771,6 +774,18 @@ class SenderRole:
             await self.ws.flush()
             return self.report
         await self._send_files()
+        if OutputLevels.build(
+            verbose=self.opts.verbose, info=self.opts.info, debug=self.opts.debug
+        ).debug_gte("DELTASUM"):  # rsync: match.c match_report()
+            matches, hits, alarms = self.deltasum
+            line = (
+                f"total: matches={matches}  hash_hits={hits}  false_alarms={alarms} "
+                f"data={self.report.literal_data}"
+            )
+            if self.local_info is not None:
+                self.local_info(line)  # a local copy's sender is the client: not on the wire
+            else:
+                await self._info(line)
         await self._finish()
         self.report.exit_code = int(
             exit_code_for(self.report.io_error, transfer_errors=self.report.transfer_errors)
@@ -1259,6 +1274,9 @@ class SenderRole:
                     await ws.flush()
                 if not chunk:
                     break
+            self.deltasum[0] += gen.matches  # rsync: match.c (the totals of match_report())
+            self.deltasum[1] += gen.hash_hits
+            self.deltasum[2] += gen.false_alarms
         tokens.end_into(out)
         digest = bytes(hasher.digest())
         if self._map_errno:

@@ -193,8 +193,10 @@ class _HardLinks(_Deletion):
                     leader_st.st_ino,
                 ):
                     continue
-                shown = config.itemize > 1 or (config.itemize > 0 and config.verbose >= 2)
-                if not shown and config.verbose >= 2 and not config.itemize:
+                shown = config.itemize > 1 or (
+                    config.itemize > 0 and config.levels.info_gte("NAME", 2)
+                )
+                if not shown and config.levels.info_gte("NAME", 2) and not config.itemize:
                     # rsync: hlink.c hard_link_check() (INFO_GTE(NAME, 2), no %i)
                     self._info(f"{_show(rel)} is uptodate")
                 return bst, shown
