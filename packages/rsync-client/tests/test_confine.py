@@ -135,7 +135,6 @@ def test_accepted_path_options_are_covered_refused_ones_are_refused(
         ("backup_dir", "../backups/today", True, "backups"),  # created by rsync: its parent
         ("temp_dir", "/ABS/tmpdir", True, "tmpdir"),
         ("partial_dir", ".partial", True, "dest/.partial"),  # inside dest: dest covers it
-        ("log_file", "/ABS/logs/run.log", True, "logs"),
         ("write_batch", "/ABS/logs/batch", True, "logs"),
         ("read_batch", "/ABS/prev/batch", False, "prev/batch"),
     ],

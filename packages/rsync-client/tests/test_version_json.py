@@ -184,7 +184,12 @@ def test_same_keys_as_rsync(capsys: pytest.CaptureFixture[str]) -> None:
         assert [k for k in ours_keys if k != "IDN"] == theirs_keys
     for key in ("file_bits", "inum_bits", "timestamp_bits", "long_int_bits"):
         assert ours["capabilities"][key] == 64
-    assert all(isinstance(v, bool) for k, v in ours["capabilities"].items() if "bits" not in k)
+    caps = ours["capabilities"]
+    assert all(
+        isinstance(v, bool) for k, v in caps.items() if "bits" not in k and k != "secluded_args"
+    )
+    # -s works now: "optional", as rsync says it (a string, not a flag)
+    assert caps["secluded_args"] == theirs["capabilities"]["secluded_args"] == "optional"
     assert set(ours) <= set(theirs)
 
 

@@ -583,6 +583,15 @@ _APPLY: Final[dict[str, _Spec]] = {
     "chown": _Spec(_chown, takes_arg=True),
     "safe-links": _flag("safe_links"),
     "out-format": _str("out_format"),
+    "log-file": _str("log_file"),
+    "log-file-format": _str("log_file_format"),
+    "early-input": _str("early_input"),
+    "secluded-args": _flag("protect_args"),
+    "insecure-links": _flag("insecure_links"),
+    "old-args": _Spec(
+        lambda o, _v: setattr(o, "old_args", (o.old_args or 0) + 1),
+        negate=lambda o, _v: setattr(o, "old_args", 0),
+    ),
     "append": _Spec(
         lambda o, _v: setattr(o, "append", 1), negate=lambda o, _v: setattr(o, "append", 0)
     ),
@@ -766,6 +775,26 @@ def parse_args(argv: Sequence[str]) -> tuple[ClientOptions, list[str]]:
 
 
 def _check(opts: ClientOptions) -> None:
+    # rsync: options.c (old_style_args < 0: RSYNC_OLD_ARGS unless -s was given)
+    if opts.old_args is None:
+        env = os.environ.get("RSYNC_OLD_ARGS")
+        if not opts.protect_args and env:
+            opts.protect_args = False
+            opts.old_args = _atoi(env)
+        else:
+            opts.old_args = 0
+    elif opts.old_args:
+        if opts.protect_args:
+            msg = "--secluded-args conflicts with --old-args."
+            raise OptionError(msg)
+        opts.protect_args = False
+    if opts.protect_args is None:
+        # rsync: options.c (protect_args < 0: RSYNC_PROTECT_ARGS, else off)
+        env = os.environ.get("RSYNC_PROTECT_ARGS")
+        opts.protect_args = _atoi(env) != 0 if env else False
+    if opts.insecure_links and opts.confine_root is not None:
+        msg = "--insecure-links cannot be combined with --confine-root"  # rsync: options.c
+        raise OptionError(msg)
     env_alloc = os.environ.get("RSYNC_MAX_ALLOC")
     if opts.max_alloc is None and env_alloc:
         _max_alloc(opts, env_alloc)  # rsync: options.c (RSYNC_MAX_ALLOC)
@@ -781,13 +810,15 @@ def _check(opts: ClientOptions) -> None:
     if opts.temp_dir is not None and len(os.fsencode(opts.temp_dir)) >= 4096 - 10:
         msg = "the --temp-dir path is WAY too long."  # rsync: options.c (MAXPATHLEN - 10)
         raise OptionError(msg)
-    if opts.out_format is not None:
+    for option, fmt in (("out-format", opts.out_format), ("log-file-format", opts.log_file_format)):
+        if fmt is None:
+            continue
         from rsync_client.output import log_format_has
 
-        if any(log_format_has(opts.out_format, c) for c in "bc") or (
-            log_format_has(opts.out_format, "C") and not opts.checksum
+        if any(log_format_has(fmt, c) for c in "bc") or (
+            log_format_has(fmt, "C") and not opts.checksum
         ):
-            msg = "pyrsync does not support %b, %c, or %C without -c, in --out-format"
+            msg = f"pyrsync does not support %b, %c, or %C without -c, in --{option}"
             raise OptionError(msg)
     if opts.append and opts.whole_file:
         msg = "--append cannot be used with --whole-file"  # rsync: options.c
@@ -797,6 +828,15 @@ def _check(opts: ClientOptions) -> None:
         other = "delay-updates" if opts.delay_updates else "partial-dir"
         msg = f"--{'append' if opts.append else 'inplace'} cannot be used with --{other}"
         raise OptionError(msg)
+
+
+def _atoi(text: str) -> int:
+    """C's ``atoi``: the leading integer of ``text``, 0 when there is none."""
+    t = text.lstrip()
+    sign = -1 if t.startswith("-") else 1
+    t = t.lstrip("+-")
+    digits = len(t) - len(t.lstrip("0123456789"))
+    return sign * int(t[:digits]) if digits else 0
 
 
 def version_text() -> str:
@@ -919,7 +959,7 @@ async def _main(opts: ClientOptions, rest: list[str], output: Output) -> int:
     if output.progress_display is not None:
         output.progress_display.close()
     if result.stats is not None:
-        output.summary(result.stats, protocol=result.protocol)
+        output.summary(result.stats, protocol=result.protocol, exit_code=result.exit_code)
     return result.exit_code
 
 
@@ -948,6 +988,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             opts.raw_argv = [program, *args]
             opts.cooked_args = list(rest)
         output = Output(opts)
+        if opts.insecure_links:
+            _insecure_links()
+        if opts.log_file is not None:
+            _open_log(opts, output)
         code = _run_with_signals(opts, rest, output)
         output.flush()
     except BaseException as exc:
@@ -957,6 +1001,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         _settle_stdout()
     return code
+
+
+def _insecure_links() -> None:
+    """``--insecure-links``: the paths the user named follow any symlink (local only)."""
+    from rsync_client.safeopen import set_insecure_links
+    from rsync_wire.fs import set_insecure_links as set_wire_insecure_links
+
+    set_insecure_links(on=True)
+    set_wire_insecure_links(on=True)
+
+
+def _open_log(opts: ClientOptions, output: Output) -> None:
+    """Open ``--log-file`` (a failure is reported and the run goes on without it)."""
+    from rsync_client.logfile import open_log_file
+
+    assert opts.log_file is not None  # noqa: S101 - the caller checked
+    log, lines = open_log_file(opts.log_file, opts.log_file_format)
+    if log is None:
+        *errors, note = lines
+        for line in errors:
+            output.error(line)
+        output.info(note)
+    output.log = log
 
 
 def _fail(exc: BaseException, output: Output | None, *, verbose: int) -> int:

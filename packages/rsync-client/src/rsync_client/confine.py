@@ -65,7 +65,7 @@ class PathUse(enum.Enum):
     WRITE_DEST_TREE = "write a tree"  # relative to the destination directory
     WRITE_FILE = "write a file"  # relative to the current directory, created if missing
     WRITE_FILES_BESIDE = "write files beside it"  # FILE and FILE.sh (batch files)
-    BEFORE = "read before confinement"  # the password file: no rule (and a secret)
+    BEFORE = "opened before confinement"  # the password file (a secret), the log: no rule
     PROGRAM = "a program started before confinement"  # -e, --rsync-path: no rule
     REMOTE = "a path on the remote side"  # no rule
 
@@ -84,7 +84,7 @@ PATH_OPTIONS: Final[dict[str, PathUse]] = {
     "backup-dir": PathUse.WRITE_DEST_TREE,
     "temp-dir": PathUse.WRITE_DEST_TREE,
     "partial-dir": PathUse.WRITE_DEST_TREE,  # a relative one lies in each destination dir
-    "log-file": PathUse.WRITE_FILE,
+    "log-file": PathUse.BEFORE,  # opened (for appending) before confinement: no rule
     "write-batch": PathUse.WRITE_FILES_BESIDE,
     "only-write-batch": PathUse.WRITE_FILES_BESIDE,
     "password-file": PathUse.BEFORE,

@@ -122,6 +122,12 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     chmod: list[str] = msgspec.field(default_factory=list)  # --chmod values, in order
     append: int = 0  # --append 1, --append-verify 2
     out_format: str | None = None  # --out-format (--log-format)
+    log_file: str | None = None  # --log-file=FILE (the client's own log)
+    log_file_format: str | None = None  # --log-file-format (None: "%i %n%L")
+    early_input: str | None = None  # --early-input=FILE (to a daemon's early exec)
+    protect_args: bool | None = None  # -s/--secluded-args (None: $RSYNC_PROTECT_ARGS decides)
+    insecure_links: bool = False  # --insecure-links: named paths follow any symlink (local)
+    old_args: int | None = None  # --old-args, counted (None: $RSYNC_OLD_ARGS decides)
     max_alloc: str | None = None  # --max-alloc (or RSYNC_MAX_ALLOC) as given
     alloc_limit: int = 1 << 30  # its value in bytes (rsync: DEFAULT_MAX_ALLOC)
     debug: list[str] = msgspec.field(default_factory=list)  # --debug values, in order
@@ -278,6 +284,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             safe_links=self.safe_links,
             copy_unsafe_links=self.copy_unsafe_links,
             munge_links=self.munge_links,
+            protect_args=bool(self.protect_args),
             usermap=self.usermap,
             groupmap=self.groupmap,
             stats=self.stats,

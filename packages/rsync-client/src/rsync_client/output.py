@@ -25,6 +25,7 @@ from rsync_wire.proto.escape import escape_text
 from rsync_wire.roles.decide import SIGNIFICANT_ITEM_FLAGS
 
 if TYPE_CHECKING:
+    from rsync_client.logfile import LogFile
     from rsync_client.options import ClientOptions
     from rsync_client.progress import ProgressDisplay
     from rsync_wire.proto.flist import FileEntry
@@ -554,6 +555,9 @@ def format_line(
 
 # -- the reporter ----------------------------------------------------------------------------------
 
+_ITEM_DELETED: Final = 1 << 17
+"""rsync.h ITEM_DELETED (local to a process): ``%i`` shows ``*deleting``."""
+
 
 class _ClosableStdout(io.TextIOBase):
     """Standard output that goes quiet once its reader is gone (``pyrsync -v ... | head``).
@@ -644,6 +648,7 @@ class Output:
         self.human = opts.human_readable
         self.sending = False  # a push: this client is the sender (items show "<")
         self.receiver_symlink_times = True  # a push: whether the receiver sets symlink times
+        self.log: LogFile | None = None  # --log-file (rsync_client.logfile)
 
     # -- low level ---------------------------------------------------------------------
 
@@ -655,8 +660,18 @@ class Output:
             self.needs_newline = False
         self.out.write(text + "\n")
 
+    def _log(self, text: str | bytes) -> None:
+        """A line for ``--log-file`` (rsync: log.c rwrite(): every message but FCLIENT's)."""
+        if self.log is not None:
+            self.log.write(text)
+
+    def log_only(self, text: str) -> None:
+        """A line only the ``--log-file`` gets (rsync's FLOG: "building file list", ...)."""
+        self._log(text)
+
     def error(self, text: str) -> None:
         """An error or warning line on stderr (never silenced by ``-q``)."""
+        self._log(text)
         self.out.flush()
         if self.needs_newline:  # rsync: log.c rwrite() ends the open line on stderr
             self.err.write("\n")
@@ -666,6 +681,7 @@ class Output:
 
     def info(self, text: str) -> None:
         """An informational line on stdout (silenced by ``-q``)."""
+        self._log(text)
         self._line(text)
 
     def flush(self) -> None:
@@ -731,13 +747,15 @@ class Output:
             return
         self.needs_newline = False
         if self.opts.progress:  # rsync's FLIST2: --progress (-vv does not give it)
-            self.out.write(f"{count} file{' ' if count == 1 else 's '}to consider\n")
+            text = f"{count} file{' ' if count == 1 else 's '}to consider"
         else:
-            self.out.write("done\n")
+            text = "done"
+        self._log(text)  # FINFO: the log has it too (rsync: finish_filelist_progress())
+        self.out.write(text + "\n")
 
     def item(self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None) -> None:
         """A transferred file, or an itemize echo (rsync: maybe_log_item(), log_item())."""
-        if not self.has_format:
+        if not self.has_format and self.log is None:
             return
         if not iflags & Item.TRANSFER:
             significant = iflags & SIGNIFICANT_ITEM_FLAGS
@@ -747,7 +765,73 @@ class Output:
             local_change = iflags & Item.LOCAL_CHANGE and significant
             if not (see or local_change or xname or (entry.is_dir and significant)):
                 return
-        self._line(self.format_item(entry, name, iflags, xname))
+            # rsync: FINFO (the log too) when significant or the log's format has %i
+            if self.log is not None and (significant or log_format_has(self.log.format, "i")):
+                self._log_item(entry, name, iflags, xname, op=self._op())
+        elif self.log is not None and not self.opts.dry_run and not self.log_batch_only:
+            # a transfer is logged once it is done, never in a dry run or a batch-only run
+            # (rsync: receiver.c/sender.c log_item(), FCLIENT when !do_xfers)
+            self._log_item(entry, name, iflags, xname, op=self._op())
+        if self.has_format:
+            self._line(self.format_item(entry, name, iflags, xname))
+
+    @property
+    def log_batch_only(self) -> bool:
+        """``--only-write-batch``: transfers go to the batch only (rsync: write_batch < 0)."""
+        return self.opts.only_write_batch is not None
+
+    def _op(self) -> str:
+        return "send" if self.am_sender or self.sending else "recv"
+
+    def _log_item(
+        self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None, *, op: str
+    ) -> None:
+        """The ``--log-file-format`` line of an item, names raw (the log escapes the line).
+
+        rsync: log.c log_item() (FLOG with logfile_format), log_formatted().
+        """
+        assert self.log is not None  # noqa: S101 - the caller checked
+        fmt = self.log.format
+        if not fmt:
+            return
+        raw = name.decode("utf-8", "surrogateescape")
+        shown = raw + ("/" if entry.is_dir and not raw.endswith("/") else "")
+        if xname:
+            tail = " => " + xname.decode("utf-8", "surrogateescape")
+        elif entry.is_symlink and entry.link_target is not None:
+            tail = " -> " + entry.link_target.decode("utf-8", "surrogateescape")
+        else:
+            tail = ""
+        flags = ""
+        if log_format_has(fmt, "i"):
+            if iflags & _ITEM_DELETED:
+                flags = "*deleting  "
+            else:
+                flags = itemize_string(
+                    entry.mode,
+                    iflags,
+                    preserve_times=self.opts.times,
+                    receiver_symlink_times=self.receiver_symlink_times,
+                    sending=self.sending,
+                )
+        path = raw
+        if op == "send" and self.source_dir:
+            path = os.path.join(self.source_dir, path)
+        self._log(
+            format_line(
+                fmt,
+                entry,
+                shown,
+                op=op,
+                flags=flags,
+                path=path,
+                link=tail,
+                owners=(self.opts.owner, self.opts.group),
+                uid=entry.uid,
+                gid=entry.gid,
+                checksum=self.checksum,
+            )
+        )
 
     def format_item(self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None) -> str:
         """``%i %n%L`` (with ``-i``) or ``%n%L``."""
@@ -805,10 +889,28 @@ class Output:
 
     def list_entry(self, entry: FileEntry, name: bytes) -> None:
         """One ``--list-only`` line."""
-        self._line(list_line(entry, name, human=self.human, links=self.opts.links))
+        line = list_line(entry, name, human=self.human, links=self.opts.links)
+        self._log(line)
+        self._line(line)
 
     def deleted(self, name: bytes, mode: int) -> None:
         """``deleting NAME`` (``*deleting   NAME`` with ``-i``; rsync: log.c log_delete())."""
+        log = self.log
+        if log is not None and not self.opts.dry_run:
+            # rsync: log_delete(): the log's format when it has %o or %i, else "deleting %n"
+            # (an empty format too); a sending client knows only the type (MSG_DELETED)
+            fmt = log.format
+            if not (log_format_has(fmt, "i") or log_format_has(fmt, "o")):
+                fmt = "deleting %n"
+            from rsync_wire.proto.flist import FileEntry
+
+            sender = self.am_sender or self.sending
+            entry = FileEntry(name=name, mode=stat.S_IFMT(mode) if sender else mode)
+            saved, log.format = log.format, fmt
+            try:
+                self._log_item(entry, name, _ITEM_DELETED, None, op="del.")
+            finally:
+                log.format = saved
         if not (self.opts.verbose or self.itemize):
             return
         shown = escape_name(name) + ("/" if stat.S_ISDIR(mode) else "")
@@ -821,9 +923,19 @@ class Output:
         """Text from the peer or from the roles: MSG_INFO on stdout, the rest on stderr."""
         shown = escape_name(text.rstrip(b"\n")) if text else ""
         if code == Msg.INFO:
+            self._log(text)  # raw: the log escapes it its own way
             self._line(shown)
         else:
-            self.error(shown)
+            if self.log is not None:
+                self.log.write(text)
+            self._error_unlogged(shown)
+
+    def _error_unlogged(self, text: str) -> None:
+        log, self.log = self.log, None
+        try:
+            self.error(text)
+        finally:
+            self.log = log
 
     def progress(
         self,
@@ -877,13 +989,40 @@ class Output:
 
     # -- the end -----------------------------------------------------------------------
 
-    def summary(self, stats: ReceiveStats, *, protocol: int) -> None:
-        """``--stats`` and the two closing lines of ``-v`` (rsync: main.c output_summary())."""
+    def log_totals(self, stats: ReceiveStats) -> None:
+        """The ``--log-file``'s last line (rsync: log.c log_exit(), FLOG)."""
+        self._log(
+            f"sent {stats.total_written} bytes  received {stats.total_read} bytes  "
+            f"total size {stats.total_size}"
+        )
+
+    def summary(self, stats: ReceiveStats, *, protocol: int, exit_code: int = 0) -> None:
+        """``--stats`` and the two closing lines of ``-v`` (rsync: main.c output_summary()).
+
+        The ``--log-file`` gets them too, and otherwise its own totals line (rsync:
+        log.c log_exit(): without ``-v``/``--stats``).
+        """
         o = self.opts
-        if self.quiet:
-            return
         full = o.stats
         brief = o.stats or bool(o.verbose)
+        if self.log is not None:
+            if full or brief:
+                for line in summary_lines(
+                    stats,
+                    protocol=protocol,
+                    full=full,
+                    brief=brief,
+                    human=self.human,
+                    dry_run=o.dry_run,
+                    batch_only=o.only_write_batch is not None and not o.dry_run,
+                ):
+                    if line:  # rsync's blank lines are FCLIENT's: not logged
+                        self._log(line)
+            elif exit_code == 0 or self.am_sender or self.sending:
+                # only a sender's totals are final before a clean end (rsync: log_exit())
+                self.log_totals(stats)
+        if self.quiet:
+            return
         for line in summary_lines(
             stats,
             protocol=protocol,

@@ -23,6 +23,7 @@ __all__ = [
     "UntrustedSymlinkError",
     "open_no_attacker_symlinks",
     "read_no_attacker_symlinks",
+    "set_insecure_links",
 ]
 
 UNTRUSTED_SYMLINK_MESSAGE: Final = (
@@ -31,6 +32,18 @@ UNTRUSTED_SYMLINK_MESSAGE: Final = (
     "is trusted"
 )
 """What rsync 3.5 prints (without a prefix) before the failed open's own message."""
+
+_insecure_links = False  # --insecure-links: follow any symlink (a client-wide setting)
+
+
+def set_insecure_links(*, on: bool) -> None:
+    """``--insecure-links``: paths the user named follow any symlink, as before rsync 3.5.
+
+    rsync: options.c insecure_links, syscall.c symlink_optout_allowed().
+    """
+    global _insecure_links
+    _insecure_links = on
+
 
 _MAX_LINKS: Final = 40  # SYMLOOP_MAX-ish, as rsync counts followed links
 _DIR_FLAGS: Final = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
@@ -43,12 +56,16 @@ class UntrustedSymlinkError(OSError):
         super().__init__(errno.ELOOP, os.strerror(errno.ELOOP), path)
 
 
-def open_no_attacker_symlinks(path: str, flags: int = os.O_RDONLY) -> int:
+def open_no_attacker_symlinks(path: str, flags: int = os.O_RDONLY, mode: int = 0o666) -> int:
     """Open ``path`` (relative to the current directory or absolute); returns the descriptor.
+
+    With ``--insecure-links`` (:func:`set_insecure_links`) the path is opened as given,
+    following any symlink (rsync's legacy open).
 
     Args:
         path: the path as the user gave it.
         flags: ``os.open`` flags for the last component (``O_NOFOLLOW`` is added).
+        mode: the mode of a file ``O_CREAT`` creates (less the umask).
 
     Raises:
         UntrustedSymlinkError: a symlink on the way is owned by another user.
@@ -56,6 +73,8 @@ def open_no_attacker_symlinks(path: str, flags: int = os.O_RDONLY) -> int:
     """
     if not path:
         raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+    if _insecure_links:
+        return os.open(path, flags | os.O_CLOEXEC, mode)
     trusted = {0, os.geteuid()}
     dfd = -1  # -1: the current directory
     remaining = path
@@ -78,7 +97,17 @@ def open_no_attacker_symlinks(path: str, flags: int = os.O_RDONLY) -> int:
             if not comp:  # "a//b" was collapsed above; a trailing "/" leaves none
                 remaining = rest
                 continue
-            st = os.stat(comp, dir_fd=None if dfd < 0 else dfd, follow_symlinks=False)
+            try:
+                st = os.stat(comp, dir_fd=None if dfd < 0 else dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                if last and not slash and flags & os.O_CREAT:
+                    return os.open(
+                        comp,
+                        flags | os.O_NOFOLLOW | os.O_CLOEXEC,
+                        mode,
+                        dir_fd=None if dfd < 0 else dfd,
+                    )
+                raise
             if stat.S_ISLNK(st.st_mode):
                 if st.st_uid not in trusted:
                     raise UntrustedSymlinkError(path)
@@ -99,6 +128,7 @@ def open_no_attacker_symlinks(path: str, flags: int = os.O_RDONLY) -> int:
                 return os.open(
                     comp,
                     flags | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    mode,
                     dir_fd=None if dfd < 0 else dfd,
                 )
             if not stat.S_ISDIR(st.st_mode):

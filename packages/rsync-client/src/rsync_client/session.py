@@ -39,13 +39,20 @@ from rsync_client.safeopen import (
     UntrustedSymlinkError,
     read_no_attacker_symlinks,
 )
-from rsync_client.transports.daemon import connect_daemon, daemon_preamble
+from rsync_client.transports.daemon import connect_daemon, daemon_preamble, read_early_input
 from rsync_client.transports.rsh import remote_command, spawn
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError, UnsupportedError
 from rsync_wire.fs import Root
 from rsync_wire.proto.args import build_server_args
 from rsync_wire.proto.constants import CF, PROTOCOL_VERSION
-from rsync_wire.proto.filters import F_OPTION_RULES, FilterList, ReadFile, cvs_exclude_rules
+from rsync_wire.proto.filters import (
+    F_OPTION_RULES,
+    FilterError,
+    FilterList,
+    ReadFile,
+    cvs_exclude_rules,
+)
+from rsync_wire.proto.handshake import encode_secluded_args
 from rsync_wire.proto.optable import Role
 from rsync_wire.proto.outlevels import OutputLevels, nstr_lines
 from rsync_wire.roles.client import (
@@ -108,7 +115,7 @@ def _read_arg_file(path: str, kind: str) -> bytes:
         raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
 
 
-def _merge_reader(opts: ClientOptions) -> ReadFile:
+def _merge_reader(opts: ClientOptions, failures: dict[str, OSError] | None = None) -> ReadFile:
     """The filter list's reader of ``.`` merge files named on the command line.
 
     The list hands an absolute name over relative to its root, ``/``: such a name is
@@ -137,7 +144,9 @@ def _merge_reader(opts: ClientOptions) -> ReadFile:
                 f"rsync: [client] failed to open exclude file {name}: {reason}"
             )
             raise RsyncError(msg, exit_code=ExitCode.FILEIO) from None
-        except OSError:
+        except OSError as exc:
+            if failures is not None:
+                failures[name] = exc  # for the message (see build_filters)
             return None  # the list says "failed to open" (fatal for a command-line merge)
 
     return read
@@ -148,11 +157,12 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
 
     rsync: options.c (the filter options), exclude.c parse_filter_str().
     """
+    failures: dict[str, OSError] = {}
     home_cvsignore, cvsignore_env = cvsignore_sources(daemon=False)
     fl = FilterList(
         protocol=protocol,
         delete_excluded=opts.delete_excluded,
-        read_file=_merge_reader(opts),
+        read_file=_merge_reader(opts, failures),
         from0=opts.from0,
         home_cvsignore=home_cvsignore,
         cvsignore_env=cvsignore_env,
@@ -161,7 +171,10 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
     for kind, value in opts.filters:
         raw = os.fsencode(value)
         if kind == "filter":
-            fl.add_filter(raw)
+            try:
+                fl.add_filter(raw)
+            except FilterError as exc:
+                raise _open_failure(exc, failures) from None
         elif kind == "exclude":
             fl.add_exclude(raw)
         elif kind == "include":
@@ -180,6 +193,20 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
     if pdir and not pdir.startswith("/"):
         fl.add_filter(b"-p " + os.fsencode(pdir).rstrip(b"/") + b"/")
     return fl
+
+
+def _open_failure(exc: FilterError, failures: dict[str, OSError]) -> RsyncError:
+    """A merge file named on the command line that did not open, in rsync's words.
+
+    rsync: exclude.c parse_filter_file() (rsyserr(FERROR, "failed to open %s file %s")).
+    """
+    text = str(exc)
+    prefix, _, name = text.partition(" file ")
+    cause = failures.get(name)
+    if not prefix.startswith("failed to open") or cause is None:
+        return exc
+    msg = f"rsync: [client] {text}: {cause.strerror} ({cause.errno})"
+    return RsyncError(msg, exit_code=ExitCode.FILEIO)
 
 
 def _umask() -> int:
@@ -291,6 +318,23 @@ def _source_dir(sources: list[str]) -> str:
     return os.path.dirname(arg)
 
 
+def secluded_split(args: list[str]) -> tuple[list[str], list[str]]:
+    """``-s``: what the command line (or a daemon's first list) keeps, and the rest.
+
+    The command line keeps ``--server``, ``--sender`` and the option letters; the rest
+    (long options, ``.``, the paths) is sent apart.
+
+    rsync: options.c server_options() (the NULL after the letters: "unprotected args
+    stop here").
+    """
+    cut = 1
+    if cut < len(args) and args[cut] == "--sender":
+        cut += 1
+    if cut < len(args) and args[cut].startswith("-") and not args[cut].startswith("--"):
+        cut += 1
+    return args[:cut], args[cut:]
+
+
 def _family_flag(opts: ClientOptions) -> str:
     return "-4" if opts.ipv4 else "-6" if opts.ipv6 else ""
 
@@ -377,6 +421,7 @@ async def _run_local(
         from rsync_client.batchrun import confined_sources
 
         sender_root, sources = confined_sources(opts.confine_root, sources)
+    output.log_only("building file list")  # rsync: flist.c send_file_list() (FLOG)
     stats = await run_local_copy(
         [os.fsencode(s) for s in sources],
         None if dest is None else os.fsencode(dest),
@@ -446,6 +491,7 @@ async def _pull(
         raise UnsupportedError(msg)
     if opts.sandbox:
         _confined(opts, output, confine_client(opts, [], dest))
+    output.log_only("receiving file list")  # rsync: flist.c recv_file_list() (FLOG)
     stats = await run_pull(
         ws,
         session,
@@ -525,6 +571,11 @@ async def _daemon_session(
         raise RsyncError(msg, exit_code=ExitCode.STARTCLIENT)
     our_protocol = opts.protocol or PROTOCOL_VERSION
     process = None
+    early_input = b""
+    if opts.early_input is not None:
+        early_input = read_early_input(
+            opts.early_input, who="sender" if output.sending else "Receiver"
+        )
     if opts.rsh:
         argv = remote_command(
             opts.rsh,
@@ -564,8 +615,10 @@ async def _daemon_session(
             user=first.user,
             password_file=opts.password_file,
             build_args=lambda protocol: build_server_args(topts, server_paths(), protocol=protocol),
+            secluded=topts.protect_args,
             show=output.info,
             show_motd=opts.motd,
+            early_input=early_input,
         )
         if reply.listing_done or reply.protocol is None or not module:
             done = True
@@ -600,7 +653,9 @@ async def _run_shell(
             opts,
             topts,
             filters,
-            _requested(paths, module=False),
+            # --old-args: the remote shell splits the names again, so the names that come
+            # back are trusted (rsync: options.c trust_sender_args)
+            None if opts.old_args else _requested(paths, module=False),
             dest,
             output,
             protocol=protocol,
@@ -624,13 +679,26 @@ async def _shell_session(
     paths = [loc.path or "." for loc in locs]
     our_protocol = opts.protocol or PROTOCOL_VERSION
     server_args = build_server_args(topts, paths, protocol=our_protocol)
+    secluded = None
+    if topts.protect_args:
+        server_args, secluded = secluded_split(server_args)
     argv = remote_command(
-        opts.rsh, first.host, first.user, opts.rsync_path, server_args, family=_family_flag(opts)
+        opts.rsh,
+        first.host,
+        first.user,
+        opts.rsync_path,
+        server_args,
+        family=_family_flag(opts),
+        old_args=opts.old_args or 0,
     )
     process = await spawn(argv)
     assert process.stdout is not None  # noqa: S101 - spawned with pipes
     assert process.stdin is not None  # noqa: S101
     ws = _paced(WireStream(process.stdout, process.stdin, timeout=opts.timeout or None), opts)
+    if secluded is not None:
+        # the rest of the arguments, before the version exchange; they never meet a shell
+        # (rsync: main.c do_cmd() -> rsync.c send_protected_args())
+        ws.write(encode_secluded_args(secluded))
     code = 0
     done = False
     try:
@@ -765,6 +833,7 @@ async def _run_push(
                 import rsync_delta.delta
                 import rsync_delta.signature  # noqa: F401
             _confined(opts, output, confine_client(opts, sources, None))
+        output.log_only("building file list")  # rsync: flist.c send_file_list() (FLOG)
         stats = await run_push(
             ws,
             session,
@@ -778,6 +847,7 @@ async def _run_push(
             verbose=opts.verbose or int(opts.progress or opts.out_format is not None),
             names_from_peer=remote_list is not None,
             batch=batch,
+            log_items=output.log is not None,
         )
         return stats, session.protocol
 

@@ -71,7 +71,7 @@ def main_server(argv: Sequence[str]) -> int:
     try:
         parsed = parse_server_args(args)
     except ArgumentError as exc:
-        return int(exc.exit_code)
+        return _usage_error(exc)
 
     try:
         root_path = _remote_shell_root(parsed)
@@ -151,6 +151,26 @@ def _read_secluded_args(fd: int) -> list[str]:
             raise ArgumentError(msg, exit_code=ExitCode.PROTOCOL)
         args.append(current.decode("utf-8", "surrogateescape"))
         current.clear()
+
+
+def _usage_error(exc: ArgumentError) -> int:
+    """Say why the arguments did not parse, on stderr as rsync's server does; the exit code.
+
+    rsync: options.c parse_arguments() ("on remote machine: "), log.c log_exit().
+    """
+    from importlib.metadata import version
+
+    code = int(exc.exit_code)
+    names = {1: "syntax or usage error", 2: "protocol incompatibility"}
+    text = str(exc)
+    if not text.startswith(("rsync", "ERROR")):
+        text = f"rsync: {text}"
+    sys.stderr.write(
+        f"{text}\nrsync error: {names.get(code, 'unexplained error')} (code {code}) "
+        f"at pyrsyncd [server={version('rsync-daemon')}]\n"
+    )
+    sys.stderr.flush()
+    return code
 
 
 def _remote_shell_root(parsed: ServerArgs) -> str:

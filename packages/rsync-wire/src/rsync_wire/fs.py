@@ -23,7 +23,14 @@ import stat
 import sys
 from typing import Final
 
-__all__ = ["UNTRUSTED_SYMLINK", "Root", "UntrustedSymlinkError", "open_trusted", "split_path"]
+__all__ = [
+    "UNTRUSTED_SYMLINK",
+    "Root",
+    "UntrustedSymlinkError",
+    "open_trusted",
+    "set_insecure_links",
+    "split_path",
+]
 
 _SYS_OPENAT2: Final = 437  # the same number on x86_64 and aarch64 (generic table)
 _RESOLVE_NO_MAGICLINKS: Final = 0x02
@@ -94,6 +101,20 @@ class UntrustedSymlinkError(OSError):
     """A path the user named runs through a symlink owned by neither root nor us (ELOOP)."""
 
 
+_insecure_links = False
+
+
+def set_insecure_links(*, on: bool) -> None:
+    """``--insecure-links`` (a client's, never a daemon's): follow any symlink.
+
+    :func:`open_trusted` then opens the path as given, as rsync did before 3.5.
+
+    rsync: options.c insecure_links, syscall.c symlink_optout_allowed().
+    """
+    global _insecure_links
+    _insecure_links = on
+
+
 def open_trusted(path: bytes, flags: int, mode: int = 0o777) -> int:
     """Open a path the user named, following only symlinks owned by root or by us.
 
@@ -119,6 +140,8 @@ def open_trusted(path: bytes, flags: int, mode: int = 0o777) -> int:
     """
     if not path:
         raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+    if _insecure_links:
+        return os.open(path, flags | os.O_CLOEXEC, mode)
     trusted = os.geteuid()
     walk_flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
     remaining = path

@@ -214,6 +214,8 @@ _PUSH_KEEPS = {
     "P": "it travels as --partial",
     "chmod": "the sending client applies it to the modes it sends",
     "munge-links": "each side has its own (rsync: pipe.c local_child())",
+    "log-file": "each side has its own (a server's comes with -M)",
+    "log-file-format": "each side has its own (a server's comes with -M)",
     "inc-recursive": "the client leaves the 'i' out of -e instead (rsync: options.c)",
     "ignore-missing-args": "the sending client skips the missing names itself",
 }

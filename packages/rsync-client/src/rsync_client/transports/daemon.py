@@ -18,7 +18,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import anyio
 
@@ -227,6 +227,37 @@ def _prompt_password() -> bytes:
     return line.rstrip(b"\r\n")
 
 
+EARLY_INPUT_MAX: Final = 5120
+"""The most ``--early-input`` may hold (rsync: BIGPATHBUFLEN, the line buffer it goes through)."""
+
+
+def read_early_input(path: str, *, who: str) -> bytes:
+    """The contents of the ``--early-input`` file, for the daemon's ``early exec`` script.
+
+    Args:
+        path: the file as the user named it (no symlink another user planted is followed).
+        who: the client's role in rsync's messages (``Receiver`` or ``sender``).
+
+    Raises:
+        RsyncError: rsync's messages and exit code 5 when it cannot be read or is too big.
+
+    rsync: clientserver.c start_inband_exchange() (EARLY_INPUT_CMD).
+    """
+    try:
+        fd = open_no_attacker_symlinks(path, os.O_RDONLY)
+    except OSError as exc:
+        refusal = UNTRUSTED_SYMLINK_MESSAGE + "\n" if isinstance(exc, UntrustedSymlinkError) else ""
+        msg = f"{refusal}rsync: [{who}] failed to open {path}: {exc.strerror} ({exc.errno})"
+        raise RsyncError(msg, exit_code=ExitCode.STARTCLIENT) from None
+    with os.fdopen(fd, "rb") as f:
+        if os.fstat(f.fileno()).st_size > EARLY_INPUT_MAX:
+            msg = f"{path} is > {EARLY_INPUT_MAX} bytes."
+            err = RsyncError(msg, exit_code=ExitCode.STARTCLIENT)
+            err.bare = True  # type: ignore[attr-defined]
+            raise err
+        return f.read(EARLY_INPUT_MAX + 1)[:EARLY_INPUT_MAX]
+
+
 def _user(user: str | None) -> str:
     return user or os.environ.get("USER") or os.environ.get("LOGNAME") or "nobody"
 
@@ -241,6 +272,8 @@ async def daemon_preamble(
     build_args: Callable[[int], list[str]],
     show: Callable[[str], None],
     show_motd: bool = True,
+    early_input: bytes = b"",
+    secluded: bool = False,
 ) -> DaemonReply:
     """Greetings, module, authentication and arguments; returns the negotiated protocol.
 
@@ -253,6 +286,9 @@ async def daemon_preamble(
         build_args: builds the argument vector (``--server ... . paths``) for a protocol.
         show: prints a line of MOTD or module listing.
         show_motd: ``--no-motd`` turns MOTD (and listing) lines off.
+        early_input: ``--early-input``: sent after the greeting, before the module name
+            (see :func:`read_early_input`).
+        secluded: ``-s``: the arguments after the option letters go as a second list.
 
     Raises:
         RemoteError: ``@ERROR`` from the daemon (exit code 5).
@@ -260,7 +296,7 @@ async def daemon_preamble(
 
     rsync: clientserver.c start_inband_exchange().
     """
-    machine = DaemonClient(module, ours=our_protocol, digests=AUTH_DIGESTS)
+    machine = DaemonClient(module, ours=our_protocol, digests=AUTH_DIGESTS, early_input=early_input)
     event: Motd | AuthRequested | Accepted | ListingDone | None = None
     while not isinstance(event, Accepted):
         ws.write(machine.data_to_send())
@@ -282,7 +318,14 @@ async def daemon_preamble(
         elif isinstance(event, Motd) and show_motd:
             show(event.text)
     protocol = event.protocol
-    machine.send_args(build_args(protocol))
+    args = build_args(protocol)
+    if secluded:
+        from rsync_client.session import secluded_split
+
+        head, rest = secluded_split(args)
+        machine.send_args(head, secluded=rest)
+    else:
+        machine.send_args(args)
     ws.write(machine.data_to_send())
     await ws.flush()
     return DaemonReply(protocol, listing_done=False)

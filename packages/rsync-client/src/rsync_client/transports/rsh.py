@@ -102,12 +102,15 @@ def remote_command(
     *,
     daemon: bool = False,
     family: str = "",
+    old_args: int = 0,
 ) -> list[str]:
     """The argv of the remote-shell process.
 
     ``server_args`` is what :func:`~rsync_wire.proto.args.build_server_args` returns
     (``--server ... . paths``); its options and paths are escaped here. ``family`` is
     ``-4`` or ``-6`` (the client's option), passed on when the remote shell is ssh.
+    ``old_args`` (``--old-args``, counted): once, the paths go unescaped (the remote shell
+    splits them again); twice, nothing is escaped.
 
     rsync: main.c do_cmd().
     """
@@ -128,8 +131,14 @@ def remote_command(
         return argv
     in_paths = False
     for arg in server_args:
+        if old_args >= 2:  # rsync: safe_arg() escapes nothing (old_style_args > 1)
+            argv.append(arg)
+            continue
         if in_paths:
-            argv.append(escape_arg(arg, filename=True))
+            if old_args:  # rsync: safe_arg() leaves a file name as typed, bar a leading dash
+                argv.append("./" + arg if arg.startswith("-") else arg)
+            else:
+                argv.append(escape_arg(arg, filename=True))
             continue
         if arg == ".":
             in_paths = True

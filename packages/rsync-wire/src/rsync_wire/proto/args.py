@@ -437,7 +437,7 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
             name, eq, value = arg[2:].partition("=")
             spec = _LONG.get(name)
             if spec is None:
-                msg = f"unknown option: --{name}"
+                msg = f"on remote machine: {arg}: unknown option"  # popt's words (rsync)
                 raise ArgumentError(msg)
             field, kind = spec.field, spec.kind
             val: str | None = None
@@ -448,11 +448,11 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
                     val = args[i]
                     i += 1
                 else:
-                    msg = f"option --{name} requires an argument"
+                    msg = f"on remote machine: {arg}: missing argument"
                     raise ArgumentError(msg)
                 val = _unescape(val)
             elif eq:
-                msg = f"option --{name} does not take an argument"
+                msg = f"on remote machine: {arg}: option does not take an argument"
                 raise ArgumentError(msg)
             shown = f"--{name}={value}" if eq else f"--{name}"
             spelled.append(name)
@@ -470,7 +470,7 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
                     value = arg[j:]
                     if not value:
                         if i >= n:
-                            msg = f"option -{letter} requires an argument"
+                            msg = f"on remote machine: {arg}: missing argument"
                             raise ArgumentError(msg)
                         value = args[i]
                         i += 1
@@ -487,7 +487,7 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
                     break
                 spec = _SHORT.get(letter)
                 if spec is None:
-                    msg = f"unknown option: -{letter}"
+                    msg = f"on remote machine: {arg}: unknown option"
                     raise ArgumentError(msg)
                 _set(
                     opts,

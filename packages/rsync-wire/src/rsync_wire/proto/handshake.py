@@ -46,6 +46,7 @@ __all__ = [
     "auth_response",
     "choose_auth_digest",
     "daemon_protocol",
+    "encode_secluded_args",
     "format_greeting",
     "format_module_line",
     "make_challenge",
@@ -265,6 +266,20 @@ def _text(line: bytes) -> str:
     return line.decode("utf-8", "backslashreplace")
 
 
+def encode_secluded_args(args: Sequence[str]) -> bytes:
+    """``-s``: the arguments after the cut, NUL-separated behind the arg0 ``rsync``.
+
+    An empty argument goes as ``.``; an empty one ends the list.
+
+    rsync: rsync.c send_protected_args().
+    """
+    out = bytearray(b"rsync\0")
+    for arg in args:
+        out += (arg.encode("utf-8", "surrogateescape") or b".") + b"\0"
+    out += b"\0"
+    return bytes(out)
+
+
 class DaemonClient:
     """The client's side of the daemon handshake.
 
@@ -341,16 +356,27 @@ class DaemonClient:
         self._out += f"{user} {response}\n".encode()
         self._state = "reply"
 
-    def send_args(self, args: Sequence[str]) -> None:
+    def send_args(self, args: Sequence[str], *, secluded: Sequence[str] | None = None) -> None:
         """Send the argument list after :class:`Accepted`.
 
         NUL-terminated from protocol 30, newline-terminated before; an empty one ends it.
+        With ``secluded`` (``-s``), ``args`` is only what precedes rsync's cut (``--server``
+        and the option letters) and ``secluded`` the rest (``.`` and the paths included):
+        they follow as a second, NUL-separated list behind a new arg0 (below protocol 30
+        rsync's first list carries them too, after a ``(null)``).
+
+        rsync: clientserver.c start_inband_exchange(), rsync.c send_protected_args().
         """
         self._expect("args")
         end = b"\0" if (self.protocol or 0) >= 30 else b"\n"
-        for arg in args:
+        first = list(args)
+        if secluded is not None and end == b"\n":
+            first += ["(null)", *secluded]  # rsync prints the whole vector, its NULL too
+        for arg in first:
             self._out += arg.encode("utf-8", "surrogateescape") + end
         self._out += end
+        if secluded is not None:
+            self._out += encode_secluded_args(secluded)
         self._state = "done"
 
     def _expect(self, state: str) -> None:

@@ -321,7 +321,7 @@ _O = Option
 # fmt: off
 OPTIONS: Final[tuple[Option, ...]] = (
     # -- the packed cluster, in the order a client writes it (rsync: server_options()) --
-    _O("secluded-args", "s", sets="protect_args", server="flag", send=Send.SHORT, roles=_SRV,
+    _O("secluded-args", "s", sets="protect_args", server="flag", send=Send.SHORT, roles=_ALL,
        aliases=("protect-args",), exact=True,
        negations=(*_no("secluded-args", "protect-args"), "no-s")),
     _O("verbose", "v", sets="verbose", server="count", send=Send.SHORT, repeat=9, roles=_ALL,
@@ -521,7 +521,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("write-devices", server="refuse", negations=_no("write-devices")),
     _O("drop-D", sets="drop_devices", server="flag", roles=_SRV, negations=_no("drop-D")),
     _O("confine-root", arg=Arg.STR, sets="confine_root", server="str", roles=_SRV | _LC),
-    _O("insecure-links", negations=_no("insecure-links")),
+    # local only: never forwarded, and a daemon never takes it (rsync: options.c)
+    _O("insecure-links", roles=_CLI, negations=_no("insecure-links")),
     _O("munge-links", sets="munge_links", server="flag", roles=_ALL,
        negations=_no("munge-links")),
     _O("chmod", arg=Arg.STR, sets="chmod", server="list", roles=_ALL),
@@ -548,15 +549,17 @@ OPTIONS: Final[tuple[Option, ...]] = (
        aliases=("zt",)),
     _O("", "P", sets="partial", server="flag", roles=_ALL),
     _O("progress", roles=_CLI, negations=_no("progress")),
-    _O("log-file", arg=Arg.STR),
-    _O("log-file-format", arg=Arg.STR),
+    # a server takes them with -M (a remote-shell server; a daemon refuses them)
+    _O("log-file", arg=Arg.STR, sets="log_file", server="str", roles=_CLI | _SRV),
+    _O("log-file-format", arg=Arg.STR, sets="log_file_format", server="str",
+       roles=_CLI | _SRV),
     _O("itemize-changes", "i", server="refuse", roles=_CLI,
        negations=_no("itemize-changes", "i")),
     _O("read-batch", arg=Arg.STR, roles=_LC),
     _O("write-batch", arg=Arg.STR, roles=_CLI),
     _O("only-write-batch", arg=Arg.STR, sets="only_write_batch", server="batch",
        send=Send.CUSTOM, when=_SEND, emit=_only_write_batch_emit, roles=_CLI | _SR),
-    _O("old-args", negations=_no("old-args")),
+    _O("old-args", roles=_CLI, negations=_no("old-args")),
     _O("trust-sender"),
     _O("chown", arg=Arg.STR, roles=_CLI),  # the client makes it --usermap/--groupmap
     _O("contimeout", arg=Arg.INT, server="refuse_value", roles=_CLI,
@@ -578,7 +581,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("port", arg=Arg.INT, roles=_CLI),
     _O("sockopts", arg=Arg.STR),
     _O("password-file", arg=Arg.STR, roles=_CLI),
-    _O("early-input", arg=Arg.STR),
+    _O("early-input", arg=Arg.STR, roles=_CLI),
     _O("blocking-io", roles=_CLI, negations=_no("blocking-io")),
     _O("outbuf", arg=Arg.STR),
     # written by the builder after every other option (rsync: server_options())

@@ -116,6 +116,8 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     info: list[str] = msgspec.field(default_factory=list)
     debug: list[str] = msgspec.field(default_factory=list)
     log_format: str | None = None
+    log_file: str | None = None  # --log-file (a remote-shell server's, given with -M)
+    log_file_format: str | None = None  # --log-file-format (None: "%i %n%L")
     msgs2stderr: bool | None = None
     qsort: bool = False
     open_noatime: bool = False

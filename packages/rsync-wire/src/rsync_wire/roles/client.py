@@ -218,6 +218,7 @@ async def run_push(
     verbose: int = 0,
     names_from_peer: bool = False,
     batch: BatchWriter | None = None,
+    log_items: bool = False,
 ) -> ReceiveStats:
     """Send the filter list when the receiver wants it, then run the sender as the client.
 
@@ -237,6 +238,7 @@ async def run_push(
             the names (below P 31 unmultiplexed: see :func:`setup_client_protocol`).
         batch: ``--write-batch``: what the sender writes from here on is recorded, and its
             statistics.
+        log_items: the client keeps a ``--log-file``: every item goes to the reporter.
 
     Returns:
         The sender's statistics in the shape ``--stats`` prints (rsync's client sender
@@ -281,6 +283,7 @@ async def run_push(
         verbose=verbose,
         ws=ws,
         names_from_peer=names_from_peer,
+        log_items=log_items,
     )
     ws.on_message = port.on_message
     role = SenderRole(ws, session, opts, root, paths, port=port)

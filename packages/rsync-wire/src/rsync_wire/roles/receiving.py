@@ -822,7 +822,12 @@ class ReceiverSide:
             if sh.opts.backup and sh.tree is not None and not sh.opts.dry_run:
                 sh.backups = self._backups(sh.tree)
             if sh.opts.alt_dest and sh.opts.basis_dirs and sh.tree is not None:
-                sh.basis = self._basis_dirs(sh.tree)
+                sh.basis = self._basis_dirs(sh.tree.path)
+            elif sh.opts.alt_dest and sh.opts.basis_dirs and sh.config.dest_missing:
+                # a dry run into a directory it did not make: the basis dirs are found as
+                # the real run would find them (rsync: main.c check_alt_basis_dirs(),
+                # dry_run > 1: one leading "../" is taken off against the parent)
+                sh.basis = self._basis_dirs(self.dest.rstrip(b"/") or b"/", missing=True)
             pdir = sh.opts.partial_dir
             if pdir and pdir.startswith("/") and sh.tree is not None:
                 from rsync_wire.roles.partialdir import AbsolutePartialDir
@@ -1039,12 +1044,14 @@ class ReceiverSide:
             shown_dir=shown if shown.endswith(b"/") else shown + b"/",
         )
 
-    def _basis_dirs(self, tree: DestTree) -> BasisDirs:
+    def _basis_dirs(self, base: bytes, *, missing: bool = False) -> BasisDirs:
         """``--link-dest``/``--copy-dest``/``--compare-dest``: each directory opened once.
 
         A relative one is relative to the destination directory (in a daemon module, as
         the backup directory: never outside the module). One that is missing or not a
         directory gets rsync's warning and is skipped.
+
+        ``base`` is the destination directory; ``missing``: a dry run did not make it.
 
         rsync: main.c check_alt_basis_dirs().
         """
@@ -1059,8 +1066,16 @@ class ReceiverSide:
             if isinstance(place, ModuleDestination):
                 base = sh.dest_in_module if not bdir.startswith(b"/") else b""
                 path = module_path(base + b"/" + bdir) or b"."
+            elif bdir.startswith(b"/"):
+                path = bdir
             else:
-                path = bdir if bdir.startswith(b"/") else tree.path.rstrip(b"/") + b"/" + bdir
+                # made absolute against the destination, as rsync's curr_dir (cleaned, the
+                # name itself kept as given: that is what its warning shows)
+                where = os.path.normpath(os.path.join(os.getcwdb(), base))
+                if missing and bdir.startswith(b"../"):
+                    where = os.path.dirname(where)
+                    bdir = bdir[3:]
+                path = where.rstrip(b"/") + b"/" + bdir
             shown = _show(path if not isinstance(place, ModuleDestination) else bdir)
             try:
                 st = place.stat(path)

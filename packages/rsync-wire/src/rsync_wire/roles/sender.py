@@ -811,7 +811,7 @@ class SenderRole:
         has_iflags = session.has_iflags
         io_error_before = self.report.io_error
         inc = self.inc
-        items = not self.server
+        items = not self.server or self.port.wants_items  # a server's --log-file wants them
         if inc:
             ws.idle_hook = self._send_idle_batch
         while True:
@@ -942,6 +942,8 @@ class SenderRole:
             iflags,
             xname,
             first_send=first_send,
+            size=flist.sizes[pos],
+            mtime=flist.mtimes[pos] // 1_000_000_000,
         )
 
     def _hook_success(self) -> None:
@@ -1100,7 +1102,7 @@ class SenderRole:
                 # --only-write-batch: the data goes to the batch file only (rsync: f_xfer)
                 ws.divert_output(self.batch_only)
             head.encode_into(ws.out, protocol=session.protocol)
-            if not self.server:
+            if not self.server or self.port.wants_items:
                 # rsync: rsync.c read_ndx_and_attrs() (below 29: TRANSFER|MISSING_DATA)
                 flags = echo[0] if session.has_iflags else _TRANSFER | _MISSING_DATA
                 # a transfer's xname (a fuzzy basis) is not shown: rsync: log_item(.., NULL)

@@ -29,7 +29,9 @@ from rsync_wire.errors import ExitCode, RemoteError, RemoteProtocolError
 from rsync_wire.proto.constants import Item, Msg
 from rsync_wire.proto.filters import FilterList, FilterListReader
 from rsync_wire.proto.flist import FileEntry
+from rsync_wire.roles.decide import SIGNIFICANT_ITEM_FLAGS
 from rsync_wire.roles.scan import cvsignore_sources
+from rsync_wire.roles.xferlog import XferItem, server_log
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -81,8 +83,13 @@ class SenderPort(Protocol):
         xname: bytes | None,
         *,
         first_send: bool,
+        size: int = 0,
+        mtime: int = 0,
     ) -> None:
-        """An item the remote generator itemized (transferred or not)."""
+        """An item the remote generator itemized (transferred or not).
+
+        ``size`` and ``mtime`` (seconds) are what the file list says (``%l``, ``%M``).
+        """
 
     def sending(
         self, name: bytes, done: int, total: int, *, transferred_size: int, total_size: int
@@ -189,7 +196,11 @@ class ServerSenderPort:
     """
 
     server = True
-    wants_items = False
+
+    @property
+    def wants_items(self) -> bool:
+        """Only a remote-shell server's ``--log-file`` logs items (see :meth:`item`)."""
+        return self.module is None and server_log() is not None
 
     def __init__(self, module: ModuleContext | None = None) -> None:
         self.module = module
@@ -231,7 +242,7 @@ class ServerSenderPort:
                 code = Msg.INFO
         await ws.write_message(code, (text + "\n").encode("utf-8", "backslashreplace"))
 
-    def item(  # noqa: D102 - a server prints nothing
+    def item(
         self,
         name: bytes,
         mode: int,
@@ -240,8 +251,28 @@ class ServerSenderPort:
         xname: bytes | None,
         *,
         first_send: bool,
+        size: int = 0,
+        mtime: int = 0,
     ) -> None:
-        pass
+        """A server prints nothing; a remote-shell server's ``--log-file`` logs the item.
+
+        rsync: sender.c send_files() (maybe_log_item(), log_item() on a server).
+        """
+        del first_send  # a client's count of created entries; a server keeps none
+        log = server_log()
+        if log is None or self.module is not None:
+            return
+        item = XferItem(
+            name=name,
+            path=name,
+            mode=mode,
+            size=size,
+            mtime=mtime,
+            link_target=link_target,
+            iflags=iflags,
+        )
+        significant = bool(iflags & SIGNIFICANT_ITEM_FLAGS) or xname is not None
+        log.item(item, op="send", significant=significant)
 
     def sending(  # noqa: D102
         self, name: bytes, done: int, total: int, *, transferred_size: int, total_size: int
@@ -299,6 +330,7 @@ class ClientSenderPort:
         ws: the connection, whose timeout MSG_IO_TIMEOUT may shorten.
         names_from_peer: ``--files-from=HOST:FILE``: the receiving server reads the file
             and sends the names, as a client sends a server its local list.
+        log_items: the client keeps a ``--log-file``, which logs items ``-v`` would not show.
     """
 
     server = False
@@ -312,6 +344,7 @@ class ClientSenderPort:
         verbose: int = 0,
         ws: WireStream | None = None,
         names_from_peer: bool = False,
+        log_items: bool = False,
     ) -> None:
         self.ws = ws
         self.names_from_peer = names_from_peer
@@ -319,7 +352,7 @@ class ClientSenderPort:
         self.reporter = reporter
         self.itemize = itemize
         self.verbose = verbose
-        self.wants_items = bool(itemize or verbose)
+        self.wants_items = bool(itemize or verbose or log_items)
         self.created = [0, 0, 0, 0, 0]  # files, dirs, symlinks, devices, specials
         self.deleted: list[int] | None = None
         self.io_error = 0
@@ -371,6 +404,8 @@ class ClientSenderPort:
         xname: bytes | None,
         *,
         first_send: bool,
+        size: int = 0,
+        mtime: int = 0,
     ) -> None:
         """Count a new item and print its line as rsync's client sender does.
 
@@ -389,7 +424,7 @@ class ClientSenderPort:
                 self.created[4] += 1
         if not self.wants_items:
             return
-        entry = FileEntry(name=name, mode=mode, link_target=link_target)
+        entry = FileEntry(name=name, mode=mode, link_target=link_target, size=size, mtime=mtime)
         self.reporter.item(entry, name, iflags, xname)
 
     def sending(

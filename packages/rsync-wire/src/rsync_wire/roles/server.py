@@ -30,6 +30,7 @@ from rsync_wire.roles.module import ModuleContext
 from rsync_wire.roles.negotiation import negotiate
 from rsync_wire.roles.scan import sanitize_path
 from rsync_wire.roles.server_options import refuse_message, refused_by_module, unimplemented
+from rsync_wire.roles.xferlog import ServerLog, set_server_log
 
 if TYPE_CHECKING:
     from rsync_wire.proto.args import ServerArgs
@@ -226,6 +227,11 @@ async def run_server(
         except ArgumentError as exc:
             return await _fail(ws, session, f"rsync: {exc}", ExitCode.SYNTAX, early=True)
     refused = unsupported_options(parsed, module)
+    if not refused and module is not None and (opts.log_file or opts.log_file_format):
+        # a daemon keeps its own log: a client never names the file (rsync: the daemon
+        # ignores a client's --log-file); refused rather than ignored
+        verb = "is configured to refuse"
+        refused = [f"The server {verb} --log-file{'' if opts.log_file else '-format'}"]
     if refused:
         if module is not None:
             log.warning("%s refused: %s", module.log_prefix, refused[0])
@@ -246,13 +252,87 @@ async def run_server(
             "ERROR: --remove-source-files cannot be used with a read-only module",
             ExitCode.SYNTAX,
         )
+    xlog = _open_server_log(opts) if module is None and opts.log_file else None
+    try:
+        code = await _serve(ws, session, parsed, module=module, root_path=root_path, xlog=xlog)
+    finally:
+        if xlog is not None:
+            set_server_log(None)
+            xlog.close()
+    return code
+
+
+def _open_server_log(opts: TransferOptions) -> ServerLog | None:
+    """A remote-shell server's ``--log-file``; ``None`` (and a warning) when it cannot open.
+
+    rsync: log.c logfile_open() (0644 less 022 and the umask; a failure is not fatal).
+    """
+    from rsync_wire.fs import open_trusted
+
+    assert opts.log_file is not None  # noqa: S101 - the caller checked
+    old = os.umask(0o022)
+    os.umask(old | 0o022)
+    try:
+        fd = open_trusted(os.fsencode(opts.log_file), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        log.warning("failed to open log-file %s: %s", opts.log_file, exc.strerror)
+        return None
+    finally:
+        os.umask(old)
+    fmt = opts.log_file_format if opts.log_file_format is not None else "%i %n%L"
+    server = ServerLog(fd, fmt, dry_run=opts.dry_run)
+    set_server_log(server)
+    return server
+
+
+async def _serve(
+    ws: WireStream,
+    session: Session,
+    parsed: ServerArgs,
+    *,
+    module: ModuleContext | None,
+    root_path: str | None,
+    xlog: ServerLog | None,
+) -> int:
+    """The role the arguments ask for (after the negotiation and the refusals)."""
+    opts = parsed.options
+    # the total size of the files listed, and (a receiver's) bytes sent and received
+    total = [0, -1, -1]
+    if xlog is not None:
+        # rsync: flist.c send_file_list() / recv_file_list() (FLOG)
+        xlog.line("building file list" if opts.sender else "receiving file list")
+    try:
+        return await _serve_role(
+            ws, session, parsed, module=module, root_path=root_path, total=total
+        )
+    finally:
+        if xlog is not None:
+            # rsync: log.c log_exit() (a server always writes its totals)
+            written = total[1] if total[1] >= 0 else ws.bytes_written + ws.pending_output
+            read = total[2] if total[2] >= 0 else ws.bytes_read
+            xlog.line(f"sent {written} bytes  received {read} bytes  total size {total[0]}")
+
+
+async def _serve_role(
+    ws: WireStream,
+    session: Session,
+    parsed: ServerArgs,
+    *,
+    module: ModuleContext | None,
+    root_path: str | None,
+    total: list[int],
+) -> int:
+    opts = parsed.options
+    protocol = session.protocol
     if not opts.sender:
         if module is not None and module.read_only:
             # rsync: main.c do_server_recv(), before it reads anything
             return await _fail(
                 ws, session, "ERROR: module is read only", ExitCode.SYNTAX, early=True
             )
-        return await _serve_upload(ws, session, parsed, module=module, root_path=root_path)
+        return await _serve_upload(
+            ws, session, parsed, module=module, root_path=root_path, total=total
+        )
     paths = parsed.paths
     if module is not None:
         paths = [
@@ -283,6 +363,7 @@ async def run_server(
             log.info("%s building file list", module.log_prefix)  # rsync: flist.c (FLOG)
         role = SenderRole(ws, session, opts, root, paths, module=module)
         report = await role.run()
+        total[0] = report.total_size
     except RsyncError as exc:
         if isinstance(exc, RemoteError):
             return int(exc.exit_code)
@@ -303,6 +384,7 @@ async def _serve_upload(
     *,
     module: ModuleContext | None,
     root_path: str | None,
+    total: list[int],
 ) -> int:
     """Receive what the client pushes (see :mod:`rsync_wire.roles.upload`).
 
@@ -334,6 +416,7 @@ async def _serve_upload(
         dest = os.fsencode(root_path).rstrip(b"/") + b"/" + dest
     try:
         stats = await receive_upload(ws, session, opts, dest, module=module, root=root)
+        total[:] = [stats.total_size, stats.total_written, stats.total_read]
     except RsyncError as exc:
         if isinstance(exc, RemoteError):
             return int(exc.exit_code)

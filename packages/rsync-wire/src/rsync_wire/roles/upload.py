@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 from typing import TYPE_CHECKING
 
@@ -34,11 +35,12 @@ from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.roles.chmod import parse_chmod, tweak_mode
 from rsync_wire.roles.confine_root import ConfinedDestination
 from rsync_wire.roles.daemon_rules import DaemonRules
+from rsync_wire.roles.decide import SIGNIFICANT_ITEM_FLAGS
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.files_from import forward_names
 from rsync_wire.roles.receive_state import NullReporter, ReceiveConfig, Shared
 from rsync_wire.roles.receiving import ReceiverSide
-from rsync_wire.roles.xferlog import XferItem, format_line, log_item
+from rsync_wire.roles.xferlog import XferItem, format_line, log_item, server_log
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -108,6 +110,12 @@ class PeerReporter(NullReporter):
 
         rsync: log.c log_delete().
         """
+        log = server_log() if self.module is None else None
+        if log is not None and not log.dry_run:
+            # the log's format with %i or %o, else "deleting %n" (rsync: log_delete())
+            lfmt = log.format if re.search(r"%[-'0-9]*[io]", log.format) else "deleting %n"
+            gone = XferItem(name=name, path=name, mode=mode, size=0, mtime=0, iflags=_DELETED)
+            log.line(format_line(lfmt, gone, op="del."))
         if self.protocol >= 29:
             self._send(Msg.DELETED, name + (b"\0" if stat.S_ISDIR(mode) else b""))
             return
@@ -121,13 +129,29 @@ class PeerReporter(NullReporter):
             slash = b"/" if stat.S_ISDIR(mode) else b""
             self._send(Msg.INFO, b"deleting " + name + slash + b"\n")
 
-    def item(self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None) -> None:  # noqa: ARG002
+    def item(self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None) -> None:
         """A settled item: a line in the daemon's transfer log, when the module keeps one.
 
         rsync: receiver.c recv_files(), log.c log_item(FLOG) (a server receiver's items
         reach the client through the generator's iflags, not as text).
         """
         m = self.module
+        log = server_log() if m is None else None
+        if log is not None:  # a remote-shell server's --log-file
+            log.item(
+                XferItem(
+                    name=name,
+                    path=name,
+                    mode=entry.mode,
+                    size=entry.size,
+                    mtime=entry.mtime,
+                    link_target=entry.link_target,
+                    iflags=iflags,
+                ),
+                op="recv",
+                significant=bool(iflags & SIGNIFICANT_ITEM_FLAGS) or xname is not None,
+            )
+            return
         if m is None or not m.transfer_logging or self.shared is None:
             return
         dest = self.shared.dest_in_module
@@ -317,6 +341,12 @@ async def receive_upload(
         # rsync: flist.c recv_file_list() (FLOG, the daemon's log only)
         log.info("%s receiving file list", module.log_prefix)
     try:
-        return await side.run()
+        stats = await side.run()
+        # what a server receiver sent and read (rsync: log_exit() of a server): the
+        # generator writes through its own stream, whose count starts at the file list
+        out = side.shared.out_ws
+        stats.total_written = ws.bytes_written + (out.bytes_written if out is not ws else 0)
+        stats.total_read = ws.bytes_read
+        return stats
     finally:
         side.close()

@@ -12,6 +12,7 @@ rsync: log.c log_formatted(), log_item(); loadparm.c (the default ``log format``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -23,7 +24,17 @@ import msgspec
 
 from rsync_wire.proto.constants import Item
 
-__all__ = ["DEFAULT_LOG_FORMAT", "XferItem", "format_line", "itemize", "log_item", "permstring"]
+__all__ = [
+    "DEFAULT_LOG_FORMAT",
+    "ServerLog",
+    "XferItem",
+    "format_line",
+    "itemize",
+    "log_item",
+    "permstring",
+    "server_log",
+    "set_server_log",
+]
 
 log = logging.getLogger("rsync_wire.xferlog")
 
@@ -264,3 +275,76 @@ def log_item(
         user=user,
     )
     log.info("%s", line[:4096])
+
+
+class ServerLog:
+    """A remote-shell server's ``--log-file`` (given with the client's ``-M``).
+
+    Lines are ``YYYY/MM/DD HH:MM:SS [PID] TEXT``, escaped as rsync's log writer escapes
+    them; items go in ``--log-file-format`` (default ``%i %n%L``).
+
+    Args:
+        fd: the file, opened for appending (the log owns it).
+        fmt: the item format (``""``: no item lines).
+        dry_run: ``-n``: no item is logged.
+
+    rsync: log.c logit(), log_item(), maybe_log_item() (the am_server branches).
+    """
+
+    def __init__(self, fd: int, fmt: str, *, dry_run: bool = False) -> None:
+        self.fd = fd
+        self.format = fmt
+        self.dry_run = dry_run
+        self.has_i = _has_escape(fmt, "i")
+        self.pid = os.getpid()
+
+    def line(self, text: str | bytes) -> None:
+        """Append one line."""
+        from rsync_wire.proto.escape import escape_text
+
+        raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
+        body = escape_text(raw.rstrip(b"\n"), charset=None, c1=True)
+        stamp = _timestring(time.time())
+        data = f"{stamp} [{self.pid}] {body}\n".encode("utf-8", "surrogateescape")
+        with contextlib.suppress(OSError):  # a failing log does not stop the transfer
+            os.write(self.fd, data)
+
+    def item(self, item: XferItem, *, op: str, significant: bool) -> None:
+        """An item: a transfer, or a change the generator itemized.
+
+        rsync: log.c maybe_log_item() (am_server: only with %i in the format, and
+        significant), log_item() after a transfer; nothing in a dry run.
+        """
+        if self.dry_run or not self.format:
+            return
+        if not item.iflags & Item.TRANSFER and not (self.has_i and significant):
+            return
+        self.line(format_line(self.format, item, op=op))
+
+    def close(self) -> None:
+        """Close the file."""
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+
+def _has_escape(fmt: str, letter: str) -> bool:
+    return any(m.group(5) == letter for m in _ESCAPE.finditer(fmt))
+
+
+_server_log: ServerLog | None = None
+
+
+def set_server_log(log: ServerLog | None) -> None:
+    """Install (or remove) this process's server log.
+
+    A remote-shell server serves one session per process; the roles that see its items
+    reach the log here.
+    """
+    global _server_log
+    _server_log = log
+
+
+def server_log() -> ServerLog | None:
+    """The server log of this process, if a ``--log-file`` was given to the server."""
+    return _server_log

@@ -47,8 +47,8 @@ class _HardLinks(_Deletion):
             self.hl_leader[group] = i
             members.setdefault(group, []).append(i)
         for group, ndxs in members.items():
-            if len(ndxs) < 2 or sh.config.dest_missing:
-                continue
+            if len(ndxs) < 2 or (sh.config.dest_missing and sh.basis is None):
+                continue  # (a dry run's missing destination may still have basis dirs)
             if not stat.S_ISREG(sh.entries[ndxs[0]].mode):
                 # a device, special or symlink is made at once: the first one leads
                 self.hl_leader[group] = ndxs[0]
@@ -142,6 +142,20 @@ class _HardLinks(_Deletion):
                 return
         shown_st, shown = st, True
         if st is None and self.sh.basis is not None:
+            if lst is None and self.dry_run:
+                # a dry run links nothing: the leader is what its basis file would be
+                lst = next(
+                    (b for _, _, b in self._in_basis_dirs(leader_rel) if stat.S_ISREG(b.st_mode)),
+                    None,
+                )
+                if (
+                    lst is not None
+                    and self.sh.basis.kind == "compare-dest"
+                    and quick_check_ok(sh.entries[leader], lst, sh.opts)
+                ):
+                    # the real run would leave the leader out: this one goes on its own
+                    self._recv_generator_alone(ndx)
+                    return
             shown_st, shown = self._follower_basis(entry, rel, lst)
         if shown:
             self._itemize_or_report(
@@ -182,6 +196,9 @@ class _HardLinks(_Deletion):
                 shown = config.itemize > 1 or (
                     config.itemize > 0 and config.levels.info_gte("NAME", 2)
                 )
+                if not shown and config.levels.info_gte("NAME", 2) and not config.itemize:
+                    # rsync: hlink.c hard_link_check() (INFO_GTE(NAME, 2), no %i)
+                    self._info(f"{_show(rel)} is uptodate")
                 return bst, shown
             if not stat.S_ISREG(entry.mode) or not quick_check_ok(entry, bst, sh.opts):
                 continue
