@@ -28,6 +28,7 @@ class SyncOptions(TypedDict, total=False):
     take what the command line takes (``bwlimit="1.5M"``, ``max_size=1000``).
     """
 
+    secluded_args: bool  # --secluded-args, -s
     verbose: bool | int  # --verbose, -v
     quiet: bool  # --quiet, -q
     backup: bool  # --backup, -b
@@ -114,6 +115,7 @@ class SyncOptions(TypedDict, total=False):
     archive: bool  # --archive, -a
     inc_recursive: bool  # --inc-recursive
     confine_root: StrArg  # --confine-root
+    insecure_links: bool  # --insecure-links
     munge_links: bool  # --munge-links
     chmod: StrArgs  # --chmod (repeatable)
     delete_missing_args: bool  # --delete-missing-args
@@ -125,10 +127,13 @@ class SyncOptions(TypedDict, total=False):
     exclude_from: StrArgs  # --exclude-from (repeatable)
     include_from: StrArgs  # --include-from (repeatable)
     progress: bool  # --progress
+    log_file: StrArg  # --log-file
+    log_file_format: StrArg  # --log-file-format
     itemize_changes: bool | int  # --itemize-changes, -i
     read_batch: StrArg  # --read-batch
     write_batch: StrArg  # --write-batch
     only_write_batch: StrArg  # --only-write-batch
+    old_args: bool  # --old-args
     chown: StrArg  # --chown
     contimeout: int  # --contimeout
     stop_after: StrArg  # --stop-after
@@ -141,6 +146,7 @@ class SyncOptions(TypedDict, total=False):
     mkpath: bool  # --mkpath
     port: int  # --port
     password_file: StrArg  # --password-file
+    early_input: StrArg  # --early-input
     blocking_io: bool  # --blocking-io
     remote_option: StrArgs  # --remote-option, -M (repeatable)
     protocol: int  # --protocol
