@@ -734,12 +734,8 @@ async def _run_push(
         # rsync: compat.c setup_protocol() (a sender's receiver_symlink_times)
         output.receiver_symlink_times = bool(session.compat_flags & CF.SYMLINK_TIMES)
         if opts.sandbox:
-            if not topts.whole_file:
-                # The sender matches the receiver's block sums: load the delta engine now,
-                # while numpy's system libraries (outside the Python installation) are
-                # still readable (confine_client loads it only for a receiving client).
-                import rsync_delta.delta
-                import rsync_delta.signature  # noqa: F401
+            # the delta engine stays a lazy import: numpy's system libraries stay readable
+            # (rsync_client.confine.loader_paths)
             _confined(opts, output, confine_client(opts, sources, None))
         stats = await run_push(
             ws,
