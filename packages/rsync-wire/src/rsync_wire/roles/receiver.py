@@ -29,6 +29,7 @@ read_final_goodbye().
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import stat
@@ -50,6 +51,8 @@ from rsync_wire.roles.output import Output, SparseWriter
 from rsync_wire.roles.receive_state import Finished, Milestone, Redo
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from anyio.streams.memory import MemoryObjectSendStream
 
     from rsync_wire.fs_write import DestTree
@@ -672,7 +675,7 @@ class ReceiverRole:
         rsync: receiver.c receive_data().
         """
         sink: _Sink
-        where = self._full_name(rel)
+        where = functools.partial(self._full_name, rel)  # only an error shows it
         sparse = None
         if fd >= 0 and self.sh.opts.sparse:
             sparse = SparseWriter(fd, punch_below=old_size)
@@ -690,7 +693,7 @@ class ReceiverRole:
             try:
                 sparse.finish()  # rsync: fileio.c sparse_end()
             except OSError as exc:
-                raise write_failed(where, exc) from exc
+                raise write_failed(where(), exc) from exc
         theirs = await self.sh.ws.read_exact(self.digest_size)
         if self.sh.config.progress:
             self._progress(rel, sink.written, entry.size, final=True)
@@ -996,7 +999,7 @@ def write_failed(where: bytes, exc: OSError) -> RsyncError:
 
 
 def _write_chunks(
-    fd: int, chunks: list[bytes], where: bytes, sparse: SparseWriter | None = None
+    fd: int, chunks: list[bytes], where: Callable[[], bytes], sparse: SparseWriter | None = None
 ) -> None:
     try:
         if sparse is not None:
@@ -1004,14 +1007,21 @@ def _write_chunks(
         else:
             _writev_all(fd, chunks)
     except OSError as exc:
-        raise write_failed(where, exc) from exc
+        raise write_failed(where(), exc) from exc
 
 
 class _Sink:
-    """Where a file's new bytes go: hashed as they come, written with ``writev``."""
+    """Where a file's new bytes go: hashed as they come, written with ``writev``.
+
+    ``where`` gives the name a write error shows (made only then).
+    """
 
     def __init__(
-        self, fd: int, hasher: _Hasher, where: bytes = b"", sparse: SparseWriter | None = None
+        self,
+        fd: int,
+        hasher: _Hasher,
+        where: Callable[[], bytes] = bytes,
+        sparse: SparseWriter | None = None,
     ) -> None:
         self.fd = fd
         self.where = where
