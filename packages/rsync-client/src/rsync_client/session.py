@@ -40,7 +40,6 @@ from rsync_client.safeopen import (
     read_no_attacker_symlinks,
 )
 from rsync_client.transports.daemon import connect_daemon, daemon_preamble
-from rsync_client.transports.rsh import remote_command, spawn
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError, UnsupportedError
 from rsync_wire.fs import Root
 from rsync_wire.proto.args import build_server_args
@@ -54,9 +53,7 @@ from rsync_wire.roles.client import (
     run_push,
     setup_client_protocol,
 )
-from rsync_wire.roles.local import run_local_copy, source_arg
 from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats
-from rsync_wire.roles.scan import sanitize_path
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
@@ -355,6 +352,8 @@ async def _run_local(
         from rsync_client.batchrun import confined_sources
 
         sender_root, sources = confined_sources(opts.confine_root, sources)
+    from rsync_wire.roles.local import run_local_copy  # a pull does without it
+
     stats = await run_local_copy(
         [os.fsencode(s) for s in sources],
         None if dest is None else os.fsencode(dest),
@@ -411,6 +410,8 @@ async def _pull(
         # forwarded names are what was asked for (rsync: io.c forward_filesfrom_data(),
         # add_implied_include); a list the server reads makes its names trusted
         # (options.c: trust_sender_args with filesfrom_host)
+        from rsync_wire.roles.scan import sanitize_path
+
         requested = (
             [sanitize_path(n, keep_dot_dirs=True) for n in files_from]
             if files_from is not None
@@ -503,6 +504,8 @@ async def _daemon_session(
     our_protocol = opts.protocol or PROTOCOL_VERSION
     process = None
     if opts.rsh:
+        from rsync_client.transports.rsh import remote_command, spawn
+
         argv = remote_command(
             opts.rsh,
             first.host,
@@ -601,6 +604,8 @@ async def _shell_session(
     paths = [loc.path or "." for loc in locs]
     our_protocol = opts.protocol or PROTOCOL_VERSION
     server_args = build_server_args(topts, paths, protocol=our_protocol)
+    from rsync_client.transports.rsh import remote_command, spawn
+
     argv = remote_command(
         opts.rsh, first.host, first.user, opts.rsync_path, server_args, family=_family_flag(opts)
     )
@@ -637,6 +642,8 @@ async def _shell_session(
 
 def _source_path(source: str, *, relative: bool = False) -> bytes:
     """A source argument as the sender's root (``/``) sees it (see ``source_arg``)."""
+    from rsync_wire.roles.local import source_arg
+
     return source_arg(os.fsencode(source), relative=relative)
 
 
@@ -709,6 +716,8 @@ async def _run_push(
             _bare("rsync: --files-from needs exactly one source directory")
         root_path = _source_path(sources[0])
         # rsync: flist.c send_file_list() (sanitize_path(SP_KEEP_DOT_DIRS) on each line)
+        from rsync_wire.roles.scan import sanitize_path
+
         paths = [sanitize_path(name, keep_dot_dirs=True) for name in names]
     else:
         root_path = b"/"
