@@ -767,6 +767,7 @@ class ReceiverRole:
         last_progress = 0.0
         literal = 0
         matched = 0
+        run_offset = run_length = 0  # matched basis bytes not read yet
         add = sink.add
         try:
             while True:
@@ -778,6 +779,9 @@ class ReceiverRole:
                         last_progress = time.monotonic()
                         self._progress(rel, 0, total, final=False)
                 if kind is Literal:
+                    if run_length:  # the blocks before it first, in order
+                        await self._read_basis(sink, basis_fd, run_offset, run_length)
+                        run_length = 0
                     data = event.data  # type: ignore[union-attr]
                     literal += len(data)
                     add(data)
@@ -797,17 +801,17 @@ class ReceiverRole:
                             add(block)
                             if len(sink.chunks) >= _MAX_CHUNKS or sink.size >= _WRITE_AT:
                                 await sink.flush()
+                    elif run_length and offset == run_offset + run_length:
+                        # rsync sends one token per block: consecutive ones become one read
+                        run_length += length
                     else:
-                        while length > 0:
-                            piece = _pread(basis_fd, min(length, _WRITE_AT), offset)
-                            if not piece:
-                                break  # the basis is shorter than the sender thinks: a mismatch
-                            add(piece)
-                            offset += len(piece)
-                            length -= len(piece)
-                            if sink.size >= _WRITE_AT:
-                                await sink.flush()
+                        if run_length:
+                            await self._read_basis(sink, basis_fd, run_offset, run_length)
+                        run_offset, run_length = offset, length
                 else:
+                    if run_length:
+                        await self._read_basis(sink, basis_fd, run_offset, run_length)
+                        run_length = 0
                     break
                 if starting:
                     starting = False
@@ -824,6 +828,19 @@ class ReceiverRole:
         finally:
             stats.literal_data += literal
             stats.matched_data += matched
+
+    @staticmethod
+    async def _read_basis(sink: _Sink, basis_fd: int, offset: int, length: int) -> None:
+        """Add ``length`` basis bytes from ``offset`` to ``sink``, a megabyte at a time."""
+        while length > 0:
+            piece = _pread(basis_fd, min(length, _WRITE_AT), offset)
+            if not piece:
+                break  # the basis is shorter than the sender thinks: a mismatch
+            sink.add(piece)
+            offset += len(piece)
+            length -= len(piece)
+            if sink.size >= _WRITE_AT:
+                await sink.flush()
 
     def _full_name(self, rel: bytes) -> bytes:
         return self.sh.shown(rel)
