@@ -19,6 +19,7 @@ from rsync_wire.errors import ConnectionLost, ExitCode, RemoteProtocolError, Rsy
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.mux import DATA_FRAME_SIZE, Demultiplexer, encode_frames_into, encode_message
+from rsync_wire.stream_malloc import keep_large_buffers
 
 if TYPE_CHECKING:
     from anyio.abc import ByteReceiveStream, ByteSendStream
@@ -62,6 +63,7 @@ class WireStream:
         on_message: MessageHandler | None = None,
         timeout: float | None = None,
     ) -> None:
+        keep_large_buffers()  # no page faults for every buffer (rsync_wire.stream_malloc)
         self._receive = receive
         self._send = send
         self.on_message = on_message
