@@ -76,3 +76,45 @@ def test_pull_delete_keeps_excluded_files_like_rsync(
     assert "junk-dir/deeper/junk.txt" in _tree(ours)
     assert "gone" not in _tree(ours)
     assert _lines(mine.stdout) == _lines(ref.stdout)
+
+
+def _make_merge(root: Path) -> tuple[Path, Path]:
+    """A destination whose own per-directory merge files protect and exclude names."""
+    src = root / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "kept").write_text("x\n")
+    dst = root / "dst"
+    (dst / "sub").mkdir(parents=True)
+    (dst / "filters").write_text("P foo\n- bar\n")
+    (dst / "sub" / "filters").write_text("P deep\n")
+    for name in ("foo", "bar", "baz", "sub/deep", "sub/gone"):
+        (dst / name).write_text("old\n")
+    return src, dst
+
+
+@pytest.mark.parametrize("where", ["local", "pull"])
+def test_destination_merge_files_protect_from_delete_like_rsync(
+    real_rsync: RealRsync, real_daemon: RealDaemonFactory, tmp_path: Path, where: str
+) -> None:
+    """``--filter=': filters'``: the receiver reads the destination's own merge files.
+
+    rsync's generator loads each directory's merge file before deleting in it: ``P foo``
+    there keeps foo through ``--delete-excluded``, ``- bar`` deletes bar, and a rule in
+    ``sub/filters`` applies in sub (rsync: generator.c delete_in_dir()).
+    """
+    trees = {}
+    for who in ("real", "ours"):
+        src, dst = _make_merge(tmp_path / who)
+        if where == "local":
+            source = f"{src}/"
+        else:
+            daemon = real_daemon({"m": src})
+            source = daemon.url("m") + "/"
+        args = ["-r", "--exclude=baz", "--filter=: filters", "--delete-excluded", source, f"{dst}/"]
+        r = run(real_rsync.argv(*args) if who == "real" else pyrsync_argv(*args))
+        assert r.returncode == 0, r.stderr
+        trees[who] = _tree(dst)
+    assert trees["ours"] == trees["real"]
+    assert "foo" in trees["ours"]
+    assert "sub/deep" in trees["ours"]
+    assert "bar" not in trees["ours"]

@@ -6,7 +6,6 @@ the ``-e`` shim, so the whole client path runs: transport, negotiation, file lis
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,12 +13,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from harness.client import pyrsync_argv
-from harness.client_hostile import ATTACKS, INC_ATTACKS, OUTSIDE_TARGET
+from harness.client_hostile import ATTACKS, INC_ATTACKS
 from harness.proc import run
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from harness.proc import RunResult
     from harness.shim import ShimFactory
 
@@ -41,14 +38,15 @@ def _attack(attack: str, rsh_shim_factory: ShimFactory, tmp_path: Path) -> tuple
 
 
 @pytest.fixture
-def outside() -> Iterator[Path]:
-    """The directory a hostile sender aims at; it must stay empty."""
-    path = Path(OUTSIDE_TARGET)
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir()
-    yield path
-    assert list(path.iterdir()) == []
-    shutil.rmtree(path, ignore_errors=True)
+def outside(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The directory a hostile sender aims at (one per test, so tests can run in parallel).
+
+    The sender learns it from PYRSYNC_HOSTILE_OUTSIDE (else it aims at OUTSIDE_TARGET);
+    each test checks that it stays empty.
+    """
+    path = tmp_path_factory.mktemp("outside")
+    monkeypatch.setenv("PYRSYNC_HOSTILE_OUTSIDE", str(path))
+    return path
 
 
 @pytest.mark.parametrize("attack", ATTACKS)

@@ -207,3 +207,31 @@ def test_verbose_over_ssh_like_shim(
     pair.run("-av", "-e", str(shim), f"host:{tree.slash}")
     update_tree(tree)
     pair.run("-avi", "--delete-after", "-e", str(shim), f"host:{tree.slash}")
+
+
+def test_local_copy_reports_the_sending_sides_bytes(real_rsync: RealRsync, tmp_path: Path) -> None:
+    """A local copy's "sent"/"received" are the sender's counts, as rsync's (its client sends).
+
+    The file data goes out of the sender: "sent" holds it, "received" only the requests.
+    """
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "data").write_bytes(bytes(range(256)) * 400)  # 100 KiB, incompressible enough
+    figures = {}
+    for who in ("real", "ours"):
+        args = ["-a", "--stats", f"{src}/", f"{tmp_path / who}/"]
+        r = run(real_rsync.argv(*args) if who == "real" else pyrsync_argv(*args))
+        assert r.returncode == 0, r.stderr
+        sent = int(
+            next(x for x in r.stdout.splitlines() if x.startswith("Total bytes sent:"))
+            .split(":")[1]
+            .replace(",", "")
+        )
+        received = int(
+            next(x for x in r.stdout.splitlines() if x.startswith("Total bytes received:"))
+            .split(":")[1]
+            .replace(",", "")
+        )
+        figures[who] = (sent, received)
+    for sent, received in figures.values():
+        assert sent > 100 * 1024 > received, figures

@@ -110,3 +110,36 @@ def test_upload_resumes_from_the_partial_dir(
         assert (dest / "big").read_bytes() == data
         assert not (dest / ".rsync-partial").exists()
     assert_trees_equal(tmp_path / "ours", tmp_path / "theirs")
+
+
+@pytest.mark.parametrize("where", ["pull", "local"])
+def test_an_absolute_partial_dir_is_the_basis_and_stays(
+    real_daemon: RealDaemonFactory, real_rsync: RealRsync, tmp_path: Path, where: str
+) -> None:
+    """``--partial-dir=/abs``: one directory for every file's partial data, outside the tree.
+
+    The partial file there is the basis (half the data is matched), it goes away once the
+    file is complete, and the directory itself stays, as rsync's does.
+    """
+    src, data = _source(tmp_path)
+    source = (
+        f"{src}/" if where == "local" else real_daemon([DaemonModule("src", src)]).url("src") + "/"
+    )
+    literal = {}
+    for who, argv in (("ours", pyrsync_argv()), ("theirs", real_rsync.argv())):
+        dest = tmp_path / who / "dst"
+        pdir = tmp_path / who / "partial"
+        pdir.mkdir(parents=True)
+        (pdir / "big").write_bytes(data[: SIZE // 2])
+        code, out, err = run(
+            [*argv, "-a", "--no-W", "--stats", f"--partial-dir={pdir}", source, f"{dest}/"],
+            timeout=120,
+        )
+        assert code == 0, (who, err)
+        literal[who] = _literal(out)
+        assert (dest / "big").read_bytes() == data
+        assert pdir.is_dir()
+        assert not (pdir / "big").exists()
+    assert_trees_equal(tmp_path / "ours" / "dst", tmp_path / "theirs" / "dst")
+    assert literal["ours"] == literal["theirs"]
+    assert literal["ours"] < SIZE * 3 // 4

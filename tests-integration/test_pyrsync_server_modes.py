@@ -105,3 +105,34 @@ def test_a_sending_server_adds_home_cvsignore_and_cvsignore_to_a_c_rule(
         ).check()
         trees.append(sorted(p.name for p in dest.iterdir()))
     assert trees[0] == trees[1] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("program", ["pyrsync", "pyrsyncd"])
+@pytest.mark.parametrize("direction", ["pull", "push"])
+def test_secluded_args_from_real_rsync(
+    real_rsync: RealRsync,
+    rsh_shim_factory: ShimFactory,
+    tmp_path: Path,
+    program: str,
+    direction: str,
+) -> None:
+    """``rsync -s``: the server reads the ``.`` and the paths from its standard input.
+
+    rsync keeps the options on the remote command line (``--server -s...``) and sends the
+    rest NUL-separated before the protocol starts; names with spaces and shell characters
+    arrive as typed (rsync: main.c read_args(), pipe.c send_protected_args()).
+    """
+    src = tmp_path / "A weird)name $x"
+    _tree(src)
+    (src / "skip me").write_text("excluded\n")
+    module = "rsync_client" if program == "pyrsync" else "rsync_daemon"
+    shim = rsh_shim_factory([sys.executable, "-m", module], name=program)
+    dest = tmp_path / "dest dir"
+    tail = [f"lh:{src}/", f"{dest}/"] if direction == "pull" else [f"{src}/", f"lh:{dest}/"]
+    r = run(real_rsync.argv("-as", "--exclude=skip me", "-e", str(shim), *tail))
+    assert r.returncode == 0, r.stderr
+    expected = tmp_path / "expected"
+    r = run(real_rsync.argv("-a", "--exclude=skip me", f"{src}/", f"{expected}/"))
+    assert r.returncode == 0, r.stderr
+    assert_trees_equal(expected, dest)
+    assert not (dest / "skip me").exists()

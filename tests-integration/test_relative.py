@@ -260,3 +260,53 @@ def test_pull_of_a_dir_with_subdirs_one_entry_first_list(
     assert run(pyrsync_argv("-a", f"{a}/b", f"{local}/")).returncode == 0
     _same_root_time(tmp_path / "real", local)
     assert_trees_equal(tmp_path / "real", local, dir_times=True)
+
+
+@pytest.mark.parametrize(
+    "far", [None, "rsync", "pyrsync"], ids=["local", "push-rsync", "push-ours"]
+)
+def test_relative_stays_incremental_in_rsyncs_order(
+    real_rsync: RealRsync, rsh_shim_factory: ShimFactory, tmp_path: Path, far: str | None
+) -> None:
+    """-R with several levels keeps incremental recursion: rsync's lines, in rsync's order.
+
+    Each sub-list holds one level of the named paths (a/, then a/b/ and a/d/, ...), which
+    the receiving side checks; the lines come in the order the lists are sent.
+    """
+    src = tmp_path / "src"
+    for rel, text in (("a/b/c/f", "1"), ("a/b/c/sub/f2", "2"), ("a/d/g", "3"), ("x/h", "4")):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    (src / "a" / "top").write_text("not named")
+    args = ["-aRiv", "a/b/c", "a/d/g", "x"]
+    out = {}
+    for who in ("real", "ours"):
+        dest = tmp_path / who
+        if far is None:
+            target = f"{dest}/"
+            extra: list[str] = []
+        else:
+            shim = rsh_shim_factory(
+                [str(real_rsync.path)]
+                if far == "rsync"
+                else [sys.executable, "-m", "rsync_daemon"],
+                name=far,
+            )
+            target = f"lh:{dest}/"
+            extra = ["-e", str(shim)]
+        argv = (
+            real_rsync.argv(*extra, *args, target)
+            if who == "real"
+            else pyrsync_argv(*extra, *args, target)
+        )
+        r = run(argv, cwd=src)
+        assert r.returncode == 0, r.stderr
+        out[who] = [
+            line
+            for line in r.stdout.splitlines()
+            if line and not line.startswith(("created directory", "sent ", "total size"))
+        ]
+    assert out["ours"] == out["real"]
+    assert out["ours"][0] == "sending incremental file list"
+    assert_trees_equal(tmp_path / "real", tmp_path / "ours")
+    assert not (tmp_path / "ours" / "a" / "top").exists()

@@ -25,20 +25,19 @@ def pyrsync_argv(*args: object) -> list[str]:
     ]
 
 
-_ONE_LIST_LONG: Final = ("--hard-links", "--relative", "--files-from")
+_ONE_LIST_LONG: Final = ("--hard-links",)
 
 
 def one_list_args(args: tuple[object, ...] | list[object]) -> list[str]:
     """``["--no-i-r"]`` when pyrsync pulls ``args`` with one file list and rsync would not.
 
-    pyrsync's receiving side recurses incrementally as rsync's does, except with ``-H``,
-    ``-R`` and ``--files-from``; there real rsync is asked for one list too, so that both
-    print in the same order.
+    pyrsync's receiving side recurses incrementally as rsync's does, except with ``-H``;
+    there real rsync is asked for one list too, so that both print in the same order.
     """
     for arg in map(str, args):
         if arg.startswith(_ONE_LIST_LONG):
             return ["--no-i-r"]
-        if arg.startswith("-") and not arg.startswith("--") and ("H" in arg or "R" in arg):
+        if arg.startswith("-") and not arg.startswith("--") and "H" in arg:
             return ["--no-i-r"]
     return []
 

@@ -85,7 +85,7 @@ def main(argv: list[str]) -> int:  # pragma: no cover - runs as the remote progr
         elif attack == "absolute":
             entries = [top, entry(b"/tmp/escaped", reg, size=4)]
         elif attack == "symlink-then-file":
-            target = OUTSIDE_TARGET.encode()
+            target = os.environ.get("PYRSYNC_HOSTILE_OUTSIDE", OUTSIDE_TARGET).encode()
             entries = [
                 top,
                 entry(b"link", stat.S_IFLNK | 0o777, size=len(target), link_target=target),

@@ -122,9 +122,6 @@ def _backup_dir(o: ClientOptions, v: str | None) -> None:
 
 def _partial_dir(o: ClientOptions, v: str | None) -> None:
     """``--partial-dir=DIR`` (implies ``--partial``); a relative one lies in each file's dir."""
-    if v and v.startswith("/"):
-        msg = "pyrsync does not support an absolute --partial-dir (a relative one works)"
-        raise OptionError(msg)
     o.partial_dir = v or None
     o.partial = True
 

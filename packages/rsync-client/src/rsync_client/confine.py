@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Final
 from rsync_client.options import merge_file_names
 from rsync_sandbox import SandboxError, python_runtime_paths
 from rsync_sandbox.landlock import restrict
+from rsync_wire.roles.scan import cvsignore_sources
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -333,6 +334,7 @@ def confine_client(opts: ClientOptions, sources: Sequence[str], dest: str | None
     pwd.getpwuid(os.getuid())
     grp.getgrgid(os.getgid())
     time.localtime()
+    cvsignore_sources(daemon=False)  # what a -C rule reads from $HOME, kept for later
 
     rules = landlock_rules(opts, sources, dest)
     try:

@@ -54,6 +54,7 @@ from rsync_wire.roles.client import (
     setup_client_protocol,
 )
 from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats
+from rsync_wire.roles.scan import cvsignore_sources, sanitize_path
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
@@ -143,11 +144,14 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
 
     rsync: options.c (the filter options), exclude.c parse_filter_str().
     """
+    home_cvsignore, cvsignore_env = cvsignore_sources(daemon=False)
     fl = FilterList(
         protocol=protocol,
         delete_excluded=opts.delete_excluded,
         read_file=_merge_reader(opts),
         from0=opts.from0,
+        home_cvsignore=home_cvsignore,
+        cvsignore_env=cvsignore_env,
     )
     f_count = 0
     for kind, value in opts.filters:
@@ -410,7 +414,6 @@ async def _pull(
         # forwarded names are what was asked for (rsync: io.c forward_filesfrom_data(),
         # add_implied_include); a list the server reads makes its names trusted
         # (options.c: trust_sender_args with filesfrom_host)
-        from rsync_wire.roles.scan import sanitize_path
 
         requested = (
             [sanitize_path(n, keep_dot_dirs=True) for n in files_from]
@@ -716,7 +719,6 @@ async def _run_push(
             _bare("rsync: --files-from needs exactly one source directory")
         root_path = _source_path(sources[0])
         # rsync: flist.c send_file_list() (sanitize_path(SP_KEEP_DOT_DIRS) on each line)
-        from rsync_wire.roles.scan import sanitize_path
 
         paths = [sanitize_path(name, keep_dot_dirs=True) for name in names]
     else:

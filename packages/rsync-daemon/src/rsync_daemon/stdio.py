@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING
 import anyio
 
 from rsync_daemon.conn_sandbox import confine_connection_process
-from rsync_wire.errors import RsyncError
+from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.pipes import FdReceiveStream, FdSendStream
-from rsync_wire.proto.args import ArgumentError, ServerArgs, parse_server_args
+from rsync_wire.proto.args import MAX_DAEMON_ARGS, ArgumentError, ServerArgs, parse_server_args
+from rsync_wire.proto.handshake import MAX_ARG_LENGTH
 from rsync_wire.roles.confine_root import check_confine_root, confine_paths, resolve_option_paths
 from rsync_wire.roles.server import run_server
 from rsync_wire.stream import WireStream
@@ -58,6 +59,15 @@ def main_server(argv: Sequence[str]) -> int:
             log.error("%s", exc)  # noqa: TRY400 - the message says it all
             return 1
         return _daemon_over_stdio(given)
+    if _secluded(args):
+        refused = confine_connection_process(None, "stdio", announce_here=False)
+        if refused is not None:
+            return refused
+        try:
+            args = [*args, *_read_secluded_args(0)]
+        except ArgumentError as exc:
+            sys.stderr.write(f"rsync: {exc}\n")
+            return int(exc.exit_code)
     try:
         parsed = parse_server_args(args)
     except ArgumentError as exc:
@@ -69,9 +79,10 @@ def main_server(argv: Sequence[str]) -> int:
         text = str(exc) if isinstance(exc, RsyncError) else f"{exc.filename!r}: {exc.strerror}"
         sys.stderr.write(f"rsync: {text}\n")
         return int(exc.exit_code) if isinstance(exc, RsyncError) else 3
-    refused = confine_connection_process(None, "stdio", announce_here=False)
-    if refused is not None:
-        return refused
+    if not _secluded(argv):
+        refused = confine_connection_process(None, "stdio", announce_here=False)
+        if refused is not None:
+            return refused
 
     async def main() -> int:
         stdin = FdReceiveStream(os.dup(0))
@@ -83,6 +94,63 @@ def main_server(argv: Sequence[str]) -> int:
             return int(exc.exit_code)
 
     return anyio.run(main)
+
+
+_SECLUDED_LIMIT = 1 << 20  # bytes of a secluded argument list
+
+
+def _secluded(args: Sequence[str]) -> bool:
+    """Whether the command line says ``-s``: the real arguments come on standard input.
+
+    The short options are one cluster whose letters end at the ``.`` that starts the
+    capability letters (which have an ``s`` of their own).
+    """
+    for arg in args:
+        if arg == ".":
+            break
+        if arg in ("--secluded-args", "--protect-args"):
+            return True
+        if arg.startswith("-") and not arg.startswith("--") and "s" in arg[1:].split(".")[0]:
+            return True
+    return False
+
+
+def _read_secluded_args(fd: int) -> list[str]:
+    """The arguments a ``-s`` client writes first: NUL after each, an empty one ends them.
+
+    They follow the options of the command line (rsync keeps the options there and
+    secludes the ``.`` and the paths). The first is a stand-in for the program name and
+    is dropped. Read a byte at a time: what follows is the protocol, for the session's
+    own reader.
+
+    rsync: main.c main() (``protect_args`` on a server: read_args()); pipe.c
+    send_protected_args().
+
+    Raises:
+        ArgumentError: the list is cut short, too long or has too many arguments.
+    """
+    args: list[str] = []
+    current = bytearray()
+    total = 0
+    while True:
+        byte = os.read(fd, 1)
+        if not byte:
+            msg = "connection unexpectedly closed while reading the secluded arguments"
+            raise ArgumentError(msg, exit_code=ExitCode.PROTOCOL)
+        total += 1
+        if total > _SECLUDED_LIMIT or len(current) > MAX_ARG_LENGTH:
+            msg = "secluded argument list too long"
+            raise ArgumentError(msg, exit_code=ExitCode.PROTOCOL)
+        if byte != b"\0":
+            current += byte
+            continue
+        if not current:
+            return args[1:]
+        if len(args) >= MAX_DAEMON_ARGS:
+            msg = "too many daemon arguments"
+            raise ArgumentError(msg, exit_code=ExitCode.PROTOCOL)
+        args.append(current.decode("utf-8", "surrogateescape"))
+        current.clear()
 
 
 def _remote_shell_root(parsed: ServerArgs) -> str:

@@ -181,7 +181,7 @@ def test_rules_past_the_entry_cache_match_as_the_plain_loop(
     rules: list[bytes], names: list[bytes], for_sender: bool, perishable: bool
 ) -> None:
     """Past the first _CACHE_MAX rules, entries are made afresh for every match."""
-    import rsync_wire.proto.filters as filters_mod
+    import rsync_wire.proto.filters.matching as filters_mod
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(filters_mod, "_CACHE_MAX", 3)

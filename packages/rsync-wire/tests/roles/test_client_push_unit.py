@@ -66,11 +66,11 @@ def test_pull_args_send_no_receiver_options() -> None:
     assert not [a for a in argv if a.startswith(("--stats", "--log-format", "--modify"))]
 
 
-def test_push_capabilities_offer_incremental_recursion_only_when_the_sender_can() -> None:
+def test_push_capabilities_offer_incremental_recursion_as_rsync() -> None:
     assert push_capabilities(_push_opts()) == ".iLfxCvu"
     assert push_capabilities(_push_opts(), allow=False) == ".LfxCvu"
-    assert push_capabilities(_push_opts(relative=True)) == ".LfxCvu"
-    assert push_capabilities(_push_opts(files_from="-")) == ".LfxCvu"
+    assert push_capabilities(_push_opts(relative=True)) == ".iLfxCvu"
+    assert push_capabilities(_push_opts(files_from="-")) == ".iLfxCvu"
     assert push_capabilities(_push_opts(qsort=True)) == ".LfxCvu"
     assert push_capabilities(TransferOptions(sender=False)) == ".LfxCvu"
 

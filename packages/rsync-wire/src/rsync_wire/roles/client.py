@@ -82,10 +82,9 @@ def push_capabilities(opts: TransferOptions, *, allow: bool = True) -> str:
     """The ``-e`` letters of a pushing client: ``i`` when its sender may recurse incrementally.
 
     rsync offers ``i`` whenever it recurses without ``--qsort`` (the receiving server then
-    decides, and refuses it for ``--delete-before``/``--delete-after``/``-m``...). This
-    sender lists incrementally any number of source arguments, but not with ``-R`` or
-    ``--files-from`` (their implied-directory bookkeeping is not implemented), so it does
-    not offer ``i`` then; the server never turns it on unasked.
+    decides, and refuses it for ``--delete-before``/``--delete-after``/``-m``...), and so
+    does this one; with ``-R`` and ``--files-from`` each sub-list holds one level of the
+    named paths, as rsync's.
 
     Args:
         opts: the transfer options.
@@ -93,13 +92,7 @@ def push_capabilities(opts: TransferOptions, *, allow: bool = True) -> str:
 
     rsync: compat.c set_allow_inc_recurse(), options.c maybe_add_e_option().
     """
-    inc = (
-        allow
-        and opts.recursive
-        and not opts.qsort
-        and not opts.relative
-        and opts.files_from is None
-    )
+    inc = allow and opts.recursive and not opts.qsort
     return "." + ("i" if inc else "") + CLIENT_CAPABILITIES[1:]
 
 

@@ -44,8 +44,8 @@ def receiver_can_inc_recurse(opts: TransferOptions) -> bool:
 
     rsync's receiver does whenever it recurses without ``--qsort``,
     ``--delete-before``/``--delete-after``, ``--delay-updates`` or ``-m``. This one also
-    keeps one list for ``-H`` (hard-link groups across lists), ``-R`` and ``--files-from``
-    (names with directories in the first list).
+    keeps one list for ``-H``: with sub-lists, which member of a hard-link group leads
+    depends on how far the receiver has read ahead (docs/protocol-notes.md, "Hard links").
 
     rsync: compat.c set_allow_inc_recurse().
     """
@@ -56,8 +56,6 @@ def receiver_can_inc_recurse(opts: TransferOptions) -> bool:
         and not opts.delay_updates
         and not opts.prune_empty_dirs
         and not opts.preserve_hard_links
-        and not opts.relative
-        and opts.files_from is None
     )
 
 

@@ -234,7 +234,11 @@ async def run_local_copy(
         root.close()
         await client_end.aclose()
         await server_end.aclose()
-    return result[0]
+    stats = result[0]
+    # rsync's local copy reports what its sending side counted (the client process is the
+    # sender, the receiver its forked server: pipe.c local_child()), not a puller's swap
+    stats.total_read, stats.total_written = stats.total_written, stats.total_read
+    return stats
 
 
 def _abspath(path: bytes) -> bytes:

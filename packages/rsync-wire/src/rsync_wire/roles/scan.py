@@ -11,6 +11,7 @@ rsync: flist.c send_file_list(), send_directory(), send_file_name(), make_file()
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 from typing import TYPE_CHECKING, Protocol
@@ -445,10 +446,13 @@ def _make_entry(
     return ScanEntry(name=name, path=path, st=st)
 
 
+@functools.cache
 def cvsignore_sources(*, daemon: bool) -> tuple[bytes | None, bytes | None]:
     """What a ``-C`` rule adds besides rsync's list: ``$HOME/.cvsignore``, ``$CVSIGNORE``.
 
     A daemon's connection cannot read its user's home (it is confined to its modules).
+    Read once: a client calls it before it confines itself, which may leave the home
+    directory unreadable.
 
     rsync: exclude.c get_cvs_excludes().
     """

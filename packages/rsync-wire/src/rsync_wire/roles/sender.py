@@ -336,6 +336,8 @@ class SenderRole:
         self._dirs: list[tuple[bytes, int, int]] = []
         self._dups: dict[int, list[int]] = {}  # a directory's later namesakes (see above)
         self._dfs: list[tuple[Iterator[int], object]] = []
+        # -R with incremental recursion: what each directory's sub-list adds to its contents
+        self._relnames: dict[bytes, list[ScanEntry]] = {}
         self.ndx_out = codec.NdxEncoder(protocol=session.protocol)
         self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self.tokens = TokenEncoder(
@@ -384,6 +386,8 @@ class SenderRole:
             protocol=self.session.protocol,
             top=self.top,
         )
+        if self.inc and self.opts.relative:
+            items = self._defer_deep(items)
         flist = await self._encode_list(items)
         if held:
             self._held_token = held[0]
@@ -416,6 +420,23 @@ class SenderRole:
                 await self._send_extra_list()  # the receiver checks for a one-file transfer
         else:
             self.flist_eof = True
+
+    def _defer_deep(self, items: Iterable[ScanEntry]) -> Iterator[ScanEntry]:
+        """``-R`` with incremental recursion: each list holds one level of the paths.
+
+        The first list gets the first component of every path; a deeper name (an implied
+        directory, or the named file itself) waits for its directory's sub-list, which
+        rsync's receiver checks: every name of a sub-list is in its directory.
+
+        rsync: flist.c send_implied_dirs() (the relname lists), send1extra().
+        """
+        for item in items:
+            name = item.name
+            cut = name.rfind(b"/")
+            if cut <= 0:
+                yield item
+            else:
+                self._relnames.setdefault(name[:cut], []).append(item)
 
     async def _encode_list(self, items: Iterable[ScanEntry]) -> _SentList:
         """Encode entries into the output as one list; returns the list in sorted order."""
@@ -582,6 +603,9 @@ class SenderRole:
                 token = member_token
             elif member_token is not None and sel is not None:
                 sel.leave_dir(member_token)
+        deferred = self._relnames.pop(self._dirs[number][0], None)
+        if deferred:
+            items += deferred  # what -R named below this directory
         flist = await self._encode_list(items)
         flist.parent = number
         await self._report_scan(report)

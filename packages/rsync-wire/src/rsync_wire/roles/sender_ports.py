@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from rsync_wire.errors import ExitCode, RemoteError, RemoteProtocolError
 from rsync_wire.proto.constants import Item, Msg
-from rsync_wire.proto.filters import FilterList
+from rsync_wire.proto.filters import FilterList, FilterListReader
 from rsync_wire.proto.flist import FileEntry
 from rsync_wire.roles.scan import cvsignore_sources
 
@@ -208,7 +208,7 @@ class ServerSenderPort:
         client = FilterList(protocol=protocol, home_cvsignore=home, cvsignore_env=env)
         if self.prepare is not None:
             self.prepare(client)
-        reader = client.wire_reader(protocol=protocol, max_alloc=opts.alloc_limit)
+        reader = FilterListReader(client, protocol=protocol, max_alloc=opts.alloc_limit)
         while not await ws.decode(reader.decode_some):
             pass
         if opts.cvs_exclude:

@@ -1,0 +1,330 @@
+"""The rule list on the wire: which rules travel and how, and the reader of a received list.
+
+Old protocols spell some rules differently, or cannot say them at all.
+
+rsync: exclude.c send_filter_list(), send_rules(), recv_filter_list().
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rsync_wire.errors import (
+    AllocationLimitError,
+    LocalProtocolError,
+    RemoteProtocolError,
+)
+from rsync_wire.proto.codec import NeedMoreData, decode_int32, encode_int32_into
+from rsync_wire.proto.filters.chain import FilterList
+from rsync_wire.proto.filters.parse import _make_rule
+from rsync_wire.proto.filters.rules import (
+    _F,
+    _LOCAL_RULE,
+    _NEWEST_PROTOCOL,
+    _REMOTE_RULE,
+    DEFAULT_CVSIGNORE,
+    MAX_RULE_TEXT,
+    RULE_COST,
+    FilterRule,
+    _rule_prefix,
+)
+from rsync_wire.proto.options import DEFAULT_MAX_ALLOC
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+
+def _default_cvs_rules(protocol: int) -> list[FilterRule]:
+    perishable = _F.PERISHABLE if protocol >= 30 else _F(0)
+    return [_make_rule(w, perishable, 0, b"") for w in DEFAULT_CVSIGNORE.split()]
+
+
+def filter_rule_texts(
+    rules: FilterList | Iterable[FilterRule],
+    *,
+    protocol: int,
+    client_is_sender: bool,
+    delete_excluded: bool = False,
+) -> list[bytes]:
+    """The rule texts a client sends for ``rules``, in order (without the terminator).
+
+    Rules that only concern the client's own side are left out; ``-C`` becomes the
+    CVS ignore list when the client sends or the protocol is below 29; below
+    protocol 29 the old spelling is used (bare pattern for an exclude).
+
+    Args:
+        rules: a :class:`FilterList` (its top-level rules and its CVS list) or rules.
+        protocol: the negotiated protocol version.
+        client_is_sender: the client sends files (a push).
+        delete_excluded: ``--delete-excluded`` is on.
+
+    Returns:
+        The texts; a directory-only rule ends in ``/``.
+
+    Raises:
+        LocalProtocolError: "filter rules are too modern for remote rsync" (exit
+            code 2) when a rule needs more than ``protocol`` can express.
+
+    rsync: exclude.c:send_rules().
+    """
+    if isinstance(rules, FilterList):
+        top: Sequence[FilterRule] = rules.rules
+        cvs = rules.cvs_rules
+    else:
+        top = list(rules)
+        cvs = None
+    out: list[bytes] = []
+    am_sender = client_is_sender
+
+    def walk(seq: Sequence[FilterRule], *, send: bool) -> None:
+        nonlocal cvs
+        for rule in seq:
+            f = rule.flags
+            elide = 0
+            if f & _F.SENDER_SIDE:
+                elide = _LOCAL_RULE if am_sender else _REMOTE_RULE
+            if f & _F.RECEIVER_SIDE:
+                elide = 0 if elide else (_REMOTE_RULE if am_sender else _LOCAL_RULE)
+            elif delete_excluded and not elide and (not f & _F.PERDIR_MERGE or f & _F.NO_PREFIXES):
+                elide = _LOCAL_RULE if am_sender else _REMOTE_RULE
+            if elide == _LOCAL_RULE:
+                continue
+            if f & _F.CVS_IGNORE and not f & _F.MERGE_FILE:
+                if cvs is None:
+                    cvs = _default_cvs_rules(protocol)
+                expand = am_sender or protocol < 29
+                walk(cvs, send=send and expand)
+                if expand:
+                    continue
+            prefix = _rule_prefix(
+                rule,
+                for_xfer=True,
+                protocol=protocol,
+                am_sender=am_sender,
+                delete_excluded=delete_excluded,
+            )
+            if prefix is None:
+                msg = "filter rules are too modern for remote rsync."
+                raise LocalProtocolError(msg)
+            if not send:
+                continue
+            text = prefix + rule.pattern + (b"/" if f & _F.DIRECTORY else b"")
+            if text:
+                out.append(text)
+
+    walk(top, send=True)
+    return out
+
+
+def encode_filter_list_into(
+    buf: bytearray,
+    rules: FilterList | Iterable[FilterRule],
+    *,
+    protocol: int,
+    client_is_sender: bool,
+    delete_excluded: bool = False,
+) -> None:
+    """Append the client's filter list to ``buf``: each rule as i32 length + text, then i32 0.
+
+    Call it only when the list is sent at all (:func:`filter_list_is_sent`);
+    otherwise rsync writes nothing, not even the terminator.
+
+    Raises:
+        LocalProtocolError: see :func:`filter_rule_texts`.
+
+    rsync: exclude.c:send_filter_list() and send_rules().
+    """
+    texts = filter_rule_texts(
+        rules, protocol=protocol, client_is_sender=client_is_sender, delete_excluded=delete_excluded
+    )
+    for text in texts:
+        encode_int32_into(buf, len(text))
+        buf += text
+    encode_int32_into(buf, 0)
+
+
+def decode_filter_list(
+    buf: bytes | bytearray | memoryview,
+    pos: int,
+    *,
+    resume: object = None,
+    max_alloc: int = DEFAULT_MAX_ALLOC,
+) -> tuple[list[bytes], int]:
+    """Decode a whole filter list (rule texts up to the i32 0 terminator).
+
+    Sans-IO: when ``buf`` ends before the terminator this raises
+    :class:`~rsync_wire.proto.codec.NeedMoreData`; read more and call again from
+    the same ``pos``, passing the exception's ``resume`` back (a million-rule list
+    arrives in many reads; without it every read decoded the list from its start).
+    A rule text is cut at its first NUL, as rsync's C string is.
+
+    Returns:
+        The rule texts and the position after the terminator. Parse them with
+        :meth:`FilterList.add_received`.
+
+    Args:
+        buf: the input buffer.
+        pos: where the list starts.
+        resume: the ``resume`` of the last :class:`NeedMoreData` raised for this list.
+        max_alloc: ``--max-alloc``: a list whose rules would hold more (each is charged
+            :data:`RULE_COST` bytes plus its text) is refused.
+
+    Raises:
+        NeedMoreData: the list is not complete yet.
+        RemoteProtocolError: a negative length, or a rule longer than
+            :data:`MAX_RULE_TEXT` bytes.
+        AllocationLimitError: the list outgrows ``max_alloc``.
+
+    rsync: exclude.c:recv_filter_list().
+    """
+    first = pos
+    out: list[bytes] = []
+    if isinstance(resume, _ListProgress):
+        out = resume.texts
+        pos = first + resume.consumed
+    while True:
+        start = pos
+        try:
+            length, pos = decode_int32(buf, pos)
+        except NeedMoreData:
+            raise NeedMoreData(_ListProgress(start - first, out)) from None
+        if length == 0:
+            return out, pos
+        if length < 0 or length > MAX_RULE_TEXT:
+            msg = (
+                f"filter rule length {length} at offset {start} is out of range "
+                f"(expected 1..{MAX_RULE_TEXT})"
+            )
+            raise RemoteProtocolError(msg)
+        if pos + length > len(buf):
+            raise NeedMoreData(_ListProgress(start - first, out))
+        out.append(bytes(buf[pos : pos + length]).split(b"\0", 1)[0])
+        pos += length
+        if (pos - first) + len(out) * RULE_COST > max_alloc:
+            msg = f"[sender] exceeded --max-alloc={max_alloc} setting (file=exclude.c)"
+            raise AllocationLimitError(msg)
+
+
+class _ListProgress:
+    """How far :func:`decode_filter_list` got: bytes consumed from the start, texts so far."""
+
+    __slots__ = ("consumed", "texts")
+
+    def __init__(self, consumed: int, texts: list[bytes]) -> None:
+        self.consumed = consumed
+        self.texts = texts
+
+
+class FilterListReader:
+    """Reads the client's filter list into a :class:`FilterList` as its bytes arrive.
+
+    Sans-IO: call :meth:`decode_some` with the input buffer and the position to read
+    from; it adds every complete rule there and returns ``(done, position)``, or raises
+    :class:`~rsync_wire.proto.codec.NeedMoreData` when not even one rule is complete.
+    Call it until ``done`` (``WireStream.decode`` does the reading); the caller's buffer
+    never holds more than one read of the list. The checks are those of
+    :func:`decode_filter_list`. With ``flist=None`` the rules are checked and dropped
+    (a server that refuses the transfer still reads the list, as rsync does).
+
+    rsync: exclude.c:recv_filter_list().
+    """
+
+    __slots__ = ("charged", "flist", "max_alloc", "protocol")
+
+    def __init__(
+        self,
+        flist: FilterList | None,
+        *,
+        protocol: int = _NEWEST_PROTOCOL,
+        max_alloc: int = DEFAULT_MAX_ALLOC,
+    ) -> None:
+        self.flist = flist
+        self.protocol = protocol
+        self.max_alloc = max_alloc
+        self.charged = 0
+
+    def decode_some(self, buf: bytes | bytearray | memoryview, pos: int) -> tuple[bool, int]:
+        """Add the complete rules at ``buf[pos:]``: (whether the list ended, new position).
+
+        Raises:
+            NeedMoreData: not one complete rule (or terminator) at ``pos``.
+            RemoteProtocolError: a negative length, or a rule longer than
+                :data:`MAX_RULE_TEXT` bytes; a ``.`` merge rule.
+            FilterError: a rule that does not parse.
+            AllocationLimitError: the list outgrows ``max_alloc``.
+        """
+        progressed = False
+        end = len(buf)
+        while True:
+            if end - pos < 4:
+                break
+            length = int.from_bytes(buf[pos : pos + 4], "little", signed=True)
+            if length == 0:
+                return True, pos + 4
+            if length < 0 or length > MAX_RULE_TEXT:
+                msg = f"filter rule length {length} is out of range (expected 1..{MAX_RULE_TEXT})"
+                raise RemoteProtocolError(msg)
+            if pos + 4 + length > end:
+                break
+            text = bytes(buf[pos + 4 : pos + 4 + length])
+            pos += 4 + length
+            self.charged += 4 + length + RULE_COST
+            if self.charged > self.max_alloc:
+                msg = f"[sender] exceeded --max-alloc={self.max_alloc} setting (file=exclude.c)"
+                raise AllocationLimitError(msg)
+            if self.flist is not None:
+                self.flist._add_received_one(text, self.protocol)
+            progressed = True
+        if not progressed:
+            raise NeedMoreData(None)
+        return False, pos
+
+
+def filter_list_is_sent(
+    *,
+    client_is_sender: bool,
+    local: bool,
+    delete_mode: bool,
+    delete_excluded: bool,
+    prune_empty_dirs: bool,
+    protocol: int,
+) -> bool:
+    """Whether the client sends (and the server reads) a filter list at all.
+
+    Always when the server is the sender; to a receiving server only when it wants
+    the rules (a delete mode, unless ``--delete-excluded`` below protocol 29, or
+    ``--prune-empty-dirs``); never in a local copy.
+
+    rsync: exclude.c:send_filter_list()/recv_filter_list() (receiver_wants_list).
+    """
+    if local:
+        return False
+    receiver_wants_list = prune_empty_dirs or (
+        delete_mode and (not delete_excluded or protocol >= 29)
+    )
+    return not client_is_sender or receiver_wants_list
+
+
+def cvs_exclude_rules(
+    *, protocol: int, am_sender: bool, am_server: bool, local: bool = False
+) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """The rules the ``-C`` option adds, as (before sending/after receiving, after sending).
+
+    A client adds the first tuple with :meth:`FilterList.add_filter` before
+    encoding its list and the second after; a server adds the first tuple right
+    after :meth:`FilterList.add_received` (its second tuple is empty).
+
+    rsync: exclude.c:send_filter_list() and recv_filter_list() (the cvs_exclude parts).
+    """
+    if am_server:
+        first: list[bytes] = []
+        if local or am_sender or protocol < 29:
+            first.append(b":C")
+        if local or am_sender:
+            first.append(b"-C")
+        return tuple(first), ()
+    if am_sender:
+        before = (b":C", b"-C") if protocol >= 29 else (b"-C",)
+        after = (b":C",) if protocol < 29 else ()
+        return before, after
+    return (), (b":C", b"-C")

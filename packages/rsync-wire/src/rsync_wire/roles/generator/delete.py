@@ -1,0 +1,306 @@
+"""Deletion: what ``--delete*`` removes, what protect rules keep, and backups of replaced files.
+
+rsync: generator.c delete_in_dir(), do_delayed_deletions(); delete.c delete_item().
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import TYPE_CHECKING
+
+from rsync_wire.roles.generator.attrs import _Attributes
+from rsync_wire.roles.generator.state import _kind_counter, _show
+
+if TYPE_CHECKING:
+    from rsync_wire.proto.filters import DirToken
+
+
+class _Deletion(_Attributes):
+    """Delete extraneous entries (per directory, before, during or after) and make room."""
+
+    def _delayed_deletions(self) -> None:
+        """--delete-delay: what the walk found, deleted now.
+
+        rsync: generator.c do_delayed_deletions().
+        """
+        delayed, self.delayed = self.delayed, []
+        for path, mode in delayed:
+            self._delete_item(path, mode, make_room=False)
+
+    def _delete_pass(self) -> None:
+        """--delete-before / --delete-after: every content directory.
+
+        rsync: generator.c do_delete_pass().
+        """
+        sh = self.sh
+        if sh.config.dest_missing or sh.config.list_only:
+            return
+        for i in range(len(sh.entries)):
+            if sh.cleared[i] or i not in sh.content_dirs:
+                continue
+            rel = sh.rels[i]
+            st = self._stat(rel)
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                continue
+            self._delete_in_dir(rel)
+
+    def _delete_in_dir(self, rel: bytes) -> None:
+        """Delete what is in destination directory ``rel`` but not in the file list.
+
+        rsync: generator.c delete_in_dir().
+        """
+        sh = self.sh
+        if sh.io_error & 1 and not sh.opts.ignore_errors:
+            if not self.warned_io_error:
+                self._info("IO error encountered -- skipping file deletion")
+                self.warned_io_error = True
+            return
+        if self.dry_missing and (rel in self.dry_missing or self._below_missing(rel)):
+            return
+        try:
+            listing = self._tree.list_dir(rel)
+        except OSError:
+            return
+        keep = sh.children.get(rel, set())
+        tokens = self._enter_merge_dirs(rel)
+        try:
+            for name, st in self._sorted_listing(listing, reverse=True):
+                if name in keep:
+                    continue
+                path = rel + b"/" + name if rel else name
+                if self._protected(path, st):
+                    continue
+                if self.delay_deletes:
+                    self.delayed.append((path, st.st_mode))
+                    continue
+                self._delete_item(path, st.st_mode, make_room=False)
+        finally:
+            filters = sh.config.filters
+            for token in reversed(tokens):
+                if filters is not None:
+                    filters.leave_dir(token)
+
+    def _enter_merge_dirs(self, rel: bytes) -> list[DirToken]:
+        """Load the destination's per-directory merge files from the top down to ``rel``.
+
+        The receiving side asks its rules about what it deletes with the merge files it
+        finds in the destination, as rsync's generator does before it deletes in a
+        directory. Returns the tokens to leave, innermost last.
+
+        rsync: generator.c delete_in_dir() (change_local_filter_dir()).
+        """
+        filters = self.sh.config.filters
+        if filters is None or not filters.has_per_dir_merge:
+            return []
+        parts = rel.split(b"/") if rel else []
+        read = self._read_merge_file
+        return [filters.enter_dir(b"/".join(parts[:d]), read) for d in range(len(parts) + 1)]
+
+    def _read_merge_file(self, path: bytes) -> bytes | None:
+        """A merge file of the destination (never through a symlink, never outside it)."""
+        rel = path.lstrip(b"/")
+        if not rel or b".." in rel.split(b"/"):
+            return None
+        try:
+            fd = self._tree.open_read(rel)
+        except OSError:
+            return None
+        try:
+            return os.read(fd, 1 << 20)
+        finally:
+            os.close(fd)
+
+    def _sorted_listing(
+        self, listing: list[tuple[bytes, os.stat_result]], *, reverse: bool
+    ) -> list[tuple[bytes, os.stat_result]]:
+        from rsync_wire.proto.flist_sort import file_list_sort_key
+
+        protocol = self.sh.session.protocol
+        return sorted(
+            listing,
+            key=lambda item: file_list_sort_key(
+                item[0], is_dir=stat.S_ISDIR(item[1].st_mode), protocol=protocol
+            ),
+            reverse=reverse,
+        )
+
+    def _protected(
+        self, path: bytes, st: os.stat_result, *, ignore_perishable: bool = False
+    ) -> bool:
+        sh = self.sh
+        if sh.daemon_rules is not None and sh.daemon_hides(path, is_dir=stat.S_ISDIR(st.st_mode)):
+            return True  # rsync: exclude.c name_is_excluded() (daemon_filter_list)
+        pdir = sh.partial_dir
+        if (
+            pdir is not None
+            and not ignore_perishable
+            and stat.S_ISDIR(st.st_mode)
+            and path.rsplit(b"/", 1)[-1] == pdir
+        ):
+            return True  # rsync's implied perishable rule for a relative --partial-dir
+        filters = sh.config.filters
+        if filters:
+            rule = filters.match(
+                path,
+                is_dir=stat.S_ISDIR(st.st_mode),
+                for_sender=False,
+                ignore_perishable=ignore_perishable,
+            )
+            if rule is not None:
+                return not rule.include
+        # --backup without --backup-dir: rsync appends "P *~" after the user's rules, so
+        # a rule of theirs ("R *~") decides first (rsync: options.c parse_arguments())
+        return bool(
+            sh.backups is not None and sh.config.protect_backups and sh.backups.is_backup(path)
+        )
+
+    def _delete_item(
+        self,
+        rel: bytes,
+        mode: int,
+        *,
+        make_room: bool,
+        what: str = "",
+        recurse: bool | None = None,
+    ) -> bool:
+        """Delete ``rel`` (recursively when allowed); ``make_room``: for a new item's sake.
+
+        ``recurse`` overrides when a directory's contents go too. Returns whether it is gone.
+
+        rsync: delete.c delete_item(), delete_dir_contents().
+        """
+        sh = self.sh
+        if recurse is None:
+            recurse = self.del_recurse or not make_room
+        ok = True
+        if stat.S_ISDIR(mode):
+            ok = self._delete_contents(rel, recurse=recurse)
+        if ok:
+            if not make_room:
+                limit = sh.config.max_delete
+                if limit is not None and limit >= 0 and sh.stats.deleted_files >= limit:
+                    sh.stats.skipped_deletes += 1
+                    return False
+            try:
+                if not self.dry_run:
+                    if (
+                        sh.backups is not None
+                        and not stat.S_ISDIR(mode)
+                        and not sh.backups.is_backup(rel)  # a backup is not backed up
+                    ):
+                        # rsync: delete.c delete_item() (make_backup instead of unlink)
+                        self._backed_up(rel, sh.backups.keep(rel))
+                    else:
+                        self._tree.remove(rel)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                if stat.S_ISDIR(mode) and exc.errno == errno.ENOTEMPTY:
+                    self._info(f"cannot delete non-empty directory: {_show(rel)}")
+                else:
+                    self._error(
+                        f"rsync: [generator] delete_file: "
+                        f"{'rmdir' if stat.S_ISDIR(mode) else 'unlink'}"
+                        f"({_show(rel)}) failed: {exc.strerror} ({exc.errno})"
+                    )
+                ok = False
+            else:
+                if not make_room:
+                    self._count_delete(rel, mode)
+        if not ok and make_room:
+            self._error(f"rsync: [generator] could not make way for new {what}: {_show(rel)}")
+        return ok
+
+    def _backup_before_replace(self, rel: bytes) -> bool:
+        """``--backup``: keep the symlink or special file a new one replaces; whether it went.
+
+        rsync: generator.c atomic_create() (make_backup() before the new item).
+        """
+        sh = self.sh
+        if sh.backups is None or self.dry_run or sh.backups.is_backup(rel):
+            return True
+        try:
+            self._backed_up(rel, sh.backups.keep(rel))
+        except OSError as exc:
+            self._error(
+                f'rsync: [generator] make_backup "{_show(rel)}" failed: '
+                f"{exc.strerror} ({exc.errno})"
+            )
+            return False
+        return True
+
+    def _backed_up(self, rel: bytes, bname: bytes | None) -> None:
+        """Say where a backup went, at ``-vv`` (rsync: backup.c, INFO_GTE(BACKUP, 1))."""
+        if bname is not None and self.sh.config.verbose >= 2:
+            self._info(f"backed up {_show(rel)} to {_show(bname)}")
+
+    def _delete_contents(self, rel: bytes, *, recurse: bool) -> bool:
+        try:
+            listing = self._tree.list_dir(rel)
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            self._error(
+                f'rsync: [generator] opendir "{_show(rel)}" failed: {exc.strerror} ({exc.errno})'
+            )
+            return False
+        # What the receiver's rules exclude is protected inside a deleted directory too
+        # (perishable rules aside); it keeps the directory, as a non-perishable entry.
+        doomed = [
+            (name, st)
+            for name, st in listing
+            if not self._protected(rel + b"/" + name, st, ignore_perishable=True)
+        ]
+        ok = len(doomed) == len(listing)
+        if doomed and not recurse:
+            ok = False
+        elif doomed:
+            for name, st in self._sorted_listing(doomed, reverse=True):
+                path = rel + b"/" + name
+                is_dir = stat.S_ISDIR(st.st_mode)
+                if is_dir and not self._delete_contents(path, recurse=True):
+                    ok = False
+                if not self._remove_emptied(path, st.st_mode):
+                    ok = False
+        if not ok:
+            self._info(f"cannot delete non-empty directory: {_show(rel)}")
+        return ok
+
+    def _remove_emptied(self, path: bytes, mode: int) -> bool:
+        """Remove one entry whose contents (if a directory) were already deleted.
+
+        rsync: delete.c delete_item() with DEL_DIR_IS_EMPTY.
+        """
+        try:
+            if not self.dry_run:
+                self._tree.remove(path)
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            if stat.S_ISDIR(mode) and exc.errno == errno.ENOTEMPTY:
+                self._info(f"cannot delete non-empty directory: {_show(path)}")
+            else:
+                self._error(
+                    f"rsync: [generator] delete_file: "
+                    f"{'rmdir' if stat.S_ISDIR(mode) else 'unlink'}"
+                    f"({_show(path)}) failed: {exc.strerror} ({exc.errno})"
+                )
+            return False
+        self._count_delete(path, mode)
+        return True
+
+    def _count_delete(self, rel: bytes, mode: int) -> None:
+        st = self.sh.stats
+        st.deleted_files += 1
+        kind = _kind_counter(mode)
+        if kind == "dirs":
+            st.deleted_dirs += 1
+        elif kind == "symlinks":
+            st.deleted_symlinks += 1
+        elif kind == "devices":
+            st.deleted_devices += 1
+        elif kind == "specials":
+            st.deleted_specials += 1
+        self.sh.reporter.deleted(rel, mode)
