@@ -2,8 +2,9 @@
 
 ``--info=help`` and ``--debug=help`` print rsync's text and exit 0 (whatever follows);
 an unknown word gets rsync's message (the word without its level) and exit code 1. A
-``--debug`` word at level 0 (``--debug=all0,deltasum0``) is taken and the copy runs;
-pyrsync writes no debug output, so a higher level is refused by name.
+``--debug`` word at level 0 (``--debug=all0,deltasum0``) is taken and the copy runs; an
+item pyrsync does not write (or a level beyond what it writes) is refused by name. The
+lines of the items it writes are compared with rsync's in test_info_debug_output.py.
 """
 
 from __future__ import annotations
@@ -58,4 +59,8 @@ def test_debug_level_zero_copies(real_rsync: RealRsync, tmp_path: Path) -> None:
     assert_trees_equal(tmp_path / "ours", tmp_path / "theirs")
     code, _out, err = run([*pyrsync_argv(), "--debug=flist2", f"{src}/", f"{tmp_path}/x/"])
     assert code == 1
-    assert "does not write --debug output (--debug=flist2)" in err
+    assert "does not write --debug output for flist (--debug=flist2)" in err
+    code, _out, err = run([*pyrsync_argv(), "--debug=deltasum2", f"{src}/", f"{tmp_path}/x/"])
+    assert code == 1
+    assert "for deltasum beyond level 1 (--debug=deltasum2)" in err
+    assert not (tmp_path / "x").exists()

@@ -85,12 +85,14 @@ def test_accepted_path_options_are_covered_refused_ones_are_refused(
     use = PATH_OPTIONS[option]
     value = f". {named}" if option == "filter" else str(named)
     if option == "partial-dir":
-        # only a relative one is taken: it lies in each destination directory
-        with pytest.raises(OptionError):
-            cli.parse_args([f"--{option}={value}", f"{src}/", str(dest)])
+        # a relative one lies in each destination directory; an absolute one is one directory
         opts, _ = cli.parse_args([f"--{option}=.part", f"{src}/", str(dest)])
         rules = landlock_rules(opts, [f"{src}/"], str(dest))
         assert _writable(rules, str(dest / ".part"))
+        absolute = other / "partial"
+        opts, _ = cli.parse_args([f"--{option}={absolute}", f"{src}/", str(dest)])
+        rules = landlock_rules(opts, [f"{src}/"], str(dest))
+        assert _writable(rules, str(absolute))
         return
     if option not in accepted:
         # Refused today: nothing reaches the transfer, so nothing needs a rule.

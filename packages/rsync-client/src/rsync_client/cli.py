@@ -33,6 +33,12 @@ from rsync_client.output import Output, rsync_error_line
 from rsync_wire.errors import ExitCode
 from rsync_wire.proto.constants import PROTOCOL_VERSION
 from rsync_wire.proto.optable import OPTIONS, Arg, by_long, by_short, negations
+from rsync_wire.proto.outlevels import (
+    DEBUG_ITEMS,
+    IMPLEMENTED_DEBUG,
+    INFO_ITEMS,
+    unimplemented_debug,
+)
 
 __all__ = ["main", "parse_args"]
 
@@ -281,52 +287,13 @@ def _checksum_choice(o: ClientOptions, v: str | None) -> None:
     o.checksum_choice = v
 
 
-_INFO_ITEMS: Final = (
-    ("BACKUP", "Mention files backed up"),
-    ("COPY", "Mention files copied locally on the receiving side"),
-    ("DEL", "Mention deletions on the receiving side"),
-    ("FLIST", "Mention file-list receiving/sending (levels 1-2)"),
-    ("MISC", "Mention miscellaneous information (levels 1-2)"),
-    ("MOUNT", "Mention mounts that were found or skipped"),
-    ("NAME", "Mention 1) updated file/dir names, 2) unchanged names"),
-    ("NONREG", "Mention skipped non-regular files (default 1, 0 disables)"),
-    ("PROGRESS", "Mention 1) per-file progress or 2) total transfer progress"),
-    ("REMOVE", "Mention files removed on the sending side"),
-    ("SKIP", "Mention files skipped due to transfer overrides (levels 1-2)"),
-    ("STATS", "Mention statistics at end of run (levels 1-3)"),
-    ("SYMSAFE", "Mention symlinks that are unsafe"),
-)
+_INFO_ITEMS: Final = tuple((item.name, item.help) for item in INFO_ITEMS)
 _INFO_LEVELS: Final = (
     "0) NONREG",
     "1) COPY,DEL,FLIST,MISC,NAME,STATS,SYMSAFE",
     "2) BACKUP,MISC2,MOUNT,NAME2,REMOVE,SKIP",
 )
-_DEBUG_ITEMS: Final = (
-    ("ACL", "Debug extra ACL info"),
-    ("BACKUP", "Debug backup actions (levels 1-2)"),
-    ("BIND", "Debug socket bind actions"),
-    ("CHDIR", "Debug when the current directory changes"),
-    ("CONNECT", "Debug connection events (levels 1-2)"),
-    ("CMD", "Debug commands+options that are issued (levels 1-2)"),
-    ("DEL", "Debug delete actions (levels 1-3)"),
-    ("DELTASUM", "Debug delta-transfer checksumming (levels 1-4)"),
-    ("DUP", "Debug weeding of duplicate names"),
-    ("EXIT", "Debug exit events (levels 1-3)"),
-    ("FILTER", "Debug filter actions (levels 1-3)"),
-    ("FLIST", "Debug file-list operations (levels 1-4)"),
-    ("FUZZY", "Debug fuzzy scoring (levels 1-2)"),
-    ("GENR", "Debug generator functions"),
-    ("HASH", "Debug hashtable code"),
-    ("HLINK", "Debug hard-link actions (levels 1-3)"),
-    ("ICONV", "Debug iconv character conversions (levels 1-2)"),
-    ("IO", "Debug I/O routines (levels 1-4)"),
-    ("NSTR", "Debug negotiation strings"),
-    ("OWN", "Debug ownership changes in users & groups (levels 1-2)"),
-    ("PROTO", "Debug protocol information"),
-    ("RECV", "Debug receiver functions"),
-    ("SEND", "Debug sender functions"),
-    ("TIME", "Debug setting of modified times (levels 1-2)"),
-)
+_DEBUG_ITEMS: Final = tuple((item.name, item.help) for item in DEBUG_ITEMS)
 _DEBUG_LEVELS: Final = (
     "2) BIND,CONNECT,CMD,DEL,DELTASUM,DUP,FILTER,FLIST,ICONV",
     "3) ACL,BACKUP,CONNECT2,DEL2,DELTASUM2,EXIT,FILTER2,FLIST2,FUZZY,GENR,OWN,RECV,SEND,TIME",
@@ -384,24 +351,34 @@ def _output_words(kind: str, text: str) -> list[tuple[str, int]]:
 
 
 def _debug(o: ClientOptions, v: str | None) -> None:
-    """``--debug=FLAGS``: pyrsync writes no debug output, so only level 0 is taken."""
-    for name, level in _output_words("debug", v or ""):
-        if level:
-            msg = f"pyrsync does not write --debug output (--debug={name}{level})"
-            raise OptionError(msg)
+    """``--debug=FLAGS``: the items pyrsync writes are taken; any other is refused by name.
+
+    rsync: options.c (OPT_DEBUG).
+    """
+    words = [(name.upper(), level) for name, level in _output_words("debug", v or "")]
+    missing = unimplemented_debug(words)
+    if missing is not None:
+        name, _level = missing
+        most = IMPLEMENTED_DEBUG.get(name.upper(), 0)
+        upto = f" beyond level {most}" if most else ""
+        msg = f"pyrsync does not write --debug output for {name.lower()}{upto} (--debug={v})"
+        raise OptionError(msg)
     o.debug.append(v or "")
 
 
 def _info(o: ClientOptions, v: str | None) -> None:
+    """``--info=FLAGS``: kept in order for the output levels (rsync_wire.proto.outlevels)."""
     for name, level in _output_words("info", v or ""):
         if name == "progress":  # not --progress: that one also shows names
             o.progress2 = level >= 2
             o.info_progress = level
         elif name == "stats":
             o.stats = level >= 2
-        elif name == "name":
-            o.verbose = max(o.verbose, level)
-        # the other words change what rsync says, not what it does
+        elif name == "name" and level > o.verbose:
+            # names are shown as -v shows them; the -v count itself stays what was typed
+            o.verbose_from_info += level - o.verbose
+            o.verbose = level
+    o.info.append(v or "")
 
 
 def _bwlimit(o: ClientOptions, v: str | None) -> None:

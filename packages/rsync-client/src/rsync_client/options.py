@@ -124,7 +124,9 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     out_format: str | None = None  # --out-format (--log-format)
     max_alloc: str | None = None  # --max-alloc (or RSYNC_MAX_ALLOC) as given
     alloc_limit: int = 1 << 30  # its value in bytes (rsync: DEFAULT_MAX_ALLOC)
-    debug: list[str] = msgspec.field(default_factory=list)  # --debug values (level 0 only)
+    debug: list[str] = msgspec.field(default_factory=list)  # --debug values, in order
+    info: list[str] = msgspec.field(default_factory=list)  # --info values, in order
+    verbose_from_info: int = 0  # how much --info=nameN raised verbose (not a -v: not sent)
     safe_links: bool = False
     copy_unsafe_links: bool = False
     munge_links: bool = False
@@ -205,13 +207,13 @@ class ClientOptions(msgspec.Struct, kw_only=True):
         whole = self.whole_file
         if whole is None:
             whole = local
-        compress = (self.compress or self.compress_choice is not None) and not local
+        compress = self.compress or self.compress_choice is not None  # local too, as rsync
         choice = self.compress_choice
         if choice == "none":
             compress, choice = False, None
         return TransferOptions(
             sender=sender,
-            verbose=self.verbose,
+            verbose=self.verbose - self.verbose_from_info,  # the -v count alone, as rsync
             quiet=self.quiet,
             dry_run=self.dry_run,
             # rsync: options.c (--files-from turns -a's recursion off and -d on)
@@ -279,6 +281,8 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             usermap=self.usermap,
             groupmap=self.groupmap,
             stats=self.stats,
+            info=list(self.info),  # never forwarded as such; the local sender reads them
+            debug=list(self.debug),
             only_write_batch=self.only_write_batch,
             relative=self.relative or self.files_from is not None,
             implied_dirs=self.implied_dirs,

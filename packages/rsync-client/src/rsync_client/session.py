@@ -46,6 +46,7 @@ from rsync_wire.proto.args import build_server_args
 from rsync_wire.proto.constants import CF, PROTOCOL_VERSION
 from rsync_wire.proto.filters import F_OPTION_RULES, FilterList, ReadFile, cvs_exclude_rules
 from rsync_wire.proto.optable import Role
+from rsync_wire.proto.outlevels import OutputLevels, nstr_lines
 from rsync_wire.roles.client import (
     pull_capabilities,
     push_capabilities,
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from anyio.abc import Process
 
     from rsync_client.output import Output
+    from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
     from rsync_wire.roles.batch import BatchWriter
 
@@ -315,7 +317,24 @@ def _config(
         names=opts.progress,
         sender_progress=local,  # rsync's client sends a local copy
         umask=_umask(),
+        out=OutputLevels.build(
+            verbose=opts.verbose - opts.verbose_from_info,
+            info=opts.info,
+            debug=opts.debug,
+            stats=opts.stats,
+        ),
     )
+
+
+def _say_nstr(output: Output, opts: ClientOptions, session: Session) -> None:
+    """``--debug=NSTR``: the agreed checksum and compressor (rsync: compat.c)."""
+    if OutputLevels.build(debug=opts.debug).debug_gte("NSTR"):
+        for line in nstr_lines(
+            session,
+            checksum_choice=opts.checksum_choice,
+            compress_choice=opts.compress_choice,
+        ):
+            output.info(line)
 
 
 def _add_cvs(filters: FilterList, opts: ClientOptions) -> None:
@@ -406,6 +425,7 @@ async def _pull(
         ws, topts, protocol=protocol, our_protocol=our_protocol, batch=batch is not None
     )
     output.checksum = session.checksum if session.protocol >= 30 else "md4-old"
+    _say_nstr(output, opts, session)
     filters.protocol = session.protocol
     local_filters = build_filters(opts, protocol=session.protocol)
     _add_cvs(local_filters, opts)
@@ -742,6 +762,7 @@ async def _run_push(
             names_from_peer=remote_list is not None,
             batch=batch is not None,
         )
+        _say_nstr(output, opts, session)
         # rsync: compat.c setup_protocol() (a sender's receiver_symlink_times)
         output.receiver_symlink_times = bool(session.compat_flags & CF.SYMLINK_TIMES)
         if opts.sandbox:

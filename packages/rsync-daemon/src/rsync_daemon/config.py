@@ -69,7 +69,7 @@ class ModuleConfig(msgspec.Struct, kw_only=True):
     refuse_options: list[str] = msgspec.field(default_factory=list)
     numeric_ids: bool = False
     max_connections: int = 0
-    dont_compress: list[str] = msgspec.field(default_factory=list)
+    dont_compress: list[str] | None = None  # None: rsync's default list
     lock_file: str = DEFAULT_LOCK_FILE
     max_verbosity: int = 1
     write_only: bool = False
@@ -1026,7 +1026,7 @@ def _rsyncd_module(
         max_verbosity=_int(*params["max verbosity"], "max verbosity")
         if "max verbosity" in params
         else 1,
-        dont_compress=_words(get("dont compress")),
+        dont_compress=get("dont compress").split() if "dont compress" in params else None,
         ignore_nonreadable=flag("ignore nonreadable", default=False),
         ignore_errors=flag("ignore errors", default=False),
         early_exec=get("early exec"),

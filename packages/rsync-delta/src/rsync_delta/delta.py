@@ -201,6 +201,11 @@ class DeltaGenerator:
         self._done = False
         self.matched_bytes = 0
         self.literal_bytes = 0
+        # rsync's match.c counters (what --debug=deltasum reports): offsets whose weak sum
+        # is some block's, strong sums compared in vain, and blocks matched
+        self.hash_hits = 0
+        self.false_alarms = 0
+        self.matches = 0
 
     # -- public -----------------------------------------------------------------------
 
@@ -238,10 +243,12 @@ class DeltaGenerator:
             last = self._count - 1
             with memoryview(self._buf) as view:
                 window = view[start - self._base :]
-                if weak_sum(window) == int(self._weak[last]) and self._block_fn(window)[
-                    : self._slen
-                ] == self._sig.block_strong(last):
-                    self._match(ops, start, last, 1, tail)
+                if weak_sum(window) == int(self._weak[last]):
+                    self.hash_hits += 1
+                    if self._block_fn(window)[: self._slen] == self._sig.block_strong(last):
+                        self._match(ops, start, last, 1, tail)
+                    else:
+                        self.false_alarms += 1
         self._literal(ops, end)
         self._flush_run(ops)
         self._buf = bytearray()
@@ -295,6 +302,7 @@ class DeltaGenerator:
             matched = int(np.argmin(same))
             if not matched:
                 return False
+        self.hash_hits += matched
         self._match(ops, self._pos, want, matched, matched * blen)
         return True
 
@@ -339,6 +347,7 @@ class DeltaGenerator:
         slen = self._slen
         strong = self._strong
         digest: bytes | None = None
+        self.hash_hits += 1
         for seen, block in enumerate(self._index.chain(key)):
             if seen >= MAX_CHAIN_LEN:
                 break
@@ -348,6 +357,7 @@ class DeltaGenerator:
                 o = offset - self._base
                 digest = self._block_fn(view[o : o + blen])[:slen]
             if digest != strong[block * slen : block * slen + slen]:
+                self.false_alarms += 1
                 continue
             want = self._want
             if (
@@ -365,6 +375,7 @@ class DeltaGenerator:
     def _match(self, ops: list[Op], offset: int, block: int, count: int, nbytes: int) -> None:
         """Record `count` blocks from `block` matched at `offset` (`nbytes` in all)."""
         self._literal(ops, offset)
+        self.matches += count
         cap = self._run_cap
         while count:
             if self._run_count and block == self._run_start + self._run_count:

@@ -35,7 +35,7 @@ _VALUES = {
     "chmod": "g+w",
     "compress-choice": "zstd",
     "checksum-choice": "md5",
-    "info": "name",
+    "info": "NAME",  # a client forwards names as rsync writes them
     "debug": "flist",
     "protocol": "30",
     "files-from": "-",  # names from the client (a file on the server: see below)
@@ -205,8 +205,7 @@ def test_capabilities_ride_on_e() -> None:
 _PUSH_KEEPS = {
     "copy-links": "the sending client follows the links itself",
     "copy-dirlinks": "the sending client follows the links itself",
-    "info": "the client's own output",
-    "debug": "the client's own output (level 0 only: pyrsync writes no debug output)",
+    "debug": "rsync forwards no --debug: a server's debug output follows its -v",
     "filter": "rules travel in the filter list",
     "exclude": "rules travel in the filter list",
     "include": "rules travel in the filter list",

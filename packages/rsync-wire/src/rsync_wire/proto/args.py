@@ -49,13 +49,19 @@ class ServerArgs:
     Attributes:
         options: the parsed options.
         paths: the arguments after the ``.`` placeholder.
+        spelled: the long option names as the client wrote them (without ``--`` and
+            value), in order: a refusal names the option the way it was written
+            (``--zt``, not ``--compress-threads``), as rsync's popt entry does.
     """
 
-    __slots__ = ("options", "paths")
+    __slots__ = ("options", "paths", "spelled")
 
-    def __init__(self, options: TransferOptions, paths: list[bytes]) -> None:
+    def __init__(
+        self, options: TransferOptions, paths: list[bytes], spelled: tuple[str, ...] = ()
+    ) -> None:
         self.options = options
         self.paths = paths
+        self.spelled = spelled
 
 
 class _Kind(NamedTuple):
@@ -413,6 +419,7 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
     args = [a.decode("utf-8", "surrogateescape") if isinstance(a, bytes) else a for a in argv]
     opts = TransferOptions()
     paths: list[bytes] = []
+    spelled: list[str] = []
     i = 0
     n = len(args)
     while i < n:
@@ -448,6 +455,7 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
                 msg = f"option --{name} does not take an argument"
                 raise ArgumentError(msg)
             shown = f"--{name}={value}" if eq else f"--{name}"
+            spelled.append(name)
             _set(opts, field, kind, val, name, shown=shown, max_blength=max_blength)
             continue
         if arg.startswith("-") and len(arg) > 1:
@@ -496,7 +504,7 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
         break
     if opts.append:
         opts.inplace = True  # rsync: options.c (append_mode implies inplace)
-    return ServerArgs(opts, paths)
+    return ServerArgs(opts, paths, tuple(dict.fromkeys(spelled)))
 
 
 def _forward_value(option: Option, opts: TransferOptions) -> object:

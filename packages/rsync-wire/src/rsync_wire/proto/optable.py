@@ -226,6 +226,14 @@ def _compress_choice_emit(o: TransferOptions) -> list[str]:
     return [f"--compress-choice={o.compress_choice}"]
 
 
+def _info_emit(o: TransferOptions) -> list[str]:
+    """rsync: options.c server_options() (make_output_option() of the server's items)."""
+    from rsync_wire.proto.outlevels import forwarded_info
+
+    word = forwarded_info(o.info, client_sends=not o.sender)
+    return [word] if word else []
+
+
 def _max_delete_emit(o: TransferOptions) -> list[str]:
     if o.max_delete is None:
         return []
@@ -470,6 +478,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("copy-unsafe-links", sets="copy_unsafe_links", server="flag", send=Send.LONG,
        roles=_ALL),
     _O("safe-links", sets="safe_links", server="flag", send=Send.LONG, roles=_ALL),
+    # the --info items the user set that the server's side prints (never --debug)
+    _O("info", arg=Arg.STR, sets="info", server="list", send=Send.CUSTOM, roles=_ALL,
+       emit=_info_emit),
     _O("inplace", sets="inplace", server="flag", send=Send.CUSTOM, roles=_ALL,
        negations=_no("inplace"), emit=_inplace_emit),
     _O("append", sets="append", server="count", send=Send.CUSTOM, roles=_ALL,
@@ -490,7 +501,6 @@ OPTIONS: Final[tuple[Option, ...]] = (
     # -- what a client does not forward (or forwards only through -M) --
     _O("help", roles=_CLI),
     _O("version", "V", roles=_CLI),
-    _O("info", arg=Arg.STR, sets="info", server="list", roles=_ALL),
     _O("debug", arg=Arg.STR, sets="debug", server="list", roles=_ALL),
     _O("stderr", arg=Arg.STR),
     _O("msgs2stderr", sets="msgs2stderr", server="flag", roles=_SRV,
@@ -529,9 +539,11 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("include", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
     _O("exclude-from", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
     _O("include-from", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
-    # no role: a sender cannot lower the level of one file inside the session's zlib
-    # stream with Python's zlib (no deflateParams), so it is refused, not ignored
-    _O("skip-compress", arg=Arg.STR, sets="skip_compress", server="str"),
+    # a sending server sends matching files at zlib level 0 (rsync_wire.proto.
+    # skipcompress); rsync's client forwards it when the server sends. pyrsync's client
+    # does not take it yet (its parser and ClientOptions have no field for it)
+    _O("skip-compress", arg=Arg.STR, sets="skip_compress", server="str", send=Send.EQUALS,
+       when=_RECV, roles=_SRV),
     _O("compress-threads", arg=Arg.INT, sets="compress_threads", server="int", roles=_SRV,
        aliases=("zt",)),
     _O("", "P", sets="partial", server="flag", roles=_ALL),

@@ -247,6 +247,7 @@ class TokenEncoder:
     """
 
     __slots__ = (
+        "_file_level",
         "_hist",
         "_hist_dirty",
         "_in_file",
@@ -286,6 +287,7 @@ class TokenEncoder:
             self._zs = zstandard.ZstdCompressor(level=self._level).compressobj()
         else:
             self._level = 0
+        self._file_level = self._level  # zlib, zlibx: the level of the current file
 
     @property
     def compression(self) -> str:
@@ -297,8 +299,15 @@ class TokenEncoder:
         """The effective compression level."""
         return self._level
 
-    def begin_file(self) -> None:
+    def begin_file(self, level: int | None = None) -> None:
         """Start a file's token stream.
+
+        Args:
+            level: this file's zlib level (``zlib``, ``zlibx``), for example 0 for a
+                file matching ``dont compress`` (`rsync_wire.proto.skipcompress`);
+                None: the session's. Both ends start a fresh deflate stream for each
+                file, so a file's level is invisible to the receiver. zstd keeps one
+                stream and one level for the session, and lz4 has none: ignored.
 
         Raises:
             LocalProtocolError: the previous file was not ended with :meth:`end_into`.
@@ -311,6 +320,7 @@ class TokenEncoder:
         self._last_run_end = 0
         self._pending_lit = False
         if self._method in ("zlib", "zlibx"):
+            self._file_level = self._level if level is None else max(0, min(level, 9))
             self._zc = None  # created on the file's first literal byte
             self._hist.clear()
             self._hist_dirty = False
@@ -373,7 +383,7 @@ class TokenEncoder:
             if self._hist:
                 # Prime with the history the receiver has; see "How this works".
                 comp = zlib.compressobj(
-                    self._level,
+                    self._file_level,
                     zlib.DEFLATED,
                     -15,
                     8,
@@ -381,7 +391,7 @@ class TokenEncoder:
                     bytes(self._hist[-_WINDOW:]),
                 )
             else:
-                comp = zlib.compressobj(self._level, zlib.DEFLATED, -15, 8)
+                comp = zlib.compressobj(self._file_level, zlib.DEFLATED, -15, 8)
             self._zc = comp
         return comp
 

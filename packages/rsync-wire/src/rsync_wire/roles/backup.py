@@ -56,8 +56,11 @@ class Backups:
         suffix: bytes | None,
         backup_dir: Callable[[], DestTree] | None,
         safe_links: bool = False,
+        shown_dir: bytes = b"",
     ) -> None:
         self.tree = tree
+        self.shown_dir = shown_dir  # --backup-dir as given, "/"-ended: messages show it
+        self.how = "RENAME"  # how the last backup was made (--debug=backup's word)
         self.safe_links = safe_links
         self._open_backup_dir = backup_dir
         self.backup_tree: DestTree | None = None
@@ -110,13 +113,30 @@ class Backups:
         target = self.backup_tree or tree
         bdfd, bbase = target.parent(bname)
         try:
-            os.rename(name, bbase, src_dir_fd=dfd, dst_dir_fd=bdfd)
+            try:
+                os.rename(name, bbase, src_dir_fd=dfd, dst_dir_fd=bdfd)
+            except OSError as exc:
+                if exc.errno not in (errno.EISDIR, errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                    raise
+                # an older backup of another kind is in the way: it goes first (rsync:
+                # backup.c make_backup_inner(), delete_item() with DEL_FOR_BACKUP)
+                _remove_all(target, bname)
+                os.rename(name, bbase, src_dir_fd=dfd, dst_dir_fd=bdfd)
+            self.how = "RENAME"
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
             self._copy(dfd, name, st, bdfd, bbase)
             os.unlink(name, dir_fd=dfd)
+            mode = st.st_mode
+            self.how = (
+                "SYMLINK" if stat.S_ISLNK(mode) else "COPY" if stat.S_ISREG(mode) else "DEVICE"
+            )
         return bname
+
+    def shown(self, bname: bytes) -> bytes:
+        """A backup name as rsync's messages show it (with ``--backup-dir`` as given)."""
+        return self.shown_dir + bname
 
     def _make_dirs(self, bname: bytes) -> None:
         """The directories of ``bname`` in the backup tree, as those of the destination.
@@ -162,3 +182,14 @@ class Backups:
                 os.close(dst)
         finally:
             os.close(src)
+
+
+def _remove_all(tree: DestTree, rel: bytes) -> None:
+    """Remove ``rel`` from ``tree``, a directory with all it holds."""
+    st = tree.lstat_or_none(rel)
+    if st is None:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        for name, _st in tree.list_dir(rel):
+            _remove_all(tree, rel + b"/" + name)
+    tree.remove(rel)

@@ -25,7 +25,7 @@ import stat
 from typing import TYPE_CHECKING, NamedTuple
 
 from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
-from rsync_wire.proto.constants import FnameCmp
+from rsync_wire.proto.constants import FnameCmp, Msg
 from rsync_wire.roles.fuzzy import FuzzyFinder
 
 if TYPE_CHECKING:
@@ -77,7 +77,11 @@ def fuzzy_finder(sh: Shared) -> FuzzyFinder | None:
     trees: list[DestTree | None] = [sh.tree]
     if sh.opts.fuzzy > 1 and sh.basis is not None:
         trees += sh.basis.trees
-    return FuzzyFinder(trees, modify_window=sh.opts.modify_window)
+    finder = FuzzyFinder(trees, modify_window=sh.opts.modify_window)
+    if sh.config.levels.debug_gte("FUZZY", 2):
+        say = sh.reporter.message
+        finder.trace = lambda line: say(Msg.INFO, line.encode("utf-8", "surrogateescape") + b"\n")
+    return finder
 
 
 def choose_basis(

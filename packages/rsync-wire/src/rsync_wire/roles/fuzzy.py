@@ -21,7 +21,7 @@ import stat
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from rsync_wire.fs_write import DestTree
 
@@ -139,6 +139,7 @@ class FuzzyFinder:
         self.modify_window = modify_window
         self._dir: bytes | None = None
         self._lists: list[list[_Candidate]] = []
+        self.trace: Callable[[str], None] | None = None  # --debug=fuzzy2's lines
 
     def _listing(self, reldir: bytes) -> list[list[_Candidate]]:
         if self._dir != reldir:
@@ -170,9 +171,14 @@ class FuzzyFinder:
         cut = rel.rfind(b"/")
         reldir, fname = (rel[:cut], rel[cut + 1 :]) if cut >= 0 else (b"", rel)
         lists = self._listing(reldir)
+        trace = self.trace
+        prefix = reldir.decode("utf-8", "surrogateescape") + "/" if reldir else ""
         for i, cands in enumerate(lists):
             for c in cands:
                 if not c.sent and c.size == size and abs(c.mtime - mtime) <= self.modify_window:
+                    if trace is not None:
+                        shown = c.name.decode("utf-8", "surrogateescape")
+                        trace(f"fuzzy size/modtime match for {prefix}{shown}")
                     return i, c.name
         fname_suf = find_filename_suffix(fname)
         lowest = _LOWEST
@@ -185,6 +191,9 @@ class FuzzyFinder:
                 if dist < _DISQUALIFIED:
                     dist += fuzzy_distance(c.suffix, fname_suf, _DISQUALIFIED) * 10
                     dist &= 0xFFFFFFFF
+                if trace is not None:  # rsync: generator.c find_fuzzy() (DEBUG_GTE(FUZZY, 2))
+                    shown = c.name.decode("utf-8", "surrogateescape")
+                    trace(f"fuzzy distance for {prefix}{shown} = {dist >> 16}.{dist & 0xFFFF:05d}")
                 if dist <= lowest:
                     lowest = dist
                     best = (i, c.name)

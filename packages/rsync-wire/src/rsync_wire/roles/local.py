@@ -24,6 +24,7 @@ from anyio.abc import ByteStream
 from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.fs import Root
 from rsync_wire.proto.args import parse_bwlimit
+from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.negotiate import Negotiation, Offer, Session, agree
 from rsync_wire.stream import WireStream
 
@@ -94,18 +95,36 @@ def memory_stream_pair(buffers: int = 16) -> tuple[MemoryByteStream, MemoryByteS
     return MemoryByteStream(a_send, a_receive), MemoryByteStream(b_send, b_receive)
 
 
-def local_session(capabilities: str, *, protocol: int = 32, seed: int | None = None) -> Session:
+def local_session(
+    capabilities: str,
+    *,
+    protocol: int = 32,
+    seed: int | None = None,
+    opts: TransferOptions | None = None,
+) -> Session:
     """The session a local copy agrees on: our two sides negotiate in memory.
 
-    Incremental recursion is on when ``capabilities`` offers it (``i``).
+    Incremental recursion is on when ``capabilities`` offers it (``i``). With ``opts``
+    both sides offer what its ``--checksum-choice``, ``-z``, ``--compress-choice`` and
+    ``--compress-level`` say, as rsync's two processes of a local copy do.
     """
     if seed is None:
         seed = int.from_bytes(secrets.token_bytes(4), "little", signed=True)
+    choices = Offer()
+    if opts is not None:
+        choices = Offer(
+            checksum_choice=opts.checksum_choice,
+            compress=opts.compress,
+            compress_choice=opts.compress_choice,
+            compress_level=opts.compress_level,
+        )
     return agree(
-        Negotiation(server=False, offer=Offer(), protocol=protocol, ours=protocol),
+        Negotiation(server=False, offer=choices, protocol=protocol, ours=protocol),
         Negotiation(
             server=True,
-            offer=Offer(capabilities=capabilities, inc_recurse=True, seed=seed),
+            offer=msgspec.structs.replace(
+                choices, capabilities=capabilities, inc_recurse=True, seed=seed
+            ),
             protocol=protocol,
         ),
     )
@@ -159,7 +178,9 @@ async def run_local_copy(
     from rsync_wire.roles.client import run_pull
     from rsync_wire.roles.sender import SenderRole
 
-    session = local_session(capabilities, protocol=protocol)
+    session = local_session(
+        capabilities, protocol=protocol, seed=opts.checksum_seed or None, opts=opts
+    )
     if batch is not None:  # rsync: compat.c getenv_nstr() (write_batch)
         session = msgspec.structs.replace(
             session,
@@ -168,6 +189,13 @@ async def run_local_copy(
             # rsync compresses a local copy's batch with -z (zlib: what a batch records)
             compression="zlib" if opts.compress else None,
         )
+    if reporter is not None and config.levels.debug_gte("NSTR"):
+        from rsync_wire.proto.outlevels import nstr_lines
+
+        for line in nstr_lines(
+            session, checksum_choice=opts.checksum_choice, compress_choice=opts.compress_choice
+        ):
+            reporter.message(Msg.INFO, line.encode() + b"\n")
     client_end, server_end = memory_stream_pair()
     client_ws = WireStream(client_end, client_end)
     server_ws = WireStream(server_end, server_end)
@@ -196,6 +224,11 @@ async def run_local_copy(
         root = Root(b"/")
     sender = SenderRole(server_ws, session, opts, root, paths, module=None, server=True)
     server_ws.on_message = lambda _code, _payload: None
+    if reporter is not None:
+        say = reporter.message
+        sender.local_info = lambda line: say(
+            Msg.INFO, line.encode("utf-8", "surrogateescape") + b"\n"
+        )
     result: list[ReceiveStats] = []
 
     async def serve() -> None:

@@ -34,7 +34,9 @@ class ModuleContext(msgspec.Struct, kw_only=True):
             the modes the daemon sends.
         munge_symlinks: prefix the targets of symlinks sent with ``/rsyncd-munged/``.
         ignore_nonreadable: leave out files the daemon cannot read, silently.
-        dont_compress: glob patterns of names sent without compression.
+        dont_compress: the module's ``dont compress`` words (case-insensitive wildcards
+            and ``*.SUFFIX``), files sent at zlib level 0; None: rsync's default list
+            (`rsync_wire.proto.skipcompress`).
         max_verbosity: the highest verbosity a client may ask for.
         transfer_logging: log one line per file on ``rsync_wire.xferlog``.
         log_format: the format of those lines (rsync's ``%`` escapes).
@@ -64,7 +66,7 @@ class ModuleContext(msgspec.Struct, kw_only=True):
     outgoing_chmod: str = ""
     munge_symlinks: bool = False
     ignore_nonreadable: bool = False
-    dont_compress: list[str] = msgspec.field(default_factory=list)
+    dont_compress: list[str] | None = None
     max_verbosity: int = 1
     transfer_logging: bool = False
     log_format: str = ""

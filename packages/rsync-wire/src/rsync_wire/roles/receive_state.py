@@ -25,6 +25,7 @@ from rsync_wire.errors import ExitCode, RemoteProtocolError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList
+from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.roles import idnames
 from rsync_wire.roles.flists import FileLists
 from rsync_wire.roles.idmap import IdRule, map_id, parse_name_map
@@ -171,6 +172,14 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
     protect_backups: bool = True
     flist_memory_limit: int = 8 << 30
     batch_only: bool = False  # --only-write-batch: the data goes to the batch file only
+    out: OutputLevels | None = None  # --info/--debug levels (None: what -v alone gives)
+
+    @property
+    def levels(self) -> OutputLevels:
+        """The output levels (rsync_wire.proto.outlevels): ``out``, else from ``verbose``."""
+        if self.out is None:
+            self.out = OutputLevels.build(verbose=self.verbose)
+        return self.out
 
 
 # -- events from the receiver to the generator --------------------------------------------------

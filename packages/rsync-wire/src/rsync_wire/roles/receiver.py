@@ -921,11 +921,14 @@ class ReceiverRole:
                 f'rsync: [receiver] make_backup "{_show(rel)}" failed: {exc.strerror} ({exc.errno})'
             )
             return False
-        if bname is not None and sh.config.verbose >= 2:
-            sh.reporter.message(
-                Msg.INFO,
-                f"backed up {_show(rel)} to {_show(bname)}\n".encode("utf-8", "surrogateescape"),
-            )
+        if bname is not None:  # rsync: backup.c make_backup_inner()
+            lines = []
+            if sh.config.levels.debug_gte("BACKUP"):
+                lines.append(f"make_backup: {sh.backups.how} {_show(rel)} successful.\n")
+            if sh.config.levels.info_gte("BACKUP"):
+                lines.append(f"backed up {_show(rel)} to {_show(sh.backups.shown(bname))}\n")
+            for line in lines:
+                sh.reporter.message(Msg.INFO, line.encode("utf-8", "surrogateescape"))
         return True
 
     def _verification_failed(self, rel: bytes, *, kept: bool) -> None:

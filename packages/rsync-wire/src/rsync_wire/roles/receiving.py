@@ -925,7 +925,7 @@ class ReceiverSide:
                 self._mkdir_dest(dest, shown)
             if first.name == b".":
                 config.dest_created = True
-            if config.verbose or config.itemize or config.names:  # rsync: main.c get_local_name()
+            if config.levels.info_gte("NAME") or config.itemize or config.names:  # rsync: main.c
                 sh.reporter.message(
                     Msg.INFO, f"created directory {shown}\n".encode("utf-8", "surrogateescape")
                 )
@@ -980,7 +980,7 @@ class ReceiverSide:
             if not sh.opts.dry_run:
                 self._mkdir_dest(sub, _show(sub))
         config = sh.config
-        if made and (config.verbose or config.itemize or config.names):
+        if made and (config.levels.info_gte("NAME") or config.itemize or config.names):
             shown = _show(path)
             what = "directory" if made == 1 else "directories"
             sh.reporter.message(
@@ -1026,7 +1026,18 @@ class ReceiverSide:
                     place.mkdir(prefix)
             return DestTree(path, fd=place.open_dir(path))
 
-        return Backups(tree, suffix=suffix, backup_dir=open_backup_dir, safe_links=opts.safe_links)
+        shown = bdir.rstrip(b"/") or b"/"
+        if self.shared.config.levels.info_gte("BACKUP"):  # rsync: main.c do_recv()
+            new = "" if place.stat(path) is not None else "(new) "
+            text = f"{new}backup_dir is {shown.decode('utf-8', 'surrogateescape')}\n"
+            self.shared.reporter.message(Msg.INFO, text.encode("utf-8", "surrogateescape"))
+        return Backups(
+            tree,
+            suffix=suffix,
+            backup_dir=open_backup_dir,
+            safe_links=opts.safe_links,
+            shown_dir=shown if shown.endswith(b"/") else shown + b"/",
+        )
 
     def _basis_dirs(self, tree: DestTree) -> BasisDirs:
         """``--link-dest``/``--copy-dest``/``--compare-dest``: each directory opened once.

@@ -32,7 +32,9 @@ from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
 from rsync_wire.proto.flist_sort import file_list_sort_key
+from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.proto.phases import SenderFinish, SenderPhases
+from rsync_wire.proto.skipcompress import SkipCompress
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
 from rsync_wire.roles import idnames
@@ -272,6 +274,8 @@ class SenderRole:
                 raise ValueError(msg)
             port = ServerSenderPort(module)
         self.port = port
+        self.deltasum = [0, 0, 0]  # blocks matched, hash hits, false alarms (all files)
+        self.local_info: Callable[[str], None] | None = None
         self.ws = ws
         self.session = session
         self.opts = opts
@@ -342,6 +346,16 @@ class SenderRole:
         self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self.tokens = TokenEncoder(
             session.compression, protocol=session.protocol, level=session.compress_level
+        )
+        # files sent at level 0 (dont compress, --skip-compress): zlib and zlibx only
+        self._skip = (
+            SkipCompress(
+                opts.skip_compress,
+                module.dont_compress if module is not None else None,
+                daemon=module is not None,
+            )
+            if self.tokens.compression in ("zlib", "zlibx")
+            else None
         )
 
     # -- file list -----------------------------------------------------------------------------
@@ -774,6 +788,18 @@ class SenderRole:
             await self.ws.flush()
             return self.report
         await self._send_files()
+        if OutputLevels.build(
+            verbose=self.opts.verbose, info=self.opts.info, debug=self.opts.debug
+        ).debug_gte("DELTASUM"):  # rsync: match.c match_report()
+            matches, hits, alarms = self.deltasum
+            line = (
+                f"total: matches={matches}  hash_hits={hits}  false_alarms={alarms} "
+                f"data={self.report.literal_data}"
+            )
+            if self.local_info is not None:
+                self.local_info(line)  # a local copy's sender is the client: not on the wire
+            else:
+                await self._info(line)
         await self._finish()
         self.report.exit_code = int(
             exit_code_for(self.report.io_error, transfer_errors=self.report.transfer_errors)
@@ -1090,7 +1116,14 @@ class SenderRole:
                     self.report.total_transferred_size + flist.sizes[pos],
                 )
             digest = await self._send_data(
-                fd, st.st_size, head, weak, strong, append=append, updating=updating
+                fd,
+                st.st_size,
+                head,
+                weak,
+                strong,
+                append=append,
+                updating=updating,
+                level=None if self._skip is None else self._skip.level(flist.names[pos]),
             )
         finally:
             if self.batch_only is not None:
@@ -1160,8 +1193,11 @@ class SenderRole:
         *,
         append: int = 0,
         updating: bool = False,
+        level: int | None = None,
     ) -> bytes:
         """The file's tokens and whole-file checksum, reading at most ``size`` bytes.
+
+        ``level`` is the file's own compression level (`SkipCompress`), None the session's.
 
         Returns the checksum sent.
 
@@ -1173,7 +1209,7 @@ class SenderRole:
         tokens = self.tokens
         proto = self._hasher_proto
         hasher = proto.copy() if proto is not None else self.rule.file_hasher()
-        tokens.begin_file()
+        tokens.begin_file(level)
         left = size
         if append:
             # The receiver keeps its first ``flength`` bytes; --append-verify also puts
@@ -1261,6 +1297,9 @@ class SenderRole:
                     await ws.flush()
                 if not chunk:
                     break
+            self.deltasum[0] += gen.matches  # rsync: match.c (the totals of match_report())
+            self.deltasum[1] += gen.hash_hits
+            self.deltasum[2] += gen.false_alarms
         tokens.end_into(out)
         digest = bytes(hasher.digest())
         if self._map_errno:

@@ -61,11 +61,11 @@ def unsupported_options(parsed: ServerArgs, module: ModuleContext | None) -> lis
     lines = [f"The server {verb} --{name}" for name in o.refused]
     option = unimplemented(o, receiving=not o.sender)
     if option is not None:
-        lines.append(refuse_message(option, daemon=daemon))
+        lines.append(refuse_message(option, daemon=daemon, spelled=parsed.spelled))
     if module is not None:
         option = refused_by_module(o, module.refuse_options)
         if option is not None:
-            lines.append(refuse_message(option, daemon=True))
+            lines.append(refuse_message(option, daemon=True, spelled=parsed.spelled))
     return lines[:1]
 
 

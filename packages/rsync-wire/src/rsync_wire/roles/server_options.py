@@ -125,14 +125,20 @@ SERVER_OPTIONS: Final[tuple[ServerOption, ...]] = _server_options()
 """Every option the server acts on (see the module docstring)."""
 
 
-def refuse_message(option: ServerOption, *, daemon: bool) -> str:
+def refuse_message(option: ServerOption, *, daemon: bool, spelled: Iterable[str] = ()) -> str:
     """Rsync's words for a refused option (without the ``rsync: `` prefix).
+
+    rsync names the entry of its option table that the client's word matched: an alias
+    written by the client (``--zt``, ``--del``) is named as written, and has no letter;
+    ``spelled`` is the client's long names in order (`ServerArgs.spelled`).
 
     rsync: options.c create_refuse_error().
     """
+    names = (option.long, *option.also)
+    written = next((name for name in spelled if name in names), option.long)
     text = "The server is configured to refuse" if daemon else "The server does not support"
-    text += f" --{option.long}"
-    if option.short:
+    text += f" --{written}"
+    if option.short and written == option.long:
         text += f" (-{option.short})"
     return text
 

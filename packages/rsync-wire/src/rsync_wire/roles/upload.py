@@ -30,6 +30,7 @@ import msgspec
 
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList, cvs_exclude_rules, decode_filter_list
+from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.roles.chmod import parse_chmod, tweak_mode
 from rsync_wire.roles.confine_root import ConfinedDestination
 from rsync_wire.roles.daemon_rules import DaemonRules
@@ -284,6 +285,7 @@ async def receive_upload(
         flist_memory_limit=opts.alloc_limit,
         # --only-write-batch: the client records the transfer; nothing changes here
         batch_only=opts.only_write_batch is not None,
+        out=OutputLevels.build(verbose=opts.verbose, info=opts.info, debug=opts.debug),
     )
     reporter = PeerReporter(protocol=protocol, verbose=opts.verbose, module=module)
     if module is not None and module.ignore_errors:

@@ -77,7 +77,7 @@ class _Basis(_HardLinks):
                 return False, None, False  # made here instead, as a new item
             linked = True
         config = sh.config
-        if config.itemize and (config.verbose >= 2 or config.itemize > 1):
+        if config.itemize and (config.levels.info_gte("NAME", 2) or config.itemize > 1):
             change = 0 if kind == "compare-dest" else ITEM.LOCAL_CHANGE
             change |= ITEM.MATCHED
             if linked:
@@ -130,7 +130,7 @@ class _Basis(_HardLinks):
         kind = basis.kind
         if level == 3 and kind != "copy-dest" and self._link_or_leave(tree, rel, kind):
             if kind == "link-dest":
-                if sh.config.verbose >= 2 or sh.config.itemize > 1:
+                if sh.config.levels.info_gte("NAME", 2) or sh.config.itemize > 1:
                     self._itemize(ndx, entry, mode, bst, ITEM.LOCAL_CHANGE, xname=b"")
             elif sh.config.itemize:
                 self._itemize(ndx, entry, mode, bst, 0)
@@ -164,9 +164,9 @@ class _Basis(_HardLinks):
         config = sh.config
         if not config.itemize:
             # rsync: generator.c try_dests_reg() (after copy_altdest_file())
-            if level == 3 and config.verbose >= 2:
+            if level == 3 and config.levels.info_gte("NAME", 2):
                 self._info(f"{_show(rel)} is uptodate")
-            elif level == 2 and config.verbose >= 1:
+            elif level == 2 and config.levels.info_gte("NAME"):
                 self._info(_show(rel))
         self._hl_done(ndx)
         return True, None

@@ -17,6 +17,28 @@ if TYPE_CHECKING:
     from rsync_wire.proto.filters import DirToken
 
 
+# rsync: rsync.h DEL_* (the flags --debug=del2 shows)
+_DEL_NO_UID_WRITE = 1 << 0
+_DEL_RECURSE = 1 << 1
+_DEL_DIR_IS_EMPTY = 1 << 2
+_DEL_FOR: dict[str, int] = {
+    "regular file": 1 << 3,
+    "directory": 1 << 4,
+    "symlink": 1 << 5,
+    "device file": 1 << 6,
+    "special file": 1 << 7,
+}
+_DEL_NOT_INNER = _DEL_RECURSE | sum(_DEL_FOR.values()) | _DEL_NO_UID_WRITE
+
+
+def _del_flags(mode: int, *, recurse: bool, room: str) -> int:
+    """The flags rsync's delete_item() is called with (rsync: generator.c, delete.c)."""
+    flags = (_DEL_RECURSE if recurse else 0) | _DEL_FOR.get(room, 0)
+    if not room and not mode & stat.S_IWUSR and os.geteuid() != 0:
+        flags |= _DEL_NO_UID_WRITE
+    return flags
+
+
 class _Deletion(_Attributes):
     """Delete extraneous entries (per directory, before, during or after) and make room."""
 
@@ -41,6 +63,8 @@ class _Deletion(_Attributes):
             if sh.cleared[i] or i not in sh.content_dirs:
                 continue
             rel = sh.rels[i]
+            if sh.config.levels.debug_gte("DEL") and sh.entries[i].top_dir:
+                self._info(f"deleting in {_show(rel) if rel else '.'}")
             st = self._stat(rel)
             if st is None or not stat.S_ISDIR(st.st_mode):
                 continue
@@ -52,6 +76,8 @@ class _Deletion(_Attributes):
         rsync: generator.c delete_in_dir().
         """
         sh = self.sh
+        if sh.config.levels.debug_gte("DEL", 2):
+            self._info(f"delete_in_dir({_show(rel) if rel else '.'})")
         if sh.io_error & 1 and not sh.opts.ignore_errors:
             if not self.warned_io_error:
                 self._info("IO error encountered -- skipping file deletion")
@@ -174,9 +200,12 @@ class _Deletion(_Attributes):
         sh = self.sh
         if recurse is None:
             recurse = self.del_recurse or not make_room
+        flags = _del_flags(mode, recurse=recurse, room=what if make_room else "")
+        if sh.config.levels.debug_gte("DEL", 2):
+            self._info(f"delete_item({_show(rel)}) mode={mode:o} flags={flags}")
         ok = True
         if stat.S_ISDIR(mode):
-            ok = self._delete_contents(rel, recurse=recurse)
+            ok = self._delete_contents(rel, recurse=recurse, flags=flags)
         if ok:
             if not make_room:
                 limit = sh.config.max_delete
@@ -232,11 +261,18 @@ class _Deletion(_Attributes):
         return True
 
     def _backed_up(self, rel: bytes, bname: bytes | None) -> None:
-        """Say where a backup went, at ``-vv`` (rsync: backup.c, INFO_GTE(BACKUP, 1))."""
-        if bname is not None and self.sh.config.verbose >= 2:
-            self._info(f"backed up {_show(rel)} to {_show(bname)}")
+        """Say how and where a backup went (rsync: backup.c make_backup_inner())."""
+        levels, backups = self.sh.config.levels, self.sh.backups
+        if bname is None or backups is None:
+            return
+        if levels.debug_gte("BACKUP"):
+            self._info(f"make_backup: {backups.how} {_show(rel)} successful.")
+        if levels.info_gte("BACKUP"):
+            self._info(f"backed up {_show(rel)} to {_show(backups.shown(bname))}")
 
-    def _delete_contents(self, rel: bytes, *, recurse: bool) -> bool:
+    def _delete_contents(self, rel: bytes, *, recurse: bool, flags: int = _DEL_RECURSE) -> bool:
+        if self.sh.config.levels.debug_gte("DEL", 3):
+            self._info(f"delete_dir_contents({_show(rel)}) flags={flags}")
         try:
             listing = self._tree.list_dir(rel)
         except FileNotFoundError:
@@ -260,7 +296,10 @@ class _Deletion(_Attributes):
             for name, st in self._sorted_listing(doomed, reverse=True):
                 path = rel + b"/" + name
                 is_dir = stat.S_ISDIR(st.st_mode)
-                if is_dir and not self._delete_contents(path, recurse=True):
+                inner = (flags & ~_DEL_NOT_INNER) | _DEL_DIR_IS_EMPTY
+                if is_dir and not self._delete_contents(
+                    path, recurse=True, flags=inner | _DEL_RECURSE
+                ):
                     ok = False
                 if not self._remove_emptied(path, st.st_mode):
                     ok = False
@@ -273,8 +312,17 @@ class _Deletion(_Attributes):
 
         rsync: delete.c delete_item() with DEL_DIR_IS_EMPTY.
         """
+        if self.sh.config.levels.debug_gte("DEL", 2):
+            self._info(f"delete_item({_show(path)}) mode={mode:o} flags={_DEL_DIR_IS_EMPTY}")
+        backups = self.sh.backups
         try:
-            if not self.dry_run:
+            if self.dry_run:
+                pass
+            elif backups is not None and not stat.S_ISDIR(mode) and not backups.is_backup(path):
+                # a file inside a deleted directory is backed up too (rsync: delete.c
+                # delete_item() calls make_backup() for every non-directory it deletes)
+                self._backed_up(path, backups.keep(path))
+            else:
                 self._tree.remove(path)
         except FileNotFoundError:
             return True

@@ -109,7 +109,7 @@ class _Entries(_Basis):
             st = None
         if sh.opts.existing_only and st is None and rel:
             # rsync: generator.c recv_generator() (ignore_non_existing, skip_dir)
-            if sh.config.verbose >= 2:  # rsync's --info=skip
+            if sh.config.levels.info_gte("SKIP"):  # rsync: generator.c INFO_GTE(SKIP, 1)
                 self._info(f'not creating new directory "{_show(rel)}"')
             sh.missing_dirs.add(ndx)
             self.skipped.append(rel)
@@ -139,11 +139,11 @@ class _Entries(_Basis):
             if cmp_st is not None and self._attrs_match(entry, mode, cmp_st, accurate=False):
                 shown = False  # the same there: a line only with -ii or -vv
                 config = sh.config
-                if config.itemize and (config.verbose >= 2 or config.itemize > 1):
+                if config.itemize and (config.levels.info_gte("NAME", 2) or config.itemize > 1):
                     # a local change even with --compare-dest: the directory is made
                     change = ITEM.LOCAL_CHANGE | ITEM.MATCHED
                     self._itemize(ndx, entry, mode, cmp_st, change)
-                elif config.verbose >= 2 and not config.itemize:
+                elif config.levels.info_gte("NAME", 2) and not config.itemize:
                     self._info(f"{_show(rel or b'.')}/ is uptodate")
         if shown:
             self._itemize(ndx, entry, mode, cmp_st, 0 if st is not None else ITEM.LOCAL_CHANGE)
@@ -197,7 +197,7 @@ class _Entries(_Basis):
         target = entry.link_target or b""
         mode = entry.mode
         if sh.opts.safe_links and unsafe_symlink(target, rel):
-            if sh.config.verbose:  # rsync's --info=name
+            if sh.config.levels.info_gte("NAME"):
                 self._info(f'ignoring unsafe symlink "{_show(rel)}" -> "{_show(target)}"')
             return
         munge = sh.opts.munge_links
@@ -306,19 +306,19 @@ class _Entries(_Basis):
         size = entry.size
         if not redo:
             if opts.max_size is not None and size > opts.max_size:
-                if sh.config.verbose >= 2:  # rsync's --info=skip
+                if sh.config.levels.info_gte("SKIP"):  # rsync: generator.c INFO_GTE(SKIP, 1)
                     self._info(f"{_show(rel)} is over max-size")
                 return
             if opts.min_size is not None and size < opts.min_size:
-                if sh.config.verbose >= 2:  # rsync's --info=skip
+                if sh.config.levels.info_gte("SKIP"):  # rsync: generator.c INFO_GTE(SKIP, 1)
                     self._info(f"{_show(rel)} is under min-size")
                 return
             if opts.ignore_existing and st is not None:
-                if sh.config.verbose >= 2:  # rsync's --info=skip
+                if sh.config.levels.info_gte("SKIP"):  # rsync: generator.c INFO_GTE(SKIP, 1)
                     self._info(f"{_show(rel)} exists")
                 return
             if opts.existing_only and st is None:
-                if sh.config.verbose >= 2:  # rsync's --info=skip
+                if sh.config.levels.info_gte("SKIP"):  # rsync: generator.c INFO_GTE(SKIP, 1)
                     self._info(f'not creating new file "{_show(rel)}"')
                 return
             if (
@@ -327,7 +327,7 @@ class _Entries(_Basis):
                 and stat.S_ISREG(st.st_mode)
                 and entry.mtime - st.st_mtime_ns // 1_000_000_000 < opts.modify_window
             ):
-                if sh.config.verbose >= 2:  # rsync's --info=skip
+                if sh.config.levels.info_gte("SKIP"):  # rsync: generator.c INFO_GTE(SKIP, 1)
                     self._info(f"{_show(rel)} is newer")
                 return
         if st is not None and not stat.S_ISREG(st.st_mode):
@@ -347,7 +347,7 @@ class _Entries(_Basis):
             if quick_check_ok(entry, st, opts, checksum=checksum):
                 if self._attrs_match(entry, mode, st, accurate=opts.always_checksum):
                     # the common case of a re-sync: nothing to change, nothing to report
-                    if sh.config.verbose >= 2 or sh.config.itemize > 1:
+                    if sh.config.levels.info_gte("NAME", 2) or sh.config.itemize > 1:
                         self._itemize(ndx, entry, mode, st, 0)
                         self._attrs_report(rel, updated=False)
                     self._hl_done(ndx)
@@ -369,6 +369,8 @@ class _Entries(_Basis):
         # (--fuzzy) or the file itself (rsync_wire.roles.basis)
         fuzzy = self._fuzzy if cmp_st is None or st is not None else None
         basis = choose_basis(sh, rel, entry, st, redo=redo, fuzzy=fuzzy, alt_st=cmp_st)
+        if basis is not None and basis.xname is not None and sh.config.levels.debug_gte("FUZZY"):
+            self._info(f"fuzzy basis selected for {_show(rel)}: {_show(basis.rel)}")
         ws = sh.out_ws
         self._write_ndx(ndx)
         if sh.batch is not None:

@@ -179,7 +179,9 @@ class _HardLinks(_Deletion):
                     leader_st.st_ino,
                 ):
                     continue
-                shown = config.itemize > 1 or (config.itemize > 0 and config.verbose >= 2)
+                shown = config.itemize > 1 or (
+                    config.itemize > 0 and config.levels.info_gte("NAME", 2)
+                )
                 return bst, shown
             if not stat.S_ISREG(entry.mode) or not quick_check_ok(entry, bst, sh.opts):
                 continue

@@ -120,7 +120,7 @@ class _GeneratorState:
             or opts.modify_window
             or opts.preserve_hard_links
             or opts.remove_source_files  # an unchanged file is reported to the sender too
-            or shared.config.verbose >= 2
+            or shared.config.levels.info_gte("NAME", 2)
             or shared.config.itemize > 1
             or shared.config.dest_missing
         )
@@ -200,7 +200,7 @@ class _GeneratorState:
         iflags = self._item_flags(entry, mode, st, iflags, xname)
         if not (
             iflags & SIGNIFICANT_ITEM_FLAGS
-            or sh.config.verbose >= 2
+            or sh.config.levels.info_gte("NAME", 2)
             or sh.config.itemize > 1
             or xname
         ):
@@ -232,7 +232,7 @@ class _GeneratorState:
         rsync: rsync.c set_file_attrs() (``ATTRS_REPORT``), hlink.c maybe_hard_link().
         """
         config = self.sh.config
-        if config.verbose >= 2 and not config.itemize:
+        if config.levels.info_gte("NAME", 2) and not config.itemize:
             self._info(_show(rel) if updated else f"{_show(rel)} is uptodate")
 
     def _ids(self, entry: FileEntry) -> tuple[int, int, bool]:
