@@ -15,7 +15,6 @@ rsync: usage.c print_rsync_version(), print_info_flags(), output_nno_list().
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 import sys
@@ -135,6 +134,8 @@ def algorithm_lists() -> Lists:
 
 def _json_item(word: str, *, comma: bool) -> str:
     """One ``"key": value`` of the JSON report, derived from a word as rsync derives it."""
+    import json  # -VV only: -V does without it
+
     head, space, rest = word.partition(" ")
     if not space:
         key, value = word, "true"
@@ -190,6 +191,8 @@ def render_json(
 
     rsync: usage.c print_rsync_version() with ``FNONE``.
     """
+    import json  # -VV only: -V does without it
+
     parts = ["{" + ",".join(f'\n  "{k}": {json.dumps(v)}' for k, v in head)]
     for k, (title, words) in enumerate(sections):
         if k:

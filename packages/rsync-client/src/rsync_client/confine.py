@@ -274,7 +274,7 @@ def landlock_rules(opts: ClientOptions, sources: Sequence[str], dest: str | None
         elif use is PathUse.WRITE_FILES_BESIDE:
             write.append(_existing_ancestor(os.path.dirname(os.path.abspath(value))))
     write = _dedupe(write)
-    runtime = [p for p in python_runtime_paths() if p not in ("/", os.getcwd())]
+    runtime = [p for p in (*python_runtime_paths(), *loader_paths()) if p not in ("/", os.getcwd())]
     return LandlockRules(
         read_only=tuple(p for p in _dedupe(read) if not _covered(p, write)),
         read_write=tuple(write),
@@ -282,6 +282,25 @@ def landlock_rules(opts: ClientOptions, sources: Sequence[str], dest: str | None
             p for p in _dedupe([*optional, *runtime, *_NSS_FILES]) if not _covered(p, write)
         ),
     )
+
+
+def loader_paths() -> tuple[str, ...]:
+    """Where the dynamic loader finds system libraries, which lazy imports need.
+
+    These are the directories of the shared objects this process has mapped (libc's,
+    libm's) and the loader's cache: numpy, imported after confinement, loads libstdc++
+    and libgcc_s from there. They are public, read-only files.
+    """
+    dirs: dict[str, None] = {}
+    try:
+        with open("/proc/self/maps", "rb") as fh:
+            for line in fh:
+                path = line.rsplit(maxsplit=1)[-1].decode("utf-8", "surrogateescape")
+                if path.startswith("/") and ".so" in path.rsplit("/", 1)[-1]:
+                    dirs.setdefault(os.path.dirname(path), None)
+    except OSError:
+        pass
+    return (*dirs, "/etc/ld.so.cache")
 
 
 def _covered(path: str, trees: Iterable[str]) -> bool:
@@ -297,32 +316,6 @@ def _dedupe(paths: Iterable[str]) -> list[str]:
     return out
 
 
-_BESIDE_DEST: Final = (PathUse.READ_DEST_TREE, PathUse.LINK_DEST_TREE, PathUse.WRITE_DEST_TREE)
-
-
-def _may_have_basis(opts: ClientOptions, sources: Sequence[str], dest: str | None) -> bool:
-    """Whether the delta engine may be needed: a file can have a basis.
-
-    Always when this process sends (a push, a local copy: the receiver decides). For a
-    pull, not when the destination does not exist yet or is an empty directory, and no
-    option names a tree beside it (``--link-dest``, ``--partial-dir``, ...): every file is
-    new.
-    """
-    if sources:
-        return True
-    if dest is None:
-        return False  # a listing receives nothing
-    if any(PATH_OPTIONS[option] in _BESIDE_DEST for option, _ in _option_values(opts)):
-        return True
-    try:
-        with os.scandir(dest) as entries:
-            return any(True for _ in entries)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # a file (the basis of a single-file pull), or unreadable: load it
-
-
 def confine_client(opts: ClientOptions, sources: Sequence[str], dest: str | None) -> str:
     """Restrict this process to what the command line asks for; returns a note for ``-vv``.
 
@@ -335,16 +328,13 @@ def confine_client(opts: ClientOptions, sources: Sequence[str], dest: str | None
         A one-line description, or why nothing was confined.
     """
     # Load what later code needs while everything is still readable: the NSS modules
-    # behind user and group names, the time zone, the lazily imported delta engine (numpy
-    # loads system libraries from outside the Python installation) when a file can have a
-    # basis to sign.
+    # behind user and group names, the time zone. The delta engine stays a lazy import
+    # (numpy costs ~17 MiB and ~0.1 s, and a no-op run never signs a basis): the system
+    # libraries it loads from outside the Python installation stay readable (loader_paths).
     pwd.getpwuid(os.getuid())
     grp.getgrgid(os.getgid())
     time.localtime()
     cvsignore_sources(daemon=False)  # what a -C rule reads from $HOME, kept for later
-    if _may_have_basis(opts, sources, dest):
-        import rsync_delta.delta
-        import rsync_delta.signature  # noqa: F401
 
     rules = landlock_rules(opts, sources, dest)
     try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import os
 import sys
-import traceback
 from typing import Final
 
 from rsync_wire.errors import ConnectionLost, ExitCode, RemoteError, RsyncError
@@ -222,4 +221,6 @@ def describe_failure(exc: BaseException) -> Failure:
 
 def failure_traceback(exc: BaseException) -> str:
     """The whole traceback of ``exc`` (for ``-vvvv``), groups and contexts included."""
+    import traceback  # only at -vvvv: pyrsync --version does without it
+
     return "".join(traceback.format_exception(exc))

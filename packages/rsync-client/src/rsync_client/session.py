@@ -40,7 +40,6 @@ from rsync_client.safeopen import (
     read_no_attacker_symlinks,
 )
 from rsync_client.transports.daemon import connect_daemon, daemon_preamble, read_early_input
-from rsync_client.transports.rsh import remote_command, spawn
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError, UnsupportedError
 from rsync_wire.fs import Root
 from rsync_wire.proto.args import build_server_args
@@ -62,7 +61,6 @@ from rsync_wire.roles.client import (
     run_push,
     setup_client_protocol,
 )
-from rsync_wire.roles.local import run_local_copy, source_arg
 from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats
 from rsync_wire.roles.scan import cvsignore_sources, sanitize_path
 from rsync_wire.stream import WireStream
@@ -422,6 +420,8 @@ async def _run_local(
 
         sender_root, sources = confined_sources(opts.confine_root, sources)
     output.log_only("building file list")  # rsync: flist.c send_file_list() (FLOG)
+    from rsync_wire.roles.local import run_local_copy  # a pull does without it
+
     stats = await run_local_copy(
         [os.fsencode(s) for s in sources],
         None if dest is None else os.fsencode(dest),
@@ -479,6 +479,7 @@ async def _pull(
         # forwarded names are what was asked for (rsync: io.c forward_filesfrom_data(),
         # add_implied_include); a list the server reads makes its names trusted
         # (options.c: trust_sender_args with filesfrom_host)
+
         requested = (
             [sanitize_path(n, keep_dot_dirs=True) for n in files_from]
             if files_from is not None
@@ -577,6 +578,8 @@ async def _daemon_session(
             opts.early_input, who="sender" if output.sending else "Receiver"
         )
     if opts.rsh:
+        from rsync_client.transports.rsh import remote_command, spawn
+
         argv = remote_command(
             opts.rsh,
             first.host,
@@ -682,6 +685,8 @@ async def _shell_session(
     secluded = None
     if topts.protect_args:
         server_args, secluded = secluded_split(server_args)
+    from rsync_client.transports.rsh import remote_command, spawn
+
     argv = remote_command(
         opts.rsh,
         first.host,
@@ -728,6 +733,8 @@ async def _shell_session(
 
 def _source_path(source: str, *, relative: bool = False) -> bytes:
     """A source argument as the sender's root (``/``) sees it (see ``source_arg``)."""
+    from rsync_wire.roles.local import source_arg
+
     return source_arg(os.fsencode(source), relative=relative)
 
 
@@ -800,6 +807,7 @@ async def _run_push(
             _bare("rsync: --files-from needs exactly one source directory")
         root_path = _source_path(sources[0])
         # rsync: flist.c send_file_list() (sanitize_path(SP_KEEP_DOT_DIRS) on each line)
+
         paths = [sanitize_path(name, keep_dot_dirs=True) for name in names]
     else:
         root_path = b"/"
@@ -826,12 +834,8 @@ async def _run_push(
         # rsync: compat.c setup_protocol() (a sender's receiver_symlink_times)
         output.receiver_symlink_times = bool(session.compat_flags & CF.SYMLINK_TIMES)
         if opts.sandbox:
-            if not topts.whole_file:
-                # The sender matches the receiver's block sums: load the delta engine now,
-                # while numpy's system libraries (outside the Python installation) are
-                # still readable (confine_client loads it only for a receiving client).
-                import rsync_delta.delta
-                import rsync_delta.signature  # noqa: F401
+            # the delta engine stays a lazy import: numpy's system libraries stay readable
+            # (rsync_client.confine.loader_paths)
             _confined(opts, output, confine_client(opts, sources, None))
         output.log_only("building file list")  # rsync: flist.c send_file_list() (FLOG)
         stats = await run_push(

@@ -91,6 +91,10 @@ class _XxhHasher:
         value: int = self._state.intdigest()
         return value.to_bytes(self._size, "little")
 
+    def copy(self) -> _XxhHasher:
+        """An independent hasher in the same state (cheaper than building a new one)."""
+        return _XxhHasher(self._state.copy(), self._size)
+
 
 @dataclass(frozen=True, slots=True)
 class HashInfo:

@@ -19,6 +19,7 @@ from rsync_wire.errors import ConnectionLost, ExitCode, RemoteProtocolError, Rsy
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.mux import DATA_FRAME_SIZE, Demultiplexer, encode_frames_into, encode_message
+from rsync_wire.stream_malloc import keep_large_buffers
 
 if TYPE_CHECKING:
     from anyio.abc import ByteReceiveStream, ByteSendStream
@@ -30,6 +31,10 @@ MessageHandler = Callable[[int, bytes], None]
 
 _RECEIVE_SIZE = 256 * 1024
 _FLUSH_THRESHOLD = 256 * 1024
+# Consumed bytes are cut from the front of the protocol buffer once this many pile up:
+# what is left to move is at most a partial value, and the buffer stays near one receive
+# (at 1 MiB it held 1.3 MiB through a 100,000-file pull).
+_COMPACT_AT = 128 * 1024
 
 
 class TimeoutExpired(RsyncError):  # noqa: N818 - rsync's own wording
@@ -58,6 +63,7 @@ class WireStream:
         on_message: MessageHandler | None = None,
         timeout: float | None = None,
     ) -> None:
+        keep_large_buffers()  # no page faults for every buffer (rsync_wire.stream_malloc)
         self._receive = receive
         self._send = send
         self.on_message = on_message
@@ -181,7 +187,7 @@ class WireStream:
         if self._pos and self._pos == len(self._buf):
             self._buf.clear()
             self._pos = 0
-        elif self._pos > 0x100000:
+        elif self._pos > _COMPACT_AT:
             del self._buf[: self._pos]
             self._pos = 0
         self._tee_pos = self._pos

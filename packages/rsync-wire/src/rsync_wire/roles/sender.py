@@ -297,6 +297,9 @@ class SenderRole:
             seed=session.seed,
             seed_fix=session.seed_fix,
         )
+        fresh = self.rule.file_hasher()
+        # copying a fresh hasher is cheaper than building one per file
+        self._hasher_proto = fresh if hasattr(fresh, "copy") else None
         self._names = _Names()
         self.inc = session.inc_recurse
         self.encoder = FileListEncoder(session, opts)
@@ -1206,7 +1209,8 @@ class SenderRole:
         ws = self.ws
         out = ws.out
         tokens = self.tokens
-        hasher = self.rule.file_hasher()
+        proto = self._hasher_proto
+        hasher = proto.copy() if proto is not None else self.rule.file_hasher()
         tokens.begin_file(level)
         left = size
         if append:
