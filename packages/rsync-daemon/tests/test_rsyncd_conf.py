@@ -455,3 +455,30 @@ def test_daemon_chroot_places_module_files_inside_it(tmp_path: Path) -> None:
 def test_daemon_chroot_must_be_absolute(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"rsyncd\.conf:1: 'daemon chroot' must be an abs"):
         load_rsyncd_conf(_conf(tmp_path, "daemon chroot = jail\n[m]\npath = m\n"))
+
+
+@pytest.mark.parametrize(
+    ("rule", "kind"),
+    [("dir-merge .rules", "dir-merge"), (": .rules", "dir-merge"), ("merge /etc/x", "merge")],
+)
+def test_module_filter_merge_rules_are_refused_at_start_up(
+    tmp_path: Path, rule: str, kind: str
+) -> None:
+    """A merge rule in a module's filter would not be applied: the daemon refuses to start.
+
+    rsync reads such files per connection (and per directory); pyrsyncd's module chain is
+    built without files, so serving the module would show what the rule hides.
+    """
+    with pytest.raises(ConfigError, match=rf"rsyncd\.conf:3: 'filter': a {kind} rule"):
+        _load(tmp_path, f"[m]\npath = m\nfilter = - /secret/*** {rule}\n")
+    toml = tmp_path / "pyrsyncd.toml"
+    toml.write_text(f'[modules.m]\npath = "m"\nfilter = ["{rule}"]\n')
+    with pytest.raises(ConfigError, match=rf"'filter': a {kind} rule"):
+        load_toml(toml)
+
+
+def test_module_filter_that_does_not_parse_names_the_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"rsyncd\.conf:2: 'filter':"):
+        _load(tmp_path, "[m]\nfilter = x nonsense\npath = m\n")
+    cfg = _load(tmp_path, "[m]\npath = m\nfilter = - /secret/*** + *.txt\n")
+    assert cfg.modules["m"].filter == ["- /secret/*** + *.txt"]  # type: ignore[attr-defined]

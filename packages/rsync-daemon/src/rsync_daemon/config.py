@@ -442,6 +442,8 @@ def _toml_module(p: Path, text: str, name: str, table: Any) -> ModuleConfig:
         kwargs["exclude_from_rules"] = _from_file(p, kwargs["exclude_from"], where, "exclude from")
     if kwargs.get("include_from"):
         kwargs["include_from_rules"] = _from_file(p, kwargs["include_from"], where, "include from")
+    for text in kwargs.get("filter", []):
+        _check_module_filter(text, where)
     return ModuleConfig(name=name, **kwargs)
 
 
@@ -998,6 +1000,8 @@ def _rsyncd_module(
         else b""
     )
     log_file = _abs(p, get("log file")) if "log file" in params else None
+    if "filter" in params:
+        _check_module_filter(*params["filter"])
     return ModuleConfig(
         name=name,
         path=_abs(p, raw_path, inside),
@@ -1048,6 +1052,34 @@ def _rsyncd_module(
         auth_digest=get("auth digest").lower(),
         temp_dir=get("temp dir"),
     )
+
+
+def _check_module_filter(value: str, where: str) -> None:
+    """A module's ``filter`` parses, and holds no rule pyrsyncd would not apply.
+
+    rsync's daemon reads a ``merge`` file named in a module's filter when a client
+    connects, and a ``dir-merge`` file in every directory it lists. pyrsyncd's module chain
+    is built once, without files (the daemon is confined before a client connects) and
+    without per-directory state, so it refuses such a module at start-up rather than
+    serve what the rule was written to hide.
+
+    rsync: clientserver.c rsync_module() (parse_filter_str() of the module's filter).
+    """
+    from rsync_wire.proto.filters import FilterError, RuleFlag, parse_rules
+
+    try:
+        rules = parse_rules(value.encode("utf-8", "surrogateescape"), word_split=True)
+    except FilterError as exc:
+        msg = f"{where}: 'filter': {exc}"
+        raise ConfigError(msg) from None
+    for rule in rules:
+        if rule.flags & RuleFlag.MERGE_FILE:
+            kind = "dir-merge" if rule.flags & RuleFlag.PERDIR_MERGE else "merge"
+            msg = (
+                f"{where}: 'filter': a {kind} rule ({rule.to_text().decode(errors='replace')}) "
+                "is not supported in a module's filter by pyrsyncd (it would not be applied)"
+            )
+            raise ConfigError(msg)
 
 
 def _from_file(p: Path, value: str, where: str, key: str, inside: str = "") -> bytes:
