@@ -175,3 +175,29 @@ def test_remote_files_from(
         code, err = _compare(real_rsync, tmp_path, args)
         assert code in (0, 23), err
         assert (tmp_path / "ours" / "d" / "e" / "three").is_file()
+
+
+@pytest.mark.parametrize("program", ["pyrsync", "pyrsyncd"])
+def test_real_rsync_pulls_a_files_from_list_from_ours(
+    real_rsync: RealRsync, rsh_shim_factory: ShimFactory, tmp_path: Path, program: str
+) -> None:
+    """rsync's client sends no ``-d`` for ``--files-from``: the sending server infers it.
+
+    Listed directories (``.``, ``d``) are then transferred themselves, not skipped as
+    "skipping directory" (rsync: options.c parse_arguments(), files_from -> xfer_dirs).
+    """
+    src = _source(tmp_path)
+    listing = tmp_path / "list"
+    listing.write_text(".\nd\none\n")
+    module = "rsync_client" if program == "pyrsync" else "rsync_daemon"
+    shim = rsh_shim_factory([sys.executable, "-m", module], name=program)
+    results = {}
+    for who, source in (("ours", f"lh:{src}"), ("real", str(src))):
+        dest = tmp_path / who
+        extra = ["-e", str(shim)] if who == "ours" else []
+        r = run(real_rsync.argv("-ai", *extra, f"--files-from={listing}", source, f"{dest}/"))
+        assert r.returncode == 0, r.stderr
+        assert "skipping directory" not in r.stdout + r.stderr
+        results[who] = _items(r.stdout)
+    assert results["ours"] == results["real"]
+    assert_trees_equal(tmp_path / "real", tmp_path / "ours")

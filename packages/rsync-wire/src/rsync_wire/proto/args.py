@@ -504,6 +504,10 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
         break
     if opts.append:
         opts.inplace = True  # rsync: options.c (append_mode implies inplace)
+    if opts.files_from is not None:
+        # --files-from implies --dirs; rsync's client does not send -d for it, its server
+        # infers it (rsync: options.c parse_arguments(), "if (files_from) ... xfer_dirs")
+        opts.dirs = True
     return ServerArgs(opts, paths, tuple(dict.fromkeys(spelled)))
 
 
