@@ -2,9 +2,7 @@
 
 Both clients pull from the same server into destinations of the same name (in different
 parent directories), so every line can be compared; timings, rates and byte counts are
-masked (``harness.client.normalize_output``). Both recurse incrementally, except where
-pyrsync keeps one list (``-H``...): real rsync then runs with ``--no-i-r``, as it prints its
-lists in another order otherwise (``harness.client.one_list_args``).
+masked (``harness.client.normalize_output``). Both recurse incrementally.
 rsync's generator and receiver are two processes printing at once, so deletion lines
 (printed by the generator) may interleave differently with the others (printed when the
 sender echoes a record): both sequences are compared, each in its own order.
@@ -16,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.client import normalize_output, one_list_args, pyrsync_argv
+from harness.client import normalize_output, pyrsync_argv
 from harness.proc import run
 from harness.trees import update_tree
 
@@ -57,7 +55,7 @@ class Pair:
             self.dest(client)
             tail = [*args, "dest"] if dest else list(args)  # relative: the same text for both
             if client == "rsync":
-                argv = self.real_rsync.argv(*one_list_args(tail), *tail)
+                argv = self.real_rsync.argv(*tail)
             else:
                 argv = pyrsync_argv(*tail)
             result = run(argv, cwd=self.dest(client).parent)

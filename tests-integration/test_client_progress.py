@@ -7,8 +7,7 @@ updates a second brings depend on the machine, so each output is compared as a t
 leaves it (per line, the text after the last ``\r``), plus the parts that do not depend on
 timing: the first update of a line (rsync prints one at a file's first data, ``0 0%``)
 and every line that ends a file or a phase; rates and times are masked. Both recurse
-incrementally (``ir-chk``), except where pyrsync keeps one list (``-H``...): real rsync then
-runs with ``--no-i-r`` (``harness.client.one_list_args``).
+incrementally (``ir-chk``).
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Final
 
 import pytest
 
-from harness.client import normalize_output, one_list_args, pyrsync_argv
+from harness.client import normalize_output, pyrsync_argv
 from harness.proc import run
 from harness.trees import update_tree
 
@@ -103,7 +102,7 @@ class Clients:
 
     def argv(self, client: str, *args: str) -> list[str]:
         if client == "rsync":
-            return [str(a) for a in self.real_rsync.argv(*one_list_args(args), *args, "dest")]
+            return [str(a) for a in self.real_rsync.argv(*args, "dest")]
         return pyrsync_argv(*args, "dest")
 
     def pipe(self, *args: str) -> tuple[list[str], list[str], bytes]:

@@ -12,7 +12,7 @@ import re
 import sys
 from typing import Final
 
-__all__ = ["mask_error_location", "normalize_output", "one_list_args", "pyrsync_argv"]
+__all__ = ["mask_error_location", "normalize_output", "pyrsync_argv"]
 
 
 def pyrsync_argv(*args: object) -> list[str]:
@@ -23,23 +23,6 @@ def pyrsync_argv(*args: object) -> list[str]:
         "import sys; from rsync_client.cli import main; sys.exit(main())",
         *(str(a) for a in args),
     ]
-
-
-_ONE_LIST_LONG: Final = ("--hard-links",)
-
-
-def one_list_args(args: tuple[object, ...] | list[object]) -> list[str]:
-    """``["--no-i-r"]`` when pyrsync pulls ``args`` with one file list and rsync would not.
-
-    pyrsync's receiving side recurses incrementally as rsync's does, except with ``-H``;
-    there real rsync is asked for one list too, so that both print in the same order.
-    """
-    for arg in map(str, args):
-        if arg.startswith(_ONE_LIST_LONG):
-            return ["--no-i-r"]
-        if arg.startswith("-") and not arg.startswith("--") and "H" in arg:
-            return ["--no-i-r"]
-    return []
 
 
 _MASKS: Final = (

@@ -43,9 +43,9 @@ def receiver_can_inc_recurse(opts: TransferOptions) -> bool:
     """Whether this receiving side takes its lists incrementally for these options.
 
     rsync's receiver does whenever it recurses without ``--qsort``,
-    ``--delete-before``/``--delete-after``, ``--delay-updates`` or ``-m``. This one also
-    keeps one list for ``-H``: with sub-lists, which member of a hard-link group leads
-    depends on how far the receiver has read ahead (docs/protocol-notes.md, "Hard links").
+    ``--delete-before``/``--delete-after``, ``--delay-updates`` or ``-m``; so does this
+    one, ``-H`` included (which member of a hard-link group leads then depends on how far
+    the receiving side has read ahead, see docs/protocol-notes.md, "Hard links").
 
     rsync: compat.c set_allow_inc_recurse().
     """
@@ -55,7 +55,6 @@ def receiver_can_inc_recurse(opts: TransferOptions) -> bool:
         and opts.delete_mode not in ("before", "after")
         and not opts.delay_updates
         and not opts.prune_empty_dirs
-        and not opts.preserve_hard_links
     )
 
 
@@ -99,7 +98,12 @@ class FileLists:
         dir_slot: for each directory number, the index standing for it before its own
             list (``-1`` until that list came).
         first_live: the number of the first list not freed.
-        total: how many entries the lists have had (rsync's ``file_total``).
+        total: how many entries the lists have had.
+        live_entries: how many entries the lists not freed hold (rsync's ``file_total``).
+        hl_last: with ``-H``, for each hard-link group (the index the sender gives it), the
+            global index of its latest member received so far; the generator makes a
+            missing member wait while a later one is known (rsync's ``FLAG_HLINK_LAST``,
+            cleared on a previous list's member when a later list brings another).
     """
 
     def __init__(self, *, inc: bool) -> None:
@@ -115,6 +119,8 @@ class FileLists:
         self.dir_slot: list[int] = []
         self.first_live = 0
         self.total = 0
+        self.live_entries = 0
+        self.hl_last: dict[int, int] = {}
 
     @property
     def next_start(self) -> int:
@@ -134,8 +140,24 @@ class FileLists:
         sub = SubList(len(self.lists), start, count, parent)
         self.lists.append(sub)
         self.total += count
+        self.live_entries += count
         self._starts.append(start)
         return sub
+
+    def note_hard_links(
+        self, start: int, entries: Sequence[FileEntry], cleared: Sequence[bool]
+    ) -> None:
+        """Remember the latest member of each hard-link group in a list just received.
+
+        ``entries`` and ``cleared`` are the list's, in its sorted order from index ``start``.
+
+        rsync: hlink.c match_hard_links(), match_gnums() (``prior_hlinks``).
+        """
+        last = self.hl_last
+        for k, entry in enumerate(entries):
+            group = entry.hlink_group
+            if group is not None and not cleared[k] and not entry.is_dir:
+                last[group] = start + k
 
     def add_dirs(
         self,
@@ -169,6 +191,7 @@ class FileLists:
         cleared[lo:hi] = [True] * n
         sub.freed = True
         self.first_live += 1
+        self.live_entries -= sub.count
 
     def locate(self, ndx: int) -> SubList | None:
         """The list that index ``ndx`` belongs to (its parent's slot included), or ``None``.

@@ -612,6 +612,8 @@ class ReceiverSide:
         content = {start + k for k, i in enumerate(order) if i in content_tx}
         sh.content_dirs |= content
         lists.add(start, len(ordered), parent)
+        if sh.opts.preserve_hard_links:
+            lists.note_hard_links(start, ordered, cleared)
         self._check_names(start, start + len(ordered), check_parents=not lists.inc)
         self._index(start, start + len(ordered))
         if lists.inc:

@@ -23,93 +23,180 @@ if TYPE_CHECKING:
 
 
 class _HardLinks(_Deletion):
-    """Choose the member of each hard-link group that is transferred and link the others."""
+    """Choose the member of each hard-link group that is transferred and link the others.
 
-    def _find_hard_link_leaders(self) -> None:
-        """The member of each hard-link group that is transferred; the others link to it.
+    The choice is made member by member as the generator meets them, from what has been
+    received by then, so that it works list by list with incremental recursion as it does
+    with one list: a member found at the destination (or as a file in a basis directory)
+    is handled at once and the later ones wait for it; a missing one waits while a later
+    member of its group is known (:attr:`~rsync_wire.roles.flists.FileLists.hl_last`),
+    else it leads. Devices, specials and symlinks are made at once: each leads until one
+    is done. A finished leader's name is kept by group (:attr:`hl_done`), so that the
+    members of later lists link to it after its own list is freed; a waiting member keeps
+    its list (rsync's ``in_progress``).
 
-        rsync's generator takes the members in list order: one whose destination exists
-        is handled at once (checked, or updated from its old data) and the later ones
-        wait for it and link to it; one whose destination is missing waits, unless it is
-        the last. So the leader is the first member found at the destination, or the last
-        member when none is; a group of devices, specials or symlinks is made at once, led
-        by its first member (rsync: generator.c recv_generator() ``F_HLINK_NOT_LAST``,
-        hlink.c hard_link_check(), finish_hard_link()).
+    rsync: hlink.c match_gnums(), hard_link_check(), finish_hard_link(),
+    skip_hard_link(); generator.c recv_generator() (``F_HLINK_NOT_LAST``),
+    handle_skipped_hlink().
+    """
+
+    def _hard_link_check(
+        self, ndx: int, entry: FileEntry, rel: bytes, st: os.stat_result | None
+    ) -> bool:
+        """Whether member ``ndx`` is settled here: linked to its finished leader, or waiting.
+
+        Otherwise it is handled as its group's leader (``_hl_open`` is then ``ndx`` for a
+        regular file, until the generator asks for its transfer).
         """
         sh = self.sh
-        if not sh.opts.preserve_hard_links:
-            return
-        members: dict[int, list[int]] = {}
-        for i, entry in enumerate(sh.entries):
-            group = entry.hlink_group
-            if group is None or sh.cleared[i] or entry.is_dir:
-                continue
-            self.hl_leader[group] = i
-            members.setdefault(group, []).append(i)
-        for group, ndxs in members.items():
-            if len(ndxs) < 2 or (sh.config.dest_missing and sh.basis is None):
-                continue  # (a dry run's missing destination may still have basis dirs)
-            if not stat.S_ISREG(sh.entries[ndxs[0]].mode):
-                # a device, special or symlink is made at once: the first one leads
-                self.hl_leader[group] = ndxs[0]
-                continue
-            for i in ndxs[:-1]:
-                if self._found_for_hard_link(sh.rels[i]):
-                    self.hl_leader[group] = i
-                    break
-
-    def _found_for_hard_link(self, rel: bytes) -> bool:
-        """Whether a member is at the destination, or as a file in a basis directory."""
-        try:
-            st = self._stat(rel)
-        except OSError:
+        group = entry.hlink_group
+        if group is None:
             return False
+        leader = self.hl_leader.get(group)
+        regular = stat.S_ISREG(entry.mode)
+        if leader == ndx:  # handled on its own: its leader was not made
+            if regular:
+                self._hl_open = ndx
+            return False
+        done = self.hl_done.get(group)
+        if done is not None and not sh.opts.delay_updates:
+            self._link_follower(ndx, done[0], done[1], now=True)  # rsync: hard_link_check()
+            return True
+        if leader is not None and (regular or done is not None):
+            self._wait_for_leader(group, ndx)
+            return True
+        if (
+            regular
+            and sh.lists.hl_last.get(group, ndx) > ndx
+            and not self._found_for_hard_link(rel, st)
+        ):
+            self._wait_for_leader(group, ndx)  # rsync: recv_generator() F_HLINK_NOT_LAST
+            return True
+        self.hl_leader[group] = ndx
+        if regular:
+            self._hl_open = ndx
+        return False
+
+    def _wait_for_leader(self, group: int, ndx: int) -> None:
+        """Member ``ndx`` is linked when its group's leader is done; its list waits for it."""
+        self.hl_followers.setdefault(group, []).append(ndx)
+        if self.sh.lists.inc:
+            self._count_request(ndx)
+
+    def _count_request(self, ndx: int) -> None:
+        if ndx == self._hl_open:
+            self._hl_open = -1  # the leader is transferred
+        super()._count_request(ndx)
+
+    def _found_for_hard_link(self, rel: bytes, st: os.stat_result | None) -> bool:
+        """Whether a member is at the destination, or as a file in a basis directory."""
         if st is not None:
             return not stat.S_ISDIR(st.st_mode)
+        if self.sh.basis is None:
+            return False
         return any(stat.S_ISREG(bst.st_mode) for _, _, bst in self._in_basis_dirs(rel))
 
+    def _hl_after_lead(self, ndx: int) -> None:
+        """A regular leader was generated: if it was skipped, who waited goes on its own.
+
+        Only with incremental recursion, where waiting members hold their lists: the latest
+        one waiting is handled as the group's last member (and so on, if it is skipped too).
+        Without it, the end of phase 1 handles them (:meth:`_finish_hard_links`).
+
+        rsync: generator.c handle_skipped_hlink(), hlink.c skip_hard_link().
+        """
+        if self._hl_open != ndx:
+            return
+        self._hl_open = -1
+        sh = self.sh
+        group = sh.entries[ndx].hlink_group
+        if not sh.lists.inc or group is None or group in self.hl_done or ndx in self.redo:
+            return
+        if self.hl_leader.get(group) == ndx:
+            del self.hl_leader[group]
+        waiting = self.hl_followers.get(group)
+        if not waiting or sh.lists.hl_last.get(group, ndx) > ndx:
+            return  # the next member is decided when it is met
+        nxt = waiting.pop()
+        if not waiting:
+            del self.hl_followers[group]
+        self._release(nxt)
+        self._recv_generator_alone(nxt)
+
+    def _release(self, ndx: int) -> None:
+        """A waiting member was linked or handled: its list no longer waits for it."""
+        if self.sh.lists.inc:
+            sub = self.sh.lists.locate(ndx)
+            if sub is not None and sub.pending:
+                sub.pending -= 1
+
     def _hl_done(self, ndx: int) -> None:
-        """A leader that needed no transfer is finished at once: link who waits for it.
+        """Entry ``ndx`` needed no transfer: if it leads, link who waits for it.
 
         rsync: generator.c recv_generator() (finish_hard_link() after the quick check).
         """
         if self.hl_leader:
-            self.finished.add(ndx)
-            if self.hl_followers:
-                self._finish_hard_links(now=True, leader=ndx)
+            self._leader_finished(ndx, link=True)
 
-    def _finish_hard_links(self, *, now: bool, leader: int | None = None) -> None:
-        """Link the followers of every finished leader (``now``: only those already done).
+    def _leader_finished(self, ndx: int, *, link: bool) -> None:
+        """Entry ``ndx`` reached its final name: if it leads its group, keep that name.
+
+        ``link``: link the members waiting for it now (else at the end of phase 1).
+
+        rsync: hlink.c finish_hard_link() (``prior_hlinks`` keeps the name).
+        """
+        sh = self.sh
+        group = sh.entries[ndx].hlink_group
+        if group is None or self.hl_leader.get(group) != ndx:
+            return
+        if ndx == self._hl_open:
+            self._hl_open = -1
+        keep = sh.entries[ndx] if self.dry_run and sh.basis is not None else None
+        self.hl_done[group] = (sh.rels[ndx], keep)
+        if link and group in self.hl_followers:
+            self._finish_hard_links(now=True, group=group)
+
+    def _finish_hard_links(self, *, now: bool, group: int | None = None) -> None:
+        """Link the members waiting for every finished leader (``now``: only those done).
 
         Grouped by leader, in the order of rsync's chain from the leader: those after it in
-        list order, then those before it, latest first (``leader``: only that one's).
+        list order, then those before it, latest first (``group``: only that group's).
 
         rsync: hlink.c finish_hard_link(), maybe_hard_link().
         """
         sh = self.sh
         if not self.hl_followers:
             return
-        pending: list[int] = []
-        todo: list[tuple[int, int]] = []
-        for ndx in self.hl_followers:
-            first = self.hl_leader[sh.entries[ndx].hlink_group]  # type: ignore[index]
+        groups = list(self.hl_followers) if group is None else [group]
+        todo: list[tuple[int, int, int]] = []
+        for g in groups:
+            first = self.hl_leader.get(g, -1)
             # with --delay-updates the leader takes its place only at the end
-            if (leader is not None and first != leader) or (
-                now and (first in self.redo or sh.opts.delay_updates)
-            ):
-                pending.append(ndx)
+            if now and (first in self.redo or sh.opts.delay_updates):
+                continue
+            todo.extend((g, first, ndx) for ndx in self.hl_followers.pop(g))
+        for g, first, ndx in sorted(todo, key=lambda t: (t[1], t[2] < t[1], abs(t[2] - t[1]))):
+            self._release(ndx)
+            done = self.hl_done.get(g)
+            if done is not None:
+                self._link_follower(ndx, done[0], done[1], now=now)
+            elif first >= 0 and not sh.cleared[first]:
+                keep = sh.entries[first] if self.dry_run and sh.basis is not None else None
+                self._link_follower(ndx, sh.rels[first], keep, now=now)
             else:
-                todo.append((first, ndx))
-        self.hl_followers = pending
-        for first, ndx in sorted(todo, key=lambda t: (t[0], t[1] < t[0], abs(t[1] - t[0]))):
-            self._link_follower(ndx, first, now=now)
+                self._recv_generator_alone(ndx)
 
-    def _link_follower(self, ndx: int, leader: int, *, now: bool) -> None:
-        """Link one member of a hard-link group to its finished leader."""
+    def _link_follower(
+        self, ndx: int, leader_rel: bytes, leader_entry: FileEntry | None, *, now: bool
+    ) -> None:
+        """Link one member of a hard-link group to its finished leader.
+
+        ``leader_rel`` names the leader; ``leader_entry`` is kept only for a dry run with
+        basis directories.
+        """
         sh = self.sh
         entry = sh.entries[ndx]
         rel = sh.rels[ndx]
-        leader_rel = sh.rels[leader]
         st = self._stat(rel)
         mode = self._mode_for(entry, st)
         lst = None if self.dry_run else self._stat(leader_rel)
@@ -151,7 +238,8 @@ class _HardLinks(_Deletion):
                 if (
                     lst is not None
                     and self.sh.basis.kind == "compare-dest"
-                    and quick_check_ok(sh.entries[leader], lst, sh.opts)
+                    and leader_entry is not None
+                    and quick_check_ok(leader_entry, lst, sh.opts)
                 ):
                     # the real run would leave the leader out: this one goes on its own
                     self._recv_generator_alone(ndx)

@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     from rsync_wire.roles.receive_state import ReceiverEvent
 
 
+_HLINK_LOOKAHEAD = 500
+"""With ``-H`` and incremental recursion, the generator starts a list only once the lists
+not freed hold this many entries or the last list came (rsync: generator.c generate_files(),
+``MIN_FILECNT_LOOKAHEAD / 2``)."""
+
+
 class GeneratorRole(_Entries):
     """The generator half of the receiving side.
 
@@ -52,7 +58,6 @@ class GeneratorRole(_Entries):
         else:
             if self.delete_when == "before":
                 self._delete_pass()
-            self._find_hard_link_leaders()
             await self._phase_one(0, len(sh.entries))
         self._write_markers(phases.transfer_end())
         await ws.flush()
@@ -112,7 +117,12 @@ class GeneratorRole(_Entries):
         lists = sh.lists
         list_only = sh.config.list_only
         k = 0
+        hard_links = sh.opts.preserve_hard_links
         while True:
+            # with -H, read ahead (rsync: MIN_FILECNT_LOOKAHEAD / 2 entries), so that more
+            # of a group is known when its first members are met (docs/protocol-notes.md)
+            while hard_links and not lists.eof and lists.live_entries < _HLINK_LOOKAHEAD:
+                await self._next_event()
             while k >= len(lists.lists) and not lists.eof:
                 await self._next_event()
             if k >= len(lists.lists):
@@ -182,10 +192,11 @@ class GeneratorRole(_Entries):
         elif isinstance(event, Finished):
             if event.ok:
                 self._success(event.ndx)
-            if self.sh.lists.inc:
+            inc = self.sh.lists.inc
+            if inc:
                 self._settled(event.ndx)
-            else:
-                self.finished.add(event.ndx)
+            if self.hl_leader:  # rsync: generator.c check_for_finished_files()
+                self._leader_finished(event.ndx, link=inc)
         elif isinstance(event, Milestone):
             self.milestones.add(event.what)
 
@@ -349,14 +360,13 @@ class GeneratorRole(_Entries):
             return
         if self.dry_missing and self._below_missing(rel):
             st = None
-        if entry.hlink_group is not None and sh.opts.preserve_hard_links and not redo:
-            leader = self.hl_leader.get(entry.hlink_group)
-            if leader is not None and leader != ndx:
-                if leader in self.finished and not sh.opts.delay_updates:
-                    self._link_follower(ndx, leader, now=True)  # rsync: hard_link_check()
-                else:
-                    self.hl_followers.append(ndx)
-                return
+        if (
+            entry.hlink_group is not None
+            and sh.opts.preserve_hard_links
+            and not redo
+            and self._hard_link_check(ndx, entry, rel, st)
+        ):
+            return
         if stat.S_ISLNK(mode):
             if sh.opts.preserve_links:
                 self._gen_symlink(ndx, entry, rel, st)
@@ -379,6 +389,8 @@ class GeneratorRole(_Entries):
                 self._info(f'skipping non-regular file "{_show(rel)}"')
             return
         self._gen_file(ndx, entry, rel, st, redo=redo)
+        if self._hl_open == ndx:
+            self._hl_after_lead(ndx)
 
     def _recv_generator_alone(self, ndx: int) -> None:
         group = self.sh.entries[ndx].hlink_group

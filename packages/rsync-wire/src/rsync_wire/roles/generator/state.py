@@ -77,7 +77,6 @@ class _GeneratorState:
         self.events = events
         self.ndx_out = codec.NdxEncoder(protocol=shared.session.protocol)
         self.redo: list[int] = []
-        self.finished: set[int] = set()
         self.milestones: set[str] = set()
         opts = shared.opts
         self.dry_run = opts.dry_run
@@ -93,8 +92,13 @@ class _GeneratorState:
             mode = "during"
         self.delete_when = mode if shared.config.local_name is None else None
         self.del_recurse = self.deleting or opts.force
-        self.hl_leader: dict[int, int] = {}  # hard-link group -> leader index
-        self.hl_followers: list[int] = []
+        # hard links (rsync_wire.roles.generator.hardlinks): per group, the member that
+        # leads while it is handled, the name (and, for a dry run with basis directories,
+        # the entry) of the finished leader, and the members waiting for one
+        self.hl_leader: dict[int, int] = {}
+        self.hl_done: dict[int, tuple[bytes, FileEntry | None]] = {}
+        self.hl_followers: dict[int, list[int]] = {}
+        self._hl_open = -1  # a leader being generated (no transfer asked for yet)
         self.dry_missing: list[bytes] = []  # with -n: directories that do not exist
         self.warned_io_error = False
         self.phase = 0
