@@ -54,10 +54,7 @@ class Pair:
         for client in ("rsync", "pyrsync"):
             self.dest(client)
             tail = [*args, "dest"] if dest else list(args)  # relative: the same text for both
-            if client == "rsync":
-                argv = self.real_rsync.argv(*tail)
-            else:
-                argv = pyrsync_argv(*tail)
+            argv = self.real_rsync.argv(*tail) if client == "rsync" else pyrsync_argv(*tail)
             result = run(argv, cwd=self.dest(client).parent)
             outputs.append(result)
         ours, theirs = outputs[1], outputs[0]
