@@ -130,6 +130,30 @@ def test_hard_link_groups_as_rsync(
     assert _links_by_leader(outputs[1]) == _links_by_leader(outputs[0])
 
 
+@pytest.mark.parametrize(
+    "skip", ["--existing", "--ignore-existing", "--min-size=3", "--max-size=3"]
+)
+@pytest.mark.parametrize("scene", ["new", "middle-member-only"])
+def test_skipped_members_incrementally_as_rsync(
+    tmp_path: Path, real_rsync: RealRsync, scene: str, skip: str
+) -> None:
+    """Skipped members: who waited for them goes on its own (rsync: handle_skipped_hlink())."""
+    src = _source(tmp_path)
+    outputs = []
+    for program in ("rsync", "pyrsync"):
+        dest = tmp_path / program / "dest"
+        dest.parent.mkdir()
+        SCENES[scene](src, dest)
+        _fixed_dir_times(src, dest)
+        tail = ["-iH", "-rlpt", skip, f"{src}/", "dest"]
+        argv = real_rsync.argv(*tail) if program == "rsync" else pyrsync_argv(*tail)
+        result = run(argv, cwd=dest.parent, timeout=60)
+        assert result.returncode == 0, result.describe()
+        outputs.append(sorted(line for line in result.stdout.splitlines() if line))
+    assert outputs[1] == outputs[0]
+    assert_trees_equal(tmp_path / "rsync" / "dest", tmp_path / "pyrsync" / "dest", hardlinks=True)
+
+
 def _links_by_leader(lines: list[str]) -> dict[str, list[str]]:
     links: dict[str, list[str]] = {}
     for line in lines:

@@ -52,8 +52,15 @@ class _HardLinks(_Deletion):
         group = entry.hlink_group
         if group is None:
             return False
-        leader = self.hl_leader.get(group)
+        opts = sh.opts
         regular = stat.S_ISREG(entry.mode)
+        if regular and (
+            (opts.existing_only and st is None) or (opts.ignore_existing and st is not None)
+        ):
+            # skipped before any linking (rsync: recv_generator() handle_skipped_hlink())
+            self._hl_open = ndx
+            return False
+        leader = self.hl_leader.get(group)
         if leader == ndx:  # handled on its own: its leader was not made
             if regular:
                 self._hl_open = ndx
@@ -97,7 +104,14 @@ class _HardLinks(_Deletion):
         return any(stat.S_ISREG(bst.st_mode) for _, _, bst in self._in_basis_dirs(rel))
 
     def _hl_after_lead(self, ndx: int) -> None:
-        """A regular leader was generated: if it was skipped, who waited goes on its own.
+        """A regular leader was generated: if it was skipped, who waited goes on its own."""
+        if self._hl_open != ndx:
+            return
+        self._hl_open = -1
+        self._hl_skipped(ndx)
+
+    def _hl_skipped(self, ndx: int) -> None:
+        """Member ``ndx`` was skipped: if no later one is known, who waited goes on its own.
 
         Only with incremental recursion, where waiting members hold their lists: the latest
         one waiting is handled as the group's last member (and so on, if it is skipped too).
@@ -105,23 +119,29 @@ class _HardLinks(_Deletion):
 
         rsync: generator.c handle_skipped_hlink(), hlink.c skip_hard_link().
         """
-        if self._hl_open != ndx:
-            return
-        self._hl_open = -1
         sh = self.sh
         group = sh.entries[ndx].hlink_group
         if not sh.lists.inc or group is None or group in self.hl_done or ndx in self.redo:
             return
-        if self.hl_leader.get(group) == ndx:
+        leader = self.hl_leader.get(group)
+        if leader == ndx:
             del self.hl_leader[group]
+        elif leader is not None:
+            return  # the members wait for another one
         waiting = self.hl_followers.get(group)
-        if not waiting or sh.lists.hl_last.get(group, ndx) > ndx:
+        # the latest member met: this one, or the skipped one whose waiting members go now
+        met = max(ndx, self._hl_chain_met)
+        if not waiting or sh.lists.hl_last.get(group, met) > met:
             return  # the next member is decided when it is met
         nxt = waiting.pop()
         if not waiting:
             del self.hl_followers[group]
         self._release(nxt)
-        self._recv_generator_alone(nxt)
+        saved, self._hl_chain_met = self._hl_chain_met, met
+        try:
+            self._recv_generator_alone(nxt)
+        finally:
+            self._hl_chain_met = saved
 
     def _release(self, ndx: int) -> None:
         """A waiting member was linked or handled: its list no longer waits for it."""

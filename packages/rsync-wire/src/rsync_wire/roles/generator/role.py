@@ -310,10 +310,14 @@ class GeneratorRole(_Entries):
         # with incremental recursion a directory met in its parent's list is only made
         # early; it is handled when its own list comes (rsync's is_dir < 0)
         early = sh.lists.inc and ndx != self._dir_slot and stat.S_ISDIR(mode)
-        if not self.dry_run and self.dry_missing and self._below_missing(rel):
-            return  # below a directory that could not be made: skipped, as rsync does
-        if self.skipped and _below(rel, self.skipped):
-            return  # below a directory --existing did not create (rsync's skip_dir)
+        if (not self.dry_run and self.dry_missing and self._below_missing(rel)) or (
+            self.skipped and _below(rel, self.skipped)
+        ):
+            # below a directory that could not be made, or that --existing did not create
+            # (rsync's skip_dir): skipped, as rsync does
+            if entry.hlink_group is not None and sh.opts.preserve_hard_links:
+                self._hl_skipped(ndx)  # rsync: recv_generator() handle_skipped_hlink()
+            return
         if self._skipped_implied(entry):
             return  # rsync: recv_generator() (!implied_dirs && FLAG_IMPLIED_DIR)
         if early:
@@ -325,6 +329,8 @@ class GeneratorRole(_Entries):
             self._error(f'ERROR: daemon refused to receive {kind} "{_show(rel)}"')
             if stat.S_ISDIR(mode):
                 self._skip_dir(ndx, rel)
+            elif entry.hlink_group is not None and sh.opts.preserve_hard_links:
+                self._hl_skipped(ndx)  # rsync: recv_generator() handle_skipped_hlink()
             return
         if (
             sh.opts.relative

@@ -99,6 +99,7 @@ class _GeneratorState:
         self.hl_done: dict[int, tuple[bytes, FileEntry | None]] = {}
         self.hl_followers: dict[int, list[int]] = {}
         self._hl_open = -1  # a leader being generated (no transfer asked for yet)
+        self._hl_chain_met = -1  # while a skipped leader's waiting members go on their own
         self.dry_missing: list[bytes] = []  # with -n: directories that do not exist
         self.warned_io_error = False
         self.phase = 0
