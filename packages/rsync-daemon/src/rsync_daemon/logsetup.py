@@ -23,8 +23,7 @@ which the connection's tasks inherit, and `ContextFilter` puts them on each reco
 (``record.peer``, ``record.rsync_module``). With ``daemon_log_format = "json"``
 (``pyrsyncd --log-format json``) standard error or syslog get one JSON object a line
 (`JsonFormatter`: time, level, logger, message, peer, module, pid, and the record's
-structured fields), for Loki or Elasticsearch; a ``log file`` keeps rsync's lines,
-which are rsync's format.
+structured fields), for Loki or Elasticsearch; a ``log file`` keeps rsync's lines.
 
 rsync: log.c log_init(), logfile_open(), syslog_init(), filtered_fwrite().
 """
@@ -40,7 +39,7 @@ import logging.handlers
 import os
 import re
 import sys
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from rsync_daemon.safeopen import open_trusted
 from rsync_wire.proto.escape import escape_text
@@ -124,16 +123,6 @@ class JsonFormatter(logging.Formatter):
     (values JSON cannot hold are written as their ``str``). Messages are cut at
     `MAX_LINE` characters and escaped as on a text line (rsync's ``\#ooo``).
     """
-
-    FIELDS: ClassVar[tuple[str, ...]] = (
-        "time",
-        "level",
-        "logger",
-        "message",
-        "peer",
-        "module",
-        "pid",
-    )
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one line of JSON."""

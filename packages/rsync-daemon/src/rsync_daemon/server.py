@@ -194,7 +194,10 @@ def serve_forever(
                         conn.settimeout(None)
                         adopt_host_pid()
                         set_peer(peer)
-                        log.debug("[%s] connect%s", peer, " (ssh)" if conn_ssh else "")
+                        if conn_ssh is not None:
+                            log.info("[%s] connect (ssh)", peer)
+                        else:  # "connect from" follows the greeting; a health check has none
+                            log.debug("[%s] connect", peer)
                         refused = confine_connection_process(config, peer)
                         if refused is None:
                             code = _serve_accepted(conn, config, peer, conn_ssh)
