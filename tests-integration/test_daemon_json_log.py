@@ -9,7 +9,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
-from harness.daemon import start_daemon
+from harness.daemon import DaemonModule, start_daemon
 from harness.ourd import pyrsyncd_argv
 from harness.proc import run
 
@@ -100,3 +100,36 @@ def test_json_log_of_a_pull_and_a_health_check(real_rsync: RealRsync, tmp_path: 
     assert text_log
     for line in text_log.splitlines():
         assert re.match(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\d+\] ", line), line
+
+
+def test_json_log_of_a_push_names_the_module_in_the_receivers_lines(
+    real_rsync: RealRsync, tmp_path: Path
+) -> None:
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    src.mkdir()
+    dest.mkdir()
+    for i in range(3):
+        (src / f"f{i}").write_bytes(b"y" * 100 * i)
+    workdir = tmp_path / "d"
+    workdir.mkdir()
+    daemon = start_daemon(
+        pyrsyncd_argv(),
+        [DaemonModule("up", dest, read_only=False)],
+        workdir=workdir,
+        grace=2.0,
+        daemon_args=["--log-format", "json", "-vv"],
+    )
+    try:
+        result = run(real_rsync.argv("-a", f"{src}/", daemon.url("up")))
+        assert result.returncode == 0, result.stderr
+        (access,) = [x for x in _json_log(daemon) if x["message"].startswith("rsync to up/")]
+        lines = _wait_for_done(daemon, access["peer"])
+    finally:
+        daemon.stop()
+    assert (dest / "f2").read_bytes() == b"y" * 200
+    own = [x for x in lines if x["peer"] == access["peer"] and x["pid"] == access["pid"]]
+    received = [x for x in own if re.fullmatch(r"file list: \d+ entries received", x["message"])]
+    assert [(x["module"], x["level"]) for x in received] == [("up", "DEBUG")], own
+    (totals,) = [x for x in own if x["message"].startswith("sent ")]
+    assert totals["module"] == "up"
+    assert totals["bytes_received"] > 300  # the files' data came in
