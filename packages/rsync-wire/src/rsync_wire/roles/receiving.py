@@ -504,6 +504,7 @@ class ReceiverSide:
                 msg = f"invalid file index {ndx} after a one-entry file list"
                 raise RemoteProtocolError(msg)
         sh.reporter.file_list_done(self.stats.num_files)
+        log.debug("file list: %d entries received", self.stats.num_files)
 
     async def read_sub_list(self, number: int) -> None:
         """Read the list of directory ``number`` (incremental recursion) and register it.
