@@ -282,7 +282,7 @@ class _Packed:
 
     def records(self) -> Iterator[tuple[int, int, bytes]]:
         """(offset, flags, pattern) of every rule, in order, in one pass over the blob."""
-        blob = bytes(self.blob)
+        blob = self.blob  # not copied: a million rules' blob is a few dozen MiB
         find = blob.index
         fvals = self.fvals
         off = 0
@@ -296,7 +296,7 @@ class _Packed:
                 fl = fvals[k]
                 start = off + 1
             stop = find(0, start)
-            yield off, fl, blob[start:stop]
+            yield off, fl, bytes(blob[start:stop])
             off = stop + 1
 
     def __iter__(self) -> Iterator[_Entry]:
