@@ -134,3 +134,11 @@ def test_delay_updates_keeps_the_receiver_from_incremental_recursion() -> None:
 
     assert receiver_can_inc_recurse(TransferOptions(recursive=True))
     assert not receiver_can_inc_recurse(TransferOptions(recursive=True, delay_updates=True))
+
+
+def test_hard_links_keep_the_receiver_incremental() -> None:
+    """rsync 3.5's receiver recurses incrementally with -H (compat.c set_allow_inc_recurse())."""
+    from rsync_wire.proto.options import TransferOptions
+    from rsync_wire.roles.flists import receiver_can_inc_recurse
+
+    assert receiver_can_inc_recurse(TransferOptions(recursive=True, preserve_hard_links=1))
