@@ -68,11 +68,15 @@ def _separate_copies(src: Path, dest: Path) -> None:
 def _middle_only(_src: Path, dest: Path) -> None:
     (dest / "b").mkdir(parents=True)
     (dest / "b" / "z").write_text("one\n")
+    # one time, older than the source's: made in the source's second it would be up to
+    # date for one program and not for the other
+    os.utime(dest / "b" / "z", (OLD, OLD))
 
 
 def _first_differs(_src: Path, dest: Path) -> None:
     (dest / "a").mkdir(parents=True)
     (dest / "a" / "x").write_text("other\n")
+    os.utime(dest / "a" / "x", (OLD, OLD))  # (as in _middle_only)
 
 
 def _fixed_dir_times(*roots: Path) -> None:
