@@ -55,6 +55,7 @@ class SyncOptions(TypedDict, total=False):
     cvs_exclude: bool  # --cvs-exclude, -C
     ignore_times: bool  # --ignore-times, -I
     relative: bool  # --relative, -R
+    one_file_system: bool | int  # --one-file-system, -x
     sparse: bool  # --sparse, -S
     compress: bool  # --compress, -z
     list_only: bool  # --list-only

@@ -626,6 +626,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "read-batch": _str("read_batch"),
     "confine-root": _str("confine_root"),
     "relative": _flag("relative"),
+    "one-file-system": _count("one_file_system"),
     "implied-dirs": _flag("implied_dirs"),
     "keep-dirlinks": _flag("keep_dirlinks"),
     "mkpath": _flag("mkpath"),

@@ -160,6 +160,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     confine_root: str | None = None  # --confine-root=DIR (a local copy's sender stays in it)
     raw_argv: list[str] = msgspec.field(default_factory=list)  # for FILE.sh
     cooked_args: list[str] = msgspec.field(default_factory=list)
+    one_file_system: int = 0  # -x (twice: mount-point directories are left out too)
     relative: bool = False  # -R (implied by --files-from)
     implied_dirs: bool = True  # --no-implied-dirs turns it off
     keep_dirlinks: bool = False  # -K
@@ -292,6 +293,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             debug=list(self.debug),
             only_write_batch=self.only_write_batch,
             relative=self.relative or self.files_from is not None,
+            one_file_system=self.one_file_system,
             implied_dirs=self.implied_dirs,
             keep_dirlinks=self.keep_dirlinks,
             mkpath=self.mkpath,

@@ -385,7 +385,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("relative", "R", sets="relative", server="flag", send=Send.SHORT, roles=_ALL,
        negations=_no("relative", "R")),
     _O("one-file-system", "x", sets="one_file_system", server="count", send=Send.SHORT,
-       repeat=2, roles=_SRV, negations=_no("one-file-system", "x")),
+       repeat=2, roles=_ALL, negations=_no("one-file-system", "x")),
     _O("sparse", "S", sets="sparse", server="flag", send=Send.SHORT, roles=_ALL,
        negations=_no("sparse", "S")),
     _O("compress", "z", sets="compress", server="flag", send=Send.SHORT, roles=_ALL,

@@ -183,7 +183,7 @@ class _Entries(_Basis):
             and ndx in sh.content_dirs
             and ndx not in sh.missing_dirs
         ):
-            self._delete_in_dir(rel)
+            self._delete_in_dir(rel, ndx)
 
     def _skip_dir(self, ndx: int, rel: bytes) -> None:
         self._warn("*** Skipping any contents from this failed directory ***", Msg.ERROR)

@@ -97,6 +97,9 @@ class _GeneratorState:
         self.hl_followers: list[int] = []
         self.dry_missing: list[bytes] = []  # with -n: directories that do not exist
         self.warned_io_error = False
+        # -x: the device deletion stays on, and those of the top directories seen
+        self.fs_dev = 0
+        self.fs_devs: set[int] = set()
         self.phase = 0
         self._fuzzy = fuzzy_finder(shared)  # -y (rsync_wire.roles.fuzzy)
         # incremental recursion: the list being generated, the index standing for its
