@@ -48,6 +48,7 @@ class SyncOptions(TypedDict, total=False):
     owner: bool  # --owner, -o
     group: bool  # --group, -g
     times: bool  # --times, -t
+    atimes: bool | int  # --atimes, -U
     perms: bool  # --perms, -p
     executability: bool  # --executability, -E
     recursive: bool  # --recursive, -r
@@ -115,6 +116,7 @@ class SyncOptions(TypedDict, total=False):
     human_readable: bool | int  # --human-readable, -h
     archive: bool  # --archive, -a
     inc_recursive: bool  # --inc-recursive
+    open_noatime: bool  # --open-noatime
     confine_root: StrArg  # --confine-root
     insecure_links: bool  # --insecure-links
     munge_links: bool  # --munge-links

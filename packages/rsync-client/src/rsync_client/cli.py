@@ -494,6 +494,13 @@ def _ignore(_o: ClientOptions, _v: str | None) -> None:
     pass
 
 
+def _atimes(o: ClientOptions, _v: str | None) -> None:
+    """``-U``; a second one implies ``--open-noatime`` (rsync: options.c, case 'U')."""
+    o.atimes += 1
+    if o.atimes > 1:
+        o.open_noatime = True
+
+
 def _whole(o: ClientOptions, _v: str | None) -> None:
     o.whole_file = True
 
@@ -518,6 +525,8 @@ _APPLY: Final[dict[str, _Spec]] = {
     "perms": _flag("perms"),
     "executability": _flag("executability"),
     "times": _flag("times"),
+    "atimes": _Spec(_atimes, negate=lambda o, _v: setattr(o, "atimes", 0)),
+    "open-noatime": _flag("open_noatime"),
     "group": _flag("group"),
     "owner": _flag("owner"),
     "devices": _flag("devices"),

@@ -876,9 +876,14 @@ class ReceiverRole:
                 if uid != -1 or gid != -1:
                     os.fchown(fd, uid, gid)
             os.fchmod(fd, self._final_mode(entry, basis_st))
-            if opts.preserve_times:
-                ns = entry.mtime * 1_000_000_000 + entry.mtime_nsec
-                os.utime(fd, ns=(time.time_ns(), ns))
+            atime = entry.atime if opts.preserve_atimes else None  # -U (non-directories)
+            if opts.preserve_times or atime is not None:
+                ns = (
+                    entry.mtime * 1_000_000_000 + entry.mtime_nsec
+                    if opts.preserve_times
+                    else os.fstat(fd).st_mtime_ns
+                )
+                os.utime(fd, ns=(time.time_ns() if atime is None else atime * 1_000_000_000, ns))
         except OSError as exc:
             self._error(
                 f'rsync: [receiver] failed to set attributes on "{_show(rel)}": '

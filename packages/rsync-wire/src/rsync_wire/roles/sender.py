@@ -1065,7 +1065,7 @@ class SenderRole:
             fd = self.root.open(
                 path,
                 os.O_RDONLY | getattr(os, "O_NOATIME", 0)
-                if self.opts.open_noatime
+                if self.opts.open_noatime or self.opts.preserve_atimes > 1  # -UU implies it
                 else os.O_RDONLY,
                 # a link --copy-unsafe-links followed in the list is a file here too
                 follow=self.opts.copy_links or self.opts.copy_unsafe_links,

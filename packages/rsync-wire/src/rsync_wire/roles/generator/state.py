@@ -123,6 +123,7 @@ class _GeneratorState:
             or opts.modify_window
             or opts.preserve_hard_links
             or opts.remove_source_files  # an unchanged file is reported to the sender too
+            or opts.preserve_atimes  # an unchanged file may still need its access time
             or shared.config.levels.info_gte("NAME", 2)
             or shared.config.itemize > 1
             or shared.config.dest_missing
