@@ -121,6 +121,7 @@ class SyncOptions(TypedDict, total=False):
     insecure_links: bool  # --insecure-links
     munge_links: bool  # --munge-links
     chmod: StrArgs  # --chmod (repeatable)
+    preallocate: bool  # --preallocate
     delete_missing_args: bool  # --delete-missing-args
     ignore_missing_args: bool  # --ignore-missing-args
     remove_source_files: bool  # --remove-source-files

@@ -548,6 +548,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "temp-dir": _str("temp_dir"),
     "delay-updates": _flag("delay_updates"),
     "sparse": _flag("sparse"),
+    "preallocate": _flag("preallocate"),
     "fuzzy": _count("fuzzy"),
     "partial-dir": _Spec(_partial_dir, takes_arg=True),
     "backup-dir": _Spec(_backup_dir, takes_arg=True),

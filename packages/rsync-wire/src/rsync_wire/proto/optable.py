@@ -528,7 +528,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("munge-links", sets="munge_links", server="flag", roles=_ALL,
        negations=_no("munge-links")),
     _O("chmod", arg=Arg.STR, sets="chmod", server="list", roles=_ALL),
-    _O("preallocate", sets="preallocate", server="flag", roles=_SS),
+    # only a receiving server needs it (rsync: server_options(), am_sender)
+    _O("preallocate", sets="preallocate", server="flag", send=Send.LONG, when=_SEND,
+       roles=_ALL),
     _O("delete-missing-args", sets="delete_missing_args", server="flag", send=Send.LONG,
        roles=_ALL),
     _O("ignore-missing-args", sets="ignore_missing_args", server="flag", send=Send.LONG,
