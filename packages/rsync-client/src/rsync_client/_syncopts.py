@@ -112,6 +112,7 @@ class SyncOptions(TypedDict, total=False):
     implied_dirs: bool  # --implied-dirs
     max_alloc: int | str  # --max-alloc
     debug: StrArgs  # --debug (repeatable)
+    msgs2stderr: bool  # --msgs2stderr
     motd: bool  # --motd
     human_readable: bool | int  # --human-readable, -h
     archive: bool  # --archive, -a
@@ -130,6 +131,7 @@ class SyncOptions(TypedDict, total=False):
     include: StrArgs  # --include (repeatable)
     exclude_from: StrArgs  # --exclude-from (repeatable)
     include_from: StrArgs  # --include-from (repeatable)
+    skip_compress: StrArg  # --skip-compress
     progress: bool  # --progress
     log_file: StrArg  # --log-file
     log_file_format: StrArg  # --log-file-format
@@ -138,6 +140,7 @@ class SyncOptions(TypedDict, total=False):
     write_batch: StrArg  # --write-batch
     only_write_batch: StrArg  # --only-write-batch
     old_args: bool  # --old-args
+    trust_sender: bool  # --trust-sender
     chown: StrArg  # --chown
     contimeout: int  # --contimeout
     stop_after: StrArg  # --stop-after
@@ -148,10 +151,13 @@ class SyncOptions(TypedDict, total=False):
     ipv6: bool  # --ipv6, -6
     eight_bit_output: bool  # --8-bit-output, -8
     mkpath: bool  # --mkpath
+    address: StrArg  # --address
     port: int  # --port
+    sockopts: StrArg  # --sockopts
     password_file: StrArg  # --password-file
     early_input: StrArg  # --early-input
     blocking_io: bool  # --blocking-io
+    outbuf: StrArg  # --outbuf
     remote_option: StrArgs  # --remote-option, -M (repeatable)
     protocol: int  # --protocol
     sandbox: bool  # --sandbox

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import math
 import os
 import signal
@@ -494,6 +495,15 @@ def _ignore(_o: ClientOptions, _v: str | None) -> None:
     pass
 
 
+def _outbuf(o: ClientOptions, v: str | None) -> None:
+    """``--outbuf=N|L|B`` (also U, F; only the first letter counts; rsync: options.c)."""
+    mode = (v or "")[:1].upper()
+    if mode not in ("N", "U", "L", "B", "F"):
+        msg = "Invalid --outbuf setting -- specify N, L, or B."
+        raise OptionError(msg)
+    o.outbuf = mode
+
+
 def _atimes(o: ClientOptions, _v: str | None) -> None:
     """``-U``; a second one implies ``--open-noatime`` (rsync: options.c, case 'U')."""
     o.atimes += 1
@@ -648,6 +658,12 @@ _APPLY: Final[dict[str, _Spec]] = {
     "ignore-missing-args": _flag("ignore_missing_args"),
     "from0": _flag("from0"),
     "inc-recursive": _flag("inc_recursive"),
+    "address": _str("address"),
+    "sockopts": _str("sockopts"),
+    "outbuf": _Spec(_outbuf, takes_arg=True),
+    "skip-compress": _str("skip_compress"),
+    "trust-sender": _Spec(lambda o, _v: setattr(o, "trust_sender", True)),
+    "msgs2stderr": _flag("msgs2stderr"),
     "D": _Spec(_devices_specials, negate=_no_devices_specials),
     "P": _Spec(_partial_progress),
     "F": _filter("F"),
@@ -993,6 +1009,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(req.text)
             return 0
         verbose = opts.verbose
+        if opts.outbuf is not None:
+            _set_outbuf(opts.outbuf)
         if opts.write_batch is not None or opts.only_write_batch is not None:
             # the replay script repeats the command line (rsync: batch.c raw_argv)
             program = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c") else "pyrsync"
@@ -1012,6 +1030,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         _settle_stdout()
     return code
+
+
+def _set_outbuf(mode: str) -> None:
+    """``--outbuf``: standard output unbuffered, line- or block-buffered (rsync: setvbuf())."""
+    stdout = sys.stdout
+    if not isinstance(stdout, io.TextIOWrapper):
+        return  # not the process's own standard output (an embedding program's)
+    stdout.flush()
+    stdout.reconfigure(line_buffering=mode == "L", write_through=mode in ("N", "U"))
 
 
 def _insecure_links() -> None:

@@ -174,6 +174,12 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     stop_at: float | None = None  # --stop-at/--stop-after: when to give up (epoch seconds)
     ignore_missing_args: bool = False
     list_only_implied: bool = False
+    address: str | None = None  # --address: the local address a daemon socket binds to
+    sockopts: str | None = None  # --sockopts: rsync's socket option list
+    outbuf: str | None = None  # --outbuf=N|L|B: standard output's buffering
+    skip_compress: str | None = None  # --skip-compress=LIST
+    trust_sender: bool = False  # --trust-sender: the receiver does not check the list's names
+    msgs2stderr: bool | None = None  # --msgs2stderr / --no-msgs2stderr (None: not said)
     inc_recursive: bool = True  # --no-inc-recursive: a pushing client offers no ``i``
 
     @property
@@ -310,6 +316,9 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             files_from="-" if self.files_from is not None else None,
             from0=self.files_from is not None,
             cvs_exclude=self.cvs_exclude,
+            skip_compress=self.skip_compress,
+            trust_sender=self.trust_sender,
+            msgs2stderr=self.msgs2stderr,
             # The receiving generator itemizes unchanged entries only when it knows the
             # client's format has %i (rsync: options.c server_options(), --log-format).
             log_format=server_log_format(self) if not sender else None,

@@ -503,8 +503,11 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("version", "V", roles=_CLI),
     _O("debug", arg=Arg.STR, sets="debug", server="list", roles=_ALL),
     _O("stderr", arg=Arg.STR),
-    _O("msgs2stderr", sets="msgs2stderr", server="flag", roles=_SRV,
-       negations=_no("msgs2stderr"), used=lambda o: o.msgs2stderr is not None),
+    # said either way when the user said it (rsync: server_options())
+    _O("msgs2stderr", sets="msgs2stderr", server="flag", send=Send.CUSTOM, roles=_ALL,
+       negations=_no("msgs2stderr"), used=lambda o: o.msgs2stderr is not None,
+       emit=lambda o: [] if o.msgs2stderr is None
+       else ["--msgs2stderr" if o.msgs2stderr else "--no-msgs2stderr"]),
     _O("motd", roles=_CLI, negations=_no("motd"), default_on=True),
     _O("human-readable", "h", roles=_CLI, negations=_no("human-readable", "h")),
     _O("archive", "a", roles=_CLI),
@@ -544,11 +547,10 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("include", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
     _O("exclude-from", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
     _O("include-from", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
-    # a sending server sends matching files at zlib level 0 (rsync_wire.proto.
-    # skipcompress); rsync's client forwards it when the server sends. pyrsync's client
-    # does not take it yet (its parser and ClientOptions have no field for it)
+    # the sender sends matching files at zlib level 0 (rsync_wire.proto.skipcompress);
+    # rsync's client forwards it when the server sends
     _O("skip-compress", arg=Arg.STR, sets="skip_compress", server="str", send=Send.EQUALS,
-       when=_RECV, roles=_SRV),
+       when=_RECV, roles=_ALL),
     _O("compress-threads", arg=Arg.INT, sets="compress_threads", server="int", roles=_SRV,
        aliases=("zt",)),
     _O("", "P", sets="partial", server="flag", roles=_ALL),
@@ -564,7 +566,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("only-write-batch", arg=Arg.STR, sets="only_write_batch", server="batch",
        send=Send.CUSTOM, when=_SEND, emit=_only_write_batch_emit, roles=_CLI | _SR),
     _O("old-args", roles=_CLI, negations=_no("old-args")),
-    _O("trust-sender"),
+    _O("trust-sender", roles=_CLI),  # the client's receiver: no checks of the list's names
     _O("chown", arg=Arg.STR, roles=_CLI),  # the client makes it --usermap/--groupmap
     _O("contimeout", arg=Arg.INT, server="refuse_value", roles=_CLI,
        negations=_no("contimeout")),
@@ -581,13 +583,13 @@ OPTIONS: Final[tuple[Option, ...]] = (
        negations=_no("mkpath")),
     _O("qsort", sets="qsort", server="flag", roles=_SRV, wire="use-qsort"),
     _O("copy-as", arg=Arg.STR),
-    _O("address", arg=Arg.STR),
+    _O("address", arg=Arg.STR, roles=_CLI),  # the client's daemon socket binds to it
     _O("port", arg=Arg.INT, roles=_CLI),
-    _O("sockopts", arg=Arg.STR),
+    _O("sockopts", arg=Arg.STR, roles=_CLI),
     _O("password-file", arg=Arg.STR, roles=_CLI),
     _O("early-input", arg=Arg.STR, roles=_CLI),
     _O("blocking-io", roles=_CLI, negations=_no("blocking-io")),
-    _O("outbuf", arg=Arg.STR),
+    _O("outbuf", arg=Arg.STR, roles=_CLI),
     # written by the builder after every other option (rsync: server_options())
     _O("remote-option", "M", arg=Arg.STR, roles=_CLI),
     _O("protocol", arg=Arg.INT, server="protocol", roles=_CLI),
