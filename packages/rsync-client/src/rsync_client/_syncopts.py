@@ -118,6 +118,7 @@ class SyncOptions(TypedDict, total=False):
     archive: bool  # --archive, -a
     inc_recursive: bool  # --inc-recursive
     open_noatime: bool  # --open-noatime
+    copy_devices: bool  # --copy-devices
     confine_root: StrArg  # --confine-root
     insecure_links: bool  # --insecure-links
     munge_links: bool  # --munge-links

@@ -662,6 +662,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "sockopts": _str("sockopts"),
     "outbuf": _Spec(_outbuf, takes_arg=True),
     "skip-compress": _str("skip_compress"),
+    "copy-devices": _Spec(lambda o, _v: setattr(o, "copy_devices", True)),
     "trust-sender": _Spec(lambda o, _v: setattr(o, "trust_sender", True)),
     "msgs2stderr": _flag("msgs2stderr"),
     "D": _Spec(_devices_specials, negate=_no_devices_specials),

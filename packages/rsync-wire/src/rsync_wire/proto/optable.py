@@ -522,7 +522,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
        negations=_no("open-noatime"),
        forward_if=lambda o: o.open_noatime and o.preserve_atimes <= 1),
     _O("fake-super"),
-    _O("copy-devices", server="refuse"),
+    # the sender reads a device's contents as a file's; forwarded when the server sends
+    _O("copy-devices", sets="copy_devices", server="flag", send=Send.LONG, when=_RECV,
+       roles=_CLI | _SS),
     _O("write-devices", server="refuse", negations=_no("write-devices")),
     _O("drop-D", sets="drop_devices", server="flag", roles=_SRV, negations=_no("drop-D")),
     _O("confine-root", arg=Arg.STR, sets="confine_root", server="str", roles=_SRV | _LC),
