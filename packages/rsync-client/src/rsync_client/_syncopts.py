@@ -119,6 +119,7 @@ class SyncOptions(TypedDict, total=False):
     inc_recursive: bool  # --inc-recursive
     open_noatime: bool  # --open-noatime
     copy_devices: bool  # --copy-devices
+    write_devices: bool  # --write-devices
     confine_root: StrArg  # --confine-root
     insecure_links: bool  # --insecure-links
     munge_links: bool  # --munge-links

@@ -663,6 +663,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "outbuf": _Spec(_outbuf, takes_arg=True),
     "skip-compress": _str("skip_compress"),
     "copy-devices": _Spec(lambda o, _v: setattr(o, "copy_devices", True)),
+    "write-devices": _flag("write_devices"),
     "trust-sender": _Spec(lambda o, _v: setattr(o, "trust_sender", True)),
     "msgs2stderr": _flag("msgs2stderr"),
     "D": _Spec(_devices_specials, negate=_no_devices_specials),
@@ -851,6 +852,8 @@ def _check(opts: ClientOptions) -> None:
     if opts.append and opts.whole_file:
         msg = "--append cannot be used with --whole-file"  # rsync: options.c
         raise OptionError(msg)
+    if opts.write_devices:
+        opts.inplace = True  # rsync: options.c (write_devices implies inplace)
     if (opts.inplace or opts.append) and (opts.partial_dir or opts.delay_updates):
         # rsync: options.c (--delay-updates implies a partial dir)
         other = "delay-updates" if opts.delay_updates else "partial-dir"

@@ -178,6 +178,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     sockopts: str | None = None  # --sockopts: rsync's socket option list
     outbuf: str | None = None  # --outbuf=N|L|B: standard output's buffering
     skip_compress: str | None = None  # --skip-compress=LIST
+    write_devices: bool = False  # --write-devices: write into existing devices (in place)
     copy_devices: bool = False  # --copy-devices: a device's contents sent as a file's
     trust_sender: bool = False  # --trust-sender: the receiver does not check the list's names
     msgs2stderr: bool | None = None  # --msgs2stderr / --no-msgs2stderr (None: not said)
@@ -319,6 +320,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             cvs_exclude=self.cvs_exclude,
             skip_compress=self.skip_compress,
             copy_devices=self.copy_devices,
+            write_devices=self.write_devices,
             trust_sender=self.trust_sender,
             msgs2stderr=self.msgs2stderr,
             # The receiving generator itemizes unchanged entries only when it knows the

@@ -525,7 +525,10 @@ OPTIONS: Final[tuple[Option, ...]] = (
     # the sender reads a device's contents as a file's; forwarded when the server sends
     _O("copy-devices", sets="copy_devices", server="flag", send=Send.LONG, when=_RECV,
        roles=_CLI | _SS),
-    _O("write-devices", server="refuse", negations=_no("write-devices")),
+    # the receiver writes into an existing device (it implies --inplace); forwarded to a
+    # receiving server (rsync: server_options())
+    _O("write-devices", sets="write_devices", server="flag", send=Send.LONG, when=_SEND,
+       roles=_CLI | _SR, negations=_no("write-devices")),
     _O("drop-D", sets="drop_devices", server="flag", roles=_SRV, negations=_no("drop-D")),
     _O("confine-root", arg=Arg.STR, sets="confine_root", server="str", roles=_SRV | _LC),
     # local only: never forwarded, and a daemon never takes it (rsync: options.c)

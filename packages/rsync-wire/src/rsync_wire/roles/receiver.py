@@ -502,7 +502,8 @@ class ReceiverRole:
             sh.reporter.item(entry, sh.logged(entry, rel), iflags, None)
             self._sink = None
             old_size = 0
-            if fd >= 0 and sh.opts.sparse:
+            device = fd >= 0 and stat.S_IFMT(os.fstat(fd).st_mode) in (stat.S_IFBLK, stat.S_IFCHR)
+            if fd >= 0 and sh.opts.sparse and not device:
                 # -S: a whole file starts from nothing (no data to punch holes in)
                 if head.count == 0:
                     os.ftruncate(fd, 0)
@@ -521,7 +522,8 @@ class ReceiverRole:
             if fd < 0:
                 return
             try:
-                os.ftruncate(fd, start + self._written(entry.size - start))
+                if not device:  # --write-devices: a device keeps its size (rsync: receiver.c)
+                    os.ftruncate(fd, start + self._written(entry.size - start))
             except OSError as exc:
                 self._error(
                     f"rsync: [receiver] ftruncate {_show(self._full_name(rel))} failed: "
