@@ -325,7 +325,12 @@ class ImpliedRules:
         return any(p.pattern == b"**" for p in self.below)
 
     def allows(self, name: bytes, *, is_dir: bool) -> bool:
-        """Whether a file-list name is one the client asked for (or a parent of one)."""
+        """Whether a file-list name is one the client asked for (or a parent of one).
+
+        A name's one leading ``/`` is not matched (``-R`` with an absolute source path
+        lists ``/tmp``): rsync: exclude.c rule_matches().
+        """
+        name = name[1:] if name[:1] == b"/" else name
         if any(p.match(name) for p in self.leaves) or any(p.match(name) for p in self.below):
             return True
         return is_dir and any(p.match(name) for p in self.parents)
@@ -341,6 +346,7 @@ class ImpliedRules:
         """
         if name in (b".", b"/."):
             return not self.root_content
+        name = name[1:] if name[:1] == b"/" else name
         if any(p.match(name) for p in self.leaves) or any(p.match(name) for p in self.below):
             return False
         return any(p.match(name) for p in self.parents)
@@ -498,6 +504,7 @@ class ReceiverSide:
                 msg = f"invalid file index {ndx} after a one-entry file list"
                 raise RemoteProtocolError(msg)
         sh.reporter.file_list_done(self.stats.num_files)
+        log.debug("file list: %d entries received", self.stats.num_files)
 
     async def read_sub_list(self, number: int) -> None:
         """Read the list of directory ``number`` (incremental recursion) and register it.

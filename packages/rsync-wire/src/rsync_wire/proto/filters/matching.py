@@ -207,6 +207,31 @@ class _Packed:
         blob.append(0)
         self.count += 1
 
+    def append_plain(self, rules: list[tuple[int, bytes]]) -> None:
+        """:meth:`append` for many rules without a merge slot, in one loop.
+
+        ``rules`` are (flags, pattern) pairs, each pattern without a NUL.
+        """
+        blob = self.blob
+        fmap = self.fmap
+        fvals = self.fvals
+        for flags, pattern in rules:
+            if len(blob) + len(pattern) + 5 > _MAX_BLOB:
+                msg = "filter rules outgrow 4 GiB"
+                raise AllocationLimitError(msg)
+            k = fmap.get(flags)
+            if k is None and len(fvals) < 255:
+                k = fmap[flags] = len(fvals)
+                fvals.append(flags)
+            if k is None:
+                blob.append(255)
+                blob += flags.to_bytes(3, "little")
+            else:
+                blob.append(k)
+            blob += pattern
+            blob.append(0)
+        self.count += len(rules)
+
     def _head(self, off: int) -> tuple[int, int]:
         """(flags, start of the pattern) of the record at ``off``."""
         k = self.blob[off]
