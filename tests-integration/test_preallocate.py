@@ -19,12 +19,14 @@ import pytest
 
 from harness.client import pyrsync_argv
 from harness.compare import assert_trees_equal
+from harness.daemon import DaemonModule
 from harness.proc import run
 from harness.shim import shim_log
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from harness.daemon import RealDaemonFactory
     from harness.shim import ShimFactory
     from harness.tools import RealRsync
 
@@ -103,3 +105,20 @@ def test_client_forwards_only_to_a_receiver(
         assert code == 0, (who, err)
         said.append("--preallocate" in shim_log(shim).read_text().split())
     assert said[0] == said[1] == (direction == "push")
+
+
+def test_upload_to_pyrsyncd_preallocates(
+    real_rsync: RealRsync, our_daemon: RealDaemonFactory, tmp_path: Path
+) -> None:
+    """Real rsync uploading with ``--preallocate``: pyrsyncd's receiver takes it."""
+    src = _source(tmp_path)
+    up = tmp_path / "up"
+    up.mkdir()
+    daemon = our_daemon([DaemonModule("up", up, read_only=False)])
+    code, _out, err = run(
+        real_rsync.argv("-a", "--preallocate", "--sparse", f"{src}/", daemon.url("up", "d")),
+        timeout=60,
+    )
+    assert code == 0, err
+    assert_trees_equal(src, up / "d")
+    assert (up / "d" / "holey").stat().st_blocks * 512 < (src / "holey").stat().st_size
