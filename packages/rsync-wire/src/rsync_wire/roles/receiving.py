@@ -320,6 +320,11 @@ class ImpliedRules:
                     self.below.append(compile_wildmatch(base + b"/" + star))
 
     @property
+    def empty(self) -> bool:
+        """No rule at all: rsync's list is empty and it checks no name against it."""
+        return not (self.leaves or self.parents or self.below)
+
+    @property
     def everything(self) -> bool:
         """Every name is allowed (the contents of the top directory, recursively)."""
         return any(p.pattern == b"**" for p in self.below)
@@ -706,8 +711,10 @@ class ReceiverSide:
         filters = sh.config.filters
         implied = self._implied_rules()
         check_excluded = filters is not None and bool(filters) and not filters.has_per_dir_merge
-        if implied is not None and implied.everything:
-            implied = None  # the contents of a directory, recursively: every name is fine
+        if implied is not None and (implied.everything or implied.empty):
+            # the contents of a directory, recursively: every name is fine; no rule at
+            # all (``mod/`` without -r or -d): rsync checks nothing either
+            implied = None
         if not check_excluded and implied is None:
             return
         for i in range(lo, hi):

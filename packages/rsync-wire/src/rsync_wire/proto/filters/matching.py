@@ -280,6 +280,25 @@ class _Packed:
             start = off + (4 if blob[off] == 255 else 1)
             off = blob.index(0, start) + 1
 
+    def records(self) -> Iterator[tuple[int, int, bytes]]:
+        """(offset, flags, pattern) of every rule, in order, in one pass over the blob."""
+        blob = bytes(self.blob)
+        find = blob.index
+        fvals = self.fvals
+        off = 0
+        end = len(blob)
+        while off < end:
+            k = blob[off]
+            if k == 255:
+                fl = int.from_bytes(blob[off + 1 : off + 4], "little")
+                start = off + 4
+            else:
+                fl = fvals[k]
+                start = off + 1
+            stop = find(0, start)
+            yield off, fl, blob[start:stop]
+            off = stop + 1
+
     def __iter__(self) -> Iterator[_Entry]:
         for off in self.offsets():
             yield self.entry(off)
@@ -355,15 +374,28 @@ class _Index:
         self.size = size = n + n // 4 + 1
         self.table = table = array("I", [0]) * size  # (from bytes: twice the memory)
         self.fps = fps = bytearray(size)
-        for off in packed.offsets():
-            fl, pattern = packed.flags_pattern(off)
-            key = _index_key(fl, pattern)
-            if key is None:
-                self.generic.append(off)
-                continue
-            tbl, k = key
+        generic = self.generic
+        classes = self.classes
+        skip = _I.PERDIR_MERGE | _I.CVS_IGNORE | _I.NEGATE | _I.XATTR
+        wild, wild2, abs_path = _I.WILD, _I.WILD2, _I.ABS_PATH
+        for off, fl, pattern in packed.records():
+            # _index_key(), inlined for its two commonest answers (a literal base name,
+            # an anchored literal path): a million-rule list is indexed in one pass
+            if not fl & (skip | wild | wild2 | abs_path) and pattern:
+                if pattern[0] == 0x2F:
+                    tbl, k = _TBL_EQ, pattern[1:]
+                elif b"/" not in pattern:
+                    tbl, k = _TBL_BASE, pattern
+                else:
+                    tbl, k = _TBL_TAIL, pattern
+            else:
+                key = _index_key(fl, pattern)
+                if key is None:
+                    generic.append(off)
+                    continue
+                tbl, k = key
             cls = fl & _CLASS_BITS
-            h = _slot_hash(tbl, cls, k)
+            h = hash(k) ^ (tbl * 0x9E3779B97F4A7C15 + cls * 0xC2B2AE3D27D4EB4F)  # _slot_hash
             fp = (h >> 40) & 0xFF
             j = h % size
             while True:
@@ -371,7 +403,8 @@ class _Index:
                 if not p:
                     table[j] = off + 1
                     fps[j] = fp
-                    self.classes.add(cls)
+                    if cls not in classes:
+                        classes.add(cls)
                     lengths[tbl].add(len(k))
                     break
                 if fps[j] == fp and self._key_at(p - 1) == (tbl, cls, k):
