@@ -584,6 +584,8 @@ class Output:
     ) -> None:
         self.opts = opts
         self.to_stdout = stdout is None
+        if stdout is None and opts.msgs2stderr:
+            stdout = sys.stderr  # --msgs2stderr: every message goes to stderr (rsync: log.c)
         self.out: IO[str] = stdout if stdout is not None else _ClosableStdout(sys.stdout)  # type: ignore[assignment]
         self.err = stderr if stderr is not None else sys.stderr
         self.progress_display = progress
