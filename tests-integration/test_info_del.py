@@ -1,6 +1,7 @@
 """``--info=del`` prints ``deleting NAME`` without ``-v``.
 
-rsync: log.c log_delete() (``INFO_GTE(DEL, 1)``, or an stdout format: ``-v`` sets one). Each command runs with real rsync and
+rsync: log.c log_delete() (``INFO_GTE(DEL, 1)``, or an stdout format, which ``-v``
+sets). Each command runs with real rsync and
 with pyrsync in the same seat, locally and through the ``-e`` shim both ways (rsync on
 the far side); the deletion lines must be the same.
 """
