@@ -50,6 +50,7 @@ class SyncOptions(TypedDict, total=False):
     times: bool  # --times, -t
     perms: bool  # --perms, -p
     executability: bool  # --executability, -E
+    xattrs: bool | int  # --xattrs, -X
     recursive: bool  # --recursive, -r
     checksum: bool  # --checksum, -c
     cvs_exclude: bool  # --cvs-exclude, -C

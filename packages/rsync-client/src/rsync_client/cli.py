@@ -518,6 +518,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "perms": _flag("perms"),
     "executability": _flag("executability"),
     "times": _flag("times"),
+    "xattrs": _count("xattrs"),
     "group": _flag("group"),
     "owner": _flag("owner"),
     "devices": _flag("devices"),

@@ -375,7 +375,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("acls", "A", sets="preserve_acls", server="flag", send=Send.SHORT, protocol=30,
        negations=_no("acls", "A")),
     _O("xattrs", "X", sets="preserve_xattrs", server="count", send=Send.SHORT, repeat=2,
-       protocol=30, negations=_no("xattrs", "X")),
+       protocol=30, roles=_ALL, negations=_no("xattrs", "X")),
     _O("recursive", "r", sets="recursive", server="flag", send=Send.SHORT, roles=_ALL,
        negations=_no("recursive", "r")),
     _O("checksum", "c", sets="always_checksum", server="flag", send=Send.SHORT, roles=_ALL,

@@ -69,6 +69,7 @@ class _Hasher(Protocol):
     def digest(self) -> bytes: ...
 
 
+_HLINK_ITEM = int(ITEM.XNAME_FOLLOWS | ITEM.LOCAL_CHANGE)
 log = logging.getLogger("rsync_wire.receiver")
 
 _WRITE_AT = 1 << 20  # bytes collected before a write
@@ -221,8 +222,20 @@ class ReceiverRole:
                     f"ERROR: rejecting file transfer request for daemon excluded file: {_show(rel)}"
                 )
                 raise RemoteProtocolError(msg)
+            xa = sh.xattrs
+            if xa is not None and xa.wants_reply(iflags):
+                await xa.read_reply(ws, entry)  # rsync: receiver.c recv_xattr_request()
             if not iflags & ITEM.TRANSFER:
                 self._echoed_item(entry, rel, iflags, xname)
+                if (
+                    xa is not None
+                    and xa.wants_reply(iflags)
+                    and iflags & _HLINK_ITEM != _HLINK_ITEM
+                    and sh.tree is not None
+                ):
+                    mode = entry.mode
+                    for text in xa.set_on(sh.tree, rel, entry, mode, generator=False):
+                        self._error(f"rsync: [receiver] {text}")
                 continue
             if self.phases.phase >= 2:
                 msg = "got transfer request in phase 2"
@@ -865,6 +878,11 @@ class ReceiverRole:
         """Owner, mode and mtime on the open file (rsync: rsync.c set_file_attrs())."""
         sh = self.sh
         opts = sh.opts
+        xa = sh.xattrs
+        if xa is not None and sh.tree is not None:
+            basis = (sh.tree, rel, basis_st.st_mode) if basis_st is not None else None
+            for text in xa.set_on_fd(fd, rel, entry, basis):
+                self._error(f"rsync: [receiver] {text}")
         try:
             if (sh.am_root and opts.preserve_uid) or opts.preserve_gid:
                 uid = sh.ids.uid(entry.uid) if sh.am_root and opts.preserve_uid else -1

@@ -37,6 +37,13 @@ from rsync_wire.proto.phases import SenderFinish, SenderPhases
 from rsync_wire.proto.skipcompress import SkipCompress
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
+from rsync_wire.proto.xattrs import (
+    END,
+    XattrList,
+    encode_reply_item,
+    make_list,
+    sender_wanted,
+)
 from rsync_wire.roles import idnames
 from rsync_wire.roles.chmod import ChmodError, ChmodRule, option_rules, parse_chmod, tweak_mode
 from rsync_wire.roles.daemon_rules import DaemonRules, add_server_rules
@@ -53,6 +60,7 @@ from rsync_wire.roles.scan import (
     scan,
 )
 from rsync_wire.roles.sender_ports import SenderPort, ServerSenderPort
+from rsync_wire.roles.xattr_fs import read_xattrs
 from rsync_wire.roles.xferlog import XferItem, log_item
 
 if TYPE_CHECKING:
@@ -117,6 +125,8 @@ _TRANSFER = int(Item.TRANSFER)
 _BASIS_TYPE_FOLLOWS = int(Item.BASIS_TYPE_FOLLOWS)
 _XNAME_FOLLOWS = int(Item.XNAME_FOLLOWS)
 _IS_NEW = int(Item.IS_NEW)
+_REPORT_XATTR = int(Item.REPORT_XATTR)
+_HLINK_ITEM = int(Item.XNAME_FOLLOWS | Item.LOCAL_CHANGE)
 _MISSING_DATA = 1 << 16  # rsync.h ITEM_MISSING_DATA: no iflags below protocol 29 (log only)
 
 
@@ -342,6 +352,8 @@ class SenderRole:
         self._dfs: list[tuple[Iterator[int], object]] = []
         # -R with incremental recursion: what each directory's sub-list adds to its contents
         self._relnames: dict[bytes, list[ScanEntry]] = {}
+        # -X: the abbreviated values the generator asked for, sent after the echo
+        self._xa_todo: list[int] | None = None
         self.ndx_out = codec.NdxEncoder(protocol=session.protocol)
         self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self.tokens = TokenEncoder(
@@ -725,7 +737,55 @@ class SenderRole:
             nlink=st.st_nlink,
             top_dir=item.top_dir and stat.S_ISDIR(mode),
             no_content_dir=item.no_content and stat.S_ISDIR(mode),
+            xattrs=self._xattrs_of(item.path, st.st_mode) if opts.preserve_xattrs else None,
         )
+
+    def _local_xattrs(self, path: bytes, mode: int) -> list[tuple[bytes, bytes]]:
+        """The attributes of ``path`` a sender lists (rsync: xattrs.c rsync_xal_get())."""
+        xx = self.opts.preserve_xattrs > 1
+        dfd, name = self.root.parent_and_name(path)
+        try:
+            return read_xattrs(dfd, name, mode, lambda n: sender_wanted(n, fake_super=False, xx=xx))
+        finally:
+            os.close(dfd)
+
+    def _xattrs_of(self, path: bytes, mode: int) -> XattrList:
+        """The entry's xattr list, long values as digests (rsync: xattrs.c get_xattr())."""
+        try:
+            return make_list(self._local_xattrs(path, mode))
+        except OSError:
+            self.report.io_error |= 1  # rsync: flist.c send_file_name() (IOERR_GENERAL)
+            return ()
+
+    async def _read_xattr_request(self) -> list[int]:
+        """The ``num`` of each abbreviated value the generator wants.
+
+        rsync: xattrs.c recv_xattr_request() (sender side).
+        """
+        nums: list[int] = []
+        num = 0
+        while rel := await self.ws.read_varint():
+            num += rel
+            if not 0 < num <= 1 << 16:
+                msg = f"[sender] could not find xattr #{num}"
+                raise RemoteProtocolError(msg)
+            nums.append(num)
+        return nums
+
+    def _write_xattr_reply(self, path: bytes, mode: int, nums: list[int]) -> None:
+        """The values asked for, read again, then the end (rsync: send_xattr_request())."""
+        try:
+            local = sorted(self._local_xattrs(path, mode))
+        except OSError:
+            local = []
+        buf = bytearray()
+        prior = 0
+        for num in sorted(set(nums)):
+            value = local[num - 1][1] if num <= len(local) else b""
+            encode_reply_item(buf, num, prior, value)
+            prior = num
+        buf += END
+        self.ws.write(buf)
 
     def _file_checksum(self, path: bytes) -> bytes:
         h = self.rule.checksum_hasher()
@@ -847,6 +907,13 @@ class SenderRole:
                     fnamecmp_type = await ws.read_byte()
                 if iflags & _XNAME_FOLLOWS:
                     xname = await ws.read_vstring()
+            if (
+                self.opts.preserve_xattrs
+                and iflags & _REPORT_XATTR
+                and not self.opts.dry_run
+                and not (session.xattr_optim and iflags & _HLINK_ITEM == _HLINK_ITEM)
+            ):
+                self._xa_todo = await self._read_xattr_request()
             found = self._locate(ndx) if ndx >= 0 else None
             if found is None:
                 if session.protocol == 29 and iflags == _IS_NEW and ndx == self._count_all():
@@ -1034,6 +1101,15 @@ class SenderRole:
             ws.write_byte(fnamecmp_type)
         if xname is not None:
             ws.write_vstring(xname)
+        todo, self._xa_todo = self._xa_todo, None
+        if todo is not None:  # rsync: sender.c write_ndx_and_attrs()
+            found = self._locate(ndx)
+            if found is None or found[1] < 0:
+                self._write_xattr_reply(b"", 0, todo)
+                return
+            flist, pos = found
+            path = _join(self.bases[flist.base_ids[pos]], flist.names[pos])
+            self._write_xattr_reply(path, flist.modes[pos], todo)
 
     async def _send_file(
         self,

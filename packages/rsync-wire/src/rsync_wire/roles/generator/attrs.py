@@ -24,7 +24,13 @@ class _Attributes(_GeneratorState):
     """Compare and set permissions, owners and times; fix directories at the end."""
 
     def _attrs_match(
-        self, entry: FileEntry, mode: int, st: os.stat_result, *, accurate: bool
+        self,
+        entry: FileEntry,
+        mode: int,
+        st: os.stat_result,
+        *,
+        accurate: bool,
+        rel: bytes | None = None,
     ) -> bool:
         """Whether mtime, permissions and ownership of an existing file already match.
 
@@ -45,7 +51,8 @@ class _Attributes(_GeneratorState):
                 return False
             if opts.preserve_gid and not skip_group and st.st_gid != gid:
                 return False
-        return True
+        xa = self.sh.xattrs  # rsync: generator.c unchanged_attrs(), xattrs_differ()
+        return xa is None or rel is None or not xa.diff(self.sh.tree, rel, entry, st.st_mode)
 
     def _set_attrs(
         self,
@@ -89,6 +96,11 @@ class _Attributes(_GeneratorState):
                         rel, entry.mtime * 1_000_000_000 + entry.mtime_nsec, atime_ns=st.st_atime_ns
                     )
                     updated = True
+            xa = sh.xattrs
+            if xa is not None and not link and xa.diff(self._tree, rel, entry, st.st_mode):
+                for text in xa.set_on(self._tree, rel, entry, st.st_mode, generator=True):
+                    self._error(f"rsync: [generator] {text}")
+                updated = True
             if not link and (st.st_mode ^ mode) & CHMOD_BITS:
                 self._tree.chmod(rel, mode & CHMOD_BITS)
                 updated = True

@@ -345,7 +345,7 @@ class _Entries(_Basis):
             if opts.always_checksum and st.st_size == size:
                 checksum = self._file_checksum(rel)
             if quick_check_ok(entry, st, opts, checksum=checksum):
-                if self._attrs_match(entry, mode, st, accurate=opts.always_checksum):
+                if self._attrs_match(entry, mode, st, accurate=opts.always_checksum, rel=rel):
                     # the common case of a re-sync: nothing to change, nothing to report
                     if sh.config.levels.info_gte("NAME", 2) or sh.config.itemize > 1:
                         self._itemize(ndx, entry, mode, st, 0)
@@ -397,11 +397,17 @@ class _Entries(_Basis):
                 iflags |= ITEM.BASIS_TYPE_FOLLOWS
                 if basis.xname is not None:
                     iflags |= ITEM.XNAME_FOLLOWS
+            xa = sh.xattrs
+            if xa is not None and xa.diff(sh.tree, rel, entry, st.st_mode if st else None):
+                iflags |= ITEM.REPORT_XATTR
             ws.write_int16(iflags)
             if basis is not None:
                 ws.write_byte(basis.kind)
                 if basis.xname is not None:
                     ws.write_vstring(basis.xname)
+            request = xa.request(entry, iflags) if xa is not None else None
+            if request is not None:
+                ws.write(request)
         elif not self.do_xfers:
             sh.reporter.item(entry, sh.logged(entry, rel), ITEM.TRANSFER, None)
         if not self.do_xfers:
