@@ -1104,12 +1104,19 @@ class SenderRole:
         todo, self._xa_todo = self._xa_todo, None
         if todo is not None:  # rsync: sender.c write_ndx_and_attrs()
             found = self._locate(ndx)
-            if found is None or found[1] < 0:
-                self._write_xattr_reply(b"", 0, todo)
+            if found is None:
+                self._write_xattr_reply(b"", 0, [])
                 return
             flist, pos = found
-            path = _join(self.bases[flist.base_ids[pos]], flist.names[pos])
-            self._write_xattr_reply(path, flist.modes[pos], todo)
+            if pos >= 0:
+                path = _join(self.bases[flist.base_ids[pos]], flist.names[pos])
+                mode = flist.modes[pos]
+            elif flist.parent >= 0:  # a list's own directory (see _item())
+                name, base_id, _dev = self._dirs[flist.parent]
+                path, mode = _join(self.bases[base_id], name), stat.S_IFDIR
+            else:
+                path, mode = _join(self.bases[flist.base_ids[0]], b"."), stat.S_IFDIR
+            self._write_xattr_reply(path, mode, todo)
 
     async def _send_file(
         self,

@@ -136,8 +136,13 @@ class ReceivingXattrs:
             self._fetched[entry.xattr_ndx, num] = await ws.read_exact(length)
 
     def _want(
-        self, entry: FileEntry, basis: tuple[DestTree, bytes, int] | None
+        self, entry: FileEntry, basis: tuple[DestTree, bytes, int] | None, *, cache: bool
     ) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
+        """The values to set, and the long ones missing.
+
+        ``cache``: the receiver keeps long values the basis had for later files with the
+        same list (rsync: the generator's stay abbreviated).
+        """
         ndx = entry.xattr_ndx
         local: dict[bytes, bytes] | None = None
 
@@ -154,7 +159,15 @@ class ReceivingXattrs:
                     local = {}
             return local.get(name)
 
-        return resolve(self.view(entry), lambda num: self._fetched.get((ndx, num)), from_basis)
+        want, missing = resolve(
+            self.view(entry), lambda num: self._fetched.get((ndx, num)), from_basis
+        )
+        if cache:
+            values = dict(want)
+            for item in self.view(entry):
+                if item.abbreviated and item.name in values:
+                    self._fetched.setdefault((ndx, item.num), values[item.name])
+        return want, missing
 
     def set_on(
         self, tree: DestTree, rel: bytes, entry: FileEntry, mode: int, *, generator: bool
@@ -167,7 +180,7 @@ class ReceivingXattrs:
         """
         if entry.xattrs is None:
             return []
-        want, missing = self._want(entry, (tree, rel, mode))
+        want, missing = self._want(entry, (tree, rel, mode), cache=not generator)
         errors = [] if generator else [_missing(n, rel) for n in missing]
         skip = {x.name for x in self.view(entry)}
         try:
@@ -194,13 +207,32 @@ class ReceivingXattrs:
         """
         if entry.xattrs is None:
             return []
-        want, missing = self._want(entry, basis)
+        want, missing = self._want(entry, basis, cache=True)
         errors = [_missing(n, rel) for n in missing]
         skip = {x.name for x in self.view(entry)}
         errors += apply_xattrs_to(
             fd, want, lambda n: n not in skip and self._local_wanted(n), fix_perms=False
         )
         return errors
+
+    def copy_from(
+        self, tree: DestTree, rel: bytes, mode: int, dest: int | tuple[DestTree, bytes]
+    ) -> list[str]:
+        """Copy the attributes of a basis (``tree``/``rel``) onto ``dest``.
+
+        ``dest`` is an open file, or the same name in another tree.
+
+        rsync: xattrs.c copy_xattrs() (generator.c gen_entry_copy_xattrs()).
+        """
+        try:
+            dfd, name = _parent(tree, rel)
+            pairs = read_xattrs(dfd, name, mode, self._local_wanted)
+            if isinstance(dest, int):
+                return apply_xattrs_to(dest, pairs, lambda _n: False, fix_perms=False)
+            dfd, name = _parent(dest[0], dest[1])
+            return apply_xattrs(dfd, name, mode, pairs, lambda _n: False, fix_perms=False)
+        except OSError as exc:
+            return [f"copy_xattrs: {exc.strerror} ({exc.errno})"]
 
 
 def _missing(name: bytes, rel: bytes) -> str:

@@ -150,6 +150,9 @@ class _Basis(_HardLinks):
                 )
                 return False, bst
             try:
+                if sh.xattrs is not None:  # rsync: generator.c copy_altdest_file()
+                    for text in sh.xattrs.copy_from(tree, rel, stat.S_IFREG, fd):
+                        self._error(f"rsync: [generator] {text}")
                 os.fchmod(fd, mode & CHMOD_BITS)
                 if opts.preserve_times:
                     ns = entry.mtime * 1_000_000_000 + entry.mtime_nsec

@@ -162,6 +162,8 @@ class _Entries(_Basis):
                 return
             real_st = self._stat(rel)
             created = True
+        if created and sh.xattrs is not None and sh.basis is not None and real_st is not None:
+            self._copy_basis_dir_xattrs(rel)
         if created and real_st is not None and not sh.opts.preserve_perms:
             # a new directory keeps the setgid bit its parent gave it (rsync: rsync.c
             # set_file_attrs(), inherit)
@@ -184,6 +186,19 @@ class _Entries(_Basis):
             and ndx not in sh.missing_dirs
         ):
             self._delete_in_dir(rel)
+
+    def _copy_basis_dir_xattrs(self, rel: bytes) -> None:
+        """A new directory takes a basis directory's attributes.
+
+        rsync: generator.c recv_generator(), gen_entry_copy_xattrs() when statret == 1.
+        """
+        xa = self.sh.xattrs
+        assert xa is not None  # noqa: S101 - the caller checked
+        for _, tree, bst in self._in_basis_dirs(rel):
+            if stat.S_ISDIR(bst.st_mode):
+                for text in xa.copy_from(tree, rel, stat.S_IFDIR, (self._tree, rel)):
+                    self._error(f"rsync: [generator] {text}")
+                return
 
     def _skip_dir(self, ndx: int, rel: bytes) -> None:
         self._warn("*** Skipping any contents from this failed directory ***", Msg.ERROR)
