@@ -478,7 +478,11 @@ class Shared:
         self.am_root = os.geteuid() == 0 if opts.super_user is None else opts.super_user
         # -X: what generator and receiver know of the sender's xattr lists
         self.xattrs = (
-            ReceivingXattrs(session, opts, am_root=self.am_root) if opts.preserve_xattrs else None
+            ReceivingXattrs(
+                session, opts, am_root=self.am_root, do_xfers=not opts.dry_run or config.batch_only
+            )
+            if opts.preserve_xattrs
+            else None
         )
         self.id_maps = _id_maps(opts, reporter)
         self.rule = ChecksumRule.for_session(

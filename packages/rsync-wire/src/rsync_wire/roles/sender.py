@@ -910,7 +910,11 @@ class SenderRole:
             if (
                 self.opts.preserve_xattrs
                 and iflags & _REPORT_XATTR
-                and not self.opts.dry_run
+                and (
+                    not self.opts.dry_run
+                    or self.batch_only is not None
+                    or self.opts.only_write_batch is not None
+                )
                 and not (session.xattr_optim and iflags & _HLINK_ITEM == _HLINK_ITEM)
             ):
                 self._xa_todo = await self._read_xattr_request()

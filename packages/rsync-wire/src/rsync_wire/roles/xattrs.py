@@ -41,12 +41,14 @@ _HLINK_ITEM = int(Item.XNAME_FOLLOWS | Item.LOCAL_CHANGE)
 class ReceivingXattrs:
     """The receiving side's xattr state for one session."""
 
-    def __init__(self, session: Session, opts: TransferOptions, *, am_root: bool) -> None:
+    def __init__(
+        self, session: Session, opts: TransferOptions, *, am_root: bool, do_xfers: bool
+    ) -> None:
         self.optim = session.xattr_optim
         self.am_root = am_root
         self.fake_super = False
         self.xx = opts.preserve_xattrs > 1
-        self.do_xfers = not opts.dry_run
+        self.do_xfers = do_xfers  # not -n (--only-write-batch transfers: rsync's do_xfers)
         self._views: dict[int, XattrList] = {}
         self._done: set[int] = set()  # lists whose long values were asked for (XSTATE_DONE)
         self._fetched: dict[tuple[int, int], bytes] = {}
