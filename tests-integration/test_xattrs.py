@@ -186,3 +186,40 @@ def test_xattrs_capability_is_listed() -> None:
     code, out, err = run(pyrsync_argv("-VV"))
     assert code == 0, err
     assert '"xattrs": true' in out
+
+
+def _fake_source(root: Path) -> Path:
+    """Files whose owner and mode live in ``user.rsync.%stat``, as rsync's --fake-super."""
+    (root / "d").mkdir(parents=True)
+    (root / "owned").write_bytes(b"a\n")
+    (root / "d" / "plain").write_bytes(b"b\n")
+    (root / "d" / "secret").write_bytes(b"c\n")
+    os.chmod(root / "d" / "secret", 0o600)
+    os.setxattr(root / "owned", "user.rsync.%stat", b"100640 0,0 5000:5002")
+    os.setxattr(root / "d", "user.rsync.%stat", b"40750 0,0 5001:5003")
+    os.setxattr(root / "owned", "user.kept", b"k")
+    _fixed_times(root)
+    return root
+
+
+def _all_xattrs(root: Path) -> dict[str, tuple[int, dict[str, bytes]]]:
+    out = {}
+    for rel, attrs in _xattrs_of(root).items():
+        out[rel] = (os.lstat(root / rel).st_mode, attrs)
+    return out
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("opts", [["-a"], ["-aX"], ["-a", "--chmod=a="]])
+def test_fake_super_local_copy(real_rsync: RealRsync, tmp_path: Path, opts: list[str]) -> None:
+    """--fake-super: the sender reads the records, the receiver writes them, as rsync."""
+    src = _fake_source(tmp_path / "src")
+    results = {}
+    for who in ("rsync", "ours"):
+        dest = tmp_path / f"dest-{who}"
+        args = (*opts, "-i", "--fake-super", f"{src}/", f"{dest}/")
+        code, out, err = run(real_rsync.argv(*args) if who == "rsync" else pyrsync_argv(*args))
+        assert code == 0, (who, err)
+        results[who] = (_all_xattrs(dest), _lines(out))
+    assert results["ours"] == results["rsync"]
+    assert results["ours"][0]["owned"][1]["user.rsync.%stat"].endswith(b"5000:5002")

@@ -115,6 +115,7 @@ class SyncOptions(TypedDict, total=False):
     human_readable: bool | int  # --human-readable, -h
     archive: bool  # --archive, -a
     inc_recursive: bool  # --inc-recursive
+    fake_super: bool  # --fake-super
     confine_root: StrArg  # --confine-root
     insecure_links: bool  # --insecure-links
     munge_links: bool  # --munge-links

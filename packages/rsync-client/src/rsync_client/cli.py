@@ -519,6 +519,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "executability": _flag("executability"),
     "times": _flag("times"),
     "xattrs": _count("xattrs"),
+    "fake-super": _flag("fake_super"),
     "group": _flag("group"),
     "owner": _flag("owner"),
     "devices": _flag("devices"),

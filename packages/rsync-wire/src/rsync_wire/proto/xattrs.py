@@ -335,3 +335,22 @@ def resolve(
                 continue
         want.append((item.name, value))
     return want, missing
+
+
+def parse_stat_value(value: bytes) -> tuple[int, int, int, int, int] | None:
+    """``--fake-super``'s record: ``(mode, major, minor, uid, gid)``, or ``None`` if corrupt.
+
+    rsync: xattrs.c get_stat_xattr() (``"%o %d,%d %d:%d"``).
+    """
+    try:
+        mode_s, dev_s, ids_s = value.decode("ascii").split()
+        major_s, minor_s = dev_s.split(",")
+        uid_s, gid_s = ids_s.split(":")
+        return int(mode_s, 8), int(major_s), int(minor_s), int(uid_s), int(gid_s)
+    except ValueError:
+        return None
+
+
+def format_stat_value(mode: int, major: int, minor: int, uid: int, gid: int) -> bytes:
+    """The record :func:`parse_stat_value` reads (rsync: xattrs.c set_stat_xattr())."""
+    return f"{mode:o} {major},{minor} {uid}:{gid}".encode("ascii")

@@ -476,6 +476,10 @@ class Shared:
         self.stats = stats
         # --super/--no-super override what the effective uid says (rsync: options.c am_root)
         self.am_root = os.geteuid() == 0 if opts.super_user is None else opts.super_user
+        # --fake-super: rsync's am_root = -1, true where owners are compared, but no chown
+        self.fake_super = opts.fake_super
+        if self.fake_super:
+            self.am_root = True
         # -X: what generator and receiver know of the sender's xattr lists
         self.xattrs = (
             ReceivingXattrs(

@@ -47,6 +47,7 @@ from rsync_wire.proto.sums import SumHead, decode_sum_head
 from rsync_wire.proto.tokens import BlockRef, Literal, TokenDecoder, TokenEvent
 from rsync_wire.roles.basis import BasisError, basis_of
 from rsync_wire.roles.decide import CHMOD_BITS, ITEM, dest_mode
+from rsync_wire.roles.fakesuper import set_stat_xattr
 from rsync_wire.roles.output import Output, SparseWriter
 from rsync_wire.roles.receive_state import Finished, Milestone, Redo
 
@@ -880,11 +881,26 @@ class ReceiverRole:
         opts = sh.opts
         xa = sh.xattrs
         if xa is not None and sh.tree is not None:
-            basis = (sh.tree, rel, basis_st.st_mode) if basis_st is not None else None
+            # long values not sent are the old file's (rsync: fnamecmp, the file itself
+            # when the data came whole)
+            old_st = basis_st if basis_st is not None else sh.tree.lstat_or_none(rel)
+            basis = (sh.tree, rel, old_st.st_mode) if old_st is not None else None
             for text in xa.set_on_fd(fd, rel, entry, basis):
                 self._error(f"rsync: [receiver] {text}")
+        if sh.fake_super:  # owner, group and mode go in the %stat xattr (rsync: am_root < 0)
+            st = os.fstat(fd)
+            uid = sh.ids.uid(entry.uid) if opts.preserve_uid else st.st_uid
+            gid, skip = sh.ids.gid(entry.gid) if opts.preserve_gid else (st.st_gid, True)
+            if opts.preserve_gid and skip:
+                gid = st.st_gid
+            mode = stat.S_IFREG | self._final_mode(entry, basis_st)
+            failed = set_stat_xattr(fd, mode, (0, 0), uid, gid)
+            if failed is not None:
+                self._error(f"rsync: [receiver] {failed}")
         try:
-            if (sh.am_root and opts.preserve_uid) or opts.preserve_gid:
+            if sh.fake_super:
+                pass
+            elif (sh.am_root and opts.preserve_uid) or opts.preserve_gid:
                 uid = sh.ids.uid(entry.uid) if sh.am_root and opts.preserve_uid else -1
                 gid = -1
                 if opts.preserve_gid:
@@ -893,7 +909,8 @@ class ReceiverRole:
                         gid = -1
                 if uid != -1 or gid != -1:
                     os.fchown(fd, uid, gid)
-            os.fchmod(fd, self._final_mode(entry, basis_st))
+            if not sh.fake_super:
+                os.fchmod(fd, self._final_mode(entry, basis_st))
             if opts.preserve_times:
                 ns = entry.mtime * 1_000_000_000 + entry.mtime_nsec
                 os.utime(fd, ns=(time.time_ns(), ns))

@@ -23,6 +23,8 @@ import time
 from array import array
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from rsync_delta.hashes import ChecksumRule
 from rsync_delta.ops import BlockMatch
 from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
@@ -43,10 +45,12 @@ from rsync_wire.proto.xattrs import (
     encode_reply_item,
     make_list,
     sender_wanted,
+    wire_name,
 )
 from rsync_wire.roles import idnames
 from rsync_wire.roles.chmod import ChmodError, ChmodRule, option_rules, parse_chmod, tweak_mode
 from rsync_wire.roles.daemon_rules import DaemonRules, add_server_rules
+from rsync_wire.roles.fakesuper import fake_stat
 from rsync_wire.roles.files_from import read_names_file
 from rsync_wire.roles.report import RoleReport, exit_code_for
 from rsync_wire.roles.scan import (
@@ -60,7 +64,7 @@ from rsync_wire.roles.scan import (
     scan,
 )
 from rsync_wire.roles.sender_ports import SenderPort, ServerSenderPort
-from rsync_wire.roles.xattr_fs import read_xattrs
+from rsync_wire.roles.xattr_fs import read_stat_xattr, read_xattrs
 from rsync_wire.roles.xferlog import XferItem, log_item
 
 if TYPE_CHECKING:
@@ -694,6 +698,8 @@ class SenderRole:
     def _to_entry(self, item: ScanEntry) -> FileEntry:
         st = item.st
         opts = self.opts
+        if opts.fake_super:  # rsync: flist.c make_file() (x_lstat)
+            st = self._fake_stat(item.path, st)
         mode = st.st_mode
         if self._chmod and not stat.S_ISLNK(mode) and mode:
             mode = tweak_mode(mode, self._chmod)  # rsync: flist.c make_file(), chmod_modes
@@ -740,22 +746,41 @@ class SenderRole:
             xattrs=self._xattrs_of(item.path, st.st_mode) if opts.preserve_xattrs else None,
         )
 
+    def _fake_stat(self, path: bytes, st: os.stat_result) -> os.stat_result:
+        """``st`` as the ``%stat`` xattr of ``path`` records it (``--fake-super``)."""
+        try:
+            dfd, name = self.root.parent_and_name(path)
+        except OSError:
+            return st
+        try:
+            return fake_stat(st, read_stat_xattr(dfd, name, st.st_mode))
+        except OSError:
+            return st
+        finally:
+            os.close(dfd)
+
     def _local_xattrs(self, path: bytes, mode: int) -> list[tuple[bytes, bytes]]:
         """The attributes of ``path`` a sender lists (rsync: xattrs.c rsync_xal_get())."""
         xx = self.opts.preserve_xattrs > 1
+        fake = self.opts.fake_super
         dfd, name = self.root.parent_and_name(path)
         try:
-            return read_xattrs(dfd, name, mode, lambda n: sender_wanted(n, fake_super=False, xx=xx))
+            return read_xattrs(dfd, name, mode, lambda n: sender_wanted(n, fake_super=fake, xx=xx))
         finally:
             os.close(dfd)
 
     def _xattrs_of(self, path: bytes, mode: int) -> XattrList:
         """The entry's xattr list, long values as digests (rsync: xattrs.c get_xattr())."""
         try:
-            return make_list(self._local_xattrs(path, mode))
+            items = make_list(self._local_xattrs(path, mode))
         except OSError:
             self.report.io_error |= 1  # rsync: flist.c send_file_name() (IOERR_GENERAL)
             return ()
+        if self.opts.fake_super:  # rsync: xattrs.c send_xattr() unwraps user.rsync.
+            items = tuple(
+                msgspec.structs.replace(x, name=wire_name(x.name, fake_super=True)) for x in items
+            )
+        return items
 
     async def _read_xattr_request(self) -> list[int]:
         """The ``num`` of each abbreviated value the generator wants.

@@ -147,3 +147,20 @@ def apply_xattrs_to(
         if added_write and isinstance(h, int):
             os.fchmod(h, stat.S_IMODE(os.fstat(h).st_mode) & ~stat.S_IWUSR)
     return errors
+
+
+def read_stat_xattr(dfd: int, name: bytes, mode: int) -> bytes | None:
+    """The ``--fake-super`` record of ``name``, or ``None`` (rsync: get_stat_xattr())."""
+    from rsync_wire.proto.xattrs import STAT_ATTR
+
+    if stat.S_IFMT(mode) not in (stat.S_IFREG, stat.S_IFDIR):
+        return None
+    with _handle(dfd, name, mode) as h:
+        if h is None:
+            return None
+        try:
+            return os.getxattr(h, STAT_ATTR)
+        except OSError as exc:
+            if exc.errno in (errno.ENODATA, *_UNSUPPORTED):
+                return None
+            raise

@@ -46,13 +46,13 @@ class ReceivingXattrs:
     ) -> None:
         self.optim = session.xattr_optim
         self.am_root = am_root
-        self.fake_super = False
+        self.fake_super = opts.fake_super
         self.xx = opts.preserve_xattrs > 1
         self.do_xfers = do_xfers  # not -n (--only-write-batch transfers: rsync's do_xfers)
         self._views: dict[int, XattrList] = {}
         self._done: set[int] = set()  # lists whose long values were asked for (XSTATE_DONE)
         self._fetched: dict[tuple[int, int], bytes] = {}
-        self._last: tuple[bytes, tuple[bool, list[int]]] | None = None
+        self._last: tuple[tuple[int, bytes], tuple[bool, list[int]]] | None = None
 
     def _local_wanted(self, name: bytes) -> bool:
         return receiver_local_wanted(name, am_root=self.am_root, fake_super=self.fake_super)
@@ -72,14 +72,24 @@ class ReceivingXattrs:
         dfd, name = _parent(tree, rel)
         return make_list(read_xattrs(dfd, name, mode, self._local_wanted))
 
-    def diff(self, tree: DestTree | None, rel: bytes, entry: FileEntry, mode: int | None) -> bool:
+    def diff(
+        self,
+        tree: DestTree | None,
+        rel: bytes,
+        entry: FileEntry,
+        mode: int | None,
+        *,
+        remember: bool = True,
+    ) -> bool:
         """Whether ``rel`` (of type ``mode``; ``None``: new) needs attribute changes.
 
-        Remembers which long values differ, for :meth:`request`.
+        Remembers which long values differ, for :meth:`request` (not for a basis tree's
+        file: ``remember=False``).
 
         rsync: xattrs.c xattr_diff() (find_all).
         """
-        if self._last is not None and self._last[0] == rel:
+        key = (id(tree), rel)
+        if self._last is not None and self._last[0] == key:
             return self._last[1][0]
         local: XattrList | None = None
         if mode is not None and tree is not None:
@@ -90,7 +100,8 @@ class ReceivingXattrs:
         result = xattr_diff(self.view(entry), local)
         if entry.xattr_ndx in self._done:
             result = (result[0], [])
-        self._last = (rel, result)
+        if remember:
+            self._last = (key, result)
         return result[0]
 
     def forget(self) -> None:

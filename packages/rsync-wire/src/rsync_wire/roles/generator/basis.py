@@ -17,6 +17,7 @@ from rsync_wire.roles.decide import (
     ITEM,
     quick_check_ok,
 )
+from rsync_wire.roles.fakesuper import fake_lstat
 from rsync_wire.roles.generator.hardlinks import _HardLinks
 from rsync_wire.roles.generator.state import _show
 
@@ -218,13 +219,15 @@ class _Basis(_HardLinks):
         for j, tree, bst in self._in_basis_dirs(rel):
             if not same_kind(bst):
                 continue
+            if self.sh.fake_super:
+                bst = fake_lstat(tree, rel, bst)
             if best is None:
                 best = (1, j, bst)
             if not quick(tree, bst):
                 continue
             if best[0] < 2:
                 best = (2, j, bst)
-            if self._attrs_match(entry, mode, bst, accurate=accurate):
+            if self._attrs_match(entry, mode, bst, accurate=accurate, rel=rel, tree=tree):
                 return (3, j, bst)
         return best
 

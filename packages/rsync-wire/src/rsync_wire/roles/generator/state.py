@@ -17,6 +17,7 @@ from rsync_wire.roles.decide import (
     dest_mode,
     itemize_flags,
 )
+from rsync_wire.roles.fakesuper import fake_lstat
 
 if TYPE_CHECKING:
     import os
@@ -259,7 +260,8 @@ class _GeneratorState:
         if sh.config.dest_missing or (self.dry_missing and self._below_missing(rel)):
             return None
         try:
-            return self._tree.lstat(rel)
+            st = self._tree.lstat(rel)
+            return fake_lstat(self._tree, rel, st) if sh.fake_super else st
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
