@@ -43,8 +43,11 @@ def _xattrs_of(root: Path) -> dict[str, dict[str, bytes]]:
         for name in [".", *dirnames, *filenames]:
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, root)
+            names = sorted(os.listxattr(path, follow_symlinks=False))
             out[rel] = {
-                n: os.getxattr(path, n) for n in sorted(os.listxattr(path)) if n.startswith("user.")
+                n: os.getxattr(path, n, follow_symlinks=False)
+                for n in names
+                if n.startswith("user.")
             }
     return out
 
@@ -198,6 +201,8 @@ def _fake_source(root: Path) -> Path:
     os.setxattr(root / "owned", "user.rsync.%stat", b"100640 0,0 5000:5002")
     os.setxattr(root / "d", "user.rsync.%stat", b"40750 0,0 5001:5003")
     os.setxattr(root / "owned", "user.kept", b"k")
+    os.symlink("plain", root / "d" / "link")  # a file holding the target on the other side
+    os.mkfifo(root / "d" / "fifo")  # an empty file and its %stat record there
     _fixed_times(root)
     return root
 
@@ -205,7 +210,8 @@ def _fake_source(root: Path) -> Path:
 def _all_xattrs(root: Path) -> dict[str, tuple[int, dict[str, bytes]]]:
     out = {}
     for rel, attrs in _xattrs_of(root).items():
-        out[rel] = (os.lstat(root / rel).st_mode, attrs)
+        path = root / rel
+        out[rel] = (os.lstat(path).st_mode, attrs, path.read_bytes() if path.is_file() else b"")
     return out
 
 
@@ -221,5 +227,11 @@ def test_fake_super_local_copy(real_rsync: RealRsync, tmp_path: Path, opts: list
         code, out, err = run(real_rsync.argv(*args) if who == "rsync" else pyrsync_argv(*args))
         assert code == 0, (who, err)
         results[who] = (_all_xattrs(dest), _lines(out))
+        again = tmp_path / f"again-{who}"  # and back: the records read as what they stand for
+        args = ("-a", "-i", "--fake-super", f"{dest}/", f"{again}/")
+        code, out, err = run(real_rsync.argv(*args) if who == "rsync" else pyrsync_argv(*args))
+        assert code == 0, (who, err)
+        results[who] += (_all_xattrs(again), _lines(out))
     assert results["ours"] == results["rsync"]
+    assert results["ours"][0]["d/link"][2] == b"plain"
     assert results["ours"][0]["owned"][1]["user.rsync.%stat"].endswith(b"5000:5002")

@@ -111,3 +111,35 @@ def record_stat_at(
         return set_stat_xattr(fd, new_mode, rdev, uid, gid)
     finally:
         os.close(fd)
+
+
+def write_fake_link(tree: DestTree, rel: bytes, target: bytes, *, replace: bool) -> None:
+    """``--fake-super``'s symlink: a regular file holding the target.
+
+    Linux keeps no ``user.`` attributes on a symlink (rsync: syscall.c do_symlink()).
+    """
+    if replace:
+        tree.remove(rel)
+    dfd, name = tree.parent(rel)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(name, flags, 0o600, dir_fd=dfd)
+    try:
+        os.write(fd, target)
+    finally:
+        os.close(fd)
+
+
+def read_fake_link(tree: DestTree, rel: bytes) -> bytes:
+    """The target of a symlink, or of ``--fake-super``'s file standing for one.
+
+    rsync: syscall.c do_readlink().
+    """
+    try:
+        return tree.readlink(rel)
+    except OSError:
+        dfd, name = tree.parent(rel)
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        try:
+            return os.read(fd, 4096)
+        finally:
+            os.close(fd)

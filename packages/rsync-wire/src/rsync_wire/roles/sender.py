@@ -698,12 +698,15 @@ class SenderRole:
     def _to_entry(self, item: ScanEntry) -> FileEntry:
         st = item.st
         opts = self.opts
+        target = item.link_target
         if opts.fake_super:  # rsync: flist.c make_file() (x_lstat)
+            real_reg = stat.S_ISREG(st.st_mode)
             st = self._fake_stat(item.path, st)
+            if real_reg and stat.S_ISLNK(st.st_mode) and opts.preserve_links:
+                target = self._fake_link_target(item.path)  # rsync: do_readlink()
         mode = st.st_mode
         if self._chmod and not stat.S_ISLNK(mode) and mode:
             mode = tweak_mode(mode, self._chmod)  # rsync: flist.c make_file(), chmod_modes
-        target = item.link_target
         if (
             self._munge
             and target is not None
@@ -758,6 +761,16 @@ class SenderRole:
             return st
         finally:
             os.close(dfd)
+
+    def _fake_link_target(self, path: bytes) -> bytes | None:
+        try:
+            fd = self.root.open(path)
+        except OSError:
+            return None
+        try:
+            return os.read(fd, 4096) or None
+        finally:
+            os.close(fd)
 
     def _local_xattrs(self, path: bytes, mode: int) -> list[tuple[bytes, bytes]]:
         """The attributes of ``path`` a sender lists (rsync: xattrs.c rsync_xal_get())."""

@@ -111,8 +111,8 @@ class _Attributes(_GeneratorState):
                 for text in xa.set_on(self._tree, rel, entry, st.st_mode, generator=True):
                     self._error(f"rsync: [generator] {text}")
                 updated = True
-            if sh.fake_super and not link:
-                updated |= bool((st.st_mode ^ mode) & CHMOD_BITS)
+            if sh.fake_super:  # links too: they are files here
+                updated |= bool((st.st_mode ^ mode) & CHMOD_BITS) and not link
                 self._record_stat(rel, entry, mode, st)
             elif not link and (st.st_mode ^ mode) & CHMOD_BITS:
                 self._tree.chmod(rel, mode & CHMOD_BITS)

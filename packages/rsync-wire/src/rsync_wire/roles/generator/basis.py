@@ -216,11 +216,10 @@ class _Basis(_HardLinks):
         rsync: generator.c try_dests_reg(), try_dests_non() (``match_level``).
         """
         best: tuple[int, int, os.stat_result] | None = None
-        for j, tree, bst in self._in_basis_dirs(rel):
+        for j, tree, real_st in self._in_basis_dirs(rel):
+            bst = fake_lstat(tree, rel, real_st) if self.sh.fake_super else real_st
             if not same_kind(bst):
                 continue
-            if self.sh.fake_super:
-                bst = fake_lstat(tree, rel, bst)
             if best is None:
                 best = (1, j, bst)
             if not quick(tree, bst):

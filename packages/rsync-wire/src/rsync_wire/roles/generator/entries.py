@@ -18,6 +18,7 @@ from rsync_wire.roles.decide import (
     itemize_flags,
     quick_check_ok,
 )
+from rsync_wire.roles.fakesuper import read_fake_link, write_fake_link
 from rsync_wire.roles.generator.basis import _Basis
 from rsync_wire.roles.generator.state import _opens, _show
 from rsync_wire.roles.links import MUNGE_PREFIX, unsafe_symlink
@@ -223,7 +224,9 @@ class _Entries(_Basis):
                 return
         if st is not None and stat.S_ISLNK(st.st_mode):
             try:
-                current = self._tree.readlink(rel)
+                current = (
+                    read_fake_link(self._tree, rel) if sh.fake_super else self._tree.readlink(rel)
+                )
             except OSError:
                 current = None
             if munge and current is not None and current.startswith(MUNGE_PREFIX):
@@ -247,7 +250,10 @@ class _Entries(_Basis):
             try:
                 # --munge-links: stored as /rsyncd-munged/TARGET (rsync: syscall.c do_symlink())
                 made = MUNGE_PREFIX + target if munge else target
-                self._tree.symlink(made, rel, replace=replace)
+                if sh.fake_super:
+                    write_fake_link(self._tree, rel, made, replace=replace)
+                else:
+                    self._tree.symlink(made, rel, replace=replace)
             except OSError as exc:
                 self._error(
                     f'rsync: [generator] symlink "{_show(rel)}" -> '
@@ -294,8 +300,11 @@ class _Entries(_Basis):
             return
         if not self.dry_run:
             device = os.makedev(entry.rdev_major, entry.rdev_minor) if is_dev else 0
+            kind = stat.S_IFMT(entry.mode)
+            if sh.fake_super:  # an empty file and the %stat record (rsync: do_mknod())
+                kind, device = stat.S_IFREG, 0
             try:
-                self._tree.mknod(rel, stat.S_IFMT(entry.mode) | 0o600, device, replace=replace)
+                self._tree.mknod(rel, kind | 0o600, device, replace=replace)
             except OSError as exc:
                 self._error(
                     f'rsync: [generator] mknod "{_show(rel)}" failed: {exc.strerror} ({exc.errno})'
