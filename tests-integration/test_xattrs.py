@@ -235,3 +235,22 @@ def test_fake_super_local_copy(real_rsync: RealRsync, tmp_path: Path, opts: list
     assert results["ours"] == results["rsync"]
     assert results["ours"][0]["d/link"][2] == b"plain"
     assert results["ours"][0]["owned"][1]["user.rsync.%stat"].endswith(b"5000:5002")
+
+
+@pytest.mark.timeout(180)
+def test_fake_super_push_to_server(real_rsync: RealRsync, rsh_shim: Path, tmp_path: Path) -> None:
+    """--fake-super pushing to a ``-M--fake-super`` server: rsync's and ours, from each client."""
+    src = _fake_source(tmp_path / "src")
+    ours = " ".join([*pyrsync_argv()[:2], f'"{pyrsync_argv()[2]}"'])
+    results = {}
+    for server, path in (("rsync", str(real_rsync.path)), ("ours", ours)):
+        for who in ("rsync", "ours"):
+            dest = tmp_path / f"dest-{who}-to-{server}"
+            remote = ("-e", str(rsh_shim), "-M--fake-super", "--rsync-path", path)
+            args = ("-a", "--fake-super", *remote, f"{src}/", f"localhost:{dest}/")
+            code, _, err = run(real_rsync.argv(*args) if who == "rsync" else pyrsync_argv(*args))
+            assert code == 0, (who, server, err)
+            results[who, server] = _all_xattrs(dest)
+    expected = results["rsync", "rsync"]
+    assert expected["owned"][1]["user.rsync.%stat"] == b"100640 0,0 5000:5002"
+    assert all(got == expected for got in results.values())

@@ -516,7 +516,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("old-dirs", aliases=("old-d",)),
     _O("open-noatime", sets="open_noatime", server="flag", roles=_SRV,
        negations=_no("open-noatime")),
-    _O("fake-super", sets="fake_super", roles=_CS | _CR | _LC),
+    _O("fake-super", sets="fake_super", server="flag", roles=_ALL),
     _O("copy-devices", server="refuse"),
     _O("write-devices", server="refuse", negations=_no("write-devices")),
     _O("drop-D", sets="drop_devices", server="flag", roles=_SRV, negations=_no("drop-D")),
