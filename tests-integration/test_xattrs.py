@@ -254,3 +254,28 @@ def test_fake_super_push_to_server(real_rsync: RealRsync, rsh_shim: Path, tmp_pa
     expected = results["rsync", "rsync"]
     assert expected["owned"][1]["user.rsync.%stat"] == b"100640 0,0 5000:5002"
     assert all(got == expected for got in results.values())
+
+
+@pytest.mark.timeout(180)
+def test_fake_super_module(
+    real_daemon: RealDaemonFactory,
+    our_daemon: RealDaemonFactory,
+    real_rsync: RealRsync,
+    tmp_path: Path,
+) -> None:
+    """A module with ``fake super = yes``: uploads are recorded, downloads read back, as rsync's."""
+    src = _fake_source(tmp_path / "src")
+    results = {}
+    for who, factory in (("rsync", real_daemon), ("ours", our_daemon)):
+        up = tmp_path / f"mod-{who}"
+        up.mkdir()
+        module = DaemonModule("m", up, read_only=False, options={"fake super": "yes"})
+        daemon = factory([module])
+        code, _, err = run(real_rsync.argv("-a", "--fake-super", f"{src}/", daemon.url("m") + "/"))
+        assert code == 0, (who, err)
+        back = tmp_path / f"back-{who}"
+        code, _, err = run(real_rsync.argv("-a", "--fake-super", daemon.url("m") + "/", f"{back}/"))
+        assert code == 0, (who, err)
+        results[who] = (_all_xattrs(up), _all_xattrs(back))
+    assert results["ours"] == results["rsync"]
+    assert results["ours"][0]["owned"][1]["user.rsync.%stat"] == b"100640 0,0 5000:5002"
