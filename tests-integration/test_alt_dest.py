@@ -155,3 +155,27 @@ def test_specials_and_devices_from_a_basis_dir_as_rsync(
     if option == "--link-dest":
         linked = os.stat(tmp_path / "pyrsync" / "dest" / "fifo")
         assert linked.st_ino == os.stat(prev / "fifo").st_ino
+
+
+@pytest.mark.parametrize("kind", ["compare-dest", "copy-dest", "link-dest"])
+def test_a_basis_dir_linked_out_of_the_destination_as_rsync(
+    real_rsync: RealRsync, tmp_path: Path, kind: str
+) -> None:
+    """A local copy with ``--KIND=snap``, ``dest/snap`` a link (owned by us) to a
+    snapshot outside the destination: rsync follows it, and so does pyrsync, confined
+    to what the command line names (the link's target was not readable under Landlock).
+    """
+    src = _source(tmp_path)
+    _snapshot(tmp_path)
+    results = []
+    for who in ("real", "ours"):
+        dest = tmp_path / who
+        dest.mkdir()
+        (dest / "snap").symlink_to(tmp_path / "prev")
+        args = ["-ai", f"--{kind}=snap", f"{src}/", f"{dest}/"]
+        r = run(real_rsync.argv(*args) if who == "real" else pyrsync_argv(*args))
+        assert r.returncode == 0, r.describe()
+        results.append(sorted(line for line in r.stdout.splitlines() if line))
+    assert results[1] == results[0]
+    assert not (tmp_path / "ours" / "same").exists() or kind != "compare-dest"
+    assert_trees_equal(tmp_path / "real", tmp_path / "ours")

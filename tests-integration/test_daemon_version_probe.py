@@ -40,20 +40,23 @@ def _wait_for(daemon: RealDaemon, text: str, count: int) -> str:
 def test_health_check_is_not_a_warning(our_daemon: RealDaemonFactory, tmp_path: Path) -> None:
     (tmp_path / "m").mkdir()
     daemon = our_daemon({"m": tmp_path / "m"})
-    with socket.create_connection((daemon.host, daemon.port)):
-        pass  # connect, close: what a load balancer's TCP check does
-    log = _wait_for(daemon, "done: exit", 1)
-    assert "done: exit 12" in log, log
-    assert "bad greeting" not in log
-    assert "unexpectedly closed" not in log
+    before = daemon.log()
+    with socket.create_connection((daemon.host, daemon.port)) as sock:
+        probe = "{}:{}".format(*sock.getsockname())  # connect, close: a load balancer's check
     # a client that speaks something else is still worth a warning
     with socket.create_connection((daemon.host, daemon.port)) as sock:
+        client = "{}:{}".format(*sock.getsockname())
         sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
         sock.shutdown(socket.SHUT_WR)
         while sock.recv(4096):
             pass
-    log = _wait_for(daemon, "done: exit", 2)
+    log = _wait_for(daemon, f"[{client}] done: exit", 1)
     assert "bad greeting: protocol startup error" in log, log
+    # the probe logs at debug level only (each line of it at -vv: test_daemon_json_log.py)
+    new = log.removeprefix(before)
+    assert probe not in new, new
+    assert new.count("connect from") == 1, new
+    assert "unexpectedly closed" not in new
 
 
 NAMES = {

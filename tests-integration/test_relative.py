@@ -244,6 +244,31 @@ def test_remote_relative_pull_and_push(
         )
 
 
+@pytest.mark.parametrize("far", ["rsync", "pyrsync"])
+def test_remote_relative_pull_of_an_absolute_path(
+    real_rsync: RealRsync, rsh_shim_factory: ShimFactory, tmp_path: Path, far: str
+) -> None:
+    """``-R host:/abs/path``: the sender lists ``/tmp`` with its slash, and the receiver
+    takes it as the parent of what it asked for (rsync matches names without one leading
+    slash: exclude.c rule_matches()); it used to be rejected as unrequested (exit 4)."""
+    a = _source(tmp_path / "src")
+    if far == "rsync":
+        shim = rsh_shim_factory([str(real_rsync.path)], name="real")
+    else:
+        shim = rsh_shim_factory([sys.executable, "-m", "rsync_daemon"], name="ours")
+    results = []
+    for who in ("real", "ours"):
+        args = ["-aRi", "-e", str(shim), f"host:{a}/b/c", f"{tmp_path / who}/"]
+        argv = real_rsync.argv(*args) if who == "real" else pyrsync_argv(*args)
+        r = run(argv, cwd=tmp_path)
+        results.append((r.returncode, _items(r.stdout)))
+    assert results[1] == results[0]
+    assert results[0][0] == 0
+    assert (tmp_path / "ours" / str(a / "b" / "c" / "file").lstrip("/")).read_text() == "data\n"
+    _same_root_time(tmp_path / "real", tmp_path / "ours")
+    assert_trees_equal(tmp_path / "real", tmp_path / "ours")
+
+
 def test_pull_of_a_dir_with_subdirs_one_entry_first_list(
     real_rsync: RealRsync, rsh_shim_factory: ShimFactory, tmp_path: Path
 ) -> None:

@@ -218,3 +218,19 @@ def test_dir_merge_rules_name_no_file_to_read_now(tmp_path: Path) -> None:
     opts, _ = cli.parse_args(["-F", "--filter=: .rules", f"{src}/", str(dest)])
     rules = landlock_rules(opts, [f"{src}/"], str(dest))
     assert not any(p.endswith(".rules") for p in rules.optional_read_only)
+
+
+def test_a_basis_dir_linked_out_of_the_destination_stays_readable(tmp_path: Path) -> None:
+    """``--compare-dest=osl`` with ``dest/osl -> other``: rsync follows a link its
+    operator owns, so the rule for ``dest/osl`` (Landlock resolves it to ``other``) is
+    kept, though its name lies below the writable destination."""
+    src, dest, other = _tree(tmp_path)
+    (dest / "osl").symlink_to(other)
+    (dest / "inside").mkdir()
+    for value in ("osl", str(dest / "osl")):
+        opts, _ = cli.parse_args([f"--compare-dest={value}", "-a", f"{src}/", str(dest)])
+        rules = landlock_rules(opts, [f"{src}/"], str(dest))
+        assert str(dest / "osl") in rules.optional_read_only, rules
+    opts, _ = cli.parse_args(["--compare-dest=inside", "-a", f"{src}/", str(dest)])
+    rules = landlock_rules(opts, [f"{src}/"], str(dest))
+    assert str(dest / "inside") not in rules.optional_read_only, rules

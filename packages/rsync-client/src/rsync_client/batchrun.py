@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from rsync_client.options import ClientOptions
     from rsync_client.output import Output
-    from rsync_client.session import RunResult
+    from rsync_client.runsetup import RunResult
 
 __all__ = ["confined_sources", "run_read_batch", "with_batch"]
 
@@ -79,7 +79,7 @@ async def with_batch(
     _check(opts, name)
     if opts.dry_run:
         return await transfer(opts, args, output, None)
-    from rsync_client.session import build_filters
+    from rsync_client.runsetup import build_filters
 
     topts = opts.transfer_options()
     writer = BatchWriter(name, topts)
@@ -115,7 +115,7 @@ async def run_read_batch(opts: ClientOptions, args: list[str], output: Output) -
     rsync: main.c start_client() (read_batch), do_cmd(), client_run().
     """
     from rsync_client.options import check_role
-    from rsync_client.session import RunResult, _config, _umask, build_filters
+    from rsync_client.runsetup import RunResult, build_filters, current_umask, receive_config
 
     name = opts.read_batch
     assert name is not None  # noqa: S101
@@ -139,9 +139,9 @@ async def run_read_batch(opts: ClientOptions, args: list[str], output: Output) -
         # -z in the batch's flags: its data is compressed (zlib: what a batch negotiates)
         session = msgspec.structs.replace(session, compression="zlib" if topts.compress else None)
         filters = build_filters(opts, protocol=session.protocol)
-        config = _config(opts, filters, None, local=True)
+        config = receive_config(opts, filters, None, local=True)
         config.whole_file = True  # the generator sends no sums (rsync: generator.c)
-        config.umask = _umask()
+        config.umask = current_umask()
         if opts.sandbox:
             # the batch file is open already: only the destination needs a rule
             from rsync_client.confine import confine_client

@@ -26,6 +26,7 @@ from rsync_wire.proto.constants import (
     COMPRESS_NAMES_CLIENT,
     PROTOCOL_VERSION,
 )
+from rsync_wire.proto.optable import CLIENT_ROLES, by_long
 
 __all__ = [
     "algorithm_lists",
@@ -44,14 +45,16 @@ _CHECKSUM_ALIASES: Final = {"xxh64": "xxhash"}
 
 
 def _accepts(*args: str) -> bool:
-    """Whether pyrsync's command line takes ``args`` (it refuses what it does not implement)."""
-    from rsync_client.cli import HelpRequested, parse_args
-    from rsync_client.options import OptionError
+    """Whether pyrsync's client implements every option of ``args`` in some role.
 
-    try:
-        parse_args([*args, "src", "dest"])
-    except (OptionError, HelpRequested):
-        return False
+    The option table says so (the command line refuses what no client role implements,
+    and a test holds the two together); reading the table, not the parser, keeps this
+    module below :mod:`rsync_client.cli`, which prints the report.
+    """
+    for arg in args:
+        option = by_long(arg.removeprefix("--").split("=", 1)[0])
+        if option is None or not option.roles & CLIENT_ROLES:
+            return False
     return True
 
 

@@ -815,7 +815,7 @@ def _check(opts: ClientOptions) -> None:
     for option, fmt in (("out-format", opts.out_format), ("log-file-format", opts.log_file_format)):
         if fmt is None:
             continue
-        from rsync_client.output import log_format_has
+        from rsync_client.logformat import log_format_has
 
         if any(log_format_has(fmt, c) for c in "bc") or (
             log_format_has(fmt, "C") and not opts.checksum

@@ -275,11 +275,17 @@ def landlock_rules(opts: ClientOptions, sources: Sequence[str], dest: str | None
             write.append(_existing_ancestor(os.path.dirname(os.path.abspath(value))))
     write = _dedupe(write)
     runtime = [p for p in (*python_runtime_paths(), *loader_paths()) if p not in ("/", os.getcwd())]
+    # Landlock grants what a rule's path resolves to: a read rule below a writable tree
+    # that reaches outside it through a symlink (``--compare-dest=osl``, osl -> /elsewhere,
+    # which rsync follows when the operator owns the link) is kept
+    real_write = [os.path.realpath(w) for w in write]
     return LandlockRules(
-        read_only=tuple(p for p in _dedupe(read) if not _covered(p, write)),
+        read_only=tuple(p for p in _dedupe(read) if not _covered(os.path.realpath(p), real_write)),
         read_write=tuple(write),
         optional_read_only=tuple(
-            p for p in _dedupe([*optional, *runtime, *_NSS_FILES]) if not _covered(p, write)
+            p
+            for p in _dedupe([*optional, *runtime, *_NSS_FILES])
+            if not _covered(os.path.realpath(p), real_write)
         ),
     )
 

@@ -314,7 +314,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
 
 def itemizing(opts: ClientOptions) -> int:
     """Rsync's ``stdout_format_has_i``: ``-i`` (twice: 2), or a ``--out-format`` with ``%i``."""
-    from rsync_client.output import log_format_has
+    from rsync_client.logformat import log_format_has
 
     if opts.out_format is not None:
         return (opts.itemize_changes | 1) if log_format_has(opts.out_format, "i") else 0
@@ -326,7 +326,7 @@ def server_log_format(opts: ClientOptions) -> str | None:
 
     rsync: options.c server_options() ("--log-format=%i%I", "%i", "%o" or "X").
     """
-    from rsync_client.output import log_format_has
+    from rsync_client.logformat import log_format_has
 
     fmt = opts.out_format
     if fmt is None:

@@ -20,6 +20,7 @@ import sys
 import time
 from typing import IO, TYPE_CHECKING, Final
 
+from rsync_client.logformat import FMT_WIDTH_MAX, log_format_has
 from rsync_wire.proto.constants import Item, Msg
 from rsync_wire.proto.escape import escape_text
 from rsync_wire.roles.decide import SIGNIFICANT_ITEM_FLAGS
@@ -412,40 +413,6 @@ def summary_lines(
 
 # -- --out-format ----------------------------------------------------------------------------------
 
-_FMT_WIDTH_MAX: Final = 23  # rsync's fmt buffer (LOG_FMT_SIZE 32, less room for the rest)
-
-
-def log_format_has(fmt: str | None, letter: str) -> bool:
-    """Whether ``fmt`` has the escape ``%letter`` (``%%`` is a literal, not an escape).
-
-    rsync: log.c log_format_has() (it stops at the same width as log_formatted()).
-    """
-    if not fmt:
-        return False
-    i = 0
-    n = len(fmt)
-    while True:
-        i = fmt.find("%", i)
-        if i < 0:
-            return False
-        i += 1
-        while i < n and fmt[i] == "'":
-            i += 1
-        if i < n and fmt[i] == "-":
-            i += 1
-        digits = 0
-        while i < n and fmt[i].isdigit() and digits < _FMT_WIDTH_MAX:
-            i += 1
-            digits += 1
-        while i < n and fmt[i] == "'":
-            i += 1
-        if i >= n:
-            return False
-        if fmt[i] == letter:
-            return True
-        if fmt[i] == "%":
-            i += 1
-
 
 def _timestring(t: int) -> str:
     return time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(t))
@@ -493,7 +460,7 @@ def format_line(
         if left:
             k += 1
         w0 = k
-        while k < n and fmt[k].isdigit() and k - w0 < _FMT_WIDTH_MAX:
+        while k < n and fmt[k].isdigit() and k - w0 < FMT_WIDTH_MAX:
             k += 1
         width = fmt[w0:k]
         while k < n and fmt[k] == "'":

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Final
 import anyio
 import msgspec
 
-from rsync_daemon.config import DaemonConfig, ModuleConfig, SandboxMode
+from rsync_daemon.config import DaemonConfig, DaemonLogFormat, ModuleConfig, SandboxMode
 from rsync_daemon.errors import ConfigError
 from rsync_wire.errors import ExitCode, RsyncError
 
@@ -83,6 +83,7 @@ def build_config(
     max_connections: int | None = None,
     sandbox: SandboxMode | None = None,
     log_file: str | os.PathLike[str] | None = None,
+    log_format: DaemonLogFormat | None = None,
 ) -> DaemonConfig:
     """The daemon's configuration from :func:`serve`'s arguments (checked, nothing bound).
 
@@ -123,6 +124,8 @@ def build_config(
         cfg.sandbox = sandbox
     if log_file is not None:
         cfg.log_file = os.fspath(log_file)
+    if log_format is not None:
+        cfg.daemon_log_format = log_format
     if not cfg.modules:
         msg = "no modules to serve: give modules={NAME: PATH} or a config file"
         raise ConfigError(msg)
@@ -275,6 +278,7 @@ def start(
     max_connections: int | None = None,
     sandbox: SandboxMode | None = None,
     log_file: str | os.PathLike[str] | None = None,
+    log_format: DaemonLogFormat | None = None,
     verbose: int = 0,
 ) -> RunningDaemon:
     """Start a daemon serving ``modules``; returns once it is confined and accepting.
@@ -293,6 +297,9 @@ def start(
         max_connections: connections served at once (0: no limit).
         sandbox: ``"auto"`` (default), ``"namespace"``, ``"landlock"`` or ``"off"``.
         log_file: where the daemon logs (default: standard error, as ``pyrsyncd``).
+        log_format: ``"json"`` writes the daemon's own log on standard error (or syslog)
+            as one JSON object a line (``pyrsyncd --log-format json``); a ``log_file``
+            keeps rsync's lines. Default: the configuration's, else ``"text"``.
         verbose: the daemon's ``-v`` count (more log lines).
 
     Returns:
@@ -311,6 +318,7 @@ def start(
         max_connections=max_connections,
         sandbox=sandbox,
         log_file=log_file,
+        log_format=log_format,
     )
     daemon, status = _spawn(cfg, verbose)
     with status:
@@ -334,6 +342,7 @@ def serve(
     max_connections: int | None = None,
     sandbox: SandboxMode | None = None,
     log_file: str | os.PathLike[str] | None = None,
+    log_format: DaemonLogFormat | None = None,
     verbose: int = 0,
 ) -> int:
     """Serve ``modules`` until the daemon ends; returns its exit code.
@@ -355,6 +364,7 @@ def serve(
         max_connections=max_connections,
         sandbox=sandbox,
         log_file=log_file,
+        log_format=log_format,
         verbose=verbose,
     ) as daemon:
         return daemon.wait()
@@ -369,6 +379,7 @@ async def async_serve(
     max_connections: int | None = None,
     sandbox: SandboxMode | None = None,
     log_file: str | os.PathLike[str] | None = None,
+    log_format: DaemonLogFormat | None = None,
     verbose: int = 0,
     task_status: TaskStatus[RunningDaemon] = anyio.TASK_STATUS_IGNORED,
 ) -> int:
@@ -385,6 +396,7 @@ async def async_serve(
         max_connections=max_connections,
         sandbox=sandbox,
         log_file=log_file,
+        log_format=log_format,
     )
     daemon, status = _spawn(cfg, verbose)
     try:

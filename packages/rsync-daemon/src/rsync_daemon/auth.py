@@ -9,13 +9,18 @@ import grp
 import os
 import pwd
 import stat
+from typing import TYPE_CHECKING
 
 from rsync_daemon.safeopen import open_trusted
+
+if TYPE_CHECKING:
+    from rsync_daemon.config import ModuleConfig
 
 __all__ = [
     "auth_rule",
     "auth_rule_error",
     "lookup_secret",
+    "may_write",
     "preload_secrets",
     "read_secrets",
     "rule_access",
@@ -85,6 +90,17 @@ def rule_access(option: str) -> str:
     if low.startswith(("ro", "rw")):
         return low[:2]
     return ""
+
+
+def may_write(mod: ModuleConfig) -> bool:
+    """Whether a connection may write to the module.
+
+    That is ``read only = no``, or an ``auth users`` rule that makes the module writable
+    for its user (``:rw``).
+    """
+    if not mod.read_only:
+        return True
+    return any(rule_access(entry.partition(":")[2]) == "rw" for entry in mod.auth_users)
 
 
 def auth_rule(user: str, auth_users: list[str]) -> tuple[str | None, str]:

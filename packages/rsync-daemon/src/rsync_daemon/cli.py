@@ -44,6 +44,7 @@ log = logging.getLogger("rsync_daemon")
 
 ALL_ADDRESSES = "0.0.0.0"  # noqa: S104 - rsync's daemon listens on every address by default
 SANDBOX_MODES = ("auto", "namespace", "landlock", "off")  # rsync_daemon.config.SANDBOX_MODES
+DAEMON_LOG_FORMATS = ("text", "json")  # rsync_daemon.config.DAEMON_LOG_FORMATS
 SIGNAL_EXIT = 20  # rsync: errcode.h RERR_SIGNAL
 
 
@@ -92,6 +93,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port to bind (rsync compatible)")
     p.add_argument("--log-file", help="append log lines to this file instead of stderr")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more")
+    p.add_argument(
+        "--log-format",
+        choices=DAEMON_LOG_FORMATS,
+        help="the daemon's own log on stderr or syslog: text (rsync's lines, default) or json "
+        "(one object a line: time, level, logger, message, peer, module, pid); "
+        "a log file keeps rsync's lines",
+    )
     p.add_argument(
         "-V", "--version", action="store_true", help="print the version and what it speaks, exit"
     )
@@ -181,6 +189,8 @@ def build_config(ns: argparse.Namespace) -> DaemonConfig:
     config.warnings.extend(settle_module_paths(config, required=flagged))
     if ns.log_file:
         config.log_file = ns.log_file
+    if ns.log_format:
+        config.daemon_log_format = ns.log_format
     return config
 
 

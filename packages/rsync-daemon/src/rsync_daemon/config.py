@@ -26,6 +26,7 @@ from rsync_daemon.safeopen import open_trusted, read_trusted, resolve_trusted_di
 
 __all__ = [
     "DaemonConfig",
+    "DaemonLogFormat",
     "ModuleConfig",
     "SandboxMode",
     "load_config",
@@ -45,6 +46,8 @@ DEFAULT_LOCK_FILE = "/var/run/rsyncd.lock"  # rsync: rsync.h DEFAULT_LOCK_FILE
 DEFAULT_LOG_FORMAT = "%o %h [%a] %m (%u) %f %l"  # rsync: daemon-parm.txt log_format
 SandboxMode = Literal["auto", "namespace", "landlock", "off"]
 SANDBOX_MODES: tuple[str, ...] = get_args(SandboxMode)
+DaemonLogFormat = Literal["text", "json"]
+DAEMON_LOG_FORMATS: tuple[str, ...] = get_args(DaemonLogFormat)
 
 
 class ModuleConfig(msgspec.Struct, kw_only=True):
@@ -138,6 +141,11 @@ class DaemonConfig(msgspec.Struct, kw_only=True):
         anonssh_host_key: the SSH host key file (generated when missing).
         anonssh_authorized_keys: an authorized_keys file; when set, only its keys may
             connect to the SSH listener (else any client may, without a key).
+        daemon_log_format: how the daemon's own process log is written to standard error
+            or syslog: ``text`` (rsync's lines, the default) or ``json`` (one object a
+            line; `rsync_daemon.logsetup`). A ``log file`` keeps rsync's lines either way.
+            ``pyrsyncd --log-format``, TOML ``daemon_log_format``, rsyncd.conf
+            ``daemon log format`` (pyrsyncd's own; rsync ignores it with a warning).
     """
 
     listen: list[tuple[str, int]] = msgspec.field(default_factory=list)
@@ -162,6 +170,7 @@ class DaemonConfig(msgspec.Struct, kw_only=True):
     reverse_lookup: bool = True
     syslog_facility: str = "daemon"
     syslog_tag: str = "rsyncd"
+    daemon_log_format: DaemonLogFormat = "text"
     warnings: list[str] = msgspec.field(default_factory=list)
 
 
@@ -376,6 +385,11 @@ def load_toml(path: str | os.PathLike[str]) -> DaemonConfig:
                 raise ConfigError(msg)
             resolve = resolve_user if key == "uid" else resolve_group
             setattr(cfg, key, resolve(value, where=where))
+        elif key == "daemon_log_format":
+            if value not in DAEMON_LOG_FORMATS:
+                msg = f"{where}: 'daemon_log_format' expects one of {', '.join(DAEMON_LOG_FORMATS)}"
+                raise ConfigError(msg)
+            cfg.daemon_log_format = value
         elif key == "sandbox":
             if value not in SANDBOX_MODES:
                 msg = f"{where}: 'sandbox' expects one of {', '.join(SANDBOX_MODES)}"
@@ -404,7 +418,7 @@ def load_toml(path: str | os.PathLike[str]) -> DaemonConfig:
                 "pid_file, max_connections, timeout, uid, gid, sandbox, anonssh_listen, "
                 "anonssh_host_key, anonssh_authorized_keys, proxy_protocol, "
                 "proxy_protocol_hosts, listen_backlog, socket_options, reverse_lookup, "
-                "syslog_facility, syslog_tag, modules)"
+                "syslog_facility, syslog_tag, daemon_log_format, modules)"
             )
             raise ConfigError(msg)
     return cfg
@@ -473,6 +487,7 @@ _PARAMS: dict[str, tuple[str, str]] = {
     "address": ("g", "str"),
     "bind address": ("g", "str"),
     "daemon chroot": ("g", "str"),
+    "daemon log format": ("g", "str"),  # pyrsyncd's own: text or json
     "daemon gid": ("g", "str"),
     "daemon uid": ("g", "str"),
     "motd file": ("g", "str"),
@@ -778,6 +793,8 @@ def load_rsyncd_conf(path: str | os.PathLike[str]) -> DaemonConfig:
         cfg.syslog_facility = g["syslog facility"][0].lower()
     if "syslog tag" in g:
         cfg.syslog_tag = g["syslog tag"][0]
+    if "daemon log format" in g:
+        cfg.daemon_log_format = "json" if g["daemon log format"][0].lower() == "json" else "text"
     if "uid" in g:
         # an unknown user or group is the error of each connection to the modules that
         # use it, as in rsync (below); the daemon starts
@@ -834,6 +851,9 @@ def _check_value(key: str, value: str, where: str) -> None:
         _int(value, where, key)
     elif kind == "facility" and value.lower() not in _FACILITIES:
         msg = f"{where}: 'syslog facility' {value!r} is not one of {', '.join(_FACILITIES)}"
+        raise ConfigError(msg)
+    if key == "daemon log format" and value.lower() not in DAEMON_LOG_FORMATS:
+        msg = f"{where}: 'daemon log format' expects one of {', '.join(DAEMON_LOG_FORMATS)}"
         raise ConfigError(msg)
     if key == "socket options":
         try:

@@ -21,7 +21,7 @@ from rsync_daemon.auth import auth_rule, auth_rule_error, lookup_secret
 from rsync_daemon.config import DaemonConfig, ModuleConfig
 from rsync_daemon.conn_sandbox import confine_module_writes
 from rsync_daemon.locks import claim_connection, lock_error
-from rsync_daemon.logsetup import adopt_host_pid, use_module_log
+from rsync_daemon.logsetup import adopt_host_pid, set_module, set_peer, use_module_log
 from rsync_daemon.proxy import ProxyHeaderError, read_proxy_header
 from rsync_sandbox import SandboxError, SwitchError, switch_user
 from rsync_wire.errors import ConnectionLost, ExitCode, ProtocolError, RsyncError
@@ -52,7 +52,11 @@ if TYPE_CHECKING:
     from anyio.abc import ByteReceiveStream, ByteSendStream
 
 
-__all__ = ["HANDSHAKE_TIMEOUT", "handle_connection"]
+__all__ = ["HANDSHAKE_TIMEOUT", "PROBE_EXIT", "handle_connection"]
+
+PROBE_EXIT: Final = 255
+"""The exit of a connection closed before its greeting (a health check): rsync's daemon
+child _exit()s with start_daemon()'s -1 (rsync: socket.c start_accept_loop())."""
 
 log = logging.getLogger("rsync_daemon")
 
@@ -101,6 +105,7 @@ async def handle_connection(
         The exit code rsync's daemon process would have for this connection.
     """
     adopt_host_pid()
+    set_peer(peer)  # every line of this connection carries it (rsync_daemon.logsetup)
     ws = WireStream(
         receive, send, timeout=min(config.timeout or HANDSHAKE_TIMEOUT, HANDSHAKE_TIMEOUT)
     )
@@ -217,8 +222,8 @@ async def _greet(ws: WireStream, config: DaemonConfig, *, peer: str) -> int | _C
         if real is not None:
             addr = real
             peer = f"[{addr}]:0" if ":" in addr else f"{addr}:0"
+            set_peer(peer)
     host = _lookup_host(addr) if config.reverse_lookup else UNDETERMINED
-    log.info("connect from %s (%s)", host, addr)
     hs = DaemonServer(ours=PROTOCOL_VERSION, motd=config.motd_text, digests=AUTH_DIGESTS)
     ws.write(hs.data_to_send())
     try:
@@ -226,10 +231,15 @@ async def _greet(ws: WireStream, config: DaemonConfig, *, peer: str) -> int | _C
         line = await ws.read_line()
     except ConnectionLost:
         if ws.bytes_read:
+            log.info("connect from %s (%s)", host, addr)
             raise
-        # connected and closed without a byte: a load balancer's or a monitor's probe
-        log.debug("[%s] closed before the greeting (a health check?)", peer)
-        return int(ExitCode.STREAMIO)
+        # connected and closed without a byte: a load balancer's or a monitor's probe,
+        # logged at debug level only (rsync logs "connect from" first, at every level)
+        log.debug("connect from %s (%s): closed before the greeting (a health check?)", host, addr)
+        return PROBE_EXIT
+    # rsync: clientserver.c start_daemon() logs this before the greeting; here once the
+    # client has said something, so that a health check adds no line to the log
+    log.info("connect from %s (%s)", host, addr)
     try:
         greeting = hs.receive_line(line)
         event = hs.receive_line(await ws.read_line())
@@ -288,6 +298,7 @@ async def _module(
     """rsync: clientserver.c rsync_module(), step by step."""
     protocol, early_input = hs.protocol, hs.early_input
     name = mod.name
+    set_module(name)
     use_module_log(mod)
     env = {"RSYNC_MODULE_NAME": name}
     if host == UNDETERMINED and mod.reverse_lookup:

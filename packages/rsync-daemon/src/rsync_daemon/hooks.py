@@ -117,7 +117,7 @@ def start_helper(config: DaemonConfig) -> None:
         name: {hook: getattr(mod, hook) for hook in (*_HOOKS, _NAMECVT) if getattr(mod, hook)}
         for name, mod in config.modules.items()
     }
-    from rsync_daemon.supervisor import may_write
+    from rsync_daemon.auth import may_write
 
     paths = {name: mod.path for name, mod in config.modules.items()}
     secrets = {name: mod.secrets_file for name, mod in config.modules.items() if mod.secrets_file}

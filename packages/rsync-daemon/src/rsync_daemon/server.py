@@ -28,8 +28,8 @@ import anyio
 import anyio.abc
 
 from rsync_daemon.conn_sandbox import announce, confine_connection_process
-from rsync_daemon.connection import handle_connection
-from rsync_daemon.logsetup import adopt_host_pid
+from rsync_daemon.connection import PROBE_EXIT, handle_connection
+from rsync_daemon.logsetup import adopt_host_pid, set_peer
 
 if TYPE_CHECKING:
     from rsync_daemon.anonssh import SshSettings
@@ -193,7 +193,11 @@ def serve_forever(
                         os.close(wake_w)
                         conn.settimeout(None)
                         adopt_host_pid()
-                        log.info("[%s] connect%s", peer, " (ssh)" if conn_ssh else "")
+                        set_peer(peer)
+                        if conn_ssh is not None:
+                            log.info("[%s] connect (ssh)", peer)
+                        else:  # "connect from" follows the greeting; a health check has none
+                            log.debug("[%s] connect", peer)
                         refused = confine_connection_process(config, peer)
                         if refused is None:
                             code = _serve_accepted(conn, config, peer, conn_ssh)
@@ -230,7 +234,15 @@ def _reap(children: dict[int, str]) -> None:
             return
         peer = children.pop(pid, "?")
         code = os.waitstatus_to_exitcode(status)
-        log.info("[%s] done: exit %d, peak RSS %.1f MiB", peer, code, usage.ru_maxrss / 1024)
+        rss = usage.ru_maxrss / 1024
+        log.log(
+            logging.DEBUG if code == PROBE_EXIT else logging.INFO,  # a health check: debug
+            "[%s] done: exit %d, peak RSS %.1f MiB",
+            peer,
+            code,
+            rss,
+            extra={"peer": peer, "exit_code": code, "child_pid": pid, "peak_rss_mib": rss},
+        )
 
 
 _BUSY = "busy"

@@ -44,7 +44,7 @@ import sysconfig
 import time
 from typing import TYPE_CHECKING, Final
 
-from rsync_daemon.auth import preload_secrets, rule_access
+from rsync_daemon.auth import may_write, preload_secrets
 from rsync_daemon.logsetup import adopt_host_pid
 from rsync_sandbox import (
     NOBODY,
@@ -188,17 +188,6 @@ def extra_read_only_paths(config: DaemonConfig) -> tuple[str, ...]:  # noqa: ARG
     paths = [p for p in python_runtime_paths() if p in needed or p not in dropped]
     extra = [*paths, *SYSTEM_FILES]
     return tuple(dict.fromkeys(extra))
-
-
-def may_write(mod: ModuleConfig) -> bool:
-    """Whether a connection may write to the module.
-
-    That is ``read only = no``, or an ``auth users`` rule that makes the module writable
-    for its user (``:rw``).
-    """
-    if not mod.read_only:
-        return True
-    return any(rule_access(entry.partition(":")[2]) == "rw" for entry in mod.auth_users)
 
 
 def module_ids(config: DaemonConfig, mod: ModuleConfig) -> tuple[int, int, tuple[int, ...]]:

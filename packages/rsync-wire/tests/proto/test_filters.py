@@ -863,3 +863,48 @@ def test_rule_record_is_frozen_and_hashable() -> None:
     assert hash(rule) == hash(FilterRule(flags=RuleFlag(0), pattern=b"x", slash_cnt=0))
     with pytest.raises(AttributeError):
         rule.pattern = b"y"  # type: ignore[misc]
+
+
+_PATTERN_PARTS = st.sampled_from(
+    [b"a", b"b/", b"/", b"*", b"**", b"***", b"?", b"[ab]", b"x.o", b"\\*"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(
+        st.one_of(
+            st.tuples(
+                st.sampled_from([b"- ", b"+ "]), st.lists(_PATTERN_PARTS, min_size=1, max_size=5)
+            ).map(lambda t: t[0] + b"".join(t[1])),
+            st.sampled_from([b"!", b": .rules", b"-/ x", b"P keep", b"- ", b"+ /"]),
+        ),
+        max_size=12,
+    ),
+    delete_excluded=st.booleans(),
+    path=st.sampled_from([b"a", b"b/a", b"x.o", b"d/x.o", b"ab", b"a/b/c", b"*"]),
+    is_dir=st.booleans(),
+)
+def test_a_received_list_read_at_once_equals_one_rule_at_a_time(
+    texts: list[bytes], delete_excluded: bool, path: bytes, is_dir: bool
+) -> None:
+    """The reader's batch path (add_received_texts) finishes "- PAT"/"+ PAT" rules itself;
+    it must give the rules, and the matches, that the general path gives rule by rule."""
+    from rsync_wire.proto.filters.wire import FilterListReader
+
+    one = FilterList(delete_excluded=delete_excluded)
+    try:
+        for text in texts:
+            one.add_received([text])
+    except FilterError:
+        return
+    buf = bytearray()
+    for text in texts:
+        buf += len(text).to_bytes(4, "little") + text
+    buf += bytes(4)
+    batch = FilterList(delete_excluded=delete_excluded)
+    done, pos = FilterListReader(batch, protocol=31).decode_some(buf, 0) if texts else (True, 4)
+    assert done
+    assert pos == len(buf)
+    assert batch.rules == one.rules
+    assert batch.excluded(path, is_dir=is_dir) == one.excluded(path, is_dir=is_dir)

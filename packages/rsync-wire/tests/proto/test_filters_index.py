@@ -247,3 +247,16 @@ def test_a_long_list_costs_bytes_not_objects() -> None:
         tracemalloc.stop()
     text_bytes = sum(len(t) for t in texts)
     assert held < text_bytes + 12 * len(texts), (held, text_bytes)
+
+
+def test_records_read_every_rule_as_the_offsets_do() -> None:
+    """_Packed.records() (the index's one pass) against offsets()/flags_pattern(): past
+    255 distinct flag sets a record's flags are escaped, and their bytes may be NUL."""
+    from rsync_wire.proto.filters.matching import _Packed
+
+    packed = _Packed()
+    for i in range(600):
+        packed.append((i % 300) << 8, b"p%d" % i if i % 7 else b"")
+    slow = [(off, *packed.flags_pattern(off)) for off in packed.offsets()]
+    assert list(packed.records()) == slow
+    assert len(slow) == 600

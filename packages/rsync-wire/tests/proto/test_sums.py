@@ -191,3 +191,23 @@ def test_block_sums_large_table() -> None:
     # The result owns its memory: the input buffer may be reused.
     buf[:4] = b"\0\0\0\0"
     assert sum1[0] == weak[0]
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ((-1, 0, 0, 0), "Invalid checksum count -1 [receiver]"),
+        ((1, 0, 16, 0), "Invalid zero block length [receiver]"),
+        ((1, -3, 16, 0), "Invalid block length -3 [receiver]"),
+        ((1, 700, 99, 0), "Invalid checksum length 99 [receiver]"),
+        ((1, 700, 16, 701), "Invalid remainder length 701 [receiver]"),
+    ],
+)
+def test_a_bad_sum_header_is_refused_in_rsyncs_words(
+    fields: tuple[int, int, int, int], words: str
+) -> None:
+    """rsync: io.c read_sum_head(); its test suite looks for these words."""
+    data = struct.pack("<4i", *fields)
+    with pytest.raises(RemoteProtocolError) as info:
+        decode_sum_head(data, 0, protocol=31, digest_size=16, who="receiver")
+    assert str(info.value).startswith(words)

@@ -320,7 +320,7 @@ async def daemon_preamble(
     protocol = event.protocol
     args = build_args(protocol)
     if secluded:
-        from rsync_client.session import secluded_split
+        from rsync_client.runsetup import secluded_split
 
         head, rest = secluded_split(args)
         machine.send_args(head, secluded=rest)

@@ -152,6 +152,7 @@ def decode_sum_head(
     protocol: int,
     digest_size: int,
     max_alloc: int | None = None,
+    who: str = "sender",
 ) -> tuple[SumHead, int]:
     """Decode and validate a sum header.
 
@@ -167,6 +168,8 @@ def decode_sum_head(
             xxh128, 8 for xxh64 and xxh3, 20 for sha1): the cap on ``strong_length``.
         max_alloc: when given (a sender, which will store the table), a ``count`` whose
             table would exceed it is refused as soon as the count is read.
+        who: the role that reads it, for the messages (rsync's ``[sender]`` or
+            ``[receiver]``).
 
     Returns:
         The header and the position after it.
@@ -190,26 +193,27 @@ def decode_sum_head(
         fields = [_I32.unpack_from(buf, pos + 4 * i)[0] for i in range(max(avail, 0) // 4)]
         fields += [0] * (4 - len(fields))
         count, blength, s2length, remainder = fields
-    where = f"in sum header at offset {pos}"
+    # rsync's words (the test suite and people's scripts look for them), then where
+    where = f"[{who}] (sum header at offset {pos})"
     if count < 0:
-        msg = f"invalid checksum count {count} {where}"
+        msg = f"Invalid checksum count {count} {where}"
         raise RemoteProtocolError(msg)
     if max_alloc is not None and avail >= 4:
         check_sum_alloc(count, digest_size=digest_size, max_alloc=max_alloc)
     if avail >= 8:
         if blength < 0 or blength > max_blength:
-            msg = f"invalid block length {blength} (expected 0..{max_blength}) {where}"
+            msg = f"Invalid block length {blength} {where} (expected 0..{max_blength})"
             raise RemoteProtocolError(msg)
         if count and blength == 0:
-            msg = f"invalid zero block length for {count} blocks {where}"
+            msg = f"Invalid zero block length {where} (for {count} blocks)"
             raise RemoteProtocolError(msg)
     if avail >= 12 and (s2length < 0 or s2length > digest_size):
-        msg = f"invalid checksum length {s2length} (expected 0..{digest_size}) {where}"
+        msg = f"Invalid checksum length {s2length} {where} (expected 0..{digest_size})"
         raise RemoteProtocolError(msg)
     if avail < 16:
         raise NeedMoreData
     if remainder < 0 or remainder > blength:
-        msg = f"invalid remainder length {remainder} (expected 0..{blength}) {where}"
+        msg = f"Invalid remainder length {remainder} {where} (expected 0..{blength})"
         raise RemoteProtocolError(msg)
     return SumHead(count, blength, s2length, remainder), pos + 16
 

@@ -110,7 +110,10 @@ def choose_basis(
         partial = sh.partial_rel(rel)
         ptree = sh.partial_tree() if partial is not None else None
         if partial is not None and ptree is not None:
-            pst = ptree.lstat_or_none(partial)
+            try:
+                pst = ptree.lstat_or_none(partial)
+            except OSError:  # ELOOP: the partial dir is a symlink, never followed
+                pst = None
             if pst is not None and stat.S_ISREG(pst.st_mode):
                 return Basis(FnameCmp.PARTIAL_DIR, ptree, partial, pst.st_size)
     if alt is not None:

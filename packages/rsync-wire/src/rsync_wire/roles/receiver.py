@@ -312,7 +312,10 @@ class ReceiverRole:
         """
         ws = self.sh.ws
         head = await ws.decode(
-            decode_sum_head, protocol=self.sh.session.protocol, digest_size=self.digest_size
+            decode_sum_head,
+            protocol=self.sh.session.protocol,
+            digest_size=self.digest_size,
+            who="receiver",
         )
         self.tokens.begin_file(block_count=head.count)
         decode = self.tokens.decode
@@ -373,7 +376,10 @@ class ReceiverRole:
         assert tree is not None  # noqa: S101 - not list-only
         self._ndx = ndx
         head = await ws.decode(
-            decode_sum_head, protocol=sh.session.protocol, digest_size=self.digest_size
+            decode_sum_head,
+            protocol=sh.session.protocol,
+            digest_size=self.digest_size,
+            who="receiver",
         )
         basis_fd = -1
         basis_st: os.stat_result | None = None

@@ -320,12 +320,22 @@ class ImpliedRules:
                     self.below.append(compile_wildmatch(base + b"/" + star))
 
     @property
+    def empty(self) -> bool:
+        """No rule at all: rsync's list is empty and it checks no name against it."""
+        return not (self.leaves or self.parents or self.below)
+
+    @property
     def everything(self) -> bool:
         """Every name is allowed (the contents of the top directory, recursively)."""
         return any(p.pattern == b"**" for p in self.below)
 
     def allows(self, name: bytes, *, is_dir: bool) -> bool:
-        """Whether a file-list name is one the client asked for (or a parent of one)."""
+        """Whether a file-list name is one the client asked for (or a parent of one).
+
+        A name's one leading ``/`` is not matched (``-R`` with an absolute source path
+        lists ``/tmp``): rsync: exclude.c rule_matches().
+        """
+        name = name[1:] if name[:1] == b"/" else name
         if any(p.match(name) for p in self.leaves) or any(p.match(name) for p in self.below):
             return True
         return is_dir and any(p.match(name) for p in self.parents)
@@ -341,6 +351,7 @@ class ImpliedRules:
         """
         if name in (b".", b"/."):
             return not self.root_content
+        name = name[1:] if name[:1] == b"/" else name
         if any(p.match(name) for p in self.leaves) or any(p.match(name) for p in self.below):
             return False
         return any(p.match(name) for p in self.parents)
@@ -498,6 +509,7 @@ class ReceiverSide:
                 msg = f"invalid file index {ndx} after a one-entry file list"
                 raise RemoteProtocolError(msg)
         sh.reporter.file_list_done(self.stats.num_files)
+        log.debug("file list: %d entries received", self.stats.num_files)
 
     async def read_sub_list(self, number: int) -> None:
         """Read the list of directory ``number`` (incremental recursion) and register it.
@@ -697,8 +709,10 @@ class ReceiverSide:
         filters = sh.config.filters
         implied = self._implied_rules()
         check_excluded = filters is not None and bool(filters) and not filters.has_per_dir_merge
-        if implied is not None and implied.everything:
-            implied = None  # the contents of a directory, recursively: every name is fine
+        if implied is not None and (implied.everything or implied.empty):
+            # the contents of a directory, recursively: every name is fine; no rule at
+            # all (``mod/`` without -r or -d): rsync checks nothing either
+            implied = None
         if not check_excluded and implied is None:
             return
         for i in range(lo, hi):

@@ -435,6 +435,7 @@ class SenderRole:
         self.flist_size += self.ws.bytes_written - written
         await self.ws.flush()
         self.port.file_list_done(len(flist.names))
+        log.debug("file list: %d entries sent (%d bytes)", len(flist.names), self.flist_size)
         if not carried and io_error and self.session.protocol >= 30:
             await self.ws.write_message(Msg.IO_ERROR, io_error.to_bytes(4, "little"))
         self.report.io_error |= io_error

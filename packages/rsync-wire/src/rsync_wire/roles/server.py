@@ -298,6 +298,7 @@ async def _serve(
     opts = parsed.options
     # the total size of the files listed, and (a receiver's) bytes sent and received
     total = [0, -1, -1]
+    log.debug("server %s, protocol %d", "sender" if opts.sender else "receiver", session.protocol)
     if xlog is not None:
         # rsync: flist.c send_file_list() / recv_file_list() (FLOG)
         xlog.line("building file list" if opts.sender else "receiving file list")
@@ -306,11 +307,14 @@ async def _serve(
             ws, session, parsed, module=module, root_path=root_path, total=total
         )
     finally:
+        # rsync: log.c log_exit() (a server always writes its totals)
+        written = total[1] if total[1] >= 0 else ws.bytes_written + ws.pending_output
+        read = total[2] if total[2] >= 0 else ws.bytes_read
+        totals = f"sent {written} bytes  received {read} bytes  total size {total[0]}"
         if xlog is not None:
-            # rsync: log.c log_exit() (a server always writes its totals)
-            written = total[1] if total[1] >= 0 else ws.bytes_written + ws.pending_output
-            read = total[2] if total[2] >= 0 else ws.bytes_read
-            xlog.line(f"sent {written} bytes  received {read} bytes  total size {total[0]}")
+            xlog.line(totals)
+        stats = {"bytes_sent": written, "bytes_received": read, "total_size": total[0]}
+        log.debug("%s", totals, extra=stats)
 
 
 async def _serve_role(

@@ -251,6 +251,46 @@ class FilterList:
         for text in texts:
             self._add_received_one(text, proto)
 
+    def add_received_texts(self, texts: list[bytes], protocol: int) -> None:
+        """:meth:`add_received` for one read's worth of rules (texts already cut at NUL).
+
+        The ``- PATTERN``/``+ PATTERN`` rules that rsync's clients send almost always
+        are finished here in one loop, as :func:`_make_raw` would finish them (no
+        anchoring or merge for a received rule); any other text takes the general path,
+        in order.
+        """
+        side = _I.SENDER_SIDE if self.delete_excluded else 0
+        include = _I.INCLUDE | side
+        exclude = side
+        directory = _I.DIRECTORY
+        wild, wild2, wild2_prefix, wild3 = _I.WILD, _I.WILD2, _I.WILD2_PREFIX, _I.WILD3_SUFFIX
+        plain: list[tuple[int, bytes]] = []
+        for text in texts:
+            n = len(text)
+            if n > 2 and text[1] == 0x20 and text[0] in (0x2B, 0x2D) and n < _MAXPATHLEN + 2:
+                fl = include if text[0] == 0x2B else exclude
+                pat = text[2:]
+                if n > 3 and pat[-1] == 0x2F:
+                    pat = pat[:-1]
+                    fl |= directory
+                if b"*" in pat or b"?" in pat or b"[" in pat:
+                    fl |= wild
+                    k = pat.find(b"**")
+                    if k >= 0:
+                        fl |= wild2
+                        if k == 0:
+                            fl |= wild2_prefix
+                        if pat.endswith(b"***"):
+                            fl |= wild3
+                plain.append((fl, pat))
+                continue
+            if plain:
+                self._main.local.append_plain(plain)
+                plain = []
+            self._add_received_one(text, protocol)  # "!" replaces the local list
+        if plain:
+            self._main.local.append_plain(plain)
+
     def _add_received_one(self, text: bytes, protocol: int) -> None:
         cut = text.split(b"\0", 1)[0]
         if len(cut) > 2 and cut[1] == 0x20 and cut[0] in (0x2B, 0x2D):

@@ -207,6 +207,31 @@ class _Packed:
         blob.append(0)
         self.count += 1
 
+    def append_plain(self, rules: list[tuple[int, bytes]]) -> None:
+        """:meth:`append` for many rules without a merge slot, in one loop.
+
+        ``rules`` are (flags, pattern) pairs, each pattern without a NUL.
+        """
+        blob = self.blob
+        fmap = self.fmap
+        fvals = self.fvals
+        for flags, pattern in rules:
+            if len(blob) + len(pattern) + 5 > _MAX_BLOB:
+                msg = "filter rules outgrow 4 GiB"
+                raise AllocationLimitError(msg)
+            k = fmap.get(flags)
+            if k is None and len(fvals) < 255:
+                k = fmap[flags] = len(fvals)
+                fvals.append(flags)
+            if k is None:
+                blob.append(255)
+                blob += flags.to_bytes(3, "little")
+            else:
+                blob.append(k)
+            blob += pattern
+            blob.append(0)
+        self.count += len(rules)
+
     def _head(self, off: int) -> tuple[int, int]:
         """(flags, start of the pattern) of the record at ``off``."""
         k = self.blob[off]
@@ -254,6 +279,25 @@ class _Packed:
             yield off
             start = off + (4 if blob[off] == 255 else 1)
             off = blob.index(0, start) + 1
+
+    def records(self) -> Iterator[tuple[int, int, bytes]]:
+        """(offset, flags, pattern) of every rule, in order, in one pass over the blob."""
+        blob = self.blob  # not copied: a million rules' blob is a few dozen MiB
+        find = blob.index
+        fvals = self.fvals
+        off = 0
+        end = len(blob)
+        while off < end:
+            k = blob[off]
+            if k == 255:
+                fl = int.from_bytes(blob[off + 1 : off + 4], "little")
+                start = off + 4
+            else:
+                fl = fvals[k]
+                start = off + 1
+            stop = find(0, start)
+            yield off, fl, bytes(blob[start:stop])
+            off = stop + 1
 
     def __iter__(self) -> Iterator[_Entry]:
         for off in self.offsets():
@@ -330,15 +374,28 @@ class _Index:
         self.size = size = n + n // 4 + 1
         self.table = table = array("I", [0]) * size  # (from bytes: twice the memory)
         self.fps = fps = bytearray(size)
-        for off in packed.offsets():
-            fl, pattern = packed.flags_pattern(off)
-            key = _index_key(fl, pattern)
-            if key is None:
-                self.generic.append(off)
-                continue
-            tbl, k = key
+        generic = self.generic
+        classes = self.classes
+        skip = _I.PERDIR_MERGE | _I.CVS_IGNORE | _I.NEGATE | _I.XATTR
+        wild, wild2, abs_path = _I.WILD, _I.WILD2, _I.ABS_PATH
+        for off, fl, pattern in packed.records():
+            # _index_key(), inlined for its two commonest answers (a literal base name,
+            # an anchored literal path): a million-rule list is indexed in one pass
+            if not fl & (skip | wild | wild2 | abs_path) and pattern:
+                if pattern[0] == 0x2F:
+                    tbl, k = _TBL_EQ, pattern[1:]
+                elif b"/" not in pattern:
+                    tbl, k = _TBL_BASE, pattern
+                else:
+                    tbl, k = _TBL_TAIL, pattern
+            else:
+                key = _index_key(fl, pattern)
+                if key is None:
+                    generic.append(off)
+                    continue
+                tbl, k = key
             cls = fl & _CLASS_BITS
-            h = _slot_hash(tbl, cls, k)
+            h = hash(k) ^ (tbl * 0x9E3779B97F4A7C15 + cls * 0xC2B2AE3D27D4EB4F)  # _slot_hash
             fp = (h >> 40) & 0xFF
             j = h % size
             while True:
@@ -346,7 +403,8 @@ class _Index:
                 if not p:
                     table[j] = off + 1
                     fps[j] = fp
-                    self.classes.add(cls)
+                    if cls not in classes:
+                        classes.add(cls)
                     lengths[tbl].add(len(k))
                     break
                 if fps[j] == fp and self._key_at(p - 1) == (tbl, cls, k):

@@ -7,6 +7,7 @@ rsync: exclude.c send_filter_list(), send_rules(), recv_filter_list().
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING
 
 from rsync_wire.errors import (
@@ -215,6 +216,9 @@ class _ListProgress:
         self.texts = texts
 
 
+_I32 = struct.Struct("<i")
+
+
 class FilterListReader:
     """Reads the client's filter list into a :class:`FilterList` as its bytes arrive.
 
@@ -253,31 +257,47 @@ class FilterListReader:
             FilterError: a rule that does not parse.
             AllocationLimitError: the list outgrows ``max_alloc``.
         """
-        progressed = False
-        end = len(buf)
-        while True:
-            if end - pos < 4:
-                break
-            length = int.from_bytes(buf[pos : pos + 4], "little", signed=True)
-            if length == 0:
-                return True, pos + 4
-            if length < 0 or length > MAX_RULE_TEXT:
-                msg = f"filter rule length {length} is out of range (expected 1..{MAX_RULE_TEXT})"
-                raise RemoteProtocolError(msg)
-            if pos + 4 + length > end:
-                break
-            text = bytes(buf[pos + 4 : pos + 4 + length])
-            pos += 4 + length
-            self.charged += 4 + length + RULE_COST
-            if self.charged > self.max_alloc:
-                msg = f"[sender] exceeded --max-alloc={self.max_alloc} setting (file=exclude.c)"
-                raise AllocationLimitError(msg)
-            if self.flist is not None:
-                self.flist._add_received_one(text, self.protocol)
-            progressed = True
-        if not progressed:
+        # one copy of what is left of this read; offsets below are into it
+        raw = bytes(memoryview(buf)[pos:])
+        base = pos
+        pos = start = 0
+        end = len(raw)
+        texts: list[bytes] = []
+        append = texts.append
+        done = False
+        unpack = _I32.unpack_from
+        charged = self.charged
+        limit = self.max_alloc
+        try:
+            while end - pos >= 4:
+                (length,) = unpack(raw, pos)
+                if length == 0:
+                    pos += 4
+                    done = True
+                    break
+                if length < 0 or length > MAX_RULE_TEXT:
+                    msg = (
+                        f"filter rule length {length} is out of range (expected 1..{MAX_RULE_TEXT})"
+                    )
+                    raise RemoteProtocolError(msg)
+                nxt = pos + 4 + length
+                if nxt > end:
+                    break
+                charged += 4 + length + RULE_COST
+                if charged > limit:
+                    msg = f"[sender] exceeded --max-alloc={limit} setting (file=exclude.c)"
+                    raise AllocationLimitError(msg)
+                text = raw[pos + 4 : nxt]
+                append(text.split(b"\0", 1)[0] if b"\0" in text else text)
+                pos = nxt
+        finally:
+            self.charged = charged
+            # the rules before a bad one are kept, as when they were added one by one
+            if self.flist is not None and texts:
+                self.flist.add_received_texts(texts, self.protocol)
+        if pos == start:
             raise NeedMoreData(None)
-        return False, pos
+        return done, base + pos
 
 
 def filter_list_is_sent(
