@@ -63,14 +63,16 @@ def test_download_with_atimes_carries_access_times(
 
 
 @pytest.mark.timeout(120)
-def test_upload_with_atimes_is_refused_by_name(
+def test_upload_with_atimes_sets_them(
     our_daemon: RealDaemonFactory, real_rsync: RealRsync, tmp_path: Path
 ) -> None:
+    """An upload with -U: pyrsyncd's receiver gives each file the sender's access time."""
     src = _module(tmp_path)
     up = tmp_path / "up"
     up.mkdir()
     daemon = our_daemon([DaemonModule("m", up, read_only=False)])
-    code, _, err = run(real_rsync.argv("-rU", f"{src}/", daemon.url("m")))
-    assert code != 0
-    assert "The server is configured to refuse --atimes (-U)" in err
-    assert list(up.iterdir()) == []
+    code, _, err = run(real_rsync.argv("-rtU", f"{src}/", daemon.url("m")))
+    assert code == 0, err
+    for rel in ("f", "d/g"):
+        st = os.stat(up / rel)
+        assert (int(st.st_atime), int(st.st_mtime)) == (ATIME, MTIME), rel

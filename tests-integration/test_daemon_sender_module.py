@@ -230,17 +230,17 @@ def test_refuse_options_as_rsyncs_daemon(
             assert not (dest / "a.txt").exists()
 
 
-def test_unimplemented_option_is_refused_by_name(
+def test_copy_devices_is_taken(
     real_rsync: RealRsync, our_daemon: RealDaemonFactory, tree: Path, tmp_path: Path
 ) -> None:
+    """--copy-devices reaches the sending module (devices: test_copy_devices.py)."""
     daemon = our_daemon([DaemonModule("mod", tree)])
     code, _, err = run(
         real_rsync.argv("-r", "--copy-devices", daemon.url("mod", "a.txt"), str(tmp_path / "d")),
         timeout=60,
     )
-    assert code == 4
-    assert "rsync: The server is configured to refuse --copy-devices\n" in err
-    assert not (tmp_path / "d").exists()
+    assert code == 0, err
+    assert (tmp_path / "d").read_bytes() == (tree / "a.txt").read_bytes()
 
 
 def test_remove_source_files_refused_by_a_read_only_module(

@@ -63,7 +63,7 @@ def test_push_with_update_keeps_what_is_newer_on_the_receiver(
         assert (up / who / "g").read_text() == "new file\n", who
 
 
-@pytest.mark.parametrize("option", ["--fsync", "--preallocate"])
+@pytest.mark.parametrize("option", ["--fsync"])  # --preallocate: test_preallocate.py
 def test_an_upload_refuses_what_our_receiver_does_not_do(
     real_rsync: RealRsync, our_daemon: RealDaemonFactory, tmp_path: Path, option: str
 ) -> None:

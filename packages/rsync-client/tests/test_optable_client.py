@@ -18,6 +18,7 @@ from rsync_wire.proto.args import build_server_args
 from rsync_wire.proto.optable import CLIENT_ROLES, OPTIONS, Arg, Option, Role
 
 _VALUES = {
+    "outbuf": "L",
     "compress-choice": "zstd",
     "checksum-choice": "md5",
     "info": "name2",

@@ -38,6 +38,7 @@ def _sample(key: str) -> object:
     option = next(o for o in gen.client_options() if gen.key_for(o) == key)
     samples: dict[str, object] = {
         "protocol": 30,
+        "outbuf": "L",
         "port": 8730,
         "compress_choice": "zstd",
         "checksum_choice": "md5",

@@ -48,6 +48,7 @@ class SyncOptions(TypedDict, total=False):
     owner: bool  # --owner, -o
     group: bool  # --group, -g
     times: bool  # --times, -t
+    atimes: bool | int  # --atimes, -U
     perms: bool  # --perms, -p
     executability: bool  # --executability, -E
     xattrs: bool | int  # --xattrs, -X
@@ -56,6 +57,7 @@ class SyncOptions(TypedDict, total=False):
     cvs_exclude: bool  # --cvs-exclude, -C
     ignore_times: bool  # --ignore-times, -I
     relative: bool  # --relative, -R
+    one_file_system: bool | int  # --one-file-system, -x
     sparse: bool  # --sparse, -S
     compress: bool  # --compress, -z
     list_only: bool  # --list-only
@@ -111,15 +113,20 @@ class SyncOptions(TypedDict, total=False):
     implied_dirs: bool  # --implied-dirs
     max_alloc: int | str  # --max-alloc
     debug: StrArgs  # --debug (repeatable)
+    msgs2stderr: bool  # --msgs2stderr
     motd: bool  # --motd
     human_readable: bool | int  # --human-readable, -h
     archive: bool  # --archive, -a
     inc_recursive: bool  # --inc-recursive
+    open_noatime: bool  # --open-noatime
     fake_super: bool  # --fake-super
+    copy_devices: bool  # --copy-devices
+    write_devices: bool  # --write-devices
     confine_root: StrArg  # --confine-root
     insecure_links: bool  # --insecure-links
     munge_links: bool  # --munge-links
     chmod: StrArgs  # --chmod (repeatable)
+    preallocate: bool  # --preallocate
     delete_missing_args: bool  # --delete-missing-args
     ignore_missing_args: bool  # --ignore-missing-args
     remove_source_files: bool  # --remove-source-files
@@ -128,6 +135,7 @@ class SyncOptions(TypedDict, total=False):
     include: StrArgs  # --include (repeatable)
     exclude_from: StrArgs  # --exclude-from (repeatable)
     include_from: StrArgs  # --include-from (repeatable)
+    skip_compress: StrArg  # --skip-compress
     progress: bool  # --progress
     log_file: StrArg  # --log-file
     log_file_format: StrArg  # --log-file-format
@@ -136,6 +144,7 @@ class SyncOptions(TypedDict, total=False):
     write_batch: StrArg  # --write-batch
     only_write_batch: StrArg  # --only-write-batch
     old_args: bool  # --old-args
+    trust_sender: bool  # --trust-sender
     chown: StrArg  # --chown
     contimeout: int  # --contimeout
     stop_after: StrArg  # --stop-after
@@ -146,10 +155,13 @@ class SyncOptions(TypedDict, total=False):
     ipv6: bool  # --ipv6, -6
     eight_bit_output: bool  # --8-bit-output, -8
     mkpath: bool  # --mkpath
+    address: StrArg  # --address
     port: int  # --port
+    sockopts: StrArg  # --sockopts
     password_file: StrArg  # --password-file
     early_input: StrArg  # --early-input
     blocking_io: bool  # --blocking-io
+    outbuf: StrArg  # --outbuf
     remote_option: StrArgs  # --remote-option, -M (repeatable)
     protocol: int  # --protocol
     sandbox: bool  # --sandbox

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import math
 import os
 import signal
@@ -494,6 +495,22 @@ def _ignore(_o: ClientOptions, _v: str | None) -> None:
     pass
 
 
+def _outbuf(o: ClientOptions, v: str | None) -> None:
+    """``--outbuf=N|L|B`` (also U, F; only the first letter counts; rsync: options.c)."""
+    mode = (v or "")[:1].upper()
+    if mode not in ("N", "U", "L", "B", "F"):
+        msg = "Invalid --outbuf setting -- specify N, L, or B."
+        raise OptionError(msg)
+    o.outbuf = mode
+
+
+def _atimes(o: ClientOptions, _v: str | None) -> None:
+    """``-U``; a second one implies ``--open-noatime`` (rsync: options.c, case 'U')."""
+    o.atimes += 1
+    if o.atimes > 1:
+        o.open_noatime = True
+
+
 def _whole(o: ClientOptions, _v: str | None) -> None:
     o.whole_file = True
 
@@ -520,6 +537,8 @@ _APPLY: Final[dict[str, _Spec]] = {
     "times": _flag("times"),
     "xattrs": _count("xattrs"),
     "fake-super": _flag("fake_super"),
+    "atimes": _Spec(_atimes, negate=lambda o, _v: setattr(o, "atimes", 0)),
+    "open-noatime": _flag("open_noatime"),
     "group": _flag("group"),
     "owner": _flag("owner"),
     "devices": _flag("devices"),
@@ -541,6 +560,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "temp-dir": _str("temp_dir"),
     "delay-updates": _flag("delay_updates"),
     "sparse": _flag("sparse"),
+    "preallocate": _flag("preallocate"),
     "fuzzy": _count("fuzzy"),
     "partial-dir": _Spec(_partial_dir, takes_arg=True),
     "backup-dir": _Spec(_backup_dir, takes_arg=True),
@@ -628,6 +648,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "read-batch": _str("read_batch"),
     "confine-root": _str("confine_root"),
     "relative": _flag("relative"),
+    "one-file-system": _count("one_file_system"),
     "implied-dirs": _flag("implied_dirs"),
     "keep-dirlinks": _flag("keep_dirlinks"),
     "mkpath": _flag("mkpath"),
@@ -639,6 +660,14 @@ _APPLY: Final[dict[str, _Spec]] = {
     "ignore-missing-args": _flag("ignore_missing_args"),
     "from0": _flag("from0"),
     "inc-recursive": _flag("inc_recursive"),
+    "address": _str("address"),
+    "sockopts": _str("sockopts"),
+    "outbuf": _Spec(_outbuf, takes_arg=True),
+    "skip-compress": _str("skip_compress"),
+    "copy-devices": _Spec(lambda o, _v: setattr(o, "copy_devices", True)),
+    "write-devices": _flag("write_devices"),
+    "trust-sender": _Spec(lambda o, _v: setattr(o, "trust_sender", True)),
+    "msgs2stderr": _flag("msgs2stderr"),
     "D": _Spec(_devices_specials, negate=_no_devices_specials),
     "P": _Spec(_partial_progress),
     "F": _filter("F"),
@@ -825,6 +854,8 @@ def _check(opts: ClientOptions) -> None:
     if opts.append and opts.whole_file:
         msg = "--append cannot be used with --whole-file"  # rsync: options.c
         raise OptionError(msg)
+    if opts.write_devices:
+        opts.inplace = True  # rsync: options.c (write_devices implies inplace)
     if (opts.inplace or opts.append) and (opts.partial_dir or opts.delay_updates):
         # rsync: options.c (--delay-updates implies a partial dir)
         other = "delay-updates" if opts.delay_updates else "partial-dir"
@@ -984,6 +1015,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(req.text)
             return 0
         verbose = opts.verbose
+        if opts.outbuf is not None:
+            _set_outbuf(opts.outbuf)
         if opts.write_batch is not None or opts.only_write_batch is not None:
             # the replay script repeats the command line (rsync: batch.c raw_argv)
             program = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c") else "pyrsync"
@@ -1003,6 +1036,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         _settle_stdout()
     return code
+
+
+def _set_outbuf(mode: str) -> None:
+    """``--outbuf``: standard output unbuffered, line- or block-buffered (rsync: setvbuf())."""
+    stdout = sys.stdout
+    if not isinstance(stdout, io.TextIOWrapper):
+        return  # not the process's own standard output (an embedding program's)
+    stdout.flush()
+    stdout.reconfigure(line_buffering=mode == "L", write_through=mode in ("N", "U"))
 
 
 def _insecure_links() -> None:

@@ -63,6 +63,8 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     times: bool = False
     xattrs: int = 0  # -X (twice: rsync's own rsync.%FOO attributes too)
     fake_super: bool = False  # --fake-super
+    atimes: int = 0  # -U (twice: --open-noatime too)
+    open_noatime: bool = False
     group: bool = False
     owner: bool = False
     devices: bool = False
@@ -83,6 +85,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     temp_dir: str | None = None
     delay_updates: bool = False
     sparse: bool = False
+    preallocate: bool = False
     fuzzy: int = 0
     backup_dir: str | None = None
     suffix: str | None = None
@@ -162,6 +165,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     confine_root: str | None = None  # --confine-root=DIR (a local copy's sender stays in it)
     raw_argv: list[str] = msgspec.field(default_factory=list)  # for FILE.sh
     cooked_args: list[str] = msgspec.field(default_factory=list)
+    one_file_system: int = 0  # -x (twice: mount-point directories are left out too)
     relative: bool = False  # -R (implied by --files-from)
     implied_dirs: bool = True  # --no-implied-dirs turns it off
     keep_dirlinks: bool = False  # -K
@@ -172,6 +176,14 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     stop_at: float | None = None  # --stop-at/--stop-after: when to give up (epoch seconds)
     ignore_missing_args: bool = False
     list_only_implied: bool = False
+    address: str | None = None  # --address: the local address a daemon socket binds to
+    sockopts: str | None = None  # --sockopts: rsync's socket option list
+    outbuf: str | None = None  # --outbuf=N|L|B: standard output's buffering
+    skip_compress: str | None = None  # --skip-compress=LIST
+    write_devices: bool = False  # --write-devices: write into existing devices (in place)
+    copy_devices: bool = False  # --copy-devices: a device's contents sent as a file's
+    trust_sender: bool = False  # --trust-sender: the receiver does not check the list's names
+    msgs2stderr: bool | None = None  # --msgs2stderr / --no-msgs2stderr (None: not said)
     inc_recursive: bool = True  # --no-inc-recursive: a pushing client offers no ``i``
 
     @property
@@ -241,6 +253,8 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             preserve_times=self.times,
             preserve_xattrs=self.xattrs,
             fake_super=self.fake_super,
+            preserve_atimes=self.atimes,
+            open_noatime=self.open_noatime,
             omit_dir_times=self.omit_dir_times,
             omit_link_times=self.omit_link_times,
             numeric_ids=self.numeric_ids,
@@ -265,6 +279,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             temp_dir=self.temp_dir,
             delay_updates=self.delay_updates,
             sparse=self.sparse,
+            preallocate=self.preallocate,
             fuzzy=self.fuzzy,
             backup_dir=self.backup_dir,
             suffix=self.suffix,
@@ -296,6 +311,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             debug=list(self.debug),
             only_write_batch=self.only_write_batch,
             relative=self.relative or self.files_from is not None,
+            one_file_system=self.one_file_system,
             implied_dirs=self.implied_dirs,
             keep_dirlinks=self.keep_dirlinks,
             mkpath=self.mkpath,
@@ -306,6 +322,11 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             files_from="-" if self.files_from is not None else None,
             from0=self.files_from is not None,
             cvs_exclude=self.cvs_exclude,
+            skip_compress=self.skip_compress,
+            copy_devices=self.copy_devices,
+            write_devices=self.write_devices,
+            trust_sender=self.trust_sender,
+            msgs2stderr=self.msgs2stderr,
             # The receiving generator itemizes unchanged entries only when it knows the
             # client's format has %i (rsync: options.c server_options(), --log-format).
             log_format=server_log_format(self) if not sender else None,

@@ -584,6 +584,8 @@ class Output:
     ) -> None:
         self.opts = opts
         self.to_stdout = stdout is None
+        if stdout is None and opts.msgs2stderr:
+            stdout = sys.stderr  # --msgs2stderr: every message goes to stderr (rsync: log.c)
         self.out: IO[str] = stdout if stdout is not None else _ClosableStdout(sys.stdout)  # type: ignore[assignment]
         self.err = stderr if stderr is not None else sys.stderr
         self.progress_display = progress
@@ -860,6 +862,23 @@ class Output:
         self._log(line)
         self._line(line)
 
+    def _info_del(self) -> bool:
+        """``INFO_GTE(DEL, 1)``: ``--info=del`` (or ``-v``)."""
+        known = self.__dict__.get("_del_level")
+        if known is not None:
+            return bool(known)
+        opts = self.opts
+        from rsync_wire.proto.outlevels import OutputLevels
+
+        levels = OutputLevels.build(
+            verbose=opts.verbose - opts.verbose_from_info,
+            info=opts.info,
+            debug=opts.debug,
+            stats=opts.stats,
+        )
+        self._del_level = levels.info_gte("DEL")
+        return self._del_level
+
     def deleted(self, name: bytes, mode: int) -> None:
         """``deleting NAME`` (``*deleting   NAME`` with ``-i``; rsync: log.c log_delete())."""
         log = self.log
@@ -878,7 +897,9 @@ class Output:
                 self._log_item(entry, name, _ITEM_DELETED, None, op="del.")
             finally:
                 log.format = saved
-        if not (self.opts.verbose or self.itemize):
+        # rsync: log_delete() prints when INFO_GTE(DEL, 1) or an stdout format is set (-v
+        # sets "%n%L", so --info=del0 does not silence -v)
+        if not (self.opts.verbose or self.itemize or self._info_del()):
             return
         shown = escape_name(name) + ("/" if stat.S_ISDIR(mode) else "")
         if self.itemize:

@@ -413,7 +413,12 @@ async def _daemon_session(
     else:
         family = socket.AF_INET if opts.ipv4 else socket.AF_INET6 if opts.ipv6 else 0
         stream = await connect_daemon(
-            first.host, first.port or opts.port, contimeout=opts.contimeout, family=family
+            first.host,
+            first.port or opts.port,
+            contimeout=opts.contimeout,
+            family=family,
+            bind_address=opts.address,
+            sockopts=opts.sockopts,
         )
         ws = _paced(WireStream(stream, stream, timeout=opts.timeout or None), opts)
 

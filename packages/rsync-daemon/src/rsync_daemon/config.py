@@ -13,7 +13,6 @@ import grp
 import os
 import pwd
 import re
-import socket
 import stat
 import tomllib
 from pathlib import Path
@@ -23,6 +22,7 @@ import msgspec
 
 from rsync_daemon.errors import ConfigError
 from rsync_daemon.safeopen import open_trusted, read_trusted, resolve_trusted_dir
+from rsync_wire.sockopts import SOCKET_OPTIONS
 
 __all__ = [
     "DaemonConfig",
@@ -878,23 +878,6 @@ def _check_value(key: str, value: str, where: str) -> None:
 _CHMOD_RE = re.compile(r"[DF]?([ugoa]*[-+=]([rwxXst]*|[ugo])|[0-7]{1,4})")
 
 
-# rsync: socket.c socket_options[] (name -> level, option, fixed value or None: takes =N).
-_SOCKET_OPTIONS: dict[str, tuple[int, int, int | None]] = {
-    "SO_KEEPALIVE": (socket.SOL_SOCKET, socket.SO_KEEPALIVE, None),
-    "SO_REUSEADDR": (socket.SOL_SOCKET, socket.SO_REUSEADDR, None),
-    "SO_BROADCAST": (socket.SOL_SOCKET, socket.SO_BROADCAST, None),
-    "TCP_NODELAY": (socket.IPPROTO_TCP, socket.TCP_NODELAY, None),
-    "IPTOS_LOWDELAY": (socket.IPPROTO_IP, socket.IP_TOS, 0x10),
-    "IPTOS_THROUGHPUT": (socket.IPPROTO_IP, socket.IP_TOS, 0x08),
-    "SO_SNDBUF": (socket.SOL_SOCKET, socket.SO_SNDBUF, None),
-    "SO_RCVBUF": (socket.SOL_SOCKET, socket.SO_RCVBUF, None),
-    "SO_SNDLOWAT": (socket.SOL_SOCKET, socket.SO_SNDLOWAT, None),
-    "SO_RCVLOWAT": (socket.SOL_SOCKET, socket.SO_RCVLOWAT, None),
-    "SO_SNDTIMEO": (socket.SOL_SOCKET, socket.SO_SNDTIMEO, None),
-    "SO_RCVTIMEO": (socket.SOL_SOCKET, socket.SO_RCVTIMEO, None),
-}
-
-
 def parse_socket_options(
     text: str, warnings: list[str] | None = None
 ) -> list[tuple[int, int, int]]:
@@ -911,13 +894,13 @@ def parse_socket_options(
     out: list[tuple[int, int, int]] = []
     for token in text.replace(",", " ").split():
         name, eq, raw = token.partition("=")
-        if name not in _SOCKET_OPTIONS:
+        if name not in SOCKET_OPTIONS:
             if warnings is None:
                 msg = f"unknown socket option {name}"
                 raise ValueError(msg)
             warnings.append(f"Unknown socket option {name}")
             continue
-        level, option, fixed = _SOCKET_OPTIONS[name]
+        level, option, fixed = SOCKET_OPTIONS[name]
         if fixed is not None:
             if eq and warnings is not None:
                 warnings.append(f"syntax error -- {name} does not take a value")

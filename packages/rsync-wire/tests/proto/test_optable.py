@@ -212,6 +212,7 @@ _PUSH_KEEPS = {
     "exclude-from": "the client reads the file; its rules travel in the filter list",
     "include-from": "the client reads the file; its rules travel in the filter list",
     "P": "it travels as --partial",
+    "skip-compress": "only the sender compresses: a push's client applies it itself",
     "chmod": "the sending client applies it to the modes it sends",
     "munge-links": "each side has its own (rsync: pipe.c local_child())",
     "log-file": "each side has its own (a server's comes with -M)",

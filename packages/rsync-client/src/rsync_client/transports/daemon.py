@@ -18,9 +18,10 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
+import anyio.abc
 
 from rsync_client.safeopen import (
     UNTRUSTED_SYMLINK_MESSAGE,
@@ -63,7 +64,13 @@ class DaemonReply:
 
 
 async def connect_daemon(
-    host: str, port: int | None, *, contimeout: int = 0, family: int = 0
+    host: str,
+    port: int | None,
+    *,
+    contimeout: int = 0,
+    family: int = 0,
+    bind_address: str | None = None,
+    sockopts: str | None = None,
 ) -> ByteStream:
     """Open the connection to a daemon: TCP, or ``$RSYNC_CONNECT_PROG``, or ``$RSYNC_PROXY``.
 
@@ -74,6 +81,9 @@ async def connect_daemon(
         port: the port (``None``, zero or negative: the default, 873).
         contimeout: ``--contimeout`` in seconds (0: none).
         family: ``socket.AF_INET`` for ``-4``, ``AF_INET6`` for ``-6``, 0 for either.
+        bind_address: ``--address``: the local address each socket binds to first (an
+            address it cannot bind to is skipped, as rsync's try_bind_local()).
+        sockopts: ``--sockopts``: rsync's socket option list, set before connecting.
 
     Raises:
         RsyncError: exit code 10 (socket I/O) when the name does not resolve or no address
@@ -90,7 +100,11 @@ async def connect_daemon(
     if proxy:
         spec = parse_proxy(proxy)
         stream = await _connect_tcp(
-            spec.host, _service_port(spec.host, spec.port), contimeout, family
+            spec.host,
+            _service_port(spec.host, spec.port),
+            contimeout,
+            family,
+            _Local(bind_address, sockopts),
         )
         try:
             await establish_proxy_connection(stream, host, port, spec.user, spec.password)
@@ -99,10 +113,79 @@ async def connect_daemon(
                 await stream.aclose()
             raise
         return stream
-    return await _connect_tcp(host, port, contimeout, family)
+    return await _connect_tcp(host, port, contimeout, family, _Local(bind_address, sockopts))
 
 
-async def _connect_tcp(host: str, port: int, contimeout: int, family: int) -> ByteStream:
+class _Local:
+    """``--address`` and ``--sockopts``: what is done to a socket before it connects."""
+
+    def __init__(self, bind_address: str | None, sockopts: str | None) -> None:
+        self.bind_address = bind_address
+        self.sockopts = sockopts
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self.bind_address or self.sockopts)
+
+
+def _say(line: str) -> None:
+    """A complaint of set_socket_options(): a line on stderr (rsync's rprintf(FERROR))."""
+    import sys
+
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+async def _connect_socket(
+    local: _Local, family: int, sockaddr: tuple[Any, ...]
+) -> ByteStream | None:
+    """One socket: bound, its options set, connected (``None``: it could not bind).
+
+    Raises:
+        OSError: the connection failed.
+
+    rsync: socket.c open_socket_out() (try_bind_local(), set_socket_options()).
+    """
+    from rsync_wire.sockopts import apply_socket_options
+
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if local.bind_address:
+            try:
+                infos = socket.getaddrinfo(
+                    local.bind_address, 0, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+                )
+                for info in infos:
+                    try:
+                        sock.bind(info[4])
+                        break
+                    except OSError:
+                        continue
+                else:
+                    sock.close()
+                    return None
+            except OSError:
+                sock.close()
+                return None
+        if local.sockopts:
+            apply_socket_options(sock, local.sockopts, _say)
+        sock.setblocking(False)  # noqa: FBT003 - the socket API
+        try:
+            sock.connect(sockaddr)
+        except BlockingIOError:
+            await anyio.wait_writable(sock)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise OSError(err, os.strerror(err)) from None
+        return await anyio.abc.SocketStream.from_socket(sock)
+    except BaseException:
+        sock.close()
+        raise
+
+
+async def _connect_tcp(
+    host: str, port: int, contimeout: int, family: int, local: _Local | None = None
+) -> ByteStream:
     """TCP to ``host``: each address in turn, rsync's line for each that fails.
 
     rsync: socket.c open_socket_out().
@@ -111,6 +194,7 @@ async def _connect_tcp(host: str, port: int, contimeout: int, family: int) -> By
     # its low 16 bits: "rsync://host:99999/" connects to port 34463, as rsync does.
     wire_port = port & 0xFFFF
     failures: list[str] = []
+    unbound = 0
     try:
         with anyio.fail_after(contimeout or None):
             try:
@@ -121,9 +205,15 @@ async def _connect_tcp(host: str, port: int, contimeout: int, family: int) -> By
                 # gai_strerror()'s text ("Name or service not known"), not strerror(-2)
                 msg = f"rsync: getaddrinfo: {host} {port}: {exc.strerror or exc}"
                 raise RsyncError(msg, exit_code=ExitCode.SOCKETIO) from None
-            for _family, _type, _proto, _name, sockaddr in infos:
+            for ai_family, _type, _proto, _name, sockaddr in infos:
                 address = str(sockaddr[0])
                 try:
+                    if local is not None and local.wanted:
+                        stream = await _connect_socket(local, ai_family, sockaddr)
+                        if stream is None:
+                            unbound += 1
+                            continue  # no binding to --address: no line (rsync's)
+                        return stream
                     return await anyio.connect_tcp(address, wire_port)
                 except OSError as exc:
                     cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
@@ -137,6 +227,8 @@ async def _connect_tcp(host: str, port: int, contimeout: int, family: int) -> By
         msg = f"rsync: failed to connect to {host}: connection timed out (after {contimeout}s)"
         raise RsyncError(msg, exit_code=ExitCode.CONTIMEOUT) from None
     msg = "\n".join(failures) or f"rsync: getaddrinfo: {host} {port}: no address"
+    if unbound and not failures:
+        msg = ""  # no address could be bound to --address: rsync says nothing more
     raise RsyncError(msg, exit_code=ExitCode.SOCKETIO)
 
 

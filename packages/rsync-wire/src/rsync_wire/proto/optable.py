@@ -364,7 +364,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("times", "t", sets="preserve_times", server="flag", send=Send.SHORT, roles=_ALL,
        negations=_no("times", "t")),
     _O("atimes", "U", sets="preserve_atimes", server="count", send=Send.SHORT, repeat=2,
-       roles=_SS, negations=_no("atimes", "U")),
+       roles=_ALL, negations=_no("atimes", "U")),
     _O("crtimes", "N", sets="preserve_crtimes", server="flag", send=Send.SHORT,
        negations=_no("crtimes", "N")),
     _O("perms", "p", sets="preserve_perms", server="flag", send=Send.SHORT, roles=_ALL,
@@ -385,7 +385,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("relative", "R", sets="relative", server="flag", send=Send.SHORT, roles=_ALL,
        negations=_no("relative", "R")),
     _O("one-file-system", "x", sets="one_file_system", server="count", send=Send.SHORT,
-       repeat=2, roles=_SRV, negations=_no("one-file-system", "x")),
+       repeat=2, roles=_ALL, negations=_no("one-file-system", "x")),
     _O("sparse", "S", sets="sparse", server="flag", send=Send.SHORT, roles=_ALL,
        negations=_no("sparse", "S")),
     _O("compress", "z", sets="compress", server="flag", send=Send.SHORT, roles=_ALL,
@@ -503,8 +503,11 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("version", "V", roles=_CLI),
     _O("debug", arg=Arg.STR, sets="debug", server="list", roles=_ALL),
     _O("stderr", arg=Arg.STR),
-    _O("msgs2stderr", sets="msgs2stderr", server="flag", roles=_SRV,
-       negations=_no("msgs2stderr"), used=lambda o: o.msgs2stderr is not None),
+    # said either way when the user said it (rsync: server_options())
+    _O("msgs2stderr", sets="msgs2stderr", server="flag", send=Send.CUSTOM, roles=_ALL,
+       negations=_no("msgs2stderr"), used=lambda o: o.msgs2stderr is not None,
+       emit=lambda o: [] if o.msgs2stderr is None
+       else ["--msgs2stderr" if o.msgs2stderr else "--no-msgs2stderr"]),
     _O("motd", roles=_CLI, negations=_no("motd"), default_on=True),
     _O("human-readable", "h", roles=_CLI, negations=_no("human-readable", "h")),
     _O("archive", "a", roles=_CLI),
@@ -514,11 +517,18 @@ OPTIONS: Final[tuple[Option, ...]] = (
        aliases=("i-r",), negations=_no("inc-recursive", "i-r"), default_on=True,
        used=lambda o: not o.inc_recursive),
     _O("old-dirs", aliases=("old-d",)),
-    _O("open-noatime", sets="open_noatime", server="flag", roles=_SRV,
-       negations=_no("open-noatime")),
+    # forwarded unless -UU says it (rsync: server_options(); -UU implies it)
+    _O("open-noatime", sets="open_noatime", server="flag", send=Send.LONG, roles=_ALL,
+       negations=_no("open-noatime"),
+       forward_if=lambda o: o.open_noatime and o.preserve_atimes <= 1),
     _O("fake-super", sets="fake_super", server="flag", roles=_ALL),
-    _O("copy-devices", server="refuse"),
-    _O("write-devices", server="refuse", negations=_no("write-devices")),
+    # the sender reads a device's contents as a file's; forwarded when the server sends
+    _O("copy-devices", sets="copy_devices", server="flag", send=Send.LONG, when=_RECV,
+       roles=_CLI | _SS),
+    # the receiver writes into an existing device (it implies --inplace); forwarded to a
+    # receiving server (rsync: server_options())
+    _O("write-devices", sets="write_devices", server="flag", send=Send.LONG, when=_SEND,
+       roles=_CLI | _SR, negations=_no("write-devices")),
     _O("drop-D", sets="drop_devices", server="flag", roles=_SRV, negations=_no("drop-D")),
     _O("confine-root", arg=Arg.STR, sets="confine_root", server="str", roles=_SRV | _LC),
     # local only: never forwarded, and a daemon never takes it (rsync: options.c)
@@ -526,7 +536,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("munge-links", sets="munge_links", server="flag", roles=_ALL,
        negations=_no("munge-links")),
     _O("chmod", arg=Arg.STR, sets="chmod", server="list", roles=_ALL),
-    _O("preallocate", sets="preallocate", server="flag", roles=_SS),
+    # only a receiving server needs it (rsync: server_options(), am_sender)
+    _O("preallocate", sets="preallocate", server="flag", send=Send.LONG, when=_SEND,
+       roles=_ALL),
     _O("delete-missing-args", sets="delete_missing_args", server="flag", send=Send.LONG,
        roles=_ALL),
     _O("ignore-missing-args", sets="ignore_missing_args", server="flag", send=Send.LONG,
@@ -540,11 +552,10 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("include", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
     _O("exclude-from", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
     _O("include-from", arg=Arg.STR, sets="server_rules", server="rule", roles=_ALL),
-    # a sending server sends matching files at zlib level 0 (rsync_wire.proto.
-    # skipcompress); rsync's client forwards it when the server sends. pyrsync's client
-    # does not take it yet (its parser and ClientOptions have no field for it)
+    # the sender sends matching files at zlib level 0 (rsync_wire.proto.skipcompress);
+    # rsync's client forwards it when the server sends
     _O("skip-compress", arg=Arg.STR, sets="skip_compress", server="str", send=Send.EQUALS,
-       when=_RECV, roles=_SRV),
+       when=_RECV, roles=_ALL),
     _O("compress-threads", arg=Arg.INT, sets="compress_threads", server="int", roles=_SRV,
        aliases=("zt",)),
     _O("", "P", sets="partial", server="flag", roles=_ALL),
@@ -560,7 +571,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("only-write-batch", arg=Arg.STR, sets="only_write_batch", server="batch",
        send=Send.CUSTOM, when=_SEND, emit=_only_write_batch_emit, roles=_CLI | _SR),
     _O("old-args", roles=_CLI, negations=_no("old-args")),
-    _O("trust-sender"),
+    _O("trust-sender", roles=_CLI),  # the client's receiver: no checks of the list's names
     _O("chown", arg=Arg.STR, roles=_CLI),  # the client makes it --usermap/--groupmap
     _O("contimeout", arg=Arg.INT, server="refuse_value", roles=_CLI,
        negations=_no("contimeout")),
@@ -577,13 +588,13 @@ OPTIONS: Final[tuple[Option, ...]] = (
        negations=_no("mkpath")),
     _O("qsort", sets="qsort", server="flag", roles=_SRV, wire="use-qsort"),
     _O("copy-as", arg=Arg.STR),
-    _O("address", arg=Arg.STR),
+    _O("address", arg=Arg.STR, roles=_CLI),  # the client's daemon socket binds to it
     _O("port", arg=Arg.INT, roles=_CLI),
-    _O("sockopts", arg=Arg.STR),
+    _O("sockopts", arg=Arg.STR, roles=_CLI),
     _O("password-file", arg=Arg.STR, roles=_CLI),
     _O("early-input", arg=Arg.STR, roles=_CLI),
     _O("blocking-io", roles=_CLI, negations=_no("blocking-io")),
-    _O("outbuf", arg=Arg.STR),
+    _O("outbuf", arg=Arg.STR, roles=_CLI),
     # written by the builder after every other option (rsync: server_options())
     _O("remote-option", "M", arg=Arg.STR, roles=_CLI),
     _O("protocol", arg=Arg.INT, server="protocol", roles=_CLI),

@@ -124,6 +124,9 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     max_alloc: str | None = None
     alloc_limit: int = DEFAULT_MAX_ALLOC  # --max-alloc in bytes (parsed; no limit: 2**63-1)
     skip_compress: str | None = None
+    write_devices: bool = False  # --write-devices: a receiver writes into a device
+    copy_devices: bool = False  # --copy-devices: a sender sends a device's contents
+    trust_sender: bool = False  # --trust-sender: a client receiver takes any listed name
     compress_threads: int | None = None  # --compress-threads/--zt (zstd workers)
     # what only a receiver acts on, parsed so that a receiving server can refuse them
     fake_super: bool = False  # --fake-super: owners and modes kept in an xattr

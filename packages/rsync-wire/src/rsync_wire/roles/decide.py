@@ -242,6 +242,17 @@ def itemize_flags(
         and (not iflags & ITEM.XNAME_FOLLOWS or xname)
     ):
         iflags |= ITEM.REPORT_TIME
+    # -U (rsync: generator.c itemize(), ITEM_REPORT_ATIME: files and devices, whole seconds)
+    atime = getattr(st, "st_atime_ns", None)
+    if (
+        opts.preserve_atimes
+        and entry.atime is not None
+        and atime is not None
+        and not stat.S_ISDIR(emode)
+        and not stat.S_ISLNK(emode)
+        and atime // 1_000_000_000 != entry.atime
+    ):
+        iflags |= ITEM.REPORT_ATIME
     if not stat.S_ISLNK(emode):
         if opts.preserve_perms:
             if (st.st_mode ^ mode) & CHMOD_BITS:

@@ -50,9 +50,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DELAY_DIR",
+    "FALLOC_FL_KEEP_SIZE",
     "SPARSE_WRITE_SIZE",
     "Output",
     "SparseWriter",
+    "fallocate",
     "open_temp_dir",
     "rejected_by_module",
 ]
@@ -66,13 +68,15 @@ SPARSE_WRITE_SIZE: Final = 1024
 
 _COPY_CHUNK: Final = 1 << 20
 _ZERO_RUN: Final = re.compile(rb"\x00{%d,}" % SPARSE_WRITE_SIZE)
-_FALLOC_FL_KEEP_SIZE: Final = 0x01
+FALLOC_FL_KEEP_SIZE: Final = 0x01
+"""fallocate(2): reserve blocks without changing the file's length (--preallocate)."""
 _FALLOC_FL_PUNCH_HOLE: Final = 0x02
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_fallocate = _libc.fallocate
-_fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
-_fallocate.restype = ctypes.c_int
+fallocate = _libc.fallocate
+"""fallocate(2) (ctypes: returns -1 and sets ``ctypes.get_errno()`` on failure)."""
+fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+fallocate.restype = ctypes.c_int
 
 
 class Output:
@@ -417,7 +421,7 @@ class SparseWriter:
         if end <= offset:
             return  # beyond the old data: nothing was ever written there
         size = end - offset
-        if _fallocate(self.fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, offset, size) == 0:
+        if fallocate(self.fd, _FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, size) == 0:
             return
         # no hole punching here: zeros, as rsync's do_punch_hole() falls back to
         zeros = bytes(min(size, _COPY_CHUNK))

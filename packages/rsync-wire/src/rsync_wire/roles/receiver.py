@@ -29,6 +29,7 @@ read_final_goodbye().
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import logging
 import os
@@ -48,7 +49,7 @@ from rsync_wire.proto.tokens import BlockRef, Literal, TokenDecoder, TokenEvent
 from rsync_wire.roles.basis import BasisError, basis_of
 from rsync_wire.roles.decide import CHMOD_BITS, ITEM, dest_mode
 from rsync_wire.roles.fakesuper import set_stat_xattr
-from rsync_wire.roles.output import Output, SparseWriter
+from rsync_wire.roles.output import FALLOC_FL_KEEP_SIZE, Output, SparseWriter, fallocate
 from rsync_wire.roles.receive_state import Finished, Milestone, Redo
 
 if TYPE_CHECKING:
@@ -521,7 +522,8 @@ class ReceiverRole:
             sh.reporter.item(entry, sh.logged(entry, rel), iflags, None)
             self._sink = None
             old_size = 0
-            if fd >= 0 and sh.opts.sparse:
+            device = fd >= 0 and stat.S_IFMT(os.fstat(fd).st_mode) in (stat.S_IFBLK, stat.S_IFCHR)
+            if fd >= 0 and sh.opts.sparse and not device:
                 # -S: a whole file starts from nothing (no data to punch holes in)
                 if head.count == 0:
                     os.ftruncate(fd, 0)
@@ -540,7 +542,8 @@ class ReceiverRole:
             if fd < 0:
                 return
             try:
-                os.ftruncate(fd, start + self._written(entry.size - start))
+                if not device:  # --write-devices: a device keeps its size (rsync: receiver.c)
+                    os.ftruncate(fd, start + self._written(entry.size - start))
             except OSError as exc:
                 self._error(
                     f"rsync: [receiver] ftruncate {_show(self._full_name(rel))} failed: "
@@ -697,8 +700,10 @@ class ReceiverRole:
         sink: _Sink
         where = functools.partial(self._full_name, rel)  # only an error shows it
         sparse = None
+        prealloc = self._preallocate(fd, rel, entry) if fd >= 0 and self.sh.opts.preallocate else 0
         if fd >= 0 and self.sh.opts.sparse:
-            sparse = SparseWriter(fd, punch_below=old_size)
+            # a preallocated extent holds blocks: its runs of zeros are punched out
+            sparse = SparseWriter(fd, punch_below=max(old_size, prealloc))
         # Written in this thread: a worker thread for large files (tried before) made T1
         # slower on a busy 2-core machine (1.4-1.9 s against 0.95 s for 256 MiB on tmpfs),
         # as every batch waited for the thread to be scheduled.
@@ -714,6 +719,14 @@ class ReceiverRole:
                 sparse.finish()  # rsync: fileio.c sparse_end()
             except OSError as exc:
                 raise write_failed(where(), exc) from exc
+        if prealloc > sink.written + append_from:
+            try:  # the list's size was more than came: the extra zeros go
+                os.ftruncate(fd, sink.written + append_from)
+            except OSError as exc:
+                self._error(
+                    f"rsync: [receiver] ftruncate {_show(where())} failed: "
+                    f"{exc.strerror} ({exc.errno})"
+                )
         theirs = await self.sh.ws.read_exact(self.digest_size)
         if self.sh.config.progress:
             self._progress(rel, sink.written, entry.size, final=True)
@@ -862,6 +875,35 @@ class ReceiverRole:
             if sink.size >= _WRITE_AT:
                 await sink.flush()
 
+    def _preallocate(self, fd: int, rel: bytes, entry: FileEntry) -> int:
+        """``--preallocate``: reserve the file's listed size; how much was reserved.
+
+        The blocks are reserved beyond the file's end (``FALLOC_FL_KEEP_SIZE``), or with
+        ``-S`` as the file's length, so that the sparse writer can punch the runs of
+        zeros out of them. A file rewritten in place that is already long enough gets
+        none. A failure is a warning, as rsync's.
+
+        rsync: receiver.c receive_data(), syscall.c do_fallocate().
+        """
+        size = entry.size
+        if size <= 0 or self.sh.opts.dry_run:
+            return 0
+        try:
+            if self.sh.opts.inplace and os.fstat(fd).st_size >= size:
+                return 0
+        except OSError:
+            return 0
+        mode = 0 if self.sh.opts.sparse else FALLOC_FL_KEEP_SIZE
+        if fallocate(fd, mode, 0, size) == 0:
+            return size
+        err = ctypes.get_errno()
+        self.sh.reporter.message(
+            Msg.WARNING,
+            f"rsync: [receiver] do_fallocate {_show(self._full_name(rel))} failed: "
+            f"{os.strerror(err)} ({err})\n".encode("utf-8", "surrogateescape"),
+        )
+        return 0
+
     def _full_name(self, rel: bytes) -> bytes:
         return self.sh.shown(rel)
 
@@ -917,9 +959,14 @@ class ReceiverRole:
                     os.fchown(fd, uid, gid)
             if not sh.fake_super:
                 os.fchmod(fd, self._final_mode(entry, basis_st))
-            if opts.preserve_times:
-                ns = entry.mtime * 1_000_000_000 + entry.mtime_nsec
-                os.utime(fd, ns=(time.time_ns(), ns))
+            atime = entry.atime if opts.preserve_atimes else None  # -U (non-directories)
+            if opts.preserve_times or atime is not None:
+                ns = (
+                    entry.mtime * 1_000_000_000 + entry.mtime_nsec
+                    if opts.preserve_times
+                    else os.fstat(fd).st_mtime_ns
+                )
+                os.utime(fd, ns=(time.time_ns() if atime is None else atime * 1_000_000_000, ns))
         except OSError as exc:
             self._error(
                 f'rsync: [receiver] failed to set attributes on "{_show(rel)}": '

@@ -706,6 +706,8 @@ class ReceiverSide:
                 raise RemoteProtocolError(msg)
         if check_parents:
             self._check_parents(lo, hi)
+        if sh.opts.trust_sender:
+            return  # --trust-sender (rsync: trust_sender_filter, trust_sender_args)
         filters = sh.config.filters
         implied = self._implied_rules()
         check_excluded = filters is not None and bool(filters) and not filters.has_per_dir_merge

@@ -706,6 +706,11 @@ class SenderRole:
             if real_reg and stat.S_ISLNK(st.st_mode) and opts.preserve_links:
                 target = self._fake_link_target(item.path)  # rsync: do_readlink()
         mode = st.st_mode
+        if opts.copy_devices and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
+            # --copy-devices: a device is sent as a file of its contents, its mtime "now"
+            # (rsync: flist.c make_file())
+            st = _device_as_file(st, self._device_size(item.path) if not st.st_size else 0)
+            mode = st.st_mode
         if self._chmod and not stat.S_ISLNK(mode) and mode:
             mode = tweak_mode(mode, self._chmod)  # rsync: flist.c make_file(), chmod_modes
         if (
@@ -747,7 +752,7 @@ class SenderRole:
             nlink=st.st_nlink,
             top_dir=item.top_dir and stat.S_ISDIR(mode),
             no_content_dir=item.no_content and stat.S_ISDIR(mode),
-            xattrs=self._xattrs_of(item.path, st.st_mode) if opts.preserve_xattrs else None,
+            xattrs=self._xattrs_of(item.path, item.st.st_mode) if opts.preserve_xattrs else None,
         )
 
     def _fake_stat(self, path: bytes, st: os.stat_result) -> os.stat_result:
@@ -825,6 +830,19 @@ class SenderRole:
             prior = num
         buf += END
         self.ws.write(buf)
+
+    def _device_size(self, path: bytes) -> int:
+        """A device's size: how far its end is (rsync: util1.c get_device_size())."""
+        try:
+            fd = self.root.open(path)
+        except OSError:
+            return 0
+        try:
+            return os.lseek(fd, 0, os.SEEK_END)
+        except OSError:
+            return 0
+        finally:
+            os.close(fd)
 
     def _file_checksum(self, path: bytes) -> bytes:
         h = self.rule.checksum_hasher()
@@ -1191,13 +1209,16 @@ class SenderRole:
             fd = self.root.open(
                 path,
                 os.O_RDONLY | getattr(os, "O_NOATIME", 0)
-                if self.opts.open_noatime
+                if self.opts.open_noatime or self.opts.preserve_atimes > 1  # -UU implies it
                 else os.O_RDONLY,
                 # a link --copy-unsafe-links followed in the list is a file here too
                 follow=self.opts.copy_links or self.opts.copy_unsafe_links,
             )
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
+            if self.opts.copy_devices and (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+                # --copy-devices: its contents, as far as its end (rsync: sender.c)
+                st = _device_as_file(st, 0 if st.st_size else _seek_end(fd))
+            elif not stat.S_ISREG(st.st_mode):
                 os.close(fd)
                 raise IsADirectoryError(21, "not a regular file")
         except OSError as exc:
@@ -1547,3 +1568,37 @@ class SenderRole:
                 ws.write_varlong(v, 3)
             else:
                 ws.write_longint(v)
+
+
+def _seek_end(fd: int) -> int:
+    """How far the end of ``fd`` is; its position is left at the start."""
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+        os.lseek(fd, 0, os.SEEK_SET)
+    except OSError:
+        return 0
+    return size
+
+
+def _device_as_file(st: os.stat_result, size: int) -> os.stat_result:
+    """A device's stat as --copy-devices lists it: a regular file, its mtime now.
+
+    ``size`` is the device's size, 0 for the size its stat gives.
+
+    rsync: flist.c make_file().
+    """
+    fields = list(st)
+    fields[stat.ST_MODE] = stat.S_IFREG | (st.st_mode & 0o777)
+    if size:
+        fields[stat.ST_SIZE] = size
+    now = time.time_ns()
+    fields[stat.ST_MTIME] = now // 1_000_000_000
+    extra = {
+        "st_atime_ns": st.st_atime_ns,
+        "st_mtime_ns": now - now % 1_000_000_000,
+        "st_ctime_ns": st.st_ctime_ns,
+        "st_rdev": 0,
+        "st_blksize": st.st_blksize,
+        "st_blocks": st.st_blocks,
+    }
+    return os.stat_result(fields, extra)

@@ -46,6 +46,12 @@ class _Attributes(_GeneratorState):
                     return False
             elif st.st_mtime_ns // 1_000_000_000 != entry.mtime:
                 return False
+        if (
+            opts.preserve_atimes
+            and entry.atime is not None
+            and (accurate or st.st_atime_ns // 1_000_000_000 != entry.atime)
+        ):
+            return False  # -U: set_file_attrs() sets a differing access time
         if (st.st_mode ^ mode) & CHMOD_BITS:
             return False
         if opts.preserve_uid or opts.preserve_gid:
@@ -98,14 +104,25 @@ class _Attributes(_GeneratorState):
                 or (stat.S_ISDIR(entry.mode) and opts.omit_dir_times)
                 or (link and opts.omit_link_times)
             )
+            mtime_ns, atime_ns = st.st_mtime_ns, st.st_atime_ns
             if times and not skip_time:
                 sec, nsec = divmod(st.st_mtime_ns, 1_000_000_000)
-                same = sec == entry.mtime and (not accurate or nsec == entry.mtime_nsec)
-                if not same:
-                    self._tree.set_mtime(
-                        rel, entry.mtime * 1_000_000_000 + entry.mtime_nsec, atime_ns=st.st_atime_ns
-                    )
-                    updated = True
+                if sec != entry.mtime or (accurate and nsec != entry.mtime_nsec):
+                    mtime_ns = entry.mtime * 1_000_000_000 + entry.mtime_nsec
+            # -U: the access time of a non-directory, in whole seconds (rsync: rsync.c
+            # set_file_attrs(), ATTRS_SKIP_ATIME unless atimes; omitted link times too)
+            if (
+                times
+                and opts.preserve_atimes
+                and entry.atime is not None
+                and not stat.S_ISDIR(entry.mode)
+                and not (link and opts.omit_link_times)
+                and (accurate or st.st_atime_ns // 1_000_000_000 != entry.atime)
+            ):
+                atime_ns = entry.atime * 1_000_000_000
+            if (mtime_ns, atime_ns) != (st.st_mtime_ns, st.st_atime_ns):
+                self._tree.set_mtime(rel, mtime_ns, atime_ns=atime_ns)
+                updated = True
             xa = sh.xattrs
             if xa is not None and not link and xa.diff(self._tree, rel, entry, st.st_mode):
                 for text in xa.set_on(self._tree, rel, entry, st.st_mode, generator=True):

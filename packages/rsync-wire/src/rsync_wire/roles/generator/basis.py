@@ -157,7 +157,8 @@ class _Basis(_HardLinks):
                 os.fchmod(fd, mode & CHMOD_BITS)
                 if opts.preserve_times:
                     ns = entry.mtime * 1_000_000_000 + entry.mtime_nsec
-                    os.utime(fd, ns=(time.time_ns(), ns))
+                    atime = entry.atime if opts.preserve_atimes else None  # -U
+                    os.utime(fd, ns=(time.time_ns() if atime is None else atime * 10**9, ns))
             finally:
                 os.close(fd)
             self._tree.rename_into_place(rel, tmp)

@@ -68,10 +68,35 @@ class _Deletion(_Attributes):
             st = self._stat(rel)
             if st is None or not stat.S_ISDIR(st.st_mode):
                 continue
-            self._delete_in_dir(rel)
+            self._delete_in_dir(rel, i)
 
-    def _delete_in_dir(self, rel: bytes) -> None:
+    def _other_filesystem(self, rel: bytes, ndx: int) -> int | None:
+        """-x: the device of ``rel``, or ``None`` when deletion must not enter it.
+
+        A top directory sets the device deletion stays on; any other directory on
+        another device (a mount point, or below one) is left alone, unless it is on the
+        device of an earlier top directory.
+
+        rsync: generator.c delete_in_dir() (filesystem_dev, dev_tbl).
+        """
+        st = self._stat(rel)
+        if st is None:
+            return None
+        sh = self.sh
+        dev = st.st_dev
+        if 0 <= ndx < len(sh.entries) and sh.entries[ndx].top_dir:
+            self.fs_devs.add(dev)
+            self.fs_dev = dev
+        elif dev != self.fs_dev:
+            if dev not in self.fs_devs:
+                return None
+            self.fs_dev = dev
+        return dev
+
+    def _delete_in_dir(self, rel: bytes, ndx: int = -1) -> None:
         """Delete what is in destination directory ``rel`` but not in the file list.
+
+        ``ndx`` is the directory's index in the file list (for -x: is it a top one).
 
         rsync: generator.c delete_in_dir().
         """
@@ -85,6 +110,10 @@ class _Deletion(_Attributes):
             return
         if self.dry_missing and (rel in self.dry_missing or self._below_missing(rel)):
             return
+        one_fs = sh.opts.one_file_system
+        dev = self._other_filesystem(rel, ndx) if one_fs else None
+        if one_fs and dev is None:
+            return
         try:
             listing = self._tree.list_dir(rel)
         except OSError:
@@ -93,9 +122,19 @@ class _Deletion(_Attributes):
         tokens = self._enter_merge_dirs(rel)
         try:
             for name, st in self._sorted_listing(listing, reverse=True):
+                path = rel + b"/" + name if rel else name
+                if one_fs and stat.S_ISDIR(st.st_mode) and st.st_dev != dev:
+                    # a mount point: never deleted (rsync: flist.c send_directory(),
+                    # FLAG_MOUNT_DIR; -xx leaves it out of the listing)
+                    if sh.config.levels.info_gte("MOUNT"):
+                        self._info(
+                            f"[generator] skipping mount-point dir {_show(path)}"
+                            if one_fs > 1
+                            else f"cannot delete mount point: {_show(path)}"
+                        )
+                    continue
                 if name in keep:
                     continue
-                path = rel + b"/" + name if rel else name
                 if self._protected(path, st):
                     continue
                 if self.delay_deletes:

@@ -186,7 +186,7 @@ class _Entries(_Basis):
             and ndx in sh.content_dirs
             and ndx not in sh.missing_dirs
         ):
-            self._delete_in_dir(rel)
+            self._delete_in_dir(rel, ndx)
 
     def _copy_basis_dir_xattrs(self, rel: bytes) -> None:
         """A new directory takes a basis directory's attributes.
@@ -354,7 +354,11 @@ class _Entries(_Basis):
                 if sh.config.levels.info_gte("SKIP"):  # rsync: generator.c INFO_GTE(SKIP, 1)
                     self._info(f"{_show(rel)} is newer")
                 return
-        if st is not None and not stat.S_ISREG(st.st_mode):
+        if (
+            st is not None
+            and not stat.S_ISREG(st.st_mode)
+            and not (opts.write_devices and (stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode)))
+        ):  # --write-devices: a device is written into (rsync: generator.c, FT_DEVICE)
             if not self._delete_item(rel, st.st_mode, make_room=True, what="regular file"):
                 return
             st = None

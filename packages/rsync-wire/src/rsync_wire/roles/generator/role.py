@@ -133,7 +133,7 @@ class GeneratorRole(_Entries):
                         and lists.dir_content[sub.parent]
                         and slot not in sh.missing_dirs
                     ):
-                        self._delete_in_dir(rel)
+                        self._delete_in_dir(rel, slot)
                 sh.children.pop(rel, None)
             else:
                 self._dir_slot = -1

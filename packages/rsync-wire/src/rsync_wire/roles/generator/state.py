@@ -98,6 +98,9 @@ class _GeneratorState:
         self.hl_followers: list[int] = []
         self.dry_missing: list[bytes] = []  # with -n: directories that do not exist
         self.warned_io_error = False
+        # -x: the device deletion stays on, and those of the top directories seen
+        self.fs_dev = 0
+        self.fs_devs: set[int] = set()
         self.phase = 0
         self._fuzzy = fuzzy_finder(shared)  # -y (rsync_wire.roles.fuzzy)
         # incremental recursion: the list being generated, the index standing for its
@@ -122,6 +125,7 @@ class _GeneratorState:
             or opts.modify_window
             or opts.preserve_hard_links
             or opts.remove_source_files  # an unchanged file is reported to the sender too
+            or opts.preserve_atimes  # an unchanged file may still need its access time
             or shared.config.levels.info_gte("NAME", 2)
             or shared.config.itemize > 1
             or shared.config.dest_missing
