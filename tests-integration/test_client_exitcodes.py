@@ -150,9 +150,6 @@ def test_unknown_and_unsupported_options(real_rsync: RealRsync, tmp_path: Path) 
     result = run(pyrsync_argv("--acls", "a", "b"))
     assert result.returncode == 1
     assert "--acls" in result.stderr
-    result = run(pyrsync_argv("-aX", "a", "b"))
-    assert result.returncode == 1
-    assert "xattrs" in result.stderr
     theirs, ours = both(real_rsync, "--max-size=zz", "a", "b")
     assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0]
 

@@ -135,7 +135,6 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, expect: str) -> No
     ("param", "value", "reason"),
     [
         ("charset", "utf-8", "character sets"),
-        ("fake super", "yes", "extended attributes"),
         ("insecure links", "yes", "never follows"),
         ("open noatime", "yes", "O_NOATIME"),
     ],
@@ -149,11 +148,18 @@ def test_refused_parameters_say_why(tmp_path: Path, param: str, value: str, reas
 
 @pytest.mark.parametrize(
     ("param", "value"),
-    [("fake super", "no"), ("insecure links", "false"), ("open noatime", "unset")],
+    [("insecure links", "false"), ("open noatime", "unset")],
 )
 def test_values_that_change_nothing_are_accepted(tmp_path: Path, param: str, value: str) -> None:
     cfg = load_rsyncd_conf(_conf(tmp_path, f"[m]\npath = m\n{param} = {value}\n"))
     assert "m" in cfg.modules
+
+
+@pytest.mark.parametrize(("value", "expect"), [("yes", True), ("no", False), ("", False)])
+def test_fake_super_is_a_module_setting(tmp_path: Path, value: str, expect: bool) -> None:
+    line = f"fake super = {value}\n" if value else ""
+    cfg = load_rsyncd_conf(_conf(tmp_path, f"[m]\npath = m\n{line}"))
+    assert cfg.modules["m"].fake_super is expect
 
 
 def test_every_parameter_of_the_manual_is_known() -> None:

@@ -51,6 +51,7 @@ class SyncOptions(TypedDict, total=False):
     atimes: bool | int  # --atimes, -U
     perms: bool  # --perms, -p
     executability: bool  # --executability, -E
+    xattrs: bool | int  # --xattrs, -X
     recursive: bool  # --recursive, -r
     checksum: bool  # --checksum, -c
     cvs_exclude: bool  # --cvs-exclude, -C
@@ -118,6 +119,7 @@ class SyncOptions(TypedDict, total=False):
     archive: bool  # --archive, -a
     inc_recursive: bool  # --inc-recursive
     open_noatime: bool  # --open-noatime
+    fake_super: bool  # --fake-super
     copy_devices: bool  # --copy-devices
     write_devices: bool  # --write-devices
     confine_root: StrArg  # --confine-root

@@ -535,6 +535,8 @@ _APPLY: Final[dict[str, _Spec]] = {
     "perms": _flag("perms"),
     "executability": _flag("executability"),
     "times": _flag("times"),
+    "xattrs": _count("xattrs"),
+    "fake-super": _flag("fake_super"),
     "atimes": _Spec(_atimes, negate=lambda o, _v: setattr(o, "atimes", 0)),
     "open-noatime": _flag("open_noatime"),
     "group": _flag("group"),

@@ -71,6 +71,7 @@ class ModuleConfig(msgspec.Struct, kw_only=True):
     filter: list[str] = msgspec.field(default_factory=list)
     refuse_options: list[str] = msgspec.field(default_factory=list)
     numeric_ids: bool = False
+    fake_super: bool = False  # owners and modes in the user.rsync.%stat xattr
     max_connections: int = 0
     dont_compress: list[str] | None = None  # None: rsync's default list
     lock_file: str = DEFAULT_LOCK_FILE
@@ -552,7 +553,6 @@ _CANON = {"".join(k.split()): k for k in _PARAMS}
 _REFUSED: dict[str, str] = {
     "charset": "pyrsyncd does not convert character sets (--iconv is refused)",
     "name": "a module's name is its [section] title",
-    "fake super": "pyrsyncd does not read or store extended attributes",
     "insecure links": "pyrsyncd never follows symlinks out of a module",
     "open noatime": "pyrsyncd does not open files with O_NOATIME",
 }
@@ -560,7 +560,6 @@ _REFUSED: dict[str, str] = {
 _HARMLESS: dict[str, set[str]] = {
     "insecure links": _BOOL_FALSE,
     "open noatime": _BOOL_FALSE | _UNSET,
-    "fake super": _BOOL_FALSE,
 }
 
 _FACILITIES = [
@@ -1026,6 +1025,7 @@ def _rsyncd_module(
         include_from_rules=include_rules,
         refuse_options=_words(get("refuse options")),
         numeric_ids=numeric,
+        fake_super=get("fake super", "no").lower() in _BOOL_TRUE,
         max_connections=_int(*params["max connections"], "max connections")
         if "max connections" in params
         else 0,

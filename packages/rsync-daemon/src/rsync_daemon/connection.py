@@ -535,6 +535,7 @@ def _module_context(
         "daemon_include": " ".join(mod.include),
         "daemon_exclude": " ".join(mod.exclude),
         "numeric_ids": mod.numeric_ids,
+        "fake_super": mod.fake_super,
         "refuse_options": mod.refuse_options,
         "log_prefix": f"[{peer} {mod.name}]",
         "outgoing_chmod": mod.outgoing_chmod,

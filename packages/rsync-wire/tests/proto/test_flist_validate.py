@@ -337,9 +337,10 @@ def test_encoder_refuses(entry: FileEntry) -> None:
 
 
 def test_unsupported_options() -> None:
-    for opts in (TransferOptions(preserve_acls=True), TransferOptions(preserve_xattrs=1)):
-        with pytest.raises(UnsupportedError):
-            FileListDecoder(P32, opts)
+    with pytest.raises(UnsupportedError):
+        FileListDecoder(P32, TransferOptions(preserve_acls=True))
+    with pytest.raises(UnsupportedError):  # -X needs protocol 30
+        FileListDecoder(Session(protocol=29), TransferOptions(preserve_xattrs=1))
     with pytest.raises(UnsupportedError):
         FileListDecoder(Session(protocol=31), TransferOptions(preserve_crtimes=True))
     with pytest.raises(LocalProtocolError):

@@ -219,6 +219,7 @@ _PUSH_KEEPS = {
     "log-file-format": "each side has its own (a server's comes with -M)",
     "inc-recursive": "the client leaves the 'i' out of -e instead (rsync: options.c)",
     "ignore-missing-args": "the sending client skips the missing names itself",
+    "fake-super": "each side has its own (a server's comes with -M or the module's setting)",
 }
 
 

@@ -115,6 +115,11 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
         return self.protocol >= 30
 
     @property
+    def xattr_optim(self) -> bool:
+        """A hard-link follower's xattrs need no request (``want_xattr_optim``)."""
+        return self.protocol >= 31 and not self.compat_flags & CF.AVOID_XATTR_OPTIM
+
+    @property
     def mtime_nsec(self) -> bool:
         """Modification nanoseconds travel in the file list (``protocol_version >= 31``)."""
         return self.protocol >= 31

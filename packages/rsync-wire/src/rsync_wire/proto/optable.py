@@ -375,7 +375,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("acls", "A", sets="preserve_acls", server="flag", send=Send.SHORT, protocol=30,
        negations=_no("acls", "A")),
     _O("xattrs", "X", sets="preserve_xattrs", server="count", send=Send.SHORT, repeat=2,
-       protocol=30, negations=_no("xattrs", "X")),
+       protocol=30, roles=_ALL, negations=_no("xattrs", "X")),
     _O("recursive", "r", sets="recursive", server="flag", send=Send.SHORT, roles=_ALL,
        negations=_no("recursive", "r")),
     _O("checksum", "c", sets="always_checksum", server="flag", send=Send.SHORT, roles=_ALL,
@@ -521,7 +521,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("open-noatime", sets="open_noatime", server="flag", send=Send.LONG, roles=_ALL,
        negations=_no("open-noatime"),
        forward_if=lambda o: o.open_noatime and o.preserve_atimes <= 1),
-    _O("fake-super"),
+    _O("fake-super", sets="fake_super", server="flag", roles=_ALL),
     # the sender reads a device's contents as a file's; forwarded when the server sends
     _O("copy-devices", sets="copy_devices", server="flag", send=Send.LONG, when=_RECV,
        roles=_CLI | _SS),

@@ -129,6 +129,7 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     trust_sender: bool = False  # --trust-sender: a client receiver takes any listed name
     compress_threads: int | None = None  # --compress-threads/--zt (zstd workers)
     # what only a receiver acts on, parsed so that a receiving server can refuse them
+    fake_super: bool = False  # --fake-super: owners and modes kept in an xattr
     super_user: bool | None = None  # --super (True) / --no-super (False): as root or not
     fsync: bool = False
     preallocate: bool = False

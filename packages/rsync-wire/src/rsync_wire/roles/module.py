@@ -28,6 +28,7 @@ class ModuleContext(msgspec.Struct, kw_only=True):
         daemon_include_from: the contents of the module's ``include from`` file.
         daemon_exclude_from: the contents of the module's ``exclude from`` file.
         numeric_ids: never send user or group names.
+        fake_super: ``fake super = yes``: owners and modes live in the ``%stat`` xattr.
         refuse_options: option names the administrator refused.
         log_prefix: prefix of this session's log lines.
         outgoing_chmod: the module's ``outgoing chmod`` (rsync's chmod syntax), applied to
@@ -61,6 +62,7 @@ class ModuleContext(msgspec.Struct, kw_only=True):
     daemon_include_from: bytes = b""
     daemon_exclude_from: bytes = b""
     numeric_ids: bool = False
+    fake_super: bool = False
     refuse_options: list[str] = msgspec.field(default_factory=list)
     log_prefix: str = ""
     outgoing_chmod: str = ""

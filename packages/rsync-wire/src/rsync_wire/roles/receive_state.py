@@ -29,6 +29,7 @@ from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.roles import idnames
 from rsync_wire.roles.flists import FileLists
 from rsync_wire.roles.idmap import IdRule, map_id, parse_name_map
+from rsync_wire.roles.xattrs import ReceivingXattrs
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -475,6 +476,18 @@ class Shared:
         self.stats = stats
         # --super/--no-super override what the effective uid says (rsync: options.c am_root)
         self.am_root = os.geteuid() == 0 if opts.super_user is None else opts.super_user
+        # --fake-super: rsync's am_root = -1, true where owners are compared, but no chown
+        self.fake_super = opts.fake_super
+        if self.fake_super:
+            self.am_root = True
+        # -X: what generator and receiver know of the sender's xattr lists
+        self.xattrs = (
+            ReceivingXattrs(
+                session, opts, am_root=self.am_root, do_xfers=not opts.dry_run or config.batch_only
+            )
+            if opts.preserve_xattrs
+            else None
+        )
         self.id_maps = _id_maps(opts, reporter)
         self.rule = ChecksumRule.for_session(
             protocol=session.protocol,

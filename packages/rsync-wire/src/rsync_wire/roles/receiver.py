@@ -48,6 +48,7 @@ from rsync_wire.proto.sums import SumHead, decode_sum_head
 from rsync_wire.proto.tokens import BlockRef, Literal, TokenDecoder, TokenEvent
 from rsync_wire.roles.basis import BasisError, basis_of
 from rsync_wire.roles.decide import CHMOD_BITS, ITEM, dest_mode
+from rsync_wire.roles.fakesuper import set_stat_xattr
 from rsync_wire.roles.output import FALLOC_FL_KEEP_SIZE, Output, SparseWriter, fallocate
 from rsync_wire.roles.receive_state import Finished, Milestone, Redo
 
@@ -70,6 +71,7 @@ class _Hasher(Protocol):
     def digest(self) -> bytes: ...
 
 
+_HLINK_ITEM = int(ITEM.XNAME_FOLLOWS | ITEM.LOCAL_CHANGE)
 log = logging.getLogger("rsync_wire.receiver")
 
 _WRITE_AT = 1 << 20  # bytes collected before a write
@@ -222,8 +224,20 @@ class ReceiverRole:
                     f"ERROR: rejecting file transfer request for daemon excluded file: {_show(rel)}"
                 )
                 raise RemoteProtocolError(msg)
+            xa = sh.xattrs
+            if xa is not None and xa.wants_reply(iflags):
+                await xa.read_reply(ws, entry)  # rsync: receiver.c recv_xattr_request()
             if not iflags & ITEM.TRANSFER:
                 self._echoed_item(entry, rel, iflags, xname)
+                if (
+                    xa is not None
+                    and xa.wants_reply(iflags)
+                    and iflags & _HLINK_ITEM != _HLINK_ITEM
+                    and sh.tree is not None
+                ):
+                    mode = entry.mode
+                    for text in xa.set_on(sh.tree, rel, entry, mode, generator=False):
+                        self._error(f"rsync: [receiver] {text}")
                 continue
             if self.phases.phase >= 2:
                 msg = "got transfer request in phase 2"
@@ -913,8 +927,28 @@ class ReceiverRole:
         """Owner, mode and mtime on the open file (rsync: rsync.c set_file_attrs())."""
         sh = self.sh
         opts = sh.opts
+        xa = sh.xattrs
+        if xa is not None and sh.tree is not None:
+            # long values not sent are the old file's (rsync: fnamecmp, the file itself
+            # when the data came whole)
+            old_st = basis_st if basis_st is not None else sh.tree.lstat_or_none(rel)
+            basis = (sh.tree, rel, old_st.st_mode) if old_st is not None else None
+            for text in xa.set_on_fd(fd, rel, entry, basis):
+                self._error(f"rsync: [receiver] {text}")
+        if sh.fake_super:  # owner, group and mode go in the %stat xattr (rsync: am_root < 0)
+            st = os.fstat(fd)
+            uid = sh.ids.uid(entry.uid) if opts.preserve_uid else st.st_uid
+            gid, skip = sh.ids.gid(entry.gid) if opts.preserve_gid else (st.st_gid, True)
+            if opts.preserve_gid and skip:
+                gid = st.st_gid
+            mode = stat.S_IFREG | self._final_mode(entry, basis_st)
+            failed = set_stat_xattr(fd, mode, (0, 0), uid, gid)
+            if failed is not None:
+                self._error(f"rsync: [receiver] {failed}")
         try:
-            if (sh.am_root and opts.preserve_uid) or opts.preserve_gid:
+            if sh.fake_super:
+                pass
+            elif (sh.am_root and opts.preserve_uid) or opts.preserve_gid:
                 uid = sh.ids.uid(entry.uid) if sh.am_root and opts.preserve_uid else -1
                 gid = -1
                 if opts.preserve_gid:
@@ -923,7 +957,8 @@ class ReceiverRole:
                         gid = -1
                 if uid != -1 or gid != -1:
                     os.fchown(fd, uid, gid)
-            os.fchmod(fd, self._final_mode(entry, basis_st))
+            if not sh.fake_super:
+                os.fchmod(fd, self._final_mode(entry, basis_st))
             atime = entry.atime if opts.preserve_atimes else None  # -U (non-directories)
             if opts.preserve_times or atime is not None:
                 ns = (

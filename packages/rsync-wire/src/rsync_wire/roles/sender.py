@@ -23,6 +23,8 @@ import time
 from array import array
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from rsync_delta.hashes import ChecksumRule
 from rsync_delta.ops import BlockMatch
 from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
@@ -37,9 +39,18 @@ from rsync_wire.proto.phases import SenderFinish, SenderPhases
 from rsync_wire.proto.skipcompress import SkipCompress
 from rsync_wire.proto.sums import SumHead, decode_block_sums, decode_sum_head
 from rsync_wire.proto.tokens import TokenEncoder
+from rsync_wire.proto.xattrs import (
+    END,
+    XattrList,
+    encode_reply_item,
+    make_list,
+    sender_wanted,
+    wire_name,
+)
 from rsync_wire.roles import idnames
 from rsync_wire.roles.chmod import ChmodError, ChmodRule, option_rules, parse_chmod, tweak_mode
 from rsync_wire.roles.daemon_rules import DaemonRules, add_server_rules
+from rsync_wire.roles.fakesuper import fake_stat
 from rsync_wire.roles.files_from import read_names_file
 from rsync_wire.roles.report import RoleReport, exit_code_for
 from rsync_wire.roles.scan import (
@@ -53,6 +64,7 @@ from rsync_wire.roles.scan import (
     scan,
 )
 from rsync_wire.roles.sender_ports import SenderPort, ServerSenderPort
+from rsync_wire.roles.xattr_fs import read_stat_xattr, read_xattrs
 from rsync_wire.roles.xferlog import XferItem, log_item
 
 if TYPE_CHECKING:
@@ -117,6 +129,8 @@ _TRANSFER = int(Item.TRANSFER)
 _BASIS_TYPE_FOLLOWS = int(Item.BASIS_TYPE_FOLLOWS)
 _XNAME_FOLLOWS = int(Item.XNAME_FOLLOWS)
 _IS_NEW = int(Item.IS_NEW)
+_REPORT_XATTR = int(Item.REPORT_XATTR)
+_HLINK_ITEM = int(Item.XNAME_FOLLOWS | Item.LOCAL_CHANGE)
 _MISSING_DATA = 1 << 16  # rsync.h ITEM_MISSING_DATA: no iflags below protocol 29 (log only)
 
 
@@ -342,6 +356,8 @@ class SenderRole:
         self._dfs: list[tuple[Iterator[int], object]] = []
         # -R with incremental recursion: what each directory's sub-list adds to its contents
         self._relnames: dict[bytes, list[ScanEntry]] = {}
+        # -X: the abbreviated values the generator asked for, sent after the echo
+        self._xa_todo: list[int] | None = None
         self.ndx_out = codec.NdxEncoder(protocol=session.protocol)
         self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
         self.tokens = TokenEncoder(
@@ -683,6 +699,12 @@ class SenderRole:
     def _to_entry(self, item: ScanEntry) -> FileEntry:
         st = item.st
         opts = self.opts
+        target = item.link_target
+        if opts.fake_super:  # rsync: flist.c make_file() (x_lstat)
+            real_reg = stat.S_ISREG(st.st_mode)
+            st = self._fake_stat(item.path, st)
+            if real_reg and stat.S_ISLNK(st.st_mode) and opts.preserve_links:
+                target = self._fake_link_target(item.path)  # rsync: do_readlink()
         mode = st.st_mode
         if opts.copy_devices and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
             # --copy-devices: a device is sent as a file of its contents, its mtime "now"
@@ -691,7 +713,6 @@ class SenderRole:
             mode = st.st_mode
         if self._chmod and not stat.S_ISLNK(mode) and mode:
             mode = tweak_mode(mode, self._chmod)  # rsync: flist.c make_file(), chmod_modes
-        target = item.link_target
         if (
             self._munge
             and target is not None
@@ -731,7 +752,84 @@ class SenderRole:
             nlink=st.st_nlink,
             top_dir=item.top_dir and stat.S_ISDIR(mode),
             no_content_dir=item.no_content and stat.S_ISDIR(mode),
+            xattrs=self._xattrs_of(item.path, item.st.st_mode) if opts.preserve_xattrs else None,
         )
+
+    def _fake_stat(self, path: bytes, st: os.stat_result) -> os.stat_result:
+        """``st`` as the ``%stat`` xattr of ``path`` records it (``--fake-super``)."""
+        try:
+            dfd, name = self.root.parent_and_name(path)
+        except OSError:
+            return st
+        try:
+            return fake_stat(st, read_stat_xattr(dfd, name, st.st_mode))
+        except OSError:
+            return st
+        finally:
+            os.close(dfd)
+
+    def _fake_link_target(self, path: bytes) -> bytes | None:
+        try:
+            fd = self.root.open(path)
+        except OSError:
+            return None
+        try:
+            return os.read(fd, 4096) or None
+        finally:
+            os.close(fd)
+
+    def _local_xattrs(self, path: bytes, mode: int) -> list[tuple[bytes, bytes]]:
+        """The attributes of ``path`` a sender lists (rsync: xattrs.c rsync_xal_get())."""
+        xx = self.opts.preserve_xattrs > 1
+        fake = self.opts.fake_super
+        dfd, name = self.root.parent_and_name(path)
+        try:
+            return read_xattrs(dfd, name, mode, lambda n: sender_wanted(n, fake_super=fake, xx=xx))
+        finally:
+            os.close(dfd)
+
+    def _xattrs_of(self, path: bytes, mode: int) -> XattrList:
+        """The entry's xattr list, long values as digests (rsync: xattrs.c get_xattr())."""
+        try:
+            items = make_list(self._local_xattrs(path, mode))
+        except OSError:
+            self.report.io_error |= 1  # rsync: flist.c send_file_name() (IOERR_GENERAL)
+            return ()
+        if self.opts.fake_super:  # rsync: xattrs.c send_xattr() unwraps user.rsync.
+            items = tuple(
+                msgspec.structs.replace(x, name=wire_name(x.name, fake_super=True)) for x in items
+            )
+        return items
+
+    async def _read_xattr_request(self) -> list[int]:
+        """The ``num`` of each abbreviated value the generator wants.
+
+        rsync: xattrs.c recv_xattr_request() (sender side).
+        """
+        nums: list[int] = []
+        num = 0
+        while rel := await self.ws.read_varint():
+            num += rel
+            if not 0 < num <= 1 << 16:
+                msg = f"[sender] could not find xattr #{num}"
+                raise RemoteProtocolError(msg)
+            nums.append(num)
+        return nums
+
+    def _write_xattr_reply(self, path: bytes, mode: int, nums: list[int]) -> None:
+        """The values asked for, read again, then the end (rsync: send_xattr_request())."""
+        try:
+            local = sorted(self._local_xattrs(path, mode))
+        except OSError:
+            local = []
+        buf = bytearray()
+        prior = 0
+        for num in sorted(set(nums)):
+            value = local[num - 1][1] if num <= len(local) else b""
+            encode_reply_item(buf, num, prior, value)
+            prior = num
+        buf += END
+        self.ws.write(buf)
 
     def _device_size(self, path: bytes) -> int:
         """A device's size: how far its end is (rsync: util1.c get_device_size())."""
@@ -866,6 +964,17 @@ class SenderRole:
                     fnamecmp_type = await ws.read_byte()
                 if iflags & _XNAME_FOLLOWS:
                     xname = await ws.read_vstring()
+            if (
+                self.opts.preserve_xattrs
+                and iflags & _REPORT_XATTR
+                and (
+                    not self.opts.dry_run
+                    or self.batch_only is not None
+                    or self.opts.only_write_batch is not None
+                )
+                and not (session.xattr_optim and iflags & _HLINK_ITEM == _HLINK_ITEM)
+            ):
+                self._xa_todo = await self._read_xattr_request()
             found = self._locate(ndx) if ndx >= 0 else None
             if found is None:
                 if session.protocol == 29 and iflags == _IS_NEW and ndx == self._count_all():
@@ -1053,6 +1162,22 @@ class SenderRole:
             ws.write_byte(fnamecmp_type)
         if xname is not None:
             ws.write_vstring(xname)
+        todo, self._xa_todo = self._xa_todo, None
+        if todo is not None:  # rsync: sender.c write_ndx_and_attrs()
+            found = self._locate(ndx)
+            if found is None:
+                self._write_xattr_reply(b"", 0, [])
+                return
+            flist, pos = found
+            if pos >= 0:
+                path = _join(self.bases[flist.base_ids[pos]], flist.names[pos])
+                mode = flist.modes[pos]
+            elif flist.parent >= 0:  # a list's own directory (see _item())
+                name, base_id, _dev = self._dirs[flist.parent]
+                path, mode = _join(self.bases[base_id], name), stat.S_IFDIR
+            else:
+                path, mode = _join(self.bases[flist.base_ids[0]], b"."), stat.S_IFDIR
+            self._write_xattr_reply(path, mode, todo)
 
     async def _send_file(
         self,

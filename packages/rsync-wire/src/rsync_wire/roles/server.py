@@ -344,6 +344,8 @@ async def _serve_role(
         ]
         if module.numeric_ids:
             opts.numeric_ids = True
+        if module.fake_super:  # rsync: clientserver.c rsync_module() (am_root = -1)
+            opts.fake_super = True
         _limit_verbosity(opts, module.max_verbosity)
         base = module.path
     else:
@@ -404,6 +406,8 @@ async def _serve_upload(
         dest = sanitize_path(_strip_module(dest, module.name))
         if module.numeric_ids:
             opts.numeric_ids = True
+        if module.fake_super:  # rsync: clientserver.c rsync_module() (am_root = -1)
+            opts.fake_super = True
         _limit_verbosity(opts, module.max_verbosity)
         try:
             root = Root(module.path)

@@ -67,6 +67,7 @@ from rsync_wire.proto.flist.xmit import (
     _dev_minor,
     _Rules,
 )
+from rsync_wire.proto.xattrs import XattrList, XattrListDecoder
 
 if TYPE_CHECKING:
     from rsync_wire.proto.negotiate import Session
@@ -158,6 +159,7 @@ class FileListDecoder:
         "_rdev_major",
         "_uid",
         "_uid_names",
+        "_xa",
     )
 
     def __init__(
@@ -180,7 +182,8 @@ class FileListDecoder:
         self._allowed = self._r.allowed_flags()
         r = self._r
         # decode_batch()'s short path applies (to regular files) in this session
-        self._fast = r.varint_flags and not (r.atimes or r.crtimes or r.checksum)
+        self._fast = r.varint_flags and not (r.atimes or r.crtimes or r.checksum or r.xattrs)
+        self._xa = XattrListDecoder() if r.xattrs else None
         self._failed = False
         self._name = b""
         self._mode = 0
@@ -569,7 +572,15 @@ class FileListDecoder:
                         )
                     raise self._fail(msg)
                 if first_hlink >= list_start:
-                    return self._abbreviated(name, first_hlink, list_start), pos
+                    if self._xa is None:
+                        return self._abbreviated(name, first_hlink, list_start), pos
+                    fndx, fitems, fnew, pos = self._xa.decode(buf, pos)
+                    follower = self._abbreviated(name, first_hlink, list_start)
+                    follower = msgspec.structs.replace(follower, xattrs=fitems, xattr_ndx=fndx)
+                    self._cur[-1] = follower
+                    if fnew:
+                        self._xa.commit(fitems)
+                    return follower, pos
         elif xflags & _HLINK_FIRST:
             msg = f"hard-link-first flag without the hard-link flag on {name!r}"
             raise self._fail(msg)
@@ -778,6 +789,13 @@ class FileListDecoder:
                 checksum = bytes(buf[pos:end])
             pos = end
 
+        # -- xattrs (rsync: xattrs.c receive_xattr(), after the ACLs)
+        xitems: XattrList | None = None
+        xnew = False
+        xndx = -1
+        if self._xa is not None:
+            xndx, xitems, xnew, pos = self._xa.decode(buf, pos)
+
         # -- commit
         if r.uid and new_uid_name is not None:
             self._uid_names[uid] = new_uid_name or None
@@ -829,6 +847,10 @@ class FileListDecoder:
                 user_name=self._uid_names.get(uid) if r.uid else None,
                 group_name=self._gid_names.get(gid) if r.gid else None,
             )
+        if xitems is not None:
+            entry = msgspec.structs.replace(entry, xattrs=xitems, xattr_ndx=xndx)
+            if xnew and self._xa is not None:
+                self._xa.commit(xitems)
         if not self._list_open:
             self._open(list_start)
         if hlink_first:

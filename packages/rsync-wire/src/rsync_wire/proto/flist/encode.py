@@ -56,6 +56,7 @@ from rsync_wire.proto.flist.xmit import (
     _makedev,
     _Rules,
 )
+from rsync_wire.proto.xattrs import XattrListEncoder
 
 if TYPE_CHECKING:
     from rsync_wire.proto.flist.entry import FileEntry
@@ -100,6 +101,7 @@ class FileListEncoder:
         "_rdev_major",
         "_uid",
         "_uid_names",
+        "_xa",
     )
 
     def __init__(
@@ -134,6 +136,7 @@ class FileListEncoder:
         self._list_start = 0
         self._next_start = 1 if self._r.inc_recurse else 0
         self._count = 0
+        self._xa = XattrListEncoder() if self._r.xattrs else None
 
     @property
     def list_start(self) -> int:
@@ -369,6 +372,8 @@ class FileListEncoder:
         if first_hlink >= 0:
             encode_varint_into(buf, first_hlink)
             if first_hlink >= self._list_start:
+                if self._xa is not None:
+                    self._xa.encode_into(buf, entry.xattrs or ())
                 self._name = name
                 self._count += 1
                 return
@@ -464,6 +469,8 @@ class FileListEncoder:
                 buf += csum
             else:
                 buf += bytes(r.csum_len)
+        if self._xa is not None:  # rsync: flist.c send_file_name(), send_xattr()
+            self._xa.encode_into(buf, entry.xattrs or ())
         self._name = name
         self._count += 1
 

@@ -19,6 +19,7 @@ from rsync_wire.proto.constants import (
     S_IFREG,
     S_IFSOCK,
 )
+from rsync_wire.proto.xattrs import XattrList
 
 #: Length of the ``-c`` file checksum in the file list, by checksum name.
 #: rsync: checksum.c csum_len_for_type(..., flist_csum=1).
@@ -91,6 +92,10 @@ class FileEntry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
             scope).
         no_content_dir: directory flag XMIT_NO_CONTENT_DIR (P >= 30: the directory's
             contents are not part of the transfer; with ``top_dir`` an implied directory).
+        xattrs: with ``-X``, the entry's extended attributes (sender side: wire names;
+            receiver side: as received), else ``None``.
+        xattr_ndx: receiver side: the index of ``xattrs`` among the session's xattr lists
+            (entries with equal lists share one); -1 without.
     """
 
     name: bytes
@@ -115,6 +120,8 @@ class FileEntry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     hlink_first: bool = False
     top_dir: bool = False
     no_content_dir: bool = False
+    xattrs: XattrList | None = None
+    xattr_ndx: int = -1
 
     @property
     def is_dir(self) -> bool:

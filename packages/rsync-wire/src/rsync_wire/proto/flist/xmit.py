@@ -88,6 +88,7 @@ class _Rules:
         "specials",
         "uid",
         "varint_flags",
+        "xattrs",
         "zero_sums",
     )
 
@@ -99,9 +100,13 @@ class _Rules:
         if not 27 <= p <= 40:
             msg = f"file-list codec speaks protocols 27 and up, not {p}"
             raise UnsupportedError(msg)
-        if options.preserve_acls or options.preserve_xattrs:
-            msg = "ACL and xattr data in the file list are not implemented (-A/-X)"
+        if options.preserve_acls:
+            msg = "ACL data in the file list is not implemented (-A)"
             raise UnsupportedError(msg)
+        self.xattrs = bool(options.preserve_xattrs)
+        if self.xattrs and p < 30:
+            msg = "--xattrs requires protocol 30 or higher"
+            raise err(msg)
         self.p28 = session.extended_flist_flags  # protocol_version >= 28
         self.p30 = session.uses_varint  # protocol_version >= 30
         self.varint_flags = session.varint_flist_flags  # xfer_flags_as_varint

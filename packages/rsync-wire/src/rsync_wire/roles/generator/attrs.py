@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 from rsync_wire.roles.decide import (
     CHMOD_BITS,
 )
+from rsync_wire.roles.fakesuper import record_stat_at
 from rsync_wire.roles.generator.state import _GeneratorState, _show
 
 if TYPE_CHECKING:
     import os
 
+    from rsync_wire.fs_write import DestTree
     from rsync_wire.proto.flist import FileEntry
 
 
@@ -24,7 +26,14 @@ class _Attributes(_GeneratorState):
     """Compare and set permissions, owners and times; fix directories at the end."""
 
     def _attrs_match(
-        self, entry: FileEntry, mode: int, st: os.stat_result, *, accurate: bool
+        self,
+        entry: FileEntry,
+        mode: int,
+        st: os.stat_result,
+        *,
+        accurate: bool,
+        rel: bytes | None = None,
+        tree: DestTree | None = None,
     ) -> bool:
         """Whether mtime, permissions and ownership of an existing file already match.
 
@@ -51,7 +60,12 @@ class _Attributes(_GeneratorState):
                 return False
             if opts.preserve_gid and not skip_group and st.st_gid != gid:
                 return False
-        return True
+        xa = self.sh.xattrs  # rsync: generator.c unchanged_attrs(), xattrs_differ()
+        if xa is None or rel is None:
+            return True
+        if tree is None:
+            return not xa.diff(self.sh.tree, rel, entry, st.st_mode)
+        return not xa.diff(tree, rel, entry, st.st_mode, remember=False)
 
     def _set_attrs(
         self,
@@ -77,6 +91,9 @@ class _Attributes(_GeneratorState):
         change_uid = sh.am_root and opts.preserve_uid and st.st_uid != uid
         change_gid = opts.preserve_gid and not skip_group and st.st_gid != gid
         try:
+            if sh.fake_super:
+                updated = change_uid or change_gid
+                change_uid = change_gid = False  # recorded below, not made
             if change_uid or change_gid:
                 self._tree.chown(rel, uid if change_uid else -1, gid if change_gid else -1)
                 updated = True
@@ -106,7 +123,15 @@ class _Attributes(_GeneratorState):
             if (mtime_ns, atime_ns) != (st.st_mtime_ns, st.st_atime_ns):
                 self._tree.set_mtime(rel, mtime_ns, atime_ns=atime_ns)
                 updated = True
-            if not link and (st.st_mode ^ mode) & CHMOD_BITS:
+            xa = sh.xattrs
+            if xa is not None and not link and xa.diff(self._tree, rel, entry, st.st_mode):
+                for text in xa.set_on(self._tree, rel, entry, st.st_mode, generator=True):
+                    self._error(f"rsync: [generator] {text}")
+                updated = True
+            if sh.fake_super:  # links too: they are files here
+                updated |= bool((st.st_mode ^ mode) & CHMOD_BITS) and not link
+                self._record_stat(rel, entry, mode, st)
+            elif not link and (st.st_mode ^ mode) & CHMOD_BITS:
                 self._tree.chmod(rel, mode & CHMOD_BITS)
                 updated = True
         except OSError as exc:
@@ -115,6 +140,20 @@ class _Attributes(_GeneratorState):
                 f"{exc.strerror} ({exc.errno})"
             )
         return updated
+
+    def _record_stat(self, rel: bytes, entry: FileEntry, mode: int, st: os.stat_result) -> None:
+        """``--fake-super``: the owner, group and mode in the ``%stat`` xattr."""
+        uid, gid, _skip = self._ids(entry)
+        text = record_stat_at(
+            self._tree,
+            rel,
+            mode,
+            (entry.rdev_major, entry.rdev_minor) if entry.is_device else (0, 0),
+            uid if uid >= 0 else st.st_uid,
+            gid if gid >= 0 else st.st_gid,
+        )
+        if text is not None:
+            self._error(f"rsync: [generator] {text}")
 
     def _touch_up_dirs(self) -> None:
         """Directory times and the permissions loosened during the transfer.

@@ -17,6 +17,7 @@ from rsync_wire.roles.decide import (
     ITEM,
     quick_check_ok,
 )
+from rsync_wire.roles.fakesuper import fake_lstat
 from rsync_wire.roles.generator.hardlinks import _HardLinks
 from rsync_wire.roles.generator.state import _show
 
@@ -150,6 +151,9 @@ class _Basis(_HardLinks):
                 )
                 return False, bst
             try:
+                if sh.xattrs is not None:  # rsync: generator.c copy_altdest_file()
+                    for text in sh.xattrs.copy_from(tree, rel, stat.S_IFREG, fd):
+                        self._error(f"rsync: [generator] {text}")
                 os.fchmod(fd, mode & CHMOD_BITS)
                 if opts.preserve_times:
                     ns = entry.mtime * 1_000_000_000 + entry.mtime_nsec
@@ -213,7 +217,8 @@ class _Basis(_HardLinks):
         rsync: generator.c try_dests_reg(), try_dests_non() (``match_level``).
         """
         best: tuple[int, int, os.stat_result] | None = None
-        for j, tree, bst in self._in_basis_dirs(rel):
+        for j, tree, real_st in self._in_basis_dirs(rel):
+            bst = fake_lstat(tree, rel, real_st) if self.sh.fake_super else real_st
             if not same_kind(bst):
                 continue
             if best is None:
@@ -222,7 +227,7 @@ class _Basis(_HardLinks):
                 continue
             if best[0] < 2:
                 best = (2, j, bst)
-            if self._attrs_match(entry, mode, bst, accurate=accurate):
+            if self._attrs_match(entry, mode, bst, accurate=accurate, rel=rel, tree=tree):
                 return (3, j, bst)
         return best
 

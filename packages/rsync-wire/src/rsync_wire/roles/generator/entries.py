@@ -18,6 +18,7 @@ from rsync_wire.roles.decide import (
     itemize_flags,
     quick_check_ok,
 )
+from rsync_wire.roles.fakesuper import read_fake_link, write_fake_link
 from rsync_wire.roles.generator.basis import _Basis
 from rsync_wire.roles.generator.state import _opens, _show
 from rsync_wire.roles.links import MUNGE_PREFIX, unsafe_symlink
@@ -162,6 +163,8 @@ class _Entries(_Basis):
                 return
             real_st = self._stat(rel)
             created = True
+        if created and sh.xattrs is not None and sh.basis is not None and real_st is not None:
+            self._copy_basis_dir_xattrs(rel)
         if created and real_st is not None and not sh.opts.preserve_perms:
             # a new directory keeps the setgid bit its parent gave it (rsync: rsync.c
             # set_file_attrs(), inherit)
@@ -184,6 +187,19 @@ class _Entries(_Basis):
             and ndx not in sh.missing_dirs
         ):
             self._delete_in_dir(rel, ndx)
+
+    def _copy_basis_dir_xattrs(self, rel: bytes) -> None:
+        """A new directory takes a basis directory's attributes.
+
+        rsync: generator.c recv_generator(), gen_entry_copy_xattrs() when statret == 1.
+        """
+        xa = self.sh.xattrs
+        assert xa is not None  # noqa: S101 - the caller checked
+        for _, tree, bst in self._in_basis_dirs(rel):
+            if stat.S_ISDIR(bst.st_mode):
+                for text in xa.copy_from(tree, rel, stat.S_IFDIR, (self._tree, rel)):
+                    self._error(f"rsync: [generator] {text}")
+                return
 
     def _skip_dir(self, ndx: int, rel: bytes) -> None:
         self._warn("*** Skipping any contents from this failed directory ***", Msg.ERROR)
@@ -208,7 +224,9 @@ class _Entries(_Basis):
                 return
         if st is not None and stat.S_ISLNK(st.st_mode):
             try:
-                current = self._tree.readlink(rel)
+                current = (
+                    read_fake_link(self._tree, rel) if sh.fake_super else self._tree.readlink(rel)
+                )
             except OSError:
                 current = None
             if munge and current is not None and current.startswith(MUNGE_PREFIX):
@@ -232,7 +250,10 @@ class _Entries(_Basis):
             try:
                 # --munge-links: stored as /rsyncd-munged/TARGET (rsync: syscall.c do_symlink())
                 made = MUNGE_PREFIX + target if munge else target
-                self._tree.symlink(made, rel, replace=replace)
+                if sh.fake_super:
+                    write_fake_link(self._tree, rel, made, replace=replace)
+                else:
+                    self._tree.symlink(made, rel, replace=replace)
             except OSError as exc:
                 self._error(
                     f'rsync: [generator] symlink "{_show(rel)}" -> '
@@ -279,8 +300,11 @@ class _Entries(_Basis):
             return
         if not self.dry_run:
             device = os.makedev(entry.rdev_major, entry.rdev_minor) if is_dev else 0
+            kind = stat.S_IFMT(entry.mode)
+            if sh.fake_super:  # an empty file and the %stat record (rsync: do_mknod())
+                kind, device = stat.S_IFREG, 0
             try:
-                self._tree.mknod(rel, stat.S_IFMT(entry.mode) | 0o600, device, replace=replace)
+                self._tree.mknod(rel, kind | 0o600, device, replace=replace)
             except OSError as exc:
                 self._error(
                     f'rsync: [generator] mknod "{_show(rel)}" failed: {exc.strerror} ({exc.errno})'
@@ -349,7 +373,7 @@ class _Entries(_Basis):
             if opts.always_checksum and st.st_size == size:
                 checksum = self._file_checksum(rel)
             if quick_check_ok(entry, st, opts, checksum=checksum):
-                if self._attrs_match(entry, mode, st, accurate=opts.always_checksum):
+                if self._attrs_match(entry, mode, st, accurate=opts.always_checksum, rel=rel):
                     # the common case of a re-sync: nothing to change, nothing to report
                     if sh.config.levels.info_gte("NAME", 2) or sh.config.itemize > 1:
                         self._itemize(ndx, entry, mode, st, 0)
@@ -401,11 +425,17 @@ class _Entries(_Basis):
                 iflags |= ITEM.BASIS_TYPE_FOLLOWS
                 if basis.xname is not None:
                     iflags |= ITEM.XNAME_FOLLOWS
+            xa = sh.xattrs
+            if xa is not None and xa.diff(sh.tree, rel, entry, st.st_mode if st else None):
+                iflags |= ITEM.REPORT_XATTR
             ws.write_int16(iflags)
             if basis is not None:
                 ws.write_byte(basis.kind)
                 if basis.xname is not None:
                     ws.write_vstring(basis.xname)
+            request = xa.request(entry, iflags) if xa is not None else None
+            if request is not None:
+                ws.write(request)
         elif not self.do_xfers:
             sh.reporter.item(entry, sh.logged(entry, rel), ITEM.TRANSFER, None)
         if not self.do_xfers:

@@ -307,6 +307,8 @@ class GeneratorRole(_Entries):
         entry = sh.entries[ndx]
         rel = sh.rels[ndx]
         mode = entry.mode
+        if sh.xattrs is not None:
+            sh.xattrs.forget()
         # with incremental recursion a directory met in its parent's list is only made
         # early; it is handled when its own list comes (rsync's is_dir < 0)
         early = sh.lists.inc and ndx != self._dir_slot and stat.S_ISDIR(mode)

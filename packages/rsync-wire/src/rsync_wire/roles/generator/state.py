@@ -17,6 +17,7 @@ from rsync_wire.roles.decide import (
     dest_mode,
     itemize_flags,
 )
+from rsync_wire.roles.fakesuper import fake_lstat
 
 if TYPE_CHECKING:
     import os
@@ -123,6 +124,7 @@ class _GeneratorState:
             or opts.existing_only
             or opts.update_only
             or opts.always_checksum
+            or opts.preserve_xattrs  # every file's attributes are read
             or opts.size_only
             or opts.ignore_times
             or opts.modify_window
@@ -207,8 +209,11 @@ class _GeneratorState:
         """
         sh = self.sh
         iflags = self._item_flags(entry, mode, st, iflags, xname)
+        xa = sh.xattrs
+        if xa is not None and xa.diff(sh.tree, sh.rels[ndx], entry, st and st.st_mode):
+            iflags |= ITEM.REPORT_XATTR  # rsync: generator.c itemize()
         if not (
-            iflags & SIGNIFICANT_ITEM_FLAGS
+            iflags & (SIGNIFICANT_ITEM_FLAGS | ITEM.REPORT_XATTR)
             or sh.config.levels.info_gte("NAME", 2)
             or sh.config.itemize > 1
             or xname
@@ -222,6 +227,9 @@ class _GeneratorState:
             ws.write_int16(iflags)
             if xname is not None:
                 ws.write_vstring(xname)
+            request = xa.request(entry, iflags) if xa is not None else None
+            if request is not None:
+                ws.write(request)
         else:
             sh.reporter.item(entry, sh.logged(entry, sh.rels[ndx]), iflags, xname)
 
@@ -261,7 +269,8 @@ class _GeneratorState:
         if sh.config.dest_missing or (self.dry_missing and self._below_missing(rel)):
             return None
         try:
-            return self._tree.lstat(rel)
+            st = self._tree.lstat(rel)
+            return fake_lstat(self._tree, rel, st) if sh.fake_super else st
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
