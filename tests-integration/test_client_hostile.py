@@ -77,3 +77,26 @@ def test_hostile_incremental_lists(
     assert not (dest / "x").exists()
     assert not (tmp_path / "elsewhere").exists()
     assert list(outside.iterdir()) == []
+
+
+def test_partial_dir_link_planted_in_the_destination_is_never_followed(
+    rsh_shim_factory: ShimFactory, tmp_path: Path, outside: Path
+) -> None:
+    """A pull of ``host:.`` without ``-r`` has no implied rule (rsync checks no name
+    then); the sender lists ``escape/victim`` where ``escape/.rsync-partial`` is a link
+    out of the destination. The partial dir is no basis and nothing outside changes.
+
+    rsync's suite: malicious-server-partial-basis-symlink-overwrite.
+    """
+    victim = outside / "victim"
+    victim.write_text("outside\n")
+    dest = tmp_path / "dest"
+    (dest / "escape").mkdir(parents=True)
+    (dest / "escape" / ".rsync-partial").symlink_to(outside)
+    shim = rsh_shim_factory([sys.executable, str(HOSTILE), "partial-link"], name="hostile-pl")
+    argv = ["-R", "--no-implied-dirs", "--partial-dir=.rsync-partial", "--no-whole-file"]
+    result = run(pyrsync_argv(*argv, "-e", str(shim), "host:.", f"{dest}/"), timeout=60)
+    assert "unrequested" not in result.stderr, result.describe()
+    assert "Traceback" not in result.stderr
+    assert victim.read_text() == "outside\n"
+    assert sorted(p.name for p in outside.iterdir()) == ["victim"]

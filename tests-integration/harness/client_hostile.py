@@ -91,6 +91,12 @@ def main(argv: list[str]) -> int:  # pragma: no cover - runs as the remote progr
                 entry(b"link", stat.S_IFLNK | 0o777, size=len(target), link_target=target),
                 entry(b"link/escaped", reg, size=4),
             ]
+        elif attack == "partial-link":
+            # a pull of mod/ without -r: no implied rule, so rsync checks no name
+            entries = [
+                entry(b"escape", stat.S_IFDIR | 0o755, top_dir=True, no_content_dir=True),
+                entry(b"escape/victim", reg, size=4),
+            ]
         elif attack.startswith("inc-"):
             entries = [top, entry(b"d", stat.S_IFDIR | 0o755)]
         else:
@@ -122,6 +128,9 @@ def main(argv: list[str]) -> int:  # pragma: no cover - runs as the remote progr
             enc.encode_end_into(ws.out, 0)
             enc.encode_id_lists_into(ws.out)
         await ws.flush()
+        if attack == "partial-link":
+            await anyio.sleep(2)  # the client asks for escape/victim; hang up instead
+            return
         await ws.wait_eof(limit=5)
 
     anyio.run(serve)
