@@ -61,6 +61,35 @@ def _source(base: Path, device: str) -> Path:
     return src
 
 
+def _seat(
+    mode: str,
+    who: str,
+    real_rsync: RealRsync,
+    shims: dict[str, Path],
+    src: Path,
+    dest: Path,
+    *,
+    pull_to_ours: bool,
+) -> tuple[list[str], Path, list[str]]:
+    """(client argv, shim, source and destination) for one program in one mode.
+
+    ``local``, ``push`` and ``pull`` put pyrsync or rsync in the client's seat (rsync
+    on the far side); the fourth mode puts real rsync in the client's seat against
+    pyrsync or rsync on the far side, pulling (``pull_to_ours``) or pushing.
+    """
+    client = [str(a) for a in (pyrsync_argv() if who == "ours" else real_rsync.argv())]
+    shim = shims["theirs"]
+    if mode == "local":
+        return client, shim, [f"{src}/", f"{dest}/"]
+    if mode == "push":
+        return client, shim, ["-e", str(shim), f"{src}/", f"host:{dest}/"]
+    if mode == "pull":
+        return client, shim, ["-e", str(shim), f"host:{src}/", f"{dest}/"]
+    shim = shims[who]
+    ends = [f"host:{src}/", f"{dest}/"] if pull_to_ours else [f"{src}/", f"host:{dest}/"]
+    return [str(a) for a in real_rsync.argv()], shim, ["-e", str(shim), *ends]
+
+
 @pytest.mark.parametrize("mode", ["local", "push", "pull", "pull-from-ours"])
 def test_copy_devices_as_rsync(
     real_rsync: RealRsync,
@@ -78,17 +107,7 @@ def test_copy_devices_as_rsync(
     forwarded = []
     for who in ("ours", "theirs"):
         dest = tmp_path / who
-        client = pyrsync_argv() if who == "ours" else real_rsync.argv()
-        shim = shims["theirs"]
-        if mode == "local":
-            ends = [f"{src}/", f"{dest}/"]
-        elif mode == "push":
-            ends = ["-e", str(shim), f"{src}/", f"host:{dest}/"]
-        elif mode == "pull":
-            ends = ["-e", str(shim), f"host:{src}/", f"{dest}/"]
-        else:
-            client, shim = real_rsync.argv(), shims[who]
-            ends = ["-e", str(shim), f"host:{src}/", f"{dest}/"]
+        client, shim, ends = _seat(mode, who, real_rsync, shims, src, dest, pull_to_ours=True)
         shim_log(shim).unlink(missing_ok=True)
         code, _out, err = run([*client, "-r", "--copy-devices", *ends], timeout=60)
         assert code == 0, (who, err)
@@ -128,17 +147,7 @@ def test_write_devices_as_rsync(
         dest = tmp_path / who
         dest.mkdir()
         os.mknod(dest / "blk", st.st_mode, st.st_rdev)
-        client = pyrsync_argv() if who == "ours" else real_rsync.argv()
-        shim = shims["theirs"]
-        if mode == "local":
-            ends = [f"{src}/", f"{dest}/"]
-        elif mode == "push":
-            ends = ["-e", str(shim), f"{src}/", f"host:{dest}/"]
-        elif mode == "pull":
-            ends = ["-e", str(shim), f"host:{src}/", f"{dest}/"]
-        else:
-            client, shim = real_rsync.argv(), shims[who]
-            ends = ["-e", str(shim), f"{src}/", f"host:{dest}/"]
+        client, shim, ends = _seat(mode, who, real_rsync, shims, src, dest, pull_to_ours=False)
         shim_log(shim).unlink(missing_ok=True)
         code, _out, err = run([*client, "-r", "--write-devices", *ends], timeout=60)
         assert code == 0, (who, err)

@@ -993,25 +993,7 @@ class Output:
         o = self.opts
         full = o.stats
         brief = o.stats or bool(o.verbose)
-        if self.log is not None:
-            if full or brief:
-                for line in summary_lines(
-                    stats,
-                    protocol=protocol,
-                    full=full,
-                    brief=brief,
-                    human=self.human,
-                    dry_run=o.dry_run,
-                    batch_only=o.only_write_batch is not None and not o.dry_run,
-                ):
-                    if line:  # rsync's blank lines are FCLIENT's: not logged
-                        self._log(line)
-            elif exit_code == 0 or self.am_sender or self.sending:
-                # only a sender's totals are final before a clean end (rsync: log_exit())
-                self.log_totals(stats)
-        if self.quiet:
-            return
-        for line in summary_lines(
+        lines = summary_lines(
             stats,
             protocol=protocol,
             full=full,
@@ -1019,5 +1001,16 @@ class Output:
             human=self.human,
             dry_run=o.dry_run,
             batch_only=o.only_write_batch is not None and not o.dry_run,
-        ):
+        )
+        if self.log is not None:
+            if full or brief:
+                for line in lines:
+                    if line:  # rsync's blank lines are FCLIENT's: not logged
+                        self._log(line)
+            elif exit_code == 0 or self.am_sender or self.sending:
+                # only a sender's totals are final before a clean end (rsync: log_exit())
+                self.log_totals(stats)
+        if self.quiet:
+            return
+        for line in lines:
             self._line(line)
