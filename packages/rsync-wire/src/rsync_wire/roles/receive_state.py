@@ -27,6 +27,7 @@ from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.roles import idnames
+from rsync_wire.roles.acls import ReceivingAcls
 from rsync_wire.roles.flists import FileLists
 from rsync_wire.roles.idmap import IdRule, map_id, parse_name_map
 from rsync_wire.roles.xattrs import ReceivingXattrs
@@ -486,6 +487,18 @@ class Shared:
                 session, opts, am_root=self.am_root, do_xfers=not opts.dry_run or config.batch_only
             )
             if opts.preserve_xattrs
+            else None
+        )
+        # -A: compare and set ACLs, ids mapped as the owners' are (rsync: acls.c)
+        self.acls = (
+            ReceivingAcls(
+                opts,
+                uid=lambda i: self.ids.uid(i),
+                gid=lambda i: self.ids.gid(i)[0],
+                fake_super=self.fake_super,
+                dry_run=opts.dry_run,
+            )
+            if opts.preserve_acls
             else None
         )
         self.id_maps = _id_maps(opts, reporter)

@@ -957,6 +957,12 @@ class ReceiverRole:
                         gid = -1
                 if uid != -1 or gid != -1:
                     os.fchown(fd, uid, gid)
+            acls = sh.acls  # rsync: rsync.c set_file_attrs(), set_acl_fdat() on the held fd
+            if acls is not None and sh.tree is not None:
+                cur = os.fstat(fd).st_mode
+                new_mode = stat.S_IFREG | self._final_mode(entry, basis_st)
+                for text in acls.set_on(sh.tree, rel, entry, cur, new_mode, fd=fd)[2]:
+                    self._error(f"rsync: [receiver] {text}")
             if not sh.fake_super:
                 os.fchmod(fd, self._final_mode(entry, basis_st))
             atime = entry.atime if opts.preserve_atimes else None  # -U (non-directories)
