@@ -915,7 +915,7 @@ class ReceiverRole:
             dest_mode(
                 entry.mode,
                 basis_st.st_mode if basis_st is not None else None,
-                self.sh.dflt_perms,
+                self.sh.dflt_perms_for(entry.name),
                 preserve_executability=opts.preserve_executability,
             )
             & CHMOD_BITS

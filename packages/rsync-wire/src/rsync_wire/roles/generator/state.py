@@ -318,7 +318,7 @@ class _GeneratorState:
         return dest_mode(
             entry.mode,
             st.st_mode if exists and st is not None else None,
-            self.sh.dflt_perms,
+            self.sh.dflt_perms_for(entry.name),
             preserve_executability=opts.preserve_executability,
         )
 
