@@ -271,3 +271,58 @@ def test_protocol_29_refuses_acls(real_rsync: RealRsync, rsh_shim: Path, tmp_pat
         results[who] = (code, [ln for ln in err.splitlines() if "protocol" in ln][:1])
     assert results["ours"] == results["rsync"]
     assert results["rsync"][0] == 2, results
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("umask", ["077", "022"])
+def test_new_entries_take_the_default_acl(
+    real_rsync: RealRsync, tmp_path: Path, umask: str
+) -> None:
+    """Without ``-p`` a new entry's permissions come from its directory's default ACL.
+
+    rsync: acls.c default_perms_for_dir() (with or without ``-A``).
+    """
+    src = tmp_path / "src"
+    (src / "dir").mkdir(parents=True)
+    (src / "file").write_bytes(b"f\n")
+    (src / "program").write_bytes(b"#!/bin/sh\n")
+    os.chmod(src / "dir", 0o777)
+    os.chmod(src / "file", 0o666)
+    os.chmod(src / "program", 0o777)
+    results = {}
+    for who in ("rsync", "ours"):
+        top = tmp_path / who
+        (top / "masked").mkdir(parents=True)
+        (top / "plain").mkdir()
+        _setfacl("-m", "d:u::7,d:g::7,d:o:5", top)
+        _setfacl("-m", "d:u::7,d:u:0:7,d:g::7,d:m:5,d:o:0", top / "masked")
+        _setfacl("-k", top / "plain")
+        for sub in ("", "masked", "plain"):
+            argv = real_rsync.argv if who == "rsync" else pyrsync_argv
+            args = ("-r", f"{src}/dir", f"{src}/file", f"{src}/program", f"{top / sub}/to/")
+            code, _, err = run(["sh", "-c", f'umask {umask}; exec "$@"', "sh", *argv(*args)])
+            assert code == 0, (who, err)
+        results[who] = {
+            rel: mode
+            for rel, (mode, *_acls) in _acls_of(top).items()  # type: ignore[misc]
+        }
+    assert results["ours"] == results["rsync"]
+    assert results["ours"]["to/file"] == 0o664
+    assert results["ours"]["masked/to/file"] == 0o640
+
+
+@pytest.mark.timeout(180)
+def test_fake_super_local_copy(real_rsync: RealRsync, tmp_path: Path) -> None:
+    """``-M--fake-super`` reaches a local copy's receiving side, as rsync's forked server."""
+    src = _source(tmp_path / "src")
+    fake = (FAKE_ACCESS, FAKE_DEFAULT)
+    results = {}
+    for who in ("rsync", "ours"):
+        dest = tmp_path / f"dest-{who}"
+        argv = real_rsync.argv if who == "rsync" else pyrsync_argv
+        code, out, err = run(argv("-aAi", "-M--fake-super", f"{src}/", f"{dest}/"))
+        assert code == 0, (who, err)
+        results[who] = (_acls_of(dest, (ACCESS, *fake)), _lines(out))
+    assert results["ours"] == results["rsync"]
+    assert results["ours"][0]["f"][2] is not None  # type: ignore[index]
+    assert results["ours"][0]["f"][1] is None  # no real ACL: a record  # type: ignore[index]
