@@ -236,8 +236,10 @@ def test_rsync_batch_file_list(tmp_path: Path, inc: bool) -> None:
     batch = tmp_path / "batch"
     extra = [] if inc else ["--no-inc-recursive"]
     subprocess.run(
-        [rsync, "-rA", *extra, "--protocol=31", f"--only-write-batch={batch}"]
-        + [f"{src}/", f"{tmp_path}/dst/"],
+        [
+            *(rsync, "-rA", *extra, "--protocol=31", f"--only-write-batch={batch}"),
+            *(f"{src}/", f"{tmp_path}/dst/"),
+        ],
         check=True,
         capture_output=True,
         timeout=60,
