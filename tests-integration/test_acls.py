@@ -15,6 +15,7 @@ sharing another's ACL (sent once, then by index) and a FIFO with an ACL (``--spe
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -326,3 +327,28 @@ def test_fake_super_local_copy(real_rsync: RealRsync, tmp_path: Path) -> None:
     assert results["ours"] == results["rsync"]
     assert results["ours"][0]["f"][2] is not None  # type: ignore[index]
     assert results["ours"][0]["f"][1] is None  # no real ACL: a record  # type: ignore[index]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a ramfs needs root")
+def test_file_system_without_acls(real_rsync: RealRsync, tmp_path: Path) -> None:
+    """A destination without ACL support: rsync's messages (temporary names masked), exit 23."""
+    src = _source(tmp_path / "src")
+    mnt = tmp_path / "ramfs"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "ramfs", "ramfs", str(mnt)], check=True)
+    try:
+        results = {}
+        for who in ("rsync", "ours"):
+            argv = real_rsync.argv if who == "rsync" else pyrsync_argv
+            code, _, err = run(argv("-rA", f"{src}/", f"{mnt / who}/"))
+            lines = sorted(
+                re.sub(r"\.[^/(,]+\.[A-Za-z0-9]{6},", ".TMP,", ln)
+                for ln in err.splitlines()
+                if "set_acl" in ln
+            )
+            results[who] = (code, lines)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+    assert results["ours"] == results["rsync"]
+    assert results["rsync"][0] == 23

@@ -224,10 +224,12 @@ class ReceivingAcls:
         new_mode: int,
         *,
         fd: int | None = None,
+        shown: bytes | None = None,
     ) -> tuple[bool, int, list[str]]:
         """Make the ACLs of ``rel`` (current mode ``st``) what was sent, for ``new_mode``.
 
-        ``fd``: the file is open there (the receiver's new file).
+        ``fd``: the file is open there (the receiver's new file); ``shown``: its name in
+        messages (the temporary file's, as rsync's).
 
         Returns:
             Whether an ACL was changed, the mode the file has afterwards (an access ACL
@@ -248,6 +250,7 @@ class ReceivingAcls:
             return True, st, []
         errors: list[str] = []
         cur = st
+        name_shown = rel if shown is None else shown
         try:
             with target(dfd, name, st, fd) as t:
                 if access is not None:
@@ -258,18 +261,20 @@ class ReceivingAcls:
                             full, cur = with_mode(access, st, new_mode)
                             write_acl(t, format_xattr(full), default=False, fake_super=False)
                     except OSError as exc:
-                        errors.append(_failed(rel, 0, exc, fake=self.fake_super))
+                        errors.append(_failed(name_shown, 0, exc, fake=self.fake_super))
                         cur = st
-                if default is not None:
+                if default is not None and not errors:  # rsync stops at a failed access ACL
                     value = None
                     if default.user_obj != NO_ENTRY:
                         value = format_fake(default) if self.fake_super else format_xattr(default)
                     try:
                         write_acl(t, value, default=True, fake_super=self.fake_super)
                     except OSError as exc:
-                        errors.append(_failed(rel, 1, exc, fake=self.fake_super, delete=not value))
+                        errors.append(
+                            _failed(name_shown, 1, exc, fake=self.fake_super, delete=not value)
+                        )
         except OSError as exc:
-            errors.append(_failed(rel, 0, exc, fake=self.fake_super))
+            errors.append(_failed(name_shown, 0, exc, fake=self.fake_super))
         if fd is None and cur != st:
             self._memo[id(tree), rel] = (True, cur)
         return True, cur, errors

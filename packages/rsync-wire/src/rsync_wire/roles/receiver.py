@@ -922,7 +922,13 @@ class ReceiverRole:
         )
 
     def _set_final_attrs(
-        self, fd: int, rel: bytes, entry: FileEntry, basis_st: os.stat_result | None
+        self,
+        fd: int,
+        rel: bytes,
+        entry: FileEntry,
+        basis_st: os.stat_result | None,
+        *,
+        tmp: bytes | None = None,
     ) -> None:
         """Owner, mode and mtime on the open file (rsync: rsync.c set_file_attrs())."""
         sh = self.sh
@@ -961,7 +967,8 @@ class ReceiverRole:
             if acls is not None and sh.tree is not None:
                 cur = os.fstat(fd).st_mode
                 new_mode = stat.S_IFREG | self._final_mode(entry, basis_st)
-                for text in acls.set_on(sh.tree, rel, entry, cur, new_mode, fd=fd)[2]:
+                shown = self.output.shown_temp(rel, tmp) if tmp is not None else rel
+                for text in acls.set_on(sh.tree, rel, entry, cur, new_mode, fd=fd, shown=shown)[2]:
                     self._error(f"rsync: [receiver] {text}")
             if not sh.fake_super:
                 os.fchmod(fd, self._final_mode(entry, basis_st))
@@ -987,7 +994,7 @@ class ReceiverRole:
         rsync: receiver.c finish_transfer(), rsync.c set_file_attrs().
         """
         sh = self.sh
-        self._set_final_attrs(fd, rel, entry, basis_st)
+        self._set_final_attrs(fd, rel, entry, basis_st, tmp=tmp)
         output = self.output
         if sh.backups is not None and not self._backup(rel):
             output.unlink_temp(rel, tmp)  # the new file is not put in place
