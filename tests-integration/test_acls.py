@@ -93,6 +93,7 @@ def _source(root: Path) -> Path:
     os.mkfifo(root / "fifo", 0o640)
     _setfacl("-m", "u:4325:rw", root / "fifo")
     os.symlink("f", root / "link")
+    os.link(root / "twin", root / "d" / "twin-link")  # a hard-link follower carries its ACL
     _fixed_times(root)
     return root
 
@@ -137,7 +138,12 @@ def _compare(
     return outputs
 
 
-OPTION_SETS = [["-aAi", "--specials"], ["-aAi", "--numeric-ids"], ["-aAi", "--no-inc-recursive"]]
+OPTION_SETS = [
+    ["-aAi", "--specials"],
+    ["-aAi", "--numeric-ids"],
+    ["-aAi", "--no-inc-recursive"],
+    ["-aAiH"],
+]
 
 
 @pytest.mark.timeout(180)
