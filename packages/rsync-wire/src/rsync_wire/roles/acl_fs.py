@@ -75,8 +75,13 @@ class _Target:
 
 
 @contextlib.contextmanager
-def target(dfd: int, name: bytes, mode: int, fd: int | None = None) -> Iterator[_Target]:
+def target(
+    dfd: int, name: bytes, mode: int, fd: int | None = None, *, follow: bool = False
+) -> Iterator[_Target]:
     """The file ``name`` in directory ``dfd`` (``b"."``: ``dfd`` itself), or the open ``fd``.
+
+    ``follow``: a sender's name that ``-L`` & co. resolved is read through the symlink, as
+    rsync's path-based read does (a receiver never follows one).
 
     Raises:
         OSError: it cannot be reached without following a symlink.
@@ -88,6 +93,8 @@ def target(dfd: int, name: bytes, mode: int, fd: int | None = None) -> Iterator[
     opened = -1
     if top or stat.S_IFMT(mode) in _OPENABLE:
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+        if follow:
+            flags &= ~os.O_NOFOLLOW
         with contextlib.suppress(PermissionError):
             opened = os.open(b"." if top else name, flags, dir_fd=dfd)
     try:

@@ -98,7 +98,7 @@ class SendingAcls:
         is_dir = stat.S_ISDIR(mode)
         if not acl_applies(real_mode, devices=self.devices, specials=self.specials):
             return strip_perms(EMPTY, mode), EMPTY if is_dir else None
-        with target(dfd, name, real_mode) as t:
+        with target(dfd, name, real_mode, follow=True) as t:
             access, default = read_acls(t, mode, fake_super=self.fake_super)
         access = self._named(strip_perms(access, mode))
         if is_dir:
