@@ -358,3 +358,29 @@ def test_file_system_without_acls(real_rsync: RealRsync, tmp_path: Path) -> None
         subprocess.run(["umount", str(mnt)], check=True)
     assert results["ours"] == results["rsync"]
     assert results["rsync"][0] == 23
+
+
+@pytest.mark.timeout(180)
+def test_fake_super_module(
+    real_daemon: RealDaemonFactory,
+    our_daemon: RealDaemonFactory,
+    real_rsync: RealRsync,
+    tmp_path: Path,
+) -> None:
+    """A module with ``fake super = yes``: uploaded ACLs become records, and come back."""
+    src = _source(tmp_path / "src")
+    fake = (ACCESS, FAKE_ACCESS, FAKE_DEFAULT)
+    results = {}
+    for who, factory in (("rsync", real_daemon), ("ours", our_daemon)):
+        up = tmp_path / f"mod-{who}"
+        up.mkdir()
+        module = DaemonModule("m", up, read_only=False, options={"fake super": "yes"})
+        daemon = factory([module])
+        code, out, err = run(real_rsync.argv("-aAi", f"{src}/", daemon.url("m") + "/"))
+        assert code == 0, (who, err)
+        back = tmp_path / f"back-{who}"
+        code, _, err = run(real_rsync.argv("-aA", daemon.url("m") + "/", f"{back}/"))
+        assert code == 0, (who, err)
+        results[who] = (_acls_of(up, fake), _lines(out), _acls_of(back))
+    assert results["ours"] == results["rsync"]
+    assert results["ours"][2] == _acls_of(src)
