@@ -77,11 +77,14 @@ def test_read_write_round_trip(tmp_path: Path) -> None:
         assert parse_xattr(os.getxattr(d, "system.posix_acl_access")) == full
         # a symlink in the destination is never followed
         os.symlink("d", tmp_path / "link")
-        with pytest.raises(OSError), target(dfd, b"link", 0o40750) as t:
+        with pytest.raises(OSError, match="symbolic links"), target(dfd, b"link", 0o40750) as t:
             write_acl(t, format_xattr(full), default=False, fake_super=False)
         # nor when the name cannot be opened and the call goes by /proc (a FIFO-less
         # type such as a device here): lsetxattr on a symlink takes no ACL
-        with pytest.raises(OSError), target(dfd, b"link", 0o20600) as t:
+        with (
+            pytest.raises(OSError, match=r"not (supported|permitted)"),
+            target(dfd, b"link", 0o20600) as t,
+        ):
             write_acl(t, format_xattr(full), default=False, fake_super=False)
     finally:
         os.close(dfd)
