@@ -110,3 +110,26 @@ def test_differ_and_set(tmp_path: Path) -> None:
         assert not acls.differ(tree, b"f", entry, 0o100640)
     finally:
         tree.close()
+
+
+def test_xattrat_calls_without_proc(tmp_path: Path) -> None:
+    """Where /proc is out of sight, the *xattrat calls reach a name under its parent."""
+    from rsync_wire.roles.acl_fs import _Target
+
+    (tmp_path / "d").mkdir()
+    os.symlink("d", tmp_path / "link")
+    full = RsyncAcl(7, 5, 7, 0, (IdAccess(4001, 7 | NAME_IS_USER),))
+    dfd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        t = _Target(None, None, at=(dfd, b"d"))
+        try:
+            write_acl(t, format_xattr(full), default=False, fake_super=False)
+        except OSError as exc:
+            pytest.skip(f"no *xattrat calls or no ACLs here: {exc}")
+        assert read_acls(t, 0o40770, fake_super=False)[0] == full
+        write_acl(t, None, default=True, fake_super=False)
+        link = _Target(None, None, at=(dfd, b"link"))
+        with pytest.raises(OSError, match=r"not (supported|permitted)"):
+            write_acl(link, format_xattr(full), default=False, fake_super=False)
+    finally:
+        os.close(dfd)

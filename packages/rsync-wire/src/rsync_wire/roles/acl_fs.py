@@ -5,9 +5,11 @@ extended attributes (the kernel's format: rsync_wire.proto.acls); ``--fake-super
 rsync's own record in ``user.rsync.%aacl`` and ``%dacl`` instead. Every call goes
 through a descriptor opened ``O_NOFOLLOW`` under the parent's descriptor, or, for what
 cannot be opened (a device, a socket, a directory without read permission), through
-``/proc/self/fd/PARENT/NAME`` with the calls that do not follow a final symlink: a name
-swapped for a symlink meanwhile is never followed (a symlink takes no ACL), and a parent
-swapped for one does not matter, since the parent is the descriptor.
+``/proc/self/fd/PARENT/NAME`` with the calls that do not follow a final symlink, or where
+``/proc`` is out of sight (a confined daemon) the ``*xattrat`` system calls of Linux 6.13
+with ``AT_SYMLINK_NOFOLLOW``: a name swapped for a symlink meanwhile is never followed (a
+symlink takes no ACL), and a parent swapped for one does not matter, since the parent is
+the descriptor.
 
 rsync: acls.c get_rsync_acl(), set_rsync_acl(); lib/acl.c (xattr-based ACL calls);
 xattrs.c get_xattr_acl(), set_xattr_acl(), del_def_xattr_acl().
@@ -16,6 +18,7 @@ xattrs.c get_xattr_acl(), set_xattr_acl(), del_def_xattr_acl().
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import stat
@@ -43,34 +46,89 @@ _ABSENT = (errno.ENODATA,)
 _OPENABLE = (stat.S_IFREG, stat.S_IFDIR, stat.S_IFIFO)
 
 
+# Linux 6.13 (the same numbers on every architecture): include/uapi/linux/xattr.h
+_SYS_SETXATTRAT = 463
+_SYS_GETXATTRAT = 464
+_SYS_REMOVEXATTRAT = 466
+_AT_SYMLINK_NOFOLLOW = 0x100
+
+
+class _XattrArgs(ctypes.Structure):
+    """``struct xattr_args``."""
+
+    _fields_ = (("value", ctypes.c_uint64), ("size", ctypes.c_uint32), ("flags", ctypes.c_uint32))
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+
+
+def _at_call(number: int, dfd: int, name: bytes, key: bytes, args: _XattrArgs | None) -> int:
+    extra = (ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args))) if args else ()
+    ret = _syscall(
+        ctypes.c_long(number),
+        ctypes.c_int(dfd),
+        ctypes.c_char_p(name),
+        ctypes.c_uint(_AT_SYMLINK_NOFOLLOW),
+        ctypes.c_char_p(key),
+        *extra,
+    )
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), os.fsdecode(name))
+    return int(ret)
+
+
 class _Target:
-    """Where the xattr calls for one file go: a descriptor, or a no-follow path."""
+    """Where the xattr calls for one file go: a descriptor, a no-follow path, or ``*at``."""
 
-    __slots__ = ("fd", "follow", "path")
+    __slots__ = ("at", "fd", "follow", "path")
 
-    def __init__(self, fd: int | None, path: str | None, *, follow: bool = False) -> None:
+    def __init__(
+        self,
+        fd: int | None,
+        path: str | None,
+        *,
+        follow: bool = False,
+        at: tuple[int, bytes] | None = None,
+    ) -> None:
         self.fd = fd
         self.path = path
         self.follow = follow  # a /proc/self/fd/N magic link (the pinned file itself)
+        self.at = at  # (parent descriptor, name) for the *xattrat calls
 
     def get(self, key: bytes) -> bytes:
         if self.fd is not None:
             return os.getxattr(self.fd, key)
-        assert self.path is not None  # noqa: S101 - one of the two is set
+        if self.at is not None:
+            dfd, name = self.at
+            size = _at_call(_SYS_GETXATTRAT, dfd, name, key, _XattrArgs(0, 0, 0))
+            buf = ctypes.create_string_buffer(max(size, 1))
+            args = _XattrArgs(ctypes.addressof(buf), size, 0)
+            got = _at_call(_SYS_GETXATTRAT, dfd, name, key, args)
+            return buf.raw[:got]
+        assert self.path is not None  # noqa: S101 - one of the three is set
         return os.getxattr(self.path, key, follow_symlinks=self.follow)
 
     def set(self, key: bytes, value: bytes) -> None:
         if self.fd is not None:
             os.setxattr(self.fd, key, value)
+        elif self.at is not None:
+            buf = ctypes.create_string_buffer(value, len(value))
+            args = _XattrArgs(ctypes.addressof(buf), len(value), 0)
+            _at_call(_SYS_SETXATTRAT, self.at[0], self.at[1], key, args)
         else:
-            assert self.path is not None  # noqa: S101 - one of the two is set
+            assert self.path is not None  # noqa: S101 - one of the three is set
             os.setxattr(self.path, key, value, follow_symlinks=self.follow)
 
     def remove(self, key: bytes) -> None:
         if self.fd is not None:
             os.removexattr(self.fd, key)
+        elif self.at is not None:
+            _at_call(_SYS_REMOVEXATTRAT, self.at[0], self.at[1], key, None)
         else:
-            assert self.path is not None  # noqa: S101 - one of the two is set
+            assert self.path is not None  # noqa: S101 - one of the three is set
             os.removexattr(self.path, key, follow_symlinks=self.follow)
 
 
@@ -100,6 +158,9 @@ def target(
     try:
         if opened >= 0:
             yield _Target(opened, None)
+        elif not os.path.isdir("/proc/self/fd"):
+            # no /proc (a confined daemon): the *xattrat calls (rsync: lib/acl.c)
+            yield _Target(None, None, at=(dfd, b"." if top else name))
         elif top:
             yield _Target(None, f"/proc/self/fd/{dfd}", follow=True)
         else:
