@@ -51,6 +51,7 @@ class SyncOptions(TypedDict, total=False):
     atimes: bool | int  # --atimes, -U
     perms: bool  # --perms, -p
     executability: bool  # --executability, -E
+    acls: bool  # --acls, -A
     xattrs: bool | int  # --xattrs, -X
     recursive: bool  # --recursive, -r
     checksum: bool  # --checksum, -c

@@ -214,6 +214,10 @@ def _archive(o: ClientOptions, _v: str | None) -> None:
     o.devices = o.specials = True
 
 
+def _acls(o: ClientOptions, _v: str | None) -> None:
+    o.acls = o.perms = True  # rsync: options.c, case 'A' (-A implies -p)
+
+
 def _stop_at(o: ClientOptions, v: str | None) -> None:
     from rsync_client.stoptime import parse_time
 
@@ -535,6 +539,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "executability": _flag("executability"),
     "times": _flag("times"),
     "xattrs": _count("xattrs"),
+    "acls": _Spec(_acls, negate=lambda o, _v: setattr(o, "acls", False)),
     "fake-super": _flag("fake_super"),
     "atimes": _Spec(_atimes, negate=lambda o, _v: setattr(o, "atimes", 0)),
     "open-noatime": _flag("open_noatime"),

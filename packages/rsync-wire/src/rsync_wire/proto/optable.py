@@ -373,7 +373,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
        when=_SEND, roles=_ALL,
        forward_if=lambda o: o.preserve_executability and not o.preserve_perms),
     _O("acls", "A", sets="preserve_acls", server="flag", send=Send.SHORT, protocol=30,
-       negations=_no("acls", "A")),
+       roles=_ALL, negations=_no("acls", "A")),
     _O("xattrs", "X", sets="preserve_xattrs", server="count", send=Send.SHORT, repeat=2,
        protocol=30, roles=_ALL, negations=_no("xattrs", "X")),
     _O("recursive", "r", sets="recursive", server="flag", send=Send.SHORT, roles=_ALL,

@@ -27,6 +27,7 @@ from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.roles import idnames
+from rsync_wire.roles.acls import ReceivingAcls, default_perms_for_dir
 from rsync_wire.roles.flists import FileLists
 from rsync_wire.roles.idmap import IdRule, map_id, parse_name_map
 from rsync_wire.roles.xattrs import ReceivingXattrs
@@ -488,6 +489,18 @@ class Shared:
             if opts.preserve_xattrs
             else None
         )
+        # -A: compare and set ACLs, ids mapped as the owners' are (rsync: acls.c)
+        self.acls = (
+            ReceivingAcls(
+                opts,
+                uid=lambda i: self.ids.uid(i),
+                gid=lambda i: self.ids.gid(i)[0],
+                fake_super=self.fake_super,
+                dry_run=opts.dry_run,
+            )
+            if opts.preserve_acls
+            else None
+        )
         self.id_maps = _id_maps(opts, reporter)
         self.rule = ChecksumRule.for_session(
             protocol=session.protocol,
@@ -510,6 +523,7 @@ class Shared:
             {}, {}, numeric=opts.numeric_ids, am_root=self.am_root, maps=self.id_maps
         )
         self.dflt_perms = 0o777 & ~config.umask
+        self._dflt_at: tuple[bytes, int] | None = None
         self.io_error = 0
         # the directories whose permissions the generator loosened to write into them
         self.tweaked_dirs: dict[int, int] = {}
@@ -526,6 +540,25 @@ class Shared:
         self.dest_in_module = b""
         # a daemon module's way of showing a name in messages (``"NAME" (in MODULE)``)
         self.module_shown: Callable[[bytes], bytes] | None = None
+
+    def dflt_perms_for(self, name: bytes) -> int:
+        """The permissions new entries of ``name``'s directory get without ``-p``.
+
+        That directory's default ACL says them, or the umask (rsync: generator.c and
+        receiver.c, ``dflt_perms = default_perms_for_dir(dn)`` when the directory changes).
+        """
+        cut = name.rfind(b"/")
+        reldir = name[:cut] if cut > 0 else b""
+        if self._dflt_at is not None and self._dflt_at[0] == reldir:
+            return self._dflt_at[1]
+        if self.tree is None:
+            return self.dflt_perms
+        try:
+            perms = default_perms_for_dir(self.tree.dir_fd(reldir), self.dflt_perms)
+        except OSError:
+            return self.dflt_perms
+        self._dflt_at = (reldir, perms)
+        return perms
 
     @property
     def partial_dir(self) -> bytes | None:

@@ -915,14 +915,20 @@ class ReceiverRole:
             dest_mode(
                 entry.mode,
                 basis_st.st_mode if basis_st is not None else None,
-                self.sh.dflt_perms,
+                self.sh.dflt_perms_for(entry.name),
                 preserve_executability=opts.preserve_executability,
             )
             & CHMOD_BITS
         )
 
     def _set_final_attrs(
-        self, fd: int, rel: bytes, entry: FileEntry, basis_st: os.stat_result | None
+        self,
+        fd: int,
+        rel: bytes,
+        entry: FileEntry,
+        basis_st: os.stat_result | None,
+        *,
+        tmp: bytes | None = None,
     ) -> None:
         """Owner, mode and mtime on the open file (rsync: rsync.c set_file_attrs())."""
         sh = self.sh
@@ -957,6 +963,13 @@ class ReceiverRole:
                         gid = -1
                 if uid != -1 or gid != -1:
                     os.fchown(fd, uid, gid)
+            acls = sh.acls  # rsync: rsync.c set_file_attrs(), set_acl_fdat() on the held fd
+            if acls is not None and sh.tree is not None:
+                cur = os.fstat(fd).st_mode
+                new_mode = stat.S_IFREG | self._final_mode(entry, basis_st)
+                shown = self.output.shown_temp(rel, tmp) if tmp is not None else rel
+                for text in acls.set_on(sh.tree, rel, entry, cur, new_mode, fd=fd, shown=shown)[2]:
+                    self._error(f"rsync: [receiver] {text}")
             if not sh.fake_super:
                 os.fchmod(fd, self._final_mode(entry, basis_st))
             atime = entry.atime if opts.preserve_atimes else None  # -U (non-directories)
@@ -981,7 +994,7 @@ class ReceiverRole:
         rsync: receiver.c finish_transfer(), rsync.c set_file_attrs().
         """
         sh = self.sh
-        self._set_final_attrs(fd, rel, entry, basis_st)
+        self._set_final_attrs(fd, rel, entry, basis_st, tmp=tmp)
         output = self.output
         if sh.backups is not None and not self._backup(rel):
             output.unlink_temp(rel, tmp)  # the new file is not put in place

@@ -30,6 +30,7 @@ from rsync_delta.ops import BlockMatch
 from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
 from rsync_wire.fs import split_path
 from rsync_wire.proto import codec
+from rsync_wire.proto.acls import AclFormatError, RsyncAcl
 from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
@@ -48,6 +49,7 @@ from rsync_wire.proto.xattrs import (
     wire_name,
 )
 from rsync_wire.roles import idnames
+from rsync_wire.roles.acls import SendingAcls
 from rsync_wire.roles.chmod import ChmodError, ChmodRule, option_rules, parse_chmod, tweak_mode
 from rsync_wire.roles.daemon_rules import DaemonRules, add_server_rules
 from rsync_wire.roles.fakesuper import fake_stat
@@ -315,6 +317,7 @@ class SenderRole:
         # copying a fresh hasher is cheaper than building one per file
         self._hasher_proto = fresh if hasattr(fresh, "copy") else None
         self._names = _Names()
+        self._acls = SendingAcls(opts) if opts.preserve_acls else None
         self.inc = session.inc_recurse
         self.encoder = FileListEncoder(session, opts)
         # The file lists sent and not yet finished by the generator, kept lean (100,000
@@ -729,6 +732,11 @@ class SenderRole:
         size = st.st_size if sized else 0
         hard = opts.preserve_hard_links and not stat.S_ISDIR(mode)
         names = not opts.numeric_ids
+        acl, def_acl = (
+            self._acls_of(item.path, item.st.st_mode, mode)
+            if self._acls is not None and not stat.S_ISLNK(mode)
+            else (None, None)
+        )
         return FileEntry(
             name=item.name,
             mode=mode,
@@ -753,7 +761,31 @@ class SenderRole:
             top_dir=item.top_dir and stat.S_ISDIR(mode),
             no_content_dir=item.no_content and stat.S_ISDIR(mode),
             xattrs=self._xattrs_of(item.path, item.st.st_mode) if opts.preserve_xattrs else None,
+            acl=acl,
+            def_acl=def_acl,
         )
+
+    def _acls_of(
+        self, path: bytes, real_mode: int, mode: int
+    ) -> tuple[RsyncAcl | None, RsyncAcl | None]:
+        """The entry's access and default ACL (rsync: flist.c send_file_name(), get_acl())."""
+        assert self._acls is not None  # noqa: S101 - the caller checked
+        try:
+            dfd, name = self.root.parent_and_name(path)
+        except OSError as exc:
+            return self._acl_failed(path, exc)
+        try:
+            return self._acls.of(dfd, name, real_mode, mode)
+        except (OSError, AclFormatError) as exc:
+            return self._acl_failed(path, exc)
+        finally:
+            os.close(dfd)
+
+    def _acl_failed(self, path: bytes, exc: Exception) -> tuple[None, None]:
+        """The ACLs of ``path`` could not be read: an I/O error; the mode's are sent."""
+        self.report.io_error |= 1  # rsync: IOERR_GENERAL
+        log.warning("get_acl: %r: %s", path, exc)
+        return None, None
 
     def _fake_stat(self, path: bytes, st: os.stat_result) -> os.stat_result:
         """``st`` as the ``%stat`` xattr of ``path`` records it (``--fake-super``)."""

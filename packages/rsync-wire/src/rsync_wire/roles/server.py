@@ -226,6 +226,10 @@ async def run_server(
             ws.set_bwlimit(parse_bwlimit(opts.bwlimit))
         except ArgumentError as exc:
             return await _fail(ws, session, f"rsync: {exc}", ExitCode.SYNTAX, early=True)
+    for used, name in ((opts.preserve_acls, "--acls"), (opts.preserve_xattrs, "--xattrs")):
+        if used and protocol < 30:  # rsync: compat.c setup_protocol()
+            text = f"{name} requires protocol 30 or higher (negotiated {protocol})."
+            return await _fail(ws, session, text, ExitCode.PROTOCOL, early=True)
     refused = unsupported_options(parsed, module)
     if not refused and module is not None and (opts.log_file or opts.log_file_format):
         # a daemon keeps its own log: a client never names the file (rsync: the daemon

@@ -324,6 +324,8 @@ class GeneratorRole(_Entries):
         mode = entry.mode
         if sh.xattrs is not None:
             sh.xattrs.forget()
+        if sh.acls is not None:
+            sh.acls.forget()
         # with incremental recursion a directory met in its parent's list is only made
         # early; it is handled when its own list comes (rsync's is_dir < 0)
         early = sh.lists.inc and ndx != self._dir_slot and stat.S_ISDIR(mode)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from rsync_wire.errors import LocalProtocolError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg, Ndx
+from rsync_wire.roles.acls import with_st_mode
 from rsync_wire.roles.basis import fuzzy_finder
 from rsync_wire.roles.decide import (
     ITEM,
@@ -125,6 +126,7 @@ class _GeneratorState:
             or opts.update_only
             or opts.always_checksum
             or opts.preserve_xattrs  # every file's attributes are read
+            or opts.preserve_acls
             or opts.size_only
             or opts.ignore_times
             or opts.modify_window
@@ -208,7 +210,19 @@ class _GeneratorState:
         rsync: generator.c itemize().
         """
         sh = self.sh
+        acls = sh.acls
+        if acls is not None and st is not None and sh.tree is not None:
+            after = acls.mode_after(sh.tree, sh.rels[ndx])
+            if after is not None:  # rsync: set_acl() changed sx.st.st_mode before itemize()
+                st = with_st_mode(st, after)
         iflags = self._item_flags(entry, mode, st, iflags, xname)
+        if (
+            acls is not None
+            and st is not None
+            and sh.tree is not None
+            and acls.differ(sh.tree, sh.rels[ndx], entry, st.st_mode)
+        ):
+            iflags |= ITEM.REPORT_ACL  # rsync: generator.c itemize()
         xa = sh.xattrs
         if xa is not None and xa.diff(sh.tree, sh.rels[ndx], entry, st and st.st_mode):
             iflags |= ITEM.REPORT_XATTR  # rsync: generator.c itemize()
@@ -304,7 +318,7 @@ class _GeneratorState:
         return dest_mode(
             entry.mode,
             st.st_mode if exists and st is not None else None,
-            self.sh.dflt_perms,
+            self.sh.dflt_perms_for(entry.name),
             preserve_executability=opts.preserve_executability,
         )
 
