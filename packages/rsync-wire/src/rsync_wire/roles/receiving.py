@@ -1146,6 +1146,8 @@ class ReceiverSide:
         opts = self.shared.opts
         # rsync: -K, and -R --no-implied-dirs, use the destination's path as it is
         tree.follow_dirlinks = opts.keep_dirlinks or (opts.relative and not opts.implied_dirs)
+        place = self.destination
+        tree.insecure_links = isinstance(place, ModuleDestination) and place.root.insecure_links
         return tree
 
     def _mkdir_dest(self, dest: bytes, shown: str) -> None:

@@ -351,7 +351,7 @@ async def _serve_role(
     else:
         base = root_path or "."
     try:
-        root = Root(base)
+        root = Root(base, insecure_links=module is not None and module.insecure_links)
     except OSError as exc:
         return await _fail(
             ws, session, f"rsync: chdir {base} failed: {exc.strerror}", ExitCode.FILESELECT
@@ -410,7 +410,7 @@ async def _serve_upload(
             opts.fake_super = True
         _limit_verbosity(opts, module.max_verbosity)
         try:
-            root = Root(module.path)
+            root = Root(module.path, insecure_links=module.insecure_links)
         except OSError as exc:
             return await _fail(
                 ws,
