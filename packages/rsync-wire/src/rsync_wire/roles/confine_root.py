@@ -60,6 +60,9 @@ def check_confine_root(opts: TransferOptions, *, daemon: bool) -> None:
     if not root.startswith("/"):
         msg = "--confine-root must be an absolute path"
         raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
+    if opts.insecure_links:
+        msg = "--insecure-links cannot be combined with --confine-root"
+        raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
     opts.confine_root = os.path.normpath(root) if root != "/" else "/"
 
 

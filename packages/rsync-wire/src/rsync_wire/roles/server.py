@@ -227,6 +227,15 @@ async def run_server(
         except ArgumentError as exc:
             return await _fail(ws, session, f"rsync: {exc}", ExitCode.SYNTAX, early=True)
     refused = unsupported_options(parsed, module)
+    if opts.insecure_links:
+        if module is not None:
+            # a client cannot relax a daemon's confinement: only the module's own
+            # "insecure links" can (rsync: options.c parse_one_refuse_match())
+            refused = refused or ["The server is configured to refuse --insecure-links"]
+        else:  # a remote-shell server's own opt-out (rsync: --rsync-path="rsync --insecure-links")
+            from rsync_wire.fs import set_insecure_links
+
+            set_insecure_links(on=True)
     if not refused and module is not None and (opts.log_file or opts.log_file_format):
         # a daemon keeps its own log: a client never names the file (rsync: the daemon
         # ignores a client's --log-file); refused rather than ignored
