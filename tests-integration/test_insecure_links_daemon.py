@@ -33,7 +33,7 @@ pytestmark = [
 ]
 
 DAEMONS = ("ours", "rsync")
-SECRET = "OUTSIDE-THE-MODULE\n"
+OUTSIDE_TEXT = "OUTSIDE-THE-MODULE\n"
 PWNED = "WRITTEN-THROUGH-THE-LINK\n"
 ATTACKER = 65534
 
@@ -71,9 +71,9 @@ def _modules(base: Path, *, writable: bool) -> str:
 
 def _tree(base: Path) -> None:
     (base / "mod" / "realdir").mkdir(parents=True)
-    (base / "mod" / "realdir" / "tgtfile").write_text(SECRET)
+    (base / "mod" / "realdir" / "tgtfile").write_text(OUTSIDE_TEXT)
     (base / "outside").mkdir()
-    (base / "outside" / "tgtfile").write_text(SECRET)
+    (base / "outside" / "tgtfile").write_text(OUTSIDE_TEXT)
 
 
 def test_a_copy_dirlinks_pull_follows_only_with_the_opt_out(
@@ -122,7 +122,7 @@ def _vector(real_rsync: RealRsync, base: Path, url: str, vector: str) -> bool:
         return (base / "outside" / "pwned").is_file()
     # --compare-dest=/evil: a push of a file the basis through the link already has is
     # skipped only when the daemon followed the link
-    (src / "tgtfile").write_text(SECRET)
+    (src / "tgtfile").write_text(OUTSIDE_TEXT)
     _rsync(real_rsync, "-r", "--checksum", "--compare-dest=/evil", f"{src}/", url)
     return not (base / "mod" / "tgtfile").exists()
 
@@ -144,7 +144,7 @@ def test_every_site_follows_the_link_only_with_the_opt_out(
         port = start_conf(daemon, _modules(base, writable=True))
         followed[daemon] = _vector(real_rsync, base, f"rsync://{LOOPBACK}:{port}/{module}/", vector)
         if vector != "read-plain":
-            assert (base / "outside" / "tgtfile").read_text() == SECRET
+            assert (base / "outside" / "tgtfile").read_text() == OUTSIDE_TEXT
     assert followed["ours"] == followed["rsync"] == (module == "open")
 
 
