@@ -145,6 +145,14 @@ class ConfinedDestination:
         self.root = root
         self._root_path = os.path.normpath(root.path) if root.path != b"/" else b"/"
 
+    def relative(self, path: bytes) -> bytes:
+        """``path`` relative to the root (a relative one is already).
+
+        Raises:
+            OutsideRootError: an absolute ``path`` lies outside the root.
+        """
+        return self._rel(path)
+
     def _rel(self, path: bytes) -> bytes:
         if not path.startswith(b"/"):
             return path
