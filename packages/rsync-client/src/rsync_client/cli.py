@@ -917,6 +917,8 @@ Options
 --links, -l              copy symlinks as symlinks
 --copy-links, -L         transform symlink into referent file/dir
 --copy-dirlinks, -k      transform symlink to a dir into referent dir
+--insecure-links         follow attacker-owned symlinks in operator paths
+--confine-root=DIR       refuse operator paths resolving outside DIR
 --hard-links, -H         preserve hard links
 --perms, -p              preserve permissions
 --executability, -E      preserve executability
@@ -1029,6 +1031,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         output = Output(opts)
         if opts.insecure_links:
             _insecure_links()
+        elif opts.confine_root is not None and opts.confine_root.startswith("/"):
+            from rsync_wire.fs import set_confine_root
+
+            set_confine_root(opts.confine_root)  # rsync: syscall.c confinement_root()
         if opts.log_file is not None:
             _open_log(opts, output)
         code = _run_with_signals(opts, rest, output)
@@ -1053,11 +1059,9 @@ def _set_outbuf(mode: str) -> None:
 
 def _insecure_links() -> None:
     """``--insecure-links``: the paths the user named follow any symlink (local only)."""
-    from rsync_client.safeopen import set_insecure_links
-    from rsync_wire.fs import set_insecure_links as set_wire_insecure_links
+    from rsync_wire.fs import set_insecure_links
 
     set_insecure_links(on=True)
-    set_wire_insecure_links(on=True)
 
 
 def _open_log(opts: ClientOptions, output: Output) -> None:

@@ -66,7 +66,8 @@ def read_arg_file(path: str, kind: str) -> bytes:
     if path == "-":
         return sys.stdin.buffer.read()
     try:
-        return read_no_attacker_symlinks(path)
+        # rsync: options.c (--files-from opened with operator_path_resolve)
+        return read_no_attacker_symlinks(path, confined=kind == "files-from")
     except OSError as exc:
         refusal = UNTRUSTED_SYMLINK_MESSAGE + "\n" if isinstance(exc, UntrustedSymlinkError) else ""
         if kind == "files-from":

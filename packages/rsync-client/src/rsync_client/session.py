@@ -232,10 +232,15 @@ async def _run_local(
         _confined(opts, output, confine_client(opts, sources, dest))
     sender_root = None
     if opts.confine_root is not None:
-        # the sender's arguments and merge files stay inside DIR (rsync: syscall.c)
+        # the sender's per-directory merge files stay inside DIR (rsync: syscall.c
+        # ona_open() with operator_path_resolve): the sender works inside it. rsync reads
+        # source arguments where they are; one outside DIR is refused here only when a
+        # merge file would be read below it.
         from rsync_client.batchrun import confined_sources
 
-        sender_root, sources = confined_sources(opts.confine_root, sources)
+        sender_root, sources = confined_sources(
+            opts.confine_root, sources, outside_ok=not filters.has_per_dir_merge
+        )
     output.log_only("building file list")  # rsync: flist.c send_file_list() (FLOG)
     from rsync_wire.roles.local import run_local_copy  # a pull does without it
 

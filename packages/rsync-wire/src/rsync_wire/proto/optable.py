@@ -532,7 +532,15 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("drop-D", sets="drop_devices", server="flag", roles=_SRV, negations=_no("drop-D")),
     _O("confine-root", arg=Arg.STR, sets="confine_root", server="str", roles=_SRV | _LC),
     # local only: never forwarded, and a daemon never takes it (rsync: options.c)
-    _O("insecure-links", roles=_CLI, negations=_no("insecure-links")),
+    # a server started over a remote shell takes it as its own (never forwarded); a daemon
+    # refuses it (rsync: options.c, the hard refusal beside "refuse options")
+    _O(
+        "insecure-links",
+        sets="insecure_links",
+        server="flag",
+        roles=_ALL,
+        negations=_no("insecure-links"),
+    ),
     _O("munge-links", sets="munge_links", server="flag", roles=_ALL,
        negations=_no("munge-links")),
     _O("chmod", arg=Arg.STR, sets="chmod", server="list", roles=_ALL),

@@ -43,7 +43,7 @@ from rsync_wire.errors import (
     RsyncError,
     UnsupportedError,
 )
-from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError
+from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError, split_path
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg, Ndx
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
@@ -52,6 +52,7 @@ from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch
 from rsync_wire.roles.altdest import BasisDirs
 from rsync_wire.roles.backup import Backups
 from rsync_wire.roles.chmod import ChmodError, option_rules, tweak_mode
+from rsync_wire.roles.confine_root import ConfinedDestination
 from rsync_wire.roles.daemon_rules import module_path
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.flists import FREED, FileLists
@@ -1038,6 +1039,12 @@ class ReceiverSide:
             base = self.shared.dest_in_module if not bdir.startswith(b"/") else b""
             path = module_path(base + b"/" + bdir) or b"."
             prefixes = [b"/".join(path.split(b"/")[:k]) for k in range(1, path.count(b"/") + 2)]
+        elif isinstance(place, ConfinedDestination) and bdir.startswith(b"/"):
+            # --confine-root: an absolute one (a wrapper's pin, read at start) lies inside
+            # the root; only the directories below the root are made
+            path = place.relative(bdir)
+            parts = split_path(path)
+            prefixes = [b"/".join(parts[:k]) for k in range(1, len(parts) + 1)]
         else:
             path = bdir if bdir.startswith(b"/") else tree.path.rstrip(b"/") + b"/" + bdir
             parts = path.split(b"/")
@@ -1146,6 +1153,8 @@ class ReceiverSide:
         opts = self.shared.opts
         # rsync: -K, and -R --no-implied-dirs, use the destination's path as it is
         tree.follow_dirlinks = opts.keep_dirlinks or (opts.relative and not opts.implied_dirs)
+        place = self.destination
+        tree.insecure_links = isinstance(place, ModuleDestination) and place.root.insecure_links
         return tree
 
     def _mkdir_dest(self, dest: bytes, shown: str) -> None:

@@ -231,6 +231,15 @@ async def run_server(
             text = f"{name} requires protocol 30 or higher (negotiated {protocol})."
             return await _fail(ws, session, text, ExitCode.PROTOCOL, early=True)
     refused = unsupported_options(parsed, module)
+    if opts.insecure_links:
+        if module is not None:
+            # a client cannot relax a daemon's confinement: only the module's own
+            # "insecure links" can (rsync: options.c parse_one_refuse_match())
+            refused = refused or ["The server is configured to refuse --insecure-links"]
+        else:  # a remote-shell server's own opt-out (rsync: --rsync-path="rsync --insecure-links")
+            from rsync_wire.fs import set_insecure_links
+
+            set_insecure_links(on=True)
     if not refused and module is not None and (opts.log_file or opts.log_file_format):
         # a daemon keeps its own log: a client never names the file (rsync: the daemon
         # ignores a client's --log-file); refused rather than ignored
@@ -355,7 +364,7 @@ async def _serve_role(
     else:
         base = root_path or "."
     try:
-        root = Root(base)
+        root = Root(base, insecure_links=module is not None and module.insecure_links)
     except OSError as exc:
         return await _fail(
             ws, session, f"rsync: chdir {base} failed: {exc.strerror}", ExitCode.FILESELECT
@@ -414,7 +423,7 @@ async def _serve_upload(
             opts.fake_super = True
         _limit_verbosity(opts, module.max_verbosity)
         try:
-            root = Root(module.path)
+            root = Root(module.path, insecure_links=module.insecure_links)
         except OSError as exc:
             return await _fail(
                 ws,
