@@ -846,10 +846,8 @@ def _check(opts: ClientOptions) -> None:
             continue
         from rsync_client.logformat import log_format_has
 
-        if any(log_format_has(fmt, c) for c in "bc") or (
-            log_format_has(fmt, "C") and not opts.checksum
-        ):
-            msg = f"pyrsync does not support %b, %c, or %C without -c, in --{option}"
+        if any(log_format_has(fmt, c) for c in "bc"):
+            msg = f"pyrsync does not support %b or %c in --{option}"
             raise OptionError(msg)
     if opts.append and opts.whole_file:
         msg = "--append cannot be used with --whole-file"  # rsync: options.c

@@ -618,6 +618,15 @@ async def _run_push(
     rsync: main.c client_run() (am_sender).
     """
     check_role(opts, Role.CLIENT_SENDER)  # e.g. --list-only
+    from rsync_client.logformat import log_format_has
+
+    if not opts.checksum and any(
+        fmt is not None and log_format_has(fmt, "C")
+        for fmt in (opts.out_format, opts.log_file_format)
+    ):
+        # a client sender would show the checksum it sent after each file's data
+        msg = "pyrsync does not support %C without -c when it sends (a push)"
+        raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
     remote_list = _remote_files_from(opts, target)
     topts = _push_topts(opts, remote_list)
     output.sending = True

@@ -29,6 +29,7 @@ from rsync_delta.hashes import ChecksumRule
 from rsync_delta.ops import BlockMatch
 from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
 from rsync_wire.fs import split_path
+from rsync_wire.heapstats import heap_lines
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
 from rsync_wire.proto.filters import FilterList
@@ -934,6 +935,18 @@ class SenderRole:
                 self.local_info(line)  # a local copy's sender is the client: not on the wire
             else:
                 await self._info(line)
+        if OutputLevels.build(
+            verbose=self.opts.verbose, info=self.opts.info, stats=self.opts.stats
+        ).info_gte("STATS", 3):
+            # rsync: main.c handle_stats() (show_malloc_stats() in every process)
+            server = self.server and self.local_info is None
+            daemon = "daemon " if server and self.module is not None else ""
+            who = f"{'server ' if server else ''}{daemon}sender"
+            for line in heap_lines(who):
+                if self.local_info is not None:
+                    self.local_info(line)
+                else:
+                    await self._info(line)
         await self._finish()
         self.report.exit_code = int(
             exit_code_for(self.report.io_error, transfer_errors=self.report.transfer_errors)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from rsync_wire.heapstats import heap_lines
 from rsync_wire.proto.constants import Ndx
 from rsync_wire.proto.phases import DEL_STATS, GeneratorPhases
 from rsync_wire.roles.generator.entries import _Entries
@@ -91,6 +92,12 @@ class GeneratorRole(_Entries):
             self._touch_up_dirs()
         elif self.delay_deletes:  # deletions came after the lists: every directory now
             self._touch_up_all_dirs()
+        if sh.config.levels.info_gte("STATS", 3):
+            # rsync: main.c handle_stats() (show_malloc_stats() in each of the receiving
+            # side's processes, before the goodbye; here both share this one's heap)
+            for who in ("receiver", "generator"):
+                for line in heap_lines(sh.config.role_prefix + who):
+                    self._info(line)
         self._write_markers(phases.goodbye())
         await ws.flush()
 
