@@ -591,6 +591,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "cvs-exclude": _flag("cvs_exclude"),
     "rsh": _str("rsh"),
     "rsync-path": _str("rsync_path"),
+    "copy-as": _str("copy_as"),
     "port": _Spec(_port, takes_arg=True),
     "password-file": _str("password_file"),
     "protocol": _Spec(_protocol, takes_arg=True),

@@ -12,6 +12,7 @@ does, which events print at which verbosity.
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import locale
 import os
@@ -81,11 +82,17 @@ def rsync_error_line(code: int, *, role: str = "client") -> str:
 
     rsync: log.c log_exit().
     """
-    from importlib.metadata import version
-
     name = ERROR_NAMES.get(code, "unexplained error")
     kind = "warning" if code == 24 else "error"
-    return f"rsync {kind}: {name} (code {code}) at pyrsync [{role}={version('rsync-client')}]"
+    return f"rsync {kind}: {name} (code {code}) at pyrsync [{role}={client_version()}]"
+
+
+@functools.cache
+def client_version() -> str:
+    """The installed version of rsync-client (read once: ``--copy-as`` reads it early)."""
+    from importlib.metadata import version
+
+    return version("rsync-client")
 
 
 # -- numbers -------------------------------------------------------------------------------------

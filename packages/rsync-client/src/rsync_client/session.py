@@ -40,6 +40,7 @@ from rsync_client.runsetup import (
     secluded_split,
 )
 from rsync_client.transports.daemon import connect_daemon, daemon_preamble, read_early_input
+from rsync_wire.copy_as import prepare_copy_as
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError, UnsupportedError
 from rsync_wire.fs import Root
 from rsync_wire.proto.args import build_server_args
@@ -228,8 +229,10 @@ async def _run_local(
         # rsync: options.c (files_from with argc != 2: usage)
         _bare("rsync: --files-from needs exactly one source directory and a destination")
     check_role(opts, Role.LOCAL)
+    switch = _copy_as(opts, who="Receiver")  # rsync: both processes switch, receiver first
     if opts.sandbox:
         _confined(opts, output, confine_client(opts, sources, dest))
+    switch()
     sender_root = None
     if opts.confine_root is not None:
         # the sender's arguments and merge files stay inside DIR (rsync: syscall.c)
@@ -251,6 +254,19 @@ async def _run_local(
         files_from=names,
     )
     return RunResult(stats, int(stats.exit_code()), PROTOCOL_VERSION)
+
+
+def _copy_as(opts: ClientOptions, *, who: str) -> Callable[[], None]:
+    """``--copy-as``: the switch to that user, to run once confined, before any file I/O.
+
+    rsync: main.c become_copy_as_user() (client_run(), do_recv()).
+    """
+    if opts.copy_as is None:
+        return lambda: None
+    from rsync_client.output import client_version
+
+    client_version()  # read while the package's metadata is readable
+    return prepare_copy_as(opts.copy_as, who=who)
 
 
 def _confined(opts: ClientOptions, output: Output, note: str) -> None:
@@ -307,8 +323,10 @@ async def _pull(
     if files_from is not None and session.protocol == 30:
         msg = "--files-from with a local file needs protocol 31 or newer, or 29 and older"
         raise UnsupportedError(msg)
+    switch = _copy_as(opts, who="Receiver")
     if opts.sandbox:
         _confined(opts, output, confine_client(opts, [], dest))
+    switch()
     output.log_only("receiving file list")  # rsync: flist.c recv_file_list() (FLOG)
     stats = await run_pull(
         ws,
@@ -664,10 +682,12 @@ async def _run_push(
         _say_nstr(output, opts, session)
         # rsync: compat.c setup_protocol() (a sender's receiver_symlink_times)
         output.receiver_symlink_times = bool(session.compat_flags & CF.SYMLINK_TIMES)
+        switch = _copy_as(opts, who="sender")
         if opts.sandbox:
             # the delta engine stays a lazy import: numpy's system libraries stay readable
             # (rsync_client.confine.loader_paths)
             _confined(opts, output, confine_client(opts, sources, None))
+        switch()
         output.log_only("building file list")  # rsync: flist.c send_file_list() (FLOG)
         stats = await run_push(
             ws,
