@@ -138,6 +138,7 @@ IMPLEMENTED_DEBUG: Final = {
     "BACKUP": 1,  # make_backup: RENAME/COPY/SYMLINK/DEVICE (rsync: backup.c)
     "DEL": 3,  # deleting in, delete_in_dir, delete_item, delete_dir_contents (delete.c)
     "DELTASUM": 1,  # the sender's "total: matches=..." (match.c match_report())
+    "DUP": 1,  # "removing duplicate name N from file list (I)" (flist.c flist_sort_and_clean)
     "FUZZY": 2,  # "fuzzy basis selected for", 2: each candidate's distance (generator.c)
     "HLINK": 3,  # 1: followers' first members, 2: leaders, 3: dev:inode (flist.c, hlink.c)
     "NSTR": 1,  # the negotiated checksum and compressor (compat.c, checksum.c)

@@ -637,6 +637,12 @@ class ReceiverSide:
             sh.rels.append(slot_rel)
             sh.cleared.append(gone)
         sh.entries.extend(ordered)
+        if sh.config.levels.debug_gte("DUP") and any(cleared):
+            # rsync: flist.c flist_sort_and_clean() (the receiver clears, and says so)
+            for k, gone in enumerate(cleared):
+                if gone:
+                    line = f"removing duplicate name {_show(ordered[k].name)} from file list"
+                    sh.reporter.message(Msg.INFO, f"{line} ({start + k})\n".encode())
         sh.cleared.extend(cleared)
         content = {start + k for k, i in enumerate(order) if i in content_tx}
         sh.content_dirs |= content
