@@ -47,6 +47,11 @@ _MORE = (
     "lz4.block",
     "encodings.latin_1",
     "encodings.ascii",
+    "anyio.streams.memory",
+    "importlib.util",
+    "tempfile",
+    "secrets",
+    "traceback",
 )
 
 
