@@ -32,6 +32,7 @@ from rsync_client.options import (
     parse_location,
     server_log_format,
 )
+from rsync_client.output import child_argv_line
 from rsync_client.runsetup import (
     RunResult,
     build_filters,
@@ -256,6 +257,16 @@ async def _run_local(
     return RunResult(stats, int(stats.exit_code()), PROTOCOL_VERSION)
 
 
+def _say_cmd(output: Output, opts: ClientOptions, prefix: str, words: list[str]) -> None:
+    """``--debug=CMD`` (``-vv``): a command or argument list the client sends.
+
+    rsync: util1.c print_child_argv() (pipe.c piped_child(), rsync.c send_protected_args(),
+    clientserver.c start_inband_exchange()).
+    """
+    if OutputLevels.build(verbose=opts.verbose, debug=opts.debug).debug_gte("CMD"):
+        output.client_only(child_argv_line(prefix, words))
+
+
 def _copy_as(opts: ClientOptions, *, who: str) -> Callable[[], None]:
     """``--copy-as``: the switch to that user, to run once confined, before any file I/O.
 
@@ -424,12 +435,19 @@ async def _daemon_session(
             daemon=True,
             family=_family_flag(opts),
         )
+        _say_cmd(output, opts, "opening connection using:", argv)
         process = await spawn(argv)
         assert process.stdout is not None  # noqa: S101 - spawned with pipes
         assert process.stdin is not None  # noqa: S101
         ws = _paced(WireStream(process.stdout, process.stdin, timeout=opts.timeout or None), opts)
     else:
         family = socket.AF_INET if opts.ipv4 else socket.AF_INET6 if opts.ipv6 else 0
+        prog = os.environ.get("RSYNC_CONNECT_PROG")
+        if prog and OutputLevels.build(verbose=opts.verbose, debug=opts.debug).debug_gte("CMD"):
+            from rsync_client.transports.connect_prog import expand_connect_prog
+
+            # rsync: socket.c sock_exec()
+            output.info(f'Running socket program: "{expand_connect_prog(prog, first.host)}"')
         stream = await connect_daemon(
             first.host,
             first.port or opts.port,
@@ -460,6 +478,11 @@ async def _daemon_session(
             build_args=lambda protocol: build_server_args(topts, server_paths(), protocol=protocol),
             secluded=topts.protect_args,
             show=output.info,
+            show_args=(
+                (lambda prefix, words: _say_cmd(output, opts, prefix, words))
+                if OutputLevels.build(verbose=opts.verbose, debug=opts.debug).debug_gte("CMD")
+                else None
+            ),
             show_motd=opts.motd,
             early_input=early_input,
         )
@@ -506,11 +529,15 @@ async def _run_shell(
             batch=batch,
         )
 
-    return await _shell_session(opts, locs, topts, pull)
+    return await _shell_session(opts, locs, topts, pull, output)
 
 
 async def _shell_session(
-    opts: ClientOptions, locs: list[Location], topts: TransferOptions, transfer: Transfer
+    opts: ClientOptions,
+    locs: list[Location],
+    topts: TransferOptions,
+    transfer: Transfer,
+    output: Output,
 ) -> RunResult:
     """Start ``rsync --server`` over the remote shell, then transfer.
 
@@ -536,6 +563,9 @@ async def _shell_session(
         family=_family_flag(opts),
         old_args=opts.old_args or 0,
     )
+    _say_cmd(output, opts, "opening connection using:", argv)
+    if secluded is not None:
+        _say_cmd(output, opts, "protected args:", secluded)  # rsync: send_protected_args()
     process = await spawn(argv)
     assert process.stdout is not None  # noqa: S101 - spawned with pipes
     assert process.stdin is not None  # noqa: S101
@@ -709,7 +739,7 @@ async def _run_push(
     try:
         if target.kind == "daemon":
             return await _daemon_session(opts, [target], topts, push, output)
-        return await _shell_session(opts, [target], topts, push)
+        return await _shell_session(opts, [target], topts, push, output)
     finally:
         root.close()
 
