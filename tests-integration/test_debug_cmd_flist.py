@@ -3,6 +3,8 @@
 * CMD: "opening connection using: ..." (the remote-shell command, words with other
   characters quoted), "protected args: ..." (``-s``), "sending daemon args: ..." (a
   daemon), each with its count of words;
+* CONNECT: "opening tcp connection to HOST port PORT" (or "Using RSYNC_CONNECT_PROG
+  instead of ..." with "Running socket program: ..."), "connection via http proxy ...";
 * FLIST: "delta-transmission enabled", or "disabled for local transfer or --whole-file",
   from the receiving side (a server's comes to the client; ``--list-only`` too).
 
@@ -12,6 +14,7 @@ masked before the lines are compared.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING
 
@@ -30,7 +33,9 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.interop
 
 _LINES = re.compile(
-    r"^(opening connection using:|protected args:|sending daemon args:|delta-transmission )"
+    r"^(opening connection using:|protected args:|sending daemon args:|delta-transmission "
+    r"|opening tcp connection to |Using RSYNC_CONNECT_PROG |connection via http proxy "
+    r"|Running socket program: )"
 )
 
 
@@ -45,6 +50,28 @@ def _source(base: Path) -> Path:
     src.mkdir(parents=True)
     (src / "f").write_text("f\n")
     return src
+
+
+@pytest.mark.parametrize(
+    ("env", "expect"),
+    [
+        ({"RSYNC_PROXY": "user:pw@127.0.0.1:1"}, "connection via http proxy 127.0.0.1 port 1"),
+        ({"RSYNC_CONNECT_PROG": "exit 3"}, 'Running socket program: "exit 3"'),
+    ],
+)
+def test_proxy_and_connect_program_lines_are_rsyncs(
+    real_rsync: RealRsync, tmp_path: Path, env: dict[str, str], expect: str
+) -> None:
+    seen = {}
+    for who, argv in (("ours", pyrsync_argv()), ("theirs", real_rsync.argv())):
+        code, out, _err = run(
+            [*argv, "-r", "--debug=cmd,connect", "rsync://localhost/m/", f"{tmp_path}/d/"],
+            env={**os.environ, **env},
+        )
+        assert code != 0, who
+        seen[who] = _lines(out, tmp_path, who)
+    assert seen["ours"] == seen["theirs"]
+    assert expect in seen["ours"]
 
 
 @pytest.mark.parametrize(
@@ -107,3 +134,4 @@ def test_daemon_args_are_rsyncs(
         seen[who] = lines
     assert seen["ours"] == seen["theirs"]
     assert "protected args: . m/  (2 args)" in seen["ours"]
+    assert f"opening tcp connection to 127.0.0.1 port {daemon.port}" in seen["ours"]

@@ -45,7 +45,7 @@ from rsync_wire.copy_as import prepare_copy_as
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError, UnsupportedError
 from rsync_wire.fs import Root
 from rsync_wire.proto.args import build_server_args
-from rsync_wire.proto.constants import CF, PROTOCOL_VERSION
+from rsync_wire.proto.constants import CF, DEFAULT_PORT, PROTOCOL_VERSION
 from rsync_wire.proto.filters import (
     FilterList,
     cvs_exclude_rules,
@@ -267,6 +267,32 @@ def _say_cmd(output: Output, opts: ClientOptions, prefix: str, words: list[str])
         output.client_only(child_argv_line(prefix, words))
 
 
+def _say_connect(output: Output, opts: ClientOptions, host: str, port: int | None) -> None:
+    """``--debug=CONNECT`` (``-vv``) and ``CMD``: how the client reaches a daemon.
+
+    rsync: socket.c open_socket_out_wrapped(), open_socket_out(), sock_exec().
+    """
+    levels = OutputLevels.build(verbose=opts.verbose, debug=opts.debug)
+    prog = os.environ.get("RSYNC_CONNECT_PROG")
+    if levels.debug_gte("CONNECT"):
+        port = port if port is not None and port > 0 else DEFAULT_PORT
+        using = "Using RSYNC_CONNECT_PROG instead of " if prog else ""
+        output.info(f"{using}opening tcp connection to {host} port {port}")
+    if prog:
+        if levels.debug_gte("CMD"):
+            from rsync_client.transports.connect_prog import expand_connect_prog
+
+            output.info(f'Running socket program: "{expand_connect_prog(prog, host)}"')
+        return
+    proxy = os.environ.get("RSYNC_PROXY")
+    if proxy and levels.debug_gte("CONNECT"):
+        from rsync_client.transports.proxy import parse_proxy
+
+        with contextlib.suppress(RsyncError):  # connect_daemon() says what is wrong with it
+            spec = parse_proxy(proxy)
+            output.info(f"connection via http proxy {spec.host} port {spec.port}")
+
+
 def _copy_as(opts: ClientOptions, *, who: str) -> Callable[[], None]:
     """``--copy-as``: the switch to that user, to run once confined, before any file I/O.
 
@@ -442,12 +468,7 @@ async def _daemon_session(
         ws = _paced(WireStream(process.stdout, process.stdin, timeout=opts.timeout or None), opts)
     else:
         family = socket.AF_INET if opts.ipv4 else socket.AF_INET6 if opts.ipv6 else 0
-        prog = os.environ.get("RSYNC_CONNECT_PROG")
-        if prog and OutputLevels.build(verbose=opts.verbose, debug=opts.debug).debug_gte("CMD"):
-            from rsync_client.transports.connect_prog import expand_connect_prog
-
-            # rsync: socket.c sock_exec()
-            output.info(f'Running socket program: "{expand_connect_prog(prog, first.host)}"')
+        _say_connect(output, opts, first.host, first.port or opts.port)
         stream = await connect_daemon(
             first.host,
             first.port or opts.port,

@@ -139,6 +139,7 @@ IMPLEMENTED_DEBUG: Final = {
     # "opening connection using:", "sending daemon args:", "protected args:", "Running
     # socket program:" (pipe.c, clientserver.c, rsync.c, socket.c)
     "CMD": 1,
+    "CONNECT": 1,  # "opening tcp connection to H port P", "connection via http proxy" (socket.c)
     "DEL": 3,  # deleting in, delete_in_dir, delete_item, delete_dir_contents (delete.c)
     "DELTASUM": 1,  # the sender's "total: matches=..." (match.c match_report())
     "DUP": 1,  # "removing duplicate name N from file list (I)" (flist.c flist_sort_and_clean)
