@@ -595,6 +595,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "cvs-exclude": _flag("cvs_exclude"),
     "rsh": _str("rsh"),
     "rsync-path": _str("rsync_path"),
+    "copy-as": _str("copy_as"),
     "port": _Spec(_port, takes_arg=True),
     "password-file": _str("password_file"),
     "protocol": _Spec(_protocol, takes_arg=True),
@@ -850,10 +851,8 @@ def _check(opts: ClientOptions) -> None:
             continue
         from rsync_client.logformat import log_format_has
 
-        if any(log_format_has(fmt, c) for c in "bc") or (
-            log_format_has(fmt, "C") and not opts.checksum
-        ):
-            msg = f"pyrsync does not support %b, %c, or %C without -c, in --{option}"
+        if any(log_format_has(fmt, c) for c in "bc"):
+            msg = f"pyrsync does not support %b or %c in --{option}"
             raise OptionError(msg)
     if opts.append and opts.whole_file:
         msg = "--append cannot be used with --whole-file"  # rsync: options.c

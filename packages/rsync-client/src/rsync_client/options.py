@@ -112,6 +112,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     filters: list[tuple[str, str]] = msgspec.field(default_factory=list)
     rsh: str | None = None
     rsync_path: str = "rsync"
+    copy_as: str | None = None  # --copy-as=USER[:GROUP] (rsync_wire.copy_as)
     port: int | None = None
     password_file: str | None = None
     protocol: int | None = None

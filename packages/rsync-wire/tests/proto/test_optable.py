@@ -222,6 +222,7 @@ _PUSH_KEEPS = {
     "fake-super": "each side has its own (a server's comes with -M or the module's setting)",
     "insecure-links": "local only: a remote-shell server's comes with --rsync-path, and a"
     " daemon refuses it (rsync: options.c server_options())",
+    "copy-as": "each side switches itself (a server's comes with -M; rsync: main.c)",
 }
 
 

@@ -595,7 +595,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("mkpath", sets="mkpath", server="flag", send=Send.LONG, when=_SEND, roles=_ALL,
        negations=_no("mkpath")),
     _O("qsort", sets="qsort", server="flag", roles=_SRV, wire="use-qsort"),
-    _O("copy-as", arg=Arg.STR),
+    # not forwarded: each side switches itself (a server takes it with -M)
+    _O("copy-as", arg=Arg.STR, sets="copy_as", server="str", roles=_ALL),
     _O("address", arg=Arg.STR, roles=_CLI),  # the client's daemon socket binds to it
     _O("port", arg=Arg.INT, roles=_CLI),
     _O("sockopts", arg=Arg.STR, roles=_CLI),

@@ -112,6 +112,7 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     timeout: int = 0
     bwlimit: str | None = None
     iconv: str | None = None
+    copy_as: str | None = None  # --copy-as (a remote-shell server's, given with -M)
     stats: bool = False
     info: list[str] = msgspec.field(default_factory=list)
     debug: list[str] = msgspec.field(default_factory=list)

@@ -175,6 +175,12 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
     flist_memory_limit: int = 8 << 30
     batch_only: bool = False  # --only-write-batch: the data goes to the batch file only
     out: OutputLevels | None = None  # --info/--debug levels (None: what -v alone gives)
+    # how rsync names this side's processes ("server ", "server daemon ", or "" for a
+    # client receiving from a remote sender: rsync's who_am_i() and am_server/am_daemon)
+    role_prefix: str = "server "
+    # the line of a transferred file comes after its data (%C in the client's format;
+    # rsync: options.c log_before_transfer is 0)
+    log_after_data: bool = False
 
     @property
     def levels(self) -> OutputLevels:

@@ -57,6 +57,7 @@ from rsync_wire.roles.daemon_rules import module_path
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.flists import FREED, FileLists
 from rsync_wire.roles.generator import GeneratorRole
+from rsync_wire.roles.hlink_debug import received_lines
 from rsync_wire.roles.output import open_temp_dir
 from rsync_wire.roles.receive_state import (
     Finished,
@@ -411,6 +412,7 @@ class ReceiverSide:
         self.shared.read_sub_list = self.read_sub_list
         self._events: MemoryObjectSendStream[ReceiverEvent] | None = None
         self._decoder: FileListDecoder | None = None
+        self._hlink_devs: set[int] = set()  # --debug=HLINK3 before protocol 30
         self._implied: ImpliedRules | None = None
 
     # -- messages --------------------------------------------------------------------------
@@ -550,6 +552,7 @@ class ReceiverSide:
             msg = "a sub-list before the first file list"
             raise LocalProtocolError(msg)
         start_read = ws.bytes_read
+        list_start = decoder.list_start
         entries: list[FileEntry] = []
         limit = sh.config.flist_memory_limit
         hundreds = 0
@@ -579,6 +582,20 @@ class ReceiverSide:
                 )
                 raise RsyncError(msg, exit_code=ExitCode.MALLOC)
             if done:
+                level = sh.config.levels.debug.get("HLINK", 0)
+                if level:
+                    # rsync: flist.c recv_file_entry(); the first list is read before the
+                    # receiving side splits in two, the later ones by both of its halves
+                    whos = ("Receiver",) if count_progress else ("receiver", "generator")
+                    for line in received_lines(
+                        entries,
+                        list_start,
+                        whos,
+                        p30=sh.session.uses_varint,
+                        level=level,
+                        devs=self._hlink_devs,
+                    ):
+                        sh.reporter.message(Msg.INFO, (line + "\n").encode())
                 return entries
 
     @property
@@ -621,6 +638,12 @@ class ReceiverSide:
             sh.rels.append(slot_rel)
             sh.cleared.append(gone)
         sh.entries.extend(ordered)
+        if sh.config.levels.debug_gte("DUP") and any(cleared):
+            # rsync: flist.c flist_sort_and_clean() (the receiver clears, and says so)
+            for k, gone in enumerate(cleared):
+                if gone:
+                    line = f"removing duplicate name {_show(ordered[k].name)} from file list"
+                    sh.reporter.message(Msg.INFO, f"{line} ({start + k})\n".encode())
         sh.cleared.extend(cleared)
         content = {start + k for k, i in enumerate(order) if i in content_tx}
         sh.content_dirs |= content

@@ -265,6 +265,17 @@ async def run_server(
             "ERROR: --remove-source-files cannot be used with a read-only module",
             ExitCode.SYNTAX,
         )
+    if opts.copy_as is not None:
+        from rsync_wire.copy_as import CopyAsError, become_copy_as_user
+
+        if module is not None:  # a daemon has dropped its privileges already
+            text = "rsync: pyrsyncd does not support --copy-as in a daemon module"
+            return await _fail(ws, session, text, ExitCode.UNSUPPORTED, early=True)
+        try:  # rsync: main.c do_server_sender(), do_server_recv()
+            become_copy_as_user(opts.copy_as, who="sender" if opts.sender else "receiver")
+        except CopyAsError as exc:
+            text = str(exc) if exc.bare else f"rsync: {exc}"
+            return await _fail(ws, session, text, ExitCode.SYNTAX, early=True)
     xlog = _open_server_log(opts) if module is None and opts.log_file else None
     try:
         code = await _serve(ws, session, parsed, module=module, root_path=root_path, xlog=xlog)

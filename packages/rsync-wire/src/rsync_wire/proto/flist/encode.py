@@ -104,6 +104,7 @@ class FileListEncoder:
         "_uid",
         "_uid_names",
         "_xa",
+        "hlink_notes",
     )
 
     def __init__(
@@ -132,6 +133,9 @@ class FileListEncoder:
         self._rdev_major = 0
         self._dev = 0
         self._hl_first: dict[object, int] = {}
+        # (ndx, first ndx or -1, list start, dev, inode) of each P 30 hard-linked entry,
+        # when a caller wants rsync's --debug=HLINK lines (None: not kept)
+        self.hlink_notes: list[tuple[int, int, int, int, int]] | None = None
         self._uid_names: dict[int, bytes | None] = {}
         self._gid_names: dict[int, bytes | None] = {}
         self._list_open = False
@@ -313,6 +317,9 @@ class FileListEncoder:
                 if first_hlink < 0:
                     self._hl_first[key] = self._list_start + self._count
                     xflags |= _HLINK_FIRST
+                if self.hlink_notes is not None:
+                    here = self._list_start + self._count
+                    self.hlink_notes.append((here, first_hlink, self._list_start, hl_dev, hl_ino))
             elif hl_dev == self._dev:
                 if r.p28:
                     xflags |= _SAME_DEV_PRE30

@@ -19,6 +19,7 @@ from rsync_wire.roles.decide import (
     itemize_flags,
 )
 from rsync_wire.roles.fakesuper import fake_lstat
+from rsync_wire.roles.hlink_debug import LeaderTrace
 
 if TYPE_CHECKING:
     import os
@@ -102,6 +103,11 @@ class _GeneratorState:
         self.hl_followers: dict[int, list[int]] = {}
         self._hl_open = -1  # a leader being generated (no transfer asked for yet)
         self._hl_chain_met = -1  # while a skipped leader's waiting members go on their own
+        self.hl_trace = (  # --debug=HLINK2 (rsync_wire.roles.hlink_debug)
+            LeaderTrace(inc=shared.lists.inc, say=self._info)
+            if shared.config.levels.debug_gte("HLINK", 2)
+            else None
+        )
         self.dry_missing: list[bytes] = []  # with -n: directories that do not exist
         self.warned_io_error = False
         # -x: the device deletion stays on, and those of the top directories seen
