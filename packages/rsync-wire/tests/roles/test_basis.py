@@ -9,6 +9,7 @@ import pytest
 from rsync_wire.fs_write import DestTree
 from rsync_wire.proto.negotiate import Session
 from rsync_wire.proto.options import TransferOptions
+from rsync_wire.roles.altdest import BasisDirs
 from rsync_wire.roles.basis import BasisError, basis_of
 from rsync_wire.roles.receive_state import NullReporter, ReceiveConfig, ReceiveStats, Shared
 
@@ -48,10 +49,40 @@ def test_a_fuzzy_basis_nobody_asked_for_is_refused(tree: DestTree) -> None:
         basis_of(_shared(tree), b"d/new", 0x83, b"old")
 
 
-@pytest.mark.parametrize("xname", [b"../x", b"a/b", b"..", b".", b"", None])
-def test_a_fuzzy_name_must_be_one_plain_name(tree: DestTree, xname: bytes | None) -> None:
+@pytest.mark.parametrize("xname", [b"..", b".", b"", b"../", None])
+def test_a_fuzzy_name_must_name_something(tree: DestTree, xname: bytes | None) -> None:
     with pytest.raises(BasisError):
         basis_of(_shared(tree, fuzzy=1), b"d/new", 0x83, xname)
+
+
+@pytest.mark.parametrize(
+    ("xname", "confined"),
+    [
+        (b"../x", b"d/x"),
+        (b"../../etc/shadow", b"d/etc/shadow"),
+        (b"/x", b"d/x"),
+        (b"a/b", b"d/a/b"),
+    ],
+)
+def test_a_fuzzy_name_stays_below_the_directory(
+    tree: DestTree, xname: bytes, confined: bytes
+) -> None:
+    # the sender's name is sanitized, as rsync 3.5's receiver does on every side
+    assert basis_of(_shared(tree, fuzzy=1), b"d/new", 0x83, xname) == (tree, confined)
+
+
+def test_a_basis_dir_match_needs_no_fuzzy_and_stays_in_that_dir(
+    tree: DestTree, tmp_path: Path
+) -> None:
+    (tmp_path / "link").mkdir()
+    sh = _shared(tree)
+    other = DestTree(tmp_path / "link")
+    try:
+        sh.basis = BasisDirs("link-dest", [other])
+        # FNAMECMP_FUZZY + 1: the first --link-dest directory, the name sanitized
+        assert basis_of(sh, b"new", 0x84, b"../secret") == (other, b"secret")
+    finally:
+        other.close()
 
 
 @pytest.mark.parametrize("kind", [0x00, 0x13, 0x81, 0x82, 0x84, 0xFF])

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
 from rsync_wire.proto.constants import FnameCmp, Msg
 from rsync_wire.roles.fuzzy import FuzzyFinder
+from rsync_wire.roles.scan import sanitize_path
 
 if TYPE_CHECKING:
     import os
@@ -179,12 +180,15 @@ def basis_of(
         ptree = sh.partial_tree()
         return (ptree, partial) if partial is not None and ptree is not None else None
     if basis_type >= FnameCmp.FUZZY and tree is not None:
-        if not sh.opts.fuzzy:
+        which = basis_type - FnameCmp.FUZZY
+        if which == 0 and not sh.opts.fuzzy:
             shown = (xname or b"").decode("utf-8", "backslashreplace")
             msg = f"rsync: refusing malicious fuzzy operation for {shown}"
             raise BasisError(msg)
-        which = basis_type - FnameCmp.FUZZY
-        if not xname or b"/" in xname or xname in (b".", b"..") or b"\0" in xname:
+        # the sender names the basis relative to an operator-chosen directory: it never
+        # leaves it, whichever side this is (rsync: rsync.c read_ndx_and_attrs())
+        xname = sanitize_path(xname or b"")
+        if xname in (b"", b".") or b"\0" in xname:
             msg = f"invalid fuzzy basis name {xname!r}"
             raise BasisError(msg)
         head = rel[: rel.rfind(b"/") + 1]
