@@ -402,7 +402,10 @@ async def _module(
         parsed = parse_server_args(argv, protocol=protocol)
     except ArgumentError as exc:
         log.warning("[%s] %s: refused arguments: %s", peer, name, exc)
-        return await refuse_session(ws, protocol=protocol, message=f"{exc}", code=ExitCode.SYNTAX)
+        # rsync: clientserver.c rsync_module() (option_error(), exit_cleanup(RERR_UNSUPPORTED))
+        return await refuse_session(
+            ws, protocol=protocol, message=f"{exc}", code=ExitCode.UNSUPPORTED
+        )
     request = " ".join(p.decode("utf-8", "surrogateescape") for p in parsed.paths)[:1024]
     if mod.pre_xfer_exec:
         pre_env = {**env, "RSYNC_REQUEST": request or "(NONE)", "RSYNC_ARG0": "rsyncd"}
