@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from harness.confd import ConfDaemons
+from harness.confinement import descendants, wait_for
 from harness.daemon import LOOPBACK, daemon_ready
 from harness.ourd import pyrsyncd_argv
 from harness.proc import run, start_service
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
+    from harness.daemon import RealDaemonFactory
     from harness.tools import RealRsync
 
 pytestmark = [
@@ -53,6 +55,15 @@ def _rsync(real_rsync: RealRsync, *args: str) -> subprocess.CompletedProcess[str
     return subprocess.run(
         real_rsync.argv(*args), capture_output=True, text=True, timeout=120, check=False
     )
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _make(path: Path, files: dict[str, str]) -> None:
@@ -181,3 +192,26 @@ def test_an_unprivileged_daemon_refuses_a_module_made_anew_and_says_why(
         service.stop(grace=2.0)
     assert "is another directory than at start-up" in service.output()
     assert "restart it" in service.output()
+
+
+def test_without_its_helper_the_daemon_serves_the_directory_of_the_start_up(
+    our_daemon: RealDaemonFactory, real_rsync: RealRsync, tmp_path: Path
+) -> None:
+    """The helper that binds module paths anew is a process of its own: if it is gone,
+    connections are served from the directories the daemon started with, and the log says
+    so (before the per-connection lookup, that was all pyrsyncd did)."""
+    mod = tmp_path / "m"
+    _make(mod, {"f": "served\n"})
+    daemon = our_daemon({"m": mod})
+    url = f"rsync://{daemon.host}:{daemon.port}/m/"
+    first = _rsync(real_rsync, "-r", url, f"{tmp_path / 'dst'}/")
+    assert first.returncode == 0, first.stderr
+    # the helper: the daemon's child that leads a session of its own (os.setsid)
+    helpers = [pid for pid in descendants(daemon.service.pid) if os.getsid(pid) == pid]
+    assert len(helpers) == 1, helpers
+    os.kill(helpers[0], 15)
+    wait_for(lambda: None if _alive(helpers[0]) else helpers[0])
+    again = _rsync(real_rsync, "-r", url, f"{tmp_path / 'dst2'}/")
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "dst2" / "f").read_text() == "served\n"
+    assert "the daemon's helper is gone: serving the directory of the start-up" in daemon.log()

@@ -340,6 +340,9 @@ async def _module(
     if mod.unavailable or hooks.mounted(name):
         # the module path as it is now, as rsync changes into it for each connection
         path, why = hooks.attach_module(name)  # blocking, as the other hooks (no thread)
+        if path is None and why == hooks.HELPER_GONE and not mod.unavailable:
+            log.warning("module %s: %s: serving the directory of the start-up", name, why)
+            path = mod.path
         if path is None:
             if mod.unavailable and not why.startswith("chdir "):
                 why = f"{mod.unavailable} ({why})"

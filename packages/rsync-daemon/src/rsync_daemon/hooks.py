@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from rsync_daemon.config import DaemonConfig
 
 __all__ = [
+    "HELPER_GONE",
     "HookResult",
     "NameConverterSession",
     "attach_module",
@@ -104,6 +105,9 @@ class HookResult(msgspec.Struct, kw_only=True):
     refused: str = ""
     """The %RSYNC_*% variable whose value made the command unsafe to run (not run)."""
 
+
+HELPER_GONE: Final = "the daemon's helper is gone"
+"""`attach_module`'s reason when no answer came (the helper, or its worker, ended)."""
 
 _socket: list[socket.socket | None] = [None]
 _mounted: set[str] = set()
@@ -594,7 +598,7 @@ def attach_module(module: str) -> tuple[str | None, str]:
     """
     result = _ask(_Request(kind="attach", module=module))
     if result is None:
-        return None, "the daemon's helper is gone"
+        return None, HELPER_GONE
     if result.status != 0 or not result.names:
         return None, result.output.decode("utf-8", "replace") or "not attached"
     return result.names[0], ""
