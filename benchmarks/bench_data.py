@@ -11,11 +11,15 @@ import os
 import random
 import shutil
 import socket
+import sys
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-if TYPE_CHECKING:
-    from pathlib import Path
+
+def our_program(script: str, module: str) -> list[str]:
+    """The installed console script beside this Python, else ``python -m``."""
+    beside = Path(sys.executable).parent / script
+    return [str(beside)] if beside.exists() else [sys.executable, "-m", module]
 
 
 def free_port() -> int:

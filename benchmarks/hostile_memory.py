@@ -43,18 +43,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_data import free_port, wait_port  # noqa: E402
+from bench_data import free_port, our_program, wait_port  # noqa: E402
 
 INPUTS = ("none", "sums", "rules")
 ITEM_TRANSFER = 0x8000
 MPLEX_BASE = 7
 LOCAL = ["--address=127.0.0.1"]
-
-
-def _our_program(script: str, module: str) -> list[str]:
-    """The installed console script beside this Python, else ``python -m``."""
-    beside = Path(sys.executable).parent / script
-    return [str(beside)] if beside.exists() else [sys.executable, "-m", module]
 
 
 @dataclass
@@ -364,7 +358,7 @@ def run(args: argparse.Namespace) -> None:
         rows: list[tuple[str, list[tuple[float, str]]]] = []
         try:
             daemons.append(start_daemon("rsyncd", [args.rsync], root))
-            daemons.append(start_daemon("pyrsyncd", _our_program("pyrsyncd", "rsync_daemon"), root))
+            daemons.append(start_daemon("pyrsyncd", our_program("pyrsyncd", "rsync_daemon"), root))
             for which in inputs:
                 got = []
                 for d in daemons:

@@ -28,7 +28,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from transfers import _our_program, compile_bytecode  # noqa: E402
+from bench_data import our_program  # noqa: E402
+from transfers import compile_bytecode  # noqa: E402
 
 
 def timed(argv: list[str]) -> tuple[float, float]:
@@ -72,7 +73,7 @@ def main() -> None:
     p.add_argument("--args", nargs=argparse.REMAINDER, default=["--version"])
     args = p.parse_args()
     compile_bytecode()
-    ours = [*_our_program("pyrsync", "rsync_client"), *args.args]
+    ours = [*our_program("pyrsync", "rsync_client"), *args.args]
     theirs = [args.rsync, *args.args]
     results: dict[str, list[tuple[float, float]]] = {"pyrsync": [], "rsync": []}
     for i in range(args.repeat):

@@ -42,7 +42,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_data import free_port, make_data, wait_port  # noqa: E402
+from bench_data import free_port, make_data, our_program, wait_port  # noqa: E402
 
 TESTS = ("T1", "T1W", "T2", "T3", "T4")
 FLAGS = {
@@ -53,12 +53,6 @@ FLAGS = {
     "T4": ["-a"],
 }
 MODULE = {"T1": "t1", "T1W": "t1", "T2": "t2", "T3": "t3", "T4": "t3"}
-
-
-def _our_program(script: str, module: str) -> list[str]:
-    """The installed console script beside this Python, else ``python -m``."""
-    beside = Path(sys.executable).parent / script
-    return [str(beside)] if beside.exists() else [sys.executable, "-m", module]
 
 
 @dataclass
@@ -347,9 +341,9 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
     for d in ("dest", "dest-t4"):
         (root / d).mkdir(exist_ok=True)
     rsyncd = start_daemon("rsyncd", [args.rsync], root)
-    pyrsyncd = start_daemon("pyrsyncd", _our_program("pyrsyncd", "rsync_daemon"), root)
+    pyrsyncd = start_daemon("pyrsyncd", our_program("pyrsyncd", "rsync_daemon"), root)
     b = Bench(
-        root, root / "dest", rsyncd, pyrsyncd, _our_program("pyrsync", "rsync_client"), [args.rsync]
+        root, root / "dest", rsyncd, pyrsyncd, our_program("pyrsync", "rsync_client"), [args.rsync]
     )
     samples: dict[tuple[str, str], list[tuple[Sample, Sample]]] = {}
     try:

@@ -18,7 +18,6 @@ rsync: options.c (long_options, parse_arguments()), main.c main().
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import math
 import os
@@ -1103,6 +1102,8 @@ def _exec_daemon(args: list[str]) -> int:  # noqa: RET503 - execv does not retur
     and ``rsync --daemon``; with rsync-daemon installed the same command lines reach the
     same code (the client never imports the daemon: it replaces itself with it).
     """
+    import importlib.util
+
     if importlib.util.find_spec("rsync_daemon") is None:
         sys.stderr.write(
             f"pyrsync: {args[0]} needs the rsync-daemon package (pyrsyncd), "

@@ -48,7 +48,6 @@ import os
 import signal
 import stat
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, NoReturn
@@ -525,6 +524,8 @@ def confine_filesystem(
         _opened(list(modules.values()), required=True) as module_fds,
         _opened(extras, required=False) as extra_fds,
     ):
+        import tempfile
+
         tmp = tempfile.mkdtemp(prefix="rsync-sandbox-root-")
         try:
             module_paths = _build_root(tmp, modules, rw, module_fds, extra_fds, pending)

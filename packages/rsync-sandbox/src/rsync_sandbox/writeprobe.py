@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -123,7 +122,7 @@ def mountinfo_read_only(path: str) -> bool | None:
 def _probe_directory(path: str) -> bool:
     """Create and remove a uniquely named file in ``path``; True if that worked."""
     before = os.stat(path)
-    name = os.path.join(path, f"{_PROBE_PREFIX}{os.getpid()}-{secrets.token_hex(8)}")
+    name = os.path.join(path, f"{_PROBE_PREFIX}{os.getpid()}-{os.urandom(8).hex()}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(name, flags, 0o600)

@@ -219,7 +219,22 @@ class GeneratorRole(_Entries):
             self._event(event)
 
     async def _next_event(self) -> None:
-        """Send what is written, then wait for the receiver's next event."""
+        """The receiver's next event; what is written is sent first when it must be waited for.
+
+        An event already queued is taken without a flush, so that the NDX_DONEs of lists
+        that arrived together leave in one write (one per list was 10 % of a daemon
+        connection's time on a tree of small, unchanged files).
+        """
+        try:
+            event = self.events.receive_nowait()
+        except anyio.WouldBlock:
+            pass
+        except anyio.EndOfStream:
+            msg = "the receiver stopped before the end of the session"
+            raise ReceiverGone(msg) from None
+        else:
+            self._event(event)
+            return
         await self.sh.out_ws.flush()
         try:
             event = await self.events.receive()
