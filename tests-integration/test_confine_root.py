@@ -142,3 +142,33 @@ def test_drop_devices_creates_no_specials(
     assert code == 0, err
     assert (dest / "plain").read_text() == "plain\n"
     assert not (dest / "fifo").exists()
+
+
+@pytest.mark.parametrize("server", ["ours", "rsync"])
+def test_an_absolute_backup_dir_inside_the_root_is_used(
+    server: str, real_rsync: RealRsync, rsh_shim_factory: ShimFactory, tmp_path: Path
+) -> None:
+    """What rrsync hands over (a pin read as the absolute path it names) makes backups.
+
+    The directories above the root were taken for ones to make, each one outside: every
+    backup failed with ELOOP.
+    """
+    root = tmp_path / "root"
+    (root / "backup" / "old").mkdir(parents=True)
+    (root / "keys").write_text("OLD\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "keys").write_text("NEW\n")
+    program = [*PYRSYNC] if server == "ours" else real_rsync.argv()
+    shim = str(rsh_shim_factory([*program, f"--confine-root={root}"], name=f"bdir-{server}"))
+    for backup_dir in (root / "backup", root / "backup" / "new" / "deeper"):
+        (root / "keys").write_text("OLD\n")
+        code, _, err = run(
+            real_rsync.argv(
+                "-rbI", f"--backup-dir={backup_dir}", "-e", shim, f"{src}/keys", f"host:{root}/"
+            ),
+            timeout=60,
+        )
+        assert code == 0, err
+        assert (root / "keys").read_text() == "NEW\n"
+        assert (backup_dir / "keys").read_text() == "OLD\n"

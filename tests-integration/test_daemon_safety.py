@@ -106,7 +106,8 @@ def test_errors_match_rsync(
 def test_refused_option_is_named(
     our_daemon: RealDaemonFactory, real_rsync: RealRsync, module_tree: Path, tmp_path: Path
 ) -> None:
-    daemon = our_daemon(_modules(module_tree))
+    # -A is implemented now: the module refuses it (no forwarded option is unimplemented)
+    daemon = our_daemon([DaemonModule("mod", module_tree, options={"refuse options": "acls"})])
     code, _, err = run(real_rsync.argv("-aA", daemon.url("mod"), str(tmp_path / "d")))
     assert code != 0
     assert "acls" in err

@@ -187,7 +187,9 @@ def test_unimplemented_option_refused_by_name(
 ) -> None:
     mod = tmp_path / "mod"
     mod.mkdir()
-    d = our_daemon([DaemonModule("up", mod, read_only=False)])
+    # -A is implemented now: the module refuses it (no forwarded option is unimplemented)
+    options = {"refuse options": "acls"}
+    d = our_daemon([DaemonModule("up", mod, read_only=False, options=options)])
     src = tmp_path / "src"
     src.mkdir()
     (src / "f").write_text("x")

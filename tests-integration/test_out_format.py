@@ -91,5 +91,5 @@ def test_unsupported_escapes_are_refused(tmp_path: Path) -> None:
         [*pyrsync_argv(), "-a", "--out-format=%b %n", f"{src}/", f"{tmp_path}/d/"]
     )
     assert code == 1
-    assert "does not support %b" in err
+    assert "does not support %b or %c" in err
     assert not (tmp_path / "d").exists()

@@ -107,7 +107,10 @@ def test_values_become_rsync_words_in_keyword_order() -> None:
         ({"exclud": "x"}, "unknown option 'exclud' (did you mean exclude=?)"),
         ({"hardlinks": True}, "unknown option 'hardlinks' (did you mean hard_links=?)"),
         ({"log_format": "%n"}, "rsync's alias --log-format is out_format="),
-        ({"acls": True}, "--acls: unknown option (an rsync option pyrsync does not implement)"),
+        (
+            {"crtimes": True},
+            "--crtimes: unknown option (an rsync option pyrsync does not implement)",
+        ),
         ({"archive": "yes"}, "archive= takes True or False, not 'yes'"),
         ({"verbose": -1}, "verbose= takes True, False or a count, not -1"),
         ({"timeout": "10"}, "timeout= takes an int, not '10'"),

@@ -135,7 +135,6 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, expect: str) -> No
     ("param", "value", "reason"),
     [
         ("charset", "utf-8", "character sets"),
-        ("insecure links", "yes", "never follows"),
         ("open noatime", "yes", "O_NOATIME"),
     ],
 )
@@ -148,11 +147,33 @@ def test_refused_parameters_say_why(tmp_path: Path, param: str, value: str, reas
 
 @pytest.mark.parametrize(
     ("param", "value"),
-    [("insecure links", "false"), ("open noatime", "unset")],
+    [("open noatime", "unset")],
 )
 def test_values_that_change_nothing_are_accepted(tmp_path: Path, param: str, value: str) -> None:
     cfg = load_rsyncd_conf(_conf(tmp_path, f"[m]\npath = m\n{param} = {value}\n"))
     assert "m" in cfg.modules
+
+
+@pytest.mark.parametrize(
+    ("lines", "insecure", "follows"),
+    [
+        ("insecure links = yes\nuse chroot = no\n", True, True),
+        ("insecure links = yes\nuse chroot = yes\n", True, False),  # the chroot confines
+        ("insecure links = no\nuse chroot = no\n", False, False),
+        ("use chroot = no\n", False, False),
+    ],
+)
+def test_insecure_links_is_a_module_setting(
+    tmp_path: Path, lines: str, insecure: bool, follows: bool
+) -> None:
+    cfg = load_rsyncd_conf(_conf(tmp_path, f"[m]\npath = m\n{lines}"))
+    assert cfg.modules["m"].insecure_links is insecure
+    assert cfg.modules["m"].follows_any_link is follows
+
+
+def test_insecure_links_takes_a_boolean(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="insecure links"):
+        load_rsyncd_conf(_conf(tmp_path, "[m]\npath = m\ninsecure links = maybe\n"))
 
 
 @pytest.mark.parametrize(("value", "expect"), [("yes", True), ("no", False), ("", False)])

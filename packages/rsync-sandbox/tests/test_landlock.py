@@ -218,3 +218,30 @@ def test_writes_stay_in_the_chosen_module(
     assert data["remove_other"] == "EACCES"
     assert data["read_other"] == "outside content"
     assert os.path.exists(os.path.join(tree["outside"], "data.txt"))
+
+
+READS_BODY = """
+landlock.restrict(read_only=[ARGS["ro"], ARGS["outside"]], read_write=[ARGS["rw"]])
+write_new(ARGS["rw"] + "/new.txt")
+landlock.restrict_reads([ARGS["rw"]], optional=[ARGS["ro"], ARGS["rw"] + "/missing"])
+emit(
+    read_module=read(ARGS["rw"] + "/new.txt"),
+    read_optional=read(ARGS["ro"] + "/data.txt"),
+    read_other=attempt(lambda: read(ARGS["outside"] + "/data.txt")),
+    list_other=attempt(lambda: os.listdir(ARGS["outside"])),
+)
+"""
+
+
+def test_reads_narrow_to_the_chosen_module(
+    run_child: RunChild, tree: dict[str, str], need_landlock: int
+) -> None:
+    """A daemon that may read anywhere (a module with insecure links = yes) narrows a
+    connection to another module back to that module (and the optional paths)."""
+    child = run_child(READS_BODY, become_nobody=False, **tree)
+    assert child.returncode == 0, child.stderr
+    data = child.data
+    assert data["read_module"] == "new"
+    assert data["read_optional"] == "ro content"
+    assert data["read_other"] == "EACCES"
+    assert data["list_other"] == "EACCES"

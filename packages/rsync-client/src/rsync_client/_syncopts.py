@@ -51,6 +51,7 @@ class SyncOptions(TypedDict, total=False):
     atimes: bool | int  # --atimes, -U
     perms: bool  # --perms, -p
     executability: bool  # --executability, -E
+    acls: bool  # --acls, -A
     xattrs: bool | int  # --xattrs, -X
     recursive: bool  # --recursive, -r
     checksum: bool  # --checksum, -c
@@ -155,6 +156,7 @@ class SyncOptions(TypedDict, total=False):
     ipv6: bool  # --ipv6, -6
     eight_bit_output: bool  # --8-bit-output, -8
     mkpath: bool  # --mkpath
+    copy_as: StrArg  # --copy-as
     address: StrArg  # --address
     port: int  # --port
     sockopts: StrArg  # --sockopts

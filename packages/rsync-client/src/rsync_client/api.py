@@ -172,7 +172,8 @@ def make_options(**options: object) -> ClientOptions:
 
     Unlike the command line, the result does not confine the process (``sandbox``
     stays off unless ``sandbox=True``): Landlock cannot be undone, and an API caller's
-    process is not ``pyrsync``'s.
+    process is not ``pyrsync``'s. For the same reason note that ``copy_as`` switches the
+    calling process itself to that user, for good (as it switches ``pyrsync``).
 
     Raises:
         SyncOptionError: an unknown keyword or a value of the wrong type.

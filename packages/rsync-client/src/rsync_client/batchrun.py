@@ -155,8 +155,14 @@ async def run_read_batch(opts: ClientOptions, args: list[str], output: Output) -
     return RunResult(stats, int(stats.exit_code()), session.protocol)
 
 
-def confined_sources(root: str, sources: list[str]) -> tuple[str, list[str]]:
+def confined_sources(
+    root: str, sources: list[str], *, outside_ok: bool = False
+) -> tuple[str | None, list[str]]:
     """``--confine-root`` in a local copy: the root checked, the sources made relative to it.
+
+    With ``outside_ok`` (no per-directory merge file will be read), a source outside the
+    root is sent from where it is, as rsync does: the root is then None and the sources
+    are unchanged.
 
     Raises:
         OptionError: the root is not absolute (rsync's message, exit code 1).
@@ -171,6 +177,8 @@ def confined_sources(root: str, sources: list[str]) -> tuple[str, list[str]]:
     try:
         rel = confine_paths(root, [os.fsencode(s) for s in sources])
     except OutsideRootError as exc:
+        if outside_ok:
+            return None, sources
         shown = os.fsdecode(exc.filename) if exc.filename else "?"
         msg = f'rsync: [sender] "{shown}" is outside the --confine-root directory: {exc.strerror}'
         raise RsyncError(msg, exit_code=ExitCode.FILESELECT) from None

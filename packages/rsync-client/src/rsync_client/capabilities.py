@@ -89,6 +89,9 @@ def capability_words() -> list[str]:
         _word("inplace", have=_accepts("--inplace")),
         _word("append", have=_accepts("--append")),
         _word("ACLs", have=_accepts("--acls")),
+        # ACLs are read and set through a descriptor, or a no-follow call under the
+        # parent's descriptor, never by path (rsync: lib/acl.c; "ACL_at" in -VV)
+        *(["ACL-at"] if _accepts("--acls") else []),
         _word("xattrs", have=_accepts("--xattrs")),
         "optional secluded-args" if _accepts("--secluded-args") else "no secluded-args",
         _word("iconv", have=_accepts("--iconv=UTF-8")),

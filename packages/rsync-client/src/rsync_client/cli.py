@@ -214,6 +214,10 @@ def _archive(o: ClientOptions, _v: str | None) -> None:
     o.devices = o.specials = True
 
 
+def _acls(o: ClientOptions, _v: str | None) -> None:
+    o.acls = o.perms = True  # rsync: options.c, case 'A' (-A implies -p)
+
+
 def _stop_at(o: ClientOptions, v: str | None) -> None:
     from rsync_client.stoptime import parse_time
 
@@ -535,6 +539,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "executability": _flag("executability"),
     "times": _flag("times"),
     "xattrs": _count("xattrs"),
+    "acls": _Spec(_acls, negate=lambda o, _v: setattr(o, "acls", False)),
     "fake-super": _flag("fake_super"),
     "atimes": _Spec(_atimes, negate=lambda o, _v: setattr(o, "atimes", 0)),
     "open-noatime": _flag("open_noatime"),
@@ -590,6 +595,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "cvs-exclude": _flag("cvs_exclude"),
     "rsh": _str("rsh"),
     "rsync-path": _str("rsync_path"),
+    "copy-as": _str("copy_as"),
     "port": _Spec(_port, takes_arg=True),
     "password-file": _str("password_file"),
     "protocol": _Spec(_protocol, takes_arg=True),
@@ -845,10 +851,8 @@ def _check(opts: ClientOptions) -> None:
             continue
         from rsync_client.logformat import log_format_has
 
-        if any(log_format_has(fmt, c) for c in "bc") or (
-            log_format_has(fmt, "C") and not opts.checksum
-        ):
-            msg = f"pyrsync does not support %b, %c, or %C without -c, in --{option}"
+        if any(log_format_has(fmt, c) for c in "bc"):
+            msg = f"pyrsync does not support %b or %c in --{option}"
             raise OptionError(msg)
     if opts.append and opts.whole_file:
         msg = "--append cannot be used with --whole-file"  # rsync: options.c
@@ -912,6 +916,8 @@ Options
 --links, -l              copy symlinks as symlinks
 --copy-links, -L         transform symlink into referent file/dir
 --copy-dirlinks, -k      transform symlink to a dir into referent dir
+--insecure-links         follow attacker-owned symlinks in operator paths
+--confine-root=DIR       refuse operator paths resolving outside DIR
 --hard-links, -H         preserve hard links
 --perms, -p              preserve permissions
 --executability, -E      preserve executability
@@ -1024,6 +1030,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         output = Output(opts)
         if opts.insecure_links:
             _insecure_links()
+        elif opts.confine_root is not None and opts.confine_root.startswith("/"):
+            from rsync_wire.fs import set_confine_root
+
+            set_confine_root(opts.confine_root)  # rsync: syscall.c confinement_root()
         if opts.log_file is not None:
             _open_log(opts, output)
         code = _run_with_signals(opts, rest, output)
@@ -1048,11 +1058,9 @@ def _set_outbuf(mode: str) -> None:
 
 def _insecure_links() -> None:
     """``--insecure-links``: the paths the user named follow any symlink (local only)."""
-    from rsync_client.safeopen import set_insecure_links
-    from rsync_wire.fs import set_insecure_links as set_wire_insecure_links
+    from rsync_wire.fs import set_insecure_links
 
     set_insecure_links(on=True)
-    set_wire_insecure_links(on=True)
 
 
 def _open_log(opts: ClientOptions, output: Output) -> None:

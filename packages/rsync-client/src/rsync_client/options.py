@@ -62,6 +62,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     executability: bool = False
     times: bool = False
     xattrs: int = 0  # -X (twice: rsync's own rsync.%FOO attributes too)
+    acls: bool = False  # -A (implies -p)
     fake_super: bool = False  # --fake-super
     atimes: int = 0  # -U (twice: --open-noatime too)
     open_noatime: bool = False
@@ -111,6 +112,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     filters: list[tuple[str, str]] = msgspec.field(default_factory=list)
     rsh: str | None = None
     rsync_path: str = "rsync"
+    copy_as: str | None = None  # --copy-as=USER[:GROUP] (rsync_wire.copy_as)
     port: int | None = None
     password_file: str | None = None
     protocol: int | None = None
@@ -252,6 +254,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             preserve_specials=self.specials,
             preserve_times=self.times,
             preserve_xattrs=self.xattrs,
+            preserve_acls=self.acls,
             fake_super=self.fake_super,
             preserve_atimes=self.atimes,
             open_noatime=self.open_noatime,

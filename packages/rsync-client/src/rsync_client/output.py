@@ -12,6 +12,7 @@ does, which events print at which verbosity.
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import locale
 import os
@@ -26,6 +27,8 @@ from rsync_wire.proto.escape import escape_text
 from rsync_wire.roles.decide import SIGNIFICANT_ITEM_FLAGS
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rsync_client.logfile import LogFile
     from rsync_client.options import ClientOptions
     from rsync_client.progress import ProgressDisplay
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ERROR_NAMES",
     "Output",
+    "child_argv_line",
     "comma_dnum",
     "escape_name",
     "human_dnum",
@@ -81,11 +85,34 @@ def rsync_error_line(code: int, *, role: str = "client") -> str:
 
     rsync: log.c log_exit().
     """
-    from importlib.metadata import version
-
     name = ERROR_NAMES.get(code, "unexplained error")
     kind = "warning" if code == 24 else "error"
-    return f"rsync {kind}: {name} (code {code}) at pyrsync [{role}={version('rsync-client')}]"
+    return f"rsync {kind}: {name} (code {code}) at pyrsync [{role}={client_version()}]"
+
+
+_PLAIN_ARG: Final = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,.-_=+@/"
+)
+
+
+def child_argv_line(prefix: str, argv: Sequence[str]) -> str:
+    """``--debug=CMD`` (``-vv``): a command or argument list, quoted as rsync quotes it.
+
+    Words with characters other than letters, digits and ``,.-_=+@/`` are put in double
+    quotes (rsync: "not a great quoting algorithm, but sufficient for a log message").
+
+    rsync: util1.c print_child_argv().
+    """
+    words = "".join(w + " " if set(w) <= _PLAIN_ARG else f'"{w}" ' for w in argv)
+    return f"{prefix} {words} ({len(argv)} args)"
+
+
+@functools.cache
+def client_version() -> str:
+    """The installed version of rsync-client (read once: ``--copy-as`` reads it early)."""
+    from importlib.metadata import version
+
+    return version("rsync-client")
 
 
 # -- numbers -------------------------------------------------------------------------------------
@@ -651,6 +678,10 @@ class Output:
     def info(self, text: str) -> None:
         """An informational line on stdout (silenced by ``-q``)."""
         self._log(text)
+        self._line(text)
+
+    def client_only(self, text: str) -> None:
+        """A line on stdout that ``--log-file`` does not get (rsync's FCLIENT)."""
         self._line(text)
 
     def flush(self) -> None:

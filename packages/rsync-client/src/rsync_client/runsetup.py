@@ -66,7 +66,8 @@ def read_arg_file(path: str, kind: str) -> bytes:
     if path == "-":
         return sys.stdin.buffer.read()
     try:
-        return read_no_attacker_symlinks(path)
+        # rsync: options.c (--files-from opened with operator_path_resolve)
+        return read_no_attacker_symlinks(path, confined=kind == "files-from")
     except OSError as exc:
         refusal = UNTRUSTED_SYMLINK_MESSAGE + "\n" if isinstance(exc, UntrustedSymlinkError) else ""
         if kind == "files-from":
@@ -195,6 +196,8 @@ def receive_config(
         progress=opts.progress_level > 0,
         names=opts.progress,
         sender_progress=local,  # rsync's client sends a local copy
+        role_prefix="server " if local else "",  # rsync's local copy forks a server
+        log_after_data=_has_sum_escape(opts.out_format) or _has_sum_escape(opts.log_file_format),
         umask=current_umask(),
         out=OutputLevels.build(
             verbose=opts.verbose - opts.verbose_from_info,
@@ -203,6 +206,13 @@ def receive_config(
             stats=opts.stats,
         ),
     )
+
+
+def _has_sum_escape(fmt: str | None) -> bool:
+    """Whether a format shows ``%C`` (its line then waits for the file's data)."""
+    from rsync_client.logformat import log_format_has
+
+    return fmt is not None and log_format_has(fmt, "C")
 
 
 def secluded_split(args: list[str]) -> tuple[list[str], list[str]]:

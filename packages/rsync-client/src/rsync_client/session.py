@@ -32,6 +32,7 @@ from rsync_client.options import (
     parse_location,
     server_log_format,
 )
+from rsync_client.output import child_argv_line
 from rsync_client.runsetup import (
     RunResult,
     build_filters,
@@ -40,10 +41,11 @@ from rsync_client.runsetup import (
     secluded_split,
 )
 from rsync_client.transports.daemon import connect_daemon, daemon_preamble, read_early_input
+from rsync_wire.copy_as import prepare_copy_as
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError, UnsupportedError
 from rsync_wire.fs import Root
 from rsync_wire.proto.args import build_server_args
-from rsync_wire.proto.constants import CF, PROTOCOL_VERSION
+from rsync_wire.proto.constants import CF, DEFAULT_PORT, PROTOCOL_VERSION
 from rsync_wire.proto.filters import (
     FilterList,
     cvs_exclude_rules,
@@ -228,14 +230,21 @@ async def _run_local(
         # rsync: options.c (files_from with argc != 2: usage)
         _bare("rsync: --files-from needs exactly one source directory and a destination")
     check_role(opts, Role.LOCAL)
+    switch = _copy_as(opts, who="Receiver")  # rsync: both processes switch, receiver first
     if opts.sandbox:
         _confined(opts, output, confine_client(opts, sources, dest))
+    switch()
     sender_root = None
     if opts.confine_root is not None:
-        # the sender's arguments and merge files stay inside DIR (rsync: syscall.c)
+        # the sender's per-directory merge files stay inside DIR (rsync: syscall.c
+        # ona_open() with operator_path_resolve): the sender works inside it. rsync reads
+        # source arguments where they are; one outside DIR is refused here only when a
+        # merge file would be read below it.
         from rsync_client.batchrun import confined_sources
 
-        sender_root, sources = confined_sources(opts.confine_root, sources)
+        sender_root, sources = confined_sources(
+            opts.confine_root, sources, outside_ok=not filters.has_per_dir_merge
+        )
     output.log_only("building file list")  # rsync: flist.c send_file_list() (FLOG)
     from rsync_wire.roles.local import run_local_copy  # a pull does without it
 
@@ -251,6 +260,55 @@ async def _run_local(
         files_from=names,
     )
     return RunResult(stats, int(stats.exit_code()), PROTOCOL_VERSION)
+
+
+def _say_cmd(output: Output, opts: ClientOptions, prefix: str, words: list[str]) -> None:
+    """``--debug=CMD`` (``-vv``): a command or argument list the client sends.
+
+    rsync: util1.c print_child_argv() (pipe.c piped_child(), rsync.c send_protected_args(),
+    clientserver.c start_inband_exchange()).
+    """
+    if OutputLevels.build(verbose=opts.verbose, debug=opts.debug).debug_gte("CMD"):
+        output.client_only(child_argv_line(prefix, words))
+
+
+def _say_connect(output: Output, opts: ClientOptions, host: str, port: int | None) -> None:
+    """``--debug=CONNECT`` (``-vv``) and ``CMD``: how the client reaches a daemon.
+
+    rsync: socket.c open_socket_out_wrapped(), open_socket_out(), sock_exec().
+    """
+    levels = OutputLevels.build(verbose=opts.verbose, debug=opts.debug)
+    prog = os.environ.get("RSYNC_CONNECT_PROG")
+    if levels.debug_gte("CONNECT"):
+        port = port if port is not None and port > 0 else DEFAULT_PORT
+        using = "Using RSYNC_CONNECT_PROG instead of " if prog else ""
+        output.info(f"{using}opening tcp connection to {host} port {port}")
+    if prog:
+        if levels.debug_gte("CMD"):
+            from rsync_client.transports.connect_prog import expand_connect_prog
+
+            output.info(f'Running socket program: "{expand_connect_prog(prog, host)}"')
+        return
+    proxy = os.environ.get("RSYNC_PROXY")
+    if proxy and levels.debug_gte("CONNECT"):
+        from rsync_client.transports.proxy import parse_proxy
+
+        with contextlib.suppress(RsyncError):  # connect_daemon() says what is wrong with it
+            spec = parse_proxy(proxy)
+            output.info(f"connection via http proxy {spec.host} port {spec.port}")
+
+
+def _copy_as(opts: ClientOptions, *, who: str) -> Callable[[], None]:
+    """``--copy-as``: the switch to that user, to run once confined, before any file I/O.
+
+    rsync: main.c become_copy_as_user() (client_run(), do_recv()).
+    """
+    if opts.copy_as is None:
+        return lambda: None
+    from rsync_client.output import client_version
+
+    client_version()  # read while the package's metadata is readable
+    return prepare_copy_as(opts.copy_as, who=who)
 
 
 def _confined(opts: ClientOptions, output: Output, note: str) -> None:
@@ -307,8 +365,10 @@ async def _pull(
     if files_from is not None and session.protocol == 30:
         msg = "--files-from with a local file needs protocol 31 or newer, or 29 and older"
         raise UnsupportedError(msg)
+    switch = _copy_as(opts, who="Receiver")
     if opts.sandbox:
         _confined(opts, output, confine_client(opts, [], dest))
+    switch()
     output.log_only("receiving file list")  # rsync: flist.c recv_file_list() (FLOG)
     stats = await run_pull(
         ws,
@@ -406,12 +466,14 @@ async def _daemon_session(
             daemon=True,
             family=_family_flag(opts),
         )
+        _say_cmd(output, opts, "opening connection using:", argv)
         process = await spawn(argv)
         assert process.stdout is not None  # noqa: S101 - spawned with pipes
         assert process.stdin is not None  # noqa: S101
         ws = _paced(WireStream(process.stdout, process.stdin, timeout=opts.timeout or None), opts)
     else:
         family = socket.AF_INET if opts.ipv4 else socket.AF_INET6 if opts.ipv6 else 0
+        _say_connect(output, opts, first.host, first.port or opts.port)
         stream = await connect_daemon(
             first.host,
             first.port or opts.port,
@@ -442,6 +504,11 @@ async def _daemon_session(
             build_args=lambda protocol: build_server_args(topts, server_paths(), protocol=protocol),
             secluded=topts.protect_args,
             show=output.info,
+            show_args=(
+                (lambda prefix, words: _say_cmd(output, opts, prefix, words))
+                if OutputLevels.build(verbose=opts.verbose, debug=opts.debug).debug_gte("CMD")
+                else None
+            ),
             show_motd=opts.motd,
             early_input=early_input,
         )
@@ -488,11 +555,15 @@ async def _run_shell(
             batch=batch,
         )
 
-    return await _shell_session(opts, locs, topts, pull)
+    return await _shell_session(opts, locs, topts, pull, output)
 
 
 async def _shell_session(
-    opts: ClientOptions, locs: list[Location], topts: TransferOptions, transfer: Transfer
+    opts: ClientOptions,
+    locs: list[Location],
+    topts: TransferOptions,
+    transfer: Transfer,
+    output: Output,
 ) -> RunResult:
     """Start ``rsync --server`` over the remote shell, then transfer.
 
@@ -518,6 +589,9 @@ async def _shell_session(
         family=_family_flag(opts),
         old_args=opts.old_args or 0,
     )
+    _say_cmd(output, opts, "opening connection using:", argv)
+    if secluded is not None:
+        _say_cmd(output, opts, "protected args:", secluded)  # rsync: send_protected_args()
     process = await spawn(argv)
     assert process.stdout is not None  # noqa: S101 - spawned with pipes
     assert process.stdin is not None  # noqa: S101
@@ -618,6 +692,15 @@ async def _run_push(
     rsync: main.c client_run() (am_sender).
     """
     check_role(opts, Role.CLIENT_SENDER)  # e.g. --list-only
+    from rsync_client.logformat import log_format_has
+
+    if not opts.checksum and any(
+        fmt is not None and log_format_has(fmt, "C")
+        for fmt in (opts.out_format, opts.log_file_format)
+    ):
+        # a client sender would show the checksum it sent after each file's data
+        msg = "pyrsync does not support %C without -c when it sends (a push)"
+        raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
     remote_list = _remote_files_from(opts, target)
     topts = _push_topts(opts, remote_list)
     output.sending = True
@@ -655,10 +738,12 @@ async def _run_push(
         _say_nstr(output, opts, session)
         # rsync: compat.c setup_protocol() (a sender's receiver_symlink_times)
         output.receiver_symlink_times = bool(session.compat_flags & CF.SYMLINK_TIMES)
+        switch = _copy_as(opts, who="sender")
         if opts.sandbox:
             # the delta engine stays a lazy import: numpy's system libraries stay readable
             # (rsync_client.confine.loader_paths)
             _confined(opts, output, confine_client(opts, sources, None))
+        switch()
         output.log_only("building file list")  # rsync: flist.c send_file_list() (FLOG)
         stats = await run_push(
             ws,
@@ -680,7 +765,7 @@ async def _run_push(
     try:
         if target.kind == "daemon":
             return await _daemon_session(opts, [target], topts, push, output)
-        return await _shell_session(opts, [target], topts, push)
+        return await _shell_session(opts, [target], topts, push, output)
     finally:
         root.close()
 

@@ -29,6 +29,7 @@ __all__ = [
     "DaemonLogFormat",
     "ModuleConfig",
     "SandboxMode",
+    "insecure_links_modules",
     "load_config",
     "load_rsyncd_conf",
     "load_toml",
@@ -87,6 +88,10 @@ class ModuleConfig(msgspec.Struct, kw_only=True):
     incoming_chmod: str = ""  # uploads only (the receiver)
     outgoing_chmod: str = ""
     munge_symlinks: bool = False
+    insecure_links: bool = False
+    """``insecure links = yes``: the administrator's opt-out for this module. Without chroot
+    its symlinks are followed wherever they lead, as rsync did before 3.5 (see
+    `ModuleConfig.follows_any_link`)."""
     use_chroot: bool = False
     """rsync's ``use chroot`` as it resolves it (pyrsyncd confines itself either way; without
     chroot, uploaded symlink targets are sanitized as rsync's daemon does)."""
@@ -120,6 +125,17 @@ class ModuleConfig(msgspec.Struct, kw_only=True):
     unavailable: str = ""
     """Why the module cannot be served (its path is missing or refused); clients get
     rsync's ``@ERROR: chdir failed`` and the daemon keeps serving the others."""
+
+    @property
+    def follows_any_link(self) -> bool:
+        """Whether this module's symlinks lead anywhere on the host (``insecure links = yes``).
+
+        Only without chroot: in a chrooted module a link cannot leave the module whatever
+        the parameter says, and pyrsyncd resolves it inside the module as a chroot would.
+
+        rsync: syscall.c symlink_optout_allowed() (lp_insecure_links()).
+        """
+        return self.insecure_links and not self.use_chroot
 
 
 class DaemonConfig(msgspec.Struct, kw_only=True):
@@ -283,6 +299,7 @@ _MODULE_KEYS = {
     "incoming_chmod": str,
     "outgoing_chmod": str,
     "munge_symlinks": bool,
+    "insecure_links": bool,
     "transfer_logging": bool,
     "log_format": str,
     "log_file": str,
@@ -553,12 +570,10 @@ _CANON = {"".join(k.split()): k for k in _PARAMS}
 _REFUSED: dict[str, str] = {
     "charset": "pyrsyncd does not convert character sets (--iconv is refused)",
     "name": "a module's name is its [section] title",
-    "insecure links": "pyrsyncd never follows symlinks out of a module",
     "open noatime": "pyrsyncd does not open files with O_NOATIME",
 }
 # The value that matches what pyrsyncd does anyway (accepted, since it changes nothing).
 _HARMLESS: dict[str, set[str]] = {
-    "insecure links": _BOOL_FALSE,
     "open noatime": _BOOL_FALSE | _UNSET,
 }
 
@@ -1043,6 +1058,7 @@ def _rsyncd_module(
         incoming_chmod=get("incoming chmod"),
         outgoing_chmod=get("outgoing chmod"),
         munge_symlinks=munge,
+        insecure_links=flag("insecure links", default=False),
         use_chroot=use_chroot and not inner,
         transfer_logging=flag("transfer logging", default=False),
         log_format=get("log format", DEFAULT_LOG_FORMAT),
@@ -1295,3 +1311,8 @@ def settle_module_paths(
             mod.unavailable = f"chdir {mod.path} failed: {reason}"
             warnings.append(f"module {mod.name!r}: {mod.unavailable} (clients get: chdir failed)")
     return warnings
+
+
+def insecure_links_modules(config: DaemonConfig) -> list[ModuleConfig]:
+    """The served modules whose links lead anywhere (``insecure links = yes``, no chroot)."""
+    return [m for m in config.modules.values() if m.follows_any_link and not m.unavailable]

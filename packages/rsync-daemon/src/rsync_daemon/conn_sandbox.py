@@ -41,13 +41,21 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from rsync_sandbox import ConnectionPolicy, SandboxError, confine_connection, confine_writes
+from rsync_daemon.config import insecure_links_modules
+from rsync_daemon.hostpaths import extra_read_only_paths
+from rsync_sandbox import (
+    ConnectionPolicy,
+    SandboxError,
+    confine_connection,
+    confine_reads,
+    confine_writes,
+)
 from rsync_wire.errors import ExitCode
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from rsync_daemon.config import DaemonConfig
+    from rsync_daemon.config import DaemonConfig, ModuleConfig
     from rsync_sandbox import Mode
 
 __all__ = ["announce", "confine_connection_process", "connection_policy"]
@@ -117,9 +125,18 @@ def confine_connection_process(
 
 
 def confine_module_writes(
-    config: DaemonConfig | None, peer: str, writable: str | None
+    config: DaemonConfig | None,
+    peer: str,
+    writable: str | None,
+    *,
+    module: ModuleConfig | None = None,
 ) -> int | None:
     """Once the module is known: writes only inside it (uploads), or nowhere; None to serve.
+
+    When the daemon also serves a module with ``insecure links = yes`` (and so may read
+    anywhere: rsync_daemon.supervisor), reading is narrowed back to ``module`` too. A
+    connection to such a module itself follows its links wherever they lead: an upload
+    to it is not confined to its path.
 
     Returns:
         None when in force (or the sandbox is off, or the kernel has no Landlock);
@@ -128,6 +145,18 @@ def confine_module_writes(
     policy = connection_policy(config.sandbox if config is not None else "auto")
     if policy is None or not policy.landlock:
         return None
+    if module is not None and config is not None and insecure_links_modules(config):
+        if module.follows_any_link:
+            if writable is not None:
+                return None  # writes follow the module's links (the administrator's choice)
+        else:
+            try:
+                confine_reads(module.path, extra_read_only_paths(config))
+            except SandboxError as exc:
+                log.error(  # noqa: TRY400 - the reason is the message, not a traceback
+                    "[%s] %s: cannot confine reads to the module, refused: %s", peer, _PREFIX, exc
+                )
+                return int(ExitCode.STARTCLIENT)
     if threading.active_count() > 1:
         # An anonymous SSH connection runs asyncssh's threads; a Landlock layer added now
         # would bind this thread only. The layers from before the first byte still hold.

@@ -452,7 +452,7 @@ async def _module(
     # from here on nothing outside this module can change, and nothing at all for a pull
     # (but --remove-source-files, which a writable module allows)
     writes = not mod.read_only and (not sender or parsed.options.remove_source_files)
-    refused = confine_module_writes(config, peer, mod.path if writes else None)
+    refused = confine_module_writes(config, peer, mod.path if writes else None, module=mod)
     if refused is not None:
         return await _refuse(
             ws, protocol, ["ERROR: cannot confine the transfer"], ExitCode(refused)
@@ -590,6 +590,7 @@ def _module_context(
         "sanitize_paths": not mod.use_chroot,
         "ignore_errors": mod.ignore_errors,
         "temp_dir": mod.temp_dir,
+        "insecure_links": mod.follows_any_link,
     }
     known = set(ModuleContext.__struct_fields__)
     return ModuleContext(**{k: v for k, v in fields.items() if k in known})

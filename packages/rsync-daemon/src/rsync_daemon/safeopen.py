@@ -17,10 +17,9 @@ import errno
 import os
 import stat
 
-__all__ = ["open_trusted", "read_trusted", "resolve_trusted_dir"]
+from rsync_wire.fs import open_trusted as wire_open_trusted
 
-_MAX_SYMLINKS = 40
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | getattr(os, "O_PATH", 0)
+__all__ = ["open_trusted", "read_trusted", "resolve_trusted_dir"]
 
 
 def _raise(code: int, path: str) -> None:
@@ -33,6 +32,9 @@ def open_trusted(path: str, flags: int, mode: int = 0o600) -> int:
     Every component is inspected with ``lstat`` relative to the directory reached so
     far; a symlink owned by anyone else fails with ``ELOOP``. The last component is
     opened with ``O_NOFOLLOW``, so a symlink planted there at the last moment fails too.
+    The walk is `rsync_wire.fs.open_trusted`, the one every operator path goes through
+    (a daemon never turns it off: a module's ``insecure links = yes`` concerns the
+    module's tree, not these files).
 
     Returns:
         The file descriptor (close-on-exec).
@@ -41,57 +43,7 @@ def open_trusted(path: str, flags: int, mode: int = 0o600) -> int:
         OSError: the path cannot be opened, or a component is an untrusted symlink
             (``ELOOP``).
     """
-    if not path:
-        _raise(errno.ENOENT, path)
-    trusted = {0, os.geteuid()}
-    flags |= os.O_CLOEXEC
-    remaining = path
-    dfd = os.open("/" if path.startswith("/") else ".", _DIR_FLAGS)
-    remaining = remaining.lstrip("/")
-    links = _MAX_SYMLINKS
-    try:
-        if not remaining:  # "/" itself
-            return os.open(".", flags, mode, dir_fd=dfd)
-        while remaining:
-            comp, _, rest = remaining.partition("/")
-            rest = rest.lstrip("/")
-            if not comp:
-                remaining = rest
-                continue
-            last = not rest
-            try:
-                st = os.lstat(comp, dir_fd=dfd)
-            except FileNotFoundError:
-                if last and flags & os.O_CREAT:
-                    return os.open(comp, flags | os.O_NOFOLLOW, mode, dir_fd=dfd)
-                raise
-            if stat.S_ISLNK(st.st_mode):
-                if st.st_uid not in trusted:
-                    _raise(errno.ELOOP, path)
-                links -= 1
-                if links < 0:
-                    _raise(errno.ELOOP, path)
-                target = os.readlink(comp, dir_fd=dfd)
-                if target.startswith("/"):
-                    os.close(dfd)
-                    dfd = os.open("/", _DIR_FLAGS)
-                    target = target.lstrip("/")
-                remaining = f"{target}/{rest}" if rest else target
-                if not remaining:  # a link to "/"
-                    return os.open(".", flags, mode, dir_fd=dfd)
-                continue
-            if last:
-                return os.open(comp, flags | os.O_NOFOLLOW, mode, dir_fd=dfd)
-            if not stat.S_ISDIR(st.st_mode):
-                _raise(errno.ENOTDIR, path)
-            nxt = os.open(comp, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dfd)
-            os.close(dfd)
-            dfd = nxt
-            remaining = rest
-        # only reached for a path of "." components and slashes
-        return os.open(".", flags, mode, dir_fd=dfd)
-    finally:
-        os.close(dfd)
+    return wire_open_trusted(os.fsencode(path), flags, mode)
 
 
 def read_trusted(path: str, *, limit: int = 1 << 20) -> bytes:

@@ -40,11 +40,13 @@ import os
 import pwd
 import signal
 import sys
-import sysconfig
 import time
 from typing import TYPE_CHECKING, Final
 
 from rsync_daemon.auth import may_write, preload_secrets
+from rsync_daemon.config import insecure_links_modules
+from rsync_daemon.errors import ConfigError
+from rsync_daemon.hostpaths import SYSTEM_FILES, extra_read_only_paths
 from rsync_daemon.logsetup import adopt_host_pid
 from rsync_sandbox import (
     NOBODY,
@@ -59,7 +61,6 @@ from rsync_sandbox import (
     check_writable,
     find_writable,
     keep_capabilities,
-    python_runtime_paths,
 )
 from rsync_wire.errors import ExitCode
 
@@ -112,10 +113,6 @@ _PRELOAD: Final = (
 
 _BLAS_THREADS: Final = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
-SYSTEM_FILES: Final = ("/etc/passwd", "/etc/group", "/etc/localtime")
-"""Host files a connection process reads after confinement: user and group names for the
-file list and for ``@group`` entries of ``auth users``, and the time zone of log lines."""
-
 
 def prepare(config: DaemonConfig, *, ssh: bool = False) -> None:
     """Load now whatever the connection processes would otherwise load after confinement.
@@ -166,28 +163,6 @@ def open_daemon_files(config: DaemonConfig) -> None:
     for problem in locks.open_lock_files(config):
         log.warning("%s", problem)
     hooks.start_helper(config)
-
-
-def extra_read_only_paths(config: DaemonConfig) -> tuple[str, ...]:  # noqa: ARG001 - API
-    """Host paths the confined process may still read besides its modules.
-
-    These are the Python installation and the source trees on ``sys.path``
-    (`rsync_sandbox.python_runtime_paths`) *without* ``sys.path[0]`` and the working
-    directory: under ``python -m`` those are the directory the daemon was started from,
-    which may be anything up to ``/``. Then `SYSTEM_FILES`. (The motd is read before
-    confinement, see `open_daemon_files`.)
-    """
-    dropped = {os.path.normpath(os.getcwd()), "/"}
-    if sys.path and sys.path[0]:
-        dropped.add(os.path.normpath(os.path.abspath(sys.path[0])))
-    needed = {
-        os.path.normpath(p)
-        for p in sysconfig.get_paths().values()
-        if os.path.isabs(p)  # the installation's own directories stay, whatever the cwd
-    }
-    paths = [p for p in python_runtime_paths() if p in needed or p not in dropped]
-    extra = [*paths, *SYSTEM_FILES]
-    return tuple(dict.fromkeys(extra))
 
 
 def module_ids(config: DaemonConfig, mod: ModuleConfig) -> tuple[int, int, tuple[int, ...]]:
@@ -358,12 +333,19 @@ def confine(
     # a module whose path is missing gets an empty mount point, filled by the helper
     # once the path exists (rsync_daemon.hooks, "attach")
     pending = {name: mod for name, mod in config.modules.items() if mod.unavailable}
+    host_filesystem, extra_rw = _insecure_links_view(config, mode, warnings)
     policy = SandboxPolicy(
         read_only=read_only,
         read_write=read_write,
         pending_read_only=tuple(n for n, mod in pending.items() if not may_write(mod)),
         pending_read_write=tuple(n for n, mod in pending.items() if may_write(mod)),
-        extra_read_only=extra_read_only_paths(config) if mode != "off" else (),
+        extra_read_only=(
+            (*extra_read_only_paths(config), *(("/",) if host_filesystem else ()))
+            if mode != "off"
+            else ()
+        ),
+        extra_read_write=extra_rw,
+        host_filesystem=host_filesystem,
         uid=uid,
         gid=gid,
         mode=mode,
@@ -388,7 +370,7 @@ def confine(
         adopt_host_pid()
     for name, path in report.module_paths.items():
         config.modules[name].path = path
-    _module_paths_per_connection(config, report)
+    _module_paths_per_connection(config, report, host_filesystem=host_filesystem)
     if mode == "off":
         log.warning(
             "sandbox: off (--no-sandbox): NOT confined, serving as uid %d gid %d",
@@ -402,19 +384,23 @@ def confine(
     return report
 
 
-def _module_paths_per_connection(config: DaemonConfig, report: SandboxReport) -> None:
+def _module_paths_per_connection(
+    config: DaemonConfig, report: SandboxReport, *, host_filesystem: bool
+) -> None:
     """How connections reach their module path as it is now (rsync looks it up each time).
 
     With a mount namespace each module sits on a mount point of its own, bound anew for a
     connection when its path names another directory by then. With Landlock alone the
     rules hold for the directories there now: a connection whose module path names
-    another one by then is refused with a log line that says why.
+    another one by then is refused with a log line that says why; but not when the daemon
+    reads the whole host (``insecure links``), where a connection narrows its reads to its
+    module's path as it is then.
     """
     from rsync_daemon import hooks
 
     if Mechanism.MOUNT_NAMESPACE in report.mechanisms:
         hooks.set_mounted_modules(set(report.module_paths))
-    elif Mechanism.LANDLOCK in report.mechanisms:
+    elif Mechanism.LANDLOCK in report.mechanisms and not host_filesystem:
         dirs: dict[str, tuple[int, int]] = {}
         for name, mod in config.modules.items():
             if mod.unavailable:
@@ -423,6 +409,43 @@ def _module_paths_per_connection(config: DaemonConfig, report: SandboxReport) ->
                 st = os.stat(mod.path)
                 dirs[name] = (st.st_dev, st.st_ino)
         hooks.set_pinned_modules(dirs)
+
+
+def _insecure_links_view(
+    config: DaemonConfig, mode: Mode, warnings: list[str]
+) -> tuple[bool, tuple[str, ...]]:
+    """What ``insecure links = yes`` needs of the daemon's confinement, and the warning.
+
+    Such a module's links may lead anywhere on the host, as rsync's did before 3.5: the
+    daemon then serves from the host's file system (no mount namespace), may read
+    anywhere and, for a writable one, write anywhere its user may. Every connection to
+    another module narrows itself back to that module once the client has named it
+    (rsync_daemon.conn_sandbox).
+
+    Returns:
+        (serve from the host file system, paths writable besides the modules).
+
+    Raises:
+        ConfigError: with ``--sandbox=namespace``, which cannot serve such a module.
+    """
+    opened = insecure_links_modules(config)
+    if not opened or mode == "off":
+        return False, ()
+    names = ("modules " if len(opened) > 1 else "module ") + ", ".join(repr(m.name) for m in opened)
+    if mode == "namespace":
+        msg = (
+            f"{names}: 'insecure links = yes' follows links anywhere on the host,"
+            " which --sandbox=namespace cannot serve"
+        )
+        raise ConfigError(msg)
+    writable = any(may_write(m) for m in opened)
+    warnings.append(
+        f"{names}: insecure links = yes: their symlinks are followed wherever they lead;"
+        " the daemon serves from the host file system and may read"
+        + (" and write" if writable else "")
+        + " anywhere its user may (connections to other modules stay confined to theirs)"
+    )
+    return True, ("/",) if writable else ()
 
 
 def _without_root_warning(report: SandboxReport) -> SandboxReport:

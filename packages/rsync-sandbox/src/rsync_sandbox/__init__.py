@@ -18,6 +18,7 @@ from rsync_sandbox.connection import (
     ConnectionPolicy,
     ConnectionReport,
     confine_connection,
+    confine_reads,
     confine_writes,
 )
 from rsync_sandbox.errors import SandboxError, SandboxUnavailable, SandboxViolation
@@ -60,6 +61,7 @@ __all__ = [
     "attach_module",
     "check_writable",
     "confine_connection",
+    "confine_reads",
     "confine_writes",
     "drop_privileges",
     "find_writable",

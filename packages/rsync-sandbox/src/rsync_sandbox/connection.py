@@ -32,7 +32,13 @@ from rsync_sandbox.landlock import AccessNet, LandlockStatus, Scope
 from rsync_sandbox.privileges import set_no_new_privs
 from rsync_sandbox.seccomp import SeccompStatus, SyscallPolicy
 
-__all__ = ["ConnectionPolicy", "ConnectionReport", "confine_connection", "confine_writes"]
+__all__ = [
+    "ConnectionPolicy",
+    "ConnectionReport",
+    "confine_connection",
+    "confine_reads",
+    "confine_writes",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,3 +205,20 @@ def confine_writes(writable: str | None) -> bool:
     """
     ensure_single_threaded()
     return bool(landlock.restrict_writes(writable))
+
+
+def confine_reads(readable: str, optional: tuple[str, ...] = ()) -> bool:
+    """Leave reading possible only below ``readable`` (a module's path) and ``optional``.
+
+    For a daemon whose confinement had to let it read anywhere (it also serves a module
+    with ``insecure links = yes``): a connection process serving any other module calls
+    it once its client has chosen the module, on top of `confine_connection`. Irreversible.
+
+    Returns:
+        Whether a Landlock layer was added (False: the kernel has no Landlock).
+
+    Raises:
+        SandboxError: the layer could not be added.
+    """
+    ensure_single_threaded()
+    return bool(landlock.restrict_reads((readable,), optional))

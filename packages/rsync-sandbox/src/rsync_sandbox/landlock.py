@@ -66,6 +66,7 @@ __all__ = [
     "handled_scopes",
     "isolate",
     "restrict",
+    "restrict_reads",
     "restrict_writes",
     "verify",
     "verify_isolated",
@@ -495,11 +496,41 @@ def restrict_writes(writable: str | None) -> AccessFs:
     Raises:
         SandboxError: a call failed, or ``writable`` does not exist.
     """
+    return _restrict_layer(WRITE_ACCESS, () if writable is None else (writable,), ())
+
+
+def restrict_reads(readable: Iterable[str], optional: Iterable[str] = ()) -> AccessFs:
+    """Add a Landlock layer that leaves reading possible only below the given trees.
+
+    Writes are not handled by this layer (the enclosing ones decide). A connection process
+    of a daemon that also serves a module with ``insecure links = yes`` (whose links may
+    lead anywhere, so the daemon as a whole may read anywhere) calls it for any other
+    module, once it is known: that connection reads its module again, and nothing else
+    but ``optional`` (the Python installation, ``/etc/passwd``, ...). Irreversible; call it
+    single-threaded.
+
+    Args:
+        readable: trees to keep readable; each must exist.
+        optional: trees to keep readable if they exist.
+
+    Returns:
+        The rights this layer handles (empty when the kernel has no Landlock).
+
+    Raises:
+        SandboxError: a call failed, or a ``readable`` tree does not exist.
+    """
+    return _restrict_layer(READ_ONLY_ACCESS, tuple(readable), tuple(optional))
+
+
+def _restrict_layer(
+    access: AccessFs, required: tuple[str, ...], optional: tuple[str, ...]
+) -> AccessFs:
+    """One more Landlock layer handling ``access``: granted below the given trees only."""
     try:
         abi = abi_version()
     except SandboxUnavailable:
         return AccessFs(0)
-    handled = WRITE_ACCESS & handled_access_fs(abi)
+    handled = access & handled_access_fs(abi)
     attr = _libc.LandlockRulesetAttr(int(handled), 0, 0)
     try:
         ruleset_fd = _libc.landlock_create_ruleset(attr, _ruleset_attr_size(abi), 0)
@@ -507,9 +538,12 @@ def restrict_writes(writable: str | None) -> AccessFs:
         msg = f"landlock_create_ruleset failed: {exc}"
         raise SandboxError(msg) from exc
     try:
-        if writable is not None and not _add_rule(ruleset_fd, writable, handled):
-            msg = f"cannot confine writes to {writable!r}: it does not exist"
-            raise SandboxError(msg)
+        for path in required:
+            if not _add_rule(ruleset_fd, path, handled):
+                msg = f"cannot confine to {path!r}: it does not exist"
+                raise SandboxError(msg)
+        for path in optional:
+            _add_rule(ruleset_fd, path, handled)
         set_no_new_privs()
         _libc.landlock_restrict_self(ruleset_fd)
     except OSError as exc:

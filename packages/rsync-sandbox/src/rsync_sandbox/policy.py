@@ -115,6 +115,13 @@ class SandboxPolicy:
             the process read below, for `rsync_sandbox.attach_module` to fill later
             (without one they are left out).
         pending_read_write: the same for read-write modules.
+        host_filesystem: serve from the host's file system, without a mount namespace
+            even as root (a module with ``insecure links = yes`` has links that may lead
+            anywhere on the host, which a namespace holding only the modules would cut).
+            Privilege drop, ``no_new_privs`` and Landlock still apply. Refused with mode
+            ``"namespace"``.
+        extra_read_write: other host paths the process may write below (Landlock), for
+            example ``/`` for a writable module with ``insecure links = yes``.
 
     Raises:
         SandboxError: on construction, for an unknown mode, an unusable module name, a
@@ -131,6 +138,8 @@ class SandboxPolicy:
     check_writable: bool = True
     pending_read_only: tuple[str, ...] = ()
     pending_read_write: tuple[str, ...] = ()
+    host_filesystem: bool = False
+    extra_read_write: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in _MODES:
@@ -145,16 +154,20 @@ class SandboxPolicy:
             if not os.path.isabs(path):
                 msg = f"module {name!r} path {path!r}: expected an absolute path"
                 raise SandboxError(msg)
-        for path in self.extra_read_only:
+        for path in (*self.extra_read_only, *self.extra_read_write):
             if not os.path.isabs(path):
-                msg = f"extra read-only path {path!r}: expected an absolute path"
+                msg = f"extra path {path!r}: expected an absolute path"
                 raise SandboxError(msg)
+        if self.host_filesystem and self.mode == "namespace":
+            msg = "sandbox mode 'namespace' cannot serve from the host file system"
+            raise SandboxError(msg)
         if (self.uid is None) != (self.gid is None) or 0 in (self.uid, self.gid):
             msg = f"uid {self.uid} gid {self.gid}: expected both non-zero, or both None"
             raise SandboxError(msg)
         object.__setattr__(self, "read_only", MappingProxyType(dict(self.read_only)))
         object.__setattr__(self, "read_write", MappingProxyType(dict(self.read_write)))
         object.__setattr__(self, "extra_read_only", tuple(self.extra_read_only))
+        object.__setattr__(self, "extra_read_write", tuple(self.extra_read_write))
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +262,9 @@ def apply(policy: SandboxPolicy) -> SandboxReport:
         ensure_single_threaded()
         is_root = os.geteuid() == 0
         extras: tuple[str, ...] = policy.extra_read_only
-        if policy.mode == "namespace" or (policy.mode == "auto" and is_root):
+        if not policy.host_filesystem and (
+            policy.mode == "namespace" or (policy.mode == "auto" and is_root)
+        ):
             try:
                 result = confine_filesystem(
                     read_only=policy.read_only,
@@ -285,7 +300,10 @@ def apply(policy: SandboxPolicy) -> SandboxReport:
             try:
                 status = landlock.restrict(
                     read_only=[rule_paths[name] for name in read_only_names],
-                    read_write=[rule_paths[name] for name in read_write_names],
+                    read_write=[
+                        *(rule_paths[name] for name in read_write_names),
+                        *policy.extra_read_write,
+                    ],
                     optional_read_only=extras,
                 )
             except SandboxUnavailable as exc:

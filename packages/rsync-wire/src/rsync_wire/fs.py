@@ -19,6 +19,7 @@ import ctypes
 import errno
 import os
 import platform
+import re
 import stat
 import sys
 from typing import Final
@@ -28,6 +29,7 @@ __all__ = [
     "Root",
     "UntrustedSymlinkError",
     "open_trusted",
+    "set_confine_root",
     "set_insecure_links",
     "split_path",
 ]
@@ -102,12 +104,14 @@ class UntrustedSymlinkError(OSError):
 
 
 _insecure_links = False
+_confine_root: bytes | None = None
 
 
 def set_insecure_links(*, on: bool) -> None:
     """``--insecure-links`` (a client's, never a daemon's): follow any symlink.
 
-    :func:`open_trusted` then opens the path as given, as rsync did before 3.5.
+    :func:`open_trusted` then opens the path as given, as rsync did before 3.5. (A daemon
+    module's ``insecure links = yes`` is the module's own `Root`, never this switch.)
 
     rsync: options.c insecure_links, syscall.c symlink_optout_allowed().
     """
@@ -115,19 +119,63 @@ def set_insecure_links(*, on: bool) -> None:
     _insecure_links = on
 
 
-def open_trusted(path: bytes, flags: int, mode: int = 0o777) -> int:
+def set_confine_root(root: str | None) -> None:
+    """``--confine-root=DIR`` outside a daemon: where operator paths must resolve.
+
+    Two effects on :func:`open_trusted`. A path pinned to a descriptor, as a wrapper such
+    as rsync's ``rrsync`` hands them over (``/proc/self/fd/N/...``, ``/dev/fd/N/...``),
+    may be walked: in a user namespace the ``/proc/self`` and ``/dev/fd`` links show the
+    overflow uid, which the walk would refuse as another user's, so exactly those two
+    links (``self`` in ``/proc``, ``fd`` in ``/dev``) are followed while the walk is
+    still inside the pin; the descriptor's own link is checked as any other, and so is
+    every component of where it leads. And a path opened with ``confined=True`` (a
+    ``--files-from`` list) must end up inside ``DIR``.
+
+    rsync: syscall.c ona_open() (pin_transit, namespace_pin), fd_pin_tail(),
+    abspath_outside_confinement() (operator_path_resolve).
+    """
+    global _confine_root
+    _confine_root = None if root is None else os.fsencode(os.path.realpath(root))
+
+
+def _outside_confine_root(fd: int) -> bool:
+    """Whether the file open on ``fd`` lies outside ``--confine-root`` (unknown: outside)."""
+    root = _confine_root
+    if root is None or root == b"/":
+        return False
+    try:
+        where = os.readlink(f"/proc/self/fd/{fd}".encode())
+    except OSError:
+        return True
+    return not (where == root or where.startswith(root + b"/"))
+
+
+_FD_PIN: Final = re.compile(rb"^/+(?:dev/+fd|proc/+(?:self|[0-9]+)/+fd)(?:/|$)")
+
+
+def _is_fd_pin(path: bytes) -> bool:
+    """Whether ``path`` is in a descriptor-pin namespace (rsync: syscall.c fd_pin_tail())."""
+    return _FD_PIN.match(path) is not None
+
+
+def open_trusted(path: bytes, flags: int, mode: int = 0o777, *, confined: bool = False) -> int:
     """Open a path the user named, following only symlinks owned by root or by us.
 
     Each component is looked at with ``lstat`` and opened with ``O_NOFOLLOW``; a symlink
     (a parent or the last component) is followed by splicing its target into the rest of
     the path, but only when root or the effective uid owns it: another user could
     otherwise point the destination (or a file the command line names) anywhere after
-    we looked. The operator's own ``/backup -> /mnt/disk`` link still works.
+    we looked. The operator's own ``/backup -> /mnt/disk`` link still works. This is the
+    one walk for every path an operator names (the client's destination, ``--log-file``,
+    ``--files-from``, batch files, ...; the daemon's configuration, secrets, lock and
+    log files); ``--insecure-links`` (:func:`set_insecure_links`) turns it off, and
+    ``--confine-root`` (:func:`set_confine_root`) lets it through a descriptor pin.
 
     Args:
         path: the path, relative to the working directory or absolute.
         flags: ``open(2)`` flags for the last component (``O_NOFOLLOW`` is added).
         mode: the mode for ``O_CREAT``.
+        confined: the file must lie inside ``--confine-root`` (ELOOP otherwise).
 
     Returns:
         A descriptor the caller closes.
@@ -140,14 +188,27 @@ def open_trusted(path: bytes, flags: int, mode: int = 0o777) -> int:
     """
     if not path:
         raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), path)
-    if _insecure_links:
+    if _insecure_links:  # --insecure-links cannot be given with --confine-root
         return os.open(path, flags | os.O_CLOEXEC, mode)
+    fd = _walk_trusted(path, flags, mode)
+    if confined and _outside_confine_root(fd):
+        os.close(fd)
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path.decode("utf-8", "replace"))
+    return fd
+
+
+def _walk_trusted(path: bytes, flags: int, mode: int) -> int:
+    """:func:`open_trusted`'s walk."""
     trusted = os.geteuid()
     walk_flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
     remaining = path
+    # where the walk is, for the descriptor-pin exemption (None: relative to the cwd)
+    here: list[bytes] | None = None
+    pin = _confine_root is not None and _is_fd_pin(path)
     if remaining.startswith(b"/"):
         dfd = os.open(b"/", walk_flags)
         remaining = remaining.lstrip(b"/")
+        here = []
     else:
         dfd = os.open(b".", walk_flags)
     links = _MAX_LINKS
@@ -170,7 +231,10 @@ def open_trusted(path: bytes, flags: int, mode: int = 0o777) -> int:
                     return os.open(comp, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dfd)
                 raise
             if stat.S_ISLNK(st.st_mode):
-                if st.st_uid not in (0, trusted):
+                namespace_pin = pin and (
+                    (here == [b"proc"] and comp == b"self") or (here == [b"dev"] and comp == b"fd")
+                )
+                if not namespace_pin and st.st_uid not in (0, trusted):
                     raise UntrustedSymlinkError(
                         errno.ELOOP, os.strerror(errno.ELOOP), path.decode("utf-8", "replace")
                     )
@@ -182,7 +246,11 @@ def open_trusted(path: bytes, flags: int, mode: int = 0o777) -> int:
                     os.close(dfd)
                     dfd = -1
                     dfd = os.open(b"/", walk_flags)
+                    # "self" leads to "<pid>", still inside the pin; the descriptor's own
+                    # link leads elsewhere and ends the exemption for good
+                    pin = pin and _is_fd_pin(target + (b"/" + rest if rest else b""))
                     target = target.lstrip(b"/")
+                    here = []
                 remaining = target + (b"/" + rest if rest else b"")
                 if not remaining:
                     remaining = b"."
@@ -194,6 +262,12 @@ def open_trusted(path: bytes, flags: int, mode: int = 0o777) -> int:
             nxt = os.open(comp, walk_flags | os.O_NOFOLLOW, dir_fd=dfd)
             os.close(dfd)
             dfd = nxt
+            if here is not None:
+                if comp == b"..":
+                    if here:
+                        here.pop()
+                else:
+                    here.append(comp)
             remaining = rest
         return os.open(b".", flags | os.O_CLOEXEC, mode, dir_fd=dfd)
     finally:
@@ -211,10 +285,15 @@ class Root:
 
     Args:
         path: the directory (the module's path, or ``.``).
+        insecure_links: a daemon module's ``insecure links = yes`` (without chroot): paths
+            are opened as ``openat`` opens them, following any symlink wherever it leads
+            and ``..`` above the root, as rsync did before 3.5. The administrator's choice
+            for one module, never a client's.
     """
 
-    def __init__(self, path: str | bytes) -> None:
+    def __init__(self, path: str | bytes, *, insecure_links: bool = False) -> None:
         self.path = os.fsencode(path)
+        self.insecure_links = insecure_links
         # O_PATH: holding the root needs no read right on it (Landlock checks real opens)
         self.fd = os.open(self.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
@@ -244,6 +323,8 @@ class Root:
         rel = b"/".join(split_path(path)) or b"."
         if not follow:
             flags |= os.O_NOFOLLOW
+        if self.insecure_links:  # rsync: syscall.c symlink_optout_allowed() (legacy open)
+            return os.open(rel, flags | os.O_CLOEXEC, dir_fd=self.fd)
         if _have_openat2():
             try:
                 return _openat2(self.fd, rel, flags, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)

@@ -155,6 +155,9 @@ class DestTree:
         self.is_root = os.geteuid() == 0
         # --keep-dirlinks: directories on the way may be symlinks that stay beneath the root
         self.follow_dirlinks = False
+        # a daemon module's "insecure links = yes": kept dirlinks lead anywhere (rsync
+        # before 3.5); see rsync_wire.fs.Root
+        self.insecure_links = False
 
     def close(self) -> None:
         """Close every descriptor."""
@@ -199,6 +202,8 @@ class DestTree:
         return fd
 
     def _open_dir(self, reldir: bytes) -> int:
+        if self.insecure_links and self.follow_dirlinks:
+            return os.open(reldir, _DIR_FLAGS, dir_fd=self.fd)
         if _have_openat2():
             if self.follow_dirlinks:
                 flags, resolve = _DIR_FLAGS, _RESOLVE_BENEATH | _RESOLVE_NO_MAGICLINKS

@@ -23,7 +23,7 @@ _prefixes = st.sampled_from(
 def _patterns(draw: st.DrawFn) -> bytes:
     parts = draw(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=3))
     pat = b"/".join(parts)
-    shape = draw(st.integers(0, 9))
+    shape = draw(st.integers(0, 11))
     if shape == 1:
         pat = b"*" + pat.rsplit(b"/", 1)[-1][1:]
     elif shape == 2:
@@ -38,6 +38,10 @@ def _patterns(draw: st.DrawFn) -> bytes:
         pat = b"**/" + pat
     elif shape == 7:
         pat = pat.replace(b"a", b"?", 1)
+    elif shape == 8:  # two star runs: no key, a candidate only by a piece of its text
+        pat = b"*" + parts[0] + b"*"
+    elif shape == 9:  # neither a prefix nor a suffix rule
+        pat = parts[0][:1] + b"*" + parts[-1][-3:]
     return pat or b"a"
 
 
@@ -260,3 +264,31 @@ def test_records_read_every_rule_as_the_offsets_do() -> None:
     slow = [(off, *packed.flags_pattern(off)) for off in packed.offsets()]
     assert list(packed.records()) == slow
     assert len(slow) == 600
+
+
+def test_many_wildcards_without_a_key_find_the_first_that_matches() -> None:
+    # 20,000 rules with two star runs each: none has a key, so each is filed under a
+    # 3-byte piece of its text and tried only for names that contain it.
+    rules = [b"- *zz%dq*.bak" % i for i in range(20_000)]
+    rules[12_345] = b"+ *keep*"
+    rules.insert(15_000, b"- *keep*.bak")  # after the include: never the answer for keep
+    rules.append(b"- *.bak*")
+    fl = FilterList(protocol=31)
+    fl.add_received(rules)
+    plain = fl._main.entries()
+    for name in (b"d/zz17q1.bak", b"zz19999q.bak", b"a/keep1.bak", b"x.bak", b"x.bak~", b"f1"):
+        got = fl.match(name, is_dir=False)
+        want = fl._check(
+            plain,
+            name,
+            is_dir=False,
+            want=None,
+            ignore_perishable=False,
+            xattr=False,
+            root_rel=b"",
+        )
+        assert got == want, name
+    assert fl.match(b"a/keep1.bak", is_dir=False) is not None
+    assert fl.excluded(b"d/zz17q1.bak", is_dir=False)
+    assert not fl.excluded(b"a/keep1.bak", is_dir=False)
+    assert not fl.excluded(b"f1", is_dir=False)

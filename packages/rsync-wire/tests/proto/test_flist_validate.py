@@ -337,8 +337,8 @@ def test_encoder_refuses(entry: FileEntry) -> None:
 
 
 def test_unsupported_options() -> None:
-    with pytest.raises(UnsupportedError):
-        FileListDecoder(P32, TransferOptions(preserve_acls=True))
+    with pytest.raises(UnsupportedError):  # -A needs protocol 30
+        FileListDecoder(Session(protocol=29), TransferOptions(preserve_acls=True))
     with pytest.raises(UnsupportedError):  # -X needs protocol 30
         FileListDecoder(Session(protocol=29), TransferOptions(preserve_xattrs=1))
     with pytest.raises(UnsupportedError):

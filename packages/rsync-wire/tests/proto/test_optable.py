@@ -220,6 +220,9 @@ _PUSH_KEEPS = {
     "inc-recursive": "the client leaves the 'i' out of -e instead (rsync: options.c)",
     "ignore-missing-args": "the sending client skips the missing names itself",
     "fake-super": "each side has its own (a server's comes with -M or the module's setting)",
+    "insecure-links": "local only: a remote-shell server's comes with --rsync-path, and a"
+    " daemon refuses it (rsync: options.c server_options())",
+    "copy-as": "each side switches itself (a server's comes with -M; rsync: main.c)",
 }
 
 

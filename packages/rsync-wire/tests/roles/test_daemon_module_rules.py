@@ -121,9 +121,10 @@ def test_refused_by_module(
 
 def test_unimplemented() -> None:
     assert unimplemented(TransferOptions()) is None
-    option = unimplemented(TransferOptions(preserve_acls=True))
+    assert unimplemented(TransferOptions(preserve_acls=True)) is None
+    option = unimplemented(TransferOptions(preserve_crtimes=True))
     assert option is not None
-    assert option.long == "acls"
+    assert option.long == "crtimes"
     assert unimplemented(TransferOptions(delete_missing_args=True)) is None
     assert unimplemented(TransferOptions(files_from="list.txt")) is None
     assert unimplemented(TransferOptions(files_from="-")) is None

@@ -366,6 +366,7 @@ async def daemon_preamble(
     show_motd: bool = True,
     early_input: bytes = b"",
     secluded: bool = False,
+    show_args: Callable[[str, list[str]], None] | None = None,
 ) -> DaemonReply:
     """Greetings, module, authentication and arguments; returns the negotiated protocol.
 
@@ -381,6 +382,7 @@ async def daemon_preamble(
         early_input: ``--early-input``: sent after the greeting, before the module name
             (see :func:`read_early_input`).
         secluded: ``-s``: the arguments after the option letters go as a second list.
+        show_args: ``--debug=CMD``: shows the argument lists sent (a prefix and words).
 
     Raises:
         RemoteError: ``@ERROR`` from the daemon (exit code 5).
@@ -415,8 +417,13 @@ async def daemon_preamble(
         from rsync_client.runsetup import secluded_split
 
         head, rest = secluded_split(args)
+        if show_args is not None:  # rsync: clientserver.c, rsync.c send_protected_args()
+            show_args("sending daemon args:", head)
+            show_args("protected args:", rest)
         machine.send_args(head, secluded=rest)
     else:
+        if show_args is not None:
+            show_args("sending daemon args:", args)
         machine.send_args(args)
     ws.write(machine.data_to_send())
     await ws.flush()

@@ -508,6 +508,8 @@ def parse_server_args(argv: Sequence[str | bytes], *, protocol: int | None = Non
         break
     if opts.append:
         opts.inplace = True  # rsync: options.c (append_mode implies inplace)
+    if opts.preserve_acls:
+        opts.preserve_perms = True  # rsync: options.c, case 'A' (-A implies -p)
     if opts.files_from is not None:
         # --files-from implies --dirs; rsync's client does not send -d for it, its server
         # infers it (rsync: options.c parse_arguments(), "if (files_from) ... xfer_dirs")

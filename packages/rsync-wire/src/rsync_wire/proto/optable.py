@@ -373,7 +373,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
        when=_SEND, roles=_ALL,
        forward_if=lambda o: o.preserve_executability and not o.preserve_perms),
     _O("acls", "A", sets="preserve_acls", server="flag", send=Send.SHORT, protocol=30,
-       negations=_no("acls", "A")),
+       roles=_ALL, negations=_no("acls", "A")),
     _O("xattrs", "X", sets="preserve_xattrs", server="count", send=Send.SHORT, repeat=2,
        protocol=30, roles=_ALL, negations=_no("xattrs", "X")),
     _O("recursive", "r", sets="recursive", server="flag", send=Send.SHORT, roles=_ALL,
@@ -532,7 +532,15 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("drop-D", sets="drop_devices", server="flag", roles=_SRV, negations=_no("drop-D")),
     _O("confine-root", arg=Arg.STR, sets="confine_root", server="str", roles=_SRV | _LC),
     # local only: never forwarded, and a daemon never takes it (rsync: options.c)
-    _O("insecure-links", roles=_CLI, negations=_no("insecure-links")),
+    # a server started over a remote shell takes it as its own (never forwarded); a daemon
+    # refuses it (rsync: options.c, the hard refusal beside "refuse options")
+    _O(
+        "insecure-links",
+        sets="insecure_links",
+        server="flag",
+        roles=_ALL,
+        negations=_no("insecure-links"),
+    ),
     _O("munge-links", sets="munge_links", server="flag", roles=_ALL,
        negations=_no("munge-links")),
     _O("chmod", arg=Arg.STR, sets="chmod", server="list", roles=_ALL),
@@ -587,7 +595,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("mkpath", sets="mkpath", server="flag", send=Send.LONG, when=_SEND, roles=_ALL,
        negations=_no("mkpath")),
     _O("qsort", sets="qsort", server="flag", roles=_SRV, wire="use-qsort"),
-    _O("copy-as", arg=Arg.STR),
+    # not forwarded: each side switches itself (a server takes it with -M)
+    _O("copy-as", arg=Arg.STR, sets="copy_as", server="str", roles=_ALL),
     _O("address", arg=Arg.STR, roles=_CLI),  # the client's daemon socket binds to it
     _O("port", arg=Arg.INT, roles=_CLI),
     _O("sockopts", arg=Arg.STR, roles=_CLI),

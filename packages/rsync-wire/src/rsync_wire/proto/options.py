@@ -112,6 +112,7 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     timeout: int = 0
     bwlimit: str | None = None
     iconv: str | None = None
+    copy_as: str | None = None  # --copy-as (a remote-shell server's, given with -M)
     stats: bool = False
     info: list[str] = msgspec.field(default_factory=list)
     debug: list[str] = msgspec.field(default_factory=list)
@@ -136,6 +137,7 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     mkpath: bool = False
     drop_devices: bool = False  # --drop-D: a receiver creates no devices or specials
     confine_root: str | None = None  # --confine-root: a server's paths stay inside it
+    insecure_links: bool = False  # --insecure-links: a server's named paths follow any link
     only_write_batch: str | None = None  # --only-write-batch: a push's data goes to the batch
     # --filter/-f, --exclude, --include a server got in its arguments (-M), in order
     server_rules: list[tuple[str, str]] = msgspec.field(default_factory=list)

@@ -136,9 +136,17 @@ MAX_OUT_LEVEL: Final = 4  # the largest N of any wordN (rsync: MAX_OUT_LEVEL)
 
 IMPLEMENTED_DEBUG: Final = {
     "BACKUP": 1,  # make_backup: RENAME/COPY/SYMLINK/DEVICE (rsync: backup.c)
+    # "opening connection using:", "sending daemon args:", "protected args:", "Running
+    # socket program:" (pipe.c, clientserver.c, rsync.c, socket.c)
+    "CMD": 1,
+    "CONNECT": 1,  # "opening tcp connection to H port P", "connection via http proxy" (socket.c)
     "DEL": 3,  # deleting in, delete_in_dir, delete_item, delete_dir_contents (delete.c)
     "DELTASUM": 1,  # the sender's "total: matches=..." (match.c match_report())
+    "DUP": 1,  # "removing duplicate name N from file list (I)" (flist.c flist_sort_and_clean)
+    # rsync's other FLIST1 line tells of its C pointer array growing: nothing pyrsync has
+    "FLIST": 1,  # "delta-transmission enabled/disabled ..." (generator.c generate_files)
     "FUZZY": 2,  # "fuzzy basis selected for", 2: each candidate's distance (generator.c)
+    "HLINK": 3,  # 1: followers' first members, 2: leaders, 3: dev:inode (flist.c, hlink.c)
     "NSTR": 1,  # the negotiated checksum and compressor (compat.c, checksum.c)
 }
 """The ``--debug`` items pyrsync writes, with the highest level it writes of each.

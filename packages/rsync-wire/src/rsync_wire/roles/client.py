@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from rsync_wire.errors import ConnectionLost, RemoteError
+from rsync_wire.errors import ConnectionLost, ExitCode, RemoteError, RsyncError
 from rsync_wire.proto.constants import (
     PROTOCOL_VERSION,
     Msg,
@@ -137,7 +137,16 @@ async def setup_client_protocol(
             batch=batch,
         ),
     )
-    session = await negotiate(ws, machine)
+
+    def check(protocol: int) -> None:  # rsync: compat.c setup_protocol()
+        for used, name in ((opts.preserve_acls, "--acls"), (opts.preserve_xattrs, "--xattrs")):
+            if used and protocol < 30 and not batch:
+                msg = f"{name} requires protocol 30 or higher (negotiated {protocol})."
+                err = RsyncError(msg, exit_code=ExitCode.PROTOCOL)
+                err.bare = True  # type: ignore[attr-defined]  # read by the client error printer
+                raise err
+
+    session = await negotiate(ws, machine, check)
     if not (names_from_peer and session.protocol < 31):
         ws.start_mux_in()  # rsync: main.c client_run()
     if session.mux_from_client:

@@ -60,6 +60,9 @@ def check_confine_root(opts: TransferOptions, *, daemon: bool) -> None:
     if not root.startswith("/"):
         msg = "--confine-root must be an absolute path"
         raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
+    if opts.insecure_links:
+        msg = "--insecure-links cannot be combined with --confine-root"
+        raise RsyncError(msg, exit_code=ExitCode.SYNTAX)
     opts.confine_root = os.path.normpath(root) if root != "/" else "/"
 
 
@@ -141,6 +144,14 @@ class ConfinedDestination:
     def __init__(self, root: Root) -> None:
         self.root = root
         self._root_path = os.path.normpath(root.path) if root.path != b"/" else b"/"
+
+    def relative(self, path: bytes) -> bytes:
+        """``path`` relative to the root (a relative one is already).
+
+        Raises:
+            OutsideRootError: an absolute ``path`` lies outside the root.
+        """
+        return self._rel(path)
 
     def _rel(self, path: bytes) -> bytes:
         if not path.startswith(b"/"):

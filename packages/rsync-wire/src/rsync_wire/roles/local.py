@@ -240,6 +240,8 @@ async def run_local_copy(
 
     # the sending side alone applies --chmod and --munge-links (rsync: pipe.c local_child())
     recv_opts = msgspec.structs.replace(opts, chmod=[], munge_links=False)
+    if opts.remote_options:
+        recv_opts = _with_remote_options(recv_opts, opts.remote_options)
 
     async def receive() -> None:
         try:
@@ -272,6 +274,25 @@ async def run_local_copy(
     # sender, the receiver its forked server: pipe.c local_child()), not a puller's swap
     stats.total_read, stats.total_written = stats.total_written, stats.total_read
     return stats
+
+
+def _with_remote_options(opts: TransferOptions, words: list[str]) -> TransferOptions:
+    """The receiving side's options with ``-M`` words applied (``-M--fake-super``).
+
+    In rsync's local copy the receiver is a forked server that parses them (rsync:
+    pipe.c local_child(), options.c server_options()).
+    """
+    from rsync_wire.proto.args import parse_server_args
+    from rsync_wire.proto.options import TransferOptions
+
+    parsed = parse_server_args([*words, "."]).options
+    plain = TransferOptions()
+    changed = {
+        name: getattr(parsed, name)
+        for name in parsed.__struct_fields__
+        if name != "remote_options" and getattr(parsed, name) != getattr(plain, name)
+    }
+    return msgspec.structs.replace(opts, **changed)
 
 
 def _abspath(path: bytes) -> bytes:

@@ -50,6 +50,8 @@ class ModuleContext(msgspec.Struct, kw_only=True):
             uploaded symlink targets lose a leading ``/`` and excess ``..``.
         ignore_errors: the module's ``ignore errors``: uploads delete despite I/O errors.
         temp_dir: the module's ``temp dir``: the ``--temp-dir`` of uploads that give none.
+        insecure_links: the module's ``insecure links = yes`` (served without chroot): its
+            symlinks are followed wherever they lead (`rsync_wire.fs.Root`).
     """
 
     name: str
@@ -79,3 +81,4 @@ class ModuleContext(msgspec.Struct, kw_only=True):
     sanitize_paths: bool = False
     ignore_errors: bool = False
     temp_dir: str = ""
+    insecure_links: bool = False

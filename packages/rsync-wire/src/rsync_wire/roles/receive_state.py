@@ -27,6 +27,7 @@ from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.roles import idnames
+from rsync_wire.roles.acls import ReceivingAcls, default_perms_for_dir
 from rsync_wire.roles.flists import FileLists
 from rsync_wire.roles.idmap import IdRule, map_id, parse_name_map
 from rsync_wire.roles.xattrs import ReceivingXattrs
@@ -174,6 +175,12 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
     flist_memory_limit: int = 8 << 30
     batch_only: bool = False  # --only-write-batch: the data goes to the batch file only
     out: OutputLevels | None = None  # --info/--debug levels (None: what -v alone gives)
+    # how rsync names this side's processes ("server ", "server daemon ", or "" for a
+    # client receiving from a remote sender: rsync's who_am_i() and am_server/am_daemon)
+    role_prefix: str = "server "
+    # the line of a transferred file comes after its data (%C in the client's format;
+    # rsync: options.c log_before_transfer is 0)
+    log_after_data: bool = False
 
     @property
     def levels(self) -> OutputLevels:
@@ -488,6 +495,18 @@ class Shared:
             if opts.preserve_xattrs
             else None
         )
+        # -A: compare and set ACLs, ids mapped as the owners' are (rsync: acls.c)
+        self.acls = (
+            ReceivingAcls(
+                opts,
+                uid=lambda i: self.ids.uid(i),
+                gid=lambda i: self.ids.gid(i)[0],
+                fake_super=self.fake_super,
+                dry_run=opts.dry_run,
+            )
+            if opts.preserve_acls
+            else None
+        )
         self.id_maps = _id_maps(opts, reporter)
         self.rule = ChecksumRule.for_session(
             protocol=session.protocol,
@@ -510,6 +529,7 @@ class Shared:
             {}, {}, numeric=opts.numeric_ids, am_root=self.am_root, maps=self.id_maps
         )
         self.dflt_perms = 0o777 & ~config.umask
+        self._dflt_at: tuple[bytes, int] | None = None
         self.io_error = 0
         # the directories whose permissions the generator loosened to write into them
         self.tweaked_dirs: dict[int, int] = {}
@@ -526,6 +546,25 @@ class Shared:
         self.dest_in_module = b""
         # a daemon module's way of showing a name in messages (``"NAME" (in MODULE)``)
         self.module_shown: Callable[[bytes], bytes] | None = None
+
+    def dflt_perms_for(self, name: bytes) -> int:
+        """The permissions new entries of ``name``'s directory get without ``-p``.
+
+        That directory's default ACL says them, or the umask (rsync: generator.c and
+        receiver.c, ``dflt_perms = default_perms_for_dir(dn)`` when the directory changes).
+        """
+        cut = name.rfind(b"/")
+        reldir = name[:cut] if cut > 0 else b""
+        if self._dflt_at is not None and self._dflt_at[0] == reldir:
+            return self._dflt_at[1]
+        if self.tree is None:
+            return self.dflt_perms
+        try:
+            perms = default_perms_for_dir(self.tree.dir_fd(reldir), self.dflt_perms)
+        except OSError:
+            return self.dflt_perms
+        self._dflt_at = (reldir, perms)
+        return perms
 
     @property
     def partial_dir(self) -> bytes | None:

@@ -38,6 +38,7 @@ import time
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
+import msgspec
 
 from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
 from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError
@@ -102,6 +103,7 @@ class ReceiverRole:
         self.ndx_in = shared.ndx_in
         self.tokens = TokenDecoder(session.compression, protocol=session.protocol)
         self.digest_size = shared.rule.digest_size
+        self._sender_sum = b""  # the whole-file checksum of the last file received
         self.phases = ReceiverPhases(protocol=session.protocol, inc=shared.lists.inc)
         self._sink: _Sink | None = None
         self._ndx = 0
@@ -340,6 +342,22 @@ class ReceiverRole:
             self._redo = True
             await self.events.send(Redo(ndx))
 
+    def _log_transfer(self, entry: FileEntry, rel: bytes, iflags: int, *, after: bool) -> None:
+        """The line of a transferred file: before its data, or after it (``%C``).
+
+        With ``%C`` in the format the line waits for the whole-file checksum the sender
+        sent after the data (the file-list checksum with ``-c``).
+
+        rsync: receiver.c recv_files() (``log_before_transfer``, log_item() after
+        receive_data(): ``sender_file_sum``).
+        """
+        sh = self.sh
+        if sh.config.log_after_data != after:
+            return
+        if after and not entry.checksum:
+            entry = msgspec.structs.replace(entry, checksum=self._sender_sum)
+        sh.reporter.item(entry, sh.logged(entry, rel), iflags, None)
+
     def _echoed_item(self, entry: FileEntry, rel: bytes, iflags: int, xname: bytes | None) -> None:
         sh = self.sh
         stats = sh.stats
@@ -427,9 +445,10 @@ class ReceiverRole:
                 self._error(
                     f"rsync: [receiver] mkstemp {_show(shown)} failed: {exc.strerror} ({exc.errno})"
                 )
-            sh.reporter.item(entry, sh.logged(entry, rel), iflags, None)
+            self._log_transfer(entry, rel, iflags, after=False)
             self._sink = None
             ok = await self._receive_data(fd, basis_fd, head, rel, entry)
+            self._log_transfer(entry, rel, iflags, after=True)
             if fd < 0:
                 return
             keep = ok or (sh.opts.partial and partial_rel is None)
@@ -519,7 +538,7 @@ class ReceiverRole:
             )
             fd = -1
         try:
-            sh.reporter.item(entry, sh.logged(entry, rel), iflags, None)
+            self._log_transfer(entry, rel, iflags, after=False)
             self._sink = None
             old_size = 0
             device = fd >= 0 and stat.S_IFMT(os.fstat(fd).st_mode) in (stat.S_IFBLK, stat.S_IFCHR)
@@ -539,6 +558,7 @@ class ReceiverRole:
             ok = await self._receive_data(
                 fd, basis_fd, head, rel, entry, old_size=old_size, append_from=start
             )
+            self._log_transfer(entry, rel, iflags, after=True)
             if fd < 0:
                 return
             try:
@@ -728,6 +748,7 @@ class ReceiverRole:
                     f"{exc.strerror} ({exc.errno})"
                 )
         theirs = await self.sh.ws.read_exact(self.digest_size)
+        self._sender_sum = bytes(theirs)  # rsync: sender_file_sum (%C)
         if self.sh.config.progress:
             self._progress(rel, sink.written, entry.size, final=True)
         return bytes(sink.hasher.digest()) == theirs
@@ -915,14 +936,20 @@ class ReceiverRole:
             dest_mode(
                 entry.mode,
                 basis_st.st_mode if basis_st is not None else None,
-                self.sh.dflt_perms,
+                self.sh.dflt_perms_for(entry.name),
                 preserve_executability=opts.preserve_executability,
             )
             & CHMOD_BITS
         )
 
     def _set_final_attrs(
-        self, fd: int, rel: bytes, entry: FileEntry, basis_st: os.stat_result | None
+        self,
+        fd: int,
+        rel: bytes,
+        entry: FileEntry,
+        basis_st: os.stat_result | None,
+        *,
+        tmp: bytes | None = None,
     ) -> None:
         """Owner, mode and mtime on the open file (rsync: rsync.c set_file_attrs())."""
         sh = self.sh
@@ -957,6 +984,13 @@ class ReceiverRole:
                         gid = -1
                 if uid != -1 or gid != -1:
                     os.fchown(fd, uid, gid)
+            acls = sh.acls  # rsync: rsync.c set_file_attrs(), set_acl_fdat() on the held fd
+            if acls is not None and sh.tree is not None:
+                cur = os.fstat(fd).st_mode
+                new_mode = stat.S_IFREG | self._final_mode(entry, basis_st)
+                shown = self.output.shown_temp(rel, tmp) if tmp is not None else rel
+                for text in acls.set_on(sh.tree, rel, entry, cur, new_mode, fd=fd, shown=shown)[2]:
+                    self._error(f"rsync: [receiver] {text}")
             if not sh.fake_super:
                 os.fchmod(fd, self._final_mode(entry, basis_st))
             atime = entry.atime if opts.preserve_atimes else None  # -U (non-directories)
@@ -981,7 +1015,7 @@ class ReceiverRole:
         rsync: receiver.c finish_transfer(), rsync.c set_file_attrs().
         """
         sh = self.sh
-        self._set_final_attrs(fd, rel, entry, basis_st)
+        self._set_final_attrs(fd, rel, entry, basis_st, tmp=tmp)
         output = self.output
         if sh.backups is not None and not self._backup(rel):
             output.unlink_temp(rel, tmp)  # the new file is not put in place

@@ -43,7 +43,7 @@ from rsync_wire.errors import (
     RsyncError,
     UnsupportedError,
 )
-from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError
+from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError, split_path
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg, Ndx
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
@@ -53,10 +53,12 @@ from rsync_wire.roles import idnames
 from rsync_wire.roles.altdest import BasisDirs
 from rsync_wire.roles.backup import Backups
 from rsync_wire.roles.chmod import ChmodError, option_rules, tweak_mode
+from rsync_wire.roles.confine_root import ConfinedDestination
 from rsync_wire.roles.daemon_rules import module_path
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.flists import FREED, FileLists
 from rsync_wire.roles.generator import GeneratorRole
+from rsync_wire.roles.hlink_debug import received_lines
 from rsync_wire.roles.output import open_temp_dir
 from rsync_wire.roles.receive_state import (
     Finished,
@@ -411,6 +413,7 @@ class ReceiverSide:
         self.shared.read_sub_list = self.read_sub_list
         self._events: MemoryObjectSendStream[ReceiverEvent] | None = None
         self._decoder: FileListDecoder | None = None
+        self._hlink_devs: set[int] = set()  # --debug=HLINK3 before protocol 30
         self._implied: ImpliedRules | None = None
         self._refused_names: set[bytes] = set()
 
@@ -581,6 +584,7 @@ class ReceiverSide:
             msg = "a sub-list before the first file list"
             raise LocalProtocolError(msg)
         start_read = ws.bytes_read
+        list_start = decoder.list_start
         entries: list[FileEntry] = []
         limit = sh.config.flist_memory_limit
         hundreds = 0
@@ -610,6 +614,20 @@ class ReceiverSide:
                 )
                 raise RsyncError(msg, exit_code=ExitCode.MALLOC)
             if done:
+                level = sh.config.levels.debug.get("HLINK", 0)
+                if level:
+                    # rsync: flist.c recv_file_entry(); the first list is read before the
+                    # receiving side splits in two, the later ones by both of its halves
+                    whos = ("Receiver",) if count_progress else ("receiver", "generator")
+                    for line in received_lines(
+                        entries,
+                        list_start,
+                        whos,
+                        p30=sh.session.uses_varint,
+                        level=level,
+                        devs=self._hlink_devs,
+                    ):
+                        sh.reporter.message(Msg.INFO, (line + "\n").encode())
                 return entries
 
     @property
@@ -652,6 +670,12 @@ class ReceiverSide:
             sh.rels.append(slot_rel)
             sh.cleared.append(gone)
         sh.entries.extend(ordered)
+        if sh.config.levels.debug_gte("DUP") and any(cleared):
+            # rsync: flist.c flist_sort_and_clean() (the receiver clears, and says so)
+            for k, gone in enumerate(cleared):
+                if gone:
+                    line = f"removing duplicate name {_show(ordered[k].name)} from file list"
+                    sh.reporter.message(Msg.INFO, f"{line} ({start + k})\n".encode())
         sh.cleared.extend(cleared)
         content = {start + k for k, i in enumerate(order) if i in content_tx}
         sh.content_dirs |= content
@@ -1070,6 +1094,12 @@ class ReceiverSide:
             base = self.shared.dest_in_module if not bdir.startswith(b"/") else b""
             path = module_path(base + b"/" + bdir) or b"."
             prefixes = [b"/".join(path.split(b"/")[:k]) for k in range(1, path.count(b"/") + 2)]
+        elif isinstance(place, ConfinedDestination) and bdir.startswith(b"/"):
+            # --confine-root: an absolute one (a wrapper's pin, read at start) lies inside
+            # the root; only the directories below the root are made
+            path = place.relative(bdir)
+            parts = split_path(path)
+            prefixes = [b"/".join(parts[:k]) for k in range(1, len(parts) + 1)]
         else:
             path = bdir if bdir.startswith(b"/") else tree.path.rstrip(b"/") + b"/" + bdir
             parts = path.split(b"/")
@@ -1178,6 +1208,8 @@ class ReceiverSide:
         opts = self.shared.opts
         # rsync: -K, and -R --no-implied-dirs, use the destination's path as it is
         tree.follow_dirlinks = opts.keep_dirlinks or (opts.relative and not opts.implied_dirs)
+        place = self.destination
+        tree.insecure_links = isinstance(place, ModuleDestination) and place.root.insecure_links
         return tree
 
     def _mkdir_dest(self, dest: bytes, shown: str) -> None:

@@ -473,9 +473,10 @@ def _leaves_root(root: Root, path: bytes) -> bool:
 
     The root's own lookups resolve such a link inside the root, as a chroot would; rsync
     3.5 opens beneath its module instead, and a link out of it fails with ELOOP. Outside
-    a daemon (a local copy, ``--server`` over a remote shell) links are followed anywhere.
+    a daemon (a local copy, ``--server`` over a remote shell), or in a module with
+    ``insecure links = yes``, links are followed anywhere.
     """
-    if not _have_openat2():
+    if root.insecure_links or not _have_openat2():
         return False
     try:
         fd = _openat2(root.fd, path, os.O_PATH, _RESOLVE_BENEATH | _RESOLVE_NO_MAGICLINKS)

@@ -29,7 +29,9 @@ from rsync_delta.hashes import ChecksumRule
 from rsync_delta.ops import BlockMatch
 from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
 from rsync_wire.fs import split_path
+from rsync_wire.heapstats import heap_lines
 from rsync_wire.proto import codec
+from rsync_wire.proto.acls import AclFormatError, RsyncAcl
 from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
@@ -48,10 +50,12 @@ from rsync_wire.proto.xattrs import (
     wire_name,
 )
 from rsync_wire.roles import idnames
+from rsync_wire.roles.acls import SendingAcls
 from rsync_wire.roles.chmod import ChmodError, ChmodRule, option_rules, parse_chmod, tweak_mode
 from rsync_wire.roles.daemon_rules import DaemonRules, add_server_rules
 from rsync_wire.roles.fakesuper import fake_stat
 from rsync_wire.roles.files_from import read_names_file
+from rsync_wire.roles.hlink_debug import sent_lines
 from rsync_wire.roles.report import RoleReport, exit_code_for
 from rsync_wire.roles.scan import (
     ERROR,
@@ -315,8 +319,14 @@ class SenderRole:
         # copying a fresh hasher is cheaper than building one per file
         self._hasher_proto = fresh if hasattr(fresh, "copy") else None
         self._names = _Names()
+        self._acls = SendingAcls(opts) if opts.preserve_acls else None
         self.inc = session.inc_recurse
         self.encoder = FileListEncoder(session, opts)
+        levels = OutputLevels.build(verbose=opts.verbose, info=opts.info, debug=opts.debug)
+        self._hlink_debug = levels.debug.get("HLINK", 0) if opts.preserve_hard_links else 0
+        self._hlink_devs: set[int] = set()
+        if self._hlink_debug and session.uses_varint:
+            self.encoder.hlink_notes = []  # rsync: flist.c send_file_entry() (DEBUG_GTE(HLINK))
         # The file lists sent and not yet finished by the generator, kept lean (100,000
         # entries must fit in a few MiB): sorted names, modes and argument-base indexes.
         self.lists: list[_SentList | None] = []
@@ -484,6 +494,8 @@ class SenderRole:
         for item in items:
             entry = self._to_entry(item)
             encoder.encode_into(out, entry)
+            if encoder.hlink_notes:
+                await self._hlink_lines(encoder.hlink_notes)
             if not bases or bases[-1] is not item.base:
                 if not bases or bases[-1] != item.base:
                     bases.append(item.base)
@@ -729,6 +741,11 @@ class SenderRole:
         size = st.st_size if sized else 0
         hard = opts.preserve_hard_links and not stat.S_ISDIR(mode)
         names = not opts.numeric_ids
+        acl, def_acl = (
+            self._acls_of(item.path, item.st.st_mode, mode)
+            if self._acls is not None and not stat.S_ISLNK(mode)
+            else (None, None)
+        )
         return FileEntry(
             name=item.name,
             mode=mode,
@@ -753,7 +770,31 @@ class SenderRole:
             top_dir=item.top_dir and stat.S_ISDIR(mode),
             no_content_dir=item.no_content and stat.S_ISDIR(mode),
             xattrs=self._xattrs_of(item.path, item.st.st_mode) if opts.preserve_xattrs else None,
+            acl=acl,
+            def_acl=def_acl,
         )
+
+    def _acls_of(
+        self, path: bytes, real_mode: int, mode: int
+    ) -> tuple[RsyncAcl | None, RsyncAcl | None]:
+        """The entry's access and default ACL (rsync: flist.c send_file_name(), get_acl())."""
+        assert self._acls is not None  # noqa: S101 - the caller checked
+        try:
+            dfd, name = self.root.parent_and_name(path)
+        except OSError as exc:
+            return self._acl_failed(path, exc)
+        try:
+            return self._acls.of(dfd, name, real_mode, mode)
+        except (OSError, AclFormatError) as exc:
+            return self._acl_failed(path, exc)
+        finally:
+            os.close(dfd)
+
+    def _acl_failed(self, path: bytes, exc: Exception) -> tuple[None, None]:
+        """The ACLs of ``path`` could not be read: an I/O error; the mode's are sent."""
+        self.report.io_error |= 1  # rsync: IOERR_GENERAL
+        log.warning("get_acl: %r: %s", path, exc)
+        return None, None
 
     def _fake_stat(self, path: bytes, st: os.stat_result) -> os.stat_result:
         """``st`` as the ``%stat`` xattr of ``path`` records it (``--fake-super``)."""
@@ -870,6 +911,15 @@ class SenderRole:
         line = text if prefixed else f"rsync: [sender] {text}"
         await self.port.message(self.ws, self.session, Msg.ERROR_XFER, line)
 
+    async def _hlink_lines(self, notes: list[tuple[int, int, int, int, int]]) -> None:
+        """``--debug=HLINK``: the lines for the hard-linked entries just written."""
+        for line in sent_lines(notes, self._hlink_devs, level=self._hlink_debug):
+            if self.local_info is not None:
+                self.local_info(line)  # a local copy's sender is the client
+            else:
+                await self._info(line)
+        notes.clear()
+
     async def _info(self, text: str) -> None:
         """An informational line for the client (rsync: rprintf(FINFO, ...))."""
         await self.port.message(self.ws, self.session, Msg.INFO, text)
@@ -917,6 +967,18 @@ class SenderRole:
                 self.local_info(line)  # a local copy's sender is the client: not on the wire
             else:
                 await self._info(line)
+        if OutputLevels.build(
+            verbose=self.opts.verbose, info=self.opts.info, stats=self.opts.stats
+        ).info_gte("STATS", 3):
+            # rsync: main.c handle_stats() (show_malloc_stats() in every process)
+            server = self.server and self.local_info is None
+            daemon = "daemon " if server and self.module is not None else ""
+            who = f"{'server ' if server else ''}{daemon}sender"
+            for line in heap_lines(who):
+                if self.local_info is not None:
+                    self.local_info(line)
+                else:
+                    await self._info(line)
         await self._finish()
         self.report.exit_code = int(
             exit_code_for(self.report.io_error, transfer_errors=self.report.transfer_errors)

@@ -226,7 +226,20 @@ async def run_server(
             ws.set_bwlimit(parse_bwlimit(opts.bwlimit))
         except ArgumentError as exc:
             return await _fail(ws, session, f"rsync: {exc}", ExitCode.SYNTAX, early=True)
+    for used, name in ((opts.preserve_acls, "--acls"), (opts.preserve_xattrs, "--xattrs")):
+        if used and protocol < 30:  # rsync: compat.c setup_protocol()
+            text = f"{name} requires protocol 30 or higher (negotiated {protocol})."
+            return await _fail(ws, session, text, ExitCode.PROTOCOL, early=True)
     refused = unsupported_options(parsed, module)
+    if opts.insecure_links:
+        if module is not None:
+            # a client cannot relax a daemon's confinement: only the module's own
+            # "insecure links" can (rsync: options.c parse_one_refuse_match())
+            refused = refused or ["The server is configured to refuse --insecure-links"]
+        else:  # a remote-shell server's own opt-out (rsync: --rsync-path="rsync --insecure-links")
+            from rsync_wire.fs import set_insecure_links
+
+            set_insecure_links(on=True)
     if not refused and module is not None and (opts.log_file or opts.log_file_format):
         # a daemon keeps its own log: a client never names the file (rsync: the daemon
         # ignores a client's --log-file); refused rather than ignored
@@ -252,6 +265,17 @@ async def run_server(
             "ERROR: --remove-source-files cannot be used with a read-only module",
             ExitCode.SYNTAX,
         )
+    if opts.copy_as is not None:
+        from rsync_wire.copy_as import CopyAsError, become_copy_as_user
+
+        if module is not None:  # a daemon has dropped its privileges already
+            text = "rsync: pyrsyncd does not support --copy-as in a daemon module"
+            return await _fail(ws, session, text, ExitCode.UNSUPPORTED, early=True)
+        try:  # rsync: main.c do_server_sender(), do_server_recv()
+            become_copy_as_user(opts.copy_as, who="sender" if opts.sender else "receiver")
+        except CopyAsError as exc:
+            text = str(exc) if exc.bare else f"rsync: {exc}"
+            return await _fail(ws, session, text, ExitCode.SYNTAX, early=True)
     xlog = _open_server_log(opts) if module is None and opts.log_file else None
     try:
         code = await _serve(ws, session, parsed, module=module, root_path=root_path, xlog=xlog)
@@ -351,7 +375,7 @@ async def _serve_role(
     else:
         base = root_path or "."
     try:
-        root = Root(base)
+        root = Root(base, insecure_links=module is not None and module.insecure_links)
     except OSError as exc:
         return await _fail(
             ws, session, f"rsync: chdir {base} failed: {exc.strerror}", ExitCode.FILESELECT
@@ -410,7 +434,7 @@ async def _serve_upload(
             opts.fake_super = True
         _limit_verbosity(opts, module.max_verbosity)
         try:
-            root = Root(module.path)
+            root = Root(module.path, insecure_links=module.insecure_links)
         except OSError as exc:
             return await _fail(
                 ws,

@@ -310,6 +310,7 @@ async def receive_upload(
         # --only-write-batch: the client records the transfer; nothing changes here
         batch_only=opts.only_write_batch is not None,
         out=OutputLevels.build(verbose=opts.verbose, info=opts.info, debug=opts.debug),
+        role_prefix="server daemon " if module is not None else "server ",
     )
     reporter = PeerReporter(protocol=protocol, verbose=opts.verbose, module=module)
     if module is not None and module.ignore_errors:

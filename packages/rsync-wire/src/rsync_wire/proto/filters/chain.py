@@ -494,7 +494,7 @@ class FilterList:
                 path, is_dir=is_dir, want=want, ignore_perishable=ignore_perishable
             )
         )
-        for i in index.generic:
+        for i in index.generic if xattr else index.generic_before(path, root_rel, best):
             if i >= best:
                 break
             e = entries.entry(i)

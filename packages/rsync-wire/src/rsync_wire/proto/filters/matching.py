@@ -5,7 +5,9 @@ rsync: exclude.c rule_matches().
 
 from __future__ import annotations
 
+import re
 from array import array
+from bisect import bisect_left
 from typing import TYPE_CHECKING, Final
 
 from rsync_wire.errors import (
@@ -334,6 +336,35 @@ def _index_key(flags: int, pattern: bytes) -> tuple[int, bytes] | None:
     return None
 
 
+_NOT_LITERAL: Final = re.compile(rb"[*?/]+")
+
+
+def _pick_gram(pattern: bytes, grams: dict[bytes, array[int]]) -> bytes | None:
+    """A 3-byte piece that every name matching ``pattern`` contains (None: there is none).
+
+    The literal runs of a pattern (between ``*``, ``?`` and ``/``, and before any ``[`` or
+    backslash, past which the text is not read) occur as they are in whatever the pattern
+    matches. Of their pieces, the one fewest earlier rules were filed under is chosen, so
+    that the candidate lists stay short.
+    """
+    cut = len(pattern)
+    for stop in (b"[", b"\\"):
+        k = pattern.find(stop)
+        if 0 <= k < cut:
+            cut = k
+    best: bytes | None = None
+    best_n = 0
+    for run in _NOT_LITERAL.split(pattern[:cut]):
+        for i in range(len(run) - 2):
+            piece = run[i : i + 3]
+            offs = grams.get(piece)
+            if offs is None:
+                return piece
+            if best is None or len(offs) < best_n:
+                best, best_n = piece, len(offs)
+    return best
+
+
 _TBL_BASE: Final = 0  # literal matched against the last component: base == lit
 _TBL_EQ: Final = 1  # anchored literal: name == lit
 _TBL_TAIL: Final = 2  # literal with a '/': the trailing components of name == lit
@@ -362,13 +393,28 @@ class _Index:
     plain loop gives.
     """
 
-    __slots__ = ("classes", "fps", "generic", "length", "lengths", "packed", "size", "table")
+    __slots__ = (
+        "classes",
+        "fps",
+        "generic",
+        "grams",
+        "length",
+        "lengths",
+        "must",
+        "packed",
+        "size",
+        "table",
+    )
 
     def __init__(self, packed: _Packed) -> None:
         self.packed = packed
         n = len(packed)
         self.length = len(packed.blob)  # past every offset: "no rule"
-        self.generic = array("I")
+        self.generic = array("I")  # the rules without a key, in order
+        # ... of which those a query must always try, and the others by a 3-byte piece of
+        # text that a name must contain for the rule to match (see generic_before())
+        self.must = array("I")
+        self.grams: dict[bytes, array[int]] = {}
         self.classes: set[int] = set()
         lengths: list[set[int]] = [set(), set(), set(), set(), set()]
         self.size = size = n + n // 4 + 1
@@ -392,6 +438,11 @@ class _Index:
                 key = _index_key(fl, pattern)
                 if key is None:
                     generic.append(off)
+                    gram = None if fl & skip else _pick_gram(pattern, self.grams)
+                    if gram is None:
+                        self.must.append(off)
+                    else:
+                        self.grams.setdefault(gram, array("I")).append(off)
                     continue
                 tbl, k = key
             cls = fl & _CLASS_BITS
@@ -413,6 +464,31 @@ class _Index:
                 if j == size:
                     j = 0
         self.lengths = [sorted(x) for x in lengths]
+
+    def generic_before(self, path: bytes, root_rel: bytes, best: int) -> list[int]:
+        """The rules without a key, placed before ``best``, that could match ``path``, in order.
+
+        rsync tries every rule (exclude.c:check_filter()); 100,000 wildcard rules against
+        1,000 names took minutes one by one in Python. A rule kept by a 3-byte piece of
+        its literal text is only a candidate when the piece occurs in the path (or in
+        ``root_rel``, which a rule with the absolute-path modifier matches against): a
+        name without it cannot match. The candidates are then tried one by one in list
+        order, as before, so the answer is the plain loop's.
+        """
+        must = self.must
+        out = must[: bisect_left(must, best)].tolist()
+        grams = self.grams
+        if grams:
+            text = root_rel + b"/" + path if root_rel else path
+            found: set[int] = set()
+            for piece in {text[i : i + 3] for i in range(len(text) - 2)}:
+                offs = grams.get(piece)
+                if offs is not None:
+                    found.update(offs[: bisect_left(offs, best)])
+            if found:
+                found.update(out)
+                return sorted(found)
+        return out
 
     def _key_at(self, off: int) -> tuple[int, int, bytes] | None:
         fl, pattern = self.packed.flags_pattern(off)

@@ -14,6 +14,7 @@ from rsync_wire.errors import (
     LocalProtocolError,
     RemoteProtocolError,
 )
+from rsync_wire.proto.acls import AclListDecoder, DecodedAcl
 from rsync_wire.proto.codec import (
     NeedMoreData,
     decode_longint,
@@ -135,6 +136,7 @@ class FileListDecoder:
     """
 
     __slots__ = (
+        "_acl",
         "_alloc_limit",
         "_allowed",
         "_atime",
@@ -182,8 +184,11 @@ class FileListDecoder:
         self._allowed = self._r.allowed_flags()
         r = self._r
         # decode_batch()'s short path applies (to regular files) in this session
-        self._fast = r.varint_flags and not (r.atimes or r.crtimes or r.checksum or r.xattrs)
+        self._fast = r.varint_flags and not (
+            r.atimes or r.crtimes or r.checksum or r.xattrs or r.acls
+        )
         self._xa = XattrListDecoder() if r.xattrs else None
+        self._acl = AclListDecoder(strict=not options.fake_super) if r.acls else None
         self._failed = False
         self._name = b""
         self._mode = 0
@@ -572,14 +577,22 @@ class FileListDecoder:
                         )
                     raise self._fail(msg)
                 if first_hlink >= list_start:
-                    if self._xa is None:
+                    if self._xa is None and self._acl is None:
                         return self._abbreviated(name, first_hlink, list_start), pos
-                    fndx, fitems, fnew, pos = self._xa.decode(buf, pos)
+                    fmode = self._cur[first_hlink - list_start].mode
+                    facls, pos = self._decode_acls(buf, pos, fmode)
+                    fxa = None
+                    if self._xa is not None:
+                        fxa = self._xa.decode(buf, pos)
+                        pos = fxa[3]
                     follower = self._abbreviated(name, first_hlink, list_start)
-                    follower = msgspec.structs.replace(follower, xattrs=fitems, xattr_ndx=fndx)
+                    follower = self._with_acls(follower, facls)
+                    if self._xa is not None and fxa is not None:
+                        fndx, fitems, fnew, _ = fxa
+                        follower = msgspec.structs.replace(follower, xattrs=fitems, xattr_ndx=fndx)
+                        if fnew:
+                            self._xa.commit(fitems)
                     self._cur[-1] = follower
-                    if fnew:
-                        self._xa.commit(fitems)
                     return follower, pos
         elif xflags & _HLINK_FIRST:
             msg = f"hard-link-first flag without the hard-link flag on {name!r}"
@@ -789,6 +802,11 @@ class FileListDecoder:
                 checksum = bytes(buf[pos:end])
             pos = end
 
+        # -- ACLs (rsync: flist.c recv_file_entry(), acls.c receive_acl())
+        acls: tuple[DecodedAcl, DecodedAcl | None] | None = None
+        if self._acl is not None:
+            acls, pos = self._decode_acls(buf, pos, mode)
+
         # -- xattrs (rsync: xattrs.c receive_xattr(), after the ACLs)
         xitems: XattrList | None = None
         xnew = False
@@ -847,6 +865,7 @@ class FileListDecoder:
                 user_name=self._uid_names.get(uid) if r.uid else None,
                 group_name=self._gid_names.get(gid) if r.gid else None,
             )
+        entry = self._with_acls(entry, acls)
         if xitems is not None:
             entry = msgspec.structs.replace(entry, xattrs=xitems, xattr_ndx=xndx)
             if xnew and self._xa is not None:
@@ -921,6 +940,37 @@ class FileListDecoder:
             hlink_first=hlink_first,
             top_dir=bool(xflags & _TOP_DIR) if is_dir else False,
             no_content_dir=bool(xflags & _NO_CONTENT_DIR) if is_dir and r.p30 else False,
+        )
+
+    def _decode_acls(
+        self, buf: Buf, pos: int, mode: int
+    ) -> tuple[tuple[DecodedAcl, DecodedAcl | None] | None, int]:
+        """An entry's access ACL and a directory's default ACL; nothing for a symlink."""
+        dec = self._acl
+        if dec is None or mode & S_IFMT == S_IFLNK:
+            return None, pos
+        access, pos = dec.decode(buf, pos, default=False, mode=mode)
+        dflt = None
+        if mode & S_IFMT == S_IFDIR:
+            dflt, pos = dec.decode(buf, pos, default=True, mode=0)
+        return (access, dflt), pos
+
+    def _with_acls(
+        self, entry: FileEntry, acls: tuple[DecodedAcl, DecodedAcl | None] | None
+    ) -> FileEntry:
+        """Commit decoded ACLs (and the names that came with them) onto ``entry``."""
+        dec = self._acl
+        if acls is None or dec is None:
+            return entry
+        access, dflt = acls
+        for default, got in ((False, access), (True, dflt)):
+            if got is None:
+                continue
+            dec.commit(got, default=default)
+            for is_user, ident, name in got.names:
+                (self._uid_names if is_user else self._gid_names)[ident] = name or None
+        return msgspec.structs.replace(
+            entry, acl=access.acl, def_acl=dflt.acl if dflt is not None else None
         )
 
     def _abbreviated(self, name: bytes, first_ndx: int, list_start: int) -> FileEntry:
@@ -1006,9 +1056,9 @@ class FileListDecoder:
         if r.inc_recurse or r.numeric_ids:
             return IdLists(uids, gids), pos
         try:
-            if r.uid:
+            if r.uid or r.acls:  # rsync: uidlist.c recv_id_list() (ACL ids too)
                 pos = self._get_list(buf, pos, uids)
-            if r.gid:
+            if r.gid or r.acls:
                 pos = self._get_list(buf, pos, gids)
         except RemoteProtocolError:
             self._failed = True

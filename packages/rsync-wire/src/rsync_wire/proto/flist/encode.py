@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from rsync_wire.errors import (
     LocalProtocolError,
 )
+from rsync_wire.proto.acls import EMPTY, AclListEncoder, fake_perms, strip_perms
 from rsync_wire.proto.codec import (
     encode_longint_into,
     encode_varint_into,
@@ -84,6 +85,7 @@ class FileListEncoder:
     """
 
     __slots__ = (
+        "_acl",
         "_atime",
         "_count",
         "_dev",
@@ -102,6 +104,7 @@ class FileListEncoder:
         "_uid",
         "_uid_names",
         "_xa",
+        "hlink_notes",
     )
 
     def __init__(
@@ -130,6 +133,9 @@ class FileListEncoder:
         self._rdev_major = 0
         self._dev = 0
         self._hl_first: dict[object, int] = {}
+        # (ndx, first ndx or -1, list start, dev, inode) of each P 30 hard-linked entry,
+        # when a caller wants rsync's --debug=HLINK lines (None: not kept)
+        self.hlink_notes: list[tuple[int, int, int, int, int]] | None = None
         self._uid_names: dict[int, bytes | None] = {}
         self._gid_names: dict[int, bytes | None] = {}
         self._list_open = False
@@ -137,6 +143,7 @@ class FileListEncoder:
         self._next_start = 1 if self._r.inc_recurse else 0
         self._count = 0
         self._xa = XattrListEncoder() if self._r.xattrs else None
+        self._acl = AclListEncoder() if self._r.acls else None
 
     @property
     def list_start(self) -> int:
@@ -310,6 +317,9 @@ class FileListEncoder:
                 if first_hlink < 0:
                     self._hl_first[key] = self._list_start + self._count
                     xflags |= _HLINK_FIRST
+                if self.hlink_notes is not None:
+                    here = self._list_start + self._count
+                    self.hlink_notes.append((here, first_hlink, self._list_start, hl_dev, hl_ino))
             elif hl_dev == self._dev:
                 if r.p28:
                     xflags |= _SAME_DEV_PRE30
@@ -372,6 +382,8 @@ class FileListEncoder:
         if first_hlink >= 0:
             encode_varint_into(buf, first_hlink)
             if first_hlink >= self._list_start:
+                if self._acl is not None:
+                    self._encode_acls(buf, entry)
                 if self._xa is not None:
                     self._xa.encode_into(buf, entry.xattrs or ())
                 self._name = name
@@ -469,10 +481,44 @@ class FileListEncoder:
                 buf += csum
             else:
                 buf += bytes(r.csum_len)
+        if self._acl is not None:
+            self._encode_acls(buf, entry)
         if self._xa is not None:  # rsync: flist.c send_file_name(), send_xattr()
             self._xa.encode_into(buf, entry.xattrs or ())
         self._name = name
         self._count += 1
+
+    def _encode_acls(self, buf: bytearray, entry: FileEntry) -> None:
+        """The entry's access ACL, and a directory's default ACL (not for symlinks).
+
+        rsync: flist.c send_file_name(), acls.c send_acl().
+        """
+        if entry.mode & S_IFMT == S_IFLNK or self._acl is None:
+            return
+        r = self._r
+        uids = None if r.numeric_ids else self._uid_names
+        gids = None if r.numeric_ids else self._gid_names
+        inline = r.inc_recurse and not r.numeric_ids
+        acl = (
+            entry.acl if entry.acl is not None else strip_perms(fake_perms(entry.mode), entry.mode)
+        )
+        self._acl.encode_into(
+            buf,
+            acl,
+            default=False,
+            uid_names=uids,
+            gid_names=gids,
+            inline_names=inline,
+        )
+        if entry.mode & S_IFMT == S_IFDIR:
+            self._acl.encode_into(
+                buf,
+                entry.def_acl if entry.def_acl is not None else EMPTY,
+                default=True,
+                uid_names=uids,
+                gid_names=gids,
+                inline_names=inline,
+            )
 
     def encode_end_into(
         self, buf: bytearray, io_error: int = 0, *, ndx_start: int | None = None
@@ -533,9 +579,9 @@ class FileListEncoder:
         r = self._r
         if r.inc_recurse or r.numeric_ids:
             return
-        if r.uid:
+        if r.uid or r.acls:  # rsync: uidlist.c send_id_lists() (ACL entries' ids too)
             self._one_list(buf, self._uid_names, uid0_name)
-        if r.gid:
+        if r.gid or r.acls:
             self._one_list(buf, self._gid_names, gid0_name)
 
     def _one_list(

@@ -9,6 +9,7 @@ import msgspec
 from rsync_wire.errors import (
     UnsupportedError,
 )
+from rsync_wire.proto.acls import RsyncAcl
 from rsync_wire.proto.constants import (
     S_IFBLK,
     S_IFCHR,
@@ -96,6 +97,9 @@ class FileEntry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
             receiver side: as received), else ``None``.
         xattr_ndx: receiver side: the index of ``xattrs`` among the session's xattr lists
             (entries with equal lists share one); -1 without.
+        acl: with ``-A``, the access ACL (sender side: condensed, as sent; receiver side: as
+            received, the mask put back), else ``None``; symlinks have none.
+        def_acl: with ``-A``, a directory's default ACL (empty when it has none).
     """
 
     name: bytes
@@ -122,6 +126,8 @@ class FileEntry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     no_content_dir: bool = False
     xattrs: XattrList | None = None
     xattr_ndx: int = -1
+    acl: RsyncAcl | None = None
+    def_acl: RsyncAcl | None = None
 
     @property
     def is_dir(self) -> bool:

@@ -67,6 +67,7 @@ class _Rules:
     """
 
     __slots__ = (
+        "acls",
         "atimes",
         "checksum",
         "crtimes",
@@ -100,9 +101,10 @@ class _Rules:
         if not 27 <= p <= 40:
             msg = f"file-list codec speaks protocols 27 and up, not {p}"
             raise UnsupportedError(msg)
-        if options.preserve_acls:
-            msg = "ACL data in the file list is not implemented (-A)"
-            raise UnsupportedError(msg)
+        self.acls = bool(options.preserve_acls)
+        if self.acls and p < 30:
+            msg = "--acls requires protocol 30 or higher"
+            raise err(msg)
         self.xattrs = bool(options.preserve_xattrs)
         if self.xattrs and p < 30:
             msg = "--xattrs requires protocol 30 or higher"

@@ -60,6 +60,11 @@ class _Attributes(_GeneratorState):
                 return False
             if opts.preserve_gid and not skip_group and st.st_gid != gid:
                 return False
+        acls = self.sh.acls  # rsync: generator.c unchanged_attrs(), acls_differ()
+        if acls is not None and rel is not None:
+            where = self.sh.tree if tree is None else tree
+            if where is not None and acls.differ(where, rel, entry, st.st_mode):
+                return False
         xa = self.sh.xattrs  # rsync: generator.c unchanged_attrs(), xattrs_differ()
         if xa is None or rel is None:
             return True
@@ -128,10 +133,16 @@ class _Attributes(_GeneratorState):
                 for text in xa.set_on(self._tree, rel, entry, st.st_mode, generator=True):
                     self._error(f"rsync: [generator] {text}")
                 updated = True
+            cur = st.st_mode
+            if sh.acls is not None and not link and not stat.S_ISLNK(st.st_mode):
+                changed, cur, failed = sh.acls.set_on(self._tree, rel, entry, cur, mode)
+                for text in failed:
+                    self._error(f"rsync: [generator] {text}")
+                updated |= changed
             if sh.fake_super:  # links too: they are files here
                 updated |= bool((st.st_mode ^ mode) & CHMOD_BITS) and not link
                 self._record_stat(rel, entry, mode, st)
-            elif not link and (st.st_mode ^ mode) & CHMOD_BITS:
+            elif not link and (cur ^ mode) & CHMOD_BITS:
                 self._tree.chmod(rel, mode & CHMOD_BITS)
                 updated = True
         except OSError as exc:

@@ -136,6 +136,8 @@ class _Basis(_HardLinks):
             elif sh.config.itemize:
                 self._itemize(ndx, entry, mode, bst, 0)
             self._attrs_report(rel, updated=False)
+            if kind == "link-dest" and self.hl_trace is not None:
+                self.hl_trace.linked_in_basis(ndx, j)
             self._hl_done(ndx)
             return True, None
         # the same contents: a local copy, whatever the kind (rsync: try_a_copy)

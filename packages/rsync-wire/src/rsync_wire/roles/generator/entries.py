@@ -425,6 +425,14 @@ class _Entries(_Basis):
                 iflags |= ITEM.BASIS_TYPE_FOLLOWS
                 if basis.xname is not None:
                     iflags |= ITEM.XNAME_FOLLOWS
+            acls = sh.acls  # rsync: generator.c itemize()
+            if (
+                acls is not None
+                and st is not None
+                and sh.tree is not None
+                and acls.differ(sh.tree, rel, entry, st.st_mode)
+            ):
+                iflags |= ITEM.REPORT_ACL
             xa = sh.xattrs
             if xa is not None and xa.diff(sh.tree, rel, entry, st.st_mode if st else None):
                 iflags |= ITEM.REPORT_XATTR

@@ -13,6 +13,7 @@ from rsync_wire.roles.decide import (
     SIGNIFICANT_ITEM_FLAGS,
     quick_check_ok,
 )
+from rsync_wire.roles.flists import FREED
 from rsync_wire.roles.generator.delete import _Deletion
 from rsync_wire.roles.generator.state import _show
 
@@ -65,11 +66,20 @@ class _HardLinks(_Deletion):
             if regular:
                 self._hl_open = ndx
             return False
+        trace = self.hl_trace
+        if trace is not None:
+            trace.meet(group, ndx)
         done = self.hl_done.get(group)
         if done is not None and not sh.opts.delay_updates:
+            if trace is not None:
+                # -1: the leader's list is freed (rsync finds its name in prior_hlinks)
+                at = -1 if leader is None or sh.entries[leader] is FREED else leader
+                trace.linked(ndx, entry, _show(rel), at, _show(done[0]))
             self._link_follower(ndx, done[0], done[1], now=True)  # rsync: hard_link_check()
             return True
         if leader is not None and (regular or done is not None):
+            if trace is not None:
+                trace.waiting(ndx, entry, _show(rel))
             self._wait_for_leader(group, ndx)
             return True
         if (
@@ -77,8 +87,12 @@ class _HardLinks(_Deletion):
             and sh.lists.hl_last.get(group, ndx) > ndx
             and not self._found_for_hard_link(rel, st)
         ):
+            if trace is not None:
+                trace.looking(ndx, entry, _show(rel), lead=False)
             self._wait_for_leader(group, ndx)  # rsync: recv_generator() F_HLINK_NOT_LAST
             return True
+        if trace is not None:
+            trace.looking(ndx, entry, _show(rel), lead=True)
         self.hl_leader[group] = ndx
         if regular:
             self._hl_open = ndx

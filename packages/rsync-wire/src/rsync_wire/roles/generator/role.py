@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from rsync_wire.heapstats import heap_lines
 from rsync_wire.proto.constants import Ndx
 from rsync_wire.proto.phases import DEL_STATS, GeneratorPhases
 from rsync_wire.roles.generator.entries import _Entries
@@ -50,14 +51,17 @@ class GeneratorRole(_Entries):
         if inc:
             if self.delete_when == "before":
                 self._delete_pass()
+            self._say_delta_mode()
             await self._phase_one_inc()  # each list ends with its own NDX_DONE
         elif sh.config.list_only:
+            self._say_delta_mode()
             for i, entry in enumerate(sh.entries):
                 if not sh.cleared[i]:
                     sh.reporter.list_entry(entry, entry.name)
         else:
             if self.delete_when == "before":
                 self._delete_pass()
+            self._say_delta_mode()
             await self._phase_one(0, len(sh.entries))
         self._write_markers(phases.transfer_end())
         await ws.flush()
@@ -91,8 +95,25 @@ class GeneratorRole(_Entries):
             self._touch_up_dirs()
         elif self.delay_deletes:  # deletions came after the lists: every directory now
             self._touch_up_all_dirs()
+        if sh.config.levels.info_gte("STATS", 3):
+            # rsync: main.c handle_stats() (show_malloc_stats() in each of the receiving
+            # side's processes, before the goodbye; here both share this one's heap)
+            for who in ("receiver", "generator"):
+                for line in heap_lines(sh.config.role_prefix + who):
+                    self._info(line)
         self._write_markers(phases.goodbye())
         await ws.flush()
+
+    def _say_delta_mode(self) -> None:
+        """``--debug=FLIST`` (``-vv``): whether file data goes as a delta.
+
+        rsync: generator.c generate_files() (``whole_file`` after ``--append``).
+        """
+        sh = self.sh
+        if sh.config.levels.debug_gte("FLIST"):
+            whole = sh.config.whole_file and not sh.opts.append
+            how = "disabled for local transfer or --whole-file" if whole else "enabled"
+            self._info(f"delta-transmission {how}")
 
     def _write_markers(self, markers: tuple[str, ...]) -> None:
         """Write NDX_DONE markers and the deletion statistics, as the phase machine says."""
@@ -324,6 +345,8 @@ class GeneratorRole(_Entries):
         mode = entry.mode
         if sh.xattrs is not None:
             sh.xattrs.forget()
+        if sh.acls is not None:
+            sh.acls.forget()
         # with incremental recursion a directory met in its parent's list is only made
         # early; it is handled when its own list comes (rsync's is_dir < 0)
         early = sh.lists.inc and ndx != self._dir_slot and stat.S_ISDIR(mode)

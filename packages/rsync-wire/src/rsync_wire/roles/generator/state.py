@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from rsync_wire.errors import LocalProtocolError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg, Ndx
+from rsync_wire.roles.acls import with_st_mode
 from rsync_wire.roles.basis import fuzzy_finder
 from rsync_wire.roles.decide import (
     ITEM,
@@ -18,6 +19,7 @@ from rsync_wire.roles.decide import (
     itemize_flags,
 )
 from rsync_wire.roles.fakesuper import fake_lstat
+from rsync_wire.roles.hlink_debug import LeaderTrace
 
 if TYPE_CHECKING:
     import os
@@ -101,6 +103,11 @@ class _GeneratorState:
         self.hl_followers: dict[int, list[int]] = {}
         self._hl_open = -1  # a leader being generated (no transfer asked for yet)
         self._hl_chain_met = -1  # while a skipped leader's waiting members go on their own
+        self.hl_trace = (  # --debug=HLINK2 (rsync_wire.roles.hlink_debug)
+            LeaderTrace(inc=shared.lists.inc, say=self._info)
+            if shared.config.levels.debug_gte("HLINK", 2)
+            else None
+        )
         self.dry_missing: list[bytes] = []  # with -n: directories that do not exist
         self.warned_io_error = False
         # -x: the device deletion stays on, and those of the top directories seen
@@ -125,6 +132,7 @@ class _GeneratorState:
             or opts.update_only
             or opts.always_checksum
             or opts.preserve_xattrs  # every file's attributes are read
+            or opts.preserve_acls
             or opts.size_only
             or opts.ignore_times
             or opts.modify_window
@@ -208,7 +216,19 @@ class _GeneratorState:
         rsync: generator.c itemize().
         """
         sh = self.sh
+        acls = sh.acls
+        if acls is not None and st is not None and sh.tree is not None:
+            after = acls.mode_after(sh.tree, sh.rels[ndx])
+            if after is not None:  # rsync: set_acl() changed sx.st.st_mode before itemize()
+                st = with_st_mode(st, after)
         iflags = self._item_flags(entry, mode, st, iflags, xname)
+        if (
+            acls is not None
+            and st is not None
+            and sh.tree is not None
+            and acls.differ(sh.tree, sh.rels[ndx], entry, st.st_mode)
+        ):
+            iflags |= ITEM.REPORT_ACL  # rsync: generator.c itemize()
         xa = sh.xattrs
         if xa is not None and xa.diff(sh.tree, sh.rels[ndx], entry, st and st.st_mode):
             iflags |= ITEM.REPORT_XATTR  # rsync: generator.c itemize()
@@ -304,7 +324,7 @@ class _GeneratorState:
         return dest_mode(
             entry.mode,
             st.st_mode if exists and st is not None else None,
-            self.sh.dflt_perms,
+            self.sh.dflt_perms_for(entry.name),
             preserve_executability=opts.preserve_executability,
         )
 
