@@ -78,6 +78,6 @@ def test_unimplemented_debug_names_the_item() -> None:
     assert unimplemented_debug([("DEL", 4), ("NSTR", 1), ("BACKUP", 2)]) is None
     assert unimplemented_debug([("FUZZY", 4)]) is None  # FUZZY has two levels
     assert unimplemented_debug([("DELTASUM", 2)]) == ("DELTASUM", 2)
-    assert unimplemented_debug([("FLIST", 1)]) == ("FLIST", 1)
+    assert unimplemented_debug([("FLIST", 2)]) == ("FLIST", 2)
     assert unimplemented_debug([("ALL", 0), ("FLIST", 0)]) is None
     assert unimplemented_debug([("ALL", 1)]) == ("ACL", 1)
