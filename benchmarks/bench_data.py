@@ -22,6 +22,19 @@ def our_program(script: str, module: str) -> list[str]:
     return [str(beside)] if beside.exists() else [sys.executable, "-m", module]
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children first found through /proc)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            kids = [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+    out = list(kids)
+    for k in kids:
+        out.extend(descendants(k))
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -36,7 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_data import free_port, our_program, wait_port  # noqa: E402
+from bench_data import descendants, free_port, our_program, wait_port  # noqa: E402
 from transfers import Daemon, compile_bytecode, on_tmpfs  # noqa: E402
 
 DATA = "data.bin"
@@ -79,18 +79,6 @@ def start(name: str, argv: list[str], root: Path) -> Daemon:
     return Daemon(name, port, proc)
 
 
-def _descendants(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            kids = [int(x) for x in fh.read().split()]
-    except OSError:
-        return []
-    out = list(kids)
-    for k in kids:
-        out.extend(_descendants(k))
-    return out
-
-
 def _rollup_kib(pid: int, fields: tuple[str, ...]) -> int:
     """The sum of ``fields`` of /proc/PID/smaps_rollup, in KiB (0 once the process is gone)."""
     total = 0
@@ -115,7 +103,7 @@ class _PssSampler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            pids = [self.pid, *_descendants(self.pid)]
+            pids = [self.pid, *descendants(self.pid)]
             total = sum(_rollup_kib(p, ("Pss",)) for p in pids)
             self.peak_kib = max(self.peak_kib, total)
             time.sleep(0.05)
@@ -167,7 +155,7 @@ def burst(d: Daemon, rsync: str, dest: Path, clients: int, digest: str) -> Burst
 
 def idle_private_kib(d: Daemon, count: int) -> list[int]:
     """Private memory of each connection process while ``count`` clients sit idle."""
-    before = set(_descendants(d.proc.pid))
+    before = set(descendants(d.proc.pid))
     socks = []
     try:
         for _ in range(count):
@@ -176,7 +164,7 @@ def idle_private_kib(d: Daemon, count: int) -> list[int]:
             s.sendall(b"@RSYNCD: 31.0\n")  # ours; then nothing: no module asked for
             socks.append(s)
         time.sleep(1.0)  # let each connection process reach its wait for the module name
-        new = [p for p in _descendants(d.proc.pid) if p not in before]
+        new = [p for p in descendants(d.proc.pid) if p not in before]
         return [_rollup_kib(p, ("Private_Clean", "Private_Dirty")) for p in new]
     finally:
         for s in socks:

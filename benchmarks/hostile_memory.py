@@ -43,7 +43,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_data import free_port, our_program, wait_port  # noqa: E402
+from bench_data import descendants, free_port, our_program, wait_port  # noqa: E402
 
 INPUTS = ("none", "sums", "rules")
 ITEM_TRANSFER = 0x8000
@@ -84,18 +84,6 @@ def start_daemon(name: str, argv: list[str], root: Path) -> Daemon:
     return Daemon(name, port, proc, log)
 
 
-def _descendants(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            kids = [int(x) for x in fh.read().split()]
-    except OSError:
-        return []
-    out = list(kids)
-    for k in kids:
-        out.extend(_descendants(k))
-    return out
-
-
 def _hwm_kib(pid: int) -> int:
     """A process's peak resident set (VmHWM) in KiB; 0 once it is gone."""
     try:
@@ -118,13 +106,13 @@ class _Sampler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            for pid in _descendants(self.daemon.proc.pid):
+            for pid in descendants(self.daemon.proc.pid):
                 if pid not in self._before:
                     self.kib = max(self.kib, _hwm_kib(pid))
             time.sleep(0.01)
 
     def __enter__(self) -> _Sampler:
-        self._before = set(_descendants(self.daemon.proc.pid))
+        self._before = set(descendants(self.daemon.proc.pid))
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
         return self

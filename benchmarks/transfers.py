@@ -42,7 +42,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_data import free_port, make_data, our_program, wait_port  # noqa: E402
+from bench_data import descendants, free_port, make_data, our_program, wait_port  # noqa: E402
 
 TESTS = ("T1", "T1W", "T2", "T3", "T4")
 FLAGS = {
@@ -104,18 +104,6 @@ def start_daemon(name: str, argv: list[str], root: Path) -> Daemon:
     return Daemon(name, port, proc)
 
 
-def _descendants(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            kids = [int(x) for x in fh.read().split()]
-    except OSError:
-        return []
-    out = list(kids)
-    for k in kids:
-        out.extend(_descendants(k))
-    return out
-
-
 def _hwm_kib(pid: int | str) -> int:
     """A process's peak resident set (VmHWM) in KiB; 0 once it is gone."""
     try:
@@ -141,10 +129,10 @@ class _Sampler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            for pid in _descendants(self.daemon.proc.pid):
+            for pid in descendants(self.daemon.proc.pid):
                 self.daemon_kib = max(self.daemon_kib, _hwm_kib(pid))
             if self.client_pid:
-                for pid in (self.client_pid, *_descendants(self.client_pid)):
+                for pid in (self.client_pid, *descendants(self.client_pid)):
                     self.client_kib = max(self.client_kib, _hwm_kib(pid))
             time.sleep(0.01)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 from typing import TYPE_CHECKING
 
@@ -410,3 +413,30 @@ def test_a_module_made_anew_is_attached_over_the_old_one_under_landlock(
     assert data["kept"] == []  # the old directory, deleted: a process inside it keeps it
     assert data["write"] in ("EROFS", "EACCES")
     assert sorted(os.listdir(top)) == ["g"]
+
+
+def test_a_signal_ends_pid_1_before_it_has_handlers_of_its_own() -> None:
+    """PID 1 drops a signal it has no handler for: the waiter's forwarded SIGTERM used to
+    leave a child that had not installed handlers yet (a daemon still starting up) running
+    for ever, and its waiter waiting. The child now ends as an ordinary process would."""
+    script = (
+        "import sys, time\n"
+        "from rsync_sandbox.namespaces import fork_into_pid_namespace\n"
+        "fork_into_pid_namespace()\n"
+        "print('up', flush=True)\n"
+        "time.sleep(60)\n"
+        "sys.exit(3)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "up\n"
+        proc.send_signal(signal.SIGTERM)  # to the waiter, which forwards it
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 128 + signal.SIGTERM

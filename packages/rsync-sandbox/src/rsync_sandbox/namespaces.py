@@ -296,10 +296,32 @@ def fork_into_pid_namespace() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+    # Held back across the fork: PID 1 drops a signal it has no handler for when it is
+    # sent, so one forwarded before the child has handlers would be lost, and the waiter
+    # would wait for ever; a blocked signal is queued instead, and delivered once both
+    # sides have their handlers.
+    forwarded = set(_FORWARDED_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_BLOCK, forwarded)
     child = os.fork()
     if child == 0:
+        for signum in _FORWARDED_SIGNALS:
+            signal.signal(signum, _end_as_pid1)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, forwarded)
         return
     _wait_and_exit(child)
+
+
+def _end_as_pid1(signum: int, _frame: object) -> None:
+    """Until the caller installs its own: end as an ordinary process would on ``signum``.
+
+    (PID 1 has no default action.) SIGINT is Python's KeyboardInterrupt, as before the fork.
+    """
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(128 + signum)
 
 
 def _wait_and_exit(child: int) -> NoReturn:
@@ -312,6 +334,7 @@ def _wait_and_exit(child: int) -> NoReturn:
 
     for signum in _FORWARDED_SIGNALS:
         signal.signal(signum, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(_FORWARDED_SIGNALS))
     try:
         _, status = os.waitpid(child, 0)
     except ChildProcessError:
