@@ -136,10 +136,13 @@ def test_connection_process_sees_only_its_modules(
         # /tmp may hold the checkout (and so the code, bound read-only); never the test's files
         assert set(os.listdir(f"/proc/{pid}/root/etc")) <= {"passwd", "group", "localtime"}
         assert not os.path.lexists(f"/proc/{pid}/root{tmp_path}/outside.txt")
-        assert sorted(os.listdir(f"/proc/{pid}/root/src")) == sorted(os.listdir(src))
+        # each module on a mount point of its own, one level down (bound anew per connection
+        # when its path names another directory: test_daemon_module_made_anew.py)
+        assert os.listdir(f"/proc/{pid}/root/src") == ["module"]
+        assert sorted(os.listdir(f"/proc/{pid}/root/src/module")) == sorted(os.listdir(src))
         # Even root, going through the daemon's mount namespace, cannot write into the module.
         with pytest.raises(OSError, match="Read-only") as info:
-            open(f"/proc/{pid}/root/src/written-by-root", "w")  # noqa: SIM115
+            open(f"/proc/{pid}/root/src/module/written-by-root", "w")  # noqa: SIM115
         assert info.value.errno == errno.EROFS
     assert not (src / "written-by-root").exists()
 
@@ -191,7 +194,7 @@ def test_confined_root_process_cannot_escape(root_only: None, tmp_path: Path) ->
     outside.write_text("SECRET\n")
     outside.chmod(0o644)
     result = json.loads(_run_confined(_CONFINE_AND_PROBE, str(src), str(outside)))
-    assert result["served"] == "/mod"
+    assert result["served"] == "/mod/module"
     expected = {"mount namespace", "pivot_root", "privilege drop", "no_new_privs"}
     assert expected | ({"Landlock"} if LANDLOCK else set()) <= set(result["mechanisms"])
     assert result["uid"] == NOBODY

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import signal
 import socket
 import subprocess
@@ -528,6 +529,7 @@ def test_ctrl_c_at_start_up_prints_no_traceback(tmp_path: Path, delay: float) ->
     script = Path(sys.executable).with_name("pyrsyncd")
     if not script.exists():
         pytest.skip("the pyrsyncd script is not installed in this environment")
+    tmp_path.chmod(0o755)  # the confined daemon can read it: start-up goes all the way
     argv = [str(script), "--listen", f"{LOOPBACK}:0", "--module", f"m={tmp_path}"]
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
     with subprocess.Popen(
@@ -537,13 +539,21 @@ def test_ctrl_c_at_start_up_prints_no_traceback(tmp_path: Path, delay: float) ->
         seen: list[str] = []
         for line in proc.stderr:
             seen.append(line)
-            if line.rstrip().endswith("| rsync_daemon"):
+            # "import time: self | cumulative | rsync_daemon", indented by its depth
+            if re.search(r"\|\s*rsync_daemon$", line.rstrip()):
                 break
+        else:
+            pytest.fail("the daemon ended before it imported rsync_daemon:\n" + "".join(seen))
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
-        rest = proc.stderr.read()
-        proc.wait(timeout=60)
+        try:
+            rest = proc.communicate(timeout=60)[1]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail(f"SIGINT {delay} s after the import did not end the daemon")
     err = "".join(seen) + rest
+    # RERR_SIGNAL while starting, killed by it while importing, 0 once it serves
+    assert proc.returncode in (20, -signal.SIGINT, 0), err
     assert "Traceback" not in err
     assert "KeyboardInterrupt" not in err
 

@@ -108,6 +108,7 @@ def test_long_arguments_in_one_read(
         (b"--block-size=999999999", b"--block-size=999999999 is too large (max: 128.00K)"),
         (b"--protocol=99999999999", b"number too large or too small"),
         (b"--max-alloc=5", b"--max-alloc=5 is too small"),
+        (b"--max-alloc=0", b"max-alloc must be greater than zero"),
     ],
 )
 def test_absurd_option_values_get_rsyncs_message(

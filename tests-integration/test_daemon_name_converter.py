@@ -8,16 +8,23 @@ process forked before confinement and relays the lines. Beside rsync's own daemo
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
+import socket
+import stat
 import subprocess
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 
 from harness.confd import ConfDaemons
 from harness.daemon import LOOPBACK
+from rsync_wire.proto.flist import FileEntry, FileListEncoder
+from rsync_wire.proto.negotiate import Session
+from rsync_wire.proto.options import TransferOptions
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -100,3 +107,67 @@ def test_the_converter_maps_names_both_ways(
     assert (st.st_uid, st.st_gid) == (1, 4)
     questions = set(asked.read_text().splitlines())
     assert {f"usr {USER}", f"grp {GROUP}", f"uid {MAPPED_UID}", f"gid {MAPPED_GID}"} <= questions
+
+
+def _push_owner_name(port: int, name: bytes, *, read_for: float = 3.0) -> bytes:
+    """Upload one empty file owned by uid 1 called ``name`` (protocol 29: the name travels in
+    the uid list after the file list); returns what the daemon said until it closed, or
+    ``read_for`` seconds of silence (the list of group names never comes)."""
+    opts = TransferOptions(preserve_uid=True)
+    session = Session(protocol=29)
+    listing = bytearray()
+    encoder = FileListEncoder(session, opts)
+    entry = FileEntry(
+        name=b"f", mode=stat.S_IFREG | 0o644, size=0, mtime=1_700_000_000, uid=1, user_name=name
+    )
+    encoder.encode_into(listing, entry)
+    encoder.encode_end_into(listing)
+    encoder.encode_id_lists_into(listing)
+    encoder.encode_io_error_into(listing, 0)
+    with socket.create_connection((LOOPBACK, port), timeout=read_for) as sock:
+        f = sock.makefile("rb")
+        f.readline()  # the daemon's greeting
+        sock.sendall(b"@RSYNCD: 29.0\nm\n")
+        line = f.readline()
+        while line.strip() != b"@RSYNCD: OK":
+            if not line or line.startswith(b"@ERROR"):
+                return line
+            line = f.readline()
+        sock.sendall(b"--server\n-o\n.\nm/\n\n")  # below protocol 30: one per line
+        f.read(4)  # the checksum seed
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(bytes(listing))
+        chunks = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                data = f.read1(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not data:
+                break
+            chunks.append(data)
+        return b"".join(chunks)
+
+
+@pytest.mark.parametrize("daemon", ["ours", "rsync"])
+def test_an_owner_name_with_a_newline_never_reaches_the_converter(
+    start_conf: Callable[[str, str], int], tmp_path: Path, daemon: str
+) -> None:
+    """A sender's name with a control character would forge a line on the converter's pipe:
+    the daemon refuses it with rsync's message, sent to the client as soon as it has the
+    name, and logged (rsync: clientserver.c namecvt_call(), namecvt_safe_token())."""
+    script, asked = _converter(tmp_path)
+    module = tmp_path / "mod"
+    module.mkdir()
+    log = tmp_path / "module.log"
+    port = start_conf(
+        f"[m]\npath = {module}\nread only = no\nname converter = {script}\nnumeric ids = no\n"
+        f"log file = {log}\n",
+        daemon,
+    )
+    said = _push_owner_name(port, b"bad\nname")
+    assert b"invalid name-converter token: bad\nname\n" in said
+    questions = asked.read_text().splitlines() if asked.exists() else []
+    assert not any("name" in q.split() for q in questions), questions
+    assert "invalid name-converter token: bad\\#012name\n" in log.read_text()

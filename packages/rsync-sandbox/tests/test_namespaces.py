@@ -44,9 +44,9 @@ def test_namespace_mode_shows_only_read_only_modules_as_nobody(
             groups=os.getgroups(),
             nnp=privileges.no_new_privs(),
             caps=[privileges.capabilities().effective, privileges.capabilities().permitted],
-            read=read("/alpha/data.txt"),
-            write_new=attempt(lambda: write_new("/alpha/new.txt")),
-            overwrite=attempt(lambda: open("/alpha/data.txt", "w")),
+            read=read("/alpha/module/data.txt"),
+            write_new=attempt(lambda: write_new("/alpha/module/new.txt")),
+            overwrite=attempt(lambda: open("/alpha/module/data.txt", "w")),
             write_root=attempt(lambda: write_new("/new.txt")),
             setuid0=attempt(lambda: os.setuid(0)),
             proc=os.path.exists("/proc/self"),
@@ -73,7 +73,7 @@ def test_namespace_mode_shows_only_read_only_modules_as_nobody(
     assert data["setuid0"] == "EPERM"
     assert data["proc"] is False
     assert data["mechanisms"] == ["mount namespace", "no_new_privs", "pivot_root", "privilege drop"]
-    assert data["paths"] == {"alpha": "/alpha", "beta": "/beta"}
+    assert data["paths"] == {"alpha": "/alpha/module", "beta": "/beta/module"}
     assert "pivot_root" in data["description"]
     assert "uid 65534" in data["description"]
     assert data["warnings"] == []
@@ -89,17 +89,24 @@ def test_read_write_module_is_writable_inside(run_child: RunChild, tree: dict[st
             read_only={"ro": ARGS["ro"]}, read_write={"rw": ARGS["rw"]}, mode="namespace"
         ))
         emit(
-            write_rw=attempt(lambda: write_new("/rw/new.txt")),
-            write_ro=attempt(lambda: write_new("/ro/new.txt")),
-            exec_flag=bool(os.statvfs("/rw").f_flag & os.ST_NOEXEC),
-            nosuid=bool(os.statvfs("/rw").f_flag & os.ST_NOSUID),
+            write_rw=attempt(lambda: write_new("/rw/module/new.txt")),
+            write_ro=attempt(lambda: write_new("/ro/module/new.txt")),
+            write_above=attempt(lambda: write_new("/rw/new.txt")),
+            exec_flag=bool(os.statvfs("/rw/module").f_flag & os.ST_NOEXEC),
+            nosuid=bool(os.statvfs("/rw/module").f_flag & os.ST_NOSUID),
         )
         """,
         ro=tree["ro"],
         rw=tree["rw"],
     )
     assert child.returncode == 0, child.stderr
-    assert child.data == {"write_rw": "ok", "write_ro": "EROFS", "exec_flag": True, "nosuid": True}
+    assert child.data == {
+        "write_rw": "ok",
+        "write_ro": "EROFS",
+        "write_above": "EROFS",
+        "exec_flag": True,
+        "nosuid": True,
+    }
     assert os.path.exists(os.path.join(tree["rw"], "new.txt"))
     assert not os.path.exists(os.path.join(tree["ro"], "new.txt"))
 
@@ -129,10 +136,10 @@ def test_auto_as_root_adds_landlock_on_top(
             mechanisms=sorted(report.mechanisms),
             abi=report.landlock_abi,
             list_root=attempt(lambda: os.listdir("/")),
-            list_module=sorted(os.listdir("/ro")),
-            read=read("/ro/data.txt"),
-            write_rw=attempt(lambda: write_new("/rw/new.txt")),
-            write_ro=attempt(lambda: write_new("/ro/new.txt")),
+            list_module=sorted(os.listdir("/ro/module")),
+            read=read("/ro/module/data.txt"),
+            write_rw=attempt(lambda: write_new("/rw/module/new.txt")),
+            write_ro=attempt(lambda: write_new("/ro/module/new.txt")),
             description=report.description,
         )
         """,
@@ -264,8 +271,8 @@ def test_chroot_fallback_when_pivot_root_is_impossible(
             warnings=list(report.warnings),
             root=sorted(os.listdir("/")),
             parent=sorted(os.listdir("/..")),
-            read=read("/m/data.txt"),
-            write=attempt(lambda: write_new("/m/new.txt")),
+            read=read("/m/module/data.txt"),
+            write=attempt(lambda: write_new("/m/module/new.txt")),
             chroot_back=attempt(lambda: os.chroot("/m")),
         )
         """,
@@ -332,12 +339,80 @@ def test_a_pending_module_is_attached_later_read_only_and_readable_under_landloc
     )
     assert child.returncode == 0, child.stderr
     data = child.data
-    assert data["paths"] == {"alpha": "/alpha", "late": "/late"}
+    assert data["paths"] == {"alpha": "/alpha/module", "late": "/late/module"}
     assert data["before"] == "ENOENT"
     assert data["attached"] == 0
     assert data["read"] == "late content"
     assert data["write"] in ("EROFS", "EACCES")
     assert data["beside"] in ("EROFS", "EACCES")
+
+
+def test_a_module_made_anew_is_attached_over_the_old_one_under_landlock(
+    run_child: RunChild, tree: dict[str, str], need_landlock: int
+) -> None:
+    """A module directory removed and made anew while confined: attach_module puts the new
+    one on the module's mount point (a process inside the old keeps it), the Landlock rules
+    on the directory above hold for it, and attaching the same directory again is a no-op."""
+    top = os.path.join(os.path.dirname(tree["ro"]), "made-anew")
+    os.mkdir(top)
+    os.chmod(top, 0o755)  # noqa: S103 - the confined user reads it
+    with open(os.path.join(top, "f"), "w") as f:
+        f.write("old content")
+    child = run_child(
+        """
+        import shutil
+
+        go_r, go_w = os.pipe()
+        confined = os.getpid()
+        attacher = os.fork()
+        if attacher == 0:  # stays root in the host's namespaces, as the daemon's helper
+            os.close(go_w)
+            os.read(go_r, 1)
+            shutil.rmtree(ARGS["top"])
+            os.mkdir(ARGS["top"])
+            os.chmod(ARGS["top"], 0o755)
+            with open(os.path.join(ARGS["top"], "g"), "w") as f:
+                f.write("new content")
+            for _ in range(2):  # a worker each, as the helper's (setns is for good)
+                worker = os.fork()
+                if worker == 0:
+                    try:
+                        target = namespaces.attach_module(
+                            ARGS["top"], "m", pid=confined, read_only=True
+                        )
+                    except BaseException as exc:
+                        print(repr(exc), file=sys.stderr, flush=True)
+                        os._exit(1)
+                    os._exit(0 if target == "/m/module" else 2)
+                _, status = os.waitpid(worker, 0)
+                if status:
+                    os._exit(os.waitstatus_to_exitcode(status))
+            os._exit(0)
+        os.close(go_r)
+        report = apply(SandboxPolicy(read_only={"m": ARGS["top"]}, mode="auto"))
+        old = os.open("/m/module", os.O_RDONLY | os.O_DIRECTORY)
+        os.write(go_w, b"g")
+        _, status = os.waitpid(attacher, 0)
+        emit(
+            paths=dict(report.module_paths),
+            attached=os.waitstatus_to_exitcode(status),
+            listed=sorted(os.listdir("/m/module")),
+            read=read("/m/module/g"),
+            kept=sorted(os.listdir(old)),
+            write=attempt(lambda: write_new("/m/module/new")),
+        )
+        """,
+        top=top,
+    )
+    assert child.returncode == 0, child.stderr
+    data = child.data
+    assert data["paths"] == {"m": "/m/module"}
+    assert data["attached"] == 0, child.stderr
+    assert data["listed"] == ["g"]
+    assert data["read"] == "new content"
+    assert data["kept"] == []  # the old directory, deleted: a process inside it keeps it
+    assert data["write"] in ("EROFS", "EACCES")
+    assert sorted(os.listdir(top)) == ["g"]
 
 
 def test_a_signal_ends_pid_1_before_it_has_handlers_of_its_own() -> None:

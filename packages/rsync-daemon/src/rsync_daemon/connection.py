@@ -337,14 +337,25 @@ async def _module(
         log.error("%s", mod.id_error[0].upper() + mod.id_error[1:])
         await _error(ws, hs, f"{mod.id_error}")
         return int(ExitCode.STARTCLIENT)
-    if mod.unavailable:
+    if mod.unavailable or hooks.mounted(name):
+        # the module path as it is now, as rsync changes into it for each connection
         path, why = hooks.attach_module(name)  # blocking, as the other hooks (no thread)
+        if path is None and why == hooks.HELPER_GONE and not mod.unavailable:
+            log.warning("module %s: %s: serving the directory of the start-up", name, why)
+            path = mod.path
         if path is None:
-            log.warning("%s (%s)", mod.unavailable, why)
+            if mod.unavailable and not why.startswith("chdir "):
+                why = f"{mod.unavailable} ({why})"
+            log.warning("%s", why)
             await _error(ws, hs, "chdir failed")
             return int(ExitCode.STARTCLIENT)
-        log.info("module %s: its path exists now, served from here on", name)
+        if mod.unavailable:
+            log.info("module %s: its path exists now, served from here on", name)
         mod = msgspec.structs.replace(mod, path=path, unavailable="")
+    elif (moved := _module_path_moved(mod)) is not None:
+        log.warning("%s", moved)
+        await _error(ws, hs, "chdir failed")
+        return int(ExitCode.STARTCLIENT)
     env["RSYNC_PID"] = str(os.getpid())
     if mod.post_xfer_exec:
         state.module = mod
@@ -394,7 +405,10 @@ async def _module(
         parsed = parse_server_args(argv, protocol=protocol)
     except ArgumentError as exc:
         log.warning("[%s] %s: refused arguments: %s", peer, name, exc)
-        return await refuse_session(ws, protocol=protocol, message=f"{exc}", code=ExitCode.SYNTAX)
+        # rsync: clientserver.c rsync_module() (option_error(), exit_cleanup(RERR_UNSUPPORTED))
+        return await refuse_session(
+            ws, protocol=protocol, message=f"{exc}", code=ExitCode.UNSUPPORTED
+        )
     request = " ".join(p.decode("utf-8", "surrogateescape") for p in parsed.paths)[:1024]
     if mod.pre_xfer_exec:
         pre_env = {**env, "RSYNC_REQUEST": request or "(NONE)", "RSYNC_ARG0": "rsyncd"}
@@ -448,6 +462,28 @@ async def _module(
     except ConnectionLost as exc:
         log.warning("[%s] %s: %s", peer, name, exc)
         return int(exc.exit_code)
+
+
+def _module_path_moved(mod: ModuleConfig) -> str | None:
+    """Why a module confined by Landlock alone cannot be served now (None: it can).
+
+    Landlock's rules hold for the directory the path named at start-up; a path removed
+    (or made anew) since cannot be served without root (`hooks.set_pinned_modules`).
+    """
+    pinned = hooks.pinned(mod.name)
+    if pinned is None:
+        return None
+    try:
+        st = os.stat(mod.path)
+    except OSError as exc:
+        return f"chdir {mod.path} failed: {exc.strerror or exc}"
+    if (st.st_dev, st.st_ino) == pinned:
+        return None
+    return (
+        f"module {mod.name}: {mod.path} is another directory than at start-up, and a daemon"
+        " confined by Landlock alone (not started as root) serves only the directories it"
+        " started with: restart it"
+    )
 
 
 def _dirs_hidden_by_module(parsed: ServerArgs, ctx: ModuleContext, *, protocol: int) -> bool:

@@ -21,12 +21,15 @@ daemon's user). A connection process asks it over an inherited UNIX socket:
 - ``secrets``: the module's secrets file as it is now (lines, mode, whether root reads
   another user's file), since rsync reads it for each login; the connection falls back
   to the copy read at start-up when the helper cannot answer.
-- ``attach``: a module whose path did not exist when the daemon confined itself has an
-  empty mount point in the daemon's mount namespace; once the path exists (checked
-  through trusted symbolic links only, as at start-up), bind it there, in the
-  namespace of the process asking (`rsync_sandbox.attach_module`), so that this and
-  later connections serve it. rsync reads its configuration for each connection, so
-  a module path created after it started is served at once.
+- ``attach``: each module sits on a mount point of its own in the daemon's mount
+  namespace, empty when its path did not exist at start-up. rsync looks its module
+  paths up for each connection (it reads its configuration and changes into the path
+  every time), so a connection asks for its module's path as it is now: checked through
+  trusted symbolic links only, as at start-up, and bound on that mount point, in the
+  namespace of the process asking (`rsync_sandbox.attach_module`), unless the
+  directory there is already that one. A module path created after start-up is then
+  served at once, and one removed and made anew is the new directory for this and
+  later connections (one still inside the old keeps it). One attach at a time.
 
 Each request travels with two pipes of its own (passed as SCM_RIGHTS), so that
 concurrent connections never read each other's answers; the helper forks a worker
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -55,14 +59,19 @@ if TYPE_CHECKING:
     from rsync_daemon.config import DaemonConfig
 
 __all__ = [
+    "HELPER_GONE",
     "HookResult",
     "NameConverterSession",
     "attach_module",
     "available",
     "forward_lookup",
+    "mounted",
+    "pinned",
     "read_secrets",
     "reverse_lookup",
     "run_hook",
+    "set_mounted_modules",
+    "set_pinned_modules",
     "start_helper",
     "start_name_converter",
 ]
@@ -97,7 +106,43 @@ class HookResult(msgspec.Struct, kw_only=True):
     """The %RSYNC_*% variable whose value made the command unsafe to run (not run)."""
 
 
+HELPER_GONE: Final = "the daemon's helper is gone"
+"""`attach_module`'s reason when no answer came (the helper, or its worker, ended)."""
+
 _socket: list[socket.socket | None] = [None]
+_mounted: set[str] = set()
+_pinned: dict[str, tuple[int, int]] = {}
+
+
+def set_mounted_modules(names: set[str]) -> None:
+    """Say which modules sit on a mount point of their own (the daemon's namespace).
+
+    Their connections ask for the module path as it is now (`attach_module`) before
+    serving; called once the daemon has confined itself, inherited by every connection.
+    """
+    _mounted.clear()
+    _mounted.update(names)
+
+
+def mounted(module: str) -> bool:
+    """Whether ``module``'s path is bound anew for each connection (`set_mounted_modules`)."""
+    return module in _mounted
+
+
+def set_pinned_modules(dirs: dict[str, tuple[int, int]]) -> None:
+    """Say which directory (device, inode) each module was confined to by Landlock alone.
+
+    Without root there is no namespace to bind a module path anew in, and Landlock's rules
+    hold for the directories that existed at start-up: a connection checks that its module
+    path still names that one (`pinned`).
+    """
+    _pinned.clear()
+    _pinned.update(dirs)
+
+
+def pinned(module: str) -> tuple[int, int] | None:
+    """The (device, inode) ``module`` must still be (`set_pinned_modules`); None: no check."""
+    return _pinned.get(module)
 
 
 def available() -> bool:
@@ -122,8 +167,7 @@ def start_helper(config: DaemonConfig) -> None:
     paths = {name: mod.path for name, mod in config.modules.items()}
     secrets = {name: mod.secrets_file for name, mod in config.modules.items() if mod.secrets_file}
     writable = {name for name, mod in config.modules.items() if may_write(mod)}
-    # any module may turn out missing at confinement (its path removed meanwhile); one
-    # that was bound has no empty mount point, and attach_module refuses it
+    # every module's path is looked up again for each connection (`attach_module`)
     pending = set(config.modules)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
@@ -144,11 +188,12 @@ def start_helper(config: DaemonConfig) -> None:
 
 
 class _Attachable(msgspec.Struct):
-    """Modules attachable later (missing at start-up), the writable ones, secrets files."""
+    """Modules attachable per connection, the writable ones, secrets files."""
 
     pending: set[str]
     writable: set[str]
     secrets: dict[str, str]
+    lock: int = -1
 
 
 def _helper_main(
@@ -165,6 +210,9 @@ def _helper_main(
     # The kernel then adds the sender's pid to every request, as this process sees it:
     # outside the daemon's PID namespace, the pid rsync would log.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    # one attach at a time: a worker holds a POSIX lock on this (such locks belong to a
+    # process, so the workers forked from here exclude each other)
+    attachable.lock = os.memfd_create("pyrsyncd-attach", os.MFD_CLOEXEC)
     space = socket.CMSG_SPACE(2 * array.array("i").itemsize) + socket.CMSG_SPACE(_UCRED.size)
     while True:
         fds = array.array("i")
@@ -504,7 +552,7 @@ def start_name_converter(module: str, env: dict[str, str]) -> NameConverterSessi
 
 
 def _attach(module: str, path: str, attachable: _Attachable, pid: int) -> HookResult:
-    """Bind a module that was missing at start-up into ``pid``'s mount namespace.
+    """Bind a module's path as it is now into ``pid``'s mount namespace (see the top).
 
     rsync: clientserver.c rsync_module() (the module path, looked up per connection).
     """
@@ -513,10 +561,13 @@ def _attach(module: str, path: str, attachable: _Attachable, pid: int) -> HookRe
 
     if pid <= 0 or os.geteuid() != 0:
         return HookResult(status=-1, output=b"the daemon is not root: restart it")
+    if attachable.lock >= 0:
+        fcntl.lockf(attachable.lock, fcntl.LOCK_EX)  # released when this worker ends
     try:
         real = resolve_trusted_dir(path)
     except OSError as exc:
-        return HookResult(status=-1, output=(exc.strerror or str(exc)).encode())
+        why = f"chdir {path} failed: {exc.strerror or exc}"
+        return HookResult(status=-1, output=why.encode("utf-8", "surrogateescape"))
     try:
         target = attach_module(real, module, pid=pid, read_only=module not in attachable.writable)
     except SandboxError as exc:
@@ -540,14 +591,14 @@ def read_secrets(module: str) -> tuple[list[bytes], int, bool] | bool | None:
 
 
 def attach_module(module: str) -> tuple[str | None, str]:
-    """Ask the helper to serve a module whose path was missing at start-up (blocking).
+    """Ask the helper to bind ``module``'s path as it is now for this connection (blocking).
 
     Returns:
         (its path in this process's view, "") once attached; else (None, the reason).
     """
     result = _ask(_Request(kind="attach", module=module))
     if result is None:
-        return None, "the daemon's helper is gone"
+        return None, HELPER_GONE
     if result.status != 0 or not result.names:
         return None, result.output.decode("utf-8", "replace") or "not attached"
     return result.names[0], ""

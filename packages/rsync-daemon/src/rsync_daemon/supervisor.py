@@ -13,8 +13,8 @@ How this works (bind before confining, confine before the event loop; gokrazy/rs
    probe that becomes that user and tries to write to each read-only module. A module
    it can write to is a misconfiguration: start-up stops, naming the module and path.
 4. `confine` builds a `rsync_sandbox.SandboxPolicy` and applies it. As root: a mount
-   namespace and a PID namespace, every module bound at ``/<name>`` of an otherwise
-   empty root (read-only, or read-write for a ``read only = no`` module; plus the
+   namespace and a PID namespace, every module bound at ``/<name>/module`` of an
+   otherwise empty root (read-only, or read-write for a ``read only = no`` module; plus the
    Python installation, ``/etc/passwd``, ``/etc/group`` and ``/etc/localtime``,
    read-only), ``pivot_root``, the switch to uid/gid 65534 (or
    the configured ``uid``/``gid``), ``no_new_privs``, the self-checks, and Landlock
@@ -370,6 +370,7 @@ def confine(
         adopt_host_pid()
     for name, path in report.module_paths.items():
         config.modules[name].path = path
+    _module_paths_per_connection(config, report, host_filesystem=host_filesystem)
     if mode == "off":
         log.warning(
             "sandbox: off (--no-sandbox): NOT confined, serving as uid %d gid %d",
@@ -381,6 +382,33 @@ def confine(
     for warning in (*warnings, *report.warnings):
         log.warning("sandbox: %s", warning)
     return report
+
+
+def _module_paths_per_connection(
+    config: DaemonConfig, report: SandboxReport, *, host_filesystem: bool
+) -> None:
+    """How connections reach their module path as it is now (rsync looks it up each time).
+
+    With a mount namespace each module sits on a mount point of its own, bound anew for a
+    connection when its path names another directory by then. With Landlock alone the
+    rules hold for the directories there now: a connection whose module path names
+    another one by then is refused with a log line that says why; but not when the daemon
+    reads the whole host (``insecure links``), where a connection narrows its reads to its
+    module's path as it is then.
+    """
+    from rsync_daemon import hooks
+
+    if Mechanism.MOUNT_NAMESPACE in report.mechanisms:
+        hooks.set_mounted_modules(set(report.module_paths))
+    elif Mechanism.LANDLOCK in report.mechanisms and not host_filesystem:
+        dirs: dict[str, tuple[int, int]] = {}
+        for name, mod in config.modules.items():
+            if mod.unavailable:
+                continue
+            with contextlib.suppress(OSError):
+                st = os.stat(mod.path)
+                dirs[name] = (st.st_dev, st.st_ino)
+        hooks.set_pinned_modules(dirs)
 
 
 def _insecure_links_view(

@@ -16,8 +16,11 @@ How this works (as root, or with CAP_SYS_ADMIN; the order follows gokrazy/rsync)
 4. A small tmpfs (``nosuid,nodev,noexec``) is mounted on a fresh temporary directory;
    it becomes the new root. Each read-only module is bind-mounted (non-recursively: a
    mount below the module path shows as an empty directory, never as a writable
-   tree) at ``/<name>`` and remounted ``ro,nosuid,nodev,noexec``; read-write modules
-   the same without ``ro``; each extra read-only path at its own absolute path,
+   tree) at ``/<name>/module`` and remounted ``ro,nosuid,nodev,noexec``; read-write
+   modules the same without ``ro``. One level down, so that `attach_module` can later
+   put another directory there (a module path removed and made anew, one missing at
+   start-up) under Landlock rules that stay on ``/<name>`` (`LATE_MOUNT_POINT`). Each
+   extra read-only path is bound at its own absolute path,
    ``ro,nosuid,nodev`` but *not* ``noexec`` (the interpreter maps extension modules
    executable). A bind remount cannot set ``ro`` in the same call as the bind, hence
    two calls; atime flags of the source mount are kept.
@@ -71,8 +74,9 @@ __all__ = [
 
 _OLD_ROOT: Final = ".old-root"
 LATE_MOUNT_POINT: Final = "module"
-"""Where `attach_module` binds a late module: ``/<name>/module``. Landlock skips a mount
-point's own rules (it is hidden by the mount), so the rules go on ``/<name>`` above it."""
+"""Where every module is bound: ``/<name>/module``. Landlock skips a mount point's own
+rules (it is hidden by the mount), so the rules go on ``/<name>`` above it, and hold for
+whatever `attach_module` binds there later."""
 _FORWARDED_SIGNALS: Final = (
     signal.SIGTERM,
     signal.SIGINT,
@@ -97,7 +101,10 @@ class NamespaceResult:
     """What `confine_filesystem` built.
 
     Attributes:
-        module_paths: module name to its path inside the new root (``/<name>``).
+        module_paths: module name to its path inside the new root
+            (``/<name>/module``).
+        rule_paths: module name to the directory above it (``/<name>``), where Landlock
+            rules for the module must go (`LATE_MOUNT_POINT`).
         extra_paths: the extra read-only paths bound at their own (normalized) path.
         pivoted: True after ``pivot_root``, False after the ``chroot`` fallback.
         pid_namespace: the process is PID 1 of a new PID namespace.
@@ -109,6 +116,7 @@ class NamespaceResult:
     pivoted: bool
     pid_namespace: bool
     warnings: tuple[str, ...]
+    rule_paths: Mapping[str, str] = field(hash=False, default_factory=dict)
 
 
 def validate_module_name(name: str) -> None:
@@ -191,14 +199,17 @@ def _restrict(target: str, *, read_only: bool, noexec: bool) -> None:
 
 
 def attach_module(source: str, name: str, *, pid: int, read_only: bool) -> str:
-    """Bind ``source`` on the empty mount point ``/<name>/module`` in ``pid``'s namespace.
+    """Bind ``source`` on the mount point ``/<name>/module`` in ``pid``'s namespace.
 
-    For a module whose path did not exist when the daemon confined itself: its mount
-    point was left empty (`confine_filesystem`'s ``pending``), and every process of
-    the namespace may already read (or write) below ``/<name>`` (`LATE_MOUNT_POINT`
-    says why one level down); this puts the module there,
-    non-recursively and restricted as `bind_mount` does. A mount point that already
-    holds a mount is left as it is.
+    A daemon resolves its module paths for each connection, as rsync does: a module whose
+    path did not exist when the daemon confined itself has an empty mount point there
+    (`confine_filesystem`'s ``pending``), and a module directory removed and made anew
+    since is still the old one there. Every process of the namespace may already read
+    (or write) below ``/<name>`` (`LATE_MOUNT_POINT` says why one level down); this puts
+    ``source`` there, non-recursively and restricted as `bind_mount` does. A mount point
+    that already holds ``source`` is left as it is; one that holds another directory has
+    that mount detached first (lazily: a connection still inside it keeps it until it
+    ends). Concurrent callers for the same module must be serialized by the caller.
 
     Call it as root in a throwaway single-threaded process: it moves the caller into
     that mount namespace for good. ``source`` must be a real path (no symbolic link in
@@ -226,6 +237,8 @@ def attach_module(source: str, name: str, *, pid: int, read_only: bool) -> str:
             if os.readlink(f"/proc/self/fd/{fd}") != os.path.normpath(source):
                 msg = f"{source!r} changed while it was opened"
                 raise SandboxError(msg)
+            found = os.fstat(fd)
+            wanted = (found.st_dev, found.st_ino)
             tree = _libc.open_tree(
                 fd, "", _libc.OPEN_TREE_CLONE | _libc.OPEN_TREE_CLOEXEC | _libc.AT_EMPTY_PATH
             )
@@ -238,9 +251,16 @@ def attach_module(source: str, name: str, *, pid: int, read_only: bool) -> str:
             os.close(ns)
         point = os.stat(target, follow_symlinks=False)
         if point.st_dev != os.stat(f"/{name}").st_dev:
-            os.close(tree)
-            return target  # attached by an earlier connection
-        if not stat.S_ISDIR(point.st_mode) or os.listdir(target):
+            if (point.st_dev, point.st_ino) == wanted:
+                os.close(tree)
+                return target  # attached by an earlier connection, or at start-up
+            _libc.umount2(target, _libc.MNT_DETACH)  # the module path names another dir now
+            point = os.stat(target, follow_symlinks=False)
+        if (
+            point.st_dev != os.stat(f"/{name}").st_dev
+            or not stat.S_ISDIR(point.st_mode)
+            or (os.listdir(target))
+        ):
             os.close(tree)
             msg = f"{target!r} is not an empty mount point"
             raise SandboxError(msg)
@@ -435,13 +455,13 @@ def _build_root(
     module_paths: dict[str, str] = {}
     for name, path in modules.items():
         fd = module_fds[path]
-        target = os.path.join(root, name)
+        target = os.path.join(root, name, LATE_MOUNT_POINT)
         _make_target(fd, target)
         bind_mount(f"/proc/self/fd/{fd}", target, read_only=name not in read_write)
-        module_paths[name] = "/" + name
+        module_paths[name] = f"/{name}/{LATE_MOUNT_POINT}"
     for name in pending:  # an empty mount point below /<name>, for `attach_module`
         os.makedirs(os.path.join(root, name, LATE_MOUNT_POINT), 0o755)
-        module_paths[name] = "/" + name
+        module_paths[name] = f"/{name}/{LATE_MOUNT_POINT}"
     for path, fd in extra_fds.items():
         target = root + path
         _make_target(fd, target)
@@ -480,15 +500,15 @@ def confine_filesystem(
     Runs steps 1 to 7 of the module docstring. Privileges are not dropped here.
 
     Args:
-        read_only: module name to host path, bound read-only at ``/<name>``.
-        read_write: module name to host path, bound read-write at ``/<name>``.
+        read_only: module name to host path, bound read-only at ``/<name>/module``.
+        read_write: module name to host path, bound read-write at ``/<name>/module``.
         extra_read_only: host paths bound read-only at their own path, for
             example the Python installation; missing ones are skipped.
         pid_namespace: also enter a new PID namespace (this forks; see the module
             docstring).
         pending: names of modules whose path does not exist yet: each gets an empty
             mount point at ``/<name>/module`` (on the read-only root) for
-            `attach_module`; its module path here is ``/<name>``, for Landlock.
+            `attach_module`.
 
     Returns:
         Where each module ended up (pending ones included), and how.
@@ -561,6 +581,7 @@ def confine_filesystem(
     _verify_root(module_paths, read_write=rw, extras=tuple(extra_fds))
     return NamespaceResult(
         module_paths=MappingProxyType(module_paths),
+        rule_paths=MappingProxyType({name: "/" + name for name in module_paths}),
         extra_paths=tuple(extra_fds),
         pivoted=pivoted,
         pid_namespace=pid_namespace,

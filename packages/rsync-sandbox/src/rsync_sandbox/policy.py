@@ -5,7 +5,7 @@ bind, confine, then run), each one skipped where the mode says so:
 
 1. mode ``"off"``: nothing is confined; only the writable-module check runs.
 2. Mount namespace (mode ``"namespace"``, or ``"auto"`` as root): an empty read-only
-   root holding each module at ``/<name>`` and the extra read-only paths at their own
+   root holding each module at ``/<name>/module`` and the extra read-only paths at their own
    path, entered with ``pivot_root`` (``chroot`` as a fallback); optionally a PID
    namespace (which forks: see `rsync_sandbox.namespaces`).
 3. Privilege drop (as root, unless ``uid`` is None): empty bounding set, no groups,
@@ -14,7 +14,9 @@ bind, confine, then run), each one skipped where the mode says so:
 4. ``no_new_privs`` (always, except in mode ``"off"``).
 5. Landlock (mode ``"landlock"``, or ``"auto"``): reading below the read-only modules
    and the extra paths, everything below the read-write modules, nothing elsewhere;
-   then a self-check.
+   then a self-check. With a mount namespace the rules go on ``/<name>``, the directory
+   above each module's mount point, so that they also hold for a directory
+   `rsync_sandbox.attach_module` binds there later.
 6. Writable check: a read-only module the serving user could write to is refused
    (`SandboxViolation` naming the module and path).
 
@@ -250,6 +252,7 @@ def apply(policy: SandboxPolicy) -> SandboxReport:
     read_only_names = list(policy.read_only)
     read_write_names = list(policy.read_write)
     module_paths: dict[str, str] = {**policy.read_only, **policy.read_write}
+    rule_paths = module_paths  # where Landlock's rules for each module go
     mechanisms: set[Mechanism] = set()
     warnings: list[str] = []
     landlock_abi: int | None = None
@@ -280,6 +283,7 @@ def apply(policy: SandboxPolicy) -> SandboxReport:
                 if result.pid_namespace:
                     mechanisms.add(Mechanism.PID_NAMESPACE)
                 module_paths = dict(result.module_paths)
+                rule_paths = dict(result.rule_paths)
                 read_only_names += [n for n in policy.pending_read_only if n in module_paths]
                 read_write_names += [n for n in policy.pending_read_write if n in module_paths]
                 extras = result.extra_paths
@@ -295,9 +299,9 @@ def apply(policy: SandboxPolicy) -> SandboxReport:
         if policy.mode in ("auto", "landlock"):
             try:
                 status = landlock.restrict(
-                    read_only=[module_paths[name] for name in read_only_names],
+                    read_only=[rule_paths[name] for name in read_only_names],
                     read_write=[
-                        *(module_paths[name] for name in read_write_names),
+                        *(rule_paths[name] for name in read_write_names),
                         *policy.extra_read_write,
                     ],
                     optional_read_only=extras,

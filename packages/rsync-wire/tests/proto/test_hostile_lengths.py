@@ -88,6 +88,8 @@ _REFUSED = [
     ("-B999999999", "--block-size=999999999 is too large (max: 128.00K)"),
     ("--max-alloc=5", "--max-alloc=5 is too small (min: 1.00M or 0 for unlimited)"),
     ("--max-alloc=1e400", "--max-alloc=1e400 is invalid"),
+    ("--max-alloc=0", "max-alloc must be greater than zero"),
+    ("--max-alloc=0k", "max-alloc must be greater than zero"),
     ("--modify-window=x", "on remote machine: --modify-window=x: invalid numeric value"),
     (
         "--protocol=99999999999",

@@ -268,17 +268,21 @@ def parse_bwlimit(text: str) -> int:
 
 
 def parse_max_alloc(text: str | None) -> int:
-    """``--max-alloc`` in bytes (``None``: rsync's 1 GiB default; 0: no limit).
+    """``--max-alloc`` in bytes (``None``: rsync's 1 GiB default).
 
     Raises:
-        ArgumentError: not a size, or below 1 MiB (rsync's message).
+        ArgumentError: not a size, below 1 MiB, or 0 (rsync's messages: a server refuses
+            ``--max-alloc=0`` as a client does).
 
     rsync: options.c (max_alloc_arg).
     """
     if text is None:
         return DEFAULT_MAX_ALLOC
     size = parse_size_arg(text, "B", "max-alloc", min_value=1 << 20, unlimited_0=True)
-    return size or _SIZE_MAX_HALF
+    if not size:
+        msg = "max-alloc must be greater than zero"
+        raise ArgumentError(msg)
+    return size
 
 
 def _popt_int(shown: str, value: str) -> int:

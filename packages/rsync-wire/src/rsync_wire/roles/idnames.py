@@ -26,6 +26,7 @@ __all__ = [
     "NameConverter",
     "gid_of",
     "group_of",
+    "refused_token",
     "set_name_converter",
     "uid_of",
     "user_of",
@@ -45,6 +46,19 @@ def set_name_converter(converter: NameConverter | None) -> None:
 def _safe(name: str) -> bool:
     """rsync: clientserver.c namecvt_safe_token() (no control characters)."""
     return all(ord(c) >= 0x20 and ord(c) != 0x7F for c in name)
+
+
+def refused_token(name: bytes) -> bytes | None:
+    """Rsync's error line when the name converter in use must not be sent ``name``; else None.
+
+    A name with a control character (a newline above all) would forge a request or an
+    answer on the converter's line; rsync refuses it and keeps the sender's number.
+
+    rsync: clientserver.c namecvt_call() ("invalid name-converter token").
+    """
+    if _converter[0] is None or _safe(name.decode("utf-8", "surrogateescape")):
+        return None
+    return b"invalid name-converter token: " + name + b"\n"
 
 
 def _number(answer: str | None) -> int | None:

@@ -49,6 +49,7 @@ from rsync_wire.proto.constants import Msg, Ndx
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
 from rsync_wire.proto.flist_sort import dedupe, sort_order
 from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch
+from rsync_wire.roles import idnames
 from rsync_wire.roles.altdest import BasisDirs
 from rsync_wire.roles.backup import Backups
 from rsync_wire.roles.chmod import ChmodError, option_rules, tweak_mode
@@ -77,7 +78,7 @@ from rsync_wire.roles.receiver import ReceiverRole
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from anyio.streams.memory import MemoryObjectSendStream
 
@@ -414,6 +415,7 @@ class ReceiverSide:
         self._decoder: FileListDecoder | None = None
         self._hlink_devs: set[int] = set()  # --debug=HLINK3 before protocol 30
         self._implied: ImpliedRules | None = None
+        self._refused_names: set[bytes] = set()
 
     # -- messages --------------------------------------------------------------------------
 
@@ -479,6 +481,7 @@ class ReceiverSide:
         decoder = FileListDecoder(session, opts, csum_len=csum_len)
         self._decoder = decoder
         entries = await self._read_entries(count_progress=True)
+        await self._refuse_names(decoder.uid_names, decoder.gid_names)
         if inc:
             sh.ids = IdMapper(
                 decoder.uid_names,
@@ -489,6 +492,7 @@ class ReceiverSide:
             )
         else:
             ids = await ws.decode(decoder.decode_id_lists)
+            await self._refuse_names(ids.uid_names, ids.gid_names)
             io_error = await ws.decode(decoder.decode_io_error)
             if not opts.ignore_errors:
                 sh.io_error |= io_error
@@ -539,9 +543,37 @@ class ReceiverSide:
         lists.dir_got_list[number] = True
         start_read = sh.ws.bytes_read
         entries = await self._read_entries(count_progress=False)
+        if self._decoder is not None:
+            await self._refuse_names(self._decoder.uid_names, self._decoder.gid_names)
         self.stats.io_error |= sh.io_error
         self.stats.flist_size += sh.ws.bytes_read - start_read
         self._register(entries, number)
+
+    async def _refuse_names(self, *names: Mapping[int, bytes | None]) -> None:
+        """Say, once each, which owner names the daemon's name converter must not be sent.
+
+        rsync maps each name as it arrives (and so refuses it there, before reading on);
+        names are mapped later here, so the refusal is said, and sent, now. The name
+        keeps the sender's number (`rsync_wire.roles.idnames`).
+
+        rsync: uidlist.c recv_add_id(), user_to_uid(); clientserver.c namecvt_call().
+        """
+        sh = self.shared
+        if sh.opts.numeric_ids:
+            return
+        said = False
+        for table in names:
+            for name in table.values():
+                if not name or name in self._refused_names:
+                    continue
+                line = idnames.refused_token(name)
+                if line is not None:
+                    self._refused_names.add(name)
+                    log.error("%s", line.decode("utf-8", "backslashreplace").rstrip("\n"))
+                    sh.reporter.message(Msg.ERROR, line)
+                    said = True
+        if said and sh.out_ws.pending_output:
+            await sh.out_ws.flush()
 
     async def _read_entries(self, *, count_progress: bool) -> list[FileEntry]:
         """One list's entries, up to its end marker, within the memory the list may take."""
