@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from rsync_client.cli import main
+from rsync_client.launch import main
 
 sys.exit(main())
