@@ -248,6 +248,10 @@ async def _run_local(
     output.log_only("building file list")  # rsync: flist.c send_file_list() (FLOG)
     from rsync_wire.roles.local import run_local_copy  # a pull does without it
 
+    # both forked roles of rsync's local copy speak --protocol (rsync: compat.c
+    # setup_protocol() in each; main.c local_server)
+    protocol = opts.protocol or PROTOCOL_VERSION
+
     stats = await run_local_copy(
         [os.fsencode(s) for s in sources],
         None if dest is None else os.fsencode(dest),
@@ -255,11 +259,12 @@ async def _run_local(
         config,
         output,
         capabilities=topts.capabilities,
+        protocol=protocol,
         batch=batch,
         sender_root=sender_root,
         files_from=names,
     )
-    return RunResult(stats, int(stats.exit_code()), PROTOCOL_VERSION)
+    return RunResult(stats, int(stats.exit_code()), protocol)
 
 
 def _say_cmd(output: Output, opts: ClientOptions, prefix: str, words: list[str]) -> None:
