@@ -145,3 +145,30 @@ def test_pull_below_29_logs_missing_data(
         shutil.rmtree(tmp_path / "dest")
     assert ">f????????? d/b" in outs["rsync"].splitlines()
     assert outs["ours"] == outs["rsync"]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("proto", "shown"), [("29", ".L..T...... l -> a"), ("31", ".L..t...... l -> a")]
+)
+def test_symlink_time_itemized(
+    real_rsync: RealRsync, tmp_path: Path, proto: str, shown: str
+) -> None:
+    """Below 30 the sending side (which logs a local copy) cannot know that the receiver
+    sets symlink times: a symlink's time change shows ``T`` (rsync: compat.c
+    receiver_symlink_times)."""
+    src = _source(tmp_path / "src")
+    os.symlink("a", src / "l")
+    os.utime(src / "l", (MTIME, MTIME), follow_symlinks=False)
+    os.utime(src, (MTIME, MTIME))
+    outs = {}
+    for who in ("rsync", "ours"):
+        prog = real_rsync.argv if who == "rsync" else pyrsync_argv
+        code, _, err = run(prog(f"--protocol={proto}", "-rl", "src/", "dest/"), cwd=tmp_path)
+        assert (code, err) == (0, ""), who
+        code, out, err = run(prog(f"--protocol={proto}", "-irlt", "src/", "dest/"), cwd=tmp_path)
+        assert (code, err) == (0, ""), who
+        outs[who] = out
+        shutil.rmtree(tmp_path / "dest")
+    assert shown in outs["rsync"].splitlines()
+    assert outs["ours"] == outs["rsync"]

@@ -251,6 +251,9 @@ async def _run_local(
     # both forked roles of rsync's local copy speak --protocol (rsync: compat.c
     # setup_protocol() in each; main.c local_server)
     protocol = opts.protocol or PROTOCOL_VERSION
+    # the sending client logs: below 30 it learns nothing of symlink times ("T"; rsync:
+    # compat.c setup_protocol(), receiver_symlink_times)
+    output.receiver_symlink_times = protocol >= 30
 
     stats = await run_local_copy(
         [os.fsencode(s) for s in sources],
