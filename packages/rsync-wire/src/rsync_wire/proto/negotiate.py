@@ -57,6 +57,8 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
         compress_level: the zlib/zstd level, or ``None`` for the method's default.
         checksum_negotiated: whether ``checksum`` was chosen by name (as opposed to implied by
             the protocol), which changes seed handling for md4/md5.
+        local_server: both ends are ours in one local copy (rsync's ``local_server``): -A
+            and -X then travel below protocol 30 too (rsync: compat.c setup_protocol()).
     """
 
     protocol: int
@@ -66,6 +68,7 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     seed: int = 0
     compress_level: int | None = None
     checksum_negotiated: bool = False
+    local_server: bool = False
 
     # -- predicates (rsync: compat.c setup_protocol and the conditions named below) ------------
 

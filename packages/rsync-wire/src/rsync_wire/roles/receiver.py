@@ -74,6 +74,7 @@ class _Hasher(Protocol):
 
 
 _HLINK_ITEM = int(ITEM.XNAME_FOLLOWS | ITEM.LOCAL_CHANGE)
+_MISSING_DATA = 1 << 16  # rsync.h ITEM_MISSING_DATA: log only, never on the wire
 log = logging.getLogger("rsync_wire.receiver")
 
 _WRITE_AT = 1 << 20  # bytes collected before a write
@@ -199,7 +200,9 @@ class ReceiverRole:
             if ndx < 0:
                 msg = f"invalid file index {ndx} from the sender"
                 raise RemoteProtocolError(msg)
-            iflags = ITEM.TRANSFER
+            # below protocol 29 no iflags travel: rsync logs the file as "?" (rsync: rsync.c
+            # read_ndx_and_attrs(), ITEM_TRANSFER | ITEM_MISSING_DATA)
+            iflags = ITEM.TRANSFER | _MISSING_DATA
             xname = None
             basis_type = 0x80
             if session.has_iflags:
