@@ -27,6 +27,15 @@ _HLINK_LOOKAHEAD = 500
 not freed hold this many entries or the last list came (rsync: generator.c generate_files(),
 ``MIN_FILECNT_LOOKAHEAD / 2``)."""
 
+_ACK_AHEAD = 500
+"""With incremental recursion, the generator sends its NDX_DONEs at once when fewer than
+this many entries of the received lists are still ahead of it. rsync's sender keeps only
+``MIN_FILECNT_LOOKAHEAD`` (1,000) entries unacknowledged and sends the next list for each
+NDX_DONE it reads; acknowledgements held until the generator had nothing left to do made
+the sender wait for them and the generator then wait for the sender (29 waits of 3 ms in
+a 0.54 s no-op pull of 30,000 small files). rsync: sender.c send_files(), flist.c
+send_extra_file_list()."""
+
 
 class GeneratorRole(_Entries):
     """The generator half of the receiving side.
@@ -178,6 +187,10 @@ class GeneratorRole(_Entries):
             self._drain_events()
             self._finish_lists(all_done=False)
             k += 1
+            if k < len(lists.lists):
+                last = lists.lists[-1]
+                if last.start + last.count - hi < _ACK_AHEAD and sh.out_ws.pending_output:
+                    await sh.out_ws.flush()
         self._cur_list = len(lists.lists)
         while True:
             self._drain_events()
