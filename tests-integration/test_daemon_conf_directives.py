@@ -562,13 +562,18 @@ def test_ctrl_c_at_start_up_prints_no_traceback(tmp_path: Path, delay: float) ->
 
 
 def _transfer_log(
-    start_conf: Callable[..., Running], real_rsync: RealRsync, tmp_path: Path, daemon: str
+    start_conf: Callable[..., Running],
+    real_rsync: RealRsync,
+    tmp_path: Path,
+    daemon: str,
+    log_format: str = "",
 ) -> list[str]:
     src = tmp_path / f"src-{daemon}"
     (src / "sub").mkdir(parents=True)
     (src / "sub" / "file").write_text("12345\n")
+    fmt = f"log format = {log_format}\n" if log_format else ""  # else rsync's default
     running = start_conf(
-        f"[m]\npath = {src}\ntransfer logging = yes\n",  # rsync's default log format
+        f"[m]\npath = {src}\ntransfer logging = yes\n{fmt}",
         daemon=daemon,
     )
     proc = _rsync(real_rsync, "-r", running.url("m"), str(tmp_path / f"dst-{daemon}"))
@@ -590,6 +595,17 @@ def test_transfer_logging_writes_rsyncs_lines(
     theirs = _transfer_log(start_conf, real_rsync, tmp_path, "rsync")
     assert ours == ["send UNDETERMINED [127.0.0.1] m () sub/file 6"]
     assert ours == theirs
+
+
+def test_transfer_log_shows_the_configured_module_path(
+    start_conf: Callable[..., Running], real_rsync: RealRsync, tmp_path: Path
+) -> None:
+    # %P is the path of rsyncd.conf, not where the daemon's sandbox put the module
+    fmt = "%o %m %P %f %l"
+    ours = _transfer_log(start_conf, real_rsync, tmp_path, "ours", fmt)
+    theirs = _transfer_log(start_conf, real_rsync, tmp_path, "rsync", fmt)
+    assert ours == [f"send m {tmp_path / 'src-ours'} sub/file 6"]
+    assert theirs == [f"send m {tmp_path / 'src-rsync'} sub/file 6"]
 
 
 @pytest.mark.parametrize("daemon", DAEMONS)

@@ -220,6 +220,23 @@ def test_dir_merge_rules_name_no_file_to_read_now(tmp_path: Path) -> None:
     assert not any(p.endswith(".rules") for p in rules.optional_read_only)
 
 
+def test_per_dir_merge_rules_widen_reading_for_a_local_copy_only(tmp_path: Path) -> None:
+    """A local copy's merge files may lie anywhere (-F scans the source's parents); a
+    pull's per-dir merge files are the destination's, which the server wrote."""
+    src, dest, other = _tree(tmp_path)
+    opts, _ = cli.parse_args(["-F", f"{src}/", str(dest)])
+    rules = landlock_rules(opts, [f"{src}/"], str(dest), per_dir_merge=True)
+    assert _readable(rules, str(other))
+    assert not _writable(rules, str(other))
+    assert rules.read_write == (str(dest),)
+    opts, rest = cli.parse_args(["-F", "rsync://host/mod/", str(dest)])
+    rules = landlock_rules(opts, [], rest[-1], per_dir_merge=True)  # a pull
+    assert not _readable(rules, str(other))
+    assert not _readable(rules, "/etc/shadow")
+    rules = landlock_rules(opts, [f"{src}/"], None, per_dir_merge=True)  # a push: unchanged
+    assert not _readable(rules, str(other))
+
+
 def test_a_basis_dir_linked_out_of_the_destination_stays_readable(tmp_path: Path) -> None:
     """``--compare-dest=osl`` with ``dest/osl -> other``: rsync follows a link its
     operator owns, so the rule for ``dest/osl`` (Landlock resolves it to ``other``) is

@@ -10,12 +10,24 @@ rsync option that names a local path, what the transfer does there; a unit test 
 it against the client's option table, so an option that starts to be accepted cannot
 be forgotten here.
 
-Two rules are wider than the ideal, because of when things become known:
+Three rules are wider than the ideal, because of when things become known:
 
 - ``--copy-links``/``-L``, ``--copy-unsafe-links`` and ``--copy-dirlinks`` on *local*
   sources follow symbolic links wherever they point, as rsync does: reading is allowed
   everywhere (writing still only below the destination). For a pull the remote side
   follows them, and nothing is added.
+- A *local copy* with a per-directory merge rule (``-F``, ``dir-merge``/``:``) reads
+  merge files whose names are known only during the walk: ``-F``'s ``/.rsync-filter``
+  is looked for in every parent of the source, and a merge file in the source tree may
+  name one anywhere (``: ../rules``, ``. /etc/rsync/common``). rsync reads them all, so
+  reading is allowed everywhere (writing still only below the destination). Both roles
+  are the user's own process and nothing read goes to a peer; rule text from a file is
+  never shown in a message (rsync_wire.proto.filters), so an unparsable one says only
+  where it came from. A pull gets nothing of this: there the remote server writes the
+  destination tree, whose merge files the receiver reads only inside that tree (a rule
+  naming ``/etc/shadow`` finds it unreadable), and the sources are not local. A push
+  reads only what the user's own tree and command line name, but is left as it was
+  until a case needs it.
 - A destination that does not exist yet is created (or written as a single file) only
   once the file list is known: its parent directory is granted instead.
 
@@ -228,13 +240,22 @@ def _option_values(opts: ClientOptions) -> list[tuple[str, str]]:
     return out
 
 
-def landlock_rules(opts: ClientOptions, sources: Sequence[str], dest: str | None) -> LandlockRules:
+def landlock_rules(
+    opts: ClientOptions,
+    sources: Sequence[str],
+    dest: str | None,
+    *,
+    per_dir_merge: bool = False,
+) -> LandlockRules:
     """Derive the Landlock rules from the parsed command line, and nothing more.
 
     Args:
         opts: the parsed options.
         sources: the local sources of a local copy (empty for a pull: they are remote).
         dest: the local destination (``None``: list only, nothing may be written).
+        per_dir_merge: the filter rules (the command line's and the ``.`` merge files
+            it names) include a per-directory merge rule; with local sources and a
+            local destination (a local copy) reading is then allowed everywhere.
 
     Returns:
         The rules, with absolute paths; a read rule that lies in a writable tree is left
@@ -247,6 +268,8 @@ def landlock_rules(opts: ClientOptions, sources: Sequence[str], dest: str | None
     local_sources = [os.path.abspath(s) for s in sources]
     if local_sources and any(getattr(opts, f, False) for f in _FOLLOWING_OPTIONS):
         read.append("/")  # links in a local source are followed wherever they point
+    if local_sources and dest is not None and per_dir_merge:
+        read.append("/")  # a local copy's per-directory merge files may lie anywhere
     read.extend(local_sources)
     if dest is not None:
         write.append(_write_target(dest))
@@ -322,13 +345,21 @@ def _dedupe(paths: Iterable[str]) -> list[str]:
     return out
 
 
-def confine_client(opts: ClientOptions, sources: Sequence[str], dest: str | None) -> str:
+def confine_client(
+    opts: ClientOptions,
+    sources: Sequence[str],
+    dest: str | None,
+    *,
+    per_dir_merge: bool = False,
+) -> str:
     """Restrict this process to what the command line asks for; returns a note for ``-vv``.
 
     Args:
         opts: the parsed options.
         sources: the local sources of a local copy (empty for a pull).
         dest: the local destination (``None``: list only).
+        per_dir_merge: the filter rules include a per-directory merge rule (see
+            :func:`landlock_rules`).
 
     Returns:
         A one-line description, or why nothing was confined.
@@ -342,7 +373,7 @@ def confine_client(opts: ClientOptions, sources: Sequence[str], dest: str | None
     time.localtime()
     cvsignore_sources(daemon=False)  # what a -C rule reads from $HOME, kept for later
 
-    rules = landlock_rules(opts, sources, dest)
+    rules = landlock_rules(opts, sources, dest, per_dir_merge=per_dir_merge)
     try:
         status = restrict(
             read_only=rules.read_only,

@@ -81,9 +81,12 @@ def read_arg_file(path: str, kind: str) -> bytes:
 def _merge_reader(opts: ClientOptions, failures: dict[str, OSError] | None = None) -> ReadFile:
     """The filter list's reader of ``.`` merge files named on the command line.
 
-    The list hands an absolute name over relative to its root, ``/``: such a name is
-    recognised among the command line's and opened as given.
+    While the list is built its root is the current directory (see
+    :func:`build_filters`): it hands over a name below it relative to it, any other
+    absolute name as given. A relative name that is one of the command line's absolute
+    names is opened (and its failure recorded) under that name, as the message says it.
     """
+    cwd = os.getcwdb()
     absolute = {
         os.fsencode(name)
         for kind, value in opts.filters
@@ -95,8 +98,8 @@ def _merge_reader(opts: ClientOptions, failures: dict[str, OSError] | None = Non
     def read(path: bytes) -> bytes | None:
         if path == b"-":
             return sys.stdin.buffer.read()
-        if not path.startswith(b"/") and b"/" + path in absolute:
-            path = b"/" + path
+        if not path.startswith(b"/") and os.path.join(cwd, path) in absolute:
+            path = os.path.join(cwd, path)
         name = os.fsdecode(path)
         try:
             return read_no_attacker_symlinks(name)
@@ -125,11 +128,20 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
     fl = FilterList(
         protocol=protocol,
         delete_excluded=opts.delete_excluded,
+        # the root names where the reader starts: a "." merge file named by an absolute
+        # name, on the command line or in a merge file, is then read where it is
+        root=os.getcwdb(),
         read_file=_merge_reader(opts, failures),
         from0=opts.from0,
         home_cvsignore=home_cvsignore,
         cvsignore_env=cvsignore_env,
     )
+    _add_options(fl, opts, failures)
+    fl.root = b"/"  # the transfer sets its own
+    return fl
+
+
+def _add_options(fl: FilterList, opts: ClientOptions, failures: dict[str, OSError]) -> None:
     f_count = 0
     for kind, value in opts.filters:
         raw = os.fsencode(value)
@@ -155,7 +167,6 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
     pdir = opts.partial_dir or (".~tmp~" if opts.delay_updates and not opts.inplace else None)
     if pdir and not pdir.startswith("/"):
         fl.add_filter(b"-p " + os.fsencode(pdir).rstrip(b"/") + b"/")
-    return fl
 
 
 def _open_failure(exc: FilterError, failures: dict[str, OSError]) -> RsyncError:

@@ -232,7 +232,8 @@ async def _run_local(
     check_role(opts, Role.LOCAL)
     switch = _copy_as(opts, who="Receiver")  # rsync: both processes switch, receiver first
     if opts.sandbox:
-        _confined(opts, output, confine_client(opts, sources, dest))
+        note = confine_client(opts, sources, dest, per_dir_merge=filters.has_per_dir_merge)
+        _confined(opts, output, note)
     switch()
     sender_root = None
     if opts.confine_root is not None:

@@ -59,6 +59,9 @@ class ModuleConfig(msgspec.Struct, kw_only=True):
 
     name: str
     path: str
+    shown_path: str = ""
+    """The ``path`` the operator configured, once confinement has moved ``path`` into the
+    sandbox (``/<name>/module``): what the transfer log's ``%P`` shows, as rsync does."""
     comment: str = ""
     listed: bool = True  # rsyncd.conf / TOML key: list
     read_only: bool = True

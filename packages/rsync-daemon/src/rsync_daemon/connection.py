@@ -565,6 +565,7 @@ def _module_context(
     fields: dict[str, Any] = {
         "name": mod.name,
         "path": mod.path,
+        "shown_path": mod.shown_path or mod.path,
         "read_only": mod.read_only,
         "timeout": mod.timeout,
         "daemon_filter": " ".join(mod.filter),

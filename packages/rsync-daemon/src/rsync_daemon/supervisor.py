@@ -369,7 +369,9 @@ def confine(
         _exit_on_signals()
         adopt_host_pid()
     for name, path in report.module_paths.items():
-        config.modules[name].path = path
+        mod = config.modules[name]
+        mod.shown_path = mod.shown_path or mod.path
+        mod.path = path
     _module_paths_per_connection(config, report, host_filesystem=host_filesystem)
     if mode == "off":
         log.warning(

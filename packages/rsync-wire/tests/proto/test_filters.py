@@ -629,6 +629,35 @@ def test_merge_errors_do_not_echo_file_contents() -> None:
     assert "secret line 1" in str(info.value)
 
 
+def test_a_file_named_in_a_file_is_reported_by_where_it_was_named() -> None:
+    """rsync 3.5: exclude.c rule_src_where(); the inner name is file content too."""
+    files = {b"outer": b". inner\n", b"inner": b"root:x:0:0\n", b"gone": b". missing\n"}
+    with pytest.raises(FilterError) as info:
+        FilterList(read_file=_fs(files)).add_filter(b". outer")
+    assert str(info.value) == "Unknown filter rule: <rule from a file named at outer line 1>"
+    with pytest.raises(FilterError) as info:
+        FilterList(read_file=_fs(files)).add_filter(b". gone")
+    assert str(info.value) == "failed to open exclude file <rule from gone line 1>"
+    assert info.value.exit_code is ExitCode.FILEIO
+
+
+def test_a_per_dir_merge_named_in_a_file_is_read_earlier() -> None:
+    """A deferred merge's naming file is long gone: rsync says "a file read earlier"."""
+    flist = FilterList()
+    flist.add_filter(b": .f")
+    read = _fs({b".f": b": sub/.g\n", b"sub/.g": b"root:x:0:0\n"})
+    token = flist.enter_dir(b"", read)
+    with pytest.raises(FilterError) as info:
+        flist.enter_dir(b"sub", read)
+    flist.leave_dir(token)
+    assert str(info.value) == "Unknown filter rule: <rule from a file read earlier>"
+    flist = FilterList()
+    flist.add_filter(b": .f")
+    with pytest.raises(FilterError) as info:
+        flist.enter_dir(b"", _fs({b".f": b"root:x:0:0\n"}))
+    assert str(info.value) == "Unknown filter rule: <rule from /.f line 1>"
+
+
 def test_merge_depth_limit() -> None:
     flist = FilterList(read_file=_fs({b"loop": b". loop\n"}))
     with pytest.raises(FilterError, match="depth limit") as info:

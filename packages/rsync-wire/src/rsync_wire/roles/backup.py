@@ -134,6 +134,16 @@ class Backups:
             )
         return bname
 
+    def failure(self, rel: bytes, full: bytes, exc: OSError) -> str:
+        """The error line for a backup of ``rel`` (shown as ``full``) that failed with ``exc``.
+
+        In rsync's words: ``keep_backup failed: NAME -> "BACKUP"``, the backup name with
+        ``--backup-dir`` as given (rsync: backup.c make_backup()).
+        """
+        to = self.shown(self.name_for(rel))
+        text = (full + b' -> "' + to + b'"').decode("utf-8", "backslashreplace")
+        return f"keep_backup failed: {text}: {exc.strerror} ({exc.errno})"
+
     def shown(self, bname: bytes) -> bytes:
         """A backup name as rsync's messages show it (with ``--backup-dir`` as given)."""
         return self.shown_dir + bname

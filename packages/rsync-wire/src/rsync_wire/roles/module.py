@@ -20,6 +20,8 @@ class ModuleContext(msgspec.Struct, kw_only=True):
     Attributes:
         name: the module's name (the first component of every path argument).
         path: the directory it serves.
+        shown_path: the path as the operator configured it, for the transfer log's
+            ``%P`` (``path`` may be where a sandbox put it); empty: ``path``.
         read_only: refuse uploads.
         timeout: I/O timeout in seconds (0: none), told to P >= 31 clients.
         daemon_filter: the module's ``filter`` parameter (rules, whitespace-separated).
@@ -56,6 +58,7 @@ class ModuleContext(msgspec.Struct, kw_only=True):
 
     name: str
     path: str
+    shown_path: str = ""
     read_only: bool = True
     timeout: int = 0
     daemon_filter: str = ""

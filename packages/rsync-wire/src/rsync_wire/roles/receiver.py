@@ -1039,9 +1039,7 @@ class ReceiverRole:
         try:
             bname = sh.backups.keep(rel)
         except OSError as exc:
-            self._error(
-                f'rsync: [receiver] make_backup "{_show(rel)}" failed: {exc.strerror} ({exc.errno})'
-            )
+            self._error(f"rsync: [receiver] {sh.backups.failure(rel, self._full_name(rel), exc)}")
             return False
         if bname is not None:  # rsync: backup.c make_backup_inner()
             lines = []

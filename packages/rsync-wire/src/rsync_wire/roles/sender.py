@@ -1384,7 +1384,7 @@ class SenderRole:
                     checksum=digest,
                 ),
                 module=m.name,
-                module_path=m.path,
+                module_path=m.shown_path or m.path,
                 host=m.peer_host,
                 addr=m.peer_addr,
                 user=m.auth_user,

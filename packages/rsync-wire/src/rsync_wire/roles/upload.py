@@ -171,7 +171,7 @@ class PeerReporter(NullReporter):
             ),
             op="recv",
             module=m.name,
-            module_path=m.path,
+            module_path=m.shown_path or m.path,
             host=m.peer_host,
             addr=m.peer_addr,
             user=m.auth_user,

@@ -27,7 +27,7 @@ from rsync_wire.proto.filters.matching import (
     _Packed,
     _Target,
 )
-from rsync_wire.proto.filters.parse import _make_raw, _Origin, _parse_tok, _rule_flag
+from rsync_wire.proto.filters.parse import _make_raw, _Origin, _parse_tok, _rule_flag, rule_text
 from rsync_wire.proto.filters.rules import (
     _F,
     _I,
@@ -78,8 +78,13 @@ def _clean_fname(name: bytes) -> bytes:
     return out or b"."
 
 
-def _split_lines(data: bytes, *, word_split: bool, from0: bool) -> Iterator[tuple[int, bytes]]:
-    """Yield (line number, token) as rsync's parse_filter_file() reads a merge file."""
+def _split_lines(
+    data: bytes, *, word_split: bool, from0: bool, origin: _Origin
+) -> Iterator[tuple[int, bytes]]:
+    """Yield (line number, token) as rsync's parse_filter_file() reads a merge file.
+
+    ``origin`` names the file for the over-long-line message (its line is set here).
+    """
     if word_split:
         seps = rb"[ \t\n\v\f\r\x00]+" if from0 else rb"[ \t\n\v\f\r]+"
         for tok in re.split(seps, data):
@@ -89,7 +94,8 @@ def _split_lines(data: bytes, *, word_split: bool, from0: bool) -> Iterator[tupl
     lines = data.split(b"\0") if from0 else re.split(rb"\r\n|\r|\n", data)
     for number, line in enumerate(lines, 1):
         if len(line) > MAX_RULE_TEXT:
-            _log.warning("discarding over-long filter at line %d", number)
+            origin.line = number
+            _log.warning("discarding over-long filter: %s", origin.rule_text())
             continue
         if line and line[:1] not in (b";", b"#"):
             yield number, line
@@ -606,11 +612,7 @@ class FilterList:
                 data = read_file(self._callback_path(path))
                 if data is not None:
                     self._add_file(
-                        target,
-                        data,
-                        slot.rule.flags,
-                        _XFLG_ANCHORED2ABS,
-                        self._callback_path(path).decode("utf-8", "backslashreplace"),
+                        target, data, slot.rule.flags, _XFLG_ANCHORED2ABS, _slot_origin(slot, path)
                     )
                 slot.entries = target.entries()
         finally:
@@ -690,11 +692,13 @@ class FilterList:
             if tok is None:
                 return
             flags, pat, pos = tok
-            self._add_parsed(target, flags, pat, xflags)
+            self._add_parsed(target, flags, pat, xflags, origin)
 
-    def _add_parsed(self, target: _Target, flags: int, pat: bytes, xflags: int) -> None:
+    def _add_parsed(
+        self, target: _Target, flags: int, pat: bytes, xflags: int, origin: _Origin | None = None
+    ) -> None:
         if len(pat) >= _MAXPATHLEN:
-            _log.warning("discarding over-long filter (%d bytes)", len(pat))
+            _log.warning("discarding over-long filter: %s", rule_text(pat, origin))
             return
         if flags & _I.CLEAR_LIST:
             self._clear(target)
@@ -711,7 +715,7 @@ class FilterList:
                     self._append(target, self._merge_name(pat), flags, 0)
                     return
             else:
-                self._read_merge(target, self._merge_name(pat), RuleFlag(flags))
+                self._read_merge(target, self._merge_name(pat), RuleFlag(flags), origin)
                 return
         self._append(target, pat, flags, xflags)
         if flags & _I.CVS_IGNORE and not flags & _I.MERGE_FILE:
@@ -732,7 +736,8 @@ class FilterList:
             for other in self._active:
                 if other is not None and other.name[other.name.rfind(b"/") + 1 :] == base:
                     return
-            slot = _MergeSlot(FilterRule(flags=_rule_flag(fl), pattern=pattern))
+            rule = FilterRule(flags=_rule_flag(fl), pattern=pattern)
+            slot = _MergeSlot(rule, from_file=bool(flags & _I.FROM_FILE))
             self._active.append(slot)
         target.local.append(fl, pattern, slot)
 
@@ -750,28 +755,48 @@ class FilterList:
         target.local = _Packed()
         target.inherited = []
 
-    def _read_merge(self, target: _Target, name: bytes, tmpl: RuleFlag) -> None:
-        """A ``.`` rule: read and merge the file now (rsync: parse_filter_file(FATAL))."""
-        shown = name.decode("utf-8", "backslashreplace")
+    def _read_merge(
+        self, target: _Target, name: bytes, tmpl: RuleFlag, named_at: _Origin | None
+    ) -> None:
+        """A ``.`` rule: read and merge the file now (rsync: parse_filter_file(FATAL)).
+
+        ``named_at`` is where the rule was read, when it came out of a file: then the
+        name is file content, and neither it nor why the open failed (an existence
+        oracle) is shown.
+        """
+        shown = name.decode("utf-8", "backslashreplace") if named_at is None else None
         if self._merge_depth >= _MAX_MERGE_DEPTH:
-            msg = f"merge-file include depth limit ({_MAX_MERGE_DEPTH}) exceeded at {shown}"
+            where = shown if named_at is None else named_at.rule_text()
+            msg = f"merge-file include depth limit ({_MAX_MERGE_DEPTH}) exceeded at {where}"
             raise FilterError(msg, exit_code=ExitCode.FILEIO)
         data = None if self._reader is None else self._reader(self._callback_path(name))
         if data is None:
             kind = "include" if tmpl & _F.INCLUDE else "exclude"
+            if named_at is not None:
+                msg = f"failed to open {kind} file {named_at.rule_text()}"
+                raise FilterError(msg, exit_code=ExitCode.FILEIO)
             msg = f"failed to open {kind} file {shown}"
             raise FilterError(msg, exit_code=ExitCode.FILEIO)
-        self._add_file(target, data, tmpl, _XFLG_FATAL_ERRORS, shown)
+        origin = _Origin(shown, 0, None if named_at is None else named_at.where())
+        self._add_file(target, data, tmpl, _XFLG_FATAL_ERRORS, origin)
 
     def _add_file(
-        self, target: _Target, data: bytes, tmpl: RuleFlag, xflags: int, name: str
+        self, target: _Target, data: bytes, tmpl: RuleFlag, xflags: int, origin: _Origin | str
     ) -> None:
-        """rsync: exclude.c:parse_filter_file() (after the open)."""
+        """rsync: exclude.c:parse_filter_file() (after the open).
+
+        ``origin`` is the file's name for messages, or its :class:`_Origin` (a name
+        that is ``None`` when the name itself came out of a file).
+        """
+        if isinstance(origin, str):
+            origin = _Origin(origin, 0)
         self._merge_depth += 1
         try:
             word_split = bool(tmpl & _F.WORD_SPLIT)
-            for number, line in _split_lines(data, word_split=word_split, from0=self.from0):
-                self._add_text(target, line, tmpl, xflags, origin=_Origin(name, number))
+            lines = _split_lines(data, word_split=word_split, from0=self.from0, origin=origin)
+            for number, line in lines:
+                here = _Origin(origin.name, number, origin.named_at)
+                self._add_text(target, line, tmpl, xflags, origin=here)
         finally:
             self._merge_depth -= 1
 
@@ -812,11 +837,7 @@ class FilterList:
                 data = read_file(self._callback_path(path))
                 if data is not None:
                     self._add_file(
-                        target,
-                        data,
-                        slot.rule.flags,
-                        _XFLG_ANCHORED2ABS,
-                        path.decode("utf-8", "backslashreplace"),
+                        target, data, slot.rule.flags, _XFLG_ANCHORED2ABS, _slot_origin(slot, path)
                     )
                 if slot.rule.flags & _F.NO_INHERIT:
                     self._deactivate(target.local.slots.values())
@@ -830,6 +851,13 @@ class FilterList:
             self._parent_dirscan = False
             self._dirbuf = dirbuf
         return True
+
+
+def _slot_origin(slot: _MergeSlot, path: bytes) -> _Origin:
+    """Where a per-directory merge file's rules come from (unnamed if a file named it)."""
+    if slot.from_file:
+        return _Origin(None, 0)  # read long after the file that named it: no location
+    return _Origin(path.decode("utf-8", "backslashreplace"), 0)
 
 
 def _as_bytes(value: bytes | str) -> bytes:

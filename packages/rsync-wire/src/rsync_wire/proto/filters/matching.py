@@ -41,13 +41,14 @@ _MODE_WILD_ANY: Final = 4  # wildcard, from the start or after any '/'
 class _MergeSlot:
     """The state of one per-directory merge rule (rsync: a mergelist_parents entry)."""
 
-    __slots__ = ("entries", "name", "needs_setup", "rule")
+    __slots__ = ("entries", "from_file", "name", "needs_setup", "rule")
 
-    def __init__(self, rule: FilterRule) -> None:
+    def __init__(self, rule: FilterRule, *, from_file: bool = False) -> None:
         self.rule = rule
         self.name = rule.pattern
         self.needs_setup = True
         self.entries: list[_Entry] = []
+        self.from_file = from_file  # the name came out of a file: never shown
 
 
 class _Entry:
@@ -423,36 +424,59 @@ class _Index:
         generic = self.generic
         classes = self.classes
         skip = _I.PERDIR_MERGE | _I.CVS_IGNORE | _I.NEGATE | _I.XATTR
-        wild, wild2, abs_path = _I.WILD, _I.WILD2, _I.ABS_PATH
-        for off, fl, pattern in packed.records():
-            # _index_key(), inlined for its two commonest answers (a literal base name,
-            # an anchored literal path): a million-rule list is indexed in one pass
-            if not fl & (skip | wild | wild2 | abs_path) and pattern:
-                if pattern[0] == 0x2F:
-                    tbl, k = _TBL_EQ, pattern[1:]
-                elif b"/" not in pattern:
-                    tbl, k = _TBL_BASE, pattern
-                else:
-                    tbl, k = _TBL_TAIL, pattern
+        not_plain = skip | _I.WILD | _I.WILD2 | _I.ABS_PATH
+        # per flag number of the packed records: the class, or -1 when the rule takes
+        # the general path (_index_key) rather than the literal one inlined below
+        plain_cls = [-1 if fl & not_plain else fl & _CLASS_BITS for fl in packed.fvals]
+        blob = packed.blob  # read in place: a million rules' blob is a few dozen MiB
+        find = blob.find
+        index = blob.index
+        fvals = packed.fvals
+        off = 0
+        end = len(blob)
+        while off < end:
+            # one record (`_Packed`): its flag number (255: 3 bytes of flags follow),
+            # the pattern, a NUL
+            kf = blob[off]
+            if kf == 255:
+                fl = int.from_bytes(blob[off + 1 : off + 4], "little")
+                start = off + 4
+                cls = -1 if fl & not_plain else fl & _CLASS_BITS
             else:
+                start = off + 1
+                cls = plain_cls[kf]
+            stop = index(0, start)
+            rec, off = off, stop + 1
+            if cls >= 0 and stop > start:
+                # _index_key(), inlined for its answers for a literal rule: a base name,
+                # an anchored path, trailing components
+                if blob[start] == 0x2F:
+                    tbl, k = _TBL_EQ, bytes(blob[start + 1 : stop])
+                elif find(0x2F, start, stop) < 0:
+                    tbl, k = _TBL_BASE, bytes(blob[start:stop])
+                else:
+                    tbl, k = _TBL_TAIL, bytes(blob[start:stop])
+            else:
+                fl = fvals[kf] if kf != 255 else fl
+                pattern = bytes(blob[start:stop])
                 key = _index_key(fl, pattern)
                 if key is None:
-                    generic.append(off)
+                    generic.append(rec)
                     gram = None if fl & skip else _pick_gram(pattern, self.grams)
                     if gram is None:
-                        self.must.append(off)
+                        self.must.append(rec)
                     else:
-                        self.grams.setdefault(gram, array("I")).append(off)
+                        self.grams.setdefault(gram, array("I")).append(rec)
                     continue
                 tbl, k = key
-            cls = fl & _CLASS_BITS
+                cls = fl & _CLASS_BITS
             h = hash(k) ^ (tbl * 0x9E3779B97F4A7C15 + cls * 0xC2B2AE3D27D4EB4F)  # _slot_hash
             fp = (h >> 40) & 0xFF
             j = h % size
             while True:
                 p = table[j]
                 if not p:
-                    table[j] = off + 1
+                    table[j] = rec + 1
                     fps[j] = fp
                     if cls not in classes:
                         classes.add(cls)

@@ -42,16 +42,40 @@ _LONG_NAMES: Final[dict[int, tuple[bytes, int]]] = {
 
 
 class _Origin:
-    """Where rule text comes from, for error messages (rsync: exclude.c:rule_src_where())."""
+    """Where rule text comes from, for messages (rsync: exclude.c rule_src_where()).
 
-    __slots__ = ("line", "name")
+    Rule text read from a file is never shown, only where it came from: the peer may
+    choose which file gets merged (a per-directory merge rule travels over the
+    protocol, or lies in the tree it sends). A file whose own name came out of a file
+    is not named either (``name`` is ``None``): its location is the rule that named
+    it (``named_at``), or, for a per-directory merge read long after that file,
+    "a file read earlier".
+    """
 
-    def __init__(self, name: str, line: int) -> None:
+    __slots__ = ("line", "name", "named_at")
+
+    def __init__(self, name: str | None, line: int, named_at: str | None = None) -> None:
         self.name = name
         self.line = line
+        self.named_at = named_at
 
     def where(self) -> str:
+        if self.name is None:
+            if self.named_at is None:
+                return "a file read earlier"
+            return f"a file named at {self.named_at}"
         return self.name if self.line < 0 else f"{self.name} line {self.line}"
+
+    def rule_text(self) -> str:
+        """What a message shows instead of the rule text (rsync: exclude.c rule_text_len())."""
+        return f"<rule from {self.where()}>"
+
+
+def rule_text(text: bytes, origin: _Origin | None) -> str:
+    """Rule text as a message may show it: an argument's as is, a file's as its origin."""
+    if origin is None:
+        return text.decode("utf-8", "backslashreplace")
+    return origin.rule_text()
 
 
 _UNKNOWN_RULE: Final = "Unknown filter rule"
@@ -68,7 +92,7 @@ def _syntax_error(msg: str, text: bytes, origin: _Origin | None, detail: str = "
         return FilterError(
             f"{msg}{detail} in filter rule: {shown}" if detail else f"{msg}: {shown}"
         )
-    return FilterError(f"{msg}: <rule from {origin.where()}>")
+    return FilterError(f"{msg}: {origin.rule_text()}")
 
 
 def _parse_tok(
@@ -98,6 +122,8 @@ def _parse_tok(
         return None
     whole = s[pos:]
     flags = t & _I_FROM_CONTAINER
+    if origin is not None:
+        flags |= _I.FROM_FILE  # the rule's own text (a merge file's name) is file content
     i = pos
     if t & _I.NO_PREFIXES:
         if s[i] == 0x21 and t & _I.CVS_IGNORE:

@@ -69,7 +69,7 @@ class RuleFlag(IntFlag):
     CLEAR_LIST = 1 << 18  # FILTRULE_CLEAR_LIST
     PERISHABLE = 1 << 19  # FILTRULE_PERISHABLE
     XATTR = 1 << 20  # FILTRULE_XATTR
-    FROM_FILE = 1 << 21  # FILTRULE_FROM_FILE (internal to rsync; never set here)
+    FROM_FILE = 1 << 21  # FILTRULE_FROM_FILE (internal: text read from a file; never kept)
 
 
 _F = RuleFlag

@@ -292,10 +292,7 @@ class _Deletion(_Attributes):
         try:
             self._backed_up(rel, sh.backups.keep(rel))
         except OSError as exc:
-            self._error(
-                f'rsync: [generator] make_backup "{_show(rel)}" failed: '
-                f"{exc.strerror} ({exc.errno})"
-            )
+            self._error(f"rsync: [generator] {sh.backups.failure(rel, sh.shown(rel), exc)}")
             return False
         return True
 
