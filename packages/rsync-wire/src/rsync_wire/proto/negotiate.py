@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from rsync_wire.errors import RemoteProtocolError, UnsupportedError
+from rsync_wire.errors import ProtocolError, RemoteProtocolError, UnsupportedError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import (
     CF,
@@ -366,7 +366,15 @@ class Negotiation:
         return self.protocol
 
     def _got_version(self, theirs: int) -> None:
+        if self.ours < MIN_PROTOCOL:  # a --protocol below what this side speaks
+            side = "Server" if self.server else "Client"
+            msg = f"--protocol must be at least {MIN_PROTOCOL} on the {side}."
+            raise ProtocolError(msg)
         self.protocol = negotiate_protocol(theirs, ours=self.ours)
+        if self.protocol > MAX_PROTOCOL:  # a --protocol above ours, and a peer above too
+            side = "Server" if self.server else "Client"
+            msg = f"--protocol must be no more than {MAX_PROTOCOL} on the {side}."
+            raise ProtocolError(msg)
         self._after_version()
 
     def _after_version(self) -> None:
