@@ -1,4 +1,4 @@
-"""``--rsync-path='rsync --protocol=N'``: a remote-shell server speaks at most protocol N.
+"""``--protocol=N`` on the far side: a remote-shell server or a daemon speaks at most N.
 
 rsync users force an older protocol on the far side this way (rsync: options.c
 ``protocol_version``, compat.c setup_protocol()); pyrsync's server refused the option.
@@ -7,6 +7,8 @@ Each case runs beside real rsync 3.5 as the server, with real rsync as the clien
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 from typing import TYPE_CHECKING
 
@@ -75,3 +77,25 @@ def test_a_protocol_out_of_range_ends_as_with_rsync(
         assert code == ends, (server, err)
         assert ("protocol version mismatch" in err) == (value != "33"), (server, err)
         assert (dst / "top").exists() == (ends == 0)
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+def test_a_daemon_given_protocol_greets_with_it(
+    server: str, real_rsync: RealRsync, tmp_path: Path
+) -> None:
+    # RSYNC_CONNECT_PROG='rsync --config=FILE --daemon --protocol=29', as rsync's own
+    # suite runs its daemon tests with --protocol
+    src = tmp_path / "src"
+    _tree(src)
+    conf = tmp_path / "rsyncd.conf"
+    conf.write_text(f"use chroot = no\n[m]\npath = {src}\n")
+    program = shlex.join([*SERVERS[server], f"--config={conf}", "--daemon", "--protocol=29"])
+    dst = tmp_path / "dst"
+    code, out, err = run(
+        real_rsync.argv("-a", "--debug=proto", "rsync://localhost/m/", f"{dst}/"),
+        env={**os.environ, "RSYNC_CONNECT_PROG": program},
+        timeout=60,
+    )
+    assert code == 0, err
+    assert "(Client) Protocol versions: remote=29, negotiated=29" in out
+    assert (dst / "sub" / "file").read_text() == "content\n"
