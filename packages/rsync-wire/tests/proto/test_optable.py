@@ -215,6 +215,7 @@ _PUSH_KEEPS = {
     "skip-compress": "only the sender compresses: a push's client applies it itself",
     "chmod": "the sending client applies it to the modes it sends",
     "munge-links": "each side has its own (rsync: pipe.c local_child())",
+    "protocol": "each side announces its own; the lower is spoken (rsync: compat.c)",
     "log-file": "each side has its own (a server's comes with -M)",
     "log-file-format": "each side has its own (a server's comes with -M)",
     "inc-recursive": "the client leaves the 'i' out of -e instead (rsync: options.c)",

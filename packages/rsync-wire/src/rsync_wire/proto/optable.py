@@ -606,7 +606,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("outbuf", arg=Arg.STR, roles=_CLI),
     # written by the builder after every other option (rsync: server_options())
     _O("remote-option", "M", arg=Arg.STR, roles=_CLI),
-    _O("protocol", arg=Arg.INT, server="protocol", roles=_CLI),
+    _O("protocol", arg=Arg.INT, server="protocol", roles=_ALL),  # a server speaks at most N
     _O("server", sets="server", server="flag", roles=_SRV, exact=True),
     _O("sender", sets="sender", server="flag", roles=_SRV, exact=True),
     # these switch rsync to its daemon's command line (a server runs pyrsyncd for them)
