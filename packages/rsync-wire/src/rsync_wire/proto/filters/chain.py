@@ -478,6 +478,106 @@ class FilterList:
         )
         return rule is not None and not rule.flags & _F.INCLUDE
 
+    def trace(
+        self,
+        path: bytes,
+        *,
+        is_dir: bool,
+        who: str,
+        for_sender: bool = True,
+        ignore_perishable: bool = False,
+        xattr: bool = False,
+    ) -> str | None:
+        """The ``--debug=FILTER`` line for ``path``, or None when no rule decides for it.
+
+        The same question as :meth:`match`, asked rule by rule (only while the trace is
+        on), with the answer told as rsync tells it: ``[who] hiding file NAME because of
+        pattern PAT`` (``showing``/``hiding`` for the sender, ``risking``/``protecting``
+        for the generator). A rule read from a file is never echoed: its pattern is
+        ``<rule from a file read earlier>`` and a directory rule's ``/`` is dropped.
+
+        Args:
+            path: as for :meth:`match`.
+            is_dir: as for :meth:`match`.
+            who: ``"sender"``, ``"generator"`` or ``"receiver"`` (rsync's who_am_i()).
+            for_sender: as for :meth:`match`.
+            ignore_perishable: as for :meth:`match`.
+            xattr: as for :meth:`match`.
+
+        rsync: exclude.c report_filter_result(), rule_text(), rule_detail().
+        """
+        want = _I.SENDER_SIDE if for_sender else _I.RECEIVER_SIDE
+        found = self._trace(
+            self._main.entries(),
+            "",
+            path,
+            is_dir=is_dir,
+            want=want if self.honor_sides else None,
+            ignore_perishable=ignore_perishable,
+            xattr=xattr,
+        )
+        if found is None:
+            return None
+        e, debug_type = found
+        rule = e.rule
+        action = ("protect" if who == "generator" else "hid") if not rule.include else None
+        if action is None:
+            action = "risk" if who == "generator" else "show"
+        kind = "xattr" if xattr else "directory" if is_dir else "file"
+        if e.from_file:
+            pattern, detail = "<rule from a file read earlier>", ""
+        else:
+            pattern = rule.pattern.decode("utf-8", "backslashreplace")
+            detail = "/" if rule.dir_only else ""
+        name = path.decode("utf-8", "backslashreplace")
+        return f"[{who}] {action}ing {kind} {name} because of pattern {pattern}{detail}{debug_type}"
+
+    def _trace(
+        self,
+        entries: Iterable[_Entry],
+        debug_type: str,
+        path: bytes,
+        *,
+        is_dir: bool,
+        want: int | None,
+        ignore_perishable: bool,
+        xattr: bool,
+    ) -> tuple[_Entry, str] | None:
+        """:meth:`_check` that also says which list decided (rsync: its debug_type)."""
+        for e in entries:
+            if ignore_perishable and e.perishable:
+                continue
+            if e.slot is not None:
+                sub = e.slot.entries
+                name = e.slot.rule.pattern
+                shown = (
+                    "<rule from a file read earlier>"
+                    if e.slot.from_file
+                    else name[name.rfind(b"/") + 1 :].decode("utf-8", "backslashreplace")
+                )
+                sub_type = f" [per-dir {shown}]"
+            elif e.kind == _CVS:
+                sub = self._cvs.entries() if self._cvs is not None else []
+                sub_type = " [global CVS]"
+            else:
+                if want is not None and e.sides and not e.sides & want:
+                    continue
+                if e.matches(path, is_dir=is_dir, xattr=xattr, root_rel=self._root_rel):
+                    return e, debug_type
+                continue
+            found = self._trace(
+                sub,
+                sub_type,
+                path,
+                is_dir=is_dir,
+                want=want,
+                ignore_perishable=ignore_perishable,
+                xattr=xattr,
+            )
+            if found is not None:
+                return found
+        return None
+
     def _check_indexed(
         self,
         path: bytes,
@@ -739,6 +839,8 @@ class FilterList:
             rule = FilterRule(flags=_rule_flag(fl), pattern=pattern)
             slot = _MergeSlot(rule, from_file=bool(flags & _I.FROM_FILE))
             self._active.append(slot)
+        elif flags & _I.FROM_FILE:
+            fl |= _I.FROM_FILE  # kept for the --debug=FILTER trace (stripped from .rule)
         target.local.append(fl, pattern, slot)
 
     def _deactivate(self, slots: Iterable[_MergeSlot]) -> None:

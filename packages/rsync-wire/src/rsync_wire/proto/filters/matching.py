@@ -58,6 +58,7 @@ class _Entry:
         "abs_prefix",
         "basename",
         "dir_only",
+        "from_file",
         "include",
         "kind",
         "lit",
@@ -78,6 +79,7 @@ class _Entry:
         f = int(rule.flags)
         self.rule = rule
         self.slot = slot
+        self.from_file = False  # the rule's text came out of a file (set by _Packed.entry())
         if f & _I.PERDIR_MERGE:
             self.kind = _SLOT
         elif f & _I.CVS_IGNORE:
@@ -257,13 +259,14 @@ class _Packed:
         fl, start = self._head(off)
         pattern = bytes(self.blob[start : self.blob.index(0, start)])
         slash = 0 if fl & _I.PERDIR_MERGE else pattern.count(b"/")
-        return FilterRule(flags=_rule_flag(fl), pattern=pattern, slash_cnt=slash)
+        return FilterRule(flags=_rule_flag(fl & ~_I.FROM_FILE), pattern=pattern, slash_cnt=slash)
 
     def entry(self, off: int) -> _Entry:
         e = self.cache.get(off)
         if e is None:
             slot = self.slots.get(off)
             e = _Entry(self.rule(off), slot)
+            e.from_file = bool(self._head(off)[0] & _I.FROM_FILE)
             if len(self.cache) < _CACHE_MAX or slot is not None:
                 self.cache[off] = e
             elif e.wp is None:
