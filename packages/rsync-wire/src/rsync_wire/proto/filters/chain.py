@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
+_FROM_FILE_EARLIER = "<rule from a file read earlier>"
+"""A rule read from a file, when asked about after the file was read (rsync: rule_text())."""
+
 
 # -- path helpers --------------------------------------------------------------------------
 
@@ -525,7 +528,7 @@ class FilterList:
             action = "risk" if who == "generator" else "show"
         kind = "xattr" if xattr else "directory" if is_dir else "file"
         if e.from_file:
-            pattern, detail = "<rule from a file read earlier>", ""
+            pattern, detail = _FROM_FILE_EARLIER, ""
         else:
             pattern = rule.pattern.decode("utf-8", "backslashreplace")
             detail = "/" if rule.dir_only else ""
@@ -549,13 +552,7 @@ class FilterList:
                 continue
             if e.slot is not None:
                 sub = e.slot.entries
-                name = e.slot.rule.pattern
-                shown = (
-                    "<rule from a file read earlier>"
-                    if e.slot.from_file
-                    else name[name.rfind(b"/") + 1 :].decode("utf-8", "backslashreplace")
-                )
-                sub_type = f" [per-dir {shown}]"
+                sub_type = f" [per-dir {e.slot.shown}]"
             elif e.kind == _CVS:
                 sub = self._cvs.entries() if self._cvs is not None else []
                 sub_type = " [global CVS]"
@@ -807,22 +804,33 @@ class FilterList:
             if not pat:
                 pat = b".cvsignore"
             if flags & _I.EXCLUDE_SELF:
-                self._append(target, pat[pat.rfind(b"/") + 1 :], 0, 0)
+                # a merge file's own rule keeps its provenance (never echoed by a trace)
+                self._append(target, pat[pat.rfind(b"/") + 1 :], flags & _I.FROM_FILE, 0)
                 flags &= ~_I.EXCLUDE_SELF
             if flags & _I.PERDIR_MERGE:
                 self._per_dir = True
                 if self._parent_dirscan:
-                    self._append(target, self._merge_name(pat), flags, 0)
+                    self._append(target, self._merge_name(pat), flags, 0, origin)
                     return
             else:
                 self._read_merge(target, self._merge_name(pat), RuleFlag(flags), origin)
                 return
-        self._append(target, pat, flags, xflags)
+        self._append(target, pat, flags, xflags, origin)
         if flags & _I.CVS_IGNORE and not flags & _I.MERGE_FILE:
             self._get_cvs_excludes(RuleFlag(flags))
 
-    def _append(self, target: _Target, pat: bytes, flags: int, xflags: int) -> None:
-        """rsync: exclude.c:add_rule() (the list and merge-slot half)."""
+    def _append(
+        self,
+        target: _Target,
+        pat: bytes,
+        flags: int,
+        xflags: int,
+        origin: _Origin | None = None,
+    ) -> None:
+        """rsync: exclude.c:add_rule() (the list and merge-slot half).
+
+        ``origin`` is where the rule was read, when that was a file.
+        """
         if (
             self._drop_sides is not None
             and xflags & (_XFLG_ANCHORED2ABS | _XFLG_ABS_IF_SLASH)
@@ -837,7 +845,11 @@ class FilterList:
                 if other is not None and other.name[other.name.rfind(b"/") + 1 :] == base:
                     return
             rule = FilterRule(flags=_rule_flag(fl), pattern=pattern)
-            slot = _MergeSlot(rule, from_file=bool(flags & _I.FROM_FILE))
+            from_file = bool(flags & _I.FROM_FILE)
+            shown = base.decode("utf-8", "backslashreplace")
+            if from_file:
+                shown = origin.rule_text() if origin is not None else _FROM_FILE_EARLIER
+            slot = _MergeSlot(rule, from_file=from_file, shown=shown)
             self._active.append(slot)
         elif flags & _I.FROM_FILE:
             fl |= _I.FROM_FILE  # kept for the --debug=FILTER trace (stripped from .rule)

@@ -41,14 +41,17 @@ _MODE_WILD_ANY: Final = 4  # wildcard, from the start or after any '/'
 class _MergeSlot:
     """The state of one per-directory merge rule (rsync: a mergelist_parents entry)."""
 
-    __slots__ = ("entries", "from_file", "name", "needs_setup", "rule")
+    __slots__ = ("entries", "from_file", "name", "needs_setup", "rule", "shown")
 
-    def __init__(self, rule: FilterRule, *, from_file: bool = False) -> None:
+    def __init__(self, rule: FilterRule, *, from_file: bool = False, shown: str = "") -> None:
         self.rule = rule
         self.name = rule.pattern
         self.needs_setup = True
         self.entries: list[_Entry] = []
         self.from_file = from_file  # the name came out of a file: never shown
+        # the name as --debug=FILTER shows it (rsync: the list's debug_type), fixed when
+        # the rule is added: where it was read when that was a file
+        self.shown = shown
 
 
 class _Entry:
