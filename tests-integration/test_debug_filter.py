@@ -129,3 +129,62 @@ def test_push_to_daemon_trace_is_rsyncs(
     # the server's generator reports only at -vv (--debug is not sent)
     generator = [x for x in seen["ours"] if x.startswith("[generator] ")]
     assert bool(generator) == ("-vv" in verbosity)
+
+
+def test_trailing_whitespace_caution_is_rsyncs(real_rsync: RealRsync, tmp_path: Path) -> None:
+    """``--debug=FILTER1`` warns of the user's own rule ending in whitespace, never of a
+    rule read from a file (whose text, and whether it ends in a space, stays unsaid)."""
+    src = _tree(tmp_path / "src")
+    (src / ".rules").write_text("- from-file-probe \n")
+    (tmp_path / "exf").write_text("- listed-probe \n")
+    seen = {}
+    for who, argv in (("ours", pyrsync_argv()), ("theirs", real_rsync.argv())):
+        code, out, err = run(
+            [
+                *argv,
+                "-r",
+                "--debug=FILTER1",
+                "--filter=- my-own-rule ",
+                "--exclude=x ",
+                "--filter=-/s y\t",
+                "--include=k ",
+                f"--exclude-from={tmp_path / 'exf'}",
+                "--filter=: .rules",
+                f"{src}/",
+                f"{tmp_path / who}/",
+            ]
+        )
+        assert code == 0, (who, err)
+        seen[who] = [x for x in (out + err).splitlines() if "add_rule(" in x]
+        assert "probe" not in out + err
+    assert seen["ours"] == seen["theirs"]
+    assert seen["ours"][0] == "[client] add_rule(- my-own-rule ) -- CAUTION: trailing whitespace!"
+
+
+def test_generator_names_a_destination_merge_file_by_its_path(
+    real_rsync: RealRsync, tmp_path: Path
+) -> None:
+    """The generator reads the destination's per-dir files; a rule of one is told by the
+    file's full path, in the trace and in a syntax error alike."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "f").write_text("f")
+    seen = {}
+    for who, argv in (("ours", pyrsync_argv()), ("theirs", real_rsync.argv())):
+        dst = tmp_path / who
+        (dst / "sub").mkdir(parents=True)
+        (dst / ".rules").write_text("- ws-probe \n")
+        (dst / "sub" / "junk").write_text("junk")
+        code, out, err = run(
+            [*argv, "-r", "--delete", "--debug=FILTER1", "--filter=: .rules", f"{src}/", f"{dst}/"]
+        )
+        assert code == 0, (who, err)
+        lines = [x for x in (out + err).splitlines() if "add_rule(" in x]
+        seen[who] = [x.replace(str(dst), "DST") for x in lines]
+        assert "probe" not in out + err
+        (dst / "sub" / ".rules").write_text("Zbad\n")
+        code, out, err = run([*argv, "-r", "--delete", "--filter=: .rules", f"{src}/", f"{dst}/"])
+        assert code == 1
+        assert f"Unknown filter rule: <rule from {dst}/sub/.rules line 1>" in err
+    assert seen["ours"] == seen["theirs"]
+    assert seen["ours"] == ["[generator] add_rule(<rule from DST/.rules line 1>) [per-dir .rules]"]

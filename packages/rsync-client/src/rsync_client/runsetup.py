@@ -136,6 +136,8 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
         home_cvsignore=home_cvsignore,
         cvsignore_env=cvsignore_env,
     )
+    if OutputLevels.build(verbose=opts.verbose, debug=opts.debug).debug_gte("FILTER"):
+        fl.debug_rules = []  # rsync's add_rule() lines: the caller prints them
     _add_options(fl, opts, failures)
     fl.root = b"/"  # the transfer sets its own
     return fl

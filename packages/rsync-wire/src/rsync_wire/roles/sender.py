@@ -292,6 +292,16 @@ class _TracedSelection(_Selection):
             self.lines.append(line)
         return self.client.excluded(name, is_dir=is_dir)
 
+    def enter_dir(self, name: bytes) -> object:
+        # rsync's add_rule() lines for a per-dir rule ending in whitespace, in order
+        client = self.client
+        saved = client.who, client.debug_rules
+        client.who, client.debug_rules = "sender", self.lines
+        try:
+            return client.enter_dir(name, self.read_file)
+        finally:
+            client.who, client.debug_rules = saved
+
     def drain_trace(self) -> list[str]:
         lines, self.lines = self.lines, []
         return lines

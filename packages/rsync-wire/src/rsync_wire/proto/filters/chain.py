@@ -46,6 +46,7 @@ from rsync_wire.proto.filters.rules import (
     FilterRule,
     ReadFile,
     RuleFlag,
+    _rule_prefix,
 )
 
 if TYPE_CHECKING:
@@ -187,6 +188,15 @@ class FilterList:
         self._drop_sides: RuleFlag | None = None
         self._per_dir = False
         self._index: _Index | None = None
+        self.debug_rules: list[str] | None = None
+        """``--debug=FILTER``: when a list, the ``add_rule(...)`` lines rsync prints at
+        level 1 (a rule ending in whitespace) are appended to it, for the caller to print."""
+        self.who = "client"
+        """Who adds the rules, as those lines say (rsync: who_am_i())."""
+        self._adding: _MergeSlot | None = None  # the per-dir list a merge file is read into
+        self.shown_root: bytes | None = None
+        """Where :attr:`root` is, for naming per-directory merge files in messages
+        (rsync names them by their full path); None: as the list sees them."""
 
     @property
     def root(self) -> bytes:
@@ -708,9 +718,7 @@ class FilterList:
                 path = self._dirbuf + slot.name
                 data = read_file(self._callback_path(path))
                 if data is not None:
-                    self._add_file(
-                        target, data, slot.rule.flags, _XFLG_ANCHORED2ABS, _slot_origin(slot, path)
-                    )
+                    self._add_slot_file(slot, target, data, path)
                 slot.entries = target.entries()
         finally:
             self._reader = outer_reader
@@ -831,6 +839,8 @@ class FilterList:
 
         ``origin`` is where the rule was read, when that was a file.
         """
+        if self.debug_rules is not None and pat[-1:] in (b" ", b"\t"):
+            self._note_trailing(target, pat, flags, origin)
         if (
             self._drop_sides is not None
             and xflags & (_XFLG_ANCHORED2ABS | _XFLG_ABS_IF_SLASH)
@@ -854,6 +864,38 @@ class FilterList:
         elif flags & _I.FROM_FILE:
             fl |= _I.FROM_FILE  # kept for the --debug=FILTER trace (stripped from .rule)
         target.local.append(fl, pattern, slot)
+
+    def _note_trailing(
+        self, target: _Target, pat: bytes, flags: int, origin: _Origin | None
+    ) -> None:
+        """``--debug=FILTER``: a rule ending in whitespace, told as rsync's add_rule() does.
+
+        A rule read from a file is told by where it was read, without the warning (the
+        warning would tell whether a line the peer cannot see ends in a space). The
+        rules of a per-directory list are told by the list they go to.
+
+        rsync: exclude.c add_rule() (``-- CAUTION: trailing whitespace!``), rule_detail().
+        """
+        if self.debug_rules is None:
+            return
+        if target is self._main:
+            kind = ""
+        elif target is self._cvs:
+            kind = " [global CVS]"
+        elif self._adding is not None:
+            kind = f" [per-dir {self._adding.shown}]"
+        else:
+            return
+        if flags & _I.FROM_FILE:
+            if origin is not None:
+                self.debug_rules.append(f"[{self.who}] add_rule({origin.rule_text()}){kind}")
+            return
+        shown = FilterRule(flags=_rule_flag(flags & ~_I.FINISH_SETUP), pattern=pat)
+        prefix = _rule_prefix(shown, for_xfer=False, protocol=_NEWEST_PROTOCOL) or b""
+        text = (prefix + pat).decode("utf-8", "backslashreplace")
+        self.debug_rules.append(
+            f"[{self.who}] add_rule({text}){kind} -- CAUTION: trailing whitespace!"
+        )
 
     def _deactivate(self, slots: Iterable[_MergeSlot]) -> None:
         for slot in slots:
@@ -914,6 +956,19 @@ class FilterList:
         finally:
             self._merge_depth -= 1
 
+    def _add_slot_file(self, slot: _MergeSlot, target: _Target, data: bytes, path: bytes) -> None:
+        """A per-directory merge file's rules, into its list."""
+        outer, self._adding = self._adding, slot
+        try:
+            shown = path
+            if self.shown_root is not None and path.startswith(b"/"):
+                shown = self.shown_root.rstrip(b"/") + path
+            self._add_file(
+                target, data, slot.rule.flags, _XFLG_ANCHORED2ABS, _slot_origin(slot, shown)
+            )
+        finally:
+            self._adding = outer
+
     def _get_cvs_excludes(self, flags: RuleFlag) -> None:
         """rsync: exclude.c:get_cvs_excludes() (once per list)."""
         if self._cvs is not None:
@@ -950,9 +1005,7 @@ class FilterList:
                 path = cur + base
                 data = read_file(self._callback_path(path))
                 if data is not None:
-                    self._add_file(
-                        target, data, slot.rule.flags, _XFLG_ANCHORED2ABS, _slot_origin(slot, path)
-                    )
+                    self._add_slot_file(slot, target, data, path)
                 if slot.rule.flags & _F.NO_INHERIT:
                     self._deactivate(target.local.slots.values())
                     target.local = _Packed()

@@ -194,7 +194,19 @@ class _Deletion(_Attributes):
             return []
         parts = rel.split(b"/") if rel else []
         read = self._read_merge_file
-        return [filters.enter_dir(b"/".join(parts[:d]), read) for d in range(len(parts) + 1)]
+        # messages name a merge file by its full path, as rsync's generator does; with
+        # --debug=FILTER, rsync's add_rule() lines for a rule ending in whitespace
+        saved = filters.who, filters.debug_rules, filters.shown_root
+        notes: list[str] = []
+        if self.sh.config.levels.debug_gte("FILTER"):
+            filters.who, filters.debug_rules = "generator", notes
+        filters.shown_root = os.path.abspath(self._tree.path)
+        try:
+            return [filters.enter_dir(b"/".join(parts[:d]), read) for d in range(len(parts) + 1)]
+        finally:
+            filters.who, filters.debug_rules, filters.shown_root = saved
+            for line in notes:
+                self._info(line)
 
     def _read_merge_file(self, path: bytes) -> bytes | None:
         """A merge file of the destination (never through a symlink, never outside it)."""
