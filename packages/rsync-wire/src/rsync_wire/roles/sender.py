@@ -280,7 +280,9 @@ class _TracedSelection(_Selection):
         ignore_nonreadable: bool = False,
     ) -> None:
         super().__init__(root, client, daemon, ignore_nonreadable=ignore_nonreadable)
-        self.lines: list[str] = []
+        # what was said while the rules were received comes first
+        self.lines: list[str] = client.debug_rules or []
+        client.debug_rules = None
 
     def excluded(self, name: bytes, path: bytes, *, is_dir: bool) -> bool:
         if self.daemon is not None and self.daemon.hides(path, is_dir=is_dir):
@@ -449,6 +451,10 @@ class SenderRole:
                 fl, rules, read_file=read, daemon=daemon
             )
         client = await self.port.filter_rules(self.ws, self.session, self.opts)
+        if self.local_info is not None:
+            # a local copy's sender has the client's rules as they were parsed: the
+            # client said what there was to say about them
+            client.debug_rules = None
         daemon = DaemonRules.for_module(self.module, protocol=protocol)
         nonreadable = self.module is not None and self.module.ignore_nonreadable
         if not client and daemon is None and not nonreadable:

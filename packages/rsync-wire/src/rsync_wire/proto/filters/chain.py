@@ -278,6 +278,10 @@ class FilterList:
         anchoring or merge for a received rule); any other text takes the general path,
         in order.
         """
+        if self.debug_rules is not None:  # --debug=FILTER: each rule through _append
+            for text in texts:
+                self._add_received_one(text, protocol)
+            return
         side = _I.SENDER_SIDE if self.delete_excluded else 0
         include = _I.INCLUDE | side
         exclude = side
