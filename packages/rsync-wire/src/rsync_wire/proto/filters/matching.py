@@ -268,8 +268,14 @@ class _Packed:
         e = self.cache.get(off)
         if e is None:
             slot = self.slots.get(off)
-            e = _Entry(self.rule(off), slot)
-            e.from_file = bool(self._head(off)[0] & _I.FROM_FILE)
+            fl, start = self._head(off)
+            pattern = bytes(self.blob[start : self.blob.index(0, start)])
+            slash = 0 if fl & _I.PERDIR_MERGE else pattern.count(b"/")
+            rule = FilterRule(
+                flags=_rule_flag(fl & ~_I.FROM_FILE), pattern=pattern, slash_cnt=slash
+            )
+            e = _Entry(rule, slot)
+            e.from_file = bool(fl & _I.FROM_FILE)
             if len(self.cache) < _CACHE_MAX or slot is not None:
                 self.cache[off] = e
             elif e.wp is None:
