@@ -384,3 +384,66 @@ def test_fake_super_module(
         results[who] = (_acls_of(up, fake), _lines(out), _acls_of(back))
     assert results["ours"] == results["rsync"]
     assert results["ours"][2] == _acls_of(src)
+
+
+def _sticky_source(root: Path) -> Path:
+    """Sticky directories with a named entry: one with a user xattr, one without."""
+    for name in ("xattr", "bare", "default"):
+        (root / name).mkdir(parents=True)
+        os.chmod(root / name, 0o1777)  # noqa: S103 - the sticky bit going on is the case
+        _setfacl("-m", "u:0:rwx", root / name)
+    _setfacl("-m", "d:u:0:rwx", root / "default")
+    os.setxattr(root / "xattr", "user.case", b"sticky")
+    os.setxattr(root / "default", "user.case", b"sticky+default")
+    _fixed_times(root)
+    return root
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("where", ["local", "rsync-daemon", "pyrsyncd"])
+def test_sticky_directory_with_xattrs(
+    real_daemon: RealDaemonFactory,
+    our_daemon: RealDaemonFactory,
+    real_rsync: RealRsync,
+    tmp_path: Path,
+    where: str,
+) -> None:
+    """``-aAX``: a new sticky directory's owning group keeps its access when it has xattrs.
+
+    Setting the ACL while the sticky bit goes on leaves the group none (the mode set after
+    it gives the mask); an item with xattrs goes on to the receiver, which sets the
+    attributes again, ACL included, now that the bit is on: the group gets the mode's.
+    Without xattrs that second pass does not happen and the group stays without access.
+
+    rsync: acls.c change_sacl_perms(); receiver.c recv_files() (ITEM_REPORT_XATTR,
+    set_file_attrs()).
+    """
+    src = _sticky_source(tmp_path / "src")
+    results = {}
+    for who in ("rsync", "ours"):
+        dest = tmp_path / f"dest-{who}"
+        args: tuple[str, ...] = ("-aAXi", f"{src}/", f"{dest}/")
+        if where == "local":
+            argv = real_rsync.argv(*args) if who == "rsync" else pyrsync_argv(*args)
+        elif where == "rsync-daemon":  # pyrsync receiving from rsync's daemon
+            url = real_daemon([DaemonModule("m", src)]).url("m")
+            args = ("-aAXi", url + "/", f"{dest}/")
+            argv = real_rsync.argv(*args) if who == "rsync" else pyrsync_argv(*args)
+        else:  # rsync uploading to pyrsyncd (or to its own daemon)
+            dest.mkdir()
+            factory = real_daemon if who == "rsync" else our_daemon
+            url = factory([DaemonModule("m", dest, read_only=False)]).url("m")
+            argv = real_rsync.argv("-aAXi", f"{src}/", url + "/")
+        code, _, err = run(argv)
+        assert code == 0, (who, err)
+        results[who] = _acls_of(dest)
+    assert results["ours"] == results["rsync"]
+    got = subprocess.run(
+        ["getfacl", "-cp", "xattr", "bare"],
+        cwd=tmp_path / "dest-ours",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n\n")
+    assert "group::rwx" in got[0].splitlines(), got  # the second pass gave it
+    assert "group::---" in got[1].splitlines(), got  # no xattrs: no second pass

@@ -260,6 +260,13 @@ async def _run_local(
     output.log_only("building file list")  # rsync: flist.c send_file_list() (FLOG)
     from rsync_wire.roles.local import run_local_copy  # a pull does without it
 
+    # both forked roles of rsync's local copy speak --protocol (rsync: compat.c
+    # setup_protocol() in each; main.c local_server)
+    protocol = opts.protocol or PROTOCOL_VERSION
+    # the sending client logs: below 30 it learns nothing of symlink times ("T"; rsync:
+    # compat.c setup_protocol(), receiver_symlink_times)
+    output.receiver_symlink_times = protocol >= 30
+
     stats = await run_local_copy(
         [os.fsencode(s) for s in sources],
         None if dest is None else os.fsencode(dest),
@@ -267,11 +274,12 @@ async def _run_local(
         config,
         output,
         capabilities=topts.capabilities,
+        protocol=protocol,
         batch=batch,
         sender_root=sender_root,
         files_from=names,
     )
-    return RunResult(stats, int(stats.exit_code()), PROTOCOL_VERSION)
+    return RunResult(stats, int(stats.exit_code()), protocol)
 
 
 def _say_cmd(output: Output, opts: ClientOptions, prefix: str, words: list[str]) -> None:

@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-detach", action="store_true", help="stay in the foreground (--daemon)")
     p.add_argument("--address", help="address to bind (rsync compatible)")
     p.add_argument("--port", type=int, help="port to bind (rsync compatible)")
+    p.add_argument(
+        "--protocol", type=int, metavar="N", help="speak at most protocol N (27 to 32), as rsync"
+    )
     p.add_argument("--log-file", help="append log lines to this file instead of stderr")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more")
     p.add_argument(
@@ -151,6 +154,7 @@ def build_config(ns: argparse.Namespace) -> DaemonConfig:
     """
     from rsync_daemon.config import (
         DaemonConfig,
+        check_protocol_option,
         load_config,
         parse_listen,
         parse_module_flag,
@@ -189,6 +193,8 @@ def build_config(ns: argparse.Namespace) -> DaemonConfig:
     config.warnings.extend(settle_module_paths(config, required=flagged))
     if ns.log_file:
         config.log_file = ns.log_file
+    if ns.protocol is not None:
+        config.protocol = check_protocol_option(ns.protocol)
     if ns.log_format:
         config.daemon_log_format = ns.log_format
     return config

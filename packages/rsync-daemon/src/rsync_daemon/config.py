@@ -22,6 +22,7 @@ import msgspec
 
 from rsync_daemon.errors import ConfigError
 from rsync_daemon.safeopen import open_trusted, read_trusted, resolve_trusted_dir
+from rsync_wire.proto.constants import MIN_PROTOCOL, PROTOCOL_VERSION
 from rsync_wire.sockopts import SOCKET_OPTIONS
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "DaemonLogFormat",
     "ModuleConfig",
     "SandboxMode",
+    "check_protocol_option",
     "insecure_links_modules",
     "load_config",
     "load_rsyncd_conf",
@@ -190,7 +192,23 @@ class DaemonConfig(msgspec.Struct, kw_only=True):
     syslog_facility: str = "daemon"
     syslog_tag: str = "rsyncd"
     daemon_log_format: DaemonLogFormat = "text"
+    protocol: int | None = None
+    """``--protocol=N`` on the daemon's command line: the version its greeting announces,
+    the most it speaks (rsync: clientserver.c exchange_protocols()); None: the newest."""
     warnings: list[str] = msgspec.field(default_factory=list)
+
+
+def check_protocol_option(protocol: int) -> int:
+    """A daemon's ``--protocol`` value, if this daemon speaks it.
+
+    Raises:
+        ConfigError: outside 27..32 (rsync, which speaks down to 20, starts and fails each
+            connection instead).
+    """
+    if not MIN_PROTOCOL <= protocol <= PROTOCOL_VERSION:
+        msg = f"--protocol must be between {MIN_PROTOCOL} and {PROTOCOL_VERSION}"
+        raise ConfigError(msg)
+    return protocol
 
 
 def parse_listen(text: str, *, default_port: int = 873) -> tuple[str, int]:

@@ -224,7 +224,8 @@ async def _greet(ws: WireStream, config: DaemonConfig, *, peer: str) -> int | _C
             peer = f"[{addr}]:0" if ":" in addr else f"{addr}:0"
             set_peer(peer)
     host = _lookup_host(addr) if config.reverse_lookup else UNDETERMINED
-    hs = DaemonServer(ours=PROTOCOL_VERSION, motd=config.motd_text, digests=AUTH_DIGESTS)
+    ours = config.protocol or PROTOCOL_VERSION
+    hs = DaemonServer(ours=ours, motd=config.motd_text, digests=AUTH_DIGESTS)
     ws.write(hs.data_to_send())
     try:
         await ws.flush()

@@ -58,7 +58,7 @@ def main_server(argv: Sequence[str]) -> int:
         except ValueError as exc:
             log.error("%s", exc)  # noqa: TRY400 - the message says it all
             return 1
-        return _daemon_over_stdio(given)
+        return _daemon_over_stdio(given, _protocol_option(args))
     if _secluded(args):
         refused = confine_connection_process(None, "stdio", announce_here=False)
         if refused is not None:
@@ -236,6 +236,25 @@ def _config_option(args: Sequence[str]) -> str | None:
     return found
 
 
+def _protocol_option(args: Sequence[str]) -> int | None:
+    """The ``--protocol=N`` among the daemon's arguments (the last one wins), if any.
+
+    ``RSYNC_CONNECT_PROG='rsync --config=FILE --daemon --protocol=29'`` (rsync's test suite
+    with ``--protocol``) asks the daemon to announce and speak at most that protocol.
+    """
+    found: int | None = None
+    for i, arg in enumerate(args):
+        value = arg.removeprefix("--protocol=") if arg.startswith("--protocol=") else None
+        if arg == "--protocol" and i + 1 < len(args):
+            value = args[i + 1]
+        if value is not None:
+            try:
+                found = int(value)
+            except ValueError:
+                found = -1  # refused below, with the range
+    return found
+
+
 def _check_module_paths(config: DaemonConfig, source: str) -> None:
     from rsync_daemon.config import settle_module_paths
 
@@ -258,8 +277,8 @@ def _log_as_configured(config: DaemonConfig) -> None:
         log.warning("%s", problem)
 
 
-def _daemon_over_stdio(given: str | None) -> int:
-    from rsync_daemon.config import DaemonConfig, load_config
+def _daemon_over_stdio(given: str | None, protocol: int | None = None) -> int:
+    from rsync_daemon.config import DaemonConfig, check_protocol_option, load_config
     from rsync_daemon.connection import handle_connection
     from rsync_daemon.errors import ConfigError
     from rsync_daemon.supervisor import confine
@@ -276,6 +295,8 @@ def _daemon_over_stdio(given: str | None) -> int:
             _log_as_configured(config)
             config_logged = True
         _check_module_paths(config, path)
+        if protocol is not None:
+            config.protocol = check_protocol_option(protocol)
         confine(config, mode=config.sandbox)
     except (ConfigError, SandboxError) as exc:
         log.error("%s", exc)  # noqa: TRY400 - the message says it all

@@ -95,8 +95,6 @@ _REFUSED = [
         "--protocol=99999999999",
         "on remote machine: --protocol=99999999999: number too large or too small",
     ),
-    ("--protocol=5", "--protocol must be at least 27 on the Server."),
-    ("--protocol=33", "--protocol must be no more than 32 on the Server."),
 ]
 
 
@@ -122,8 +120,13 @@ def test_sizes_rsync_accepts(text: str, value: int) -> None:
     assert parse_size_arg(text, "b", "max-size", min_value=0) == value
 
 
-def test_protocol_option_in_range_is_refused_by_name() -> None:
-    assert parse_server_args(["--server", "--protocol=29", "."]).options.refused == ["protocol"]
+@pytest.mark.parametrize("value", [29, 5, 33])
+def test_protocol_option_is_taken_and_checked_after_the_exchange(value: int) -> None:
+    # rsync's server announces it and checks the range against the agreed protocol
+    # (compat.c setup_protocol()); tests-integration/test_server_protocol_option.py
+    parsed = parse_server_args(["--server", f"--protocol={value}", "."])
+    assert parsed.options.protocol == value
+    assert parsed.options.refused == []
 
 
 def test_too_many_daemon_arguments() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rsync_wire.errors import RemoteProtocolError, UnsupportedError
+from rsync_wire.errors import ProtocolError, RemoteProtocolError, UnsupportedError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import CF
 from rsync_wire.proto.negotiate import Negotiation, Offer, Session, agree
@@ -167,3 +167,29 @@ def test_agree_runs_the_two_machines_in_memory() -> None:
         "zstd",
         5,
     )
+
+
+@pytest.mark.parametrize(("cap", "agreed"), [(29, 29), (33, 32), (99, 32)])
+def test_a_server_given_protocol_announces_it_and_speaks_at_most_it(cap: int, agreed: int) -> None:
+    # rsync: compat.c setup_protocol() writes protocol_version as --protocol set it
+    server = Negotiation(server=True, offer=Offer(seed=1), protocol=None, ours=cap)
+    assert server.data_to_send()[:4] == cap.to_bytes(4, "little")
+    server.receive(32)
+    assert server.protocol == agreed
+
+
+@pytest.mark.parametrize(
+    ("cap", "theirs", "message"),
+    [
+        (19, 32, "--protocol must be at least 27 on the Server."),
+        (35, 34, "--protocol must be no more than 32 on the Server."),
+    ],
+)
+def test_a_server_given_protocol_out_of_range_fails_after_the_exchange(
+    cap: int, theirs: int, message: str
+) -> None:
+    server = Negotiation(server=True, offer=Offer(seed=1), protocol=None, ours=cap)
+    assert server.data_to_send()[:4] == cap.to_bytes(4, "little")
+    with pytest.raises(ProtocolError) as info:
+        server.receive(theirs)
+    assert str(info.value) == message

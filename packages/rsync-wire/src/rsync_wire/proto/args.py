@@ -17,7 +17,7 @@ import re
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 from rsync_wire.errors import ExitCode, RsyncError
-from rsync_wire.proto.constants import MIN_PROTOCOL, PROTOCOL_VERSION
+from rsync_wire.proto.constants import PROTOCOL_VERSION
 from rsync_wire.proto.optable import OPTIONS, Arg, Option, Send
 from rsync_wire.proto.options import DEFAULT_MAX_ALLOC, TransferOptions
 
@@ -358,8 +358,10 @@ def _set(
         opts.alloc_limit = parse_max_alloc(value)
         opts.max_alloc = value
     elif kind == "protocol":
-        _check_protocol_option(_popt_int(shown, value))
-        opts.refused.append(name)  # a server does not switch protocols on request
+        # rsync's server announces this one and speaks at most it ("--rsync-path='rsync
+        # --protocol=29'"); its range is checked once the versions are exchanged, as rsync
+        # does (`rsync_wire.proto.negotiate.Negotiation`)
+        opts.protocol = _popt_int(shown, value)
     elif kind == "str":
         setattr(opts, field, value)
     elif kind == "batch":
@@ -373,16 +375,6 @@ def _set(
     else:  # pragma: no cover - table error
         msg = f"bad option table kind {kind}"
         raise AssertionError(msg)
-
-
-def _check_protocol_option(protocol: int) -> None:
-    """rsync: compat.c setup_protocol() (the checks of a ``--protocol`` value)."""
-    if protocol < MIN_PROTOCOL:
-        msg = f"--protocol must be at least {MIN_PROTOCOL} on the Server."
-        raise ArgumentError(msg, exit_code=ExitCode.PROTOCOL)
-    if protocol > PROTOCOL_VERSION:
-        msg = f"--protocol must be no more than {PROTOCOL_VERSION} on the Server."
-        raise ArgumentError(msg, exit_code=ExitCode.PROTOCOL)
 
 
 _DEFAULTS: Final = TransferOptions()

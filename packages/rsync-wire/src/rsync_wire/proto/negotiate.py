@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from rsync_wire.errors import RemoteProtocolError, UnsupportedError
+from rsync_wire.errors import ProtocolError, RemoteProtocolError, UnsupportedError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import (
     CF,
@@ -57,6 +57,8 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
         compress_level: the zlib/zstd level, or ``None`` for the method's default.
         checksum_negotiated: whether ``checksum`` was chosen by name (as opposed to implied by
             the protocol), which changes seed handling for md4/md5.
+        local_server: both ends are ours in one local copy (rsync's ``local_server``): -A
+            and -X then travel below protocol 30 too (rsync: compat.c setup_protocol()).
     """
 
     protocol: int
@@ -66,6 +68,7 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     seed: int = 0
     compress_level: int | None = None
     checksum_negotiated: bool = False
+    local_server: bool = False
 
     # -- predicates (rsync: compat.c setup_protocol and the conditions named below) ------------
 
@@ -363,7 +366,15 @@ class Negotiation:
         return self.protocol
 
     def _got_version(self, theirs: int) -> None:
+        if self.ours < MIN_PROTOCOL:  # a --protocol below what this side speaks
+            side = "Server" if self.server else "Client"
+            msg = f"--protocol must be at least {MIN_PROTOCOL} on the {side}."
+            raise ProtocolError(msg)
         self.protocol = negotiate_protocol(theirs, ours=self.ours)
+        if self.protocol > MAX_PROTOCOL:  # a --protocol above ours, and a peer above too
+            side = "Server" if self.server else "Client"
+            msg = f"--protocol must be no more than {MAX_PROTOCOL} on the {side}."
+            raise ProtocolError(msg)
         self._after_version()
 
     def _after_version(self) -> None:

@@ -137,6 +137,7 @@ class TransferOptions(msgspec.Struct, kw_only=True):
     mkpath: bool = False
     drop_devices: bool = False  # --drop-D: a receiver creates no devices or specials
     confine_root: str | None = None  # --confine-root: a server's paths stay inside it
+    protocol: int | None = None  # --protocol: a remote-shell server speaks at most this one
     insecure_links: bool = False  # --insecure-links: a server's named paths follow any link
     only_write_batch: str | None = None  # --only-write-batch: a push's data goes to the batch
     # --filter/-f, --exclude, --include a server got in its arguments (-M), in order

@@ -49,6 +49,7 @@ _OPENABLE = (stat.S_IFREG, stat.S_IFDIR, stat.S_IFIFO)
 # Linux 6.13 (the same numbers on every architecture): include/uapi/linux/xattr.h
 _SYS_SETXATTRAT = 463
 _SYS_GETXATTRAT = 464
+_SYS_LISTXATTRAT = 465
 _SYS_REMOVEXATTRAT = 466
 _AT_SYMLINK_NOFOLLOW = 0x100
 
@@ -78,6 +79,52 @@ def _at_call(number: int, dfd: int, name: bytes, key: bytes, args: _XattrArgs | 
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), os.fsdecode(name))
     return int(ret)
+
+
+def listxattr_at(dfd: int, name: bytes) -> list[bytes]:
+    """The attribute names of ``name`` in ``dfd``, a final symlink not followed.
+
+    ``listxattrat()`` of Linux 6.13 (``ENOSYS`` before).
+
+    Raises:
+        OSError: the call failed.
+    """
+    for _ in range(8):  # the list may grow between the two calls
+        size = _syscall(
+            ctypes.c_long(_SYS_LISTXATTRAT),
+            ctypes.c_int(dfd),
+            ctypes.c_char_p(name),
+            ctypes.c_uint(_AT_SYMLINK_NOFOLLOW),
+            ctypes.c_char_p(None),
+            ctypes.c_size_t(0),
+        )
+        if size < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), os.fsdecode(name))
+        buf = ctypes.create_string_buffer(max(size, 1))
+        got = _syscall(
+            ctypes.c_long(_SYS_LISTXATTRAT),
+            ctypes.c_int(dfd),
+            ctypes.c_char_p(name),
+            ctypes.c_uint(_AT_SYMLINK_NOFOLLOW),
+            buf,
+            ctypes.c_size_t(size),
+        )
+        if got >= 0:
+            return [key for key in buf.raw[:got].split(b"\0") if key]
+        err = ctypes.get_errno()
+        if err != errno.ERANGE:
+            raise OSError(err, os.strerror(err), os.fsdecode(name))
+    raise OSError(errno.ERANGE, os.strerror(errno.ERANGE), os.fsdecode(name))
+
+
+def getxattr_at(dfd: int, name: bytes, key: bytes) -> bytes:
+    """The value of ``key`` on ``name`` in ``dfd``, a final symlink not followed.
+
+    Raises:
+        OSError: the call failed (``ENOSYS`` before Linux 6.13).
+    """
+    return _Target(None, None, at=(dfd, name)).get(key)
 
 
 class _Target:

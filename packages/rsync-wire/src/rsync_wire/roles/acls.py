@@ -225,11 +225,13 @@ class ReceivingAcls:
         *,
         fd: int | None = None,
         shown: bytes | None = None,
+        remember: bool = True,
     ) -> tuple[bool, int, list[str]]:
         """Make the ACLs of ``rel`` (current mode ``st``) what was sent, for ``new_mode``.
 
         ``fd``: the file is open there (the receiver's new file); ``shown``: its name in
-        messages (the temporary file's, as rsync's).
+        messages (the temporary file's, as rsync's); ``remember=False``: the generator's
+        itemize is not told (the receiver setting them again).
 
         Returns:
             Whether an ACL was changed, the mode the file has afterwards (an access ACL
@@ -244,7 +246,8 @@ class ReceivingAcls:
         access, default = self._wanted(entry, local, new_mode)
         if access is None and default is None:
             return False, st, []
-        if fd is None:
+        remember = remember and fd is None
+        if remember:
             self._memo[id(tree), rel] = (True, None)
         if self.dry_run:
             return True, st, []
@@ -275,7 +278,7 @@ class ReceivingAcls:
                         )
         except OSError as exc:
             errors.append(_failed(name_shown, 0, exc, fake=self.fake_super))
-        if fd is None and cur != st:
+        if remember and cur != st:
             self._memo[id(tree), rel] = (True, cur)
         return True, cur, errors
 

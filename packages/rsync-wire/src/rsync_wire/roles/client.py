@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLIENT_CAPABILITIES",
+    "check_old_protocol",
     "pull_capabilities",
     "push_capabilities",
     "run_pull",
@@ -96,6 +97,40 @@ def push_capabilities(opts: TransferOptions, *, allow: bool = True) -> str:
     return "." + ("i" if inc else "") + CLIENT_CAPABILITIES[1:]
 
 
+def check_old_protocol(opts: TransferOptions, protocol: int, *, local_server: bool) -> None:
+    """Refuse what ``opts`` asks that ``protocol`` cannot carry, in rsync's words.
+
+    ``local_server``: both ends are ours (a local copy; a batch being written), where -A
+    and -X travel at any protocol.
+
+    Raises:
+        RsyncError: exit 2, the message bare (as rsync prints it).
+
+    rsync: compat.c setup_protocol().
+    """
+    old: list[str] = []
+    if protocol < 30 and not local_server:
+        old += [
+            f"{name} requires protocol 30 or higher"
+            for used, name in ((opts.preserve_acls, "--acls"), (opts.preserve_xattrs, "--xattrs"))
+            if used
+        ]
+    if protocol < 29:
+        alt = f"--{opts.alt_dest or 'compare-dest'}"
+        if opts.fuzzy:
+            old.append("--fuzzy requires protocol 29 or higher")
+        if opts.basis_dirs and opts.inplace:
+            old.append(f"{alt} with --inplace requires protocol 29 or higher")
+        if len(opts.basis_dirs) > 1:
+            old.append(f"Using more than one {alt} option requires protocol 29 or higher")
+        if opts.prune_empty_dirs:
+            old.append("--prune-empty-dirs requires protocol 29 or higher")
+    if old:
+        err = RsyncError(f"{old[0]} (negotiated {protocol}).", exit_code=ExitCode.PROTOCOL)
+        err.bare = True  # type: ignore[attr-defined]  # read by the client error printer
+        raise err
+
+
 async def setup_client_protocol(
     ws: WireStream,
     opts: TransferOptions,
@@ -139,12 +174,7 @@ async def setup_client_protocol(
     )
 
     def check(protocol: int) -> None:  # rsync: compat.c setup_protocol()
-        for used, name in ((opts.preserve_acls, "--acls"), (opts.preserve_xattrs, "--xattrs")):
-            if used and protocol < 30 and not batch:
-                msg = f"{name} requires protocol 30 or higher (negotiated {protocol})."
-                err = RsyncError(msg, exit_code=ExitCode.PROTOCOL)
-                err.bare = True  # type: ignore[attr-defined]  # read by the client error printer
-                raise err
+        check_old_protocol(opts, protocol, local_server=batch)
 
     session = await negotiate(ws, machine, check)
     if not (names_from_peer and session.protocol < 31):

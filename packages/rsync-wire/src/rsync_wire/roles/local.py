@@ -118,7 +118,7 @@ def local_session(
             compress_choice=opts.compress_choice,
             compress_level=opts.compress_level,
         )
-    return agree(
+    agreed = agree(
         Negotiation(server=False, offer=choices, protocol=protocol, ours=protocol),
         Negotiation(
             server=True,
@@ -128,6 +128,7 @@ def local_session(
             protocol=protocol,
         ),
     )
+    return msgspec.structs.replace(agreed, local_server=True)
 
 
 def _start_mux(ws: WireStream, session: Session, *, server: bool) -> None:
@@ -173,11 +174,13 @@ async def run_local_copy(
             (``opts.files_from`` is ``-``: they reach the sender as a pull's do).
 
     Raises:
-        RsyncError: the ``--files-from`` source directory cannot be entered (exit 3).
+        RsyncError: the ``--files-from`` source directory cannot be entered (exit 3); what
+            ``protocol`` cannot carry, as rsync's compat.c refuses it (exit 2).
     """
-    from rsync_wire.roles.client import run_pull
+    from rsync_wire.roles.client import check_old_protocol, run_pull
     from rsync_wire.roles.sender import SenderRole
 
+    check_old_protocol(opts, protocol, local_server=True)  # each role's setup_protocol()
     session = local_session(
         capabilities, protocol=protocol, seed=opts.checksum_seed or None, opts=opts
     )

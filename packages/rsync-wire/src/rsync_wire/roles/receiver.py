@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from rsync_wire.proto.flist import FileEntry
     from rsync_wire.roles.flists import SubList
     from rsync_wire.roles.receive_state import ReceiverEvent, Shared
+    from rsync_wire.roles.xattrs import ReceivingXattrs
 
 __all__ = ["ReceiverRole"]
 
@@ -73,6 +74,7 @@ class _Hasher(Protocol):
 
 
 _HLINK_ITEM = int(ITEM.XNAME_FOLLOWS | ITEM.LOCAL_CHANGE)
+_MISSING_DATA = 1 << 16  # rsync.h ITEM_MISSING_DATA: log only, never on the wire
 log = logging.getLogger("rsync_wire.receiver")
 
 _WRITE_AT = 1 << 20  # bytes collected before a write
@@ -198,7 +200,9 @@ class ReceiverRole:
             if ndx < 0:
                 msg = f"invalid file index {ndx} from the sender"
                 raise RemoteProtocolError(msg)
-            iflags = ITEM.TRANSFER
+            # below protocol 29 no iflags travel: rsync logs the file as "?" (rsync: rsync.c
+            # read_ndx_and_attrs(), ITEM_TRANSFER | ITEM_MISSING_DATA)
+            iflags = ITEM.TRANSFER | _MISSING_DATA
             xname = None
             basis_type = 0x80
             if session.has_iflags:
@@ -237,9 +241,7 @@ class ReceiverRole:
                     and iflags & _HLINK_ITEM != _HLINK_ITEM
                     and sh.tree is not None
                 ):
-                    mode = entry.mode
-                    for text in xa.set_on(sh.tree, rel, entry, mode, generator=False):
-                        self._error(f"rsync: [receiver] {text}")
+                    self._set_attrs_again(xa, entry, rel)
                 continue
             if self.phases.phase >= 2:
                 msg = "got transfer request in phase 2"
@@ -276,6 +278,44 @@ class ReceiverRole:
                 # rsync: receiver.c recv_files() (send_msg_success when recv_ok)
                 # unbounded stream: no wait, and no trip through the event loop per file
                 self.events.send_nowait(Finished(ndx, ok=sh.stats.transfer_errors == errors))
+
+    def _set_attrs_again(self, xa: ReceivingXattrs, entry: FileEntry, rel: bytes) -> None:
+        """An item itemized with its xattrs and no data: its xattrs, then its ACLs again.
+
+        rsync's receiver sets the whole of such an item's attributes once more. The owner,
+        times and mode are the generator's already, but an access ACL is not: set while a
+        directory's sticky bit went on (or a file's set-id bit went off) it gave the
+        owning group and others no access (the mode set after it gives the mask and
+        others theirs); set again, the bit now as it stays, the group gets the mode's.
+
+        rsync: receiver.c recv_files() (``ITEM_REPORT_XATTR``: set_file_attrs(fname,
+        file, NULL, fname, 0)); acls.c change_sacl_perms().
+        """
+        sh = self.sh
+        tree = sh.tree
+        assert tree is not None  # noqa: S101 - the caller checked
+        for text in xa.set_on(tree, rel, entry, entry.mode, generator=False):
+            self._error(f"rsync: [receiver] {text}")
+        acls = sh.acls
+        if acls is None or not sh.opts.preserve_perms or stat.S_ISLNK(entry.mode):
+            return
+        st = tree.lstat_or_none(rel)
+        if st is None or stat.S_IFMT(st.st_mode) != stat.S_IFMT(entry.mode):
+            return
+        new_mode = entry.mode
+        if stat.S_ISDIR(new_mode) and not sh.am_root:
+            new_mode |= 0o700  # the generator's loosening, undone when the directory is done
+        changed, cur, failed = acls.set_on(tree, rel, entry, st.st_mode, new_mode, remember=False)
+        for text in failed:
+            self._error(f"rsync: [receiver] {text}")
+        if changed and not sh.fake_super and (cur ^ new_mode) & CHMOD_BITS:
+            try:
+                tree.chmod(rel, new_mode & CHMOD_BITS)
+            except OSError as exc:  # rsync: rsync.c set_file_attrs()
+                self._error(
+                    f'rsync: [receiver] failed to set permissions on "{_show(sh.shown(rel))}": '
+                    f"{exc.strerror} ({exc.errno})"
+                )
 
     async def _batch_wanted(self, ndx: int, rel: bytes) -> bool:
         """Reading a batch: whether the generator wants the file the batch carries next.

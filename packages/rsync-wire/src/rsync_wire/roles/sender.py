@@ -880,12 +880,22 @@ class SenderRole:
             os.close(fd)
 
     def _local_xattrs(self, path: bytes, mode: int) -> list[tuple[bytes, bytes]]:
-        """The attributes of ``path`` a sender lists (rsync: xattrs.c rsync_xal_get())."""
+        """The attributes of ``path`` a sender lists (rsync: xattrs.c rsync_xal_get()).
+
+        A symlink that ``-L`` & co. followed gives its own, as rsync's ``llistxattr()``
+        on the name does (rsync: flist.c send_file_name(), get_xattr() with no fd).
+        """
         xx = self.opts.preserve_xattrs > 1
         fake = self.opts.fake_super
         dfd, name = self.root.parent_and_name(path)
         try:
-            return read_xattrs(dfd, name, mode, lambda n: sender_wanted(n, fake_super=fake, xx=xx))
+            return read_xattrs(
+                dfd,
+                name,
+                mode,
+                lambda n: sender_wanted(n, fake_super=fake, xx=xx),
+                link_own=True,
+            )
         finally:
             os.close(dfd)
 

@@ -110,7 +110,9 @@ def _negotiation(parsed: ServerArgs, protocol: int | None) -> Negotiation:
     return Negotiation(
         server=True,
         protocol=protocol,
-        ours=PROTOCOL_VERSION,
+        # --protocol=N: announced as it is, then at most N is spoken (a daemon's protocol
+        # was agreed in its greeting already)
+        ours=opts.protocol or PROTOCOL_VERSION,
         offer=Offer(
             checksum_choice=opts.checksum_choice,
             compress=opts.compress,

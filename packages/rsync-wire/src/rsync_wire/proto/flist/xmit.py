@@ -101,12 +101,14 @@ class _Rules:
         if not 27 <= p <= 40:
             msg = f"file-list codec speaks protocols 27 and up, not {p}"
             raise UnsupportedError(msg)
+        # a local copy's two ends send them at any protocol (rsync: compat.c, local_server)
+        old = p < 30 and not session.local_server
         self.acls = bool(options.preserve_acls)
-        if self.acls and p < 30:
+        if self.acls and old:
             msg = "--acls requires protocol 30 or higher"
             raise err(msg)
         self.xattrs = bool(options.preserve_xattrs)
-        if self.xattrs and p < 30:
+        if self.xattrs and old:
             msg = "--xattrs requires protocol 30 or higher"
             raise err(msg)
         self.p28 = session.extended_flist_flags  # protocol_version >= 28
