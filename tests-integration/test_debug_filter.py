@@ -38,7 +38,8 @@ def _tree(root: Path) -> Path:
         (root / name).mkdir(parents=True, exist_ok=True)
     for name in ("a.o", "a.c", "keep/k.o", "sub/b.o", "sub/b.c", "sub/deep/x", "other/y.tmp"):
         (root / name).write_text(name)
-    (root / ".rules").write_text("- *.tmp\n+ keep/\n- d*/\n")
+    # its last rule ends in a space: the sender says so, naming the file by its full path
+    (root / ".rules").write_text("- *.tmp\n+ keep/\n- d*/\n- zz-probe \n")
     (root / "sub" / ".rules").write_text("- b.c\n")
     return root
 
@@ -71,6 +72,7 @@ def test_local_copy_trace_is_rsyncs(
         code, out, err = run([*argv, "-r", *verbosity, *extra, *_RULES, f"{src}/", f"{dst}/"])
         assert code in (0, 23), (who, err)
         seen[who] = _trace(out + err)
+        assert "probe" not in out + err  # a merge file's text is never shown
     assert seen["ours"] == seen["theirs"]
     assert any("<rule from a file read earlier> [per-dir .rules]" in x for x in seen["ours"])
     assert not any("b.c because of pattern b.c" in x for x in seen["ours"])
@@ -101,12 +103,15 @@ def test_pull_from_daemon_trace_is_rsyncs(
         code, out, err = run([*argv, "-r", *verbosity, *_RULES, daemon.url("m"), f"{dst}/"])
         assert code == 0, (who, err)
         seen[who] = _trace(out + err)
+        assert "probe" not in out + err  # a merge file's text is never shown
     assert seen["ours"] == seen["theirs"]
     # --debug is not sent to the server: only -v sets the daemon sender's levels
     server = [x for x in seen["ours"] if x.startswith("[sender] ")]
     assert bool(server) == ("-vv" in verbosity)
     if "-vv" in verbosity:
         assert "[sender] add_rule(- ws ) -- CAUTION: trailing whitespace!" in seen["ours"]
+        shown = f"[sender] add_rule(<rule from {src}/.rules line 4>) [per-dir .rules]"
+        assert shown in seen["ours"]
 
 
 @pytest.mark.parametrize("verbosity", [["-vv"], ["--debug=FILTER"]])
@@ -131,6 +136,7 @@ def test_push_to_daemon_trace_is_rsyncs(
         )
         assert code in (0, 23), (who, err)
         seen[who] = _trace(out + err)
+        assert "probe" not in out + err  # a merge file's text is never shown
     assert seen["ours"] == seen["theirs"]
     assert any(x.startswith("[sender] ") for x in seen["ours"])
     # the server's generator reports only at -vv (--debug is not sent)

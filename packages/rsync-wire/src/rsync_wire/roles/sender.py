@@ -455,6 +455,10 @@ class SenderRole:
             # a local copy's sender has the client's rules as they were parsed: the
             # client said what there was to say about them
             client.debug_rules = None
+        module = self.module
+        if module is not None and module.sanitize_paths:
+            # without chroot rsync names a merge file by its path on the host
+            client.shown_root = os.fsencode(module.shown_path or module.path)
         daemon = DaemonRules.for_module(self.module, protocol=protocol)
         nonreadable = self.module is not None and self.module.ignore_nonreadable
         if not client and daemon is None and not nonreadable:

@@ -200,7 +200,8 @@ class _Deletion(_Attributes):
         notes: list[str] = []
         if self.sh.config.levels.debug_gte("FILTER"):
             filters.who, filters.debug_rules = "generator", notes
-        filters.shown_root = os.path.abspath(self._tree.path)
+        if self.sh.module_shown is None:  # a daemon module's names stay module-relative
+            filters.shown_root = os.path.abspath(self._tree.path)
         try:
             return [filters.enter_dir(b"/".join(parts[:d]), read) for d in range(len(parts) + 1)]
         finally:
