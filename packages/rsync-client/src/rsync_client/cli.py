@@ -37,6 +37,7 @@ from rsync_wire.proto.outlevels import (
     DEBUG_ITEMS,
     IMPLEMENTED_DEBUG,
     INFO_ITEMS,
+    OutputLevels,
     unimplemented_debug,
 )
 
@@ -165,6 +166,8 @@ def _size(field: str) -> _Spec:
 
 def _filter(kind: str) -> _Spec:
     def apply(o: ClientOptions, v: str | None) -> None:
+        if o.debug and OutputLevels.build(debug=o.debug).debug_gte("FILTER"):
+            o.filters_debugged.append(len(o.filters))
         o.filters.append((kind, v or ""))
 
     return _Spec(apply, takes_arg=kind not in ("F",))

@@ -110,6 +110,9 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     max_delete: int | None = None
     ignore_errors: bool = False
     filters: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    # the indexes of the filter options given after a --debug word that set FILTER (rsync
+    # says add_rule()'s caution only for those: -v sets the levels after all options)
+    filters_debugged: list[int] = msgspec.field(default_factory=list)
     rsh: str | None = None
     rsync_path: str = "rsync"
     copy_as: str | None = None  # --copy-as=USER[:GROUP] (rsync_wire.copy_as)

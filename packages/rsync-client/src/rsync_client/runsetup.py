@@ -143,7 +143,11 @@ def build_filters(opts: ClientOptions, *, protocol: int = PROTOCOL_VERSION) -> F
 
 def _add_options(fl: FilterList, opts: ClientOptions, failures: dict[str, OSError]) -> None:
     f_count = 0
-    for kind, value in opts.filters:
+    # rsync's add_rule() lines (--debug=FILTER given before the rule): the caller prints them
+    notes: list[str] = []
+    debugged = set(opts.filters_debugged)
+    for i, (kind, value) in enumerate(opts.filters):
+        fl.debug_rules = notes if i in debugged else None
         raw = os.fsencode(value)
         if kind == "filter":
             try:
@@ -162,6 +166,7 @@ def _add_options(fl: FilterList, opts: ClientOptions, failures: dict[str, OSErro
             if f_count < len(F_OPTION_RULES):
                 fl.add_filter(F_OPTION_RULES[f_count])
             f_count += 1
+    fl.debug_rules = notes
     # a relative partial dir (--delay-updates: .~tmp~) is never transferred itself, and
     # survives --delete only while its directory does (rsync: compat.c setup_protocol())
     pdir = opts.partial_dir or (".~tmp~" if opts.delay_updates and not opts.inplace else None)

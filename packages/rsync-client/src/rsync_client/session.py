@@ -200,6 +200,16 @@ def _say_nstr(output: Output, opts: ClientOptions, session: Session) -> None:
             output.info(line)
 
 
+def _say_rule_notes(output: Output, filters: FilterList) -> None:
+    """``--debug=FILTER``: what rsync says while it adds the command line's rules.
+
+    rsync: exclude.c add_rule() (during option parsing, before any connection).
+    """
+    notes, filters.debug_rules = filters.debug_rules, None
+    for line in notes or ():
+        output.info(line)
+
+
 def _add_cvs(filters: FilterList, opts: ClientOptions) -> None:
     if opts.cvs_exclude:
         _, after = cvs_exclude_rules(protocol=filters.protocol, am_sender=False, am_server=False)
@@ -218,6 +228,7 @@ async def _run_local(
     topts.cvs_exclude = opts.cvs_exclude
     topts.capabilities = pull_capabilities(topts, allow=opts.inc_recursive)
     filters = build_filters(opts)
+    _say_rule_notes(output, filters)
     _add_cvs(filters, opts)
     config = receive_config(opts, filters, None, local=True)
     if batch is not None:
@@ -418,6 +429,7 @@ async def _run_daemon(
 ) -> RunResult:
     topts = _pull_topts(opts, locs[0])
     filters = build_filters(opts)
+    _say_rule_notes(output, filters)
     paths = [loc.path for loc in locs]
 
     async def pull(
@@ -544,6 +556,7 @@ async def _run_shell(
 ) -> RunResult:
     topts = _pull_topts(opts, locs[0])
     filters = build_filters(opts)
+    _say_rule_notes(output, filters)
     paths = [loc.path or "." for loc in locs]
 
     async def pull(
@@ -715,6 +728,7 @@ async def _run_push(
     output.sending = True
     output.source_dir = _source_dir(sources)
     filters = build_filters(opts)
+    _say_rule_notes(output, filters)
     names = _files_from(opts) if remote_list is None else []
     if names is not None:
         if len(sources) != 1:

@@ -144,6 +144,9 @@ IMPLEMENTED_DEBUG: Final = {
     "DELTASUM": 1,  # the sender's "total: matches=..." (match.c match_report())
     "DUP": 1,  # "removing duplicate name N from file list (I)" (flist.c flist_sort_and_clean)
     # rsync's other FLIST1 line tells of its C pointer array growing: nothing pyrsync has
+    # which rule decided for a name: the sender's and the generator's (exclude.c
+    # report_filter_result()); the receiver's level-3 lines and FILTER2 are not written
+    "FILTER": 1,
     "FLIST": 1,  # "delta-transmission enabled/disabled ..." (generator.c generate_files)
     "FUZZY": 2,  # "fuzzy basis selected for", 2: each candidate's distance (generator.c)
     "HLINK": 3,  # 1: followers' first members, 2: leaders, 3: dev:inode (flist.c, hlink.c)

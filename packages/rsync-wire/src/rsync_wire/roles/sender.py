@@ -238,6 +238,10 @@ class _Selection:
             return True
         return bool(self.client) and self.client.excluded(name, is_dir=is_dir)
 
+    def drain_trace(self) -> list[str]:
+        """The ``--debug=FILTER`` lines written since the last call (none: no trace)."""
+        return []
+
     def unreadable(self, path: bytes, st: os.stat_result) -> bool:
         """The module's ``ignore nonreadable``: leave out what the daemon cannot read.
 
@@ -256,6 +260,53 @@ class _Selection:
 
     def leave_dir(self, token: object) -> None:
         self.client.leave_dir(token)  # type: ignore[arg-type]
+
+
+class _TracedSelection(_Selection):
+    """A :class:`_Selection` that also tells which rule decided for each name.
+
+    Used only at ``--debug=FILTER`` (``-vv``), so that the plain one does no per-name
+    work for the trace.
+
+    rsync: exclude.c check_filter() (report_filter_result(), FINFO).
+    """
+
+    def __init__(
+        self,
+        root: Root,
+        client: FilterList,
+        daemon: DaemonRules | None,
+        *,
+        ignore_nonreadable: bool = False,
+    ) -> None:
+        super().__init__(root, client, daemon, ignore_nonreadable=ignore_nonreadable)
+        # what was said while the rules were received comes first
+        self.lines: list[str] = client.debug_rules or []
+        client.debug_rules = None
+
+    def excluded(self, name: bytes, path: bytes, *, is_dir: bool) -> bool:
+        if self.daemon is not None and self.daemon.hides(path, is_dir=is_dir):
+            return True  # rsync logs the daemon's verdict to its own log (FLOG), not here
+        if not self.client:
+            return False
+        line = self.client.trace(name, is_dir=is_dir, who="sender")
+        if line is not None:
+            self.lines.append(line)
+        return self.client.excluded(name, is_dir=is_dir)
+
+    def enter_dir(self, name: bytes) -> object:
+        # rsync's add_rule() lines for a per-dir rule ending in whitespace, in order
+        client = self.client
+        saved = client.who, client.debug_rules
+        client.who, client.debug_rules = "sender", self.lines
+        try:
+            return client.enter_dir(name, self.read_file)
+        finally:
+            client.who, client.debug_rules = saved
+
+    def drain_trace(self) -> list[str]:
+        lines, self.lines = self.lines, []
+        return lines
 
 
 class SenderRole:
@@ -324,6 +375,7 @@ class SenderRole:
         self.encoder = FileListEncoder(session, opts)
         levels = OutputLevels.build(verbose=opts.verbose, info=opts.info, debug=opts.debug)
         self._hlink_debug = levels.debug.get("HLINK", 0) if opts.preserve_hard_links else 0
+        self._filter_debug = levels.debug_gte("FILTER")
         self._hlink_devs: set[int] = set()
         if self._hlink_debug and session.uses_varint:
             self.encoder.hlink_notes = []  # rsync: flist.c send_file_entry() (DEBUG_GTE(HLINK))
@@ -399,11 +451,20 @@ class SenderRole:
                 fl, rules, read_file=read, daemon=daemon
             )
         client = await self.port.filter_rules(self.ws, self.session, self.opts)
+        if self.local_info is not None:
+            # a local copy's sender has the client's rules as they were parsed: the
+            # client said what there was to say about them
+            client.debug_rules = None
+        module = self.module
+        if module is not None and module.sanitize_paths:
+            # without chroot rsync names a merge file by its path on the host
+            client.shown_root = os.fsencode(module.shown_path or module.path)
         daemon = DaemonRules.for_module(self.module, protocol=protocol)
         nonreadable = self.module is not None and self.module.ignore_nonreadable
         if not client and daemon is None and not nonreadable:
             return None
-        return _Selection(self.root, client, daemon, ignore_nonreadable=nonreadable)
+        kind = _TracedSelection if self._filter_debug else _Selection
+        return kind(self.root, client, daemon, ignore_nonreadable=nonreadable)
 
     async def _send_file_list(self, filters: _Selection | None) -> None:
         """Send the first (or only) file list, with its trailer.
@@ -681,6 +742,9 @@ class SenderRole:
         return ScanReport(prefix=os.path.abspath(self.root.path), cwd=cwd)
 
     async def _report_scan(self, report: ScanReport) -> None:
+        if self.selection is not None:
+            for line in self.selection.drain_trace():
+                await self._info(line)
         for kind, text in report.messages:
             if kind in (ERROR, ERROR_PLAIN):
                 self.report.transfer_errors += 1

@@ -29,6 +29,7 @@ from rsync_wire.errors import ExitCode, RemoteError, RemoteProtocolError
 from rsync_wire.proto.constants import Item, Msg
 from rsync_wire.proto.filters import FilterList, FilterListReader
 from rsync_wire.proto.flist import FileEntry
+from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.roles.decide import SIGNIFICANT_ITEM_FLAGS
 from rsync_wire.roles.scan import cvsignore_sources
 from rsync_wire.roles.xferlog import XferItem, server_log
@@ -217,6 +218,10 @@ class ServerSenderPort:
         protocol = session.protocol
         home, env = cvsignore_sources(daemon=self.module is not None)
         client = FilterList(protocol=protocol, home_cvsignore=home, cvsignore_env=env)
+        if OutputLevels.build(verbose=opts.verbose, debug=opts.debug).debug_gte("FILTER"):
+            # rsync's add_rule() caution for a received rule ending in whitespace (the
+            # sender prints these lines first: see _TracedSelection)
+            client.who, client.debug_rules = "sender", []
         if self.prepare is not None:
             self.prepare(client)
         reader = FilterListReader(client, protocol=protocol, max_alloc=opts.alloc_limit)

@@ -279,7 +279,14 @@ async def receive_upload(
     filters = FilterList(protocol=protocol)
     if receiver_wants_filters(opts, protocol):
         texts = await ws.decode(decode_filter_list, max_alloc=opts.alloc_limit)
+        if OutputLevels.build(verbose=opts.verbose, debug=opts.debug).debug_gte("FILTER"):
+            # rsync's add_rule() caution for a rule ending in whitespace, said by the
+            # receiving server before it forks ("Receiver": rsync's who_am_i() then)
+            filters.who, filters.debug_rules = "Receiver", []
         filters.add_received(texts, protocol=protocol)
+        notes, filters.debug_rules = filters.debug_rules, None
+        for line in notes or ():
+            await ws.write_message(Msg.INFO, (line + "\n").encode("utf-8", "backslashreplace"))
     await forward_names(ws, opts, protocol, root=root if module is not None else None)
     if opts.cvs_exclude:
         before, after = cvs_exclude_rules(protocol=protocol, am_sender=False, am_server=True)

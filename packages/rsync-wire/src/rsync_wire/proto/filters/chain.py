@@ -46,6 +46,7 @@ from rsync_wire.proto.filters.rules import (
     FilterRule,
     ReadFile,
     RuleFlag,
+    _rule_prefix,
 )
 
 if TYPE_CHECKING:
@@ -53,6 +54,9 @@ if TYPE_CHECKING:
 
 
 _log = logging.getLogger(__name__)
+
+_FROM_FILE_EARLIER = "<rule from a file read earlier>"
+"""A rule read from a file, when asked about after the file was read (rsync: rule_text())."""
 
 
 # -- path helpers --------------------------------------------------------------------------
@@ -184,6 +188,15 @@ class FilterList:
         self._drop_sides: RuleFlag | None = None
         self._per_dir = False
         self._index: _Index | None = None
+        self.debug_rules: list[str] | None = None
+        """``--debug=FILTER``: when a list, the ``add_rule(...)`` lines rsync prints at
+        level 1 (a rule ending in whitespace) are appended to it, for the caller to print."""
+        self.who = "client"
+        """Who adds the rules, as those lines say (rsync: who_am_i())."""
+        self._adding: _MergeSlot | None = None  # the per-dir list a merge file is read into
+        self.shown_root: bytes | None = None
+        """Where :attr:`root` is, for naming per-directory merge files in messages
+        (rsync names them by their full path); None: as the list sees them."""
 
     @property
     def root(self) -> bytes:
@@ -265,6 +278,10 @@ class FilterList:
         anchoring or merge for a received rule); any other text takes the general path,
         in order.
         """
+        if self.debug_rules is not None:  # --debug=FILTER: each rule through _append
+            for text in texts:
+                self._add_received_one(text, protocol)
+            return
         side = _I.SENDER_SIDE if self.delete_excluded else 0
         include = _I.INCLUDE | side
         exclude = side
@@ -478,6 +495,100 @@ class FilterList:
         )
         return rule is not None and not rule.flags & _F.INCLUDE
 
+    def trace(
+        self,
+        path: bytes,
+        *,
+        is_dir: bool,
+        who: str,
+        for_sender: bool = True,
+        ignore_perishable: bool = False,
+        xattr: bool = False,
+    ) -> str | None:
+        """The ``--debug=FILTER`` line for ``path``, or None when no rule decides for it.
+
+        The same question as :meth:`match`, asked rule by rule (only while the trace is
+        on), with the answer told as rsync tells it: ``[who] hiding file NAME because of
+        pattern PAT`` (``showing``/``hiding`` for the sender, ``risking``/``protecting``
+        for the generator). A rule read from a file is never echoed: its pattern is
+        ``<rule from a file read earlier>`` and a directory rule's ``/`` is dropped.
+
+        Args:
+            path: as for :meth:`match`.
+            is_dir: as for :meth:`match`.
+            who: ``"sender"``, ``"generator"`` or ``"receiver"`` (rsync's who_am_i()).
+            for_sender: as for :meth:`match`.
+            ignore_perishable: as for :meth:`match`.
+            xattr: as for :meth:`match`.
+
+        rsync: exclude.c report_filter_result(), rule_text(), rule_detail().
+        """
+        want = _I.SENDER_SIDE if for_sender else _I.RECEIVER_SIDE
+        found = self._trace(
+            self._main.entries(),
+            "",
+            path,
+            is_dir=is_dir,
+            want=want if self.honor_sides else None,
+            ignore_perishable=ignore_perishable,
+            xattr=xattr,
+        )
+        if found is None:
+            return None
+        e, debug_type = found
+        rule = e.rule
+        action = ("protect" if who == "generator" else "hid") if not rule.include else None
+        if action is None:
+            action = "risk" if who == "generator" else "show"
+        kind = "xattr" if xattr else "directory" if is_dir else "file"
+        if e.from_file:
+            pattern, detail = _FROM_FILE_EARLIER, ""
+        else:
+            pattern = rule.pattern.decode("utf-8", "backslashreplace")
+            detail = "/" if rule.dir_only else ""
+        name = path.decode("utf-8", "backslashreplace")
+        return f"[{who}] {action}ing {kind} {name} because of pattern {pattern}{detail}{debug_type}"
+
+    def _trace(
+        self,
+        entries: Iterable[_Entry],
+        debug_type: str,
+        path: bytes,
+        *,
+        is_dir: bool,
+        want: int | None,
+        ignore_perishable: bool,
+        xattr: bool,
+    ) -> tuple[_Entry, str] | None:
+        """:meth:`_check` that also says which list decided (rsync: its debug_type)."""
+        for e in entries:
+            if ignore_perishable and e.perishable:
+                continue
+            if e.slot is not None:
+                sub = e.slot.entries
+                sub_type = f" [per-dir {e.slot.shown}]"
+            elif e.kind == _CVS:
+                sub = self._cvs.entries() if self._cvs is not None else []
+                sub_type = " [global CVS]"
+            else:
+                if want is not None and e.sides and not e.sides & want:
+                    continue
+                if e.matches(path, is_dir=is_dir, xattr=xattr, root_rel=self._root_rel):
+                    return e, debug_type
+                continue
+            found = self._trace(
+                sub,
+                sub_type,
+                path,
+                is_dir=is_dir,
+                want=want,
+                ignore_perishable=ignore_perishable,
+                xattr=xattr,
+            )
+            if found is not None:
+                return found
+        return None
+
     def _check_indexed(
         self,
         path: bytes,
@@ -611,9 +722,7 @@ class FilterList:
                 path = self._dirbuf + slot.name
                 data = read_file(self._callback_path(path))
                 if data is not None:
-                    self._add_file(
-                        target, data, slot.rule.flags, _XFLG_ANCHORED2ABS, _slot_origin(slot, path)
-                    )
+                    self._add_slot_file(slot, target, data, path)
                 slot.entries = target.entries()
         finally:
             self._reader = outer_reader
@@ -707,22 +816,35 @@ class FilterList:
             if not pat:
                 pat = b".cvsignore"
             if flags & _I.EXCLUDE_SELF:
-                self._append(target, pat[pat.rfind(b"/") + 1 :], 0, 0)
+                # a merge file's own rule keeps its provenance (never echoed by a trace)
+                self._append(target, pat[pat.rfind(b"/") + 1 :], flags & _I.FROM_FILE, 0)
                 flags &= ~_I.EXCLUDE_SELF
             if flags & _I.PERDIR_MERGE:
                 self._per_dir = True
                 if self._parent_dirscan:
-                    self._append(target, self._merge_name(pat), flags, 0)
+                    self._append(target, self._merge_name(pat), flags, 0, origin)
                     return
             else:
                 self._read_merge(target, self._merge_name(pat), RuleFlag(flags), origin)
                 return
-        self._append(target, pat, flags, xflags)
+        self._append(target, pat, flags, xflags, origin)
         if flags & _I.CVS_IGNORE and not flags & _I.MERGE_FILE:
             self._get_cvs_excludes(RuleFlag(flags))
 
-    def _append(self, target: _Target, pat: bytes, flags: int, xflags: int) -> None:
-        """rsync: exclude.c:add_rule() (the list and merge-slot half)."""
+    def _append(
+        self,
+        target: _Target,
+        pat: bytes,
+        flags: int,
+        xflags: int,
+        origin: _Origin | None = None,
+    ) -> None:
+        """rsync: exclude.c:add_rule() (the list and merge-slot half).
+
+        ``origin`` is where the rule was read, when that was a file.
+        """
+        if self.debug_rules is not None and pat[-1:] in (b" ", b"\t"):
+            self._note_trailing(target, pat, flags, origin)
         if (
             self._drop_sides is not None
             and xflags & (_XFLG_ANCHORED2ABS | _XFLG_ABS_IF_SLASH)
@@ -737,9 +859,47 @@ class FilterList:
                 if other is not None and other.name[other.name.rfind(b"/") + 1 :] == base:
                     return
             rule = FilterRule(flags=_rule_flag(fl), pattern=pattern)
-            slot = _MergeSlot(rule, from_file=bool(flags & _I.FROM_FILE))
+            from_file = bool(flags & _I.FROM_FILE)
+            shown = base.decode("utf-8", "backslashreplace")
+            if from_file:
+                shown = origin.rule_text() if origin is not None else _FROM_FILE_EARLIER
+            slot = _MergeSlot(rule, from_file=from_file, shown=shown)
             self._active.append(slot)
+        elif flags & _I.FROM_FILE:
+            fl |= _I.FROM_FILE  # kept for the --debug=FILTER trace (stripped from .rule)
         target.local.append(fl, pattern, slot)
+
+    def _note_trailing(
+        self, target: _Target, pat: bytes, flags: int, origin: _Origin | None
+    ) -> None:
+        """``--debug=FILTER``: a rule ending in whitespace, told as rsync's add_rule() does.
+
+        A rule read from a file is told by where it was read, without the warning (the
+        warning would tell whether a line the peer cannot see ends in a space). The
+        rules of a per-directory list are told by the list they go to.
+
+        rsync: exclude.c add_rule() (``-- CAUTION: trailing whitespace!``), rule_detail().
+        """
+        if self.debug_rules is None:
+            return
+        if target is self._main:
+            kind = ""
+        elif target is self._cvs:
+            kind = " [global CVS]"
+        elif self._adding is not None:
+            kind = f" [per-dir {self._adding.shown}]"
+        else:
+            return
+        if flags & _I.FROM_FILE:
+            if origin is not None:
+                self.debug_rules.append(f"[{self.who}] add_rule({origin.rule_text()}){kind}")
+            return
+        shown = FilterRule(flags=_rule_flag(flags & ~_I.FINISH_SETUP), pattern=pat)
+        prefix = _rule_prefix(shown, for_xfer=False, protocol=_NEWEST_PROTOCOL) or b""
+        text = (prefix + pat).decode("utf-8", "backslashreplace")
+        self.debug_rules.append(
+            f"[{self.who}] add_rule({text}){kind} -- CAUTION: trailing whitespace!"
+        )
 
     def _deactivate(self, slots: Iterable[_MergeSlot]) -> None:
         for slot in slots:
@@ -800,6 +960,19 @@ class FilterList:
         finally:
             self._merge_depth -= 1
 
+    def _add_slot_file(self, slot: _MergeSlot, target: _Target, data: bytes, path: bytes) -> None:
+        """A per-directory merge file's rules, into its list."""
+        outer, self._adding = self._adding, slot
+        try:
+            shown = path
+            if self.shown_root is not None and path.startswith(b"/"):
+                shown = self.shown_root.rstrip(b"/") + path
+            self._add_file(
+                target, data, slot.rule.flags, _XFLG_ANCHORED2ABS, _slot_origin(slot, shown)
+            )
+        finally:
+            self._adding = outer
+
     def _get_cvs_excludes(self, flags: RuleFlag) -> None:
         """rsync: exclude.c:get_cvs_excludes() (once per list)."""
         if self._cvs is not None:
@@ -836,9 +1009,7 @@ class FilterList:
                 path = cur + base
                 data = read_file(self._callback_path(path))
                 if data is not None:
-                    self._add_file(
-                        target, data, slot.rule.flags, _XFLG_ANCHORED2ABS, _slot_origin(slot, path)
-                    )
+                    self._add_slot_file(slot, target, data, path)
                 if slot.rule.flags & _F.NO_INHERIT:
                     self._deactivate(target.local.slots.values())
                     target.local = _Packed()

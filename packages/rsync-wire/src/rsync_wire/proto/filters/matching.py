@@ -41,14 +41,17 @@ _MODE_WILD_ANY: Final = 4  # wildcard, from the start or after any '/'
 class _MergeSlot:
     """The state of one per-directory merge rule (rsync: a mergelist_parents entry)."""
 
-    __slots__ = ("entries", "from_file", "name", "needs_setup", "rule")
+    __slots__ = ("entries", "from_file", "name", "needs_setup", "rule", "shown")
 
-    def __init__(self, rule: FilterRule, *, from_file: bool = False) -> None:
+    def __init__(self, rule: FilterRule, *, from_file: bool = False, shown: str = "") -> None:
         self.rule = rule
         self.name = rule.pattern
         self.needs_setup = True
         self.entries: list[_Entry] = []
         self.from_file = from_file  # the name came out of a file: never shown
+        # the name as --debug=FILTER shows it (rsync: the list's debug_type), fixed when
+        # the rule is added: where it was read when that was a file
+        self.shown = shown
 
 
 class _Entry:
@@ -58,6 +61,7 @@ class _Entry:
         "abs_prefix",
         "basename",
         "dir_only",
+        "from_file",
         "include",
         "kind",
         "lit",
@@ -78,6 +82,7 @@ class _Entry:
         f = int(rule.flags)
         self.rule = rule
         self.slot = slot
+        self.from_file = False  # the rule's text came out of a file (set by _Packed.entry())
         if f & _I.PERDIR_MERGE:
             self.kind = _SLOT
         elif f & _I.CVS_IGNORE:
@@ -257,13 +262,20 @@ class _Packed:
         fl, start = self._head(off)
         pattern = bytes(self.blob[start : self.blob.index(0, start)])
         slash = 0 if fl & _I.PERDIR_MERGE else pattern.count(b"/")
-        return FilterRule(flags=_rule_flag(fl), pattern=pattern, slash_cnt=slash)
+        return FilterRule(flags=_rule_flag(fl & ~_I.FROM_FILE), pattern=pattern, slash_cnt=slash)
 
     def entry(self, off: int) -> _Entry:
         e = self.cache.get(off)
         if e is None:
             slot = self.slots.get(off)
-            e = _Entry(self.rule(off), slot)
+            fl, start = self._head(off)
+            pattern = bytes(self.blob[start : self.blob.index(0, start)])
+            slash = 0 if fl & _I.PERDIR_MERGE else pattern.count(b"/")
+            rule = FilterRule(
+                flags=_rule_flag(fl & ~_I.FROM_FILE), pattern=pattern, slash_cnt=slash
+            )
+            e = _Entry(rule, slot)
+            e.from_file = bool(fl & _I.FROM_FILE)
             if len(self.cache) < _CACHE_MAX or slot is not None:
                 self.cache[off] = e
             elif e.wp is None:

@@ -14,7 +14,7 @@ from rsync_wire.roles.generator.attrs import _Attributes
 from rsync_wire.roles.generator.state import _kind_counter, _show
 
 if TYPE_CHECKING:
-    from rsync_wire.proto.filters import DirToken
+    from rsync_wire.proto.filters import DirToken, FilterList
 
 
 # rsync: rsync.h DEL_* (the flags --debug=del2 shows)
@@ -120,9 +120,12 @@ class _Deletion(_Attributes):
             return
         keep = sh.children.get(rel, set())
         tokens = self._enter_merge_dirs(rel)
+        trace = sh.config.filters if sh.config.levels.debug_gte("FILTER") else None
         try:
             for name, st in self._sorted_listing(listing, reverse=True):
                 path = rel + b"/" + name if rel else name
+                if trace:
+                    self._trace_filter(trace, path, st)
                 if one_fs and stat.S_ISDIR(st.st_mode) and st.st_dev != dev:
                     # a mount point: never deleted (rsync: flist.c send_directory(),
                     # FLAG_MOUNT_DIR; -xx leaves it out of the listing)
@@ -147,6 +150,36 @@ class _Deletion(_Attributes):
                 if filters is not None:
                     filters.leave_dir(token)
 
+    def _trace_filter(
+        self,
+        filters: FilterList,
+        path: bytes,
+        st: os.stat_result,
+        *,
+        ignore_perishable: bool = False,
+    ) -> None:
+        """``--debug=FILTER``: which rule decides for a name of the destination.
+
+        rsync's generator asks its rules about every name it lists in a directory it
+        deletes in, kept or not, and says so (``[generator] protecting file NAME ...``).
+        The module's own rules go to the daemon's log, not here.
+
+        rsync: generator.c delete_in_dir() (get_dirlist()), exclude.c check_filter().
+        """
+        sh = self.sh
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if sh.daemon_rules is not None and sh.daemon_hides(path, is_dir=is_dir):
+            return
+        line = filters.trace(
+            path,
+            is_dir=is_dir,
+            who="generator",
+            for_sender=False,
+            ignore_perishable=ignore_perishable,
+        )
+        if line is not None:
+            self._info(line)
+
     def _enter_merge_dirs(self, rel: bytes) -> list[DirToken]:
         """Load the destination's per-directory merge files from the top down to ``rel``.
 
@@ -161,7 +194,20 @@ class _Deletion(_Attributes):
             return []
         parts = rel.split(b"/") if rel else []
         read = self._read_merge_file
-        return [filters.enter_dir(b"/".join(parts[:d]), read) for d in range(len(parts) + 1)]
+        # messages name a merge file by its full path, as rsync's generator does; with
+        # --debug=FILTER, rsync's add_rule() lines for a rule ending in whitespace
+        saved = filters.who, filters.debug_rules, filters.shown_root
+        notes: list[str] = []
+        if self.sh.config.levels.debug_gte("FILTER"):
+            filters.who, filters.debug_rules = "generator", notes
+        if self.sh.module_shown is None:  # a daemon module's names stay module-relative
+            filters.shown_root = os.path.abspath(self._tree.path)
+        try:
+            return [filters.enter_dir(b"/".join(parts[:d]), read) for d in range(len(parts) + 1)]
+        finally:
+            filters.who, filters.debug_rules, filters.shown_root = saved
+            for line in notes:
+                self._info(line)
 
     def _read_merge_file(self, path: bytes) -> bytes | None:
         """A merge file of the destination (never through a symlink, never outside it)."""
@@ -318,6 +364,11 @@ class _Deletion(_Attributes):
                 f'rsync: [generator] opendir "{_show(rel)}" failed: {exc.strerror} ({exc.errno})'
             )
             return False
+        sh = self.sh
+        trace = sh.config.filters if sh.config.levels.debug_gte("FILTER") else None
+        if trace:
+            for name, st in listing:
+                self._trace_filter(trace, rel + b"/" + name, st, ignore_perishable=True)
         # What the receiver's rules exclude is protected inside a deleted directory too
         # (perishable rules aside); it keeps the directory, as a non-perishable entry.
         doomed = [
