@@ -26,6 +26,7 @@ import contextlib
 import errno
 import logging
 import math
+import operator
 import os
 import stat
 import time
@@ -109,6 +110,21 @@ log = logging.getLogger("rsync_wire.receiving")
 
 _MAX_ENTRIES = 50_000_000  # far beyond any real list; a hostile count ends here
 _ENTRY_COST = 512  # bytes one entry costs the receiving side, all its tables included
+_NAME = operator.attrgetter("name")
+_MODE = operator.attrgetter("mode")
+_SIZE = operator.attrgetter("size")
+_ROOT_NAMES = frozenset((b".", b"/."))
+
+
+def _names_are_rels(names: list[bytes]) -> bool:
+    """Whether every name is its own destination path (:func:`_rel` changes none of them).
+
+    One search of the joined names instead of a call per name: names hold no NUL (the
+    decoder refuses one), so a NUL stands for each name's start and end.
+    """
+    joined = b"\0" + b"\0".join(names) + b"\0"
+    return b"\0/" not in joined and b"\0.\0" not in joined and b"/.\0" not in joined
+
 
 Buf = bytes | bytearray | memoryview
 
@@ -685,7 +701,11 @@ class ReceiverSide:
         self._check_names(start, start + len(ordered), check_parents=not lists.inc)
         self._index(start, start + len(ordered))
         if lists.inc:
-            ndxs = [start + k for k, e in enumerate(ordered) if e.is_dir]
+            ndxs = [
+                start + k
+                for k, m in enumerate(map(_MODE, ordered))
+                if m & 0o170000 == 0o040000  # directories
+            ]
             lists.add_dirs(
                 ndxs,
                 [n in content and not sh.cleared[n] for n in ndxs],
@@ -703,6 +723,13 @@ class ReceiverSide:
         rsync: flist.c recv_file_list() ("ABORTING due to invalid path from sender").
         """
         want = b"" if parent < 0 else self.shared.lists.dir_rels[parent]
+        if want and not self.shared.opts.relative:
+            # every name "want/base": each starts a joined name, and holds no other "/"
+            prefix = want + b"/"
+            joined = b"\0" + b"\0".join(map(_NAME, ordered))
+            n = len(ordered)
+            if joined.count(b"\0" + prefix) == n and joined.count(b"/") == n * prefix.count(b"/"):
+                return
         for e in ordered:
             name = e.name
             if self.shared.opts.relative and name.startswith(b"/"):
@@ -728,8 +755,10 @@ class ReceiverSide:
         implied = self._implied_rules()
         content: set[int] = set()
         if sh.session.protocol >= 30:
-            for i, e in enumerate(entries):
-                if e.is_dir and not e.no_content_dir:
+            modes = list(map(_MODE, entries))
+            for i in [i for i, m in enumerate(modes) if m & 0o170000 == 0o040000]:
+                e = entries[i]
+                if not e.no_content_dir:
                     if implied is not None and implied.is_parent_only(e.name):
                         continue
                     content.add(i)
@@ -756,9 +785,12 @@ class ReceiverSide:
         sh = self.shared
         entries = sh.entries
         cleared = sh.cleared
-        for i in range(lo, hi):
+        roots = range(lo, hi)
+        if not any(map(_ROOT_NAMES.__contains__, map(_NAME, entries[lo:hi]))):
+            roots = range(0)  # no "." at all (the common case: a whole list at C speed)
+        for i in roots:
             e = entries[i]
-            if e.name in (b".", b"/.") and not e.is_dir and not cleared[i]:
+            if e.name in _ROOT_NAMES and not e.is_dir and not cleared[i]:
                 # "." is the transfer root: as a file, replacing it would empty the destination
                 msg = f"ERROR: rejecting non-directory transfer-root entry: {_show(e.name)}"
                 raise RemoteProtocolError(msg)
@@ -841,6 +873,34 @@ class ReceiverSide:
         cleared = sh.cleared
         entries = sh.entries
         add_rel = rels.append
+        if local is None and not deleting and not any(cleared[lo:hi]):
+            listed = entries[lo:hi]
+            names = list(map(_NAME, listed))
+            if _names_are_rels(names):
+                # the common list: every count at C speed, no loop over the entries
+                rels.extend(names)
+                modes = list(map(_MODE, listed))
+                kinds = [m & 0o170000 for m in modes]
+                regs = kinds.count(stat.S_IFREG)
+                dirs = kinds.count(stat.S_IFDIR)
+                links = kinds.count(stat.S_IFLNK)
+                devices = kinds.count(stat.S_IFCHR) + kinds.count(stat.S_IFBLK)
+                n = hi - lo
+                if regs + links == n:
+                    size = sum(map(_SIZE, listed))
+                else:
+                    size = sum(
+                        e.size
+                        for e, k in zip(listed, kinds, strict=True)
+                        if k in (stat.S_IFREG, stat.S_IFLNK)
+                    )
+                stats.num_dirs += dirs
+                stats.num_symlinks += links
+                stats.num_devices += devices
+                stats.num_specials += n - regs - dirs - links - devices - modes.count(0)
+                stats.total_size += size
+                stats.num_files += n
+                return
         dirs = links = devices = specials = size = files = 0  # in locals: one pass, 100k+
         for i in range(lo, hi):
             e = entries[i]
@@ -1280,8 +1340,20 @@ def _dedupe(entries: list[FileEntry], *, protocol: int) -> list[bool]:
     without building :func:`~rsync_wire.proto.flist_sort.dedupe`'s key tables.
     """
     n = len(entries)
+    names = list(map(_NAME, entries))
+    if _names_are_rels(names):
+        # the same test at C speed: equal neighbours, or a directory's name given to
+        # another entry too (directories of one name would be neighbours)
+        if any(map(operator.eq, names, names[1:])):
+            return dedupe(entries, protocol=protocol)
+        dirs = {
+            name for name, e in zip(names, entries, strict=True) if e.mode & 0o170000 == 0o040000
+        }
+        if dirs and sum(map(dirs.__contains__, names)) > len(dirs):
+            return dedupe(entries, protocol=protocol)
+        return [False] * n
     prev = None
-    dirs: set[bytes] = set()
+    dirs = set()
     suspicious = False
     for e in entries:
         rel = _rel(e.name)

@@ -15,7 +15,7 @@ from rsync_wire.heapstats import heap_lines
 from rsync_wire.proto.constants import Ndx
 from rsync_wire.proto.phases import DEL_STATS, GeneratorPhases
 from rsync_wire.roles.generator.entries import _Entries
-from rsync_wire.roles.generator.state import _FLUSH_AT, _below, _group_matches, _show
+from rsync_wire.roles.generator.state import _FLUSH_AT, _below, _show
 from rsync_wire.roles.receive_state import Finished, Milestone, ReceiverGone, Redo
 
 if TYPE_CHECKING:
@@ -289,6 +289,10 @@ class GeneratorRole(_Entries):
         ids = sh.ids
         uid_of = ids.uid
         gid_of = ids.gid
+        # the sender's ids repeat from entry to entry: the last ones and their local ids
+        last_uid = last_gid = -1
+        uid = 0
+        gid: tuple[int, bool] = (0, False)
         for i in range(lo, hi):
             if cleared[i]:
                 continue
@@ -307,14 +311,20 @@ class GeneratorRole(_Entries):
                         continue
                     except OSError:
                         st = None
+                    if check_uid and e.uid != last_uid:
+                        last_uid = e.uid
+                        uid = uid_of(last_uid)
+                    if check_gid and e.gid != last_gid:
+                        last_gid = e.gid
+                        gid = gid_of(last_gid)
                     if (
                         st is not None
                         and st.st_mode & 0o170000 == 0o100000
                         and st.st_size == e.size
                         and st.st_mtime_ns // 1_000_000_000 == e.mtime  # the quick check
                         and (not perms or not (st.st_mode ^ e.mode) & 0o7777)
-                        and (not check_uid or st.st_uid == uid_of(e.uid))
-                        and (not check_gid or _group_matches(st, gid_of(e.gid)))
+                        and (not check_uid or st.st_uid == uid)
+                        and (not check_gid or gid[1] or st.st_gid == gid[0])
                     ):
                         continue
             self._recv_generator(i)

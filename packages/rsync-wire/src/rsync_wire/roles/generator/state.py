@@ -54,11 +54,6 @@ def _below(rel: bytes, dirs: list[bytes]) -> bool:
     return any(not d or rel.startswith(d + b"/") for d in dirs)
 
 
-def _group_matches(st: os.stat_result, mapped: tuple[int, bool]) -> bool:
-    gid, skip = mapped
-    return skip or st.st_gid == gid
-
-
 def _show(name: bytes) -> str:
     return name.decode("utf-8", "backslashreplace")
 
