@@ -606,13 +606,14 @@ class ReceiverSide:
         hundreds = 0
         while True:
             done = False
-            for item in await ws.decode(decoder.decode_batch):
-                if isinstance(item, EndOfList):
-                    if not sh.opts.ignore_errors:
-                        sh.io_error |= item.io_error
-                    done = True
-                    break
-                entries.append(item)
+            items = await ws.decode(decoder.decode_batch)
+            end = items[-1]
+            if isinstance(end, EndOfList):  # a batch ends at its list's end marker, if any
+                if not sh.opts.ignore_errors:
+                    sh.io_error |= end.io_error
+                done = True
+                del items[-1]
+            entries += cast("list[FileEntry]", items)
             count = len(entries)
             if count_progress:
                 while hundreds + 100 <= count:
