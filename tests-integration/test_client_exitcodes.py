@@ -174,7 +174,11 @@ def test_remote_command_not_found(
         tmp_path / "d",
     )
     assert ours.returncode == 127
-    assert last_error(ours) == last_error(theirs)
+    # rsync's code is 127 once it reaped the shell, 12 when it saw the EOF first (a busy
+    # machine): its words are compared when it says what we say
+    assert theirs.returncode in (127, 12), theirs
+    if theirs.returncode == 127:
+        assert last_error(ours) == last_error(theirs)
 
 
 def test_remote_shell_fails_to_start(
