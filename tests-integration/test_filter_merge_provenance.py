@@ -11,6 +11,7 @@ files inside the destination, unlike rsync (whose generator reads ``../secret``)
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from typing import TYPE_CHECKING
@@ -173,3 +174,35 @@ def test_pull_reads_destination_merge_files_only_inside_it(
     assert rc == 0, out
     assert CONTENT not in out
     assert sorted(p.name for p in dest.iterdir()) == ["f"]
+
+
+def test_over_long_deferred_merge_name(real_rsync: RealRsync, tmp_path: Path) -> None:
+    """A per-dir merge name that only overflows once joined to the directory.
+
+    rsync: exclude.c parse_merge_name() and push_local_filters(): "merge-file name
+    overflows", then "cannot add local filter rules in long-named directory" for each
+    directory, exit 23, and the name (from a file) is never shown.
+    """
+    maxpath = os.pathconf(str(tmp_path), "PC_PATH_MAX")
+    results: dict[str, tuple[int, list[str]]] = {}
+    for who in ("rsync", "ours"):
+        src = tmp_path / who / "src"
+        (src / "sub").mkdir(parents=True)
+        (src / "sub" / "f").write_text("x\n")
+        dest = tmp_path / who / "dest"
+        dest.mkdir()
+        # the directory names are the same length for both, so this overflows for both
+        pad = maxpath - len(str(tmp_path / "rsync" / "src")) - 12
+        (src / ".rsync-filter").write_text(": sub/SECRET-NAME-" + "Q" * pad + "\n")
+        args = ["-r", "-F", f"{src}/", f"{dest}/"]
+        rc, out = _run(real_rsync.argv(*args) if who == "rsync" else pyrsync_argv(*args))
+        assert "SECRET-NAME" not in out, (who, out)
+        lines = [ln.removeprefix("rsync: ") for ln in out.splitlines() if "<rule from" in ln]
+        results[who] = (rc, lines)
+    assert results["rsync"] == (
+        23,
+        ["merge-file name overflows: <rule from a file read earlier>"]
+        + ["cannot add local filter rules in long-named directory: <rule from a file read earlier>"]
+        * 2,
+    )
+    assert results["ours"] == results["rsync"]

@@ -83,6 +83,9 @@ class Selector(Protocol):
     def leave_dir(self, token: object) -> None:
         """Drop the rules that ``enter_dir`` added."""
 
+    def take_io_error(self) -> int:
+        """The IOERR_* bits of merge files ``enter_dir`` could not read since the last call."""
+
 
 class ScanEntry(msgspec.Struct, kw_only=True, gc=False):
     """One file found by the scan.
@@ -533,6 +536,8 @@ def list_dir_entries(
     rsync: flist.c send_directory().
     """
     prefix = b"" if name == b"." else name + b"/"
+    if selector is not None:
+        report.io_error |= selector.take_io_error()
     try:
         listing = root.list_dir(path)
     except OSError as exc:

@@ -261,6 +261,10 @@ class _Selection:
     def leave_dir(self, token: object) -> None:
         self.client.leave_dir(token)  # type: ignore[arg-type]
 
+    def take_io_error(self) -> int:
+        bits, self.client.io_error = self.client.io_error, 0
+        return bits
+
 
 class _TracedSelection(_Selection):
     """A :class:`_Selection` that also tells which rule decided for each name.

@@ -185,6 +185,8 @@ class FilterList:
         self._dirbuf = b""  # rsync's dirbuf: "" until the walk starts
         self._parent_dirscan = False
         self._merge_depth = 0
+        self.io_error = 0
+        """IOERR_* bits of what :meth:`enter_dir` could not read (rsync: io_error)."""
         self._drop_sides: RuleFlag | None = None
         self._per_dir = False
         self._index: _Index | None = None
@@ -720,9 +722,18 @@ class FilterList:
                     if self._setup_merge(slot, target, read_file):
                         self._set_dir(dirpath)
                 path = self._dirbuf + slot.name
-                data = read_file(self._callback_path(path))
-                if data is not None:
-                    self._add_slot_file(slot, target, data, path)
+                if len(path) >= _MAXPATHLEN:
+                    self.io_error |= 1  # IOERR_GENERAL
+                    shown = (
+                        _FROM_FILE_EARLIER
+                        if slot.from_file
+                        else path[: _MAXPATHLEN - 1].decode("utf-8", "backslashreplace")
+                    )
+                    _log.error("cannot add local filter rules in long-named directory: %s", shown)
+                else:
+                    data = read_file(self._callback_path(path))
+                    if data is not None:
+                        self._add_slot_file(slot, target, data, path)
                 slot.entries = target.entries()
         finally:
             self._reader = outer_reader
@@ -774,12 +785,23 @@ class FilterList:
     def _dirprefix(self) -> bytes:
         return self._dirbuf[:-1] if len(self._dirbuf) > 1 else b""
 
-    def _merge_name(self, name: bytes) -> bytes:
-        """rsync: exclude.c:parse_merge_name()."""
+    def _merge_name(self, name: bytes, shown: str | None) -> bytes | None:
+        """A merge file's name, relative ones joined to the directory being scanned.
+
+        ``shown`` is what a message says instead of the name when the rule came from a
+        file (None: the name is the user's own and is shown). Returns None, after
+        rsync's error, when the joined name would not fit in a path.
+
+        rsync: exclude.c:parse_merge_name().
+        """
         if not self._parent_dirscan and not name.startswith(b"/") and b"/" not in name:
             return name
         fn = _clean_fname(name)
         if not fn.startswith(b"/"):
+            if len(self._dirbuf) + len(fn) >= _MAXPATHLEN:
+                text = shown if shown is not None else fn.decode("utf-8", "backslashreplace")
+                _log.error("merge-file name overflows: %s", text)
+                return None
             fn = _clean_fname(self._dirbuf + fn)
         return fn
 
@@ -822,10 +844,14 @@ class FilterList:
             if flags & _I.PERDIR_MERGE:
                 self._per_dir = True
                 if self._parent_dirscan:
-                    self._append(target, self._merge_name(pat), flags, 0, origin)
+                    name = self._merge_name(pat, origin.rule_text() if origin else None)
+                    if name is not None:
+                        self._append(target, name, flags, 0, origin)
                     return
             else:
-                self._read_merge(target, self._merge_name(pat), RuleFlag(flags), origin)
+                name = self._merge_name(pat, origin.rule_text() if origin else None)
+                if name is not None:
+                    self._read_merge(target, name, RuleFlag(flags), origin)
                 return
         self._append(target, pat, flags, xflags, origin)
         if flags & _I.CVS_IGNORE and not flags & _I.MERGE_FILE:
@@ -990,8 +1016,8 @@ class FilterList:
 
         rsync: exclude.c:setup_merge_file().
         """
-        x = self._merge_name(slot.name)
-        if not x.startswith(b"/"):
+        x = self._merge_name(slot.name, _FROM_FILE_EARLIER if slot.from_file else None)
+        if x is None or not x.startswith(b"/"):
             return False
         parent, _, base = x.rpartition(b"/")
         slot.name = base
