@@ -180,7 +180,7 @@ def test_same_keys_as_rsync(capsys: pytest.CaptureFixture[str]) -> None:
     for section in ("capabilities", "optimizations"):
         ours_keys = list(ours[section])
         theirs_keys = list(theirs[section])
-        # rsync newer than 3.5.0 adds "IDN" at the end; pyrsync reports it (false).
+        # rsync newer than 3.5.0 adds "IDN" at the end; pyrsync reports it.
         assert [k for k in ours_keys if k != "IDN"] == theirs_keys
     for key in ("file_bits", "inum_bits", "timestamp_bits", "long_int_bits"):
         assert ours["capabilities"][key] == 64

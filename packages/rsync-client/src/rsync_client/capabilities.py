@@ -98,8 +98,9 @@ def capability_words() -> list[str]:
         _word("prealloc", have=_accepts("--preallocate")),
         _word("stop-at", have=_accepts("--stop-at=2999-12-31T23:59")),
         _word("crtimes", have=_accepts("--crtimes")),
-        # Host names go to the resolver and the remote shell as given (no IDNA mapping).
-        "no IDN",
+        # A daemon's host goes to the resolver, a proxy and daemon-over-rsh as A-labels
+        # (rsync_wire.idn), as rsync built with libidn2 does
+        "IDN",
     ]
 
 

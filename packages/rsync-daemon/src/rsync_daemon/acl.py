@@ -7,7 +7,8 @@ network ``addr/bits`` or ``addr/mask``, or a wildcard), or its host name from th
 reverse lookup (a wildcard, compared without case); with ``forward lookup`` on, a
 plain host name token is also resolved and compared with the client's address. A
 *deny* token that does not resolve counts as a match (fail closed), as in rsync 3.5;
-an allow token that does not resolve does not match.
+an allow token that does not resolve does not match. A non-ASCII token is compared in
+its IDNA A-label form (rsync_wire.idn).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 from typing import TYPE_CHECKING
+
+from rsync_wire.idn import idn_to_ascii
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -80,6 +83,8 @@ def _match(
         return True
     if not host:
         return False
+    # the peer's name comes from DNS as ASCII: a non-ASCII token is compared as A-labels
+    pattern = idn_to_ascii(pattern) or pattern
     if fnmatch.fnmatchcase(host.lower(), pattern):
         return True
     if not forward or not _is_plain_hostname(pattern):

@@ -31,6 +31,7 @@ from rsync_client.safeopen import (
 from rsync_client.transports.connect_prog import expand_connect_prog, open_connect_prog
 from rsync_client.transports.proxy import establish_proxy_connection, parse_proxy
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError
+from rsync_wire.idn import idn_to_ascii
 from rsync_wire.proto.constants import AUTH_DIGESTS, DEFAULT_PORT
 from rsync_wire.proto.handshake import (
     Accepted,
@@ -96,6 +97,7 @@ async def connect_daemon(
     prog = os.environ.get("RSYNC_CONNECT_PROG")
     if prog:
         return await open_connect_prog(expand_connect_prog(prog, host))
+    host = idn_to_ascii(host) or host  # the resolver speaks ASCII (rsync: socket.c)
     proxy = os.environ.get("RSYNC_PROXY")
     if proxy:
         spec = parse_proxy(proxy)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final
 import anyio
 
 from rsync_wire.errors import ExitCode, RsyncError
+from rsync_wire.idn import idn_to_ascii
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -124,7 +125,9 @@ def remote_command(
         argv += ["-l", user]
     if family in ("-4", "-6") and os.path.basename(argv[0]) == "ssh":
         argv.append(family)  # -4/-6 reach ssh, the one remote shell known to take them
-    argv.append(host)
+    # a daemon's host is ours to resolve: the helper gets its A-labels; a host:path
+    # transfer's belongs to the user's ssh (its ssh_config Host patterns), as typed
+    argv.append((idn_to_ascii(host) or host) if daemon else host)
     argv.append(rsync_path)
     if daemon:
         argv += ["--server", "--daemon", "."]
