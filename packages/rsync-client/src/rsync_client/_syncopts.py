@@ -137,6 +137,7 @@ class SyncOptions(TypedDict, total=False):
     exclude_from: StrArgs  # --exclude-from (repeatable)
     include_from: StrArgs  # --include-from (repeatable)
     skip_compress: StrArg  # --skip-compress
+    compress_threads: int  # --compress-threads
     progress: bool  # --progress
     log_file: StrArg  # --log-file
     log_file_format: StrArg  # --log-file-format

@@ -672,6 +672,7 @@ _APPLY: Final[dict[str, _Spec]] = {
     "sockopts": _str("sockopts"),
     "outbuf": _Spec(_outbuf, takes_arg=True),
     "skip-compress": _str("skip_compress"),
+    "compress-threads": _int("compress_threads"),
     "copy-devices": _Spec(lambda o, _v: setattr(o, "copy_devices", True)),
     "write-devices": _flag("write_devices"),
     "trust-sender": _Spec(lambda o, _v: setattr(o, "trust_sender", True)),
@@ -959,6 +960,7 @@ Options
 --compress, -z           compress file data during the transfer
 --compress-choice=STR    choose the compression algorithm (aka --zc)
 --compress-level=NUM     explicitly set compression level (aka --zl)
+--compress-threads=NUM   explicitly set compression threads (aka --zt)
 --cvs-exclude, -C        auto-ignore files in the same way CVS does
 --filter=RULE, -f        add a file-filtering RULE
 -F                       same as --filter='dir-merge /.rsync-filter'

@@ -185,6 +185,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     sockopts: str | None = None  # --sockopts: rsync's socket option list
     outbuf: str | None = None  # --outbuf=N|L|B: standard output's buffering
     skip_compress: str | None = None  # --skip-compress=LIST
+    compress_threads: int | None = None  # --compress-threads/--zt: zstd workers of our sender
     write_devices: bool = False  # --write-devices: write into existing devices (in place)
     copy_devices: bool = False  # --copy-devices: a device's contents sent as a file's
     trust_sender: bool = False  # --trust-sender: the receiver does not check the list's names
@@ -329,6 +330,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             from0=self.files_from is not None,
             cvs_exclude=self.cvs_exclude,
             skip_compress=self.skip_compress,
+            compress_threads=self.compress_threads,
             copy_devices=self.copy_devices,
             write_devices=self.write_devices,
             trust_sender=self.trust_sender,

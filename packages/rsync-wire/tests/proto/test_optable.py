@@ -213,6 +213,7 @@ _PUSH_KEEPS = {
     "include-from": "the client reads the file; its rules travel in the filter list",
     "P": "it travels as --partial",
     "skip-compress": "only the sender compresses: a push's client applies it itself",
+    "compress-threads": "only the sender compresses; rsync never forwards it (-M does)",
     "chmod": "the sending client applies it to the modes it sends",
     "munge-links": "each side has its own (rsync: pipe.c local_child())",
     "protocol": "each side announces its own; the lower is spoken (rsync: compat.c)",

@@ -564,7 +564,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     # rsync's client forwards it when the server sends
     _O("skip-compress", arg=Arg.STR, sets="skip_compress", server="str", send=Send.EQUALS,
        when=_RECV, roles=_ALL),
-    _O("compress-threads", arg=Arg.INT, sets="compress_threads", server="int", roles=_SRV,
+    _O("compress-threads", arg=Arg.INT, sets="compress_threads", server="int", roles=_ALL,
        aliases=("zt",)),
     _O("", "P", sets="partial", server="flag", roles=_ALL),
     _O("progress", roles=_CLI, negations=_no("progress")),

@@ -239,6 +239,8 @@ class TokenEncoder:
         level: compression level; ``None`` (or -1 for zlib, 0 for zstd) means the
             method's default (6, 3). zlib level 0 (``dont compress = *``) sends stored
             blocks. Ignored for lz4 and plain.
+        threads: zstd only: worker threads (``--compress-threads``; 0: compress in
+            this thread).
 
     Raises:
         UnsupportedError: unknown compression name.
@@ -264,7 +266,14 @@ class TokenEncoder:
         "_zs",
     )
 
-    def __init__(self, compression: str | None = None, *, protocol: int, level: int | None = None):
+    def __init__(
+        self,
+        compression: str | None = None,
+        *,
+        protocol: int,
+        level: int | None = None,
+        threads: int = 0,
+    ):
         self._method = _method(compression)
         self._protocol = protocol
         self._in_file = False
@@ -284,7 +293,8 @@ class TokenEncoder:
             self._level = ZSTD_LEVEL if not level else min(level, 22)
             import zstandard
 
-            self._zs = zstandard.ZstdCompressor(level=self._level).compressobj()
+            # --compress-threads: zstd's own worker threads (rsync: ZSTD_c_nbWorkers)
+            self._zs = zstandard.ZstdCompressor(level=self._level, threads=threads).compressobj()
         else:
             self._level = 0
         self._file_level = self._level  # zlib, zlibx: the level of the current file

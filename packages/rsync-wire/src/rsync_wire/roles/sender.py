@@ -88,6 +88,8 @@ __all__ = ["SenderRole"]
 log = logging.getLogger("rsync_wire.sender")
 
 _READ_SIZE = 256 * 1024
+MAX_DAEMON_COMPRESSION_THREADS = 8
+"""A daemon's sender starts at most this many zstd workers (rsync: options.c)."""
 
 
 def _decode_sums(
@@ -426,8 +428,16 @@ class SenderRole:
         self._xa_todo: list[int] | None = None
         self.ndx_out = codec.NdxEncoder(protocol=session.protocol)
         self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
+        threads = max(0, opts.compress_threads or 0)
+        if module is not None:
+            # a daemon's client must not make it start hundreds of zstd workers
+            # (rsync: options.c MAX_DAEMON_COMPRESSION_THREADS)
+            threads = min(threads, MAX_DAEMON_COMPRESSION_THREADS)
         self.tokens = TokenEncoder(
-            session.compression, protocol=session.protocol, level=session.compress_level
+            session.compression,
+            protocol=session.protocol,
+            level=session.compress_level,
+            threads=threads,
         )
         # files sent at level 0 (dont compress, --skip-compress): zlib and zlibx only
         self._skip = (
