@@ -84,8 +84,9 @@ def test_backup_dir_through_a_planted_symlink_stays_inside(
     if confined:
         # refused, as rsync refuses it: the file outside is untouched, the failure said
         assert (outside / "keys").read_text() == "ADMIN\n", err
-        assert code == 23, err
+        assert code == 11, err  # rsync: rsync.c finish_transfer() (a failed backup ends it)
         assert "keep_backup failed" in err
+        assert (root / "keys").read_text() == "OLD\n"  # not replaced: it could not be kept
     else:
         assert code == 0, err
         assert (outside / "keys").read_text() == "OLD\n"  # the control: it went outside
@@ -172,3 +173,47 @@ def test_an_absolute_backup_dir_inside_the_root_is_used(
         assert code == 0, err
         assert (root / "keys").read_text() == "NEW\n"
         assert (backup_dir / "keys").read_text() == "OLD\n"
+
+
+@pytest.mark.parametrize("server", ["ours", "rsync"])
+def test_a_pinned_backup_dir_is_used_through_its_descriptor(
+    server: str, real_rsync: RealRsync, rsh_shim_factory: ShimFactory, tmp_path: Path
+) -> None:
+    """rrsync pins the backup dir it made; the transfer cannot swap its name for a symlink.
+
+    The push replaces the pinned directory ``a`` with a symlink out of the root before
+    ``keys`` is backed up. The backup goes to the directory the descriptor holds (now
+    unlinked, so it fails) and the message names the pin, as rsync 3.5's does; nothing
+    outside the root is touched.
+    """
+    root = tmp_path / "root"
+    (root / "a").mkdir(parents=True)
+    (root / "keys").write_text("OLD\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keys").write_text("ADMIN\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "keys").write_text("NEW\n")
+    os.symlink("../outside", src / "a")
+    program = [*PYRSYNC] if server == "ours" else real_rsync.argv()
+    shim = str(rsh_shim_factory([*program, f"--confine-root={root}"], name=f"pin-{server}"))
+    fd = os.open(root / "a", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        proc = subprocess.run(
+            real_rsync.argv(
+                "-rlbI", f"--backup-dir=/proc/self/fd/{fd}", "-e", shim, f"{src}/", f"host:{root}/"
+            ),
+            pass_fds=(fd,),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(fd)
+    assert (outside / "keys").read_text() == "ADMIN\n"
+    assert os.readlink(root / "a") == "../outside"
+    assert proc.returncode == 11, proc.stderr  # rsync: rsync.c finish_transfer()
+    assert f'keep_backup failed: "{root}/keys" -> "/proc/self/fd/{fd}/keys": ' in proc.stderr
+    assert (root / "keys").read_text() == "OLD\n"

@@ -22,6 +22,7 @@ is_exact_fd_pin(), abspath_outside_confinement().
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -34,7 +35,14 @@ if TYPE_CHECKING:
     from rsync_wire.fs import Root
     from rsync_wire.proto.options import TransferOptions
 
-__all__ = ["ConfinedDestination", "OutsideRootError", "check_confine_root", "confine_paths"]
+__all__ = [
+    "ConfinedDestination",
+    "OutsideRootError",
+    "check_confine_root",
+    "confine_paths",
+    "is_pinned",
+    "open_pinned_dir",
+]
 
 _PIN: Final = re.compile(rb"^(/proc/(?:self|[0-9]+)/fd/[0-9]+|/dev/fd/[0-9]+)(/.*)?$")
 
@@ -81,6 +89,41 @@ def _unpin(path: bytes) -> bytes:
     return target + tail
 
 
+def is_pinned(path: bytes) -> bool:
+    """Whether ``path`` starts with a descriptor pin (``/proc/self/fd/N`` and the like)."""
+    return _PIN.match(path) is not None
+
+
+def open_pinned_dir(path: bytes) -> int:
+    """The directory a pinned ``path`` names, reached through the descriptor itself.
+
+    The pinned directory is the one the wrapper opened, wherever its name has gone
+    since; the directories of the tail are made as needed below it and never followed
+    through a symlink.
+
+    Raises:
+        OSError: the pin or a directory of its tail cannot be opened.
+    """
+    m = _PIN.match(path)
+    if m is None:
+        msg = f"not a descriptor pin: {path!r}"
+        raise ValueError(msg)
+    fd = os.open(m.group(1), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in split_path(m.group(2) or b""):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o777, dir_fd=fd)
+            sub = os.open(
+                part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
+            )
+            os.close(fd)
+            fd = sub
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _inside(root: bytes, path: bytes) -> bytes | None:
     """``path`` (absolute) relative to ``root``, keeping a trailing slash; None if outside."""
     if root == b"/":
@@ -125,7 +168,8 @@ def resolve_option_paths(opts: TransferOptions) -> None:
             return text
         return os.fsdecode(_unpin(os.fsencode(text)))
 
-    opts.backup_dir = fix(opts.backup_dir)
+    # the backup directory keeps its pin: it is opened through the descriptor, so the
+    # transfer cannot turn its name into a symlink elsewhere (open_pinned_dir)
     opts.partial_dir = fix(opts.partial_dir)
     opts.temp_dir = fix(opts.temp_dir)
     opts.basis_dirs = [fix(d) or d for d in opts.basis_dirs]
@@ -144,6 +188,11 @@ class ConfinedDestination:
     def __init__(self, root: Root) -> None:
         self.root = root
         self._root_path = os.path.normpath(root.path) if root.path != b"/" else b"/"
+
+    @property
+    def root_path(self) -> bytes:
+        """The confinement root (what the server's relative paths are relative to)."""
+        return self._root_path
 
     def relative(self, path: bytes) -> bytes:
         """``path`` relative to the root (a relative one is already).

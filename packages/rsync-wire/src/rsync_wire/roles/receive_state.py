@@ -546,6 +546,9 @@ class Shared:
         self.dest_in_module = b""
         # a daemon module's way of showing a name in messages (``"NAME" (in MODULE)``)
         self.module_shown: Callable[[bytes], bytes] | None = None
+        # --confine-root: what relative destination paths are relative to (the root, not
+        # the working directory)
+        self.path_base: bytes | None = None
 
     def dflt_perms_for(self, name: bytes) -> int:
         """The permissions new entries of ``name``'s directory get without ``-p``.
@@ -642,7 +645,7 @@ class Shared:
         if self.module_shown is not None:
             path = self.dest_in_module + b"/" + rel if self.dest_in_module else rel
             return self.module_shown(path or b".")
-        return b'"' + full_name(self.tree, rel) + b'"'
+        return b'"' + full_name(self.tree, rel, self.path_base) + b'"'
 
     def daemon_hides(self, rel: bytes, *, is_dir: bool) -> bool:
         """Whether the module's rules hide the destination name ``rel`` (never ``.``)."""
@@ -653,14 +656,18 @@ class Shared:
         return rules.hides(path, is_dir=is_dir)
 
 
-def full_name(tree: DestTree | None, rel: bytes) -> bytes:
+def full_name(tree: DestTree | None, rel: bytes, cwd: bytes | None = None) -> bytes:
     """A destination name as rsync shows it in errors: from the working directory on.
+
+    ``cwd``: what a relative destination is relative to, when not the working directory.
 
     rsync: util1.c full_fname().
     """
     base = tree.path.rstrip(b"/") if tree is not None else b"."
     if not base:
         base = b"/"
+    if cwd is not None and not base.startswith(b"/"):
+        base = cwd.rstrip(b"/") + (b"" if base == b"." else b"/" + base)
     base = _full(base).rstrip(b"/")
     return base + b"/" + rel if rel else base or b"/"
 

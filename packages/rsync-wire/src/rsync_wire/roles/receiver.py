@@ -1057,9 +1057,12 @@ class ReceiverRole:
         sh = self.sh
         self._set_final_attrs(fd, rel, entry, basis_st, tmp=tmp)
         output = self.output
-        if sh.backups is not None and not self._backup(rel):
-            output.unlink_temp(rel, tmp)  # the new file is not put in place
-            return
+        if sh.backups is not None:
+            try:
+                self._backup(rel, fatal=True)
+            except RsyncError:
+                output.unlink_temp(rel, tmp)  # the new file is not put in place
+                raise
         try:
             output.rename_temp(rel, tmp)
         except OSError as exc:
@@ -1069,17 +1072,27 @@ class ReceiverRole:
             )
             output.unlink_temp(rel, tmp)
 
-    def _backup(self, rel: bytes) -> bool:
+    def _backup(self, rel: bytes, *, fatal: bool = False) -> bool:
         """``--backup``: keep the file about to be replaced; whether that worked.
 
+        ``fatal``: a failure ends the transfer (exit 11), as it does when a received file
+        is about to take the place of the one to keep (rsync: rsync.c finish_transfer());
+        otherwise the file is left as it was and the transfer goes on.
+
         rsync: backup.c make_backup().
+
+        Raises:
+            RsyncError: ``fatal``, and the backup failed.
         """
         sh = self.sh
         assert sh.backups is not None  # noqa: S101 - only with --backup
         try:
             bname = sh.backups.keep(rel)
         except OSError as exc:
-            self._error(f"rsync: [receiver] {sh.backups.failure(rel, self._full_name(rel), exc)}")
+            text = f"rsync: [receiver] {sh.backups.failure(rel, self._full_name(rel), exc)}"
+            if fatal:
+                raise RsyncError(text, exit_code=ExitCode.FILEIO) from exc
+            self._error(text)
             return False
         if bname is not None:  # rsync: backup.c make_backup_inner()
             lines = []

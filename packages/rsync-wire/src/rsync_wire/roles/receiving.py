@@ -54,7 +54,7 @@ from rsync_wire.roles import idnames
 from rsync_wire.roles.altdest import BasisDirs
 from rsync_wire.roles.backup import Backups
 from rsync_wire.roles.chmod import ChmodError, option_rules, tweak_mode
-from rsync_wire.roles.confine_root import ConfinedDestination
+from rsync_wire.roles.confine_root import ConfinedDestination, is_pinned, open_pinned_dir
 from rsync_wire.roles.daemon_rules import module_path
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.flists import FREED, FileLists
@@ -425,6 +425,8 @@ class ReceiverSide:
         self.shared.daemon_rules = daemon_rules
         if isinstance(self.destination, ModuleDestination):
             self.shared.module_shown = self.destination.shown
+        elif isinstance(self.destination, ConfinedDestination):
+            self.shared.path_base = self.destination.root_path
         self.adjust = _with_chmod(opts, config, adjust)
         self.shared.read_sub_list = self.read_sub_list
         self._events: MemoryObjectSendStream[ReceiverEvent] | None = None
@@ -1156,17 +1158,22 @@ class ReceiverSide:
             path = module_path(base + b"/" + bdir) or b"."
             prefixes = [b"/".join(path.split(b"/")[:k]) for k in range(1, path.count(b"/") + 2)]
         elif isinstance(place, ConfinedDestination) and bdir.startswith(b"/"):
-            # --confine-root: an absolute one (a wrapper's pin, read at start) lies inside
-            # the root; only the directories below the root are made
+            # --confine-root: an absolute one lies inside the root; only the directories
+            # below the root are made. A wrapper's pin is judged by what it points at now
+            # and then used through its descriptor, as rsync does (its messages show it)
             path = place.relative(bdir)
             parts = split_path(path)
-            prefixes = [b"/".join(parts[:k]) for k in range(1, len(parts) + 1)]
+            prefixes = (
+                [] if is_pinned(bdir) else [b"/".join(parts[:k]) for k in range(1, len(parts) + 1)]
+            )
         else:
             path = bdir if bdir.startswith(b"/") else tree.path.rstrip(b"/") + b"/" + bdir
             parts = path.split(b"/")
             prefixes = [b"/".join(parts[:k]) for k in range(2, len(parts) + 1) if parts[k - 1]]
 
         def open_backup_dir() -> DestTree:
+            if isinstance(place, ConfinedDestination) and is_pinned(bdir):
+                return DestTree(bdir, fd=open_pinned_dir(bdir))
             for prefix in prefixes:
                 if prefix and prefix != b"." and place.stat(prefix) is None:
                     place.mkdir(prefix)

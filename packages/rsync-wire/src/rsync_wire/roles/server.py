@@ -399,7 +399,8 @@ async def _serve_role(
     except RsyncError as exc:
         if isinstance(exc, RemoteError):
             return int(exc.exit_code)
-        log.warning("%s%s", module.log_prefix + " " if module else "", exc)
+        if module is not None:  # the daemon's log; a remote-shell server's client says it
+            log.warning("%s %s", module.log_prefix, exc)
         try:
             return await _fail(ws, session, f"rsync: {exc}", exc.exit_code)
         except RsyncError:
@@ -454,7 +455,8 @@ async def _serve_upload(
     except RsyncError as exc:
         if isinstance(exc, RemoteError):
             return int(exc.exit_code)
-        log.warning("%s%s", module.log_prefix + " " if module else "", exc)
+        if module is not None:  # the daemon's log; a remote-shell server's client says it
+            log.warning("%s %s", module.log_prefix, exc)
         bare = getattr(exc, "bare", False) is True or str(exc).startswith(("rsync", "ERROR"))
         text = str(exc) if bare else f"rsync: {exc}"
         try:
