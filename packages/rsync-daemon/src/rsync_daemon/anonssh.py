@@ -26,12 +26,19 @@ import contextlib
 import logging
 import os
 import shlex
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import anyio
 import anyio.abc
-import asyncssh
+
+with warnings.catch_warnings():
+    # cryptography 51 deprecates DSA, which asyncssh still names at import time; the
+    # daemon never offers or accepts DSA keys, so the warning would only be noise on
+    # every start
+    warnings.filterwarnings("ignore", message="DSA is deprecated", module="asyncssh")
+    import asyncssh
 
 from rsync_daemon.connection import handle_connection
 from rsync_wire.errors import ExitCode
