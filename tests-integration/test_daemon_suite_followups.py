@@ -270,3 +270,32 @@ def test_the_module_list_names_modules_whatever_their_hosts_allow(
         outputs.append(out)
     assert outputs[0] == outputs[1]
     assert [line.split()[0] for line in outputs[1].splitlines()] == ["open", "denied"]
+
+
+@pytest.mark.timeout(60)
+def test_a_fatal_server_error_ends_with_rsyncs_exit_line(
+    our_daemon: RealDaemonFactory,
+    real_daemon: RealDaemonFactory,
+    real_rsync: RealRsync,
+    tmp_path: Path,
+) -> None:
+    """The server says how it exited, with its role, after the error (rsync: log.c log_exit())."""
+    import re
+
+    from harness.daemon import DaemonModule
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    (tmp_path / "f").write_text("x\n")
+    outputs = []
+    for factory in (real_daemon, our_daemon):
+        daemon = factory([DaemonModule("ro", ro)])
+        code, _, err = run(real_rsync.argv(tmp_path / "f", daemon.url("ro")))
+        assert code == 1, err
+        lines = [ln for ln in err.splitlines() if not ln.startswith("rsync: [sender] read error")]
+        outputs.append([re.sub(r" at \S+ \[(\w+)=[^]]*\]$", r" [\1]", ln) for ln in lines])
+    assert outputs[0] == [
+        "ERROR: module is read only",
+        "rsync error: syntax or usage error (code 1) [Receiver]",
+    ]
+    assert outputs[1] == outputs[0]

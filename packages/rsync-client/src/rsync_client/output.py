@@ -22,6 +22,7 @@ import time
 from typing import IO, TYPE_CHECKING, Final
 
 from rsync_client.logformat import FMT_WIDTH_MAX, log_format_has
+from rsync_wire.errors import EXIT_NAMES, exit_line
 from rsync_wire.proto.constants import Item, Msg
 from rsync_wire.proto.escape import escape_text
 from rsync_wire.roles.decide import SIGNIFICANT_ITEM_FLAGS
@@ -50,34 +51,8 @@ __all__ = [
     "summary_lines",
 ]
 
-ERROR_NAMES: Final = {
-    1: "syntax or usage error",
-    2: "protocol incompatibility",
-    3: "errors selecting input/output files, dirs",
-    4: "requested action not supported",
-    5: "error starting client-server protocol",
-    10: "error in socket IO",
-    11: "error in file IO",
-    12: "error in rsync protocol data stream",
-    13: "errors with program diagnostics",
-    14: "error in IPC code",
-    15: "sibling process crashed",
-    16: "sibling process terminated abnormally",
-    19: "received SIGUSR1",
-    20: "received SIGINT, SIGTERM, or SIGHUP",
-    21: "waitpid() failed",
-    22: "error allocating core memory buffers",
-    23: "some files/attrs were not transferred (see previous errors)",
-    24: "some files vanished before they could be transferred",
-    25: "the --max-delete limit stopped deletions",
-    30: "timeout in data send/receive",
-    35: "timeout waiting for daemon connection",
-    124: "remote shell failed",
-    125: "remote shell killed",
-    126: "remote command could not be run",
-    127: "remote command not found",
-}
-"""rsync's exit-code texts. rsync: log.c rerr_names."""
+ERROR_NAMES: Final = EXIT_NAMES
+"""rsync's exit-code texts (rsync_wire.errors.EXIT_NAMES)."""
 
 
 def rsync_error_line(code: int, *, role: str = "client") -> str:
@@ -85,9 +60,7 @@ def rsync_error_line(code: int, *, role: str = "client") -> str:
 
     rsync: log.c log_exit().
     """
-    name = ERROR_NAMES.get(code, "unexplained error")
-    kind = "warning" if code == 24 else "error"
-    return f"rsync {kind}: {name} (code {code}) at pyrsync [{role}={client_version()}]"
+    return exit_line(code, program="pyrsync", role=role, version=client_version())
 
 
 _PLAIN_ARG: Final = frozenset(

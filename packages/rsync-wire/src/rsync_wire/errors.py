@@ -11,6 +11,7 @@ from enum import IntEnum
 from typing import Final
 
 __all__ = [
+    "EXIT_NAMES",
     "LOG_TEXT_LIMIT",
     "AllocationLimitError",
     "ConnectionLost",
@@ -22,6 +23,7 @@ __all__ = [
     "RsyncError",
     "UnsupportedError",
     "clip_text",
+    "exit_line",
 ]
 
 LOG_TEXT_LIMIT: Final = 1024
@@ -127,3 +129,46 @@ class ConnectionLost(RsyncError):  # noqa: N818 - the name says what happened, a
     """The connection closed or broke in the middle of the protocol."""
 
     exit_code = ExitCode.STREAMIO
+
+
+EXIT_NAMES: Final = {
+    1: "syntax or usage error",
+    2: "protocol incompatibility",
+    3: "errors selecting input/output files, dirs",
+    4: "requested action not supported",
+    5: "error starting client-server protocol",
+    10: "error in socket IO",
+    11: "error in file IO",
+    12: "error in rsync protocol data stream",
+    13: "errors with program diagnostics",
+    14: "error in IPC code",
+    15: "sibling process crashed",
+    16: "sibling process terminated abnormally",
+    19: "received SIGUSR1",
+    20: "received SIGINT, SIGTERM, or SIGHUP",
+    21: "waitpid() failed",
+    22: "error allocating core memory buffers",
+    23: "some files/attrs were not transferred (see previous errors)",
+    24: "some files vanished before they could be transferred",
+    25: "the --max-delete limit stopped deletions",
+    30: "timeout in data send/receive",
+    35: "timeout waiting for daemon connection",
+    124: "remote shell failed",
+    125: "remote shell killed",
+    126: "remote command could not be run",
+    127: "remote command not found",
+}
+"""rsync's exit-code texts. rsync: log.c rerr_names."""
+
+
+def exit_line(code: int, *, program: str, role: str, version: str) -> str:
+    """The last line rsync prints when it exits with ``code`` (a warning for 24).
+
+    ``role`` is rsync's who_am_i(): ``client``, ``server``, ``sender``, ``receiver``,
+    ``generator``, or ``Receiver`` (a server receiver before it forks its generator).
+
+    rsync: log.c log_exit().
+    """
+    name = EXIT_NAMES.get(code, "unexplained error")
+    kind = "warning" if code == 24 else "error"
+    return f"rsync {kind}: {name} (code {code}) at {program} [{role}={version}]"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from rsync_wire.errors import ExitCode, RemoteError, RsyncError
+from rsync_wire.errors import ExitCode, RemoteError, RsyncError, exit_line
 from rsync_wire.fs import Root, split_path
 from rsync_wire.proto.args import ArgumentError, parse_bwlimit
 from rsync_wire.proto.constants import (
@@ -140,7 +140,13 @@ async def send_error(ws: WireStream, session: Session, text: str) -> None:
 
 
 async def _fail(
-    ws: WireStream, session: Session, text: str, code: ExitCode, *, early: bool = False
+    ws: WireStream,
+    session: Session,
+    text: str,
+    code: ExitCode,
+    *,
+    early: bool = False,
+    role: str | None = None,
 ) -> int:
     """Report a fatal error the way rsync's server does, then end the session.
 
@@ -155,6 +161,9 @@ async def _fail(
     returns at once before input buffering starts; msleep(100) for a server).
     """
     await send_error(ws, session, text)
+    if role is not None:
+        # the role's own exit line follows what made it exit (an option refusal has none)
+        await send_error(ws, session, _exit_line(code, role))
     if session.error_exit_msg:
         await ws.write_message(Msg.ERROR_EXIT, int(code).to_bytes(4, "little", signed=True))
     await ws.flush()
@@ -163,6 +172,17 @@ async def _fail(
     else:
         await anyio.sleep(0.1)
     return int(code)
+
+
+def _exit_line(code: ExitCode, role: str) -> str:
+    """Rsync's ``rsync error: ... [ROLE=VERSION]`` line for a server that exits with ``code``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ours = version("rsync-wire")
+    except (PackageNotFoundError, OSError):
+        ours = "?"
+    return exit_line(int(code), program="pyrsync", role=role, version=ours)
 
 
 async def refuse_session(ws: WireStream, *, protocol: int, message: str, code: ExitCode) -> int:
@@ -358,7 +378,12 @@ async def _serve_role(
         if module is not None and module.read_only:
             # rsync: main.c do_server_recv(), before it reads anything
             return await _fail(
-                ws, session, "ERROR: module is read only", ExitCode.SYNTAX, early=True
+                ws,
+                session,
+                "ERROR: module is read only",
+                ExitCode.SYNTAX,
+                early=True,
+                role="Receiver",
             )
         return await _serve_upload(
             ws, session, parsed, module=module, root_path=root_path, total=total
@@ -380,7 +405,11 @@ async def _serve_role(
         root = Root(base, insecure_links=module is not None and module.insecure_links)
     except OSError as exc:
         return await _fail(
-            ws, session, f"rsync: chdir {base} failed: {exc.strerror}", ExitCode.FILESELECT
+            ws,
+            session,
+            f"rsync: chdir {base} failed: {exc.strerror}",
+            ExitCode.FILESELECT,
+            role="sender",
         )
     from rsync_wire.roles.sender import SenderRole
 
@@ -402,7 +431,7 @@ async def _serve_role(
         if module is not None:  # the daemon's log; a remote-shell server's client says it
             log.warning("%s %s", module.log_prefix, exc)
         try:
-            return await _fail(ws, session, f"rsync: {exc}", exc.exit_code)
+            return await _fail(ws, session, f"rsync: {exc}", exc.exit_code, role="sender")
         except RsyncError:
             return int(exc.exit_code)
     finally:
@@ -444,6 +473,7 @@ async def _serve_upload(
                 session,
                 f"rsync: chdir {module.path} failed: {exc.strerror}",
                 ExitCode.FILESELECT,
+                role="Receiver",
             )
     elif opts.confine_root is not None:
         root = Root(opts.confine_root)  # dest is relative to it (rsync_daemon.stdio)
@@ -460,7 +490,7 @@ async def _serve_upload(
         bare = getattr(exc, "bare", False) is True or str(exc).startswith(("rsync", "ERROR"))
         text = str(exc) if bare else f"rsync: {exc}"
         try:
-            return await _fail(ws, session, text, exc.exit_code)
+            return await _fail(ws, session, text, exc.exit_code, role="receiver")
         except RsyncError:
             return int(exc.exit_code)
     finally:
