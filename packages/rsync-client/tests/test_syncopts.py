@@ -53,6 +53,7 @@ def _sample(key: str) -> object:
         "stop_after": "5",
         "stop_at": "2099-01-01T00:00",
         "compress_level": 3,
+        "stderr": "all",
     }
     if key in samples:
         return samples[key]

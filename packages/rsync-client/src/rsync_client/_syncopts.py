@@ -114,11 +114,13 @@ class SyncOptions(TypedDict, total=False):
     implied_dirs: bool  # --implied-dirs
     max_alloc: int | str  # --max-alloc
     debug: StrArgs  # --debug (repeatable)
+    stderr: StrArg  # --stderr
     msgs2stderr: bool  # --msgs2stderr
     motd: bool  # --motd
     human_readable: bool | int  # --human-readable, -h
     archive: bool  # --archive, -a
     inc_recursive: bool  # --inc-recursive
+    old_dirs: bool  # --old-dirs
     open_noatime: bool  # --open-noatime
     fake_super: bool  # --fake-super
     copy_devices: bool  # --copy-devices
@@ -149,6 +151,7 @@ class SyncOptions(TypedDict, total=False):
     trust_sender: bool  # --trust-sender
     chown: StrArg  # --chown
     contimeout: int  # --contimeout
+    fsync: bool  # --fsync
     stop_after: StrArg  # --stop-after
     stop_at: StrArg  # --stop-at
     rsh: StrArg  # --rsh, -e
@@ -157,6 +160,7 @@ class SyncOptions(TypedDict, total=False):
     ipv6: bool  # --ipv6, -6
     eight_bit_output: bool  # --8-bit-output, -8
     mkpath: bool  # --mkpath
+    qsort: bool  # --qsort
     copy_as: StrArg  # --copy-as
     address: StrArg  # --address
     port: int  # --port

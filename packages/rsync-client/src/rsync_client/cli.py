@@ -252,6 +252,32 @@ def _no_recursive(o: ClientOptions, _v: str | None) -> None:
     o.recursive = o.explicit_recursive = False
 
 
+def _stderr(o: ClientOptions, v: str | None) -> None:
+    """``--stderr=errors|all|client`` (any prefix): --msgs2stderr said another way.
+
+    rsync: options.c (OPT_STDERR).
+    """
+    text = v or ""
+    for mode, value in (("errors", None), ("all", True), ("client", False)):
+        if text and mode.startswith(text):
+            o.msgs2stderr = value
+            return
+    msg = f'--stderr mode "{text}" is not one of errors, all, or client'
+    raise OptionError(msg)
+
+
+def _old_dirs(o: ClientOptions, _v: str | None) -> None:
+    o.old_dirs = True  # made -r with "- /*/*" once every option is read (rsync: options.c)
+
+
+def _dirs(o: ClientOptions, _v: str | None) -> None:
+    o.dirs, o.old_dirs = True, False  # each sets rsync's xfer_dirs: the last one wins
+
+
+def _no_dirs(o: ClientOptions, _v: str | None) -> None:
+    o.dirs = o.old_dirs = False
+
+
 def _devices_specials(o: ClientOptions, _v: str | None) -> None:
     o.devices = o.specials = True
 
@@ -534,7 +560,11 @@ _APPLY: Final[dict[str, _Spec]] = {
     "quiet": _flag("quiet"),
     "archive": _Spec(_archive),
     "recursive": _Spec(_recursive, negate=_no_recursive),
-    "dirs": _flag("dirs"),
+    "dirs": _Spec(_dirs, negate=_no_dirs),
+    "old-dirs": _Spec(_old_dirs),
+    "stderr": _Spec(_stderr, takes_arg=True),
+    "fsync": _flag("fsync"),
+    "qsort": _flag("qsort"),
     "links": _flag("links"),
     "copy-links": _flag("copy_links"),
     "copy-dirlinks": _flag("copy_dirlinks"),
@@ -712,7 +742,19 @@ class HelpRequested(Exception):  # noqa: N818 - control flow, not an error
         self.text = text
 
 
+PLATFORM_REFUSALS: Final = {
+    # Linux has no call that sets a file's creation time (rsync: options.c, built
+    # without SUPPORT_CRTIMES)
+    "crtimes": "This rsync does not support --crtimes (-N)",
+}
+"""Options this platform cannot carry out, refused in the words of rsync built here."""
+
+
 def _unsupported(name: str) -> NoReturn:
+    option = by_long(name)
+    refusal = PLATFORM_REFUSALS.get(option.name if option is not None else name)
+    if refusal is not None:
+        raise OptionError(refusal)
     # "unknown option" is what scripts (and rsync's test suite) look for to tell that an
     # rsync program lacks an option; the rest says it is rsync's, not a typo.
     msg = f"--{name}: unknown option (an rsync option pyrsync does not implement)"
@@ -815,6 +857,10 @@ def parse_args(argv: Sequence[str]) -> tuple[ClientOptions, list[str]]:
 
 
 def _check(opts: ClientOptions) -> None:
+    if opts.old_dirs:  # rsync: options.c (xfer_dirs >= 4), after every filter option
+        opts.filters.append(("filter", "- /*/*"))
+        opts.recursive = opts.dirs = True
+        opts.old_dirs = False
     # rsync: options.c (old_style_args < 0: RSYNC_OLD_ARGS unless -s was given)
     if opts.old_args is None:
         env = os.environ.get("RSYNC_OLD_ARGS")

@@ -55,6 +55,9 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     recursive: bool = False
     explicit_recursive: bool = False  # -r itself, not only -a (--files-from keeps only -r)
     dirs: bool = False
+    old_dirs: bool = False  # --old-dirs, until the options are all read (then -r, a filter)
+    fsync: bool = False  # --fsync: the receiver syncs each file it writes
+    qsort: bool = False  # --qsort: no incremental recursion (rsync: compat.c)
     links: bool = False
     copy_links: bool = False
     copy_dirlinks: bool = False
@@ -335,6 +338,8 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             write_devices=self.write_devices,
             trust_sender=self.trust_sender,
             msgs2stderr=self.msgs2stderr,
+            fsync=self.fsync,
+            qsort=self.qsort,
             # The receiving generator itemizes unchanged entries only when it knows the
             # client's format has %i (rsync: options.c server_options(), --log-format).
             log_format=server_log_format(self) if not sender else None,

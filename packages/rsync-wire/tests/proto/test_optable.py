@@ -214,6 +214,8 @@ _PUSH_KEEPS = {
     "P": "it travels as --partial",
     "skip-compress": "only the sender compresses: a push's client applies it itself",
     "compress-threads": "only the sender compresses; rsync never forwards it (-M does)",
+    "qsort": "rsync forwards --use-qsort, which its own server refuses; it only turns"
+    " incremental recursion off, which the client decides",
     "chmod": "the sending client applies it to the modes it sends",
     "munge-links": "each side has its own (rsync: pipe.c local_child())",
     "protocol": "each side announces its own; the lower is spoken (rsync: compat.c)",

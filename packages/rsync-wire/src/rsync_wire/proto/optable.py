@@ -365,6 +365,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
        negations=_no("times", "t")),
     _O("atimes", "U", sets="preserve_atimes", server="count", send=Send.SHORT, repeat=2,
        roles=_ALL, negations=_no("atimes", "U")),
+    # Linux cannot set a creation time: refused as rsync built there refuses it
+    # (PLATFORM_REFUSALS)
     _O("crtimes", "N", sets="preserve_crtimes", server="flag", send=Send.SHORT,
        negations=_no("crtimes", "N")),
     _O("perms", "p", sets="preserve_perms", server="flag", send=Send.SHORT, roles=_ALL,
@@ -502,7 +504,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("help", roles=_CLI),
     _O("version", "V", roles=_CLI),
     _O("debug", arg=Arg.STR, sets="debug", server="list", roles=_ALL),
-    _O("stderr", arg=Arg.STR),
+    _O("stderr", arg=Arg.STR, roles=_CLI),  # the client's --msgs2stderr said another way
     # said either way when the user said it (rsync: server_options())
     _O("msgs2stderr", sets="msgs2stderr", server="flag", send=Send.CUSTOM, roles=_ALL,
        negations=_no("msgs2stderr"), used=lambda o: o.msgs2stderr is not None,
@@ -516,7 +518,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("inc-recursive", sets="inc_recursive", server="flag", roles=_ALL, protocol=30,
        aliases=("i-r",), negations=_no("inc-recursive", "i-r"), default_on=True,
        used=lambda o: not o.inc_recursive),
-    _O("old-dirs", aliases=("old-d",)),
+    _O("old-dirs", aliases=("old-d",), roles=_CLI),  # -r with "- /*/*" (rsync: options.c)
     # forwarded unless -UU says it (rsync: server_options(); -UU implies it)
     _O("open-noatime", sets="open_noatime", server="flag", send=Send.LONG, roles=_ALL,
        negations=_no("open-noatime"),
@@ -583,7 +585,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("chown", arg=Arg.STR, roles=_CLI),  # the client makes it --usermap/--groupmap
     _O("contimeout", arg=Arg.INT, server="refuse_value", roles=_CLI,
        negations=_no("contimeout")),
-    _O("fsync", sets="fsync", server="flag", roles=_SS),
+    _O("fsync", sets="fsync", server="flag", send=Send.LONG, when=_SEND, roles=_ALL),
     _O("stop-after", arg=Arg.STR, aliases=("time-limit",), roles=_CLI),
     _O("stop-at", arg=Arg.STR, roles=_CLI),
     _O("rsh", "e", arg=Arg.STR, roles=_CLI),
@@ -594,7 +596,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("8-bit-output", "8", roles=_CLI, negations=_no("8-bit-output", "8")),
     _O("mkpath", sets="mkpath", server="flag", send=Send.LONG, when=_SEND, roles=_ALL,
        negations=_no("mkpath")),
-    _O("qsort", sets="qsort", server="flag", roles=_SRV, wire="use-qsort"),
+    # rsync 3.5's client forwards it as --use-qsort, which its own server refuses: kept
+    # to the client here (it only turns incremental recursion off; the order is the same)
+    _O("qsort", sets="qsort", server="flag", roles=_ALL, wire="use-qsort"),
     # not forwarded: each side switches itself (a server takes it with -M)
     _O("copy-as", arg=Arg.STR, sets="copy_as", server="str", roles=_ALL),
     _O("address", arg=Arg.STR, roles=_CLI),  # the client's daemon socket binds to it

@@ -789,6 +789,15 @@ class ReceiverRole:
                 )
         theirs = await self.sh.ws.read_exact(self.digest_size)
         self._sender_sum = bytes(theirs)  # rsync: sender_file_sum (%C)
+        if fd >= 0 and self.sh.opts.fsync:
+            try:  # --fsync: on the disk before it takes its name
+                os.fsync(fd)
+            except OSError as exc:
+                msg = (
+                    f"rsync: [receiver] fsync failed on {_show(where())}: "
+                    f"{exc.strerror} ({exc.errno})"
+                )
+                raise RsyncError(msg, exit_code=ExitCode.FILEIO) from exc
         if self.sh.config.progress:
             self._progress(rel, sink.written, entry.size, final=True)
         return bytes(sink.hasher.digest()) == theirs
