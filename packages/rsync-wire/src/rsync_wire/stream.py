@@ -217,8 +217,11 @@ class WireStream:
             msg = "connection unexpectedly closed"
             raise ConnectionLost(msg)
         try:
-            with anyio.fail_after(self.timeout):
+            if self.timeout == math.inf:  # no cancel scope per read (~7 % of a receiver's time)
                 data = await self._receive.receive(_RECEIVE_SIZE)
+            else:
+                with anyio.fail_after(self.timeout):
+                    data = await self._receive.receive(_RECEIVE_SIZE)
         except TimeoutError:
             msg = f"timeout after {self.timeout:g} seconds without data"
             raise TimeoutExpired(msg) from None
