@@ -67,3 +67,20 @@ def test_closed_stream_cannot_be_used() -> None:
         await right.aclose()
 
     anyio.run(main)
+
+
+def test_receive_ready_never_waits() -> None:
+    async def main() -> None:
+        left, right = _pair()
+        assert right.receive_ready(100) is None  # nothing yet
+        await left.send(b"abc")
+        await anyio.wait_readable(right._sock)
+        assert right.receive_ready(100) == b"abc"
+        await left.send_eof()
+        await anyio.wait_readable(right._sock)
+        with pytest.raises(anyio.EndOfStream):
+            right.receive_ready(100)
+        await left.aclose()
+        await right.aclose()
+
+    anyio.run(main)

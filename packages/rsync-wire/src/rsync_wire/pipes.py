@@ -109,23 +109,38 @@ class SocketByteStream(ByteStream):
             anyio.BrokenResourceError: the connection broke.
             anyio.ClosedResourceError: this stream was closed.
         """
-        waited = False
-        while True:
-            try:
-                data = self._sock.recv(max_bytes)
-            except BlockingIOError:
-                await anyio.wait_readable(self._sock)
-                waited = True
-                continue
-            except OSError as exc:
-                if self._sock.fileno() < 0:
-                    raise anyio.ClosedResourceError from exc
-                raise anyio.BrokenResourceError from exc
-            if not data:
-                raise anyio.EndOfStream
-            if not waited:
-                await anyio.lowlevel.checkpoint()
+        data = self.receive_ready(max_bytes)
+        if data is not None:
+            await anyio.lowlevel.checkpoint()
             return data
+        while True:
+            await anyio.wait_readable(self._sock)
+            data = self.receive_ready(max_bytes)
+            if data is not None:
+                return data
+
+    def receive_ready(self, max_bytes: int = 65536) -> bytes | None:
+        """What has come already, without waiting (None: nothing yet).
+
+        A caller with a deadline (`rsync_wire.stream.WireStream`) sets one up only when
+        it has to wait: a cancel scope per read cost more than the read.
+
+        Raises:
+            anyio.EndOfStream: the peer closed its end.
+            anyio.BrokenResourceError: the connection broke.
+            anyio.ClosedResourceError: this stream was closed.
+        """
+        try:
+            data = self._sock.recv(max_bytes)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            if self._sock.fileno() < 0:
+                raise anyio.ClosedResourceError from exc
+            raise anyio.BrokenResourceError from exc
+        if not data:
+            raise anyio.EndOfStream
+        return data
 
     async def send(self, item: bytes) -> None:
         """Write all of ``item``.
