@@ -85,6 +85,14 @@ def test_block_weak_sums(block: int) -> None:
     assert block_weak_sums(data, block).tolist() == expected
 
 
+@pytest.mark.parametrize("block", [1000, 4096, 1 << 20, (1 << 20) + 3])
+def test_block_weak_sums_over_several_pieces(block: int) -> None:
+    # more than one megabyte of whole blocks: summed a piece at a time
+    data = np.random.default_rng(block).integers(0, 256, 3 * (1 << 20) + 777, np.uint8).tobytes()
+    expected = [weak_sum(data[i : i + block]) for i in range(0, len(data), block)]
+    assert block_weak_sums(data, block).tolist() == expected
+
+
 def test_block_weak_sums_edge_cases() -> None:
     assert block_weak_sums(b"", 700).size == 0
     assert block_weak_sums(b"abc", 700).tolist() == [slow_weak_sum(b"abc")]

@@ -26,11 +26,11 @@ import time
 from typing import TYPE_CHECKING
 
 import anyio
-import anyio.abc
 
 from rsync_daemon.conn_sandbox import announce, confine_connection_process
 from rsync_daemon.connection import PROBE_EXIT, handle_connection
 from rsync_daemon.logsetup import adopt_host_pid, set_peer
+from rsync_wire.pipes import SocketByteStream
 
 if TYPE_CHECKING:
     from rsync_daemon.anonssh import SshSettings
@@ -89,7 +89,7 @@ def serve_socket(conn: socket.socket, config: DaemonConfig, peer: str) -> int:
     """Serve one accepted connection to its end in this process; returns the exit code."""
 
     async def main() -> int:
-        stream = await anyio.abc.SocketStream.from_socket(conn)
+        stream = SocketByteStream(conn)
         return await handle_connection(stream, stream, config, peer=peer)
 
     return anyio.run(main)

@@ -44,6 +44,7 @@ _M16: Final = 0xFFFF
 # Offsets handled per pass by the every-offset routine: large enough to amortise numpy's
 # per-call cost, small enough for its int64 temporaries to stay in the CPU caches.
 _EVERY_OFFSET_STEP: Final = 1 << 18
+_BLOCKS_AT: Final = 1 << 20  # block_weak_sums(): bytes of whole blocks summed at a time
 
 
 def _int8(data: Buffer) -> npt.NDArray[np.int8]:
@@ -136,8 +137,14 @@ def block_weak_sums(data: Buffer, block_length: int) -> npt.NDArray[np.uint32]:
     x = _int8(data)
     full, rest = divmod(x.size, block_length)
     out = np.empty(full + (rest > 0), dtype=np.uint32)
-    if full:
-        out[:full] = _combine(*_sums16(x, full, block_length))
+    # A megabyte of whole blocks at a time: the temporaries of a larger piece (a quarter
+    # of its size) are above glibc's mmap threshold, fresh pages faulted in on every
+    # call; these stay in the heap (8 MiB pieces: half the speed, 16,000 faults a 256 MiB).
+    step = max(1, _BLOCKS_AT // block_length)
+    for first in range(0, full, step):
+        n = min(step, full - first)
+        piece = x[first * block_length : (first + n) * block_length]
+        out[first : first + n] = _combine(*_sums16(piece, n, block_length))
     if rest:
         out[full] = _weak_sum(x[full * block_length :])
     return out

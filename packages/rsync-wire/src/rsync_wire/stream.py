@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 
 from rsync_wire.errors import ConnectionLost, ExitCode, RemoteProtocolError, RsyncError
 from rsync_wire.proto import codec
@@ -65,6 +66,10 @@ class WireStream:
     ) -> None:
         keep_large_buffers()  # no page faults for every buffer (rsync_wire.stream_malloc)
         self._receive = receive
+        # what has come already, without waiting: SocketByteStream.receive_ready()
+        self._receive_ready: Callable[[int], bytes | None] | None = getattr(
+            receive, "receive_ready", None
+        )
         self._send = send
         self.on_message = on_message
         self.timeout = timeout or math.inf
@@ -216,9 +221,18 @@ class WireStream:
         if self._eof:
             msg = "connection unexpectedly closed"
             raise ConnectionLost(msg)
+        ready = self._receive_ready
         try:
-            with anyio.fail_after(self.timeout):
+            data = ready(_RECEIVE_SIZE) if ready is not None else None
+            if data is not None:
+                # no cancel scope for a read that does not wait (it was ~7 % of a
+                # receiver's time); one pass of the event loop, as a stream's read has
+                await anyio.lowlevel.checkpoint()
+            elif self.timeout == math.inf:
                 data = await self._receive.receive(_RECEIVE_SIZE)
+            else:
+                with anyio.fail_after(self.timeout):
+                    data = await self._receive.receive(_RECEIVE_SIZE)
         except TimeoutError:
             msg = f"timeout after {self.timeout:g} seconds without data"
             raise TimeoutExpired(msg) from None

@@ -21,7 +21,6 @@ import socket
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
-import anyio.abc
 
 from rsync_client.safeopen import (
     UNTRUSTED_SYMLINK_MESSAGE,
@@ -32,6 +31,7 @@ from rsync_client.transports.connect_prog import expand_connect_prog, open_conne
 from rsync_client.transports.proxy import establish_proxy_connection, parse_proxy
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError
 from rsync_wire.idn import idn_to_ascii
+from rsync_wire.pipes import SocketByteStream
 from rsync_wire.proto.constants import AUTH_DIGESTS, DEFAULT_PORT
 from rsync_wire.proto.handshake import (
     Accepted,
@@ -130,6 +130,9 @@ class _Local:
         return bool(self.bind_address or self.sockopts)
 
 
+_NO_LOCAL: Final = _Local(None, None)
+
+
 def _say(line: str) -> None:
     """A complaint of set_socket_options(): a line on stderr (rsync's rprintf(FERROR))."""
     import sys
@@ -179,7 +182,8 @@ async def _connect_socket(
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
                 raise OSError(err, os.strerror(err)) from None
-        return await anyio.abc.SocketStream.from_socket(sock)
+        # read and written directly: anyio's TCP stream costs an event-loop round per read
+        return SocketByteStream(sock)
     except BaseException:
         sock.close()
         raise
@@ -210,13 +214,7 @@ async def _connect_tcp(
             for ai_family, _type, _proto, _name, sockaddr in infos:
                 address = str(sockaddr[0])
                 try:
-                    if local is not None and local.wanted:
-                        stream = await _connect_socket(local, ai_family, sockaddr)
-                        if stream is None:
-                            unbound += 1
-                            continue  # no binding to --address: no line (rsync's)
-                        return stream
-                    return await anyio.connect_tcp(address, wire_port)
+                    stream = await _connect_socket(local or _NO_LOCAL, ai_family, sockaddr)
                 except OSError as exc:
                     cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
                     err = cause.errno or 0
@@ -225,6 +223,11 @@ async def _connect_tcp(
                         f"rsync: [Receiver] failed to connect to {host} ({address}): "
                         f"{reason} ({err})"
                     )
+                    continue
+                if stream is None:
+                    unbound += 1
+                    continue  # no binding to --address: no line (rsync's)
+                return stream
     except TimeoutError:
         msg = f"rsync: failed to connect to {host}: connection timed out (after {contimeout}s)"
         raise RsyncError(msg, exit_code=ExitCode.CONTIMEOUT) from None
