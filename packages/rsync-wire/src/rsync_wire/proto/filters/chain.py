@@ -518,18 +518,22 @@ class FilterList:
         rsync: exclude.c report_filter_result(), rule_text(), rule_detail().
         """
         want = _I.SENDER_SIDE if for_sender else _I.RECEIVER_SIDE
-        found = self._trace(
+        found = self._first(
             self._main.entries(),
-            "",
             path,
             is_dir=is_dir,
             want=want if self.honor_sides else None,
             ignore_perishable=ignore_perishable,
             xattr=xattr,
+            root_rel=self._root_rel,
         )
         if found is None:
             return None
-        e, debug_type = found
+        e, where = found
+        if isinstance(where, _MergeSlot):
+            debug_type = f" [per-dir {where.shown}]"
+        else:
+            debug_type = " [global CVS]" if where == _CVS else ""
         rule = e.rule
         action = ("protect" if who == "generator" else "hid") if not rule.include else None
         if action is None:
@@ -542,46 +546,6 @@ class FilterList:
             detail = "/" if rule.dir_only else ""
         name = path.decode("utf-8", "backslashreplace")
         return f"[{who}] {action}ing {kind} {name} because of pattern {pattern}{detail}{debug_type}"
-
-    def _trace(
-        self,
-        entries: Iterable[_Entry],
-        debug_type: str,
-        path: bytes,
-        *,
-        is_dir: bool,
-        want: int | None,
-        ignore_perishable: bool,
-        xattr: bool,
-    ) -> tuple[_Entry, str] | None:
-        """:meth:`_check` that also says which list decided (rsync: its debug_type)."""
-        for e in entries:
-            if ignore_perishable and e.perishable:
-                continue
-            if e.slot is not None:
-                sub = e.slot.entries
-                sub_type = f" [per-dir {e.slot.shown}]"
-            elif e.kind == _CVS:
-                sub = self._cvs.entries() if self._cvs is not None else []
-                sub_type = " [global CVS]"
-            else:
-                if want is not None and e.sides and not e.sides & want:
-                    continue
-                if e.matches(path, is_dir=is_dir, xattr=xattr, root_rel=self._root_rel):
-                    return e, debug_type
-                continue
-            found = self._trace(
-                sub,
-                sub_type,
-                path,
-                is_dir=is_dir,
-                want=want,
-                ignore_perishable=ignore_perishable,
-                xattr=xattr,
-            )
-            if found is not None:
-                return found
-        return None
 
     def _check_indexed(
         self,
@@ -641,21 +605,54 @@ class FilterList:
         xattr: bool,
         root_rel: bytes,
     ) -> FilterRule | None:
+        found = self._first(
+            entries,
+            path,
+            is_dir=is_dir,
+            want=want,
+            ignore_perishable=ignore_perishable,
+            xattr=xattr,
+            root_rel=root_rel,
+        )
+        return None if found is None else found[0].rule
+
+    def _first(
+        self,
+        entries: Iterable[_Entry],
+        path: bytes,
+        *,
+        is_dir: bool,
+        want: int | None,
+        ignore_perishable: bool,
+        xattr: bool,
+        root_rel: bytes,
+    ) -> tuple[_Entry, _MergeSlot | int | None] | None:
+        """The first rule that decides for ``path``, and the list it is in.
+
+        The list is the per-directory merge slot, :data:`_CVS` for the global CVS list,
+        or None for ``entries`` itself (what ``--debug=FILTER`` tells as the rule's
+        debug type).
+
+        rsync: exclude.c:check_filter().
+        """
         for e in entries:
             if ignore_perishable and e.perishable:
                 continue
+            where: _MergeSlot | int
             if e.slot is not None:
                 sub = e.slot.entries
+                where = e.slot
             elif e.kind == _CVS:
                 sub = self._cvs.entries() if self._cvs is not None else []
+                where = _CVS
             else:
                 if want is not None and e.sides and not e.sides & want:
                     continue
                 if e.matches(path, is_dir=is_dir, xattr=xattr, root_rel=root_rel):
-                    return e.rule
+                    return e, None
                 continue
             if sub:
-                found = self._check(
+                found = self._first(
                     sub,
                     path,
                     is_dir=is_dir,
@@ -665,7 +662,7 @@ class FilterList:
                     root_rel=root_rel,
                 )
                 if found is not None:
-                    return found
+                    return found if found[1] is not None else (found[0], where)
         return None
 
     # -- per-directory merge files ---------------------------------------------------------

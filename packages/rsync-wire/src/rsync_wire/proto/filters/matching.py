@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from array import array
 from bisect import bisect_left
+from itertools import accumulate, repeat
+from operator import add
 from typing import TYPE_CHECKING, Final
 
 from rsync_wire.errors import (
@@ -291,6 +293,11 @@ class _Packed:
 _CODES: Final = bytes(k for k in range(1, 255) if k not in (0x2B, 0x2D))
 """The code bytes of :class:`_Packed`'s other records."""
 
+_PLAIN_CODES: Final = frozenset(b"-+")
+
+_PROBES_BLIND: Final = 8
+"""Occupied slots a plain record passes before it is compared with those it meets."""
+
 _PLAIN_FREE: Final = _I.INCLUDE | _I.DIRECTORY | _I_WILD_FLAGS
 """The flags a plain record may have besides its list's side (see :func:`_plain_flags`)."""
 
@@ -445,13 +452,9 @@ class _Index:
         self.classes: set[int] = set()
         # key lengths: of the other rules by table, then of the plain "*lit" and "lit*"
         lengths: list[set[int]] = [set() for _ in range(7)]
-        self.plain = False
-        self.size = size = n + n // 2 + 1
+        self.size = size = n + n * 2 // 3 + 1
         self.table = table = array("I", [0]) * size  # (from bytes: twice the memory)
-        self.fps = bytearray(size)
-        generic = self.generic
-        grams = self.grams
-        startswith = blob.startswith
+        self.fps = bytearray()  # made with the first record that is not plain
         pos = 0
         while pos < end:
             # a batch of whole records, split and hashed in bulk
@@ -461,50 +464,88 @@ class _Index:
             recs.pop()
             # per record: its wildcard characters, if any (b"" for most)
             wilds = region.translate(None, _NOT_WILD).split(b"\0")
-            for rec, w, h in zip(recs, wilds, map(hash, recs), strict=False):
-                off = pos
-                pos += len(rec) + 1
-                c = rec[0]
-                if c != 0x2D and c != 0x2B:
-                    self._add_other(off, lengths)
-                    continue
+            offs = accumulate(map(add, map(len, recs), repeat(1)), initial=pos)
+            for rec, w, h, off in zip(recs, wilds, map(hash, recs), offs, strict=False):
                 if w:
-                    # "*lit" and "lit*" on the last component are looked up like a literal;
-                    # any other wildcard pattern is tried in order (see generic_before())
-                    pat = rec[1:-1] if len(rec) > 2 and rec[-1] == 0x2F else rec[1:]
-                    if (
-                        w == b"*"
-                        and len(pat) > 1
-                        and (pat[0] == 0x2A or pat[-1] == 0x2A)
-                        and b"/" not in pat
-                        and b"\\" not in pat
+                    # "*lit" (inlined: "*.o" is the common case) and "lit*" on the last
+                    # component have a key; any other wildcard pattern is tried in order
+                    k = rec.find(b"/")
+                    if not (
+                        rec[0] in _PLAIN_CODES
+                        and w == b"*"
+                        and len(rec) > 2
+                        and rec[1] == 0x2A
+                        and (k < 0 or k == len(rec) - 1 > 2)
+                        and b"\\" not in rec
                     ):
-                        lengths[5 if pat[0] == 0x2A else 6].add(len(pat) - 1)
+                        if not self._add_other(off, rec, w, lengths):
+                            continue
                     else:
-                        generic.append(off)
-                        gram = _pick_gram(pat, grams)
-                        if gram is None:
-                            self.must.append(off)
-                        else:
-                            grams.setdefault(gram, array("I")).append(off)
-                        continue
-                self.plain = True
+                        lengths[5].add(len(rec) - (3 if k > 0 else 2))
+                elif rec[0] != 0x2D and rec[0] != 0x2B:
+                    self._add_other(off, rec, w, lengths)
+                    continue
+                # a plain record with a key: the table
                 j = h % size
-                while True:
-                    p = table[j]
-                    if not p:
-                        table[j] = off + 1
-                        break
-                    if startswith(rec, p - 1) and blob[p - 1 + len(rec)] == 0:
-                        break  # an earlier rule is the same: it always wins
-                    j += 1
-                    if j == size:
-                        j = 0
+                if table[j]:
+                    j = self._free_slot(j, rec)
+                    if j < 0:
+                        continue
+                table[j] = off + 1
             pos = stop
+        self.plain = b"\0-" in blob or b"\0+" in blob or (len(blob) > 0 and blob[0] in _PLAIN_CODES)
         self.lengths = [sorted(x) for x in lengths]
 
-    def _add_other(self, off: int, lengths: list[set[int]]) -> None:
-        """Index a record that is not plain (see the class docstring)."""
+    def _free_slot(self, j: int, rec: bytes) -> int:
+        """The free slot from ``j`` on for the plain record ``rec`` (-1: it is there).
+
+        Records are compared only past the first few occupied slots: a record met again
+        is then dropped (the earlier one always wins), so that a million copies of one
+        rule do not pile up in one run of slots. Copies kept before that are harmless: a
+        lookup stops at the first, the earliest (slots fill in list order).
+        """
+        table = self.table
+        size = self.size
+        blob = self.packed.blob
+        probes = 0
+        while p := table[j]:
+            probes += 1
+            if (
+                probes > _PROBES_BLIND
+                and blob.startswith(rec, p - 1)
+                and blob[p - 1 + len(rec)] == 0
+            ):
+                return -1
+            j += 1
+            if j == size:
+                j = 0
+        return j
+
+    def _add_other(self, off: int, rec: bytes, wild: bytes, lengths: list[set[int]]) -> bool:
+        """Index the record ``rec`` at ``off`` that is not a literal plain one.
+
+        Returns whether it is a plain record the table takes as it is (``*lit`` or ``lit*``
+        on the last component); any other wildcard pattern is tried in order (see
+        :meth:`generic_before`), any other kind of record is filed by (table, class, key).
+        """
+        if rec[0] == 0x2D or rec[0] == 0x2B:
+            pat = rec[1:-1] if len(rec) > 2 and rec[-1] == 0x2F else rec[1:]
+            if (
+                wild == b"*"
+                and len(pat) > 1
+                and (pat[0] == 0x2A or pat[-1] == 0x2A)
+                and b"/" not in pat
+                and b"\\" not in pat
+            ):
+                lengths[5 if pat[0] == 0x2A else 6].add(len(pat) - 1)
+                return True
+            self.generic.append(off)
+            gram = _pick_gram(pat, self.grams)
+            if gram is None:
+                self.must.append(off)
+            else:
+                self.grams.setdefault(gram, array("I")).append(off)
+            return False
         fl, pattern = self.packed.flags_pattern(off)
         key = _index_key(fl, pattern)
         if key is None:
@@ -515,13 +556,15 @@ class _Index:
                 self.must.append(off)
             else:
                 self.grams.setdefault(gram, array("I")).append(off)
-            return
+            return False
         tbl, k = key
         cls = fl & _CLASS_BITS
         h = _slot_hash(tbl, cls, k)
         fp = (h >> 40) & 0xFF | 1
         size = self.size
         table = self.table
+        if not self.fps:
+            self.fps = bytearray(size)
         fps = self.fps
         j = h % size
         while True:
@@ -531,9 +574,9 @@ class _Index:
                 fps[j] = fp
                 self.classes.add(cls)
                 lengths[tbl].add(len(k))
-                return
+                return False
             if fps[j] == fp and self._key_at(p - 1) == (tbl, cls, k):
-                return  # an earlier rule has this key: it always wins
+                return False  # an earlier rule has this key: it always wins
             j += 1
             if j == size:
                 j = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 import struct
+from itertools import chain
 from typing import TYPE_CHECKING, Final
 
 from rsync_wire.errors import (
@@ -219,11 +220,11 @@ class _ListProgress:
 
 _I32 = struct.Struct("<i")
 
-_HEADS: Final = tuple(bytes((k, 0, 0, 0)) for k in range(256))
 _PLUS1: Final = bytes(range(1, 256)) + b"\0"
 """``bytes.translate`` table: a length byte plus one (255: none)."""
 
 _LAST: Final = operator.itemgetter(-1)
+_DROP_LAST: Final = operator.itemgetter(slice(0, -1))
 
 _MIN_WINDOW: Final = 4096
 _MAX_WINDOW: Final = 1 << 20
@@ -273,24 +274,16 @@ def _plain_run(raw: bytes, pos: int, stop: int) -> tuple[int, int, bytes]:
         declared = declared[:n]
     if declared != actual:
         n = _common_prefix(declared, actual)
-    consumed = 3 * n + sum(actual[:n])
-    body = region[:consumed]
-    if (
-        body.count(0) != 3 * n
-        or body.count(b"\0\0\0- ") + body.count(b"\0\0\0+ ") != n
-        or 3 in actual[:n]
-    ):
+    texts = b"\0".join(chain((b"",), map(_DROP_LAST, parts[1 : n + 1])))
+    if 3 in actual[:n] or texts.count(0) != n or texts.count(b"\0- ") + texts.count(b"\0+ ") != n:
         # a text with a NUL, without a pattern ("- "), or another kind of rule: stop
         # before the first
         n = next((i for i, part in enumerate(parts[1 : n + 1]) if not _is_plain(part)), 0)
-        consumed = 3 * n + sum(actual[:n])
-        body = region[:consumed]
+        texts = b"\0".join(chain((b"",), map(_DROP_LAST, parts[1 : n + 1])))
     if not n:
         return 0, 0, b""
-    for length in set(declared[:n]):
-        body = body.replace(_HEADS[length - 1], b"\0")
-    body = body.replace(b"\0- ", b"\0-").replace(b"\0+ ", b"\0+")
-    return n, consumed, body[1:] + b"\0"
+    records = texts.replace(b"\0- ", b"\0-").replace(b"\0+ ", b"\0+")
+    return n, 3 * n + sum(actual[:n]), records[1:] + b"\0"
 
 
 class FilterListReader:
