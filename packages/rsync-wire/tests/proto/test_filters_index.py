@@ -335,3 +335,18 @@ def test_many_wildcards_without_a_key_find_the_first_that_matches() -> None:
     assert fl.excluded(b"d/zz17q1.bak", is_dir=False)
     assert not fl.excluded(b"a/keep1.bak", is_dir=False)
     assert not fl.excluded(b"f1", is_dir=False)
+
+
+def test_copies_of_one_rule_are_indexed_once() -> None:
+    """A hundred thousand copies of one rule (read in bulk) do not pile up in the table's
+    slots: past a few, a copy is dropped; the first copy still decides."""
+    texts = [b"- same", b"+ same/"] * 50_000 + [b"+ same", b"- other"]
+    fl = FilterList(protocol=31)
+    _read_in_pieces(fl, _wire(texts), [65536])
+    assert fl.match(b"d/same", is_dir=False) is fl.match(b"same", is_dir=True)
+    assert fl.excluded(b"same", is_dir=True)
+    assert fl.excluded(b"other", is_dir=False)
+    assert not fl.excluded(b"samex", is_dir=False)
+    index = fl._index
+    assert index is not None
+    assert sum(1 for slot in index.table if slot) <= 20

@@ -295,6 +295,11 @@ _CODES: Final = bytes(k for k in range(1, 255) if k not in (0x2B, 0x2D))
 
 _PLAIN_CODES: Final = frozenset(b"-+")
 
+_NOT_SIMPLE: Final = (
+    _I.PERDIR_MERGE | _I.CVS_IGNORE | _I.NEGATE | _I.XATTR | _I_WILD_FLAGS | _I.ABS_PATH
+)
+"""Flags after which a rule's key is not simply its literal pattern (see _index_key())."""
+
 _PROBES_BLIND: Final = 8
 """Occupied slots a plain record passes before it is compared with those it meets."""
 
@@ -546,8 +551,19 @@ class _Index:
             else:
                 self.grams.setdefault(gram, array("I")).append(off)
             return False
-        fl, pattern = self.packed.flags_pattern(off)
-        key = _index_key(fl, pattern)
+        c = rec[0]
+        if c == 255:
+            fl, pattern = self.packed.flags_pattern(off)
+        else:
+            fl, pattern = self.packed.fvals[c], rec[1:]
+        if fl & _NOT_SIMPLE or not pattern:
+            key = _index_key(fl, pattern)
+        elif pattern[0] == 0x2F:  # _index_key()'s answers for a literal rule, inlined
+            key = (_TBL_EQ, pattern[1:])
+        elif b"/" in pattern:
+            key = (_TBL_TAIL, pattern)
+        else:
+            key = (_TBL_BASE, pattern)
         if key is None:
             self.generic.append(off)
             skip = _I.PERDIR_MERGE | _I.CVS_IGNORE | _I.NEGATE | _I.XATTR

@@ -226,7 +226,7 @@ _PLUS1: Final = bytes(range(1, 256)) + b"\0"
 _LAST: Final = operator.itemgetter(-1)
 _DROP_LAST: Final = operator.itemgetter(slice(0, -1))
 
-_MIN_WINDOW: Final = 4096
+_MIN_WINDOW: Final = 256
 _MAX_WINDOW: Final = 1 << 20
 
 
@@ -258,6 +258,8 @@ def _plain_run(raw: bytes, pos: int, stop: int) -> tuple[int, int, bytes]:
     trusted only as far as each length is that of the text after it (compared in bulk),
     which makes it the one the lengths say, and a header is then the only place a NUL is.
     """
+    if raw[pos + 1 : pos + 4] != b"\0\0\0" or raw[pos + 5 : pos + 6] != b" ":
+        return 0, 0, b""  # not even the first rule
     region = raw[pos:stop]
     parts = region.split(b"\0\0\0")
     # parts[0] is the first length; parts[i] the text of rule i-1 and the next length
@@ -319,7 +321,7 @@ class FilterListReader:
         self.protocol = protocol
         self.max_alloc = max_alloc
         self.charged = 0
-        self.window = _MIN_WINDOW  # bytes the next bulk read looks at
+        self.window = 1 << 16  # bytes the next bulk read looks at
         self.skip = 0  # rules the loop reads before the next bulk read
         self.backoff = 0
 
@@ -363,10 +365,10 @@ class FilterListReader:
                                 local.extend_plain(records, n)
                         self.charged += cost
                         pos += consumed
-                        self.window = min(_MAX_WINDOW, self.window * 2)
+                        # the next read looks about as far as this one got
+                        self.window = min(_MAX_WINDOW, max(_MIN_WINDOW, 2 * consumed))
                         self.backoff = 0
                         continue
-                    self.window = _MIN_WINDOW
                     self.skip = self.backoff
                     self.backoff = min(2 * self.backoff + 1, 4096)
                 (length,) = unpack(raw, pos)
