@@ -459,7 +459,9 @@ class _Index:
         lengths: list[set[int]] = [set() for _ in range(7)]
         self.size = size = n + n * 2 // 3 + 1
         self.table = table = array("I", [0]) * size  # (from bytes: twice the memory)
-        self.fps = bytearray()  # made with the first record that is not plain
+        self.fps = fps = bytearray()  # made with the first record that is not plain
+        fvals = packed.fvals
+        classes = self.classes
         pos = 0
         while pos < end:
             # a batch of whole records, split and hashed in bulk
@@ -488,7 +490,36 @@ class _Index:
                     else:
                         lengths[5].add(len(rec) - (3 if k > 0 else 2))
                 elif rec[0] != 0x2D and rec[0] != 0x2B:
-                    self._add_other(off, rec, w, lengths)
+                    # another kind of record: filed by (table, class, key); a literal one
+                    # inlined (see _add_other())
+                    fl = fvals[rec[0]]
+                    if rec[0] == 255 or fl & _NOT_SIMPLE or len(rec) == 1:
+                        self._add_other(off, rec, w, lengths)
+                        continue
+                    if rec[1] == 0x2F:
+                        tbl, key = _TBL_EQ, rec[2:]
+                    elif rec.find(b"/", 1) > 0:  # (the code byte may be a "/")
+                        tbl, key = _TBL_TAIL, rec[1:]
+                    else:
+                        tbl, key = _TBL_BASE, rec[1:]
+                    cls = fl & _CLASS_BITS
+                    h = hash(key) ^ (tbl * 0x9E3779B97F4A7C15 + cls * 0xC2B2AE3D27D4EB4F)
+                    fp = (h >> 40) & 0xFF | 1
+                    if not fps:
+                        fps = self._fps()
+                    j = h % size
+                    while p := table[j]:
+                        if fps[j] == fp and self._key_at(p - 1) == (tbl, cls, key):
+                            break  # an earlier rule has this key: it always wins
+                        j += 1
+                        if j == size:
+                            j = 0
+                    else:
+                        table[j] = off + 1
+                        fps[j] = fp
+                        if cls not in classes:
+                            classes.add(cls)
+                        lengths[tbl].add(len(key))
                     continue
                 # a plain record with a key: the table
                 j = h % size
@@ -500,6 +531,12 @@ class _Index:
             pos = stop
         self.plain = b"\0-" in blob or b"\0+" in blob or (len(blob) > 0 and blob[0] in _PLAIN_CODES)
         self.lengths = [sorted(x) for x in lengths]
+
+    def _fps(self) -> bytearray:
+        """:attr:`fps`, made when the first record that is not plain is filed."""
+        if not self.fps:
+            self.fps = bytearray(self.size)
+        return self.fps
 
     def _free_slot(self, j: int, rec: bytes) -> int:
         """The free slot from ``j`` on for the plain record ``rec`` (-1: it is there).
@@ -579,9 +616,7 @@ class _Index:
         fp = (h >> 40) & 0xFF | 1
         size = self.size
         table = self.table
-        if not self.fps:
-            self.fps = bytearray(size)
-        fps = self.fps
+        fps = self._fps()
         j = h % size
         while True:
             p = table[j]

@@ -346,10 +346,11 @@ class FilterListReader:
         unpack = _I32.unpack_from
         limit = self.max_alloc
         flist = self.flist
+        skip = self.skip
         try:
             while end - pos >= 4:
-                if self.skip:
-                    self.skip -= 1
+                if skip:
+                    skip -= 1
                 else:
                     n, consumed, records = _plain_run(raw, pos, min(end, pos + self.window))
                     cost = consumed + n * RULE_COST
@@ -369,7 +370,7 @@ class FilterListReader:
                         self.window = min(_MAX_WINDOW, max(_MIN_WINDOW, 2 * consumed))
                         self.backoff = 0
                         continue
-                    self.skip = self.backoff
+                    skip = self.backoff
                     self.backoff = min(2 * self.backoff + 1, 4096)
                 (length,) = unpack(raw, pos)
                 if length == 0:
@@ -392,6 +393,7 @@ class FilterListReader:
                 append(text.split(b"\0", 1)[0] if b"\0" in text else text)
                 pos = nxt
         finally:
+            self.skip = skip
             # the rules before a bad one are kept, as when they were added one by one
             if flist is not None and texts:
                 flist.add_received_texts(texts, self.protocol)
