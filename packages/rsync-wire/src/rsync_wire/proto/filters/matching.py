@@ -529,7 +529,9 @@ class _Index:
                         continue
                 table[j] = off + 1
             pos = stop
-        self.plain = b"\0-" in blob or b"\0+" in blob or (len(blob) > 0 and blob[0] in _PLAIN_CODES)
+        # the signs of the plain records: a query builds records with those only
+        head = bytes(blob[:1])
+        self.plain = tuple(sign for sign in (b"-", b"+") if head == sign or b"\0" + sign in blob)
         self.lengths = [sorted(x) for x in lengths]
 
     def _fps(self) -> bytearray:
@@ -745,10 +747,11 @@ class _Index:
         startswith = blob.startswith
         table = self.table
         size = self.size
+        if is_dir:
+            keys += [key + b"/" for key in keys]
         for key in keys:
-            for rec in (b"-" + key, b"+" + key, b"-" + key + b"/", b"+" + key + b"/"):
-                if rec[-1] == 0x2F and not is_dir:
-                    break
+            for sign in self.plain:
+                rec = sign + key
                 j = hash(rec) % size
                 while p := table[j]:
                     if startswith(rec, p - 1) and blob[p - 1 + len(rec)] == 0:
