@@ -84,6 +84,16 @@ def start_daemon(name: str, argv: list[str], root: Path) -> Daemon:
     return Daemon(name, port, proc, log)
 
 
+def _cpu_ticks(pid: int) -> int:
+    """A process's user + system CPU time in clock ticks; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+
+
 def _hwm_kib(pid: int) -> int:
     """A process's peak resident set (VmHWM) in KiB; 0 once it is gone."""
     try:
@@ -98,10 +108,12 @@ def _hwm_kib(pid: int) -> int:
 
 @dataclass
 class _Sampler:
-    """Largest VmHWM among the daemon's descendants that were not there at the start."""
+    """Largest VmHWM among the daemon's descendants that were not there at the start, and
+    their CPU time (the last seen of each: up to 10 ms of a process's end is missed)."""
 
     daemon: Daemon
     kib: int = 0
+    ticks: dict[int, int] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def _loop(self) -> None:
@@ -109,7 +121,12 @@ class _Sampler:
             for pid in descendants(self.daemon.proc.pid):
                 if pid not in self._before:
                     self.kib = max(self.kib, _hwm_kib(pid))
+                    self.ticks[pid] = max(self.ticks.get(pid, 0), _cpu_ticks(pid))
             time.sleep(0.01)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self.ticks.values()) / os.sysconf("SC_CLK_TCK")
 
     def __enter__(self) -> _Sampler:
         self._before = set(descendants(self.daemon.proc.pid))
@@ -331,7 +348,8 @@ def measure(daemon: Daemon, which: str, args: argparse.Namespace) -> tuple[float
             wire, port = baseline(daemon.port)
         seconds = time.monotonic() - start
         end = _connection_end(daemon, before, port)
-    return sampler.kib / 1024, f"{end}; {wire}; {seconds:.1f} s"
+    cpu = sampler.cpu_seconds
+    return sampler.kib / 1024, f"{end}; {wire}; {seconds:.1f} s, connection CPU {cpu:.2f} s"
 
 
 def run(args: argparse.Namespace) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from rsync_wire.errors import AllocationLimitError, RemoteProtocolError
 from rsync_wire.proto.codec import NeedMoreData
-from rsync_wire.proto.filters import FilterList, FilterListReader, decode_filter_list
+from rsync_wire.proto.filters import FilterError, FilterList, FilterListReader, decode_filter_list
 
 _WORDS = [b"a", b"b", b"ab", b"x.c", b"y.o", b"dir", b"sub", b"a.tmp", b"core", b"b.c"]
 
@@ -47,7 +48,10 @@ def _patterns(draw: st.DrawFn) -> bytes:
 
 _rules = st.lists(st.tuples(_prefixes, _patterns()).map(b"".join), min_size=32, max_size=80)
 _names = st.lists(
-    st.lists(st.sampled_from(_WORDS), min_size=1, max_size=4).map(b"/".join), max_size=20
+    st.lists(st.sampled_from([*_WORDS, b"*", b"a*", b"[ab]", b"?.c", b""]), min_size=1, max_size=4)
+    .map(b"/".join)
+    .filter(bool),
+    max_size=20,
 )
 
 
@@ -227,6 +231,38 @@ def test_the_streaming_reader_refuses_what_decode_filter_list_refuses() -> None:
     assert _read_in_pieces(None, wire, [3, 9]) == len(wire) - 4
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    rules=st.lists(
+        st.one_of(
+            st.tuples(_prefixes, _patterns()).map(b"".join),
+            st.sampled_from([b"- ", b"+ ", b"- a\0b", b"+ " + b"x" * 300, b"- \0", b"!"]),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    data=st.data(),
+    delete_excluded=st.booleans(),
+)
+def test_the_bulk_reader_reads_what_the_rule_loop_reads(
+    rules: list[bytes], data: st.DataObject, delete_excluded: bool
+) -> None:
+    """Runs of "- PAT" rules are read in bulk; around NULs, long rules, rules without a
+    pattern and other kinds, the result (or the error) is the one rule-by-rule reading gives."""
+    wire = _wire(rules)
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(wire) - 1), max_size=4)))
+    one = FilterList(protocol=31, delete_excluded=delete_excluded)
+    try:
+        one.add_received([r.split(b"\0", 1)[0] for r in rules])
+    except FilterError as exc:
+        with pytest.raises(FilterError, match=re.escape(str(exc))):
+            _read_in_pieces(FilterList(protocol=31, delete_excluded=delete_excluded), wire, cuts)
+        return
+    bulk = FilterList(protocol=31, delete_excluded=delete_excluded)
+    assert _read_in_pieces(bulk, wire, cuts, protocol=31) == len(wire)
+    assert bulk.rules == one.rules
+
+
 def test_a_long_list_costs_bytes_not_objects() -> None:
     """100,000 received rules hold about their text, not ~700 bytes of objects each."""
     import tracemalloc
@@ -253,17 +289,24 @@ def test_a_long_list_costs_bytes_not_objects() -> None:
     assert held < text_bytes + 12 * len(texts), (held, text_bytes)
 
 
-def test_records_read_every_rule_as_the_offsets_do() -> None:
-    """_Packed.records() (the index's one pass) against offsets()/flags_pattern(): past
-    255 distinct flag sets a record's flags are escaped, and their bytes may be NUL."""
+def test_every_record_gives_back_its_flags_and_pattern() -> None:
+    """_Packed's records, plain or coded: past 252 distinct flag sets a record's flags are
+    escaped (in bytes that are never NUL, which ends a record)."""
     from rsync_wire.proto.filters.matching import _Packed
+    from rsync_wire.proto.filters.parse import _make_raw
 
     packed = _Packed()
-    for i in range(600):
-        packed.append((i % 300) << 8, b"p%d" % i if i % 7 else b"")
-    slow = [(off, *packed.flags_pattern(off)) for off in packed.offsets()]
-    assert list(packed.records()) == slow
-    assert len(slow) == 600
+    added = [((i % 300) << 8, b"p%d" % i if i % 7 else b"") for i in range(600)]
+    for text in (b"a", b"d/", b"*.o", b"x*/", b"/a/b", b"**/c", b"/", b"//", b"a//"):
+        fl, pat, _ = _make_raw(text, 0, 0, b"")
+        added.append((fl, pat))
+        fl, pat, _ = _make_raw(text, 1 << 5, 0, b"")  # an include
+        added.append((fl, pat))
+    for flags, pattern in added:
+        packed.append(flags, pattern)
+    assert [packed.flags_pattern(off) for off in packed.offsets()] == added
+    assert len(packed) == len(added)
+    assert 0x2D in packed.blob  # some of them plain
 
 
 def test_many_wildcards_without_a_key_find_the_first_that_matches() -> None:
@@ -292,3 +335,18 @@ def test_many_wildcards_without_a_key_find_the_first_that_matches() -> None:
     assert fl.excluded(b"d/zz17q1.bak", is_dir=False)
     assert not fl.excluded(b"a/keep1.bak", is_dir=False)
     assert not fl.excluded(b"f1", is_dir=False)
+
+
+def test_copies_of_one_rule_are_indexed_once() -> None:
+    """A hundred thousand copies of one rule (read in bulk) do not pile up in the table's
+    slots: past a few, a copy is dropped; the first copy still decides."""
+    texts = [b"- same", b"+ same/"] * 50_000 + [b"+ same", b"- other"]
+    fl = FilterList(protocol=31)
+    _read_in_pieces(fl, _wire(texts), [65536])
+    assert fl.match(b"d/same", is_dir=False) is fl.match(b"same", is_dir=True)
+    assert fl.excluded(b"same", is_dir=True)
+    assert fl.excluded(b"other", is_dir=False)
+    assert not fl.excluded(b"samex", is_dir=False)
+    index = fl._index
+    assert index is not None
+    assert sum(1 for slot in index.table if slot) <= 20

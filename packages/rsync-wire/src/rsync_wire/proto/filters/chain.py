@@ -179,7 +179,7 @@ class FilterList:
         self._home_cvsignore = home_cvsignore
         self._cvsignore_env = cvsignore_env
         self._reader = read_file
-        self._main = _Target(_Packed(), [])
+        self._main = _Target(self._packed(), [])
         self._active: list[_MergeSlot | None] = []
         self._cvs: _Target | None = None
         self._dirbuf = b""  # rsync's dirbuf: "" until the walk starts
@@ -276,45 +276,39 @@ class FilterList:
         """:meth:`add_received` for one read's worth of rules (texts already cut at NUL).
 
         The ``- PATTERN``/``+ PATTERN`` rules that rsync's clients send almost always
-        are finished here in one loop, as :func:`_make_raw` would finish them (no
-        anchoring or merge for a received rule); any other text takes the general path,
-        in order.
+        are added here as they are (a plain record: see :class:`_Packed`); any other text
+        takes the general path, in order.
         """
-        if self.debug_rules is not None:  # --debug=FILTER: each rule through _append
+        local = self.plain_records()
+        if local is None:  # --debug=FILTER: each rule through _append
             for text in texts:
                 self._add_received_one(text, protocol)
             return
-        side = _I.SENDER_SIDE if self.delete_excluded else 0
-        include = _I.INCLUDE | side
-        exclude = side
-        directory = _I.DIRECTORY
-        wild, wild2, wild2_prefix, wild3 = _I.WILD, _I.WILD2, _I.WILD2_PREFIX, _I.WILD3_SUFFIX
-        plain: list[tuple[int, bytes]] = []
         for text in texts:
             n = len(text)
             if n > 2 and text[1] == 0x20 and text[0] in (0x2B, 0x2D) and n < _MAXPATHLEN + 2:
-                fl = include if text[0] == 0x2B else exclude
-                pat = text[2:]
-                if n > 3 and pat[-1] == 0x2F:
-                    pat = pat[:-1]
-                    fl |= directory
-                if b"*" in pat or b"?" in pat or b"[" in pat:
-                    fl |= wild
-                    k = pat.find(b"**")
-                    if k >= 0:
-                        fl |= wild2
-                        if k == 0:
-                            fl |= wild2_prefix
-                        if pat.endswith(b"***"):
-                            fl |= wild3
-                plain.append((fl, pat))
-                continue
-            if plain:
-                self._main.local.append_plain(plain)
-                plain = []
-            self._add_received_one(text, protocol)  # "!" replaces the local list
-        if plain:
-            self._main.local.append_plain(plain)
+                local.extend_plain(text[:1] + text[2:] + b"\0", 1)
+            else:
+                self._add_received_one(text, protocol)  # "!" replaces the local list
+                local = self._main.local
+
+    def plain_records(self) -> _Packed | None:
+        """Where received ``- PAT``/``+ PAT`` rules go as plain records (None: rule by rule).
+
+        A received list is read in bulk into the top-level list (see
+        :class:`~rsync_wire.proto.filters.wire.FilterListReader`), unless the
+        ``--debug=FILTER`` trace wants every rule told.
+        """
+        if self.debug_rules is not None:
+            return None
+        local = self._main.local
+        return local if local.side == self._plain_side() else None
+
+    def _plain_side(self) -> int:
+        return _I.SENDER_SIDE if self.delete_excluded else 0
+
+    def _packed(self) -> _Packed:
+        return _Packed(self._plain_side())
 
     def _add_received_one(self, text: bytes, protocol: int) -> None:
         cut = text.split(b"\0", 1)[0]
@@ -526,18 +520,22 @@ class FilterList:
         rsync: exclude.c report_filter_result(), rule_text(), rule_detail().
         """
         want = _I.SENDER_SIDE if for_sender else _I.RECEIVER_SIDE
-        found = self._trace(
+        found = self._first(
             self._main.entries(),
-            "",
             path,
             is_dir=is_dir,
             want=want if self.honor_sides else None,
             ignore_perishable=ignore_perishable,
             xattr=xattr,
+            root_rel=self._root_rel,
         )
         if found is None:
             return None
-        e, debug_type = found
+        e, where = found
+        if isinstance(where, _MergeSlot):
+            debug_type = f" [per-dir {where.shown}]"
+        else:
+            debug_type = " [global CVS]" if where == _CVS else ""
         rule = e.rule
         action = ("protect" if who == "generator" else "hid") if not rule.include else None
         if action is None:
@@ -550,46 +548,6 @@ class FilterList:
             detail = "/" if rule.dir_only else ""
         name = path.decode("utf-8", "backslashreplace")
         return f"[{who}] {action}ing {kind} {name} because of pattern {pattern}{detail}{debug_type}"
-
-    def _trace(
-        self,
-        entries: Iterable[_Entry],
-        debug_type: str,
-        path: bytes,
-        *,
-        is_dir: bool,
-        want: int | None,
-        ignore_perishable: bool,
-        xattr: bool,
-    ) -> tuple[_Entry, str] | None:
-        """:meth:`_check` that also says which list decided (rsync: its debug_type)."""
-        for e in entries:
-            if ignore_perishable and e.perishable:
-                continue
-            if e.slot is not None:
-                sub = e.slot.entries
-                sub_type = f" [per-dir {e.slot.shown}]"
-            elif e.kind == _CVS:
-                sub = self._cvs.entries() if self._cvs is not None else []
-                sub_type = " [global CVS]"
-            else:
-                if want is not None and e.sides and not e.sides & want:
-                    continue
-                if e.matches(path, is_dir=is_dir, xattr=xattr, root_rel=self._root_rel):
-                    return e, debug_type
-                continue
-            found = self._trace(
-                sub,
-                sub_type,
-                path,
-                is_dir=is_dir,
-                want=want,
-                ignore_perishable=ignore_perishable,
-                xattr=xattr,
-            )
-            if found is not None:
-                return found
-        return None
 
     def _check_indexed(
         self,
@@ -649,21 +607,54 @@ class FilterList:
         xattr: bool,
         root_rel: bytes,
     ) -> FilterRule | None:
+        found = self._first(
+            entries,
+            path,
+            is_dir=is_dir,
+            want=want,
+            ignore_perishable=ignore_perishable,
+            xattr=xattr,
+            root_rel=root_rel,
+        )
+        return None if found is None else found[0].rule
+
+    def _first(
+        self,
+        entries: Iterable[_Entry],
+        path: bytes,
+        *,
+        is_dir: bool,
+        want: int | None,
+        ignore_perishable: bool,
+        xattr: bool,
+        root_rel: bytes,
+    ) -> tuple[_Entry, _MergeSlot | int | None] | None:
+        """The first rule that decides for ``path``, and the list it is in.
+
+        The list is the per-directory merge slot, :data:`_CVS` for the global CVS list,
+        or None for ``entries`` itself (what ``--debug=FILTER`` tells as the rule's
+        debug type).
+
+        rsync: exclude.c:check_filter().
+        """
         for e in entries:
             if ignore_perishable and e.perishable:
                 continue
+            where: _MergeSlot | int
             if e.slot is not None:
                 sub = e.slot.entries
+                where = e.slot
             elif e.kind == _CVS:
                 sub = self._cvs.entries() if self._cvs is not None else []
+                where = _CVS
             else:
                 if want is not None and e.sides and not e.sides & want:
                     continue
                 if e.matches(path, is_dir=is_dir, xattr=xattr, root_rel=root_rel):
-                    return e.rule
+                    return e, None
                 continue
             if sub:
-                found = self._check(
+                found = self._first(
                     sub,
                     path,
                     is_dir=is_dir,
@@ -673,7 +664,7 @@ class FilterList:
                     root_rel=root_rel,
                 )
                 if found is not None:
-                    return found
+                    return found if found[1] is not None else (found[0], where)
         return None
 
     # -- per-directory merge files ---------------------------------------------------------
@@ -716,7 +707,7 @@ class FilterList:
                 if slot is None:
                     continue
                 inherited = [] if slot.rule.flags & _F.NO_INHERIT else slot.entries
-                target = _Target(_Packed(), inherited)
+                target = _Target(self._packed(), inherited)
                 if slot.needs_setup:
                     slot.needs_setup = False
                     if self._setup_merge(slot, target, read_file):
@@ -938,7 +929,7 @@ class FilterList:
     def _clear(self, target: _Target) -> None:
         """rsync: exclude.c:pop_filter_list() followed by head = NULL."""
         self._deactivate(target.local.slots.values())
-        target.local = _Packed()
+        target.local = self._packed()
         target.inherited = []
 
     def _read_merge(
@@ -1003,7 +994,7 @@ class FilterList:
         """rsync: exclude.c:get_cvs_excludes() (once per list)."""
         if self._cvs is not None:
             return
-        self._cvs = cvs = _Target(_Packed(), [])
+        self._cvs = cvs = _Target(self._packed(), [])
         perishable = _F.PERISHABLE if self.protocol >= 30 else _F(0)
         self._add_text(cvs, DEFAULT_CVSIGNORE, flags | perishable, 0, origin=None)
         if self._home_cvsignore is not None:
@@ -1038,11 +1029,11 @@ class FilterList:
                     self._add_slot_file(slot, target, data, path)
                 if slot.rule.flags & _F.NO_INHERIT:
                     self._deactivate(target.local.slots.values())
-                    target.local = _Packed()
+                    target.local = self._packed()
                     target.inherited = []
                 else:
                     target.inherited = target.entries()
-                    target.local = _Packed()
+                    target.local = self._packed()
                 cur = cur + comp + b"/"
         finally:
             self._parent_dirscan = False

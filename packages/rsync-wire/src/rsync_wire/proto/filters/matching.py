@@ -8,13 +8,15 @@ from __future__ import annotations
 import re
 from array import array
 from bisect import bisect_left
+from itertools import accumulate, repeat
+from operator import add
 from typing import TYPE_CHECKING, Final
 
 from rsync_wire.errors import (
     AllocationLimitError,
 )
 from rsync_wire.proto.filters.parse import _rule_flag
-from rsync_wire.proto.filters.rules import _I, _I_SIDES, FilterRule
+from rsync_wire.proto.filters.rules import _I, _I_SIDES, _I_WILD_FLAGS, FilterRule
 from rsync_wire.proto.wildmatch import compile_wildmatch
 
 if TYPE_CHECKING:
@@ -173,22 +175,32 @@ class _Packed:
 
     A rule held as Python objects (text, :class:`FilterRule`, :class:`_Entry`, compiled
     matcher) costs about 700 bytes; a hostile client may send a million rules, and a
-    connection process must stay under 64 MiB. Here a rule is a record in :attr:`blob`:
-    a byte numbering its flags (in :attr:`fvals`; 255 and 3 bytes of flags after it
-    once 255 different flag sets were seen), the pattern, and a NUL (a pattern never
-    holds one: rsync cuts rule texts at the first). A rule is named by the offset of its
-    record, so offsets sort in list order. :class:`_Entry` objects are made when a rule
-    is matched, and kept only for the first :data:`_CACHE_MAX` rules made (all of them
-    in a list as long as people write) and for per-directory merge rules.
+    connection process must stay under 64 MiB. Here a rule is a record in :attr:`blob`,
+    ended by a NUL (a pattern never holds one: rsync cuts rule texts at the first), of
+    one of two kinds:
+
+    * a *plain* rule (``- PAT`` or ``+ PAT`` as rsync's clients send almost every rule,
+      with this list's :attr:`side`): ``-`` or ``+``, then the pattern as it was written,
+      a directory rule's trailing ``/`` included. Every other flag follows from the
+      pattern (:func:`_plain_flags`), so a received list becomes records in bulk
+      (:meth:`extend_plain`), and the index hashes a record's bytes as they are;
+    * any other rule: a code byte numbering its flags (in :attr:`fvals`; never NUL,
+      ``-``, ``+`` or 255), or 255 and its flags in four NUL-free bytes, then the pattern.
+
+    A rule is named by the offset of its record, so offsets sort in list order.
+    :class:`_Entry` objects are made when a rule is matched, and kept only for the first
+    :data:`_CACHE_MAX` rules made (all of them in a list as long as people write) and for
+    per-directory merge rules.
     """
 
-    __slots__ = ("blob", "cache", "count", "fmap", "fvals", "slots")
+    __slots__ = ("blob", "cache", "count", "fmap", "fvals", "side", "slots")
 
-    def __init__(self) -> None:
+    def __init__(self, side: int = 0) -> None:
         self.blob = bytearray()
         self.count = 0
-        self.fvals: list[int] = []
-        self.fmap: dict[int, int] = {}
+        self.side = side  # the side flags of this list's plain rules (--delete-excluded)
+        self.fvals: list[int] = [0] * 256  # flags by code byte
+        self.fmap: dict[int, int] = {}  # code byte by flags
         self.slots: dict[int, _MergeSlot] = {}
         self.cache: dict[int, _Entry] = {}
 
@@ -197,79 +209,58 @@ class _Packed:
 
     def append(self, flags: int, pattern: bytes, slot: _MergeSlot | None = None) -> None:
         blob = self.blob
-        if len(blob) + len(pattern) + 5 > _MAX_BLOB:
+        if len(blob) + len(pattern) + 7 > _MAX_BLOB:
             msg = "filter rules outgrow 4 GiB"
             raise AllocationLimitError(msg)
         if slot is not None:
             self.slots[len(blob)] = slot
-        k = self.fmap.get(flags)
-        if k is None and len(self.fvals) < 255:
-            k = self.fmap[flags] = len(self.fvals)
-            self.fvals.append(flags)
-        if k is None:
+        if flags & ~_PLAIN_FREE == self.side and slot is None:
+            blob.append(0x2B if flags & _I.INCLUDE else 0x2D)
+            blob += pattern
+            if flags & _I.DIRECTORY:
+                blob.append(0x2F)
+            blob.append(0)
+            self.count += 1
+            return
+        code = self.fmap.get(flags)
+        if code is None and len(self.fmap) < len(_CODES):
+            code = self.fmap[flags] = _CODES[len(self.fmap)]
+            self.fvals[code] = flags
+        if code is None:
             blob.append(255)
-            blob += flags.to_bytes(3, "little")
+            blob += bytes(0x80 | (flags >> k) & 0x7F for k in (0, 7, 14, 21))
         else:
-            blob.append(k)
+            blob.append(code)
         blob += pattern
         blob.append(0)
         self.count += 1
 
-    def append_plain(self, rules: list[tuple[int, bytes]]) -> None:
-        """:meth:`append` for many rules without a merge slot, in one loop.
-
-        ``rules`` are (flags, pattern) pairs, each pattern without a NUL.
-        """
-        blob = self.blob
-        fmap = self.fmap
-        fvals = self.fvals
-        for flags, pattern in rules:
-            if len(blob) + len(pattern) + 5 > _MAX_BLOB:
-                msg = "filter rules outgrow 4 GiB"
-                raise AllocationLimitError(msg)
-            k = fmap.get(flags)
-            if k is None and len(fvals) < 255:
-                k = fmap[flags] = len(fvals)
-                fvals.append(flags)
-            if k is None:
-                blob.append(255)
-                blob += flags.to_bytes(3, "little")
-            else:
-                blob.append(k)
-            blob += pattern
-            blob.append(0)
-        self.count += len(rules)
-
-    def _head(self, off: int) -> tuple[int, int]:
-        """(flags, start of the pattern) of the record at ``off``."""
-        k = self.blob[off]
-        if k == 255:
-            return int.from_bytes(self.blob[off + 1 : off + 4], "little"), off + 4
-        return self.fvals[k], off + 1
-
-    def flags(self, off: int) -> int:
-        return self._head(off)[0]
+    def extend_plain(self, records: bytes, count: int) -> None:
+        """Append ``count`` plain records (each ``-``/``+``, a pattern, a NUL; see above)."""
+        if len(self.blob) + len(records) > _MAX_BLOB:
+            msg = "filter rules outgrow 4 GiB"
+            raise AllocationLimitError(msg)
+        self.blob += records
+        self.count += count
 
     def flags_pattern(self, off: int) -> tuple[int, bytes]:
-        fl, start = self._head(off)
-        return fl, bytes(self.blob[start : self.blob.index(0, start)])
-
-    def pattern(self, off: int) -> bytes:
-        start = self._head(off)[1]
-        return bytes(self.blob[start : self.blob.index(0, start)])
-
-    def rule(self, off: int) -> FilterRule:
-        fl, start = self._head(off)
-        pattern = bytes(self.blob[start : self.blob.index(0, start)])
-        slash = 0 if fl & _I.PERDIR_MERGE else pattern.count(b"/")
-        return FilterRule(flags=_rule_flag(fl & ~_I.FROM_FILE), pattern=pattern, slash_cnt=slash)
+        """The flags and the pattern (as :class:`FilterRule` holds it) of the record at ``off``."""
+        blob = self.blob
+        k = blob[off]
+        stop = blob.index(0, off + 1)
+        if k == 0x2D or k == 0x2B:
+            return _plain_flags(k, bytes(blob[off + 1 : stop]), self.side)
+        if k == 255:
+            b = blob[off + 1 : off + 5]
+            fl = (b[0] & 0x7F) | (b[1] & 0x7F) << 7 | (b[2] & 0x7F) << 14 | (b[3] & 0x7F) << 21
+            return fl, bytes(blob[off + 5 : stop])
+        return self.fvals[k], bytes(blob[off + 1 : stop])
 
     def entry(self, off: int) -> _Entry:
         e = self.cache.get(off)
         if e is None:
             slot = self.slots.get(off)
-            fl, start = self._head(off)
-            pattern = bytes(self.blob[start : self.blob.index(0, start)])
+            fl, pattern = self.flags_pattern(off)
             slash = 0 if fl & _I.PERDIR_MERGE else pattern.count(b"/")
             rule = FilterRule(
                 flags=_rule_flag(fl & ~_I.FROM_FILE), pattern=pattern, slash_cnt=slash
@@ -292,31 +283,50 @@ class _Packed:
         end = len(blob)
         while off < end:
             yield off
-            start = off + (4 if blob[off] == 255 else 1)
-            off = blob.index(0, start) + 1
-
-    def records(self) -> Iterator[tuple[int, int, bytes]]:
-        """(offset, flags, pattern) of every rule, in order, in one pass over the blob."""
-        blob = self.blob  # not copied: a million rules' blob is a few dozen MiB
-        find = blob.index
-        fvals = self.fvals
-        off = 0
-        end = len(blob)
-        while off < end:
-            k = blob[off]
-            if k == 255:
-                fl = int.from_bytes(blob[off + 1 : off + 4], "little")
-                start = off + 4
-            else:
-                fl = fvals[k]
-                start = off + 1
-            stop = find(0, start)
-            yield off, fl, bytes(blob[start:stop])
-            off = stop + 1
+            off = blob.index(0, off + (5 if blob[off] == 255 else 1)) + 1
 
     def __iter__(self) -> Iterator[_Entry]:
         for off in self.offsets():
             yield self.entry(off)
+
+
+_CODES: Final = bytes(k for k in range(1, 255) if k not in (0x2B, 0x2D))
+"""The code bytes of :class:`_Packed`'s other records."""
+
+_PLAIN_CODES: Final = frozenset(b"-+")
+
+_NOT_SIMPLE: Final = (
+    _I.PERDIR_MERGE | _I.CVS_IGNORE | _I.NEGATE | _I.XATTR | _I_WILD_FLAGS | _I.ABS_PATH
+)
+"""Flags after which a rule's key is not simply its literal pattern (see _index_key())."""
+
+_PROBES_BLIND: Final = 8
+"""Occupied slots a plain record passes before it is compared with those it meets."""
+
+_PLAIN_FREE: Final = _I.INCLUDE | _I.DIRECTORY | _I_WILD_FLAGS
+"""The flags a plain record may have besides its list's side (see :func:`_plain_flags`)."""
+
+
+def _plain_flags(code: int, stored: bytes, side: int) -> tuple[int, bytes]:
+    """The flags and the pattern of a plain record: rsync's add_rule() for ``- PAT``/``+ PAT``.
+
+    rsync: exclude.c:add_rule() (the trailing ``/`` and the FILTRULE_WILD* flags).
+    """
+    fl = side | (_I.INCLUDE if code == 0x2B else 0)
+    pat = stored
+    if len(pat) > 1 and pat[-1] == 0x2F:
+        pat = pat[:-1]
+        fl |= _I.DIRECTORY
+    if b"*" in pat or b"?" in pat or b"[" in pat:
+        fl |= _I.WILD
+        k = pat.find(b"**")
+        if k >= 0:
+            fl |= _I.WILD2
+            if k == 0:
+                fl |= _I.WILD2_PREFIX
+            if pat.endswith(b"***"):
+                fl |= _I.WILD3_SUFFIX
+    return fl, pat
 
 
 _MAX_BLOB: Final = (1 << 32) - 1
@@ -350,6 +360,12 @@ def _index_key(flags: int, pattern: bytes) -> tuple[int, bytes] | None:
 
 
 _NOT_LITERAL: Final = re.compile(rb"[*?/]+")
+
+_NOT_WILD: Final = bytes(k for k in range(256) if k not in b"\0*?[")
+"""What ``bytes.translate`` deletes to leave each record's wildcard characters."""
+
+_BATCH: Final = 1 << 18
+"""Bytes of :attr:`_Packed.blob` the index splits and hashes at a time."""
 
 
 def _pick_gram(pattern: bytes, grams: dict[bytes, array[int]]) -> bytes | None:
@@ -394,16 +410,24 @@ class _Index:
 
     rsync tries the rules one by one (exclude.c:check_filter()); at about a microsecond
     a rule in Python, 100,000 rules against 1,000 names took 86 s. Most rules of long
-    lists are literal names, anchored paths or ``*.ext``: each of those has a key (what
-    it compares: the last component, the path, its last ``k`` bytes, ...), and an
-    open-addressing hash table (two flat arrays, 5 bytes a slot; no Python object per
-    rule) maps (table, class, key) to the first rule with that key (its offset in
-    :class:`_Packed`, which sorts in list order), where the class
-    is what decides whether a rule applies to a query at all (directory-only,
-    perishable, side). A query looks the name up for each class that applies (once
-    per distinct key length for the suffix tables), keeps the earliest position, then
-    tries in order only the other rules placed before it. The answer is the one the
-    plain loop gives.
+    lists are literal names, anchored paths or ``*.ext``: each of those has a key, and an
+    open-addressing hash table (one flat array of record offsets; no Python object per
+    rule) finds the first rule with a key. A query looks up every key a matching rule
+    could have, keeps the earliest rule found, then tries in order only the other rules
+    placed before it. The answer is the one the plain loop gives.
+
+    Two kinds of key share the table:
+
+    * a plain record (see :class:`_Packed`) is hashed as its bytes are (``-*.o``,
+      ``+dir/``), so that a million of them are hashed without being parsed; a query
+      builds the records that would match it (``-`` or ``+``, then the name, a trailing
+      part of it, ``/`` and the name, ``*`` and an ending of the last component, or a
+      beginning of it and ``*``; a directory also with a ``/`` after each) and looks for
+      those bytes. Plain records with another wildcard shape are tried in order instead;
+    * any other rule is hashed as (table, class, key) (:func:`_index_key`), where the
+      class is what decides whether a rule applies to a query at all (directory-only,
+      perishable, side); :attr:`fps` holds a byte of that hash, so that a probe compares
+      only the rules that may have the key.
     """
 
     __slots__ = (
@@ -415,6 +439,7 @@ class _Index:
         "lengths",
         "must",
         "packed",
+        "plain",
         "size",
         "table",
     )
@@ -422,84 +447,192 @@ class _Index:
     def __init__(self, packed: _Packed) -> None:
         self.packed = packed
         n = len(packed)
-        self.length = len(packed.blob)  # past every offset: "no rule"
+        blob = packed.blob
+        self.length = end = len(blob)  # past every offset: "no rule"
         self.generic = array("I")  # the rules without a key, in order
         # ... of which those a query must always try, and the others by a 3-byte piece of
         # text that a name must contain for the rule to match (see generic_before())
         self.must = array("I")
         self.grams: dict[bytes, array[int]] = {}
         self.classes: set[int] = set()
-        lengths: list[set[int]] = [set(), set(), set(), set(), set()]
-        self.size = size = n + n // 4 + 1
+        # key lengths: of the other rules by table, then of the plain "*lit" and "lit*"
+        lengths: list[set[int]] = [set() for _ in range(7)]
+        self.size = size = n + n * 2 // 3 + 1
         self.table = table = array("I", [0]) * size  # (from bytes: twice the memory)
-        self.fps = fps = bytearray(size)
-        generic = self.generic
-        classes = self.classes
-        skip = _I.PERDIR_MERGE | _I.CVS_IGNORE | _I.NEGATE | _I.XATTR
-        not_plain = skip | _I.WILD | _I.WILD2 | _I.ABS_PATH
-        # per flag number of the packed records: the class, or -1 when the rule takes
-        # the general path (_index_key) rather than the literal one inlined below
-        plain_cls = [-1 if fl & not_plain else fl & _CLASS_BITS for fl in packed.fvals]
-        blob = packed.blob  # read in place: a million rules' blob is a few dozen MiB
-        find = blob.find
-        index = blob.index
+        self.fps = fps = bytearray()  # made with the first record that is not plain
         fvals = packed.fvals
-        off = 0
-        end = len(blob)
-        while off < end:
-            # one record (`_Packed`): its flag number (255: 3 bytes of flags follow),
-            # the pattern, a NUL
-            kf = blob[off]
-            if kf == 255:
-                fl = int.from_bytes(blob[off + 1 : off + 4], "little")
-                start = off + 4
-                cls = -1 if fl & not_plain else fl & _CLASS_BITS
-            else:
-                start = off + 1
-                cls = plain_cls[kf]
-            stop = index(0, start)
-            rec, off = off, stop + 1
-            if cls >= 0 and stop > start:
-                # _index_key(), inlined for its answers for a literal rule: a base name,
-                # an anchored path, trailing components
-                if blob[start] == 0x2F:
-                    tbl, k = _TBL_EQ, bytes(blob[start + 1 : stop])
-                elif find(0x2F, start, stop) < 0:
-                    tbl, k = _TBL_BASE, bytes(blob[start:stop])
-                else:
-                    tbl, k = _TBL_TAIL, bytes(blob[start:stop])
-            else:
-                fl = fvals[kf] if kf != 255 else fl
-                pattern = bytes(blob[start:stop])
-                key = _index_key(fl, pattern)
-                if key is None:
-                    generic.append(rec)
-                    gram = None if fl & skip else _pick_gram(pattern, self.grams)
-                    if gram is None:
-                        self.must.append(rec)
+        classes = self.classes
+        pos = 0
+        while pos < end:
+            # a batch of whole records, split and hashed in bulk
+            stop = blob.index(0, min(pos + _BATCH, end - 1)) + 1
+            region = bytes(memoryview(blob)[pos:stop])
+            recs = region.split(b"\0")
+            recs.pop()
+            # per record: its wildcard characters, if any (b"" for most)
+            wilds = region.translate(None, _NOT_WILD).split(b"\0")
+            offs = accumulate(map(add, map(len, recs), repeat(1)), initial=pos)
+            for rec, w, h, off in zip(recs, wilds, map(hash, recs), offs, strict=False):
+                if w:
+                    # "*lit" (inlined: "*.o" is the common case) and "lit*" on the last
+                    # component have a key; any other wildcard pattern is tried in order
+                    k = rec.find(b"/")
+                    if not (
+                        rec[0] in _PLAIN_CODES
+                        and w == b"*"
+                        and len(rec) > 2
+                        and rec[1] == 0x2A
+                        and (k < 0 or k == len(rec) - 1 > 2)
+                        and b"\\" not in rec
+                    ):
+                        if not self._add_other(off, rec, w, lengths):
+                            continue
                     else:
-                        self.grams.setdefault(gram, array("I")).append(rec)
+                        lengths[5].add(len(rec) - (3 if k > 0 else 2))
+                elif rec[0] != 0x2D and rec[0] != 0x2B:
+                    # another kind of record: filed by (table, class, key); a literal one
+                    # inlined (see _add_other())
+                    fl = fvals[rec[0]]
+                    if rec[0] == 255 or fl & _NOT_SIMPLE or len(rec) == 1:
+                        self._add_other(off, rec, w, lengths)
+                        continue
+                    if rec[1] == 0x2F:
+                        tbl, key = _TBL_EQ, rec[2:]
+                    elif rec.find(b"/", 1) > 0:  # (the code byte may be a "/")
+                        tbl, key = _TBL_TAIL, rec[1:]
+                    else:
+                        tbl, key = _TBL_BASE, rec[1:]
+                    cls = fl & _CLASS_BITS
+                    h = hash(key) ^ (tbl * 0x9E3779B97F4A7C15 + cls * 0xC2B2AE3D27D4EB4F)
+                    fp = (h >> 40) & 0xFF | 1
+                    if not fps:
+                        fps = self._fps()
+                    j = h % size
+                    while p := table[j]:
+                        if fps[j] == fp and self._key_at(p - 1) == (tbl, cls, key):
+                            break  # an earlier rule has this key: it always wins
+                        j += 1
+                        if j == size:
+                            j = 0
+                    else:
+                        table[j] = off + 1
+                        fps[j] = fp
+                        if cls not in classes:
+                            classes.add(cls)
+                        lengths[tbl].add(len(key))
                     continue
-                tbl, k = key
-                cls = fl & _CLASS_BITS
-            h = hash(k) ^ (tbl * 0x9E3779B97F4A7C15 + cls * 0xC2B2AE3D27D4EB4F)  # _slot_hash
-            fp = (h >> 40) & 0xFF
-            j = h % size
-            while True:
-                p = table[j]
-                if not p:
-                    table[j] = rec + 1
-                    fps[j] = fp
-                    if cls not in classes:
-                        classes.add(cls)
-                    lengths[tbl].add(len(k))
-                    break
-                if fps[j] == fp and self._key_at(p - 1) == (tbl, cls, k):
-                    break  # an earlier rule has this key: it always wins
-                j += 1
-                if j == size:
-                    j = 0
+                # a plain record with a key: the table
+                j = h % size
+                if table[j]:
+                    j = self._free_slot(j, rec)
+                    if j < 0:
+                        continue
+                table[j] = off + 1
+            pos = stop
+        # the signs of the plain records: a query builds records with those only
+        head = bytes(blob[:1])
+        self.plain = tuple(sign for sign in (b"-", b"+") if head == sign or b"\0" + sign in blob)
         self.lengths = [sorted(x) for x in lengths]
+
+    def _fps(self) -> bytearray:
+        """:attr:`fps`, made when the first record that is not plain is filed."""
+        if not self.fps:
+            self.fps = bytearray(self.size)
+        return self.fps
+
+    def _free_slot(self, j: int, rec: bytes) -> int:
+        """The free slot from ``j`` on for the plain record ``rec`` (-1: it is there).
+
+        Records are compared only past the first few occupied slots: a record met again
+        is then dropped (the earlier one always wins), so that a million copies of one
+        rule do not pile up in one run of slots. Copies kept before that are harmless: a
+        lookup stops at the first, the earliest (slots fill in list order).
+        """
+        table = self.table
+        size = self.size
+        blob = self.packed.blob
+        probes = 0
+        while p := table[j]:
+            probes += 1
+            if (
+                probes > _PROBES_BLIND
+                and blob.startswith(rec, p - 1)
+                and blob[p - 1 + len(rec)] == 0
+            ):
+                return -1
+            j += 1
+            if j == size:
+                j = 0
+        return j
+
+    def _add_other(self, off: int, rec: bytes, wild: bytes, lengths: list[set[int]]) -> bool:
+        """Index the record ``rec`` at ``off`` that is not a literal plain one.
+
+        Returns whether it is a plain record the table takes as it is (``*lit`` or ``lit*``
+        on the last component); any other wildcard pattern is tried in order (see
+        :meth:`generic_before`), any other kind of record is filed by (table, class, key).
+        """
+        if rec[0] == 0x2D or rec[0] == 0x2B:
+            pat = rec[1:-1] if len(rec) > 2 and rec[-1] == 0x2F else rec[1:]
+            if (
+                wild == b"*"
+                and len(pat) > 1
+                and (pat[0] == 0x2A or pat[-1] == 0x2A)
+                and b"/" not in pat
+                and b"\\" not in pat
+            ):
+                lengths[5 if pat[0] == 0x2A else 6].add(len(pat) - 1)
+                return True
+            self.generic.append(off)
+            gram = _pick_gram(pat, self.grams)
+            if gram is None:
+                self.must.append(off)
+            else:
+                self.grams.setdefault(gram, array("I")).append(off)
+            return False
+        c = rec[0]
+        if c == 255:
+            fl, pattern = self.packed.flags_pattern(off)
+        else:
+            fl, pattern = self.packed.fvals[c], rec[1:]
+        if fl & _NOT_SIMPLE or not pattern:
+            key = _index_key(fl, pattern)
+        elif pattern[0] == 0x2F:  # _index_key()'s answers for a literal rule, inlined
+            key = (_TBL_EQ, pattern[1:])
+        elif b"/" in pattern:
+            key = (_TBL_TAIL, pattern)
+        else:
+            key = (_TBL_BASE, pattern)
+        if key is None:
+            self.generic.append(off)
+            skip = _I.PERDIR_MERGE | _I.CVS_IGNORE | _I.NEGATE | _I.XATTR
+            gram = None if fl & skip else _pick_gram(pattern, self.grams)
+            if gram is None:
+                self.must.append(off)
+            else:
+                self.grams.setdefault(gram, array("I")).append(off)
+            return False
+        tbl, k = key
+        cls = fl & _CLASS_BITS
+        h = _slot_hash(tbl, cls, k)
+        fp = (h >> 40) & 0xFF | 1
+        size = self.size
+        table = self.table
+        fps = self._fps()
+        j = h % size
+        while True:
+            p = table[j]
+            if not p:
+                table[j] = off + 1
+                fps[j] = fp
+                self.classes.add(cls)
+                lengths[tbl].add(len(k))
+                return False
+            if fps[j] == fp and self._key_at(p - 1) == (tbl, cls, k):
+                return False  # an earlier rule has this key: it always wins
+            j += 1
+            if j == size:
+                j = 0
 
     def generic_before(self, path: bytes, root_rel: bytes, best: int) -> list[int]:
         """The rules without a key, placed before ``best``, that could match ``path``, in order.
@@ -533,7 +666,7 @@ class _Index:
 
     def _lookup(self, tbl: int, cls: int, key: bytes) -> int:
         h = _slot_hash(tbl, cls, key)
-        fp = (h >> 40) & 0xFF
+        fp = (h >> 40) & 0xFF | 1
         size = self.size
         table = self.table
         fps = self.fps
@@ -588,7 +721,62 @@ class _Index:
             for tbl, key in queries:
                 if tbl >= _TBL_TAIL or self.lengths[tbl]:
                     best = min(best, self._lookup(tbl, cls, key))
+        side = self.packed.side
+        if self.plain and not (want is not None and side and not side & want):
+            best = min(best, self._first_plain(name, base, is_dir=is_dir))
         return best
+
+    def _first_plain(self, name: bytes, base: bytes, *, is_dir: bool) -> int:
+        """Position of the first plain record that matches ``name`` (``length``: none).
+
+        The records that would match are built and looked up (see the class docstring).
+        A record found is the rule's own text; when the name holds wildcard characters, the
+        rule is asked whether it matches, since a wildcard pattern need not match its own
+        text (``[ab]``).
+        """
+        nb = len(base)
+        keys = [b"/" + name, name]
+        k = name.find(b"/")
+        while k >= 0:
+            keys.append(name[k + 1 :])
+            k = name.find(b"/", k + 1)
+        keys.extend(b"*" + base[nb - length :] for length in self.lengths[5] if length <= nb)
+        keys.extend(base[:length] + b"*" for length in self.lengths[6] if length <= nb)
+        best = self.length
+        blob = self.packed.blob
+        startswith = blob.startswith
+        table = self.table
+        size = self.size
+        if is_dir:
+            keys += [key + b"/" for key in keys]
+        for key in keys:
+            for sign in self.plain:
+                rec = sign + key
+                j = hash(rec) % size
+                while p := table[j]:
+                    if startswith(rec, p - 1) and blob[p - 1 + len(rec)] == 0:
+                        if p - 1 < best and self._plain_hit(p - 1, name, is_dir=is_dir):
+                            best = p - 1
+                        break
+                    j += 1
+                    if j == size:
+                        j = 0
+        return best
+
+    def _plain_hit(self, off: int, name: bytes, *, is_dir: bool) -> bool:
+        """Whether the plain record at ``off``, whose text a lookup built, matches ``name``.
+
+        For a clean name (no wildcard character, no empty component) it does; otherwise
+        the rule itself is asked.
+        """
+        if (
+            _WILD_BYTES.isdisjoint(name)
+            and b"//" not in name
+            and name[:1] != b"/"
+            and name[-1:] != b"/"
+        ):
+            return True
+        return self.packed.entry(off).matches(name, is_dir=is_dir, xattr=False, root_rel=b"")
 
 
 class _Target:

@@ -20,9 +20,9 @@ ReadFile: TypeAlias = Callable[[bytes], bytes | None]
 """The callback that loads a merge file: path in, contents out, None if missing."""
 
 RULE_COST: Final = 16
-"""Bytes a received rule holds once parsed, besides its text (its end offset, flag number
-and hash-table slot; see :class:`_Packed` and :class:`_Index`): what ``--max-alloc`` is
-charged with the rule's wire bytes."""
+"""Bytes a received rule holds once parsed, besides its text (its record's code byte and
+NUL, and its share of the index's hash table; see :class:`_Packed` and :class:`_Index`):
+what ``--max-alloc`` is charged with the rule's wire bytes."""
 
 MAX_RULE_TEXT: Final = 5119
 """Longest rule text accepted from the wire (rsync: BIGPATHBUFLEN - 1 on Linux)."""

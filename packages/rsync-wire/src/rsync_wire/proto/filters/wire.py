@@ -7,8 +7,10 @@ rsync: exclude.c send_filter_list(), send_rules(), recv_filter_list().
 
 from __future__ import annotations
 
+import operator
 import struct
-from typing import TYPE_CHECKING
+from itertools import chain
+from typing import TYPE_CHECKING, Final
 
 from rsync_wire.errors import (
     AllocationLimitError,
@@ -218,6 +220,73 @@ class _ListProgress:
 
 _I32 = struct.Struct("<i")
 
+_PLUS1: Final = bytes(range(1, 256)) + b"\0"
+"""``bytes.translate`` table: a length byte plus one (255: none)."""
+
+_LAST: Final = operator.itemgetter(-1)
+_DROP_LAST: Final = operator.itemgetter(slice(0, -1))
+
+_MIN_WINDOW: Final = 256
+_MAX_WINDOW: Final = 1 << 20
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """How many bytes ``a`` and ``b`` start with in common (by halving: memcmp, not a loop)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _is_plain(part: bytes) -> bool:
+    """``part`` (a rule's text and the next length byte) holds a ``- PAT``/``+ PAT`` text."""
+    return len(part) > 3 and part[1] == 0x20 and part[0] in (0x2B, 0x2D) and 0 not in part
+
+
+def _plain_run(raw: bytes, pos: int, stop: int) -> tuple[int, int, bytes]:
+    """The ``- PAT``/``+ PAT`` rules at ``raw[pos:stop]``, read in bulk.
+
+    Returns (rules, bytes they take on the wire, their :class:`_Packed` plain records).
+    Stops before the first rule that is something else, or longer than 253 bytes, or
+    not followed by the next rule's length within ``stop`` (the general loop reads
+    those). How: rule texts hold no NUL and a length below 256 is one byte and three
+    NULs, so splitting at three NULs cuts the list at every length; the cut is
+    trusted only as far as each length is that of the text after it (compared in bulk),
+    which makes it the one the lengths say, and a header is then the only place a NUL is.
+    """
+    if raw[pos + 1 : pos + 4] != b"\0\0\0" or raw[pos + 5 : pos + 6] != b" ":
+        return 0, 0, b""  # not even the first rule
+    region = raw[pos:stop]
+    parts = region.split(b"\0\0\0")
+    # parts[0] is the first length; parts[i] the text of rule i-1 and the next length
+    if len(parts[0]) != 1 or len(parts) < 3:
+        return 0, 0, b""
+    parts.pop()  # a text not followed by a whole length, or what follows the list
+    n = len(parts) - 1
+    declared = bytes(map(_LAST, parts[:n])).translate(_PLUS1)
+    try:
+        actual = bytes(map(len, parts[1:]))
+    except ValueError:  # a part of 256 bytes or more: a long rule, or not a rule
+        n = next(i for i, part in enumerate(parts[1:]) if len(part) > 255)
+        actual = bytes(map(len, parts[1 : n + 1]))
+        declared = declared[:n]
+    if declared != actual:
+        n = _common_prefix(declared, actual)
+    texts = b"\0".join(chain((b"",), map(_DROP_LAST, parts[1 : n + 1])))
+    if 3 in actual[:n] or texts.count(0) != n or texts.count(b"\0- ") + texts.count(b"\0+ ") != n:
+        # a text with a NUL, without a pattern ("- "), or another kind of rule: stop
+        # before the first
+        n = next((i for i, part in enumerate(parts[1 : n + 1]) if not _is_plain(part)), 0)
+        texts = b"\0".join(chain((b"",), map(_DROP_LAST, parts[1 : n + 1])))
+    if not n:
+        return 0, 0, b""
+    records = texts.replace(b"\0- ", b"\0-").replace(b"\0+ ", b"\0+")
+    return n, 3 * n + sum(actual[:n]), records[1:] + b"\0"
+
 
 class FilterListReader:
     """Reads the client's filter list into a :class:`FilterList` as its bytes arrive.
@@ -230,10 +299,16 @@ class FilterListReader:
     :func:`decode_filter_list`. With ``flist=None`` the rules are checked and dropped
     (a server that refuses the transfer still reads the list, as rsync does).
 
+    Runs of ``- PAT``/``+ PAT`` rules, what rsync's clients send, are read in bulk
+    (:func:`_plain_run`): a million rules must not cost a million turns of a Python loop.
+    Anything else goes through the loop, and after a bulk read that found nothing the
+    loop reads more and more rules before the next try, so that no input costs more than
+    the loop alone would.
+
     rsync: exclude.c:recv_filter_list().
     """
 
-    __slots__ = ("charged", "flist", "max_alloc", "protocol")
+    __slots__ = ("backoff", "charged", "flist", "max_alloc", "protocol", "skip", "window")
 
     def __init__(
         self,
@@ -246,6 +321,9 @@ class FilterListReader:
         self.protocol = protocol
         self.max_alloc = max_alloc
         self.charged = 0
+        self.window = 1 << 16  # bytes the next bulk read looks at
+        self.skip = 0  # rules the loop reads before the next bulk read
+        self.backoff = 0
 
     def decode_some(self, buf: bytes | bytearray | memoryview, pos: int) -> tuple[bool, int]:
         """Add the complete rules at ``buf[pos:]``: (whether the list ended, new position).
@@ -266,10 +344,34 @@ class FilterListReader:
         append = texts.append
         done = False
         unpack = _I32.unpack_from
-        charged = self.charged
         limit = self.max_alloc
+        flist = self.flist
+        skip = self.skip
         try:
             while end - pos >= 4:
+                if skip:
+                    skip -= 1
+                else:
+                    n, consumed, records = _plain_run(raw, pos, min(end, pos + self.window))
+                    cost = consumed + n * RULE_COST
+                    if n and self.charged + cost <= limit:
+                        if flist is not None:
+                            if texts:
+                                flist.add_received_texts(texts, self.protocol)
+                                texts.clear()
+                            local = flist.plain_records()
+                            if local is None:
+                                flist.add_received_texts(_plain_texts(records), self.protocol)
+                            else:
+                                local.extend_plain(records, n)
+                        self.charged += cost
+                        pos += consumed
+                        # the next read looks about as far as this one got
+                        self.window = min(_MAX_WINDOW, max(_MIN_WINDOW, 2 * consumed))
+                        self.backoff = 0
+                        continue
+                    skip = self.backoff
+                    self.backoff = min(2 * self.backoff + 1, 4096)
                 (length,) = unpack(raw, pos)
                 if length == 0:
                     pos += 4
@@ -283,21 +385,26 @@ class FilterListReader:
                 nxt = pos + 4 + length
                 if nxt > end:
                     break
-                charged += 4 + length + RULE_COST
-                if charged > limit:
+                self.charged += 4 + length + RULE_COST
+                if self.charged > limit:
                     msg = f"[sender] exceeded --max-alloc={limit} setting (file=exclude.c)"
                     raise AllocationLimitError(msg)
                 text = raw[pos + 4 : nxt]
                 append(text.split(b"\0", 1)[0] if b"\0" in text else text)
                 pos = nxt
         finally:
-            self.charged = charged
+            self.skip = skip
             # the rules before a bad one are kept, as when they were added one by one
-            if self.flist is not None and texts:
-                self.flist.add_received_texts(texts, self.protocol)
+            if flist is not None and texts:
+                flist.add_received_texts(texts, self.protocol)
         if pos == start:
             raise NeedMoreData(None)
         return done, base + pos
+
+
+def _plain_texts(records: bytes) -> list[bytes]:
+    """The ``- PAT``/``+ PAT`` texts of plain records (for the rule-by-rule path)."""
+    return [r[:1] + b" " + r[1:] for r in records.split(b"\0")[:-1]]
 
 
 def filter_list_is_sent(
