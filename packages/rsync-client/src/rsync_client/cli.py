@@ -599,6 +599,11 @@ _APPLY: Final[dict[str, _Spec]] = {
     "rsh": _str("rsh"),
     "rsync-path": _str("rsync_path"),
     "copy-as": _str("copy_as"),
+    "iconv": _Spec(
+        lambda o, v: setattr(o, "iconv", v),
+        takes_arg=True,
+        negate=lambda o, _v: setattr(o, "iconv", None),
+    ),
     "port": _Spec(_port, takes_arg=True),
     "password-file": _str("password_file"),
     "protocol": _Spec(_protocol, takes_arg=True),
@@ -735,6 +740,8 @@ def parse_args(argv: Sequence[str]) -> tuple[ClientOptions, list[str]]:
     if args == ["-h"]:
         raise HelpRequested(usage())
     opts = ClientOptions()
+    # rsync: options.c (RSYNC_ICONV, read before the options: --iconv and --no-iconv win)
+    opts.iconv = os.environ.get("RSYNC_ICONV") or None
     rest: list[str] = []
     versions = 0  # -V: text; -VV: rsync's JSON report (after all options parsed, as rsync)
     i = 0
@@ -832,6 +839,8 @@ def _check(opts: ClientOptions) -> None:
         # rsync: options.c (protect_args < 0: RSYNC_PROTECT_ARGS, else off)
         env = os.environ.get("RSYNC_PROTECT_ARGS")
         opts.protect_args = _atoi(env) != 0 if env else False
+    if opts.iconv == "-":
+        opts.iconv = None  # rsync: options.c (a client's --iconv=- turns conversion off)
     if opts.insecure_links and opts.confine_root is not None:
         msg = "--insecure-links cannot be combined with --confine-root"  # rsync: options.c
         raise OptionError(msg)
@@ -1041,6 +1050,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             set_confine_root(opts.confine_root)  # rsync: syscall.c confinement_root()
         if opts.log_file is not None:
             _open_log(opts, output)
+        if opts.iconv is not None:
+            from rsync_wire.proto.charset import charset_for
+
+            charset_for(opts.iconv, server=False)  # rsync: main.c setup_iconv(), before connecting
         code = _run_with_signals(opts, rest, output)
         output.flush()
     except BaseException as exc:

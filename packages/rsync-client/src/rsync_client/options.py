@@ -116,6 +116,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     rsh: str | None = None
     rsync_path: str = "rsync"
     copy_as: str | None = None  # --copy-as=USER[:GROUP] (rsync_wire.copy_as)
+    iconv: str | None = None  # --iconv=LOCAL,REMOTE (rsync_wire.proto.charset)
     port: int | None = None
     password_file: str | None = None
     protocol: int | None = None
@@ -335,6 +336,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             write_devices=self.write_devices,
             trust_sender=self.trust_sender,
             msgs2stderr=self.msgs2stderr,
+            iconv=self.iconv,
             # The receiving generator itemizes unchanged entries only when it knows the
             # client's format has %i (rsync: options.c server_options(), --log-format).
             log_format=server_log_format(self) if not sender else None,

@@ -24,6 +24,7 @@ from rsync_client.safeopen import (
     read_no_attacker_symlinks,
 )
 from rsync_wire.errors import ExitCode, RsyncError
+from rsync_wire.proto.charset import charset_for
 from rsync_wire.proto.constants import PROTOCOL_VERSION
 from rsync_wire.proto.filters import F_OPTION_RULES, FilterError, FilterList, ReadFile
 from rsync_wire.proto.outlevels import OutputLevels
@@ -213,6 +214,7 @@ def receive_config(
         names=opts.progress,
         sender_progress=local,  # rsync's client sends a local copy
         role_prefix="server " if local else "",  # rsync's local copy forks a server
+        charset=None if local else charset_for(opts.iconv, server=False),
         log_after_data=_has_sum_escape(opts.out_format) or _has_sum_escape(opts.log_file_format),
         umask=current_umask(),
         out=OutputLevels.build(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["ModuleContext"]
+__all__ = ["ModuleContext", "server_iconv"]
 
 
 class ModuleContext(msgspec.Struct, kw_only=True):
@@ -56,6 +56,10 @@ class ModuleContext(msgspec.Struct, kw_only=True):
             symlinks are followed wherever they lead (`rsync_wire.fs.Root`).
     """
 
+    # rsyncd.conf "charset": the module's names are in it whatever --iconv the client gave
+    # (empty: the module refuses --iconv; rsync: clientserver.c rsync_module())
+    charset: str = ""
+
     name: str
     path: str
     shown_path: str = ""
@@ -85,3 +89,14 @@ class ModuleContext(msgspec.Struct, kw_only=True):
     ignore_errors: bool = False
     temp_dir: str = ""
     insecure_links: bool = False
+
+
+def server_iconv(iconv: str | None, module: ModuleContext | None) -> str | None:
+    """The ``--iconv`` value a server converts with: a module's ``charset`` beats the client's.
+
+    rsync: clientserver.c rsync_module() (``iconv_opt = lp_charset(i)``, then kept only if
+    the client sent ``--iconv``).
+    """
+    if iconv is None or module is None:
+        return iconv
+    return module.charset or None

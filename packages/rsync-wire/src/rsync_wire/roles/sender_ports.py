@@ -245,7 +245,7 @@ class ServerSenderPort:
                 code = Msg.ERROR_XFER  # rsync: sender.c (am_daemon && protocol < 28)
             elif not session.extended_msgs:
                 code = Msg.INFO
-        await ws.write_message(code, (text + "\n").encode("utf-8", "backslashreplace"))
+        await ws.write_message(code, (text + "\n").encode("utf-8", "surrogateescape"))
 
     def item(
         self,

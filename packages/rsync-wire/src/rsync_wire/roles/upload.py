@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from rsync_wire.proto.charset import charset_for
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList, cvs_exclude_rules, decode_filter_list
 from rsync_wire.proto.outlevels import OutputLevels
@@ -38,6 +39,7 @@ from rsync_wire.roles.daemon_rules import DaemonRules
 from rsync_wire.roles.decide import SIGNIFICANT_ITEM_FLAGS
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.files_from import forward_names
+from rsync_wire.roles.module import server_iconv
 from rsync_wire.roles.receive_state import NullReporter, ReceiveConfig, Shared
 from rsync_wire.roles.receiving import ReceiverSide
 from rsync_wire.roles.xferlog import XferItem, format_line, log_item, server_log
@@ -318,6 +320,7 @@ async def receive_upload(
         batch_only=opts.only_write_batch is not None,
         out=OutputLevels.build(verbose=opts.verbose, info=opts.info, debug=opts.debug),
         role_prefix="server daemon " if module is not None else "server ",
+        charset=charset_for(server_iconv(opts.iconv, module), server=True),
     )
     reporter = PeerReporter(protocol=protocol, verbose=opts.verbose, module=module)
     if module is not None and module.ignore_errors:
