@@ -1,0 +1,158 @@
+"""``--iconv``: pyrsync against rsync 3.5 on either end converts names as rsync does.
+
+Each case runs the same transfer twice, once with rsync on both ends and once with pyrsync
+on one of them, and compares the destination trees byte name by byte name (symlink targets
+included). rsync's own pull with ``--iconv=ISO-8859-1,UTF-8`` over a remote shell fails
+("rejecting unrequested file-list name"), so that direction is checked only as a push.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from harness.client import mask_error_location, pyrsync_argv
+from harness.proc import run
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from harness.tools import RealRsync
+
+pytestmark = pytest.mark.interop
+
+UTF8_LATIN1 = "UTF-8,ISO-8859-1"
+LATIN1_UTF8 = "ISO-8859-1,UTF-8"
+
+
+def _tree(root: Path, *, euro: bool = False) -> Path:
+    """UTF-8 names: files, a directory, a symlink to a non-ASCII target."""
+    base = os.fsencode(root)
+    os.makedirs(os.path.join(base, "naïve".encode()))
+    for name, data in (("café", b"a"), ("naïve/über", b"b"), ("plain", b"c")):
+        with open(os.path.join(base, name.encode()), "wb") as f:
+            f.write(data)
+    os.symlink("café".encode(), os.path.join(base, "lien-é".encode()))
+    if euro:  # no ISO-8859-1 name for it
+        with open(os.path.join(base, "euro-€".encode()), "wb") as f:
+            f.write(b"x")
+    return root
+
+
+def _listing(root: Path) -> list[tuple[bytes, bytes | None]]:
+    base = os.fsencode(root)
+    out: list[tuple[bytes, bytes | None]] = []
+    for top, dirs, files in os.walk(base):
+        for name in dirs + files:
+            full = os.path.join(top, name)
+            rel = os.path.relpath(full, base)
+            out.append((rel, os.readlink(full) if os.path.islink(full) else None))
+    return sorted(out)
+
+
+def _ours_server(tmp_path: Path) -> Path:
+    """An ``-e`` program that starts pyrsync's server for whatever the client asked for."""
+    shim = tmp_path / "our-rsh"
+    shim.write_text(
+        "#!/bin/sh\nshift\nshift\n"  # the host, then the remote program's name
+        f'exec {sys.executable} -m rsync_daemon "$@"\n'
+    )
+    shim.chmod(0o755)
+    return shim
+
+
+def _real_server(tmp_path: Path) -> Path:
+    shim = tmp_path / "real-rsh"
+    shim.write_text('#!/bin/sh\nshift\nexec "$@"\n')
+    shim.chmod(0o755)
+    return shim
+
+
+@pytest.mark.parametrize(
+    ("iconv", "direction"),
+    [(UTF8_LATIN1, "pull"), (UTF8_LATIN1, "push"), (LATIN1_UTF8, "push")],
+)
+@pytest.mark.parametrize("ours", ["client", "server"])
+def test_remote_shell_trees_match_rsync(
+    real_rsync: RealRsync, tmp_path: Path, iconv: str, direction: str, ours: str
+) -> None:
+    src = _tree(tmp_path / "src")
+    real_rsh = _real_server(tmp_path)
+    results = []
+    for who in ("rsync", "pyrsync"):
+        dest = tmp_path / f"dest-{who}"
+        dest.mkdir()
+        if who == "rsync" or ours == "server":
+            client = [str(real_rsync.path)]
+            rsh = real_rsh if who == "rsync" else _ours_server(tmp_path)
+        else:
+            client, rsh = pyrsync_argv(), real_rsh
+        if direction == "pull":
+            argv = [*client, "-a", f"--iconv={iconv}", "-e", str(rsh), f"h:{src}/", f"{dest}/"]
+        else:
+            argv = [*client, "-a", f"--iconv={iconv}", "-e", str(rsh), f"{src}/", f"h:{dest}/"]
+        result = run(argv, timeout=60)
+        assert result.returncode == 0, result.stderr
+        results.append(_listing(dest))
+    assert results[0] == results[1]
+    assert results[0]  # something was copied
+
+
+@pytest.mark.parametrize("iconv", [UTF8_LATIN1, LATIN1_UTF8, "UTF-8"])
+def test_local_copy_converts_as_rsync(real_rsync: RealRsync, tmp_path: Path, iconv: str) -> None:
+    src = _tree(tmp_path / "src")
+    want, got = tmp_path / "want", tmp_path / "got"
+    real = run([real_rsync.path, "-a", f"--iconv={iconv}", f"{src}/", f"{want}/"])
+    ours = run([*pyrsync_argv(), "-a", f"--iconv={iconv}", f"{src}/", f"{got}/"])
+    assert (ours.returncode, _listing(got)) == (real.returncode, _listing(want))
+
+
+def test_unconvertible_name_is_skipped_as_rsync(real_rsync: RealRsync, tmp_path: Path) -> None:
+    """A name with no ISO-8859-1 spelling: rsync's message, the rest copied, exit 23."""
+    src = _tree(tmp_path / "src", euro=True)
+    real_rsh = _real_server(tmp_path)
+    outcomes = []
+    for who, client in (("rsync", [str(real_rsync.path)]), ("pyrsync", pyrsync_argv())):
+        dest = tmp_path / f"dest-{who}"
+        dest.mkdir()
+        argv = [*client, "-a", f"--iconv={UTF8_LATIN1}", "-e", str(real_rsh), f"{src}/"]
+        result = run([*argv, f"h:{dest}/"], timeout=60)
+        lines = [
+            line
+            for line in mask_error_location(result.stderr).splitlines()
+            if "cannot convert" in line or line.startswith("rsync error")
+        ]
+        outcomes.append((result.returncode, _listing(dest), lines))
+    assert outcomes[0][:2] == outcomes[1][:2]
+    assert outcomes[1][0] == 23
+    assert any("cannot convert filename: euro-" in line for line in outcomes[1][2])
+
+
+@pytest.mark.parametrize("iconv", ["BOGUS", "UTF-8,BOGUS-TOO"])
+def test_unknown_charset_fails_as_rsync(real_rsync: RealRsync, tmp_path: Path, iconv: str) -> None:
+    src = _tree(tmp_path / "src")
+    real = run([real_rsync.path, "-a", f"--iconv={iconv}", f"{src}/", f"{tmp_path}/d1/"])
+    ours = run([*pyrsync_argv(), "-a", f"--iconv={iconv}", f"{src}/", f"{tmp_path}/d2/"])
+    first = iconv.split(",")[0]
+    if first == "BOGUS":  # the client's own half: before anything starts
+        want = f'iconv_open("UTF-8", "{first}") failed'
+        assert real.returncode == ours.returncode == 4
+        assert want in real.stderr
+        assert want in ours.stderr.splitlines()
+    else:  # the server's half: the transfer fails, nothing is copied
+        assert real.returncode != 0
+        assert ours.returncode != 0
+        assert 'iconv_open("UTF-8", "BOGUS-TOO") failed' in ours.stderr
+    assert not (tmp_path / "d2").exists() or not any((tmp_path / "d2").iterdir())
+
+
+def test_no_iconv_and_dash_turn_it_off(tmp_path: Path) -> None:
+    src = _tree(tmp_path / "src")
+    for i, words in enumerate((["--iconv=UTF-8,ISO-8859-1", "--no-iconv"], ["--iconv=-"])):
+        dest = tmp_path / f"d{i}"
+        result = run([*pyrsync_argv(), "-a", *words, f"{src}/", f"{dest}/"])
+        assert result.returncode == 0, result.stderr
+        assert _listing(dest) == _listing(src)
