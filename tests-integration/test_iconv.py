@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from harness.client import mask_error_location, pyrsync_argv
+from harness.daemon import DaemonModule
 from harness.proc import run
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from harness.daemon import RealDaemonFactory
     from harness.tools import RealRsync
 
 pytestmark = pytest.mark.interop
@@ -156,3 +158,64 @@ def test_no_iconv_and_dash_turn_it_off(tmp_path: Path) -> None:
         result = run([*pyrsync_argv(), "-a", *words, f"{src}/", f"{dest}/"])
         assert result.returncode == 0, result.stderr
         assert _listing(dest) == _listing(src)
+
+
+@pytest.mark.parametrize("direction", ["pull", "push"])
+@pytest.mark.parametrize("ours", ["client", "daemon"])
+def test_daemon_charset_as_rsync(
+    real_rsync: RealRsync,
+    real_daemon: RealDaemonFactory,
+    our_daemon: RealDaemonFactory,
+    tmp_path: Path,
+    direction: str,
+    ours: str,
+) -> None:
+    """The module's ``charset`` wins over the client's ``--iconv`` half (here ``.``)."""
+    src = _tree(tmp_path / "src")
+    results = []
+    for who in ("rsync", "pyrsync"):
+        dest = tmp_path / f"dest-{who}"
+        dest.mkdir()
+        served = src if direction == "pull" else dest
+        module = DaemonModule(
+            name="m", path=served, read_only=direction == "pull", options={"charset": "ISO-8859-1"}
+        )
+        start = our_daemon if who == "pyrsync" and ours == "daemon" else real_daemon
+        daemon = start({"m": module})
+        client = pyrsync_argv() if who == "pyrsync" and ours == "client" else [real_rsync.path]
+        url = daemon.url("m", "")
+        words = [*client, "-a", "--iconv=UTF-8,."]
+        if direction == "pull":
+            result = run([*words, url, f"{dest}/"], timeout=60)
+        else:
+            result = run([*words, f"{src}/", url], timeout=60)
+        assert result.returncode == 0, result.stderr
+        results.append(_listing(dest))
+    assert results[0] == results[1]
+    assert results[0] != _listing(src)  # the names were converted
+
+
+@pytest.mark.parametrize("ours", ["client", "daemon"])
+def test_daemon_without_charset_refuses_iconv(
+    real_rsync: RealRsync,
+    real_daemon: RealDaemonFactory,
+    our_daemon: RealDaemonFactory,
+    tmp_path: Path,
+    ours: str,
+) -> None:
+    src = _tree(tmp_path / "src")
+    outcomes = []
+    for who in ("rsync", "pyrsync"):
+        start = our_daemon if who == "pyrsync" and ours == "daemon" else real_daemon
+        daemon = start({"m": src})
+        client = pyrsync_argv() if who == "pyrsync" and ours == "client" else [real_rsync.path]
+        dest = tmp_path / f"dest-{who}"
+        result = run([*client, "-a", "--iconv=UTF-8", daemon.url("m", ""), f"{dest}/"])
+        first = mask_error_location(result.stderr).splitlines()[:1]
+        outcomes.append((result.returncode, first))
+    assert outcomes[0][1] == outcomes[1][1]
+    assert outcomes[1][1] == ["rsync: The server is configured to refuse --iconv"]
+    if ours == "client":
+        # rsync's client ends with 10 against rsync's daemon but 4 against pyrsyncd, for
+        # every refused option alike (not an --iconv matter)
+        assert outcomes[0][0] == outcomes[1][0]

@@ -76,6 +76,7 @@ class ModuleConfig(msgspec.Struct, kw_only=True):
     include: list[str] = msgspec.field(default_factory=list)
     filter: list[str] = msgspec.field(default_factory=list)
     refuse_options: list[str] = msgspec.field(default_factory=list)
+    charset: str = ""  # the charset of the module's names (--iconv; empty: refused)
     numeric_ids: bool = False
     fake_super: bool = False  # owners and modes in the user.rsync.%stat xattr
     max_connections: int = 0
@@ -306,6 +307,7 @@ _MODULE_KEYS = {
     "include": list,
     "filter": list,
     "refuse_options": list,
+    "charset": str,
     "numeric_ids": bool,
     "max_connections": int,
     "dont_compress": list,
@@ -589,7 +591,6 @@ _CANON = {"".join(k.split()): k for k in _PARAMS}
 
 # Refused whenever set to a value that would change what rsync does (why, for the message).
 _REFUSED: dict[str, str] = {
-    "charset": "pyrsyncd does not convert character sets (--iconv is refused)",
     "name": "a module's name is its [section] title",
     "open noatime": "pyrsyncd does not open files with O_NOATIME",
 }
@@ -1060,6 +1061,7 @@ def _rsyncd_module(
         exclude_from_rules=exclude_rules,
         include_from_rules=include_rules,
         refuse_options=_words(get("refuse options")),
+        charset=get("charset"),
         numeric_ids=numeric,
         fake_super=get("fake super", "no").lower() in _BOOL_TRUE,
         max_connections=_int(*params["max connections"], "max connections")

@@ -575,6 +575,7 @@ def _module_context(
         "numeric_ids": mod.numeric_ids,
         "fake_super": mod.fake_super,
         "refuse_options": mod.refuse_options,
+        "charset": mod.charset,
         "log_prefix": f"[{peer} {mod.name}]",
         "outgoing_chmod": mod.outgoing_chmod,
         "munge_symlinks": mod.munge_symlinks,

@@ -65,7 +65,9 @@ def unsupported_options(parsed: ServerArgs, module: ModuleContext | None) -> lis
     if option is not None:
         lines.append(refuse_message(option, daemon=daemon, spelled=parsed.spelled))
     if module is not None:
-        option = refused_by_module(o, module.refuse_options)
+        # a module without "charset" refuses --iconv (rsync: options.c set_refuse_options())
+        patterns = [*module.refuse_options, *([] if module.charset else ["iconv"])]
+        option = refused_by_module(o, patterns)
         if option is not None:
             lines.append(refuse_message(option, daemon=True, spelled=parsed.spelled))
     return lines[:1]
