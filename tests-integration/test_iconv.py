@@ -219,3 +219,30 @@ def test_daemon_without_charset_refuses_iconv(
         # rsync's client ends with 10 against rsync's daemon but 4 against pyrsyncd, for
         # every refused option alike (not an --iconv matter)
         assert outcomes[0][0] == outcomes[1][0]
+
+
+@pytest.mark.parametrize("ours", ["client", "server"])
+@pytest.mark.parametrize("secluded", [True, False])
+def test_secluded_args_are_converted_as_rsync(
+    real_rsync: RealRsync, tmp_path: Path, ours: str, secluded: bool
+) -> None:
+    """With ``-s`` the remote path travels in UTF-8 too; without, as typed."""
+    src = os.fsencode(tmp_path / "src")
+    os.makedirs(src)
+    with open(os.path.join(src, b"caf\xe9"), "wb") as f:  # ISO-8859-1 on the server
+        f.write(b"latin")
+    real_rsh = _real_server(tmp_path)
+    outcomes = []
+    for who in ("rsync", "pyrsync"):
+        dest = tmp_path / f"dest-{who}"
+        dest.mkdir()
+        client = pyrsync_argv() if who == "pyrsync" and ours == "client" else [real_rsync.path]
+        rsh = _ours_server(tmp_path) if who == "pyrsync" and ours == "server" else real_rsh
+        words = [*client, "-a", f"--iconv={UTF8_LATIN1}", "-e", str(rsh)]
+        if secluded:
+            words.append("-s")
+        result = run([*words, f"h:{tmp_path}/src/café", f"{dest}/"], timeout=60)
+        outcomes.append((result.returncode, _listing(dest)))
+    assert outcomes[0] == outcomes[1]
+    if secluded:
+        assert outcomes[0] == (0, [("café".encode(), None)])

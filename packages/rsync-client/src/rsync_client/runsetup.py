@@ -236,8 +236,8 @@ def _has_sum_escape(fmt: str | None) -> bool:
 def secluded_split(args: list[str]) -> tuple[list[str], list[str]]:
     """``-s``: what the command line (or a daemon's first list) keeps, and the rest.
 
-    The command line keeps ``--server``, ``--sender`` and the option letters; the rest
-    (long options, ``.``, the paths) is sent apart.
+    The command line keeps ``--server``, ``--sender``, the option letters and ``--iconv``;
+    the rest (other long options, ``.``, the paths) is sent apart.
 
     rsync: options.c server_options() (the NULL after the letters: "unprotected args
     stop here").
@@ -246,5 +246,7 @@ def secluded_split(args: list[str]) -> tuple[list[str], list[str]]:
     if cut < len(args) and args[cut] == "--sender":
         cut += 1
     if cut < len(args) and args[cut].startswith("-") and not args[cut].startswith("--"):
+        cut += 1
+    if cut < len(args) and args[cut].startswith("--iconv="):
         cut += 1
     return args[:cut], args[cut:]

@@ -28,6 +28,7 @@ __all__ = [
     "iconv_for_side",
     "remote_iconv",
     "setup_iconv",
+    "to_wire_args",
 ]
 
 UTF8_CHARSET: Final = "UTF-8"  # rsync: rsync.h UTF8_CHARSET
@@ -208,6 +209,24 @@ def remote_iconv(option: str) -> str:
     """
     _, comma, remote = option.partition(",")
     return remote if comma else option
+
+
+def to_wire_args(args: list[str], option: str | None) -> list[str]:
+    """``-s`` with ``--iconv``: the client's secluded arguments in UTF-8.
+
+    Bytes that do not convert go as they are.
+
+    rsync: rsync.c send_protected_args() (``ic_send``, ICB_INCLUDE_BAD).
+    """
+    conv = charset_for(option, server=False)
+    if conv is None:
+        return args
+    return [
+        conv.to_wire_lenient(a.encode("utf-8", "surrogateescape")).decode(
+            "utf-8", "surrogateescape"
+        )
+        for a in args
+    ]
 
 
 def locale_codeset() -> str:
