@@ -246,3 +246,19 @@ def test_secluded_args_are_converted_as_rsync(
     assert outcomes[0] == outcomes[1]
     if secluded:
         assert outcomes[0] == (0, [("café".encode(), None)])
+
+
+def test_deletions_are_shown_in_utf8_as_rsync(real_rsync: RealRsync, tmp_path: Path) -> None:
+    """A server deleting an ISO-8859-1 name tells rsync's client its UTF-8 spelling."""
+    src = _tree(tmp_path / "src")
+    lines = []
+    for who, rsh in (("rsync", _real_server(tmp_path)), ("pyrsync", _ours_server(tmp_path))):
+        dest = os.fsencode(tmp_path / f"dest-{who}")
+        os.makedirs(dest)
+        with open(os.path.join(dest, b"vieux-\xe9"), "wb") as f:
+            f.write(b"old")
+        words = [real_rsync.path, "-av", "--delete", f"--iconv={UTF8_LATIN1}", "-e", str(rsh)]
+        result = run([*words, f"{src}/", f"h:{os.fsdecode(dest)}/"], timeout=60)
+        assert result.returncode == 0, result.stderr
+        lines.append([line for line in result.stdout.splitlines() if line.startswith("deleting")])
+    assert lines[0] == lines[1] == ["deleting vieux-é"]

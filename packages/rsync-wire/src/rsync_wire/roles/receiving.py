@@ -765,12 +765,15 @@ class ReceiverSide:
             except ConvertError as exc:
                 bad.add(k)
                 sh.io_error |= 1
+                utf8_say = getattr(sh.reporter, "message_utf8", None)
+                shown = e.name if utf8_say is not None else charset.from_wire_lenient(e.name)
                 line = b"[%s] cannot convert filename: %s (%s)\n" % (
                     who.encode(),
-                    charset.from_wire_lenient(e.name),
+                    shown,
                     str(exc).encode(),
                 )
-                sh.reporter.message(Msg.ERROR, line)
+                # a server passes the wire's UTF-8 on as it is (rsync: FERROR_UTF8)
+                (utf8_say or sh.reporter.message)(Msg.ERROR, line)
                 out.append(e)
                 continue
             target = e.link_target

@@ -361,6 +361,8 @@ class SenderRole:
         # UTF-8, and the list goes out in its sorted order, so that the indexes both sides
         # use (the order of transmission, rsync's F_NDX) are this side's sorted ones
         self.charset = charset
+        if isinstance(port, ServerSenderPort):
+            port.charset = charset
         self._iconv_links = charset is not None and sender_symlink_iconv(
             session.compat_flags, server=port.server, capabilities=opts.capabilities or ""
         )

@@ -26,6 +26,7 @@ import stat
 from typing import TYPE_CHECKING, Protocol
 
 from rsync_wire.errors import ExitCode, RemoteError, RemoteProtocolError
+from rsync_wire.proto.charset import Charset  # noqa: TC001 - an attribute type
 from rsync_wire.proto.constants import Item, Msg
 from rsync_wire.proto.filters import FilterList, FilterListReader
 from rsync_wire.proto.flist import FileEntry
@@ -205,6 +206,8 @@ class ServerSenderPort:
 
     def __init__(self, module: ModuleContext | None = None) -> None:
         self.module = module
+        # --iconv: messages go to the client in UTF-8 (rsync: io.c send_msg(), convert)
+        self.charset: Charset | None = None
         self.prepare: Callable[[FilterList], None] | None = None
         """Adds the rules that come before the client's (the server's own arguments)."""
 
@@ -245,7 +248,10 @@ class ServerSenderPort:
                 code = Msg.ERROR_XFER  # rsync: sender.c (am_daemon && protocol < 28)
             elif not session.extended_msgs:
                 code = Msg.INFO
-        await ws.write_message(code, (text + "\n").encode("utf-8", "surrogateescape"))
+        data = (text + "\n").encode("utf-8", "surrogateescape")
+        if self.charset is not None:
+            data = self.charset.to_wire_lenient(data)
+        await ws.write_message(code, data)
 
     def item(
         self,

@@ -99,13 +99,21 @@ class PeerReporter(NullReporter):
         self.module = module
         self.shared: Shared | None = None  # set once the receiving side exists
 
-    def _send(self, code: Msg, payload: bytes) -> None:
+    def _send(self, code: Msg, payload: bytes, *, utf8: bool = False) -> None:
         if self.shared is not None:
+            charset = self.shared.config.charset
+            if charset is not None and not utf8:
+                # --iconv: this side's text goes in UTF-8 (rsync: io.c send_msg(), convert)
+                payload = charset.to_wire_lenient(payload)
             self.shared.out_ws.queue_message(code, payload)
 
     def message(self, code: int, text: bytes) -> None:
         """A line a client receiver would print: the client prints it instead."""
         self._send(Msg(code), text)
+
+    def message_utf8(self, code: int, text: bytes) -> None:
+        """A line already in UTF-8 (a name from the wire; rsync's FERROR_UTF8)."""
+        self._send(Msg(code), text, utf8=True)
 
     def deleted(self, name: bytes, mode: int) -> None:
         """A deletion: MSG_DELETED for the client's sender to print (P >= 29).
