@@ -38,6 +38,11 @@ def _tree(root: Path, *, euro: bool = False) -> Path:
         with open(os.path.join(base, name.encode()), "wb") as f:
             f.write(data)
     os.symlink("café".encode(), os.path.join(base, "lien-é".encode()))
+    for i in range(60):  # many names, so that the order of transmission is not the sorted one
+        sub = os.path.join(base, b"d%d" % (i % 3))
+        os.makedirs(sub, exist_ok=True)
+        with open(os.path.join(sub, f"é{i:02d}ü".encode()), "wb") as f:
+            f.write(b"%d" % i * (i + 1))
     if euro:  # no ISO-8859-1 name for it
         with open(os.path.join(base, "euro-€".encode()), "wb") as f:
             f.write(b"x")
@@ -45,13 +50,20 @@ def _tree(root: Path, *, euro: bool = False) -> Path:
 
 
 def _listing(root: Path) -> list[tuple[bytes, bytes | None]]:
+    """Every name under ``root`` with its symlink target or its file's contents."""
     base = os.fsencode(root)
     out: list[tuple[bytes, bytes | None]] = []
     for top, dirs, files in os.walk(base):
         for name in dirs + files:
             full = os.path.join(top, name)
             rel = os.path.relpath(full, base)
-            out.append((rel, os.readlink(full) if os.path.islink(full) else None))
+            if os.path.islink(full):
+                out.append((rel, os.readlink(full)))
+            elif os.path.isfile(full):
+                with open(full, "rb") as f:
+                    out.append((rel, f.read()))
+            else:
+                out.append((rel, None))
     return sorted(out)
 
 
@@ -245,7 +257,7 @@ def test_secluded_args_are_converted_as_rsync(
         outcomes.append((result.returncode, _listing(dest)))
     assert outcomes[0] == outcomes[1]
     if secluded:
-        assert outcomes[0] == (0, [("café".encode(), None)])
+        assert outcomes[0] == (0, [("café".encode(), b"latin")])
 
 
 def test_deletions_are_shown_in_utf8_as_rsync(real_rsync: RealRsync, tmp_path: Path) -> None:
