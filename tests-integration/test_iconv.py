@@ -274,3 +274,33 @@ def test_deletions_are_shown_in_utf8_as_rsync(real_rsync: RealRsync, tmp_path: P
         assert result.returncode == 0, result.stderr
         lines.append([line for line in result.stdout.splitlines() if line.startswith("deleting")])
     assert lines[0] == lines[1] == ["deleting vieux-é"]
+
+
+@pytest.mark.parametrize("ours", ["client", "server"])
+@pytest.mark.parametrize("secluded", [True, False])
+def test_files_from_names_are_converted_as_rsync(
+    real_rsync: RealRsync, tmp_path: Path, ours: str, secluded: bool
+) -> None:
+    """A local ``--files-from`` list read by a remote sender: in UTF-8 with ``-s``."""
+    src = os.fsencode(tmp_path / "src")
+    os.makedirs(src)
+    for name in (b"caf\xe9", b"plain"):  # ISO-8859-1 on the server
+        with open(os.path.join(src, name), "wb") as f:
+            f.write(name)
+    names = tmp_path / "names"
+    names.write_bytes("café\nplain\n".encode())
+    real_rsh = _real_server(tmp_path)
+    outcomes = []
+    for who in ("rsync", "pyrsync"):
+        dest = tmp_path / f"dest-{who}"
+        dest.mkdir()
+        client = pyrsync_argv() if who == "pyrsync" and ours == "client" else [real_rsync.path]
+        rsh = _ours_server(tmp_path) if who == "pyrsync" and ours == "server" else real_rsh
+        words = [*client, "-a", f"--iconv={UTF8_LATIN1}", f"--files-from={names}"]
+        if secluded:
+            words.append("-s")
+        result = run([*words, "-e", str(rsh), f"h:{tmp_path}/src/", f"{dest}/"], timeout=60)
+        outcomes.append((result.returncode, _listing(dest)))
+    assert outcomes[0] == outcomes[1]
+    assert (b"plain", b"plain") in outcomes[0][1]
+    assert ((b"caf\xc3\xa9", b"caf\xe9") in outcomes[0][1]) is secluded

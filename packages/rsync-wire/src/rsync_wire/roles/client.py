@@ -226,8 +226,11 @@ async def run_pull(
         delete_excluded=opts.delete_excluded,
     )
     if files_from is not None:
+        # -s with --iconv: the names go in UTF-8 (rsync: compat.c filesfrom_convert,
+        # io.c forward_filesfrom_data())
+        conv = charset_for(opts.iconv, server=False) if opts.protect_args else None
         for name in files_from:
-            ws.write(name + b"\0")
+            ws.write((name if conv is None else conv.to_wire_lenient(name)) + b"\0")
         ws.write(b"\0")
     await ws.flush()
     side = ReceiverSide(ws, session, opts, config, dest, reporter)

@@ -239,7 +239,11 @@ class ServerSenderPort:
         """With ``--files-from=-`` the client sends the names, each ended by a NUL."""
         if opts.files_from != "-":
             return None
-        return await _read_names(ws)
+        names = await _read_names(ws)
+        if self.charset is not None and opts.protect_args:
+            # -s with --iconv: they come in UTF-8 (rsync: io.c read_line(), RL_CONVERT)
+            names = [self.charset.from_wire_lenient(n) for n in names]
+        return names
 
     async def message(self, ws: WireStream, session: Session, code: Msg, text: str) -> None:
         """Send the line to the client (rsync: log.c rwrite(), the am_server branch)."""
