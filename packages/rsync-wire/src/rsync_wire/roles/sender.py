@@ -69,7 +69,7 @@ from rsync_wire.roles.scan import (
     sanitize_path,
     scan,
 )
-from rsync_wire.roles.sender_ports import SenderPort, ServerSenderPort
+from rsync_wire.roles.sender_ports import ClientSenderPort, SenderPort, ServerSenderPort
 from rsync_wire.roles.xattr_fs import read_stat_xattr, read_xattrs
 from rsync_wire.roles.xferlog import XferItem, log_item
 
@@ -361,7 +361,7 @@ class SenderRole:
         # UTF-8, and the list goes out in its sorted order, so that the indexes both sides
         # use (the order of transmission, rsync's F_NDX) are this side's sorted ones
         self.charset = charset
-        if isinstance(port, ServerSenderPort):
+        if isinstance(port, (ServerSenderPort, ClientSenderPort)):
             port.charset = charset
         self._iconv_links = charset is not None and sender_symlink_iconv(
             session.compat_flags, server=port.server, capabilities=opts.capabilities or ""

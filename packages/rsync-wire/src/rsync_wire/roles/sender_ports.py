@@ -365,6 +365,7 @@ class ClientSenderPort:
         self.names_from_peer = names_from_peer
         self.filters = filters
         self.reporter = reporter
+        self.charset: Charset | None = None  # --iconv: set by the sender
         self.itemize = itemize
         self.verbose = verbose
         self.wants_items = bool(itemize or verbose or log_items)
@@ -524,11 +525,18 @@ class ClientSenderPort:
             RemoteError: MSG_ERROR_EXIT (the receiver gave up; its code is the exit code).
             RemoteProtocolError: a message a receiver never sends to a sender (exit 12).
         """
+        charset = self.charset
         if code in (Msg.INFO, Msg.ERROR, Msg.WARNING, Msg.ERROR_XFER):
             if code == Msg.ERROR_XFER:
                 self.transfer_errors += 1  # rsync: log.c rwrite() sets got_xfer_error
+            if charset is not None:  # --iconv: UTF-8 from the peer (rsync: rwrite(), is_utf8)
+                payload = charset.from_wire_lenient(payload)
             self.reporter.message(code, payload)
         elif code == Msg.DELETED:
+            if charset is not None:
+                # rsync's client converts a deleted name with its sending conversion, as
+                # io.c read_a_msg() does (ic_send, not ic_recv)
+                payload = charset.to_wire_lenient(payload)
             if payload.endswith(b"\0"):
                 self.reporter.deleted(payload[:-1], stat.S_IFDIR)
             else:
