@@ -304,3 +304,29 @@ def test_files_from_names_are_converted_as_rsync(
     assert outcomes[0] == outcomes[1]
     assert (b"plain", b"plain") in outcomes[0][1]
     assert ((b"caf\xc3\xa9", b"caf\xe9") in outcomes[0][1]) is secluded
+
+
+@pytest.mark.parametrize("ours", ["client", "daemon"])
+def test_daemon_secluded_path_is_converted_as_rsync(
+    real_rsync: RealRsync,
+    real_daemon: RealDaemonFactory,
+    our_daemon: RealDaemonFactory,
+    tmp_path: Path,
+    ours: str,
+) -> None:
+    """``-s``: a daemon reads the secluded path in its module's charset."""
+    src = os.fsencode(tmp_path / "src")
+    os.makedirs(src)
+    with open(os.path.join(src, b"caf\xe9"), "wb") as f:
+        f.write(b"latin")
+    outcomes = []
+    for who in ("rsync", "pyrsync"):
+        module = DaemonModule(name="m", path=tmp_path / "src", options={"charset": "ISO-8859-1"})
+        start = our_daemon if who == "pyrsync" and ours == "daemon" else real_daemon
+        daemon = start({"m": module})
+        client = pyrsync_argv() if who == "pyrsync" and ours == "client" else [real_rsync.path]
+        dest = tmp_path / f"dest-{who}"
+        dest.mkdir()
+        result = run([*client, "-a", "-s", "--iconv=UTF-8", daemon.url("m", "café"), f"{dest}/"])
+        outcomes.append((result.returncode, _listing(dest)))
+    assert outcomes[0] == outcomes[1] == (0, [("café".encode(), b"latin")])

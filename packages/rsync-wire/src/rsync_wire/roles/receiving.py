@@ -451,6 +451,9 @@ class ReceiverSide:
         if code in (Msg.INFO, Msg.ERROR, Msg.WARNING, Msg.ERROR_XFER):
             if code == Msg.ERROR_XFER:
                 self.stats.transfer_errors += 1
+            if sh.config.charset is not None and not sh.config.role_prefix:
+                # --iconv: a remote sender's text is UTF-8 (rsync: log.c rwrite(), is_utf8)
+                payload = sh.config.charset.from_wire_lenient(payload)
             sh.reporter.message(code, payload)
         elif code == Msg.IO_ERROR:
             bits = int.from_bytes(payload[:4], "little") & 7 if len(payload) >= 4 else 0
