@@ -54,11 +54,10 @@ class ModuleContext(msgspec.Struct, kw_only=True):
         temp_dir: the module's ``temp dir``: the ``--temp-dir`` of uploads that give none.
         insecure_links: the module's ``insecure links = yes`` (served without chroot): its
             symlinks are followed wherever they lead (`rsync_wire.fs.Root`).
+        charset: the module's ``charset``: the charset of its names, used whatever
+            ``--iconv`` the client gave (empty: the module refuses ``--iconv``; rsync:
+            clientserver.c rsync_module()).
     """
-
-    # rsyncd.conf "charset": the module's names are in it whatever --iconv the client gave
-    # (empty: the module refuses --iconv; rsync: clientserver.c rsync_module())
-    charset: str = ""
 
     name: str
     path: str
@@ -89,6 +88,7 @@ class ModuleContext(msgspec.Struct, kw_only=True):
     ignore_errors: bool = False
     temp_dir: str = ""
     insecure_links: bool = False
+    charset: str = ""
 
 
 def server_iconv(iconv: str | None, module: ModuleContext | None) -> str | None:
