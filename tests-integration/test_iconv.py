@@ -330,3 +330,23 @@ def test_daemon_secluded_path_is_converted_as_rsync(
         result = run([*client, "-a", "-s", "--iconv=UTF-8", daemon.url("m", "café"), f"{dest}/"])
         outcomes.append((result.returncode, _listing(dest)))
     assert outcomes[0] == outcomes[1] == (0, [("café".encode(), b"latin")])
+
+
+def test_daemon_with_an_unknown_charset_ends_as_rsyncs(
+    real_rsync: RealRsync,
+    real_daemon: RealDaemonFactory,
+    our_daemon: RealDaemonFactory,
+    tmp_path: Path,
+) -> None:
+    """rsync's daemon sets the module's charset up first: a bad one ends every session."""
+    outcomes = []
+    for start in (real_daemon, our_daemon):
+        module = DaemonModule(name="m", path=tmp_path, options={"charset": "BOGUS"})
+        daemon = start({"m": module})
+        for extra in ([], ["--iconv=UTF-8"]):
+            dest = tmp_path / f"dest-{len(outcomes)}"
+            result = run([real_rsync.path, "-a", *extra, daemon.url("m", ""), f"{dest}/"])
+            first = mask_error_location(result.stderr).splitlines()[:1]
+            outcomes.append((result.returncode, first))
+    assert outcomes[:2] == outcomes[2:]
+    assert outcomes[0] == (5, ["rsync: didn't get server startup line"])

@@ -303,6 +303,14 @@ async def _module(
     set_module(name)
     use_module_log(mod)
     env = {"RSYNC_MODULE_NAME": name}
+    if mod.charset:
+        # rsync: clientserver.c rsync_module() (setup_iconv() first: a charset iconv does
+        # not know ends the connection before any reply, whether or not --iconv is used)
+        try:
+            charset_for(mod.charset, server=True)
+        except IconvOpenError as exc:
+            log.error("%s", exc)
+            return int(ExitCode.UNSUPPORTED)
     if host == UNDETERMINED and mod.reverse_lookup:
         host = _lookup_host(addr)
     env["RSYNC_HOST_NAME"] = host
