@@ -306,10 +306,13 @@ async def _module(
     if mod.charset:
         # rsync: clientserver.c rsync_module() (setup_iconv() first: a charset iconv does
         # not know ends the connection before any reply, whether or not --iconv is used)
+        failed = ""
         try:
             charset_for(mod.charset, server=True)
         except IconvOpenError as exc:
-            log.error("%s", exc)
+            failed = str(exc)
+        if failed:
+            log.error("%s", failed)
             return int(ExitCode.UNSUPPORTED)
     if host == UNDETERMINED and mod.reverse_lookup:
         host = _lookup_host(addr)
