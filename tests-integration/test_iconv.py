@@ -350,3 +350,23 @@ def test_daemon_with_an_unknown_charset_ends_as_rsyncs(
             outcomes.append((result.returncode, first))
     assert outcomes[:2] == outcomes[2:]
     assert outcomes[0] == (5, ["rsync: didn't get server startup line"])
+
+
+@pytest.mark.parametrize("reading", [UTF8_LATIN1, "ISO-8859-1"])
+def test_batches_with_iconv_as_rsync(real_rsync: RealRsync, tmp_path: Path, reading: str) -> None:
+    """A batch holds the wire's UTF-8 names: written and read by either, the same trees."""
+    src = _tree(tmp_path / "src")
+    trees = []
+    for writer, reader in (("rsync", "rsync"), ("pyrsync", "rsync"), ("rsync", "pyrsync")):
+        tag = f"{writer}-{reader}"
+        prog = {"rsync": [str(real_rsync.path)], "pyrsync": pyrsync_argv()}
+        batch = tmp_path / f"batch-{tag}"
+        wrote = run([*prog[writer], "-a", f"--iconv={UTF8_LATIN1}", f"--write-batch={batch}",
+                     f"{src}/", f"{tmp_path}/w-{tag}/"])  # fmt: skip
+        assert wrote.returncode == 0, wrote.stderr
+        dest = tmp_path / f"r-{tag}"
+        dest.mkdir()
+        read = run([*prog[reader], "-a", f"--iconv={reading}", f"--read-batch={batch}", f"{dest}/"])
+        assert read.returncode == 0, read.stderr
+        trees.append(_listing(dest))
+    assert trees[0] == trees[1] == trees[2]
