@@ -173,7 +173,9 @@ def test_no_iconv_and_dash_turn_it_off(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("direction", ["pull", "push"])
-@pytest.mark.parametrize("ours", ["client", "daemon"])
+@pytest.mark.parametrize(
+    ("ours", "chroot"), [("client", "no"), ("daemon", "no"), ("daemon", "yes")]
+)
 def test_daemon_charset_as_rsync(
     real_rsync: RealRsync,
     real_daemon: RealDaemonFactory,
@@ -181,6 +183,7 @@ def test_daemon_charset_as_rsync(
     tmp_path: Path,
     direction: str,
     ours: str,
+    chroot: str,
 ) -> None:
     """The module's ``charset`` wins over the client's ``--iconv`` half (here ``.``)."""
     src = _tree(tmp_path / "src")
@@ -189,9 +192,10 @@ def test_daemon_charset_as_rsync(
         dest = tmp_path / f"dest-{who}"
         dest.mkdir()
         served = src if direction == "pull" else dest
-        module = DaemonModule(
-            name="m", path=served, read_only=direction == "pull", options={"charset": "ISO-8859-1"}
-        )
+        if chroot == "yes" and os.geteuid() != 0:
+            pytest.skip("a chroot module needs root")
+        options = {"charset": "ISO-8859-1", "use chroot": chroot}
+        module = DaemonModule(name="m", path=served, read_only=direction == "pull", options=options)
         start = our_daemon if who == "pyrsync" and ours == "daemon" else real_daemon
         daemon = start({"m": module})
         client = pyrsync_argv() if who == "pyrsync" and ours == "client" else [real_rsync.path]

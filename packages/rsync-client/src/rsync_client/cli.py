@@ -30,7 +30,7 @@ from typing import Final, NoReturn
 from rsync_client.errors import describe_failure, failure_traceback
 from rsync_client.options import ClientOptions, OptionError
 from rsync_client.output import Output, rsync_error_line
-from rsync_wire.errors import ExitCode
+from rsync_wire.errors import ExitCode, UnsupportedError
 from rsync_wire.proto.constants import PROTOCOL_VERSION
 from rsync_wire.proto.optable import OPTIONS, Arg, by_long, by_short, negations
 from rsync_wire.proto.outlevels import (
@@ -1054,6 +1054,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from rsync_wire.proto.charset import charset_for
 
             charset_for(opts.iconv, server=False)  # rsync: main.c setup_iconv(), before connecting
+            with contextlib.suppress(UnsupportedError):
+                # a local copy's receiving half, looked up now: its codec is imported before
+                # the copy confines the process
+                charset_for(opts.iconv, server=True)
         code = _run_with_signals(opts, rest, output)
         output.flush()
     except BaseException as exc:

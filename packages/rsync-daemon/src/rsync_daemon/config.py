@@ -22,6 +22,8 @@ import msgspec
 
 from rsync_daemon.errors import ConfigError
 from rsync_daemon.safeopen import open_trusted, read_trusted, resolve_trusted_dir
+from rsync_wire.errors import UnsupportedError
+from rsync_wire.proto.charset import charset_for
 from rsync_wire.proto.constants import MIN_PROTOCOL, PROTOCOL_VERSION
 from rsync_wire.sockopts import SOCKET_OPTIONS
 
@@ -1061,7 +1063,7 @@ def _rsyncd_module(
         exclude_from_rules=exclude_rules,
         include_from_rules=include_rules,
         refuse_options=_words(get("refuse options")),
-        charset=get("charset"),
+        charset=_primed_charset(get("charset")),
         numeric_ids=numeric,
         fake_super=get("fake super", "no").lower() in _BOOL_TRUE,
         max_connections=_int(*params["max connections"], "max connections")
@@ -1138,6 +1140,18 @@ def _from_file(p: Path, value: str, where: str, key: str, inside: str = "") -> b
     except OSError as exc:
         msg = f"{where}: {key} {path!r}: {exc.strerror}"
         raise ConfigError(msg) from None
+
+
+def _primed_charset(name: str) -> str:
+    """A module's ``charset``, its codec looked up now, before any sandbox or chroot.
+
+    Python imports a codec on first use; a chrooted connection could not. An unknown
+    charset is left for the connection to refuse, as rsync's daemon does.
+    """
+    if name:
+        with contextlib.suppress(UnsupportedError):
+            charset_for(name, server=True)
+    return name
 
 
 def _abs(p: Path, value: str, inside: str = "") -> str:
