@@ -49,7 +49,7 @@ def _tree(root: Path, *, euro: bool = False) -> Path:
     return root
 
 
-def _listing(root: Path) -> list[tuple[bytes, bytes | None]]:
+def _listing(root: Path | bytes) -> list[tuple[bytes, bytes | None]]:
     """Every name under ``root`` with its symlink target or its file's contents."""
     base = os.fsencode(root)
     out: list[tuple[bytes, bytes | None]] = []
@@ -374,3 +374,48 @@ def test_batches_with_iconv_as_rsync(real_rsync: RealRsync, tmp_path: Path, read
         assert read.returncode == 0, read.stderr
         trees.append(_listing(dest))
     assert trees[0] == trees[1] == trees[2]
+
+
+@pytest.mark.parametrize(
+    "words",
+    [["-H"], ["--delete"], ["--protocol=29"], ["--no-inc-recursive"], ["-R"]],
+)
+@pytest.mark.parametrize("direction", ["pull", "push"])
+def test_with_other_options_as_rsync(
+    real_rsync: RealRsync, tmp_path: Path, words: list[str], direction: str
+) -> None:
+    """Hard links, deletions, an older protocol, one list, -R: trees as rsync's."""
+    src = _tree(tmp_path / "src")
+    os.link(
+        os.path.join(os.fsencode(src), "café".encode()),
+        os.path.join(os.fsencode(src), "lié".encode()),
+    )
+    real_rsh = _real_server(tmp_path)
+    results = []
+    for who, client in (("rsync", [str(real_rsync.path)]), ("pyrsync", pyrsync_argv())):
+        dest = os.fsencode(tmp_path / f"dest-{who}")
+        os.makedirs(dest)
+        with open(os.path.join(dest, b"vieux-\xe9"), "wb") as f:
+            f.write(b"old")
+        argv = [*client, "-a", *words, f"--iconv={UTF8_LATIN1}", "-e", str(real_rsh)]
+        source = f"{src}/./" if "-R" in words else f"{src}/"
+        target = f"{os.fsdecode(dest)}/"
+        if direction == "pull":
+            argv += [f"h:{source}", target]
+        else:
+            argv += [source, f"h:{target}"]
+        result = run(argv, timeout=60)
+        assert result.returncode == 0, result.stderr
+        listing = _listing(dest)
+        if "-H" in words:  # how many top-level files share their inode with another
+            inodes = [
+                os.lstat(os.path.join(dest, n)).st_ino
+                for n in os.listdir(dest)
+                if os.path.isfile(os.path.join(dest, n))
+            ]
+            shared = sum(inodes.count(i) > 1 for i in inodes)
+            listing.append((b"hard-linked", b"%d" % shared))
+        results.append(listing)
+    assert results[0] == results[1]
+    if "-H" in words:
+        assert (b"hard-linked", b"2") in results[0]
