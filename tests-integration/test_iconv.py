@@ -419,3 +419,20 @@ def test_with_other_options_as_rsync(
     assert results[0] == results[1]
     if "-H" in words:
         assert (b"hard-linked", b"2") in results[0]
+
+
+def test_rsync_iconv_environment_as_rsync(real_rsync: RealRsync, tmp_path: Path) -> None:
+    """``RSYNC_ICONV`` is the default; ``--no-iconv`` turns it off."""
+    src = _tree(tmp_path / "src")
+    env = {**os.environ, "RSYNC_ICONV": UTF8_LATIN1}
+    trees = []
+    for words in ([], ["--no-iconv"]):
+        pair = []
+        for who, prog in (("rsync", [str(real_rsync.path)]), ("pyrsync", pyrsync_argv())):
+            dest = tmp_path / f"d-{who}-{len(trees)}"
+            result = run([*prog, "-a", *words, f"{src}/", f"{dest}/"], env=env)
+            assert result.returncode == 0, result.stderr
+            pair.append(_listing(dest))
+        assert pair[0] == pair[1]
+        trees.append(pair[0])
+    assert trees[0] != trees[1] == _listing(src)
