@@ -2,8 +2,7 @@
 
 Each case runs the same transfer twice, once with rsync on both ends and once with pyrsync
 on one of them, and compares the destination trees byte name by byte name (symlink targets
-included). rsync's own pull with ``--iconv=ISO-8859-1,UTF-8`` over a remote shell fails
-("rejecting unrequested file-list name"), so that direction is checked only as a push.
+included), and the exit codes and the lines about names that do not convert.
 """
 
 from __future__ import annotations
@@ -87,9 +86,9 @@ def _real_server(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("iconv", "direction"),
-    [(UTF8_LATIN1, "pull"), (UTF8_LATIN1, "push"), (LATIN1_UTF8, "push")],
+    [(UTF8_LATIN1, "pull"), (UTF8_LATIN1, "push"), (LATIN1_UTF8, "pull"), (LATIN1_UTF8, "push")],
 )
-@pytest.mark.parametrize("ours", ["client", "server"])
+@pytest.mark.parametrize("ours", ["client", "server", "both"])
 def test_remote_shell_trees_match_rsync(
     real_rsync: RealRsync, tmp_path: Path, iconv: str, direction: str, ours: str
 ) -> None:
@@ -99,11 +98,12 @@ def test_remote_shell_trees_match_rsync(
     for who in ("rsync", "pyrsync"):
         dest = tmp_path / f"dest-{who}"
         dest.mkdir()
-        if who == "rsync" or ours == "server":
-            client = [str(real_rsync.path)]
-            rsh = real_rsh if who == "rsync" else _ours_server(tmp_path)
-        else:
-            client, rsh = pyrsync_argv(), real_rsh
+        client = [str(real_rsync.path)]
+        rsh = real_rsh
+        if who == "pyrsync" and ours != "server":
+            client = pyrsync_argv()
+        if who == "pyrsync" and ours != "client":
+            rsh = _ours_server(tmp_path)
         if direction == "pull":
             argv = [*client, "-a", f"--iconv={iconv}", "-e", str(rsh), f"h:{src}/", f"{dest}/"]
         else:
@@ -436,3 +436,28 @@ def test_rsync_iconv_environment_as_rsync(real_rsync: RealRsync, tmp_path: Path)
         assert pair[0] == pair[1]
         trees.append(pair[0])
     assert trees[0] != trees[1] == _listing(src)
+
+
+@pytest.mark.parametrize("trust", [False, True])
+def test_pulled_name_that_does_not_convert_as_rsync(
+    real_rsync: RealRsync, tmp_path: Path, trust: bool
+) -> None:
+    """A pulling client rejects the list (exit 4), or with --trust-sender skips the name (23)."""
+    src = _tree(tmp_path / "src", euro=True)
+    real_rsh = _real_server(tmp_path)
+    outcomes = []
+    for who, client in (("rsync", [str(real_rsync.path)]), ("pyrsync", pyrsync_argv())):
+        dest = tmp_path / f"dest-{who}"
+        dest.mkdir()
+        words = [*client, "-a", f"--iconv={LATIN1_UTF8}", "-e", str(real_rsh)]
+        if trust:
+            words.append("--trust-sender")
+        result = run([*words, f"h:{src}/", f"{dest}/"], timeout=60)
+        lines = [
+            line
+            for line in mask_error_location(result.stderr).splitlines()
+            if "convert" in line or "rejecting" in line
+        ]
+        outcomes.append((result.returncode, lines, _listing(dest) if trust else None))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == (23 if trust else 4)

@@ -777,6 +777,11 @@ class ReceiverSide:
                 )
                 # a server passes the wire's UTF-8 on as it is (rsync: FERROR_UTF8)
                 (utf8_say or sh.reporter.message)(Msg.ERROR, line)
+                if not sh.config.role_prefix and not sh.opts.trust_sender:
+                    # rsync's client keeps the name empty, and its check of the names it
+                    # asked for rejects that (rsync: flist.c recv_file_entry())
+                    msg = "ERROR: rejecting unrequested file-list name: "
+                    raise UnsupportedError(msg) from None
                 out.append(e)
                 continue
             target = e.link_target
