@@ -134,7 +134,6 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, expect: str) -> No
 @pytest.mark.parametrize(
     ("param", "value", "reason"),
     [
-        ("charset", "utf-8", "character sets"),
         ("open noatime", "yes", "O_NOATIME"),
     ],
 )
@@ -181,6 +180,13 @@ def test_fake_super_is_a_module_setting(tmp_path: Path, value: str, expect: bool
     line = f"fake super = {value}\n" if value else ""
     cfg = load_rsyncd_conf(_conf(tmp_path, f"[m]\npath = m\n{line}"))
     assert cfg.modules["m"].fake_super is expect
+
+
+def test_charset_is_a_module_setting_with_a_global_default(tmp_path: Path) -> None:
+    cfg = load_rsyncd_conf(
+        _conf(tmp_path, "charset = UTF-8\n[m]\npath = m\n[n]\npath = n\ncharset = ISO-8859-1\n")
+    )
+    assert (cfg.modules["m"].charset, cfg.modules["n"].charset) == ("UTF-8", "ISO-8859-1")
 
 
 def test_every_parameter_of_the_manual_is_known() -> None:

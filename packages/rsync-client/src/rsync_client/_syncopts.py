@@ -156,6 +156,7 @@ class SyncOptions(TypedDict, total=False):
     stop_at: StrArg  # --stop-at
     rsh: StrArg  # --rsh, -e
     rsync_path: StrArg  # --rsync-path
+    iconv: StrArg  # --iconv
     ipv4: bool  # --ipv4, -4
     ipv6: bool  # --ipv6, -6
     eight_bit_output: bool  # --8-bit-output, -8

@@ -116,6 +116,7 @@ async def run_read_batch(opts: ClientOptions, args: list[str], output: Output) -
     """
     from rsync_client.options import check_role
     from rsync_client.runsetup import RunResult, build_filters, current_umask, receive_config
+    from rsync_wire.proto.charset import charset_for
 
     name = opts.read_batch
     assert name is not None  # noqa: S101
@@ -142,6 +143,9 @@ async def run_read_batch(opts: ClientOptions, args: list[str], output: Output) -
         config = receive_config(opts, filters, None, local=True)
         config.whole_file = True  # the generator sends no sums (rsync: generator.c)
         config.umask = current_umask()
+        # --iconv: the batch holds the wire's UTF-8 names and unsorted indexes; rsync's
+        # reader converts with the client's half (rsync: rsync.c setup_iconv(), !am_server)
+        config.charset = charset_for(opts.iconv, server=False)
         if opts.sandbox:
             # the batch file is open already: only the destination needs a rule
             from rsync_client.confine import confine_client

@@ -30,7 +30,7 @@ from typing import Final, NoReturn
 from rsync_client.errors import describe_failure, failure_traceback
 from rsync_client.options import ClientOptions, OptionError
 from rsync_client.output import Output, rsync_error_line
-from rsync_wire.errors import ExitCode
+from rsync_wire.errors import ExitCode, UnsupportedError
 from rsync_wire.proto.constants import PROTOCOL_VERSION
 from rsync_wire.proto.optable import OPTIONS, Arg, by_long, by_short, negations
 from rsync_wire.proto.outlevels import (
@@ -629,6 +629,11 @@ _APPLY: Final[dict[str, _Spec]] = {
     "rsh": _str("rsh"),
     "rsync-path": _str("rsync_path"),
     "copy-as": _str("copy_as"),
+    "iconv": _Spec(
+        lambda o, v: setattr(o, "iconv", v),
+        takes_arg=True,
+        negate=lambda o, _v: setattr(o, "iconv", None),
+    ),
     "port": _Spec(_port, takes_arg=True),
     "password-file": _str("password_file"),
     "protocol": _Spec(_protocol, takes_arg=True),
@@ -777,6 +782,8 @@ def parse_args(argv: Sequence[str]) -> tuple[ClientOptions, list[str]]:
     if args == ["-h"]:
         raise HelpRequested(usage())
     opts = ClientOptions()
+    # rsync: options.c (RSYNC_ICONV, read before the options: --iconv and --no-iconv win)
+    opts.iconv = os.environ.get("RSYNC_ICONV") or None
     rest: list[str] = []
     versions = 0  # -V: text; -VV: rsync's JSON report (after all options parsed, as rsync)
     i = 0
@@ -878,6 +885,8 @@ def _check(opts: ClientOptions) -> None:
         # rsync: options.c (protect_args < 0: RSYNC_PROTECT_ARGS, else off)
         env = os.environ.get("RSYNC_PROTECT_ARGS")
         opts.protect_args = _atoi(env) != 0 if env else False
+    if opts.iconv == "-":
+        opts.iconv = None  # rsync: options.c (a client's --iconv=- turns conversion off)
     if opts.insecure_links and opts.confine_root is not None:
         msg = "--insecure-links cannot be combined with --confine-root"  # rsync: options.c
         raise OptionError(msg)
@@ -1087,6 +1096,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             set_confine_root(opts.confine_root)  # rsync: syscall.c confinement_root()
         if opts.log_file is not None:
             _open_log(opts, output)
+        if opts.iconv is not None:
+            from rsync_wire.proto.charset import charset_for
+
+            charset_for(opts.iconv, server=False)  # rsync: main.c setup_iconv(), before connecting
+            with contextlib.suppress(UnsupportedError):
+                # a local copy's receiving half, looked up now: its codec is imported before
+                # the copy confines the process
+                charset_for(opts.iconv, server=True)
         code = _run_with_signals(opts, rest, output)
         output.flush()
     except BaseException as exc:

@@ -119,6 +119,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
     rsh: str | None = None
     rsync_path: str = "rsync"
     copy_as: str | None = None  # --copy-as=USER[:GROUP] (rsync_wire.copy_as)
+    iconv: str | None = None  # --iconv=LOCAL,REMOTE (rsync_wire.proto.charset)
     port: int | None = None
     password_file: str | None = None
     protocol: int | None = None
@@ -340,6 +341,7 @@ class ClientOptions(msgspec.Struct, kw_only=True):
             msgs2stderr=self.msgs2stderr,
             fsync=self.fsync,
             qsort=self.qsort,
+            iconv=self.iconv,
             # The receiving generator itemizes unchanged entries only when it knows the
             # client's format has %i (rsync: options.c server_options(), --log-format).
             log_format=server_log_format(self) if not sender else None,

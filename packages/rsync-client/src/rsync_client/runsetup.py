@@ -24,6 +24,7 @@ from rsync_client.safeopen import (
     read_no_attacker_symlinks,
 )
 from rsync_wire.errors import ExitCode, RsyncError
+from rsync_wire.proto.charset import charset_for
 from rsync_wire.proto.constants import PROTOCOL_VERSION
 from rsync_wire.proto.filters import F_OPTION_RULES, FilterError, FilterList, ReadFile
 from rsync_wire.proto.outlevels import OutputLevels
@@ -213,6 +214,7 @@ def receive_config(
         names=opts.progress,
         sender_progress=local,  # rsync's client sends a local copy
         role_prefix="server " if local else "",  # rsync's local copy forks a server
+        charset=None if local else charset_for(opts.iconv, server=False),
         log_after_data=_has_sum_escape(opts.out_format) or _has_sum_escape(opts.log_file_format),
         umask=current_umask(),
         out=OutputLevels.build(
@@ -234,8 +236,8 @@ def _has_sum_escape(fmt: str | None) -> bool:
 def secluded_split(args: list[str]) -> tuple[list[str], list[str]]:
     """``-s``: what the command line (or a daemon's first list) keeps, and the rest.
 
-    The command line keeps ``--server``, ``--sender`` and the option letters; the rest
-    (long options, ``.``, the paths) is sent apart.
+    The command line keeps ``--server``, ``--sender``, the option letters and ``--iconv``;
+    the rest (other long options, ``.``, the paths) is sent apart.
 
     rsync: options.c server_options() (the NULL after the letters: "unprotected args
     stop here").
@@ -244,5 +246,7 @@ def secluded_split(args: list[str]) -> tuple[list[str], list[str]]:
     if cut < len(args) and args[cut] == "--sender":
         cut += 1
     if cut < len(args) and args[cut].startswith("-") and not args[cut].startswith("--"):
+        cut += 1
+    if cut < len(args) and args[cut].startswith("--iconv="):
         cut += 1
     return args[:cut], args[cut:]

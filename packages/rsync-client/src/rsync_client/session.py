@@ -45,6 +45,7 @@ from rsync_wire.copy_as import prepare_copy_as
 from rsync_wire.errors import ConnectionLost, ExitCode, RsyncError, UnsupportedError
 from rsync_wire.fs import Root
 from rsync_wire.proto.args import build_server_args
+from rsync_wire.proto.charset import to_wire_args
 from rsync_wire.proto.constants import CF, DEFAULT_PORT, PROTOCOL_VERSION
 from rsync_wire.proto.filters import (
     FilterList,
@@ -524,6 +525,7 @@ async def _daemon_session(
             password_file=opts.password_file,
             build_args=lambda protocol: build_server_args(topts, server_paths(), protocol=protocol),
             secluded=topts.protect_args,
+            iconv=topts.iconv,
             show=output.info,
             show_args=(
                 (lambda prefix, words: _say_cmd(output, opts, prefix, words))
@@ -621,7 +623,7 @@ async def _shell_session(
     if secluded is not None:
         # the rest of the arguments, before the version exchange; they never meet a shell
         # (rsync: main.c do_cmd() -> rsync.c send_protected_args())
-        ws.write(encode_secluded_args(secluded))
+        ws.write(encode_secluded_args(to_wire_args(secluded, topts.iconv)))
     code = 0
     done = False
     try:

@@ -22,6 +22,8 @@ import msgspec
 
 from rsync_daemon.errors import ConfigError
 from rsync_daemon.safeopen import open_trusted, read_trusted, resolve_trusted_dir
+from rsync_wire.errors import UnsupportedError
+from rsync_wire.proto.charset import charset_for
 from rsync_wire.proto.constants import MIN_PROTOCOL, PROTOCOL_VERSION
 from rsync_wire.sockopts import SOCKET_OPTIONS
 
@@ -76,6 +78,7 @@ class ModuleConfig(msgspec.Struct, kw_only=True):
     include: list[str] = msgspec.field(default_factory=list)
     filter: list[str] = msgspec.field(default_factory=list)
     refuse_options: list[str] = msgspec.field(default_factory=list)
+    charset: str = ""  # the charset of the module's names (--iconv; empty: refused)
     numeric_ids: bool = False
     fake_super: bool = False  # owners and modes in the user.rsync.%stat xattr
     max_connections: int = 0
@@ -306,6 +309,7 @@ _MODULE_KEYS = {
     "include": list,
     "filter": list,
     "refuse_options": list,
+    "charset": str,
     "numeric_ids": bool,
     "max_connections": int,
     "dont_compress": list,
@@ -589,7 +593,6 @@ _CANON = {"".join(k.split()): k for k in _PARAMS}
 
 # Refused whenever set to a value that would change what rsync does (why, for the message).
 _REFUSED: dict[str, str] = {
-    "charset": "pyrsyncd does not convert character sets (--iconv is refused)",
     "name": "a module's name is its [section] title",
     "open noatime": "pyrsyncd does not open files with O_NOATIME",
 }
@@ -1060,6 +1063,7 @@ def _rsyncd_module(
         exclude_from_rules=exclude_rules,
         include_from_rules=include_rules,
         refuse_options=_words(get("refuse options")),
+        charset=_primed_charset(get("charset")),
         numeric_ids=numeric,
         fake_super=get("fake super", "no").lower() in _BOOL_TRUE,
         max_connections=_int(*params["max connections"], "max connections")
@@ -1136,6 +1140,18 @@ def _from_file(p: Path, value: str, where: str, key: str, inside: str = "") -> b
     except OSError as exc:
         msg = f"{where}: {key} {path!r}: {exc.strerror}"
         raise ConfigError(msg) from None
+
+
+def _primed_charset(name: str) -> str:
+    """A module's ``charset``, its codec looked up now, before any sandbox or chroot.
+
+    Python imports a codec on first use; a chrooted connection could not. An unknown
+    charset is left for the connection to refuse, as rsync's daemon does.
+    """
+    if name:
+        with contextlib.suppress(UnsupportedError):
+            charset_for(name, server=True)
+    return name
 
 
 def _abs(p: Path, value: str, inside: str = "") -> str:

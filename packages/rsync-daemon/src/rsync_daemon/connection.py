@@ -26,6 +26,7 @@ from rsync_daemon.proxy import ProxyHeaderError, read_proxy_header
 from rsync_sandbox import SandboxError, SwitchError, switch_user
 from rsync_wire.errors import ConnectionLost, ExitCode, ProtocolError, RsyncError
 from rsync_wire.proto.args import ArgumentError, ServerArgs, parse_server_args
+from rsync_wire.proto.charset import IconvOpenError, charset_for
 from rsync_wire.proto.constants import AUTH_DIGESTS, PROTOCOL_VERSION, Msg
 from rsync_wire.proto.filters import FilterListReader
 from rsync_wire.proto.handshake import (
@@ -302,6 +303,17 @@ async def _module(
     set_module(name)
     use_module_log(mod)
     env = {"RSYNC_MODULE_NAME": name}
+    if mod.charset:
+        # rsync: clientserver.c rsync_module() (setup_iconv() first: a charset iconv does
+        # not know ends the connection before any reply, whether or not --iconv is used)
+        failed = ""
+        try:
+            charset_for(mod.charset, server=True)
+        except IconvOpenError as exc:
+            failed = str(exc)
+        if failed:
+            log.error("%s", failed)
+            return int(ExitCode.UNSUPPORTED)
     if host == UNDETERMINED and mod.reverse_lookup:
         host = _lookup_host(addr)
     env["RSYNC_HOST_NAME"] = host
@@ -398,6 +410,8 @@ async def _module(
                 # same deadline covers both reads.
                 hs.expect_secluded_args(first)
                 argv = (await _read_args(ws, hs)).argv
+                if mod.charset:  # rsync: io.c read_args() (RL_CONVERT: the module's charset)
+                    argv = _from_wire_args(argv, mod.charset)
     except ProtocolError as exc:
         log.warning("[%s] %s: %s", peer, name, exc)
         return await _refuse(ws, protocol, [str(exc)], ExitCode.PROTOCOL)
@@ -575,6 +589,7 @@ def _module_context(
         "numeric_ids": mod.numeric_ids,
         "fake_super": mod.fake_super,
         "refuse_options": mod.refuse_options,
+        "charset": mod.charset,
         "log_prefix": f"[{peer} {mod.name}]",
         "outgoing_chmod": mod.outgoing_chmod,
         "munge_symlinks": mod.munge_symlinks,
@@ -734,6 +749,20 @@ async def _authenticate(
             "auth failed on module %s from %s (%s) for %s: %s", mod.name, host, addr, user, reason
         )
     return ok, user
+
+
+def _from_wire_args(argv: list[bytes], charset: str) -> list[bytes]:
+    """Secluded arguments from UTF-8 to the module's charset (bytes that do not, as they are).
+
+    A charset Python does not know leaves them as they came (the session then fails on it
+    when the client asked for ``--iconv``).
+    """
+    try:
+        conv = charset_for(charset, server=True)
+    except IconvOpenError:
+        return argv
+    assert conv is not None  # noqa: S101 - a charset was given
+    return [conv.from_wire_lenient(a) for a in argv]
 
 
 def _asks_secluded_args(argv: list[bytes], protocol: int) -> bool:

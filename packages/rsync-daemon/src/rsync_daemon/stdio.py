@@ -31,6 +31,7 @@ from rsync_daemon.conn_sandbox import confine_connection_process
 from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.pipes import FdReceiveStream, FdSendStream
 from rsync_wire.proto.args import MAX_DAEMON_ARGS, ArgumentError, ServerArgs, parse_server_args
+from rsync_wire.proto.charset import IconvOpenError, charset_for
 from rsync_wire.proto.handshake import MAX_ARG_LENGTH
 from rsync_wire.roles.confine_root import check_confine_root, confine_paths, resolve_option_paths
 from rsync_wire.roles.server import run_server
@@ -64,7 +65,7 @@ def main_server(argv: Sequence[str]) -> int:
         if refused is not None:
             return refused
         try:
-            args = [*args, *_read_secluded_args(0)]
+            args = [*args, *_iconv_args(args, _read_secluded_args(0))]
         except ArgumentError as exc:
             sys.stderr.write(f"rsync: {exc}\n")
             return int(exc.exit_code)
@@ -113,6 +114,27 @@ def _secluded(args: Sequence[str]) -> bool:
         if arg.startswith("-") and not arg.startswith("--") and "s" in arg[1:].split(".")[0]:
             return True
     return False
+
+
+def _iconv_args(options: list[str], secluded: list[str]) -> list[str]:
+    """With ``--iconv`` among the options, the secluded arguments from UTF-8 to its charset.
+
+    Bytes that do not convert pass as they are. rsync: io.c read_args() (``RL_CONVERT``).
+    """
+    value = next((a[len("--iconv=") :] for a in options if a.startswith("--iconv=")), None)
+    if value is None:
+        return secluded
+    try:
+        conv = charset_for(value, server=True)
+    except IconvOpenError:
+        return secluded  # the session fails on it, with rsync's message
+    assert conv is not None  # noqa: S101 - a value was given
+    return [
+        conv.from_wire_lenient(a.encode("utf-8", "surrogateescape")).decode(
+            "utf-8", "surrogateescape"
+        )
+        for a in secluded
+    ]
 
 
 def _read_secluded_args(fd: int) -> list[str]:

@@ -331,7 +331,9 @@ class WireStream:
 
     async def read_ndx(self, decoder: codec.NdxDecoder) -> int:
         """Read a file-list index with the direction's decoder."""
-        return await self.decode(decoder.decode)
+        ndx = await self.decode(decoder.decode)
+        remap = decoder.remap
+        return remap(ndx) if remap is not None and ndx >= 0 else ndx
 
     async def read_line(self, *, limit: int = 5120) -> bytes:
         r"""Read one ``\\n``-terminated line (unmultiplexed), without the newline and ``\\r``.
@@ -425,6 +427,9 @@ class WireStream:
 
     def write_ndx(self, encoder: codec.NdxEncoder, ndx: int) -> None:
         """Append a file-list index with the direction's encoder."""
+        remap = encoder.remap
+        if remap is not None and ndx >= 0:
+            ndx = remap(ndx)
         encoder.encode_into(self._out, ndx)
 
     @property

@@ -372,6 +372,7 @@ async def daemon_preamble(
     early_input: bytes = b"",
     secluded: bool = False,
     show_args: Callable[[str, list[str]], None] | None = None,
+    iconv: str | None = None,
 ) -> DaemonReply:
     """Greetings, module, authentication and arguments; returns the negotiated protocol.
 
@@ -388,6 +389,7 @@ async def daemon_preamble(
             (see :func:`read_early_input`).
         secluded: ``-s``: the arguments after the option letters go as a second list.
         show_args: ``--debug=CMD``: shows the argument lists sent (a prefix and words).
+        iconv: ``--iconv``: the secluded arguments go in UTF-8.
 
     Raises:
         RemoteError: ``@ERROR`` from the daemon (exit code 5).
@@ -425,7 +427,9 @@ async def daemon_preamble(
         if show_args is not None:  # rsync: clientserver.c, rsync.c send_protected_args()
             show_args("sending daemon args:", head)
             show_args("protected args:", rest)
-        machine.send_args(head, secluded=rest)
+        from rsync_wire.proto.charset import to_wire_args
+
+        machine.send_args(head, secluded=to_wire_args(rest, iconv))
     else:
         if show_args is not None:
             show_args("sending daemon args:", args)

@@ -569,6 +569,12 @@ def build_server_args(opts: TransferOptions, paths: Sequence[str], *, protocol: 
     cluster = "".join(letters)
     if cluster:
         args.append("-" + cluster)
+    # --iconv goes right after the letters, before the cut of -s: a server needs it to
+    # read the secluded arguments (rsync: options.c server_options())
+    iconv = [w for w in words if w.startswith("--iconv=")]
+    if iconv:
+        args += iconv
+        words = [w for w in words if not w.startswith("--iconv=")]
     args += words
     args += opts.remote_options  # -M: last, as given (rsync: server_options())
     args.append(".")

@@ -16,9 +16,12 @@ and lives in :class:`NdxEncoder`/:class:`NdxDecoder`.
 from __future__ import annotations
 
 import struct
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from rsync_wire.errors import RemoteProtocolError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "NdxDecoder",
@@ -288,12 +291,15 @@ class NdxEncoder:
     rsync: io.c write_ndx().
     """
 
-    __slots__ = ("_last_neg", "_last_pos", "_plain")
+    __slots__ = ("_last_neg", "_last_pos", "_plain", "remap")
 
     def __init__(self, *, protocol: int) -> None:
         self._plain = protocol < 30
         self._last_pos = -1
         self._last_neg = 1
+        # --iconv: a map between this side's sorted indexes and the order of transmission
+        # the wire uses then (rsync's F_NDX, ``need_unsorted_flist``); applied by the stream
+        self.remap: Callable[[int], int] | None = None
 
     def encode_into(self, buf: bytearray, ndx: int) -> None:
         """Append the encoding of ``ndx``."""
@@ -329,12 +335,15 @@ class NdxDecoder:
     rsync: io.c read_ndx().
     """
 
-    __slots__ = ("_last_neg", "_last_pos", "_plain")
+    __slots__ = ("_last_neg", "_last_pos", "_plain", "remap")
 
     def __init__(self, *, protocol: int) -> None:
         self._plain = protocol < 30
         self._last_pos = -1
         self._last_neg = 1
+        # --iconv: a map between this side's sorted indexes and the order of transmission
+        # the wire uses then (rsync's F_NDX, ``need_unsorted_flist``); applied by the stream
+        self.remap: Callable[[int], int] | None = None
 
     def decode(self, buf: Buf, pos: int) -> tuple[int, int]:
         """Decode one index at ``pos``; returns ``(ndx, new_pos)``."""

@@ -40,6 +40,7 @@ __all__ = [
     "choose_name",
     "negotiate_protocol",
     "parse_name_list",
+    "sender_symlink_iconv",
     "server_compat_flags",
 ]
 
@@ -182,11 +183,24 @@ def negotiate_protocol(theirs: int, *, ours: int = MAX_PROTOCOL) -> int:
     return protocol
 
 
+def sender_symlink_iconv(compat_flags: int, *, server: bool, capabilities: str) -> bool:
+    """Whether symlink targets travel in UTF-8 too (with ``--iconv``; else irrelevant).
+
+    A server asks the client's ``-e`` letters (``s``), a client the server's compat flags.
+
+    rsync: compat.c setup_protocol() (``sender_symlink_iconv``).
+    """
+    if server:
+        return "s" in capabilities
+    return bool(compat_flags & CF.SYMLINK_ICONV)
+
+
 def server_compat_flags(caps: str, *, inc_recurse: bool) -> int:
     """The compat flags a server writes for a client's ``-e.`` capability letters.
 
-    Grants only what this implementation does: never SYMLINK_ICONV or INPLACE_PARTIAL_DIR,
-    and INC_RECURSE only when the caller allows it.
+    Grants only what this implementation does: never INPLACE_PARTIAL_DIR, and INC_RECURSE
+    only when the caller allows it; SYMLINK_ICONV always, as rsync built with iconv does
+    (it matters only with ``--iconv``, and then only if the client's letters have ``s``).
 
     rsync: compat.c setup_protocol() (the ``client_info`` strchr tests).
     """
@@ -195,6 +209,7 @@ def server_compat_flags(caps: str, *, inc_recurse: bool) -> int:
         flags |= CF.INC_RECURSE
     if "L" in caps:
         flags |= CF.SYMLINK_TIMES
+    flags |= CF.SYMLINK_ICONV
     if "f" in caps:
         flags |= CF.SAFE_FLIST
     if "x" in caps:

@@ -40,6 +40,8 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Final, NamedTuple
 
+from rsync_wire.proto.charset import remote_iconv
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -288,6 +290,10 @@ def _append_emit(o: TransferOptions) -> list[str]:
 def _only_write_batch_emit(o: TransferOptions) -> list[str]:
     # the receiver only needs to know: the data goes to the batch (rsync: server_options())
     return ["--only-write-batch=X"] if o.only_write_batch is not None else []
+
+
+def _iconv_emit(o: TransferOptions) -> list[str]:
+    return [] if o.iconv is None else [f"--iconv={remote_iconv(o.iconv)}"]
 
 
 def _files_from_emit(o: TransferOptions) -> list[str]:
@@ -590,7 +596,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
     _O("stop-at", arg=Arg.STR, roles=_CLI),
     _O("rsh", "e", arg=Arg.STR, roles=_CLI),
     _O("rsync-path", arg=Arg.STR, roles=_CLI),
-    _O("iconv", arg=Arg.STR, sets="iconv", server="str", exact=True, negations=_no("iconv")),
+    # the client forwards only the server's half (rsync: options.c server_options())
+    _O("iconv", arg=Arg.STR, sets="iconv", server="str", send=Send.CUSTOM, emit=_iconv_emit,
+       roles=_ALL, exact=True, negations=_no("iconv")),
     _O("ipv4", "4", roles=_CLI),
     _O("ipv6", "6", roles=_CLI),
     _O("8-bit-output", "8", roles=_CLI, negations=_no("8-bit-output", "8")),

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from rsync_wire.errors import ConnectionLost, ExitCode, RemoteError, RsyncError
+from rsync_wire.proto.charset import charset_for
 from rsync_wire.proto.constants import (
     PROTOCOL_VERSION,
     Msg,
@@ -59,7 +60,7 @@ __all__ = [
 
 log = logging.getLogger("rsync_wire.client")
 
-CLIENT_CAPABILITIES = ".LfxCvu"
+CLIENT_CAPABILITIES = ".LsfxCvu"
 """The ``-e`` letters of this client (docs/protocol.md §4.2): symlink times, safe file list,
 no xattr optimisation, seed fix, varint flags with name negotiation, id-0 names; ``i``
 (incremental recursion) is added per transfer, see :func:`pull_capabilities` and
@@ -225,8 +226,11 @@ async def run_pull(
         delete_excluded=opts.delete_excluded,
     )
     if files_from is not None:
+        # -s with --iconv: the names go in UTF-8 (rsync: compat.c filesfrom_convert,
+        # io.c forward_filesfrom_data())
+        conv = charset_for(opts.iconv, server=False) if opts.protect_args else None
         for name in files_from:
-            ws.write(name + b"\0")
+            ws.write((name if conv is None else conv.to_wire_lenient(name)) + b"\0")
         ws.write(b"\0")
     await ws.flush()
     side = ReceiverSide(ws, session, opts, config, dest, reporter)
@@ -327,7 +331,9 @@ async def run_push(
         log_items=log_items,
     )
     ws.on_message = port.on_message
-    role = SenderRole(ws, session, opts, root, paths, port=port)
+    role = SenderRole(
+        ws, session, opts, root, paths, port=port, charset=charset_for(opts.iconv, server=False)
+    )
     started = time.monotonic()
     if batch is not None:  # rsync: main.c client_run() -> io.c start_write_batch(f_out)
         batch.start(session)

@@ -71,9 +71,12 @@ class SubList:
         freed: the generator is done with it.
     """
 
-    __slots__ = ("count", "freed", "number", "parent", "pending", "start")
+    __slots__ = ("count", "freed", "inverse", "number", "order", "parent", "pending", "start")
 
     def __init__(self, number: int, start: int, count: int, parent: int) -> None:
+        # --iconv: for each sorted position the position of transmission, and back
+        self.order: Sequence[int] | None = None
+        self.inverse: Sequence[int] | None = None
         self.number = number
         self.start = start
         self.count = count
@@ -192,6 +195,23 @@ class FileLists:
         sub.freed = True
         self.first_live += 1
         self.live_entries -= sub.count
+
+    def to_wire(self, ndx: int) -> int:
+        """``--iconv``: a sorted index as the wire gives it (its list's order of transmission).
+
+        rsync: flist.c (``F_NDX``, ``need_unsorted_flist``: both sides use the unsorted index).
+        """
+        sub = self.locate(ndx)
+        if sub is None or sub.order is None or ndx < sub.start:
+            return ndx
+        return sub.start + sub.order[ndx - sub.start]
+
+    def from_wire(self, ndx: int) -> int:
+        """``--iconv``: the sorted index of an index from the wire (see :meth:`to_wire`)."""
+        sub = self.locate(ndx)
+        if sub is None or sub.inverse is None or ndx < sub.start:
+            return ndx
+        return sub.start + sub.inverse[ndx - sub.start]
 
     def locate(self, ndx: int) -> SubList | None:
         """The list that index ``ndx`` belongs to (its parent's slot included), or ``None``.

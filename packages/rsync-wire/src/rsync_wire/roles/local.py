@@ -24,6 +24,7 @@ from anyio.abc import ByteStream
 from rsync_wire.errors import ExitCode, RsyncError
 from rsync_wire.fs import Root
 from rsync_wire.proto.args import parse_bwlimit
+from rsync_wire.proto.charset import charset_for
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.negotiate import Negotiation, Offer, Session, agree
 from rsync_wire.stream import WireStream
@@ -149,7 +150,7 @@ async def run_local_copy(
     config: ReceiveConfig,
     reporter: Reporter | None = None,
     *,
-    capabilities: str = ".LfxCvu",
+    capabilities: str = ".LsfxCvu",
     protocol: int = 32,
     batch: BatchWriter | None = None,
     sender_root: str | None = None,
@@ -225,7 +226,20 @@ async def run_local_copy(
     else:
         paths = [source_arg(s, relative=opts.relative) for s in sources]
         root = Root(b"/")
-    sender = SenderRole(server_ws, session, opts, root, paths, module=None, server=True)
+    # --iconv: rsync's local copy converts too, the client (the sender) with the first
+    # half, its forked server (the receiver) with the second (rsync: rsync.c setup_iconv())
+    sender = SenderRole(
+        server_ws,
+        session,
+        opts,
+        root,
+        paths,
+        module=None,
+        server=True,
+        charset=charset_for(opts.iconv, server=False),
+    )
+    if opts.iconv is not None:
+        config = msgspec.structs.replace(config, charset=charset_for(opts.iconv, server=True))
     server_ws.on_message = lambda _code, _payload: None
     if reporter is not None:
         say = reporter.message

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["ModuleContext"]
+__all__ = ["ModuleContext", "server_iconv"]
 
 
 class ModuleContext(msgspec.Struct, kw_only=True):
@@ -54,6 +54,9 @@ class ModuleContext(msgspec.Struct, kw_only=True):
         temp_dir: the module's ``temp dir``: the ``--temp-dir`` of uploads that give none.
         insecure_links: the module's ``insecure links = yes`` (served without chroot): its
             symlinks are followed wherever they lead (`rsync_wire.fs.Root`).
+        charset: the module's ``charset``: the charset of its names, used whatever
+            ``--iconv`` the client gave (empty: the module refuses ``--iconv``; rsync:
+            clientserver.c rsync_module()).
     """
 
     name: str
@@ -85,3 +88,15 @@ class ModuleContext(msgspec.Struct, kw_only=True):
     ignore_errors: bool = False
     temp_dir: str = ""
     insecure_links: bool = False
+    charset: str = ""
+
+
+def server_iconv(iconv: str | None, module: ModuleContext | None) -> str | None:
+    """The ``--iconv`` value a server converts with: a module's ``charset`` beats the client's.
+
+    rsync: clientserver.c rsync_module() (``iconv_opt = lp_charset(i)``, then kept only if
+    the client sent ``--iconv``).
+    """
+    if iconv is None or module is None:
+        return iconv
+    return module.charset or None

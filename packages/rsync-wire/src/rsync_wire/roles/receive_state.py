@@ -23,6 +23,7 @@ import msgspec
 from rsync_delta import ChecksumRule
 from rsync_wire.errors import ExitCode, RemoteProtocolError
 from rsync_wire.proto import codec
+from rsync_wire.proto.charset import Charset
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.outlevels import OutputLevels
@@ -178,6 +179,8 @@ class ReceiveConfig(msgspec.Struct, kw_only=True):
     # how rsync names this side's processes ("server ", "server daemon ", or "" for a
     # client receiving from a remote sender: rsync's who_am_i() and am_server/am_daemon)
     role_prefix: str = "server "
+    # --iconv: this side's charset (rsync_wire.proto.charset); None: names as they come
+    charset: Charset | None = None
     # the line of a transferred file comes after its data (%C in the client's format;
     # rsync: options.c log_before_transfer is 0)
     log_after_data: bool = False
@@ -523,6 +526,8 @@ class Shared:
         # the one decoder of the indexes the sender writes: they are delta-coded, so the
         # file-list reader and the receiver must share its state (rsync: io.c read_ndx())
         self.ndx_in = codec.NdxDecoder(protocol=session.protocol)
+        if config.charset is not None:  # --iconv: the wire's indexes are unsorted
+            self.ndx_in.remap = lambda n: self.lists.from_wire(n)
         self.children: dict[bytes, set[bytes]] = {}
         self.content_dirs: set[int] = set()
         self.ids = IdMapper(

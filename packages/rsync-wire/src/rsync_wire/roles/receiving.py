@@ -46,9 +46,11 @@ from rsync_wire.errors import (
 )
 from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError, split_path
 from rsync_wire.proto import codec
+from rsync_wire.proto.charset import Charset, ConvertError
 from rsync_wire.proto.constants import Msg, Ndx
 from rsync_wire.proto.flist import EndOfList, FileEntry, FileListDecoder, flist_csum_len
-from rsync_wire.proto.flist_sort import dedupe, sort_order
+from rsync_wire.proto.flist_sort import dedupe, invert_order, sort_order
+from rsync_wire.proto.negotiate import sender_symlink_iconv
 from rsync_wire.proto.wildmatch import WildPattern, compile_wildmatch
 from rsync_wire.roles import idnames
 from rsync_wire.roles.altdest import BasisDirs
@@ -428,6 +430,12 @@ class ReceiverSide:
         elif isinstance(self.destination, ConfinedDestination):
             self.shared.path_base = self.destination.root_path
         self.adjust = _with_chmod(opts, config, adjust)
+        # --iconv: whether symlink targets travel in UTF-8 too (rsync: sender_symlink_iconv)
+        self._iconv_links = config.charset is not None and sender_symlink_iconv(
+            session.compat_flags,
+            server=False,
+            capabilities=opts.capabilities or "",
+        )
         self.shared.read_sub_list = self.read_sub_list
         self._events: MemoryObjectSendStream[ReceiverEvent] | None = None
         self._decoder: FileListDecoder | None = None
@@ -443,6 +451,9 @@ class ReceiverSide:
         if code in (Msg.INFO, Msg.ERROR, Msg.WARNING, Msg.ERROR_XFER):
             if code == Msg.ERROR_XFER:
                 self.stats.transfer_errors += 1
+            if sh.config.charset is not None and not sh.config.role_prefix:
+                # --iconv: a remote sender's text is UTF-8 (rsync: log.c rwrite(), is_utf8)
+                payload = sh.config.charset.from_wire_lenient(payload)
             sh.reporter.message(code, payload)
         elif code == Msg.IO_ERROR:
             bits = int.from_bytes(payload[:4], "little") & 7 if len(payload) >= 4 else 0
@@ -468,6 +479,8 @@ class ReceiverSide:
             events = self._events
             if sh.lists.inc and events is not None and len(payload) >= 4:
                 ndx = int.from_bytes(payload[:4], "little", signed=True)
+                if sh.config.charset is not None and ndx >= 0:
+                    ndx = sh.lists.from_wire(ndx)
                 with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
                     events.send_nowait(Finished(ndx, ok=False))
         # MSG_NOOP, MSG_SUCCESS, MSG_DELETED: nothing to do for a receiving client
@@ -664,6 +677,10 @@ class ReceiverSide:
         sh = self.shared
         lists = sh.lists
         protocol = sh.session.protocol
+        charset = sh.config.charset
+        bad: set[int] = set()
+        if charset is not None:
+            entries, bad = self._from_wire(entries, charset, first=not lists.lists)
         if self.adjust is not None:
             entries = [self.adjust(e) for e in entries]
         content_tx = self._mark_content_dirs(entries)
@@ -671,6 +688,10 @@ class ReceiverSide:
         ordered = [entries[i] for i in order]
         del entries
         cleared = _dedupe(ordered, protocol=protocol)
+        if bad:  # a name that did not convert is left out (rsync: an empty name)
+            for k, i in enumerate(order):
+                if i in bad:
+                    cleared[k] = True
         if sh.opts.prune_empty_dirs and not lists.inc:
             _prune_empty_dirs(ordered, cleared, sh.config.filters)
         start = lists.next_start
@@ -698,7 +719,9 @@ class ReceiverSide:
         sh.cleared.extend(cleared)
         content = {start + k for k, i in enumerate(order) if i in content_tx}
         sh.content_dirs |= content
-        lists.add(start, len(ordered), parent)
+        sub = lists.add(start, len(ordered), parent)
+        if charset is not None:
+            sub.order, sub.inverse = order, invert_order(order)
         if sh.opts.preserve_hard_links:
             lists.note_hard_links(start, ordered, cleared)
         self._check_names(start, start + len(ordered), check_parents=not lists.inc)
@@ -709,6 +732,9 @@ class ReceiverSide:
                 for k, m in enumerate(map(_MODE, ordered))
                 if m & 0o170000 == 0o040000  # directories
             ]
+            if charset is not None:
+                # the sender numbers them in the order it sent them (rsync: flist.c, F_NDX)
+                ndxs.sort(key=lambda n: order[n - start])
             lists.add_dirs(
                 ndxs,
                 [n in content and not sh.cleared[n] for n in ndxs],
@@ -719,6 +745,65 @@ class ReceiverSide:
                 lists.dir_got_list[0] = True  # the top "." was this list's directory
             if parent >= 0:
                 lists.dir_slot[parent] = start - 1
+
+    def _from_wire(
+        self, entries: list[FileEntry], charset: Charset, *, first: bool
+    ) -> tuple[list[FileEntry], set[int]]:
+        """``--iconv``: the list's names (and symlink targets) from UTF-8 to this side's charset.
+
+        Returns the entries and the positions of those whose name or target did not
+        convert (each an IOERR_GENERAL and a message, as rsync's).
+
+        rsync: flist.c recv_file_entry() (ic_recv, "cannot convert filename", "cannot convert
+        symlink data for").
+        """
+        sh = self.shared
+        links = self._iconv_links
+        bad: set[int] = set()
+        out: list[FileEntry] = []
+        who = "Receiver" if first else "receiver"
+        for k, e in enumerate(entries):
+            try:
+                name = charset.from_wire(e.name)
+            except ConvertError as exc:
+                bad.add(k)
+                sh.io_error |= 1
+                utf8_say = getattr(sh.reporter, "message_utf8", None)
+                shown = e.name if utf8_say is not None else charset.from_wire_lenient(e.name)
+                line = b"[%s] cannot convert filename: %s (%s)\n" % (
+                    who.encode(),
+                    shown,
+                    str(exc).encode(),
+                )
+                # a server passes the wire's UTF-8 on as it is (rsync: FERROR_UTF8)
+                (utf8_say or sh.reporter.message)(Msg.ERROR, line)
+                if not sh.config.role_prefix and not sh.opts.trust_sender:
+                    # rsync's client keeps the name empty, and its check of the names it
+                    # asked for rejects that (rsync: flist.c recv_file_entry())
+                    msg = "ERROR: rejecting unrequested file-list name: "
+                    raise UnsupportedError(msg) from None
+                out.append(e)
+                continue
+            target = e.link_target
+            if target is not None and links:
+                try:
+                    target = charset.from_wire(target)
+                except ConvertError as exc:
+                    bad.add(k)
+                    sh.io_error |= 1
+                    line = b'[%s] cannot convert symlink data for: "%s" (%s)\n' % (
+                        who.encode(),
+                        name,
+                        str(exc).encode(),
+                    )
+                    sh.reporter.message(Msg.ERROR_XFER, line)
+                    out.append(e)
+                    continue
+            if name is e.name and target is e.link_target:
+                out.append(e)
+            else:
+                out.append(msgspec.structs.replace(e, name=name, link_target=target))
+        return out, bad
 
     def _check_dirnames(self, ordered: list[FileEntry], parent: int) -> None:
         """With incremental recursion every name of a list is in its own directory.

@@ -32,10 +32,12 @@ from rsync_wire.fs import split_path
 from rsync_wire.heapstats import heap_lines
 from rsync_wire.proto import codec
 from rsync_wire.proto.acls import AclFormatError, RsyncAcl
+from rsync_wire.proto.charset import Charset, ConvertError
 from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
 from rsync_wire.proto.flist_sort import file_list_sort_key
+from rsync_wire.proto.negotiate import sender_symlink_iconv
 from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.proto.phases import SenderFinish, SenderPhases
 from rsync_wire.proto.skipcompress import SkipCompress
@@ -67,7 +69,7 @@ from rsync_wire.roles.scan import (
     sanitize_path,
     scan,
 )
-from rsync_wire.roles.sender_ports import SenderPort, ServerSenderPort
+from rsync_wire.roles.sender_ports import ClientSenderPort, SenderPort, ServerSenderPort
 from rsync_wire.roles.xattr_fs import read_stat_xattr, read_xattrs
 from rsync_wire.roles.xferlog import XferItem, log_item
 
@@ -97,6 +99,11 @@ def _decode_sums(
 ) -> tuple[tuple[npt.NDArray[np.uint32], bytes], int]:
     weak, strong, end = decode_block_sums(buf, pos, head)
     return (weak, strong), end
+
+
+def _full_fname(root: bytes, path: bytes) -> bytes:
+    """The path a message shows for a file of the scan (rsync: util1.c full_fname())."""
+    return os.path.normpath(os.path.join(os.path.abspath(root), path))
 
 
 class _Names:
@@ -342,6 +349,7 @@ class SenderRole:
         module: ModuleContext | None = None,
         server: bool = True,
         port: SenderPort | None = None,
+        charset: Charset | None = None,
     ) -> None:
         if port is None:
             if not server:
@@ -349,6 +357,16 @@ class SenderRole:
                 raise ValueError(msg)
             port = ServerSenderPort(module)
         self.port = port
+        # --iconv: this side's charset; names (and, if agreed, symlink targets) go out in
+        # UTF-8, and the list goes out in its sorted order, so that the indexes both sides
+        # use (the order of transmission, rsync's F_NDX) are this side's sorted ones
+        self.charset = charset
+        if isinstance(port, (ServerSenderPort, ClientSenderPort)):
+            port.charset = charset
+        self._iconv_links = charset is not None and sender_symlink_iconv(
+            session.compat_flags, server=port.server, capabilities=opts.capabilities or ""
+        )
+        self._iconv_io_error = 0
         self.deltasum = [0, 0, 0]  # blocks matched, hash hits, false alarms (all files)
         self.local_info: Callable[[str], None] | None = None
         self.ws = ws
@@ -504,6 +522,8 @@ class SenderRole:
         if self.inc and self.opts.relative:
             items = self._defer_deep(items)
         flist = await self._encode_list(items)
+        report.io_error |= self._iconv_io_error
+        self._iconv_io_error = 0
         if held:
             self._held_token = held[0]
         await self._report_scan(report)
@@ -566,9 +586,24 @@ class SenderRole:
         devs: list[int] = []
         bases = self.bases
         links: dict[bytes, bytes] | None = {} if self._keep_links else None
+        charset = self.charset
+        if charset is not None:
+            protocol = self.session.protocol
+            items = sorted(
+                items,
+                key=lambda it: file_list_sort_key(
+                    it.name, is_dir=stat.S_ISDIR(it.st.st_mode), protocol=protocol
+                ),
+            )
         for item in items:
             entry = self._to_entry(item)
-            encoder.encode_into(out, entry)
+            if charset is None:
+                encoder.encode_into(out, entry)
+            else:
+                wire = await self._to_wire(entry, charset, item.path)
+                if wire is None:
+                    continue
+                encoder.encode_into(out, wire)
             if encoder.hlink_notes:
                 await self._hlink_lines(encoder.hlink_notes)
             if not bases or bases[-1] is not item.base:
@@ -608,6 +643,32 @@ class SenderRole:
             array("q", (mtimes[i] for i in order)),
             links,
         )
+
+    async def _to_wire(self, entry: FileEntry, charset: Charset, path: bytes) -> FileEntry | None:
+        """``entry`` with its name (and symlink target) in UTF-8; ``None``: it does not convert.
+
+        rsync: flist.c send_file_entry() (ic_send; "cannot convert filename", "cannot convert
+        symlink data for", each an IOERR_GENERAL and the entry left out).
+        """
+        try:
+            name = charset.to_wire(entry.name)
+        except ConvertError as exc:
+            self._iconv_io_error |= 1
+            shown = entry.name.decode("utf-8", "surrogateescape")
+            await self._error(f"[sender] cannot convert filename: {shown} ({exc})", plain=True)
+            return None
+        target = entry.link_target
+        if target is not None and self._iconv_links:
+            try:
+                target = charset.to_wire(target)
+            except ConvertError as exc:
+                self._iconv_io_error |= 1
+                shown = _full_fname(self.root.path, path).decode("utf-8", "surrogateescape")
+                await self._error(
+                    f'[sender] cannot convert symlink data for: "{shown}" ({exc})', plain=True
+                )
+                return None
+        return msgspec.structs.replace(entry, name=name, link_target=target)
 
     def _count_kinds(self, modes: Iterable[int]) -> None:
         """Count listed entries by type, as rsync's sender does for ``--stats``.
@@ -725,6 +786,8 @@ class SenderRole:
         if deferred:
             items += deferred  # what -R named below this directory
         flist = await self._encode_list(items)
+        report.io_error |= self._iconv_io_error
+        self._iconv_io_error = 0
         flist.parent = number
         await self._report_scan(report)
         carried = self.encoder.encode_end_into(ws.out, report.io_error)

@@ -26,6 +26,7 @@ import stat
 from typing import TYPE_CHECKING, Protocol
 
 from rsync_wire.errors import ExitCode, RemoteError, RemoteProtocolError
+from rsync_wire.proto.charset import Charset  # noqa: TC001 - an attribute type
 from rsync_wire.proto.constants import Item, Msg
 from rsync_wire.proto.filters import FilterList, FilterListReader
 from rsync_wire.proto.flist import FileEntry
@@ -205,6 +206,8 @@ class ServerSenderPort:
 
     def __init__(self, module: ModuleContext | None = None) -> None:
         self.module = module
+        # --iconv: messages go to the client in UTF-8 (rsync: io.c send_msg(), convert)
+        self.charset: Charset | None = None
         self.prepare: Callable[[FilterList], None] | None = None
         """Adds the rules that come before the client's (the server's own arguments)."""
 
@@ -236,7 +239,11 @@ class ServerSenderPort:
         """With ``--files-from=-`` the client sends the names, each ended by a NUL."""
         if opts.files_from != "-":
             return None
-        return await _read_names(ws)
+        names = await _read_names(ws)
+        if self.charset is not None and opts.protect_args:
+            # -s with --iconv: they come in UTF-8 (rsync: io.c read_line(), RL_CONVERT)
+            names = [self.charset.from_wire_lenient(n) for n in names]
+        return names
 
     async def message(self, ws: WireStream, session: Session, code: Msg, text: str) -> None:
         """Send the line to the client (rsync: log.c rwrite(), the am_server branch)."""
@@ -245,7 +252,10 @@ class ServerSenderPort:
                 code = Msg.ERROR_XFER  # rsync: sender.c (am_daemon && protocol < 28)
             elif not session.extended_msgs:
                 code = Msg.INFO
-        await ws.write_message(code, (text + "\n").encode("utf-8", "backslashreplace"))
+        data = (text + "\n").encode("utf-8", "surrogateescape")
+        if self.charset is not None:
+            data = self.charset.to_wire_lenient(data)
+        await ws.write_message(code, data)
 
     def item(
         self,
@@ -355,6 +365,7 @@ class ClientSenderPort:
         self.names_from_peer = names_from_peer
         self.filters = filters
         self.reporter = reporter
+        self.charset: Charset | None = None  # --iconv: set by the sender
         self.itemize = itemize
         self.verbose = verbose
         self.wants_items = bool(itemize or verbose or log_items)
@@ -514,11 +525,18 @@ class ClientSenderPort:
             RemoteError: MSG_ERROR_EXIT (the receiver gave up; its code is the exit code).
             RemoteProtocolError: a message a receiver never sends to a sender (exit 12).
         """
+        charset = self.charset
         if code in (Msg.INFO, Msg.ERROR, Msg.WARNING, Msg.ERROR_XFER):
             if code == Msg.ERROR_XFER:
                 self.transfer_errors += 1  # rsync: log.c rwrite() sets got_xfer_error
+            if charset is not None:  # --iconv: UTF-8 from the peer (rsync: rwrite(), is_utf8)
+                payload = charset.from_wire_lenient(payload)
             self.reporter.message(code, payload)
         elif code == Msg.DELETED:
+            if charset is not None:
+                # rsync's client converts a deleted name with its sending conversion, as
+                # io.c read_a_msg() does (ic_send, not ic_recv)
+                payload = charset.to_wire_lenient(payload)
             if payload.endswith(b"\0"):
                 self.reporter.deleted(payload[:-1], stat.S_IFDIR)
             else:

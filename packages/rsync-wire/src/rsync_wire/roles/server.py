@@ -20,13 +20,14 @@ import anyio
 from rsync_wire.errors import ExitCode, RemoteError, RsyncError, exit_line
 from rsync_wire.fs import Root, split_path
 from rsync_wire.proto.args import ArgumentError, parse_bwlimit
+from rsync_wire.proto.charset import charset_for
 from rsync_wire.proto.constants import (
     PROTOCOL_VERSION,
     Msg,
 )
 from rsync_wire.proto.negotiate import Negotiation, Offer, Session
 from rsync_wire.roles.flists import receiver_can_inc_recurse
-from rsync_wire.roles.module import ModuleContext
+from rsync_wire.roles.module import ModuleContext, server_iconv
 from rsync_wire.roles.negotiation import negotiate
 from rsync_wire.roles.scan import sanitize_path
 from rsync_wire.roles.server_options import refuse_message, refused_by_module, unimplemented
@@ -64,7 +65,9 @@ def unsupported_options(parsed: ServerArgs, module: ModuleContext | None) -> lis
     if option is not None:
         lines.append(refuse_message(option, daemon=daemon, spelled=parsed.spelled))
     if module is not None:
-        option = refused_by_module(o, module.refuse_options)
+        # a module without "charset" refuses --iconv (rsync: options.c set_refuse_options())
+        patterns = [*module.refuse_options, *([] if module.charset else ["iconv"])]
+        option = refused_by_module(o, patterns)
         if option is not None:
             lines.append(refuse_message(option, daemon=True, spelled=parsed.spelled))
     return lines[:1]
@@ -422,7 +425,15 @@ async def _serve_role(
             rules = DaemonRules.for_module(module, protocol=protocol)
             paths = [p for arg in paths for p in glob_expand(root, arg, rules)]
             log.info("%s building file list", module.log_prefix)  # rsync: flist.c (FLOG)
-        role = SenderRole(ws, session, opts, root, paths, module=module)
+        role = SenderRole(
+            ws,
+            session,
+            opts,
+            root,
+            paths,
+            module=module,
+            charset=charset_for(server_iconv(opts.iconv, module), server=True),
+        )
         report = await role.run()
         total[0] = report.total_size
     except RsyncError as exc:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from rsync_wire.proto.charset import charset_for
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.filters import FilterList, cvs_exclude_rules, decode_filter_list
 from rsync_wire.proto.outlevels import OutputLevels
@@ -38,6 +39,7 @@ from rsync_wire.roles.daemon_rules import DaemonRules
 from rsync_wire.roles.decide import SIGNIFICANT_ITEM_FLAGS
 from rsync_wire.roles.destination import Destination, LocalDestination, ModuleDestination
 from rsync_wire.roles.files_from import forward_names
+from rsync_wire.roles.module import server_iconv
 from rsync_wire.roles.receive_state import NullReporter, ReceiveConfig, Shared
 from rsync_wire.roles.receiving import ReceiverSide
 from rsync_wire.roles.xferlog import XferItem, format_line, log_item, server_log
@@ -97,13 +99,21 @@ class PeerReporter(NullReporter):
         self.module = module
         self.shared: Shared | None = None  # set once the receiving side exists
 
-    def _send(self, code: Msg, payload: bytes) -> None:
+    def _send(self, code: Msg, payload: bytes, *, utf8: bool = False) -> None:
         if self.shared is not None:
+            charset = self.shared.config.charset
+            if charset is not None and not utf8:
+                # --iconv: this side's text goes in UTF-8 (rsync: io.c send_msg(), convert)
+                payload = charset.to_wire_lenient(payload)
             self.shared.out_ws.queue_message(code, payload)
 
     def message(self, code: int, text: bytes) -> None:
         """A line a client receiver would print: the client prints it instead."""
         self._send(Msg(code), text)
+
+    def message_utf8(self, code: int, text: bytes) -> None:
+        """A line already in UTF-8 (a name from the wire; rsync's FERROR_UTF8)."""
+        self._send(Msg(code), text, utf8=True)
 
     def deleted(self, name: bytes, mode: int) -> None:
         """A deletion: MSG_DELETED for the client's sender to print (P >= 29).
@@ -318,6 +328,7 @@ async def receive_upload(
         batch_only=opts.only_write_batch is not None,
         out=OutputLevels.build(verbose=opts.verbose, info=opts.info, debug=opts.debug),
         role_prefix="server daemon " if module is not None else "server ",
+        charset=charset_for(server_iconv(opts.iconv, module), server=True),
     )
     reporter = PeerReporter(protocol=protocol, verbose=opts.verbose, module=module)
     if module is not None and module.ignore_errors:

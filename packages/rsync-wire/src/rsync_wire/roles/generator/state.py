@@ -74,6 +74,8 @@ class _GeneratorState:
         self.sh = shared
         self.events = events
         self.ndx_out = codec.NdxEncoder(protocol=shared.session.protocol)
+        if shared.config.charset is not None:  # --iconv: the wire's indexes are unsorted
+            self.ndx_out.remap = lambda n: shared.lists.to_wire(n)
         self.redo: list[int] = []
         self.milestones: set[str] = set()
         opts = shared.opts
@@ -169,6 +171,8 @@ class _GeneratorState:
         """
         sh = self.sh
         if sh.opts.remove_source_files and not self.dry_run and sh.out_ws.mux_out:
+            if sh.config.charset is not None:
+                ndx = sh.lists.to_wire(ndx)
             sh.out_ws.queue_message(Msg.SUCCESS, ndx.to_bytes(4, "little", signed=True))
 
     def _write_ndx(self, ndx: int) -> None:
