@@ -38,6 +38,7 @@ import time
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
+import anyio.lowlevel
 import msgspec
 
 from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
@@ -1244,13 +1245,19 @@ class _Sink:
         self.size += len(data)
 
     async def flush(self) -> None:
-        """Write what was added."""
+        """Write what was added; a point where the transfer can be interrupted.
+
+        A file rebuilt from its basis may need no read of the connection for many
+        megabytes (the tokens all came in one read): without a checkpoint here a SIGTERM
+        or SIGINT would wait for the file's end, and the new file would take its name.
+        """
         if self.chunks:
             if self.fd >= 0:
                 _write_chunks(self.fd, self.chunks, self.where, self.sparse)
             self.written += self.size
             self.chunks = []
             self.size = 0
+        await anyio.lowlevel.checkpoint()
 
     def write_pending(self) -> None:
         """Write what was added but not flushed (an interrupted file kept with --partial)."""
