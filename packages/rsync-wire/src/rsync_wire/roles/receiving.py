@@ -1238,6 +1238,7 @@ class ReceiverSide:
             return Backups(tree, suffix=suffix, backup_dir=None, safe_links=opts.safe_links)
         place = self.destination
         bdir = os.fsencode(opts.backup_dir)
+        pinned = False  # a wrapper's descriptor pin (--confine-root): used through it
         if isinstance(place, ModuleDestination):
             base = self.shared.dest_in_module if not bdir.startswith(b"/") else b""
             path = module_path(base + b"/" + bdir) or b"."
@@ -1247,17 +1248,16 @@ class ReceiverSide:
             # below the root are made. A wrapper's pin is judged by what it points at now
             # and then used through its descriptor, as rsync does (its messages show it)
             path = place.relative(bdir)
-            parts = split_path(path)
-            prefixes = (
-                [] if is_pinned(bdir) else [b"/".join(parts[:k]) for k in range(1, len(parts) + 1)]
-            )
+            pinned = is_pinned(bdir)
+            parts = [] if pinned else split_path(path)
+            prefixes = [b"/".join(parts[:k]) for k in range(1, len(parts) + 1)]
         else:
             path = bdir if bdir.startswith(b"/") else tree.path.rstrip(b"/") + b"/" + bdir
             parts = path.split(b"/")
             prefixes = [b"/".join(parts[:k]) for k in range(2, len(parts) + 1) if parts[k - 1]]
 
         def open_backup_dir() -> DestTree:
-            if isinstance(place, ConfinedDestination) and is_pinned(bdir):
+            if pinned:
                 return DestTree(bdir, fd=open_pinned_dir(bdir))
             for prefix in prefixes:
                 if prefix and prefix != b"." and place.stat(prefix) is None:
