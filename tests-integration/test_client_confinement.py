@@ -149,3 +149,47 @@ def test_unprivileged_confined_pull_still_works(
     )
     assert code == 0, err
     assert "confined" not in out
+
+
+def test_preloaded_code_keeps_the_users_rights(unprivileged: list[str], tmp_path: Path) -> None:
+    """With LD_PRELOAD set, the client stays unconfined: preloaded code writes where it means to.
+
+    A fault injector, fakeroot or a profiler loaded into pyrsync runs with the user's rights;
+    confined, its writes outside the destination would fail with EACCES inside the hook.
+    """
+    import ctypes.util
+
+    libc = ctypes.util.find_library("c")
+    if libc is None:
+        unavailable("no C library to preload")
+    dest = tmp_path / "dest"
+    src = tmp_path / "src"
+    outside = tmp_path / "outside"
+    for d in (dest, src, outside):
+        d.mkdir()
+        d.chmod(0o777)
+    (src / "f.txt").write_text("source\n")
+    (outside / "victim.txt").write_text("x\n")
+    (outside / "victim.txt").chmod(0o666)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("readable\n")
+    env = {**os.environ, "LD_PRELOAD": libc}
+    code, out, err = run(
+        [
+            *unprivileged,
+            sys.executable,
+            "-c",
+            _PROBE,
+            str(dest),
+            str(src),
+            str(outside),
+            str(secret),
+        ],
+        timeout=60,
+        env=env,
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["note"] == "not confined: LD_PRELOAD is set", result
+    assert result["write_outside"] == "ok"
+    assert (outside / "evil.txt").read_text() == "x"

@@ -345,6 +345,14 @@ def _dedupe(paths: Iterable[str]) -> list[str]:
     return out
 
 
+def _preloaded() -> str | None:
+    """The dynamic loader variable that injects code into this process, if one is set."""
+    for name in ("LD_PRELOAD", "LD_AUDIT"):
+        if os.environ.get(name, "").strip():
+            return name
+    return None
+
+
 def confine_client(
     opts: ClientOptions,
     sources: Sequence[str],
@@ -364,6 +372,12 @@ def confine_client(
     Returns:
         A one-line description, or why nothing was confined.
     """
+    preloaded = _preloaded()
+    if preloaded:
+        # Code the user loads into the process on purpose (a fault injector, fakeroot,
+        # libeatmydata, a profiler) runs with the user's rights and writes where it
+        # means to: confining it would make it fail silently (EACCES in the hook).
+        return f"not confined: {preloaded} is set"
     # Load what later code needs while everything is still readable: the NSS modules
     # behind user and group names, the time zone. The delta engine stays a lazy import
     # (numpy costs ~17 MiB and ~0.1 s, and a no-op run never signs a basis): the system
