@@ -188,9 +188,9 @@ def test_locations(arg: str, expected: Location) -> None:
 def test_transfer_options_travel_as_rsync_sends_them() -> None:
     opts, _ = parse_args(["-avzH", "--delete", "--numeric-ids", "--max-size=1k", "x"])
     topts = opts.transfer_options()
-    topts.capabilities = ".LsfxCvu"
+    topts.capabilities = ".LsfxCIvu"
     argv = build_server_args(topts, ["src/"], protocol=32)
-    assert argv[:3] == ["--server", "--sender", "-vlHogDtprze.LsfxCvu"]
+    assert argv[:3] == ["--server", "--sender", "-vlHogDtprze.LsfxCIvu"]
     assert "--delete" not in argv  # a pulling client deletes by itself
     assert "--numeric-ids" in argv
     parsed = parse_server_args(argv)

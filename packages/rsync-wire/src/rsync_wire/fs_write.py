@@ -406,12 +406,18 @@ class DestTree:
         """Open ``rel`` itself for writing (``--inplace``), created 0600 if missing.
 
         The last component is never followed (a symlink there is ELOOP); the file is
-        not truncated (the receiver truncates it to the new length at the end).
+        not truncated (the receiver truncates it to the new length at the end). An
+        existing file that ``O_CREAT`` may not open (Linux's ``fs.protected_regular``, in a
+        sticky world-writable directory) is opened without it, in the same directory.
+
+        rsync: receiver.c recv_files() (the ``protected_regular`` retry).
         """
         dfd, name = self.parent(rel)
-        return os.open(
-            name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd
-        )
+        flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            return os.open(name, flags | os.O_CREAT, 0o600, dir_fd=dfd)
+        except PermissionError:
+            return os.open(name, flags, dir_fd=dfd)
 
     def rename_into_place(self, rel: bytes, tmp_name: bytes) -> None:
         """Rename the temporary ``tmp_name`` (in ``rel``'s directory) to ``rel``."""

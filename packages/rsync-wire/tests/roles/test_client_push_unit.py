@@ -67,12 +67,12 @@ def test_pull_args_send_no_receiver_options() -> None:
 
 
 def test_push_capabilities_offer_incremental_recursion_as_rsync() -> None:
-    assert push_capabilities(_push_opts()) == ".iLsfxCvu"
-    assert push_capabilities(_push_opts(), allow=False) == ".LsfxCvu"
-    assert push_capabilities(_push_opts(relative=True)) == ".iLsfxCvu"
-    assert push_capabilities(_push_opts(files_from="-")) == ".iLsfxCvu"
-    assert push_capabilities(_push_opts(qsort=True)) == ".LsfxCvu"
-    assert push_capabilities(TransferOptions(sender=False)) == ".LsfxCvu"
+    assert push_capabilities(_push_opts()) == ".iLsfxCIvu"
+    assert push_capabilities(_push_opts(), allow=False) == ".LsfxCIvu"
+    assert push_capabilities(_push_opts(relative=True)) == ".iLsfxCIvu"
+    assert push_capabilities(_push_opts(files_from="-")) == ".iLsfxCIvu"
+    assert push_capabilities(_push_opts(qsort=True)) == ".LsfxCIvu"
+    assert push_capabilities(TransferOptions(sender=False)) == ".LsfxCIvu"
 
 
 class _Recorder:

@@ -104,6 +104,11 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
         return bool(self.compat_flags & CF.ID0_NAMES)
 
     @property
+    def inplace_partial(self) -> bool:
+        """A ``--partial-dir`` file that is the basis is updated in place (``inplace_partial``)."""
+        return bool(self.compat_flags & CF.INPLACE_PARTIAL_DIR)
+
+    @property
     def has_iflags(self) -> bool:
         """Every transfer index is followed by iflags (``protocol_version >= 29``)."""
         return self.protocol >= 29
@@ -198,9 +203,9 @@ def sender_symlink_iconv(compat_flags: int, *, server: bool, capabilities: str) 
 def server_compat_flags(caps: str, *, inc_recurse: bool) -> int:
     """The compat flags a server writes for a client's ``-e.`` capability letters.
 
-    Grants only what this implementation does: never INPLACE_PARTIAL_DIR, and INC_RECURSE
-    only when the caller allows it; SYMLINK_ICONV always, as rsync built with iconv does
-    (it matters only with ``--iconv``, and then only if the client's letters have ``s``).
+    Grants what the client's letters ask for, INC_RECURSE only when the caller allows it,
+    and SYMLINK_ICONV always, as rsync built with iconv does (it matters only with
+    ``--iconv``, and then only if the client's letters have ``s``).
 
     rsync: compat.c setup_protocol() (the ``client_info`` strchr tests).
     """
@@ -216,6 +221,8 @@ def server_compat_flags(caps: str, *, inc_recurse: bool) -> int:
         flags |= CF.AVOID_XATTR_OPTIM
     if "C" in caps:
         flags |= CF.CHKSUM_SEED_FIX
+    if "I" in caps:
+        flags |= CF.INPLACE_PARTIAL_DIR
     if "v" in caps:
         flags |= CF.VARINT_FLIST_FLAGS
     if "u" in caps:

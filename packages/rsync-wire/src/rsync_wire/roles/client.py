@@ -60,9 +60,10 @@ __all__ = [
 
 log = logging.getLogger("rsync_wire.client")
 
-CLIENT_CAPABILITIES = ".LsfxCvu"
+CLIENT_CAPABILITIES = ".LsfxCIvu"
 """The ``-e`` letters of this client (docs/protocol.md §4.2): symlink times, safe file list,
-no xattr optimisation, seed fix, varint flags with name negotiation, id-0 names; ``i``
+no xattr optimisation, seed fix, in-place update of a ``--partial-dir`` basis, varint flags
+with name negotiation, id-0 names; ``i``
 (incremental recursion) is added per transfer, see :func:`pull_capabilities` and
 :func:`push_capabilities`."""
 

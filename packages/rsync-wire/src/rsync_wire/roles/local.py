@@ -150,7 +150,7 @@ async def run_local_copy(
     config: ReceiveConfig,
     reporter: Reporter | None = None,
     *,
-    capabilities: str = ".LsfxCvu",
+    capabilities: str = ".LsfxCIvu",
     protocol: int = 32,
     batch: BatchWriter | None = None,
     sender_root: str | None = None,

@@ -44,7 +44,7 @@ import msgspec
 from rsync_wire.errors import ExitCode, RemoteProtocolError, RsyncError
 from rsync_wire.fs import UNTRUSTED_SYMLINK, UntrustedSymlinkError
 from rsync_wire.fs_write import temp_name_for
-from rsync_wire.proto.constants import Msg, Ndx
+from rsync_wire.proto.constants import FnameCmp, Msg, Ndx
 from rsync_wire.proto.phases import ReceiverPhases
 from rsync_wire.proto.sums import SumHead, decode_sum_head
 from rsync_wire.proto.tokens import BlockRef, Literal, TokenDecoder, TokenEvent
@@ -278,7 +278,13 @@ class ReceiverRole:
                 raise RemoteProtocolError(str(exc)) from None
             self._redo = False
             errors = sh.stats.transfer_errors
-            await self._receive_file(ndx, entry, rel, iflags, basis=basis)
+            # CF_INPLACE_PARTIAL_DIR: a partial file that is the basis is updated in place
+            one_inplace = (
+                basis is not None
+                and basis_type == FnameCmp.PARTIAL_DIR
+                and sh.session.inplace_partial
+            )
+            await self._receive_file(ndx, entry, rel, iflags, basis=basis, one_inplace=one_inplace)
             if not self._redo and (inc or sh.opts.remove_source_files):
                 # rsync: receiver.c recv_files() (send_msg_success when recv_ok)
                 # unbounded stream: no wait, and no trip through the event loop per file
@@ -429,8 +435,12 @@ class ReceiverRole:
         iflags: int,
         *,
         basis: tuple[DestTree, bytes] | None = None,
+        one_inplace: bool = False,
     ) -> None:
         """Read one file's data into a temporary file and put it in place.
+
+        ``one_inplace``: ``basis`` is the file's partial file, to be updated in place when
+        it opens (see :meth:`_update_partial`).
 
         rsync: receiver.c recv_files() (one iteration), receive_data(), finish_transfer().
         """
@@ -465,6 +475,9 @@ class ReceiverRole:
                 basis_st = None
         fd = -1
         tmp = b""
+        if one_inplace and basis_fd >= 0 and basis is not None:
+            await self._update_partial(ndx, entry, rel, iflags, head, basis_fd, basis_st, basis)
+            return
         # --inplace writes the file itself (not with --backup: the old file is kept by
         # renaming it, so the new one is written beside it as without --inplace)
         if (sh.opts.inplace or sh.opts.append) and sh.backups is None:
@@ -624,6 +637,100 @@ class ReceiverRole:
             if fd >= 0:
                 os.close(fd)
 
+    async def _update_partial(
+        self,
+        ndx: int,
+        entry: FileEntry,
+        rel: bytes,
+        iflags: int,
+        head: SumHead,
+        basis_fd: int,
+        basis_st: os.stat_result | None,
+        partial: tuple[DestTree, bytes],
+    ) -> None:
+        """The partial file that is the basis is written over in place, then renamed.
+
+        Negotiated with CF_INPLACE_PARTIAL_DIR (``I`` in the client's ``-e`` letters): the
+        sender never matches a block behind the write offset, so the partial file needs
+        no copy. Complete, it takes the file's name (or waits there for the end with
+        ``--delay-updates``); otherwise it stays in the partial dir, as far as it got, for
+        the next run.
+
+        rsync: receiver.c recv_files() (``one_inplace``), finish_transfer().
+        """
+        sh = self.sh
+        ptree, prel = partial
+        try:
+            fd = ptree.open_inplace(prel)
+        except OSError as exc:
+            self._error(
+                f"rsync: [receiver] open {_show(self._partial_shown(prel))} failed: "
+                f"{exc.strerror} ({exc.errno})"
+            )
+            fd = -1
+        try:
+            self._log_transfer(entry, rel, iflags, after=False)
+            self._sink = None
+            ok = await self._receive_data(fd, basis_fd, head, rel, entry)
+            self._log_transfer(entry, rel, iflags, after=True)
+            if fd < 0:
+                return
+            try:
+                os.ftruncate(fd, self._written(entry.size))
+            except OSError as exc:
+                self._error(
+                    f"rsync: [receiver] ftruncate {_show(self._partial_shown(prel))} failed: "
+                    f"{exc.strerror} ({exc.errno})"
+                )
+            if not ok:
+                with contextlib.suppress(OSError):
+                    os.fchmod(fd, self._final_mode(entry, basis_st) & 0o7777)
+                self._verification_failed(rel, kept=True)
+                await self._ask_redo(ndx)
+                return
+            self._set_final_attrs(fd, rel, entry, basis_st)
+            if sh.opts.delay_updates:
+                self.output.delay(ndx, rel, prel)
+                return
+            if sh.backups is not None:
+                self._backup(rel, fatal=True)
+            failed = self._partial_into_place(rel, prel)
+            if failed is not None:
+                self._error(
+                    f"rsync: [receiver] rename {_show(self._partial_shown(prel))} -> "
+                    f'"{_show(rel)}": {failed.strerror} ({failed.errno})'
+                )
+            elif sh.partial_abs is None:  # an absolute --partial-dir stays
+                with contextlib.suppress(OSError):
+                    ptree.remove(prel[: prel.rfind(b"/")])  # when empty
+        finally:
+            os.close(basis_fd)
+            if fd >= 0:
+                os.close(fd)
+
+    def _partial_shown(self, partial_rel: bytes) -> bytes:
+        """A partial file's name as errors show it (from the working directory on)."""
+        if self.sh.partial_abs is not None:
+            return b'"' + self.sh.partial_abs.path + b"/" + partial_rel + b'"'
+        return self._full_name(partial_rel)
+
+    def _partial_into_place(self, rel: bytes, partial_rel: bytes) -> OSError | None:
+        """Rename the partial file of ``rel`` over ``rel``; the error, if it failed."""
+        sh = self.sh
+        tree = sh.tree
+        assert tree is not None  # noqa: S101 - not list-only
+        try:
+            pfd, pname = sh.reach_partial_tree().parent(partial_rel)
+            pfd = os.dup(pfd)  # the next lookup may evict it from the tree's cache
+            try:
+                dfd, name = tree.parent(rel)
+                os.rename(pname, name, src_dir_fd=pfd, dst_dir_fd=dfd)
+            finally:
+                os.close(pfd)
+        except OSError as exc:
+            return exc
+        return None
+
     def _to_partial_dir(
         self,
         fd: int,
@@ -700,18 +807,11 @@ class ReceiverRole:
         for _ndx, rel, partial_rel in sh.output.take_delayed():
             if sh.backups is not None and not self._backup(rel):
                 continue
-            try:
-                pfd, pname = sh.reach_partial_tree().parent(partial_rel)
-                pfd = os.dup(pfd)  # the next lookup may evict it from the tree's cache
-                try:
-                    dfd, name = tree.parent(rel)
-                    os.rename(pname, name, src_dir_fd=pfd, dst_dir_fd=dfd)
-                finally:
-                    os.close(pfd)
-            except OSError as exc:
+            failed = self._partial_into_place(rel, partial_rel)
+            if failed is not None:
                 self._error(
                     f"rsync: [receiver] rename failed for {_show(self._full_name(rel))} "
-                    f"(from {_show(partial_rel)}): {exc.strerror} ({exc.errno})"
+                    f"(from {_show(partial_rel)}): {failed.strerror} ({failed.errno})"
                 )
                 continue
             if sh.partial_abs is None:  # an absolute --partial-dir stays

@@ -1355,8 +1355,8 @@ class SenderRole:
         """
         opts = self.opts
         kind = FnameCmp.FNAME if fnamecmp_type is None else fnamecmp_type
-        if opts.inplace and opts.partial_dir and kind == FnameCmp.PARTIAL_DIR:
-            return True
+        if self.session.inplace_partial and kind == FnameCmp.PARTIAL_DIR:
+            return True  # the receiver writes into its partial file (CF_INPLACE_PARTIAL_DIR)
         if not opts.inplace:
             return False
         if self.session.protocol >= 29:
