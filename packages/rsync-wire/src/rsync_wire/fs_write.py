@@ -541,13 +541,20 @@ class DestTree:
 
     # -- removal -----------------------------------------------------------------------------
 
-    def remove(self, rel: bytes) -> None:
-        """Remove the non-directory ``rel`` (or the empty directory)."""
+    def remove(self, rel: bytes, *, dir_only: bool = False) -> None:
+        """Remove the non-directory ``rel`` (or the empty directory).
+
+        ``dir_only``: only an empty directory goes (NotADirectoryError for anything else),
+        as a partial dir is removed once its last file went (rsync: util1.c
+        handle_partial_dir(), ``do_rmdir``).
+        """
         dfd, name = self.parent(rel)
         st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
         if stat.S_ISDIR(st.st_mode):
             self.forget(rel)
             os.rmdir(name, dir_fd=dfd)
+        elif dir_only:
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), rel)
         else:
             os.unlink(name, dir_fd=dfd)
 

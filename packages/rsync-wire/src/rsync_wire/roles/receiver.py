@@ -458,7 +458,7 @@ class ReceiverRole:
         basis_fd = -1
         basis_st: os.stat_result | None = None
         partial_rel = sh.partial_rel(rel)
-        if head.count > 0:
+        if head.count > 0 or one_inplace:  # a whole file too goes into the partial file
             btree, brel = basis if basis is not None else (tree, rel)
             try:
                 basis_fd = btree.open_read(brel)
@@ -702,7 +702,7 @@ class ReceiverRole:
                 )
             elif sh.partial_abs is None:  # an absolute --partial-dir stays
                 with contextlib.suppress(OSError):
-                    ptree.remove(prel[: prel.rfind(b"/")])  # when empty
+                    ptree.remove(prel[: prel.rfind(b"/")], dir_only=True)  # when empty
         finally:
             os.close(basis_fd)
             if fd >= 0:
@@ -816,7 +816,7 @@ class ReceiverRole:
                 continue
             if sh.partial_abs is None:  # an absolute --partial-dir stays
                 with contextlib.suppress(OSError):
-                    tree.remove(partial_rel[: partial_rel.rfind(b"/")])  # when empty
+                    tree.remove(partial_rel[: partial_rel.rfind(b"/")], dir_only=True)  # when empty
 
     def _full_temp(self, rel: bytes, tmp: bytes | None) -> bytes:
         """A temporary file as rsync names it in errors, quoted (from the working directory on)."""
@@ -831,7 +831,7 @@ class ReceiverRole:
         with contextlib.suppress(OSError):
             tree.remove(partial_rel)
             if self.sh.partial_abs is None:  # an absolute --partial-dir stays
-                tree.remove(partial_rel[: partial_rel.rfind(b"/")])
+                tree.remove(partial_rel[: partial_rel.rfind(b"/")], dir_only=True)
 
     def _written(self, default: int) -> int:
         """How many bytes the last file's sink wrote (``default`` if it had none)."""
