@@ -177,6 +177,12 @@ async def _fail(
     return int(code)
 
 
+def _fatal_text(exc: RsyncError) -> str:
+    """The line a fatal error is told in: ``rsync: `` first, unless the text has its own."""
+    bare = getattr(exc, "bare", False) is True or str(exc).startswith(("rsync", "ERROR"))
+    return str(exc) if bare else f"rsync: {exc}"
+
+
 def _exit_line(code: ExitCode, role: str) -> str:
     """Rsync's ``rsync error: ... [ROLE=VERSION]`` line for a server that exits with ``code``."""
     from importlib.metadata import PackageNotFoundError, version
@@ -442,7 +448,7 @@ async def _serve_role(
         if module is not None:  # the daemon's log; a remote-shell server's client says it
             log.warning("%s %s", module.log_prefix, exc)
         try:
-            return await _fail(ws, session, f"rsync: {exc}", exc.exit_code, role="sender")
+            return await _fail(ws, session, _fatal_text(exc), exc.exit_code, role="sender")
         except RsyncError:
             return int(exc.exit_code)
     finally:
@@ -498,10 +504,8 @@ async def _serve_upload(
             return int(exc.exit_code)
         if module is not None:  # the daemon's log; a remote-shell server's client says it
             log.warning("%s %s", module.log_prefix, exc)
-        bare = getattr(exc, "bare", False) is True or str(exc).startswith(("rsync", "ERROR"))
-        text = str(exc) if bare else f"rsync: {exc}"
         try:
-            return await _fail(ws, session, text, exc.exit_code, role="receiver")
+            return await _fail(ws, session, _fatal_text(exc), exc.exit_code, role="receiver")
         except RsyncError:
             return int(exc.exit_code)
     finally:
