@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.interop
 
-SECRET = "NO_ONE_SHOULD_README"
+MARKER = "NO_ONE_SHOULD_README"
 
 
 def test_a_list_behind_a_symlink_out_of_the_module_is_refused(
@@ -32,11 +32,11 @@ def test_a_list_behind_a_symlink_out_of_the_module_is_refused(
     tmp_path: Path,
 ) -> None:
     secret = tmp_path / "secret"
-    secret.write_text(SECRET + "\n")
+    secret.write_text(MARKER + "\n")
     base = tmp_path / "base"
     (base / "sub").mkdir(parents=True)
     (base / "sub" / "list").symlink_to(secret)
-    (base / SECRET).write_text("named by the secret\n")
+    (base / MARKER).write_text("named by the secret\n")
     for who, factory in (("ours", our_daemon), ("theirs", real_daemon)):
         dest = tmp_path / who
         dest.mkdir()
@@ -46,6 +46,7 @@ def test_a_list_behind_a_symlink_out_of_the_module_is_refused(
             timeout=60,
         )
         assert code != 0, who
+        assert MARKER not in out + err, who
         assert not list(dest.iterdir()), who
         lines = [ln for ln in err.splitlines() if "files-from" in ln]
         assert len(lines) == 1, (who, err)
