@@ -11,7 +11,8 @@ tmpfs, runs interleaved (who goes first alternates):
    is what the daemon really occupies).
 2. ``--idle`` connections (default 32) greet the daemon and then say nothing: the private
    memory (Private_Clean + Private_Dirty) of each new connection process is what one more
-   slow client costs; the median is reported.
+   slow client costs; the median is reported. Then as many connections that say nothing
+   at all (a port scan, or a client that opens many connections and never speaks).
 
     python benchmarks/concurrent.py
     python benchmarks/concurrent.py --clients 16 --size-mib 16 --repeat 2
@@ -153,15 +154,19 @@ def burst(d: Daemon, rsync: str, dest: Path, clients: int, digest: str) -> Burst
     return Burst(elapsed, sampler.peak_kib)
 
 
-def idle_private_kib(d: Daemon, count: int) -> list[int]:
-    """Private memory of each connection process while ``count`` clients sit idle."""
+def idle_private_kib(d: Daemon, count: int, *, greet: bool = True) -> list[int]:
+    """Private memory of each connection process while ``count`` clients sit idle.
+
+    ``greet``: each client sends its greeting first (else it never says a thing).
+    """
     before = set(descendants(d.proc.pid))
     socks = []
     try:
         for _ in range(count):
             s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
             s.recv(64)  # the daemon's "@RSYNCD: <version>" greeting
-            s.sendall(b"@RSYNCD: 31.0\n")  # ours; then nothing: no module asked for
+            if greet:
+                s.sendall(b"@RSYNCD: 31.0\n")  # ours; then nothing: no module asked for
             socks.append(s)
         time.sleep(1.0)  # let each connection process reach its wait for the module name
         new = [p for p in descendants(d.proc.pid) if p not in before]
@@ -193,6 +198,7 @@ def main() -> None:
     }
     runs: dict[str, list[Burst]] = {name: [] for name in daemons}
     idle: dict[str, list[int]] = {}
+    silent: dict[str, list[int]] = {}
     try:
         for d in daemons.values():  # warm-up, not counted
             burst(d, args.rsync, root / "dest", min(4, args.clients), digest)
@@ -204,6 +210,7 @@ def main() -> None:
                 print(f"  run {i + 1} {name}: {b.seconds:.2f} s", file=sys.stderr)
         for name, d in daemons.items():
             idle[name] = idle_private_kib(d, args.idle)
+            silent[name] = idle_private_kib(d, args.idle, greet=False)
     finally:
         for d in daemons.values():
             d.stop()
@@ -213,14 +220,19 @@ def main() -> None:
         f"{args.clients} clients pulling {args.size_mib} MiB each, {args.repeat} runs; "
         f"{args.idle} idle connections"
     )
-    print("| daemon | seconds | ratio | peak total PSS MiB | idle connection private MiB |")
+    print(
+        "| daemon | seconds | ratio | peak total PSS MiB | idle connection private MiB "
+        "(greeted / silent) |"
+    )
     print("|---|---|---|---|---|")
     for name in daemons:
         secs = statistics.median(b.seconds for b in runs[name])
         pss = max(b.peak_pss_kib for b in runs[name]) / 1024
-        conn = statistics.median(idle[name]) / 1024 if idle[name] else float("nan")
+        conn = "/".join(
+            f"{statistics.median(m[name]) / 1024:.2f}" if m[name] else "nan" for m in (idle, silent)
+        )
         ratio = f"{statistics.median(ratios):.2f}" if name == "pyrsyncd" else "1"
-        print(f"| {name} | {secs:.2f} | {ratio} | {pss:.1f} | {conn:.2f} |")
+        print(f"| {name} | {secs:.2f} | {ratio} | {pss:.1f} | {conn} |")
 
 
 if __name__ == "__main__":

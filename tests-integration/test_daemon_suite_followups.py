@@ -128,11 +128,15 @@ def test_options_passed_with_dash_m_act_as_on_rsyncs_daemon(
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("phase", ["greeting", "arguments"])
+@pytest.mark.parametrize("phase", ["silent", "greeting", "arguments"])
 def test_a_trickling_client_meets_the_handshake_deadline(
     our_daemon: RealDaemonFactory, filtered_module: Path, phase: str
 ) -> None:
-    """A byte every half second never trips an idle timeout; rsync's absolute one ends it."""
+    """A byte every half second never trips an idle timeout; rsync's absolute one ends it.
+
+    ``silent``: the client never sends a byte (the connection process waits for its first
+    byte before its event loop starts: the deadline counts that wait).
+    """
     import socket
     import time
 
@@ -153,7 +157,8 @@ def test_a_trickling_client_meets_the_handshake_deadline(
         closed = False
         for _ in range(60):  # far past the 2 s deadline: 30 s of trickling
             try:
-                sock.sendall(b"x")
+                if phase != "silent":
+                    sock.sendall(b"x")
                 if sock.recv(4096) == b"":
                     closed = True
                     break

@@ -103,7 +103,8 @@ def wait_for(predicate: Callable[[], int | None], *, timeout: float = 10.0) -> i
 
 
 def open_daemon_connection(host: str, port: int) -> socket.socket:
-    """Connect to an rsync daemon and read its greeting: a connection process now waits.
+    """Connect to an rsync daemon, read its greeting and greet it: a connection process,
+    confined once the client has spoken, now waits for the module's name.
 
     Close the socket to let that process go.
     """
@@ -116,6 +117,7 @@ def open_daemon_connection(host: str, port: int) -> socket.socket:
             raise AssertionError(msg)
         greeting += chunk
     assert greeting.startswith(b"@RSYNCD: "), greeting
+    sock.sendall(b"@RSYNCD: 31.0\n")
     return sock
 
 

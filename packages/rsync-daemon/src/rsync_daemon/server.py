@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from rsync_daemon.conn_sandbox import announce, confine_connection_process
-from rsync_daemon.connection import PROBE_EXIT, handle_connection
+from rsync_daemon.connection import PROBE_EXIT, Opening, handle_connection, open_quietly
 from rsync_daemon.logsetup import adopt_host_pid, set_peer
 from rsync_wire.pipes import SocketByteStream
 
@@ -85,22 +85,31 @@ def format_peer(addr: object) -> str:
     return str(addr)
 
 
-def serve_socket(conn: socket.socket, config: DaemonConfig, peer: str) -> int:
-    """Serve one accepted connection to its end in this process; returns the exit code."""
+def serve_socket(
+    conn: socket.socket, config: DaemonConfig, peer: str, *, opening: Opening | None = None
+) -> int:
+    """Serve one accepted connection to its end in this process; returns the exit code.
+
+    ``opening``: what :func:`~rsync_daemon.connection.open_quietly` did already.
+    """
 
     async def main() -> int:
         stream = SocketByteStream(conn)
-        return await handle_connection(stream, stream, config, peer=peer)
+        return await handle_connection(stream, stream, config, peer=peer, opening=opening)
 
     return anyio.run(main)
 
 
 def _serve_accepted(
-    conn: socket.socket, config: DaemonConfig, peer: str, ssh: SshSettings | None
+    conn: socket.socket,
+    config: DaemonConfig,
+    peer: str,
+    ssh: SshSettings | None,
+    opening: Opening | None = None,
 ) -> int:
     """Serve one accepted connection: the daemon protocol, or SSH carrying it."""
     if ssh is None:
-        return serve_socket(conn, config, peer)
+        return serve_socket(conn, config, peer, opening=opening)
     from rsync_daemon.anonssh import serve_ssh_socket
 
     return serve_ssh_socket(conn, config, peer, ssh)
@@ -214,9 +223,13 @@ def serve_forever(
                             log.info("[%s] connect (ssh)", peer)
                         else:  # "connect from" follows the greeting; a health check has none
                             log.debug("[%s] connect", peer)
+                        # an idle client waits here, before the event loop and the
+                        # confinement have touched (and copied) the listener's pages;
+                        # no byte of it is read before the process is confined
+                        opening = open_quietly(conn, config) if conn_ssh is None else None
                         refused = confine_connection_process(config, peer)
                         if refused is None:
-                            code = _serve_accepted(conn, config, peer, conn_ssh)
+                            code = _serve_accepted(conn, config, peer, conn_ssh, opening)
                         else:
                             code = refused
                     except BaseException:
