@@ -329,6 +329,9 @@ class DestTree:
         """Create directory ``rel``."""
         dfd, name = self.parent(rel)
         os.mkdir(name, mode, dir_fd=dfd)
+        # new and empty: no earlier run left temporary files in it (remove_stale_temps()
+        # need not list it)
+        self._stale[rel] = {}
 
     def create_temp(self, rel: bytes, *, dot: bool = True) -> tuple[int, bytes]:
         """Create an empty temporary file next to ``rel``; returns ``(fd, temp_name)``.
@@ -357,7 +360,7 @@ class DestTree:
         Only regular files named as :func:`temp_name_for` names ``rel``'s temporary files,
         in ``rel``'s own directory, are removed. Each directory is listed once per tree
         (the first time one of its files is written), so this costs one ``readdir`` per
-        directory, not one per file.
+        directory, not one per file; none for a directory :meth:`mkdir` made.
         """
         reldir, name = _split(rel)
         stale = self._stale.get(reldir)

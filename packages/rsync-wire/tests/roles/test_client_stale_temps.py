@@ -83,3 +83,12 @@ def test_each_directory_is_listed_once(tmp_path: Path) -> None:
         assert tree.remove_stale_temps(b"b") == [b".b.BBBBBB"]
         assert tree.remove_stale_temps(b"a") == []
     assert (tmp_path / ".b.CCCCCC").exists()
+
+
+def test_a_directory_the_tree_made_is_not_listed(tmp_path: Path) -> None:
+    with DestTree(tmp_path) as tree:
+        tree.mkdir(b"new", 0o755)
+        # a name like a temporary file's, made after the directory: this run's, not stale
+        (tmp_path / "new" / ".a.AAAAAA").write_bytes(b"")
+        assert tree.remove_stale_temps(b"new/a") == []
+    assert (tmp_path / "new" / ".a.AAAAAA").exists()

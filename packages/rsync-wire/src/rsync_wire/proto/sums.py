@@ -145,6 +145,10 @@ def check_sum_alloc(count: int, *, digest_size: int, max_alloc: int, who: str = 
         raise AllocationLimitError(msg)
 
 
+def _where(who: str, pos: int) -> str:
+    return f"[{who}] (sum header at offset {pos})"
+
+
 def decode_sum_head(
     buf: Buf,
     pos: int,
@@ -193,27 +197,27 @@ def decode_sum_head(
         fields = [_I32.unpack_from(buf, pos + 4 * i)[0] for i in range(max(avail, 0) // 4)]
         fields += [0] * (4 - len(fields))
         count, blength, s2length, remainder = fields
-    # rsync's words (the test suite and people's scripts look for them), then where
-    where = f"[{who}] (sum header at offset {pos})"
+    # rsync's words (the test suite and people's scripts look for them), then where (made
+    # only for a message: once per file, it was half of this function's time)
     if count < 0:
-        msg = f"Invalid checksum count {count} {where}"
+        msg = f"Invalid checksum count {count} {_where(who, pos)}"
         raise RemoteProtocolError(msg)
     if max_alloc is not None and avail >= 4:
         check_sum_alloc(count, digest_size=digest_size, max_alloc=max_alloc)
     if avail >= 8:
         if blength < 0 or blength > max_blength:
-            msg = f"Invalid block length {blength} {where} (expected 0..{max_blength})"
+            msg = f"Invalid block length {blength} {_where(who, pos)} (expected 0..{max_blength})"
             raise RemoteProtocolError(msg)
         if count and blength == 0:
-            msg = f"Invalid zero block length {where} (for {count} blocks)"
+            msg = f"Invalid zero block length {_where(who, pos)} (for {count} blocks)"
             raise RemoteProtocolError(msg)
     if avail >= 12 and (s2length < 0 or s2length > digest_size):
-        msg = f"Invalid checksum length {s2length} {where} (expected 0..{digest_size})"
+        msg = f"Invalid checksum length {s2length} {_where(who, pos)} (expected 0..{digest_size})"
         raise RemoteProtocolError(msg)
     if avail < 16:
         raise NeedMoreData
     if remainder < 0 or remainder > blength:
-        msg = f"Invalid remainder length {remainder} {where} (expected 0..{blength})"
+        msg = f"Invalid remainder length {remainder} {_where(who, pos)} (expected 0..{blength})"
         raise RemoteProtocolError(msg)
     return SumHead(count, blength, s2length, remainder), pos + 16
 
