@@ -8,7 +8,7 @@ agree with `rsync_wire.proto.flist_sort.dedupe` and `_rel` exactly.
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from rsync_wire.proto.flist import FileEntry
@@ -32,6 +32,15 @@ _ENTRY = st.builds(
 
 
 @given(st.lists(_ENTRY, max_size=12), st.sampled_from([28, 29, 30, 31]))
+# -R: an absolute directory named like an absolute file that does not sort next to it
+@example(
+    [
+        FileEntry(name=b"/b", mode=REG),
+        FileEntry(name=b"/b", mode=DIR),
+        FileEntry(name=b"/a/a", mode=REG),
+    ],
+    29,
+)
 def test_dedupe_shortcut_agrees_with_rsyncs_rule(entries: list[FileEntry], protocol: int) -> None:
     ordered = sort_file_list(entries, protocol=protocol)
     assert _dedupe(ordered, protocol=protocol) == dedupe(ordered, protocol=protocol)

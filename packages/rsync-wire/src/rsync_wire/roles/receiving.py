@@ -1448,16 +1448,19 @@ def _dedupe(entries: list[FileEntry], *, protocol: int) -> list[bool]:
     prev = None
     dirs = set()
     suspicious = False
+    rels = []
     for e in entries:
         rel = _rel(e.name)
         if rel == prev:
             suspicious = True
             break
         prev = rel
+        rels.append(rel)
         if e.is_dir:
             dirs.add(rel)
     if not suspicious and dirs:
-        suspicious = any(not e.is_dir and e.name in dirs for e in entries)
+        # compared as the directories are, by their relative names ("/b" and "b/")
+        suspicious = any(not e.is_dir and rel in dirs for e, rel in zip(entries, rels, strict=True))
     if not suspicious:
         return [False] * n
     return dedupe(entries, protocol=protocol)
