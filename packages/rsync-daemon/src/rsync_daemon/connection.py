@@ -27,7 +27,7 @@ from rsync_sandbox import SandboxError, SwitchError, switch_user
 from rsync_wire.errors import ConnectionLost, ExitCode, ProtocolError, RsyncError
 from rsync_wire.proto.args import ArgumentError, ServerArgs, parse_server_args
 from rsync_wire.proto.charset import IconvOpenError, charset_for
-from rsync_wire.proto.constants import AUTH_DIGESTS, PROTOCOL_VERSION, Msg
+from rsync_wire.proto.constants import AUTH_DIGESTS, PROTOCOL_VERSION
 from rsync_wire.proto.filters import FilterListReader
 from rsync_wire.proto.handshake import (
     MAX_ARG_LENGTH,
@@ -44,7 +44,7 @@ from rsync_wire.proto.handshake import (
 from rsync_wire.proto.negotiate import Session
 from rsync_wire.roles import idnames
 from rsync_wire.roles.daemon_rules import DaemonRules, module_path
-from rsync_wire.roles.server import ModuleContext, refuse_session, run_server
+from rsync_wire.roles.server import ModuleContext, end_refused, refuse_session, run_server
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
@@ -414,7 +414,7 @@ async def _module(
                     argv = _from_wire_args(argv, mod.charset)
     except ProtocolError as exc:
         log.warning("[%s] %s: %s", peer, name, exc)
-        return await _refuse(ws, protocol, [str(exc)], ExitCode.PROTOCOL)
+        return await _refuse(ws, protocol, [str(exc)], ExitCode.PROTOCOL, sender=None)
     ws.timeout = mod.timeout or math.inf
     try:
         parsed = parse_server_args(argv, protocol=protocol)
@@ -422,8 +422,14 @@ async def _module(
         log.warning("[%s] %s: refused arguments: %s", peer, name, exc)
         # rsync: clientserver.c rsync_module() (option_error(), exit_cleanup(RERR_UNSUPPORTED))
         return await refuse_session(
-            ws, protocol=protocol, message=f"{exc}", code=ExitCode.UNSUPPORTED
+            ws,
+            protocol=protocol,
+            message=f"{exc}",
+            code=ExitCode.UNSUPPORTED,
+            # what reaches the client depends on the role popt had parsed (rsync: am_sender)
+            sender=b"--sender" in argv,
         )
+    sender = parsed.options.sender
     request = " ".join(p.decode("utf-8", "surrogateescape") for p in parsed.paths)[:1024]
     if mod.pre_xfer_exec:
         pre_env = {**env, "RSYNC_REQUEST": request or "(NONE)", "RSYNC_ARG0": "rsyncd"}
@@ -438,12 +444,19 @@ async def _module(
             message = f"pre-xfer exec returned failure ({result.status}){':' if output else ''}"
             log.warning("%s", message)
             return await _refuse(
-                ws, protocol, [message, *output.splitlines()], ExitCode.UNSUPPORTED
+                ws, protocol, [message, *output.splitlines()], ExitCode.UNSUPPORTED, sender=sender
             )
-    sender = parsed.options.sender
     if sender and mod.write_only:
+        # rsync's sender only buffers this line: below protocol 31 it is lost with the
+        # exit (the client reports 0 bytes received); pyrsyncd flushes it, so that the
+        # client learns why (the same closed connection, the same exit 12)
         return await _refuse(
-            ws, protocol, ["ERROR: module is write only"], ExitCode.SYNTAX, read_filters=True
+            ws,
+            protocol,
+            ["ERROR: module is write only"],
+            ExitCode.SYNTAX,
+            sender=True,
+            read_filters=True,
         )
     log.info(
         "rsync %s %s from %s%s (%s)",
@@ -463,6 +476,7 @@ async def _module(
             protocol=protocol,
             message="Your options have been rejected by the server.",
             code=ExitCode.UNSUPPORTED,
+            sender=False,
         )
     # from here on nothing outside this module can change, and nothing at all for a pull
     # (but --remove-source-files, which a writable module allows)
@@ -470,7 +484,7 @@ async def _module(
     refused = confine_module_writes(config, peer, mod.path if writes else None, module=mod)
     if refused is not None:
         return await _refuse(
-            ws, protocol, ["ERROR: cannot confine the transfer"], ExitCode(refused)
+            ws, protocol, ["ERROR: cannot confine the transfer"], ExitCode(refused), sender=sender
         )
     try:
         return await run_server(ws, parsed, module=ctx, protocol=protocol)
@@ -614,13 +628,21 @@ def _module_context(
 
 
 async def _refuse(
-    ws: WireStream, protocol: int, lines: list[str], code: ExitCode, *, read_filters: bool = False
+    ws: WireStream,
+    protocol: int,
+    lines: list[str],
+    code: ExitCode,
+    *,
+    sender: bool | None,
+    read_filters: bool = False,
 ) -> int:
     """Refuse after ``@RSYNCD: OK``: the protocol's set-up, then the error lines, as rsync.
 
-    With ``read_filters`` the client's filter list is read first, as rsync's sender does
-    before it refuses a download from a write-only module: below protocol 31 the client
-    then sees the connection close rather than reset, as with rsync.
+    ``sender`` (``None`` when the arguments were not read) decides what reaches the
+    client (``rsync_wire.roles.server.end_refused``). With ``read_filters`` the client's
+    filter list is read first, as rsync's sender does before it refuses a download from
+    a write-only module: below protocol 31 the client then sees the connection close
+    rather than reset, as with rsync, and from 31 the daemon's code and exit line.
 
     rsync: clientserver.c rsync_module() (setup_protocol(), io_start_multiplex_out(),
     the err_msg lines, exit_cleanup()); main.c start_server() (recv_filter_list() before
@@ -639,34 +661,7 @@ async def _refuse(
             reader = FilterListReader(None)
             while not await ws.decode(reader.decode_some):
                 pass
-    kind = Msg.ERROR if session.extended_msgs else Msg.ERROR_XFER
-    for text in lines:
-        await ws.write_message(kind, (text + "\n").encode("utf-8", "backslashreplace"))
-    if not session.error_exit_msg:
-        await ws.flush()
-        await anyio.sleep(0.4)  # rsync: msleep(400) before exit_cleanup()
-        return int(code)
-    await ws.write_message(Msg.ERROR_EXIT, int(code).to_bytes(4, "little", signed=True))
-    await ws.flush()
-
-    def on_message(kind: int, _payload: bytes) -> None:
-        if kind == Msg.ERROR_EXIT:
-            raise _ClientExited
-
-    # The client answers MSG_ERROR_EXIT with its own before it exits; then we may close.
-    ws.on_message = on_message
-    ws.start_mux_in()
-    with (
-        anyio.move_on_after(10),
-        contextlib.suppress(_ClientExited, RsyncError, OSError, anyio.BrokenResourceError),
-    ):
-        while True:
-            await ws.read_exact(1)
-    return int(code)
-
-
-class _ClientExited(Exception):  # noqa: N818 - a signal between two lines, not an error
-    """The client sent MSG_ERROR_EXIT."""
+    return await end_refused(ws, session, lines, code, sender=sender, reading=read_filters)
 
 
 def peer_addr(peer: str) -> str:

@@ -34,12 +34,15 @@ from rsync_wire.roles.server_options import refuse_message, refused_by_module, u
 from rsync_wire.roles.xferlog import ServerLog, set_server_log
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rsync_wire.proto.args import ServerArgs
     from rsync_wire.proto.options import TransferOptions
     from rsync_wire.stream import WireStream
 
 __all__ = [
     "ModuleContext",
+    "end_refused",
     "refuse_session",
     "run_server",
     "sanitize_path",
@@ -177,6 +180,50 @@ async def _fail(
     return int(code)
 
 
+async def end_refused(
+    ws: WireStream,
+    session: Session,
+    lines: Sequence[str],
+    code: ExitCode,
+    *,
+    sender: bool | None,
+    reading: bool = False,
+) -> int:
+    """End a daemon session its module refused, with what rsync's daemon lets reach the client.
+
+    The refusal ``lines`` are flushed at once, as rsync's daemon flushes a refused
+    option's or a failed pre-xfer exec's. Then comes rsync's exit: the exit line naming
+    the daemon's role and, from protocol 31, MSG_ERROR_EXIT. A receiver flushes them, so
+    a refused upload ends with the daemon's code. A sender does not: unless it is already
+    ``reading`` the client's input (after the filter list, where it then reads until the
+    client closes, which flushes its output), they are lost when it exits, and the client
+    of a refused download sees the connection reset (exit 10) rather than the daemon's
+    code. ``sender`` ``None`` (the arguments were not read): the lines and, from 31, the
+    code, without an exit line.
+
+    rsync: clientserver.c rsync_module() (io_flush(MSG_FLUSH) after the err_msg lines,
+    msleep(400), exit_cleanup(RERR_UNSUPPORTED)); cleanup.c _exit_cleanup() (log_exit(),
+    MSG_ERROR_EXIT, io_flush() only when !am_sender, noop_io_until_death(), which returns
+    at once before input buffering starts).
+    """
+    for text in lines:
+        await send_error(ws, session, text)
+    await ws.flush()
+    if sender and not (reading and session.error_exit_msg):
+        await anyio.sleep(0.4)  # rsync: msleep(400) before exit_cleanup()
+        return int(code)
+    if sender is not None:
+        await send_error(ws, session, _exit_line(code, "sender" if sender else "Receiver"))
+    if session.error_exit_msg:
+        await ws.write_message(Msg.ERROR_EXIT, int(code).to_bytes(4, "little", signed=True))
+    await ws.flush()
+    if reading and session.error_exit_msg:
+        await ws.wait_eof(limit=10)
+    else:
+        await anyio.sleep(0.1)
+    return int(code)
+
+
 def _exit_line(code: ExitCode, role: str) -> str:
     """Rsync's ``rsync error: ... [ROLE=VERSION]`` line for a server that exits with ``code``."""
     from importlib.metadata import PackageNotFoundError, version
@@ -188,8 +235,13 @@ def _exit_line(code: ExitCode, role: str) -> str:
     return exit_line(int(code), program="pyrsync", role=role, version=ours)
 
 
-async def refuse_session(ws: WireStream, *, protocol: int, message: str, code: ExitCode) -> int:
-    """Refuse a session whose arguments did not parse: flags and seed, then the error.
+async def refuse_session(
+    ws: WireStream, *, protocol: int, message: str, code: ExitCode, sender: bool
+) -> int:
+    """Refuse a daemon session whose arguments did not parse: flags and seed, then the error.
+
+    ``sender``: whether the client asked the daemon to send (``--sender``), which decides
+    what reaches the client (:func:`end_refused`).
 
     rsync: clientserver.c rsync_module() (the option-refusal path).
     """
@@ -199,7 +251,7 @@ async def refuse_session(ws: WireStream, *, protocol: int, message: str, code: E
     await ws.flush()
     session = Session(protocol=protocol)
     _start_mux(ws, session)
-    return await _fail(ws, session, f"rsync: {message}", code, early=True)
+    return await end_refused(ws, session, [f"rsync: {message}"], code, sender=sender)
 
 
 def _on_message(code: int, payload: bytes) -> None:
@@ -271,9 +323,11 @@ async def run_server(
         verb = "is configured to refuse"
         refused = [f"The server {verb} --log-file{'' if opts.log_file else '-format'}"]
     if refused:
-        if module is not None:
-            log.warning("%s refused: %s", module.log_prefix, refused[0])
-        return await _fail(ws, session, f"rsync: {refused[0]}", ExitCode.UNSUPPORTED, early=True)
+        text = f"rsync: {refused[0]}"
+        if module is None:
+            return await _fail(ws, session, text, ExitCode.UNSUPPORTED, early=True)
+        log.warning("%s refused: %s", module.log_prefix, refused[0])
+        return await end_refused(ws, session, [text], ExitCode.UNSUPPORTED, sender=opts.sender)
     if not opts.sender and module is not None:
         from rsync_wire.roles.daemon_rules import DaemonRules
         from rsync_wire.roles.output import rejected_by_module
@@ -281,7 +335,7 @@ async def run_server(
         if rejected_by_module(opts, DaemonRules.for_module(module, protocol=protocol)):
             # rsync: options.c parse_arguments() (a hidden --temp-dir or --backup-dir)
             text = "rsync: Your options have been rejected by the server."
-            return await _fail(ws, session, text, ExitCode.UNSUPPORTED, early=True)
+            return await end_refused(ws, session, [text], ExitCode.UNSUPPORTED, sender=False)
     if opts.sender and opts.remove_source_files and module is not None and module.read_only:
         # rsync: main.c do_server_sender()
         return await _fail(
