@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.lowlevel
 
-from rsync_wire.errors import ConnectionLost, ExitCode, RemoteProtocolError, RsyncError
+from rsync_wire.errors import ConnectionLost, ExitCode, RemoteProtocolError, RsyncError, StreamError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.mux import DATA_FRAME_SIZE, Demultiplexer, encode_frames_into, encode_message
@@ -72,6 +72,9 @@ class WireStream:
         )
         self._send = send
         self.on_message = on_message
+        self.who = ""
+        """The role reading, as rsync's who_am_i() names it, with ``/inc`` under incremental
+        recursion (``sender``, ``Receiver/inc``): the tail of a bad frame's error line."""
         self.timeout = timeout or math.inf
         self._buf = bytearray()
         self._pos = 0
@@ -152,14 +155,15 @@ class WireStream:
 
     # -- mode switches -------------------------------------------------------------------------
 
-    def start_mux_in(self) -> None:
+    def start_mux_in(self, *, server: bool = False) -> None:
         """From now on, incoming bytes are multiplexed frames.
 
-        Bytes already buffered but not yet consumed are re-read as frames.
+        Bytes already buffered but not yet consumed are re-read as frames. ``server``: this
+        side is the server (which no peer may send MSG_IO_TIMEOUT).
         """
         if self._demux is not None:
             return
-        self._demux = Demultiplexer()
+        self._demux = Demultiplexer(server=server)
         rest = bytes(self._buf[self._pos :])
         self._buf.clear()
         self._pos = 0
@@ -200,7 +204,14 @@ class WireStream:
             demux = self._demux
             if demux is not None and demux.pending:
                 before = len(self._buf)
-                messages = demux.extract_into(self._buf)
+                try:
+                    messages = demux.extract_into(self._buf)
+                except StreamError as exc:
+                    if not self.who:
+                        raise
+                    # rsync's line names the reading role (rsync: io.c read_a_msg())
+                    msg = f"{exc} [{self.who}]"
+                    raise StreamError(msg) from None
                 for code, payload in messages:
                     self._dispatch(code, payload)
                 if len(self._buf) > before:

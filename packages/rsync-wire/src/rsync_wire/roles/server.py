@@ -134,7 +134,7 @@ def _negotiation(parsed: ServerArgs, protocol: int | None) -> Negotiation:
 def _start_mux(ws: WireStream, session: Session) -> None:
     ws.start_mux_out()
     if session.mux_from_client:
-        ws.start_mux_in()
+        ws.start_mux_in(server=True)
 
 
 async def send_error(ws: WireStream, session: Session, text: str) -> None:
@@ -431,6 +431,9 @@ async def _serve_role(
 ) -> int:
     opts = parsed.options
     protocol = session.protocol
+    # rsync: who_am_i() (a receiving server is "Receiver" until it forks its generator)
+    who = "sender" if opts.sender else "Receiver"
+    ws.who = f"{who}/inc" if session.inc_recurse else who
     if not opts.sender:
         if module is not None and module.read_only:
             # rsync: main.c do_server_recv(), before it reads anything
@@ -496,7 +499,8 @@ async def _serve_role(
         if module is not None:  # the daemon's log; a remote-shell server's client says it
             log.warning("%s %s", module.log_prefix, exc)
         try:
-            return await _fail(ws, session, f"rsync: {exc}", exc.exit_code, role="sender")
+            text = str(exc) if getattr(exc, "bare", False) is True else f"rsync: {exc}"
+            return await _fail(ws, session, text, exc.exit_code, role="sender")
         except RsyncError:
             return int(exc.exit_code)
     finally:
@@ -552,9 +556,9 @@ async def _serve_upload(
             return int(exc.exit_code)
         if module is not None:  # the daemon's log; a remote-shell server's client says it
             log.warning("%s %s", module.log_prefix, exc)
-        bare = getattr(exc, "bare", False) is True or str(exc).startswith(("rsync", "ERROR"))
-        text = str(exc) if bare else f"rsync: {exc}"
         try:
+            bare = getattr(exc, "bare", False) is True or str(exc).startswith(("rsync", "ERROR"))
+            text = str(exc) if bare else f"rsync: {exc}"
             return await _fail(ws, session, text, exc.exit_code, role="receiver")
         except RsyncError:
             return int(exc.exit_code)
