@@ -124,6 +124,35 @@ def test_local_copy_converts_as_rsync(real_rsync: RealRsync, tmp_path: Path, ico
     assert (ours.returncode, _listing(got)) == (real.returncode, _listing(want))
 
 
+@pytest.mark.parametrize("protocol", [29, 32])
+def test_local_copy_shows_the_senders_names_as_rsync(
+    real_rsync: RealRsync, tmp_path: Path, protocol: int
+) -> None:
+    """``-v`` of a local copy shows the sending half's names, a deletion the receiver's in UTF-8.
+
+    rsync's client is the sender there and prints items from its own list (``café``, and
+    ``lien-é -> café``); its forked receiver sends a deleted name converted from its charset
+    (an existing UTF-8 ``vieux-é`` read as ISO-8859-1: ``deleting vieux-Ã©``). pyrsync
+    printed the receiving half's ISO-8859-1 names (``caf\\#351``) and the deleted name raw.
+    Below protocol 30 symlink targets are not converted (rsync: compat.c).
+    """
+    src = _tree(tmp_path / "src")
+    shown = {}
+    for who, argv in (("rsync", [str(real_rsync.path)]), ("pyrsync", pyrsync_argv())):
+        dest = os.fsencode(tmp_path / f"dest-{who}")
+        os.makedirs(dest)
+        with open(os.path.join(dest, "vieux-é".encode()), "wb") as f:
+            f.write(b"old")
+        words = ["-rlv", "--delete", f"--iconv={UTF8_LATIN1}", f"--protocol={protocol}"]
+        result = run([*argv, *words, f"{src}/", f"{os.fsdecode(dest)}/"], timeout=60)
+        assert result.returncode == 0, result.stderr
+        # the sender's items and the receiver's deletions interleave as the two run
+        shown[who] = sorted(result.stdout.splitlines()[1:-3])
+    assert shown["pyrsync"] == shown["rsync"]
+    assert "deleting vieux-Ã©" in shown["rsync"]
+    assert "café" in shown["rsync"]
+
+
 def test_unconvertible_name_is_skipped_as_rsync(real_rsync: RealRsync, tmp_path: Path) -> None:
     """A name with no ISO-8859-1 spelling: rsync's message, the rest copied, exit 23."""
     src = _tree(tmp_path / "src", euro=True)
