@@ -205,6 +205,13 @@ SCENARIOS = {
     "refused-option": ("nodel", ["--delete"], True),
     "refused-download": ("noz", ["-z"], False),
     "write-only": ("wo", [], False),
+    "remove-from-read-only": ("ro", ["--remove-source-files"], False),
+}
+# refused by the sender once it has read the filter list (rsync: main.c
+# do_server_sender()): below protocol 31 rsync's daemon loses its line, pyrsyncd sends it
+AFTER_FILTERS = {
+    "write-only": "ERROR: module is write only",
+    "remove-from-read-only": "ERROR: --remove-source-files cannot be used with a read-only module",
 }
 
 
@@ -234,7 +241,8 @@ def test_refusal_after_ok_reaches_the_client_as_rsync(
 
     The daemon's exit line and, from protocol 31, MSG_ERROR_EXIT reach the client of an
     upload (a receiver flushes them), and of a download only once the daemon reads the
-    client's input (after the filter list: the write-only module's refusal). A download
+    client's input (after the filter list: a write-only module, or --remove-source-files
+    from a read-only one). A download
     refused at once (an option) ends without them: the client reports the reset, exit 10,
     whatever the protocol (rsync: cleanup.c _exit_cleanup(), io_flush() only when
     !am_sender). Below protocol 31 the client of an upload learns of the end from the
@@ -259,12 +267,12 @@ def test_refusal_after_ok_reaches_the_client_as_rsync(
         )
         results[label] = (code, out, _refusal(err))
     assert results["ours"][0] != 0
-    if scenario == "write-only" and protocol < 31:
+    if scenario in AFTER_FILTERS and protocol < 31:
         # rsync's daemon loses its own message here (the client reports 0 bytes received);
         # pyrsyncd's reaches the client, before the same closed connection and code.
         ours, real = results["ours"], results["real"]
         assert ours[0] == real[0] == 12
-        assert ours[2][0] == "ERROR: module is write only"
+        assert ours[2][0] == AFTER_FILTERS[scenario]
         assert "connection unexpectedly closed" in ours[2][1]
         return
     assert results["ours"] == results["real"]

@@ -28,7 +28,6 @@ from rsync_wire.errors import ConnectionLost, ExitCode, ProtocolError, RsyncErro
 from rsync_wire.proto.args import ArgumentError, ServerArgs, parse_server_args
 from rsync_wire.proto.charset import IconvOpenError, charset_for
 from rsync_wire.proto.constants import AUTH_DIGESTS, PROTOCOL_VERSION
-from rsync_wire.proto.filters import FilterListReader
 from rsync_wire.proto.handshake import (
     MAX_ARG_LENGTH,
     Arguments,
@@ -44,7 +43,13 @@ from rsync_wire.proto.handshake import (
 from rsync_wire.proto.negotiate import Session
 from rsync_wire.roles import idnames
 from rsync_wire.roles.daemon_rules import DaemonRules, module_path
-from rsync_wire.roles.server import ModuleContext, end_refused, refuse_session, run_server
+from rsync_wire.roles.server import (
+    ModuleContext,
+    drain_filter_list,
+    end_refused,
+    refuse_session,
+    run_server,
+)
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
@@ -656,11 +661,8 @@ async def _refuse(
     ws.start_mux_out()
     if read_filters:
         if session.mux_from_client:
-            ws.start_mux_in()
-        with anyio.move_on_after(10), contextlib.suppress(RsyncError, OSError):
-            reader = FilterListReader(None)
-            while not await ws.decode(reader.decode_some):
-                pass
+            ws.start_mux_in(server=True)
+        await drain_filter_list(ws)
     return await end_refused(ws, session, lines, code, sender=sender, reading=read_filters)
 
 

@@ -10,6 +10,7 @@ rsync: main.c start_server(), do_server_sender(); compat.c setup_protocol().
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -25,6 +26,7 @@ from rsync_wire.proto.constants import (
     PROTOCOL_VERSION,
     Msg,
 )
+from rsync_wire.proto.filters import FilterListReader
 from rsync_wire.proto.negotiate import Negotiation, Offer, Session
 from rsync_wire.roles.flists import receiver_can_inc_recurse
 from rsync_wire.roles.module import ModuleContext, server_iconv
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ModuleContext",
+    "drain_filter_list",
     "end_refused",
     "refuse_session",
     "run_server",
@@ -178,6 +181,18 @@ async def _fail(
     else:
         await anyio.sleep(0.1)
     return int(code)
+
+
+async def drain_filter_list(ws: WireStream) -> None:
+    """Read the client's filter list and drop it: a sender refusing once it has read it.
+
+    The client then finds its input read when the daemon closes (rsync: main.c
+    start_server(), recv_filter_list() before do_server_sender()'s checks).
+    """
+    with anyio.move_on_after(10), contextlib.suppress(RsyncError, OSError):
+        reader = FilterListReader(None)
+        while not await ws.decode(reader.decode_some):
+            pass
 
 
 async def end_refused(
@@ -337,13 +352,10 @@ async def run_server(
             text = "rsync: Your options have been rejected by the server."
             return await end_refused(ws, session, [text], ExitCode.UNSUPPORTED, sender=False)
     if opts.sender and opts.remove_source_files and module is not None and module.read_only:
-        # rsync: main.c do_server_sender()
-        return await _fail(
-            ws,
-            session,
-            "ERROR: --remove-source-files cannot be used with a read-only module",
-            ExitCode.SYNTAX,
-        )
+        # rsync: main.c do_server_sender(), after start_server()'s recv_filter_list()
+        await drain_filter_list(ws)
+        text = "ERROR: --remove-source-files cannot be used with a read-only module"
+        return await end_refused(ws, session, [text], ExitCode.SYNTAX, sender=True, reading=True)
     if opts.copy_as is not None:
         from rsync_wire.copy_as import CopyAsError, become_copy_as_user
 
