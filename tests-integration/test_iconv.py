@@ -153,6 +153,49 @@ def test_local_copy_shows_the_senders_names_as_rsync(
     assert "café" in shown["rsync"]
 
 
+@pytest.mark.parametrize(
+    ("where", "ours"),
+    [
+        ("local", "client"),
+        ("pull", "client"),
+        ("push", "client"),
+        ("pull", "server"),
+        ("push", "server"),
+    ],
+)
+def test_debug_iconv_names_each_sides_charset_as_rsync(
+    real_rsync: RealRsync, tmp_path: Path, where: str, ours: str
+) -> None:
+    """``-vv`` (``--debug=ICONV``): ``[sender] charset: UTF-8``, ``[Receiver] charset: ...``.
+
+    Each side that converts says its charset, the locale's codeset for ``.`` (rsync:
+    rsync.c setup_iconv()); a remote-shell server says it on its standard error.
+    """
+    src = _tree(tmp_path / "src")
+    said = {}
+    for who in ("rsync", "pyrsync"):
+        dest = tmp_path / f"dest-{who}"
+        client = pyrsync_argv() if who == "pyrsync" and ours == "client" else [real_rsync.path]
+        rsh = _ours_server(tmp_path) if who == "pyrsync" and ours == "server" else None
+        rsh = rsh or _real_server(tmp_path)
+        words = [*client, "-rvv", "--iconv=.,ISO-8859-1"]
+        if where == "local":
+            argv = [*words, f"{src}/", f"{dest}/"]
+        elif where == "pull":
+            argv = [*words, "-e", str(rsh), f"h:{src}/", f"{dest}/"]
+        else:
+            argv = [*words, "-e", str(rsh), f"{src}/", f"h:{dest}/"]
+        result = run(argv, timeout=60, env={**os.environ, "LC_ALL": "C.UTF-8"})
+        assert result.returncode == 0, result.stderr
+        lines = (result.stdout + result.stderr).splitlines()
+        # the two sides print at once, in either order
+        said[who] = sorted(line for line in lines if " charset: " in line)
+    sending = "UTF-8" if where != "pull" else "ISO-8859-1"
+    receiving = "ISO-8859-1" if where != "pull" else "UTF-8"
+    assert said["rsync"] == [f"[Receiver] charset: {receiving}", f"[sender] charset: {sending}"]
+    assert said["pyrsync"] == said["rsync"]
+
+
 def test_unconvertible_name_is_skipped_as_rsync(real_rsync: RealRsync, tmp_path: Path) -> None:
     """A name with no ISO-8859-1 spelling: rsync's message, the rest copied, exit 23."""
     src = _tree(tmp_path / "src", euro=True)
