@@ -341,7 +341,7 @@ async def run_server(
         text = f"rsync: {refused[0]}"
         if module is None:
             return await _fail(ws, session, text, ExitCode.UNSUPPORTED, early=True)
-        log.warning("%s refused: %s", module.log_prefix, refused[0])
+        log.warning("rsync: %s", refused[0])  # rsync: the err_msg lines go to the log too
         return await end_refused(ws, session, [text], ExitCode.UNSUPPORTED, sender=opts.sender)
     if not opts.sender and module is not None:
         from rsync_wire.roles.daemon_rules import DaemonRules
@@ -429,7 +429,8 @@ async def _serve(
         if xlog is not None:
             xlog.line(totals)
         stats = {"bytes_sent": written, "bytes_received": read, "total_size": total[0]}
-        log.debug("%s", totals, extra=stats)
+        # a daemon's log has them after every transfer, a remote-shell server's only at -vv
+        log.log(logging.INFO if module is not None else logging.DEBUG, "%s", totals, extra=stats)
 
 
 async def _serve_role(
@@ -493,7 +494,7 @@ async def _serve_role(
 
             rules = DaemonRules.for_module(module, protocol=protocol)
             paths = [p for arg in paths for p in glob_expand(root, arg, rules)]
-            log.info("%s building file list", module.log_prefix)  # rsync: flist.c (FLOG)
+            log.info("building file list")  # rsync: flist.c (FLOG)
         role = SenderRole(
             ws,
             session,
