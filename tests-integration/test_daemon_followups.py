@@ -206,6 +206,9 @@ SCENARIOS = {
     "refused-download": ("noz", ["-z"], False),
     "write-only": ("wo", [], False),
     "remove-from-read-only": ("ro", ["--remove-source-files"], False),
+    # arguments the daemon cannot parse (rsync: clientserver.c rsync_module(), option_error())
+    "unknown-option-download": ("ro", ["-M--bogus"], False),
+    "unknown-option-upload": ("nodel", ["-M--bogus"], True),
 }
 # refused by the sender once it has read the filter list (rsync: main.c
 # do_server_sender()): below protocol 31 rsync's daemon loses its line, pyrsyncd sends it
