@@ -27,7 +27,7 @@ from rsync_sandbox import SandboxError, SwitchError, switch_user
 from rsync_wire.errors import ConnectionLost, ExitCode, ProtocolError, RsyncError
 from rsync_wire.proto.args import ArgumentError, ServerArgs, parse_server_args
 from rsync_wire.proto.charset import IconvOpenError, charset_for
-from rsync_wire.proto.constants import AUTH_DIGESTS, PROTOCOL_VERSION
+from rsync_wire.proto.constants import AUTH_DIGESTS, PROTOCOL_VERSION, Msg
 from rsync_wire.proto.handshake import (
     MAX_ARG_LENGTH,
     Arguments,
@@ -405,6 +405,7 @@ async def _module(
         return int(ExitCode.UNSUPPORTED)
     hs.accept()
     await _flush(ws, hs)
+    ws.text_log = _log_sent
     try:
         with _handshake_phase(handshake_seconds(mod.timeout)):
             first = await _read_args(ws, hs)
@@ -447,10 +448,17 @@ async def _module(
         if result.status != 0:
             output = result.output.decode("utf-8", "replace")
             message = f"pre-xfer exec returned failure ({result.status}){':' if output else ''}"
-            log.warning("%s", message)
             return await _refuse(
                 ws, protocol, [message, *output.splitlines()], ExitCode.UNSUPPORTED, sender=sender
             )
+    log.info(
+        "rsync %s %s from %s%s (%s)",
+        "on" if sender else "to",
+        request,
+        f"{user}@" if user else "",
+        host,
+        addr,
+    )
     if sender and mod.write_only:
         # rsync's sender only buffers this line: below protocol 31 it is lost with the
         # exit (the client reports 0 bytes received); pyrsyncd flushes it, so that the
@@ -463,14 +471,6 @@ async def _module(
             sender=True,
             read_filters=True,
         )
-    log.info(
-        "rsync %s %s from %s%s (%s)",
-        "on" if sender else "to",
-        request,
-        f"{user}@" if user else "",
-        host,
-        addr,
-    )
     ctx = _module_context(mod, peer, host=host, addr=addr, user=user)
     if not sender and _dirs_hidden_by_module(parsed, ctx, protocol=protocol):
         log.warning(
@@ -664,6 +664,17 @@ async def _refuse(
             ws.start_mux_in(server=True)
         await drain_filter_list(ws)
     return await end_refused(ws, session, lines, code, sender=sender, reading=read_filters)
+
+
+def _log_sent(code: int, payload: bytes) -> None:
+    """Log a line the daemon tells its client, as rsync's daemon logs what it writes.
+
+    rsync: log.c rwrite() (``am_daemon``: logit(), LOG_INFO for FINFO, else LOG_WARNING).
+    """
+    level = logging.INFO if code == Msg.INFO else logging.WARNING
+    for line in payload.decode("utf-8", "backslashreplace").splitlines():
+        if line:
+            log.log(level, "%s", line)
 
 
 def peer_addr(peer: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -42,6 +42,9 @@ class TimeoutExpired(RsyncError):  # noqa: N818 - rsync's own wording
     """No data arrived within the I/O timeout."""
 
     exit_code = ExitCode.TIMEOUT
+
+
+_TEXT_CODES: Final = frozenset({Msg.INFO, Msg.ERROR, Msg.ERROR_XFER, Msg.WARNING})
 
 
 class WireStream:
@@ -75,6 +78,9 @@ class WireStream:
         self.who = ""
         """The role reading, as rsync's who_am_i() names it, with ``/inc`` under incremental
         recursion (``sender``, ``Receiver/inc``): the tail of a bad frame's error line."""
+        self.text_log: Callable[[int, bytes], None] | None = None
+        """Called with each text message sent (MSG_INFO, ERROR, ERROR_XFER, WARNING), before
+        it leaves: a daemon logs what it tells its client (rsync: log.c rwrite())."""
         self.timeout = timeout or math.inf
         self._buf = bytearray()
         self._pos = 0
@@ -457,6 +463,8 @@ class WireStream:
         if not self._mux_out:
             msg = "messages need multiplexed output"
             raise RuntimeError(msg)
+        if self.text_log is not None and code in _TEXT_CODES:
+            self.text_log(code, payload)
         if self._out:
             self._tee_flush_out()
             encode_frames_into(self._framed, self._out, frame_size=DATA_FRAME_SIZE)
@@ -501,6 +509,8 @@ class WireStream:
 
         Long text is cut into several messages below the size peers accept.
         """
+        if self.text_log is not None and code in _TEXT_CODES:
+            self.text_log(code, payload)
         await self.flush()
         if not self._mux_out:
             msg = "messages need multiplexed output"

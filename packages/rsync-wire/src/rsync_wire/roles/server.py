@@ -341,7 +341,6 @@ async def run_server(
         text = f"rsync: {refused[0]}"
         if module is None:
             return await _fail(ws, session, text, ExitCode.UNSUPPORTED, early=True)
-        log.warning("rsync: %s", refused[0])  # rsync: the err_msg lines go to the log too
         return await end_refused(ws, session, [text], ExitCode.UNSUPPORTED, sender=opts.sender)
     if not opts.sender and module is not None:
         from rsync_wire.roles.daemon_rules import DaemonRules
@@ -509,8 +508,6 @@ async def _serve_role(
     except RsyncError as exc:
         if isinstance(exc, RemoteError):
             return int(exc.exit_code)
-        if module is not None:  # the daemon's log; a remote-shell server's client says it
-            log.warning("%s %s", module.log_prefix, exc)
         try:
             text = str(exc) if getattr(exc, "bare", False) is True else f"rsync: {exc}"
             return await _fail(ws, session, text, exc.exit_code, role="sender")
@@ -567,8 +564,6 @@ async def _serve_upload(
     except RsyncError as exc:
         if isinstance(exc, RemoteError):
             return int(exc.exit_code)
-        if module is not None:  # the daemon's log; a remote-shell server's client says it
-            log.warning("%s %s", module.log_prefix, exc)
         try:
             bare = getattr(exc, "bare", False) is True or str(exc).startswith(("rsync", "ERROR"))
             text = str(exc) if bare else f"rsync: {exc}"
