@@ -173,6 +173,25 @@ def test_module_max_connections_refuses_with_rsyncs_message(
     assert (tmp_path / "dst" / "file").read_text() == "content\n"
 
 
+@pytest.mark.parametrize("daemon", DAEMONS)
+def test_negative_max_connections_disables_the_module(
+    start_conf: Callable[..., Running], real_rsync: RealRsync, tmp_path: Path, daemon: str
+) -> None:
+    """rsync: connection.c claim_connection() finds no slot below a negative limit.
+
+    rsyncd.conf(5): "A negative value disables the module". pyrsyncd served it unlimited.
+    """
+    src = _tree(tmp_path)
+    lock = tmp_path / "lock"
+    running = start_conf(
+        f"[m]\npath = {src}\nmax connections = -1\nlock file = {lock}\n", daemon=daemon
+    )
+    proc = _rsync(real_rsync, "-r", running.url("m"), str(tmp_path / "dst"))
+    assert proc.returncode == 5, proc.stderr
+    assert "@ERROR: max connections (-1) reached -- try again later" in proc.stderr
+    assert not (tmp_path / "dst").exists()
+
+
 def test_global_limit_answers_after_the_greeting(tmp_path: Path, real_rsync: RealRsync) -> None:
     """TOML ``max_connections``: the client reads rsync's @ERROR and exits 5, not 12."""
     src = _tree(tmp_path)

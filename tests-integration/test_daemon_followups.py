@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 from typing import TYPE_CHECKING
@@ -202,20 +203,30 @@ def test_many_daemon_arguments(
 SCENARIOS = {
     "read-only": ("ro", [], True),
     "refused-option": ("nodel", ["--delete"], True),
+    "refused-download": ("noz", ["-z"], False),
     "write-only": ("wo", [], False),
+    "remove-from-read-only": ("ro", ["--remove-source-files"], False),
+    # arguments the daemon cannot parse (rsync: clientserver.c rsync_module(), option_error())
+    "unknown-option-download": ("ro", ["-M--bogus"], False),
+    "unknown-option-upload": ("nodel", ["-M--bogus"], True),
+}
+# refused by the sender once it has read the filter list (rsync: main.c
+# do_server_sender()): below protocol 31 rsync's daemon loses its line, pyrsyncd sends it
+AFTER_FILTERS = {
+    "write-only": "ERROR: module is write only",
+    "remove-from-read-only": "ERROR: --remove-source-files cannot be used with a read-only module",
 }
 
 
-def _refusal(text: str, *, upload: bool) -> list[str]:
-    """The client's lines, without the exit line rsync's daemon adds naming its source file.
+def _refusal(text: str) -> list[str]:
+    """The client's lines, each exit line's source location and version masked (not its role).
 
-    (pyrsyncd does not send that line: it would name rsync's sources.)
+    rsync's daemon names its source file and line (``at clientserver.c(1267)
+    [Receiver=3.5.0]``), pyrsyncd ``at pyrsync [Receiver=0.1.0]``.
     """
-    daemon_role = "[Receiver=" if upload else "[sender="
     return [
-        line
+        re.sub(r"^(rsync error: .*\(code \d+\)) at .* \[(\w+)=[^]]*\]$", r"\1 [\2]", line)
         for line in text.splitlines()
-        if not (line.startswith("rsync error: ") and daemon_role in line)
     ]
 
 
@@ -231,15 +242,21 @@ def test_refusal_after_ok_reaches_the_client_as_rsync(
 ) -> None:
     """A refusal after ``@RSYNCD: OK``: the same lines and exit code as from rsync's daemon.
 
-    Below protocol 31 the client learns of the end from the connection (rsync's daemon
-    closes at once: the client reports the reset, exit 10, or for a download the closed
-    connection); from 31 it gets MSG_ERROR_EXIT with the daemon's code.
+    The daemon's exit line and, from protocol 31, MSG_ERROR_EXIT reach the client of an
+    upload (a receiver flushes them), and of a download only once the daemon reads the
+    client's input (after the filter list: a write-only module, or --remove-source-files
+    from a read-only one). A download
+    refused at once (an option) ends without them: the client reports the reset, exit 10,
+    whatever the protocol (rsync: cleanup.c _exit_cleanup(), io_flush() only when
+    !am_sender). Below protocol 31 the client of an upload learns of the end from the
+    connection too.
     """
     name, options, upload = SCENARIOS[scenario]
     mod = _module(tmp_path, "mod")
     modules = [
         DaemonModule("ro", mod),
         DaemonModule("nodel", mod, read_only=False, options={"refuse options": "delete"}),
+        DaemonModule("noz", mod, options={"refuse options": "compress"}),
         DaemonModule("wo", mod, read_only=False, options={"write only": "yes"}),
     ]
     up = _module(tmp_path, "up")
@@ -251,14 +268,14 @@ def test_refusal_after_ok_reaches_the_client_as_rsync(
         code, out, err = run(
             real_rsync.argv(f"--protocol={protocol}", "-r", *options, *where), timeout=60
         )
-        results[label] = (code, out, _refusal(err, upload=upload))
+        results[label] = (code, out, _refusal(err))
     assert results["ours"][0] != 0
-    if scenario == "write-only" and protocol < 31:
+    if scenario in AFTER_FILTERS and protocol < 31:
         # rsync's daemon loses its own message here (the client reports 0 bytes received);
         # pyrsyncd's reaches the client, before the same closed connection and code.
         ours, real = results["ours"], results["real"]
         assert ours[0] == real[0] == 12
-        assert ours[2][0] == "ERROR: module is write only"
+        assert ours[2][0] == AFTER_FILTERS[scenario]
         assert "connection unexpectedly closed" in ours[2][1]
         return
     assert results["ours"] == results["real"]

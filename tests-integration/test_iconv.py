@@ -124,6 +124,78 @@ def test_local_copy_converts_as_rsync(real_rsync: RealRsync, tmp_path: Path, ico
     assert (ours.returncode, _listing(got)) == (real.returncode, _listing(want))
 
 
+@pytest.mark.parametrize("protocol", [29, 32])
+def test_local_copy_shows_the_senders_names_as_rsync(
+    real_rsync: RealRsync, tmp_path: Path, protocol: int
+) -> None:
+    """``-v`` of a local copy shows the sending half's names, a deletion the receiver's in UTF-8.
+
+    rsync's client is the sender there and prints items from its own list (``café``, and
+    ``lien-é -> café``); its forked receiver sends a deleted name converted from its charset
+    (an existing UTF-8 ``vieux-é`` read as ISO-8859-1: ``deleting vieux-Ã©``). pyrsync
+    printed the receiving half's ISO-8859-1 names (``caf\\#351``) and the deleted name raw.
+    Below protocol 30 symlink targets are not converted (rsync: compat.c).
+    """
+    src = _tree(tmp_path / "src")
+    shown = {}
+    for who, argv in (("rsync", [str(real_rsync.path)]), ("pyrsync", pyrsync_argv())):
+        dest = os.fsencode(tmp_path / f"dest-{who}")
+        os.makedirs(dest)
+        with open(os.path.join(dest, "vieux-é".encode()), "wb") as f:
+            f.write(b"old")
+        words = ["-rlv", "--delete", f"--iconv={UTF8_LATIN1}", f"--protocol={protocol}"]
+        result = run([*argv, *words, f"{src}/", f"{os.fsdecode(dest)}/"], timeout=60)
+        assert result.returncode == 0, result.stderr
+        # the sender's items and the receiver's deletions interleave as the two run
+        shown[who] = sorted(result.stdout.splitlines()[1:-3])
+    assert shown["pyrsync"] == shown["rsync"]
+    assert "deleting vieux-Ã©" in shown["rsync"]
+    assert "café" in shown["rsync"]
+
+
+@pytest.mark.parametrize(
+    ("where", "ours"),
+    [
+        ("local", "client"),
+        ("pull", "client"),
+        ("push", "client"),
+        ("pull", "server"),
+        ("push", "server"),
+    ],
+)
+def test_debug_iconv_names_each_sides_charset_as_rsync(
+    real_rsync: RealRsync, tmp_path: Path, where: str, ours: str
+) -> None:
+    """``-vv`` (``--debug=ICONV``): ``[sender] charset: UTF-8``, ``[Receiver] charset: ...``.
+
+    Each side that converts says its charset, the locale's codeset for ``.`` (rsync:
+    rsync.c setup_iconv()); a remote-shell server says it on its standard error.
+    """
+    src = _tree(tmp_path / "src")
+    said = {}
+    for who in ("rsync", "pyrsync"):
+        dest = tmp_path / f"dest-{who}"
+        client = pyrsync_argv() if who == "pyrsync" and ours == "client" else [real_rsync.path]
+        rsh = _ours_server(tmp_path) if who == "pyrsync" and ours == "server" else None
+        rsh = rsh or _real_server(tmp_path)
+        words = [*client, "-rvv", "--iconv=.,ISO-8859-1"]
+        if where == "local":
+            argv = [*words, f"{src}/", f"{dest}/"]
+        elif where == "pull":
+            argv = [*words, "-e", str(rsh), f"h:{src}/", f"{dest}/"]
+        else:
+            argv = [*words, "-e", str(rsh), f"{src}/", f"h:{dest}/"]
+        result = run(argv, timeout=60, env={**os.environ, "LC_ALL": "C.UTF-8"})
+        assert result.returncode == 0, result.stderr
+        lines = (result.stdout + result.stderr).splitlines()
+        # the two sides print at once, in either order
+        said[who] = sorted(line for line in lines if " charset: " in line)
+    sending = "UTF-8" if where != "pull" else "ISO-8859-1"
+    receiving = "ISO-8859-1" if where != "pull" else "UTF-8"
+    assert said["rsync"] == [f"[Receiver] charset: {receiving}", f"[sender] charset: {sending}"]
+    assert said["pyrsync"] == said["rsync"]
+
+
 def test_unconvertible_name_is_skipped_as_rsync(real_rsync: RealRsync, tmp_path: Path) -> None:
     """A name with no ISO-8859-1 spelling: rsync's message, the rest copied, exit 23."""
     src = _tree(tmp_path / "src", euro=True)

@@ -261,6 +261,10 @@ async def _run_local(
     output.log_only("building file list")  # rsync: flist.c send_file_list() (FLOG)
     from rsync_wire.roles.local import run_local_copy  # a pull does without it
 
+    # rsync's client is the sender, its forked server the receiver (pipe.c local_child())
+    _say_charset(output, opts, "sender")
+    _say_charset(output, opts, "Receiver", server=True)
+
     # both forked roles of rsync's local copy speak --protocol (rsync: compat.c
     # setup_protocol() in each; main.c local_server)
     protocol = opts.protocol or PROTOCOL_VERSION
@@ -291,6 +295,25 @@ def _say_cmd(output: Output, opts: ClientOptions, prefix: str, words: list[str])
     """
     if OutputLevels.build(verbose=opts.verbose, debug=opts.debug).debug_gte("CMD"):
         output.client_only(child_argv_line(prefix, words))
+
+
+def _say_charset(output: Output, opts: ClientOptions, who: str, *, server: bool = False) -> None:
+    """``--debug=ICONV`` (``-vv``): the charset a side converts names with.
+
+    ``[sender] charset: utf8``, the locale's codeset for ``.`` or an empty half.
+
+    rsync: rsync.c setup_iconv() (after connecting, or in each half of a local copy).
+    """
+    if opts.iconv is None:
+        return
+    if not OutputLevels.build(verbose=opts.verbose, debug=opts.debug).debug_gte("ICONV"):
+        return
+    from rsync_wire.proto.charset import iconv_for_side, locale_codeset
+
+    name = iconv_for_side(opts.iconv, server=server)
+    if name in ("", "."):
+        name = locale_codeset()
+    output.info(f"[{who}] charset: {name or '[LOCALE]'}")
 
 
 def _say_connect(output: Output, opts: ClientOptions, host: str, port: int | None) -> None:
@@ -515,6 +538,7 @@ async def _daemon_session(
                 out.append(p)
         return out
 
+    _say_charset(output, opts, "Receiver" if topts.sender else "sender")
     done = False
     try:
         reply = await daemon_preamble(
@@ -617,6 +641,7 @@ async def _shell_session(
     if secluded is not None:
         _say_cmd(output, opts, "protected args:", secluded)  # rsync: send_protected_args()
     process = await spawn(argv)
+    _say_charset(output, opts, "Receiver" if topts.sender else "sender")
     assert process.stdout is not None  # noqa: S101 - spawned with pipes
     assert process.stdin is not None  # noqa: S101
     ws = _paced(WireStream(process.stdout, process.stdin, timeout=opts.timeout or None), opts)

@@ -30,7 +30,6 @@ from rsync_wire.errors import ConnectionLost, ExitCode, ProtocolError, RsyncErro
 from rsync_wire.proto.args import ArgumentError, ServerArgs, parse_server_args
 from rsync_wire.proto.charset import IconvOpenError, charset_for
 from rsync_wire.proto.constants import AUTH_DIGESTS, PROTOCOL_VERSION, Msg
-from rsync_wire.proto.filters import FilterListReader
 from rsync_wire.proto.handshake import (
     MAX_ARG_LENGTH,
     Arguments,
@@ -46,7 +45,13 @@ from rsync_wire.proto.handshake import (
 from rsync_wire.proto.negotiate import Session
 from rsync_wire.roles import idnames
 from rsync_wire.roles.daemon_rules import DaemonRules, module_path
-from rsync_wire.roles.server import ModuleContext, refuse_session, run_server
+from rsync_wire.roles.server import (
+    ModuleContext,
+    drain_filter_list,
+    end_refused,
+    refuse_session,
+    run_server,
+)
 from rsync_wire.stream import WireStream
 
 if TYPE_CHECKING:
@@ -467,6 +472,7 @@ async def _module(
         return int(ExitCode.UNSUPPORTED)
     hs.accept()
     await _flush(ws, hs)
+    ws.text_log = _log_sent
     try:
         with _handshake_phase(handshake_seconds(mod.timeout)):
             first = await _read_args(ws, hs)
@@ -481,7 +487,7 @@ async def _module(
                     argv = _from_wire_args(argv, mod.charset)
     except ProtocolError as exc:
         log.warning("[%s] %s: %s", peer, name, exc)
-        return await _refuse(ws, protocol, [str(exc)], ExitCode.PROTOCOL)
+        return await _refuse(ws, protocol, [str(exc)], ExitCode.PROTOCOL, sender=None)
     ws.timeout = mod.timeout or math.inf
     try:
         parsed = parse_server_args(argv, protocol=protocol)
@@ -489,8 +495,14 @@ async def _module(
         log.warning("[%s] %s: refused arguments: %s", peer, name, exc)
         # rsync: clientserver.c rsync_module() (option_error(), exit_cleanup(RERR_UNSUPPORTED))
         return await refuse_session(
-            ws, protocol=protocol, message=f"{exc}", code=ExitCode.UNSUPPORTED
+            ws,
+            protocol=protocol,
+            message=f"{exc}",
+            code=ExitCode.UNSUPPORTED,
+            # what reaches the client depends on the role popt had parsed (rsync: am_sender)
+            sender=b"--sender" in argv,
         )
+    sender = parsed.options.sender
     request = " ".join(p.decode("utf-8", "surrogateescape") for p in parsed.paths)[:1024]
     if mod.pre_xfer_exec:
         pre_env = {**env, "RSYNC_REQUEST": request or "(NONE)", "RSYNC_ARG0": "rsyncd"}
@@ -503,15 +515,9 @@ async def _module(
         if result.status != 0:
             output = result.output.decode("utf-8", "replace")
             message = f"pre-xfer exec returned failure ({result.status}){':' if output else ''}"
-            log.warning("%s", message)
             return await _refuse(
-                ws, protocol, [message, *output.splitlines()], ExitCode.UNSUPPORTED
+                ws, protocol, [message, *output.splitlines()], ExitCode.UNSUPPORTED, sender=sender
             )
-    sender = parsed.options.sender
-    if sender and mod.write_only:
-        return await _refuse(
-            ws, protocol, ["ERROR: module is write only"], ExitCode.SYNTAX, read_filters=True
-        )
     log.info(
         "rsync %s %s from %s%s (%s)",
         "on" if sender else "to",
@@ -520,6 +526,18 @@ async def _module(
         host,
         addr,
     )
+    if sender and mod.write_only:
+        # rsync's sender only buffers this line: below protocol 31 it is lost with the
+        # exit (the client reports 0 bytes received); pyrsyncd flushes it, so that the
+        # client learns why (the same closed connection, the same exit 12)
+        return await _refuse(
+            ws,
+            protocol,
+            ["ERROR: module is write only"],
+            ExitCode.SYNTAX,
+            sender=True,
+            read_filters=True,
+        )
     ctx = _module_context(mod, peer, host=host, addr=addr, user=user)
     if not sender and _dirs_hidden_by_module(parsed, ctx, protocol=protocol):
         log.warning(
@@ -530,6 +548,7 @@ async def _module(
             protocol=protocol,
             message="Your options have been rejected by the server.",
             code=ExitCode.UNSUPPORTED,
+            sender=False,
         )
     # from here on nothing outside this module can change, and nothing at all for a pull
     # (but --remove-source-files, which a writable module allows)
@@ -537,7 +556,7 @@ async def _module(
     refused = confine_module_writes(config, peer, mod.path if writes else None, module=mod)
     if refused is not None:
         return await _refuse(
-            ws, protocol, ["ERROR: cannot confine the transfer"], ExitCode(refused)
+            ws, protocol, ["ERROR: cannot confine the transfer"], ExitCode(refused), sender=sender
         )
     try:
         return await run_server(ws, parsed, module=ctx, protocol=protocol)
@@ -681,13 +700,21 @@ def _module_context(
 
 
 async def _refuse(
-    ws: WireStream, protocol: int, lines: list[str], code: ExitCode, *, read_filters: bool = False
+    ws: WireStream,
+    protocol: int,
+    lines: list[str],
+    code: ExitCode,
+    *,
+    sender: bool | None,
+    read_filters: bool = False,
 ) -> int:
     """Refuse after ``@RSYNCD: OK``: the protocol's set-up, then the error lines, as rsync.
 
-    With ``read_filters`` the client's filter list is read first, as rsync's sender does
-    before it refuses a download from a write-only module: below protocol 31 the client
-    then sees the connection close rather than reset, as with rsync.
+    ``sender`` (``None`` when the arguments were not read) decides what reaches the
+    client (``rsync_wire.roles.server.end_refused``). With ``read_filters`` the client's
+    filter list is read first, as rsync's sender does before it refuses a download from
+    a write-only module: below protocol 31 the client then sees the connection close
+    rather than reset, as with rsync, and from 31 the daemon's code and exit line.
 
     rsync: clientserver.c rsync_module() (setup_protocol(), io_start_multiplex_out(),
     the err_msg lines, exit_cleanup()); main.c start_server() (recv_filter_list() before
@@ -701,39 +728,20 @@ async def _refuse(
     ws.start_mux_out()
     if read_filters:
         if session.mux_from_client:
-            ws.start_mux_in()
-        with anyio.move_on_after(10), contextlib.suppress(RsyncError, OSError):
-            reader = FilterListReader(None)
-            while not await ws.decode(reader.decode_some):
-                pass
-    kind = Msg.ERROR if session.extended_msgs else Msg.ERROR_XFER
-    for text in lines:
-        await ws.write_message(kind, (text + "\n").encode("utf-8", "backslashreplace"))
-    if not session.error_exit_msg:
-        await ws.flush()
-        await anyio.sleep(0.4)  # rsync: msleep(400) before exit_cleanup()
-        return int(code)
-    await ws.write_message(Msg.ERROR_EXIT, int(code).to_bytes(4, "little", signed=True))
-    await ws.flush()
-
-    def on_message(kind: int, _payload: bytes) -> None:
-        if kind == Msg.ERROR_EXIT:
-            raise _ClientExited
-
-    # The client answers MSG_ERROR_EXIT with its own before it exits; then we may close.
-    ws.on_message = on_message
-    ws.start_mux_in()
-    with (
-        anyio.move_on_after(10),
-        contextlib.suppress(_ClientExited, RsyncError, OSError, anyio.BrokenResourceError),
-    ):
-        while True:
-            await ws.read_exact(1)
-    return int(code)
+            ws.start_mux_in(server=True)
+        await drain_filter_list(ws)
+    return await end_refused(ws, session, lines, code, sender=sender, reading=read_filters)
 
 
-class _ClientExited(Exception):  # noqa: N818 - a signal between two lines, not an error
-    """The client sent MSG_ERROR_EXIT."""
+def _log_sent(code: int, payload: bytes) -> None:
+    """Log a line the daemon tells its client, as rsync's daemon logs what it writes.
+
+    rsync: log.c rwrite() (``am_daemon``: logit(), LOG_INFO for FINFO, else LOG_WARNING).
+    """
+    level = logging.INFO if code == Msg.INFO else logging.WARNING
+    for line in payload.decode("utf-8", "backslashreplace").splitlines():
+        if line:
+            log.log(level, "%s", line)
 
 
 def peer_addr(peer: str) -> str:

@@ -34,13 +34,16 @@ _errors: dict[str, str] = {}
 def open_lock_files(config: DaemonConfig) -> list[str]:
     """Open the lock file of every module with ``max connections``; returns problems.
 
+    A negative limit needs it too: rsync opens it, then finds no slot to take (the module
+    is disabled: "max connections (-1) reached").
+
     A lock file that cannot be opened is not fatal: that module's clients get rsync's
     ``@ERROR: failed to open lock file``.
     """
     problems: list[str] = []
     for mod in config.modules.values():
         path = mod.lock_file
-        if mod.max_connections <= 0 or path in _fds or path in _errors:
+        if mod.max_connections == 0 or path in _fds or path in _errors:
             continue
         old = os.umask(0o077)
         try:
@@ -63,7 +66,7 @@ def claim_connection(mod: ModuleConfig) -> str | None:
         (``max connections (N) reached -- try again later`` or
         ``failed to open lock file``).
     """
-    if mod.max_connections <= 0:
+    if mod.max_connections == 0:  # no limit; a negative one refuses every connection
         return None
     fd = _fds.get(mod.lock_file)
     if fd is None:

@@ -84,6 +84,7 @@ def main_server(argv: Sequence[str]) -> int:
         refused = confine_connection_process(None, "stdio", announce_here=False)
         if refused is not None:
             return refused
+    _say_charset(parsed)
 
     async def main() -> int:
         stdin = FdReceiveStream(os.dup(0))
@@ -95,6 +96,28 @@ def main_server(argv: Sequence[str]) -> int:
             return int(exc.exit_code)
 
     return anyio.run(main)
+
+
+def _say_charset(parsed: ServerArgs) -> None:
+    """``--debug=ICONV`` (the client's ``-vv``): the server's charset, on standard error.
+
+    rsync: rsync.c setup_iconv() (``[Receiver] charset: latin1``; a remote-shell server's
+    messages go to its standard error before multiplexing, msgs2stderr).
+    """
+    opts = parsed.options
+    if opts.iconv is None:
+        return
+    from rsync_wire.proto.charset import iconv_for_side, locale_codeset
+    from rsync_wire.proto.outlevels import OutputLevels
+
+    if not OutputLevels.build(verbose=opts.verbose, debug=opts.debug).debug_gte("ICONV"):
+        return
+    name = iconv_for_side(opts.iconv, server=True)
+    if name in ("", "."):
+        name = locale_codeset()
+    who = "sender" if opts.sender else "Receiver"
+    sys.stderr.write(f"[{who}] charset: {name or '[LOCALE]'}\n")
+    sys.stderr.flush()
 
 
 _SECLUDED_LIMIT = 1 << 20  # bytes of a secluded argument list

@@ -21,6 +21,7 @@ __all__ = [
     "RemoteError",
     "RemoteProtocolError",
     "RsyncError",
+    "StreamError",
     "UnsupportedError",
     "clip_text",
     "exit_line",
@@ -111,6 +112,19 @@ class AllocationLimitError(RemoteProtocolError):
     """
 
     exit_code = ExitCode.MALLOC
+
+
+class StreamError(RemoteProtocolError):
+    """A multiplexed frame no peer may send: an unknown tag, a bad length, an overflow.
+
+    Its text is rsync's own line, printed without the ``rsync:`` prefix (``bare``).
+
+    rsync: io.c read_a_msg() ("unexpected tag", "invalid multi-message", "multiplexing
+    overflow", each exit_cleanup(RERR_STREAMIO)).
+    """
+
+    exit_code = ExitCode.STREAMIO
+    bare = True
 
 
 class RemoteError(RsyncError):

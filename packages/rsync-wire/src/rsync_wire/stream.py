@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 import anyio.lowlevel
 
-from rsync_wire.errors import ConnectionLost, ExitCode, RemoteProtocolError, RsyncError
+from rsync_wire.errors import ConnectionLost, ExitCode, RemoteProtocolError, RsyncError, StreamError
 from rsync_wire.proto import codec
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.mux import DATA_FRAME_SIZE, Demultiplexer, encode_frames_into, encode_message
@@ -42,6 +42,9 @@ class TimeoutExpired(RsyncError):  # noqa: N818 - rsync's own wording
     """No data arrived within the I/O timeout."""
 
     exit_code = ExitCode.TIMEOUT
+
+
+_TEXT_CODES: Final = frozenset({Msg.INFO, Msg.ERROR, Msg.ERROR_XFER, Msg.WARNING})
 
 
 class WireStream:
@@ -72,6 +75,12 @@ class WireStream:
         )
         self._send = send
         self.on_message = on_message
+        self.who = ""
+        """The role reading, as rsync's who_am_i() names it, with ``/inc`` under incremental
+        recursion (``sender``, ``Receiver/inc``): the tail of a bad frame's error line."""
+        self.text_log: Callable[[int, bytes], None] | None = None
+        """Called with each text message sent (MSG_INFO, ERROR, ERROR_XFER, WARNING), before
+        it leaves: a daemon logs what it tells its client (rsync: log.c rwrite())."""
         self.timeout = timeout or math.inf
         self._buf = bytearray()
         self._pos = 0
@@ -152,14 +161,15 @@ class WireStream:
 
     # -- mode switches -------------------------------------------------------------------------
 
-    def start_mux_in(self) -> None:
+    def start_mux_in(self, *, server: bool = False) -> None:
         """From now on, incoming bytes are multiplexed frames.
 
-        Bytes already buffered but not yet consumed are re-read as frames.
+        Bytes already buffered but not yet consumed are re-read as frames. ``server``: this
+        side is the server (which no peer may send MSG_IO_TIMEOUT).
         """
         if self._demux is not None:
             return
-        self._demux = Demultiplexer()
+        self._demux = Demultiplexer(server=server)
         rest = bytes(self._buf[self._pos :])
         self._buf.clear()
         self._pos = 0
@@ -200,7 +210,14 @@ class WireStream:
             demux = self._demux
             if demux is not None and demux.pending:
                 before = len(self._buf)
-                messages = demux.extract_into(self._buf)
+                try:
+                    messages = demux.extract_into(self._buf)
+                except StreamError as exc:
+                    if not self.who:
+                        raise
+                    # rsync's line names the reading role (rsync: io.c read_a_msg())
+                    msg = f"{exc} [{self.who}]"
+                    raise StreamError(msg) from None
                 for code, payload in messages:
                     self._dispatch(code, payload)
                 if len(self._buf) > before:
@@ -446,6 +463,8 @@ class WireStream:
         if not self._mux_out:
             msg = "messages need multiplexed output"
             raise RuntimeError(msg)
+        if self.text_log is not None and code in _TEXT_CODES:
+            self.text_log(code, payload)
         if self._out:
             self._tee_flush_out()
             encode_frames_into(self._framed, self._out, frame_size=DATA_FRAME_SIZE)
@@ -490,6 +509,8 @@ class WireStream:
 
         Long text is cut into several messages below the size peers accept.
         """
+        if self.text_log is not None and code in _TEXT_CODES:
+            self.text_log(code, payload)
         await self.flush()
         if not self._mux_out:
             msg = "messages need multiplexed output"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rsync_wire.errors import RemoteProtocolError
+from rsync_wire.errors import ExitCode, StreamError
 from rsync_wire.proto.constants import Msg
 from rsync_wire.proto.mux import Demultiplexer, encode_frames_into, encode_message
 
@@ -63,16 +63,47 @@ def test_split_feeding_gives_the_same_bytes(payload: bytes, cuts: list[int]) -> 
     assert messages == [(Msg.INFO, b"note")]
 
 
-@pytest.mark.parametrize("code", [5, 6, 7, 8, 9, 10, 11, 99])
-def test_internal_or_unknown_codes_are_refused(code: int) -> None:
-    demux = Demultiplexer()
-    demux.receive_data(((7 + code) << 24 | 0).to_bytes(4, "little"))
-    with pytest.raises(RemoteProtocolError):
+@pytest.mark.parametrize(
+    ("code", "length", "server", "line"),
+    [
+        (11, 0, False, "unexpected tag 11"),
+        (50, 0, False, "unexpected tag 50"),
+        (248, 0, False, "unexpected tag 248"),
+        (5, 4, False, "invalid multi-message 5:4"),  # the generator's codes
+        (6, 4, False, "invalid multi-message 6:4"),
+        (7, 4, False, "invalid multi-message 7:4"),
+        (8, 4, False, "invalid multi-message 8:4"),
+        (9, 4, False, "invalid multi-message 9:4"),
+        (10, 8, False, "invalid multi-message 10:8"),
+        (22, 3, False, "invalid multi-message 22:3"),  # numbers of the wrong size
+        (33, 8, False, "invalid multi-message 33:8"),
+        (33, 4, True, "invalid multi-message 33:4"),  # MSG_IO_TIMEOUT to a server
+        (42, 1, False, "invalid multi-message 42:1"),
+        (86, 3, False, "invalid multi-message 86:3"),
+        (100, 20, False, "invalid multi-message 100:20"),
+        (102, 0, False, "invalid multi-message 102:0"),
+        (2, 5120, False, "multiplexing overflow 2:5120"),
+        (101, 6000, False, "multiplexing overflow 101:6000"),
+    ],
+)
+def test_bad_frames_are_refused_with_rsyncs_line(
+    code: int, length: int, *, server: bool, line: str
+) -> None:
+    """rsync: io.c read_a_msg() (each exits with RERR_STREAMIO, 12)."""
+    demux = Demultiplexer(server=server)
+    demux.receive_data(((7 + code) << 24 | length).to_bytes(4, "little") + b"\0" * length)
+    with pytest.raises(StreamError) as bad:
         demux.extract_into(bytearray())
+    assert str(bad.value) == line
+    assert bad.value.exit_code == ExitCode.STREAMIO
+    assert bad.value.bare
 
 
-def test_oversized_message_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("code", "length"),
+    [(86, 0), (86, 4), (33, 4), (42, 0), (100, 4), (22, 4), (2, 5119), (101, 0)],
+)
+def test_frames_rsync_takes_pass(code: int, length: int) -> None:
     demux = Demultiplexer()
-    demux.receive_data(((7 + Msg.INFO) << 24 | 6000).to_bytes(4, "little") + b"x" * 6000)
-    with pytest.raises(RemoteProtocolError, match="overflow"):
-        demux.extract_into(bytearray())
+    demux.receive_data(((7 + code) << 24 | length).to_bytes(4, "little") + b"\0" * length)
+    assert demux.extract_into(bytearray()) == [(code, b"\0" * length)]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from rsync_wire.errors import RemoteProtocolError
+from rsync_wire.errors import StreamError
 from rsync_wire.proto.constants import MAX_FRAME, MAX_MSG_TEXT, MPLEX_BASE, Msg
 
 __all__ = ["DATA_FRAME_SIZE", "Demultiplexer", "encode_frames_into", "encode_message"]
@@ -26,23 +26,22 @@ __all__ = ["DATA_FRAME_SIZE", "Demultiplexer", "encode_frames_into", "encode_mes
 _HDR: Final = struct.Struct("<I")
 DATA_FRAME_SIZE: Final = 0x10000  # rsync's own writers stay at about 64 KiB per frame
 
-# Codes a peer may send over the wire (5..10 are internal to rsync's processes).
-_WIRE_CODES: Final = frozenset(
-    {
-        Msg.DATA,
-        Msg.ERROR_XFER,
-        Msg.INFO,
-        Msg.ERROR,
-        Msg.WARNING,
-        Msg.IO_ERROR,
-        Msg.IO_TIMEOUT,
-        Msg.NOOP,
-        Msg.ERROR_EXIT,
-        Msg.SUCCESS,
-        Msg.DELETED,
-        Msg.NO_SEND,
-    }
+# The codes rsync's io.c read_a_msg() knows; any other is an "unexpected tag".
+_KNOWN_CODES: Final = frozenset(Msg)
+# Codes only rsync's generator takes (from its own receiver, never over the wire): from a
+# peer they are an "invalid multi-message".
+_GENERATOR_CODES: Final = frozenset(
+    {Msg.ERROR_SOCKET, Msg.LOG, Msg.CLIENT, Msg.ERROR_UTF8, Msg.REDO, Msg.STATS}
 )
+# The payload sizes rsync accepts for the messages that carry numbers.
+_SIZES: Final[dict[int, tuple[int, ...]]] = {
+    Msg.IO_ERROR: (4,),
+    Msg.IO_TIMEOUT: (4,),
+    Msg.NOOP: (0,),
+    Msg.SUCCESS: (4,),
+    Msg.NO_SEND: (4,),
+    Msg.ERROR_EXIT: (0, 4),
+}
 
 
 def encode_frames_into(
@@ -78,12 +77,14 @@ class Demultiplexer:
     were complete, in order. Data that follows a message is only extracted after that
     message has been returned, so callers see data and messages in wire order.
 
-    After a :class:`~rsync_wire.errors.RemoteProtocolError` the object must not be used again.
+    After a :class:`~rsync_wire.errors.StreamError` the object must not be used again.
     """
 
-    __slots__ = ("_data_left", "_raw", "_raw_pos")
+    __slots__ = ("_data_left", "_raw", "_raw_pos", "_server")
 
-    def __init__(self) -> None:
+    def __init__(self, *, server: bool = False) -> None:
+        """``server``: the reader is a server, which no peer may send MSG_IO_TIMEOUT."""
+        self._server = server
         # what was received and not yet extracted starts at _raw_pos: a bytes object as the
         # connection gave it (kept without a copy), or a bytearray once pieces are joined
         self._raw: bytes | bytearray = b""
@@ -114,7 +115,8 @@ class Demultiplexer:
         that comes after it.
 
         Raises:
-            RemoteProtocolError: an unknown or internal message code, or an oversized message.
+            StreamError: an unknown or internal message code, a number message of the
+                wrong size, or an oversized text (rsync's line, without the role).
         """
         raw = self._raw
         pos = self._raw_pos
@@ -136,12 +138,7 @@ class Demultiplexer:
                 pos += 4
                 self._data_left = length
                 continue
-            if code not in _WIRE_CODES:
-                msg = f"unexpected tag {code} in multiplexed stream"
-                raise RemoteProtocolError(msg)
-            if length > MAX_MSG_TEXT:
-                msg = f"multiplexing overflow {code}:{length}"
-                raise RemoteProtocolError(msg)
+            _check_message(code, length, server=self._server)
             if end - pos - 4 < length:
                 break
             messages.append((code, bytes(raw[pos + 4 : pos + 4 + length])))
@@ -152,3 +149,30 @@ class Demultiplexer:
             del raw[:pos]
             self._raw_pos = 0
         return messages
+
+
+def _check_message(code: int, length: int, *, server: bool) -> None:
+    """Refuse a message frame that rsync's reader refuses, with rsync's words.
+
+    Raises:
+        StreamError: ``unexpected tag N`` (a code rsync does not know), ``invalid
+            multi-message N:LEN`` (a generator's code, a number of the wrong size,
+            MSG_IO_TIMEOUT to a server), ``multiplexing overflow N:LEN`` (text of 5120
+            bytes or more).
+
+    rsync: io.c read_a_msg().
+    """
+    if code not in _KNOWN_CODES:
+        msg = f"unexpected tag {code}"
+        raise StreamError(msg)
+    sizes = _SIZES.get(code)
+    if (
+        code in _GENERATOR_CODES
+        or (sizes is not None and length not in sizes)
+        or (server and code == Msg.IO_TIMEOUT)
+    ):
+        msg = f"invalid multi-message {code}:{length}"
+        raise StreamError(msg)
+    if length > MAX_MSG_TEXT:
+        msg = f"multiplexing overflow {code}:{length}"
+        raise StreamError(msg)

@@ -215,6 +215,7 @@ async def run_pull(
 
     rsync: main.c client_run() (receiving half), exclude.c send_filter_list().
     """
+    ws.who = "Receiver/inc" if session.inc_recurse else "Receiver"  # rsync: who_am_i()
     filters = send_filters if send_filters is not None else config.filters
     if filters is None:
         filters = FilterList(protocol=session.protocol)
@@ -291,6 +292,7 @@ async def run_push(
 
     rsync: main.c client_run() (am_sender), exclude.c send_filter_list().
     """
+    ws.who = "sender/inc" if session.inc_recurse else "sender"  # rsync: who_am_i()
     protocol = session.protocol
     # rsync counts only what passes its buffers, which start after the negotiation.
     ws.bytes_read = ws.buffered

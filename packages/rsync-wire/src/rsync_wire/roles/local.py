@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import msgspec
@@ -32,6 +32,8 @@ from rsync_wire.stream import WireStream
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+    from rsync_wire.proto.charset import Charset
+    from rsync_wire.proto.flist import FileEntry
     from rsync_wire.proto.options import TransferOptions
     from rsync_wire.roles.batch import BatchWriter
     from rsync_wire.roles.receiving import ReceiveConfig, ReceiveStats, Reporter
@@ -228,6 +230,7 @@ async def run_local_copy(
         root = Root(b"/")
     # --iconv: rsync's local copy converts too, the client (the sender) with the first
     # half, its forked server (the receiver) with the second (rsync: rsync.c setup_iconv())
+    receiving_reporter: Reporter | None = reporter
     sender = SenderRole(
         server_ws,
         session,
@@ -239,7 +242,19 @@ async def run_local_copy(
         charset=charset_for(opts.iconv, server=False),
     )
     if opts.iconv is not None:
-        config = msgspec.structs.replace(config, charset=charset_for(opts.iconv, server=True))
+        receiving = charset_for(opts.iconv, server=True)
+        config = msgspec.structs.replace(config, charset=receiving)
+        if reporter is not None and receiving is not None and sender.charset is not None:
+            from rsync_wire.proto.negotiate import sender_symlink_iconv
+
+            # the receiving half converts symlink targets only when they travel in UTF-8
+            links = sender_symlink_iconv(
+                session.compat_flags, server=False, capabilities=opts.capabilities or ""
+            )
+            receiving_reporter = cast(
+                "Reporter",
+                _SendersNames(reporter, receiving=receiving, sending=sender.charset, links=links),
+            )
     server_ws.on_message = lambda _code, _payload: None
     if reporter is not None:
         say = reporter.message
@@ -269,7 +284,7 @@ async def run_local_copy(
                     recv_opts,
                     config,
                     dest,
-                    reporter,
+                    receiving_reporter,
                     batch=batch,
                     files_from=files_from,
                 )
@@ -291,6 +306,53 @@ async def run_local_copy(
     # sender, the receiver its forked server: pipe.c local_child()), not a puller's swap
     stats.total_read, stats.total_written = stats.total_written, stats.total_read
     return stats
+
+
+class _SendersNames:
+    """The receiving half's reporter, showing names as rsync's local copy with ``--iconv`` does.
+
+    There the client is the sender and prints the items from its own file list, in its
+    charset; the receiver is its forked server, whose deletions reach the client as
+    MSG_DELETED in UTF-8 (from the receiver's charset), which the client passes through its
+    sending conversion. Our receiving half runs in the client and knows the names in its
+    own charset: they are taken back to the sending half's.
+
+    rsync: log.c log_item() (the sender's f_name()), log_delete() (send_msg(MSG_DELETED,
+    convert)); io.c read_a_msg() (MSG_DELETED through ic_send).
+    """
+
+    def __init__(
+        self, inner: Reporter, *, receiving: Charset, sending: Charset, links: bool
+    ) -> None:
+        self._inner = inner
+        self._receiving = receiving
+        self._sending = sending
+        self._links = links  # symlink targets were converted (protocol 30 and later)
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(self._inner, attr)
+
+    def _name(self, name: bytes) -> bytes:
+        return self._sending.from_wire_lenient(self._receiving.to_wire_lenient(name))
+
+    def item(self, entry: FileEntry, name: bytes, iflags: int, xname: bytes | None) -> None:
+        link = entry.link_target
+        shown = msgspec.structs.replace(
+            entry,
+            name=self._name(entry.name),
+            link_target=link if link is None or not self._links else self._name(link),
+        )
+        self._inner.item(
+            shown, self._name(name), iflags, None if xname is None else self._name(xname)
+        )
+
+    def deleted(self, name: bytes, mode: int) -> None:
+        self._inner.deleted(
+            self._sending.to_wire_lenient(self._receiving.to_wire_lenient(name)), mode
+        )
+
+    def progress(self, name: bytes, *args: Any, **kwargs: Any) -> None:
+        self._inner.progress(self._name(name), *args, **kwargs)
 
 
 def _with_remote_options(opts: TransferOptions, words: list[str]) -> TransferOptions:

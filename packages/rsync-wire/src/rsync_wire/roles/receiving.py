@@ -1069,6 +1069,7 @@ class ReceiverSide:
         # output before it waits for input) can interleave with the generator's writes.
         await sh.ws.flush()
         sh.out_ws = WireStream(_NoInput(), sh.ws._send)
+        sh.out_ws.text_log = sh.ws.text_log
         if sh.ws.mux_out:
             sh.out_ws.start_mux_out()
         send, receive = anyio.create_memory_object_stream[ReceiverEvent](math.inf)

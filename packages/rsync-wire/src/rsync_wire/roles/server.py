@@ -10,6 +10,7 @@ rsync: main.c start_server(), do_server_sender(); compat.c setup_protocol().
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -25,6 +26,7 @@ from rsync_wire.proto.constants import (
     PROTOCOL_VERSION,
     Msg,
 )
+from rsync_wire.proto.filters import FilterListReader
 from rsync_wire.proto.negotiate import Negotiation, Offer, Session
 from rsync_wire.roles.flists import receiver_can_inc_recurse
 from rsync_wire.roles.module import ModuleContext, server_iconv
@@ -34,12 +36,16 @@ from rsync_wire.roles.server_options import refuse_message, refused_by_module, u
 from rsync_wire.roles.xferlog import ServerLog, set_server_log
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rsync_wire.proto.args import ServerArgs
     from rsync_wire.proto.options import TransferOptions
     from rsync_wire.stream import WireStream
 
 __all__ = [
     "ModuleContext",
+    "drain_filter_list",
+    "end_refused",
     "refuse_session",
     "run_server",
     "sanitize_path",
@@ -131,7 +137,7 @@ def _negotiation(parsed: ServerArgs, protocol: int | None) -> Negotiation:
 def _start_mux(ws: WireStream, session: Session) -> None:
     ws.start_mux_out()
     if session.mux_from_client:
-        ws.start_mux_in()
+        ws.start_mux_in(server=True)
 
 
 async def send_error(ws: WireStream, session: Session, text: str) -> None:
@@ -183,6 +189,62 @@ def _fatal_text(exc: RsyncError) -> str:
     return str(exc) if bare else f"rsync: {exc}"
 
 
+async def drain_filter_list(ws: WireStream) -> None:
+    """Read the client's filter list and drop it: a sender refusing once it has read it.
+
+    The client then finds its input read when the daemon closes (rsync: main.c
+    start_server(), recv_filter_list() before do_server_sender()'s checks).
+    """
+    with anyio.move_on_after(10), contextlib.suppress(RsyncError, OSError):
+        reader = FilterListReader(None)
+        while not await ws.decode(reader.decode_some):
+            pass
+
+
+async def end_refused(
+    ws: WireStream,
+    session: Session,
+    lines: Sequence[str],
+    code: ExitCode,
+    *,
+    sender: bool | None,
+    reading: bool = False,
+) -> int:
+    """End a daemon session its module refused, with what rsync's daemon lets reach the client.
+
+    The refusal ``lines`` are flushed at once, as rsync's daemon flushes a refused
+    option's or a failed pre-xfer exec's. Then comes rsync's exit: the exit line naming
+    the daemon's role and, from protocol 31, MSG_ERROR_EXIT. A receiver flushes them, so
+    a refused upload ends with the daemon's code. A sender does not: unless it is already
+    ``reading`` the client's input (after the filter list, where it then reads until the
+    client closes, which flushes its output), they are lost when it exits, and the client
+    of a refused download sees the connection reset (exit 10) rather than the daemon's
+    code. ``sender`` ``None`` (the arguments were not read): the lines and, from 31, the
+    code, without an exit line.
+
+    rsync: clientserver.c rsync_module() (io_flush(MSG_FLUSH) after the err_msg lines,
+    msleep(400), exit_cleanup(RERR_UNSUPPORTED)); cleanup.c _exit_cleanup() (log_exit(),
+    MSG_ERROR_EXIT, io_flush() only when !am_sender, noop_io_until_death(), which returns
+    at once before input buffering starts).
+    """
+    for text in lines:
+        await send_error(ws, session, text)
+    await ws.flush()
+    if sender and not (reading and session.error_exit_msg):
+        await anyio.sleep(0.4)  # rsync: msleep(400) before exit_cleanup()
+        return int(code)
+    if sender is not None:
+        await send_error(ws, session, _exit_line(code, "sender" if sender else "Receiver"))
+    if session.error_exit_msg:
+        await ws.write_message(Msg.ERROR_EXIT, int(code).to_bytes(4, "little", signed=True))
+    await ws.flush()
+    if reading and session.error_exit_msg:
+        await ws.wait_eof(limit=10)
+    else:
+        await anyio.sleep(0.1)
+    return int(code)
+
+
 def _exit_line(code: ExitCode, role: str) -> str:
     """Rsync's ``rsync error: ... [ROLE=VERSION]`` line for a server that exits with ``code``."""
     from importlib.metadata import PackageNotFoundError, version
@@ -194,8 +256,13 @@ def _exit_line(code: ExitCode, role: str) -> str:
     return exit_line(int(code), program="pyrsync", role=role, version=ours)
 
 
-async def refuse_session(ws: WireStream, *, protocol: int, message: str, code: ExitCode) -> int:
-    """Refuse a session whose arguments did not parse: flags and seed, then the error.
+async def refuse_session(
+    ws: WireStream, *, protocol: int, message: str, code: ExitCode, sender: bool
+) -> int:
+    """Refuse a daemon session whose arguments did not parse: flags and seed, then the error.
+
+    ``sender``: whether the client asked the daemon to send (``--sender``), which decides
+    what reaches the client (:func:`end_refused`).
 
     rsync: clientserver.c rsync_module() (the option-refusal path).
     """
@@ -205,7 +272,7 @@ async def refuse_session(ws: WireStream, *, protocol: int, message: str, code: E
     await ws.flush()
     session = Session(protocol=protocol)
     _start_mux(ws, session)
-    return await _fail(ws, session, f"rsync: {message}", code, early=True)
+    return await end_refused(ws, session, [f"rsync: {message}"], code, sender=sender)
 
 
 def _on_message(code: int, payload: bytes) -> None:
@@ -277,9 +344,10 @@ async def run_server(
         verb = "is configured to refuse"
         refused = [f"The server {verb} --log-file{'' if opts.log_file else '-format'}"]
     if refused:
-        if module is not None:
-            log.warning("%s refused: %s", module.log_prefix, refused[0])
-        return await _fail(ws, session, f"rsync: {refused[0]}", ExitCode.UNSUPPORTED, early=True)
+        text = f"rsync: {refused[0]}"
+        if module is None:
+            return await _fail(ws, session, text, ExitCode.UNSUPPORTED, early=True)
+        return await end_refused(ws, session, [text], ExitCode.UNSUPPORTED, sender=opts.sender)
     if not opts.sender and module is not None:
         from rsync_wire.roles.daemon_rules import DaemonRules
         from rsync_wire.roles.output import rejected_by_module
@@ -287,15 +355,12 @@ async def run_server(
         if rejected_by_module(opts, DaemonRules.for_module(module, protocol=protocol)):
             # rsync: options.c parse_arguments() (a hidden --temp-dir or --backup-dir)
             text = "rsync: Your options have been rejected by the server."
-            return await _fail(ws, session, text, ExitCode.UNSUPPORTED, early=True)
+            return await end_refused(ws, session, [text], ExitCode.UNSUPPORTED, sender=False)
     if opts.sender and opts.remove_source_files and module is not None and module.read_only:
-        # rsync: main.c do_server_sender()
-        return await _fail(
-            ws,
-            session,
-            "ERROR: --remove-source-files cannot be used with a read-only module",
-            ExitCode.SYNTAX,
-        )
+        # rsync: main.c do_server_sender(), after start_server()'s recv_filter_list()
+        await drain_filter_list(ws)
+        text = "ERROR: --remove-source-files cannot be used with a read-only module"
+        return await end_refused(ws, session, [text], ExitCode.SYNTAX, sender=True, reading=True)
     if opts.copy_as is not None:
         from rsync_wire.copy_as import CopyAsError, become_copy_as_user
 
@@ -369,7 +434,8 @@ async def _serve(
         if xlog is not None:
             xlog.line(totals)
         stats = {"bytes_sent": written, "bytes_received": read, "total_size": total[0]}
-        log.debug("%s", totals, extra=stats)
+        # a daemon's log has them after every transfer, a remote-shell server's only at -vv
+        log.log(logging.INFO if module is not None else logging.DEBUG, "%s", totals, extra=stats)
 
 
 async def _serve_role(
@@ -383,6 +449,9 @@ async def _serve_role(
 ) -> int:
     opts = parsed.options
     protocol = session.protocol
+    # rsync: who_am_i() (a receiving server is "Receiver" until it forks its generator)
+    who = "sender" if opts.sender else "Receiver"
+    ws.who = f"{who}/inc" if session.inc_recurse else who
     if not opts.sender:
         if module is not None and module.read_only:
             # rsync: main.c do_server_recv(), before it reads anything
@@ -430,7 +499,7 @@ async def _serve_role(
 
             rules = DaemonRules.for_module(module, protocol=protocol)
             paths = [p for arg in paths for p in glob_expand(root, arg, rules)]
-            log.info("%s building file list", module.log_prefix)  # rsync: flist.c (FLOG)
+            log.info("building file list")  # rsync: flist.c (FLOG)
         role = SenderRole(
             ws,
             session,
@@ -445,8 +514,6 @@ async def _serve_role(
     except RsyncError as exc:
         if isinstance(exc, RemoteError):
             return int(exc.exit_code)
-        if module is not None:  # the daemon's log; a remote-shell server's client says it
-            log.warning("%s %s", module.log_prefix, exc)
         try:
             return await _fail(ws, session, _fatal_text(exc), exc.exit_code, role="sender")
         except RsyncError:
@@ -502,8 +569,6 @@ async def _serve_upload(
     except RsyncError as exc:
         if isinstance(exc, RemoteError):
             return int(exc.exit_code)
-        if module is not None:  # the daemon's log; a remote-shell server's client says it
-            log.warning("%s %s", module.log_prefix, exc)
         try:
             return await _fail(ws, session, _fatal_text(exc), exc.exit_code, role="receiver")
         except RsyncError:

@@ -358,7 +358,7 @@ async def receive_upload(
     ws.on_message = on_message
     if module is not None:
         # rsync: flist.c recv_file_list() (FLOG, the daemon's log only)
-        log.info("%s receiving file list", module.log_prefix)
+        log.info("receiving file list")  # the peer and module are on the record
     try:
         stats = await side.run()
         # what a server receiver sent and read (rsync: log_exit() of a server): the

@@ -238,6 +238,9 @@ class _Attributes(_GeneratorState):
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
                 return
+            # rsync says it when it first sets the directory's attributes (rsync.c
+            # set_file_attrs(): the generator's role and full_fname())
             self._error(
-                f'rsync: failed to set times on "{_show(rel)}": {exc.strerror} ({exc.errno})'
+                f"rsync: [generator] failed to set times on {_show(self.sh.shown(rel))}: "
+                f"{exc.strerror} ({exc.errno})"
             )
