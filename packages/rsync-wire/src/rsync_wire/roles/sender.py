@@ -21,7 +21,7 @@ import os
 import stat
 import time
 from array import array
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
@@ -33,7 +33,18 @@ from rsync_wire.heapstats import heap_lines
 from rsync_wire.proto import codec
 from rsync_wire.proto.acls import AclFormatError, RsyncAcl
 from rsync_wire.proto.charset import Charset, ConvertError
-from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
+from rsync_wire.proto.constants import (
+    S_IFBLK,
+    S_IFCHR,
+    S_IFDIR,
+    S_IFLNK,
+    S_IFMT,
+    S_IFREG,
+    FnameCmp,
+    Item,
+    Msg,
+    Ndx,
+)
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
 from rsync_wire.proto.flist_sort import file_list_sort_key
@@ -114,15 +125,23 @@ class _Names:
         self.groups: dict[int, bytes | None] = {}
 
     def user(self, uid: int) -> bytes | None:
-        if uid not in self.users:
-            self.users[uid] = idnames.user_of(uid)
-        return self.users[uid]
+        try:
+            return self.users[uid]
+        except KeyError:
+            name = self.users[uid] = idnames.user_of(uid)
+            return name
 
     def group(self, gid: int) -> bytes | None:
-        if gid not in self.groups:
-            self.groups[gid] = idnames.group_of(gid)
-        return self.groups[gid]
+        try:
+            return self.groups[gid]
+        except KeyError:
+            name = self.groups[gid] = idnames.group_of(gid)
+            return name
 
+
+_DEVICE_TYPES: Final = frozenset((S_IFCHR, S_IFBLK))
+# A symlink's size is its target's length; devices and specials are listed with none.
+_SIZED_TYPES: Final = frozenset((S_IFREG, S_IFDIR, S_IFLNK))
 
 _MUNGE_PREFIX = b"/rsyncd-munged/"
 """What a daemon with ``munge symlinks`` puts before the targets of symlinks it stores.
@@ -595,8 +614,9 @@ class SenderRole:
                     it.name, is_dir=stat.S_ISDIR(it.st.st_mode), protocol=protocol
                 ),
             )
+        to_entry = self._entry_maker()
         for item in items:
-            entry = self._to_entry(item)
+            entry = to_entry(item)
             if charset is None:
                 encoder.encode_into(out, entry)
             else:
@@ -848,6 +868,65 @@ class SenderRole:
         if pos >= len(flist.names):
             return None
         return flist, pos
+
+    def _entry_maker(self) -> Callable[[ScanEntry], FileEntry]:
+        """What turns scanned entries into file-list entries for the options in force.
+
+        Without the options that change an entry beyond its ``lstat`` (``--fake-super``,
+        ``--copy-devices``, ``--chmod``, munged links, ``-c``, ``-A``, ``-X``, ``-U``),
+        a lean function builds each entry from its ``lstat`` and passes only the fields
+        that may differ from their defaults; a device goes the full way (its numbers).
+        Otherwise every entry goes through :meth:`_to_entry`.
+        """
+        opts = self.opts
+        full = self._to_entry
+        if (
+            opts.fake_super
+            or opts.copy_devices
+            or self._chmod
+            or self._munge
+            or opts.always_checksum
+            or self._acls is not None
+            or opts.preserve_xattrs
+            or opts.preserve_atimes
+        ):
+            return full
+        uids = opts.preserve_uid
+        gids = opts.preserve_gid
+        user = self._names.user if uids and not opts.numeric_ids else None
+        group = self._names.group if gids and not opts.numeric_ids else None
+        hard = bool(opts.preserve_hard_links)
+
+        def plain(item: ScanEntry) -> FileEntry:
+            st = item.st
+            mode = st.st_mode
+            fmt = mode & S_IFMT
+            if fmt in _DEVICE_TYPES:
+                return full(item)
+            is_dir = fmt == S_IFDIR
+            uid = st.st_uid if uids else 0
+            gid = st.st_gid if gids else 0
+            ns = st.st_mtime_ns
+            linked = hard and not is_dir
+            return FileEntry(
+                name=item.name,
+                mode=mode,
+                size=st.st_size if fmt in _SIZED_TYPES else 0,
+                mtime=ns // 1_000_000_000,
+                mtime_nsec=ns % 1_000_000_000,
+                uid=uid,
+                gid=gid,
+                user_name=user(uid) if user is not None else None,
+                group_name=group(gid) if group is not None else None,
+                link_target=item.link_target,
+                hl_dev=st.st_dev if linked else None,
+                hl_ino=st.st_ino if linked else None,
+                nlink=st.st_nlink,
+                top_dir=item.top_dir and is_dir,
+                no_content_dir=item.no_content and is_dir,
+            )
+
+        return plain
 
     def _to_entry(self, item: ScanEntry) -> FileEntry:
         st = item.st
