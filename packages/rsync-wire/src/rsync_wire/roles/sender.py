@@ -47,7 +47,7 @@ from rsync_wire.proto.constants import (
 )
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
-from rsync_wire.proto.flist_sort import file_list_sort_key
+from rsync_wire.proto.flist_sort import file_list_sort_key, sort_order_of
 from rsync_wire.proto.negotiate import sender_symlink_iconv
 from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.proto.phases import SenderFinish, SenderPhases
@@ -142,6 +142,8 @@ class _Names:
 _DEVICE_TYPES: Final = frozenset((S_IFCHR, S_IFBLK))
 # A symlink's size is its target's length; devices and specials are listed with none.
 _SIZED_TYPES: Final = frozenset((S_IFREG, S_IFDIR, S_IFLNK))
+# What the total size counts (rsync: flist.c send_file_entry(), stats.total_size).
+_COUNTED_TYPES: Final = frozenset((S_IFREG, S_IFLNK))
 
 _MUNGE_PREFIX = b"/rsyncd-munged/"
 """What a daemon with ``munge symlinks`` puts before the targets of symlinks it stores.
@@ -615,54 +617,61 @@ class SenderRole:
                 ),
             )
         to_entry = self._entry_maker()
+        encode = encoder.encode_into
+        add_name, add_mode, add_size = names.append, modes.append, sizes.append
+        add_mtime, add_base, add_dev = mtimes.append, base_ids.append, devs.append
+        base_id = len(bases) - 1
+        last_base = bases[-1] if bases else None
+        total = 0
         for item in items:
             entry = to_entry(item)
             if charset is None:
-                encoder.encode_into(out, entry)
+                encode(out, entry)
             else:
                 wire = await self._to_wire(entry, charset, item.path)
                 if wire is None:
                     continue
-                encoder.encode_into(out, wire)
+                encode(out, wire)
             if encoder.hlink_notes:
                 await self._hlink_lines(encoder.hlink_notes)
-            if not bases or bases[-1] is not item.base:
-                if not bases or bases[-1] != item.base:
-                    bases.append(item.base)
+            base = item.base
+            if base is not last_base:
+                # a new argument's base, or the same name as another object
+                if base_id < 0 or bases[-1] != base:
+                    bases.append(base)
+                    base_id += 1
                 else:
-                    bases[-1] = item.base
-            names.append(entry.name)
-            modes.append(entry.mode)
-            sizes.append(entry.size)
-            mtimes.append(item.st.st_mtime_ns)
-            base_ids.append(len(bases) - 1)
-            devs.append(item.st.st_dev if stat.S_ISDIR(entry.mode) and not item.no_content else -1)
-            if stat.S_ISREG(entry.mode) or stat.S_ISLNK(entry.mode):
-                self.report.total_size += entry.size
+                    bases[-1] = base
+                last_base = base
+            st = item.st
+            mode = entry.mode
+            fmt = mode & S_IFMT
+            add_name(entry.name)
+            add_mode(mode)
+            add_size(entry.size)
+            add_mtime(st.st_mtime_ns)
+            add_base(base_id)
+            add_dev(st.st_dev if fmt == S_IFDIR and not item.no_content else -1)
+            if fmt in _COUNTED_TYPES:
+                total += entry.size
             if links is not None and entry.link_target is not None:
                 links[entry.name] = entry.link_target
             if len(out) >= 256 * 1024:
                 await self.ws.flush()
+        self.report.total_size += total
         start = encoder.list_start
-        protocol = self.session.protocol
-        keys = [
-            file_list_sort_key(names[i], is_dir=stat.S_ISDIR(modes[i]), protocol=protocol)
-            for i in range(len(names))
-        ]
-        order = sorted(range(len(names)), key=keys.__getitem__)
+        order = sort_order_of(names, modes, protocol=self.session.protocol)
         self.report.num_files += len(names)
         if not self.server:
             self._count_kinds(modes)
-        return _SentList(
-            start,
-            [names[i] for i in order],
-            array("I", (modes[i] for i in order)),
-            array("H", (base_ids[i] for i in order)),
-            [devs[i] for i in order],
-            array("q", (sizes[i] for i in order)),
-            array("q", (mtimes[i] for i in order)),
-            links,
-        )
+        if order != list(range(len(order))):
+            names = [names[i] for i in order]
+            modes = array("I", [modes[i] for i in order])
+            base_ids = array("H", [base_ids[i] for i in order])
+            devs = [devs[i] for i in order]
+            sizes = array("q", [sizes[i] for i in order])
+            mtimes = array("q", [mtimes[i] for i in order])
+        return _SentList(start, names, modes, base_ids, devs, sizes, mtimes, links)
 
     async def _to_wire(self, entry: FileEntry, charset: Charset, path: bytes) -> FileEntry | None:
         """``entry`` with its name (and symlink target) in UTF-8; ``None``: it does not convert.
