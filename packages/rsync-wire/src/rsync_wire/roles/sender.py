@@ -396,6 +396,7 @@ class SenderRole:
         self.root = root
         self.paths = paths
         self.top = b""  # --files-from: the directory the names are relative to
+        self._shown_root: bytes | None = None  # the root as messages name it (_scan_report)
         self.module = module
         self.server = port.server
         self.report = RoleReport()
@@ -733,12 +734,14 @@ class SenderRole:
         children: list[int] = []
         first_of_name = -1
         prev_dir: bytes | None = None
+        modes = flist.modes
+        dirs = self._dirs
         for i, name in enumerate(flist.names):
-            if not stat.S_ISDIR(flist.modes[i]):
+            if modes[i] & S_IFMT != S_IFDIR:
                 prev_dir = None
                 continue
-            number = len(self._dirs)
-            self._dirs.append((name, flist.base_ids[i], flist.devs[i]))
+            number = len(dirs)
+            dirs.append((name, flist.base_ids[i], flist.devs[i]))
             if name == b"." or name.endswith(b"/."):
                 prev_dir = None
                 continue
@@ -845,7 +848,10 @@ class SenderRole:
         """
         if self.module is not None:
             return ScanReport(module=self.module.name, cwd=cwd)
-        return ScanReport(prefix=os.path.abspath(self.root.path), cwd=cwd)
+        prefix = self._shown_root
+        if prefix is None:  # once: every directory's list makes a report
+            prefix = self._shown_root = os.path.abspath(self.root.path)
+        return ScanReport(prefix=prefix, cwd=cwd)
 
     async def _report_scan(self, report: ScanReport) -> None:
         if self.selection is not None:
