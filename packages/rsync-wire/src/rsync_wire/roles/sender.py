@@ -922,6 +922,20 @@ class SenderRole:
             uid = st.st_uid if uids else 0
             gid = st.st_gid if gids else 0
             ns = st.st_mtime_ns
+            if fmt != S_IFLNK and not is_dir and not hard:
+                # the common file: no target, no hard-link data, no directory flags
+                return FileEntry(
+                    name=item.name,
+                    mode=mode,
+                    size=st.st_size if fmt == S_IFREG else 0,
+                    mtime=ns // 1_000_000_000,
+                    mtime_nsec=ns % 1_000_000_000,
+                    uid=uid,
+                    gid=gid,
+                    user_name=user(uid) if user is not None else None,
+                    group_name=group(gid) if group is not None else None,
+                    nlink=st.st_nlink,
+                )
             linked = hard and not is_dir
             return FileEntry(
                 name=item.name,
