@@ -165,6 +165,8 @@ _XNAME_FOLLOWS = int(Item.XNAME_FOLLOWS)
 _IS_NEW = int(Item.IS_NEW)
 _REPORT_XATTR = int(Item.REPORT_XATTR)
 _HLINK_ITEM = int(Item.XNAME_FOLLOWS | Item.LOCAL_CHANGE)
+_FNAME = int(FnameCmp.FNAME)
+_PARTIAL_DIR = int(FnameCmp.PARTIAL_DIR)
 _MISSING_DATA = 1 << 16  # rsync.h ITEM_MISSING_DATA: no iflags below protocol 29 (log only)
 
 
@@ -1462,13 +1464,14 @@ class SenderRole:
         rsync: sender.c send_files() (updating_basis_file).
         """
         opts = self.opts
-        kind = FnameCmp.FNAME if fnamecmp_type is None else fnamecmp_type
-        if self.session.inplace_partial and kind == FnameCmp.PARTIAL_DIR:
+        kind = _FNAME if fnamecmp_type is None else fnamecmp_type
+        # the basis type first: the compat-flag test is IntFlag arithmetic, slow per file
+        if kind == _PARTIAL_DIR and self.session.inplace_partial:
             return True  # the receiver writes into its partial file (CF_INPLACE_PARTIAL_DIR)
         if not opts.inplace:
             return False
         if self.session.protocol >= 29:
-            return kind == FnameCmp.FNAME
+            return kind == _FNAME
         return not opts.backup
 
     def _count_all(self) -> int:
