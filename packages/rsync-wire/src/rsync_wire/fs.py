@@ -51,6 +51,13 @@ class _OpenHow(ctypes.Structure):
 _libc = ctypes.CDLL(None, use_errno=True)
 _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long
+# The arguments every call shares, made once: building them costs more than the syscall
+# on a short path. The kernel only reads an open_how, so one per (flags, resolve) serves
+# every call and thread.
+_NR_OPENAT2: Final = ctypes.c_long(_SYS_OPENAT2)
+_HOW_SIZE: Final = ctypes.c_size_t(ctypes.sizeof(_OpenHow))
+_HOWS: dict[tuple[int, int], object] = {}
+_HOWS_KEPT: Final = 64
 _HAVE_OPENAT2: bool | None = None if platform.system() == "Linux" else False
 
 
@@ -62,17 +69,16 @@ def _openat2(dirfd: int, path: bytes, flags: int, resolve: int) -> int:
     lookup is safe to repeat. After ``_EAGAIN_TRIES`` the EAGAIN is raised; callers fall
     back to a component-wise walk.
     """
-    how = _OpenHow(flags | os.O_CLOEXEC, 0, resolve)
-    cpath = ctypes.c_char_p(path)
+    key = (flags, resolve)
+    how = _HOWS.get(key)
+    if how is None:
+        how = ctypes.byref(_OpenHow(flags | os.O_CLOEXEC, 0, resolve))  # keeps the struct
+        if len(_HOWS) < _HOWS_KEPT:
+            _HOWS[key] = how
     err = errno.EAGAIN
     for _ in range(_EAGAIN_TRIES):
-        fd = _syscall(
-            ctypes.c_long(_SYS_OPENAT2),
-            ctypes.c_int(dirfd),
-            cpath,
-            ctypes.byref(how),
-            ctypes.c_size_t(ctypes.sizeof(how)),
-        )
+        # ctypes passes an int as a C int and bytes as a char pointer
+        fd = _syscall(_NR_OPENAT2, dirfd, path, how, _HOW_SIZE)
         if fd >= 0:
             return int(fd)
         err = ctypes.get_errno()

@@ -20,6 +20,7 @@ from rsync_wire.proto.flist_sort import (
     invert_order,
     sort_file_list,
     sort_order,
+    sort_order_of,
 )
 
 if TYPE_CHECKING:
@@ -94,6 +95,29 @@ def test_sort_is_stable_and_order_maps() -> None:
     inverse = invert_order(order)
     assert [order[i] for i in inverse] == list(range(len(tree)))
     assert sort_file_list(tree, protocol=32) == [tree[i] for i in order]
+
+
+_NAMES = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from([b"a", b"b", b"a.b", b"a-b", b"."]), min_size=1, max_size=3),
+        st.booleans(),
+    ),
+    max_size=20,
+)
+
+
+@pytest.mark.parametrize("protocol", [28, 29, 32])
+@given(spec=_NAMES)
+def test_sort_order_of_parallel_lists_is_sort_order(
+    protocol: int, spec: list[tuple[list[bytes], bool]]
+) -> None:
+    """The sender's names-and-modes form orders as the entries' form (ties included)."""
+    entries = [
+        FileEntry(name=b"/".join(parts), mode=DIR if is_dir else REG) for parts, is_dir in spec
+    ]
+    names = [e.name for e in entries]
+    modes = [e.mode for e in entries]
+    assert sort_order_of(names, modes, protocol=protocol) == sort_order(entries, protocol=protocol)
 
 
 @given(st.permutations(list(range(12))))

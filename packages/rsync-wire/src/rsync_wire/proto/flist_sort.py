@@ -34,6 +34,7 @@ __all__ = [
     "invert_order",
     "sort_file_list",
     "sort_order",
+    "sort_order_of",
 ]
 
 SortKey = tuple[bytes, bytes]
@@ -169,3 +170,21 @@ def dedupe(entries: Sequence[FileEntry], *, protocol: int) -> list[bool]:
         if keep == i:
             prev = i
     return cleared
+
+
+def sort_order_of(names: Sequence[bytes], modes: Sequence[int], *, protocol: int) -> list[int]:
+    """:func:`sort_order` for a list given as parallel names and modes (the sender's).
+
+    rsync: flist.c flist_sort_and_clean() (fsort).
+    """
+    if protocol < _NEW_SORT_PROTOCOL:
+        return sorted(range(len(names)), key=names.__getitem__)
+    keys: list[SortKey] = []
+    add = keys.append
+    for name, mode in zip(names, modes, strict=True):
+        if mode & S_IFMT == S_IFDIR:
+            add(file_list_sort_key(name, is_dir=True, protocol=protocol))
+        else:  # file_list_sort_key(), inline for the common non-directory
+            cut = name.rfind(b"/") + 1
+            add((name[:cut], name[cut:]))
+    return sorted(range(len(names)), key=keys.__getitem__)

@@ -27,6 +27,7 @@ from rsync_wire.fs import (
     _openat2,
     split_path,
 )
+from rsync_wire.proto.constants import S_IFDIR, S_IFLNK, S_IFMT
 from rsync_wire.roles.links import unsafe_symlink
 
 if TYPE_CHECKING:
@@ -547,50 +548,67 @@ def list_dir_entries(
         )
         return []
     out: list[ScanEntry] = []
+    add = out.append
+    # the names below ``path``, as _join() makes them (scandir never gives "." or "..")
+    path_prefix = path + b"/" if path else b""
+    copy_links = opts.copy_links
+    one_file_system = opts.one_file_system
     for dname, lst in listing:
         ename = prefix + dname
-        epath = _join(path, dname)
-        try:
-            if isinstance(lst, OSError):
-                raise lst
-            est = lst
-            if opts.copy_links and stat.S_ISLNK(lst.st_mode) and not _leaves_root(root, epath):
-                try:
-                    est = root.stat(epath)
-                except OSError:
-                    est = lst  # _make_entry reports the missing referent
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                report.io_error |= 2
-                report.messages.append((WARNING, f"file has vanished: {report.full(epath)}"))
-            else:
-                report.io_error |= 1
-                report.messages.append(
-                    (
-                        ERROR,
-                        f"readlink_stat({report.full(epath)}) failed: {exc.strerror} ({exc.errno})",
+        epath = path_prefix + dname
+        if copy_links or isinstance(lst, OSError):
+            try:
+                if isinstance(lst, OSError):
+                    raise lst
+                est = lst
+                if stat.S_ISLNK(lst.st_mode) and not _leaves_root(root, epath):
+                    try:
+                        est = root.stat(epath)
+                    except OSError:
+                        est = lst  # _make_entry reports the missing referent
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    report.io_error |= 2
+                    report.messages.append((WARNING, f"file has vanished: {report.full(epath)}"))
+                else:
+                    report.io_error |= 1
+                    report.messages.append(
+                        (
+                            ERROR,
+                            f"readlink_stat({report.full(epath)}) failed: "
+                            f"{exc.strerror} ({exc.errno})",
+                        )
                     )
-                )
-            continue
-        is_dir = stat.S_ISDIR(est.st_mode)
+                continue
+        else:
+            est = lst
+        fmt = est.st_mode & S_IFMT
+        is_dir = fmt == S_IFDIR
         if selector is not None and (
             selector.excluded(ename, epath, is_dir=is_dir) or selector.unreadable(epath, est)
         ):
             continue
-        if opts.one_file_system and is_dir and est.st_dev != dir_dev:
-            if opts.one_file_system > 1:
+        if one_file_system and is_dir and est.st_dev != dir_dev:
+            if one_file_system > 1:
                 continue
             entry = _make_entry(root, ename, epath, est, opts, report)
             if entry is not None:
                 entry.no_content = True
-                out.append(entry)
+                add(entry)
             continue
-        entry = _make_entry(root, ename, epath, est, opts, report)
-        if entry is None:
+        if fmt != S_IFLNK:
+            # what _make_entry() lists for anything but a symlink, without the call
+            entry = ScanEntry(name=ename, path=epath, st=est)
+            if is_dir and not recurse:
+                entry.no_content = True
+            add(entry)
             continue
-        if not recurse and stat.S_ISDIR(entry.st.st_mode):
-            entry.no_content = True
-        out.append(entry)
+        link = _make_entry(root, ename, epath, est, opts, report)
+        if link is None:
+            continue
+        if not recurse and stat.S_ISDIR(link.st.st_mode):
+            link.no_content = True  # -k, -L: a link to a directory is one
+        add(link)
     return out
 
 

@@ -21,7 +21,7 @@ import os
 import stat
 import time
 from array import array
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
@@ -33,10 +33,21 @@ from rsync_wire.heapstats import heap_lines
 from rsync_wire.proto import codec
 from rsync_wire.proto.acls import AclFormatError, RsyncAcl
 from rsync_wire.proto.charset import Charset, ConvertError
-from rsync_wire.proto.constants import FnameCmp, Item, Msg, Ndx
+from rsync_wire.proto.constants import (
+    S_IFBLK,
+    S_IFCHR,
+    S_IFDIR,
+    S_IFLNK,
+    S_IFMT,
+    S_IFREG,
+    FnameCmp,
+    Item,
+    Msg,
+    Ndx,
+)
 from rsync_wire.proto.filters import FilterList
 from rsync_wire.proto.flist import FileEntry, FileListEncoder
-from rsync_wire.proto.flist_sort import file_list_sort_key
+from rsync_wire.proto.flist_sort import file_list_sort_key, sort_order_of
 from rsync_wire.proto.negotiate import sender_symlink_iconv
 from rsync_wire.proto.outlevels import OutputLevels
 from rsync_wire.proto.phases import SenderFinish, SenderPhases
@@ -114,15 +125,25 @@ class _Names:
         self.groups: dict[int, bytes | None] = {}
 
     def user(self, uid: int) -> bytes | None:
-        if uid not in self.users:
-            self.users[uid] = idnames.user_of(uid)
-        return self.users[uid]
+        try:
+            return self.users[uid]
+        except KeyError:
+            name = self.users[uid] = idnames.user_of(uid)
+            return name
 
     def group(self, gid: int) -> bytes | None:
-        if gid not in self.groups:
-            self.groups[gid] = idnames.group_of(gid)
-        return self.groups[gid]
+        try:
+            return self.groups[gid]
+        except KeyError:
+            name = self.groups[gid] = idnames.group_of(gid)
+            return name
 
+
+_DEVICE_TYPES: Final = frozenset((S_IFCHR, S_IFBLK))
+# A symlink's size is its target's length; devices and specials are listed with none.
+_SIZED_TYPES: Final = frozenset((S_IFREG, S_IFDIR, S_IFLNK))
+# What the total size counts (rsync: flist.c send_file_entry(), stats.total_size).
+_COUNTED_TYPES: Final = frozenset((S_IFREG, S_IFLNK))
 
 _MUNGE_PREFIX = b"/rsyncd-munged/"
 """What a daemon with ``munge symlinks`` puts before the targets of symlinks it stores.
@@ -144,6 +165,8 @@ _XNAME_FOLLOWS = int(Item.XNAME_FOLLOWS)
 _IS_NEW = int(Item.IS_NEW)
 _REPORT_XATTR = int(Item.REPORT_XATTR)
 _HLINK_ITEM = int(Item.XNAME_FOLLOWS | Item.LOCAL_CHANGE)
+_FNAME = int(FnameCmp.FNAME)
+_PARTIAL_DIR = int(FnameCmp.PARTIAL_DIR)
 _MISSING_DATA = 1 << 16  # rsync.h ITEM_MISSING_DATA: no iflags below protocol 29 (log only)
 
 
@@ -375,6 +398,7 @@ class SenderRole:
         self.root = root
         self.paths = paths
         self.top = b""  # --files-from: the directory the names are relative to
+        self._shown_root: bytes | None = None  # the root as messages name it (_scan_report)
         self.module = module
         self.server = port.server
         self.report = RoleReport()
@@ -595,54 +619,62 @@ class SenderRole:
                     it.name, is_dir=stat.S_ISDIR(it.st.st_mode), protocol=protocol
                 ),
             )
+        to_entry = self._entry_maker()
+        encode = encoder.encode_into
+        add_name, add_mode, add_size = names.append, modes.append, sizes.append
+        add_mtime, add_base, add_dev = mtimes.append, base_ids.append, devs.append
+        base_id = len(bases) - 1
+        last_base = bases[-1] if bases else None
+        total = 0
         for item in items:
-            entry = self._to_entry(item)
+            entry = to_entry(item)
             if charset is None:
-                encoder.encode_into(out, entry)
+                encode(out, entry)
             else:
                 wire = await self._to_wire(entry, charset, item.path)
                 if wire is None:
                     continue
-                encoder.encode_into(out, wire)
+                encode(out, wire)
             if encoder.hlink_notes:
                 await self._hlink_lines(encoder.hlink_notes)
-            if not bases or bases[-1] is not item.base:
-                if not bases or bases[-1] != item.base:
-                    bases.append(item.base)
+            base = item.base
+            if base is not last_base:
+                # a new argument's base, or the same name as another object
+                if base_id < 0 or bases[-1] != base:
+                    bases.append(base)
+                    base_id += 1
                 else:
-                    bases[-1] = item.base
-            names.append(entry.name)
-            modes.append(entry.mode)
-            sizes.append(entry.size)
-            mtimes.append(item.st.st_mtime_ns)
-            base_ids.append(len(bases) - 1)
-            devs.append(item.st.st_dev if stat.S_ISDIR(entry.mode) and not item.no_content else -1)
-            if stat.S_ISREG(entry.mode) or stat.S_ISLNK(entry.mode):
-                self.report.total_size += entry.size
+                    bases[-1] = base
+                last_base = base
+            st = item.st
+            mode = entry.mode
+            fmt = mode & S_IFMT
+            add_name(entry.name)
+            add_mode(mode)
+            add_size(entry.size)
+            add_mtime(st.st_mtime_ns)
+            add_base(base_id)
+            add_dev(st.st_dev if fmt == S_IFDIR and not item.no_content else -1)
+            if fmt in _COUNTED_TYPES:
+                total += entry.size
             if links is not None and entry.link_target is not None:
                 links[entry.name] = entry.link_target
             if len(out) >= 256 * 1024:
                 await self.ws.flush()
+        self.report.total_size += total
         start = encoder.list_start
-        protocol = self.session.protocol
-        keys = [
-            file_list_sort_key(names[i], is_dir=stat.S_ISDIR(modes[i]), protocol=protocol)
-            for i in range(len(names))
-        ]
-        order = sorted(range(len(names)), key=keys.__getitem__)
+        order = sort_order_of(names, modes, protocol=self.session.protocol)
         self.report.num_files += len(names)
         if not self.server:
             self._count_kinds(modes)
-        return _SentList(
-            start,
-            [names[i] for i in order],
-            array("I", (modes[i] for i in order)),
-            array("H", (base_ids[i] for i in order)),
-            [devs[i] for i in order],
-            array("q", (sizes[i] for i in order)),
-            array("q", (mtimes[i] for i in order)),
-            links,
-        )
+        if order != list(range(len(order))):
+            names = [names[i] for i in order]
+            modes = array("I", [modes[i] for i in order])
+            base_ids = array("H", [base_ids[i] for i in order])
+            devs = [devs[i] for i in order]
+            sizes = array("q", [sizes[i] for i in order])
+            mtimes = array("q", [mtimes[i] for i in order])
+        return _SentList(start, names, modes, base_ids, devs, sizes, mtimes, links)
 
     async def _to_wire(self, entry: FileEntry, charset: Charset, path: bytes) -> FileEntry | None:
         """``entry`` with its name (and symlink target) in UTF-8; ``None``: it does not convert.
@@ -704,12 +736,14 @@ class SenderRole:
         children: list[int] = []
         first_of_name = -1
         prev_dir: bytes | None = None
+        modes = flist.modes
+        dirs = self._dirs
         for i, name in enumerate(flist.names):
-            if not stat.S_ISDIR(flist.modes[i]):
+            if modes[i] & S_IFMT != S_IFDIR:
                 prev_dir = None
                 continue
-            number = len(self._dirs)
-            self._dirs.append((name, flist.base_ids[i], flist.devs[i]))
+            number = len(dirs)
+            dirs.append((name, flist.base_ids[i], flist.devs[i]))
             if name == b"." or name.endswith(b"/."):
                 prev_dir = None
                 continue
@@ -816,7 +850,10 @@ class SenderRole:
         """
         if self.module is not None:
             return ScanReport(module=self.module.name, cwd=cwd)
-        return ScanReport(prefix=os.path.abspath(self.root.path), cwd=cwd)
+        prefix = self._shown_root
+        if prefix is None:  # once: every directory's list makes a report
+            prefix = self._shown_root = os.path.abspath(self.root.path)
+        return ScanReport(prefix=prefix, cwd=cwd)
 
     async def _report_scan(self, report: ScanReport) -> None:
         if self.selection is not None:
@@ -848,6 +885,79 @@ class SenderRole:
         if pos >= len(flist.names):
             return None
         return flist, pos
+
+    def _entry_maker(self) -> Callable[[ScanEntry], FileEntry]:
+        """What turns scanned entries into file-list entries for the options in force.
+
+        Without the options that change an entry beyond its ``lstat`` (``--fake-super``,
+        ``--copy-devices``, ``--chmod``, munged links, ``-c``, ``-A``, ``-X``, ``-U``),
+        a lean function builds each entry from its ``lstat`` and passes only the fields
+        that may differ from their defaults; a device goes the full way (its numbers).
+        Otherwise every entry goes through :meth:`_to_entry`.
+        """
+        opts = self.opts
+        full = self._to_entry
+        if (
+            opts.fake_super
+            or opts.copy_devices
+            or self._chmod
+            or self._munge
+            or opts.always_checksum
+            or self._acls is not None
+            or opts.preserve_xattrs
+            or opts.preserve_atimes
+        ):
+            return full
+        uids = opts.preserve_uid
+        gids = opts.preserve_gid
+        user = self._names.user if uids and not opts.numeric_ids else None
+        group = self._names.group if gids and not opts.numeric_ids else None
+        hard = bool(opts.preserve_hard_links)
+
+        def plain(item: ScanEntry) -> FileEntry:
+            st = item.st
+            mode = st.st_mode
+            fmt = mode & S_IFMT
+            if fmt in _DEVICE_TYPES:
+                return full(item)
+            is_dir = fmt == S_IFDIR
+            uid = st.st_uid if uids else 0
+            gid = st.st_gid if gids else 0
+            ns = st.st_mtime_ns
+            if fmt != S_IFLNK and not is_dir and not hard:
+                # the common file: no target, no hard-link data, no directory flags
+                return FileEntry(
+                    name=item.name,
+                    mode=mode,
+                    size=st.st_size if fmt == S_IFREG else 0,
+                    mtime=ns // 1_000_000_000,
+                    mtime_nsec=ns % 1_000_000_000,
+                    uid=uid,
+                    gid=gid,
+                    user_name=user(uid) if user is not None else None,
+                    group_name=group(gid) if group is not None else None,
+                    nlink=st.st_nlink,
+                )
+            linked = hard and not is_dir
+            return FileEntry(
+                name=item.name,
+                mode=mode,
+                size=st.st_size if fmt in _SIZED_TYPES else 0,
+                mtime=ns // 1_000_000_000,
+                mtime_nsec=ns % 1_000_000_000,
+                uid=uid,
+                gid=gid,
+                user_name=user(uid) if user is not None else None,
+                group_name=group(gid) if group is not None else None,
+                link_target=item.link_target,
+                hl_dev=st.st_dev if linked else None,
+                hl_ino=st.st_ino if linked else None,
+                nlink=st.st_nlink,
+                top_dir=item.top_dir and is_dir,
+                no_content_dir=item.no_content and is_dir,
+            )
+
+        return plain
 
     def _to_entry(self, item: ScanEntry) -> FileEntry:
         st = item.st
@@ -1354,13 +1464,14 @@ class SenderRole:
         rsync: sender.c send_files() (updating_basis_file).
         """
         opts = self.opts
-        kind = FnameCmp.FNAME if fnamecmp_type is None else fnamecmp_type
-        if self.session.inplace_partial and kind == FnameCmp.PARTIAL_DIR:
+        kind = _FNAME if fnamecmp_type is None else fnamecmp_type
+        # the basis type first: the compat-flag test is IntFlag arithmetic, slow per file
+        if kind == _PARTIAL_DIR and self.session.inplace_partial:
             return True  # the receiver writes into its partial file (CF_INPLACE_PARTIAL_DIR)
         if not opts.inplace:
             return False
         if self.session.protocol >= 29:
-            return kind == FnameCmp.FNAME
+            return kind == _FNAME
         return not opts.backup
 
     def _count_all(self) -> int:

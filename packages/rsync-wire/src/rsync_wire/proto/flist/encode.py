@@ -5,7 +5,7 @@ rsync: flist.c send_file_entry(), write_end_of_flist(); uidlist.c send_id_lists(
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from rsync_wire.errors import (
     LocalProtocolError,
@@ -63,6 +63,10 @@ if TYPE_CHECKING:
     from rsync_wire.proto.flist.entry import FileEntry
     from rsync_wire.proto.negotiate import Session
     from rsync_wire.proto.options import TransferOptions
+
+
+_DEVICE_TYPES: Final = frozenset((S_IFCHR, S_IFBLK))
+_SPECIAL_TYPES: Final = frozenset((S_IFIFO, S_IFSOCK))
 
 
 # -- encoder ----------------------------------------------------------------------------------
@@ -210,8 +214,8 @@ class FileListEncoder:
         else:
             self._mode = mode
 
-        is_device = ftype in (S_IFCHR, S_IFBLK)
-        is_special = ftype in (S_IFIFO, S_IFSOCK)
+        is_device = ftype in _DEVICE_TYPES
+        is_special = ftype in _SPECIAL_TYPES
         send_rdev = False
         major = minor = 0
         if r.devices and is_device:
@@ -331,10 +335,12 @@ class FileListEncoder:
         lastname = self._name
         if lastname:
             n = min(len(name), len(lastname), 255)
-            if name[:n] == lastname[:n]:
+            head = name[:n]
+            last = lastname[:n]
+            if head == last:
                 l1 = n
             else:  # the first differing byte, from the XOR of the two prefixes
-                x = int.from_bytes(name[:n], "big") ^ int.from_bytes(lastname[:n], "big")
+                x = int.from_bytes(head, "big") ^ int.from_bytes(last, "big")
                 l1 = n - (x.bit_length() + 7) // 8
         else:
             l1 = 0
