@@ -308,12 +308,9 @@ def _say_charset(output: Output, opts: ClientOptions, who: str, *, server: bool 
         return
     if not OutputLevels.build(verbose=opts.verbose, debug=opts.debug).debug_gte("ICONV"):
         return
-    from rsync_wire.proto.charset import iconv_for_side, locale_codeset
+    from rsync_wire.proto.charset import charset_line
 
-    name = iconv_for_side(opts.iconv, server=server)
-    if name in ("", "."):
-        name = locale_codeset()
-    output.info(f"[{who}] charset: {name or '[LOCALE]'}")
+    output.info(charset_line(opts.iconv, server=server, who=who))
 
 
 def _say_connect(output: Output, opts: ClientOptions, host: str, port: int | None) -> None:

@@ -107,16 +107,13 @@ def _say_charset(parsed: ServerArgs) -> None:
     opts = parsed.options
     if opts.iconv is None:
         return
-    from rsync_wire.proto.charset import iconv_for_side, locale_codeset
+    from rsync_wire.proto.charset import charset_line
     from rsync_wire.proto.outlevels import OutputLevels
 
     if not OutputLevels.build(verbose=opts.verbose, debug=opts.debug).debug_gte("ICONV"):
         return
-    name = iconv_for_side(opts.iconv, server=True)
-    if name in ("", "."):
-        name = locale_codeset()
     who = "sender" if opts.sender else "Receiver"
-    sys.stderr.write(f"[{who}] charset: {name or '[LOCALE]'}\n")
+    sys.stderr.write(charset_line(opts.iconv, server=True, who=who) + "\n")
     sys.stderr.flush()
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "ConvertError",
     "IconvOpenError",
     "charset_for",
+    "charset_line",
     "iconv_for_side",
     "remote_iconv",
     "setup_iconv",
@@ -235,6 +236,20 @@ def locale_codeset() -> str:
         return locale.nl_langinfo(locale.CODESET) or "ANSI_X3.4-1968"
     except (AttributeError, ValueError):  # pragma: no cover - not on Linux
         return "ANSI_X3.4-1968"
+
+
+def charset_line(option: str, *, server: bool, who: str) -> str:
+    """``--debug=ICONV``'s line for the charset a side converts names with.
+
+    ``[sender] charset: utf8``: the side's half of ``--iconv``, the locale's codeset for
+    ``.`` or an empty half.
+
+    rsync: rsync.c setup_iconv().
+    """
+    name = iconv_for_side(option, server=server)
+    if name in ("", "."):
+        name = locale_codeset()
+    return f"[{who}] charset: {name or '[LOCALE]'}"
 
 
 def charset_for(option: str | None, *, server: bool) -> Charset | None:

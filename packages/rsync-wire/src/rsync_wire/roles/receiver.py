@@ -588,14 +588,7 @@ class ReceiverRole:
         sh = self.sh
         tree = sh.tree
         assert tree is not None  # noqa: S101
-        try:
-            fd = tree.open_inplace(rel)
-        except OSError as exc:
-            self._error(
-                f"rsync: [receiver] open {_show(self._full_name(rel))} failed: "
-                f"{exc.strerror} ({exc.errno})"
-            )
-            fd = -1
+        fd = self._open_in_place(tree, rel, self._full_name(rel))
         try:
             self._log_transfer(entry, rel, iflags, after=False)
             self._sink = None
@@ -620,14 +613,8 @@ class ReceiverRole:
             self._log_transfer(entry, rel, iflags, after=True)
             if fd < 0:
                 return
-            try:
-                if not device:  # --write-devices: a device keeps its size (rsync: receiver.c)
-                    os.ftruncate(fd, start + self._written(entry.size - start))
-            except OSError as exc:
-                self._error(
-                    f"rsync: [receiver] ftruncate {_show(self._full_name(rel))} failed: "
-                    f"{exc.strerror} ({exc.errno})"
-                )
+            if not device:  # --write-devices: a device keeps its size (rsync: receiver.c)
+                self._truncate(fd, start + self._written(entry.size - start), self._full_name(rel))
             self._set_final_attrs(fd, rel, entry, basis_st)
             if not ok:
                 self._verification_failed(rel, kept=True)
@@ -661,14 +648,7 @@ class ReceiverRole:
         """
         sh = self.sh
         ptree, prel = partial
-        try:
-            fd = ptree.open_inplace(prel)
-        except OSError as exc:
-            self._error(
-                f"rsync: [receiver] open {_show(self._partial_shown(prel))} failed: "
-                f"{exc.strerror} ({exc.errno})"
-            )
-            fd = -1
+        fd = self._open_in_place(ptree, prel, self._partial_shown(prel))
         try:
             self._log_transfer(entry, rel, iflags, after=False)
             self._sink = None
@@ -676,13 +656,7 @@ class ReceiverRole:
             self._log_transfer(entry, rel, iflags, after=True)
             if fd < 0:
                 return
-            try:
-                os.ftruncate(fd, self._written(entry.size))
-            except OSError as exc:
-                self._error(
-                    f"rsync: [receiver] ftruncate {_show(self._partial_shown(prel))} failed: "
-                    f"{exc.strerror} ({exc.errno})"
-                )
+            self._truncate(fd, self._written(entry.size), self._partial_shown(prel))
             if not ok:
                 with contextlib.suppress(OSError):
                     os.fchmod(fd, self._final_mode(entry, basis_st) & 0o7777)
@@ -708,6 +682,25 @@ class ReceiverRole:
             os.close(basis_fd)
             if fd >= 0:
                 os.close(fd)
+
+    def _open_in_place(self, tree: DestTree, rel: bytes, shown: bytes) -> int:
+        """Open ``rel`` itself for writing; -1 (the error told) when it does not open."""
+        try:
+            return tree.open_inplace(rel)
+        except OSError as exc:
+            self._error(
+                f"rsync: [receiver] open {_show(shown)} failed: {exc.strerror} ({exc.errno})"
+            )
+            return -1
+
+    def _truncate(self, fd: int, size: int, shown: bytes) -> None:
+        """Cut a file written in place to its new length (an error is told, not raised)."""
+        try:
+            os.ftruncate(fd, size)
+        except OSError as exc:
+            self._error(
+                f"rsync: [receiver] ftruncate {_show(shown)} failed: {exc.strerror} ({exc.errno})"
+            )
 
     def _partial_shown(self, partial_rel: bytes) -> bytes:
         """A partial file's name as errors show it (from the working directory on)."""
