@@ -78,9 +78,10 @@ print(json.dumps(result))
 """
 
 
-def test_confined_client_cannot_touch_anything_else(
-    unprivileged: list[str], tmp_path: Path
-) -> None:
+def _probe(
+    unprivileged: list[str], tmp_path: Path, env: dict[str, str] | None = None
+) -> tuple[dict[str, object], Path]:
+    """Run the probe below ``tmp_path`` (dest, src, outside, a secret); its answers and outside."""
     dest = tmp_path / "dest"
     src = tmp_path / "src"
     outside = tmp_path / "outside"
@@ -105,9 +106,16 @@ def test_confined_client_cannot_touch_anything_else(
             str(secret),
         ],
         timeout=60,
+        env=env,
     )
     assert code == 0, err
-    result = json.loads(out)
+    return json.loads(out), outside
+
+
+def test_confined_client_cannot_touch_anything_else(
+    unprivileged: list[str], tmp_path: Path
+) -> None:
+    result, outside = _probe(unprivileged, tmp_path)
     assert result["note"].startswith("confined with Landlock"), result
     assert result["write_inside"] == "ok"
     assert result["mkdir_inside"] == "ok"
@@ -162,34 +170,7 @@ def test_preloaded_code_keeps_the_users_rights(unprivileged: list[str], tmp_path
     libc = ctypes.util.find_library("c")
     if libc is None:
         unavailable("no C library to preload")
-    dest = tmp_path / "dest"
-    src = tmp_path / "src"
-    outside = tmp_path / "outside"
-    for d in (dest, src, outside):
-        d.mkdir()
-        d.chmod(0o777)
-    (src / "f.txt").write_text("source\n")
-    (outside / "victim.txt").write_text("x\n")
-    (outside / "victim.txt").chmod(0o666)
-    secret = tmp_path / "secret.txt"
-    secret.write_text("readable\n")
-    env = {**os.environ, "LD_PRELOAD": libc}
-    code, out, err = run(
-        [
-            *unprivileged,
-            sys.executable,
-            "-c",
-            _PROBE,
-            str(dest),
-            str(src),
-            str(outside),
-            str(secret),
-        ],
-        timeout=60,
-        env=env,
-    )
-    assert code == 0, err
-    result = json.loads(out)
+    result, outside = _probe(unprivileged, tmp_path, env={**os.environ, "LD_PRELOAD": libc})
     assert result["note"] == "not confined: LD_PRELOAD is set", result
     assert result["write_outside"] == "ok"
     assert (outside / "evil.txt").read_text() == "x"
