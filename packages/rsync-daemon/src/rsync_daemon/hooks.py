@@ -106,6 +106,12 @@ class HookResult(msgspec.Struct, kw_only=True):
     """The %RSYNC_*% variable whose value made the command unsafe to run (not run)."""
 
 
+# Built at import, in the listener: a decoder's type information is then shared by every
+# connection process instead of being worked out again in each one after the fork.
+_REQUEST_DECODER: Final = msgspec.msgpack.Decoder(_Request)
+_RESULT_DECODER: Final = msgspec.msgpack.Decoder(HookResult)
+_ENCODER: Final = msgspec.msgpack.Encoder()
+
 HELPER_GONE: Final = "the daemon's helper is gone"
 """`attach_module`'s reason when no answer came (the helper, or its worker, ended)."""
 
@@ -286,7 +292,7 @@ def _serve_request(
     os.close(req_r)
     result = HookResult()
     try:
-        req = msgspec.msgpack.decode(data, type=_Request)
+        req = _REQUEST_DECODER.decode(data)
     except msgspec.DecodeError:
         req = None
     if req is not None and req.kind == "exec" and req.hook in _HOOKS:
@@ -308,7 +314,7 @@ def _serve_request(
             )
     elif req is not None and req.kind == "attach" and req.module in attachable.pending:
         result = _attach(req.module, paths[req.module], attachable, sender)
-    payload = msgspec.msgpack.encode(result)
+    payload = _ENCODER.encode(result)
     view = memoryview(payload)
     while view:
         view = view[os.write(rep_w, view) :]
@@ -640,7 +646,7 @@ def _ask(req: _Request) -> HookResult | None:
     os.close(req_r)
     os.close(rep_w)
     try:
-        payload = msgspec.msgpack.encode(req)
+        payload = _ENCODER.encode(req)
         view = memoryview(payload)
         while view:
             view = view[os.write(req_w, view) :]
@@ -653,7 +659,7 @@ def _ask(req: _Request) -> HookResult | None:
     finally:
         os.close(rep_r)
     try:
-        return msgspec.msgpack.decode(data, type=HookResult)
+        return _RESULT_DECODER.decode(data)
     except msgspec.DecodeError:
         return None
 

@@ -63,6 +63,7 @@ from rsync_sandbox import (
     keep_capabilities,
 )
 from rsync_wire.errors import ExitCode
+from rsync_wire.roles.server_options import module_refusals, refusal_set
 
 if TYPE_CHECKING:
     import socket
@@ -99,6 +100,7 @@ _PRELOAD: Final = (
     "rsync_wire.roles.server",
     "rsync_wire.roles.sender",
     "rsync_wire.roles.scan",
+    "rsync_wire.roles.daemon_glob",
     "rsync_wire.proto.tokens",
     "rsync_delta.delta",
     "rsync_delta.signature",
@@ -106,6 +108,7 @@ _PRELOAD: Final = (
     "Crypto.Hash.MD4",
     "Crypto.Hash.MD5",
     "fnmatch",
+    "resource",
     "encodings.ascii",
     "encodings.latin_1",
     "encodings.idna",
@@ -141,6 +144,8 @@ def prepare(config: DaemonConfig, *, ssh: bool = False) -> None:
     for mod in config.modules.values():
         if mod.secrets_file:
             preload_secrets(mod.secrets_file)
+        # what the module refuses, matched against every option once, not per connection
+        refusal_set(module_refusals(mod.refuse_options, charset=mod.charset))
 
 
 def open_daemon_files(config: DaemonConfig) -> None:

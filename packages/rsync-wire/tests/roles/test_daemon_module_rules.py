@@ -12,7 +12,7 @@ from rsync_wire.proto.options import TransferOptions
 from rsync_wire.roles.chmod import ChmodError, parse_chmod, tweak_mode
 from rsync_wire.roles.daemon_rules import DaemonRules, module_path
 from rsync_wire.roles.server import ModuleContext, sanitize_path
-from rsync_wire.roles.server_options import refused_by_module, unimplemented
+from rsync_wire.roles.server_options import module_refusals, refused_by_module, unimplemented
 from rsync_wire.roles.xferlog import XferItem, format_line, log_item, permstring
 
 # -- module rules -----------------------------------------------------------------------------
@@ -115,8 +115,16 @@ def test_chmod_rejects_what_rsync_rejects(rule: str) -> None:
 def test_refused_by_module(
     patterns: list[str], opts: dict[str, object], refused: str | None
 ) -> None:
-    option = refused_by_module(TransferOptions(**opts), patterns)  # type: ignore[arg-type]
+    words = module_refusals(patterns, charset="utf-8")
+    option = refused_by_module(TransferOptions(**opts), words)  # type: ignore[arg-type]
     assert (option.long if option else None) == refused
+
+
+def test_a_module_without_charset_refuses_iconv() -> None:
+    option = refused_by_module(TransferOptions(iconv="utf-8"), module_refusals([], charset=None))
+    assert option is not None
+    assert option.long == "iconv"
+    assert refused_by_module(TransferOptions(), module_refusals([], charset=None)) is None
 
 
 def test_unimplemented() -> None:

@@ -32,7 +32,12 @@ from rsync_wire.roles.flists import receiver_can_inc_recurse
 from rsync_wire.roles.module import ModuleContext, server_iconv
 from rsync_wire.roles.negotiation import negotiate
 from rsync_wire.roles.scan import sanitize_path
-from rsync_wire.roles.server_options import refuse_message, refused_by_module, unimplemented
+from rsync_wire.roles.server_options import (
+    module_refusals,
+    refuse_message,
+    refused_by_module,
+    unimplemented,
+)
 from rsync_wire.roles.xferlog import ServerLog, set_server_log
 
 if TYPE_CHECKING:
@@ -71,9 +76,8 @@ def unsupported_options(parsed: ServerArgs, module: ModuleContext | None) -> lis
     if option is not None:
         lines.append(refuse_message(option, daemon=daemon, spelled=parsed.spelled))
     if module is not None:
-        # a module without "charset" refuses --iconv (rsync: options.c set_refuse_options())
-        patterns = [*module.refuse_options, *([] if module.charset else ["iconv"])]
-        option = refused_by_module(o, patterns)
+        words = module_refusals(module.refuse_options, charset=module.charset)
+        option = refused_by_module(o, words)
         if option is not None:
             lines.append(refuse_message(option, daemon=True, spelled=parsed.spelled))
     return lines[:1]

@@ -22,6 +22,7 @@ rsync: options.c set_refuse_options(), parse_one_refuse_match(), create_refuse_e
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 from rsync_wire.proto.optable import OPTIONS, Option, Role
@@ -31,7 +32,14 @@ from rsync_wire.proto.wildmatch import wildmatch
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-__all__ = ["SERVER_OPTIONS", "ServerOption", "refused_by_module", "unimplemented"]
+__all__ = [
+    "SERVER_OPTIONS",
+    "ServerOption",
+    "module_refusals",
+    "refusal_set",
+    "refused_by_module",
+    "unimplemented",
+]
 
 
 class ServerOption(NamedTuple):
@@ -158,17 +166,42 @@ def _matches(pattern: str, option: ServerOption) -> bool:
     return any(wildmatch(pattern.encode(), name.encode()) for name in names)
 
 
-def refused_by_module(opts: TransferOptions, patterns: Iterable[str]) -> ServerOption | None:
+def module_refusals(refuse_options: Iterable[str], *, charset: str | None) -> tuple[str, ...]:
+    """The words of a module's ``refuse options``, as `refused_by_module` takes them.
+
+    A module without ``charset`` refuses ``--iconv`` too (rsync: options.c
+    set_refuse_options()).
+    """
+    words = [w for p in refuse_options for w in p.split()]
+    return (*words, *([] if charset else ["iconv"]))
+
+
+def refused_by_module(opts: TransferOptions, words: tuple[str, ...]) -> ServerOption | None:
     """The first option the client used that the module's ``refuse options`` refuse.
+
+    ``words`` come from `module_refusals`.
+    """
+    on, delete_refused = refusal_set(words)
+    for k in on:
+        if SERVER_OPTIONS[k].used(opts):
+            return SERVER_OPTIONS[k]
+    if delete_refused and opts.delete_mode is not None:
+        return next(o for o in SERVER_OPTIONS if o.long == "delete")
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def refusal_set(words: tuple[str, ...]) -> tuple[tuple[int, ...], bool]:
+    """Which of `SERVER_OPTIONS` ``words`` refuse (indexes, in order), and whether ``delete``.
 
     Patterns apply in order, a later one overriding an earlier one: a plain pattern
     refuses, ``!pattern`` accepts again. Wildcards (``*?[``) never touch exact-only
     options. ``a`` or ``archive`` stands for ``[ardlptgoD]``, and ``delete`` refuses every
-    deletion mode.
+    deletion mode. Cached: a daemon works it out for each module before it forks its
+    connection processes.
 
     rsync: options.c set_refuse_options(), parse_one_refuse_match().
     """
-    words = [w for p in patterns for w in p.split()]
     refused: dict[int, bool] = {}
     for word in words:
         negated = word.startswith("!") and len(word) > 1
@@ -181,12 +214,5 @@ def refused_by_module(opts: TransferOptions, patterns: Iterable[str]) -> ServerO
                 continue
             if _matches(ref, option):
                 refused[k] = not negated
-    delete_refused = any(refused.get(k) for k, o in enumerate(SERVER_OPTIONS) if o.long == "delete")
-    for k, option in enumerate(SERVER_OPTIONS):
-        if not option.used(opts):
-            continue
-        if refused.get(k):
-            return option
-    if delete_refused and opts.delete_mode is not None:
-        return next(o for o in SERVER_OPTIONS if o.long == "delete")
-    return None
+    on = tuple(k for k in range(len(SERVER_OPTIONS)) if refused.get(k))
+    return on, any(SERVER_OPTIONS[k].long == "delete" for k in on)
