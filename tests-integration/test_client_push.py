@@ -21,6 +21,7 @@ from harness.compare import assert_trees_equal
 from harness.daemon import DaemonModule, normalize_modules, render_rsyncd_conf
 from harness.proc import RunResult, run
 from harness.stats import parse_stats
+from harness.tools import case_protocols
 from harness.trees import update_tree
 
 if TYPE_CHECKING:
@@ -123,8 +124,7 @@ def _check_push(
     _assert_same_trees(where / "d-real", where / "d-ours", flags)
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-@pytest.mark.parametrize("name", sorted(FLAG_SETS))
+@pytest.mark.parametrize(("name", "protocol"), case_protocols(FLAG_SETS, PROTOCOLS))
 def test_push_to_rsync_daemon(
     name: str,
     protocol: int,
@@ -142,8 +142,7 @@ def test_push_to_rsync_daemon(
     _check_push(real_rsync, flags, tree.root, up, dest_of)
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-@pytest.mark.parametrize("name", sorted(FLAG_SETS))
+@pytest.mark.parametrize(("name", "protocol"), case_protocols(FLAG_SETS, PROTOCOLS))
 def test_push_over_remote_shell(
     name: str,
     protocol: int,
@@ -436,8 +435,7 @@ def test_push_files_from_the_remote_host(
     assert "--files-from hostname is not the same as the transfer hostname" in other.stderr
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-@pytest.mark.parametrize("name", ["aH", "az", "delete"])
+@pytest.mark.parametrize(("name", "protocol"), case_protocols(["aH", "az", "delete"], PROTOCOLS))
 def test_push_to_pyrsyncd_equals_rsync_to_rsyncd(
     name: str,
     protocol: int,

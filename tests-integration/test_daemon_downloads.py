@@ -17,6 +17,7 @@ import pytest
 from harness.compare import assert_trees_equal
 from harness.proc import run
 from harness.stats import parse_stats
+from harness.tools import case_protocols
 from harness.trees import HUGE_SPARSE, update_tree
 
 if TYPE_CHECKING:
@@ -71,8 +72,10 @@ def _compare(src: Path, dest: Path, *, protocol: int, flags: list[str]) -> None:
     )
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-@pytest.mark.parametrize("option_set", list(OPTION_SETS))
+@pytest.mark.parametrize(
+    ("option_set", "protocol"),
+    case_protocols(OPTION_SETS, PROTOCOLS),
+)
 def test_download_matches_rsync_daemon(
     real_rsync: RealRsync,
     our_daemon: RealDaemonFactory,
@@ -113,8 +116,11 @@ def test_download_matches_rsync_daemon(
         )
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-@pytest.mark.parametrize("compress", ["", "-z", "--zc=zlibx", "--zc=lz4", "--zc=zstd"])
+@pytest.mark.parametrize(
+    ("compress", "protocol"),
+    [("", p) for p in PROTOCOLS]
+    + case_protocols(["-z", "--zc=zlibx", "--zc=lz4", "--zc=zstd"], PROTOCOLS),
+)
 def test_delta_update_matches_blocks(
     real_rsync: RealRsync,
     our_daemon: RealDaemonFactory,

@@ -20,6 +20,7 @@ import pytest
 from harness.compare import assert_trees_equal
 from harness.daemon import DaemonModule
 from harness.proc import run
+from harness.tools import case_protocols
 from harness.trees import update_tree
 
 if TYPE_CHECKING:
@@ -67,8 +68,7 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("protocol", [27, 29, 30, 32])
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize(("case", "protocol"), case_protocols(CASES, [27, 29, 30, 32]))
 def test_push_equals_rsyncs_daemon(
     our_daemon: RealDaemonFactory,
     real_daemon: RealDaemonFactory,

@@ -22,7 +22,7 @@ import pytest
 from harness.proc import run
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
 SBIN_DIRS: Final = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 """Searched after PATH, which often lacks them for normal users."""
@@ -179,3 +179,15 @@ def discover_rsync() -> RealRsync:
     except ValueError:
         pytest.fail(f"cannot read the version of {path}:\n{result.describe()}", pytrace=False)
     return RealRsync(path=path, info=info)
+
+
+def case_protocols(cases: Iterable[str], protocols: Sequence[int]) -> list[tuple[str, int]]:
+    """``(case, protocol)`` pairs: the first case at every protocol, the others at three.
+
+    The three are the oldest of ``protocols``, 30 (varints, incremental lists, MD5) when
+    listed, and the newest: where an option's wire form changes. The plain case shows
+    each protocol works at all; crossing every case with every protocol repeats it.
+    """
+    some = sorted({protocols[0], *(p for p in protocols if p == 30), protocols[-1]})
+    ordered = list(cases)
+    return [(c, p) for i, c in enumerate(ordered) for p in (protocols if i == 0 else some)]

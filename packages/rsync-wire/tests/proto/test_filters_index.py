@@ -55,7 +55,7 @@ _names = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     rules=_rules,
     names=_names,

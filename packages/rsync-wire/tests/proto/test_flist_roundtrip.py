@@ -343,7 +343,7 @@ def scenarios(
     return session, options, lists, draw(st.sampled_from([0, 0, 1, 2, 3, 5]))
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_round_trip(scenario: tuple[Session, TransferOptions, list[list[FileEntry]], int]) -> None:
     session, options, lists, io_error = scenario
@@ -381,7 +381,7 @@ def test_round_trip(scenario: tuple[Session, TransferOptions, list[list[FileEntr
     assert bytes(buf) == data
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(), st.lists(st.integers(0, 4000), max_size=40))
 def test_split_feeding(
     scenario: tuple[Session, TransferOptions, list[list[FileEntry]], int], cuts: list[int]
@@ -395,7 +395,7 @@ def test_split_feeding(
         assert byte_by_byte == whole
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(), st.lists(st.integers(0, 4000), max_size=40))
 def test_batches_decode_as_single_entries(
     scenario: tuple[Session, TransferOptions, list[list[FileEntry]], int], cuts: list[int]
@@ -427,7 +427,7 @@ def _outcome(
     return got, ""
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(), st.data())
 def test_batches_fail_as_single_entries(
     scenario: tuple[Session, TransferOptions, list[list[FileEntry]], int], data: st.DataObject
@@ -466,7 +466,7 @@ def test_random_bytes_only_raise_protocol_errors(
         _drain(dec, data)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(), st.data())
 def test_mutated_streams_only_raise_protocol_errors(
     scenario: tuple[Session, TransferOptions, list[list[FileEntry]], int], data: st.DataObject

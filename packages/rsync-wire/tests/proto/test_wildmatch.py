@@ -224,7 +224,7 @@ def _reference_any_start(pattern: bytes, text: bytes) -> bool:
             return False
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(patterns, texts)
 def test_regex_equals_interpreter(pattern: bytes, text: bytes) -> None:
     toks = _tokenize(pattern)
@@ -233,7 +233,7 @@ def test_regex_equals_interpreter(pattern: bytes, text: bytes) -> None:
     assert compile_wildmatch(pattern).match(text) is expected
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(patterns, texts)
 def test_any_start_equals_reference(pattern: bytes, text: bytes) -> None:
     expected = _reference_any_start(pattern, text)
