@@ -477,7 +477,8 @@ async def _module(
         with _handshake_phase(handshake_seconds(mod.timeout)):
             first = await _read_args(ws, hs)
             argv = first.argv
-            if _asks_secluded_args(argv, protocol):
+            parsed = _parsed_or_none(argv, protocol)
+            if parsed is not None and parsed.options.protect_args:
                 # rsync: clientserver.c rsync_module() (a second read_args(), NUL
                 # separated, arg0 "rsync", parsed on top of the first's options); the
                 # same deadline covers both reads.
@@ -485,12 +486,14 @@ async def _module(
                 argv = (await _read_args(ws, hs)).argv
                 if mod.charset:  # rsync: io.c read_args() (RL_CONVERT: the module's charset)
                     argv = _from_wire_args(argv, mod.charset)
+                parsed = None
     except ProtocolError as exc:
         log.warning("[%s] %s: %s", peer, name, exc)
         return await _refuse(ws, protocol, [str(exc)], ExitCode.PROTOCOL, sender=None)
     ws.timeout = mod.timeout or math.inf
     try:
-        parsed = parse_server_args(argv, protocol=protocol)
+        if parsed is None:  # the second list, or a first one that does not parse
+            parsed = parse_server_args(argv, protocol=protocol)
     except ArgumentError as exc:
         log.warning("[%s] %s: refused arguments: %s", peer, name, exc)
         # rsync: clientserver.c rsync_module() (option_error(), exit_cleanup(RERR_UNSUPPORTED))
@@ -840,12 +843,17 @@ def _from_wire_args(argv: list[bytes], charset: str) -> list[bytes]:
     return [conv.from_wire_lenient(a) for a in argv]
 
 
-def _asks_secluded_args(argv: list[bytes], protocol: int) -> bool:
-    """Whether the first argument list asks for a second (``-s``, ``--secluded-args``)."""
+def _parsed_or_none(argv: list[bytes], protocol: int) -> ServerArgs | None:
+    """The first argument list parsed, or None when it does not parse.
+
+    Parsed once: its ``protect_args`` (``-s``, ``--secluded-args``) says whether a second
+    list follows, and without one it is the session's arguments. A list that does not
+    parse is parsed again where its error is reported.
+    """
     try:
-        return parse_server_args(argv, protocol=protocol).options.protect_args
+        return parse_server_args(argv, protocol=protocol)
     except ArgumentError:
-        return False
+        return None
 
 
 async def _read_args(ws: WireStream, hs: DaemonServer) -> Arguments:
