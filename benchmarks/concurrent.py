@@ -13,6 +13,9 @@ tmpfs, runs interleaved (who goes first alternates):
    memory (Private_Clean + Private_Dirty) of each new connection process is what one more
    slow client costs; the median is reported. Then as many connections that say nothing
    at all (a port scan, or a client that opens many connections and never speaks).
+3. ``--listings`` module listings (default 40), one after another: the daemon's CPU per
+   connection (user + system of all its processes, those it reaped included), in each of
+   the ``--repeat`` rounds, interleaved like the bursts.
 
     python benchmarks/concurrent.py
     python benchmarks/concurrent.py --clients 16 --size-mib 16 --repeat 2
@@ -154,6 +157,34 @@ def burst(d: Daemon, rsync: str, dest: Path, clients: int, digest: str) -> Burst
     return Burst(elapsed, sampler.peak_kib)
 
 
+def _cpu_ticks(pid: int) -> int:
+    """User + system clock ticks of ``pid`` and its descendants, and of the children they reaped."""
+    total = 0
+    for p in [pid, *descendants(pid)]:
+        try:
+            with open(f"/proc/{p}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return total
+
+
+def listing_cpu_ms(d: Daemon, rsync: str, count: int) -> float:
+    """The daemon's CPU milliseconds per connection over ``count`` module listings."""
+    before = _cpu_ticks(d.proc.pid)
+    for _ in range(count):
+        subprocess.run(
+            [rsync, f"rsync://127.0.0.1:{d.port}/c/"],
+            stdout=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            check=True,
+        )
+    time.sleep(0.5)  # the last connection process ends and is reaped
+    ticks = _cpu_ticks(d.proc.pid) - before
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK") / count
+
+
 def idle_private_kib(d: Daemon, count: int, *, greet: bool = True) -> list[int]:
     """Private memory of each connection process while ``count`` clients sit idle.
 
@@ -184,6 +215,7 @@ def main() -> None:
     p.add_argument("--size-mib", type=int, default=64)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--idle", type=int, default=32, help="idle connections to measure")
+    p.add_argument("--listings", type=int, default=40, help="listings per round (CPU)")
     p.add_argument("--rsync", default="rsync", help="the rsync to compare with")
     args = p.parse_args()
     root = Path(args.dir).resolve()
@@ -197,6 +229,7 @@ def main() -> None:
         "rsyncd": start("rsyncd", [args.rsync], root),
     }
     runs: dict[str, list[Burst]] = {name: [] for name in daemons}
+    cpu: dict[str, list[float]] = {name: [] for name in daemons}
     idle: dict[str, list[int]] = {}
     silent: dict[str, list[int]] = {}
     try:
@@ -208,6 +241,8 @@ def main() -> None:
                 b = burst(daemons[name], args.rsync, root / "dest", args.clients, digest)
                 runs[name].append(b)
                 print(f"  run {i + 1} {name}: {b.seconds:.2f} s", file=sys.stderr)
+            for name in order:
+                cpu[name].append(listing_cpu_ms(daemons[name], args.rsync, args.listings))
         for name, d in daemons.items():
             idle[name] = idle_private_kib(d, args.idle)
             silent[name] = idle_private_kib(d, args.idle, greet=False)
@@ -216,15 +251,16 @@ def main() -> None:
             d.stop()
         shutil.rmtree(root / "dest", ignore_errors=True)
     ratios = [o.seconds / r.seconds for o, r in zip(runs["pyrsyncd"], runs["rsyncd"], strict=True)]
+    cpu_ratios = [o / r for o, r in zip(cpu["pyrsyncd"], cpu["rsyncd"], strict=True) if r]
     print(
         f"{args.clients} clients pulling {args.size_mib} MiB each, {args.repeat} runs; "
-        f"{args.idle} idle connections"
+        f"{args.idle} idle connections; {args.listings} listings a run"
     )
     print(
         "| daemon | seconds | ratio | peak total PSS MiB | idle connection private MiB "
-        "(greeted / silent) |"
+        "(greeted / silent) | CPU ms per listing | ratio |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for name in daemons:
         secs = statistics.median(b.seconds for b in runs[name])
         pss = max(b.peak_pss_kib for b in runs[name]) / 1024
@@ -232,7 +268,11 @@ def main() -> None:
             f"{statistics.median(m[name]) / 1024:.2f}" if m[name] else "nan" for m in (idle, silent)
         )
         ratio = f"{statistics.median(ratios):.2f}" if name == "pyrsyncd" else "1"
-        print(f"| {name} | {secs:.2f} | {ratio} | {pss:.1f} | {conn} |")
+        per = statistics.median(cpu[name])
+        cpu_ratio = "1"
+        if name == "pyrsyncd":
+            cpu_ratio = f"{statistics.median(cpu_ratios):.1f}" if cpu_ratios else "nan"
+        print(f"| {name} | {secs:.2f} | {ratio} | {pss:.1f} | {conn} | {per:.1f} | {cpu_ratio} |")
 
 
 if __name__ == "__main__":
