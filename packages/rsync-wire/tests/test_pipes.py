@@ -84,3 +84,72 @@ def test_receive_ready_never_waits() -> None:
         await right.aclose()
 
     anyio.run(main)
+
+
+class _Recording(socket.socket):
+    """A real socket that remembers the options set on it."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.options: list[tuple[int, int, int]] = []
+
+    def setsockopt(self, level: int, option: int, value: object, *rest: object) -> None:
+        if isinstance(value, int):
+            self.options.append((level, option, value))
+        super().setsockopt(level, option, value, *rest)  # type: ignore[call-overload]
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_QUICKACK"), reason="Linux only")
+def test_tcp_read_that_waits_acknowledges_first() -> None:
+    """A read that has to wait sends the pending acknowledgement first (TCP_QUICKACK).
+
+    rsync does not set TCP_NODELAY: its next small write waits for our acknowledgement,
+    which Linux would otherwise delay by up to 40 ms while we have nothing to send.
+    """
+    quickack = (socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+
+    async def main() -> None:
+        listener = socket.create_server(("127.0.0.1", 0))
+        peer = socket.create_connection(listener.getsockname())
+        accepted, _ = listener.accept()
+        listener.close()
+        ours = _Recording(fileno=accepted.detach())
+        stream = SocketByteStream(ours)
+        assert quickack not in ours.options  # only a wait asks for it
+        peer.sendall(b"first")
+        await anyio.wait_readable(ours)
+        assert await stream.receive(100) == b"first"
+        assert quickack not in ours.options  # the data was there: no wait, no option
+
+        async def later() -> None:
+            await anyio.sleep(0.05)
+            peer.sendall(b"second")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(later)
+            assert await stream.receive(100) == b"second"
+        assert quickack in ours.options
+        peer.close()
+        await stream.aclose()
+
+    anyio.run(main)
+
+
+def test_unix_socket_read_sets_no_tcp_option() -> None:
+    async def main() -> None:
+        a, b = socket.socketpair()
+        ours = _Recording(fileno=b.detach())
+        stream = SocketByteStream(ours)
+
+        async def later() -> None:
+            await anyio.sleep(0.01)
+            a.sendall(b"x")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(later)
+            assert await stream.receive(10) == b"x"
+        assert ours.options == []
+        a.close()
+        await stream.aclose()
+
+    anyio.run(main)
