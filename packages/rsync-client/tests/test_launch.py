@@ -1,4 +1,4 @@
-"""launch.py: ``pyrsync --version`` prints the parser's text without loading the client."""
+"""launch.py: ``pyrsync --version`` without loading the client; the exit without teardown."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ import pytest
 
 from rsync_client.cli import version_text
 
+# what was loaded is written by an exit function: the client's run ends the process
+# without returning, after the exit functions
 _PROBE = (
-    "import sys\n"
+    "import atexit, sys\n"
     "sys.argv = ['pyrsync', *sys.argv[1:]]\n"
+    "def loaded():\n"
+    "    names = sorted(m for m in ('rsync_client.cli', 'msgspec') if m in sys.modules)\n"
+    "    sys.stderr.write(','.join(names))\n"
+    "atexit.register(loaded)\n"
     "from rsync_client.launch import main\n"
-    "code = main()\n"
-    "loaded = sorted(m for m in ('rsync_client.cli', 'msgspec') if m in sys.modules)\n"
-    "sys.stderr.write(','.join(loaded))\n"
-    "sys.exit(code)\n"
+    "sys.exit(main())\n"
 )
 
 
@@ -40,3 +43,35 @@ def test_anything_else_goes_to_the_client() -> None:
     assert proc.returncode == 1
     assert "--no-such-option" in proc.stderr
     assert proc.stderr.endswith("msgspec,rsync_client.cli")
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+def test_exit_now_runs_exit_functions_flushes_and_ends() -> None:
+    proc = _python(
+        "import atexit, sys\n"
+        "from rsync_client.launch import _exit_now\n"
+        "atexit.register(sys.stderr.write, 'exit function')\n"
+        "sys.stdout.write('buffered')\n"
+        "_exit_now(3)\n"
+        "print('not reached')\n"
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (3, "buffered", "exit function")
+
+
+def test_exit_now_leaves_a_running_thread_to_the_normal_exit() -> None:
+    proc = _python(
+        "import threading\n"
+        "from rsync_client.launch import _exit_now\n"
+        "done = threading.Event()\n"
+        "worker = threading.Thread(target=done.wait, args=(5,))\n"
+        "worker.start()\n"
+        "code = _exit_now(4)\n"
+        "done.set()\n"
+        "print('returned', code)\n"
+    )
+    assert (proc.returncode, proc.stdout) == (0, "returned 4\n")

@@ -4,11 +4,13 @@
 what is installed; it prints the same text as the full parser does (`cli.version_text`),
 from `capabilities` only, so that it does not pay for the option parser, msgspec and
 the output machinery (about half of its start-up). Every other command line goes to
-`rsync_client.cli.main`.
+`rsync_client.cli.main`, and the process then ends without the interpreter's teardown
+(`_exit_now`).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 __all__ = ["main"]
@@ -24,4 +26,29 @@ def main() -> int:
         return 0
     from rsync_client.cli import main as cli_main
 
-    return cli_main()
+    return _exit_now(cli_main())
+
+
+def _exit_now(code: int) -> int:
+    """End the process with ``code`` now, without freeing every module's objects.
+
+    Python's teardown frees the objects of every module loaded, one by one: about 17 ms
+    at the end of a pull (30 ms with numpy loaded), a tenth of a small transfer's time.
+    What the teardown does that matters happens first: the exit functions (logging's
+    flush among them) run and the standard streams are flushed. When another thread is
+    still running (a run ends with none) the normal exit, which waits for it, is kept:
+    ``code`` is returned.
+    """
+    import atexit
+
+    threading = sys.modules.get("threading")
+    run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
+    if run_exitfuncs is None or (threading is not None and threading.active_count() > 1):
+        return code
+    run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 1  # what Python's own exit does when the flush fails
+    os._exit(code)
