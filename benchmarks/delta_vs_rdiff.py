@@ -10,11 +10,13 @@ table with the ratios ours/rdiff and the issue's targets.
 
     hatch run bench:delta                      # 1 GiB, as in the issue
     python benchmarks/delta_vs_rdiff.py --size 64M --repeat 3
+    python benchmarks/delta_vs_rdiff.py --json delta.json   # the same figures, also as JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -120,6 +122,10 @@ def same(a: Path, b: Path) -> bool:
 
 
 def ours_command() -> list[str]:
+    """The console script beside this Python (its install), else on PATH, else ``-m``."""
+    beside = Path(sys.executable).parent / "rsync-delta"
+    if beside.exists():
+        return [str(beside)]
     exe = shutil.which("rsync-delta")
     if exe:
         return [exe]
@@ -136,6 +142,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rdiff", default=shutil.which("rdiff") or "rdiff")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--json", type=Path, help="also write the table to this file")
     parser.add_argument("--generate-into", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate_into:
@@ -244,6 +251,7 @@ def main() -> int:
         print(head)
         print("-" * len(head))
         met = True
+        table: list[dict[str, object]] = []
         for name, a, b, target, osize, rsize in rows:
             ratio = a.wall / b.wall if b.wall else float("inf")
             ok = ratio <= target
@@ -253,8 +261,25 @@ def main() -> int:
                 f"{'<=' + format(target, '.1f'):>5}{' ' if ok else '!'} "
                 f"{a.rss_kib / 1024:9.1f} {b.rss_kib / 1024:9.1f} {osize:12,d} {rsize:12,d}"
             )
+            table.append(
+                {
+                    "step": name,
+                    "ours_s": a.wall,
+                    "rdiff_s": b.wall,
+                    "ratio": ratio,
+                    "target": target,
+                    "ours_mib": a.rss_kib / 1024,
+                    "rdiff_mib": b.rss_kib / 1024,
+                    "ours_out": osize,
+                    "rdiff_out": rsize,
+                }
+            )
         print()
         print("targets met" if met else "some targets missed (marked !)")
+        if args.json:
+            settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+            out = {"args": settings, "rdiff": version, "identical": True, "steps": table}
+            args.json.write_text(json.dumps(out, indent=2))
         return 0
     finally:
         if args.keep:
