@@ -3,8 +3,9 @@
 Generates, in a temporary directory (default /dev/shm), a random basis, a new version
 with scattered changes ("changed"), and a new file sharing nothing with the basis
 ("unrelated"). Runs signature, delta and patch with ``rsync-delta`` and with ``rdiff``,
-each as a child process; measures wall time and the child's peak RSS (``os.wait4``, through
-GNU ``time`` when it is installed: see `run`);
+each as a child process, the two tools' runs of a step interleaved (who goes first
+alternating); keeps each tool's fastest run; measures wall time and the child's peak RSS
+(``os.wait4``, through GNU ``time`` when it is installed: see `run`);
 checks that every patched output is byte-identical to its new file (``cmp``); prints a
 table with the ratios ours/rdiff and the issue's targets.
 
@@ -72,19 +73,28 @@ def run(argv: list[str]) -> Run:
     return Run(wall, rss)
 
 
-def best_of(repeat: int, argv: list[str], remove: Path | None = None) -> Run:
-    """Run `argv` `repeat` times (removing `remove` first each time); keep the fastest."""
-    best: Run | None = None
-    for _ in range(repeat):
-        if remove is not None:
-            remove.unlink(missing_ok=True)
-        result = run(argv)
-        if best is None or result.wall < best.wall:
-            best = Run(result.wall, max(result.rss_kib, best.rss_kib if best else 0))
-        elif best is not None:
-            best.rss_kib = max(best.rss_kib, result.rss_kib)
-    assert best is not None
-    return best
+def interleaved(
+    repeat: int, ours: tuple[list[str], Path], rdiff: tuple[list[str], Path]
+) -> tuple[Run, Run]:
+    """Run both tools `repeat` times, alternating run by run (who goes first alternating
+    too), each output removed before its run; keep each tool's fastest run and its largest
+    peak RSS."""
+    best: list[Run | None] = [None, None]
+    sides = (ours, rdiff)
+    for i in range(repeat):
+        for who in (0, 1) if i % 2 == 0 else (1, 0):
+            argv, out = sides[who]
+            out.unlink(missing_ok=True)
+            result = run(argv)
+            old = best[who]
+            if old is None or result.wall < old.wall:
+                best[who] = Run(result.wall, max(result.rss_kib, old.rss_kib if old else 0))
+            else:
+                old.rss_kib = max(old.rss_kib, result.rss_kib)
+    a, b = best
+    assert a is not None
+    assert b is not None
+    return a, b
 
 
 def generate(work: Path, size: int, changes: int, change_size: int, seed: int) -> None:
@@ -196,8 +206,7 @@ def main() -> int:
             ours_out: Path,
             rdiff_out: Path,
         ) -> None:
-            a = best_of(args.repeat, ours_argv, ours_out)
-            b = best_of(args.repeat, rdiff_argv, rdiff_out)
+            a, b = interleaved(args.repeat, (ours_argv, ours_out), (rdiff_argv, rdiff_out))
             rows.append((name, a, b, target, ours_out.stat().st_size, rdiff_out.stat().st_size))
 
         step(
