@@ -287,8 +287,8 @@ def main() -> int:
         print("targets met" if met else "some targets missed (marked !)")
         if args.json:
             settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-            out = {"args": settings, "rdiff": version, "identical": True, "steps": table}
-            args.json.write_text(json.dumps(out, indent=2))
+            figures = {"args": settings, "rdiff": version, "identical": True, "steps": table}
+            args.json.write_text(json.dumps(figures, indent=2))
         return 0
     finally:
         if args.keep:
