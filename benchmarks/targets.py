@@ -402,11 +402,18 @@ def table(rows: list[Row], theirs: str) -> list[str]:
 def notes(
     rows: list[Row], parts: list[str], seconds: dict[str, float], load: tuple[float, float]
 ) -> list[str]:
+    how = {
+        "transfers": "transfers: the median of the per-pair ratios",
+        "concurrent": "the burst: the median of the per-run ratios",
+        "delta": "delta: each tool's fastest run",
+        "scaling": "scaling: the median of the per-pair ratios at each size",
+    }
+    formed = "; ".join(how[p] for p in parts if p in how)
     out = [
-        "Ratios are ours / theirs (rsync, rsyncd, or rdiff for the delta rows): for transfers "
-        "and scaling the median of the per-pair ratios, for the burst the median of the "
-        "per-run ratios, for delta the fastest run of each tool. RSS and PSS are peaks; the "
-        "idle connections' MiB are medians of their private memory.",
+        "Ratios are ours / theirs (rsync or rsyncd; rdiff for the delta rows)"
+        + (f"; {formed}" if formed else "")
+        + ". RSS and PSS are peaks; the idle connections' MiB are medians of their private"
+        " memory.",
     ]
     if "scaling" in parts:
         out.append(
