@@ -19,12 +19,14 @@ tmpfs, runs interleaved (who goes first alternates):
 
     python benchmarks/concurrent.py
     python benchmarks/concurrent.py --clients 16 --size-mib 16 --repeat 2
+    python benchmarks/concurrent.py --json concurrent.json   # the same figures, also as JSON
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -217,6 +219,7 @@ def main() -> None:
     p.add_argument("--idle", type=int, default=32, help="idle connections to measure")
     p.add_argument("--listings", type=int, default=40, help="listings per round (CPU)")
     p.add_argument("--rsync", default="rsync", help="the rsync to compare with")
+    p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args()
     root = Path(args.dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -261,18 +264,36 @@ def main() -> None:
         "(greeted / silent) | CPU ms per listing | ratio |"
     )
     print("|---|---|---|---|---|---|---|")
+    figures: dict[str, dict[str, float | None]] = {}
     for name in daemons:
         secs = statistics.median(b.seconds for b in runs[name])
         pss = max(b.peak_pss_kib for b in runs[name]) / 1024
-        conn = "/".join(
-            f"{statistics.median(m[name]) / 1024:.2f}" if m[name] else "nan" for m in (idle, silent)
-        )
+        medians = [statistics.median(m[name]) / 1024 if m[name] else None for m in (idle, silent)]
+        conn = "/".join(f"{m:.2f}" if m is not None else "nan" for m in medians)
         ratio = f"{statistics.median(ratios):.2f}" if name == "pyrsyncd" else "1"
         per = statistics.median(cpu[name])
         cpu_ratio = "1"
         if name == "pyrsyncd":
             cpu_ratio = f"{statistics.median(cpu_ratios):.1f}" if cpu_ratios else "nan"
         print(f"| {name} | {secs:.2f} | {ratio} | {pss:.1f} | {conn} | {per:.1f} | {cpu_ratio} |")
+        figures[name] = {
+            "seconds": secs,
+            "peak_pss_mib": pss,
+            "idle_greeted_mib": medians[0],
+            "idle_silent_mib": medians[1],
+            "cpu_ms_per_listing": per,
+        }
+    if args.json:
+        out = {
+            "args": vars(args),
+            "results": figures,
+            "ratio": statistics.median(ratios),
+            "cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
+            # burst() stops the script when a copy differs from the source
+            "copies_checked": args.repeat * args.clients * len(daemons),
+            "all_correct": True,
+        }
+        Path(args.json).write_text(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

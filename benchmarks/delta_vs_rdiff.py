@@ -3,18 +3,21 @@
 Generates, in a temporary directory (default /dev/shm), a random basis, a new version
 with scattered changes ("changed"), and a new file sharing nothing with the basis
 ("unrelated"). Runs signature, delta and patch with ``rsync-delta`` and with ``rdiff``,
-each as a child process; measures wall time and the child's peak RSS (``os.wait4``, through
-GNU ``time`` when it is installed: see `run`);
+each as a child process, the two tools' runs of a step interleaved (who goes first
+alternating); keeps each tool's fastest run; measures wall time and the child's peak RSS
+(``os.wait4``, through GNU ``time`` when it is installed: see `run`);
 checks that every patched output is byte-identical to its new file (``cmp``); prints a
 table with the ratios ours/rdiff and the issue's targets.
 
     hatch run bench:delta                      # 1 GiB, as in the issue
     python benchmarks/delta_vs_rdiff.py --size 64M --repeat 3
+    python benchmarks/delta_vs_rdiff.py --json delta.json   # the same figures, also as JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -70,19 +73,28 @@ def run(argv: list[str]) -> Run:
     return Run(wall, rss)
 
 
-def best_of(repeat: int, argv: list[str], remove: Path | None = None) -> Run:
-    """Run `argv` `repeat` times (removing `remove` first each time); keep the fastest."""
-    best: Run | None = None
-    for _ in range(repeat):
-        if remove is not None:
-            remove.unlink(missing_ok=True)
-        result = run(argv)
-        if best is None or result.wall < best.wall:
-            best = Run(result.wall, max(result.rss_kib, best.rss_kib if best else 0))
-        elif best is not None:
-            best.rss_kib = max(best.rss_kib, result.rss_kib)
-    assert best is not None
-    return best
+def interleaved(
+    repeat: int, ours: tuple[list[str], Path], rdiff: tuple[list[str], Path]
+) -> tuple[Run, Run]:
+    """Run both tools `repeat` times, alternating run by run (who goes first alternating
+    too), each output removed before its run; keep each tool's fastest run and its largest
+    peak RSS."""
+    best: list[Run | None] = [None, None]
+    sides = (ours, rdiff)
+    for i in range(repeat):
+        for who in (0, 1) if i % 2 == 0 else (1, 0):
+            argv, out = sides[who]
+            out.unlink(missing_ok=True)
+            result = run(argv)
+            old = best[who]
+            if old is None or result.wall < old.wall:
+                best[who] = Run(result.wall, max(result.rss_kib, old.rss_kib if old else 0))
+            else:
+                old.rss_kib = max(old.rss_kib, result.rss_kib)
+    a, b = best
+    assert a is not None
+    assert b is not None
+    return a, b
 
 
 def generate(work: Path, size: int, changes: int, change_size: int, seed: int) -> None:
@@ -120,6 +132,10 @@ def same(a: Path, b: Path) -> bool:
 
 
 def ours_command() -> list[str]:
+    """The console script beside this Python (its install), else on PATH, else ``-m``."""
+    beside = Path(sys.executable).parent / "rsync-delta"
+    if beside.exists():
+        return [str(beside)]
     exe = shutil.which("rsync-delta")
     if exe:
         return [exe]
@@ -136,6 +152,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rdiff", default=shutil.which("rdiff") or "rdiff")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--json", type=Path, help="also write the table to this file")
     parser.add_argument("--generate-into", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate_into:
@@ -189,8 +206,7 @@ def main() -> int:
             ours_out: Path,
             rdiff_out: Path,
         ) -> None:
-            a = best_of(args.repeat, ours_argv, ours_out)
-            b = best_of(args.repeat, rdiff_argv, rdiff_out)
+            a, b = interleaved(args.repeat, (ours_argv, ours_out), (rdiff_argv, rdiff_out))
             rows.append((name, a, b, target, ours_out.stat().st_size, rdiff_out.stat().st_size))
 
         step(
@@ -244,6 +260,7 @@ def main() -> int:
         print(head)
         print("-" * len(head))
         met = True
+        table: list[dict[str, object]] = []
         for name, a, b, target, osize, rsize in rows:
             ratio = a.wall / b.wall if b.wall else float("inf")
             ok = ratio <= target
@@ -253,8 +270,25 @@ def main() -> int:
                 f"{'<=' + format(target, '.1f'):>5}{' ' if ok else '!'} "
                 f"{a.rss_kib / 1024:9.1f} {b.rss_kib / 1024:9.1f} {osize:12,d} {rsize:12,d}"
             )
+            table.append(
+                {
+                    "step": name,
+                    "ours_s": a.wall,
+                    "rdiff_s": b.wall,
+                    "ratio": ratio,
+                    "target": target,
+                    "ours_mib": a.rss_kib / 1024,
+                    "rdiff_mib": b.rss_kib / 1024,
+                    "ours_out": osize,
+                    "rdiff_out": rsize,
+                }
+            )
         print()
         print("targets met" if met else "some targets missed (marked !)")
+        if args.json:
+            settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+            figures = {"args": settings, "rdiff": version, "identical": True, "steps": table}
+            args.json.write_text(json.dumps(figures, indent=2))
         return 0
     finally:
         if args.keep:

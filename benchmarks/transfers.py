@@ -252,7 +252,8 @@ def prepare(b: Bench, test: str) -> Path:
         # A no-op run leaves its destination as it was: one full copy serves every T4 run.
         _empty(b.dest)  # T3's copy is not needed any more (inodes: see below)
         dest = b.root / "dest-t4"
-        marker = dest / ".complete"
+        # named after the tree's size: a copy of another --files tree is not T4's start
+        marker = dest / f".copied-{_count_files(b.root / 't3')}"
         if not marker.exists():
             _empty(dest)
             subprocess.run(
@@ -299,7 +300,7 @@ def verify(b: Bench, test: str, dest: Path) -> None:
             return {
                 (str(p.relative_to(top)), p.stat().st_size, int(p.stat().st_mtime))
                 for p in top.rglob("*")
-                if p.is_file() and not p.name.startswith(".complete")
+                if p.is_file() and not p.name.startswith((".complete", ".copied"))
             }
 
         ok = listing(dest) == listing(src)
