@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,20 @@ def test_exit_now_leaves_a_running_thread_to_the_normal_exit() -> None:
         "print('returned', code)\n"
     )
     assert (proc.returncode, proc.stdout) == (0, "returned 4\n")
+
+
+def test_exit_now_leaves_a_profiled_run_to_the_normal_exit(tmp_path: Path) -> None:
+    script = tmp_path / "run.py"
+    script.write_text(
+        "from rsync_client.launch import _exit_now\ncode = _exit_now(5)\nprint('returned', code)\n"
+    )
+    stats = tmp_path / "run.prof"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(stats), str(script)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (proc.returncode, proc.stdout) == (0, "returned 5\n")
+    assert stats.stat().st_size > 0  # the profiler wrote its figures at the end

@@ -35,15 +35,21 @@ def _exit_now(code: int) -> int:
     Python's teardown frees the objects of every module loaded, one by one: about 17 ms
     at the end of a pull (30 ms with numpy loaded), a tenth of a small transfer's time.
     What the teardown does that matters happens first: the exit functions (logging's
-    flush among them) run and the standard streams are flushed. When another thread is
-    still running (a run ends with none) the normal exit, which waits for it, is kept:
-    ``code`` is returned.
+    flush among them) run and the standard streams are flushed. The normal exit is kept
+    (``code`` is returned) when another thread is still running (a run ends with none),
+    and under a profiler or a tracer (``python -m cProfile``, coverage), which write
+    their figures after the program returns.
     """
     import atexit
 
     threading = sys.modules.get("threading")
     run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
-    if run_exitfuncs is None or (threading is not None and threading.active_count() > 1):
+    if (
+        run_exitfuncs is None
+        or (threading is not None and threading.active_count() > 1)
+        or sys.getprofile() is not None
+        or sys.gettrace() is not None
+    ):
         return code
     run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
