@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from rsync_client.cli import version_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # what was loaded is written by an exit function: the client's run ends the process
 # without returning, after the exit functions
