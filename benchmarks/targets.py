@@ -101,6 +101,14 @@ def _ratio(ours: float | None, theirs: float | None) -> float | None:
     return ours / theirs if ours is not None and theirs else None
 
 
+def _memory_row(
+    target: str, ours: float | None, theirs: float | None, goal: float, *, digits: int = 1
+) -> Row:
+    """A memory cell whose goal is an absolute ceiling for ours, in MiB."""
+    met = ours is not None and ours <= goal
+    return Row(target, ours, theirs, _ratio(ours, theirs), f"≤ {goal:g} MiB", met, digits)
+
+
 def _files(n: int) -> str:
     """10000 -> 10k, 1000000 -> 1M (the scaling rows' sizes)."""
     for unit, size in (("M", 1_000_000), ("k", 1_000)):
@@ -142,17 +150,7 @@ def transfers_rows(data: dict[str, Any], _: argparse.Namespace) -> list[Row]:
             side = "daemon" if direction.endswith("daemon") else "client"
             label = "daemon conn" if side == "daemon" else "client"
             ours, theirs = row[f"ours_{side}_mib"], row[f"rsync_{side}_mib"]
-            rows.append(
-                Row(
-                    f"{name} {label} RSS MiB",
-                    ours,
-                    theirs,
-                    _ratio(ours, theirs),
-                    f"≤ {RSS_GOAL_MIB:g} MiB",
-                    ours <= RSS_GOAL_MIB,
-                    1,
-                )
-            )
+            rows.append(_memory_row(f"{name} {label} RSS MiB", ours, theirs, RSS_GOAL_MIB))
     return rows
 
 
@@ -190,16 +188,7 @@ def concurrent_rows(data: dict[str, Any], _: argparse.Namespace) -> list[Row]:
     ]
     for kind in ("greeted", "silent"):
         a, b = ours[f"idle_{kind}_mib"], theirs[f"idle_{kind}_mib"]
-        rows.append(
-            Row(
-                f"idle connection {kind} MiB",
-                a,
-                b,
-                _ratio(a, b),
-                f"≤ {IDLE_GOAL_MIB:g} MiB",
-                a is not None and a <= IDLE_GOAL_MIB,
-            )
-        )
+        rows.append(_memory_row(f"idle connection {kind} MiB", a, b, IDLE_GOAL_MIB, digits=2))
     rows.append(
         Row(
             "daemon CPU ms per listing",
@@ -260,17 +249,7 @@ def delta_rows(data: dict[str, Any], _: argparse.Namespace) -> list[Row]:
         )
     for step in data["steps"]:
         ours, theirs = step["ours_mib"], step["rdiff_mib"]
-        rows.append(
-            Row(
-                f"delta: {step['step']} RSS MiB",
-                ours,
-                theirs,
-                _ratio(ours, theirs),
-                f"≤ {RSS_GOAL_MIB:g} MiB",
-                ours <= RSS_GOAL_MIB,
-                1,
-            )
-        )
+        rows.append(_memory_row(f"delta: {step['step']} RSS MiB", ours, theirs, RSS_GOAL_MIB))
     return rows
 
 

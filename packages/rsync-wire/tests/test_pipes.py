@@ -99,6 +99,19 @@ class _Recording(socket.socket):
         super().setsockopt(level, option, value, *rest)  # type: ignore[call-overload]
 
 
+async def _receive_sent_later(stream: SocketByteStream, peer: socket.socket, data: bytes) -> bytes:
+    """What ``stream`` reads when ``peer`` sends ``data`` only after the read began waiting."""
+
+    async def later() -> None:
+        await anyio.sleep(0.05)
+        peer.sendall(data)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(later)
+        got = await stream.receive(100)
+    return got
+
+
 @pytest.mark.skipif(not hasattr(socket, "TCP_QUICKACK"), reason="Linux only")
 def test_tcp_read_that_waits_acknowledges_first() -> None:
     """A read that has to wait sends the pending acknowledgement first (TCP_QUICKACK).
@@ -120,14 +133,7 @@ def test_tcp_read_that_waits_acknowledges_first() -> None:
         await anyio.wait_readable(ours)
         assert await stream.receive(100) == b"first"
         assert quickack not in ours.options  # the data was there: no wait, no option
-
-        async def later() -> None:
-            await anyio.sleep(0.05)
-            peer.sendall(b"second")
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(later)
-            assert await stream.receive(100) == b"second"
+        assert await _receive_sent_later(stream, peer, b"second") == b"second"
         assert quickack in ours.options
         peer.close()
         await stream.aclose()
@@ -140,14 +146,7 @@ def test_unix_socket_read_sets_no_tcp_option() -> None:
         a, b = socket.socketpair()
         ours = _Recording(fileno=b.detach())
         stream = SocketByteStream(ours)
-
-        async def later() -> None:
-            await anyio.sleep(0.01)
-            a.sendall(b"x")
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(later)
-            assert await stream.receive(10) == b"x"
+        assert await _receive_sent_later(stream, a, b"x") == b"x"
         assert ours.options == []
         a.close()
         await stream.aclose()
