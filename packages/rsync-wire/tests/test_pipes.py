@@ -106,10 +106,11 @@ async def _receive_sent_later(stream: SocketByteStream, peer: socket.socket, dat
         await anyio.sleep(0.05)
         peer.sendall(data)
 
+    got: list[bytes] = []
     async with anyio.create_task_group() as tg:
         tg.start_soon(later)
-        got = await stream.receive(100)
-    return got
+        got.append(await stream.receive(100))
+    return got[0]
 
 
 @pytest.mark.skipif(not hasattr(socket, "TCP_QUICKACK"), reason="Linux only")
