@@ -120,11 +120,9 @@ def _files(n: int) -> str:
 # -- each part: its command line, and its JSON turned into rows --------------------------
 
 
-def transfers_argv(args: argparse.Namespace, out: Path) -> list[str]:
-    argv = ["transfers.py", "--dir", str(args.dir / "transfers")]
-    argv += ["--size-mib", str(args.size_mib), "--files", str(args.files)]
-    argv += ["--repeat", str(_repeat(args, "transfers")), "--json", str(out)]
-    return argv + (["--rsync", args.rsync] if args.rsync else [])
+def transfers_argv(args: argparse.Namespace, _: Path) -> list[str]:
+    sizes = ["--size-mib", str(args.size_mib), "--files", str(args.files)]
+    return ["transfers.py", "--dir", str(args.dir / "transfers"), *sizes]
 
 
 def transfers_rows(data: dict[str, Any], _: argparse.Namespace) -> list[Row]:
@@ -154,11 +152,9 @@ def transfers_rows(data: dict[str, Any], _: argparse.Namespace) -> list[Row]:
     return rows
 
 
-def concurrent_argv(args: argparse.Namespace, out: Path) -> list[str]:
-    argv = ["concurrent.py", "--dir", str(args.dir / "concurrent")]
-    argv += ["--clients", str(args.clients), "--size-mib", str(args.client_mib)]
-    argv += ["--repeat", str(_repeat(args, "concurrent")), "--json", str(out)]
-    return argv + (["--rsync", args.rsync] if args.rsync else [])
+def concurrent_argv(args: argparse.Namespace, _: Path) -> list[str]:
+    clients = ["--clients", str(args.clients), "--size-mib", str(args.client_mib)]
+    return ["concurrent.py", "--dir", str(args.dir / "concurrent"), *clients]
 
 
 def concurrent_rows(data: dict[str, Any], _: argparse.Namespace) -> list[Row]:
@@ -203,9 +199,8 @@ def concurrent_rows(data: dict[str, Any], _: argparse.Namespace) -> list[Row]:
     return rows
 
 
-def startup_argv(args: argparse.Namespace, out: Path) -> list[str]:
-    argv = ["startup.py", "--repeat", str(_repeat(args, "startup")), "--json", str(out)]
-    return argv + (["--rsync", args.rsync] if args.rsync else [])
+def startup_argv(_args: argparse.Namespace, _out: Path) -> list[str]:
+    return ["startup.py"]
 
 
 def startup_rows(data: dict[str, Any], _: argparse.Namespace) -> list[Row]:
@@ -225,11 +220,9 @@ def startup_rows(data: dict[str, Any], _: argparse.Namespace) -> list[Row]:
     ]
 
 
-def delta_argv(args: argparse.Namespace, out: Path) -> list[str]:
+def delta_argv(args: argparse.Namespace, _: Path) -> list[str]:
     (args.dir / "delta").mkdir(parents=True, exist_ok=True)
-    argv = ["delta_vs_rdiff.py", "--dir", str(args.dir / "delta"), "--size", args.delta_size]
-    argv += ["--repeat", str(_repeat(args, "delta")), "--json", str(out)]
-    return argv + (["--rdiff", args.rdiff] if args.rdiff else [])
+    return ["delta_vs_rdiff.py", "--dir", str(args.dir / "delta"), "--size", args.delta_size]
 
 
 def delta_rows(data: dict[str, Any], _: argparse.Namespace) -> list[Row]:
@@ -254,10 +247,8 @@ def delta_rows(data: dict[str, Any], _: argparse.Namespace) -> list[Row]:
 
 
 def scaling_argv(args: argparse.Namespace, out: Path) -> list[str]:
-    argv = ["scaling.py", "--dir", str(args.dir / "scaling"), "--sizes", args.scaling_sizes]
-    argv += ["--repeat", str(_repeat(args, "scaling")), "--json", str(out)]
-    argv += ["--plot", str(args.plot or out.with_suffix(".png"))]
-    return argv + (["--rsync", args.rsync] if args.rsync else [])
+    plot = ["--plot", str(args.plot or out.with_suffix(".png"))]
+    return ["scaling.py", "--dir", str(args.dir / "scaling"), "--sizes", args.scaling_sizes, *plot]
 
 
 def scaling_rows(data: dict[str, Any], _: argparse.Namespace) -> list[Row]:
@@ -330,6 +321,12 @@ def run_part(part: str, args: argparse.Namespace, work: Path) -> tuple[list[Row]
     """
     out = work / f"{part}.json"
     script, *rest = PART_ARGV[part](args, out)
+    # what every part takes: its runs, its JSON, and the C tool it is measured against
+    rest += ["--repeat", str(_repeat(args, part)), "--json", str(out)]
+    if part == "delta":
+        rest += ["--rdiff", args.rdiff] if args.rdiff else []
+    elif args.rsync:
+        rest += ["--rsync", args.rsync]
     argv = [sys.executable, str(HERE / script), *rest]
     print(f"== {part}: {' '.join(argv)}", file=sys.stderr, flush=True)
     start = time.perf_counter()

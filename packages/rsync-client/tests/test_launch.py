@@ -49,26 +49,28 @@ def test_anything_else_goes_to_the_client() -> None:
     assert proc.stderr.endswith("msgspec,rsync_client.cli")
 
 
-def _python(code: str) -> subprocess.CompletedProcess[str]:
+def _python(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+        [sys.executable, *args], capture_output=True, text=True, check=False, timeout=60
     )
 
 
 def test_exit_now_runs_exit_functions_flushes_and_ends() -> None:
     proc = _python(
+        "-c",
         "import atexit, sys\n"
         "from rsync_client.launch import _exit_now\n"
         "atexit.register(sys.stderr.write, 'exit function')\n"
         "sys.stdout.write('buffered')\n"
         "_exit_now(3)\n"
-        "print('not reached')\n"
+        "print('not reached')\n",
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (3, "buffered", "exit function")
 
 
 def test_exit_now_leaves_a_running_thread_to_the_normal_exit() -> None:
     proc = _python(
+        "-c",
         "import threading\n"
         "from rsync_client.launch import _exit_now\n"
         "done = threading.Event()\n"
@@ -76,7 +78,7 @@ def test_exit_now_leaves_a_running_thread_to_the_normal_exit() -> None:
         "worker.start()\n"
         "code = _exit_now(4)\n"
         "done.set()\n"
-        "print('returned', code)\n"
+        "print('returned', code)\n",
     )
     assert (proc.returncode, proc.stdout) == (0, "returned 4\n")
 
@@ -87,12 +89,6 @@ def test_exit_now_leaves_a_profiled_run_to_the_normal_exit(tmp_path: Path) -> No
         "from rsync_client.launch import _exit_now\ncode = _exit_now(5)\nprint('returned', code)\n"
     )
     stats = tmp_path / "run.prof"
-    proc = subprocess.run(
-        [sys.executable, "-m", "cProfile", "-o", str(stats), str(script)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    proc = _python("-m", "cProfile", "-o", str(stats), str(script))
     assert (proc.returncode, proc.stdout) == (0, "returned 5\n")
     assert stats.stat().st_size > 0  # the profiler wrote its figures at the end
